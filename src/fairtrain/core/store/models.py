@@ -1,0 +1,161 @@
+"""SQLAlchemy models of the registry. Schema changes go through Alembic migrations (``migrations/``).
+
+Append-only where history matters: declarations and mandates are never updated or deleted; a newer
+row supersedes an older one (see :mod:`fairtrain.core.decide`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC in Python, naive UTC in the database (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: fairtrain stores aware UTC times only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Holder(Base):
+    """A rights holder: a creator, a publisher, a label."""
+
+    __tablename__ = "holders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Organisation(Base):
+    """A collective management organisation (or any organisation acting for members)."""
+
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    country: Mapped[str | None] = mapped_column(String(2))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MandateRow(Base):
+    __tablename__ = "mandates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("holders.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    categories: Mapped[str] = mapped_column(String(100))  # comma-separated Category values
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    declared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Work(Base):
+    __tablename__ = "works"
+    __table_args__ = (
+        UniqueConstraint("org_id", "work_ref"),
+        CheckConstraint("status IN ('active', 'disputed', 'rejected')", name="status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(1000))
+    media_type: Mapped[str | None] = mapped_column(String(20))  # text | image | audio
+    content_hash: Mapped[str | None] = mapped_column(String(32), index=True)  # xxh3-128 hex of the bytes
+    iswc: Mapped[str | None] = mapped_column(String(20), index=True)
+    isrc: Mapped[str | None] = mapped_column(String(20), index=True)
+    isbn: Mapped[str | None] = mapped_column(String(20), index=True)
+    iscc: Mapped[str | None] = mapped_column(String(80))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    work_ref: Mapped[str | None] = mapped_column(String(200))
+    row_hash: Mapped[str | None] = mapped_column(String(32))  # xxh3 of the import row, for idempotent re-imports
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkShare(Base):
+    """A holder's share in a work, as an exact fraction; a work's shares sum to exactly 1."""
+
+    __tablename__ = "work_shares"
+    __table_args__ = (CheckConstraint("share_num > 0 AND share_den > 0 AND share_num <= share_den", name="share"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("holders.id"), index=True)
+    role: Mapped[str] = mapped_column(String(30))
+    share_num: Mapped[int] = mapped_column(BigInteger)
+    share_den: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeclarationRow(Base):
+    """A declaration at work, catalogue or repertoire level. Never updated: superseded by newer rows."""
+
+    __tablename__ = "declarations"
+    __table_args__ = (
+        Index("ix_declarations_target", "target"),
+        CheckConstraint("level IN ('work', 'catalogue', 'repertoire')", name="level"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[str] = mapped_column(String(12))
+    target: Mapped[str] = mapped_column(String(40))  # "work:5" | "holder:3" | "org:2"
+    party: Mapped[str] = mapped_column(String(40))  # "holder:3" | "org:2"
+    category: Mapped[str] = mapped_column(String(12))
+    value: Mapped[str | None] = mapped_column(String(8))  # NULL withdraws the party's earlier declaration
+    offer: Mapped[str | None] = mapped_column(Text)  # JSON (vocab.Offer.to_dict)
+    purpose: Mapped[str | None] = mapped_column(String(12))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    declared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Dispute(Base):
+    """Two parties claiming the same work: recorded, visible and resolvable, never silently overwritten."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (CheckConstraint("status IN ('open', 'resolved')", name="status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)  # the earlier claim
+    claim_work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)  # the new claim
+    key: Mapped[str] = mapped_column(String(20))  # content_hash | iswc | isrc | isbn
+    key_value: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    resolution: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,385 @@
+"""Bulk import of a CMO repertoire from CSV: validate everything first, then store in one transaction.
+
+Contract (one row per work)::
+
+    work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency
+
+``holders`` is ``name:role:share;name:role:share``; category columns take ``allow|deny|licence`` or are
+empty (inherit). Any bad row rejects the whole file unless ``skip_invalid`` is set. Re-importing the
+same file changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import xxhash
+from sqlalchemy import insert, select, update
+
+from fairtrain.core.media import detect_media_type
+from fairtrain.core.money import Money
+from fairtrain.core.store.models import DeclarationRow, Dispute, Holder, MandateRow, Work, WorkShare, utcnow
+from fairtrain.core.vocab import Category, Offer, PriceModel, Value
+from fairtrain.services.registry.errors import RegistryError
+from fairtrain.services.registry.registry import (
+    IDENTIFIERS,
+    MAX_FILE_BYTES,
+    ROLES,
+    Registry,
+    content_hash,
+    holder_ref,
+    normalise_identifier,
+    org_ref,
+    parse_share,
+    work_ref,
+)
+
+COLUMNS = ("work_ref", "title", "file", "holders", "iswc", "isrc", "isbn",
+           *(c.value for c in Category), "price", "currency")
+REQUIRED = ("work_ref", "title", "holders")
+_CHUNK = 900  # stays under SQLite's bound-parameter limit in IN (...) lists
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    column: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"line": self.line, "column": self.column, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.reason}"
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    work_ref: str
+    title: str
+    holders: list[tuple[str, str, Fraction]]
+    ids: dict[str, str | None]
+    values: dict[Category, Value]
+    offer: Offer | None
+    data: bytes | None = None
+    file_name: str = ""
+    media_type: str | None = None
+    chash: str | None = None
+    row_hash: str = ""
+
+
+@dataclass
+class ImportReport:
+    file: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    holders_created: int = 0
+    disputes: int = 0
+    imported: bool = False
+    errors: list[RowError] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "rows": self.rows, "created": self.created, "updated": self.updated,
+                "unchanged": self.unchanged, "invalid": self.invalid, "holders_created": self.holders_created,
+                "disputes": self.disputes, "imported": self.imported, "errors": [e.to_dict() for e in self.errors]}
+
+
+def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool = False,
+               progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Validate ``path`` in full, then import it atomically (or only its valid rows with ``skip_invalid``)."""
+    registry.find_org(org_id)
+    report = ImportReport(file=str(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        report.errors.append(RowError(line, "-", f"bad encoding: byte 0x{raw[e.start]:02x} is not UTF-8"))
+        report.invalid = 1
+        return report
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        report.errors.append(RowError(1, "-", "the file is empty (no header row)"))
+        return report
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [h for h in header if h not in COLUMNS]
+    if missing or unknown or len(set(header)) != len(header):
+        reason = "; ".join(filter(None, [
+            f"missing column(s) {', '.join(missing)}" if missing else "",
+            f"unknown column(s) {', '.join(unknown)}" if unknown else "",
+            "a column appears twice" if len(set(header)) != len(header) else ""]))
+        report.errors.append(RowError(1, "header", f"{reason} (expected: {','.join(COLUMNS)})"))
+        return report
+
+    index = {name: i for i, name in enumerate(header)}
+    rows: list[_Row] = []
+    seen_refs: dict[str, int] = {}
+    base = path.parent
+    for n, fields in enumerate(reader, start=2):
+        if not any(f.strip() for f in fields):
+            continue
+        report.rows += 1
+        if len(fields) != len(header):
+            report.errors.append(RowError(n, "-", f"{len(fields)} fields, the header has {len(header)}"))
+            continue
+        row = _parse_row(n, fields, index, base, report.errors)
+        if row is None:
+            continue
+        if row.work_ref in seen_refs:
+            report.errors.append(RowError(n, "work_ref", f"duplicate work_ref {row.work_ref!r} (first on line {seen_refs[row.work_ref]})"))
+            continue
+        seen_refs[row.work_ref] = n
+        rows.append(row)
+        if progress and report.rows % 5000 == 0:
+            progress(report.rows)
+
+    with registry.engine.begin() as c:
+        existing = _existing(c, org_id, [r.work_ref for r in rows])
+        names = {name for r in rows for name, _, _ in r.holders}
+        holder_ids = _org_holders(c, org_id, names)
+        valid: list[_Row] = []
+        for r in rows:
+            prev = existing.get(r.work_ref)
+            if prev is not None and prev["row_hash"] != r.row_hash:
+                prev_names = prev["holders"]
+                new_names = {(name, role, share) for name, role, share in r.holders}
+                if prev_names != new_names:
+                    report.errors.append(RowError(r.line, "holders", f"work_ref {r.work_ref!r} was imported with other holders or shares; ownership changes are not made by re-import"))
+                    continue
+            valid.append(r)
+        report.invalid = len({e.line for e in report.errors})
+        if report.errors and not skip_invalid:
+            return report  # nothing stored: the transaction holds no writes yet
+        _store(c, org_id, valid, existing, holder_ids, report)
+    report.imported = True
+    registry._changed()
+    return report
+
+
+def _parse_row(n: int, fields: list[str], index: dict[str, int], base: Path, errors: list[RowError]) -> _Row | None:
+    def get(col: str) -> str:
+        i = index.get(col)
+        return fields[i].strip() if i is not None else ""
+
+    before = len(errors)
+    ref, title = get("work_ref"), get("title")
+    if not ref:
+        errors.append(RowError(n, "work_ref", "empty"))
+    if not title:
+        errors.append(RowError(n, "title", "empty"))
+    holders: list[tuple[str, str, Fraction]] = []
+    spec = get("holders")
+    if not spec:
+        errors.append(RowError(n, "holders", "empty: give name:role:share;…"))
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        bits = part.rsplit(":", 2)
+        if len(bits) != 3 or not bits[0].strip():
+            errors.append(RowError(n, "holders", f"{part!r} is not name:role:share"))
+            continue
+        name, role, share_text = bits[0].strip(), bits[1].strip().lower(), bits[2]
+        if role not in ROLES:
+            errors.append(RowError(n, "holders", f"unknown role {role!r} for {name!r} (expected one of: {', '.join(sorted(ROLES))})"))
+            continue
+        try:
+            holders.append((name, role, parse_share(share_text)))
+        except ValueError as e:
+            errors.append(RowError(n, "holders", f"{name}: {e}"))
+    if holders and len(errors) == before:
+        total = sum((h[2] for h in holders), Fraction(0))
+        if total != 1:
+            errors.append(RowError(n, "holders", f"shares sum to {total}, not exactly 1"))
+        if len({(h[0], h[1]) for h in holders}) != len(holders):
+            errors.append(RowError(n, "holders", "a holder appears twice with the same role"))
+    ids: dict[str, str | None] = {}
+    for key in IDENTIFIERS:
+        try:
+            ids[key] = normalise_identifier(key, get(key))
+        except ValueError as e:
+            errors.append(RowError(n, key, str(e)))
+    values: dict[Category, Value] = {}
+    for cat in Category:
+        cell = get(cat.value)
+        if cell:
+            try:
+                values[cat] = Value.parse(cell)
+            except ValueError as e:
+                errors.append(RowError(n, cat.value, str(e)))
+    offer = None
+    price, currency = get("price"), get("currency")
+    wants_licence = Value.LICENCE in values.values()
+    if price or currency:
+        if not (price and currency):
+            errors.append(RowError(n, "price" if not price else "currency", "price and currency go together"))
+        elif not wants_licence:
+            errors.append(RowError(n, "price", "a price is given but no category is 'licence'"))
+        else:
+            try:
+                offer = Offer(price_model=PriceModel.PER_WORK, price=Money.parse(price, currency))
+            except ValueError as e:
+                errors.append(RowError(n, "price" if "currency" not in str(e) else "currency", str(e)))
+    elif wants_licence:
+        errors.append(RowError(n, "price", "a 'licence' category needs a price and a currency"))
+
+    data, file_name, media, chash = None, "", None, None
+    if f := get("file"):
+        p = (base / f).resolve()
+        file_name = p.name
+        try:
+            if p.stat().st_size > MAX_FILE_BYTES:
+                raise OSError(f"larger than {MAX_FILE_BYTES} bytes")
+            data = p.read_bytes()
+        except OSError as e:
+            errors.append(RowError(n, "file", f"cannot read {f!r}: {getattr(e, 'strerror', None) or e}"))
+        else:
+            media = detect_media_type(data[:8192], p.name)
+            if not data:
+                errors.append(RowError(n, "file", f"{f!r} is empty"))
+            elif media is None:
+                errors.append(RowError(n, "file", f"{f!r} is not a text, image or audio file"))
+            chash = content_hash(data) if data else None
+    if len(errors) != before:
+        return None
+    canon = json.dumps([ref, title, sorted((h[0], h[1], str(h[2])) for h in holders), ids,
+                        sorted((c.value, v.value) for c, v in values.items()),
+                        offer.to_dict() if offer else None, chash], sort_keys=True)
+    return _Row(line=n, work_ref=ref, title=title, holders=holders, ids=ids, values=values, offer=offer,
+                data=data, file_name=file_name, media_type=media, chash=chash,
+                row_hash=xxhash.xxh3_128_hexdigest(canon.encode()))
+
+
+def _existing(c, org_id: int, refs: list[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for i in range(0, len(refs), _CHUNK):
+        for w in c.execute(select(Work.id, Work.work_ref, Work.row_hash).where(
+                Work.org_id == org_id, Work.work_ref.in_(refs[i:i + _CHUNK]))):
+            out[w.work_ref] = {"id": w.id, "row_hash": w.row_hash, "holders": set()}
+    by_id = {v["id"]: v for v in out.values()}
+    ids = list(by_id)
+    for i in range(0, len(ids), _CHUNK):
+        for s in c.execute(select(WorkShare.__table__, Holder.name).join(Holder, Holder.id == WorkShare.holder_id)
+                                 .where(WorkShare.work_id.in_(ids[i:i + _CHUNK]))):
+            by_id[s.work_id]["holders"].add((s.name, s.role, Fraction(s.share_num, s.share_den)))
+    return out
+
+
+def _org_holders(c, org_id: int, names: set[str]) -> dict[str, int]:
+    """Names → holder ids among the organisation's members (by mandate or created by its imports)."""
+    members = select(MandateRow.holder_id).where(MandateRow.org_id == org_id)
+    found: dict[str, int] = {}
+    name_list = sorted(names)
+    for i in range(0, len(name_list), _CHUNK):
+        q = select(Holder.id, Holder.name).where(
+            Holder.name.in_(name_list[i:i + _CHUNK]),
+            (Holder.created_by_org_id == org_id) | Holder.id.in_(members)).order_by(Holder.id)
+        for hid, name in c.execute(q):
+            found.setdefault(name, hid)
+    return found
+
+
+def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_ids: dict[str, int],
+           report: ImportReport) -> None:
+    now = utcnow()
+    org = org_ref(org_id)
+    # New members: a holder first named in this organisation's import mandates it for every category.
+    new_names = sorted({name for r in rows for name, _, _ in r.holders} - holder_ids.keys())
+    if new_names:
+        created = c.execute(insert(Holder).returning(Holder.id, Holder.name, sort_by_parameter_order=True),
+                            [{"name": n, "created_by_org_id": org_id, "created_at": now} for n in new_names]).all()
+        for hid, name in created:
+            holder_ids[name] = hid
+        c.execute(insert(MandateRow), [{"holder_id": hid, "org_id": org_id, "categories": ",".join(x.value for x in Category),
+                                        "valid_from": now, "declared_at": now} for hid, _ in created])
+        report.holders_created = len(created)
+
+    fresh = [r for r in rows if r.work_ref not in existing]
+    changed = [r for r in rows if r.work_ref in existing and existing[r.work_ref]["row_hash"] != r.row_hash]
+    report.unchanged = len(rows) - len(fresh) - len(changed)
+
+    clashes = _clashes(c, fresh)
+    if fresh:
+        new_ids = c.execute(insert(Work).returning(Work.id, sort_by_parameter_order=True), [
+            {"title": r.title, "media_type": r.media_type, "content_hash": r.chash, "org_id": org_id,
+             "work_ref": r.work_ref, "row_hash": r.row_hash, "created_at": now,
+             "status": "disputed" if clashes.get(r.work_ref) else "active", **r.ids} for r in fresh]).all()
+        c.execute(insert(WorkShare), [
+            {"work_id": wid, "holder_id": holder_ids[name], "role": role, "share_num": share.numerator,
+             "share_den": share.denominator}
+            for wid, r in zip(new_ids, fresh, strict=True) for name, role, share in r.holders])
+        disputes = [{"work_id": other, "claim_work_id": wid, "key": key, "key_value": value, "status": "open",
+                     "created_at": now}
+                    for wid, r in zip(new_ids, fresh, strict=True) for key, value, other in clashes.get(r.work_ref, ())]
+        if disputes:
+            c.execute(insert(Dispute), disputes)
+        report.disputes = len(disputes)
+        decls = [_decl(work_ref(wid), org, cat, val, r.offer, now)
+                 for wid, r in zip(new_ids, fresh, strict=True) for cat, val in r.values.items()]
+        if decls:
+            c.execute(insert(DeclarationRow), decls)
+    report.created = len(fresh)
+
+    for r in changed:
+        wid = existing[r.work_ref]["id"]
+        c.execute(update(Work).where(Work.id == wid).values(title=r.title, row_hash=r.row_hash, **r.ids))
+        current = _current_values(c, work_ref(wid), org)
+        decls = []
+        for cat in Category:
+            new, offer = r.values.get(cat), r.offer if r.values.get(cat) is Value.LICENCE else None
+            offer_json = json.dumps(offer.to_dict(), sort_keys=True) if offer else None
+            if current.get(cat, (None, None)) != ((new.value if new else None), offer_json):
+                decls.append(_decl(work_ref(wid), org, cat, new, r.offer, now))
+        if decls:
+            c.execute(insert(DeclarationRow), decls)
+    report.updated = len(changed)
+
+
+def _decl(target: str, party: str, cat: Category, val: Value | None, offer: Offer | None, now) -> dict:
+    return {"level": "work", "target": target, "party": party, "category": cat.value,
+            "value": val.value if val else None,
+            "offer": json.dumps(offer.to_dict(), sort_keys=True) if val is Value.LICENCE and offer else None,
+            "purpose": None, "valid_from": now, "valid_until": None, "declared_at": now}
+
+
+def _current_values(c, target: str, party: str) -> dict[Category, tuple[str | None, str | None]]:
+    out: dict[Category, tuple[str | None, str | None]] = {}
+    for d in c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target == target, DeclarationRow.party == party,
+                                                    DeclarationRow.level == "work").order_by(DeclarationRow.declared_at,
+                                                                                             DeclarationRow.id)):
+        out[Category(d.category)] = (d.value, d.offer)
+    return out
+
+
+def _clashes(c, rows: list[_Row]) -> dict[str, list[tuple[str, str, int]]]:
+    """Rows whose content or identifiers another registered work already claims (by other holders)."""
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    for key in ("content_hash", *IDENTIFIERS):
+        wanted: dict[str, list[_Row]] = {}
+        for r in rows:
+            v = r.chash if key == "content_hash" else r.ids[key]
+            if v:
+                wanted.setdefault(v, []).append(r)
+        values = list(wanted)
+        col = getattr(Work, key)
+        for i in range(0, len(values), _CHUNK):
+            for wid, v in c.execute(select(Work.id, col).where(col.in_(values[i:i + _CHUNK]), Work.status != "rejected")):
+                for r in wanted[v]:
+                    out.setdefault(r.work_ref, []).append((key, v, wid))
+    return out
+
+
+__all__ = ["COLUMNS", "ImportReport", "RowError", "import_csv", "holder_ref"]
