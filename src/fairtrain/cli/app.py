@@ -1,0 +1,401 @@
+"""The ``fairtrain`` command line. Every command takes ``--json`` for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from fairtrain.core.money import Money
+from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
+from fairtrain.services.registry import (
+    Registry,
+    RegistryError,
+    ShareSpec,
+    holder_ref,
+    import_csv,
+    org_ref,
+    parse_party,
+    parse_share,
+)
+
+app = typer.Typer(help="fairtrain: a permission-first rights clearinghouse for AI training data.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+holders_app = typer.Typer(help="Rights holders: creators, publishers, labels.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organisations (CMOs) acting for their members.", no_args_is_help=True)
+mandates_app = typer.Typer(help="Members' mandates to organisations.", no_args_is_help=True)
+works_app = typer.Typer(help="Registered works.", no_args_is_help=True)
+registry_app = typer.Typer(help="Bulk registry operations.", no_args_is_help=True)
+disputes_app = typer.Typer(help="Competing claims on the same work.", no_args_is_help=True)
+app.add_typer(holders_app, name="holders")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(mandates_app, name="mandates")
+app.add_typer(works_app, name="works")
+app.add_typer(registry_app, name="registry")
+app.add_typer(disputes_app, name="disputes")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class _State:
+    data_dir: Path | None = None
+    url: str | None = None
+
+
+state = _State()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.callback()
+def _global(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="FAIRTRAIN_DATA_DIR",
+                                                  help="Where the embedded SQLite registry lives.")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", envvar="FAIRTRAIN_DATABASE_URL",
+                                                     help="A PostgreSQL (or other) SQLAlchemy URL.")] = None,
+) -> None:
+    state.data_dir, state.url = data_dir, database_url
+
+
+def registry() -> Registry:
+    return Registry.open(state.data_dir, state.url)
+
+
+def emit(data: object, as_json: bool, human: str | Table | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    elif human is not None:
+        out.print(human)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def parse_when(text: str | None, field: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{field}: {text!r} is not an ISO date or date-time (e.g. 2026-03-01 or 2026-03-01T12:00:00+09:00)")
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def parse_categories(values: list[str] | None) -> list[Category]:
+    try:
+        return [Category.parse(v) for raw in values or () for v in raw.split(",") if v.strip()]
+    except ValueError as e:
+        fail(str(e))
+
+
+# -- init ------------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(as_json: JsonOpt = False) -> None:
+    """Create (or upgrade) the registry database."""
+    reg = Registry.open(state.data_dir, state.url, create=True)
+    where = reg.engine.url.render_as_string(hide_password=True)
+    emit({"database": where, "ready": True}, as_json, f"registry ready at [bold]{where}[/]")
+
+
+# -- holders and organisations ---------------------------------------------------------------------
+
+
+@holders_app.command("add")
+def holders_add(name: str, email: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+    """Register a rights holder."""
+    hid = registry().add_holder(name, email=email)
+    emit({"id": hid, "ref": holder_ref(hid), "name": name}, as_json, f"holder [bold]{holder_ref(hid)}[/] {name}")
+
+
+@orgs_app.command("add")
+def orgs_add(name: str, country: Annotated[str | None, typer.Option(help="ISO 3166 alpha-2")] = None,
+             email: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+    """Register an organisation (a CMO)."""
+    oid = registry().add_org(name, country=country, email=email)
+    emit({"id": oid, "ref": org_ref(oid), "name": name}, as_json, f"organisation [bold]{org_ref(oid)}[/] {name}")
+
+
+@mandates_app.command("add")
+def mandates_add(
+    holder: Annotated[str, typer.Option(help="Holder id or name")],
+    org: Annotated[str, typer.Option(help="Organisation id or name")],
+    category: Annotated[list[str] | None, typer.Option(help="Categories (repeat or comma-separate); default all")] = None,
+    valid_from: Annotated[str | None, typer.Option("--from")] = None,
+    valid_until: Annotated[str | None, typer.Option("--until")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that a member mandates an organisation to act for them."""
+    reg = registry()
+    h, o = reg.find_holder(holder), reg.find_org(org)
+    cats = parse_categories(category) or list(Category)
+    mid = reg.add_mandate(h["id"], o["id"], cats, valid_from=parse_when(valid_from, "--from"),
+                          valid_until=parse_when(valid_until, "--until"))
+    emit({"id": mid, "holder": h["ref"], "org": o["ref"], "categories": [c.value for c in cats]}, as_json,
+         f"mandate {mid}: {h['name']} → {o['name']} for {', '.join(c.value for c in cats)}")
+
+
+@mandates_app.command("list")
+def mandates_list(org: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+    reg = registry()
+    rows = reg.mandates(org_id=reg.find_org(org)["id"] if org else None)
+    t = Table("id", "holder", "org", "categories", "from", "until")
+    for m in rows:
+        t.add_row(str(m["id"]), m["holder"], m["org"], ",".join(m["categories"]), m["valid_from"], m["valid_until"] or "")
+    emit(rows, as_json, t)
+
+
+# -- works -----------------------------------------------------------------------------------------
+
+
+@works_app.command("add")
+def works_add(
+    files: Annotated[list[Path], typer.Argument(help="Text, image or audio files")],
+    holder: Annotated[list[str], typer.Option(help="HOLDER[:role[:share]] (repeat for co-holders); share e.g. 1/2")],
+    title: Annotated[str | None, typer.Option(help="Title (default: the file name)")] = None,
+    iswc: Annotated[str | None, typer.Option()] = None,
+    isrc: Annotated[str | None, typer.Option()] = None,
+    isbn: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register works from files. Each file is one work."""
+    reg = registry()
+    shares = []
+    for spec in holder:
+        name, role, share = _split_holder(spec)
+        shares.append(ShareSpec(reg.find_holder(name)["id"], role, share))
+    if title and len(files) > 1:
+        fail("--title names one work; give one file with it")
+    results, errors = [], []
+    for f in files:
+        try:
+            r = reg.add_work_file(f, shares=shares, title=title, iswc=iswc, isrc=isrc, isbn=isbn)
+            results.append({"file": str(f), **r})
+        except (RegistryError, ValueError) as e:
+            errors.append({"file": str(f), "error": str(e)})
+    t = Table("file", "work", "status")
+    for r in results:
+        status = "new" if r["created"] else "already registered"
+        if r["disputes"]:
+            status += f", disputed ({', '.join(map(str, r['disputes']))})"
+        t.add_row(r["file"], str(r["work"]), status)
+    for e in errors:
+        t.add_row(e["file"], "-", f"[red]{e['error']}[/]")
+    emit({"works": results, "errors": errors}, as_json, t)
+    if errors:
+        raise typer.Exit(1)
+
+
+def _split_holder(spec: str) -> tuple[str, str, object]:
+    parts = spec.split(":")
+    name = parts[0]
+    role = parts[1] if len(parts) > 1 and parts[1] else "author"
+    try:
+        share = parse_share(parts[2]) if len(parts) > 2 else 1
+    except ValueError as e:
+        fail(f"--holder {spec!r}: {e}")
+    return name, role, share
+
+
+@works_app.command("show")
+def works_show(work: int, as_json: JsonOpt = False) -> None:
+    """Show a work: holders, shares, declarations and disputes."""
+    w = registry().work(work)
+    t = Table(title=f"work {w['id']}: {w['title']} ({w['media_type'] or 'metadata only'}, {w['status']})")
+    t.add_column("what")
+    t.add_column("detail")
+    for h in w["holders"]:
+        t.add_row("holder", f"{h['name']} ({h['holder']}) {h['role']} {h['share']}")
+    for k in ("iswc", "isrc", "isbn", "content_hash", "organisation", "work_ref"):
+        if w[k]:
+            t.add_row(k, str(w[k]))
+    for d in w["declarations"]:
+        t.add_row("declaration", f"#{d['id']} {d['category']}={d['value'] or 'withdrawn'} by {d['party']} at {d['declared_at']}")
+    for d in w["disputes"]:
+        t.add_row("dispute", f"#{d['id']} {d['key']} {d['status']} {d['resolution'] or ''}")
+    emit(w, as_json, t)
+
+
+# -- registry import -------------------------------------------------------------------------------
+
+
+@registry_app.command("import")
+def registry_import(
+    csv_file: Annotated[Path, typer.Argument(metavar="CSV")],
+    org: Annotated[str, typer.Option(help="The importing organisation (id or name)")],
+    skip_invalid: Annotated[bool, typer.Option(help="Import the valid rows and report the rest")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a repertoire CSV (see README for the columns). Bad rows reject the whole file by default."""
+    reg = registry()
+    o = reg.find_org(org)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, disable=as_json or not err.is_terminal) as bar:
+        task = bar.add_task("validating rows", total=None)
+        report = import_csv(reg, csv_file, org_id=o["id"], skip_invalid=skip_invalid,
+                            progress=lambda n: bar.update(task, completed=n))
+    if as_json:
+        emit(report.to_dict(), True)
+    else:
+        t = Table("rows", "created", "updated", "unchanged", "invalid", "new holders", "disputes", "imported")
+        t.add_row(*(str(x) for x in (report.rows, report.created, report.updated, report.unchanged, report.invalid,
+                                     report.holders_created, report.disputes, "yes" if report.imported else "no")))
+        out.print(t)
+        for e in report.errors:
+            err.print(f"[red]{csv_file}:{e.line}[/] [bold]{e.column}[/]: {e.reason}", highlight=False)
+        if report.errors and not report.imported:
+            err.print("nothing was imported; fix the rows above or use --skip-invalid")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+# -- declarations and decisions --------------------------------------------------------------------
+
+
+@app.command()
+def declare(
+    category: Annotated[list[str], typer.Option(help="CATEGORY=VALUE, e.g. train-genai=licence (repeatable); "
+                                                     "VALUE 'inherit' withdraws")],
+    work: Annotated[int | None, typer.Option(help="Declare for one work")] = None,
+    holder: Annotated[str | None, typer.Option(help="Declare for a holder's whole catalogue")] = None,
+    org: Annotated[str | None, typer.Option(help="Declare for an organisation's whole repertoire")] = None,
+    acting_as: Annotated[str | None, typer.Option("--as", help="Declaring party for --work: holder:ID or org:ID")] = None,
+    price: Annotated[str | None, typer.Option(help="Offer price in major units, e.g. 1000 or 12.50")] = None,
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 code, e.g. KRW")] = None,
+    price_model: Annotated[PriceModel, typer.Option()] = PriceModel.PER_WORK,
+    revenue_share: Annotated[str | None, typer.Option(help="Revenue share in percent, for revenue-share offers")] = None,
+    offer_purpose: Annotated[list[Purpose] | None, typer.Option(help="Purposes the offer covers (default both)")] = None,
+    model_version: Annotated[list[str] | None, typer.Option(help="Model versions the offer covers (default any)")] = None,
+    purpose: Annotated[Purpose | None, typer.Option(help="Declare only for this purpose (default any)")] = None,
+    valid_from: Annotated[str | None, typer.Option("--from")] = None,
+    valid_until: Annotated[str | None, typer.Option("--until")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Declare allow, deny or licence per usage category, for a work, a catalogue or a repertoire."""
+    reg = registry()
+    if sum(x is not None for x in (work, holder, org)) != 1:
+        fail("give exactly one of --work, --holder, --org")
+    values: dict[Category, Value | None] = {}
+    for spec in category:
+        cat, sep, val = spec.partition("=")
+        if not sep:
+            fail(f"--category {spec!r}: expected CATEGORY=VALUE, e.g. train-ai=deny")
+        try:
+            values[Category.parse(cat)] = None if val.strip().lower() == "inherit" else Value.parse(val)
+        except ValueError as e:
+            fail(f"--category {spec!r}: {e}")
+    offer = None
+    if price is not None or currency is not None:
+        if price is None or currency is None:
+            fail("--price and --currency go together")
+        try:
+            bp = 0
+            if revenue_share is not None:
+                from decimal import Decimal
+                bp = int(Decimal(revenue_share) * 100)
+            offer = Offer(price_model=price_model, price=Money.parse(price, currency), revenue_share_bp=bp,
+                          purposes=frozenset(offer_purpose or (Purpose.COMMERCIAL, Purpose.RESEARCH)),
+                          model_versions=tuple(model_version or ()))
+        except ValueError as e:
+            fail(f"offer: {e}")
+    if work is not None:
+        level, target = Level.WORK, work
+        party = acting_as or _sole_holder(reg, work)
+    elif holder is not None:
+        h = reg.find_holder(holder)
+        level, target, party = Level.CATALOGUE, h["id"], acting_as or h["ref"]
+    else:
+        o = reg.find_org(org)
+        level, target, party = Level.REPERTOIRE, o["id"], acting_as or o["ref"]
+    parse_party(party)
+    ids = reg.declare(level=level, target_id=target, party=party, values=values, offer=offer, purpose=purpose,
+                      valid_from=parse_when(valid_from, "--from"), valid_until=parse_when(valid_until, "--until"))
+    summary = ", ".join(f"{c.value}={v.value if v else 'inherit'}" for c, v in values.items())
+    emit({"declarations": ids, "level": level.value, "target": target, "party": party,
+          "values": {c.value: v.value if v else None for c, v in values.items()}}, as_json,
+         f"declared {summary} "
+         f"at {level.value} level by {party} (declarations {', '.join(map(str, ids))})")
+
+
+def _sole_holder(reg: Registry, work: int) -> str:
+    holders = sorted(reg.facts(work).holders)
+    if len(holders) != 1:
+        fail(f"work {work} has {len(holders)} holders: say who declares with --as holder:ID or --as org:ID")
+    return holders[0]
+
+
+@app.command()
+def decide(
+    work: int,
+    category: Annotated[str, typer.Option(help="Usage category")],
+    licensee: Annotated[str | None, typer.Option(help="Who wants to use it (grants to them count)")] = None,
+    at: Annotated[str | None, typer.Option(help="Decide as of this date or time (default now)")] = None,
+    purpose: Annotated[Purpose, typer.Option()] = Purpose.COMMERCIAL,
+    model_version: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """May WORK be used for CATEGORY? Prints the value, the offer where a licence is needed, and why."""
+    try:
+        cat = Category.parse(category)
+    except ValueError as e:
+        fail(str(e))
+    d = registry().decide(work, cat, licensee=licensee, at=parse_when(at, "--at"), purpose=purpose,
+                          model_version=model_version)
+    data = {"work": work, "licensee": licensee, "purpose": purpose.value, **d.to_dict()}
+    colour = {"allow": "green", "licence": "yellow", "deny": "red"}.get(d.value.value, "white")
+    t = Table("counted", "level", "category", "value", "by", "source", "note", title=f"work {work}: {cat.value} → "
+              f"[bold {colour}]{d.value.value}[/]")
+    for r in d.reasons:
+        p = r.statement.provenance
+        t.add_row("yes" if r.counted else "no", r.statement.level.value, r.statement.category.value,
+                  r.statement.value.value, p.party or "", p.source, r.note)
+    for o in d.offers:
+        t.caption = (t.caption or "") + f"offer: {o.price_model.value} {o.price} "
+    emit(data, as_json, t)
+
+
+# -- disputes --------------------------------------------------------------------------------------
+
+
+@disputes_app.command("list")
+def disputes_list(all_: Annotated[bool, typer.Option("--all", help="Include resolved disputes")] = False,
+                  as_json: JsonOpt = False) -> None:
+    rows = registry().disputes(status=None if all_ else "open")
+    t = Table("id", "work", "claim", "key", "value", "status", "resolution")
+    for d in rows:
+        t.add_row(str(d["id"]), str(d["work"]), str(d["claim"]), d["key"], d["value"], d["status"], d["resolution"] or "")
+    emit(rows, as_json, t)
+
+
+@disputes_app.command("resolve")
+def disputes_resolve(
+    dispute: int,
+    keep: Annotated[str, typer.Option(help="existing | claim | both")],
+    note: Annotated[str, typer.Option()] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    r = registry().resolve_dispute(dispute, keep=keep, note=note)
+    emit(r, as_json, f"dispute {dispute} resolved: {r['resolution']}")
+
+
+def main() -> None:
+    try:
+        app()
+    except (RegistryError, ValueError) as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
