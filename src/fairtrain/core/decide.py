@@ -6,11 +6,12 @@ Rules (see ARCHITECTURE.md for the prose version):
   repertoire (only within a valid mandate), then the default, which is ``deny`` for a registered work.
 * A statement about a category applies to everything under it (``deny tdm`` denies ``train-genai``).
 * Every applicable statement *counts* unless it is overridden: a statement is overridden by a counted
-  statement at a more specific level, about the same or a more specific category, made by the same
-  party or by a party that party has mandated (or, for an organisation's statement, by its mandating
-  member). The decision is the most restrictive counted value. So within a level the most restrictive
-  value wins, a party may loosen its own broader reservation for one work, and nobody may loosen
-  someone else's.
+  statement that is at least as specific in level and in category, and strictly more in one, made by
+  the same party or by a party that party has mandated (or, for an organisation's statement, by its
+  mandating member). The decision is the most restrictive counted value. So between parties the most
+  restrictive value wins; a party may loosen its own broader reservation ("deny tdm, allow search",
+  or "deny my catalogue, allow this work"); nobody may loosen someone else's; and ``allow train-ai``
+  never loosens an explicit ``deny train-genai``.
 * Declarations are never edited: a newer declaration by the same party about the same thing
   supersedes the older one from its own declaration time, and a ``None`` value withdraws it. Asking
   ``at`` a past time sees exactly what had been declared by then.
@@ -202,17 +203,16 @@ def combine(
 ) -> Decision:
     """Weigh statements: overridden ones drop out, the most restrictive counted value wins."""
     entries = [_Counted(s) for s in registry]
-    # Most specific first, so each statement meets its possible overriders already settled.
-    entries.sort(key=lambda e: -e.statement.level.specificity)
+    # Most specific first (level, then category), so each statement meets its overriders already settled.
+    entries.sort(key=lambda e: (-e.statement.level.specificity, -e.statement.category.depth))
     for i, e in enumerate(entries):
         s = e.statement
         for j in range(i):
             o = entries[j]
             t = o.statement
-            if (o.counted and t.level.specificity > s.level.specificity and t.category.depth >= s.category.depth
-                    and _may_speak_for(t.provenance.party, s.provenance.party, agents)):
+            if o.counted and _more_specific(t, s) and _may_speak_for(t.provenance.party, s.provenance.party, agents):
                 e.counted = False
-                e.note = f"overridden by {t.provenance.source} ({t.level.value}, same party or its mandate)"
+                e.note = f"overridden by {t.provenance.source} ({t.level.value} {t.category.value}, same party or its mandate)"
                 break
     entries.extend(_Counted(s, note="counted (signal)") for s in signals)
 
@@ -225,6 +225,12 @@ def combine(
     reasons = tuple(Reason(e.statement, e.counted, e.note) for e in entries)
     return Decision(category=category, value=value, offers=offers if value is Value.LICENCE else (),
                     reasons=reasons)
+
+
+def _more_specific(t: Statement, s: Statement) -> bool:
+    """``t`` is at least as specific as ``s`` in level and in category, and strictly more in one."""
+    tl, sl, td, sd = t.level.specificity, s.level.specificity, t.category.depth, s.category.depth
+    return tl >= sl and td >= sd and (tl > sl or td > sd)
 
 
 def _may_speak_for(speaker: str | None, party: str | None, agents: Mapping[str, frozenset[str]]) -> bool:

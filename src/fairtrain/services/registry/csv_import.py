@@ -316,7 +316,7 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
         new_ids = c.execute(insert(Work).returning(Work.id, sort_by_parameter_order=True), [
             {"title": r.title, "media_type": r.media_type, "content_hash": r.chash, "org_id": org_id,
              "work_ref": r.work_ref, "row_hash": r.row_hash, "created_at": now,
-             "status": "disputed" if clashes.get(r.work_ref) else "active", **r.ids} for r in fresh]).all()
+             "status": "disputed" if clashes.get(r.work_ref) else "active", **r.ids} for r in fresh]).scalars().all()
         c.execute(insert(WorkShare), [
             {"work_id": wid, "holder_id": holder_ids[name], "role": role, "share_num": share.numerator,
              "share_den": share.denominator}

@@ -1,0 +1,67 @@
+"""Shared fixtures. The suite runs against SQLite by default and against PostgreSQL when
+``FAIRTRAIN_TEST_POSTGRES_URL`` names a server (``make test`` starts one and runs the suite twice)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from fairtrain.core.store.db import migrate, open_engine
+from fairtrain.services.registry import Registry
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+if not SHARED.exists():  # a checkout beside shared/, as in CI
+    SHARED = Path(os.environ.get("FAIRTRAIN_SHARED", "../shared")).resolve()
+TESTDATA = SHARED / "testdata"
+PG_URL = os.environ.get("FAIRTRAIN_TEST_POSTGRES_URL")
+
+
+def pytest_report_header(config):
+    return f"fairtrain database under test: {'postgresql ' + PG_URL if PG_URL else 'sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def _pg_template():
+    """A migrated template database, cloned per test (CREATE DATABASE … TEMPLATE is fast)."""
+    admin = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    name = f"fairtrain_tpl_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    tpl = open_engine(str(make_url(PG_URL).set(database=name)))
+    migrate(tpl)
+    tpl.dispose()
+    yield admin, name
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path, request) -> str:
+    """A fresh, migrated registry database URL for one test."""
+    if not PG_URL:
+        url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        e = open_engine(url)
+        migrate(e)
+        e.dispose()
+        yield url
+        return
+    admin, template = request.getfixturevalue("_pg_template")
+    name = f"fairtrain_t_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def registry(database_url) -> Registry:
+    reg = Registry.open(url=database_url)
+    yield reg
+    reg.engine.dispose()

@@ -1,0 +1,139 @@
+"""The CMO repertoire import: validation reports, atomicity, idempotency, disputes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from fairtrain.core.store.models import DeclarationRow, Holder, Work
+from fairtrain.core.vocab import Category, Value
+from fairtrain.services.registry import import_csv
+
+HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
+
+
+def write(tmp_path, body: str, name="rep.csv", encoding="utf-8") -> object:
+    p = tmp_path / name
+    p.write_bytes((HEADER + body).encode(encoding))
+    return p
+
+
+def count(registry, model) -> int:
+    with registry.engine.connect() as c:
+        return c.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+@pytest.fixture
+def org(registry):
+    return registry.add_org("KOMCA", country="KR")
+
+
+GOOD = (
+    "K-1,아리랑 변주곡,,김작곡:composer:1/2;이작사:lyricist:1/2,T-034.524.680-1,,,deny,,licence,,allow,50000,KRW\n"
+    "K-2,Spring Day,,김작곡:composer:100%,,KRA401234567,,,allow,,,,,\n"
+    "K-3,Poems,,Park:author:0.25;Park Press:publisher:0.75,,,9783161484100,,deny,,,,,\n"
+)
+
+
+def test_a_valid_repertoire_imports_with_holders_mandates_and_declarations(registry, org, tmp_path):
+    report = import_csv(registry, write(tmp_path, GOOD), org_id=org)
+    assert report.errors == [] and report.imported
+    assert (report.rows, report.created, report.holders_created) == (3, 3, 4)
+    with registry.engine.connect() as c:
+        w1 = c.execute(select(Work.id).where(Work.work_ref == "K-1")).scalar_one()
+        w2 = c.execute(select(Work.id).where(Work.work_ref == "K-2")).scalar_one()
+    # the organisation speaks for its new members: its per-work declarations count
+    d = registry.decide(w1, Category.TRAIN_GENAI)
+    assert d.value is Value.LICENCE
+    assert d.offers[0].price.minor == 50000 and d.offers[0].price.currency == "KRW"
+    assert registry.decide(w1, Category.SEARCH).value is Value.ALLOW
+    assert registry.decide(w1, Category.AI_INPUT).value is Value.DENY  # tdm=deny covers it
+    assert registry.decide(w2, Category.TRAIN_GENAI).value is Value.ALLOW
+    assert registry.decide(w2, Category.SEARCH).value is Value.DENY  # empty = inherit = default deny
+    shown = registry.work(w1)
+    assert {h["name"]: h["share"] for h in shown["holders"]} == {"김작곡": "1/2", "이작사": "1/2"}
+
+
+def test_reimporting_the_same_file_changes_nothing(registry, org, tmp_path):
+    path = write(tmp_path, GOOD)
+    import_csv(registry, path, org_id=org)
+    before = (count(registry, Work), count(registry, DeclarationRow), count(registry, Holder))
+    again = import_csv(registry, path, org_id=org)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+    assert (count(registry, Work), count(registry, DeclarationRow), count(registry, Holder)) == before
+
+
+def test_a_changed_row_supersedes_its_declarations(registry, org, tmp_path):
+    import_csv(registry, write(tmp_path, GOOD), org_id=org)
+    changed = GOOD.replace("K-2,Spring Day,,김작곡:composer:100%,,KRA401234567,,,allow,", "K-2,Spring Day,,김작곡:composer:100%,,KRA401234567,,,deny,")
+    report = import_csv(registry, write(tmp_path, changed, "v2.csv"), org_id=org)
+    assert (report.updated, report.unchanged) == (1, 2)
+    with registry.engine.connect() as c:
+        w2 = c.execute(select(Work.id).where(Work.work_ref == "K-2")).scalar_one()
+    assert registry.decide(w2, Category.TRAIN_AI).value is Value.DENY
+    assert [d["value"] for d in registry.declarations(f"work:{w2}")] == ["allow", "deny"]
+
+
+BAD_ROWS = {
+    "shares": ("B-1,Bad shares,,A:author:1/2;B:author:1/3,,,,,,,,,,\n", "holders", "sum to 5/6"),
+    "category": ("B-2,Bad value,,A:author:1,,,,maybe,,,,,,\n", "tdm", "unknown value 'maybe'"),
+    "file": ("B-3,Missing file,missing.jpg,A:author:1,,,,,,,,,,\n", "file", "cannot read 'missing.jpg'"),
+    "duplicate": ("K-1,Again,,A:author:1,,,,,,,,,,\n", "work_ref", "duplicate work_ref 'K-1'"),
+    "role": ("B-5,Bad role,,A:singer:1,,,,,,,,,,\n", "holders", "unknown role 'singer'"),
+    "price": ("B-6,No price,,A:author:1,,,,,,licence,,,,\n", "price", "needs a price"),
+    "currency": ("B-7,Bad currency,,A:author:1,,,,,,licence,,,10,XYZ\n", "currency", "unknown currency"),
+    "decimals": ("B-8,Too precise,,A:author:1,,,,,,licence,,,10.5,KRW\n", "price", "more decimals than KRW"),
+    "iswc": ("B-9,Bad ISWC,,A:author:1,T-12,,,,,,,,,\n", "iswc", "not a valid ISWC"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ROWS))
+def test_a_bad_row_rejects_the_whole_file_with_line_column_and_reason(registry, org, tmp_path, case):
+    row, column, reason = BAD_ROWS[case]
+    report = import_csv(registry, write(tmp_path, GOOD + row), org_id=org)
+    assert not report.imported
+    (err,) = report.errors
+    assert (err.line, err.column) == (5, column)
+    assert reason in err.reason
+    assert count(registry, Work) == 0 and count(registry, DeclarationRow) == 0 and count(registry, Holder) == 0
+
+
+def test_skip_invalid_imports_the_valid_rows_and_reports_the_rest(registry, org, tmp_path):
+    body = GOOD + BAD_ROWS["shares"][0] + BAD_ROWS["file"][0]
+    report = import_csv(registry, write(tmp_path, body), org_id=org, skip_invalid=True)
+    assert report.imported and report.created == 3 and report.invalid == 2
+    assert [e.line for e in report.errors] == [5, 6]
+    assert count(registry, Work) == 3
+
+
+def test_bad_encoding_is_reported_with_its_line(registry, org, tmp_path):
+    p = tmp_path / "latin1.csv"
+    p.write_bytes(HEADER.encode() + "L-1,Café crème,,Zoé:author:1,,,,,,,,,,\n".encode("latin-1"))
+    report = import_csv(registry, p, org_id=org)
+    assert not report.imported
+    assert report.errors[0].line == 2 and "not UTF-8" in report.errors[0].reason
+    assert count(registry, Work) == 0
+
+
+def test_a_bad_header_is_reported(registry, org, tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_text("work_ref,title,owner\nX,Y,Z\n")
+    report = import_csv(registry, p, org_id=org)
+    assert not report.imported
+    assert report.errors[0].line == 1 and "missing column(s) holders" in report.errors[0].reason
+    assert "unknown column(s) owner" in report.errors[0].reason
+
+
+def test_files_are_read_hashed_and_clashes_open_disputes(registry, org, tmp_path):
+    (tmp_path / "a.txt").write_text("아리랑 아리랑 아라리요\n" * 20, encoding="utf-8")
+    (tmp_path / "junk.bin").write_bytes(bytes(range(256)) * 4)
+    report = import_csv(registry, write(tmp_path, "F-1,Arirang,a.txt,A:author:1,,,,,,,,,,\n"), org_id=org)
+    assert report.imported
+    other = registry.add_org("Other CMO")
+    report2 = import_csv(registry, write(tmp_path, "O-1,Arirang (claimed),a.txt,Z:author:1,,,,,,,,,,\n", "o.csv"),
+                         org_id=other)
+    assert report2.imported and report2.disputes == 1
+    (d,) = registry.disputes()
+    assert d["key"] == "content_hash"
+    bad = import_csv(registry, write(tmp_path, "F-2,Junk,junk.bin,A:author:1,,,,,,,,,,\n", "j.csv"), org_id=org)
+    assert not bad.imported and "not a text, image or audio file" in bad.errors[0].reason
