@@ -389,6 +389,28 @@ def disputes_resolve(
     emit(r, as_json, f"dispute {dispute} resolved: {r['resolution']}")
 
 
+@app.command()
+def demo(as_json: JsonOpt = False) -> None:
+    """Build a small demo registry (Korean and English works, a CMO repertoire) and show decisions."""
+    from fairtrain.cli.demo import build_demo
+    from fairtrain.core.store.db import resolve_data_dir
+
+    data_dir = resolve_data_dir(state.data_dir)
+    reg, works = build_demo(data_dir)
+    cats = list(Category)
+    rows = []
+    t = Table("work", "title", *(c.value for c in cats), title=f"decisions for licensee 'demo-ai-lab' ({data_dir})")
+    colour = {"allow": "green", "licence": "yellow", "deny": "red"}
+    for wid, title in works:
+        ds = {c.value: reg.decide(wid, c, licensee="demo-ai-lab") for c in cats}
+        rows.append({"work": wid, "title": title, **{k: d.value.value for k, d in ds.items()}})
+        t.add_row(str(wid), title, *(f"[{colour[d.value.value]}]{d.value.value}[/]" for d in ds.values()))
+    emit(rows, as_json, t)
+    if not as_json:
+        out.print(f"\nTry: [bold]fairtrain --data-dir {data_dir} decide 2 --category train-genai[/]"
+                  f"  ·  [bold]fairtrain --data-dir {data_dir} works show 3[/]")
+
+
 def main() -> None:
     try:
         app()
