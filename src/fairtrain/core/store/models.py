@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -95,14 +96,17 @@ class Work(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "work_ref"),
         CheckConstraint("status IN ('active', 'disputed', 'rejected')", name="status"),
+        # Partial: most works lack most identifiers, and bulk imports should not index NULLs.
+        *(Index(f"ix_works_{col}", col, sqlite_where=text(f"{col} IS NOT NULL"),
+                postgresql_where=text(f"{col} IS NOT NULL")) for col in ("content_hash", "iswc", "isrc", "isbn")),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(1000))
     media_type: Mapped[str | None] = mapped_column(String(20))  # text | image | audio
-    content_hash: Mapped[str | None] = mapped_column(String(32), index=True)  # xxh3-128 hex of the bytes
-    iswc: Mapped[str | None] = mapped_column(String(20), index=True)
-    isrc: Mapped[str | None] = mapped_column(String(20), index=True)
-    isbn: Mapped[str | None] = mapped_column(String(20), index=True)
+    content_hash: Mapped[str | None] = mapped_column(String(32))  # xxh3-128 hex of the bytes
+    iswc: Mapped[str | None] = mapped_column(String(20))
+    isrc: Mapped[str | None] = mapped_column(String(20))
+    isbn: Mapped[str | None] = mapped_column(String(20))
     iscc: Mapped[str | None] = mapped_column(String(80))
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     work_ref: Mapped[str | None] = mapped_column(String(200))

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import xxhash
@@ -24,6 +25,7 @@ from sqlalchemy import insert, select, update
 
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
+from fairtrain.core.store.bulk import allocate_ids, bulk_insert, db_time
 from fairtrain.core.store.models import DeclarationRow, Dispute, Holder, MandateRow, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Offer, PriceModel, Value
 from fairtrain.services.registry.errors import RegistryError
@@ -64,7 +66,7 @@ class _Row:
     line: int
     work_ref: str
     title: str
-    holders: list[tuple[str, str, Fraction]]
+    holders: tuple[tuple[str, str, Fraction], ...]
     ids: dict[str, str | None]
     values: dict[Category, Value]
     offer: Offer | None
@@ -127,7 +129,6 @@ def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: boo
         report.errors.append(RowError(1, "header", f"{reason} (expected: {','.join(COLUMNS)})"))
         return report
 
-    index = {name: i for i, name in enumerate(header)}
     rows: list[_Row] = []
     seen_refs: dict[str, int] = {}
     base = path.parent
@@ -138,7 +139,7 @@ def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: boo
         if len(fields) != len(header):
             report.errors.append(RowError(n, "-", f"{len(fields)} fields, the header has {len(header)}"))
             continue
-        row = _parse_row(n, fields, index, base, report.errors)
+        row = _parse_row(n, fields, header, base, report.errors)
         if row is None:
             continue
         if row.work_ref in seen_refs:
@@ -172,56 +173,78 @@ def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: boo
     return report
 
 
-def _parse_row(n: int, fields: list[str], index: dict[str, int], base: Path, errors: list[RowError]) -> _Row | None:
-    def get(col: str) -> str:
-        i = index.get(col)
-        return fields[i].strip() if i is not None else ""
+# Repertoires repeat the same few shares, values and prices: parse each distinct text once.
+_share = lru_cache(maxsize=4096)(parse_share)
+_value = lru_cache(maxsize=64)(Value.parse)
 
+
+@lru_cache(maxsize=4096)
+def _offer(price: str, currency: str) -> Offer:
+    return Offer(price_model=PriceModel.PER_WORK, price=Money.parse(price, currency))
+
+
+@lru_cache(maxsize=4096)
+def _offer_json(offer: Offer) -> str:
+    return json.dumps(offer.to_dict(), sort_keys=True)
+
+
+@lru_cache(maxsize=65536)
+def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[str, ...]]:
+    """Parse ``name:role:share;…`` once per distinct text: the holders and the problems found."""
+    holders: list[tuple[str, str, Fraction]] = []
+    problems: list[str] = []
+    if not spec:
+        return (), ("empty: give name:role:share;…",)
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        bits = part.rsplit(":", 2)
+        if len(bits) != 3 or not bits[0].strip():
+            problems.append(f"{part!r} is not name:role:share")
+            continue
+        name, role, share_text = bits[0].strip(), bits[1].strip().lower(), bits[2]
+        if role not in ROLES:
+            problems.append(f"unknown role {role!r} for {name!r} (expected one of: {', '.join(sorted(ROLES))})")
+            continue
+        try:
+            holders.append((name, role, _share(share_text)))
+        except ValueError as e:
+            problems.append(f"{name}: {e}")
+    if holders and not problems:
+        total = sum((h[2] for h in holders), Fraction(0))
+        if total != 1:
+            problems.append(f"shares sum to {total}, not exactly 1")
+        if len({(h[0], h[1]) for h in holders}) != len(holders):
+            problems.append("a holder appears twice with the same role")
+    return tuple(holders), tuple(problems)
+
+
+def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors: list[RowError]) -> _Row | None:
+    row = dict(zip(header, map(str.strip, fields), strict=True))
+    get = row.get
     before = len(errors)
-    ref, title = get("work_ref"), get("title")
+    ref, title = get("work_ref", ""), get("title", "")
     if not ref:
         errors.append(RowError(n, "work_ref", "empty"))
     if not title:
         errors.append(RowError(n, "title", "empty"))
-    holders: list[tuple[str, str, Fraction]] = []
-    spec = get("holders")
-    if not spec:
-        errors.append(RowError(n, "holders", "empty: give name:role:share;…"))
-    for part in filter(None, (p.strip() for p in spec.split(";"))):
-        bits = part.rsplit(":", 2)
-        if len(bits) != 3 or not bits[0].strip():
-            errors.append(RowError(n, "holders", f"{part!r} is not name:role:share"))
-            continue
-        name, role, share_text = bits[0].strip(), bits[1].strip().lower(), bits[2]
-        if role not in ROLES:
-            errors.append(RowError(n, "holders", f"unknown role {role!r} for {name!r} (expected one of: {', '.join(sorted(ROLES))})"))
-            continue
-        try:
-            holders.append((name, role, parse_share(share_text)))
-        except ValueError as e:
-            errors.append(RowError(n, "holders", f"{name}: {e}"))
-    if holders and len(errors) == before:
-        total = sum((h[2] for h in holders), Fraction(0))
-        if total != 1:
-            errors.append(RowError(n, "holders", f"shares sum to {total}, not exactly 1"))
-        if len({(h[0], h[1]) for h in holders}) != len(holders):
-            errors.append(RowError(n, "holders", "a holder appears twice with the same role"))
-    ids: dict[str, str | None] = {}
+    holders, problems = _holders(get("holders", ""))
+    errors.extend(RowError(n, "holders", p) for p in problems)
+    ids: dict[str, str | None] = dict.fromkeys(IDENTIFIERS)
     for key in IDENTIFIERS:
-        try:
-            ids[key] = normalise_identifier(key, get(key))
-        except ValueError as e:
-            errors.append(RowError(n, key, str(e)))
+        if cell := get(key):
+            try:
+                ids[key] = normalise_identifier(key, cell)
+            except ValueError as e:
+                errors.append(RowError(n, key, str(e)))
     values: dict[Category, Value] = {}
     for cat in Category:
         cell = get(cat.value)
         if cell:
             try:
-                values[cat] = Value.parse(cell)
+                values[cat] = _value(cell)
             except ValueError as e:
                 errors.append(RowError(n, cat.value, str(e)))
     offer = None
-    price, currency = get("price"), get("currency")
+    price, currency = get("price", ""), get("currency", "")
     wants_licence = Value.LICENCE in values.values()
     if price or currency:
         if not (price and currency):
@@ -230,7 +253,7 @@ def _parse_row(n: int, fields: list[str], index: dict[str, int], base: Path, err
             errors.append(RowError(n, "price", "a price is given but no category is 'licence'"))
         else:
             try:
-                offer = Offer(price_model=PriceModel.PER_WORK, price=Money.parse(price, currency))
+                offer = _offer(price, currency)
             except ValueError as e:
                 errors.append(RowError(n, "price" if "currency" not in str(e) else "currency", str(e)))
     elif wants_licence:
@@ -255,12 +278,10 @@ def _parse_row(n: int, fields: list[str], index: dict[str, int], base: Path, err
             chash = content_hash(data) if data else None
     if len(errors) != before:
         return None
-    canon = json.dumps([ref, title, sorted((h[0], h[1], str(h[2])) for h in holders), ids,
-                        sorted((c.value, v.value) for c, v in values.items()),
-                        offer.to_dict() if offer else None, chash], sort_keys=True)
+    # The raw fields (and the file's content) identify the row: an identical re-import is a no-op.
+    row_hash = xxhash.xxh3_128_hexdigest("\x1f".join(fields).encode() + (chash or "").encode())
     return _Row(line=n, work_ref=ref, title=title, holders=holders, ids=ids, values=values, offer=offer,
-                data=data, file_name=file_name, media_type=media, chash=chash,
-                row_hash=xxhash.xxh3_128_hexdigest(canon.encode()))
+                data=data, file_name=file_name, media_type=media, chash=chash, row_hash=row_hash)
 
 
 def _existing(c, org_id: int, refs: list[str]) -> dict[str, dict]:
@@ -303,8 +324,9 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
                             [{"name": n, "created_by_org_id": org_id, "created_at": now} for n in new_names]).all()
         for hid, name in created:
             holder_ids[name] = hid
-        c.execute(insert(MandateRow), [{"holder_id": hid, "org_id": org_id, "categories": ",".join(x.value for x in Category),
-                                        "valid_from": now, "declared_at": now} for hid, _ in created])
+        bulk_insert(c, MandateRow.__table__, [
+            {"holder_id": hid, "org_id": org_id, "categories": ",".join(x.value for x in Category),
+             "valid_from": db_time(c, now), "valid_until": None, "declared_at": db_time(c, now)} for hid, _ in created])
         report.holders_created = len(created)
 
     fresh = [r for r in rows if r.work_ref not in existing]
@@ -313,24 +335,25 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
 
     clashes = _clashes(c, fresh)
     if fresh:
-        new_ids = c.execute(insert(Work).returning(Work.id, sort_by_parameter_order=True), [
-            {"title": r.title, "media_type": r.media_type, "content_hash": r.chash, "org_id": org_id,
-             "work_ref": r.work_ref, "row_hash": r.row_hash, "created_at": now,
-             "status": "disputed" if clashes.get(r.work_ref) else "active", **r.ids} for r in fresh]).scalars().all()
-        c.execute(insert(WorkShare), [
+        new_ids = allocate_ids(c, Work.__table__, len(fresh))
+        t = db_time(c, now)
+        bulk_insert(c, Work.__table__, [
+            {"id": wid, "title": r.title, "media_type": r.media_type, "content_hash": r.chash, "org_id": org_id,
+             "work_ref": r.work_ref, "row_hash": r.row_hash, "created_at": t, "iscc": None,
+             "status": "disputed" if clashes.get(r.work_ref) else "active", **r.ids}
+            for wid, r in zip(new_ids, fresh, strict=True)])
+        bulk_insert(c, WorkShare.__table__, [
             {"work_id": wid, "holder_id": holder_ids[name], "role": role, "share_num": share.numerator,
              "share_den": share.denominator}
             for wid, r in zip(new_ids, fresh, strict=True) for name, role, share in r.holders])
         disputes = [{"work_id": other, "claim_work_id": wid, "key": key, "key_value": value, "status": "open",
-                     "created_at": now}
+                     "resolution": None, "created_at": db_time(c, now), "resolved_at": None}
                     for wid, r in zip(new_ids, fresh, strict=True) for key, value, other in clashes.get(r.work_ref, ())]
-        if disputes:
-            c.execute(insert(Dispute), disputes)
+        bulk_insert(c, Dispute.__table__, disputes)
         report.disputes = len(disputes)
-        decls = [_decl(work_ref(wid), org, cat, val, r.offer, now)
+        decls = [_decl(work_ref(wid), org, cat, val, r.offer, t)
                  for wid, r in zip(new_ids, fresh, strict=True) for cat, val in r.values.items()]
-        if decls:
-            c.execute(insert(DeclarationRow), decls)
+        bulk_insert(c, DeclarationRow.__table__, decls)
     report.created = len(fresh)
 
     for r in changed:
@@ -340,19 +363,18 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
         decls = []
         for cat in Category:
             new, offer = r.values.get(cat), r.offer if r.values.get(cat) is Value.LICENCE else None
-            offer_json = json.dumps(offer.to_dict(), sort_keys=True) if offer else None
+            offer_json = _offer_json(offer) if offer else None
             if current.get(cat, (None, None)) != ((new.value if new else None), offer_json):
-                decls.append(_decl(work_ref(wid), org, cat, new, r.offer, now))
-        if decls:
-            c.execute(insert(DeclarationRow), decls)
+                decls.append(_decl(work_ref(wid), org, cat, new, r.offer, db_time(c, now)))
+        bulk_insert(c, DeclarationRow.__table__, decls)
     report.updated = len(changed)
 
 
-def _decl(target: str, party: str, cat: Category, val: Value | None, offer: Offer | None, now) -> dict:
+def _decl(target: str, party: str, cat: Category, val: Value | None, offer: Offer | None, t) -> dict:
     return {"level": "work", "target": target, "party": party, "category": cat.value,
             "value": val.value if val else None,
-            "offer": json.dumps(offer.to_dict(), sort_keys=True) if val is Value.LICENCE and offer else None,
-            "purpose": None, "valid_from": now, "valid_until": None, "declared_at": now}
+            "offer": _offer_json(offer) if val is Value.LICENCE and offer else None,
+            "purpose": None, "valid_from": t, "valid_until": None, "declared_at": t}
 
 
 def _current_values(c, target: str, party: str) -> dict[Category, tuple[str | None, str | None]]:

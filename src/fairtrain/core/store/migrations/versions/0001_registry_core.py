@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 05:27:03.297934
+Create Date: 2026-11-21 05:36:58.383644
 """
 from alembic import op
 import sqlalchemy as sa
@@ -76,10 +76,10 @@ def upgrade() -> None:
     sa.UniqueConstraint('org_id', 'work_ref', name=op.f('uq_works_org_id'))
     )
     with op.batch_alter_table('works', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_works_content_hash'), ['content_hash'], unique=False)
-        batch_op.create_index(batch_op.f('ix_works_isbn'), ['isbn'], unique=False)
-        batch_op.create_index(batch_op.f('ix_works_isrc'), ['isrc'], unique=False)
-        batch_op.create_index(batch_op.f('ix_works_iswc'), ['iswc'], unique=False)
+        batch_op.create_index('ix_works_content_hash', ['content_hash'], unique=False, sqlite_where=sa.text('content_hash IS NOT NULL'), postgresql_where=sa.text('content_hash IS NOT NULL'))
+        batch_op.create_index('ix_works_isbn', ['isbn'], unique=False, sqlite_where=sa.text('isbn IS NOT NULL'), postgresql_where=sa.text('isbn IS NOT NULL'))
+        batch_op.create_index('ix_works_isrc', ['isrc'], unique=False, sqlite_where=sa.text('isrc IS NOT NULL'), postgresql_where=sa.text('isrc IS NOT NULL'))
+        batch_op.create_index('ix_works_iswc', ['iswc'], unique=False, sqlite_where=sa.text('iswc IS NOT NULL'), postgresql_where=sa.text('iswc IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_works_org_id'), ['org_id'], unique=False)
 
     op.create_table('disputes',
@@ -155,10 +155,10 @@ def downgrade() -> None:
     op.drop_table('disputes')
     with op.batch_alter_table('works', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_works_org_id'))
-        batch_op.drop_index(batch_op.f('ix_works_iswc'))
-        batch_op.drop_index(batch_op.f('ix_works_isrc'))
-        batch_op.drop_index(batch_op.f('ix_works_isbn'))
-        batch_op.drop_index(batch_op.f('ix_works_content_hash'))
+        batch_op.drop_index('ix_works_iswc', sqlite_where=sa.text('iswc IS NOT NULL'), postgresql_where=sa.text('iswc IS NOT NULL'))
+        batch_op.drop_index('ix_works_isrc', sqlite_where=sa.text('isrc IS NOT NULL'), postgresql_where=sa.text('isrc IS NOT NULL'))
+        batch_op.drop_index('ix_works_isbn', sqlite_where=sa.text('isbn IS NOT NULL'), postgresql_where=sa.text('isbn IS NOT NULL'))
+        batch_op.drop_index('ix_works_content_hash', sqlite_where=sa.text('content_hash IS NOT NULL'), postgresql_where=sa.text('content_hash IS NOT NULL'))
 
     op.drop_table('works')
     with op.batch_alter_table('holders', schema=None) as batch_op:
