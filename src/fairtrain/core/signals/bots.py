@@ -127,14 +127,38 @@ def load_bots(path: str | os.PathLike[str] | None = None) -> tuple[AiBot, ...]:
                 categories=classify(token, function),
             )
         )
-    return tuple(bots)
+    return _merge_by_identifier(bots)
+
+
+def rfc9309_identifier(token: str) -> str:
+    """The product token an RFC 9309 parser reads from a ``User-agent`` line: the leading
+    ``[A-Za-z_-]`` run, case-folded (Google's parser reads ``AI2Bot`` as ``ai``)."""
+    m = re.match(r"[A-Za-z_-]*", token)
+    return (m.group(0) if m else "").lower()
+
+
+def _merge_by_identifier(bots: list[AiBot]) -> tuple[AiBot, ...]:
+    # Bots whose tokens share an RFC 9309 identifier (AI2Bot, AI2Bot-DeepResearchEval) land in one
+    # merged group in a strict parser, where "Allow: /" would win over "Disallow: /". Giving them the
+    # union of their categories makes every parser reach the same, restrictive, verdict.
+    union: dict[str, frozenset[Category]] = {}
+    for b in bots:
+        key = rfc9309_identifier(b.token)
+        union[key] = union.get(key, frozenset()) | b.categories
+    return tuple(
+        AiBot(b.token, b.operator, b.function, b.respects_robots, union[rfc9309_identifier(b.token)]) for b in bots
+    )
 
 
 def _is_token(token: object) -> bool:
     # RFC 9309 product tokens are [A-Za-z_-]; the list also holds names with digits, dots and spaces
     # ("Brightbot 1.0"), which robots.txt parsers match on their first word. Refuse only what would
     # break the line: empty names and control characters, '#' and ':'.
-    return isinstance(token, str) and bool(token.strip()) and not re.search(r"[\x00-\x1f#:]", token)
+    return (
+        isinstance(token, str)
+        and bool(rfc9309_identifier(token))
+        and not re.search(r"[\x00-\x1f#:]", token)
+    )
 
 
 def by_categories(bots: Iterable[AiBot], categories: frozenset[Category]) -> tuple[AiBot, ...]:

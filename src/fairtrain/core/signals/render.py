@@ -737,8 +737,9 @@ def render_kit(policy: SignalPolicy, bots: Iterable[AiBot] | None = None) -> dic
 def write_kit(policy: SignalPolicy, out_dir: str | os.PathLike[str], bots: Iterable[AiBot] | None = None) -> list[Path]:
     """Render and write the kit under ``out_dir``; each file appears whole or not at all.
 
-    Every file is first written to a temporary file beside its target; only when all are written are
-    they renamed into place, so a failure leaves the previous kit untouched.
+    Every file is first written to a temporary file beside its target and renamed into place only
+    when all are written. If a rename fails, the files already replaced get their old bytes back, so
+    a failure never leaves a kit mixing two declarations.
     """
     kit = render_kit(policy, bots)
     root = Path(out_dir)
@@ -747,17 +748,36 @@ def write_kit(policy: SignalPolicy, out_dir: str | os.PathLike[str], bots: Itera
         for rel, data in kit.items():
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            staged.append((Path(tmp), target))
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-        for tmp, target in staged:
-            os.replace(tmp, target)
-    except BaseException:
+            staged.append((_stage(target, data), target))
+        previous = {t: (t.read_bytes() if t.is_file() else None) for _, t in staged}
+        replaced: list[Path] = []
+        try:
+            for tmp, target in staged:
+                os.replace(tmp, target)
+                replaced.append(target)
+        except BaseException:
+            for target in replaced:
+                old = previous[target]
+                if old is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(_stage(target, old), target)
+            raise
+    finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-        raise
     return [target for _, target in staged]
+
+
+def _stage(target: Path, data: bytes) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
