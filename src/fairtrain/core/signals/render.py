@@ -657,7 +657,13 @@ _TEXT = {
 }
 
 
-def _price_text(offer: Offer, lang: str) -> str:
+def describe_value(category: Category, value: Value, lang: str) -> str:
+    """"Training AI models: Not allowed (rights reserved)" in ``en`` or ``ko``."""
+    return f"{_CATEGORY_WORDS[lang][category]}: {_VALUE_WORDS[lang][value]}"
+
+
+def describe_offer(offer: Offer, lang: str) -> str:
+    """An offer's price, model, purposes and validity in plain words, in ``en`` or ``ko``."""
     t = _TEXT[lang]
     amount = format_currency(Decimal(offer.price.major_str()), offer.price.currency, locale=_LOCALE[lang])
     model = _PRICE_WORDS[lang][offer.price_model]
@@ -694,7 +700,7 @@ def render_statement(policy: SignalPolicy, lang: str) -> str:
     for c in Category:
         v = policy.value(c)
         offer = policy.offer(c)
-        terms = _price_text(offer, lang) if offer else ""
+        terms = describe_offer(offer, lang) if offer else ""
         out.append(f"| {_CATEGORY_WORDS[lang][c]} (`{c.value}`) | {_VALUE_WORDS[lang][v]} | {terms} |")
     out.append("")
     if policy.licence_urls:
