@@ -119,6 +119,7 @@ def test_policy_from_decisions_matches_from_values():
         ({"tdm": "unknown"}, None, [], "tdm: unknown value"),
         ({"tdm": "deny", "painting": "allow"}, None, [], "painting: unknown usage category"),
         ({"tdm": "licence"}, {"tdm": OFFER}, [], "needs at least one licence URL"),
+        ({"tdm": "deny"}, {"train-ai": OFFER}, ["https://x.example/l"], "train-ai: an offer is given but the value is deny"),
     ],
 )
 def test_policy_refuses_bad_declarations_naming_the_item(values, offers, licence_urls, message):

@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fairtrain.core.vocab import Category, Value, most_restrictive
+from fairtrain.core.vocab import Category
 
 DEFAULT_BOTS_PATH = Path(
     os.environ.get("FAIRTRAIN_AI_BOTS", "/work/shared/testdata/robots/ai-robots-txt/robots.json")
@@ -37,14 +36,7 @@ class AiBot:
     operator: str
     function: str
     respects_robots: str  # the list's own words: "Yes", "No", "Unclear at this time."
-    categories: frozenset[Category]
-
-    def verdict(self, values: dict[Category, Value] | object) -> Value:
-        """The most restrictive value among the categories this bot's crawling serves."""
-        get = values.__getitem__  # type: ignore[attr-defined]
-        v = most_restrictive(get(c) for c in self.categories)
-        assert v is not None  # categories is never empty
-        return v
+    categories: frozenset[Category]  # the uses its crawling serves; let in only if all are allowed
 
 
 # The list's own category names.
@@ -160,6 +152,3 @@ def _is_token(token: object) -> bool:
         and not re.search(r"[\x00-\x1f#:]", token)
     )
 
-
-def by_categories(bots: Iterable[AiBot], categories: frozenset[Category]) -> tuple[AiBot, ...]:
-    return tuple(b for b in bots if b.categories == categories)

@@ -161,6 +161,9 @@ class SignalPolicy:
                 full[cat] = full[parent]
                 if parent in full_offers:
                     full_offers[cat] = full_offers[parent]
+        for cat in given_offers:
+            if full[cat] is not Value.LICENCE:
+                raise SignalRenderError(f"policy {cat.value}: an offer is given but the value is {full[cat].value}")
         return cls(party, base_url, full, full_offers, policy_url, tuple(licence_urls), issued)
 
     @classmethod
@@ -658,7 +661,7 @@ _TEXT = {
 
 
 def describe_value(category: Category, value: Value, lang: str) -> str:
-    """"Training AI models: Not allowed (rights reserved)" in ``en`` or ``ko``."""
+    """A category and its value in plain words, in ``en`` or ``ko``."""
     return f"{_CATEGORY_WORDS[lang][category]}: {_VALUE_WORDS[lang][value]}"
 
 
