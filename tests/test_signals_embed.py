@@ -231,6 +231,10 @@ def test_xmp_and_c2pa_round_trip_through_independent_readers(fmt, mime, tmp_path
     for c, v in cawg.items():
         assert entries[f"cawg.{crosswalk.CAWG_WRITE[c]}"]["use"] == CAWG_USE[v]
 
+    manifest = report["manifests"][report["active_manifest"]]
+    assert "thumbnail" not in manifest and all("thumbnail" not in i for i in manifest.get("ingredients", []))
+    assert len(data) - len(original) < 20_000  # a manifest and XMP, not a second copy of the work
+
     trusted = _read_c2pa(data, mime, trust_anchor=root)
     assert trusted["validation_state"] == "Trusted"
 

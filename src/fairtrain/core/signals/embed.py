@@ -182,7 +182,10 @@ def embed_c2pa(data: bytes, policy: SignalPolicy, credentials: C2paCredentials, 
         signer = c2pa.Signer.from_info(
             c2pa.C2paSignerInfo(alg, credentials.certificate_chain_pem, credentials.private_key_pem, credentials.tsa_url)
         )
-        with signer, c2pa.Builder(manifest) as builder:
+        # No thumbnails: c2pa-python would embed a re-encoded copy of the work as the parent
+        # ingredient's thumbnail (+744 KB and 28x the time on a 1.4 MB JPEG; 10 ms vs 284 ms).
+        settings = c2pa.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+        with signer, c2pa.Builder(manifest, context=c2pa.Context(settings=settings)) as builder:
             # The creator's file is the parent: this manifest records a metadata edit of it.
             builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
             out = io.BytesIO()
