@@ -1,0 +1,792 @@
+"""Render every machine-readable signal from one declaration (optout-standards.md §14.1).
+
+A :class:`SignalPolicy` holds one value per usage category (and an offer where the value is
+``licence``); :func:`render_kit` turns it into robots.txt, TDMRep, HTTP header snippets, HTML, an RSL
+licence, ai.txt and a Korean/English statement. Standards whose tokens are coarser than our
+categories (AIPREF ``train-ai``, Content-Signal ``ai-train``, RSL ``ai-train``, TDMRep's single bit)
+are given the most restrictive value among the categories the token covers, so no rendered file ever
+permits what the declaration reserves. ``licence`` counts as a reservation in every yes/no format:
+what is licensable, and at what price, is said by the RSL document, the TDM policy and the statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import types
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from babel.numbers import format_currency
+
+from fairtrain.core.signals import crosswalk
+from fairtrain.core.signals.bots import AiBot, load_bots
+from fairtrain.core.vocab import Category, Decision, Offer, PriceModel, Purpose, Value, most_restrictive
+
+ROBOTS_TXT = "robots.txt"
+TDMREP_JSON = ".well-known/tdmrep.json"
+TDM_POLICY_JSON = "tdm-policy.json"
+RSL_XML = "license.xml"
+AI_TXT = "ai.txt"
+NGINX_CONF = "headers/nginx.conf"
+APACHE_CONF = "headers/apache.conf"
+CADDYFILE = "headers/Caddyfile"
+HTML_HEAD = "html/head.html"
+STATEMENT_EN = "reservation.en.md"
+STATEMENT_KO = "reservation.ko.md"
+
+RSL_NS = "https://rslstandard.org/rsl"
+RSL_MEDIA_TYPE = "application/rsl+xml"
+_TRAINING = (Category.TRAIN_AI, Category.TRAIN_GENAI)
+
+
+class SignalRenderError(ValueError):
+    """A declaration that cannot be rendered: names the item and the reason."""
+
+
+class PartyKind(str, Enum):
+    HOLDER = "holder"  # an individual creator or rights holder
+    ORGANISATION = "organisation"  # a CMO or publisher declaring for a repertoire
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """The declaring party, named in every signal that has room for a licensor."""
+
+    name: str
+    kind: PartyKind
+    email: str
+    website: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise SignalRenderError("party: the declaring party needs a name")
+        local, at, domain = self.email.partition("@")
+        if not (local and at and "." in domain) or any(c in self.email for c in " <>\"'\r\n"):
+            raise SignalRenderError(f"party {self.name!r}: {self.email!r} is not a contact email address")
+        if self.website is not None:
+            _check_url(self.website, f"party {self.name!r} website")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalPolicy:
+    """One declaration, complete: a value for every category, an offer wherever the value is licence.
+
+    Build it with :meth:`from_values` or :meth:`from_decisions`, which fill unspecified categories
+    from their parent (an unspecified ``tdm`` is ``deny``: permission first).
+    """
+
+    party: Party
+    base_url: str  # the site the signals are published on, e.g. "https://creator.example"
+    values: Mapping[Category, Value]
+    offers: Mapping[Category, Offer]
+    policy_url: str  # the human-readable reservation statement
+    licence_urls: tuple[str, ...] = ()  # licence terms / licensing process, for licence values
+    issued: date | None = None
+    _digest: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        base = _check_url(self.base_url, "site base URL").rstrip("/")
+        object.__setattr__(self, "base_url", base)
+        if urlsplit(base).path not in ("", "/"):
+            raise SignalRenderError(f"site base URL {self.base_url!r}: must be an origin, without a path")
+        _check_url(self.policy_url, "policy URL")
+        for u in self.licence_urls:
+            _check_url(u, "licence URL")
+        missing = [c.value for c in Category if c not in self.values]
+        if missing:
+            raise SignalRenderError(f"policy: no value for {', '.join(missing)}; use SignalPolicy.from_values")
+        for c, v in self.values.items():
+            if v is Value.UNKNOWN:
+                raise SignalRenderError(f"policy {c.value}: 'unknown' is a verdict, not something to declare")
+            if v is Value.LICENCE and c not in self.offers:
+                raise SignalRenderError(f"policy {c.value}: a licence value needs an offer")
+        if any(v is Value.LICENCE for v in self.values.values()) and not self.licence_urls:
+            raise SignalRenderError("policy: a licence value needs at least one licence URL to point licensees at")
+        object.__setattr__(self, "values", types.MappingProxyType(dict(self.values)))
+        object.__setattr__(
+            self, "offers", types.MappingProxyType({c: o for c, o in self.offers.items() if self.values[c] is Value.LICENCE})
+        )
+        object.__setattr__(self, "licence_urls", tuple(self.licence_urls))
+        object.__setattr__(self, "_digest", hashlib.sha256(self.canonical_json().encode()).hexdigest())
+
+    @classmethod
+    def from_values(
+        cls,
+        party: Party,
+        base_url: str,
+        values: Mapping[Category | str, Value | str],
+        *,
+        policy_url: str,
+        offers: Mapping[Category | str, Offer] | None = None,
+        licence_urls: Iterable[str] = (),
+        issued: date | None = None,
+    ) -> SignalPolicy:
+        """Per-category values (and offers) as stored in a declaration; children inherit from parents."""
+        given: dict[Category, Value] = {}
+        for k, v in values.items():
+            try:
+                cat = k if isinstance(k, Category) else Category.parse(k)
+                val = v if isinstance(v, Value) else Value.parse(v)
+            except ValueError as e:
+                raise SignalRenderError(f"policy {k}: {e}") from None
+            given[cat] = val
+        given_offers: dict[Category, Offer] = {}
+        for k, o in (offers or {}).items():
+            try:
+                given_offers[k if isinstance(k, Category) else Category.parse(k)] = o
+            except ValueError as e:
+                raise SignalRenderError(f"policy offer {k}: {e}") from None
+        full: dict[Category, Value] = {}
+        full_offers: dict[Category, Offer] = {}
+        for cat in sorted(Category, key=lambda c: c.depth):
+            parent = cat.parent
+            if cat in given:
+                full[cat] = given[cat]
+                if cat in given_offers:
+                    full_offers[cat] = given_offers[cat]
+                elif given[cat] is Value.LICENCE and parent is not None and full[parent] is Value.LICENCE:
+                    full_offers[cat] = full_offers[parent]
+            elif parent is None:
+                full[cat] = Value.DENY
+            else:
+                full[cat] = full[parent]
+                if parent in full_offers:
+                    full_offers[cat] = full_offers[parent]
+        for cat in given_offers:
+            if full[cat] is not Value.LICENCE:
+                raise SignalRenderError(f"policy {cat.value}: an offer is given but the value is {full[cat].value}")
+        return cls(party, base_url, full, full_offers, policy_url, tuple(licence_urls), issued)
+
+    @classmethod
+    def from_decisions(
+        cls,
+        party: Party,
+        base_url: str,
+        decisions: Iterable[Decision],
+        *,
+        policy_url: str,
+        licence_urls: Iterable[str] = (),
+        issued: date | None = None,
+    ) -> SignalPolicy:
+        """From the decision engine's per-category decisions (the effective terms of a work or catalogue).
+
+        ``unknown`` decisions are left out and inherit from their parent; a licence decision takes its
+        first offer.
+        """
+        values: dict[Category, Value] = {}
+        offers: dict[Category, Offer] = {}
+        for d in decisions:
+            if d.value is Value.UNKNOWN:
+                continue
+            values[d.category] = d.value
+            if d.value is Value.LICENCE:
+                if not d.offers:
+                    raise SignalRenderError(f"decision {d.category.value}: licence without an offer")
+                offers[d.category] = d.offers[0]
+        return cls.from_values(
+            party, base_url, values, policy_url=policy_url, offers=offers, licence_urls=licence_urls, issued=issued
+        )
+
+    def value(self, category: Category) -> Value:
+        return self.values[category]
+
+    def offer(self, category: Category) -> Offer | None:
+        return self.offers.get(category)
+
+    def reserved(self, category: Category) -> bool:
+        """Not free to use: denied, or only under licence."""
+        return self.values[category] is not Value.ALLOW
+
+    def covered_value(self, categories: Iterable[Category]) -> Value:
+        """The value a token covering all of ``categories`` must carry: the most restrictive."""
+        v = most_restrictive(self.values[c] for c in categories)
+        if v is None:
+            raise SignalRenderError("policy: a token must cover at least one category")
+        return v
+
+    def url(self, kit_path: str) -> str:
+        return f"{self.base_url}/{kit_path}"
+
+    @property
+    def rsl_url(self) -> str:
+        return self.url(RSL_XML)
+
+    @property
+    def tdm_policy_url(self) -> str:
+        return self.url(TDM_POLICY_JSON)
+
+    @property
+    def tdm_reserved(self) -> bool:
+        """TDMRep has one bit for all mining: reserved if anything under ``tdm`` is."""
+        return any(self.reserved(c) for c in Category)
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the canonical declaration, written into every rendered file that has comments."""
+        return self._digest
+
+    def canonical_json(self) -> str:
+        return json.dumps(
+            {
+                "party": {
+                    "name": self.party.name,
+                    "kind": self.party.kind.value,
+                    "email": self.party.email,
+                    "website": self.party.website,
+                },
+                "base_url": self.base_url,
+                "values": {c.value: self.values[c].value for c in Category},
+                "offers": {c.value: o.to_dict() for c, o in sorted(self.offers.items(), key=lambda x: x[0].value)},
+                "policy_url": self.policy_url,
+                "licence_urls": list(self.licence_urls),
+                "issued": self.issued.isoformat() if self.issued else None,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+
+def _check_url(url: str, what: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or any(c in url for c in " <>\"'\r\n\t`\\"):
+        raise SignalRenderError(f"{what} {url!r}: not an absolute http(s) URL")
+    return url
+
+
+# ---------------------------------------------------------------------------------------------------
+# Token values shared by several formats
+
+
+def _token_categories(write_table: Mapping[Category, str], token: str) -> tuple[Category, ...]:
+    """Every category a written token speaks for: those mapped to it and everything below them."""
+    roots = [c for c, t in write_table.items() if t == token]
+    return tuple(c for c in Category if any(r.covers(c) for r in roots))
+
+
+def aipref_preferences(policy: SignalPolicy) -> dict[str, bool]:
+    """AIPREF ``Content-Usage`` labels → allowed (``y``) or not (``n``)."""
+    tokens = dict.fromkeys(crosswalk.AIPREF_WRITE.values())
+    return {
+        t: policy.covered_value(_token_categories(crosswalk.AIPREF_WRITE, t)) is Value.ALLOW for t in tokens
+    }
+
+
+def content_signals(policy: SignalPolicy) -> dict[str, bool]:
+    """Cloudflare ``Content-Signal`` keys → ``yes``/``no``."""
+    order = ("search", "ai-input", "ai-train")  # the order contentsignals.org writes them in
+    return {
+        t: policy.covered_value(_token_categories(crosswalk.CONTENT_SIGNAL_WRITE, t)) is Value.ALLOW for t in order
+    }
+
+
+def content_usage_value(policy: SignalPolicy) -> str:
+    return ", ".join(f"{k}={'y' if v else 'n'}" for k, v in aipref_preferences(policy).items())
+
+
+def content_signal_value(policy: SignalPolicy) -> str:
+    return ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in content_signals(policy).items())
+
+
+def robots_tag_directives(policy: SignalPolicy) -> tuple[str, ...]:
+    """``X-Robots-Tag`` / ``<meta name=robots>`` directives: noai, noimageai where training is reserved."""
+    out: list[str] = []
+    if policy.covered_value(_TRAINING) is not Value.ALLOW:
+        out += ["noai", "noimageai"]
+    if policy.reserved(Category.SEARCH):
+        out.append("noindex")
+    return tuple(out)
+
+
+def _rsl_tokens() -> tuple[str, ...]:
+    return tuple(t for t in dict.fromkeys(crosswalk.RSL_WRITE.values()) if t != "all")
+
+
+def rsl_usage_values(policy: SignalPolicy) -> dict[str, Value]:
+    """RSL usage tokens (``ai-train``, ``ai-input``, ``search``) → the value each must carry."""
+    return {t: policy.covered_value(_token_categories(crosswalk.RSL_WRITE, t)) for t in _rsl_tokens()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# robots.txt
+
+
+def _bot_groups(policy: SignalPolicy, bots: Iterable[AiBot]) -> list[tuple[frozenset[Category], Value, list[str]]]:
+    groups: dict[frozenset[Category], list[str]] = {}
+    seen: set[str] = set()
+    for b in bots:
+        if b.token.lower() in seen:  # the list holds some tokens twice in different case
+            continue
+        seen.add(b.token.lower())
+        groups.setdefault(b.categories, []).append(b.token)
+    out = [(cats, policy.covered_value(cats), tokens) for cats, tokens in groups.items()]
+    # Blocked groups first, then by the categories they serve, so the file reads in a stable order.
+    out.sort(key=lambda g: (g[1] is Value.ALLOW, sorted(c.value for c in g[0])))
+    return out
+
+
+def render_robots_txt(policy: SignalPolicy, bots: Iterable[AiBot]) -> str:
+    cu = content_usage_value(policy)
+    cs = content_signal_value(policy)
+    lines = [
+        f"# Rendered by fairtrain from one declaration by {_one_line(policy.party.name)} ({policy.party.kind.value}).",
+        f"# Statement: {policy.policy_url}",
+        f"# Declaration digest: sha256:{policy.digest}",
+        "#",
+        "# As a condition of accessing this website, you agree to abide by the following content signals:",
+        "# (a) If a content-signal = yes, you may collect content for the corresponding use.",
+        "# (b) If a content-signal = no, you may not collect content for the corresponding use.",
+        "# (c) If the website operator does not include a content signal for a corresponding use, the",
+        "#     website operator neither grants nor restricts permission via content signal with respect",
+        "#     to the corresponding use.",
+        "# The content signals and their meanings are:",
+        "# search: building a search index and providing search results (links and short excerpts).",
+        "# ai-input: inputting content into one or more AI models (RAG, grounding, generative answers).",
+        "# ai-train: training or fine-tuning AI models.",
+        "# ANY RESTRICTIONS EXPRESSED VIA CONTENT SIGNALS ARE EXPRESS RESERVATIONS OF RIGHTS UNDER ARTICLE 4",
+        "# OF THE EUROPEAN UNION DIRECTIVE 2019/790 ON COPYRIGHT AND RELATED RIGHTS IN THE DIGITAL SINGLE MARKET.",
+        "",
+        f"License: {policy.rsl_url}",
+        "",
+    ]
+    for cats, verdict, tokens in _bot_groups(policy, bots):
+        names = ", ".join(sorted(c.value for c in cats))
+        lines.append(f"# AI crawlers serving {names}: {verdict.value} ({len(tokens)} user agents)")
+        lines += [f"User-agent: {t}" for t in tokens]
+        lines.append("Allow: /" if verdict is Value.ALLOW else "Disallow: /")
+        lines += [f"Content-Usage: {cu}", f"Content-Signal: {cs}", ""]
+    star = policy.value(Category.SEARCH)
+    lines.append(f"# Every other crawler (search engines): search is {star.value}")
+    lines.append("User-agent: *")
+    lines.append("Allow: /" if star is Value.ALLOW else "Disallow: /")
+    lines += [f"Content-Usage: {cu}", f"Content-Signal: {cs}", ""]
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------------------------------
+# TDMRep
+
+
+def render_tdmrep_json(policy: SignalPolicy) -> str:
+    rule: dict[str, object] = {"location": "/", "tdm-reservation": 1 if policy.tdm_reserved else 0}
+    if policy.tdm_reserved:
+        rule["tdm-policy"] = policy.tdm_policy_url
+    return json.dumps([rule], indent=2) + "\n"
+
+
+def render_tdm_policy(policy: SignalPolicy) -> str:
+    """The TDM Policy (ODRL 2.2, TDMRep profile): who to ask, and whether mining is paid for."""
+    party = policy.party
+    assigner: dict[str, object] = {
+        "uid": party.website or policy.base_url,
+        "vcard:fn": party.name,
+        "vcard:hasEmail": f"mailto:{party.email}",
+        "vcard:hasURL": party.website or policy.policy_url,
+    }
+    # TDMRep asks for permissions only: mining is permitted once consent is obtained (every
+    # reservation), and paid for where something is offered under licence.
+    duty: list[dict[str, str]] = [{"action": "obtainConsent"}]
+    licensed = [c for c in Category if policy.value(c) is Value.LICENCE]
+    if licensed:
+        duty.append({"action": "compensate"})
+    permission: dict[str, object] = {"target": policy.base_url + "/", "action": "tdm:mine", "duty": duty}
+    purposes = {p for c in licensed for p in policy.offers[c].purposes}
+    if purposes == {Purpose.RESEARCH}:
+        permission["constraint"] = [{"leftOperand": "purpose", "operator": "eq", "rightOperand": "tdm:research"}]
+    elif purposes == {Purpose.COMMERCIAL}:
+        permission["constraint"] = [
+            {"leftOperand": "purpose", "operator": "eq", "rightOperand": "tdm:non-research"}
+        ]
+    doc = {
+        "@context": ["http://www.w3.org/ns/odrl.jsonld", "http://www.w3.org/ns/tdmrep.jsonld"],
+        "@type": "Offer",
+        "profile": "http://www.w3.org/ns/tdmrep",
+        "uid": f"{policy.tdm_policy_url}#sha256-{policy.digest[:16]}",
+        "assigner": assigner,
+        "permission": [permission],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------
+# HTTP headers and HTML
+
+
+def response_headers(policy: SignalPolicy) -> list[tuple[str, str]]:
+    """The headers every response of the site should carry, in the order the snippets write them."""
+    h: list[tuple[str, str]] = [("tdm-reservation", "1" if policy.tdm_reserved else "0")]
+    if policy.tdm_reserved:
+        h.append(("tdm-policy", policy.tdm_policy_url))
+    h.append(("Content-Usage", content_usage_value(policy)))
+    directives = robots_tag_directives(policy)
+    if directives:
+        h.append(("X-Robots-Tag", ", ".join(directives)))
+    h.append(("Link", f'<{policy.rsl_url}>; rel="license"; type="{RSL_MEDIA_TYPE}"'))
+    return h
+
+
+def render_nginx(policy: SignalPolicy) -> str:
+    lines = [
+        f"# fairtrain signals for {_one_line(policy.party.name)} (sha256:{policy.digest[:16]}).",
+        "# Include inside a server { } block. add_header is not inherited by a location that has its own",
+        "# add_header lines: include this file there too.",
+    ]
+    for name, value in response_headers(policy):
+        lines.append(f"add_header {name} '{value}' always;")
+    return "\n".join(lines) + "\n"
+
+
+def render_apache(policy: SignalPolicy) -> str:
+    lines = [
+        f"# fairtrain signals for {_one_line(policy.party.name)} (sha256:{policy.digest[:16]}).",
+        "# Needs mod_headers (a2enmod headers). Valid in server config, <VirtualHost>, <Directory>, .htaccess.",
+    ]
+    for name, value in response_headers(policy):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'Header always set {name} "{escaped}"')
+    return "\n".join(lines) + "\n"
+
+
+def render_caddy(policy: SignalPolicy) -> str:
+    lines = [
+        f"# fairtrain signals for {_one_line(policy.party.name)} (sha256:{policy.digest[:16]}).",
+        "# Paste inside a site block.",
+        "header {",
+    ]
+    for name, value in response_headers(policy):
+        lines.append(f"\t{name} `{value}`")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render_html_head(policy: SignalPolicy) -> str:
+    from html import escape
+
+    lines = [f"<!-- fairtrain signals for {escape(_one_line(policy.party.name))} (sha256:{policy.digest[:16]}) -->"]
+    lines.append(f'<meta name="tdm-reservation" content="{1 if policy.tdm_reserved else 0}">')
+    if policy.tdm_reserved:
+        lines.append(f'<meta name="tdm-policy" content="{escape(policy.tdm_policy_url)}">')
+    directives = robots_tag_directives(policy)
+    if directives:
+        lines.append(f'<meta name="robots" content="{", ".join(directives)}">')
+    lines.append(f'<link rel="license" type="{RSL_MEDIA_TYPE}" href="{escape(policy.rsl_url)}">')
+    lines.append(f'<link rel="terms-of-service" href="{escape(policy.policy_url)}">')
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------
+# RSL 1.0
+
+
+def _rsl_payment_type(offer: Offer, token: str) -> str:
+    if offer.price_model is PriceModel.FLAT_FEE:
+        return "purchase"
+    return {"ai-train": "training", "ai-input": "use", "search": "crawl"}[token]
+
+
+def _rsl_offer(policy: SignalPolicy, token: str) -> Offer:
+    # A token covering several licensed categories uses the most specific one's offer
+    # (for ai-train: train-genai's, the use AI crawlers actually train for).
+    cats = sorted(_token_categories(crosswalk.RSL_WRITE, token), key=lambda c: -c.depth)
+    return next(policy.offers[c] for c in cats if c in policy.offers)
+
+
+def render_rsl(policy: SignalPolicy) -> str:
+    """An RSL 1.0 document: one free licence for what is allowed, one paid licence per offer."""
+    ET.register_namespace("", RSL_NS)
+    q = lambda tag: f"{{{RSL_NS}}}{tag}"  # noqa: E731
+    root = ET.Element(q("rsl"), {"max-age": "1"})
+    content = ET.SubElement(root, q("content"), {"url": policy.base_url + "/"})
+    usage = rsl_usage_values(policy)
+    allowed = [t for t, v in usage.items() if v is Value.ALLOW]
+    reserved = [t for t, v in usage.items() if v is not Value.ALLOW]
+
+    free = ET.SubElement(content, q("license"))
+    if not policy.tdm_reserved:
+        ET.SubElement(free, q("permits"), {"type": "usage"}).text = "all"
+    elif allowed:
+        ET.SubElement(free, q("permits"), {"type": "usage"}).text = " ".join(allowed)
+        ET.SubElement(free, q("prohibits"), {"type": "usage"}).text = " ".join(reserved)
+    else:
+        ET.SubElement(free, q("prohibits"), {"type": "usage"}).text = "all"
+
+    by_offer: dict[Offer, list[str]] = {}
+    for t, v in usage.items():
+        if v is Value.LICENCE:
+            by_offer.setdefault(_rsl_offer(policy, t), []).append(t)
+    for offer, tokens in by_offer.items():
+        lic = ET.SubElement(content, q("license"))
+        ET.SubElement(lic, q("permits"), {"type": "usage"}).text = " ".join(tokens)
+        others = [t for t in reserved if t not in tokens]
+        if others:
+            ET.SubElement(lic, q("prohibits"), {"type": "usage"}).text = " ".join(others)
+        pay = ET.SubElement(lic, q("payment"), {"type": _rsl_payment_type(offer, tokens[0])})
+        ET.SubElement(pay, q("custom")).text = policy.licence_urls[0]
+        ET.SubElement(pay, q("amount"), {"currency": offer.price.currency}).text = offer.price.major_str()
+
+    ET.SubElement(
+        content,
+        q("copyright"),
+        {
+            "type": "person" if policy.party.kind is PartyKind.HOLDER else "organization",
+            "contactEmail": policy.party.email,
+            "contactUrl": policy.party.website or policy.policy_url,
+        },
+    ).text = policy.party.name
+    ET.SubElement(content, q("terms")).text = policy.policy_url
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    comment = f"<!-- Rendered by fairtrain; declaration sha256:{policy.digest} -->"
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{comment}\n{body}\n'
+
+
+# ---------------------------------------------------------------------------------------------------
+# ai.txt (Spawning, legacy)
+
+
+def render_ai_txt(policy: SignalPolicy) -> str:
+    """Spawning's ai.txt: one verdict for use of the site's media in AI training datasets."""
+    blocked = policy.covered_value(_TRAINING) is not Value.ALLOW
+    return "\n".join(
+        [
+            "# ai.txt (Spawning format, legacy): may files from this site be used to train AI models?",
+            f"# Rendered by fairtrain for {_one_line(policy.party.name)}; declaration sha256:{policy.digest}",
+            f"# Terms and licences: {policy.policy_url}",
+            "",
+            "User-Agent: *",
+            "Disallow: /" if blocked else "Allow: /",
+            "",
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Human-readable statement (Korean and English)
+
+_CATEGORY_WORDS = {
+    "en": {
+        Category.TDM: "Any automated text and data mining",
+        Category.TRAIN_AI: "Training AI models",
+        Category.TRAIN_GENAI: "Training generative AI models",
+        Category.AI_INPUT: "Use as input to AI (inference, RAG, grounding)",
+        Category.SEARCH: "Search engine indexing (links and short excerpts)",
+    },
+    "ko": {
+        Category.TDM: "모든 자동화된 텍스트·데이터 마이닝",
+        Category.TRAIN_AI: "AI 모델 학습",
+        Category.TRAIN_GENAI: "생성형 AI 모델 학습",
+        Category.AI_INPUT: "AI 입력 이용(추론, RAG, 그라운딩)",
+        Category.SEARCH: "검색엔진 색인(링크 및 짧은 발췌)",
+    },
+}
+_VALUE_WORDS = {
+    "en": {Value.ALLOW: "Allowed", Value.DENY: "Not allowed (rights reserved)", Value.LICENCE: "Only under a paid licence"},
+    "ko": {Value.ALLOW: "허용", Value.DENY: "불허(권리 유보)", Value.LICENCE: "유료 이용허락 필요"},
+}
+_PRICE_WORDS = {
+    "en": {PriceModel.PER_WORK: "per work", PriceModel.FLAT_FEE: "flat fee", PriceModel.REVENUE_SHARE: "revenue share"},
+    "ko": {PriceModel.PER_WORK: "저작물당", PriceModel.FLAT_FEE: "정액", PriceModel.REVENUE_SHARE: "수익 배분"},
+}
+_PURPOSE_WORDS = {
+    "en": {Purpose.COMMERCIAL: "commercial", Purpose.RESEARCH: "research"},
+    "ko": {Purpose.COMMERCIAL: "상업적 이용", Purpose.RESEARCH: "연구"},
+}
+_LOCALE = {"en": "en_US", "ko": "ko_KR"}
+_TEXT = {
+    "en": {
+        "title": "Reservation of rights for text and data mining and AI",
+        "by": "Declared by",
+        "holder": "rights holder",
+        "organisation": "organisation acting for its members' repertoire",
+        "site": "This declaration applies to the works published at",
+        "intro": (
+            "Under Article 4(3) of Directive (EU) 2019/790 and applicable copyright law, including the "
+            "Copyright Act of the Republic of Korea, the rights holder expressly reserves the uses marked "
+            "below. Absence of permission is not permission: a use not allowed here needs the prior "
+            "permission of the rights holder."
+        ),
+        "use": "Use",
+        "status": "Status",
+        "terms": "Licence terms",
+        "price": "Price",
+        "share": "revenue share",
+        "min": "minimum",
+        "purposes": "for",
+        "valid": "valid",
+        "contact": "Contact",
+        "licences": "Licence documents",
+        "machine": "Machine-readable forms of this declaration",
+        "issued": "Issued",
+        "digest": "Declaration digest",
+    },
+    "ko": {
+        "title": "텍스트·데이터 마이닝 및 AI 이용에 관한 권리 유보 선언",
+        "by": "선언 주체",
+        "holder": "권리자",
+        "organisation": "회원의 관리저작물을 대리하는 단체",
+        "site": "이 선언은 다음 사이트에 게시된 저작물에 적용됩니다",
+        "intro": (
+            "권리자는 대한민국 저작권법 및 유럽연합 지침 2019/790 제4조 제3항 등 관련 법률에 따라 아래에 "
+            "표시된 이용을 명시적으로 유보합니다. 허락이 없으면 허락한 것이 아닙니다. 여기에서 허용되지 "
+            "않은 이용은 권리자의 사전 허락을 받아야 합니다."
+        ),
+        "use": "이용",
+        "status": "상태",
+        "terms": "이용허락 조건",
+        "price": "가격",
+        "share": "수익 배분율",
+        "min": "최소",
+        "purposes": "대상",
+        "valid": "유효기간",
+        "contact": "연락처",
+        "licences": "이용허락 문서",
+        "machine": "이 선언의 기계 판독 가능한 형식",
+        "issued": "선언일",
+        "digest": "선언 요약값",
+    },
+}
+
+
+def describe_value(category: Category, value: Value, lang: str) -> str:
+    """A category and its value in plain words, in ``en`` or ``ko``."""
+    return f"{_CATEGORY_WORDS[lang][category]}: {_VALUE_WORDS[lang][value]}"
+
+
+def describe_offer(offer: Offer, lang: str) -> str:
+    """An offer's price, model, purposes and validity in plain words, in ``en`` or ``ko``."""
+    t = _TEXT[lang]
+    amount = format_currency(Decimal(offer.price.major_str()), offer.price.currency, locale=_LOCALE[lang])
+    model = _PRICE_WORDS[lang][offer.price_model]
+    if offer.price_model is PriceModel.REVENUE_SHARE:
+        text = f"{model} {offer.revenue_share_bp / 100:g}% ({t['min']} {amount})"
+    else:
+        text = f"{amount} ({model})"
+    purposes = ", ".join(_PURPOSE_WORDS[lang][p] for p in sorted(offer.purposes, key=lambda p: p.value))
+    text += f"; {t['purposes']} {purposes}"
+    if offer.valid_from or offer.valid_until:
+        start = offer.valid_from.date().isoformat() if offer.valid_from else ""
+        end = offer.valid_until.date().isoformat() if offer.valid_until else ""
+        text += f"; {t['valid']} {start}–{end}"
+    return text
+
+
+def render_statement(policy: SignalPolicy, lang: str) -> str:
+    """The reservation in plain words, in ``en`` or ``ko`` (Markdown)."""
+    if lang not in _TEXT:
+        raise SignalRenderError(f"statement language {lang!r}: expected one of {', '.join(_TEXT)}")
+    t = _TEXT[lang]
+    p = policy.party
+    kind = t["holder"] if p.kind is PartyKind.HOLDER else t["organisation"]
+    out = [
+        f"# {t['title']}",
+        "",
+        f"- {t['by']}: **{_md(p.name)}** ({kind})",
+        f"- {t['site']}: <{policy.base_url}/>",
+        f"- {t['contact']}: <{p.email}>" + (f", <{p.website}>" if p.website else ""),
+    ]
+    if policy.issued:
+        out.append(f"- {t['issued']}: {policy.issued.isoformat()}")
+    out += ["", t["intro"], "", f"| {t['use']} | {t['status']} | {t['terms']} |", "|---|---|---|"]
+    for c in Category:
+        v = policy.value(c)
+        offer = policy.offer(c)
+        terms = describe_offer(offer, lang) if offer else ""
+        out.append(f"| {_CATEGORY_WORDS[lang][c]} (`{c.value}`) | {_VALUE_WORDS[lang][v]} | {terms} |")
+    out.append("")
+    if policy.licence_urls:
+        out.append(f"{t['licences']}: " + ", ".join(f"<{u}>" for u in policy.licence_urls))
+        out.append("")
+    out.append(f"{t['machine']}:")
+    for path in (ROBOTS_TXT, TDMREP_JSON, TDM_POLICY_JSON, RSL_XML, AI_TXT):
+        out.append(f"- <{policy.url(path)}>")
+    out += ["", f"{t['digest']}: `sha256:{policy.digest}`", ""]
+    return "\n".join(out)
+
+
+def _md(text: str) -> str:
+    return "".join("\\" + ch if ch in "\\`*_[]<>|#" else ch for ch in _one_line(text))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The kit
+
+
+def render_kit(policy: SignalPolicy, bots: Iterable[AiBot] | None = None) -> dict[str, bytes]:
+    """Every signal for ``policy``, keyed by path relative to the kit root (robots.txt at the site root)."""
+    bot_list = tuple(bots) if bots is not None else load_bots()
+    texts = {
+        ROBOTS_TXT: render_robots_txt(policy, bot_list),
+        TDMREP_JSON: render_tdmrep_json(policy),
+        TDM_POLICY_JSON: render_tdm_policy(policy),
+        RSL_XML: render_rsl(policy),
+        AI_TXT: render_ai_txt(policy),
+        NGINX_CONF: render_nginx(policy),
+        APACHE_CONF: render_apache(policy),
+        CADDYFILE: render_caddy(policy),
+        HTML_HEAD: render_html_head(policy),
+        STATEMENT_EN: render_statement(policy, "en"),
+        STATEMENT_KO: render_statement(policy, "ko"),
+    }
+    return {path: text.encode("utf-8") for path, text in texts.items()}
+
+
+def write_kit(policy: SignalPolicy, out_dir: str | os.PathLike[str], bots: Iterable[AiBot] | None = None) -> list[Path]:
+    """Render and write the kit under ``out_dir``; each file appears whole or not at all.
+
+    Every file is first written to a temporary file beside its target and renamed into place only
+    when all are written. If a rename fails, the files already replaced get their old bytes back, so
+    a failure never leaves a kit mixing two declarations.
+    """
+    kit = render_kit(policy, bots)
+    root = Path(out_dir)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for rel, data in kit.items():
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staged.append((_stage(target, data), target))
+        previous = {t: (t.read_bytes() if t.is_file() else None) for _, t in staged}
+        replaced: list[Path] = []
+        try:
+            for tmp, target in staged:
+                os.replace(tmp, target)
+                replaced.append(target)
+        except BaseException:
+            for target in replaced:
+                old = previous[target]
+                if old is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(_stage(target, old), target)
+            raise
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return [target for _, target in staged]
+
+
+def _stage(target: Path, data: bytes) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
