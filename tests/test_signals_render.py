@@ -453,7 +453,7 @@ SERVERS = {
 def test_header_snippets_load_in_real_servers_and_serve_the_policy(case, server, tmp_path):
     binary = {"nginx": "nginx", "apache": "apache2", "caddy": "caddy"}[server]
     if shutil.which(binary) is None:
-        pytest.skip(f"{binary} is not installed (apt-get install nginx-light apache2 caddy)")
+        pytest.fail(f"{binary} is not installed (apt-get install nginx-light apache2 caddy; .ci/run does)")
     path, serve = SERVERS[server]
     port = _free_port()
     cmd, env = serve(tmp_path, _kit(case)[path], port)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from fairtrain.core.vocab import Category
 
-DEFAULT_BOTS_PATH = Path(
-    os.environ.get("FAIRTRAIN_AI_BOTS", "/work/shared/testdata/robots/ai-robots-txt/robots.json")
-)
+# A copy of ai.robots.txt's robots.json (MIT, see data/ai-robots.LICENSE) ships with the package;
+# FAIRTRAIN_AI_BOTS points at a newer list.
+DEFAULT_BOTS_PATH = Path(os.environ.get("FAIRTRAIN_AI_BOTS", Path(__file__).parent / "data" / "ai-robots.json"))
 
 TRAINING: frozenset[Category] = frozenset({Category.TRAIN_AI, Category.TRAIN_GENAI})
 AI_INPUT: frozenset[Category] = frozenset({Category.AI_INPUT})
