@@ -34,12 +34,17 @@ mandates_app = typer.Typer(help="Members' mandates to organisations.", no_args_i
 works_app = typer.Typer(help="Registered works.", no_args_is_help=True)
 registry_app = typer.Typer(help="Bulk registry operations.", no_args_is_help=True)
 disputes_app = typer.Typer(help="Competing claims on the same work.", no_args_is_help=True)
+keys_app = typer.Typer(help="Ed25519 signing keys (registry, licensee, grantor).", no_args_is_help=True)
+snapshot_app = typer.Typer(help="Signed registry snapshots: fingerprints and terms, never the works.",
+                           no_args_is_help=True)
 app.add_typer(holders_app, name="holders")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(mandates_app, name="mandates")
 app.add_typer(works_app, name="works")
 app.add_typer(registry_app, name="registry")
 app.add_typer(disputes_app, name="disputes")
+app.add_typer(keys_app, name="keys")
+app.add_typer(snapshot_app, name="snapshot")
 
 out = Console()
 err = Console(stderr=True)
@@ -182,7 +187,7 @@ def works_add(
         try:
             r = reg.add_work_file(f, shares=shares, title=title, iswc=iswc, isrc=isrc, isbn=isbn)
             results.append({"file": str(f), **r})
-        except (RegistryError, ValueError) as e:
+        except (RegistryError, ValueError) as e:  # KeyFileError, SnapshotError and SignatureError are ValueErrors
             errors.append({"file": str(f), "error": str(e)})
     t = Table("file", "work", "status")
     for r in results:
@@ -389,6 +394,91 @@ def disputes_resolve(
     emit(r, as_json, f"dispute {dispute} resolved: {r['resolution']}")
 
 
+# -- keys and snapshots ----------------------------------------------------------------------------
+
+
+def key_path(name: str) -> Path:
+    from fairtrain.core.store.db import resolve_data_dir
+
+    if not name.replace("-", "").replace("_", "").isalnum():
+        fail(f"key name {name!r}: use letters, digits, - and _ only")
+    return resolve_data_dir(state.data_dir) / "keys" / f"{name}.key"
+
+
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Option(help="Key name, e.g. registry or the licensee's name")] = "registry",
+                force: Annotated[bool, typer.Option(help="Replace an existing key")] = False,
+                as_json: JsonOpt = False) -> None:
+    """Create an Ed25519 key in the data directory (private key mode 0600, public key beside it)."""
+    from fairtrain.core.keys import SigningKey
+
+    path = key_path(name)
+    if path.exists() and not force:
+        fail(f"{path} exists; use --force to replace it (anything it signed will no longer verify with the new key)")
+    key = SigningKey.generate()
+    key.save(path)
+    data = {"name": name, "key_id": key.public.key_id, "public_key": key.public.b64(), "path": str(path),
+            "public_key_file": str(path) + ".pub"}
+    emit(data, as_json, f"key [bold]{name}[/] {key.public.key_id} → {path} (public: {path}.pub)")
+
+
+@keys_app.command("show")
+def keys_show(name: Annotated[str, typer.Option()] = "registry", as_json: JsonOpt = False) -> None:
+    """Print a key's public part (share it so others can verify what you sign)."""
+    from fairtrain.core.keys import SigningKey
+
+    pub = SigningKey.load(key_path(name)).public
+    emit({"name": name, "key_id": pub.key_id, "public_key": pub.b64(), "pem": pub.pem().decode()}, as_json,
+         pub.pem().decode() + f"key id {pub.key_id}")
+
+
+@snapshot_app.command("export")
+def snapshot_export(out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR")],
+                    key: Annotated[str, typer.Option(help="Signing key name")] = "registry",
+                    name: Annotated[str, typer.Option(help="Registry name written into the manifest")] = "fairtrain registry",
+                    as_json: JsonOpt = False) -> None:
+    """Write a signed snapshot of the registry: effective terms and fingerprints as Parquet shards."""
+    from fairtrain.core.keys import SigningKey
+    from fairtrain.services.registry.snapshot_export import export_snapshot
+
+    signing = SigningKey.load(key_path(key))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, disable=as_json or not err.is_terminal) as bar:
+        task = bar.add_task("exporting works", total=None)
+        manifest = export_snapshot(registry(), out_dir, signing, name=name,
+                                   progress=lambda n, total: bar.update(task, completed=n, total=total))
+    summary = {"path": str(out_dir), "key_id": manifest["signature"]["key_id"], "counts": manifest["counts"],
+               "files": len(manifest["files"]), "bytes": sum(f["bytes"] for f in manifest["files"])}
+    emit(summary, as_json, f"snapshot {out_dir}: {manifest['counts']['works']} works, {summary['files']} files, "
+                           f"{summary['bytes']:,} bytes, signed by {summary['key_id']}")
+
+
+@snapshot_app.command("verify")
+def snapshot_verify(directory: Annotated[Path, typer.Argument(metavar="DIR")],
+                    public_key: Annotated[list[Path] | None, typer.Option(
+                        help="Trusted public key file(s) (PEM or base64); default: this data directory's keys")] = None,
+                    as_json: JsonOpt = False) -> None:
+    """Check a snapshot's signature against trusted keys and every shard's hash; refuse tampering."""
+    from fairtrain.core.keys import PublicKey, SigningKey
+    from fairtrain.core.snapshot import SnapshotError, verify_snapshot
+
+    trusted = [PublicKey.load(p) for p in public_key or ()]
+    if not trusted:
+        keys_dir = key_path("registry").parent
+        trusted = [SigningKey.load(p).public for p in sorted(keys_dir.glob("*.key"))] if keys_dir.exists() else []
+        if not trusted:
+            fail("no trusted key: pass --public-key FILE (the registry's published public key)")
+    try:
+        snap = verify_snapshot(directory, trusted)
+    except SnapshotError as e:
+        fail(f"snapshot refused: {e}", code=1)
+    data = {"path": str(directory), "valid": True, "key_id": snap.signer.key_id, "snapshot_id": snap.snapshot_id,
+            "registry": snap.manifest.get("registry"), "created_at": snap.manifest.get("created_at"),
+            "files": len(snap.manifest["files"]), "counts": snap.manifest.get("counts", {})}
+    emit(data, as_json, f"[green]valid[/]: {len(snap.manifest['files'])} files, signed by {snap.signer.key_id}, "
+                        f"snapshot id {snap.snapshot_id[:16]}…")
+
+
 @app.command()
 def demo(as_json: JsonOpt = False) -> None:
     """Build a small demo registry (Korean and English works, a CMO repertoire) and show decisions."""
@@ -414,7 +504,7 @@ def demo(as_json: JsonOpt = False) -> None:
 def main() -> None:
     try:
         app()
-    except (RegistryError, ValueError) as e:
+    except (RegistryError, ValueError) as e:  # KeyFileError, SnapshotError and SignatureError are ValueErrors
         err.print(f"[bold red]error:[/] {e}", highlight=False)
         sys.exit(2)
 

@@ -1,0 +1,141 @@
+"""Ed25519 signing keys: registries sign snapshots, licensees sign clearance manifests, grantors sign grants."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+
+class KeyFileError(ValueError):
+    """A key file is missing, unreadable or of the wrong kind."""
+
+
+class SignatureError(ValueError):
+    """A signature does not verify, or was made by a key nobody trusts."""
+
+
+def canonical_json(data: object) -> bytes:
+    """The bytes that get signed: sorted keys, no insignificant whitespace, UTF-8."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    key: Ed25519PublicKey
+
+    @property
+    def raw(self) -> bytes:
+        return self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    @property
+    def key_id(self) -> str:
+        """First 16 hex digits of SHA-256 over the raw key: short, stable, printable."""
+        return hashlib.sha256(self.raw).hexdigest()[:16]
+
+    def b64(self) -> str:
+        return base64.b64encode(self.raw).decode()
+
+    def pem(self) -> bytes:
+        return self.key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def verify(self, signature_b64: str, message: bytes) -> None:
+        try:
+            self.key.verify(base64.b64decode(signature_b64, validate=True), message)
+        except (InvalidSignature, ValueError):
+            raise SignatureError(f"signature does not verify with key {self.key_id}") from None
+
+    @classmethod
+    def from_b64(cls, text: str) -> PublicKey:
+        try:
+            return cls(Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True)))
+        except ValueError:
+            raise KeyFileError("not a base64 Ed25519 public key") from None
+
+    @classmethod
+    def load(cls, path: Path) -> PublicKey:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise KeyFileError(f"{path}: cannot read ({e.strerror or e})") from None
+        try:
+            key = serialization.load_pem_public_key(data)
+        except ValueError:
+            try:
+                return cls.from_b64(data.decode().strip())
+            except (KeyFileError, UnicodeDecodeError):
+                raise KeyFileError(f"{path}: not a PEM or base64 Ed25519 public key") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise KeyFileError(f"{path}: not an Ed25519 key")
+        return cls(key)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    key: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @property
+    def public(self) -> PublicKey:
+        return PublicKey(self.key.public_key())
+
+    def sign(self, message: bytes) -> str:
+        return base64.b64encode(self.key.sign(message)).decode()
+
+    def save(self, path: Path) -> None:
+        """Write the private key (mode 0600) and ``<path>.pub`` beside it, atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        os.replace(tmp, path)
+        pub = path.with_name(path.name + ".pub")
+        pub.write_bytes(self.public.pem())
+
+    @classmethod
+    def load(cls, path: Path) -> SigningKey:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise KeyFileError(f"{path}: cannot read ({e.strerror or e}); create one with `fairtrain keys create`") from None
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError):
+            raise KeyFileError(f"{path}: not an unencrypted PEM private key") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyFileError(f"{path}: not an Ed25519 key")
+        return cls(key)
+
+
+def sign_document(doc: dict, key: SigningKey) -> dict:
+    """Return ``doc`` with a ``signature`` block over its canonical JSON (without that block)."""
+    body = {k: v for k, v in doc.items() if k != "signature"}
+    return {**body, "signature": {"alg": "Ed25519", "key_id": key.public.key_id, "public_key": key.public.b64(),
+                                  "value": key.sign(canonical_json(body))}}
+
+
+def verify_document(doc: dict, trusted: list[PublicKey] | None = None) -> PublicKey:
+    """Check a signed document; with ``trusted``, the signer must be one of them. Returns the signer."""
+    sig = doc.get("signature")
+    if not isinstance(sig, dict) or sig.get("alg") != "Ed25519" or "value" not in sig or "public_key" not in sig:
+        raise SignatureError("document is not signed (no Ed25519 signature block)")
+    signer = PublicKey.from_b64(sig["public_key"])
+    if trusted is not None and signer.raw not in {k.raw for k in trusted}:
+        raise SignatureError(f"signed by key {signer.key_id}, which is not among the trusted keys "
+                             f"({', '.join(k.key_id for k in trusted) or 'none'})")
+    body = {k: v for k, v in doc.items() if k != "signature"}
+    signer.verify(sig["value"], canonical_json(body))
+    return signer

@@ -1,0 +1,162 @@
+"""Signed registry snapshots: a directory of Parquet shards and a signed ``manifest.json``.
+
+The manifest lists every file with its SHA-256 and size and is signed (Ed25519) over its canonical
+JSON. :func:`verify_snapshot` checks the signature first, then every file, and refuses unlisted
+files, so nothing in a snapshot is trusted before it is verified. Snapshots never contain works:
+only fingerprints, effective terms and identifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
+
+FORMAT = "fairtrain-snapshot/1"
+MANIFEST = "manifest.json"
+
+
+class SnapshotError(ValueError):
+    """A snapshot is incomplete, tampered with, or signed by an untrusted key."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    manifest: dict
+    signer: PublicKey
+
+    @property
+    def snapshot_id(self) -> str:
+        """SHA-256 of the signed manifest: what clearance manifests cite."""
+        return hashlib.sha256((self.path / MANIFEST).read_bytes()).hexdigest()
+
+    def files(self, prefix: str = "") -> list[Path]:
+        return [self.path / f["path"] for f in self.manifest["files"] if f["path"].startswith(prefix)]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def seal_snapshot(directory: Path, key: SigningKey, meta: dict) -> dict:
+    """Hash every file under ``directory`` and write the signed manifest (atomically)."""
+    files = []
+    for p in sorted(directory.rglob("*")):
+        if p.is_file() and p.name != MANIFEST and not p.name.endswith(".tmp"):
+            files.append({"path": p.relative_to(directory).as_posix(), "sha256": file_sha256(p),
+                          "bytes": p.stat().st_size})
+    doc = sign_document({"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), **meta, "files": files}, key)
+    tmp = directory / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, directory / MANIFEST)
+    return doc
+
+
+def publish_directory(staging: Path, target: Path) -> None:
+    """Move a finished staging directory into place; an existing target is replaced only after that."""
+    if target.exists():
+        old = target.with_name(target.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> Snapshot:
+    """Verify signature, then every file's hash and size; refuse anything unlisted or missing."""
+    directory = Path(directory)
+    mpath = directory / MANIFEST
+    try:
+        doc = json.loads(mpath.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise SnapshotError(f"{directory}: no readable {MANIFEST} ({e.strerror or e})") from None
+    except json.JSONDecodeError as e:
+        raise SnapshotError(f"{mpath}: not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise SnapshotError(f"{mpath}: not a {FORMAT} manifest")
+    try:
+        signer = verify_document(doc, trusted)
+    except (SignatureError, ValueError) as e:
+        raise SnapshotError(f"{mpath}: {e}") from None
+    listed = {}
+    for f in doc.get("files", []):
+        rel = f.get("path", "")
+        if rel.startswith("/") or ".." in Path(rel).parts:
+            raise SnapshotError(f"{mpath}: file path {rel!r} leaves the snapshot directory")
+        listed[rel] = f
+    for rel, f in listed.items():
+        p = directory / rel
+        if not p.is_file():
+            raise SnapshotError(f"{rel}: listed in the manifest but missing")
+        if p.stat().st_size != f["bytes"]:
+            raise SnapshotError(f"{rel}: {p.stat().st_size} bytes, the manifest says {f['bytes']} (tampered or truncated)")
+        if file_sha256(p) != f["sha256"]:
+            raise SnapshotError(f"{rel}: SHA-256 does not match the manifest (tampered)")
+    for p in directory.rglob("*"):
+        rel = p.relative_to(directory).as_posix()
+        if p.is_file() and rel != MANIFEST and rel not in listed:
+            raise SnapshotError(f"{rel}: not listed in the signed manifest (added after signing)")
+    return Snapshot(path=directory, manifest=doc, signer=signer)
+
+
+# -- effective terms per work -------------------------------------------------------------------------
+
+TERMS_DIR = "terms"
+
+
+def terms_schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("work_id", pa.int64()),
+        ("iscc", pa.string()),
+        ("media_type", pa.string()),
+        ("status", pa.string()),
+        *((c, pa.string()) for c in ("tdm", "train-ai", "train-genai", "ai-input", "search")),
+        ("offers", pa.string()),  # JSON {category: [Offer.to_dict(), ...]} for licence values
+        ("holders", pa.string()),  # JSON [{"party": "holder:1", "name": ..., "share": "1/2", "orgs": [...]}]
+    ])
+
+
+@dataclass(frozen=True)
+class SnapshotTerms:
+    """The effective terms of every work in a snapshot, sorted by work id for binary search."""
+
+    table: object  # pyarrow.Table
+
+    @classmethod
+    def load(cls, snapshot: Snapshot) -> SnapshotTerms:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts = [pq.read_table(p) for p in sorted(snapshot.files(TERMS_DIR + "/"))]
+        table = pa.concat_tables(parts) if parts else terms_schema().empty_table()
+        return cls(table.sort_by("work_id"))
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def row(self, work_id: int) -> dict | None:
+        import numpy as np
+
+        ids = self.table.column("work_id").to_numpy()
+        i = int(np.searchsorted(ids, work_id))
+        if i >= len(ids) or ids[i] != work_id:
+            return None
+        r = {k: v[0] for k, v in self.table.slice(i, 1).to_pydict().items()}
+        r["offers"] = json.loads(r["offers"] or "{}")
+        r["holders"] = json.loads(r["holders"] or "[]")
+        return r

@@ -1,0 +1,83 @@
+"""Export the registry as a signed snapshot: effective terms and fingerprints, never the works."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from fairtrain.core.decide import effective_values
+from fairtrain.core.keys import SigningKey
+from fairtrain.core.snapshot import TERMS_DIR, publish_directory, seal_snapshot, terms_schema
+from fairtrain.core.store.models import Holder, Work, WorkShare, utcnow
+from fairtrain.core.vocab import Category, Value
+from fairtrain.services.registry.registry import Registry, holder_ref, load_facts
+
+SHARD_ROWS = 250_000
+
+
+def export_snapshot(registry: Registry, out_dir: Path, key: SigningKey, *, name: str = "fairtrain registry",
+                    at: datetime | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
+    """Write a complete snapshot to ``out_dir`` (replaced atomically) and return its manifest."""
+    at = at or utcnow()
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", suffix=".staging", dir=out_dir.parent))
+    (staging / TERMS_DIR).mkdir()
+    with registry.engine.connect() as c:
+        ids = list(c.execute(select(Work.id).where(Work.status != "rejected").order_by(Work.id)).scalars())
+    counts = {"works": len(ids)}
+    shard, rows = 0, []
+    for i in range(0, len(ids), 5_000):
+        chunk = ids[i:i + 5_000]
+        rows.extend(_terms_rows(registry, chunk, at))
+        if len(rows) >= SHARD_ROWS:
+            _write_terms(staging, shard, rows)
+            shard, rows = shard + 1, []
+        if progress:
+            progress(min(i + 5_000, len(ids)), len(ids))
+    if rows or shard == 0:
+        _write_terms(staging, shard, rows)
+    manifest = seal_snapshot(staging, key, {"registry": name, "terms_at": at.isoformat(), "counts": counts})
+    publish_directory(staging, out_dir)
+    return manifest
+
+
+def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[dict]:
+    with registry.engine.connect() as c:
+        facts = load_facts(c, work_ids)
+        works = {w.id: w for w in c.execute(select(Work.__table__).where(Work.id.in_(work_ids)))}
+        holders: dict[int, list[dict]] = {}
+        for s in c.execute(select(WorkShare.__table__, Holder.name).join(Holder, Holder.id == WorkShare.holder_id)
+                           .where(WorkShare.work_id.in_(work_ids)).order_by(WorkShare.id)):
+            holders.setdefault(s.work_id, []).append(
+                {"party": holder_ref(s.holder_id), "name": s.name, "role": s.role,
+                 "share": str(Fraction(s.share_num, s.share_den))})
+    out = []
+    for wid in work_ids:
+        f = facts[wid]
+        decisions = effective_values(f, at)
+        for h in holders.get(wid, []):
+            h["orgs"] = sorted({m.org for m in f.mandates
+                                if m.holder == h["party"] and any(m.covers(c, at) for c in Category)})
+        w = works[wid]
+        out.append({
+            "work_id": wid, "iscc": w.iscc, "media_type": w.media_type, "status": w.status,
+            **{c.value: d.value.value for c, d in decisions.items()},
+            "offers": json.dumps({c.value: [o.to_dict() for o in d.offers] for c, d in decisions.items()
+                                  if d.value is Value.LICENCE}, sort_keys=True),
+            "holders": json.dumps(holders.get(wid, []), sort_keys=True, ensure_ascii=False),
+        })
+    return out
+
+
+def _write_terms(staging: Path, shard: int, rows: list[dict]) -> None:
+    table = pa.Table.from_pylist(rows, schema=terms_schema())
+    pq.write_table(table, staging / TERMS_DIR / f"terms-{shard:05d}.parquet", compression="zstd")
