@@ -1,0 +1,76 @@
+"""Store registered fingerprints as bytes, without pickle.
+
+A fingerprint is a (nested) dataclass of numpy arrays and plain values. It is written as one ``.npz``
+archive: the arrays, plus a JSON tree naming each dataclass by an allow-listed type name. Loading can
+only build those types, so a stored blob cannot run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from collections.abc import Callable
+
+import numpy as np
+
+_TYPES: dict[str, type] = {}
+
+
+def register_type(cls: type) -> type:
+    """Allow ``cls`` (a dataclass) to be stored and loaded; use as a decorator or a call."""
+    _TYPES[cls.__qualname__] = cls
+    return cls
+
+
+def _encode(obj: object, arrays: list[np.ndarray]) -> object:
+    if isinstance(obj, np.ndarray):
+        arrays.append(obj)
+        return {"__array__": len(arrays) - 1}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        name = type(obj).__qualname__
+        if _TYPES.get(name) is not type(obj):
+            raise TypeError(f"{name} is not registered for storage (fingerprint.codec.register_type)")
+        return {"__type__": name, **{f.name: _encode(getattr(obj, f.name), arrays)
+                                     for f in dataclasses.fields(obj) if f.init}}
+    if isinstance(obj, tuple | list):
+        return {"__seq__": [_encode(x, arrays) for x in obj], "tuple": isinstance(obj, tuple)}
+    if isinstance(obj, bytes):
+        return {"__bytes__": obj.hex()}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"cannot store a {type(obj).__name__} in a fingerprint")
+
+
+def _decode(tree: object, arrays: Callable[[int], np.ndarray]) -> object:
+    if isinstance(tree, dict):
+        if "__array__" in tree:
+            return arrays(tree["__array__"])
+        if "__bytes__" in tree:
+            return bytes.fromhex(tree["__bytes__"])
+        if "__seq__" in tree:
+            items = [_decode(x, arrays) for x in tree["__seq__"]]
+            return tuple(items) if tree.get("tuple") else items
+        name = tree.get("__type__")
+        cls = _TYPES.get(name)
+        if cls is None:
+            raise ValueError(f"stored fingerprint names an unknown type {name!r}")
+        return cls(**{k: _decode(v, arrays) for k, v in tree.items() if k != "__type__"})
+    return tree
+
+
+def dumps(obj: object) -> bytes:
+    arrays: list[np.ndarray] = []
+    tree = _encode(obj, arrays)
+    buf = io.BytesIO()
+    np.savez(buf, __tree__=np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8),
+             **{f"a{i}": a for i, a in enumerate(arrays)})
+    return buf.getvalue()
+
+
+def loads(data: bytes) -> object:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        tree = json.loads(z["__tree__"].tobytes())
+        return _decode(tree, lambda i: z[f"a{i}"])
