@@ -91,3 +91,19 @@ def yes_no_statements(prefs: Mapping[str, bool], table: Mapping[str, Category], 
         out.append(statement(cat, Value.ALLOW if allowed else Value.DENY, source=source,
                              retrieval=retrieval, parser=parser, detail=d))
     return Terms(tuple(out))
+
+
+def header_values(headers: object, name: str) -> list[str]:
+    """Every value of one header, case-insensitively, from httpx/http.client headers, a mapping or pairs."""
+    if headers is None:
+        return []
+    get_list = getattr(headers, "get_list", None) or getattr(headers, "get_all", None)
+    if callable(get_list):
+        return [str(v) for v in (get_list(name) or [])]
+    items = headers.items() if hasattr(headers, "items") else headers
+    lname = name.lower()
+    out: list[str] = []
+    for k, v in items:  # type: ignore[union-attr]
+        if str(k).lower() == lname:
+            out.extend(v if isinstance(v, (list, tuple)) else [v])
+    return [str(v) for v in out]

@@ -179,6 +179,12 @@ def product_token(user_agent: str) -> str:
     return user_agent[:end]
 
 
+def pattern_matches(pattern: str, path: str) -> bool:
+    """Does a robots.txt-style pattern (``*``, final ``$``) match ``path``? Both are Unicode text; both are
+    escaped as robots.txt patterns are (TDMRep locations and RSL content URLs reuse these semantics)."""
+    return _matcher(_escape_pattern(_to_octets(pattern)))(_escape_pattern(_to_octets(path)))
+
+
 def path_of(url: str) -> str:
     """Path, params and query of a URL, as Google's ``GetPathParamsQuery`` cuts them."""
     start = 2 if url.startswith("//") else 0
