@@ -25,6 +25,7 @@ from fairtrain.core.signals.evidence import (
     yes_no_statements,
 )
 from fairtrain.core.signals.prefs import parse_aipref, parse_content_signal
+from fairtrain.core.signals.robots import product_token
 from fairtrain.core.signals.tdmrep import TdmSignal, from_headers as tdm_from_headers
 from fairtrain.core.vocab import Category, Terms, Value
 
@@ -143,8 +144,6 @@ def terms_from_headers(signals: HeaderSignals, *, user_agent: str, retrieval: Re
 
     TDMRep header values are *not* included: they are one layer of :func:`.tdmrep.resolve`.
     """
-    from fairtrain.core.signals.robots import product_token
-
     token = product_token(user_agent) or user_agent
     terms = terms_from_directives(signals.robots, user_agent=token, media_type=signals.media_type,
                                   source="http:x-robots-tag", retrieval=retrieval)
