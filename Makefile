@@ -3,8 +3,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -n 2
 DEMO_DIR ?= demo-data
+
+# The protego robots.txt corpus (its sdist's test data) is read by the RFC 9309 differential test.
+PROTEGO_SDIST := $(HOME)/.cache/fairtrain/protego-0.7.0.tar.gz
 
 .PHONY: venv demo test test-sqlite test-postgres bench lint clean
 
@@ -21,10 +24,14 @@ demo: $(STAMP)
 
 test: test-sqlite test-postgres
 
-test-sqlite: $(STAMP)
+$(PROTEGO_SDIST):
+	mkdir -p $(dir $@)
+	$(BIN)/pip download -q --no-deps --no-binary :all: -d $(dir $@) protego==0.7.0
+
+test-sqlite: $(STAMP) $(PROTEGO_SDIST)
 	$(PYTEST) -q tests
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(PROTEGO_SDIST)
 	scripts/with-postgres.sh $(PYTEST) -q tests
 
 bench: $(STAMP)

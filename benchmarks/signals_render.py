@@ -1,6 +1,6 @@
 """How fast signals are rendered and embedded, against baselines measured in the same run.
 
-    PYTHONPATH=src /work/main/.venv/bin/python benchmarks/signals_render.py [--quick]
+    .venv/bin/python benchmarks/signals_render.py [--quick]
 
 Rendering: whole kits per second (11 files, 166-bot robots.txt), against json.dumps of the same
 declaration (the cheapest possible "rendering"). Embedding: JPEG copies per second with XMP only and

@@ -6,7 +6,7 @@ HTML robots meta. Each checker reports URLs/s and how many URLs it found reserve
 datadiligence 0.1.7's per-URL check (``is_allowed(url=…)``: X-Robots-Tag, tdm-reservation header, C2PA;
 it fetches the URL once per rule, sequentially) is the baseline measured in the same run.
 
-    PYTHONPATH=src /work/main/.venv/bin/python benchmarks/signals_urls.py [--quick]
+    .venv/bin/python benchmarks/signals_urls.py [--quick]
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ from fairtrain.core.signals.files import (
     xmp_packets,
 )
 from fairtrain.core.vocab import Category, Value
+from conftest import TESTDATA
 
-C2PA = Path("/work/shared/testdata/c2pa")
-TDMREP = Path("/work/shared/testdata/tdmrep")
+C2PA = TESTDATA / "c2pa"
+TDMREP = TESTDATA / "tdmrep"
 EXPECTED = json.loads((C2PA / "expected_training_mining.json").read_text())["files"]
 
 XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>

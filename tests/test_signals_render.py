@@ -26,8 +26,9 @@ from fairtrain.core.money import Money
 from fairtrain.core.signals import render as R
 from fairtrain.core.signals.bots import BotListError, classify, load_bots
 from fairtrain.core.vocab import Category, Decision, Offer, PriceModel, Purpose, Value
+from conftest import TESTDATA
 
-TDMREP_EXAMPLES = Path("/work/shared/testdata/tdmrep")
+TDMREP_EXAMPLES = TESTDATA / "tdmrep"
 BASE = "https://creator.example"
 BOTS = load_bots()
 

@@ -24,8 +24,9 @@ from fairtrain.core.signals.robots import (
     terms_from_robots,
 )
 from fairtrain.core.vocab import Category, Level, Value
+from conftest import TESTDATA
 
-DATA = Path("/work/shared/testdata/robots")
+DATA = TESTDATA / "robots"
 PROTEGO_SDIST = Path(os.environ.get("FAIRTRAIN_PROTEGO_SDIST",
                                     Path.home() / ".cache/fairtrain/protego-0.7.0.tar.gz"))
 
@@ -61,9 +62,8 @@ def test_cpython_cases_agree_with_google(case):
 
 
 def test_protego_corpus_against_google_verdicts():
-    if not PROTEGO_SDIST.exists():
-        pytest.skip(f"corpus sdist not present at {PROTEGO_SDIST} (pip download --no-deps --no-binary :all: "
-                    "protego==0.7.0)")
+    assert PROTEGO_SDIST.exists(), (f"corpus sdist not present at {PROTEGO_SDIST}: `make test` fetches it "
+                                    "(pip download --no-deps --no-binary :all: protego==0.7.0)")
     bodies: dict[str, bytes] = {}
     with tarfile.open(PROTEGO_SDIST) as tar:
         for member in tar.getmembers():
@@ -109,7 +109,7 @@ def test_ai_robots_txt_blocks_every_listed_bot():
 
 
 def test_differential_fixed_cases_against_google_matcher():
-    googlebot = pytest.importorskip("jwm.robotstxt.googlebot")
+    from jwm.robotstxt import googlebot
     body = ("User-agent: FooBot\nDisallow: /a\nAllow: /a/b$\nDisallow: /*.gif$\nAllow: /c*d\n"
             "user-agent: *\ndisallow: /\n")
     for ua in ("FooBot", "foobot", "Other"):
@@ -130,7 +130,7 @@ _LINE = st.one_of(
 @given(lines=st.lists(_LINE, max_size=10), path=st.text(alphabet="/ab$%2Fc", max_size=6),
        ua=st.sampled_from(["FooBot", "BarBot", "Other"]))
 def test_differential_random_against_google_matcher(lines, path, ua):
-    googlebot = pytest.importorskip("jwm.robotstxt.googlebot")
+    from jwm.robotstxt import googlebot
     body = "\n".join(lines) + "\n"
     url = "http://h/" + path.lstrip("/")
     want = googlebot.RobotsMatcher().OneAgentAllowedByRobots(body, ua, url)

@@ -18,8 +18,9 @@ from fairtrain.core.signals.tdmrep import (
     terms_from_tdmrep,
 )
 from fairtrain.core.vocab import Category, Level, Value
+from conftest import TESTDATA
 
-DATA = Path("/work/shared/testdata/tdmrep")
+DATA = TESTDATA / "tdmrep"
 POLICY = "https://provider.com/policies/policy.json"
 
 

@@ -46,8 +46,8 @@ app.add_typer(disputes_app, name="disputes")
 app.add_typer(keys_app, name="keys")
 app.add_typer(snapshot_app, name="snapshot")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # never hard-wrap file paths in messages
 
 
 class _State:
