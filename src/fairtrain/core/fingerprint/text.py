@@ -251,8 +251,9 @@ class TextIndex:
 
     # ---- persistence -------------------------------------------------------------------------------
     def save(self, directory: str | Path, *, shards: int = 1) -> list[Path]:
-        """Write Parquet files into ``directory``; excerpt fingerprints are split into ``shards`` files by
-        hash prefix (a power of two), so a cluster can hold one shard per node."""
+        """Write Parquet files into ``directory``; excerpt fingerprints are split into ``shards`` files (a
+        power of two) by their low hash bits, so a cluster can hold one shard per node. (Winnowed hashes
+        are window minima, so their high bits are mostly zero: a top-bit prefix would not spread them.)"""
         if shards < 1 or shards & (shards - 1):
             raise ValueError("shards must be a power of two")
         d = Path(directory)
@@ -274,13 +275,12 @@ class TextIndex:
                 pa.binary(_sk.NUM_PERM), len(self.work_ids), [None, pa.py_buffer(self.sigs.tobytes())]),
             "iscc": pa.array(self.iscc, type=pa.string()),
         }))
-        bits = shards.bit_length() - 1
-        prefix = (self.fp_hash >> _U64(64 - bits)) if bits else np.zeros(len(self.fp_hash), np.uint64)
-        cuts = np.searchsorted(prefix, np.arange(shards + 1, dtype=np.uint64))
+        shard_of = self.fp_hash & _U64(shards - 1)
         for s in range(shards):
-            a, b = cuts[s], cuts[s + 1]
+            sel = np.flatnonzero(shard_of == _U64(s)) if shards > 1 else slice(None)
             put(f"excerpt-{s:04d}-of-{shards:04d}.parquet", pa.table({
-                "hash": self.fp_hash[a:b], "work_id": self.work_ids[self.fp_widx[a:b]], "position": self.fp_pos[a:b]}))
+                "hash": self.fp_hash[sel], "work_id": self.work_ids[self.fp_widx[sel]],
+                "position": self.fp_pos[sel]}))
         put("lsh.parquet", pa.table({"band_key": self.band_key, "work_id": self.work_ids[self.band_widx]}))
         put("exact.parquet", pa.table({"hash_hi": self.exact_hi, "hash_lo": self.exact_lo,
                                        "work_id": self.work_ids[self.exact_widx]}))
@@ -312,12 +312,17 @@ class TextIndex:
 
         shards = [get(f"excerpt-{s:04d}-of-{meta['shards']:04d}.parquet") for s in range(meta["shards"])]
         exc = pa.concat_tables(shards)
+        fp_hash = exc["hash"].to_numpy().astype(np.uint64)
+        fp_widx = widx_of(exc["work_id"].to_numpy())
+        fp_pos = exc["position"].to_numpy().astype(np.uint32)
+        if len(shards) > 1:  # each shard is sorted; restore the global (hash, work, position) order
+            o = np.lexsort((fp_pos, fp_widx, fp_hash))
+            fp_hash, fp_widx, fp_pos = fp_hash[o], fp_widx[o], fp_pos[o]
         lsh, exact = get("lsh.parquet"), get("exact.parquet")
         return cls(
             work_ids=work_ids, n_words=works["n_words"].to_numpy().astype(np.uint32), sigs=sigs,
             iscc=works["iscc"].to_pylist(),
-            fp_hash=exc["hash"].to_numpy().astype(np.uint64), fp_widx=widx_of(exc["work_id"].to_numpy()),
-            fp_pos=exc["position"].to_numpy().astype(np.uint32),
+            fp_hash=fp_hash, fp_widx=fp_widx, fp_pos=fp_pos,
             band_key=lsh["band_key"].to_numpy().astype(np.uint64), band_widx=widx_of(lsh["work_id"].to_numpy()),
             exact_hi=exact["hash_hi"].to_numpy().astype(np.uint64),
             exact_lo=exact["hash_lo"].to_numpy().astype(np.uint64),
@@ -354,7 +359,8 @@ class TextIndex:
         if old is None:
             found[widx] = (score, stage, evidence)
         elif old[1] != "exact":
-            found[widx] = (max(old[0], score), old[1], {**old[2], **evidence})
+            method = f"{old[2]['method']}+{evidence['method']}"
+            found[widx] = (max(old[0], score), old[1], {**old[2], **evidence, "method": method})
 
     def _match_exact(self, fps, found) -> None:
         hi, lo = _split128([d for fp in fps for d in (fp.raw_hash, fp.norm_hash)])
@@ -406,7 +412,15 @@ class TextIndex:
         new = np.ones(len(hq), dtype=bool)
         new[1:] = (cluster[1:] != cluster[:-1]) | (hp[1:] - hp[:-1] > _GAP_WORDS)
         starts = np.flatnonzero(new)
-        hits = np.diff(np.append(starts, len(hq)))
+        # Hits counted one-to-one: repeated or periodic text must not count one fingerprint twice.
+        cid = np.cumsum(new) - 1
+        fresh_q = new.copy()
+        fresh_q[1:] |= hp[1:] != hp[:-1]
+        o = np.lexsort((wp, cid))
+        wps, cids = wp[o], cid[o]
+        fresh_w = np.ones(len(wps), dtype=bool)
+        fresh_w[1:] = (cids[1:] != cids[:-1]) | (wps[1:] != wps[:-1])
+        hits = np.minimum(np.add.reduceat(fresh_q, starts), np.bincount(cids[fresh_w], minlength=len(starts)))
         ok = hits >= min_hits
         if not ok.any():
             return
@@ -430,7 +444,7 @@ class TextIndex:
                 "hits": int(hits[i]), "work_fingerprints": int(in_range[i]),
                 "containment": round(float(containment[i]), 4)})
         for (qi, wi), sp in spans.items():
-            sp.sort(key=lambda s: -s["hits"])
+            sp.sort(key=lambda s: (-s["hits"], s["query_words"][0] - s["query_words"][1]))
             self._note(found[qi], wi, sp[0]["containment"], "verified",
                        {"method": "winnow", "work_words": int(self.n_words[wi]), "spans": sp})
 
