@@ -42,6 +42,21 @@ def _sliding(a: np.ndarray, window: int, op) -> np.ndarray:
     return out
 
 
+def low_information(tokens: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k-grams that repeat themselves: at least k/2 of their tokens equal one of the three
+    before. Runs such as "0 0 0 0", "1 1 1 1" or "j 0 0 j 0 0" (tables, doctest output) are shared by
+    unrelated texts; on the benchmark corpus they caused a third of the false excerpt matches."""
+    m = len(tokens) - k + 1
+    if m <= 0:
+        return np.empty(0, dtype=bool)
+    rep = np.zeros(len(tokens), dtype=np.int32)
+    for lag in (1, 2, 3):
+        rep[lag:] |= tokens[lag:] == tokens[:-lag]
+    run = np.concatenate([[0], np.cumsum(rep)])
+    repeats = run[k:k + m] - run[1:1 + m]  # repeated tokens among positions 1..k-1 of each k-gram
+    return repeats >= k // 2
+
+
 def winnow(grams: np.ndarray, window: int) -> np.ndarray:
     """Positions kept by winnowing (Schleimer et al. 2003): the minimum of every ``window`` hashes.
 

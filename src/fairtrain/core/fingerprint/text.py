@@ -88,13 +88,23 @@ def fingerprint_text(data: bytes | str, item: str = "") -> TextFingerprint:
         raise FingerprintError(item, "no words (only punctuation or symbols)")
     grams = _sk.ngram_hashes(words, GRAM_WORDS)
     sig = _sk.minhash(_sk.ngram_hashes(words, SHINGLE_WORDS))
+    # Low-information 8-grams never become registry fingerprints: they are moved to the top of the hash
+    # order so winnowing picks an informative neighbour, and dropped if a window has nothing else.
+    dull = _sk.low_information(words, GRAM_WORDS)
+    if dull.any():
+        ranked = grams.copy()
+        ranked[dull] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        picks = _sk.winnow(ranked, WINNOW_WINDOW)
+        picks = picks[~dull[picks]]
+    else:
+        picks = _sk.winnow(grams, WINNOW_WINDOW)
     return TextFingerprint(
         item=item,
         raw_hash=xxhash.xxh3_128_digest(bytes(raw)),
         norm_hash=xxhash.xxh3_128_digest(norm.encode("utf-8", "surrogatepass")),
         n_words=len(words),
         grams=_frozen(grams),
-        winnow_positions=_frozen(_sk.winnow(grams, WINNOW_WINDOW)),
+        winnow_positions=_frozen(picks),
         minhash=_frozen(sig),
         bands=_frozen(_sk.band_keys(sig)),
     )
