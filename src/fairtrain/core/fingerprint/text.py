@@ -220,7 +220,12 @@ class TextIndexBuilder:
         if self._background:
             bg, docs = np.unique(np.concatenate(self._background), return_counts=True)
             parts.append(bg[docs >= self.background_min_docs])
-        return np.unique(np.concatenate(parts)).astype(np.uint64) if parts else np.empty(0, np.uint64)
+        if not parts:
+            return np.empty(0, np.uint64)
+        # Only stop fingerprints the registry holds matter (and are kept): a background corpus has far
+        # more common 8-grams than the registry shares with it.
+        stop = np.unique(np.concatenate(parts)).astype(np.uint64)
+        return stop[np.isin(stop, hashes)]
 
 
 class TextIndex:
