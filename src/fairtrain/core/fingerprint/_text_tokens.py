@@ -1,0 +1,171 @@
+"""Decoding, normalisation and vectorised word tokenisation/hashing for text fingerprints.
+
+Words are found and hashed in numpy over the UTF-32 code points of the normalised text. A per-code-point
+class table says what each character is, and a polynomial prefix sum hashes every word at once. There
+is no Python loop per word: 1.6-2.3x faster than ``re.findall`` plus cached xxh3 per word (84 vs 132 and
+108 vs 247 µs per 500-word document in two runs of benchmarks/fingerprint_text.py, which prints both).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+import unicodedata
+from functools import lru_cache
+
+import numpy as np
+
+from fairtrain.core.fingerprint import FingerprintError
+
+_U64 = np.uint64
+_MASK64 = (1 << 64) - 1
+
+# Token classes per code point.
+_SEP, _WORD, _CHAR = 0, 1, 2
+
+# Scripts written without spaces between words: every character is one token (character n-grams).
+# Hangul is absent on purpose: Korean separates words (eojeol) with spaces.
+_CHAR_TOKEN_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x0F00, 0x0FFF),  # Tibetan
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x2E80, 0x2FDF),  # CJK radicals
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3100, 0x312F),  # Bopomofo
+    (0x31A0, 0x31FF),  # Bopomofo ext., Katakana ext.
+    (0x3400, 0x4DBF),  # CJK ext. A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFF9F),  # half-width Katakana
+    (0x20000, 0x3134F),  # CJK ext. B-G
+)
+
+_TAG_RE = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>.*?</\1\s*>|<[A-Za-z/!?][^<>]{0,2000}>", re.S | re.I)
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+
+
+@lru_cache(maxsize=1)
+def _class_table() -> np.ndarray:
+    """uint8 class for every code point: letters, digits, marks and connectors are word characters."""
+    table = np.zeros(sys.maxunicode + 1, dtype=np.uint8)
+    for cp in range(sys.maxunicode + 1):
+        cat = unicodedata.category(chr(cp))
+        if cat[0] in "LNM" or cat == "Pc":
+            table[cp] = _WORD
+    for lo, hi in _CHAR_TOKEN_RANGES:
+        seg = table[lo:hi + 1]
+        seg[seg == _WORD] = _CHAR
+    return table
+
+
+def decode(data: bytes | str, item: str) -> str:
+    """UTF-8 text of ``data``; FingerprintError for binary or undecodable input."""
+    if isinstance(data, str):
+        text = data
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+        if b"\x00" in raw[:65536]:
+            raise FingerprintError(item, "binary data (NUL bytes), not text")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise FingerprintError(item, f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+        head = raw[:65536]
+        if head and sum(head.count(b) for b in _CONTROL_BYTES) > 0.01 * len(head):
+            raise FingerprintError(item, "binary data (control bytes), not text")
+    else:
+        raise FingerprintError(item, f"expected bytes or str, got {type(data).__name__}")
+    if "\x00" in text:
+        raise FingerprintError(item, "binary data (NUL characters), not text")
+    if not text.strip():
+        raise FingerprintError(item, "empty text")
+    return text
+
+
+def normalise(text: str) -> str:
+    """Markup stripped, NFKC, casefolded, whitespace collapsed: the text the exact stage and tokens use."""
+    if "<" in text:
+        text = _TAG_RE.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    text = unicodedata.normalize("NFKC", text).casefold()
+    # str.split() is 5x faster than re.sub(r"\s+") here (16 vs 79 µs on 500 words).
+    return " ".join(text.split())
+
+
+def fmix64(x: np.ndarray) -> np.ndarray:
+    """MurmurHash3 finaliser, in place on a uint64 array (and returned)."""
+    x ^= x >> _U64(33)
+    x *= _U64(0xFF51AFD7ED558CCD)
+    x ^= x >> _U64(33)
+    x *= _U64(0xC4CEB9FE1A85EC53)
+    x ^= x >> _U64(33)
+    return x
+
+
+_BASE = 0x100000001B3 * 2 + 1  # odd, so invertible modulo 2**64
+_BASE_INV = pow(_BASE, -1, 1 << 64)
+
+
+class _Powers:
+    """BASE**i and BASE**-i modulo 2**64, grown on demand."""
+
+    def __init__(self) -> None:
+        self.pow = np.ones(1, dtype=np.uint64)
+        self.inv = np.ones(1, dtype=np.uint64)
+
+    def ensure(self, n: int) -> None:
+        if len(self.pow) >= n:
+            return
+        size = max(n, 2 * len(self.pow), 1 << 16)
+        pw = np.full(size, _BASE, dtype=np.uint64)
+        pw[0] = 1
+        iv = np.full(size, _BASE_INV, dtype=np.uint64)
+        iv[0] = 1
+        self.pow = np.cumprod(pw, dtype=np.uint64)
+        self.inv = np.cumprod(iv, dtype=np.uint64)
+
+
+_POWERS = _Powers()
+
+
+def word_hashes(norm: str) -> np.ndarray:
+    """64-bit hash of every token of normalised text, in order (uint64 array).
+
+    A token is a run of word characters, or a single character of a script written without spaces.
+    """
+    cp = np.frombuffer(norm.encode("utf-32-le"), dtype="<u4")
+    n = len(cp)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
+    cls = _class_table()[cp]
+    word = cls == _WORD
+    prev = np.empty(n, dtype=bool)
+    prev[0] = False
+    prev[1:] = word[:-1]
+    nxt = np.empty(n, dtype=bool)
+    nxt[-1] = False
+    nxt[:-1] = word[1:]
+    starts = np.flatnonzero(word & ~prev)
+    ends = np.flatnonzero(word & ~nxt) + 1
+    single = np.flatnonzero(cls == _CHAR)
+    if len(single):
+        starts = np.concatenate([starts, single])
+        ends = np.concatenate([ends, single + 1])
+        order = np.argsort(starts, kind="stable")
+        starts, ends = starts[order], ends[order]
+    if len(starts) == 0:
+        return np.empty(0, dtype=np.uint64)
+    _POWERS.ensure(n + 1)
+    values = cp.astype(np.uint64)
+    values += _U64(0x9E3779B97F4A7C15)  # no code point hashes to zero
+    values *= _POWERS.pow[:n]
+    prefix = np.empty(n + 1, dtype=np.uint64)
+    prefix[0] = 0
+    np.cumsum(values, out=prefix[1:])
+    h = prefix[ends] - prefix[starts]
+    h *= _POWERS.inv[starts]
+    h += (ends - starts).astype(np.uint64)
+    return fmix64(h)

@@ -1,0 +1,486 @@
+"""Text fingerprints and their match index.
+
+Three stages, cheapest first (reference/fingerprinting.md §7.1, §7.3):
+
+1. **exact**: xxh3-128 of the raw bytes and of the normalised text (markup stripped, NFKC, casefold,
+   whitespace collapsed), looked up in a sorted hash array.
+2. **excerpts**: word 8-gram hashes. The registry keeps the winnowed ones (w = 16, so any shared run of
+   23 words yields a shared fingerprint); the scanner probes with *all* of its 8-grams, so every
+   registered fingerprint inside a copied region is found, even next to an edit. Hits are grouped per
+   work on consistent diagonals (work position - query position), and a region is verified by its
+   containment: the share of the work's fingerprints in the aligned work range that the query holds.
+3. **near-duplicates**: MinHash-128 on word 5-grams, 16 bands × 8 rows of LSH keys as a sorted array,
+   candidates verified by a Jaccard estimate from 8-bit MinHash (128 bytes per work).
+
+Boilerplate: a fingerprint held by more than ``max_works_per_fingerprint`` works, or found in at least
+``background_min_docs`` documents of a background corpus, is dropped from the index (kept as a stop
+list), so licence headers and stock phrases do not match everything.
+
+The index holds numpy arrays only (no per-item Python objects), and saves as Parquet: hashes,
+positions, work ids, never the texts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+
+from fairtrain.core.fingerprint import FingerprintError, Match
+from fairtrain.core.fingerprint import _text_sketch as _sk
+from fairtrain.core.fingerprint import _text_tokens as _tok
+
+__all__ = [
+    "GRAM_WORDS", "WINNOW_WINDOW", "SHINGLE_WORDS", "TextFingerprint", "TextIndex", "TextIndexBuilder",
+    "fingerprint_text", "register_text",
+]
+
+GRAM_WORDS = 8  # words per excerpt fingerprint
+WINNOW_WINDOW = 16  # n-grams per winnowing window
+SHINGLE_WORDS = 5  # words per MinHash shingle
+_FORMAT = "fairtrain-text-index/1"
+_U64 = np.uint64
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TextFingerprint:
+    """Fingerprint of one text. Arrays are read-only numpy arrays."""
+
+    item: str
+    raw_hash: bytes  # xxh3-128 of the raw bytes (UTF-8 for str input)
+    norm_hash: bytes  # xxh3-128 of the normalised text
+    n_words: int
+    grams: np.ndarray  # uint64: hash of the word 8-gram starting at each word position
+    winnow_positions: np.ndarray  # int64: word positions kept by winnowing (registry side)
+    minhash: np.ndarray  # uint32[128] over word 5-grams; all 0xFFFFFFFF when fewer than 5 words
+    bands: np.ndarray  # uint64[16] LSH band keys
+    iscc_code: str | None = None  # ISCC Text-Code (ISO 24138), computed by register_text
+
+    @property
+    def winnow_hashes(self) -> np.ndarray:
+        return self.grams[self.winnow_positions]
+
+    @property
+    def has_minhash(self) -> bool:
+        return self.n_words >= SHINGLE_WORDS
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def fingerprint_text(data: bytes | str, item: str = "") -> TextFingerprint:
+    """Scan-side fingerprint of one text. Raises FingerprintError naming ``item`` for bad input."""
+    text = _tok.decode(data, item)
+    raw = data if isinstance(data, (bytes, bytearray, memoryview)) else text.encode("utf-8", "surrogatepass")
+    norm = _tok.normalise(text)
+    if not norm:
+        raise FingerprintError(item, "empty text after removing markup and whitespace")
+    words = _tok.word_hashes(norm)
+    if len(words) == 0:
+        raise FingerprintError(item, "no words (only punctuation or symbols)")
+    grams = _sk.ngram_hashes(words, GRAM_WORDS)
+    sig = _sk.minhash(_sk.ngram_hashes(words, SHINGLE_WORDS))
+    # Low-information 8-grams never become registry fingerprints: they are moved to the top of the hash
+    # order so winnowing picks an informative neighbour, and dropped if a window has nothing else.
+    dull = _sk.low_information(words, GRAM_WORDS)
+    if dull.any():
+        ranked = grams.copy()
+        ranked[dull] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        picks = _sk.winnow(ranked, WINNOW_WINDOW)
+        picks = picks[~dull[picks]]
+    else:
+        picks = _sk.winnow(grams, WINNOW_WINDOW)
+    return TextFingerprint(
+        item=item,
+        raw_hash=xxhash.xxh3_128_digest(bytes(raw)),
+        norm_hash=xxhash.xxh3_128_digest(norm.encode("utf-8", "surrogatepass")),
+        n_words=len(words),
+        grams=_frozen(grams),
+        winnow_positions=_frozen(picks),
+        minhash=_frozen(sig),
+        bands=_frozen(_sk.band_keys(sig)),
+    )
+
+
+def register_text(data: bytes | str, item: str = "") -> TextFingerprint:
+    """Registry-side fingerprint: the scan-side one plus the ISCC Text-Code as interoperable ID."""
+    import iscc_core
+
+    fp = fingerprint_text(data, item)
+    text = _tok.decode(data, item)
+    try:
+        code = iscc_core.gen_text_code_v0(text, bits=64)["iscc"]
+    except Exception as exc:  # iscc-core raises assorted errors on odd input; the ID is optional
+        raise FingerprintError(item, f"ISCC Text-Code failed: {exc}") from None
+    return TextFingerprint(fp.item, fp.raw_hash, fp.norm_hash, fp.n_words, fp.grams, fp.winnow_positions,
+                           fp.minhash, fp.bands, code)
+
+
+def _split128(digests: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    buf = np.frombuffer(b"".join(digests), dtype=">u8").reshape(-1, 2).astype(np.uint64)
+    return buf[:, 0].copy(), buf[:, 1].copy()
+
+
+class TextIndexBuilder:
+    """Collects registered works, then builds a :class:`TextIndex`."""
+
+    def __init__(self, *, max_works_per_fingerprint: int = 8, background_min_docs: int = 2):
+        if max_works_per_fingerprint < 1 or background_min_docs < 1:
+            raise ValueError("max_works_per_fingerprint and background_min_docs must be >= 1")
+        self.max_works_per_fingerprint = max_works_per_fingerprint
+        self.background_min_docs = background_min_docs
+        self._ids: list[int] = []
+        self._fps: list[TextFingerprint] = []
+        self._seen: set[int] = set()
+        self._background: list[np.ndarray] = []
+        self._extra_stop: list[np.ndarray] = []
+
+    def add(self, work_id: int, fp: TextFingerprint) -> None:
+        if not 0 <= work_id < 2**32:
+            raise ValueError(f"work_id {work_id} outside 0..2**32-1")
+        if work_id in self._seen:
+            raise ValueError(f"work_id {work_id} added twice")
+        self._seen.add(work_id)
+        self._ids.append(work_id)
+        self._fps.append(fp)
+
+    def add_background(self, fp: TextFingerprint) -> None:
+        """A generic (unregistered) document: 8-grams common in the background become stop fingerprints."""
+        self._background.append(np.unique(fp.grams))
+
+    def add_stop_hashes(self, hashes: Iterable[int] | np.ndarray) -> None:
+        """Explicit stop fingerprints (for example a generic-phrase list carried over from another index)."""
+        self._extra_stop.append(np.asarray(list(hashes) if not isinstance(hashes, np.ndarray) else hashes,
+                                           dtype=np.uint64))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def build(self) -> TextIndex:
+        order = np.argsort(np.asarray(self._ids, dtype=np.int64), kind="stable")
+        fps = [self._fps[i] for i in order]
+        work_ids = np.asarray(self._ids, dtype=np.uint32)[order]
+        n = len(fps)
+        n_words = np.fromiter((fp.n_words for fp in fps), dtype=np.uint32, count=n)
+        sigs = (np.stack([_sk.bbit(fp.minhash) for fp in fps]) if n
+                else np.empty((0, _sk.NUM_PERM), dtype=np.uint8))
+        iscc = [fp.iscc_code for fp in fps]
+
+        # Excerpt index: winnowed fingerprints, minus the stop list.
+        counts = np.fromiter((len(fp.winnow_positions) for fp in fps), dtype=np.int64, count=n)
+        hashes = np.concatenate([fp.winnow_hashes for fp in fps]) if n else np.empty(0, np.uint64)
+        pos = (np.concatenate([fp.winnow_positions for fp in fps]).astype(np.uint32) if n
+               else np.empty(0, np.uint32))
+        widx = np.repeat(np.arange(n, dtype=np.uint32), counts)
+        stop = self._stop_list(hashes, widx)
+        if len(stop):
+            keep = ~np.isin(hashes, stop)
+            hashes, pos, widx = hashes[keep], pos[keep], widx[keep]
+        o = np.lexsort((pos, widx, hashes))
+        hashes, pos, widx = hashes[o], pos[o], widx[o]
+
+        # Near-duplicate index: LSH band keys of works with at least one shingle.
+        has_sig = np.fromiter((fp.has_minhash for fp in fps), dtype=bool, count=n)
+        with_sig = np.flatnonzero(has_sig)
+        band_keys = (np.concatenate([fps[i].bands for i in with_sig]) if len(with_sig)
+                     else np.empty(0, np.uint64))
+        band_widx = np.repeat(with_sig.astype(np.uint32), _sk.BANDS)
+        o = np.lexsort((band_widx, band_keys))
+
+        # Exact index: raw and normalised digests.
+        hi, lo = _split128([d for fp in fps for d in (fp.raw_hash, fp.norm_hash)]) if n else (
+            np.empty(0, np.uint64), np.empty(0, np.uint64))
+        ex_widx = np.repeat(np.arange(n, dtype=np.uint32), 2)
+        eo = np.lexsort((ex_widx, lo, hi))
+
+        return TextIndex(
+            work_ids=work_ids, n_words=n_words, sigs=sigs, iscc=iscc,
+            fp_hash=hashes, fp_widx=widx, fp_pos=pos,
+            band_key=band_keys[o], band_widx=band_widx[o],
+            exact_hi=hi[eo], exact_lo=lo[eo], exact_widx=ex_widx[eo],
+            stop=stop,
+            params={"max_works_per_fingerprint": self.max_works_per_fingerprint,
+                    "background_min_docs": self.background_min_docs},
+        )
+
+    def _stop_list(self, hashes: np.ndarray, widx: np.ndarray) -> np.ndarray:
+        parts = list(self._extra_stop)
+        if len(hashes):
+            pairs = np.unique(np.stack([hashes, widx.astype(np.uint64)], axis=1), axis=0)
+            uniq, works_per_hash = np.unique(pairs[:, 0], return_counts=True)
+            parts.append(uniq[works_per_hash > self.max_works_per_fingerprint])
+        if self._background:
+            bg, docs = np.unique(np.concatenate(self._background), return_counts=True)
+            parts.append(bg[docs >= self.background_min_docs])
+        if not parts:
+            return np.empty(0, np.uint64)
+        # Only stop fingerprints the registry holds matter (and are kept): a background corpus has far
+        # more common 8-grams than the registry shares with it.
+        stop = np.unique(np.concatenate(parts)).astype(np.uint64)
+        return stop[np.isin(stop, hashes)]
+
+
+class TextIndex:
+    """Read-only match index over registered texts: sorted numpy arrays, saved as Parquet."""
+
+    def __init__(self, *, work_ids, n_words, sigs, iscc, fp_hash, fp_widx, fp_pos, band_key, band_widx,
+                 exact_hi, exact_lo, exact_widx, stop, params):
+        self.work_ids = work_ids
+        self.n_words = n_words
+        self.sigs = sigs
+        self.iscc = list(iscc)
+        self.fp_hash = fp_hash
+        self.fp_widx = fp_widx
+        self.fp_pos = fp_pos
+        self.band_key = band_key
+        self.band_widx = band_widx
+        self.exact_hi = exact_hi
+        self.exact_lo = exact_lo
+        self.exact_widx = exact_widx
+        self.stop = stop
+        self.params = dict(params)
+        # (work index << 32 | position), sorted: counts a work's fingerprints inside a word range.
+        self._work_pos = np.sort((fp_widx.astype(np.uint64) << _U64(32)) | fp_pos.astype(np.uint64))
+
+    # ---- sizes -------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.work_ids)
+
+    def nbytes(self) -> dict[str, int]:
+        """Bytes held in memory per part (the derived work/position array included)."""
+        return {
+            "excerpt": self.fp_hash.nbytes + self.fp_widx.nbytes + self.fp_pos.nbytes + self._work_pos.nbytes,
+            "near_duplicate": self.band_key.nbytes + self.band_widx.nbytes + self.sigs.nbytes,
+            "exact": self.exact_hi.nbytes + self.exact_lo.nbytes + self.exact_widx.nbytes,
+            "works": self.work_ids.nbytes + self.n_words.nbytes + sum(len(c or "") for c in self.iscc),
+            "stop": self.stop.nbytes,
+        }
+
+    # ---- persistence -------------------------------------------------------------------------------
+    def save(self, directory: str | Path, *, shards: int = 1) -> list[Path]:
+        """Write Parquet files into ``directory``; excerpt fingerprints are split into ``shards`` files (a
+        power of two) by their low hash bits, so a cluster can hold one shard per node. (Winnowed hashes
+        are window minima, so their high bits are mostly zero: a top-bit prefix would not spread them.)"""
+        if shards < 1 or shards & (shards - 1):
+            raise ValueError("shards must be a power of two")
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        meta = {"format": _FORMAT, "gram_words": GRAM_WORDS, "winnow_window": WINNOW_WINDOW,
+                "shingle_words": SHINGLE_WORDS, "bands": _sk.BANDS, "rows": _sk.ROWS, "shards": shards,
+                **self.params}
+        written = []
+
+        def put(name: str, table: pa.Table) -> None:
+            path = d / name
+            table = table.replace_schema_metadata({"fairtrain": json.dumps(meta)})
+            pq.write_table(table, path, compression="zstd")
+            written.append(path)
+
+        put("works.parquet", pa.table({
+            "work_id": self.work_ids, "n_words": self.n_words,
+            "minhash_b8": pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(_sk.NUM_PERM), len(self.work_ids), [None, pa.py_buffer(self.sigs.tobytes())]),
+            "iscc": pa.array(self.iscc, type=pa.string()),
+        }))
+        shard_of = self.fp_hash & _U64(shards - 1)
+        for s in range(shards):
+            sel = np.flatnonzero(shard_of == _U64(s)) if shards > 1 else slice(None)
+            put(f"excerpt-{s:04d}-of-{shards:04d}.parquet", pa.table({
+                "hash": self.fp_hash[sel], "work_id": self.work_ids[self.fp_widx[sel]],
+                "position": self.fp_pos[sel]}))
+        put("lsh.parquet", pa.table({"band_key": self.band_key, "work_id": self.work_ids[self.band_widx]}))
+        put("exact.parquet", pa.table({"hash_hi": self.exact_hi, "hash_lo": self.exact_lo,
+                                       "work_id": self.work_ids[self.exact_widx]}))
+        put("stop.parquet", pa.table({"hash": self.stop}))
+        return written
+
+    @classmethod
+    def load(cls, directory: str | Path, *, memory_map: bool = True) -> TextIndex:
+        d = Path(directory)
+
+        def get(name: str) -> pa.Table:
+            return pq.read_table(d / name, memory_map=memory_map)
+
+        works = get("works.parquet")
+        meta = json.loads(works.schema.metadata[b"fairtrain"])
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"{d}: not a {_FORMAT} directory (format {meta.get('format')!r})")
+        if (meta["gram_words"], meta["winnow_window"], meta["shingle_words"], meta["bands"], meta["rows"]) != (
+                GRAM_WORDS, WINNOW_WINDOW, SHINGLE_WORDS, _sk.BANDS, _sk.ROWS):
+            raise ValueError(f"{d}: index built with other fingerprint parameters: {meta}")
+        work_ids = works["work_id"].to_numpy().astype(np.uint32)
+        sig_col = works["minhash_b8"].combine_chunks()
+        sigs = (np.frombuffer(sig_col.buffers()[1], dtype=np.uint8)[
+            sig_col.offset * _sk.NUM_PERM:(sig_col.offset + len(sig_col)) * _sk.NUM_PERM]
+            .reshape(-1, _sk.NUM_PERM).copy())
+
+        def widx_of(ids: np.ndarray) -> np.ndarray:
+            return np.searchsorted(work_ids, ids).astype(np.uint32)
+
+        shards = [get(f"excerpt-{s:04d}-of-{meta['shards']:04d}.parquet") for s in range(meta["shards"])]
+        exc = pa.concat_tables(shards)
+        fp_hash = exc["hash"].to_numpy().astype(np.uint64)
+        fp_widx = widx_of(exc["work_id"].to_numpy())
+        fp_pos = exc["position"].to_numpy().astype(np.uint32)
+        if len(shards) > 1:  # each shard is sorted; restore the global (hash, work, position) order
+            o = np.lexsort((fp_pos, fp_widx, fp_hash))
+            fp_hash, fp_widx, fp_pos = fp_hash[o], fp_widx[o], fp_pos[o]
+        lsh, exact = get("lsh.parquet"), get("exact.parquet")
+        return cls(
+            work_ids=work_ids, n_words=works["n_words"].to_numpy().astype(np.uint32), sigs=sigs,
+            iscc=works["iscc"].to_pylist(),
+            fp_hash=fp_hash, fp_widx=fp_widx, fp_pos=fp_pos,
+            band_key=lsh["band_key"].to_numpy().astype(np.uint64), band_widx=widx_of(lsh["work_id"].to_numpy()),
+            exact_hi=exact["hash_hi"].to_numpy().astype(np.uint64),
+            exact_lo=exact["hash_lo"].to_numpy().astype(np.uint64),
+            exact_widx=widx_of(exact["work_id"].to_numpy()),
+            stop=get("stop.parquet")["hash"].to_numpy().astype(np.uint64),
+            params={k: meta[k] for k in ("max_works_per_fingerprint", "background_min_docs")},
+        )
+
+    # ---- matching ----------------------------------------------------------------------------------
+    def match(self, fps: Sequence[TextFingerprint], *, min_hits: int = 3, min_containment: float = 0.3,
+              min_jaccard: float = 0.5) -> list[list[Match]]:
+        """Registered works recognised in each fingerprint, best first.
+
+        Exact digests give score 1 and stage "exact". Excerpts (at least ``min_hits`` hits on consistent
+        diagonals whose aligned work range is at least ``min_containment`` contained in the query) and
+        LSH near-duplicates (estimated Jaccard at least ``min_jaccard``) give stage "verified".
+        """
+        found: list[dict[int, tuple[float, str, dict]]] = [{} for _ in fps]
+        if not len(fps) or not len(self.work_ids):
+            return [[] for _ in fps]
+        self._match_exact(fps, found)
+        self._match_excerpts(fps, found, min_hits, min_containment)
+        self._match_near_duplicates(fps, found, min_jaccard)
+        out = []
+        for per_query in found:
+            ms = [Match(int(self.work_ids[w]), float(score), stage, ev) for w, (score, stage, ev) in per_query.items()]
+            ms.sort(key=lambda m: (-m.score, m.work_id))
+            out.append(ms)
+        return out
+
+    @staticmethod
+    def _note(found: dict, widx: int, score: float, stage: str, evidence: dict) -> None:
+        old = found.get(widx)
+        if old is None:
+            found[widx] = (score, stage, evidence)
+        elif old[1] != "exact":
+            method = f"{old[2]['method']}+{evidence['method']}"
+            found[widx] = (max(old[0], score), old[1], {**old[2], **evidence, "method": method})
+
+    def _match_exact(self, fps, found) -> None:
+        hi, lo = _split128([d for fp in fps for d in (fp.raw_hash, fp.norm_hash)])
+        left = np.searchsorted(self.exact_hi, hi, "left")
+        right = np.searchsorted(self.exact_hi, hi, "right")
+        for i in np.flatnonzero(right > left):
+            for j in range(left[i], right[i]):
+                if self.exact_lo[j] == lo[i]:
+                    self._note(found[i // 2], int(self.exact_widx[j]), 1.0, "exact",
+                               {"method": "xxh3-128", "content": "raw" if i % 2 == 0 else "normalised"})
+
+    @staticmethod
+    def _probe(keys: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(needle index, key index) of every equal pair between sorted ``keys`` and ``needles``."""
+        left = np.searchsorted(keys, needles, "left")
+        hit = left < len(keys)
+        hit[hit] = keys[left[hit]] == needles[hit]
+        hits = np.flatnonzero(hit)
+        if not len(hits):
+            return hits, hits
+        right = np.searchsorted(keys, needles[hits], "right")
+        cnt = right - left[hits]
+        needle = np.repeat(hits, cnt)
+        start = np.repeat(left[hits] - (np.cumsum(cnt) - cnt), cnt)
+        return needle, start + np.arange(len(needle))
+
+    def _match_excerpts(self, fps, found, min_hits: int, min_containment: float) -> None:
+        lens = np.fromiter((len(fp.grams) for fp in fps), dtype=np.int64, count=len(fps))
+        if not lens.sum() or not len(self.fp_hash):
+            return
+        needles = np.concatenate([fp.grams for fp in fps])
+        q_of = np.repeat(np.arange(len(fps)), lens)
+        q_pos = np.arange(len(needles)) - np.repeat(np.cumsum(lens) - lens, lens)
+        needle, entry = self._probe(self.fp_hash, needles)
+        if not len(needle):
+            return
+        hq, hp = q_of[needle], q_pos[needle]
+        hw, wp = self.fp_widx[entry].astype(np.int64), self.fp_pos[entry].astype(np.int64)
+        diag = wp - hp
+        # Cluster hits per (query, work) on nearby diagonals (insertions/deletions drift the diagonal) ...
+        o = np.lexsort((hp, diag, hw, hq))
+        hq, hp, hw, wp, diag = hq[o], hp[o], hw[o], wp[o], diag[o]
+        new = np.ones(len(hq), dtype=bool)
+        new[1:] = (hq[1:] != hq[:-1]) | (hw[1:] != hw[:-1]) | (diag[1:] - diag[:-1] > _DIAG_TOLERANCE)
+        cluster = np.cumsum(new)
+        # ... then split each cluster where the query side has a long gap without hits.
+        o = np.lexsort((hp, cluster))
+        hq, hp, hw, wp, cluster = hq[o], hp[o], hw[o], wp[o], cluster[o]
+        new = np.ones(len(hq), dtype=bool)
+        new[1:] = (cluster[1:] != cluster[:-1]) | (hp[1:] - hp[:-1] > _GAP_WORDS)
+        starts = np.flatnonzero(new)
+        # Hits counted one-to-one: repeated or periodic text must not count one fingerprint twice.
+        cid = np.cumsum(new) - 1
+        fresh_q = new.copy()
+        fresh_q[1:] |= hp[1:] != hp[:-1]
+        o = np.lexsort((wp, cid))
+        wps, cids = wp[o], cid[o]
+        fresh_w = np.ones(len(wps), dtype=bool)
+        fresh_w[1:] = (cids[1:] != cids[:-1]) | (wps[1:] != wps[:-1])
+        hits = np.minimum(np.add.reduceat(fresh_q, starts), np.bincount(cids[fresh_w], minlength=len(starts)))
+        ok = hits >= min_hits
+        if not ok.any():
+            return
+        starts, hits = starts[ok], hits[ok]
+        q_lo = hp[starts]
+        q_hi = np.maximum.reduceat(hp, np.flatnonzero(new))[ok]
+        w_lo = np.minimum.reduceat(wp, np.flatnonzero(new))[ok]
+        w_hi = np.maximum.reduceat(wp, np.flatnonzero(new))[ok]
+        w = hw[starts]
+        # Verification: how many of the work's fingerprints lie in the aligned work range.
+        base = w.astype(np.uint64) << _U64(32)
+        in_range = (np.searchsorted(self._work_pos, base | w_hi.astype(np.uint64), "right")
+                    - np.searchsorted(self._work_pos, base | w_lo.astype(np.uint64), "left"))
+        containment = np.minimum(1.0, hits / np.maximum(in_range, 1))
+        q = hq[starts]
+        spans: dict[tuple[int, int], list[dict]] = {}
+        for i in np.flatnonzero(containment >= min_containment):
+            spans.setdefault((int(q[i]), int(w[i])), []).append({
+                "query_words": [int(q_lo[i]), int(q_hi[i]) + GRAM_WORDS],
+                "work_words": [int(w_lo[i]), int(w_hi[i]) + GRAM_WORDS],
+                "hits": int(hits[i]), "work_fingerprints": int(in_range[i]),
+                "containment": round(float(containment[i]), 4)})
+        for (qi, wi), sp in spans.items():
+            sp.sort(key=lambda s: (-s["hits"], s["query_words"][0] - s["query_words"][1]))
+            self._note(found[qi], wi, sp[0]["containment"], "verified",
+                       {"method": "winnow", "work_words": int(self.n_words[wi]), "spans": sp})
+
+    def _match_near_duplicates(self, fps, found, min_jaccard: float) -> None:
+        usable = [i for i, fp in enumerate(fps) if fp.has_minhash]
+        if not usable or not len(self.band_key):
+            return
+        needles = np.concatenate([fps[i].bands for i in usable])
+        q_of = np.repeat(np.asarray(usable), _sk.BANDS)
+        needle, entry = self._probe(self.band_key, needles)
+        if not len(needle):
+            return
+        pairs, bands = np.unique(np.stack([q_of[needle], self.band_widx[entry].astype(np.int64)], axis=1),
+                                 axis=0, return_counts=True)
+        qsig = np.stack([_sk.bbit(fps[i].minhash) for i in pairs[:, 0]])
+        jac = _sk.bbit_jaccard(qsig, self.sigs[pairs[:, 1]])
+        for (qi, wi), j, nb in zip(pairs.tolist(), jac.tolist(), bands.tolist()):
+            if j >= min_jaccard:
+                self._note(found[qi], wi, j, "verified",
+                           {"method": "minhash-lsh", "jaccard": round(j, 4), "bands": nb})
+
+
+_DIAG_TOLERANCE = 8  # words of drift between neighbouring hits on one alignment
+_GAP_WORDS = 80  # a longer stretch without hits starts a new aligned span

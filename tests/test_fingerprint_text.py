@@ -1,0 +1,349 @@
+"""Text fingerprints and the text match index, on real texts found on this machine."""
+
+from __future__ import annotations
+
+import ast
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from fairtrain.core.fingerprint import FingerprintError, Match
+from fairtrain.core.fingerprint.text import (
+    TextFingerprint, TextIndex, TextIndexBuilder, fingerprint_text, register_text,
+)
+
+STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+LICENSES = Path("/usr/share/common-licenses")
+
+# Korean paragraphs written for these tests (not taken from anywhere).
+KO_WORK = (
+    "가을이 깊어지면 할머니는 항상 마당 한쪽에 장독대를 정리하셨다. 크고 작은 항아리들이 햇볕 아래 나란히 "
+    "서 있는 모습은 마치 오래된 가족 사진처럼 정겨웠다. 나는 어린 시절 그 항아리들 사이를 뛰어다니며 "
+    "숨바꼭질을 하곤 했는데, 할머니는 한 번도 나를 나무라지 않으셨다. 대신 항아리 뚜껑을 열어 된장 냄새를 "
+    "맡게 하시고는 이것이 우리 집의 시간이라고 말씀하셨다. 그때는 그 말의 뜻을 알지 못했지만, 지금 생각해 "
+    "보면 발효란 기다림의 다른 이름이었다. 콩을 삶고 메주를 빚어 겨울 내내 처마 밑에 매달아 두는 일은 "
+    "조급한 사람에게는 결코 허락되지 않는 일이었다. 봄이 오면 메주를 소금물에 담그고, 숯과 고추를 띄워 "
+    "잡귀를 막는다고 하셨다. 그 작은 의식 속에는 수백 년 동안 이어져 온 사람들의 지혜와 믿음이 고스란히 "
+    "담겨 있었다. 도시로 떠난 뒤 나는 오랫동안 그 냄새를 잊고 살았다. 마트에서 사 온 플라스틱 통의 된장은 "
+    "편리했지만 어딘가 허전했다. 어느 해 겨울, 할머니가 편찮으시다는 소식을 듣고 고향에 내려갔을 때 "
+    "장독대는 이미 절반이 비어 있었다. 할머니는 힘없는 목소리로 남은 항아리들을 내게 맡기고 싶다고 하셨다. "
+    "나는 대답 대신 할머니의 거친 손을 오래도록 잡고 있었다. 그해 봄, 나는 처음으로 혼자서 메주를 띄웠다. "
+    "물의 양도 소금의 농도도 제대로 알지 못해 몇 번이나 전화를 걸어 여쭈었다. 할머니는 매번 같은 대답을 "
+    "하셨다. 손이 기억할 때까지 해 보라고, 맛은 결국 정성이 만든다고. 여름이 지나고 처음 항아리를 열었을 "
+    "때, 나는 익숙한 냄새에 그만 눈물이 났다. 그것은 단지 음식의 냄새가 아니라 한 사람이 평생 지켜 온 "
+    "시간의 냄새였다. 이제 나는 아이들에게 장독대 사이를 뛰어다니게 한다. 언젠가 그 아이들도 이 냄새를 "
+    "기억하며 자신의 항아리를 열게 될 것이다."
+)
+KO_HOST = (
+    "지난 주말에는 친구들과 함께 북한산에 올랐다. 아침 일찍 출발했는데도 등산로 입구에는 벌써 사람들이 "
+    "많이 모여 있었다. 우리는 계곡을 따라 천천히 걸으며 서로의 근황을 이야기했다. 한 친구는 새로 시작한 "
+    "회사 일이 생각보다 바쁘다고 했고, 다른 친구는 요즘 자전거 타는 재미에 빠졌다고 했다. 중턱쯤 올라가자 "
+    "바람이 시원하게 불어와 땀이 금세 식었다. 바위에 걸터앉아 김밥과 과일을 나누어 먹으니 세상 부러울 것이 "
+    "없었다. 정상에 가까워질수록 길이 가팔라져 모두 말수가 줄어들었다. 마침내 백운대에 올라 서울 시내를 "
+    "내려다보았을 때, 멀리 한강이 은빛으로 반짝이고 있었다. 우리는 사진을 몇 장 찍고 하산을 서둘렀다. "
+    "내려오는 길에는 무릎이 조금 아팠지만 마음만은 가벼웠다. 산 아래 식당에서 파전과 막걸리를 먹으며 "
+    "다음에는 설악산에 가자고 약속했다."
+)
+KO_UNRELATED = (
+    "우리 동네 도서관이 새 단장을 마치고 다시 문을 열었다. 일 층에는 어린이를 위한 그림책 코너가 넓게 "
+    "마련되었고, 이 층에는 조용히 공부할 수 있는 열람실이 생겼다. 특히 눈에 띄는 것은 창가에 놓인 긴 나무 "
+    "책상이었다. 오후가 되면 햇빛이 책장 위로 부드럽게 쏟아져 들어와 책을 읽기에 더없이 좋았다. 도서관에서는 "
+    "매달 작가와의 만남 행사도 열린다고 한다. 지난달에는 동화 작가가 찾아와 아이들에게 직접 이야기를 "
+    "들려주었다고 들었다. 나는 앞으로 주말마다 이곳에 들러 읽고 싶었던 소설들을 하나씩 읽어 볼 생각이다. "
+    "할머니와 함께 읽던 옛날이야기 책도 다시 찾아보고 싶다."
+)
+
+LICENCE_HEADER = (
+    "Licensed under the Apache License, Version 2.0 (the \"License\"); you may not use this file except in "
+    "compliance with the License. You may obtain a copy of the License at http://www.apache.org/licenses/"
+    "LICENSE-2.0 Unless required by applicable law or agreed to in writing, software distributed under the "
+    "License is distributed on an \"AS IS\" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either "
+    "express or implied. See the License for the specific language governing permissions and limitations "
+    "under the License."
+)
+
+
+# Modules whose docstrings were copied from one another (gzip/lzma from bz2): real shared text, so only
+# one of them may be in the corpus, or "unrelated" documents would rightly match.
+_COPIED_FAMILIES = {"gzip", "lzma"}
+
+
+def _docstring_texts(min_words: int, max_words: int) -> list[str]:
+    """Docstring prose of stdlib modules, one text per module, in a stable order."""
+    texts = []
+    for path in sorted(STDLIB.glob("*.py")):
+        if path.stem in _COPIED_FAMILIES:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        docs = [ast.get_docstring(n) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+        words = " ".join(d for d in docs if d).split()
+        if len(words) >= min_words:
+            texts.append(" ".join(words[:max_words]))
+    return texts
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, list[str]]:
+    texts = _docstring_texts(400, 700)
+    assert len(texts) >= 80, "expected the stdlib docstrings of at least 80 modules"
+    return {"works": texts[0:80:2], "others": texts[1:80:2]}
+
+
+@pytest.fixture(scope="module")
+def index(corpus) -> TextIndex:
+    builder = TextIndexBuilder()
+    for i, text in enumerate(corpus["works"]):
+        builder.add(i, register_text(text.encode(), f"work-{i}"))
+    builder.add(1000, register_text(KO_WORK, "ko-work"))
+    for lic in ("Apache-2.0", "MPL-2.0", "GPL-3"):
+        builder.add(2000 + len(builder), register_text((LICENSES / lic).read_bytes(), lic))
+    return builder.build()
+
+
+def _tokens(words: list[str]) -> int:
+    """Number of tokens (the unit of fingerprint positions) in whitespace-separated words."""
+    return fingerprint_text(" ".join(words)).n_words if words else 0
+
+
+def _ids(matches: list[Match]) -> list[int]:
+    return [m.work_id for m in matches]
+
+
+# ---- fingerprints --------------------------------------------------------------------------------------
+
+def test_fingerprint_shapes_and_determinism():
+    text = (LICENSES / "Apache-2.0").read_text()
+    a, b = fingerprint_text(text, "apache"), fingerprint_text(text.encode(), "apache")
+    assert isinstance(a, TextFingerprint) and a.item == "apache"
+    assert a.n_words == len(a.grams) + 7 > 1000
+    assert a.grams.dtype == np.uint64 and a.minhash.dtype == np.uint32 and a.minhash.shape == (128,)
+    assert a.bands.shape == (16,) and len(a.raw_hash) == len(a.norm_hash) == 16
+    assert np.array_equal(a.grams, b.grams) and np.array_equal(a.minhash, b.minhash)
+    assert a.raw_hash == b.raw_hash and a.norm_hash == b.norm_hash
+    # Winnowing density is about 2 / (w + 1) and the gap between picks never exceeds the window.
+    density = len(a.winnow_positions) / len(a.grams)
+    assert 0.08 < density < 0.16
+    assert np.diff(a.winnow_positions).max() <= 16
+
+
+def test_normalised_hash_ignores_case_markup_and_whitespace():
+    plain = fingerprint_text("The quick brown fox jumps over the lazy dog.", "a")
+    marked = fingerprint_text("<p>The  QUICK <b>brown</b>\n fox jumps over\tthe lazy dog.</p>", "b")
+    other = fingerprint_text("The quick brown fox jumps over the lazy cat.", "c")
+    assert plain.raw_hash != marked.raw_hash
+    assert plain.norm_hash == marked.norm_hash
+    assert plain.norm_hash != other.norm_hash
+    fullwidth = fingerprint_text("ＴＨＥ ｑｕｉｃｋ brown fox jumps over the lazy dog.", "d")  # NFKC
+    assert fullwidth.norm_hash == plain.norm_hash
+
+
+def test_korean_and_cjk_tokenisation():
+    # Hangul words are separated by spaces: one token per eojeol.
+    assert fingerprint_text("저작권자는 자신의 작품이 학습에 쓰이는지 알 권리가 있다.", "ko").n_words == 8
+    # Japanese and Chinese have no spaces: one token per character.
+    assert fingerprint_text("吾輩は猫である。名前はまだ無い。", "ja").n_words == 14
+    assert fingerprint_text("床前明月光", "zh").n_words == 5
+    assert fingerprint_text(KO_WORK, "ko").n_words == len(KO_WORK.split())
+
+
+def test_register_text_adds_iscc_code():
+    fp = register_text(KO_WORK.encode(), "ko-work")
+    assert fp.iscc_code is not None and fp.iscc_code.startswith("ISCC:")
+    assert fingerprint_text(KO_WORK, "ko-work").iscc_code is None
+    assert np.array_equal(fp.grams, fingerprint_text(KO_WORK).grams)
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty text"),
+    (b"   \n\t  ", "empty text"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", "binary"),
+    (bytes(range(1, 32)) * 20, "binary"),
+    (b"caf\xe9 au lait", "not UTF-8"),
+    ("!!! ... --- ???", "no words"),
+    (12345, "expected bytes or str"),
+])
+def test_bad_input_raises_fingerprint_error_naming_the_item(data, reason):
+    with pytest.raises(FingerprintError) as err:
+        fingerprint_text(data, "shard-7/item-42")
+    assert err.value.item == "shard-7/item-42"
+    assert reason in err.value.reason
+    assert "shard-7/item-42" in str(err.value)
+
+
+def test_batch_records_bad_items_and_goes_on(index):
+    items = {"good": KO_WORK.encode(), "junk": np.random.default_rng(3).bytes(4096), "empty": b""}
+    fps, failures = [], {}
+    for name, data in items.items():
+        try:
+            fps.append(fingerprint_text(data, name))
+        except FingerprintError as exc:
+            failures[exc.item] = exc.reason
+    assert set(failures) == {"junk", "empty"}
+    assert _ids(index.match(fps)[0]) == [1000]
+
+
+# ---- matching ------------------------------------------------------------------------------------------
+
+def test_exact_stage_raw_and_normalised(index, corpus):
+    raw = index.match([fingerprint_text(corpus["works"][3].encode(), "copy")])[0]
+    assert raw[0].work_id == 3 and raw[0].stage == "exact" and raw[0].score == 1.0
+    assert raw[0].evidence["content"] == "raw"
+    reformatted = "<div>" + corpus["works"][3].upper().replace(" ", "\n  ") + "</div>"
+    norm = index.match([fingerprint_text(reformatted, "reformatted")])[0]
+    assert norm[0].work_id == 3 and norm[0].stage == "exact" and norm[0].evidence["content"] == "normalised"
+
+
+def test_50_word_excerpt_inside_unrelated_document(index, corpus):
+    rng = random.Random(7)
+    found = 0
+    works, others = corpus["works"], corpus["others"]
+    for wid in range(len(works)):
+        words = works[wid].split()
+        start = rng.randrange(50, len(words) - 100)
+        excerpt = words[start:start + 50]
+        host = others[wid].split()
+        at = len(host) // 2
+        query = " ".join(host[:at] + excerpt + host[at:])
+        matches = index.match([fingerprint_text(query, f"q{wid}")])[0]
+        hit = [m for m in matches if m.work_id == wid]
+        if hit:
+            found += 1
+            m = hit[0]
+            assert m.stage == "verified" and 0.0 < m.score <= 1.0
+            spans = m.evidence["spans"]
+            # The best span lies inside the inserted excerpt on the query side, and one span aligns it
+            # with its origin in the work (a work that repeats itself may align elsewhere too).
+            q0, w0, n = _tokens(host[:at]), _tokens(words[:start]), _tokens(excerpt)
+            assert q0 <= spans[0]["query_words"][0] < spans[0]["query_words"][1] <= q0 + n
+            assert any(w0 <= s["work_words"][0] < s["work_words"][1] <= w0 + n for s in spans)
+            assert all(3 <= s["hits"] <= s["work_fingerprints"] for s in spans)
+    assert found >= 0.95 * len(works)
+
+
+def test_near_duplicates_with_10_percent_word_edits(index, corpus):
+    rng = random.Random(11)
+    vocabulary = " ".join(corpus["others"]).split()
+    found = 0
+    for wid, text in enumerate(corpus["works"]):
+        words = text.split()
+        for i in rng.sample(range(len(words)), len(words) // 10):
+            words[i] = rng.choice(vocabulary)
+        matches = index.match([fingerprint_text(" ".join(words), f"edit{wid}")])[0]
+        found += bool(matches) and matches[0].work_id == wid
+    assert found >= 0.95 * len(corpus["works"])
+
+
+def test_light_edits_are_found_by_minhash_lsh_with_jaccard_estimate(index, corpus):
+    words = corpus["works"][5].split()
+    words[100] = "zebra"
+    words[300] = "quokka"
+    m = index.match([fingerprint_text(" ".join(words), "light")])[0][0]
+    assert m.work_id == 5 and m.stage == "verified"
+    assert m.evidence["method"] == "winnow+minhash-lsh"  # both detectors' evidence, merged
+    assert m.evidence["spans"][0]["hits"] > 40
+    assert 0.8 <= m.evidence["jaccard"] <= 1.0 and m.evidence["bands"] >= 1
+
+
+def test_unrelated_documents_do_not_match(index, corpus):
+    fps = [fingerprint_text(t, f"other{i}") for i, t in enumerate(corpus["others"])]
+    fps.append(fingerprint_text(KO_UNRELATED, "ko-unrelated"))
+    fps.append(fingerprint_text(KO_HOST, "ko-host"))
+    results = index.match(fps)
+    flagged = {fp.item: _ids(ms) for fp, ms in zip(fps, results) if ms}
+    assert flagged == {}
+
+
+def test_korean_excerpt(index):
+    words = KO_WORK.split()
+    excerpt = words[40:90]
+    host = KO_HOST.split()
+    query = " ".join(host[:30] + excerpt + host[30:])
+    matches = index.match([fingerprint_text(query.encode(), "ko-query")])[0]
+    assert _ids(matches) == [1000]
+    span = matches[0].evidence["spans"][0]
+    assert 40 <= span["work_words"][0] and span["work_words"][1] <= 90
+    assert 30 <= span["query_words"][0] and span["query_words"][1] <= 80
+    assert matches[0].score > 0.9
+
+
+def test_boilerplate_shared_by_many_works_does_not_match_everything(corpus):
+    def build(max_works: int) -> TextIndex:
+        b = TextIndexBuilder(max_works_per_fingerprint=max_works)
+        for i, text in enumerate(corpus["works"][:20]):
+            b.add(i, fingerprint_text(LICENCE_HEADER + "\n\n" + text, f"w{i}"))
+        return b.build()
+
+    query = fingerprint_text(LICENCE_HEADER + "\n\n" + corpus["others"][0], "q")
+    assert len(build(max_works=100).match([query])[0]) == 20  # without the stop list: everything
+    idx = build(max_works=8)
+    assert idx.match([query])[0] == []
+    assert len(idx.stop) > 0
+    # The works themselves are still recognised through their own text.
+    assert _ids(idx.match([fingerprint_text(corpus["works"][4], "w4-copy")])[0])[:1] == [4]
+
+
+def test_background_corpus_stops_generic_phrases(corpus):
+    phrase = " ".join(corpus["others"][9].split()[:60])
+    b = TextIndexBuilder()
+    b.add(1, fingerprint_text(corpus["works"][0] + " " + phrase, "w"))
+    query = fingerprint_text(corpus["others"][10] + " " + phrase, "q")
+    assert _ids(b.build().match([query])[0]) == [1]
+    b.add_background(fingerprint_text(corpus["others"][9], "bg1"))
+    b.add_background(fingerprint_text(phrase + " " + corpus["others"][11], "bg2"))
+    assert b.build().match([query])[0] == []
+
+
+def test_builder_rejects_bad_work_ids():
+    b = TextIndexBuilder()
+    fp = fingerprint_text(KO_HOST)
+    b.add(7, fp)
+    with pytest.raises(ValueError, match="twice"):
+        b.add(7, fp)
+    with pytest.raises(ValueError, match="outside"):
+        b.add(-1, fp)
+
+
+def test_empty_index_and_empty_batch():
+    idx = TextIndexBuilder().build()
+    assert idx.match([fingerprint_text(KO_HOST)]) == [[]]
+    assert idx.match([]) == []
+
+
+# ---- size and persistence ------------------------------------------------------------------------------
+
+def test_near_duplicate_index_is_an_order_of_magnitude_below_datasketch(index):
+    sizes = index.nbytes()
+    per_work = sizes["near_duplicate"] / len(index)
+    assert per_work <= 490  # datasketch MinHashLSH: about 4.9 KB per document (reference §3.1)
+    assert sizes["excerpt"] / len(index) < 3000  # about 20 B per winnowed fingerprint
+
+
+def test_save_load_round_trip(index, corpus, tmp_path):
+    paths = index.save(tmp_path / "idx", shards=4)
+    assert {p.name for p in paths} >= {"works.parquet", "lsh.parquet", "exact.parquet", "stop.parquet",
+                                       "excerpt-0000-of-0004.parquet", "excerpt-0003-of-0004.parquet"}
+    for p in paths:  # hashes, positions and ids only: never the texts
+        names = set(pq.read_schema(p).names)
+        assert names <= {"work_id", "n_words", "minhash_b8", "iscc", "hash", "position", "band_key",
+                         "hash_hi", "hash_lo"}
+    loaded = TextIndex.load(tmp_path / "idx")
+    for name in ("work_ids", "n_words", "sigs", "fp_hash", "fp_widx", "fp_pos", "band_key", "band_widx",
+                 "exact_hi", "exact_lo", "exact_widx", "stop"):
+        a, b = getattr(index, name), getattr(loaded, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert loaded.iscc == index.iscc and loaded.params == index.params
+    words = corpus["works"][2].split()
+    fps = [fingerprint_text(" ".join(words[100:200]), "q"), fingerprint_text(KO_WORK, "k")]
+    assert [[m.to_dict() for m in ms] for ms in loaded.match(fps)] == \
+        [[m.to_dict() for m in ms] for ms in index.match(fps)]
+    # Each hash lives in the shard of its low bits.
+    shard3 = pq.read_table(tmp_path / "idx" / "excerpt-0003-of-0004.parquet")["hash"].to_numpy()
+    assert len(shard3) and (shard3 & np.uint64(3) == 3).all()
