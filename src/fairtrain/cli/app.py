@@ -35,6 +35,8 @@ works_app = typer.Typer(help="Registered works.", no_args_is_help=True)
 registry_app = typer.Typer(help="Bulk registry operations.", no_args_is_help=True)
 disputes_app = typer.Typer(help="Competing claims on the same work.", no_args_is_help=True)
 keys_app = typer.Typer(help="Ed25519 signing keys (registry, licensee, grantor).", no_args_is_help=True)
+signals_app = typer.Typer(help="Machine-readable signals: render them from declarations, read them from the web.",
+                          no_args_is_help=True)
 snapshot_app = typer.Typer(help="Signed registry snapshots: fingerprints and terms, never the works.",
                            no_args_is_help=True)
 app.add_typer(holders_app, name="holders")
@@ -44,6 +46,7 @@ app.add_typer(works_app, name="works")
 app.add_typer(registry_app, name="registry")
 app.add_typer(disputes_app, name="disputes")
 app.add_typer(keys_app, name="keys")
+app.add_typer(signals_app, name="signals")
 app.add_typer(snapshot_app, name="snapshot")
 
 out = Console(soft_wrap=True)
@@ -477,6 +480,80 @@ def snapshot_verify(directory: Annotated[Path, typer.Argument(metavar="DIR")],
             "files": len(snap.manifest["files"]), "counts": snap.manifest.get("counts", {})}
     emit(data, as_json, f"[green]valid[/]: {len(snap.manifest['files'])} files, signed by {snap.signer.key_id}, "
                         f"snapshot id {snap.snapshot_id[:16]}…")
+
+
+# -- signals ---------------------------------------------------------------------------------------
+
+
+@signals_app.command("render")
+def signals_render(
+    site: Annotated[str, typer.Option(help="The site the signals are published on, e.g. https://creator.example")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the kit")],
+    holder: Annotated[str | None, typer.Option(help="A holder's catalogue (id or name)")] = None,
+    org: Annotated[str | None, typer.Option(help="An organisation's repertoire (id or name)")] = None,
+    work: Annotated[int | None, typer.Option(help="One work")] = None,
+    contact: Annotated[str | None, typer.Option(help="Contact email written into the signals")] = None,
+    licence_url: Annotated[list[str] | None, typer.Option(help="Where licences are offered (repeatable)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render every machine-readable signal from one stored declaration: robots.txt, TDMRep, headers, RSL…"""
+    from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, SignalRenderError, write_kit
+
+    reg = registry()
+    if sum(x is not None for x in (holder, org, work)) != 1:
+        fail("give exactly one of --holder, --org, --work")
+    if holder is not None:
+        h = reg.find_holder(holder)
+        level, target, who, kind = Level.CATALOGUE, h["id"], h, PartyKind.HOLDER
+    elif org is not None:
+        o = reg.find_org(org)
+        level, target, who, kind = Level.REPERTOIRE, o["id"], o, PartyKind.ORGANISATION
+    else:
+        w = reg.work(work)
+        first = w["holders"][0]["holder"] if w["holders"] else None
+        who = reg.find_holder(int(first.split(":")[1])) if first else {"name": w["title"], "email": None}
+        level, target, kind = Level.WORK, work, PartyKind.HOLDER
+    email = contact or who.get("email")
+    if not email:
+        fail(f"{who['name']} has no email on record: give --contact EMAIL (signals must name a contact)")
+    decisions = reg.policy_decisions(level, target)
+    base = site.rstrip("/")
+    try:
+        policy = SignalPolicy.from_decisions(Party(who["name"], kind, email, website=base), base,
+                                             decisions.values(), policy_url=f"{base}/ai-reservation",
+                                             licence_urls=tuple(licence_url or (f"{base}/license.xml",)))
+        written = write_kit(policy, out_dir)
+    except SignalRenderError as e:
+        fail(str(e))
+    data = {"out": str(out_dir), "files": sorted(str(p.relative_to(out_dir)) for p in written),
+            "values": {c.value: d.value.value for c, d in decisions.items()}}
+    t = Table("file", title=f"signal kit for {who['name']} → {out_dir}")
+    for f in data["files"]:
+        t.add_row(f)
+    emit(data, as_json, t)
+
+
+@signals_app.command("check")
+def signals_check(
+    urls: Annotated[list[str], typer.Argument(metavar="URL...")],
+    user_agent: Annotated[str | None, typer.Option(help="User agent to fetch and evaluate robots.txt as")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read every signal that applies to URLs (robots.txt, TDMRep, headers, HTML, RSL, embedded metadata)."""
+    from fairtrain.core.decide import decide_unregistered
+    from fairtrain.core.signals.check import DEFAULT_USER_AGENT, check_urls
+
+    reports = check_urls(urls, user_agent=user_agent or DEFAULT_USER_AGENT)
+    rows = []
+    t = Table("url", "status", "robots", *(c.value for c in Category), "errors")
+    for r in reports:
+        ds = {c: decide_unregistered(c, r.terms) for c in Category}
+        rows.append({"url": r.url, "status": r.status, "final_url": r.final_url, "robots_allowed": r.robots_allowed,
+                     "reserved": r.reserved, "errors": list(r.errors),
+                     "decisions": {c.value: d.to_dict() for c, d in ds.items()}})
+        t.add_row(r.url, str(r.status or "-"), {True: "allowed", False: "disallowed", None: "-"}[r.robots_allowed],
+                  *(d.value.value for d in ds.values()), "; ".join(r.errors))
+    emit(rows, as_json, t)
 
 
 @app.command()

@@ -325,6 +325,34 @@ class Registry:
                   model_version=model_version)
         return engine_.decide(self.facts(work_id), q)
 
+    def policy_decisions(self, level: Level, target_id: int, *, at: datetime | None = None) -> dict[Category, Decision]:
+        """The effective terms a work, a holder's catalogue or an organisation's repertoire declares.
+
+        A catalogue (repertoire) is decided as a work held only by that holder (by a member who mandated
+        the organisation for everything), so signals say exactly what the engine would decide there.
+        """
+        at = at or utcnow()
+        if level is Level.WORK:
+            facts = self.facts(target_id)
+        elif level is Level.CATALOGUE:
+            ref = self.find_holder(target_id)["ref"]
+            facts = WorkFacts(work="catalogue", holders=frozenset({ref}),
+                              declarations=tuple(self._declarations_for(ref)))
+        elif level is Level.REPERTOIRE:
+            ref = self.find_org(target_id)["ref"]
+            member = "holder:member"
+            facts = WorkFacts(work="repertoire", holders=frozenset({member}),
+                              declarations=tuple(self._declarations_for(ref)),
+                              mandates=(Mandate(member, ref, frozenset(Category), valid_from=at),))
+        else:
+            raise RegistryError(f"no policy at level {level.value!r}")
+        return engine_.effective_values(facts, at)
+
+    def _declarations_for(self, target: str) -> list[Declaration]:
+        with self.engine.connect() as c:
+            return [_to_declaration(d) for d in c.execute(select(DeclarationRow.__table__)
+                                                          .where(DeclarationRow.target == target))]
+
     # -- disputes --------------------------------------------------------------------------------
 
     def disputes(self, *, status: str | None = "open") -> list[dict]:
