@@ -10,6 +10,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from conftest import make_image
 from fairtrain.cli.app import app
 
 HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
@@ -37,7 +38,7 @@ def test_a_creator_and_a_cmo_from_the_command_line(cli, tmp_path):
     h = cli.json("holders", "add", "Kim Minji", "--email", "minji@example.org")
     o = cli.json("orgs", "add", "KOMCA", "--country", "KR")
     img = tmp_path / "photo.png"
-    img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    img.write_bytes(make_image(1, "PNG"))
     added = cli.json("works", "add", str(img), "--holder", f"{h['id']}:photographer")
     wid = added["works"][0]["work"]
     assert cli.json("decide", str(wid), "--category", "train-genai")["value"] == "deny"

@@ -8,6 +8,7 @@ from fractions import Fraction
 import pytest
 from sqlalchemy import func, select
 
+from conftest import make_image
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import DeclarationRow
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
@@ -105,7 +106,7 @@ def test_shares_must_sum_to_exactly_one(registry, creator):
 
 def test_a_competing_claim_opens_a_dispute_instead_of_overwriting(registry, creator):
     rival = registry.add_holder("Rival")
-    data = b"\xff\xd8\xff\xe0" + b"same image bytes" * 10
+    data = make_image(7)
     first = registry.add_work(title="Photo", shares=[ShareSpec(creator, "photographer", 1)], data=data, file_name="a.jpg")
     again = registry.add_work(title="Photo", shares=[ShareSpec(creator, "photographer", 1)], data=data, file_name="a.jpg")
     assert again == {"work": first["work"], "created": False, "disputes": []}

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -147,6 +148,16 @@ class DeclarationRow(Base):
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     declared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FingerprintRow(Base):
+    """A work's registry-side fingerprint (fingerprint.codec bytes): what snapshots index, never the work."""
+
+    __tablename__ = "fingerprints"
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), primary_key=True)
+    modality: Mapped[str] = mapped_column(String(10))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Dispute(Base):

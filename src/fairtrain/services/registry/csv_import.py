@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, update
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, db_time
-from fairtrain.core.store.models import DeclarationRow, Dispute, Holder, MandateRow, Work, WorkShare, utcnow
+from fairtrain.core.store.models import DeclarationRow, Dispute, FingerprintRow, Holder, MandateRow, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Offer, PriceModel, Value
 from fairtrain.services.registry.errors import RegistryError
 from fairtrain.services.registry.registry import (
@@ -39,6 +39,7 @@ from fairtrain.services.registry.registry import (
     normalise_identifier,
     org_ref,
     parse_share,
+    register_content,
     work_ref,
 )
 
@@ -71,6 +72,8 @@ class _Row:
     values: dict[Category, Value]
     offer: Offer | None
     data: bytes | None = None
+    fingerprint: bytes | None = None
+    iscc: str | None = None
     file_name: str = ""
     media_type: str | None = None
     chash: str | None = None
@@ -259,7 +262,7 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
     elif wants_licence:
         errors.append(RowError(n, "price", "a 'licence' category needs a price and a currency"))
 
-    data, file_name, media, chash = None, "", None, None
+    data, file_name, media, chash, fingerprint, iscc = None, "", None, None, None, None
     if f := get("file"):
         p = (base / f).resolve()
         file_name = p.name
@@ -275,13 +278,19 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
                 errors.append(RowError(n, "file", f"{f!r} is empty"))
             elif media is None:
                 errors.append(RowError(n, "file", f"{f!r} is not a text, image or audio file"))
+            else:
+                try:
+                    fingerprint, iscc = register_content(media, data, f)
+                except RegistryError as e:
+                    errors.append(RowError(n, "file", str(e)))
             chash = content_hash(data) if data else None
     if len(errors) != before:
         return None
     # The raw fields (and the file's content) identify the row: an identical re-import is a no-op.
     row_hash = xxhash.xxh3_128_hexdigest("\x1f".join(fields).encode() + (chash or "").encode())
     return _Row(line=n, work_ref=ref, title=title, holders=holders, ids=ids, values=values, offer=offer,
-                data=data, file_name=file_name, media_type=media, chash=chash, row_hash=row_hash)
+                data=data, fingerprint=fingerprint, iscc=iscc, file_name=file_name, media_type=media, chash=chash,
+                row_hash=row_hash)
 
 
 def _existing(c, org_id: int, refs: list[str]) -> dict[str, dict]:
@@ -339,13 +348,16 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
         t = db_time(c, now)
         bulk_insert(c, Work.__table__, [
             {"id": wid, "title": r.title, "media_type": r.media_type, "content_hash": r.chash, "org_id": org_id,
-             "work_ref": r.work_ref, "row_hash": r.row_hash, "created_at": t, "iscc": None,
+             "work_ref": r.work_ref, "row_hash": r.row_hash, "created_at": t, "iscc": r.iscc,
              "status": "disputed" if clashes.get(r.work_ref) else "active", **r.ids}
             for wid, r in zip(new_ids, fresh, strict=True)])
         bulk_insert(c, WorkShare.__table__, [
             {"work_id": wid, "holder_id": holder_ids[name], "role": role, "share_num": share.numerator,
              "share_den": share.denominator}
             for wid, r in zip(new_ids, fresh, strict=True) for name, role, share in r.holders])
+        bulk_insert(c, FingerprintRow.__table__, [
+            {"work_id": wid, "modality": r.media_type, "payload": r.fingerprint, "created_at": t}
+            for wid, r in zip(new_ids, fresh, strict=True) if r.fingerprint is not None])
         disputes = [{"work_id": other, "claim_work_id": wid, "key": key, "key_value": value, "status": "open",
                      "resolution": None, "created_at": db_time(c, now), "resolved_at": None}
                     for wid, r in zip(new_ids, fresh, strict=True) for key, value, other in clashes.get(r.work_ref, ())]

@@ -15,11 +15,14 @@ from sqlalchemy import Engine, func, insert, or_, select, update
 
 from fairtrain.core import decide as engine_
 from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts
+from fairtrain.core.fingerprint import FingerprintError, codec
+from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.store.db import database_url, is_initialised, migrate, open_engine
 from fairtrain.core.store.models import (
     DeclarationRow,
     Dispute,
+    FingerprintRow,
     Holder,
     MandateRow,
     Organisation,
@@ -181,10 +184,13 @@ class Registry:
         ids = {"iswc": normalise_identifier("iswc", iswc), "isrc": normalise_identifier("isrc", isrc),
                "isbn": normalise_identifier("isbn", isbn)}
         chash = content_hash(data) if data is not None else None
-        if data is not None and media_type is None:
-            media_type = detect_media_type(data[:8192], file_name)
+        fingerprint = iscc = None
+        if data is not None:
+            if media_type is None:
+                media_type = detect_media_type(data[:8192], file_name)
             if media_type is None:
                 raise RegistryError(f"{file_name or title}: unsupported file type (not text, image or audio)")
+            fingerprint, iscc = register_content(media_type, data, file_name or title)
         holder_ids = {s.holder_id for s in shares}
         with self.engine.begin() as c:
             known = set(c.execute(select(Holder.id).where(Holder.id.in_(holder_ids))).scalars())
@@ -197,7 +203,10 @@ class Registry:
             now = utcnow()
             wid = c.execute(insert(Work).values(
                 title=title, media_type=media_type, content_hash=chash, status="disputed" if clashes else "active",
-                created_at=now, **ids).returning(Work.id)).scalar_one()
+                iscc=iscc, created_at=now, **ids).returning(Work.id)).scalar_one()
+            if fingerprint is not None:
+                c.execute(insert(FingerprintRow).values(work_id=wid, modality=media_type, payload=fingerprint,
+                                                        created_at=now))
             c.execute(insert(WorkShare), [
                 {"work_id": wid, "holder_id": s.holder_id, "role": s.role, "share_num": s.share.numerator,
                  "share_den": s.share.denominator} for s in shares])
@@ -392,6 +401,16 @@ class Registry:
 
 
 # -- helpers shared with the importer ----------------------------------------------------------------
+
+
+def register_content(media_type: str, data: bytes, name: str) -> tuple[bytes, str | None]:
+    """The registry-side fingerprint of a work's content (stored bytes) and its ISCC code."""
+    m = modality(media_type)
+    try:
+        registered = m.register(data, name)
+    except FingerprintError as e:
+        raise RegistryError(f"{name}: cannot fingerprint this {media_type} file ({e.reason})") from None
+    return codec.dumps(registered), m.iscc(registered)
 
 
 def check_shares(shares: Sequence[ShareSpec], *, item: str) -> None:

@@ -16,7 +16,9 @@ from sqlalchemy import select
 from fairtrain.core.decide import effective_values
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import TERMS_DIR, publish_directory, seal_snapshot, terms_schema
-from fairtrain.core.store.models import Holder, Work, WorkShare, utcnow
+from fairtrain.core.fingerprint import codec
+from fairtrain.core.fingerprint.modalities import modality
+from fairtrain.core.store.models import FingerprintRow, Holder, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Value
 from fairtrain.services.registry.registry import Registry, holder_ref, load_facts
 
@@ -45,6 +47,7 @@ def export_snapshot(registry: Registry, out_dir: Path, key: SigningKey, *, name:
             progress(min(i + 5_000, len(ids)), len(ids))
     if rows or shard == 0:
         _write_terms(staging, shard, rows)
+    counts["fingerprints"] = _write_fingerprints(registry, staging)
     manifest = seal_snapshot(staging, key, {"registry": name, "terms_at": at.isoformat(), "counts": counts})
     publish_directory(staging, out_dir)
     return manifest
@@ -81,3 +84,26 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
 def _write_terms(staging: Path, shard: int, rows: list[dict]) -> None:
     table = pa.Table.from_pylist(rows, schema=terms_schema())
     pq.write_table(table, staging / TERMS_DIR / f"terms-{shard:05d}.parquet", compression="zstd")
+
+
+FINGERPRINTS_DIR = "fingerprints"
+
+
+def _write_fingerprints(registry: Registry, staging: Path) -> dict[str, int]:
+    """Build each modality's match index from the stored fingerprints and save it into the snapshot."""
+    counts: dict[str, int] = {}
+    with registry.engine.connect() as c:
+        present = list(c.execute(select(FingerprintRow.modality).distinct()).scalars())
+        for name in sorted(present):
+            builder = modality(name).new_builder()
+            n = 0
+            rows = c.execution_options(yield_per=2_000).execute(
+                select(FingerprintRow.work_id, FingerprintRow.payload)
+                .join(Work, Work.id == FingerprintRow.work_id)
+                .where(FingerprintRow.modality == name, Work.status != "rejected").order_by(FingerprintRow.work_id))
+            for work_id, payload in rows:
+                builder.add(work_id, codec.loads(payload))
+                n += 1
+            builder.build().save(staging / FINGERPRINTS_DIR / name)
+            counts[name] = n
+    return counts
