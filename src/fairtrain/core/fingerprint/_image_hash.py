@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -96,7 +97,10 @@ def open_image(data: bytes, item: str, max_pixels: int) -> Image.Image:
     if not data:
         raise FingerprintError(item, "empty input (0 bytes)")
     try:
-        im = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Sizes between PIL's warning and error limits are judged against max_pixels below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise FingerprintError(item, f"decompression bomb refused: {exc}") from None
     except UnidentifiedImageError:

@@ -54,7 +54,7 @@ def default_tables(n: int) -> int:
     """Substrings per code so that a bucket holds about one code: log2(n) bits per substring."""
     if n <= 1:
         return 4
-    return int(min(4, max(2, round(64 / max(16.0, np.log2(n))))))
+    return int(min(4, max(3, round(64 / max(16.0, np.log2(n))))))
 
 
 class MultiIndexHash:
@@ -63,6 +63,8 @@ class MultiIndexHash:
     def __init__(self, codes: np.ndarray, m: int | None = None):
         self.codes = np.ascontiguousarray(codes, dtype=np.uint64)
         self.m = m or default_tables(self.codes.size)
+        if not 3 <= self.m <= 16:
+            raise ValueError(f"multi-index hash needs 3..16 substrings of a 64-bit code, not {self.m}")
         self.widths = _split_widths(self.m)
         self.shifts = [int(s) for s in np.cumsum([0] + self.widths[:-1])]
         self.offsets: list[np.ndarray] = []
