@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageEnhance
 from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint._image_mih import MultiIndexHash, flat_range
 from fairtrain.core.fingerprint.image import (
+    PHASH_RADIUS,
     VARIANTS,
     ImageFingerprint,
     ImageIndex,
@@ -122,7 +123,7 @@ def test_edited_copy_matches_its_work_only(index, photo, edit):
     assert m.stage == "verified"
     assert 0.3 <= m.score <= 1.0 and m.evidence["ncc"] >= 0.5
     assert m.evidence["variant"] in {v.name for v in VARIANTS}
-    assert min(m.evidence["phash_distance"], m.evidence["dhash_distance"]) <= 8
+    assert min(m.evidence["phash_distance"], m.evidence["dhash_distance"]) <= PHASH_RADIUS
     assert m.evidence["iscc"].startswith("ISCC:")
 
 

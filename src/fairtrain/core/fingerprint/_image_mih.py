@@ -92,11 +92,17 @@ class MultiIndexHash:
     def range(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
         """All distinct (query index, code index) pairs within ``radius`` bits."""
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
-        sub_radius = radius // self.m
+        # Norouzi et al.'s tighter pigeonhole: with r = s·m + a, a code within r lies within s bits of the
+        # query in one of the first a+1 substrings or within s−1 in one of the others (r=10, m=3:
+        # 28 % fewer probes than s everywhere).
+        s, a = divmod(radius, self.m)
         out_q: list[np.ndarray] = []
         out_c: list[np.ndarray] = []
-        for width, shift, offsets, e_codes, e_rows in zip(
-                self.widths, self.shifts, self.offsets, self.entry_codes, self.entry_rows):
+        for i, (width, shift, offsets, e_codes, e_rows) in enumerate(zip(
+                self.widths, self.shifts, self.offsets, self.entry_codes, self.entry_rows)):
+            sub_radius = s if i <= a else s - 1
+            if sub_radius < 0:
+                continue
             masks = _flip_masks(width, sub_radius).astype(np.int64)
             probes = self._keys(queries, width, shift)[:, None] ^ masks[None, :]
             starts = offsets[probes].ravel().astype(np.int64)

@@ -62,11 +62,14 @@ __all__ = [
     "register_image",
 ]
 
-PHASH_RADIUS = 8
-DHASH_RADIUS = 8
+# 10 rather than 8: +2–3 % recall on crops and photometric edits, and the detail-layer verification
+# keeps the false pairs at zero on the benchmark's distractors (benchmarks/fingerprint_image.py).
+PHASH_RADIUS = 10
+DHASH_RADIUS = 10
 MIN_QUALITY = 10.0  # below: near-flat, exact stage only (calibrated in benchmarks/fingerprint_image.py)
-VERIFY_MIN_NCC = 0.85  # raw thumbnail correlation, for smooth images only
+VERIFY_MIN_NCC = 0.75  # raw thumbnail correlation
 VERIFY_MIN_DETAIL_NCC = 0.5  # correlation of the detail layers (thumbnail minus its blur)
+VERIFY_SMOOTH_NCC = 0.90  # smooth true copies keep little detail: a higher raw correlation instead
 VERIFY_SMOOTH_DETAIL_NCC = 0.3
 MIH_MIN_CODES = 1 << 16  # below this many variant codes a batched flat scan is as fast
 _SCAN_SIDE = 64  # JPEG draft target on the scan side: 1/8 DCT scale for ≥ 512-px images
@@ -97,6 +100,10 @@ VARIANTS: tuple[_Variant, ...] = (
     _Variant("crop_tr80", (0.2, 0.0, 1.0, 0.8)),
     _Variant("crop_bl80", (0.0, 0.2, 0.8, 1.0)),
     _Variant("crop_br80", (0.2, 0.2, 1.0, 1.0)),
+    _Variant("crop_tl90", (0.0, 0.0, 0.9, 0.9)),
+    _Variant("crop_tr90", (0.1, 0.0, 1.0, 0.9)),
+    _Variant("crop_bl90", (0.0, 0.1, 0.9, 1.0)),
+    _Variant("crop_br90", (0.1, 0.1, 1.0, 1.0)),
     _Variant("crop_l80", (0.0, 0.0, 0.8, 1.0)),
     _Variant("crop_r80", (0.2, 0.0, 1.0, 1.0)),
     _Variant("crop_t80", (0.0, 0.0, 1.0, 0.8)),
@@ -222,6 +229,7 @@ def _variant_view(thumb64: np.ndarray, variant: int, box: tuple[float, float, fl
 # grown/shrunk by a few per cent and nudged by a few per cent, keep the best correlation.
 _REFINE_SCALES = (1.0, 0.95, 1.05, 0.9)
 _REFINE_SHIFTS = (0.0, -0.04, 0.04)
+_REFINE_MIN_NCC = 0.3
 
 
 def _detail(thumb: np.ndarray) -> np.ndarray:
@@ -232,9 +240,10 @@ def _detail(thumb: np.ndarray) -> np.ndarray:
 
 def _accepted(raw: float, detail: float) -> bool:
     # Raw correlation alone confuses unrelated smooth wallpapers (measured: 22 false pairs at raw ≥ 0.8
-    # among 385 unrelated candidates); correlation of the detail layer separates them (1 false pair at
-    # ≥ 0.5). Very smooth true copies keep little detail, so a near-perfect raw match needs less of it.
-    return detail >= VERIFY_MIN_DETAIL_NCC or (raw >= VERIFY_MIN_NCC and detail >= VERIFY_SMOOTH_DETAIL_NCC)
+    # among 385 unrelated candidates); the detail layer alone confuses some textures (wood grain vs a
+    # photo: raw 0.70, detail 0.73); both together left 0 false pairs among those candidates.
+    return ((raw >= VERIFY_MIN_NCC and detail >= VERIFY_MIN_DETAIL_NCC)
+            or (raw >= VERIFY_SMOOTH_NCC and detail >= VERIFY_SMOOTH_DETAIL_NCC))
 
 
 def _verify(query_thumb: np.ndarray, thumb64: np.ndarray, variant: int) -> tuple[bool, float, float]:
@@ -255,8 +264,10 @@ def _verify(query_thumb: np.ndarray, thumb64: np.ndarray, variant: int) -> tuple
                 ok = _accepted(raw, detail)
                 if (ok, detail) > (best[0], best[2]):
                     best = (ok, raw, detail)
-                if ok and detail >= VERIFY_MIN_DETAIL_NCC:
+                if ok:
                     return best
+                if scale == 1.0 and dx == 0.0 and dy == 0.0 and raw < _REFINE_MIN_NCC:
+                    return best  # not even roughly aligned: no nudge will make it a copy
     return best
 
 
@@ -404,7 +415,7 @@ class ImageIndex:
     def _verify_pairs(self, fps, qidx, q, c, exact, results) -> None:
         # Candidates are few (a 64-bit hash is a candidate generator only); verify each, keep the best
         # variant per (query, work).
-        best: dict[tuple[int, int], tuple[float, float, int]] = {}
+        best: dict[tuple[int, int], tuple[float, float, int]] = {}  # this batch's candidates only
         for qpos, code in zip(q.tolist(), c.tolist()):
             qi = int(qidx[qpos])
             row = int(self.work_row[code])
@@ -452,7 +463,8 @@ class ImageIndex:
         paths[3].write_text(json.dumps({
             "format": _FORMAT, "variants": [v.name for v in VARIANTS], "thumb": VERIFY_THUMB,
             "phash_radius": PHASH_RADIUS, "dhash_radius": DHASH_RADIUS, "min_quality": MIN_QUALITY,
-            "verify_min_ncc": VERIFY_MIN_NCC, "verify_min_detail_ncc": VERIFY_MIN_DETAIL_NCC, "works": len(self), "codes": int(self.phash.size)},
+            "verify_min_ncc": VERIFY_MIN_NCC, "verify_min_detail_ncc": VERIFY_MIN_DETAIL_NCC,
+            "works": len(self), "codes": int(self.phash.size)},
             indent=1) + "\n")
         return paths
 
