@@ -194,6 +194,7 @@ def test_fingerprint_fields(photo_bytes):
     assert len(fp.xxh3_128) == 16 and fp.thumb.shape == (32, 32) and fp.thumb.dtype == np.uint8
     assert 0 <= fp.phash < 2 ** 64 and 0 <= fp.dhash < 2 ** 64
     assert not fp.low_quality
+    assert (fp.width, fp.height) == (2048, 1365)
     reg = register_image(photo_bytes, "C.jpg")
     assert reg.phashes.shape == (len(VARIANTS),) and reg.thumb.shape == (64, 64)
     assert len(set(reg.phashes.tolist())) > len(VARIANTS) // 2  # variants really differ
@@ -221,6 +222,25 @@ def test_bad_input_raises_fingerprint_error_naming_item(data, reason):
     assert "bad-item" in str(err.value)
     with pytest.raises(FingerprintError):
         register_image(data, "bad-item")
+
+
+def test_exif_orientation_is_applied(photo):
+    upright = fingerprint_image(_jpeg(photo), "upright")
+    stored = photo.transpose(Image.Transpose.ROTATE_90)  # what a camera stores for orientation 6
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    turned = fingerprint_image(buf.getvalue(), "exif6")
+    assert (turned.width, turned.height) == (upright.width, upright.height)
+    assert int(np.bitwise_count(np.uint64(turned.phash) ^ np.uint64(upright.phash))) <= 4
+
+
+def test_letterboxed_copy_is_trimmed_and_matches(index, photo):
+    boxed = Image.new("RGB", (photo.width, int(photo.height * 1.4)), (0, 0, 0))
+    boxed.paste(photo, (0, int(photo.height * 0.2)))
+    [matches] = index.match([fingerprint_image(_jpeg(boxed), "letterboxed")])
+    assert [(m.work_id, m.evidence["variant"]) for m in matches] == [(1, "original")]
 
 
 def test_truncated_and_corrupt_files(photo_bytes, photo):

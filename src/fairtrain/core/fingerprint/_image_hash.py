@@ -116,13 +116,16 @@ def open_image(data: bytes, item: str, max_pixels: int) -> Image.Image:
     return im
 
 
-def decode_grey(data: bytes, item: str, min_side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode to an upright grey uint8 array whose shorter side is about ``min_side``..``2·min_side``.
+def decode_grey(data: bytes, item: str, min_side: int, max_pixels: int = MAX_PIXELS
+                ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode to an upright grey uint8 array whose shorter side is about ``min_side``..``2·min_side``,
+    and return it with the image's declared (width, height).
 
     JPEGs are decoded in draft mode (libjpeg DCT scaling 1/2..1/8, greyscale output): the entropy decode
     is then the whole cost. Other formats are fully decoded and box-reduced.
     """
     im = open_image(data, item, max_pixels)
+    declared = im.size
     try:
         orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
     except Exception:  # a broken EXIF block must not lose an otherwise readable image
@@ -141,9 +144,12 @@ def decode_grey(data: bytes, item: str, min_side: int, max_pixels: int = MAX_PIX
     factor = min(im.size) // min_side
     if factor >= 2:
         im = im.reduce(factor)
-    for op in _TRANSPOSE_FOR_ORIENTATION.get(orientation, ()):
+    ops = _TRANSPOSE_FOR_ORIENTATION.get(orientation, ())
+    for op in ops:
         im = im.transpose(op)
-    return np.asarray(im, dtype=np.uint8)
+    if orientation in (5, 6, 7, 8):
+        declared = declared[::-1]
+    return np.asarray(im, dtype=np.uint8), declared
 
 
 def _to_grey(im: Image.Image) -> Image.Image:
@@ -185,13 +191,29 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     g = _TRIM_GRID
     small = np.asarray(Image.fromarray(grey).resize((g, g), Image.Resampling.BOX), dtype=np.float32)
     cap = int(g * _TRIM_MAX_SIDE)
-    top = min(cap, _flat_run(small))
-    bottom = min(cap, _flat_run(small[::-1]))
-    left = min(cap, _flat_run(small.T))
-    right = min(cap, _flat_run(small.T[::-1]))
-    if not (top or bottom or left or right):
+    runs = [min(cap, _flat_run(lines)) for lines in (small, small[::-1], small.T, small.T[::-1])]
+    if not any(runs):
         return grey
-    return grey[(top * h) // g:h - (bottom * h) // g, (left * w) // g:w - (right * w) // g]
+    top = _refine_cut(grey, runs[0], small[0].mean())
+    bottom = _refine_cut(grey[::-1], runs[1], small[-1].mean())
+    left = _refine_cut(grey.T, runs[2], small[:, 0].mean())
+    right = _refine_cut(grey.T[::-1], runs[3], small[:, -1].mean())
+    return grey[top:h - bottom, left:w - right]
+
+
+def _refine_cut(lines: np.ndarray, grid_run: int, bar: float) -> int:
+    """Full-resolution lines to cut from the start of ``lines``: the grid run, then onwards through the
+    grid cell where the bar ends, as long as lines still have the bar's colour."""
+    if grid_run == 0:
+        return 0
+    n = lines.shape[0]
+    cut = (grid_run * n) // _TRIM_GRID
+    stop = min(n, -((-(grid_run + 1) * n) // _TRIM_GRID))
+    band = lines[cut:stop].astype(np.float32)
+    if band.size:
+        same = np.abs(band - bar).max(axis=1) <= 2 * _TRIM_TOLERANCE
+        cut += int(np.argmin(same)) if not same.all() else int(same.size)
+    return cut
 
 
 def thumbnail(grey: np.ndarray, size: int = THUMB, box: tuple[float, float, float, float] | None = None

@@ -37,7 +37,6 @@ from fairtrain.core.fingerprint._image_hash import (
     decode_grey,
     dhash64,
     ncc,
-    open_image,
     phash64,
     quality,
     thumbnail,
@@ -122,7 +121,7 @@ class ImageFingerprint:
     dhash: int  # 64-bit
     quality: float  # 0..100; below MIN_QUALITY the image is near-flat
     thumb: np.ndarray = field(repr=False)  # 32×32 grey uint8, for verification
-    width: int = 0
+    width: int = 0  # as declared by the file, after EXIF rotation
     height: int = 0
 
     @property
@@ -160,19 +159,14 @@ def _iscc_image_code(phash: int) -> str:
         bit_length=64, digest=int(phash).to_bytes(8, "big"))
 
 
-def _declared_size(data: bytes, item: str, max_pixels: int) -> tuple[int, int]:
-    return open_image(data, item, max_pixels).size
-
-
 def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXELS) -> ImageFingerprint:
     """Scan-side fingerprint. Raises :class:`FingerprintError` naming ``item`` for empty, unsupported,
     corrupt, truncated or oversized (decompression bomb) input."""
-    grey = decode_grey(data, item, _SCAN_SIDE, max_pixels)
+    grey, (width, height) = decode_grey(data, item, _SCAN_SIDE, max_pixels)
     thumb = thumbnail(trim_borders(grey))
     return ImageFingerprint(
         item=item, xxh3_128=xxhash.xxh3_128_digest(data), phash=int(phash64(thumb)),
-        dhash=int(dhash64(thumb)), quality=quality(thumb), thumb=thumb,
-        width=grey.shape[1], height=grey.shape[0])
+        dhash=int(dhash64(thumb)), quality=quality(thumb), thumb=thumb, width=width, height=height)
 
 
 def fingerprint_images(items: Iterable[tuple[str, bytes]], *, max_pixels: int = MAX_PIXELS
@@ -202,14 +196,14 @@ def _variant_thumbs(trimmed: np.ndarray) -> np.ndarray:
 
 def register_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXELS) -> RegisteredImage:
     """Registry-side fingerprint with augmented variants (see :data:`VARIANTS`)."""
-    grey = decode_grey(data, item, _REGISTRY_SIDE, max_pixels)
+    grey, (width, height) = decode_grey(data, item, _REGISTRY_SIDE, max_pixels)
     trimmed = trim_borders(grey)
     thumbs = _variant_thumbs(trimmed)
     phashes = phash64(thumbs)
     return RegisteredImage(
         item=item, xxh3_128=xxhash.xxh3_128_digest(data), phashes=phashes, dhashes=dhash64(thumbs),
         quality=quality(thumbs[0]), thumb=thumbnail(trimmed, VERIFY_THUMB),
-        iscc=_iscc_image_code(int(phashes[0])), width=grey.shape[1], height=grey.shape[0])
+        iscc=_iscc_image_code(int(phashes[0])), width=width, height=height)
 
 
 def _variant_view(thumb64: np.ndarray, variant: int, box: tuple[float, float, float, float] | None = None
