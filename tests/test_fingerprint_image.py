@@ -1,0 +1,311 @@
+"""Image fingerprints and their index, on a real photo (shared/testdata/c2pa/C.jpg) and real files written
+by Pillow; unrelated images are real MNIST PNGs from shared/testdata plus seeded synthetic scenes."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tarfile
+import zlib
+from pathlib import Path
+
+import iscc_core
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance
+
+from fairtrain.core.fingerprint import FingerprintError
+from fairtrain.core.fingerprint._image_mih import MultiIndexHash, flat_range
+from fairtrain.core.fingerprint.image import (
+    PHASH_RADIUS,
+    VARIANTS,
+    ImageFingerprint,
+    ImageIndex,
+    ImageIndexBuilder,
+    fingerprint_image,
+    fingerprint_images,
+    register_image,
+)
+
+
+def _testdata() -> Path:
+    candidates = [os.environ.get("FAIRTRAIN_TESTDATA", ""),
+                  Path(__file__).resolve().parents[1] / "shared" / "testdata",
+                  Path(__file__).resolve().parents[2] / "shared" / "testdata",
+                  "/work/shared/testdata"]
+    for c in candidates:
+        if c and (Path(c) / "c2pa" / "C.jpg").exists():
+            return Path(c)
+    pytest.skip("shared/testdata not found (set FAIRTRAIN_TESTDATA)")
+
+
+@pytest.fixture(scope="module")
+def photo_bytes() -> bytes:
+    return (_testdata() / "c2pa" / "C.jpg").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def photo(photo_bytes) -> Image.Image:
+    im = Image.open(io.BytesIO(photo_bytes)).convert("RGB")
+    im.thumbnail((1024, 1024))
+    return im
+
+
+def _jpeg(im: Image.Image, q: int = 90) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=q)
+    return buf.getvalue()
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _scene(seed: int, size=(640, 480)) -> Image.Image:
+    """A structured synthetic picture: smooth colour field plus random shapes."""
+    rng = np.random.default_rng(seed)
+    field = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    im = Image.fromarray(field).resize(size, Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(im)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))
+        x1, y1 = x0 + int(rng.integers(20, 200)), y0 + int(rng.integers(20, 200))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=colour)
+    return im
+
+
+@pytest.fixture(scope="module")
+def mnist_pngs() -> list[bytes]:
+    with tarfile.open(_testdata() / "datasets" / "webdataset" / "sample.tgz") as tar:
+        return [tar.extractfile(m).read() for m in tar.getmembers() if m.name.endswith(".png")][:30]
+
+
+@pytest.fixture(scope="module")
+def index(photo) -> ImageIndex:
+    builder = ImageIndexBuilder()
+    builder.add(1, register_image(_jpeg(photo, 95), "photo"))
+    for seed in range(2, 8):
+        builder.add(seed, register_image(_png(_scene(seed)), f"scene{seed}"))
+    return builder.build()
+
+
+def _crop(im, l, t, r, b):
+    w, h = im.size
+    return im.crop((int(l * w), int(t * h), int(w - r * w), int(h - b * h)))
+
+
+EDITS = {
+    "jpeg_q30": lambda im: _jpeg(im, 30),
+    "resize_50": lambda im: _jpeg(im.resize((im.width // 2, im.height // 2)), 85),
+    "resize_200_png": lambda im: _png(im.resize((im.width * 2, im.height * 2))),
+    "colour_edit": lambda im: _jpeg(ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(1.2)).enhance(1.5)),
+    "contrast": lambda im: _jpeg(ImageEnhance.Contrast(im).enhance(0.7)),
+    "greyscale": lambda im: _jpeg(im.convert("L")),
+    "crop_10_each_side": lambda im: _jpeg(_crop(im, .1, .1, .1, .1)),
+    "crop_20_one_side": lambda im: _jpeg(_crop(im, 0, 0, .2, 0)),
+    "crop_5_each_side": lambda im: _jpeg(_crop(im, .05, .05, .05, .05)),
+    "flip": lambda im: _jpeg(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
+    "rotate_90": lambda im: _jpeg(im.transpose(Image.Transpose.ROTATE_90)),
+    "rotate_270": lambda im: _jpeg(im.transpose(Image.Transpose.ROTATE_270)),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_edited_copy_matches_its_work_only(index, photo, edit):
+    fp = fingerprint_image(EDITS[edit](photo), f"query/{edit}")
+    [matches] = index.match([fp])
+    assert [m.work_id for m in matches] == [1], matches
+    m = matches[0]
+    assert m.stage == "verified"
+    assert 0.3 <= m.score <= 1.0 and m.evidence["ncc"] >= 0.5
+    assert m.evidence["variant"] in {v.name for v in VARIANTS}
+    assert min(m.evidence["phash_distance"], m.evidence["dhash_distance"]) <= PHASH_RADIUS
+    assert m.evidence["iscc"].startswith("ISCC:")
+
+
+def test_geometric_edits_match_through_their_variant(index, photo):
+    flip = index.match([fingerprint_image(EDITS["flip"](photo))])[0][0]
+    rot = index.match([fingerprint_image(EDITS["rotate_90"](photo))])[0][0]
+    assert flip.evidence["variant"] == "flip_h"
+    assert rot.evidence["variant"] == "rot90"
+
+
+def test_identical_bytes_match_at_the_exact_stage(index, photo):
+    data = _jpeg(photo, 95)
+    [matches] = index.match([fingerprint_image(data, "rehosted")])
+    assert matches[0].work_id == 1 and matches[0].stage == "exact" and matches[0].score == 1.0
+    assert [m.work_id for m in matches] == [1]  # the perceptual stage does not report it a second time
+
+
+def test_unrelated_images_do_not_match(index, mnist_pngs):
+    fps = [fingerprint_image(_png(_scene(seed)), f"scene{seed}") for seed in range(100, 130)]
+    fps += [fingerprint_image(p, f"mnist{i}") for i, p in enumerate(mnist_pngs)]
+    results = index.match(fps)
+    assert len(results) == len(fps)
+    assert all(r == [] for r in results), [(fp.item, r) for fp, r in zip(fps, results) if r]
+
+
+def test_registered_scenes_match_themselves_after_recompression(index):
+    fps = [fingerprint_image(_jpeg(_scene(seed), 60), f"scene{seed}") for seed in range(2, 8)]
+    assert [[m.work_id for m in r] for r in index.match(fps)] == [[s] for s in range(2, 8)]
+
+
+def test_flat_images_are_gated_and_only_match_exactly():
+    grey = _png(Image.new("L", (400, 300), 128))
+    reg = register_image(grey, "flat")
+    assert reg.low_quality
+    builder = ImageIndexBuilder()
+    builder.add(9, reg)
+    index = builder.build()
+    assert index.phash.size == 0  # no perceptual codes for a flat work
+    other_grey = fingerprint_image(_jpeg(Image.new("RGB", (800, 600), (120, 120, 120))), "other grey")
+    white = fingerprint_image(_png(Image.new("L", (64, 64), 255)), "white")
+    assert other_grey.low_quality and white.low_quality
+    assert index.match([other_grey, white]) == [[], []]
+    # The honest exception: the very same bytes are the same file.
+    [exact] = index.match([fingerprint_image(grey, "copy")])
+    assert [(m.work_id, m.stage) for m in exact] == [(9, "exact")]
+
+
+def test_flat_query_never_matches_a_textured_work(index):
+    flat = fingerprint_image(_jpeg(Image.new("RGB", (500, 500), (30, 60, 90))), "flat")
+    assert flat.low_quality
+    assert index.match([flat]) == [[]]
+
+
+def test_phash_is_the_iscc_image_code(photo_bytes):
+    fp = fingerprint_image(photo_bytes, "C.jpg")
+    expected = iscc_core.gen_image_code_v0(fp.thumb.ravel().tolist(), bits=64)["iscc"]
+    assert fp.iscc == expected
+    reg = register_image(photo_bytes, "C.jpg")
+    assert reg.iscc.startswith("ISCC:EE")
+    # Draft (1/8) versus fuller decode drifts a few bits; the original stays a candidate.
+    assert min(int(np.bitwise_count(reg.phashes[0] ^ np.uint64(fp.phash))),
+               int(np.bitwise_count(reg.dhashes[0] ^ np.uint64(fp.dhash)))) <= 8
+
+
+def test_fingerprint_fields(photo_bytes):
+    fp = fingerprint_image(photo_bytes, "C.jpg")
+    assert isinstance(fp, ImageFingerprint)
+    assert len(fp.xxh3_128) == 16 and fp.thumb.shape == (32, 32) and fp.thumb.dtype == np.uint8
+    assert 0 <= fp.phash < 2 ** 64 and 0 <= fp.dhash < 2 ** 64
+    assert not fp.low_quality
+    assert (fp.width, fp.height) == (2048, 1365)
+    reg = register_image(photo_bytes, "C.jpg")
+    assert reg.phashes.shape == (len(VARIANTS),) and reg.thumb.shape == (64, 64)
+    assert len(set(reg.phashes.tolist())) > len(VARIANTS) // 2  # variants really differ
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    data = _png(Image.new("L", (1, 1)))
+    ihdr = struct.pack(">II", width, height) + data[24:29]
+    chunk = b"IHDR" + ihdr
+    return data[:12] + chunk + struct.pack(">I", zlib.crc32(chunk)) + data[33:]
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"", "empty"),
+    (b"this is not an image at all" * 10, "unsupported"),
+    (b"%PDF-1.7\n" + b"0" * 200, "unsupported"),
+    (_png_claiming(30_000, 30_000), "decompression bomb"),
+    (_png_claiming(12_000, 10_000), "decompression bomb"),
+])
+def test_bad_input_raises_fingerprint_error_naming_item(data, reason):
+    with pytest.raises(FingerprintError) as err:
+        fingerprint_image(data, "bad-item")
+    assert err.value.item == "bad-item"
+    assert reason in err.value.reason
+    assert "bad-item" in str(err.value)
+    with pytest.raises(FingerprintError):
+        register_image(data, "bad-item")
+
+
+def test_exif_orientation_is_applied(photo):
+    upright = fingerprint_image(_jpeg(photo), "upright")
+    stored = photo.transpose(Image.Transpose.ROTATE_90)  # what a camera stores for orientation 6
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    turned = fingerprint_image(buf.getvalue(), "exif6")
+    assert (turned.width, turned.height) == (upright.width, upright.height)
+    assert int(np.bitwise_count(np.uint64(turned.phash) ^ np.uint64(upright.phash))) <= 4
+
+
+def test_letterboxed_copy_is_trimmed_and_matches(index, photo):
+    boxed = Image.new("RGB", (photo.width, int(photo.height * 1.4)), (0, 0, 0))
+    boxed.paste(photo, (0, int(photo.height * 0.2)))
+    [matches] = index.match([fingerprint_image(_jpeg(boxed), "letterboxed")])
+    assert [(m.work_id, m.evidence["variant"]) for m in matches] == [(1, "original")]
+
+
+def test_truncated_and_corrupt_files(photo_bytes, photo):
+    with pytest.raises(FingerprintError, match="truncated|corrupt"):
+        fingerprint_image(photo_bytes[: len(photo_bytes) // 3], "half.jpg")
+    png = _png(photo)
+    with pytest.raises(FingerprintError, match="truncated|corrupt"):
+        fingerprint_image(png[: len(png) // 2], "half.png")
+    with pytest.raises(FingerprintError, match="decompression bomb"):
+        fingerprint_image(photo_bytes, "capped", max_pixels=1000)
+
+
+def test_batch_records_failures_and_goes_on(photo_bytes):
+    out = fingerprint_images([("a", photo_bytes), ("b", b""), ("c", b"junk" * 50), ("d", photo_bytes)])
+    assert isinstance(out[0], ImageFingerprint) and isinstance(out[3], ImageFingerprint)
+    assert isinstance(out[1], FingerprintError) and out[1].item == "b"
+    assert isinstance(out[2], FingerprintError) and out[2].item == "c"
+
+
+def test_save_load_round_trip(index, photo, tmp_path):
+    paths = index.save(tmp_path / "shard")
+    assert all(p.exists() for p in paths)
+    assert {p.suffix for p in paths} == {".parquet", ".npy", ".json"}
+    loaded = ImageIndex.load(tmp_path / "shard")
+    for name in ("work_ids", "xxh3_128", "quality", "thumbs", "iscc", "phash", "dhash", "work_row", "variant"):
+        a, b = getattr(index, name), getattr(loaded, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    queries = [fingerprint_image(EDITS[e](photo), e) for e in ("crop_10_each_side", "flip", "jpeg_q30")]
+    queries.append(fingerprint_image(_jpeg(photo, 95), "exact"))
+    assert [[m.to_dict() for m in r] for r in loaded.match(queries)] == \
+        [[m.to_dict() for m in r] for r in index.match(queries)]
+
+
+def test_load_rejects_a_foreign_directory(tmp_path):
+    with pytest.raises(ValueError, match="not an image index"):
+        ImageIndex.load(tmp_path)
+
+
+def test_multi_index_hash_equals_flat_scan():
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 2 ** 63, 50_000, dtype=np.int64).astype(np.uint64)
+    codes[:200] = codes[0] ^ (np.uint64(1) << rng.integers(0, 64, 200).astype(np.uint64))  # a hot cluster
+    queries = codes[rng.integers(0, codes.size, 300)] ^ np.uint64(0b1011)
+    expected = set(zip(*(a.tolist() for a in flat_range(queries, codes, 8))))
+    for m in (3, 4, 5):
+        got = set(zip(*(a.tolist() for a in MultiIndexHash(codes, m).range(queries, 8))))
+        assert got == expected and len(expected) >= 300
+
+
+def test_multi_index_hash_refuses_impossible_tables():
+    with pytest.raises(ValueError, match="3..16"):
+        MultiIndexHash(np.zeros(4, dtype=np.uint64), 2)
+
+
+def test_index_with_mih_matches_like_flat(index, photo):
+    forced = ImageIndex(work_ids=index.work_ids, xxh3_128=index.xxh3_128, quality=index.quality,
+                        thumbs=index.thumbs, iscc=index.iscc, phash=index.phash, dhash=index.dhash,
+                        work_row=index.work_row, variant=index.variant, mih_min_codes=0)
+    queries = [fingerprint_image(EDITS[e](photo), e) for e in sorted(EDITS)]
+    assert [[m.to_dict() for m in r] for r in forced.match(queries)] == \
+        [[m.to_dict() for m in r] for r in index.match(queries)]
+    assert forced.nbytes_in_memory > index.nbytes_in_memory
+
+
+def test_empty_index_matches_nothing(photo_bytes):
+    empty = ImageIndexBuilder().build()
+    assert len(empty) == 0
+    assert empty.match([fingerprint_image(photo_bytes)]) == [[]]
