@@ -408,6 +408,23 @@ def key_path(name: str) -> Path:
     return resolve_data_dir(state.data_dir) / "keys" / f"{name}.key"
 
 
+def trusted_keys(public_key: list[Path] | None) -> list:
+    """Keys a snapshot must be signed by: the given files, else this data directory's own keys."""
+    from fairtrain.core.keys import PublicKey, SigningKey
+
+    trusted = [PublicKey.load(p) for p in public_key or ()]
+    if not trusted:
+        keys_dir = key_path("registry").parent
+        trusted = [SigningKey.load(p).public for p in sorted(keys_dir.glob("*.key"))] if keys_dir.exists() else []
+    if not trusted:
+        fail("no trusted key: pass --public-key FILE (the registry's published public key)")
+    return trusted
+
+
+PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
+    "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's keys")]
+
+
 @keys_app.command("create")
 def keys_create(name: Annotated[str, typer.Option(help="Key name, e.g. registry or the licensee's name")] = "registry",
                 force: Annotated[bool, typer.Option(help="Replace an existing key")] = False,
@@ -458,21 +475,13 @@ def snapshot_export(out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR")],
 
 @snapshot_app.command("verify")
 def snapshot_verify(directory: Annotated[Path, typer.Argument(metavar="DIR")],
-                    public_key: Annotated[list[Path] | None, typer.Option(
-                        help="Trusted public key file(s) (PEM or base64); default: this data directory's keys")] = None,
+                    public_key: PublicKeyOpt = None,
                     as_json: JsonOpt = False) -> None:
     """Check a snapshot's signature against trusted keys and every shard's hash; refuse tampering."""
-    from fairtrain.core.keys import PublicKey, SigningKey
     from fairtrain.core.snapshot import SnapshotError, verify_snapshot
 
-    trusted = [PublicKey.load(p) for p in public_key or ()]
-    if not trusted:
-        keys_dir = key_path("registry").parent
-        trusted = [SigningKey.load(p).public for p in sorted(keys_dir.glob("*.key"))] if keys_dir.exists() else []
-        if not trusted:
-            fail("no trusted key: pass --public-key FILE (the registry's published public key)")
     try:
-        snap = verify_snapshot(directory, trusted)
+        snap = verify_snapshot(directory, trusted_keys(public_key))
     except SnapshotError as e:
         fail(f"snapshot refused: {e}", code=1)
     data = {"path": str(directory), "valid": True, "key_id": snap.signer.key_id, "snapshot_id": snap.snapshot_id,
@@ -480,6 +489,44 @@ def snapshot_verify(directory: Annotated[Path, typer.Argument(metavar="DIR")],
             "files": len(snap.manifest["files"]), "counts": snap.manifest.get("counts", {})}
     emit(data, as_json, f"[green]valid[/]: {len(snap.manifest['files'])} files, signed by {snap.signer.key_id}, "
                         f"snapshot id {snap.snapshot_id[:16]}…")
+
+
+@app.command()
+def match(
+    files: Annotated[list[Path], typer.Argument(metavar="FILES...")],
+    snapshot: Annotated[Path, typer.Option(help="A registry snapshot directory (verified before use)")],
+    public_key: PublicKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which registered works are in these files? Score, evidence and the works' terms, or no match."""
+    from fairtrain.core.matcher import SnapshotMatcher
+    from fairtrain.core.snapshot import SnapshotError
+
+    try:
+        matcher = SnapshotMatcher.open(snapshot, trusted_keys(public_key))
+    except SnapshotError as e:
+        fail(f"snapshot refused: {e}", code=1)
+    items = []
+    for f in files:
+        try:
+            items.append((str(f), f.read_bytes()))
+        except OSError as e:
+            items.append((str(f), b""))
+            err.print(f"[red]{f}[/]: cannot read ({e.strerror or e})", highlight=False)
+    results = matcher.match(items)
+    t = Table("file", "modality", "work", "score", "stage", "evidence / error")
+    for r in results:
+        if r.error:
+            t.add_row(r.item, r.modality or "-", "-", "-", "-", f"[red]{r.error}[/]")
+        elif not r.matches:
+            t.add_row(r.item, r.modality or "-", "no match", "", "", "")
+        for m, terms in r.matches:
+            title = f"{m.work_id}" + (f" ({terms['train-genai']} for train-genai)" if terms else "")
+            t.add_row(r.item, r.modality or "-", title, f"{m.score:.3f}", m.stage,
+                      ", ".join(f"{k}={v}" for k, v in list(m.evidence.items())[:4]))
+    emit([r.to_dict() for r in results], as_json, t)
+    if any(r.error for r in results):
+        raise typer.Exit(1)
 
 
 # -- signals ---------------------------------------------------------------------------------------

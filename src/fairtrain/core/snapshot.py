@@ -115,6 +115,7 @@ def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> 
 # -- effective terms per work -------------------------------------------------------------------------
 
 TERMS_DIR = "terms"
+FINGERPRINTS_DIR = "fingerprints"  # one folder per modality, written by that modality's index
 
 
 def terms_schema():

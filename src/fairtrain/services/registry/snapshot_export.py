@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from fairtrain.core.decide import effective_values
 from fairtrain.core.keys import SigningKey
-from fairtrain.core.snapshot import TERMS_DIR, publish_directory, seal_snapshot, terms_schema
+from fairtrain.core.snapshot import FINGERPRINTS_DIR, TERMS_DIR, publish_directory, seal_snapshot, terms_schema
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.store.models import FingerprintRow, Holder, Work, WorkShare, utcnow
@@ -85,8 +85,6 @@ def _write_terms(staging: Path, shard: int, rows: list[dict]) -> None:
     table = pa.Table.from_pylist(rows, schema=terms_schema())
     pq.write_table(table, staging / TERMS_DIR / f"terms-{shard:05d}.parquet", compression="zstd")
 
-
-FINGERPRINTS_DIR = "fingerprints"
 
 
 def _write_fingerprints(registry: Registry, staging: Path) -> dict[str, int]:

@@ -1,0 +1,74 @@
+"""Match items against a verified registry snapshot, in batches: the API clearance and ``fairtrain match`` use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fairtrain.core.fingerprint import FingerprintError, Match
+from fairtrain.core.fingerprint.modalities import modality
+from fairtrain.core.keys import PublicKey
+from fairtrain.core.media import detect_media_type
+from fairtrain.core.snapshot import FINGERPRINTS_DIR, Snapshot, SnapshotTerms, verify_snapshot
+
+
+@dataclass
+class ItemResult:
+    """What one item matched: registered works with score, evidence and their terms; or why it failed."""
+
+    item: str
+    modality: str | None
+    matches: list[tuple[Match, dict | None]] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"item": self.item, "modality": self.modality, "error": self.error,
+                "matches": [{**m.to_dict(), "terms": t} for m, t in self.matches]}
+
+
+class SnapshotMatcher:
+    """One verified snapshot's terms and match indexes (loaded on first use per modality)."""
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+        self.terms = SnapshotTerms.load(snapshot)
+        self._indexes: dict[str, object | None] = {}
+
+    @classmethod
+    def open(cls, path: Path, trusted: list[PublicKey] | None) -> SnapshotMatcher:
+        """Verify the snapshot's signature and every shard first: nothing unverified is loaded."""
+        return cls(verify_snapshot(Path(path), trusted))
+
+    def index(self, name: str) -> object | None:
+        if name not in self._indexes:
+            d = self.snapshot.path / FINGERPRINTS_DIR / name
+            self._indexes[name] = modality(name).load_index(d) if d.is_dir() else None
+        return self._indexes[name]
+
+    def match(self, items: Sequence[tuple[str, bytes]], media_types: Sequence[str | None] | None = None
+              ) -> list[ItemResult]:
+        """Fingerprint and match a batch; one result per item, in order. Bad items get an error, not an exception."""
+        results: list[ItemResult] = []
+        groups: dict[str, list[int]] = {}
+        for i, (name, data) in enumerate(items):
+            kind = (media_types[i] if media_types else None) or detect_media_type(data[:8192], name)
+            results.append(ItemResult(item=name, modality=kind))
+            if not data:
+                results[i].error = "empty file"
+            elif kind is None:
+                results[i].error = "unsupported file type (not text, image or audio)"
+            else:
+                groups.setdefault(kind, []).append(i)
+        for kind, idx in groups.items():
+            index = self.index(kind)
+            fps = modality(kind).fingerprint_many([items[i] for i in idx])
+            ok = [(i, fp) for i, fp in zip(idx, fps, strict=True) if not isinstance(fp, FingerprintError)]
+            for i, fp in zip(idx, fps, strict=True):
+                if isinstance(fp, FingerprintError):
+                    results[i].error = fp.reason
+            if index is None or not ok:
+                continue
+            for (i, _), found in zip(ok, index.match([fp for _, fp in ok]), strict=True):
+                results[i].matches = [(m, self.terms.row(m.work_id)) for m in found]
+        return results
