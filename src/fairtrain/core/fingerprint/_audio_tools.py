@@ -34,6 +34,9 @@ _BENIGN_FPCALC = "Error decoding audio frame (End of file)"
 _TRUNCATION_HINTS = ("corrupt", "do not match", "truncat", "incomplete", "partial file", "premature")
 
 
+_TOO_SHORT = "audio too short to fingerprint (zero-length, or under the ~3 s Chromaprint needs)"
+
+
 class AudioToolError(RuntimeError):
     """A required external program (fpcalc or ffmpeg) is missing: an installation problem, not a bad item."""
 
@@ -74,8 +77,8 @@ def _fpcalc_errors(stderr: bytes) -> list[str]:
 def _parse_fpcalc(proc: subprocess.CompletedProcess, item: str) -> tuple[np.ndarray, float, list[str]]:
     errors = _fpcalc_errors(proc.stderr)
     if proc.returncode not in (0, 3) or not proc.stdout.strip():
-        if any("Empty fingerprint" in e for e in errors):
-            raise FingerprintError(item, "audio too short or silent to fingerprint (Chromaprint needs about 3 s)")
+        if any("Empty fingerprint" in e or "Not enough audio data" in e for e in errors):
+            raise FingerprintError(item, _TOO_SHORT)
         detail = "; ".join(errors) or f"exit status {proc.returncode}"
         raise FingerprintError(item, f"not decodable audio (fpcalc: {detail})")
     try:
@@ -85,7 +88,7 @@ def _parse_fpcalc(proc: subprocess.CompletedProcess, item: str) -> tuple[np.ndar
     except (ValueError, KeyError, TypeError) as exc:
         raise FingerprintError(item, f"unreadable fpcalc output ({exc})") from None
     if items.size == 0:
-        raise FingerprintError(item, "audio too short or silent to fingerprint (Chromaprint needs about 3 s)")
+        raise FingerprintError(item, _TOO_SHORT)
     # fpcalc prints unsigned values by default; keep them as the 32-bit patterns they are.
     return (items & 0xFFFFFFFF).astype(np.uint32), duration, errors
 
