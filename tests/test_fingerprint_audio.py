@@ -298,3 +298,21 @@ def test_builder_rejects_a_work_added_twice(registrations):
     builder.add(5, registrations[0])
     with pytest.raises(ValueError, match="work 5 added twice"):
         builder.add(5, registrations[1])
+
+
+def test_a_hung_or_slow_subprocess_is_stopped_by_the_timeout(pieces):
+    with pytest.raises(FingerprintError, match="timed out after"):
+        fingerprint_audio(pieces[0], item="slow", timeout=0.001)
+
+
+def test_empty_index_and_too_short_queries_match_nothing(tmp_path, pieces, index):
+    empty = AudioIndexBuilder().build()
+    assert len(empty) == 0 and empty.bytes_per_second == 0.0
+    assert empty.match([fingerprint_audio(pieces[0])]) == [[]]
+    empty.save(tmp_path / "empty")
+    assert AudioIndex.load(tmp_path / "empty") == empty
+    # 6 s of a registered piece is below the 10 s of overlap the verification demands
+    short = fingerprint_audio(ffmpeg(pieces[0], tmp_path / "s.mp3", "-c:a", "libmp3lame",
+                                     before=("-ss", "10", "-t", "6")))
+    assert index.match([short]) == [[]]
+    assert [m.work_id for m in index.match([short], min_overlap_s=3.0)[0]] == [101]
