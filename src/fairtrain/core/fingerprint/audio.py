@@ -1,0 +1,575 @@
+"""Audio fingerprints: Chromaprint items (``fpcalc``) matched through an inverted index with offset voting
+and a bit-error-rate check, plus speed-resampled registry variants and an ISCC Audio-Code per work.
+
+Scan side: :func:`fingerprint_audio` (one item) and :func:`fingerprint_audio_batch` (a bounded pool of
+subprocesses). Registry side: :func:`register_audio` / :func:`register_audio_batch`, then
+:class:`AudioIndexBuilder` → :class:`AudioIndex` (``save``/``load``/``match``).
+
+Design (``reference/fingerprinting.md`` §7.4): an exact xxh3-128 stage, then exact lookups of 32-bit
+items, votes per (work, variant, offset difference), and a verification that accepts when the bit error
+rate over at least ``min_overlap_s`` of aligned audio is at most ``max_ber``. Chromaprint is not invariant
+to speed changes (≥ 1 % is as far as an unrelated track), so the registry also fingerprints the work
+played 0.95…1.05× in 1 % steps; a query 0.5 % off the grid still verifies at BER ≈ 0.10.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+
+from . import FingerprintError, Match
+from ._audio_tools import (ITEM_SECONDS, SAMPLE_RATE, AudioToolError, as_file, decode_pcm,
+                           duration_of_items, fpcalc_file, fpcalc_pcm, truncation_reason)
+
+__all__ = [
+    "ITEM_SECONDS", "DEFAULT_SPEEDS", "AudioToolError", "AudioFingerprint", "AudioVariant",
+    "AudioRegistration", "fingerprint_audio", "fingerprint_audio_batch", "register_audio",
+    "register_audio_batch", "AudioIndexBuilder", "AudioIndex",
+]
+
+AudioSource = bytes | str | os.PathLike
+DEFAULT_SPEEDS: tuple[float, ...] = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
+DEFAULT_TIMEOUT_S = 120.0
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AudioFingerprint:
+    """The scan-side fingerprint of one audio item.
+
+    ``items`` are the raw 32-bit Chromaprint sub-fingerprints, one per :data:`ITEM_SECONDS` (≈ 0.124 s);
+    ``exact`` is xxh3-128 of the bytes; ``duration`` is what the container declares (seconds).
+    """
+
+    item: str
+    exact: bytes
+    duration: float
+    items: np.ndarray
+    truncated: bool = False
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio covered by the items."""
+        return duration_of_items(len(self.items))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, AudioFingerprint) and self.exact == other.exact
+                and self.duration == other.duration and np.array_equal(self.items, other.items))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AudioVariant:
+    """The work played ``speed`` times faster (pitch and tempo together), keeping every ``step``-th item."""
+
+    speed: float
+    step: int
+    items: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, AudioVariant) and self.speed == other.speed and self.step == other.step
+                and np.array_equal(self.items, other.items))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class AudioRegistration:
+    """The registry-side fingerprint of one work: the raw fingerprint, its speed variants and its ISCC."""
+
+    fingerprint: AudioFingerprint
+    variants: tuple[AudioVariant, ...] = ()
+    iscc: str = ""
+
+
+# --- scan side ---------------------------------------------------------------------------------------
+
+def _name(data: AudioSource, item: str) -> str:
+    if item:
+        return item
+    return "<bytes>" if isinstance(data, (bytes, bytearray, memoryview)) else os.fspath(data)
+
+
+def _read(data: AudioSource, item: str) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    try:
+        return Path(data).read_bytes()
+    except OSError as exc:
+        raise FingerprintError(item, f"cannot read file ({exc.strerror or exc})") from None
+
+
+def fingerprint_audio(data: AudioSource, item: str = "", *, timeout: float = DEFAULT_TIMEOUT_S,
+                      allow_truncated: bool = False) -> AudioFingerprint:
+    """Fingerprint one audio file (bytes or a path) with ``fpcalc -raw -length 0``.
+
+    Raises FingerprintError naming ``item`` for empty input, junk, unsupported formats, audio too short
+    to fingerprint, and truncated files (unless ``allow_truncated``: then the decodable part is kept and
+    ``truncated`` is set). Raises AudioToolError when fpcalc is not installed.
+    """
+    name = _name(data, item)
+    raw = _read(data, name)
+    if not raw:
+        raise FingerprintError(name, "empty input (0 bytes)")
+    with as_file(data, name) as path:
+        items, declared, errors = fpcalc_file(path, name, timeout)
+    reason = truncation_reason(raw, declared, len(items), errors)
+    if reason and not allow_truncated:
+        raise FingerprintError(name, f"truncated or corrupt audio: {reason}")
+    return AudioFingerprint(item=name, exact=xxhash.xxh3_128_digest(raw), duration=declared or
+                            duration_of_items(len(items)), items=items, truncated=reason is not None)
+
+
+_T = TypeVar("_T")
+
+
+def _pool_map(fn: Callable[[AudioSource, str], _T], sources: Sequence[AudioSource],
+              items: Sequence[str] | None, workers: int | None) -> list[_T | FingerprintError]:
+    names = list(items) if items is not None else [""] * len(sources)
+    if len(names) != len(sources):
+        raise ValueError(f"{len(sources)} sources but {len(names)} item names")
+
+    def one(pair: tuple[AudioSource, str]) -> _T | FingerprintError:
+        try:
+            return fn(*pair)
+        except FingerprintError as exc:
+            return exc
+
+    # Threads only wait on subprocesses, so the pool size bounds how many fpcalc/ffmpeg run at once.
+    size = max(1, min(workers or os.cpu_count() or 1, len(sources) or 1))
+    with ThreadPoolExecutor(max_workers=size) as pool:
+        return list(pool.map(one, zip(sources, names)))
+
+
+def fingerprint_audio_batch(sources: Sequence[AudioSource], items: Sequence[str] | None = None, *,
+                            workers: int | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                            allow_truncated: bool = False) -> list[AudioFingerprint | FingerprintError]:
+    """Fingerprint many items with at most ``workers`` (default: CPU count) fpcalc processes at once.
+
+    Results keep the input order; an item that fails is returned as its FingerprintError.
+    """
+    return _pool_map(lambda d, n: fingerprint_audio(d, n, timeout=timeout, allow_truncated=allow_truncated),
+                     sources, items, workers)
+
+
+# --- registry side -----------------------------------------------------------------------------------
+
+def _iscc_audio_code(items: np.ndarray) -> str:
+    import iscc_core
+
+    # ISCC expects the signed form that ``fpcalc -signed`` prints.
+    return iscc_core.gen_audio_code_v0(items.astype(np.int32).tolist())["iscc"]
+
+
+def register_audio(data: AudioSource, item: str = "", *, speeds: Sequence[float] = DEFAULT_SPEEDS,
+                   variant_step: int = 4, timeout: float = DEFAULT_TIMEOUT_S) -> AudioRegistration:
+    """The registry-side fingerprint of one work.
+
+    The raw fingerprint (as :func:`fingerprint_audio`), one variant per speed in ``speeds`` (the file is
+    decoded once with ffmpeg; fpcalc is told the PCM runs at 11,025·speed Hz), each keeping every
+    ``variant_step``-th item, and the work's ISCC Audio-Code.
+    """
+    if variant_step < 1:
+        raise ValueError("variant_step must be ≥ 1")
+    name = _name(data, item)
+    fingerprint = fingerprint_audio(data, name, timeout=timeout)
+    variants: list[AudioVariant] = []
+    wanted = sorted({round(float(s), 4) for s in speeds} - {1.0})
+    if wanted:
+        with as_file(data, name) as path:
+            pcm = decode_pcm(path, name, timeout)
+        for speed in wanted:
+            if not 0.5 <= speed <= 2.0:
+                raise ValueError(f"speed {speed} outside 0.5…2.0")
+            try:
+                items = fpcalc_pcm(pcm, round(SAMPLE_RATE * speed), name, timeout)
+            except FingerprintError as exc:
+                if "too short" in exc.reason:
+                    continue  # a very short work can lose its last items when sped up
+                raise
+            variants.append(AudioVariant(speed=speed, step=variant_step, items=items[::variant_step].copy()))
+    return AudioRegistration(fingerprint=fingerprint, variants=tuple(variants),
+                             iscc=_iscc_audio_code(fingerprint.items))
+
+
+def register_audio_batch(sources: Sequence[AudioSource], items: Sequence[str] | None = None, *,
+                         workers: int | None = None, speeds: Sequence[float] = DEFAULT_SPEEDS,
+                         variant_step: int = 4, timeout: float = DEFAULT_TIMEOUT_S
+                         ) -> list[AudioRegistration | FingerprintError]:
+    """:func:`register_audio` over many works with a bounded pool; failures come back as errors, in order."""
+    return _pool_map(lambda d, n: register_audio(d, n, speeds=speeds, variant_step=variant_step,
+                                                 timeout=timeout), sources, items, workers)
+
+
+# --- index -------------------------------------------------------------------------------------------
+
+class AudioIndexBuilder:
+    """Collects registrations; :meth:`build` turns them into one :class:`AudioIndex` of flat arrays."""
+
+    def __init__(self) -> None:
+        self._work_ids: list[int] = []
+        self._durations: list[float] = []
+        self._isccs: list[str] = []
+        self._exact: list[bytes] = []
+        self._segments: list[tuple[int, float, int, np.ndarray]] = []  # (work position, speed, step, items)
+        self._seen: set[int] = set()
+
+    def add(self, work_id: int, reg: AudioRegistration | AudioFingerprint) -> None:
+        """Add one work; a bare AudioFingerprint is indexed without variants."""
+        if isinstance(reg, AudioFingerprint):
+            reg = AudioRegistration(fingerprint=reg)
+        work_id = int(work_id)
+        if work_id in self._seen:
+            raise ValueError(f"work {work_id} added twice")
+        self._seen.add(work_id)
+        position = len(self._work_ids)
+        fp = reg.fingerprint
+        self._work_ids.append(work_id)
+        self._durations.append(float(fp.duration))
+        self._isccs.append(reg.iscc)
+        self._exact.append(fp.exact)
+        self._segments.append((position, 1.0, 1, np.asarray(fp.items, dtype=np.uint32)))
+        for variant in reg.variants:
+            self._segments.append((position, float(variant.speed), int(variant.step),
+                                   np.asarray(variant.items, dtype=np.uint32)))
+
+    def __len__(self) -> int:
+        return len(self._work_ids)
+
+    def build(self) -> AudioIndex:
+        """The inverted index: sorted 32-bit keys with postings into the stored items."""
+        lengths = np.array([len(s[3]) for s in self._segments], dtype=np.int64)
+        starts = np.zeros(len(self._segments) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        items = (np.concatenate([s[3] for s in self._segments]) if self._segments
+                 else np.zeros(0, dtype=np.uint32))
+        exact = np.frombuffer(b"".join(self._exact), dtype=np.uint8).reshape(-1, 16)
+        return AudioIndex._assemble(
+            work_ids=np.array(self._work_ids, dtype=np.int64),
+            durations=np.array(self._durations, dtype=np.float64),
+            isccs=list(self._isccs), exact=exact,
+            seg_work=np.array([s[0] for s in self._segments], dtype=np.int64),
+            seg_speed=np.array([s[1] for s in self._segments], dtype=np.float64),
+            seg_step=np.array([s[2] for s in self._segments], dtype=np.int64),
+            seg_start=starts, items=items, keys=None, postings=None)
+
+
+def _indexed_positions(items: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
+    # Only the first item of a run of equal items is indexed: runs are silence or drones, and would
+    # otherwise flood the voting with hits at every offset.
+    keep = np.ones(len(items), dtype=bool)
+    if len(items) > 1:
+        keep[1:] = items[1:] != items[:-1]
+    firsts = seg_start[:-1][seg_start[:-1] < len(items)]
+    keep[firsts] = True
+    return np.flatnonzero(keep)
+
+
+_ARRAYS = ("items", "keys", "postings")
+
+
+@dataclass(eq=False)
+class AudioIndex:
+    """Registered audio works as flat numpy arrays (no per-item Python objects).
+
+    ``items`` holds every stored sub-fingerprint, segment after segment (a segment is one work at one
+    speed); ``keys`` (sorted uint32) with ``postings`` (positions into ``items``) is the inverted index.
+    """
+
+    work_ids: np.ndarray
+    durations: np.ndarray
+    isccs: list[str]
+    exact: np.ndarray  # (W, 16) uint8, xxh3-128 per work, in work order
+    seg_work: np.ndarray  # segment → position in work_ids
+    seg_speed: np.ndarray
+    seg_step: np.ndarray
+    seg_start: np.ndarray  # S + 1 offsets into items
+    items: np.ndarray
+    keys: np.ndarray
+    postings: np.ndarray
+    _exact_sorted: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    _exact_order: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+
+    @classmethod
+    def _assemble(cls, *, keys: np.ndarray | None, postings: np.ndarray | None, **arrays) -> AudioIndex:
+        items = arrays["items"]
+        if keys is None or postings is None:
+            positions = _indexed_positions(items, arrays["seg_start"])
+            order = np.argsort(items[positions], kind="stable")
+            pos_dtype = np.uint32 if len(items) < 2**32 else np.uint64
+            postings = positions[order].astype(pos_dtype)
+            keys = items[postings]
+        index = cls(keys=keys, postings=postings, **arrays)
+        # xxh3-128 digests as big-endian (hi, lo) pairs: a structured sort gives one searchsorted lookup.
+        pairs = index.exact.view(">u8").reshape(-1, 2).astype(np.uint64) if len(index.exact) else \
+            np.zeros((0, 2), dtype=np.uint64)
+        packed = np.empty(len(pairs), dtype=[("hi", np.uint64), ("lo", np.uint64)])
+        packed["hi"], packed["lo"] = pairs[:, 0], pairs[:, 1]
+        index._exact_order = np.argsort(packed, order=("hi", "lo"), kind="stable")
+        index._exact_sorted = packed[index._exact_order]
+        return index
+
+    # --- size ---
+
+    def __len__(self) -> int:
+        return len(self.work_ids)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays (what a loaded index holds in memory, ISCC strings aside)."""
+        return int(sum(a.nbytes for a in (self.work_ids, self.durations, self.exact, self.seg_work,
+                                          self.seg_speed, self.seg_step, self.seg_start, self.items,
+                                          self.keys, self.postings)))
+
+    @property
+    def audio_seconds(self) -> float:
+        return float(self.durations.sum())
+
+    @property
+    def bytes_per_second(self) -> float:
+        """Index bytes per second of registered audio."""
+        return self.nbytes / self.audio_seconds if self.audio_seconds else 0.0
+
+    @property
+    def bytes_per_work(self) -> float:
+        return self.nbytes / len(self) if len(self) else 0.0
+
+    # --- persistence ---
+
+    def save(self, directory: str | os.PathLike) -> list[Path]:
+        """Write the index as Parquet tables and .npy arrays; returns the files written."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        works = pa.table({
+            "work_id": pa.array(self.work_ids, pa.int64()),
+            "duration": pa.array(self.durations, pa.float64()),
+            "iscc": pa.array(self.isccs, pa.string()),
+            "xxh3_128": pa.array([bytes(row) for row in self.exact], pa.binary(16)),
+        })
+        segments = pa.table({
+            "work_position": pa.array(self.seg_work, pa.int64()),
+            "speed": pa.array(self.seg_speed, pa.float64()),
+            "step": pa.array(self.seg_step, pa.int64()),
+            "start": pa.array(self.seg_start[:-1], pa.int64()),
+            "length": pa.array(np.diff(self.seg_start), pa.int64()),
+        })
+        written = [out / "audio_works.parquet", out / "audio_segments.parquet"]
+        pq.write_table(works, written[0])
+        pq.write_table(segments, written[1])
+        for name in _ARRAYS:
+            path = out / f"audio_{name}.npy"
+            np.save(path, getattr(self, name), allow_pickle=False)
+            written.append(path)
+        meta = out / "audio_index.json"
+        meta.write_text(json.dumps({"format": "fairtrain-audio-index", "version": _FORMAT_VERSION,
+                                    "works": len(self), "segments": len(self.seg_work),
+                                    "items": int(len(self.items)), "postings": int(len(self.postings)),
+                                    "item_seconds": ITEM_SECONDS}, indent=2))
+        written.append(meta)
+        return written
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, mmap: bool = False) -> AudioIndex:
+        """Read an index written by :meth:`save` (``mmap`` maps the large arrays instead of reading them)."""
+        src = Path(directory)
+        meta = json.loads((src / "audio_index.json").read_text())
+        if meta.get("format") != "fairtrain-audio-index" or meta.get("version") != _FORMAT_VERSION:
+            raise ValueError(f"{src}: not a fairtrain audio index of version {_FORMAT_VERSION}")
+        works = pq.read_table(src / "audio_works.parquet")
+        segments = pq.read_table(src / "audio_segments.parquet")
+        arrays = {name: np.load(src / f"audio_{name}.npy", mmap_mode="r" if mmap else None,
+                                allow_pickle=False) for name in _ARRAYS}
+        lengths = segments.column("length").to_numpy()
+        seg_start = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=seg_start[1:])
+        exact_col = works.column("xxh3_128").to_pylist()
+        exact = np.frombuffer(b"".join(exact_col), dtype=np.uint8).reshape(-1, 16)
+        if len(arrays["items"]) != seg_start[-1] or len(arrays["keys"]) != len(arrays["postings"]) \
+                or meta.get("postings") != len(arrays["postings"]):
+            raise ValueError(f"{src}: audio index files do not agree with each other")
+        return cls._assemble(
+            work_ids=works.column("work_id").to_numpy().astype(np.int64),
+            durations=works.column("duration").to_numpy().astype(np.float64),
+            isccs=[s or "" for s in works.column("iscc").to_pylist()], exact=exact,
+            seg_work=segments.column("work_position").to_numpy().astype(np.int64),
+            seg_speed=segments.column("speed").to_numpy().astype(np.float64),
+            seg_step=segments.column("step").to_numpy().astype(np.int64),
+            seg_start=seg_start, **arrays)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AudioIndex):
+            return NotImplemented
+        names = ("work_ids", "durations", "exact", "seg_work", "seg_speed", "seg_step", "seg_start",
+                 "items", "keys", "postings")
+        return self.isccs == other.isccs and all(
+            np.array_equal(getattr(self, n), getattr(other, n)) for n in names)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # --- matching ---
+
+    def _exact_works(self, digest: bytes) -> list[int]:
+        if len(digest) != 16 or not len(self._exact_sorted):
+            return []
+        probe = np.empty(1, dtype=self._exact_sorted.dtype)
+        hi, lo = np.frombuffer(digest, dtype=">u8").astype(np.uint64)
+        probe["hi"], probe["lo"] = hi, lo
+        left = int(np.searchsorted(self._exact_sorted, probe, side="left")[0])
+        right = int(np.searchsorted(self._exact_sorted, probe, side="right")[0])
+        return [int(self._exact_order[i]) for i in range(left, right)]
+
+    def match(self, fps: Sequence[AudioFingerprint], *, max_ber: float = 0.20, min_overlap_s: float = 10.0,
+              min_votes: int = 2, max_candidates: int = 24, max_postings: int = 1000) -> list[list[Match]]:
+        """Registered works recognised in each fingerprint of the batch, best first.
+
+        Exact stage (xxh3-128 of the bytes), then every query item is looked up exactly (keys with more
+        than ``max_postings`` postings are skipped as uninformative), votes are counted per (query, work,
+        variant, offset difference), and the ``max_candidates`` best-voted candidates per query are
+        verified: accepted when some ``min_overlap_s`` window of aligned items has a bit error rate
+        ≤ ``max_ber``. Evidence: offset_s (where the query starts in the work), query_offset_s,
+        speed (query speed relative to the work), ber, overlap_s, votes; score = 1 − 2·BER.
+        """
+        results: list[list[Match]] = [[] for _ in fps]
+        pending: list[int] = []
+        for qi, fp in enumerate(fps):
+            hits = self._exact_works(fp.exact)
+            if hits:
+                results[qi] = [Match(work_id=int(self.work_ids[w]), score=1.0, stage="exact",
+                                     evidence={"xxh3_128": fp.exact.hex(), "iscc": self.isccs[w]})
+                               for w in hits]
+            elif len(fp.items):
+                pending.append(qi)
+        if not pending or not len(self.keys):
+            return results
+        candidates = self._vote(fps, pending, min_votes=min_votes, max_candidates=max_candidates,
+                                max_postings=max_postings)
+        for qi, cands in candidates.items():
+            best: dict[int, Match] = {}
+            query = np.asarray(fps[qi].items, dtype=np.uint32)
+            for seg, diff, votes in cands:
+                found = self._verify(query, seg, diff, votes, max_ber=max_ber, min_overlap_s=min_overlap_s)
+                if found and (found.work_id not in best or found.score > best[found.work_id].score):
+                    best[found.work_id] = found
+            results[qi] = sorted(best.values(), key=lambda m: (-m.score, m.work_id))
+        return results
+
+    def _vote(self, fps: Sequence[AudioFingerprint], pending: list[int], *, min_votes: int,
+              max_candidates: int, max_postings: int) -> dict[int, list[tuple[int, int, int]]]:
+        parts_items, parts_q, parts_pos = [], [], []
+        for qi in pending:
+            q = np.asarray(fps[qi].items, dtype=np.uint32)
+            keep = np.ones(len(q), dtype=bool)
+            keep[1:] = q[1:] != q[:-1]  # the same run rule as the index
+            pos = np.flatnonzero(keep)
+            parts_items.append(q[pos])
+            parts_pos.append(pos)
+            parts_q.append(np.full(len(pos), qi, dtype=np.int64))
+        values = np.concatenate(parts_items)
+        q_ids = np.concatenate(parts_q)
+        q_pos = np.concatenate(parts_pos).astype(np.int64)
+
+        left = np.searchsorted(self.keys, values, side="left")
+        count = np.searchsorted(self.keys, values, side="right") - left
+        count[count > max_postings] = 0
+        total = int(count.sum())
+        if total == 0:
+            return {}
+        source = np.repeat(np.arange(len(values)), count)
+        first = np.cumsum(count) - count
+        where = left[source] + (np.arange(total) - first[source])
+        g = self.postings[where].astype(np.int64)
+        seg = np.searchsorted(self.seg_start, g, side="right") - 1
+        diff = (g - self.seg_start[seg]) * self.seg_step[seg] - q_pos[source]
+        qid = q_ids[source]
+
+        order = np.lexsort((diff, seg, qid))
+        qid, seg, diff = qid[order], seg[order], diff[order]
+        new = np.ones(total, dtype=bool)
+        new[1:] = (qid[1:] != qid[:-1]) | (seg[1:] != seg[:-1]) | (diff[1:] != diff[:-1])
+        starts = np.flatnonzero(new)
+        votes = np.diff(np.append(starts, total))
+        gq, gs, gd = qid[starts], seg[starts], diff[starts]
+        # A speed between two registered variants drifts by an item now and then: neighbouring
+        # differences of the same (query, segment) share their votes.
+        smooth = votes.copy()
+        same_prev = (gq[1:] == gq[:-1]) & (gs[1:] == gs[:-1]) & (gd[1:] - gd[:-1] == 1)
+        smooth[1:] += np.where(same_prev, votes[:-1], 0)
+        smooth[:-1] += np.where(same_prev, votes[1:], 0)
+
+        chosen = np.flatnonzero(smooth >= min_votes)
+        out: dict[int, list[tuple[int, int, int]]] = {}
+        if not len(chosen):
+            return out
+        # best-voted first within each query
+        chosen = chosen[np.lexsort((-smooth[chosen], gq[chosen]))]
+        for i in chosen:
+            lst = out.setdefault(int(gq[i]), [])
+            if len(lst) < max_candidates:
+                lst.append((int(gs[i]), int(gd[i]), int(smooth[i])))
+        return out
+
+    def _verify(self, query: np.ndarray, seg: int, diff: int, votes: int, *, max_ber: float,
+                min_overlap_s: float) -> Match | None:
+        step = int(self.seg_step[seg])
+        stored = self.items[self.seg_start[seg]:self.seg_start[seg + 1]]
+        window = max(1, int(np.ceil(min_overlap_s / (ITEM_SECONDS * step))))
+        changing = np.ones(len(query), dtype=bool)
+        changing[1:] = query[1:] != query[:-1]
+        best = None
+        for d in (diff - 1, diff, diff + 1):
+            # stored item p is variant item p·step, aligned with query item p·step − d
+            p0 = max(0, -(-d // step))
+            p1 = min(len(stored) - 1, (len(query) - 1 + d) // step)
+            if p1 - p0 + 1 < window:
+                continue
+            p = np.arange(p0, p1 + 1)
+            qpos = p * step - d
+            errors = np.bitwise_count(np.bitwise_xor(stored[p0:p1 + 1], query[qpos])).astype(np.int64)
+            csum = np.concatenate(([0], np.cumsum(errors)))
+            win_ber = (csum[window:] - csum[:-window]) / (32.0 * window)
+            good = win_ber <= max_ber
+            if not good.any():
+                if best is None or win_ber.min() < best[0]:
+                    best = (float(win_ber.min()), None)
+                continue
+            # the matched region: every item covered by some good window
+            cover = np.zeros(len(errors) + 1, dtype=np.int64)
+            np.add.at(cover, np.flatnonzero(good), 1)
+            np.add.at(cover, np.flatnonzero(good) + window, -1)
+            region = np.cumsum(cover[:-1]) > 0
+            ber = float(errors[region].sum()) / (32.0 * region.sum())
+            # silence or a drone aligns with anything quiet: demand that the query moves in the region
+            if changing[qpos[region]].mean() < 0.5:
+                continue
+            if best is None or best[1] is None or ber < best[0]:
+                best = (ber, (d, region, qpos))
+        if best is None or best[1] is None:
+            return None
+        ber, (d, region, qpos) = best
+        ber = float(ber)
+        work = int(self.seg_work[seg])
+        speed = float(self.seg_speed[seg])
+        first_q = int(qpos[region][0])
+        return Match(
+            work_id=int(self.work_ids[work]), score=max(0.0, min(1.0, 1.0 - 2.0 * ber)), stage="verified",
+            evidence={
+                # variant item d·… lies at d·ITEM_SECONDS of the variant, i.e. ·speed in the original
+                "offset_s": round((d + first_q) * ITEM_SECONDS * speed, 3),
+                "query_offset_s": round(first_q * ITEM_SECONDS, 3),
+                "speed": speed,
+                "ber": round(ber, 4),
+                "overlap_s": round(float(region.sum()) * step * ITEM_SECONDS, 2),
+                "votes": votes,
+                "iscc": self.isccs[work],
+            })

@@ -1,0 +1,318 @@
+"""Audio fingerprinting and its match index, on real audio: the c2pa sample WAV and music-like pieces
+synthesised here (chords, bass, melody, drums), transformed with the real ffmpeg."""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from pathlib import Path
+
+import iscc_core
+import numpy as np
+import pytest
+import xxhash
+
+from fairtrain.core.fingerprint import FingerprintError
+from fairtrain.core.fingerprint.audio import (
+    ITEM_SECONDS, AudioFingerprint, AudioIndex, AudioIndexBuilder, AudioRegistration, AudioToolError,
+    fingerprint_audio, fingerprint_audio_batch, register_audio, register_audio_batch,
+)
+
+SAMPLE_WAV = Path("/work/shared/testdata/c2pa/sample1_signed.wav")
+RATE = 22050
+SPEEDS = (0.97, 0.98, 0.99, 1.01, 1.02, 1.03)
+
+
+# --- music-like test material --------------------------------------------------------------------
+
+def _tone(freq: float, seconds: float, rng: np.random.Generator, harmonics: int = 4) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave_ = sum((0.6 ** h) * np.sin(2 * np.pi * freq * (h + 1) * t + rng.uniform(0, 6.28))
+                for h in range(harmonics))
+    envelope = np.minimum(1.0, t / 0.01) * np.exp(-t * rng.uniform(1.5, 4.0))
+    return wave_ * envelope
+
+
+def _mix(out: np.ndarray, start: int, chunk: np.ndarray) -> None:
+    if start < len(out):
+        end = min(len(out), start + len(chunk))
+        out[start:end] += chunk[: end - start]
+
+
+def synth_piece(seed: int, seconds: float = 40.0) -> np.ndarray:
+    """A distinct piece per seed: own key, tempo, two sections of chord progressions, melody, drums."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * RATE) + RATE)
+    root = 48 + int(rng.integers(0, 12))
+    scale = np.array([0, 2, 4, 5, 7, 9, 11] if rng.random() < 0.5 else [0, 2, 3, 5, 7, 8, 10])
+    beat = 60.0 / rng.uniform(84, 140)
+    sections = [rng.integers(0, 7, size=4) for _ in range(2)]
+    midi_hz = lambda m: 440.0 * 2 ** ((m - 69) / 12)  # noqa: E731
+    note = lambda degree, octave=0: root + 12 * (octave + degree // 7) + scale[degree % 7]  # noqa: E731
+    bar, t = 0, 0.0
+    while t < seconds:
+        degree = int(sections[(bar // 4) % 2][bar % 4])
+        start = int(t * RATE)
+        for offset in (0, 2, 4):  # triad, held for the bar
+            _mix(out, start, 0.25 * _tone(midi_hz(note(degree + offset, 1)), 4 * beat, rng))
+        for b in range(4):  # bass on every beat, melody on eighths, drums
+            s = int((t + b * beat) * RATE)
+            _mix(out, s, 0.35 * _tone(midi_hz(note(degree)), beat, rng, harmonics=3))
+            for half in (0, 1):
+                if rng.random() < 0.8:
+                    m = note(int(rng.integers(0, 10)), 2)
+                    s2 = int((t + (b + half / 2) * beat) * RATE)
+                    _mix(out, s2, 0.3 * _tone(midi_hz(m), beat / 2, rng))
+            hit = rng.standard_normal(int(0.05 * RATE)) * np.exp(-np.arange(int(0.05 * RATE)) / 200)
+            _mix(out, s, (0.4 if b % 2 else 0.15) * hit)
+        t += 4 * beat
+        bar += 1
+    out = out[: int(seconds * RATE)]
+    return out / np.abs(out).max() * 0.8
+
+
+def write_wav(path: Path, signal: np.ndarray, rate: int = RATE) -> Path:
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes((np.clip(signal, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def ffmpeg(src: Path, dst: Path, *args: str, before: tuple[str, ...] = ()) -> Path:
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-v", "error", *before, "-i", str(src), *args, str(dst)],
+                   check=True, timeout=60)
+    return dst
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pieces(tmp_path_factory) -> list[Path]:
+    """Five distinct pieces: 0-3 are registered, 4 is an unrelated outsider."""
+    folder = tmp_path_factory.mktemp("pieces")
+    return [write_wav(folder / f"piece{seed}.wav", synth_piece(seed)) for seed in range(5)]
+
+
+@pytest.fixture(scope="module")
+def registrations(pieces) -> list[AudioRegistration]:
+    regs = register_audio_batch(pieces[:4], speeds=SPEEDS, workers=2)
+    assert all(isinstance(r, AudioRegistration) for r in regs), regs
+    return regs  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def index(registrations) -> AudioIndex:
+    builder = AudioIndexBuilder()
+    for work_id, reg in zip((101, 102, 103, 104), registrations):
+        builder.add(work_id, reg)
+    return builder.build()
+
+
+# --- scan side -----------------------------------------------------------------------------------
+
+def test_fingerprint_of_a_real_wav_is_chromaprint_of_the_whole_file():
+    fp = fingerprint_audio(SAMPLE_WAV)
+    raw = SAMPLE_WAV.read_bytes()
+    assert fp.item == str(SAMPLE_WAV)
+    assert fp.items.dtype == np.uint32
+    assert fp.exact == xxhash.xxh3_128_digest(raw)
+    assert fp.duration == pytest.approx(33.53, abs=0.05)
+    # Chromaprint: (duration·11025 − 4096) / 1365 − 18 items, i.e. the whole file, not fpcalc's 120 s cap
+    assert abs(len(fp.items) - ((33.53 * 11025 - 4096) / 1365 - 18)) <= 2
+    assert fp.seconds == pytest.approx(fp.duration, abs=ITEM_SECONDS * 2)
+    assert not fp.truncated
+    assert fingerprint_audio(raw, item="same-bytes") == fp
+    assert np.unique(fp.items).size > len(fp.items) // 2  # a real signal, not a constant
+
+
+def test_bad_inputs_raise_fingerprint_error_naming_item_and_reason(tmp_path, pieces):
+    cases: dict[str, tuple[object, str]] = {
+        "empty": (b"", "empty input"),
+        "junk": (np.random.default_rng(1).bytes(20_000), "not decodable"),
+        "text": (b"%PDF-1.7\n" + b"hello world\n" * 500, "not decodable"),
+        "missing": (tmp_path / "nowhere.ogg", "cannot read"),
+    }
+    short = write_wav(tmp_path / "short.wav", synth_piece(9, seconds=1.0))
+    cases["short"] = (short, "too short")
+    silent_zero = write_wav(tmp_path / "zero.wav", np.zeros(0))
+    cases["zero-length"] = (silent_zero, "too short")
+    wav = SAMPLE_WAV.read_bytes()
+    cases["truncated-wav"] = (wav[: len(wav) // 2], "truncated")
+    ogg = ffmpeg(pieces[0], tmp_path / "p.ogg", "-c:a", "libvorbis", "-q:a", "2").read_bytes()
+    cases["truncated-ogg"] = (ogg[: int(len(ogg) * 0.6)], "truncated")
+    mp3 = ffmpeg(pieces[0], tmp_path / "p.mp3", "-c:a", "libmp3lame", "-b:a", "96k").read_bytes()
+    cases["truncated-mp3"] = (mp3[: int(len(mp3) * 0.6)], "truncated")
+    for name, (data, reason) in cases.items():
+        with pytest.raises(FingerprintError) as caught:
+            fingerprint_audio(data, item=name)
+        assert caught.value.item == name
+        assert reason in caught.value.reason, (name, caught.value.reason)
+        assert str(caught.value).startswith(f"{name}: ")
+    # the untouched files are fine, and a truncated one can be kept on request
+    assert len(fingerprint_audio(ogg).items) > 200
+    assert len(fingerprint_audio(mp3).items) > 200
+    partial = fingerprint_audio(ogg[: int(len(ogg) * 0.6)], item="cut", allow_truncated=True)
+    assert partial.truncated and 100 < len(partial.items) < 0.7 * len(fingerprint_audio(ogg).items)
+
+
+def test_batch_keeps_order_and_records_failures(pieces):
+    out = fingerprint_audio_batch([pieces[0], b"not audio at all" * 100, pieces[1]], ["a", "b", "c"],
+                                  workers=2)
+    assert isinstance(out[0], AudioFingerprint) and out[0].item == "a"
+    assert isinstance(out[1], FingerprintError) and out[1].item == "b"
+    assert isinstance(out[2], AudioFingerprint) and out[2].item == "c"
+    assert not np.array_equal(out[0].items[:100], out[2].items[:100])
+
+
+def test_missing_binaries_name_the_debian_package(monkeypatch, pieces):
+    monkeypatch.setenv("FAIRTRAIN_FPCALC", "/nonexistent/fpcalc")
+    with pytest.raises(AudioToolError, match="libchromaprint-tools"):
+        fingerprint_audio(pieces[0])
+    monkeypatch.delenv("FAIRTRAIN_FPCALC")
+    monkeypatch.setenv("FAIRTRAIN_FFMPEG", "/nonexistent/ffmpeg")
+    with pytest.raises(AudioToolError, match="Debian package ffmpeg"):
+        register_audio(pieces[0], speeds=(1.02,))
+
+
+# --- registry side -------------------------------------------------------------------------------
+
+def test_registration_has_speed_variants_and_an_iscc_audio_code(registrations):
+    reg = registrations[0]
+    n = len(reg.fingerprint.items)
+    assert [v.speed for v in reg.variants] == list(SPEEDS)
+    for variant in reg.variants:
+        assert variant.step == 4 and variant.items.dtype == np.uint32
+        # played s× faster the work is 1/s as long; only every 4th item is kept
+        assert abs(len(variant.items) - n / variant.speed / 4) <= 3
+        assert not np.array_equal(variant.items, reg.fingerprint.items[::4][: len(variant.items)])
+    signed = reg.fingerprint.items.astype(np.int32).tolist()
+    assert reg.iscc == iscc_core.gen_audio_code_v0(signed)["iscc"]
+    assert reg.iscc.startswith("ISCC:EI")  # Content-Code, Audio subtype
+
+
+def test_index_is_flat_arrays_and_reports_its_size(index, registrations):
+    assert len(index) == 4
+    for name in ("keys", "postings", "items", "seg_start"):
+        assert isinstance(getattr(index, name), np.ndarray)
+    assert np.all(index.keys[1:] >= index.keys[:-1])
+    assert np.array_equal(index.items[index.postings.astype(np.int64)], index.keys)
+    stored = sum(len(r.fingerprint.items) + sum(len(v.items) for v in r.variants) for r in registrations)
+    assert len(index.items) == stored
+    # 4 B stored + up to 8 B indexed per item: the raw items at 8/s plus 6 variants at 2/s
+    assert 100 < index.bytes_per_second < 300
+    assert index.bytes_per_work == pytest.approx(index.nbytes / 4)
+
+
+# --- matching ------------------------------------------------------------------------------------
+
+TRANSFORMS = {
+    "mp3-64k": (("-c:a", "libmp3lame", "-b:a", "64k"), (), "mp3", 1.0),
+    "aac-48k": (("-c:a", "aac", "-b:a", "48k"), (), "m4a", 1.0),
+    "ogg-q0": (("-c:a", "libvorbis", "-q:a", "0"), (), "ogg", 1.0),
+    "excerpt-15s": (("-c:a", "libmp3lame", "-b:a", "128k"), ("-ss", "20", "-t", "15"), "mp3", 1.0),
+    "speed-0.97": (("-af", "asetrate=22050*0.97,aresample=22050", "-c:a", "libmp3lame"), (), "mp3", 0.97),
+    "speed-1.03": (("-af", "asetrate=22050*1.03,aresample=22050", "-c:a", "libmp3lame"), (), "mp3", 1.03),
+    "speed-1.025": (("-af", "asetrate=22050*1.025,aresample=22050"), (), "wav", 1.025),
+}
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+def test_transformed_copies_match_their_work(name, tmp_path, pieces, index):
+    args, before, ext, speed = TRANSFORMS[name]
+    queries = [fingerprint_audio(ffmpeg(p, tmp_path / f"q{i}.{ext}", *args, before=before))
+               for i, p in enumerate(pieces[:2])]
+    for work_id, matches in zip((101, 102), index.match(queries)):
+        assert matches, name
+        top = matches[0]
+        assert top.work_id == work_id and top.stage == "verified"
+        assert [m.work_id for m in matches] == [work_id]
+        assert top.evidence["ber"] <= 0.15
+        assert top.evidence["overlap_s"] >= 10
+        assert abs(top.evidence["speed"] - speed) <= 0.006
+        assert top.score == pytest.approx(1 - 2 * top.evidence["ber"], abs=1e-3)
+        if name == "excerpt-15s":
+            assert top.evidence["offset_s"] == pytest.approx(20 + top.evidence["query_offset_s"], abs=0.5)
+
+
+def test_noisy_copy_matches(tmp_path, pieces, index):
+    rng = np.random.default_rng(7)
+    signal = synth_piece(2)
+    noise = rng.standard_normal(len(signal))
+    noise *= np.sqrt(np.mean(signal ** 2) / np.mean(noise ** 2)) / 10 ** (15 / 20)  # 15 dB SNR
+    noisy = fingerprint_audio(write_wav(tmp_path / "noisy.wav", signal + noise))
+    [matches] = index.match([noisy])
+    assert [m.work_id for m in matches] == [103]
+    assert matches[0].evidence["ber"] <= 0.15
+
+
+def test_distinct_and_unrelated_audio_do_not_match(tmp_path, pieces, registrations, index):
+    outsider = fingerprint_audio(pieces[4])
+    sample = fingerprint_audio(SAMPLE_WAV)
+    silence = fingerprint_audio(write_wav(tmp_path / "silence.wav", np.zeros(20 * RATE)))
+    hum = fingerprint_audio(write_wav(tmp_path / "hum.wav",
+                                      0.5 * np.sin(2 * np.pi * 220 * np.arange(20 * RATE) / RATE)))
+    assert index.match([outsider, sample, silence, hum]) == [[], [], [], []]
+    # each registered piece, re-encoded, finds itself and none of the others
+    for i, p in enumerate(pieces[:4]):
+        q = fingerprint_audio(ffmpeg(p, tmp_path / f"r{i}.mp3", "-c:a", "libmp3lame", "-b:a", "96k"))
+        assert [m.work_id for m in index.match([q])[0]] == [101 + i]
+
+
+def test_exact_copy_is_found_at_the_exact_stage(pieces, index):
+    [matches] = index.match([fingerprint_audio(pieces[3].read_bytes(), item="rehosted")])
+    assert [(m.work_id, m.stage, m.score) for m in matches] == [(104, "exact", 1.0)]
+    assert matches[0].evidence["xxh3_128"] == xxhash.xxh3_128_hexdigest(pieces[3].read_bytes())
+
+
+def test_silence_registered_as_a_work_matches_nothing(tmp_path, pieces):
+    silent = register_audio(write_wav(tmp_path / "quiet.wav", np.zeros(30 * RATE)), speeds=(1.02,))
+    builder = AudioIndexBuilder()
+    builder.add(1, silent)
+    index = builder.build()
+    other_silence = fingerprint_audio(write_wav(tmp_path / "quiet2.wav", np.zeros(25 * RATE)))
+    assert index.match([other_silence, fingerprint_audio(pieces[0])]) == [[], []]
+
+
+def test_save_load_round_trip_is_exact(tmp_path, index, pieces):
+    files = index.save(tmp_path / "idx")
+    assert {f.suffix for f in files} == {".parquet", ".npy", ".json"}
+    assert all(f.exists() for f in files)
+    # the index holds fingerprints, never the audio: far smaller than the registered WAVs
+    assert sum(f.stat().st_size for f in files) < sum(p.stat().st_size for p in pieces[:4]) / 20
+    loaded = AudioIndex.load(tmp_path / "idx")
+    assert loaded == index
+    assert loaded.isccs == index.isccs
+    mapped = AudioIndex.load(tmp_path / "idx", mmap=True)
+    query = fingerprint_audio(ffmpeg(pieces[1], tmp_path / "q.ogg", "-c:a", "libvorbis", "-q:a", "1"))
+    exact = fingerprint_audio(pieces[0])
+    expected = index.match([query, exact])
+    assert [[m.to_dict() for m in ms] for ms in loaded.match([query, exact])] == \
+        [[m.to_dict() for m in ms] for ms in expected]
+    assert [[m.work_id for m in ms] for ms in mapped.match([query, exact])] == [[102], [101]]
+
+
+def test_builder_rejects_a_work_added_twice(registrations):
+    builder = AudioIndexBuilder()
+    builder.add(5, registrations[0])
+    with pytest.raises(ValueError, match="work 5 added twice"):
+        builder.add(5, registrations[1])
+
+
+def test_a_hung_or_slow_subprocess_is_stopped_by_the_timeout(pieces):
+    with pytest.raises(FingerprintError, match="timed out after"):
+        fingerprint_audio(pieces[0], item="slow", timeout=0.001)
+
+
+def test_empty_index_and_too_short_queries_match_nothing(tmp_path, pieces, index):
+    empty = AudioIndexBuilder().build()
+    assert len(empty) == 0 and empty.bytes_per_second == 0.0
+    assert empty.match([fingerprint_audio(pieces[0])]) == [[]]
+    empty.save(tmp_path / "empty")
+    assert AudioIndex.load(tmp_path / "empty") == empty
+    # 6 s of a registered piece is below the 10 s of overlap the verification demands
+    short = fingerprint_audio(ffmpeg(pieces[0], tmp_path / "s.mp3", "-c:a", "libmp3lame",
+                                     before=("-ss", "10", "-t", "6")))
+    assert index.match([short]) == [[]]
+    assert [m.work_id for m in index.match([short], min_overlap_s=3.0)[0]] == [101]
