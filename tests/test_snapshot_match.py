@@ -1,0 +1,171 @@
+"""Issue 3 end to end: register real text, image and audio works, export a signed snapshot, verify it,
+refuse tampering, and match transformed copies from the command line."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import make_image
+from fairtrain.cli.app import app
+from fairtrain.core.keys import SigningKey
+from fairtrain.core.matcher import SnapshotMatcher
+from fairtrain.core.snapshot import SnapshotError, verify_snapshot
+from fairtrain.services.registry.snapshot_export import export_snapshot
+from test_fingerprint_audio import synth_piece, write_wav
+
+POEM = ("바람이 부는 언덕 위에서 우리는 오래된 노래를 불렀다. 강물은 천천히 흘러 바다로 가고, "
+        "아이들은 해가 질 때까지 골목에서 뛰어놀았다. " * 3 +
+        "The river keeps its own slow time, carrying the lanterns of the festival past the mill, past the "
+        "school where the children learned their letters, and out beyond the harbour lights where the "
+        "fishing boats wait for the tide to turn before they slip their moorings and head for open water. "
+        "Nobody in the village remembers who first sang the ferryman's song, but everybody knows the words.")
+UNRELATED = ("Quarterly maintenance schedule for the municipal water treatment facility: filters are "
+             "backwashed every seventy-two hours, chlorine residuals are sampled at six points, and pump "
+             "bearings are greased according to the manufacturer's interval table in appendix C. ") * 3
+
+
+@pytest.fixture(scope="module")
+def audio_piece(tmp_path_factory):
+    return write_wav(tmp_path_factory.mktemp("audio") / "piece.wav", synth_piece(3, seconds=30.0))
+
+
+@pytest.fixture
+def snapshot(registry, tmp_path, audio_piece):
+    from fairtrain.services.registry import ShareSpec
+
+    h = registry.add_holder("Creator")
+    share = [ShareSpec(h, "author", 1)]
+    (tmp_path / "poem.txt").write_text(POEM, encoding="utf-8")
+    (tmp_path / "photo.jpg").write_bytes(make_image(11))
+    ids = {
+        "text": registry.add_work_file(tmp_path / "poem.txt", shares=share)["work"],
+        "image": registry.add_work_file(tmp_path / "photo.jpg", shares=share)["work"],
+        "audio": registry.add_work_file(audio_piece, shares=share)["work"],
+    }
+    for wid in ids.values():
+        assert registry.work(wid)["iscc"].startswith("ISCC:")
+    key = SigningKey.generate()
+    out = tmp_path / "snap"
+    manifest = export_snapshot(registry, out, key)
+    assert manifest["counts"]["fingerprints"] == {"audio": 1, "image": 1, "text": 1}
+    return out, key, ids
+
+
+def test_snapshot_holds_fingerprints_and_terms_but_never_the_works(snapshot, tmp_path):
+    out, key, _ = snapshot
+    snap = verify_snapshot(out, [key.public])
+    blob = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert POEM[:40].encode() not in blob and "ferryman".encode() not in blob
+    assert (tmp_path / "photo.jpg").read_bytes()[1000:1100] not in blob
+    assert {f["path"].split("/")[1] for f in snap.manifest["files"] if f["path"].startswith("fingerprints/")} == {
+        "text", "image", "audio"}
+
+
+def test_tampering_is_refused_with_the_file_named(snapshot):
+    out, key, _ = snapshot
+    with pytest.raises(SnapshotError, match="not among the trusted keys"):
+        verify_snapshot(out, [SigningKey.generate().public])
+    shard = next((out / "terms").glob("*.parquet"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(SnapshotError, match=rf"{shard.name}: SHA-256 does not match"):
+        verify_snapshot(out, [key.public])
+
+
+def test_added_removed_and_re_signed_files_are_refused(snapshot):
+    out, key, _ = snapshot
+    (out / "fingerprints" / "extra.parquet").write_bytes(b"x")
+    with pytest.raises(SnapshotError, match="extra.parquet: not listed"):
+        verify_snapshot(out, [key.public])
+    (out / "fingerprints" / "extra.parquet").unlink()
+    victim = next((out / "fingerprints" / "image").iterdir())
+    victim.unlink()
+    with pytest.raises(SnapshotError, match="listed in the manifest but missing"):
+        verify_snapshot(out, [key.public])
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["counts"]["works"] = 999  # edit the signed body
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotError, match="signature does not verify"):
+        verify_snapshot(out, [key.public])
+
+
+def _jpeg(data: bytes, *, quality: int, scale: float = 1.0, crop: float = 0.0, flip: bool = False) -> bytes:
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = img.size
+    if crop:
+        img = img.crop((int(w * crop), int(h * crop), w, h))
+    if scale != 1.0:
+        img = img.resize((int(img.width * scale), int(img.height * scale)))
+    if flip:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def test_transformed_copies_match_their_works_and_unrelated_items_do_not(snapshot, tmp_path, audio_piece):
+    out, key, ids = snapshot
+    matcher = SnapshotMatcher.open(out, [key.public])
+    photo = (tmp_path / "photo.jpg").read_bytes()
+    excerpt_doc = UNRELATED + " ".join(POEM.split()[40:100]) + " " + UNRELATED
+    mp3 = tmp_path / "copy.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(audio_piece), "-b:a", "64k", str(mp3)], check=True)
+    items = [
+        ("recompressed.jpg", _jpeg(photo, quality=40, scale=0.5)),
+        ("cropped.jpg", _jpeg(photo, quality=80, crop=0.1)),
+        ("flipped.jpg", _jpeg(photo, quality=80, flip=True)),
+        ("excerpt.txt", excerpt_doc.encode()),
+        ("copy.mp3", mp3.read_bytes()),
+        ("unrelated.txt", UNRELATED.encode()),
+        ("other.jpg", make_image(12)),
+        ("junk.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 50),
+        ("empty.txt", b""),
+    ]
+    results = {r.item: r for r in matcher.match(items)}
+    for name, kind in [("recompressed.jpg", "image"), ("cropped.jpg", "image"), ("flipped.jpg", "image"),
+                       ("excerpt.txt", "text"), ("copy.mp3", "audio")]:
+        r = results[name]
+        assert r.error is None, (name, r.error)
+        assert [m.work_id for m, _ in r.matches] == [ids[kind]], (name, r.matches)
+        m, terms = r.matches[0]
+        assert m.stage == "verified" and 0 < m.score <= 1 and m.evidence
+        assert terms["work_id"] == ids[kind] and terms["train-genai"] == "deny"
+    assert results["unrelated.txt"].matches == [] and results["other.jpg"].matches == []
+    assert "junk.jpg" in results and results["junk.jpg"].error
+    assert results["empty.txt"].error == "empty file"
+
+
+def test_keys_export_verify_and_match_from_the_command_line(database_url, tmp_path):
+    runner = CliRunner()
+    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
+
+    def run(*args, code=0):
+        r = runner.invoke(app, list(args), env=env)
+        assert r.exit_code == code, r.output
+        return r
+
+    run("holders", "add", "Photographer")
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(make_image(5))
+    run("works", "add", str(photo), "--holder", "1:photographer")
+    key = json.loads(run("keys", "create", "--json").stdout)
+    assert len(key["key_id"]) == 16
+    run("keys", "create", code=2)  # refuses to overwrite without --force
+    run("snapshot", "export", str(tmp_path / "snap"))
+    ok = json.loads(run("snapshot", "verify", str(tmp_path / "snap"), "--json").stdout)
+    assert ok["valid"] and ok["key_id"] == key["key_id"]
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(_jpeg(photo.read_bytes(), quality=35))
+    found = json.loads(run("match", str(copy), "--snapshot", str(tmp_path / "snap"), "--json").stdout)
+    assert found[0]["matches"][0]["work_id"] == 1
+    shutil.copy(photo, tmp_path / "snap" / "terms" / "sneaked-in.jpg")
+    refused = run("snapshot", "verify", str(tmp_path / "snap"), code=1)
+    assert "sneaked-in.jpg: not listed in the signed manifest" in refused.stderr
