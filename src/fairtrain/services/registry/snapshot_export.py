@@ -74,11 +74,17 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
         out.append({
             "work_id": wid, "iscc": w.iscc, "media_type": w.media_type, "status": w.status,
             **{c.value: d.value.value for c, d in decisions.items()},
-            "offers": json.dumps({c.value: [o.to_dict() for o in d.offers] for c, d in decisions.items()
+            "offers": json.dumps({c.value: _offers_with_party(d) for c, d in decisions.items()
                                   if d.value is Value.LICENCE}, sort_keys=True),
             "holders": json.dumps(holders.get(wid, []), sort_keys=True, ensure_ascii=False),
         })
     return out
+
+
+def _offers_with_party(d) -> list[dict]:
+    """Each licence offer with the party that made it: who a licensee must ask."""
+    return [{"party": r.statement.provenance.party, **r.statement.offer.to_dict()}
+            for r in d.reasons if r.counted and r.statement.value is Value.LICENCE and r.statement.offer]
 
 
 def _write_terms(staging: Path, shard: int, rows: list[dict]) -> None:

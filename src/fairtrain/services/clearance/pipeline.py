@@ -1,0 +1,206 @@
+"""Clearance as a list of small steps over batches (datatrove's shape). Executors run the same steps.
+
+A batch is a list of :class:`Cleared` records, one per input :class:`Item`. The steps fill in what
+each item matched, what the web says about its URL, and the decision. Nothing here knows about
+processes, shards on disk or Ray.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xxhash
+
+from fairtrain.core.decide import decide_unregistered
+from fairtrain.core.matcher import SnapshotMatcher
+from fairtrain.core.snapshot import SnapshotTerms
+from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
+
+MODES = ("permission", "reservation")
+
+
+@dataclass
+class Cleared:
+    """One input item on its way through the pipeline."""
+
+    item: object  # readers.Item
+    modality: str | None = None
+    content_hash: str | None = None  # xxh3-128 of the bytes: the leaf of the clearance manifest
+    matches: list[dict] = field(default_factory=list)  # {"snapshot", "work_id", "score", "stage", "evidence", "terms"}
+    signals: object | None = None  # signals.check.SignalReport
+    decision: Value = Value.UNKNOWN
+    reasons: list[dict] = field(default_factory=list)
+    error: str | None = None
+    passes: bool = False
+
+
+@dataclass(frozen=True)
+class ClearanceConfig:
+    """What a clearance decides: the same for every shard and every executor."""
+
+    snapshots: tuple[Path, ...]
+    purpose: Category
+    licensee: str
+    mode: str = "permission"
+    research: bool = False
+    check_web: bool = False
+    grants: frozenset[tuple[str, int]] = frozenset()  # (snapshot_id, work_id) licensed to this licensee
+    trusted_keys: tuple[str, ...] = ()  # base64 Ed25519 public keys the snapshots must be signed by
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+
+    @property
+    def purpose_kind(self) -> Purpose:
+        return Purpose.RESEARCH if self.research else Purpose.COMMERCIAL
+
+    def to_dict(self) -> dict:
+        return {"snapshots": [str(p) for p in self.snapshots], "purpose": self.purpose.value,
+                "licensee": self.licensee, "mode": self.mode, "research": self.research,
+                "check_web": self.check_web, "grants": sorted([list(g) for g in self.grants])}
+
+
+class MatchStep:
+    """Fingerprint every readable item and match it against every snapshot."""
+
+    def __init__(self, matchers: Sequence[SnapshotMatcher]):
+        self.matchers = list(matchers)
+
+    def __call__(self, batch: list[Cleared]) -> list[Cleared]:
+        todo = []
+        for rec in batch:
+            it = rec.item
+            if it.error:
+                rec.error = it.error
+                continue
+            data = it.data if it.data is not None else (it.text.encode("utf-8") if it.text is not None else None)
+            if data is None:
+                continue  # a URL-only item: the web step may still speak for it
+            rec.content_hash = xxhash.xxh3_128_hexdigest(data)
+            todo.append((rec, data))
+        if not todo:
+            return batch
+        names = [r.item.item for r, _ in todo]
+        kinds = [r.item.media_type for r, _ in todo]
+        for matcher in self.matchers:
+            sid = matcher.snapshot.snapshot_id
+            results = matcher.match([(n, d) for n, (_, d) in zip(names, todo, strict=True)], kinds)
+            for (rec, _), res in zip(todo, results, strict=True):
+                rec.modality = rec.modality or res.modality
+                if res.error:
+                    rec.error = res.error
+                for m, terms in res.matches:
+                    rec.matches.append({"snapshot": sid, "work_id": m.work_id, "score": round(m.score, 6),
+                                        "stage": m.stage, "evidence": dict(m.evidence), "terms": terms})
+        return batch
+
+
+class WebSignalsStep:
+    """Read the web signals for items with a URL (robots.txt, TDMRep, headers, HTML, RSL)."""
+
+    def __init__(self, **options):
+        import asyncio
+
+        from fairtrain.core.signals.check import SignalChecker
+
+        # One loop for the step's life: the checker's per-origin caches and connection pools live on it.
+        self.loop = asyncio.new_event_loop()
+        self.checker = SignalChecker(**options)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.checker.aclose())
+        self.loop.close()
+
+    def __call__(self, batch: list[Cleared]) -> list[Cleared]:
+        with_url = [r for r in batch if r.item.url]
+        if with_url:
+            reports = self.loop.run_until_complete(self.checker.check_many([r.item.url for r in with_url]))
+            for rec, rep in zip(with_url, reports, strict=True):
+                rec.signals = rep
+        return batch
+
+
+class DecideStep:
+    """The shared decision engine's verdict per item, and whether it passes in this mode."""
+
+    def __init__(self, config: ClearanceConfig):
+        self.config = config
+
+    def __call__(self, batch: list[Cleared]) -> list[Cleared]:
+        cat = self.config.purpose
+        for rec in batch:
+            values: list[Value] = []
+            for m in rec.matches:
+                v, why = self._registered(m, cat)
+                values.append(v)
+                rec.reasons.append({"source": "registry", "snapshot": m["snapshot"], "work_id": m["work_id"],
+                                    "value": v.value, "why": why})
+            signal_terms = rec.signals.terms if rec.signals is not None else None
+            if signal_terms is not None and signal_terms.statements:
+                d = decide_unregistered(cat, signal_terms)
+                if d.value is not Value.UNKNOWN:
+                    values.append(d.value)
+                    rec.reasons.append({"source": "web", "url": rec.item.url, "value": d.value.value,
+                                        "why": sorted({r.statement.provenance.source for r in d.reasons if r.counted})})
+            if rec.error and not rec.matches:
+                rec.decision = Value.UNKNOWN
+                rec.reasons.append({"source": "error", "value": "unknown", "why": rec.error})
+            elif values:
+                rec.decision = most_restrictive(values)
+            else:
+                rec.decision = Value.UNKNOWN
+                rec.reasons.append({"source": "default", "value": "unknown",
+                                    "why": "no registered work matched and no signal applies"})
+            rec.passes = rec.decision is Value.ALLOW or (
+                self.config.mode == "reservation" and rec.decision is Value.UNKNOWN)
+        return batch
+
+    def _registered(self, m: dict, cat: Category) -> tuple[Value, str]:
+        terms = m["terms"]
+        if terms is None:
+            return Value.DENY, "matched a registered work missing from the snapshot's terms"
+        value = Value(terms[cat.value])
+        if value is Value.LICENCE and (m["snapshot"], m["work_id"]) in self.config.grants:
+            return Value.ALLOW, f"licence granted to {self.config.licensee}"
+        return value, f"registered work's effective terms for {cat.value}"
+
+
+def decision_row(rec: Cleared) -> dict:
+    """One row of decisions.parquet."""
+    it = rec.item
+    return {
+        "item": it.item,
+        "shard": it.shard,
+        "row": it.row,
+        "url": it.url,
+        "modality": rec.modality,
+        "decision": rec.decision.value,
+        "passes": rec.passes,
+        "work_ids": sorted({m["work_id"] for m in rec.matches}),
+        "content_hash": rec.content_hash,
+        "reasons": json.dumps(rec.reasons, sort_keys=True, ensure_ascii=False),
+        "evidence": json.dumps([{k: m[k] for k in ("snapshot", "work_id", "score", "stage", "evidence")}
+                                for m in rec.matches], sort_keys=True, ensure_ascii=False, default=str),
+        "error": rec.error,
+    }
+
+
+def licensable(rec: Cleared) -> list[dict]:
+    """The matched works a licence would clear, with their terms (for licence-quote.json)."""
+    return [m for m in rec.matches if m["terms"] and m["terms"].get("status") != "rejected"
+            and rec.decision is Value.LICENCE]
+
+
+def load_matchers(config: ClearanceConfig) -> list[SnapshotMatcher]:
+    from fairtrain.core.keys import PublicKey
+
+    trusted = [PublicKey.from_b64(k) for k in config.trusted_keys] or None
+    return [SnapshotMatcher.open(p, trusted) for p in config.snapshots]
+
+
+__all__ = ["Cleared", "ClearanceConfig", "DecideStep", "MatchStep", "SnapshotTerms", "WebSignalsStep",
+           "decision_row", "licensable", "load_matchers"]

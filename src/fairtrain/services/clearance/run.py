@@ -1,0 +1,320 @@
+"""Run a clearance: shards through the pipeline steps, one output shard per input shard, resumable.
+
+Layout of OUT::
+
+    job.json                  what was asked (input, config, shard list); a re-run must ask the same
+    shards/<n>.parquet        decisions of input shard n, renamed into place when the shard is done
+    shards/<n>.json           that shard's summary (counts, quote lines, manifest leaves); written last
+    cleared/...               passing items in the input's own format, one output per input shard
+    decisions.parquet, licence-quote.json, report.json, report.html, manifest.json, leaves-*.parquet
+
+A shard whose summary exists is done and never processed again, so a killed job re-run with the same
+command continues where it stopped and writes byte-identical outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fairtrain.core.vocab import Value
+from fairtrain.services.clearance.pipeline import (
+    Cleared,
+    ClearanceConfig,
+    DecideStep,
+    MatchStep,
+    WebSignalsStep,
+    decision_row,
+    load_matchers,
+)
+
+DECISIONS_SCHEMA = pa.schema([
+    ("item", pa.string()), ("shard", pa.string()), ("row", pa.int64()), ("url", pa.string()),
+    ("modality", pa.string()), ("decision", pa.string()), ("passes", pa.bool_()), ("work_ids", pa.list_(pa.int64())),
+    ("content_hash", pa.string()), ("reasons", pa.string()), ("evidence", pa.string()), ("error", pa.string()),
+])
+
+
+class ClearanceError(ValueError):
+    pass
+
+
+def _write_json(path: Path, data: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def plan(input_path: Path, out: Path, config: ClearanceConfig, fmt: str | None, *, force: bool = False) -> dict:
+    """Create or re-open OUT/job.json; refuse to mix two different clearances in one OUT."""
+    from fairtrain.services.clearance.readers import reader_for
+
+    reader = reader_for(input_path, fmt)
+    shards = reader.shards(input_path)
+    job = {"input": str(Path(input_path).resolve()), "format": type(reader).__name__, "config": config.to_dict(),
+           "shards": [{"n": i, "id": s.id} for i, s in enumerate(shards)]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "shards").mkdir(exist_ok=True)
+    path = out / "job.json"
+    if path.exists() and not force:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if {k: old.get(k) for k in job} != job:
+            raise ClearanceError(f"{out} holds a different clearance (input, options or shards differ): "
+                                 "use another --out, or --force to start over")
+        return old
+    job["started_at"] = datetime.now(UTC).isoformat()
+    _write_json(path, job)
+    return job
+
+
+# -- one shard -------------------------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _steps(config: ClearanceConfig) -> list:
+    """The pipeline, built once per process (snapshot indexes are loaded once, then shared by all shards)."""
+    key = json.dumps(config.to_dict(), sort_keys=True)
+    if _WORKER.get("key") != key:
+        steps: list = [MatchStep(load_matchers(config))]
+        if config.check_web:
+            steps.append(WebSignalsStep())
+        steps.append(DecideStep(config))
+        _WORKER.update(key=key, steps=steps)
+    return _WORKER["steps"]
+
+
+def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: ClearanceConfig,
+              batch_size: int = 256) -> dict:
+    """Process input shard ``shard_n`` completely and return its summary (also written to disk)."""
+    from fairtrain.services.clearance.readers import reader_for
+
+    out_p = Path(out)
+    reader = reader_for(Path(input_path), fmt)
+    shard = reader.shards(Path(input_path))[shard_n]
+    steps = _steps(config)
+    summary = _Summary(config)
+    tmp = out_p / "shards" / f"{shard_n:06d}.parquet.tmp"
+    writer = pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd")
+
+    def kept() -> Iterator[object]:
+        for items in reader.read(shard, batch_size):
+            batch = [Cleared(item=it) for it in items]
+            for step in steps:
+                batch = step(batch)
+            writer.write_table(pa.Table.from_pylist([decision_row(r) for r in batch], schema=DECISIONS_SCHEMA))
+            for rec in batch:
+                summary.add(rec)
+                if rec.passes:
+                    yield rec.item
+
+    try:
+        cleared_dir = out_p / "cleared"
+        cleared_dir.mkdir(exist_ok=True)
+        reader.write_cleared(shard, kept(), cleared_dir / _cleared_name(shard_n, shard))
+    finally:
+        writer.close()
+    os.replace(tmp, out_p / "shards" / f"{shard_n:06d}.parquet")
+    data = summary.to_dict(shard_n, shard.id)
+    _write_json(out_p / "shards" / f"{shard_n:06d}.json", data)  # the done marker: written last
+    return data
+
+
+def _cleared_name(n: int, shard) -> str:
+    name = Path(str(shard.path)).name or f"shard-{n:06d}"
+    return f"{n:06d}-{name}"
+
+
+class _Summary:
+    """Per-shard counts and the leaves and quote lines the final outputs need; small, mergeable JSON."""
+
+    def __init__(self, config: ClearanceConfig):
+        self.config = config
+        self.by_decision: Counter = Counter()
+        self.by_reason: Counter = Counter()
+        self.by_modality: Counter = Counter()
+        self.domains: Counter = Counter()
+        self.holders: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.items = 0
+        self.passed = 0
+        self.item_leaves: set[str] = set()
+        self.work_leaves: set[str] = set()
+        self.licensable: dict[str, dict] = {}
+
+    def add(self, rec: Cleared) -> None:
+        self.items += 1
+        self.by_decision[rec.decision.value] += 1
+        self.by_modality[rec.modality or "unknown"] += 1
+        for r in rec.reasons:
+            self.by_reason[f"{r['source']}:{r['value']}"] += 1
+        if rec.error:
+            self.errors[rec.error.split(":")[0][:80]] += 1
+        if rec.item.url:
+            self.domains[urlsplit(rec.item.url).hostname or "?"] += 1
+        for m in rec.matches:
+            for h in (m["terms"] or {}).get("holders", []):
+                self.holders[h["name"]] += 1
+        if rec.passes:
+            self.passed += 1
+            if rec.content_hash:
+                self.item_leaves.add(rec.content_hash)
+            for m in rec.matches:
+                self.work_leaves.add(f"{m['snapshot']}:{m['work_id']}")
+        if rec.decision is Value.LICENCE:
+            for m in rec.matches:
+                terms = m["terms"] or {}
+                if terms.get(self.config.purpose.value) != "licence":
+                    continue
+                key = f"{m['snapshot']}:{m['work_id']}"
+                entry = self.licensable.setdefault(key, {
+                    "snapshot": m["snapshot"], "work_id": m["work_id"], "items": 0,
+                    "holders": terms.get("holders", []),
+                    "offers": terms.get("offers", {}).get(self.config.purpose.value, [])})
+                entry["items"] += 1
+
+    def to_dict(self, n: int, shard_id: str) -> dict:
+        return {"n": n, "shard": shard_id, "items": self.items, "passed": self.passed,
+                "by_decision": dict(self.by_decision), "by_reason": dict(self.by_reason),
+                "by_modality": dict(self.by_modality), "domains": dict(self.domains), "holders": dict(self.holders),
+                "errors": dict(self.errors), "item_leaves": sorted(self.item_leaves),
+                "work_leaves": sorted(self.work_leaves), "licensable": [self.licensable[k] for k in sorted(self.licensable)]}
+
+
+# -- executors -------------------------------------------------------------------------------------
+
+
+def run_local(input_path: Path, out: Path, config: ClearanceConfig, job: dict, *, fmt: str | None, workers: int,
+              batch_size: int, on_shard: Callable[[dict], None] | None = None) -> None:
+    todo = [s["n"] for s in job["shards"] if not (out / "shards" / f"{s['n']:06d}.json").exists()]
+    if workers <= 1:
+        for n in todo:
+            done = run_shard(str(input_path), fmt, n, str(out), config, batch_size)
+            if on_shard:
+                on_shard(done)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_shard, str(input_path), fmt, n, str(out), config, batch_size) for n in todo]
+        for f in as_completed(futures):
+            done = f.result()
+            if on_shard:
+                on_shard(done)
+
+
+# -- final outputs ---------------------------------------------------------------------------------
+
+
+def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine: str) -> dict:
+    """Merge the shard outputs into the final files; deterministic, so a resumed job writes the same bytes."""
+    from fairtrain.core.keys import sign_document
+    from fairtrain.core.merkle import SortedSet
+    from fairtrain.core.snapshot import verify_snapshot
+    from fairtrain.services.clearance.report import quote, render_html
+
+    shards = [json.loads((out / "shards" / f"{s['n']:06d}.json").read_text(encoding="utf-8")) for s in job["shards"]]
+    tables = [pq.read_table(out / "shards" / f"{s['n']:06d}.parquet") for s in job["shards"]]
+    merged = pa.concat_tables(tables) if tables else DECISIONS_SCHEMA.empty_table()
+    tmp = out / "decisions.parquet.tmp"
+    pq.write_table(merged, tmp, compression="zstd")
+    os.replace(tmp, out / "decisions.parquet")
+
+    total: dict[str, Counter] = {k: Counter() for k in ("by_decision", "by_reason", "by_modality", "domains", "holders",
+                                                        "errors")}
+    for s in shards:
+        for k in total:
+            total[k].update(s[k])
+    items = sum(s["items"] for s in shards)
+    passed = sum(s["passed"] for s in shards)
+    item_set = SortedSet([bytes.fromhex(h) for s in shards for h in s["item_leaves"]])
+    work_set = SortedSet([w.encode() for s in shards for w in s["work_leaves"]])
+    for name, keys in (("leaves-items.parquet", [k.hex() for k in item_set.keys]),
+                       ("leaves-works.parquet", [k.decode() for k in work_set.keys])):
+        t = out / (name + ".tmp")
+        pq.write_table(pa.table({"leaf": pa.array(keys, pa.string())}), t)
+        os.replace(t, out / name)
+
+    lic = quote([w for s in shards for w in s["licensable"]], config)
+    _write_json(out / "licence-quote.json", lic)
+
+    snapshots = []
+    for p in config.snapshots:
+        snap = verify_snapshot(Path(p), _trusted(config))
+        snapshots.append({"path": str(p), "snapshot_id": snap.snapshot_id, "registry": snap.manifest.get("registry"),
+                          "key_id": snap.signer.key_id, "created_at": snap.manifest.get("created_at")})
+    report = {
+        "input": job["input"], "format": job["format"], "engine": engine, "started_at": job["started_at"],
+        "licensee": config.licensee, "purpose": config.purpose.value, "mode": config.mode,
+        "research": config.research, "check_web": config.check_web,
+        "mode_note": ("permission first: only items with an explicit allow or a granted licence pass; "
+                      "unknown items are excluded") if config.mode == "permission" else
+                     ("RESERVATION MODE: items nobody has registered or reserved (unknown) PASS; only explicit "
+                      "reservations exclude. This is not permission."),
+        "items": items, "passed": passed, "excluded": items - passed,
+        **{k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for k, v in total.items()},
+        "snapshots": snapshots, "licence_quote": {"works": lic["works"], "totals": lic["totals"]},
+        "shards": len(shards),
+    }
+    _write_json(out / "report.json", report)
+    tmp = out / "report.html.tmp"
+    tmp.write_text(render_html(report), encoding="utf-8")
+    os.replace(tmp, out / "report.html")
+
+    manifest = {
+        "format": "fairtrain-clearance/1", "licensee": config.licensee, "purpose": config.purpose.value,
+        "mode": config.mode, "input": job["input"], "started_at": job["started_at"],
+        "items": items, "cleared": passed, "snapshots": snapshots,
+        "cleared_items": {"root": item_set.root.hex(), "size": len(item_set.keys),
+                          "leaf": "xxh3-128 of the item's bytes", "leaves": "leaves-items.parquet"},
+        "cleared_works": {"root": work_set.root.hex(), "size": len(work_set.keys),
+                          "leaf": "<snapshot_id>:<work_id> of works matched in cleared items",
+                          "leaves": "leaves-works.parquet"},
+        "decisions_sha256": hashlib.sha256((out / "decisions.parquet").read_bytes()).hexdigest(),
+    }
+    signed = sign_document(manifest, signing_key)
+    _write_json(out / "manifest.json", signed)
+    return report
+
+
+def _trusted(config: ClearanceConfig):
+    from fairtrain.core.keys import PublicKey
+
+    return [PublicKey.from_b64(k) for k in config.trusted_keys] or None
+
+
+def clear(input_path: Path, out: Path, config: ClearanceConfig, signing_key, *, fmt: str | None = None,
+          engine: str = "local", workers: int = 1, batch_size: int = 256, force: bool = False,
+          ray_address: str | None = None, on_shard: Callable[[dict], None] | None = None,
+          on_plan: Callable[[dict], None] | None = None) -> dict:
+    """Clear ``input_path`` into ``out``; resumes a job OUT already holds. Returns the report."""
+    from fairtrain.core.snapshot import verify_snapshot
+
+    for p in config.snapshots:  # verify before anything is trusted (workers verify again when loading)
+        verify_snapshot(Path(p), _trusted(config))
+    job = plan(Path(input_path), Path(out), config, fmt, force=force)
+    if on_plan:
+        on_plan(job)
+    if engine == "local":
+        run_local(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
+                  on_shard=on_shard)
+    elif engine == "ray":
+        from fairtrain.services.clearance.ray_engine import run_ray
+
+        run_ray(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
+                address=ray_address, on_shard=on_shard)
+    else:
+        raise ClearanceError(f"unknown engine {engine!r} (local or ray)")
+    return finish(Path(out), job, config, signing_key, engine=engine)
+
+
+__all__ = ["ClearanceConfig", "ClearanceError", "clear", "replace", "run_shard"]
