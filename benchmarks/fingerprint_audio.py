@@ -13,7 +13,7 @@ direct comparison of the raw fingerprints (no variants, no index), accepted at t
 ≥ 10 s. "×RT/core" is seconds of query audio per CPU second (this process and its subprocesses), so it
 reads per core whatever the pool size.
 
-    PYTHONPATH=src /work/main/.venv/bin/python benchmarks/fingerprint_audio.py [--quick]
+    .venv/bin/python benchmarks/fingerprint_audio.py [--quick]
 """
 
 from __future__ import annotations

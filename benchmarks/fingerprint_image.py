@@ -9,7 +9,7 @@ of them, plus quarter tiles).
 Baseline, measured in the same run: imagehash pHash on a full decode, linear scan against the
 registered originals (no variants, no verification), at the same radius as our candidate stage.
 
-    PYTHONPATH=src /work/main/.venv/bin/python benchmarks/fingerprint_image.py [--quick]
+    .venv/bin/python benchmarks/fingerprint_image.py [--quick]
 """
 
 from __future__ import annotations

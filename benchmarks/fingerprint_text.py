@@ -11,7 +11,7 @@ Queries: a 50-word excerpt of a work inserted into a distractor; a work with 10 
 the distractors themselves (any match counts as a false positive). Baseline, measured in the same run:
 datasketch MinHash (128 perms, word 5-grams, regex tokens) + MinHashLSH (threshold 0.5).
 
-    PYTHONPATH=src /work/main/.venv/bin/python benchmarks/fingerprint_text.py [--quick]
+    .venv/bin/python benchmarks/fingerprint_text.py [--quick]
 """
 
 from __future__ import annotations

@@ -1,0 +1,202 @@
+"""Dataset clearance end to end: registry → snapshot → clear a dataset → decisions, cleared data, quote,
+report and signed manifest; both modes; both engines agree; SIGKILL and resume gives identical bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from conftest import TESTDATA, make_image
+from fairtrain.cli.app import app
+from fairtrain.core.keys import verify_document
+from fairtrain.core.merkle import verify_set_proof, SortedSet
+
+LICENSED_TEXT = ("The lighthouse keeper wrote every evening in a leather book: the colour of the sea, the ships that "
+                 "passed, the gulls that argued on the rail, and the slow turning of the great lamp above his head. "
+                 "When the storms came he wrote less and listened more, and the book filled with silence. ") * 2
+DENIED_TEXT = ("어머니는 새벽마다 시장에 나가 생선을 팔았고, 나는 학교가 끝나면 가게 앞 의자에 앉아 숙제를 했다. "
+               "비린내와 소금기 속에서 글자를 배웠고, 손님들의 목소리로 셈을 익혔다. 그 시장은 이제 사라졌지만 "
+               "그 목소리들은 아직 내 공책 속에 남아 있다. ") * 2
+FREE_TEXT = ("This public-domain style notice may be used for any purpose, including training machine learning "
+             "models, without asking anybody for permission; attribution is appreciated but not required at all. ") * 2
+
+
+@pytest.fixture
+def world(tmp_path, database_url):
+    """A registry with four works, a snapshot, a licensee key, and a dataset of local files."""
+    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
+    runner = CliRunner()
+
+    def run(*args, code=0):
+        r = runner.invoke(app, [str(a) for a in args], env=env)
+        assert r.exit_code == code, r.output
+        return r
+
+    files = tmp_path / "works"
+    files.mkdir()
+    (files / "licensed.txt").write_text(LICENSED_TEXT, encoding="utf-8")
+    (files / "denied.txt").write_text(DENIED_TEXT, encoding="utf-8")
+    (files / "free.txt").write_text(FREE_TEXT, encoding="utf-8")
+    (files / "photo.jpg").write_bytes(make_image(21))
+    run("holders", "add", "Keeper", "--email", "keeper@example.org")
+    run("holders", "add", "Fishmonger")
+    run("holders", "add", "Commons")
+    run("works", "add", files / "licensed.txt", files / "photo.jpg", "--holder", "1:author")
+    run("works", "add", files / "denied.txt", "--holder", "2:author")
+    run("works", "add", files / "free.txt", "--holder", "3:author")
+    run("declare", "--holder", "1", "--category", "train-ai=licence", "--price", "30000", "--currency", "KRW")
+    run("declare", "--holder", "3", "--category", "tdm=allow")
+    run("keys", "create")
+    run("keys", "create", "--name", "acme-ai")
+    run("snapshot", "export", tmp_path / "snap")
+
+    data = tmp_path / "dataset"
+    data.mkdir()
+    rows = []
+    corpus = {"licensed-copy.txt": ("Preface.\n" + LICENSED_TEXT).encode(), "denied-copy.txt": DENIED_TEXT.encode(),
+              "free-copy.txt": FREE_TEXT.encode(), "photo-copy.jpg": make_image(21),
+              "own-photo.jpg": make_image(99),
+              "own-text.txt": ("An unregistered paragraph about compilers, register allocation and "
+                               "instruction scheduling in a small teaching language. " * 3).encode()}
+    for i, (name, body) in enumerate(sorted(corpus.items())):
+        (data / name).write_bytes(body)
+        rows.append({"url": f"https://example.org/{name}", "caption": name, "path": str(data / name)})
+    rows.append({"url": None, "caption": "a missing file", "path": str(data / "missing.jpg")})
+    manifest = tmp_path / "manifest.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), manifest)
+    return run, env, tmp_path, manifest
+
+
+def _decisions(out: Path) -> dict[str, dict]:
+    t = pq.read_table(out / "decisions.parquet").to_pylist()
+    return {Path(r["url"]).name if r["url"] else "missing": r for r in t}
+
+
+def test_clearance_decides_every_item_and_writes_every_output(world):
+    run, env, tmp, manifest = world
+    out = tmp / "out"
+    report = json.loads(run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai",
+                            "--purpose", "train-genai", "--out", out, "--json").stdout)
+    d = _decisions(out)
+    assert d["licensed-copy.txt"]["decision"] == "licence" and not d["licensed-copy.txt"]["passes"]
+    assert d["photo-copy.jpg"]["decision"] == "licence"
+    assert d["denied-copy.txt"]["decision"] == "deny"
+    assert d["free-copy.txt"]["decision"] == "allow" and d["free-copy.txt"]["passes"]
+    assert d["own-photo.jpg"]["decision"] == "unknown" and not d["own-photo.jpg"]["passes"]
+    assert d["missing"]["decision"] == "unknown" and d["missing"]["error"]
+    assert report["items"] == 7 and report["passed"] == 1 and report["by_decision"]["licence"] == 2
+
+    cleared = pq.read_table(next((out / "cleared").iterdir())).to_pylist()
+    assert [Path(r["path"]).name for r in cleared] == ["free-copy.txt"]
+    assert set(cleared[0]) == {"url", "caption", "path"}  # the input's own columns
+
+    quote = json.loads((out / "licence-quote.json").read_text())
+    (group,) = quote["groups"]
+    assert group["name"] == "Keeper" and len(group["works"]) == 2
+    assert quote["totals"] == {"KRW": {"currency": "KRW", "minor": 60000, "display": "60000 KRW"}}
+
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "Decisions by reason" in html and "http" not in html.split("<body>")[1].split("Input")[0]
+
+    signed = json.loads((out / "manifest.json").read_text())
+    key = verify_document(signed)
+    assert key.key_id == json.loads(run("keys", "show", "--name", "acme-ai", "--json").stdout)["key_id"]
+    leaves = [bytes.fromhex(x) for x in pq.read_table(out / "leaves-items.parquet").column("leaf").to_pylist()]
+    items = SortedSet(leaves)
+    assert items.root.hex() == signed["cleared_items"]["root"]
+    free_hash = bytes.fromhex(d["free-copy.txt"]["content_hash"])
+    denied_hash = bytes.fromhex(d["denied-copy.txt"]["content_hash"])
+    assert verify_set_proof(free_hash, items.prove(free_hash), bytes.fromhex(signed["cleared_items"]["root"]))
+    absent = items.prove(denied_hash)
+    assert not absent["included"] and verify_set_proof(denied_hash, absent, bytes.fromhex(signed["cleared_items"]["root"]))
+
+
+def test_reservation_mode_lets_unknown_pass_and_says_so(world):
+    run, env, tmp, manifest = world
+    out = tmp / "out-res"
+    report = json.loads(run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out,
+                            "--mode", "reservation", "--json").stdout)
+    d = _decisions(out)
+    assert d["own-photo.jpg"]["passes"] and d["own-text.txt"]["passes"] and d["missing"]["passes"]
+    assert not d["denied-copy.txt"]["passes"] and not d["licensed-copy.txt"]["passes"]
+    assert "RESERVATION MODE" in report["mode_note"] and "RESERVATION MODE" in (out / "report.html").read_text()
+
+
+def test_a_different_clearance_in_the_same_out_is_refused(world):
+    run, env, tmp, manifest = world
+    out = tmp / "out"
+    run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out)
+    r = run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--mode",
+            "reservation", code=2)
+    assert "holds a different clearance" in r.stderr
+
+
+def test_the_img2dataset_manifest_clears_without_network(world):
+    run, env, tmp, _ = world
+    out = tmp / "out-i2d"
+    report = json.loads(run("clear", TESTDATA / "datasets" / "img2dataset" / "img2dataset_test_1000.parquet",
+                            "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--json").stdout)
+    assert report["items"] == 1000 and report["passed"] == 0  # permission first: nothing here is permitted
+    assert report["by_decision"] == {"unknown": 1000}
+    assert sum(report["domains"].values()) == 1000
+
+
+def _tree_digest(out: Path) -> dict[str, str]:
+    skip = {"job.json"}
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name not in skip}
+
+
+def _many_shards(tmp: Path, manifest: Path, n: int = 6) -> Path:
+    rows = pq.read_table(manifest).to_pylist()
+    d = tmp / "sharded"
+    d.mkdir()
+    for i in range(n):
+        pq.write_table(pa.Table.from_pylist(rows * 3), d / f"part-{i:03d}.parquet")
+    return d
+
+
+def test_killed_and_resumed_job_writes_identical_outputs(world):
+    run, env, tmp, manifest = world
+    sharded = _many_shards(tmp, manifest)
+    ref = tmp / "ref"
+    run("clear", sharded, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", ref, "--format", "parquet")
+
+    out = tmp / "killed"
+    cmd = [sys.executable, "-m", "fairtrain.cli.app", "clear", str(sharded), "--snapshot", str(tmp / "snap"),
+           "--licensee", "acme-ai", "--out", str(out), "--format", "parquet"]
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((out / "shards").glob("*.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((out / "shards").glob("*.json")))
+    assert 0 < done_before < 6, "the job was killed part-way"
+    assert not (out / "manifest.json").exists()
+    run("clear", sharded, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--format", "parquet")
+    assert _tree_digest(out) == _tree_digest(ref)
+    assert pq.read_table(out / "decisions.parquet").num_rows == 6 * 7 * 3
+
+
+def test_local_workers_and_the_ray_engine_write_identical_decisions(world):
+    run, env, tmp, manifest = world
+    sharded = _many_shards(tmp, manifest, n=3)
+    outs = {}
+    for name, extra in {"one": [], "two": ["--workers", "2"], "ray": ["--engine", "ray", "--workers", "2"]}.items():
+        outs[name] = tmp / f"out-{name}"
+        run("clear", sharded, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", outs[name],
+            "--format", "parquet", *extra)
+    digests = {k: hashlib.sha256((v / "decisions.parquet").read_bytes()).hexdigest() for k, v in outs.items()}
+    assert len(set(digests.values())) == 1, digests
