@@ -9,7 +9,13 @@ Design (``reference/fingerprinting.md`` §7.4): an exact xxh3-128 stage, then ex
 items, votes per (work, variant, offset difference), and a verification that accepts when the bit error
 rate over at least ``min_overlap_s`` of aligned audio is at most ``max_ber``. Chromaprint is not invariant
 to speed changes (≥ 1 % is as far as an unrelated track), so the registry also fingerprints the work
-played 0.95…1.05× in 1 % steps; a query 0.5 % off the grid still verifies at BER ≈ 0.10.
+played 0.95…1.05× in 1 % steps; a query 0.5 % off the grid still verifies (median BER 0.05 measured).
+
+Measured (``benchmarks/fingerprint_audio.py``, 16 Wesnoth tracks + 10 distractors): recall 1.00 and no
+false positive for MP3/AAC/Opus re-encodes, 15 dB noise, 15-s excerpts and ±3 % speed; index ≈ 336 B per
+second of audio (8 raw items/s + 10 variants at 2 items/s, 12 B each: stored item, key, posting).
+Throughput is fpcalc's: 650–1,600× real time per core on whole tracks, but ≈ 350× on 15-s items because
+starting fpcalc (135 shared libraries) costs 26 ms of CPU per item.
 """
 
 from __future__ import annotations
