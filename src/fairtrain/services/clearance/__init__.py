@@ -1,0 +1,1 @@
+"""Dataset clearance: run a training dataset through signed registry snapshots, locally, shard by shard."""

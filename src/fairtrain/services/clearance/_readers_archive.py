@@ -1,0 +1,403 @@
+"""Archive and file-tree inputs: WebDataset tar shards, WARC files, plain folders."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import re
+import shutil
+import stat
+import tarfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from fairtrain.core.media import detect_media_type
+
+from ._readers_base import Item, ReaderError, Shard, atomic_dir, atomic_file, error_item, kept_rows
+from ._readers_tabular import list_files, rebatch_rows
+
+# One member or file bigger than this is refused rather than read into memory (and gzip members are cut
+# off at it, which also stops decompression bombs).
+MAX_ITEM_BYTES = 1 << 30
+
+_TEXT_EXTS = {"txt", "text", "md", "html", "htm", "xml", "rst", "tex", "srt", "lrc"}
+_CAPTION_EXTS = ("txt", "caption", "text", "cap")
+# WebDataset's own rule: the key is everything up to the first dot of the base name.
+_KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why an archive member name must not be used as a path, or None."""
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or re.match(r"^[A-Za-z]:", name):
+        return "an absolute path"
+    if ".." in p.parts:
+        return "a path that climbs out with '..'"
+    return None
+
+
+def _gunzip(data: bytes, what: str) -> bytes:
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
+        out = g.read(MAX_ITEM_BYTES + 1)
+    if len(out) > MAX_ITEM_BYTES:
+        raise ValueError(f"{what} decompresses to more than {MAX_ITEM_BYTES} bytes")
+    return out
+
+
+_Members = list[tuple[tarfile.TarInfo, bytes]]
+
+
+def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | str]]:
+    """``(row, key, members or the reason the entry is refused)``, grouping consecutive members by key.
+
+    ``ignore_zeros`` makes tarfile skip a damaged header block by block until the next good header instead
+    of ending the archive silently; the gap between where a member should start and where it does is
+    reported as an error entry."""
+    row = 0
+    key: str | None = None
+    members: _Members = []
+    with tarfile.open(path, "r|*", ignore_zeros=True) as tf:
+        expected = 0
+        for ti in tf:
+            if ti.offset > expected:
+                if key is not None:
+                    yield row, key, members
+                    row, key, members = row + 1, None, []
+                yield row, ti.name, f"{ti.offset - expected} bytes of damaged tar data skipped before {ti.name!r}"
+                row += 1
+            expected = ti.offset_data + -(-ti.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+            if ti.isdir():
+                continue
+            refused = _unsafe_name(ti.name)
+            if refused is None and not ti.isfile():
+                refused = "a link or special file, not a regular member"
+            if refused is None and ti.size > MAX_ITEM_BYTES:
+                refused = f"{ti.size} bytes, more than {MAX_ITEM_BYTES}"
+            m = _KEY_EXT.match(ti.name)
+            mkey = m.group(1) if m else ti.name
+            if refused is not None or mkey != key:
+                if key is not None:
+                    yield row, key, members
+                    row, key, members = row + 1, None, []
+            if refused is not None:
+                yield row, ti.name, f"member {ti.name!r} refused: {refused}"
+                row += 1
+                continue
+            f = tf.extractfile(ti)
+            data = f.read() if f is not None else b""
+            if len(data) != ti.size:
+                raise tarfile.ReadError(f"member {ti.name!r} is truncated ({len(data)} of {ti.size} bytes)")
+            key = mkey
+            members.append((ti, data))
+    if key is not None:
+        yield row, key, members
+
+
+def _member_ext(ti: tarfile.TarInfo) -> str:
+    m = _KEY_EXT.match(ti.name)
+    return m.group(2) if m else ""
+
+
+class WebDatasetReader:
+    """WebDataset tar shards (plain or gzip): one item per key (``000001.jpg`` + ``000001.txt`` + …).
+
+    ``data`` is the first image or audio member (else the first text member), ``text`` the caption
+    (``.txt``), ``url`` the ``url`` of the ``.json`` member; ``record`` is the sample as WebDataset gives
+    it: ``{"__key__": key, ext: bytes, …}``. ``.gz`` members are decompressed for ``data``."""
+
+    format = "webdataset"
+    suffixes = (".tar", ".tgz", ".tar.gz")
+
+    def shards(self, input_path: str | Path) -> list[Shard]:
+        return [Shard(sid, str(p), p.stat().st_size) for sid, p in list_files(input_path, self.suffixes)]
+
+    def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:
+        def items() -> Iterator[Item]:
+            for row, key, members in _tar_samples(Path(shard.path)):
+                if isinstance(members, str):
+                    yield error_item(shard, row, members, item=f"{shard.id}:{key}")
+                else:
+                    yield self._item(shard, row, key, members)
+
+        return rebatch_rows(shard, items(), batch_size)
+
+    @staticmethod
+    def _item(shard: Shard, row: int, key: str, members: _Members) -> Item:
+        record: dict[str, Any] = {"__key__": key}
+        item = Item(item=f"{shard.id}:{key}", shard=shard.id, row=row, record=record)
+        media: list[tuple[str, str | None, bytes]] = []
+        for ti, raw in members:
+            ext = _member_ext(ti)
+            record[ext] = raw
+            plain_ext = ext[:-3] if ext.endswith(".gz") else ext
+            try:
+                data = _gunzip(raw, ti.name) if ext.endswith(".gz") else raw
+            except (OSError, EOFError, ValueError) as e:
+                item.error = f"member {ti.name!r} is not valid gzip: {e}"
+                return item
+            last = plain_ext.rsplit(".", 1)[-1].lower()
+            kind = detect_media_type(data[:4096], f"x.{last}")
+            media.append((last, kind, data))
+            if last == "json" and item.url is None:
+                try:
+                    meta = json.loads(data)
+                    if isinstance(meta, dict) and isinstance(meta.get("url"), str):
+                        item.url = meta["url"]
+                except ValueError:
+                    pass  # a sidecar we cannot read does not make the sample unreadable
+        primary = next((m for m in media if m[1] in ("image", "audio")), None)
+        if primary is None:
+            primary = next((m for m in media if m[0] in _TEXT_EXTS and m[1] == "text"), None)
+        if primary is not None:
+            item.data, item.media_type = primary[2], primary[1]
+            if primary[1] == "text":
+                item.text = primary[2].decode("utf-8", "replace")
+        if item.media_type != "text":
+            cap = next((m for m in media if m[0] in _CAPTION_EXTS), None)
+            if cap is not None:
+                item.text = cap[2].decode("utf-8", "replace")
+        return item
+
+    def write_cleared(self, shard: Shard, items_kept: Iterable[Item], out_path: str | Path) -> int:
+        keep = kept_rows(shard, items_kept)
+        with open(shard.path, "rb") as f:
+            gz = f.read(2) == b"\x1f\x8b"
+        written = 0
+        with atomic_file(out_path) as tmp:
+            with tarfile.open(tmp, "w:gz" if gz else "w", format=tarfile.PAX_FORMAT) as out:
+                for row, _key, members in _tar_samples(Path(shard.path)):
+                    if row in keep and not isinstance(members, str):
+                        for ti, data in members:
+                            out.addfile(ti, io.BytesIO(data))
+                        written += 1
+        return written
+
+
+def _warc() -> Any:
+    try:
+        from warcio.archiveiterator import ArchiveIterator
+        from warcio.exceptions import ArchiveLoadFailed
+    except ImportError as e:
+        raise ReaderError("warc", "reading WARC files needs the warcio package: pip install warcio==1.8.1") from e
+    return ArchiveIterator, ArchiveLoadFailed
+
+
+_ITEM_RECORDS = ("response", "resource", "revisit")
+
+
+def _warc_records(path: Path, with_payload: bool) -> Iterator[dict[str, Any]]:
+    """Every record: its type, ids, offset and length in the file, and (for items) the payload."""
+    archive_iterator, load_failed = _warc()
+    with open(path, "rb") as f:
+        it = archive_iterator(f)
+        try:
+            for rec in it:
+                h = rec.rec_headers
+                info: dict[str, Any] = {
+                    "type": rec.rec_type, "id": h.get_header("WARC-Record-ID"),
+                    "uri": h.get_header("WARC-Target-URI"), "date": h.get_header("WARC-Date"),
+                    "concurrent_to": h.get_header("WARC-Concurrent-To"),
+                    "refers_to": h.get_header("WARC-Refers-To"),
+                }
+                if with_payload and rec.rec_type in _ITEM_RECORDS:
+                    if rec.http_headers is not None:
+                        info["http_status"] = rec.http_headers.get_statuscode()
+                        info["content_type"] = rec.http_headers.get_header("Content-Type")
+                    else:
+                        info["content_type"] = h.get_header("Content-Type")
+                    try:
+                        payload = rec.content_stream().read(MAX_ITEM_BYTES + 1)
+                        info["payload"] = payload if len(payload) <= MAX_ITEM_BYTES else None
+                        if info["payload"] is None:
+                            info["error"] = f"payload larger than {MAX_ITEM_BYTES} bytes"
+                    except (OSError, EOFError, ValueError) as e:  # a bad chunked or gzip body
+                        info["payload"], info["error"] = None, f"payload unreadable: {e}"
+                it.read_to_end()
+                info["offset"], info["length"] = it.get_record_offset(), it.get_record_length()
+                yield info
+        except load_failed as e:
+            raise ValueError(f"WARC unreadable: {e}") from None
+
+
+def _media_from_content_type(ct: str | None) -> tuple[str | None, str]:
+    if not ct:
+        return None, "utf-8"
+    main, _, params = ct.partition(";")
+    main = main.strip().lower()
+    m = re.search(r"charset\s*=\s*\"?([\w.:-]+)", params, re.I)
+    charset = m.group(1) if m else "utf-8"
+    if main.startswith("text/") or main in ("application/xhtml+xml", "application/xml"):
+        return "text", charset
+    if main.startswith("image/"):
+        return "image", charset
+    if main.startswith("audio/"):
+        return "audio", charset
+    return None, charset
+
+
+class WarcReader:
+    """WARC files (``.warc``, ``.warc.gz``): response, resource and revisit records are items (target URI,
+    HTTP payload); the cleared shard keeps warcinfo records and the request/metadata records that belong
+    to a kept item, all copied byte for byte."""
+
+    format = "warc"
+    suffixes = (".warc", ".warc.gz", ".arc", ".arc.gz")
+
+    def shards(self, input_path: str | Path) -> list[Shard]:
+        _warc()
+        return [Shard(sid, str(p), p.stat().st_size) for sid, p in list_files(input_path, self.suffixes)]
+
+    def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:
+        def items() -> Iterator[Item]:
+            row = 0
+            for info in _warc_records(Path(shard.path), with_payload=True):
+                if info["type"] not in _ITEM_RECORDS:
+                    continue
+                payload = info.pop("payload", None)
+                err = info.pop("error", None)
+                record = {k: v for k, v in info.items() if v is not None}
+                item = Item(item=f"{shard.id}:{row}", shard=shard.id, row=row, url=info["uri"],
+                            record=record, error=err)
+                if payload is not None and info["type"] != "revisit":
+                    item.data = payload
+                    by_type, charset = _media_from_content_type(info.get("content_type"))
+                    name = PurePosixPath((info["uri"] or "").split("?")[0]).name
+                    item.media_type = by_type or detect_media_type(payload[:4096], name)
+                    if item.media_type == "text":
+                        try:
+                            item.text = payload.decode(charset, "replace")
+                        except LookupError:
+                            item.text = payload.decode("utf-8", "replace")
+                yield item
+                row += 1
+
+        return rebatch_rows(shard, items(), batch_size)
+
+    def write_cleared(self, shard: Shard, items_kept: Iterable[Item], out_path: str | Path) -> int:
+        keep = kept_rows(shard, items_kept)
+        records = list(_warc_records(Path(shard.path), with_payload=False))  # headers only: small
+        kept_ids, kept_uris, row, ranges = set(), set(), 0, []
+        for info in records:
+            if info["type"] in _ITEM_RECORDS:
+                info["row"] = row
+                if row in keep:
+                    kept_ids.add(info["id"])
+                    kept_uris.add(info["uri"])
+                row += 1
+        for info in records:
+            if info["type"] in _ITEM_RECORDS:
+                wanted = info["row"] in keep
+            elif info["type"] == "warcinfo":
+                wanted = True
+            else:
+                linked = info["concurrent_to"] or info["refers_to"]
+                wanted = linked in kept_ids if linked else info["uri"] in kept_uris
+            if wanted:
+                ranges.append((info["offset"], info["length"]))
+        with atomic_file(out_path) as tmp, open(shard.path, "rb") as src, open(tmp, "wb") as out:
+            for offset, length in ranges:
+                src.seek(offset)
+                out.write(src.read(length))
+        return len(keep & set(range(row)))
+
+
+class FolderReader:
+    """Every file under a directory; one shard per directory (its own files, not its subdirectories).
+
+    Symbolic links are followed only while they stay inside the input root; a link leaving it, a broken
+    link, a FIFO or device (which could block the reader) becomes an error item."""
+
+    format = "folder"
+
+    def shards(self, input_path: str | Path) -> list[Shard]:
+        root = Path(input_path)
+        if not root.is_dir():
+            raise ReaderError(str(input_path), "not a directory")
+        out = []
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames.sort()
+            d = Path(dirpath)
+            links = [n for n in dirnames if (d / n).is_symlink()]
+            if not filenames and not links:
+                continue
+            size = sum((d / n).lstat().st_size for n in filenames)
+            rel = d.relative_to(root).as_posix()
+            out.append(Shard(rel, str(d), size))
+        return out
+
+    @staticmethod
+    def _root(shard: Shard) -> Path:
+        root = Path(shard.path)
+        for _ in PurePosixPath(shard.id).parts if shard.id != "." else ():
+            root = root.parent
+        return root
+
+    def _entries(self, shard: Shard) -> Iterator[tuple[int, str, Path | str]]:
+        """``(row, path relative to the root, file to read or the reason it is refused)``."""
+        d, root = Path(shard.path), self._root(shard)
+        real_root = root.resolve()
+        row = 0
+        for name in sorted(os.listdir(d)):
+            p = d / name
+            rel = p.relative_to(root).as_posix()
+            st = p.lstat()
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            reason: str | None = None
+            target = p
+            if stat.S_ISLNK(st.st_mode):
+                target = p.resolve()
+                if not target.is_relative_to(real_root):
+                    reason = f"symlink leaves the input root (-> {os.readlink(p)})"
+                elif not target.exists():
+                    reason = f"symlink target is missing (-> {os.readlink(p)})"
+                elif target.is_dir():
+                    continue  # its files are read where they really are
+            if reason is None and not target.is_file():
+                reason = "not a regular file (FIFO, socket or device)"
+            yield row, rel, reason if reason is not None else target
+            row += 1
+
+    def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:
+        def items() -> Iterator[Item]:
+            for row, rel, target in self._entries(shard):
+                if isinstance(target, str):
+                    yield error_item(shard, row, target, item=rel, record={"path": rel})
+                    continue
+                item = Item(item=rel, shard=shard.id, row=row, record={"path": rel})
+                try:
+                    with open(target, "rb") as f:
+                        data = f.read(MAX_ITEM_BYTES + 1)
+                except OSError as e:
+                    item.error = f"unreadable: {e.strerror or e}"
+                    yield item
+                    continue
+                if len(data) > MAX_ITEM_BYTES:
+                    item.error = f"larger than {MAX_ITEM_BYTES} bytes"
+                    yield item
+                    continue
+                item.data = data
+                item.record["size"] = len(data)
+                item.media_type = detect_media_type(data[:4096], rel)
+                if item.media_type == "text":
+                    try:
+                        item.text = data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass  # text by name but not UTF-8: the bytes are still the content
+                yield item
+
+        return rebatch_rows(shard, items(), batch_size)
+
+    def write_cleared(self, shard: Shard, items_kept: Iterable[Item], out_path: str | Path) -> int:
+        """``out_path`` is the shard's output directory; kept files are copied into it under their names."""
+        keep = kept_rows(shard, items_kept)
+        written = 0
+        with atomic_dir(out_path) as tmp:
+            for row, rel, target in self._entries(shard):
+                if row in keep and not isinstance(target, str):
+                    shutil.copy2(target, tmp / PurePosixPath(rel).name)
+                    written += 1
+        return written

@@ -1,0 +1,240 @@
+"""What every dataset reader shares: the Item and Shard types, column roles, atomic output."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tarfile
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from fairtrain.core.media import detect_media_type
+
+
+# Failures that end the reading of one shard early: the shard gets an error item, the job goes on.
+SHARD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, tarfile.TarError, zlib.error)
+try:
+    import pyarrow as _pa
+
+    SHARD_ERRORS += (_pa.ArrowException,)
+except ImportError:  # pragma: no cover - pyarrow is a dependency
+    pass
+
+
+class ReaderError(ValueError):
+    """A dataset input (a path, a shard, a format) could not be read; names the item and the reason."""
+
+    def __init__(self, item: str, reason: str):
+        super().__init__(f"{item}: {reason}")
+        self.item = item
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One unit of work: a file, or one row group of a big Parquet file. One output shard per input shard."""
+
+    id: str  # stable: the path relative to the input, ``path#rowgroup-k`` for a row group, ``.`` for a root folder
+    path: str
+    size_hint: int  # bytes, to balance work across executors
+    row_group: int | None = None  # the Parquet row group this shard covers, None for the whole file
+
+
+@dataclass(slots=True)
+class Item:
+    """One row, sample, file or record of the input, as the clearance steps see it."""
+
+    item: str  # stable identifier: ``<shard>:<row>``, ``<shard>:<key>`` or a relative path
+    shard: str
+    row: int  # position in the shard; write_cleared selects rows by it
+    url: str | None = None
+    data: bytes | None = None  # the content, when it is local
+    text: str | None = None  # the row's text: the content of a text row, the caption of an image row
+    media_type: str | None = None  # "text" | "image" | "audio" when known
+    error: str | None = None  # why the item could not be read; the shard goes on
+    record: dict[str, Any] = field(default_factory=dict)  # the input's own columns for this row
+
+    @property
+    def content(self) -> bytes | None:
+        """The bytes to fingerprint: the local data, else the text as UTF-8."""
+        if self.data is not None:
+            return self.data
+        return self.text.encode("utf-8") if self.text is not None else None
+
+
+def error_item(shard: Shard, row: int, reason: str, item: str | None = None,
+               record: dict | None = None) -> Item:
+    return Item(item=item or f"{shard.id}:{row}", shard=shard.id, row=row, error=reason, record=record or {})
+
+
+def batched(items: Iterable[Item], batch_size: int) -> Iterator[list[Item]]:
+    if batch_size < 1:
+        raise ReaderError("batch_size", f"must be at least 1, got {batch_size}")
+    batch: list[Item] = []
+    for it in items:
+        batch.append(it)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def kept_rows(shard: Shard, items_kept: Iterable[Item]) -> set[int]:
+    rows = set()
+    for it in items_kept:
+        if it.shard != shard.id:
+            raise ReaderError(it.item, f"belongs to shard {it.shard!r}, not {shard.id!r}")
+        rows.add(it.row)
+    return rows
+
+
+@contextlib.contextmanager
+def atomic_file(out_path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``out_path``, renamed onto it only when the block succeeds."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(out_path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary directory beside ``out_path`` that replaces it when the block succeeds."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        if out.exists():  # a directory cannot be replaced in one rename: move the old one aside first
+            os.rename(out, old)
+        os.rename(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# Column roles. Names are matched exactly: LAION/img2dataset manifests call the caption ``TEXT`` (or
+# ``caption``/``txt``), while text corpora (C4, FineWeb, Dolma) call the content ``text``.
+_URL_NAMES = ("url", "URL", "image_url", "img_url", "source_url", "link")
+_PATH_NAMES = ("path", "image_path", "audio_path", "filepath", "file_path", "file", "filename", "file_name")
+_DATA_NAMES = ("jpg", "jpeg", "png", "webp", "image", "img", "audio", "mp3", "wav", "flac", "bytes", "data")
+_CAPTION_NAMES = ("caption", "TEXT", "txt", "alt", "alt_text", "Caption")
+_CONTENT_NAMES = ("text", "content", "body", "raw_content")
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Which input column plays which role; any of them may be absent."""
+
+    url: str | None = None
+    path: str | None = None
+    data: str | None = None
+    text: str | None = None
+    text_is_caption: bool = False  # the text describes the URL's or data's media rather than being the work
+
+    @classmethod
+    def infer(cls, names: Iterable[str], binary: Iterable[str] = (),
+              override: Mapping[str, str] | None = None) -> Columns:
+        """Roles from column names; ``binary`` lists the columns that hold bytes; ``override`` wins."""
+        names = list(names)
+        binary = [n for n in names if n in set(binary)]
+        override = dict(override or {})
+        unknown = set(override) - {"url", "path", "data", "text", "caption"}
+        if unknown:
+            raise ReaderError("columns", f"unknown roles {sorted(unknown)}; known: url, path, data, text, caption")
+        for role, col in override.items():
+            if col not in names:
+                raise ReaderError("columns", f"{role}={col!r} is not a column (columns: {names})")
+
+        def first(candidates: Iterable[str], pool: list[str]) -> str | None:
+            return next((c for c in candidates if c in pool), None)
+
+        data = override.get("data") or first(_DATA_NAMES, binary) or (binary[0] if binary else None)
+        if "caption" in override:
+            text, caption = override["caption"], True
+        elif "text" in override:
+            text, caption = override["text"], False
+        elif c := first(_CAPTION_NAMES, names):
+            text, caption = c, True
+        else:
+            text, caption = first(_CONTENT_NAMES, names), False
+        return cls(url=override.get("url") or first(_URL_NAMES, names),
+                   path=override.get("path") or first(_PATH_NAMES, names),
+                   data=data, text=text, text_is_caption=caption)
+
+
+def _as_bytes(v: Any) -> bytes | None:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    if isinstance(v, Mapping) and isinstance(v.get("bytes"), (bytes, bytearray)):  # HF Image/Audio features
+        return bytes(v["bytes"])
+    return None
+
+
+def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Columns,
+                     base_dir: Path | None) -> Item:
+    """An Item from one tabular row: URL, text, and the content from a bytes column or a local path."""
+    item = Item(item=f"{shard.id}:{row}", shard=shard.id, row=row, record=record)
+    if cols.url and isinstance(record.get(cols.url), str) and record[cols.url]:
+        item.url = record[cols.url]
+    if cols.text and isinstance(record.get(cols.text), str):
+        item.text = record[cols.text]
+    name = ""
+    value = record.get(cols.data) if cols.data else None
+    if isinstance(value, Mapping) and value.get("bytes") is None and isinstance(value.get("path"), str):
+        value = None  # an HF Image/Audio that points to a file instead of embedding it
+        local = record[cols.data]["path"]
+    else:
+        local = record.get(cols.path) if cols.path else None
+    if value is not None:
+        item.data = _as_bytes(record[cols.data])
+        if item.data is None:
+            item.error = f"column {cols.data!r} holds {type(record[cols.data]).__name__}, not bytes"
+            return item
+        v = record[cols.data]
+        name = v.get("path") or "" if isinstance(v, Mapping) else ""
+    elif isinstance(local, str) and local:
+        name = local
+        p = Path(name)
+        if not p.is_absolute() and base_dir is not None:
+            p = base_dir / p
+        try:
+            item.data = p.read_bytes()
+        except FileNotFoundError:
+            item.error = f"local file {name!r} is missing"
+            return item
+        except OSError as e:
+            item.error = f"local file {name!r} is unreadable: {e.strerror or e}"
+            return item
+    item.media_type = guess_media_type(item, name, caption=cols.text_is_caption)
+    return item
+
+
+def guess_media_type(item: Item, name: str = "", caption: bool = False) -> str | None:
+    if item.data is not None:
+        return detect_media_type(item.data[:4096], name)
+    if item.text is not None and not caption:
+        return "text"
+    if item.url:
+        by_name = detect_media_type(b"", PurePosixPath(urlsplit(item.url).path).name)
+        if by_name:
+            return by_name
+        if caption:  # an image-text manifest (LAION, CC, img2dataset) whose URL has no telling suffix
+            return "image"
+    return None
