@@ -100,7 +100,7 @@ body{{font-family:system-ui,sans-serif;max-width:760px;margin:2em auto;padding:0
 </style></head><body>
 <h1>Clearance report</h1>
 <p>Licensee <b>{esc(report['licensee'])}</b>, purpose <b>{esc(report['purpose'])}</b>{' (research)' if report['research'] else ''},
-mode <b>{esc(report['mode'])}</b>, engine {esc(report['engine'])}, started {esc(report['started_at'])}.</p>
+mode <b>{esc(report['mode'])}</b>, engine {esc(report['engine'])}, job <code>{esc(report['job_id'])}</code>.</p>
 {warn}
 <p>{esc(report['mode_note'])}</p>
 <div class="kpi"><div><b>{report['items']:,}</b>items</div><div><b>{report['passed']:,}</b>cleared</div>

@@ -73,6 +73,9 @@ def plan(input_path: Path, out: Path, config: ClearanceConfig, fmt: str | None, 
             raise ClearanceError(f"{out} holds a different clearance (input, options or shards differ): "
                                  "use another --out, or --force to start over")
         return old
+    # The job's identity is what was asked, not when: an interrupted and resumed job, and one that ran
+    # straight through, write the same bytes.
+    job["job_id"] = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
     job["started_at"] = datetime.now(UTC).isoformat()
     _write_json(path, job)
     return job
@@ -253,7 +256,7 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
         snapshots.append({"path": str(p), "snapshot_id": snap.snapshot_id, "registry": snap.manifest.get("registry"),
                           "key_id": snap.signer.key_id, "created_at": snap.manifest.get("created_at")})
     report = {
-        "input": job["input"], "format": job["format"], "engine": engine, "started_at": job["started_at"],
+        "input": job["input"], "format": job["format"], "engine": engine, "job_id": job["job_id"],
         "licensee": config.licensee, "purpose": config.purpose.value, "mode": config.mode,
         "research": config.research, "check_web": config.check_web,
         "mode_note": ("permission first: only items with an explicit allow or a granted licence pass; "
@@ -272,7 +275,7 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
 
     manifest = {
         "format": "fairtrain-clearance/1", "licensee": config.licensee, "purpose": config.purpose.value,
-        "mode": config.mode, "input": job["input"], "started_at": job["started_at"],
+        "mode": config.mode, "input": job["input"], "job_id": job["job_id"],
         "items": items, "cleared": passed, "snapshots": snapshots,
         "cleared_items": {"root": item_set.root.hex(), "size": len(item_set.keys),
                           "leaf": "xxh3-128 of the item's bytes", "leaves": "leaves-items.parquet"},
