@@ -148,8 +148,10 @@ def test_the_img2dataset_manifest_clears_without_network(world):
     report = json.loads(run("clear", TESTDATA / "datasets" / "img2dataset" / "img2dataset_test_1000.parquet",
                             "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--json").stdout)
     assert report["items"] == 1000 and report["passed"] == 0  # permission first: nothing here is permitted
-    assert report["by_decision"] == {"unknown": 1000}
+    assert report["by_decision"] == {"unknown": 1000} and report["errors"] == {}
     assert sum(report["domains"].values()) == 1000
+    reasons = {json.loads(r)[0]["why"] for r in pq.read_table(out / "decisions.parquet").column("reasons").to_pylist()}
+    assert reasons == {"content not local and no web signal read (clear with --check-web to read the URL's signals)"}
 
 
 def _tree_digest(out: Path) -> dict[str, str]:

@@ -77,9 +77,11 @@ class MatchStep:
             if it.error:
                 rec.error = it.error
                 continue
-            data = it.data if it.data is not None else (it.text.encode("utf-8") if it.text is not None else None)
+            data = it.data
+            if data is None and it.text is not None and it.media_type in (None, "text"):
+                data = it.text.encode("utf-8")  # a text row: the text is the content
             if data is None:
-                continue  # a URL-only item: the web step may still speak for it
+                continue  # content not local (a URL and maybe a caption): only web signals can speak for it
             rec.content_hash = xxhash.xxh3_128_hexdigest(data)
             todo.append((rec, data))
         if not todo:
@@ -153,8 +155,9 @@ class DecideStep:
                 rec.decision = most_restrictive(values)
             else:
                 rec.decision = Value.UNKNOWN
-                rec.reasons.append({"source": "default", "value": "unknown",
-                                    "why": "no registered work matched and no signal applies"})
+                why = ("no registered work matched and no signal applies" if rec.content_hash else
+                       "content not local and no web signal read (clear with --check-web to read the URL's signals)")
+                rec.reasons.append({"source": "default", "value": "unknown", "why": why})
             rec.passes = rec.decision is Value.ALLOW or (
                 self.config.mode == "reservation" and rec.decision is Value.UNKNOWN)
         return batch
