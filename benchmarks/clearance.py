@@ -1,0 +1,211 @@
+"""Clearance benchmark: end to end on generated data, local engine with 1 and 2 workers, Ray, and the
+pipeline a developer would write today (datasketch MinHash LSH + imagehash pHash) on the same items.
+
+    .venv/bin/python benchmarks/clearance.py            # 200,000 texts + 20,000 images vs 100,000 works
+    .venv/bin/python benchmarks/clearance.py --quick    # 20,000 texts + 2,000 images vs 10,000 works
+
+Targets (issue "Dataset clearance"): >= 2,000 text items/s per core end to end; >= 1.8x from 1 to 2
+workers. Text items are 200-word paragraphs; images are 512-px JPEGs. The registry side (snapshot of
+works) is built directly with the modality index builders: registration is not what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from fairtrain.core.fingerprint.image import ImageIndexBuilder, register_image
+from fairtrain.core.fingerprint.text import TextIndexBuilder, fingerprint_text
+from fairtrain.core.keys import SigningKey
+from fairtrain.core.snapshot import FINGERPRINTS_DIR, TERMS_DIR, seal_snapshot, terms_schema
+
+CATS = ("tdm", "train-ai", "train-genai", "ai-input", "search")
+
+
+def vocabulary(n: int, rnd: random.Random) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rnd.choice(letters) for _ in range(rnd.randint(2, 9))) for _ in range(n)]
+
+
+def paragraph(vocab: list[str], rnd: random.Random, words: int = 200) -> str:
+    # Zipf-like word choice, as in natural text
+    idx = np.minimum((np.random.default_rng(rnd.randrange(1 << 30)).zipf(1.3, words) - 1), len(vocab) - 1)
+    return " ".join(vocab[i] for i in idx)
+
+
+def photo(seed: int, size: int = 512) -> bytes:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    img = Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def build(tmp: Path, n_works: int, n_texts: int, n_images: int, shards: int) -> tuple:
+    rnd = random.Random(42)
+    vocab = vocabulary(20_000, rnd)
+    n_img_works = max(n_works // 50, 10)
+    n_text_works = n_works - n_img_works
+    t0 = time.perf_counter()
+    work_texts = [paragraph(vocab, rnd) for _ in range(n_text_works)]
+    tb = TextIndexBuilder()
+    for i, t in enumerate(work_texts):
+        tb.add(i + 1, fingerprint_text(t))
+    ib = ImageIndexBuilder()
+    work_imgs = [photo(10_000_000 + i) for i in range(n_img_works)]
+    for i, b in enumerate(work_imgs):
+        ib.add(n_text_works + i + 1, register_image(b, f"w{i}"))
+    snap = tmp / "snapshot"
+    (snap / TERMS_DIR).mkdir(parents=True)
+    tb.build().save(snap / FINGERPRINTS_DIR / "text")
+    ib.build().save(snap / FINGERPRINTS_DIR / "image")
+    values = ["allow", "deny", "licence"]
+    offer = {"price_model": "per-work", "price": {"currency": "KRW", "minor": 1000, "display": "1000 KRW"},
+             "revenue_share_bp": 0, "purposes": ["commercial", "research"], "model_versions": [], "valid_from": None,
+             "valid_until": None, "party": "holder:1"}
+    rows = []
+    for w in range(1, n_works + 1):
+        v = values[w % 3]
+        rows.append({"work_id": w, "iscc": None, "media_type": "text" if w <= n_text_works else "image",
+                     "status": "active", **dict.fromkeys(CATS, v),
+                     "offers": json.dumps({c: [offer] for c in CATS}) if v == "licence" else "{}",
+                     "holders": json.dumps([{"party": "holder:1", "name": "Bench Holder", "share": "1", "orgs": []}])})
+    pq.write_table(pa.Table.from_pylist(rows, schema=terms_schema()), snap / TERMS_DIR / "terms-00000.parquet")
+    key = SigningKey.generate()
+    seal_snapshot(snap, key, {"registry": "benchmark", "counts": {"works": n_works}})
+    print(f"snapshot: {n_works:,} works built in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    # the dataset: 5 % of texts are copies of registered works, the rest new
+    data = tmp / "dataset"
+    data.mkdir()
+    texts = [work_texts[rnd.randrange(n_text_works)] if rnd.random() < 0.05 else paragraph(vocab, rnd)
+             for _ in range(n_texts)]
+    per = (n_texts + shards - 1) // shards
+    for s in range(shards):
+        part = texts[s * per:(s + 1) * per]
+        pq.write_table(pa.table({"text": part, "url": [f"https://site{(s * per + i) % 997}.example/p{i}" for i in
+                                                       range(len(part))]}), data / f"text-{s:03d}.parquet")
+    imgs = tmp / "images"
+    imgs.mkdir()
+    img_bytes = []
+    for i in range(n_images):
+        b = work_imgs[rnd.randrange(n_img_works)] if rnd.random() < 0.05 else photo(i)
+        (imgs / f"{i:06d}.jpg").write_bytes(b)
+        img_bytes.append(b)
+    return snap, data, texts, img_bytes, key, imgs
+
+
+_PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def run_clear(args: list[str], env: dict) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB, largest single process) of one `fairtrain clear` and its workers."""
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-m", "fairtrain.cli.app", "clear", *args],
+                       env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - t0, int(r.stdout.strip().splitlines()[-1])
+
+
+def baseline_text(work_texts_sample: list[str], texts: list[str], n_works_lsh: int) -> float:
+    """datasketch MinHash(128) + MinHashLSH over word 5-grams: items/s for the query side."""
+    from datasketch import MinHash, MinHashLSH
+
+    def mh(t: str) -> MinHash:
+        w = t.split()
+        m = MinHash(num_perm=128)
+        m.update_batch([" ".join(w[i:i + 5]).encode() for i in range(max(1, len(w) - 4))])
+        return m
+
+    lsh = MinHashLSH(threshold=0.7, num_perm=128)
+    for i, t in enumerate(work_texts_sample[:n_works_lsh]):
+        lsh.insert(str(i), mh(t))
+    t0 = time.perf_counter()
+    for t in texts:
+        lsh.query(mh(t))
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def baseline_images(registered: list[bytes], items: list[bytes]) -> float:
+    import imagehash
+
+    reg = np.array([int(str(imagehash.phash(Image.open(io.BytesIO(b)))), 16) for b in registered], dtype=np.uint64)
+    t0 = time.perf_counter()
+    for b in items:
+        h = np.uint64(int(str(imagehash.phash(Image.open(io.BytesIO(b)))), 16))
+        x = np.bitwise_xor(reg, h)
+        (np.unpackbits(x.view(np.uint8)).reshape(-1, 64).sum(1) <= 8).any()
+    return len(items) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-ray", action="store_true")
+    args = ap.parse_args()
+    n_works, n_texts, n_images, shards = (10_000, 20_000, 2_000, 8) if args.quick else (100_000, 200_000, 20_000, 16)
+    con = Console()
+    tmp = Path(tempfile.mkdtemp(prefix="fairtrain-bench-"))
+    try:
+        snap, data, texts, img_bytes, key, imgs = build(tmp, n_works, n_texts, n_images, shards)
+        home = tmp / "home"
+        (home / "keys").mkdir(parents=True)
+        key.save(home / "keys" / "registry.key")
+        SigningKey.generate().save(home / "keys" / "bench-ai.key")
+        env = {**os.environ, "FAIRTRAIN_DATA_DIR": str(home)}
+        common = ["--snapshot", str(snap), "--licensee", "bench-ai", "--purpose", "train-genai", "--format", "parquet"]
+        figures = {}
+        for label, extra in (("local, 1 worker", ["--workers", "1"]), ("local, 2 workers", ["--workers", "2"])):
+            secs, rss = run_clear([str(data), *common, "--out", str(tmp / f"out-{len(figures)}"), *extra], env)
+            figures[label] = (n_texts / secs, rss)
+            con.print(f"{label}: {n_texts / secs:,.0f} text items/s, peak RSS {rss / 1024:,.0f} MiB")
+        if not args.no_ray:
+            secs, rss = run_clear([str(data), *common, "--out", str(tmp / "out-ray"), "--engine", "ray",
+                                   "--workers", "2"], env)
+            figures["ray, 2 actors"] = (n_texts / secs, rss)
+        isecs, irss = run_clear([str(imgs), "--snapshot", str(snap), "--licensee", "bench-ai", "--format", "folder",
+                                 "--out", str(tmp / "out-img"), "--workers", "1"], env)
+        img_rate = n_images / isecs
+        base_text = baseline_text(texts, texts[: min(len(texts), 20_000)], min(n_works, 20_000))
+        base_img = baseline_images(img_bytes[:200], img_bytes[: min(2_000, len(img_bytes))])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    one = figures["local, 1 worker"][0]
+    two = figures["local, 2 workers"][0]
+    t = Table("figure", "fairtrain", "baseline", "ratio", "target", "met",
+              title=f"clearance benchmark: {n_texts:,} texts + {n_images:,} images vs {n_works:,} works "
+                    f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    t.add_row("text items/s per core, 1 worker (end to end)", f"{one:,.0f}", f"{base_text:,.0f} (datasketch LSH)",
+              f"{one / base_text:.1f}×", "2,000", "yes" if one >= 2000 else "NO")
+    t.add_row("scaling 1 → 2 workers", f"{two / one:.2f}×", "", "", "1.8×", "yes" if two / one >= 1.8 else "NO")
+    if "ray, 2 actors" in figures:
+        ray = figures["ray, 2 actors"][0]
+        t.add_row("Ray engine (2 actors) vs local (2 workers)", f"{ray:,.0f} items/s", f"{two:,.0f}",
+                  f"{ray / two:.2f}× (overhead {max(0.0, 1 - ray / two):.0%})", "", "")
+    t.add_row("image items/s per core (512-px JPEG)", f"{img_rate:,.0f}", f"{base_img:,.0f} (imagehash + scan)",
+              f"{img_rate / base_img:.1f}×", "", "")
+    for label, (_, rss) in figures.items():
+        t.add_row(f"peak memory, {label}", f"{rss / 1024:,.0f} MiB", "", "", "", "")
+    con.print(t)
+
+
+if __name__ == "__main__":
+    main()
