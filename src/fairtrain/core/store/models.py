@@ -174,3 +174,33 @@ class Dispute(Base):
     resolution: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LogEntry(Base):
+    """One entry of the append-only public log. ``leaf`` is the exact byte string hashed into the tree."""
+
+    __tablename__ = "log_entries"
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    leaf: Mapped[str] = mapped_column(Text)  # canonical JSON {"at", "body", "idx", "kind"}
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(80), index=True)  # e.g. "work:5", "snapshot:<id>"
+
+
+class LogState(Base):
+    """The log's size and the roots of its perfect subtrees (RFC 9162 compact range): O(log n) appends."""
+
+    __tablename__ = "log_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    frontier: Mapped[str] = mapped_column(Text)  # JSON list of hex hashes, largest subtree first
+
+
+class TreeHead(Base):
+    """A signed tree head: (size, root) at a time, signed by the registry's key."""
+
+    __tablename__ = "tree_heads"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64))
+    signed: Mapped[str] = mapped_column(Text)  # the signed document (keys.sign_document)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,7 @@ same file changes nothing.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -29,6 +30,7 @@ from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
 from fairtrain.core.store.models import DeclarationRow, Dispute, FingerprintRow, Holder, MandateRow, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Offer, PriceModel, Value
+from fairtrain.services.ledger import log
 from fairtrain.services.registry.errors import RegistryError
 from fairtrain.services.registry.registry import (
     IDENTIFIERS,
@@ -172,6 +174,11 @@ def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: boo
         if report.errors and not skip_invalid:
             return report  # nothing stored: the transaction holds no writes yet
         _store(c, org_id, valid, existing, holder_ids, report)
+        # One log entry per import: the file's digest and what it changed (row by row is in the registry).
+        log.append(c, [log.Entry("import", {"org": org_ref(org_id), "file_sha256": hashlib.sha256(raw).hexdigest(),
+                                            "rows": report.rows, "created": report.created,
+                                            "updated": report.updated, "unchanged": report.unchanged,
+                                            "invalid": report.invalid}, subject=org_ref(org_id))])
     report.imported = True
     registry._changed()
     return report

@@ -31,6 +31,7 @@ from fairtrain.core.store.models import (
     utcnow,
 )
 from fairtrain.core.vocab import Category, Decision, Level, Offer, Purpose, Value
+from fairtrain.services.ledger import log
 from fairtrain.services.registry.errors import NotAllowed, NotFound, RegistryError
 
 ROLES = frozenset({
@@ -277,6 +278,8 @@ class Registry:
         with self.engine.begin() as c:
             ids = list(c.execute(insert(DeclarationRow).returning(DeclarationRow.id, sort_by_parameter_order=True),
                                  rows).scalars())
+            log.append(c, [log.Entry("declaration", {"id": i, **_public(r)}, subject=target)
+                           for i, r in zip(ids, rows, strict=True)], at=now)
         self._changed()
         return ids
 
@@ -401,6 +404,12 @@ class Registry:
 
 
 # -- helpers shared with the importer ----------------------------------------------------------------
+
+
+def _public(row: dict) -> dict:
+    """A declaration as the public log records it: JSON-safe, times as ISO strings."""
+    return {k: (v.isoformat() if isinstance(v, datetime) else json.loads(v) if k == "offer" and v else v)
+            for k, v in row.items()}
 
 
 def register_content(media_type: str, data: bytes, name: str) -> tuple[bytes, str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from fairtrain.core.fingerprint import codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.store.models import FingerprintRow, Holder, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Value
+from fairtrain.services.ledger import log
 from fairtrain.services.registry.registry import Registry, holder_ref, load_facts
 
 SHARD_ROWS = 250_000
@@ -49,7 +51,11 @@ def export_snapshot(registry: Registry, out_dir: Path, key: SigningKey, *, name:
         _write_terms(staging, shard, rows)
     counts["fingerprints"] = _write_fingerprints(registry, staging)
     manifest = seal_snapshot(staging, key, {"registry": name, "terms_at": at.isoformat(), "counts": counts})
+    snapshot_id = hashlib.sha256((staging / "manifest.json").read_bytes()).hexdigest()
     publish_directory(staging, out_dir)
+    log.Log(registry.engine).append([log.Entry("snapshot", {
+        "snapshot_id": snapshot_id, "registry": name, "key_id": key.public.key_id, "counts": counts,
+        "files": len(manifest["files"])}, subject=f"snapshot:{snapshot_id[:16]}")])
     return manifest
 
 
