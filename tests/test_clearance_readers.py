@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
@@ -16,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from conftest import TESTDATA
 from fairtrain.services.clearance.readers import (
     FORMATS,
     Item,
@@ -25,8 +25,6 @@ from fairtrain.services.clearance.readers import (
     detect_format,
     reader_for,
 )
-
-from conftest import TESTDATA
 
 IMG2DATASET = TESTDATA / "datasets" / "img2dataset"
 WEBDATASET = TESTDATA / "datasets" / "webdataset"
@@ -107,7 +105,7 @@ def test_img2dataset_manifests_give_url_caption_image_items():
     items = _read_all(r, shards[1], batch_size=64)
     table = pq.read_table(shards[1].path)
     assert len(items) == 1000
-    assert [it.item for it in items[:2]] == ["img2dataset_test_1000.parquet:0", "img2dataset_test_1000.parquet:1"]
+    assert [it.item for it in items[:2]] == [f"img2dataset_test_1000.parquet:{i}" for i in (0, 1)]
     assert [it.url for it in items] == table["URL"].to_pylist()
     assert [it.text for it in items] == table["TEXT"].to_pylist()
     assert all(it.media_type == "image" and it.data is None and it.error is None for it in items)
@@ -129,7 +127,8 @@ def test_parquet_round_trip_keeps_schema_metadata_and_rows(tmp_path):
 
 def _many_row_groups(path: Path, groups: int = 24, rows: int = 10, blob: int = 48 << 10) -> None:
     rng = np.random.default_rng(7)
-    schema = pa.schema([("key", pa.string()), ("url", pa.string()), ("caption", pa.string()), ("jpg", pa.binary())])
+    schema = pa.schema([("key", pa.string()), ("url", pa.string()), ("caption", pa.string()),
+                        ("jpg", pa.binary())])
     with pq.ParquetWriter(path, schema, compression="none") as w:
         for g in range(groups):
             w.write_table(pa.table({
@@ -178,19 +177,28 @@ def test_big_parquet_files_split_into_row_group_shards(tmp_path):
 def test_parquet_local_paths_and_bytes_columns(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "a.png").write_bytes(_png(1))
-    pq.write_table(pa.table({"image_path": ["images/a.png", "images/missing.png", str(tmp_path / "images/a.png")],
-                             "caption": ["a", "b", "c"]}), tmp_path / "manifest.parquet")
+    os.mkfifo(tmp_path / "images" / "pipe.png")
+    paths = ["images/a.png", "images/missing.png", str(tmp_path / "images/a.png"), "images/pipe.png"]
+    pq.write_table(pa.table({"image_path": paths,
+                             "caption": ["a", "b", "c", "d"]}), tmp_path / "manifest.parquet")
     r = reader_for(tmp_path / "manifest.parquet")
     items = _read_all(r, r.shards(tmp_path / "manifest.parquet")[0])
     assert items[0].data == _png(1) and items[0].media_type == "image" and items[0].text == "a"
     assert items[1].error == "local file 'images/missing.png' is missing" and items[1].data is None
     assert items[2].data == _png(1) and items[2].error is None
+    assert items[3].error == "local file 'images/pipe.png' is not a regular file"  # and did not block
     # an HF-style struct image column and a plain binary column
     img = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    pq.write_table(pa.table({"image": pa.array([{"bytes": _png(2), "path": "x.png"}], img),
-                             "TEXT": ["cap"]}), tmp_path / "structs.parquet")
-    (it,) = _read_all(r, r.shards(tmp_path / "structs.parquet")[0])
-    assert (it.data, it.media_type, it.text) == (_png(2), "image", "cap")
+    pq.write_table(pa.table({"image": pa.array([{"bytes": _png(2), "path": "x.png"},
+                                                {"bytes": None, "path": "images/a.png"}], img),
+                             "TEXT": ["cap", "by path"]}), tmp_path / "structs.parquet")
+    embedded, by_path = _read_all(r, r.shards(tmp_path / "structs.parquet")[0])
+    assert (embedded.data, embedded.media_type, embedded.text) == (_png(2), "image", "cap")
+    assert (by_path.data, by_path.media_type) == (_png(1), "image")
+    pq.write_table(pa.table({"blob": [b"\xff\xd8\xff\xe0jpeg"], "url": ["https://x.org/1"]}),
+                   tmp_path / "b.parquet")
+    (blob,) = _read_all(r, r.shards(tmp_path / "b.parquet")[0])  # any binary column is the content
+    assert (blob.data, blob.media_type, blob.url) == (b"\xff\xd8\xff\xe0jpeg", "image", "https://x.org/1")
 
 
 def test_a_file_that_is_not_parquet_is_an_error_item_not_a_crash(tmp_path):
@@ -272,7 +280,8 @@ def test_csv_rows_quoted_newlines_errors_and_verbatim_round_trip(tmp_path):
     items = _read_all(r, shard, 3)
     assert [it.row for it in items] == [0, 1, 2, 3, 4]
     assert items[0].text == "two\r\nlines, with comma" and items[0].media_type == "image"
-    assert items[0].record == {"url": "https://a.example/1.jpg", "caption": "two\r\nlines, with comma", "path": ""}
+    assert items[0].record == {"url": "https://a.example/1.jpg", "caption": "two\r\nlines, with comma",
+                               "path": ""}
     assert items[1].text == "café"
     assert "not valid UTF-8" in items[2].error
     assert "4 fields, the header 3" in items[3].error
@@ -300,7 +309,8 @@ def test_webdataset_shared_shards():
     assert [s.id for s in shards] == ["compressed.tar", "sample.tgz"]
     texts = _read_all(r, shards[0])
     assert [(it.item, it.text, it.media_type) for it in texts] == [
-        ("compressed.tar:compressed/0001", "hello\n", "text"), ("compressed.tar:compressed/0002", "world\n", "text"),
+        ("compressed.tar:compressed/0001", "hello\n", "text"),
+        ("compressed.tar:compressed/0002", "world\n", "text"),
         ("compressed.tar:compressed/0003", "gzip\n", "text")]
     assert texts[0].record["txt.gz"][:2] == b"\x1f\x8b"  # the record keeps the member as stored
     samples = _read_all(r, shards[1], 32)
@@ -401,7 +411,8 @@ def test_folder_items_symlinks_and_special_files(tmp_path):
     items = {it.item: it for s in shards for it in _read_all(r, s)}
     assert items["a.txt"].text == "한국어 text" and items["a.txt"].media_type == "text"
     assert items["sub/b.png"].media_type == "image" and items["sub/b.png"].data == _png(5)
-    assert items["sub/deeper/c.bin"].data == b"\x00\x01binary" and items["sub/deeper/c.bin"].media_type is None
+    binary = items["sub/deeper/c.bin"]
+    assert binary.data == b"\x00\x01binary" and binary.media_type is None
     assert items["sub/inside.txt"].text == "한국어 text"
     assert "leaves the input root" in items["escape.txt"].error and items["escape.txt"].data is None
     assert "leaves the input root" in items["sub/updir"].error
@@ -429,8 +440,8 @@ def test_folder_round_trip_copies_kept_files(tmp_path):
 
 def test_hf_save_to_disk_shards_features_and_round_trip(tmp_path):
     datasets = pytest.importorskip("datasets")
-    feats = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["a", "b"]),
-                               "image": datasets.Image()})
+    feats = datasets.Features({"text": datasets.Value("string"),
+                               "label": datasets.ClassLabel(names=["a", "b"]), "image": datasets.Image()})
     ds = datasets.Dataset.from_dict({
         "text": [f"document {i}" for i in range(10)], "label": [i % 2 for i in range(10)],
         "image": [{"bytes": _png(i), "path": None} for i in range(10)]}, features=feats)
@@ -456,7 +467,7 @@ def test_hf_dataset_dict_and_not_a_dataset(tmp_path):
     dd.save_to_disk(str(tmp_path / "dd"))
     r = reader_for(tmp_path / "dd")
     shards = r.shards(tmp_path / "dd")
-    assert sorted(s.id for s in shards) == ["test/data-00000-of-00001.arrow", "train/data-00000-of-00001.arrow"]
+    assert sorted(s.id for s in shards) == [f"{sp}/data-00000-of-00001.arrow" for sp in ("test", "train")]
     assert sorted(it.text for s in shards for it in _read_all(r, s)) == ["x", "y", "z"]
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReaderError, match="not a dataset saved with save_to_disk"):
@@ -471,17 +482,20 @@ def _warc(path: Path, gz: bool = True) -> None:
     with open(path, "wb") as f:
         w = WARCWriter(f, gzip=gz)
         w.write_record(w.create_warcinfo_record(path.name, {"software": "fairtrain tests"}))
-        pages = [("https://a.example/page", "text/html; charset=euc-kr", "<p>안녕하세요</p>".encode("euc-kr")),
+        pages = [("https://a.example/page", "text/html; charset=euc-kr",
+                  "<p>안녕하세요</p>".encode("euc-kr")),
                  ("https://a.example/cat.png", "image/png", _png(9)),
                  ("https://a.example/song", "audio/mpeg", b"ID3\x03\x00" + bytes(64))]
         for uri, ctype, body in pages:
-            resp = w.create_warc_record(uri, "response", payload=io.BytesIO(body), http_headers=StatusAndHeaders(
-                "200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))], protocol="HTTP/1.1"))
+            headers = [("Content-Type", ctype), ("Content-Length", str(len(body)))]
+            resp = w.create_warc_record(uri, "response", payload=io.BytesIO(body),
+                                        http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"))
             req = w.create_warc_record(uri, "request", http_headers=StatusAndHeaders(
                 "GET / HTTP/1.1", [("Host", "a.example")], is_http_request=True))
             w.write_request_response_pair(req, resp)
-        w.write_record(w.create_warc_record("file:///notes.txt", "resource", payload=io.BytesIO(b"plain notes"),
-                                            warc_content_type="text/plain"))
+        notes = w.create_warc_record("file:///notes.txt", "resource", payload=io.BytesIO(b"plain notes"),
+                                     warc_content_type="text/plain")
+        w.write_record(notes)
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -515,7 +529,8 @@ def _raw_records(path: Path) -> dict[tuple[str, str | None], bytes]:
     data, spans = path.read_bytes(), []
     with open(path, "rb") as f:
         for rec in (it := ArchiveIterator(f)):
-            spans.append(((rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI")), it.get_record_offset()))
+            key = (rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI"))
+            spans.append((key, it.get_record_offset()))
     ends = [o for _, o in spans[1:]] + [len(data)]
     return {k: data[o:e] for (k, o), e in zip(spans, ends)}
 

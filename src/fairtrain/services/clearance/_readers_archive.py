@@ -16,12 +16,17 @@ from typing import Any
 
 from fairtrain.core.media import detect_media_type
 
-from ._readers_base import Item, ReaderError, Shard, atomic_dir, atomic_file, error_item, kept_rows
+from ._readers_base import (
+    MAX_ITEM_BYTES,
+    Item,
+    ReaderError,
+    Shard,
+    atomic_dir,
+    atomic_file,
+    error_item,
+    kept_rows,
+)
 from ._readers_tabular import list_files, rebatch_rows
-
-# One member or file bigger than this is refused rather than read into memory (and gzip members are cut
-# off at it, which also stops decompression bombs).
-MAX_ITEM_BYTES = 1 << 30
 
 _TEXT_EXTS = {"txt", "text", "md", "html", "htm", "xml", "rst", "tex", "srt", "lrc"}
 _CAPTION_EXTS = ("txt", "caption", "text", "cap")
@@ -66,7 +71,8 @@ def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | str]]:
                 if key is not None:
                     yield row, key, members
                     row, key, members = row + 1, None, []
-                yield row, ti.name, f"{ti.offset - expected} bytes of damaged tar data skipped before {ti.name!r}"
+                skipped = ti.offset - expected
+                yield row, ti.name, f"{skipped} bytes of damaged tar data skipped before {ti.name!r}"
                 row += 1
             expected = ti.offset_data + -(-ti.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
             if ti.isdir():
@@ -176,12 +182,15 @@ class WebDatasetReader:
         return written
 
 
+_WARCIO_PIN = "warcio==1.8.1"
+
+
 def _warc() -> Any:
     try:
         from warcio.archiveiterator import ArchiveIterator
         from warcio.exceptions import ArchiveLoadFailed
     except ImportError as e:
-        raise ReaderError("warc", "reading WARC files needs the warcio package: pip install warcio==1.8.1") from e
+        raise ReaderError("warc", f"reading WARC needs the warcio package: pip install {_WARCIO_PIN}") from e
     return ArchiveIterator, ArchiveLoadFailed
 
 

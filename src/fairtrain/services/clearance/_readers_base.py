@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tarfile
 import uuid
 import zlib
@@ -16,7 +17,6 @@ from urllib.parse import urlsplit
 
 from fairtrain.core.media import detect_media_type
 
-
 # Failures that end the reading of one shard early: the shard gets an error item, the job goes on.
 SHARD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, tarfile.TarError, zlib.error)
 try:
@@ -25,6 +25,11 @@ try:
     SHARD_ERRORS += (_pa.ArrowException,)
 except ImportError:  # pragma: no cover - pyarrow is a dependency
     pass
+
+
+# One item (a file, an archive member, a payload) bigger than this is refused rather than read into memory;
+# gzip members are cut off at it, which also stops decompression bombs.
+MAX_ITEM_BYTES = 1 << 30
 
 
 class ReaderError(ValueError):
@@ -40,7 +45,7 @@ class ReaderError(ValueError):
 class Shard:
     """One unit of work: a file, or one row group of a big Parquet file. One output shard per input shard."""
 
-    id: str  # stable: the path relative to the input, ``path#rowgroup-k`` for a row group, ``.`` for a root folder
+    id: str  # stable: the path relative to the input; ``path#rowgroup-k``; ``.`` for a root folder
     path: str
     size_hint: int  # bytes, to balance work across executors
     row_group: int | None = None  # the Parquet row group this shard covers, None for the whole file
@@ -157,7 +162,8 @@ class Columns:
         override = dict(override or {})
         unknown = set(override) - {"url", "path", "data", "text", "caption"}
         if unknown:
-            raise ReaderError("columns", f"unknown roles {sorted(unknown)}; known: url, path, data, text, caption")
+            raise ReaderError("columns",
+                              f"unknown roles {sorted(unknown)}; known: url, path, data, text, caption")
         for role, col in override.items():
             if col not in names:
                 raise ReaderError("columns", f"{role}={col!r} is not a column (columns: {names})")
@@ -195,35 +201,41 @@ def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Colum
         item.url = record[cols.url]
     if cols.text and isinstance(record.get(cols.text), str):
         item.text = record[cols.text]
-    name = ""
     value = record.get(cols.data) if cols.data else None
-    if isinstance(value, Mapping) and value.get("bytes") is None and isinstance(value.get("path"), str):
-        value = None  # an HF Image/Audio that points to a file instead of embedding it
-        local = record[cols.data]["path"]
-    else:
-        local = record.get(cols.path) if cols.path else None
+    local = record.get(cols.path) if cols.path else None
+    name = ""
+    if isinstance(value, Mapping):  # HF Image/Audio: {"bytes": …, "path": …}; bytes may be absent
+        name = value.get("path") or ""
+        if value.get("bytes") is None:
+            value, local = None, value.get("path") or local
     if value is not None:
-        item.data = _as_bytes(record[cols.data])
+        item.data = _as_bytes(value)
         if item.data is None:
-            item.error = f"column {cols.data!r} holds {type(record[cols.data]).__name__}, not bytes"
+            item.error = f"column {cols.data!r} holds {type(value).__name__}, not bytes"
             return item
-        v = record[cols.data]
-        name = v.get("path") or "" if isinstance(v, Mapping) else ""
     elif isinstance(local, str) and local:
         name = local
-        p = Path(name)
-        if not p.is_absolute() and base_dir is not None:
-            p = base_dir / p
-        try:
-            item.data = p.read_bytes()
-        except FileNotFoundError:
-            item.error = f"local file {name!r} is missing"
-            return item
-        except OSError as e:
-            item.error = f"local file {name!r} is unreadable: {e.strerror or e}"
+        item.data, item.error = read_local(Path(local) if Path(local).is_absolute() or base_dir is None
+                                           else base_dir / local, local)
+        if item.error:
             return item
     item.media_type = guess_media_type(item, name, caption=cols.text_is_caption)
     return item
+
+
+def read_local(path: Path, name: str) -> tuple[bytes | None, str | None]:
+    """``(bytes, None)`` or ``(None, why not)``; never opens a FIFO or device, which could block."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return None, f"local file {name!r} is not a regular file"
+        if st.st_size > MAX_ITEM_BYTES:
+            return None, f"local file {name!r} is larger than {MAX_ITEM_BYTES} bytes"
+        return path.read_bytes(), None
+    except FileNotFoundError:
+        return None, f"local file {name!r} is missing"
+    except OSError as e:
+        return None, f"local file {name!r} is unreadable: {e.strerror or e}"
 
 
 def guess_media_type(item: Item, name: str = "", caption: bool = False) -> str | None:
