@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import sys
 import tarfile
 from pathlib import Path
 
@@ -546,3 +547,24 @@ def test_a_damaged_warc_keeps_what_it_read_and_reports_the_rest(tmp_path):
     items = _read_all(r, r.shards(path)[0])
     assert items[0].url == "https://a.example/page" and items[0].error is None
     assert items[-1].error and "WARC unreadable" in items[-1].error
+
+
+# --- optional packages -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("fmt", "module", "pin"), [("hf", "datasets", "datasets==5.2.0"),
+                                                    ("warc", "warcio", "warcio==1.8.1")])
+def test_missing_optional_packages_say_what_to_install(tmp_path, monkeypatch, fmt, module, pin):
+    (tmp_path / "x.warc").write_bytes(b"")
+    for name in [m for m in list(sys.modules) if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    r = reader_for(tmp_path / "x.warc" if fmt == "warc" else tmp_path, fmt)
+    assert isinstance(r, Reader)
+    with pytest.raises(ReaderError, match=f"pip install {pin}"):
+        r.shards(tmp_path / "x.warc" if fmt == "warc" else tmp_path)
+
+
+def test_every_format_has_a_reader_that_follows_the_protocol():
+    for fmt in FORMATS:
+        r = reader_for(IMG2DATASET, fmt)
+        assert isinstance(r, Reader) and r.format == fmt
