@@ -568,3 +568,13 @@ def test_every_format_has_a_reader_that_follows_the_protocol():
     for fmt in FORMATS:
         r = reader_for(IMG2DATASET, fmt)
         assert isinstance(r, Reader) and r.format == fmt
+
+
+def test_readers_and_items_travel_to_worker_processes(tmp_path):
+    import pickle
+    r = reader_for(IMG2DATASET, columns={"caption": "TEXT"})
+    shard = r.shards(IMG2DATASET)[1]
+    items = next(r.read(shard, 3))
+    r2, shard2, items2 = pickle.loads(pickle.dumps((r, shard, items)))
+    assert shard2 == shard and [i.record for i in items2] == [i.record for i in items]
+    assert [i.url for i in next(r2.read(shard2, 3))] == [i.url for i in items]
