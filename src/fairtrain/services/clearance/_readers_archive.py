@@ -16,12 +16,17 @@ from typing import Any
 
 from fairtrain.core.media import detect_media_type
 
-from ._readers_base import Item, ReaderError, Shard, atomic_dir, atomic_file, error_item, kept_rows
+from ._readers_base import (
+    MAX_ITEM_BYTES,
+    Item,
+    ReaderError,
+    Shard,
+    atomic_dir,
+    atomic_file,
+    error_item,
+    kept_rows,
+)
 from ._readers_tabular import list_files, rebatch_rows
-
-# One member or file bigger than this is refused rather than read into memory (and gzip members are cut
-# off at it, which also stops decompression bombs).
-MAX_ITEM_BYTES = 1 << 30
 
 _TEXT_EXTS = {"txt", "text", "md", "html", "htm", "xml", "rst", "tex", "srt", "lrc"}
 _CAPTION_EXTS = ("txt", "caption", "text", "cap")
@@ -66,7 +71,8 @@ def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | str]]:
                 if key is not None:
                     yield row, key, members
                     row, key, members = row + 1, None, []
-                yield row, ti.name, f"{ti.offset - expected} bytes of damaged tar data skipped before {ti.name!r}"
+                skipped = ti.offset - expected
+                yield row, ti.name, f"{skipped} bytes of damaged tar data skipped before {ti.name!r}"
                 row += 1
             expected = ti.offset_data + -(-ti.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
             if ti.isdir():
@@ -176,12 +182,15 @@ class WebDatasetReader:
         return written
 
 
+_WARCIO_PIN = "warcio==1.8.1"
+
+
 def _warc() -> Any:
     try:
         from warcio.archiveiterator import ArchiveIterator
         from warcio.exceptions import ArchiveLoadFailed
     except ImportError as e:
-        raise ReaderError("warc", "reading WARC files needs the warcio package: pip install warcio==1.8.1") from e
+        raise ReaderError("warc", f"reading WARC needs the warcio package: pip install {_WARCIO_PIN}") from e
     return ArchiveIterator, ArchiveLoadFailed
 
 
@@ -216,7 +225,7 @@ def _warc_records(path: Path, with_payload: bool) -> Iterator[dict[str, Any]]:
                     except (OSError, EOFError, ValueError) as e:  # a bad chunked or gzip body
                         info["payload"], info["error"] = None, f"payload unreadable: {e}"
                 it.read_to_end()
-                info["offset"], info["length"] = it.get_record_offset(), it.get_record_length()
+                info["offset"] = it.get_record_offset()
                 yield info
         except load_failed as e:
             raise ValueError(f"WARC unreadable: {e}") from None
@@ -258,6 +267,7 @@ class WarcReader:
                     continue
                 payload = info.pop("payload", None)
                 err = info.pop("error", None)
+                del info["offset"]
                 record = {k: v for k, v in info.items() if v is not None}
                 item = Item(item=f"{shard.id}:{row}", shard=shard.id, row=row, url=info["uri"],
                             record=record, error=err)
@@ -279,6 +289,9 @@ class WarcReader:
     def write_cleared(self, shard: Shard, items_kept: Iterable[Item], out_path: str | Path) -> int:
         keep = kept_rows(shard, items_kept)
         records = list(_warc_records(Path(shard.path), with_payload=False))  # headers only: small
+        # A record's bytes run to the next record: warcio's record length leaves out the CRLFCRLF that
+        # ends an uncompressed record.
+        ends = [r["offset"] for r in records[1:]] + [Path(shard.path).stat().st_size]
         kept_ids, kept_uris, row, ranges = set(), set(), 0, []
         for info in records:
             if info["type"] in _ITEM_RECORDS:
@@ -287,7 +300,7 @@ class WarcReader:
                     kept_ids.add(info["id"])
                     kept_uris.add(info["uri"])
                 row += 1
-        for info in records:
+        for info, end in zip(records, ends):
             if info["type"] in _ITEM_RECORDS:
                 wanted = info["row"] in keep
             elif info["type"] == "warcinfo":
@@ -296,7 +309,7 @@ class WarcReader:
                 linked = info["concurrent_to"] or info["refers_to"]
                 wanted = linked in kept_ids if linked else info["uri"] in kept_uris
             if wanted:
-                ranges.append((info["offset"], info["length"]))
+                ranges.append((info["offset"], end - info["offset"]))
         with atomic_file(out_path) as tmp, open(shard.path, "rb") as src, open(tmp, "wb") as out:
             for offset, length in ranges:
                 src.seek(offset)

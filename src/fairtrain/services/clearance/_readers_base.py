@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
+import stat
 import tarfile
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from fairtrain.core.media import detect_media_type
-
 
 # Failures that end the reading of one shard early: the shard gets an error item, the job goes on.
 SHARD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, tarfile.TarError, zlib.error)
@@ -25,6 +25,11 @@ try:
     SHARD_ERRORS += (_pa.ArrowException,)
 except ImportError:  # pragma: no cover - pyarrow is a dependency
     pass
+
+
+# One item (a file, an archive member, a payload) bigger than this is refused rather than read into memory;
+# gzip members are cut off at it, which also stops decompression bombs.
+MAX_ITEM_BYTES = 1 << 30
 
 
 class ReaderError(ValueError):
@@ -40,7 +45,7 @@ class ReaderError(ValueError):
 class Shard:
     """One unit of work: a file, or one row group of a big Parquet file. One output shard per input shard."""
 
-    id: str  # stable: the path relative to the input, ``path#rowgroup-k`` for a row group, ``.`` for a root folder
+    id: str  # stable: the path relative to the input; ``path#rowgroup-k``; ``.`` for a root folder
     path: str
     size_hint: int  # bytes, to balance work across executors
     row_group: int | None = None  # the Parquet row group this shard covers, None for the whole file
@@ -157,7 +162,8 @@ class Columns:
         override = dict(override or {})
         unknown = set(override) - {"url", "path", "data", "text", "caption"}
         if unknown:
-            raise ReaderError("columns", f"unknown roles {sorted(unknown)}; known: url, path, data, text, caption")
+            raise ReaderError("columns",
+                              f"unknown roles {sorted(unknown)}; known: url, path, data, text, caption")
         for role, col in override.items():
             if col not in names:
                 raise ReaderError("columns", f"{role}={col!r} is not a column (columns: {names})")
@@ -190,51 +196,69 @@ def _as_bytes(v: Any) -> bytes | None:
 def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Columns,
                      base_dir: Path | None) -> Item:
     """An Item from one tabular row: URL, text, and the content from a bytes column or a local path."""
-    item = Item(item=f"{shard.id}:{row}", shard=shard.id, row=row, record=record)
-    if cols.url and isinstance(record.get(cols.url), str) and record[cols.url]:
-        item.url = record[cols.url]
-    if cols.text and isinstance(record.get(cols.text), str):
-        item.text = record[cols.text]
-    name = ""
+    url = record.get(cols.url) if cols.url else None
+    if not isinstance(url, str) or not url:
+        url = None
+    text = record.get(cols.text) if cols.text else None
+    if not isinstance(text, str):
+        text = None
     value = record.get(cols.data) if cols.data else None
-    if isinstance(value, Mapping) and value.get("bytes") is None and isinstance(value.get("path"), str):
-        value = None  # an HF Image/Audio that points to a file instead of embedding it
-        local = record[cols.data]["path"]
-    else:
-        local = record.get(cols.path) if cols.path else None
+    local = record.get(cols.path) if cols.path else None
+    if value is None and not local:  # a manifest or text row, the common case: no content to load
+        media = "text" if text is not None and not cols.text_is_caption else _media_of_url(url, cols)
+        return Item(f"{shard.id}:{row}", shard.id, row, url, None, text, media, None, record)
+    item = Item(f"{shard.id}:{row}", shard.id, row, url, None, text, record=record)
+    name = ""
+    if isinstance(value, dict):  # HF Image/Audio: {"bytes": …, "path": …}; bytes may be absent
+        name = value.get("path") or ""
+        if value.get("bytes") is None:
+            value, local = None, value.get("path") or local
     if value is not None:
-        item.data = _as_bytes(record[cols.data])
+        item.data = _as_bytes(value)
         if item.data is None:
-            item.error = f"column {cols.data!r} holds {type(record[cols.data]).__name__}, not bytes"
+            item.error = f"column {cols.data!r} holds {type(value).__name__}, not bytes"
             return item
-        v = record[cols.data]
-        name = v.get("path") or "" if isinstance(v, Mapping) else ""
     elif isinstance(local, str) and local:
         name = local
-        p = Path(name)
-        if not p.is_absolute() and base_dir is not None:
-            p = base_dir / p
-        try:
-            item.data = p.read_bytes()
-        except FileNotFoundError:
-            item.error = f"local file {name!r} is missing"
+        item.data, item.error = read_local(Path(local) if Path(local).is_absolute() or base_dir is None
+                                           else base_dir / local, local)
+        if item.error:
             return item
-        except OSError as e:
-            item.error = f"local file {name!r} is unreadable: {e.strerror or e}"
-            return item
-    item.media_type = guess_media_type(item, name, caption=cols.text_is_caption)
+    if item.data is not None:
+        item.media_type = detect_media_type(item.data[:4096], name)
+    elif text is not None and not cols.text_is_caption:
+        item.media_type = "text"
+    else:
+        item.media_type = _media_of_url(url, cols)
     return item
 
 
-def guess_media_type(item: Item, name: str = "", caption: bool = False) -> str | None:
-    if item.data is not None:
-        return detect_media_type(item.data[:4096], name)
-    if item.text is not None and not caption:
-        return "text"
-    if item.url:
-        by_name = detect_media_type(b"", PurePosixPath(urlsplit(item.url).path).name)
-        if by_name:
-            return by_name
-        if caption:  # an image-text manifest (LAION, CC, img2dataset) whose URL has no telling suffix
-            return "image"
-    return None
+def read_local(path: Path, name: str) -> tuple[bytes | None, str | None]:
+    """``(bytes, None)`` or ``(None, why not)``; never opens a FIFO or device, which could block."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return None, f"local file {name!r} is not a regular file"
+        if st.st_size > MAX_ITEM_BYTES:
+            return None, f"local file {name!r} is larger than {MAX_ITEM_BYTES} bytes"
+        return path.read_bytes(), None
+    except FileNotFoundError:
+        return None, f"local file {name!r} is missing"
+    except OSError as e:
+        return None, f"local file {name!r} is unreadable: {e.strerror or e}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _media_of_ext(ext: str) -> str | None:
+    # per extension, not per row: parsing every URL with urlsplit and PurePath took 2/3 of a manifest read
+    return detect_media_type(b"", f"x.{ext}")
+
+
+def _media_of_url(url: str | None, cols: Columns) -> str | None:
+    if not url:
+        return None
+    name = url.split("#", 1)[0].split("?", 1)[0].rsplit("/", 1)[-1]
+    by_name = _media_of_ext(name.rpartition(".")[2].lower()) if "." in name else None
+    if by_name is None and cols.text_is_caption:
+        return "image"  # an image-text manifest (LAION, CC, img2dataset) whose URL has no telling suffix
+    return by_name

@@ -8,6 +8,11 @@ read carries ``error`` and the shard goes on.
 
 Formats: ``parquet`` (img2dataset/LAION manifests), ``jsonl``, ``csv``, ``webdataset``, ``folder``,
 ``hf`` (``save_to_disk``), ``warc``.
+
+``write_cleared`` selects rows by ``Item.row`` and copies them from the input itself (Parquet/Arrow
+batches with the same schema, JSONL/CSV/WARC bytes verbatim, tar members with their headers, files), so
+the output does not depend on what a step did to ``record``. Its ``out_path`` is a file, except for
+``folder``, where it is the shard's output directory. Readers and Items pickle, for process pools and Ray.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ def detect_format(input_path: str | Path) -> str:
     """The format of a file by its extension; of a directory by what it holds (``folder`` otherwise)."""
     p = Path(input_path)
     if p.is_file():
-        fmt = _format_of_file(p.name)
+        fmt = "hf" if p.name.endswith(".arrow") else _format_of_file(p.name)
         if fmt is None:
             raise ReaderError(str(input_path), f"cannot tell the format from the name; pass a format, "
                                                f"one of {', '.join(FORMATS)}")
