@@ -39,6 +39,10 @@ signals_app = typer.Typer(help="Machine-readable signals: render them from decla
                           no_args_is_help=True)
 log_app = typer.Typer(help="The public, verifiable log (RFC 9162): heads, proofs, verification.",
                       no_args_is_help=True)
+licences_app = typer.Typer(help="Licences before use: request, accept, decline, show.", no_args_is_help=True)
+payments_app = typer.Typer(help="Payments against invoices (manual or imported settlement records).",
+                           no_args_is_help=True)
+usage_app = typer.Typer(help="Usage reports after training.", no_args_is_help=True)
 snapshot_app = typer.Typer(help="Signed registry snapshots: fingerprints and terms, never the works.",
                            no_args_is_help=True)
 app.add_typer(holders_app, name="holders")
@@ -50,6 +54,9 @@ app.add_typer(disputes_app, name="disputes")
 app.add_typer(keys_app, name="keys")
 app.add_typer(signals_app, name="signals")
 app.add_typer(log_app, name="log")
+app.add_typer(licences_app, name="licences")
+app.add_typer(payments_app, name="payments")
+app.add_typer(usage_app, name="usage")
 app.add_typer(snapshot_app, name="snapshot")
 
 out = Console(soft_wrap=True)
@@ -684,6 +691,159 @@ def signals_check(
         t.add_row(r.url, str(r.status or "-"), {True: "allowed", False: "disallowed", None: "-"}[r.robots_allowed],
                   *(d.value.value for d in ds.values()), "; ".join(r.errors))
     emit(rows, as_json, t)
+
+
+# -- licences, invoices, payments, usage ----------------------------------------------------------
+
+
+def _licensing():
+    from fairtrain.services.ledger.licensing import Licensing
+
+    return Licensing(registry())
+
+
+def _party_key(party: str, key: str | None):
+    from fairtrain.core.keys import SigningKey
+
+    name = key or party.replace(":", "-")
+    path = key_path(name)
+    if not path.exists():
+        fail(f"{party} has no signing key {name!r}: create it with `fairtrain keys create --name {name}`")
+    return SigningKey.load(path)
+
+
+@licences_app.command("request")
+def licences_request(
+    quote: Annotated[Path, typer.Argument(metavar="QUOTE", help="A clearance's licence-quote.json")],
+    licensee: Annotated[str | None, typer.Option()] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Categories to licence (default: the quote's purpose)")] = None,
+    until: Annotated[str | None, typer.Option(help="Licence end date")] = None,
+    model_version: Annotated[list[str] | None, typer.Option(help="Model versions covered (default any)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ask every party in a quote for a licence (one request per party)."""
+    data = json.loads(quote.read_text(encoding="utf-8"))
+    ids = _licensing().request(data, licensee=licensee, categories=parse_categories(category) or None,
+                               valid_until=parse_when(until, "--until"), model_versions=tuple(model_version or ()))
+    emit({"licences": ids}, as_json, f"requested licences {', '.join(map(str, ids))}")
+
+
+@licences_app.command("accept")
+def licences_accept(
+    licence: int,
+    acting_as: Annotated[str, typer.Option("--as", help="The grantor answering: holder:ID or org:ID")],
+    key: Annotated[str | None, typer.Option(help="Grantor's signing key name (default: holder-ID / org-ID)")] = None,
+    collective: Annotated[bool, typer.Option(help="An organisation's collective licence on its own terms")] = False,
+    price: Annotated[str | None, typer.Option(help="Collective terms: flat fee or minimum, major units")] = None,
+    currency: Annotated[str | None, typer.Option()] = None,
+    revenue_share: Annotated[str | None, typer.Option(help="Collective terms: revenue share in percent")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grant a requested licence: signed by the grantor, works covered, invoice issued."""
+    from decimal import Decimal
+
+    amount = None
+    if price is not None or currency is not None:
+        if not (price and currency):
+            fail("--price and --currency go together")
+        amount = Money.parse(price, currency)
+    bp = int(Decimal(revenue_share) * 100) if revenue_share is not None else None
+    lic = _licensing()
+    lic.authorise(licence, acting_as)  # before asking for a key: say who may answer first
+    r = lic.accept(licence, party=acting_as, key=_party_key(acting_as, key), collective=collective,
+                   price=amount, revenue_share_bp=bp)
+    emit(r, as_json, f"licence {licence} granted by {acting_as}; invoice {r['invoice']} for {r['grant']['price']['display']}")
+
+
+@licences_app.command("decline")
+def licences_decline(licence: int, acting_as: Annotated[str, typer.Option("--as")],
+                     note: Annotated[str, typer.Option()] = "", as_json: JsonOpt = False) -> None:
+    r = _licensing().decline(licence, party=acting_as, note=note)
+    emit(r, as_json, f"licence {licence} declined")
+
+
+@licences_app.command("show")
+def licences_show(licence: int, as_json: JsonOpt = False) -> None:
+    lic = _licensing().get(licence)
+    emit(lic, as_json, json.dumps(lic, ensure_ascii=False, indent=2))
+
+
+@licences_app.command("list")
+def licences_list(licensee: Annotated[str | None, typer.Option()] = None,
+                  grantor: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+    rows = _licensing().list(licensee=licensee, grantor=grantor)
+    t = Table("id", "licensee", "grantor", "status", "works", "price")
+    for r in rows:
+        t.add_row(str(r["id"]), r["licensee"], r["grantor"], r["status"], str(len(r["request"]["works"])),
+                  r["price"]["display"])
+    emit(rows, as_json, t)
+
+
+@app.command()
+def invoices(licensee: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+    """Invoices and what has been paid on them."""
+    rows = _licensing().invoices(licensee=licensee)
+    t = Table("id", "licence", "licensee", "grantor", "amount", "paid", "status")
+    for r in rows:
+        t.add_row(str(r["id"]), str(r["licence"]), r["licensee"], r["grantor"], r["amount"]["display"],
+                  r["paid"]["display"], r["status"])
+    emit(rows, as_json, t)
+
+
+@payments_app.command("record")
+def payments_record(invoice: int, amount: Annotated[str, typer.Option()], currency: Annotated[str, typer.Option()],
+                    reference: Annotated[str, typer.Option(help="Settlement reference (unique)")],
+                    as_json: JsonOpt = False) -> None:
+    """Confirm a payment by hand (there is no payment processor: this is logged)."""
+    r = _licensing().record_payment(invoice, Money.parse(amount, currency), reference=reference)
+    emit(r, as_json, f"payment on invoice {invoice}: " + ("already recorded" if r["duplicate"] else r["status"]))
+
+
+@payments_app.command("import")
+def payments_import(csv_file: Annotated[Path, typer.Argument(metavar="CSV")], as_json: JsonOpt = False) -> None:
+    """Import settlement records: invoice,amount,currency,reference,received_at."""
+    r = _licensing().import_payments(csv_file)
+    emit(r, as_json, f"{r['recorded']} recorded, {r['duplicates']} already recorded, {len(r['errors'])} errors")
+    for e in r["errors"]:
+        err.print(f"[red]{csv_file}:{e['line']}[/] {e['reason']}", highlight=False)
+    if r["errors"]:
+        raise typer.Exit(1)
+
+
+@usage_app.command("report")
+def usage_report(
+    licensee: Annotated[str, typer.Option()],
+    model: Annotated[str, typer.Option()],
+    version: Annotated[str, typer.Option()],
+    idempotency_key: Annotated[str, typer.Option(help="Unique per report: re-sending never double-counts")],
+    manifest: Annotated[Path | None, typer.Option(help="The clearance's manifest.json (its Merkle roots are cited)")] = None,
+    licence: Annotated[list[int] | None, typer.Option(help="Licences this training used (repeatable)")] = None,
+    weights: Annotated[Path | None, typer.Option(help="JSON {work_id: integer weight} (tokens, samples …)")] = None,
+    revenue: Annotated[str | None, typer.Option(help="Revenue for revenue-share licences, major units")] = None,
+    currency: Annotated[str | None, typer.Option()] = None,
+    key: Annotated[str | None, typer.Option(help="Licensee's signing key (default: the licensee's name)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """File a signed usage report after training."""
+    from fairtrain.core.keys import sign_document
+
+    doc = {"format": "fairtrain-usage-report/1", "licensee": licensee, "model": model, "version": version,
+           "idempotency_key": idempotency_key, "licences": list(licence or [])}
+    if manifest is not None:
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+        doc["manifest_root"] = {"cleared_items": m["cleared_items"]["root"], "cleared_works": m["cleared_works"]["root"]}
+    if weights is not None:
+        w = json.loads(weights.read_text(encoding="utf-8"))
+        if not all(isinstance(v, int) and v >= 0 for v in w.values()):
+            fail(f"{weights}: weights must be non-negative integers")
+        doc["weights"] = {str(k): v for k, v in sorted(w.items())}
+    if revenue is not None:
+        if not currency:
+            fail("--revenue needs --currency")
+        doc["revenue"] = Money.parse(revenue, currency).to_dict()
+    signer = _party_key(licensee, key or "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in licensee))
+    r = _licensing().usage_report(sign_document(doc, signer))
+    emit(r, as_json, f"usage report {r['report']}" + (" (already filed)" if r["duplicate"] else " filed"))
 
 
 # -- the log ---------------------------------------------------------------------------------------

@@ -129,6 +129,7 @@ def terms_schema():
         *((c, pa.string()) for c in ("tdm", "train-ai", "train-genai", "ai-input", "search")),
         ("offers", pa.string()),  # JSON {category: [Offer.to_dict(), ...]} for licence values
         ("holders", pa.string()),  # JSON [{"party": "holder:1", "name": ..., "share": "1/2", "orgs": [...]}]
+        ("licensees", pa.string()),  # JSON {licensee: {category: value}} where a licence was granted
     ])
 
 
@@ -160,4 +161,5 @@ class SnapshotTerms:
         r = {k: v[0] for k, v in self.table.slice(i, 1).to_pydict().items()}
         r["offers"] = json.loads(r["offers"] or "{}")
         r["holders"] = json.loads(r["holders"] or "[]")
+        r["licensees"] = json.loads(r.get("licensees") or "{}")
         return r

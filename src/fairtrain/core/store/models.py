@@ -204,3 +204,71 @@ class TreeHead(Base):
     root: Mapped[str] = mapped_column(String(64))
     signed: Mapped[str] = mapped_column(Text)  # the signed document (keys.sign_document)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Licence(Base):
+    """A licence request to one grantor (a holder or an organisation) and, once accepted, its grant."""
+
+    __tablename__ = "licences"
+    __table_args__ = (CheckConstraint("status IN ('requested', 'granted', 'declined')", name="status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    licensee: Mapped[str] = mapped_column(String(200), index=True)
+    grantor: Mapped[str] = mapped_column(String(40), index=True)  # "holder:3" | "org:1"
+    status: Mapped[str] = mapped_column(String(10), default="requested")
+    categories: Mapped[str] = mapped_column(String(100))
+    model_versions: Mapped[str] = mapped_column(Text, default="[]")  # JSON list; empty = any
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    price_model: Mapped[str] = mapped_column(String(20))
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    revenue_share_bp: Mapped[int] = mapped_column(Integer, default=0)
+    collective: Mapped[bool] = mapped_column(default=False)  # an organisation's licence for its whole repertoire
+    request: Mapped[str] = mapped_column(Text)  # JSON: the quote lines this licence answers
+    grant: Mapped[str | None] = mapped_column(Text)  # the signed grant document
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LicensedWork(Base):
+    """A work a licence covers: what the decision engine sees as a grant to the licensee."""
+
+    __tablename__ = "licensed_works"
+    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id"), primary_key=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), primary_key=True, index=True)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (CheckConstraint("status IN ('open', 'paid')", name="status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(6), default="open")
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(200), unique=True)  # settlement reference: re-imports are no-ops
+    source: Mapped[str] = mapped_column(String(10))  # "manual" | "import"
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UsageReport(Base):
+    """What a licensee trained, signed by the licensee; the idempotency key makes re-sending harmless."""
+
+    __tablename__ = "usage_reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    licensee: Mapped[str] = mapped_column(String(200), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(100))
+    document: Mapped[str] = mapped_column(Text)  # the signed report
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -47,7 +47,6 @@ class ClearanceConfig:
     mode: str = "permission"
     research: bool = False
     check_web: bool = False
-    grants: frozenset[tuple[str, int]] = frozenset()  # (snapshot_id, work_id) licensed to this licensee
     trusted_keys: tuple[str, ...] = ()  # base64 Ed25519 public keys the snapshots must be signed by
 
     def __post_init__(self) -> None:
@@ -61,7 +60,7 @@ class ClearanceConfig:
     def to_dict(self) -> dict:
         return {"snapshots": [str(p) for p in self.snapshots], "purpose": self.purpose.value,
                 "licensee": self.licensee, "mode": self.mode, "research": self.research,
-                "check_web": self.check_web, "grants": sorted([list(g) for g in self.grants])}
+                "check_web": self.check_web}
 
 
 class MatchStep:
@@ -166,10 +165,10 @@ class DecideStep:
         terms = m["terms"]
         if terms is None:
             return Value.DENY, "matched a registered work missing from the snapshot's terms"
-        value = Value(terms[cat.value])
-        if value is Value.LICENCE and (m["snapshot"], m["work_id"]) in self.config.grants:
-            return Value.ALLOW, f"licence granted to {self.config.licensee}"
-        return value, f"registered work's effective terms for {cat.value}"
+        granted = (terms.get("licensees") or {}).get(self.config.licensee)
+        if granted is not None:
+            return Value(granted[cat.value]), f"terms for {self.config.licensee}, who holds a licence grant"
+        return Value(terms[cat.value]), f"registered work's effective terms for {cat.value}"
 
 
 def decision_row(rec: Cleared) -> dict:

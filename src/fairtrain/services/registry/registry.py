@@ -24,6 +24,8 @@ from fairtrain.core.store.models import (
     Dispute,
     FingerprintRow,
     Holder,
+    Licence,
+    LicensedWork,
     MandateRow,
     Organisation,
     Work,
@@ -493,6 +495,15 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
         for j in range(0, len(targets), 900):
             for d in c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target.in_(targets[j:j + 900]))):
                 decls_by_target.setdefault(d.target, []).append(_to_declaration(d))
+        for lic in c.execute(select(LicensedWork.work_id, Licence.__table__).join(
+                Licence, Licence.id == LicensedWork.licence_id).where(
+                LicensedWork.work_id.in_(list(holders)), Licence.status == "granted")):
+            for cat in lic.categories.split(","):
+                decls_by_target.setdefault(work_ref(lic.work_id), []).append(Declaration(
+                    id=lic.id, level=Level.GRANT, target=work_ref(lic.work_id), party=lic.grantor,
+                    category=Category(cat), value=Value.ALLOW, declared_at=lic.decided_at, valid_from=lic.valid_from,
+                    valid_until=lic.valid_until, licensee=lic.licensee,
+                    model_versions=tuple(json.loads(lic.model_versions or "[]"))))
         for wid, hs in holders.items():
             ms = tuple(m for h in sorted(hs) for m in mandates_by_holder.get(h, ()))
             ts = [work_ref(wid), *sorted(hs), *sorted({m.org for m in ms})]

@@ -14,12 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from fairtrain.core.decide import effective_values
+from fairtrain.core.decide import Query, decide, effective_values
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import FINGERPRINTS_DIR, TERMS_DIR, publish_directory, seal_snapshot, terms_schema
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.fingerprint.modalities import modality
-from fairtrain.core.store.models import FingerprintRow, Holder, Work, WorkShare, utcnow
+from fairtrain.core.store.models import FingerprintRow, Holder, Licence, LicensedWork, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Value
 from fairtrain.services.ledger import log
 from fairtrain.services.registry.registry import Registry, holder_ref, load_facts
@@ -63,6 +63,11 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
     with registry.engine.connect() as c:
         facts = load_facts(c, work_ids)
         works = {w.id: w for w in c.execute(select(Work.__table__).where(Work.id.in_(work_ids)))}
+        licensees: dict[int, set[str]] = {}
+        for wid, who in c.execute(select(LicensedWork.work_id, Licence.licensee).join(
+                Licence, Licence.id == LicensedWork.licence_id).where(
+                LicensedWork.work_id.in_(work_ids), Licence.status == "granted")):
+            licensees.setdefault(wid, set()).add(who)
         holders: dict[int, list[dict]] = {}
         for s in c.execute(select(WorkShare.__table__, Holder.name).join(Holder, Holder.id == WorkShare.holder_id)
                            .where(WorkShare.work_id.in_(work_ids)).order_by(WorkShare.id)):
@@ -83,6 +88,10 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
             "offers": json.dumps({c.value: _offers_with_party(d) for c, d in decisions.items()
                                   if d.value is Value.LICENCE}, sort_keys=True),
             "holders": json.dumps(holders.get(wid, []), sort_keys=True, ensure_ascii=False),
+            # what a licensee with a grant gets instead of the public terms (exact: the engine decides it)
+            "licensees": json.dumps({who: {c.value: decide(f, Query(category=c, at=at, licensee=who)).value.value
+                                           for c in Category} for who in sorted(licensees.get(wid, ()))},
+                                    sort_keys=True),
         })
     return out
 

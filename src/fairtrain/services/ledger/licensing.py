@@ -1,0 +1,276 @@
+"""Licences before use: requests from a clearance's quote, grants signed by the grantor, invoices,
+payments and usage reports. Every step is an entry of the public log, in the same transaction."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, insert, select, update
+
+from fairtrain.core.keys import SigningKey, sign_document, verify_document
+from fairtrain.core.money import Money
+from fairtrain.core.store.models import Invoice, Licence, LicensedWork, MandateRow, Payment, UsageReport, Work, utcnow
+from fairtrain.core.vocab import Category, PriceModel
+from fairtrain.services.ledger import log
+from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError, parse_party
+
+
+class LicensingError(RegistryError):
+    pass
+
+
+def _licence_dict(r) -> dict:
+    return {"id": r.id, "licensee": r.licensee, "grantor": r.grantor, "status": r.status,
+            "categories": r.categories.split(","), "model_versions": json.loads(r.model_versions or "[]"),
+            "valid_from": r.valid_from.isoformat(), "valid_until": r.valid_until.isoformat() if r.valid_until else None,
+            "price": Money(r.currency, r.price_minor).to_dict(), "price_model": r.price_model,
+            "revenue_share_bp": r.revenue_share_bp, "collective": r.collective, "request": json.loads(r.request),
+            "grant": json.loads(r.grant) if r.grant else None, "note": r.note,
+            "created_at": r.created_at.isoformat(), "decided_at": r.decided_at.isoformat() if r.decided_at else None}
+
+
+class Licensing:
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self.engine = registry.engine
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def request(self, quote: dict, *, licensee: str | None = None, categories: list[Category] | None = None,
+                valid_from: datetime | None = None, valid_until: datetime | None = None,
+                model_versions: tuple[str, ...] = ()) -> list[int]:
+        """One licence request per offering party in a clearance's ``licence-quote.json``."""
+        licensee = licensee or quote.get("licensee")
+        if not licensee:
+            raise LicensingError("licence-quote.json names no licensee; give --licensee")
+        cats = categories or [Category(quote.get("purpose", "train-genai"))]
+        start = valid_from or utcnow()
+        if valid_until is not None and valid_until <= start:
+            raise LicensingError(f"licence ends ({valid_until.isoformat()}) before it starts ({start.isoformat()})")
+        groups = quote.get("groups") or []
+        if not groups:
+            raise LicensingError("the quote has no licensable works: nothing to request")
+        ids = []
+        with self.engine.begin() as c:
+            for g in groups:
+                grantor = g["party"]
+                parse_party(grantor)
+                work_ids = sorted({w["work_id"] for w in g["works"]})
+                known = set(c.execute(select(Work.id).where(Work.id.in_(work_ids))).scalars())
+                if missing := set(work_ids) - known:
+                    raise LicensingError(f"quote group {grantor}: works {sorted(missing)} are not in this registry "
+                                         "(was the clearance run against another registry's snapshot?)")
+                totals = g.get("total") or {}
+                if len(totals) > 1:
+                    raise LicensingError(f"quote group {grantor}: prices in several currencies ({', '.join(totals)}); "
+                                         "request per currency")
+                price = Money.from_dict(next(iter(totals.values()))) if totals else None
+                shares = g.get("revenue_shares") or []
+                model = (PriceModel.REVENUE_SHARE if shares and price is None else PriceModel.PER_WORK).value
+                if price is None and shares:
+                    price = Money.from_dict(shares[0]["minimum"])
+                if price is None:
+                    raise LicensingError(f"quote group {grantor}: no price in the quote")
+                lid = c.execute(insert(Licence).values(
+                    licensee=licensee, grantor=grantor, status="requested", categories=",".join(x.value for x in cats),
+                    model_versions=json.dumps(list(model_versions)), valid_from=start, valid_until=valid_until,
+                    price_model=model, price_minor=price.minor, currency=price.currency,
+                    revenue_share_bp=max((s["share_bp"] for s in shares), default=0), collective=False,
+                    request=json.dumps({"works": work_ids, "quote_group": g}, sort_keys=True, ensure_ascii=False),
+                    created_at=utcnow()).returning(Licence.id)).scalar_one()
+                log.append(c, [log.Entry("licence", {"licence": lid, "event": "requested", "licensee": licensee,
+                                                     "grantor": grantor, "works": work_ids,
+                                                     "price": price.to_dict()}, subject=f"licence:{lid}")])
+                ids.append(lid)
+        return ids
+
+    def get(self, licence_id: int) -> dict:
+        with self.engine.connect() as c:
+            r = c.execute(select(Licence.__table__).where(Licence.id == licence_id)).first()
+        if r is None:
+            raise NotFound("licence", licence_id)
+        return _licence_dict(r)
+
+    def list(self, *, licensee: str | None = None, grantor: str | None = None) -> list[dict]:
+        q = select(Licence.__table__).order_by(Licence.id)
+        if licensee:
+            q = q.where(Licence.licensee == licensee)
+        if grantor:
+            q = q.where(Licence.grantor == grantor)
+        with self.engine.connect() as c:
+            return [_licence_dict(r) for r in c.execute(q)]
+
+    # -- decisions on requests ---------------------------------------------------------------------
+
+    def _may_decide(self, c, lic, party: str) -> None:
+        if party == lic.grantor:
+            return
+        kind, pid = parse_party(lic.grantor)
+        okind, oid = parse_party(party)
+        if kind == "holder" and okind == "org":  # the holder's mandated organisation may answer for it
+            now = utcnow()
+            for m in c.execute(select(MandateRow.__table__).where(MandateRow.holder_id == pid, MandateRow.org_id == oid)):
+                if m.valid_from <= now and (m.valid_until is None or now < m.valid_until):
+                    return
+        raise NotAllowed(f"{party} may not answer licence {lic.id}: it was asked of {lic.grantor}")
+
+    def authorise(self, licence_id: int, party: str) -> None:
+        """Raise unless ``party`` may accept or decline this licence (its grantor or the grantor's organisation)."""
+        with self.engine.connect() as c:
+            lic = c.execute(select(Licence.__table__).where(Licence.id == licence_id)).first()
+            if lic is None:
+                raise NotFound("licence", licence_id)
+            self._may_decide(c, lic, party)
+
+    def accept(self, licence_id: int, *, party: str, key: SigningKey, collective: bool = False,
+               price: Money | None = None, revenue_share_bp: int | None = None) -> dict:
+        """Grant: sign the licence, cover its works, issue the invoice. ``collective``: an organisation's
+        licence on its own terms (flat fee or revenue share with ``price`` as the minimum)."""
+        with self.engine.begin() as c:
+            lic = c.execute(select(Licence.__table__).where(Licence.id == licence_id)).first()
+            if lic is None:
+                raise NotFound("licence", licence_id)
+            if lic.status != "requested":
+                raise LicensingError(f"licence {licence_id} is already {lic.status}")
+            self._may_decide(c, lic, party)
+            if collective and not party.startswith("org:"):
+                raise LicensingError("only an organisation grants a collective licence")
+            amount = price or Money(lic.currency, lic.price_minor)
+            share = lic.revenue_share_bp if revenue_share_bp is None else revenue_share_bp
+            works = json.loads(lic.request)["works"]
+            now = utcnow()
+            grant = sign_document({
+                "format": "fairtrain-licence-grant/1", "licence": licence_id, "licensee": lic.licensee,
+                "grantor": party, "works": works, "categories": lic.categories.split(","),
+                "model_versions": json.loads(lic.model_versions or "[]"), "valid_from": lic.valid_from.isoformat(),
+                "valid_until": lic.valid_until.isoformat() if lic.valid_until else None,
+                "price": amount.to_dict(), "price_model": "collective" if collective else lic.price_model,
+                "revenue_share_bp": share, "granted_at": now.isoformat()}, key)
+            c.execute(update(Licence).where(Licence.id == licence_id).values(
+                status="granted", grantor=party, grant=json.dumps(grant, sort_keys=True), decided_at=now,
+                collective=collective, price_minor=amount.minor, currency=amount.currency, revenue_share_bp=share))
+            c.execute(insert(LicensedWork), [{"licence_id": licence_id, "work_id": w} for w in works])
+            inv = c.execute(insert(Invoice).values(licence_id=licence_id, amount_minor=amount.minor,
+                                                   currency=amount.currency, status="open", issued_at=now)
+                            .returning(Invoice.id)).scalar_one()
+            log.append(c, [
+                log.Entry("licence", {"licence": licence_id, "event": "granted", "grant": grant},
+                          subject=f"licence:{licence_id}"),
+                log.Entry("invoice", {"invoice": inv, "licence": licence_id, "amount": amount.to_dict()},
+                          subject=f"licence:{licence_id}")], at=now)
+        self.registry._changed()
+        return {"licence": licence_id, "invoice": inv, "grant": grant}
+
+    def decline(self, licence_id: int, *, party: str, note: str = "") -> dict:
+        with self.engine.begin() as c:
+            lic = c.execute(select(Licence.__table__).where(Licence.id == licence_id)).first()
+            if lic is None:
+                raise NotFound("licence", licence_id)
+            if lic.status != "requested":
+                raise LicensingError(f"licence {licence_id} is already {lic.status}")
+            self._may_decide(c, lic, party)
+            c.execute(update(Licence).where(Licence.id == licence_id).values(status="declined", note=note,
+                                                                             decided_at=utcnow()))
+            log.append(c, [log.Entry("licence", {"licence": licence_id, "event": "declined", "by": party,
+                                                 "note": note}, subject=f"licence:{licence_id}")])
+        return {"licence": licence_id, "status": "declined"}
+
+    # -- invoices and payments ---------------------------------------------------------------------
+
+    def invoices(self, *, licensee: str | None = None) -> list[dict]:
+        q = (select(Invoice.__table__, Licence.licensee, Licence.grantor)
+             .join(Licence, Licence.id == Invoice.licence_id).order_by(Invoice.id))
+        if licensee:
+            q = q.where(Licence.licensee == licensee)
+        with self.engine.connect() as c:
+            rows = c.execute(q).all()
+            paid = dict(c.execute(select(Payment.invoice_id, func.sum(Payment.amount_minor)).group_by(Payment.invoice_id)).all())
+        return [{"id": r.id, "licence": r.licence_id, "licensee": r.licensee, "grantor": r.grantor,
+                 "amount": Money(r.currency, r.amount_minor).to_dict(),
+                 "paid": Money(r.currency, int(paid.get(r.id, 0))).to_dict(), "status": r.status,
+                 "issued_at": r.issued_at.isoformat()} for r in rows]
+
+    def record_payment(self, invoice_id: int, amount: Money, *, reference: str, source: str = "manual",
+                       received_at: datetime | None = None) -> dict:
+        """Record money received against an invoice; the same settlement reference twice is a no-op."""
+        if amount.minor <= 0:
+            raise LicensingError(f"payment {reference}: amount must be positive")
+        with self.engine.begin() as c:
+            inv = c.execute(select(Invoice.__table__).where(Invoice.id == invoice_id)).first()
+            if inv is None:
+                raise NotFound("invoice", invoice_id)
+            if amount.currency != inv.currency:
+                raise LicensingError(f"payment {reference}: {amount.currency} against a {inv.currency} invoice")
+            prior = c.execute(select(Payment.__table__).where(Payment.reference == reference)).first()
+            if prior is not None:
+                if prior.invoice_id != invoice_id or prior.amount_minor != amount.minor:
+                    raise LicensingError(f"payment reference {reference!r} was already recorded differently")
+                return {"payment": prior.id, "invoice": invoice_id, "duplicate": True}
+            paid = c.execute(select(func.coalesce(func.sum(Payment.amount_minor), 0))
+                             .where(Payment.invoice_id == invoice_id)).scalar_one()
+            if paid + amount.minor > inv.amount_minor:
+                raise LicensingError(f"payment {reference}: {Money(amount.currency, paid + amount.minor)} would exceed "
+                                     f"the invoice's {Money(inv.currency, inv.amount_minor)}")
+            when = received_at or utcnow()
+            pid = c.execute(insert(Payment).values(invoice_id=invoice_id, amount_minor=amount.minor,
+                                                   currency=amount.currency, reference=reference, source=source,
+                                                   received_at=when).returning(Payment.id)).scalar_one()
+            if paid + amount.minor == inv.amount_minor:
+                c.execute(update(Invoice).where(Invoice.id == invoice_id).values(status="paid"))
+            log.append(c, [log.Entry("payment", {"payment": pid, "invoice": invoice_id, "amount": amount.to_dict(),
+                                                 "reference": reference, "source": source,
+                                                 "received_at": when.isoformat()}, subject=f"invoice:{invoice_id}")])
+        return {"payment": pid, "invoice": invoice_id, "duplicate": False,
+                "status": "paid" if paid + amount.minor == inv.amount_minor else "open"}
+
+    def import_payments(self, path: Path) -> dict:
+        """Settlement records CSV: ``invoice,amount,currency,reference,received_at``; bad rows are reported."""
+        text = path.read_text(encoding="utf-8-sig")
+        done, errors = [], []
+        for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+            try:
+                when = datetime.fromisoformat(row["received_at"]) if row.get("received_at") else None
+                if when is not None and when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)
+                done.append(self.record_payment(int(row["invoice"]), Money.parse(row["amount"], row["currency"]),
+                                                reference=row["reference"].strip(), source="import", received_at=when))
+            except (KeyError, ValueError, RegistryError) as e:
+                errors.append({"line": n, "reason": str(e)})
+        return {"recorded": sum(not d["duplicate"] for d in done), "duplicates": sum(d["duplicate"] for d in done),
+                "errors": errors}
+
+    # -- usage reports -----------------------------------------------------------------------------
+
+    def usage_report(self, document: dict) -> dict:
+        """Accept a signed usage report once per idempotency key (re-sending returns the first answer)."""
+        signer = verify_document(document)
+        for field in ("idempotency_key", "licensee", "model", "version"):
+            if not document.get(field):
+                raise LicensingError(f"usage report: missing field {field!r}")
+        with self.engine.begin() as c:
+            prior = c.execute(select(UsageReport.__table__).where(
+                UsageReport.idempotency_key == document["idempotency_key"])).first()
+            if prior is not None:
+                if json.loads(prior.document) != document:
+                    raise LicensingError(f"usage report {document['idempotency_key']!r} was already filed with "
+                                         "different content: use a new idempotency key")
+                return {"report": prior.id, "duplicate": True}
+            rid = c.execute(insert(UsageReport).values(
+                idempotency_key=document["idempotency_key"], licensee=document["licensee"], model=document["model"],
+                version=document["version"], document=json.dumps(document, sort_keys=True, ensure_ascii=False),
+                received_at=utcnow()).returning(UsageReport.id)).scalar_one()
+            log.append(c, [log.Entry("usage-report", {"report": rid, "signer": signer.key_id, **{
+                k: document.get(k) for k in ("licensee", "model", "version", "licences", "manifest_root", "weights",
+                                             "revenue", "idempotency_key")}}, subject=f"licensee:{document['licensee']}")])
+        return {"report": rid, "duplicate": False, "signer": signer.key_id}
+
+    def usage_reports(self, *, licensee: str | None = None) -> list[dict]:
+        q = select(UsageReport.__table__).order_by(UsageReport.id)
+        if licensee:
+            q = q.where(UsageReport.licensee == licensee)
+        with self.engine.connect() as c:
+            return [{"id": r.id, **json.loads(r.document)} for r in c.execute(q)]

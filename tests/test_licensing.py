@@ -1,0 +1,73 @@
+"""The money path from the command line: clearance → quote → request → grant → re-clearance (exactly the
+granted works turn from licence to allow) → invoice → payments → usage report, every step in the log."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+
+from test_clearance import _decisions, world  # noqa: F401 (the shared fixture)
+
+
+def test_permission_before_use(world):  # noqa: F811
+    run, env, tmp, manifest = world
+    common = [manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--purpose", "train-genai"]
+    run("clear", *common, "--out", tmp / "before")
+    before = _decisions(tmp / "before")
+    quote = json.loads((tmp / "before" / "licence-quote.json").read_text())
+    assert quote["works"] == 2
+
+    ids = json.loads(run("licences", "request", tmp / "before" / "licence-quote.json", "--json").stdout)["licences"]
+    assert len(ids) == 1
+    lic = json.loads(run("licences", "show", ids[0], "--json").stdout)
+    assert lic["status"] == "requested" and lic["grantor"] == "holder:1" and lic["price"]["minor"] == 60000
+
+    r = run("licences", "accept", ids[0], "--as", "holder:2", code=1)  # not the grantor
+    assert "may not answer" in str(r.exception)
+    run("keys", "create", "--name", "holder-1")
+    granted = json.loads(run("licences", "accept", ids[0], "--as", "holder:1", "--json").stdout)
+    assert granted["grant"]["signature"]["alg"] == "Ed25519"
+
+    run("snapshot", "export", tmp / "snap2")
+    run("clear", manifest, "--snapshot", tmp / "snap2", "--licensee", "acme-ai", "--purpose", "train-genai",
+        "--out", tmp / "after")
+    after = _decisions(tmp / "after")
+    changed = {k for k in before if before[k]["decision"] != after[k]["decision"]}
+    assert changed == {"licensed-copy.txt", "photo-copy.jpg"}
+    assert all(after[k]["decision"] == "allow" and after[k]["passes"] for k in changed)
+    # another licensee still needs a licence
+    run("keys", "create", "--name", "other-ai")
+    run("clear", manifest, "--snapshot", tmp / "snap2", "--licensee", "other-ai", "--purpose", "train-genai",
+        "--out", tmp / "other")
+    assert _decisions(tmp / "other")["licensed-copy.txt"]["decision"] == "licence"
+
+    (inv,) = json.loads(run("invoices", "--json").stdout)
+    assert inv["amount"]["minor"] == 60000 and inv["status"] == "open"
+    run("payments", "record", inv["id"], "--amount", "20000", "--currency", "KRW", "--reference", "BANK-1")
+    settlements = tmp / "settle.csv"
+    settlements.write_text("invoice,amount,currency,reference,received_at\n"
+                           f"{inv['id']},40000,KRW,BANK-2,2026-11-20\n"
+                           f"{inv['id']},40000,KRW,BANK-2,2026-11-20\n"  # the same record twice: counted once
+                           f"{inv['id']},1.5,KRW,BANK-3,2026-11-20\n")   # KRW has no decimals
+    r = run("payments", "import", settlements, "--json", code=1)
+    result = json.loads(r.stdout)
+    assert result["recorded"] == 1 and result["duplicates"] == 1 and "more decimals" in result["errors"][0]["reason"]
+    assert json.loads(run("invoices", "--json").stdout)[0]["status"] == "paid"
+
+    weights = tmp / "weights.json"
+    weights.write_text(json.dumps({"1": 700, "2": 300}))
+    args = ["usage", "report", "--licensee", "acme-ai", "--model", "acme-7b", "--version", "1.0",
+            "--idempotency-key", "acme-7b-1.0", "--manifest", tmp / "after" / "manifest.json",
+            "--licence", ids[0], "--weights", weights, "--json"]
+    first = json.loads(run(*args).stdout)
+    again = json.loads(run(*args).stdout)
+    assert not first["duplicate"] and again == {"report": first["report"], "duplicate": True}
+
+    run("log", "sign")
+    kinds = [e["kind"] for e in json.loads(run("log", "show", "--limit", "100", "--json").stdout)["entries"]]
+    for kind in ("declaration", "snapshot", "licence", "invoice", "payment", "usage-report"):
+        assert kind in kinds, kind
+    assert kinds.count("payment") == 2 and kinds.count("usage-report") == 1
+    assert json.loads(run("log", "verify", "--json").stdout)["valid"]
+    assert pq.read_table(tmp / "after" / "decisions.parquet").num_rows == 7
