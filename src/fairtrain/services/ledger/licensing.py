@@ -118,6 +118,16 @@ class Licensing:
                     return
         raise NotAllowed(f"{party} may not answer licence {lic.id}: it was asked of {lic.grantor}")
 
+    def _requested(self, c, licence_id: int, party: str):
+        """The licence, still awaiting an answer, that ``party`` may answer."""
+        lic = c.execute(select(Licence.__table__).where(Licence.id == licence_id)).first()
+        if lic is None:
+            raise NotFound("licence", licence_id)
+        if lic.status != "requested":
+            raise LicensingError(f"licence {licence_id} is already {lic.status}")
+        self._may_decide(c, lic, party)
+        return lic
+
     def authorise(self, licence_id: int, party: str) -> None:
         """Raise unless ``party`` may accept or decline this licence (its grantor or the grantor's organisation)."""
         with self.engine.connect() as c:
@@ -131,12 +141,7 @@ class Licensing:
         """Grant: sign the licence, cover its works, issue the invoice. ``collective``: an organisation's
         licence on its own terms (flat fee or revenue share with ``price`` as the minimum)."""
         with self.engine.begin() as c:
-            lic = c.execute(select(Licence.__table__).where(Licence.id == licence_id)).first()
-            if lic is None:
-                raise NotFound("licence", licence_id)
-            if lic.status != "requested":
-                raise LicensingError(f"licence {licence_id} is already {lic.status}")
-            self._may_decide(c, lic, party)
+            lic = self._requested(c, licence_id, party)
             if collective and not party.startswith("org:"):
                 raise LicensingError("only an organisation grants a collective licence")
             amount = price or Money(lic.currency, lic.price_minor)
@@ -167,12 +172,7 @@ class Licensing:
 
     def decline(self, licence_id: int, *, party: str, note: str = "") -> dict:
         with self.engine.begin() as c:
-            lic = c.execute(select(Licence.__table__).where(Licence.id == licence_id)).first()
-            if lic is None:
-                raise NotFound("licence", licence_id)
-            if lic.status != "requested":
-                raise LicensingError(f"licence {licence_id} is already {lic.status}")
-            self._may_decide(c, lic, party)
+            self._requested(c, licence_id, party)
             c.execute(update(Licence).where(Licence.id == licence_id).values(status="declined", note=note,
                                                                              decided_at=utcnow()))
             log.append(c, [log.Entry("licence", {"licence": licence_id, "event": "declined", "by": party,
