@@ -31,6 +31,7 @@ from fairtrain.core.fingerprint._image_mih import MultiIndexHash, flat_range
 from fairtrain.core.fingerprint.image import (
     MIN_QUALITY,
     PHASH_RADIUS,
+    VARIANTS,
     ImageIndexBuilder,
     fingerprint_image,
     register_image,
@@ -297,7 +298,7 @@ def main() -> int:
 
     per_work = index.nbytes_in_memory / len(index)
     print()
-    print(f"index bytes per work: {per_work:.0f} B in RAM ({index.phash.size // len(index)} variants x pHash+dHash "
+    print(f"index bytes per work: {per_work:.0f} B in RAM ({len(VARIANTS)} variants x pHash+dHash "
           f"+ exact hash + ids), + {index.thumbs[0].nbytes} B thumbnail on disk (memory-mapped)")
     n = 10 ** 6 if args.quick else 10 ** 7
     print()
