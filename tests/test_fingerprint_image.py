@@ -58,7 +58,8 @@ def photo_bytes() -> bytes:
 def _nature(name: str) -> Image.Image:
     path = NATURE / name
     if not path.exists():
-        pytest.skip("real photos come from the Debian package mate-backgrounds (apt-get install mate-backgrounds)")
+        pytest.skip("real photos come from the Debian package mate-backgrounds "
+                    "(apt-get install mate-backgrounds)")
     im = Image.open(path)
     im.draft("RGB", (1024, 1024))
     im = im.convert("RGB")
@@ -127,7 +128,8 @@ EDITS = {
     "jpeg_q30": lambda im: _jpeg(im, 30),
     "resize_50": lambda im: _jpeg(im.resize((im.width // 2, im.height // 2)), 85),
     "resize_200_png": lambda im: _png(im.resize((im.width * 2, im.height * 2))),
-    "colour_edit": lambda im: _jpeg(ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(1.2)).enhance(1.5)),
+    "colour_edit": lambda im: _jpeg(
+        ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(1.2)).enhance(1.5)),
     "contrast": lambda im: _jpeg(ImageEnhance.Contrast(im).enhance(0.7)),
     "greyscale": lambda im: _jpeg(im.convert("L")),
     "crop_10_each_side": lambda im: _jpeg(_crop(im, .1, .1, .1, .1)),
@@ -306,7 +308,8 @@ def test_save_load_round_trip(index, photo, tmp_path):
     assert all(p.exists() for p in paths)
     assert {p.suffix for p in paths} == {".parquet", ".npy", ".json"}
     loaded = ImageIndex.load(tmp_path / "shard")
-    for name in ("work_ids", "xxh3_128", "quality", "thumbs", "iscc", "phash", "dhash", "work_row", "variant"):
+    for name in ("work_ids", "xxh3_128", "quality", "thumbs", "iscc", "phash", "dhash", "work_row",
+                 "variant"):
         a, b = getattr(index, name), getattr(loaded, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
     queries = [fingerprint_image(EDITS[e](photo), e) for e in ("crop_10_each_side", "flip", "jpeg_q30")]

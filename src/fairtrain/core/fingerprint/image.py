@@ -5,8 +5,9 @@ Pipeline (reference/fingerprinting.md §7.1–7.2):
 1. **exact**: xxh3-128 of the raw bytes, looked up in a sorted array of registered hashes;
 2. **candidate**: pHash-64 (bit-identical to the ISCC Image-Code body) and dHash-64 of a 32×32 grey
    thumbnail (JPEG draft decoding, EXIF transpose, tolerant border trim); a candidate is any registered
-   variant within :data:`PHASH_RADIUS` bits on one hash and :data:`OTHER_HASH_MAX` on the other. Crops, flips and quarter turns are
-   covered by hashing augmented variants on the registry side, not by the scan-side hash;
+   variant within :data:`PHASH_RADIUS` bits on one hash and :data:`OTHER_HASH_MAX` on the other.
+   Crops, flips and quarter turns are covered by hashing augmented variants on the registry side, not
+   by the scan-side hash;
 3. **verified**: normalised cross-correlation of the detail layers (thumbnail minus its blur) of the
    query and of the matched variant rebuilt from the registered 64×64 thumbnail, searched over small
    shifts and scales.
