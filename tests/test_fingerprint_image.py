@@ -267,6 +267,45 @@ def test_bad_input_raises_fingerprint_error_naming_item(data, reason):
         register_image(data, "bad-item")
 
 
+def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["cmyk_jpeg", "rgba_png", "gif", "png16", "webp", "tiff", "bmp"])
+def test_common_formats_and_modes_match(index, photo, fmt):
+    small = photo.resize((photo.width // 2, photo.height // 2))
+    data = {
+        "cmyk_jpeg": lambda: _encode(small.convert("CMYK"), "JPEG", quality=90),
+        "rgba_png": lambda: _encode(small.convert("RGBA"), "PNG"),
+        "gif": lambda: _encode(small.convert("P", palette=Image.Palette.ADAPTIVE), "GIF"),
+        "png16": lambda: _encode(Image.fromarray(np.asarray(small.convert("L"), dtype=np.uint16) * 257), "PNG"),
+        "webp": lambda: _encode(small, "WEBP", quality=80),
+        "tiff": lambda: _encode(small, "TIFF"),
+        "bmp": lambda: _encode(small, "BMP"),
+    }[fmt]()
+    [matches] = index.match([fingerprint_image(data, fmt)])
+    assert [m.work_id for m in matches] == [1]
+
+
+def test_near_flat_16_bit_image_is_not_stretched_into_noise():
+    rng = np.random.default_rng(3)
+    flat16 = (30000 + rng.integers(0, 40, (300, 400))).astype(np.uint16)
+    fp = fingerprint_image(_png(Image.fromarray(flat16)), "flat16")
+    assert fp.low_quality
+
+
+def test_transparent_pixels_count_as_white():
+    rgba = Image.new("RGBA", (200, 200), (0, 0, 0, 0))
+    rgba.paste((200, 30, 30, 255), (50, 50, 150, 150))
+    on_white = Image.new("RGB", (200, 200), (255, 255, 255))
+    on_white.paste((200, 30, 30), (50, 50, 150, 150))
+    a = fingerprint_image(_png(rgba), "transparent")
+    b = fingerprint_image(_png(on_white), "white")
+    assert np.array_equal(a.thumb, b.thumb)
+
+
 def test_exif_orientation_is_applied(photo):
     upright = fingerprint_image(_jpeg(photo), "upright")
     stored = photo.transpose(Image.Transpose.ROTATE_90)  # what a camera stores for orientation 6

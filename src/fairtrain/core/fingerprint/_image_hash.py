@@ -164,10 +164,19 @@ def _to_grey(im: Image.Image) -> Image.Image:
     if im.mode == "L":
         return im
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # Scale by the sample type's range, never by the image's own min..max: stretching would turn a
+        # near-flat 16-bit image into full-range noise that passes the quality gate.
         a = np.asarray(im, dtype=np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        scaled = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
-        return Image.fromarray(scaled.astype(np.uint8))
+        top = float(a.max(initial=0.0))
+        if im.mode == "F" and top <= 1.0:
+            scale = 255.0
+        elif im.mode.startswith("I;16") or 255.0 < top <= 65535.0:
+            scale = 255.0 / 65535.0
+        elif top > 65535.0:
+            scale = 255.0 / top
+        else:
+            scale = 1.0
+        return Image.fromarray(np.clip(a * scale, 0, 255).astype(np.uint8))
     return im.convert("L")
 
 
