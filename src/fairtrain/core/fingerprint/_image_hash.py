@@ -19,8 +19,10 @@ THUMB = 32  # pHash / ISCC Image-Code work on a 32×32 grey thumbnail
 VERIFY_THUMB = 64  # registry-side thumbnail kept for the verification stage
 MAX_PIXELS = 100_000_000  # decompression-bomb cap on the declared size, checked before any decoding
 
-# Grey levels a bar line may vary (after 64×64 area averaging, which flattens JPEG noise).
-_TRIM_TOLERANCE = 6
+# How much a bar line may vary (after 64×64 area averaging, which flattens JPEG noise): a share of the
+# picture's 2–98 % grey range, at least a couple of levels.
+_TRIM_RELATIVE_TOLERANCE = 0.025
+_TRIM_MIN_TOLERANCE = 2.0
 _TRIM_MAX_SIDE = 0.25
 _TRIM_GRID = 64
 
@@ -180,11 +182,11 @@ def _to_grey(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def _flat_run(lines: np.ndarray) -> int:
+def _flat_run(lines: np.ndarray, tolerance: float) -> int:
     """How many leading lines (rows of ``lines``) are one flat colour, that of the outermost line."""
     spread = lines.max(axis=1) - lines.min(axis=1)
     drift = np.abs(lines.mean(axis=1) - lines[0].mean())
-    ok = (spread <= _TRIM_TOLERANCE) & (drift <= _TRIM_TOLERANCE)
+    ok = (spread <= tolerance) & (drift <= tolerance)
     return int(np.argmin(ok)) if not ok.all() else int(ok.size)
 
 
@@ -200,17 +202,21 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     g = _TRIM_GRID
     small = np.asarray(Image.fromarray(grey).resize((g, g), Image.Resampling.BOX), dtype=np.float32)
     cap = int(g * _TRIM_MAX_SIDE)
-    runs = [min(cap, _flat_run(lines)) for lines in (small, small[::-1], small.T, small.T[::-1])]
+    # Tolerance relative to the picture's own contrast, so brightness/contrast edits cut the same lines
+    # (an absolute tolerance trimmed a soft sky by different amounts and cost recall on such edits).
+    lo, hi = np.percentile(small, (2, 98))
+    tolerance = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * float(hi - lo))
+    runs = [min(cap, _flat_run(lines, tolerance)) for lines in (small, small[::-1], small.T, small.T[::-1])]
     if not any(runs):
         return grey
-    top = _refine_cut(grey, runs[0], small[0].mean())
-    bottom = _refine_cut(grey[::-1], runs[1], small[-1].mean())
-    left = _refine_cut(grey.T, runs[2], small[:, 0].mean())
-    right = _refine_cut(grey.T[::-1], runs[3], small[:, -1].mean())
+    top = _refine_cut(grey, runs[0], small[0].mean(), tolerance)
+    bottom = _refine_cut(grey[::-1], runs[1], small[-1].mean(), tolerance)
+    left = _refine_cut(grey.T, runs[2], small[:, 0].mean(), tolerance)
+    right = _refine_cut(grey.T[::-1], runs[3], small[:, -1].mean(), tolerance)
     return grey[top:h - bottom, left:w - right]
 
 
-def _refine_cut(lines: np.ndarray, grid_run: int, bar: float) -> int:
+def _refine_cut(lines: np.ndarray, grid_run: int, bar: float, tolerance: float) -> int:
     """Full-resolution lines to cut from the start of ``lines``: the grid run, then onwards through the
     grid cell where the bar ends, as long as lines still have the bar's colour."""
     if grid_run == 0:
@@ -220,7 +226,7 @@ def _refine_cut(lines: np.ndarray, grid_run: int, bar: float) -> int:
     stop = min(n, -((-(grid_run + 1) * n) // _TRIM_GRID))
     band = lines[cut:stop].astype(np.float32)
     if band.size:
-        same = np.abs(band - bar).max(axis=1) <= 2 * _TRIM_TOLERANCE
+        same = np.abs(band - bar).max(axis=1) <= 2 * tolerance
         cut += int(np.argmin(same)) if not same.all() else int(same.size)
     return cut
 
