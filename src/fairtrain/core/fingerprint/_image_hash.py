@@ -61,6 +61,8 @@ def _area_matrix(src: int, dst: int) -> np.ndarray:
 _DCT8 = _dct_matrix(THUMB, 8)
 _DHASH_ROWS = _area_matrix(THUMB, 8)
 _DHASH_COLS = _area_matrix(THUMB, 9)
+_DHASH_DEAD_SHARE = 0.01
+_DHASH_DEAD_MIN = 0.5
 _BIT_WEIGHTS = (np.uint64(1) << np.arange(63, -1, -1, dtype=np.uint64)).astype(np.uint64)
 
 
@@ -78,9 +80,15 @@ def phash64(thumbs: np.ndarray) -> np.ndarray:
 
 
 def dhash64(thumbs: np.ndarray) -> np.ndarray:
-    """dHash of (..., 32, 32) grey thumbnails: signs of horizontal gradients on an 8×9 area-averaged grid."""
+    """dHash of (..., 32, 32) grey thumbnails: signs of horizontal gradients on an 8×9 area-averaged grid.
+
+    A step smaller than 1 % of the thumbnail's grey range counts as "no rise": in flat sky or background
+    the plain sign is JPEG noise and flipped a third of the bits between two encodings of one picture.
+    """
     grid = _DHASH_ROWS @ thumbs.astype(np.float64) @ _DHASH_COLS.T
-    return _pack_bits((grid[..., :, 1:] > grid[..., :, :-1]).reshape(*grid.shape[:-2], 64))
+    span = thumbs.max(axis=(-2, -1)).astype(np.float64) - thumbs.min(axis=(-2, -1))
+    dead = np.maximum(_DHASH_DEAD_MIN, _DHASH_DEAD_SHARE * span)[..., None, None]
+    return _pack_bits((grid[..., :, 1:] - grid[..., :, :-1] > dead).reshape(*grid.shape[:-2], 64))
 
 
 def quality(thumb: np.ndarray) -> float:
