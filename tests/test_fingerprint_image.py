@@ -250,6 +250,7 @@ def _png_claiming(width: int, height: int) -> bytes:
     return data[:12] + chunk + struct.pack(">I", zlib.crc32(chunk)) + data[33:]
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 @pytest.mark.parametrize("data,reason", [
     (b"", "empty"),
     (b"this is not an image at all" * 10, "unsupported"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -107,10 +106,9 @@ def open_image(data: bytes, item: str, max_pixels: int) -> Image.Image:
     if not data:
         raise FingerprintError(item, "empty input (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            # Sizes between PIL's warning and error limits are judged against max_pixels below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+        # PIL may warn (DecompressionBombWarning) between its own limits; the size is judged against
+        # max_pixels below. warnings.catch_warnings is not used: it is not thread-safe.
+        im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise FingerprintError(item, f"decompression bomb refused: {exc}") from None
     except UnidentifiedImageError:
