@@ -37,7 +37,8 @@ from fairtrain.core.fingerprint.image import (
     register_image,
 )
 
-ROOTS = [Path("/usr/share/backgrounds"), Path("/usr/share/wallpapers"), Path("/work/shared/testdata/c2pa")]
+ROOTS = [Path("/usr/share/backgrounds"), Path("/usr/share/wallpapers"),
+         Path(__file__).resolve().parents[2] / "shared" / "testdata" / "c2pa"]
 EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 WORK_SIDE = 1024
 

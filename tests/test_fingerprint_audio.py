@@ -18,20 +18,11 @@ from fairtrain.core.fingerprint.audio import (
     ITEM_SECONDS, AudioFingerprint, AudioIndex, AudioIndexBuilder, AudioRegistration, AudioToolError,
     fingerprint_audio, fingerprint_audio_batch, register_audio, register_audio_batch,
 )
+from conftest import TESTDATA
 
 
 
-def _sample_wav() -> Path | None:
-    """shared/testdata/c2pa/sample1_signed.wav (33.5 s, 8 kHz stereo), found beside the checkout."""
-    here = Path(__file__).resolve()
-    for root in (os.environ.get("FAIRTRAIN_TESTDATA", ""), here.parents[1] / "shared" / "testdata",
-                 here.parents[2] / "shared" / "testdata", "/work/shared/testdata"):
-        if root and (Path(root) / "c2pa" / "sample1_signed.wav").exists():
-            return Path(root) / "c2pa" / "sample1_signed.wav"
-    return None
-
-
-SAMPLE_WAV = _sample_wav()
+SAMPLE_WAV = TESTDATA / "c2pa" / "sample1_signed.wav"  # 33.5 s, 8 kHz stereo
 RATE = 22050
 SPEEDS = (0.97, 0.98, 0.99, 1.01, 1.02, 1.03)
 

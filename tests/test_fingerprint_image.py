@@ -33,17 +33,11 @@ from fairtrain.core.fingerprint.image import (
     fingerprint_images,
     register_image,
 )
+from conftest import TESTDATA
 
 
 def _testdata() -> Path:
-    candidates = [os.environ.get("FAIRTRAIN_TESTDATA", ""),
-                  Path(__file__).resolve().parents[1] / "shared" / "testdata",
-                  Path(__file__).resolve().parents[2] / "shared" / "testdata",
-                  "/work/shared/testdata"]
-    for c in candidates:
-        if c and (Path(c) / "c2pa" / "C.jpg").exists():
-            return Path(c)
-    pytest.skip("shared/testdata not found (set FAIRTRAIN_TESTDATA)")
+    return TESTDATA
 
 
 NATURE = Path("/usr/share/backgrounds/mate/nature")
@@ -58,8 +52,8 @@ def photo_bytes() -> bytes:
 def _nature(name: str) -> Image.Image:
     path = NATURE / name
     if not path.exists():
-        pytest.skip("real photos come from the Debian package mate-backgrounds "
-                    "(apt-get install mate-backgrounds)")
+        pytest.fail("real photos come from the Debian package mate-backgrounds "
+                    "(apt-get install mate-backgrounds; .ci/run does)")
     im = Image.open(path)
     im.draft("RGB", (1024, 1024))
     im = im.convert("RGB")
