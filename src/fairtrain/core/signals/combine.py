@@ -31,12 +31,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from fairtrain.core.decide import combine
-from fairtrain.core.vocab import Category, Decision, Level, Provenance, Reason, Statement, Terms, Value, most_restrictive
+from fairtrain.core.vocab import (
+    Category,
+    Decision,
+    Level,
+    Provenance,
+    Reason,
+    Statement,
+    Terms,
+    Value,
+    most_restrictive,
+)
 
 __all__ = ["CombinedSignals", "combine_signals", "decide_signals"]
 
-_OFFER_SOURCES = ("rsl:", "tdmrep:")
-_READ_AS = "read_as"
+_RSL = "rsl:"  # statement sources of RSL documents, whatever channel found them
+_TDMREP = "tdmrep:"
+_READ_AS = "read_as"  # evidence key of a statement rule 2 rewrote
+_UNREGISTERED = Statement(category=Category.TDM, value=Value.UNKNOWN, level=Level.DEFAULT,
+                          provenance=Provenance(source="default", evidence={"rule": "unregistered, no signal"}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +68,9 @@ def combine_signals(terms: Terms) -> CombinedSignals:
     for s in statements:
         explicit = _explicit_for(s, statements) if _inferred(s) else None
         if explicit is not None:
-            set_aside.append(Reason(s, False, f"set aside: {_inferred(s)} is an inferred reading; "
-                                              f"{explicit.provenance.source} says {s.category.value}="
-                                              f"{explicit.value.value} explicitly"))
+            note = (f"set aside: {_inferred(s)} is an inferred reading; {explicit.provenance.source} "
+                    f"says {s.category.value}={explicit.value.value} explicitly")
+            set_aside.append(Reason(s, False, note))
         else:
             kept.append(s)
     out = [_licence_if_offered(s, kept) for s in kept]
@@ -67,10 +80,8 @@ def combine_signals(terms: Terms) -> CombinedSignals:
 def decide_signals(category: Category, terms: Terms) -> Decision:
     """The engine's decision for ``category`` from one URL's signals (rules 1-3); ``unknown`` without any."""
     combined = combine_signals(terms)
-    default = Statement(category=Category.TDM, value=Value.UNKNOWN, level=Level.DEFAULT,
-                        provenance=Provenance(source="default", evidence={"rule": "unregistered, no signal"}))
-    # Passed as one party's statements per origin, so the engine's own override rule applies (rule 3).
-    decision = combine(category, combined.terms.for_category(category), default=default, agents={})
+    # Passed where the engine weighs a party's own statements, so its override rule applies (rule 3).
+    decision = combine(category, combined.terms.for_category(category), default=_UNREGISTERED, agents={})
     aside = tuple(r for r in combined.set_aside if r.statement.category in category.lineage)
     return replace(decision, reasons=decision.reasons + aside) if aside else decision
 
@@ -95,11 +106,12 @@ def _is_offer_document(s: Statement) -> bool:
     if _READ_AS in s.provenance.evidence:
         return False
     src = s.provenance.source
-    return src.startswith("rsl:") or (src.startswith("tdmrep:") and s.value is Value.LICENCE)
+    return src.startswith(_RSL) or (src.startswith(_TDMREP) and s.value is Value.LICENCE)
 
 
-def _offer_view(category: Category, party: str, statements: Iterable[Statement]) -> tuple[Value | None, list[str]]:
-    """What the origin's licensing documents say for ``category``: their most specific word, and who says it."""
+def _offer_view(category: Category, party: str,
+                statements: Iterable[Statement]) -> tuple[Value | None, list[str]]:
+    """The origin's licensing documents on ``category``: their most specific word, and who says it."""
     docs = [t for t in statements if t.provenance.party == party and _is_offer_document(t)
             and t.category in category.lineage]
     if not docs:
@@ -111,7 +123,7 @@ def _offer_view(category: Category, party: str, statements: Iterable[Statement])
 
 def _licence_if_offered(s: Statement, statements: list[Statement]) -> Statement:
     party = s.provenance.party
-    if s.value is not Value.DENY or party is None or s.provenance.source.startswith(_OFFER_SOURCES[0]):
+    if s.value is not Value.DENY or party is None or s.provenance.source.startswith(_RSL):
         return s
     view, sources = _offer_view(s.category, party, statements)
     if view is not Value.LICENCE:
@@ -119,6 +131,6 @@ def _licence_if_offered(s: Statement, statements: list[Statement]) -> Statement:
     evidence = dict(s.provenance.evidence)
     evidence[_READ_AS] = "licence"
     evidence["signal_value"] = "deny"
-    evidence["because"] = (f"a yes/no 'no' reserves the right; {party} offers {s.category.value} under licence "
-                           f"in {', '.join(sources)}")
+    evidence["because"] = (f"a yes/no 'no' reserves the right; {party} offers {s.category.value} "
+                           f"under licence in {', '.join(sources)}")
     return replace(s, value=Value.LICENCE, provenance=replace(s.provenance, evidence=evidence))

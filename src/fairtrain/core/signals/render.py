@@ -232,7 +232,7 @@ class SignalPolicy:
         out[Category.TRAIN_AI] = out[Category.TRAIN_GENAI] = self.covered_value(_TRAINING)
         if self.values[Category.TDM] is Value.ALLOW:
             out[Category.TDM] = self.covered_value(Category)
-        return out
+        return {c: out[c] for c in Category}
 
     def url(self, kit_path: str) -> str:
         return f"{self.base_url}/{kit_path}"
