@@ -77,6 +77,11 @@ CASES = [
         _policy(PARTY, {"tdm": "allow", "train-genai": "deny"}),
         {C.TDM: A, C.TRAIN_AI: A, C.TRAIN_GENAI: D, C.AI_INPUT: A, C.SEARCH: A},
     ),
+    Case(
+        "licence-mining-allow-search",
+        _policy(PARTY, {"tdm": "licence", "search": "allow"}, {"tdm": OFFER}),
+        {C.TDM: L, C.TRAIN_AI: L, C.TRAIN_GENAI: L, C.AI_INPUT: L, C.SEARCH: A},
+    ),
 ]
 IDS = [c.name for c in CASES]
 
@@ -84,6 +89,11 @@ IDS = [c.name for c in CASES]
 def _free(case: Case, *cats: Category) -> bool:
     """Yes/no formats with one token for several categories may say yes only if all are allowed."""
     return all(case.expected[c] is A for c in cats)
+
+
+def _tdm_licensed(case: Case) -> bool:
+    """TDMRep's one bit carries the strictest value of the tree; a policy only where that is licence."""
+    return max(case.expected.values(), key=lambda v: v.restrictiveness) is L
 
 
 def _kit(case: Case) -> dict[str, str]:
@@ -309,14 +319,18 @@ def test_tdmrep_json_has_the_spec_shape_and_the_reservation(case):
     assert rules[0]["location"] == "/"
     assert rules[0]["tdm-reservation"] == (1 if reserved else 0)
     assert type(rules[0]["tdm-reservation"]) is int
-    assert ("tdm-policy" in rules[0]) is reserved
-    if reserved:
+    assert ("tdm-policy" in rules[0]) is _tdm_licensed(case)
+    if _tdm_licensed(case):
         assert rules[0]["tdm-policy"] == f"{BASE}/{R.TDM_POLICY_JSON}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_tdm_policy_is_an_odrl_offer_with_contact_and_duties(case):
-    doc = json.loads(_kit(case)[R.TDM_POLICY_JSON])
+    kit = _kit(case)
+    if not _tdm_licensed(case):  # nothing to point TDMRep at: no licensing policy is rendered
+        assert R.TDM_POLICY_JSON not in kit and R.TDM_POLICY_JSON not in kit[R.STATEMENT_EN]
+        return
+    doc = json.loads(kit[R.TDM_POLICY_JSON])
     ctx = json.loads((TDMREP_EXAMPLES / "tdmrep.jsonld").read_text())["@context"]
     assert doc["@context"] == ["http://www.w3.org/ns/odrl.jsonld", "http://www.w3.org/ns/tdmrep.jsonld"]
     assert doc["@type"] == "Offer" and doc["profile"] == "http://www.w3.org/ns/tdmrep"
@@ -463,7 +477,7 @@ def test_header_snippets_load_in_real_servers_and_serve_the_policy(case, server,
 
     reserved = any(case.expected[c] is not A for c in C)
     assert headers["tdm-reservation"] == ("1" if reserved else "0")
-    assert headers.get("tdm-policy") == (f"{BASE}/{R.TDM_POLICY_JSON}" if reserved else None)
+    assert headers.get("tdm-policy") == (f"{BASE}/{R.TDM_POLICY_JSON}" if _tdm_licensed(case) else None)
     assert _sf_dict(headers["content-usage"]) == {
         "train-ai": "y" if _free(case, C.TRAIN_AI, C.TRAIN_GENAI) else "n",
         "search": "y" if _free(case, C.SEARCH) else "n",
@@ -500,7 +514,7 @@ def test_html_snippet(case):
     head.feed(_kit(case)[R.HTML_HEAD])
     reserved = any(case.expected[c] is not A for c in C)
     assert head.meta["tdm-reservation"] == ("1" if reserved else "0")
-    assert head.meta.get("tdm-policy") == (f"{BASE}/{R.TDM_POLICY_JSON}" if reserved else None)
+    assert head.meta.get("tdm-policy") == (f"{BASE}/{R.TDM_POLICY_JSON}" if _tdm_licensed(case) else None)
     robots = {t.strip() for t in head.meta.get("robots", "").split(",") if t.strip()}
     assert ({"noai", "noimageai"} <= robots) is (not _free(case, C.TRAIN_AI, C.TRAIN_GENAI))
     assert ("noindex" in robots) is (not _free(case, C.SEARCH))
@@ -568,8 +582,9 @@ def test_rsl_document_structure_and_verdicts(case):
         values = {case.expected[c] for c in cats}
         assert free is (values == {A}), token
         if values == {L}:
-            [payment] = paid
-            assert payment.get("type") == "training"
+            [payment] = paid  # where all mining is licensed, one licence permits "all"
+            want = "purchase" if case.expected[C.TDM] is L else {"ai-train": "training", "ai-input": "use"}[token]
+            assert payment.get("type") == want
             assert payment.find(f"{_RSL}amount").text == "50000"
             assert payment.find(f"{_RSL}amount").get("currency") == "KRW"
             assert payment.find(f"{_RSL}custom").text == f"{BASE}/licence"
@@ -646,6 +661,15 @@ def test_write_kit_writes_every_file_and_replaces_an_old_kit(tmp_path):
     for rel, data in new.items():
         assert (tmp_path / rel).read_bytes() == data
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_write_kit_removes_a_tdm_policy_the_new_kit_does_not_point_to(tmp_path):
+    licensed = next(c for c in CASES if _tdm_licensed(c))
+    R.write_kit(licensed.policy, tmp_path, BOTS)
+    assert (tmp_path / R.TDM_POLICY_JSON).is_file()
+    written = R.write_kit(CASES[0].policy, tmp_path, BOTS)
+    assert not (tmp_path / R.TDM_POLICY_JSON).exists()
+    assert {p.relative_to(tmp_path).as_posix() for p in written} == set(R.render_kit(CASES[0].policy, BOTS))
 
 
 def test_write_kit_failure_leaves_the_previous_kit_whole(tmp_path):

@@ -662,12 +662,19 @@ def signals_render(
         written = write_kit(policy, out_dir)
     except SignalRenderError as e:
         fail(str(e))
+    web = policy.web_values()
+    coarser = {c.value: web[c].value for c in Category if web[c] is not policy.value(c)}
     data = {"out": str(out_dir), "files": sorted(str(p.relative_to(out_dir)) for p in written),
-            "values": {c.value: d.value.value for c, d in decisions.items()}}
+            "values": {c.value: d.value.value for c, d in decisions.items()},
+            "web_values": {c.value: v.value for c, v in web.items()}, "coarser": coarser}
     t = Table("file", title=f"signal kit for {who['name']} → {out_dir}")
     for f in data["files"]:
         t.add_row(f)
     emit(data, as_json, t)
+    if coarser and not as_json:
+        out.print("[yellow]note:[/] the web formats cannot say this exactly; readers will decide "
+                  + ", ".join(f"{c}={v} (declared {policy.value(Category(c)).value})" for c, v in coarser.items()),
+                  highlight=False)
 
 
 @signals_app.command("check")
@@ -677,14 +684,13 @@ def signals_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Read every signal that applies to URLs (robots.txt, TDMRep, headers, HTML, RSL, embedded metadata)."""
-    from fairtrain.core.decide import decide_unregistered
     from fairtrain.core.signals.check import DEFAULT_USER_AGENT, check_urls
 
     reports = check_urls(urls, user_agent=user_agent or DEFAULT_USER_AGENT)
     rows = []
     t = Table("url", "status", "robots", *(c.value for c in Category), "errors")
     for r in reports:
-        ds = {c: decide_unregistered(c, r.terms) for c in Category}
+        ds = {c: r.decide(c) for c in Category}
         rows.append({"url": r.url, "status": r.status, "final_url": r.final_url, "robots_allowed": r.robots_allowed,
                      "reserved": r.reserved, "errors": list(r.errors),
                      "decisions": {c.value: d.to_dict() for c, d in ds.items()}})

@@ -3,13 +3,15 @@
 For each URL: the origin's robots.txt (RFC 9309 fetch semantics, cached up to 24 h), its
 ``/.well-known/tdmrep.json`` (cached), a HEAD for the headers, a GET for HTML pages and media files
 (meta tags, XMP, C2PA), and every RSL licence the channels point to (cached for its ``max-age``). All
-findings become ``Statement``s in one ``Terms`` per URL; every failure is reported in ``errors`` and
+findings become ``Statement``s in one ``Terms`` per URL, read together by
+:func:`~fairtrain.core.signals.combine.combine_signals`; every failure is reported in ``errors`` and
 never stops the batch. Robots.txt is honoured: a URL our token may not fetch is not fetched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +20,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from fairtrain.core.signals import files, html as html_signals, rsl as rsl_mod, tdmrep
+from fairtrain.core.signals.combine import combine_signals, decide_signals
 from fairtrain.core.signals.evidence import Retrieval, SignalError
 from fairtrain.core.signals.fetch import DEFAULT_USER_AGENT, Fetched, FetchLimits, fetch, make_client
 from fairtrain.core.signals.headers import read_headers, terms_from_headers
 from fairtrain.core.signals.robots import MAX_BYTES as ROBOTS_MAX_BYTES, RobotsTxt, product_token, terms_from_robots
-from fairtrain.core.vocab import Category, Statement, Terms, Value, most_restrictive
+from fairtrain.core.vocab import Category, Decision, Reason, Statement, Terms, Value
 
 ROBOTS_TTL = 24 * 3600  # RFC 9309 §2.4: a cached robots.txt should not be used for more than 24 hours
 TDMREP_TTL = 24 * 3600
@@ -42,10 +45,17 @@ class SignalReport:
     media_type: str | None = None
     errors: tuple[str, ...] = ()
     retrievals: tuple[Retrieval, ...] = field(default=(), repr=False)
+    set_aside: tuple[Reason, ...] = field(default=(), repr=False)  # inferred readings an explicit one beat
+
+    def decide(self, category: Category) -> Decision:
+        """The engine's decision for ``category`` from this URL's signals, with every reason."""
+        d = decide_signals(category, self.terms)
+        aside = tuple(r for r in self.set_aside if r.statement.category in category.lineage)
+        return Decision(d.category, d.value, d.offers, d.reasons + aside) if aside else d
 
     def value(self, category: Category) -> Value:
-        """Most restrictive signal value for ``category``; ``unknown`` when nothing speaks for it."""
-        return most_restrictive(s.value for s in self.terms.for_category(category)) or Value.UNKNOWN
+        """The decided value for ``category``; ``unknown`` when nothing speaks for it."""
+        return decide_signals(category, self.terms).value
 
     @property
     def reserved(self) -> bool:
@@ -77,6 +87,7 @@ class SignalChecker:
         # One small pool per host when the client is ours: httpcore scans its whole pool for every
         # request, so one shared 100-connection pool spent 55% of warm-run time in that scan.
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._ssl: ssl.SSLContext | None = None  # one for all of them: each new context reloads the CA bundle
         self._per_host = per_host
         self._host_sems: dict[str, asyncio.Semaphore] = {}
         self._sem = asyncio.Semaphore(concurrency)
@@ -101,8 +112,10 @@ class SignalChecker:
             return self._client
         c = self._clients.get(host)
         if c is None:
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context()
             c = self._clients[host] = make_client(user_agent=self.user_agent, limits=self.limits,
-                                                  max_connections=self._per_host)
+                                                  max_connections=self._per_host, ssl_context=self._ssl)
         return c
 
     # -- public ----------------------------------------------------------------------------------
@@ -191,7 +204,9 @@ class SignalChecker:
             if doc is not None and fetched is not None:
                 retrievals.append(fetched.retrieval)
                 terms += rsl_mod.terms_from_rsl(doc, url, retrieval=fetched.retrieval, channel="link")
-        return SignalReport(url, terms, allowed, status, final_url, media_type, tuple(errors), tuple(retrievals))
+        combined = combine_signals(terms)
+        return SignalReport(url, combined.terms, allowed, status, final_url, media_type, tuple(errors),
+                            tuple(retrievals), combined.set_aside)
 
     def _body_terms(self, url: str, body: Fetched, media_type: str | None):
         terms = Terms()

@@ -10,6 +10,7 @@ any cap can look at it, whereas this decoder never holds more than the cap plus 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,8 +55,11 @@ class Fetched:
 
 
 def make_client(*, user_agent: str = DEFAULT_USER_AGENT, limits: FetchLimits = FetchLimits(),
-                max_connections: int = 100) -> httpx.AsyncClient:
+                max_connections: int = 100, ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """An httpx client for :func:`fetch`. Pass one ``ssl_context`` to many clients: building one loads
+    the CA bundle, about 25 ms of CPU each time."""
     return httpx.AsyncClient(
+        verify=ssl_context if ssl_context is not None else True,
         headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
         timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
         follow_redirects=False,  # followed by hand below, to count hops and keep the chain as evidence

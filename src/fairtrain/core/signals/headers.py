@@ -47,6 +47,16 @@ DIRECTIVES: Mapping[str, tuple[Category, ...]] = {
     "noindex": (Category.SEARCH,),
     "none": (Category.SEARCH,),
 }
+# Readings that go beyond what the directive names (noai names training; input is DeviantArt's gloss;
+# noarchive and nocache name caching): marked ``inferred``, so an explicit signal of the same origin for
+# that category prevails (fairtrain.core.signals.combine).
+INFERRED: frozenset[tuple[str, Category]] = frozenset({
+    ("noai", Category.AI_INPUT),
+    ("noimageai", Category.AI_INPUT),
+    ("noarchive", Category.TRAIN_AI),
+    ("noarchive", Category.AI_INPUT),
+    ("nocache", Category.AI_INPUT),
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +144,11 @@ def terms_from_directives(directives: RobotsDirectives, *, user_agent: str, medi
         if d == "noimageai" and media_type is not None and not media_type.startswith("image/"):
             continue  # says nothing about non-image resources
         for cat in cats:
+            detail: dict[str, object] = {"directive": d}
+            if (d, cat) in INFERRED:
+                detail["inferred"] = f"{d} read as {cat.value}"
             out.append(statement(cat, Value.DENY, source=source, retrieval=retrieval, parser=parser,
-                                 detail={"directive": d}))
+                                 detail=detail))
     return Terms(tuple(out))
 
 

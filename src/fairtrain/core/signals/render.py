@@ -7,6 +7,13 @@ categories (AIPREF ``train-ai``, Content-Signal ``ai-train``, RSL ``ai-train``, 
 are given the most restrictive value among the categories the token covers, so no rendered file ever
 permits what the declaration reserves. ``licence`` counts as a reservation in every yes/no format:
 what is licensable, and at what price, is said by the RSL document, the TDM policy and the statement.
+
+TDMRep's one bit (and its ``tdm-policy``) carries the most restrictive value of the whole tree: ``0``
+when everything is allowed, ``1`` with a policy when the strictest value is ``licence``, ``1`` without a
+policy when something is denied. The TDM policy is rendered only where TDMRep points to it, so no kit
+offers a licence for mining where something is not licensable. The RSL document carries ``all`` where
+``tdm`` itself is licensed, and the machine-readable files stay fetchable for every crawler, so a reader
+shut out of the pages still finds the terms. ``fairtrain.core.signals.combine`` reads all this back.
 """
 
 from __future__ import annotations
@@ -213,6 +220,20 @@ class SignalPolicy:
             raise SignalRenderError("policy: a token must cover at least one category")
         return v
 
+    def web_values(self) -> dict[Category, Value]:
+        """What a reader of the rendered kit decides per category (``combine.decide_signals``).
+
+        Coarser than the declaration only where the formats are: no web format writes ``train-genai``
+        apart from ``train-ai``, so both read as the stricter of the two; TDMRep's one bit cannot say
+        "mining allowed" while a part is reserved, so an allowed ``tdm`` reads as the strictest value
+        under it. Never less restrictive than the declaration.
+        """
+        out = dict(self.values)
+        out[Category.TRAIN_AI] = out[Category.TRAIN_GENAI] = self.covered_value(_TRAINING)
+        if self.values[Category.TDM] is Value.ALLOW:
+            out[Category.TDM] = self.covered_value(Category)
+        return {c: out[c] for c in Category}
+
     def url(self, kit_path: str) -> str:
         return f"{self.base_url}/{kit_path}"
 
@@ -228,6 +249,11 @@ class SignalPolicy:
     def tdm_reserved(self) -> bool:
         """TDMRep has one bit for all mining: reserved if anything under ``tdm`` is."""
         return any(self.reserved(c) for c in Category)
+
+    @property
+    def tdm_licensed(self) -> bool:
+        """Whether TDMRep points to a TDM policy: the strictest value anywhere is ``licence``."""
+        return self.covered_value(Category) is Value.LICENCE
 
     @property
     def digest(self) -> str:
@@ -362,14 +388,21 @@ def render_robots_txt(policy: SignalPolicy, bots: Iterable[AiBot]) -> str:
         names = ", ".join(sorted(c.value for c in cats))
         lines.append(f"# AI crawlers serving {names}: {verdict.value} ({len(tokens)} user agents)")
         lines += [f"User-agent: {t}" for t in tokens]
-        lines.append("Allow: /" if verdict is Value.ALLOW else "Disallow: /")
+        lines += ["Allow: /"] if verdict is Value.ALLOW else _disallow_all_but_terms(policy)
         lines += [f"Content-Usage: {cu}", f"Content-Signal: {cs}", ""]
     star = policy.value(Category.SEARCH)
     lines.append(f"# Every other crawler (search engines): search is {star.value}")
     lines.append("User-agent: *")
-    lines.append("Allow: /" if star is Value.ALLOW else "Disallow: /")
+    lines += ["Allow: /"] if star is Value.ALLOW else _disallow_all_but_terms(policy)
     lines += [f"Content-Usage: {cu}", f"Content-Signal: {cs}", ""]
     return "\n".join(lines)
+
+
+def _disallow_all_but_terms(policy: SignalPolicy) -> list[str]:
+    # A crawler that may not fetch the pages may still read the terms (RFC 9309 longest match: the
+    # longer Allow wins), so it can find the licence instead of only the refusal.
+    terms = [TDMREP_JSON, RSL_XML] + ([TDM_POLICY_JSON] if policy.tdm_licensed else [])
+    return ["Disallow: /"] + [f"Allow: /{path}" for path in terms]
 
 
 def _one_line(text: str) -> str:
@@ -382,7 +415,7 @@ def _one_line(text: str) -> str:
 
 def render_tdmrep_json(policy: SignalPolicy) -> str:
     rule: dict[str, object] = {"location": "/", "tdm-reservation": 1 if policy.tdm_reserved else 0}
-    if policy.tdm_reserved:
+    if policy.tdm_licensed:
         rule["tdm-policy"] = policy.tdm_policy_url
     return json.dumps([rule], indent=2) + "\n"
 
@@ -428,7 +461,7 @@ def render_tdm_policy(policy: SignalPolicy) -> str:
 def response_headers(policy: SignalPolicy) -> list[tuple[str, str]]:
     """The headers every response of the site should carry, in the order the snippets write them."""
     h: list[tuple[str, str]] = [("tdm-reservation", "1" if policy.tdm_reserved else "0")]
-    if policy.tdm_reserved:
+    if policy.tdm_licensed:
         h.append(("tdm-policy", policy.tdm_policy_url))
     h.append(("Content-Usage", content_usage_value(policy)))
     directives = robots_tag_directives(policy)
@@ -477,7 +510,7 @@ def render_html_head(policy: SignalPolicy) -> str:
 
     lines = [f"<!-- fairtrain signals for {escape(_one_line(policy.party.name))} (sha256:{policy.digest[:16]}) -->"]
     lines.append(f'<meta name="tdm-reservation" content="{1 if policy.tdm_reserved else 0}">')
-    if policy.tdm_reserved:
+    if policy.tdm_licensed:
         lines.append(f'<meta name="tdm-policy" content="{escape(policy.tdm_policy_url)}">')
     directives = robots_tag_directives(policy)
     if directives:
@@ -494,7 +527,7 @@ def render_html_head(policy: SignalPolicy) -> str:
 def _rsl_payment_type(offer: Offer, token: str) -> str:
     if offer.price_model is PriceModel.FLAT_FEE:
         return "purchase"
-    return {"ai-train": "training", "ai-input": "use", "search": "crawl"}[token]
+    return {"ai-train": "training", "ai-input": "use", "search": "crawl", "all": "purchase"}[token]
 
 
 def _rsl_offer(policy: SignalPolicy, token: str) -> Offer:
@@ -505,7 +538,11 @@ def _rsl_offer(policy: SignalPolicy, token: str) -> Offer:
 
 
 def render_rsl(policy: SignalPolicy) -> str:
-    """An RSL 1.0 document: one free licence for what is allowed, one paid licence per offer."""
+    """An RSL 1.0 document: one free licence for what is allowed, one paid licence per offer.
+
+    A free licence that permits nothing is written only when nothing is for sale either: beside paid
+    licences it would read as "all usage prohibited" and deny ``tdm`` as a whole where it is licensable.
+    """
     ET.register_namespace("", RSL_NS)
     q = lambda tag: f"{{{RSL_NS}}}{tag}"  # noqa: E731
     root = ET.Element(q("rsl"), {"max-age": "1"})
@@ -514,26 +551,34 @@ def render_rsl(policy: SignalPolicy) -> str:
     allowed = [t for t, v in usage.items() if v is Value.ALLOW]
     reserved = [t for t, v in usage.items() if v is not Value.ALLOW]
 
-    free = ET.SubElement(content, q("license"))
-    if not policy.tdm_reserved:
-        ET.SubElement(free, q("permits"), {"type": "usage"}).text = "all"
-    elif allowed:
-        ET.SubElement(free, q("permits"), {"type": "usage"}).text = " ".join(allowed)
-        ET.SubElement(free, q("prohibits"), {"type": "usage"}).text = " ".join(reserved)
-    else:
-        ET.SubElement(free, q("prohibits"), {"type": "usage"}).text = "all"
-
     by_offer: dict[Offer, list[str]] = {}
     for t, v in usage.items():
         if v is Value.LICENCE:
             by_offer.setdefault(_rsl_offer(policy, t), []).append(t)
+    # Where mining as a whole is licensed, its offer's licence permits ``all`` (less what is denied or
+    # sold under another offer), so the document speaks for ``tdm`` itself and not only for its parts.
+    whole = policy.offer(Category.TDM)
+    if whole is not None:
+        by_offer.setdefault(whole, [])
+
+    if not policy.tdm_reserved:
+        free = ET.SubElement(content, q("license"))
+        ET.SubElement(free, q("permits"), {"type": "usage"}).text = "all"
+    elif allowed:
+        free = ET.SubElement(content, q("license"))
+        ET.SubElement(free, q("permits"), {"type": "usage"}).text = " ".join(allowed)
+        ET.SubElement(free, q("prohibits"), {"type": "usage"}).text = " ".join(reserved)
+    elif not by_offer:
+        free = ET.SubElement(content, q("license"))
+        ET.SubElement(free, q("prohibits"), {"type": "usage"}).text = "all"
     for offer, tokens in by_offer.items():
         lic = ET.SubElement(content, q("license"))
-        ET.SubElement(lic, q("permits"), {"type": "usage"}).text = " ".join(tokens)
+        permitted = ["all"] if offer == whole else tokens
+        ET.SubElement(lic, q("permits"), {"type": "usage"}).text = " ".join(permitted)
         others = [t for t in reserved if t not in tokens]
         if others:
             ET.SubElement(lic, q("prohibits"), {"type": "usage"}).text = " ".join(others)
-        pay = ET.SubElement(lic, q("payment"), {"type": _rsl_payment_type(offer, tokens[0])})
+        pay = ET.SubElement(lic, q("payment"), {"type": _rsl_payment_type(offer, permitted[0])})
         ET.SubElement(pay, q("custom")).text = policy.licence_urls[0]
         ET.SubElement(pay, q("amount"), {"currency": offer.price.currency}).text = offer.price.major_str()
 
@@ -710,7 +755,7 @@ def render_statement(policy: SignalPolicy, lang: str) -> str:
         out.append(f"{t['licences']}: " + ", ".join(f"<{u}>" for u in policy.licence_urls))
         out.append("")
     out.append(f"{t['machine']}:")
-    for path in (ROBOTS_TXT, TDMREP_JSON, TDM_POLICY_JSON, RSL_XML, AI_TXT):
+    for path in (ROBOTS_TXT, TDMREP_JSON) + ((TDM_POLICY_JSON,) if policy.tdm_licensed else ()) + (RSL_XML, AI_TXT):
         out.append(f"- <{policy.url(path)}>")
     out += ["", f"{t['digest']}: `sha256:{policy.digest}`", ""]
     return "\n".join(out)
@@ -730,7 +775,6 @@ def render_kit(policy: SignalPolicy, bots: Iterable[AiBot] | None = None) -> dic
     texts = {
         ROBOTS_TXT: render_robots_txt(policy, bot_list),
         TDMREP_JSON: render_tdmrep_json(policy),
-        TDM_POLICY_JSON: render_tdm_policy(policy),
         RSL_XML: render_rsl(policy),
         AI_TXT: render_ai_txt(policy),
         NGINX_CONF: render_nginx(policy),
@@ -740,15 +784,23 @@ def render_kit(policy: SignalPolicy, bots: Iterable[AiBot] | None = None) -> dic
         STATEMENT_EN: render_statement(policy, "en"),
         STATEMENT_KO: render_statement(policy, "ko"),
     }
+    if policy.tdm_licensed:  # only where TDMRep points to it
+        texts[TDM_POLICY_JSON] = render_tdm_policy(policy)
     return {path: text.encode("utf-8") for path, text in texts.items()}
+
+
+# Every path a kit may hold: one a new kit lacks is removed, so an old TDM policy cannot linger.
+_KIT_PATHS = (ROBOTS_TXT, TDMREP_JSON, TDM_POLICY_JSON, RSL_XML, AI_TXT, NGINX_CONF, APACHE_CONF, CADDYFILE,
+              HTML_HEAD, STATEMENT_EN, STATEMENT_KO)
 
 
 def write_kit(policy: SignalPolicy, out_dir: str | os.PathLike[str], bots: Iterable[AiBot] | None = None) -> list[Path]:
     """Render and write the kit under ``out_dir``; each file appears whole or not at all.
 
     Every file is first written to a temporary file beside its target and renamed into place only
-    when all are written. If a rename fails, the files already replaced get their old bytes back, so
-    a failure never leaves a kit mixing two declarations.
+    when all are written; a file an earlier kit had and this one lacks is then removed. If a rename
+    or removal fails, the files already changed get their old bytes back, so a failure never leaves a
+    kit mixing two declarations.
     """
     kit = render_kit(policy, bots)
     root = Path(out_dir)
@@ -758,11 +810,15 @@ def write_kit(policy: SignalPolicy, out_dir: str | os.PathLike[str], bots: Itera
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             staged.append((_stage(target, data), target))
-        previous = {t: (t.read_bytes() if t.is_file() else None) for _, t in staged}
+        stale = [root / rel for rel in _KIT_PATHS if rel not in kit and (root / rel).is_file()]
+        previous = {t: (t.read_bytes() if t.is_file() else None) for t in [t for _, t in staged] + stale}
         replaced: list[Path] = []
         try:
             for tmp, target in staged:
                 os.replace(tmp, target)
+                replaced.append(target)
+            for target in stale:
+                target.unlink()
                 replaced.append(target)
         except BaseException:
             for target in replaced:
