@@ -26,7 +26,6 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint._image_mih import MultiIndexHash, flat_range
 from fairtrain.core.fingerprint.image import (
     MIN_QUALITY,

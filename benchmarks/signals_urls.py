@@ -70,7 +70,7 @@ async def _serve(n: int, conn) -> None:
                 if not line:
                     break
                 method, target, _ = line.decode("latin-1").split(" ", 2)
-                while (h := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
                     pass
                 status, headers, body = _route(i, target.split("?")[0])
                 head = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}"] + [f"{k}: {v}" for k, v in headers]

@@ -3,7 +3,6 @@ synthesised here (chords, bass, melody, drums), transformed with the real ffmpeg
 
 from __future__ import annotations
 
-import os
 import subprocess
 import wave
 from pathlib import Path

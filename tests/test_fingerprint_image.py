@@ -9,7 +9,6 @@ and bad-input tests. Every edited copy is a real file written by Pillow.
 from __future__ import annotations
 
 import io
-import os
 import struct
 import tarfile
 import zlib

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from fairtrain.core.signals.check import SignalChecker, check_urls, check_urls_async
+from fairtrain.core.signals.check import check_urls, check_urls_async
 from fairtrain.core.signals.fetch import DEFAULT_USER_AGENT, FetchLimits, fetch, make_client
 from fairtrain.core.vocab import Category, Value
 

@@ -303,7 +303,7 @@ def test_a_specific_statement_refines_its_origins_broader_one_only():
     terms = Terms((tdm, search))
     assert decide_signals(C.SEARCH, terms).value is A
     assert decide_signals(C.TDM, terms).value is D and decide_signals(C.TRAIN_AI, terms).value is D
-    assert decide_unregistered(C.SEARCH, terms).value is D  # the engine without refinement cannot say it
+    assert decide_unregistered(C.SEARCH, terms).value is A  # the engine weighs one site like one party
     other = Terms((tdm, _s(C.SEARCH, A, "robots.txt:content-signal", OTHER)))
     assert decide_signals(C.SEARCH, other).value is D  # most restrictive across origins
     assert decide_signals(C.SEARCH, Terms()).value is Value.UNKNOWN

@@ -131,11 +131,17 @@ def decide(facts: WorkFacts, query: Query, signals: Terms = Terms()) -> Decision
                    agents=_agents(facts, query))
 
 
+UNREGISTERED = Statement(category=Category.TDM, value=Value.UNKNOWN, level=Level.DEFAULT,
+                         provenance=Provenance(source="default", evidence={"rule": "unregistered, no signal"}))
+
+
 def decide_unregistered(category: Category, signals: Terms = Terms()) -> Decision:
-    """Decide for content no registry knows: signals only; with none, the verdict is ``unknown``."""
-    default = Statement(category=Category.TDM, value=Value.UNKNOWN, level=Level.DEFAULT,
-                        provenance=Provenance(source="default", evidence={"rule": "unregistered, no signal"}))
-    return combine(category, (), signals.for_category(category), default=default, agents={})
+    """Decide for content no registry knows: signals only; with none, the verdict is ``unknown``.
+
+    A site's statements are weighed like one party's: its more specific statement refines its broader
+    one ("deny tdm, allow search"); across sites the most restrictive wins.
+    """
+    return combine(category, signals.for_category(category), default=UNREGISTERED, agents={})
 
 
 def registry_statements(facts: WorkFacts, query: Query) -> list[Statement]:

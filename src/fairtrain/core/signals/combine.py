@@ -30,12 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from fairtrain.core.decide import combine
+from fairtrain.core.decide import decide_unregistered
 from fairtrain.core.vocab import (
     Category,
     Decision,
-    Level,
-    Provenance,
     Reason,
     Statement,
     Terms,
@@ -48,8 +46,6 @@ __all__ = ["CombinedSignals", "combine_signals", "decide_signals"]
 _RSL = "rsl:"  # statement sources of RSL documents, whatever channel found them
 _TDMREP = "tdmrep:"
 _READ_AS = "read_as"  # evidence key of a statement rule 2 rewrote
-_UNREGISTERED = Statement(category=Category.TDM, value=Value.UNKNOWN, level=Level.DEFAULT,
-                          provenance=Provenance(source="default", evidence={"rule": "unregistered, no signal"}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +77,7 @@ def decide_signals(category: Category, terms: Terms) -> Decision:
     """The engine's decision for ``category`` from one URL's signals (rules 1-3); ``unknown`` without any."""
     combined = combine_signals(terms)
     # Passed where the engine weighs a party's own statements, so its override rule applies (rule 3).
-    decision = combine(category, combined.terms.for_category(category), default=_UNREGISTERED, agents={})
+    decision = decide_unregistered(category, combined.terms)
     aside = tuple(r for r in combined.set_aside if r.statement.category in category.lineage)
     return replace(decision, reasons=decision.reasons + aside) if aside else decision
 

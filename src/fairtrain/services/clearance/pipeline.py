@@ -14,7 +14,6 @@ from pathlib import Path
 
 import xxhash
 
-from fairtrain.core.decide import decide_unregistered
 from fairtrain.core.matcher import SnapshotMatcher
 from fairtrain.core.snapshot import SnapshotTerms
 from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
@@ -140,9 +139,8 @@ class DecideStep:
                 values.append(v)
                 rec.reasons.append({"source": "registry", "snapshot": m["snapshot"], "work_id": m["work_id"],
                                     "value": v.value, "why": why})
-            signal_terms = rec.signals.terms if rec.signals is not None else None
-            if signal_terms is not None and signal_terms.statements:
-                d = decide_unregistered(cat, signal_terms)
+            if rec.signals is not None and rec.signals.terms.statements:
+                d = rec.signals.decide(cat)
                 if d.value is not Value.UNKNOWN:
                     values.append(d.value)
                     rec.reasons.append({"source": "web", "url": rec.item.url, "value": d.value.value,
