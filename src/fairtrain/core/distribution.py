@@ -554,7 +554,7 @@ def _run(
     lr_party = row_party[line_rows]
     lr_pair = row_pair[line_rows]
     party_holder_code = np.array([holder_code[h] if h in holder_code else -1 for h in p_holder], dtype=np.int64)
-    party_org_code = np.array([org_code[o] if o is not None else -1 for o in p_org], dtype=np.int64)
+    party_org_code = np.array([org_code.get(o, -1) if o is not None else -1 for o in p_org], dtype=np.int64)
     pair_work_code = np.array([work_code[w] for w in pair_work], dtype=np.int64)
     lic_to_all = np.array([licence_code[lid] for lid in lic_ids], dtype=np.int64)
     lic_cur = np.array([cur_code[by_licence[lid].amount.currency] for lid in lic_ids], dtype=np.int64)
