@@ -30,6 +30,7 @@ from fairtrain.core.distribution import (
     fiscal_deadlines,
     largest_remainder,
 )
+from fairtrain.core.keys import canonical_json
 from fairtrain.core.money import Money
 
 Q1 = Period(date(2026, 1, 1), date(2026, 3, 31))
@@ -197,6 +198,7 @@ def test_canonical_json_has_sorted_keys_and_integers_only():
             walk(v)
     walk(doc)
     assert doc["formula"]["version"] == "fairtrain-distribution/1"
+    assert run.canonical_json == canonical_json(run.to_document())  # the fast writer is the plain one
 
 
 # ------------------------------------------------------------------------------------ worked examples
@@ -380,3 +382,12 @@ def test_huge_amounts_and_weights_stay_exact():
     run = distribute(Q1, Formula(), [lic], [WorkShares(w, [Share("h" + w, F(1))]) for w in "abc"])
     assert sum(ln.gross for ln in run.lines) == amount
     assert [ln.gross for ln in run.lines] == largest_remainder(amount, [2**40 + 1, 2**40, 3])
+
+
+def test_the_fast_line_writer_escapes_ids_like_json_dumps():
+    ids = ['작곡가 "김"', "back\\slash", "tab\there", "é\u2028"]
+    works = [WorkShares("곡:1", [Share(h, F(1, 4), "org:\"x\"" if i % 2 else None) for i, h in enumerate(ids)])]
+    run = distribute(Q1, Formula(fee_bp={'org:"x"': 500}),
+                     [LicenceIncome("licence/ü", Money("KRW", 999), date(2026, 1, 9), ["곡:1"])], works)
+    assert len(run.lines) == 4
+    assert run.canonical_json == canonical_json(run.to_document())

