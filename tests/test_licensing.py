@@ -71,3 +71,19 @@ def test_permission_before_use(world):  # noqa: F811
     assert kinds.count("payment") == 2 and kinds.count("usage-report") == 1
     assert json.loads(run("log", "verify", "--json").stdout)["valid"]
     assert pq.read_table(tmp / "after" / "decisions.parquet").num_rows == 7
+
+    # distribution for the year, then the holder's statement; the run re-computes byte for byte
+    dist = json.loads(run("distribute", "--period", "2026-01-01..2026-12-31", "--threshold", "KRW=1000", "--json").stdout)
+    st = json.loads(run("statements", "--run", dist["run"], "--holder", "Keeper", "--recompute").stdout)
+    assert st["recomputed"]["identical"] and st["recomputed"]["stored_sha256"] == dist["sha256"]
+    (total,) = st["totals"]
+    assert total["currency"] == "KRW" and total["gross"] == 60000 and total["net"] == 60000 and total["paid"] == 60000
+    by_work = {ln["work"]: ln["gross"] for ln in st["lines"]}
+    assert by_work == {"1": 42000, "2": 18000}  # weighted 700:300 by the usage report
+    assert all(ln["licensee"] == "acme-ai" for ln in st["lines"])
+    csv_text = run("statements", "--run", dist["run"], "--holder", "1", "--format", "csv").stdout
+    assert csv_text.splitlines()[0] == "work,licence,licensee,currency,gross,fee,net" and len(csv_text.splitlines()) == 3
+    html_ko = run("statements", "--run", dist["run"], "--holder", "1", "--format", "html", "--lang", "ko").stdout
+    assert "분배 명세서" in html_ko and "42000 KRW" in html_ko
+    run("log", "sign")
+    assert "distribution" in [e["kind"] for e in json.loads(run("log", "show", "--limit", "100", "--json").stdout)["entries"]]

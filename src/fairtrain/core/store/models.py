@@ -272,3 +272,17 @@ class UsageReport(Base):
     version: Mapped[str] = mapped_column(String(100))
     document: Mapped[str] = mapped_column(Text)  # the signed report
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DistributionRunRow(Base):
+    """A distribution run: its inputs (as gathered from the registry and ledger) and its output document."""
+
+    __tablename__ = "distribution_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_start: Mapped[str] = mapped_column(String(10))
+    period_end: Mapped[str] = mapped_column(String(10))
+    formula_version: Mapped[str] = mapped_column(String(60))
+    inputs: Mapped[str] = mapped_column(Text)  # canonical JSON: everything the run was computed from
+    output_sha256: Mapped[str] = mapped_column(String(64))
+    output: Mapped[str] = mapped_column(Text)  # the run's canonical JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,238 @@
+"""Distribution runs and statements: gather a period's money from the ledger, split it with the pure
+engine (:mod:`fairtrain.core.distribution`), store and log the run, and re-compute it byte for byte.
+
+The inputs are stored with the run as canonical JSON, so anybody holding them (or the log entries they
+were gathered from) can run the published formula again and compare SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+from collections import defaultdict
+from datetime import UTC, date, datetime, time
+from fractions import Fraction
+
+from sqlalchemy import insert, select
+
+from fairtrain.core.distribution import (
+    CarriedBalance,
+    Formula,
+    LicenceIncome,
+    Period,
+    Share,
+    SuspenseItem,
+    WorkShares,
+    distribute,
+)
+from fairtrain.core.keys import canonical_json
+from fairtrain.core.money import Money
+from fairtrain.core.store.models import (
+    Dispute,
+    DistributionRunRow,
+    Holder,
+    Licence,
+    LicensedWork,
+    MandateRow,
+    Payment,
+    Invoice,
+    UsageReport,
+    WorkShare,
+    utcnow,
+)
+from fairtrain.services.ledger import log
+from fairtrain.services.registry import NotFound, Registry, holder_ref, org_ref
+
+
+def _day_bounds(period: Period) -> tuple[datetime, datetime]:
+    return (datetime.combine(period.start, time.min, tzinfo=UTC),
+            datetime.combine(period.end, time.max, tzinfo=UTC))
+
+
+def gather(registry: Registry, period: Period, formula: Formula) -> dict:
+    """Everything a run for ``period`` is computed from, as plain JSON data."""
+    start, end = _day_bounds(period)
+    with registry.engine.connect() as c:
+        paid = c.execute(
+            select(Licence.id, Licence.licensee, Licence.grantor, Payment.amount_minor, Payment.currency,
+                   Payment.received_at)
+            .join(Invoice, Invoice.licence_id == Licence.id).join(Payment, Payment.invoice_id == Invoice.id)
+            .where(Payment.received_at >= start, Payment.received_at <= end).order_by(Payment.id)).all()
+        income: dict[tuple[int, str], dict] = {}
+        for p in paid:
+            e = income.setdefault((p.id, p.currency), {"licence_id": str(p.id), "licensee": p.licensee,
+                                                      "currency": p.currency, "minor": 0,
+                                                      "received_on": p.received_at.date().isoformat(),
+                                                      "collector": p.grantor if p.grantor.startswith("org:") else None})
+            e["minor"] += p.amount_minor
+            e["received_on"] = max(e["received_on"], p.received_at.date().isoformat())
+        lic_ids = sorted({k[0] for k in income})
+        works_of: dict[int, list[int]] = defaultdict(list)
+        for lid, wid in c.execute(select(LicensedWork.licence_id, LicensedWork.work_id)
+                                  .where(LicensedWork.licence_id.in_(lic_ids)).order_by(LicensedWork.work_id)):
+            works_of[lid].append(wid)
+        usage: dict[int, dict[str, int]] = {}
+        for (doc,) in c.execute(select(UsageReport.document).order_by(UsageReport.id)):
+            d = json.loads(doc)
+            for lid in d.get("licences", []):
+                if lid in works_of and d.get("weights"):
+                    agg = usage.setdefault(lid, {})
+                    for w, v in d["weights"].items():
+                        if int(w) in works_of[lid]:
+                            agg[w] = agg.get(w, 0) + int(v)
+        all_works = sorted({w for ws in works_of.values() for w in ws})
+        shares = c.execute(select(WorkShare.work_id, WorkShare.holder_id, WorkShare.share_num, WorkShare.share_den)
+                           .where(WorkShare.work_id.in_(all_works)).order_by(WorkShare.work_id, WorkShare.holder_id)).all()
+        mandates = defaultdict(list)
+        for m in c.execute(select(MandateRow.holder_id, MandateRow.org_id, MandateRow.valid_from, MandateRow.valid_until)
+                           .order_by(MandateRow.id)):
+            if m.valid_from <= end and (m.valid_until is None or m.valid_until > end):
+                mandates[m.holder_id].append(m.org_id)
+        disputed = {wid: f"dispute {did}" for did, w1, w2 in c.execute(
+            select(Dispute.id, Dispute.work_id, Dispute.claim_work_id).where(Dispute.status == "open"))
+            for wid in (w1, w2)}
+        prev = c.execute(select(DistributionRunRow.output).where(DistributionRunRow.period_end < period.start.isoformat())
+                         .order_by(DistributionRunRow.id.desc()).limit(1)).scalar()
+    works: dict[int, list[dict]] = defaultdict(list)
+    for s in shares:
+        org = mandates[s.holder_id][0] if mandates[s.holder_id] else None
+        works[s.work_id].append({"holder": holder_ref(s.holder_id), "fraction": f"{s.share_num}/{s.share_den}",
+                                 "organisation": org_ref(org) if org else None, "dispute": disputed.get(s.work_id)})
+    previous = json.loads(prev) if prev else {}
+    return {
+        "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
+        "formula": {"version": formula.version, "fee_bp": dict(formula.fee_bp), "thresholds": dict(formula.thresholds)},
+        "licences": [{**e, "works": [str(w) for w in works_of[int(e["licence_id"])]],
+                      "usage": usage.get(int(e["licence_id"]))} for _, e in sorted(income.items())],
+        "works": [{"work_id": str(w), "shares": works[w]} for w in all_works],
+        "carried": previous.get("carried_out", []),
+        "suspense": previous.get("suspense_out", []),
+    }
+
+
+def compute(inputs: dict):
+    """Run the published formula on stored inputs (what re-computation from the log does)."""
+    period = Period(date.fromisoformat(inputs["period"]["start"]), date.fromisoformat(inputs["period"]["end"]))
+    f = inputs["formula"]
+    formula = Formula(version=f["version"], fee_bp=f["fee_bp"], thresholds=f["thresholds"])
+    licences = [LicenceIncome(licence_id=e["licence_id"], amount=Money(e["currency"], e["minor"]),
+                              received_on=date.fromisoformat(e["received_on"]), works=e["works"], usage=e["usage"],
+                              collector=e["collector"]) for e in inputs["licences"]]
+    works = [WorkShares(w["work_id"], [Share(s["holder"], Fraction(s["fraction"]), s["organisation"], s["dispute"])
+                                       for s in w["shares"]]) for w in inputs["works"]]
+    carried = [CarriedBalance(c["holder"], Money(c["currency"], c["minor"])) for c in inputs["carried"]]
+    suspense = [SuspenseItem(s["suspense_id"], s["licence_id"], s["work_id"], s["claimant"], s["reason"],
+                             Money(s["currency"], s["minor"]), date.fromisoformat(s["received_on"]), s["organisation"])
+                for s in inputs["suspense"]]
+    return distribute(period, formula, licences, works, carried, suspense)
+
+
+def run_distribution(registry: Registry, period: Period, formula: Formula) -> dict:
+    inputs = gather(registry, period, formula)
+    run = compute(inputs)
+    doc = run.to_document()
+    doc["carried_out"] = [{"holder": b.holder, "currency": b.amount.currency, "minor": b.amount.minor}
+                          for b in run.carried_balances()]
+    doc["suspense_out"] = [{"suspense_id": s.suspense_id, "licence_id": s.licence_id, "work_id": s.work_id,
+                            "claimant": s.claimant, "reason": s.reason, "currency": s.amount.currency,
+                            "minor": s.amount.minor, "received_on": s.received_on.isoformat(),
+                            "organisation": s.organisation} for s in run.open_suspense()]
+    inputs_json = canonical_json(inputs).decode()
+    with registry.engine.begin() as c:
+        rid = c.execute(insert(DistributionRunRow).values(
+            period_start=period.start.isoformat(), period_end=period.end.isoformat(), formula_version=formula.version,
+            inputs=inputs_json, output_sha256=run.sha256, output=canonical_json(doc).decode(),
+            created_at=utcnow()).returning(DistributionRunRow.id)).scalar_one()
+        log.append(c, [log.Entry("distribution", {
+            "run": rid, "period": inputs["period"], "formula": inputs["formula"],
+            "inputs_sha256": hashlib.sha256(inputs_json.encode()).hexdigest(), "output_sha256": run.sha256,
+            "totals": doc["totals"]}, subject=f"distribution:{rid}")])
+    return {"run": rid, "sha256": run.sha256, "lines": len(run.lines), "holders": len(run.holders)}
+
+
+def recompute(registry: Registry, run_id: int) -> dict:
+    with registry.engine.connect() as c:
+        row = c.execute(select(DistributionRunRow.inputs, DistributionRunRow.output_sha256)
+                        .where(DistributionRunRow.id == run_id)).first()
+    if row is None:
+        raise NotFound("distribution run", run_id)
+    again = compute(json.loads(row.inputs))
+    return {"run": run_id, "stored_sha256": row.output_sha256, "recomputed_sha256": again.sha256,
+            "identical": again.sha256 == row.output_sha256}
+
+
+# -- statements ------------------------------------------------------------------------------------
+
+_LABELS = {
+    "en": {"title": "Statement", "period": "Period", "holder": "Rights holder", "work": "Work", "licensee": "Licensee",
+           "gross": "Gross", "fee": "Deductions", "net": "Net", "brought": "Brought forward",
+           "carried": "Carried forward", "paid": "Paid", "total": "Total"},
+    "ko": {"title": "분배 명세서", "period": "기간", "holder": "권리자", "work": "저작물", "licensee": "이용자",
+           "gross": "총액", "fee": "공제", "net": "순액", "brought": "이월 받은 금액", "carried": "다음 기간 이월",
+           "paid": "지급액", "total": "합계"},
+}
+
+
+def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
+    """One holder's statement for one run: per work and licensee, gross, deductions, net, carried forward."""
+    with registry.engine.connect() as c:
+        row = c.execute(select(DistributionRunRow.output, DistributionRunRow.period_start, DistributionRunRow.period_end)
+                        .where(DistributionRunRow.id == run_id)).first()
+        if row is None:
+            raise NotFound("distribution run", run_id)
+        name = c.execute(select(Holder.name).where(Holder.id == holder_id)).scalar()
+        licensees = dict(c.execute(select(Licence.id, Licence.licensee)).all())
+    if name is None:
+        raise NotFound("holder", holder_id)
+    doc = json.loads(row.output)
+    ref = holder_ref(holder_id)
+    lines = [ln for ln in doc.get("lines", []) if ln["holder"] == ref]
+    totals = [t for t in doc.get("holders", []) if t.get("holder") == ref]
+    return {"run": run_id, "period": {"start": row.period_start, "end": row.period_end}, "holder": ref, "name": name,
+            "lines": [{**ln, "licensee": licensees.get(int(ln["licence"])) if str(ln["licence"]).isdigit() else None}
+                      for ln in lines],
+            "totals": totals}
+
+
+def statement_csv(st: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["work", "licence", "licensee", "currency", "gross", "fee", "net"])
+    for ln in st["lines"]:
+        w.writerow([ln["work"], ln["licence"], ln.get("licensee") or "", ln["currency"], ln["gross"], ln["fee"],
+                    ln["net"]])
+    return buf.getvalue()
+
+
+def statement_html(st: dict, lang: str = "en") -> str:
+    t = _LABELS["ko" if lang == "ko" else "en"]
+    esc = html.escape
+
+    def money(cur: str, minor: int) -> str:
+        return esc(str(Money(cur, int(minor))))
+
+    rows = "".join(f"<tr><td>{esc(str(ln['work']))}</td><td>{esc(str(ln.get('licensee') or ln['licence']))}</td>"
+                   f"<td class=n>{money(ln['currency'], ln['gross'])}</td><td class=n>{money(ln['currency'], ln['fee'])}</td>"
+                   f"<td class=n>{money(ln['currency'], ln['net'])}</td></tr>" for ln in st["lines"])
+    totals = "".join(f"<tr><th colspan=2>{t['total']} ({esc(x['currency'])})</th>"
+                     f"<td class=n>{money(x['currency'], x['gross'])}</td><td class=n>{money(x['currency'], x['fee'])}</td>"
+                     f"<td class=n>{money(x['currency'], x['net'])}</td></tr>"
+                     f"<tr><td colspan=4>{t['brought']} / {t['paid']} / {t['carried']}</td>"
+                     f"<td class=n>{money(x['currency'], x['brought_forward'])} / {money(x['currency'], x['paid'])} / "
+                     f"{money(x['currency'], x['carried_forward'])}</td></tr>" for x in st["totals"])
+    return f"""<!doctype html><html lang="{'ko' if lang == 'ko' else 'en'}"><head><meta charset="utf-8">
+<title>{t['title']} — {esc(st['name'])}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:800px;margin:2em auto}}table{{border-collapse:collapse;width:100%}}
+td,th{{border-bottom:1px solid #ccc;padding:.3em .5em;text-align:left}}.n{{text-align:right}}
+@media print{{body{{margin:0}}}}</style></head><body>
+<h1>{t['title']}</h1><p>{t['holder']}: <b>{esc(st['name'])}</b> ({esc(st['holder'])})<br>
+{t['period']}: {esc(st['period']['start'])} – {esc(st['period']['end'])}</p>
+<table><tr><th>{t['work']}</th><th>{t['licensee']}</th><th class=n>{t['gross']}</th><th class=n>{t['fee']}</th>
+<th class=n>{t['net']}</th></tr>{rows}{totals}</table></body></html>
+"""
+
+
+__all__ = ["compute", "gather", "recompute", "run_distribution", "statement", "statement_csv", "statement_html"]
