@@ -109,7 +109,8 @@ class Work(Base):
     isrc: Mapped[str | None] = mapped_column(String(20))
     isbn: Mapped[str | None] = mapped_column(String(20))
     iscc: Mapped[str | None] = mapped_column(String(80))
-    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # no index of its own: UniqueConstraint(org_id, work_ref) leads with it
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     work_ref: Mapped[str | None] = mapped_column(String(200))
     row_hash: Mapped[str | None] = mapped_column(String(32))  # xxh3 of the import row, for idempotent re-imports
     status: Mapped[str] = mapped_column(String(10), default="active")
