@@ -773,6 +773,61 @@ def log_record_clearance(out_dir: Annotated[Path, typer.Argument(metavar="OUT")]
          f"clearance manifest of {doc.get('licensee')} recorded as log entry {idx}")
 
 
+# -- transparency: output checks, "was my work used?", training-data summaries (issue 7) -----------
+
+outputs_app = typer.Typer(help="Check model outputs for reproduced registered works.", no_args_is_help=True)
+app.add_typer(outputs_app, name="outputs")
+
+
+@outputs_app.command("check")
+def outputs_check(
+    files: Annotated[list[Path], typer.Argument(metavar="FILES...")],
+    snapshot: Annotated[Path, typer.Option(help="A registry snapshot directory (verified before use)")],
+    weights: Annotated[Path | None, typer.Option(help="Write attribution weights {work_id: weight} (JSON)")] = None,
+    public_key: PublicKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which registered works do these generated texts, images or audio reproduce? Evidence and score."""
+    from fairtrain.core.snapshot import SnapshotError
+    from fairtrain.services.transparency.outputs import OutputChecker, attribution_weights
+
+    try:
+        checker = OutputChecker.open(snapshot, trusted_keys(public_key))
+    except SnapshotError as e:
+        fail(f"snapshot refused: {e}", code=1)
+    items = []
+    for f in files:
+        try:
+            items.append((str(f), f.read_bytes()))
+        except OSError as e:
+            items.append((str(f), b""))
+            err.print(f"[red]{f}[/]: cannot read ({e.strerror or e})", highlight=False)
+    checks = checker.check(items)
+    w = attribution_weights(checks)
+    if weights is not None:
+        weights.write_text(json.dumps({str(k): v for k, v in w.items()}, indent=2) + "\n", encoding="utf-8")
+    t = Table("output", "modality", "work", "score", "flagged", "evidence / error")
+    for c in checks:
+        if c.error:
+            t.add_row(c.item, c.modality or "-", "-", "-", "-", f"[red]{c.error}[/]")
+        elif not c.reproductions:
+            t.add_row(c.item, c.modality or "-", "no match", "", "", "")
+        for r in c.reproductions:
+            ev = r.evidence
+            if "spans" in ev:
+                what = "; ".join(f"words {s['query_words'][0]}-{s['query_words'][1]} = work words "
+                                 f"{s['work_words'][0]}-{s['work_words'][1]}" for s in ev["spans"][:3])
+            else:
+                what = ", ".join(f"{k}={v}" for k, v in ev.items() if k != "iscc")
+            t.add_row(c.item, c.modality or "-", str(r.work_id), f"{r.score:.3f}",
+                      "[bold red]yes[/]" if r.flagged else "no", what)
+    emit({"outputs": [c.to_dict() for c in checks], "flagged": sum(c.flagged for c in checks),
+          "thresholds": checker.thresholds.to_dict(), "attribution_weights": {str(k): v for k, v in w.items()}},
+         as_json, t)
+    if any(c.error for c in checks):
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(as_json: JsonOpt = False) -> None:
     """Build a small demo registry (Korean and English works, a CMO repertoire) and show decisions."""
