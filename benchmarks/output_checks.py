@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from fairtrain.core.fingerprint.image import ImageIndexBuilder, register_image
 from fairtrain.core.fingerprint.text import TextIndexBuilder, fingerprint_text, register_text
-from fairtrain.services.transparency.outputs import OutputChecker, Thresholds, attribution_weights
+from fairtrain.services.transparency.outputs import OutputChecker, attribution_weights
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
 CHUNK = 500

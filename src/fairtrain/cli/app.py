@@ -829,6 +829,105 @@ def outputs_check(
 
 
 @app.command()
+def lookup(
+    file: Annotated[Path | None, typer.Argument(metavar="[FILE]", help="A work file: fingerprinted here, never stored")] = None,
+    work: Annotated[list[int] | None, typer.Option(help="A registered work id (repeatable)")] = None,
+    repertoire: Annotated[str | None, typer.Option(help="An organisation (id or name): all its repertoire works")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="With --repertoire: write the works used, by model")] = None,
+    snapshot: Annotated[list[Path] | None, typer.Option(help="Snapshot(s) to recognise FILE with (besides those "
+                                                               "the manifests cite)")] = None,
+    clearance: Annotated[list[Path] | None, typer.Option(help="Published clearance directories (their leaves)")] = None,
+    proofs: Annotated[Path | None, typer.Option(help="Write one proof file per answer into this directory")] = None,
+    verify: Annotated[Path | None, typer.Option(help="Instead: check a membership proof file offline")] = None,
+    public_key: PublicKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Was my work used? For every clearance in the log: included or not, models, licence, and proofs."""
+    from fairtrain.core.matcher import SnapshotMatcher
+    from fairtrain.core.snapshot import SnapshotError
+    from fairtrain.services.transparency.lookup import (
+        WorkLookup,
+        WorkLookupError,
+        membership_proof,
+        repertoire_works,
+        verify_membership_proof,
+        write_repertoire_csv,
+    )
+
+    trusted = trusted_keys(public_key)
+    if verify is not None:
+        try:
+            result = verify_membership_proof(json.loads(verify.read_text(encoding="utf-8")), trusted)
+        except (WorkLookupError, ValueError, OSError) as e:
+            fail(f"proof refused: {e}", code=1)
+        emit(result, as_json, f"[green]valid[/]: {result['key']} is {'' if result['included'] else 'NOT '}in the "
+                              f"{result['set']} of the clearance by {result['licensee']} (log entry {result['log_index']})")
+        return
+    if sum(x is not None and x != [] for x in (file, work, repertoire)) != 1:
+        fail("give exactly one of FILE, --work ID or --repertoire ORG")
+    if csv_out is not None and repertoire is None:
+        fail("--csv goes with --repertoire")
+    lg = _log()
+    try:
+        wl = WorkLookup(lg, clearance or [], trusted)
+        query: dict = {}
+        if file is not None:
+            try:
+                data = file.read_bytes()
+            except OSError as e:
+                fail(f"{file}: cannot read ({e.strerror or e})")
+            try:
+                matchers = [SnapshotMatcher.open(p, trusted) for p in snapshot or []]
+            except SnapshotError as e:
+                fail(f"snapshot refused: {e}", code=1)
+            query = wl.identify(str(file), data, matchers)
+            answers = wl.answer(query["works"], query["content_hash"])
+        elif work:
+            reg = registry()
+            query = {"works": [{"id": w, "title": reg.work(w)["title"]} for w in work]}
+            answers = wl.answer(list(work))
+        else:
+            reg = registry()
+            org = reg.find_org(repertoire)
+            works = repertoire_works(reg.engine, org)
+            rows = wl.repertoire_usage(works)
+            if csv_out is not None:
+                write_repertoire_csv(rows, csv_out)
+            data = {"organisation": org["name"], "works": len(works), "used": len({r["work_id"] for r in rows}),
+                    "rows": rows, "csv": str(csv_out) if csv_out else None}
+            emit(data, as_json, f"{org['name']}: {data['used']} of {len(works)} repertoire works used "
+                                f"in published clearances ({len(rows)} rows" + (f" → {csv_out})" if csv_out else ")"))
+            return
+    except WorkLookupError as e:
+        fail(str(e))
+    if proofs is not None:
+        proofs.mkdir(parents=True, exist_ok=True)
+        for a in answers:
+            for which, set_name in [(x, "cleared_works") for x in a["works"]] + (
+                    [(a["file"], "cleared_items")] if a["file"] else []):
+                name = f"clearance-{a['log_index']}-{'file' if set_name == 'cleared_items' else 'work-' + str(which['work_id'])}"
+                try:
+                    doc = membership_proof(lg, a, which, set_name=set_name)
+                except WorkLookupError as e:
+                    which["proof_file"] = None
+                    which["proof_error"] = str(e)
+                    continue
+                path = proofs / f"{name.replace(':', '-')}.json"
+                path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+                which["proof_file"] = str(path)
+    for a in answers:  # the set proofs live in the proof files; keep the answer readable
+        for x in a["works"] + ([a["file"]] if a["file"] else []):
+            x.pop("set_proof", None)
+    t = Table("log entry", "licensee", "models", "included", "works", "licence")
+    for a in answers:
+        inc = {None: f"? (leaves {a['leaves']})", True: "[bold]yes[/]", False: "no"}[a["included"]]
+        t.add_row(str(a["log_index"]), a["licensee"], ", ".join(a["models"]), inc,
+                  ", ".join(f"{x['work_id']}{'✓' if x['included'] else '✗'}" for x in a["works"]),
+                  "; ".join(sorted({x["coverage"]["licence"] or "-" for x in a["works"] if x.get("coverage")})))
+    emit({"query": query, "clearances": answers}, as_json, t)
+
+
+@app.command()
 def demo(as_json: JsonOpt = False) -> None:
     """Build a small demo registry (Korean and English works, a CMO repertoire) and show decisions."""
     from fairtrain.cli.demo import build_demo
