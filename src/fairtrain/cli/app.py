@@ -928,6 +928,68 @@ def lookup(
 
 
 @app.command()
+def summary(
+    clearance: Annotated[list[Path] | None, typer.Option(help="Clearance directory (OUT of fairtrain clear; repeatable)")] = None,
+    crawled: Annotated[list[Path] | None, typer.Option(help="Clearance of the provider's own crawl (template 2.3)")] = None,
+    model: Annotated[str, typer.Option(help="Model name")] = ...,
+    version: Annotated[str, typer.Option(help="Model version")] = ...,
+    provider: Annotated[str, typer.Option(help="Provider name (default: the clearances' licensee)")] = "",
+    contact: Annotated[str | None, typer.Option(help="Provider contact")] = None,
+    representative: Annotated[str | None, typer.Option(help="Authorised representative in the EU")] = None,
+    representative_contact: Annotated[str | None, typer.Option()] = None,
+    base_model: Annotated[str | None, typer.Option(help="Base model, for a fine-tune or modification")] = None,
+    base_model_summary: Annotated[str | None, typer.Option(help="Link to the base model's summary")] = None,
+    placed_on_market: Annotated[str | None, typer.Option(help="Date placed on the Union market (YYYY-MM-DD)")] = None,
+    code_of_practice: Annotated[bool | None, typer.Option("--code-of-practice/--no-code-of-practice",
+                                                          help="Signatory of the GPAI Code of Practice")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html, json or md")] = "html",
+    lang: Annotated[str, typer.Option(help="en or ko")] = "en",
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the summary")] = ...,
+    log_it: Annotated[bool, typer.Option("--log/--no-log", help="Enter the summary in the public log")] = True,
+    public_key: PublicKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The public training-data summary (EU template, Art. 53(1)(d)) filled from clearance evidence."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from fairtrain.core.store.models import Organisation
+    from fairtrain.services.transparency.summary import ModelInfo, SummaryError, build_summary, render, summary_log_entry
+
+    if fmt not in ("html", "json", "md"):
+        fail(f"--format {fmt!r}: use html, json or md")
+    trusted = trusted_keys(public_key)
+    lg = _log() if log_it else None
+    org_names = {}
+    if lg is not None:
+        with lg.engine.connect() as c:
+            org_names = {org_ref(r.id): r.name for r in c.execute(select(Organisation.id, Organisation.name))}
+    try:
+        first = json.loads(((clearance or crawled or [Path(".")])[0] / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        first = {}
+    info = ModelInfo(model=model, version=version, provider=provider or first.get("licensee", ""), contact=contact,
+                     representative=representative, representative_contact=representative_contact,
+                     base_model=base_model, base_model_summary=base_model_summary,
+                     placed_on_market=placed_on_market, code_of_practice_signatory=code_of_practice)
+    try:
+        doc = build_summary(clearance or [], info, crawled=crawled or [], log=lg, trusted=trusted,
+                            snapshot_trusted=trusted, org_names=org_names, lang=lang)
+        text = render(doc, fmt, f"{model} {version}")
+    except SummaryError as e:
+        fail(str(e))
+    data = text.encode("utf-8")
+    out_file.write_bytes(data)
+    idx = None
+    if lg is not None:
+        (idx,) = lg.append([summary_log_entry(doc, info, data, fmt)])
+    result = {"out": str(out_file), "format": fmt, "lang": lang, "log_index": idx,
+              "sha256": hashlib.sha256(data).hexdigest(), "works": doc["sections"]["creators"]["works"]}
+    emit(result, as_json, f"summary of {model} {version} → {out_file}" + (f" (log entry {idx})" if idx is not None else ""))
+
+
+@app.command()
 def demo(as_json: JsonOpt = False) -> None:
     """Build a small demo registry (Korean and English works, a CMO repertoire) and show decisions."""
     from fairtrain.cli.demo import build_demo
