@@ -1,7 +1,8 @@
 """Output-check benchmark: planted reproductions inside generated-looking material; recall and false alarms.
 
 Text (real prose on this machine, nothing downloaded): the docstrings of the Python standard library,
-split by module name. Even modules give the registered works (500-word chunks); odd modules train a
+split by module name. Even modules give the registered works (every 500-word chunk: about 200 here,
+so the full run registers all of them); odd modules train a
 word trigram model that writes the "generated" outputs (150-400 words), so outputs share the works'
 vocabulary and stock phrases. 5 % of outputs get a 40-word verbatim passage of a random registered
 work planted at a random position. Images: procedurally generated pictures (gradients, shapes,

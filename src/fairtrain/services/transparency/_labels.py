@@ -11,6 +11,13 @@ from __future__ import annotations
 LABELS: dict[str, dict[str, str]] = {
     "en": {
         "doc_title": "Public summary of the content used to train {model}",
+        "not_stated": "not stated by the provider",
+        "mod_text": "text", "mod_image": "image", "mod_audio": "audio", "mod_video": "video", "mod_other": "other",
+        "identifier": "Identifier", "link": "Link", "collection_dates": "Collected", "registry": "Registry",
+        "snapshot_id": "Snapshot id", "key_id": "Signing key", "created_at": "Created", "job_id": "Job",
+        "licensee": "Licensee", "purpose": "Purpose", "mode": "Mode", "log_index": "Log entry",
+        "manifest_sha256": "Manifest SHA-256", "cleared_works_root": "Works root", "cleared_items_root": "Items root",
+        "domain": "Domain", "share": "Share",
         "template": "Structure: European Commission template for the public summary of training content "
                     "(AI Act Article 53(1)(d)). Filled from signed clearance evidence, not by hand.",
         "yes": "yes", "no": "no", "unknown": "not covered by the clearance evidence", "none": "none",
@@ -61,6 +68,13 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "ko": {
         "doc_title": "{model} 학습에 사용된 콘텐츠의 공개 요약",
+        "not_stated": "제공자가 밝히지 않음",
+        "mod_text": "텍스트", "mod_image": "이미지", "mod_audio": "오디오", "mod_video": "비디오", "mod_other": "기타",
+        "identifier": "식별자", "link": "링크", "collection_dates": "수집일", "registry": "레지스트리",
+        "snapshot_id": "스냅숏 ID", "key_id": "서명 키", "created_at": "생성일", "job_id": "작업",
+        "licensee": "이용자", "purpose": "목적", "mode": "모드", "log_index": "로그 항목",
+        "manifest_sha256": "매니페스트 SHA-256", "cleared_works_root": "저작물 루트", "cleared_items_root": "항목 루트",
+        "domain": "도메인", "share": "비율",
         "template": "구성: 유럽연합 집행위원회의 학습 콘텐츠 공개 요약 템플릿(AI법 제53조 제1항 (d)). "
                     "서명된 이용 허락 확인(클리어런스) 증거로 자동 작성되었으며, 직접 입력한 내용이 아닙니다.",
         "yes": "예", "no": "아니요", "unknown": "클리어런스 증거로는 확인되지 않음", "none": "없음",

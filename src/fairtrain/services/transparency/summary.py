@@ -296,71 +296,99 @@ def summary_log_entry(summary: dict, info: ModelInfo, document: bytes, fmt: str)
 
 # -- rendering ---------------------------------------------------------------------------------------------
 
-def _fmt_value(v, L: dict, lang: str) -> str:
+def _fmt_value(v, L: dict, lang: str, missing: str = "unknown") -> str:
     from babel.numbers import format_decimal
 
     if v is None:
-        return L["unknown"]
+        return L[missing]
     if isinstance(v, bool):
         return L["yes"] if v else L["no"]
     if isinstance(v, int):
         return format_decimal(v, locale="ko_KR" if lang == "ko" else "en")
     if isinstance(v, float):
         return f"{v:.1%}"
+    if isinstance(v, str):
+        return L.get("mod_" + v, v)
     if isinstance(v, list):
-        if not v:
-            return L["none"]
-        return "; ".join(_fmt_value(x, L, lang) for x in v)
+        return "; ".join(_fmt_value(x, L, lang) for x in v) if v else L["none"]
     if isinstance(v, dict):
+        if "approximate" in v:  # a size: "≈ 3 items", with the template's range when known
+            a = v["approximate"]
+            size = f"≈ {_fmt_value(a['value'], L, lang)} {L.get(a['unit'], a['unit'])}"
+            return size if v.get("range") is None else f"{v['range']} ({size})"
         if not v:
             return L["none"]
-        return ", ".join(f"{L.get(k, k)}: {_fmt_value(x, L, lang)}" for k, x in v.items())
+        return ", ".join(f"{L.get('mod_' + k, L.get(k, k))}: {_fmt_value(x, L, lang)}" for k, x in v.items())
     return str(v)
 
 
-def _rows(summary: dict) -> list[tuple[str, str | None, list[tuple[str, object]]]]:
+def _rows(summary: dict) -> list[tuple[str, str | None, list[tuple[str, object, str]]]]:
     L = LABELS[summary["lang"]]
     out = []
     for number in SECTIONS:
         s = summary["sections"][number]
-        fields = [(L.get(k, k), v) for k, v in s.items() if k not in ("section", "title", "note")]
+        missing = "not_stated" if number in ("1.1", "1.2") else "unknown"  # the provider's own facts
+        fields = [(L.get(k, k), v, missing) for k, v in s.items() if k not in ("section", "title", "note")]
         out.append((s["title"], s["note"], fields))
     return out
 
 
+def _is_table(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
 def render(summary: dict, fmt: str, model_title: str) -> str:
-    """The summary as ``json``, ``md`` or ``html`` (self-contained, no scripts), in the summary's language."""
-    lang = summary["lang"]
-    L = LABELS[lang]
+    """The summary as ``json``, ``md`` or ``html`` (self-contained, no scripts), in the summary's language.
+    A list of records (datasets, clearances, organisations) becomes a table of its own."""
     if fmt == "json":
         return json.dumps(summary, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    lang = summary["lang"]
+    L = LABELS[lang]
     title = L["doc_title"].format(model=model_title)
     if fmt == "md":
+        def cell(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
+
         lines = [f"# {title}", "", f"_{summary['template']}_", "", f"{summary['generated_at']}", ""]
         for head, note, fields in _rows(summary):
             lines += [f"## {head}", ""]
             if note:
                 lines += [f"> {note}", ""]
             lines += ["| | |", "|---|---|"]
-            for k, v in fields:
-                cell = _fmt_value(v, L, lang).replace("|", "\\|").replace("\n", " ")
-                lines.append(f"| {k} | {cell} |")
+            lines += [f"| {k} | {cell(_fmt_value(v, L, lang, miss))} |" for k, v, miss in fields if not _is_table(v)]
             lines.append("")
+            for k, v, _ in fields:
+                if _is_table(v):
+                    cols = list(v[0])
+                    lines += [f"**{k}**", "", "| " + " | ".join(cell(L.get(c, c)) for c in cols) + " |",
+                              "|" + "---|" * len(cols)]
+                    lines += ["| " + " | ".join(cell(_fmt_value(r[c], L, lang)) for c in cols) + " |" for r in v]
+                    lines.append("")
         return "\n".join(lines)
     if fmt == "html":
         e = html.escape
         parts = [f"<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>",
-                 "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
-                 "table{border-collapse:collapse;width:100%}td{border-bottom:1px solid #ddd;padding:.3rem;"
-                 "vertical-align:top}td:first-child{width:35%;color:#444}.note{color:#666;font-style:italic}</style>",
+                 "<style>body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem}"
+                 "table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border-bottom:1px solid #ddd;"
+                 "padding:.3rem;vertical-align:top;text-align:left;overflow-wrap:anywhere}"
+                 "table.kv td:first-child{width:35%;color:#444}.note{color:#666;font-style:italic}</style>",
                  f"</head><body><h1>{e(title)}</h1><p class=\"note\">{e(summary['template'])}</p>"
                  f"<p>{e(summary['generated_at'])}</p>"]
         for head, note, fields in _rows(summary):
             parts.append(f"<section><h2>{e(head)}</h2>")
             if note:
                 parts.append(f"<p class=\"note\">{e(note)}</p>")
-            parts.append("<table>" + "".join(f"<tr><td>{e(k)}</td><td>{e(_fmt_value(v, L, lang))}</td></tr>"
-                                             for k, v in fields) + "</table></section>")
+            parts.append("<table class=\"kv\">" + "".join(
+                f"<tr><td>{e(k)}</td><td>{e(_fmt_value(v, L, lang, miss))}</td></tr>"
+                for k, v, miss in fields if not _is_table(v)) + "</table>")
+            for k, v, _ in fields:
+                if _is_table(v):
+                    cols = list(v[0])
+                    parts.append(f"<h3>{e(k)}</h3><table><tr>" + "".join(f"<th>{e(L.get(c, c))}</th>" for c in cols)
+                                 + "</tr>" + "".join("<tr>" + "".join(f"<td>{e(_fmt_value(r[c], L, lang))}</td>"
+                                                                      for c in cols) + "</tr>" for r in v)
+                                 + "</table>")
+            parts.append("</section>")
         parts.append("</body></html>\n")
         return "".join(parts)
     raise SummaryError(f"format {fmt!r}: use html, json or md")
