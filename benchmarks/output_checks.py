@@ -2,9 +2,8 @@
 
 Text (real prose on this machine, nothing downloaded): the docstrings of the Python standard library,
 split by module name. Even modules give the registered works (every 500-word chunk: about 200 here,
-so the full run registers all of them); odd modules train a
-word trigram model that writes the "generated" outputs (150-400 words), so outputs share the works'
-vocabulary and stock phrases. 5 % of outputs get a 40-word verbatim passage of a random registered
+so the full run registers all of them); odd modules train a word trigram model that writes the
+"generated" outputs (150-400 words), so outputs share the works' vocabulary and stock phrases. 5 % of outputs get a 40-word verbatim passage of a random registered
 work planted at a random position. Images: procedurally generated pictures (gradients, shapes,
 texture); 5 % of outputs are a registered picture recompressed as JPEG (quality 45-75, some resized).
 

@@ -37,7 +37,9 @@ def published(world, database_url):  # noqa: F811
     b = json.loads(run("log", "record-clearance", tmp / "out-b", "--json").stdout)["index"]
     job_b = json.loads((tmp / "out-b" / "manifest.json").read_text())["job_id"]
     reg = Registry.open(url=database_url)
-    Log(reg.engine).append([Entry("usage-report", {"model": "acme-7b", "job_id": job_b, "tokens": 10**9})])
+    Log(reg.engine).append([Entry("usage-report", {"model": "acme-7b", "job_id": job_b, "tokens": 10**9}),
+                            Entry("payment", {"job_id": job_b, "works": [{"snapshot": snap.snapshot_id, "work_id": 1}],
+                                              "amount": {"currency": "KRW", "minor": 30000}})])
     reg.engine.dispose()
     run("log", "sign")
     return run, tmp, a, b
@@ -63,6 +65,7 @@ def test_lookup_by_file_answers_for_every_published_clearance(published):
                                    tmp / "out-b", "--json").stdout)["clearances"])
     assert lic[a]["included"] is False and lic[a]["works"][0]["included"] is False  # licence offered, not granted
     assert lic[b]["included"] and lic[b]["works"][0]["coverage"]["licence"] == "licence granted to acme-ai"
+    assert lic[b]["works"][0]["paid"] is True and c[a]["works"][0]["paid"] is None  # no payment concerns A
 
     denied = _by_index(json.loads(run("lookup", files / "denied.txt", "--clearance", tmp / "out-a", "--json")
                                   .stdout)["clearances"])
@@ -132,6 +135,7 @@ def test_repertoire_csv_lists_the_works_used_by_model(published):
     assert {(r["work_id"], r["model"], r["log_index"]) for r in rows} == {("1", "acme-7b", str(b)),
                                                                            ("2", "acme-7b", str(b))}
     assert all(r["licence"] == "licence granted to acme-ai" for r in rows)
+    assert {r["work_id"]: r["paid"] for r in rows} == {"1": "yes", "2": "no"}  # the payment names work 1 only
 
 
 def test_bad_lookups_say_why(published):

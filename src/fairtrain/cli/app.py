@@ -918,12 +918,13 @@ def lookup(
     for a in answers:  # the set proofs live in the proof files; keep the answer readable
         for x in a["works"] + ([a["file"]] if a["file"] else []):
             x.pop("set_proof", None)
-    t = Table("log entry", "licensee", "models", "included", "works", "licence")
+    t = Table("log entry", "licensee", "models", "included", "works", "licence", "paid")
     for a in answers:
         inc = {None: f"? (leaves {a['leaves']})", True: "[bold]yes[/]", False: "no"}[a["included"]]
         t.add_row(str(a["log_index"]), a["licensee"], ", ".join(a["models"]), inc,
                   ", ".join(f"{x['work_id']}{'✓' if x['included'] else '✗'}" for x in a["works"]),
-                  "; ".join(sorted({x["coverage"]["licence"] or "-" for x in a["works"] if x.get("coverage")})))
+                  "; ".join(sorted({x["coverage"]["licence"] or "-" for x in a["works"] if x.get("coverage")})),
+                  ", ".join({True: "yes", False: "no", None: "-"}[x["paid"]] for x in a["works"] if "paid" in x))
     emit({"query": query, "clearances": answers}, as_json, t)
 
 

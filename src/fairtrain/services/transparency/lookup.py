@@ -123,6 +123,7 @@ class WorkLookup:
             by_sig[doc.get("signature", {}).get("value", "")] = d
         self.clearances: list[PublishedClearance] = []
         usage: list[dict] = []
+        self.payments: list[dict] = []
         for e in log.entries():
             if e["kind"] == "clearance":
                 m = e["body"]["manifest"]
@@ -134,6 +135,8 @@ class WorkLookup:
                 self.clearances.append(pc)
             elif e["kind"] == "usage-report":
                 usage.append(e["body"])
+            elif e["kind"] == "payment":
+                self.payments.append(e["body"])
         for pc in self.clearances:
             models = sorted({str(u["model"]) for u in usage if u.get("model") and (
                 u.get("job_id") == pc.manifest.get("job_id") or
@@ -201,6 +204,7 @@ class WorkLookup:
                     entry = {"work_id": w, "key": key, "included": proof["included"], "set_proof": proof}
                     if proof["included"]:
                         entry["coverage"] = pc.coverage(w)
+                        entry["paid"] = self._paid(pc, key)
                     a["works"].append(entry)
                 if content_hash:
                     proof = pc.sets["cleared_items"].prove(bytes.fromhex(content_hash))
@@ -208,6 +212,18 @@ class WorkLookup:
                 a["included"] = any(x["included"] for x in a["works"]) or bool(a["file"] and a["file"]["included"])
             answers.append(a)
         return answers
+
+    def _paid(self, pc: PublishedClearance, key: str) -> bool | None:
+        """Whether a logged payment for this clearance names the work; None when no payment concerns it.
+
+        A payment entry names its clearance (``job_id``) or licensee and the works it pays for
+        (``works``: ``[{"snapshot", "work_id"}]``); other payment shapes are not read."""
+        mine = [p for p in self.payments if p.get("job_id") == pc.manifest.get("job_id") or
+                (p.get("job_id") is None and p.get("licensee") == pc.licensee)]
+        if not mine:
+            return None
+        return any(f"{w.get('snapshot')}:{w.get('work_id')}" == key for p in mine for w in p.get("works", [])
+                   if isinstance(w, dict))
 
     def repertoire_usage(self, works: Sequence[dict]) -> list[dict]:
         """Rows of every repertoire work included in a published clearance, one per (work, clearance, model).
@@ -226,7 +242,8 @@ class WorkLookup:
                     rows.append({"work_id": w["id"], "work_ref": w.get("work_ref") or "", "title": w.get("title", ""),
                                  "model": model, "licensee": a["licensee"], "purpose": a["purpose"],
                                  "log_index": a["log_index"], "job_id": a["job_id"],
-                                 "licence": cov.get("licence") or "", "items": cov.get("passed_items", 0)})
+                                 "licence": cov.get("licence") or "", "items": cov.get("passed_items", 0),
+                                 "paid": {True: "yes", False: "no", None: ""}[x.get("paid")]})
         rows.sort(key=lambda r: (r["work_id"], r["log_index"], r["model"]))
         return rows
 
@@ -294,7 +311,8 @@ def repertoire_works(engine, org: dict) -> list[dict]:
 
 
 def write_repertoire_csv(rows: Sequence[dict], path: Path) -> None:
-    cols = ["work_id", "work_ref", "title", "model", "licensee", "purpose", "log_index", "job_id", "licence", "items"]
+    cols = ["work_id", "work_ref", "title", "model", "licensee", "purpose", "log_index", "job_id", "licence", "items",
+            "paid"]
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=cols)
