@@ -52,10 +52,15 @@ def _by_index(answers: list[dict]) -> dict[int, dict]:
 def test_lookup_by_file_answers_for_every_published_clearance(published):
     run, tmp, a, b = published
     files = tmp / "works"
+    size_before = json.loads(run("log", "show", "--json").stdout)["size"]
+    data_before = sorted(p.name for p in (tmp / "data").rglob("*"))
     ans = json.loads(run("lookup", files / "free.txt", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b",
                          "--json").stdout)
     assert ans["query"]["works"] and all(ws == [{"work_id": 4, "score": 1.0, "stage": "exact"}]
                                          for ws in ans["query"]["works"].values())
+    # Fingerprinted in memory: nothing about the file is stored or logged.
+    assert json.loads(run("log", "show", "--json").stdout)["size"] == size_before
+    assert sorted(p.name for p in (tmp / "data").rglob("*")) == data_before
     c = _by_index(ans["clearances"])
     assert c[a]["included"] and c[b]["included"]
     assert c[a]["works"][0]["coverage"]["licence"].startswith("not needed")
