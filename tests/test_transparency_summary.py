@@ -1,0 +1,128 @@
+"""The training-data summary generated from real clearance outputs: every template section passes the JSON
+Schema, figures come from the evidence, HTML/Markdown/JSON in English and Korean, entered in the log, and
+evidence that does not match its signed manifest is refused."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import jsonschema
+import pytest
+
+from fairtrain.core.keys import SigningKey
+from fairtrain.core.snapshot import verify_snapshot
+from fairtrain.core.vocab import Category
+from fairtrain.services.clearance.pipeline import ClearanceConfig
+from fairtrain.services.clearance.run import clear
+from fairtrain.services.ledger.log import Log
+from fairtrain.services.registry import Registry
+from fairtrain.services.transparency._labels import LABELS
+from fairtrain.services.transparency.schema import SECTIONS, SUMMARY_SCHEMA
+from fairtrain.services.transparency.summary import ModelInfo, SummaryError, build_summary, render
+from test_clearance import world  # noqa: F401  (a fixture, used by name)
+
+
+@pytest.fixture
+def cleared(world, database_url):  # noqa: F811
+    """Clearance A by the CLI (no licence granted), B with the Keeper's two works licensed, both logged;
+    the Keeper (holder 1) is a member of KOSA."""
+    run, env, tmp, manifest = world
+    run("orgs", "add", "KOSA", "--country", "KR")
+    run("mandates", "add", "--holder", "1", "--org", "KOSA", "--category", "train-ai")
+    run("snapshot", "export", tmp / "snap2")  # after the mandate: its terms name the organisation
+    run("clear", manifest, "--snapshot", tmp / "snap2", "--licensee", "acme-ai", "--out", tmp / "out-a")
+    keys = tmp / "data" / "keys"
+    snap = verify_snapshot(tmp / "snap2", [SigningKey.load(keys / "registry.key").public])
+    cfg = ClearanceConfig(snapshots=(tmp / "snap2",), purpose=Category.TRAIN_GENAI, licensee="acme-ai",
+                          grants=frozenset((snap.snapshot_id, w) for w in (1, 2)))
+    clear(manifest, tmp / "out-b", cfg, SigningKey.load(keys / "acme-ai.key"))
+    for out in ("out-a", "out-b"):
+        run("log", "record-clearance", tmp / out)
+    return run, tmp, snap.snapshot_id
+
+
+def test_summary_from_real_clearances_passes_the_schema_in_every_section(cleared, database_url):
+    run, tmp, sid = cleared
+    reg = Registry.open(url=database_url)
+    info = ModelInfo(model="acme-7b", version="1.0", provider="Acme AI", contact="legal@acme.example")
+    doc = build_summary([tmp / "out-a", tmp / "out-b"], info, log=Log(reg.engine), org_names={"org:1": "KOSA"})
+    reg.engine.dispose()
+    jsonschema.validate(doc, SUMMARY_SCHEMA)
+    for number in SECTIONS:  # each section against its own subschema, so a failure names the section
+        jsonschema.validate(doc["sections"][number], SUMMARY_SCHEMA["properties"]["sections"]["properties"][number])
+    s = doc["sections"]
+    assert s["1.3"]["modalities"] == {"text": True, "image": True, "audio": False, "video": False, "other": False}
+    # A: free text passes (1 item); B: free text + licensed text + photo pass (3 items)
+    assert s["1.3"]["size"]["text"]["approximate"] == {"value": 3, "unit": "items"}
+    assert s["2.1"]["used"] and [d["items_used"] for d in s["2.1"]["large_datasets"]] == [1, 3]
+    assert s["2.2.1"]["used"] and s["2.2.1"]["works_licensed"] == 2 and s["2.2.1"]["modalities"] == ["text", "image"]
+    assert s["3.1"]["items_excluded"] == (7 - 1) + (7 - 3) and s["3.1"]["items_excluded_by_reservation"] == 2
+    assert s["2.4"]["from_model_interactions"] is None and s["2.4"]["note"]  # not evidenced: said, not guessed
+    c = s["creators"]
+    assert [r["snapshot_id"] for r in c["registries"]] == [sid]
+    assert [x["log_index"] is not None for x in c["clearances"]] == [True, True]
+    assert c["works"] == {"matched": 4, "excluded": 1, "licensed": 2, "allowed": 1, "paid": 0}
+    by_org = {o["organisation"]: o for o in c["by_organisation"]}
+    assert by_org["KOSA"]["licensed"] == 2 and by_org["(no organisation)"]["excluded"] == 1
+    assert c["licence_offers_declined"] == {"KRW": "₩60,000"}  # A's quote: the two works it did not license
+
+    broken = copy.deepcopy(doc)
+    del broken["sections"]["2.3"]["top_domains"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SUMMARY_SCHEMA)
+
+
+def test_the_command_writes_every_format_in_both_languages_and_logs_it(cleared):
+    run, tmp, _ = cleared
+    seen = {}
+    for fmt in ("json", "md", "html"):
+        for lang in ("en", "ko"):
+            out = tmp / f"summary-{lang}.{fmt}"
+            r = json.loads(run("summary", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--model",
+                               "acme-7b", "--version", "1.0", "--provider", "Acme AI", "--format", fmt, "--lang",
+                               lang, "--out", out, "--json").stdout)
+            seen[(fmt, lang)] = out.read_text(encoding="utf-8")
+            assert r["log_index"] is not None and r["works"]["licensed"] == 2
+    doc = json.loads(seen[("json", "ko")])
+    jsonschema.validate(doc, SUMMARY_SCHEMA)
+    assert doc["lang"] == "ko" and doc["sections"]["2.2.1"]["title"] == LABELS["ko"]["s2.2.1"]
+    for lang in ("en", "ko"):
+        for number in SECTIONS:
+            title = LABELS[lang]["s" + number]
+            assert f"## {title}" in seen[("md", lang)] and f"<h2>{title}</h2>" in seen[("html", lang)]
+    assert "허락 우선" in seen[("html", "ko")] and "Permission first" in seen[("md", "en")]
+    entries = json.loads(run("log", "show", "--json").stdout)["entries"]
+    summaries = [e for e in entries if e["kind"] == "summary"]
+    assert len(summaries) == 6 and summaries[0]["body"]["model"] == "acme-7b"
+    assert {x["job_id"] for x in summaries[0]["body"]["clearances"]} == {
+        json.loads((tmp / o / "manifest.json").read_text())["job_id"] for o in ("out-a", "out-b")}
+
+
+def test_crawled_clearances_give_the_top_domains(cleared):
+    run, tmp, _ = cleared
+    out = tmp / "s.json"
+    run("summary", "--crawled", tmp / "out-a", "--model", "m", "--version", "2", "--format", "json", "--out", out,
+        "--no-log")
+    s = json.loads(out.read_text())["sections"]
+    assert s["2.3"]["used"] and not s["2.1"]["used"]
+    assert s["2.3"]["top_domains"] == [{"domain": "example.org", "items": 6, "share": 1.0}]
+
+
+def test_evidence_that_does_not_match_its_manifest_is_refused(cleared):
+    run, tmp, _ = cleared
+    info = ModelInfo(model="m", version="1", provider="p")
+    (tmp / "out-a" / "decisions.parquet").write_bytes((tmp / "out-b" / "decisions.parquet").read_bytes())
+    with pytest.raises(SummaryError, match="not the decisions its manifest signed"):
+        build_summary([tmp / "out-a"], info)
+    with pytest.raises(SummaryError, match="not a finished clearance"):
+        build_summary([tmp / "nowhere"], info)
+    r = run("summary", "--clearance", tmp / "out-a", "--model", "m", "--version", "1", "--out", tmp / "x.html", code=2)
+    assert "not the decisions its manifest signed" in r.output
+
+
+def test_labels_exist_in_both_languages():
+    assert set(LABELS["en"]) == set(LABELS["ko"])
+    assert all(LABELS["ko"][k] != LABELS["en"][k] for k in LABELS["en"] if k.startswith("s"))
+    with pytest.raises(SummaryError, match="format"):
+        render({"lang": "en", "sections": {}}, "pdf", "m")
