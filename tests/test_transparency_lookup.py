@@ -11,13 +11,19 @@ import pytest
 
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import verify_snapshot
-from fairtrain.core.vocab import Category
-from fairtrain.services.clearance.pipeline import ClearanceConfig
-from fairtrain.services.clearance.run import clear
 from fairtrain.services.ledger.log import Entry, Log
 from fairtrain.services.registry import Registry
 from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError, verify_membership_proof
 from test_clearance import world  # noqa: F401  (a fixture, used by name)
+
+
+def _grant_and_clear(run, tmp, manifest, quote_from, snapshot, out) -> None:
+    """The Keeper grants acme-ai the licence its first clearance asked for; clear again on a new snapshot."""
+    (lid,) = json.loads(run("licences", "request", quote_from / "licence-quote.json", "--json").stdout)["licences"]
+    run("keys", "create", "--name", "holder-1")
+    run("licences", "accept", lid, "--as", "holder:1")
+    run("snapshot", "export", snapshot)
+    run("clear", manifest, "--snapshot", snapshot, "--licensee", "acme-ai", "--purpose", "train-genai", "--out", out)
 
 
 @pytest.fixture
@@ -28,11 +34,8 @@ def published(world, database_url):  # noqa: F811
     run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--purpose", "train-genai",
         "--out", tmp / "out-a")
     keys = tmp / "data" / "keys"
-    snap = verify_snapshot(tmp / "snap", [SigningKey.load(keys / "registry.key").public])
-    grants = frozenset((snap.snapshot_id, w) for w in (1, 2))  # licensed.txt and photo.jpg (holder 1)
-    cfg = ClearanceConfig(snapshots=(tmp / "snap",), purpose=Category.TRAIN_GENAI, licensee="acme-ai",
-                          grants=grants)
-    clear(manifest, tmp / "out-b", cfg, SigningKey.load(keys / "acme-ai.key"))
+    _grant_and_clear(run, tmp, manifest, tmp / "out-a", tmp / "snap-b", tmp / "out-b")
+    snap = verify_snapshot(tmp / "snap-b", [SigningKey.load(keys / "registry.key").public])
     a = json.loads(run("log", "record-clearance", tmp / "out-a", "--json").stdout)["index"]
     b = json.loads(run("log", "record-clearance", tmp / "out-b", "--json").stdout)["index"]
     job_b = json.loads((tmp / "out-b" / "manifest.json").read_text())["job_id"]

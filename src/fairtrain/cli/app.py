@@ -954,8 +954,11 @@ def log_verify(proof: Annotated[Path | None, typer.Option(help="Check this proof
 
     trusted = trusted_keys(public_key)
     if proof is not None:
-        try:
-            result = verify_proof(json.loads(proof.read_text(encoding="utf-8")), trusted)
+        from fairtrain.services.transparency.lookup import verify_membership_proof
+
+        doc = json.loads(proof.read_text(encoding="utf-8"))
+        try:  # a "was my work used?" proof carries a set proof too: check both halves
+            result = verify_membership_proof(doc, trusted) if "membership" in doc else verify_proof(doc, trusted)
         except (LogError, ValueError) as e:
             fail(f"proof refused: {e}", code=1)
         emit(result, as_json, f"[green]valid[/] {proof}")
@@ -1087,7 +1090,7 @@ def lookup(
         except (WorkLookupError, ValueError, OSError) as e:
             fail(f"proof refused: {e}", code=1)
         emit(result, as_json, f"[green]valid[/]: {result['key']} is {'' if result['included'] else 'NOT '}in the "
-                              f"{result['set']} of the clearance by {result['licensee']} (log entry {result['log_index']})")
+                              f"{result['set']} of the clearance by {result['licensee']} (log entry {result['index']})")
         return
     if sum(x is not None and x != [] for x in (file, work, repertoire)) != 1:
         fail("give exactly one of FILE, --work ID or --repertoire ORG")

@@ -135,10 +135,10 @@ class DecideStep:
         for rec in batch:
             values: list[Value] = []
             for m in rec.matches:
-                v, why = self._registered(m, cat)
+                v, why, granted = self._registered(m, cat)
                 values.append(v)
                 rec.reasons.append({"source": "registry", "snapshot": m["snapshot"], "work_id": m["work_id"],
-                                    "value": v.value, "why": why})
+                                    "value": v.value, "why": why, "granted": granted})
             if rec.signals is not None and rec.signals.terms.statements:
                 d = rec.signals.decide(cat)
                 if d.value is not Value.UNKNOWN:
@@ -159,14 +159,18 @@ class DecideStep:
                 self.config.mode == "reservation" and rec.decision is Value.UNKNOWN)
         return batch
 
-    def _registered(self, m: dict, cat: Category) -> tuple[Value, str]:
+    def _registered(self, m: dict, cat: Category) -> tuple[Value, str, bool]:
+        """The work's value for this licensee, why, and whether a licence grant is what allows it."""
         terms = m["terms"]
         if terms is None:
-            return Value.DENY, "matched a registered work missing from the snapshot's terms"
-        granted = (terms.get("licensees") or {}).get(self.config.licensee)
-        if granted is not None:
-            return Value(granted[cat.value]), f"terms for {self.config.licensee}, who holds a licence grant"
-        return Value(terms[cat.value]), f"registered work's effective terms for {cat.value}"
+            return Value.DENY, "matched a registered work missing from the snapshot's terms", False
+        public = Value(terms[cat.value])
+        mine = (terms.get("licensees") or {}).get(self.config.licensee)
+        if mine is not None and Value(mine[cat.value]) is not public:
+            value = Value(mine[cat.value])
+            return value, f"licence granted to {self.config.licensee} ({public.value} for others)", (
+                value is Value.ALLOW and public is Value.LICENCE)
+        return public, f"registered work's effective terms for {cat.value}", False
 
 
 def decision_row(rec: Cleared) -> dict:

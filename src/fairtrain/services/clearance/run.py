@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -72,6 +73,7 @@ def plan(input_path: Path, out: Path, config: ClearanceConfig, fmt: str | None, 
         if {k: old.get(k) for k in job} != job:
             raise ClearanceError(f"{out} holds a different clearance (input, options or shards differ): "
                                  "use another --out, or --force to start over")
+        _sweep_partial(out)
         return old
     # The job's identity is what was asked, not when: an interrupted and resumed job, and one that ran
     # straight through, write the same bytes.
@@ -79,6 +81,17 @@ def plan(input_path: Path, out: Path, config: ClearanceConfig, fmt: str | None, 
     job["started_at"] = datetime.now(UTC).isoformat()
     _write_json(path, job)
     return job
+
+
+def _sweep_partial(out: Path) -> None:
+    """Remove what a killed run was writing (temporary files); finished shards are kept."""
+    for d in (out / "shards", out / "cleared"):
+        if d.is_dir():
+            for p in d.iterdir():
+                if ".tmp" in p.name and p.is_file():
+                    p.unlink()
+                elif ".tmp" in p.name and p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
 
 
 # -- one shard -------------------------------------------------------------------------------------

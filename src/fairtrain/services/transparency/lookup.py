@@ -82,7 +82,7 @@ class PublishedClearance:
                         d = self._decisions.setdefault(w, {"passed_items": 0, "excluded_items": 0, "why": set()})
                         d["passed_items" if row["passes"] else "excluded_items"] += 1
                         for r in json.loads(row["reasons"] or "[]"):
-                            if r.get("why") and "licence granted" in str(r["why"]):
+                            if r.get("granted"):
                                 d["why"].add("licence")
         d = self._decisions.get(work_id)
         if d is None:
@@ -291,9 +291,8 @@ def verify_membership_proof(proof: dict, trusted: list[PublicKey] | None = None)
     if not ok:
         raise WorkLookupError(f"the set proof for {m['key']} does not match the {m['set']} root of the clearance "
                            f"at log entry {logged['index']}")
-    return {"valid": True, "included": m["included"], "key": m["key"], "set": m["set"],
-            "log_index": logged["index"], "tree_size": logged["size"], "licensee": manifest.get("licensee"),
-            "job_id": manifest.get("job_id")}
+    return {**logged, "included": m["included"], "key": m["key"], "set": m["set"],
+            "licensee": manifest.get("licensee"), "job_id": manifest.get("job_id")}
 
 
 def repertoire_works(engine, org: dict) -> list[dict]:

@@ -134,13 +134,20 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
             elif e["kind"] == "payment":
                 payments.append(e["body"])
 
+    # Snapshots signed by the same registry key name the same works: count a work once per registry.
+    first_by_key: dict[str, str] = {}
+    canon: dict[str, str] = {}
+    for c in cs:
+        for snap in c.manifest.get("snapshots", []):
+            canon[snap["snapshot_id"]] = first_by_key.setdefault(snap.get("key_id") or snap["snapshot_id"],
+                                                                  snap["snapshot_id"])
     used_mods: dict[str, Counter] = {"all": Counter(), "licensed": Counter()}
     works: dict[tuple[str, int], dict] = {}
     denied_items = 0
     for c in cs:
         for r in c.rows:
             reasons = json.loads(r["reasons"] or "[]")
-            via_licence = any("licence granted" in str(x.get("why", "")) for x in reasons)
+            via_licence = any(x.get("granted") for x in reasons)
             if r["decision"] == "deny":
                 denied_items += 1
             if r["passes"]:
@@ -148,7 +155,8 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
                 if via_licence:
                     used_mods["licensed"][r["modality"] or "other"] += 1
             for m in json.loads(r["evidence"] or "[]"):
-                w = works.setdefault((m["snapshot"], m["work_id"]), {"passed": False, "licensed": False})
+                w = works.setdefault((canon.get(m["snapshot"], m["snapshot"]), m["work_id"]),
+                                     {"passed": False, "licensed": False})
                 if r["passes"]:
                     w["passed"] = True
                     w["licensed"] |= via_licence
@@ -172,8 +180,9 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
     relevant_payments = [p for p in payments if p.get("job_id") in job_ids or p.get("licensee") in licensees]
     for p in relevant_payments:
         for w in p.get("works", []):
-            if isinstance(w, dict) and (w.get("snapshot"), w.get("work_id")) in licensed_works:
-                paid_works.add((w["snapshot"], w["work_id"]))
+            key = (canon.get(w.get("snapshot"), w.get("snapshot")), w.get("work_id")) if isinstance(w, dict) else None
+            if key in licensed_works:
+                paid_works.add(key)
     declined: Counter = Counter()
     for c in cs:
         for cur, money in c.quote.get("totals", {}).items():

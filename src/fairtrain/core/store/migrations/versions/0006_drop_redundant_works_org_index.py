@@ -5,7 +5,6 @@ Revises: 0005
 Create Date: 2026-11-21 06:24:33.950314
 """
 from alembic import op
-import sqlalchemy as sa
 
 
 revision = '0006'
