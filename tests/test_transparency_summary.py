@@ -17,7 +17,8 @@ from fairtrain.services.registry import Registry
 from fairtrain.services.transparency._labels import LABELS
 from fairtrain.services.transparency.schema import SECTIONS, SUMMARY_SCHEMA
 from fairtrain.services.transparency.summary import ModelInfo, SummaryError, build_summary, render
-from test_transparency_lookup import _grant_and_clear  # noqa: F401  (a fixture, used by name)
+from test_clearance import world  # noqa: F401  (a fixture, used by name)
+from test_transparency_lookup import _grant_and_clear
 
 
 @pytest.fixture
