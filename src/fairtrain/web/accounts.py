@@ -25,6 +25,10 @@ class AccountError(ValueError):
     """A sign-up, sign-in or key request refused, with the field and the reason."""
 
 
+class AccountNotFound(AccountError):
+    """Something of the caller's that does not exist (or is someone else's, which reads the same)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     id: int
@@ -151,7 +155,7 @@ class Accounts:
         with self.engine.begin() as c:
             row = c.execute(select(ApiKey.__table__).where(ApiKey.id == key_id, ApiKey.user_id == account.id)).first()
             if row is None:
-                raise LookupError(f"no API key {key_id}")
+                raise AccountNotFound(f"no API key {key_id}")
             if row.revoked_at is None:
                 c.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=utcnow()))
             row = c.execute(select(ApiKey.__table__).where(ApiKey.id == key_id)).first()

@@ -17,7 +17,7 @@ from starlette.formparsers import MultiPartParser
 from fairtrain.core.store.db import resolve_data_dir
 from fairtrain.services.ledger.log import LogError
 from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError
-from fairtrain.web.accounts import AccountError, Accounts
+from fairtrain.web.accounts import AccountError, AccountNotFound, Accounts
 from fairtrain.web.errors import WebError
 from fairtrain.web.security import BodyLimit, RateLimiter, Sessions
 
@@ -108,7 +108,7 @@ def _secret(directory: Path) -> bytes:
 def _status(exc: Exception) -> int:
     if isinstance(exc, WebError):
         return exc.status
-    if isinstance(exc, NotFound | LookupError):
+    if isinstance(exc, NotFound | AccountNotFound):
         return 404
     if isinstance(exc, NotAllowed):
         return 403
@@ -125,7 +125,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
         return render_error(request, status, str(exc))
 
-    for cls in (WebError, RegistryError, AccountError, LogError, LookupError):
+    for cls in (WebError, RegistryError, AccountError, LogError):
         app.add_exception_handler(cls, handle)
 
     async def invalid(request: Request, exc: RequestValidationError):

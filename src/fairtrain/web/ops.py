@@ -267,7 +267,7 @@ def disputes_for(state, p: Principal) -> list[dict]:
     out = []
     for d in state.registry.disputes(status=None):
         if d["id"] in ids:
-            out.append({**d, "existing_title": _title(state, d["work"]), "claim_title": _title(state, d["claim_work"])})
+            out.append({**d, "existing_title": _title(state, d["work"]), "claim_title": _title(state, d["claim"])})
     return out
 
 
