@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from fairtrain.core.vocab import Level
 from fairtrain.web import ops
+from fairtrain.web.accounts import AccountError
 from fairtrain.web.deps import principal, require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.security import SESSION_COOKIE, Principal
@@ -95,7 +96,10 @@ def sign_in(body: SignIn, request: Request, response: Response, p: Caller) -> di
     state = web(request)
     _limit(state, "sign_in_per_client", _client(request), "sign-in")
     _limit(state, "sign_in_per_email", body.email.strip().lower(), "sign-in")
-    account = state.accounts.authenticate(body.email, body.password)
+    try:
+        account = state.accounts.authenticate(body.email, body.password)
+    except AccountError as e:
+        raise WebError(401, str(e)) from None
     return {"user": account.to_dict(), "csrf": start_session(state, response, account.id)}
 
 
