@@ -32,9 +32,16 @@ def render(request: Request, template: str, p: Principal = PUBLIC, status: int =
     t = translations(lang)
     html = _env.get_template(template).render(
         _=t.gettext, lang=lang, languages=LANGUAGES, me=p, path=request.url.path,
-        next_url=quote(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""), safe=""),
+        next_url=quote(_here(request, p), safe=""),
         categories=CATEGORIES, **ctx)
     return HTMLResponse(html, status_code=status, headers={"Content-Language": lang})
+
+
+def _here(request: Request, p: Principal) -> str:
+    """Where the language switch returns to: this page, or for a form's result page the caller's home."""
+    if request.method != "GET":
+        return _home_for(p)
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:
@@ -132,8 +139,9 @@ def creator(request: Request, p: Caller, saved: bool = False):
 async def _declare_from_form(request: Request, p: Principal) -> None:
     form = await request.form()
     values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
-    offer = ops.parse_offer(str(form.get("price") or "") or None, str(form.get("currency") or "") or None,
-                            str(form.get("price_model") or "") or None)
+    price = str(form.get("price") or "").strip()
+    # The currency field is pre-filled: without a price there is no offer.
+    offer = ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None) if price else None
     from starlette.concurrency import run_in_threadpool
 
     await run_in_threadpool(ops.declare, web(request), p, Level.CATALOGUE, None, values, offer)
