@@ -261,5 +261,5 @@ def log_page(request: Request, p: Caller):
 
 
 @router.get("/robots.txt", response_class=Response)
-def robots() -> Response:
+async def robots() -> Response:
     return Response("User-agent: *\nDisallow: /api/\n", media_type="text/plain")
