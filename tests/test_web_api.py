@@ -271,3 +271,10 @@ def test_openapi_document_lists_the_api(app):
             "/api/registry/search", "/api/snapshots"} <= set(doc["paths"])
     assert not any(p.startswith("/creator") for p in doc["paths"])
     json.dumps(doc)
+
+
+def test_pages_forbid_framing_and_foreign_scripts(app):
+    r = TestClient(app).get("/")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["x-frame-options"] == "DENY" and "<script>" not in r.text

@@ -784,7 +784,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     from fairtrain.web import create_app
 
     web_app = create_app(state.data_dir, state.url, secure_cookies=secure_cookies)
-    err.print(f"fairtrain web on http://{host}:{port}/ (API document: http://{host}:{port}/docs)")
+    err.print(f"fairtrain web on http://{host}:{port}/ (OpenAPI document: http://{host}:{port}/openapi.json)")
     uvicorn.run(web_app, host=host, port=port, log_level="warning", access_log=False)
 
 

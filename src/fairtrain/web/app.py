@@ -19,7 +19,7 @@ from fairtrain.services.ledger.log import LogError
 from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError
 from fairtrain.web.accounts import AccountError, AccountNotFound, Accounts
 from fairtrain.web.errors import WebError
-from fairtrain.web.security import BodyLimit, RateLimiter, Sessions
+from fairtrain.web.security import BodyLimit, RateLimiter, SecurityHeaders, Sessions
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -89,6 +89,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
     return app
 
