@@ -1220,6 +1220,21 @@ def summary(
 
 
 @app.command()
+def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+          secure_cookies: Annotated[bool, typer.Option(help="Mark session cookies Secure (behind HTTPS)")] = False,
+          ) -> None:
+    """Run the web application (pages and JSON API) on HOST:PORT; creates the registry if needed."""
+    import uvicorn
+
+    from fairtrain.web import create_app
+
+    web_app = create_app(state.data_dir, state.url, secure_cookies=secure_cookies)
+    err.print(f"fairtrain web on http://{host}:{port}/ (OpenAPI document: http://{host}:{port}/openapi.json)")
+    uvicorn.run(web_app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
 def demo(as_json: JsonOpt = False) -> None:
     """Build a small demo registry (Korean and English works, a CMO repertoire) and show decisions."""
     from fairtrain.cli.demo import build_demo

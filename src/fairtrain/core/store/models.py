@@ -287,3 +287,37 @@ class DistributionRunRow(Base):
     output_sha256: Mapped[str] = mapped_column(String(64))
     output: Mapped[str] = mapped_column(Text)  # the run's canonical JSON
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    """A person who signs in to the web application. A creator is linked to a holder, an admin to an org."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('creator', 'org-admin', 'developer')", name="role"),
+        CheckConstraint("(role = 'creator') = (holder_id IS NOT NULL)", name="creator_holder"),
+        CheckConstraint("(role = 'org-admin') = (org_id IS NOT NULL)", name="admin_org"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, PHC string
+    role: Mapped[str] = mapped_column(String(12))
+    display_name: Mapped[str] = mapped_column(String(300))
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("holders.id"), index=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """A machine's key: only its SHA-256 is stored (the key itself is shown once), scoped and revocable."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # the public part, to find the row
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(100))  # comma-separated: read, write
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

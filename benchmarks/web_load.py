@@ -1,0 +1,156 @@
+"""Web load benchmark: 50 concurrent keep-alive clients against `fairtrain serve` on 127.0.0.1 (SQLite),
+on the decision endpoint and the public title lookup; p50/p99 latency and requests/s.
+
+Target (issue 8): >= 500 requests/s on the decision endpoint with p99 <= 100 ms on SQLite. Baseline, same
+run and same server: GET /robots.txt (a constant response: the HTTP stack's own ceiling), so the ratio
+shows what the registry work costs on top of it. Bounded: each phase stops at --seconds or --requests.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/web_load.py [--quick] [--clients 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from fairtrain.core.vocab import Category, Level, Value
+from fairtrain.services.registry import Registry, ShareSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ["바람", "노래", "river", "stone", "light", "하늘", "window", "garden", "밤", "letter", "morning", "길"]
+
+
+def seed(data_dir: Path, works: int) -> list[str]:
+    """A registry of ``works`` titled works over 50 holders, each catalogue with its own declaration."""
+    reg = Registry.open(data_dir, create=True)
+    rnd = random.Random(1)
+    holders = [reg.add_holder(f"holder {i}", email=f"h{i}@example.org") for i in range(50)]
+    titles = []
+    for i in range(works):
+        title = f"{rnd.choice(WORDS)} {rnd.choice(WORDS)} {i}"
+        reg.add_work(title=title, shares=[ShareSpec(holders[i % 50], "author", Fraction(1))])
+        titles.append(title)
+    for n, h in enumerate(holders):
+        reg.declare(level=Level.CATALOGUE, target_id=h, party=f"holder:{h}",
+                    values={Category.TDM: Value.DENY, Category.SEARCH: Value.ALLOW,
+                            Category.TRAIN_AI: Value.ALLOW if n % 3 == 0 else Value.DENY})
+    reg.engine.dispose()
+    return titles
+
+
+async def _client(host: str, port: int, paths: list[str], deadline: float, budget: list[int],
+                  latencies: list[float], errors: list[str]) -> None:
+    # A minimal HTTP/1.1 keep-alive client: httpx costs ~4x the CPU per request, and client and server
+    # share the same cores here, so a heavy client would be measured instead of the server.
+    reader, writer = await asyncio.open_connection(host, port)
+    rnd = random.Random(id(latencies) ^ len(paths))
+    try:
+        while time.perf_counter() < deadline and budget[0] > 0:
+            budget[0] -= 1
+            path = rnd.choice(paths)
+            t0 = time.perf_counter()
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n\r\n".encode())
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            if not status.startswith(b"HTTP/1.1 200"):
+                errors.append(status.decode().strip())
+    finally:
+        writer.close()
+
+
+async def run_phase(host: str, port: int, paths: list[str], clients: int, seconds: float, requests: int) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    budget = [requests]
+    t0 = time.perf_counter()
+    await asyncio.gather(*(_client(host, port, paths, t0 + seconds, budget, latencies, errors) for _ in range(clients)))
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    return {"n": len(latencies), "rps": len(latencies) / wall, "p50": pct(0.50), "p99": pct(0.99),
+            "errors": len(errors), "first_error": errors[0] if errors else ""}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="small registry, short phases")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument("--requests", type=int, default=None)
+    args = ap.parse_args()
+    works = 2_000 if args.quick else 20_000
+    seconds = args.seconds or (4.0 if args.quick else 15.0)
+    requests = args.requests or (5_000 if args.quick else 30_000)
+    console = Console()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        t0 = time.perf_counter()
+        titles = seed(data, works)
+        console.print(f"seeded {works:,} works in {time.perf_counter() - t0:.1f} s")
+        port = _free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAIRTRAIN_DATA_DIR": str(data)}
+        env.pop("FAIRTRAIN_DATABASE_URL", None)
+        server = subprocess.Popen([sys.executable, "-c", "from fairtrain.cli.app import main; main()", "serve",
+                                   "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            rnd = random.Random(2)
+            cats = [c.value for c in Category]
+            decision_paths = [f"/api/works/{rnd.randrange(1, works + 1)}/decision?category={rnd.choice(cats)}"
+                              f"&licensee=acme-ai" for _ in range(5_000)]
+            lookup_paths = [f"/api/registry/search?title={t.split()[-1]}&limit=5" for t in rnd.sample(titles, 500)]
+            phases = [("baseline GET /robots.txt", ["/robots.txt"]),
+                      ("decision GET /api/works/{id}/decision", decision_paths),
+                      ("public lookup GET /api/registry/search", lookup_paths)]
+            # warm-up: the decision facts cache and the SQLite page cache, as in steady operation
+            asyncio.run(run_phase("127.0.0.1", port, decision_paths, args.clients, 2.0, works))
+            results = {name: asyncio.run(run_phase("127.0.0.1", port, paths, args.clients, seconds, requests))
+                       for name, paths in phases}
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    base = results[phases[0][0]]["rps"]
+    table = Table(title=f"web load: {args.clients} concurrent clients, {works:,} works, SQLite, one server process "
+                        f"({os.cpu_count()} cores shared with the clients)")
+    for col in ("endpoint", "requests", "req/s", "vs baseline", "p50 ms", "p99 ms", "non-200"):
+        table.add_column(col, justify="left" if col == "endpoint" else "right")
+    for name, r in results.items():
+        table.add_row(name, f"{r['n']:,}", f"{r['rps']:,.0f}", f"{r['rps'] / base:.2f}", f"{r['p50']:.1f}",
+                      f"{r['p99']:.1f}", f"{r['errors']} {r['first_error']}".strip())
+    console.print(table)
+    d = results[phases[1][0]]
+    ok = d["rps"] >= 500 and d["p99"] <= 100
+    console.print(f"target (decision >= 500 req/s, p99 <= 100 ms): {'met' if ok else 'NOT met'} "
+                  f"({d['rps']:,.0f} req/s, p99 {d['p99']:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

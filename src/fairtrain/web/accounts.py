@@ -1,0 +1,190 @@
+"""Web accounts: people (argon2id-hashed passwords, one role each) and their machines' API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fairtrain.core.store.models import ApiKey, Holder, Organisation, User, utcnow
+
+ROLES = ("creator", "org-admin", "developer")
+SCOPES = ("read", "write")
+MIN_PASSWORD = 8
+_KEY_PREFIX = "ft"
+
+
+class AccountError(ValueError):
+    """A sign-up, sign-in or key request refused, with the field and the reason."""
+
+
+class AccountNotFound(AccountError):
+    """Something of the caller's that does not exist (or is someone else's, which reads the same)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    email: str
+    role: str
+    display_name: str
+    holder_id: int | None
+    org_id: int | None
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "email": self.email, "role": self.role, "name": self.display_name,
+                "holder": f"holder:{self.holder_id}" if self.holder_id else None,
+                "org": f"org:{self.org_id}" if self.org_id else None}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwner:
+    account: Account
+    key_id: int
+    scopes: frozenset[str]
+
+
+def _account(row) -> Account:
+    return Account(row.id, row.email, row.role, row.display_name, row.holder_id, row.org_id)
+
+
+def _key_hash(secret: str) -> str:
+    # API keys are 256-bit random: a fast hash is enough (no dictionary to guess from), unlike passwords.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, engine: Engine, hasher: PasswordHasher | None = None):
+        self.engine = engine
+        self.hasher = hasher or PasswordHasher()
+        self._dummy = self.hasher.hash("not a password of anyone")
+
+    def sign_up(self, *, email: str, password: str, role: str, name: str, country: str | None = None) -> Account:
+        """A creator gets a holder record, an organisation admin a new organisation, both named ``name``."""
+        email = _email(email)
+        name = (name or "").strip()
+        if role not in ROLES:
+            raise AccountError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        if not name or len(name) > 300:
+            raise AccountError("name: required, at most 300 characters")
+        if len(password or "") < MIN_PASSWORD or len(password) > 1024:
+            raise AccountError(f"password: at least {MIN_PASSWORD} characters (at most 1024)")
+        if country is not None and country != "" and not (len(country) == 2 and country.isalpha()):
+            raise AccountError(f"country {country!r}: expected an ISO 3166 alpha-2 code such as KR")
+        pw_hash = self.hasher.hash(password)
+        now = utcnow()
+        try:
+            with self.engine.begin() as c:
+                if c.execute(select(User.id).where(User.email == email)).first():
+                    raise AccountError(f"email {email}: an account exists already")
+                holder_id = org_id = None
+                if role == "creator":
+                    holder_id = c.execute(insert(Holder).values(name=name, email=email, created_at=now)
+                                          .returning(Holder.id)).scalar_one()
+                elif role == "org-admin":
+                    if c.execute(select(Organisation.id).where(Organisation.name == name)).first():
+                        raise AccountError(f"organisation {name!r} exists already")
+                    org_id = c.execute(insert(Organisation).values(
+                        name=name, country=(country or None) and country.upper(), email=email, created_at=now)
+                        .returning(Organisation.id)).scalar_one()
+                uid = c.execute(insert(User).values(
+                    email=email, password_hash=pw_hash, role=role, display_name=name, holder_id=holder_id,
+                    org_id=org_id, created_at=now).returning(User.id)).scalar_one()
+        except IntegrityError:  # a concurrent sign-up with the same email or organisation name
+            raise AccountError(f"email {email} or organisation {name!r}: exists already") from None
+        return Account(uid, email, role, name, holder_id, org_id)
+
+    def authenticate(self, email: str, password: str) -> Account:
+        try:
+            email = _email(email)
+        except AccountError:
+            email = ""
+        with self.engine.connect() as c:
+            row = c.execute(select(User.__table__).where(User.email == email)).first() if email else None
+        try:
+            # Verify against a dummy hash for unknown emails so that timing does not reveal who has an account.
+            self.hasher.verify(row.password_hash if row else self._dummy, password or "")
+        except (VerificationError, InvalidHashError):
+            row = None
+        if row is None:
+            raise AccountError("email or password is wrong")
+        if self.hasher.check_needs_rehash(row.password_hash):
+            with self.engine.begin() as c:
+                c.execute(update(User).where(User.id == row.id).values(password_hash=self.hasher.hash(password)))
+        return _account(row)
+
+    def get(self, user_id: int) -> Account | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(User.__table__).where(User.id == user_id)).first()
+        return _account(row) if row else None
+
+    # -- API keys --------------------------------------------------------------------------------
+
+    def create_key(self, account: Account, *, name: str, scopes: list[str] | tuple[str, ...]) -> dict:
+        """A new key; the returned ``key`` is shown once and never stored."""
+        name = (name or "").strip()
+        if not name or len(name) > 100:
+            raise AccountError("key name: required, at most 100 characters")
+        bad = [s for s in scopes if s not in SCOPES]
+        if bad or not scopes:
+            raise AccountError(f"scopes {list(scopes)!r}: choose from {', '.join(SCOPES)}")
+        prefix = secrets.token_hex(6)
+        secret = f"{_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+        now = utcnow()
+        with self.engine.begin() as c:
+            kid = c.execute(insert(ApiKey).values(
+                user_id=account.id, name=name, prefix=prefix, key_hash=_key_hash(secret),
+                scopes=",".join(sorted(set(scopes))), created_at=now).returning(ApiKey.id)).scalar_one()
+        return {"id": kid, "name": name, "prefix": prefix, "scopes": sorted(set(scopes)), "key": secret,
+                "created_at": now.isoformat()}
+
+    def keys(self, account: Account) -> list[dict]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(ApiKey.__table__).where(ApiKey.user_id == account.id).order_by(ApiKey.id)).all()
+        return [_key_dict(r) for r in rows]
+
+    def revoke_key(self, account: Account, key_id: int) -> dict:
+        """Revoke one of the account's own keys; another account's key is reported as not found."""
+        with self.engine.begin() as c:
+            row = c.execute(select(ApiKey.__table__).where(ApiKey.id == key_id, ApiKey.user_id == account.id)).first()
+            if row is None:
+                raise AccountNotFound(f"no API key {key_id}")
+            if row.revoked_at is None:
+                c.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=utcnow()))
+            row = c.execute(select(ApiKey.__table__).where(ApiKey.id == key_id)).first()
+        return _key_dict(row)
+
+    def resolve_key(self, secret: str) -> KeyOwner | None:
+        parts = secret.split("_", 2)
+        if len(parts) != 3 or parts[0] != _KEY_PREFIX:
+            return None
+        with self.engine.connect() as c:
+            row = c.execute(select(ApiKey.__table__).where(ApiKey.prefix == parts[1])).first()
+            if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, _key_hash(secret)):
+                return None
+            user = c.execute(select(User.__table__).where(User.id == row.user_id)).first()
+        return KeyOwner(_account(user), row.id, frozenset(row.scopes.split(",")))
+
+
+def _key_dict(r) -> dict:
+    return {"id": r.id, "name": r.name, "prefix": r.prefix, "scopes": r.scopes.split(","),
+            "created_at": r.created_at.isoformat(), "revoked_at": _iso(r.revoked_at)}
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def _email(text: str) -> str:
+    e = (text or "").strip().lower()
+    local, at, domain = e.partition("@")
+    if not (local and at and "." in domain) or len(e) > 320 or any(ch.isspace() or ch in "<>\"'," for ch in e):
+        raise AccountError(f"email {text!r}: not an email address")
+    return e

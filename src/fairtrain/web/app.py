@@ -1,0 +1,138 @@
+"""The web application: ``create_app`` wires the registry, accounts, the JSON API and the HTML pages."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.formparsers import MultiPartParser
+
+from fairtrain.core.store.db import resolve_data_dir
+from fairtrain.services.ledger.log import LogError
+from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError
+from fairtrain.web.accounts import AccountError, AccountNotFound, Accounts
+from fairtrain.web.errors import WebError
+from fairtrain.web.security import BodyLimit, RateLimiter, SecurityHeaders, Sessions
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class WebLimits:
+    max_upload_bytes: int = 64 * 1024 * 1024  # one request, all files together
+    max_files: int = 20
+    sign_in_per_email: tuple[int, float] = (10, 300.0)  # attempts per seconds
+    sign_in_per_client: tuple[int, float] = (30, 300.0)
+    sign_up_per_client: tuple[int, float] = (10, 3600.0)
+    uploads_per_account: tuple[int, float] = (60, 60.0)
+
+
+@dataclass
+class WebState:
+    registry: Registry
+    accounts: Accounts
+    sessions: Sessions
+    data_dir: Path
+    limits: WebLimits
+    secure_cookies: bool
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+
+    def limiter(self, name: str) -> RateLimiter:
+        return self.limiters[name]
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+def create_app(data_dir: str | os.PathLike | None = None, database_url: str | None = None, *,
+               secret_key: bytes | None = None, limits: WebLimits | None = None,
+               password_hasher: PasswordHasher | None = None, secure_cookies: bool = False,
+               create: bool = True) -> FastAPI:
+    """The application for one registry: SQLite in ``data_dir`` or the database at ``database_url``.
+
+    ``data_dir`` also holds snapshots to publish (``snapshots/NAME/``), upload staging and the session
+    secret (``web-secret``, created on first start) unless ``secret_key`` is given.
+    """
+    directory = resolve_data_dir(data_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    registry = Registry.open(directory, database_url, create=create)
+    limits = limits or WebLimits()
+    state = WebState(
+        registry=registry, accounts=Accounts(registry.engine, password_hasher),
+        sessions=Sessions(secret_key or _secret(directory)), data_dir=directory.resolve(), limits=limits,
+        secure_cookies=secure_cookies,
+        limiters={name: RateLimiter(*getattr(limits, name)) for name in (
+            "sign_in_per_email", "sign_in_per_client", "sign_up_per_client", "uploads_per_account")})
+    # Keep uploaded parts in memory (bounded by BodyLimit) instead of spooling them to the system temp
+    # directory: uploads are never written outside the data directory.
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
+
+    from fairtrain.web import api, pages
+
+    app = FastAPI(title="fairtrain", version="0.1.0",
+                  description="A permission-first rights clearinghouse for AI training data: registry, "
+                              "declarations, signals, imports, disputes, snapshots and the public log.")
+    app.state.web = state
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
+    return app
+
+
+def _secret(directory: Path) -> bytes:
+    env = os.environ.get("FAIRTRAIN_WEB_SECRET")
+    if env:
+        return env.encode()
+    path = directory / "web-secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_bytes().strip()
+
+
+def _status(exc: Exception) -> int:
+    if isinstance(exc, WebError):
+        return exc.status
+    if isinstance(exc, NotFound | AccountNotFound):
+        return 404
+    if isinstance(exc, NotAllowed):
+        return 403
+    return 400
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    from fairtrain.web.pages import render_error
+
+    async def handle(request: Request, exc: Exception):
+        status = _status(exc)
+        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+            headers = getattr(exc, "headers", None)
+            return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+        return render_error(request, status, str(exc))
+
+    for cls in (WebError, RegistryError, AccountError, LogError):
+        app.add_exception_handler(cls, handle)
+
+    async def invalid(request: Request, exc: RequestValidationError):
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": errors}, status_code=422)
+        return render_error(request, 422, "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors))
+
+    app.add_exception_handler(RequestValidationError, invalid)

@@ -1,0 +1,59 @@
+"""FastAPI dependencies: the application state and the caller of each request, with CSRF checks."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from fairtrain.web.errors import WebError, forbidden, unauthenticated
+from fairtrain.web.i18n import LANG_COOKIE, negotiate
+from fairtrain.web.security import PUBLIC, SAFE_METHODS, SESSION_COOKIE, Principal, csrf_ok
+
+
+def web(request: Request):
+    return request.app.state.web
+
+
+async def principal(request: Request) -> Principal:
+    """API key (``Authorization: Bearer``) or session cookie; a session's unsafe request must carry its
+    CSRF token (``X-CSRF-Token`` header or a ``csrf`` form field)."""
+    state = web(request)
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        owner = state.accounts.resolve_key(token.strip()) if scheme.lower() == "bearer" else None
+        if owner is None:
+            raise WebError(401, "API key: unknown, malformed or revoked", {"WWW-Authenticate": "Bearer"})
+        p = Principal(owner.account, "key", owner.scopes)
+        needed = "read" if request.method in SAFE_METHODS else "write"
+        if needed not in p.scopes:
+            raise forbidden(f"API key lacks the '{needed}' scope for {request.method} {request.url.path}")
+        return p
+    session = state.sessions.read(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return PUBLIC
+    user_id, csrf = session
+    account = state.accounts.get(user_id)
+    if account is None:
+        return PUBLIC
+    if request.method not in SAFE_METHODS:
+        given = request.headers.get("x-csrf-token")
+        if given is None and request.headers.get("content-type", "").startswith(
+                ("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get("csrf")
+            given = value if isinstance(value, str) else None
+        if not csrf_ok(csrf, given):
+            raise forbidden("CSRF token missing or wrong: reload the page and try again")
+    return Principal(account, "session", frozenset({"read", "write"}), csrf)
+
+
+def require(p: Principal, *roles: str, what: str = "this") -> Principal:
+    if p.account is None:
+        raise unauthenticated(what)
+    if roles and p.role not in roles:
+        raise forbidden(f"{what}: only for {' or '.join(roles)} accounts, not {p.role}")
+    return p
+
+
+def language(request: Request) -> str:
+    return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))

@@ -1,0 +1,18 @@
+"""The web layer's own refusals, each with an HTTP status and a message naming the item and the reason."""
+
+from __future__ import annotations
+
+
+class WebError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+
+
+def unauthenticated(what: str = "this") -> WebError:
+    return WebError(401, f"{what}: sign in first (or send an API key as 'Authorization: Bearer …')")
+
+
+def forbidden(message: str) -> WebError:
+    return WebError(403, message)

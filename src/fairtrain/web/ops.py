@@ -1,0 +1,362 @@
+"""What the API and the pages do, once: each operation takes the caller and checks its standing first."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import zipfile
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+
+from sqlalchemy import func, or_, select
+
+from fairtrain.core.money import Money
+from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, SignalRenderError, render_kit
+from fairtrain.core.snapshot import SnapshotError, verify_snapshot
+from fairtrain.core.store.models import Dispute, MandateRow, Organisation, Work, WorkShare
+from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
+from fairtrain.services.ledger.log import Log
+from fairtrain.services.registry import RegistryError, ShareSpec, import_csv
+from fairtrain.web.errors import WebError, forbidden
+from fairtrain.web.security import Principal
+
+INHERIT = "inherit"
+# The plain-words default of a first declaration: deny everything, but let search engines index.
+DEFAULT_POLICY = {c.value: ("allow" if c is Category.SEARCH else "deny") for c in Category}
+
+
+# -- works -------------------------------------------------------------------------------------------
+
+
+def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[str] | None = None) -> list[dict]:
+    """Register each file as a work of the calling creator (sole holder); a bad file is reported, the
+    others go on."""
+    titles = titles or []
+    results = []
+    for i, (name, data) in enumerate(files):
+        title = (titles[i] if i < len(titles) and titles[i].strip() else Path(name or "work").stem) or "work"
+        try:
+            if not data:
+                raise RegistryError(f"{name}: file is empty")
+            r = state.registry.add_work(title=title, shares=[ShareSpec(p.account.holder_id, "author", Fraction(1))],
+                                        data=data, file_name=name or title)
+            w = state.registry.work(r["work"])
+            results.append({"file": name, "ok": True, "work": r["work"], "created": r["created"],
+                            "disputes": r["disputes"], "title": w["title"], "media_type": w["media_type"],
+                            "iscc": w["iscc"], "status": w["status"]})
+        except (RegistryError, ValueError) as e:
+            results.append({"file": name, "ok": False, "error": str(e)})
+    return results
+
+
+def works_of(state, p: Principal, *, limit: int = 200, offset: int = 0) -> list[dict]:
+    """A creator's own works; an organisation's repertoire and its members' works (within mandates)."""
+    if p.holder_ref:
+        cond = Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id == p.account.holder_id))
+    elif p.org_ref:
+        members = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
+        cond = or_(Work.org_id == p.account.org_id,
+                   Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id.in_(members))))
+    else:
+        raise forbidden("works: only creators and organisation admins have works")
+    with state.registry.engine.connect() as c:
+        rows = c.execute(select(Work.id, Work.title, Work.media_type, Work.status, Work.iscc, Work.work_ref)
+                         .where(cond).order_by(Work.id).limit(limit).offset(offset)).all()
+    return [{"id": r.id, "title": r.title, "media_type": r.media_type, "status": r.status, "iscc": r.iscc,
+             "work_ref": r.work_ref} for r in rows]
+
+
+def search(state, title: str, *, limit: int = 20) -> list[dict]:
+    """Public lookup by title (case-insensitive substring), with each work's current terms."""
+    q = (title or "").strip()
+    if not q:
+        return []
+    with state.registry.engine.connect() as c:
+        rows = c.execute(select(Work.id, Work.title, Work.media_type, Work.status, Work.iscc)
+                         .where(func.lower(Work.title).contains(q.lower(), autoescape=True),
+                                Work.status != "rejected")
+                         .order_by(Work.id).limit(limit)).all()
+    return [{"id": r.id, "title": r.title, "media_type": r.media_type, "status": r.status, "iscc": r.iscc,
+             "terms": {c.value: state.registry.decide(r.id, c).value.value for c in Category}} for r in rows]
+
+
+def decision(state, work_id: int, category: str, licensee: str | None, purpose: str) -> dict:
+    try:
+        cat = Category.parse(category)
+        purp = Purpose(purpose)
+    except ValueError as e:
+        raise WebError(422, f"decision: {e}") from None
+    d = state.registry.decide(work_id, cat, licensee=licensee or None, purpose=purp)
+    return {"work": work_id, **d.to_dict()}
+
+
+# -- standing ----------------------------------------------------------------------------------------
+
+
+def party_for(state, p: Principal, level: Level, target_id: int | None) -> tuple[Level, int, str]:
+    """(level, target, declaring party) for the caller; refuses what is not theirs."""
+    if level is Level.WORK:
+        facts = state.registry.facts(target_id)
+        if p.holder_ref:
+            if p.holder_ref not in facts.holders:
+                raise forbidden(f"work {target_id}: you are not one of its holders")
+            return level, target_id, p.holder_ref
+        if p.org_ref:
+            if not any(m.org == p.org_ref for m in facts.mandates):
+                raise forbidden(f"work {target_id}: no holder of it gave {p.org_ref} a mandate")
+            return level, target_id, p.org_ref
+        raise forbidden(f"work {target_id}: only its holders or their organisations declare for it")
+    if p.holder_ref:
+        return Level.CATALOGUE, p.account.holder_id, p.holder_ref
+    if p.org_ref:
+        return Level.REPERTOIRE, p.account.org_id, p.org_ref
+    raise forbidden("policy: only creators and organisation admins declare")
+
+
+def policy_view(state, level: Level, target_id: int) -> dict:
+    decisions = state.registry.policy_decisions(level, target_id)
+    return {c.value: {"value": d.value.value, "offers": [o.to_dict() for o in d.offers]} for c, d in decisions.items()}
+
+
+def has_declared(state, level: Level, target_id: int) -> bool:
+    ref = {Level.WORK: "work", Level.CATALOGUE: "holder", Level.REPERTOIRE: "org"}[level]
+    return bool(state.registry.declarations(f"{ref}:{target_id}"))
+
+
+def parse_offer(price: str | None, currency: str | None, price_model: str | None) -> Offer | None:
+    if not price and not currency:
+        return None
+    if not price or not currency:
+        raise WebError(422, "offer: give both a price and a currency")
+    try:
+        Decimal(price)
+        model = PriceModel(price_model or PriceModel.PER_WORK.value)
+        return Offer(price_model=model, price=Money.parse(price, currency),
+                     purposes=frozenset((Purpose.COMMERCIAL, Purpose.RESEARCH)))
+    except (ValueError, InvalidOperation) as e:
+        raise WebError(422, f"offer: {e}") from None
+
+
+def declare(state, p: Principal, level: Level, target_id: int | None, values: dict[str, str],
+            offer: Offer | None) -> dict:
+    level, target, party = party_for(state, p, level, target_id)
+    parsed: dict[Category, Value | None] = {}
+    for k, v in values.items():
+        try:
+            cat = Category.parse(k)
+            parsed[cat] = None if (v or "").strip().lower() == INHERIT else Value.parse(v)
+        except ValueError as e:
+            raise WebError(422, f"policy {k}: {e}") from None
+    if offer is not None and not any(v is Value.LICENCE for v in parsed.values()):
+        offer = None  # a price typed in but no category set to licence: nothing to offer
+    ids = state.registry.declare(level=level, target_id=target, party=party, values=parsed, offer=offer)
+    return {"declarations": ids, "level": level.value, "target": target, "party": party,
+            "policy": policy_view(state, level, target)}
+
+
+# -- signal kit ---------------------------------------------------------------------------------------
+
+
+def kit(state, p: Principal, level: Level, target_id: int | None, site: str, contact: str | None) -> tuple[SignalPolicy, dict[str, bytes]]:
+    level, target, party = party_for(state, p, level, target_id)
+    if p.holder_ref:
+        who = state.registry.find_holder(p.account.holder_id)
+        kind = PartyKind.HOLDER
+    else:
+        who = state.registry.find_org(p.account.org_id)
+        kind = PartyKind.ORGANISATION
+    base = (site or "").strip().rstrip("/")
+    try:
+        policy = SignalPolicy.from_decisions(
+            Party(who["name"], kind, (contact or who.get("email") or p.account.email), website=base), base,
+            state.registry.policy_decisions(level, target).values(), policy_url=f"{base}/ai-reservation",
+            licence_urls=(f"{base}/license.xml",))
+    except SignalRenderError as e:
+        raise WebError(422, f"signal kit: {e}") from None
+    return policy, render_kit(policy)
+
+
+def kit_zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(files):
+            z.writestr(zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0)), files[path])
+    return buf.getvalue()
+
+
+# -- organisations: members, mandates, imports, disputes ------------------------------------------------
+
+
+def orgs(state) -> list[dict]:
+    with state.registry.engine.connect() as c:
+        return [{"id": o.id, "ref": f"org:{o.id}", "name": o.name, "country": o.country}
+                for o in c.execute(select(Organisation.__table__).order_by(Organisation.id))]
+
+
+def grant_mandate(state, p: Principal, org_id: int, categories: list[str]) -> dict:
+    try:
+        cats = [Category.parse(c) for c in categories]
+    except ValueError as e:
+        raise WebError(422, f"mandate: {e}") from None
+    mid = state.registry.add_mandate(p.account.holder_id, org_id, cats)
+    return next(m for m in state.registry.mandates(holder_id=p.account.holder_id) if m["id"] == mid)
+
+
+def members(state, p: Principal) -> list[dict]:
+    out: dict[str, dict] = {}
+    for m in state.registry.mandates(org_id=p.account.org_id):
+        h = out.setdefault(m["holder"], {**state.registry.find_holder(int(m["holder"].split(":")[1])), "mandates": []})
+        h["mandates"].append(m)
+    return list(out.values())
+
+
+def import_upload(state, p: Principal, file_name: str, data: bytes, skip_invalid: bool) -> dict:
+    """Validate (and, if clean or ``skip_invalid``, store) an uploaded repertoire CSV.
+
+    Web imports carry no files: a ``file`` column naming one is refused for every row that uses it, so
+    that an upload can never make the server read a path of its choosing.
+    """
+    refused = _file_column_rows(data)
+    if refused:
+        return {"file": file_name, "rows": None, "imported": False, "invalid": len(refused),
+                "errors": [{"line": n, "column": "file",
+                            "reason": "a web import cannot reference files; leave the column empty and upload "
+                                      "the works' files separately"} for n in refused]}
+    staging = state.uploads_dir / secrets.token_hex(8)
+    staging.mkdir(parents=True, exist_ok=True)
+    path = (staging / "repertoire.csv").resolve()
+    if not path.is_relative_to(state.data_dir):
+        raise WebError(500, "upload staging is outside the data directory")
+    try:
+        path.write_bytes(data)
+        report = import_csv(state.registry, path, org_id=p.account.org_id, skip_invalid=skip_invalid).to_dict()
+    finally:
+        path.unlink(missing_ok=True)
+        staging.rmdir()
+    report["file"] = file_name
+    return report
+
+
+def _file_column_rows(data: bytes) -> list[int]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return []  # the importer reports the encoding error with its line
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except (StopIteration, csv.Error):
+        return []
+    if "file" not in header:
+        return []
+    col = header.index("file")
+    try:
+        return [n for n, row in enumerate(reader, start=2) if len(row) > col and row[col].strip()]
+    except csv.Error:
+        return []
+
+
+def disputes_for(state, p: Principal) -> list[dict]:
+    mine = _own_work_ids(p)
+    q = select(Dispute.id).where(or_(Dispute.work_id.in_(mine), Dispute.claim_work_id.in_(mine))).order_by(Dispute.id)
+    with state.registry.engine.connect() as c:
+        ids = set(c.execute(q).scalars())
+    out = []
+    for d in state.registry.disputes(status=None):
+        if d["id"] in ids:
+            out.append({**d, "existing_title": _title(state, d["work"]), "claim_title": _title(state, d["claim"])})
+    return out
+
+
+def resolve_dispute(state, p: Principal, dispute_id: int, keep: str, note: str) -> dict:
+    """An organisation resolves disputes between works of its own repertoire; others go to the registry."""
+    with state.registry.engine.connect() as c:
+        d = c.execute(select(Dispute.work_id, Dispute.claim_work_id).where(Dispute.id == dispute_id)).first()
+        if d is None:
+            raise WebError(404, f"no dispute {dispute_id}")
+        owners = set(c.execute(select(Work.org_id).where(Work.id.in_((d.work_id, d.claim_work_id)))).scalars())
+    if owners != {p.account.org_id}:
+        raise forbidden(f"dispute {dispute_id}: involves works outside {p.org_ref}'s repertoire; "
+                        "the registry operator resolves it")
+    return state.registry.resolve_dispute(dispute_id, keep=keep, note=note)
+
+
+def _own_work_ids(p: Principal):
+    if p.holder_ref:
+        return select(WorkShare.work_id).where(WorkShare.holder_id == p.account.holder_id)
+    members_ = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
+    return select(Work.id).where(or_(Work.org_id == p.account.org_id, Work.id.in_(
+        select(WorkShare.work_id).where(WorkShare.holder_id.in_(members_)))))
+
+
+def _title(state, work_id: int) -> str:
+    with state.registry.engine.connect() as c:
+        return c.execute(select(Work.title).where(Work.id == work_id)).scalar_one_or_none() or ""
+
+
+# -- snapshots and the log ------------------------------------------------------------------------------
+
+
+def snapshots(state) -> list[dict]:
+    out = []
+    root = state.snapshots_dir
+    for d in sorted(root.iterdir()) if root.is_dir() else ():
+        manifest = d / "manifest.json"
+        if not manifest.is_file():
+            continue
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        out.append({"name": d.name, "registry": m.get("registry"), "created_at": m.get("created_at"),
+                    "counts": m.get("counts", {}), "files": len(m.get("files", [])),
+                    "bytes": sum(f.get("bytes", 0) for f in m.get("files", [])),
+                    "key_id": (m.get("signature") or {}).get("key_id")})
+    return out
+
+
+def snapshot_file(state, name: str, rel: str) -> Path:
+    """A file of a published snapshot, only if the manifest lists it (or is the manifest)."""
+    root = state.snapshots_dir.resolve()
+    snap = (root / name).resolve()
+    if snap.parent != root or not (snap / "manifest.json").is_file():
+        raise WebError(404, f"no snapshot {name!r}")
+    if rel != "manifest.json":
+        listed = {f["path"] for f in json.loads((snap / "manifest.json").read_text(encoding="utf-8")).get("files", [])}
+        if rel not in listed:
+            raise WebError(404, f"snapshot {name!r} has no file {rel!r}")
+    path = (snap / rel).resolve()
+    if not path.is_relative_to(snap) or not path.is_file():
+        raise WebError(404, f"snapshot {name!r} has no file {rel!r}")
+    return path
+
+
+def verify_published(state, name: str) -> dict:
+    path = snapshot_file(state, name, "manifest.json").parent
+    try:
+        snap = verify_snapshot(path)
+    except SnapshotError as e:
+        return {"name": name, "valid": False, "problem": str(e)}
+    return {"name": name, "valid": True, "key_id": snap.signer.key_id, "snapshot_id": snap.snapshot_id}
+
+
+def log_head(state) -> dict:
+    lg = Log(state.registry.engine)
+    size, root = lg.size_and_root()
+    heads = lg.heads()
+    return {"size": size, "root": root.hex(), "signed_head": heads[-1] if heads else None, "signed_heads": len(heads)}
+
+
+def log_entries(state, start: int, limit: int) -> list[dict]:
+    return Log(state.registry.engine).entries(start, start + limit)
+
+
+def log_proof(state, idx: int, size: int | None) -> dict:
+    return Log(state.registry.engine).inclusion_proof(idx, size)
+
+
+def log_consistency(state, old: int, new: int | None) -> dict:
+    return Log(state.registry.engine).consistency_proof(old, new)

@@ -1,0 +1,265 @@
+"""Server-rendered pages (Jinja2, no build step) for creators, organisations, developers and the public."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from fairtrain.core.money import Money
+from fairtrain.core.vocab import Category, Level
+from fairtrain.web import ops
+from fairtrain.web.api import _client, _limit, start_session
+from fairtrain.web.accounts import AccountError
+from fairtrain.web.deps import language, principal, require, web
+from fairtrain.web.errors import WebError
+from fairtrain.web.i18n import LANG_COOKIE, LANGUAGES, translations
+from fairtrain.web.security import PUBLIC, SESSION_COOKIE, Principal
+
+router = APIRouter(include_in_schema=False)
+Caller = Annotated[Principal, Depends(principal)]
+_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                   autoescape=select_autoescape(["html"]), auto_reload=False)
+CATEGORIES = [c.value for c in Category]
+
+
+def render(request: Request, template: str, p: Principal = PUBLIC, status: int = 200, **ctx) -> HTMLResponse:
+    lang = language(request)
+    t = translations(lang)
+    html = _env.get_template(template).render(
+        _=t.gettext, lang=lang, languages=LANGUAGES, me=p, path=request.url.path,
+        next_url=quote(_here(request, p), safe=""),
+        categories=CATEGORIES, **ctx)
+    return HTMLResponse(html, status_code=status, headers={"Content-Language": lang})
+
+
+def _here(request: Request, p: Principal) -> str:
+    """Where the language switch returns to: this page, or for a form's result page the caller's home."""
+    if request.method != "GET":
+        return _home_for(p)
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def render_error(request: Request, status: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def _home_for(p: Principal) -> str:
+    return {"creator": "/creator", "org-admin": "/org", "developer": "/developer"}.get(p.role, "/")
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, p: Caller):
+    return render(request, "home.html", p)
+
+
+@router.get("/lang/{code}")
+def set_language(code: str, next: str = "/"):
+    if code not in LANGUAGES:
+        raise WebError(404, f"no language {code!r} (choose {', '.join(LANGUAGES)})")
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    r = RedirectResponse(target, status_code=303)
+    r.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, samesite="lax", path="/")
+    return r
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_page(request: Request, p: Caller, role: str = "creator"):
+    return render(request, "signup.html", p, role=role, error=None, form={})
+
+
+@router.post("/signup")
+def signup(request: Request, p: Caller, email: Annotated[str, Form()], password: Annotated[str, Form()],
+           role: Annotated[str, Form()], name: Annotated[str, Form()], country: Annotated[str, Form()] = ""):
+    state = web(request)
+    try:
+        _limit(state, "sign_up_per_client", _client(request), "sign-up")
+        account = state.accounts.sign_up(email=email, password=password, role=role, name=name, country=country or None)
+    except (AccountError, WebError) as e:
+        return render(request, "signup.html", p, status=getattr(e, "status", 400), role=role, error=str(e),
+                      form={"email": email, "name": name, "country": country})
+    r = RedirectResponse(_home_for(Principal(account)), status_code=303)
+    start_session(state, r, account.id)
+    return r
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request, p: Caller):
+    return render(request, "signin.html", p, error=None, email="")
+
+
+@router.post("/signin")
+def signin(request: Request, p: Caller, email: Annotated[str, Form()], password: Annotated[str, Form()]):
+    state = web(request)
+    try:
+        _limit(state, "sign_in_per_client", _client(request), "sign-in")
+        _limit(state, "sign_in_per_email", email.strip().lower(), "sign-in")
+        account = state.accounts.authenticate(email, password)
+    except (AccountError, WebError) as e:
+        return render(request, "signin.html", p, status=getattr(e, "status", 400), error=str(e), email=email)
+    r = RedirectResponse(_home_for(Principal(account)), status_code=303)
+    start_session(state, r, account.id)
+    return r
+
+
+@router.post("/signout")
+def signout(p: Caller):
+    r = RedirectResponse("/", status_code=303)
+    r.delete_cookie(SESSION_COOKIE, path="/")
+    return r
+
+
+# -- creators and organisations ----------------------------------------------------------------------
+
+
+def _policy_form(state, p: Principal) -> dict:
+    level, target, party = ops.party_for(state, p, Level.CATALOGUE, None)
+    declared = ops.has_declared(state, level, target)
+    current = ops.policy_view(state, level, target)
+    values = ({c: v["value"] for c, v in current.items()} if declared else dict(ops.DEFAULT_POLICY))
+    first = next((o for v in current.values() for o in v["offers"]), None)
+    offer = ({"price": Money.from_dict(first["price"]).major_str(), "currency": first["price"]["currency"]}
+             if first else None)
+    return {"declared": declared, "values": values, "offer": offer, "party": party}
+
+
+@router.get("/creator", response_class=HTMLResponse)
+def creator(request: Request, p: Caller, saved: bool = False):
+    require(p, "creator", what="the creator page")
+    state = web(request)
+    return render(request, "creator.html", p, works=ops.works_of(state, p), policy=_policy_form(state, p),
+                  saved=saved, orgs=ops.orgs(state), mandates=state.registry.mandates(holder_id=p.account.holder_id),
+                  disputes=ops.disputes_for(state, p))
+
+
+async def _declare_from_form(request: Request, p: Principal) -> None:
+    form = await request.form()
+    values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
+    price = str(form.get("price") or "").strip()
+    # The currency field is pre-filled: without a price there is no offer.
+    offer = ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None) if price else None
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(ops.declare, web(request), p, Level.CATALOGUE, None, values, offer)
+
+
+@router.post("/policy")
+async def save_policy(request: Request, p: Caller):
+    require(p, "creator", "org-admin", what="declaring")
+    await _declare_from_form(request, p)
+    return RedirectResponse(f"{_home_for(p)}?saved=1", status_code=303)
+
+
+@router.post("/creator/mandate")
+async def creator_mandate(request: Request, p: Caller, org_id: Annotated[int, Form()],
+                          categories: Annotated[list[str], Form()]):
+    require(p, "creator", what="granting a mandate")
+    ops.grant_mandate(web(request), p, org_id, categories)
+    return RedirectResponse("/creator", status_code=303)
+
+
+@router.get("/kit", response_class=HTMLResponse)
+def kit_page(request: Request, p: Caller, site: Annotated[str, Query(max_length=300)] = "",
+             contact: Annotated[str, Query(max_length=320)] = ""):
+    require(p, "creator", "org-admin", what="the signal kit")
+    files = None
+    if site:
+        policy, files = ops.kit(web(request), p, Level.CATALOGUE, None, site, contact or None)
+        files = {k: v.decode("utf-8") for k, v in sorted(files.items())}
+    return render(request, "kit.html", p, site=site, contact=contact, files=files,
+                  download=f"/api/kit?site={quote(site, safe='')}" + (f"&contact={quote(contact, safe='')}" if contact else ""))
+
+
+@router.get("/org", response_class=HTMLResponse)
+def org(request: Request, p: Caller, saved: bool = False):
+    require(p, "org-admin", what="the organisation page")
+    state = web(request)
+    return render(request, "org.html", p, members=ops.members(state, p), works=ops.works_of(state, p, limit=100),
+                  disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), saved=saved, report=None)
+
+
+@router.post("/org/import", response_class=HTMLResponse)
+async def org_import(request: Request, p: Caller):
+    require(p, "org-admin", what="repertoire import")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise WebError(422, "repertoire import: choose a CSV file")
+    data = await upload.read()
+    from starlette.concurrency import run_in_threadpool
+
+    report = await run_in_threadpool(ops.import_upload, state, p, (upload.filename or "upload.csv")[:200], data,
+                                     form.get("skip_invalid") == "1")
+    return render(request, "org.html", p, members=ops.members(state, p), works=ops.works_of(state, p, limit=100),
+                  disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), saved=False, report=report)
+
+
+@router.post("/org/disputes/{dispute_id}/resolve")
+def org_resolve(request: Request, p: Caller, dispute_id: int, keep: Annotated[str, Form()],
+                note: Annotated[str, Form()] = ""):
+    require(p, "org-admin", what="resolving disputes")
+    ops.resolve_dispute(web(request), p, dispute_id, keep, note)
+    return RedirectResponse("/org", status_code=303)
+
+
+# -- developers ---------------------------------------------------------------------------------------
+
+
+@router.get("/developer", response_class=HTMLResponse)
+def developer(request: Request, p: Caller):
+    require(p, what="the developer page")
+    state = web(request)
+    return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=None,
+                  snapshots=ops.snapshots(state))
+
+
+@router.post("/developer/keys", response_class=HTMLResponse)
+def developer_new_key(request: Request, p: Caller, name: Annotated[str, Form()],
+                      scopes: Annotated[list[str], Form()]):
+    require(p, what="API keys")
+    state = web(request)
+    new_key = state.accounts.create_key(p.account, name=name, scopes=scopes)
+    return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=new_key,
+                  snapshots=ops.snapshots(state))
+
+
+@router.post("/developer/keys/{key_id}/revoke")
+def developer_revoke(request: Request, p: Caller, key_id: int):
+    require(p, what="API keys")
+    web(request).accounts.revoke_key(p.account, key_id)
+    return RedirectResponse("/developer", status_code=303)
+
+
+# -- public -------------------------------------------------------------------------------------------
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(request: Request, p: Caller, title: Annotated[str, Query(max_length=300)] = ""):
+    return render(request, "search.html", p, title=title, results=ops.search(web(request), title) if title else None)
+
+
+@router.get("/works/{work_id}", response_class=HTMLResponse)
+def work_page(request: Request, p: Caller, work_id: int):
+    state = web(request)
+    w = state.registry.work(work_id)
+    terms = {c.value: state.registry.decide(work_id, c).value.value for c in Category}
+    return render(request, "work.html", p, work=w, terms=terms)
+
+
+@router.get("/log", response_class=HTMLResponse)
+def log_page(request: Request, p: Caller):
+    state = web(request)
+    head = ops.log_head(state)
+    entries = ops.log_entries(state, max(0, head["size"] - 20), 20)
+    return render(request, "log.html", p, head=head, entries=list(reversed(entries)))
+
+
+@router.get("/robots.txt", response_class=Response)
+async def robots() -> Response:
+    return Response("User-agent: *\nDisallow: /api/\n", media_type="text/plain")

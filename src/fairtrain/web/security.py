@@ -1,0 +1,173 @@
+"""Who is asking: signed session cookies with CSRF tokens for people, API keys for machines; rate limits
+and request-size limits."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from fairtrain.web.accounts import Account
+
+SESSION_COOKIE = "ft_session"
+SESSION_MAX_AGE = 14 * 24 * 3600
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of one request. ``account`` is None for the public."""
+
+    account: Account | None = None
+    via: str = "none"  # none | session | key
+    scopes: frozenset[str] = frozenset({"read", "write"})
+    csrf: str | None = None  # the session's CSRF token (sessions only)
+
+    @property
+    def role(self) -> str:
+        return self.account.role if self.account else "public"
+
+    @property
+    def holder_ref(self) -> str | None:
+        a = self.account
+        return f"holder:{a.holder_id}" if a and a.holder_id else None
+
+    @property
+    def org_ref(self) -> str | None:
+        a = self.account
+        return f"org:{a.org_id}" if a and a.org_id else None
+
+
+PUBLIC = Principal()
+
+
+class Sessions:
+    """Stateless sessions: a signed, timestamped cookie holding the user id and the session's CSRF token."""
+
+    def __init__(self, secret: bytes):
+        self._s = URLSafeTimedSerializer(secret, salt="fairtrain-session")
+
+    def issue(self, user_id: int) -> tuple[str, str]:
+        csrf = secrets.token_urlsafe(24)
+        return self._s.dumps({"u": user_id, "c": csrf}), csrf
+
+    def read(self, cookie: str | None) -> tuple[int, str] | None:
+        if not cookie:
+            return None
+        try:
+            data = self._s.loads(cookie, max_age=SESSION_MAX_AGE)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("c"), str):
+            return None
+        return data["u"], data["c"]
+
+
+def csrf_ok(expected: str | None, given: str | None) -> bool:
+    return bool(expected and given) and hmac.compare_digest(expected, given)
+
+
+@dataclass
+class RateLimiter:
+    """At most ``limit`` events per ``window_s`` seconds per key (sliding window, in process memory)."""
+
+    limit: int
+    window_s: float
+    _events: dict[str, deque] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hit(self, key: str) -> float:
+        """Record an event; 0 if allowed, else the seconds until the next one would be."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._events.setdefault(key, deque())
+            while q and q[0] <= now - self.window_s:
+                q.popleft()
+            if len(q) >= self.limit:
+                return q[0] + self.window_s - now
+            q.append(now)
+            if len(self._events) > 100_000:  # bounded memory under a flood of distinct keys
+                for k in [k for k, v in self._events.items() if not v or v[-1] <= now - self.window_s]:
+                    del self._events[k]
+            return 0.0
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies above ``max_bytes`` with 413, counted as they arrive (a
+    missing or lying Content-Length does not get past it). The body is read before the app runs, so an
+    over-long upload is refused without the app having seen a byte; uploads are held in memory, bounded
+    by this limit, and never spooled to disk."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            return await self.app(scope, receive, send)
+        for k, v in scope.get("headers", ()):
+            if k == b"content-length" and v.isdigit() and int(v) > self.max_bytes:
+                return await _too_large(send, self.max_bytes)
+        chunks, seen = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.max_bytes:
+                return await _too_large(send, self.max_bytes)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole = b"".join(chunks)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
+     b"form-action 'self'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """Pages run only the site's own scripts and styles and cannot be framed (no inline scripts anywhere)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + _HEADERS
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+async def _too_large(send, limit: int) -> None:
+    body = f'{{"detail":"request body is larger than the {limit} byte limit"}}'.encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,48 @@
+// Drag-and-drop upload with a progress bar: plain JS, no build step. Files go to POST /api/works.
+(function () {
+  const zone = document.getElementById("dropzone");
+  const input = document.getElementById("file-input");
+  const bar = document.getElementById("upload-progress");
+  const list = document.getElementById("upload-results");
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  if (!zone) return;
+
+  function show(text, ok) {
+    const li = document.createElement("li");
+    li.textContent = text;
+    li.className = ok ? "ok" : "error";
+    list.appendChild(li);
+  }
+
+  function send(files) {
+    if (!files.length) return;
+    const form = new FormData();
+    for (const f of files) form.append("files", f, f.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/works");
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
+    bar.hidden = false; bar.value = 0;
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round(100 * e.loaded / e.total); };
+    xhr.onload = () => {
+      bar.value = 100;
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        for (const r of body.results) show(r.ok ? `✓ ${r.file} → #${r.work} ${r.media_type}` : `✗ ${r.file}: ${r.error}`, r.ok);
+        document.body.dataset.uploaded = String((Number(document.body.dataset.uploaded) || 0) + body.stored);
+        if (body.stored) setTimeout(() => location.reload(), 600);
+      } else {
+        show(`✗ ${xhr.status}: ${typeof body.detail === "string" ? body.detail : xhr.statusText}`, false);
+      }
+    };
+    xhr.onerror = () => show("✗ network error", false);
+    xhr.send(form);
+  }
+
+  zone.addEventListener("click", () => input.click());
+  zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") input.click(); });
+  input.addEventListener("change", () => send(input.files));
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); send(e.dataTransfer.files); });
+})();

@@ -1,0 +1,201 @@
+"""Browser tests: Playwright for Python driving Debian's chromium (never a downloaded browser) against
+`fairtrain serve` in a subprocess on 127.0.0.1, in English and in Korean. Screenshots of every page go to
+artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import make_image
+from web_helpers import text_file
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("web-data")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAIRTRAIN_DATA_DIR": str(data)}
+    env.pop("FAIRTRAIN_DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-c", "from fairtrain.cli.app import main; main()", "serve",
+                             "--host", "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    raise RuntimeError(proc.stderr.read().decode()) from None
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not start in 20 s")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    assert (SHOTS / f"{name}.png").stat().st_size > 1000
+
+
+TEXTS = {
+    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "Nothing was stored.", "deny": "deny"},
+    "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장하지 않았습니다.", "deny": "거부"},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
+    t = TEXTS[lang]
+    locale = {"en": "en-GB", "ko": "ko-KR"}[lang]
+    title = f"Poem {lang} 바람의 노래"
+
+    # -- a creator signs up, uploads an image and a text, denies training, downloads the kit --
+    ctx = browser.new_context(locale=locale, accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(server + "/")
+    assert page.locator("html").get_attribute("lang") == lang and t["nav"] in page.inner_text("header")
+    _shot(page, f"{lang}-01-home")
+    page.goto(server + "/signup?role=creator")
+    page.fill("#name", f"Creator {lang}")
+    page.fill("#email", f"creator-{lang}@example.org")
+    page.fill("#password", "a long enough password")
+    _shot(page, f"{lang}-02-signup")
+    page.click("#signup-submit")
+    page.wait_for_url(server + "/creator")
+    img = tmp_path / "photo.jpg"
+    img.write_bytes(make_image(11 + ord(lang[0])))  # distinct per language: the same photo twice is a dispute
+    page.set_input_files("#file-input", str(img))  # the click-to-choose path
+    page.wait_for_selector("#works tbody tr:nth-child(1) a")
+    # the drag-and-drop path: a real drop event carrying a File
+    page.evaluate("""([name, text]) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([text], name, {type: "text/plain"}));
+        document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true}));
+    }""", [f"{title}.txt", text_file(ord(lang[0])).decode()])
+    page.wait_for_selector("#works tbody tr:nth-child(2) a")
+    rows = page.inner_text("#works tbody")
+    assert "photo" in rows and "image" in rows and title in rows and "text" in rows
+    _shot(page, f"{lang}-03-creator-works")
+    assert page.is_checked("#v_search_allow") and page.is_checked("#v_train-ai_deny")
+    page.check("#v_train-ai_deny")
+    page.check("#v_tdm_deny")
+    page.click("#policy-submit")
+    page.wait_for_selector("#policy-saved")
+    assert t["saved"] in page.inner_text("#policy-saved")
+    _shot(page, f"{lang}-04-creator-policy")
+    page.fill("#kit-site", f"https://creator-{lang}.example")
+    page.click("#kit-submit")
+    page.wait_for_selector("#kit-download")
+    _shot(page, f"{lang}-05-kit")
+    with page.expect_download() as dl:
+        page.click("#kit-download")
+    kit = zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    robots = kit.read("robots.txt").decode()
+    assert "train-ai=n" in robots and "search=y" in robots
+    ctx.close()
+
+    # -- a CMO imports a CSV with one bad row and sees the report --
+    ctx = browser.new_context(locale=locale)
+    page = ctx.new_page()
+    page.goto(server + "/signup?role=org-admin")
+    page.fill("#name", f"CMO {lang}")
+    page.fill("#email", f"cmo-{lang}@example.org")
+    page.fill("#password", "a long enough password")
+    page.fill("#country", "KR")
+    page.click("#signup-submit")
+    page.wait_for_url(server + "/org")
+    csv = tmp_path / "repertoire.csv"
+    csv.write_text("work_ref,title,holders,tdm,search\n"
+                   f"K-1,아리랑 {lang},김작곡:composer:1,deny,allow\n"
+                   f"K-2,Bad row {lang},김작곡:composer:1/2;이작사:lyricist:1/3,deny,\n"
+                   f"K-3,Third {lang},김작곡:composer:1,sometimes,\n", encoding="utf-8")
+    page.set_input_files("#csv-file", str(csv))
+    page.click("#import-submit")
+    page.wait_for_selector("#import-report")
+    report = page.inner_text("#import-report")
+    assert t["nothing"] in report and "holders" in report and "tdm" in report
+    assert [r.split("\t")[0] for r in page.inner_text("#import-report tbody").splitlines()] == ["3", "4"]
+    _shot(page, f"{lang}-06-cmo-import-report")
+    ctx.close()
+
+    # -- the public looks up the creator's work by title, reads its terms and the log --
+    ctx = browser.new_context(locale=locale)
+    page = ctx.new_page()
+    page.goto(server + "/search")
+    page.fill("#search-title", title)
+    page.click("#search-submit")
+    page.wait_for_selector("#results")
+    assert title in page.inner_text("#results") and t["deny"] in page.inner_text("#results")
+    assert f"아리랑 {lang}" not in page.content()  # the invalid import stored nothing
+    _shot(page, f"{lang}-07-public-search")
+    page.click(f"#results a:has-text('{title}')")
+    page.wait_for_selector("#terms")
+    _shot(page, f"{lang}-08-public-work")
+    page.goto(server + "/log")
+    assert int(page.inner_text("#log-head dd")) >= 2  # the creator's declarations are logged
+    _shot(page, f"{lang}-09-public-log")
+    ctx.close()
+
+
+def test_language_switch_and_developer_keys(server, browser):
+    ctx = browser.new_context(locale="en-US")
+    page = ctx.new_page()
+    page.goto(server + "/signup?role=developer")
+    page.fill("#name", "Acme AI")
+    page.fill("#email", "dev@example.org")
+    page.fill("#password", "a long enough password")
+    page.click("#signup-submit")
+    page.wait_for_url(server + "/developer")
+    page.fill("#key-name", "training cluster")
+    page.click("#key-create")
+    key = page.inner_text("#new-key").strip()
+    assert key.startswith("ft_")
+    _shot(page, "en-10-developer-keys")
+    assert httpx.get(server + "/api/me", headers={"Authorization": f"Bearer {key}"}).json()["user"]["role"] == "developer"
+    page.goto(server + "/developer")
+    assert key not in page.content() and "training cluster" in page.inner_text("#keys")  # shown once
+    page.click("#lang-ko")
+    page.wait_for_load_state()
+    assert "API 키" in page.inner_text("h1")
+    _shot(page, "ko-10-developer-keys")
+    ctx.close()
