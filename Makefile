@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -n 2
 DEMO_DIR ?= demo-data
+DEMO_PORT ?= 8000
 
 # The protego robots.txt corpus (its sdist's test data) is read by the RFC 9309 differential test.
 PROTEGO_SDIST := $(HOME)/.cache/fairtrain/protego-0.7.0.tar.gz
 
-.PHONY: venv demo test test-sqlite test-postgres bench lint clean
+
+.PHONY: venv demo demo-cli test test-sqlite test-postgres bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,7 +21,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# Builds the demo registry (generated Korean and English works, a CMO repertoire), shows decisions,
+# then serves the web application on 127.0.0.1 (Ctrl-C stops it). `make demo-cli` skips the server.
+demo: demo-cli
+	$(BIN)/fairtrain --data-dir $(DEMO_DIR) serve --host 127.0.0.1 --port $(DEMO_PORT)
+
+demo-cli: $(STAMP)
 	$(BIN)/fairtrain --data-dir $(DEMO_DIR) demo
 
 test: test-sqlite test-postgres
