@@ -8,7 +8,7 @@ Corpus (real text on this machine, nothing downloaded):
 - background (stop list of generic phrases): the other half of /usr/share/doc, never scored.
 
 Distractors that really contain a work are not false positives: any distractor sharing a verbatim span
-of 20 or more words with a work (``\w+`` words of the casefolded text, found by exact comparison of word
+of 20 or more words with a work (``\\w+`` words of the casefolded text, found by exact comparison of word
 sequences, independently of the fingerprint code) is dropped before measuring, and the count is printed.
 
 Queries: a 50-word excerpt of a work inserted into a distractor; a work with 10 % of its words replaced;
@@ -39,7 +39,9 @@ import xxhash
 
 from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint import _text_tokens as tok
-from fairtrain.core.fingerprint.text import TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text
+from fairtrain.core.fingerprint.text import (
+    TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
+)
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
 SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
@@ -108,10 +110,9 @@ def load_corpus(n_works: int, n_distract: int, n_background: int):
 
     packages = sorted({top_package(p) for p in SITE.iterdir() if not p.name.endswith((".dist-info", ".pth"))})
     packages = [p for p in packages if p.split(".")[0] not in VENDORING]
-    families = sorted({FAMILY.get(p, p) for p in packages})
-    side = {f: i % 2 for i, f in enumerate(families)}
-    even = {p for p in packages if side[FAMILY.get(p, p)] == 0}
-    odd = {p for p in packages if side[FAMILY.get(p, p)] == 1}
+    # A family's side depends on its own name only, so installing a package does not reshuffle the rest.
+    even = {p for p in packages if _half(FAMILY.get(p, p)) == 0}
+    odd = {p for p in packages if _half(FAMILY.get(p, p)) == 1}
     stdlib = [p for p in sorted(STDLIB.rglob("*.py"))
               if not any(s in "/" + str(p.relative_to(STDLIB)) for s in SKIP_DIRS)]
     site_files = [p for p in sorted(SITE.rglob("*.py")) if "/tests/" not in str(p) and "/test/" not in str(p)]
@@ -132,39 +133,64 @@ SPAN = 20
 def verbatim_copies(works: list[str], distract: list[str], span: int = SPAN) -> list[int]:
     """Indices of distractors that share a run of ``span`` consecutive words with some work.
 
-    Words are ``\w+`` of the casefolded text, numbered through a dictionary; windows are found by a
+    Words are ``\\w+`` of the casefolded text, numbered through a dictionary; windows are found by a
     polynomial hash of their word numbers and every hit is confirmed by comparing the word numbers
     themselves, so the result is exact and shares no code with the fingerprints.
     """
     vocab: dict[str, int] = {}
 
     def ids(text: str) -> np.ndarray:
-        return np.array([vocab.setdefault(w, len(vocab)) for w in _WORD.findall(text.casefold())], dtype=np.uint64)
+        return np.array([vocab.setdefault(w, len(vocab)) for w in _WORD.findall(text.casefold())],
+                        dtype=np.uint64)
 
-    mult = np.random.default_rng(1).integers(1, 2**63, size=span, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    mult = np.random.default_rng(1).integers(1, 2**63, size=span, dtype=np.uint64) * np.uint64(2) + 1
 
-    def windows(a: np.ndarray) -> np.ndarray:
-        if len(a) < span:
-            return np.empty(0, dtype=np.uint64)
-        return (np.lib.stride_tricks.sliding_window_view(a, span) * mult).sum(axis=1, dtype=np.uint64)
+    def all_windows(texts: list[str]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """Word numbers of each text, and the hash, text and start of every window inside one text."""
+        words = [ids(t) for t in texts]
+        flat = np.concatenate(words) if words else np.empty(0, np.uint64)
+        if len(flat) < span:
+            return words, np.empty(0, np.uint64), np.empty(0, np.intp), np.empty(0, np.intp)
+        keys = np.zeros(len(flat) - span + 1, dtype=np.uint64)
+        for j in range(span):
+            keys += flat[j:j + len(keys)] * mult[j]
+        lens = np.array([len(a) for a in words])
+        owner = np.repeat(np.arange(len(texts)), lens)[:len(keys)]
+        pos = np.arange(len(keys)) - np.repeat(np.cumsum(lens) - lens, lens)[:len(keys)]
+        inside = pos + span <= lens[owner]
+        return words, keys[inside], owner[inside], pos[inside]
 
-    work_ids = [ids(w) for w in works]
-    keys = [windows(a) for a in work_ids]
-    key = np.concatenate(keys)
-    owner = np.repeat(np.arange(len(works)), [len(k) for k in keys])
-    pos = np.concatenate([np.arange(len(k)) for k in keys])
+    work_words, key, owner, pos = all_windows(works)
     o = np.argsort(key, kind="stable")
     key, owner, pos = key[o], owner[o], pos[o]
-    copies = []
-    for i, text in enumerate(distract):
-        a = ids(text)
-        h = windows(a)
-        left = np.searchsorted(key, h, "left")
-        right = np.searchsorted(key, h, "right")
-        if any(np.array_equal(a[q:q + span], work_ids[owner[j]][pos[j]:pos[j] + span])
-               for q in np.flatnonzero(right > left) for j in range(left[q], right[q])):
-            copies.append(i)
-    return copies
+    dist_words, dkey, downer, dpos = all_windows(distract)
+    o = np.argsort(dkey)  # sorted needles: the binary searches walk the keys in order
+    dkey, downer, dpos = dkey[o], downer[o], dpos[o]
+    left = np.searchsorted(key, dkey, "left")
+    hit = left < len(key)
+    hit[hit] = key[left[hit]] == dkey[hit]
+    copies = set()
+    for q in np.flatnonzero(hit):  # confirm each hash hit word by word
+        d, a, j = int(downer[q]), int(dpos[q]), int(left[q])
+        while d not in copies and j < len(key) and key[j] == dkey[q]:
+            if np.array_equal(dist_words[d][a:a + span], work_words[owner[j]][pos[j]:pos[j] + span]):
+                copies.add(d)
+            j += 1
+    return sorted(copies)
+
+
+def longest_shared_run(a: str, b: str) -> int:
+    """Length in words of the longest run of ``\\w+`` words (casefolded) that ``a`` and ``b`` share."""
+    wa, wb = _WORD.findall(a.casefold()), _WORD.findall(b.casefold())
+    best, prev = 0, [0] * (len(wb) + 1)
+    for x in wa:
+        cur = [0] * (len(wb) + 1)
+        for j, y in enumerate(wb):
+            if x == y:
+                cur[j + 1] = prev[j] + 1
+        best = max(best, max(cur))
+        prev = cur
+    return best
 
 
 # ---- transforms ----------------------------------------------------------------------------------------
@@ -323,7 +349,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small run (about 30 s)")
     args = ap.parse_args()
     n_works, n_distract, n_background, n_queries, n_speed = (
-        (800, 2000, 1000, 200, 500) if args.quick else (4000, 24000, 6000, 1000, 2000))
+        (800, 2000, 1000, 200, 500) if args.quick else (4000, 36000, 6000, 1000, 2000))
     print(f"start: {_load()}")
     rng = random.Random(20251121)
     t = time.perf_counter()
@@ -336,7 +362,8 @@ def main() -> None:
     edits = edit_queries(works, vocabulary, n_queries, rng)
     speed_docs = distract[:n_speed]
     print(f"corpus: {len(works)} works, {n_loaded} distractors, {len(background)} background docs "
-          f"({CHUNK} words each), {n_queries} queries per transform; loaded in {time.perf_counter() - t:.1f} s")
+          f"({CHUNK} words each), {n_queries} queries per transform; "
+          f"loaded in {time.perf_counter() - t:.1f} s")
     print(f"distractors dropped as real copies (a verbatim run of >= {SPAN} words shared with a work): "
           f"{len(copies)} of {n_loaded}; {len(distract)} left")
 
@@ -349,25 +376,29 @@ def main() -> None:
     base["docs/s per core (fingerprint + match)"] = base["docs/s, one fingerprint_text call per doc"] = (
         speeds["datasketch"])
     targets = {"excerpt recall (50 words)": ">= 0.95", "near-dup recall (10% edits)": ">= 0.95",
-               "false-positive rate": "<= 1e-4", "docs/s per core (fingerprint + match)": ">= 3000, >= 5x base",
+               "false-positive rate": "<= 1e-4",
+               "docs/s per core (fingerprint + match)": ">= 3000, >= 5x base",
                "index bytes/work, near-dup part": "<= 490 (datasketch / 10)"}
     print(f"\n{'metric':42s} {'fairtrain':>12s} {'datasketch':>12s} {'ratio':>8s}  target")
     for key in [k for k in base if not k.startswith("_")]:
         a, b = ours[key], base[key]
-        ratio = a / b if b else float("inf")
+        ratio = f"{a / b:8.2f}" if b else f"{'-':>8s}"
         fmt = (lambda v: f"{v:12.0f}") if abs(a) >= 100 or abs(b) >= 100 else (lambda v: f"{v:12.4f}")
         if key == "false-positive rate":
             fmt = lambda v: f"{v:12.1e}"  # noqa: E731
-        print(f"{key:42s} {fmt(a)} {fmt(b)} {ratio:8.2f}  {targets.get(key, '')}")
+        print(f"{key:42s} {fmt(a)} {fmt(b)} {ratio}  {targets.get(key, '')}")
     fpr_bound = 3 / len(distract)
-    print(f"\n(false positives: {len(ours['_flagged'])} of {len(distract)}; with 0, the 95 % upper bound on FPR "
-          f"would be {fpr_bound:.1e}; stop list: {ours['_stop']} fingerprints)")
+    print(f"\n(false positives: {len(ours['_flagged'])} of {len(distract)}; with 0, the 95 % upper bound "
+          f"on FPR would be {fpr_bound:.1e}; stop list: {ours['_stop']} fingerprints)")
     ours_tok, regex_tok = tokeniser_speed(speed_docs[:300])
-    print(f"word hashing per 500-word doc: numpy {ours_tok:.0f} µs vs re.findall + cached xxh3 {regex_tok:.0f} µs")
+    print(f"word hashing per 500-word doc: numpy {ours_tok:.0f} µs "
+          f"vs re.findall + cached xxh3 {regex_tok:.0f} µs")
     for i, ms in ours["_flagged"][:5]:
         m = ms[0]
         print(f"  flagged distractor {i}: work {m.work_id} score {m.score:.2f} {m.evidence.get('method')} "
               f"{m.evidence.get('spans', [{}])[0] if 'spans' in m.evidence else m.evidence}")
+        print(f"    longest verbatim run shared with that work: "
+              f"{longest_shared_run(distract[i], works[m.work_id])} words")
     print(f"end: {_load()}")
 
 

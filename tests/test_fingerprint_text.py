@@ -227,7 +227,8 @@ def _mixed_items(corpus) -> list[tuple[str, bytes | str]]:
         KO_WORK, KO_HOST.encode(), "吾輩は猫である。名前はまだ無い。", "床前明月光", MARKUP,
         "  tabs\tand\nnew\r\nlines\x0b\x0cand  runs   of\x1c\x1d\x1e\x1fseparators  ",
         "ＴＨＥ ｑｕｉｃｋ ﬁsh café cafe\u0301 Straße ΣΊΣΥΦΟΣ", "😀 emoji 🎉 text ☃ mixed 中文 and 한국어",
-        "a b c d", "a b c d e", "one two three four five six seven", "one two three four five six seven eight",
+        "a b c d", "a b c d e", "one two three four five six seven",
+        "one two three four five six seven eight",
         "0 0 0 0 1 1 1 1 j 0 0 j 0 0 " * 40, "under_score snake_case x2 9lives",
         b"", "!!! ... ---", b"caf\xe9", b"\x89PNG\r\n\x1a\n\x00\x00", 42,
     ]

@@ -125,7 +125,8 @@ def minhash_many(shingles: np.ndarray, doc: np.ndarray, n_docs: int) -> np.ndarr
     lowest = np.full(n_docs * NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
     np.minimum.at(lowest, cell, shingles)
     full = (np.bincount(cell, minlength=n_docs * NUM_PERM) > 0).reshape(n_docs, NUM_PERM)
-    values = ((lowest >> _U64(64 - _BIN_BITS - 32)) & _U64(0xFFFFFFFF)).astype(np.uint32).reshape(n_docs, NUM_PERM)
+    values = ((lowest >> _U64(64 - _BIN_BITS - 32)) & _U64(0xFFFFFFFF)).astype(np.uint32)
+    values = values.reshape(n_docs, NUM_PERM)
     values[~full.any(axis=1)] = EMPTY_MINHASH  # no shingles at all
     rows, bins = np.nonzero(~full & full.any(axis=1, keepdims=True))
     if len(rows):

@@ -115,7 +115,8 @@ def fingerprint_texts(items: Iterable[tuple[str, bytes | str]]) -> list[TextFing
         except FingerprintError as exc:
             out[slot] = exc
             continue
-        raw = data if isinstance(data, (bytes, bytearray, memoryview)) else text.encode("utf-8", "surrogatepass")
+        raw = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else text.encode(
+            "utf-8", "surrogatepass")
         batch = batches[folded.isascii()]
         batch.add(slot, item, xxhash.xxh3_128_digest(raw), folded)
         if batch.code_points >= _BATCH_CODE_POINTS:
@@ -166,19 +167,23 @@ class _Batch:
         whole = doc_of_word[SHINGLE_WORDS - 1:] == doc_of_word[:len(shingles)]  # not across two texts
         sigs = _sk.minhash_many(shingles[whole], doc_of_word[:len(shingles)][whole], n_docs)
         bands = _sk.band_keys_many(sigs)
+        # Each fingerprint's arrays are read-only views into the batch's arrays: no copy per document.
+        for a in (grams, sigs, bands):
+            a.flags.writeable = False
         for d, (slot, item, raw_hash, norm_hash, a, n) in enumerate(zip(
                 self.slots, self.items, self.raw_hashes, norm_hashes, word_start.tolist(), n_words.tolist())):
             if n == 0:
                 out[slot] = FingerprintError(item, "no words (only punctuation or symbols)")
                 continue
+            # Built without __init__ so that winnow_positions stays unset until it is read.
             fp = object.__new__(TextFingerprint)
             for name, value in (("item", item), ("raw_hash", raw_hash), ("norm_hash", norm_hash),
-                                ("n_words", n), ("grams", _frozen(grams[a:a + max(n - GRAM_WORDS + 1, 0)])),
-                                ("minhash", _frozen(sigs[d])), ("bands", _frozen(bands[d])),
-                                ("iscc_code", None), ("_words", words[a:a + n])):
+                                ("n_words", n), ("grams", grams[a:a + max(n - GRAM_WORDS + 1, 0)]),
+                                ("minhash", sigs[d]), ("bands", bands[d]), ("iscc_code", None),
+                                ("_words", words[a:a + n])):
                 object.__setattr__(fp, name, value)
             out[slot] = fp
-        self.__init__()
+        self.__init__()  # empty again
 
 
 def _winnow_positions(words: np.ndarray, grams: np.ndarray) -> np.ndarray:
