@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fairtrain.core.fingerprint import FingerprintError, Match, codec
 from fairtrain.core.fingerprint import _text_tokens as tok
@@ -273,6 +275,17 @@ def test_ascii_fast_paths_agree_with_unicode_rules():
     assert np.array_equal(word, tok._class_table()[:128] == tok._WORD)
     assert np.array_equal(tok._ascii_space(codes), [chr(c).isspace() for c in range(128)])
     texts = ["a  b\t\tc\n\x1cd", "single spaced words", "x\r\n\r\ny", "tail"]
+    buf = np.frombuffer("\x00".join(texts).encode(), dtype=np.uint8)
+    assert tok.collapse_ascii(buf).tobytes().decode().split("\x00") == [" ".join(t.split()) for t in texts]
+
+
+_ASCII_TEXT = st.text(st.sampled_from("ab_9 .\t\n\r\x0b\x0c\x1c\x1f-"), min_size=1, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_ASCII_TEXT, min_size=1, max_size=5))
+def test_ascii_collapse_is_split_and_join(texts):
+    texts = [t.strip() or "x" for t in texts]  # the batch holds folded texts: stripped, never empty
     buf = np.frombuffer("\x00".join(texts).encode(), dtype=np.uint8)
     assert tok.collapse_ascii(buf).tobytes().decode().split("\x00") == [" ".join(t.split()) for t in texts]
 
