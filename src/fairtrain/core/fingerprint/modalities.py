@@ -26,8 +26,12 @@ class Modality:
     new_builder: Callable[[], object]  # .add(work_id, registered) then .build() -> index
     load_index: Callable[[Path], object]  # index with .match(fps) -> list[list[Match]] and .save(dir)
     iscc: Callable[[object], str | None]  # the work's ISCC code from its registered fingerprint
+    # scan side, many items at once, where the modality has a faster way than one call per item
+    fingerprint_batch: Callable[[Sequence[tuple[str, bytes]]], list[object | FingerprintError]] | None = None
 
     def fingerprint_many(self, items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
+        if self.fingerprint_batch is not None:
+            return self.fingerprint_batch(items)
         out: list[object | FingerprintError] = []
         for name, data in items:
             try:
@@ -47,7 +51,7 @@ def modality(name: str) -> Modality:
         for cls in (mod.TextFingerprint,):
             register_type(cls)
         return Modality("text", mod.register_text, mod.fingerprint_text, mod.TextIndexBuilder, mod.TextIndex.load,
-                        lambda fp: fp.iscc_code)
+                        lambda fp: fp.iscc_code, mod.fingerprint_texts)
     if name == "image":
         for cls in (mod.RegisteredImage, mod.ImageFingerprint):
             register_type(cls)

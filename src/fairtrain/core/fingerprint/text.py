@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from fairtrain.core.fingerprint import _text_tokens as _tok
 
 __all__ = [
     "GRAM_WORDS", "WINNOW_WINDOW", "SHINGLE_WORDS", "TextFingerprint", "TextIndex", "TextIndexBuilder",
-    "fingerprint_text", "register_text",
+    "fingerprint_text", "fingerprint_texts", "register_text",
 ]
 
 GRAM_WORDS = 8  # words per excerpt fingerprint
@@ -46,6 +46,7 @@ WINNOW_WINDOW = 16  # n-grams per winnowing window
 SHINGLE_WORDS = 5  # words per MinHash shingle
 _FORMAT = "fairtrain-text-index/1"
 _U64 = np.uint64
+_BATCH_CODE_POINTS = 1 << 18  # per numpy pass: amortises per-call overhead, keeps arrays cache-sized
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -61,6 +62,17 @@ class TextFingerprint:
     minhash: np.ndarray  # uint32[128] over word 5-grams; all 0xFFFFFFFF when fewer than 5 words
     bands: np.ndarray  # uint64[16] LSH band keys
     iscc_code: str | None = None  # ISCC Text-Code (ISO 24138), computed by register_text
+    # Word hashes kept until winnow_positions is first read: scan-side fingerprints are only probed with
+    # all their 8-grams, so they skip winnowing (about 20 µs per 500-word document) unless asked.
+    _words: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __getattr__(self, name: str):
+        if name != "winnow_positions":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        picks = _frozen(_winnow_positions(object.__getattribute__(self, "_words"), self.grams))
+        object.__setattr__(self, "winnow_positions", picks)
+        object.__setattr__(self, "_words", None)
+        return picks
 
     @property
     def winnow_hashes(self) -> np.ndarray:
@@ -78,16 +90,104 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 def fingerprint_text(data: bytes | str, item: str = "") -> TextFingerprint:
     """Scan-side fingerprint of one text. Raises FingerprintError naming ``item`` for bad input."""
-    text = _tok.decode(data, item)
-    raw = data if isinstance(data, (bytes, bytearray, memoryview)) else text.encode("utf-8", "surrogatepass")
-    norm = _tok.normalise(text)
-    if not norm:
-        raise FingerprintError(item, "empty text after removing markup and whitespace")
-    words = _tok.word_hashes(norm)
-    if len(words) == 0:
-        raise FingerprintError(item, "no words (only punctuation or symbols)")
-    grams = _sk.ngram_hashes(words, GRAM_WORDS)
-    sig = _sk.minhash(_sk.ngram_hashes(words, SHINGLE_WORDS))
+    fp = fingerprint_texts([(item, data)])[0]
+    if isinstance(fp, FingerprintError):
+        raise fp
+    return fp
+
+
+def fingerprint_texts(items: Iterable[tuple[str, bytes | str]]) -> list[TextFingerprint | FingerprintError]:
+    """Scan-side fingerprints of ``(item, data)`` pairs, in order; a bad item gives its FingerprintError.
+
+    Each result equals ``fingerprint_text(data, item)``; the numpy work is done for many documents per
+    call, which is what makes a scan fast (the per-document cost of a numpy call is mostly overhead).
+    """
+    out: list[TextFingerprint | FingerprintError | None] = []
+    batches = {True: _Batch(), False: _Batch()}  # ASCII texts, other texts
+    for item, data in items:
+        slot = len(out)
+        out.append(None)
+        try:
+            text = _tok.decode(data, item)
+            folded = _tok.fold(text)
+            if not folded:
+                raise FingerprintError(item, "empty text after removing markup and whitespace")
+        except FingerprintError as exc:
+            out[slot] = exc
+            continue
+        raw = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else text.encode(
+            "utf-8", "surrogatepass")
+        batch = batches[folded.isascii()]
+        batch.add(slot, item, xxhash.xxh3_128_digest(raw), folded)
+        if batch.code_points >= _BATCH_CODE_POINTS:
+            batch.flush(out)
+    for batch in batches.values():
+        batch.flush(out)
+    return out  # type: ignore[return-value]
+
+
+class _Batch:
+    """Texts waiting for one vectorised pass: tokens, n-grams, MinHash and band keys for all at once."""
+
+    def __init__(self) -> None:
+        self.slots: list[int] = []
+        self.items: list[str] = []
+        self.raw_hashes: list[bytes] = []
+        self.folded: list[str] = []
+        self.code_points = 0
+
+    def add(self, slot: int, item: str, raw_hash: bytes, folded: str) -> None:
+        self.slots.append(slot)
+        self.items.append(item)
+        self.raw_hashes.append(raw_hash)
+        self.folded.append(folded)
+        self.code_points += len(folded) + 1
+
+    def flush(self, out: list) -> None:
+        if not self.slots:
+            return
+        n_docs = len(self.slots)
+        if self.folded[0].isascii():
+            # Folded texts have no whitespace at either end, so NUL-joined they collapse as one buffer.
+            cp = _tok.collapse_ascii(np.frombuffer("\x00".join(self.folded).encode("ascii"), dtype=np.uint8))
+            doc_end = np.flatnonzero(cp == 0).tolist() + [len(cp)]
+            doc_start = [0] + [e + 1 for e in doc_end[:-1]]
+            norm_hashes = [xxhash.xxh3_128_digest(cp[a:b]) for a, b in zip(doc_start, doc_end)]
+        else:
+            norms = [" ".join(f.split()) for f in self.folded]
+            norm_hashes = [xxhash.xxh3_128_digest(t.encode("utf-8", "surrogatepass")) for t in norms]
+            cp = np.frombuffer("\x00".join(norms).encode("utf-32-le", "surrogatepass"), dtype="<u4")
+            doc_start = np.concatenate([[0], np.cumsum([len(t) + 1 for t in norms[:-1]])]).tolist()
+        words, word_at = _tok.token_hashes(cp)
+        word_start = np.searchsorted(word_at, doc_start)
+        n_words = np.diff(np.append(word_start, len(words)))
+        grams = _sk.ngram_hashes(words, GRAM_WORDS)
+        shingles = _sk.ngram_hashes(words, SHINGLE_WORDS)
+        doc_of_word = np.repeat(np.arange(n_docs), n_words)
+        whole = doc_of_word[SHINGLE_WORDS - 1:] == doc_of_word[:len(shingles)]  # not across two texts
+        sigs = _sk.minhash_many(shingles[whole], doc_of_word[:len(shingles)][whole], n_docs)
+        bands = _sk.band_keys_many(sigs)
+        # Each fingerprint's arrays are read-only views into the batch's arrays: no copy per document.
+        for a in (grams, sigs, bands):
+            a.flags.writeable = False
+        for d, (slot, item, raw_hash, norm_hash, a, n) in enumerate(zip(
+                self.slots, self.items, self.raw_hashes, norm_hashes, word_start.tolist(), n_words.tolist())):
+            if n == 0:
+                out[slot] = FingerprintError(item, "no words (only punctuation or symbols)")
+                continue
+            # Built without __init__ so that winnow_positions stays unset until it is read.
+            fp = object.__new__(TextFingerprint)
+            for name, value in (("item", item), ("raw_hash", raw_hash), ("norm_hash", norm_hash),
+                                ("n_words", n), ("grams", grams[a:a + max(n - GRAM_WORDS + 1, 0)]),
+                                ("minhash", sigs[d]), ("bands", bands[d]), ("iscc_code", None),
+                                ("_words", words[a:a + n])):
+                object.__setattr__(fp, name, value)
+            out[slot] = fp
+        self.__init__()  # empty again
+
+
+def _winnow_positions(words: np.ndarray, grams: np.ndarray) -> np.ndarray:
+    """Registry fingerprint positions: winnowed 8-grams, low-information ones never chosen."""
     # Low-information 8-grams never become registry fingerprints: they are moved to the top of the hash
     # order so winnowing picks an informative neighbour, and dropped if a window has nothing else.
     dull = _sk.low_information(words, GRAM_WORDS)
@@ -95,19 +195,8 @@ def fingerprint_text(data: bytes | str, item: str = "") -> TextFingerprint:
         ranked = grams.copy()
         ranked[dull] = np.uint64(0xFFFFFFFFFFFFFFFF)
         picks = _sk.winnow(ranked, WINNOW_WINDOW)
-        picks = picks[~dull[picks]]
-    else:
-        picks = _sk.winnow(grams, WINNOW_WINDOW)
-    return TextFingerprint(
-        item=item,
-        raw_hash=xxhash.xxh3_128_digest(bytes(raw)),
-        norm_hash=xxhash.xxh3_128_digest(norm.encode("utf-8", "surrogatepass")),
-        n_words=len(words),
-        grams=_frozen(grams),
-        winnow_positions=_frozen(picks),
-        minhash=_frozen(sig),
-        bands=_frozen(_sk.band_keys(sig)),
-    )
+        return picks[~dull[picks]]
+    return _sk.winnow(grams, WINNOW_WINDOW)
 
 
 def register_text(data: bytes | str, item: str = "") -> TextFingerprint:
@@ -249,6 +338,7 @@ class TextIndex:
         self.params = dict(params)
         # (work index << 32 | position), sorted: counts a work's fingerprints inside a word range.
         self._work_pos = np.sort((fp_widx.astype(np.uint64) << _U64(32)) | fp_pos.astype(np.uint64))
+        self._filter_mask, self._filter = _bit_filter(fp_hash)
 
     # ---- sizes -------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -257,7 +347,8 @@ class TextIndex:
     def nbytes(self) -> dict[str, int]:
         """Bytes held in memory per part (the derived work/position array included)."""
         return {
-            "excerpt": self.fp_hash.nbytes + self.fp_widx.nbytes + self.fp_pos.nbytes + self._work_pos.nbytes,
+            "excerpt": (self.fp_hash.nbytes + self.fp_widx.nbytes + self.fp_pos.nbytes + self._work_pos.nbytes
+                        + self._filter.nbytes),
             "near_duplicate": self.band_key.nbytes + self.band_widx.nbytes + self.sigs.nbytes,
             "exact": self.exact_hi.nbytes + self.exact_lo.nbytes + self.exact_widx.nbytes,
             "works": self.work_ids.nbytes + self.n_words.nbytes + sum(len(c or "") for c in self.iscc),
@@ -407,12 +498,16 @@ class TextIndex:
         if not lens.sum() or not len(self.fp_hash):
             return
         needles = np.concatenate([fp.grams for fp in fps])
-        q_of = np.repeat(np.arange(len(fps)), lens)
-        q_pos = np.arange(len(needles)) - np.repeat(np.cumsum(lens) - lens, lens)
-        needle, entry = self._probe(self.fp_hash, needles)
+        # Nearly every query 8-gram is absent from the index: the bit filter turns most of them away with
+        # one byte read each, and only the rest pay for a binary search.
+        maybe = np.flatnonzero(_maybe_in(self._filter, self._filter_mask, needles))
+        needle, entry = self._probe(self.fp_hash, needles[maybe])
         if not len(needle):
             return
-        hq, hp = q_of[needle], q_pos[needle]
+        needle = maybe[needle]
+        starts_at = np.cumsum(lens) - lens
+        hq = np.searchsorted(starts_at, needle, "right") - 1
+        hp = needle - starts_at[hq]
         hw, wp = self.fp_widx[entry].astype(np.int64), self.fp_pos[entry].astype(np.int64)
         diag = wp - hp
         # Cluster hits per (query, work) on nearby diagonals (insertions/deletions drift the diagonal) ...
@@ -480,6 +575,23 @@ class TextIndex:
             if j >= min_jaccard:
                 self._note(found[qi], wi, j, "verified",
                            {"method": "minhash-lsh", "jaccard": round(j, 4), "bands": nb})
+
+
+def _bit_filter(hashes: np.ndarray) -> tuple[np.uint64, np.ndarray]:
+    """A one-hash Bloom filter of ``hashes`` by their low bits, about 16 bits per hash (2 bytes per
+    fingerprint, 6 % of absent hashes let through): (bit mask, packed bits)."""
+    bits = max(16, (16 * len(hashes) - 1).bit_length())
+    mask = _U64((1 << bits) - 1)
+    present = np.zeros(1 << bits, dtype=bool)
+    present[(hashes & mask).astype(np.intp)] = True
+    return mask, np.packbits(present, bitorder="little")
+
+
+def _maybe_in(packed: np.ndarray, mask: np.uint64, needles: np.ndarray) -> np.ndarray:
+    """False where a needle is certainly not among the filter's hashes."""
+    slot = needles & mask
+    byte = packed[(slot >> _U64(3)).astype(np.intp)]
+    return (byte >> (slot & _U64(7)).astype(np.uint8)) & np.uint8(1) != 0
 
 
 _DIAG_TOLERANCE = 8  # words of drift between neighbouring hits on one alignment
