@@ -1185,7 +1185,13 @@ def summary(
     from sqlalchemy import select
 
     from fairtrain.core.store.models import Organisation
-    from fairtrain.services.transparency.summary import ModelInfo, SummaryError, build_summary, render, summary_log_entry
+    from fairtrain.services.transparency.summary import (
+        ModelInfo,
+        SummaryError,
+        build_summary,
+        render,
+        summary_log_entry,
+    )
 
     if fmt not in ("html", "json", "md"):
         fail(f"--format {fmt!r}: use html, json or md")

@@ -13,8 +13,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
 from fairtrain.web import ops
-from fairtrain.web.api import _client, _limit, start_session
 from fairtrain.web.accounts import AccountError
+from fairtrain.web.api import _client, _limit, start_session
 from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.i18n import LANG_COOKIE, LANGUAGES, translations

@@ -9,9 +9,9 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator, Sequence
 
 import numpy as np
 

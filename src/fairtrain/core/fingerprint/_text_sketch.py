@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from fairtrain.core.fingerprint._text_tokens import fmix64
 
 _U64 = np.uint64

@@ -34,8 +34,18 @@ import pyarrow.parquet as pq
 import xxhash
 
 from . import FingerprintError, Match
-from ._audio_tools import (ITEM_SECONDS, SAMPLE_RATE, AudioToolError, as_file, decode_pcm,
-                           duration_of_items, fpcalc_file, fpcalc_pcm, truncation_reason)
+from ._audio_tools import (
+    ITEM_SECONDS,
+    SAMPLE_RATE,
+    AudioToolError,
+    as_file,
+    decode_pcm,
+    duration_of_items,
+    fpcalc_file,
+    fpcalc_pcm,
+    truncation_reason,
+)
+from .codec import register_type
 
 __all__ = [
     "ITEM_SECONDS", "DEFAULT_SPEEDS", "AudioToolError", "AudioFingerprint", "AudioVariant",
@@ -579,3 +589,8 @@ class AudioIndex:
                 "votes": votes,
                 "iscc": self.isccs[work],
             })
+
+
+# Registry-side fingerprints are stored with fingerprint.codec, which builds only allow-listed types.
+for _cls in (AudioFingerprint, AudioVariant, AudioRegistration,):
+    register_type(_cls)

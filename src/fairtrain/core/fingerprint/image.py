@@ -44,6 +44,7 @@ from fairtrain.core.fingerprint._image_hash import (
     trim_borders,
 )
 from fairtrain.core.fingerprint._image_mih import MultiIndexHash, flat_range
+from fairtrain.core.fingerprint.codec import register_type
 
 __all__ = [
     "DHASH_RADIUS",
@@ -503,3 +504,8 @@ class ImageIndex:
             iscc=np.asarray(works.column("iscc").to_pylist(), dtype=str),
             phash=variants.column("phash").to_numpy(), dhash=variants.column("dhash").to_numpy(),
             work_row=variants.column("work_row").to_numpy(), variant=variants.column("variant").to_numpy())
+
+
+# Registry-side fingerprints are stored with fingerprint.codec, which builds only allow-listed types.
+for _cls in (ImageFingerprint, RegisteredImage,):
+    register_type(_cls)

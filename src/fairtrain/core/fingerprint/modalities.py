@@ -13,7 +13,6 @@ from functools import cache
 from pathlib import Path
 
 from fairtrain.core.fingerprint import FingerprintError, Match
-from fairtrain.core.fingerprint.codec import register_type
 
 NAMES = ("text", "image", "audio")
 
@@ -48,17 +47,11 @@ def modality(name: str) -> Modality:
         raise ValueError(f"unknown modality {name!r} (expected one of: {', '.join(NAMES)})")
     mod = importlib.import_module(f"fairtrain.core.fingerprint.{name}")
     if name == "text":
-        for cls in (mod.TextFingerprint,):
-            register_type(cls)
         return Modality("text", mod.register_text, mod.fingerprint_text, mod.TextIndexBuilder, mod.TextIndex.load,
                         lambda fp: fp.iscc_code, mod.fingerprint_texts)
     if name == "image":
-        for cls in (mod.RegisteredImage, mod.ImageFingerprint):
-            register_type(cls)
         return Modality("image", mod.register_image, mod.fingerprint_image, mod.ImageIndexBuilder,
                         mod.ImageIndex.load, lambda reg: reg.iscc or None)
-    for cls in (mod.AudioRegistration, mod.AudioFingerprint, mod.AudioVariant):
-        register_type(cls)
     return Modality("audio", mod.register_audio, mod.fingerprint_audio, mod.AudioIndexBuilder, mod.AudioIndex.load,
                     lambda reg: reg.iscc or None)
 

@@ -35,6 +35,7 @@ import xxhash
 from fairtrain.core.fingerprint import FingerprintError, Match
 from fairtrain.core.fingerprint import _text_sketch as _sk
 from fairtrain.core.fingerprint import _text_tokens as _tok
+from fairtrain.core.fingerprint.codec import register_type
 
 __all__ = [
     "GRAM_WORDS", "WINNOW_WINDOW", "SHINGLE_WORDS", "TextFingerprint", "TextIndex", "TextIndexBuilder",
@@ -596,3 +597,8 @@ def _maybe_in(packed: np.ndarray, mask: np.uint64, needles: np.ndarray) -> np.nd
 
 _DIAG_TOLERANCE = 8  # words of drift between neighbouring hits on one alignment
 _GAP_WORDS = 80  # a longer stretch without hits starts a new aligned span
+
+
+# Registry-side fingerprints are stored with fingerprint.codec, which builds only allow-listed types.
+for _cls in (TextFingerprint,):
+    register_type(_cls)

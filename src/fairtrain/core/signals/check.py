@@ -19,12 +19,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from fairtrain.core.signals import files, html as html_signals, rsl as rsl_mod, tdmrep
+from fairtrain.core.signals import files, tdmrep
+from fairtrain.core.signals import html as html_signals
+from fairtrain.core.signals import rsl as rsl_mod
 from fairtrain.core.signals.combine import combine_signals, decide_signals
 from fairtrain.core.signals.evidence import Retrieval, SignalError
 from fairtrain.core.signals.fetch import DEFAULT_USER_AGENT, Fetched, FetchLimits, fetch, make_client
 from fairtrain.core.signals.headers import read_headers, terms_from_headers
-from fairtrain.core.signals.robots import MAX_BYTES as ROBOTS_MAX_BYTES, RobotsTxt, product_token, terms_from_robots
+from fairtrain.core.signals.robots import MAX_BYTES as ROBOTS_MAX_BYTES
+from fairtrain.core.signals.robots import RobotsTxt, product_token, terms_from_robots
 from fairtrain.core.vocab import Category, Decision, Reason, Statement, Terms, Value
 
 ROBOTS_TTL = 24 * 3600  # RFC 9309 §2.4: a cached robots.txt should not be used for more than 24 hours

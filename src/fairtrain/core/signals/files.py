@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from fairtrain.core.signals import crosswalk
 from fairtrain.core.signals.evidence import Retrieval, SignalError, parser_id, statement
 from fairtrain.core.signals.markup import scan
-from fairtrain.core.signals.tdmrep import TdmSignal, from_xmp as tdm_from_xmp, terms_from_tdmrep
+from fairtrain.core.signals.tdmrep import TdmSignal, terms_from_tdmrep
+from fairtrain.core.signals.tdmrep import from_xmp as tdm_from_xmp
 from fairtrain.core.vocab import Category, Terms, Value
 
 PARSER = parser_id("files")

@@ -26,7 +26,8 @@ from fairtrain.core.signals.evidence import (
 )
 from fairtrain.core.signals.prefs import parse_aipref, parse_content_signal
 from fairtrain.core.signals.robots import product_token
-from fairtrain.core.signals.tdmrep import TdmSignal, from_headers as tdm_from_headers
+from fairtrain.core.signals.tdmrep import TdmSignal
+from fairtrain.core.signals.tdmrep import from_headers as tdm_from_headers
 from fairtrain.core.vocab import Category, Terms, Value
 
 PARSER = parser_id("headers")

@@ -6,10 +6,16 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from fairtrain.core.signals.evidence import Retrieval, parser_id
-from fairtrain.core.signals.headers import RSL_TYPE, RobotsDirectives, parse_robots_directives, terms_from_directives
+from fairtrain.core.signals.headers import (
+    RSL_TYPE,
+    RobotsDirectives,
+    parse_robots_directives,
+    terms_from_directives,
+)
 from fairtrain.core.signals.markup import scan
 from fairtrain.core.signals.robots import product_token
-from fairtrain.core.signals.tdmrep import TdmSignal, from_html as tdm_from_html
+from fairtrain.core.signals.tdmrep import TdmSignal
+from fairtrain.core.signals.tdmrep import from_html as tdm_from_html
 from fairtrain.core.vocab import Terms
 
 PARSER = parser_id("html")

@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 
 from fairtrain.core.vocab import Value
 from fairtrain.services.clearance.pipeline import (
-    Cleared,
     ClearanceConfig,
+    Cleared,
     DecideStep,
     MatchStep,
     WebSignalsStep,

@@ -13,7 +13,16 @@ from sqlalchemy import func, insert, select, update
 
 from fairtrain.core.keys import SigningKey, sign_document, verify_document
 from fairtrain.core.money import Money
-from fairtrain.core.store.models import Invoice, Licence, LicensedWork, MandateRow, Payment, UsageReport, Work, utcnow
+from fairtrain.core.store.models import (
+    Invoice,
+    Licence,
+    LicensedWork,
+    MandateRow,
+    Payment,
+    UsageReport,
+    Work,
+    utcnow,
+)
 from fairtrain.core.vocab import Category, PriceModel
 from fairtrain.services.ledger import log
 from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError, parse_party

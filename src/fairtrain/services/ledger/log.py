@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, canonical_json, sign_document, verify_document
+from fairtrain.core.keys import (
+    PublicKey,
+    SignatureError,
+    SigningKey,
+    canonical_json,
+    sign_document,
+    verify_document,
+)
 from fairtrain.core.merkle import (
     EMPTY_ROOT,
     MerkleTree,

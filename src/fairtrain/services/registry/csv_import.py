@@ -28,7 +28,16 @@ from sqlalchemy import insert, select, update
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
-from fairtrain.core.store.models import DeclarationRow, Dispute, FingerprintRow, Holder, MandateRow, Work, WorkShare, utcnow
+from fairtrain.core.store.models import (
+    DeclarationRow,
+    Dispute,
+    FingerprintRow,
+    Holder,
+    MandateRow,
+    Work,
+    WorkShare,
+    utcnow,
+)
 from fairtrain.core.vocab import Category, Offer, PriceModel, Value
 from fairtrain.services.ledger import log
 from fairtrain.services.registry.errors import RegistryError

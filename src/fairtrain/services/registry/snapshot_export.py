@@ -15,10 +15,16 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from fairtrain.core.decide import Query, decide, effective_values
-from fairtrain.core.keys import SigningKey
-from fairtrain.core.snapshot import FINGERPRINTS_DIR, TERMS_DIR, publish_directory, seal_snapshot, terms_schema
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.fingerprint.modalities import modality
+from fairtrain.core.keys import SigningKey
+from fairtrain.core.snapshot import (
+    FINGERPRINTS_DIR,
+    TERMS_DIR,
+    publish_directory,
+    seal_snapshot,
+    terms_schema,
+)
 from fairtrain.core.store.models import FingerprintRow, Holder, Licence, LicensedWork, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Value
 from fairtrain.services.ledger import log
