@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -128,9 +129,11 @@ def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: boo
         report.invalid = 1
         return report
 
-    reader = csv.reader(io.StringIO(text, newline=""))
+    head_io = io.StringIO(text, newline="")
+    reader = csv.reader(head_io)
     try:
         header = [h.strip().lower() for h in next(reader)]
+        body_start = head_io.tell()
     except StopIteration:
         report.errors.append(RowError(1, "-", "the file is empty (no header row)"))
         return report
@@ -144,50 +147,44 @@ def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: boo
         report.errors.append(RowError(1, "header", f"{reason} (expected: {','.join(COLUMNS)})"))
         return report
 
-    rows: list[_Row] = []
     seen_refs: dict[str, int] = {}
     base = path.parent
-    for n, fields in enumerate(reader, start=2):
-        if not any(f.strip() for f in fields):
-            continue
-        report.rows += 1
-        if len(fields) != len(header):
-            report.errors.append(RowError(n, "-", f"{len(fields)} fields, the header has {len(header)}"))
-            continue
-        row = _parse_row(n, fields, header, base, report.errors)
-        if row is None:
-            continue
-        if row.work_ref in seen_refs:
-            report.errors.append(RowError(n, "work_ref", f"duplicate work_ref {row.work_ref!r} (first on line {seen_refs[row.work_ref]})"))
-            continue
-        seen_refs[row.work_ref] = n
-        rows.append(row)
-        if progress and report.rows % 5000 == 0:
-            progress(report.rows)
-
-    with registry.engine.begin() as c:
-        existing = _existing(c, org_id, [r.work_ref for r in rows])
-        names = {name for r in rows for name, _, _ in r.holders}
-        holder_ids = _org_holders(c, org_id, names)
-        valid: list[_Row] = []
-        for r in rows:
-            prev = existing.get(r.work_ref)
-            if prev is not None and prev["row_hash"] != r.row_hash:
-                prev_names = prev["holders"]
-                new_names = {(name, role, share) for name, role, share in r.holders}
-                if prev_names != new_names:
-                    report.errors.append(RowError(r.line, "holders", f"work_ref {r.work_ref!r} was imported with other holders or shares; ownership changes are not made by re-import"))
-                    continue
-            valid.append(r)
-        report.invalid = len({e.line for e in report.errors})
-        if report.errors and not skip_invalid:
-            return report  # nothing stored: the transaction holds no writes yet
-        _store(c, org_id, valid, existing, holder_ids, report)
-        # One log entry per import: the file's digest and what it changed (row by row is in the registry).
-        log.append(c, [log.Entry("import", {"org": org_ref(org_id), "file_sha256": hashlib.sha256(raw).hexdigest(),
-                                            "rows": report.rows, "created": report.created,
-                                            "updated": report.updated, "unchanged": report.unchanged,
-                                            "invalid": report.invalid}, subject=org_ref(org_id))])
+    with registry.engine.connect() as c:
+        trans = c.begin()
+        try:
+            holder_ids: dict[str, int] = {}
+            for rows, errors, count in _parsed_chunks(text, body_start, header, base):
+                report.rows += count
+                report.errors.extend(errors)
+                unique = []
+                for r in rows:
+                    if r.work_ref in seen_refs:
+                        report.errors.append(RowError(r.line, "work_ref", f"duplicate work_ref {r.work_ref!r} "
+                                                                        f"(first on line {seen_refs[r.work_ref]})"))
+                        continue
+                    seen_refs[r.work_ref] = r.line
+                    unique.append(r)
+                # Rows are stored as they are validated, inside one transaction that is rolled back if any
+                # row is bad (unless skip_invalid): parsing in a worker process overlaps the inserts.
+                if not report.errors or skip_invalid:
+                    _store_chunk(c, org_id, unique, holder_ids, report)
+                if progress:
+                    progress(report.rows)
+            report.invalid = len({e.line for e in report.errors})
+            report.errors.sort(key=lambda e: e.line)
+            if report.errors and not skip_invalid:
+                trans.rollback()
+                report.created = report.updated = report.unchanged = report.holders_created = report.disputes = 0
+                return report
+            # One log entry per import: the file's digest and what it changed (row by row is in the registry).
+            log.append(c, [log.Entry("import", {"org": org_ref(org_id), "file_sha256": hashlib.sha256(raw).hexdigest(),
+                                                "rows": report.rows, "created": report.created,
+                                                "updated": report.updated, "unchanged": report.unchanged,
+                                                "invalid": report.invalid}, subject=org_ref(org_id))])
+            trans.commit()
+        except BaseException:
+            trans.rollback()
+            raise
     report.imported = True
     registry._changed()
     return report
@@ -239,6 +236,75 @@ def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[st
         if len({(h[0], h[1]) for h in holders}) != len(holders):
             problems.append("a holder appears twice with the same role")
     return tuple(holders), tuple(problems)
+
+
+_CHUNK_BYTES = 1 << 20
+_PARALLEL_BYTES = 2 << 20  # below 2 MiB a worker process costs more than it saves
+
+
+def _parse_chunk(job: tuple[int, str, list[str], Path]) -> tuple[list[_Row], list[RowError], int]:
+    """Read and validate a chunk of the file (in a worker process for big files)."""
+    first_line, text, header, base = job
+    rows, errors, count = [], [], 0
+    for n, fields in enumerate(csv.reader(io.StringIO(text, newline="")), start=first_line):
+        if not any(f.strip() for f in fields):
+            continue
+        count += 1
+        if len(fields) != len(header):
+            errors.append(RowError(n, "-", f"{len(fields)} fields, the header has {len(header)}"))
+            continue
+        row = _parse_row(n, fields, header, base, errors)
+        if row is not None:
+            rows.append(row)
+    return rows, errors, count
+
+
+def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
+    """Parsed chunks in file order. Big files whose fields hold no quoted line breaks are cut at line ends
+    and parsed by a worker process while the caller stores the previous chunks."""
+    body = text[body_start:]
+    first_line = text.count("\n", 0, body_start) + 1
+    if len(body) < _PARALLEL_BYTES or '"' in body and re.search(r'"[^"]*\n', body):
+        yield _parse_chunk((first_line, body, header, base))
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    def jobs():
+        line, pos = first_line, 0
+        while pos < len(body):
+            end = body.find("\n", pos + _CHUNK_BYTES)
+            end = len(body) if end < 0 else end + 1
+            part = body[pos:end]
+            yield (line, part, header, base)
+            line += part.count("\n")
+            pos = end
+
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        window: deque = deque()
+        for job in jobs():
+            window.append(pool.submit(_parse_chunk, job))
+            if len(window) >= 3:  # bounded read-ahead: memory stays a few chunks deep
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def _store_chunk(c, org_id: int, rows: list[_Row], holder_ids: dict[str, int], report: ImportReport) -> None:
+    """Check re-imported rows against what is stored, then store the chunk's valid rows."""
+    existing = _existing(c, org_id, [r.work_ref for r in rows])
+    names = {name for r in rows for name, _, _ in r.holders} - holder_ids.keys()
+    holder_ids.update(_org_holders(c, org_id, names))
+    valid: list[_Row] = []
+    for r in rows:
+        prev = existing.get(r.work_ref)
+        if prev is not None and prev["row_hash"] != r.row_hash:
+            if prev["holders"] != {(name, role, share) for name, role, share in r.holders}:
+                report.errors.append(RowError(r.line, "holders", f"work_ref {r.work_ref!r} was imported with other "
+                                              "holders or shares; ownership changes are not made by re-import"))
+                continue
+        valid.append(r)
+    _store(c, org_id, valid, existing, holder_ids, report)
 
 
 def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors: list[RowError]) -> _Row | None:
@@ -356,11 +422,11 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
         bulk_insert(c, MandateRow.__table__, [
             {"holder_id": hid, "org_id": org_id, "categories": ",".join(x.value for x in Category),
              "valid_from": db_time(c, now), "valid_until": None, "declared_at": db_time(c, now)} for hid, _ in created])
-        report.holders_created = len(created)
+        report.holders_created += len(created)
 
     fresh = [r for r in rows if r.work_ref not in existing]
     changed = [r for r in rows if r.work_ref in existing and existing[r.work_ref]["row_hash"] != r.row_hash]
-    report.unchanged = len(rows) - len(fresh) - len(changed)
+    report.unchanged += len(rows) - len(fresh) - len(changed)
 
     clashes = _clashes(c, fresh)
     if fresh:
@@ -380,11 +446,11 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
                      "resolution": None, "created_at": db_time(c, now), "resolved_at": None}
                     for wid, r in zip(new_ids, fresh, strict=True) for key, value, other in clashes.get(r.work_ref, ())]
         bulk_insert(c, Dispute.__table__, disputes)
-        report.disputes = len(disputes)
+        report.disputes += len(disputes)
         bulk_insert_tuples(c, DeclarationRow.__table__, _DECL_COLUMNS, [
             _decl(work_ref(wid), org, cat, val, r.offer, t)
             for wid, r in zip(new_ids, fresh, strict=True) for cat, val in r.values.items()])
-    report.created = len(fresh)
+    report.created += len(fresh)
 
     for r in changed:
         wid = existing[r.work_ref]["id"]
@@ -397,7 +463,7 @@ def _store(c, org_id: int, rows: list[_Row], existing: dict[str, dict], holder_i
             if current.get(cat, (None, None)) != ((new.value if new else None), offer_json):
                 decls.append(_decl(work_ref(wid), org, cat, new, r.offer, db_time(c, now)))
         bulk_insert_tuples(c, DeclarationRow.__table__, _DECL_COLUMNS, decls)
-    report.updated = len(changed)
+    report.updated += len(changed)
 
 
 _WORK_COLUMNS = ("id", "title", "media_type", "content_hash", "iswc", "isrc", "isbn", "iscc", "org_id", "work_ref",
