@@ -137,3 +137,21 @@ def test_files_are_read_hashed_and_clashes_open_disputes(registry, org, tmp_path
     assert d["key"] == "content_hash"
     bad = import_csv(registry, write(tmp_path, "F-2,Junk,junk.bin,A:author:1,,,,,,,,,,\n", "j.csv"), org_id=org)
     assert not bad.imported and "not a text, image or audio file" in bad.errors[0].reason
+
+
+def test_a_big_file_is_parsed_in_a_worker_and_still_all_or_nothing(registry, org, tmp_path):
+    """Above 2 MiB the importer parses in a worker process and stores chunk by chunk in one transaction."""
+    rows = "".join(f"B{i:06d},Big work {i} with a longer title to fill the file,,Member {i % 500}:composer:1,,,,,"
+                   f"{'allow' if i % 2 else ''},,,,,\n" for i in range(40_000))
+    assert len(rows.encode()) > 2 << 20
+    bad = write(tmp_path, rows + "B-bad,Bad,,X:composer:1/2,,,,,,,,,,\n", "big-bad.csv")
+    report = import_csv(registry, bad, org_id=org)
+    assert not report.imported and report.rows == 40_001
+    assert [(e.line, e.column) for e in report.errors] == [(40_002, "holders")]
+    assert count(registry, Work) == 0 and count(registry, Holder) == 0 and count(registry, DeclarationRow) == 0
+    good = import_csv(registry, write(tmp_path, rows, "big.csv"), org_id=org)
+    assert good.imported and (good.created, good.holders_created) == (40_000, 500)
+    assert count(registry, DeclarationRow) == 20_000
+    with registry.engine.connect() as c:
+        wid = c.execute(select(Work.id).where(Work.work_ref == "B039999")).scalar_one()
+    assert registry.decide(wid, Category.TRAIN_AI).value is Value.ALLOW

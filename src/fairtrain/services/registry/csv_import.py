@@ -153,6 +153,10 @@ def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: boo
         trans = c.begin()
         try:
             holder_ids: dict[str, int] = {}
+            # Only works stored before this import can be re-imported rows (the file's own duplicates are
+            # refused above); a first import skips the look-ups, which PostgreSQL plans badly on rows
+            # inserted earlier in the same transaction.
+            had_works = c.execute(select(Work.id).where(Work.org_id == org_id).limit(1)).first() is not None
             for rows, errors, count in _parsed_chunks(text, body_start, header, base):
                 report.rows += count
                 report.errors.extend(errors)
@@ -167,7 +171,7 @@ def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: boo
                 # Rows are stored as they are validated, inside one transaction that is rolled back if any
                 # row is bad (unless skip_invalid): parsing in a worker process overlaps the inserts.
                 if not report.errors or skip_invalid:
-                    _store_chunk(c, org_id, unique, holder_ids, report)
+                    _store_chunk(c, org_id, unique, holder_ids, report, had_works=had_works)
                 if progress:
                     progress(report.rows)
             report.invalid = len({e.line for e in report.errors})
@@ -290,9 +294,10 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
             yield window.popleft().result()
 
 
-def _store_chunk(c, org_id: int, rows: list[_Row], holder_ids: dict[str, int], report: ImportReport) -> None:
+def _store_chunk(c, org_id: int, rows: list[_Row], holder_ids: dict[str, int], report: ImportReport, *,
+                 had_works: bool) -> None:
     """Check re-imported rows against what is stored, then store the chunk's valid rows."""
-    existing = _existing(c, org_id, [r.work_ref for r in rows])
+    existing = _existing(c, org_id, [r.work_ref for r in rows]) if had_works else {}
     names = {name for r in rows for name, _, _ in r.holders} - holder_ids.keys()
     holder_ids.update(_org_holders(c, org_id, names))
     valid: list[_Row] = []
