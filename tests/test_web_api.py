@@ -278,3 +278,30 @@ def test_pages_forbid_framing_and_foreign_scripts(app):
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert r.headers["x-frame-options"] == "DENY" and "<script>" not in r.text
+
+
+def test_developers_check_a_batch_of_outputs_against_a_published_snapshot(app):
+    state = app.state.web
+    creator = Session(app, "a@example.org", "creator", "A")
+    work = text_file(3)
+    photo = make_image(31)
+    creator.request("POST", "/api/works", files=[("files", ("poem.txt", work, "text/plain")),
+                                                 ("files", ("photo.jpg", photo, "image/jpeg"))])
+    export_snapshot(state.registry, state.snapshots_dir / "current", SigningKey.generate())
+    dev = Session(app, "dev@example.org", "developer", "Dev Lab")
+    generated = ("Here is a story the model wrote. " + " ".join(work.decode().split()[5:60]) +
+                 " And that is where the story ends, as stories do.").encode()
+    buf = io.BytesIO()
+    from PIL import Image
+
+    Image.open(io.BytesIO(photo)).save(buf, "JPEG", quality=50)
+    r = dev.request("POST", "/api/outputs/check", data={"snapshot": "current"},
+                    files=[("files", ("out-1.txt", generated, "text/plain")), ("files", ("out-2.jpg", buf.getvalue(), "image/jpeg")),
+                           ("files", ("out-3.txt", text_file(99), "text/plain"))])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    flagged = {x["item"]: x for x in body["results"] if x["flagged"]}
+    assert set(flagged) == {"out-1.txt", "out-2.jpg"} and body["flagged"] == 2
+    assert sum(body["attribution_weights"].values()) > 0
+    assert dev.request("POST", "/api/outputs/check", data={"snapshot": "../../etc"},
+                       files=[("files", ("x.txt", b"x", "text/plain"))]).status_code == 404

@@ -79,6 +79,8 @@ CASES = [
     ("GET /api/disputes", {"public": 401, "creator": 200, "org": 200, "developer": 403}),
     ("POST /api/disputes/{other}/resolve", {"public": 401, "creator": 403, "org": 403, "developer": 403}),
     ("POST /api/disputes/{own}/resolve", {"public": 401, "creator": 403, "org": 200, "developer": 403}),
+    # developers
+    ("POST /api/outputs/check", {"public": 401, "creator": 403, "org": 403, "developer": 404}),
     # public
     ("GET /api/registry/search", {"public": 200, "creator": 200, "org": 200, "developer": 200}),
     ("GET /api/snapshots", {"public": 200, "creator": 200, "org": 200, "developer": 200}),
@@ -120,6 +122,9 @@ def _call(w, label: str, actor: str, n: int):
         kw["json"] = {"org_id": w["org_p"].org_id, "categories": ["search"]}
     elif path == "/api/org/import":
         kw["files"] = {"file": ("n.csv", CSV_OK, "text/csv")}
+    elif path == "/api/outputs/check":
+        kw["files"] = [("files", ("out.txt", text_file(7), "text/plain"))]
+        kw["data"] = {"snapshot": "none"}
     elif path.endswith("/resolve"):
         kw["json"] = {"keep": "existing"}
     elif path == "/api/auth/signin":

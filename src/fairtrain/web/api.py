@@ -283,6 +283,26 @@ def resolve(dispute_id: Id, body: Resolve, request: Request, p: Caller) -> dict:
     return ops.resolve_dispute(web(request), p, dispute_id, body.keep, body.note)
 
 
+# -- developers: output checks -------------------------------------------------------------------
+
+
+@router.post("/outputs/check", tags=["transparency"])
+async def check_outputs(request: Request, p: Caller, files: Annotated[list[UploadFile], File()],
+                        snapshot: Annotated[str, Form(max_length=200)]) -> dict:
+    """Match a batch of generated text, images or audio against a published snapshot: near-verbatim
+    reproductions with the matched work, the evidence and a score, and attribution weights per work."""
+    require(p, "developer", what="checking model outputs")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    if len(files) > state.limits.max_files:
+        raise WebError(413, f"outputs: at most {state.limits.max_files} files per request, got {len(files)}")
+    snap_dir = ops.snapshot_file(state, snapshot, "manifest.json").parent  # 404 unless published
+    blobs = [((f.filename or "output")[:200], await f.read()) for f in files]
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(ops.check_outputs, snap_dir, blobs)
+
+
 # -- public: registry search, snapshots, the log -----------------------------------------------------
 
 

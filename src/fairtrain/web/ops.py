@@ -343,6 +343,18 @@ def verify_published(state, name: str) -> dict:
     return {"name": name, "valid": True, "key_id": snap.signer.key_id, "snapshot_id": snap.snapshot_id}
 
 
+def check_outputs(snapshot_dir: Path, items: list[tuple[str, bytes]]) -> dict:
+    from fairtrain.services.transparency.outputs import OutputChecker, attribution_weights
+
+    try:
+        checker = OutputChecker.open(snapshot_dir, None)  # the signature is verified before anything is read
+    except SnapshotError as e:
+        raise WebError(409, f"snapshot refused: {e}") from None
+    checks = checker.check(items)
+    return {"results": [c.to_dict() for c in checks], "flagged": sum(c.flagged for c in checks),
+            "attribution_weights": {str(k): v for k, v in attribution_weights(checks).items()}}
+
+
 def log_head(state) -> dict:
     lg = Log(state.registry.engine)
     size, root = lg.size_and_root()
