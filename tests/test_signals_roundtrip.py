@@ -307,3 +307,28 @@ def test_a_specific_statement_refines_its_origins_broader_one_only():
     other = Terms((tdm, _s(C.SEARCH, A, "robots.txt:content-signal", OTHER)))
     assert decide_signals(C.SEARCH, other).value is D  # most restrictive across origins
     assert decide_signals(C.SEARCH, Terms()).value is Value.UNKNOWN
+
+
+def test_render_embeds_the_declaration_into_copies_of_the_creators_images(registry, database_url, tmp_path):
+    from PIL import Image
+
+    from conftest import make_image
+    from fairtrain.core.signals.files import read_file, terms_from_file
+
+    holder = registry.add_holder("Photographer", email="photo@example.org")
+    registry.declare(level=Level.CATALOGUE, target_id=holder, party=holder_ref(holder),
+                     values={Category.TDM: Value.DENY, Category.SEARCH: Value.ALLOW})
+    original = tmp_path / "photo.jpg"
+    original.write_bytes(make_image(3))
+    before = original.read_bytes()
+    r = CliRunner().invoke(app, ["--database-url", database_url, "signals", "render", "--holder", str(holder),
+                                 "--site", "https://photo.example", "--out", str(tmp_path / "kit"),
+                                 "--embed", str(original), "--embed", str(tmp_path / "missing.jpg")])
+    assert r.exit_code == 1  # the missing file is reported, the photo is still embedded
+    copy = tmp_path / "kit" / "embedded" / "photo.jpg"
+    assert original.read_bytes() == before  # never the creator's own file
+    xmp = Image.open(copy).info.get("xmp", b"")
+    assert b"DataMining" in (xmp if isinstance(xmp, bytes) else xmp.encode())
+    terms = terms_from_file(read_file(copy.read_bytes(), media_type="image/jpeg", item="photo.jpg", with_c2pa=False))
+    assert decide_signals(Category.TRAIN_GENAI, terms).value is Value.DENY  # the reader finds the reservation
+    assert not terms_from_file(read_file(before, media_type="image/jpeg", item="orig", with_c2pa=False)).statements

@@ -631,6 +631,12 @@ def signals_render(
     work: Annotated[int | None, typer.Option(help="One work")] = None,
     contact: Annotated[str | None, typer.Option(help="Contact email written into the signals")] = None,
     licence_url: Annotated[list[str] | None, typer.Option(help="Where licences are offered (repeatable)")] = None,
+    embed: Annotated[list[Path] | None, typer.Option(help="Image files to copy into OUT/embedded/ with XMP "
+                                                          "(plus:DataMining) and, given --c2pa-cert, a signed C2PA "
+                                                          "manifest (repeatable)")] = None,
+    c2pa_cert: Annotated[Path | None, typer.Option(help="C2PA signing certificate chain (PEM)")] = None,
+    c2pa_key: Annotated[Path | None, typer.Option(help="C2PA private key (PEM, PKCS#8)")] = None,
+    c2pa_alg: Annotated[str, typer.Option(help="es256, ps256, ed25519 …")] = "es256",
     as_json: JsonOpt = False,
 ) -> None:
     """Render every machine-readable signal from one stored declaration: robots.txt, TDMRep, headers, RSL…"""
@@ -662,15 +668,34 @@ def signals_render(
         written = write_kit(policy, out_dir)
     except SignalRenderError as e:
         fail(str(e))
+    embedded = []
+    if embed:
+        from fairtrain.core.signals.embed import C2paCredentials, embed_files
+
+        creds = None
+        if c2pa_cert or c2pa_key:
+            if not (c2pa_cert and c2pa_key):
+                fail("--c2pa-cert and --c2pa-key go together")
+            creds = C2paCredentials(c2pa_cert.read_bytes(), c2pa_key.read_bytes(), algorithm=c2pa_alg)
+        embedded = embed_files(embed, out_dir / "embedded", policy, creds)
+        for r in embedded:
+            if not r.ok:
+                err.print(f"[red]{r.source}[/]: {r.error}", highlight=False)
     web = policy.web_values()
     coarser = {c.value: web[c].value for c in Category if web[c] is not policy.value(c)}
     data = {"out": str(out_dir), "files": sorted(str(p.relative_to(out_dir)) for p in written),
+            "embedded": [{"source": str(r.source), "dest": str(r.dest) if r.dest else None, "error": r.error}
+                         for r in embedded],
             "values": {c.value: d.value.value for c, d in decisions.items()},
             "web_values": {c.value: v.value for c, v in web.items()}, "coarser": coarser}
     t = Table("file", title=f"signal kit for {who['name']} → {out_dir}")
     for f in data["files"]:
         t.add_row(f)
+    for r in embedded:
+        t.add_row(f"embedded/{r.dest.name}" if r.ok else f"[red]{r.source}: {r.error}[/]")
     emit(data, as_json, t)
+    if any(not r.ok for r in embedded):
+        raise typer.Exit(1)
     if coarser and not as_json:
         out.print("[yellow]note:[/] the web formats cannot say this exactly; readers will decide "
                   + ", ".join(f"{c}={v} (declared {policy.value(Category(c)).value})" for c, v in coarser.items()),
