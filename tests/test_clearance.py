@@ -262,3 +262,25 @@ def test_check_web_reads_the_signals_of_url_only_items(world, tmp_path):
     why = [r for r in json.loads(d["b.jpg"]["reasons"]) if r["source"] == "web"]
     assert why and why[0]["value"] == "deny"
     assert report["by_reason"].get("web:deny") == 2 and report["passed"] == 0
+
+
+def test_memory_stays_bounded_for_a_dataset_larger_than_the_process(world, tmp_path):
+    """600 MB of items streamed through `fairtrain clear`: the process never holds more than a few batches."""
+    run, env, tmp, _ = world
+    rng = __import__("numpy").random.default_rng(0)
+    data = tmp_path / "big.parquet"
+    blob_mb, n = 2, 300
+    with pq.ParquetWriter(data, pa.schema([("url", pa.string()), ("data", pa.binary())])) as w:
+        for i in range(0, n, 10):  # 10 items per row group, each a 2 MB blob nobody registered
+            w.write_table(pa.table({"url": [f"https://example.org/{j}.bin" for j in range(i, i + 10)],
+                                    "data": [rng.bytes(blob_mb << 20) for _ in range(10)]}))
+    assert data.stat().st_size > 550 << 20
+    peak = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    r = subprocess.run([sys.executable, "-c", peak, sys.executable, "-m", "fairtrain.cli.app", "clear", str(data),
+                        "--snapshot", str(tmp / "snap"), "--licensee", "acme-ai", "--out", str(tmp / "big-out"),
+                        "--batch-size", "4"], env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    peak_mib = int(r.stdout.split()[-1]) / 1024
+    print(f"peak RSS {peak_mib:.0f} MiB")
+    assert peak_mib < 450, f"peak RSS {peak_mib:.0f} MiB for a {data.stat().st_size >> 20} MiB dataset"
+    assert pq.read_table(tmp / "big-out" / "decisions.parquet").num_rows == n
