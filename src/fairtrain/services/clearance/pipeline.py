@@ -199,11 +199,13 @@ def licensable(rec: Cleared) -> list[dict]:
             and rec.decision is Value.LICENCE]
 
 
-def load_matchers(config: ClearanceConfig) -> list[SnapshotMatcher]:
+def load_matchers(config: ClearanceConfig, verified: dict | None = None) -> list[SnapshotMatcher]:
+    """Matchers for the config's snapshots: from ``verified`` ones (path → Snapshot), else verified now."""
     from fairtrain.core.keys import PublicKey
 
     trusted = [PublicKey.from_b64(k) for k in config.trusted_keys] or None
-    return [SnapshotMatcher.open(p, trusted) for p in config.snapshots]
+    return [SnapshotMatcher((verified or {})[str(p)]) if str(p) in (verified or {}) else SnapshotMatcher.open(p, trusted)
+            for p in config.snapshots]
 
 
 __all__ = ["Cleared", "ClearanceConfig", "DecideStep", "MatchStep", "SnapshotTerms", "WebSignalsStep",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from collections import Counter
@@ -101,9 +102,11 @@ _WORKER: dict = {}
 
 def _steps(config: ClearanceConfig) -> list:
     """The pipeline, built once per process (snapshot indexes are loaded once, then shared by all shards)."""
-    key = json.dumps(config.to_dict(), sort_keys=True)
+    verified = _WORKER.get("verified") or {}
+    # Keyed by what was verified too: a snapshot re-exported at the same path must not reuse old indexes.
+    key = json.dumps([config.to_dict(), sorted(s.snapshot_id for s in verified.values())], sort_keys=True)
     if _WORKER.get("key") != key:
-        steps: list = [MatchStep(load_matchers(config))]
+        steps: list = [MatchStep(load_matchers(config, _WORKER.get("verified")))]
         if config.check_web:
             steps.append(WebSignalsStep())
         steps.append(DecideStep(config))
@@ -220,7 +223,11 @@ def run_local(input_path: Path, out: Path, config: ClearanceConfig, job: dict, *
             if on_shard:
                 on_shard(done)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Load the snapshot indexes once, before the workers fork: they share the pages copy-on-write instead
+    # of each reading and building them again (where the platform forks; elsewhere each worker loads).
+    _steps(config)
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(run_shard, str(input_path), fmt, n, str(out), config, batch_size) for n in todo]
         for f in as_completed(futures):
             done = f.result()
@@ -231,7 +238,8 @@ def run_local(input_path: Path, out: Path, config: ClearanceConfig, job: dict, *
 # -- final outputs ---------------------------------------------------------------------------------
 
 
-def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine: str) -> dict:
+def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine: str,
+           verified: dict | None = None) -> dict:
     """Merge the shard outputs into the final files; deterministic, so a resumed job writes the same bytes."""
     from fairtrain.core.keys import sign_document
     from fairtrain.core.merkle import SortedSet
@@ -265,7 +273,7 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
 
     snapshots = []
     for p in config.snapshots:
-        snap = verify_snapshot(Path(p), _trusted(config))
+        snap = (verified or {}).get(str(p)) or verify_snapshot(Path(p), _trusted(config))
         snapshots.append({"path": str(p), "snapshot_id": snap.snapshot_id, "registry": snap.manifest.get("registry"),
                           "key_id": snap.signer.key_id, "created_at": snap.manifest.get("created_at")})
     report = {
@@ -315,8 +323,10 @@ def clear(input_path: Path, out: Path, config: ClearanceConfig, signing_key, *, 
     """Clear ``input_path`` into ``out``; resumes a job OUT already holds. Returns the report."""
     from fairtrain.core.snapshot import verify_snapshot
 
-    for p in config.snapshots:  # verify before anything is trusted (workers verify again when loading)
-        verify_snapshot(Path(p), _trusted(config))
+    # Verify before anything is trusted; this process then uses what it verified (other processes, such as
+    # Ray actors, verify for themselves when they load).
+    verified = {str(p): verify_snapshot(Path(p), _trusted(config)) for p in config.snapshots}
+    _WORKER["verified"] = verified
     job = plan(Path(input_path), Path(out), config, fmt, force=force)
     if on_plan:
         on_plan(job)
@@ -330,7 +340,7 @@ def clear(input_path: Path, out: Path, config: ClearanceConfig, signing_key, *, 
                 address=ray_address, on_shard=on_shard)
     else:
         raise ClearanceError(f"unknown engine {engine!r} (local or ray)")
-    return finish(Path(out), job, config, signing_key, engine=engine)
+    return finish(Path(out), job, config, signing_key, engine=engine, verified=verified)
 
 
 __all__ = ["ClearanceConfig", "ClearanceError", "clear", "replace", "run_shard"]
