@@ -431,6 +431,18 @@ def trusted_keys(public_key: list[Path] | None) -> list:
     return trusted
 
 
+def read_items(files: list[Path]) -> list[tuple[str, bytes]]:
+    """(name, bytes) per file; an unreadable file is reported and passed on empty, so the batch goes on."""
+    items = []
+    for f in files:
+        try:
+            items.append((str(f), f.read_bytes()))
+        except OSError as e:
+            items.append((str(f), b""))
+            err.print(f"[red]{f}[/]: cannot read ({e.strerror or e})", highlight=False)
+    return items
+
+
 PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
     "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's keys")]
 
@@ -516,13 +528,7 @@ def match(
         matcher = SnapshotMatcher.open(snapshot, trusted_keys(public_key))
     except SnapshotError as e:
         fail(f"snapshot refused: {e}", code=1)
-    items = []
-    for f in files:
-        try:
-            items.append((str(f), f.read_bytes()))
-        except OSError as e:
-            items.append((str(f), b""))
-            err.print(f"[red]{f}[/]: cannot read ({e.strerror or e})", highlight=False)
+    items = read_items(files)
     results = matcher.match(items)
     t = Table("file", "modality", "work", "score", "stage", "evidence / error")
     for r in results:
@@ -1049,13 +1055,7 @@ def outputs_check(
         checker = OutputChecker.open(snapshot, trusted_keys(public_key))
     except SnapshotError as e:
         fail(f"snapshot refused: {e}", code=1)
-    items = []
-    for f in files:
-        try:
-            items.append((str(f), f.read_bytes()))
-        except OSError as e:
-            items.append((str(f), b""))
-            err.print(f"[red]{f}[/]: cannot read ({e.strerror or e})", highlight=False)
+    items = read_items(files)
     checks = checker.check(items)
     w = attribution_weights(checks)
     if weights is not None:
