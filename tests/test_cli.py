@@ -58,6 +58,10 @@ def test_a_creator_and_a_cmo_from_the_command_line(cli, tmp_path):
     shown = cli.json("works", "show", str(wid))
     assert shown["holders"][0]["role"] == "photographer" and len(shown["declarations"]) == 1
     assert o["ref"] == "org:1"
+    assert [h["name"] for h in cli.json("holders", "list", "--name", "Minji")] == ["Kim Minji"]
+    assert [x["name"] for x in cli.json("orgs", "list")] == ["KOMCA"]
+    (listed,) = cli.json("works", "list", "--title", "photo")
+    assert listed["id"] == wid and listed["media_type"] == "image" and listed["iscc"].startswith("ISCC:")
 
 
 def test_import_report_and_disputes_from_the_command_line(cli, tmp_path):

@@ -137,6 +137,25 @@ def holders_add(name: str, email: Annotated[str | None, typer.Option()] = None, 
     emit({"id": hid, "ref": holder_ref(hid), "name": name}, as_json, f"holder [bold]{holder_ref(hid)}[/] {name}")
 
 
+@holders_app.command("list")
+def holders_list(name: Annotated[str | None, typer.Option(help="Part of the name")] = None,
+                 as_json: JsonOpt = False) -> None:
+    rows = registry().list_holders(name=name)
+    t = Table("id", "name", "email")
+    for h in rows:
+        t.add_row(str(h["id"]), h["name"], h["email"] or "")
+    emit(rows, as_json, t)
+
+
+@orgs_app.command("list")
+def orgs_list(as_json: JsonOpt = False) -> None:
+    rows = registry().list_orgs()
+    t = Table("id", "name", "country", "email")
+    for o in rows:
+        t.add_row(str(o["id"]), o["name"], o["country"] or "", o["email"] or "")
+    emit(rows, as_json, t)
+
+
 @orgs_app.command("add")
 def orgs_add(name: str, country: Annotated[str | None, typer.Option(help="ISO 3166 alpha-2")] = None,
              email: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
@@ -224,6 +243,16 @@ def _split_holder(spec: str) -> tuple[str, str, object]:
     except ValueError as e:
         fail(f"--holder {spec!r}: {e}")
     return name, role, share
+
+
+@works_app.command("list")
+def works_list(title: Annotated[str | None, typer.Option(help="Part of the title")] = None,
+               as_json: JsonOpt = False) -> None:
+    rows = registry().list_works(title=title)
+    t = Table("id", "title", "media", "status", "iscc")
+    for w in rows:
+        t.add_row(str(w["id"]), w["title"], w["media_type"] or "", w["status"], w["iscc"] or "")
+    emit(rows, as_json, t)
 
 
 @works_app.command("show")

@@ -123,6 +123,26 @@ class Registry:
             return c.execute(insert(Organisation).values(name=name, country=country, email=email, created_at=utcnow())
                              .returning(Organisation.id)).scalar_one()
 
+    def list_holders(self, *, name: str | None = None, limit: int = 1000) -> list[dict]:
+        q = select(Holder.__table__).order_by(Holder.id).limit(limit)
+        if name:
+            q = q.where(Holder.name.contains(name, autoescape=True))
+        with self.engine.connect() as c:
+            return [{"id": h.id, "ref": holder_ref(h.id), "name": h.name, "email": h.email} for h in c.execute(q)]
+
+    def list_orgs(self) -> list[dict]:
+        with self.engine.connect() as c:
+            return [{"id": o.id, "ref": org_ref(o.id), "name": o.name, "country": o.country, "email": o.email}
+                    for o in c.execute(select(Organisation.__table__).order_by(Organisation.id))]
+
+    def list_works(self, *, title: str | None = None, limit: int = 1000) -> list[dict]:
+        q = select(Work.__table__).order_by(Work.id).limit(limit)
+        if title:
+            q = q.where(Work.title.contains(title, autoescape=True))
+        with self.engine.connect() as c:
+            return [{"id": w.id, "title": w.title, "media_type": w.media_type, "status": w.status, "iscc": w.iscc}
+                    for w in c.execute(q)]
+
     def find_holder(self, ref: str | int) -> dict:
         """A holder by id or by unique name."""
         with self.engine.connect() as c:
