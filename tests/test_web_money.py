@@ -170,3 +170,49 @@ def test_public_lookup_and_summaries(tmp_path, database_url):
         "sha256": "ab" * 32, "clearances": []}, subject="model:acme-7b@1.0")])
     (s,) = w["public"].get("/api/summaries").json()
     assert (s["model"], s["provider"], s["lang"]) == ("acme-7b", "Acme", "ko")
+
+
+def _form(s: Session, url: str, data: dict | None = None, files=None, lang: str = "en"):
+    s.client.cookies.set("ft_lang", lang)
+    return s.client.post(url, data={"csrf": s.csrf, **(data or {})}, files=files, follow_redirects=True)
+
+
+def test_pages_in_english_and_korean(tmp_path, database_url):
+    w = _world(tmp_path, database_url)
+    dev, a = w["dev"], w["a"]
+    r = _form(dev, "/money/quote", files={"quote": ("licence-quote.json", _quote(w["a_work"], a.holder_id))})
+    assert r.status_code == 200 and 'id="done"' in r.text and "50000 KRW" in r.text
+    (lid,) = [x["id"] for x in dev.request("GET", "/api/licences").json()]
+    a.client.cookies.set("ft_lang", "ko")
+    page = a.client.get("/money")
+    assert "받은 이용허락 요청" in page.text and f'action="/money/licences/{lid}/accept"' in page.text
+    assert "요청됨" in page.text
+    assert w["b"].client.get("/money").text.count("/accept") == 0  # B sees no request of A's
+    r = a.client.post(f"/money/licences/{lid}/accept", data={})  # no CSRF token: refused
+    assert r.status_code == 403
+    r = _form(a, f"/money/licences/{lid}/accept", lang="ko")
+    assert r.status_code == 200 and "허락됨" in r.text
+
+    key = SigningKey.generate()
+    r = _form(dev, "/money/usage-report", {"document": json.dumps(_report(lid, dev, key, "page-1"))})
+    assert r.status_code == 200 and "Usage report filed" in r.text and key.public.key_id in r.text
+    r = _form(dev, "/money/usage-report", {"document": "{oops"})
+    assert r.status_code == 400 and "not JSON" in r.text
+
+    (inv,) = dev.request("GET", "/api/invoices").json()
+    Licensing(w["app"].state.web.registry).record_payment(inv["id"], Money("KRW", 50000), reference="P-1")
+    year = date.today().year
+    r = _form(w["org"], "/money/runs", {"start": f"{year}-01-01", "end": f"{year}-12-31", "fee_percent": "0",
+                                        "threshold": "1000", "currency": "KRW"})
+    assert r.status_code == 200 and "Distribution run started" in r.text
+    for lang, heading in (("en", "Statements"), ("ko", "분배 명세서")):
+        a.client.cookies.set("ft_lang", lang)
+        page = a.client.get("/money").text
+        assert heading in page and "<svg" in page and "50000 KRW" in page and "<script" not in page
+
+    w["public"].cookies.set("ft_lang", "ko")
+    r = w["public"].post("/used", files={"file": ("mine.txt", text_file(1), "text/plain")})
+    assert r.status_code == 200 and "아직 로그에 게시된 권리 확인이 없습니다." in r.text
+    w["public"].cookies.set("ft_lang", "en")
+    assert "No model summary published yet." in w["public"].get("/summaries").text
+    assert w["public"].get("/money", follow_redirects=False).status_code == 401
