@@ -14,6 +14,8 @@ from fairtrain.core.keys import SigningKey, sign_document
 from fairtrain.core.money import Money
 from fairtrain.services.ledger.licensing import Licensing
 from fairtrain.services.ledger.log import Entry, Log
+from test_clearance import world  # noqa: F401  (fixtures, used by name)
+from test_transparency_lookup import published  # noqa: F401
 from web_helpers import Session, make_app, text_file
 
 
@@ -216,3 +218,29 @@ def test_pages_in_english_and_korean(tmp_path, database_url):
     w["public"].cookies.set("ft_lang", "en")
     assert "No model summary published yet." in w["public"].get("/summaries").text
     assert w["public"].get("/money", follow_redirects=False).status_code == 401
+
+
+def test_lookup_against_published_clearances(published, database_url):  # noqa: F811
+    """The CLI's two published clearances, their directories kept by the server under clearances/: the
+    web lookup answers like `fairtrain lookup`, and nothing of the uploaded file is kept."""
+    import shutil
+
+    run, tmp, a, b = published
+    for name in ("out-a", "out-b"):
+        shutil.copytree(tmp / name, tmp / "data" / "clearances" / name)
+    app = make_app(tmp, database_url)
+    client = TestClient(app)
+    before = sorted(p.name for p in (tmp / "data").rglob("*"))
+    r = client.post("/api/lookup", files={"file": ("free.txt", (tmp / "works" / "free.txt").read_bytes())})
+    assert r.status_code == 200, r.text
+    ans = r.json()
+    by = {x["log_index"]: x for x in ans["answers"]}
+    assert ans["used"] and ans["clearances"] == 2 and by[a]["included"] and by[b]["included"]
+    assert by[b]["models"] == ["acme-7b"] and by[a]["works"][0]["coverage"]["licence"].startswith("not needed")
+    lic = {x["log_index"]: x for x in client.post("/api/lookup", files={
+        "file": ("licensed.txt", (tmp / "works" / "licensed.txt").read_bytes())}).json()["answers"]}
+    assert lic[a]["included"] is False and lic[b]["works"][0]["coverage"]["licence"] == "licence granted to acme-ai"
+    assert sorted(p.name for p in (tmp / "data").rglob("*")) == before  # fingerprinted in memory only
+    client.cookies.set("ft_lang", "ko")
+    page = client.post("/used", files={"file": ("denied.txt", (tmp / "works" / "denied.txt").read_bytes())})
+    assert "게시된 어떤 권리 확인에도 저작물이 들어 있지 않습니다." in page.text
