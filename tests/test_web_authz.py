@@ -38,7 +38,45 @@ def _world(tmp_path, database_url):
         r = w[name].request("POST", "/api/keys", json={"name": "k", "scopes": ["read", "write"]})
         assert r.status_code == 201
         w[name + "_key"] = r.json()["id"]
+    _money_world(w)
     return w
+
+
+def _quote(work_id: int, holder: int) -> bytes:
+    import json
+
+    return json.dumps({"groups": [{"party": f"holder:{holder}", "works": [{"work_id": work_id}],
+                                   "total": {"KRW": {"currency": "KRW", "minor": 50000}}}]}).encode()
+
+
+def _request_licence(session, work_id: int, holder: int) -> int:
+    r = session.request("POST", "/api/licences/requests", files={"quote": ("q.json", _quote(work_id, holder))})
+    assert r.status_code == 201, r.text
+    return r.json()["licences"][0]
+
+
+def _money_world(w) -> None:
+    """A licence granted by A, paid, and a distribution run by O (A's statement); a run by P; a licence
+    another developer asked of B."""
+    from fairtrain.core.money import Money
+    from fairtrain.services.ledger.licensing import Licensing
+
+    w["developer_b"] = Session(w["app"], "e@example.org", "developer", "Dev E")
+    lid = _request_licence(w["developer"], w["creator_work"], w["creator"].holder_id)
+    assert w["creator"].request("POST", f"/api/licences/{lid}/accept", json={}).status_code == 200
+    w["licence"] = lid
+    (inv,) = w["developer"].request("GET", "/api/invoices").json()
+    Licensing(w["app"].state.web.registry).record_payment(inv["id"], Money("KRW", 50000), reference="B-1")
+    w["licence_b"] = _request_licence(w["developer_b"], w["creator_b_work"], w["creator_b"].holder_id)
+    from datetime import date
+
+    year = date.today().year
+    run = {"start": f"{year}-01-01", "end": f"{year}-12-31", "fee_percent": "5"}
+    w["run"] = w["org"].request("POST", "/api/distribution/runs", json=run).json()["run"]
+    # P's run of an earlier, empty period: nothing of O's in it (a run splitting O's money would be O's too)
+    r = w["org_p"].request("POST", "/api/distribution/runs", json={"start": "2020-01-01", "end": "2020-12-31"})
+    assert r.status_code == 201, r.text
+    w["run_p"] = r.json()["run"]
 
 
 POLICY = {"values": {"train-ai": "deny", "search": "allow"}}
@@ -90,6 +128,28 @@ CASES = [
     ("GET /api/log/entries", {"public": 200, "creator": 200, "org": 200, "developer": 200}),
     ("GET /api/log/proof/{own}", {"public": 400, "creator": 400, "org": 400, "developer": 400}),
     ("GET /api/log/consistency", {"public": 400, "creator": 400, "org": 400, "developer": 400}),
+    ("POST /api/lookup", {"public": 200, "creator": 200, "org": 200, "developer": 200}),
+    ("GET /api/summaries", {"public": 200, "creator": 200, "org": 200, "developer": 200}),
+    # money: licences ("own": asked by this developer, or of A / of O's mandating A; "other": asked by
+    # another developer of B), invoices, usage reports, distribution runs, statements
+    ("POST /api/licences/requests", {"public": 401, "creator": 403, "org": 403, "developer": 201}),
+    ("GET /api/licences", {"public": 401, "creator": 200, "org": 200, "developer": 200}),
+    ("GET /api/licences/{own}", {"public": 401, "creator": 200, "org": 200, "developer": 200}),
+    ("GET /api/licences/{other}", {"public": 401, "creator": 404, "org": 404, "developer": 404}),
+    ("POST /api/licences/{own}/accept", {"public": 401, "creator": 200, "org": 200, "developer": 403}),
+    ("POST /api/licences/{other}/accept", {"public": 401, "creator": 404, "org": 404, "developer": 403}),
+    ("POST /api/licences/{own}/decline", {"public": 401, "creator": 200, "org": 200, "developer": 403}),
+    ("POST /api/licences/{other}/decline", {"public": 401, "creator": 404, "org": 404, "developer": 403}),
+    ("GET /api/invoices", {"public": 401, "creator": 403, "org": 403, "developer": 200}),
+    ("POST /api/usage-reports", {"public": 401, "creator": 403, "org": 403, "developer": 201}),
+    ("GET /api/usage-reports", {"public": 401, "creator": 403, "org": 403, "developer": 200}),
+    ("POST /api/distribution/runs", {"public": 401, "creator": 403, "org": 201, "developer": 403}),
+    ("GET /api/distribution/runs", {"public": 401, "creator": 403, "org": 200, "developer": 403}),
+    ("GET /api/distribution/runs/{own}/recompute", {"public": 401, "creator": 403, "org": 200, "developer": 403}),
+    ("GET /api/distribution/runs/{other}/recompute", {"public": 401, "creator": 403, "org": 404, "developer": 403}),
+    ("GET /api/statements", {"public": 401, "creator": 200, "org": 403, "developer": 403}),
+    ("GET /api/statements/{own}", {"public": 401, "creator": 200, "org": 403, "developer": 403}),
+    ("GET /api/statements/{other}", {"public": 401, "creator": 404, "org": 403, "developer": 403}),
 ]
 
 
@@ -109,6 +169,14 @@ def _call(w, label: str, actor: str, n: int):
              "/keys/{own}": f"/keys/{key_own}", "/keys/{other}": f"/keys/{key_other}",
              "/disputes/{own}": f"/disputes/{w['dispute']}", "/disputes/{other}": f"/disputes/{w['dispute']}",
              "/snapshots/{own}": "/snapshots/none", "/log/proof/{own}": "/log/proof/0"}
+    if actor == "creator" and "/statements/{other}" in path:
+        session = w["creator_b"]  # B reading the run that has A's statement
+    licence_own = w["licence"]
+    if method == "POST" and "/licences/{own}/" in path:  # a fresh request for each answer
+        licence_own = _request_licence(w["developer"], work_own, w["creator"].holder_id)
+    subst.update({"/licences/{own}": f"/licences/{licence_own}", "/licences/{other}": f"/licences/{w['licence_b']}",
+                  "/runs/{own}": f"/runs/{w['run']}", "/runs/{other}": f"/runs/{w['run_p']}",
+                  "/statements/{own}": f"/statements/{w['run']}", "/statements/{other}": f"/statements/{w['run']}"})
     for k, v in subst.items():
         path = path.replace(k, v)
     kw: dict = {}
@@ -125,6 +193,21 @@ def _call(w, label: str, actor: str, n: int):
     elif path == "/api/outputs/check":
         kw["files"] = [("files", ("out.txt", text_file(7), "text/plain"))]
         kw["data"] = {"snapshot": "none"}
+    elif path == "/api/licences/requests":
+        kw["files"] = {"quote": ("q.json", _quote(work_own, w["creator"].holder_id))}
+    elif path.endswith(("/accept", "/decline")):
+        kw["json"] = {}
+    elif path == "/api/usage-reports" and method == "POST":
+        from fairtrain.core.keys import SigningKey, sign_document
+
+        w.setdefault("usage_key", SigningKey.generate())
+        me = session.user["id"] if session is not None else 0
+        kw["json"] = sign_document({"idempotency_key": f"u{n}", "licensee": f"developer:{me}", "model": "m",
+                                    "version": "1", "licences": []}, w["usage_key"])
+    elif path == "/api/distribution/runs" and method == "POST":
+        kw["json"] = {"start": "2025-01-01", "end": "2025-12-31"}
+    elif path == "/api/lookup":
+        kw["files"] = {"file": ("x.txt", text_file(3), "text/plain")}
     elif path.endswith("/resolve"):
         kw["json"] = {"keep": "existing"}
     elif path == "/api/auth/signin":

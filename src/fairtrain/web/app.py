@@ -79,14 +79,16 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import api, pages
+    from fairtrain.web import api, api_money, pages, pages_money
 
     app = FastAPI(title="fairtrain", version="0.1.0",
                   description="A permission-first rights clearinghouse for AI training data: registry, "
                               "declarations, signals, imports, disputes, snapshots and the public log.")
     app.state.web = state
     app.include_router(api.router)
+    app.include_router(api_money.router)
     app.include_router(pages.router)
+    app.include_router(pages_money.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_handlers(app)
     app.add_middleware(SecurityHeaders)

@@ -1,0 +1,386 @@
+"""The money side and transparency for the web: licences, invoices, usage reports, distribution runs,
+statements, "was my work used?" and model summaries. Shared by the JSON API and the pages; every function
+takes the caller and answers only with what is theirs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlalchemy import select
+
+from fairtrain.core.distribution import DistributionError, Formula, Period
+from fairtrain.core.keys import SignatureError, SigningKey, verify_document
+from fairtrain.core.money import Money
+from fairtrain.core.store.models import DistributionRunRow, MandateRow, utcnow
+from fairtrain.core.vocab import Category
+from fairtrain.services.ledger import distribution as dist
+from fairtrain.services.ledger.licensing import Licensing, LicensingError
+from fairtrain.services.ledger.log import Log
+from fairtrain.web.errors import WebError, forbidden
+from fairtrain.web.security import Principal
+
+MAX_QUOTE_BYTES = 8 * 1024 * 1024
+_STARTERS_LOCK = threading.Lock()
+
+
+def licensee_of(p: Principal) -> str:
+    """A developer account's licensee identity: assigned by the server, so a licence or report can be
+    tied to the account that asked for it (a quote's own ``licensee`` field is not trusted)."""
+    return f"developer:{p.account.id}"
+
+
+def _licensing(state) -> Licensing:
+    return Licensing(state.registry)
+
+
+def _mandated_holders(state, org_id: int) -> set[str]:
+    now = utcnow()
+    with state.registry.engine.connect() as c:
+        rows = c.execute(select(MandateRow.holder_id, MandateRow.valid_from, MandateRow.valid_until)
+                         .where(MandateRow.org_id == org_id)).all()
+    return {f"holder:{r.holder_id}" for r in rows if r.valid_from <= now and (r.valid_until is None or now < r.valid_until)}
+
+
+def _party(p: Principal) -> str:
+    return p.holder_ref or p.org_ref
+
+
+# -- licences ----------------------------------------------------------------------------------------
+
+
+def request_licences(state, p: Principal, data: bytes, categories: list[str] | None,
+                     valid_until: str | None) -> dict:
+    if len(data) > MAX_QUOTE_BYTES:
+        raise WebError(413, f"licence-quote.json: larger than {MAX_QUOTE_BYTES} bytes")
+    try:
+        quote = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WebError(400, f"licence-quote.json: not JSON ({e})") from None
+    if not isinstance(quote, dict) or not isinstance(quote.get("groups", []), list):
+        raise WebError(400, "licence-quote.json: expected an object with 'groups' (a clearance's licence quote)")
+    until = None
+    if valid_until:
+        from datetime import UTC, datetime
+
+        try:
+            until = datetime.fromisoformat(valid_until)
+        except ValueError:
+            raise WebError(400, f"valid_until {valid_until!r}: expected an ISO date") from None
+        until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    try:
+        cats = [Category(c) for c in categories] if categories else None
+        ids = _licensing(state).request(quote, licensee=licensee_of(p), categories=cats, valid_until=until)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, LicensingError):
+            raise
+        raise WebError(400, f"licence-quote.json: malformed quote ({type(e).__name__}: {e})") from None
+    return {"licences": ids, "licensee": licensee_of(p)}
+
+
+def licences_for(state, p: Principal) -> list[dict]:
+    """A developer's own licences; a creator's licences asked of them; an organisation's licences asked of
+    it or of the holders who mandated it."""
+    lic = _licensing(state)
+    if p.role == "developer":
+        return lic.list(licensee=licensee_of(p))
+    if p.role == "creator":
+        return lic.list(grantor=p.holder_ref)
+    parties = {p.org_ref} | _mandated_holders(state, p.account.org_id)
+    return [x for x in lic.list() if x["grantor"] in parties]
+
+
+def licence_for(state, p: Principal, licence_id: int) -> dict:
+    for x in licences_for(state, p):
+        if x["id"] == licence_id:
+            return x
+    raise WebError(404, f"no licence {licence_id} of yours")
+
+
+def _party_key(state, party: str) -> SigningKey:
+    """The grantor's signing key, kept by the server for people without keys of their own (a custodial
+    key per holder or organisation, created on first use, mode 0600 under the data directory)."""
+    path = state.data_dir / "keys" / f"{party.replace(':', '-')}.key"
+    if not path.exists():
+        SigningKey.generate().save(path)
+    return SigningKey.load(path)
+
+
+def accept(state, p: Principal, licence_id: int, *, collective: bool, price: str | None, currency: str | None,
+           revenue_share_percent: str | None) -> dict:
+    party = _party(p)
+    licence_for(state, p, licence_id)  # 404 unless it is addressed to the caller
+    lic = _licensing(state)
+    lic.authorise(licence_id, party)
+    if collective and p.role != "org-admin":
+        raise forbidden("a collective licence is granted by an organisation")
+    amount = None
+    if price:
+        try:
+            amount = Money.parse(price, currency or "")
+        except ValueError as e:
+            raise WebError(400, f"price {price!r} {currency or ''}: {e}") from None
+    share = None
+    if revenue_share_percent:
+        try:
+            share = int(Decimal(revenue_share_percent) * 100)
+        except InvalidOperation:
+            raise WebError(400, f"revenue share {revenue_share_percent!r}: expected a percentage") from None
+        if not 0 <= share <= 10_000:
+            raise WebError(400, f"revenue share {revenue_share_percent}%: between 0 and 100")
+    if (amount is not None or share is not None) and not collective:
+        raise WebError(400, "own terms (price, revenue share) go with a collective licence")
+    return lic.accept(licence_id, party=party, key=_party_key(state, party), collective=collective, price=amount,
+                      revenue_share_bp=share)
+
+
+def decline(state, p: Principal, licence_id: int, note: str) -> dict:
+    licence_for(state, p, licence_id)
+    return _licensing(state).decline(licence_id, party=_party(p), note=note)
+
+
+def invoices_for(state, p: Principal) -> list[dict]:
+    return _licensing(state).invoices(licensee=licensee_of(p))
+
+
+# -- usage reports -----------------------------------------------------------------------------------
+
+
+def file_usage_report(state, p: Principal, document: dict) -> dict:
+    """Accept a usage report signed by the developer's own Ed25519 key (never signed here).
+
+    The key is pinned on first use: the first report an account files fixes its key, and later reports
+    must be signed by the same key, so a stolen session or API key alone cannot file reports in the
+    account's name once it has filed one. The report must name the account as licensee and only the
+    account's own licences."""
+    if not isinstance(document, dict):
+        raise WebError(400, "usage report: expected a JSON object")
+    try:
+        signer = verify_document(document)
+    except (SignatureError, KeyError, TypeError, ValueError) as e:
+        raise WebError(400, f"usage report {document.get('idempotency_key')!r}: signature refused ({e})") from None
+    me = licensee_of(p)
+    if document.get("licensee") != me:
+        raise forbidden(f"usage report: licensee is {document.get('licensee')!r}; this account reports as {me!r}")
+    own = {x["id"] for x in _licensing(state).list(licensee=me)}
+    licences = document.get("licences") or []
+    if not isinstance(licences, list) or any(not isinstance(x, int) or x not in own for x in licences):
+        raise forbidden(f"usage report: licences {licences!r} are not all licences of {me}")
+    weights = document.get("weights")
+    if weights is not None and (not isinstance(weights, dict) or
+                                any(not isinstance(v, int) or v < 0 for v in weights.values())):
+        raise WebError(400, "usage report: 'weights' must map work ids to non-negative integers")
+    pinned = pinned_key(state, p)
+    if pinned is not None and pinned != signer.b64():
+        raise forbidden(f"usage report: signed by key {signer.key_id}, but this account's reports are signed by "
+                        "another key (pinned by its first report)")
+    return _licensing(state).usage_report(document)
+
+
+def pinned_key(state, p: Principal) -> str | None:
+    reports = _licensing(state).usage_reports(licensee=licensee_of(p))
+    return reports[0]["signature"]["public_key"] if reports else None
+
+
+def usage_reports_for(state, p: Principal) -> list[dict]:
+    return _licensing(state).usage_reports(licensee=licensee_of(p))
+
+
+# -- distribution runs and statements ----------------------------------------------------------------
+
+
+def start_run(state, p: Principal, start: str, end: str, fee_percent: str, thresholds: dict[str, str]) -> dict:
+    try:
+        period = Period(date.fromisoformat(start), date.fromisoformat(end))
+    except ValueError as e:
+        raise WebError(400, f"period {start}..{end}: {e}") from None
+    try:
+        bp = int(Decimal(fee_percent) * 100)
+    except InvalidOperation:
+        raise WebError(400, f"fee {fee_percent!r}: expected a percentage") from None
+    if not 0 <= bp <= 10_000:
+        raise WebError(400, f"fee {fee_percent}%: between 0 and 100")
+    limits = {}
+    for cur, amount in thresholds.items():
+        try:
+            limits[cur.upper()] = Money.parse(amount, cur).minor
+        except ValueError as e:
+            raise WebError(400, f"threshold {cur}={amount}: {e}") from None
+    # Runs split all of a period's money, so other organisations' fees come from the latest run that set
+    # them (each organisation sets only its own fee); one that never set a fee is refused by the engine.
+    fees: dict[str, int] = {}
+    for r in _runs(state):
+        fees.update(json.loads(r.inputs)["formula"]["fee_bp"])
+    fees[p.org_ref] = bp
+    try:
+        result = dist.run_distribution(state.registry, period, Formula(fee_bp=fees, thresholds=limits))
+    except DistributionError as e:
+        raise WebError(400, f"distribution {start}..{end}: {e}") from None
+    _record_starter(state, result["run"], p.org_ref)
+    return result
+
+
+def _starters_file(state) -> Path:
+    return state.data_dir / "distribution-runs-started.json"
+
+
+def _starters(state) -> dict[str, str]:
+    try:
+        return json.loads(_starters_file(state).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _record_starter(state, run_id: int, org: str) -> None:
+    # Which organisation started a run is the web application's own bookkeeping (the run and its log entry
+    # say nothing of it); kept beside the registry, written atomically.
+
+    with _STARTERS_LOCK:
+        data = _starters(state)
+        data[str(run_id)] = org
+        tmp = _starters_file(state).with_suffix(f".tmp{threading.get_ident()}")
+        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+        tmp.replace(_starters_file(state))
+
+
+def _runs(state) -> list:
+    with state.registry.engine.connect() as c:
+        return c.execute(select(DistributionRunRow.id, DistributionRunRow.period_start, DistributionRunRow.period_end,
+                                DistributionRunRow.formula_version, DistributionRunRow.inputs,
+                                DistributionRunRow.output, DistributionRunRow.output_sha256,
+                                DistributionRunRow.created_at).order_by(DistributionRunRow.id)).all()
+
+
+def runs_for(state, p: Principal) -> list[dict]:
+    """An organisation's runs: those it started, and those that split money it collected or that pay
+    its mandated holders."""
+    me = p.org_ref
+    started = _starters(state)
+    out = []
+    for r in _runs(state):
+        inputs = json.loads(r.inputs)
+        mine = started.get(str(r.id)) == me or any(e.get("collector") == me for e in inputs["licences"]) or any(
+            s.get("organisation") == me for w in inputs["works"] for s in w["shares"])
+        if not mine:
+            continue
+        doc = json.loads(r.output)
+        out.append({"id": r.id, "started_by": started.get(str(r.id)), "period": {"start": r.period_start, "end": r.period_end},
+                    "formula": inputs["formula"], "sha256": r.output_sha256, "created_at": r.created_at.isoformat(),
+                    "totals": doc.get("totals"), "lines": len(doc.get("lines", [])),
+                    "holders": len(doc.get("holders", []))})
+    return out
+
+
+def statements_for(state, p: Principal) -> list[dict]:
+    """A creator's statements: one per run that has lines or a balance for them, with totals."""
+    me = p.holder_ref
+    out = []
+    for r in _runs(state):
+        doc = json.loads(r.output)
+        totals = [t for t in doc.get("holders", []) if t.get("holder") == me]
+        if totals or any(ln["holder"] == me for ln in doc.get("lines", [])):
+            out.append({"run": r.id, "period": {"start": r.period_start, "end": r.period_end}, "totals": totals})
+    return out
+
+
+def statement_for(state, p: Principal, run_id: int) -> dict:
+    if not any(s["run"] == run_id for s in statements_for(state, p)):
+        raise WebError(404, f"no statement of yours in distribution run {run_id}")
+    return dist.statement(state.registry, run_id, p.account.holder_id)
+
+
+def income_chart(statements: list[dict], lang: str = "en") -> str:
+    """Net income per run (period end) as an inline SVG bar chart, one series per currency; no scripts."""
+    from html import escape
+
+    points: dict[str, list[tuple[str, int]]] = {}
+    for s in statements:
+        for t in s["totals"]:
+            points.setdefault(t["currency"], []).append((s["period"]["end"], int(t["net"])))
+    if not points:
+        return ""
+    w, h, pad = 640, 200, 40
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {w} {h * len(points)}" '
+             f'width="{w}" height="{h * len(points)}" role="img" aria-label="{escape("income over time")}">']
+    for i, (cur, pts) in enumerate(sorted(points.items())):
+        pts.sort()
+        top = i * h
+        biggest = max(v for _, v in pts) or 1
+        bw = (w - 2 * pad) / len(pts)
+        parts.append(f'<text x="{pad}" y="{top + 16}" class="series">{escape(cur)}</text>')
+        parts.append(f'<line x1="{pad}" y1="{top + h - pad}" x2="{w - pad}" y2="{top + h - pad}" stroke="#888"/>')
+        for j, (when, v) in enumerate(pts):
+            bh = (h - 2 * pad - 10) * v / biggest
+            x = pad + j * bw + bw * 0.15
+            y = top + h - pad - bh
+            label = escape(str(Money(cur, v)))
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw * 0.7:.1f}" height="{bh:.1f}" fill="#3a6ea5">'
+                         f'<title>{escape(when)}: {label}</title></rect>')
+            parts.append(f'<text x="{x:.1f}" y="{top + h - pad + 14}" font-size="11">{escape(when)}</text>')
+            parts.append(f'<text x="{x:.1f}" y="{max(y - 4, top + 28):.1f}" font-size="11">{label}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# -- transparency ------------------------------------------------------------------------------------
+
+
+def clearances_dir(state) -> Path:
+    return state.data_dir / "clearances"
+
+
+def lookup(state, name: str, data: bytes) -> dict:
+    """"Was my work used?": ``data`` is fingerprinted in memory and never stored; answered against every
+    clearance manifest in the log, with leaves from the published clearance directories under the data
+    directory (``clearances/NAME/``)."""
+    from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError
+
+    if not data:
+        raise WebError(400, f"{name}: empty file")
+    root = clearances_dir(state)
+    dirs = sorted(d for d in root.iterdir() if (d / "manifest.json").is_file()) if root.is_dir() else []
+    try:
+        wl = WorkLookup(Log(state.registry.engine), dirs)
+        if not wl.clearances:
+            return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
+        snap_root = state.snapshots_dir
+        matchers = []
+        if snap_root.is_dir():
+            from fairtrain.core.matcher import SnapshotMatcher
+            from fairtrain.core.snapshot import SnapshotError
+
+            cited = {s["snapshot_id"] for pc in wl.clearances for s in pc.manifest.get("snapshots", [])}
+            for d in sorted(snap_root.iterdir()):
+                try:
+                    m = SnapshotMatcher.open(d, None)
+                except (SnapshotError, OSError, ValueError):
+                    continue
+                if m.snapshot.snapshot_id in cited:
+                    matchers.append(m)
+        found = wl.identify(name, data, matchers)
+        answers = wl.answer(found["works"], found["content_hash"])
+    except WorkLookupError as e:
+        raise WebError(400, str(e)) from None
+    for a in answers:  # set proofs are for the proof files (CLI); the page and API answer without them
+        for x in a["works"]:
+            x.pop("set_proof", None)
+        if a["file"]:
+            a["file"].pop("set_proof", None)
+    return {"file": name, "clearances": len(wl.clearances), "identified": found["works"],
+            "content_hash": found["content_hash"], "answers": answers, "used": any(a["included"] for a in answers)}
+
+
+def summaries(state) -> list[dict]:
+    """Model training-data summaries published in the log, newest first."""
+    out = []
+    for e in Log(state.registry.engine).entries():
+        if e["kind"] == "summary":
+            b = e["body"]
+            out.append({"log_index": e["idx"], "model": b.get("model"), "version": b.get("version"),
+                        "provider": b.get("provider"), "format": b.get("format"), "lang": b.get("lang"),
+                        "sha256": b.get("sha256"), "clearances": b.get("clearances", []),
+                        "at": e.get("at")})
+    return out[::-1]

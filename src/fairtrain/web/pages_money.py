@@ -1,0 +1,118 @@
+"""Pages for the money side and transparency: licences and usage reports (developers), licence requests,
+statements and income (creators), distribution runs (organisations), "was my work used?" and model
+summaries (the public)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from fairtrain.web import money_ops
+from fairtrain.web.api import _client, _limit
+from fairtrain.web.deps import language, principal, require, web
+from fairtrain.web.errors import WebError
+from fairtrain.web.pages import render
+from fairtrain.web.security import Principal
+
+router = APIRouter(include_in_schema=False)
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def _money_page(request: Request, p: Principal, **extra) -> HTMLResponse:
+    state = web(request)
+    ctx: dict = {"licences": money_ops.licences_for(state, p), "done": None, **extra}
+    if p.role == "developer":
+        ctx |= {"invoices": money_ops.invoices_for(state, p), "reports": money_ops.usage_reports_for(state, p),
+                "licensee": money_ops.licensee_of(p)}
+    elif p.role == "creator":
+        statements = money_ops.statements_for(state, p)
+        ctx |= {"statements": statements, "chart": money_ops.income_chart(statements, language(request))}
+    else:
+        ctx |= {"runs": money_ops.runs_for(state, p)}
+    return render(request, "money.html", p, **ctx)
+
+
+@router.get("/money", response_class=HTMLResponse)
+def money(request: Request, p: Caller):
+    require(p, what="licences and money")
+    return _money_page(request, p)
+
+
+@router.post("/money/quote", response_class=HTMLResponse)
+async def upload_quote(request: Request, p: Caller):
+    require(p, "developer", what="licence requests")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    form = await request.form()
+    upload = form.get("quote")
+    if upload is None or isinstance(upload, str):
+        raise WebError(422, "licence requests: choose a licence-quote.json file")
+    data = await upload.read()
+    until = str(form.get("valid_until") or "") or None
+    result = await run_in_threadpool(money_ops.request_licences, state, p, data, None, until)
+    return _money_page(request, p, done={"requested": result["licences"]})
+
+
+@router.post("/money/usage-report", response_class=HTMLResponse)
+def usage_report(request: Request, p: Caller, document: Annotated[str, Form(max_length=1_000_000)]):
+    require(p, "developer", what="usage reports")
+    try:
+        doc = json.loads(document)
+    except json.JSONDecodeError as e:
+        raise WebError(400, f"usage report: not JSON ({e})") from None
+    result = money_ops.file_usage_report(web(request), p, doc)
+    return _money_page(request, p, done={"report": result})
+
+
+@router.post("/money/licences/{licence_id}/accept")
+def accept(request: Request, p: Caller, licence_id: int, collective: Annotated[str, Form()] = "",
+           price: Annotated[str, Form(max_length=30)] = "", currency: Annotated[str, Form(max_length=3)] = "",
+           revenue_share_percent: Annotated[str, Form(max_length=10)] = ""):
+    require(p, "creator", "org-admin", what="accepting licences")
+    money_ops.accept(web(request), p, licence_id, collective=collective == "1", price=price or None,
+                     currency=currency or None, revenue_share_percent=revenue_share_percent or None)
+    return RedirectResponse("/money", status_code=303)
+
+
+@router.post("/money/licences/{licence_id}/decline")
+def decline(request: Request, p: Caller, licence_id: int, note: Annotated[str, Form(max_length=1000)] = ""):
+    require(p, "creator", "org-admin", what="declining licences")
+    money_ops.decline(web(request), p, licence_id, note)
+    return RedirectResponse("/money", status_code=303)
+
+
+@router.post("/money/runs", response_class=HTMLResponse)
+def start_run(request: Request, p: Caller, start: Annotated[str, Form(max_length=10)],
+              end: Annotated[str, Form(max_length=10)], fee_percent: Annotated[str, Form(max_length=10)] = "0",
+              threshold: Annotated[str, Form(max_length=30)] = "", currency: Annotated[str, Form(max_length=3)] = ""):
+    require(p, "org-admin", what="distribution runs")
+    thresholds = {currency: threshold} if threshold and currency else {}
+    result = money_ops.start_run(web(request), p, start, end, fee_percent or "0", thresholds)
+    return _money_page(request, p, done={"run": result})
+
+
+@router.get("/used", response_class=HTMLResponse)
+def lookup_page(request: Request, p: Caller):
+    return render(request, "lookup.html", p, result=None)
+
+
+@router.post("/used", response_class=HTMLResponse)
+async def lookup(request: Request, p: Caller):
+    state = web(request)
+    _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise WebError(422, "was my work used?: choose a file")
+    data = await upload.read()
+    result = await run_in_threadpool(money_ops.lookup, state, (upload.filename or "upload")[:200], data)
+    return render(request, "lookup.html", p, result=result)
+
+
+@router.get("/summaries", response_class=HTMLResponse)
+def summaries(request: Request, p: Caller):
+    return render(request, "summaries.html", p, summaries=money_ops.summaries(web(request)))
