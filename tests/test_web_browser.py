@@ -174,6 +174,16 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.goto(server + "/log")
     assert int(page.inner_text("#log-head dd")) >= 2  # the creator's declarations are logged
     _shot(page, f"{lang}-09-public-log")
+    # "was my work used?": the photo is recognised in memory and answered against published clearances
+    page.goto(server + "/used")
+    page.set_input_files("#lookup-file", str(img))
+    page.click("#lookup-submit")
+    page.wait_for_selector("#lookup-result")
+    assert page.locator("#no-clearances").count() == 1  # none has been published on this server yet
+    _shot(page, f"{lang}-10-public-was-my-work-used")
+    page.goto(server + "/summaries")
+    assert page.locator("html").get_attribute("lang") == lang
+    _shot(page, f"{lang}-11-public-summaries")
     ctx.close()
 
 
