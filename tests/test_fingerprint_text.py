@@ -6,6 +6,7 @@ import ast
 import hashlib
 import pickle
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from fairtrain.core.fingerprint import _text_tokens as tok
 from fairtrain.core.fingerprint import text as text_module
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.fingerprint.text import (
-    TextFingerprint, TextIndex, TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
+    MIN_VERBATIM_WORDS, TextFingerprint, TextIndex, TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
 )
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -343,7 +344,58 @@ def test_50_word_excerpt_inside_unrelated_document(index, corpus):
             assert q0 <= spans[0]["query_words"][0] < spans[0]["query_words"][1] <= q0 + n
             assert any(w0 <= s["work_words"][0] < s["work_words"][1] <= w0 + n for s in spans)
             assert all(3 <= s["hits"] <= s["work_fingerprints"] for s in spans)
+            # The verbatim chain lies inside the excerpt, and is as long as the rule demands.
+            assert all(MIN_VERBATIM_WORDS <= s["verbatim_words"] <= n for s in spans)
     assert found >= 0.95 * len(works)
+
+
+def _runs_cut_at_fingerprints(fp: TextFingerprint, words: list[str], start: int, stop: int,
+                              shortest: int) -> tuple[list[str], int]:
+    """``words[start:stop]`` cut into verbatim runs of at least ``shortest`` words by replacing one word,
+    each cut the last word of a work fingerprint's 8-gram (so that fingerprint is missed and no verbatim
+    chain can cross the cut); and the longest verbatim run left. ``words`` must be the work's tokens."""
+    picks = set(fp.winnow_positions.tolist())
+    out, run, best = [], 0, 0
+    for i in range(start, stop):
+        if run >= shortest and i - text_module.GRAM_WORDS + 1 in picks:
+            out.append(f"zq{i}x")
+            best, run = max(best, run), 0
+        else:
+            out.append(words[i])
+            run += 1
+    return out, max(best, run)
+
+
+def test_short_verbatim_runs_between_edits_do_not_make_an_excerpt_match(corpus):
+    """Edited copies sharing only short runs with a work (the benchmark's last false positives share
+    18-19 words) give many hits on one diagonal, but no verbatim chain of MIN_VERBATIM_WORDS words."""
+    builder = TextIndexBuilder()
+    # Words as the tokeniser sees them, so that word indices are fingerprint positions.
+    works = [" ".join(re.findall(r"[a-z0-9_]+", t.lower())) for t in corpus["works"]]
+    fps = [register_text(t, f"w{i}") for i, t in enumerate(works)]
+    for i, fp in enumerate(fps):
+        builder.add(i, fp)
+    index = builder.build()
+    host = corpus["others"][0].split()
+    cases = found = 0
+    for wid, fp in enumerate(fps[:12]):
+        words = works[wid].split()
+        assert fp.n_words == len(words)
+        edited, longest = _runs_cut_at_fingerprints(fp, words, 100, 260, shortest=10)
+        query = fingerprint_text(" ".join(host[:150] + edited + host[150:]), f"edited{wid}")
+        before = [m for m in index.match([query], min_verbatim_words=text_module.GRAM_WORDS)[0]
+                  if m.work_id == wid and m.evidence.get("method") == "winnow"]
+        now = index.match([query])[0]
+        # No chain is longer than the longest verbatim run (it never crosses a cut).
+        assert all(s["verbatim_words"] <= longest for m in before for s in m.evidence["spans"])
+        if before and longest < MIN_VERBATIM_WORDS:
+            cases += 1
+            assert wid not in _ids(now), now
+        # A 40-word verbatim passage of the same region is still found (output-check settings).
+        planted = fingerprint_text(" ".join(host[:150] + words[180:220] + host[150:]), f"planted{wid}")
+        found += wid in _ids(index.match([planted], min_hits=2, min_containment=0.5)[0])
+    assert cases >= 3, "the one-hit rule should have matched several of these edited copies"
+    assert found >= 10, found
 
 
 def test_near_duplicates_with_10_percent_word_edits(index, corpus):
