@@ -15,7 +15,9 @@ Queries: a 50-word excerpt of a work inserted into a distractor; a work with 10 
 the distractors themselves (any match counts as a false positive). Baseline, measured in the same run:
 datasketch MinHash (128 perms, word 5-grams, regex tokens) + MinHashLSH (threshold 0.5). Speed runs
 take turns (ours batched, ours one call per document, datasketch) and keep each one's best, so a load
-change on the shared machine hits all three; the load average is printed before and after.
+change on the shared machine hits all three; the load average is printed before and after. A last table
+sweeps the excerpt decision rule (the verbatim chain length ``min_verbatim_words``, 8 = no chain rule)
+with the clearance settings and the output-check settings, adding 40-word excerpts.
 
     .venv/bin/python benchmarks/fingerprint_text.py [--quick]
 """

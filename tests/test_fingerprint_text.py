@@ -349,52 +349,48 @@ def test_50_word_excerpt_inside_unrelated_document(index, corpus):
     assert found >= 0.95 * len(works)
 
 
-def _runs_cut_at_fingerprints(fp: TextFingerprint, words: list[str], start: int, stop: int,
-                              shortest: int) -> tuple[list[str], int]:
-    """``words[start:stop]`` cut into verbatim runs of at least ``shortest`` words by replacing one word,
-    each cut the last word of a work fingerprint's 8-gram (so that fingerprint is missed and no verbatim
-    chain can cross the cut); and the longest verbatim run left. ``words`` must be the work's tokens."""
-    picks = set(fp.winnow_positions.tolist())
-    out, run, best = [], 0, 0
-    for i in range(start, stop):
-        if run >= shortest and i - text_module.GRAM_WORDS + 1 in picks:
-            out.append(f"zq{i}x")
-            best, run = max(best, run), 0
-        else:
-            out.append(words[i])
-            run += 1
-    return out, max(best, run)
+def _longest_shared_run(a: list[str], b: list[str]) -> int:
+    """Length of the longest run of words that ``a`` and ``b`` share (dynamic programming)."""
+    best, prev = 0, [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b):
+            if x == y:
+                cur[j + 1] = prev[j] + 1
+        best = max(best, max(cur))
+        prev = cur
+    return best
 
 
 def test_short_verbatim_runs_between_edits_do_not_make_an_excerpt_match(corpus):
-    """Edited copies sharing only short runs with a work (the benchmark's last false positives share
-    18-19 words) give many hits on one diagonal, but no verbatim chain of MIN_VERBATIM_WORDS words."""
+    """An edited copy sharing only runs of 19 words with a work (like the benchmark's last false
+    positives, which share 18-19) gives many hits on nearby diagonals, but no verbatim chain of
+    MIN_VERBATIM_WORDS words; a 40-word verbatim passage still has one."""
+    assert MIN_VERBATIM_WORDS > 19
     builder = TextIndexBuilder()
     # Words as the tokeniser sees them, so that word indices are fingerprint positions.
     works = [" ".join(re.findall(r"[a-z0-9_]+", t.lower())) for t in corpus["works"]]
-    fps = [register_text(t, f"w{i}") for i, t in enumerate(works)]
-    for i, fp in enumerate(fps):
-        builder.add(i, fp)
+    for i, t in enumerate(works):
+        builder.add(i, register_text(t, f"w{i}"))
     index = builder.build()
     host = corpus["others"][0].split()
     cases = found = 0
-    for wid, fp in enumerate(fps[:12]):
+    for wid in range(12):
         words = works[wid].split()
-        assert fp.n_words == len(words)
-        edited, longest = _runs_cut_at_fingerprints(fp, words, 100, 260, shortest=10)
+        # Runs of 19 words, two words deleted after each: every deletion moves the diagonal.
+        edited = [w for i, w in enumerate(words[100:300]) if i % 21 < 19]
+        longest = _longest_shared_run(edited, words)
         query = fingerprint_text(" ".join(host[:150] + edited + host[150:]), f"edited{wid}")
         before = [m for m in index.match([query], min_verbatim_words=text_module.GRAM_WORDS)[0]
                   if m.work_id == wid and m.evidence.get("method") == "winnow"]
-        now = index.match([query])[0]
-        # No chain is longer than the longest verbatim run (it never crosses a cut).
+        # No chain is longer than the longest verbatim run.
         assert all(s["verbatim_words"] <= longest for m in before for s in m.evidence["spans"])
         if before and longest < MIN_VERBATIM_WORDS:
             cases += 1
-            assert wid not in _ids(now), now
-        # A 40-word verbatim passage of the same region is still found (output-check settings).
+            assert wid not in _ids(index.match([query])[0])
         planted = fingerprint_text(" ".join(host[:150] + words[180:220] + host[150:]), f"planted{wid}")
         found += wid in _ids(index.match([planted], min_hits=2, min_containment=0.5)[0])
-    assert cases >= 3, "the one-hit rule should have matched several of these edited copies"
+    assert cases >= 6, "the rule without chains should have matched most of these edited copies"
     assert found >= 10, found
 
 

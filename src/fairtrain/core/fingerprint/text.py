@@ -8,7 +8,10 @@ Three stages, cheapest first (reference/fingerprinting.md §7.1, §7.3):
    23 words yields a shared fingerprint); the scanner probes with *all* of its 8-grams, so every
    registered fingerprint inside a copied region is found, even next to an edit. Hits are grouped per
    work on consistent diagonals (work position - query position), and a region is verified by its
-   containment: the share of the work's fingerprints in the aligned work range that the query holds.
+   containment: the share of the work's fingerprints in the aligned work range that the query holds,
+   and by its longest verbatim chain (work fingerprints consecutive in the work, all hit on one exact
+   diagonal), which must cover ``MIN_VERBATIM_WORDS`` words: chance overlaps and edited copies share runs
+   of at most 18-19 words, which can never give a longer chain unless an edit escapes every fingerprint.
 3. **near-duplicates**: MinHash-128 on word 5-grams, 16 bands × 8 rows of LSH keys as a sorted array,
    candidates verified by a Jaccard estimate from 8-bit MinHash (128 bytes per work).
 
@@ -45,10 +48,12 @@ __all__ = [
 GRAM_WORDS = 8  # words per excerpt fingerprint
 WINNOW_WINDOW = 16  # n-grams per winnowing window
 SHINGLE_WORDS = 5  # words per MinHash shingle
-# An excerpt match must rest on a verbatim chain covering this many words. Winnowing (w = 16) gives any
-# shared run of 23 words a fingerprint, so chance runs shorter than that (18-19 words between edits,
-# the benchmark's false positives) are what a chain of one run must not be able to reach.
-MIN_VERBATIM_WORDS = 24
+# An excerpt match must rest on a verbatim chain covering this many words. A chain inside one shared run
+# of L words covers at most L words, so 20 rejects every run shorter than the 20 words the benchmark
+# calls a copy (its last false positives shared 18-19); winnowing (w = 16) gives every 23-word run a
+# fingerprint but not a chain, and benchmarks/fingerprint_text.py measured 24 costing recall (near-dup
+# 0.986 -> 0.960, 40-word excerpts 0.894 -> 0.842) for no fewer false positives (0 of 35,356 at 20).
+MIN_VERBATIM_WORDS = 20
 _FORMAT = "fairtrain-text-index/1"
 _U64 = np.uint64
 _BATCH_CODE_POINTS = 1 << 18  # per numpy pass: amortises per-call overhead, keeps arrays cache-sized
