@@ -15,7 +15,9 @@ Queries: a 50-word excerpt of a work inserted into a distractor; a work with 10 
 the distractors themselves (any match counts as a false positive). Baseline, measured in the same run:
 datasketch MinHash (128 perms, word 5-grams, regex tokens) + MinHashLSH (threshold 0.5). Speed runs
 take turns (ours batched, ours one call per document, datasketch) and keep each one's best, so a load
-change on the shared machine hits all three; the load average is printed before and after.
+change on the shared machine hits all three; the load average is printed before and after. A last table
+sweeps the excerpt decision rule (the verbatim chain length ``min_verbatim_words``, 8 = no chain rule)
+with the clearance settings and the output-check settings, adding 40-word excerpts.
 
     .venv/bin/python benchmarks/fingerprint_text.py [--quick]
 """
@@ -40,7 +42,7 @@ import xxhash
 from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint import _text_tokens as tok
 from fairtrain.core.fingerprint.text import (
-    TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
+    GRAM_WORDS, MIN_VERBATIM_WORDS, TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
 )
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -195,15 +197,15 @@ def longest_shared_run(a: str, b: str) -> int:
 
 # ---- transforms ----------------------------------------------------------------------------------------
 
-def excerpt_queries(works, hosts, n, rng):
+def excerpt_queries(works, hosts, n, rng, length=50):
     out = []
     for k in range(n):
         wid = rng.randrange(len(works))
         words = works[wid].split()
-        start = rng.randrange(0, len(words) - 50)
+        start = rng.randrange(0, len(words) - length)
         host = hosts[k % len(hosts)].split()
         at = rng.randrange(len(host))
-        out.append((wid, " ".join(host[:at] + words[start:start + 50] + host[at:])))
+        out.append((wid, " ".join(host[:at] + words[start:start + length] + host[at:])))
     return out
 
 
@@ -250,10 +252,37 @@ def run_fairtrain(works, background, excerpts, edits, distract):
         "index bytes/work, all": sum(sizes.values()) / len(works),
         "build s": build_s,
         "_flagged": flagged,
+        "_index": index,
         "_stop": len(index.stop),
         "_scan_batched": lambda docs: index.match(fingerprint_texts([("", d) for d in docs])),
         "_scan_single": lambda docs: index.match([fingerprint_text(d) for d in docs]),
     }
+
+
+def rule_sweep(index, excerpts50, excerpts40, edits, distract) -> None:
+    """Recall and false positives against the verbatim-chain length an excerpt match must rest on
+    (``min_verbatim_words``; 8 = one hit, the rule before it existed), with the clearance settings
+    (min_hits=3) and the output-check settings (min_hits=2, containment >= 0.5)."""
+    fps = {name: [fingerprint_text(q) for _, q in qs] for name, qs in
+           (("50", excerpts50), ("40", excerpts40), ("edit", edits))}
+    truth = {"50": [w for w, _ in excerpts50], "40": [w for w, _ in excerpts40], "edit": [w for w, _ in edits]}
+    dfps = fingerprint_texts([("", d) for d in distract])
+
+    def recall(name, **kw):
+        res = index.match(fps[name], **kw)
+        return np.mean([any(m.work_id == w for m in ms) for w, ms in zip(truth[name], res)])
+
+    print(f"\ndecision rule: min_verbatim_words N (default {MIN_VERBATIM_WORDS}); recall and false positives "
+          f"({len(distract)} distractors)")
+    print(f"{'settings':28s} {'N':>3s} {'excerpt 50':>10s} {'excerpt 40':>10s} {'near-dup':>9s} {'FP':>4s} "
+          f"{'FPR':>8s}")
+    for label, kw in (("clearance (min_hits=3)", {}),
+                      ("outputs (min_hits=2, c>=.5)", {"min_hits": 2, "min_containment": 0.5})):
+        for n in (GRAM_WORDS, 16, 20, 24, 28, 32):
+            fp = sum(bool(ms) for ms in index.match(dfps, min_verbatim_words=n, **kw))
+            print(f"{label:28s} {n:3d} {recall('50', min_verbatim_words=n, **kw):10.3f} "
+                  f"{recall('40', min_verbatim_words=n, **kw):10.3f} "
+                  f"{recall('edit', min_verbatim_words=n, **kw):9.3f} {fp:4d} {fp / len(distract):8.1e}")
 
 
 def _speed(fn, n, repeats=3) -> float:
@@ -399,6 +428,8 @@ def main() -> None:
               f"{m.evidence.get('spans', [{}])[0] if 'spans' in m.evidence else m.evidence}")
         print(f"    longest verbatim run shared with that work: "
               f"{longest_shared_run(distract[i], works[m.work_id])} words")
+    rule_sweep(ours["_index"], excerpts, excerpt_queries(works, distract, n_queries, rng, length=40), edits,
+               distract)
     print(f"end: {_load()}")
 
 

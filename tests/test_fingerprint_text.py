@@ -6,6 +6,7 @@ import ast
 import hashlib
 import pickle
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from fairtrain.core.fingerprint import _text_tokens as tok
 from fairtrain.core.fingerprint import text as text_module
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.fingerprint.text import (
-    TextFingerprint, TextIndex, TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
+    MIN_VERBATIM_WORDS, TextFingerprint, TextIndex, TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
 )
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -343,7 +344,54 @@ def test_50_word_excerpt_inside_unrelated_document(index, corpus):
             assert q0 <= spans[0]["query_words"][0] < spans[0]["query_words"][1] <= q0 + n
             assert any(w0 <= s["work_words"][0] < s["work_words"][1] <= w0 + n for s in spans)
             assert all(3 <= s["hits"] <= s["work_fingerprints"] for s in spans)
+            # The verbatim chain lies inside the excerpt, and is as long as the rule demands.
+            assert all(MIN_VERBATIM_WORDS <= s["verbatim_words"] <= n for s in spans)
     assert found >= 0.95 * len(works)
+
+
+def _longest_shared_run(a: list[str], b: list[str]) -> int:
+    """Length of the longest run of words that ``a`` and ``b`` share (dynamic programming)."""
+    best, prev = 0, [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b):
+            if x == y:
+                cur[j + 1] = prev[j] + 1
+        best = max(best, max(cur))
+        prev = cur
+    return best
+
+
+def test_short_verbatim_runs_between_edits_do_not_make_an_excerpt_match(corpus):
+    """An edited copy sharing only runs of 19 words with a work (like the benchmark's last false
+    positives, which share 18-19) gives many hits on nearby diagonals, but no verbatim chain of
+    MIN_VERBATIM_WORDS words; a 40-word verbatim passage still has one."""
+    assert MIN_VERBATIM_WORDS > 19
+    builder = TextIndexBuilder()
+    # Words as the tokeniser sees them, so that word indices are fingerprint positions.
+    works = [" ".join(re.findall(r"[a-z0-9_]+", t.lower())) for t in corpus["works"]]
+    for i, t in enumerate(works):
+        builder.add(i, register_text(t, f"w{i}"))
+    index = builder.build()
+    host = corpus["others"][0].split()
+    cases = found = 0
+    for wid in range(12):
+        words = works[wid].split()
+        # Runs of 19 words, two words deleted after each: every deletion moves the diagonal.
+        edited = [w for i, w in enumerate(words[100:300]) if i % 21 < 19]
+        longest = _longest_shared_run(edited, words)
+        query = fingerprint_text(" ".join(host[:150] + edited + host[150:]), f"edited{wid}")
+        before = [m for m in index.match([query], min_verbatim_words=text_module.GRAM_WORDS)[0]
+                  if m.work_id == wid and m.evidence.get("method") == "winnow"]
+        # No chain is longer than the longest verbatim run.
+        assert all(s["verbatim_words"] <= longest for m in before for s in m.evidence["spans"])
+        if before and longest < MIN_VERBATIM_WORDS:
+            cases += 1
+            assert wid not in _ids(index.match([query])[0])
+        planted = fingerprint_text(" ".join(host[:150] + words[180:220] + host[150:]), f"planted{wid}")
+        found += wid in _ids(index.match([planted], min_hits=2, min_containment=0.5)[0])
+    assert cases >= 6, "the rule without chains should have matched most of these edited copies"
+    assert found >= 10, found
 
 
 def test_near_duplicates_with_10_percent_word_edits(index, corpus):

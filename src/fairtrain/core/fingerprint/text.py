@@ -8,7 +8,10 @@ Three stages, cheapest first (reference/fingerprinting.md §7.1, §7.3):
    23 words yields a shared fingerprint); the scanner probes with *all* of its 8-grams, so every
    registered fingerprint inside a copied region is found, even next to an edit. Hits are grouped per
    work on consistent diagonals (work position - query position), and a region is verified by its
-   containment: the share of the work's fingerprints in the aligned work range that the query holds.
+   containment: the share of the work's fingerprints in the aligned work range that the query holds,
+   and by its longest verbatim chain (work fingerprints consecutive in the work, all hit on one exact
+   diagonal), which must cover ``MIN_VERBATIM_WORDS`` words: chance overlaps and edited copies share runs
+   of at most 18-19 words, which can never give a longer chain unless an edit escapes every fingerprint.
 3. **near-duplicates**: MinHash-128 on word 5-grams, 16 bands × 8 rows of LSH keys as a sorted array,
    candidates verified by a Jaccard estimate from 8-bit MinHash (128 bytes per work).
 
@@ -38,13 +41,19 @@ from fairtrain.core.fingerprint import _text_tokens as _tok
 from fairtrain.core.fingerprint.codec import register_type
 
 __all__ = [
-    "GRAM_WORDS", "WINNOW_WINDOW", "SHINGLE_WORDS", "TextFingerprint", "TextIndex", "TextIndexBuilder",
+    "GRAM_WORDS", "MIN_VERBATIM_WORDS", "WINNOW_WINDOW", "SHINGLE_WORDS", "TextFingerprint", "TextIndex", "TextIndexBuilder",
     "fingerprint_text", "fingerprint_texts", "register_text",
 ]
 
 GRAM_WORDS = 8  # words per excerpt fingerprint
 WINNOW_WINDOW = 16  # n-grams per winnowing window
 SHINGLE_WORDS = 5  # words per MinHash shingle
+# An excerpt match must rest on a verbatim chain covering this many words. A chain inside one shared run
+# of L words covers at most L words, so 20 rejects every run shorter than the 20 words the benchmark
+# calls a copy (its last false positives shared 18-19); winnowing (w = 16) gives every 23-word run a
+# fingerprint but not a chain, and benchmarks/fingerprint_text.py measured 24 costing recall (near-dup
+# 0.986 -> 0.960, 40-word excerpts 0.894 -> 0.842) for no fewer false positives (0 of 35,356 at 20).
+MIN_VERBATIM_WORDS = 20
 _FORMAT = "fairtrain-text-index/1"
 _U64 = np.uint64
 _BATCH_CODE_POINTS = 1 << 18  # per numpy pass: amortises per-call overhead, keeps arrays cache-sized
@@ -440,18 +449,23 @@ class TextIndex:
 
     # ---- matching ----------------------------------------------------------------------------------
     def match(self, fps: Sequence[TextFingerprint], *, min_hits: int = 3, min_containment: float = 0.3,
-              min_jaccard: float = 0.5) -> list[list[Match]]:
+              min_jaccard: float = 0.5, min_verbatim_words: int = MIN_VERBATIM_WORDS) -> list[list[Match]]:
         """Registered works recognised in each fingerprint, best first.
 
         Exact digests give score 1 and stage "exact". Excerpts (at least ``min_hits`` hits on consistent
-        diagonals whose aligned work range is at least ``min_containment`` contained in the query) and
-        LSH near-duplicates (estimated Jaccard at least ``min_jaccard``) give stage "verified".
+        diagonals whose aligned work range is at least ``min_containment`` contained in the query, and
+        resting on a verbatim chain of at least ``min_verbatim_words`` words) and LSH near-duplicates
+        (estimated Jaccard at least ``min_jaccard``) give stage "verified".
+
+        A verbatim chain is a run of the work's fingerprints that are consecutive in the work and all
+        hit on one exact diagonal: nothing the registry knows of the work differs inside it. Its length
+        in words (last hit - first hit + GRAM_WORDS) is what the copied run is known to cover at least.
         """
         found: list[dict[int, tuple[float, str, dict]]] = [{} for _ in fps]
         if not len(fps) or not len(self.work_ids):
             return [[] for _ in fps]
         self._match_exact(fps, found)
-        self._match_excerpts(fps, found, min_hits, min_containment)
+        self._match_excerpts(fps, found, min_hits, min_containment, min_verbatim_words)
         self._match_near_duplicates(fps, found, min_jaccard)
         out = []
         for per_query in found:
@@ -494,7 +508,8 @@ class TextIndex:
         start = np.repeat(left[hits] - (np.cumsum(cnt) - cnt), cnt)
         return needle, start + np.arange(len(needle))
 
-    def _match_excerpts(self, fps, found, min_hits: int, min_containment: float) -> None:
+    def _match_excerpts(self, fps, found, min_hits: int, min_containment: float,
+                        min_verbatim_words: int) -> None:
         lens = np.fromiter((len(fp.grams) for fp in fps), dtype=np.int64, count=len(fps))
         if not lens.sum() or not len(self.fp_hash):
             return
@@ -532,10 +547,11 @@ class TextIndex:
         fresh_w = np.ones(len(wps), dtype=bool)
         fresh_w[1:] = (cids[1:] != cids[:-1]) | (wps[1:] != wps[:-1])
         hits = np.minimum(np.add.reduceat(fresh_q, starts), np.bincount(cids[fresh_w], minlength=len(starts)))
-        ok = hits >= min_hits
+        verbatim = self._verbatim_words(cid, len(starts), hw, hp, wp)
+        ok = (hits >= min_hits) & (verbatim >= min_verbatim_words)
         if not ok.any():
             return
-        starts, hits = starts[ok], hits[ok]
+        starts, hits, verbatim = starts[ok], hits[ok], verbatim[ok]
         q_lo = hp[starts]
         q_hi = np.maximum.reduceat(hp, np.flatnonzero(new))[ok]
         w_lo = np.minimum.reduceat(wp, np.flatnonzero(new))[ok]
@@ -552,12 +568,29 @@ class TextIndex:
             spans.setdefault((int(q[i]), int(w[i])), []).append({
                 "query_words": [int(q_lo[i]), int(q_hi[i]) + GRAM_WORDS],
                 "work_words": [int(w_lo[i]), int(w_hi[i]) + GRAM_WORDS],
-                "hits": int(hits[i]), "work_fingerprints": int(in_range[i]),
+                "hits": int(hits[i]), "verbatim_words": int(verbatim[i]), "work_fingerprints": int(in_range[i]),
                 "containment": round(float(containment[i]), 4)})
         for (qi, wi), sp in spans.items():
             sp.sort(key=lambda s: (-s["hits"], s["query_words"][0] - s["query_words"][1]))
             self._note(found[qi], wi, sp[0]["containment"], "verified",
                        {"method": "winnow", "work_words": int(self.n_words[wi]), "spans": sp})
+
+    def _verbatim_words(self, cid: np.ndarray, n_clusters: int, hw: np.ndarray, hp: np.ndarray,
+                        wp: np.ndarray) -> np.ndarray:
+        """Per cluster, the words covered by its longest verbatim chain (see :meth:`match`)."""
+        rank = np.searchsorted(self._work_pos, (hw.astype(np.uint64) << _U64(32)) | wp.astype(np.uint64))
+        diag = wp - hp
+        o = np.lexsort((rank, diag, cid))
+        c, d, r, p = cid[o], diag[o], rank[o], wp[o]
+        # Hits one work fingerprint apart on the same diagonal continue a chain. (Within one cluster the
+        # work is fixed, and one diagonal and one work position fix the query position: no duplicates.)
+        new = np.ones(len(c), dtype=bool)
+        new[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1]) | (r[1:] - r[:-1] != 1)
+        chain_starts = np.flatnonzero(new)
+        length = np.maximum.reduceat(p, chain_starts) - p[chain_starts] + GRAM_WORDS
+        best = np.zeros(n_clusters, dtype=np.int64)
+        np.maximum.at(best, c[chain_starts], length)
+        return best
 
     def _match_near_duplicates(self, fps, found, min_jaccard: float) -> None:
         usable = [i for i, fp in enumerate(fps) if fp.has_minhash]

@@ -6,7 +6,8 @@ A reproduction is flagged when the evidence passes a threshold per modality (:cl
   output against the works' winnowed 8-grams (w = 16, so every 23-word run of a work holds at least
   one); hits on one diagonal form an aligned span, and the span is flagged when it holds at least
   ``text_min_hits`` hits, covers at least ``text_min_words`` words of the output, and at least
-  ``text_min_containment`` of the work's fingerprints in the aligned range are present. Two
+  ``text_min_containment`` of the work's fingerprints in the aligned range are present; the span must
+  hold a verbatim chain (consecutive work fingerprints hit on one exact diagonal) of ``text_min_words``. Two
   independent 8-gram collisions on one diagonal of one work are what a chance overlap would need;
   the benchmark (``benchmarks/output_checks.py``) measures 0 such false alarms in generated text
   from a word model trained on the same kind of prose. A whole-output near-duplicate (MinHash Jaccard
@@ -148,8 +149,10 @@ class OutputChecker:
         if kind == "text":
             # Looser than clearance's min_hits=3: a 40-word passage holds ~4 winnowed 8-grams on average
             # and only 2 for certain; the span and containment checks in _judge carry the precision.
+            # The span must also rest on a verbatim chain of text_min_words words (the index's default,
+            # 20, would cost 40-word passages recall: 0.93 in benchmarks/output_checks.py --quick).
             return index.match(fps, min_hits=t.text_min_hits, min_containment=t.text_min_containment,
-                               min_jaccard=t.text_min_jaccard)
+                               min_jaccard=t.text_min_jaccard, min_verbatim_words=t.text_min_words)
         if kind == "audio":
             return index.match(fps, min_overlap_s=t.audio_min_overlap_s)
         return index.match(fps)
