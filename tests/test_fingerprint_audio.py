@@ -176,9 +176,9 @@ def test_batch_keeps_order_and_records_failures(pieces):
 
 
 def test_missing_binaries_name_the_debian_package(monkeypatch, pieces):
-    monkeypatch.setenv("FAIRTRAIN_FPCALC", "/nonexistent/fpcalc")
+    monkeypatch.setenv("FAIRTRAIN_FPCALC", "/nonexistent/fpcalc")  # the subprocess path needs it
     with pytest.raises(AudioToolError, match="libchromaprint-tools"):
-        fingerprint_audio(pieces[0])
+        fingerprint_audio(pieces[0], in_process=False)
     monkeypatch.delenv("FAIRTRAIN_FPCALC")
     monkeypatch.setenv("FAIRTRAIN_FFMPEG", "/nonexistent/ffmpeg")
     with pytest.raises(AudioToolError, match="Debian package ffmpeg"):
@@ -311,7 +311,7 @@ def test_builder_rejects_a_work_added_twice(registrations):
 
 def test_a_hung_or_slow_subprocess_is_stopped_by_the_timeout(pieces):
     with pytest.raises(FingerprintError, match="timed out after"):
-        fingerprint_audio(pieces[0], item="slow", timeout=0.001)
+        fingerprint_audio(pieces[0], item="slow", timeout=0.001, in_process=False)
 
 
 def test_empty_index_and_too_short_queries_match_nothing(tmp_path, pieces, index):
@@ -325,3 +325,13 @@ def test_empty_index_and_too_short_queries_match_nothing(tmp_path, pieces, index
                                      before=("-ss", "10", "-t", "6")))
     assert index.match([short]) == [[]]
     assert [m.work_id for m in index.match([short], min_overlap_s=3.0)[0]] == [101]
+
+
+def test_in_process_chromaprint_equals_fpcalc(tmp_path, pieces):
+    """The in-process path (libsndfile + libchromaprint) gives fpcalc's fingerprint, for WAV and MP3."""
+    mp3 = ffmpeg(pieces[0], tmp_path / "p.mp3", "-c:a", "libmp3lame", "-b:a", "128k")
+    for src in (pieces[0], mp3):
+        fast = fingerprint_audio(src)
+        slow = fingerprint_audio(src, in_process=False)
+        assert np.array_equal(fast.items, slow.items), src
+        assert abs(fast.duration - slow.duration) < 0.1

@@ -39,6 +39,7 @@ from ._audio_tools import (
     SAMPLE_RATE,
     AudioToolError,
     as_file,
+    chromaprint_bytes,
     decode_pcm,
     duration_of_items,
     fpcalc_file,
@@ -127,8 +128,9 @@ def _read(data: AudioSource, item: str) -> bytes:
 
 
 def fingerprint_audio(data: AudioSource, item: str = "", *, timeout: float = DEFAULT_TIMEOUT_S,
-                      allow_truncated: bool = False) -> AudioFingerprint:
-    """Fingerprint one audio file (bytes or a path) with ``fpcalc -raw -length 0``.
+                      allow_truncated: bool = False, in_process: bool = True) -> AudioFingerprint:
+    """Fingerprint one audio file (bytes or a path): Chromaprint in this process where libsndfile decodes it
+    at 11,025 Hz or more (identical to fpcalc's), else ``fpcalc -raw -length 0``.
 
     Raises FingerprintError naming ``item`` for empty input, junk, unsupported formats, audio too short
     to fingerprint, and truncated files (unless ``allow_truncated``: then the decodable part is kept and
@@ -138,8 +140,11 @@ def fingerprint_audio(data: AudioSource, item: str = "", *, timeout: float = DEF
     raw = _read(data, name)
     if not raw:
         raise FingerprintError(name, "empty input (0 bytes)")
-    with as_file(data, name) as path:
-        items, declared, errors = fpcalc_file(path, name, timeout)
+    found = chromaprint_bytes(raw) if in_process else None
+    if found is None:
+        with as_file(data, name) as path:
+            found = fpcalc_file(path, name, timeout)
+    items, declared, errors = found
     reason = truncation_reason(raw, declared, len(items), errors)
     if reason and not allow_truncated:
         raise FingerprintError(name, f"truncated or corrupt audio: {reason}")
