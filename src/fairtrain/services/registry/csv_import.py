@@ -320,8 +320,10 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
 
     def jobs():
         line, pos = first_line, 0
+        size = _CHUNK_BYTES // 8  # a small first chunk: storing starts after a fraction of the parse
         while pos < len(body):
-            end = body.find("\n", pos + _CHUNK_BYTES)
+            end = body.find("\n", pos + size)
+            size = _CHUNK_BYTES
             end = len(body) if end < 0 else end + 1
             part = body[pos:end]
             yield (line, part, header, base)
@@ -550,10 +552,12 @@ def _current_values(c, target: str, party: str) -> dict[str, tuple[str | None, s
 def _clashes(c, rows: list[_Row]) -> dict[str, list[tuple[str, str, int]]]:
     """Rows whose content or identifiers another registered work already claims (by other holders)."""
     out: dict[str, list[tuple[str, str, int]]] = {}
-    for key in ("content_hash", *IDENTIFIERS):
+    keys = [r.chash for r in rows], *zip(*(r.ids for r in rows))
+    for key, column in zip(("content_hash", *IDENTIFIERS), keys, strict=False):
+        if not any(column):  # metadata-only rows without identifiers: nothing to look up
+            continue
         wanted: dict[str, list[_Row]] = {}
-        for r in rows:
-            v = r.chash if key == "content_hash" else r.ids[IDENTIFIERS.index(key)]
+        for v, r in zip(column, rows, strict=True):
             if v:
                 wanted.setdefault(v, []).append(r)
         values = list(wanted)
