@@ -155,3 +155,64 @@ def test_a_big_file_is_parsed_in_a_worker_and_still_all_or_nothing(registry, org
     with registry.engine.connect() as c:
         wid = c.execute(select(Work.id).where(Work.work_ref == "B039999")).scalar_one()
     assert registry.decide(wid, Category.TRAIN_AI).value is Value.ALLOW
+
+
+def test_a_retitled_row_keeps_its_declarations_and_a_new_owner_is_refused(registry, org, tmp_path):
+    import_csv(registry, write(tmp_path, GOOD), org_id=org)
+    decls = count(registry, DeclarationRow)
+    retitled = GOOD.replace("K-1,아리랑 변주곡,", "K-1,아리랑 변주곡 (개정),")
+    report = import_csv(registry, write(tmp_path, retitled, "v2.csv"), org_id=org)
+    assert (report.updated, report.unchanged) == (1, 2)
+    assert count(registry, DeclarationRow) == decls  # same values and offer: nothing re-declared
+    with registry.engine.connect() as c:
+        assert c.execute(select(Work.title).where(Work.work_ref == "K-1")).scalar_one() == "아리랑 변주곡 (개정)"
+    new_owner = GOOD.replace("Park:author:0.25;Park Press:publisher:0.75", "Kim:author:1")
+    refused = import_csv(registry, write(tmp_path, new_owner, "v3.csv"), org_id=org)
+    assert not refused.imported
+    assert [(e.line, e.column) for e in refused.errors] == [(4, "holders")]
+
+
+def test_duplicates_across_worker_chunks_name_the_first_line(registry, org, tmp_path):
+    rows = [f"D{i:06d},Work {i} with a title long enough to fill a few chunks of the file,,M {i % 50}:author:1,"
+            f",,,allow,,,,,,\n" for i in range(40_000)]
+    rows.append("D000007,Again,,M 1:author:1,,,,,,,,,,\n")
+    report = import_csv(registry, write(tmp_path, "".join(rows), "dup.csv"), org_id=org, skip_invalid=True)
+    assert len("".join(rows).encode()) > 2 << 20
+    assert report.imported and report.created == 40_000
+    (err,) = report.errors
+    assert (err.line, err.column) == (40_002, "work_ref") and "first on line 9" in err.reason
+    with registry.engine.connect() as c:
+        assert c.execute(select(Work.title).where(Work.work_ref == "D000007")).scalar_one().startswith("Work 7 ")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_import_leaves_the_garbage_collector_as_it_found_it(registry, org, tmp_path, enabled):
+    import gc
+
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert import_csv(registry, write(tmp_path, GOOD), org_id=org).imported
+        assert gc.isenabled() is enabled
+        assert not import_csv(registry, write(tmp_path, GOOD + BAD_ROWS["shares"][0], "bad.csv"), org_id=org).imported
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_bulk_constants_are_quoted_and_bound_values_kept(registry, org):
+    from fairtrain.core.store.bulk import bulk_insert_tuples, db_time
+    from fairtrain.core.store.models import utcnow
+
+    with registry.engine.begin() as c:
+        now = db_time(c, utcnow())
+        bulk_insert_tuples(c, DeclarationRow.__table__, ("target", "category", "value"),
+                           [("work:1", "tdm", "deny"), ("work:2", "search", None)],
+                           constants={"level": "work", "party": "org:1'; DROP TABLE works; --", "offer": None,
+                                      "valid_from": now, "declared_at": now})
+    with registry.engine.connect() as c:
+        got = c.execute(select(DeclarationRow.target, DeclarationRow.value, DeclarationRow.party, DeclarationRow.offer)
+                        .order_by(DeclarationRow.id)).all()
+    assert [tuple(r) for r in got] == [("work:1", "deny", "org:1'; DROP TABLE works; --", None),
+                                       ("work:2", None, "org:1'; DROP TABLE works; --", None)]
+    assert count(registry, Work) == 0

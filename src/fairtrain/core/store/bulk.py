@@ -7,7 +7,7 @@ benchmarks/registry_import.py). The statement is still compiled by SQLAlchemy fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Table, insert
@@ -29,17 +29,34 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
         bulk_insert_tuples(conn, table, keys, [tuple(r[k] for k in keys) for r in rows])
 
 
-def bulk_insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
-    """Like :func:`bulk_insert` for rows already laid out as tuples in ``columns`` order (the fastest path)."""
+def bulk_insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple], *,
+                       constants: Mapping[str, str | int | None] | None = None) -> None:
+    """Like :func:`bulk_insert` for rows already laid out as tuples in ``columns`` order (the fastest path).
+
+    ``constants`` are columns with the same value in every row. On SQLite they are written into the
+    statement instead of bound per row: binding is most of executemany's cost for narrow rows
+    (250k declarations: 1.4 → 1.1 s with 6 of 10 columns constant).
+    """
     if not rows:
         return
+    constants = dict(constants or {})
     if conn.dialect.name == "postgresql":
         # COPY is PostgreSQL's bulk path: about 10× executemany for 10⁵ rows.
-        cols = ", ".join(f'"{c}"' for c in columns)
+        names = (*columns, *constants)
+        cols = ", ".join(f'"{c}"' for c in names)
+        tail = tuple(constants.values())
         with conn.connection.driver_connection.cursor() as cur, cur.copy(
                 f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
             for r in rows:
-                copy.write_row(r)
+                copy.write_row(r + tail if tail else r)
+        return
+    if constants:
+        for name in (*columns, *constants):
+            if name not in table.c:
+                raise ValueError(f"{table.name} has no column {name!r}")
+        cols = ", ".join(f'"{c}"' for c in (*columns, *constants))
+        values = ", ".join(["?"] * len(columns) + [_sql_literal(v) for v in constants.values()])
+        conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({values})', rows)
         return
     compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(columns))
     if compiled.positiontup is not None:
@@ -48,6 +65,18 @@ def bulk_insert_tuples(conn: Connection, table: Table, columns: Sequence[str], r
     else:
         params = [dict(zip(columns, r, strict=True)) for r in rows]
     conn.exec_driver_sql(str(compiled), params)
+
+
+def _sql_literal(v: str | int | None) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool) or not isinstance(v, int | str):
+        raise TypeError(f"constant {v!r}: only text, integers and NULL are written into the statement")
+    if isinstance(v, int):
+        return str(int(v))
+    if "\x00" in v:
+        raise ValueError("constant text holds a NUL character")
+    return "'" + v.replace("'", "''") + "'"
 
 
 def allocate_ids(conn: Connection, table: Table, n: int) -> list[int]:
