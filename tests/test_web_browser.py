@@ -78,8 +78,10 @@ def _shot(page, name: str) -> None:
 
 
 TEXTS = {
-    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "Nothing was stored.", "deny": "deny"},
-    "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장하지 않았습니다.", "deny": "거부"},
+    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "Nothing was stored.", "deny": "deny",
+           "money": "Licences and money"},
+    "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장하지 않았습니다.", "deny": "거부",
+           "money": "이용허락과 정산"},
 }
 
 
@@ -132,6 +134,11 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     kit = zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes()))
     robots = kit.read("robots.txt").decode()
     assert "train-ai=n" in robots and "search=y" in robots
+    # the creator's licences-and-money page: requests addressed to them, statements (none yet)
+    page.goto(server + "/money")
+    assert page.locator("html").get_attribute("lang") == lang and page.locator("h1").count() == 1
+    assert t["money"] in page.inner_text("h1")
+    _shot(page, f"{lang}-05b-creator-money")
     ctx.close()
 
     # -- a CMO imports a CSV with one bad row and sees the report --
