@@ -182,19 +182,24 @@ def org(request: Request, p: Caller, saved: bool = False):
                   disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), saved=saved, report=None)
 
 
+async def form_file(form, field: str, missing: str, default_name: str = "upload") -> tuple[str, bytes]:
+    """The (name, bytes) of one uploaded file in a submitted form, or a 422 saying what to choose."""
+    upload = form.get(field)
+    if upload is None or isinstance(upload, str):
+        raise WebError(422, missing)
+    return (upload.filename or default_name)[:200], await upload.read()
+
+
 @router.post("/org/import", response_class=HTMLResponse)
 async def org_import(request: Request, p: Caller):
     require(p, "org-admin", what="repertoire import")
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     form = await request.form()
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise WebError(422, "repertoire import: choose a CSV file")
-    data = await upload.read()
+    name, data = await form_file(form, "file", "repertoire import: choose a CSV file", "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
-    report = await run_in_threadpool(ops.import_upload, state, p, (upload.filename or "upload.csv")[:200], data,
+    report = await run_in_threadpool(ops.import_upload, state, p, name, data,
                                      form.get("skip_invalid") == "1")
     return render(request, "org.html", p, members=ops.members(state, p), works=ops.works_of(state, p, limit=100),
                   disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), saved=False, report=report)

@@ -15,7 +15,7 @@ from fairtrain.web import money_ops
 from fairtrain.web.api import _client, _limit
 from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError
-from fairtrain.web.pages import render
+from fairtrain.web.pages import form_file, render
 from fairtrain.web.security import Principal
 
 router = APIRouter(include_in_schema=False)
@@ -48,10 +48,7 @@ async def upload_quote(request: Request, p: Caller):
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     form = await request.form()
-    upload = form.get("quote")
-    if upload is None or isinstance(upload, str):
-        raise WebError(422, "licence requests: choose a licence-quote.json file")
-    data = await upload.read()
+    _, data = await form_file(form, "quote", "licence requests: choose a licence-quote.json file")
     until = str(form.get("valid_until") or "") or None
     result = await run_in_threadpool(money_ops.request_licences, state, p, data, None, until)
     return _money_page(request, p, done={"requested": result["licences"]})
@@ -105,11 +102,8 @@ async def lookup(request: Request, p: Caller):
     state = web(request)
     _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
     form = await request.form()
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise WebError(422, "was my work used?: choose a file")
-    data = await upload.read()
-    result = await run_in_threadpool(money_ops.lookup, state, (upload.filename or "upload")[:200], data)
+    name, data = await form_file(form, "file", "was my work used?: choose a file")
+    result = await run_in_threadpool(money_ops.lookup, state, name, data)
     return render(request, "lookup.html", p, result=result)
 
 
