@@ -204,6 +204,26 @@ def test_local_workers_and_the_ray_engine_write_identical_decisions(world):
     assert len(set(digests.values())) == 1, digests
 
 
+def test_workers_fork_after_the_indexes_their_items_need_are_loaded(world):
+    """The parent matches one batch before forking, so the workers share its indexes instead of each loading
+    its own; the warm-up writes nothing, so the job's outputs are those of a single worker."""
+    from fairtrain.core.vocab import Category
+    from fairtrain.services.clearance import run as engine
+    from fairtrain.services.clearance.pipeline import ClearanceConfig
+
+    run, env, tmp, manifest = world
+    sharded = _many_shards(tmp, manifest, n=3)
+    config = ClearanceConfig(snapshots=((tmp / "snap").resolve(),), purpose=Category.TRAIN_GENAI, licensee="acme-ai")
+    engine._WORKER.clear()
+    job = engine.plan(sharded, tmp / "out", config, "parquet")
+    engine.run_local(sharded, tmp / "out", config, job, fmt="parquet", workers=2, batch_size=4)
+    (matcher,) = engine._WORKER["steps"][0].matchers
+    assert {name for name, index in matcher._indexes.items() if index is not None} == {"image", "text"}
+    assert sorted(p.name for p in (tmp / "out" / "shards").glob("*.json")) == [f"{n:06d}.json" for n in range(3)]
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (tmp / "out" / "shards").glob("*.parquet"))
+    assert rows == 3 * 7 * 3  # every item once: nothing the warm-up matched was written
+
+
 def test_check_web_reads_the_signals_of_url_only_items(world, tmp_path):
     """Items whose content is not local are decided by their URL's signals, read from a real local server."""
     import threading

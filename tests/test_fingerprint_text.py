@@ -304,9 +304,19 @@ def test_scan_side_winnowing_is_deferred_but_the_same():
 
 
 def test_bit_filter_never_turns_away_an_indexed_fingerprint(index):
-    assert text_module._maybe_in(index._filter, index._filter_mask, index.fp_hash).all()
-    absent = np.random.default_rng(9).integers(0, 2**63, size=20000, dtype=np.uint64)
-    assert text_module._maybe_in(index._filter, index._filter_mask, absent).mean() < 0.1
+    assert text_module._maybe_in(index._filter, index._filter_shift, index.fp_hash).all()
+    absent = np.random.default_rng(9).integers(0, 2**64, size=20000, dtype=np.uint64)
+    assert text_module._maybe_in(index._filter, index._filter_shift, absent).mean() < 0.1
+
+
+def test_bit_filter_over_many_hashes_keeps_every_one_and_few_others():
+    rng = np.random.default_rng(3)
+    hashes = np.sort(rng.integers(0, 2**64, size=300_000, dtype=np.uint64))
+    shift, packed = text_module._bit_filter(hashes)
+    assert packed.nbytes <= 2 * len(hashes) * 2  # about 16 bits per hash
+    assert text_module._maybe_in(packed, shift, hashes).all()
+    absent = rng.integers(0, 2**64, size=100_000, dtype=np.uint64)
+    assert 0.01 < text_module._maybe_in(packed, shift, absent).mean() < 0.1
 
 
 # ---- matching ------------------------------------------------------------------------------------------

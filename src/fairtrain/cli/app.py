@@ -15,16 +15,8 @@ from rich.table import Table
 
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
-from fairtrain.services.registry import (
-    Registry,
-    RegistryError,
-    ShareSpec,
-    holder_ref,
-    import_csv,
-    org_ref,
-    parse_party,
-    parse_share,
-)
+from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
+from fairtrain.services.registry.errors import RegistryError
 
 app = typer.Typer(help="fairtrain: a permission-first rights clearinghouse for AI training data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -83,8 +75,8 @@ def _global(
     state.data_dir, state.url = data_dir, database_url
 
 
-def registry() -> Registry:
-    return Registry.open(state.data_dir, state.url)
+def registry() -> registry_service.Registry:
+    return registry_service.Registry.open(state.data_dir, state.url)
 
 
 def emit(data: object, as_json: bool, human: str | Table | None = None) -> None:
@@ -122,7 +114,7 @@ def parse_categories(values: list[str] | None) -> list[Category]:
 @app.command()
 def init(as_json: JsonOpt = False) -> None:
     """Create (or upgrade) the registry database."""
-    reg = Registry.open(state.data_dir, state.url, create=True)
+    reg = registry_service.Registry.open(state.data_dir, state.url, create=True)
     where = reg.engine.url.render_as_string(hide_password=True)
     emit({"database": where, "ready": True}, as_json, f"registry ready at [bold]{where}[/]")
 
@@ -134,7 +126,8 @@ def init(as_json: JsonOpt = False) -> None:
 def holders_add(name: str, email: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
     """Register a rights holder."""
     hid = registry().add_holder(name, email=email)
-    emit({"id": hid, "ref": holder_ref(hid), "name": name}, as_json, f"holder [bold]{holder_ref(hid)}[/] {name}")
+    ref = registry_service.holder_ref(hid)
+    emit({"id": hid, "ref": ref, "name": name}, as_json, f"holder [bold]{ref}[/] {name}")
 
 
 @holders_app.command("list")
@@ -161,7 +154,8 @@ def orgs_add(name: str, country: Annotated[str | None, typer.Option(help="ISO 31
              email: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
     """Register an organisation (a CMO)."""
     oid = registry().add_org(name, country=country, email=email)
-    emit({"id": oid, "ref": org_ref(oid), "name": name}, as_json, f"organisation [bold]{org_ref(oid)}[/] {name}")
+    ref = registry_service.org_ref(oid)
+    emit({"id": oid, "ref": ref, "name": name}, as_json, f"organisation [bold]{ref}[/] {name}")
 
 
 @mandates_app.command("add")
@@ -211,7 +205,7 @@ def works_add(
     shares = []
     for spec in holder:
         name, role, share = _split_holder(spec)
-        shares.append(ShareSpec(reg.find_holder(name)["id"], role, share))
+        shares.append(registry_service.ShareSpec(reg.find_holder(name)["id"], role, share))
     if title and len(files) > 1:
         fail("--title names one work; give one file with it")
     results, errors = [], []
@@ -239,7 +233,7 @@ def _split_holder(spec: str) -> tuple[str, str, object]:
     name = parts[0]
     role = parts[1] if len(parts) > 1 and parts[1] else "author"
     try:
-        share = parse_share(parts[2]) if len(parts) > 2 else 1
+        share = registry_service.parse_share(parts[2]) if len(parts) > 2 else 1
     except ValueError as e:
         fail(f"--holder {spec!r}: {e}")
     return name, role, share
@@ -290,7 +284,7 @@ def registry_import(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, disable=as_json or not err.is_terminal) as bar:
         task = bar.add_task("validating rows", total=None)
-        report = import_csv(reg, csv_file, org_id=o["id"], skip_invalid=skip_invalid,
+        report = registry_service.import_csv(reg, csv_file, org_id=o["id"], skip_invalid=skip_invalid,
                             progress=lambda n: bar.update(task, completed=n))
     if as_json:
         emit(report.to_dict(), True)
@@ -365,7 +359,7 @@ def declare(
     else:
         o = reg.find_org(org)
         level, target, party = Level.REPERTOIRE, o["id"], acting_as or o["ref"]
-    parse_party(party)
+    registry_service.parse_party(party)
     ids = reg.declare(level=level, target_id=target, party=party, values=values, offer=offer, purpose=purpose,
                       valid_from=parse_when(valid_from, "--from"), valid_until=parse_when(valid_until, "--until"))
     summary = ", ".join(f"{c.value}={v.value if v else 'inherit'}" for c, v in values.items())
@@ -375,7 +369,7 @@ def declare(
          f"at {level.value} level by {party} (declarations {', '.join(map(str, ids))})")
 
 
-def _sole_holder(reg: Registry, work: int) -> str:
+def _sole_holder(reg: registry_service.Registry, work: int) -> str:
     holders = sorted(reg.facts(work).holders)
     if len(holders) != 1:
         fail(f"work {work} has {len(holders)} holders: say who declares with --as holder:ID or --as org:ID")
@@ -440,7 +434,7 @@ def disputes_resolve(
 
 
 def key_path(name: str) -> Path:
-    from fairtrain.core.store.db import resolve_data_dir
+    from fairtrain.core.datadir import resolve_data_dir
 
     if not name.replace("-", "").replace("_", "").isalnum():
         fail(f"key name {name!r}: use letters, digits, - and _ only")
@@ -1254,7 +1248,8 @@ def summary(
     org_names = {}
     if lg is not None:
         with lg.engine.connect() as c:
-            org_names = {org_ref(r.id): r.name for r in c.execute(select(Organisation.id, Organisation.name))}
+            rows = c.execute(select(Organisation.id, Organisation.name))
+            org_names = {registry_service.org_ref(r.id): r.name for r in rows}
     try:
         first = json.loads(((clearance or crawled or [Path(".")])[0] / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -1298,7 +1293,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
 def demo(as_json: JsonOpt = False) -> None:
     """Build a small demo registry (Korean and English works, a CMO repertoire) and show decisions."""
     from fairtrain.cli.demo import build_demo
-    from fairtrain.core.store.db import resolve_data_dir
+    from fairtrain.core.datadir import resolve_data_dir
 
     data_dir = resolve_data_dir(state.data_dir)
     reg, works = build_demo(data_dir)

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -144,17 +145,24 @@ class SnapshotTerms:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        parts = [pq.read_table(p) for p in sorted(snapshot.files(TERMS_DIR + "/"))]
+        parts = [pq.ParquetFile(p).read() for p in sorted(snapshot.files(TERMS_DIR + "/"))]
         table = pa.concat_tables(parts) if parts else terms_schema().empty_table()
-        return cls(table.sort_by("work_id"))
+        ids = table.column("work_id").to_numpy()
+        if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():  # exports write them sorted; sorting copies every column
+            table = table.sort_by("work_id")
+        return cls(table)
 
     def __len__(self) -> int:
         return self.table.num_rows
 
+    @cached_property
+    def _ids(self):
+        return self.table.column("work_id").to_numpy()
+
     def row(self, work_id: int) -> dict | None:
         import numpy as np
 
-        ids = self.table.column("work_id").to_numpy()
+        ids = self._ids
         i = int(np.searchsorted(ids, work_id))
         if i >= len(ids) or ids[i] != work_id:
             return None

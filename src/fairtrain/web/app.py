@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.formparsers import MultiPartParser
 
-from fairtrain.core.store.db import resolve_data_dir
+from fairtrain.core.datadir import resolve_data_dir
 from fairtrain.services.ledger.log import LogError
 from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError
 from fairtrain.web.accounts import AccountError, AccountNotFound, Accounts

@@ -407,8 +407,8 @@ class AudioIndex:
         meta = json.loads((src / "audio_index.json").read_text())
         if meta.get("format") != "fairtrain-audio-index" or meta.get("version") != _FORMAT_VERSION:
             raise ValueError(f"{src}: not a fairtrain audio index of version {_FORMAT_VERSION}")
-        works = pq.read_table(src / "audio_works.parquet")
-        segments = pq.read_table(src / "audio_segments.parquet")
+        works = pq.ParquetFile(src / "audio_works.parquet").read()
+        segments = pq.ParquetFile(src / "audio_segments.parquet").read()
         arrays = {name: np.load(src / f"audio_{name}.npy", mmap_mode="r" if mmap else None,
                                 allow_pickle=False) for name in _ARRAYS}
         lengths = segments.column("length").to_numpy()

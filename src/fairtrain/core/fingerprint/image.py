@@ -491,8 +491,8 @@ class ImageIndex:
         if meta.get("format") != _FORMAT or meta.get("variants") != [v.name for v in VARIANTS]:
             raise ValueError(f"{d}: image index format {meta.get('format')!r} with variants "
                              f"{meta.get('variants')} does not match this code ({_FORMAT})")
-        works = pq.read_table(d / "works.parquet")
-        variants = pq.read_table(d / "variants.parquet")
+        works = pq.ParquetFile(d / "works.parquet").read()
+        variants = pq.ParquetFile(d / "variants.parquet").read()
         xxh = works.column("xxh3_128").combine_chunks()
         # binary(16) is fixed width: its data buffer is the (W, 16) byte matrix.
         xxh_bytes = np.frombuffer(xxh.buffers()[1], dtype=np.uint8)[

@@ -8,16 +8,9 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
-DEFAULT_DATA_DIR = Path("~/.local/share/fairtrain").expanduser()
+from fairtrain.core.datadir import resolve_data_dir
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    if data_dir is not None:
-        return Path(data_dir).expanduser()
-    if env := os.environ.get("FAIRTRAIN_DATA_DIR"):
-        return Path(env).expanduser()
-    return DEFAULT_DATA_DIR
 
 
 def database_url(data_dir: str | os.PathLike | None = None, url: str | None = None) -> str:

@@ -1,6 +1,6 @@
 """The Ray engine: the same shard runner and pipeline steps, on Ray Data actors.
 
-Each actor loads the snapshot indexes once (the index is held by the actors) and clears whole input
+Each actor builds the pipeline once and holds the snapshot indexes it loads and clears whole input
 shards, so there is still one output shard per input shard and resumption works exactly as locally.
 Locally ``ray.init()`` starts a one-machine cluster; on a cluster pass ``--address`` (see README).
 """
@@ -31,7 +31,7 @@ class _ShardActor:
         from fairtrain.services.clearance.run import _steps
 
         self.args = (input_path, fmt, out, config, batch_size)
-        _steps(config)  # load the snapshot indexes now, once per actor
+        _steps(config)  # once per actor; each index loads when its modality's first item arrives
 
     def __call__(self, batch: dict) -> dict:
         from fairtrain.services.clearance.run import run_shard

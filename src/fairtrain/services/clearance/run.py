@@ -101,7 +101,7 @@ _WORKER: dict = {}
 
 
 def _steps(config: ClearanceConfig) -> list:
-    """The pipeline, built once per process (snapshot indexes are loaded once, then shared by all shards)."""
+    """The pipeline, built once per process (snapshot indexes load on first use, then serve every shard)."""
     verified = _WORKER.get("verified") or {}
     # Keyed by what was verified too: a snapshot re-exported at the same path must not reuse old indexes.
     key = json.dumps([config.to_dict(), sorted(s.snapshot_id for s in verified.values())], sort_keys=True)
@@ -112,6 +112,26 @@ def _steps(config: ClearanceConfig) -> list:
         steps.append(DecideStep(config))
         _WORKER.update(key=key, steps=steps)
     return _WORKER["steps"]
+
+
+def _warm_up(input_path: Path, fmt: str | None, shard_n: int, config: ClearanceConfig, batch_size: int) -> None:
+    """Match one batch of the input here, before workers fork: the indexes its items need load now and
+    the workers share those pages copy-on-write, instead of each reading and building its own copy.
+    Nothing is written; the batch is cleared again by its worker."""
+    from fairtrain.services.clearance.readers import reader_for
+
+    match = _steps(config)[0]
+    reader = reader_for(input_path, fmt)
+    try:
+        for items in reader.read(reader.shards(input_path)[shard_n], batch_size):
+            match([Cleared(item=it) for it in items])
+            break
+    except Exception:  # noqa: BLE001 - only a warm-up: the shard's worker meets the same error and reports it
+        pass
+
+
+# Decisions are written in row groups of this many rows: a row group per batch made files slow to read.
+_ROW_GROUP = 16_384
 
 
 def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: ClearanceConfig,
@@ -126,13 +146,20 @@ def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: 
     summary = _Summary(config)
     tmp = out_p / "shards" / f"{shard_n:06d}.parquet.tmp"
     writer = pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd")
+    rows: list[dict] = []
+
+    def flush() -> None:
+        writer.write_table(pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA))
+        rows.clear()
 
     def kept() -> Iterator[object]:
         for items in reader.read(shard, batch_size):
             batch = [Cleared(item=it) for it in items]
             for step in steps:
                 batch = step(batch)
-            writer.write_table(pa.Table.from_pylist([decision_row(r) for r in batch], schema=DECISIONS_SCHEMA))
+            rows.extend(decision_row(r) for r in batch)
+            if len(rows) >= _ROW_GROUP:
+                flush()
             for rec in batch:
                 summary.add(rec)
                 if rec.passes:
@@ -142,6 +169,8 @@ def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: 
         cleared_dir = out_p / "cleared"
         cleared_dir.mkdir(exist_ok=True)
         reader.write_cleared(shard, kept(), cleared_dir / _cleared_name(shard_n, shard))
+        if rows:
+            flush()
     finally:
         writer.close()
     os.replace(tmp, out_p / "shards" / f"{shard_n:06d}.parquet")
@@ -223,9 +252,9 @@ def run_local(input_path: Path, out: Path, config: ClearanceConfig, job: dict, *
             if on_shard:
                 on_shard(done)
         return
-    # Load the snapshot indexes once, before the workers fork: they share the pages copy-on-write instead
-    # of each reading and building them again (where the platform forks; elsewhere each worker loads).
-    _steps(config)
+    # Where the platform forks, workers inherit what the warm-up loaded; elsewhere each worker loads.
+    if todo:
+        _warm_up(input_path, fmt, todo[0], config, batch_size)
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(run_shard, str(input_path), fmt, n, str(out), config, batch_size) for n in todo]
@@ -247,10 +276,10 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
     from fairtrain.services.clearance.report import quote, render_html
 
     shards = [json.loads((out / "shards" / f"{s['n']:06d}.json").read_text(encoding="utf-8")) for s in job["shards"]]
-    tables = [pq.read_table(out / "shards" / f"{s['n']:06d}.parquet") for s in job["shards"]]
-    merged = pa.concat_tables(tables) if tables else DECISIONS_SCHEMA.empty_table()
     tmp = out / "decisions.parquet.tmp"
-    pq.write_table(merged, tmp, compression="zstd")
+    with pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer:
+        for s in job["shards"]:  # a shard at a time: memory is bounded by the largest shard, not the dataset
+            writer.write_table(pq.ParquetFile(out / "shards" / f"{s['n']:06d}.parquet").read())
     os.replace(tmp, out / "decisions.parquet")
 
     total: dict[str, Counter] = {k: Counter() for k in ("by_decision", "by_reason", "by_modality", "domains", "holders",
