@@ -163,7 +163,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each local configuration (median reported)")
     args = ap.parse_args()
     n_works, n_texts, n_images, shards = (10_000, 20_000, 2_000, 8) if args.quick else (100_000, 200_000, 20_000, 16)
-    con = Console()
+    con = Console(width=150)  # the table is read in logs and CI output, not a terminal
     tmp = Path(tempfile.mkdtemp(prefix="fairtrain-bench-"))
     try:
         snap, data, texts, img_bytes, key, imgs = build(tmp, n_works, n_texts, n_images, shards)
@@ -187,6 +187,8 @@ def main() -> None:
                           f"peak RSS {rss / 1024:,.0f} MiB")
         for label, results in runs.items():
             figures[label] = (statistics.median(x for x, _ in results), max(m for _, m in results))
+        # each 2-worker run against the 1-worker run just before it: the two saw the same machine
+        pair_ratios = [b[0] / a[0] for a, b in zip(runs["local, 1 worker"], runs["local, 2 workers"], strict=True)]
         if not args.no_ray:
             secs, rss = run_clear([str(data), *common, "--out", str(tmp / "out-ray"), "--engine", "ray",
                                    "--workers", "2"], env)
@@ -204,9 +206,12 @@ def main() -> None:
     t = Table("figure", "fairtrain", "baseline", "ratio", "target", "met",
               title=f"clearance benchmark: {n_texts:,} texts + {n_images:,} images vs {n_works:,} works "
                     f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    t.add_row(f"text items/s per core, 1 worker (end to end, median of {args.repeat})", f"{one:,.0f}", f"{base_text:,.0f} (datasketch LSH)",
-              f"{one / base_text:.1f}×", "2,000", "yes" if one >= 2000 else "NO")
-    t.add_row("scaling 1 → 2 workers (ratio of medians)", f"{two / one:.2f}×", "", "", "1.8×", "yes" if two / one >= 1.8 else "NO")
+    t.add_row(f"text items/s per core, 1 worker (end to end, median of {args.repeat})", f"{one:,.0f}",
+              f"{base_text:,.0f} (datasketch LSH)", f"{one / base_text:.1f}×", "2,000", "yes" if one >= 2000 else "NO")
+    scaling = statistics.median(pair_ratios)
+    t.add_row(f"scaling 1 → 2 workers (median of {len(pair_ratios)} back-to-back pairs; "
+              f"{min(pair_ratios):.2f}–{max(pair_ratios):.2f})", f"{scaling:.2f}×", "", "", "1.8×",
+              "yes" if scaling >= 1.8 else "NO")
     if "ray, 2 actors" in figures:
         ray = figures["ray, 2 actors"][0]
         t.add_row("Ray engine (2 actors) vs local (2 workers)", f"{ray:,.0f} items/s", f"{two:,.0f}",

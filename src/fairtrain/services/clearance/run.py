@@ -14,6 +14,7 @@ command continues where it stopped and writes byte-identical outputs.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -256,12 +257,18 @@ def run_local(input_path: Path, out: Path, config: ClearanceConfig, job: dict, *
     if todo:
         _warm_up(input_path, fmt, todo[0], config, batch_size)
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(run_shard, str(input_path), fmt, n, str(out), config, batch_size) for n in todo]
-        for f in as_completed(futures):
-            done = f.result()
-            if on_shard:
-                on_shard(done)
+    # Frozen objects are never visited by the workers' cycle collector, so it does not write to (and copy)
+    # the pages they share with this process.
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(run_shard, str(input_path), fmt, n, str(out), config, batch_size) for n in todo]
+            for f in as_completed(futures):
+                done = f.result()
+                if on_shard:
+                    on_shard(done)
+    finally:
+        gc.unfreeze()
 
 
 # -- final outputs ---------------------------------------------------------------------------------
