@@ -192,6 +192,54 @@ def test_killed_and_resumed_job_writes_identical_outputs(world):
     assert pq.read_table(out / "decisions.parquet").num_rows == 6 * 7 * 3
 
 
+def test_manifest_leaves_are_merged_from_every_shard_sorted_and_distinct(world):
+    run, env, tmp, manifest = world
+    sharded = _many_shards(tmp, manifest, n=3)  # every shard holds the same items
+    out = tmp / "out"
+    run("clear", sharded, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--format", "parquet",
+        "--mode", "reservation")
+    per_shard = [pq.read_table(p).column("leaf").to_pylist() for p in sorted((out / "shards").glob("*.leaves-items.*"))]
+    assert len(per_shard) == 3 and all(x == per_shard[0] for x in per_shard) and len(per_shard[0]) >= 3
+    leaves = pq.read_table(out / "leaves-items.parquet").column("leaf").to_pylist()
+    assert leaves == per_shard[0]  # sorted, each once
+    signed = json.loads((out / "manifest.json").read_text())
+    expected = SortedSet([bytes.fromhex(x) for x in leaves])
+    assert (signed["cleared_items"]["root"], signed["cleared_items"]["size"]) == (expected.root.hex(), len(leaves))
+
+
+def test_merging_the_leaves_of_many_shards_holds_a_batch_per_shard_not_the_set(tmp_path, monkeypatch):
+    """A clearance of billions of items clears too many to hold: the manifest's leaves are merged as
+    they stream past, and the root is the one a tree over the whole sorted set has."""
+    import tracemalloc
+
+    import numpy as np
+
+    from fairtrain.services.clearance import run as engine
+
+    monkeypatch.setattr(engine, "_LEAF_BATCH", 1_000)
+    raw = np.random.default_rng(5).bytes(16 * 200_000)
+    every = [raw[j:j + 16].hex() for j in range(0, len(raw), 16)]
+    parts = []
+    for i in range(4):  # overlapping shards: each leaf in two of them
+        p = tmp_path / f"{i}.parquet"
+        engine._write_leaves(p, sorted(set(every[i * 40_000:i * 40_000 + 80_000])))
+        parts.append(p)
+    whole = sorted(set(every[:200_000]))
+    held = sum(len(x) + 49 for x in whole)  # what the strings alone would take, held at once
+    del raw, every
+    tracemalloc.start()
+    try:
+        root = engine._merge_leaves(parts, tmp_path / "merged.parquet", bytes.fromhex)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"peak {peak >> 10} KiB, set {held >> 10} KiB")
+    assert peak < held / 4, f"merge peaked at {peak >> 10} KiB; the set is {held >> 10} KiB"
+    merged = pq.read_table(tmp_path / "merged.parquet").column("leaf").to_pylist()
+    assert merged == whole
+    assert (root.root, root.size) == (SortedSet([bytes.fromhex(x) for x in whole]).root, len(whole))
+
+
 def test_local_workers_and_the_ray_engine_write_identical_decisions(world):
     run, env, tmp, manifest = world
     sharded = _many_shards(tmp, manifest, n=3)
@@ -220,7 +268,7 @@ def test_workers_fork_after_the_indexes_their_items_need_are_loaded(world):
     (matcher,) = engine._WORKER["steps"][0].matchers
     assert {name for name, index in matcher._indexes.items() if index is not None} == {"image", "text"}
     assert sorted(p.name for p in (tmp / "out" / "shards").glob("*.json")) == [f"{n:06d}.json" for n in range(3)]
-    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (tmp / "out" / "shards").glob("*.parquet"))
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (tmp / "out" / "shards").glob("??????.parquet"))
     assert rows == 3 * 7 * 3  # every item once: nothing the warm-up matched was written
 
 

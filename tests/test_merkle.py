@@ -12,6 +12,7 @@ from fairtrain.core.merkle import (
     EMPTY_ROOT,
     MerkleTree,
     SortedSet,
+    StreamingRoot,
     leaf_hash,
     node_hash,
     verify_consistency,
@@ -38,6 +39,14 @@ LEAVES = [f"entry {i}".encode() for i in range(70)]
 def test_root_matches_the_rfc_definition(n):
     t = MerkleTree.of(LEAVES[:n])
     assert t.root() == mth(LEAVES[:n])
+
+
+@pytest.mark.parametrize("n", range(0, 70))
+def test_a_streamed_root_is_the_rfc_root(n):
+    s = StreamingRoot()
+    for leaf in LEAVES[:n]:
+        s.add(leaf)
+    assert (s.root, s.size) == (mth(LEAVES[:n]), n)
     assert MerkleTree.of(LEAVES).root(n) == mth(LEAVES[:n])
 
 

@@ -141,6 +141,46 @@ def verify_consistency(old_size: int, new_size: int, proof: Sequence[bytes], old
     return sn == 0 and fr == old_root and sr == new_root
 
 
+def frontier_push(frontier: list[bytes], size: int, h: bytes) -> list[bytes]:
+    """Append leaf hash ``h`` to a tree of ``size`` leaves, kept as its perfect subtrees (the frontier,
+    largest first): equal subtrees merge like a binary counter, so the frontier has O(log n) hashes."""
+    frontier = frontier + [h]
+    n = size
+    while n & 1:
+        right = frontier.pop()
+        left = frontier.pop()
+        frontier.append(node_hash(left, right))
+        n >>= 1
+    return frontier
+
+
+def frontier_root(frontier: Sequence[bytes]) -> bytes:
+    """RFC 9162 root from the perfect subtrees, largest first: MTH = node(h0, node(h1, …))."""
+    if not frontier:
+        return EMPTY_ROOT
+    root = frontier[-1]
+    for h in reversed(frontier[:-1]):
+        root = node_hash(h, root)
+    return root
+
+
+class StreamingRoot:
+    """The root of a tree whose leaves arrive one at a time, in O(log n) memory: what a set too large
+    to hold (the cleared items of a large clearance) is committed to as it streams past."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._frontier: list[bytes] = []
+
+    def add(self, data: bytes) -> None:
+        self._frontier = frontier_push(self._frontier, self.size, leaf_hash(data))
+        self.size += 1
+
+    @property
+    def root(self) -> bytes:
+        return frontier_root(self._frontier)
+
+
 class SortedSet:
     """A Merkle tree over sorted, distinct keys: proves that a key is in the set, or that it is not.
 

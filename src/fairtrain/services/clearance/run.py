@@ -4,7 +4,8 @@ Layout of OUT::
 
     job.json                  what was asked (input, config, shard list); a re-run must ask the same
     shards/<n>.parquet        decisions of input shard n, renamed into place when the shard is done
-    shards/<n>.json           that shard's summary (counts, quote lines, manifest leaves); written last
+    shards/<n>.leaves-*.parquet  that shard's manifest leaves (cleared items, matched works), sorted
+    shards/<n>.json           that shard's summary (counts, quote lines); written last
     cleared/...               passing items in the input's own format, one output per input shard
     decisions.parquet, licence-quote.json, report.json, report.html, manifest.json, leaves-*.parquet
 
@@ -16,21 +17,24 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import heapq
 import json
 import multiprocessing
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairtrain.core.merkle import StreamingRoot
 from fairtrain.core.vocab import Value
 from fairtrain.services.clearance.pipeline import (
     ClearanceConfig,
@@ -175,6 +179,8 @@ def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: 
     finally:
         writer.close()
     os.replace(tmp, out_p / "shards" / f"{shard_n:06d}.parquet")
+    for name, leaves in (("items", summary.item_leaves), ("works", summary.work_leaves)):
+        _write_leaves(out_p / "shards" / f"{shard_n:06d}.leaves-{name}.parquet", sorted(leaves))
     data = summary.to_dict(shard_n, shard.id)
     _write_json(out_p / "shards" / f"{shard_n:06d}.json", data)  # the done marker: written last
     return data
@@ -183,6 +189,42 @@ def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: 
 def _cleared_name(n: int, shard) -> str:
     name = Path(str(shard.path)).name or f"shard-{n:06d}"
     return f"{n:06d}-{name}"
+
+
+_LEAVES_SCHEMA = pa.schema([("leaf", pa.string())])
+_LEAF_BATCH = 65_536
+
+
+def _write_leaves(path: Path, leaves: Iterable[str]) -> None:
+    """Sorted leaves into ``path``, atomically, a row group at a time (never the whole set as one list)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with pq.ParquetWriter(tmp, _LEAVES_SCHEMA) as writer:
+        it = iter(leaves)
+        while chunk := list(islice(it, _LEAF_BATCH)):
+            writer.write_table(pa.table({"leaf": pa.array(chunk, pa.string())}, schema=_LEAVES_SCHEMA))
+    os.replace(tmp, path)
+
+
+def _read_leaves(path: Path) -> Iterator[str]:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=_LEAF_BATCH, columns=["leaf"]):
+        yield from batch.column(0).to_pylist()
+
+
+def _merge_leaves(parts: list[Path], path: Path, leaf_bytes: Callable[[str], bytes]) -> StreamingRoot:
+    """Merge the shards' sorted leaves into one sorted, distinct leaf file and return its Merkle root.
+    Memory is a batch per shard and O(log n) hashes, however many items were cleared."""
+    root = StreamingRoot()
+
+    def distinct() -> Iterator[str]:
+        last = None
+        for leaf in heapq.merge(*(_read_leaves(p) for p in parts)):
+            if leaf != last:
+                root.add(leaf_bytes(leaf))
+                last = leaf
+                yield leaf
+
+    _write_leaves(path, distinct())
+    return root
 
 
 class _Summary:
@@ -237,8 +279,7 @@ class _Summary:
         return {"n": n, "shard": shard_id, "items": self.items, "passed": self.passed,
                 "by_decision": dict(self.by_decision), "by_reason": dict(self.by_reason),
                 "by_modality": dict(self.by_modality), "domains": dict(self.domains), "holders": dict(self.holders),
-                "errors": dict(self.errors), "item_leaves": sorted(self.item_leaves),
-                "work_leaves": sorted(self.work_leaves), "licensable": [self.licensable[k] for k in sorted(self.licensable)]}
+                "errors": dict(self.errors), "licensable": [self.licensable[k] for k in sorted(self.licensable)]}
 
 
 # -- executors -------------------------------------------------------------------------------------
@@ -278,7 +319,6 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
            verified: dict | None = None) -> dict:
     """Merge the shard outputs into the final files; deterministic, so a resumed job writes the same bytes."""
     from fairtrain.core.keys import sign_document
-    from fairtrain.core.merkle import SortedSet
     from fairtrain.core.snapshot import verify_snapshot
     from fairtrain.services.clearance.report import quote, render_html
 
@@ -296,13 +336,15 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
             total[k].update(s[k])
     items = sum(s["items"] for s in shards)
     passed = sum(s["passed"] for s in shards)
-    item_set = SortedSet([bytes.fromhex(h) for s in shards for h in s["item_leaves"]])
-    work_set = SortedSet([w.encode() for s in shards for w in s["work_leaves"]])
-    for name, keys in (("leaves-items.parquet", [k.hex() for k in item_set.keys]),
-                       ("leaves-works.parquet", [k.decode() for k in work_set.keys])):
-        t = out / (name + ".tmp")
-        pq.write_table(pa.table({"leaf": pa.array(keys, pa.string())}), t)
-        os.replace(t, out / name)
+    def parts(name: str) -> list[Path]:
+        paths = [out / "shards" / f"{s['n']:06d}.leaves-{name}.parquet" for s in job["shards"]]
+        if missing := [p.name for p in paths if not p.exists()]:
+            raise ClearanceError(f"{out}: shard leaves {', '.join(missing[:3])} missing (shards cleared by an "
+                                 "older fairtrain?): run again with --force")
+        return paths
+
+    item_set = _merge_leaves(parts("items"), out / "leaves-items.parquet", bytes.fromhex)
+    work_set = _merge_leaves(parts("works"), out / "leaves-works.parquet", str.encode)
 
     lic = quote([w for s in shards for w in s["licensable"]], config)
     _write_json(out / "licence-quote.json", lic)
@@ -334,9 +376,9 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
         "format": "fairtrain-clearance/1", "licensee": config.licensee, "purpose": config.purpose.value,
         "mode": config.mode, "input": job["input"], "job_id": job["job_id"],
         "items": items, "cleared": passed, "snapshots": snapshots,
-        "cleared_items": {"root": item_set.root.hex(), "size": len(item_set.keys),
+        "cleared_items": {"root": item_set.root.hex(), "size": item_set.size,
                           "leaf": "xxh3-128 of the item's bytes", "leaves": "leaves-items.parquet"},
-        "cleared_works": {"root": work_set.root.hex(), "size": len(work_set.keys),
+        "cleared_works": {"root": work_set.root.hex(), "size": work_set.size,
                           "leaf": "<snapshot_id>:<work_id> of works matched in cleared items",
                           "leaves": "leaves-works.parquet"},
         "decisions_sha256": hashlib.sha256((out / "decisions.parquet").read_bytes()).hexdigest(),

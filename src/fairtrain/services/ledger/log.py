@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,8 +27,9 @@ from fairtrain.core.keys import (
 from fairtrain.core.merkle import (
     EMPTY_ROOT,
     MerkleTree,
+    frontier_push,
+    frontier_root,
     leaf_hash,
-    node_hash,
     verify_consistency,
     verify_inclusion,
 )
@@ -48,28 +49,6 @@ class Entry:
     kind: str
     body: dict
     subject: str | None = None
-
-
-def _frontier_push(frontier: list[bytes], size: int, h: bytes) -> list[bytes]:
-    """Append leaf hash ``h`` to a log of ``size`` leaves: merge equal perfect subtrees like a binary counter."""
-    frontier = frontier + [h]
-    n = size
-    while n & 1:
-        right = frontier.pop()
-        left = frontier.pop()
-        frontier.append(node_hash(left, right))
-        n >>= 1
-    return frontier
-
-
-def frontier_root(frontier: Sequence[bytes]) -> bytes:
-    """RFC 9162 root from the perfect subtrees, largest first: MTH = node(h0, node(h1, …))."""
-    if not frontier:
-        return EMPTY_ROOT
-    root = frontier[-1]
-    for h in reversed(frontier[:-1]):
-        root = node_hash(h, root)
-    return root
 
 
 def _state(conn: Connection) -> tuple[int, list[bytes]]:
@@ -96,7 +75,7 @@ def append(conn: Connection, entries: Iterable[Entry], *, at: datetime | None = 
         leaf = canonical_json({"idx": size, "kind": e.kind, "at": when, "body": e.body}).decode()
         h = leaf_hash(leaf.encode())
         rows.append((size, e.kind, leaf, h.hex(), e.subject))
-        frontier = _frontier_push(frontier, size, h)
+        frontier = frontier_push(frontier, size, h)
         out.append(size)
         size += 1
     bulk_insert_tuples(conn, LogEntry.__table__, ("idx", "kind", "leaf", "leaf_hash", "subject"), rows)
