@@ -599,6 +599,7 @@ def clear(
     from fairtrain.core.keys import SigningKey
     from fairtrain.services.clearance.pipeline import ClearanceConfig
     from fairtrain.services.clearance.run import clear as run_clear
+    from fairtrain.services.clearance.run import pending_shards
 
     try:
         cat = Category.parse(purpose)
@@ -621,7 +622,7 @@ def clear(
         seen = {"items": 0}
 
         def on_plan(job):
-            done = sum((out / "shards" / f"{s['n']:06d}.json").exists() for s in job["shards"])
+            done = len(job["shards"]) - len(pending_shards(out, job))
             bar.update(task, total=len(job["shards"]), completed=done)
 
         def on_shard(summary):

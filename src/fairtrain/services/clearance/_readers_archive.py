@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from fairtrain.core.files import atomic_dir, atomic_file
 from fairtrain.core.media import detect_media_type
 
 from ._readers_base import (
@@ -21,8 +22,6 @@ from ._readers_base import (
     Item,
     ReaderError,
     Shard,
-    atomic_dir,
-    atomic_file,
     error_item,
     kept_rows,
 )

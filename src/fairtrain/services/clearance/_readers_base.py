@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import shutil
 import stat
 import tarfile
-import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fairtrain.core.media import detect_media_type
 
@@ -39,6 +35,9 @@ class ReaderError(ValueError):
         super().__init__(f"{item}: {reason}")
         self.item = item
         self.reason = reason
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +77,10 @@ def error_item(shard: Shard, row: int, reason: str, item: str | None = None,
     return Item(item=item or f"{shard.id}:{row}", shard=shard.id, row=row, error=reason, record=record or {})
 
 
-def batched(items: Iterable[Item], batch_size: int) -> Iterator[list[Item]]:
+def batched(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
     if batch_size < 1:
         raise ReaderError("batch_size", f"must be at least 1, got {batch_size}")
-    batch: list[Item] = []
+    batch: list[T] = []
     for it in items:
         batch.append(it)
         if len(batch) >= batch_size:
@@ -98,40 +97,6 @@ def kept_rows(shard: Shard, items_kept: Iterable[Item]) -> set[int]:
             raise ReaderError(it.item, f"belongs to shard {it.shard!r}, not {shard.id!r}")
         rows.add(it.row)
     return rows
-
-
-@contextlib.contextmanager
-def atomic_file(out_path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside ``out_path``, renamed onto it only when the block succeeds."""
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def atomic_dir(out_path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary directory beside ``out_path`` that replaces it when the block succeeds."""
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-    try:
-        yield tmp
-        if out.exists():  # a directory cannot be replaced in one rename: move the old one aside first
-            os.rename(out, old)
-        os.rename(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # Column roles. Names are matched exactly: LAION/img2dataset manifests call the caption ``TEXT`` (or

@@ -13,13 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairtrain.core.files import atomic_file
+
 from ._readers_base import (
     SHARD_ERRORS,
     Columns,
     Item,
     ReaderError,
     Shard,
-    atomic_file,
     batched,
     error_item,
     item_from_record,

@@ -43,8 +43,10 @@ class _ShardActor:
 
 def run_ray(input_path: Path, out: Path, config: ClearanceConfig, job: dict, *, fmt: str | None, workers: int,
             batch_size: int, address: str | None = None, on_shard: Callable[[dict], None] | None = None) -> None:
+    from fairtrain.services.clearance.run import pending_shards
+
     ray = _ray()
-    todo = [s["n"] for s in job["shards"] if not (out / "shards" / f"{s['n']:06d}.json").exists()]
+    todo = pending_shards(out, job)
     if not todo:
         return
     started_here = not ray.is_initialized()

@@ -20,22 +20,22 @@ import hashlib
 import heapq
 import json
 import multiprocessing
-import os
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from datetime import UTC, datetime
-from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairtrain.core.files import atomic_file
 from fairtrain.core.merkle import StreamingRoot
 from fairtrain.core.vocab import Value
+from fairtrain.services.clearance._readers_base import batched
 from fairtrain.services.clearance.pipeline import (
     ClearanceConfig,
     Cleared,
@@ -57,10 +57,20 @@ class ClearanceError(ValueError):
     pass
 
 
+def _shard_file(out: Path, n: int, suffix: str) -> Path:
+    """``OUT/shards/<n><suffix>``: the files that input shard ``n`` leaves behind (see the layout above)."""
+    return out / "shards" / f"{n:06d}{suffix}"
+
+
+def pending_shards(out: Path, job: dict) -> list[int]:
+    """The job's shards not done yet: those without a summary, the marker written last."""
+    return [s["n"] for s in job["shards"] if not _shard_file(out, s["n"], ".json").exists()]
+
+
 def _write_json(path: Path, data: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
+                       encoding="utf-8")
 
 
 def plan(input_path: Path, out: Path, config: ClearanceConfig, fmt: str | None, *, force: bool = False) -> dict:
@@ -149,40 +159,36 @@ def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: 
     shard = reader.shards(Path(input_path))[shard_n]
     steps = _steps(config)
     summary = _Summary(config)
-    tmp = out_p / "shards" / f"{shard_n:06d}.parquet.tmp"
-    writer = pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd")
     rows: list[dict] = []
 
-    def flush() -> None:
+    def flush(writer: pq.ParquetWriter) -> None:
         writer.write_table(pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA))
         rows.clear()
 
-    def kept() -> Iterator[object]:
+    def kept(writer: pq.ParquetWriter) -> Iterator[object]:
         for items in reader.read(shard, batch_size):
             batch = [Cleared(item=it) for it in items]
             for step in steps:
                 batch = step(batch)
             rows.extend(decision_row(r) for r in batch)
             if len(rows) >= _ROW_GROUP:
-                flush()
+                flush(writer)
             for rec in batch:
                 summary.add(rec)
                 if rec.passes:
                     yield rec.item
 
-    try:
-        cleared_dir = out_p / "cleared"
-        cleared_dir.mkdir(exist_ok=True)
-        reader.write_cleared(shard, kept(), cleared_dir / _cleared_name(shard_n, shard))
+    cleared_dir = out_p / "cleared"
+    cleared_dir.mkdir(exist_ok=True)
+    with atomic_file(_shard_file(out_p, shard_n, ".parquet")) as tmp, \
+            pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer:
+        reader.write_cleared(shard, kept(writer), cleared_dir / _cleared_name(shard_n, shard))
         if rows:
-            flush()
-    finally:
-        writer.close()
-    os.replace(tmp, out_p / "shards" / f"{shard_n:06d}.parquet")
+            flush(writer)
     for name, leaves in (("items", summary.item_leaves), ("works", summary.work_leaves)):
-        _write_leaves(out_p / "shards" / f"{shard_n:06d}.leaves-{name}.parquet", sorted(leaves))
+        _write_leaves(_shard_file(out_p, shard_n, f".leaves-{name}.parquet"), sorted(leaves))
     data = summary.to_dict(shard_n, shard.id)
-    _write_json(out_p / "shards" / f"{shard_n:06d}.json", data)  # the done marker: written last
+    _write_json(_shard_file(out_p, shard_n, ".json"), data)  # the done marker: written last
     return data
 
 
@@ -197,12 +203,9 @@ _LEAF_BATCH = 65_536
 
 def _write_leaves(path: Path, leaves: Iterable[str]) -> None:
     """Sorted leaves into ``path``, atomically, a row group at a time (never the whole set as one list)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with pq.ParquetWriter(tmp, _LEAVES_SCHEMA) as writer:
-        it = iter(leaves)
-        while chunk := list(islice(it, _LEAF_BATCH)):
+    with atomic_file(path) as tmp, pq.ParquetWriter(tmp, _LEAVES_SCHEMA) as writer:
+        for chunk in batched(leaves, _LEAF_BATCH):
             writer.write_table(pa.table({"leaf": pa.array(chunk, pa.string())}, schema=_LEAVES_SCHEMA))
-    os.replace(tmp, path)
 
 
 def _read_leaves(path: Path) -> Iterator[str]:
@@ -287,7 +290,7 @@ class _Summary:
 
 def run_local(input_path: Path, out: Path, config: ClearanceConfig, job: dict, *, fmt: str | None, workers: int,
               batch_size: int, on_shard: Callable[[dict], None] | None = None) -> None:
-    todo = [s["n"] for s in job["shards"] if not (out / "shards" / f"{s['n']:06d}.json").exists()]
+    todo = pending_shards(out, job)
     if workers <= 1:
         for n in todo:
             done = run_shard(str(input_path), fmt, n, str(out), config, batch_size)
@@ -322,12 +325,11 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
     from fairtrain.core.snapshot import verify_snapshot
     from fairtrain.services.clearance.report import quote, render_html
 
-    shards = [json.loads((out / "shards" / f"{s['n']:06d}.json").read_text(encoding="utf-8")) for s in job["shards"]]
-    tmp = out / "decisions.parquet.tmp"
-    with pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer:
+    shards = [json.loads(_shard_file(out, s["n"], ".json").read_text(encoding="utf-8")) for s in job["shards"]]
+    with atomic_file(out / "decisions.parquet") as tmp, \
+            pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer:
         for s in job["shards"]:  # a shard at a time: memory is bounded by the largest shard, not the dataset
-            writer.write_table(pq.ParquetFile(out / "shards" / f"{s['n']:06d}.parquet").read())
-    os.replace(tmp, out / "decisions.parquet")
+            writer.write_table(pq.ParquetFile(_shard_file(out, s["n"], ".parquet")).read())
 
     total: dict[str, Counter] = {k: Counter() for k in ("by_decision", "by_reason", "by_modality", "domains", "holders",
                                                         "errors")}
@@ -336,8 +338,9 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
             total[k].update(s[k])
     items = sum(s["items"] for s in shards)
     passed = sum(s["passed"] for s in shards)
+
     def parts(name: str) -> list[Path]:
-        paths = [out / "shards" / f"{s['n']:06d}.leaves-{name}.parquet" for s in job["shards"]]
+        paths = [_shard_file(out, s["n"], f".leaves-{name}.parquet") for s in job["shards"]]
         if missing := [p.name for p in paths if not p.exists()]:
             raise ClearanceError(f"{out}: shard leaves {', '.join(missing[:3])} missing (shards cleared by an "
                                  "older fairtrain?): run again with --force")
@@ -368,9 +371,8 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
         "shards": len(shards),
     }
     _write_json(out / "report.json", report)
-    tmp = out / "report.html.tmp"
-    tmp.write_text(render_html(report), encoding="utf-8")
-    os.replace(tmp, out / "report.html")
+    with atomic_file(out / "report.html") as tmp:
+        tmp.write_text(render_html(report), encoding="utf-8")
 
     manifest = {
         "format": "fairtrain-clearance/1", "licensee": config.licensee, "purpose": config.purpose.value,

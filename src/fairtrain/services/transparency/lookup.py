@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from fairtrain.core.keys import PublicKey, SignatureError
+from fairtrain.core.files import atomic_file
 from fairtrain.core.merkle import SortedSet, verify_set_proof
 
 __all__ = ["WorkLookupError", "PublishedClearance", "WorkLookup", "membership_proof", "repertoire_works",
@@ -312,9 +313,7 @@ def repertoire_works(engine, org: dict) -> list[dict]:
 def write_repertoire_csv(rows: Sequence[dict], path: Path) -> None:
     cols = ["work_id", "work_ref", "title", "model", "licensee", "purpose", "log_index", "job_id", "licence", "items",
             "paid"]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
+    with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
