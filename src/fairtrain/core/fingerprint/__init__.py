@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fairtrain.core.errors import ItemError
+
 
 @dataclass(frozen=True, slots=True)
 class Match:
@@ -34,10 +36,5 @@ class Match:
                 "evidence": dict(self.evidence)}
 
 
-class FingerprintError(ValueError):
+class FingerprintError(ItemError):
     """One item could not be fingerprinted; the batch records it and goes on."""
-
-    def __init__(self, item: str, reason: str):
-        super().__init__(f"{item}: {reason}")
-        self.item = item
-        self.reason = reason

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+from fairtrain.core.errors import ItemError
 from fairtrain.core.vocab import Category, Level, Provenance, Statement, Terms, Value
 
 try:  # the installed distribution's version; a bare checkout falls back to pyproject's
@@ -23,13 +24,8 @@ except Exception:  # pragma: no cover - depends on how the package is installed
     VERSION = "0.1.0"
 
 
-class SignalError(ValueError):
+class SignalError(ItemError):
     """One signal could not be read; the caller records it and goes on."""
-
-    def __init__(self, item: str, reason: str):
-        super().__init__(f"{item}: {reason}")
-        self.item = item
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

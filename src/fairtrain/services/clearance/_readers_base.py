@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fairtrain.core.errors import ItemError
 from fairtrain.core.media import detect_media_type
 
 # Failures that end the reading of one shard early: the shard gets an error item, the job goes on.
@@ -28,13 +29,8 @@ except ImportError:  # pragma: no cover - pyarrow is a dependency
 MAX_ITEM_BYTES = 1 << 30
 
 
-class ReaderError(ValueError):
+class ReaderError(ItemError):
     """A dataset input (a path, a shard, a format) could not be read; names the item and the reason."""
-
-    def __init__(self, item: str, reason: str):
-        super().__init__(f"{item}: {reason}")
-        self.item = item
-        self.reason = reason
 
 
 T = TypeVar("T")
