@@ -80,6 +80,29 @@ def rebatch_rows(shard: Shard, it: Iterator[Item], batch_size: int) -> Iterator[
     yield from batched(guarded(), batch_size)
 
 
+def _record_items(shard: Shard, batches: Iterable[Any], columns: Mapping[str, str] | None,
+                  base: Path) -> Iterator[Item]:
+    """One Item per row of Arrow record batches (or tables), the column roles read off the first one."""
+    cols = None
+    row = 0
+    for rb in batches:
+        if cols is None:
+            cols = Columns.infer(rb.schema.names, _binary_columns(rb.schema), columns)
+        for rec in rb.to_pylist():
+            yield item_from_record(shard, row, rec, cols, base)
+            row += 1
+
+
+def _kept_batches(batches: Iterable[pa.RecordBatch], keep: set[int]) -> Iterator[pa.RecordBatch]:
+    """The rows of ``batches`` whose numbers (counted from 0 across the batches) are in ``keep``."""
+    row = 0
+    for rb in batches:
+        mask = np.fromiter((r in keep for r in range(row, row + rb.num_rows)), bool, rb.num_rows)
+        row += rb.num_rows
+        if mask.any():
+            yield rb.filter(pa.array(mask))
+
+
 class ParquetReader:
     """Parquet files; a file over ``split_bytes`` with several row groups is one shard per row group."""
 
@@ -117,17 +140,8 @@ class ParquetReader:
     def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:
         base = Path(shard.path).parent
 
-        def items() -> Iterator[Item]:
-            row = 0
-            cols = None
-            for rb in self._batches(shard, batch_size):
-                if cols is None:
-                    cols = Columns.infer(rb.schema.names, _binary_columns(rb.schema), self.columns)
-                for rec in rb.to_pylist():
-                    yield item_from_record(shard, row, rec, cols, base)
-                    row += 1
-
-        return rebatch_rows(shard, items(), batch_size)
+        return rebatch_rows(shard, _record_items(shard, self._batches(shard, batch_size), self.columns, base),
+                            batch_size)
 
     def write_cleared(self, shard: Shard, items_kept: Iterable[Item], out_path: str | Path) -> int:
         keep = kept_rows(shard, items_kept)
@@ -137,15 +151,12 @@ class ParquetReader:
         if md.num_row_groups and md.num_columns:
             codec = md.row_group(0).column(0).compression.lower()
         codec = {"uncompressed": "none", "lz4_raw": "lz4"}.get(codec, codec)
-        written = row = 0
+        written = 0
         with atomic_file(out_path) as tmp:
             with pq.ParquetWriter(tmp, pf.schema_arrow, compression=codec) as w:
-                for rb in self._batches(shard, 65536):
-                    mask = np.fromiter((r in keep for r in range(row, row + rb.num_rows)), bool, rb.num_rows)
-                    row += rb.num_rows
-                    if mask.any():
-                        w.write_batch(rb.filter(pa.array(mask)))
-                        written += int(mask.sum())
+                for rb in _kept_batches(self._batches(shard, 65536), keep):
+                    w.write_batch(rb)
+                    written += rb.num_rows
         return written
 
 
@@ -350,26 +361,17 @@ class HfReader:
 
         def items() -> Iterator[Item]:
             ds = datasets.Dataset.from_file(shard.path)
-            schema = ds.data.schema
-            cols = Columns.infer(schema.names, _binary_columns(schema), self.columns)
-            row = 0
-            for table in ds.with_format("arrow").iter(batch_size=batch_size):
-                for rec in table.to_pylist():
-                    yield item_from_record(shard, row, rec, cols, base)
-                    row += 1
+            yield from _record_items(shard, ds.with_format("arrow").iter(batch_size=batch_size), self.columns, base)
 
         return rebatch_rows(shard, items(), batch_size)
 
     def write_cleared(self, shard: Shard, items_kept: Iterable[Item], out_path: str | Path) -> int:
         keep = kept_rows(shard, items_kept)
-        written = row = 0
+        written = 0
         with atomic_file(out_path) as tmp, pa.memory_map(shard.path) as src:
             reader = pa.ipc.open_stream(src)
             with pa.ipc.new_stream(str(tmp), reader.schema) as w:
-                for rb in reader:
-                    mask = np.fromiter((r in keep for r in range(row, row + rb.num_rows)), bool, rb.num_rows)
-                    row += rb.num_rows
-                    if mask.any():
-                        w.write_batch(rb.filter(pa.array(mask)))
-                        written += int(mask.sum())
+                for rb in _kept_batches(reader, keep):
+                    w.write_batch(rb)
+                    written += rb.num_rows
         return written
