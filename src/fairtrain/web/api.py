@@ -72,6 +72,11 @@ def _limit(state, name: str, key: str, what: str) -> None:
                        {"Retry-After": str(int(wait) + 1)})
 
 
+async def read_upload(upload, default_name: str = "upload") -> tuple[str, bytes]:
+    """An uploaded file's (name, bytes); the name the client gave is cut to 200 characters."""
+    return (upload.filename or default_name)[:200], await upload.read()
+
+
 def start_session(state, response: Response, user_id: int) -> str:
     cookie, csrf = state.sessions.issue(user_id)
     response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=state.secure_cookies,
@@ -147,7 +152,7 @@ async def upload_works(request: Request, p: Caller, files: Annotated[list[Upload
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     if len(files) > state.limits.max_files:
         raise WebError(413, f"uploads: at most {state.limits.max_files} files per request, got {len(files)}")
-    blobs = [((f.filename or "upload")[:200], await f.read()) for f in files]
+    blobs = [await read_upload(f) for f in files]
     from starlette.concurrency import run_in_threadpool
 
     results = await run_in_threadpool(ops.add_works, state, p, blobs, titles)
@@ -264,11 +269,10 @@ async def import_repertoire(request: Request, p: Caller, file: Annotated[UploadF
     require(p, "org-admin", what="repertoire import")
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
-    data = await file.read()
+    name, data = await read_upload(file, "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(ops.import_upload, state, p, (file.filename or "upload.csv")[:200], data,
-                                   skip_invalid)
+    return await run_in_threadpool(ops.import_upload, state, p, name, data, skip_invalid)
 
 
 @router.get("/disputes", tags=["organisations"])
@@ -297,7 +301,7 @@ async def check_outputs(request: Request, p: Caller, files: Annotated[list[Uploa
     if len(files) > state.limits.max_files:
         raise WebError(413, f"outputs: at most {state.limits.max_files} files per request, got {len(files)}")
     snap_dir = ops.snapshot_file(state, snapshot, "manifest.json").parent  # 404 unless published
-    blobs = [((f.filename or "output")[:200], await f.read()) for f in files]
+    blobs = [await read_upload(f, "output") for f in files]
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(ops.check_outputs, snap_dir, blobs)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.web import money_ops
-from fairtrain.web.api import _limit
+from fairtrain.web.api import _client, _limit, read_upload
 from fairtrain.web.deps import principal, require, web
 from fairtrain.web.security import Principal
 
@@ -165,10 +165,9 @@ def show_statement(run_id: Id, request: Request, p: Caller,
 async def lookup(request: Request, file: Annotated[UploadFile, File()]) -> dict:
     """Upload a work: fingerprinted in memory (never stored) and answered for every clearance in the log."""
     state = web(request)
-    client = request.client.host if request.client else "unknown"
-    _limit(state, "uploads_per_account", f"lookup:{client}", "lookups")
-    data = await file.read()
-    return await run_in_threadpool(money_ops.lookup, state, (file.filename or "upload")[:200], data)
+    _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
+    name, data = await read_upload(file)
+    return await run_in_threadpool(money_ops.lookup, state, name, data)
 
 
 @router.get("/summaries", tags=["public"])

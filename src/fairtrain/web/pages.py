@@ -14,7 +14,7 @@ from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
 from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
-from fairtrain.web.api import _client, _limit, start_session
+from fairtrain.web.api import _client, _limit, read_upload, start_session
 from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.i18n import LANG_COOKIE, LANGUAGES, translations
@@ -187,7 +187,7 @@ async def form_file(form, field: str, missing: str, default_name: str = "upload"
     upload = form.get(field)
     if upload is None or isinstance(upload, str):
         raise WebError(422, missing)
-    return (upload.filename or default_name)[:200], await upload.read()
+    return await read_upload(upload, default_name)
 
 
 @router.post("/org/import", response_class=HTMLResponse)
