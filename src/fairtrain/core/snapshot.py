@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -139,6 +138,7 @@ class SnapshotTerms:
     """The effective terms of every work in a snapshot, sorted by work id for binary search."""
 
     table: object  # pyarrow.Table
+    work_ids: object  # numpy array: the table's work_id column, searched by row()
 
     @classmethod
     def load(cls, snapshot: Snapshot) -> SnapshotTerms:
@@ -150,19 +150,16 @@ class SnapshotTerms:
         ids = table.column("work_id").to_numpy()
         if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():  # exports write them sorted; sorting copies every column
             table = table.sort_by("work_id")
-        return cls(table)
+            ids = table.column("work_id").to_numpy()
+        return cls(table, ids)
 
     def __len__(self) -> int:
         return self.table.num_rows
 
-    @cached_property
-    def _ids(self):
-        return self.table.column("work_id").to_numpy()
-
     def row(self, work_id: int) -> dict | None:
         import numpy as np
 
-        ids = self._ids
+        ids = self.work_ids
         i = int(np.searchsorted(ids, work_id))
         if i >= len(ids) or ids[i] != work_id:
             return None
