@@ -192,6 +192,23 @@ def test_killed_and_resumed_job_writes_identical_outputs(world):
     assert pq.read_table(out / "decisions.parquet").num_rows == 6 * 7 * 3
 
 
+def test_a_job_lists_its_input_shards_once_not_once_per_shard(world, monkeypatch):
+    from fairtrain.core.vocab import Category
+    from fairtrain.services.clearance import run as engine
+    from fairtrain.services.clearance.pipeline import ClearanceConfig
+    from fairtrain.services.clearance.readers import ParquetReader
+
+    run, env, tmp, manifest = world
+    sharded = _many_shards(tmp, manifest, n=4)
+    listed = []
+    real = ParquetReader.shards
+    monkeypatch.setattr(ParquetReader, "shards", lambda self, path: listed.append(path) or real(self, path))
+    config = ClearanceConfig(snapshots=((tmp / "snap").resolve(),), purpose=Category.TRAIN_GENAI, licensee="acme-ai")
+    job = engine.plan(sharded, tmp / "out", config, "parquet")
+    engine.run_local(sharded, tmp / "out", config, job, fmt="parquet", workers=1, batch_size=8)
+    assert len(listed) == 1 and engine.pending_shards(tmp / "out", job) == []
+
+
 def test_manifest_leaves_are_merged_from_every_shard_sorted_and_distinct(world):
     run, env, tmp, manifest = world
     sharded = _many_shards(tmp, manifest, n=3)  # every shard holds the same items

@@ -28,10 +28,11 @@ class _ShardActor:
     """A Ray Data actor: builds the pipeline once, then clears the shards it is given."""
 
     def __init__(self, input_path: str, fmt: str | None, out: str, config: ClearanceConfig, batch_size: int):
-        from fairtrain.services.clearance.run import _steps
+        from fairtrain.services.clearance.run import _input, _steps
 
         self.args = (input_path, fmt, out, config, batch_size)
         _steps(config)  # once per actor; each index loads when its modality's first item arrives
+        _input(input_path, fmt, fresh=True)  # a reused Ray worker process may hold another job's listing
 
     def __call__(self, batch: dict) -> dict:
         from fairtrain.services.clearance.run import run_shard

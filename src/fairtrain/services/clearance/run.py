@@ -73,12 +73,23 @@ def _write_json(path: Path, data: object) -> None:
                        encoding="utf-8")
 
 
-def plan(input_path: Path, out: Path, config: ClearanceConfig, fmt: str | None, *, force: bool = False) -> dict:
-    """Create or re-open OUT/job.json; refuse to mix two different clearances in one OUT."""
+def _input(input_path: str | Path, fmt: str | None, *, fresh: bool = False) -> tuple:
+    """The input's reader and shard list, listed once per job and process: every shard asked for its
+    list again, which read every Parquet footer of the input once per shard."""
     from fairtrain.services.clearance.readers import reader_for
 
-    reader = reader_for(input_path, fmt)
-    shards = reader.shards(input_path)
+    key = (str(input_path), fmt)
+    cached = _WORKER.get("input")
+    if fresh or cached is None or cached[0] != key:
+        reader = reader_for(Path(input_path), fmt)
+        cached = (key, reader, reader.shards(Path(input_path)))
+        _WORKER["input"] = cached  # workers forked after plan() inherit it
+    return cached[1], cached[2]
+
+
+def plan(input_path: Path, out: Path, config: ClearanceConfig, fmt: str | None, *, force: bool = False) -> dict:
+    """Create or re-open OUT/job.json; refuse to mix two different clearances in one OUT."""
+    reader, shards = _input(input_path, fmt, fresh=True)  # a new job looks at the input afresh
     job = {"input": str(Path(input_path).resolve()), "format": type(reader).__name__, "config": config.to_dict(),
            "shards": [{"n": i, "id": s.id} for i, s in enumerate(shards)]}
     out.mkdir(parents=True, exist_ok=True)
@@ -133,12 +144,10 @@ def _warm_up(input_path: Path, fmt: str | None, shard_n: int, config: ClearanceC
     """Match one batch of the input here, before workers fork: the indexes its items need load now and
     the workers share those pages copy-on-write, instead of each reading and building its own copy.
     Nothing is written; the batch is cleared again by its worker."""
-    from fairtrain.services.clearance.readers import reader_for
-
     match = _steps(config)[0]
-    reader = reader_for(input_path, fmt)
+    reader, shards = _input(input_path, fmt)
     try:
-        for items in reader.read(reader.shards(input_path)[shard_n], batch_size):
+        for items in reader.read(shards[shard_n], batch_size):
             match([Cleared(item=it) for it in items])
             break
     except Exception:  # noqa: BLE001 - only a warm-up: the shard's worker meets the same error and reports it
@@ -152,11 +161,9 @@ _ROW_GROUP = 16_384
 def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: ClearanceConfig,
               batch_size: int = 256) -> dict:
     """Process input shard ``shard_n`` completely and return its summary (also written to disk)."""
-    from fairtrain.services.clearance.readers import reader_for
-
     out_p = Path(out)
-    reader = reader_for(Path(input_path), fmt)
-    shard = reader.shards(Path(input_path))[shard_n]
+    reader, shards = _input(input_path, fmt)
+    shard = shards[shard_n]
     steps = _steps(config)
     summary = _Summary(config)
     rows: list[dict] = []
