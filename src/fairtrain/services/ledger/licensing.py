@@ -25,7 +25,7 @@ from fairtrain.core.store.models import (
 )
 from fairtrain.core.vocab import Category, PriceModel
 from fairtrain.services.ledger import log
-from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError, parse_party
+from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError, bump_facts_version, parse_party
 
 
 class LicensingError(RegistryError):
@@ -176,6 +176,7 @@ class Licensing:
                           subject=f"licence:{licence_id}"),
                 log.Entry("invoice", {"invoice": inv, "licence": licence_id, "amount": amount.to_dict()},
                           subject=f"licence:{licence_id}")], at=now)
+            bump_facts_version(c)  # the grant is a statement decisions for its works now see
         self.registry._changed()
         return {"licence": licence_id, "invoice": inv, "grant": grant}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from fairtrain.core.store.db import database_url, is_initialised, migrate, open_
 from fairtrain.core.store.models import (
     DeclarationRow,
     Dispute,
+    FactsVersion,
     FingerprintRow,
     Holder,
     Licence,
@@ -86,12 +88,27 @@ class ShareSpec:
     share: Fraction
 
 
+def bump_facts_version(c) -> None:
+    """Mark, inside the writer's transaction, that what decisions are made from has changed.
+
+    Every write to works, shares, mandates, declarations or grants calls this, so the change and the new
+    version commit together; caches of decision facts in any process compare versions before answering."""
+    c.execute(update(FactsVersion).where(FactsVersion.id == 1).values(version=FactsVersion.version + 1))
+
+
+_FACTS_VERSION = select(FactsVersion.version).where(FactsVersion.id == 1)
+
+
 class Registry:
-    """One registry database. Cheap to create; holds a small cache of decision facts per work."""
+    """One registry database. Cheap to create; holds a cache of decision facts per work, valid while the
+    database's facts version (:func:`bump_facts_version`) is the one it was filled at, whichever process
+    or server wrote since."""
 
     def __init__(self, engine: Engine, *, cache_size: int = 100_000):
         self.engine = engine
         self._facts: OrderedDict[int, WorkFacts] = OrderedDict()
+        self._facts_version: int | None = None
+        self._cache_lock = threading.Lock()
         self._cache_size = cache_size
 
     @classmethod
@@ -104,7 +121,10 @@ class Registry:
         return cls(engine)
 
     def _changed(self) -> None:
-        self._facts.clear()
+        """This process wrote (and bumped the version): drop the cache now rather than on the next read."""
+        with self._cache_lock:
+            self._facts.clear()
+            self._facts_version = None
 
     # -- parties ---------------------------------------------------------------------------------
 
@@ -181,6 +201,7 @@ class Registry:
             mid = c.execute(insert(MandateRow).values(
                 holder_id=holder_id, org_id=org_id, categories=",".join(cats), valid_from=start,
                 valid_until=valid_until, declared_at=now).returning(MandateRow.id)).scalar_one()
+            bump_facts_version(c)
         self._changed()
         return mid
 
@@ -238,6 +259,7 @@ class Registry:
                 disputes.append(c.execute(insert(Dispute).values(
                     work_id=other_id, claim_work_id=wid, key=key, key_value=value, status="open", created_at=now)
                     .returning(Dispute.id)).scalar_one())
+            bump_facts_version(c)
         self._changed()
         return {"work": wid, "created": True, "disputes": disputes}
 
@@ -302,6 +324,7 @@ class Registry:
                                  rows).scalars())
             log.append(c, [log.Entry("declaration", {"id": i, **_public(r)}, subject=target)
                            for i, r in zip(ids, rows, strict=True)], at=now)
+            bump_facts_version(c)
         self._changed()
         return ids
 
@@ -339,18 +362,28 @@ class Registry:
     # -- decisions -------------------------------------------------------------------------------
 
     def facts(self, work_id: int) -> WorkFacts:
-        """What the decision engine needs about one work; cached until the registry changes."""
-        cached = self._facts.get(work_id)
-        if cached is not None:
-            self._facts.move_to_end(work_id)
-            return cached
+        """What the decision engine needs about one work; never older than the newest committed write (the
+        cache is checked against the database's facts version, one primary-key read, on every call)."""
         with self.engine.connect() as c:
+            version = c.execute(_FACTS_VERSION).scalar_one()
+            with self._cache_lock:
+                if version != self._facts_version:
+                    self._facts.clear()
+                    self._facts_version = version
+                cached = self._facts.get(work_id)
+                if cached is not None:
+                    self._facts.move_to_end(work_id)
+                    return cached
             facts = load_facts(c, [work_id]).get(work_id)
         if facts is None:
             raise NotFound("work", work_id)
-        self._facts[work_id] = facts
-        if len(self._facts) > self._cache_size:
-            self._facts.popitem(last=False)
+        with self._cache_lock:
+            # Loaded after reading ``version``, so at least that fresh; kept only if no newer version was
+            # seen meanwhile (a concurrent call may have moved the cache on).
+            if self._facts_version == version:
+                self._facts[work_id] = facts
+                if len(self._facts) > self._cache_size:
+                    self._facts.popitem(last=False)
         return facts
 
     def decide(self, work_id: int, category: Category, *, licensee: str | None = None, at: datetime | None = None,
@@ -421,6 +454,7 @@ class Registry:
             resolution = f"kept {keep}" + (f": {note}" if note else "")
             c.execute(update(Dispute).where(Dispute.id == dispute_id).values(
                 status="resolved", resolution=resolution, resolved_at=utcnow()))
+            bump_facts_version(c)
         self._changed()
         return {"dispute": dispute_id, "status": "resolved", "resolution": resolution, "rejected_work": rejected}
 
