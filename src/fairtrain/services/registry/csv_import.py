@@ -235,8 +235,8 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
         except IntegrityError as e:
             trans.rollback()
             raise RegistryError(f"{path}: nothing was imported: another write for {org_ref(org_id)} stored the same "
-                                f"holders or work_refs at the same time ({_constraint(e)}); import the file again "
-                                "to add what is still missing") from None
+                                f"holders or works meanwhile ({_clash(e)}); import the file again to add what is "
+                                "still missing") from None
         except OperationalError as e:
             trans.rollback()
             if "locked" not in str(e.orig):
@@ -251,10 +251,12 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
     return report
 
 
-def _constraint(e: IntegrityError) -> str:
-    """The violated constraint's name, or the database's first line about it."""
-    diag = getattr(getattr(e.orig, "diag", None), "constraint_name", None)  # psycopg
-    return f"constraint {diag}" if diag else str(e.orig).splitlines()[0]
+def _clash(e: IntegrityError) -> str:
+    """What a unique key refused, in words, with the database's own first line."""
+    text = str(e.orig)
+    what = ("a new holder's name is already one of the organisation's holders" if "org_key" in text else
+            "a work_ref is already stored for the organisation" if "work_ref" in text else "a unique key")
+    return f"{what}: {text.splitlines()[0]}"
 
 
 _CATEGORY_COLUMNS = tuple(c.value for c in Category)  # enum .value is slow in a loop of 10⁵ rows
