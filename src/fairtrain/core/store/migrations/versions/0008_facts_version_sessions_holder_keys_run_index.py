@@ -104,12 +104,12 @@ def downgrade() -> None:
     with op.batch_alter_table('distribution_run_parties', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_distribution_run_parties_party'))
     op.drop_table('distribution_run_parties')
-    with op.batch_alter_table('distribution_runs', schema=None) as batch_op:
-        batch_op.drop_column('summary')
-        batch_op.drop_column('started_by')
-    with op.batch_alter_table('holders', schema=None) as batch_op:
-        batch_op.drop_index('uq_holders_org_key')
-        batch_op.drop_column('org_key')
+    # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35+): a batch copy of ``holders`` would drop a table that
+    # other tables' foreign keys point at.
+    op.drop_column('distribution_runs', 'summary')
+    op.drop_column('distribution_runs', 'started_by')
+    op.drop_index('uq_holders_org_key', table_name='holders')
+    op.drop_column('holders', 'org_key')
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_web_sessions_user_id'))
     op.drop_table('web_sessions')
