@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -96,7 +97,52 @@ def bump_facts_version(c) -> None:
     c.execute(update(FactsVersion).where(FactsVersion.id == 1).values(version=FactsVersion.version + 1))
 
 
-_FACTS_VERSION = select(FactsVersion.version).where(FactsVersion.id == 1)
+class _FactsVersionReader:
+    """Reads the facts version on a database connection of its own, held open between reads.
+
+    A cached decision is otherwise pure computation; a pool checkout plus a statement through SQLAlchemy
+    costs about seven times the read itself (150 vs 22 µs on SQLite), which halved the decision endpoint's
+    throughput in benchmarks/web_load.py. The connection reads in autocommit mode, so it never holds a
+    snapshot (or a transaction) between reads; it is reopened after an error or in a forked child.
+    """
+
+    _SQL = "SELECT version FROM facts_version WHERE id = 1"
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._fairy = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def read(self) -> int:
+        errors = self._engine.dialect.loaded_dbapi.Error
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._fairy is None or self._pid != os.getpid():
+                        self._open()
+                    cur = self._fairy.driver_connection.cursor()
+                    try:
+                        cur.execute(self._SQL)
+                        rows = cur.fetchall()  # to the end: SQLite ends the statement's read there
+                    finally:
+                        cur.close()
+                    return rows[0][0]
+                except errors:
+                    self._drop()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _open(self) -> None:
+        self._fairy, self._pid = self._engine.raw_connection(), os.getpid()
+        if self._engine.dialect.name == "postgresql":
+            self._fairy.driver_connection.autocommit = True
+
+    def _drop(self) -> None:
+        fairy, self._fairy = self._fairy, None
+        if fairy is not None and self._pid == os.getpid():
+            fairy.invalidate()  # never back into the pool: its autocommit setting is this reader's own
 
 
 class Registry:
@@ -108,6 +154,7 @@ class Registry:
         self.engine = engine
         self._facts: OrderedDict[int, WorkFacts] = OrderedDict()
         self._facts_version: int | None = None
+        self._versions = _FactsVersionReader(engine)
         self._cache_lock = threading.Lock()
         self._cache_size = cache_size
 
@@ -364,16 +411,16 @@ class Registry:
     def facts(self, work_id: int) -> WorkFacts:
         """What the decision engine needs about one work; never older than the newest committed write (the
         cache is checked against the database's facts version, one primary-key read, on every call)."""
+        version = self._versions.read()
+        with self._cache_lock:
+            if version != self._facts_version:
+                self._facts.clear()
+                self._facts_version = version
+            cached = self._facts.get(work_id)
+            if cached is not None:
+                self._facts.move_to_end(work_id)
+                return cached
         with self.engine.connect() as c:
-            version = c.execute(_FACTS_VERSION).scalar_one()
-            with self._cache_lock:
-                if version != self._facts_version:
-                    self._facts.clear()
-                    self._facts_version = version
-                cached = self._facts.get(work_id)
-                if cached is not None:
-                    self._facts.move_to_end(work_id)
-                    return cached
             facts = load_facts(c, [work_id]).get(work_id)
         if facts is None:
             raise NotFound("work", work_id)
