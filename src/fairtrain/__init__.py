@@ -65,4 +65,27 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "__version__",
+    "Category",
+    "ClearanceConfig",
+    "Conflict",
+    "Decision",
+    "FairtrainError",
+    "IntegrityFailure",
+    "InvalidInput",
+    "ItemError",
+    "Money",
+    "NotAllowed",
+    "NotFound",
+    "Offer",
+    "PriceModel",
+    "PublicKey",
+    "Purpose",
+    "Registry",
+    "SigningKey",
+    "SnapshotMatcher",
+    "ToolMissing",
+    "Value",
+    "clear",
+]
