@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fairtrain import __version__
+from fairtrain._version import __version__
 from fairtrain.core.vocab import Category
 from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
 
@@ -145,6 +145,6 @@ def party_key(party: str, key: str | None):
 
 def public_log():
     """The public log of this registry."""
-    from fairtrain.services.ledger.log import Log
+    from fairtrain.services.log import Log
 
     return Log(registry().engine)

@@ -55,7 +55,7 @@ def log_show(start: Annotated[int, typer.Option(help="First entry")] = 0,
 def log_verify(proof: Annotated[Path | None, typer.Option(help="Check this proof file offline instead of the log")] = None,
                public_key: PublicKeyOpt = None, as_json: JsonOpt = False) -> None:
     """Check the whole log (every entry, every signed head), or one proof file offline."""
-    from fairtrain.services.ledger.log import LogError, verify_proof
+    from fairtrain.services.log import LogError, verify_proof
 
     trusted = trusted_keys(public_key)
     if proof is not None:
@@ -97,7 +97,7 @@ def log_prove(index: Annotated[int, typer.Argument(help="Entry index")],
 def log_record_clearance(out_dir: Annotated[Path, typer.Argument(metavar="OUT")], as_json: JsonOpt = False) -> None:
     """Publish a clearance manifest (signed by its licensee) in the log."""
     from fairtrain.core.keys import verify_document
-    from fairtrain.services.ledger.log import Entry
+    from fairtrain.services.log import Entry
 
     doc = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
     signer = verify_document(doc)

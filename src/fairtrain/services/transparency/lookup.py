@@ -254,7 +254,7 @@ def membership_proof(log, answer: dict, which: dict, *, set_name: str = "cleared
                      head_size: int | None = None) -> dict:
     """A self-contained proof file for one answer: the log inclusion proof of the clearance entry (its
     format is the log's own, so ``fairtrain log verify --proof`` accepts it) plus the set proof."""
-    from fairtrain.services.ledger.log import LogError
+    from fairtrain.services.log import LogError
 
     try:
         proof = log.inclusion_proof(answer["log_index"], head_size)
@@ -297,7 +297,7 @@ def drop_set_proofs(answers: list[dict]) -> None:
 def verify_membership_proof(proof: dict, trusted: list[PublicKey] | None = None) -> dict:
     """Check a :func:`membership_proof` offline: the signed tree head, the clearance entry's inclusion in
     the log, then the key's inclusion (or absence) under the root the logged manifest commits to."""
-    from fairtrain.services.ledger.log import LogError, verify_proof
+    from fairtrain.services.log import LogError, verify_proof
 
     m = proof.get("membership")
     if not isinstance(m, dict) or m.get("format") != "fairtrain-membership/1":

@@ -308,7 +308,7 @@ def _money(currency: str, minor: int, lang: str) -> str:
 
 def summary_log_entry(summary: dict, info: ModelInfo, document: bytes, fmt: str):
     """The log entry that publishes a summary: what it is about and the SHA-256 of the published bytes."""
-    from fairtrain.services.ledger.log import Entry
+    from fairtrain.services.log import Entry
 
     cl = summary["sections"]["creators"]["clearances"]
     return Entry("summary", {"model": info.model, "version": info.version, "provider": info.provider,
