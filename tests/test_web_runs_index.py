@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from fairtrain.core.money import Money
 from fairtrain.core.store.db import _alembic_config
 from fairtrain.services.ledger.licensing import Licensing
-from fairtrain.services.ledger.log import Entry, Log
+from fairtrain.services.log import Entry, Log
 from test_web_money import _request, _world
 from web_helpers import Session, make_app
 
