@@ -84,3 +84,13 @@ def test_the_facts_version_moves_with_every_kind_of_fact_write(registry):
     registry.declare(level=Level.WORK, target_id=w, party=f"holder:{h}", values={Category.TDM: Value.DENY})
     seen.append(version())
     assert seen == sorted(set(seen)), seen  # strictly increasing: every write above moved it
+
+
+def test_the_version_reader_reconnects_after_its_connection_fails(registry):
+    """The held connection is not the pool's, and a broken one is replaced on the next read."""
+    v = registry._versions.read()
+    registry._versions._conn.driver_connection.close()  # e.g. the database server restarted
+    assert registry._versions.read() == v
+    h = registry.add_holder("Yoon")
+    registry.add_work(title="밤", shares=[ShareSpec(h, "author", Fraction(1))])
+    assert registry._versions.read() == v + 1

@@ -75,7 +75,7 @@ def run_cli(data_dir, database_url: str, *args: str):
     import sys
 
     return subprocess.run([sys.executable, "-m", "fairtrain.cli.app", *args], env=cli_env(data_dir, database_url),
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 class served:

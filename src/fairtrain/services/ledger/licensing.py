@@ -25,7 +25,14 @@ from fairtrain.core.store.models import (
 )
 from fairtrain.core.vocab import Category, PriceModel
 from fairtrain.services import log
-from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError, bump_facts_version, parse_party
+from fairtrain.services.registry import (
+    NotAllowed,
+    NotFound,
+    Registry,
+    RegistryError,
+    bump_facts_version,
+    parse_party,
+)
 
 
 class LicensingError(RegistryError):

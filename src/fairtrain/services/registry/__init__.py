@@ -49,6 +49,7 @@ __all__ = [
     "RegistryError",
     "RowError",
     "ShareSpec",
+    "bump_facts_version",
     "holder_ref",
     "import_csv",
     "org_ref",

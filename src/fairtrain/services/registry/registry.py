@@ -103,16 +103,19 @@ class _FactsVersionReader:
 
     A cached decision is otherwise pure computation; a pool checkout plus a statement through SQLAlchemy
     costs about seven times the read itself (150 vs 22 µs on SQLite), which halved the decision endpoint's
-    throughput in benchmarks/web_load.py. The connection reads in autocommit mode, so it never holds a
-    snapshot (or a transaction) between reads; it is reopened after an error or in a forked child.
+    throughput in benchmarks/web_load.py. The connection is outside the registry's pool (it is set to
+    autocommit, so it never holds a snapshot or a transaction between reads) and is reopened after an
+    error or in a forked child, which leaves the parent's connection alone.
     """
 
     _SQL = "SELECT version FROM facts_version WHERE id = 1"
 
     def __init__(self, engine: Engine):
         self._engine = engine
-        self._fairy = None
+        self._own: Engine | None = None
+        self._conn = None
         self._pid = 0
+        self._inherited: list = []  # a parent's connection, seen in a forked child: never used nor closed
         self._lock = threading.Lock()
 
     def read(self) -> int:
@@ -120,9 +123,9 @@ class _FactsVersionReader:
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    if self._fairy is None or self._pid != os.getpid():
+                    if self._conn is None or self._pid != os.getpid():
                         self._open()
-                    cur = self._fairy.driver_connection.cursor()
+                    cur = self._conn.cursor()
                     try:
                         cur.execute(self._SQL)
                         rows = cur.fetchall()  # to the end: SQLite ends the statement's read there
@@ -130,20 +133,31 @@ class _FactsVersionReader:
                         cur.close()
                     return rows[0][0]
                 except errors:
-                    self._drop()
+                    self._close()
                     if attempt == 2:
                         raise
         raise AssertionError("unreachable")
 
     def _open(self) -> None:
-        self._fairy, self._pid = self._engine.raw_connection(), os.getpid()
-        if self._engine.dialect.name == "postgresql":
-            self._fairy.driver_connection.autocommit = True
+        if self._conn is not None and self._pid != os.getpid():
+            self._inherited.append(self._conn)
+            self._conn, self._own = None, None
+        if self._own is None:
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool
 
-    def _drop(self) -> None:
-        fairy, self._fairy = self._fairy, None
-        if fairy is not None and self._pid == os.getpid():
-            fairy.invalidate()  # never back into the pool: its autocommit setting is this reader's own
+            sqlite = self._engine.dialect.name == "sqlite"
+            self._own = create_engine(self._engine.url, poolclass=NullPool,
+                                      connect_args={"timeout": 30} if sqlite else {})
+        conn = self._own.raw_connection()
+        if self._engine.dialect.name == "postgresql":
+            conn.driver_connection.autocommit = True
+        self._conn, self._pid = conn, os.getpid()
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.invalidate()
 
 
 class Registry:
