@@ -39,6 +39,10 @@ def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(app):
         rows = c.execute(select(WebSession.token_hash, WebSession.revoked_at)).all()
     assert len(rows) == 1 and rows[0].revoked_at is not None
     assert len(rows[0].token_hash) == 64 and rows[0].token_hash not in kept  # only a hash of the token is stored
+    # signing in again starts a new session and clears the ended one away: the table stays small
+    assert s.client.post("/api/auth/signin", json={"email": "kim@example.org", "password": PASSWORD}).status_code == 200
+    with app.state.web.registry.engine.connect() as c:
+        assert c.execute(select(WebSession.revoked_at)).scalars().all() == [None]
 
 
 def test_the_sign_out_form_ends_the_session_too(app):

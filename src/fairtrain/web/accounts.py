@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fairtrain.core.errors import InvalidInput
@@ -19,6 +19,7 @@ from fairtrain.core.store.models import ApiKey, Holder, Organisation, User, WebS
 ROLES = ("creator", "org-admin", "developer")
 SCOPES = ("read", "write")
 MIN_PASSWORD = 8
+SESSION_MAX_AGE = 14 * 24 * 3600  # seconds a session lasts unless it is ended before
 _KEY_PREFIX = "ft"
 
 
@@ -147,12 +148,16 @@ class Accounts:
     # is open, so ending it on the server ends it whatever copy of the cookie is still around.
 
     def start_session(self, user_id: int) -> str:
+        """A new session's token (for the cookie); the user's ended and expired sessions are deleted."""
         token = secrets.token_urlsafe(32)
+        now = utcnow()
         with self.engine.begin() as c:
-            c.execute(insert(WebSession).values(user_id=user_id, token_hash=_key_hash(token), created_at=utcnow()))
+            c.execute(delete(WebSession).where(WebSession.user_id == user_id, or_(
+                WebSession.revoked_at.is_not(None), WebSession.created_at <= now - timedelta(seconds=SESSION_MAX_AGE))))
+            c.execute(insert(WebSession).values(user_id=user_id, token_hash=_key_hash(token), created_at=now))
         return token
 
-    def session(self, token: str, max_age_s: float) -> tuple[Account, int] | None:
+    def session(self, token: str, max_age_s: float = SESSION_MAX_AGE) -> tuple[Account, int] | None:
         """The account and session id of an open session no older than ``max_age_s``, else None."""
         since = utcnow() - timedelta(seconds=max_age_s)
         with self.engine.connect() as c:

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from fairtrain.web.accounts import Account
+from fairtrain.web.accounts import SESSION_MAX_AGE, Account
 
 SESSION_COOKIE = "ft_session"
-SESSION_MAX_AGE = 14 * 24 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
