@@ -213,9 +213,9 @@ async def decide(work_id: Id, request: Request, category: CategoryName,
            licensee: Annotated[str | None, Query(max_length=200)] = None,
            purpose: Literal["commercial", "research"] = "commercial") -> dict:
     """May ``category`` be done with this work now? (Public; no sign-in needed.)"""
-    # Runs on the event loop: facts are cached per work, so a decision is pure computation and a
-    # thread-pool hop costs more than it (benchmarks/web_load.py --quick, 50 clients: 835 -> 2,565 req/s,
-    # p99 184 -> 26 ms).
+    # Runs on the event loop: facts are cached per work, so a decision is one primary-key read (the facts
+    # version, on a held connection) and computation, and a thread-pool hop costs more than it
+    # (benchmarks/web_load.py --quick, 50 clients: 835 -> 2,565 req/s, p99 184 -> 26 ms).
     return ops.decision(web(request), work_id, category, licensee, purpose)
 
 
