@@ -277,7 +277,10 @@ def import_legacy_starters(state) -> None:
                 c.execute(update(DistributionRunRow).where(DistributionRunRow.id == int(run_id),
                                                            DistributionRunRow.started_by.is_(None))
                           .values(started_by=org))
-    path.replace(path.with_name(path.name + ".imported"))
+    try:
+        path.replace(path.with_name(path.name + ".imported"))
+    except FileNotFoundError:  # another server starting on the same directory moved it first
+        pass
 
 
 def statement_for(state, p: Principal, run_id: int) -> dict:
