@@ -14,7 +14,7 @@ from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import verify_snapshot
 from fairtrain.services.ledger.log import Log
 from fairtrain.services.registry import Registry
-from fairtrain.services.transparency._labels import LABELS
+from fairtrain.services.transparency._labels import labels
 from fairtrain.services.transparency.schema import SECTIONS, SUMMARY_SCHEMA
 from fairtrain.services.transparency.summary import ModelInfo, SummaryError, build_summary, render
 from test_clearance import world  # noqa: F401  (a fixture, used by name)
@@ -83,10 +83,10 @@ def test_the_command_writes_every_format_in_both_languages_and_logs_it(cleared):
             assert r["log_index"] is not None and r["works"]["licensed"] == 2
     doc = json.loads(seen[("json", "ko")])
     jsonschema.validate(doc, SUMMARY_SCHEMA)
-    assert doc["lang"] == "ko" and doc["sections"]["2.2.1"]["title"] == LABELS["ko"]["s2.2.1"]
+    assert doc["lang"] == "ko" and doc["sections"]["2.2.1"]["title"] == labels("ko")["s2.2.1"]
     for lang in ("en", "ko"):
         for number in SECTIONS:
-            title = LABELS[lang]["s" + number]
+            title = labels(lang)["s" + number]
             assert f"## {title}" in seen[("md", lang)] and f"<h2>{title}</h2>" in seen[("html", lang)]
     assert "허락 우선" in seen[("html", "ko")] and "Permission first" in seen[("md", "en")]
     entries = json.loads(run("log", "show", "--json").stdout)["entries"]
@@ -119,7 +119,8 @@ def test_evidence_that_does_not_match_its_manifest_is_refused(cleared):
 
 
 def test_labels_exist_in_both_languages():
-    assert set(LABELS["en"]) == set(LABELS["ko"])
-    assert all(LABELS["ko"][k] != LABELS["en"][k] for k in LABELS["en"] if k.startswith("s"))
+    en, ko = labels("en"), labels("ko")
+    assert set(en) == set(ko)
+    assert all(ko[k] != en[k] for k in en if k.startswith("s"))
     with pytest.raises(SummaryError, match="format"):
         render({"lang": "en", "sections": {}}, "pdf", "m")

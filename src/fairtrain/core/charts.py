@@ -1,5 +1,7 @@
-"""The one chart the product draws: horizontal bars as inline SVG (no scripts, nothing fetched), from the
-template ``templates/chart.svg``. The clearance report and a creator's income page both use it."""
+"""The one chart the product draws: horizontal bars as SVG inline in HTML, from ``templates/chart.svg``.
+
+No scripts, nothing fetched, not even a namespace URL (the HTML parser puts ``<svg>`` in its namespace),
+so self-contained documents stay so. The clearance report and a creator's income page both use it."""
 
 from __future__ import annotations
 

@@ -36,6 +36,15 @@ def N_(message: str) -> str:
     return message
 
 
+def NP_(context: str, message: str) -> tuple[str, str]:
+    """Marks ``message`` for the catalogue in ``context``; ``translations(lang).pgettext(*marked)`` reads it."""
+    return context, message
+
+
+# What ``pybabel extract -k`` needs beyond Babel's defaults (which know ``_``, ``N_``, ``pgettext``, …).
+EXTRACT_KEYWORDS = {"NP_": ((1, "c"), 2)}
+
+
 def catalogue_path(lang: str) -> Path:
     return LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po"
 
@@ -64,5 +73,5 @@ def babel_locale(lang: str) -> str:
     return BABEL_LOCALES.get(lang, BABEL_LOCALES[DEFAULT])
 
 
-__all__ = ["BABEL_LOCALES", "DEFAULT", "LANGUAGES", "LANGUAGE_NAMES", "LOCALES_DIR", "N_", "babel_locale",
-           "catalogue_path", "translations", "translator"]
+__all__ = ["BABEL_LOCALES", "DEFAULT", "EXTRACT_KEYWORDS", "LANGUAGES", "LANGUAGE_NAMES", "LOCALES_DIR", "NP_", "N_",
+           "babel_locale", "catalogue_path", "translations", "translator"]
