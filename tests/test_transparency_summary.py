@@ -124,3 +124,20 @@ def test_labels_exist_in_both_languages():
     assert all(ko[k] != en[k] for k in en if k.startswith("s"))
     with pytest.raises(SummaryError, match="format"):
         render({"lang": "en", "sections": {}}, "pdf", "m")
+
+
+def test_every_field_reads_as_its_label_in_either_language_and_names_are_escaped(cleared):
+    """A field inside a field (the base model's name and summary) once read as its key in both languages."""
+    _run, tmp, _ = cleared
+    info = ModelInfo(model="<script>alert(1)</script>", version="{{7*7}}", provider="<b>Acme</b>",
+                     base_model="base-1")
+    for lang in ("en", "ko"):
+        L = labels(lang)
+        doc = build_summary([tmp / "out-a"], info, lang=lang)
+        md, page = render(doc, "md", info.model), render(doc, "html", info.model)
+        for text in (md, page):
+            assert "base_model" not in text and f"{L['base_model']}: base-1" in text
+        assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert "&lt;b&gt;Acme&lt;/b&gt;" in page and "{{7*7}}" in page
+        assert f"<h2>{L['s1.1']}</h2>" in page and "http" not in page
+    assert labels("ko")["base_model"] == "기반 모델"

@@ -108,7 +108,9 @@ def constraints_text(policy: SignalPolicy, lang: str) -> str:
         if offer is not None:
             part += f" ({describe_offer(offer, lang)})"
         parts.append(part)
-    return "; ".join(parts) + f". {translator(lang)('Contact')}: {policy.party.name} <{policy.party.email}>, {policy.policy_url}"
+    _ = translator(lang)
+    contact = _("Contact")
+    return "; ".join(parts) + f". {contact}: {policy.party.name} <{policy.party.email}>, {policy.policy_url}"
 
 
 def _licence_info(policy: SignalPolicy, category: Category) -> str:

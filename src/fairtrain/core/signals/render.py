@@ -648,42 +648,49 @@ def describe_offer(offer: Offer, lang: str) -> str:
     amount = format_currency(Decimal(offer.price.major_str()), offer.price.currency, locale=babel_locale(lang))
     model = _(_PRICE_WORDS[offer.price_model])
     if offer.price_model is PriceModel.REVENUE_SHARE:
-        text = f"{model} {offer.revenue_share_bp / 100:g}% ({_('minimum')} {amount})"
+        minimum = _("minimum")
+        text = f"{model} {offer.revenue_share_bp / 100:g}% ({minimum} {amount})"
     else:
         text = f"{amount} ({model})"
     purposes = ", ".join(_(_PURPOSE_WORDS[p]) for p in sorted(offer.purposes, key=lambda p: p.value))
-    # TRANSLATORS: precedes the purposes an offer is for ("for commercial, research")
-    text += f"; {_('for')} {purposes}"
+    for_ = _("for")  # before the purposes an offer is for: "for commercial, research"
+    text += f"; {for_} {purposes}"
     if offer.valid_from or offer.valid_until:
         start = offer.valid_from.date().isoformat() if offer.valid_from else ""
         end = offer.valid_until.date().isoformat() if offer.valid_until else ""
-        text += f"; {_('valid')} {start}–{end}"
+        valid = _("valid")
+        text += f"; {valid} {start}–{end}"
     return text
 
 
 def render_statement(policy: SignalPolicy, lang: str) -> str:
-    """The reservation in plain words, in ``en`` or ``ko`` (Markdown)."""
+    """The reservation in plain words, in ``en`` or ``ko`` (Markdown). Messages are looked up outside the
+    f-strings, where ``pybabel extract`` (and the catalogue test) can see them."""
     if lang not in LANGUAGES:
         raise SignalRenderError(f"statement language {lang!r}: expected one of {', '.join(LANGUAGES)}")
     _ = translator(lang)
     p = policy.party
     kind = _("rights holder") if p.kind is PartyKind.HOLDER else _("organisation acting for its members' repertoire")
+    title, by, site, contact = (_("Reservation of rights for text and data mining and AI"), _("Declared by"),
+                                _("This declaration applies to the works published at"), _("Contact"))
     out = [
-        f"# {_('Reservation of rights for text and data mining and AI')}",
+        f"# {title}",
         "",
-        f"- {_('Declared by')}: **{_md(p.name)}** ({kind})",
-        f"- {_('This declaration applies to the works published at')}: <{policy.base_url}/>",
-        f"- {_('Contact')}: <{p.email}>" + (f", <{p.website}>" if p.website else ""),
+        f"- {by}: **{_md(p.name)}** ({kind})",
+        f"- {site}: <{policy.base_url}/>",
+        f"- {contact}: <{p.email}>" + (f", <{p.website}>" if p.website else ""),
     ]
     if policy.issued:
-        out.append(f"- {_('Issued')}: {policy.issued.isoformat()}")
+        issued = _("Issued")
+        out.append(f"- {issued}: {policy.issued.isoformat()}")
     intro = _(
         "Under Article 4(3) of Directive (EU) 2019/790 and applicable copyright law, including the "
         "Copyright Act of the Republic of Korea, the rights holder expressly reserves the uses marked "
         "below. Absence of permission is not permission: a use not allowed here needs the prior "
         "permission of the rights holder."
     )
-    out += ["", intro, "", f"| {_('Use')} | {_('Status')} | {_('Licence terms')} |", "|---|---|---|"]
+    head = " | ".join((_("Use"), _("Status"), _("Licence terms")))
+    out += ["", intro, "", f"| {head} |", "|---|---|---|"]
     for c in Category:
         v = policy.value(c)
         offer = policy.offer(c)
@@ -691,12 +698,12 @@ def render_statement(policy: SignalPolicy, lang: str) -> str:
         out.append(f"| {_(_CATEGORY_WORDS[c])} (`{c.value}`) | {_(_VALUE_WORDS[v])} | {terms} |")
     out.append("")
     if policy.licence_urls:
-        out.append(f"{_('Licence documents')}: " + ", ".join(f"<{u}>" for u in policy.licence_urls))
+        out.append(_("Licence documents") + ": " + ", ".join(f"<{u}>" for u in policy.licence_urls))
         out.append("")
-    out.append(f"{_('Machine-readable forms of this declaration')}:")
+    out.append(_("Machine-readable forms of this declaration") + ":")
     for path in (ROBOTS_TXT, TDMREP_JSON) + ((TDM_POLICY_JSON,) if policy.tdm_licensed else ()) + (RSL_XML, AI_TXT):
         out.append(f"- <{policy.url(path)}>")
-    out += ["", f"{_('Declaration digest')}: `sha256:{policy.digest}`", ""]
+    out += ["", _("Declaration digest") + f": `sha256:{policy.digest}`", ""]
     return "\n".join(out)
 
 
