@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from babel.numbers import format_currency
 
 from fairtrain.core.documents import render_document
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.i18n import LANGUAGES, N_, babel_locale, translator
 from fairtrain.core.signals import crosswalk
 from fairtrain.core.signals.bots import AiBot, load_bots
@@ -57,7 +58,7 @@ RSL_MEDIA_TYPE = "application/rsl+xml"
 _TRAINING = (Category.TRAIN_AI, Category.TRAIN_GENAI)
 
 
-class SignalRenderError(ValueError):
+class SignalRenderError(InvalidInput):
     """A declaration that cannot be rendered: names the item and the reason."""
 
 
