@@ -184,7 +184,7 @@ def main() -> None:
         snap, data, texts, img_bytes, key, imgs, mixed = build(tmp, n_works, n_texts, n_images, shards)
         home = tmp / "home"
         (home / "keys").mkdir(parents=True)
-        key.save(home / "keys" / "registry.key")
+        key.save(home / "keys" / "registry.key", role="registry")
         SigningKey.generate().save(home / "keys" / "bench-ai.key")
         env = {**os.environ, "FAIRTRAIN_DATA_DIR": str(home)}
         common = ["--snapshot", str(snap), "--licensee", "bench-ai", "--purpose", "train-genai", "--format", "parquet"]

@@ -442,15 +442,17 @@ def key_path(name: str) -> Path:
 
 
 def trusted_keys(public_key: list[Path] | None) -> list:
-    """Keys a snapshot must be signed by: the given files, else this data directory's own keys."""
-    from fairtrain.core.keys import PublicKey, SigningKey
+    """Keys a snapshot or tree head must be signed by: the given files, else this data directory's keys
+    marked as registry keys (never a licensee's or grantor's key that happens to lie beside them)."""
+    from fairtrain.core.keys import KeyFileError, PublicKey, registry_keys
 
-    trusted = [PublicKey.load(p) for p in public_key or ()]
+    try:
+        trusted = [PublicKey.load(p) for p in public_key or ()] or registry_keys(key_path("registry").parent)
+    except KeyFileError as e:
+        fail(str(e))
     if not trusted:
-        keys_dir = key_path("registry").parent
-        trusted = [SigningKey.load(p).public for p in sorted(keys_dir.glob("*.key"))] if keys_dir.exists() else []
-    if not trusted:
-        fail("no trusted key: pass --public-key FILE (the registry's published public key)")
+        fail(f"no trusted registry key in {key_path('registry').parent}: pass --public-key FILE (the registry's "
+             "published public key), or create the registry's key with `fairtrain keys create --registry`")
     return trusted
 
 
@@ -472,17 +474,22 @@ PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
 
 @keys_app.command("create")
 def keys_create(name: Annotated[str, typer.Option(help="Key name, e.g. registry or the licensee's name")] = "registry",
+                registry_key: Annotated[bool | None, typer.Option(
+                    "--registry/--party", help="A registry key (signs snapshots and tree heads; trusted by default "
+                    "here) or a party's key (licensee, holder, organisation); default: --registry for the name "
+                    "'registry', --party otherwise")] = None,
                 force: Annotated[bool, typer.Option(help="Replace an existing key")] = False,
                 as_json: JsonOpt = False) -> None:
     """Create an Ed25519 key in the data directory (private key mode 0600, public key beside it)."""
-    from fairtrain.core.keys import SigningKey
+    from fairtrain.core.keys import PARTY, REGISTRY, SigningKey
 
     path = key_path(name)
     if path.exists() and not force:
         fail(f"{path} exists; use --force to replace it (anything it signed will no longer verify with the new key)")
+    role = REGISTRY if (name == "registry" if registry_key is None else registry_key) else PARTY
     key = SigningKey.generate()
-    key.save(path)
-    data = {"name": name, "key_id": key.public.key_id, "public_key": key.public.b64(), "path": str(path),
+    key.save(path, role=role)
+    data = {"name": name, "role": role, "key_id": key.public.key_id, "public_key": key.public.b64(), "path": str(path),
             "public_key_file": str(path) + ".pub"}
     emit(data, as_json, f"key [bold]{name}[/] {key.public.key_id} → {path} (public: {path}.pub)")
 
@@ -596,7 +603,7 @@ def clear(
     """Clear a dataset against registry snapshots before training: decisions, cleared data, quote, report."""
     import time
 
-    from fairtrain.core.keys import SigningKey
+    from fairtrain.core.keys import REGISTRY, SigningKey, key_role
     from fairtrain.services.clearance.pipeline import ClearanceConfig
     from fairtrain.services.clearance.run import clear as run_clear
     from fairtrain.services.clearance.run import pending_shards
@@ -612,6 +619,9 @@ def clear(
              f"`fairtrain keys create --name {key_name}`")
     signing = SigningKey.load(kp)
     trusted = tuple(k.b64() for k in trusted_keys(public_key))
+    if key_role(kp) == REGISTRY or signing.public.b64() in trusted:  # a licensee key is never a registry key
+        fail(f"key {key_name!r} ({signing.public.key_id}) is trusted as a registry key here: the licensee signs "
+             f"its clearance with a key of its own (`fairtrain keys create --name {key_name} --party`)")
     config = ClearanceConfig(snapshots=tuple(p.resolve() for p in snapshot), purpose=cat, licensee=licensee,
                              mode=mode, research=research, check_web=check_web, trusted_keys=trusted)
     started = time.perf_counter()
@@ -1233,6 +1243,7 @@ def summary(
 
     from sqlalchemy import select
 
+    from fairtrain.core.keys import SigningKey
     from fairtrain.core.store.models import Organisation
     from fairtrain.services.transparency.summary import (
         ModelInfo,
@@ -1245,6 +1256,9 @@ def summary(
     if fmt not in ("html", "json", "md"):
         fail(f"--format {fmt!r}: use html, json or md")
     trusted = trusted_keys(public_key)
+    # the clearances are the provider's own: signed by a key this data directory holds (any role)
+    keys_dir = key_path("registry").parent
+    signers = trusted + [SigningKey.load(p).public for p in sorted(keys_dir.glob("*.key"))]
     lg = _log() if log_it else None
     org_names = {}
     if lg is not None:
@@ -1260,7 +1274,7 @@ def summary(
                      base_model=base_model, base_model_summary=base_model_summary,
                      placed_on_market=placed_on_market, code_of_practice_signatory=code_of_practice)
     try:
-        doc = build_summary(clearance or [], info, crawled=crawled or [], log=lg, trusted=trusted,
+        doc = build_summary(clearance or [], info, crawled=crawled or [], log=lg, trusted=signers,
                             snapshot_trusted=trusted, org_names=org_names, lang=lang)
         text = render(doc, fmt, f"{model} {version}")
     except SummaryError as e:
