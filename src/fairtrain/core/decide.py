@@ -184,9 +184,16 @@ def _speaks_for_work(d: Declaration, facts: WorkFacts, category: Category, at: d
     """Whether the declaring party has standing for this work: a holder, or an organisation they mandated."""
     if d.level is Level.CATALOGUE:
         return d.party in facts.holders
-    if d.party in facts.holders:
+    return has_standing(facts, d.party, category, at)
+
+
+def has_standing(facts: WorkFacts, party: str, category: Category, at: datetime) -> bool:
+    """Whether ``party`` may answer for the work in ``category`` at ``at``: one of its holders, or an
+    organisation a holder mandated for that category with the mandate in force. The engine counts only
+    such parties' statements, and only they may grant a licence for the work."""
+    if party in facts.holders:
         return True
-    return any(m.org == d.party and m.holder in facts.holders and m.covers(category, at) for m in facts.mandates)
+    return any(m.org == party and m.holder in facts.holders and m.covers(category, at) for m in facts.mandates)
 
 
 def _agents(facts: WorkFacts, q: Query) -> dict[str, frozenset[str]]:
@@ -260,5 +267,6 @@ __all__ = [
     "decide",
     "decide_unregistered",
     "effective_values",
+    "has_standing",
     "registry_statements",
 ]

@@ -326,7 +326,7 @@ class Registry:
         else:
             now = utcnow()
             for c in values:
-                if not any(m.org == party and m.covers(c, now) for m in facts.mandates):
+                if not engine_.has_standing(facts, party, c, now):
                     raise NotAllowed(f"{party} holds no mandate for {c.value} from any holder of work {target_id}")
         return work_ref(target_id)
 
