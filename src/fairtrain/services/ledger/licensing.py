@@ -118,7 +118,8 @@ class Licensing:
             raise LicensingError("licence-quote.json names no licensee; give --licensee")
         cats = categories or [Category(quote.get("purpose", "train-genai"))]
         purpose = Purpose.RESEARCH if quote.get("research") else Purpose.COMMERCIAL
-        start = valid_from or utcnow()
+        now = utcnow()
+        start = valid_from or now
         if valid_until is not None and valid_until <= start:
             raise LicensingError(f"licence ends ({valid_until.isoformat()}) before it starts ({start.isoformat()})")
         groups = quote.get("groups") or []
@@ -136,8 +137,8 @@ class Licensing:
                                          "(was the clearance run against another registry's snapshot?)")
                 # Only the works' holders (or their mandated organisation) answer for them, at the price they
                 # offer: the quote is the developer's file, so its parties and prices are claims, not terms.
-                facts = _answerable(c, grantor, work_ids, cats, start, what=f"quote group {grantor}")
-                price, model, share_bp = _offered_price(facts, grantor, work_ids, cats, purpose, start)
+                facts = _answerable(c, grantor, work_ids, cats, now, what=f"quote group {grantor}")
+                price, model, share_bp = _offered_price(facts, grantor, work_ids, cats, purpose, now)
                 lid = c.execute(insert(Licence).values(
                     licensee=licensee, grantor=grantor, status="requested", categories=",".join(x.value for x in cats),
                     model_versions=json.dumps(list(model_versions)), valid_from=start, valid_until=valid_until,
