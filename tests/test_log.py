@@ -4,6 +4,7 @@ offline, and tampering with any stored entry detected with the entry's index."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from sqlalchemy import text, update
@@ -15,7 +16,7 @@ from fairtrain.core.merkle import MerkleTree, leaf_hash
 from fairtrain.core.store.models import LogEntry
 from fairtrain.core.vocab import Category, Level, Value
 from fairtrain.services.ledger.log import Entry, Log, LogError, verify_proof
-from fairtrain.services.registry import ShareSpec, holder_ref
+from fairtrain.services.registry import Registry, ShareSpec, holder_ref
 
 
 @pytest.fixture
@@ -157,9 +158,8 @@ def test_a_log_without_any_head_to_check_against_is_not_valid(log):
     assert log.verify([key.public], [log.sign_head(key)])["valid"]
 
 
-def test_log_verify_on_the_command_line_is_not_fooled(database_url, tmp_path):
-    """`log verify` after the attack: the head `log sign` saved outside the database, or one given with
-    --head, still holds the old root."""
+def _cli(database_url, tmp_path):
+    """``run(*args, code=0)``: the fairtrain command on this test's database and data directory."""
     env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
     runner = CliRunner()
 
@@ -168,6 +168,13 @@ def test_log_verify_on_the_command_line_is_not_fooled(database_url, tmp_path):
         assert r.exit_code == code, r.output
         return r
 
+    return run
+
+
+def test_log_verify_on_the_command_line_is_not_fooled(database_url, tmp_path):
+    """`log verify` after the attack: the head `log sign` saved outside the database, or one given with
+    --head, still holds the old root."""
+    run = _cli(database_url, tmp_path)
     run("keys", "create")
     run("holders", "add", "Poet")
     run("holders", "add", "Painter")
@@ -182,7 +189,7 @@ def test_log_verify_on_the_command_line_is_not_fooled(database_url, tmp_path):
     saved.write_text(json.dumps(head))
     assert json.loads(run("log", "verify", "--json").stdout)["valid"]
 
-    reg = __import__("fairtrain.services.registry", fromlist=["Registry"]).Registry.open(url=database_url)
+    reg = Registry.open(url=database_url)
     try:
         _rewrite_entry_state_and_heads(reg, 0, '"value":"deny"', '"value":"allow"')
     finally:
@@ -190,8 +197,6 @@ def test_log_verify_on_the_command_line_is_not_fooled(database_url, tmp_path):
     result = json.loads(run("log", "verify", "--json", code=1).stdout)
     assert not result["valid"]
     assert any(p.startswith("held tree head at size 2: root does not match entries 0..1") for p in result["problems"])
-    import shutil
-
     shutil.rmtree(tmp_path / "data" / "log-heads")  # a verifier elsewhere, holding only the head it was given
     result = json.loads(run("log", "verify", "--head", saved, "--json", code=1).stdout)
     assert "held tree head at size 2: missing from the log's head history (tree heads deleted)" in result["problems"]
@@ -200,14 +205,7 @@ def test_log_verify_on_the_command_line_is_not_fooled(database_url, tmp_path):
 
 
 def test_log_commands(database_url, tmp_path):
-    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        r = runner.invoke(app, [str(a) for a in args], env=env)
-        assert r.exit_code == code, r.output
-        return r
-
+    run = _cli(database_url, tmp_path)
     run("keys", "create")
     run("holders", "add", "Poet")
     (tmp_path / "p.txt").write_text("A short poem about the sea and the salt wind in the harbour town.\n" * 3)
