@@ -9,6 +9,8 @@ from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
+from fairtrain.core.errors import InvalidInput
+
 
 @cache
 def _known_currencies() -> frozenset[str]:
@@ -24,7 +26,7 @@ def currency_exponent(currency: str) -> int:
 def normalise_currency(currency: str) -> str:
     code = currency.strip().upper()
     if len(code) != 3 or code not in _known_currencies():
-        raise ValueError(f"unknown currency {currency!r} (expected an ISO 4217 code such as KRW or EUR)")
+        raise InvalidInput(f"unknown currency {currency!r} (expected an ISO 4217 code such as KRW or EUR)")
     return code
 
 
@@ -45,14 +47,14 @@ class Money:
         try:
             d = Decimal(amount.strip().replace(",", "").replace("_", ""))
         except InvalidOperation:
-            raise ValueError(f"not an amount: {amount!r}") from None
+            raise InvalidInput(f"not an amount: {amount!r}") from None
         if not d.is_finite():
-            raise ValueError(f"not an amount: {amount!r}")
+            raise InvalidInput(f"not an amount: {amount!r}")
         scaled = d.scaleb(exponent)
         if scaled != scaled.to_integral_value():
-            raise ValueError(f"{amount!r} has more decimals than {code} allows ({exponent})")
+            raise InvalidInput(f"{amount!r} has more decimals than {code} allows ({exponent})")
         if d < 0:
-            raise ValueError(f"amount must not be negative: {amount!r}")
+            raise InvalidInput(f"amount must not be negative: {amount!r}")
         return cls(code, int(scaled))
 
     def __add__(self, other: Money) -> Money:
@@ -65,7 +67,7 @@ class Money:
 
     def _same(self, other: Money) -> None:
         if self.currency != other.currency:
-            raise ValueError(f"cannot combine {self.currency} and {other.currency}")
+            raise InvalidInput(f"cannot combine {self.currency} and {other.currency}")
 
     def major_str(self) -> str:
         exponent = currency_exponent(self.currency)

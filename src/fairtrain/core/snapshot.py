@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fairtrain.core.errors import IntegrityFailure
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 from fairtrain.core.vocab import Category, Purpose, Value
 
@@ -24,7 +25,7 @@ FORMAT_V1 = "fairtrain-snapshot/1"
 MANIFEST = "manifest.json"
 
 
-class SnapshotError(ValueError):
+class SnapshotError(IntegrityFailure):
     """A snapshot is incomplete, tampered with, or signed by an untrusted key."""
 
 

@@ -25,7 +25,7 @@ from fairtrain.core.store.models import (
     utcnow,
 )
 from fairtrain.core.vocab import Category, Offer, PriceModel, Purpose, Value
-from fairtrain.services.ledger import log
+from fairtrain.services import log
 from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError, parse_party
 from fairtrain.services.registry.registry import load_facts
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, insert, or_, select, update
 
 from fairtrain.core import decide as engine_
 from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
@@ -33,7 +34,7 @@ from fairtrain.core.store.models import (
     utcnow,
 )
 from fairtrain.core.vocab import Category, Decision, Level, Offer, Purpose, Value
-from fairtrain.services.ledger import log
+from fairtrain.services import log
 from fairtrain.services.registry.errors import NotAllowed, NotFound, RegistryError
 
 ROLES = frozenset({
@@ -69,9 +70,9 @@ def parse_share(text: str) -> Fraction:
     try:
         share = Fraction(t[:-1]) / 100 if t.endswith("%") else Fraction(t)
     except (ValueError, ZeroDivisionError):
-        raise ValueError(f"not a share: {text!r} (use 0.5, 1/3 or 50%)") from None
+        raise InvalidInput(f"not a share: {text!r} (use 0.5, 1/3 or 50%)") from None
     if not 0 < share <= 1:
-        raise ValueError(f"share {text!r} must be above 0 and at most 1")
+        raise InvalidInput(f"share {text!r} must be above 0 and at most 1")
     return share
 
 
@@ -471,7 +472,7 @@ def normalise_identifier(kind: str, value: str | None) -> str | None:
         "isbn": (len(v) == 13 and v.isdigit()) or (len(v) == 10 and v[:9].isdigit() and (v[9].isdigit() or v[9] == "X")),
     }[kind]
     if not ok:
-        raise ValueError(f"not a valid {kind.upper()}: {value!r}")
+        raise InvalidInput(f"not a valid {kind.upper()}: {value!r}")
     return v
 
 
