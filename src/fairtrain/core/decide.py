@@ -19,9 +19,10 @@ Rules (see ARCHITECTURE.md for the prose version):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from fairtrain.core.vocab import (
     Category,
@@ -37,6 +38,7 @@ from fairtrain.core.vocab import (
 )
 
 _REGISTRY_LEVELS = (Level.GRANT, Level.WORK, Level.CATALOGUE, Level.REPERTOIRE)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +259,15 @@ def effective_values(facts: WorkFacts, at: datetime, *, purpose: Purpose = Purpo
     return {c: decide(facts, Query(category=c, at=at, purpose=purpose)) for c in Category}
 
 
+def per_purpose(facts: WorkFacts, decide_for: Callable[[Purpose], T]) -> dict[Purpose, T]:
+    """``decide_for(purpose)`` for every purpose, computed once when no declaration names a purpose: the
+    engine reads the purpose only there (``registry_statements``), so every purpose then decides alike."""
+    if all(d.purpose is None for d in facts.declarations):
+        same = decide_for(Purpose.COMMERCIAL)
+        return dict.fromkeys(Purpose, same)
+    return {p: decide_for(p) for p in Purpose}
+
+
 __all__ = [
     "DEFAULT_REGISTERED",
     "Declaration",
@@ -268,5 +279,6 @@ __all__ = [
     "decide_unregistered",
     "effective_values",
     "has_standing",
+    "per_purpose",
     "registry_statements",
 ]

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from fairtrain.core.decide import Query, decide, effective_values
+from fairtrain.core.decide import Query, decide, effective_values, per_purpose
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.keys import SigningKey
@@ -85,7 +85,7 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
     for wid in work_ids:
         f = facts[wid]
         # the terms for every purpose: a clearance for research decides with the research terms
-        decisions = {p: effective_values(f, at, purpose=p) for p in Purpose}
+        decisions = per_purpose(f, lambda p, f=f: effective_values(f, at, purpose=p))
         for h in holders.get(wid, []):
             h["orgs"] = sorted({m.org for m in f.mandates
                                 if m.holder == h["party"] and any(m.covers(c, at) for c in Category)})
@@ -98,10 +98,9 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
                                  sort_keys=True),
             "holders": json.dumps(holders.get(wid, []), sort_keys=True, ensure_ascii=False),
             # what a licensee with a grant gets instead of the public terms (exact: the engine decides it)
-            "licensees": json.dumps({who: {p.value: {c.value: decide(f, Query(category=c, at=at, licensee=who,
-                                                                              purpose=p)).value.value
-                                                     for c in Category} for p in Purpose}
-                                     for who in sorted(licensees.get(wid, ()))}, sort_keys=True),
+            "licensees": json.dumps({who: {p.value: v for p, v in per_purpose(f, lambda p, f=f, who=who: {
+                c.value: decide(f, Query(category=c, at=at, licensee=who, purpose=p)).value.value
+                for c in Category}).items()} for who in sorted(licensees.get(wid, ()))}, sort_keys=True),
         })
     return out
 
