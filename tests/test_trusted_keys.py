@@ -78,3 +78,6 @@ def test_without_a_registry_key_nothing_is_trusted_by_default(world):  # noqa: F
     assert "no trusted registry key" in r.output
     pub = tmp / "data" / "keys" / "registry.key.pub"
     assert json.loads(run("snapshot", "verify", tmp / "snap", "--public-key", pub, "--json").stdout)["valid"]
+    marked = json.loads(run("keys", "mark", "--name", "registry", "--registry", "--json").stdout)
+    assert marked["role"] == "registry"  # the same key, now trusted again without --public-key
+    assert json.loads(run("snapshot", "verify", tmp / "snap", "--json").stdout)["key_id"] == marked["key_id"]

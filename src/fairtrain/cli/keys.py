@@ -47,3 +47,21 @@ def keys_show(name: Annotated[str, typer.Option()] = "registry", as_json: JsonOp
     pub = SigningKey.load(key_path(name)).public
     emit({"name": name, "key_id": pub.key_id, "public_key": pub.b64(), "pem": pub.pem().decode()}, as_json,
          pub.pem().decode() + f"key id {pub.key_id}")
+
+
+@keys_app.command("mark")
+def keys_mark(name: Annotated[str, typer.Option(help="Key name")] = "registry",
+              registry_key: Annotated[bool, typer.Option(
+                  "--registry/--party", help="Trust it as a registry key here, or as a party's key only")] = True,
+              as_json: JsonOpt = False) -> None:
+    """Mark an existing key (one made before key roles) as a registry key or a party's key."""
+    from fairtrain.core.keys import PARTY, REGISTRY, SigningKey
+
+    path = key_path(name)
+    if not path.exists():
+        fail(f"no key {name!r} at {path}: create it with `fairtrain keys create --name {name}`")
+    key = SigningKey.load(path)
+    role = REGISTRY if registry_key else PARTY
+    key.save(path, role=role)  # the same key, rewritten with its mark
+    emit({"name": name, "role": role, "key_id": key.public.key_id}, as_json,
+         f"key [bold]{name}[/] {key.public.key_id} is a {role} key")
