@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import Invoice, Licence, LicensedWork, LogEntry, utcnow
-from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Value
+from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services.ledger.licensing import Licensing, LicensingError
 from fairtrain.services.registry import NotAllowed, ShareSpec
 
@@ -110,3 +110,19 @@ def test_an_organisation_answers_only_under_a_mandate_in_force_at_its_tariff(two
                          valid_until=utcnow() - timedelta(days=1))
     with pytest.raises(NotAllowed, match=rf"org:{expired} may not answer for works \[{wb}\]"):
         lic.request(_quote(f"org:{expired}", [wb]))
+
+
+def test_a_licence_priced_for_research_does_not_cover_commercial_use(two_holders):
+    """The quote's research flag picks the offer that prices the licence; the grant then covers only that
+    purpose, so a cheaper research offer never buys commercial use."""
+    registry, lic, (a, wa), (b, wb) = two_holders
+    wr = registry.add_work(title="A's research song", shares=[ShareSpec(a, "composer", 1)])["work"]
+    registry.declare(level=Level.WORK, target_id=wr, party=f"holder:{a}", values=GENAI,
+                     offer=Offer(PriceModel.PER_WORK, Money("KRW", 100), purposes=frozenset({Purpose.RESEARCH})))
+    with pytest.raises(LicensingError, match="offers no licence for train-genai \\(commercial use\\)"):
+        lic.request(_quote(f"holder:{a}", [wr]))
+    (lid,) = lic.request({**_quote(f"holder:{a}", [wr]), "research": True})
+    assert lic.get(lid)["price"]["minor"] == 100 and lic.get(lid)["request"]["purpose"] == "research"
+    assert lic.accept(lid, party=f"holder:{a}", key=SigningKey.generate())["grant"]["purpose"] == "research"
+    assert registry.decide(wr, Category.TRAIN_GENAI, licensee="acme-ai", purpose=Purpose.RESEARCH).value is Value.ALLOW
+    assert registry.decide(wr, Category.TRAIN_GENAI, licensee="acme-ai").value is Value.LICENCE

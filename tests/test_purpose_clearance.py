@@ -122,7 +122,8 @@ def scenarios(draw):
                              draw(st.sampled_from([None, Purpose.COMMERCIAL, Purpose.RESEARCH])),
                              draw(days), draw(maybe_end)))
     grants = [(w, draw(st.sampled_from(works[w])), draw(st.sampled_from(LICENSEES)), draw(st.sampled_from(CATS)),
-               draw(days), draw(maybe_end)) for w in range(len(works)) if draw(st.booleans())]
+               draw(st.sampled_from(list(Purpose))), draw(days), draw(maybe_end))
+              for w in range(len(works)) if draw(st.booleans())]
     query = (draw(st.sampled_from(CATS)), draw(st.sampled_from(list(Purpose))), draw(st.sampled_from(LICENSEES)),
              draw(st.integers(min_value=-2, max_value=50)))
     return {"holders": n_holders, "orgs": n_orgs, "works": works, "mandates": mandates,
@@ -163,11 +164,12 @@ def _build(registry, lic: Licensing, s: dict, now) -> list[tuple[int, str]]:
                              valid_until=valid_from + timedelta(days=end) if end else None)
         except RegistryError:
             pass  # no standing (an organisation without a mandate in force): the registry refuses, as it should
-    for w, h, licensee, cat, start, end in s["grants"]:
+    for w, h, licensee, cat, purpose, start, end in s["grants"]:
         wid, grantor = works[w][0], f"holder:{holders[h]}"
         registry.declare(level=Level.WORK, target_id=wid, party=grantor, values={cat: Value.LICENCE}, offer=offer)
         valid_from = now + timedelta(days=start)
-        quote = {"licensee": licensee, "purpose": cat.value, "groups": [{"party": grantor, "works": [{"work_id": wid}]}]}
+        quote = {"licensee": licensee, "purpose": cat.value, "research": purpose is Purpose.RESEARCH,
+                 "groups": [{"party": grantor, "works": [{"work_id": wid}]}]}
         try:
             (lid,) = lic.request(quote, valid_from=valid_from,
                                  valid_until=valid_from + timedelta(days=end) if end else None)

@@ -144,10 +144,12 @@ class Licensing:
                     model_versions=json.dumps(list(model_versions)), valid_from=start, valid_until=valid_until,
                     price_model=model.value, price_minor=price.minor, currency=price.currency,
                     revenue_share_bp=share_bp, collective=False,
-                    request=json.dumps({"works": work_ids, "quote_group": g}, sort_keys=True, ensure_ascii=False),
+                    # the purpose it was priced for is the only one the grant will cover (registry.load_facts)
+                    request=json.dumps({"works": work_ids, "quote_group": g, "purpose": purpose.value},
+                                       sort_keys=True, ensure_ascii=False),
                     created_at=utcnow()).returning(Licence.id)).scalar_one()
                 log.append(c, [log.Entry("licence", {"licence": lid, "event": "requested", "licensee": licensee,
-                                                     "grantor": grantor, "works": work_ids,
+                                                     "grantor": grantor, "works": work_ids, "purpose": purpose.value,
                                                      "price": price.to_dict()}, subject=f"licence:{lid}")])
                 ids.append(lid)
         return ids
@@ -217,11 +219,13 @@ class Licensing:
                 raise LicensingError("only an organisation grants a collective licence")
             amount = price or Money(lic.currency, lic.price_minor)
             share = lic.revenue_share_bp if revenue_share_bp is None else revenue_share_bp
-            works = json.loads(lic.request)["works"]
+            request = json.loads(lic.request)
+            works = request["works"]
             now = utcnow()
             grant = sign_document({
                 "format": "fairtrain-licence-grant/1", "licence": licence_id, "licensee": lic.licensee,
                 "grantor": party, "works": works, "categories": lic.categories.split(","),
+                "purpose": request.get("purpose"),  # None: asked before purposes were recorded, any purpose
                 "model_versions": json.loads(lic.model_versions or "[]"), "valid_from": lic.valid_from.isoformat(),
                 "valid_until": lic.valid_until.isoformat() if lic.valid_until else None,
                 "price": amount.to_dict(), "price_model": "collective" if collective else lic.price_model,
