@@ -20,8 +20,9 @@ from fairtrain.core.money import Money
 from fairtrain.core.store.models import DistributionRunRow, MandateRow, utcnow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
-from fairtrain.services.ledger.licensing import Licensing, LicensingError
+from fairtrain.services.ledger.licensing import Licensing
 from fairtrain.services.log import Log
+from fairtrain.services.registry import RegistryError
 from fairtrain.web.errors import WebError, forbidden
 from fairtrain.web.security import Principal
 
@@ -77,7 +78,7 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
         cats = [Category(c) for c in categories] if categories else None
         ids = _licensing(state).request(quote, licensee=licensee_of(p), categories=cats, valid_until=until)
     except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, LicensingError):
+        if isinstance(e, RegistryError):  # LicensingError (400), NotAllowed (403): the service's own answer
             raise
         raise WebError(400, f"licence-quote.json: malformed quote ({type(e).__name__}: {e})") from None
     return {"licences": ids, "licensee": licensee_of(p)}
