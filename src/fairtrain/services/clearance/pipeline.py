@@ -16,10 +16,15 @@ import xxhash
 
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.matcher import SnapshotMatcher
+from fairtrain.core.media import detect_media_type
 from fairtrain.core.snapshot import SnapshotTerms
 from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
 
 MODES = ("permission", "reservation")
+
+# Text fingerprinting takes about 35 times the text's bytes (8 MiB of text: 280 MB, 3 s); a text item
+# larger than this is an error rather than a gigabyte-sized spike (a 50 MB JSONL line took 2.4 GB).
+MAX_TEXT_BYTES = 8 << 20
 
 
 @dataclass
@@ -35,6 +40,7 @@ class Cleared:
     reasons: list[dict] = field(default_factory=list)
     error: str | None = None
     passes: bool = False
+    error_field: str | None = None  # the part of the item ``error`` is about (a column, member, ``content``)
 
 
 @dataclass(frozen=True)
@@ -74,13 +80,17 @@ class MatchStep:
         for rec in batch:
             it = rec.item
             if it.error:
-                rec.error = it.error
+                rec.error, rec.error_field = it.error, it.error_field
                 continue
             data = it.data
             if data is None and it.text is not None and it.media_type in (None, "text"):
                 data = it.text.encode("utf-8")  # a text row: the text is the content
             if data is None:
                 continue  # content not local (a URL and maybe a caption): only web signals can speak for it
+            if len(data) > MAX_TEXT_BYTES and (it.media_type or detect_media_type(data[:8192], it.item)) == "text":
+                rec.error, rec.error_field = (f"{len(data)} bytes of text, more than the {MAX_TEXT_BYTES} that are "
+                                              "fingerprinted"), "content"
+                continue
             rec.content_hash = xxhash.xxh3_128_hexdigest(data)
             todo.append((rec, data))
         if not todo:
@@ -93,7 +103,7 @@ class MatchStep:
             for (rec, _), res in zip(todo, results, strict=True):
                 rec.modality = rec.modality or res.modality
                 if res.error:
-                    rec.error = res.error
+                    rec.error, rec.error_field = res.error, "content"
                 for m, terms in res.matches:
                     rec.matches.append({"snapshot": sid, "work_id": m.work_id, "score": round(m.score, 6),
                                         "stage": m.stage, "evidence": dict(m.evidence), "terms": terms})

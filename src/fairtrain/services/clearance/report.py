@@ -84,6 +84,16 @@ def _bars(title: str, data: dict[str, int], limit: int = 12) -> str:
     return f"<h2>{html.escape(title)}</h2>" + "".join(parts)
 
 
+def _error_rows(errors: list[dict], limit: int = 50) -> str:
+    """The first errors with item, field and reason (report.json lists more)."""
+    if not errors:
+        return ""
+    esc = html.escape
+    rows = "".join(f"<tr><td><code>{esc(e['item'])}</code></td><td>{esc(e['field'])}</td><td>{esc(e['reason'])}</td></tr>"
+                   for e in errors[:limit])
+    return f"<table><tr><th>item</th><th>field</th><th>reason</th></tr>{rows}</table>"
+
+
 def render_html(report: dict) -> str:
     esc = html.escape
     warn = "" if report["mode"] == "permission" else f'<p class="warn">{esc(report["mode_note"])}</p>'
@@ -111,6 +121,7 @@ mode <b>{esc(report['mode'])}</b>, engine {esc(report['engine'])}, job <code>{es
 {_bars("Top domains", report['domains'])}
 {_bars("Top rights holders", report['holders'])}
 {_bars("Errors", report['errors'])}
+{_error_rows(report.get('error_items', []))}
 <h2>Registry snapshots</h2><ul>{snaps}</ul>
 <p>Input <code>{esc(report['input'])}</code> ({esc(report['format'])}, {report['shards']} shards).</p>
 </body></html>
