@@ -22,6 +22,7 @@ from fairtrain.core.media import detect_media_type
 
 from ._readers_base import (
     MAX_ITEM_BYTES,
+    MAX_TEXT_BYTES,
     SHARD_ERRORS,
     Item,
     ReaderError,
@@ -52,7 +53,7 @@ def _gunzip(data: bytes, what: str, cap: int = MAX_ITEM_BYTES) -> bytes:
     with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
         out = g.read(cap + 1)
     if len(out) > cap:
-        raise ValueError(f"{what} decompresses to more than the {cap} bytes left of the item's {MAX_ITEM_BYTES}")
+        raise ValueError(f"{what} decompresses to more than the {cap} bytes it may hold")
     return out
 
 
@@ -154,6 +155,8 @@ def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | _Refused]]:
                         refused = "a link or special file, not a regular member"
                     if refused is None and ti.size > MAX_ITEM_BYTES:
                         refused = f"{ti.size} bytes, more than {MAX_ITEM_BYTES}"
+                    if refused is None and ti.size > MAX_TEXT_BYTES and _is_text_member(ti.name):
+                        refused = f"{ti.size} bytes of text, more than {MAX_TEXT_BYTES}"
                     if refused is None and mkey == key and group_bytes + ti.size > MAX_ITEM_BYTES:
                         yield row, key, _Refused(ti.name, f"sample {key!r} refused: its members hold more than "
                                                           f"{MAX_ITEM_BYTES} bytes together")
@@ -185,6 +188,11 @@ def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | _Refused]]:
         return
     if key is not None:
         yield row, key, members
+
+
+def _is_text_member(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1].lower()
+    return last in _TEXT_EXTS or last in _CAPTION_EXTS or last == "json"
 
 
 def _member_ext(ti: tarfile.TarInfo) -> str:
@@ -226,7 +234,8 @@ class WebDatasetReader:
             record[ext] = raw
             plain_ext = ext[:-3] if ext.endswith(".gz") else ext
             try:
-                data = _gunzip(raw, ti.name, budget) if ext.endswith(".gz") else raw
+                cap = min(budget, MAX_TEXT_BYTES) if _is_text_member(ti.name[:-3]) else budget
+                data = _gunzip(raw, ti.name, cap) if ext.endswith(".gz") else raw
             except (OSError, EOFError, ValueError) as e:
                 item.error, item.error_field = f"member {ti.name!r} is not valid gzip: {e}", ti.name
                 return item
@@ -312,11 +321,12 @@ def _warc_records(path: Path, with_payload: bool) -> Iterator[dict[str, Any]]:
                         info["content_type"] = rec.http_headers.get_header("Content-Type")
                     else:
                         info["content_type"] = h.get_header("Content-Type")
+                    cap = MAX_TEXT_BYTES if _media_from_content_type(info["content_type"])[0] == "text" else MAX_ITEM_BYTES
                     try:
-                        payload = rec.content_stream().read(MAX_ITEM_BYTES + 1)
-                        info["payload"] = payload if len(payload) <= MAX_ITEM_BYTES else None
+                        payload = rec.content_stream().read(cap + 1)
+                        info["payload"] = payload if len(payload) <= cap else None
                         if info["payload"] is None:
-                            info["error"] = f"payload larger than {MAX_ITEM_BYTES} bytes"
+                            info["error"] = f"payload larger than {cap} bytes"
                     except (OSError, EOFError, ValueError) as e:  # a bad chunked or gzip body
                         info["payload"], info["error"] = None, f"payload unreadable: {e}"
                 it.read_to_end()

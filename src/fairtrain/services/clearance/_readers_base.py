@@ -27,7 +27,10 @@ except ImportError:  # pragma: no cover - pyarrow is a dependency
 # One item (a file, an archive member, a payload, all members of a WebDataset sample together) bigger
 # than this is refused rather than read into memory; gzip members are cut off at it, which also stops
 # decompression bombs.
-MAX_ITEM_BYTES = 1 << 30
+MAX_ITEM_BYTES = 256 << 20
+# Text is held once as bytes and once decoded, and fingerprinting it takes about 35 times its size (8 MiB:
+# 280 MB, 3 s): a text item larger than this is an error, refused before it is read where the size is known.
+MAX_TEXT_BYTES = 8 << 20
 # One line of a JSONL or CSV file longer than this is refused without being held: a row's parsed form
 # takes several times its bytes (a JSON line of empty objects about twenty times).
 MAX_LINE_BYTES = 16 << 20
@@ -207,17 +210,19 @@ def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Colum
 
 
 def read_local(path: Path, name: str) -> tuple[bytes | None, str | None]:
-    """``(bytes, None)`` or ``(None, why not)``; never opens a FIFO or device, which could block."""
+    """``(bytes, None)`` or ``(None, why not)``; never opens a FIFO or device, which could block. A file over
+    :data:`MAX_ITEM_BYTES` (:data:`MAX_TEXT_BYTES` for text by its name) is refused by its size, unread."""
+    cap = MAX_TEXT_BYTES if detect_media_type(b"", name) == "text" else MAX_ITEM_BYTES
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
             return None, f"local file {name!r} is not a regular file"
-        if st.st_size > MAX_ITEM_BYTES:  # refused by its size, before a byte is read (a sparse 10 GB file)
-            return None, f"local file {name!r} is larger than {MAX_ITEM_BYTES} bytes ({st.st_size})"
+        if st.st_size > cap:  # before a byte is read: a sparse 10 GB file costs nothing
+            return None, f"local file {name!r} is larger than {cap} bytes ({st.st_size})"
         with open(path, "rb") as f:
-            data = f.read(MAX_ITEM_BYTES + 1)  # it may have grown since
-        if len(data) > MAX_ITEM_BYTES:
-            return None, f"local file {name!r} is larger than {MAX_ITEM_BYTES} bytes"
+            data = f.read(cap + 1)  # it may have grown since
+        if len(data) > cap:
+            return None, f"local file {name!r} is larger than {cap} bytes"
         return data, None
     except FileNotFoundError:
         return None, f"local file {name!r} is missing"

@@ -19,12 +19,9 @@ from fairtrain.core.matcher import SnapshotMatcher
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.snapshot import SnapshotTerms
 from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
+from fairtrain.services.clearance._readers_base import MAX_TEXT_BYTES
 
 MODES = ("permission", "reservation")
-
-# Text fingerprinting takes about 35 times the text's bytes (8 MiB of text: 280 MB, 3 s); a text item
-# larger than this is an error rather than a gigabyte-sized spike (a 50 MB JSONL line took 2.4 GB).
-MAX_TEXT_BYTES = 8 << 20
 
 
 @dataclass

@@ -20,6 +20,7 @@ import hashlib
 import heapq
 import json
 import multiprocessing
+import os
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairtrain.core.children import die_with_parent
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.files import atomic_file
 from fairtrain.core.merkle import StreamingRoot
@@ -363,7 +365,8 @@ def run_local(input_path: Path, out: Path, config: ClearanceConfig, job: dict, *
     # the pages they share with this process.
     gc.freeze()
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(run_shard, str(input_path), fmt, n, str(out), config, batch_size) for n in todo]
             for f in as_completed(futures):
                 done = f.result()
