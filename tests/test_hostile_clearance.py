@@ -330,3 +330,135 @@ def test_a_sparse_10_gb_file_in_a_folder_is_refused_before_it_is_read(world, tmp
     report = _clear_capped(world, d, tmp_path / "out")
     err = _errors(report)["sparse.bin"]
     assert err["field"] == "file" and "is larger than" in err["reason"] and report["passed"] == 1
+
+
+# --- item 18: --check-web reaches public addresses only, within one deadline per URL --------------------
+
+class _Site:
+    """A real HTTP server on 127.0.0.1 that records the paths asked for; ``delay`` slows every answer."""
+
+    def __init__(self, delay: float = 0.0):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        site = self
+        self.paths: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, body_too: bool):
+                import time
+                site.paths.append(self.path)
+                time.sleep(delay)
+                body = b"User-agent: *\nAllow: /\n" if self.path == "/robots.txt" else b"<html><body>x</body></html>"
+                self.send_response(404 if self.path.startswith("/.well-known/") else 200)
+                self.send_header("Content-Type", "text/plain" if self.path.endswith(".txt") else "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if body_too:
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                self._answer(True)
+
+            def do_HEAD(self):
+                self._answer(False)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def site():
+    s = _Site()
+    yield s
+    s.close()
+
+
+def _url_manifest(path: Path, urls: list[str]) -> Path:
+    pq.write_table(pa.table({"url": urls, "caption": [f"c{i}" for i in range(len(urls))]}), path)
+    return path
+
+
+def test_check_web_refuses_loopback_and_link_local_urls_and_counts_them(world, tmp_path, site):
+    _, clear, _, _ = world
+    metadata = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+    data = _url_manifest(tmp_path / "urls.parquet", [f"{site.origin}/secret.jpg", metadata])
+    report = clear(data, tmp_path / "out", "--check-web")
+    assert site.paths == []  # nothing reached the local server
+    errors = _errors(report)
+    assert errors["urls.parquet:0"]["field"] == "url" and "a loopback address" in errors["urls.parquet:0"]["reason"]
+    assert "a link-local address" in errors["urls.parquet:1"]["reason"]
+    assert sum(report["errors"].values()) == 2 and report["passed"] == 0
+    # allowed explicitly, the same job reads the local site
+    report = clear(data, tmp_path / "allowed", "--check-web", "--allow-private-urls")
+    assert "/robots.txt" in site.paths and "urls.parquet:0" not in _errors(report)
+
+
+def test_a_slow_site_costs_one_deadline_per_url_not_one_per_fetch():
+    import asyncio
+    import time
+
+    from fairtrain.core.signals.check import SignalChecker
+    from fairtrain.core.signals.fetch import FetchLimits
+
+    slow = _Site(delay=0.8)  # robots.txt, HEAD and GET each take 0.8 s, under the 2 s per-request deadline
+    limits = FetchLimits(connect_timeout=1.0, read_timeout=2.0, deadline=2.0, url_deadline=1.5)
+
+    async def check():
+        async with SignalChecker(limits=limits, allow_private=True) as checker:
+            return await checker.check(f"{slow.origin}/page.html")
+
+    started = time.monotonic()
+    try:
+        report = asyncio.run(check())
+    finally:
+        slow.close()
+    assert time.monotonic() - started < 2.2  # not 3 x 0.8 s
+    (err,) = report.errors
+    assert "deadline of 1.5 s" in err and report.robots_allowed is None and not report.terms.statements
+
+
+# --- item 22: the web step's loop and clients are closed, never built before the fork; engines first ----
+
+def _epoll_fds() -> int:
+    fds = Path("/proc/self/fd")
+    n = 0
+    for fd in fds.iterdir():
+        try:
+            n += os.readlink(fd) == "anon_inode:[eventpoll]"
+        except OSError:
+            pass
+    return n
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts descriptors in /proc")
+@pytest.mark.parametrize(("workers", "purpose"), [("1", "train-genai"), ("2", "train-ai")])  # a new pipeline each
+def test_check_web_closes_its_event_loop_and_builds_none_before_the_fork(world, tmp_path, site, workers, purpose):
+    _, clear, _, _ = world
+    d = tmp_path / "parts"
+    d.mkdir()
+    for i in range(3):
+        _url_manifest(d / f"p{i}.parquet", [f"{site.origin}/{i}-{j}.html" for j in range(3)])
+    before = _epoll_fds()
+    report = clear(d, tmp_path / "out", "--check-web", "--allow-private-urls", "--workers", workers,
+                   "--purpose", purpose)
+    assert report["items"] == 9 and "/robots.txt" in site.paths
+    assert _epoll_fds() == before  # old: one event loop left open in this process per job
+
+
+def test_an_unknown_engine_is_refused_before_anything_is_written(world, tmp_path):
+    run, _, _, tmp = world
+    (tmp_path / "a.jsonl").write_text(json.dumps({"text": FREE}) + "\n")
+    r = CliRunner().invoke(app, ["clear", str(tmp_path / "a.jsonl"), "--snapshot", str(tmp / "snap"),
+                                 "--licensee", "acme-ai", "--out", str(tmp_path / "out"), "--engine", "bogus"],
+                           env=world[2])
+    assert r.exit_code != 0 and "unknown engine 'bogus'" in (r.output + repr(r.exception))
+    assert not (tmp_path / "out").exists()

@@ -51,6 +51,7 @@ class ClearanceConfig:
     research: bool = False
     check_web: bool = False
     trusted_keys: tuple[str, ...] = ()  # base64 Ed25519 public keys the snapshots must be signed by
+    allow_private_urls: bool = False  # --check-web may fetch loopback, private and link-local addresses
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -63,7 +64,8 @@ class ClearanceConfig:
     def to_dict(self) -> dict:
         return {"snapshots": [str(p) for p in self.snapshots], "purpose": self.purpose.value,
                 "licensee": self.licensee, "mode": self.mode, "research": self.research,
-                "check_web": self.check_web}
+                "check_web": self.check_web,
+                **({"allow_private_urls": True} if self.allow_private_urls else {})}  # jobs without it keep their id
 
 
 class MatchStep:
@@ -108,28 +110,55 @@ class MatchStep:
 
 
 class WebSignalsStep:
-    """Read the web signals for items with a URL (robots.txt, TDMRep, headers, HTML, RSL)."""
+    """Read the web signals for items with a URL (robots.txt, TDMRep, headers, HTML, RSL).
+
+    The event loop and the checker (its per-origin caches and connection pools live on the loop) are made
+    on first use, in the process that uses them: a step built before workers fork hands them no loop
+    whose selector they would share. :meth:`close` closes both; a process that exits closes them too."""
 
     def __init__(self, **options):
+        self.options = options
+        self.loop = None
+        self.checker = None
+        self._pid = None
+        self._finalizer = None
+
+    def _started(self):
         import asyncio
+        import multiprocessing.util
+        import os
 
         from fairtrain.core.signals.check import SignalChecker
 
-        # One loop for the step's life: the checker's per-origin caches and connection pools live on it.
-        self.loop = asyncio.new_event_loop()
-        self.checker = SignalChecker(**options)
+        if self.loop is None or self._pid != os.getpid():  # a copy forked from a process that used it: start anew
+            self.loop = asyncio.new_event_loop()
+            self.checker = SignalChecker(**self.options)
+            self._pid = os.getpid()
+            self._finalizer = multiprocessing.util.Finalize(self, _close_web, (self.loop, self.checker),
+                                                            exitpriority=10)
+        return self.loop
 
     def close(self) -> None:
-        self.loop.run_until_complete(self.checker.aclose())
-        self.loop.close()
+        import os
+
+        if self.loop is not None and self._pid == os.getpid():
+            self._finalizer()
+        self.loop = self.checker = self._finalizer = None
 
     def __call__(self, batch: list[Cleared]) -> list[Cleared]:
         with_url = [r for r in batch if r.item.url]
         if with_url:
-            reports = self.loop.run_until_complete(self.checker.check_many([r.item.url for r in with_url]))
+            loop = self._started()
+            reports = loop.run_until_complete(self.checker.check_many([r.item.url for r in with_url]))
             for rec, rep in zip(with_url, reports, strict=True):
                 rec.signals = rep
         return batch
+
+
+def _close_web(loop, checker) -> None:
+    if not loop.is_closed():
+        loop.run_until_complete(checker.aclose())
+        loop.close()
 
 
 class DecideStep:

@@ -60,6 +60,9 @@ class ClearanceError(InvalidInput):
     """A clearance job that cannot start or go on: names the option or file and the reason."""
 
 
+ENGINES = ("local", "ray")
+
+
 def _shard_file(out: Path, n: int, suffix: str) -> Path:
     """``OUT/shards/<n><suffix>``: the files that input shard ``n`` leaves behind (see the layout above)."""
     return out / "shards" / f"{n:06d}{suffix}"
@@ -135,12 +138,20 @@ def _steps(config: ClearanceConfig) -> list:
     # Keyed by what was verified too: a snapshot re-exported at the same path must not reuse old indexes.
     key = json.dumps([config.to_dict(), sorted(s.snapshot_id for s in verified.values())], sort_keys=True)
     if _WORKER.get("key") != key:
+        close_steps()
         steps: list = [MatchStep(load_matchers(config, _WORKER.get("verified")))]
         if config.check_web:
-            steps.append(WebSignalsStep())
+            steps.append(WebSignalsStep(allow_private=config.allow_private_urls))
         steps.append(DecideStep(config))
         _WORKER.update(key=key, steps=steps)
     return _WORKER["steps"]
+
+
+def close_steps() -> None:
+    """Close what this process's pipeline holds open (the web step's event loop and connections)."""
+    for step in _WORKER.get("steps") or ():
+        if isinstance(step, WebSignalsStep):
+            step.close()
 
 
 def _warm_up(input_path: Path, fmt: str | None, shard_n: int, config: ClearanceConfig, batch_size: int) -> None:
@@ -466,6 +477,9 @@ def clear(input_path: Path, out: Path, config: ClearanceConfig, signing_key, *, 
     """Clear ``input_path`` into ``out``; resumes a job OUT already holds. Returns the report."""
     from fairtrain.core.snapshot import verify_snapshot
 
+    if engine not in ENGINES:  # before anything is written to OUT
+        raise ClearanceError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
+
     # Verify before anything is trusted; this process then uses what it verified (other processes, such as
     # Ray actors, verify for themselves when they load).
     verified = {str(p): verify_snapshot(Path(p), _trusted(config)) for p in config.snapshots}
@@ -473,16 +487,17 @@ def clear(input_path: Path, out: Path, config: ClearanceConfig, signing_key, *, 
     job = plan(Path(input_path), Path(out), config, fmt, force=force)
     if on_plan:
         on_plan(job)
-    if engine == "local":
-        run_local(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
-                  on_shard=on_shard)
-    elif engine == "ray":
-        from fairtrain.services.clearance.ray_engine import run_ray
+    try:
+        if engine == "local":
+            run_local(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
+                      on_shard=on_shard)
+        else:
+            from fairtrain.services.clearance.ray_engine import run_ray
 
-        run_ray(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
-                address=ray_address, on_shard=on_shard)
-    else:
-        raise ClearanceError(f"unknown engine {engine!r} (local or ray)")
+            run_ray(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
+                    address=ray_address, on_shard=on_shard)
+    finally:
+        close_steps()
     return finish(Path(out), job, config, signing_key, engine=engine, verified=verified)
 
 
