@@ -308,12 +308,12 @@ def test_a_tar_gz_bomb_is_refused_in_bounded_memory(world, tmp_path):
     """2.6 MB of .tar.gz that unpacks to gigabytes: text members over the text cap and samples over the
     item cap are refused before they are read."""
     path = tmp_path / "bomb.tar.gz"
-    with tarfile.open(path, "w:gz", compresslevel=9) as tf:
+    with tarfile.open(path, "w:gz", compresslevel=1) as tf:
         _add(tf, "000001.txt", FREE.encode())
         _add(tf, "000002.txt", 64 << 20)
         for ext in ("a.bin", "b.bin", "c.bin"):  # 3 x 100 MiB in one sample
             _add(tf, f"000003.{ext}", 100 << 20)
-    assert path.stat().st_size < 1 << 20
+    assert path.stat().st_size < 2 << 20
     report = _clear_capped(world, path, tmp_path / "out", 2 << 30)  # a 256 MiB item is allowed
     errors = _errors(report)
     assert "bytes of text, more than" in errors["bomb.tar.gz:000002.txt"]["reason"]
