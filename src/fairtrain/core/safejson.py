@@ -3,7 +3,7 @@
 ``json.loads`` recurses once per ``[`` or ``{``: a line nested 5,000 levels deep raises ``RecursionError``
 (not a ``ValueError``) and one nested a little less deep than the interpreter's limit parses, only to
 blow the stack of whatever walks the result next. :func:`loads` refuses anything nested deeper than
-``max_depth`` with a :class:`JsonTooDeep` (a ``ValueError``) that says so. The check costs nothing for
+``max_depth`` with a :class:`JsonTooDeep` (an ``InvalidInput``, so a ``ValueError``) that says so. The check costs nothing for
 documents with fewer brackets than the cap, and one regular-expression pass plus a vectorised running
 sum otherwise.
 """
@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from fairtrain.core.errors import InvalidInput
+
 MAX_DEPTH = 64  # real records (JSONL rows, sidecars, quotes) nest a handful of levels
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
@@ -23,7 +25,7 @@ _OPEN = np.frombuffer(b"[{", np.uint8)
 _CLOSE = np.frombuffer(b"]}", np.uint8)
 
 
-class JsonTooDeep(ValueError):
+class JsonTooDeep(InvalidInput):
     """A JSON document nested deeper than the cap."""
 
 

@@ -185,8 +185,8 @@ def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: 
         return _run_shard(input_path, fmt, shard_n, out, config, batch_size, unwritable=str(e))
 
 
-class _WriteFailed(Exception):
-    """The cleared output of a shard could not be written from its input."""
+class _WriteFailed(ClearanceError):
+    """The cleared output of a shard could not be written from its input (handled by run_shard)."""
 
 
 def _run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: ClearanceConfig,
