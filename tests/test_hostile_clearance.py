@@ -199,6 +199,19 @@ def test_a_jsonl_gz_line_of_256_mib_is_refused_in_bounded_memory(world, tmp_path
     assert report["items"] == 2 and report["passed"] == 1
 
 
+def test_a_csv_line_over_the_cap_ends_its_shard_with_an_error_and_the_job_goes_on(world, tmp_path):
+    _, clear, _, _ = world
+    d = tmp_path / "sheets"
+    d.mkdir()
+    with open(d / "a.csv", "w") as f:
+        f.write(f'text\n"{FREE}"\n"{"x" * (17 << 20)}"\n"{FREE} again"\n')
+    (d / "b.csv").write_text(f'text\n"{FREE}"\n')
+    report = _clear_twice(clear, d, tmp_path / "out")
+    err = _errors(report)["a.csv:1"]
+    assert err["field"] == "shard" and "line 3 is 17825795 bytes long, more than the 16777216 allowed" in err["reason"]
+    assert report["passed"] == 2 and report["items"] == 3  # the row after the long line is lost, and said so
+
+
 def test_a_corrupt_parquet_footer_is_an_error_naming_the_file_and_the_job_goes_on(world, tmp_path):
     _, clear, _, _ = world
     d = tmp_path / "parts"

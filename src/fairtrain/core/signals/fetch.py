@@ -92,7 +92,13 @@ class _PublicOnly(httpcore.AsyncNetworkBackend):
         for a in addresses:
             if why := refused_address(a):
                 raise httpcore.ConnectError(f"refused: {host} is {a}, {why} (allow with --allow-private-urls)")
-        return await self._inner.connect_tcp(addresses[0], port, timeout=timeout, local_address=local_address,
+        for a in addresses[:-1]:
+            try:
+                return await self._inner.connect_tcp(a, port, timeout=timeout, local_address=local_address,
+                                                     socket_options=socket_options)
+            except httpcore.ConnectError:
+                continue  # the next checked address (IPv4 after IPv6, say)
+        return await self._inner.connect_tcp(addresses[-1], port, timeout=timeout, local_address=local_address,
                                              socket_options=socket_options)
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
