@@ -439,6 +439,26 @@ def test_a_slow_site_costs_one_deadline_per_url_not_one_per_fetch():
     assert "deadline of 1.5 s" in err and report.robots_allowed is None and not report.terms.statements
 
 
+def test_the_deadline_runs_from_a_urls_turn_not_while_it_queues_behind_its_site():
+    import asyncio
+
+    from fairtrain.core.signals.check import SignalChecker
+    from fairtrain.core.signals.fetch import FetchLimits
+
+    slow = _Site(delay=0.2)  # each URL takes ~0.4 s (HEAD, GET); 12 of them, 2 at a time, take ~2.4 s
+    limits = FetchLimits(connect_timeout=1.0, read_timeout=2.0, deadline=2.0, url_deadline=1.5)
+
+    async def check():
+        async with SignalChecker(limits=limits, per_host=2, allow_private=True) as checker:
+            return await checker.check_many([f"{slow.origin}/{i}.html" for i in range(12)])
+
+    try:
+        reports = asyncio.run(check())
+    finally:
+        slow.close()
+    assert [r.errors for r in reports] == [()] * 12 and all(r.status == 200 for r in reports)
+
+
 # --- item 22: the web step's loop and clients are closed, never built before the fork; engines first ----
 
 def _epoll_fds() -> int:

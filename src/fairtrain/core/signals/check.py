@@ -97,6 +97,8 @@ class SignalChecker:
         self._per_host = per_host
         self._host_sems: dict[str, asyncio.Semaphore] = {}
         self._sem = asyncio.Semaphore(concurrency)
+        self._url_sem = asyncio.Semaphore(concurrency)  # URLs in progress (their deadlines running)
+        self._url_host_sems: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, _RobotsEntry] = {}
         self._tdm: dict[str, tuple[tdmrep.TdmRepFile | None, Fetched | None, str | None, float]] = {}
         self._rsl: dict[str, tuple[rsl_mod.RslDocument | None, Fetched | None, str | None, float]] = {}
@@ -137,8 +139,11 @@ class SignalChecker:
         """Every signal for ``url``, within one overall deadline (``limits.url_deadline``): a slow site
         costs that long at most, not a deadline per fetch times the robots.txt, HEAD and GET it takes."""
         try:
-            async with asyncio.timeout(self.limits.url_deadline):
-                return await self._check(url)
+            # The clock starts when the URL gets its turn: at most `concurrency` URLs, `per_host` of a host,
+            # are checked at once, so a long batch for one site does not spend its deadlines queueing.
+            async with self._url_sem, self._host_sem(urlsplit(url).netloc.lower(), self._url_host_sems):
+                async with asyncio.timeout(self.limits.url_deadline):
+                    return await self._check(url)
         except TimeoutError:
             return SignalReport(url, Terms(), None, errors=(
                 f"{url}: unreachable (no complete answer within the URL's deadline of "
@@ -251,10 +256,11 @@ class SignalChecker:
             layer = fs.tdm
         return terms, layer, links, errors
 
-    def _host_sem(self, host: str) -> asyncio.Semaphore:
-        sem = self._host_sems.get(host)
+    def _host_sem(self, host: str, sems: dict[str, asyncio.Semaphore] | None = None) -> asyncio.Semaphore:
+        sems = self._host_sems if sems is None else sems
+        sem = sems.get(host)
         if sem is None:
-            sem = self._host_sems[host] = asyncio.Semaphore(self._per_host)
+            sem = sems[host] = asyncio.Semaphore(self._per_host)
         return sem
 
     async def _get(self, url: str, method: str, *, max_bytes: int | None = None) -> Fetched:
