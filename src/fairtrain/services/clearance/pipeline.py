@@ -156,9 +156,13 @@ class WebSignalsStep:
 
 
 def _close_web(loop, checker) -> None:
-    if not loop.is_closed():
+    if loop.is_closed():
+        return
+    try:
         loop.run_until_complete(checker.aclose())
-        loop.close()
+    except RuntimeError:  # a finalizer run while another loop runs in this thread: the sockets close with the loop
+        pass
+    loop.close()
 
 
 class DecideStep:
