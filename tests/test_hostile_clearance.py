@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fairtrain.cli.app import app
+from fairtrain.core.store.db import migrate, open_engine
 
 FREE = ("This public-domain style notice may be used for any purpose, including training machine learning "
         "models, without asking anybody for permission; attribution is appreciated but not required at all. ") * 2
@@ -39,7 +40,9 @@ def world(tmp_path_factory):
         return r
 
     (tmp / "free.txt").write_text(FREE, encoding="utf-8")
-    run("init")
+    engine = open_engine(env["FAIRTRAIN_DATABASE_URL"])  # not `fairtrain init` under CliRunner: alembic would
+    migrate(engine)  # bind its default stdout to the runner's stream, closed afterwards, for later tests
+    engine.dispose()
     run("holders", "add", "Commons")
     run("works", "add", tmp / "free.txt", "--holder", "1:author")
     run("declare", "--holder", "1", "--category", "tdm=allow")

@@ -107,7 +107,7 @@ def test_killed_clearance_leaves_no_worker_processes(database_url, tmp_path):
     env = _env(tmp_path, database_url)
     runner = CliRunner()
     (tmp_path / "a.txt").write_text("A short registered text about lighthouses and the sea. " * 8, encoding="utf-8")
-    for args in (["init"], ["holders", "add", "Keeper"], ["works", "add", str(tmp_path / "a.txt"), "--holder", "1:author"],
+    for args in (["holders", "add", "Keeper"], ["works", "add", str(tmp_path / "a.txt"), "--holder", "1:author"],
                  ["keys", "create"], ["keys", "create", "--name", "acme-ai"], ["snapshot", "export", str(tmp_path / "snap")]):
         r = runner.invoke(app, args, env=env)
         assert r.exit_code == 0, r.output
