@@ -127,6 +127,8 @@ def read_items(files: list[Path]) -> list[tuple[str, bytes]]:
 
 PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
     "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's registry keys")]
+AllowPrivateOpt = Annotated[bool, typer.Option(
+    help="Let web checks fetch loopback, private and link-local addresses (refused by default)")]
 
 
 def licensing():
