@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ import xxhash
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from fairtrain.core.children import die_with_parent
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
@@ -358,7 +360,8 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
 
     # The worker only parses: its garbage has no reference cycles, and the collector walking the heap it
     # inherited cost about a third of its time.
-    with ProcessPoolExecutor(max_workers=1, initializer=gc.disable) as pool:
+    # It dies with this process (kill -9 included): an orphan kept the killed import's transaction open.
+    with ProcessPoolExecutor(max_workers=1, initializer=die_with_parent, initargs=(os.getpid(), gc.disable)) as pool:
         window: deque = deque()
         for job in jobs():
             window.append(pool.submit(_parse_chunk, job))
