@@ -18,6 +18,7 @@ from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
+from fairtrain.core.numbers import MAX_CHARS, NumberError, parse_fraction
 from fairtrain.core.store.db import database_url, is_initialised, migrate, open_engine
 from fairtrain.core.store.models import (
     DeclarationRow,
@@ -64,13 +65,12 @@ def parse_party(ref: str) -> tuple[str, int]:
 
 
 def parse_share(text: str) -> Fraction:
-    """A share as ``0.5``, ``1/3`` or ``50%``, exactly."""
-    t = text.strip()
+    """A share as ``0.5``, ``1/3`` or ``50%``, exactly (bounded: see :func:`fairtrain.core.numbers.parse_fraction`)."""
     try:
-        share = Fraction(t[:-1]) / 100 if t.endswith("%") else Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"not a share: {text!r} (use 0.5, 1/3 or 50%)") from None
-    if not 0 < share <= 1:
+        share = parse_fraction(text, maximum=1, what="a share")
+    except NumberError as e:
+        raise ValueError(f"share {text.strip()[:MAX_CHARS]!r}: {e} (use 0.5, 1/3 or 50%)") from None
+    if share <= 0:
         raise ValueError(f"share {text!r} must be above 0 and at most 1")
     return share
 
