@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fairtrain.core.money import Money
+from fairtrain.core.numbers import parse_basis_points
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
 from fairtrain.services.registry.errors import RegistryError
@@ -276,6 +277,7 @@ def registry_import(
     csv_file: Annotated[Path, typer.Argument(metavar="CSV")],
     org: Annotated[str, typer.Option(help="The importing organisation (id or name)")],
     skip_invalid: Annotated[bool, typer.Option(help="Import the valid rows and report the rest")] = False,
+    files_root: Annotated[Path | None, typer.Option(help="Folder the file column is confined to (default: the CSV's)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a repertoire CSV (see README for the columns). Bad rows reject the whole file by default."""
@@ -285,7 +287,7 @@ def registry_import(
                   console=err, disable=as_json or not err.is_terminal) as bar:
         task = bar.add_task("validating rows", total=None)
         report = registry_service.import_csv(reg, csv_file, org_id=o["id"], skip_invalid=skip_invalid,
-                            progress=lambda n: bar.update(task, completed=n))
+                            progress=lambda n: bar.update(task, completed=n), files_root=files_root)
     if as_json:
         emit(report.to_dict(), True)
     else:
@@ -341,10 +343,7 @@ def declare(
         if price is None or currency is None:
             fail("--price and --currency go together")
         try:
-            bp = 0
-            if revenue_share is not None:
-                from decimal import Decimal
-                bp = int(Decimal(revenue_share) * 100)
+            bp = parse_basis_points(revenue_share) if revenue_share is not None else 0
             offer = Offer(price_model=price_model, price=Money.parse(price, currency), revenue_share_bp=bp,
                           purposes=frozenset(offer_purpose or (Purpose.COMMERCIAL, Purpose.RESEARCH)),
                           model_versions=tuple(model_version or ()))
@@ -783,7 +782,16 @@ def licences_request(
     as_json: JsonOpt = False,
 ) -> None:
     """Ask every party in a quote for a licence (one request per party)."""
-    data = json.loads(quote.read_text(encoding="utf-8"))
+    from fairtrain.core import jsontext
+
+    try:
+        data = jsontext.loads(quote.read_bytes(), what=str(quote))
+    except OSError as e:
+        fail(f"{quote}: cannot read ({e.strerror or e})")
+    except jsontext.JsonRefused as e:
+        fail(str(e))
+    if not isinstance(data, dict):
+        fail(f"{quote}: expected an object (a clearance's licence quote)")
     ids = _licensing().request(data, licensee=licensee, categories=parse_categories(category) or None,
                                valid_until=parse_when(until, "--until"), model_versions=tuple(model_version or ()))
     emit({"licences": ids}, as_json, f"requested licences {', '.join(map(str, ids))}")
@@ -801,14 +809,15 @@ def licences_accept(
     as_json: JsonOpt = False,
 ) -> None:
     """Grant a requested licence: signed by the grantor, works covered, invoice issued."""
-    from decimal import Decimal
-
-    amount = None
-    if price is not None or currency is not None:
-        if not (price and currency):
-            fail("--price and --currency go together")
-        amount = Money.parse(price, currency)
-    bp = int(Decimal(revenue_share) * 100) if revenue_share is not None else None
+    amount = bp = None
+    try:
+        if price is not None or currency is not None:
+            if not (price and currency):
+                fail("--price and --currency go together")
+            amount = Money.parse(price, currency)
+        bp = parse_basis_points(revenue_share) if revenue_share is not None else None
+    except ValueError as e:
+        fail(f"terms: {e}")
     lic = _licensing()
     lic.authorise(licence, acting_as)  # before asking for a key: say who may answer first
     r = lic.accept(licence, party=acting_as, key=_party_key(acting_as, key), collective=collective,
@@ -916,9 +925,8 @@ def distribute(
 ) -> None:
     """Split the period's licence money among rights holders by the published formula; logged."""
     from datetime import date as date_
-    from decimal import Decimal
 
-    from fairtrain.core.distribution import Formula, Period
+    from fairtrain.core.distribution import DistributionError, Formula, Period
     from fairtrain.services.ledger.distribution import run_distribution
 
     start, sep, end = period.partition("..")
@@ -930,12 +938,21 @@ def distribute(
     fees = {}
     for spec in fee or ():
         name, _, pct = spec.rpartition("=")
-        fees[reg.find_org(name)["ref"]] = int(Decimal(pct) * 100)
+        try:
+            fees[reg.find_org(name)["ref"]] = parse_basis_points(pct)
+        except ValueError as e:  # NotFound included
+            fail(f"--fee {spec!r}: {e}")
     thresholds = {}
     for spec in threshold or ():
         cur, _, amount = spec.partition("=")
-        thresholds[cur.upper()] = Money.parse(amount, cur).minor
-    r = run_distribution(reg, p, Formula(fee_bp=fees, thresholds=thresholds))
+        try:
+            thresholds[cur.upper()] = Money.parse(amount, cur).minor
+        except ValueError as e:
+            fail(f"--threshold {spec!r}: {e}")
+    try:
+        r = run_distribution(reg, p, Formula(fee_bp=fees, thresholds=thresholds))
+    except DistributionError as e:
+        fail(f"distribution {period}: {e}")
     emit(r, as_json, f"distribution run {r['run']}: {r['lines']} lines, {r['holders']} holder totals, "
                      f"sha256 {r['sha256'][:16]}…")
 

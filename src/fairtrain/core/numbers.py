@@ -91,15 +91,14 @@ def parse_fraction(text: str, *, minimum: Fraction | int | None = None, maximum:
 def parse_basis_points(text: str, *, what: str = "a percentage") -> int:
     """A percentage such as ``15`` or ``12.5`` as whole basis points (0..10000); ``12.345`` is refused,
     not truncated."""
-    t = text.strip() if isinstance(text, str) else text
-    if isinstance(t, str) and t.endswith("%"):
-        t = t[:-1]
-    try:
-        d = parse_decimal(t, minimum=0, maximum=100, what=what)
-    except NumberError as e:
-        raise NumberError(f"{e} (a percentage from 0 to 100)") from None
+    if not isinstance(text, str):
+        raise NumberError(f"not {what}: {text!r}")
+    t = text.strip().removesuffix("%").strip()
+    d = parse_decimal(t, what=what)
+    if not 0 <= d <= 100:
+        raise NumberError(f"{t!r} %: {what} is between 0 and 100")
     if decimals(d) > 2:
-        raise NumberError(f"{t.strip()!r} % is not a whole number of basis points (at most 2 decimals)")
+        raise NumberError(f"{t!r} %: not a whole number of basis points (at most 2 decimals)")
     return int(d * 100)
 
 

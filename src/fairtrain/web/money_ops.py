@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 import threading
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy import select
 
+from fairtrain.core import jsontext
 from fairtrain.core.distribution import DistributionError, Formula, Period
 from fairtrain.core.keys import SignatureError, SigningKey, verify_document
 from fairtrain.core.money import Money
+from fairtrain.core.numbers import parse_basis_points
 from fairtrain.core.store.models import DistributionRunRow, MandateRow, utcnow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
@@ -57,9 +58,9 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
     if len(data) > MAX_QUOTE_BYTES:
         raise WebError(413, f"licence-quote.json: larger than {MAX_QUOTE_BYTES} bytes")
     try:
-        quote = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WebError(400, f"licence-quote.json: not JSON ({e})") from None
+        quote = jsontext.loads(data.removeprefix(b"\xef\xbb\xbf"), what="licence-quote.json")
+    except jsontext.JsonRefused as e:
+        raise WebError(400, str(e)) from None
     if not isinstance(quote, dict) or not isinstance(quote.get("groups", []), list):
         raise WebError(400, "licence-quote.json: expected an object with 'groups' (a clearance's licence quote)")
     until = None
@@ -126,11 +127,9 @@ def accept(state, p: Principal, licence_id: int, *, collective: bool, price: str
     share = None
     if revenue_share_percent:
         try:
-            share = int(Decimal(revenue_share_percent) * 100)
-        except InvalidOperation:
-            raise WebError(400, f"revenue share {revenue_share_percent!r}: expected a percentage") from None
-        if not 0 <= share <= 10_000:
-            raise WebError(400, f"revenue share {revenue_share_percent}%: between 0 and 100")
+            share = parse_basis_points(revenue_share_percent)
+        except ValueError as e:
+            raise WebError(400, f"revenue share {revenue_share_percent!r}: {e}") from None
     if (amount is not None or share is not None) and not collective:
         raise WebError(400, "own terms (price, revenue share) go with a collective licence")
     return lic.accept(licence_id, party=party, key=_party_key(state, party), collective=collective, price=amount,
@@ -198,23 +197,17 @@ def start_run(state, p: Principal, start: str, end: str, fee_percent: str, thres
     except ValueError as e:
         raise WebError(400, f"period {start}..{end}: {e}") from None
     try:
-        bp = int(Decimal(fee_percent) * 100)
-    except InvalidOperation:
-        raise WebError(400, f"fee {fee_percent!r}: expected a percentage") from None
-    if not 0 <= bp <= 10_000:
-        raise WebError(400, f"fee {fee_percent}%: between 0 and 100")
+        bp = parse_basis_points(fee_percent)
+    except ValueError as e:
+        raise WebError(400, f"fee {fee_percent!r}: {e}") from None
     limits = {}
     for cur, amount in thresholds.items():
         try:
             limits[cur.upper()] = Money.parse(amount, cur).minor
         except ValueError as e:
             raise WebError(400, f"threshold {cur}={amount}: {e}") from None
-    # Runs split all of a period's money, so other organisations' fees come from the latest run that set
-    # them (each organisation sets only its own fee); one that never set a fee is refused by the engine.
-    fees: dict[str, int] = {}
-    for r in _runs(state):
-        fees.update(json.loads(r.inputs)["formula"]["fee_bp"])
-    fees[p.org_ref] = bp
+    # Each organisation sets only its own fee; the others' come from the service's one fee rule.
+    fees = {p.org_ref: bp}
     try:
         result = dist.run_distribution(state.registry, period, Formula(fee_bp=fees, thresholds=limits))
     except DistributionError as e:

@@ -21,7 +21,6 @@ checks as well). Both are checkable offline with the log's public key.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -32,6 +31,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from fairtrain.core.keys import PublicKey, SignatureError
+from fairtrain.core import csvcells
 from fairtrain.core.files import atomic_file
 from fairtrain.core.merkle import SortedSet, verify_set_proof
 
@@ -314,6 +314,6 @@ def write_repertoire_csv(rows: Sequence[dict], path: Path) -> None:
     cols = ["work_id", "work_ref", "title", "model", "licensee", "purpose", "log_index", "job_id", "licence", "items",
             "paid"]
     with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
+        w = csvcells.writer(f)
+        w.writerow(cols)
+        w.writerows([r.get(c, "") for c in cols] for r in rows)
