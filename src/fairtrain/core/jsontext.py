@@ -23,7 +23,7 @@ def loads(text: str | bytes, *, what: str = "JSON document", max_depth: int = MA
     except RecursionError:
         raise JsonRefused(f"{what}: nested deeper than {max_depth} levels") from None
     except (ValueError, TypeError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise JsonRefused(f"{what}: not valid JSON ({e})") from None
+        raise JsonRefused(f"{what}: not JSON ({e})") from None
     if depth(doc, stop=max_depth + 1) > max_depth:
         raise JsonRefused(f"{what}: nested deeper than {max_depth} levels")
     return doc

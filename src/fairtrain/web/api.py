@@ -155,7 +155,8 @@ async def upload_works(request: Request, p: Caller, files: Annotated[list[Upload
     blobs = [await read_upload(f) for f in files]
     from starlette.concurrency import run_in_threadpool
 
-    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles)
+    registered = [await ops.register_upload(state, name, data) for name, data in blobs]
+    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles, registered)
     return {"results": results, "stored": sum(r["ok"] for r in results), "failed": sum(not r["ok"] for r in results)}
 
 
@@ -302,9 +303,12 @@ async def check_outputs(request: Request, p: Caller, files: Annotated[list[Uploa
         raise WebError(413, f"outputs: at most {state.limits.max_files} files per request, got {len(files)}")
     snap_dir = ops.snapshot_file(state, snapshot, "manifest.json").parent  # 404 unless published
     blobs = [await read_upload(f, "output") for f in files]
-    from starlette.concurrency import run_in_threadpool
+    from fairtrain.web.cpu import CpuError
 
-    return await run_in_threadpool(ops.check_outputs, snap_dir, blobs)
+    try:  # matching fingerprints the outputs: in the application's worker processes
+        return await state.cpu.run("outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs)
+    except CpuError as e:
+        raise WebError(400 if e.status == 422 else e.status, str(e)) from None
 
 
 # -- public: registry search, snapshots, the log -----------------------------------------------------

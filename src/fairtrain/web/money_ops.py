@@ -325,10 +325,10 @@ def clearances_dir(state) -> Path:
     return state.data_dir / "clearances"
 
 
-def lookup(state, name: str, data: bytes) -> dict:
-    """"Was my work used?": ``data`` is fingerprinted in memory and never stored; answered against every
-    clearance manifest in the log, with leaves from the published clearance directories under the data
-    directory (``clearances/NAME/``)."""
+def lookup_plan(state, name: str, data: bytes):
+    """The database half of a lookup: the published clearances, and where the CPU half
+    (:func:`fairtrain.services.transparency.lookup.identify_in`) looks: the snapshots they cite, from the
+    manifests' paths and the published snapshots under the data directory."""
     from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError
 
     if not data:
@@ -337,23 +337,19 @@ def lookup(state, name: str, data: bytes) -> dict:
     dirs = sorted(d for d in root.iterdir() if (d / "manifest.json").is_file()) if root.is_dir() else []
     try:
         wl = WorkLookup(Log(state.registry.engine), dirs)
-        if not wl.clearances:
-            return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
-        snap_root = state.snapshots_dir
-        matchers = []
-        if snap_root.is_dir():
-            from fairtrain.core.matcher import SnapshotMatcher
-            from fairtrain.core.snapshot import SnapshotError
+    except WorkLookupError as e:
+        raise WebError(400, str(e)) from None
+    cited = {s["snapshot_id"] for pc in wl.clearances for s in pc.manifest.get("snapshots", [])}
+    snap_root = state.snapshots_dir
+    snapshot_dirs = [*wl.snapshot_paths(), *(sorted(snap_root.iterdir()) if snap_root.is_dir() else [])]
+    return wl, snapshot_dirs, cited
 
-            cited = {s["snapshot_id"] for pc in wl.clearances for s in pc.manifest.get("snapshots", [])}
-            for d in sorted(snap_root.iterdir()):
-                try:
-                    m = SnapshotMatcher.open(d, None)
-                except (SnapshotError, OSError, ValueError):
-                    continue
-                if m.snapshot.snapshot_id in cited:
-                    matchers.append(m)
-        found = wl.identify(name, data, matchers)
+
+def lookup_answer(wl, name: str, found: dict) -> dict:
+    """"Was my work used?" once the upload is identified (``found``: ``identify_in``'s answer)."""
+    from fairtrain.services.transparency.lookup import WorkLookupError
+
+    try:
         answers = wl.answer(found["works"], found["content_hash"])
     except WorkLookupError as e:
         raise WebError(400, str(e)) from None
@@ -364,6 +360,25 @@ def lookup(state, name: str, data: bytes) -> dict:
             a["file"].pop("set_proof", None)
     return {"file": name, "clearances": len(wl.clearances), "identified": found["works"],
             "content_hash": found["content_hash"], "answers": answers, "used": any(a["included"] for a in answers)}
+
+
+async def lookup(state, name: str, data: bytes) -> dict:
+    """"Was my work used?": ``data`` is fingerprinted in memory (in the application's worker processes)
+    and never stored; answered against every clearance manifest in the log, with leaves from the
+    published clearance directories under the data directory (``clearances/NAME/``)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.services.transparency.lookup import identify_in
+    from fairtrain.web.cpu import CpuError
+
+    wl, snapshot_dirs, cited = await run_in_threadpool(lookup_plan, state, name, data)
+    if not wl.clearances:
+        return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
+    try:
+        found = await state.cpu.run(name, len(data), identify_in, name, data, snapshot_dirs, cited)
+    except CpuError as e:
+        raise WebError(400 if e.status == 422 else e.status, str(e)) from None
+    return await run_in_threadpool(lookup_answer, wl, name, found)
 
 
 def summaries(state) -> list[dict]:

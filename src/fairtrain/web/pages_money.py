@@ -103,7 +103,7 @@ async def lookup(request: Request, p: Caller):
     _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
     form = await request.form()
     name, data = await form_file(form, "file", "was my work used?: choose a file")
-    result = await run_in_threadpool(money_ops.lookup, state, name, data)
+    result = await money_ops.lookup(state, name, data)
     return render(request, "lookup.html", p, result=result)
 
 

@@ -204,15 +204,21 @@ class Registry:
 
     def add_work(self, *, title: str, shares: Sequence[ShareSpec], data: bytes | None = None,
                  file_name: str = "", media_type: str | None = None, iswc: str | None = None,
-                 isrc: str | None = None, isbn: str | None = None) -> dict:
-        """Register one work. A claim on content or an identifier someone else holds opens a dispute."""
+                 isrc: str | None = None, isbn: str | None = None,
+                 registered: tuple[str, bytes, str | None] | None = None) -> dict:
+        """Register one work. A claim on content or an identifier someone else holds opens a dispute.
+
+        ``registered``: ``data``'s (media type, fingerprint, ISCC) as :func:`register_content` computed them
+        elsewhere (the web server's worker processes)."""
         title = _required(title, "title", Work.title)
         check_shares(shares, item=title)
         ids = {"iswc": normalise_identifier("iswc", iswc), "isrc": normalise_identifier("isrc", isrc),
                "isbn": normalise_identifier("isbn", isbn)}
         chash = content_hash(data) if data is not None else None
         fingerprint = iscc = None
-        if data is not None:
+        if data is not None and registered is not None:
+            media_type, fingerprint, iscc = registered
+        elif data is not None:
             if media_type is None:
                 media_type = detect_media_type(data[:8192], file_name)
             if media_type is None:

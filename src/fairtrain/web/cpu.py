@@ -1,0 +1,101 @@
+"""CPU-bound work of web requests (fingerprinting uploads) in a process pool the application shares.
+
+A thread pool keeps the work off the event loop but not off the interpreter lock: registering a 2.8 MB
+text held an unrelated ``GET /api/log`` for 8.5 s. Here it runs in worker processes, each upload within
+a budget: at most ``max_bytes`` (checked before it is sent) and ``seconds`` of run time (an interval timer
+in the worker stops it, and the worker goes on serving the next upload). The pool starts on first use
+from a fork server, so no worker inherits the server's threads, sockets or database connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from fairtrain.web.errors import WebError
+
+_GRACE_S = 30.0  # the worker's own timer stops the work; this is the backstop if it cannot
+
+
+class OverBudget(Exception):
+    """Raised inside a worker when its upload's time is up."""
+
+
+def _alarm(signum, frame):
+    raise OverBudget
+
+
+def _call(seconds: float, fn: Callable, args: tuple) -> tuple:
+    """Run ``fn(*args)`` in a worker within ``seconds``; the outcome as plain data (exceptions whose
+    constructors take several arguments do not survive pickling, so errors travel as status and text)."""
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return ("ok", fn(*args))
+    except OverBudget:
+        return ("error", 422, f"took longer than the {seconds:g} s an upload may take to process")
+    except WebError as e:
+        return ("error", e.status, str(e))
+    except (ValueError, MemoryError) as e:  # RegistryError, FingerprintError, ... are ValueErrors
+        return ("error", 422, str(e) or type(e).__name__)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class CpuError(ValueError):
+    """One upload's CPU work failed or ran out of budget; ``status`` is the HTTP status it answers with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class CpuPool:
+    """The application's worker processes for CPU-bound request work."""
+
+    def __init__(self, workers: int, seconds: float, max_bytes: int):
+        self.workers, self.seconds, self.max_bytes = workers, seconds, max_bytes
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(["fairtrain.web.cpu", "fairtrain.services.registry",
+                                            "fairtrain.core.fingerprint.modalities"])
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            return self._pool
+
+    async def run(self, item: str, size: int, fn: Callable, *args: Any) -> Any:
+        """``fn(*args)`` in a worker, for the upload ``item`` of ``size`` bytes; :class:`CpuError` when it
+        is too large, fails or runs out of time. ``fn`` and its arguments must pickle."""
+        if size > self.max_bytes:
+            raise CpuError(413, f"{item}: {size} bytes, above the {self.max_bytes} bytes an upload may have "
+                                "to be fingerprinted")
+        try:
+            fut = self._executor().submit(_call, self.seconds, fn, args)
+            outcome = await asyncio.wait_for(asyncio.wrap_future(fut), timeout=self.seconds + _GRACE_S)
+        except TimeoutError:
+            raise CpuError(503, f"{item}: did not finish within {self.seconds:g} s") from None
+        except BrokenProcessPool:
+            with self._lock:
+                self._pool = None  # a worker died (killed, out of memory): the next upload gets a new pool
+            raise CpuError(503, f"{item}: the worker processing it stopped; try again") from None
+        if outcome[0] == "ok":
+            return outcome[1]
+        _, status, message = outcome
+        raise CpuError(status, message if message.startswith(item) else f"{item}: {message}")
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
