@@ -19,6 +19,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+
+import fairtrain
 from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
@@ -33,7 +35,7 @@ from fairtrain.services.transparency.lookup import write_repertoire_csv
 from web_helpers import Session, make_app
 
 HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(fairtrain.__file__).resolve().parents[1]  # the sources under test, for subprocesses
 
 
 def _cli_subprocess(database_url: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
