@@ -19,11 +19,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
-import fairtrain
 from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
+import fairtrain
 from fairtrain.cli.app import app
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import Holder, Invoice, Licence, LicensedWork, Organisation, Work
@@ -48,7 +47,8 @@ def _cli_subprocess(database_url: str, *args: str, timeout: float = 60) -> subpr
 
     try:
         return subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "--database-url", database_url, *args],
-                              capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=cap)
+                              capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=cap,
+                              check=False)
     except subprocess.TimeoutExpired:
         pytest.fail(f"`fairtrain {' '.join(args)}` still ran after {timeout} s")
 

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from fairtrain import __version__
+from fairtrain.core.errors import FairtrainError
 from fairtrain.core.money import Money
 from fairtrain.core.numbers import parse_basis_points
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
@@ -59,11 +61,18 @@ err = Console(stderr=True, soft_wrap=True)  # never hard-wrap file paths in mess
 class _State:
     data_dir: Path | None = None
     url: str | None = None
+    debug: bool = False
 
 
 state = _State()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"fairtrain {__version__}", highlight=False)
+        raise typer.Exit()
 
 
 @app.callback()
@@ -72,8 +81,11 @@ def _global(
                                                   help="Where the embedded SQLite registry lives.")] = None,
     database_url: Annotated[str | None, typer.Option("--database-url", envvar="FAIRTRAIN_DATABASE_URL",
                                                      help="A PostgreSQL (or other) SQLAlchemy URL.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print fairtrain's version and exit.")] = False,
 ) -> None:
-    state.data_dir, state.url = data_dir, database_url
+    state.data_dir, state.url, state.debug = data_dir, database_url, debug
 
 
 def registry() -> registry_service.Registry:
@@ -940,7 +952,7 @@ def distribute(
         name, _, pct = spec.rpartition("=")
         try:
             fees[reg.find_org(name)["ref"]] = parse_basis_points(pct)
-        except ValueError as e:  # NotFound included
+        except (ValueError, FairtrainError) as e:  # an unknown organisation too
             fail(f"--fee {spec!r}: {e}")
     thresholds = {}
     for spec in threshold or ():
@@ -1330,11 +1342,18 @@ def demo(as_json: JsonOpt = False) -> None:
 
 
 def main() -> None:
+    """Run the command line: refusals (``FairtrainError``) exit with their branch's code, bugs with 3."""
     try:
         app()
-    except (RegistryError, ValueError) as e:  # KeyFileError, SnapshotError and SignatureError are ValueErrors
+    except FairtrainError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
-        sys.exit(2)
+        sys.exit(e.exit_code)
+    except Exception as e:  # a bug, not a refusal: say so in one line unless asked for the traceback
+        if state.debug or "--debug" in sys.argv:
+            raise
+        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {e} (run again with --debug for the "
+                  "traceback, and please report it)", highlight=False)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from fairtrain.core.errors import InvalidInput
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
@@ -43,7 +45,7 @@ def writer(f, **kw) -> _Writer:
     return _Writer(f, **kw)
 
 
-class RecordError(ValueError):
+class RecordError(InvalidInput):
     """One CSV record the csv module could not read; the reader goes on with the next line."""
 
 

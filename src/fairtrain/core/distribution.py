@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fairtrain.core._distribution_split import hamilton_grouped, largest_remainder
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.keys import canonical_json
 from fairtrain.core.money import Money, normalise_currency
 
@@ -46,7 +47,7 @@ BASIS_POINTS = 10_000
 _INT64_SAFE = 2**62  # headroom below 2**63 so that sums of two safe values cannot overflow
 
 
-class DistributionError(ValueError):
+class DistributionError(InvalidInput):
     """The distribution's input is unusable; the message names the item and the reason."""
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 
+from fairtrain.core.errors import InvalidInput
+
 MAX_DEPTH = 64  # quotes and reports nest four or five levels
 
 
-class JsonRefused(ValueError):
+class JsonRefused(InvalidInput):
     """The text is not JSON, or nests deeper than allowed."""
 
 

@@ -13,12 +13,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from fairtrain.core.errors import IntegrityFailure, InvalidInput
 
-class KeyFileError(ValueError):
+
+class KeyFileError(InvalidInput):
     """A key file is missing, unreadable or of the wrong kind."""
 
 
-class SignatureError(ValueError):
+class SignatureError(IntegrityFailure):
     """A signature does not verify, or was made by a key nobody trusts."""
 
 

@@ -9,7 +9,8 @@ from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
-from fairtrain.core.numbers import NumberError, decimals, parse_decimal
+from fairtrain.core.errors import InvalidInput
+from fairtrain.core.numbers import decimals, parse_decimal
 
 # The largest amount in minor units: stored in 64-bit columns, with room for sums (below 2**63 ≈ 9.2e18).
 MAX_MINOR = 10**18 - 1
@@ -29,7 +30,7 @@ def currency_exponent(currency: str) -> int:
 def normalise_currency(currency: str) -> str:
     code = currency.strip().upper()
     if len(code) != 3 or code not in _known_currencies():
-        raise ValueError(f"unknown currency {currency!r} (expected an ISO 4217 code such as KRW or EUR)")
+        raise InvalidInput(f"unknown currency {currency!r} (expected an ISO 4217 code such as KRW or EUR)")
     return code
 
 
@@ -48,16 +49,13 @@ class Money:
         negative amounts and amounts whose minor units pass :data:`MAX_MINOR`."""
         code = normalise_currency(currency)
         exponent = currency_exponent(code)
-        try:
-            d = parse_decimal(amount, separators=True, what="an amount")
-        except NumberError as e:
-            raise ValueError(str(e)) from None
+        d = parse_decimal(amount, separators=True, what="an amount")
         if d < 0:
-            raise ValueError(f"amount must not be negative: {amount!r}")
+            raise InvalidInput(f"amount must not be negative: {amount!r}")
         if decimals(d) > exponent:
-            raise ValueError(f"{amount!r} has more decimals than {code} allows ({exponent})")
+            raise InvalidInput(f"{amount!r} has more decimals than {code} allows ({exponent})")
         if d.scaleb(exponent) > MAX_MINOR:  # the exponent is bounded: comparing costs nothing
-            raise ValueError(f"{amount!r} {code} is above the largest amount ({Money(code, MAX_MINOR)})")
+            raise InvalidInput(f"{amount!r} {code} is above the largest amount ({Money(code, MAX_MINOR)})")
         return cls(code, int(d.scaleb(exponent)))
 
     def __add__(self, other: Money) -> Money:
@@ -70,7 +68,7 @@ class Money:
 
     def _same(self, other: Money) -> None:
         if self.currency != other.currency:
-            raise ValueError(f"cannot combine {self.currency} and {other.currency}")
+            raise InvalidInput(f"cannot combine {self.currency} and {other.currency}")
 
     def major_str(self) -> str:
         exponent = currency_exponent(self.currency)

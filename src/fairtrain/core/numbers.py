@@ -13,6 +13,8 @@ import re
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
+from fairtrain.core.errors import InvalidInput
+
 MAX_CHARS = 64  # a number longer than this is not something a person typed
 MAX_EXPONENT = 99  # 1e99 and 1e-99 are as far as the notation goes
 BASIS_POINTS = 10_000
@@ -21,7 +23,7 @@ _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?")
 _RATIO = re.compile(r"(\d+)\s*/\s*(\d+)")
 
 
-class NumberError(ValueError):
+class NumberError(InvalidInput):
     """The text is not a number, or not one in bounds; the message says which and why."""
 
 

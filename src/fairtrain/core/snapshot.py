@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fairtrain.core.errors import IntegrityFailure
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 
 FORMAT = "fairtrain-snapshot/1"
 MANIFEST = "manifest.json"
 
 
-class SnapshotError(ValueError):
+class SnapshotError(IntegrityFailure):
     """A snapshot is incomplete, tampered with, or signed by an untrusted key."""
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.money import Money
 
 
@@ -46,7 +47,7 @@ class Category(str, enum.Enum):
             return cls(text.strip().lower())
         except ValueError:
             allowed = ", ".join(c.value for c in cls)
-            raise ValueError(f"unknown usage category {text!r} (expected one of: {allowed})") from None
+            raise InvalidInput(f"unknown usage category {text!r} (expected one of: {allowed})") from None
 
 
 _PARENT: dict[Category, Category | None] = {
@@ -91,7 +92,7 @@ class Value(str, enum.Enum):
             v = None
         if v is None or (declarable and v is Value.UNKNOWN):
             allowed = "allow, deny, licence" if declarable else "allow, deny, licence, unknown"
-            raise ValueError(f"unknown value {text!r} (expected one of: {allowed})")
+            raise InvalidInput(f"unknown value {text!r} (expected one of: {allowed})")
         return v
 
 
@@ -136,11 +137,11 @@ class Offer:
 
     def __post_init__(self) -> None:
         if not 0 <= self.revenue_share_bp <= 10_000:
-            raise ValueError(f"revenue share must be 0..10000 basis points, got {self.revenue_share_bp}")
+            raise InvalidInput(f"revenue share must be 0..10000 basis points, got {self.revenue_share_bp}")
         if self.price_model is PriceModel.REVENUE_SHARE and self.revenue_share_bp == 0:
-            raise ValueError("a revenue-share offer needs a share above 0 basis points")
+            raise InvalidInput("a revenue-share offer needs a share above 0 basis points")
         if not self.purposes:
-            raise ValueError("an offer must cover at least one purpose")
+            raise InvalidInput("an offer must cover at least one purpose")
 
     def to_dict(self) -> dict:
         return {
@@ -216,7 +217,7 @@ class Statement:
 
     def __post_init__(self) -> None:
         if self.value is Value.LICENCE and self.offer is None and self.level is not Level.SIGNAL:
-            raise ValueError(f"{self.provenance.source}: a licence value needs an offer")
+            raise InvalidInput(f"{self.provenance.source}: a licence value needs an offer")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.store.models import ApiKey, Holder, Organisation, User, utcnow
 
 ROLES = ("creator", "org-admin", "developer")
@@ -21,12 +22,14 @@ MIN_PASSWORD = 8
 _KEY_PREFIX = "ft"
 
 
-class AccountError(ValueError):
+class AccountError(InvalidInput):
     """A sign-up, sign-in or key request refused, with the field and the reason."""
 
 
 class AccountNotFound(AccountError):
     """Something of the caller's that does not exist (or is someone else's, which reads the same)."""
+
+    http_status = 404
 
 
 @dataclass(frozen=True, slots=True)

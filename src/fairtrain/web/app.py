@@ -14,12 +14,12 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.formparsers import MultiPartParser
 
+from fairtrain import __version__
 from fairtrain.core.datadir import resolve_data_dir
-from fairtrain.services.ledger.log import LogError
-from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError
-from fairtrain.web.accounts import AccountError, AccountNotFound, Accounts
+from fairtrain.core.errors import FairtrainError
+from fairtrain.services.registry import Registry
+from fairtrain.web.accounts import Accounts
 from fairtrain.web.cpu import CpuPool
-from fairtrain.web.errors import WebError
 from fairtrain.web.security import BodyLimit, RateLimiter, SecurityHeaders, Sessions
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -88,7 +88,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
 
     from fairtrain.web import api, api_money, pages, pages_money
 
-    app = FastAPI(title="fairtrain", version="0.1.0",
+    app = FastAPI(title="fairtrain", version=__version__,
                   description="A permission-first rights clearinghouse for AI training data: registry, "
                               "declarations, signals, imports, disputes, snapshots and the public log.")
     app.state.web = state
@@ -116,28 +116,17 @@ def _secret(directory: Path) -> bytes:
     return path.read_bytes().strip()
 
 
-def _status(exc: Exception) -> int:
-    if isinstance(exc, WebError):
-        return exc.status
-    if isinstance(exc, NotFound | AccountNotFound):
-        return 404
-    if isinstance(exc, NotAllowed):
-        return 403
-    return 400
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     from fairtrain.web.pages import render_error
 
     async def handle(request: Request, exc: Exception):
-        status = _status(exc)
+        status = exc.http_status
         if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
             headers = getattr(exc, "headers", None)
             return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
         return render_error(request, status, str(exc))
 
-    for cls in (WebError, RegistryError, AccountError, LogError):
-        app.add_exception_handler(cls, handle)
+    app.add_exception_handler(FairtrainError, handle)
 
     async def invalid(request: Request, exc: RequestValidationError):
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from fairtrain.core.errors import FairtrainError
 from fairtrain.web.errors import WebError
 
 # The worker's own timer stops the work; this backstop also covers starting a worker (importing the
@@ -56,21 +57,17 @@ def _call(seconds: float, fn: Callable, args: tuple) -> tuple:
         return ("ok", fn(*args))
     except OverBudget:
         return ("error", 422, f"took longer than the {seconds:g} s an upload may take to process")
-    except WebError as e:
-        return ("error", e.status, str(e))
-    except (ValueError, MemoryError) as e:  # RegistryError, FingerprintError, ... are ValueErrors
-        return ("error", 422, str(e) or type(e).__name__)
+    except FairtrainError as e:  # RegistryError, FingerprintError, WebError, ...: refusals with a status
+        return ("error", e.http_status, str(e))
+    except (ValueError, MemoryError) as e:
+        return ("error", 400, str(e) or type(e).__name__)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
-class CpuError(ValueError):
+class CpuError(WebError):
     """One upload's CPU work failed or ran out of budget; ``status`` is the HTTP status it answers with."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 class CpuPool:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from fairtrain.core.errors import FairtrainError
 
-class WebError(Exception):
+
+class WebError(FairtrainError):
+    """A refusal only the web makes (sign-in, CSRF, rate limits, upload caps), with its own status."""
+
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status = status
+        self.status = self.http_status = status
         self.headers = headers
 
 

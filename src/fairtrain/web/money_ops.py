@@ -369,15 +369,11 @@ async def lookup(state, name: str, data: bytes) -> dict:
     from starlette.concurrency import run_in_threadpool
 
     from fairtrain.services.transparency.lookup import identify_in
-    from fairtrain.web.cpu import CpuError
 
     wl, snapshot_dirs, cited = await run_in_threadpool(lookup_plan, state, name, data)
     if not wl.clearances:
         return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
-    try:
-        found = await state.cpu.run(name, len(data), identify_in, name, data, snapshot_dirs, cited)
-    except CpuError as e:
-        raise WebError(400 if e.status == 422 else e.status, str(e)) from None
+    found = await state.cpu.run(name, len(data), identify_in, name, data, snapshot_dirs, cited)  # CpuError: 4xx
     return await run_in_threadpool(lookup_answer, wl, name, found)
 
 

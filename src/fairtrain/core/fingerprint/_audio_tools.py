@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fairtrain.core.errors import ToolMissing
+
 from . import FingerprintError
 
 # Chromaprint works on 11,025 Hz mono and emits one 32-bit item every 1,365 samples after a 4,096-sample
@@ -37,7 +39,7 @@ _TRUNCATION_HINTS = ("corrupt", "do not match", "truncat", "incomplete", "partia
 _TOO_SHORT = "audio too short to fingerprint (zero-length, or under the ~3 s Chromaprint needs)"
 
 
-class AudioToolError(RuntimeError):
+class AudioToolError(ToolMissing):
     """A required external program (fpcalc or ffmpeg) is missing: an installation problem, not a bad item."""
 
 

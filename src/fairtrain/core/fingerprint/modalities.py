@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.fingerprint import FingerprintError, Match
 
 NAMES = ("text", "image", "audio")
@@ -44,7 +45,7 @@ class Modality:
 def modality(name: str) -> Modality:
     """The modality ``name`` (text, image or audio); its module is imported on first use."""
     if name not in NAMES:
-        raise ValueError(f"unknown modality {name!r} (expected one of: {', '.join(NAMES)})")
+        raise InvalidInput(f"unknown modality {name!r} (expected one of: {', '.join(NAMES)})")
     mod = importlib.import_module(f"fairtrain.core.fingerprint.{name}")
     if name == "text":
         return Modality("text", mod.register_text, mod.fingerprint_text, mod.TextIndexBuilder, mod.TextIndex.load,

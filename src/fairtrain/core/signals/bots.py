@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.vocab import Category
 
 # A copy of ai.robots.txt's robots.json (MIT, see data/ai-robots.LICENSE) ships with the package;
@@ -26,7 +27,7 @@ AI_INPUT: frozenset[Category] = frozenset({Category.AI_INPUT})
 SEARCH: frozenset[Category] = frozenset({Category.SEARCH})
 
 
-class BotListError(ValueError):
+class BotListError(InvalidInput):
     """The bot list could not be read: names the file and the reason."""
 
 

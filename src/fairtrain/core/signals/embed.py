@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.signals import crosswalk
 from fairtrain.core.signals.render import SignalPolicy, describe_offer, describe_value
 from fairtrain.core.vocab import Category, Value
@@ -33,7 +34,7 @@ _MIME_BY_MAGIC = (
 )
 
 
-class EmbedError(ValueError):
+class EmbedError(InvalidInput):
     """A file the signals could not be embedded in: names the file and the reason."""
 
 

@@ -13,15 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+from fairtrain import __version__
 from fairtrain.core.errors import ItemError
 from fairtrain.core.vocab import Category, Level, Provenance, Statement, Terms, Value
 
-try:  # the installed distribution's version; a bare checkout falls back to pyproject's
-    from importlib.metadata import version as _dist_version
-
-    VERSION = _dist_version("fairtrain")
-except Exception:  # pragma: no cover - depends on how the package is installed
-    VERSION = "0.1.0"
+VERSION = __version__
 
 
 class SignalError(ItemError):

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from babel.numbers import format_currency
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.signals import crosswalk
 from fairtrain.core.signals.bots import AiBot, load_bots
 from fairtrain.core.vocab import Category, Decision, Offer, PriceModel, Purpose, Value, most_restrictive
@@ -55,7 +56,7 @@ RSL_MEDIA_TYPE = "application/rsl+xml"
 _TRAINING = (Category.TRAIN_AI, Category.TRAIN_GENAI)
 
 
-class SignalRenderError(ValueError):
+class SignalRenderError(InvalidInput):
     """A declaration that cannot be rendered: names the item and the reason."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import InstrumentedAttribute
 
+from fairtrain.core.errors import InvalidInput
+
 
 def max_length(column: InstrumentedAttribute) -> int | None:
     """The column's length in characters (``String(n)``), or None for unbounded text."""
@@ -28,7 +30,7 @@ def text_problem(column: InstrumentedAttribute, value: str | None) -> str | None
 
 
 def check_text(column: InstrumentedAttribute, value: str | None, what: str,
-               error: type[Exception] = ValueError) -> str | None:
+               error: type[Exception] = InvalidInput) -> str | None:
     """``value`` unchanged when ``column`` can store it; otherwise ``error("<what>: <reason>")``."""
     if (problem := text_problem(column, value)) is not None:
         raise error(f"{what}: {problem}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import xxhash
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.matcher import SnapshotMatcher
 from fairtrain.core.snapshot import SnapshotTerms
 from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
@@ -50,7 +51,7 @@ class ClearanceConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+            raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
 
     @property
     def purpose_kind(self) -> Purpose:

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.files import atomic_file
 from fairtrain.core.merkle import StreamingRoot
 from fairtrain.core.vocab import Value
@@ -53,8 +54,8 @@ DECISIONS_SCHEMA = pa.schema([
 ])
 
 
-class ClearanceError(ValueError):
-    pass
+class ClearanceError(InvalidInput):
+    """A clearance job that cannot start or go on: names the option or file and the reason."""
 
 
 def _shard_file(out: Path, n: int, suffix: str) -> Path:

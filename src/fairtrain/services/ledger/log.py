@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.keys import (
     PublicKey,
     SignatureError,
@@ -40,7 +41,7 @@ KINDS = frozenset({"declaration", "import", "snapshot", "clearance", "licence", 
                    "distribution", "summary", "dispute"})
 
 
-class LogError(ValueError):
+class LogError(InvalidInput):
     """The log or a proof does not verify; the message names the entry or tree head."""
 
 

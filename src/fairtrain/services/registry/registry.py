@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, insert, or_, select, update
 
 from fairtrain.core import decide as engine_
 from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
@@ -70,9 +71,9 @@ def parse_share(text: str) -> Fraction:
     try:
         share = parse_fraction(text, maximum=1, what="a share")
     except NumberError as e:
-        raise ValueError(f"share {text.strip()[:MAX_CHARS]!r}: {e} (use 0.5, 1/3 or 50%)") from None
+        raise InvalidInput(f"share {text.strip()[:MAX_CHARS]!r}: {e} (use 0.5, 1/3 or 50%)") from None
     if share <= 0:
-        raise ValueError(f"share {text!r} must be above 0 and at most 1")
+        raise InvalidInput(f"share {text!r} must be above 0 and at most 1")
     return share
 
 
@@ -482,9 +483,9 @@ def normalise_identifier(kind: str, value: str | None) -> str | None:
         "isbn": (len(v) == 13 and v.isdigit()) or (len(v) == 10 and v[:9].isdigit() and (v[9].isdigit() or v[9] == "X")),
     }[kind]
     if not ok:
-        raise ValueError(f"not a valid {kind.upper()}: {value[:40]!r}")
+        raise InvalidInput(f"not a valid {kind.upper()}: {value[:40]!r}")
     if kind != "isrc" and (expected := _check_digit(kind, v)) != v[-1]:
-        raise ValueError(f"not a valid {kind.upper()}: {value[:40]!r} (check digit {v[-1]}, expected {expected})")
+        raise InvalidInput(f"not a valid {kind.upper()}: {value[:40]!r} (check digit {v[-1]}, expected {expected})")
     return v
 
 

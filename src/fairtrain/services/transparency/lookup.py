@@ -31,8 +31,9 @@ import pyarrow.parquet as pq
 import xxhash
 
 from fairtrain.core import csvcells
-from fairtrain.core.keys import PublicKey, SignatureError
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.files import atomic_file
+from fairtrain.core.keys import PublicKey, SignatureError
 from fairtrain.core.merkle import SortedSet, verify_set_proof
 
 __all__ = ["WorkLookupError", "PublishedClearance", "WorkLookup", "membership_proof", "repertoire_works",
@@ -41,7 +42,7 @@ __all__ = ["WorkLookupError", "PublishedClearance", "WorkLookup", "membership_pr
 SETS = {"cleared_works": "leaves-works.parquet", "cleared_items": "leaves-items.parquet"}
 
 
-class WorkLookupError(ValueError):
+class WorkLookupError(InvalidInput):
     """A lookup cannot answer: names the item or the manifest and the reason."""
 
 

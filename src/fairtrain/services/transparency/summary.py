@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from fairtrain.core.errors import InvalidInput
 from fairtrain.core.keys import PublicKey, SignatureError, verify_document
 from fairtrain.services.transparency._labels import LABELS
 from fairtrain.services.transparency.schema import MODALITIES, SECTIONS
@@ -35,7 +36,7 @@ _OPT_OUT_PROTOCOLS = ("robots.txt (RFC 9309)", "TDMRep (W3C)", "AIPREF Content-U
                       "RSL 1.0", "X-Robots-Tag / meta robots", "XMP plus:DataMining", "C2PA / CAWG training-mining")
 
 
-class SummaryError(ValueError):
+class SummaryError(InvalidInput):
     """The evidence cannot be used: names the clearance directory and the reason."""
 
 
