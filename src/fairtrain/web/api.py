@@ -155,7 +155,9 @@ async def upload_works(request: Request, p: Caller, files: Annotated[list[Upload
     blobs = [await read_upload(f) for f in files]
     from starlette.concurrency import run_in_threadpool
 
-    registered = [await ops.register_upload(state, name, data) for name, data in blobs]
+    import asyncio
+
+    registered = await asyncio.gather(*(ops.register_upload(state, name, data) for name, data in blobs))
     results = await run_in_threadpool(ops.add_works, state, p, blobs, titles, registered)
     return {"results": results, "stored": sum(r["ok"] for r in results), "failed": sum(not r["ok"] for r in results)}
 

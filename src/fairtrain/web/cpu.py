@@ -94,7 +94,8 @@ class CpuPool:
             raise CpuError(413, f"{item}: {size} bytes, above the {self.max_bytes} bytes an upload may have "
                                 "to be fingerprinted")
         try:
-            fut = self._executor().submit(_call, self.seconds, fn, args)
+            # Submitting may start the pool (a fork server, then workers): not on the event loop's thread.
+            fut = await asyncio.to_thread(lambda: self._executor().submit(_call, self.seconds, fn, args))
             outcome = await asyncio.wait_for(asyncio.wrap_future(fut), timeout=self.seconds + _GRACE_S)
         except TimeoutError:
             raise CpuError(503, f"{item}: did not finish within {self.seconds:g} s") from None
