@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
@@ -286,6 +287,21 @@ def test_text_limits_are_the_same_on_every_database_and_checked_before_storage(r
         assert c.execute(select(func.count()).select_from(Holder)).scalar() == 2
         assert c.execute(select(func.count()).select_from(Organisation)).scalar() == 1
     assert _works(registry) == ["OK-1"]
+
+
+def test_web_sign_up_and_upload_refuse_what_a_database_cannot_store(tmp_path, database_url):
+    app_ = make_app(tmp_path, database_url)
+    client = TestClient(app_)
+    r = client.post("/api/auth/signup", json={"email": "nul@example.org", "password": "correct horse battery",
+                                              "role": "creator", "name": "Kim\u0000Minji"})
+    assert r.status_code == 400 and "name: contains a NUL" in r.json()["detail"], r.text
+    creator = Session(app_, "kim@example.org", "creator", "Kim")
+    r = creator.request("POST", "/api/works", files=[("files", ("poem.txt", b"a poem " * 200, "text/plain"))],
+                        data={"titles": ["t" * 1001]})
+    assert r.status_code == 201 and r.json()["failed"] == 1, r.text
+    assert "title: 1,001 characters, above the limit of 1,000" in r.json()["results"][0]["error"]
+    with app_.state.web.registry.engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(Work)).scalar() == 0
 
 
 def test_a_deeply_nested_licence_quote_is_refused_with_a_reason(tmp_path, database_url, registry):
