@@ -19,7 +19,7 @@ from rich.table import Table
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.merkle import MerkleTree, leaf_hash, verify_inclusion
 from fairtrain.core.store.db import migrate, open_engine
-from fairtrain.services.ledger.log import Entry, Log
+from fairtrain.services.log import Entry, Log
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from fairtrain.core.keys import SigningKey
 from fairtrain.core.merkle import MerkleTree, leaf_hash
 from fairtrain.core.store.models import LogEntry
 from fairtrain.core.vocab import Category, Level, Value
-from fairtrain.services.ledger.log import Entry, Log, LogError, verify_proof
+from fairtrain.services.log import Entry, Log, LogError, verify_proof
 from fairtrain.services.registry import ShareSpec, holder_ref
 
 

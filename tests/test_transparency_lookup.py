@@ -11,7 +11,7 @@ import pytest
 
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import verify_snapshot
-from fairtrain.services.ledger.log import Entry, Log
+from fairtrain.services.log import Entry, Log
 from fairtrain.services.registry import Registry
 from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError, verify_membership_proof
 from test_clearance import world  # noqa: F401  (a fixture, used by name)

@@ -12,7 +12,7 @@ import pytest
 
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import verify_snapshot
-from fairtrain.services.ledger.log import Log
+from fairtrain.services.log import Log
 from fairtrain.services.registry import Registry
 from fairtrain.services.transparency._labels import LABELS
 from fairtrain.services.transparency.schema import SECTIONS, SUMMARY_SCHEMA

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from conftest import make_image
 from fairtrain.core.keys import SigningKey, verify_document
 from fairtrain.core.store.models import ApiKey, User, Work
-from fairtrain.services.ledger.log import Log, verify_proof
+from fairtrain.services.log import Log, verify_proof
 from fairtrain.services.registry.snapshot_export import export_snapshot
 from web_helpers import PASSWORD, Session, make_app, text_file
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-__version__ = "0.2.0"  # the one version source: pyproject.toml reads it (tool.setuptools.dynamic)
+from fairtrain._version import __version__
 
 _LAZY = {
     **dict.fromkeys(("Category", "Value", "Purpose", "Offer", "PriceModel", "Decision"), "fairtrain.core.vocab"),
@@ -65,4 +65,27 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "__version__",
+    "Category",
+    "ClearanceConfig",
+    "Conflict",
+    "Decision",
+    "FairtrainError",
+    "IntegrityFailure",
+    "InvalidInput",
+    "ItemError",
+    "Money",
+    "NotAllowed",
+    "NotFound",
+    "Offer",
+    "PriceModel",
+    "PublicKey",
+    "Purpose",
+    "Registry",
+    "SigningKey",
+    "SnapshotMatcher",
+    "ToolMissing",
+    "Value",
+    "clear",
+]

@@ -153,9 +153,9 @@ async def upload_works(request: Request, p: Caller, files: Annotated[list[Upload
     if len(files) > state.limits.max_files:
         raise WebError(413, f"uploads: at most {state.limits.max_files} files per request, got {len(files)}")
     blobs = [await read_upload(f) for f in files]
-    from starlette.concurrency import run_in_threadpool
-
     import asyncio
+
+    from starlette.concurrency import run_in_threadpool
 
     registered = await asyncio.gather(*(ops.register_upload(state, name, data) for name, data in blobs))
     results = await run_in_threadpool(ops.add_works, state, p, blobs, titles, registered)

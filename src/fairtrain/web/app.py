@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.formparsers import MultiPartParser
 
-from fairtrain import __version__
+from fairtrain._version import __version__
 from fairtrain.core.datadir import resolve_data_dir
 from fairtrain.core.errors import FairtrainError
 from fairtrain.services.registry import Registry

@@ -20,7 +20,7 @@ from fairtrain.core.store.models import DistributionRunRow, MandateRow, utcnow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.ledger.licensing import Licensing, LicensingError
-from fairtrain.services.ledger.log import Log
+from fairtrain.services.log import Log
 from fairtrain.web.errors import WebError, forbidden
 from fairtrain.web.security import Principal
 

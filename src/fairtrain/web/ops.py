@@ -17,7 +17,7 @@ from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, Signal
 from fairtrain.core.snapshot import SnapshotError, verify_snapshot
 from fairtrain.core.store.models import Dispute, MandateRow, Organisation, Work, WorkShare
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
-from fairtrain.services.ledger.log import Log
+from fairtrain.services.log import Log
 from fairtrain.services.registry import RegistryError, ShareSpec, import_csv
 from fairtrain.web.errors import WebError, forbidden
 from fairtrain.web.security import Principal

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from fairtrain import __version__
+from fairtrain._version import __version__
 from fairtrain.core.errors import ItemError
 from fairtrain.core.vocab import Category, Level, Provenance, Statement, Terms, Value
 

@@ -44,7 +44,7 @@ from fairtrain.core.store.models import (
     WorkShare,
     utcnow,
 )
-from fairtrain.services.ledger import log
+from fairtrain.services import log
 from fairtrain.services.registry import NotFound, Registry, holder_ref, org_ref
 
 

@@ -26,7 +26,7 @@ from fairtrain.core.store.models import (
     utcnow,
 )
 from fairtrain.core.vocab import Category, PriceModel
-from fairtrain.services.ledger import log
+from fairtrain.services import log
 from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError, parse_party
 
 

@@ -46,7 +46,7 @@ from fairtrain.core.store.models import (
     utcnow,
 )
 from fairtrain.core.vocab import Category, Offer, PriceModel, Value
-from fairtrain.services.ledger import log
+from fairtrain.services import log
 from fairtrain.services.registry.errors import RegistryError
 from fairtrain.services.registry.registry import (
     IDENTIFIERS,

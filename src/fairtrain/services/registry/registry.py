@@ -36,7 +36,7 @@ from fairtrain.core.store.models import (
     utcnow,
 )
 from fairtrain.core.vocab import Category, Decision, Level, Offer, Purpose, Value
-from fairtrain.services.ledger import log
+from fairtrain.services import log
 from fairtrain.services.registry.errors import NotAllowed, NotFound, RegistryError
 
 ROLES = frozenset({

@@ -27,7 +27,7 @@ from fairtrain.core.snapshot import (
 )
 from fairtrain.core.store.models import FingerprintRow, Holder, Licence, LicensedWork, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Value
-from fairtrain.services.ledger import log
+from fairtrain.services import log
 from fairtrain.services.registry.registry import Registry, holder_ref, load_facts
 
 SHARD_ROWS = 250_000

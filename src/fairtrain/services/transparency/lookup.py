@@ -282,7 +282,7 @@ def membership_proof(log, answer: dict, which: dict, *, set_name: str = "cleared
                      head_size: int | None = None) -> dict:
     """A self-contained proof file for one answer: the log inclusion proof of the clearance entry (its
     format is the log's own, so ``fairtrain log verify --proof`` accepts it) plus the set proof."""
-    from fairtrain.services.ledger.log import LogError
+    from fairtrain.services.log import LogError
 
     try:
         proof = log.inclusion_proof(answer["log_index"], head_size)
@@ -294,10 +294,38 @@ def membership_proof(log, answer: dict, which: dict, *, set_name: str = "cleared
     return proof
 
 
+def write_proof_files(log, answers: list[dict], directory: Path) -> None:
+    """Write one proof file per work (and per file) of each answer into ``directory``; each answered
+    work or file gets ``proof_file`` (its path), or ``proof_error`` where the log has no proof yet.
+    The bulky set proofs then leave the answers, which stay readable."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for a in answers:
+        targets = [(x, "cleared_works") for x in a["works"]] + ([(a["file"], "cleared_items")] if a["file"] else [])
+        for which, set_name in targets:
+            what = "file" if set_name == "cleared_items" else f"work-{which['work_id']}"
+            try:
+                doc = membership_proof(log, a, which, set_name=set_name)
+            except WorkLookupError as e:
+                which["proof_file"], which["proof_error"] = None, str(e)
+                continue
+            path = directory / f"clearance-{a['log_index']}-{what}.json"
+            with atomic_file(path) as tmp:
+                tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            which["proof_file"] = str(path)
+    drop_set_proofs(answers)
+
+
+def drop_set_proofs(answers: list[dict]) -> None:
+    """Remove the set proofs from answers meant for people (they live in the proof files)."""
+    for a in answers:
+        for x in a["works"] + ([a["file"]] if a["file"] else []):
+            x.pop("set_proof", None)
+
+
 def verify_membership_proof(proof: dict, trusted: list[PublicKey] | None = None) -> dict:
     """Check a :func:`membership_proof` offline: the signed tree head, the clearance entry's inclusion in
     the log, then the key's inclusion (or absence) under the root the logged manifest commits to."""
-    from fairtrain.services.ledger.log import LogError, verify_proof
+    from fairtrain.services.log import LogError, verify_proof
 
     m = proof.get("membership")
     if not isinstance(m, dict) or m.get("format") != "fairtrain-membership/1":

@@ -109,6 +109,17 @@ def _orgs_of(snapshots: dict[str, Path], trusted, org_names: dict[str, str]) -> 
     return out
 
 
+def organisation_names(engine) -> dict[str, str]:
+    """``org:N`` -> the organisation's name, for every organisation of the registry on ``engine``."""
+    from sqlalchemy import select
+
+    from fairtrain.core.store.models import Organisation
+    from fairtrain.services.registry import org_ref
+
+    with engine.connect() as c:
+        return {org_ref(r.id): r.name for r in c.execute(select(Organisation.id, Organisation.name))}
+
+
 def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Sequence[Path] = (), log=None,
                   trusted: list[PublicKey] | None = None, snapshot_trusted: list[PublicKey] | None = None,
                   org_names: dict[str, str] | None = None, lang: str = "en",
@@ -117,7 +128,8 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
 
     ``clearances``/``crawled``: clearance directories; ``crawled`` ones are the provider's own crawls
     (template §2.3), the others datasets it obtained (§2.1, §2.2.1 for licensed items). ``log``: the
-    public log, for publication dates, log indexes and payments. ``org_names``: ``org:N`` -> name."""
+    public log, for publication dates, log indexes and payments. ``org_names``: ``org:N`` -> name
+    (default: the organisations of the log's registry)."""
     if lang not in LABELS:
         raise SummaryError(f"language {lang!r}: use one of {', '.join(LABELS)}")
     if not clearances and not crawled:
@@ -166,6 +178,8 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
     for c in cs:
         for s in c.manifest.get("snapshots", []):
             snapshots.setdefault(s["snapshot_id"], s)
+    if org_names is None and log is not None:
+        org_names = organisation_names(log.engine)
     orgs = _orgs_of({sid: Path(s["path"]) for sid, s in snapshots.items() if s.get("path")}, snapshot_trusted,
                     org_names or {})
     by_org: dict[str, Counter] = defaultdict(Counter)
@@ -294,7 +308,7 @@ def _money(currency: str, minor: int, lang: str) -> str:
 
 def summary_log_entry(summary: dict, info: ModelInfo, document: bytes, fmt: str):
     """The log entry that publishes a summary: what it is about and the SHA-256 of the published bytes."""
-    from fairtrain.services.ledger.log import Entry
+    from fairtrain.services.log import Entry
 
     cl = summary["sections"]["creators"]["clearances"]
     return Entry("summary", {"model": info.model, "version": info.version, "provider": info.provider,

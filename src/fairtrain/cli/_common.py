@@ -1,0 +1,150 @@
+"""What every command shares: the root app, global state, the --json option, output and errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fairtrain._version import __version__
+from fairtrain.core.vocab import Category
+from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
+
+app = typer.Typer(help="fairtrain: a permission-first rights clearinghouse for AI training data.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # never hard-wrap file paths in messages
+
+
+class _State:
+    data_dir: Path | None = None
+    url: str | None = None
+    debug: bool = False
+
+
+state = _State()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"fairtrain {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="FAIRTRAIN_DATA_DIR",
+                                                  help="Where the embedded SQLite registry lives.")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", envvar="FAIRTRAIN_DATABASE_URL",
+                                                     help="A PostgreSQL (or other) SQLAlchemy URL.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print fairtrain's version and exit.")] = False,
+) -> None:
+    state.data_dir, state.url, state.debug = data_dir, database_url, debug
+
+
+def registry() -> registry_service.Registry:
+    return registry_service.Registry.open(state.data_dir, state.url)
+
+
+def emit(data: object, as_json: bool, human: str | Table | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    elif human is not None:
+        out.print(human)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def parse_when(text: str | None, field: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{field}: {text!r} is not an ISO date or date-time (e.g. 2026-03-01 or 2026-03-01T12:00:00+09:00)")
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def parse_categories(values: list[str] | None) -> list[Category]:
+    try:
+        return [Category.parse(v) for raw in values or () for v in raw.split(",") if v.strip()]
+    except ValueError as e:
+        fail(str(e))
+
+
+
+
+
+def key_path(name: str) -> Path:
+    from fairtrain.core.datadir import resolve_data_dir
+
+    if not name.replace("-", "").replace("_", "").isalnum():
+        fail(f"key name {name!r}: use letters, digits, - and _ only")
+    return resolve_data_dir(state.data_dir) / "keys" / f"{name}.key"
+
+
+def trusted_keys(public_key: list[Path] | None) -> list:
+    """Keys a snapshot must be signed by: the given files, else this data directory's own keys."""
+    from fairtrain.core.keys import PublicKey, SigningKey
+
+    trusted = [PublicKey.load(p) for p in public_key or ()]
+    if not trusted:
+        keys_dir = key_path("registry").parent
+        trusted = [SigningKey.load(p).public for p in sorted(keys_dir.glob("*.key"))] if keys_dir.exists() else []
+    if not trusted:
+        fail("no trusted key: pass --public-key FILE (the registry's published public key)")
+    return trusted
+
+
+def read_items(files: list[Path]) -> list[tuple[str, bytes]]:
+    """(name, bytes) per file; an unreadable file is reported and passed on empty, so the batch goes on."""
+    items = []
+    for f in files:
+        try:
+            items.append((str(f), f.read_bytes()))
+        except OSError as e:
+            items.append((str(f), b""))
+            err.print(f"[red]{f}[/]: cannot read ({e.strerror or e})", highlight=False)
+    return items
+
+
+PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
+    "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's keys")]
+
+
+def licensing():
+    """The ledger's licensing service on this registry."""
+    from fairtrain.services.ledger.licensing import Licensing
+
+    return Licensing(registry())
+
+
+def party_key(party: str, key: str | None):
+    from fairtrain.core.keys import SigningKey
+
+    name = key or party.replace(":", "-")
+    path = key_path(name)
+    if not path.exists():
+        fail(f"{party} has no signing key {name!r}: create it with `fairtrain keys create --name {name}`")
+    return SigningKey.load(path)
+
+
+def public_log():
+    """The public log of this registry."""
+    from fairtrain.services.log import Log
+
+    return Log(registry().engine)

@@ -1,0 +1,107 @@
+"""`fairtrain` commands: the log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fairtrain.cli._common import (
+    JsonOpt,
+    PublicKeyOpt,
+    app,
+    emit,
+    err,
+    fail,
+    key_path,
+    out,
+    public_log,
+    trusted_keys,
+)
+
+log_app = typer.Typer(help="The public, verifiable log (RFC 9162): heads, proofs, verification.",
+                      no_args_is_help=True)
+app.add_typer(log_app, name="log")
+
+@log_app.command("sign")
+def log_sign(key: Annotated[str, typer.Option(help="Signing key name")] = "registry", as_json: JsonOpt = False) -> None:
+    """Sign the current tree head (size and root) with the registry's key."""
+    from fairtrain.core.keys import SigningKey
+
+    head = public_log().sign_head(SigningKey.load(key_path(key)))
+    emit(head, as_json, f"tree head: size {head['size']}, root {head['root']}, signed by {head['signature']['key_id']}")
+
+
+@log_app.command("show")
+def log_show(start: Annotated[int, typer.Option(help="First entry")] = 0,
+             limit: Annotated[int, typer.Option(help="How many entries")] = 50, as_json: JsonOpt = False) -> None:
+    """The latest signed tree head and a range of entries."""
+    lg = public_log()
+    size, root = lg.size_and_root()
+    heads = lg.heads()
+    entries = lg.entries(start, start + limit)
+    data = {"size": size, "root": root.hex(), "latest_head": heads[-1] if heads else None, "entries": entries}
+    t = Table("idx", "kind", "at", "body", title=f"log: {size} entries, root {root.hex()[:16]}…, "
+              f"{len(heads)} signed heads")
+    for e in entries:
+        t.add_row(str(e["idx"]), e["kind"], e["at"], json.dumps(e["body"], ensure_ascii=False)[:80])
+    emit(data, as_json, t)
+
+
+@log_app.command("verify")
+def log_verify(proof: Annotated[Path | None, typer.Option(help="Check this proof file offline instead of the log")] = None,
+               public_key: PublicKeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Check the whole log (every entry, every signed head), or one proof file offline."""
+    from fairtrain.services.log import LogError, verify_proof
+
+    trusted = trusted_keys(public_key)
+    if proof is not None:
+        from fairtrain.services.transparency.lookup import verify_membership_proof
+
+        doc = json.loads(proof.read_text(encoding="utf-8"))
+        try:  # a "was my work used?" proof carries a set proof too: check both halves
+            result = verify_membership_proof(doc, trusted) if "membership" in doc else verify_proof(doc, trusted)
+        except (LogError, ValueError) as e:
+            fail(f"proof refused: {e}", code=1)
+        emit(result, as_json, f"[green]valid[/] {proof}")
+        return
+    result = public_log().verify(trusted)
+    if as_json:
+        emit(result, True)
+    elif result["valid"]:
+        out.print(f"[green]log valid[/]: {result['size']} entries, {result['tree_heads']} signed tree heads, "
+                  f"root {result['root']}")
+    else:
+        for p in result["problems"]:
+            err.print(f"[red]{p}[/]", highlight=False)
+    if not result["valid"]:
+        raise typer.Exit(1)
+
+
+@log_app.command("prove")
+def log_prove(index: Annotated[int, typer.Argument(help="Entry index")],
+              size: Annotated[int | None, typer.Option(help="Tree head size (default: latest)")] = None,
+              consistency_from: Annotated[int | None, typer.Option(
+                  "--from", help="Instead: a consistency proof from this earlier head size")] = None,
+              as_json: JsonOpt = True) -> None:
+    """Print an inclusion proof for an entry (or a consistency proof between heads), checkable offline."""
+    lg = public_log()
+    proof = lg.consistency_proof(consistency_from, size) if consistency_from is not None else lg.inclusion_proof(index, size)
+    emit(proof, True)
+
+
+@log_app.command("record-clearance")
+def log_record_clearance(out_dir: Annotated[Path, typer.Argument(metavar="OUT")], as_json: JsonOpt = False) -> None:
+    """Publish a clearance manifest (signed by its licensee) in the log."""
+    from fairtrain.core.keys import verify_document
+    from fairtrain.services.log import Entry
+
+    doc = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    signer = verify_document(doc)
+    body = {"manifest": doc, "licensee_key_id": signer.key_id}
+    (idx,) = public_log().append([Entry("clearance", body, subject=f"licensee:{doc.get('licensee')}")])
+    emit({"index": idx, "licensee": doc.get("licensee"), "key_id": signer.key_id}, as_json,
+         f"clearance manifest of {doc.get('licensee')} recorded as log entry {idx}")

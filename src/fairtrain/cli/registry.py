@@ -1,0 +1,64 @@
+"""`fairtrain` commands: registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from fairtrain.cli._common import (
+    JsonOpt,
+    app,
+    emit,
+    err,
+    out,
+    registry,
+    state,
+)
+from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
+
+registry_app = typer.Typer(help="Bulk registry operations.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+@app.command()
+def init(as_json: JsonOpt = False) -> None:
+    """Create (or upgrade) the registry database."""
+    reg = registry_service.Registry.open(state.data_dir, state.url, create=True)
+    where = reg.engine.url.render_as_string(hide_password=True)
+    emit({"database": where, "ready": True}, as_json, f"registry ready at [bold]{where}[/]")
+
+
+
+
+@registry_app.command("import")
+def registry_import(
+    csv_file: Annotated[Path, typer.Argument(metavar="CSV")],
+    org: Annotated[str, typer.Option(help="The importing organisation (id or name)")],
+    skip_invalid: Annotated[bool, typer.Option(help="Import the valid rows and report the rest")] = False,
+    files_root: Annotated[Path | None, typer.Option(help="Folder the file column is confined to (default: the CSV's)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a repertoire CSV (see README for the columns). Bad rows reject the whole file by default."""
+    reg = registry()
+    o = reg.find_org(org)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, disable=as_json or not err.is_terminal) as bar:
+        task = bar.add_task("validating rows", total=None)
+        report = registry_service.import_csv(reg, csv_file, org_id=o["id"], skip_invalid=skip_invalid,
+                            progress=lambda n: bar.update(task, completed=n), files_root=files_root)
+    if as_json:
+        emit(report.to_dict(), True)
+    else:
+        t = Table("rows", "created", "updated", "unchanged", "invalid", "new holders", "disputes", "imported")
+        t.add_row(*(str(x) for x in (report.rows, report.created, report.updated, report.unchanged, report.invalid,
+                                     report.holders_created, report.disputes, "yes" if report.imported else "no")))
+        out.print(t)
+        for e in report.errors:
+            err.print(f"[red]{csv_file}:{e.line}[/] [bold]{e.column}[/]: {e.reason}", highlight=False)
+        if report.errors and not report.imported:
+            err.print("nothing was imported; fix the rows above or use --skip-invalid")
+    if report.errors:
+        raise typer.Exit(1)

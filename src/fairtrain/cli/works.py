@@ -1,0 +1,99 @@
+"""`fairtrain` commands: works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fairtrain.cli._common import (
+    JsonOpt,
+    app,
+    emit,
+    fail,
+    registry,
+)
+from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
+from fairtrain.services.registry.errors import RegistryError
+
+works_app = typer.Typer(help="Registered works.", no_args_is_help=True)
+app.add_typer(works_app, name="works")
+
+@works_app.command("add")
+def works_add(
+    files: Annotated[list[Path], typer.Argument(help="Text, image or audio files")],
+    holder: Annotated[list[str], typer.Option(help="HOLDER[:role[:share]] (repeat for co-holders); share e.g. 1/2")],
+    title: Annotated[str | None, typer.Option(help="Title (default: the file name)")] = None,
+    iswc: Annotated[str | None, typer.Option()] = None,
+    isrc: Annotated[str | None, typer.Option()] = None,
+    isbn: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register works from files. Each file is one work."""
+    reg = registry()
+    shares = []
+    for spec in holder:
+        name, role, share = _split_holder(spec)
+        shares.append(registry_service.ShareSpec(reg.find_holder(name)["id"], role, share))
+    if title and len(files) > 1:
+        fail("--title names one work; give one file with it")
+    results, errors = [], []
+    for f in files:
+        try:
+            r = reg.add_work_file(f, shares=shares, title=title, iswc=iswc, isrc=isrc, isbn=isbn)
+            results.append({"file": str(f), **r})
+        except (RegistryError, ValueError) as e:  # KeyFileError, SnapshotError and SignatureError are ValueErrors
+            errors.append({"file": str(f), "error": str(e)})
+    t = Table("file", "work", "status")
+    for r in results:
+        status = "new" if r["created"] else "already registered"
+        if r["disputes"]:
+            status += f", disputed ({', '.join(map(str, r['disputes']))})"
+        t.add_row(r["file"], str(r["work"]), status)
+    for e in errors:
+        t.add_row(e["file"], "-", f"[red]{e['error']}[/]")
+    emit({"works": results, "errors": errors}, as_json, t)
+    if errors:
+        raise typer.Exit(1)
+
+
+def _split_holder(spec: str) -> tuple[str, str, object]:
+    parts = spec.split(":")
+    name = parts[0]
+    role = parts[1] if len(parts) > 1 and parts[1] else "author"
+    try:
+        share = registry_service.parse_share(parts[2]) if len(parts) > 2 else 1
+    except ValueError as e:
+        fail(f"--holder {spec!r}: {e}")
+    return name, role, share
+
+
+@works_app.command("list")
+def works_list(title: Annotated[str | None, typer.Option(help="Part of the title")] = None,
+               as_json: JsonOpt = False) -> None:
+    rows = registry().list_works(title=title)
+    t = Table("id", "title", "media", "status", "iscc")
+    for w in rows:
+        t.add_row(str(w["id"]), w["title"], w["media_type"] or "", w["status"], w["iscc"] or "")
+    emit(rows, as_json, t)
+
+
+@works_app.command("show")
+def works_show(work: int, as_json: JsonOpt = False) -> None:
+    """Show a work: holders, shares, declarations and disputes."""
+    w = registry().work(work)
+    t = Table(title=f"work {w['id']}: {w['title']} ({w['media_type'] or 'metadata only'}, {w['status']})")
+    t.add_column("what")
+    t.add_column("detail")
+    for h in w["holders"]:
+        t.add_row("holder", f"{h['name']} ({h['holder']}) {h['role']} {h['share']}")
+    for k in ("iswc", "isrc", "isbn", "content_hash", "organisation", "work_ref"):
+        if w[k]:
+            t.add_row(k, str(w[k]))
+    for d in w["declarations"]:
+        t.add_row("declaration", f"#{d['id']} {d['category']}={d['value'] or 'withdrawn'} by {d['party']} at {d['declared_at']}")
+    for d in w["disputes"]:
+        t.add_row("dispute", f"#{d['id']} {d['key']} {d['status']} {d['resolution'] or ''}")
+    emit(w, as_json, t)
