@@ -24,15 +24,16 @@ from fairtrain.web.errors import WebError
 # The worker's own timer stops the work; this backstop also covers starting a worker (importing the
 # fingerprinting stack and warming it up takes seconds on a busy machine).
 _GRACE_S = 120.0
-
-
-class OverBudget(BaseException):
-    """Raised inside a worker when its upload's time is up; a BaseException, so that the work's own
-    ``except Exception`` handlers (which turn a library's failure into a FingerprintError) let it through."""
+_over_budget = False  # set in a worker by its timer
 
 
 def _alarm(signum, frame):
-    raise OverBudget
+    """The upload's time is up: stop the work. SystemExit, not an Exception, so that the work's own
+    ``except Exception`` handlers (which turn a library's failure into a FingerprintError) let it through;
+    the flag tells it from a real exit."""
+    global _over_budget
+    _over_budget = True
+    raise SystemExit("over budget")
 
 
 def _warm_up() -> None:
@@ -43,7 +44,9 @@ def _warm_up() -> None:
 
     available()
     try:
-        register_content("text", b"warming up the text fingerprints of a new worker " * 20, "warm-up.txt")
+        words = "river stone light 바람 노래 하늘 garden 길 風 光 наука 1984 warming up a new worker".split()
+        text = " ".join(f"{w}{i % 97}" for i, w in enumerate(words * 40))  # several scripts: their tables load
+        register_content("text", text.encode(), "warm-up.txt")
     except ValueError:
         pass
 
@@ -51,13 +54,20 @@ def _warm_up() -> None:
 def _call(seconds: float, fn: Callable, args: tuple) -> tuple:
     """Run ``fn(*args)`` in a worker within ``seconds``; the outcome as plain data (exceptions whose
     constructors take several arguments do not survive pickling, so errors travel as status and text)."""
+    global _over_budget
+    _over_budget = False
+    over = ("error", 422, f"took longer than the {seconds:g} s an upload may take to process")
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         return ("ok", fn(*args))
-    except OverBudget:
-        return ("error", 422, f"took longer than the {seconds:g} s an upload may take to process")
+    except SystemExit:
+        if _over_budget:
+            return over
+        raise
     except FairtrainError as e:  # RegistryError, FingerprintError, WebError, ...: refusals with a status
+        if _over_budget:  # the work caught the stop and answered with an error of its own
+            return over
         return ("error", e.http_status, str(e))
     except (ValueError, MemoryError) as e:
         return ("error", 400, str(e) or type(e).__name__)
