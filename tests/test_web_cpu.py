@@ -18,8 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 import fairtrain
+from web_helpers import Session, make_app
 
 SRC = Path(fairtrain.__file__).resolve().parents[1]  # the sources under test, for subprocesses
 SERVER = """
@@ -129,3 +131,14 @@ def test_an_upload_over_its_time_budget_is_refused_and_the_pool_goes_on(server):
     assert not big["ok"] and "novel.txt" in big["error"] and "longer than the 3 s" in big["error"], big
     assert small["ok"] and small["created"], small
     assert client.get("/api/works").json() and [w["title"] for w in client.get("/api/works").json()] == ["poem"]
+
+
+def test_uploads_over_the_size_budget_are_refused_before_any_fingerprinting(tmp_path, database_url):
+    app_ = make_app(tmp_path, database_url, fingerprint_max_bytes=10_000)
+    r = TestClient(app_).post("/api/lookup", files={"file": ("big.txt", _big_text(4, 3000), "text/plain")})
+    assert r.status_code == 413 and "big.txt" in r.json()["detail"] and "10000 bytes" in r.json()["detail"], r.text
+    creator = Session(app_, "kim@example.org", "creator", "Kim")
+    r = creator.request("POST", "/api/works", files=[("files", ("big.txt", _big_text(4, 3000), "text/plain")),
+                                                     ("files", ("small.txt", _big_text(5, 300), "text/plain"))])
+    big, small = r.json()["results"]
+    assert not big["ok"] and "above the 10000 bytes" in big["error"] and small["ok"], r.json()

@@ -44,7 +44,7 @@ def _warm_up() -> None:
 
     available()
     try:
-        words = "river stone light 바람 노래 하늘 garden 길 風 光 наука 1984 warming up a new worker".split()
+        words = ["river", "stone", "light", "바람", "노래", "하늘", "garden", "길", "風", "光", "наука", "1984", "warm"]
         text = " ".join(f"{w}{i % 97}" for i, w in enumerate(words * 40))  # several scripts: their tables load
         register_content("text", text.encode(), "warm-up.txt")
     except ValueError:
@@ -100,9 +100,7 @@ class CpuPool:
     async def run(self, item: str, size: int, fn: Callable, *args: Any) -> Any:
         """``fn(*args)`` in a worker, for the upload ``item`` of ``size`` bytes; :class:`CpuError` when it
         is too large, fails or runs out of time. ``fn`` and its arguments must pickle."""
-        if size > self.max_bytes:
-            raise CpuError(413, f"{item}: {size} bytes, above the {self.max_bytes} bytes an upload may have "
-                                "to be fingerprinted")
+        self.check_size(item, size)
         try:
             # Submitting may start the pool (a fork server, then workers): not on the event loop's thread.
             fut = await asyncio.to_thread(lambda: self._executor().submit(_call, self.seconds, fn, args))
@@ -117,6 +115,12 @@ class CpuPool:
             return outcome[1]
         _, status, message = outcome
         raise CpuError(status, message if message.startswith(item) else f"{item}: {message}")
+
+    def check_size(self, item: str, size: int) -> None:
+        """The size half of an upload's budget, for callers that check before other work."""
+        if size > self.max_bytes:
+            raise CpuError(413, f"{item}: {size} bytes, above the {self.max_bytes} bytes an upload may have "
+                                "to be fingerprinted")
 
     def close(self) -> None:
         with self._lock:

@@ -370,6 +370,7 @@ async def lookup(state, name: str, data: bytes) -> dict:
 
     from fairtrain.services.transparency.lookup import identify_in
 
+    state.cpu.check_size(name, len(data))
     wl, snapshot_dirs, cited = await run_in_threadpool(lookup_plan, state, name, data)
     if not wl.clearances:
         return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
