@@ -343,7 +343,8 @@ async def check_outputs(request: Request, p: Caller, files: Annotated[list[Uploa
     snap_dir = ops.snapshot_file(state, snapshot, "manifest.json").parent  # 404 unless published
     blobs = [await read_upload(f, "output") for f in files]
     # matching fingerprints the outputs: in the application's worker processes (CpuError answers 4xx/503)
-    return await state.cpu.run("outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs)
+    return await state.cpu.run("outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs,
+                                 state.registry_keys)
 
 
 # -- public: registry search, snapshots, the log -----------------------------------------------------

@@ -60,6 +60,14 @@ class WebState:
         return self.data_dir / "snapshots"
 
     @property
+    def registry_keys(self) -> list:
+        """The keys a snapshot or tree head must be signed by: this data directory's registry keys only
+        (a licensee's or grantor's key lying beside them is never trusted for that role)."""
+        from fairtrain.core.keys import registry_keys
+
+        return registry_keys(self.data_dir / "keys")
+
+    @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
 

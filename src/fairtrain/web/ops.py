@@ -357,17 +357,26 @@ def snapshot_file(state, name: str, rel: str) -> Path:
 def verify_published(state, name: str) -> dict:
     path = snapshot_file(state, name, "manifest.json").parent
     try:
-        snap = verify_snapshot(path)
+        snap = verify_snapshot(path, _required(state.registry_keys))
     except SnapshotError as e:
         return {"name": name, "valid": False, "problem": str(e)}
     return {"name": name, "valid": True, "key_id": snap.signer.key_id, "snapshot_id": snap.snapshot_id}
 
 
-def check_outputs(snapshot_dir: Path, items: list[tuple[str, bytes]]) -> dict:
+def _required(keys: list) -> list:
+    """Trusted keys, or a refusal: with no registry key there is nothing a snapshot could be checked against
+    (an empty list would trust any signer)."""
+    if not keys:
+        raise WebError(409, "this registry has no registry key yet: create it with `fairtrain init` or "
+                            "`fairtrain keys create --registry`")
+    return keys
+
+
+def check_outputs(snapshot_dir: Path, items: list[tuple[str, bytes]], trusted: list) -> dict:
     from fairtrain.services.transparency.outputs import OutputChecker, attribution_weights
 
     try:
-        checker = OutputChecker.open(snapshot_dir, None)  # the signature is verified before anything is read
+        checker = OutputChecker.open(snapshot_dir, _required(trusted))  # verified before anything is read
     except SnapshotError as e:
         raise WebError(409, f"snapshot refused: {e}") from None
     checks = checker.check(items)
