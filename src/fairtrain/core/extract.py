@@ -428,7 +428,7 @@ def _read_rtf(data: bytes, budget: _Budget) -> str:
 # -- HWP 5 -------------------------------------------------------------------------------------------
 
 _HWPTAG_PARA_TEXT = 0x10 + 51  # HWPTAG_BEGIN + 51
-# PARA_TEXT control characters (HWP 5.0 spec, "문자 컨트롤"): "char" controls take one WCHAR, "inline" and
+# PARA_TEXT control characters (HWP 5.0 specification, section "control characters"): "char" controls take one WCHAR, "inline" and
 # "extended" controls take eight (the code, 6 WCHARs of data or a pointer, the code again).
 _HWP_WIDE_CONTROLS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23})
 _HWP_CHAR_MAP = {9: "\t", 10: "\n", 13: "\n", 24: "-", 30: " ", 31: " "}

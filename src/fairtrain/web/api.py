@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from fairtrain.core.vocab import Level
 from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
-from fairtrain.web.deps import principal, require, web
+from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.security import SESSION_COOKIE, Principal
 
@@ -155,7 +155,7 @@ async def upload_works(request: Request, p: Caller, files: Annotated[list[Upload
     blobs = [await read_upload(f) for f in files]
     from starlette.concurrency import run_in_threadpool
 
-    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles)
+    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles, language(request))
     return {"results": results, "stored": sum(r["ok"] for r in results), "failed": sum(not r["ok"] for r in results)}
 
 

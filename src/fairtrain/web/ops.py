@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
+from fairtrain.core.errors import localised
 from fairtrain.core.money import Money
 from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, SignalRenderError, render_kit
 from fairtrain.core.snapshot import SnapshotError, verify_snapshot
@@ -31,9 +32,10 @@ DEFAULT_POLICY = {c.value: ("allow" if c is Category.SEARCH else "deny") for c i
 # -- works -------------------------------------------------------------------------------------------
 
 
-def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[str] | None = None) -> list[dict]:
-    """Register each file as a work of the calling creator (sole holder); a bad file is reported, the
-    others go on."""
+def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[str] | None = None,
+              lang: str = "en") -> list[dict]:
+    """Register each file as a work of the calling creator (sole holder); a bad file is reported (in
+    ``lang`` where the reason is in the catalogue), the others go on."""
     titles = titles or []
     results = []
     for i, (name, data) in enumerate(files):
@@ -48,7 +50,7 @@ def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[
                             "disputes": r["disputes"], "title": w["title"], "media_type": w["media_type"],
                             "iscc": w["iscc"], "status": w["status"]})
         except (RegistryError, ValueError) as e:
-            results.append({"file": name, "ok": False, "error": str(e)})
+            results.append({"file": name, "ok": False, "error": localised(e, lang)})
     return results
 
 

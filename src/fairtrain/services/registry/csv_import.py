@@ -29,6 +29,7 @@ from typing import NamedTuple
 import xxhash
 from sqlalchemy import select, update
 
+from fairtrain.core.extract import DocumentError
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
@@ -425,7 +426,7 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
             else:
                 try:
                     fingerprint, iscc = register_content(media, data, f)
-                except RegistryError as e:
+                except (RegistryError, DocumentError) as e:
                     errors.append(RowError(n, "file", str(e)))
             chash = content_hash(data) if data else None
     if len(errors) != before:
