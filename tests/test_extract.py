@@ -446,3 +446,47 @@ def test_works_add_says_why_in_korean_on_a_korean_terminal(database_url, tmp_pat
     shown = run("works", "add", str(locked), "--holder", str(h["id"]), env={"LANG": "ko_KR.UTF-8", "LC_ALL": ""})
     assert shown.exit_code == 1 and "암호가" in shown.output and "protected" not in shown.output
     assert json.loads(run("works", "list", "--json").stdout) in ([], {"works": []})
+
+
+# -- the other registration paths: the CSV import and the web upload ------------------------------------
+
+
+def test_the_repertoire_import_reads_documents_and_names_an_unreadable_one(registry, tmp_path):
+    from fairtrain.services.registry import import_csv
+
+    org = registry.add_org("KOMCA", country="KR")
+    (tmp_path / "anthem.hwp").write_bytes((HWP_DIR / "sample_document.hwp").read_bytes())
+    (tmp_path / "poem.docx").write_bytes(make_docx(POEM))
+    (tmp_path / "locked.hwp").write_bytes((HWP_DIR / "protected_document.hwp").read_bytes())
+    header = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
+    rows = ("K-1,애국가,anthem.hwp,김작사:author:1,,,,deny,,,,,,\n"
+            "K-2,바람,poem.docx,김작사:author:1,,,,deny,,,,,,\n")
+    (tmp_path / "ok.csv").write_text(header + rows, encoding="utf-8")
+    report = import_csv(registry, tmp_path / "ok.csv", org_id=org)
+    assert report.errors == [] and report.created == 2
+    with registry.engine.connect() as c:
+        assert set(c.execute(select(Work.media_type)).scalars()) == {"text"}
+    (tmp_path / "bad.csv").write_text(header + "K-3,잠긴 시,locked.hwp,김작사:author:1,,,,deny,,,,,,\n",
+                                      encoding="utf-8")
+    bad = import_csv(registry, tmp_path / "bad.csv", org_id=org)
+    assert not bad.imported and [(e.line, e.column) for e in bad.errors] == [(2, "file")]
+    assert "locked.hwp" in bad.errors[0].reason and "protected by a password" in bad.errors[0].reason
+
+
+def test_the_web_upload_reads_an_hwp_and_refuses_a_locked_one_in_the_readers_language(tmp_path, database_url):
+    from web_helpers import Session, make_app
+
+    app = make_app(tmp_path, database_url)
+    s = Session(app, "poet@example.org", "creator", "이시인")
+    files = [("files", ("애국가.hwp", (HWP_DIR / "sample_document.hwp").read_bytes(), "application/x-hwp")),
+             ("files", ("잠긴 시.hwp", (HWP_DIR / "protected_document.hwp").read_bytes(), "application/x-hwp")),
+             ("files", ("스캔.pdf", _scanned_pdf(), "application/pdf"))]
+    r = s.request("POST", "/api/works", files=files, headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+    assert r.status_code == 201, r.text
+    ok, locked, scan = r.json()["results"]
+    assert ok["ok"] and ok["media_type"] == "text" and ok["title"] == "애국가"
+    assert not locked["ok"] and locked["error"].startswith("잠긴 시.hwp: HWP 파일에 암호가 걸려 있습니다")
+    assert not scan["ok"] and scan["error"].startswith("스캔.pdf: 스캔한 PDF입니다")
+    en = s.request("POST", "/api/works", files=files[1:2], headers={"Accept-Language": "en"}).json()["results"][0]
+    assert en["error"].startswith("잠긴 시.hwp: the HWP file is protected by a password")
+    assert [w["title"] for w in s.request("GET", "/api/works").json()] == ["애국가"]
