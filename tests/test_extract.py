@@ -490,3 +490,40 @@ def test_the_web_upload_reads_an_hwp_and_refuses_a_locked_one_in_the_readers_lan
     en = s.request("POST", "/api/works", files=files[1:2], headers={"Accept-Language": "en"}).json()["results"][0]
     assert en["error"].startswith("잠긴 시.hwp: the HWP file is protected by a password")
     assert [w["title"] for w in s.request("GET", "/api/works").json()] == ["애국가"]
+
+
+def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(tmp_path, database_url):
+    """The clearance readers' text path: files in a dataset folder that are themselves documents are read by
+    the same extraction, so a poem registered as HWP is denied in its PDF, DOCX and .txt copies."""
+    import pyarrow.parquet as pq
+
+    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
+    runner = CliRunner()
+
+    def run(*args):
+        r = runner.invoke(app, [str(a) for a in args], env=env)
+        assert r.exit_code == 0, r.output
+        return r
+
+    (tmp_path / "anthem.hwp").write_bytes((HWP_DIR / "sample_document.hwp").read_bytes())
+    run("holders", "add", "이시인")
+    run("works", "add", tmp_path / "anthem.hwp", "--holder", "1:author")
+    run("declare", "--holder", "1", "--category", "tdm=deny")
+    run("keys", "create")
+    run("keys", "create", "--name", "acme-ai")
+    run("snapshot", "export", tmp_path / "snap")
+    data = tmp_path / "dataset"
+    data.mkdir()
+    (data / "anthem-copy.pdf").write_bytes(make_pdf(ANTHEM))
+    (data / "anthem-copy.docx").write_bytes(make_docx(ANTHEM))
+    (data / "anthem-copy.txt").write_text("\n".join(ANTHEM), encoding="utf-8")
+    (data / "own.hwpx").write_bytes(make_hwpx(["아무도 등록하지 않은 글입니다. " * 20]))
+    (data / "locked.hwp").write_bytes((HWP_DIR / "protected_document.hwp").read_bytes())
+    run("clear", data, "--snapshot", tmp_path / "snap", "--licensee", "acme-ai", "--purpose", "train-genai",
+        "--out", tmp_path / "out", "--mode", "reservation")
+    rows = {Path(r["item"]).name: r for r in pq.read_table(tmp_path / "out" / "decisions.parquet").to_pylist()}
+    for name in ("anthem-copy.pdf", "anthem-copy.docx", "anthem-copy.txt"):
+        assert rows[name]["decision"] == "deny" and not rows[name]["passes"], rows[name]
+    assert rows["own.hwpx"]["decision"] == "unknown" and rows["own.hwpx"]["passes"]
+    assert "protected by a password" in rows["locked.hwp"]["error"]  # recorded; the job went on
+    assert rows["locked.hwp"]["decision"] == "unknown"

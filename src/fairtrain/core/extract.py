@@ -46,8 +46,16 @@ from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.i18n import N_
 from fairtrain.core.media import DOCUMENT_FORMATS, OLE_MAGIC, document_format
 
-__all__ = ["DEFAULT_TIMEOUT_S", "DOCUMENT_FORMATS", "DocumentError", "MAX_EXPANDED_BYTES", "MAX_INPUT_BYTES",
-           "MAX_TEXT_CHARS", "extract_text", "is_document"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "DOCUMENT_FORMATS",
+    "MAX_EXPANDED_BYTES",
+    "MAX_INPUT_BYTES",
+    "MAX_TEXT_CHARS",
+    "DocumentError",
+    "extract_text",
+    "is_document",
+]
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024  # a document file
 MAX_EXPANDED_BYTES = 256 * 1024 * 1024  # all decompressed members or streams of one document together
@@ -330,7 +338,7 @@ class _HtmlText(HTMLParser):
 
     def __init__(self, budget: _Budget):
         super().__init__(convert_charrefs=True)
-        self.budget, self.out, self.hidden, self.in_head = budget, [], 0, False
+        self.budget, self.out, self.hidden = budget, [], 0
 
     def handle_starttag(self, tag, attrs):
         if tag in ("script", "style", "head", "title"):
@@ -385,14 +393,15 @@ def _read_pdf(data: bytes, budget: _Budget) -> str:
         raise
     except FileNotDecryptedError:
         raise DocumentError(budget.item, R_PDF_ENCRYPTED) from None
-    out, images = [], 0
+    out, has_text, images = [], False, 0
     for page in pages:
         budget.tick()
         out.append(budget.text(page.extract_text() or ""))
-        if not "".join(out).strip():
+        has_text = has_text or bool(out[-1].strip())
+        if not has_text:
             images += _page_has_image(page)
     text = "\n".join(out)
-    if not text.strip() and images:
+    if not has_text and images:
         raise DocumentError(budget.item, R_PDF_SCANNED)
     return text
 
@@ -428,8 +437,8 @@ def _read_rtf(data: bytes, budget: _Budget) -> str:
 # -- HWP 5 -------------------------------------------------------------------------------------------
 
 _HWPTAG_PARA_TEXT = 0x10 + 51  # HWPTAG_BEGIN + 51
-# PARA_TEXT control characters (HWP 5.0 specification, section "control characters"): "char" controls take one WCHAR, "inline" and
-# "extended" controls take eight (the code, 6 WCHARs of data or a pointer, the code again).
+# PARA_TEXT control characters (HWP 5.0 specification, "control characters"): "char" controls take one
+# WCHAR; "inline" and "extended" controls take eight (the code, 6 WCHARs of data or a pointer, the code again).
 _HWP_WIDE_CONTROLS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23})
 _HWP_CHAR_MAP = {9: "\t", 10: "\n", 13: "\n", 24: "-", 30: " ", 31: " "}
 

@@ -65,8 +65,8 @@ def detect_media_type(head: bytes, name: str = "") -> str | None:
 
 def document_format(head: bytes, name: str = "") -> str | None:
     """``"hwp"``, ``"hwpx"``, ``"docx"``, ``"odt"``, ``"epub"``, ``"pdf"``, ``"rtf"``, or None, from the first
-    bytes (the name decides only between containers the bytes leave open)."""
-    ext = PurePath(name).suffix.lower().lstrip(".")
+    bytes (the name decides only between containers the bytes leave open). Plain text costs one look at
+    the first bytes."""
     if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith(b"{\\rtf"):
@@ -74,6 +74,7 @@ def document_format(head: bytes, name: str = "") -> str | None:
     if head.startswith(OLE_MAGIC):
         # HWP 5 keeps a FileHeader stream (its directory entry is near the start); Office keeps a password-
         # protected .docx as an EncryptedPackage stream. Other OLE2 files (.doc, .xls, .msi) are neither.
+        ext = _ext(name)
         if "FileHeader".encode("utf-16-le") in head or ext == "hwp":
             return "hwp"
         if "EncryptedPackage".encode("utf-16-le") in head and ext in ("docx", ""):
@@ -89,8 +90,12 @@ def document_format(head: bytes, name: str = "") -> str | None:
             start = 30 + name_len + extra_len
             body = head[start:start + int.from_bytes(head[18:22], "little")].strip()
             return _ZIP_MIMETYPES.get(body)
-        if ext in ("docx", "hwpx", "odt", "epub"):
+        if (ext := _ext(name)) in ("docx", "hwpx", "odt", "epub"):
             return ext
         if first == b"[Content_Types].xml" and b"word/" in head:
             return "docx"
     return None
+
+
+def _ext(name: str) -> str:
+    return PurePath(name).suffix.lower().lstrip(".")
