@@ -367,6 +367,17 @@ def test_a_file_too_large_for_documents_is_refused_before_reading(monkeypatch):
 # -- end to end: `fairtrain works add` on every format --------------------------------------------------
 
 
+def _cli(env: dict[str, str]):
+    """``run(*args, env=…)``: the fairtrain command on the test's database and data directory."""
+    runner = CliRunner()
+
+    def run(*args, env: dict | None = None):
+        return runner.invoke(app, [str(a) for a in args], env={**base, **(env or {})})
+
+    base = env
+    return run
+
+
 def _ffmpeg(src: Path, dst: Path, *args: str) -> bytes:
     subprocess.run(["ffmpeg", "-nostdin", "-y", "-v", "error", "-i", str(src), *args, str(dst)], check=True)
     return dst.read_bytes()
@@ -403,10 +414,7 @@ def every_format(tmp_path_factory) -> dict[str, bytes]:
 
 
 def test_works_add_registers_every_format_end_to_end(database_url, tmp_path, every_format):
-    runner = CliRunner()
-
-    def run(*args: str, env: dict | None = None):
-        return runner.invoke(app, ["--database-url", database_url, *args], env=env)
+    run = _cli({"FAIRTRAIN_DATABASE_URL": database_url, "FAIRTRAIN_DATA_DIR": str(tmp_path / "data")})
 
     assert run("init").exit_code == 0
     h = json.loads(run("holders", "add", "이시인", "--json").stdout)
@@ -429,10 +437,7 @@ def test_works_add_registers_every_format_end_to_end(database_url, tmp_path, eve
 
 
 def test_works_add_says_why_in_korean_on_a_korean_terminal(database_url, tmp_path):
-    runner = CliRunner()
-
-    def run(*args: str, env: dict | None = None):
-        return runner.invoke(app, ["--database-url", database_url, *args], env=env)
+    run = _cli({"FAIRTRAIN_DATABASE_URL": database_url, "FAIRTRAIN_DATA_DIR": str(tmp_path / "data")})
 
     run("init")
     h = json.loads(run("holders", "add", "이시인", "--json").stdout)
@@ -497,11 +502,10 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
     the same extraction, so a poem registered as HWP is denied in its PDF, DOCX and .txt copies."""
     import pyarrow.parquet as pq
 
-    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    runner = CliRunner()
+    cli = _cli({"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url})
 
     def run(*args):
-        r = runner.invoke(app, [str(a) for a in args], env=env)
+        r = cli(*args)
         assert r.exit_code == 0, r.output
         return r
 
