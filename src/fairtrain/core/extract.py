@@ -81,6 +81,7 @@ R_HWP_DISTRIBUTION = N_("the HWP file is a distribution document (copy-protected
 R_HWP_OLD = N_("the file is in the old HWP 3 format. Save it as HWP 5 (.hwp) or HWPX and register that")
 R_OFFICE_PASSWORD = N_("the Word document is protected by a password. Save a copy without a password and "
                        "register that")
+_MAGIC4 = frozenset({b"%PDF", b"{\\rt", OLE_MAGIC[:4], b"PK\x03\x04", b"HWP "})  # document_format's openings
 FORMAT_NAMES = {"hwp": "HWP", "hwpx": "HWPX", "docx": "DOCX", "odt": "ODT", "rtf": "RTF", "pdf": "PDF",
                 "epub": "EPUB"}
 
@@ -103,7 +104,9 @@ class DocumentError(FingerprintError):
 
 def is_document(data: bytes | str, name: str = "") -> bool:
     """Whether ``data`` is a document format whose text :func:`extract_text` reads (cheap: looks at the head)."""
-    return isinstance(data, (bytes, bytearray, memoryview)) and document_format(bytes(data[:8192]), name) is not None
+    if not isinstance(data, (bytes, bytearray, memoryview)) or bytes(data[:4]) not in _MAGIC4:
+        return False  # plain text, the common case: four bytes looked at
+    return document_format(bytes(data[:8192]), name) is not None
 
 
 def extract_text(data: bytes, name: str = "", *, timeout: float = DEFAULT_TIMEOUT_S) -> str:
