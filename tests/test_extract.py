@@ -531,3 +531,15 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
     assert rows["own.hwpx"]["decision"] == "unknown" and rows["own.hwpx"]["passes"]
     assert "protected by a password" in rows["locked.hwp"]["error"]  # recorded; the job went on
     assert rows["locked.hwp"]["decision"] == "unknown"
+
+
+def test_every_format_is_told_by_its_bytes_without_a_name(every_format):
+    """A dataset's bytes column has no file names: HEIC and M4A by their ftyp brand, documents by their
+    container, everything else by its magic number."""
+    expected = {"heic": "image", "webp": "image", "tiff": "image", "gif": "image", "png": "image", "jpg": "image",
+                "wav": "audio", "mp3": "audio", "m4a": "audio", "flac": "audio", "opus": "audio",
+                **dict.fromkeys(("docx", "odt", "pdf", "epub", "rtf", "hwpx", "hwp"), "text")}
+    told = {name.rsplit(".", 1)[1]: detect_media_type(data[:8192], "") for name, data in every_format.items()
+            if name.rsplit(".", 1)[1] in expected}
+    assert told == expected
+    assert detect_media_type(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "") is None  # an OLE2 file, not HWP
