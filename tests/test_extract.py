@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from conftest import make_image
 from fairtrain.cli.app import app
 from fairtrain.core import extract
-from fairtrain.core.errors import ItemError, localised
+from fairtrain.core.errors import InvalidInput, ItemError, localised
 from fairtrain.core.extract import DocumentError, extract_text
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.matcher import SnapshotMatcher
@@ -543,3 +543,23 @@ def test_every_format_is_told_by_its_bytes_without_a_name(every_format):
             if name.rsplit(".", 1)[1] in expected}
     assert told == expected
     assert detect_media_type(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "") is None  # an OLE2 file, not HWP
+
+
+def test_korean_text_saved_as_cp949_or_utf16_registers_and_matches_its_utf8_copy(registry, tmp_path):
+    """Windows Notepad saved Korean as CP949 (\"ANSI\") until 2019, and as UTF-16 on request: both are read
+    (a Latin-1 file is still refused as not UTF-8)."""
+    h = registry.add_holder("이시인")
+    share = [ShareSpec(h, "author", 1)]
+    poem = "\r\n".join(POEM[:2] * 4)
+    old = registry.add_work(title="옛 시", shares=share, data=poem.encode("cp949"), file_name="옛 시.txt")["work"]
+    wide = registry.add_work(title="시", shares=share, data=("\ufeff" + POEM[1] * 5).encode("utf-16-le"),
+                             file_name="시.txt")["work"]
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        registry.add_work(title="café", shares=share, data="café crème brûlée".encode("latin-1"), file_name="c.txt")
+    key = SigningKey.generate()
+    export_snapshot(registry, tmp_path / "snap", key)
+    m = SnapshotMatcher.open(tmp_path / "snap", [key.public])
+    found = m.match([("copy.txt", poem.encode()), ("copy-949.txt", poem.encode("cp949")),
+                     ("wide.txt", (POEM[1] * 5).encode())])
+    assert [[mt.work_id for mt, _ in r.matches][:1] for r in found] == [[old], [old], [wide]]
+    assert found[0].matches[0][0].stage == "exact"

@@ -109,6 +109,27 @@ def is_document(data: bytes | str, name: str = "") -> bool:
     return document_format(bytes(data[:8192]), name) is not None
 
 
+def legacy_text(data: bytes | str) -> str | None:
+    """The text of a plain-text file that is not UTF-8 but UTF-16 with a byte-order mark, or Korean in
+    CP949/EUC-KR (what Windows Notepad saved before 2019): None when it is neither. Called only after UTF-8
+    failed, so UTF-8 text never pays for it."""
+    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) > MAX_INPUT_BYTES:
+        return None
+    raw = bytes(data)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    try:
+        text = raw.decode("cp949")
+    except UnicodeDecodeError:
+        return None
+    wide = [c for c in text if ord(c) > 0x7F]
+    hangul = sum(1 for c in wide if "\uac00" <= c <= "\ud7a3")
+    return text if wide and hangul >= 0.8 * len(wide) else None
+
+
 def extract_text(data: bytes, name: str = "", *, timeout: float = DEFAULT_TIMEOUT_S) -> str:
     """The text of the document ``data`` (its format found from the bytes, then ``name``).
 

@@ -72,9 +72,23 @@ def _as_text(data: bytes | str, name: str) -> bytes | str:
 
 def _reading_documents(fn: Callable[[bytes | str, str], object]) -> Callable[[bytes | str, str], object]:
     def call(data: bytes | str, name: str = "") -> object:
-        return fn(_as_text(data, name), name)
+        try:
+            return fn(_as_text(data, name), name)
+        except FingerprintError as e:
+            if (text := _legacy(data, e)) is None:
+                raise
+            return fn(text, name)
 
     return call
+
+
+def _legacy(data: bytes | str, e: FingerprintError) -> str | None:
+    """Korean CP949 or UTF-16 text, tried only where UTF-8 decoding failed."""
+    if not e.reason.startswith(("not UTF-8", "binary data (NUL")):
+        return None
+    from fairtrain.core import extract
+
+    return extract.legacy_text(data)
 
 
 def _reading_documents_batch(fn: Callable[[Sequence[tuple[str, bytes | str]]], list]
@@ -91,6 +105,9 @@ def _reading_documents_batch(fn: Callable[[Sequence[tuple[str, bytes | str]]], l
         out = fn(texts)
         for i, e in failed.items():
             out[i] = e
+        for i, fp in enumerate(out):
+            if isinstance(fp, FingerprintError) and i not in failed and (text := _legacy(items[i][1], fp)) is not None:
+                out[i] = fn([(items[i][0], text)])[0]
         return out
 
     return call
