@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fairtrain.cli._common import (
+    AllowPrivateOpt,
     JsonOpt,
     PublicKeyOpt,
     app,
@@ -35,6 +36,7 @@ def clear(
     engine: Annotated[str, typer.Option(help="local (process pool) or ray")] = "local",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (local) or actors (ray)")] = 1,
     check_web: Annotated[bool, typer.Option(help="Also read web signals for items with a URL")] = False,
+    allow_private_urls: AllowPrivateOpt = False,
     research: Annotated[bool, typer.Option(help="Clear for research, not commercial, use")] = False,
     fmt: Annotated[str | None, typer.Option("--format", help="Input format when the extension does not tell")] = None,
     key: Annotated[str | None, typer.Option(help="Licensee signing key name (default: the licensee's name)")] = None,
@@ -47,7 +49,7 @@ def clear(
     """Clear a dataset against registry snapshots before training: decisions, cleared data, quote, report."""
     import time
 
-    from fairtrain.core.keys import SigningKey
+    from fairtrain.core.keys import REGISTRY, SigningKey, key_role
     from fairtrain.services.clearance.pipeline import ClearanceConfig
     from fairtrain.services.clearance.run import clear as run_clear
     from fairtrain.services.clearance.run import pending_shards
@@ -63,8 +65,12 @@ def clear(
              f"`fairtrain keys create --name {key_name}`")
     signing = SigningKey.load(kp)
     trusted = tuple(k.b64() for k in trusted_keys(public_key))
+    if key_role(kp) == REGISTRY or signing.public.b64() in trusted:  # a licensee key is never a registry key
+        fail(f"key {key_name!r} ({signing.public.key_id}) is trusted as a registry key here: the licensee signs "
+             f"its clearance with a key of its own (`fairtrain keys create --name {key_name} --party`)")
     config = ClearanceConfig(snapshots=tuple(p.resolve() for p in snapshot), purpose=cat, licensee=licensee,
-                             mode=mode, research=research, check_web=check_web, trusted_keys=trusted)
+                             mode=mode, research=research, check_web=check_web, trusted_keys=trusted,
+                             allow_private_urls=allow_private_urls)
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[items]:,} items · {task.fields[rate]:,.0f} items/s"), TimeRemainingColumn(),

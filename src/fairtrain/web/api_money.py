@@ -172,4 +172,4 @@ async def lookup(request: Request, file: Annotated[UploadFile, File()]) -> dict:
 
 @router.get("/summaries", tags=["public"])
 def list_summaries(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict]:
-    return money_ops.summaries(web(request))[:limit]
+    return money_ops.summaries(web(request), limit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from fairtrain.core.datadir import resolve_data_dir
 from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.services.registry import Registry
 from fairtrain.web.accounts import Accounts
-from fairtrain.web.security import BodyLimit, RateLimiter, SecurityHeaders, Sessions
+from fairtrain.web.security import BodyLimit, Network, RateLimiter, SecurityHeaders, Sessions, parse_proxies
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -43,6 +44,7 @@ class WebState:
     limits: WebLimits
     secure_cookies: bool
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
 
     def limiter(self, name: str) -> RateLimiter:
         return self.limiters[name]
@@ -59,11 +61,12 @@ class WebState:
 def create_app(data_dir: str | os.PathLike | None = None, database_url: str | None = None, *,
                secret_key: bytes | None = None, limits: WebLimits | None = None,
                password_hasher: PasswordHasher | None = None, secure_cookies: bool = False,
-               create: bool = True) -> FastAPI:
+               trusted_proxies: Sequence[str] = (), create: bool = True) -> FastAPI:
     """The application for one registry: SQLite in ``data_dir`` or the database at ``database_url``.
 
     ``data_dir`` also holds snapshots to publish (``snapshots/NAME/``), upload staging and the session
-    secret (``web-secret``, created on first start) unless ``secret_key`` is given.
+    secret (``web-secret``, created on first start) unless ``secret_key`` is given. Per-client limits
+    read ``X-Forwarded-For`` only from the ``trusted_proxies`` (addresses or networks), else the peer.
     """
     directory = resolve_data_dir(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -72,14 +75,16 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     state = WebState(
         registry=registry, accounts=Accounts(registry.engine, password_hasher),
         sessions=Sessions(secret_key or _secret(directory)), data_dir=directory.resolve(), limits=limits,
-        secure_cookies=secure_cookies,
+        secure_cookies=secure_cookies, trusted_proxies=parse_proxies(trusted_proxies),
         limiters={name: RateLimiter(*getattr(limits, name)) for name in (
             "sign_in_per_email", "sign_in_per_client", "sign_up_per_client", "uploads_per_account")})
     # Keep uploaded parts in memory (bounded by BodyLimit) instead of spooling them to the system temp
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import api, api_money, pages, pages_money
+    from fairtrain.web import api, api_money, money_ops, pages, pages_money
+
+    money_ops.import_legacy_starters(state)
 
     app = FastAPI(title="fairtrain", version=__version__,
                   description="A permission-first rights clearinghouse for AI training data: registry, "

@@ -5,28 +5,27 @@ takes the caller and answers only with what is theirs."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from fairtrain.core.charts import Bar, bar_chart
 from fairtrain.core.distribution import DistributionError, Formula, Period
 from fairtrain.core.i18n import translator
 from fairtrain.core.keys import SignatureError, SigningKey, verify_document
 from fairtrain.core.money import Money
-from fairtrain.core.store.models import DistributionRunRow, MandateRow, utcnow
+from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow, MandateRow, utcnow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
-from fairtrain.services.ledger.licensing import Licensing, LicensingError
+from fairtrain.services.ledger.licensing import Licensing
 from fairtrain.services.log import Log
+from fairtrain.services.registry import RegistryError
 from fairtrain.web.errors import WebError, forbidden
 from fairtrain.web.security import Principal
 
 MAX_QUOTE_BYTES = 8 * 1024 * 1024
-_STARTERS_LOCK = threading.Lock()
 
 
 def licensee_of(p: Principal) -> str:
@@ -77,7 +76,7 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
         cats = [Category(c) for c in categories] if categories else None
         ids = _licensing(state).request(quote, licensee=licensee_of(p), categories=cats, valid_until=until)
     except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, LicensingError):
+        if isinstance(e, RegistryError):  # LicensingError (400), NotAllowed (403): the service's own answer
             raise
         raise WebError(400, f"licence-quote.json: malformed quote ({type(e).__name__}: {e})") from None
     return {"licences": ids, "licensee": licensee_of(p)}
@@ -218,34 +217,11 @@ def start_run(state, p: Principal, start: str, end: str, fee_percent: str, thres
         fees.update(json.loads(r.inputs)["formula"]["fee_bp"])
     fees[p.org_ref] = bp
     try:
-        result = dist.run_distribution(state.registry, period, Formula(fee_bp=fees, thresholds=limits))
+        result = dist.run_distribution(state.registry, period, Formula(fee_bp=fees, thresholds=limits),
+                                       started_by=p.org_ref)
     except DistributionError as e:
         raise WebError(400, f"distribution {start}..{end}: {e}") from None
-    _record_starter(state, result["run"], p.org_ref)
     return result
-
-
-def _starters_file(state) -> Path:
-    return state.data_dir / "distribution-runs-started.json"
-
-
-def _starters(state) -> dict[str, str]:
-    try:
-        return json.loads(_starters_file(state).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _record_starter(state, run_id: int, org: str) -> None:
-    # Which organisation started a run is the web application's own bookkeeping (the run and its log entry
-    # say nothing of it); kept beside the registry, written atomically.
-
-    with _STARTERS_LOCK:
-        data = _starters(state)
-        data[str(run_id)] = org
-        tmp = _starters_file(state).with_suffix(f".tmp{threading.get_ident()}")
-        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
-        tmp.replace(_starters_file(state))
 
 
 def _runs(state) -> list:
@@ -258,34 +234,56 @@ def _runs(state) -> list:
 
 def runs_for(state, p: Principal) -> list[dict]:
     """An organisation's runs: those it started, and those that split money it collected or that pay
-    its mandated holders."""
+    its mandated holders (read from the runs' index, not their documents)."""
     me = p.org_ref
-    started = _starters(state)
+    concerns = select(DistributionRunParty.run_id).where(DistributionRunParty.party == me)
+    with state.registry.engine.connect() as c:
+        rows = c.execute(select(DistributionRunRow.id, DistributionRunRow.started_by, DistributionRunRow.period_start,
+                                DistributionRunRow.period_end, DistributionRunRow.output_sha256,
+                                DistributionRunRow.created_at, DistributionRunRow.summary)
+                         .where(or_(DistributionRunRow.started_by == me, DistributionRunRow.id.in_(concerns)))
+                         .order_by(DistributionRunRow.id)).all()
     out = []
-    for r in _runs(state):
-        inputs = json.loads(r.inputs)
-        mine = started.get(str(r.id)) == me or any(e.get("collector") == me for e in inputs["licences"]) or any(
-            s.get("organisation") == me for w in inputs["works"] for s in w["shares"])
-        if not mine:
-            continue
-        doc = json.loads(r.output)
-        out.append({"id": r.id, "started_by": started.get(str(r.id)), "period": {"start": r.period_start, "end": r.period_end},
-                    "formula": inputs["formula"], "sha256": r.output_sha256, "created_at": r.created_at.isoformat(),
-                    "totals": doc.get("totals"), "lines": len(doc.get("lines", [])),
-                    "holders": len(doc.get("holders", []))})
+    for r in rows:
+        summary = json.loads(r.summary)
+        out.append({"id": r.id, "started_by": r.started_by, "period": {"start": r.period_start, "end": r.period_end},
+                    "formula": summary["formula"], "sha256": r.output_sha256, "created_at": r.created_at.isoformat(),
+                    "totals": summary["totals"], "lines": summary["lines"], "holders": summary["holders"]})
     return out
 
 
 def statements_for(state, p: Principal) -> list[dict]:
     """A creator's statements: one per run that has lines or a balance for them, with totals."""
     me = p.holder_ref
-    out = []
-    for r in _runs(state):
-        doc = json.loads(r.output)
-        totals = [t for t in doc.get("holders", []) if t.get("holder") == me]
-        if totals or any(ln["holder"] == me for ln in doc.get("lines", [])):
-            out.append({"run": r.id, "period": {"start": r.period_start, "end": r.period_end}, "totals": totals})
-    return out
+    with state.registry.engine.connect() as c:
+        rows = c.execute(select(DistributionRunRow.id, DistributionRunRow.period_start, DistributionRunRow.period_end,
+                                DistributionRunParty.totals)
+                         .join(DistributionRunParty, DistributionRunParty.run_id == DistributionRunRow.id)
+                         .where(DistributionRunParty.party == me).order_by(DistributionRunRow.id)).all()
+    return [{"run": r.id, "period": {"start": r.period_start, "end": r.period_end}, "totals": json.loads(r.totals or "[]")}
+            for r in rows]
+
+
+def import_legacy_starters(state) -> None:
+    """Move who started which run from ``distribution-runs-started.json`` (kept beside the database before
+    revision 0008) into the runs themselves, once; the file is renamed so that it is not read again."""
+    path = state.data_dir / "distribution-runs-started.json"
+    try:
+        started = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        raise WebError(500, f"{path}: cannot read who started which distribution run ({e})") from None
+    with state.registry.engine.begin() as c:
+        for run_id, org in started.items():
+            if str(run_id).isdigit() and isinstance(org, str):
+                c.execute(update(DistributionRunRow).where(DistributionRunRow.id == int(run_id),
+                                                           DistributionRunRow.started_by.is_(None))
+                          .values(started_by=org))
+    try:
+        path.replace(path.with_name(path.name + ".imported"))
+    except FileNotFoundError:  # another server starting on the same directory moved it first
+        pass
 
 
 def statement_for(state, p: Principal, run_id: int) -> dict:
@@ -353,14 +351,13 @@ def lookup(state, name: str, data: bytes) -> dict:
             "content_hash": found["content_hash"], "answers": answers, "used": any(a["included"] for a in answers)}
 
 
-def summaries(state) -> list[dict]:
-    """Model training-data summaries published in the log, newest first."""
+def summaries(state, limit: int = 100) -> list[dict]:
+    """The newest ``limit`` model training-data summaries published in the log, newest first."""
     out = []
-    for e in Log(state.registry.engine).entries():
-        if e["kind"] == "summary":
-            b = e["body"]
-            out.append({"log_index": e["idx"], "model": b.get("model"), "version": b.get("version"),
-                        "provider": b.get("provider"), "format": b.get("format"), "lang": b.get("lang"),
-                        "sha256": b.get("sha256"), "clearances": b.get("clearances", []),
-                        "at": e.get("at")})
-    return out[::-1]
+    for e in Log(state.registry.engine).latest("summary", limit):
+        b = e["body"]
+        out.append({"log_index": e["idx"], "model": b.get("model"), "version": b.get("version"),
+                    "provider": b.get("provider"), "format": b.get("format"), "lang": b.get("lang"),
+                    "sha256": b.get("sha256"), "clearances": b.get("clearances", []),
+                    "at": e.get("at")})
+    return out

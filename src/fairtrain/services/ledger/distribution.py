@@ -33,6 +33,7 @@ from fairtrain.core.keys import canonical_json
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import (
     Dispute,
+    DistributionRunParty,
     DistributionRunRow,
     Holder,
     Invoice,
@@ -131,7 +132,8 @@ def compute(inputs: dict):
     return distribute(period, formula, licences, works, carried, suspense)
 
 
-def run_distribution(registry: Registry, period: Period, formula: Formula) -> dict:
+def run_distribution(registry: Registry, period: Period, formula: Formula, *, started_by: str | None = None) -> dict:
+    """Gather, compute, store and log one run; ``started_by`` is the organisation that asked for it."""
     inputs = gather(registry, period, formula)
     run = compute(inputs)
     doc = run.to_document()
@@ -142,16 +144,35 @@ def run_distribution(registry: Registry, period: Period, formula: Formula) -> di
                             "minor": s.amount.minor, "received_on": s.received_on.isoformat(),
                             "organisation": s.organisation} for s in run.open_suspense()]
     inputs_json = canonical_json(inputs).decode()
+    summary, parties = run_index(inputs, doc)
     with registry.engine.begin() as c:
         rid = c.execute(insert(DistributionRunRow).values(
             period_start=period.start.isoformat(), period_end=period.end.isoformat(), formula_version=formula.version,
             inputs=inputs_json, output_sha256=run.sha256, output=canonical_json(doc).decode(),
-            created_at=utcnow()).returning(DistributionRunRow.id)).scalar_one()
+            created_at=utcnow(), started_by=started_by, summary=summary).returning(DistributionRunRow.id)).scalar_one()
+        if parties:
+            c.execute(insert(DistributionRunParty), [{"run_id": rid, "party": p, "totals": t} for p, t in parties.items()])
         log.append(c, [log.Entry("distribution", {
             "run": rid, "period": inputs["period"], "formula": inputs["formula"],
             "inputs_sha256": hashlib.sha256(inputs_json.encode()).hexdigest(), "output_sha256": run.sha256,
             "totals": doc["totals"]}, subject=f"distribution:{rid}")])
     return {"run": rid, "sha256": run.sha256, "lines": len(run.lines), "holders": len(run.holders)}
+
+
+def run_index(inputs: dict, doc: dict) -> tuple[str, dict[str, str | None]]:
+    """What lists of runs show without reading the documents again: the summary (JSON) and the parties the
+    run concerns: organisations that collected its money or represent a holder in it (totals None), and
+    holders it has lines or totals for (their totals, JSON)."""
+    summary = canonical_json({"formula": inputs["formula"], "totals": doc.get("totals"),
+                              "lines": len(doc.get("lines", [])), "holders": len(doc.get("holders", []))}).decode()
+    orgs = {e["collector"] for e in inputs["licences"] if e.get("collector")}
+    orgs |= {s["organisation"] for w in inputs["works"] for s in w["shares"] if s.get("organisation")}
+    holders: dict[str, list] = {ln["holder"]: [] for ln in doc.get("lines", [])}
+    for t in doc.get("holders", []):
+        holders.setdefault(t["holder"], []).append(t)
+    parties: dict[str, str | None] = dict.fromkeys(sorted(orgs))
+    parties.update((h, canonical_json(t).decode()) for h, t in sorted(holders.items()))
+    return summary, parties
 
 
 def recompute(registry: Registry, run_id: int) -> dict:

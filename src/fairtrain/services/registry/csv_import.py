@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -28,7 +29,9 @@ from typing import NamedTuple
 
 import xxhash
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from fairtrain.core.children import die_with_parent
 from fairtrain.core.extract import DocumentError
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
@@ -39,6 +42,7 @@ from fairtrain.core.store.models import (
     FingerprintRow,
     Holder,
     MandateRow,
+    Organisation,
     Work,
     WorkShare,
     utcnow,
@@ -51,6 +55,7 @@ from fairtrain.services.registry.registry import (
     MAX_FILE_BYTES,
     ROLES,
     Registry,
+    bump_facts_version,
     content_hash,
     holder_ref,
     normalise_identifier,
@@ -188,6 +193,9 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
     with registry.engine.connect() as c:
         trans = c.begin()
         try:
+            # One import per organisation at a time: a second waits here, then sees the first one's holders
+            # and works (a row lock on PostgreSQL, the write lock on SQLite, taken before anything is read).
+            c.execute(update(Organisation).where(Organisation.id == org_id).values(country=Organisation.country))
             holder_ids: dict[str, int] = {}
             # Only works stored before this import can be re-imported rows (the file's own duplicates are
             # refused above); a first import skips the look-ups, which PostgreSQL plans badly on rows
@@ -225,13 +233,33 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
                                                 "rows": report.rows, "created": report.created,
                                                 "updated": report.updated, "unchanged": report.unchanged,
                                                 "invalid": report.invalid}, subject=org_ref(org_id))])
+            bump_facts_version(c)
             trans.commit()
+        except IntegrityError as e:
+            trans.rollback()
+            raise RegistryError(f"{path}: nothing was imported: another write for {org_ref(org_id)} stored the same "
+                                f"holders or works meanwhile ({_clash(e)}); import the file again to add what is "
+                                "still missing") from None
+        except OperationalError as e:
+            trans.rollback()
+            if "locked" not in str(e.orig):
+                raise
+            raise RegistryError(f"{path}: nothing was imported: the registry stayed busy with another write (another "
+                                "import?) for longer than the wait allows; import the file again") from None
         except BaseException:
             trans.rollback()
             raise
     report.imported = True
     registry._changed()
     return report
+
+
+def _clash(e: IntegrityError) -> str:
+    """What a unique key refused, in words, with the database's own first line."""
+    text = str(e.orig)
+    what = ("a new holder's name is already one of the organisation's holders" if "org_key" in text else
+            "a work_ref is already stored for the organisation" if "work_ref" in text else "a unique key")
+    return f"{what}: {text.splitlines()[0]}"
 
 
 _CATEGORY_COLUMNS = tuple(c.value for c in Category)  # enum .value is slow in a loop of 10⁵ rows
@@ -333,7 +361,8 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
 
     # The worker only parses: its garbage has no reference cycles, and the collector walking the heap it
     # inherited cost about a third of its time.
-    with ProcessPoolExecutor(max_workers=1, initializer=gc.disable) as pool:
+    # It dies with this process (kill -9 included): an orphan kept the killed import's transaction open.
+    with ProcessPoolExecutor(max_workers=1, initializer=die_with_parent, initargs=(os.getpid(), gc.disable)) as pool:
         window: deque = deque()
         for job in jobs():
             window.append(pool.submit(_parse_chunk, job))
@@ -474,7 +503,8 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
     new_names = sorted(names - holder_ids.keys())
     if new_names:
         new_holders = allocate_ids(c, Holder.__table__, len(new_names))
-        bulk_insert_tuples(c, Holder.__table__, ("id", "name"), list(zip(new_holders, new_names, strict=True)),
+        bulk_insert_tuples(c, Holder.__table__, ("id", "name", "org_key"),
+                           [(hid, name, name) for hid, name in zip(new_holders, new_names, strict=True)],
                            constants={"created_by_org_id": org_id, "created_at": now})
         holder_ids.update(zip(new_names, new_holders, strict=True))
         bulk_insert_tuples(c, MandateRow.__table__, ("holder_id",), [(hid,) for hid in new_holders], constants={
