@@ -497,10 +497,17 @@ def test_the_web_upload_reads_an_hwp_and_refuses_a_locked_one_in_the_readers_lan
     assert [w["title"] for w in s.request("GET", "/api/works").json()] == ["애국가"]
 
 
-def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(tmp_path, database_url):
+def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(tmp_path, database_url,
+                                                                                monkeypatch):
     """The clearance readers' text path: files in a dataset folder that are themselves documents are read by
-    the same extraction, so a poem registered as HWP is denied in its PDF, DOCX and .txt copies."""
+    the same extraction, so a poem registered as HWP is denied in its PDF, DOCX and .txt copies (documents
+    larger than the plain-text cap included)."""
     import pyarrow.parquet as pq
+
+    from fairtrain.services.clearance import _readers_base, pipeline
+
+    monkeypatch.setattr(_readers_base, "MAX_TEXT_BYTES", 4000)
+    monkeypatch.setattr(pipeline, "MAX_TEXT_BYTES", 4000)
 
     cli = _cli({"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url})
 
@@ -526,6 +533,7 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
     run("clear", data, "--snapshot", tmp_path / "snap", "--licensee", "acme-ai", "--purpose", "train-genai",
         "--out", tmp_path / "out", "--mode", "reservation")
     rows = {Path(r["item"]).name: r for r in pq.read_table(tmp_path / "out" / "decisions.parquet").to_pylist()}
+    assert min((data / n).stat().st_size for n in ("anthem-copy.pdf", "anthem-copy.docx")) > 4000
     for name in ("anthem-copy.pdf", "anthem-copy.docx", "anthem-copy.txt"):
         assert rows[name]["decision"] == "deny" and not rows[name]["passes"], rows[name]
     assert rows["own.hwpx"]["decision"] == "unknown" and rows["own.hwpx"]["passes"]
@@ -563,3 +571,19 @@ def test_korean_text_saved_as_cp949_or_utf16_registers_and_matches_its_utf8_copy
                      ("wide.txt", (POEM[1] * 5).encode())])
     assert [[mt.work_id for mt, _ in r.matches][:1] for r in found] == [[old], [old], [wide]]
     assert found[0].matches[0][0].stage == "exact"
+
+
+def test_a_document_larger_than_the_plain_text_cap_is_still_read_in_clearance(tmp_path, monkeypatch):
+    """Clearance fingerprints at most MAX_TEXT_BYTES of plain text; a PDF or DOCX is bigger than its text
+    (fonts, pictures), so it is read and capped by what extraction unpacks instead."""
+    from fairtrain.services.clearance import _readers_base, pipeline
+
+    monkeypatch.setattr(_readers_base, "MAX_TEXT_BYTES", 1000)
+    monkeypatch.setattr(pipeline, "MAX_TEXT_BYTES", 1000)
+    pdf = make_pdf(POEM)
+    assert len(pdf) > 1000
+    (tmp_path / "poem.pdf").write_bytes(pdf)
+    (tmp_path / "poem.txt").write_text("\n".join(POEM * 5), encoding="utf-8")
+    data, error = _readers_base.read_local(tmp_path / "poem.pdf", "poem.pdf")
+    assert error is None and data == pdf
+    assert "larger than 1000 bytes" in _readers_base.read_local(tmp_path / "poem.txt", "poem.txt")[1]
