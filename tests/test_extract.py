@@ -587,3 +587,11 @@ def test_a_document_larger_than_the_plain_text_cap_is_still_read_in_clearance(tm
     data, error = _readers_base.read_local(tmp_path / "poem.pdf", "poem.pdf")
     assert error is None and data == pdf
     assert "larger than 1000 bytes" in _readers_base.read_local(tmp_path / "poem.txt", "poem.txt")[1]
+
+
+def test_a_document_error_keeps_its_korean_across_processes():
+    import pickle
+
+    err = DocumentError("시.hwp", extract.R_HWP_PASSWORD)
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.item, str(back), back.localised("ko")) == (err.item, str(err), err.localised("ko"))

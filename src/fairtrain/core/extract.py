@@ -94,12 +94,19 @@ class DocumentError(FingerprintError):
         self.params = {k: str(v) for k, v in params.items()}
         super().__init__(item, message.format(**self.params))
 
+    def __reduce__(self):  # crosses process boundaries (clearance workers) whole, catalogue message included
+        return _document_error, (self.item, self.message_id, self.params)
+
     def localised(self, lang: str) -> str:
         """``"<file>: <reason>"`` in ``lang`` (English where the catalogue has no translation)."""
         from fairtrain.core.i18n import translator
 
         _ = translator(lang)
         return f"{self.item}: {_(self.message_id).format(**self.params)}"
+
+
+def _document_error(item: str, message: str, params: dict[str, str]) -> DocumentError:
+    return DocumentError(item, message, **params)
 
 
 def is_document(data: bytes | str, name: str = "") -> bool:
