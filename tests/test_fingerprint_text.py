@@ -397,7 +397,9 @@ def test_short_verbatim_runs_between_edits_do_not_make_an_excerpt_match(corpus):
         assert all(s["verbatim_words"] <= longest for m in before for s in m.evidence["spans"])
         if before and longest < MIN_VERBATIM_WORDS:
             cases += 1
-            assert wid not in _ids(index.match([query])[0])
+            # No excerpt span; the rewording stage may still recognise the edited copy (180 of the work's
+            # words, a tenth of them deleted), which is what it is for.
+            assert not [m for m in index.match([query])[0] if m.work_id == wid and "spans" in m.evidence]
         planted = fingerprint_text(" ".join(host[:150] + words[180:220] + host[150:]), f"planted{wid}")
         found += wid in _ids(index.match([planted], min_hits=2, min_containment=0.5)[0])
     assert cases >= 6, "the rule without chains should have matched most of these edited copies"
@@ -509,7 +511,7 @@ def test_save_load_round_trip(index, corpus, tmp_path):
     for p in paths:  # hashes, positions and ids only: never the texts
         names = set(pq.read_schema(p).names)
         assert names <= {"work_id", "n_words", "minhash_b8", "iscc", "hash", "position", "band_key",
-                         "hash_hi", "hash_lo"}
+                         "hash_hi", "hash_lo", "hangul_minhash_b8"}
     loaded = TextIndex.load(tmp_path / "idx")
     for name in ("work_ids", "n_words", "sigs", "fp_hash", "fp_widx", "fp_pos", "band_key", "band_widx",
                  "exact_hi", "exact_lo", "exact_widx", "stop"):
