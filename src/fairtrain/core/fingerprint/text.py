@@ -68,7 +68,12 @@ MIN_VERBATIM_HANGUL = 40
 # verified by the Jaccard estimate of the two whole texts from the 8-bit MinHash both already carry.
 MIN_EDIT_HITS = 2
 MIN_EDIT_JACCARD = 0.1
-MIN_EDIT_JACCARD_HANGUL = 0.15
+# Korean: formal texts on one subject (two bills with one template) share so many short syllable runs that
+# their syllable-shingle Jaccard reaches 0.17 with no 40-syllable run in common, while a copy with a fifth
+# of its eojeol edited and its spacing changed keeps 0.28 or more (benchmarks/recognition.py). Such a copy
+# also keeps about 40 % of the work's 10-syllable fingerprints, the related texts under 20 %.
+MIN_EDIT_JACCARD_HANGUL = 0.22
+MIN_EDIT_CONTAINMENT_HANGUL = 0.25
 _FORMAT = "fairtrain-text-index/2"
 _FORMAT_V1 = "fairtrain-text-index/1"  # word channels only: still opens, without the Hangul channel
 NEEDS_REEXPORT = ("spacing-invariant Korean matching (Hangul channel) needs a text index of format 2: "
@@ -429,6 +434,13 @@ class _Channel:
         # (work index << 32 | position), sorted: counts a work's fingerprints inside a range.
         self.work_pos = np.sort((widx.astype(np.uint64) << _U64(32)) | pos.astype(np.uint64))
         self.filter_shift, self.filter = _bit_filter(hashes)
+        self._per_work: np.ndarray | None = None
+
+    def per_work(self, n_works: int) -> np.ndarray:
+        """Number of fingerprints of each work (by work index), computed on first use."""
+        if self._per_work is None:
+            self._per_work = np.bincount(self.widx, minlength=n_works)
+        return self._per_work
 
     @property
     def nbytes(self) -> int:
@@ -780,7 +792,11 @@ class TextIndex:
         if not new.any():
             return
         q, w, n_hits = q[new], w[new], n_hits[new]
-        if hangul:
+        if hangul:  # the copy must also hold a share of the work's fingerprints (see MIN_EDIT_JACCARD_HANGUL)
+            held = n_hits >= MIN_EDIT_CONTAINMENT_HANGUL * self._hangul.per_work(len(self.work_ids))[w]
+            if not held.any():
+                return
+            q, w, n_hits = q[held], w[held], n_hits[held]
             qsig = [fps[i].hangul_signature() for i in q.tolist()]
             usable = np.array([s is not None for s in qsig], dtype=bool) & self.hangul.has_sig[w]
             work_sigs = self.hangul.sigs
