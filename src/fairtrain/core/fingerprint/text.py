@@ -15,6 +15,18 @@ Three stages, cheapest first (reference/fingerprinting.md §7.1, §7.3):
 3. **near-duplicates**: MinHash-128 on word 5-grams, 16 bands × 8 rows of LSH keys as a sorted array,
    candidates verified by a Jaccard estimate from 8-bit MinHash (128 bytes per work).
 
+Two additions (index format 2) recognise text the way people copy it:
+
+- **Hangul channel**: the same excerpt stage over Hangul syllables alone (spaces, digits, punctuation and
+  other scripts skipped), in syllable 10-grams winnowed with w = 8, so Korean whose spacing (띄어쓰기)
+  differs from the registered text, down to no spaces at all, keeps its fingerprints; its verbatim chain
+  must cover ``MIN_VERBATIM_HANGUL`` syllables.
+- **rewording**: a work copied whole with up to a fifth of its words deleted, inserted or replaced, or
+  read back by OCR, keeps few verbatim runs. Works sharing at least ``MIN_EDIT_HITS`` fingerprints with a
+  query (in either channel) are candidates, verified by the Jaccard estimate of the two whole texts from
+  the 8-bit MinHash each already carries (word shingles, or syllable shingles for the Hangul channel).
+  Nothing is read for a work that is not a candidate, so scanning costs what it did.
+
 Boilerplate: a fingerprint held by more than ``max_works_per_fingerprint`` works, or found in at least
 ``background_min_docs`` documents of a background corpus, is dropped from the index (kept as a stop
 list), so licence headers and stock phrases do not match everything.
