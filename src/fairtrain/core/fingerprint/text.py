@@ -77,8 +77,12 @@ HANGUL_SHINGLE = 5  # syllables per shingle of the Hangul MinHash
 MIN_VERBATIM_HANGUL = 40
 # Rewording: a work copied whole with words deleted, inserted or replaced keeps few verbatim runs but most
 # of its shingles. A candidate (a work sharing at least MIN_EDIT_HITS fingerprints with the query) is
-# verified by the Jaccard estimate of the two whole texts from the 8-bit MinHash both already carry.
-MIN_EDIT_HITS = 2
+# verified by the Jaccard estimate of the two whole texts from the 8-bit MinHash both already carry. A
+# fifth of the words replaced leaves an estimate of 0.11-0.3 (English, median 0.21); documents of one
+# upstream (two Debian packages' copyright files) reach 0.05 with 2 fingerprints in common, and 3 instead
+# of 2 cut the estimated chance false matches 80-fold for 0.007 of substitution recall
+# (benchmarks/recognition.py).
+MIN_EDIT_HITS = 3
 MIN_EDIT_JACCARD = 0.1
 # Korean: formal texts on one subject (two bills with one template) share so many short syllable runs that
 # their syllable-shingle Jaccard reaches 0.17 with no 40-syllable run in common, while a copy with a fifth
@@ -184,6 +188,9 @@ def fingerprint_texts(items: Iterable[tuple[str, bytes | str]]) -> list[TextFing
     return out  # type: ignore[return-value]
 
 
+_NO_SYLLABLES = (_frozen(np.empty(0, dtype=np.uint64)), _frozen(np.empty(0, dtype=np.uint64)))
+
+
 class _Batch:
     """Texts waiting for one vectorised pass: tokens, n-grams, MinHash and band keys for all at once."""
 
@@ -247,12 +254,12 @@ class _Batch:
             # Built without __init__ so that winnow_positions stays unset until it is read.
             fp = object.__new__(TextFingerprint)
             sa, sn = syl_start[d], n_syl[d]
+            syl = (syl_grams[sa:sa + max(sn - HANGUL_GRAM + 1, 0)], syllables[sa:sa + sn]) if sn else _NO_SYLLABLES
             for name, value in (("item", item), ("raw_hash", raw_hash), ("norm_hash", norm_hash),
                                 ("n_words", n), ("grams", grams[a:a + max(n - GRAM_WORDS + 1, 0)]),
                                 ("minhash", sigs[d]), ("bands", bands[d]), ("iscc_code", None),
-                                ("hangul_grams", syl_grams[sa:sa + max(sn - HANGUL_GRAM + 1, 0)]),
-                                ("hangul_positions", None), ("hangul_minhash", None),
-                                ("_words", words[a:a + n]), ("_syllables", syllables[sa:sa + sn])):
+                                ("hangul_grams", syl[0]), ("hangul_positions", None), ("hangul_minhash", None),
+                                ("_words", words[a:a + n]), ("_syllables", syl[1])):
                 object.__setattr__(fp, name, value)
             out[slot] = fp
         self.__init__()  # empty again
