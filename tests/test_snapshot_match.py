@@ -144,9 +144,9 @@ def test_transformed_copies_match_their_works_and_unrelated_items_do_not(snapsho
     assert results["empty.txt"].error == "empty file"
 
 
-def _as_format_1(out, key) -> None:
-    """Rewrite a snapshot as fairtrain-snapshot/1 wrote it: a text index of format 1 (no Hangul channel)
-    and a format-1 manifest, signed again by the same key."""
+def _as_format_1(out, key, manifest_format: str = "fairtrain-snapshot/1") -> None:
+    """Rewrite a snapshot as fairtrain-snapshot/1 or /2 wrote it: a text index of format 1 (no Hangul
+    channel) and that manifest format, signed again by the same key."""
     import pyarrow.parquet as pq
 
     text = out / "fingerprints" / "text"
@@ -164,10 +164,11 @@ def _as_format_1(out, key) -> None:
     old = json.loads((out / MANIFEST).read_text())
     doc = seal_snapshot(out, key, {k: v for k, v in old.items()
                                    if k not in ("format", "created_at", "files", "signature")})
-    (out / MANIFEST).write_text(json.dumps(sign_document({**doc, "format": "fairtrain-snapshot/1"}, key)))
+    (out / MANIFEST).write_text(json.dumps(sign_document({**doc, "format": manifest_format}, key)))
 
 
-def test_format_1_snapshot_still_opens_and_says_what_a_re_export_adds(snapshot, tmp_path):
+@pytest.mark.parametrize("older", ["fairtrain-snapshot/1", "fairtrain-snapshot/2"])
+def test_older_snapshot_still_opens_and_says_what_a_re_export_adds(snapshot, tmp_path, older):
     out, key, ids = snapshot
     korean = POEM[:POEM.index("The river")]
     respaced = (UNRELATED + korean.replace(" ", "") + UNRELATED).encode()  # spacing of a copy-paste
@@ -179,9 +180,9 @@ def test_format_1_snapshot_still_opens_and_says_what_a_re_export_adds(snapshot, 
     assert [[m.work_id for m, _ in r.matches] for r in current.match(items)] == [[ids["text"]]] * 2
     assert current.notices == []
 
-    _as_format_1(out, key)
+    _as_format_1(out, key, older)
     old = SnapshotMatcher.open(out, [key.public])
-    assert old.snapshot.manifest["format"] == "fairtrain-snapshot/1"
+    assert old.snapshot.manifest["format"] == older
     assert any("re-export" in n and "Korean" in n for n in old.notices)
     found = {r.item: [m.work_id for m, _ in r.matches] for r in old.match(items)}
     assert found == {"respaced.txt": [], "english.txt": [ids["text"]]}  # still matches what it always did
@@ -193,14 +194,14 @@ def test_format_1_snapshot_still_opens_and_says_what_a_re_export_adds(snapshot, 
                                  str(tmp_path / "snap.pub"), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)[0]["matches"][0]["work_id"] == ids["text"]
-    assert "note: snapshot format 1" in r.stderr and "re-export" in r.stderr
+    assert f"note: snapshot format {older[-1]}" in r.stderr and "re-export" in r.stderr
 
 
 def test_unknown_snapshot_format_is_refused(snapshot):
     out, key, _ = snapshot
     doc = json.loads((out / MANIFEST).read_text())
     (out / MANIFEST).write_text(json.dumps(sign_document({**doc, "format": "fairtrain-snapshot/99"}, key)))
-    with pytest.raises(SnapshotError, match="not a fairtrain-snapshot/2 manifest"):
+    with pytest.raises(SnapshotError, match=f"not a {FORMAT} manifest"):
         verify_snapshot(out, [key.public])
 
 
