@@ -21,17 +21,18 @@ that shares no code with the fingerprints; the count is printed.
 
 Edit families (parameters drawn per query, uniformly in the stated ranges, from ``--seed``): see
 ``FAMILIES``. Baseline in the same run: datasketch MinHash (128 permutations, word 5-gram shingles of
-``\\w+`` tokens) + MinHashLSH (threshold 0.5). Speed: documents per second per core (fingerprint + match
-against the 150 works, batched), on negatives half Korean and half English, for this checkout and for
-``main``'s text fingerprint modules loaded from git beside it (the current release's code path), as a
-ratio; turns are interleaved and the best of each kept, so load on the shared machine hits both.
+``\\w+`` tokens) + MinHashLSH (threshold 0.5). Speed: documents per CPU second of this process (per core;
+fingerprint + match against the 150 works, batched), on negatives half Korean and half English, for this
+checkout and for ``main``'s text fingerprint modules loaded from git beside it (the current release's code
+path), as a ratio; turns alternate and the best of each is kept.
 
-False-match rate per query at 10**7 works: an index of unrelated material (the negatives' chunks as
-works) is queried with other unrelated documents; candidates per query (works sharing at least
-MIN_EDIT_HITS fingerprints, the only pairs any verification reads) grow linearly with the index, so
-they are scaled to 10**7 works; each candidate pair passes only if its 8-bit MinHash agreement count
-reaches the threshold, whose probability is bounded by the binomial tail at the pair's own estimate plus
-three standard errors. Expected false matches per query = scaled candidates x mean pass probability.
+False-match rate per query at 10**7 works: an index of unrelated material (the negatives of 3/4 of the
+source packages, as works) is queried with the negatives of the other 1/4 (none sharing a verbatim run
+with an indexed one). Candidates of the rewording stage (works sharing at least MIN_EDIT_HITS
+fingerprints; the span stage needs a shared 20-word or 40-syllable run, a true overlap) grow linearly with
+the index, so their count per query is scaled to 10**7 works; each candidate that did not pass would pass
+with the binomial tail probability of reaching the agreement threshold at its own Jaccard estimate.
+Expected false matches per query = scaled candidates x mean pass probability (see ``fmr_estimate``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from fingerprint_text import STDLIB, _docstrings, longest_shared_run, verbatim_copies  # noqa: E402
+from fingerprint_text import STDLIB, _docstrings, longest_shared_run, scan_speeds, verbatim_copies  # noqa: E402
 
 from fairtrain.core.fingerprint import _text_sketch as sk  # noqa: E402
 from fairtrain.core.fingerprint import text as ft  # noqa: E402
@@ -465,18 +466,6 @@ def load_main_text_module():
     return importlib.import_module(f"{pkg}.text")
 
 
-def speed(scanners: dict, docs: list[str], rounds: int) -> dict[str, float]:
-    """Documents per CPU second of each scanner (this process's CPU time, so other engineers' jobs on the
-    shared machine count less), best of ``rounds`` turns taken in alternation."""
-    best = dict.fromkeys(scanners, float("inf"))
-    for _ in range(rounds):
-        for name, scan in scanners.items():
-            t = time.process_time()
-            scan(docs)
-            best[name] = min(best[name], time.process_time() - t)
-    return {name: len(docs) / s for name, s in best.items()}
-
-
 # ---- false-match rate at 10**7 works ----------------------------------------------------------------------
 
 def _binom_tail(n: int, p: float, k: int) -> float:
@@ -604,9 +593,10 @@ def run(args) -> list[dict]:
     half = 500 if quick else 1500
     docs = ko_s[:half] + en_s[:half]
     random.Random(seed).shuffle(docs)
-    sp = speed({"ours": lambda d: index.match(ft.fingerprint_texts([("", x) for x in d])),
-                "main": lambda d: old_index.match(old.fingerprint_texts([("", x) for x in d]))},
-               docs, 3 if quick else 5)
+    # CPU time of this process: per-core figures that other jobs on a shared machine disturb less.
+    sp = scan_speeds({"ours": lambda d: index.match(ft.fingerprint_texts([("", x) for x in d])),
+                      "main": lambda d: old_index.match(old.fingerprint_texts([("", x) for x in d]))},
+                     docs, 3 if quick else 5, clock=time.process_time)
     rows.append({"modality": "text", "family": "speed (docs/s per core)", "params": f"{len(docs)} docs, half Korean",
                  "n": len(docs), "docs/s": sp["ours"], "main docs/s": sp["main"], "ratio": sp["ours"] / sp["main"],
                  "target": ">= 5000 docs/s and >= 0.8x main"})
