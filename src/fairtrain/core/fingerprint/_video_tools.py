@@ -30,7 +30,7 @@ FRAME_SIDE = 96  # grid frames are scaled to 96×96 grey (aspect not kept: geome
 SIGNATURE_FPS = 5  # MPEG-7 frame signatures for the ISCC Video-Code, at iscc-sdk's rate
 MAX_MEMORY = 2 << 30  # address-space cap per FFmpeg process
 _PR_SET_PDEATHSIG = 1
-_TRUNCATION_HINTS = ("partial file", "truncat", "invalid data found when processing input", "premature",
+_TRUNCATION_HINTS = ("partial file", "truncat", "premature",
                      "moov atom not found", "end of file")
 
 
@@ -76,10 +76,10 @@ def probe(path: str, item: str, timeout: float) -> Probe:
         doc = {}
     streams = doc.get("streams") or []
     if proc.returncode != 0 or not doc.get("format"):
-        last = message.splitlines()[-1] if message else f"exit status {proc.returncode}"
-        kind = "truncated or corrupt video" if any(h in last.lower() for h in _TRUNCATION_HINTS) else \
-            "not a decodable video"
-        raise FingerprintError(item, f"{kind} (ffprobe: {_strip_path(last, path)})")
+        lines = message.splitlines() or [f"exit status {proc.returncode}"]
+        cut = next((ln for ln in lines if any(h in ln.lower() for h in _TRUNCATION_HINTS)), None)
+        kind = "not a decodable video" if cut is None else "truncated or corrupt video"
+        raise FingerprintError(item, f"{kind} (ffprobe: {_strip_path(cut or lines[-1], path)})")
     video = [s for s in streams if s.get("codec_type") == "video"
              and not (s.get("disposition") or {}).get("attached_pic")]
     if not video:
@@ -103,6 +103,7 @@ def _float(value: object) -> float:
 
 def _strip_path(message: str, path: str) -> str:
     """FFmpeg messages name the (temporary) input path; the item name says which item it is."""
+    message = re.sub(r"\[[^\]]* @ 0x[0-9a-f]+\] ", "", message)  # FFmpeg's "[demuxer @ address] " prefix
     return message.replace(f"{path}: ", "").replace(path, "<input>")
 
 
