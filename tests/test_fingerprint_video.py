@@ -283,3 +283,46 @@ def test_clearance_readers_yield_video_items_from_folders_webdataset_and_parquet
     rows = sorted((i for (fmt, _), i in items.items() if fmt == "parquet"), key=lambda i: i.row)
     assert rows[0].media_type == "video" and rows[0].text == "a dancer on a roof"
     assert rows[1].error and "nope.mp4" in rows[1].error and "missing" in rows[1].error
+
+
+def test_a_broadcaster_registers_and_a_video_dataset_with_an_excerpt_is_cleared(database_url, clips, tmp_path):
+    """The issue's "done when": register a programme, clear a WebVid-style manifest (caption + local
+    path) holding an excerpt of it, and find the excerpt with its offset; a truncated item is an error."""
+    from typer.testing import CliRunner
+
+    from fairtrain.cli.app import app
+
+    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
+    runner = CliRunner()
+
+    def run(*args, code=0):
+        r = runner.invoke(app, [str(a) for a in args], env=env)
+        assert r.exit_code == code, r.output
+        return r
+
+    run("holders", "add", "Broadcaster")
+    added = json.loads(run("works", "add", clips["work"], "--holder", "1:author", "--json").stdout)
+    assert added["errors"] == []
+    run("declare", "--holder", "1", "--category", "train-ai=deny")
+    run("keys", "create")
+    run("keys", "create", "--name", "acme-ai")
+    run("snapshot", "export", tmp_path / "snap")
+    found = json.loads(run("match", clips["excerpt"], "--snapshot", tmp_path / "snap", "--json").stdout)
+    assert found[0]["modality"] == "video" and found[0]["matches"][0]["work_id"] == 1
+    assert abs(found[0]["matches"][0]["evidence"]["query_offset_s"] - 6.0) <= 1.0
+
+    manifest = tmp_path / "webvid.parquet"
+    pq.write_table(pa.table({"caption": ["rooftop dance", "city at night", "cut off"],
+                             "path": [str(clips["excerpt"]), str(clips["unrelated"]), str(clips["truncated"])]}),
+                   manifest)
+    out = tmp_path / "out"
+    report = json.loads(run("clear", manifest, "--snapshot", tmp_path / "snap", "--licensee", "acme-ai",
+                            "--out", out, "--json").stdout)
+    names = ["rooftop dance", "city at night", "cut off"]
+    rows = {names[r["row"]]: r for r in pq.read_table(out / "decisions.parquet").to_pylist()}
+    assert rows["rooftop dance"]["decision"] == "deny" and rows["rooftop dance"]["modality"] == "video"
+    (evidence,) = json.loads(rows["rooftop dance"]["evidence"])
+    assert evidence["work_id"] == 1 and abs(evidence["evidence"]["offset_s"] - 9.0) <= 1.0
+    assert rows["city at night"]["decision"] == "unknown" and not rows["city at night"]["error"]
+    assert "truncated or corrupt video" in rows["cut off"]["error"]
+    assert report["items"] == 3
