@@ -141,6 +141,8 @@ def render(dst: Path, rng: np.random.Generator, photos: list[Path], duration: fl
         pass
     if proc.wait(timeout=900):
         raise RuntimeError(f"ffmpeg render {dst}: {proc.stderr.read().decode()[-800:]}")
+    if probe_duration(dst) < duration - 0.5:
+        raise RuntimeError(f"ffmpeg render {dst}: {probe_duration(dst):.1f} s instead of {duration:.1f} s")
 
 
 @dataclass
@@ -350,7 +352,7 @@ def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print)
         if not dst.exists():
             jobs.append(lambda dst=dst, sub=sub, dur=dur, i=i: _atomic(dst, lambda tmp: render(
                 tmp, sub, [work_photos[i]], dur, (1280, 720),
-                ["-ss", "10", "-i", str(tracks[i])])))
+                ["-stream_loop", "-1", "-i", str(tracks[i])])))
     distractors = []
     for j in range(n_dis):
         dst = root / "distractors" / f"dis{j:04d}.mp4"

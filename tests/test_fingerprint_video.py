@@ -285,21 +285,10 @@ def test_clearance_readers_yield_video_items_from_folders_webdataset_and_parquet
     assert rows[1].error and "nope.mp4" in rows[1].error and "missing" in rows[1].error
 
 
-def test_a_broadcaster_registers_and_a_video_dataset_with_an_excerpt_is_cleared(database_url, clips, tmp_path):
+def test_a_broadcaster_registers_and_a_video_dataset_with_an_excerpt_is_cleared(cli, clips, tmp_path):
     """The issue's "done when": register a programme, clear a WebVid-style manifest (caption + local
     path) holding an excerpt of it, and find the excerpt with its offset; a truncated item is an error."""
-    from typer.testing import CliRunner
-
-    from fairtrain.cli.app import app
-
-    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        r = runner.invoke(app, [str(a) for a in args], env=env)
-        assert r.exit_code == code, r.output
-        return r
-
+    run = cli
     run("holders", "add", "Broadcaster")
     added = json.loads(run("works", "add", clips["work"], "--holder", "1:author", "--json").stdout)
     assert added["errors"] == []

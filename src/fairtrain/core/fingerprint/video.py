@@ -38,7 +38,7 @@ from ._audio_tools import as_file
 from ._image_mih import MultiIndexHash, flat_range
 from ._video_frames import Box, bar_box, hash_thumbs, pip_boxes, shot_starts, thumbs
 from ._video_tools import GRID_FPS, decode_grid, probe
-from .audio import AudioFingerprint, AudioIndex, AudioIndexBuilder, AudioRegistration, fingerprint_audio, \
+from .audio import AudioFingerprint, AudioIndex, AudioIndexBuilder, AudioRegistration, _name, fingerprint_audio, \
     register_audio
 from .codec import register_type
 
@@ -110,12 +110,6 @@ class VideoRegistration:
     strip: bytes = b""
     width: int = 0
     height: int = 0
-
-
-def _name(data: VideoSource, item: str) -> str:
-    if item:
-        return item
-    return "<bytes>" if isinstance(data, (bytes, bytearray, memoryview)) else os.fspath(data)
 
 
 def _digest(data: VideoSource, item: str) -> bytes:
