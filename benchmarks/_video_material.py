@@ -228,14 +228,14 @@ def _overlay(work, dur, host, rng, dst, quick):
     start, length = _excerpt(rng, dur, quick)
     lw = rng.uniform(0.08, 0.15)
     corner = int(rng.integers(4))
-    lx = "w*0.03" if corner % 2 == 0 else f"w*{0.97 - lw:.3f}"
-    ly = "h*0.04" if corner < 2 else f"h*{0.96 - lw:.3f}"
+    fx = 0.03 if corner % 2 == 0 else 0.97 - lw
+    fy = 0.04 if corner < 2 else 0.96 - lw
     cap = rng.uniform(0.08, 0.14)
     words = ["BREAKING", "LIVE", "Interview", "tonight", "exclusive", "the", "festival", "premiere"]
     text = " ".join(rng.choice(words, 4))
-    vf = (f"drawbox=x={lx}:y={ly}:w=w*{lw:.3f}:h=w*{lw:.3f}:color=white@0.8:t=fill,"
-          f"drawtext=fontfile={FONT}:text='TV':x={lx}+w*{lw / 4:.3f}:y={ly}+w*{lw / 3:.3f}:fontsize=h*{lw:.3f}:fontcolor=red,"
-          f"drawbox=x=0:y=h*{1 - cap:.3f}:w=w:h=h*{cap:.3f}:color=black@0.6:t=fill,"
+    vf = (f"drawbox=x=iw*{fx:.3f}:y=ih*{fy:.3f}:w=iw*{lw:.3f}:h=iw*{lw:.3f}:color=white@0.8:t=fill,"
+          f"drawtext=fontfile={FONT}:text='TV':x=w*{fx + lw / 4:.3f}:y=h*{fy:.3f}+w*{lw / 3:.3f}:fontsize=h*{lw:.3f}:"
+          f"fontcolor=red,drawbox=x=0:y=ih*{1 - cap:.3f}:w=iw:h=ih*{cap:.3f}:color=black@0.6:t=fill,"
           f"drawtext=fontfile={FONT}:text='{text}':x=w*0.04:y=h*{1 - cap * 0.8:.3f}:fontsize=h*{cap * 0.6:.3f}:"
           f"fontcolor=white,scale=640:360")
     ffmpeg(["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work), "-vf", vf, *_LOW, str(dst)])
@@ -244,9 +244,7 @@ def _overlay(work, dur, host, rng, dst, quick):
 
 def _speed(work, dur, host, rng, dst, quick):
     start, length = _excerpt(rng, dur, quick, 20.0, 28.0)
-    s = float(rng.uniform(1.03, 1.10) * (1 if rng.uniform() < 0.5 else 1 / 1.0))
-    if rng.uniform() < 0.5:
-        s = float(rng.uniform(0.90, 0.97))
+    s = float(rng.uniform(1.03, 1.10) if rng.uniform() < 0.5 else rng.uniform(0.90, 0.97))
     ffmpeg(["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work), "-vf", f"setpts=PTS/{s:.4f},scale=640:360",
             "-af", f"asetrate=44100*{s:.4f},aresample=44100", *_LOW, str(dst)])
     return {"start": start, "at": 0.0, "length": length / s, "speed": round(s, 4)}
@@ -331,15 +329,18 @@ def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print)
     root.mkdir(parents=True, exist_ok=True)
     photos = photo_pool(cache_root)
     music = music_pool()
-    if len(photos) < n_works + 4 or len(music) < n_works:
-        raise SystemExit(f"need ≥ {n_works + 4} distinct photographs and {n_works} tracks; "
+    if len(photos) < n_works + 3 or len(music) < n_works + 1:
+        raise SystemExit(f"need ≥ {n_works + 3} distinct photographs and {n_works} tracks; "
                          f"found {len(photos)} and {len(music)} (apt-get install mate-backgrounds desktop-base "
                          f"wesnoth-1.16-music)")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(photos))
     work_photos = [photos[i] for i in order[:n_works]]
     host_photos = [photos[i] for i in order[n_works:]]
-    tracks = [music[i] for i in rng.permutation(len(music))[:n_works]]
+    # silence.ogg is Wesnoth's "no music" track: not a soundtrack; the next unused track takes its place
+    shuffled = [music[i] for i in rng.permutation(len(music))]
+    spare = [t for t in shuffled[n_works:] if t.name != "silence.ogg"]
+    tracks = [spare.pop(0) if t.name == "silence.ogg" else t for t in shuffled[:n_works]]
     jobs: list[Callable[[], None]] = []
 
     works, seconds = [], []

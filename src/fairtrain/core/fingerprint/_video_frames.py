@@ -17,7 +17,8 @@ _BAR_MAX_SHARE = 0.30  # at most this share of the frame per side
 _PIP_MIN_SHARE = 0.25  # an inset spans at least this share of each side (the issue asks for 1/3)
 _PIP_MAX_SHARE = 0.85
 _PIP_PEAK = 2.2  # a boundary line's edge strength, relative to the frame's median edge strength
-_PIP_MAX_BOXES = 3
+_PIP_CANDIDATE = 1.5  # a line is a candidate side at this multiple of the median line score
+_PIP_MAX_BOXES = 4
 _QUALITY_SCALE = 5.0  # as _image_hash.quality: mean neighbour gradient × 5, capped at 100
 
 
@@ -43,7 +44,7 @@ def bar_box(frames: np.ndarray) -> Box:
 def _peaks(score: np.ndarray, limit: int) -> list[int]:
     ref = float(np.median(score)) + 1e-3
     cand = [i for i in range(1, len(score) - 1)
-            if score[i] >= _PIP_PEAK * ref and score[i] >= score[i - 1] and score[i] >= score[i + 1]]
+            if score[i] >= _PIP_CANDIDATE * ref and score[i] >= score[i - 1] and score[i] >= score[i + 1]]
     cand.sort(key=lambda i: -score[i])
     return sorted(cand[:limit])
 
@@ -62,8 +63,8 @@ def pip_boxes(frames: np.ndarray, box: Box) -> list[Box]:
     ref = float(np.median(np.concatenate([gx.ravel(), gy.ravel()]))) + 0.5
     gx, gy = gx / ref, gy / ref
     q = 1.0 - _PIP_MIN_SHARE
-    cols = _peaks(np.quantile(gx, q, axis=0), 6)
-    rows = _peaks(np.quantile(gy, q, axis=1), 6)
+    cols = _peaks(np.quantile(gx, q, axis=0), 8)
+    rows = _peaks(np.quantile(gy, q, axis=1), 8)
     # the frame's own edges may bound an inset placed against them
     xs = [-1, *cols, w - 1]
     ys = [-1, *rows, h - 1]
@@ -76,28 +77,35 @@ def pip_boxes(frames: np.ndarray, box: Box) -> list[Box]:
                 for y2 in ys[j + 1:]:
                     if not _PIP_MIN_SHARE * h <= y2 - y1 <= _PIP_MAX_SHARE * h:
                         continue
-                    sides = []
-                    if x1 >= 0:
-                        sides.append(gx[y1 + 1:y2 + 1, x1].mean())
-                    if x2 < w - 1:
-                        sides.append(gx[y1 + 1:y2 + 1, x2].mean())
-                    if y1 >= 0:
-                        sides.append(gy[y1, x1 + 1:x2 + 1].mean())
-                    if y2 < h - 1:
-                        sides.append(gy[y2, x1 + 1:x2 + 1].mean())
-                    if len(sides) < 2:
-                        continue
-                    strength = float(min(sides))
-                    if strength >= _PIP_PEAK:
-                        found.append((strength, (t + y1 + 1, t + y2 + 1, left + x1 + 1, left + x2 + 1)))
+                    score = _box_score([
+                        gx[y1 + 1:y2 + 1, x1].mean() if x1 >= 0 else None,
+                        gx[y1 + 1:y2 + 1, x2].mean() if x2 < w - 1 else None,
+                        gy[y1, x1 + 1:x2 + 1].mean() if y1 >= 0 else None,
+                        gy[y2, x1 + 1:x2 + 1].mean() if y2 < h - 1 else None])
+                    if score is not None:
+                        found.append((score, (t + y1 + 1, t + y2 + 1, left + x1 + 1, left + x2 + 1)))
     found.sort(key=lambda s: -s[0])
     out: list[Box] = []
     for _, bx in found:
-        if all(_overlap(bx, o) < 0.7 for o in out):
+        if all(_overlap(bx, o) < 0.9 for o in out):
             out.append(bx)
         if len(out) == _PIP_MAX_BOXES:
             break
     return out
+
+
+def _box_score(sides: list[float | None]) -> float | None:
+    """How much a rectangle looks like an inset, from its sides' persistent edge strengths (None: the side
+    lies on the frame's border), or None when it does not: at least two real seams, at most one weak side.
+    A real seam scores more than a border, so an inset just above the bottom is not taken for one
+    reaching it."""
+    real = sorted((float(v) for v in sides if v is not None), reverse=True)
+    if len(real) < 2 or real[1] < _PIP_PEAK:
+        return None
+    weak = [v for v in real if v < _PIP_PEAK]
+    if len(weak) > 1 or (weak and weak[0] < 0.4 * _PIP_PEAK):
+        return None
+    return sum(min(v, 3 * _PIP_PEAK) for v in real) + 0.8 * _PIP_PEAK * (4 - len(real))
 
 
 def _overlap(a: Box, b: Box) -> float:

@@ -62,6 +62,9 @@ DEFAULT_TIMEOUT_S = 600.0
 # The picture covers speed changes up to ±10 %; the soundtrack keeps two of the audio path's ten speed
 # variants (±2 %), which keeps registration above 30× real time and the index under 20 KB a minute.
 AUDIO_SPEEDS = (0.98, 1.02)
+# Chromaprint's items cover about 2.3 s less than the audio (frame and filter context), so a 10-s excerpt's
+# soundtrack gives ≈ 7.7 s of items: the audio path's 10-s minimum would miss every short excerpt.
+AUDIO_MIN_OVERLAP_S = 7.5
 
 # (name, (left, top, right, bottom) fractions of the picture inside its bars)
 REGISTRY_VARIANTS: tuple[tuple[str, tuple[float, float, float, float]], ...] = (
@@ -363,7 +366,8 @@ class VideoIndex:
             self._match_visual(fps, pending, results)
         audio_q = [qi for qi in pending if fps[qi].audio is not None]
         if audio_q and self.audio is not None:
-            for qi, found in zip(audio_q, self.audio.match([fps[qi].audio for qi in audio_q]), strict=True):
+            for qi, found in zip(audio_q, self.audio.match([fps[qi].audio for qi in audio_q],
+                                                                  min_overlap_s=AUDIO_MIN_OVERLAP_S), strict=True):
                 for m in found:
                     if m.stage == "exact":
                         continue
