@@ -151,6 +151,35 @@ def test_an_excerpt_inside_an_unrelated_video_is_found_with_both_offsets(clips, 
     assert 9.0 <= ev["duration_s"] <= 13.5, ev
 
 
+def _pip(work: np.ndarray, host: np.ndarray, scale: float, x: int, y: int) -> np.ndarray:
+    out = host.copy()
+    w, h = int(W * scale) // 2 * 2, int(H * scale) // 2 * 2
+    for i, frame in enumerate(work):
+        out[i, y:y + h, x:x + w] = np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BILINEAR))
+    return out
+
+
+@pytest.mark.parametrize("edit", ["crop", "speed", "pip"])
+def test_edited_excerpts_are_found(clips, registered, tmp_path, edit):
+    """16 s from 6 s into the work: cropped by 18 % and 15 % off-centre, played 8 % faster, or shown at a
+    third of the frame over unrelated video."""
+    _, index = registered
+    excerpt = frames_of(1, 30.0)[6 * FPS:22 * FPS]
+    vf = "null"
+    if edit == "crop":
+        vf = "crop=iw*0.82:ih*0.85:iw*0.15:ih*0.02,scale=192:108"
+    elif edit == "speed":
+        vf = "setpts=PTS/1.08"
+    else:
+        excerpt = _pip(excerpt, frames_of(55, 16.0), 1 / 3, 110, 12)
+    found = index.match([fingerprint_video(encode(tmp_path / "e.mp4", excerpt, vf=vf), "e.mp4")])[0]
+    assert [m.work_id for m in found] == [42], edit
+    ev = found[0].evidence
+    assert abs(ev["offset_s"] - ev["speed"] * ev["query_offset_s"] - 6.0) <= 1.0, ev  # the item's start in the work
+    assert abs(ev["speed"] - (1.08 if edit == "speed" else 1.0)) <= 0.03, ev  # a 2-fps grid over 16 s
+    assert ev["view"] == ("pip" if edit == "pip" else "full")
+
+
 def test_the_soundtrack_alone_identifies_the_work(clips, registered, tmp_path):
     _, index = registered
     other_picture = tmp_path / "picture-replaced.mp4"

@@ -467,7 +467,7 @@ class VideoIndex:
         return Match(work_id=int(self.work_ids[work]), score=round(share * (1.0 - mean_dist / 64.0), 6),
                      stage="verified", evidence={
                          "track": "visual",
-                         "offset_s": round(max(0.0, speed * first / GRID_FPS + offset), 2),
+                         "offset_s": round(max(0.0, float(speed * first / GRID_FPS + offset)), 2),
                          "query_offset_s": round(first / GRID_FPS, 2),
                          "duration_s": round((last - first + 1) / GRID_FPS, 2),
                          "speed": round(float(speed), 4),
@@ -503,8 +503,13 @@ def _hough(tq: np.ndarray, tr: np.ndarray, dist: np.ndarray) -> tuple[int, float
     cell = key[first] // nf
     score = np.bincount(cell, weights=w[first], minlength=ns * width).reshape(ns, width)
     votes = np.bincount(cell, minlength=ns * width).reshape(ns, width)
-    # ties (a still shot fits every speed) go to the speed nearest 1.0
-    rank = score - np.abs(SPEEDS - 1.0)[:, None]
+    # The ±1-bin tolerance lets neighbouring speeds tie over a short item; the pairs in the exact bin
+    # break the tie (a slope that fits the cuts exactly), then the speed nearest 1.0 (a still shot fits all).
+    exact = np.zeros(ns * width)
+    centre = np.arange(ns)[:, None] * width + (bins - lo)
+    ck = np.unique(centre.ravel() * nf + np.broadcast_to(frames, bins.shape).ravel())
+    np.add.at(exact, ck // nf, 1.0)
+    rank = score + 0.5 * exact.reshape(ns, width) * (HASH_RADIUS + 1) ** 2 / 4 - np.abs(SPEEDS - 1.0)[:, None]
     si, bi = np.unravel_index(int(np.argmax(rank)), rank.shape)
     if votes[si, bi] < MIN_VOTES:
         return None
