@@ -344,3 +344,33 @@ def test_a_broadcaster_registers_and_a_video_dataset_with_an_excerpt_is_cleared(
     assert rows["city at night"]["decision"] == "unknown" and not rows["city at night"]["error"]
     assert "truncated or corrupt video" in rows["cut off"]["error"]
     assert report["items"] == 3
+
+
+def test_ffmpeg_runs_bounded_in_memory_and_time_and_dies_with_its_parent():
+    import os
+    import sys
+    import time
+
+    from fairtrain.core.fingerprint._video_tools import run_bounded
+
+    hog = run_bounded([sys.executable, "-c", "bytearray(3 << 30)"], "x", 60)
+    assert hog.returncode != 0 and b"MemoryError" in hog.stderr
+    with pytest.raises(FingerprintError, match="sleep timed out after 0.5 s"):
+        run_bounded(["sleep", "5"], "x", 0.5)
+    code = "from fairtrain.core.fingerprint._video_tools import run_bounded; run_bounded(['sleep', '60'], 'x', 90)"
+    parent = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    deadline = time.monotonic() + 30
+    while not children.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (child,) = children.read_text().split()
+    while "Name:\tsleep" not in Path(f"/proc/{child}/status").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until setpriv and prlimit have set it up and exec'd the tool
+    parent.kill()
+    parent.wait()
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        status = Path(f"/proc/{child}/status").read_text() if Path(f"/proc/{child}").exists() else ""
+        if "State:\tZ" in status:
+            break
+        time.sleep(0.05)
+    assert not Path(f"/proc/{child}").exists() or "State:\tZ" in Path(f"/proc/{child}/status").read_text()

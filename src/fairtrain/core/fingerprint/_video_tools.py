@@ -1,7 +1,7 @@
 """FFmpeg plumbing for the video fingerprint: probing, grid decoding and the thumbnail strip.
 
-Every FFmpeg/ffprobe process runs bounded: a wall-clock timeout, an address-space cap (``RLIMIT_AS``) and
-``PR_SET_PDEATHSIG`` so that it dies with the process that started it. Decoding reads only what the
+Every FFmpeg/ffprobe process runs bounded: a wall-clock timeout, an address-space cap (``prlimit --as``)
+and ``setpriv --pdeathsig KILL`` so that it dies with the process that started it. Decoding reads only what the
 fingerprint needs: ``-skip_frame noref`` (non-reference frames are never decoded: the grid picks the
 nearest decoded frame), ``-skip_loop_filter all``, one thread, and the ``fps`` filter before any scaling,
 so only the grid frames are scaled down to :data:`FRAME_SIDE`² grey.
@@ -9,12 +9,11 @@ so only the grid frames are scaled down to :data:`FRAME_SIDE`² grey.
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import json
 import os
 import re
-import resource
-import signal
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -28,28 +27,31 @@ from ._audio_tools import tool_path
 GRID_FPS = 2  # frames per second on the fixed time grid
 FRAME_SIDE = 96  # grid frames are scaled to 96×96 grey (aspect not kept: geometry is in fractions)
 MAX_MEMORY = 2 << 30  # address-space cap per FFmpeg process
-_PR_SET_PDEATHSIG = 1
 _TRUNCATION_HINTS = ("partial file", "truncat", "premature",
                      "moov atom not found", "end of file")
 
 
-def _bounded(max_memory: int):
-    def setup() -> None:  # runs in the child between fork and exec
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-        if max_memory:
-            resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
-    return setup
+@functools.cache
+def _wrapper(max_memory: int) -> tuple[str, ...]:
+    """util-linux's ``setpriv --pdeathsig KILL`` and ``prlimit --as``, which exec the tool in place.
+
+    Not ``preexec_fn``: Python documents it as unsafe in a process with threads (the web server and the
+    audio pool have them), and ctypes/dlopen in a forked child can deadlock on the loader lock."""
+    setpriv, prlimit = shutil.which("setpriv"), shutil.which("prlimit")
+    out: list[str] = []
+    if setpriv:
+        out += [setpriv, "--pdeathsig", "KILL"]
+    if prlimit and max_memory:
+        out += [prlimit, f"--as={max_memory}", "--"]
+    return tuple(out)
 
 
 def run_bounded(argv: list[str], item: str, timeout: float, max_memory: int = MAX_MEMORY
                 ) -> subprocess.CompletedProcess:
     """Run a tool with a timeout, a memory cap and death-with-parent; a timeout is the item's error."""
     try:
-        return subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                              preexec_fn=_bounded(max_memory))
+        return subprocess.run([*_wrapper(max_memory), *argv], capture_output=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise FingerprintError(item, f"{Path(argv[0]).name} timed out after {timeout:g} s") from None
 
