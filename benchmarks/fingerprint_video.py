@@ -144,8 +144,11 @@ def main() -> None:
                 ev = ok[0].evidence
                 vis = ev if ev.get("track") == "visual" else None
                 if vis is not None and "start" in truth and truth.get("speed") is None:
-                    err = abs(float(vis["offset_s"]) - truth["start"]) + abs(
-                        float(vis["query_offset_s"]) - truth.get("at", 0.0))
+                    # where the item's time 0 falls in the work, by the evidence and by the truth
+                    said = float(vis["offset_s"]) - float(vis["speed"]) * float(vis["query_offset_s"])
+                    err = abs(said - (truth["start"] - truth.get("at", 0.0)))
+                    if truth.get("at"):  # an excerpt inside other material: where it starts in the item
+                        err = max(err, abs(float(vis["query_offset_s"]) - truth["at"]))
                     fam_offsets.append(err)
             if not args.no_baseline:
                 c0 = cpu_seconds()
