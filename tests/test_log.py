@@ -7,9 +7,7 @@ import json
 
 import pytest
 from sqlalchemy import text, update
-from typer.testing import CliRunner
 
-from fairtrain.cli.app import app
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.merkle import MerkleTree, leaf_hash
 from fairtrain.core.store.models import LogEntry
@@ -100,15 +98,8 @@ def test_deleting_an_entry_is_detected(log, registry):
     assert "entry 4: missing (next stored entry is 5)" in problems
 
 
-def test_log_commands(database_url, tmp_path):
-    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        r = runner.invoke(app, [str(a) for a in args], env=env)
-        assert r.exit_code == code, r.output
-        return r
-
+def test_log_commands(cli, tmp_path):
+    run = cli
     run("keys", "create")
     run("holders", "add", "Poet")
     (tmp_path / "p.txt").write_text("A short poem about the sea and the salt wind in the harbour town.\n" * 3)

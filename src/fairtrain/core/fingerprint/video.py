@@ -18,6 +18,18 @@ Evidence: where the copy starts in the work (``offset_s``) and in the item (``qu
 it runs (``duration_s``), its ``speed`` and the ``view`` (full, mirror, pip) that matched.
 
 Soundtrack. The audio path (:mod:`.audio`) with a lighter speed-variant set; either track alone matches.
+
+Why pHash-64 per frame: it is the project's image hash (bit-identical to the ISCC Image-Code body), 8 bytes
+a frame keeps three registry variants at 2 fps within ≈ 2.9 KB a minute (PDQ's 256 bits would be 4×),
+and batched over a stack of 32×32 thumbnails it costs ≈ 0.1 ms a frame against ≈ 1.2 ms for
+``imagehash.phash`` on a 320×180 frame, i.e. nothing next to decoding. Its weakness, single frames of
+smooth pictures that re-encoding moves by 15+ bits, is what the temporal verification absorbs: a match
+needs half the frames of an 8-s window on one line, not any one frame.
+
+Measured (``benchmarks/fingerprint_video.py --quick``: 12 works of 30–45 s at 720p, 60 distractors, 16
+edit families; see the README for the table): recall 1.00 on 15 families and 0.92 on picture-in-picture,
+no false match; registration 31× and query 48× real time per core at 720p; index ≈ 12 KB per minute
+(frames ≈ 3 KB, soundtrack ≈ 9 KB).
 """
 
 from __future__ import annotations
