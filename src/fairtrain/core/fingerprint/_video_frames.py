@@ -65,6 +65,13 @@ def pip_boxes(frames: np.ndarray, box: Box) -> list[Box]:
     gy = np.abs(np.diff(f, axis=1)).mean(axis=0)  # (h-1, w)
     ref = float(np.median(np.concatenate([gx.ravel(), gy.ravel()]))) + 0.5
     gx, gy = gx / ref, gy / ref
+    # The seam also shows in time: the inset changes (cuts, pans) where the host does not, so the map of
+    # frame-to-frame change has an edge there even where both pictures are equally textured.
+    change = np.abs(np.diff(f, axis=0))
+    cx = np.abs(np.diff(change, axis=2)).mean(axis=0)
+    cy = np.abs(np.diff(change, axis=1)).mean(axis=0)
+    cref = float(np.median(np.concatenate([cx.ravel(), cy.ravel()]))) + 0.5
+    gx, gy = np.maximum(gx, cx / cref), np.maximum(gy, cy / cref)
     q = 1.0 - _PIP_MIN_SHARE
     cols = _peaks(np.quantile(gx, q, axis=0), 8)
     rows = _peaks(np.quantile(gy, q, axis=1), 8)
