@@ -66,7 +66,7 @@ class SnapshotMatcher:
             if not data:
                 results[i].error = "empty file"
             elif kind is None:
-                results[i].error = "unsupported file type (not text, image or audio)"
+                results[i].error = "unsupported file type (not text, image, audio or video)"
             else:
                 groups.setdefault(kind, []).append(i)
         for kind, idx in groups.items():
