@@ -20,6 +20,7 @@ from fairtrain.core.datadir import resolve_data_dir
 from fairtrain.core.errors import FairtrainError
 from fairtrain.services.registry import Registry
 from fairtrain.web.accounts import Accounts
+from fairtrain.web.cpu import CpuPool
 from fairtrain.web.security import BodyLimit, Network, RateLimiter, SecurityHeaders, Sessions, parse_proxies
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -33,6 +34,10 @@ class WebLimits:
     sign_in_per_client: tuple[int, float] = (30, 300.0)
     sign_up_per_client: tuple[int, float] = (10, 3600.0)
     uploads_per_account: tuple[int, float] = (60, 60.0)
+    # fingerprinting runs in worker processes (fairtrain.web.cpu), each upload within this budget
+    cpu_workers: int = 2
+    fingerprint_seconds: float = 120.0
+    fingerprint_max_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass
@@ -43,6 +48,7 @@ class WebState:
     data_dir: Path
     limits: WebLimits
     secure_cookies: bool
+    cpu: CpuPool
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
 
@@ -76,6 +82,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
         registry=registry, accounts=Accounts(registry.engine, password_hasher),
         sessions=Sessions(secret_key or _secret(directory)), data_dir=directory.resolve(), limits=limits,
         secure_cookies=secure_cookies, trusted_proxies=parse_proxies(trusted_proxies),
+        cpu=CpuPool(limits.cpu_workers, limits.fingerprint_seconds, limits.fingerprint_max_bytes),
         limiters={name: RateLimiter(*getattr(limits, name)) for name in (
             "sign_in_per_email", "sign_in_per_client", "sign_up_per_client", "uploads_per_account")})
     # Keep uploaded parts in memory (bounded by BodyLimit) instead of spooling them to the system temp
@@ -90,6 +97,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
                   description="A permission-first rights clearinghouse for AI training data: registry, "
                               "declarations, signals, imports, disputes, snapshots and the public log.")
     app.state.web = state
+    app.router.add_event_handler("shutdown", state.cpu.close)
     app.include_router(api.router)
     app.include_router(api_money.router)
     app.include_router(pages.router)
