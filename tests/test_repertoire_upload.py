@@ -1,0 +1,185 @@
+"""A repertoire as the office keeps it: ZIPs of a sheet and files, CP949, UTF-16 and XLSX sheets, one report
+of every problem, a preview, and a background job that resumes after a kill without duplicating works."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+import zipfile
+
+import pytest
+from sqlalchemy import func, select
+
+from fairtrain.core.store.models import FingerprintRow, Work
+from fairtrain.services.registry import RegistryError
+from fairtrain.services.registry import repertoire as rep
+
+KO_HEADER = "작품코드,제목,파일,권리자,ISWC,ISRC,ISBN,TDM,AI학습,생성형AI학습,AI입력,검색,가격,통화\n"
+EN_HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
+
+
+def text_file(i: int) -> bytes:
+    words = " ".join(f"낱말{(i * 7 + k) % 97}" for k in range(60))
+    return f"작품 {i}번의 본문입니다. The body of work number {i}. {words}\n".encode()
+
+
+def row(i: int, file: str = "", holders: str = "김작곡:composer:1/2;이작사:lyricist:1/2") -> str:
+    return f"K-{i},작품 {i},{file},{holders},,,,,allow,licence,,,15000,KRW\n"
+
+
+def make_zip(path, sheet_name: str, sheet: bytes, files: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(sheet_name, sheet)
+        for name, data in files.items():
+            z.writestr(name, data)
+
+
+def count(registry, model) -> int:
+    with registry.engine.connect() as c:
+        return c.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+@pytest.fixture
+def org(registry):
+    return registry.add_org("KOMCA", country="KR")
+
+
+def stage(tmp_path, path, name="upload"):
+    return rep.prepare(path, tmp_path / "data" / "uploads" / name, source=path.name)
+
+
+def test_cp949_zip_one_report_with_file_and_share_problems_then_preview_then_job(registry, org, tmp_path):
+    files = {f"files/w{i}.txt": text_file(i) for i in range(1, 6)}
+    files["files/broken.png"] = b"\x89PNG\r\n\x1a\n" + b"not really a picture" * 10
+    body = "".join(row(i, f"files/w{i}.txt") for i in range(1, 5))
+    bad = body + row(5, "files/broken.png") + row(6, "files/w5.txt", holders="박작가:author:60%;출판사:publisher:60%")
+    upload = tmp_path / "repertoire.zip"
+    make_zip(upload, "목록.csv", (KO_HEADER + bad).encode("cp949"), files)
+    report = rep.validate(registry, stage(tmp_path, upload, "a"), org)
+    assert report["encoding"] == "CP949 (EUC-KR)"
+    problems = {(e["line"], e["column"]) for e in report["errors"]}
+    assert problems == {(6, "file"), (7, "holders")}, report["errors"]
+    assert "not exactly 1" in next(e["reason"] for e in report["errors"] if e["column"] == "holders")
+    assert count(registry, Work) == 0  # nothing stored by validation
+    with pytest.raises(RegistryError, match="problem"):
+        rep.create_job(registry, stage(tmp_path, upload, "a2"), org, report)
+
+    # fixed: the broken file replaced, the shares mended
+    files["files/fixed.txt"] = text_file(99)
+    fixed = body + row(5, "files/fixed.txt") + row(6, "files/w5.txt", holders="박작가:author:40%;출판사:publisher:60%")
+    make_zip(upload, "목록.csv", (KO_HEADER + fixed).encode("cp949"), files)
+    prepared = stage(tmp_path, upload, "b")
+    report = rep.validate(registry, prepared, org)
+    assert report["errors"] == []
+    assert (report["rows"], report["created"], report["updated"], report["disputes"]) == (6, 6, 0, 0)
+    assert count(registry, Work) == 0
+    job_id = rep.create_job(registry, prepared, org, report)
+    assert rep.job(registry, job_id)["status"] == "queued"
+    seen = []
+    done = rep.run_job(registry, job_id, batch_rows=2, progress=lambda d, t: seen.append((d, t)))
+    assert done["status"] == "done" and done["percent"] == 100 and done["report"]["created"] == 6
+    assert seen == [(2, 6), (4, 6), (6, 6)]
+    assert count(registry, Work) == 6
+    assert count(registry, FingerprintRow) == 6  # every file fingerprinted, like `works add`
+    with registry.engine.connect() as c:
+        assert all(c.execute(select(Work.iscc)).scalars())
+    with pytest.raises(rep.NotFound):
+        rep.job(registry, job_id, org_id=org + 1000)
+    # the same upload again: a preview of nothing new
+    again = rep.validate(registry, stage(tmp_path, upload, "c"), org)
+    assert (again["created"], again["unchanged"]) == (0, 6)
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_unpacked(tmp_path):
+    upload = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(upload, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("sheet.csv", EN_HEADER)
+        z.writestr("files/zeros.txt", b"\0" * (50 << 20))
+    with pytest.raises(RegistryError, match=r"zeros.txt.*ZIP bomb"):
+        stage(tmp_path, upload)
+    assert not (tmp_path / "data" / "uploads" / "upload" / "unpacked" / "files").exists()
+    with pytest.raises(RegistryError, match="in total"):
+        rep.prepare(upload, tmp_path / "t", limits=rep.Limits(max_total_bytes=1 << 20, max_ratio=10 ** 9))
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "files/../../evil.txt", "/etc/evil.txt"])
+def test_a_member_outside_the_zip_folder_is_refused(tmp_path, name):
+    upload = tmp_path / "traversal.zip"
+    with zipfile.ZipFile(upload, "w") as z:
+        z.writestr("sheet.csv", EN_HEADER)
+        z.writestr(zipfile.ZipInfo(name), b"x")
+    with pytest.raises(RegistryError, match="outside the ZIP's folder"):
+        stage(tmp_path, upload)
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "data" / "evil.txt").exists()
+
+
+def test_an_xlsx_sheet_with_korean_headers(registry, org, tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(KO_HEADER.strip().split(","))
+    ws.append(["K-1", "엑셀 작품", "", "김작곡:composer:1", None, None, None, None, "allow", "licence", None, None,
+               15000, "KRW"])
+    path = tmp_path / "repertoire.xlsx"
+    wb.save(path)
+    report = rep.validate(registry, stage(tmp_path, path), org)
+    assert report["encoding"] == "XLSX" and report["errors"] == [] and report["created"] == 1
+
+
+def test_excel_unicode_text_is_utf16_tab_separated(registry, org, tmp_path):
+    lines = [EN_HEADER.strip().split(","), row(1).strip().split(","), row(2).strip().split(",")]
+    path = tmp_path / "repertoire.txt"
+    path.write_bytes("\r\n".join("\t".join(r) for r in lines).encode("utf-16"))
+    report = rep.validate(registry, stage(tmp_path, path), org)
+    assert report["encoding"] == "UTF-16, tab-separated"
+    assert report["errors"] == [] and report["created"] == 2
+
+
+def test_an_undecodable_sheet_names_the_line_and_the_fix(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(EN_HEADER.encode() + b"K-1,\x80\x80\xff,,a:author:1\n")
+    with pytest.raises(RegistryError, match=r"line 2: .* neither UTF-8 nor CP949.*CSV UTF-8"):
+        stage(tmp_path, path)
+
+
+def test_templates_read_back_as_one_valid_row(registry, org, tmp_path):
+    for kind in ("csv", "xlsx"):
+        for lang in ("ko", "en"):
+            path = tmp_path / f"t-{lang}.{kind}"
+            path.write_bytes(rep.template(kind, lang))
+            prepared = rep.prepare(path, tmp_path / f"s-{kind}-{lang}", source=path.name)
+            report = rep.validate(registry, prepared, org)
+            # the example row names a file the template does not ship: that is its only problem
+            assert [(e["line"], e["column"]) for e in report["errors"]] == [(2, "file")], (kind, lang, report)
+
+
+def test_a_killed_job_resumes_without_duplicating_works(registry, org, tmp_path):
+    n = 300
+    sheet = tmp_path / "big.csv"
+    sheet.write_text(EN_HEADER + "".join(row(i) for i in range(1, n + 1)), encoding="utf-8")
+    prepared = stage(tmp_path, sheet)
+    report = rep.validate(registry, prepared, org)
+    assert report["errors"] == [] and report["created"] == n
+    job_id = rep.create_job(registry, prepared, org, report)
+    proc = rep.start_job_process(registry, job_id, batch_rows=1)
+    deadline = time.monotonic() + 60
+    while rep.job(registry, job_id)["rows_done"] < 5:
+        assert proc.is_alive() and time.monotonic() < deadline, rep.job(registry, job_id)
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(10)
+    state = rep.job(registry, job_id)
+    assert state["status"] == "running" and 5 <= state["rows_done"] < n
+    assert count(registry, Work) == state["rows_done"]  # each batch committed with its progress
+    assert rep.interrupted_jobs(registry) == [job_id]
+    done = rep.run_job(registry, job_id, batch_rows=50)
+    assert done["status"] == "done" and done["rows_done"] == n
+    assert done["report"]["created"] == n
+    assert count(registry, Work) == n
+    with registry.engine.connect() as c:
+        refs = c.execute(select(Work.work_ref)).scalars().all()
+    assert sorted(refs) == sorted(f"K-{i}" for i in range(1, n + 1))
+    assert rep.interrupted_jobs(registry) == []
