@@ -183,3 +183,30 @@ def test_a_killed_job_resumes_without_duplicating_works(registry, org, tmp_path)
         refs = c.execute(select(Work.work_ref)).scalars().all()
     assert sorted(refs) == sorted(f"K-{i}" for i in range(1, n + 1))
     assert rep.interrupted_jobs(registry) == []
+
+
+def test_the_command_line_takes_the_same_zip_with_a_dry_run(database_url, registry, org, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    files = {f"files/w{i}.txt": text_file(i) for i in range(1, 4)}
+    upload = tmp_path / "repertoire.zip"
+    make_zip(upload, "목록.csv", (KO_HEADER + "".join(row(i, f"files/w{i}.txt") for i in range(1, 4))).encode("cp949"),
+             files)
+    env = {**os.environ, "FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(upload),
+                               "--org", "KOMCA", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    r = cli("--dry-run", "--json")
+    assert r.returncode == 0, r.stderr
+    dry = json.loads(r.stdout)
+    assert (dry["created"], dry["imported"], dry["encoding"], dry["dry_run"]) == (3, False, "CP949 (EUC-KR)", True)
+    assert count(registry, Work) == 0
+    r = cli()
+    assert r.returncode == 0, r.stderr
+    assert "CP949" in r.stderr
+    assert count(registry, Work) == 3 and count(registry, FingerprintRow) == 3
+    assert not list((tmp_path / "data" / "uploads").iterdir())  # the staging folder is gone
