@@ -5,7 +5,7 @@ background job that commits batch by batch and resumes where it stopped.
 The sheet is normalised once into a UTF-8 CSV with the importer's own column names
 (:mod:`fairtrain.services.registry.csv_import` validates and stores it): the encoding is detected (UTF-8
 with or without BOM, UTF-16 from Excel's "Unicode text", which is tab-separated, CP949/EUC-KR from Korean
-Excel) and named in the report; Korean headers are accepted (``제목`` → ``title``); XLSX is read with
+Excel) and named in the report; Korean headers are accepted (the Korean catalogue's ``column`` messages); XLSX is read with
 openpyxl in read-only mode. ZIPs are refused whole when a member's path leaves the folder, a member is a
 link, or sizes or compression ratios pass the caps (checked on the declared sizes, then while copying).
 """
@@ -17,18 +17,20 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import insert, select, update
 
 from fairtrain.core.children import die_with_parent
-from fairtrain.core.i18n import N_
+from fairtrain.core.i18n import N_, NP_, translations
 from fairtrain.core.store.models import ImportJob, utcnow
 from fairtrain.services.registry.csv_import import COLUMNS, Batches, ImportReport, RowError, import_csv
 from fairtrain.services.registry.errors import NotFound, RegistryError
@@ -49,28 +51,41 @@ class Limits:
     ratio_floor: int = 1 << 20
 
 
-# Column: (Korean header, what it holds). The guide on /org and the templates are made from this.
-GUIDE: tuple[tuple[str, str, str], ...] = (
-    ("work_ref", "작품코드", N_("Your own code for the work; unique within your organisation (required).")),
-    ("title", "제목", N_("The work's title (required).")),
-    ("file", "파일", N_("The work's file, as a path relative to the sheet inside the ZIP (text, image or audio).")),
-    ("holders", "권리자", N_("name:role:share;… with roles author, composer, lyricist, performer, publisher, "
-                             "producer; shares as 1/2, 50% or 0.5, summing to exactly 1 (required).")),
-    ("iswc", "ISWC", N_("International Standard Musical Work Code, e.g. T-034.524.680-1.")),
-    ("isrc", "ISRC", N_("International Standard Recording Code, e.g. KR-A12-24-00001.")),
-    ("isbn", "ISBN", N_("ISBN-10 or ISBN-13 of a book.")),
-    ("tdm", "TDM", N_("Text and data mining: allow, deny or licence; empty inherits.")),
-    ("train-ai", "AI학습", N_("Training AI models: allow, deny or licence; empty inherits.")),
-    ("train-genai", "생성형AI학습", N_("Training generative AI: allow, deny or licence; empty inherits.")),
-    ("ai-input", "AI입력", N_("Use as AI input (retrieval, grounding): allow, deny or licence.")),
-    ("search", "검색", N_("Search indexing: allow, deny or licence.")),
-    ("price", "가격", N_("Price per work for 'licence' categories, e.g. 15000.")),
-    ("currency", "통화", N_("ISO 4217 currency of the price, e.g. KRW.")),
+# Column: what it holds. Each column's Korean header is its "column" message in the Korean catalogue.
+GUIDE: tuple[tuple[tuple[str, str], str], ...] = (
+    (NP_("column", "work_ref"), N_("Your own code for the work; unique within your organisation (required).")),
+    (NP_("column", "title"), N_("The work's title (required).")),
+    (NP_("column", "file"), N_("The work's file, as a path relative to the sheet inside the ZIP (text, image or audio).")),
+    (NP_("column", "holders"), N_("name:role:share;… with roles author, composer, lyricist, performer, publisher, "
+                                                 "producer; shares as 1/2, 50% or 0.5, summing to exactly 1 (required).")),
+    (NP_("column", "iswc"), N_("International Standard Musical Work Code, e.g. T-034.524.680-1.")),
+    (NP_("column", "isrc"), N_("International Standard Recording Code, e.g. KR-A12-24-00001.")),
+    (NP_("column", "isbn"), N_("ISBN-10 or ISBN-13 of a book.")),
+    (NP_("column", "tdm"), N_("Text and data mining: allow, deny or licence; empty inherits.")),
+    (NP_("column", "train-ai"), N_("Training AI models: allow, deny or licence; empty inherits.")),
+    (NP_("column", "train-genai"), N_("Training generative AI: allow, deny or licence; empty inherits.")),
+    (NP_("column", "ai-input"), N_("Use as AI input (retrieval, grounding): allow, deny or licence.")),
+    (NP_("column", "search"), N_("Search indexing: allow, deny or licence.")),
+    (NP_("column", "price"), N_("Price per work for 'licence' categories, e.g. 15000.")),
+    (NP_("column", "currency"), N_("ISO 4217 currency of the price, e.g. KRW.")),
 )
-KOREAN_HEADERS = {ko: col for col, ko, _ in GUIDE}
-ALIASES = {**{ko.lower(): col for ko, col in KOREAN_HEADERS.items()}, "저작물코드": "work_ref", "작품명": "title",
-           "제목명": "title", "파일명": "file", "권리자들": "holders", "가격통화": "currency"}
-assert tuple(c for c, _, _ in GUIDE) == COLUMNS
+assert tuple(c for (_, c), _ in GUIDE) == COLUMNS
+
+
+def headers(lang: str) -> list[str]:
+    """The sheet's column headers in ``lang`` (the importer's names in English)."""
+    t = translations(lang)
+    return [t.pgettext(*c) for c, _ in GUIDE]
+
+
+def guide() -> list[tuple[str, str, str]]:
+    """(column, Korean header, what it holds: a message id) for the page's column guide."""
+    return [(c[1], ko, what) for (c, what), ko in zip(GUIDE, headers("ko"), strict=True)]
+
+
+@cache
+def _aliases() -> dict[str, str]:
+    return {h.lower(): col for h, col in zip(headers("ko"), COLUMNS, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -226,9 +241,10 @@ def _xlsx_rows(path: Path, source: str, limits: Limits) -> Iterator[list[str]]:
         wb.close()
 
 
-def normalise_sheet(path: Path, out: Path, source: str, limits: Limits = Limits()) -> str:
+def normalise_sheet(path: Path, out: Path, source: str, limits: Limits = Limits(), *, flat: bool = False) -> str:
     """Write the sheet at ``path`` to ``out`` as UTF-8 CSV with the importer's column names; the
-    encoding read. A Korean or differently cased header is mapped; an unknown one is kept (and reported)."""
+    encoding read. A Korean or differently cased header is mapped; an unknown one is kept (and reported).
+    ``flat``: the files came as a selection (one folder), so the ``file`` column names them by name."""
     if path.stat().st_size > limits.max_file_bytes:
         raise _refuse(source, f"the sheet is larger than {limits.max_file_bytes} bytes")
     if path.suffix.lower() == ".xlsx":
@@ -243,11 +259,15 @@ def normalise_sheet(path: Path, out: Path, source: str, limits: Limits = Limits(
                 return encoding
             while header and not header[-1].strip():  # Excel's trailing empty columns
                 header.pop()
-            w.writerow([ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header])
+            names = [_aliases().get(h.strip().lower(), h.strip().lower()) for h in header]
+            w.writerow(names)
             width = len(header)
+            col = names.index("file") if flat and "file" in names else -1
             for r in rows:
                 if len(r) > width and not any(x.strip() for x in r[width:]):
                     r = r[:width]
+                if 0 <= col < len(r) and r[col].strip():
+                    r[col] = r[col].replace("\\", "/").rsplit("/", 1)[-1]
                 w.writerow(r)
         except csv.Error as e:
             raise RegistryError(f"{source}: the sheet cannot be read as CSV ({e})") from None
@@ -255,10 +275,10 @@ def normalise_sheet(path: Path, out: Path, source: str, limits: Limits = Limits(
 
 
 def prepare(source_path: Path, staging: Path, *, source: str | None = None, files: Path | None = None,
-            limits: Limits = Limits()) -> Prepared:
+            flat: bool = False, limits: Limits = Limits()) -> Prepared:
     """Stage an upload in ``staging`` (a new folder under the data directory): a ZIP is unpacked there, a
-    sheet is read where it is with ``files`` (a folder of the selected files) or its own folder as the
-    files' root."""
+    sheet is read where it is with ``files`` (a folder of the selected files, ``flat``: named by their
+    name alone) or its own folder as the files' root."""
     source = source or source_path.name
     staging.mkdir(parents=True, exist_ok=True)
     if zipfile.is_zipfile(source_path) and source_path.suffix.lower() != ".xlsx":
@@ -273,7 +293,7 @@ def prepare(source_path: Path, staging: Path, *, source: str | None = None, file
     else:
         raise _refuse(source, "give a ZIP, a CSV, a tab-separated text or an XLSX")
     out = staging / "sheet.csv"
-    encoding = normalise_sheet(sheet, out, source, limits)
+    encoding = normalise_sheet(sheet, out, source, limits, flat=files is not None and flat)
     return Prepared(source=source, sheet=out, files_root=files_root.resolve(), encoding=encoding, staging=staging)
 
 
@@ -292,12 +312,43 @@ def _report_dict(report: ImportReport, prepared: Prepared) -> dict:
     return d
 
 
+# The importer's row problems in the reader's language: each English reason's shape and its message id.
+_REASONS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), message) for pattern, message in (
+    (r"empty", N_("empty")),
+    (r"shares sum to (?P<a>\S+), not exactly 1", N_("shares sum to {a}, not exactly 1")),
+    (r"a holder appears twice with the same role", N_("a holder appears twice with the same role")),
+    (r"(?P<a>'.*') is not name:role:share", N_("{a} is not name:role:share")),
+    (r"unknown role (?P<a>'.*') for (?P<b>'.*') \(expected one of: (?P<c>.*)\)",
+     N_("unknown role {a} for {b} (expected one of: {c})")),
+    (r"cannot read (?P<a>'.*'): (?P<b>.*)", N_("cannot read {a}: {b}")),
+    (r"(?P<a>'.*') is empty", N_("{a} is empty")),
+    (r"(?P<a>'.*') is not a text, image or audio file", N_("{a} is not a text, image or audio file")),
+    (r"(?P<a>.*): cannot fingerprint this (?P<b>\w+) file \((?P<c>.*)\)",
+     N_("{a}: the {b} file cannot be fingerprinted ({c})")),
+    (r"duplicate work_ref (?P<a>'.*') \(first on line (?P<b>\d+)\)", N_("duplicate work_ref {a} (first on line {b})")),
+    (r"a 'licence' category needs a price and a currency", N_("a 'licence' category needs a price and a currency")),
+    (r"price and currency go together", N_("price and currency go together")),
+    (r"a price is given but no category is 'licence'", N_("a price is given but no category is 'licence'")),
+    (r"(?P<a>\d+) fields, the header has (?P<b>\d+)", N_("{a} fields, the header has {b}")),
+))
+
+
+def translate_reason(reason: str, lang: str) -> str:
+    """A row problem's reason in ``lang`` where the catalogue has its shape; else as the importer said it."""
+    from fairtrain.core.i18n import translator
+
+    for pattern, message in _REASONS:
+        if m := pattern.fullmatch(reason):
+            return translator(lang)(message).format(**m.groupdict())
+    return reason
+
+
 def template(kind: str, lang: str = "en") -> bytes:
     """An empty repertoire sheet with one example row: ``csv`` (UTF-8 with BOM, so Excel reads Korean) or
     ``xlsx``; Korean headers for ``ko``."""
-    header = [ko for _, ko, _ in GUIDE] if lang == "ko" else list(COLUMNS)
-    example = ["W-0001", "아리랑 변주곡" if lang == "ko" else "Arirang variations", "files/arirang.txt",
-               "Kim Minji:composer:1/2;Lee Jun:lyricist:1/2", "", "", "", "", "", "licence", "", "", "15000", "KRW"]
+    header = headers(lang)
+    example = ["W-0001", "Arirang variations", "files/arirang.txt", "Kim Minji:composer:1/2;Lee Jun:lyricist:1/2",
+               "", "", "", "", "", "licence", "", "", "15000", "KRW"]
     if kind == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
@@ -455,5 +506,5 @@ def discard_staging(prepared: Prepared) -> None:
     shutil.rmtree(prepared.staging, ignore_errors=True)
 
 
-__all__ = ["GUIDE", "Limits", "Prepared", "RowError", "create_job", "interrupted_jobs", "job", "jobs", "prepare",
+__all__ = ["GUIDE", "guide", "headers", "translate_reason", "Limits", "Prepared", "RowError", "create_job", "interrupted_jobs", "job", "jobs", "prepare",
            "run_job", "start_job_process", "template", "validate"]
