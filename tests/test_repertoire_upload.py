@@ -210,3 +210,101 @@ def test_the_command_line_takes_the_same_zip_with_a_dry_run(database_url, regist
     assert "CP949" in r.stderr
     assert count(registry, Work) == 3 and count(registry, FingerprintRow) == 3
     assert not list((tmp_path / "data" / "uploads").iterdir())  # the staging folder is gone
+
+
+# -- the web: streamed upload, one report, preview, store as a job, progress ----------------------------
+
+
+def _wait_done(get, timeout=60):
+    deadline = time.monotonic() + timeout
+    while (j := get())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, j
+        time.sleep(0.1)
+    return j
+
+
+def test_web_upload_report_preview_store_and_job(database_url, tmp_path):
+    from web_helpers import Session, make_app
+
+    app = make_app(tmp_path, database_url)
+    admin = Session(app, "cmo@example.org", "org-admin", "KOMCA")
+    files = {f"files/w{i}.txt": text_file(i) for i in range(1, 4)}
+    files["files/broken.png"] = b"\x89PNG\r\n\x1a\n" + b"junk" * 50
+    bad = "".join(row(i, f"files/w{i}.txt") for i in range(1, 3)) + row(3, "files/broken.png") + \
+        row(4, "files/w3.txt", holders="박작가:author:60%;출판사:publisher:60%")
+    upload = tmp_path / "rep.zip"
+    make_zip(upload, "목록.csv", (KO_HEADER + bad).encode("cp949"), files)
+    r = admin.request("POST", "/api/org/upload", files={"file": ("rep.zip", upload.read_bytes(), "application/zip")})
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["encoding"] == "CP949 (EUC-KR)"
+    assert {(e["line"], e["column"]) for e in report["errors"]} == {(4, "file"), (5, "holders")}
+    assert admin.request("POST", f"/api/org/upload/{report['upload']}/store").status_code == 400
+    uploads = tmp_path / "data" / "uploads"
+    assert uploads.is_dir()
+
+    # a sheet and a selection of files (named in the sheet by their name alone)
+    good = "".join(row(i, f"files/w{i}.txt") for i in range(1, 4))
+    parts = [("file", ("rep.csv", (KO_HEADER + good).encode("cp949"), "text/csv"))] + [
+        ("files", (name.rsplit("/", 1)[1], data, "text/plain")) for name, data in files.items() if "w" in name]
+    r = admin.request("POST", "/api/org/upload", files=parts)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["errors"] == [] and (report["created"], report["updated"], report["disputes"]) == (3, 0, 0)
+    r = admin.request("POST", f"/api/org/upload/{report['upload']}/store")
+    assert r.status_code == 202, r.text
+    job = _wait_done(lambda: admin.request("GET", f"/api/org/jobs/{r.json()['id']}").json())
+    assert job["status"] == "done" and job["report"]["created"] == 3 and job["percent"] == 100
+    # stored once: the same upload cannot be stored twice
+    assert admin.request("POST", f"/api/org/upload/{report['upload']}/store").status_code == 404
+    with app.state.web.registry.engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(FingerprintRow)).scalar_one() == 3
+    # another organisation sees neither the job nor the upload
+    other = Session(app, "other@example.org", "org-admin", "Other CMO")
+    assert other.request("GET", f"/api/org/jobs/{job['id']}").status_code == 404
+    # the templates
+    t = admin.request("GET", "/api/org/template.xlsx?lang=ko")
+    assert t.status_code == 200 and t.content[:2] == b"PK"
+    assert "작품코드" in admin.request("GET", "/api/org/template.csv?lang=ko").content.decode("utf-8-sig")
+
+
+def test_web_upload_refuses_a_traversal_zip_and_a_body_over_the_cap(database_url, tmp_path):
+    from web_helpers import Session, make_app
+
+    app = make_app(tmp_path, database_url, max_import_bytes=200_000)
+    admin = Session(app, "cmo@example.org", "org-admin", "KOMCA")
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("sheet.csv", EN_HEADER)
+        z.writestr(zipfile.ZipInfo("../../evil.txt"), b"x")
+    r = admin.request("POST", "/api/org/upload", files={"file": ("evil.zip", evil.getvalue(), "application/zip")})
+    assert r.status_code == 400 and "outside the ZIP's folder" in r.text
+    assert not list((tmp_path / "data" / "uploads").iterdir())  # nothing left behind
+    r = admin.request("POST", "/api/org/upload", files={"file": ("big.csv", b"x" * 300_000, "text/csv")})
+    assert r.status_code == 413
+    r = admin.client.post("/api/org/upload", files={"file": ("a.csv", b"x", "text/csv")})  # no CSRF token
+    assert r.status_code == 403
+
+
+def test_a_server_restart_resumes_an_interrupted_job(database_url, tmp_path):
+    from web_helpers import Session, make_app
+
+    app = make_app(tmp_path, database_url)
+    admin = Session(app, "cmo@example.org", "org-admin", "KOMCA")
+    registry = app.state.web.registry
+    sheet = tmp_path / "s.csv"
+    sheet.write_text(EN_HEADER + "".join(row(i) for i in range(1, 21)), encoding="utf-8")
+    prepared = rep.prepare(sheet, tmp_path / "data" / "uploads" / "x", source="s.csv")
+    job_id = rep.create_job(registry, prepared, admin.org_id, rep.validate(registry, prepared, admin.org_id))
+    with registry.engine.begin() as c:  # as a server killed mid-job leaves it: running, its process gone
+        from sqlalchemy import update
+
+        from fairtrain.core.store.models import ImportJob
+        c.execute(update(ImportJob).where(ImportJob.id == job_id).values(status="running", pid=2 ** 22 + 1))
+    app2 = make_app(tmp_path, database_url)
+    from fastapi.testclient import TestClient
+
+    with TestClient(app2):  # start-up resumes it
+        job = _wait_done(lambda: rep.job(registry, job_id))
+    assert job["status"] == "done" and job["report"]["created"] == 20
+    assert count(registry, Work) == 20
