@@ -10,6 +10,8 @@ import time
 import zipfile
 
 import pytest
+
+from test_web_browser import browser, server  # noqa: F401 (fixtures of the browser test)
 from sqlalchemy import func, select
 
 from fairtrain.core.store.models import FingerprintRow, Work
@@ -308,3 +310,73 @@ def test_a_server_restart_resumes_an_interrupted_job(database_url, tmp_path):
         job = _wait_done(lambda: rep.job(registry, job_id))
     assert job["status"] == "done" and job["report"]["created"] == 20
     assert count(registry, Work) == 20
+
+
+# -- the browser: /org in Korean, upload → report → fix → preview → store → progress -------------------
+
+
+def test_browser_cmo_uploads_a_zip_in_korean(tmp_path, request):
+    from pathlib import Path
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("Debian chromium not installed (apt-get install chromium)")
+    server = request.getfixturevalue("server")
+    browser = request.getfixturevalue("browser")
+    shots = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    def shot(page, name):
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=str(shots / f"ko-import-{name}-{width}.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+    files = {f"files/w{i}.txt": text_file(i + 500) for i in range(1, 5)}
+    files["files/broken.png"] = b"\x89PNG\r\n\x1a\n" + b"junk" * 50
+    body = "".join(row(i + 500, f"files/w{i}.txt") for i in range(1, 4))
+    bad = body + row(504, "files/broken.png") + row(505, "files/w4.txt", holders="박작가:author:60%;출판사:publisher:60%")
+    upload = tmp_path / "목록.zip"
+    make_zip(upload, "목록.csv", (KO_HEADER + bad).encode("cp949"), files)
+
+    ctx = browser.new_context(locale="ko-KR")
+    page = ctx.new_page()
+    page.goto(server + "/signup?role=org-admin")
+    page.fill("#name", "한국음악저작권협회 시험")
+    page.fill("#email", "cmo-upload@example.org")
+    page.fill("#password", "a long enough password")
+    page.fill("#country", "KR")
+    page.click("#signup-submit")
+    page.wait_for_url(server + "/org")
+    assert "작품코드" in page.locator("#column-guide").text_content()  # the Korean header of work_ref
+    page.set_input_files("#upload-file", str(upload))
+    page.click("#upload-submit")
+    page.wait_for_selector("#upload-report")
+    assert page.inner_text("#upload-encoding") == "CP949 (EUC-KR)"
+    errors = page.inner_text("#upload-errors tbody")
+    assert [r.split("\t")[:2] for r in errors.splitlines()] == [["5", "file"], ["6", "holders"]]
+    assert "지분의 합이" in errors and "지문을 만들 수 없습니다" in errors  # reasons in Korean
+    assert page.locator("#store-submit").count() == 0
+    shot(page, "1-report")
+
+    files["files/fixed.txt"] = text_file(599)
+    fixed = body + row(504, "files/fixed.txt") + row(505, "files/w4.txt", holders="박작가:author:40%;출판사:publisher:60%")
+    make_zip(upload, "목록.csv", (KO_HEADER + fixed).encode("cp949"), files)
+    page.set_input_files("#upload-file", str(upload))
+    page.click("#upload-submit")
+    page.wait_for_selector("#upload-preview")
+    assert "5건이 새로 등록" in page.inner_text("#upload-preview")
+    shot(page, "2-preview")
+    page.click("#store-submit")
+    page.wait_for_url(server + "/org/jobs/*")
+    shot(page, "3-progress")
+    deadline = time.monotonic() + 60
+    while page.inner_text("#job-status") != "완료":  # the page refreshes itself; a reload shows the same job
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+        page.reload()
+    assert "5" in page.inner_text("#job-counts")
+    shot(page, "4-done")
+    page.goto(server + "/org")
+    assert "100%" in page.inner_text("#import-jobs")
+    ctx.close()
