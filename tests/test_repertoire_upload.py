@@ -10,13 +10,13 @@ import time
 import zipfile
 
 import pytest
-
-from test_web_browser import browser, server  # noqa: F401 (fixtures of the browser test)
 from sqlalchemy import func, select
 
 from fairtrain.core.store.models import FingerprintRow, Work
 from fairtrain.services.registry import RegistryError
 from fairtrain.services.registry import repertoire as rep
+from test_csv_import import count
+from test_web_browser import browser, server  # noqa: F401 (fixtures of the browser test)
 
 KO_HEADER = "작품코드,제목,파일,권리자,ISWC,ISRC,ISBN,TDM,AI학습,생성형AI학습,AI입력,검색,가격,통화\n"
 EN_HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
@@ -31,21 +31,16 @@ def row(i: int, file: str = "", holders: str = "김작곡:composer:1/2;이작사
     return f"K-{i},작품 {i},{file},{holders},,,,,allow,licence,,,15000,KRW\n"
 
 
+@pytest.fixture
+def org(registry):
+    return registry.add_org("KOMCA", country="KR")
+
+
 def make_zip(path, sheet_name: str, sheet: bytes, files: dict[str, bytes]) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(sheet_name, sheet)
         for name, data in files.items():
             z.writestr(name, data)
-
-
-def count(registry, model) -> int:
-    with registry.engine.connect() as c:
-        return c.execute(select(func.count()).select_from(model)).scalar_one()
-
-
-@pytest.fixture
-def org(registry):
-    return registry.add_org("KOMCA", country="KR")
 
 
 def stage(tmp_path, path, name="upload"):
@@ -200,7 +195,7 @@ def test_the_command_line_takes_the_same_zip_with_a_dry_run(database_url, regist
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(upload),
-                               "--org", "KOMCA", *args], env=env, capture_output=True, text=True, timeout=120)
+                               "--org", "KOMCA", *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
     r = cli("--dry-run", "--json")
     assert r.returncode == 0, r.stderr
@@ -321,8 +316,8 @@ def test_browser_cmo_uploads_a_zip_in_korean(tmp_path, request):
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
         pytest.skip("Debian chromium not installed (apt-get install chromium)")
-    server = request.getfixturevalue("server")
-    browser = request.getfixturevalue("browser")
+    base = request.getfixturevalue("server")
+    chrome = request.getfixturevalue("browser")
     shots = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
 
@@ -339,15 +334,15 @@ def test_browser_cmo_uploads_a_zip_in_korean(tmp_path, request):
     upload = tmp_path / "목록.zip"
     make_zip(upload, "목록.csv", (KO_HEADER + bad).encode("cp949"), files)
 
-    ctx = browser.new_context(locale="ko-KR")
+    ctx = chrome.new_context(locale="ko-KR")
     page = ctx.new_page()
-    page.goto(server + "/signup?role=org-admin")
+    page.goto(base + "/signup?role=org-admin")
     page.fill("#name", "한국음악저작권협회 시험")
     page.fill("#email", "cmo-upload@example.org")
     page.fill("#password", "a long enough password")
     page.fill("#country", "KR")
     page.click("#signup-submit")
-    page.wait_for_url(server + "/org")
+    page.wait_for_url(base + "/org")
     assert "작품코드" in page.locator("#column-guide").text_content()  # the Korean header of work_ref
     page.set_input_files("#upload-file", str(upload))
     page.click("#upload-submit")
@@ -368,7 +363,7 @@ def test_browser_cmo_uploads_a_zip_in_korean(tmp_path, request):
     assert "5건이 새로 등록" in page.inner_text("#upload-preview")
     shot(page, "2-preview")
     page.click("#store-submit")
-    page.wait_for_url(server + "/org/jobs/*")
+    page.wait_for_url(base + "/org/jobs/*")
     shot(page, "3-progress")
     deadline = time.monotonic() + 60
     while page.inner_text("#job-status") != "완료":  # the page refreshes itself; a reload shows the same job
@@ -377,6 +372,6 @@ def test_browser_cmo_uploads_a_zip_in_korean(tmp_path, request):
         page.reload()
     assert "5" in page.inner_text("#job-counts")
     shot(page, "4-done")
-    page.goto(server + "/org")
+    page.goto(base + "/org")
     assert "100%" in page.inner_text("#import-jobs")
     ctx.close()

@@ -23,8 +23,8 @@ import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import insert, select, update
@@ -506,5 +506,21 @@ def discard_staging(prepared: Prepared) -> None:
     shutil.rmtree(prepared.staging, ignore_errors=True)
 
 
-__all__ = ["GUIDE", "guide", "headers", "translate_reason", "Limits", "Prepared", "RowError", "create_job", "interrupted_jobs", "job", "jobs", "prepare",
-           "run_job", "start_job_process", "template", "validate"]
+__all__ = [
+    "GUIDE",
+    "Limits",
+    "Prepared",
+    "RowError",
+    "create_job",
+    "guide",
+    "headers",
+    "interrupted_jobs",
+    "job",
+    "jobs",
+    "prepare",
+    "run_job",
+    "start_job_process",
+    "template",
+    "translate_reason",
+    "validate",
+]
