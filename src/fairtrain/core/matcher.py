@@ -40,6 +40,15 @@ class SnapshotMatcher:
         """Verify the snapshot's signature and every shard first: nothing unverified is loaded."""
         return cls(verify_snapshot(Path(path), trusted))
 
+    @property
+    def notices(self) -> list[str]:
+        """What this snapshot cannot recognise because of its format or the indexes loaded so far (an
+        older snapshot still matches; these say what a re-export would add)."""
+        out = list(self.snapshot.notices)
+        for index in self._indexes.values():
+            out.extend(n for n in getattr(index, "notices", ()) if n not in out)
+        return out
+
     def index(self, name: str) -> object | None:
         if name not in self._indexes:
             d = self.snapshot.path / FINGERPRINTS_DIR / name
