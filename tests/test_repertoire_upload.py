@@ -252,6 +252,7 @@ def test_web_upload_report_preview_store_and_job(database_url, tmp_path):
     assert r.status_code == 202, r.text
     job = _wait_done(lambda: admin.request("GET", f"/api/org/jobs/{r.json()['id']}").json())
     assert job["status"] == "done" and job["report"]["created"] == 3 and job["percent"] == 100
+    assert not (uploads / report["upload"]).exists()  # the stored upload's staging folder is gone
     # stored once: the same upload cannot be stored twice
     assert admin.request("POST", f"/api/org/upload/{report['upload']}/store").status_code == 404
     with app.state.web.registry.engine.connect() as c:

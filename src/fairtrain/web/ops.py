@@ -435,7 +435,7 @@ def repertoire_upload(state, p: Principal, got) -> dict:
             raise WebError(422, "repertoire upload: choose a ZIP, a CSV, a tab-separated text or an XLSX")
         client, path = sheet
         selection = [f for f in got.files if f[0] == "files"]
-        prepared = repertoire.prepare(path, got.folder / "staged", source=client,
+        prepared = repertoire.prepare(path, got.folder, source=client,
                                       files=got.folder / "parts" if selection else None, flat=bool(selection))
         report = repertoire.validate(state.registry, prepared, p.account.org_id)
     except BaseException:

@@ -455,6 +455,8 @@ def run_job(registry: Registry, job_id: int, *, batch_rows: int = JOB_BATCH_ROWS
         c.execute(update(ImportJob).where(ImportJob.id == job_id).values(
             status="done", report=json.dumps(t), rows_done=t["created"] + t["updated"] + t["unchanged"],
             pid=None, updated_at=utcnow()))
+    if sheet.name == "sheet.csv":  # the staging folder :func:`prepare` made: the upload is stored, drop it
+        shutil.rmtree(sheet.parent, ignore_errors=True)
     return job(registry, job_id)
 
 
