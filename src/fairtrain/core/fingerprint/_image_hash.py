@@ -258,3 +258,150 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
     y -= y.mean()
     den = math.sqrt(float(x @ x) * float(y @ y))
     return float(x @ y) / den if den > 0 else 0.0
+
+
+# --- part of a larger picture: rectangles bounded by straight edges ---------------------------------
+# A screenshot, a social-media frame, a collage or a letterbox with a blurred background shows the work as
+# an axis-aligned rectangle whose sides are long straight steps in brightness. Natural content rarely has
+# a step that stays on one pixel column (or row) over a long run, so columns/rows where many pixels step
+# more than their neighbours two pixels away are the candidate sides.
+
+_WINDOW_MIN_AREA = 0.22  # the work down to a third of the picture, with slack for bars inside the window
+_WINDOW_MAX_AREA = 0.97
+_WINDOW_MIN_SUPPORT = 0.5  # share of a side's length that must be a straight step
+_WINDOW_LINES = 5  # candidate lines per axis, besides the picture's own edges
+_WINDOW_LINE_MIN = 0.2  # a candidate line is a straight step over ≥ 20 % of the picture's side
+
+
+def _steps(g: np.ndarray) -> np.ndarray:
+    """(H, W-1) booleans: the step between columns x and x+1 is large and larger than the steps two
+    columns away (a line, not a textured or blurred region)."""
+    d = np.abs(np.diff(g, axis=1))
+    pad = np.pad(d, ((0, 0), (2, 2)), mode="edge")
+    flat = d.ravel()
+    k = int(flat.size * 0.9)
+    thr = max(6.0, float(np.partition(flat, k)[k]))  # the 90th percentile, without a full sort
+    return (d > thr) & (d - np.maximum(pad[:, :-4], pad[:, 4:]) > thr)
+
+
+def _line_candidates(steps: np.ndarray) -> list[int]:
+    profile = steps.mean(axis=0)
+    order = np.argsort(-profile, kind="stable")
+    out: list[int] = []
+    for i in order[:4 * _WINDOW_LINES]:
+        if profile[i] < _WINDOW_LINE_MIN:
+            break
+        if all(abs(int(i) - j) > 2 for j in out):
+            out.append(int(i))
+        if len(out) >= _WINDOW_LINES:
+            break
+    return out
+
+
+def _support(steps: np.ndarray, lines: list[int], n: int, spans: np.ndarray) -> np.ndarray:
+    """(len(lines), len(spans)) share of each span [a, b) along which boundary ``line`` is a step
+    (best of the step column and its two neighbours); 1 for the picture's own edges."""
+    csum = np.concatenate([np.zeros((1, steps.shape[1])), np.cumsum(steps, axis=0)])
+    out = np.ones((len(lines), len(spans)))
+    length = np.maximum(1, spans[:, 1] - spans[:, 0])
+    for i, line in enumerate(lines):
+        if line <= 0 or line >= n:
+            continue
+        cols = [c for c in (line - 2, line - 1, line) if 0 <= c < steps.shape[1]]
+        sums = csum[spans[:, 1]][:, cols] - csum[spans[:, 0]][:, cols]
+        out[i] = sums.max(axis=1) / length
+    return out
+
+
+def find_windows(grey: np.ndarray, max_windows: int = 6) -> list[tuple[int, int, int, int]]:
+    """Up to ``max_windows`` boxes (x0, y0, x1, y1) in ``grey`` that look like a picture inside the
+    picture: every side a straight step (or the picture's own edge), a quarter to all but a sliver of the
+    area. Best first: most sides on real steps, then the strongest steps, then the largest."""
+    h, w = grey.shape
+    if h < 24 or w < 24:
+        return []
+    g = grey.astype(np.float32)
+    v_steps, h_steps = _steps(g), _steps(g.T)
+    xs = sorted({0, w, *(x + 1 for x in _line_candidates(v_steps))})
+    ys = sorted({0, h, *(y + 1 for y in _line_candidates(h_steps))})
+    if len(xs) == 2 and len(ys) == 2:
+        return []
+    x_spans = np.asarray([(a, b) for i, a in enumerate(xs) for b in xs[i + 1:]])
+    y_spans = np.asarray([(a, b) for i, a in enumerate(ys) for b in ys[i + 1:]])
+    v_sup = _support(v_steps, xs, w, y_spans)  # (len(xs), len(y_spans))
+    h_sup = _support(h_steps, ys, h, x_spans)  # (len(ys), len(x_spans))
+    xa, xb = (np.searchsorted(xs, x_spans[:, k]) for k in (0, 1))
+    ya, yb = (np.searchsorted(ys, y_spans[:, k]) for k in (0, 1))
+    # (P x-spans, Q y-spans) tables of each side's support and whether it is a real line
+    sup = np.stack([v_sup[xa], v_sup[xb], h_sup[ya].T, h_sup[yb].T])
+    real = np.stack(np.broadcast_arrays(
+        (x_spans[:, 0] > 0)[:, None], (x_spans[:, 1] < w)[:, None],
+        (y_spans[:, 0] > 0)[None, :], (y_spans[:, 1] < h)[None, :]))
+    area = ((x_spans[:, 1] - x_spans[:, 0])[:, None] * (y_spans[:, 1] - y_spans[:, 0])[None, :]) / (w * h)
+    weakest = np.where(real, sup, 1.0).min(axis=0)
+    n_real = real.sum(axis=0)
+    ok = (area >= _WINDOW_MIN_AREA) & (area <= _WINDOW_MAX_AREA) & (n_real > 0) & (weakest >= _WINDOW_MIN_SUPPORT)
+    score = np.where(real, sup, 0.0).sum(axis=0)
+    pi, qi = np.nonzero(ok)
+    order = np.lexsort((-area[pi, qi], -score[pi, qi]))[:max_windows]
+    return [(int(x_spans[pi[k], 0]), int(y_spans[qi[k], 0]), int(x_spans[pi[k], 1]), int(y_spans[qi[k], 1]))
+            for k in order]
+
+
+def inscribed_scale(width: float, height: float, degrees: float) -> float:
+    """Scale of the largest centred rectangle of the same aspect inside a ``width``×``height`` picture
+    rotated by ``degrees``: what a "straighten" tool keeps."""
+    t = math.radians(abs(degrees))
+    c, s = math.cos(t), math.sin(t)
+    return min(width / (width * c + height * s), height / (width * s + height * c))
+
+
+def rotated_view(grey: np.ndarray, degrees: float, aspect: float, size: int = THUMB) -> np.ndarray:
+    """The size×size thumbnail of ``grey`` (a picture of width/height ``aspect``, possibly squashed to a
+    square) rotated by ``degrees`` and cropped to the inscribed rectangle."""
+    h, w = grey.shape
+    side = max(h, w)
+    uw, uh = (side, max(1, round(side / aspect))) if aspect >= 1 else (max(1, round(side * aspect)), side)
+    im = Image.fromarray(grey)
+    if (uw, uh) != (w, h):
+        im = im.resize((uw, uh), Image.Resampling.BILINEAR)
+    im = im.rotate(degrees, Image.Resampling.BILINEAR)
+    k = inscribed_scale(uw, uh, degrees)
+    cw, ch = uw * k, uh * k
+    box = ((uw - cw) / 2, (uh - ch) / 2, (uw + cw) / 2, (uh + ch) / 2)
+    return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)
+
+
+_CORNER = 3
+_CORNER_TOLERANCE = 6.0
+
+
+def filled_corners_angle(grey: np.ndarray) -> float | None:
+    """The tilt of a picture rotated inside its own frame, judged from the flat triangles a rotation
+    leaves in the four corners (all one colour, black or white or any), or None where the corners are
+    picture. The angle's sign is not known from the corners alone; its size is."""
+    h, w = grey.shape
+    if h < 24 or w < 24:
+        return None
+    g = grey.astype(np.float32)
+    c = _CORNER
+    patches = [g[:c, :c], g[:c, -c:], g[-c:, :c], g[-c:, -c:]]
+    means = [float(p.mean()) for p in patches]
+    if max(float(p.std()) for p in patches) > 3.0 or max(means) - min(means) > _CORNER_TOLERANCE:
+        return None
+    fill = float(np.mean(means))
+    top = np.abs(g[0] - fill) <= 2 * _CORNER_TOLERANCE
+    left = np.abs(g[:, 0] - fill) <= 2 * _CORNER_TOLERANCE
+    if top.all() or left.all():
+        return None  # a flat bar, not a corner triangle: trim_borders' business
+    run_x = int(np.argmin(top))  # flat run along the top edge from the left corner
+    run_y = int(np.argmin(left))
+    run_x2 = int(np.argmin(top[::-1]))
+    run_y2 = int(np.argmin(left[::-1]))
+    # the triangle's legs: along the top edge a·w-ish and down the side b; tan θ = short leg / long leg
+    legs = sorted([(run_x + run_x2) / 2 / w, (run_y + run_y2) / 2 / h])
+    if legs[0] <= 0 or legs[1] <= 0:
+        return None
+    t = math.degrees(math.atan2(max(run_y, run_y2), max(run_x, run_x2)))
+    t = min(t, 90 - t)
+    return t if 0.5 <= t <= 15 else None
