@@ -265,7 +265,7 @@ def run(args) -> list[dict]:
     if len(tracks) < 20:
         raise SystemExit("audio corpus missing: see the apt-get line in benchmarks/_recognition_audio.py")
     n_works = 20 if quick else 150
-    works, unrelated = tracks[:n_works], tracks[n_works:]
+    works, unrelated = tracks[:n_works], tracks[n_works:n_works + (30 if quick else 200)]
     genres = sorted({_genre(p) for p in works})
     log(f"audio corpus: {len(tracks)} tracks; {len(works)} works ({', '.join(genres)}), {len(unrelated)} unrelated")
 
@@ -321,21 +321,21 @@ def run(args) -> list[dict]:
 
     # Negatives: excerpts of unrelated tracks under a random numpy-side edit, in memory (WAV bytes).
     n_neg = 500 if quick else 10_000
-    nr = random.Random(seed + 1)
-    segments = []
+    segments = []  # int16, at most 180 s per track: 55 tracks stay under half a gigabyte
     for p in clean:
         total = soundfile.info(str(p)).duration
-        segments.append((p, decode(p, 0, min(total, 240))))
-    negatives: list[bytes] = []
-    while len(negatives) < n_neg and segments:
-        p, pcm = nr.choice(segments)
-        length = int(nr.uniform(10, 30) * RATE)
-        start = nr.randrange(max(1, len(pcm) - length))
-        part = pcm[start:start + length]
-        other = segments[nr.randrange(len(segments))][1]
-        edit = _NEGATIVE_EDITS[len(negatives) % len(_NEGATIVE_EDITS)]
-        negatives.append(wav(edit(part, nr, other[:length])))
-    log(f"  {len(negatives)} negatives in {time.perf_counter() - t_start:.0f} s")
+        segments.append((p, np.clip(decode(p, 0, min(total, 180)) * 32767, -32768, 32767).astype(np.int16)))
+
+    def negative(i: int) -> bytes:
+        """The i-th negative, made on demand (10,000 WAVs would not fit in memory at once)."""
+        r = random.Random(hash((seed, "negative", i)) & 0xFFFFFFFF)
+        _, pcm = segments[r.randrange(len(segments))]
+        length = int(r.uniform(10, 30) * RATE)
+        start = r.randrange(max(1, len(pcm) - length))
+        part = pcm[start:start + length].astype(np.float32) / 32768
+        other = segments[r.randrange(len(segments))][1][:length].astype(np.float32) / 32768
+        return wav(_NEGATIVE_EDITS[i % len(_NEGATIVE_EDITS)](part, r, other))
+
 
     durations: list[float] = []
 
@@ -352,17 +352,19 @@ def run(args) -> list[dict]:
     pos_ours = [ours(q.read_bytes()) for q in q_paths]
     ours_cpu = time.process_time() - c0
     audio_s = float(sum(durations))
-    neg_ours = [ours(q) for q in negatives]
+    n_base_neg = min(n_neg, 300 if quick else 1000)
+    neg_files = []
+    neg_ours = []
+    for i in range(n_neg if segments else 0):
+        data = negative(i)
+        neg_ours.append(ours(data))
+        if i < n_base_neg:
+            neg_files.append(tmp / f"neg-{i}.wav")
+            neg_files[-1].write_bytes(data)
     log(f"  matched in {time.perf_counter() - t_start:.0f} s")
 
     raw_q = baseline_fingerprints(q_paths, workers)
     base_pos = [brute.best(q, min_items) if q is not None else (-1, 1.0) for q in raw_q]
-    n_base_neg = min(len(negatives), 300 if quick else 1000)
-    neg_files = []
-    for i, data in enumerate(negatives[:n_base_neg]):
-        f = tmp / f"neg-{i}.wav"
-        f.write_bytes(data)
-        neg_files.append(f)
     raw_n = baseline_fingerprints(neg_files, workers)
     base_neg = [brute.best(q, min_items) if q is not None else (-1, 1.0) for q in raw_n]
     log(f"  baseline in {time.perf_counter() - t_start:.0f} s")
@@ -390,7 +392,7 @@ def run(args) -> list[dict]:
     summary = {"modality": "audio", "family": "ALL (modality)", "n": len(truth),
                "recall": float(np.mean([t[1] in h for t, h in zip(truth, pos_ours)])),
                "false_matches": sum(r["false_matches"] for r in rows) + neg_false,
-               "negatives": len(negatives), "negative_false_matches": neg_false,
+               "negatives": len(neg_ours), "negative_false_matches": neg_false,
                "baseline": "Chromaprint best-offset",
                "baseline_recall": float(np.mean([b[1] <= MAX_BER and b[0] == t[1] for t, b in zip(truth, base_pos)])),
                "baseline_negatives": n_base_neg,

@@ -390,18 +390,21 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
     if max(float(p.std()) for p in patches) > 3.0 or max(means) - min(means) > _CORNER_TOLERANCE:
         return None
     fill = float(np.mean(means))
-    top = np.abs(g[0] - fill) <= 2 * _CORNER_TOLERANCE
-    left = np.abs(g[:, 0] - fill) <= 2 * _CORNER_TOLERANCE
-    if top.all() or left.all():
-        return None  # a flat bar, not a corner triangle: trim_borders' business
-    run_x = int(np.argmin(top))  # flat run along the top edge from the left corner
-    run_y = int(np.argmin(left))
-    run_x2 = int(np.argmin(top[::-1]))
-    run_y2 = int(np.argmin(left[::-1]))
-    # the triangle's legs: along the top edge a·w-ish and down the side b; tan θ = short leg / long leg
-    legs = sorted([(run_x + run_x2) / 2 / w, (run_y + run_y2) / 2 / h])
-    if legs[0] <= 0 or legs[1] <= 0:
+    is_fill = np.abs(g - fill) <= 2 * _CORNER_TOLERANCE
+
+    def run(line: np.ndarray) -> int:
+        return int(np.argmin(line)) if not line.all() else line.size
+
+    # Each corner's triangle has one leg along the row and one along the column; tan θ = short / long.
+    # The biggest triangle measures best (the others can be a pixel wide).
+    best = (0, 0.0)
+    for rows, cols in ((is_fill, 0), (is_fill[::-1], 0), (is_fill[:, ::-1], 0), (is_fill[::-1, ::-1], 0)):
+        a, b = run(rows[0]), run(rows[:, cols])
+        if a >= rows.shape[1] or b >= rows.shape[0]:
+            return None  # a flat bar along a whole side, not a corner triangle: trim_borders' business
+        if a * b > best[0]:
+            best = (a * b, math.degrees(math.atan2(min(a, b), max(a, b))))
+    if best[0] < 0.002 * h * w:
         return None
-    t = math.degrees(math.atan2(max(run_y, run_y2), max(run_x, run_x2)))
-    t = min(t, 90 - t)
+    t = best[1]
     return t if 0.5 <= t <= 15 else None

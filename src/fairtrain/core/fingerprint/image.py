@@ -287,8 +287,9 @@ def _variant_view(thumb64: np.ndarray, variant: int, box: tuple[float, float, fl
         return rotated_view(thumb64, v.rotate + turn, aspect)
     x0, y0, x1, y1 = box or v.box
     s = float(VERIFY_THUMB)
-    im = Image.fromarray(thumb64).resize((THUMB, THUMB), Image.Resampling.BICUBIC,
-                                         box=(x0 * s, y0 * s, x1 * s, y1 * s))
+    # refinement nudges may reach a hair past the edge: clamp (PIL refuses boxes outside the image)
+    im = Image.fromarray(thumb64).resize((THUMB, THUMB), Image.Resampling.BICUBIC, box=(
+        max(0.0, x0 * s), max(0.0, y0 * s), min(s, x1 * s), min(s, y1 * s)))
     if v.transpose is not None:
         im = im.transpose(v.transpose)
     return np.asarray(im, dtype=np.uint8)
