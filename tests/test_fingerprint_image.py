@@ -436,11 +436,11 @@ def _collage(art: Image.Image, others: list[Image.Image]) -> Image.Image:
 
 def _tilted(im: Image.Image, degrees: float, fill: tuple[int, int, int] | None) -> Image.Image:
     """Rotated in place: corners filled with ``fill``, or (None) cropped to the inscribed rectangle."""
-    from fairtrain.core.fingerprint._image_hash import inscribed_scale
-
     if fill is not None:
         return im.rotate(degrees, Image.Resampling.BICUBIC, fillcolor=fill)
-    k = inscribed_scale(im.width, im.height, degrees)
+    t = np.radians(abs(degrees))
+    k = min(im.width / (im.width * np.cos(t) + im.height * np.sin(t)),
+            im.height / (im.width * np.sin(t) + im.height * np.cos(t)))
     r = im.rotate(degrees, Image.Resampling.BICUBIC)
     cw, ch = im.width * k, im.height * k
     return r.crop((round((im.width - cw) / 2), round((im.height - ch) / 2), round((im.width + cw) / 2),
