@@ -24,6 +24,7 @@ _TRIM_RELATIVE_TOLERANCE = 0.025
 _TRIM_MIN_TOLERANCE = 2.0
 _TRIM_MAX_SIDE = 0.25
 _TRIM_GRID = 64
+_TRIM_LO, _TRIM_HI = round(0.02 * (_TRIM_GRID ** 2 - 1)), round(0.98 * (_TRIM_GRID ** 2 - 1))
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSE_FOR_ORIENTATION = {
@@ -105,6 +106,13 @@ def quality(thumb: np.ndarray) -> float:
     t = thumb.astype(np.float32)
     grad = np.abs(np.diff(t, axis=0)).mean() + np.abs(np.diff(t, axis=1)).mean()
     return float(min(100.0, grad * 5.0))
+
+
+def qualities(thumbs: np.ndarray) -> np.ndarray:
+    """:func:`quality` of each of a (N, 32, 32) stack at once."""
+    t = thumbs.astype(np.float32)
+    grad = np.abs(np.diff(t, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(t, axis=2)).mean(axis=(1, 2))
+    return np.minimum(100.0, grad * 5.0)
 
 
 def open_image(data: bytes, item: str, max_pixels: int) -> Image.Image:
@@ -216,7 +224,8 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     cap = int(g * _TRIM_MAX_SIDE)
     # Tolerance relative to the picture's own contrast, so brightness/contrast edits cut the same lines
     # (an absolute tolerance trimmed a soft sky by different amounts and cost recall on such edits).
-    lo, hi = np.percentile(small, (2, 98))
+    ranked = np.partition(small.ravel(), (_TRIM_LO, _TRIM_HI))  # 2nd and 98th percentiles, no full sort
+    lo, hi = ranked[_TRIM_LO], ranked[_TRIM_HI]
     tolerance = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * float(hi - lo))
     runs = [min(cap, _flat_run(lines, tolerance)) for lines in (small, small[::-1], small.T, small.T[::-1])]
     if not any(runs):
@@ -275,13 +284,16 @@ _WINDOW_LINE_MIN = 0.2  # a candidate line is a straight step over ≥ 20 % of t
 
 def _steps(g: np.ndarray) -> np.ndarray:
     """(H, W-1) booleans: the step between columns x and x+1 is large and larger than the steps two
-    columns away (a line, not a textured or blurred region)."""
-    d = np.abs(np.diff(g, axis=1))
-    pad = np.pad(d, ((0, 0), (2, 2)), mode="edge")
-    flat = d.ravel()
+    columns away (a line, not a textured or blurred region). The two outermost steps each side are
+    never lines (their neighbours are not known)."""
+    d = np.abs(np.diff(g.astype(np.int16), axis=1))
+    flat = d[::3, ::3].ravel()  # a ninth of the steps estimate the 90th percentile well enough
     k = int(flat.size * 0.9)
-    thr = max(6.0, float(np.partition(flat, k)[k]))  # the 90th percentile, without a full sort
-    return (d > thr) & (d - np.maximum(pad[:, :-4], pad[:, 4:]) > thr)
+    thr = max(6, int(np.partition(flat, k)[k]))
+    out = np.zeros(d.shape, dtype=bool)
+    mid = d[:, 2:-2]
+    out[:, 2:-2] = (mid > thr) & (mid - np.maximum(d[:, :-4], d[:, 4:]) > thr)
+    return out
 
 
 def _line_candidates(steps: np.ndarray) -> list[int]:
@@ -320,8 +332,7 @@ def find_windows(grey: np.ndarray, max_windows: int = 6) -> list[tuple[int, int,
     h, w = grey.shape
     if h < 24 or w < 24:
         return []
-    g = grey.astype(np.float32)
-    v_steps, h_steps = _steps(g), _steps(g.T)
+    v_steps, h_steps = _steps(grey), _steps(grey.T)
     xs = sorted({0, w, *(x + 1 for x in _line_candidates(v_steps))})
     ys = sorted({0, h, *(y + 1 for y in _line_candidates(h_steps))})
     if len(xs) == 2 and len(ys) == 2:
@@ -383,6 +394,9 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
     h, w = grey.shape
     if h < 24 or w < 24:
         return None
+    corners = grey[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int16)
+    if int(corners.max()) - int(corners.min()) > _CORNER_TOLERANCE:
+        return None  # the usual case, decided on four pixels
     g = grey.astype(np.float32)
     c = _CORNER
     patches = [g[:c, :c], g[:c, -c:], g[-c:, :c], g[-c:, -c:]]

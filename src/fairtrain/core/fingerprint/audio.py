@@ -309,6 +309,7 @@ def _indexed_positions(items: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
 
 
 _ARRAYS = ("items", "keys", "postings")
+MIN_OVERLAP_FLOOR_S = 7.0  # the items of a 10-s excerpt cover 7.7 s
 _INVERSE = len(TEMPO_WARPS) + 1  # warp code: 1 / the segment's speed
 
 
@@ -472,7 +473,8 @@ class AudioIndex:
         return [int(self._exact_order[i]) for i in range(left, right)]
 
     def match(self, fps: Sequence[AudioFingerprint], *, max_ber: float = 0.20, min_overlap_s: float = 10.0,
-              min_votes: int = 2, max_candidates: int = 24, max_postings: int = 1000) -> list[list[Match]]:
+              min_votes: int = 2, max_candidates: int = 24, max_postings: int = 1000,
+              probe_flips: bool = True) -> list[list[Match]]:
         """Registered works recognised in each fingerprint of the batch, best first.
 
         Exact stage (xxh3-128 of the bytes), then every query item is looked up exactly (keys with more
@@ -495,7 +497,7 @@ class AudioIndex:
         if not pending or not len(self.keys):
             return results
         candidates = self._vote(fps, pending, min_votes=min_votes, max_candidates=max_candidates,
-                                max_postings=max_postings)
+                                max_postings=max_postings, probe_flips=probe_flips)
         for qi, cands in candidates.items():
             best: dict[int, Match] = {}
             query = np.asarray(fps[qi].items, dtype=np.uint32)
@@ -508,7 +510,7 @@ class AudioIndex:
         return results
 
     def _vote(self, fps: Sequence[AudioFingerprint], pending: list[int], *, min_votes: int,
-              max_candidates: int, max_postings: int) -> dict[int, list[tuple[int, int, int, int]]]:
+              max_candidates: int, max_postings: int, probe_flips: bool = True) -> dict[int, list[tuple[int, int, int, int]]]:
         parts_items, parts_q, parts_pos = [], [], []
         for qi in pending:
             q = np.asarray(fps[qi].items, dtype=np.uint32)
@@ -521,6 +523,13 @@ class AudioIndex:
         values = np.concatenate(parts_items)
         q_ids = np.concatenate(parts_q)
         q_pos = np.concatenate(parts_pos).astype(np.int64)
+        if probe_flips:
+            # Reverberation, filters and a second sound over the work flip a bit or two of most items, and
+            # an exact lookup then misses: look up every item with each one of its 32 bits flipped too.
+            flips = np.uint32(1) << np.arange(32, dtype=np.uint32)
+            values = np.concatenate([values, (values[:, None] ^ flips[None, :]).ravel()])
+            q_ids = np.concatenate([q_ids, np.repeat(q_ids, 32)])
+            q_pos = np.concatenate([q_pos, np.repeat(q_pos, 32)])
 
         left = np.searchsorted(self.keys, values, side="left")
         count = np.searchsorted(self.keys, values, side="right") - left
@@ -591,7 +600,10 @@ class AudioIndex:
         step = int(self.seg_step[seg])
         warp = self._warp(seg, code)
         stored = self.items[self.seg_start[seg]:self.seg_start[seg + 1]]
-        window = max(1, int(np.ceil(min_overlap_s / (ITEM_SECONDS * step))))
+        # A 10-s excerpt yields only ~7.7 s of items (Chromaprint's frame and filter context): the window
+        # is the query's own length when that is shorter, down to MIN_OVERLAP_FLOOR_S.
+        overlap_s = max(MIN_OVERLAP_FLOOR_S, min(min_overlap_s, len(query) * ITEM_SECONDS * warp * 0.98))
+        window = max(1, int(np.ceil(overlap_s / (ITEM_SECONDS * step))))
         changing = np.ones(len(query), dtype=bool)
         changing[1:] = query[1:] != query[:-1]
         best = None

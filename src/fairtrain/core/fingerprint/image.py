@@ -42,6 +42,7 @@ from fairtrain.core.fingerprint._image_hash import (
     find_windows,
     ncc,
     phash64,
+    qualities,
     quality,
     rotated_view,
     thumbnail,
@@ -149,7 +150,14 @@ VARIANTS: tuple[_Variant, ...] = (
     _Variant("crop_v80", (0.0, 0.1, 1.0, 0.9)),
     _Variant("crop_h70", (0.15, 0.0, 0.85, 1.0)),
     _Variant("crop_v70", (0.0, 0.15, 1.0, 0.85)),
+    # halves: what an overlay (caption bar, logo, sticker in a corner) leaves untouched; the scan side
+    # looks at the same halves of every query (HALVES)
+    _Variant("half_t", (0.0, 0.0, 1.0, 0.5)),
+    _Variant("half_b", (0.0, 0.5, 1.0, 1.0)),
+    _Variant("half_l", (0.0, 0.0, 0.5, 1.0)),
+    _Variant("half_r", (0.5, 0.0, 1.0, 1.0)),
 )
+HALVES = tuple(v.box for v in VARIANTS if v.name.startswith("half_"))
 _VARIANT_NAMES = np.asarray([v.name for v in VARIANTS])
 
 
@@ -213,26 +221,35 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
     grey, (width, height) = decode_grey(data, item, _SCAN_SIDE, max_pixels)
     trimmed = trim_borders(grey)
     thumb = thumbnail(trimmed)
-    views = _views(grey, trimmed)
+    views = _views(trimmed)
+    stack = np.concatenate([thumb[None], views])  # one hashing pass for the picture and its views
+    ph, dh = phash64(stack), dhash64(stack)
     return ImageFingerprint(
-        item=item, xxh3_128=xxhash.xxh3_128_digest(data), phash=int(phash64(thumb)),
-        dhash=int(dhash64(thumb)), quality=quality(thumb), thumb=thumb, width=width, height=height,
-        views=views, view_phash=phash64(views), view_dhash=dhash64(views))
+        item=item, xxh3_128=xxhash.xxh3_128_digest(data), phash=int(ph[0]), dhash=int(dh[0]),
+        quality=quality(thumb), thumb=thumb, width=width, height=height,
+        views=views, view_phash=ph[1:], view_dhash=dh[1:])
 
 
-def _views(grey: np.ndarray, trimmed: np.ndarray) -> np.ndarray:
-    """Thumbnails of the pictures a query may show inside itself: boxes bounded by straight steps
-    (:func:`find_windows`), and for a tilted copy whose corners were filled, its straightened centre."""
-    out = []
-    for x0, y0, x1, y1 in find_windows(grey):
-        part = trim_borders(grey[y0:y1, x0:x1])
-        if min(part.shape) >= 8:
-            view = thumbnail(part)
-            if quality(view) >= MIN_QUALITY:
-                out.append(view)
+def _views(trimmed: np.ndarray) -> np.ndarray:
+    """Thumbnails of the parts a copy may keep intact or show inside itself: its four halves (an overlay
+    spares at least one), boxes bounded by straight steps (:func:`find_windows`: a screenshot, a frame, a
+    collage), and for a tilted copy whose corners were filled, its straightened centre."""
+    # Halves come from one 64×64 thumbnail by 2:1 averaging (a resize of the decode each costs 10× more).
+    base = thumbnail(trimmed, VERIFY_THUMB).astype(np.float32)
+    n = THUMB
+    halves = np.stack([base[:n].reshape(n, n, 2).mean(-1), base[n:].reshape(n, n, 2).mean(-1),
+                       base[:, :n].reshape(n, 2, n).mean(1), base[:, n:].reshape(n, 2, n).mean(1)])
+    halves = np.rint(halves).astype(np.uint8)
+    out = [h for h, q in zip(halves, qualities(halves)) if q >= MIN_QUALITY]
+    # Windows are looked for on the same 64×64 thumbnail: a quarter of the pixels of the decode, and
+    # a window a third of the picture still spans ~37 px of it.
+    grid = np.rint(base).astype(np.uint8)
+    for x0, y0, x1, y1 in find_windows(grid):
+        view = thumbnail(grid, box=(x0, y0, x1, y1))
+        if quality(view) >= MIN_QUALITY:
+            out.append(view)
     angle = filled_corners_angle(trimmed)
     if angle is not None:
-        h, w = trimmed.shape
         for a in (angle, -angle):  # the corners tell the tilt's size, not its sign
             out.append(rotated_view(trimmed, a, w / h))
     return np.stack(out) if out else np.empty((0, THUMB, THUMB), np.uint8)
