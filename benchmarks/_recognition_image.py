@@ -132,8 +132,8 @@ def _text(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], rng: random
           fill: tuple[int, int, int]) -> None:
     x0, y0, x1, y1 = box
     h = max(8, (y1 - y0))
-    lines = max(1, min(3, h // 30))
-    size = max(8, int(h / lines * 0.7))
+    size = max(8, min(44, int(h * 0.7)))  # UI text: a few per cent of a phone screen's height at most
+    lines = max(1, min(6, h // int(size * 1.5)))
     words = ["wow", "amazing", "share", "follow", "repost", "look at this", "#art", "credit?", "새로운",
              "사진", "멋진 풍경", "like", "today", "2024", "via"]
     for li in range(lines):

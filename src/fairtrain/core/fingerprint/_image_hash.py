@@ -422,3 +422,35 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
         return None
     t = best[1]
     return t if 0.5 <= t <= 15 else None
+
+
+_SEGMENT_MIN_SIDE = 0.15  # a segment narrower/lower than this share of the picture is text or a bar
+_SEGMENT_MAX = 3
+
+
+def _runs(flat: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Maximal runs [a, b) of non-flat lines at least _SEGMENT_MIN_SIDE of ``n`` long."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([1], flat.astype(np.int8), [1]))))
+    pairs = edges.reshape(-1, 2)
+    return [(int(a), int(b)) for a, b in pairs if b - a >= _SEGMENT_MIN_SIDE * n]
+
+
+def flat_cut_segments(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1) of the blocks a layout separates with flat bands: the picture between the
+    text blocks of a screenshot or a post, the cells of a collage with gutters (one XY cut: rows, then
+    columns within each row block). Largest first, at most _SEGMENT_MAX; [] when nothing is cut."""
+    h, w = grey.shape
+    if h < 24 or w < 24:
+        return []
+    row_max, row_min = grey.max(axis=1), grey.min(axis=1)  # uint8: max ≥ min, no overflow
+    tol = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * (int(row_max.max()) - int(row_min.min())))
+    row_flat = (row_max - row_min) <= tol
+    boxes = []
+    for y0, y1 in _runs(row_flat, h):
+        band = grey[y0:y1]
+        col_flat = (band.max(axis=0) - band.min(axis=0)) <= tol
+        for x0, x1 in _runs(col_flat, w):
+            boxes.append((x0, y0, x1, y1))
+    boxes = [b for b in boxes if (b[2] - b[0]) * (b[3] - b[1]) < 0.9 * h * w]
+    boxes.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    return boxes[:_SEGMENT_MAX]

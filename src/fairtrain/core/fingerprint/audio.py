@@ -601,8 +601,9 @@ class AudioIndex:
         warp = self._warp(seg, code)
         stored = self.items[self.seg_start[seg]:self.seg_start[seg + 1]]
         # A 10-s excerpt yields only ~7.7 s of items (Chromaprint's frame and filter context): the window
-        # is the query's own length when that is shorter, down to MIN_OVERLAP_FLOOR_S.
-        overlap_s = max(MIN_OVERLAP_FLOOR_S, min(min_overlap_s, len(query) * ITEM_SECONDS * warp * 0.98))
+        # is the query's own length when that is shorter, down to MIN_OVERLAP_FLOOR_S (a caller's own
+        # shorter min_overlap_s still rules).
+        overlap_s = min(min_overlap_s, max(MIN_OVERLAP_FLOOR_S, len(query) * ITEM_SECONDS * warp * 0.98))
         window = max(1, int(np.ceil(overlap_s / (ITEM_SECONDS * step))))
         changing = np.ones(len(query), dtype=bool)
         changing[1:] = query[1:] != query[:-1]

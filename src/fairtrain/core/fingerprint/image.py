@@ -40,6 +40,7 @@ from fairtrain.core.fingerprint._image_hash import (
     dhash64,
     filled_corners_angle,
     find_windows,
+    flat_cut_segments,
     ncc,
     phash64,
     qualities,
@@ -221,7 +222,7 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
     grey, (width, height) = decode_grey(data, item, _SCAN_SIDE, max_pixels)
     trimmed = trim_borders(grey)
     thumb = thumbnail(trimmed)
-    views = _views(trimmed)
+    views = _views(grey, trimmed)
     stack = np.concatenate([thumb[None], views])  # one hashing pass for the picture and its views
     ph, dh = phash64(stack), dhash64(stack)
     return ImageFingerprint(
@@ -230,28 +231,28 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
         views=views, view_phash=ph[1:], view_dhash=dh[1:])
 
 
-def _views(trimmed: np.ndarray) -> np.ndarray:
+def _views(grey: np.ndarray, trimmed: np.ndarray) -> np.ndarray:
     """Thumbnails of the parts a copy may keep intact or show inside itself: its four halves (an overlay
     spares at least one), boxes bounded by straight steps (:func:`find_windows`: a screenshot, a frame, a
     collage), and for a tilted copy whose corners were filled, its straightened centre."""
     # Halves come from one 64×64 thumbnail by 2:1 averaging (a resize of the decode each costs 10× more).
-    base = thumbnail(trimmed, VERIFY_THUMB).astype(np.float32)
+    grid = thumbnail(trimmed, VERIFY_THUMB)
+    base = grid.astype(np.float32)
     n = THUMB
     halves = np.stack([base[:n].reshape(n, n, 2).mean(-1), base[n:].reshape(n, n, 2).mean(-1),
                        base[:, :n].reshape(n, 2, n).mean(1), base[:, n:].reshape(n, 2, n).mean(1)])
     halves = np.rint(halves).astype(np.uint8)
     out = [h for h, q in zip(halves, qualities(halves)) if q >= MIN_QUALITY]
-    # Windows are looked for on the same 64×64 thumbnail: a quarter of the pixels of the decode, and
-    # a window a third of the picture still spans ~37 px of it.
-    grid = np.rint(base).astype(np.uint8)
-    for x0, y0, x1, y1 in find_windows(grid):
-        view = thumbnail(grid, box=(x0, y0, x1, y1))
-        if quality(view) >= MIN_QUALITY:
+    # Windows are looked for on the decode (a 64×64 grid loses half the screenshots' edges); most photos
+    # have none, and only a found window pays for its trim and thumbnail.
+    for x0, y0, x1, y1 in find_windows(grey) + flat_cut_segments(grey):
+        part = trim_borders(grey[y0:y1, x0:x1])
+        if min(part.shape) >= 8 and quality(view := thumbnail(part)) >= MIN_QUALITY:
             out.append(view)
     angle = filled_corners_angle(trimmed)
     if angle is not None:
         for a in (angle, -angle):  # the corners tell the tilt's size, not its sign
-            out.append(rotated_view(trimmed, a, w / h))
+            out.append(rotated_view(trimmed, a, trimmed.shape[1] / trimmed.shape[0]))
     return np.stack(out) if out else np.empty((0, THUMB, THUMB), np.uint8)
 
 
