@@ -463,6 +463,20 @@ def run(args) -> list[dict]:
     regs = [(g, p, im, data, register_image(data, g)) for g, p, im in works for data in [jpeg(im, 95)]]
     flat = [g for g, _, _, _, reg in regs if reg.low_quality]
     regs = [r for r in regs if not r[4].low_quality]
+    # One work per design: a package that ships the same picture under two names (or a crop of it) would
+    # make a true match look false. The later of two that any method links is left out.
+    kept: list = []
+    probe = ImageIndexBuilder()
+    for g, p, im, data, reg in regs:
+        if kept:
+            index_so_far = probe.build()
+            same = index_so_far.match([fingerprint_image(data)])[0]
+            if same:
+                log(f"  work {g} repeats {[kept[m.work_id][0] for m in same]}: left out")
+                continue
+        probe.add(len(kept), reg)
+        kept.append((g, p, im, data, reg))
+    regs = kept
     works = [(g, p, im) for g, p, im, _, _ in regs]
     work_bytes = [data for *_, data, _ in regs]
     log(f"  {len(flat)} near-flat works left out (exact stage only): {flat}")
