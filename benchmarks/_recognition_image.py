@@ -21,7 +21,6 @@ Baselines in the same run: imagehash pHash (distance ≤ 10 to the registered or
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import math
@@ -424,22 +423,13 @@ def _b64(items: list[bytes]) -> list[str]:
     return [base64.b64encode(x).decode() for x in items]
 
 
-def _time_per_item(fn, payloads: list[bytes], repeats: int) -> float:
-    best = np.full(len(payloads), np.inf)
-    for _ in range(repeats):
-        for i, p in enumerate(payloads):
-            t0 = time.perf_counter()
-            fn(p)
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return float(best.mean())
-
-
 # --- the run ----------------------------------------------------------------------------------------
 
 def run(args) -> list[dict]:
     from fairtrain.core.fingerprint.image import ImageIndexBuilder, fingerprint_image, register_image
 
     from _recognition_release import run_release
+    from fingerprint_image import _time_per_item
 
     quick = bool(getattr(args, "quick", False))
     seed = int(getattr(args, "seed", 0) or 0)
@@ -592,25 +582,8 @@ def run(args) -> list[dict]:
     return rows
 
 
-def print_rows(rows: list[dict]) -> None:
-    head = f"{'family':26} {'n':>5} {'recall':>7} {'false':>5} | {'release':>7} {'pHash':>6} {'PDQ':>6}"
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        rel = f"{r['release_recall']:.3f}" if "release_recall" in r else "—"
-        flag = "" if r["recall"] >= r["target"] else "  BELOW TARGET"
-        print(f"{r['family']:26} {r['n']:5d} {r['recall']:7.3f} {r['false_matches']:5d} | {rel:>7} "
-              f"{r['baseline_recall']:6.3f} {r['baseline2_recall']:6.3f}{flag}")
-    s = rows[-1]
-    print(f"negatives: {s.get('negatives')} unrelated queries, false matches {s.get('negative_false_matches')} "
-          f"(pHash {s.get('baseline_false_matches')}, PDQ {s.get('baseline2_false_matches')}, "
-          f"release {s.get('release_false_matches', '—')} on the first {s.get('release_negatives', '—')}); speed {s.get('speed')}, ratio to release "
-          f"{s.get('speed_ratio', '—')}")
-
-
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=16)
-    print_rows(run(ap.parse_args()))
+    from _recognition_release import run_alone
+
+    run_alone(run, __doc__.splitlines()[0])

@@ -56,3 +56,35 @@ def run_release(code: str, payload: dict, ref: str = RELEASE) -> dict | None:
             print(f"release run failed: {proc.stderr[-2000:]}", file=sys.stderr)
             return None
         return json.loads(pout.read_text())
+
+
+def print_rows(rows: list[dict]) -> None:
+    """One modality's rows as a table (for running a ``_recognition_*`` module alone): recall per family
+    beside the release and the baselines, then the modality's negatives and speed."""
+    names = [k for k in ("baseline", "baseline2") if k in rows[0]]
+    width = max(len(r["family"]) for r in rows) + 1
+    head = (f"{'family':{width}} {'n':>5} {'recall':>7} {'false':>5} | {'release':>7} "
+            + " ".join(f"{rows[0][k][:12]:>12}" for k in names))
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        rel = f"{r['release_recall']:.3f}" if "release_recall" in r else "—"
+        flag = "" if r["recall"] >= r["target"] else "  BELOW TARGET"
+        print(f"{r['family']:{width}} {r['n']:5d} {r['recall']:7.3f} {r['false_matches']:5d} | {rel:>7} "
+              + " ".join(f"{r[k + '_recall']:12.3f}" for k in names) + flag)
+    s = rows[-1]
+    others = ", ".join(f"{s[k]} {s.get(k + '_false_matches', '—')}" for k in names)
+    print(f"negatives: {s.get('negatives')} unrelated items, false matches {s.get('negative_false_matches')} "
+          f"({others}; release {s.get('release_false_matches', '—')} on the first "
+          f"{s.get('release_negatives', '—')}); speed {s.get('speed')}, ratio to release {s.get('speed_ratio', '—')}")
+
+
+def run_alone(run, description: str) -> None:
+    """The ``__main__`` of a ``_recognition_*`` module: ``--quick``, ``--seed``, ``--workers``, one table."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2, help="audio: subprocess pool size")
+    print_rows(run(ap.parse_args()))
