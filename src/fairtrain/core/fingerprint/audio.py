@@ -9,7 +9,11 @@ Design (``reference/fingerprinting.md`` §7.4): an exact xxh3-128 stage, then ex
 items, votes per (work, variant, offset difference), and a verification that accepts when the bit error
 rate over at least ``min_overlap_s`` of aligned audio is at most ``max_ber``. Chromaprint is not invariant
 to speed changes (≥ 1 % is as far as an unrelated track), so the registry also fingerprints the work
-played 0.95…1.05× in 1 % steps; a query 0.5 % off the grid still verifies (median BER 0.05 measured).
+played 0.94…1.06× in 0.5 % steps. Issue 16: votes and verification run along time warps — a speed
+variant s also stands for a copy pitched by s with its tempo kept (warp 1/s; ±1 semitone = 0.944…1.059),
+the original for a copy whose tempo alone changed ±5 % (warps 0.95…1.05); every query item is also
+looked up with each of its 32 bits flipped (reverb, filters and a voice over the work flip a bit or two
+of most items); and a 10-s excerpt, whose items cover only 7.7 s, is verified over its own length.
 
 Measured (``benchmarks/fingerprint_audio.py``, 16 Wesnoth tracks + 10 distractors): recall 1.00 and no
 false positive for MP3/AAC/Opus re-encodes, 15 dB noise, 15-s excerpts and ±3 % speed; index ≈ 336 B per

@@ -6,8 +6,13 @@ Pipeline (reference/fingerprinting.md §7.1–7.2):
 2. **candidate**: pHash-64 (bit-identical to the ISCC Image-Code body) and dHash-64 of a 32×32 grey
    thumbnail (JPEG draft decoding, EXIF transpose, tolerant border trim); a candidate is any registered
    variant within :data:`PHASH_RADIUS` bits on one hash and :data:`OTHER_HASH_MAX` on the other.
-   Crops, flips and quarter turns are covered by hashing augmented variants on the registry side, not
-   by the scan-side hash;
+   Crops, flips, quarter turns, small tilts (±3/6/9°) and halves are covered by hashing augmented
+   variants on the registry side. The scan side adds *views* of each query (issue 16): its four halves
+   (an overlay — caption bar, logo, sticker — spares at least one), boxes bounded by straight steps
+   (:func:`~._image_hash.find_windows`: the work inside a screenshot, a post frame, a collage, a blurred
+   pillarbox), blocks a layout separates with flat bands (:func:`~._image_hash.flat_cut_segments`),
+   and for a copy tilted inside its frame, its straightened centre. Every view is one more code pair
+   in the same range search; a candidate is verified against the view that found it;
 3. **verified**: normalised cross-correlation of the detail layers (thumbnail minus its blur) of the
    query and of the matched variant rebuilt from the registered 64×64 thumbnail, searched over small
    shifts and scales.
