@@ -398,3 +398,29 @@ def test_version_1_audio_index_opens_and_says_what_needs_a_re_export(tmp_path, i
     (tmp_path / "v1" / "audio_index.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"version 7.*re-export"):
         AudioIndex.load(tmp_path / "v1")
+
+
+def test_ten_second_excerpt_matches(tmp_path, pieces, index):
+    """A 10-s excerpt yields ~7.7 s of Chromaprint items: it is verified over its own length (format 1
+    demanded 10 s of items and never matched one)."""
+    q = fingerprint_audio(ffmpeg(pieces[1], tmp_path / "ten.mp3", "-c:a", "libmp3lame", "-b:a", "128k",
+                                 before=("-ss", "12", "-t", "10")))
+    assert q.seconds < 10
+    [matches] = index.match([q])
+    assert [m.work_id for m in matches] == [102]
+    assert matches[0].evidence["offset_s"] == pytest.approx(12 + matches[0].evidence["query_offset_s"], abs=0.5)
+
+
+def test_reverberant_copy_matches(tmp_path, pieces, index):
+    """Reverberation flips a bit or two of most items: found through the one-bit-flip lookups."""
+    from scipy import signal
+
+    rng = np.random.default_rng(3)
+    dry = synth_piece(0)
+    n = int(3.0 * RATE)  # a hall: 3 s to fade by 60 dB, 85 % of what is heard is reflections
+    ir = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
+    wet = signal.fftconvolve(dry, ir)[:len(dry)]
+    wet *= np.sqrt(np.mean(dry ** 2) / np.mean(wet ** 2))
+    q = fingerprint_audio(write_wav(tmp_path / "reverb.wav", 0.15 * dry + 0.85 * wet))
+    assert [m.work_id for m in index.match([q])[0]] == [101]
+    assert index.match([q], probe_flips=False) == [[]]
