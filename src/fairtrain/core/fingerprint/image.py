@@ -156,6 +156,19 @@ VARIANTS: tuple[_Variant, ...] = (
     _Variant("crop_v80", (0.0, 0.1, 1.0, 0.9)),
     _Variant("crop_h70", (0.15, 0.0, 0.85, 1.0)),
     _Variant("crop_v70", (0.0, 0.15, 1.0, 0.85)),
+    # two-side crops: the 80 % and 70 % squares at the edge middles and the 70 % corners
+    _Variant("crop_tm80", (0.1, 0.0, 0.9, 0.8)),
+    _Variant("crop_bm80", (0.1, 0.2, 0.9, 1.0)),
+    _Variant("crop_lm80", (0.0, 0.1, 0.8, 0.9)),
+    _Variant("crop_rm80", (0.2, 0.1, 1.0, 0.9)),
+    _Variant("crop_tm70", (0.15, 0.0, 0.85, 0.7)),
+    _Variant("crop_bm70", (0.15, 0.3, 0.85, 1.0)),
+    _Variant("crop_lm70", (0.0, 0.15, 0.7, 0.85)),
+    _Variant("crop_rm70", (0.3, 0.15, 1.0, 0.85)),
+    _Variant("crop_tl70", (0.0, 0.0, 0.7, 0.7)),
+    _Variant("crop_tr70", (0.3, 0.0, 1.0, 0.7)),
+    _Variant("crop_bl70", (0.0, 0.3, 0.7, 1.0)),
+    _Variant("crop_br70", (0.3, 0.3, 1.0, 1.0)),
     # halves: what an overlay (caption bar, logo, sticker in a corner) leaves untouched; the scan side
     # looks at the same halves of every query (HALVES)
     _Variant("half_t", (0.0, 0.0, 1.0, 0.5)),
