@@ -202,12 +202,18 @@ def _to_grey(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def _flat_run(lines: np.ndarray, tolerance: float) -> int:
-    """How many leading lines (rows of ``lines``) are one flat colour, that of the outermost line."""
-    spread = lines.max(axis=1) - lines.min(axis=1)
-    drift = np.abs(lines.mean(axis=1) - lines[0].mean())
-    ok = (spread <= tolerance) & (drift <= tolerance)
-    return int(np.argmin(ok)) if not ok.all() else int(ok.size)
+def _flat_runs(small: np.ndarray, tolerance: float) -> list[int]:
+    """How many lines from the top, bottom, left and right are one flat colour, that of the outermost
+    line (per-row and per-column statistics computed once for all four sides)."""
+    out = []
+    for axis in (1, 0):
+        spread = small.max(axis=axis) - small.min(axis=axis)
+        mean = small.mean(axis=axis)
+        for first in (0, -1):
+            ok = (spread <= tolerance) & (np.abs(mean - mean[first]) <= tolerance)
+            ok = ok if first == 0 else ok[::-1]
+            out.append(int(np.argmin(ok)) if not ok.all() else int(ok.size))
+    return out
 
 
 def trim_borders(grey: np.ndarray) -> np.ndarray:
@@ -227,7 +233,7 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     ranked = np.partition(small.ravel(), (_TRIM_LO, _TRIM_HI))  # 2nd and 98th percentiles, no full sort
     lo, hi = ranked[_TRIM_LO], ranked[_TRIM_HI]
     tolerance = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * float(hi - lo))
-    runs = [min(cap, _flat_run(lines, tolerance)) for lines in (small, small[::-1], small.T, small.T[::-1])]
+    runs = [min(cap, r) for r in _flat_runs(small, tolerance)]
     if not any(runs):
         return grey
     top = _refine_cut(grey, runs[0], small[0].mean(), tolerance)
@@ -397,30 +403,29 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
     corners = grey[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int16)
     if int(corners.max()) - int(corners.min()) > _CORNER_TOLERANCE:
         return None  # the usual case, decided on four pixels
-    g = grey.astype(np.float32)
     c = _CORNER
-    patches = [g[:c, :c], g[:c, -c:], g[-c:, :c], g[-c:, -c:]]
+    patches = [grey[:c, :c], grey[:c, -c:], grey[-c:, :c], grey[-c:, -c:]]
     means = [float(p.mean()) for p in patches]
     if max(float(p.std()) for p in patches) > 3.0 or max(means) - min(means) > _CORNER_TOLERANCE:
         return None
     fill = float(np.mean(means))
-    is_fill = np.abs(g - fill) <= 2 * _CORNER_TOLERANCE
+    top, bottom, left, right = (np.abs(line.astype(np.float32) - fill) <= 2 * _CORNER_TOLERANCE
+                                for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1]))
 
     def run(line: np.ndarray) -> int:
         return int(np.argmin(line)) if not line.all() else line.size
 
     # Each corner's triangle has one leg along the row and one along the column; tan θ = short / long.
-    # The biggest triangle measures best (the others can be a pixel wide).
-    best = (0, 0.0)
-    for rows, cols in ((is_fill, 0), (is_fill[::-1], 0), (is_fill[:, ::-1], 0), (is_fill[::-1, ::-1], 0)):
-        a, b = run(rows[0]), run(rows[:, cols])
-        if a >= rows.shape[1] or b >= rows.shape[0]:
-            return None  # a flat bar along a whole side, not a corner triangle: trim_borders' business
-        if a * b > best[0]:
-            best = (a * b, math.degrees(math.atan2(min(a, b), max(a, b))))
-    if best[0] < 0.002 * h * w:
-        return None
-    t = best[1]
+    # A rotation leaves equal triangles in opposite corners; the biggest triangle measures best.
+    legs = [(run(top), run(left)), (run(bottom[::-1]), run(right[::-1])),  # top-left, bottom-right
+            (run(top[::-1]), run(right)), (run(bottom), run(left[::-1]))]  # top-right, bottom-left
+    if any(a >= w or b >= h for a, b in legs):
+        return None  # a flat bar along a whole side, not a corner triangle: trim_borders' business
+    best = max(range(4), key=lambda i: legs[i][0] * legs[i][1])
+    (a, b), (a2, b2) = legs[best], legs[best ^ 1]
+    if a * b < 0.002 * h * w or abs(a - a2) > 0.3 * max(a, a2) or abs(b - b2) > 0.3 * max(b, b2):
+        return None  # no triangle, or not the twin triangles a rotation leaves
+    t = math.degrees(math.atan2(min(a, b), max(a, b)))
     return t if 0.5 <= t <= 15 else None
 
 
