@@ -392,7 +392,7 @@ def test_version_1_audio_index_opens_and_says_what_needs_a_re_export(tmp_path, i
     (tmp_path / "v1" / "audio_index.json").write_text(json.dumps(meta))
     with pytest.warns(UserWarning, match="re-export"):
         old = AudioIndex.load(tmp_path / "v1")
-    assert "pitch" in old.upgrade_note and index.upgrade_note == ""
+    assert len(old.notices) == 1 and "pitch" in old.notices[0] and index.notices == []
     assert [m.work_id for m in old.match([fingerprint_audio(pieces[0])])[0]] == [101]
     meta["version"] = 7
     (tmp_path / "v1" / "audio_index.json").write_text(json.dumps(meta))

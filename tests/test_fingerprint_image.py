@@ -516,8 +516,8 @@ def test_format_1_index_still_opens_and_says_what_needs_a_re_export(index, photo
     _as_format_1(tmp_path / "old")
     with pytest.warns(UserWarning, match="re-export"):
         old = ImageIndex.load(tmp_path / "old")
-    assert "rotated copies" in old.upgrade_note and "re-export" in old.upgrade_note
-    assert index.upgrade_note == ""
+    assert len(old.notices) == 1 and "rotated copies" in old.notices[0] and "re-export" in old.notices[0]
+    assert index.notices == []
     # what format 1 covered still matches; a straightened copy needs the new variants
     assert [m.work_id for m in old.match([fingerprint_image(EDITS["flip"](photo))])[0]] == [1]
     assert old.match([fingerprint_image(_jpeg(_tilted(photo, 8, None)))])[0] == []

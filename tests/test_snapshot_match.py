@@ -242,7 +242,7 @@ def test_snapshot_with_pre_issue16_media_indexes_opens_and_says_what_needs_a_re_
     from test_fingerprint_image import _as_format_1
 
     out, key, ids = snapshot
-    assert SnapshotMatcher.open(out, [key.public]).notes() == []
+    assert SnapshotMatcher.open(out, [key.public]).notices == []
     _as_format_1(out / "fingerprints" / "image")
     meta_path = out / "fingerprints" / "audio" / "audio_index.json"
     meta = json.loads(meta_path.read_text())
@@ -253,7 +253,7 @@ def test_snapshot_with_pre_issue16_media_indexes_opens_and_says_what_needs_a_re_
                              if k not in ("format", "created_at", "files", "signature")})
     matcher = SnapshotMatcher.open(out, [key.public])
     with pytest.warns(UserWarning, match="re-export"):
-        notes = matcher.notes()
+        notes = matcher.notices
     assert len(notes) == 2 and all("re-export" in n for n in notes)
     assert any("image" in n and "rotated" in n for n in notes) and any("audio" in n and "pitch" in n for n in notes)
     photo = (tmp_path / "photo.jpg").read_bytes()

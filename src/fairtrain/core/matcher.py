@@ -42,11 +42,13 @@ class SnapshotMatcher:
 
     @property
     def notices(self) -> list[str]:
-        """What this snapshot cannot recognise because of its format or the indexes loaded so far (an
-        older snapshot still matches; these say what a re-export would add)."""
+        """What this snapshot cannot recognise until it is re-exported, one line each: its own format, and
+        each index written in an older format or holding works registered before a feature existed (an
+        older snapshot still opens and matches what it covered). Loads every index it has."""
         out = list(self.snapshot.notices)
-        for index in self._indexes.values():
-            out.extend(n for n in getattr(index, "notices", ()) if n not in out)
+        for name in NAMES:
+            if (self.snapshot.path / FINGERPRINTS_DIR / name).is_dir():
+                out.extend(n for n in getattr(self.index(name), "notices", ()) if n not in out)
         return out
 
     def index(self, name: str) -> object | None:
@@ -54,17 +56,6 @@ class SnapshotMatcher:
             d = self.snapshot.path / FINGERPRINTS_DIR / name
             self._indexes[name] = modality(name).load_index(d) if d.is_dir() else None
         return self._indexes[name]
-
-    def notes(self) -> list[str]:
-        """What this snapshot cannot recognise until it is re-exported: one line per index written in an
-        older format (it still opens and matches what that format covered)."""
-        out = []
-        for name in NAMES:
-            if (self.snapshot.path / FINGERPRINTS_DIR / name).is_dir():
-                note = getattr(self.index(name), "upgrade_note", "")
-                if note:
-                    out.append(note)
-        return out
 
     def match(self, items: Sequence[tuple[str, bytes]], media_types: Sequence[str | None] | None = None
               ) -> list[ItemResult]:

@@ -340,6 +340,10 @@ class AudioIndex:
     _exact_sorted: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
     _exact_order: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
 
+    @property
+    def notices(self) -> list[str]:
+        return [self.upgrade_note] if self.upgrade_note else []
+
     @classmethod
     def _assemble(cls, *, keys: np.ndarray | None, postings: np.ndarray | None, **arrays) -> AudioIndex:
         items = arrays["items"]

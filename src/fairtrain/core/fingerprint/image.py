@@ -461,7 +461,7 @@ class ImageIndex:
         self.work_ids = work_ids
         self.aspect = aspect if aspect is not None else np.ones(len(work_ids), np.float32)
         # Set when the index was written by an older format: what it cannot recognise until re-exported.
-        self.upgrade_note = upgrade_note
+        self.notices = [upgrade_note] if upgrade_note else []
         self.xxh3_128 = xxh3_128  # (W, 16) uint8
         self.quality = quality
         self.thumbs = thumbs
