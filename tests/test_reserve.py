@@ -216,3 +216,12 @@ def test_the_signal_reader_reads_a_reservation_page_as_declared(served):
     # Read from the page's headers, its HTML head, TDMRep and the RSL document it links to.
     assert {"http:x-robots-tag", "html:meta-robots"} <= sources, sources
     assert any(s.startswith("rsl:") for s in sources) and any(s.startswith("tdmrep:") for s in sources), sources
+
+
+def test_a_reservation_pages_statement_names_only_forms_that_exist(app):
+    s = _poet(app)
+    page = s.client.get(f"/r/h/{s.holder_id}")
+    links = re.findall(r'href="(http://testserver/r/h/\d+/[^"]+)"', page.text)
+    assert links and not any(l.endswith(("robots.txt", "ai.txt")) for l in links)
+    for link in set(links):
+        assert s.client.get(link.removeprefix("http://testserver")).status_code == 200, link

@@ -720,7 +720,10 @@ def render_statement(policy: SignalPolicy, lang: str) -> str:
         out.append(_("Licence documents") + ": " + ", ".join(f"<{u}>" for u in policy.licence_urls))
         out.append("")
     out.append(_("Machine-readable forms of this declaration") + ":")
-    for path in (ROBOTS_TXT, TDMREP_JSON) + ((TDM_POLICY_JSON,) if policy.tdm_licensed else ()) + (RSL_XML, AI_TXT):
+    # robots.txt and ai.txt are read at a site's root only: a scoped declaration's lie elsewhere, if anywhere.
+    root_only = () if policy.scope else (ROBOTS_TXT,)
+    for path in root_only + (TDMREP_JSON,) + ((TDM_POLICY_JSON,) if policy.tdm_licensed else ()) + (RSL_XML,) + (
+            () if policy.scope else (AI_TXT,)):
         out.append(f"- <{policy.url(path)}>")
     out += ["", _("Declaration digest") + f": `sha256:{policy.digest}`", ""]
     return "\n".join(out)
