@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 
 import httpx
@@ -19,7 +18,7 @@ from fairtrain.core.signals import tdmrep
 from fairtrain.core.signals.html import read_html
 from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, render_robots_txt, render_rsl
 from fairtrain.core.signals.reservation import platform_for, render_badge_svg, render_qr_svg, statement_html
-from web_helpers import PASSWORD, Session, cli_env, free_port, make_app, text_file
+from web_helpers import PASSWORD, Session, make_app, served, text_file
 
 DENY_TRAINING = {"values": {"tdm": "deny", "train-ai": "licence", "search": "allow"},
                  "price": "30000", "currency": "KRW"}
@@ -170,32 +169,12 @@ def test_qr_badge_and_statement_html_are_well_formed_and_escape_what_they_show()
 # -- the signal reader, over real HTTP ------------------------------------------------------------------
 
 
-@pytest.fixture
-def served(tmp_path, database_url):
-    port = free_port()
-    env = cli_env(tmp_path / "data", database_url)
-    proc = subprocess.Popen([sys.executable, "-m", "fairtrain.cli.app", "serve", "--host", "127.0.0.1", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode()) from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start in 30 s")
-        yield base, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def test_the_signal_reader_reads_a_reservation_page_as_declared(tmp_path, database_url):
+    with served(tmp_path / "data", database_url) as server:
+        _reader_reads(server.base, server.env)
 
 
-def test_the_signal_reader_reads_a_reservation_page_as_declared(served):
-    base, env = served
+def _reader_reads(base: str, env: dict) -> None:
     with httpx.Client(base_url=base) as c:
         r = c.post("/api/auth/signup", json={"email": "poet@example.kr", "password": PASSWORD, "role": "creator",
                                              "name": "이시인"})
@@ -222,6 +201,6 @@ def test_a_reservation_pages_statement_names_only_forms_that_exist(app):
     s = _poet(app)
     page = s.client.get(f"/r/h/{s.holder_id}")
     links = re.findall(r'href="(http://testserver/r/h/\d+/[^"]+)"', page.text)
-    assert links and not any(l.endswith(("robots.txt", "ai.txt")) for l in links)
+    assert links and not any(u.endswith(("robots.txt", "ai.txt")) for u in links)
     for link in set(links):
         assert s.client.get(link.removeprefix("http://testserver")).status_code == 200, link

@@ -30,6 +30,7 @@ from fairtrain.core.signals.render import (
     render_tdm_policy,
     render_tdmrep_json,
     response_headers,
+    statement_rows,
 )
 from fairtrain.core.vocab import Level
 from fairtrain.web import ops
@@ -98,7 +99,7 @@ def reservation_page(request: Request, p: Caller, kind: Kind, target_id: Id):
     r = render(request, "reserve.html", p, policy=policy, title=title, kind=kind, target_id=target_id,
                page_url=page_url, head=rv.head_elements(policy, page_url), rsl_media_type=RSL_MEDIA_TYPE,
                jsonld=rv.render_jsonld(policy, name=title, page_url=page_url, lang=lang),
-               rows=rv.terms_rows(policy, lang), line=rv.one_line(policy, page_url, lang),
+               rows=statement_rows(policy, lang), line=rv.one_line(policy, page_url, lang),
                statement_md=render_statement(policy, lang),
                statement=rv.statement_html(render_statement(policy, lang)), works=works)
     r.headers.update(signal_headers(policy))

@@ -682,6 +682,18 @@ def describe_offer(offer: Offer, lang: str) -> str:
     return text
 
 
+def statement_rows(policy: SignalPolicy, lang: str) -> list[dict[str, str]]:
+    """One row per category in plain words: the use, its value (code and words) and the licence terms."""
+    _ = translator(lang)
+    rows = []
+    for c in Category:
+        v = policy.value(c)
+        offer = policy.offer(c)
+        rows.append({"category": c.value, "use": _(_CATEGORY_WORDS[c]), "value": v.value,
+                     "status": _(_VALUE_WORDS[v]), "terms": describe_offer(offer, lang) if offer else ""})
+    return rows
+
+
 def render_statement(policy: SignalPolicy, lang: str) -> str:
     """The reservation in plain words, in ``en`` or ``ko`` (Markdown). Messages are looked up outside the
     f-strings, where ``pybabel extract`` (and the catalogue test) can see them."""
@@ -710,11 +722,8 @@ def render_statement(policy: SignalPolicy, lang: str) -> str:
     )
     head = " | ".join((_("Use"), _("Status"), _("Licence terms")))
     out += ["", intro, "", f"| {head} |", "|---|---|---|"]
-    for c in Category:
-        v = policy.value(c)
-        offer = policy.offer(c)
-        terms = describe_offer(offer, lang) if offer else ""
-        out.append(f"| {_(_CATEGORY_WORDS[c])} (`{c.value}`) | {_(_VALUE_WORDS[v])} | {terms} |")
+    for r in statement_rows(policy, lang):
+        out.append(f"| {r['use']} (`{r['category']}`) | {r['status']} | {r['terms']} |")
     out.append("")
     if policy.licence_urls:
         out.append(_("Licence documents") + ": " + ", ".join(f"<{u}>" for u in policy.licence_urls))

@@ -13,8 +13,8 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
-from xml.sax.saxutils import escape as xml_escape
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 from fairtrain.core.i18n import N_, translator
 from fairtrain.core.signals.render import (
@@ -23,10 +23,8 @@ from fairtrain.core.signals.render import (
     TDMREP_JSON,
     SignalPolicy,
     SignalRenderError,
-    _CATEGORY_WORDS,
-    _VALUE_WORDS,
-    describe_offer,
     robots_tag_directives,
+    statement_rows,
 )
 from fairtrain.core.vocab import Category, Value
 
@@ -90,18 +88,6 @@ def site_scope(url: str) -> tuple[str, str]:
 # The pieces to paste
 
 
-def terms_rows(policy: SignalPolicy, lang: str) -> list[dict[str, str]]:
-    """One row per category in plain words: the use, its value (code and words) and the licence terms."""
-    _ = translator(lang)
-    rows = []
-    for c in Category:
-        v = policy.value(c)
-        offer = policy.offer(c)
-        rows.append({"category": c.value, "use": _(_CATEGORY_WORDS[c]), "value": v.value,
-                     "status": _(_VALUE_WORDS[v]), "terms": describe_offer(offer, lang) if offer else ""})
-    return rows
-
-
 def render_jsonld(policy: SignalPolicy, *, name: str, page_url: str, lang: str) -> str:
     """schema.org JSON-LD of the reservation: who holds the rights, where the licence and terms are, and
     each category's value as a ``PropertyValue`` (its code, so a machine reads it without the words)."""
@@ -120,7 +106,7 @@ def render_jsonld(policy: SignalPolicy, *, name: str, page_url: str, lang: str) 
         "additionalProperty": [
             {"@type": "PropertyValue", "propertyID": "fairtrain:" + r["category"], "name": r["use"],
              "value": r["value"]} | ({"description": r["terms"]} if r["terms"] else {})
-            for r in terms_rows(policy, lang)
+            for r in statement_rows(policy, lang)
         ],
         "sameAs": [policy.url(TDMREP_JSON), policy.url(ODRL_JSON)]
                   + ([policy.url(TDM_POLICY_JSON)] if policy.tdm_licensed else []),
