@@ -118,6 +118,8 @@ def test_every_work_has_a_reservation_page_linked_from_its_work_page_and_the_cre
 
 def test_the_kit_accepts_a_blog_address_and_gives_what_the_platform_allows(app):
     s = _poet(app)
+    bare = s.client.get("/kit")  # no site at all: the reservation page, its line, badge and QR code still
+    assert f'id="kit-page-link" href="http://testserver/r/h/{s.holder_id}"' in bare.text and 'id="kit-line"' in bare.text
     r = s.client.get("/kit", params={"site": "https://blog.naver.com/poetlee"}, headers={"Accept-Language": "ko"})
     assert r.status_code == 200, r.text  # refused before: "must be an origin, without a path"
     assert 'id="guide-naver-blog" open' in r.text and 'id="guide-tistory" open' not in r.text
