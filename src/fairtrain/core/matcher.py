@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fairtrain.core.fingerprint import FingerprintError, Match
-from fairtrain.core.fingerprint.modalities import modality
+from fairtrain.core.fingerprint.modalities import NAMES, modality
 from fairtrain.core.keys import PublicKey
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.snapshot import FINGERPRINTS_DIR, Snapshot, SnapshotTerms, verify_snapshot
@@ -54,6 +54,17 @@ class SnapshotMatcher:
             d = self.snapshot.path / FINGERPRINTS_DIR / name
             self._indexes[name] = modality(name).load_index(d) if d.is_dir() else None
         return self._indexes[name]
+
+    def notes(self) -> list[str]:
+        """What this snapshot cannot recognise until it is re-exported: one line per index written in an
+        older format (it still opens and matches what that format covered)."""
+        out = []
+        for name in NAMES:
+            if (self.snapshot.path / FINGERPRINTS_DIR / name).is_dir():
+                note = getattr(self.index(name), "upgrade_note", "")
+                if note:
+                    out.append(note)
+        return out
 
     def match(self, items: Sequence[tuple[str, bytes]], media_types: Sequence[str | None] | None = None
               ) -> list[ItemResult]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import secrets
 import zipfile
 from fractions import Fraction
@@ -453,3 +454,78 @@ def log_proof(state, idx: int, size: int | None) -> dict:
 
 def log_consistency(state, old: int, new: int | None) -> dict:
     return Log(state.registry.engine).consistency_proof(old, new)
+
+
+# -- repertoire uploads (a ZIP of a sheet and files, or a sheet and a selection of files) ---------------
+
+_UPLOAD_TOKEN = re.compile(r"[0-9a-f]{24}")
+
+
+def repertoire_upload(state, p: Principal, got) -> dict:
+    """Stage a streamed upload (:mod:`fairtrain.web.uploads`), check all of it and preview what storing it
+    would do; nothing is stored. The answer's ``upload`` names the staged upload for :func:`repertoire_store`."""
+    import shutil
+
+    from fairtrain.services.registry import repertoire
+
+    sheet = got.file("file")
+    try:
+        if sheet is None:
+            raise WebError(422, "repertoire upload: choose a ZIP, a CSV, a tab-separated text or an XLSX")
+        client, path = sheet
+        selection = [f for f in got.files if f[0] == "files"]
+        prepared = repertoire.prepare(path, got.folder, source=client,
+                                      files=got.folder / "parts" if selection else None, flat=bool(selection))
+        report = repertoire.validate(state.registry, prepared, p.account.org_id)
+    except BaseException:
+        shutil.rmtree(got.folder, ignore_errors=True)
+        raise
+    (got.folder / "upload.json").write_text(json.dumps({
+        "org_id": p.account.org_id, "report": report, "prepared": {
+            "source": prepared.source, "sheet": str(prepared.sheet), "files_root": str(prepared.files_root),
+            "encoding": prepared.encoding, "staging": str(prepared.staging)}}), encoding="utf-8")
+    return {**report, "upload": got.folder.name, "files_received": len(got.files)}
+
+
+def repertoire_store(state, p: Principal, upload: str) -> dict:
+    """Store a checked upload as a background job (a process of its own); the job's state."""
+    from fairtrain.services.registry import repertoire
+
+    if not _UPLOAD_TOKEN.fullmatch(upload):
+        raise WebError(404, f"upload {upload[:40]!r} not found")
+    meta_path = state.uploads_dir / upload / "upload.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WebError(404, f"upload {upload!r} not found (already stored, or never checked)") from None
+    if meta["org_id"] != p.account.org_id:
+        raise WebError(404, f"upload {upload!r} not found")
+    pr = meta["prepared"]
+    prepared = repertoire.Prepared(source=pr["source"], sheet=Path(pr["sheet"]), files_root=Path(pr["files_root"]),
+                                   encoding=pr["encoding"], staging=Path(pr["staging"]))
+    job_id = repertoire.create_job(state.registry, prepared, p.account.org_id, meta["report"])
+    meta_path.unlink()  # stored once: a second press of the button finds nothing to store
+    repertoire.start_job_process(state.registry, job_id)
+    return repertoire.job(state.registry, job_id)
+
+
+def import_job(state, p: Principal, job_id: int) -> dict:
+    from fairtrain.services.registry import repertoire
+
+    return repertoire.job(state.registry, job_id, org_id=p.account.org_id)
+
+
+def import_jobs(state, p: Principal) -> list[dict]:
+    from fairtrain.services.registry import repertoire
+
+    return repertoire.jobs(state.registry, p.account.org_id)
+
+
+def resume_import_jobs(state) -> list[int]:
+    """At start-up: jobs whose process is gone (a restart, a kill) go on where they stopped."""
+    from fairtrain.services.registry import repertoire
+
+    ids = repertoire.interrupted_jobs(state.registry)
+    for job_id in ids:
+        repertoire.start_job_process(state.registry, job_id)
+    return ids
