@@ -262,7 +262,8 @@ def my_kit(request: Request, p: Caller, site: Annotated[str, Query(max_length=30
            contact: Annotated[str | None, Query(max_length=320)] = None) -> Response:
     """Every signal rendered from the caller's catalogue or repertoire policy, as a zip."""
     require(p, "creator", "org-admin", what="signal kit")
-    return _kit_response(*ops.kit(web(request), p, Level.CATALOGUE, None, site, contact))
+    return _kit_response(*ops.kit(web(request), p, Level.CATALOGUE, None, site, contact,
+                                        str(request.base_url)))
 
 
 @router.get("/works/{work_id}/kit", tags=["signals"], response_class=Response,
@@ -270,7 +271,8 @@ def my_kit(request: Request, p: Caller, site: Annotated[str, Query(max_length=30
 def work_kit(work_id: Id, request: Request, p: Caller, site: Annotated[str, Query(max_length=300)],
              contact: Annotated[str | None, Query(max_length=320)] = None) -> Response:
     require(p, "creator", "org-admin", what="signal kit")
-    return _kit_response(*ops.kit(web(request), p, Level.WORK, work_id, site, contact))
+    return _kit_response(*ops.kit(web(request), p, Level.WORK, work_id, site, contact,
+                                        str(request.base_url)))
 
 
 # -- organisations -----------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import api, api_money, money_ops, ops, pages, pages_money
+    from fairtrain.web import api, api_money, money_ops, ops, pages, pages_money, reserve
 
     money_ops.import_legacy_starters(state)
 
@@ -115,6 +115,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     app.include_router(api_money.router)
     app.include_router(pages.router)
     app.include_router(pages_money.router)
+    app.include_router(reserve.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_handlers(app)
     app.add_middleware(SecurityHeaders)

@@ -15,7 +15,17 @@ from sqlalchemy import func, or_, select
 
 from fairtrain.core.errors import localised
 from fairtrain.core.money import Money
-from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, SignalRenderError, render_kit
+from fairtrain.core.signals.render import (
+    HTML_HEAD,
+    STATEMENT_EN,
+    STATEMENT_KO,
+    Party,
+    PartyKind,
+    SignalPolicy,
+    SignalRenderError,
+    render_kit,
+)
+from fairtrain.core.signals.reservation import platform_for, site_scope
 from fairtrain.core.snapshot import SnapshotError, verify_snapshot
 from fairtrain.core.store.models import Dispute, MandateRow, Organisation, Work, WorkShare
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
@@ -23,6 +33,8 @@ from fairtrain.services.log import Log
 from fairtrain.services.registry import RegistryError, ShareSpec, import_csv
 from fairtrain.web.errors import WebError, forbidden
 from fairtrain.web.security import Principal
+
+KIT_PASTE_ONLY = (STATEMENT_EN, STATEMENT_KO)  # what a kit for a blog platform holds besides the head snippet
 
 INHERIT = "inherit"
 # The plain-words default of a first declaration: deny everything, but let search engines index.
@@ -90,13 +102,23 @@ def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[
 def works_of(state, p: Principal, *, limit: int = 200, offset: int = 0) -> list[dict]:
     """A creator's own works; an organisation's repertoire and its members' works (within mandates)."""
     if p.holder_ref:
-        cond = Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id == p.account.holder_id))
-    elif p.org_ref:
+        return holder_works(state, p.account.holder_id, limit=limit, offset=offset)
+    if p.org_ref:
         members = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
         cond = or_(Work.org_id == p.account.org_id,
                    Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id.in_(members))))
     else:
         raise forbidden("works: only creators and organisation admins have works")
+    return _works_where(state, cond, limit, offset)
+
+
+def holder_works(state, holder_id: int, *, limit: int = 200, offset: int = 0) -> list[dict]:
+    """The works a holder has a share in (public: the registry's work pages list them too)."""
+    return _works_where(state, Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id == holder_id)),
+                        limit, offset)
+
+
+def _works_where(state, cond, limit: int, offset: int) -> list[dict]:
     with state.registry.engine.connect() as c:
         rows = c.execute(select(Work.id, Work.title, Work.media_type, Work.status, Work.iscc, Work.work_ref)
                          .where(cond).order_by(Work.id).limit(limit).offset(offset)).all()
@@ -194,7 +216,11 @@ def declare(state, p: Principal, level: Level, target_id: int | None, values: di
 # -- signal kit ---------------------------------------------------------------------------------------
 
 
-def kit(state, p: Principal, level: Level, target_id: int | None, site: str, contact: str | None) -> tuple[SignalPolicy, dict[str, bytes]]:
+def kit(state, p: Principal, level: Level, target_id: int | None, site: str, contact: str | None,
+        registry_url: str | None = None) -> tuple[SignalPolicy, dict[str, bytes]]:
+    """The signal kit for ``site``: an origin, a folder of one (its path scopes the kit and its robots.txt
+    rules), or a blog or profile on a platform (``reservation.platform_for``), whose files are the
+    registry's reservation page at ``registry_url``: what such a platform allows is only pasting."""
     level, target, party = party_for(state, p, level, target_id)
     if p.holder_ref:
         who = state.registry.find_holder(p.account.holder_id)
@@ -202,15 +228,28 @@ def kit(state, p: Principal, level: Level, target_id: int | None, site: str, con
     else:
         who = state.registry.find_org(p.account.org_id)
         kind = PartyKind.ORGANISATION
-    base = (site or "").strip().rstrip("/")
+    site = (site or "").strip().rstrip("/")
     try:
+        platform = platform_for(site)
+        if platform.hosted:
+            if kind is not PartyKind.HOLDER or not registry_url:
+                raise SignalRenderError(f"site {site!r}: {platform.name} has no files of yours; an organisation "
+                                        "publishes its signals from its own website")
+            base, scope = registry_url.rstrip("/"), f"/r/{'w' if level is Level.WORK else 'h'}/{target}"
+            policy_url = licence_url = base + scope
+        else:
+            base, scope = site_scope(site)
+            policy_url, licence_url = f"{base}{scope}/ai-reservation", f"{base}{scope}/license.xml"
         policy = SignalPolicy.from_decisions(
-            Party(who["name"], kind, (contact or who.get("email") or p.account.email), website=base), base,
-            state.registry.policy_decisions(level, target).values(), policy_url=f"{base}/ai-reservation",
-            licence_urls=(f"{base}/license.xml",))
+            Party(who["name"], kind, (contact or who.get("email") or p.account.email), website=site), base,
+            state.registry.policy_decisions(level, target).values(), policy_url=policy_url,
+            licence_urls=(licence_url,), scope=scope)
     except SignalRenderError as e:
         raise WebError(422, f"signal kit: {e}") from None
-    return policy, render_kit(policy)
+    files = render_kit(policy)
+    if platform.hosted:  # nothing to upload: what can be pasted, and the statement
+        files = {k: v for k, v in files.items() if k in KIT_PASTE_ONLY or (platform.head and k == HTML_HEAD)}
+    return policy, files
 
 
 def kit_zip(files: dict[str, bytes]) -> bytes:

@@ -166,11 +166,29 @@ async def creator_mandate(request: Request, p: Caller, org_id: Annotated[int, Fo
 def kit_page(request: Request, p: Caller, site: Annotated[str, Query(max_length=300)] = "",
              contact: Annotated[str, Query(max_length=320)] = ""):
     require(p, "creator", "org-admin", what="the signal kit")
-    files = None
+    from fairtrain.core.signals import reservation as rv
+    from fairtrain.core.signals.render import HTML_HEAD, STATEMENT_EN, STATEMENT_KO
+    from fairtrain.web.reserve import page_path, registry_origin
+
+    state, lang = web(request), language(request)
+    origin = registry_origin(request)
+    page = origin + page_path("h", p.account.holder_id) if p.holder_ref else None
+    files = platform = head = statement = statement_md = None
     if site:
-        policy, files = ops.kit(web(request), p, Level.CATALOGUE, None, site, contact or None)
-        files = {k: v.decode("utf-8") for k, v in sorted(files.items())}
-    return render(request, "kit.html", p, site=site, contact=contact, files=files,
+        policy, raw = ops.kit(state, p, Level.CATALOGUE, None, site, contact or None, origin)
+        platform = rv.platform_for(site)
+        statement_md = raw.pop(STATEMENT_KO if lang == "ko" else STATEMENT_EN).decode("utf-8")
+        raw.pop(STATEMENT_EN, None), raw.pop(STATEMENT_KO, None)
+        statement = rv.statement_html(statement_md)
+        head = raw.pop(HTML_HEAD).decode("utf-8") if HTML_HEAD in raw else None
+        files = {k: v.decode("utf-8") for k, v in sorted(raw.items())}
+    line = None
+    if page:
+        from fairtrain.web.reserve import reservation
+
+        line = rv.one_line(reservation(state, "h", p.account.holder_id, origin)[0], page, lang)
+    return render(request, "kit.html", p, site=site, contact=contact, files=files, platform=platform, head=head,
+                  statement=statement, statement_md=statement_md, page=page, line=line, guides=rv.GUIDES,
                   download=f"/api/kit?site={quote(site, safe='')}" + (f"&contact={quote(contact, safe='')}" if contact else ""))
 
 
