@@ -71,6 +71,9 @@ def test_a_creators_reservation_page_carries_the_reservation_in_words_and_in_eve
     assert "생성형 AI 모델 학습" in r.text
     en = s.client.get(f"/r/h/{s.holder_id}", headers={"Accept-Language": "en"})
     assert "Training generative AI models" in en.text and en.headers["content-language"] == "en"
+    # A person's e-mail address is never published: the registry is the contact for licences.
+    for page in (r, en, s.client.get(f"/r/h/{s.holder_id}/license.xml"), s.client.get(f"/r/h/{s.holder_id}/odrl.json")):
+        assert "poet@example.kr" not in page.text and "registry@testserver.invalid" in page.text
 
 
 def test_the_machine_readable_forms_lie_beside_the_page_and_read_back_as_declared(app):

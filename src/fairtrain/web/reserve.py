@@ -55,16 +55,19 @@ def registry_origin(request: Request) -> str:
 
 
 def reservation(state, kind: str, target_id: int, origin: str) -> tuple[SignalPolicy, str]:
-    """(policy, title) of a creator's or a work's reservation as published by the registry at ``origin``."""
+    """(policy, title) of a creator's or a work's reservation as published by the registry at ``origin``.
+
+    A person's e-mail address is never published: licences are asked for through the registry, so its
+    address is the contact; an organisation's own (business) address is."""
     if kind == "h":
         holder = state.registry.find_holder(target_id)
-        name, email, title, party_kind = holder["name"], holder["email"], holder["name"], PartyKind.HOLDER
+        name, email, title, party_kind = holder["name"], None, holder["name"], PartyKind.HOLDER
     else:
         work = state.registry.work(target_id)
         title = work["title"]
         if work["holders"]:
             holder = state.registry.find_holder(work["holders"][0]["holder"].split(":")[1])
-            name, email, party_kind = holder["name"], holder["email"], PartyKind.HOLDER
+            name, email, party_kind = holder["name"], None, PartyKind.HOLDER
         elif work["organisation"]:
             org = state.registry.find_org(work["organisation"])
             name, email, party_kind = org["name"], org["email"], PartyKind.ORGANISATION
@@ -72,7 +75,7 @@ def reservation(state, kind: str, target_id: int, origin: str) -> tuple[SignalPo
             raise WebError(404, f"work {target_id}: no holder to declare for it")
     path = page_path(kind, target_id)
     policy = SignalPolicy.from_decisions(
-        Party(name, party_kind, email or f"registry@{request_host(origin)}"), origin,
+        Party(name, party_kind, email or registry_contact(origin)), origin,
         state.registry.policy_decisions(_LEVEL[kind], target_id).values(),
         policy_url=origin + path, licence_urls=(origin + path,), scope=path)
     return policy, title
@@ -80,6 +83,13 @@ def reservation(state, kind: str, target_id: int, origin: str) -> tuple[SignalPo
 
 def request_host(origin: str) -> str:
     return origin.split("://", 1)[1].split(":")[0]
+
+
+def registry_contact(origin: str) -> str:
+    """The registry's own address for licence questions (a host without a domain, such as a test or
+    intranet name, gets the reserved ``.invalid`` suffix rather than a malformed address)."""
+    host = request_host(origin)
+    return f"registry@{host}" if "." in host.strip(".") else f"registry@{host}.invalid"
 
 
 def signal_headers(policy: SignalPolicy) -> dict[str, str]:
