@@ -26,9 +26,10 @@ class Requirement:
     install: str  # the exact command, e.g. "pip install 'fairtrain[ray]'"
 
     def available(self) -> bool:
-        try:
-            return importlib.util.find_spec(self.module) is not None
-        except (ImportError, ValueError):  # a parent package that is missing, or blocked (sys.modules[name] = None)
+        parts = self.module.split(".")
+        try:  # each package on the way: one blocked (sys.modules[name] = None) hides what is imported below it
+            return all(importlib.util.find_spec(".".join(parts[:i])) is not None for i in range(1, len(parts) + 1))
+        except (ImportError, ValueError):  # a parent package that is missing, or broken
             return False
 
 
