@@ -48,3 +48,66 @@ def text_file(seed: int) -> bytes:
     rnd = random.Random(seed)
     words = ["바람", "노래", "river", "stone", "light", "하늘", "window", "garden", "밤", "letter", "morning", "길"]
     return " ".join(rnd.choice(words) + str(rnd.randrange(1000)) for _ in range(400)).encode()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli_env(data_dir, database_url: str) -> dict:
+    import os
+    from pathlib import Path
+
+    import fairtrain
+
+    src = str(Path(fairtrain.__file__).resolve().parents[1])  # the sources under test, wherever they are
+    return {**os.environ, "PYTHONPATH": src, "FAIRTRAIN_DATA_DIR": str(data_dir),
+            "FAIRTRAIN_DATABASE_URL": database_url}
+
+
+def run_cli(data_dir, database_url: str, *args: str):
+    """``fairtrain ARGS…`` in its own process on the same registry, as an operator would run it."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "fairtrain.cli.app", *args], env=cli_env(data_dir, database_url),
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+class served:
+    """``fairtrain serve`` in a subprocess on 127.0.0.1 (a real uvicorn server); ``.base`` is its URL."""
+
+    def __init__(self, data_dir, database_url: str, *args: str):
+        self.cmd = args
+        self.env = cli_env(data_dir, database_url)
+
+    def __enter__(self):
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "fairtrain.cli.app", "serve", "--host", "127.0.0.1",
+                                      "--port", str(port), *self.cmd], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(300):
+            try:
+                if httpx.get(self.base + "/", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(self.proc.stderr.read().decode()) from None
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError("server did not start in 30 s")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)

@@ -23,20 +23,25 @@ from fairtrain.core.vocab import Category
 def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
           secure_cookies: Annotated[bool, typer.Option(help="Mark session cookies Secure (behind HTTPS)")] = False,
+          trusted_proxy: Annotated[list[str] | None, typer.Option(
+              help="A reverse proxy's address or network whose X-Forwarded-For names the client (repeatable); "
+                   "without one the header is ignored")] = None,
           as_json: JsonOpt = False) -> None:
     """Run the web application (pages and JSON API) on HOST:PORT; creates the registry if needed."""
     import uvicorn
 
     from fairtrain.web import create_app
 
-    web_app = create_app(state.data_dir, state.url, secure_cookies=secure_cookies)
+    web_app = create_app(state.data_dir, state.url, secure_cookies=secure_cookies, trusted_proxies=trusted_proxy or ())
     url = f"http://{host}:{port}/"
     if as_json:  # one line a script can read before the server takes over the terminal
         emit({"url": url, "openapi": url + "openapi.json", "docs": url + "docs"}, True)
         sys.stdout.flush()
     else:
         err.print(f"fairtrain web on {url} (OpenAPI document: {url}openapi.json)")
-    uvicorn.run(web_app, host=host, port=port, log_level="warning", access_log=False)
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any peer on 127.0.0.1 as the client;
+    # the application reads it itself, from --trusted-proxy peers only.
+    uvicorn.run(web_app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
 
 
 @app.command()

@@ -125,6 +125,13 @@ class Log:
         with self.engine.connect() as c:
             return [{"idx": r.idx, "leaf_hash": r.leaf_hash, **json.loads(r.leaf)} for r in c.execute(q)]
 
+    def latest(self, kind: str, limit: int) -> list[dict]:
+        """The newest ``limit`` entries of one kind, newest first (an index read, not the whole log)."""
+        q = (select(LogEntry.idx, LogEntry.leaf, LogEntry.leaf_hash).where(LogEntry.kind == kind)
+             .order_by(LogEntry.idx.desc()).limit(limit))
+        with self.engine.connect() as c:
+            return [{"idx": r.idx, "leaf_hash": r.leaf_hash, **json.loads(r.leaf)} for r in c.execute(q)]
+
     def _leaf_hashes(self, size: int | None = None) -> list[bytes]:
         q = select(LogEntry.leaf).order_by(LogEntry.idx)
         if size is not None:

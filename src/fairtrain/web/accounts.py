@@ -6,19 +6,21 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fairtrain.core.errors import InvalidInput
-from fairtrain.core.store.models import ApiKey, Holder, Organisation, User, utcnow
+from fairtrain.core.store.limits import check_text
+from fairtrain.core.store.models import ApiKey, Holder, Organisation, User, WebSession, utcnow
 
 ROLES = ("creator", "org-admin", "developer")
 SCOPES = ("read", "write")
 MIN_PASSWORD = 8
+SESSION_MAX_AGE = 14 * 24 * 3600  # seconds a session lasts unless it is ended before
 _KEY_PREFIX = "ft"
 
 
@@ -59,7 +61,7 @@ def _account(row) -> Account:
 
 
 def _key_hash(secret: str) -> str:
-    # API keys are 256-bit random: a fast hash is enough (no dictionary to guess from), unlike passwords.
+    # API keys and session tokens are 256-bit random: a fast hash is enough (no dictionary to guess from), unlike passwords.
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -75,8 +77,9 @@ class Accounts:
         name = (name or "").strip()
         if role not in ROLES:
             raise AccountError(f"role {role!r}: expected one of {', '.join(ROLES)}")
-        if not name or len(name) > 300:
+        if not name:
             raise AccountError("name: required, at most 300 characters")
+        check_text(User.display_name, name, "name", AccountError)  # length and NUL, as every database stores it
         if len(password or "") < MIN_PASSWORD or len(password) > 1024:
             raise AccountError(f"password: at least {MIN_PASSWORD} characters (at most 1024)")
         if country is not None and country != "" and not (len(country) == 2 and country.isalpha()):
@@ -128,6 +131,54 @@ class Accounts:
             row = c.execute(select(User.__table__).where(User.id == user_id)).first()
         return _account(row) if row else None
 
+    def change_password(self, account: Account, current: str, new: str) -> None:
+        """Set a new password after checking the current one; every session of the account ends with it."""
+        if len(new or "") < MIN_PASSWORD or len(new) > 1024:
+            raise AccountError(f"new password: at least {MIN_PASSWORD} characters (at most 1024)")
+        with self.engine.connect() as c:
+            stored = c.execute(select(User.password_hash).where(User.id == account.id)).scalar()
+        try:
+            self.hasher.verify(stored or self._dummy, current or "")
+        except (VerificationError, InvalidHashError):
+            raise AccountError("current password is wrong") from None
+        with self.engine.begin() as c:
+            c.execute(update(User).where(User.id == account.id).values(password_hash=self.hasher.hash(new)))
+            _end_sessions(c, account.id)
+
+    # -- sessions --------------------------------------------------------------------------------
+    # The cookie carries a random token; only its SHA-256 is stored, and a session exists while its row
+    # is open, so ending it on the server ends it whatever copy of the cookie is still around.
+
+    def start_session(self, user_id: int) -> str:
+        """A new session's token (for the cookie); the user's ended and expired sessions are deleted."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self.engine.begin() as c:
+            c.execute(delete(WebSession).where(WebSession.user_id == user_id, or_(
+                WebSession.revoked_at.is_not(None), WebSession.created_at <= now - timedelta(seconds=SESSION_MAX_AGE))))
+            c.execute(insert(WebSession).values(user_id=user_id, token_hash=_key_hash(token), created_at=now))
+        return token
+
+    def session(self, token: str, max_age_s: float = SESSION_MAX_AGE) -> tuple[Account, int] | None:
+        """The account and session id of an open session no older than ``max_age_s``, else None."""
+        since = utcnow() - timedelta(seconds=max_age_s)
+        with self.engine.connect() as c:
+            row = c.execute(select(User.__table__, WebSession.id.label("session_id"))
+                            .join(WebSession, WebSession.user_id == User.id)
+                            .where(WebSession.token_hash == _key_hash(token), WebSession.revoked_at.is_(None),
+                                   WebSession.created_at > since)).first()
+        return (_account(row), row.session_id) if row else None
+
+    def end_session(self, session_id: int) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(WebSession).where(WebSession.id == session_id, WebSession.revoked_at.is_(None))
+                      .values(revoked_at=utcnow()))
+
+    def end_sessions(self, account: Account) -> int:
+        """Sign out everywhere: end every open session of the account; how many were open."""
+        with self.engine.begin() as c:
+            return _end_sessions(c, account.id)
+
     # -- API keys --------------------------------------------------------------------------------
 
     def create_key(self, account: Account, *, name: str, scopes: list[str] | tuple[str, ...]) -> dict:
@@ -174,6 +225,11 @@ class Accounts:
                 return None
             user = c.execute(select(User.__table__).where(User.id == row.user_id)).first()
         return KeyOwner(_account(user), row.id, frozenset(row.scopes.split(",")))
+
+
+def _end_sessions(c, user_id: int) -> int:
+    return c.execute(update(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+                     .values(revoked_at=utcnow())).rowcount
 
 
 def _key_dict(r) -> dict:

@@ -13,7 +13,7 @@ from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
 from fairtrain.web.deps import principal, require, web
 from fairtrain.web.errors import WebError
-from fairtrain.web.security import SESSION_COOKIE, Principal
+from fairtrain.web.security import SESSION_COOKIE, SESSION_MAX_AGE, Principal, client_address
 
 router = APIRouter(prefix="/api")
 Caller = Annotated[Principal, Depends(principal)]
@@ -62,7 +62,8 @@ Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request.client.host if request.client else None, request.headers.get("x-forwarded-for"),
+                          web(request).trusted_proxies)
 
 
 def _limit(state, name: str, key: str, what: str) -> None:
@@ -78,10 +79,17 @@ async def read_upload(upload, default_name: str = "upload") -> tuple[str, bytes]
 
 
 def start_session(state, response: Response, user_id: int) -> str:
-    cookie, csrf = state.sessions.issue(user_id)
+    cookie, csrf = state.sessions.issue(user_id, state.accounts.start_session(user_id))
     response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=state.secure_cookies,
-                        max_age=14 * 24 * 3600, path="/")
+                        max_age=SESSION_MAX_AGE, path="/")
     return csrf
+
+
+def end_session(state, response: Response, p: Principal) -> None:
+    """Sign out: the session ends on the server (a kept copy of the cookie no longer works)."""
+    if p.session is not None:
+        state.accounts.end_session(p.session)
+    response.delete_cookie(SESSION_COOKIE, path="/")
 
 
 # -- accounts ----------------------------------------------------------------------------------------
@@ -109,9 +117,38 @@ def sign_in(body: SignIn, request: Request, response: Response, p: Caller) -> di
 
 
 @router.post("/auth/signout", tags=["accounts"])
-def sign_out(response: Response, p: Caller) -> dict:
-    response.delete_cookie(SESSION_COOKIE, path="/")
+def sign_out(request: Request, response: Response, p: Caller) -> dict:
+    end_session(web(request), response, p)
     return {"signed_out": True}
+
+
+@router.post("/auth/signout-everywhere", tags=["accounts"])
+def sign_out_everywhere(request: Request, response: Response, p: Caller) -> dict:
+    """End every session of the account, on every browser (API keys are revoked one by one)."""
+    require(p, what="signing out everywhere")
+    ended = web(request).accounts.end_sessions(p.account)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return {"signed_out": True, "sessions_ended": ended}
+
+
+class NewPassword(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+@router.post("/auth/password", tags=["accounts"])
+def change_password(body: NewPassword, request: Request, response: Response, p: Caller) -> dict:
+    """Change the password: every session of the account ends, and this browser gets a new one."""
+    require(p, what="changing the password")
+    if p.via != "session":
+        raise WebError(403, "password: change it from a signed-in session, not with an API key")
+    state = web(request)
+    _limit(state, "sign_in_per_email", p.account.email, "password change")
+    try:
+        state.accounts.change_password(p.account, body.current_password, body.new_password)
+    except AccountError as e:
+        raise WebError(400 if "new password" in str(e) else 401, str(e)) from None
+    return {"changed": True, "csrf": start_session(state, response, p.account.id)}
 
 
 @router.get("/me", tags=["accounts"])
@@ -153,9 +190,12 @@ async def upload_works(request: Request, p: Caller, files: Annotated[list[Upload
     if len(files) > state.limits.max_files:
         raise WebError(413, f"uploads: at most {state.limits.max_files} files per request, got {len(files)}")
     blobs = [await read_upload(f) for f in files]
+    import asyncio
+
     from starlette.concurrency import run_in_threadpool
 
-    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles)
+    registered = await asyncio.gather(*(ops.register_upload(state, name, data) for name, data in blobs))
+    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles, registered)
     return {"results": results, "stored": sum(r["ok"] for r in results), "failed": sum(not r["ok"] for r in results)}
 
 
@@ -176,9 +216,9 @@ async def decide(work_id: Id, request: Request, category: CategoryName,
            licensee: Annotated[str | None, Query(max_length=200)] = None,
            purpose: Literal["commercial", "research"] = "commercial") -> dict:
     """May ``category`` be done with this work now? (Public; no sign-in needed.)"""
-    # Runs on the event loop: facts are cached per work, so a decision is pure computation and a
-    # thread-pool hop costs more than it (benchmarks/web_load.py --quick, 50 clients: 835 -> 2,565 req/s,
-    # p99 184 -> 26 ms).
+    # Runs on the event loop: facts are cached per work, so a decision is one primary-key read (the facts
+    # version, on a held connection) and computation, and a thread-pool hop costs more than it
+    # (benchmarks/web_load.py --quick, 50 clients: 835 -> 2,565 req/s, p99 184 -> 26 ms).
     return ops.decision(web(request), work_id, category, licensee, purpose)
 
 
@@ -302,9 +342,8 @@ async def check_outputs(request: Request, p: Caller, files: Annotated[list[Uploa
         raise WebError(413, f"outputs: at most {state.limits.max_files} files per request, got {len(files)}")
     snap_dir = ops.snapshot_file(state, snapshot, "manifest.json").parent  # 404 unless published
     blobs = [await read_upload(f, "output") for f in files]
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(ops.check_outputs, snap_dir, blobs)
+    # matching fingerprints the outputs: in the application's worker processes (CpuError answers 4xx/503)
+    return await state.cpu.run("outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs)
 
 
 # -- public: registry search, snapshots, the log -----------------------------------------------------

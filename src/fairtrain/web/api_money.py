@@ -167,9 +167,9 @@ async def lookup(request: Request, file: Annotated[UploadFile, File()]) -> dict:
     state = web(request)
     _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
     name, data = await read_upload(file)
-    return await run_in_threadpool(money_ops.lookup, state, name, data)
+    return await money_ops.lookup(state, name, data)
 
 
 @router.get("/summaries", tags=["public"])
 def list_summaries(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict]:
-    return money_ops.summaries(web(request))[:limit]
+    return money_ops.summaries(web(request), limit)

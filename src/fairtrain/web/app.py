@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from fairtrain.core.datadir import resolve_data_dir
 from fairtrain.core.errors import FairtrainError
 from fairtrain.services.registry import Registry
 from fairtrain.web.accounts import Accounts
-from fairtrain.web.security import BodyLimit, RateLimiter, SecurityHeaders, Sessions
+from fairtrain.web.cpu import CpuPool
+from fairtrain.web.security import BodyLimit, Network, RateLimiter, SecurityHeaders, Sessions, parse_proxies
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -32,6 +34,10 @@ class WebLimits:
     sign_in_per_client: tuple[int, float] = (30, 300.0)
     sign_up_per_client: tuple[int, float] = (10, 3600.0)
     uploads_per_account: tuple[int, float] = (60, 60.0)
+    # fingerprinting runs in worker processes (fairtrain.web.cpu), each upload within this budget
+    cpu_workers: int = 2
+    fingerprint_seconds: float = 120.0
+    fingerprint_max_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass
@@ -42,7 +48,9 @@ class WebState:
     data_dir: Path
     limits: WebLimits
     secure_cookies: bool
+    cpu: CpuPool
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
 
     def limiter(self, name: str) -> RateLimiter:
         return self.limiters[name]
@@ -59,11 +67,12 @@ class WebState:
 def create_app(data_dir: str | os.PathLike | None = None, database_url: str | None = None, *,
                secret_key: bytes | None = None, limits: WebLimits | None = None,
                password_hasher: PasswordHasher | None = None, secure_cookies: bool = False,
-               create: bool = True) -> FastAPI:
+               trusted_proxies: Sequence[str] = (), create: bool = True) -> FastAPI:
     """The application for one registry: SQLite in ``data_dir`` or the database at ``database_url``.
 
     ``data_dir`` also holds snapshots to publish (``snapshots/NAME/``), upload staging and the session
-    secret (``web-secret``, created on first start) unless ``secret_key`` is given.
+    secret (``web-secret``, created on first start) unless ``secret_key`` is given. Per-client limits
+    read ``X-Forwarded-For`` only from the ``trusted_proxies`` (addresses or networks), else the peer.
     """
     directory = resolve_data_dir(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -72,19 +81,23 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     state = WebState(
         registry=registry, accounts=Accounts(registry.engine, password_hasher),
         sessions=Sessions(secret_key or _secret(directory)), data_dir=directory.resolve(), limits=limits,
-        secure_cookies=secure_cookies,
+        secure_cookies=secure_cookies, trusted_proxies=parse_proxies(trusted_proxies),
+        cpu=CpuPool(limits.cpu_workers, limits.fingerprint_seconds, limits.fingerprint_max_bytes),
         limiters={name: RateLimiter(*getattr(limits, name)) for name in (
             "sign_in_per_email", "sign_in_per_client", "sign_up_per_client", "uploads_per_account")})
     # Keep uploaded parts in memory (bounded by BodyLimit) instead of spooling them to the system temp
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import api, api_money, pages, pages_money
+    from fairtrain.web import api, api_money, money_ops, pages, pages_money
+
+    money_ops.import_legacy_starters(state)
 
     app = FastAPI(title="fairtrain", version=__version__,
                   description="A permission-first rights clearinghouse for AI training data: registry, "
                               "declarations, signals, imports, disputes, snapshots and the public log.")
     app.state.web = state
+    app.router.add_event_handler("shutdown", state.cpu.close)
     app.include_router(api.router)
     app.include_router(api_money.router)
     app.include_router(pages.router)

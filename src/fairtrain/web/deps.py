@@ -6,7 +6,7 @@ from fastapi import Request
 
 from fairtrain.web.errors import WebError, forbidden, unauthenticated
 from fairtrain.web.i18n import LANG_COOKIE, negotiate
-from fairtrain.web.security import PUBLIC, SAFE_METHODS, SESSION_COOKIE, Principal, csrf_ok
+from fairtrain.web.security import PUBLIC, SAFE_METHODS, SESSION_COOKIE, SESSION_MAX_AGE, Principal, csrf_ok
 
 
 def web(request: Request):
@@ -31,10 +31,11 @@ async def principal(request: Request) -> Principal:
     session = state.sessions.read(request.cookies.get(SESSION_COOKIE))
     if session is None:
         return PUBLIC
-    user_id, csrf = session
-    account = state.accounts.get(user_id)
-    if account is None:
+    user_id, token, csrf = session
+    found = state.accounts.session(token, SESSION_MAX_AGE)
+    if found is None or found[0].id != user_id:  # ended (signed out, password changed), expired or unknown
         return PUBLIC
+    account, session_id = found
     if request.method not in SAFE_METHODS:
         given = request.headers.get("x-csrf-token")
         if given is None and request.headers.get("content-type", "").startswith(
@@ -44,7 +45,7 @@ async def principal(request: Request) -> Principal:
             given = value if isinstance(value, str) else None
         if not csrf_ok(csrf, given):
             raise forbidden("CSRF token missing or wrong: reload the page and try again")
-    return Principal(account, "session", frozenset({"read", "write"}), csrf)
+    return Principal(account, "session", frozenset({"read", "write"}), csrf, session_id)
 
 
 def require(p: Principal, *roles: str, what: str = "this") -> Principal:

@@ -5,19 +5,19 @@ takes the caller and answers only with what is theirs."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
+from fairtrain.core import jsontext
 from fairtrain.core.charts import Bar, bar_chart
 from fairtrain.core.distribution import DistributionError, Formula, Period
 from fairtrain.core.i18n import translator
 from fairtrain.core.keys import SignatureError, SigningKey, verify_document
 from fairtrain.core.money import Money
-from fairtrain.core.store.models import DistributionRunRow, MandateRow, utcnow
+from fairtrain.core.numbers import parse_basis_points
+from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow, MandateRow, utcnow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.ledger.licensing import Licensing
@@ -27,7 +27,6 @@ from fairtrain.web.errors import WebError, forbidden
 from fairtrain.web.security import Principal
 
 MAX_QUOTE_BYTES = 8 * 1024 * 1024
-_STARTERS_LOCK = threading.Lock()
 
 
 def licensee_of(p: Principal) -> str:
@@ -60,9 +59,9 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
     if len(data) > MAX_QUOTE_BYTES:
         raise WebError(413, f"licence-quote.json: larger than {MAX_QUOTE_BYTES} bytes")
     try:
-        quote = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WebError(400, f"licence-quote.json: not JSON ({e})") from None
+        quote = jsontext.loads(data.removeprefix(b"\xef\xbb\xbf"), what="licence-quote.json")
+    except jsontext.JsonRefused as e:
+        raise WebError(400, str(e)) from None
     if not isinstance(quote, dict) or not isinstance(quote.get("groups", []), list):
         raise WebError(400, "licence-quote.json: expected an object with 'groups' (a clearance's licence quote)")
     until = None
@@ -129,11 +128,9 @@ def accept(state, p: Principal, licence_id: int, *, collective: bool, price: str
     share = None
     if revenue_share_percent:
         try:
-            share = int(Decimal(revenue_share_percent) * 100)
-        except InvalidOperation:
-            raise WebError(400, f"revenue share {revenue_share_percent!r}: expected a percentage") from None
-        if not 0 <= share <= 10_000:
-            raise WebError(400, f"revenue share {revenue_share_percent}%: between 0 and 100")
+            share = parse_basis_points(revenue_share_percent)
+        except ValueError as e:
+            raise WebError(400, f"revenue share {revenue_share_percent!r}: {e}") from None
     if (amount is not None or share is not None) and not collective:
         raise WebError(400, "own terms (price, revenue share) go with a collective licence")
     return lic.accept(licence_id, party=party, key=_party_key(state, party), collective=collective, price=amount,
@@ -201,52 +198,23 @@ def start_run(state, p: Principal, start: str, end: str, fee_percent: str, thres
     except ValueError as e:
         raise WebError(400, f"period {start}..{end}: {e}") from None
     try:
-        bp = int(Decimal(fee_percent) * 100)
-    except InvalidOperation:
-        raise WebError(400, f"fee {fee_percent!r}: expected a percentage") from None
-    if not 0 <= bp <= 10_000:
-        raise WebError(400, f"fee {fee_percent}%: between 0 and 100")
+        bp = parse_basis_points(fee_percent)
+    except ValueError as e:
+        raise WebError(400, f"fee {fee_percent!r}: {e}") from None
     limits = {}
     for cur, amount in thresholds.items():
         try:
             limits[cur.upper()] = Money.parse(amount, cur).minor
         except ValueError as e:
             raise WebError(400, f"threshold {cur}={amount}: {e}") from None
-    # Runs split all of a period's money, so other organisations' fees come from the latest run that set
-    # them (each organisation sets only its own fee); one that never set a fee is refused by the engine.
-    fees: dict[str, int] = {}
-    for r in _runs(state):
-        fees.update(json.loads(r.inputs)["formula"]["fee_bp"])
-    fees[p.org_ref] = bp
+    # Each organisation sets only its own fee; the others' come from the service's one fee rule.
+    fees = {p.org_ref: bp}
     try:
-        result = dist.run_distribution(state.registry, period, Formula(fee_bp=fees, thresholds=limits))
+        result = dist.run_distribution(state.registry, period, Formula(fee_bp=fees, thresholds=limits),
+                                       started_by=p.org_ref)
     except DistributionError as e:
         raise WebError(400, f"distribution {start}..{end}: {e}") from None
-    _record_starter(state, result["run"], p.org_ref)
     return result
-
-
-def _starters_file(state) -> Path:
-    return state.data_dir / "distribution-runs-started.json"
-
-
-def _starters(state) -> dict[str, str]:
-    try:
-        return json.loads(_starters_file(state).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _record_starter(state, run_id: int, org: str) -> None:
-    # Which organisation started a run is the web application's own bookkeeping (the run and its log entry
-    # say nothing of it); kept beside the registry, written atomically.
-
-    with _STARTERS_LOCK:
-        data = _starters(state)
-        data[str(run_id)] = org
-        tmp = _starters_file(state).with_suffix(f".tmp{threading.get_ident()}")
-        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
-        tmp.replace(_starters_file(state))
 
 
 def _runs(state) -> list:
@@ -259,34 +227,56 @@ def _runs(state) -> list:
 
 def runs_for(state, p: Principal) -> list[dict]:
     """An organisation's runs: those it started, and those that split money it collected or that pay
-    its mandated holders."""
+    its mandated holders (read from the runs' index, not their documents)."""
     me = p.org_ref
-    started = _starters(state)
+    concerns = select(DistributionRunParty.run_id).where(DistributionRunParty.party == me)
+    with state.registry.engine.connect() as c:
+        rows = c.execute(select(DistributionRunRow.id, DistributionRunRow.started_by, DistributionRunRow.period_start,
+                                DistributionRunRow.period_end, DistributionRunRow.output_sha256,
+                                DistributionRunRow.created_at, DistributionRunRow.summary)
+                         .where(or_(DistributionRunRow.started_by == me, DistributionRunRow.id.in_(concerns)))
+                         .order_by(DistributionRunRow.id)).all()
     out = []
-    for r in _runs(state):
-        inputs = json.loads(r.inputs)
-        mine = started.get(str(r.id)) == me or any(e.get("collector") == me for e in inputs["licences"]) or any(
-            s.get("organisation") == me for w in inputs["works"] for s in w["shares"])
-        if not mine:
-            continue
-        doc = json.loads(r.output)
-        out.append({"id": r.id, "started_by": started.get(str(r.id)), "period": {"start": r.period_start, "end": r.period_end},
-                    "formula": inputs["formula"], "sha256": r.output_sha256, "created_at": r.created_at.isoformat(),
-                    "totals": doc.get("totals"), "lines": len(doc.get("lines", [])),
-                    "holders": len(doc.get("holders", []))})
+    for r in rows:
+        summary = json.loads(r.summary)
+        out.append({"id": r.id, "started_by": r.started_by, "period": {"start": r.period_start, "end": r.period_end},
+                    "formula": summary["formula"], "sha256": r.output_sha256, "created_at": r.created_at.isoformat(),
+                    "totals": summary["totals"], "lines": summary["lines"], "holders": summary["holders"]})
     return out
 
 
 def statements_for(state, p: Principal) -> list[dict]:
     """A creator's statements: one per run that has lines or a balance for them, with totals."""
     me = p.holder_ref
-    out = []
-    for r in _runs(state):
-        doc = json.loads(r.output)
-        totals = [t for t in doc.get("holders", []) if t.get("holder") == me]
-        if totals or any(ln["holder"] == me for ln in doc.get("lines", [])):
-            out.append({"run": r.id, "period": {"start": r.period_start, "end": r.period_end}, "totals": totals})
-    return out
+    with state.registry.engine.connect() as c:
+        rows = c.execute(select(DistributionRunRow.id, DistributionRunRow.period_start, DistributionRunRow.period_end,
+                                DistributionRunParty.totals)
+                         .join(DistributionRunParty, DistributionRunParty.run_id == DistributionRunRow.id)
+                         .where(DistributionRunParty.party == me).order_by(DistributionRunRow.id)).all()
+    return [{"run": r.id, "period": {"start": r.period_start, "end": r.period_end}, "totals": json.loads(r.totals or "[]")}
+            for r in rows]
+
+
+def import_legacy_starters(state) -> None:
+    """Move who started which run from ``distribution-runs-started.json`` (kept beside the database before
+    revision 0008) into the runs themselves, once; the file is renamed so that it is not read again."""
+    path = state.data_dir / "distribution-runs-started.json"
+    try:
+        started = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        raise WebError(500, f"{path}: cannot read who started which distribution run ({e})") from None
+    with state.registry.engine.begin() as c:
+        for run_id, org in started.items():
+            if str(run_id).isdigit() and isinstance(org, str):
+                c.execute(update(DistributionRunRow).where(DistributionRunRow.id == int(run_id),
+                                                           DistributionRunRow.started_by.is_(None))
+                          .values(started_by=org))
+    try:
+        path.replace(path.with_name(path.name + ".imported"))
+    except FileNotFoundError:  # another server starting on the same directory moved it first
+        pass
 
 
 def statement_for(state, p: Principal, run_id: int) -> dict:
@@ -313,10 +303,10 @@ def clearances_dir(state) -> Path:
     return state.data_dir / "clearances"
 
 
-def lookup(state, name: str, data: bytes) -> dict:
-    """"Was my work used?": ``data`` is fingerprinted in memory and never stored; answered against every
-    clearance manifest in the log, with leaves from the published clearance directories under the data
-    directory (``clearances/NAME/``)."""
+def lookup_plan(state, name: str, data: bytes):
+    """The database half of a lookup: the published clearances, and where the CPU half
+    (:func:`fairtrain.services.transparency.lookup.identify_in`) looks: the snapshots they cite, from the
+    manifests' paths and the published snapshots under the data directory."""
     from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError
 
     if not data:
@@ -325,23 +315,19 @@ def lookup(state, name: str, data: bytes) -> dict:
     dirs = sorted(d for d in root.iterdir() if (d / "manifest.json").is_file()) if root.is_dir() else []
     try:
         wl = WorkLookup(Log(state.registry.engine), dirs)
-        if not wl.clearances:
-            return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
-        snap_root = state.snapshots_dir
-        matchers = []
-        if snap_root.is_dir():
-            from fairtrain.core.matcher import SnapshotMatcher
-            from fairtrain.core.snapshot import SnapshotError
+    except WorkLookupError as e:
+        raise WebError(400, str(e)) from None
+    cited = {s["snapshot_id"] for pc in wl.clearances for s in pc.manifest.get("snapshots", [])}
+    snap_root = state.snapshots_dir
+    snapshot_dirs = [*wl.snapshot_paths(), *(sorted(snap_root.iterdir()) if snap_root.is_dir() else [])]
+    return wl, snapshot_dirs, cited
 
-            cited = {s["snapshot_id"] for pc in wl.clearances for s in pc.manifest.get("snapshots", [])}
-            for d in sorted(snap_root.iterdir()):
-                try:
-                    m = SnapshotMatcher.open(d, None)
-                except (SnapshotError, OSError, ValueError):
-                    continue
-                if m.snapshot.snapshot_id in cited:
-                    matchers.append(m)
-        found = wl.identify(name, data, matchers)
+
+def lookup_answer(wl, name: str, found: dict) -> dict:
+    """"Was my work used?" once the upload is identified (``found``: ``identify_in``'s answer)."""
+    from fairtrain.services.transparency.lookup import WorkLookupError
+
+    try:
         answers = wl.answer(found["works"], found["content_hash"])
     except WorkLookupError as e:
         raise WebError(400, str(e)) from None
@@ -354,14 +340,29 @@ def lookup(state, name: str, data: bytes) -> dict:
             "content_hash": found["content_hash"], "answers": answers, "used": any(a["included"] for a in answers)}
 
 
-def summaries(state) -> list[dict]:
-    """Model training-data summaries published in the log, newest first."""
+async def lookup(state, name: str, data: bytes) -> dict:
+    """"Was my work used?": ``data`` is fingerprinted in memory (in the application's worker processes)
+    and never stored; answered against every clearance manifest in the log, with leaves from the
+    published clearance directories under the data directory (``clearances/NAME/``)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.services.transparency.lookup import identify_in
+
+    state.cpu.check_size(name, len(data))
+    wl, snapshot_dirs, cited = await run_in_threadpool(lookup_plan, state, name, data)
+    if not wl.clearances:
+        return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
+    found = await state.cpu.run(name, len(data), identify_in, name, data, snapshot_dirs, cited)  # CpuError: 4xx
+    return await run_in_threadpool(lookup_answer, wl, name, found)
+
+
+def summaries(state, limit: int = 100) -> list[dict]:
+    """The newest ``limit`` model training-data summaries published in the log, newest first."""
     out = []
-    for e in Log(state.registry.engine).entries():
-        if e["kind"] == "summary":
-            b = e["body"]
-            out.append({"log_index": e["idx"], "model": b.get("model"), "version": b.get("version"),
-                        "provider": b.get("provider"), "format": b.get("format"), "lang": b.get("lang"),
-                        "sha256": b.get("sha256"), "clearances": b.get("clearances", []),
-                        "at": e.get("at")})
-    return out[::-1]
+    for e in Log(state.registry.engine).latest("summary", limit):
+        b = e["body"]
+        out.append({"log_index": e["idx"], "model": b.get("model"), "version": b.get("version"),
+                    "provider": b.get("provider"), "format": b.get("format"), "lang": b.get("lang"),
+                    "sha256": b.get("sha256"), "clearances": b.get("clearances", []),
+                    "at": e.get("at")})
+    return out

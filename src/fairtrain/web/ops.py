@@ -7,7 +7,6 @@ import io
 import json
 import secrets
 import zipfile
-from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,18 +30,40 @@ DEFAULT_POLICY = {c.value: ("allow" if c is Category.SEARCH else "deny") for c i
 # -- works -------------------------------------------------------------------------------------------
 
 
-def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[str] | None = None) -> list[dict]:
+async def register_upload(state, name: str, data: bytes) -> tuple[str, bytes, str | None] | str | None:
+    """An uploaded work's (media type, registered fingerprint, ISCC), computed in the application's worker
+    processes within the upload budget; the reason as text when that fails; None when there is nothing to
+    fingerprint (empty or not text, image or audio: ``add_work`` says so)."""
+    from fairtrain.core.media import detect_media_type
+    from fairtrain.services.registry.registry import register_content
+    from fairtrain.web.cpu import CpuError
+
+    media = detect_media_type(data[:8192], name) if data else None
+    if media is None:
+        return None
+    try:
+        fingerprint, iscc = await state.cpu.run(name, len(data), register_content, media, data, name)
+    except CpuError as e:
+        return str(e)
+    return media, fingerprint, iscc
+
+
+def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[str] | None = None,
+              registered: list | None = None) -> list[dict]:
     """Register each file as a work of the calling creator (sole holder); a bad file is reported, the
-    others go on."""
+    others go on. ``registered``: per file, what :func:`register_upload` computed."""
     titles = titles or []
     results = []
     for i, (name, data) in enumerate(files):
         title = (titles[i] if i < len(titles) and titles[i].strip() else Path(name or "work").stem) or "work"
+        content = registered[i] if registered else None
         try:
             if not data:
                 raise RegistryError(f"{name}: file is empty")
+            if isinstance(content, str):
+                raise RegistryError(content)
             r = state.registry.add_work(title=title, shares=[ShareSpec(p.account.holder_id, "author", Fraction(1))],
-                                        data=data, file_name=name or title)
+                                        data=data, file_name=name or title, registered=content)
             w = state.registry.work(r["work"])
             results.append({"file": name, "ok": True, "work": r["work"], "created": r["created"],
                             "disputes": r["disputes"], "title": w["title"], "media_type": w["media_type"],
@@ -132,11 +153,10 @@ def parse_offer(price: str | None, currency: str | None, price_model: str | None
     if not price or not currency:
         raise WebError(422, "offer: give both a price and a currency")
     try:
-        Decimal(price)
         model = PriceModel(price_model or PriceModel.PER_WORK.value)
         return Offer(price_model=model, price=Money.parse(price, currency),
                      purposes=frozenset((Purpose.COMMERCIAL, Purpose.RESEARCH)))
-    except (ValueError, InvalidOperation) as e:
+    except ValueError as e:
         raise WebError(422, f"offer: {e}") from None
 
 

@@ -14,11 +14,11 @@ from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
 from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
-from fairtrain.web.api import _client, _limit, read_upload, start_session
+from fairtrain.web.api import _client, _limit, end_session, read_upload, start_session
 from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, translations
-from fairtrain.web.security import PUBLIC, SESSION_COOKIE, Principal
+from fairtrain.web.security import PUBLIC, Principal
 
 router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
@@ -106,9 +106,9 @@ def signin(request: Request, p: Caller, email: Annotated[str, Form()], password:
 
 
 @router.post("/signout")
-def signout(p: Caller):
+def signout(request: Request, p: Caller):
     r = RedirectResponse("/", status_code=303)
-    r.delete_cookie(SESSION_COOKIE, path="/")
+    end_session(web(request), r, p)
     return r
 
 

@@ -4,6 +4,7 @@ and request-size limits."""
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
@@ -12,10 +13,9 @@ from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from fairtrain.web.accounts import Account
+from fairtrain.web.accounts import SESSION_MAX_AGE, Account
 
 SESSION_COOKIE = "ft_session"
-SESSION_MAX_AGE = 14 * 24 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -27,6 +27,7 @@ class Principal:
     via: str = "none"  # none | session | key
     scopes: frozenset[str] = frozenset({"read", "write"})
     csrf: str | None = None  # the session's CSRF token (sessions only)
+    session: int | None = None  # the server-side session's id (sessions only)
 
     @property
     def role(self) -> str:
@@ -47,25 +48,61 @@ PUBLIC = Principal()
 
 
 class Sessions:
-    """Stateless sessions: a signed, timestamped cookie holding the user id and the session's CSRF token."""
+    """Session cookies: signed and timestamped, holding the user id, the server-side session's token (see
+    ``Accounts.session``: the session lives while its row is open) and the session's CSRF token."""
 
     def __init__(self, secret: bytes):
         self._s = URLSafeTimedSerializer(secret, salt="fairtrain-session")
 
-    def issue(self, user_id: int) -> tuple[str, str]:
+    def issue(self, user_id: int, token: str) -> tuple[str, str]:
         csrf = secrets.token_urlsafe(24)
-        return self._s.dumps({"u": user_id, "c": csrf}), csrf
+        return self._s.dumps({"u": user_id, "s": token, "c": csrf}), csrf
 
-    def read(self, cookie: str | None) -> tuple[int, str] | None:
+    def read(self, cookie: str | None) -> tuple[int, str, str] | None:
+        """(user id, session token, CSRF token) of a well-signed cookie, else None."""
         if not cookie:
             return None
         try:
             data = self._s.loads(cookie, max_age=SESSION_MAX_AGE)
         except BadSignature:
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("c"), str):
+        if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not all(
+                isinstance(data.get(k), str) for k in ("s", "c")):
             return None
-        return data["u"], data["c"]
+        return data["u"], data["s"], data["c"]
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_proxies(specs) -> tuple[Network, ...]:
+    """Trusted proxy addresses or networks (``10.0.0.5``, ``10.0.0.0/8``, ``::1``); a bad one is refused."""
+    out = []
+    for spec in specs:
+        try:
+            out.append(ipaddress.ip_network(spec.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"trusted proxy {spec!r}: not an IP address or network") from None
+    return tuple(out)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
+    """Who the client is, for per-client limits: the connecting peer, unless the peer is a trusted proxy;
+    then ``X-Forwarded-For`` is read from the right, past every trusted proxy, to the first address that is
+    not one (what a client writes into the header itself is never reached while a proxy appends to it)."""
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+    current = peer or "unknown"
+    while _is_trusted(current, trusted) and hops:
+        current = hops.pop()
+    return current
+
+
+def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:

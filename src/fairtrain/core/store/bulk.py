@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Table, insert
+from sqlalchemy.exc import DBAPIError
 
 
 def db_time(conn: Connection, t: datetime) -> datetime | str:
@@ -45,10 +46,14 @@ def bulk_insert_tuples(conn: Connection, table: Table, columns: Sequence[str], r
         names = (*columns, *constants)
         cols = ", ".join(f'"{c}"' for c in names)
         tail = tuple(constants.values())
-        with conn.connection.driver_connection.cursor() as cur, cur.copy(
-                f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
-            for r in rows:
-                copy.write_row(r + tail if tail else r)
+        statement = f'COPY "{table.name}" ({cols}) FROM STDIN'
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            with conn.connection.driver_connection.cursor() as cur, cur.copy(statement) as copy:
+                for r in rows:
+                    copy.write_row(r + tail if tail else r)
+        except dbapi.Error as e:  # as SQLAlchemy raises it for any other statement (IntegrityError, ...)
+            raise DBAPIError.instance(statement, None, e, dbapi.Error) from e
         return
     if constants:
         for name in (*columns, *constants):

@@ -63,10 +63,14 @@ class Holder(Base):
     """A rights holder: a creator, a publisher, a label."""
 
     __tablename__ = "holders"
+    # One holder per name among those an organisation's imports created: concurrent imports cannot make
+    # two. ``org_key`` is the name for such holders (NULL otherwise, and NULLs never clash).
+    __table_args__ = (Index("uq_holders_org_key", "created_by_org_id", "org_key", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(300), index=True)
     email: Mapped[str | None] = mapped_column(String(320))
     created_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    org_key: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -287,6 +291,28 @@ class DistributionRunRow(Base):
     output_sha256: Mapped[str] = mapped_column(String(64))
     output: Mapped[str] = mapped_column(Text)  # the run's canonical JSON
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_by: Mapped[str | None] = mapped_column(String(40))  # "org:2" when an organisation started it
+    # JSON {"formula", "totals", "lines", "holders"}: what a list of runs shows, without parsing the documents
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class DistributionRunParty(Base):
+    """Who a run concerns: organisations that collected or represent a paid holder, and paid holders (with
+    their totals, JSON), so that listing one party's runs and statements reads only their rows."""
+
+    __tablename__ = "distribution_run_parties"
+    run_id: Mapped[int] = mapped_column(ForeignKey("distribution_runs.id"), primary_key=True)
+    party: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)  # "org:2" | "holder:7"
+    totals: Mapped[str | None] = mapped_column(Text)  # a holder's totals in the run (JSON list)
+
+
+class FactsVersion(Base):
+    """One row, bumped in the transaction of every write that changes what a decision is made from, so that
+    a process caching decision facts knows, with one cheap read, whether its cache is still current."""
+
+    __tablename__ = "facts_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class User(Base):
@@ -320,4 +346,16 @@ class ApiKey(Base):
     scopes: Mapped[str] = mapped_column(String(100))  # comma-separated: read, write
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser session: the cookie carries a random token, only its SHA-256 is stored, and the
+    session ends on the server (sign-out, password change, sign out everywhere), whatever the cookie says."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

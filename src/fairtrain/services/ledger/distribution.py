@@ -7,16 +7,17 @@ were gathered from) can run the published formula again and compare SHA-256 dige
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from fractions import Fraction
 
 from sqlalchemy import insert, select
 
+from fairtrain.core import csvcells
 from fairtrain.core.distribution import (
     CarriedBalance,
     Formula,
@@ -33,6 +34,7 @@ from fairtrain.core.keys import canonical_json
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import (
     Dispute,
+    DistributionRunParty,
     DistributionRunRow,
     Holder,
     Invoice,
@@ -53,10 +55,22 @@ def _day_bounds(period: Period) -> tuple[datetime, datetime]:
             datetime.combine(period.end, time.max, tzinfo=UTC))
 
 
+def fees_in_force(c, given: Mapping[str, int]) -> dict[str, int]:
+    """The fee rule of every run, whoever starts it (CLI or web): an organisation's fee is the one given for
+    this run, else the one it had in the latest run that set it. An organisation that holds mandates and
+    never had a fee is refused by the engine, by name."""
+    fees: dict[str, int] = {}
+    for (inputs,) in c.execute(select(DistributionRunRow.inputs).order_by(DistributionRunRow.id)):
+        fees.update(json.loads(inputs)["formula"]["fee_bp"])
+    fees.update(given)
+    return dict(sorted(fees.items()))
+
+
 def gather(registry: Registry, period: Period, formula: Formula) -> dict:
-    """Everything a run for ``period`` is computed from, as plain JSON data."""
+    """Everything a run for ``period`` is computed from, as plain JSON data; fees by :func:`fees_in_force`."""
     start, end = _day_bounds(period)
     with registry.engine.connect() as c:
+        fee_bp = fees_in_force(c, formula.fee_bp)
         paid = c.execute(
             select(Licence.id, Licence.licensee, Licence.grantor, Payment.amount_minor, Payment.currency,
                    Payment.received_at)
@@ -105,7 +119,7 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
     previous = json.loads(prev) if prev else {}
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
-        "formula": {"version": formula.version, "fee_bp": dict(formula.fee_bp), "thresholds": dict(formula.thresholds)},
+        "formula": {"version": formula.version, "fee_bp": fee_bp, "thresholds": dict(formula.thresholds)},
         "licences": [{**e, "works": [str(w) for w in works_of[int(e["licence_id"])]],
                       "usage": usage.get(int(e["licence_id"]))} for _, e in sorted(income.items())],
         "works": [{"work_id": str(w), "shares": works[w]} for w in all_works],
@@ -131,7 +145,8 @@ def compute(inputs: dict):
     return distribute(period, formula, licences, works, carried, suspense)
 
 
-def run_distribution(registry: Registry, period: Period, formula: Formula) -> dict:
+def run_distribution(registry: Registry, period: Period, formula: Formula, *, started_by: str | None = None) -> dict:
+    """Gather, compute, store and log one run; ``started_by`` is the organisation that asked for it."""
     inputs = gather(registry, period, formula)
     run = compute(inputs)
     doc = run.to_document()
@@ -142,16 +157,36 @@ def run_distribution(registry: Registry, period: Period, formula: Formula) -> di
                             "minor": s.amount.minor, "received_on": s.received_on.isoformat(),
                             "organisation": s.organisation} for s in run.open_suspense()]
     inputs_json = canonical_json(inputs).decode()
+    summary, parties = run_index(inputs, doc)
     with registry.engine.begin() as c:
         rid = c.execute(insert(DistributionRunRow).values(
             period_start=period.start.isoformat(), period_end=period.end.isoformat(), formula_version=formula.version,
             inputs=inputs_json, output_sha256=run.sha256, output=canonical_json(doc).decode(),
-            created_at=utcnow()).returning(DistributionRunRow.id)).scalar_one()
+            created_at=utcnow(), started_by=started_by, summary=summary).returning(DistributionRunRow.id)).scalar_one()
+        if parties:
+            c.execute(insert(DistributionRunParty), [{"run_id": rid, "party": p, "totals": t} for p, t in parties.items()])
         log.append(c, [log.Entry("distribution", {
             "run": rid, "period": inputs["period"], "formula": inputs["formula"],
             "inputs_sha256": hashlib.sha256(inputs_json.encode()).hexdigest(), "output_sha256": run.sha256,
             "totals": doc["totals"]}, subject=f"distribution:{rid}")])
-    return {"run": rid, "sha256": run.sha256, "lines": len(run.lines), "holders": len(run.holders)}
+    return {"run": rid, "sha256": run.sha256, "lines": len(run.lines), "holders": len(run.holders),
+            "fee_bp": inputs["formula"]["fee_bp"]}
+
+
+def run_index(inputs: dict, doc: dict) -> tuple[str, dict[str, str | None]]:
+    """What lists of runs show without reading the documents again: the summary (JSON) and the parties the
+    run concerns: organisations that collected its money or represent a holder in it (totals None), and
+    holders it has lines or totals for (their totals, JSON)."""
+    summary = canonical_json({"formula": inputs["formula"], "totals": doc.get("totals"),
+                              "lines": len(doc.get("lines", [])), "holders": len(doc.get("holders", []))}).decode()
+    orgs = {e["collector"] for e in inputs["licences"] if e.get("collector")}
+    orgs |= {s["organisation"] for w in inputs["works"] for s in w["shares"] if s.get("organisation")}
+    holders: dict[str, list] = {ln["holder"]: [] for ln in doc.get("lines", [])}
+    for t in doc.get("holders", []):
+        holders.setdefault(t["holder"], []).append(t)
+    parties: dict[str, str | None] = dict.fromkeys(sorted(orgs))
+    parties.update((h, canonical_json(t).decode()) for h, t in sorted(holders.items()))
+    return summary, parties
 
 
 def recompute(registry: Registry, run_id: int) -> dict:
@@ -190,7 +225,7 @@ def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
 
 def statement_csv(st: dict) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csvcells.writer(buf)
     w.writerow(["work", "licence", "licensee", "currency", "gross", "fee", "net"])
     for ln in st["lines"]:
         w.writerow([ln["work"], ln["licence"], ln.get("licensee") or "", ln["currency"], ln["gross"], ln["fee"],
@@ -204,4 +239,4 @@ def statement_html(st: dict, lang: str = "en") -> str:
                            money=lambda cur, minor: str(Money(cur, int(minor))))
 
 
-__all__ = ["compute", "gather", "recompute", "run_distribution", "statement", "statement_csv", "statement_html"]
+__all__ = ["compute", "fees_in_force", "gather", "recompute", "run_distribution", "statement", "statement_csv", "statement_html"]

@@ -12,8 +12,10 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, update
 
 from fairtrain.core.decide import Query, decide, has_standing
+from fairtrain.core import csvcells
 from fairtrain.core.keys import SigningKey, sign_document, verify_document
 from fairtrain.core.money import Money
+from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import (
     Invoice,
     Licence,
@@ -26,7 +28,14 @@ from fairtrain.core.store.models import (
 )
 from fairtrain.core.vocab import Category, Offer, PriceModel, Purpose, Value
 from fairtrain.services import log
-from fairtrain.services.registry import NotAllowed, NotFound, Registry, RegistryError, parse_party
+from fairtrain.services.registry import (
+    NotAllowed,
+    NotFound,
+    Registry,
+    RegistryError,
+    bump_facts_version,
+    parse_party,
+)
 from fairtrain.services.registry.registry import load_facts
 
 
@@ -114,8 +123,9 @@ class Licensing:
                 model_versions: tuple[str, ...] = ()) -> list[int]:
         """One licence request per offering party in a clearance's ``licence-quote.json``."""
         licensee = licensee or quote.get("licensee")
-        if not licensee:
+        if not licensee or not isinstance(licensee, str):
             raise LicensingError("licence-quote.json names no licensee; give --licensee")
+        check_text(Licence.licensee, licensee, "licensee", LicensingError)
         cats = categories or [Category(quote.get("purpose", "train-genai"))]
         purpose = Purpose.RESEARCH if quote.get("research") else Purpose.COMMERCIAL
         now = utcnow()
@@ -242,6 +252,7 @@ class Licensing:
                           subject=f"licence:{licence_id}"),
                 log.Entry("invoice", {"invoice": inv, "licence": licence_id, "amount": amount.to_dict()},
                           subject=f"licence:{licence_id}")], at=now)
+            bump_facts_version(c)  # the grant is a statement decisions for its works now see
         self.registry._changed()
         return {"licence": licence_id, "invoice": inv, "grant": grant}
 
@@ -272,6 +283,7 @@ class Licensing:
     def record_payment(self, invoice_id: int, amount: Money, *, reference: str, source: str = "manual",
                        received_at: datetime | None = None) -> dict:
         """Record money received against an invoice; the same settlement reference twice is a no-op."""
+        check_text(Payment.reference, reference, "payment reference", LicensingError)
         if amount.minor <= 0:
             raise LicensingError(f"payment {reference}: amount must be positive")
         with self.engine.begin() as c:
@@ -306,8 +318,15 @@ class Licensing:
         """Settlement records CSV: ``invoice,amount,currency,reference,received_at``; bad rows are reported."""
         text = path.read_text(encoding="utf-8-sig")
         done, errors = [], []
-        for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(csvcells.records(reader), [])
+        for n, fields in enumerate(csvcells.records(reader), start=2):
             try:
+                if isinstance(fields, csvcells.RecordError):
+                    raise fields
+                if not any(f.strip() for f in fields):
+                    continue
+                row = dict(zip(header if isinstance(header, list) else [], fields, strict=False))
                 when = datetime.fromisoformat(row["received_at"]) if row.get("received_at") else None
                 if when is not None and when.tzinfo is None:
                     when = when.replace(tzinfo=UTC)
@@ -326,6 +345,9 @@ class Licensing:
         for field in ("idempotency_key", "licensee", "model", "version"):
             if not document.get(field):
                 raise LicensingError(f"usage report: missing field {field!r}")
+            if not isinstance(document[field], str):
+                raise LicensingError(f"usage report: field {field!r} is not text")
+            check_text(getattr(UsageReport, field), document[field], f"usage report: field {field!r}", LicensingError)
         with self.engine.begin() as c:
             prior = c.execute(select(UsageReport.__table__).where(
                 UsageReport.idempotency_key == document["idempotency_key"])).first()

@@ -13,7 +13,7 @@ from fairtrain.services.registry.errors import NotAllowed, NotFound, RegistryErr
 
 _LAZY = {
     "ImportReport": "csv_import", "RowError": "csv_import", "import_csv": "csv_import",
-    **dict.fromkeys(("ROLES", "Registry", "ShareSpec", "holder_ref", "org_ref", "parse_party", "parse_share",
+    **dict.fromkeys(("ROLES", "Registry", "ShareSpec", "bump_facts_version", "holder_ref", "org_ref", "parse_party", "parse_share",
                      "work_ref"), "registry"),
 }
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         ROLES,
         Registry,
         ShareSpec,
+        bump_facts_version,
         holder_ref,
         org_ref,
         parse_party,
@@ -48,6 +49,7 @@ __all__ = [
     "RegistryError",
     "RowError",
     "ShareSpec",
+    "bump_facts_version",
     "holder_ref",
     "import_csv",
     "org_ref",

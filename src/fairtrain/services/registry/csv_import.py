@@ -29,17 +29,22 @@ from typing import NamedTuple
 
 import xxhash
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fairtrain.core.children import die_with_parent
+from fairtrain.core import csvcells
+from fairtrain.core.files import FileRefused, read_confined
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
+from fairtrain.core.store.limits import text_problem
 from fairtrain.core.store.models import (
     DeclarationRow,
     Dispute,
     FingerprintRow,
     Holder,
     MandateRow,
+    Organisation,
     Work,
     WorkShare,
     utcnow,
@@ -52,6 +57,7 @@ from fairtrain.services.registry.registry import (
     MAX_FILE_BYTES,
     ROLES,
     Registry,
+    bump_facts_version,
     content_hash,
     holder_ref,
     normalise_identifier,
@@ -125,10 +131,14 @@ class ImportReport:
 
 
 def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool = False,
-               progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Validate ``path`` in full, then import it atomically (or only its valid rows with ``skip_invalid``)."""
+               progress: Callable[[int], None] | None = None, files_root: Path | None = None) -> ImportReport:
+    """Validate ``path`` in full, then import it atomically (or only its valid rows with ``skip_invalid``).
+
+    The ``file`` column names regular files inside ``files_root`` (by default the sheet's own folder);
+    anything else is a row error (see :func:`fairtrain.core.files.read_confined`)."""
     with _collector_paused():
-        return _import_csv(registry, path, org_id=org_id, skip_invalid=skip_invalid, progress=progress)
+        return _import_csv(registry, path, org_id=org_id, skip_invalid=skip_invalid, progress=progress,
+                           files_root=files_root)
 
 
 @contextmanager
@@ -151,7 +161,7 @@ def _collector_paused():
 
 
 def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool,
-                progress: Callable[[int], None] | None) -> ImportReport:
+                progress: Callable[[int], None] | None, files_root: Path | None) -> ImportReport:
     registry.find_org(org_id)
     report = ImportReport(file=str(path))
     try:
@@ -174,6 +184,10 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
     except StopIteration:
         report.errors.append(RowError(1, "-", "the file is empty (no header row)"))
         return report
+    except csv.Error as e:
+        report.errors.append(RowError(1, "header", csvcells.reason(e)))
+        report.invalid = 1
+        return report
     missing = [c for c in REQUIRED if c not in header]
     unknown = [h for h in header if h not in COLUMNS]
     if missing or unknown or len(set(header)) != len(header):
@@ -185,10 +199,13 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
         return report
 
     seen_refs: dict[str, int] = {}
-    base = path.parent
+    base = (files_root if files_root is not None else path.parent).resolve()
     with registry.engine.connect() as c:
         trans = c.begin()
         try:
+            # One import per organisation at a time: a second waits here, then sees the first one's holders
+            # and works (a row lock on PostgreSQL, the write lock on SQLite, taken before anything is read).
+            c.execute(update(Organisation).where(Organisation.id == org_id).values(country=Organisation.country))
             holder_ids: dict[str, int] = {}
             # Only works stored before this import can be re-imported rows (the file's own duplicates are
             # refused above); a first import skips the look-ups, which PostgreSQL plans badly on rows
@@ -226,13 +243,33 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
                                                 "rows": report.rows, "created": report.created,
                                                 "updated": report.updated, "unchanged": report.unchanged,
                                                 "invalid": report.invalid}, subject=org_ref(org_id))])
+            bump_facts_version(c)
             trans.commit()
+        except IntegrityError as e:
+            trans.rollback()
+            raise RegistryError(f"{path}: nothing was imported: another write for {org_ref(org_id)} stored the same "
+                                f"holders or works meanwhile ({_clash(e)}); import the file again to add what is "
+                                "still missing") from None
+        except OperationalError as e:
+            trans.rollback()
+            if "locked" not in str(e.orig):
+                raise
+            raise RegistryError(f"{path}: nothing was imported: the registry stayed busy with another write (another "
+                                "import?) for longer than the wait allows; import the file again") from None
         except BaseException:
             trans.rollback()
             raise
     report.imported = True
     registry._changed()
     return report
+
+
+def _clash(e: IntegrityError) -> str:
+    """What a unique key refused, in words, with the database's own first line."""
+    text = str(e.orig)
+    what = ("a new holder's name is already one of the organisation's holders" if "org_key" in text else
+            "a work_ref is already stored for the organisation" if "work_ref" in text else "a unique key")
+    return f"{what}: {text.splitlines()[0]}"
 
 
 _CATEGORY_COLUMNS = tuple(c.value for c in Category)  # enum .value is slow in a loop of 10⁵ rows
@@ -265,9 +302,12 @@ def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[st
     for part in filter(None, (p.strip() for p in spec.split(";"))):
         bits = part.rsplit(":", 2)
         if len(bits) != 3 or not bits[0].strip():
-            problems.append(f"{part!r} is not name:role:share")
+            problems.append(f"{part[:100]!r} is not name:role:share")
             continue
         name, role, share_text = bits[0].strip(), bits[1].strip().lower(), bits[2]
+        if problem := text_problem(Holder.name, name):
+            problems.append(f"holder name {name[:40]!r}: {problem}")
+            continue
         if role not in ROLES:
             problems.append(f"unknown role {role!r} for {name!r} (expected one of: {', '.join(sorted(ROLES))})")
             continue
@@ -296,7 +336,11 @@ def _parse_chunk(job: tuple[int, str, list[str], Path]) -> _Chunk:
     rows: list[_Row] = []
     errors: list[RowError] = []
     count = 0
-    for n, fields in enumerate(csv.reader(io.StringIO(text, newline="")), start=first_line):
+    for n, fields in enumerate(csvcells.records(csv.reader(io.StringIO(text, newline=""))), start=first_line):
+        if isinstance(fields, csvcells.RecordError):  # e.g. a field over the csv module's limit
+            count += 1
+            errors.append(RowError(n, "-", str(fields)))
+            continue
         if not any(f.strip() for f in fields):
             continue
         count += 1
@@ -376,8 +420,12 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
     ref, title = get("work_ref", ""), get("title", "")
     if not ref:
         errors.append(RowError(n, "work_ref", "empty"))
+    elif problem := text_problem(Work.work_ref, ref):
+        errors.append(RowError(n, "work_ref", problem))
     if not title:
         errors.append(RowError(n, "title", "empty"))
+    elif problem := text_problem(Work.title, title):
+        errors.append(RowError(n, "title", problem))
     holders, problems = _holders(get("holders", ""))
     errors.extend(RowError(n, "holders", p) for p in problems)
     ids: dict[str, str | None] = dict.fromkeys(IDENTIFIERS)
@@ -412,15 +460,12 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
 
     data, media, chash, fingerprint, iscc = None, None, None, None, None
     if f := get("file"):
-        p = (base / f).resolve()
         try:
-            if p.stat().st_size > MAX_FILE_BYTES:
-                raise OSError(f"larger than {MAX_FILE_BYTES} bytes")
-            data = p.read_bytes()
-        except OSError as e:
-            errors.append(RowError(n, "file", f"cannot read {f!r}: {getattr(e, 'strerror', None) or e}"))
+            data = read_confined(base, f, max_bytes=MAX_FILE_BYTES)
+        except FileRefused as e:
+            errors.append(RowError(n, "file", f"cannot read {f!r}: {e.reason}"))
         else:
-            media = detect_media_type(data[:8192], p.name)
+            media = detect_media_type(data[:8192], f)
             if not data:
                 errors.append(RowError(n, "file", f"{f!r} is empty"))
             elif media is None:
@@ -476,7 +521,8 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
     new_names = sorted(names - holder_ids.keys())
     if new_names:
         new_holders = allocate_ids(c, Holder.__table__, len(new_names))
-        bulk_insert_tuples(c, Holder.__table__, ("id", "name"), list(zip(new_holders, new_names, strict=True)),
+        bulk_insert_tuples(c, Holder.__table__, ("id", "name", "org_key"),
+                           [(hid, name, name) for hid, name in zip(new_holders, new_names, strict=True)],
                            constants={"created_by_org_id": org_id, "created_at": now})
         holder_ids.update(zip(new_names, new_holders, strict=True))
         bulk_insert_tuples(c, MandateRow.__table__, ("holder_id",), [(hid,) for hid in new_holders], constants={

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,10 +21,13 @@ from fairtrain.core.errors import InvalidInput
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
+from fairtrain.core.numbers import MAX_CHARS, NumberError, parse_fraction
 from fairtrain.core.store.db import database_url, is_initialised, migrate, open_engine
+from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import (
     DeclarationRow,
     Dispute,
+    FactsVersion,
     FingerprintRow,
     Holder,
     Licence,
@@ -65,13 +70,12 @@ def parse_party(ref: str) -> tuple[str, int]:
 
 
 def parse_share(text: str) -> Fraction:
-    """A share as ``0.5``, ``1/3`` or ``50%``, exactly."""
-    t = text.strip()
+    """A share as ``0.5``, ``1/3`` or ``50%``, exactly (bounded: see :func:`fairtrain.core.numbers.parse_fraction`)."""
     try:
-        share = Fraction(t[:-1]) / 100 if t.endswith("%") else Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        raise InvalidInput(f"not a share: {text!r} (use 0.5, 1/3 or 50%)") from None
-    if not 0 < share <= 1:
+        share = parse_fraction(text, maximum=1, what="a share")
+    except NumberError as e:
+        raise InvalidInput(f"share {text.strip()[:MAX_CHARS]!r}: {e} (use 0.5, 1/3 or 50%)") from None
+    if share <= 0:
         raise InvalidInput(f"share {text!r} must be above 0 and at most 1")
     return share
 
@@ -87,12 +91,87 @@ class ShareSpec:
     share: Fraction
 
 
+def bump_facts_version(c) -> None:
+    """Mark, inside the writer's transaction, that what decisions are made from has changed.
+
+    Every write to works, shares, mandates, declarations or grants calls this, so the change and the new
+    version commit together; caches of decision facts in any process compare versions before answering."""
+    c.execute(update(FactsVersion).where(FactsVersion.id == 1).values(version=FactsVersion.version + 1))
+
+
+class _FactsVersionReader:
+    """Reads the facts version on a database connection of its own, held open between reads.
+
+    A cached decision is otherwise pure computation; a pool checkout plus a statement through SQLAlchemy
+    costs about seven times the read itself (150 vs 22 µs on SQLite), which halved the decision endpoint's
+    throughput in benchmarks/web_load.py. The connection is outside the registry's pool (it is set to
+    autocommit, so it never holds a snapshot or a transaction between reads) and is reopened after an
+    error or in a forked child, which leaves the parent's connection alone.
+    """
+
+    _SQL = "SELECT version FROM facts_version WHERE id = 1"
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._own: Engine | None = None
+        self._conn = None
+        self._pid = 0
+        self._inherited: list = []  # a parent's connection, seen in a forked child: never used nor closed
+        self._lock = threading.Lock()
+
+    def read(self) -> int:
+        errors = self._engine.dialect.loaded_dbapi.Error
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._conn is None or self._pid != os.getpid():
+                        self._open()
+                    cur = self._conn.cursor()
+                    try:
+                        cur.execute(self._SQL)
+                        rows = cur.fetchall()  # to the end: SQLite ends the statement's read there
+                    finally:
+                        cur.close()
+                    return rows[0][0]
+                except errors:
+                    self._close()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _open(self) -> None:
+        if self._conn is not None and self._pid != os.getpid():
+            self._inherited.append(self._conn)
+            self._conn, self._own = None, None
+        if self._own is None:
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool
+
+            sqlite = self._engine.dialect.name == "sqlite"
+            self._own = create_engine(self._engine.url, poolclass=NullPool,
+                                      connect_args={"timeout": 30} if sqlite else {})
+        conn = self._own.raw_connection()
+        if self._engine.dialect.name == "postgresql":
+            conn.driver_connection.autocommit = True
+        self._conn, self._pid = conn, os.getpid()
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.invalidate()
+
+
 class Registry:
-    """One registry database. Cheap to create; holds a small cache of decision facts per work."""
+    """One registry database. Cheap to create; holds a cache of decision facts per work, valid while the
+    database's facts version (:func:`bump_facts_version`) is the one it was filled at, whichever process
+    or server wrote since."""
 
     def __init__(self, engine: Engine, *, cache_size: int = 100_000):
         self.engine = engine
         self._facts: OrderedDict[int, WorkFacts] = OrderedDict()
+        self._facts_version: int | None = None
+        self._versions = _FactsVersionReader(engine)
+        self._cache_lock = threading.Lock()
         self._cache_size = cache_size
 
     @classmethod
@@ -105,19 +184,25 @@ class Registry:
         return cls(engine)
 
     def _changed(self) -> None:
-        self._facts.clear()
+        """This process wrote (and bumped the version): drop the cache now rather than on the next read."""
+        with self._cache_lock:
+            self._facts.clear()
+            self._facts_version = None
 
     # -- parties ---------------------------------------------------------------------------------
 
     def add_holder(self, name: str, *, email: str | None = None) -> int:
-        name = _required(name, "holder name")
+        name = _required(name, "holder name", Holder.name)
+        check_text(Holder.email, email, "holder email", RegistryError)
         with self.engine.begin() as c:
             hid = c.execute(insert(Holder).values(name=name, email=email, created_at=utcnow())
                             .returning(Holder.id)).scalar_one()
         return hid
 
     def add_org(self, name: str, *, country: str | None = None, email: str | None = None) -> int:
-        name = _required(name, "organisation name")
+        name = _required(name, "organisation name", Organisation.name)
+        check_text(Organisation.country, country, "organisation country", RegistryError)
+        check_text(Organisation.email, email, "organisation email", RegistryError)
         with self.engine.begin() as c:
             if c.execute(select(Organisation.id).where(Organisation.name == name)).first():
                 raise RegistryError(f"organisation {name!r} exists already")
@@ -182,6 +267,7 @@ class Registry:
             mid = c.execute(insert(MandateRow).values(
                 holder_id=holder_id, org_id=org_id, categories=",".join(cats), valid_from=start,
                 valid_until=valid_until, declared_at=now).returning(MandateRow.id)).scalar_one()
+            bump_facts_version(c)
         self._changed()
         return mid
 
@@ -201,15 +287,21 @@ class Registry:
 
     def add_work(self, *, title: str, shares: Sequence[ShareSpec], data: bytes | None = None,
                  file_name: str = "", media_type: str | None = None, iswc: str | None = None,
-                 isrc: str | None = None, isbn: str | None = None) -> dict:
-        """Register one work. A claim on content or an identifier someone else holds opens a dispute."""
-        title = _required(title, "title")
+                 isrc: str | None = None, isbn: str | None = None,
+                 registered: tuple[str, bytes, str | None] | None = None) -> dict:
+        """Register one work. A claim on content or an identifier someone else holds opens a dispute.
+
+        ``registered``: ``data``'s (media type, fingerprint, ISCC) as :func:`register_content` computed them
+        elsewhere (the web server's worker processes)."""
+        title = _required(title, "title", Work.title)
         check_shares(shares, item=title)
         ids = {"iswc": normalise_identifier("iswc", iswc), "isrc": normalise_identifier("isrc", isrc),
                "isbn": normalise_identifier("isbn", isbn)}
         chash = content_hash(data) if data is not None else None
         fingerprint = iscc = None
-        if data is not None:
+        if data is not None and registered is not None:
+            media_type, fingerprint, iscc = registered
+        elif data is not None:
             if media_type is None:
                 media_type = detect_media_type(data[:8192], file_name)
             if media_type is None:
@@ -239,6 +331,7 @@ class Registry:
                 disputes.append(c.execute(insert(Dispute).values(
                     work_id=other_id, claim_work_id=wid, key=key, key_value=value, status="open", created_at=now)
                     .returning(Dispute.id)).scalar_one())
+            bump_facts_version(c)
         self._changed()
         return {"work": wid, "created": True, "disputes": disputes}
 
@@ -303,6 +396,7 @@ class Registry:
                                  rows).scalars())
             log.append(c, [log.Entry("declaration", {"id": i, **_public(r)}, subject=target)
                            for i, r in zip(ids, rows, strict=True)], at=now)
+            bump_facts_version(c)
         self._changed()
         return ids
 
@@ -340,18 +434,28 @@ class Registry:
     # -- decisions -------------------------------------------------------------------------------
 
     def facts(self, work_id: int) -> WorkFacts:
-        """What the decision engine needs about one work; cached until the registry changes."""
-        cached = self._facts.get(work_id)
-        if cached is not None:
-            self._facts.move_to_end(work_id)
-            return cached
+        """What the decision engine needs about one work; never older than the newest committed write (the
+        cache is checked against the database's facts version, one primary-key read, on every call)."""
+        version = self._versions.read()
+        with self._cache_lock:
+            if version != self._facts_version:
+                self._facts.clear()
+                self._facts_version = version
+            cached = self._facts.get(work_id)
+            if cached is not None:
+                self._facts.move_to_end(work_id)
+                return cached
         with self.engine.connect() as c:
             facts = load_facts(c, [work_id]).get(work_id)
         if facts is None:
             raise NotFound("work", work_id)
-        self._facts[work_id] = facts
-        if len(self._facts) > self._cache_size:
-            self._facts.popitem(last=False)
+        with self._cache_lock:
+            # Loaded after reading ``version``, so at least that fresh; kept only if no newer version was
+            # seen meanwhile (a concurrent call may have moved the cache on).
+            if self._facts_version == version:
+                self._facts[work_id] = facts
+                if len(self._facts) > self._cache_size:
+                    self._facts.popitem(last=False)
         return facts
 
     def decide(self, work_id: int, category: Category, *, licensee: str | None = None, at: datetime | None = None,
@@ -422,6 +526,7 @@ class Registry:
             resolution = f"kept {keep}" + (f": {note}" if note else "")
             c.execute(update(Dispute).where(Dispute.id == dispute_id).values(
                 status="resolved", resolution=resolution, resolved_at=utcnow()))
+            bump_facts_version(c)
         self._changed()
         return {"dispute": dispute_id, "status": "resolved", "resolution": resolution, "rejected_work": rejected}
 
@@ -462,18 +567,32 @@ def check_shares(shares: Sequence[ShareSpec], *, item: str) -> None:
 
 
 def normalise_identifier(kind: str, value: str | None) -> str | None:
-    """ISWC ``T-034.524.680-1`` → ``T0345246801``; ISRC and ISBN lose hyphens and spaces."""
+    """ISWC ``T-034.524.680-1`` → ``T0345246801``; ISRC and ISBN lose hyphens and spaces. ISWC and ISBN
+    check digits are verified; only ASCII letters and digits count (``T²²²²²²²²²²`` is no ISWC)."""
     if value is None or not value.strip():
         return None
     v = "".join(ch for ch in value.strip().upper() if ch.isalnum())
-    ok = {
+    ok = v.isascii() and {
         "iswc": len(v) == 11 and v[0] == "T" and v[1:].isdigit(),
         "isrc": len(v) == 12 and v[:2].isalpha() and v[2:5].isalnum() and v[5:].isdigit(),
         "isbn": (len(v) == 13 and v.isdigit()) or (len(v) == 10 and v[:9].isdigit() and (v[9].isdigit() or v[9] == "X")),
     }[kind]
     if not ok:
-        raise InvalidInput(f"not a valid {kind.upper()}: {value!r}")
+        raise InvalidInput(f"not a valid {kind.upper()}: {value[:40]!r}")
+    if kind != "isrc" and (expected := _check_digit(kind, v)) != v[-1]:
+        raise InvalidInput(f"not a valid {kind.upper()}: {value[:40]!r} (check digit {v[-1]}, expected {expected})")
     return v
+
+
+def _check_digit(kind: str, v: str) -> str:
+    """The check digit an ISWC (T + 9 digits + check), ISBN-10 or ISBN-13 should end with."""
+    d = [int(ch) for ch in v[:-1] if ch.isdigit()]
+    if kind == "iswc":  # ISO 15707: 1 + Σ i·dᵢ, check = (10 − sum mod 10) mod 10
+        return str((10 - (1 + sum(i * x for i, x in enumerate(d, start=1))) % 10) % 10)
+    if len(v) == 13:  # ISBN-13 (EAN-13): weights 1, 3, 1, 3, …
+        return str((10 - sum(x * (3 if i % 2 else 1) for i, x in enumerate(d)) % 10) % 10)
+    check = (11 - sum((10 - i) * x for i, x in enumerate(d)) % 11) % 11  # ISBN-10: weights 10..2, mod 11
+    return "X" if check == 10 else str(check)
 
 
 def _clashing_works(c, chash: str | None, ids: dict[str, str | None]) -> list[tuple[str, str, int]]:
@@ -555,8 +674,8 @@ def _dispute_dict(d: Dispute) -> dict:
             "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None}
 
 
-def _required(value: str, what: str) -> str:
+def _required(value: str, what: str, column=None) -> str:
     v = (value or "").strip()
     if not v:
         raise RegistryError(f"{what} must not be empty")
-    return v
+    return check_text(column, v, what, RegistryError) if column is not None else v
