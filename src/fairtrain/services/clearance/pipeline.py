@@ -23,7 +23,6 @@ from fairtrain.core.media import detect_media_type
 from fairtrain.core.requires import Requirement, Requires
 from fairtrain.core.snapshot import work_value
 from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
-from fairtrain.services.clearance import ClearanceError
 from fairtrain.services.clearance._readers_base import MAX_TEXT_BYTES
 from fairtrain.services.clearance.records import ItemRecord, Match, Reason
 
@@ -249,5 +248,5 @@ def build_pipeline(config: ClearanceConfig, verified: dict | None = None) -> lis
     return steps
 
 
-__all__ = ["Batch", "ClearanceConfig", "ClearanceError", "DecideStep", "MatchStep", "PipelineStep", "WebSignalsStep",
+__all__ = ["Batch", "ClearanceConfig", "DecideStep", "MatchStep", "PipelineStep", "WebSignalsStep",
            "build_pipeline", "load_matchers"]
