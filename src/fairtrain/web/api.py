@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from fairtrain.core.vocab import Level
 from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
-from fairtrain.web.deps import principal, require, web
+from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.security import SESSION_COOKIE, SESSION_MAX_AGE, Principal, client_address
 
@@ -194,8 +194,9 @@ async def upload_works(request: Request, p: Caller, files: Annotated[list[Upload
 
     from starlette.concurrency import run_in_threadpool
 
-    registered = await asyncio.gather(*(ops.register_upload(state, name, data) for name, data in blobs))
-    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles, registered)
+    lang = language(request)
+    registered = await asyncio.gather(*(ops.register_upload(state, name, data, lang) for name, data in blobs))
+    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles, registered, lang)
     return {"results": results, "stored": sum(r["ok"] for r in results), "failed": sum(not r["ok"] for r in results)}
 
 
@@ -343,7 +344,8 @@ async def check_outputs(request: Request, p: Caller, files: Annotated[list[Uploa
     snap_dir = ops.snapshot_file(state, snapshot, "manifest.json").parent  # 404 unless published
     blobs = [await read_upload(f, "output") for f in files]
     # matching fingerprints the outputs: in the application's worker processes (CpuError answers 4xx/503)
-    return await state.cpu.run("outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs)
+    return await state.cpu.run("outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs,
+                                 state.registry_keys)
 
 
 # -- public: registry search, snapshots, the log -----------------------------------------------------

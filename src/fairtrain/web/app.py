@@ -17,7 +17,7 @@ from starlette.formparsers import MultiPartParser
 
 from fairtrain._version import __version__
 from fairtrain.core.datadir import resolve_data_dir
-from fairtrain.core.errors import FairtrainError
+from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.services.registry import Registry
 from fairtrain.web.accounts import Accounts
 from fairtrain.web.cpu import CpuPool
@@ -58,6 +58,14 @@ class WebState:
     @property
     def snapshots_dir(self) -> Path:
         return self.data_dir / "snapshots"
+
+    @property
+    def registry_keys(self) -> list:
+        """The keys a snapshot or tree head must be signed by: this data directory's registry keys only
+        (a licensee's or grantor's key lying beside them is never trusted for that role)."""
+        from fairtrain.core.keys import registry_keys
+
+        return registry_keys(self.data_dir / "keys")
 
     @property
     def uploads_dir(self) -> Path:
@@ -122,6 +130,7 @@ def _secret(directory: Path) -> bytes:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    from fairtrain.web.deps import language
     from fairtrain.web.pages import render_error
 
     async def handle(request: Request, exc: Exception):
@@ -129,7 +138,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
             headers = getattr(exc, "headers", None)
             return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-        return render_error(request, status, str(exc))
+        return render_error(request, status, localised(exc, language(request)))
 
     app.add_exception_handler(FairtrainError, handle)
 

@@ -352,7 +352,8 @@ async def lookup(state, name: str, data: bytes) -> dict:
     wl, snapshot_dirs, cited = await run_in_threadpool(lookup_plan, state, name, data)
     if not wl.clearances:
         return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
-    found = await state.cpu.run(name, len(data), identify_in, name, data, snapshot_dirs, cited)  # CpuError: 4xx
+    found = await state.cpu.run(name, len(data), identify_in, name, data, snapshot_dirs, cited,
+                                state.registry_keys)  # CpuError: 4xx; no registry key: nothing trusted
     return await run_in_threadpool(lookup_answer, wl, name, found)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from fairtrain.core import safejson
 from fairtrain.core.files import atomic_dir, atomic_file
-from fairtrain.core.media import detect_media_type
+from fairtrain.core.media import DOCUMENT_FORMATS, detect_media_type
 
 from ._readers_base import (
     MAX_ITEM_BYTES,
@@ -256,9 +256,11 @@ class WebDatasetReader:
         primary = next((m for m in media if m[1] in ("image", "audio")), None)
         if primary is None:
             primary = next((m for m in media if m[0] in _TEXT_EXTS and m[1] == "text"), None)
+        if primary is None:  # a document (HWP, DOCX, PDF, …): the text modality extracts its text
+            primary = next((m for m in media if m[0] in DOCUMENT_FORMATS and m[1] == "text"), None)
         if primary is not None:
             item.data, item.media_type = primary[2], primary[1]
-            if primary[1] == "text":
+            if primary[1] == "text" and primary[0] not in DOCUMENT_FORMATS:
                 item.text = primary[2].decode("utf-8", "replace")
         if item.media_type != "text":
             cap = next((m for m in media if m[0] in _CAPTION_EXTS), None)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fairtrain.core.errors import ItemError
-from fairtrain.core.media import detect_media_type
+from fairtrain.core.media import DOCUMENT_FORMATS, detect_media_type
 
 # Failures that end the reading of one shard early: the shard gets an error item, the job goes on.
 SHARD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, tarfile.TarError, zlib.error)
@@ -212,7 +212,9 @@ def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Colum
 def read_local(path: Path, name: str) -> tuple[bytes | None, str | None]:
     """``(bytes, None)`` or ``(None, why not)``; never opens a FIFO or device, which could block. A file over
     :data:`MAX_ITEM_BYTES` (:data:`MAX_TEXT_BYTES` for text by its name) is refused by its size, unread."""
-    cap = MAX_TEXT_BYTES if detect_media_type(b"", name) == "text" else MAX_ITEM_BYTES
+    # a document (PDF, HWP, DOCX, …) is bigger than its text: core.extract caps what it unpacks
+    is_text = detect_media_type(b"", name) == "text" and name.rpartition(".")[2].lower() not in DOCUMENT_FORMATS
+    cap = MAX_TEXT_BYTES if is_text else MAX_ITEM_BYTES
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):

@@ -19,7 +19,7 @@ import xxhash
 
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.matcher import SnapshotMatcher
-from fairtrain.core.media import detect_media_type
+from fairtrain.core.media import detect_media_type, document_format
 from fairtrain.core.requires import Requirement, Requires
 from fairtrain.core.snapshot import work_value
 from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
@@ -95,7 +95,8 @@ class MatchStep(PipelineStep):
                 data = it.text.encode("utf-8")  # a text row: the text is the content
             if data is None:
                 continue  # content not local (a URL and maybe a caption): only web signals can speak for it
-            if len(data) > MAX_TEXT_BYTES and (it.media_type or detect_media_type(data[:8192], it.item)) == "text":
+            if (len(data) > MAX_TEXT_BYTES and (it.media_type or detect_media_type(data[:8192], it.item)) == "text"
+                    and document_format(data[:8192], it.item) is None):  # a document: core.extract caps it
                 rec.error, rec.error_field = (f"{len(data)} bytes of text, more than the {MAX_TEXT_BYTES} that are "
                                               "fingerprinted"), "content"
                 continue

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from fairtrain.core.children import die_with_parent
 from fairtrain.core import csvcells
 from fairtrain.core.files import FileRefused, read_confined
+from fairtrain.core.extract import DocumentError
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
@@ -473,7 +474,7 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
             else:
                 try:
                     fingerprint, iscc = register_content(media, data, f)
-                except RegistryError as e:
+                except (RegistryError, DocumentError) as e:
                     errors.append(RowError(n, "file", str(e)))
             chash = content_hash(data) if data else None
     if len(errors) != before:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, insert, or_, select, update
 from fairtrain.core import decide as engine_
 from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts
 from fairtrain.core.errors import InvalidInput
+from fairtrain.core.extract import DocumentError
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
@@ -545,6 +546,8 @@ def register_content(media_type: str, data: bytes, name: str) -> tuple[bytes, st
     m = modality(media_type)
     try:
         registered = m.register(data, name)
+    except DocumentError:
+        raise  # it names the file and says why, in the catalogue's languages
     except FingerprintError as e:
         raise RegistryError(f"{name}: cannot fingerprint this {media_type} file ({e.reason})") from None
     return codec.dumps(registered), m.iscc(registered)
