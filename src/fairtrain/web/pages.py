@@ -168,7 +168,7 @@ def kit_page(request: Request, p: Caller, site: Annotated[str, Query(max_length=
     require(p, "creator", "org-admin", what="the signal kit")
     from fairtrain.core.signals import reservation as rv
     from fairtrain.core.signals.render import HTML_HEAD, STATEMENT_EN, STATEMENT_KO
-    from fairtrain.web.reserve import page_path, registry_origin
+    from fairtrain.web.reservations import page_path, registry_origin
 
     state, lang = web(request), language(request)
     origin = registry_origin(request)
@@ -184,7 +184,7 @@ def kit_page(request: Request, p: Caller, site: Annotated[str, Query(max_length=
         files = {k: v.decode("utf-8") for k, v in sorted(raw.items())}
     line = None
     if page:
-        from fairtrain.web.reserve import reservation
+        from fairtrain.web.reservations import reservation
 
         line = rv.one_line(reservation(state, "h", p.account.holder_id, origin)[0], page, lang)
     return render(request, "kit.html", p, site=site, contact=contact, files=files, platform=platform, head=head,

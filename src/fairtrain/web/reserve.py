@@ -22,8 +22,6 @@ from fairtrain.core.signals.render import (
     RSL_XML,
     TDM_POLICY_JSON,
     TDMREP_JSON,
-    Party,
-    PartyKind,
     SignalPolicy,
     render_rsl,
     render_statement,
@@ -32,66 +30,15 @@ from fairtrain.core.signals.render import (
     response_headers,
     statement_rows,
 )
-from fairtrain.core.vocab import Level
 from fairtrain.web import ops
 from fairtrain.web.deps import language, principal, web
-from fairtrain.web.errors import WebError
+from fairtrain.web.reservations import page_path, registry_origin, reservation
 from fairtrain.web.security import Principal
 
 router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
 Kind = Annotated[str, Path(pattern="^[hw]$")]
 Id = Annotated[int, Path(ge=1, le=2**62)]
-_LEVEL = {"h": Level.CATALOGUE, "w": Level.WORK}
-
-
-def page_path(kind: str, target_id: int) -> str:
-    """The short, stable path of a reservation page: ``/r/h/<holder>`` or ``/r/w/<work>``."""
-    return f"/r/{kind}/{target_id}"
-
-
-def registry_origin(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-def reservation(state, kind: str, target_id: int, origin: str) -> tuple[SignalPolicy, str]:
-    """(policy, title) of a creator's or a work's reservation as published by the registry at ``origin``.
-
-    A person's e-mail address is never published: licences are asked for through the registry, so its
-    address is the contact; an organisation's own (business) address is."""
-    if kind == "h":
-        holder = state.registry.find_holder(target_id)
-        name, email, title, party_kind = holder["name"], None, holder["name"], PartyKind.HOLDER
-    else:
-        work = state.registry.work(target_id)
-        title = work["title"]
-        if work["holders"]:
-            holder = state.registry.find_holder(work["holders"][0]["holder"].split(":")[1])
-            name, email, party_kind = holder["name"], None, PartyKind.HOLDER
-        elif work["organisation"]:
-            org = state.registry.find_org(work["organisation"])
-            name, email, party_kind = org["name"], org["email"], PartyKind.ORGANISATION
-        else:
-            raise WebError(404, f"work {target_id}: no holder to declare for it")
-    path = page_path(kind, target_id)
-    policy = SignalPolicy.from_decisions(
-        Party(name, party_kind, email or registry_contact(origin)), origin,
-        state.registry.policy_decisions(_LEVEL[kind], target_id).values(),
-        policy_url=origin + path, licence_urls=(origin + path,), scope=path)
-    return policy, title
-
-
-def request_host(origin: str) -> str:
-    return origin.split("://", 1)[1].split(":")[0]
-
-
-def registry_contact(origin: str) -> str:
-    """The registry's own address for licence questions (a host without a domain, such as a test or
-    intranet name, gets the reserved ``.invalid`` suffix rather than a malformed address)."""
-    host = request_host(origin)
-    return f"registry@{host}" if "." in host.strip(".") else f"registry@{host}.invalid"
-
-
 def signal_headers(policy: SignalPolicy) -> dict[str, str]:
     return dict(response_headers(policy))
 
