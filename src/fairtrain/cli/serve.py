@@ -6,17 +6,16 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from fairtrain.cli._common import (
     JsonOpt,
     app,
     emit,
     err,
+    fail,
     out,
     state,
 )
-from fairtrain.core.vocab import Category
 
 
 @app.command()
@@ -46,21 +45,41 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
 
 @app.command()
 def demo(as_json: JsonOpt = False) -> None:
-    """Build a small demo registry (Korean and English works, a CMO repertoire) and show decisions."""
-    from fairtrain.cli.demo import build_demo
+    """Play the whole story on generated data: a CMO's repertoire, creators, a developer's clearance, licences,
+    payment, distribution, statements, the log and lookups. A finished demo in DATA_DIR is reused."""
+    from fairtrain.cli.demo import DemoError, run_demo
     from fairtrain.core.datadir import resolve_data_dir
 
     data_dir = resolve_data_dir(state.data_dir)
-    reg, works = build_demo(data_dir)
-    cats = list(Category)
-    rows = []
-    t = Table("work", "title", *(c.value for c in cats), title=f"decisions for licensee 'demo-ai-lab' ({data_dir})")
-    colour = {"allow": "green", "licence": "yellow", "deny": "red"}
-    for wid, title in works:
-        ds = {c.value: reg.decide(wid, c, licensee="demo-ai-lab") for c in cats}
-        rows.append({"work": wid, "title": title, **{k: d.value.value for k, d in ds.items()}})
-        t.add_row(str(wid), title, *(f"[{colour[d.value.value]}]{d.value.value}[/]" for d in ds.values()))
-    emit(rows, as_json, t)
-    if not as_json:
-        out.print(f"\nTry: [bold]fairtrain --data-dir {data_dir} decide 2 --category train-genai[/]"
-                  f"  ·  [bold]fairtrain --data-dir {data_dir} works show 3[/]")
+    try:
+        s = run_demo(data_dir, state.url)
+    except DemoError as e:
+        fail(str(e))
+    if as_json:
+        emit(s, True)
+        return
+    d, c1, c2, lic, dist = s["dataset"], s["clearance_1"], s["clearance_2"], s["licences"], s["distribution"]
+    ft = f"fairtrain --data-dir {data_dir}"
+    demo_dir = data_dir / "demo"
+    lines = [
+        f"1. KOMCA (demo) imported {s['repertoire']['works']} works from a ZIP (sheet read as "
+        f"{s['repertoire']['encoding']}; texts, images, songs) · {ft} works list",
+        f"2. {s['creators']['accounts']} creators signed up and registered {s['creators']['works']} works · {ft} holders list",
+        f"3. Demo AI Lab cleared {d['items']} items ({d['exact']} copies, {d['edited']} edits, {d['unrelated']} "
+        f"unrelated): " + ", ".join(f"{k} {v}" for k, v in c1["by_decision"].items()) + f" · {demo_dir}/clearance-1/report.html",
+        f"4. {lic['requested']} licences requested: KOMCA accepted ({lic['price']}, payment {lic['payment']}), "
+        f"Yoon Haneul declined · {ft} licences list",
+        f"5. Re-cleared on a fresh snapshot: {c2['passed']} of {c2['items']} items cleared (was {c1['passed']}) · "
+        f"{demo_dir}/clearance-2/report.html",
+        f"6. Usage report {s['usage_report']} filed for model demo-lm · {ft} invoices",
+        f"7. Distribution run {dist['run']}: {dist['lines']} lines, {dist['statements']} statements · "
+        f"{ft} statements --run {dist['run']} --holder 1",
+        f"8. Clearance published as log entry {s['published']}; the head is signed · {ft} log show",
+        "9. Was my work used? " + ", ".join(f"{k}: {v}" for k, v in s["lookups"].items()) +
+        f" · {ft} lookup --work {s['lookup_works']['yes']} --clearance {demo_dir}/clearance-2",
+        "10. Sign in (password " + s["password"] + "): " + ", ".join(f"{a['email']} ({a['role']})" for a in s["accounts"]),
+    ]
+    if s["reused"]:
+        out.print(f"[dim]reusing the demo already in {data_dir} (delete it to play the story again)[/]")
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
