@@ -240,12 +240,13 @@ def _play(data_dir: Path, url: str | None) -> dict:
     from fairtrain.core.money import Money
     from fairtrain.core.vocab import Offer, PriceModel
 
-    # Yoon licences generative training at 20,000 won a work; Jeon refuses it.
+    # Both offer licences for generative training: Yoon at 20,000 won a work, Jeon at 10,000.
     reg.declare(level=Level.CATALOGUE, target_id=creators[0].holder_id, party=holder_ref(creators[0].holder_id),
                 values={Category.TRAIN_GENAI: Value.LICENCE, Category.SEARCH: Value.ALLOW},
                 offer=Offer(PriceModel.PER_WORK, Money.parse("20000", "KRW")))
     reg.declare(level=Level.CATALOGUE, target_id=creators[1].holder_id, party=holder_ref(creators[1].holder_id),
-                values={Category.TRAIN_GENAI: Value.DENY, Category.SEARCH: Value.ALLOW})
+                values={Category.TRAIN_GENAI: Value.LICENCE, Category.SEARCH: Value.ALLOW},
+                offer=Offer(PriceModel.PER_WORK, Money.parse("10000", "KRW")))
     story["creators"] = {"accounts": len(creators), "works": len(creator_files)}
 
     # 3. The developer's dataset: exact copies, edited copies and unrelated items.
@@ -272,35 +273,39 @@ def _play(data_dir: Path, url: str | None) -> dict:
     # 4. Clear against a snapshot; ask every party in the quote for a licence.
     key_name = licensee.replace(":", "-")
     cli("keys", "create", "--name", key_name, "--party")
-    cli("snapshot", "export", demo / "snapshot-1")
-    first = cli("clear", dataset, "--snapshot", demo / "snapshot-1", "--licensee", licensee, "--purpose",
-                "train-genai", "--out", demo / "clearance-1")
+    snaps, clears = data_dir / "snapshots", data_dir / "clearances"  # where the web app looks for them
+    cli("snapshot", "export", snaps / "snapshot-1")
+    first = cli("clear", dataset, "--snapshot", snaps / "snapshot-1", "--licensee", licensee, "--purpose",
+                "train-genai", "--out", clears / "clearance-1")
     story["clearance_1"] = {"items": first["items"], "passed": first["passed"], "by_decision": first["by_decision"]}
-    requested = cli("licences", "request", demo / "clearance-1" / "licence-quote.json")["licences"]
+    requested = cli("licences", "request", clears / "clearance-1" / "licence-quote.json")["licences"]
     licences = {lic["grantor"]: lic for lic in (cli("licences", "show", i) for i in requested)}
     org_party = f"org:{cmo.org_id}"
-    yoon = holder_ref(creators[0].holder_id)
-    if org_party not in licences or yoon not in licences:
-        raise DemoError(f"the quote should ask {org_party} and {yoon}; it asked {sorted(licences)}")
+    yoon, jeon = (holder_ref(a.holder_id) for a in creators)
+    if not {org_party, yoon, jeon} <= set(licences):
+        raise DemoError(f"the quote should ask {org_party}, {yoon} and {jeon}; it asked {sorted(licences)}")
 
-    # 5. The CMO accepts (signed, invoiced) and is paid; Yoon declines.
-    cli("keys", "create", "--name", org_party.replace(":", "-"), "--party")
-    accepted = cli("licences", "accept", licences[org_party]["id"], "--as", org_party)
-    price = accepted["grant"]["price"]
-    paid = cli("payments", "record", accepted["invoice"], "--amount", Money.from_dict(price).major_str(),
-               "--currency", price["currency"], "--reference", "DEMO-SETTLEMENT-1")
+    # 5. The CMO and Jeon accept (signed, invoiced) and are paid; Yoon declines.
+    prices, paid = [], []
+    for n, grantor in enumerate((org_party, jeon)):
+        cli("keys", "create", "--name", grantor.replace(":", "-"), "--party")
+        accepted = cli("licences", "accept", licences[grantor]["id"], "--as", grantor)
+        price = accepted["grant"]["price"]
+        prices.append(price["display"])
+        paid.append(cli("payments", "record", accepted["invoice"], "--amount", Money.from_dict(price).major_str(),
+                        "--currency", price["currency"], "--reference", f"DEMO-SETTLEMENT-{n + 1}")["status"])
     cli("licences", "decline", licences[yoon]["id"], "--as", yoon, "--note", "not for generative training")
-    story["licences"] = {"requested": len(requested), "accepted": 1, "declined": 1, "price": price["display"],
-                         "payment": paid["status"]}
+    story["licences"] = {"requested": len(requested), "accepted": 2, "declined": 1, "prices": prices,
+                         "payments": paid}
 
     # 6. Re-clear on a fresh snapshot (the granted licence now covers the CMO's works); report usage.
-    cli("snapshot", "export", demo / "snapshot-2")
-    second = cli("clear", dataset, "--snapshot", demo / "snapshot-2", "--licensee", licensee, "--purpose",
-                 "train-genai", "--out", demo / "clearance-2")
+    cli("snapshot", "export", snaps / "snapshot-2")
+    second = cli("clear", dataset, "--snapshot", snaps / "snapshot-2", "--licensee", licensee, "--purpose",
+                 "train-genai", "--out", clears / "clearance-2")
     story["clearance_2"] = {"items": second["items"], "passed": second["passed"], "by_decision": second["by_decision"]}
     usage = cli("usage", "report", "--licensee", licensee, "--model", MODEL, "--version", "1", "--idempotency-key",
-                "demo-usage-1", "--manifest", demo / "clearance-2" / "manifest.json", "--licence",
-                licences[org_party]["id"])
+                "demo-usage-1", "--manifest", clears / "clearance-2" / "manifest.json", "--licence",
+                licences[org_party]["id"], "--licence", licences[jeon]["id"])
     story["usage_report"] = usage["report"]
 
     # 7. Distribute the money; a statement per paid holder.
@@ -321,13 +326,16 @@ def _play(data_dir: Path, url: str | None) -> dict:
                              "statements": len(written)}
 
     # 8. Publish the clearance in the log; lookups.
-    published = cli("log", "record-clearance", demo / "clearance-2")
+    published = cli("log", "record-clearance", clears / "clearance-2")
+    summary = cli("summary", "--clearance", clears / "clearance-2", "--model", MODEL, "--version", "1",
+                  "--provider", DEV_NAME, "--out", demo / "summary.html")
     cli("log", "sign")
     story["published"] = published["index"]
+    story["summary"] = {"log_index": summary["log_index"], "path": summary["out"]}
     lic_work = licences[org_party]["request"]["works"][0]
-    yes = cli("lookup", "--work", lic_work, "--clearance", demo / "clearance-2")
+    yes = cli("lookup", "--work", lic_work, "--clearance", clears / "clearance-2")
     denied_work = licences[yoon]["request"]["works"][0]
-    no = cli("lookup", "--work", denied_work, "--clearance", demo / "clearance-2")
+    no = cli("lookup", "--work", denied_work, "--clearance", clears / "clearance-2")
     unknown = cli("lookup", "--work", lic_work)  # without the clearance's leaves: cannot say
     answer = {True: "yes", False: "no", None: "unknown"}
     story["lookups"] = {"licensed work": answer[yes["clearances"][0]["included"]],

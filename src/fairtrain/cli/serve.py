@@ -60,23 +60,24 @@ def demo(as_json: JsonOpt = False) -> None:
         return
     d, c1, c2, lic, dist = s["dataset"], s["clearance_1"], s["clearance_2"], s["licences"], s["distribution"]
     ft = f"fairtrain --data-dir {data_dir}"
-    demo_dir = data_dir / "demo"
+    clears = data_dir / "clearances"
     lines = [
         f"1. KOMCA (demo) imported {s['repertoire']['works']} works from a ZIP (sheet read as "
         f"{s['repertoire']['encoding']}; texts, images, songs) · {ft} works list",
         f"2. {s['creators']['accounts']} creators signed up and registered {s['creators']['works']} works · {ft} holders list",
         f"3. Demo AI Lab cleared {d['items']} items ({d['exact']} copies, {d['edited']} edits, {d['unrelated']} "
-        f"unrelated): " + ", ".join(f"{k} {v}" for k, v in c1["by_decision"].items()) + f" · {demo_dir}/clearance-1/report.html",
-        f"4. {lic['requested']} licences requested: KOMCA accepted ({lic['price']}, payment {lic['payment']}), "
-        f"Yoon Haneul declined · {ft} licences list",
+        f"unrelated): " + ", ".join(f"{k} {v}" for k, v in c1["by_decision"].items()) + f" · {clears}/clearance-1/report.html",
+        f"4. {lic['requested']} licences requested: KOMCA and Jeon Photo accepted ({' + '.join(lic['prices'])}, "
+        f"{' and '.join(lic['payments'])}), Yoon Haneul declined · {ft} licences list",
         f"5. Re-cleared on a fresh snapshot: {c2['passed']} of {c2['items']} items cleared (was {c1['passed']}) · "
-        f"{demo_dir}/clearance-2/report.html",
+        f"{clears}/clearance-2/report.html",
         f"6. Usage report {s['usage_report']} filed for model demo-lm · {ft} invoices",
         f"7. Distribution run {dist['run']}: {dist['lines']} lines, {dist['statements']} statements · "
         f"{ft} statements --run {dist['run']} --holder 1",
-        f"8. Clearance published as log entry {s['published']}; the head is signed · {ft} log show",
+        f"8. Clearance published as log entry {s['published']}, model summary as entry {s['summary']['log_index']}; "
+        f"the head is signed · {ft} log show",
         "9. Was my work used? " + ", ".join(f"{k}: {v}" for k, v in s["lookups"].items()) +
-        f" · {ft} lookup --work {s['lookup_works']['yes']} --clearance {demo_dir}/clearance-2",
+        f" · {ft} lookup --work {s['lookup_works']['yes']} --clearance {clears}/clearance-2",
         "10. Sign in (password " + s["password"] + "): " + ", ".join(f"{a['email']} ({a['role']})" for a in s["accounts"]),
     ]
     if s["reused"]:
