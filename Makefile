@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Builds the demo registry (generated Korean and English works, a CMO repertoire), shows decisions,
-# then serves the web application on 127.0.0.1 (Ctrl-C stops it). `make demo-cli` skips the server.
+# Plays the whole story on generated data (a CMO's repertoire ZIP, creators, a clearance, licences, payment,
+# distribution, statements, the log, lookups; see the README's tour), then serves the web application on
+# 127.0.0.1 with every page filled (Ctrl-C stops it). `make demo-cli` skips the server; a finished demo is reused.
 demo: demo-cli
 	$(BIN)/fairtrain --data-dir $(DEMO_DIR) serve --host 127.0.0.1 --port $(DEMO_PORT)
 
