@@ -233,6 +233,28 @@ def developer_new_key(request: Request, p: Caller, name: Annotated[str, Form()],
                   snapshots=ops.snapshots(state))
 
 
+@router.post("/developer/clearances", response_class=HTMLResponse)
+async def developer_publish_clearance(request: Request, p: Caller):
+    """The page form of ``fairtrain log record-clearance OUT --to URL``: the manifest and its leaves files."""
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.web import money_ops
+
+    require(p, "developer", what="publishing a clearance")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "clearances")
+    form = await request.form()
+    _, manifest = await form_file(form, "manifest", "publish a clearance: choose its manifest.json")
+    leaves = {}
+    for field, name in (("leaves_works", "leaves-works.parquet"), ("leaves_items", "leaves-items.parquet")):
+        leaves[name] = (await form_file(form, field, f"publish a clearance: choose its {name}"))[1]
+    decisions = form.get("decisions")
+    dec = (await read_upload(decisions))[1] if decisions is not None and not isinstance(decisions, str) else None
+    published = await run_in_threadpool(money_ops.record_clearance, state, manifest, leaves, dec or None)
+    return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=None,
+                  snapshots=ops.snapshots(state), published=published)
+
+
 @router.post("/developer/keys/{key_id}/revoke")
 def developer_revoke(request: Request, p: Caller, key_id: int):
     require(p, what="API keys")

@@ -104,7 +104,21 @@ async def lookup(request: Request, p: Caller):
     form = await request.form()
     name, data = await form_file(form, "file", "was my work used?: choose a file")
     result = await money_ops.lookup(state, name, data)
-    return render(request, "lookup.html", p, result=result)
+    return render(request, "lookup.html", p, result=result, excerpt=_excerpt(data))
+
+
+def _excerpt(data: bytes, chars: int = 280) -> str | None:
+    """The start of an uploaded plain-text file, shown back as its preview (never stored); None otherwise."""
+    import codecs
+
+    try:  # a character cut at the end is left out; invalid UTF-8 anywhere else is no text
+        text = codecs.getincrementaldecoder("utf-8")().decode(data[: chars * 4], final=False)
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in text:
+        return None
+    text = text.strip()
+    return (text[:chars] + ("…" if len(text) > chars else "")) or None
 
 
 @router.get("/summaries", response_class=HTMLResponse)

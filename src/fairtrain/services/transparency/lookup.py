@@ -522,3 +522,25 @@ def record_published_clearance(log, data_dir: Path, manifest_bytes: bytes, leave
         (index,) = log.append([Entry("clearance", body, subject=f"licensee:{doc.get('licensee')}")])
     return {"index": index, "licensee": doc.get("licensee"), "key_id": signer.key_id, "stored": final.name,
             "new": new}
+
+
+def proof_of(wl: WorkLookup, log_index: int, *, work_key: str | None = None, item: str | None = None) -> dict:
+    """The proof file for one key against one published clearance: ``work_key`` (``<snapshot_id>:<work_id>``)
+    in its cleared works, or ``item`` (the file's xxh3-128 hex) in its cleared items; an inclusion proof
+    when it is there, a non-inclusion proof when it is not (both: :func:`membership_proof`)."""
+    pc = next((c for c in wl.clearances if c.log_index == log_index), None)
+    if pc is None:
+        raise WorkLookupError(f"log entry {log_index}: no published clearance there")
+    if pc.leaves_status != "available":
+        raise WorkLookupError(f"clearance at log entry {log_index}: its item lists were not published "
+                              f"(leaves {pc.leaves_status}), so no proof either way")
+    if (work_key is None) == (item is None):
+        raise WorkLookupError("give exactly one of work (SNAPSHOT:WORK) or item (the file's xxh3-128 hex)")
+    set_name, key = ("cleared_works", work_key) if work_key is not None else ("cleared_items", item.lower())
+    try:
+        raw = key.encode() if set_name == "cleared_works" else bytes.fromhex(key)
+    except ValueError:
+        raise WorkLookupError(f"item {item!r}: not a hex digest") from None
+    proof = pc.sets[set_name].prove(raw)
+    return membership_proof(wl.log, {"log_index": log_index}, {"key": key, "included": proof["included"],
+                                                               "set_proof": proof}, set_name=set_name)
