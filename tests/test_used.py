@@ -138,7 +138,7 @@ def test_record_clearance_to_a_running_server(world, database_url):  # noqa: F81
         "--out", tmp / "out-c")
     data_dir = tmp / "data"
     with served(data_dir, database_url) as srv:
-        with httpx.Client(base_url=srv.base) as c:
+        with httpx.Client(base_url=srv.base, timeout=120) as c:
             r = c.post("/api/auth/signup", json={"email": "dev@example.org", "password": "correct horse battery",
                                                  "role": "developer", "name": "acme-ai"})
             assert r.status_code == 201, r.text
@@ -167,3 +167,76 @@ def test_record_clearance_to_a_running_server(world, database_url):  # noqa: F81
             bad = subprocess.run([*cmd[:-1], "--api-key", "ft_wrong"], env=other, capture_output=True, text=True,
                                  timeout=120)
             assert bad.returncode == 1 and "refused the clearance (401)" in bad.stderr
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_used_page_in_korean_shows_the_three_answers(published, database_url):  # noqa: F811
+    """Chromium (Debian's) in Korean on a real `fairtrain serve`: the three answers, the recognised work,
+    the unregistered file's offer to register it; screenshots at 1280 and 390 px."""
+    import os
+    from pathlib import Path
+
+    import pytest
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from test_web_browser import ARGS, SHOTS
+
+    run, tmp, a, b = published
+    unregistered = tmp / "mine.txt"
+    unregistered.write_bytes(text_file(5))
+    shots = []
+    with served(tmp / "data", database_url) as srv, sync_playwright() as pw, httpx.Client(base_url=srv.base, timeout=120) as c:
+        r = c.post("/api/auth/signup", json={"email": "dev@example.org", "password": "correct horse battery",
+                                             "role": "developer", "name": "acme-ai"})
+        key = c.post("/api/keys", json={"name": "cli", "scopes": ["read", "write"]},
+                     headers={"X-CSRF-Token": r.json()["csrf"]}).json()["key"]
+
+        def publish(out):
+            r = httpx.post(srv.base + "/api/clearances", files=_files(out), headers={"Authorization": f"Bearer {key}"},
+                           timeout=120)
+            assert r.status_code == 201, r.text
+
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        ctx = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+
+        def ask(path: Path, name: str) -> str:
+            page.goto(srv.base + "/used")
+            page.set_input_files("#lookup-file", str(path))
+            page.click("#lookup-submit")
+            page.wait_for_selector("#lookup-result")
+            assert page.locator("html").get_attribute("lang") == "ko"
+            for width in (1280, 390):
+                page.set_viewport_size({"width": width, "height": 900})
+                # a phone never scrolls sideways on this page
+                assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, (name, width)
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                shot = SHOTS / f"ko-used-{name}-{width}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                shots.append(shot)
+            page.set_viewport_size({"width": 1280, "height": 900})
+            return page.get_attribute("#lookup-result", "data-verdict")
+
+        publish(tmp / "out-a")
+        assert ask(tmp / "works" / "free.txt", "yes") == "yes"
+        assert "예:" in page.inner_text("#verdict") and "free" in page.inner_text("#recognised")
+        assert "100%" in page.inner_text(".similarity") and page.locator("a.proof").count() >= 1
+        assert ask(tmp / "works" / "denied.txt", "unknown-leaves") == "unknown"
+        assert "목록을 공개하지 않은" in page.inner_text("#verdict")
+        assert ask(unregistered, "unknown-unregistered") == "unknown"
+        assert "등록되지 않은 파일" in page.inner_text("#not-registered")
+        page.click("#register-it")
+        assert "/creator" in page.url or "/signin" in page.url  # signed out: asked to sign in first
+        publish(tmp / "out-b")
+        assert ask(tmp / "works" / "denied.txt", "no") == "no"
+        assert "미포함 증명 내려받기" in page.inner_text("#answers")
+        with page.expect_download() as dl:
+            page.click("a.proof >> nth=0")
+        assert json.loads(Path(dl.value.path()).read_text())["membership"]["included"] is False
+        browser.close()
+    assert all(s.stat().st_size > 5000 for s in shots) and len(shots) == 8

@@ -187,6 +187,8 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.click("#lookup-submit")
     page.wait_for_selector("#lookup-result")
     assert page.locator("#no-clearances").count() == 1  # none has been published on this server yet
+    assert page.get_attribute("#lookup-result", "data-verdict") == "no"  # recognised: no clearance to be in
+    assert page.locator("#recognised .lookup-card").count() == 1
     _shot(page, f"{lang}-10-public-was-my-work-used")
     page.goto(server + "/summaries")
     assert page.locator("html").get_attribute("lang") == lang
