@@ -189,12 +189,17 @@ async def form_file(form, field: str, missing: str, default_name: str = "upload"
     return await read_upload(upload, default_name)
 
 
-@router.post("/org/import", response_class=HTMLResponse)
-async def org_import(request: Request, p: Caller):
-    require(p, "org-admin", what="repertoire import")
+async def upload_form(request: Request, p: Principal, role: str, what: str):
+    """A page's file-upload POST: only for ``role``, within the account's upload limit; (state, form)."""
+    require(p, role, what=what)
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
-    form = await request.form()
+    return state, await request.form()
+
+
+@router.post("/org/import", response_class=HTMLResponse)
+async def org_import(request: Request, p: Caller):
+    state, form = await upload_form(request, p, "org-admin", "repertoire import")
     name, data = await form_file(form, "file", "repertoire import: choose a CSV file", "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
@@ -240,10 +245,7 @@ async def developer_publish_clearance(request: Request, p: Caller):
 
     from fairtrain.web import money_ops
 
-    require(p, "developer", what="publishing a clearance")
-    state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "clearances")
-    form = await request.form()
+    state, form = await upload_form(request, p, "developer", "publishing a clearance")
     _, manifest = await form_file(form, "manifest", "publish a clearance: choose its manifest.json")
     leaves = {}
     for field, name in (("leaves_works", "leaves-works.parquet"), ("leaves_items", "leaves-items.parquet")):
