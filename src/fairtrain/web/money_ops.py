@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from datetime import date
 from functools import partial
-from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
