@@ -38,7 +38,8 @@ from rich.table import Table
 from fairtrain.core.fingerprint.image import ImageIndexBuilder, register_image
 from fairtrain.core.fingerprint.text import TextIndexBuilder, fingerprint_text
 from fairtrain.core.keys import SigningKey
-from fairtrain.core.snapshot import FINGERPRINTS_DIR, TERMS_DIR, seal_snapshot, terms_schema
+from fairtrain.core.snapshot import FINGERPRINTS_DIR, TERMS_DIR, seal_snapshot, terms_schema, value_column
+from fairtrain.core.vocab import Category, Purpose
 
 CATS = ("tdm", "train-ai", "train-genai", "ai-input", "search")
 
@@ -89,8 +90,9 @@ def build(tmp: Path, n_works: int, n_texts: int, n_images: int, shards: int) -> 
     for w in range(1, n_works + 1):
         v = values[w % 3]
         rows.append({"work_id": w, "iscc": None, "media_type": "text" if w <= n_text_works else "image",
-                     "status": "active", **dict.fromkeys(CATS, v),
-                     "offers": json.dumps({c: [offer] for c in CATS}) if v == "licence" else "{}",
+                     "status": "active", **{value_column(p, Category(c)): v for p in Purpose for c in CATS},
+                     "offers": json.dumps({p.value: {c: [offer] for c in CATS} for p in Purpose})
+                     if v == "licence" else "{}",
                      "holders": json.dumps([{"party": "holder:1", "name": "Bench Holder", "share": "1", "orgs": []}])})
     pq.write_table(pa.Table.from_pylist(rows, schema=terms_schema()), snap / TERMS_DIR / "terms-00000.parquet")
     key = SigningKey.generate()
@@ -184,7 +186,7 @@ def main() -> None:
         snap, data, texts, img_bytes, key, imgs, mixed = build(tmp, n_works, n_texts, n_images, shards)
         home = tmp / "home"
         (home / "keys").mkdir(parents=True)
-        key.save(home / "keys" / "registry.key")
+        key.save(home / "keys" / "registry.key", role="registry")
         SigningKey.generate().save(home / "keys" / "bench-ai.key")
         env = {**os.environ, "FAIRTRAIN_DATA_DIR": str(home)}
         common = ["--snapshot", str(snap), "--licensee", "bench-ai", "--purpose", "train-genai", "--format", "parquet"]

@@ -62,7 +62,7 @@ def main() -> None:
             MerkleTree(hashes).root()
         naive_rate = base_n / (time.perf_counter() - t0)
         t0 = time.perf_counter()
-        result = log.verify([key.public])
+        result = log.verify([key.public], log.heads())  # the benchmark holds every head it signed
         verify_all_s = time.perf_counter() - t0
         assert result["valid"], result["problems"]
 

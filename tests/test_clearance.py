@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pyarrow as pa
@@ -108,6 +110,9 @@ def test_clearance_decides_every_item_and_writes_every_output(world):
 
     html = (out / "report.html").read_text()
     assert "<svg" in html and "Decisions by reason" in html and "http" not in html.split("<body>")[1].split("Input")[0]
+    charts = {svg.get("aria-label"): svg for svg in map(ET.fromstring, re.findall(r"<svg.*?</svg>", html, flags=re.DOTALL))}
+    assert len(charts["Decisions"].findall("rect")) == len(report["by_decision"]) == 4  # well-formed, a bar each
+    assert [t.text for t in charts["Decisions"].findall("text")][::2] == list(report["by_decision"])
 
     signed = json.loads((out / "manifest.json").read_text())
     key = verify_document(signed)

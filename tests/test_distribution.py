@@ -391,3 +391,34 @@ def test_the_fast_line_writer_escapes_ids_like_json_dumps():
                      [LicenceIncome("licence/ü", Money("KRW", 999), date(2026, 1, 9), ["곡:1"])], works)
     assert len(run.lines) == 4
     assert run.canonical_json == canonical_json(run.to_document())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Statements (services.ledger.distribution renders them from statement.html)
+
+
+def _statement(name: str) -> dict:
+    return {"run": 7, "period": {"start": "2026-01-01", "end": "2026-12-31"}, "holder": "holder:3", "name": name,
+            "lines": [{"work": "{{7*7}}", "licence": "2", "licensee": "<b>Acme</b>", "currency": "KRW",
+                       "gross": 80000, "fee": 8000, "net": 72000}],
+            "totals": [{"currency": "KRW", "gross": 80000, "fee": 8000, "net": 72000, "brought_forward": 500,
+                        "paid": 72500, "carried_forward": 0}]}
+
+
+@pytest.mark.parametrize("lang", ["en", "ko", "fr"])
+def test_a_statement_is_a_self_contained_page_in_its_language_with_names_escaped(lang):
+    from fairtrain.core.i18n import translator
+    from fairtrain.services.ledger.distribution import statement_html
+
+    page = statement_html(_statement("<script>alert(1)</script>"), lang)
+    _ = translator(lang)
+    assert f'<html lang="{"ko" if lang == "ko" else "en"}">' in page  # an unknown language reads in English
+    for label in ("Statement", "Rights holder", "Period", "Work", "Licensee", "Gross", "Deductions", "Net", "Total",
+                  "Brought forward", "Paid", "Carried forward"):
+        assert _(label) in page
+    if lang == "ko":  # the catalogue's words, as the statement always said them
+        assert "<h1>분배 명세서</h1>" in page and "이월 받은 금액 / 지급액 / 다음 기간 이월" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;Acme&lt;/b&gt;" in page and "<td>{{7*7}}</td>" in page
+    assert "72000 KRW" in page and "500 KRW / 72500 KRW / 0 KRW" in page
+    assert "http" not in page and "<link" not in page and "src=" not in page  # nothing fetched

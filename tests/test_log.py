@@ -4,6 +4,7 @@ offline, and tampering with any stored entry detected with the entry's index."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from sqlalchemy import text, update
@@ -15,7 +16,7 @@ from fairtrain.core.merkle import MerkleTree, leaf_hash
 from fairtrain.core.store.models import LogEntry
 from fairtrain.core.vocab import Category, Level, Value
 from fairtrain.services.log import Entry, Log, LogError, verify_proof
-from fairtrain.services.registry import ShareSpec, holder_ref
+from fairtrain.services.registry import Registry, ShareSpec, holder_ref
 
 
 @pytest.fixture
@@ -70,11 +71,12 @@ def test_inclusion_and_consistency_proofs_verify_offline_and_forgeries_do_not(lo
 def test_tampering_with_an_entry_is_reported_with_its_index(log, registry):
     key = SigningKey.generate()
     _fill(log, 20, key)
-    assert log.verify([key.public])["valid"]
+    held = log.heads()
+    assert log.verify([key.public], held)["valid"]
     with registry.engine.begin() as c:  # edit the stored content only
         leaf = c.execute(text("SELECT leaf FROM log_entries WHERE idx = 11")).scalar_one()
         c.execute(update(LogEntry).where(LogEntry.idx == 11).values(leaf=leaf.replace('"tokens":11000', '"tokens":0')))
-    result = log.verify([key.public])
+    result = log.verify([key.public], held)
     assert not result["valid"]
     assert "entry 11: its content does not match its leaf hash (tampered)" in result["problems"]
 
@@ -86,7 +88,7 @@ def test_rewriting_content_and_hash_together_is_caught_by_the_signed_heads(log, 
         leaf = c.execute(text("SELECT leaf FROM log_entries WHERE idx = 9")).scalar_one()
         new = leaf.replace('"tokens":9000', '"tokens":1')
         c.execute(update(LogEntry).where(LogEntry.idx == 9).values(leaf=new, leaf_hash=leaf_hash(new.encode()).hex()))
-    problems = log.verify([key.public])["problems"]
+    problems = log.verify([key.public], log.heads())["problems"]
     assert any(p.startswith("tree head at size 14: root does not match entries 7..13") for p in problems), problems
     assert not any("size 7:" in p for p in problems)  # heads before the edit still verify
 
@@ -96,11 +98,68 @@ def test_deleting_an_entry_is_detected(log, registry):
     _fill(log, 10, key)
     with registry.engine.begin() as c:
         c.execute(text("DELETE FROM log_entries WHERE idx = 4"))
-    problems = log.verify([key.public])["problems"]
+    problems = log.verify([key.public], log.heads())["problems"]
     assert "entry 4: missing (next stored entry is 5)" in problems
 
 
-def test_log_commands(database_url, tmp_path):
+def _rewrite_entry_state_and_heads(registry, idx: int, old: str, new: str) -> None:
+    """The attack of issue 12 (item 5): edit an entry and its leaf hash, recompute log_state so it agrees,
+    and delete the head history that would give the edit away."""
+    from fairtrain.core.merkle import frontier_push
+
+    with registry.engine.begin() as c:
+        leaf = c.execute(text("SELECT leaf FROM log_entries WHERE idx = :i"), {"i": idx}).scalar_one()
+        edited = leaf.replace(old, new)
+        assert edited != leaf
+        c.execute(update(LogEntry).where(LogEntry.idx == idx).values(leaf=edited,
+                                                                     leaf_hash=leaf_hash(edited.encode()).hex()))
+        frontier = []
+        leaves = c.execute(text("SELECT leaf FROM log_entries ORDER BY idx")).scalars().all()
+        for i, lf in enumerate(leaves):
+            frontier = frontier_push(frontier, i, leaf_hash(lf.encode()))
+        c.execute(text("UPDATE log_state SET size = :n, frontier = :f WHERE id = 1"),
+                  {"n": len(leaves), "f": json.dumps([f.hex() for f in frontier])})
+        c.execute(text("DELETE FROM tree_heads"))
+
+
+def test_a_rewritten_entry_with_recomputed_state_and_no_heads_fails_against_a_held_head(log, registry):
+    key = SigningKey.generate()
+    _fill(log, 20, key)
+    held = log.heads()  # what verifiers saved when the heads were signed (sizes 7, 14, 20)
+    _rewrite_entry_state_and_heads(registry, 9, '"tokens":9000', '"tokens":1')
+    result = log.verify([key.public], held)
+    assert not result["valid"]
+    problems = result["problems"]
+    assert any(p.startswith("held tree head at size 14: root does not match entries 7..13 (rewritten after it was "
+                            "signed: an entry edited together with its leaf hash") for p in problems), problems
+    assert "held tree head at size 14: missing from the log's head history (tree heads deleted)" in problems
+    assert "the log holds 20 entries and no signed tree head (head history missing)" in problems
+    assert not any(p.startswith("held tree head at size 7: root") for p in problems)  # before the edit: fine
+    assert result["verified_to"] == 7
+    # with a head held after every entry, the edited entry is named alone
+    log.append([Entry("payment", {"k": 1})])
+    h21 = log.sign_head(key)
+    log.append([Entry("payment", {"k": 2})])
+    h22 = log.sign_head(key)
+    _rewrite_entry_state_and_heads(registry, 21, '"k":2', '"k":3')
+    problems = log.verify([key.public], [h21, h22])["problems"]
+    assert any(p.startswith("held tree head at size 22: root does not match entry 21 ") for p in problems), problems
+
+
+def test_a_log_without_any_head_to_check_against_is_not_valid(log):
+    key = SigningKey.generate()
+    log.append([Entry("payment", {"k": 1})])
+    result = log.verify([key.public])
+    assert not result["valid"]
+    assert result["problems"] == [
+        "no signed tree head held to check the entries against: the log's own heads and state can be rewritten "
+        "with its entries (pass --head FILE, a head saved from `log sign` or GET /api/log)",
+        "the log holds 1 entries and no signed tree head (head history missing)"]
+    assert log.verify([key.public], [log.sign_head(key)])["valid"]
+
+
+def _cli(database_url, tmp_path):
+    """``run(*args, code=0)``: the fairtrain command on this test's database and data directory."""
     env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
     runner = CliRunner()
 
@@ -109,6 +168,44 @@ def test_log_commands(database_url, tmp_path):
         assert r.exit_code == code, r.output
         return r
 
+    return run
+
+
+def test_log_verify_on_the_command_line_is_not_fooled(database_url, tmp_path):
+    """`log verify` after the attack: the head `log sign` saved outside the database, or one given with
+    --head, still holds the old root."""
+    run = _cli(database_url, tmp_path)
+    run("keys", "create")
+    run("holders", "add", "Poet")
+    run("holders", "add", "Painter")
+    head = json.loads(run("log", "sign", "--json").stdout)  # size 0: holders are not logged
+    (tmp_path / "p.txt").write_text("A short poem about the sea and the salt wind in the harbour town.\n" * 3)
+    run("works", "add", tmp_path / "p.txt", "--holder", "1")
+    run("declare", "--work", "1", "--category", "tdm=deny")
+    run("declare", "--work", "1", "--category", "search=allow")
+    head = json.loads(run("log", "sign", "--json").stdout)
+    assert head["size"] == 2
+    saved = tmp_path / "head.json"
+    saved.write_text(json.dumps(head))
+    assert json.loads(run("log", "verify", "--json").stdout)["valid"]
+
+    reg = Registry.open(url=database_url)
+    try:
+        _rewrite_entry_state_and_heads(reg, 0, '"value":"deny"', '"value":"allow"')
+    finally:
+        reg.engine.dispose()
+    result = json.loads(run("log", "verify", "--json", code=1).stdout)
+    assert not result["valid"]
+    assert any(p.startswith("held tree head at size 2: root does not match entries 0..1") for p in result["problems"])
+    shutil.rmtree(tmp_path / "data" / "log-heads")  # a verifier elsewhere, holding only the head it was given
+    result = json.loads(run("log", "verify", "--head", saved, "--json", code=1).stdout)
+    assert "held tree head at size 2: missing from the log's head history (tree heads deleted)" in result["problems"]
+    result = json.loads(run("log", "verify", "--json", code=1).stdout)  # holding nothing: not a pass either
+    assert any(p.startswith("no signed tree head held") for p in result["problems"])
+
+
+def test_log_commands(database_url, tmp_path):
+    run = _cli(database_url, tmp_path)
     run("keys", "create")
     run("holders", "add", "Poet")
     (tmp_path / "p.txt").write_text("A short poem about the sea and the salt wind in the harbour town.\n" * 3)

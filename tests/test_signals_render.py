@@ -524,6 +524,12 @@ def test_html_snippet(case):
 def test_html_snippet_escapes_the_party_name():
     text = _kit(CASES[0])[R.HTML_HEAD]
     assert "<Studio>" not in text and "&lt;Studio&gt;" in text
+    hostile = R.Party('<script>alert(1)</script> {{7*7}} "quoted"', R.PartyKind.HOLDER, "a@creator.example", None)
+    text = R.render_html_head(_policy(hostile, {"tdm": "deny"}))
+    head = _Head()
+    head.feed(text)
+    assert "<script>" not in text and "&lt;script&gt;" in text and "{{7*7}}" in text
+    assert head.meta["tdm-reservation"] == "1" and len(head.links) == 2  # the name broke no element
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -641,6 +647,19 @@ def test_statement_says_who_reserves_what_at_which_price(case, lang, words):
     assert f"{BASE}/license.xml" in text and f"{BASE}/robots.txt" in text
     name = case.policy.party.name
     assert ("\\<Studio\\>" in text) if "<" in name else (name in text)
+
+
+def test_the_korean_statement_takes_every_phrase_from_the_catalogue():
+    from fairtrain.core.i18n import translations
+
+    ko = translations("ko")
+    text = _kit(CASES[2])[R.STATEMENT_KO]
+    for phrase in ("Reservation of rights for text and data mining and AI", "Declared by", "rights holder",
+                   "This declaration applies to the works published at", "Contact", "Use", "Status",
+                   "Licence terms", "Licence documents", "Machine-readable forms of this declaration",
+                   "Declaration digest", "Training generative AI models", "per work", "for", "commercial"):
+        assert ko.gettext(phrase) != phrase and ko.gettext(phrase) in text, phrase
+    assert not re.search(r"[A-Za-z]{4,}", re.sub(r"<[^>]*>|`[^`]*`|\\<Studio\\>|AI|RAG", "", text))  # no English left
 
 
 def test_statement_in_an_unknown_language_is_refused():

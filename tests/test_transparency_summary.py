@@ -14,7 +14,7 @@ from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import verify_snapshot
 from fairtrain.services.log import Log
 from fairtrain.services.registry import Registry
-from fairtrain.services.transparency._labels import LABELS
+from fairtrain.services.transparency._labels import labels
 from fairtrain.services.transparency.schema import SECTIONS, SUMMARY_SCHEMA
 from fairtrain.services.transparency.summary import ModelInfo, SummaryError, build_summary, render
 from test_clearance import world  # noqa: F401  (a fixture, used by name)
@@ -83,10 +83,10 @@ def test_the_command_writes_every_format_in_both_languages_and_logs_it(cleared):
             assert r["log_index"] is not None and r["works"]["licensed"] == 2
     doc = json.loads(seen[("json", "ko")])
     jsonschema.validate(doc, SUMMARY_SCHEMA)
-    assert doc["lang"] == "ko" and doc["sections"]["2.2.1"]["title"] == LABELS["ko"]["s2.2.1"]
+    assert doc["lang"] == "ko" and doc["sections"]["2.2.1"]["title"] == labels("ko")["s2.2.1"]
     for lang in ("en", "ko"):
         for number in SECTIONS:
-            title = LABELS[lang]["s" + number]
+            title = labels(lang)["s" + number]
             assert f"## {title}" in seen[("md", lang)] and f"<h2>{title}</h2>" in seen[("html", lang)]
     assert "허락 우선" in seen[("html", "ko")] and "Permission first" in seen[("md", "en")]
     entries = json.loads(run("log", "show", "--json").stdout)["entries"]
@@ -119,7 +119,25 @@ def test_evidence_that_does_not_match_its_manifest_is_refused(cleared):
 
 
 def test_labels_exist_in_both_languages():
-    assert set(LABELS["en"]) == set(LABELS["ko"])
-    assert all(LABELS["ko"][k] != LABELS["en"][k] for k in LABELS["en"] if k.startswith("s"))
+    en, ko = labels("en"), labels("ko")
+    assert set(en) == set(ko)
+    assert all(ko[k] != en[k] for k in en if k.startswith("s"))
     with pytest.raises(SummaryError, match="format"):
         render({"lang": "en", "sections": {}}, "pdf", "m")
+
+
+def test_every_field_reads_as_its_label_in_either_language_and_names_are_escaped(cleared):
+    """A field inside a field (the base model's name and summary) once read as its key in both languages."""
+    _run, tmp, _ = cleared
+    info = ModelInfo(model="<script>alert(1)</script>", version="{{7*7}}", provider="<b>Acme</b>",
+                     base_model="base-1")
+    for lang in ("en", "ko"):
+        L = labels(lang)
+        doc = build_summary([tmp / "out-a"], info, lang=lang)
+        md, page = render(doc, "md", info.model), render(doc, "html", info.model)
+        for text in (md, page):
+            assert "base_model" not in text and f"{L['base_model']}: base-1" in text
+        assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert "&lt;b&gt;Acme&lt;/b&gt;" in page and "{{7*7}}" in page
+        assert f"<h2>{L['s1.1']}</h2>" in page and "http" not in page
+    assert labels("ko")["base_model"] == "기반 모델"

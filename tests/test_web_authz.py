@@ -23,6 +23,9 @@ def _world(tmp_path, database_url):
         r = w[name].request("POST", "/api/works", files=[("files", (f"{name}.txt", text_file(seed), "text/plain"))])
         assert r.status_code == 201 and r.json()["stored"] == 1, r.text
         w[name + "_work"] = r.json()["results"][0]["work"]
+        r = w[name].request("PUT", f"/api/works/{w[name + '_work']}/policy",  # the offer licences are priced from
+                            json={"values": {"train-genai": "licence"}, "price": "50000", "currency": "KRW"})
+        assert r.status_code == 200, r.text
     r = w["creator"].request("POST", "/api/mandates", json={"org_id": w["org"].org_id,
                                                              "categories": ["train-ai", "search"]})
     assert r.status_code == 201, r.text

@@ -36,6 +36,9 @@ def _world(tmp_path, database_url):
         r = w[name].request("POST", "/api/works", files=[("files", (f"{name}.txt", text_file(seed), "text/plain"))])
         assert r.status_code == 201, r.text
         w[name + "_work"] = r.json()["results"][0]["work"]
+        r = w[name].request("PUT", f"/api/works/{w[name + '_work']}/policy",  # the offer a licence is priced from
+                            json={"values": {"train-genai": "licence"}, "price": "50000", "currency": "KRW"})
+        assert r.status_code == 200, r.text
     return w
 
 
@@ -84,8 +87,9 @@ def test_licence_request_answer_invoice_and_usage_report(tmp_path, database_url)
     assert w["dev2"].request("GET", "/api/invoices").json() == []
     assert w["a"].request("GET", "/api/invoices").status_code == 403
 
-    # a declined request
+    # a declined request (the quote's 1000 KRW is the developer's claim: the price is A's offer)
     lid2 = _request(w, minor=1000)
+    assert w["dev"].request("GET", f"/api/licences/{lid2}").json()["price"]["minor"] == 50000
     assert w["a"].request("POST", f"/api/licences/{lid2}/decline", json={"note": "no"}).json()["status"] == "declined"
 
     # usage reports: signed by the developer's own key, for its own licences, pinned to the first key
@@ -109,6 +113,18 @@ def test_licence_request_answer_invoice_and_usage_report(tmp_path, database_url)
     assert r.status_code == 403 and "pinned" in r.json()["detail"]
     assert [x["idempotency_key"] for x in dev.request("GET", "/api/usage-reports").json()] == ["r1"]
     assert w["dev2"].request("GET", "/api/usage-reports").json() == []
+
+
+def test_nobody_grants_a_licence_for_someone_elses_work(tmp_path, database_url):
+    """Issue 12, item 3: a quote naming B as the party for A's work at 1 KRW is refused; the server never
+    signs a grant covering A's work for B, logs it or invoices it to B."""
+    w = _world(tmp_path, database_url)
+    r = w["dev"].request("POST", "/api/licences/requests", files={"quote": ("licence-quote.json", _quote(
+        w["a_work"], w["b"].holder_id, minor=1))})
+    assert r.status_code == 403, r.text
+    assert f"holder:{w['b'].holder_id} may not answer for works [{w['a_work']}]" in r.json()["detail"]
+    assert w["b"].request("GET", "/api/licences").json() == [] and w["dev"].request("GET", "/api/licences").json() == []
+    assert w["dev"].request("GET", "/api/invoices").json() == []
 
 
 def test_organisation_answers_for_its_members_and_runs_a_distribution(tmp_path, database_url):

@@ -98,15 +98,18 @@ def key_path(name: str) -> Path:
 
 
 def trusted_keys(public_key: list[Path] | None) -> list:
-    """Keys a snapshot must be signed by: the given files, else this data directory's own keys."""
-    from fairtrain.core.keys import PublicKey, SigningKey
+    """Keys a snapshot or tree head must be signed by: the given files, else this data directory's keys
+    marked as registry keys (never a licensee's or grantor's key that happens to lie beside them)."""
+    from fairtrain.core.keys import KeyFileError, PublicKey, registry_keys
 
-    trusted = [PublicKey.load(p) for p in public_key or ()]
+    try:
+        trusted = [PublicKey.load(p) for p in public_key or ()] or registry_keys(key_path("registry").parent)
+    except KeyFileError as e:
+        fail(str(e))
     if not trusted:
-        keys_dir = key_path("registry").parent
-        trusted = [SigningKey.load(p).public for p in sorted(keys_dir.glob("*.key"))] if keys_dir.exists() else []
-    if not trusted:
-        fail("no trusted key: pass --public-key FILE (the registry's published public key)")
+        fail(f"no trusted registry key in {key_path('registry').parent}: pass --public-key FILE (the registry's "
+             "published public key), create the registry's key with `fairtrain keys create`, or mark a key made "
+             "before key roles with `fairtrain keys mark --name NAME --registry`")
     return trusted
 
 
@@ -123,7 +126,7 @@ def read_items(files: list[Path]) -> list[tuple[str, bytes]]:
 
 
 PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
-    "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's keys")]
+    "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's registry keys")]
 
 
 def licensing():

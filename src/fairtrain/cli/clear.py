@@ -47,7 +47,7 @@ def clear(
     """Clear a dataset against registry snapshots before training: decisions, cleared data, quote, report."""
     import time
 
-    from fairtrain.core.keys import SigningKey
+    from fairtrain.core.keys import REGISTRY, SigningKey, key_role
     from fairtrain.services.clearance.pipeline import ClearanceConfig
     from fairtrain.services.clearance.run import clear as run_clear
     from fairtrain.services.clearance.run import pending_shards
@@ -63,6 +63,9 @@ def clear(
              f"`fairtrain keys create --name {key_name}`")
     signing = SigningKey.load(kp)
     trusted = tuple(k.b64() for k in trusted_keys(public_key))
+    if key_role(kp) == REGISTRY or signing.public.b64() in trusted:  # a licensee key is never a registry key
+        fail(f"key {key_name!r} ({signing.public.key_id}) is trusted as a registry key here: the licensee signs "
+             f"its clearance with a key of its own (`fairtrain keys create --name {key_name} --party`)")
     config = ClearanceConfig(snapshots=tuple(p.resolve() for p in snapshot), purpose=cat, licensee=licensee,
                              mode=mode, research=research, check_web=check_web, trusted_keys=trusted)
     started = time.perf_counter()

@@ -19,6 +19,7 @@ from fairtrain.cli._common import (
     key_path,
     out,
     public_log,
+    state,
     trusted_keys,
 )
 
@@ -32,7 +33,22 @@ def log_sign(key: Annotated[str, typer.Option(help="Signing key name")] = "regis
     from fairtrain.core.keys import SigningKey
 
     head = public_log().sign_head(SigningKey.load(key_path(key)))
+    _save_head(head)
     emit(head, as_json, f"tree head: size {head['size']}, root {head['root']}, signed by {head['signature']['key_id']}")
+
+
+def _heads_dir() -> Path:
+    """Signed tree heads this data directory holds, outside the database whose log they vouch for."""
+    from fairtrain.core.datadir import resolve_data_dir
+
+    return resolve_data_dir(state.data_dir) / "log-heads"
+
+
+def _save_head(head: dict) -> None:
+    from fairtrain.core.files import atomic_file
+
+    with atomic_file(_heads_dir() / f"{head['size']:012d}.json") as tmp:
+        tmp.write_text(json.dumps(head, sort_keys=True) + "\n", encoding="utf-8")
 
 
 @log_app.command("show")
@@ -53,9 +69,13 @@ def log_show(start: Annotated[int, typer.Option(help="First entry")] = 0,
 
 @log_app.command("verify")
 def log_verify(proof: Annotated[Path | None, typer.Option(help="Check this proof file offline instead of the log")] = None,
+               head: Annotated[list[Path] | None, typer.Option(
+                   help="A signed tree head you hold (saved from `log sign --json`, GET /api/log or another "
+                        "verifier; repeatable); the heads `log sign` saved in this data directory count too")] = None,
                public_key: PublicKeyOpt = None, as_json: JsonOpt = False) -> None:
-    """Check the whole log (every entry, every signed head), or one proof file offline."""
-    from fairtrain.services.log import LogError, verify_proof
+    """Recompute the log from its entries and check it against signed tree heads you hold, or check one
+    proof file offline."""
+    from fairtrain.services.log import LogError, held_heads, verify_proof
 
     trusted = trusted_keys(public_key)
     if proof is not None:
@@ -68,7 +88,13 @@ def log_verify(proof: Annotated[Path | None, typer.Option(help="Check this proof
             fail(f"proof refused: {e}", code=1)
         emit(result, as_json, f"[green]valid[/] {proof}")
         return
-    result = public_log().verify(trusted)
+    held = []
+    for p in [*(head or ()), *sorted(_heads_dir().glob("*.json"))]:
+        try:
+            held.extend(held_heads(json.loads(p.read_text(encoding="utf-8"))))
+        except (OSError, ValueError) as e:
+            fail(f"{p}: not a signed tree head ({e})")
+    result = public_log().verify(trusted, held)
     if as_json:
         emit(result, True)
     elif result["valid"]:

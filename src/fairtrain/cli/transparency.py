@@ -15,6 +15,7 @@ from fairtrain.cli._common import (
     app,
     emit,
     fail,
+    key_path,
     public_log,
     read_items,
     registry,
@@ -180,6 +181,7 @@ def summary(
     """The public training-data summary (EU template, Art. 53(1)(d)) filled from clearance evidence."""
     import hashlib
 
+    from fairtrain.core.keys import SigningKey
     from fairtrain.services.transparency.summary import (
         ModelInfo,
         SummaryError,
@@ -191,6 +193,8 @@ def summary(
     if fmt not in ("html", "json", "md"):
         fail(f"--format {fmt!r}: use html, json or md")
     trusted = trusted_keys(public_key)
+    # the clearances are the provider's own: signed by a key this data directory holds (any role)
+    signers = trusted + [SigningKey.load(p).public for p in sorted(key_path("registry").parent.glob("*.key"))]
     lg = public_log() if log_it else None
     try:
         first = json.loads(((clearance or crawled or [Path(".")])[0] / "manifest.json").read_text(encoding="utf-8"))
@@ -201,7 +205,7 @@ def summary(
                      base_model=base_model, base_model_summary=base_model_summary,
                      placed_on_market=placed_on_market, code_of_practice_signatory=code_of_practice)
     try:
-        doc = build_summary(clearance or [], info, crawled=crawled or [], log=lg, trusted=trusted,
+        doc = build_summary(clearance or [], info, crawled=crawled or [], log=lg, trusted=signers,
                             snapshot_trusted=trusted, lang=lang)
         text = render(doc, fmt, f"{model} {version}")
     except SummaryError as e:

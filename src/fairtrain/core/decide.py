@@ -19,9 +19,10 @@ Rules (see ARCHITECTURE.md for the prose version):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from fairtrain.core.vocab import (
     Category,
@@ -37,6 +38,7 @@ from fairtrain.core.vocab import (
 )
 
 _REGISTRY_LEVELS = (Level.GRANT, Level.WORK, Level.CATALOGUE, Level.REPERTOIRE)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +186,16 @@ def _speaks_for_work(d: Declaration, facts: WorkFacts, category: Category, at: d
     """Whether the declaring party has standing for this work: a holder, or an organisation they mandated."""
     if d.level is Level.CATALOGUE:
         return d.party in facts.holders
-    if d.party in facts.holders:
+    return has_standing(facts, d.party, category, at)
+
+
+def has_standing(facts: WorkFacts, party: str, category: Category, at: datetime) -> bool:
+    """Whether ``party`` may answer for the work in ``category`` at ``at``: one of its holders, or an
+    organisation a holder mandated for that category with the mandate in force. The engine counts only
+    such parties' statements, and only they may grant a licence for the work."""
+    if party in facts.holders:
         return True
-    return any(m.org == d.party and m.holder in facts.holders and m.covers(category, at) for m in facts.mandates)
+    return any(m.org == party and m.holder in facts.holders and m.covers(category, at) for m in facts.mandates)
 
 
 def _agents(facts: WorkFacts, q: Query) -> dict[str, frozenset[str]]:
@@ -250,6 +259,15 @@ def effective_values(facts: WorkFacts, at: datetime, *, purpose: Purpose = Purpo
     return {c: decide(facts, Query(category=c, at=at, purpose=purpose)) for c in Category}
 
 
+def per_purpose(facts: WorkFacts, decide_for: Callable[[Purpose], T]) -> dict[Purpose, T]:
+    """``decide_for(purpose)`` for every purpose, computed once when no declaration names a purpose: the
+    engine reads the purpose only there (``registry_statements``), so every purpose then decides alike."""
+    if all(d.purpose is None for d in facts.declarations):
+        same = decide_for(Purpose.COMMERCIAL)
+        return dict.fromkeys(Purpose, same)
+    return {p: decide_for(p) for p in Purpose}
+
+
 __all__ = [
     "DEFAULT_REGISTERED",
     "Declaration",
@@ -260,5 +278,7 @@ __all__ = [
     "decide",
     "decide_unregistered",
     "effective_values",
+    "has_standing",
+    "per_purpose",
     "registry_statements",
 ]

@@ -79,6 +79,17 @@ class PublicKey:
         return cls(key)
 
 
+REGISTRY = "registry"  # signs snapshots and tree heads: what verifiers trust by default
+PARTY = "party"  # a licensee's, holder's or organisation's key: never trusted as the registry's
+ROLES = (REGISTRY, PARTY)
+KEY_ROLE_FORMAT = "fairtrain-key-role/1"
+
+
+def role_file(key_path: Path) -> Path:
+    """Where a key's role mark lives: ``<name>.key.json`` beside ``<name>.key``."""
+    return key_path.with_name(key_path.name + ".json")
+
+
 @dataclass(frozen=True)
 class SigningKey:
     key: Ed25519PrivateKey
@@ -94,9 +105,13 @@ class SigningKey:
     def sign(self, message: bytes) -> str:
         return base64.b64encode(self.key.sign(message)).decode()
 
-    def save(self, path: Path) -> None:
-        """Write the private key (mode 0600) and ``<path>.pub`` beside it, atomically."""
+    def save(self, path: Path, *, role: str = PARTY) -> None:
+        """Write the private key (mode 0600), ``<path>.pub`` and the role mark ``<path>.json`` beside it,
+        atomically. Only a ``registry`` key is trusted by default to sign snapshots and tree heads."""
+        if role not in ROLES:
+            raise ValueError(f"key role {role!r}: expected one of {', '.join(ROLES)}")
         path.parent.mkdir(parents=True, exist_ok=True)
+        role_file(path).unlink(missing_ok=True)  # never leave an old mark beside a new key
         pem = self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                      serialization.NoEncryption())
         tmp = path.with_name(path.name + ".tmp")
@@ -106,6 +121,11 @@ class SigningKey:
         os.replace(tmp, path)
         pub = path.with_name(path.name + ".pub")
         pub.write_bytes(self.public.pem())
+        mark = role_file(path)
+        tmp = mark.with_name(mark.name + ".tmp")
+        tmp.write_text(json.dumps({"format": KEY_ROLE_FORMAT, "role": role, "key_id": self.public.key_id}) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, mark)
 
     @classmethod
     def load(cls, path: Path) -> SigningKey:
@@ -120,6 +140,47 @@ class SigningKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise KeyFileError(f"{path}: not an Ed25519 key")
         return cls(key)
+
+
+def key_role(key_path: Path) -> str | None:
+    """The role a key was created with, or None for a key without a mark (never trusted by default).
+
+    The mark names the key id it was written for: a key file replaced by another key loses its role."""
+    mark = role_file(key_path)
+    try:
+        doc = json.loads(mark.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise KeyFileError(f"{mark}: unreadable key role mark ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != KEY_ROLE_FORMAT or doc.get("role") not in ROLES:
+        raise KeyFileError(f"{mark}: not a {KEY_ROLE_FORMAT} mark")
+    actual = _public_of(key_path).key_id
+    if doc.get("key_id") != actual:
+        raise KeyFileError(f"{mark}: marks key {doc.get('key_id')} as a {doc['role']} key, but {key_path.name} "
+                           f"is key {actual} (replaced?): nothing is trusted from it")
+    return doc["role"]
+
+
+def _public_of(key_path: Path) -> PublicKey:
+    if key_path.exists():
+        return SigningKey.load(key_path).public
+    return PublicKey.load(key_path.with_name(key_path.name + ".pub"))
+
+
+def registry_keys(keys_dir: Path) -> list[PublicKey]:
+    """The keys in ``keys_dir`` marked as registry keys (``fairtrain keys create --registry``).
+
+    A licensee's or grantor's key lying in the same directory is not among them: whoever holds it
+    could otherwise re-seal a snapshot or sign a tree head that verifiers here would trust."""
+    if not keys_dir.is_dir():
+        return []
+    out = []
+    for mark in sorted(keys_dir.glob("*.key.json")):
+        key_path = mark.with_name(mark.name[:-len(".json")])
+        if key_role(key_path) == REGISTRY:
+            out.append(_public_of(key_path))
+    return out
 
 
 def sign_document(doc: dict, key: SigningKey) -> dict:

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from fairtrain.core.errors import IntegrityFailure
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
+from fairtrain.core.vocab import Category, Purpose, Value
 
-FORMAT = "fairtrain-snapshot/1"
+FORMAT = "fairtrain-snapshot/2"  # /2: terms for every purpose (commercial and research); /1: commercial only
+FORMAT_V1 = "fairtrain-snapshot/1"
 MANIFEST = "manifest.json"
 
 
@@ -40,6 +42,21 @@ class Snapshot:
 
     def files(self, prefix: str = "") -> list[Path]:
         return [self.path / f["path"] for f in self.manifest["files"] if f["path"].startswith(prefix)]
+
+    @property
+    def purposes(self) -> tuple[Purpose, ...]:
+        """The purposes its terms were computed for: every one since format /2, commercial use before."""
+        return (Purpose.COMMERCIAL,) if self.manifest.get("format") == FORMAT_V1 else tuple(Purpose)
+
+    def require(self, purpose: Purpose) -> None:
+        """Refuse, naming the re-export, a snapshot whose terms say nothing about ``purpose``."""
+        if purpose not in self.purposes:
+            raise SnapshotError(_no_terms_for(self.path, purpose))
+
+
+def _no_terms_for(path: object, purpose: Purpose) -> str:
+    return (f"{path}: a {FORMAT_V1} snapshot holds terms for commercial use only, not for {purpose.value} use: "
+            f"re-export it with `fairtrain snapshot export` ({FORMAT} carries the terms for every purpose)")
 
 
 def file_sha256(path: Path) -> str:
@@ -86,8 +103,10 @@ def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> 
         raise SnapshotError(f"{directory}: no readable {MANIFEST} ({e.strerror or e})") from None
     except json.JSONDecodeError as e:
         raise SnapshotError(f"{mpath}: not JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise SnapshotError(f"{mpath}: not a {FORMAT} manifest")
+    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1):
+        fmt = doc.get("format") if isinstance(doc, dict) else None
+        raise SnapshotError(f"{mpath}: not a {FORMAT} manifest (format {fmt!r}): re-export the snapshot with "
+                            "this fairtrain's `fairtrain snapshot export`")
     try:
         signer = verify_document(doc, trusted)
     except (SignatureError, ValueError) as e:
@@ -119,6 +138,12 @@ TERMS_DIR = "terms"
 FINGERPRINTS_DIR = "fingerprints"  # one folder per modality, written by that modality's index
 
 
+def value_column(purpose: Purpose, category: Category) -> str:
+    """The terms column of a category's value for a purpose: ``train-genai`` (commercial use, what most
+    readers show) and ``research:train-genai``."""
+    return category.value if purpose is Purpose.COMMERCIAL else f"{purpose.value}:{category.value}"
+
+
 def terms_schema():
     import pyarrow as pa
 
@@ -127,10 +152,10 @@ def terms_schema():
         ("iscc", pa.string()),
         ("media_type", pa.string()),
         ("status", pa.string()),
-        *((c, pa.string()) for c in ("tdm", "train-ai", "train-genai", "ai-input", "search")),
-        ("offers", pa.string()),  # JSON {category: [Offer.to_dict(), ...]} for licence values
+        *((value_column(p, c), pa.string()) for p in Purpose for c in Category),
+        ("offers", pa.string()),  # JSON {purpose: {category: [Offer.to_dict() + party, ...]}} for licence values
         ("holders", pa.string()),  # JSON [{"party": "holder:1", "name": ..., "share": "1/2", "orgs": [...]}]
-        ("licensees", pa.string()),  # JSON {licensee: {category: value}} where a licence was granted
+        ("licensees", pa.string()),  # JSON {licensee: {purpose: {category: value}}} where a licence was granted
     ])
 
 
@@ -140,6 +165,7 @@ class SnapshotTerms:
 
     table: object  # pyarrow.Table
     work_ids: object  # numpy array: the table's work_id column, searched by row()
+    purposes: tuple[Purpose, ...] = tuple(Purpose)
 
     @classmethod
     def load(cls, snapshot: Snapshot) -> SnapshotTerms:
@@ -152,7 +178,7 @@ class SnapshotTerms:
         if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():  # exports write them sorted; sorting copies every column
             table = table.sort_by("work_id")
             ids = table.column("work_id").to_numpy()
-        return cls(table, ids)
+        return cls(table, ids, snapshot.purposes)
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -165,7 +191,30 @@ class SnapshotTerms:
         if i >= len(ids) or ids[i] != work_id:
             return None
         r = {k: v[0] for k, v in self.table.slice(i, 1).to_pydict().items()}
-        r["offers"] = json.loads(r["offers"] or "{}")
+        offers = json.loads(r["offers"] or "{}")
+        licensees = json.loads(r.get("licensees") or "{}")
+        if self.purposes == (Purpose.COMMERCIAL,):  # format /1: one purpose, keyed by category alone
+            offers = {Purpose.COMMERCIAL.value: offers}
+            licensees = {who: {Purpose.COMMERCIAL.value: v} for who, v in licensees.items()}
+        r["purposes"] = {p.value: {c.value: (r.pop(value_column(p, c), None) if p is not Purpose.COMMERCIAL
+                                             else r[c.value]) for c in Category} for p in self.purposes}
+        r["offers"] = offers
         r["holders"] = json.loads(r["holders"] or "[]")
-        r["licensees"] = json.loads(r.get("licensees") or "{}")
+        r["licensees"] = licensees
         return r
+
+
+def work_value(row: dict, category: Category, purpose: Purpose, licensee: str | None = None) -> Value:
+    """A work's value in a terms row for ``purpose``: the licensee's own where a licence was granted to it,
+    else everyone's. Exactly what the engine decides for that work, category, purpose and licensee at the
+    snapshot's time."""
+    terms = row["purposes"].get(purpose.value)
+    if terms is None:
+        raise SnapshotError(_no_terms_for(f"work {row.get('work_id')}", purpose))
+    mine = (row["licensees"].get(licensee) or {}).get(purpose.value) if licensee is not None else None
+    return Value((mine or terms)[category.value])
+
+
+def work_offers(row: dict, category: Category, purpose: Purpose) -> list[dict]:
+    """The licence offers (each with the party to ask) behind a work's ``licence`` value for ``purpose``."""
+    return row["offers"].get(purpose.value, {}).get(category.value, [])

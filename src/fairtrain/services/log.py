@@ -139,8 +139,14 @@ class Log:
         with self.engine.connect() as c:
             return [leaf_hash(leaf.encode()) for leaf in c.execute(q).scalars()]
 
-    def verify(self, trusted: list[PublicKey] | None = None) -> dict:
-        """Recompute every leaf from its stored bytes and every signed tree head; name what fails."""
+    def verify(self, trusted: list[PublicKey] | None = None, held: Iterable[dict] = ()) -> dict:
+        """Recompute the tree from the stored entries and check it against the signed tree heads the
+        verifier already ``held`` (saved when they were signed or published); name what fails.
+
+        The log's own ``log_state`` and ``tree_heads`` are whoever edits the database's to rewrite, so
+        they are checked but prove nothing: an entry rewritten together with its leaf hash, the state
+        recomputed and the head history deleted is caught only by a head held outside the database, and
+        a log with entries but no head to check them against is a failure, not a pass."""
         problems: list[str] = []
         hashes: list[bytes] = []
         with self.engine.connect() as c:
@@ -167,22 +173,32 @@ class Log:
             problems.append(f"log state says {size} entries, {len(hashes)} are stored")
         elif root != tree.root():
             problems.append(f"log state root does not match the entries (tree of size {size})")
-        heads = self.heads()
-        for head in heads:
-            try:
-                verify_document(head, trusted)
-            except SignatureError as e:
-                problems.append(f"tree head at size {head.get('size')}: {e}")
-                continue
-            n = head["size"]
-            if n > len(hashes):
-                problems.append(f"tree head at size {n}: the log holds only {len(hashes)} entries (truncated)")
-            elif tree.root(n).hex() != head["root"]:
-                first = _first_bad(tree, heads, n)
-                problems.append(f"tree head at size {n}: root does not match entries {first}..{n - 1} "
-                                f"(rewritten after it was signed)")
-        return {"size": len(hashes), "root": tree.root().hex(), "tree_heads": len(heads), "valid": not problems,
-                "problems": problems}
+        stored = self.heads()
+        held = list(held)
+        good = [h for h in stored + held if _matches(h, tree, trusted)]
+        for head in stored:
+            if (p := _head_problem(head, tree, trusted, good)) is not None:
+                problems.append(f"tree head at size {head.get('size')}: {p}")
+        by_size = {h.get("size"): h for h in stored}
+        for head in held:
+            n = head.get("size")
+            if (p := _head_problem(head, tree, trusted, good)) is not None:
+                problems.append(f"held tree head at size {n}: {p}")
+            if n not in by_size:
+                problems.append(f"held tree head at size {n}: missing from the log's head history (tree heads "
+                                "deleted)")
+            elif by_size[n].get("root") != head.get("root"):
+                problems.append(f"held tree head at size {n}: the log's head at that size has another root "
+                                "(head history rewritten)")
+        if hashes and not held:
+            problems.append("no signed tree head held to check the entries against: the log's own heads and state "
+                            "can be rewritten with its entries (pass --head FILE, a head saved from `log sign` or "
+                            "GET /api/log)")
+        if hashes and not stored:
+            problems.append(f"the log holds {len(hashes)} entries and no signed tree head (head history missing)")
+        covered = max((h["size"] for h in good), default=0)
+        return {"size": len(hashes), "root": tree.root().hex(), "tree_heads": len(stored), "held_heads": len(held),
+                "verified_to": covered, "valid": not problems, "problems": problems}
 
     def inclusion_proof(self, idx: int, size: int | None = None) -> dict:
         """A self-contained proof that entry ``idx`` is in the tree signed at ``size`` (default: latest head)."""
@@ -217,13 +233,45 @@ class Log:
         raise LogError(f"no signed tree head at size {size} (heads: {', '.join(str(h['size']) for h in heads)})")
 
 
-def _first_bad(tree: MerkleTree, heads: list[dict], n: int) -> int:
-    """The smallest index that may have changed: the size of the last earlier head that still matches."""
-    good = 0
-    for h in heads:
-        if h["size"] < n and tree.root(h["size"]).hex() == h["root"]:
-            good = max(good, h["size"])
-    return good
+def held_heads(doc: object) -> list[dict]:
+    """The signed tree heads in a document a verifier saved: one head, a list of them, or what
+    ``GET /api/log`` (``signed_head``) and ``log show`` (``latest_head``) print."""
+    if isinstance(doc, list):
+        return [h for d in doc for h in held_heads(d)]
+    if isinstance(doc, dict) and doc.get("format") == "fairtrain-tree-head/1":
+        return [doc]
+    if isinstance(doc, dict) and isinstance(doc.get("signed_head") or doc.get("latest_head"), dict):
+        return held_heads(doc.get("signed_head") or doc.get("latest_head"))
+    raise LogError("no fairtrain-tree-head/1 document in it")
+
+
+def _matches(head: dict, tree: MerkleTree, trusted: list[PublicKey] | None) -> bool:
+    """A head signed by a trusted key whose root is the recomputed tree's at its size."""
+    try:
+        verify_document(head, trusted)
+        n = head["size"]
+        return isinstance(n, int) and 0 <= n <= len(tree) and tree.root(n).hex() == head["root"]
+    except (SignatureError, KeyError, TypeError, ValueError):
+        return False
+
+
+def _head_problem(head: dict, tree: MerkleTree, trusted: list[PublicKey] | None, good: list[dict]) -> str | None:
+    """What is wrong with one signed tree head against the recomputed tree, or None."""
+    try:
+        verify_document(head, trusted)
+    except (SignatureError, ValueError) as e:
+        return str(e)
+    n = head.get("size")
+    if not isinstance(n, int) or n < 0:
+        return f"malformed size {n!r}"
+    if n > len(tree):
+        return f"the log holds only {len(tree)} entries (truncated)"
+    if tree.root(n).hex() != head.get("root"):
+        first = max((h["size"] for h in good if h["size"] < n), default=0)
+        where = f"entry {first}" if first == n - 1 else f"entries {first}..{n - 1}"
+        return (f"root does not match {where} (rewritten after it was signed: an entry edited together with its "
+                f"leaf hash, or entries reordered)")
+    return None
 
 
 def verify_proof(proof: dict, trusted: list[PublicKey] | None = None) -> dict:

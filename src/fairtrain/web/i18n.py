@@ -1,35 +1,13 @@
-"""Korean and English: Babel catalogues (``locales/<lang>/LC_MESSAGES/messages.po``) compiled to MO
-in memory at import, so a fresh checkout needs no build step; language chosen by cookie, else by
-``Accept-Language``."""
+"""Which language a request reads: the cookie, else ``Accept-Language``. The catalogues themselves (one per
+language, for the web and every document alike) live in :mod:`fairtrain.core.i18n`."""
 
 from __future__ import annotations
 
-import gettext
-import io
-from functools import cache
-from pathlib import Path
-
 from babel import Locale
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
-LANGUAGES = ("en", "ko")
-DEFAULT = "en"
+from fairtrain.core.i18n import DEFAULT, LANGUAGE_NAMES, LANGUAGES, translations
+
 LANG_COOKIE = "ft_lang"
-LOCALES_DIR = Path(__file__).parent / "locales"
-
-
-@cache
-def translations(lang: str) -> gettext.NullTranslations:
-    po = LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po"
-    if lang == DEFAULT or not po.exists():
-        return gettext.NullTranslations()
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=lang)
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return gettext.GNUTranslations(buf)
 
 
 def negotiate(cookie: str | None, accept_language: str | None) -> str:
@@ -50,3 +28,6 @@ def negotiate(cookie: str | None, accept_language: str | None) -> str:
     ordered = [t for *_, t in sorted(prefs)]
     found = Locale.negotiate(ordered, list(LANGUAGES), sep="-") if ordered else None
     return str(found) if found else DEFAULT
+
+
+__all__ = ["DEFAULT", "LANGUAGES", "LANGUAGE_NAMES", "LANG_COOKIE", "negotiate", "translations"]

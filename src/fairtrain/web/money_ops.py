@@ -11,14 +11,17 @@ from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
+from fairtrain.core.charts import Bar, bar_chart
 from fairtrain.core.distribution import DistributionError, Formula, Period
+from fairtrain.core.i18n import translator
 from fairtrain.core.keys import SignatureError, SigningKey, verify_document
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow, MandateRow, utcnow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
-from fairtrain.services.ledger.licensing import Licensing, LicensingError
+from fairtrain.services.ledger.licensing import Licensing
 from fairtrain.services.log import Log
+from fairtrain.services.registry import RegistryError
 from fairtrain.web.errors import WebError, forbidden
 from fairtrain.web.security import Principal
 
@@ -73,7 +76,7 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
         cats = [Category(c) for c in categories] if categories else None
         ids = _licensing(state).request(quote, licensee=licensee_of(p), categories=cats, valid_until=until)
     except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, LicensingError):
+        if isinstance(e, RegistryError):  # LicensingError (400), NotAllowed (403): the service's own answer
             raise
         raise WebError(400, f"licence-quote.json: malformed quote ({type(e).__name__}: {e})") from None
     return {"licences": ids, "licensee": licensee_of(p)}
@@ -287,36 +290,14 @@ def statement_for(state, p: Principal, run_id: int) -> dict:
 
 
 def income_chart(statements: list[dict], lang: str = "en") -> str:
-    """Net income per run (period end) as an inline SVG bar chart, one series per currency; no scripts."""
-    from html import escape
-
+    """Net income per run (period end) as an inline SVG bar chart, one group of bars per currency."""
     points: dict[str, list[tuple[str, int]]] = {}
     for s in statements:
         for t in s["totals"]:
             points.setdefault(t["currency"], []).append((s["period"]["end"], int(t["net"])))
-    if not points:
-        return ""
-    w, h, pad = 640, 200, 40
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {w} {h * len(points)}" '
-             f'width="{w}" height="{h * len(points)}" role="img" aria-label="{escape("income over time")}">']
-    for i, (cur, pts) in enumerate(sorted(points.items())):
-        pts.sort()
-        top = i * h
-        biggest = max(v for _, v in pts) or 1
-        bw = (w - 2 * pad) / len(pts)
-        parts.append(f'<text x="{pad}" y="{top + 16}" class="series">{escape(cur)}</text>')
-        parts.append(f'<line x1="{pad}" y1="{top + h - pad}" x2="{w - pad}" y2="{top + h - pad}" stroke="#888"/>')
-        for j, (when, v) in enumerate(pts):
-            bh = (h - 2 * pad - 10) * v / biggest
-            x = pad + j * bw + bw * 0.15
-            y = top + h - pad - bh
-            label = escape(str(Money(cur, v)))
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw * 0.7:.1f}" height="{bh:.1f}" fill="#3a6ea5">'
-                         f'<title>{escape(when)}: {label}</title></rect>')
-            parts.append(f'<text x="{x:.1f}" y="{top + h - pad + 14}" font-size="11">{escape(when)}</text>')
-            parts.append(f'<text x="{x:.1f}" y="{max(y - 4, top + 28):.1f}" font-size="11">{label}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    bars = [Bar(when, v, text=str(Money(cur, v)), title=f"{when}: {Money(cur, v)}", group=cur)
+            for cur, pts in sorted(points.items()) for when, v in sorted(pts)]
+    return bar_chart(translator(lang)("Net income per distribution period"), bars) if bars else ""
 
 
 # -- transparency ------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from fairtrain.core.documents import environment
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
 from fairtrain.web import ops
@@ -17,13 +17,12 @@ from fairtrain.web.accounts import AccountError
 from fairtrain.web.api import _client, _limit, end_session, read_upload, start_session
 from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError
-from fairtrain.web.i18n import LANG_COOKIE, LANGUAGES, translations
+from fairtrain.web.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, translations
 from fairtrain.web.security import PUBLIC, Principal
 
 router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
-_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                   autoescape=select_autoescape(["html"]), auto_reload=False)
+_env = environment(Path(__file__).parent / "templates")
 CATEGORIES = [c.value for c in Category]
 
 
@@ -31,7 +30,7 @@ def render(request: Request, template: str, p: Principal = PUBLIC, status: int =
     lang = language(request)
     t = translations(lang)
     html = _env.get_template(template).render(
-        _=t.gettext, lang=lang, languages=LANGUAGES, me=p, path=request.url.path,
+        _=t.gettext, lang=lang, languages=LANGUAGES, language_names=LANGUAGE_NAMES, me=p, path=request.url.path,
         next_url=quote(_here(request, p), safe=""),
         categories=CATEGORIES, **ctx)
     return HTMLResponse(html, status_code=status, headers={"Content-Language": lang})

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairtrain.core.errors import InvalidInput
+from fairtrain.core.i18n import translator
 from fairtrain.core.signals import crosswalk
 from fairtrain.core.signals.render import SignalPolicy, describe_offer, describe_value
 from fairtrain.core.vocab import Category, Value
@@ -108,8 +109,9 @@ def constraints_text(policy: SignalPolicy, lang: str) -> str:
         if offer is not None:
             part += f" ({describe_offer(offer, lang)})"
         parts.append(part)
-    tail = {"en": "Contact", "ko": "연락처"}[lang]
-    return "; ".join(parts) + f". {tail}: {policy.party.name} <{policy.party.email}>, {policy.policy_url}"
+    _ = translator(lang)
+    contact = _("Contact")
+    return "; ".join(parts) + f". {contact}: {policy.party.name} <{policy.party.email}>, {policy.policy_url}"
 
 
 def _licence_info(policy: SignalPolicy, category: Category) -> str:

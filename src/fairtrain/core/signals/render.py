@@ -34,7 +34,9 @@ from urllib.parse import urlsplit
 
 from babel.numbers import format_currency
 
+from fairtrain.core.documents import render_document
 from fairtrain.core.errors import InvalidInput
+from fairtrain.core.i18n import LANGUAGES, N_, babel_locale, translator
 from fairtrain.core.signals import crosswalk
 from fairtrain.core.signals.bots import AiBot, load_bots
 from fairtrain.core.vocab import Category, Decision, Offer, PriceModel, Purpose, Value, most_restrictive
@@ -507,18 +509,10 @@ def render_caddy(policy: SignalPolicy) -> str:
 
 
 def render_html_head(policy: SignalPolicy) -> str:
-    from html import escape
-
-    lines = [f"<!-- fairtrain signals for {escape(_one_line(policy.party.name))} (sha256:{policy.digest[:16]}) -->"]
-    lines.append(f'<meta name="tdm-reservation" content="{1 if policy.tdm_reserved else 0}">')
-    if policy.tdm_licensed:
-        lines.append(f'<meta name="tdm-policy" content="{escape(policy.tdm_policy_url)}">')
-    directives = robots_tag_directives(policy)
-    if directives:
-        lines.append(f'<meta name="robots" content="{", ".join(directives)}">')
-    lines.append(f'<link rel="license" type="{RSL_MEDIA_TYPE}" href="{escape(policy.rsl_url)}">')
-    lines.append(f'<link rel="terms-of-service" href="{escape(policy.policy_url)}">')
-    return "\n".join(lines) + "\n"
+    """The ``<meta>`` and ``<link>`` elements a site puts in its pages' ``<head>`` (``signals-head.html``)."""
+    return render_document("signals-head.html", policy=policy, name=_one_line(policy.party.name),
+                           digest=policy.digest[:16], directives=robots_tag_directives(policy),
+                           rsl_media_type=RSL_MEDIA_TYPE)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -622,143 +616,95 @@ def render_ai_txt(policy: SignalPolicy) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Human-readable statement (Korean and English)
 
+# English words; every language's from the catalogue (fairtrain.core.i18n).
 _CATEGORY_WORDS = {
-    "en": {
-        Category.TDM: "Any automated text and data mining",
-        Category.TRAIN_AI: "Training AI models",
-        Category.TRAIN_GENAI: "Training generative AI models",
-        Category.AI_INPUT: "Use as input to AI (inference, RAG, grounding)",
-        Category.SEARCH: "Search engine indexing (links and short excerpts)",
-    },
-    "ko": {
-        Category.TDM: "모든 자동화된 텍스트·데이터 마이닝",
-        Category.TRAIN_AI: "AI 모델 학습",
-        Category.TRAIN_GENAI: "생성형 AI 모델 학습",
-        Category.AI_INPUT: "AI 입력 이용(추론, RAG, 그라운딩)",
-        Category.SEARCH: "검색엔진 색인(링크 및 짧은 발췌)",
-    },
+    Category.TDM: N_("Any automated text and data mining"),
+    Category.TRAIN_AI: N_("Training AI models"),
+    Category.TRAIN_GENAI: N_("Training generative AI models"),
+    Category.AI_INPUT: N_("Use as input to AI (inference, RAG, grounding)"),
+    Category.SEARCH: N_("Search engine indexing (links and short excerpts)"),
 }
 _VALUE_WORDS = {
-    "en": {Value.ALLOW: "Allowed", Value.DENY: "Not allowed (rights reserved)", Value.LICENCE: "Only under a paid licence"},
-    "ko": {Value.ALLOW: "허용", Value.DENY: "불허(권리 유보)", Value.LICENCE: "유료 이용허락 필요"},
+    Value.ALLOW: N_("Allowed"),
+    Value.DENY: N_("Not allowed (rights reserved)"),
+    Value.LICENCE: N_("Only under a paid licence"),
 }
 _PRICE_WORDS = {
-    "en": {PriceModel.PER_WORK: "per work", PriceModel.FLAT_FEE: "flat fee", PriceModel.REVENUE_SHARE: "revenue share"},
-    "ko": {PriceModel.PER_WORK: "저작물당", PriceModel.FLAT_FEE: "정액", PriceModel.REVENUE_SHARE: "수익 배분"},
+    PriceModel.PER_WORK: N_("per work"),
+    PriceModel.FLAT_FEE: N_("flat fee"),
+    PriceModel.REVENUE_SHARE: N_("revenue share"),
 }
-_PURPOSE_WORDS = {
-    "en": {Purpose.COMMERCIAL: "commercial", Purpose.RESEARCH: "research"},
-    "ko": {Purpose.COMMERCIAL: "상업적 이용", Purpose.RESEARCH: "연구"},
-}
-_LOCALE = {"en": "en_US", "ko": "ko_KR"}
-_TEXT = {
-    "en": {
-        "title": "Reservation of rights for text and data mining and AI",
-        "by": "Declared by",
-        "holder": "rights holder",
-        "organisation": "organisation acting for its members' repertoire",
-        "site": "This declaration applies to the works published at",
-        "intro": (
-            "Under Article 4(3) of Directive (EU) 2019/790 and applicable copyright law, including the "
-            "Copyright Act of the Republic of Korea, the rights holder expressly reserves the uses marked "
-            "below. Absence of permission is not permission: a use not allowed here needs the prior "
-            "permission of the rights holder."
-        ),
-        "use": "Use",
-        "status": "Status",
-        "terms": "Licence terms",
-        "price": "Price",
-        "share": "revenue share",
-        "min": "minimum",
-        "purposes": "for",
-        "valid": "valid",
-        "contact": "Contact",
-        "licences": "Licence documents",
-        "machine": "Machine-readable forms of this declaration",
-        "issued": "Issued",
-        "digest": "Declaration digest",
-    },
-    "ko": {
-        "title": "텍스트·데이터 마이닝 및 AI 이용에 관한 권리 유보 선언",
-        "by": "선언 주체",
-        "holder": "권리자",
-        "organisation": "회원의 관리저작물을 대리하는 단체",
-        "site": "이 선언은 다음 사이트에 게시된 저작물에 적용됩니다",
-        "intro": (
-            "권리자는 대한민국 저작권법 및 유럽연합 지침 2019/790 제4조 제3항 등 관련 법률에 따라 아래에 "
-            "표시된 이용을 명시적으로 유보합니다. 허락이 없으면 허락한 것이 아닙니다. 여기에서 허용되지 "
-            "않은 이용은 권리자의 사전 허락을 받아야 합니다."
-        ),
-        "use": "이용",
-        "status": "상태",
-        "terms": "이용허락 조건",
-        "price": "가격",
-        "share": "수익 배분율",
-        "min": "최소",
-        "purposes": "대상",
-        "valid": "유효기간",
-        "contact": "연락처",
-        "licences": "이용허락 문서",
-        "machine": "이 선언의 기계 판독 가능한 형식",
-        "issued": "선언일",
-        "digest": "선언 요약값",
-    },
-}
+_PURPOSE_WORDS = {Purpose.COMMERCIAL: N_("commercial"), Purpose.RESEARCH: N_("research")}
 
 
 def describe_value(category: Category, value: Value, lang: str) -> str:
     """A category and its value in plain words, in ``en`` or ``ko``."""
-    return f"{_CATEGORY_WORDS[lang][category]}: {_VALUE_WORDS[lang][value]}"
+    _ = translator(lang)
+    return f"{_(_CATEGORY_WORDS[category])}: {_(_VALUE_WORDS[value])}"
 
 
 def describe_offer(offer: Offer, lang: str) -> str:
     """An offer's price, model, purposes and validity in plain words, in ``en`` or ``ko``."""
-    t = _TEXT[lang]
-    amount = format_currency(Decimal(offer.price.major_str()), offer.price.currency, locale=_LOCALE[lang])
-    model = _PRICE_WORDS[lang][offer.price_model]
+    _ = translator(lang)
+    amount = format_currency(Decimal(offer.price.major_str()), offer.price.currency, locale=babel_locale(lang))
+    model = _(_PRICE_WORDS[offer.price_model])
     if offer.price_model is PriceModel.REVENUE_SHARE:
-        text = f"{model} {offer.revenue_share_bp / 100:g}% ({t['min']} {amount})"
+        minimum = _("minimum")
+        text = f"{model} {offer.revenue_share_bp / 100:g}% ({minimum} {amount})"
     else:
         text = f"{amount} ({model})"
-    purposes = ", ".join(_PURPOSE_WORDS[lang][p] for p in sorted(offer.purposes, key=lambda p: p.value))
-    text += f"; {t['purposes']} {purposes}"
+    purposes = ", ".join(_(_PURPOSE_WORDS[p]) for p in sorted(offer.purposes, key=lambda p: p.value))
+    for_ = _("for")  # before the purposes an offer is for: "for commercial, research"
+    text += f"; {for_} {purposes}"
     if offer.valid_from or offer.valid_until:
         start = offer.valid_from.date().isoformat() if offer.valid_from else ""
         end = offer.valid_until.date().isoformat() if offer.valid_until else ""
-        text += f"; {t['valid']} {start}–{end}"
+        valid = _("valid")
+        text += f"; {valid} {start}–{end}"
     return text
 
 
 def render_statement(policy: SignalPolicy, lang: str) -> str:
-    """The reservation in plain words, in ``en`` or ``ko`` (Markdown)."""
-    if lang not in _TEXT:
-        raise SignalRenderError(f"statement language {lang!r}: expected one of {', '.join(_TEXT)}")
-    t = _TEXT[lang]
+    """The reservation in plain words, in ``en`` or ``ko`` (Markdown). Messages are looked up outside the
+    f-strings, where ``pybabel extract`` (and the catalogue test) can see them."""
+    if lang not in LANGUAGES:
+        raise SignalRenderError(f"statement language {lang!r}: expected one of {', '.join(LANGUAGES)}")
+    _ = translator(lang)
     p = policy.party
-    kind = t["holder"] if p.kind is PartyKind.HOLDER else t["organisation"]
+    kind = _("rights holder") if p.kind is PartyKind.HOLDER else _("organisation acting for its members' repertoire")
+    title, by, site, contact = (_("Reservation of rights for text and data mining and AI"), _("Declared by"),
+                                _("This declaration applies to the works published at"), _("Contact"))
     out = [
-        f"# {t['title']}",
+        f"# {title}",
         "",
-        f"- {t['by']}: **{_md(p.name)}** ({kind})",
-        f"- {t['site']}: <{policy.base_url}/>",
-        f"- {t['contact']}: <{p.email}>" + (f", <{p.website}>" if p.website else ""),
+        f"- {by}: **{_md(p.name)}** ({kind})",
+        f"- {site}: <{policy.base_url}/>",
+        f"- {contact}: <{p.email}>" + (f", <{p.website}>" if p.website else ""),
     ]
     if policy.issued:
-        out.append(f"- {t['issued']}: {policy.issued.isoformat()}")
-    out += ["", t["intro"], "", f"| {t['use']} | {t['status']} | {t['terms']} |", "|---|---|---|"]
+        issued = _("Issued")
+        out.append(f"- {issued}: {policy.issued.isoformat()}")
+    intro = _(
+        "Under Article 4(3) of Directive (EU) 2019/790 and applicable copyright law, including the "
+        "Copyright Act of the Republic of Korea, the rights holder expressly reserves the uses marked "
+        "below. Absence of permission is not permission: a use not allowed here needs the prior "
+        "permission of the rights holder."
+    )
+    head = " | ".join((_("Use"), _("Status"), _("Licence terms")))
+    out += ["", intro, "", f"| {head} |", "|---|---|---|"]
     for c in Category:
         v = policy.value(c)
         offer = policy.offer(c)
         terms = describe_offer(offer, lang) if offer else ""
-        out.append(f"| {_CATEGORY_WORDS[lang][c]} (`{c.value}`) | {_VALUE_WORDS[lang][v]} | {terms} |")
+        out.append(f"| {_(_CATEGORY_WORDS[c])} (`{c.value}`) | {_(_VALUE_WORDS[v])} | {terms} |")
     out.append("")
     if policy.licence_urls:
-        out.append(f"{t['licences']}: " + ", ".join(f"<{u}>" for u in policy.licence_urls))
+        out.append(_("Licence documents") + ": " + ", ".join(f"<{u}>" for u in policy.licence_urls))
         out.append("")
-    out.append(f"{t['machine']}:")
+    out.append(_("Machine-readable forms of this declaration") + ":")
     for path in (ROBOTS_TXT, TDMREP_JSON) + ((TDM_POLICY_JSON,) if policy.tdm_licensed else ()) + (RSL_XML, AI_TXT):
         out.append(f"- <{policy.url(path)}>")
-    out += ["", f"{t['digest']}: `sha256:{policy.digest}`", ""]
+    out += ["", _("Declaration digest") + f": `sha256:{policy.digest}`", ""]
     return "\n".join(out)
 
 

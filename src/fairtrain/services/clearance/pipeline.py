@@ -16,7 +16,7 @@ import xxhash
 
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.matcher import SnapshotMatcher
-from fairtrain.core.snapshot import SnapshotTerms
+from fairtrain.core.snapshot import SnapshotTerms, work_offers, work_value
 from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
 
 MODES = ("permission", "reservation")
@@ -161,17 +161,18 @@ class DecideStep:
         return batch
 
     def _registered(self, m: dict, cat: Category) -> tuple[Value, str, bool]:
-        """The work's value for this licensee, why, and whether a licence grant is what allows it."""
+        """The work's value for this licensee and purpose, why, and whether a licence grant is what allows it."""
         terms = m["terms"]
         if terms is None:
             return Value.DENY, "matched a registered work missing from the snapshot's terms", False
-        public = Value(terms[cat.value])
-        mine = (terms.get("licensees") or {}).get(self.config.licensee)
-        if mine is not None and Value(mine[cat.value]) is not public:
-            value = Value(mine[cat.value])
-            return value, f"licence granted to {self.config.licensee} ({public.value} for others)", (
+        purpose = self.config.purpose_kind
+        public = work_value(terms, cat, purpose)
+        value = work_value(terms, cat, purpose, self.config.licensee)
+        use = f"{cat.value}, {purpose.value} use"
+        if value is not public:
+            return value, f"licence granted to {self.config.licensee} ({public.value} for others; {use})", (
                 value is Value.ALLOW and public is Value.LICENCE)
-        return public, f"registered work's effective terms for {cat.value}", False
+        return public, f"registered work's effective terms for {use}", False
 
 
 def decision_row(rec: Cleared) -> dict:
@@ -205,8 +206,11 @@ def load_matchers(config: ClearanceConfig, verified: dict | None = None) -> list
     from fairtrain.core.keys import PublicKey
 
     trusted = [PublicKey.from_b64(k) for k in config.trusted_keys] or None
-    return [SnapshotMatcher((verified or {})[str(p)]) if str(p) in (verified or {}) else SnapshotMatcher.open(p, trusted)
-            for p in config.snapshots]
+    matchers = [SnapshotMatcher((verified or {})[str(p)]) if str(p) in (verified or {}) else
+                SnapshotMatcher.open(p, trusted) for p in config.snapshots]
+    for m in matchers:
+        m.snapshot.require(config.purpose_kind)  # an older snapshot without research terms is refused, by name
+    return matchers
 
 
 __all__ = ["Cleared", "ClearanceConfig", "DecideStep", "MatchStep", "SnapshotTerms", "WebSignalsStep",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import json
 from collections import defaultdict
 
+from fairtrain.core.charts import DEFAULT_COLOUR, Bar, bar_chart
+from fairtrain.core.documents import render_document
 from fairtrain.core.money import Money
 
 
@@ -63,55 +64,21 @@ def quote(entries: list[dict], config) -> dict:
 
 
 _COLOURS = {"allow": "#2e7d32", "licence": "#f9a825", "deny": "#c62828", "unknown": "#757575"}
+_CHART_ROWS = 12
+# The report's charts: heading and the report's count it draws.
+_CHARTS = (("Decisions", "by_decision"), ("Decisions by reason", "by_reason"), ("By modality", "by_modality"),
+           ("Top domains", "domains"), ("Top rights holders", "holders"), ("Errors", "errors"))
 
 
-def _bars(title: str, data: dict[str, int], limit: int = 12) -> str:
-    """A horizontal bar chart as inline SVG: no scripts, no network."""
-    rows = list(data.items())[:limit]
-    if not rows:
-        return f"<h2>{html.escape(title)}</h2><p class=empty>none</p>"
-    top = max(v for _, v in rows) or 1
-    h = 22 * len(rows) + 4
-    parts = [f'<svg role="img" aria-label="{html.escape(title)}" width="640" height="{h}" viewBox="0 0 640 {h}">']
-    for i, (label, v) in enumerate(rows):
-        w = int(380 * v / top)
-        colour = _COLOURS.get(label.split(":")[-1], "#1565c0")
-        y = 22 * i + 2
-        parts.append(f'<text x="0" y="{y + 15}" font-size="13">{html.escape(str(label)[:40])}</text>'
-                     f'<rect x="200" y="{y + 2}" width="{max(w, 1)}" height="16" fill="{colour}"/>'
-                     f'<text x="{206 + w}" y="{y + 15}" font-size="13">{v:,}</text>')
-    parts.append("</svg>")
-    return f"<h2>{html.escape(title)}</h2>" + "".join(parts)
+def _chart(title: str, data: dict[str, int]):
+    """The first rows of ``data`` as a bar chart, a decision's colour where the label ends in one."""
+    bars = [Bar(label, v, colour=_COLOURS.get(label.split(":")[-1], DEFAULT_COLOUR))
+            for label, v in list(data.items())[:_CHART_ROWS]]
+    return bar_chart(title, bars) if bars else None
 
 
 def render_html(report: dict) -> str:
-    esc = html.escape
-    warn = "" if report["mode"] == "permission" else f'<p class="warn">{esc(report["mode_note"])}</p>'
+    """The self-contained report (inline CSS and SVG, no scripts, nothing fetched) from ``report.html``."""
     totals = ", ".join(t["display"] for t in report["licence_quote"]["totals"].values()) or "nothing"
-    snaps = "".join(f"<li><code>{esc(s['snapshot_id'][:16])}</code> {esc(str(s.get('registry')))} "
-                    f"(key {esc(s['key_id'])})</li>" for s in report["snapshots"])
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Clearance report — {esc(report['licensee'])}</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:760px;margin:2em auto;padding:0 1em;color:#222}}
-.warn{{background:#fff3cd;border:2px solid #f9a825;padding:1em;font-weight:bold}}
-.kpi{{display:flex;gap:1em}} .kpi div{{border:1px solid #ddd;padding:.6em 1em;border-radius:6px}}
-.kpi b{{display:block;font-size:1.6em}} code{{background:#f3f3f3;padding:0 .2em}} .empty{{color:#888}}
-</style></head><body>
-<h1>Clearance report</h1>
-<p>Licensee <b>{esc(report['licensee'])}</b>, purpose <b>{esc(report['purpose'])}</b>{' (research)' if report['research'] else ''},
-mode <b>{esc(report['mode'])}</b>, engine {esc(report['engine'])}, job <code>{esc(report['job_id'])}</code>.</p>
-{warn}
-<p>{esc(report['mode_note'])}</p>
-<div class="kpi"><div><b>{report['items']:,}</b>items</div><div><b>{report['passed']:,}</b>cleared</div>
-<div><b>{report['excluded']:,}</b>excluded</div><div><b>{report['licence_quote']['works']:,}</b>works to licence ({esc(totals)})</div></div>
-{_bars("Decisions", report['by_decision'])}
-{_bars("Decisions by reason", report['by_reason'])}
-{_bars("By modality", report['by_modality'])}
-{_bars("Top domains", report['domains'])}
-{_bars("Top rights holders", report['holders'])}
-{_bars("Errors", report['errors'])}
-<h2>Registry snapshots</h2><ul>{snaps}</ul>
-<p>Input <code>{esc(report['input'])}</code> ({esc(report['format'])}, {report['shards']} shards).</p>
-</body></html>
-"""
+    charts = [(title, _chart(title, report[key])) for title, key in _CHARTS]
+    return render_document("report.html", report=report, totals=totals, charts=charts)

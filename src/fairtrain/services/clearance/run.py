@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.files import atomic_file
 from fairtrain.core.merkle import StreamingRoot
+from fairtrain.core.snapshot import work_offers, work_value
 from fairtrain.core.vocab import Value
 from fairtrain.services.clearance._readers_base import batched
 from fairtrain.services.clearance.pipeline import (
@@ -275,15 +276,15 @@ class _Summary:
             for m in rec.matches:
                 self.work_leaves.add(f"{m['snapshot']}:{m['work_id']}")
         if rec.decision is Value.LICENCE:
+            cat, purpose = self.config.purpose, self.config.purpose_kind
             for m in rec.matches:
-                terms = m["terms"] or {}
-                if terms.get(self.config.purpose.value) != "licence":
+                terms = m["terms"]
+                if terms is None or work_value(terms, cat, purpose) is not Value.LICENCE:
                     continue
                 key = f"{m['snapshot']}:{m['work_id']}"
                 entry = self.licensable.setdefault(key, {
                     "snapshot": m["snapshot"], "work_id": m["work_id"], "items": 0,
-                    "holders": terms.get("holders", []),
-                    "offers": terms.get("offers", {}).get(self.config.purpose.value, [])})
+                    "holders": terms.get("holders", []), "offers": work_offers(terms, cat, purpose)})
                 entry["items"] += 1
 
     def to_dict(self, n: int, shard_id: str) -> dict:
@@ -414,6 +415,8 @@ def clear(input_path: Path, out: Path, config: ClearanceConfig, signing_key, *, 
     # Verify before anything is trusted; this process then uses what it verified (other processes, such as
     # Ray actors, verify for themselves when they load).
     verified = {str(p): verify_snapshot(Path(p), _trusted(config)) for p in config.snapshots}
+    for snap in verified.values():
+        snap.require(config.purpose_kind)  # before job.json: a snapshot without terms for the purpose is refused
     _WORKER["verified"] = verified
     job = plan(Path(input_path), Path(out), config, fmt, force=force)
     if on_plan:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import io
 import json
 from collections import defaultdict
@@ -28,6 +27,8 @@ from fairtrain.core.distribution import (
     WorkShares,
     distribute,
 )
+from fairtrain.core.documents import render_document
+from fairtrain.core.i18n import DEFAULT, LANGUAGES
 from fairtrain.core.keys import canonical_json
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import (
@@ -187,16 +188,6 @@ def recompute(registry: Registry, run_id: int) -> dict:
 
 # -- statements ------------------------------------------------------------------------------------
 
-_LABELS = {
-    "en": {"title": "Statement", "period": "Period", "holder": "Rights holder", "work": "Work", "licensee": "Licensee",
-           "gross": "Gross", "fee": "Deductions", "net": "Net", "brought": "Brought forward",
-           "carried": "Carried forward", "paid": "Paid", "total": "Total"},
-    "ko": {"title": "분배 명세서", "period": "기간", "holder": "권리자", "work": "저작물", "licensee": "이용자",
-           "gross": "총액", "fee": "공제", "net": "순액", "brought": "이월 받은 금액", "carried": "다음 기간 이월",
-           "paid": "지급액", "total": "합계"},
-}
-
-
 def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
     """One holder's statement for one run: per work and licensee, gross, deductions, net, carried forward."""
     with registry.engine.connect() as c:
@@ -229,31 +220,9 @@ def statement_csv(st: dict) -> str:
 
 
 def statement_html(st: dict, lang: str = "en") -> str:
-    t = _LABELS["ko" if lang == "ko" else "en"]
-    esc = html.escape
-
-    def money(cur: str, minor: int) -> str:
-        return esc(str(Money(cur, int(minor))))
-
-    rows = "".join(f"<tr><td>{esc(str(ln['work']))}</td><td>{esc(str(ln.get('licensee') or ln['licence']))}</td>"
-                   f"<td class=n>{money(ln['currency'], ln['gross'])}</td><td class=n>{money(ln['currency'], ln['fee'])}</td>"
-                   f"<td class=n>{money(ln['currency'], ln['net'])}</td></tr>" for ln in st["lines"])
-    totals = "".join(f"<tr><th colspan=2>{t['total']} ({esc(x['currency'])})</th>"
-                     f"<td class=n>{money(x['currency'], x['gross'])}</td><td class=n>{money(x['currency'], x['fee'])}</td>"
-                     f"<td class=n>{money(x['currency'], x['net'])}</td></tr>"
-                     f"<tr><td colspan=4>{t['brought']} / {t['paid']} / {t['carried']}</td>"
-                     f"<td class=n>{money(x['currency'], x['brought_forward'])} / {money(x['currency'], x['paid'])} / "
-                     f"{money(x['currency'], x['carried_forward'])}</td></tr>" for x in st["totals"])
-    return f"""<!doctype html><html lang="{'ko' if lang == 'ko' else 'en'}"><head><meta charset="utf-8">
-<title>{t['title']} — {esc(st['name'])}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:800px;margin:2em auto}}table{{border-collapse:collapse;width:100%}}
-td,th{{border-bottom:1px solid #ccc;padding:.3em .5em;text-align:left}}.n{{text-align:right}}
-@media print{{body{{margin:0}}}}</style></head><body>
-<h1>{t['title']}</h1><p>{t['holder']}: <b>{esc(st['name'])}</b> ({esc(st['holder'])})<br>
-{t['period']}: {esc(st['period']['start'])} – {esc(st['period']['end'])}</p>
-<table><tr><th>{t['work']}</th><th>{t['licensee']}</th><th class=n>{t['gross']}</th><th class=n>{t['fee']}</th>
-<th class=n>{t['net']}</th></tr>{rows}{totals}</table></body></html>
-"""
+    """One holder's statement as a self-contained HTML page (``statement.html``) in ``lang``."""
+    return render_document("statement.html", lang if lang in LANGUAGES else DEFAULT, st=st,
+                           money=lambda cur, minor: str(Money(cur, int(minor))))
 
 
 __all__ = ["compute", "gather", "recompute", "run_distribution", "statement", "statement_csv", "statement_html"]

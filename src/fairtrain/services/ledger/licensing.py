@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
 
+from fairtrain.core.decide import Query, decide, has_standing
 from fairtrain.core.keys import SigningKey, sign_document, verify_document
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import (
@@ -23,7 +24,7 @@ from fairtrain.core.store.models import (
     Work,
     utcnow,
 )
-from fairtrain.core.vocab import Category, PriceModel
+from fairtrain.core.vocab import Category, Offer, PriceModel, Purpose, Value
 from fairtrain.services import log
 from fairtrain.services.registry import (
     NotAllowed,
@@ -33,6 +34,7 @@ from fairtrain.services.registry import (
     bump_facts_version,
     parse_party,
 )
+from fairtrain.services.registry.registry import load_facts
 
 
 class LicensingError(RegistryError):
@@ -47,6 +49,64 @@ def _licence_dict(r) -> dict:
             "revenue_share_bp": r.revenue_share_bp, "collective": r.collective, "request": json.loads(r.request),
             "grant": json.loads(r.grant) if r.grant else None, "note": r.note,
             "created_at": r.created_at.isoformat(), "decided_at": r.decided_at.isoformat() if r.decided_at else None}
+
+
+def _answerable(c, party: str, work_ids: list[int], categories: list[Category], at: datetime, *, what: str) -> dict:
+    """The works' decision facts, after checking that ``party`` may answer for every one of them in every
+    category at ``at`` (the engine's own rule of standing); raises NotAllowed naming the works it may not."""
+    parse_party(party)
+    facts = load_facts(c, work_ids)
+    bad = sorted(w for w in work_ids if w not in facts or not all(has_standing(facts[w], party, cat, at)
+                                                                     for cat in categories))
+    if bad:
+        raise NotAllowed(f"{what}: {party} may not answer for works {bad[:20]} ({', '.join(x.value for x in categories)}):"
+                         " only a work's holders, or an organisation a holder mandated for these categories, may "
+                         "license it")
+    return facts
+
+
+def _offered_price(facts: dict, party: str, work_ids: list[int], categories: list[Category], purpose: Purpose,
+                   at: datetime) -> tuple[Money, PriceModel, int]:
+    """The price of licensing the works from ``party``, from the licence offers it made in the registry (its
+    own declarations or its organisation's tariff) and that the engine counts: per-work prices summed per
+    work, a flat fee once per offer, revenue shares at their minimum with the highest share."""
+    per_work = flat = 0
+    minimums: list[Money] = []
+    share_bp = 0
+    currencies: set[str] = set()
+    flat_seen: set[str] = set()
+    for w in work_ids:
+        offers: dict[str, Offer] = {}
+        for cat in categories:
+            for r in decide(facts[w], Query(category=cat, at=at, purpose=purpose)).reasons:
+                st = r.statement
+                o = st.offer
+                if (r.counted and st.value is Value.LICENCE and o is not None and st.provenance.party == party
+                        and purpose in o.purposes and (o.valid_from is None or o.valid_from <= at)
+                        and (o.valid_until is None or at < o.valid_until)):
+                    offers[st.provenance.source] = o
+        if not offers:
+            raise LicensingError(f"work {w}: {party} offers no licence for {', '.join(x.value for x in categories)} "
+                                 f"({purpose.value} use) in the registry; the price comes from the grantor's offer, "
+                                 "so it must declare one first")
+        for source, o in sorted(offers.items()):
+            currencies.add(o.price.currency)
+            if o.price_model is PriceModel.PER_WORK:
+                per_work += o.price.minor
+            elif o.price_model is PriceModel.FLAT_FEE:
+                if source not in flat_seen:
+                    flat_seen.add(source)
+                    flat += o.price.minor
+            else:
+                minimums.append(o.price)
+                share_bp = max(share_bp, o.revenue_share_bp)
+    if len(currencies) > 1:
+        raise LicensingError(f"{party} prices these works in several currencies ({', '.join(sorted(currencies))}); "
+                             "request per currency")
+    (currency,) = currencies
+    if per_work or flat or not minimums:
+        return Money(currency, per_work + flat), PriceModel.PER_WORK, share_bp
+    return max(minimums, key=lambda m: m.minor), PriceModel.REVENUE_SHARE, share_bp
 
 
 class Licensing:
@@ -64,7 +124,9 @@ class Licensing:
         if not licensee:
             raise LicensingError("licence-quote.json names no licensee; give --licensee")
         cats = categories or [Category(quote.get("purpose", "train-genai"))]
-        start = valid_from or utcnow()
+        purpose = Purpose.RESEARCH if quote.get("research") else Purpose.COMMERCIAL
+        now = utcnow()
+        start = valid_from or now
         if valid_until is not None and valid_until <= start:
             raise LicensingError(f"licence ends ({valid_until.isoformat()}) before it starts ({start.isoformat()})")
         groups = quote.get("groups") or []
@@ -80,26 +142,21 @@ class Licensing:
                 if missing := set(work_ids) - known:
                     raise LicensingError(f"quote group {grantor}: works {sorted(missing)} are not in this registry "
                                          "(was the clearance run against another registry's snapshot?)")
-                totals = g.get("total") or {}
-                if len(totals) > 1:
-                    raise LicensingError(f"quote group {grantor}: prices in several currencies ({', '.join(totals)}); "
-                                         "request per currency")
-                price = Money.from_dict(next(iter(totals.values()))) if totals else None
-                shares = g.get("revenue_shares") or []
-                model = (PriceModel.REVENUE_SHARE if shares and price is None else PriceModel.PER_WORK).value
-                if price is None and shares:
-                    price = Money.from_dict(shares[0]["minimum"])
-                if price is None:
-                    raise LicensingError(f"quote group {grantor}: no price in the quote")
+                # Only the works' holders (or their mandated organisation) answer for them, at the price they
+                # offer: the quote is the developer's file, so its parties and prices are claims, not terms.
+                facts = _answerable(c, grantor, work_ids, cats, now, what=f"quote group {grantor}")
+                price, model, share_bp = _offered_price(facts, grantor, work_ids, cats, purpose, now)
                 lid = c.execute(insert(Licence).values(
                     licensee=licensee, grantor=grantor, status="requested", categories=",".join(x.value for x in cats),
                     model_versions=json.dumps(list(model_versions)), valid_from=start, valid_until=valid_until,
-                    price_model=model, price_minor=price.minor, currency=price.currency,
-                    revenue_share_bp=max((s["share_bp"] for s in shares), default=0), collective=False,
-                    request=json.dumps({"works": work_ids, "quote_group": g}, sort_keys=True, ensure_ascii=False),
+                    price_model=model.value, price_minor=price.minor, currency=price.currency,
+                    revenue_share_bp=share_bp, collective=False,
+                    # the purpose it was priced for is the only one the grant will cover (registry.load_facts)
+                    request=json.dumps({"works": work_ids, "quote_group": g, "purpose": purpose.value},
+                                       sort_keys=True, ensure_ascii=False),
                     created_at=utcnow()).returning(Licence.id)).scalar_one()
                 log.append(c, [log.Entry("licence", {"licence": lid, "event": "requested", "licensee": licensee,
-                                                     "grantor": grantor, "works": work_ids,
+                                                     "grantor": grantor, "works": work_ids, "purpose": purpose.value,
                                                      "price": price.to_dict()}, subject=f"licence:{lid}")])
                 ids.append(lid)
         return ids
@@ -123,6 +180,13 @@ class Licensing:
     # -- decisions on requests ---------------------------------------------------------------------
 
     def _may_decide(self, c, lic, party: str) -> None:
+        """``party`` is the grantor asked (or the grantor's mandated organisation) and, now, holds every
+        work of the licence or acts for a holder under a mandate in force for its categories."""
+        self._asked(c, lic, party)
+        _answerable(c, party, json.loads(lic.request)["works"], [Category(x) for x in lic.categories.split(",")],
+                    utcnow(), what=f"licence {lic.id}")
+
+    def _asked(self, c, lic, party: str) -> None:
         if party == lic.grantor:
             return
         kind, pid = parse_party(lic.grantor)
@@ -134,14 +198,14 @@ class Licensing:
                     return
         raise NotAllowed(f"{party} may not answer licence {lic.id}: it was asked of {lic.grantor}")
 
-    def _requested(self, c, licence_id: int, party: str):
-        """The licence, still awaiting an answer, that ``party`` may answer."""
+    def _requested(self, c, licence_id: int, party: str, *, granting: bool = True):
+        """The licence, still awaiting an answer, that ``party`` may answer (declining needs only to be asked)."""
         lic = c.execute(select(Licence.__table__).where(Licence.id == licence_id)).first()
         if lic is None:
             raise NotFound("licence", licence_id)
         if lic.status != "requested":
             raise LicensingError(f"licence {licence_id} is already {lic.status}")
-        self._may_decide(c, lic, party)
+        (self._may_decide if granting else self._asked)(c, lic, party)
         return lic
 
     def authorise(self, licence_id: int, party: str) -> None:
@@ -162,11 +226,13 @@ class Licensing:
                 raise LicensingError("only an organisation grants a collective licence")
             amount = price or Money(lic.currency, lic.price_minor)
             share = lic.revenue_share_bp if revenue_share_bp is None else revenue_share_bp
-            works = json.loads(lic.request)["works"]
+            request = json.loads(lic.request)
+            works = request["works"]
             now = utcnow()
             grant = sign_document({
                 "format": "fairtrain-licence-grant/1", "licence": licence_id, "licensee": lic.licensee,
                 "grantor": party, "works": works, "categories": lic.categories.split(","),
+                "purpose": request.get("purpose"),  # None: asked before purposes were recorded, any purpose
                 "model_versions": json.loads(lic.model_versions or "[]"), "valid_from": lic.valid_from.isoformat(),
                 "valid_until": lic.valid_until.isoformat() if lic.valid_until else None,
                 "price": amount.to_dict(), "price_model": "collective" if collective else lic.price_model,
@@ -189,7 +255,7 @@ class Licensing:
 
     def decline(self, licence_id: int, *, party: str, note: str = "") -> dict:
         with self.engine.begin() as c:
-            self._requested(c, licence_id, party)
+            self._requested(c, licence_id, party, granting=False)
             c.execute(update(Licence).where(Licence.id == licence_id).values(status="declined", note=note,
                                                                              decided_at=utcnow()))
             log.append(c, [log.Entry("licence", {"licence": licence_id, "event": "declined", "by": party,

@@ -411,7 +411,7 @@ class Registry:
         else:
             now = utcnow()
             for c in values:
-                if not any(m.org == party and m.covers(c, now) for m in facts.mandates):
+                if not engine_.has_standing(facts, party, c, now):
                     raise NotAllowed(f"{party} holds no mandate for {c.value} from any holder of work {target_id}")
         return work_ref(target_id)
 
@@ -614,11 +614,12 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
         for lic in c.execute(select(LicensedWork.work_id, Licence.__table__).join(
                 Licence, Licence.id == LicensedWork.licence_id).where(
                 LicensedWork.work_id.in_(list(holders)), Licence.status == "granted")):
+            purpose = json.loads(lic.request).get("purpose")  # what it was priced for; older requests: any
             for cat in lic.categories.split(","):
                 decls_by_target.setdefault(work_ref(lic.work_id), []).append(Declaration(
                     id=lic.id, level=Level.GRANT, target=work_ref(lic.work_id), party=lic.grantor,
                     category=Category(cat), value=Value.ALLOW, declared_at=lic.decided_at, valid_from=lic.valid_from,
-                    valid_until=lic.valid_until, licensee=lic.licensee,
+                    valid_until=lic.valid_until, licensee=lic.licensee, purpose=Purpose(purpose) if purpose else None,
                     model_versions=tuple(json.loads(lic.model_versions or "[]"))))
         for wid, hs in holders.items():
             ms = tuple(m for h in sorted(hs) for m in mandates_by_holder.get(h, ()))

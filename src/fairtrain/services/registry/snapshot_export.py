@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from fairtrain.core.decide import Query, decide, effective_values
+from fairtrain.core.decide import Query, decide, effective_values, per_purpose
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.keys import SigningKey
@@ -24,9 +24,10 @@ from fairtrain.core.snapshot import (
     publish_directory,
     seal_snapshot,
     terms_schema,
+    value_column,
 )
 from fairtrain.core.store.models import FingerprintRow, Holder, Licence, LicensedWork, Work, WorkShare, utcnow
-from fairtrain.core.vocab import Category, Value
+from fairtrain.core.vocab import Category, Purpose, Value
 from fairtrain.services import log
 from fairtrain.services.registry.registry import Registry, holder_ref, load_facts
 
@@ -83,29 +84,32 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
     out = []
     for wid in work_ids:
         f = facts[wid]
-        decisions = effective_values(f, at)
+        # the terms for every purpose: a clearance for research decides with the research terms
+        decisions = per_purpose(f, lambda p, f=f: effective_values(f, at, purpose=p))
         for h in holders.get(wid, []):
             h["orgs"] = sorted({m.org for m in f.mandates
                                 if m.holder == h["party"] and any(m.covers(c, at) for c in Category)})
         w = works[wid]
         out.append({
             "work_id": wid, "iscc": w.iscc, "media_type": w.media_type, "status": w.status,
-            **{c.value: d.value.value for c, d in decisions.items()},
-            "offers": json.dumps({c.value: _offers_with_party(d) for c, d in decisions.items()
-                                  if d.value is Value.LICENCE}, sort_keys=True),
+            **{value_column(p, c): d.value.value for p, ds in decisions.items() for c, d in ds.items()},
+            "offers": json.dumps({p.value: {c.value: _offers_with_party(d, p) for c, d in ds.items()
+                                            if d.value is Value.LICENCE} for p, ds in decisions.items()},
+                                 sort_keys=True),
             "holders": json.dumps(holders.get(wid, []), sort_keys=True, ensure_ascii=False),
             # what a licensee with a grant gets instead of the public terms (exact: the engine decides it)
-            "licensees": json.dumps({who: {c.value: decide(f, Query(category=c, at=at, licensee=who)).value.value
-                                           for c in Category} for who in sorted(licensees.get(wid, ()))},
-                                    sort_keys=True),
+            "licensees": json.dumps({who: {p.value: v for p, v in per_purpose(f, lambda p, f=f, who=who: {
+                c.value: decide(f, Query(category=c, at=at, licensee=who, purpose=p)).value.value
+                for c in Category}).items()} for who in sorted(licensees.get(wid, ()))}, sort_keys=True),
         })
     return out
 
 
-def _offers_with_party(d) -> list[dict]:
-    """Each licence offer with the party that made it: who a licensee must ask."""
+def _offers_with_party(d, purpose: Purpose) -> list[dict]:
+    """Each licence offer open to ``purpose``, with the party that made it: who a licensee must ask."""
     return [{"party": r.statement.provenance.party, **r.statement.offer.to_dict()}
-            for r in d.reasons if r.counted and r.statement.value is Value.LICENCE and r.statement.offer]
+            for r in d.reasons if r.counted and r.statement.value is Value.LICENCE and r.statement.offer
+            and purpose in r.statement.offer.purposes]
 
 
 def _write_terms(staging: Path, shard: int, rows: list[dict]) -> None:

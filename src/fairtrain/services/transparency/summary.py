@@ -14,7 +14,6 @@ token counts) is left ``null`` with a note, for the provider to state; nothing i
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -25,9 +24,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from fairtrain.core.documents import render_document
 from fairtrain.core.errors import InvalidInput
+from fairtrain.core.i18n import LANGUAGES, babel_locale
 from fairtrain.core.keys import PublicKey, SignatureError, verify_document
-from fairtrain.services.transparency._labels import LABELS
+from fairtrain.services.transparency._labels import labels
 from fairtrain.services.transparency.schema import MODALITIES, SECTIONS
 
 __all__ = ["ModelInfo", "SummaryError", "build_summary", "render", "summary_log_entry"]
@@ -130,11 +131,11 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
     (template §2.3), the others datasets it obtained (§2.1, §2.2.1 for licensed items). ``log``: the
     public log, for publication dates, log indexes and payments. ``org_names``: ``org:N`` -> name
     (default: the organisations of the log's registry)."""
-    if lang not in LABELS:
-        raise SummaryError(f"language {lang!r}: use one of {', '.join(LABELS)}")
+    if lang not in LANGUAGES:
+        raise SummaryError(f"language {lang!r}: use one of {', '.join(LANGUAGES)}")
     if not clearances and not crawled:
         raise SummaryError("no clearance given: the summary is filled from clearance evidence")
-    L = LABELS[lang]
+    L = labels(lang)
     cs = [_load(Path(p), False, trusted) for p in clearances] + [_load(Path(p), True, trusted) for p in crawled]
     payments: list[dict] = []
     if log is not None:
@@ -303,7 +304,7 @@ def _money(currency: str, minor: int, lang: str) -> str:
     from fairtrain.core.money import Money
 
     amount = Decimal(Money(currency, minor).major_str())  # exact: money is never a float
-    return format_currency(amount, currency, locale="ko_KR" if lang == "ko" else "en")
+    return format_currency(amount, currency, locale=babel_locale(lang))
 
 
 def summary_log_entry(summary: dict, info: ModelInfo, document: bytes, fmt: str):
@@ -328,7 +329,7 @@ def _fmt_value(v, L: dict, lang: str, missing: str = "unknown") -> str:
     if isinstance(v, bool):
         return L["yes"] if v else L["no"]
     if isinstance(v, int):
-        return format_decimal(v, locale="ko_KR" if lang == "ko" else "en")
+        return format_decimal(v, locale=babel_locale(lang))
     if isinstance(v, float):
         return f"{v:.1%}"
     if isinstance(v, str):
@@ -346,73 +347,51 @@ def _fmt_value(v, L: dict, lang: str, missing: str = "unknown") -> str:
     return str(v)
 
 
-def _rows(summary: dict) -> list[tuple[str, str | None, list[tuple[str, object, str]]]]:
-    L = LABELS[summary["lang"]]
-    out = []
-    for number in SECTIONS:
-        s = summary["sections"][number]
-        missing = "not_stated" if number in ("1.1", "1.2") else "unknown"  # the provider's own facts
-        fields = [(L.get(k, k), v, missing) for k, v in s.items() if k not in ("section", "title", "note")]
-        out.append((s["title"], s["note"], fields))
-    return out
-
-
 def _is_table(v) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
 
 
+def _sections(summary: dict, L: dict[str, str]) -> list[dict]:
+    """Each section's title, note, rows of (label, text) and tables (label, column labels, rows of texts):
+    a list of records (datasets, clearances, organisations) becomes a table of its own."""
+    lang = summary["lang"]
+    out = []
+    for number in SECTIONS:
+        s = summary["sections"][number]
+        missing = "not_stated" if number in ("1.1", "1.2") else "unknown"  # the provider's own facts
+        fields = [(L.get(k, k), v) for k, v in s.items() if k not in ("section", "title", "note")]
+        out.append({"title": s["title"], "note": s["note"],
+                    "rows": [(k, _fmt_value(v, L, lang, missing)) for k, v in fields if not _is_table(v)],
+                    "tables": [(k, [L.get(c, c) for c in v[0]], [[_fmt_value(r[c], L, lang) for c in v[0]] for r in v])
+                               for k, v in fields if _is_table(v)]})
+    return out
+
+
 def render(summary: dict, fmt: str, model_title: str) -> str:
-    """The summary as ``json``, ``md`` or ``html`` (self-contained, no scripts), in the summary's language.
-    A list of records (datasets, clearances, organisations) becomes a table of its own."""
+    """The summary as ``json``, ``md`` or ``html`` (self-contained, no scripts; ``summary.html``), in the
+    summary's language."""
     if fmt == "json":
         return json.dumps(summary, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     lang = summary["lang"]
-    L = LABELS[lang]
+    L = labels(lang)
     title = L["doc_title"].format(model=model_title)
     if fmt == "md":
         def cell(text: str) -> str:
             return text.replace("|", "\\|").replace("\n", " ")
 
         lines = [f"# {title}", "", f"_{summary['template']}_", "", f"{summary['generated_at']}", ""]
-        for head, note, fields in _rows(summary):
-            lines += [f"## {head}", ""]
-            if note:
-                lines += [f"> {note}", ""]
+        for sec in _sections(summary, L):
+            lines += [f"## {sec['title']}", ""]
+            if sec["note"]:
+                lines += [f"> {sec['note']}", ""]
             lines += ["| | |", "|---|---|"]
-            lines += [f"| {k} | {cell(_fmt_value(v, L, lang, miss))} |" for k, v, miss in fields if not _is_table(v)]
+            lines += [f"| {k} | {cell(text)} |" for k, text in sec["rows"]]
             lines.append("")
-            for k, v, _ in fields:
-                if _is_table(v):
-                    cols = list(v[0])
-                    lines += [f"**{k}**", "", "| " + " | ".join(cell(L.get(c, c)) for c in cols) + " |",
-                              "|" + "---|" * len(cols)]
-                    lines += ["| " + " | ".join(cell(_fmt_value(r[c], L, lang)) for c in cols) + " |" for r in v]
-                    lines.append("")
+            for k, cols, rows in sec["tables"]:
+                lines += [f"**{k}**", "", "| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+                lines += ["| " + " | ".join(cell(x) for x in r) + " |" for r in rows]
+                lines.append("")
         return "\n".join(lines)
     if fmt == "html":
-        e = html.escape
-        parts = [f"<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>",
-                 "<style>body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem}"
-                 "table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border-bottom:1px solid #ddd;"
-                 "padding:.3rem;vertical-align:top;text-align:left;overflow-wrap:anywhere}"
-                 "table.kv td:first-child{width:35%;color:#444}.note{color:#666;font-style:italic}</style>",
-                 f"</head><body><h1>{e(title)}</h1><p class=\"note\">{e(summary['template'])}</p>"
-                 f"<p>{e(summary['generated_at'])}</p>"]
-        for head, note, fields in _rows(summary):
-            parts.append(f"<section><h2>{e(head)}</h2>")
-            if note:
-                parts.append(f"<p class=\"note\">{e(note)}</p>")
-            parts.append("<table class=\"kv\">" + "".join(
-                f"<tr><td>{e(k)}</td><td>{e(_fmt_value(v, L, lang, miss))}</td></tr>"
-                for k, v, miss in fields if not _is_table(v)) + "</table>")
-            for k, v, _ in fields:
-                if _is_table(v):
-                    cols = list(v[0])
-                    parts.append(f"<h3>{e(k)}</h3><table><tr>" + "".join(f"<th>{e(L.get(c, c))}</th>" for c in cols)
-                                 + "</tr>" + "".join("<tr>" + "".join(f"<td>{e(_fmt_value(r[c], L, lang))}</td>"
-                                                                      for c in cols) + "</tr>" for r in v)
-                                 + "</table>")
-            parts.append("</section>")
-        parts.append("</body></html>\n")
-        return "".join(parts)
+        return render_document("summary.html", lang, title=title, summary=summary, sections=_sections(summary, L))
     raise SummaryError(f"format {fmt!r}: use html, json or md")
