@@ -293,6 +293,82 @@ def grant_mandate(body: NewMandate, request: Request, p: Caller) -> dict:
     return ops.grant_mandate(web(request), p, body.org_id, list(body.categories))
 
 
+class MandateConfirm(BaseModel):
+    token: str | None = Field(default=None, max_length=200, description="the invitation's single-use token; "
+                              "without it, the signed-in holder confirms")
+
+
+class MandateRevoke(BaseModel):
+    end: str | None = Field(default=None, max_length=40, description="ISO date or date-time; default now")
+
+
+def _mandate_party(state, p: Principal, mandate_id: int) -> str:
+    """The caller as a party of the mandate (its holder or its organisation's admin)."""
+    require(p, "creator", "org-admin", what="mandates")
+    m = state.registry.mandate(mandate_id)
+    me = p.holder_ref or p.org_ref
+    if me not in (m["holder"], m["org"]):
+        raise WebError(404, f"no mandate {mandate_id} of yours")
+    return me
+
+
+@router.get("/mandates/{mandate_id}", tags=["organisations"])
+def show_mandate(mandate_id: Id, request: Request, p: Caller) -> dict:
+    state = web(request)
+    _mandate_party(state, p, mandate_id)
+    return state.registry.mandate(mandate_id)
+
+
+@router.post("/mandates/{mandate_id}/confirm", tags=["organisations"])
+def confirm_mandate(mandate_id: Id, request: Request, p: Caller, body: MandateConfirm | None = None) -> dict:
+    """The holder consents to a pending mandate: signed in as the holder, or anyone holding the single-use
+    token of the invitation (the e-mailed link). It counts from now on."""
+    state = web(request)
+    if body is not None and body.token:
+        _limit(state, "sign_in_per_client", f"mandate-confirm:{_client(request)}", "mandate confirmations")
+        return state.registry.confirm_mandate(mandate_id, token=body.token)
+    require(p, "creator", what="confirming a mandate without its link")
+    return state.registry.confirm_mandate(mandate_id, holder=p.holder_ref)
+
+
+@router.post("/mandates/{mandate_id}/invite", tags=["organisations"])
+def invite_mandate(mandate_id: Id, request: Request, p: Caller) -> dict:
+    """The organisation issues the holder's single-use confirmation link (an earlier one stops working)."""
+    require(p, "org-admin", what="mandate invitations")
+    token = web(request).registry.mandate_invitation(mandate_id, party=p.org_ref)
+    return {"id": mandate_id, "token": token, "link": f"/mandates/{mandate_id}/confirm?token={token}"}
+
+
+@router.post("/mandates/{mandate_id}/paper", tags=["organisations"])
+async def attach_mandate_paper(mandate_id: Id, request: Request, p: Caller,
+                               file: Annotated[UploadFile, File()]) -> dict:
+    """The organisation attaches the holder's signed paper mandate (stored by its SHA-256, logged)."""
+    require(p, "org-admin", what="signed paper mandates")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(state.registry.attach_mandate_paper, mandate_id, file.file, state.data_dir,
+                                   party=p.org_ref)
+
+
+@router.post("/mandates/{mandate_id}/revoke", tags=["organisations"])
+def revoke_mandate(mandate_id: Id, request: Request, p: Caller, body: MandateRevoke | None = None) -> dict:
+    """The holder or the organisation ends a mandate (now, or at a later end date); its history stays."""
+    state = web(request)
+    party = _mandate_party(state, p, mandate_id)
+    end = None
+    if body is not None and body.end:
+        from datetime import UTC, datetime
+
+        try:
+            end = datetime.fromisoformat(body.end)
+        except ValueError:
+            raise WebError(422, f"end {body.end!r}: expected an ISO date or date-time") from None
+        end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    return state.registry.revoke_mandate(mandate_id, end=end, party=party)
+
+
 @router.get("/org/members", tags=["organisations"])
 def org_members(request: Request, p: Caller) -> list[dict]:
     require(p, "org-admin", what="members")

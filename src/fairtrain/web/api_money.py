@@ -147,8 +147,30 @@ def show_statement(run_id: Id, request: Request, p: Caller,
                    format: Literal["json", "csv", "html"] = "json",
                    lang: Literal["en", "ko"] = "en") -> dict | Response:
     require(p, "creator", what="statements")
-    st = money_ops.statement_for(web(request), p, run_id)
-    name = f"statement-run{run_id}"
+    return _statement(money_ops.statement_for(web(request), p, run_id), f"statement-run{run_id}", format, lang)
+
+
+@router.get("/org/members/{holder_id}/statements", tags=["distribution"])
+def member_statements(holder_id: Id, request: Request, p: Caller) -> list[dict]:
+    """An organisation admin lists a member's statements (a holder with a confirmed mandate to it)."""
+    require(p, "org-admin", what="members' statements")
+    state = web(request)
+    return money_ops.statements_for(state, p, money_ops.member_of(state, p, holder_id))
+
+
+@router.get("/org/members/{holder_id}/statements/{run_id}", tags=["distribution"], response_model=None,
+            responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}})
+def member_statement(holder_id: Id, run_id: Id, request: Request, p: Caller,
+                     format: Literal["json", "csv", "html"] = "json",
+                     lang: Literal["en", "ko"] = "en") -> dict | Response:
+    """An organisation admin opens a member's statement, as the member sees it."""
+    require(p, "org-admin", what="members' statements")
+    state = web(request)
+    st = money_ops.statement_for(state, p, run_id, money_ops.member_of(state, p, holder_id))
+    return _statement(st, f"statement-run{run_id}-holder{holder_id}", format, lang)
+
+
+def _statement(st: dict, name: str, format: str, lang: str) -> dict | Response:
     if format == "csv":
         return Response(dist.statement_csv(st), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})

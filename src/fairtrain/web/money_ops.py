@@ -16,7 +16,7 @@ from fairtrain.core.distribution import DistributionError, Formula, Period
 from fairtrain.core.i18n import translator
 from fairtrain.core.keys import SignatureError, SigningKey, verify_document
 from fairtrain.core.money import Money
-from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow, MandateRow, utcnow
+from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.ledger.licensing import Licensing
@@ -39,11 +39,7 @@ def _licensing(state) -> Licensing:
 
 
 def _mandated_holders(state, org_id: int) -> set[str]:
-    now = utcnow()
-    with state.registry.engine.connect() as c:
-        rows = c.execute(select(MandateRow.holder_id, MandateRow.valid_from, MandateRow.valid_until)
-                         .where(MandateRow.org_id == org_id)).all()
-    return {f"holder:{r.holder_id}" for r in rows if r.valid_from <= now and (r.valid_until is None or now < r.valid_until)}
+    return {m["holder"] for m in state.registry.mandates(org_id=org_id) if m["in_force"]}
 
 
 def _party(p: Principal) -> str:
@@ -252,9 +248,19 @@ def runs_for(state, p: Principal) -> list[dict]:
     return out
 
 
-def statements_for(state, p: Principal) -> list[dict]:
-    """A creator's statements: one per run that has lines or a balance for them, with totals."""
-    me = p.holder_ref
+def member_of(state, p: Principal, holder_id: int) -> str:
+    """``holder:ID`` when that holder is (or was) a consenting member of the caller's organisation: a
+    mandate to it that was confirmed, in force now or not (statements concern past periods)."""
+    if p.org_ref is None or not any(m["confirmed_at"] for m in state.registry.mandates(
+            org_id=p.account.org_id, holder_id=holder_id)):
+        raise WebError(404, f"holder {holder_id} is not a member of your organisation (no confirmed mandate)")
+    return f"holder:{holder_id}"
+
+
+def statements_for(state, p: Principal, holder: str | None = None) -> list[dict]:
+    """A creator's statements (or, for an organisation admin, a member's: ``holder`` from :func:`member_of`):
+    one per run that has lines or a balance for them, with totals."""
+    me = holder or p.holder_ref
     with state.registry.engine.connect() as c:
         rows = c.execute(select(DistributionRunRow.id, DistributionRunRow.period_start, DistributionRunRow.period_end,
                                 DistributionRunParty.totals)
@@ -283,10 +289,10 @@ def import_legacy_starters(state) -> None:
     path.replace(path.with_name(path.name + ".imported"))
 
 
-def statement_for(state, p: Principal, run_id: int) -> dict:
-    if not any(s["run"] == run_id for s in statements_for(state, p)):
-        raise WebError(404, f"no statement of yours in distribution run {run_id}")
-    return dist.statement(state.registry, run_id, p.account.holder_id)
+def statement_for(state, p: Principal, run_id: int, holder: str | None = None) -> dict:
+    if not any(s["run"] == run_id for s in statements_for(state, p, holder)):
+        raise WebError(404, f"no statement of {holder or 'yours'} in distribution run {run_id}")
+    return dist.statement(state.registry, run_id, int(holder.split(":")[1]) if holder else p.account.holder_id)
 
 
 def income_chart(statements: list[dict], lang: str = "en") -> str:

@@ -17,6 +17,7 @@ from fractions import Fraction
 
 from sqlalchemy import insert, select
 
+from fairtrain.core.decide import mandate_in_force
 from fairtrain.core.distribution import (
     CarriedBalance,
     Formula,
@@ -89,9 +90,8 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
         shares = c.execute(select(WorkShare.work_id, WorkShare.holder_id, WorkShare.share_num, WorkShare.share_den)
                            .where(WorkShare.work_id.in_(all_works)).order_by(WorkShare.work_id, WorkShare.holder_id)).all()
         mandates = defaultdict(list)
-        for m in c.execute(select(MandateRow.holder_id, MandateRow.org_id, MandateRow.valid_from, MandateRow.valid_until)
-                           .order_by(MandateRow.id)):
-            if m.valid_from <= end and (m.valid_until is None or m.valid_until > end):
+        for m in c.execute(select(MandateRow.__table__).order_by(MandateRow.id)):
+            if mandate_in_force(m, end):
                 mandates[m.holder_id].append(m.org_id)
         disputed = {wid: f"dispute {did}" for did, w1, w2 in c.execute(
             select(Dispute.id, Dispute.work_id, Dispute.claim_work_id).where(Dispute.status == "open"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
 
-from fairtrain.core.decide import Query, decide, has_standing
+from fairtrain.core.decide import Query, decide, has_standing, mandate_in_force
 from fairtrain.core.keys import SigningKey, sign_document, verify_document
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import (
@@ -194,7 +194,7 @@ class Licensing:
         if kind == "holder" and okind == "org":  # the holder's mandated organisation may answer for it
             now = utcnow()
             for m in c.execute(select(MandateRow.__table__).where(MandateRow.holder_id == pid, MandateRow.org_id == oid)):
-                if m.valid_from <= now and (m.valid_until is None or now < m.valid_until):
+                if mandate_in_force(m, now):
                     return
         raise NotAllowed(f"{party} may not answer licence {lic.id}: it was asked of {lic.grantor}")
 

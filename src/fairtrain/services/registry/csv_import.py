@@ -495,7 +495,8 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
            holder_ids: dict[str, int], report: ImportReport) -> None:
     now = db_time(c, utcnow())
     org = org_ref(org_id)
-    # New members: a holder first named in this organisation's import mandates it for every category.
+    # New members: a holder first named in this organisation's import gets a *pending* mandate for every
+    # category; it counts only once the holder confirms it or the organisation attaches the signed paper.
     new_names = sorted(names - holder_ids.keys())
     if new_names:
         new_holders = allocate_ids(c, Holder.__table__, len(new_names))
@@ -505,7 +506,7 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
         holder_ids.update(zip(new_names, new_holders, strict=True))
         bulk_insert_tuples(c, MandateRow.__table__, ("holder_id",), [(hid,) for hid in new_holders], constants={
             "org_id": org_id, "categories": _ALL_CATEGORIES, "valid_from": now, "valid_until": None,
-            "declared_at": now})
+            "declared_at": now, "confirmed_at": None})
         report.holders_created += len(new_holders)
 
     if existing:
