@@ -318,8 +318,7 @@ class Registry:
             m = self._mandate_row(c, mandate_id)
             if party is not None and party != org_ref(m.org_id):
                 raise NotAllowed(f"{party} may not invite for mandate {mandate_id}: it is {org_ref(m.org_id)}'s")
-            if m.confirmed_at is not None or m.revoked_at is not None:
-                raise RegistryError(f"mandate {mandate_id} is not pending: nothing to confirm")
+            self._check_pending(m)
             c.execute(update(MandateRow).where(MandateRow.id == mandate_id).values(
                 confirm_token_hash=hashlib.sha256(token.encode()).hexdigest()))
         return token
