@@ -254,7 +254,7 @@ def test_korean_for_accept_language_ko_and_the_switch_wins(app):
 
 def test_openapi_document_lists_the_api(app):
     doc = TestClient(app).get("/openapi.json").json()
-    assert {"/api/works", "/api/works/{work_id}/decision", "/api/org/import", "/api/kit", "/api/log/proof/{index}",
+    assert {"/api/works", "/api/works/{work}/decision", "/api/org/import", "/api/kit", "/api/log/proof/{index}",
             "/api/registry/search", "/api/snapshots"} <= set(doc["paths"])
     assert not any(p.startswith("/creator") for p in doc["paths"])
     json.dumps(doc)

@@ -125,6 +125,9 @@ def read_items(files: list[Path]) -> list[tuple[str, bytes]]:
     return items
 
 
+OrgOpt = Annotated[str | None, typer.Option(
+    "--org", help="The organisation whose work_ref names the work (where two organisations use the same ref)")]
+
 PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
     "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's registry keys")]
 

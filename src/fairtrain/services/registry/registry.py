@@ -43,7 +43,7 @@ from fairtrain.core.store.models import (
 )
 from fairtrain.core.vocab import Category, Decision, Level, Offer, Purpose, Value
 from fairtrain.services import log
-from fairtrain.services.registry.errors import NotAllowed, NotFound, RegistryError
+from fairtrain.services.registry.errors import Ambiguous, NotAllowed, NotFound, RegistryError
 
 ROLES = frozenset({
     "author", "composer", "lyricist", "arranger", "translator", "publisher", "performer", "producer",
@@ -451,6 +451,41 @@ class Registry:
         if not data:
             raise RegistryError(f"{path}: file is empty")
         return self.add_work(title=title or path.stem, shares=shares, data=data, file_name=path.name, **ids)
+
+    def resolve_work(self, ref: str | int, *, org: str | int | None = None) -> int:
+        """The one way a person names a work: its id (``7`` or ``work:7``), its organisation's ``work_ref``
+        (``org`` narrows it where two organisations use the same ref; with ``org``, a number is a work_ref
+        first), or its ISWC, ISRC or ISBN. No match is NotFound; several are Ambiguous, listing them."""
+        text = str(ref).strip()
+        if not text:
+            raise RegistryError("work: give an id, a work_ref, an ISWC, an ISRC or an ISBN")
+        org_id = self.find_org(org)["id"] if org is not None else None
+        found: dict[int, str] = {}
+        with self.engine.connect() as c:
+            number = text.removeprefix("work:")
+            if number.isdigit() and (org_id is None or text.startswith("work:")):
+                if int(number) < 2**31 and c.execute(select(Work.id).where(Work.id == int(number))).first():
+                    return int(number)
+                if text.startswith("work:"):
+                    raise NotFound("work", text)
+            q = select(Work.id).where(Work.work_ref == text)
+            for wid in c.execute(q if org_id is None else q.where(Work.org_id == org_id)).scalars():
+                found.setdefault(wid, "work_ref")
+            for kind in IDENTIFIERS:
+                try:
+                    norm = normalise_identifier(kind, text)
+                except InvalidInput:
+                    continue
+                q = select(Work.id).where(getattr(Work, kind) == norm)
+                for wid in c.execute(q if org_id is None else q.where(Work.org_id == org_id)).scalars():
+                    found.setdefault(wid, kind.upper())
+            if len(found) > 1:
+                rows = c.execute(select(Work.id, Work.title, Organisation.name).outerjoin(
+                    Organisation, Organisation.id == Work.org_id).where(Work.id.in_(found)).order_by(Work.id)).all()
+                raise Ambiguous(text, [{"id": r.id, "title": r.title, "org": r.name, "why": found[r.id]} for r in rows])
+        if not found:
+            raise NotFound("work", text if org is None else f"{text} of organisation {org}")
+        return next(iter(found))
 
     def work(self, work_id: int) -> dict:
         with self.engine.connect() as c:
