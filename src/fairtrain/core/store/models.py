@@ -104,7 +104,7 @@ class MandateRow(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the end date a revocation set
 
 
-class Tariff(Base):
+class TariffRow(Base):
     """An organisation's published tariff (a JSON document); the newest of each kind is the one in use."""
 
     __tablename__ = "tariffs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -37,10 +38,12 @@ from fairtrain.core.store.models import (
     LicensedWork,
     MandateRow,
     Organisation,
+    TariffRow,
     Work,
     WorkShare,
     utcnow,
 )
+from fairtrain.core.tariff import Tariff, parse_tariff
 from fairtrain.core.vocab import Category, Decision, Level, Offer, Purpose, Value
 from fairtrain.services import log
 from fairtrain.services.registry.errors import Ambiguous, NotAllowed, NotFound, RegistryError
@@ -394,6 +397,36 @@ class Registry:
         self._changed()
         return self.mandate(mandate_id)
 
+    # -- tariffs -----------------------------------------------------------------------------------
+
+    def publish_tariff(self, org_id: int, document: dict, *, retroactive: bool = False) -> dict:
+        """Publish the organisation's (licence or retroactive) tariff; the newest one is in use. Licence
+        terms of the organisation without their own price take the licence tariff's (snapshots, quotes)."""
+        parse_tariff(document, retroactive=retroactive)
+        self.find_org(org_id)
+        kind = "retroactive" if retroactive else "licence"
+        now = utcnow()
+        doc = json.dumps(document, sort_keys=True, ensure_ascii=False)
+        with self.engine.begin() as c:
+            tid = c.execute(insert(TariffRow).values(org_id=org_id, kind=kind, document=doc, published_at=now)
+                            .returning(TariffRow.id)).scalar_one()
+            log.append(c, [log.Entry("tariff", {"id": tid, "org": org_ref(org_id), "kind": kind,
+                                                "tariff": document}, subject=org_ref(org_id))], at=now)
+            bump_facts_version(c)
+        self._changed()
+        return self.tariff(org_id, retroactive=retroactive)
+
+    def tariff(self, org_id: int, *, retroactive: bool = False) -> dict | None:
+        """The organisation's tariff in use (the newest published), or None."""
+        kind = "retroactive" if retroactive else "licence"
+        with self.engine.connect() as c:
+            r = c.execute(select(TariffRow.__table__).where(TariffRow.org_id == org_id, TariffRow.kind == kind)
+                          .order_by(TariffRow.id.desc()).limit(1)).first()
+        if r is None:
+            return None
+        return {"id": r.id, "org": org_ref(org_id), "kind": r.kind, "tariff": json.loads(r.document),
+                "published_at": r.published_at.isoformat()}
+
     # -- works -----------------------------------------------------------------------------------
 
     def add_work(self, *, title: str, shares: Sequence[ShareSpec], data: bytes | None = None,
@@ -519,8 +552,10 @@ class Registry:
             raise RegistryError("nothing to declare: give at least one category")
         if any(v is Value.UNKNOWN for v in values.values()):
             raise RegistryError("'unknown' cannot be declared: declare allow, deny or licence")
-        if any(v is Value.LICENCE for v in values.values()) and offer is None:
-            raise RegistryError("a licence declaration needs an offer (price and currency)")
+        if any(v is Value.LICENCE for v in values.values()) and offer is None and not (
+                party.startswith("org:") and self.tariff(parse_party(party)[1])):
+            raise RegistryError("a licence declaration needs an offer (price and currency), or, for an "
+                                "organisation, a published tariff (`fairtrain tariffs publish`)")
         target = self._check_standing(level, target_id, party, values)
         now = utcnow()
         start = valid_from or now
@@ -742,8 +777,8 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
     out: dict[int, WorkFacts] = {}
     for i in range(0, len(work_ids), 500):
         chunk = list(work_ids[i:i + 500])
-        holders: dict[int, set[str]] = {w: set() for w in c.execute(
-            select(Work.id).where(Work.id.in_(chunk))).scalars()}
+        media = dict(c.execute(select(Work.id, Work.media_type).where(Work.id.in_(chunk))).all())
+        holders: dict[int, set[str]] = {w: set() for w in media}
         for wid, hid in c.execute(select(WorkShare.work_id, WorkShare.holder_id).where(WorkShare.work_id.in_(chunk))):
             holders[wid].add(holder_ref(hid))
         all_holder_ids = {int(h.split(":")[1]) for hs in holders.values() for h in hs}
@@ -772,12 +807,26 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
                     category=Category(cat), value=Value.ALLOW, declared_at=lic.decided_at, valid_from=lic.valid_from,
                     valid_until=lic.valid_until, licensee=lic.licensee, purpose=Purpose(purpose) if purpose else None,
                     model_versions=tuple(json.loads(lic.model_versions or "[]"))))
+        tariffs = _licence_tariffs(c, orgs) if orgs else {}
         for wid, hs in holders.items():
             ms = tuple(m for h in sorted(hs) for m in mandates_by_holder.get(h, ()))
             ts = [work_ref(wid), *sorted(hs), *sorted({m.org for m in ms})]
             decls = tuple(d for t in ts for d in decls_by_target.get(t, ()))
+            if tariffs:  # an organisation's licence terms without a price of their own take its tariff's
+                decls = tuple(dataclasses.replace(d, offer=tariffs[d.party].offer(media[wid]))
+                              if d.offer is None and d.value is Value.LICENCE and d.party in tariffs else d
+                              for d in decls)
             out[wid] = WorkFacts(work=work_ref(wid), holders=frozenset(hs), declarations=decls, mandates=ms)
     return out
+
+
+def _licence_tariffs(c, orgs: Iterable[str]) -> dict[str, Tariff]:
+    """The newest published licence tariff of each of ``orgs`` (refs), parsed."""
+    ids = [parse_party(o)[1] for o in orgs]
+    newest = (select(TariffRow.org_id, func.max(TariffRow.id).label("id"))
+              .where(TariffRow.org_id.in_(ids), TariffRow.kind == "licence").group_by(TariffRow.org_id).subquery())
+    return {org_ref(r.org_id): parse_tariff(json.loads(r.document)) for r in c.execute(
+        select(TariffRow.org_id, TariffRow.document).join(newest, newest.c.id == TariffRow.id))}
 
 
 def _to_declaration(d: DeclarationRow) -> Declaration:
