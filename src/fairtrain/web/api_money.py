@@ -13,6 +13,7 @@ from fairtrain.services.ledger import distribution as dist
 from fairtrain.web import money_ops
 from fairtrain.web.api import _client, _limit, read_upload
 from fairtrain.web.deps import principal, require, web
+from fairtrain.web.errors import WebError
 from fairtrain.web.security import Principal
 
 router = APIRouter(prefix="/api")
@@ -57,6 +58,35 @@ async def request_licences(request: Request, p: Caller, quote: Annotated[UploadF
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     data = await quote.read()
     return await run_in_threadpool(money_ops.request_licences, state, p, data, categories, valid_until)
+
+
+@router.post("/licences/past-use", status_code=201, tags=["licences"])
+async def declare_past_use(request: Request, p: Caller, usage: Annotated[UploadFile, File()],
+                           categories: Annotated[list[CategoryName] | None, Form()] = None) -> dict:
+    """Declare use that already happened ("pay later"): a clearance's ``licence-quote.json`` (reservation
+    mode, over the training set) or a usage report listing works (ids, work_refs, ISWC/ISRC/ISBN). Each
+    organisation's retroactive tariff prices a retroactive licence request, answered like any other."""
+    require(p, "developer", what="declaring past use")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    data = await usage.read()
+    return await run_in_threadpool(money_ops.declare_past_use, state, p, data, categories)
+
+
+@router.get("/orgs/{org_id}/tariff", tags=["licences"])
+def show_tariff(org_id: Id, request: Request, retroactive: bool = False) -> dict:
+    """An organisation's published tariff (public: what its licence terms cost)."""
+    t = web(request).registry.tariff(org_id, retroactive=retroactive)
+    if t is None:
+        raise WebError(404, f"organisation {org_id} has published no {'retroactive' if retroactive else 'licence'} tariff")
+    return t
+
+
+@router.put("/org/tariff", tags=["licences"])
+def publish_tariff(request: Request, p: Caller, body: Annotated[dict, Body()], retroactive: bool = False) -> dict:
+    """The organisation publishes its tariff (see README for the document); the newest is in use."""
+    require(p, "org-admin", what="tariffs")
+    return web(request).registry.publish_tariff(p.account.org_id, body, retroactive=retroactive)
 
 
 @router.get("/licences", tags=["licences"])

@@ -78,6 +78,24 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
     return {"licences": ids, "licensee": licensee_of(p)}
 
 
+def declare_past_use(state, p: Principal, data: bytes, categories: list[str] | None) -> dict:
+    if len(data) > MAX_QUOTE_BYTES:
+        raise WebError(413, f"usage report: larger than {MAX_QUOTE_BYTES} bytes")
+    try:
+        usage = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WebError(400, f"usage report: not JSON ({e})") from None
+    if not isinstance(usage, dict):
+        raise WebError(400, "usage report: expected an object with 'works' or a licence quote's 'groups'")
+    try:
+        cats = [Category(c) for c in categories] if categories else None
+        return _licensing(state).declare_past_use(usage, licensee=licensee_of(p), categories=cats)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, RegistryError):
+            raise
+        raise WebError(400, f"usage report: malformed ({type(e).__name__}: {e})") from None
+
+
 def licences_for(state, p: Principal) -> list[dict]:
     """A developer's own licences; a creator's licences asked of them; an organisation's licences asked of
     it or of the holders who mandated it."""

@@ -196,7 +196,7 @@ def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
         if row is None:
             raise NotFound("distribution run", run_id)
         name = c.execute(select(Holder.name).where(Holder.id == holder_id)).scalar()
-        licensees = dict(c.execute(select(Licence.id, Licence.licensee)).all())
+        licences = {r.id: r for r in c.execute(select(Licence.id, Licence.licensee, Licence.request))}
     if name is None:
         raise NotFound("holder", holder_id)
     doc = json.loads(row.output)
@@ -204,9 +204,16 @@ def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
     lines = [ln for ln in doc.get("lines", []) if ln["holder"] == ref]
     totals = [t for t in doc.get("holders", []) if t.get("holder") == ref]
     return {"run": run_id, "period": {"start": row.period_start, "end": row.period_end}, "holder": ref, "name": name,
-            "lines": [{**ln, "licensee": licensees.get(int(ln["licence"])) if str(ln["licence"]).isdigit() else None}
-                      for ln in lines],
+            "lines": [{**ln, **_licence_of(licences, ln["licence"])} for ln in lines],
             "totals": totals}
+
+
+def _licence_of(licences: dict, ref) -> dict:
+    """A statement line's licensee, and whether its licence was retroactive (use declared after training)."""
+    r = licences.get(int(ref)) if str(ref).isdigit() else None
+    if r is None:
+        return {"licensee": None}
+    return {"licensee": r.licensee, **({"retroactive": True} if json.loads(r.request).get("retroactive") else {})}
 
 
 def statement_csv(st: dict) -> str:
