@@ -117,7 +117,7 @@ def parse_tariff(doc: object, *, retroactive: bool = False) -> Tariff:
     t = Tariff(currency, model, per_work, flat, share, minimum, tuple(versions), purposes,
                _percent_bp(doc, "surcharge_percent", limit=1_000_000))
     if retroactive:
-        if t.surcharge_bp == 0 and not t.priced:
+        if doc.get("surcharge_percent") in (None, "") and not t.priced:
             raise InvalidInput("retroactive tariff: give surcharge_percent (and optionally its own prices)")
     else:
         if t.surcharge_bp:
