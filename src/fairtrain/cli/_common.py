@@ -108,7 +108,7 @@ def trusted_keys(public_key: list[Path] | None) -> list:
         fail(str(e))
     if not trusted:
         fail(f"no trusted registry key in {key_path('registry').parent}: pass --public-key FILE (the registry's "
-             "published public key), create the registry's key with `fairtrain keys create`, or mark a key made "
+             "published public key), create the registry's key with `fairtrain init` (or `fairtrain keys create`), or mark a key made "
              "before key roles with `fairtrain keys mark --name NAME --registry`")
     return trusted
 
