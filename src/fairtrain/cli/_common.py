@@ -79,6 +79,16 @@ def parse_when(text: str | None, field: str) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def read_json_file(path: Path) -> object:
+    """A JSON file's content; an unreadable or malformed file fails naming it and the reason."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as e:
+        fail(f"{path}: cannot read ({e.strerror or e})")
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail(f"{path}: not JSON ({e})")
+
+
 def parse_categories(values: list[str] | None) -> list[Category]:
     try:
         return [Category.parse(v) for raw in values or () for v in raw.split(",") if v.strip()]

@@ -18,6 +18,7 @@ from fairtrain.cli._common import (
     parse_categories,
     parse_when,
     party_key,
+    read_json_file,
 )
 from fairtrain.core.money import Money
 
@@ -50,12 +51,7 @@ def licences_declare_use(
 ) -> None:
     """Declare use that already happened ("pay later"): retroactive licence requests priced by each
     organisation's retroactive tariff, answered with `licences accept` like any other."""
-    try:
-        data = json.loads(usage.read_text(encoding="utf-8-sig"))
-    except OSError as e:
-        fail(f"{usage}: cannot read ({e.strerror or e})")
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        fail(f"{usage}: not JSON ({e})")
+    data = read_json_file(usage)
     if not isinstance(data, dict):
         fail(f"{usage}: expected a JSON object")
     out = licensing().declare_past_use(data, licensee=licensee, categories=parse_categories(category) or None)

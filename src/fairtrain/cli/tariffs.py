@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from fairtrain.cli._common import JsonOpt, app, emit, fail, registry
+from fairtrain.cli._common import JsonOpt, app, emit, fail, read_json_file, registry
 
 tariffs_app = typer.Typer(help="Organisations' tariffs: the prices of their licence terms and of past use.",
                           no_args_is_help=True)
@@ -25,12 +25,7 @@ def tariffs_publish(
     as_json: JsonOpt = False,
 ) -> None:
     """Publish an organisation's tariff; its licence terms without their own price take it from now on."""
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8-sig"))
-    except OSError as e:
-        fail(f"{file}: cannot read ({e.strerror or e})")
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        fail(f"{file}: not JSON ({e})")
+    doc = read_json_file(file)
     reg = registry()
     t = reg.publish_tariff(reg.find_org(org)["id"], doc, retroactive=retroactive)
     emit(t, as_json, f"tariff {t['id']} ({t['kind']}) of {t['org']} published")

@@ -49,14 +49,18 @@ def _party(p: Principal) -> str:
 # -- licences ----------------------------------------------------------------------------------------
 
 
+def _json_upload(data: bytes, what: str) -> object:
+    if len(data) > MAX_QUOTE_BYTES:
+        raise WebError(413, f"{what}: larger than {MAX_QUOTE_BYTES} bytes")
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WebError(400, f"{what}: not JSON ({e})") from None
+
+
 def request_licences(state, p: Principal, data: bytes, categories: list[str] | None,
                      valid_until: str | None) -> dict:
-    if len(data) > MAX_QUOTE_BYTES:
-        raise WebError(413, f"licence-quote.json: larger than {MAX_QUOTE_BYTES} bytes")
-    try:
-        quote = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WebError(400, f"licence-quote.json: not JSON ({e})") from None
+    quote = _json_upload(data, "licence-quote.json")
     if not isinstance(quote, dict) or not isinstance(quote.get("groups", []), list):
         raise WebError(400, "licence-quote.json: expected an object with 'groups' (a clearance's licence quote)")
     until = None
@@ -79,12 +83,7 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
 
 
 def declare_past_use(state, p: Principal, data: bytes, categories: list[str] | None) -> dict:
-    if len(data) > MAX_QUOTE_BYTES:
-        raise WebError(413, f"usage report: larger than {MAX_QUOTE_BYTES} bytes")
-    try:
-        usage = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WebError(400, f"usage report: not JSON ({e})") from None
+    usage = _json_upload(data, "usage report")
     if not isinstance(usage, dict):
         raise WebError(400, "usage report: expected an object with 'works' or a licence quote's 'groups'")
     try:
