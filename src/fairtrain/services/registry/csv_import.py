@@ -198,7 +198,10 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
             # refused above); a first import skips the look-ups, which PostgreSQL plans badly on rows
             # inserted earlier in the same transaction.
             had_works = c.execute(select(Work.id).where(Work.org_id == org_id).limit(1)).first() is not None
-            for chunk in _parsed_chunks(text, body_start, header, base):
+            # an organisation with a published licence tariff may leave a 'licence' row's price empty: the
+            # declaration then takes the tariff's price for the work's media type (registry.load_facts)
+            tariffed = registry.tariff(org_id) is not None
+            for chunk in _parsed_chunks(text, body_start, header, base, tariffed):
                 report.rows += chunk.count
                 report.errors.extend(chunk.errors)
                 rows, names = chunk.rows, chunk.names
@@ -314,9 +317,9 @@ _CHUNK_BYTES = 1 << 20
 _PARALLEL_BYTES = 2 << 20  # below 2 MiB a worker process costs more than it saves
 
 
-def _parse_chunk(job: tuple[int, str, list[str], Path]) -> _Chunk:
+def _parse_chunk(job: tuple[int, str, list[str], Path, bool]) -> _Chunk:
     """Read and validate a chunk of the file (in a worker process for big files)."""
-    first_line, text, header, base = job
+    first_line, text, header, base, tariffed = job
     rows: list[_Row] = []
     errors: list[RowError] = []
     count = 0
@@ -327,19 +330,19 @@ def _parse_chunk(job: tuple[int, str, list[str], Path]) -> _Chunk:
         if len(fields) != len(header):
             errors.append(RowError(n, "-", f"{len(fields)} fields, the header has {len(header)}"))
             continue
-        row = _parse_row(n, fields, header, base, errors)
+        row = _parse_row(n, fields, header, base, errors, tariffed)
         if row is not None:
             rows.append(row)
     return _Chunk(rows, errors, count, frozenset(name for r in rows for name, _, _ in r.holders))
 
 
-def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
+def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, tariffed: bool = False):
     """Parsed chunks in file order. Big files whose fields hold no quoted line breaks are cut at line ends
     and parsed by a worker process while the caller stores the previous chunks."""
     body = text[body_start:]
     first_line = text.count("\n", 0, body_start) + 1
     if len(body) < _PARALLEL_BYTES or '"' in body and re.search(r'"[^"]*\n', body):
-        yield _parse_chunk((first_line, body, header, base))
+        yield _parse_chunk((first_line, body, header, base, tariffed))
         return
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
@@ -352,7 +355,7 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
             size = _CHUNK_BYTES
             end = len(body) if end < 0 else end + 1
             part = body[pos:end]
-            yield (line, part, header, base)
+            yield (line, part, header, base, tariffed)
             line += part.count("\n")
             pos = end
 
@@ -392,7 +395,8 @@ def _store_chunk(c, org_id: int, rows: list[_Row], names: frozenset[str] | None,
     _store(c, org_id, valid, names, existing, holder_ids, report)
 
 
-def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors: list[RowError]) -> _Row | None:
+def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors: list[RowError],
+               tariffed: bool = False) -> _Row | None:
     row = dict(zip(header, map(str.strip, fields), strict=True))
     get = row.get
     before = len(errors)
@@ -430,8 +434,9 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
                 offer = _offer(price, currency)
             except ValueError as e:
                 errors.append(RowError(n, "price" if "currency" not in str(e) else "currency", str(e)))
-    elif wants_licence:
-        errors.append(RowError(n, "price", "a 'licence' category needs a price and a currency"))
+    elif wants_licence and not tariffed:
+        errors.append(RowError(n, "price", "a 'licence' category needs a price and a currency (or the "
+                                           "organisation's published tariff)"))
 
     data, media, chash, fingerprint, iscc = None, None, None, None, None
     if f := get("file"):
