@@ -17,7 +17,15 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from fairtrain.cli.app import app
-from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts, decide, has_standing, mandate_in_force
+from fairtrain.core.decide import (
+    Declaration,
+    Mandate,
+    Query,
+    WorkFacts,
+    decide,
+    has_standing,
+    mandate_in_force,
+)
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import LogEntry, Work, utcnow
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Value
@@ -95,14 +103,14 @@ def imported(registry, tmp_path):
 
 
 def test_an_imported_holder_gets_a_pending_mandate_that_does_not_count(imported):
-    registry, org, work, m = imported
+    registry, _org, work, m = imported
     assert (m["status"], m["in_force"], m["confirmed_at"]) == ("pending", False, None)
     # the organisation's licence terms do not speak for the work without the holder's consent
     assert registry.decide(work, Category.TRAIN_GENAI).value is Value.DENY
 
 
 def test_the_holder_confirms_with_the_single_use_token(imported):
-    registry, org, work, m = imported
+    registry, _org, work, m = imported
     first = registry.mandate_invitation(m["id"])
     token = registry.mandate_invitation(m["id"])  # a new invitation replaces the old link
     with pytest.raises(NotAllowed, match="not valid"):
@@ -119,7 +127,7 @@ def test_the_holder_confirms_with_the_single_use_token(imported):
 
 
 def test_only_the_holder_confirms_when_signed_in(imported):
-    registry, org, work, m = imported
+    registry, _org, _work, m = imported
     with pytest.raises(NotAllowed, match="only holder"):
         registry.confirm_mandate(m["id"], holder="holder:999")
     assert registry.confirm_mandate(m["id"], holder=m["holder"])["confirmation"] == "holder"
@@ -142,7 +150,7 @@ def test_the_signed_paper_is_stored_by_its_hash_and_logged(imported, tmp_path):
 
 
 def test_an_empty_paper_is_refused_and_the_mandate_stays_pending(imported, tmp_path):
-    registry, org, work, m = imported
+    registry, _org, _work, m = imported
     with pytest.raises(Exception, match="empty"):
         registry.attach_mandate_paper(m["id"], io.BytesIO(b""), tmp_path)
     assert registry.mandate(m["id"])["status"] == "pending"
@@ -168,7 +176,7 @@ def test_a_revoked_mandate_stops_counting_at_its_end_date_and_its_history_stays(
 
 
 def test_revoking_now_ends_it_now(imported):
-    registry, org, work, m = imported
+    registry, _org, work, m = imported
     registry.confirm_mandate(m["id"], holder=m["holder"])
     before = utcnow()
     registry.revoke_mandate(m["id"], party=m["holder"])

@@ -136,7 +136,7 @@ def _retro_setup(registry, surcharge="50", shares=None):
 
 
 def test_declared_past_use_becomes_a_retroactive_licence_priced_with_the_surcharge(registry):
-    org, members, (text_work, meta_work) = _retro_setup(registry)
+    org, _members, (text_work, meta_work) = _retro_setup(registry)
     lonely = registry.add_work(title="self-managed", shares=[ShareSpec(registry.add_holder("solo"), "author", 1)])["work"]
     lic = Licensing(registry)
     out = lic.declare_past_use({"licensee": "acme", "model": "acme-lm", "model_versions": ["v1"],
@@ -188,7 +188,7 @@ PERIOD = Period(date.today().replace(day=1) - timedelta(days=31), date.today() +
 @given(shares=st.lists(st.lists(st.integers(0, 5), min_size=1, max_size=3).filter(any), min_size=1, max_size=3),
        surcharge=st.integers(0, 300), fee_bp=st.integers(0, 3000))
 def test_retroactive_money_is_neither_created_nor_lost_through_distribution(registry, shares, surcharge, fee_bp):
-    org, members, works = _retro_setup(registry, str(surcharge), shares)
+    org, _members, works = _retro_setup(registry, str(surcharge), shares)
     paid = _settle(registry, Licensing(registry), org, works, f"pay-{next(_names)}")
     formula = _formula(registry, fee_bp)
     inputs = dist.gather(registry, PERIOD, formula)

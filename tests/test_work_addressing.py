@@ -18,8 +18,8 @@ HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai
 @pytest.fixture
 def two_orgs(registry, tmp_path):
     ids = {}
-    for name, rows in (("KOMCA", "K-1,아리랑,,김작곡:composer:1,T-034.524.680-1,,,,allow,,,,,\n"
-                                 "7,Seven,,김작곡:composer:1,,,,,,,,,,\n"),
+    for name, rows in (("KOMCA", ("K-1,아리랑,,김작곡:composer:1,T-034.524.680-1,,,,allow,,,,,\n"
+                                 "7,Seven,,김작곡:composer:1,,,,,,,,,,\n")),
                        ("KOSA", "K-1,Other song,,Lee:composer:1,,KRA401234567,9783161484100,,deny,,,,,\n")):
         org = registry.add_org(name)
         p = tmp_path / f"{name}.csv"
@@ -56,7 +56,7 @@ def test_every_address_names_one_work_and_ambiguity_lists_the_candidates(two_org
 
 
 def test_the_cli_and_the_api_take_the_same_addresses(two_orgs, database_url, tmp_path):
-    reg, orgs = two_orgs
+    _reg, _orgs = two_orgs
     runner = CliRunner()
     env = {"FAIRTRAIN_DATABASE_URL": database_url}
     r = runner.invoke(cli, ["works", "show", "K-1", "--org", "KOSA", "--json"], env=env)
