@@ -343,7 +343,7 @@ def test_check_web_reads_the_signals_of_url_only_items(world, tmp_path):
         common = [manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--purpose", "train-genai"]
         run("clear", *common, "--out", tmp / "offline")
         assert {r["decision"] for r in pq.read_table(tmp / "offline" / "decisions.parquet").to_pylist()} == {"unknown"}
-        report = json.loads(run("clear", *common, "--out", tmp / "web", "--check-web", "--json").stdout)
+        report = json.loads(run("clear", *common, "--out", tmp / "web", "--check-web", "--allow-private-urls", "--json").stdout)
     finally:
         httpd.shutdown()
         httpd.server_close()

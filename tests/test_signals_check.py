@@ -132,7 +132,7 @@ def test_every_channel_is_read(server):
     _site(server)
     o = server.origin
     page, img, book, private = check_urls([f"{o}/page.html", f"{o}/img.jpg", f"{o}/books/1.epub", f"{o}/private/x"],
-                                          limits=FAST)
+                                          limits=FAST, allow_private=True)
     # robots.txt Content-Usage and the RSL licence it points to
     assert (Category.TRAIN_AI, Value.DENY) in _values(page, "robots.txt:content-usage")
     assert _values(page, "rsl") >= {(Category.SEARCH, Value.ALLOW), (Category.AI_INPUT, Value.ALLOW),
@@ -162,7 +162,7 @@ def test_caches_and_head_before_get(server):
     _site(server)
     server.routes["/plain.txt"] = (200, {"Content-Type": "text/plain", "X-Robots-Tag": "noai"}, b"x" * 1000)
     urls = [f"{server.origin}/plain.txt?{i}" for i in range(20)] + [f"{server.origin}/page.html"] * 3
-    reports = check_urls(urls, limits=FAST)
+    reports = check_urls(urls, limits=FAST, allow_private=True)
     assert all((Category.TRAIN_AI, Value.DENY) in _values(r) for r in reports)
     assert server.hits[("GET", "/robots.txt")] == 1
     assert server.hits[("GET", "/.well-known/tdmrep.json")] == 1
@@ -175,11 +175,11 @@ def test_caches_and_head_before_get(server):
 def test_robots_fetch_semantics(server, server2):
     # 4xx: allow all; 5xx: disallow all
     server.routes["/a"] = (200, {"Content-Type": "text/plain"}, b"a")
-    (r,) = check_urls([f"{server.origin}/a"], limits=FAST)
+    (r,) = check_urls([f"{server.origin}/a"], limits=FAST, allow_private=True)
     assert r.robots_allowed and r.status == 200
     server2.routes["/robots.txt"] = (503, {}, b"busy")
     server2.routes["/a"] = (200, {"Content-Type": "text/plain"}, b"a")
-    (r,) = check_urls([f"{server2.origin}/a"], limits=FAST)
+    (r,) = check_urls([f"{server2.origin}/a"], limits=FAST, allow_private=True)
     assert r.robots_allowed is False and r.value(Category.TDM) is Value.DENY
     assert server2.hits[("HEAD", "/a")] == 0 and any("unreachable" in e for e in r.errors)
 
@@ -187,7 +187,7 @@ def test_robots_fetch_semantics(server, server2):
 def test_robots_redirect_across_hosts_applies_to_initial_origin(server, server2):
     server.routes["/robots.txt"] = (301, {"Location": f"{server2.origin}/shared-robots.txt"}, b"")
     server2.routes["/shared-robots.txt"] = (200, {}, b"User-agent: fairtrain\nDisallow: /\n")
-    (r,) = check_urls([f"{server.origin}/x"], limits=FAST)
+    (r,) = check_urls([f"{server.origin}/x"], limits=FAST, allow_private=True)
     assert r.robots_allowed is False
 
 
@@ -204,7 +204,7 @@ class _closed_origin:
 
 def test_connection_refused_means_disallow_all():
     with _closed_origin() as origin:
-        (r,) = check_urls([f"{origin}/x"], limits=FAST)
+        (r,) = check_urls([f"{origin}/x"], limits=FAST, allow_private=True)
     assert r.robots_allowed is False and r.errors
 
 
@@ -264,7 +264,7 @@ def test_hostile_servers_are_bounded_and_reported(server):
     o = server.origin
     started = time.monotonic()
     secret, slow, bomb, loop, lic = check_urls([f"{o}/secret", f"{o}/slow", f"{o}/bomb.html", f"{o}/loop/0",
-                                                f"{o}/bad-license"], limits=FAST)
+                                                f"{o}/bad-license"], limits=FAST, allow_private=True)
     elapsed = time.monotonic() - started
     assert elapsed < 15  # generous: the point is that nothing hangs
     # 10 MB robots.txt: the first 500 KiB are parsed and used
@@ -275,7 +275,7 @@ def test_hostile_servers_are_bounded_and_reported(server):
     assert slow.status == 200
 
     async def get_slow():
-        async with make_client(limits=FAST) as c:
+        async with make_client(limits=FAST, allow_private=True) as c:
             return await fetch(c, f"{o}/slow", limits=FAST)
 
     f = asyncio.run(get_slow())
@@ -306,5 +306,5 @@ def test_bad_urls_and_async_api_with_given_client(server):
 def test_gzip_body_is_decoded(server):
     html = b'<html><head><meta name="robots" content="noai"></head></html>'
     server.routes["/z.html"] = (200, {"Content-Type": "text/html", "Content-Encoding": "gzip"}, gzip.compress(html))
-    (r,) = check_urls([f"{server.origin}/z.html"], limits=FAST)
+    (r,) = check_urls([f"{server.origin}/z.html"], limits=FAST, allow_private=True)
     assert (Category.TRAIN_AI, Value.DENY) in _values(r, "html")

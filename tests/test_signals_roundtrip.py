@@ -185,7 +185,7 @@ def test_what_is_declared_is_what_the_web_reader_decides(name, registry, databas
                                      "--site", server.url, "--out", str(kit), "--json"])
         assert r.exit_code == 0, r.output
         rendered = json.loads(r.output)
-        (report,) = check_urls([server.url + PAGE])
+        (report,) = check_urls([server.url + PAGE], allow_private=True)
     assert rendered["web_values"] == {c.value: v.value for c, v in _web_reading(declared).items()}
     assert rendered["coarser"] == {c.value: v.value for c, v in _web_reading(declared).items() if v is not declared[c]}
     _assert_reads_back(name, declared, report)
@@ -205,7 +205,7 @@ def test_every_combination_the_renderer_accepts_reads_back(tmp_path):
                 offers={c: OFFER for c, v in values.items() if v is L}, licence_urls=(f"{server.url}/license.xml",))
             assert policy.web_values() == _web_reading(values)
             server.files = R.render_kit(policy, bots)
-        reports = check_urls([s.url + PAGE for s in servers], per_host=2)
+        reports = check_urls([s.url + PAGE for s in servers], per_host=2, allow_private=True)
     finally:
         _KitServer.close_all(servers)
     exact = 0
@@ -225,7 +225,7 @@ def test_signals_check_cli_prints_the_same_decisions(registry, database_url, tmp
         r = CliRunner().invoke(app, ["--database-url", database_url, "signals", "render", "--holder", str(holder),
                                      "--site", server.url, "--out", str(kit)])
         assert r.exit_code == 0 and "note:" not in r.output, r.output
-        r = CliRunner().invoke(app, ["signals", "check", server.url + PAGE, "--json"])
+        r = CliRunner().invoke(app, ["signals", "check", server.url + PAGE, "--allow-private-urls", "--json"])
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.output)
     assert {c: d["value"] for c, d in row["decisions"].items()} == {

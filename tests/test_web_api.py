@@ -201,10 +201,16 @@ def test_snapshots_are_listed_downloaded_with_signature_and_confined(app):
     s = Session(app, "a@example.org", "creator", "A")
     s.request("POST", "/api/works", files=[("files", ("poem.txt", text_file(1), "text/plain"))])
     key = SigningKey.generate()
+    key.save(state.data_dir / "keys" / "registry.key", role="registry")
     export_snapshot(state.registry, state.snapshots_dir / "2026-11", key)
+    stranger = SigningKey.generate()  # e.g. a licensee's key: it signs, but not for the registry
+    stranger.save(state.data_dir / "keys" / "acme-ai.key")
+    export_snapshot(state.registry, state.snapshots_dir / "resealed", stranger)
     anon = TestClient(app)
+    resealed = anon.get("/api/snapshots/resealed/verify").json()
+    assert resealed["valid"] is False and "not among the trusted keys" in resealed["problem"]
     listed = anon.get("/api/snapshots").json()
-    assert [x["name"] for x in listed] == ["2026-11"] and listed[0]["key_id"] == key.public.key_id
+    assert [x["name"] for x in listed] == ["2026-11", "resealed"] and listed[0]["key_id"] == key.public.key_id
     manifest = anon.get("/api/snapshots/2026-11/files/manifest.json").json()
     assert verify_document(manifest, [key.public]).key_id == key.public.key_id
     first = manifest["files"][0]["path"]
@@ -284,8 +290,14 @@ def test_developers_check_a_batch_of_outputs_against_a_published_snapshot(app):
     photo = make_image(31)
     creator.request("POST", "/api/works", files=[("files", ("poem.txt", work, "text/plain")),
                                                  ("files", ("photo.jpg", photo, "image/jpeg"))])
-    export_snapshot(state.registry, state.snapshots_dir / "current", SigningKey.generate())
+    key = SigningKey.generate()
+    key.save(state.data_dir / "keys" / "registry.key", role="registry")
+    export_snapshot(state.registry, state.snapshots_dir / "current", key)
+    export_snapshot(state.registry, state.snapshots_dir / "foreign", SigningKey.generate())
     dev = Session(app, "dev@example.org", "developer", "Dev Lab")
+    refused = dev.request("POST", "/api/outputs/check", data={"snapshot": "foreign"},
+                          files=[("files", ("out-1.txt", text_file(5), "text/plain"))])
+    assert refused.status_code == 409 and "not among the trusted keys" in refused.json()["detail"]
     generated = ("Here is a story the model wrote. " + " ".join(work.decode().split()[5:60]) +
                  " And that is where the story ends, as stories do.").encode()
     buf = io.BytesIO()

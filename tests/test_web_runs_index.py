@@ -7,6 +7,7 @@ import json
 from datetime import date
 
 from alembic import command
+from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
 from fairtrain.core.money import Money
@@ -14,7 +15,7 @@ from fairtrain.core.store.db import _alembic_config
 from fairtrain.services.ledger.licensing import Licensing
 from fairtrain.services.log import Entry, Log
 from test_web_money import _request, _world
-from web_helpers import Session, make_app
+from web_helpers import PASSWORD, make_app
 
 
 def _paid_run(w) -> int:
@@ -45,14 +46,12 @@ def test_who_started_a_run_is_in_the_database_for_every_server(tmp_path, databas
     run = r.json()["run"]
     assert not (w["app"].state.web.data_dir / "distribution-runs-started.json").exists()
     # another server on the same database, with its own data directory (several servers, one PostgreSQL)
-    other = make_app(tmp_path / "elsewhere", database_url)
-    p = Session.__new__(Session)
-    p.client, p.csrf = w["org_p"].client.__class__(other), None
-    r = p.client.post("/api/auth/signin", json={"email": "p@example.org", "password": "correct horse battery"})
+    elsewhere = TestClient(make_app(tmp_path / "elsewhere", database_url))
+    r = elsewhere.post("/api/auth/signin", json={"email": "p@example.org", "password": PASSWORD})
     assert r.status_code == 200
-    runs = p.client.get("/api/distribution/runs").json()
+    runs = elsewhere.get("/api/distribution/runs").json()
     assert [(x["id"], x["started_by"]) for x in runs] == [(run, f"org:{w['org_p'].org_id}")]
-    assert p.client.get(f"/api/distribution/runs/{run}/recompute").json()["identical"] is True
+    assert elsewhere.get(f"/api/distribution/runs/{run}/recompute").json()["identical"] is True
     assert w["org"].request("GET", "/api/distribution/runs").json() == []  # not theirs
 
 

@@ -19,6 +19,20 @@ from fairtrain.services import registry as registry_service  # lazy: `clear` nev
 app = typer.Typer(help="fairtrain: a permission-first rights clearinghouse for AI training data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 
+def terminal_language() -> str:
+    """The catalogue language of the terminal's locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``): ``ko`` for a
+    Korean locale, else English."""
+    import os
+
+    from fairtrain.core.i18n import DEFAULT, LANGUAGES
+
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if value := os.environ.get(var):
+            lang = value.split("_", 1)[0].split(".", 1)[0].lower()
+            return lang if lang in LANGUAGES else DEFAULT
+    return DEFAULT
+
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # never hard-wrap file paths in messages
 
@@ -140,6 +154,8 @@ OrgOpt = Annotated[str | None, typer.Option(
 
 PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
     "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's registry keys")]
+AllowPrivateOpt = Annotated[bool, typer.Option(
+    help="Let web checks fetch loopback, private and link-local addresses (refused by default)")]
 
 
 def licensing():

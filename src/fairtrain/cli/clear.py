@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fairtrain.cli._common import (
+    AllowPrivateOpt,
     JsonOpt,
     PublicKeyOpt,
     app,
@@ -35,6 +36,7 @@ def clear(
     engine: Annotated[str, typer.Option(help="local (process pool) or ray")] = "local",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (local) or actors (ray)")] = 1,
     check_web: Annotated[bool, typer.Option(help="Also read web signals for items with a URL")] = False,
+    allow_private_urls: AllowPrivateOpt = False,
     research: Annotated[bool, typer.Option(help="Clear for research, not commercial, use")] = False,
     fmt: Annotated[str | None, typer.Option("--format", help="Input format when the extension does not tell")] = None,
     key: Annotated[str | None, typer.Option(help="Licensee signing key name (default: the licensee's name)")] = None,
@@ -67,7 +69,8 @@ def clear(
         fail(f"key {key_name!r} ({signing.public.key_id}) is trusted as a registry key here: the licensee signs "
              f"its clearance with a key of its own (`fairtrain keys create --name {key_name} --party`)")
     config = ClearanceConfig(snapshots=tuple(p.resolve() for p in snapshot), purpose=cat, licensee=licensee,
-                             mode=mode, research=research, check_web=check_web, trusted_keys=trusted)
+                             mode=mode, research=research, check_web=check_web, trusted_keys=trusted,
+                             allow_private_urls=allow_private_urls)
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[items]:,} items · {task.fields[rate]:,.0f} items/s"), TimeRemainingColumn(),

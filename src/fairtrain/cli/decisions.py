@@ -64,8 +64,8 @@ def declare(
         try:
             bp = 0
             if revenue_share is not None:
-                from decimal import Decimal
-                bp = int(Decimal(revenue_share) * 100)
+                from fairtrain.core.numbers import parse_basis_points
+                bp = parse_basis_points(revenue_share)
             offer = Offer(price_model=price_model, price=Money.parse(price, currency), revenue_share_bp=bp,
                           purposes=frozenset(offer_purpose or (Purpose.COMMERCIAL, Purpose.RESEARCH)),
                           model_versions=tuple(model_version or ()))

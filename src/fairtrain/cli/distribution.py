@@ -29,9 +29,10 @@ def distribute(
 ) -> None:
     """Split the period's licence money among rights holders by the published formula; logged."""
     from datetime import date as date_
-    from decimal import Decimal
 
-    from fairtrain.core.distribution import Formula, Period
+    from fairtrain.core.distribution import DistributionError, Formula, Period
+    from fairtrain.core.errors import FairtrainError
+    from fairtrain.core.numbers import parse_basis_points
     from fairtrain.services.ledger.distribution import run_distribution
 
     start, sep, end = period.partition("..")
@@ -40,15 +41,24 @@ def distribute(
     except ValueError:
         fail(f"--period {period!r}: expected START..END as ISO dates")
     reg = registry()
-    fees = {}
+    fees = {}  # the organisations named here; the others' fees follow the service's one fee rule
     for spec in fee or ():
         name, _, pct = spec.rpartition("=")
-        fees[reg.find_org(name)["ref"]] = int(Decimal(pct) * 100)
+        try:
+            fees[reg.find_org(name)["ref"]] = parse_basis_points(pct)
+        except FairtrainError as e:  # not a percentage, or no such organisation
+            fail(f"--fee {spec!r}: {e}")
     thresholds = {}
     for spec in threshold or ():
         cur, _, amount = spec.partition("=")
-        thresholds[cur.upper()] = Money.parse(amount, cur).minor
-    r = run_distribution(reg, p, Formula(fee_bp=fees, thresholds=thresholds))
+        try:
+            thresholds[cur.upper()] = Money.parse(amount, cur).minor
+        except FairtrainError as e:
+            fail(f"--threshold {spec!r}: {e}")
+    try:
+        r = run_distribution(reg, p, Formula(fee_bp=fees, thresholds=thresholds))
+    except DistributionError as e:
+        fail(f"distribution {period}: {e}")
     emit(r, as_json, f"distribution run {r['run']}: {r['lines']} lines, {r['holders']} holder totals, "
                      f"sha256 {r['sha256'][:16]}…")
 

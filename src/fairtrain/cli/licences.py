@@ -35,7 +35,16 @@ def licences_request(
     as_json: JsonOpt = False,
 ) -> None:
     """Ask every party in a quote for a licence (one request per party)."""
-    data = json.loads(quote.read_text(encoding="utf-8"))
+    from fairtrain.core import jsontext
+
+    try:
+        data = jsontext.loads(quote.read_bytes(), what=str(quote))
+    except OSError as e:
+        fail(f"{quote}: cannot read ({e.strerror or e})")
+    except jsontext.JsonRefused as e:
+        fail(str(e))
+    if not isinstance(data, dict):
+        fail(f"{quote}: expected an object (a clearance's licence quote)")
     ids = licensing().request(data, licensee=licensee, categories=parse_categories(category) or None,
                                valid_until=parse_when(until, "--until"), model_versions=tuple(model_version or ()))
     emit({"licences": ids}, as_json, f"requested licences {', '.join(map(str, ids))}")
@@ -73,14 +82,17 @@ def licences_accept(
     as_json: JsonOpt = False,
 ) -> None:
     """Grant a requested licence: signed by the grantor, works covered, invoice issued."""
-    from decimal import Decimal
+    from fairtrain.core.numbers import parse_basis_points
 
-    amount = None
-    if price is not None or currency is not None:
-        if not (price and currency):
-            fail("--price and --currency go together")
-        amount = Money.parse(price, currency)
-    bp = int(Decimal(revenue_share) * 100) if revenue_share is not None else None
+    amount = bp = None
+    try:
+        if price is not None or currency is not None:
+            if not (price and currency):
+                fail("--price and --currency go together")
+            amount = Money.parse(price, currency)
+        bp = parse_basis_points(revenue_share) if revenue_share is not None else None
+    except ValueError as e:
+        fail(f"terms: {e}")
     lic = licensing()
     lic.authorise(licence, acting_as)  # before asking for a key: say who may answer first
     r = lic.accept(licence, party=acting_as, key=party_key(acting_as, key), collective=collective,

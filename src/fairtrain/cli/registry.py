@@ -50,6 +50,7 @@ def registry_import(
     csv_file: Annotated[Path, typer.Argument(metavar="CSV")],
     org: Annotated[str, typer.Option(help="The importing organisation (id or name)")],
     skip_invalid: Annotated[bool, typer.Option(help="Import the valid rows and report the rest")] = False,
+    files_root: Annotated[Path | None, typer.Option(help="Folder the file column is confined to (default: the CSV's)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a repertoire CSV (see README for the columns). Bad rows reject the whole file by default."""
@@ -59,7 +60,7 @@ def registry_import(
                   console=err, disable=as_json or not err.is_terminal) as bar:
         task = bar.add_task("validating rows", total=None)
         report = registry_service.import_csv(reg, csv_file, org_id=o["id"], skip_invalid=skip_invalid,
-                            progress=lambda n: bar.update(task, completed=n))
+                            progress=lambda n: bar.update(task, completed=n), files_root=files_root)
     if as_json:
         emit(report.to_dict(), True)
     else:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from fairtrain.cli._common import (
+    AllowPrivateOpt,
     JsonOpt,
     app,
     emit,
@@ -107,12 +108,13 @@ def signals_render(
 def signals_check(
     urls: Annotated[list[str], typer.Argument(metavar="URL...")],
     user_agent: Annotated[str | None, typer.Option(help="User agent to fetch and evaluate robots.txt as")] = None,
+    allow_private_urls: AllowPrivateOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Read every signal that applies to URLs (robots.txt, TDMRep, headers, HTML, RSL, embedded metadata)."""
     from fairtrain.core.signals.check import DEFAULT_USER_AGENT, check_urls
 
-    reports = check_urls(urls, user_agent=user_agent or DEFAULT_USER_AGENT)
+    reports = check_urls(urls, user_agent=user_agent or DEFAULT_USER_AGENT, allow_private=allow_private_urls)
     rows = []
     t = Table("url", "status", "robots", *(c.value for c in Category), "errors")
     for r in reports:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from fairtrain.cli._common import (
     JsonOpt,
@@ -15,7 +16,9 @@ from fairtrain.cli._common import (
     emit,
     fail,
     registry,
+    terminal_language,
 )
+from fairtrain.core.errors import localised
 from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
 from fairtrain.services.registry.errors import RegistryError
 
@@ -46,15 +49,19 @@ def works_add(
             r = reg.add_work_file(f, shares=shares, title=title, iswc=iswc, isrc=isrc, isbn=isbn)
             results.append({"file": str(f), **r})
         except (RegistryError, ValueError) as e:  # KeyFileError, SnapshotError and SignatureError are ValueErrors
-            errors.append({"file": str(f), "error": str(e)})
+            entry = {"file": str(f), "error": str(e)}
+            if hasattr(e, "localised"):  # a reason from the catalogue (an unreadable document): Korean too
+                entry["error_ko"] = localised(e, "ko")
+            errors.append(entry)
     t = Table("file", "work", "status")
     for r in results:
         status = "new" if r["created"] else "already registered"
         if r["disputes"]:
             status += f", disputed ({', '.join(map(str, r['disputes']))})"
         t.add_row(r["file"], str(r["work"]), status)
+    lang = terminal_language()
     for e in errors:
-        t.add_row(e["file"], "-", f"[red]{e['error']}[/]")
+        t.add_row(e["file"], "-", Text(e.get(f"error_{lang}", e["error"]), style="red"))
     emit({"works": results, "errors": errors}, as_json, t)
     if errors:
         raise typer.Exit(1)

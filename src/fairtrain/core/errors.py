@@ -43,6 +43,13 @@ class ItemError(InvalidInput):
         self.reason = reason
 
 
+def localised(exc: BaseException, lang: str) -> str:
+    """``str(exc)`` in ``lang``: an error whose reason is a catalogue message (it has ``localised(lang)``,
+    e.g. ``core.extract.DocumentError``) says it in that language; any other reads as ``str(exc)``."""
+    say = getattr(exc, "localised", None)
+    return say(lang) if callable(say) else str(exc)
+
+
 class NotFound(FairtrainError, LookupError):
     http_status = 404
 

@@ -1,13 +1,59 @@
-"""Writing files so that a reader sees the old content or the new, never half of either."""
+"""Writing files so that a reader sees the old content or the new, never half of either; reading a file
+that a sheet names only when it is a regular file inside the folder it is confined to."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from fairtrain.core.errors import ItemError
+
+
+class FileRefused(ItemError):
+    """A named file that is not read: outside its folder, not a regular file, too large or unreadable."""
+
+
+def read_confined(root: str | os.PathLike, name: str, *, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``name`` (relative to ``root``), which must lie inside ``root`` once
+    links are resolved and hold at most ``max_bytes``.
+
+    Refused with a reason, never read: absolute paths and ``..`` leading out of ``root``, links pointing
+    out of it, devices (``/dev/zero`` reads for ever), FIFOs (opening one blocks for ever: it is opened
+    non-blocking and refused by its type) and files larger than the cap (checked on the open file, and
+    the read stops one byte past the cap in case it grew meanwhile)."""
+    base = Path(root).resolve()
+    try:
+        path = (base / name).resolve()
+    except (OSError, RuntimeError) as e:  # a link loop
+        raise FileRefused(name, f"cannot resolve the path ({e})") from None
+    if not path.is_relative_to(base):
+        raise FileRefused(name, f"outside the files folder {base} (give a path inside it, or --files-root)")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise FileRefused(name, str(e.strerror or e)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileRefused(name, "not a regular file")
+        if st.st_size > max_bytes:
+            raise FileRefused(name, f"{st.st_size} bytes, above the {max_bytes} byte limit")
+        chunks, left = [], max_bytes + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        if left <= 0:
+            raise FileRefused(name, f"grew above the {max_bytes} byte limit while being read")
+        return b"".join(chunks)
+    except OSError as e:
+        raise FileRefused(name, str(e.strerror or e)) from None
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

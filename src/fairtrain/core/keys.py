@@ -45,6 +45,9 @@ class PublicKey:
     def b64(self) -> str:
         return base64.b64encode(self.raw).decode()
 
+    def __reduce__(self):  # by its base64 form: trusted keys travel to the web's worker processes
+        return (PublicKey.from_b64, (self.b64(),))
+
     def pem(self) -> bytes:
         return self.key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 

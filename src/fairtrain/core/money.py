@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
 from fairtrain.core.errors import InvalidInput
+from fairtrain.core.numbers import decimals, parse_decimal
+
+# The largest amount in minor units: stored in 64-bit columns, with room for sums (below 2**63 ≈ 9.2e18).
+MAX_MINOR = 10**18 - 1
 
 
 @cache
@@ -41,21 +45,18 @@ class Money:
 
     @classmethod
     def parse(cls, amount: str, currency: str) -> Money:
-        """Parse a major-unit amount such as ``"12.50"`` EUR into 1250 minor units, refusing extra digits."""
+        """Parse a major-unit amount such as ``"12.50"`` EUR into 1250 minor units, refusing extra digits,
+        negative amounts and amounts whose minor units pass :data:`MAX_MINOR`."""
         code = normalise_currency(currency)
         exponent = currency_exponent(code)
-        try:
-            d = Decimal(amount.strip().replace(",", "").replace("_", ""))
-        except InvalidOperation:
-            raise InvalidInput(f"not an amount: {amount!r}") from None
-        if not d.is_finite():
-            raise InvalidInput(f"not an amount: {amount!r}")
-        scaled = d.scaleb(exponent)
-        if scaled != scaled.to_integral_value():
-            raise InvalidInput(f"{amount!r} has more decimals than {code} allows ({exponent})")
+        d = parse_decimal(amount, separators=True, what="an amount")
         if d < 0:
             raise InvalidInput(f"amount must not be negative: {amount!r}")
-        return cls(code, int(scaled))
+        if decimals(d) > exponent:
+            raise InvalidInput(f"{amount!r} has more decimals than {code} allows ({exponent})")
+        if d.scaleb(exponent) > MAX_MINOR:  # the exponent is bounded: comparing costs nothing
+            raise InvalidInput(f"{amount!r} {code} is above the largest amount ({Money(code, MAX_MINOR)})")
+        return cls(code, int(d.scaleb(exponent)))
 
     def __add__(self, other: Money) -> Money:
         self._same(other)

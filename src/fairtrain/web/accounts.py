@@ -14,6 +14,7 @@ from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fairtrain.core.errors import InvalidInput
+from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import ApiKey, Holder, Organisation, User, WebSession, utcnow
 
 ROLES = ("creator", "org-admin", "developer")
@@ -76,8 +77,9 @@ class Accounts:
         name = (name or "").strip()
         if role not in ROLES:
             raise AccountError(f"role {role!r}: expected one of {', '.join(ROLES)}")
-        if not name or len(name) > 300:
+        if not name:
             raise AccountError("name: required, at most 300 characters")
+        check_text(User.display_name, name, "name", AccountError)  # length and NUL, as every database stores it
         if len(password or "") < MIN_PASSWORD or len(password) > 1024:
             raise AccountError(f"password: at least {MIN_PASSWORD} characters (at most 1024)")
         if country is not None and country != "" and not (len(country) == 2 and country.isalpha()):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from fairtrain.core.vocab import Level
 from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
-from fairtrain.web.deps import principal, require, web
+from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.security import SESSION_COOKIE, SESSION_MAX_AGE, Principal, client_address
 
@@ -202,9 +202,13 @@ async def upload_works(request: Request, p: Caller, files: Annotated[list[Upload
     if len(files) > state.limits.max_files:
         raise WebError(413, f"uploads: at most {state.limits.max_files} files per request, got {len(files)}")
     blobs = [await read_upload(f) for f in files]
+    import asyncio
+
     from starlette.concurrency import run_in_threadpool
 
-    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles)
+    lang = language(request)
+    registered = await asyncio.gather(*(ops.register_upload(state, name, data, lang) for name, data in blobs))
+    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles, registered, lang)
     return {"results": results, "stored": sum(r["ok"] for r in results), "failed": sum(not r["ok"] for r in results)}
 
 
@@ -433,9 +437,9 @@ async def check_outputs(request: Request, p: Caller, files: Annotated[list[Uploa
         raise WebError(413, f"outputs: at most {state.limits.max_files} files per request, got {len(files)}")
     snap_dir = ops.snapshot_file(state, snapshot, "manifest.json").parent  # 404 unless published
     blobs = [await read_upload(f, "output") for f in files]
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(ops.check_outputs, snap_dir, blobs)
+    # matching fingerprints the outputs: in the application's worker processes (CpuError answers 4xx/503)
+    return await state.cpu.run("outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs,
+                                 state.registry_keys)
 
 
 # -- public: registry search, snapshots, the log -----------------------------------------------------

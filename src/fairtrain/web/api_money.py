@@ -219,7 +219,7 @@ async def lookup(request: Request, file: Annotated[UploadFile, File()]) -> dict:
     state = web(request)
     _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
     name, data = await read_upload(file)
-    return await run_in_threadpool(money_ops.lookup, state, name, data)
+    return await money_ops.lookup(state, name, data)
 
 
 @router.get("/summaries", tags=["public"])

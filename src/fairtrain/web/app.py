@@ -17,9 +17,10 @@ from starlette.formparsers import MultiPartParser
 
 from fairtrain._version import __version__
 from fairtrain.core.datadir import resolve_data_dir
-from fairtrain.core.errors import FairtrainError
+from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.services.registry import Registry
 from fairtrain.web.accounts import Accounts
+from fairtrain.web.cpu import CpuPool
 from fairtrain.web.security import BodyLimit, Network, RateLimiter, SecurityHeaders, Sessions, parse_proxies
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -33,6 +34,10 @@ class WebLimits:
     sign_in_per_client: tuple[int, float] = (30, 300.0)
     sign_up_per_client: tuple[int, float] = (10, 3600.0)
     uploads_per_account: tuple[int, float] = (60, 60.0)
+    # fingerprinting runs in worker processes (fairtrain.web.cpu), each upload within this budget
+    cpu_workers: int = 2
+    fingerprint_seconds: float = 120.0
+    fingerprint_max_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass
@@ -43,6 +48,7 @@ class WebState:
     data_dir: Path
     limits: WebLimits
     secure_cookies: bool
+    cpu: CpuPool
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
 
@@ -52,6 +58,14 @@ class WebState:
     @property
     def snapshots_dir(self) -> Path:
         return self.data_dir / "snapshots"
+
+    @property
+    def registry_keys(self) -> list:
+        """The keys a snapshot or tree head must be signed by: this data directory's registry keys only
+        (a licensee's or grantor's key lying beside them is never trusted for that role)."""
+        from fairtrain.core.keys import registry_keys
+
+        return registry_keys(self.data_dir / "keys")
 
     @property
     def uploads_dir(self) -> Path:
@@ -76,6 +90,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
         registry=registry, accounts=Accounts(registry.engine, password_hasher),
         sessions=Sessions(secret_key or _secret(directory)), data_dir=directory.resolve(), limits=limits,
         secure_cookies=secure_cookies, trusted_proxies=parse_proxies(trusted_proxies),
+        cpu=CpuPool(limits.cpu_workers, limits.fingerprint_seconds, limits.fingerprint_max_bytes),
         limiters={name: RateLimiter(*getattr(limits, name)) for name in (
             "sign_in_per_email", "sign_in_per_client", "sign_up_per_client", "uploads_per_account")})
     # Keep uploaded parts in memory (bounded by BodyLimit) instead of spooling them to the system temp
@@ -90,6 +105,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
                   description="A permission-first rights clearinghouse for AI training data: registry, "
                               "declarations, signals, imports, disputes, snapshots and the public log.")
     app.state.web = state
+    app.router.add_event_handler("shutdown", state.cpu.close)
     app.include_router(api.router)
     app.include_router(api_money.router)
     app.include_router(pages.router)
@@ -114,6 +130,7 @@ def _secret(directory: Path) -> bytes:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    from fairtrain.web.deps import language
     from fairtrain.web.pages import render_error
 
     async def handle(request: Request, exc: Exception):
@@ -121,7 +138,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
             headers = getattr(exc, "headers", None)
             return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-        return render_error(request, status, str(exc))
+        return render_error(request, status, localised(exc, language(request)))
 
     app.add_exception_handler(FairtrainError, handle)
 

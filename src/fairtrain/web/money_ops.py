@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
+from fairtrain.core import jsontext
 from fairtrain.core.charts import Bar, bar_chart
 from fairtrain.core.distribution import DistributionError, Formula, Period
 from fairtrain.core.i18n import translator
 from fairtrain.core.keys import SignatureError, SigningKey, verify_document
 from fairtrain.core.money import Money
+from fairtrain.core.numbers import parse_basis_points
 from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
@@ -53,9 +54,9 @@ def _json_upload(data: bytes, what: str) -> object:
     if len(data) > MAX_QUOTE_BYTES:
         raise WebError(413, f"{what}: larger than {MAX_QUOTE_BYTES} bytes")
     try:
-        return json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WebError(400, f"{what}: not JSON ({e})") from None
+        return jsontext.loads(data.removeprefix(b"\xef\xbb\xbf"), what=what)
+    except jsontext.JsonRefused as e:
+        raise WebError(400, str(e)) from None
 
 
 def request_licences(state, p: Principal, data: bytes, categories: list[str] | None,
@@ -140,11 +141,9 @@ def accept(state, p: Principal, licence_id: int, *, collective: bool, price: str
     share = None
     if revenue_share_percent:
         try:
-            share = int(Decimal(revenue_share_percent) * 100)
-        except InvalidOperation:
-            raise WebError(400, f"revenue share {revenue_share_percent!r}: expected a percentage") from None
-        if not 0 <= share <= 10_000:
-            raise WebError(400, f"revenue share {revenue_share_percent}%: between 0 and 100")
+            share = parse_basis_points(revenue_share_percent)
+        except ValueError as e:
+            raise WebError(400, f"revenue share {revenue_share_percent!r}: {e}") from None
     if (amount is not None or share is not None) and not collective:
         raise WebError(400, "own terms (price, revenue share) go with a collective licence")
     return lic.accept(licence_id, party=party, key=_party_key(state, party), collective=collective, price=amount,
@@ -212,23 +211,17 @@ def start_run(state, p: Principal, start: str, end: str, fee_percent: str, thres
     except ValueError as e:
         raise WebError(400, f"period {start}..{end}: {e}") from None
     try:
-        bp = int(Decimal(fee_percent) * 100)
-    except InvalidOperation:
-        raise WebError(400, f"fee {fee_percent!r}: expected a percentage") from None
-    if not 0 <= bp <= 10_000:
-        raise WebError(400, f"fee {fee_percent}%: between 0 and 100")
+        bp = parse_basis_points(fee_percent)
+    except ValueError as e:
+        raise WebError(400, f"fee {fee_percent!r}: {e}") from None
     limits = {}
     for cur, amount in thresholds.items():
         try:
             limits[cur.upper()] = Money.parse(amount, cur).minor
         except ValueError as e:
             raise WebError(400, f"threshold {cur}={amount}: {e}") from None
-    # Runs split all of a period's money, so other organisations' fees come from the latest run that set
-    # them (each organisation sets only its own fee); one that never set a fee is refused by the engine.
-    fees: dict[str, int] = {}
-    for r in _runs(state):
-        fees.update(json.loads(r.inputs)["formula"]["fee_bp"])
-    fees[p.org_ref] = bp
+    # Each organisation sets only its own fee; the others' come from the service's one fee rule.
+    fees = {p.org_ref: bp}
     try:
         result = dist.run_distribution(state.registry, period, Formula(fee_bp=fees, thresholds=limits),
                                        started_by=p.org_ref)
@@ -303,7 +296,10 @@ def import_legacy_starters(state) -> None:
                 c.execute(update(DistributionRunRow).where(DistributionRunRow.id == int(run_id),
                                                            DistributionRunRow.started_by.is_(None))
                           .values(started_by=org))
-    path.replace(path.with_name(path.name + ".imported"))
+    try:
+        path.replace(path.with_name(path.name + ".imported"))
+    except FileNotFoundError:  # another server starting on the same directory moved it first
+        pass
 
 
 def statement_for(state, p: Principal, run_id: int, holder: str | None = None) -> dict:
@@ -330,10 +326,10 @@ def clearances_dir(state) -> Path:
     return state.data_dir / "clearances"
 
 
-def lookup(state, name: str, data: bytes) -> dict:
-    """"Was my work used?": ``data`` is fingerprinted in memory and never stored; answered against every
-    clearance manifest in the log, with leaves from the published clearance directories under the data
-    directory (``clearances/NAME/``)."""
+def lookup_plan(state, name: str, data: bytes):
+    """The database half of a lookup: the published clearances, and where the CPU half
+    (:func:`fairtrain.services.transparency.lookup.identify_in`) looks: the snapshots they cite, from the
+    manifests' paths and the published snapshots under the data directory."""
     from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError
 
     if not data:
@@ -342,23 +338,19 @@ def lookup(state, name: str, data: bytes) -> dict:
     dirs = sorted(d for d in root.iterdir() if (d / "manifest.json").is_file()) if root.is_dir() else []
     try:
         wl = WorkLookup(Log(state.registry.engine), dirs)
-        if not wl.clearances:
-            return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
-        snap_root = state.snapshots_dir
-        matchers = []
-        if snap_root.is_dir():
-            from fairtrain.core.matcher import SnapshotMatcher
-            from fairtrain.core.snapshot import SnapshotError
+    except WorkLookupError as e:
+        raise WebError(400, str(e)) from None
+    cited = {s["snapshot_id"] for pc in wl.clearances for s in pc.manifest.get("snapshots", [])}
+    snap_root = state.snapshots_dir
+    snapshot_dirs = [*wl.snapshot_paths(), *(sorted(snap_root.iterdir()) if snap_root.is_dir() else [])]
+    return wl, snapshot_dirs, cited
 
-            cited = {s["snapshot_id"] for pc in wl.clearances for s in pc.manifest.get("snapshots", [])}
-            for d in sorted(snap_root.iterdir()):
-                try:
-                    m = SnapshotMatcher.open(d, None)
-                except (SnapshotError, OSError, ValueError):
-                    continue
-                if m.snapshot.snapshot_id in cited:
-                    matchers.append(m)
-        found = wl.identify(name, data, matchers)
+
+def lookup_answer(wl, name: str, found: dict) -> dict:
+    """"Was my work used?" once the upload is identified (``found``: ``identify_in``'s answer)."""
+    from fairtrain.services.transparency.lookup import WorkLookupError
+
+    try:
         answers = wl.answer(found["works"], found["content_hash"])
     except WorkLookupError as e:
         raise WebError(400, str(e)) from None
@@ -369,6 +361,23 @@ def lookup(state, name: str, data: bytes) -> dict:
             a["file"].pop("set_proof", None)
     return {"file": name, "clearances": len(wl.clearances), "identified": found["works"],
             "content_hash": found["content_hash"], "answers": answers, "used": any(a["included"] for a in answers)}
+
+
+async def lookup(state, name: str, data: bytes) -> dict:
+    """"Was my work used?": ``data`` is fingerprinted in memory (in the application's worker processes)
+    and never stored; answered against every clearance manifest in the log, with leaves from the
+    published clearance directories under the data directory (``clearances/NAME/``)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.services.transparency.lookup import identify_in
+
+    state.cpu.check_size(name, len(data))
+    wl, snapshot_dirs, cited = await run_in_threadpool(lookup_plan, state, name, data)
+    if not wl.clearances:
+        return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
+    found = await state.cpu.run(name, len(data), identify_in, name, data, snapshot_dirs, cited,
+                                state.registry_keys)  # CpuError: 4xx; no registry key: nothing trusted
+    return await run_in_threadpool(lookup_answer, wl, name, found)
 
 
 def summaries(state, limit: int = 100) -> list[dict]:

@@ -7,12 +7,12 @@ import io
 import json
 import secrets
 import zipfile
-from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
+from fairtrain.core.errors import localised
 from fairtrain.core.money import Money
 from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, SignalRenderError, render_kit
 from fairtrain.core.snapshot import SnapshotError, verify_snapshot
@@ -31,24 +31,58 @@ DEFAULT_POLICY = {c.value: ("allow" if c is Category.SEARCH else "deny") for c i
 # -- works -------------------------------------------------------------------------------------------
 
 
-def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[str] | None = None) -> list[dict]:
-    """Register each file as a work of the calling creator (sole holder); a bad file is reported, the
-    others go on."""
+async def register_upload(state, name: str, data: bytes, lang: str = "en") -> tuple[str, bytes, str | None] | str | None:
+    """An uploaded work's (media type, registered fingerprint, ISCC), computed in the application's worker
+    processes within the upload budget; the reason as text when that fails; None when there is nothing to
+    fingerprint (empty or not text, image or audio: ``add_work`` says so). Reasons in ``lang``."""
+    from fairtrain.core.media import detect_media_type
+    from fairtrain.web.cpu import CpuError
+
+    media = detect_media_type(data[:8192], name) if data else None
+    if media is None:
+        return None
+    try:
+        fingerprint, iscc = await state.cpu.run(name, len(data), _register, media, data, name, lang)
+    except CpuError as e:
+        return str(e)
+    return media, fingerprint, iscc
+
+
+def _register(media: str, data: bytes, name: str, lang: str) -> tuple[bytes, str | None]:
+    """:func:`register_content` in a worker process: a document that cannot be read says why in ``lang``
+    (errors cross the process boundary as text)."""
+    from fairtrain.core.extract import DocumentError
+    from fairtrain.services.registry.registry import register_content
+
+    try:
+        return register_content(media, data, name)
+    except DocumentError as e:
+        raise RegistryError(localised(e, lang)) from None
+
+
+def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[str] | None = None,
+              registered: list | None = None, lang: str = "en") -> list[dict]:
+    """Register each file as a work of the calling creator (sole holder); a bad file is reported (in
+    ``lang`` where the reason is in the catalogue), the others go on. ``registered``: per file, what
+    :func:`register_upload` computed."""
     titles = titles or []
     results = []
     for i, (name, data) in enumerate(files):
         title = (titles[i] if i < len(titles) and titles[i].strip() else Path(name or "work").stem) or "work"
+        content = registered[i] if registered else None
         try:
             if not data:
                 raise RegistryError(f"{name}: file is empty")
+            if isinstance(content, str):
+                raise RegistryError(content)
             r = state.registry.add_work(title=title, shares=[ShareSpec(p.account.holder_id, "author", Fraction(1))],
-                                        data=data, file_name=name or title)
+                                        data=data, file_name=name or title, registered=content)
             w = state.registry.work(r["work"])
             results.append({"file": name, "ok": True, "work": r["work"], "created": r["created"],
                             "disputes": r["disputes"], "title": w["title"], "media_type": w["media_type"],
                             "iscc": w["iscc"], "status": w["status"]})
         except (RegistryError, ValueError) as e:
-            results.append({"file": name, "ok": False, "error": str(e)})
+            results.append({"file": name, "ok": False, "error": localised(e, lang)})
     return results
 
 
@@ -132,11 +166,10 @@ def parse_offer(price: str | None, currency: str | None, price_model: str | None
     if not price or not currency:
         raise WebError(422, "offer: give both a price and a currency")
     try:
-        Decimal(price)
         model = PriceModel(price_model or PriceModel.PER_WORK.value)
         return Offer(price_model=model, price=Money.parse(price, currency),
                      purposes=frozenset((Purpose.COMMERCIAL, Purpose.RESEARCH)))
-    except (ValueError, InvalidOperation) as e:
+    except ValueError as e:
         raise WebError(422, f"offer: {e}") from None
 
 
@@ -337,17 +370,26 @@ def snapshot_file(state, name: str, rel: str) -> Path:
 def verify_published(state, name: str) -> dict:
     path = snapshot_file(state, name, "manifest.json").parent
     try:
-        snap = verify_snapshot(path)
+        snap = verify_snapshot(path, _required(state.registry_keys))
     except SnapshotError as e:
         return {"name": name, "valid": False, "problem": str(e)}
     return {"name": name, "valid": True, "key_id": snap.signer.key_id, "snapshot_id": snap.snapshot_id}
 
 
-def check_outputs(snapshot_dir: Path, items: list[tuple[str, bytes]]) -> dict:
+def _required(keys: list) -> list:
+    """Trusted keys, or a refusal: with no registry key there is nothing a snapshot could be checked against
+    (an empty list would trust any signer)."""
+    if not keys:
+        raise WebError(409, "this registry has no registry key yet: create it with `fairtrain init` or "
+                            "`fairtrain keys create --registry`")
+    return keys
+
+
+def check_outputs(snapshot_dir: Path, items: list[tuple[str, bytes]], trusted: list) -> dict:
     from fairtrain.services.transparency.outputs import OutputChecker, attribution_weights
 
     try:
-        checker = OutputChecker.open(snapshot_dir, None)  # the signature is verified before anything is read
+        checker = OutputChecker.open(snapshot_dir, _required(trusted))  # verified before anything is read
     except SnapshotError as e:
         raise WebError(409, f"snapshot refused: {e}") from None
     checks = checker.check(items)

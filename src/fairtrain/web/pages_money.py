@@ -4,13 +4,13 @@ summaries (the public)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from fairtrain.core import jsontext
 from fairtrain.web import money_ops
 from fairtrain.web.api import _client, _limit
 from fairtrain.web.deps import language, principal, require, web
@@ -58,9 +58,9 @@ async def upload_quote(request: Request, p: Caller):
 def usage_report(request: Request, p: Caller, document: Annotated[str, Form(max_length=1_000_000)]):
     require(p, "developer", what="usage reports")
     try:
-        doc = json.loads(document)
-    except json.JSONDecodeError as e:
-        raise WebError(400, f"usage report: not JSON ({e})") from None
+        doc = jsontext.loads(document, what="usage report")
+    except jsontext.JsonRefused as e:
+        raise WebError(400, str(e)) from None
     result = money_ops.file_usage_report(web(request), p, doc)
     return _money_page(request, p, done={"report": result})
 
@@ -103,7 +103,7 @@ async def lookup(request: Request, p: Caller):
     _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
     form = await request.form()
     name, data = await form_file(form, "file", "was my work used?: choose a file")
-    result = await run_in_threadpool(money_ops.lookup, state, name, data)
+    result = await money_ops.lookup(state, name, data)
     return render(request, "lookup.html", p, result=result)
 
 

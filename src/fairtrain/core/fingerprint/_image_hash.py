@@ -14,6 +14,13 @@ from PIL import Image, UnidentifiedImageError
 
 from fairtrain.core.fingerprint import FingerprintError
 
+try:  # HEIC/HEIF (iPhone photos): pillow-heif adds the format to Pillow's Image.open
+    from pillow_heif import register_heif_opener
+except ImportError:  # pragma: no cover - an installation without it reads every other format
+    pass
+else:
+    register_heif_opener()
+
 THUMB = 32  # pHash / ISCC Image-Code work on a 32×32 grey thumbnail
 VERIFY_THUMB = 64  # registry-side thumbnail kept for the verification stage
 MAX_PIXELS = 100_000_000  # decompression-bomb cap on the declared size, checked before any decoding

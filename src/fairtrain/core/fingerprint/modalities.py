@@ -2,6 +2,10 @@
 
 Callers (the registry, snapshot export, the matcher, clearance) go through :func:`modality` and never
 import a modality module directly, so adding one is a change in this file only.
+
+The text modality reads documents (HWP, HWPX, DOCX, ODT, EPUB, PDF, RTF) through ``core.extract`` first,
+on both sides: a work registered as an HWP is matched by its text wherever that text turns up, and a
+document in a dataset is read the same way. Plain text goes straight to the fingerprint.
 """
 
 from __future__ import annotations
@@ -48,13 +52,65 @@ def modality(name: str) -> Modality:
         raise InvalidInput(f"unknown modality {name!r} (expected one of: {', '.join(NAMES)})")
     mod = importlib.import_module(f"fairtrain.core.fingerprint.{name}")
     if name == "text":
-        return Modality("text", mod.register_text, mod.fingerprint_text, mod.TextIndexBuilder, mod.TextIndex.load,
-                        lambda fp: fp.iscc_code, mod.fingerprint_texts)
+        return Modality("text", _reading_documents(mod.register_text), _reading_documents(mod.fingerprint_text),
+                        mod.TextIndexBuilder, mod.TextIndex.load, lambda fp: fp.iscc_code,
+                        _reading_documents_batch(mod.fingerprint_texts))
     if name == "image":
         return Modality("image", mod.register_image, mod.fingerprint_image, mod.ImageIndexBuilder,
                         mod.ImageIndex.load, lambda reg: reg.iscc or None)
     return Modality("audio", mod.register_audio, mod.fingerprint_audio, mod.AudioIndexBuilder, mod.AudioIndex.load,
                     lambda reg: reg.iscc or None)
+
+
+def _as_text(data: bytes | str, name: str) -> bytes | str:
+    """A document's extracted text, or ``data`` itself when it is not a document (the common case: one
+    look at the first bytes)."""
+    from fairtrain.core import extract
+
+    return extract.extract_text(data, name) if extract.is_document(data, name) else data
+
+
+def _reading_documents(fn: Callable[[bytes | str, str], object]) -> Callable[[bytes | str, str], object]:
+    def call(data: bytes | str, name: str = "") -> object:
+        try:
+            return fn(_as_text(data, name), name)
+        except FingerprintError as e:
+            if (text := _legacy(data, e)) is None:
+                raise
+            return fn(text, name)
+
+    return call
+
+
+def _legacy(data: bytes | str, e: FingerprintError) -> str | None:
+    """Korean CP949 or UTF-16 text, tried only where UTF-8 decoding failed."""
+    if not e.reason.startswith(("not UTF-8", "binary data (NUL")):
+        return None
+    from fairtrain.core import extract
+
+    return extract.legacy_text(data)
+
+
+def _reading_documents_batch(fn: Callable[[Sequence[tuple[str, bytes | str]]], list]
+                             ) -> Callable[[Sequence[tuple[str, bytes]]], list[object | FingerprintError]]:
+    def call(items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
+        texts: list[tuple[str, bytes | str]] = []
+        failed: dict[int, FingerprintError] = {}
+        for i, (name, data) in enumerate(items):
+            try:
+                texts.append((name, _as_text(data, name)))
+            except FingerprintError as e:
+                failed[i] = e
+                texts.append((name, ""))
+        out = fn(texts)
+        for i, e in failed.items():
+            out[i] = e
+        for i, fp in enumerate(out):
+            if isinstance(fp, FingerprintError) and i not in failed and (text := _legacy(items[i][1], fp)) is not None:
+                out[i] = fn([(items[i][0], text)])[0]
+        return out
+
+    return call
 
 
 def available() -> list[str]:

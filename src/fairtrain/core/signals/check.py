@@ -79,8 +79,11 @@ class SignalChecker:
 
     def __init__(self, *, user_agent: str = DEFAULT_USER_AGENT, client: httpx.AsyncClient | None = None,
                  limits: FetchLimits = FetchLimits(), per_host: int = 4, concurrency: int = 64,
-                 fetch_bodies: bool = True, read_c2pa: bool = True):
+                 fetch_bodies: bool = True, read_c2pa: bool = True, allow_private: bool = False):
+        """``allow_private`` lets the checker's own clients connect to loopback, private and link-local
+        addresses, which are refused otherwise; a ``client`` passed in is used as it is."""
         self.user_agent = user_agent
+        self.allow_private = allow_private
         self.token = product_token(user_agent) or user_agent
         self.limits = limits
         self.fetch_bodies = fetch_bodies
@@ -94,10 +97,12 @@ class SignalChecker:
         self._per_host = per_host
         self._host_sems: dict[str, asyncio.Semaphore] = {}
         self._sem = asyncio.Semaphore(concurrency)
+        self._url_sem = asyncio.Semaphore(concurrency)  # URLs in progress (their deadlines running)
+        self._url_host_sems: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, _RobotsEntry] = {}
         self._tdm: dict[str, tuple[tdmrep.TdmRepFile | None, Fetched | None, str | None, float]] = {}
         self._rsl: dict[str, tuple[rsl_mod.RslDocument | None, Fetched | None, str | None, float]] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Task] = {}
 
     async def __aenter__(self) -> SignalChecker:
         return self
@@ -106,6 +111,10 @@ class SignalChecker:
         await self.aclose()
 
     async def aclose(self) -> None:
+        tasks, self._inflight = list(self._inflight.values()), {}
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         clients, self._clients = list(self._clients.values()), {}
         for c in clients:
             await c.aclose()
@@ -118,7 +127,8 @@ class SignalChecker:
             if self._ssl is None:
                 self._ssl = httpx.create_ssl_context()
             c = self._clients[host] = make_client(user_agent=self.user_agent, limits=self.limits,
-                                                  max_connections=self._per_host, ssl_context=self._ssl)
+                                                  max_connections=self._per_host, ssl_context=self._ssl,
+                                                  allow_private=self.allow_private)
         return c
 
     # -- public ----------------------------------------------------------------------------------
@@ -126,8 +136,18 @@ class SignalChecker:
         return list(await asyncio.gather(*(self.check(u) for u in urls)))
 
     async def check(self, url: str) -> SignalReport:
+        """Every signal for ``url``, within one overall deadline (``limits.url_deadline``): a slow site
+        costs that long at most, not a deadline per fetch times the robots.txt, HEAD and GET it takes."""
         try:
-            return await self._check(url)
+            # The clock starts when the URL gets its turn: at most `concurrency` URLs, `per_host` of a host,
+            # are checked at once, so a long batch for one site does not spend its deadlines queueing.
+            async with self._url_sem, self._host_sem(urlsplit(url).netloc.lower(), self._url_host_sems):
+                async with asyncio.timeout(self.limits.url_deadline):
+                    return await self._check(url)
+        except TimeoutError:
+            return SignalReport(url, Terms(), None, errors=(
+                f"{url}: unreachable (no complete answer within the URL's deadline of "
+                f"{self.limits.url_deadline:g} s); nothing read",))
         except Exception as e:  # a bug or an unforeseen input must not sink the batch
             return SignalReport(url, Terms(), None, errors=(f"internal error: {type(e).__name__}: {e}",))
 
@@ -236,10 +256,11 @@ class SignalChecker:
             layer = fs.tdm
         return terms, layer, links, errors
 
-    def _host_sem(self, host: str) -> asyncio.Semaphore:
-        sem = self._host_sems.get(host)
+    def _host_sem(self, host: str, sems: dict[str, asyncio.Semaphore] | None = None) -> asyncio.Semaphore:
+        sems = self._host_sems if sems is None else sems
+        sem = sems.get(host)
         if sem is None:
-            sem = self._host_sems[host] = asyncio.Semaphore(self._per_host)
+            sem = sems[host] = asyncio.Semaphore(self._per_host)
         return sem
 
     async def _get(self, url: str, method: str, *, max_bytes: int | None = None) -> Fetched:
@@ -249,22 +270,20 @@ class SignalChecker:
                                user_agent=self.user_agent)
 
     async def _once(self, kind: str, key: str, make):
-        """Run ``make()`` once per (kind, key) even when many URLs of an origin arrive together."""
-        fut = self._inflight.get((kind, key))
-        if fut is not None:
-            return await asyncio.shield(fut)
-        fut = asyncio.get_running_loop().create_future()
-        self._inflight[(kind, key)] = fut
-        try:
-            result = await make()
-            fut.set_result(result)
-            return result
-        except BaseException as e:
-            fut.set_exception(e)
-            fut.exception()  # mark retrieved
-            raise
-        finally:
-            del self._inflight[(kind, key)]
+        """Run ``make()`` once per (kind, key) even when many URLs of an origin arrive together. It runs as
+        its own task, so a URL that gives up at its deadline does not cancel it for the others."""
+        task = self._inflight.get((kind, key))
+        if task is None:
+            task = self._inflight[(kind, key)] = asyncio.ensure_future(make())
+
+            def done(t: asyncio.Task) -> None:
+                if self._inflight.get((kind, key)) is t:
+                    del self._inflight[(kind, key)]
+                if not t.cancelled():
+                    t.exception()  # retrieved: its waiters may all have given up
+
+            task.add_done_callback(done)
+        return await asyncio.shield(task)
 
     async def _robots_for(self, origin: str) -> _RobotsEntry:
         cached = self._robots.get(origin)

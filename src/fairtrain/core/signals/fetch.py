@@ -10,11 +10,14 @@ any cap can look at it, whereas this decoder never holds more than the cap plus 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import httpcore
 import httpx
 
 from fairtrain.core.signals.evidence import VERSION, Retrieval
@@ -28,6 +31,7 @@ class FetchLimits:
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
     deadline: float = 20.0  # wall-clock seconds for one request, redirects and body included
+    url_deadline: float = 30.0  # wall-clock seconds for everything one URL's check fetches (robots, HEAD, GET, …)
     max_redirects: int = 5  # RFC 9309 §2.3.1.2: follow at least five
     max_body_bytes: int = 10 * 1024 * 1024  # decoded bytes kept from a resource
 
@@ -54,17 +58,81 @@ class Fetched:
         return self.status is not None and 200 <= self.status < 300
 
 
+def refused_address(address: str) -> str | None:
+    """Why ``address`` (an IP literal) must not be fetched from a dataset's URL, or None if it is public.
+
+    Loopback, private, link-local (169.254.169.254 answers cloud credentials), shared, multicast, reserved
+    and unspecified addresses all read as not global; an IPv4 address inside IPv6 is judged as IPv4."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_global:
+        return None
+    kind = ("a loopback" if ip.is_loopback else "a link-local" if ip.is_link_local else
+            "a private" if ip.is_private else "not a public")
+    return f"{kind} address"
+
+
+class _PublicOnly(httpcore.AsyncNetworkBackend):
+    """Connects only to public addresses. The name is resolved here and the connection made to the very
+    address that was checked, so a DNS server answering differently the second time changes nothing; a
+    redirect to a private address is refused the same way, at its connection."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None, socket_options=None) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, TimeoutError) as e:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {e}") from None
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        for a in addresses:
+            if why := refused_address(a):
+                raise httpcore.ConnectError(f"refused: {host} is {a}, {why} (allow with --allow-private-urls)")
+        for a in addresses[:-1]:
+            try:
+                return await self._inner.connect_tcp(a, port, timeout=timeout, local_address=local_address,
+                                                     socket_options=socket_options)
+            except httpcore.ConnectError:
+                continue  # the next checked address (IPv4 after IPv6, say)
+        return await self._inner.connect_tcp(addresses[-1], port, timeout=timeout, local_address=local_address,
+                                             socket_options=socket_options)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
+        raise httpcore.ConnectError("refused: not a network address")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _PublicOnlyTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, *, ssl_context: ssl.SSLContext | bool, limits: httpx.Limits):
+        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(  # httpx has no parameter for the network backend
+            ssl_context=self._pool._ssl_context, max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PublicOnly())
+
+
 def make_client(*, user_agent: str = DEFAULT_USER_AGENT, limits: FetchLimits = FetchLimits(),
-                max_connections: int = 100, ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+                max_connections: int = 100, ssl_context: ssl.SSLContext | None = None,
+                allow_private: bool = False) -> httpx.AsyncClient:
     """An httpx client for :func:`fetch`. Pass one ``ssl_context`` to many clients: building one loads
-    the CA bundle, about 25 ms of CPU each time."""
+    the CA bundle, about 25 ms of CPU each time. Unless ``allow_private``, it connects to public
+    addresses only (:func:`refused_address`): a dataset's URLs must not reach the machine's own services."""
+    verify = ssl_context if ssl_context is not None else True
+    pool = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
-        verify=ssl_context if ssl_context is not None else True,
+        verify=verify,
         headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
         timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
         follow_redirects=False,  # followed by hand below, to count hops and keep the chain as evidence
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=pool,
         trust_env=False,
+        transport=None if allow_private else _PublicOnlyTransport(ssl_context=verify, limits=pool),
     )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
-import json
+import lzma
 import os
 import re
 import shutil
@@ -12,18 +13,23 @@ import stat
 import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
 from typing import Any
 
+from fairtrain.core import safejson
 from fairtrain.core.files import atomic_dir, atomic_file
-from fairtrain.core.media import detect_media_type
+from fairtrain.core.media import DOCUMENT_FORMATS, detect_media_type
 
 from ._readers_base import (
     MAX_ITEM_BYTES,
+    MAX_TEXT_BYTES,
+    SHARD_ERRORS,
     Item,
     ReaderError,
     Shard,
     error_item,
     kept_rows,
+    read_local,
 )
 from ._readers_tabular import list_files, rebatch_rows
 
@@ -43,62 +49,150 @@ def _unsafe_name(name: str) -> str | None:
     return None
 
 
-def _gunzip(data: bytes, what: str) -> bytes:
+def _gunzip(data: bytes, what: str, cap: int = MAX_ITEM_BYTES) -> bytes:
     with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
-        out = g.read(MAX_ITEM_BYTES + 1)
-    if len(out) > MAX_ITEM_BYTES:
-        raise ValueError(f"{what} decompresses to more than {MAX_ITEM_BYTES} bytes")
+        out = g.read(cap + 1)
+    if len(out) > cap:
+        raise ValueError(f"{what} decompresses to more than the {cap} bytes it may hold")
     return out
 
 
 _Members = list[tuple[tarfile.TarInfo, bytes]]
 
 
-def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | str]]:
-    """``(row, key, members or the reason the entry is refused)``, grouping consecutive members by key.
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A tar entry that is not an item: which part (``field``: a member name, or ``archive``) and why."""
 
-    ``ignore_zeros`` makes tarfile skip a damaged header block by block until the next good header instead
-    of ending the archive silently; the gap between where a member should start and where it does is
-    reported as an error entry."""
+    field: str
+    reason: str
+
+
+class _Tap:
+    """The (decompressed) archive as tarfile reads it: notes where the last non-zero byte read at or after
+    ``watch_from`` ends (an archive's end-of-archive blocks are zeros: anything else after the last member
+    is damage), and refuses a single read larger than ``max_read`` (a pax or GNU long-name header claiming
+    gigabytes, which tarfile would read into memory)."""
+
+    def __init__(self, f: Any, max_read: int):
+        self.f = f
+        self.max_read = max_read
+        self.watch_from = 0
+        self.nonzero_end = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0 or n > self.max_read:
+            raise tarfile.ReadError(f"a header or member asks for {n} bytes at once, more than {self.max_read}")
+        pos = self.f.tell()
+        data = self.f.read(n)
+        if pos + len(data) > self.watch_from:  # headers and what follows the last member, not member data
+            skip = max(0, self.watch_from - pos)
+            if tail := data[skip:].rstrip(b"\0"):
+                self.nonzero_end = max(self.nonzero_end, pos + skip + len(tail))
+        return data
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.f.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+
+def _decompressed(raw: Any) -> Any:
+    """``raw`` itself, or a seekable decompressing view of it (gzip, bzip2, xz), by its first bytes."""
+    head = raw.read(6)
+    raw.seek(0)
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if head.startswith(b"BZh"):
+        return bz2.BZ2File(raw)
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(raw)
+    return raw
+
+
+def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | _Refused]]:
+    """``(row, key, members or why the entry is refused)``, grouping consecutive members by key.
+
+    Never raises for a damaged archive: the reading pass and the pass that writes the cleared output both
+    meet the damage at the same entry, as a refused entry that ends the shard. ``ignore_zeros`` makes
+    tarfile skip a damaged header block by block until the next good header instead of ending the
+    archive silently; the gap is reported, and so are bytes after the last member that are not the
+    end-of-archive zeros (an archive cut inside a header). A member, or a sample's members together, over
+    :data:`MAX_ITEM_BYTES` is refused unread; headers claiming more are refused before tarfile reads them."""
     row = 0
     key: str | None = None
     members: _Members = []
-    with tarfile.open(path, "r|*", ignore_zeros=True) as tf:
-        expected = 0
-        for ti in tf:
-            if ti.offset > expected:
-                if key is not None:
-                    yield row, key, members
-                    row, key, members = row + 1, None, []
-                skipped = ti.offset - expected
-                yield row, ti.name, f"{skipped} bytes of damaged tar data skipped before {ti.name!r}"
-                row += 1
-            expected = ti.offset_data + -(-ti.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
-            if ti.isdir():
-                continue
-            refused = _unsafe_name(ti.name)
-            if refused is None and not ti.isfile():
-                refused = "a link or special file, not a regular member"
-            if refused is None and ti.size > MAX_ITEM_BYTES:
-                refused = f"{ti.size} bytes, more than {MAX_ITEM_BYTES}"
-            m = _KEY_EXT.match(ti.name)
-            mkey = m.group(1) if m else ti.name
-            if refused is not None or mkey != key:
-                if key is not None:
-                    yield row, key, members
-                    row, key, members = row + 1, None, []
-            if refused is not None:
-                yield row, ti.name, f"member {ti.name!r} refused: {refused}"
-                row += 1
-                continue
-            f = tf.extractfile(ti)
-            data = f.read() if f is not None else b""
-            if len(data) != ti.size:
-                raise tarfile.ReadError(f"member {ti.name!r} is truncated ({len(data)} of {ti.size} bytes)")
-            key = mkey
-            members.append((ti, data))
+    group_bytes = 0
+    skip_key: str | None = None  # a refused sample's key: its further members are skipped unread
+    expected = 0
+    last = "the start of the archive"
+    try:
+        with open(path, "rb") as raw, _decompressed(raw) as plain:
+            tap = _Tap(plain, MAX_ITEM_BYTES + tarfile.BLOCKSIZE)
+            with tarfile.open(fileobj=tap, mode="r:", ignore_zeros=True) as tf:
+                while (ti := tf.next()) is not None:
+                    tf.members.clear()  # tarfile keeps every header it read; a shard may hold millions
+                    if ti.offset > expected:
+                        if key is not None:
+                            yield row, key, members
+                            row, key, members, group_bytes = row + 1, None, [], 0
+                        skipped = ti.offset - expected
+                        yield row, ti.name, _Refused("archive", f"{skipped} bytes of damaged tar data skipped "
+                                                                f"before {ti.name!r}")
+                        row += 1
+                    expected = ti.offset_data + -(-ti.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+                    tap.watch_from, last = expected, repr(ti.name)
+                    if ti.isdir():
+                        continue
+                    m = _KEY_EXT.match(ti.name)
+                    mkey = m.group(1) if m else ti.name
+                    if mkey == skip_key:
+                        continue
+                    skip_key = None
+                    refused = _unsafe_name(ti.name)
+                    if refused is None and not ti.isfile():
+                        refused = "a link or special file, not a regular member"
+                    if refused is None and ti.size > MAX_ITEM_BYTES:
+                        refused = f"{ti.size} bytes, more than {MAX_ITEM_BYTES}"
+                    if refused is None and ti.size > MAX_TEXT_BYTES and _is_text_member(ti.name):
+                        refused = f"{ti.size} bytes of text, more than {MAX_TEXT_BYTES}"
+                    if refused is None and mkey == key and group_bytes + ti.size > MAX_ITEM_BYTES:
+                        yield row, key, _Refused(ti.name, f"sample {key!r} refused: its members hold more than "
+                                                          f"{MAX_ITEM_BYTES} bytes together")
+                        row, key, members, group_bytes, skip_key = row + 1, None, [], 0, mkey
+                        continue
+                    if refused is not None or mkey != key:
+                        if key is not None:
+                            yield row, key, members
+                            row, key, members, group_bytes = row + 1, None, [], 0
+                    if refused is not None:
+                        yield row, ti.name, _Refused(ti.name, f"member {ti.name!r} refused: {refused}")
+                        row += 1
+                        continue
+                    f = tf.extractfile(ti)
+                    data = f.read(ti.size) if f is not None else b""
+                    if len(data) != ti.size:
+                        raise tarfile.ReadError(f"member {ti.name!r} is cut short ({len(data)} of {ti.size} bytes)")
+                    key, group_bytes = mkey, group_bytes + ti.size
+                    members.append((ti, data))
+                if tap.nonzero_end > expected:
+                    raise tarfile.ReadError(f"{tap.nonzero_end - expected} bytes after {last} are neither a "
+                                            "member nor the end of the archive (cut inside a header?)")
+    except SHARD_ERRORS as e:
+        if key is not None:
+            yield row, key, members
+            row += 1
+        yield row, f"@{expected}", _Refused("archive", f"shard unreadable from row {row} on: after {last}: "
+                                                       f"{e or type(e).__name__}")
+        return
     if key is not None:
         yield row, key, members
+
+
+def _is_text_member(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1].lower()
+    return last in _TEXT_EXTS or last in _CAPTION_EXTS or last == "json"
 
 
 def _member_ext(ti: tarfile.TarInfo) -> str:
@@ -122,8 +216,8 @@ class WebDatasetReader:
     def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:
         def items() -> Iterator[Item]:
             for row, key, members in _tar_samples(Path(shard.path)):
-                if isinstance(members, str):
-                    yield error_item(shard, row, members, item=f"{shard.id}:{key}")
+                if isinstance(members, _Refused):
+                    yield error_item(shard, row, members.reason, item=f"{shard.id}:{key}", field=members.field)
                 else:
                     yield self._item(shard, row, key, members)
 
@@ -134,31 +228,39 @@ class WebDatasetReader:
         record: dict[str, Any] = {"__key__": key}
         item = Item(item=f"{shard.id}:{key}", shard=shard.id, row=row, record=record)
         media: list[tuple[str, str | None, bytes]] = []
+        budget = MAX_ITEM_BYTES  # the sample's bytes, decompressed members counted as decompressed
         for ti, raw in members:
             ext = _member_ext(ti)
             record[ext] = raw
             plain_ext = ext[:-3] if ext.endswith(".gz") else ext
             try:
-                data = _gunzip(raw, ti.name) if ext.endswith(".gz") else raw
+                cap = min(budget, MAX_TEXT_BYTES) if _is_text_member(ti.name[:-3]) else budget
+                data = _gunzip(raw, ti.name, cap) if ext.endswith(".gz") else raw
             except (OSError, EOFError, ValueError) as e:
-                item.error = f"member {ti.name!r} is not valid gzip: {e}"
+                item.error, item.error_field = f"member {ti.name!r} is not valid gzip: {e}", ti.name
                 return item
+            budget -= len(data)
             last = plain_ext.rsplit(".", 1)[-1].lower()
             kind = detect_media_type(data[:4096], f"x.{last}")
             media.append((last, kind, data))
             if last == "json" and item.url is None:
                 try:
-                    meta = json.loads(data)
+                    meta = safejson.loads(data)
                     if isinstance(meta, dict) and isinstance(meta.get("url"), str):
                         item.url = meta["url"]
+                except safejson.JsonTooDeep as e:
+                    item.error, item.error_field = f"sidecar {ti.name!r} refused: {e}", ti.name
+                    return item
                 except ValueError:
                     pass  # a sidecar we cannot read does not make the sample unreadable
         primary = next((m for m in media if m[1] in ("image", "audio")), None)
         if primary is None:
             primary = next((m for m in media if m[0] in _TEXT_EXTS and m[1] == "text"), None)
+        if primary is None:  # a document (HWP, DOCX, PDF, …): the text modality extracts its text
+            primary = next((m for m in media if m[0] in DOCUMENT_FORMATS and m[1] == "text"), None)
         if primary is not None:
             item.data, item.media_type = primary[2], primary[1]
-            if primary[1] == "text":
+            if primary[1] == "text" and primary[0] not in DOCUMENT_FORMATS:
                 item.text = primary[2].decode("utf-8", "replace")
         if item.media_type != "text":
             cap = next((m for m in media if m[0] in _CAPTION_EXTS), None)
@@ -174,7 +276,7 @@ class WebDatasetReader:
         with atomic_file(out_path) as tmp:
             with tarfile.open(tmp, "w:gz" if gz else "w", format=tarfile.PAX_FORMAT) as out:
                 for row, _key, members in _tar_samples(Path(shard.path)):
-                    if row in keep and not isinstance(members, str):
+                    if row in keep and not isinstance(members, _Refused):
                         for ti, data in members:
                             out.addfile(ti, io.BytesIO(data))
                         written += 1
@@ -197,7 +299,12 @@ _ITEM_RECORDS = ("response", "resource", "revisit")
 
 
 def _warc_records(path: Path, with_payload: bool) -> Iterator[dict[str, Any]]:
-    """Every record: its type, ids, offset and length in the file, and (for items) the payload."""
+    """Every record: its type, ids, offset and length in the file, and (for items) the payload.
+
+    Never raises for a damaged file: where records cannot be read any more (junk between records, a cut
+    gzip member), one last entry of type ``None`` says why and where, so the reading pass and the pass
+    that writes the cleared output stop at the same record. A record shorter than its Content-Length
+    carries an ``error`` instead of a payload hashed from the part that is there."""
     archive_iterator, load_failed = _warc()
     with open(path, "rb") as f:
         it = archive_iterator(f)
@@ -216,18 +323,23 @@ def _warc_records(path: Path, with_payload: bool) -> Iterator[dict[str, Any]]:
                         info["content_type"] = rec.http_headers.get_header("Content-Type")
                     else:
                         info["content_type"] = h.get_header("Content-Type")
+                    cap = MAX_TEXT_BYTES if _media_from_content_type(info["content_type"])[0] == "text" else MAX_ITEM_BYTES
                     try:
-                        payload = rec.content_stream().read(MAX_ITEM_BYTES + 1)
-                        info["payload"] = payload if len(payload) <= MAX_ITEM_BYTES else None
+                        payload = rec.content_stream().read(cap + 1)
+                        info["payload"] = payload if len(payload) <= cap else None
                         if info["payload"] is None:
-                            info["error"] = f"payload larger than {MAX_ITEM_BYTES} bytes"
+                            info["error"] = f"payload larger than {cap} bytes"
                     except (OSError, EOFError, ValueError) as e:  # a bad chunked or gzip body
                         info["payload"], info["error"] = None, f"payload unreadable: {e}"
                 it.read_to_end()
+                missing = getattr(rec.raw_stream, "limit", 0)
+                if missing > 0:  # the file ended inside the record
+                    info["payload"] = None
+                    info["error"] = f"record cut short: {missing} of its {h.get_header('Content-Length')} bytes are missing"
                 info["offset"] = it.get_record_offset()
                 yield info
-        except load_failed as e:
-            raise ValueError(f"WARC unreadable: {e}") from None
+        except (load_failed, *SHARD_ERRORS) as e:
+            yield {"type": None, "offset": it.offset, "error": f"WARC unreadable from byte {it.offset} on: {e}"}
 
 
 def _media_from_content_type(ct: str | None) -> tuple[str | None, str]:
@@ -262,6 +374,10 @@ class WarcReader:
         def items() -> Iterator[Item]:
             row = 0
             for info in _warc_records(Path(shard.path), with_payload=True):
+                if info["type"] is None:
+                    yield error_item(shard, row, f"shard unreadable from row {row} on: {info['error']}",
+                                     field="archive")
+                    return
                 if info["type"] not in _ITEM_RECORDS:
                     continue
                 payload = info.pop("payload", None)
@@ -269,7 +385,7 @@ class WarcReader:
                 del info["offset"]
                 record = {k: v for k, v in info.items() if v is not None}
                 item = Item(item=f"{shard.id}:{row}", shard=shard.id, row=row, url=info["uri"],
-                            record=record, error=err)
+                            record=record, error=err, error_field="payload" if err else None)
                 if payload is not None and info["type"] != "revisit":
                     item.data = payload
                     by_type, charset = _media_from_content_type(info.get("content_type"))
@@ -288,9 +404,12 @@ class WarcReader:
     def write_cleared(self, shard: Shard, items_kept: Iterable[Item], out_path: str | Path) -> int:
         keep = kept_rows(shard, items_kept)
         records = list(_warc_records(Path(shard.path), with_payload=False))  # headers only: small
-        # A record's bytes run to the next record: warcio's record length leaves out the CRLFCRLF that
-        # ends an uncompressed record.
+        # A record's bytes run to the next record (or to the damage that ends the file's readable part):
+        # warcio's record length leaves out the CRLFCRLF that ends an uncompressed record.
         ends = [r["offset"] for r in records[1:]] + [Path(shard.path).stat().st_size]
+        if records and records[-1]["type"] is None:
+            records.pop()
+            ends.pop()
         kept_ids, kept_uris, row, ranges = set(), set(), 0, []
         for info in records:
             if info["type"] in _ITEM_RECORDS:
@@ -377,18 +496,12 @@ class FolderReader:
         def items() -> Iterator[Item]:
             for row, rel, target in self._entries(shard):
                 if isinstance(target, str):
-                    yield error_item(shard, row, target, item=rel, record={"path": rel})
+                    yield error_item(shard, row, target, item=rel, record={"path": rel}, field="file")
                     continue
                 item = Item(item=rel, shard=shard.id, row=row, record={"path": rel})
-                try:
-                    with open(target, "rb") as f:
-                        data = f.read(MAX_ITEM_BYTES + 1)
-                except OSError as e:
-                    item.error = f"unreadable: {e.strerror or e}"
-                    yield item
-                    continue
-                if len(data) > MAX_ITEM_BYTES:
-                    item.error = f"larger than {MAX_ITEM_BYTES} bytes"
+                data, why = read_local(target, rel)  # refuses by size before reading a byte
+                if data is None:
+                    item.error, item.error_field = why, "file"
                     yield item
                     continue
                 item.data = data

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fairtrain.core.errors import ItemError
-from fairtrain.core.media import detect_media_type
+from fairtrain.core.media import DOCUMENT_FORMATS, detect_media_type
 
 # Failures that end the reading of one shard early: the shard gets an error item, the job goes on.
 SHARD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, tarfile.TarError, zlib.error)
@@ -24,9 +24,16 @@ except ImportError:  # pragma: no cover - pyarrow is a dependency
     pass
 
 
-# One item (a file, an archive member, a payload) bigger than this is refused rather than read into memory;
-# gzip members are cut off at it, which also stops decompression bombs.
-MAX_ITEM_BYTES = 1 << 30
+# One item (a file, an archive member, a payload, all members of a WebDataset sample together) bigger
+# than this is refused rather than read into memory; gzip members are cut off at it, which also stops
+# decompression bombs.
+MAX_ITEM_BYTES = 256 << 20
+# Text is held once as bytes and once decoded, and fingerprinting it takes about 35 times its size (8 MiB:
+# 280 MB, 3 s): a text item larger than this is an error, refused before it is read where the size is known.
+MAX_TEXT_BYTES = 8 << 20
+# One line of a JSONL or CSV file longer than this is refused without being held: a row's parsed form
+# takes several times its bytes (a JSON line of empty objects about twenty times).
+MAX_LINE_BYTES = 16 << 20
 
 
 class ReaderError(ItemError):
@@ -59,6 +66,7 @@ class Item:
     media_type: str | None = None  # "text" | "image" | "audio" when known
     error: str | None = None  # why the item could not be read; the shard goes on
     record: dict[str, Any] = field(default_factory=dict)  # the input's own columns for this row
+    error_field: str | None = None  # which part of the item ``error`` is about: a column, member, line, …
 
     @property
     def content(self) -> bytes | None:
@@ -69,8 +77,10 @@ class Item:
 
 
 def error_item(shard: Shard, row: int, reason: str, item: str | None = None,
-               record: dict | None = None) -> Item:
-    return Item(item=item or f"{shard.id}:{row}", shard=shard.id, row=row, error=reason, record=record or {})
+               record: dict | None = None, field: str | None = None) -> Item:
+    """An item that could not be read: which (``item``), what part of it (``field``) and why (``reason``)."""
+    return Item(item=item or f"{shard.id}:{row}", shard=shard.id, row=row, error=reason, record=record or {},
+                error_field=field)
 
 
 def batched(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
@@ -156,15 +166,19 @@ def _as_bytes(v: Any) -> bytes | None:
 
 def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Columns,
                      base_dir: Path | None) -> Item:
-    """An Item from one tabular row: URL, text, and the content from a bytes column or a local path."""
+    """An Item from one tabular row: URL, text, and the content from a bytes column or a local path.
+
+    A role column holding a value of the wrong type (a number where the URL or text should be) makes the
+    row an error naming the column, not a row that silently has no URL or text."""
     url = record.get(cols.url) if cols.url else None
-    if not isinstance(url, str) or not url:
-        url = None
     text = record.get(cols.text) if cols.text else None
-    if not isinstance(text, str):
-        text = None
-    value = record.get(cols.data) if cols.data else None
     local = record.get(cols.path) if cols.path else None
+    for col, v in ((cols.url, url), (cols.text, text), (cols.path, local)):
+        if v is not None and not isinstance(v, str):
+            return Item(f"{shard.id}:{row}", shard.id, row, error=f"column {col!r} holds {type(v).__name__}, "
+                        "not a string", record=record, error_field=col)
+    url = url or None
+    value = record.get(cols.data) if cols.data else None
     if value is None and not local:  # a manifest or text row, the common case: no content to load
         media = "text" if text is not None and not cols.text_is_caption else _media_of_url(url, cols)
         return Item(f"{shard.id}:{row}", shard.id, row, url, None, text, media, None, record)
@@ -177,13 +191,14 @@ def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Colum
     if value is not None:
         item.data = _as_bytes(value)
         if item.data is None:
-            item.error = f"column {cols.data!r} holds {type(value).__name__}, not bytes"
+            item.error, item.error_field = f"column {cols.data!r} holds {type(value).__name__}, not bytes", cols.data
             return item
     elif isinstance(local, str) and local:
         name = local
         item.data, item.error = read_local(Path(local) if Path(local).is_absolute() or base_dir is None
                                            else base_dir / local, local)
         if item.error:
+            item.error_field = cols.path
             return item
     if item.data is not None:
         item.media_type = detect_media_type(item.data[:4096], name)
@@ -195,14 +210,22 @@ def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Colum
 
 
 def read_local(path: Path, name: str) -> tuple[bytes | None, str | None]:
-    """``(bytes, None)`` or ``(None, why not)``; never opens a FIFO or device, which could block."""
+    """``(bytes, None)`` or ``(None, why not)``; never opens a FIFO or device, which could block. A file over
+    :data:`MAX_ITEM_BYTES` (:data:`MAX_TEXT_BYTES` for text by its name) is refused by its size, unread."""
+    # a document (PDF, HWP, DOCX, …) is bigger than its text: core.extract caps what it unpacks
+    is_text = detect_media_type(b"", name) == "text" and name.rpartition(".")[2].lower() not in DOCUMENT_FORMATS
+    cap = MAX_TEXT_BYTES if is_text else MAX_ITEM_BYTES
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
             return None, f"local file {name!r} is not a regular file"
-        if st.st_size > MAX_ITEM_BYTES:
-            return None, f"local file {name!r} is larger than {MAX_ITEM_BYTES} bytes"
-        return path.read_bytes(), None
+        if st.st_size > cap:  # before a byte is read: a sparse 10 GB file costs nothing
+            return None, f"local file {name!r} is larger than {cap} bytes ({st.st_size})"
+        with open(path, "rb") as f:
+            data = f.read(cap + 1)  # it may have grown since
+        if len(data) > cap:
+            return None, f"local file {name!r} is larger than {cap} bytes"
+        return data, None
     except FileNotFoundError:
         return None, f"local file {name!r} is missing"
     except OSError as e:

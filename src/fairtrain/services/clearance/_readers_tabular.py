@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairtrain.core import safejson
 from fairtrain.core.files import atomic_file
 
 from ._readers_base import (
+    MAX_LINE_BYTES,
     SHARD_ERRORS,
     Columns,
     Item,
@@ -26,6 +27,8 @@ from ._readers_base import (
     item_from_record,
     kept_rows,
 )
+
+T = TypeVar("T")
 
 
 def list_files(input_path: str | Path, suffixes: tuple[str, ...]) -> list[tuple[str, Path]]:
@@ -44,6 +47,32 @@ def list_files(input_path: str | Path, suffixes: tuple[str, ...]) -> list[tuple[
 
 def _open_binary(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def capped_lines(f: IO[bytes], cap: int = MAX_LINE_BYTES) -> Iterator[bytes | int]:
+    """Each line of ``f`` with its line end; a line longer than ``cap`` bytes is skipped a piece at a time
+    and given as its length instead, so no line ever takes more than ``cap`` bytes of memory."""
+    while raw := f.readline(cap + 1):
+        if len(raw) <= cap:
+            yield raw
+            continue
+        size = len(raw)
+        while not raw.endswith(b"\n") and (raw := f.readline(1 << 20)):
+            size += len(raw)
+        yield size
+
+
+def _too_long(row: int, size: int) -> str:
+    return f"line {row + 1} is {size} bytes long, more than the {MAX_LINE_BYTES} allowed"
+
+
+def until_unreadable(it: Iterable[T]) -> Iterator[T]:
+    """``it`` up to the failure that ends a shard early: the pass that writes the cleared output stops where
+    the reading pass stopped (and reported it as an error item), instead of failing the job."""
+    try:
+        yield from it
+    except SHARD_ERRORS:
+        return
 
 
 def _create_binary(path: Path, like: Path) -> IO[bytes]:
@@ -75,7 +104,7 @@ def rebatch_rows(shard: Shard, it: Iterator[Item], batch_size: int) -> Iterator[
                 row = item.row + 1
                 yield item
         except SHARD_ERRORS as e:
-            yield error_item(shard, row, f"shard unreadable from row {row} on: {e}")
+            yield error_item(shard, row, f"shard unreadable from row {row} on: {e}", field="shard")
 
     yield from batched(guarded(), batch_size)
 
@@ -154,7 +183,7 @@ class ParquetReader:
         written = 0
         with atomic_file(out_path) as tmp:
             with pq.ParquetWriter(tmp, pf.schema_arrow, compression=codec) as w:
-                for rb in _kept_batches(self._batches(shard, 65536), keep):
+                for rb in _kept_batches(until_unreadable(self._batches(shard, 65536)), keep):
                     w.write_batch(rb)
                     written += rb.num_rows
         return written
@@ -184,6 +213,9 @@ class _LineReader:
         """``(row, raw bytes, record or error)``; the header, if any, is row -1."""
         raise NotImplementedError
 
+    # The part of a row an error string from _rows is about.
+    error_field = "line"
+
     def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:
         base = Path(shard.path).parent
 
@@ -192,12 +224,12 @@ class _LineReader:
                 if row < 0:
                     continue
                 if isinstance(rec, str):
-                    yield error_item(shard, row, rec)
+                    yield error_item(shard, row, rec, field=self.error_field)
                 else:
                     try:
                         cols = self._columns(rec)
                     except ReaderError as e:
-                        yield error_item(shard, row, str(e), record=rec)
+                        yield error_item(shard, row, str(e), record=rec, field="columns")
                         continue
                     yield item_from_record(shard, row, rec, cols, base)
 
@@ -208,7 +240,7 @@ class _LineReader:
         written = 0
         with atomic_file(out_path) as tmp:
             with _create_binary(tmp, Path(shard.path)) as out:
-                for row, raw, _rec in self._rows(shard):
+                for row, raw, _rec in until_unreadable(self._rows(shard)):
                     if row < 0 or row in keep:
                         out.write(raw)
                         written += row >= 0
@@ -231,7 +263,10 @@ class JsonlReader(_LineReader):
 
     def _rows(self, shard: Shard) -> Iterator[tuple[int, bytes, dict | str]]:
         with _open_binary(Path(shard.path)) as f:
-            for row, raw in enumerate(f):
+            for row, raw in enumerate(capped_lines(f)):
+                if isinstance(raw, int):
+                    yield row, b"", _too_long(row, raw)
+                    continue
                 if not raw.strip():
                     continue
                 try:
@@ -240,7 +275,10 @@ class JsonlReader(_LineReader):
                     yield row, raw, str(e)
                     continue
                 try:
-                    rec: Any = json.loads(line)
+                    rec: Any = safejson.loads(line)
+                except safejson.JsonTooDeep as e:
+                    yield row, raw, f"line {row + 1} is refused: {e}"
+                    continue
                 except ValueError as e:
                     yield row, raw, f"line {row + 1} is not JSON: {e}"
                     continue
@@ -272,7 +310,9 @@ class CsvReader(_LineReader):
         bad: list[str] = []
 
         def lines(f: IO[bytes]) -> Iterator[str]:
-            for n, raw in enumerate(f):
+            for n, raw in enumerate(capped_lines(f)):
+                if isinstance(raw, int):  # the parser cannot find the next row in step: the shard ends here
+                    raise ValueError(_too_long(n, raw))
                 consumed.append(raw)
                 text = raw[3:] if n == 0 and raw.startswith(b"\xef\xbb\xbf") else raw
                 try:
@@ -371,7 +411,7 @@ class HfReader:
         with atomic_file(out_path) as tmp, pa.memory_map(shard.path) as src:
             reader = pa.ipc.open_stream(src)
             with pa.ipc.new_stream(str(tmp), reader.schema) as w:
-                for rb in _kept_batches(reader, keep):
+                for rb in _kept_batches(until_unreadable(reader), keep):
                     w.write_batch(rb)
                     written += rb.num_rows
         return written

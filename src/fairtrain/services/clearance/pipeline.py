@@ -16,8 +16,10 @@ import xxhash
 
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.matcher import SnapshotMatcher
-from fairtrain.core.snapshot import SnapshotTerms, work_offers, work_value
+from fairtrain.core.media import detect_media_type, document_format
+from fairtrain.core.snapshot import SnapshotTerms, work_value
 from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
+from fairtrain.services.clearance._readers_base import MAX_TEXT_BYTES
 
 MODES = ("permission", "reservation")
 
@@ -35,6 +37,7 @@ class Cleared:
     reasons: list[dict] = field(default_factory=list)
     error: str | None = None
     passes: bool = False
+    error_field: str | None = None  # the part of the item ``error`` is about (a column, member, ``content``)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class ClearanceConfig:
     research: bool = False
     check_web: bool = False
     trusted_keys: tuple[str, ...] = ()  # base64 Ed25519 public keys the snapshots must be signed by
+    allow_private_urls: bool = False  # --check-web may fetch loopback, private and link-local addresses
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -60,7 +64,8 @@ class ClearanceConfig:
     def to_dict(self) -> dict:
         return {"snapshots": [str(p) for p in self.snapshots], "purpose": self.purpose.value,
                 "licensee": self.licensee, "mode": self.mode, "research": self.research,
-                "check_web": self.check_web}
+                "check_web": self.check_web,
+                **({"allow_private_urls": True} if self.allow_private_urls else {})}  # jobs without it keep their id
 
 
 class MatchStep:
@@ -74,13 +79,18 @@ class MatchStep:
         for rec in batch:
             it = rec.item
             if it.error:
-                rec.error = it.error
+                rec.error, rec.error_field = it.error, it.error_field
                 continue
             data = it.data
             if data is None and it.text is not None and it.media_type in (None, "text"):
                 data = it.text.encode("utf-8")  # a text row: the text is the content
             if data is None:
                 continue  # content not local (a URL and maybe a caption): only web signals can speak for it
+            if (len(data) > MAX_TEXT_BYTES and (it.media_type or detect_media_type(data[:8192], it.item)) == "text"
+                    and document_format(data[:8192], it.item) is None):  # a document: core.extract caps it
+                rec.error, rec.error_field = (f"{len(data)} bytes of text, more than the {MAX_TEXT_BYTES} that are "
+                                              "fingerprinted"), "content"
+                continue
             rec.content_hash = xxhash.xxh3_128_hexdigest(data)
             todo.append((rec, data))
         if not todo:
@@ -93,7 +103,7 @@ class MatchStep:
             for (rec, _), res in zip(todo, results, strict=True):
                 rec.modality = rec.modality or res.modality
                 if res.error:
-                    rec.error = res.error
+                    rec.error, rec.error_field = res.error, "content"
                 for m, terms in res.matches:
                     rec.matches.append({"snapshot": sid, "work_id": m.work_id, "score": round(m.score, 6),
                                         "stage": m.stage, "evidence": dict(m.evidence), "terms": terms})
@@ -101,28 +111,59 @@ class MatchStep:
 
 
 class WebSignalsStep:
-    """Read the web signals for items with a URL (robots.txt, TDMRep, headers, HTML, RSL)."""
+    """Read the web signals for items with a URL (robots.txt, TDMRep, headers, HTML, RSL).
+
+    The event loop and the checker (its per-origin caches and connection pools live on the loop) are made
+    on first use, in the process that uses them: a step built before workers fork hands them no loop
+    whose selector they would share. :meth:`close` closes both; a process that exits closes them too."""
 
     def __init__(self, **options):
+        self.options = options
+        self.loop = None
+        self.checker = None
+        self._pid = None
+        self._finalizer = None
+
+    def _started(self):
         import asyncio
+        import multiprocessing.util
+        import os
 
         from fairtrain.core.signals.check import SignalChecker
 
-        # One loop for the step's life: the checker's per-origin caches and connection pools live on it.
-        self.loop = asyncio.new_event_loop()
-        self.checker = SignalChecker(**options)
+        if self.loop is None or self._pid != os.getpid():  # a copy forked from a process that used it: start anew
+            self.loop = asyncio.new_event_loop()
+            self.checker = SignalChecker(**self.options)
+            self._pid = os.getpid()
+            self._finalizer = multiprocessing.util.Finalize(self, _close_web, (self.loop, self.checker),
+                                                            exitpriority=10)
+        return self.loop
 
     def close(self) -> None:
-        self.loop.run_until_complete(self.checker.aclose())
-        self.loop.close()
+        import os
+
+        if self.loop is not None and self._pid == os.getpid():
+            self._finalizer()
+        self.loop = self.checker = self._finalizer = None
 
     def __call__(self, batch: list[Cleared]) -> list[Cleared]:
         with_url = [r for r in batch if r.item.url]
         if with_url:
-            reports = self.loop.run_until_complete(self.checker.check_many([r.item.url for r in with_url]))
+            loop = self._started()
+            reports = loop.run_until_complete(self.checker.check_many([r.item.url for r in with_url]))
             for rec, rep in zip(with_url, reports, strict=True):
                 rec.signals = rep
         return batch
+
+
+def _close_web(loop, checker) -> None:
+    if loop.is_closed():
+        return
+    try:
+        loop.run_until_complete(checker.aclose())
+    except RuntimeError:  # a finalizer run while another loop runs in this thread: the sockets close with the loop
+        pass
+    loop.close()
 
 
 class DecideStep:

@@ -20,6 +20,7 @@ import hashlib
 import heapq
 import json
 import multiprocessing
+import os
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -32,12 +33,13 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairtrain.core.children import die_with_parent
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.files import atomic_file
 from fairtrain.core.merkle import StreamingRoot
 from fairtrain.core.snapshot import work_offers, work_value
 from fairtrain.core.vocab import Value
-from fairtrain.services.clearance._readers_base import batched
+from fairtrain.services.clearance._readers_base import SHARD_ERRORS, batched
 from fairtrain.services.clearance.pipeline import (
     ClearanceConfig,
     Cleared,
@@ -57,6 +59,9 @@ DECISIONS_SCHEMA = pa.schema([
 
 class ClearanceError(InvalidInput):
     """A clearance job that cannot start or go on: names the option or file and the reason."""
+
+
+ENGINES = ("local", "ray")
 
 
 def _shard_file(out: Path, n: int, suffix: str) -> Path:
@@ -134,12 +139,20 @@ def _steps(config: ClearanceConfig) -> list:
     # Keyed by what was verified too: a snapshot re-exported at the same path must not reuse old indexes.
     key = json.dumps([config.to_dict(), sorted(s.snapshot_id for s in verified.values())], sort_keys=True)
     if _WORKER.get("key") != key:
+        close_steps()
         steps: list = [MatchStep(load_matchers(config, _WORKER.get("verified")))]
         if config.check_web:
-            steps.append(WebSignalsStep())
+            steps.append(WebSignalsStep(allow_private=config.allow_private_urls))
         steps.append(DecideStep(config))
         _WORKER.update(key=key, steps=steps)
     return _WORKER["steps"]
+
+
+def close_steps() -> None:
+    """Close what this process's pipeline holds open (the web step's event loop and connections)."""
+    for step in _WORKER.get("steps") or ():
+        if isinstance(step, WebSignalsStep):
+            step.close()
 
 
 def _warm_up(input_path: Path, fmt: str | None, shard_n: int, config: ClearanceConfig, batch_size: int) -> None:
@@ -162,36 +175,71 @@ _ROW_GROUP = 16_384
 
 def run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: ClearanceConfig,
               batch_size: int = 256) -> dict:
-    """Process input shard ``shard_n`` completely and return its summary (also written to disk)."""
+    """Process input shard ``shard_n`` completely and return its summary (also written to disk).
+
+    Should the pass that writes the cleared output fail on the input where the reading pass did not (a
+    reader without a guard of its own), the shard is cleared again with every item excluded and the
+    failure recorded on each: the job goes on, and a resumed job meets the same failure."""
+    try:
+        return _run_shard(input_path, fmt, shard_n, out, config, batch_size)
+    except _WriteFailed as e:
+        return _run_shard(input_path, fmt, shard_n, out, config, batch_size, unwritable=str(e))
+
+
+class _WriteFailed(ClearanceError):
+    """The cleared output of a shard could not be written from its input (handled by run_shard)."""
+
+
+def _run_shard(input_path: str, fmt: str | None, shard_n: int, out: str, config: ClearanceConfig,
+               batch_size: int, unwritable: str | None = None) -> dict:
     out_p = Path(out)
     reader, shards = _input(input_path, fmt)
     shard = shards[shard_n]
     steps = _steps(config)
     summary = _Summary(config)
     rows: list[dict] = []
+    state = {"in_steps": False}
 
     def flush(writer: pq.ParquetWriter) -> None:
         writer.write_table(pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA))
         rows.clear()
 
     def kept(writer: pq.ParquetWriter) -> Iterator[object]:
+        state["in_steps"] = True  # an exception from here on is the pipeline's, not the writer's
         for items in reader.read(shard, batch_size):
             batch = [Cleared(item=it) for it in items]
             for step in steps:
                 batch = step(batch)
+            if unwritable is not None:
+                for rec in batch:
+                    rec.passes = False
+                    if not rec.error:
+                        rec.error, rec.error_field = unwritable, "cleared output"
             rows.extend(decision_row(r) for r in batch)
             if len(rows) >= _ROW_GROUP:
                 flush(writer)
             for rec in batch:
                 summary.add(rec)
                 if rec.passes:
+                    state["in_steps"] = False
                     yield rec.item
+                    state["in_steps"] = True
+        state["in_steps"] = False
 
     cleared_dir = out_p / "cleared"
     cleared_dir.mkdir(exist_ok=True)
     with atomic_file(_shard_file(out_p, shard_n, ".parquet")) as tmp, \
             pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer:
-        reader.write_cleared(shard, kept(writer), cleared_dir / _cleared_name(shard_n, shard))
+        if unwritable is not None:
+            for _ in kept(writer):
+                pass
+        else:
+            try:
+                reader.write_cleared(shard, kept(writer), cleared_dir / _cleared_name(shard_n, shard))
+            except SHARD_ERRORS as e:
+                if state["in_steps"]:
+                    raise
+                raise _WriteFailed(f"shard {shard.id!r}: its cleared output could not be written: {e}") from e
         if rows:
             flush(writer)
     for name, leaves in (("items", summary.item_leaves), ("works", summary.work_leaves)):
@@ -239,6 +287,10 @@ def _merge_leaves(parts: list[Path], path: Path, leaf_bytes: Callable[[str], byt
     return root
 
 
+# Errors listed with item, field and reason in each shard's summary and in report.json (all are counted).
+MAX_ERROR_ITEMS = 1000
+
+
 class _Summary:
     """Per-shard counts and the leaves and quote lines the final outputs need; small, mergeable JSON."""
 
@@ -250,6 +302,7 @@ class _Summary:
         self.domains: Counter = Counter()
         self.holders: Counter = Counter()
         self.errors: Counter = Counter()
+        self.error_items: list[dict] = []  # the first errors, each with item, field and reason
         self.items = 0
         self.passed = 0
         self.item_leaves: set[str] = set()
@@ -264,6 +317,11 @@ class _Summary:
             self.by_reason[f"{r['source']}:{r['value']}"] += 1
         if rec.error:
             self.errors[rec.error.split(":")[0][:80]] += 1
+            self._note(rec.item.item, rec.error_field or "item", rec.error)
+        if rec.signals is not None and rec.signals.errors:  # the URL's signals could not all be read
+            first = rec.signals.errors[0]
+            self.errors[f"web: {first.split(': ', 1)[-1].split(' (')[0].split(';')[0][:60]}"] += 1
+            self._note(rec.item.item, "url", "; ".join(rec.signals.errors))
         if rec.item.url:
             self.domains[urlsplit(rec.item.url).hostname or "?"] += 1
         for m in rec.matches:
@@ -287,11 +345,16 @@ class _Summary:
                     "holders": terms.get("holders", []), "offers": work_offers(terms, cat, purpose)})
                 entry["items"] += 1
 
+    def _note(self, item: str, field: str, reason: str) -> None:
+        if len(self.error_items) < MAX_ERROR_ITEMS:
+            self.error_items.append({"item": item, "field": field, "reason": reason[:1000]})
+
     def to_dict(self, n: int, shard_id: str) -> dict:
         return {"n": n, "shard": shard_id, "items": self.items, "passed": self.passed,
                 "by_decision": dict(self.by_decision), "by_reason": dict(self.by_reason),
                 "by_modality": dict(self.by_modality), "domains": dict(self.domains), "holders": dict(self.holders),
-                "errors": dict(self.errors), "licensable": [self.licensable[k] for k in sorted(self.licensable)]}
+                "errors": dict(self.errors), "error_items": self.error_items,
+                "licensable": [self.licensable[k] for k in sorted(self.licensable)]}
 
 
 # -- executors -------------------------------------------------------------------------------------
@@ -314,7 +377,8 @@ def run_local(input_path: Path, out: Path, config: ClearanceConfig, job: dict, *
     # the pages they share with this process.
     gc.freeze()
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(run_shard, str(input_path), fmt, n, str(out), config, batch_size) for n in todo]
             for f in as_completed(futures):
                 done = f.result()
@@ -376,6 +440,8 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
                       "reservations exclude. This is not permission."),
         "items": items, "passed": passed, "excluded": items - passed,
         **{k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for k, v in total.items()},
+        # every error is counted in "errors"; the first ones are listed with item, field and reason
+        "error_items": [e for s in shards for e in s.get("error_items", [])][:MAX_ERROR_ITEMS],
         "snapshots": snapshots, "licence_quote": {"works": lic["works"], "totals": lic["totals"]},
         "shards": len(shards),
     }
@@ -412,6 +478,9 @@ def clear(input_path: Path, out: Path, config: ClearanceConfig, signing_key, *, 
     """Clear ``input_path`` into ``out``; resumes a job OUT already holds. Returns the report."""
     from fairtrain.core.snapshot import verify_snapshot
 
+    if engine not in ENGINES:  # before anything is written to OUT
+        raise ClearanceError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
+
     # Verify before anything is trusted; this process then uses what it verified (other processes, such as
     # Ray actors, verify for themselves when they load).
     verified = {str(p): verify_snapshot(Path(p), _trusted(config)) for p in config.snapshots}
@@ -421,16 +490,17 @@ def clear(input_path: Path, out: Path, config: ClearanceConfig, signing_key, *, 
     job = plan(Path(input_path), Path(out), config, fmt, force=force)
     if on_plan:
         on_plan(job)
-    if engine == "local":
-        run_local(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
-                  on_shard=on_shard)
-    elif engine == "ray":
-        from fairtrain.services.clearance.ray_engine import run_ray
+    try:
+        if engine == "local":
+            run_local(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
+                      on_shard=on_shard)
+        else:
+            from fairtrain.services.clearance.ray_engine import run_ray
 
-        run_ray(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
-                address=ray_address, on_shard=on_shard)
-    else:
-        raise ClearanceError(f"unknown engine {engine!r} (local or ray)")
+            run_ray(Path(input_path), Path(out), config, job, fmt=fmt, workers=workers, batch_size=batch_size,
+                    address=ray_address, on_shard=on_shard)
+    finally:
+        close_steps()
     return finish(Path(out), job, config, signing_key, engine=engine, verified=verified)
 
 

@@ -7,16 +7,17 @@ were gathered from) can run the published formula again and compare SHA-256 dige
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from fractions import Fraction
 
 from sqlalchemy import insert, select
 
+from fairtrain.core import csvcells
 from fairtrain.core.decide import mandate_in_force
 from fairtrain.core.distribution import (
     CarriedBalance,
@@ -55,10 +56,22 @@ def _day_bounds(period: Period) -> tuple[datetime, datetime]:
             datetime.combine(period.end, time.max, tzinfo=UTC))
 
 
+def fees_in_force(c, given: Mapping[str, int]) -> dict[str, int]:
+    """The fee rule of every run, whoever starts it (CLI or web): an organisation's fee is the one given for
+    this run, else the one it had in the latest run that set it. An organisation that holds mandates and
+    never had a fee is refused by the engine, by name."""
+    fees: dict[str, int] = {}
+    for (inputs,) in c.execute(select(DistributionRunRow.inputs).order_by(DistributionRunRow.id)):
+        fees.update(json.loads(inputs)["formula"]["fee_bp"])
+    fees.update(given)
+    return dict(sorted(fees.items()))
+
+
 def gather(registry: Registry, period: Period, formula: Formula) -> dict:
-    """Everything a run for ``period`` is computed from, as plain JSON data."""
+    """Everything a run for ``period`` is computed from, as plain JSON data; fees by :func:`fees_in_force`."""
     start, end = _day_bounds(period)
     with registry.engine.connect() as c:
+        fee_bp = fees_in_force(c, formula.fee_bp)
         paid = c.execute(
             select(Licence.id, Licence.licensee, Licence.grantor, Payment.amount_minor, Payment.currency,
                    Payment.received_at)
@@ -106,7 +119,7 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
     previous = json.loads(prev) if prev else {}
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
-        "formula": {"version": formula.version, "fee_bp": dict(formula.fee_bp), "thresholds": dict(formula.thresholds)},
+        "formula": {"version": formula.version, "fee_bp": fee_bp, "thresholds": dict(formula.thresholds)},
         "licences": [{**e, "works": [str(w) for w in works_of[int(e["licence_id"])]],
                       "usage": usage.get(int(e["licence_id"]))} for _, e in sorted(income.items())],
         "works": [{"work_id": str(w), "shares": works[w]} for w in all_works],
@@ -156,7 +169,8 @@ def run_distribution(registry: Registry, period: Period, formula: Formula, *, st
             "run": rid, "period": inputs["period"], "formula": inputs["formula"],
             "inputs_sha256": hashlib.sha256(inputs_json.encode()).hexdigest(), "output_sha256": run.sha256,
             "totals": doc["totals"]}, subject=f"distribution:{rid}")])
-    return {"run": rid, "sha256": run.sha256, "lines": len(run.lines), "holders": len(run.holders)}
+    return {"run": rid, "sha256": run.sha256, "lines": len(run.lines), "holders": len(run.holders),
+            "fee_bp": inputs["formula"]["fee_bp"]}
 
 
 def run_index(inputs: dict, doc: dict) -> tuple[str, dict[str, str | None]]:
@@ -218,7 +232,7 @@ def _licence_of(licences: dict, ref) -> dict:
 
 def statement_csv(st: dict) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csvcells.writer(buf)
     w.writerow(["work", "licence", "licensee", "currency", "gross", "fee", "net"])
     for ln in st["lines"]:
         w.writerow([ln["work"], ln["licence"], ln.get("licensee") or "", ln["currency"], ln["gross"], ln["fee"],
@@ -232,4 +246,4 @@ def statement_html(st: dict, lang: str = "en") -> str:
                            money=lambda cur, minor: str(Money(cur, int(minor))))
 
 
-__all__ = ["compute", "gather", "recompute", "run_distribution", "statement", "statement_csv", "statement_html"]
+__all__ = ["compute", "fees_in_force", "gather", "recompute", "run_distribution", "statement", "statement_csv", "statement_html"]

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
 
+from fairtrain.core import csvcells
 from fairtrain.core.decide import Query, decide, has_standing, mandate_in_force
 from fairtrain.core.keys import SigningKey, sign_document, verify_document
 from fairtrain.core.money import Money
+from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import (
     Invoice,
     Licence,
@@ -133,8 +135,9 @@ class Licensing:
                 model_versions: tuple[str, ...] = ()) -> list[int]:
         """One licence request per offering party in a clearance's ``licence-quote.json``."""
         licensee = licensee or quote.get("licensee")
-        if not licensee:
+        if not licensee or not isinstance(licensee, str):
             raise LicensingError("licence-quote.json names no licensee; give --licensee")
+        check_text(Licence.licensee, licensee, "licensee", LicensingError)
         cats = categories or [Category(quote.get("purpose", "train-genai"))]
         purpose = Purpose.RESEARCH if quote.get("research") else Purpose.COMMERCIAL
         now = utcnow()
@@ -390,6 +393,7 @@ class Licensing:
     def record_payment(self, invoice_id: int, amount: Money, *, reference: str, source: str = "manual",
                        received_at: datetime | None = None) -> dict:
         """Record money received against an invoice; the same settlement reference twice is a no-op."""
+        check_text(Payment.reference, reference, "payment reference", LicensingError)
         if amount.minor <= 0:
             raise LicensingError(f"payment {reference}: amount must be positive")
         with self.engine.begin() as c:
@@ -424,8 +428,15 @@ class Licensing:
         """Settlement records CSV: ``invoice,amount,currency,reference,received_at``; bad rows are reported."""
         text = path.read_text(encoding="utf-8-sig")
         done, errors = [], []
-        for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(csvcells.records(reader), [])
+        for n, fields in enumerate(csvcells.records(reader), start=2):
             try:
+                if isinstance(fields, csvcells.RecordError):
+                    raise fields
+                if not any(f.strip() for f in fields):
+                    continue
+                row = dict(zip(header if isinstance(header, list) else [], fields, strict=False))
                 when = datetime.fromisoformat(row["received_at"]) if row.get("received_at") else None
                 if when is not None and when.tzinfo is None:
                     when = when.replace(tzinfo=UTC)
@@ -444,6 +455,9 @@ class Licensing:
         for field in ("idempotency_key", "licensee", "model", "version"):
             if not document.get(field):
                 raise LicensingError(f"usage report: missing field {field!r}")
+            if not isinstance(document[field], str):
+                raise LicensingError(f"usage report: field {field!r} is not text")
+            check_text(getattr(UsageReport, field), document[field], f"usage report: field {field!r}", LicensingError)
         with self.engine.begin() as c:
             prior = c.execute(select(UsageReport.__table__).where(
                 UsageReport.idempotency_key == document["idempotency_key"])).first()

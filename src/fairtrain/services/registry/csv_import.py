@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -30,9 +31,14 @@ import xxhash
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from fairtrain.core.children import die_with_parent
+from fairtrain.core import csvcells
+from fairtrain.core.files import FileRefused, read_confined
+from fairtrain.core.extract import DocumentError
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
+from fairtrain.core.store.limits import text_problem
 from fairtrain.core.store.models import (
     DeclarationRow,
     Dispute,
@@ -126,10 +132,14 @@ class ImportReport:
 
 
 def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool = False,
-               progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Validate ``path`` in full, then import it atomically (or only its valid rows with ``skip_invalid``)."""
+               progress: Callable[[int], None] | None = None, files_root: Path | None = None) -> ImportReport:
+    """Validate ``path`` in full, then import it atomically (or only its valid rows with ``skip_invalid``).
+
+    The ``file`` column names regular files inside ``files_root`` (by default the sheet's own folder);
+    anything else is a row error (see :func:`fairtrain.core.files.read_confined`)."""
     with _collector_paused():
-        return _import_csv(registry, path, org_id=org_id, skip_invalid=skip_invalid, progress=progress)
+        return _import_csv(registry, path, org_id=org_id, skip_invalid=skip_invalid, progress=progress,
+                           files_root=files_root)
 
 
 @contextmanager
@@ -152,7 +162,7 @@ def _collector_paused():
 
 
 def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool,
-                progress: Callable[[int], None] | None) -> ImportReport:
+                progress: Callable[[int], None] | None, files_root: Path | None) -> ImportReport:
     registry.find_org(org_id)
     report = ImportReport(file=str(path))
     try:
@@ -175,6 +185,10 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
     except StopIteration:
         report.errors.append(RowError(1, "-", "the file is empty (no header row)"))
         return report
+    except csv.Error as e:
+        report.errors.append(RowError(1, "header", csvcells.reason(e)))
+        report.invalid = 1
+        return report
     missing = [c for c in REQUIRED if c not in header]
     unknown = [h for h in header if h not in COLUMNS]
     if missing or unknown or len(set(header)) != len(header):
@@ -186,7 +200,7 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
         return report
 
     seen_refs: dict[str, int] = {}
-    base = path.parent
+    base = (files_root if files_root is not None else path.parent).resolve()
     with registry.engine.connect() as c:
         trans = c.begin()
         try:
@@ -292,9 +306,12 @@ def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[st
     for part in filter(None, (p.strip() for p in spec.split(";"))):
         bits = part.rsplit(":", 2)
         if len(bits) != 3 or not bits[0].strip():
-            problems.append(f"{part!r} is not name:role:share")
+            problems.append(f"{part[:100]!r} is not name:role:share")
             continue
         name, role, share_text = bits[0].strip(), bits[1].strip().lower(), bits[2]
+        if problem := text_problem(Holder.name, name):
+            problems.append(f"holder name {name[:40]!r}: {problem}")
+            continue
         if role not in ROLES:
             problems.append(f"unknown role {role!r} for {name!r} (expected one of: {', '.join(sorted(ROLES))})")
             continue
@@ -323,7 +340,11 @@ def _parse_chunk(job: tuple[int, str, list[str], Path, bool]) -> _Chunk:
     rows: list[_Row] = []
     errors: list[RowError] = []
     count = 0
-    for n, fields in enumerate(csv.reader(io.StringIO(text, newline="")), start=first_line):
+    for n, fields in enumerate(csvcells.records(csv.reader(io.StringIO(text, newline=""))), start=first_line):
+        if isinstance(fields, csvcells.RecordError):  # e.g. a field over the csv module's limit
+            count += 1
+            errors.append(RowError(n, "-", str(fields)))
+            continue
         if not any(f.strip() for f in fields):
             continue
         count += 1
@@ -361,7 +382,8 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, ta
 
     # The worker only parses: its garbage has no reference cycles, and the collector walking the heap it
     # inherited cost about a third of its time.
-    with ProcessPoolExecutor(max_workers=1, initializer=gc.disable) as pool:
+    # It dies with this process (kill -9 included): an orphan kept the killed import's transaction open.
+    with ProcessPoolExecutor(max_workers=1, initializer=die_with_parent, initargs=(os.getpid(), gc.disable)) as pool:
         window: deque = deque()
         for job in jobs():
             window.append(pool.submit(_parse_chunk, job))
@@ -403,8 +425,12 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
     ref, title = get("work_ref", ""), get("title", "")
     if not ref:
         errors.append(RowError(n, "work_ref", "empty"))
+    elif problem := text_problem(Work.work_ref, ref):
+        errors.append(RowError(n, "work_ref", problem))
     if not title:
         errors.append(RowError(n, "title", "empty"))
+    elif problem := text_problem(Work.title, title):
+        errors.append(RowError(n, "title", problem))
     holders, problems = _holders(get("holders", ""))
     errors.extend(RowError(n, "holders", p) for p in problems)
     ids: dict[str, str | None] = dict.fromkeys(IDENTIFIERS)
@@ -440,15 +466,12 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
 
     data, media, chash, fingerprint, iscc = None, None, None, None, None
     if f := get("file"):
-        p = (base / f).resolve()
         try:
-            if p.stat().st_size > MAX_FILE_BYTES:
-                raise OSError(f"larger than {MAX_FILE_BYTES} bytes")
-            data = p.read_bytes()
-        except OSError as e:
-            errors.append(RowError(n, "file", f"cannot read {f!r}: {getattr(e, 'strerror', None) or e}"))
+            data = read_confined(base, f, max_bytes=MAX_FILE_BYTES)
+        except FileRefused as e:
+            errors.append(RowError(n, "file", f"cannot read {f!r}: {e.reason}"))
         else:
-            media = detect_media_type(data[:8192], p.name)
+            media = detect_media_type(data[:8192], f)
             if not data:
                 errors.append(RowError(n, "file", f"{f!r} is empty"))
             elif media is None:
@@ -456,7 +479,7 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
             else:
                 try:
                     fingerprint, iscc = register_content(media, data, f)
-                except RegistryError as e:
+                except (RegistryError, DocumentError) as e:
                     errors.append(RowError(n, "file", str(e)))
             chash = content_hash(data) if data else None
     if len(errors) != before:

@@ -24,10 +24,13 @@ from sqlalchemy import Engine, func, insert, or_, select, update
 from fairtrain.core import decide as engine_
 from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts
 from fairtrain.core.errors import InvalidInput
+from fairtrain.core.extract import DocumentError
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
+from fairtrain.core.numbers import MAX_CHARS, NumberError, parse_fraction
 from fairtrain.core.store.db import database_url, is_initialised, migrate, open_engine
+from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import (
     DeclarationRow,
     Dispute,
@@ -76,13 +79,12 @@ def parse_party(ref: str) -> tuple[str, int]:
 
 
 def parse_share(text: str) -> Fraction:
-    """A share as ``0.5``, ``1/3`` or ``50%``, exactly."""
-    t = text.strip()
+    """A share as ``0.5``, ``1/3`` or ``50%``, exactly (bounded: see :func:`fairtrain.core.numbers.parse_fraction`)."""
     try:
-        share = Fraction(t[:-1]) / 100 if t.endswith("%") else Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        raise InvalidInput(f"not a share: {text!r} (use 0.5, 1/3 or 50%)") from None
-    if not 0 < share <= 1:
+        share = parse_fraction(text, maximum=1, what="a share")
+    except NumberError as e:
+        raise InvalidInput(f"share {text.strip()[:MAX_CHARS]!r}: {e} (use 0.5, 1/3 or 50%)") from None
+    if share <= 0:
         raise InvalidInput(f"share {text!r} must be above 0 and at most 1")
     return share
 
@@ -199,14 +201,17 @@ class Registry:
     # -- parties ---------------------------------------------------------------------------------
 
     def add_holder(self, name: str, *, email: str | None = None) -> int:
-        name = _required(name, "holder name")
+        name = _required(name, "holder name", Holder.name)
+        check_text(Holder.email, email, "holder email", RegistryError)
         with self.engine.begin() as c:
             hid = c.execute(insert(Holder).values(name=name, email=email, created_at=utcnow())
                             .returning(Holder.id)).scalar_one()
         return hid
 
     def add_org(self, name: str, *, country: str | None = None, email: str | None = None) -> int:
-        name = _required(name, "organisation name")
+        name = _required(name, "organisation name", Organisation.name)
+        check_text(Organisation.country, country, "organisation country", RegistryError)
+        check_text(Organisation.email, email, "organisation email", RegistryError)
         with self.engine.begin() as c:
             if c.execute(select(Organisation.id).where(Organisation.name == name)).first():
                 raise RegistryError(f"organisation {name!r} exists already")
@@ -431,15 +436,21 @@ class Registry:
 
     def add_work(self, *, title: str, shares: Sequence[ShareSpec], data: bytes | None = None,
                  file_name: str = "", media_type: str | None = None, iswc: str | None = None,
-                 isrc: str | None = None, isbn: str | None = None) -> dict:
-        """Register one work. A claim on content or an identifier someone else holds opens a dispute."""
-        title = _required(title, "title")
+                 isrc: str | None = None, isbn: str | None = None,
+                 registered: tuple[str, bytes, str | None] | None = None) -> dict:
+        """Register one work. A claim on content or an identifier someone else holds opens a dispute.
+
+        ``registered``: ``data``'s (media type, fingerprint, ISCC) as :func:`register_content` computed them
+        elsewhere (the web server's worker processes)."""
+        title = _required(title, "title", Work.title)
         check_shares(shares, item=title)
         ids = {"iswc": normalise_identifier("iswc", iswc), "isrc": normalise_identifier("isrc", isrc),
                "isbn": normalise_identifier("isbn", isbn)}
         chash = content_hash(data) if data is not None else None
         fingerprint = iscc = None
-        if data is not None:
+        if data is not None and registered is not None:
+            media_type, fingerprint, iscc = registered
+        elif data is not None:
             if media_type is None:
                 media_type = detect_media_type(data[:8192], file_name)
             if media_type is None:
@@ -720,6 +731,8 @@ def register_content(media_type: str, data: bytes, name: str) -> tuple[bytes, st
     m = modality(media_type)
     try:
         registered = m.register(data, name)
+    except DocumentError:
+        raise  # it names the file and says why, in the catalogue's languages
     except FingerprintError as e:
         raise RegistryError(f"{name}: cannot fingerprint this {media_type} file ({e.reason})") from None
     return codec.dumps(registered), m.iscc(registered)
@@ -742,18 +755,32 @@ def check_shares(shares: Sequence[ShareSpec], *, item: str) -> None:
 
 
 def normalise_identifier(kind: str, value: str | None) -> str | None:
-    """ISWC ``T-034.524.680-1`` → ``T0345246801``; ISRC and ISBN lose hyphens and spaces."""
+    """ISWC ``T-034.524.680-1`` → ``T0345246801``; ISRC and ISBN lose hyphens and spaces. ISWC and ISBN
+    check digits are verified; only ASCII letters and digits count (``T²²²²²²²²²²`` is no ISWC)."""
     if value is None or not value.strip():
         return None
     v = "".join(ch for ch in value.strip().upper() if ch.isalnum())
-    ok = {
+    ok = v.isascii() and {
         "iswc": len(v) == 11 and v[0] == "T" and v[1:].isdigit(),
         "isrc": len(v) == 12 and v[:2].isalpha() and v[2:5].isalnum() and v[5:].isdigit(),
         "isbn": (len(v) == 13 and v.isdigit()) or (len(v) == 10 and v[:9].isdigit() and (v[9].isdigit() or v[9] == "X")),
     }[kind]
     if not ok:
-        raise InvalidInput(f"not a valid {kind.upper()}: {value!r}")
+        raise InvalidInput(f"not a valid {kind.upper()}: {value[:40]!r}")
+    if kind != "isrc" and (expected := _check_digit(kind, v)) != v[-1]:
+        raise InvalidInput(f"not a valid {kind.upper()}: {value[:40]!r} (check digit {v[-1]}, expected {expected})")
     return v
+
+
+def _check_digit(kind: str, v: str) -> str:
+    """The check digit an ISWC (T + 9 digits + check), ISBN-10 or ISBN-13 should end with."""
+    d = [int(ch) for ch in v[:-1] if ch.isdigit()]
+    if kind == "iswc":  # ISO 15707: 1 + Σ i·dᵢ, check = (10 − sum mod 10) mod 10
+        return str((10 - (1 + sum(i * x for i, x in enumerate(d, start=1))) % 10) % 10)
+    if len(v) == 13:  # ISBN-13 (EAN-13): weights 1, 3, 1, 3, …
+        return str((10 - sum(x * (3 if i % 2 else 1) for i, x in enumerate(d)) % 10) % 10)
+    check = (11 - sum((10 - i) * x for i, x in enumerate(d)) % 11) % 11  # ISBN-10: weights 10..2, mod 11
+    return "X" if check == 10 else str(check)
 
 
 def _clashing_works(c, chash: str | None, ids: dict[str, str | None]) -> list[tuple[str, str, int]]:
@@ -888,8 +915,8 @@ def _dispute_dict(d: Dispute) -> dict:
             "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None}
 
 
-def _required(value: str, what: str) -> str:
+def _required(value: str, what: str, column=None) -> str:
     v = (value or "").strip()
     if not v:
         raise RegistryError(f"{what} must not be empty")
-    return v
+    return check_text(column, v, what, RegistryError) if column is not None else v

@@ -21,16 +21,16 @@ checks as well). Both are checkable offline with the log's public key.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import xxhash
 
+from fairtrain.core import csvcells
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.files import atomic_file
 from fairtrain.core.keys import PublicKey, SignatureError
@@ -156,32 +156,22 @@ class WorkLookup:
 
         if not data:
             raise WorkLookupError(f"{name}: empty file")
-        found: dict[str, list[dict]] = {}
-        seen: set[str] = set()
         pool = list(matchers)
+        for path in self.snapshot_paths():
+            try:
+                pool.append(SnapshotMatcher.open(path, self.trusted))
+            except SnapshotError:
+                continue  # a moved or altered snapshot: the works cannot be recognised through it
+        return _identify(name, data, pool)
+
+    def snapshot_paths(self) -> list[Path]:
+        """The snapshot directories the published manifests cite that still exist here."""
+        out: dict[str, Path] = {}
         for pc in self.clearances:
             for s in pc.manifest.get("snapshots", []):
-                if s["snapshot_id"] in seen or not Path(s.get("path", "")).is_dir():
-                    continue
-                seen.add(s["snapshot_id"])
-                try:
-                    pool.append(SnapshotMatcher.open(Path(s["path"]), self.trusted))
-                except SnapshotError:
-                    continue  # a moved or altered snapshot: the works cannot be recognised through it
-        errors = []
-        for m in pool:
-            sid = m.snapshot.snapshot_id
-            if sid in found:
-                continue
-            (r,) = m.match([(name, data)])
-            if r.error:
-                errors.append(r.error)
-            found[sid] = [{"work_id": x.work_id, "score": round(x.score, 4), "stage": x.stage} for x, _ in r.matches]
-        if not pool:
-            raise WorkLookupError(f"{name}: no snapshot to recognise it with (pass --snapshot DIR)")
-        if errors and len(errors) == len(pool):
-            raise WorkLookupError(f"{name}: {errors[0]}")
-        return {"file": name, "content_hash": xxhash.xxh3_128_hexdigest(data), "works": found}
+                if s["snapshot_id"] not in out and Path(s.get("path", "")).is_dir():
+                    out[s["snapshot_id"]] = Path(s["path"])
+        return list(out.values())
 
     # -- answers -------------------------------------------------------------------------------------
     def answer(self, work_ids: dict[str, list] | list[int], content_hash: str | None = None) -> list[dict]:
@@ -248,6 +238,44 @@ class WorkLookup:
                                  "paid": {True: "yes", False: "no", None: ""}[x.get("paid")]})
         rows.sort(key=lambda r: (r["work_id"], r["log_index"], r["model"]))
         return rows
+
+
+def identify_in(name: str, data: bytes, snapshot_dirs: Sequence[Path], cited: Collection[str],
+                trusted: list[PublicKey] | None = None) -> dict:
+    """:meth:`WorkLookup.identify` over the snapshot directories whose snapshot ``cited`` names (those that
+    verify); a module function on plain data, so that a worker process can run it."""
+    from fairtrain.core.matcher import SnapshotMatcher
+    from fairtrain.core.snapshot import SnapshotError
+
+    if not data:
+        raise WorkLookupError(f"{name}: empty file")
+    pool = []
+    for d in snapshot_dirs:
+        try:
+            m = SnapshotMatcher.open(Path(d), trusted)
+        except (SnapshotError, OSError, ValueError):
+            continue
+        if m.snapshot.snapshot_id in cited:
+            pool.append(m)
+    return _identify(name, data, pool)
+
+
+def _identify(name: str, data: bytes, pool: Sequence) -> dict:
+    found: dict[str, list[dict]] = {}
+    errors = []
+    for m in pool:
+        sid = m.snapshot.snapshot_id
+        if sid in found:
+            continue
+        (r,) = m.match([(name, data)])
+        if r.error:
+            errors.append(r.error)
+        found[sid] = [{"work_id": x.work_id, "score": round(x.score, 4), "stage": x.stage} for x, _ in r.matches]
+    if not pool:
+        raise WorkLookupError(f"{name}: no snapshot to recognise it with (pass --snapshot DIR)")
+    if errors and len(errors) == len(pool):
+        raise WorkLookupError(f"{name}: {errors[0]}")
+    return {"file": name, "content_hash": xxhash.xxh3_128_hexdigest(data), "works": found}
 
 
 def membership_proof(log, answer: dict, which: dict, *, set_name: str = "cleared_works",
@@ -343,6 +371,6 @@ def write_repertoire_csv(rows: Sequence[dict], path: Path) -> None:
     cols = ["work_id", "work_ref", "title", "model", "licensee", "purpose", "log_index", "job_id", "licence", "items",
             "paid"]
     with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
+        w = csvcells.writer(f)
+        w.writerow(cols)
+        w.writerows([r.get(c, "") for c in cols] for r in rows)

@@ -1,0 +1,138 @@
+"""kill -9 leaves no orphans (issue 12, item 10): the import's parser process and clearance workers die
+with a parent killed by SIGKILL, and on PostgreSQL the killed import's transaction does not stay open."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from fairtrain.cli.app import app
+from fairtrain.core.children import die_with_parent
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.add(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _kill_parent_once_it_has_children(proc: subprocess.Popen, timeout: float = 120) -> set[int]:
+    deadline = time.monotonic() + timeout
+    kids: set[int] = set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        kids = _children(proc.pid)
+        if kids:
+            break
+        time.sleep(0.05)
+    assert kids, "the command never started a child process"
+    time.sleep(0.5)  # the children are at work (and hold the parent's connection)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return kids
+
+
+def _gone_within(kids: set[int], seconds: float = 10) -> set[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.05)
+    left = {k for k in kids if _alive(k)}
+    for k in left:  # do not leave them behind if the test fails
+        os.kill(k, signal.SIGKILL)
+    return left
+
+
+def _env(tmp_path: Path, database_url: str) -> dict:
+    return {**os.environ, "FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
+
+
+def test_a_killed_import_leaves_no_parser_process_and_no_open_transaction(database_url, tmp_path):
+    from fairtrain.services.registry import Registry
+
+    reg = Registry.open(url=database_url)
+    reg.add_org("KOMCA", country="KR")
+    reg.engine.dispose()
+    header = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
+    big = tmp_path / "big.csv"
+    with open(big, "w", encoding="utf-8") as f:
+        f.write(header)
+        for i in range(300_000):  # ~20 MB: parsed by a worker process while the parent stores
+            f.write(f"B{i:07d},Big work {i} with a longer title to fill the file,,Member {i % 500}:composer:1,"
+                    f",,,,{'allow' if i % 2 else ''},,,,,\n")
+    env = _env(tmp_path, database_url)
+    proc = subprocess.Popen([sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(big),
+                             "--org", "KOMCA"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kids = _kill_parent_once_it_has_children(proc)
+    assert not _gone_within(kids), "the parser process outlived its killed parent"
+    if database_url.startswith("postgresql"):
+        engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.connect() as c:
+            idle = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND state LIKE 'idle in transaction%'")).scalar_one()
+        engine.dispose()
+        assert idle == 0, "the killed import's transaction is still open"
+    small = tmp_path / "small.csv"
+    small.write_text(header + "S-1,Small,,Someone:composer:1,,,,,allow,,,,,\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(small), "--org", "KOMCA"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_killed_clearance_leaves_no_worker_processes(database_url, tmp_path):
+    env = _env(tmp_path, database_url)
+    runner = CliRunner()
+    (tmp_path / "a.txt").write_text("A short registered text about lighthouses and the sea. " * 8, encoding="utf-8")
+    for args in (["holders", "add", "Keeper"], ["works", "add", str(tmp_path / "a.txt"), "--holder", "1:author"],
+                 ["keys", "create"], ["keys", "create", "--name", "acme-ai"], ["snapshot", "export", str(tmp_path / "snap")]):
+        r = runner.invoke(app, args, env=env)
+        assert r.exit_code == 0, r.output
+    data = tmp_path / "parts"
+    data.mkdir()
+    for i in range(40):
+        pq.write_table(pa.table({"text": [f"row {i}-{j} of a dataset nobody registered" for j in range(2000)]}),
+                       data / f"part-{i:03d}.parquet")
+    proc = subprocess.Popen([sys.executable, "-m", "fairtrain.cli.app", "clear", str(data), "--snapshot",
+                             str(tmp_path / "snap"), "--licensee", "acme-ai", "--out", str(tmp_path / "out"),
+                             "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kids = _kill_parent_once_it_has_children(proc)
+    assert not _gone_within(kids), "clearance workers outlived their killed parent"
+
+
+def _sleeper(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    time.sleep(60)
+
+
+def test_a_worker_started_after_its_parent_died_exits_at_once():
+    """The race the signal cannot cover: the parent gone before the initializer ran."""
+    import multiprocessing
+
+    p = multiprocessing.get_context("fork").Process(target=_sleeper, args=(2 ** 22 + 12345,))  # no such pid
+    p.start()
+    p.join(10)
+    assert p.exitcode == 1
