@@ -528,6 +528,8 @@ class Registry:
                     Organisation, Organisation.id == Work.org_id).where(Work.id.in_(found)).order_by(Work.id)).all()
                 raise Ambiguous(text, [{"id": r.id, "title": r.title, "org": r.name, "why": found[r.id]} for r in rows])
         if not found:
+            if org is None and text.isdigit():
+                raise NotFound("work", int(text))  # no work 42 (an id, as before ids had company)
             raise NotFound("work", text if org is None else f"{text} of organisation {org}")
         return next(iter(found))
 
