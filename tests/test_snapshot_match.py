@@ -16,7 +16,8 @@ from conftest import make_image
 from fairtrain.cli.app import app
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.matcher import SnapshotMatcher
-from fairtrain.core.snapshot import SnapshotError, verify_snapshot
+from fairtrain.core.keys import sign_document
+from fairtrain.core.snapshot import FORMAT, MANIFEST, SnapshotError, seal_snapshot, verify_snapshot
 from fairtrain.services.registry.snapshot_export import export_snapshot
 from test_fingerprint_audio import synth_piece, write_wav
 
@@ -143,6 +144,67 @@ def test_transformed_copies_match_their_works_and_unrelated_items_do_not(snapsho
     assert results["empty.txt"].error == "empty file"
 
 
+def _as_format_1(out, key, manifest_format: str = "fairtrain-snapshot/1") -> None:
+    """Rewrite a snapshot as fairtrain-snapshot/1 or /2 wrote it: a text index of format 1 (no Hangul
+    channel) and that manifest format, signed again by the same key."""
+    import pyarrow.parquet as pq
+
+    text = out / "fingerprints" / "text"
+    meta = json.loads(pq.read_schema(text / "works.parquet").metadata[b"fairtrain"])
+    meta = {k: v for k, v in meta.items() if not k.startswith("hangul") and k != "works_without_hangul_channel"}
+    meta["format"] = "fairtrain-text-index/1"
+    for p in text.glob("*.parquet"):
+        if p.name == "hangul.parquet":
+            p.unlink()
+            continue
+        table = pq.read_table(p)
+        if "hangul_minhash_b8" in table.column_names:
+            table = table.drop_columns(["hangul_minhash_b8"])
+        pq.write_table(table.replace_schema_metadata({"fairtrain": json.dumps(meta)}), p)
+    old = json.loads((out / MANIFEST).read_text())
+    doc = seal_snapshot(out, key, {k: v for k, v in old.items()
+                                   if k not in ("format", "created_at", "files", "signature")})
+    (out / MANIFEST).write_text(json.dumps(sign_document({**doc, "format": manifest_format}, key)))
+
+
+@pytest.mark.parametrize("older", ["fairtrain-snapshot/1", "fairtrain-snapshot/2"])
+def test_older_snapshot_still_opens_and_says_what_a_re_export_adds(snapshot, tmp_path, older):
+    out, key, ids = snapshot
+    korean = POEM[:POEM.index("The river")]
+    respaced = (UNRELATED + korean.replace(" ", "") + UNRELATED).encode()  # spacing of a copy-paste
+    english = (UNRELATED + " ".join(POEM.split()[-60:]) + UNRELATED).encode()
+    items = [("respaced.txt", respaced), ("english.txt", english)]
+
+    current = SnapshotMatcher.open(out, [key.public])
+    assert current.snapshot.manifest["format"] == FORMAT and current.notices == []
+    assert [[m.work_id for m, _ in r.matches] for r in current.match(items)] == [[ids["text"]]] * 2
+    assert current.notices == []
+
+    _as_format_1(out, key, older)
+    old = SnapshotMatcher.open(out, [key.public])
+    assert old.snapshot.manifest["format"] == older
+    assert any("re-export" in n and "Korean" in n for n in old.notices)
+    found = {r.item: [m.work_id for m, _ in r.matches] for r in old.match(items)}
+    assert found == {"respaced.txt": [], "english.txt": [ids["text"]]}  # still matches what it always did
+    assert any("fingerprints/text" in n for n in old.notices)  # the text index says so too
+
+    (tmp_path / "q.txt").write_bytes(english)
+    (tmp_path / "snap.pub").write_text(key.public.b64())
+    r = CliRunner().invoke(app, ["match", str(tmp_path / "q.txt"), "--snapshot", str(out), "--public-key",
+                                 str(tmp_path / "snap.pub"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)[0]["matches"][0]["work_id"] == ids["text"]
+    assert f"note: snapshot format {older[-1]}" in r.stderr and "re-export" in r.stderr
+
+
+def test_unknown_snapshot_format_is_refused(snapshot):
+    out, key, _ = snapshot
+    doc = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps(sign_document({**doc, "format": "fairtrain-snapshot/99"}, key)))
+    with pytest.raises(SnapshotError, match=f"not a {FORMAT} manifest"):
+        verify_snapshot(out, [key.public])
+
+
 def test_keys_export_verify_and_match_from_the_command_line(database_url, tmp_path):
     runner = CliRunner()
     env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
@@ -169,3 +231,31 @@ def test_keys_export_verify_and_match_from_the_command_line(database_url, tmp_pa
     shutil.copy(photo, tmp_path / "snap" / "terms" / "sneaked-in.jpg")
     refused = run("snapshot", "verify", str(tmp_path / "snap"), code=1)
     assert "sneaked-in.jpg: not listed in the signed manifest" in refused.stderr
+
+
+def test_snapshot_with_pre_issue16_media_indexes_opens_and_says_what_needs_a_re_export(snapshot, tmp_path):
+    """A snapshot exported before issue 16 (image index format 1, audio index version 1) still verifies,
+    opens and matches; the matcher names what needs a re-export. The current export has no such note."""
+    import json
+
+    from fairtrain.core.snapshot import MANIFEST, seal_snapshot
+    from test_fingerprint_image import _as_format_1
+
+    out, key, ids = snapshot
+    assert SnapshotMatcher.open(out, [key.public]).notices == []
+    _as_format_1(out / "fingerprints" / "image")
+    meta_path = out / "fingerprints" / "audio" / "audio_index.json"
+    meta = json.loads(meta_path.read_text())
+    meta["version"] = 1
+    meta_path.write_text(json.dumps(meta))
+    manifest = json.loads((out / MANIFEST).read_text())
+    seal_snapshot(out, key, {k: v for k, v in manifest.items()
+                             if k not in ("format", "created_at", "files", "signature")})
+    matcher = SnapshotMatcher.open(out, [key.public])
+    with pytest.warns(UserWarning, match="re-export"):
+        notes = matcher.notices
+    assert len(notes) == 2 and all("re-export" in n for n in notes)
+    assert any("image" in n and "rotated" in n for n in notes) and any("audio" in n and "pitch" in n for n in notes)
+    photo = (tmp_path / "photo.jpg").read_bytes()
+    [r] = matcher.match([("recompressed.jpg", _jpeg(photo, quality=40, scale=0.5))])
+    assert [m.work_id for m, _ in r.matches] == [ids["image"]]

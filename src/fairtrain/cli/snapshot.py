@@ -93,5 +93,7 @@ def match(
             t.add_row(r.item, r.modality or "-", title, f"{m.score:.3f}", m.stage,
                       ", ".join(f"{k}={v}" for k, v in list(m.evidence.items())[:4]))
     emit([r.to_dict() for r in results], as_json, t)
+    for note in matcher.notices:  # an older snapshot still matches; say what a re-export would add
+        err.print(f"note: {note}", markup=False)
     if any(r.error for r in results):
         raise typer.Exit(1)

@@ -20,8 +20,18 @@ from fairtrain.core.errors import IntegrityFailure
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 from fairtrain.core.vocab import Category, Purpose, Value
 
-FORMAT = "fairtrain-snapshot/2"  # /2: terms for every purpose (commercial and research); /1: commercial only
+# /3: the text index carries the spacing-invariant Hangul channel (fingerprint.text index format 2);
+# /2: terms for every purpose (commercial and research); /1: commercial only.
+FORMAT = "fairtrain-snapshot/3"
+FORMAT_V2 = "fairtrain-snapshot/2"
 FORMAT_V1 = "fairtrain-snapshot/1"
+_NO_HANGUL = ("Korean text copied with other word spacing is not recognised; re-export the snapshot with "
+              "this version of fairtrain to enable it")
+# Older formats still open; what each lacks, in words a user can act on.
+OLDER_FORMATS = {
+    FORMAT_V2: f"snapshot format 2: {_NO_HANGUL}",
+    FORMAT_V1: f"snapshot format 1: {_NO_HANGUL}",
+}
 MANIFEST = "manifest.json"
 
 
@@ -39,6 +49,12 @@ class Snapshot:
     def snapshot_id(self) -> str:
         """SHA-256 of the signed manifest: what clearance manifests cite."""
         return hashlib.sha256((self.path / MANIFEST).read_bytes()).hexdigest()
+
+    @property
+    def notices(self) -> list[str]:
+        """What this snapshot cannot do because of its format (empty for the current one)."""
+        old = OLDER_FORMATS.get(self.manifest.get("format"))
+        return [old] if old else []
 
     def files(self, prefix: str = "") -> list[Path]:
         return [self.path / f["path"] for f in self.manifest["files"] if f["path"].startswith(prefix)]
@@ -103,7 +119,7 @@ def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> 
         raise SnapshotError(f"{directory}: no readable {MANIFEST} ({e.strerror or e})") from None
     except json.JSONDecodeError as e:
         raise SnapshotError(f"{mpath}: not JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1):
+    if not isinstance(doc, dict) or (doc.get("format") != FORMAT and doc.get("format") not in OLDER_FORMATS):
         fmt = doc.get("format") if isinstance(doc, dict) else None
         raise SnapshotError(f"{mpath}: not a {FORMAT} manifest (format {fmt!r}): re-export the snapshot with "
                             "this fairtrain's `fairtrain snapshot export`")

@@ -44,7 +44,8 @@ def _warm_up() -> None:
 
     available()
     try:
-        words = ["river", "stone", "light", "바람", "노래", "하늘", "garden", "길", "風", "光", "наука", "1984", "warm"]
+        hangul = ["".join(chr(0xAC00 + 588 * k + j) for k in range(2)) for j in range(3)]  # three Hangul words
+        words = ["river", "stone", "light", *hangul, "garden", "風", "光", "наука", "1984", "warm"]
         text = " ".join(f"{w}{i % 97}" for i, w in enumerate(words * 40))  # several scripts: their tables load
         register_content("text", text.encode(), "warm-up.txt")
     except ValueError:

@@ -43,6 +43,15 @@ _CHAR_TOKEN_RANGES = (
     (0x20000, 0x3134F),  # CJK ext. B-G
 )
 
+# A word broken at a line end ("recog-\nnition") is joined again, and characters that are invisible in
+# print (soft hyphen, zero-width space and joiners, word joiner, BOM) are dropped: both split words where
+# the printed text has none.
+_LINE_HYPHEN_RE = re.compile(r"(?<=\w)[-\u2010\u00ad][ \t]*\r?\n[ \t]*(?=\w)")
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_DROP_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE))
+# Hangul syllables (U+AC00..U+D7A3): the spacing-invariant channel reads these and nothing else.
+HANGUL_FIRST, HANGUL_COUNT = 0xAC00, 11172
+
 _TAG_RE = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>.*?</\1\s*>|<[A-Za-z/!?][^<>]{0,2000}>", re.S | re.I)
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
 
@@ -87,13 +96,21 @@ def decode(data: bytes | str, item: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Markup stripped, NFKC, casefolded, stripped at both ends; inner whitespace not yet collapsed."""
+    """Markup stripped, words broken at line ends joined, invisible characters dropped, NFKC, casefolded,
+    stripped at both ends; inner whitespace not yet collapsed."""
     if "<" in text:
         text = _TAG_RE.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
+    # One substring scan for the usual case ("\r" is a one-byte scan): 2 µs per 500-word document.
+    if "-\n" in text or ("\r" in text and "-\r\n" in text):
+        text = _LINE_HYPHEN_RE.sub("", text)
     if text.isascii():  # NFKC leaves ASCII alone and casefold is lower there; both skipped
         return text.lower().strip()
+    if "\u00ad\n" in text or "\u2010\n" in text:
+        text = _LINE_HYPHEN_RE.sub("", text)
+    if any(c in text for c in _INVISIBLE):
+        text = text.translate(_DROP_INVISIBLE)
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
@@ -224,3 +241,20 @@ def token_hashes(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h *= _POWERS.inv[starts]
     h += (ends - starts).astype(np.uint64)
     return fmix64(h), starts
+
+
+_HANGUL_SALT = _U64(0x243F6A8885A308D3)
+
+
+def hangul_tokens(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(64-bit hash, position in ``cp``) of every Hangul syllable of the code points ``cp``, in order.
+
+    Spaces, punctuation, digits and other scripts are skipped, so the sequence is the same however the
+    text is spaced: a phrase with its word spaces and the same phrase run together give the same hashes.
+    """
+    if cp.dtype == np.uint8:  # ASCII: no Hangul
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.intp)
+    at = np.flatnonzero((cp - np.uint32(HANGUL_FIRST)) < np.uint32(HANGUL_COUNT))
+    h = cp[at].astype(np.uint64)
+    h += _HANGUL_SALT
+    return fmix64(h), at

@@ -15,6 +15,18 @@ Three stages, cheapest first (reference/fingerprinting.md §7.1, §7.3):
 3. **near-duplicates**: MinHash-128 on word 5-grams, 16 bands × 8 rows of LSH keys as a sorted array,
    candidates verified by a Jaccard estimate from 8-bit MinHash (128 bytes per work).
 
+Two additions (index format 2) recognise text the way people copy it:
+
+- **Hangul channel**: the same excerpt stage over Hangul syllables alone (spaces, digits, punctuation and
+  other scripts skipped), in syllable 10-grams winnowed with w = 8, so Korean whose word spacing
+  differs from the registered text, down to no spaces at all, keeps its fingerprints; its verbatim chain
+  must cover ``MIN_VERBATIM_HANGUL`` syllables.
+- **rewording**: a work copied whole with up to a fifth of its words deleted, inserted or replaced, or
+  read back by OCR, keeps few verbatim runs. Works sharing at least ``MIN_EDIT_HITS`` fingerprints with a
+  query (in either channel) are candidates, verified by the Jaccard estimate of the two whole texts from
+  the 8-bit MinHash each already carries (word shingles, or syllable shingles for the Hangul channel).
+  Nothing is read for a work that is not a candidate, so scanning costs what it did.
+
 Boilerplate: a fingerprint held by more than ``max_works_per_fingerprint`` works, or found in at least
 ``background_min_docs`` documents of a background corpus, is dropped from the index (kept as a stop
 list), so licence headers and stock phrases do not match everything.
@@ -41,7 +53,7 @@ from fairtrain.core.fingerprint import _text_tokens as _tok
 from fairtrain.core.fingerprint.codec import register_type
 
 __all__ = [
-    "GRAM_WORDS", "MIN_VERBATIM_WORDS", "WINNOW_WINDOW", "SHINGLE_WORDS", "TextFingerprint", "TextIndex", "TextIndexBuilder",
+    "GRAM_WORDS", "HANGUL_GRAM", "MIN_VERBATIM_HANGUL", "MIN_VERBATIM_WORDS", "WINNOW_WINDOW", "SHINGLE_WORDS", "TextFingerprint", "TextIndex", "TextIndexBuilder",
     "fingerprint_text", "fingerprint_texts", "register_text",
 ]
 
@@ -54,7 +66,34 @@ SHINGLE_WORDS = 5  # words per MinHash shingle
 # fingerprint but not a chain, and benchmarks/fingerprint_text.py measured 24 costing recall (near-dup
 # 0.986 -> 0.960, 40-word excerpts 0.894 -> 0.842) for no fewer false positives (0 of 35,356 at 20).
 MIN_VERBATIM_WORDS = 20
-_FORMAT = "fairtrain-text-index/1"
+# The spacing-invariant channel (format 2): Hangul syllables alone, every space, digit and punctuation mark
+# skipped, so Korean copied with other word spacing (spaces removed, added or moved) keeps its fingerprints.
+HANGUL_GRAM = 10  # syllables per fingerprint (about three eojeol)
+HANGUL_WINDOW = 8  # winnowing window: every shared run of 17 syllables yields a shared fingerprint
+HANGUL_SHINGLE = 5  # syllables per shingle of the Hangul MinHash
+# A Hangul excerpt must rest on a verbatim chain this long (syllables). A chain lies inside one shared run
+# (the window is shorter than the gram, so chained fingerprints overlap), and an 80-syllable excerpt always
+# gives a chain of at least 80 - 2 * (HANGUL_WINDOW - 1) = 66.
+MIN_VERBATIM_HANGUL = 40
+# Rewording: a work copied whole with words deleted, inserted or replaced keeps few verbatim runs but most
+# of its shingles. A candidate (a work sharing at least MIN_EDIT_HITS fingerprints with the query) is
+# verified by the Jaccard estimate of the two whole texts from the 8-bit MinHash both already carry. A
+# fifth of the words replaced leaves an estimate of 0.11-0.3 (English, median 0.21); documents of one
+# upstream (two Debian packages' copyright files) reach 0.05 with 2 fingerprints in common, and 3 instead
+# of 2 cut the estimated chance false matches 80-fold for 0.007 of substitution recall
+# (benchmarks/recognition.py).
+MIN_EDIT_HITS = 3
+MIN_EDIT_JACCARD = 0.1
+# Korean: formal texts on one subject (two bills with one template) share so many short syllable runs that
+# their syllable-shingle Jaccard reaches 0.17 with no 40-syllable run in common, while a copy with a fifth
+# of its eojeol edited and its spacing changed keeps 0.28 or more (benchmarks/recognition.py). Such a copy
+# also keeps about 40 % of the work's 10-syllable fingerprints, the related texts under 20 %.
+MIN_EDIT_JACCARD_HANGUL = 0.22
+MIN_EDIT_CONTAINMENT_HANGUL = 0.25
+_FORMAT = "fairtrain-text-index/2"
+_FORMAT_V1 = "fairtrain-text-index/1"  # word channels only: still opens, without the Hangul channel
+NEEDS_REEXPORT = ("spacing-invariant Korean matching (Hangul channel) needs a text index of format 2: "
+                  "re-export the snapshot with this version of fairtrain")
 _U64 = np.uint64
 _BATCH_CODE_POINTS = 1 << 18  # per numpy pass: amortises per-call overhead, keeps arrays cache-sized
 
@@ -72,9 +111,15 @@ class TextFingerprint:
     minhash: np.ndarray  # uint32[128] over word 5-grams; all 0xFFFFFFFF when fewer than 5 words
     bands: np.ndarray  # uint64[16] LSH band keys
     iscc_code: str | None = None  # ISCC Text-Code (ISO 24138), computed by register_text
+    # Spacing-invariant channel (fingerprint version 2; None in fingerprints stored before it existed):
+    hangul_grams: np.ndarray | None = None  # uint64: hash of the HANGUL_GRAM syllables from each syllable
+    hangul_positions: np.ndarray | None = None  # int64: winnowed syllable positions (registry side)
+    hangul_minhash: np.ndarray | None = None  # uint32[128] over HANGUL_SHINGLE-syllable shingles (registry)
     # Word hashes kept until winnow_positions is first read: scan-side fingerprints are only probed with
     # all their 8-grams, so they skip winnowing (about 20 µs per 500-word document) unless asked.
     _words: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    # Syllable hashes, for the Hangul MinHash computed only when a candidate needs it (scan side).
+    _syllables: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __getattr__(self, name: str):
         if name != "winnow_positions":
@@ -91,6 +136,13 @@ class TextFingerprint:
     @property
     def has_minhash(self) -> bool:
         return self.n_words >= SHINGLE_WORDS
+
+    def hangul_signature(self) -> np.ndarray | None:
+        """MinHash-128 of the Hangul syllable shingles; None with fewer than HANGUL_SHINGLE syllables."""
+        if self.hangul_minhash is None and self._syllables is not None and len(self._syllables) >= HANGUL_SHINGLE:
+            object.__setattr__(self, "hangul_minhash",
+                               _frozen(_sk.minhash(_sk.ngram_hashes(self._syllables, HANGUL_SHINGLE))))
+        return self.hangul_minhash
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -136,6 +188,9 @@ def fingerprint_texts(items: Iterable[tuple[str, bytes | str]]) -> list[TextFing
     return out  # type: ignore[return-value]
 
 
+_NO_SYLLABLES = (_frozen(np.empty(0, dtype=np.uint64)), _frozen(np.empty(0, dtype=np.uint64)))
+
+
 class _Batch:
     """Texts waiting for one vectorised pass: tokens, n-grams, MinHash and band keys for all at once."""
 
@@ -170,6 +225,17 @@ class _Batch:
             doc_start = np.concatenate([[0], np.cumsum([len(t) + 1 for t in norms[:-1]])]).tolist()
         words, word_at = _tok.token_hashes(cp)
         word_start = np.searchsorted(word_at, doc_start)
+        syllables, syllable_at = _tok.hangul_tokens(cp)
+        if len(syllables):
+            syl_start = np.searchsorted(syllable_at, doc_start)
+            n_syl = np.diff(np.append(syl_start, len(syllables)))
+            syl_grams = _sk.ngram_hashes(syllables, HANGUL_GRAM)
+            for a in (syllables, syl_grams):
+                a.flags.writeable = False
+            syl_start, n_syl = syl_start.tolist(), n_syl.tolist()
+        else:
+            syl_start = n_syl = [0] * n_docs
+            syl_grams = syllables
         n_words = np.diff(np.append(word_start, len(words)))
         grams = _sk.ngram_hashes(words, GRAM_WORDS)
         shingles = _sk.ngram_hashes(words, SHINGLE_WORDS)
@@ -187,26 +253,30 @@ class _Batch:
                 continue
             # Built without __init__ so that winnow_positions stays unset until it is read.
             fp = object.__new__(TextFingerprint)
+            sa, sn = syl_start[d], n_syl[d]
+            syl = (syl_grams[sa:sa + max(sn - HANGUL_GRAM + 1, 0)], syllables[sa:sa + sn]) if sn else _NO_SYLLABLES
             for name, value in (("item", item), ("raw_hash", raw_hash), ("norm_hash", norm_hash),
                                 ("n_words", n), ("grams", grams[a:a + max(n - GRAM_WORDS + 1, 0)]),
                                 ("minhash", sigs[d]), ("bands", bands[d]), ("iscc_code", None),
-                                ("_words", words[a:a + n])):
+                                ("hangul_grams", syl[0]), ("hangul_positions", None), ("hangul_minhash", None),
+                                ("_words", words[a:a + n]), ("_syllables", syl[1])):
                 object.__setattr__(fp, name, value)
             out[slot] = fp
         self.__init__()  # empty again
 
 
-def _winnow_positions(words: np.ndarray, grams: np.ndarray) -> np.ndarray:
-    """Registry fingerprint positions: winnowed 8-grams, low-information ones never chosen."""
-    # Low-information 8-grams never become registry fingerprints: they are moved to the top of the hash
+def _winnow_positions(words: np.ndarray, grams: np.ndarray, gram: int = GRAM_WORDS,
+                      window: int = WINNOW_WINDOW) -> np.ndarray:
+    """Registry fingerprint positions: winnowed n-grams, low-information ones never chosen."""
+    # Low-information n-grams never become registry fingerprints: they are moved to the top of the hash
     # order so winnowing picks an informative neighbour, and dropped if a window has nothing else.
-    dull = _sk.low_information(words, GRAM_WORDS)
+    dull = _sk.low_information(words, gram)
     if dull.any():
         ranked = grams.copy()
         ranked[dull] = np.uint64(0xFFFFFFFFFFFFFFFF)
-        picks = _sk.winnow(ranked, WINNOW_WINDOW)
+        picks = _sk.winnow(ranked, window)
         return picks[~dull[picks]]
-    return _sk.winnow(grams, WINNOW_WINDOW)
+    return _sk.winnow(grams, window)
 
 
 def register_text(data: bytes | str, item: str = "") -> TextFingerprint:
@@ -219,8 +289,11 @@ def register_text(data: bytes | str, item: str = "") -> TextFingerprint:
         code = iscc_core.gen_text_code_v0(text, bits=64)["iscc"]
     except Exception as exc:  # iscc-core raises assorted errors on odd input; the ID is optional
         raise FingerprintError(item, f"ISCC Text-Code failed: {exc}") from None
+    syl = fp._syllables
+    hangul_positions = (_frozen(_winnow_positions(syl, fp.hangul_grams, HANGUL_GRAM, HANGUL_WINDOW))
+                        if len(fp.hangul_grams) else np.empty(0, dtype=np.int64))
     return TextFingerprint(fp.item, fp.raw_hash, fp.norm_hash, fp.n_words, fp.grams, fp.winnow_positions,
-                           fp.minhash, fp.bands, code)
+                           fp.minhash, fp.bands, code, fp.hangul_grams, hangul_positions, fp.hangul_signature())
 
 
 def _split128(digests: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -273,18 +346,22 @@ class TextIndexBuilder:
                 else np.empty((0, _sk.NUM_PERM), dtype=np.uint8))
         iscc = [fp.iscc_code for fp in fps]
 
-        # Excerpt index: winnowed fingerprints, minus the stop list.
-        counts = np.fromiter((len(fp.winnow_positions) for fp in fps), dtype=np.int64, count=n)
-        hashes = np.concatenate([fp.winnow_hashes for fp in fps]) if n else np.empty(0, np.uint64)
-        pos = (np.concatenate([fp.winnow_positions for fp in fps]).astype(np.uint32) if n
-               else np.empty(0, np.uint32))
-        widx = np.repeat(np.arange(n, dtype=np.uint32), counts)
-        stop = self._stop_list(hashes, widx)
-        if len(stop):
-            keep = ~np.isin(hashes, stop)
-            hashes, pos, widx = hashes[keep], pos[keep], widx[keep]
-        o = np.lexsort((pos, widx, hashes))
-        hashes, pos, widx = hashes[o], pos[o], widx[o]
+        # Excerpt indexes: winnowed fingerprints of each channel, minus the stop list.
+        words = _channel_arrays([fp.winnow_hashes for fp in fps], [fp.winnow_positions for fp in fps])
+        # Works stored before the Hangul channel existed have none (hangul_grams is None): counted, so the
+        # index can say how many need registering again.
+        predating = sum(fp.hangul_grams is None for fp in fps)
+        hangul = _channel_arrays(
+            [fp.hangul_grams[fp.hangul_positions] if fp.hangul_positions is not None else _EMPTY_U64 for fp in fps],
+            [fp.hangul_positions if fp.hangul_positions is not None else _EMPTY_I64 for fp in fps])
+        stop = self._stop_list(np.concatenate([words[0], hangul[0]]), np.concatenate([words[1], hangul[1]]))
+        words, hangul = _without(words, stop), _without(hangul, stop)
+        hangul_sigs = np.zeros((n, _sk.NUM_PERM), dtype=np.uint8)
+        has_hangul_sig = np.zeros(n, dtype=bool)
+        for i, fp in enumerate(fps):
+            if fp.hangul_minhash is not None:
+                hangul_sigs[i] = _sk.bbit(fp.hangul_minhash)
+                has_hangul_sig[i] = True
 
         # Near-duplicate index: LSH band keys of works with at least one shingle.
         has_sig = np.fromiter((fp.has_minhash for fp in fps), dtype=bool, count=n)
@@ -302,12 +379,13 @@ class TextIndexBuilder:
 
         return TextIndex(
             work_ids=work_ids, n_words=n_words, sigs=sigs, iscc=iscc,
-            fp_hash=hashes, fp_widx=widx, fp_pos=pos,
+            fp_hash=words[0], fp_widx=words[1], fp_pos=words[2],
             band_key=band_keys[o], band_widx=band_widx[o],
             exact_hi=hi[eo], exact_lo=lo[eo], exact_widx=ex_widx[eo],
             stop=stop,
             params={"max_works_per_fingerprint": self.max_works_per_fingerprint,
-                    "background_min_docs": self.background_min_docs},
+                    "background_min_docs": self.background_min_docs, "works_without_hangul_channel": predating},
+            hangul=_HangulParts(hangul[0], hangul[1], hangul[2], hangul_sigs, has_hangul_sig),
         )
 
     def _stop_list(self, hashes: np.ndarray, widx: np.ndarray) -> np.ndarray:
@@ -327,11 +405,90 @@ class TextIndexBuilder:
         return stop[np.isin(stop, hashes)]
 
 
+_EMPTY_U64 = np.empty(0, dtype=np.uint64)
+_EMPTY_I64 = np.empty(0, dtype=np.int64)
+
+
+def _channel_arrays(hashes: list[np.ndarray], positions: list[np.ndarray]):
+    """(hashes, work index, positions) of every work's registry fingerprints, concatenated."""
+    counts = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=len(hashes))
+    if not counts.sum():
+        return _EMPTY_U64, np.empty(0, np.uint32), np.empty(0, np.uint32)
+    return (np.concatenate(hashes).astype(np.uint64, copy=False),
+            np.repeat(np.arange(len(hashes), dtype=np.uint32), counts),
+            np.concatenate(positions).astype(np.uint32))
+
+
+def _without(channel, stop: np.ndarray):
+    """A channel's fingerprints minus the stop list, sorted by (hash, work, position)."""
+    hashes, widx, pos = channel
+    if len(stop) and len(hashes):
+        keep = ~np.isin(hashes, stop)
+        hashes, widx, pos = hashes[keep], widx[keep], pos[keep]
+    o = np.lexsort((pos, widx, hashes))
+    return hashes[o], widx[o], pos[o]
+
+
+@dataclass(frozen=True)
+class _HangulParts:
+    """The Hangul channel of an index: winnowed syllable fingerprints and each work's 8-bit MinHash."""
+
+    hash: np.ndarray
+    widx: np.ndarray
+    pos: np.ndarray
+    sigs: np.ndarray  # (works, NUM_PERM) uint8
+    has_sig: np.ndarray  # bool per work
+
+    @classmethod
+    def empty(cls, n_works: int) -> _HangulParts:
+        return cls(_EMPTY_U64, np.empty(0, np.uint32), np.empty(0, np.uint32),
+                   np.zeros((n_works, _sk.NUM_PERM), dtype=np.uint8), np.zeros(n_works, dtype=bool))
+
+
+class _Channel:
+    """One excerpt channel's sorted fingerprints with what matching derives from them."""
+
+    def __init__(self, hashes: np.ndarray, widx: np.ndarray, pos: np.ndarray, gram: int):
+        self.hash, self.widx, self.pos, self.gram = hashes, widx, pos, gram
+        # (work index << 32 | position), sorted: counts a work's fingerprints inside a range.
+        self.work_pos = np.sort((widx.astype(np.uint64) << _U64(32)) | pos.astype(np.uint64))
+        self.filter_shift, self.filter = _bit_filter(hashes)
+        self._per_work: np.ndarray | None = None
+
+    def per_work(self, n_works: int) -> np.ndarray:
+        """Number of fingerprints of each work (by work index), computed on first use."""
+        if self._per_work is None:
+            self._per_work = np.bincount(self.widx, minlength=n_works)
+        return self._per_work
+
+    @property
+    def nbytes(self) -> int:
+        return self.hash.nbytes + self.widx.nbytes + self.pos.nbytes + self.work_pos.nbytes + self.filter.nbytes
+
+    def hits(self, grams: Sequence[np.ndarray]):
+        """(query, query position, work index, work position) of every query n-gram found, or None."""
+        lens = np.fromiter((len(g) for g in grams), dtype=np.int64, count=len(grams))
+        if not lens.sum() or not len(self.hash):
+            return None
+        needles = np.concatenate(grams)
+        # Nearly every query n-gram is absent from the index: the bit filter turns most of them away with
+        # one byte read each, and only the rest pay for a binary search.
+        maybe = np.flatnonzero(_maybe_in(self.filter, self.filter_shift, needles))
+        needle, entry = TextIndex._probe(self.hash, needles[maybe])
+        if not len(needle):
+            return None
+        needle = maybe[needle]
+        starts_at = np.cumsum(lens) - lens
+        hq = np.searchsorted(starts_at, needle, "right") - 1
+        return hq, needle - starts_at[hq], self.widx[entry].astype(np.int64), self.pos[entry].astype(np.int64)
+
+
 class TextIndex:
     """Read-only match index over registered texts: sorted numpy arrays, saved as Parquet."""
 
     def __init__(self, *, work_ids, n_words, sigs, iscc, fp_hash, fp_widx, fp_pos, band_key, band_widx,
-                 exact_hi, exact_lo, exact_widx, stop, params):
+                 exact_hi, exact_lo, exact_widx, stop, params, hangul: _HangulParts | None = None,
+                 notices: Sequence[str] = ()):
         self.work_ids = work_ids
         self.n_words = n_words
         self.sigs = sigs
@@ -346,9 +503,26 @@ class TextIndex:
         self.exact_widx = exact_widx
         self.stop = stop
         self.params = dict(params)
-        # (work index << 32 | position), sorted: counts a work's fingerprints inside a word range.
-        self._work_pos = np.sort((fp_widx.astype(np.uint64) << _U64(32)) | fp_pos.astype(np.uint64))
-        self._filter_shift, self._filter = _bit_filter(fp_hash)
+        self._words = _Channel(fp_hash, fp_widx, fp_pos, GRAM_WORDS)
+        self._work_pos = self._words.work_pos
+        self.hangul = hangul if hangul is not None else _HangulParts.empty(len(work_ids))
+        self._hangul = _Channel(self.hangul.hash, self.hangul.widx, self.hangul.pos, HANGUL_GRAM)
+        # What this index cannot do, in words a user can act on (an older format, works stored before the
+        # Hangul channel): shown by whoever loads it (fairtrain match, clearance).
+        self.notices = list(notices)
+        missing = int(self.params.get("works_without_hangul_channel", 0))
+        if missing:
+            self.notices.append(f"{missing} text work(s) were registered before the Hangul channel existed: "
+                                "Korean copies with other spacing are recognised only after their content is "
+                                "registered again")
+
+    @property
+    def _filter(self) -> np.ndarray:
+        return self._words.filter
+
+    @property
+    def _filter_shift(self) -> np.uint64:
+        return self._words.filter_shift
 
     # ---- sizes -------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -357,8 +531,8 @@ class TextIndex:
     def nbytes(self) -> dict[str, int]:
         """Bytes held in memory per part (the derived work/position array included)."""
         return {
-            "excerpt": (self.fp_hash.nbytes + self.fp_widx.nbytes + self.fp_pos.nbytes + self._work_pos.nbytes
-                        + self._filter.nbytes),
+            "excerpt": self._words.nbytes,
+            "hangul": self._hangul.nbytes + self.hangul.sigs.nbytes + self.hangul.has_sig.nbytes,
             "near_duplicate": self.band_key.nbytes + self.band_widx.nbytes + self.sigs.nbytes,
             "exact": self.exact_hi.nbytes + self.exact_lo.nbytes + self.exact_widx.nbytes,
             "works": self.work_ids.nbytes + self.n_words.nbytes + sum(len(c or "") for c in self.iscc),
@@ -376,6 +550,7 @@ class TextIndex:
         d.mkdir(parents=True, exist_ok=True)
         meta = {"format": _FORMAT, "gram_words": GRAM_WORDS, "winnow_window": WINNOW_WINDOW,
                 "shingle_words": SHINGLE_WORDS, "bands": _sk.BANDS, "rows": _sk.ROWS, "shards": shards,
+                "hangul_gram": HANGUL_GRAM, "hangul_window": HANGUL_WINDOW, "hangul_shingle": HANGUL_SHINGLE,
                 **self.params}
         written = []
 
@@ -385,11 +560,15 @@ class TextIndex:
             pq.write_table(table, path, compression="zstd")
             written.append(path)
 
+        def sig_column(sigs: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+            mask = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
+            return pa.FixedSizeBinaryArray.from_buffers(pa.binary(_sk.NUM_PERM), len(sigs),
+                                                        [mask, pa.py_buffer(sigs.tobytes())])
+
         put("works.parquet", pa.table({
-            "work_id": self.work_ids, "n_words": self.n_words,
-            "minhash_b8": pa.FixedSizeBinaryArray.from_buffers(
-                pa.binary(_sk.NUM_PERM), len(self.work_ids), [None, pa.py_buffer(self.sigs.tobytes())]),
+            "work_id": self.work_ids, "n_words": self.n_words, "minhash_b8": sig_column(self.sigs),
             "iscc": pa.array(self.iscc, type=pa.string()),
+            "hangul_minhash_b8": sig_column(self.hangul.sigs, self.hangul.has_sig),
         }))
         shard_of = self.fp_hash & _U64(shards - 1)
         for s in range(shards):
@@ -397,6 +576,8 @@ class TextIndex:
             put(f"excerpt-{s:04d}-of-{shards:04d}.parquet", pa.table({
                 "hash": self.fp_hash[sel], "work_id": self.work_ids[self.fp_widx[sel]],
                 "position": self.fp_pos[sel]}))
+        put("hangul.parquet", pa.table({"hash": self.hangul.hash, "work_id": self.work_ids[self.hangul.widx],
+                                        "position": self.hangul.pos}))
         put("lsh.parquet", pa.table({"band_key": self.band_key, "work_id": self.work_ids[self.band_widx]}))
         put("exact.parquet", pa.table({"hash_hi": self.exact_hi, "hash_lo": self.exact_lo,
                                        "work_id": self.work_ids[self.exact_widx]}))
@@ -405,6 +586,8 @@ class TextIndex:
 
     @classmethod
     def load(cls, directory: str | Path, *, memory_map: bool = True) -> TextIndex:
+        """Open a saved index. Format 1 (before the Hangul channel) still opens and matches as it did;
+        its ``notices`` say what needs a re-export."""
         d = Path(directory)
 
         def get(name: str) -> pa.Table:
@@ -412,17 +595,22 @@ class TextIndex:
 
         works = get("works.parquet")
         meta = json.loads(works.schema.metadata[b"fairtrain"])
-        if meta.get("format") != _FORMAT:
+        if meta.get("format") not in (_FORMAT, _FORMAT_V1):
             raise ValueError(f"{d}: not a {_FORMAT} directory (format {meta.get('format')!r})")
+        v2 = meta["format"] == _FORMAT
         if (meta["gram_words"], meta["winnow_window"], meta["shingle_words"], meta["bands"], meta["rows"]) != (
-                GRAM_WORDS, WINNOW_WINDOW, SHINGLE_WORDS, _sk.BANDS, _sk.ROWS):
+                GRAM_WORDS, WINNOW_WINDOW, SHINGLE_WORDS, _sk.BANDS, _sk.ROWS) or (v2 and (
+                meta["hangul_gram"], meta["hangul_window"], meta["hangul_shingle"]) != (
+                HANGUL_GRAM, HANGUL_WINDOW, HANGUL_SHINGLE)):
             raise ValueError(f"{d}: index built with other fingerprint parameters: {meta}")
         # The index is read-only, so columns are used where Arrow decoded them (copy=False), not copied again.
         work_ids = works["work_id"].to_numpy().astype(np.uint32, copy=False)
-        sig_col = works["minhash_b8"].combine_chunks()
-        sigs = (np.frombuffer(sig_col.buffers()[1], dtype=np.uint8)[
-            sig_col.offset * _sk.NUM_PERM:(sig_col.offset + len(sig_col)) * _sk.NUM_PERM]
-            .reshape(-1, _sk.NUM_PERM))
+
+        def sig_array(name: str) -> np.ndarray:
+            col = works[name].combine_chunks()
+            return (np.frombuffer(col.buffers()[1], dtype=np.uint8)[
+                col.offset * _sk.NUM_PERM:(col.offset + len(col)) * _sk.NUM_PERM].reshape(-1, _sk.NUM_PERM))
+
         widx_of = _position_lookup(work_ids)
 
         shards = [get(f"excerpt-{s:04d}-of-{meta['shards']:04d}.parquet") for s in range(meta["shards"])]
@@ -433,10 +621,20 @@ class TextIndex:
         if len(shards) > 1:  # each shard is sorted; restore the global (hash, work, position) order
             o = np.lexsort((fp_pos, fp_widx, fp_hash))
             fp_hash, fp_widx, fp_pos = fp_hash[o], fp_widx[o], fp_pos[o]
+        hangul, notices = None, []
+        if v2:
+            hg = get("hangul.parquet")
+            hangul = _HangulParts(hg["hash"].to_numpy().astype(np.uint64, copy=False),
+                                  widx_of(hg["work_id"].to_numpy()),
+                                  hg["position"].to_numpy().astype(np.uint32, copy=False),
+                                  sig_array("hangul_minhash_b8"),
+                                  works["hangul_minhash_b8"].is_valid().to_numpy(zero_copy_only=False))
+        else:
+            notices.append(f"{d}: {NEEDS_REEXPORT}")
         lsh, exact = get("lsh.parquet"), get("exact.parquet")
         return cls(
-            work_ids=work_ids, n_words=works["n_words"].to_numpy().astype(np.uint32, copy=False), sigs=sigs,
-            iscc=works["iscc"].to_pylist(),
+            work_ids=work_ids, n_words=works["n_words"].to_numpy().astype(np.uint32, copy=False),
+            sigs=sig_array("minhash_b8"), iscc=works["iscc"].to_pylist(),
             fp_hash=fp_hash, fp_widx=fp_widx, fp_pos=fp_pos,
             band_key=lsh["band_key"].to_numpy().astype(np.uint64, copy=False),
             band_widx=widx_of(lsh["work_id"].to_numpy()),
@@ -444,28 +642,45 @@ class TextIndex:
             exact_lo=exact["hash_lo"].to_numpy().astype(np.uint64, copy=False),
             exact_widx=widx_of(exact["work_id"].to_numpy()),
             stop=get("stop.parquet")["hash"].to_numpy().astype(np.uint64, copy=False),
-            params={k: meta[k] for k in ("max_works_per_fingerprint", "background_min_docs")},
+            params={k: meta[k] for k in ("max_works_per_fingerprint", "background_min_docs",
+                                         "works_without_hangul_channel") if k in meta},
+            hangul=hangul, notices=notices,
         )
 
     # ---- matching ----------------------------------------------------------------------------------
     def match(self, fps: Sequence[TextFingerprint], *, min_hits: int = 3, min_containment: float = 0.3,
-              min_jaccard: float = 0.5, min_verbatim_words: int = MIN_VERBATIM_WORDS) -> list[list[Match]]:
+              min_jaccard: float = 0.5, min_verbatim_words: int = MIN_VERBATIM_WORDS,
+              min_verbatim_hangul: int = MIN_VERBATIM_HANGUL, min_edit_jaccard: float = MIN_EDIT_JACCARD,
+              min_edit_jaccard_hangul: float = MIN_EDIT_JACCARD_HANGUL) -> list[list[Match]]:
         """Registered works recognised in each fingerprint, best first.
 
-        Exact digests give score 1 and stage "exact". Excerpts (at least ``min_hits`` hits on consistent
-        diagonals whose aligned work range is at least ``min_containment`` contained in the query, and
-        resting on a verbatim chain of at least ``min_verbatim_words`` words) and LSH near-duplicates
-        (estimated Jaccard at least ``min_jaccard``) give stage "verified".
+        Exact digests give score 1 and stage "exact". Everything else gives stage "verified":
+
+        - excerpts: at least ``min_hits`` hits on consistent diagonals whose aligned work range is at
+          least ``min_containment`` contained in the query, resting on a verbatim chain of at least
+          ``min_verbatim_words`` words (``min_verbatim_hangul`` syllables in the Hangul channel, which
+          ignores spacing);
+        - rewording: a work sharing at least MIN_EDIT_HITS fingerprints with the query (a candidate)
+          whose whole-text Jaccard estimate from the 8-bit MinHash is at least ``min_edit_jaccard``
+          (word shingles) or ``min_edit_jaccard_hangul`` (syllable shingles): a copy with a fifth of its
+          words deleted, inserted or replaced keeps about 0.2 (words) or 0.35 (syllables), unrelated
+          texts about 0, and the estimate is read for candidates only;
+        - near-duplicates: LSH candidates with an estimated Jaccard of at least ``min_jaccard``.
 
         A verbatim chain is a run of the work's fingerprints that are consecutive in the work and all
         hit on one exact diagonal: nothing the registry knows of the work differs inside it. Its length
-        in words (last hit - first hit + GRAM_WORDS) is what the copied run is known to cover at least.
+        (last hit - first hit + the gram length) is what the copied run is known to cover at least.
         """
         found: list[dict[int, tuple[float, str, dict]]] = [{} for _ in fps]
         if not len(fps) or not len(self.work_ids):
             return [[] for _ in fps]
         self._match_exact(fps, found)
-        self._match_excerpts(fps, found, min_hits, min_containment, min_verbatim_words)
+        self._match_channel(self._words, [fp.grams for fp in fps], fps, found, min_hits, min_containment,
+                            min_verbatim_words, min_edit_jaccard)
+        if len(self.hangul.hash):
+            self._match_channel(self._hangul, [fp.hangul_grams if fp.hangul_grams is not None else _EMPTY_U64
+                                               for fp in fps], fps, found, min_hits, min_containment,
+                                min_verbatim_hangul, min_edit_jaccard_hangul)
         self._match_near_duplicates(fps, found, min_jaccard)
         out = []
         for per_query in found:
@@ -508,25 +723,21 @@ class TextIndex:
         start = np.repeat(left[hits] - (np.cumsum(cnt) - cnt), cnt)
         return needle, start + np.arange(len(needle))
 
-    def _match_excerpts(self, fps, found, min_hits: int, min_containment: float,
-                        min_verbatim_words: int) -> None:
-        lens = np.fromiter((len(fp.grams) for fp in fps), dtype=np.int64, count=len(fps))
-        if not lens.sum() or not len(self.fp_hash):
+    def _match_channel(self, ch: _Channel, grams: list[np.ndarray], fps, found, min_hits: int,
+                       min_containment: float, min_verbatim: int, min_edit_jaccard: float) -> None:
+        got = ch.hits(grams)
+        if got is None:
             return
-        needles = np.concatenate([fp.grams for fp in fps])
-        # Nearly every query 8-gram is absent from the index: the bit filter turns most of them away with
-        # one byte read each, and only the rest pay for a binary search.
-        maybe = np.flatnonzero(_maybe_in(self._filter, self._filter_shift, needles))
-        needle, entry = self._probe(self.fp_hash, needles[maybe])
-        if not len(needle):
-            return
-        needle = maybe[needle]
-        starts_at = np.cumsum(lens) - lens
-        hq = np.searchsorted(starts_at, needle, "right") - 1
-        hp = needle - starts_at[hq]
-        hw, wp = self.fp_widx[entry].astype(np.int64), self.fp_pos[entry].astype(np.int64)
-        diag = wp - hp
+        hq, hp, hw, wp = got
+        hangul = ch is self._hangul
+        self._match_spans(ch, hq, hp, hw, wp, found, min_hits, min_containment, min_verbatim, hangul)
+        # Rewording, for the candidates no span explained (most works found are found by their spans).
+        self._verify_rewording(hq, hw, wp, fps, found, min_edit_jaccard, hangul)
+
+    def _match_spans(self, ch: _Channel, hq, hp, hw, wp, found, min_hits: int, min_containment: float,
+                     min_verbatim: int, hangul: bool) -> None:
         # Cluster hits per (query, work) on nearby diagonals (insertions/deletions drift the diagonal) ...
+        diag = wp - hp
         o = np.lexsort((hp, diag, hw, hq))
         hq, hp, hw, wp, diag = hq[o], hp[o], hw[o], wp[o], diag[o]
         new = np.ones(len(hq), dtype=bool)
@@ -547,8 +758,8 @@ class TextIndex:
         fresh_w = np.ones(len(wps), dtype=bool)
         fresh_w[1:] = (cids[1:] != cids[:-1]) | (wps[1:] != wps[:-1])
         hits = np.minimum(np.add.reduceat(fresh_q, starts), np.bincount(cids[fresh_w], minlength=len(starts)))
-        verbatim = self._verbatim_words(cid, len(starts), hw, hp, wp)
-        ok = (hits >= min_hits) & (verbatim >= min_verbatim_words)
+        verbatim = _verbatim_length(ch, cid, len(starts), hw, hp, wp)
+        ok = (hits >= min_hits) & (verbatim >= min_verbatim)
         if not ok.any():
             return
         starts, hits, verbatim = starts[ok], hits[ok], verbatim[ok]
@@ -559,38 +770,68 @@ class TextIndex:
         w = hw[starts]
         # Verification: how many of the work's fingerprints lie in the aligned work range.
         base = w.astype(np.uint64) << _U64(32)
-        in_range = (np.searchsorted(self._work_pos, base | w_hi.astype(np.uint64), "right")
-                    - np.searchsorted(self._work_pos, base | w_lo.astype(np.uint64), "left"))
+        in_range = (np.searchsorted(ch.work_pos, base | w_hi.astype(np.uint64), "right")
+                    - np.searchsorted(ch.work_pos, base | w_lo.astype(np.uint64), "left"))
         containment = np.minimum(1.0, hits / np.maximum(in_range, 1))
         q = hq[starts]
+        unit = "syllables" if hangul else "words"
         spans: dict[tuple[int, int], list[dict]] = {}
         for i in np.flatnonzero(containment >= min_containment):
             spans.setdefault((int(q[i]), int(w[i])), []).append({
-                "query_words": [int(q_lo[i]), int(q_hi[i]) + GRAM_WORDS],
-                "work_words": [int(w_lo[i]), int(w_hi[i]) + GRAM_WORDS],
-                "hits": int(hits[i]), "verbatim_words": int(verbatim[i]), "work_fingerprints": int(in_range[i]),
+                f"query_{unit}": [int(q_lo[i]), int(q_hi[i]) + ch.gram],
+                f"work_{unit}": [int(w_lo[i]), int(w_hi[i]) + ch.gram],
+                "hits": int(hits[i]), f"verbatim_{unit}": int(verbatim[i]), "work_fingerprints": int(in_range[i]),
                 "containment": round(float(containment[i]), 4)})
         for (qi, wi), sp in spans.items():
-            sp.sort(key=lambda s: (-s["hits"], s["query_words"][0] - s["query_words"][1]))
-            self._note(found[qi], wi, sp[0]["containment"], "verified",
-                       {"method": "winnow", "work_words": int(self.n_words[wi]), "spans": sp})
+            sp.sort(key=lambda s: (-s["hits"], s[f"query_{unit}"][0] - s[f"query_{unit}"][1]))
+            if hangul:
+                self._note(found[qi], wi, sp[0]["containment"], "verified",
+                           {"method": "hangul-winnow", "hangul_spans": sp})
+            else:
+                self._note(found[qi], wi, sp[0]["containment"], "verified",
+                           {"method": "winnow", "work_words": int(self.n_words[wi]), "spans": sp})
 
-    def _verbatim_words(self, cid: np.ndarray, n_clusters: int, hw: np.ndarray, hp: np.ndarray,
-                        wp: np.ndarray) -> np.ndarray:
-        """Per cluster, the words covered by its longest verbatim chain (see :meth:`match`)."""
-        rank = np.searchsorted(self._work_pos, (hw.astype(np.uint64) << _U64(32)) | wp.astype(np.uint64))
-        diag = wp - hp
-        o = np.lexsort((rank, diag, cid))
-        c, d, r, p = cid[o], diag[o], rank[o], wp[o]
-        # Hits one work fingerprint apart on the same diagonal continue a chain. (Within one cluster the
-        # work is fixed, and one diagonal and one work position fix the query position: no duplicates.)
-        new = np.ones(len(c), dtype=bool)
-        new[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1]) | (r[1:] - r[:-1] != 1)
-        chain_starts = np.flatnonzero(new)
-        length = np.maximum.reduceat(p, chain_starts) - p[chain_starts] + GRAM_WORDS
-        best = np.zeros(n_clusters, dtype=np.int64)
-        np.maximum.at(best, c[chain_starts], length)
-        return best
+    def _verify_rewording(self, hq, hw, wp, fps, found, min_jaccard: float, hangul: bool) -> None:
+        """Candidates (query, work) with at least MIN_EDIT_HITS distinct work fingerprints hit, verified
+        by the whole texts' Jaccard estimate (see :meth:`match`)."""
+        o = np.lexsort((wp, hw, hq))
+        hq, hw, wp = hq[o], hw[o], wp[o]
+        fresh = np.ones(len(hq), dtype=bool)  # one count per distinct work fingerprint
+        fresh[1:] = (hq[1:] != hq[:-1]) | (hw[1:] != hw[:-1]) | (wp[1:] != wp[:-1])
+        hq, hw = hq[fresh], hw[fresh]
+        first = np.ones(len(hq), dtype=bool)
+        first[1:] = (hq[1:] != hq[:-1]) | (hw[1:] != hw[:-1])
+        starts = np.flatnonzero(first)
+        n_hits = np.diff(np.append(starts, len(hq)))
+        keep = n_hits >= MIN_EDIT_HITS
+        if not keep.any():
+            return
+        q, w, n_hits = hq[starts[keep]], hw[starts[keep]], n_hits[keep]
+        new = np.array([wi not in found[qi] for qi, wi in zip(q.tolist(), w.tolist())], dtype=bool)
+        if not new.any():
+            return
+        q, w, n_hits = q[new], w[new], n_hits[new]
+        if hangul:  # the copy must also hold a share of the work's fingerprints (see MIN_EDIT_JACCARD_HANGUL)
+            held = n_hits >= MIN_EDIT_CONTAINMENT_HANGUL * self._hangul.per_work(len(self.work_ids))[w]
+            if not held.any():
+                return
+            q, w, n_hits = q[held], w[held], n_hits[held]
+            qsig = [fps[i].hangul_signature() for i in q.tolist()]
+            usable = np.array([s is not None for s in qsig], dtype=bool) & self.hangul.has_sig[w]
+            work_sigs = self.hangul.sigs
+        else:
+            qsig = [fps[i].minhash if fps[i].has_minhash else None for i in q.tolist()]
+            usable = np.array([s is not None for s in qsig], dtype=bool) & (self.n_words[w] >= SHINGLE_WORDS)
+            work_sigs = self.sigs
+        if not usable.any():
+            return
+        q, w, n_hits = q[usable], w[usable], n_hits[usable]
+        a = np.stack([_sk.bbit(qsig[i]) for i in np.flatnonzero(usable)])
+        jac = _sk.bbit_jaccard(a, work_sigs[w])
+        method = "hangul-minhash" if hangul else "winnow-minhash"
+        for qi, wi, j, nh in zip(q.tolist(), w.tolist(), jac.tolist(), n_hits.tolist()):
+            if j >= min_jaccard:
+                self._note(found[qi], wi, j, "verified", {"method": method, "jaccard": round(j, 4), "hits": nh})
 
     def _match_near_duplicates(self, fps, found, min_jaccard: float) -> None:
         usable = [i for i, fp in enumerate(fps) if fp.has_minhash]
@@ -609,6 +850,24 @@ class TextIndex:
             if j >= min_jaccard:
                 self._note(found[qi], wi, j, "verified",
                            {"method": "minhash-lsh", "jaccard": round(j, 4), "bands": nb})
+
+
+def _verbatim_length(ch: _Channel, cid: np.ndarray, n_clusters: int, hw: np.ndarray, hp: np.ndarray,
+                     wp: np.ndarray) -> np.ndarray:
+    """Per cluster, the length covered by its longest verbatim chain (see :meth:`TextIndex.match`)."""
+    rank = np.searchsorted(ch.work_pos, (hw.astype(np.uint64) << _U64(32)) | wp.astype(np.uint64))
+    diag = wp - hp
+    o = np.lexsort((rank, diag, cid))
+    c, d, r, p = cid[o], diag[o], rank[o], wp[o]
+    # Hits one work fingerprint apart on the same diagonal continue a chain. (Within one cluster the
+    # work is fixed, and one diagonal and one work position fix the query position: no duplicates.)
+    new = np.ones(len(c), dtype=bool)
+    new[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1]) | (r[1:] - r[:-1] != 1)
+    chain_starts = np.flatnonzero(new)
+    length = np.maximum.reduceat(p, chain_starts) - p[chain_starts] + ch.gram
+    best = np.zeros(n_clusters, dtype=np.int64)
+    np.maximum.at(best, c[chain_starts], length)
+    return best
 
 
 def _position_lookup(sorted_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

@@ -6,15 +6,15 @@
   were in force without consent being asked: they are confirmed as of when they were recorded.
 - ``tariffs``: an organisation's published tariff documents (licence and retroactive).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06 05:20:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
