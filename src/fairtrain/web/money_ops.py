@@ -17,7 +17,7 @@ from fairtrain.core.i18n import translator
 from fairtrain.core.keys import SignatureError, SigningKey, verify_document
 from fairtrain.core.money import Money
 from fairtrain.core.numbers import parse_basis_points
-from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow, MandateRow, utcnow
+from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.ledger.licensing import Licensing
@@ -40,11 +40,7 @@ def _licensing(state) -> Licensing:
 
 
 def _mandated_holders(state, org_id: int) -> set[str]:
-    now = utcnow()
-    with state.registry.engine.connect() as c:
-        rows = c.execute(select(MandateRow.holder_id, MandateRow.valid_from, MandateRow.valid_until)
-                         .where(MandateRow.org_id == org_id)).all()
-    return {f"holder:{r.holder_id}" for r in rows if r.valid_from <= now and (r.valid_until is None or now < r.valid_until)}
+    return {m["holder"] for m in state.registry.mandates(org_id=org_id) if m["in_force"]}
 
 
 def _party(p: Principal) -> str:
@@ -54,14 +50,18 @@ def _party(p: Principal) -> str:
 # -- licences ----------------------------------------------------------------------------------------
 
 
-def request_licences(state, p: Principal, data: bytes, categories: list[str] | None,
-                     valid_until: str | None) -> dict:
+def _json_upload(data: bytes, what: str) -> object:
     if len(data) > MAX_QUOTE_BYTES:
-        raise WebError(413, f"licence-quote.json: larger than {MAX_QUOTE_BYTES} bytes")
+        raise WebError(413, f"{what}: larger than {MAX_QUOTE_BYTES} bytes")
     try:
-        quote = jsontext.loads(data.removeprefix(b"\xef\xbb\xbf"), what="licence-quote.json")
+        return jsontext.loads(data.removeprefix(b"\xef\xbb\xbf"), what=what)
     except jsontext.JsonRefused as e:
         raise WebError(400, str(e)) from None
+
+
+def request_licences(state, p: Principal, data: bytes, categories: list[str] | None,
+                     valid_until: str | None) -> dict:
+    quote = _json_upload(data, "licence-quote.json")
     if not isinstance(quote, dict) or not isinstance(quote.get("groups", []), list):
         raise WebError(400, "licence-quote.json: expected an object with 'groups' (a clearance's licence quote)")
     until = None
@@ -81,6 +81,19 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
             raise
         raise WebError(400, f"licence-quote.json: malformed quote ({type(e).__name__}: {e})") from None
     return {"licences": ids, "licensee": licensee_of(p)}
+
+
+def declare_past_use(state, p: Principal, data: bytes, categories: list[str] | None) -> dict:
+    usage = _json_upload(data, "usage report")
+    if not isinstance(usage, dict):
+        raise WebError(400, "usage report: expected an object with 'works' or a licence quote's 'groups'")
+    try:
+        cats = [Category(c) for c in categories] if categories else None
+        return _licensing(state).declare_past_use(usage, licensee=licensee_of(p), categories=cats)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, RegistryError):
+            raise
+        raise WebError(400, f"usage report: malformed ({type(e).__name__}: {e})") from None
 
 
 def licences_for(state, p: Principal) -> list[dict]:
@@ -245,9 +258,19 @@ def runs_for(state, p: Principal) -> list[dict]:
     return out
 
 
-def statements_for(state, p: Principal) -> list[dict]:
-    """A creator's statements: one per run that has lines or a balance for them, with totals."""
-    me = p.holder_ref
+def member_of(state, p: Principal, holder_id: int) -> str:
+    """``holder:ID`` when that holder is (or was) a consenting member of the caller's organisation: a
+    mandate to it that was confirmed, in force now or not (statements concern past periods)."""
+    if p.org_ref is None or not any(m["confirmed_at"] for m in state.registry.mandates(
+            org_id=p.account.org_id, holder_id=holder_id)):
+        raise WebError(404, f"holder {holder_id} is not a member of your organisation (no confirmed mandate)")
+    return f"holder:{holder_id}"
+
+
+def statements_for(state, p: Principal, holder: str | None = None) -> list[dict]:
+    """A creator's statements (or, for an organisation admin, a member's: ``holder`` from :func:`member_of`):
+    one per run that has lines or a balance for them, with totals."""
+    me = holder or p.holder_ref
     with state.registry.engine.connect() as c:
         rows = c.execute(select(DistributionRunRow.id, DistributionRunRow.period_start, DistributionRunRow.period_end,
                                 DistributionRunParty.totals)
@@ -279,10 +302,10 @@ def import_legacy_starters(state) -> None:
         pass
 
 
-def statement_for(state, p: Principal, run_id: int) -> dict:
-    if not any(s["run"] == run_id for s in statements_for(state, p)):
-        raise WebError(404, f"no statement of yours in distribution run {run_id}")
-    return dist.statement(state.registry, run_id, p.account.holder_id)
+def statement_for(state, p: Principal, run_id: int, holder: str | None = None) -> dict:
+    if not any(s["run"] == run_id for s in statements_for(state, p, holder)):
+        raise WebError(404, f"no statement of {holder or 'yours'} in distribution run {run_id}")
+    return dist.statement(state.registry, run_id, int(holder.split(":")[1]) if holder else p.account.holder_id)
 
 
 def income_chart(statements: list[dict], lang: str = "en") -> str:
