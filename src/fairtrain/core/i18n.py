@@ -27,6 +27,8 @@ LANGUAGES = ("en", "ko")
 DEFAULT = "en"
 LOCALES_DIR = Path(__file__).parent / "locales"
 BABEL_LOCALES = {"en": "en_US", "ko": "ko_KR"}
+# The time zone a reader of each language sees times in (the stored times are UTC).
+TIME_ZONES = {"en": "UTC", "ko": "Asia/Seoul"}
 # Each language's name in itself (for a language switch), from CLDR.
 LANGUAGE_NAMES = {lang: Locale.parse(lang).get_display_name(lang) for lang in LANGUAGES}
 
@@ -73,5 +75,48 @@ def babel_locale(lang: str) -> str:
     return BABEL_LOCALES.get(lang, BABEL_LOCALES[DEFAULT])
 
 
-__all__ = ["BABEL_LOCALES", "DEFAULT", "EXTRACT_KEYWORDS", "LANGUAGES", "LANGUAGE_NAMES", "LOCALES_DIR", "NP_", "N_",
+# How a time reads (a Babel pattern, then the zone's name, a catalogue message).
+TIME_PATTERNS = {"en": ("d MMM y, HH:mm", N_(" UTC")), "ko": ("y년 M월 d일 HH:mm", N_(" (Korean time)"))}
+
+
+def format_when(value: object, lang: str) -> str:
+    """A stored UTC time (a ``datetime`` or an ISO 8601 string) as the reader of ``lang`` reads it, in the
+    reader's time zone: ``2026. 12. 6. 오후 2:35 KST`` style for Korean. Anything else reads as itself."""
+    from datetime import UTC, datetime
+
+    from babel.dates import format_datetime, get_timezone
+
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return str(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    zone = get_timezone(TIME_ZONES.get(lang, "UTC"))
+    pattern, suffix = TIME_PATTERNS.get(lang, TIME_PATTERNS[DEFAULT])
+    return format_datetime(value, pattern, tzinfo=zone, locale=babel_locale(lang)) + translator(lang)(suffix)
+
+
+def format_money(amount: object, currency: str, lang: str) -> str:
+    """``amount`` (major units: a Decimal, an int or its text) in ``currency`` with the separators and symbol of
+    ``lang``: ``30,000원`` for Korean won, ``₩30,000`` in English."""
+    from decimal import Decimal, InvalidOperation
+
+    from babel.numbers import format_currency, format_decimal
+
+    try:
+        d = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    except InvalidOperation:
+        return f"{amount} {currency}"
+    if lang == "ko" and currency == "KRW":  # CLDR writes ₩30,000; a Korean reader writes 30,000원
+        return format_decimal(d, locale=babel_locale(lang)) + "원"
+    return format_currency(d, currency, locale=babel_locale(lang))
+
+
+__all__ = ["TIME_PATTERNS", "TIME_ZONES", "format_money", "format_when", "BABEL_LOCALES", "DEFAULT", "EXTRACT_KEYWORDS", "LANGUAGES", "LANGUAGE_NAMES", "LOCALES_DIR", "NP_", "N_",
            "babel_locale", "catalogue_path", "translations", "translator"]

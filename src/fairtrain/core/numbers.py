@@ -104,5 +104,63 @@ def parse_basis_points(text: str, *, what: str = "a percentage") -> int:
     return int(d * 100)
 
 
-__all__ = ["BASIS_POINTS", "MAX_CHARS", "NumberError", "decimals", "parse_basis_points", "parse_decimal",
-           "parse_fraction"]
+_KO_UNITS = {"천": 10**3, "만": 10**4, "억": 10**8, "조": 10**12}
+# "3만 5천원", "1억 2,000만", "30,000원", "30000": groups of digits each with a unit, largest first.
+_KO_GROUP = re.compile(r"(\d{1,4}(?:,\d{3})*|\d+)\s*([천만억조])")
+_PLAIN = re.compile(r"\d{1,3}(?:,\d{3})+|\d+")
+PRICE_ERROR = "The price {text!r} is not an amount: write it in digits, for example 30000, 30,000 or 3만 5천원."
+
+
+class PriceError(NumberError):
+    """A price that is not a whole amount of won as a person writes it; :meth:`localised` says so in any
+    catalogue language (the message is a catalogue message)."""
+
+    def __init__(self, text: str):
+        self.text = text[:MAX_CHARS]
+        super().__init__(PRICE_ERROR.format(text=self.text))
+
+    def localised(self, lang: str) -> str:
+        from fairtrain.core.i18n import translator
+
+        return translator(lang)(PRICE_ERROR).format(text=self.text)
+
+
+def parse_price(text: str) -> Decimal:
+    """A whole amount as a Korean reader writes it: ``30000``, ``30,000``, ``30,000원``, ``3만원``,
+    ``3만 5천원``, ``1억 2,000만``. Separators must sit every three digits; each unit (천, 만, 억, 조) appears at most
+    once, largest first; a trailing ``원`` is allowed. Anything else (``3.5만``, ``삼만``, ``-3``, ``3만만``) is a
+    :class:`PriceError`, and so is a value above 10**16."""
+    if not isinstance(text, str) or len(text) > MAX_CHARS:
+        raise PriceError(str(text))
+    t = text.strip().removesuffix("원").strip()
+    if not t:
+        raise PriceError(text)
+    if _PLAIN.fullmatch(t):
+        value = int(t.replace(",", ""))
+    else:
+        value, pos, last_unit = 0, 0, None
+        for m in _KO_GROUP.finditer(t):
+            if t[pos:m.start()].strip():
+                raise PriceError(text)
+            unit = _KO_UNITS[m.group(2)]
+            if last_unit is not None and unit >= last_unit:
+                raise PriceError(text)
+            digits = m.group(1)
+            if "," in digits and not re.fullmatch(r"\d{1,3}(?:,\d{3})+", digits):
+                raise PriceError(text)
+            value += int(digits.replace(",", "")) * unit
+            last_unit, pos = unit, m.end()
+        rest = t[pos:].strip()
+        if last_unit is None:
+            raise PriceError(text)
+        if rest:  # "3만 5000": digits below the smallest unit
+            if not _PLAIN.fullmatch(rest) or int(rest.replace(",", "")) >= last_unit:
+                raise PriceError(text)
+            value += int(rest.replace(",", ""))
+    if value > 10**16:
+        raise PriceError(text)
+    return Decimal(value)
+
+
+__all__ = ["BASIS_POINTS", "MAX_CHARS", "NumberError", "PRICE_ERROR", "PriceError", "decimals", "parse_basis_points",
+           "parse_decimal", "parse_fraction", "parse_price"]

@@ -10,13 +10,16 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fairtrain.core.documents import environment
+from fairtrain.core.errors import FairtrainError, localised
+from fairtrain.core.i18n import format_money, format_when
+from fairtrain.core.labels import word
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
 from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
 from fairtrain.web.api import _client, _limit, end_session, read_upload, start_session
 from fairtrain.web.deps import language, principal, require, web
-from fairtrain.web.errors import WebError
+from fairtrain.web.errors import WebError, refusal
 from fairtrain.web.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, translations
 from fairtrain.web.security import PUBLIC, Principal
 
@@ -32,8 +35,18 @@ def render(request: Request, template: str, p: Principal = PUBLIC, status: int =
     html = _env.get_template(template).render(
         _=t.gettext, lang=lang, languages=LANGUAGES, language_names=LANGUAGE_NAMES, me=p, path=request.url.path,
         next_url=quote(_here(request, p), safe=""),
-        categories=CATEGORIES, **ctx)
+        categories=CATEGORIES, word=lambda code, kind: word(code, kind, lang),
+        when=lambda value: format_when(value, lang), money=lambda amount, currency=None: _money(amount, currency, lang),
+        **ctx)
     return HTMLResponse(html, status_code=status, headers={"Content-Language": lang})
+
+
+def _money(amount, currency: str | None, lang: str) -> str:
+    """A money dict (``{"currency", "minor"}``) or a major amount and its currency, as the reader writes it."""
+    if isinstance(amount, dict):
+        m = Money.from_dict(amount)
+        return format_money(m.major_str(), m.currency, lang)
+    return format_money(amount, currency, lang) if currency and amount not in (None, "") else ""
 
 
 def _here(request: Request, p: Principal) -> str:
@@ -43,8 +56,9 @@ def _here(request: Request, p: Principal) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-def render_error(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, status_code=status, message=message)
+def render_error(request: Request, status: int, message: str, p: Principal = PUBLIC) -> HTMLResponse:
+    """The error page, with the menu of whoever is signed in (``p``)."""
+    return render(request, "error.html", p, status=status, status_code=status, message=message)
 
 
 def _home_for(p: Principal) -> str:
@@ -126,19 +140,36 @@ def _policy_form(state, p: Principal) -> dict:
     return {"declared": declared, "values": values, "offer": offer, "party": party}
 
 
+def _creator_page(request: Request, p: Principal, state, *, saved: bool = False, status: int = 200,
+                  policy: dict | None = None, **extra) -> HTMLResponse:
+    orgs = ops.orgs(state)
+    return render(request, "creator.html", p, status=status, works=ops.works_of(state, p),
+                  org_names={o["ref"]: o["name"] for o in orgs},
+                  policy=policy or _policy_form(state, p), saved=saved, orgs=orgs,
+                  mandates=state.registry.mandates(holder_id=p.account.holder_id),
+                  disputes=ops.disputes_for(state, p), **{"policy_error": None, "mandate_error": None, **extra})
+
+
 @router.get("/creator", response_class=HTMLResponse)
 def creator(request: Request, p: Caller, saved: bool = False):
     require(p, "creator", what="the creator page")
-    state = web(request)
-    return render(request, "creator.html", p, works=ops.works_of(state, p), policy=_policy_form(state, p),
-                  saved=saved, orgs=ops.orgs(state), mandates=state.registry.mandates(holder_id=p.account.holder_id),
-                  disputes=ops.disputes_for(state, p))
+    return _creator_page(request, p, web(request), saved=saved)
 
 
-async def _declare_from_form(request: Request, p: Principal) -> None:
-    form = await request.form()
+def _typed_policy(form) -> dict:
+    """What the policy form held when it was sent, to show it again beside the error."""
     values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
     price = str(form.get("price") or "").strip()
+    return {"declared": True, "values": values, "party": None,
+            "offer": {"price": price, "currency": str(form.get("currency") or ""),
+                      "model": str(form.get("price_model") or "")}}
+
+
+async def _declare_from_form(request: Request, p: Principal, form) -> None:
+    values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
+    price = str(form.get("price") or "").strip()
+    if not price and "licence" in values.values():
+        raise refusal(422, "Price: you chose a paid licence, so write its price (for example 30000 or 3만원).")
     # The currency field is pre-filled: without a price there is no offer.
     offer = ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None) if price else None
     from starlette.concurrency import run_in_threadpool
@@ -149,14 +180,27 @@ async def _declare_from_form(request: Request, p: Principal) -> None:
 @router.post("/policy")
 async def save_policy(request: Request, p: Caller):
     require(p, "creator", "org-admin", what="declaring")
-    await _declare_from_form(request, p)
+    form = await request.form()
+    try:
+        await _declare_from_form(request, p, form)
+    except FairtrainError as e:  # the form again, as typed, with the reason beside it
+        state = web(request)
+        status = getattr(e, "http_status", 422)
+        if p.role == "creator":
+            return _creator_page(request, p, state, policy=_typed_policy(form),
+                                 policy_error=localised(e, language(request)), status=status)
+        return _org_page(request, p, state, policy=_typed_policy(form), policy_error=localised(e, language(request)),
+                         status=status)
     return RedirectResponse(f"{_home_for(p)}?saved=1", status_code=303)
 
 
 @router.post("/creator/mandate")
 async def creator_mandate(request: Request, p: Caller, org_id: Annotated[int, Form()],
-                          categories: Annotated[list[str], Form()]):
+                          categories: Annotated[list[str] | None, Form()] = None):
     require(p, "creator", what="granting a mandate")
+    if not categories:
+        return _creator_page(request, p, web(request), status=422, mandate_error=translations(language(request)).gettext(
+            "Mandate: tick at least one use that the organisation may decide for you."))
     ops.grant_mandate(web(request), p, org_id, categories)
     return RedirectResponse("/creator", status_code=303)
 
@@ -173,12 +217,17 @@ def kit_page(request: Request, p: Caller, site: Annotated[str, Query(max_length=
                   download=f"/api/kit?site={quote(site, safe='')}" + (f"&contact={quote(contact, safe='')}" if contact else ""))
 
 
+def _org_page(request: Request, p: Principal, state, *, saved: bool = False, status: int = 200,
+              policy: dict | None = None, report=None, policy_error: str | None = None) -> HTMLResponse:
+    return render(request, "org.html", p, status=status, members=ops.members(state, p),
+                  works=ops.works_of(state, p, limit=100), disputes=ops.disputes_for(state, p),
+                  policy=policy or _policy_form(state, p), saved=saved, report=report, policy_error=policy_error)
+
+
 @router.get("/org", response_class=HTMLResponse)
 def org(request: Request, p: Caller, saved: bool = False):
     require(p, "org-admin", what="the organisation page")
-    state = web(request)
-    return render(request, "org.html", p, members=ops.members(state, p), works=ops.works_of(state, p, limit=100),
-                  disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), saved=saved, report=None)
+    return _org_page(request, p, web(request), saved=saved)
 
 
 async def form_file(form, field: str, missing: str, default_name: str = "upload") -> tuple[str, bytes]:
@@ -200,8 +249,7 @@ async def org_import(request: Request, p: Caller):
 
     report = await run_in_threadpool(ops.import_upload, state, p, name, data,
                                      form.get("skip_invalid") == "1")
-    return render(request, "org.html", p, members=ops.members(state, p), works=ops.works_of(state, p, limit=100),
-                  disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), saved=False, report=report)
+    return _org_page(request, p, state, report=report)
 
 
 @router.post("/org/disputes/{dispute_id}/resolve")
