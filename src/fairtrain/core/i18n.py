@@ -44,7 +44,9 @@ def NP_(context: str, message: str) -> tuple[str, str]:
 
 
 # What ``pybabel extract -k`` needs beyond Babel's defaults (which know ``_``, ``N_``, ``pgettext``, …).
-EXTRACT_KEYWORDS = {"NP_": ((1, "c"), 2)}
+# ``said(exc, "…")``, ``said_as(Cls, "…")`` (core.errors) and ``refusal(status, "…")`` (web.errors) carry a
+# catalogue message as their second argument.
+EXTRACT_KEYWORDS = {"NP_": ((1, "c"), 2), "said": (2,), "said_as": (2,), "refusal": (2,)}
 
 
 def catalogue_path(lang: str) -> Path:
@@ -75,13 +77,17 @@ def babel_locale(lang: str) -> str:
     return BABEL_LOCALES.get(lang, BABEL_LOCALES[DEFAULT])
 
 
-# How a time reads (a Babel pattern, then the zone's name, a catalogue message).
-TIME_PATTERNS = {"en": ("d MMM y, HH:mm", N_(" UTC")), "ko": ("y년 M월 d일 HH:mm", N_(" (Korean time)"))}
+# How a time reads: a Babel pattern and the zone's name after it, both catalogue messages (Korean reads
+# the date in its own order, the zone as "Korean time")
+TIME_PATTERN = NP_("time pattern", "d MMM y, HH:mm")
+TIME_ZONE_NAME = NP_("time zone", " UTC")
+# How an amount of won reads, a catalogue message: "₩30,000" in English, the won sign after it in Korean.
+WON_PATTERN = NP_("money", "₩{amount}")
 
 
 def format_when(value: object, lang: str) -> str:
     """A stored UTC time (a ``datetime`` or an ISO 8601 string) as the reader of ``lang`` reads it, in the
-    reader's time zone: ``2026. 12. 6. 오후 2:35 KST`` style for Korean. Anything else reads as itself."""
+    reader's time zone (:data:`TIME_ZONES`), written as :data:`TIME_PATTERN` says. Anything else reads as itself."""
     from datetime import UTC, datetime
 
     from babel.dates import format_datetime, get_timezone
@@ -98,13 +104,14 @@ def format_when(value: object, lang: str) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     zone = get_timezone(TIME_ZONES.get(lang, "UTC"))
-    pattern, suffix = TIME_PATTERNS.get(lang, TIME_PATTERNS[DEFAULT])
-    return format_datetime(value, pattern, tzinfo=zone, locale=babel_locale(lang)) + translator(lang)(suffix)
+    t = translations(lang)
+    return format_datetime(value, t.pgettext(*TIME_PATTERN), tzinfo=zone, locale=babel_locale(lang)) + \
+        t.pgettext(*TIME_ZONE_NAME)
 
 
 def format_money(amount: object, currency: str, lang: str) -> str:
     """``amount`` (major units: a Decimal, an int or its text) in ``currency`` with the separators and symbol of
-    ``lang``: ``30,000원`` for Korean won, ``₩30,000`` in English."""
+    ``lang`` (won as :data:`WON_PATTERN` says)."""
     from decimal import Decimal, InvalidOperation
 
     from babel.numbers import format_currency, format_decimal
@@ -113,10 +120,10 @@ def format_money(amount: object, currency: str, lang: str) -> str:
         d = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     except InvalidOperation:
         return f"{amount} {currency}"
-    if lang == "ko" and currency == "KRW":  # CLDR writes ₩30,000; a Korean reader writes 30,000원
-        return format_decimal(d, locale=babel_locale(lang)) + "원"
+    if currency == "KRW":  # CLDR writes ₩30,000 in Korean too; a Korean reader writes the won sign after
+        return translations(lang).pgettext(*WON_PATTERN).format(amount=format_decimal(d, locale=babel_locale(lang)))
     return format_currency(d, currency, locale=babel_locale(lang))
 
 
-__all__ = ["TIME_PATTERNS", "TIME_ZONES", "format_money", "format_when", "BABEL_LOCALES", "DEFAULT", "EXTRACT_KEYWORDS", "LANGUAGES", "LANGUAGE_NAMES", "LOCALES_DIR", "NP_", "N_",
+__all__ = ["TIME_PATTERN", "TIME_ZONES", "TIME_ZONE_NAME", "WON_PATTERN", "format_money", "format_when", "BABEL_LOCALES", "DEFAULT", "EXTRACT_KEYWORDS", "LANGUAGES", "LANGUAGE_NAMES", "LOCALES_DIR", "NP_", "N_",
            "babel_locale", "catalogue_path", "translations", "translator"]

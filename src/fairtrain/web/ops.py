@@ -178,7 +178,7 @@ def parse_offer(price: str | None, currency: str | None, price_model: str | None
     try:
         amount = Money.parse(price, currency)
     except InvalidInput:
-        # "3만원", "3만 5천원", "30,000원": how a Korean reader writes a price; PriceError says how, in words
+        # 3 man won, 3 man 5 cheon won, 30,000 won: how a Korean reader writes a price; PriceError says how
         try:
             amount = Money.parse(str(parse_price(price)), currency)
         except PriceError:

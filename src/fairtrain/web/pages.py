@@ -169,7 +169,7 @@ async def _declare_from_form(request: Request, p: Principal, form) -> None:
     values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
     price = str(form.get("price") or "").strip()
     if not price and "licence" in values.values():
-        raise refusal(422, "Price: you chose a paid licence, so write its price (for example 30000 or 3만원).")
+        raise refusal(422, "Price: you chose a paid licence, so write its price (for example 30000 or 30,000).")
     # The currency field is pre-filled: without a price there is no offer.
     offer = ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None) if price else None
     from starlette.concurrency import run_in_threadpool

@@ -4,6 +4,9 @@
   const input = document.getElementById("file-input");
   const bar = document.getElementById("upload-progress");
   const list = document.getElementById("upload-results");
+  const box = document.getElementById("upload-box");
+  const dismiss = document.getElementById("upload-dismiss");
+  let stored = 0;
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   if (!zone) return;
 
@@ -12,6 +15,7 @@
     li.textContent = text;
     li.className = ok ? "ok" : "error";
     list.appendChild(li);
+    box.hidden = false;
   }
 
   function send(files) {
@@ -28,17 +32,22 @@
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
       if (xhr.status >= 200 && xhr.status < 300) {
-        for (const r of body.results) show(r.ok ? `✓ ${r.file} → #${r.work} ${r.media_type}` : `✗ ${r.file}: ${r.error}`, r.ok);
-        document.body.dataset.uploaded = String((Number(document.body.dataset.uploaded) || 0) + body.stored);
-        if (body.stored) setTimeout(() => location.reload(), 600);
+        for (const r of body.results) show(r.ok ? `✓ ${r.file} → ${box.dataset.stored} #${r.work}` : `✗ ${r.file}: ${r.error}`, r.ok);
+        stored += body.stored;
+        document.body.dataset.uploaded = String(stored);
+        dismiss.focus();  // the results stay until she closes them; closing shows the new works in the list
       } else {
         show(`✗ ${xhr.status}: ${typeof body.detail === "string" ? body.detail : xhr.statusText}`, false);
       }
     };
-    xhr.onerror = () => show("✗ network error", false);
+    xhr.onerror = () => show(`✗ ${box.dataset.network}`, false);
     xhr.send(form);
   }
 
+  dismiss.addEventListener("click", () => {
+    list.replaceChildren(); box.hidden = true;
+    if (stored) location.reload();
+  });
   zone.addEventListener("click", () => input.click());
   zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") input.click(); });
   input.addEventListener("change", () => send(input.files));
