@@ -93,7 +93,8 @@ def signup(request: Request, p: Caller, email: Annotated[str, Form()], password:
         _limit(state, "sign_up_per_client", _client(request), "sign-up")
         account = state.accounts.sign_up(email=email, password=password, role=role, name=name, country=country or None)
     except (AccountError, WebError) as e:
-        return render(request, "signup.html", p, status=getattr(e, "status", 400), role=role, error=str(e),
+        return render(request, "signup.html", p, status=getattr(e, "status", 400), role=role,
+                      error=localised(e, language(request)),
                       form={"email": email, "name": name, "country": country})
     r = RedirectResponse(_home_for(Principal(account)), status_code=303)
     start_session(state, r, account.id)
@@ -113,7 +114,8 @@ def signin(request: Request, p: Caller, email: Annotated[str, Form()], password:
         _limit(state, "sign_in_per_email", email.strip().lower(), "sign-in")
         account = state.accounts.authenticate(email, password)
     except (AccountError, WebError) as e:
-        return render(request, "signin.html", p, status=getattr(e, "status", 400), error=str(e), email=email)
+        return render(request, "signin.html", p, status=getattr(e, "status", 400), error=localised(e, language(request)),
+                      email=email)
     r = RedirectResponse(_home_for(Principal(account)), status_code=303)
     start_session(state, r, account.id)
     return r
@@ -185,7 +187,7 @@ async def save_policy(request: Request, p: Caller):
         await _declare_from_form(request, p, form)
     except FairtrainError as e:  # the form again, as typed, with the reason beside it
         state = web(request)
-        status = getattr(e, "http_status", 422)
+        status = 422 if e.http_status in (400, 422) else e.http_status  # the form could not be accepted as typed
         if p.role == "creator":
             return _creator_page(request, p, state, policy=_typed_policy(form),
                                  policy_error=localised(e, language(request)), status=status)
