@@ -83,6 +83,8 @@ class NotFound(FairtrainError, LookupError):
         super().__init__(f"no {kind} {ref!r}")
         self.kind = kind
         self.ref = ref
+        # what a page says: the catalogue message (the kind is a code, so it is not part of it)
+        said(self, "Nothing is found at {ref}: the address may be mistyped, or what it named was removed.", ref=ref)
 
 
 class NotAllowed(FairtrainError):
