@@ -78,10 +78,10 @@ def _shot(page, name: str) -> None:
 
 
 TEXTS = {
-    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "Nothing was stored.", "deny": "deny",
-           "money": "Licences and money"},
+    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "Nothing was stored.", "deny": "Denied",
+           "money": "Licences and money", "image": "Image", "text": "Text"},
     "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장하지 않았습니다.", "deny": "거부",
-           "money": "이용허락과 정산"},
+           "money": "이용허락과 정산", "image": "이미지", "text": "글"},
 }
 
 
@@ -107,6 +107,10 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     img = tmp_path / "photo.jpg"
     img.write_bytes(make_image(11 + ord(lang[0])))  # distinct per language: the same photo twice is a dispute
     page.set_input_files("#file-input", str(img))  # the click-to-choose path
+    page.wait_for_selector("#upload-results li.ok")
+    page.wait_for_timeout(800)  # the result stays on screen until she closes it (it used to vanish after 0.6 s)
+    assert page.is_visible("#upload-results li.ok")
+    page.click("#upload-dismiss")
     page.wait_for_selector("#works tbody tr:nth-child(1) a")
     # the drag-and-drop path: a real drop event carrying a File
     page.evaluate("""([name, text]) => {
@@ -114,9 +118,12 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
         dt.items.add(new File([text], name, {type: "text/plain"}));
         document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true}));
     }""", [f"{title}.txt", text_file(ord(lang[0])).decode()])
+    page.wait_for_selector("#upload-results li.ok")
+    page.click("#upload-dismiss")
     page.wait_for_selector("#works tbody tr:nth-child(2) a")
     rows = page.inner_text("#works tbody")
-    assert "photo" in rows and "image" in rows and title in rows and "text" in rows
+    assert "photo" in rows and t["image"] in rows and title in rows and t["text"] in rows
+    assert lang == "en" or ("image" not in rows and "active" not in rows)  # words, not codes
     _shot(page, f"{lang}-03-creator-works")
     assert page.is_checked("#v_search_allow") and page.is_checked("#v_train-ai_deny")
     page.check("#v_train-ai_deny")

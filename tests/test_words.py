@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fairtrain.core.errors import localised
-from fairtrain.core.i18n import format_money, format_when
+from fairtrain.core.i18n import format_money, format_share, format_when
 from fairtrain.core.labels import LABELS, word
 from fairtrain.core.numbers import PriceError, parse_price
 from web_helpers import PASSWORD, Session, make_app
@@ -76,6 +76,11 @@ def test_money_reads_with_separators_in_won():
     assert format_money("1234567", "KRW", "ko") == f"1,234,567{WON}"
     assert format_money(30000, "KRW", "en") == "\u20a930,000"
     assert format_money("12.50", "EUR", "en") == "\u20ac12.50"
+
+
+def test_shares_read_as_percentages():
+    assert format_share("1", "ko") == "100%" and format_share("1/3", "en") == "33.33%"
+    assert format_share("1/2", "ko") == "50%" and format_share("junk", "ko") == "junk"
 
 
 def test_every_code_has_a_korean_word():

@@ -125,5 +125,19 @@ def format_money(amount: object, currency: str, lang: str) -> str:
     return format_currency(d, currency, locale=babel_locale(lang))
 
 
-__all__ = ["TIME_PATTERN", "TIME_ZONES", "TIME_ZONE_NAME", "WON_PATTERN", "format_money", "format_when", "BABEL_LOCALES", "DEFAULT", "EXTRACT_KEYWORDS", "LANGUAGES", "LANGUAGE_NAMES", "LOCALES_DIR", "NP_", "N_",
-           "babel_locale", "catalogue_path", "translations", "translator"]
+def format_share(share: object, lang: str) -> str:
+    """A holder's share (an exact fraction such as ``"1/3"``) as a percentage a reader knows: ``33.33%``."""
+    from fractions import Fraction
+
+    from babel.numbers import format_percent
+
+    try:
+        f = Fraction(str(share))
+    except (ValueError, ZeroDivisionError):
+        return str(share)
+    return format_percent(f.numerator / f.denominator, "#,##0.##%", locale=babel_locale(lang))
+
+
+__all__ = ["BABEL_LOCALES", "DEFAULT", "EXTRACT_KEYWORDS", "LANGUAGES", "LANGUAGE_NAMES", "LOCALES_DIR", "NP_", "N_",
+           "TIME_PATTERN", "TIME_ZONES", "TIME_ZONE_NAME", "WON_PATTERN", "babel_locale", "catalogue_path",
+           "format_money", "format_share", "format_when", "translations", "translator"]

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fairtrain.core.documents import environment
 from fairtrain.core.errors import FairtrainError, localised
-from fairtrain.core.i18n import format_money, format_when
+from fairtrain.core.i18n import format_money, format_share, format_when
 from fairtrain.core.labels import word
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
@@ -36,7 +36,7 @@ def render(request: Request, template: str, p: Principal = PUBLIC, status: int =
         _=t.gettext, lang=lang, languages=LANGUAGES, language_names=LANGUAGE_NAMES, me=p, path=request.url.path,
         next_url=quote(_here(request, p), safe=""),
         categories=CATEGORIES, word=lambda code, kind: word(code, kind, lang),
-        when=lambda value: format_when(value, lang), money=lambda amount, currency=None: _money(amount, currency, lang),
+        when=lambda value: format_when(value, lang), share=lambda s: format_share(s, lang), money=lambda amount, currency=None: _money(amount, currency, lang),
         **ctx)
     return HTMLResponse(html, status_code=status, headers={"Content-Language": lang})
 
