@@ -92,3 +92,20 @@ def make_image(seed: int, fmt: str = "JPEG", size: tuple[int, int] = (480, 360))
     buf = io.BytesIO()
     img.save(buf, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     return buf.getvalue()
+
+
+@pytest.fixture
+def cli(database_url, tmp_path):
+    """``cli(*args, code=0)``: run the ``fairtrain`` command against this test's database and data dir."""
+    from typer.testing import CliRunner
+
+    from fairtrain.cli.app import app
+
+    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
+    runner = CliRunner()
+
+    def run(*args, code=0):
+        r = runner.invoke(app, [str(a) for a in args], env=env)
+        assert r.exit_code == code, r.output
+        return r
+    return run

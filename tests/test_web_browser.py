@@ -78,9 +78,9 @@ def _shot(page, name: str) -> None:
 
 
 TEXTS = {
-    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "Nothing was stored.", "deny": "Denied",
+    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "nothing was stored.", "deny": "Denied",
            "money": "Licences and money", "image": "Image", "text": "Text"},
-    "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장하지 않았습니다.", "deny": "거부",
+    "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장되지 않았습니다.", "deny": "거부",
            "money": "이용허락과 정산", "image": "이미지", "text": "글"},
 }
 
@@ -134,6 +134,7 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     _shot(page, f"{lang}-04-creator-policy")
     page.fill("#kit-site", f"https://creator-{lang}.example")
     page.click("#kit-submit")
+    page.click("#kit-admin > summary")  # the server files are for website administrators, folded away
     page.wait_for_selector("#kit-download")
     _shot(page, f"{lang}-05-kit")
     with page.expect_download() as dl:
@@ -163,12 +164,12 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
                    f"K-1,아리랑 {lang},김작곡:composer:1,deny,allow\n"
                    f"K-2,Bad row {lang},김작곡:composer:1/2;이작사:lyricist:1/3,deny,\n"
                    f"K-3,Third {lang},김작곡:composer:1,sometimes,\n", encoding="utf-8")
-    page.set_input_files("#csv-file", str(csv))
-    page.click("#import-submit")
-    page.wait_for_selector("#import-report")
-    report = page.inner_text("#import-report")
+    page.set_input_files("#upload-file", str(csv))
+    page.click("#upload-submit")
+    page.wait_for_selector("#upload-report")
+    report = page.inner_text("#upload-report")
     assert t["nothing"] in report and "holders" in report and "tdm" in report
-    assert [r.split("\t")[0] for r in page.inner_text("#import-report tbody").splitlines()] == ["3", "4"]
+    assert [r.split("\t")[0] for r in page.inner_text("#upload-errors tbody").splitlines()] == ["3", "4"]
     _shot(page, f"{lang}-06-cmo-import-report")
     ctx.close()
 

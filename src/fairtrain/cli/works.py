@@ -26,7 +26,7 @@ app.add_typer(works_app, name="works")
 
 @works_app.command("add")
 def works_add(
-    files: Annotated[list[Path], typer.Argument(help="Text, image or audio files")],
+    files: Annotated[list[Path], typer.Argument(help="Text, document, image, audio or video files")],
     holder: Annotated[list[str], typer.Option(help="HOLDER[:role[:share]] (repeat for co-holders); share e.g. 1/2")],
     title: Annotated[str | None, typer.Option(help="Title (default: the file name)")] = None,
     iswc: Annotated[str | None, typer.Option()] = None,

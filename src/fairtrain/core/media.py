@@ -1,4 +1,4 @@
-"""Which modality a file is: text, image or audio, by its first bytes, then by its name.
+"""Which modality a file is: text, image, audio or video, by its first bytes, then by its name.
 
 Documents whose text ``core.extract`` reads (HWP, HWPX, DOCX, ODT, EPUB, PDF, RTF) are text; which of
 them a file is, :func:`document_format` tells from the same first bytes.
@@ -32,12 +32,31 @@ _EXT = {
     **dict.fromkeys(("jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp", "avif", "heic"), "image"),
     **dict.fromkeys(("heif", "hif"), "image"),
     **dict.fromkeys(("wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "aac", "aiff", "aif", "wma"), "audio"),
+    # not "ts": TypeScript sources share it; MPEG-TS is recognised by its sync bytes
+    **dict.fromkeys(("mp4", "m4v", "mkv", "webm", "mov", "m2ts", "mts", "avi", "mpg", "mpeg"), "video"),
 }
-MEDIA_TYPES = ("text", "image", "audio")
+MEDIA_TYPES = ("text", "image", "audio", "video")
+
+
+def _video(head: bytes) -> bool:
+    """MP4/MOV/3GP (an ``ftyp`` whose brand is neither audio-only nor a still image), Matroska/WebM, AVI,
+    QuickTime without ``ftyp``, MPEG-TS and MPEG program streams."""
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in _M4A_BRANDS + _HEIF_BRANDS + (b"heif",)
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: Matroska and WebM
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return True
+    if head[4:12] in (b"moov\x00\x00\x00", b"mdat\x00\x00\x00") or head[4:8] in (b"moov", b"wide", b"mdat"):
+        return True  # QuickTime without ftyp
+    # MPEG-TS: 188-byte packets, each starting with the 0x47 sync byte
+    if len(head) >= 188 * 3 and all(head[i] == 0x47 for i in (0, 188, 376)):
+        return True
+    return head.startswith(b"\x00\x00\x01\xba")  # MPEG program stream
 
 
 def detect_media_type(head: bytes, name: str = "") -> str | None:
-    """``"text"``, ``"image"``, ``"audio"``, or None when neither the bytes nor the name tell."""
+    """``"text"``, ``"image"``, ``"audio"``, ``"video"``, or None when neither the bytes nor the name tell."""
     if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return "image"
     if head.startswith(_AUDIO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head[4:8] == b"ftyp" and (
@@ -48,6 +67,8 @@ def detect_media_type(head: bytes, name: str = "") -> str | None:
         return "image"
     if (head[4:8] == b"ftyp" and head[8:12] in _M4A_BRANDS) or head.startswith(_ADTS_AAC):
         return "audio"
+    if _video(head):
+        return "video"
     if document_format(head, name) is not None:
         return "text"
     ext = PurePath(name).suffix.lower().lstrip(".")

@@ -26,7 +26,7 @@ ITEM_SAMPLES = 1365
 ITEM_SECONDS = ITEM_SAMPLES / SAMPLE_RATE
 
 # The tools and the Debian packages that ship them; FAIRTRAIN_<TOOL> overrides the path.
-_PACKAGES = {"fpcalc": "libchromaprint-tools", "ffmpeg": "ffmpeg"}
+_PACKAGES = {"fpcalc": "libchromaprint-tools", "ffmpeg": "ffmpeg", "ffprobe": "ffmpeg"}
 
 # fpcalc 1.5.1 built against FFmpeg 5 prints this, and exits with status 3 ("partial"), at the end of
 # every successful decode.
@@ -44,7 +44,8 @@ class AudioToolError(ToolMissing):
 
 
 def tool_path(name: str) -> str:
-    """The executable for ``name`` ("fpcalc" or "ffmpeg"), or AudioToolError naming the Debian package."""
+    """The executable for ``name`` ("fpcalc", "ffmpeg" or "ffprobe"), or AudioToolError naming the Debian
+    package."""
     override = os.environ.get(f"FAIRTRAIN_{name.upper()}")
     candidate = override if override else shutil.which(name)
     if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):

@@ -1,4 +1,4 @@
-"""The three modalities behind one interface: registration, scanning, index building and loading.
+"""The four modalities behind one interface: registration, scanning, index building and loading.
 
 Callers (the registry, snapshot export, the matcher, clearance) go through :func:`modality` and never
 import a modality module directly, so adding one is a change in this file only.
@@ -19,7 +19,7 @@ from pathlib import Path
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.fingerprint import FingerprintError, Match
 
-NAMES = ("text", "image", "audio")
+NAMES = ("text", "image", "audio", "video")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Modality:
 
 @cache
 def modality(name: str) -> Modality:
-    """The modality ``name`` (text, image or audio); its module is imported on first use."""
+    """The modality ``name`` (text, image, audio or video); its module is imported on first use."""
     if name not in NAMES:
         raise InvalidInput(f"unknown modality {name!r} (expected one of: {', '.join(NAMES)})")
     mod = importlib.import_module(f"fairtrain.core.fingerprint.{name}")
@@ -58,7 +58,10 @@ def modality(name: str) -> Modality:
     if name == "image":
         return Modality("image", mod.register_image, mod.fingerprint_image, mod.ImageIndexBuilder,
                         mod.ImageIndex.load, lambda reg: reg.iscc or None)
-    return Modality("audio", mod.register_audio, mod.fingerprint_audio, mod.AudioIndexBuilder, mod.AudioIndex.load,
+    if name == "audio":
+        return Modality("audio", mod.register_audio, mod.fingerprint_audio, mod.AudioIndexBuilder,
+                        mod.AudioIndex.load, lambda reg: reg.iscc or None)
+    return Modality("video", mod.register_video, mod.fingerprint_video, mod.VideoIndexBuilder, mod.VideoIndex.load,
                     lambda reg: reg.iscc or None)
 
 
@@ -114,7 +117,7 @@ def _reading_documents_batch(fn: Callable[[Sequence[tuple[str, bytes | str]]], l
 
 
 def available() -> list[str]:
-    """Modalities whose modules import here (audio also needs ffmpeg and fpcalc at run time)."""
+    """Modalities whose modules import here (audio and video also need ffmpeg and fpcalc at run time)."""
     out = []
     for n in NAMES:
         try:

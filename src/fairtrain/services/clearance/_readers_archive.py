@@ -253,7 +253,7 @@ class WebDatasetReader:
                     return item
                 except ValueError:
                     pass  # a sidecar we cannot read does not make the sample unreadable
-        primary = next((m for m in media if m[1] in ("image", "audio")), None)
+        primary = next((m for m in media if m[1] in ("image", "audio", "video")), None)
         if primary is None:
             primary = next((m for m in media if m[0] in _TEXT_EXTS and m[1] == "text"), None)
         if primary is None:  # a document (HWP, DOCX, PDF, …): the text modality extracts its text

@@ -63,7 +63,7 @@ class Item:
     url: str | None = None
     data: bytes | None = None  # the content, when it is local
     text: str | None = None  # the row's text: the content of a text row, the caption of an image row
-    media_type: str | None = None  # "text" | "image" | "audio" when known
+    media_type: str | None = None  # "text" | "image" | "audio" | "video" when known
     error: str | None = None  # why the item could not be read; the shard goes on
     record: dict[str, Any] = field(default_factory=dict)  # the input's own columns for this row
     error_field: str | None = None  # which part of the item ``error`` is about: a column, member, line, …
@@ -108,8 +108,9 @@ def kept_rows(shard: Shard, items_kept: Iterable[Item]) -> set[int]:
 # Column roles. Names are matched exactly: LAION/img2dataset manifests call the caption ``TEXT`` (or
 # ``caption``/``txt``), while text corpora (C4, FineWeb, Dolma) call the content ``text``.
 _URL_NAMES = ("url", "URL", "image_url", "img_url", "source_url", "link")
-_PATH_NAMES = ("path", "image_path", "audio_path", "filepath", "file_path", "file", "filename", "file_name")
-_DATA_NAMES = ("jpg", "jpeg", "png", "webp", "image", "img", "audio", "mp3", "wav", "flac", "bytes", "data")
+_PATH_NAMES = ("path", "image_path", "audio_path", "video_path", "filepath", "file_path", "file", "filename", "file_name")
+_DATA_NAMES = ("jpg", "jpeg", "png", "webp", "image", "img", "audio", "mp3", "wav", "flac", "video", "mp4", "bytes",
+               "data")
 _CAPTION_NAMES = ("caption", "TEXT", "txt", "alt", "alt_text", "Caption")
 _CONTENT_NAMES = ("text", "content", "body", "raw_content")
 

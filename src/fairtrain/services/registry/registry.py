@@ -306,7 +306,7 @@ class Registry:
             if media_type is None:
                 media_type = detect_media_type(data[:8192], file_name)
             if media_type is None:
-                raise RegistryError(f"{file_name or title}: unsupported file type (not text, image or audio)")
+                raise RegistryError(f"{file_name or title}: unsupported file type (not text, image, audio or video)")
             fingerprint, iscc = register_content(media_type, data, file_name or title)
         holder_ids = {s.holder_id for s in shares}
         with self.engine.begin() as c:

@@ -123,7 +123,7 @@ class OutputChecker:
             kind = detect_media_type(data[:8192], name)
             results[i].modality = kind
             if kind is None:
-                results[i].error = "unsupported file type (not text, image or audio)"
+                results[i].error = "unsupported file type (not text, image, audio or video)"
             else:
                 groups.setdefault(kind, []).append(i)
         for kind, idx in groups.items():

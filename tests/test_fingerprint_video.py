@@ -1,0 +1,376 @@
+"""Video fingerprints, end to end on small clips made here with the real FFmpeg: registration, whole copies
+and excerpts found with their offsets, broken files refused with a clear error, unrelated clips left alone;
+then the wiring: the registry, a signed snapshot, ``fairtrain match`` and the clearance readers."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+import wave
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from fairtrain.core.fingerprint import FingerprintError, codec
+from fairtrain.core.fingerprint.modalities import modality
+from fairtrain.core.fingerprint.video import (
+    VideoIndex, VideoIndexBuilder, VideoRegistration, fingerprint_video, register_video,
+)
+from fairtrain.core.media import detect_media_type
+from test_fingerprint_audio import synth_piece
+
+W, H, FPS = 192, 108, 10
+RATE = 22050
+
+
+def _picture(rng: np.random.Generator) -> np.ndarray:
+    """A 2×-size RGB picture with structure at several scales: smooth colour fields plus bright shapes."""
+    base = rng.uniform(0, 255, (6, 8, 3)).astype(np.uint8)
+    im = Image.fromarray(base).resize((2 * W, 2 * H), Image.Resampling.BICUBIC)
+    arr = np.asarray(im).astype(np.int16)
+    for _ in range(8):
+        x, y = rng.integers(0, 2 * W - 40), rng.integers(0, 2 * H - 30)
+        arr[y:y + int(rng.integers(10, 30)), x:x + int(rng.integers(10, 40))] = rng.integers(0, 255, 3)
+    return arr.clip(0, 255).astype(np.uint8)
+
+
+def frames_of(seed: int, seconds: float, shot_s: float = 3.0) -> np.ndarray:
+    """Shots of ``shot_s`` seconds, each a slow pan across its own picture."""
+    rng = np.random.default_rng(seed)
+    out = []
+    n = int(seconds * FPS)
+    per_shot = int(shot_s * FPS)
+    for start in range(0, n, per_shot):
+        pic = _picture(rng)
+        dx, dy = rng.integers(-2, 3, 2)
+        x0, y0 = rng.integers(10, W - 10), rng.integers(10, H - 10)
+        for i in range(min(per_shot, n - start)):
+            x = int(np.clip(x0 + dx * i, 0, W))
+            y = int(np.clip(y0 + dy * i, 0, H))
+            out.append(pic[y:y + H, x:x + W])
+    return np.stack(out)
+
+
+def write_wav(path: Path, pcm: np.ndarray) -> Path:
+    data = (np.clip(pcm / (np.abs(pcm).max() + 1e-9), -1, 1) * 20000).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(data.tobytes())
+    return path
+
+
+def encode(path: Path, frames: np.ndarray, *, audio: Path | None = None, vf: str = "null",
+           codec_args: tuple[str, ...] = ("-c:v", "libx264", "-preset", "ultrafast", "-crf", "23")) -> Path:
+    argv = ["ffmpeg", "-hide_banner", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+            "-s", f"{frames.shape[2]}x{frames.shape[1]}", "-r", str(FPS), "-i", "pipe:0"]
+    if audio is not None:
+        argv += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "64k", "-shortest"]
+    argv += ["-vf", vf, *codec_args, "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(argv, input=frames.tobytes(), check=True, capture_output=True, timeout=120)
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-y", "-v", "error", *args], check=True, capture_output=True,
+                   timeout=120)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("video")
+    work_frames = frames_of(1, 30.0)
+    song = write_wav(d / "song.wav", synth_piece(5, seconds=32.0))
+    noise = write_wav(d / "noise.wav", synth_piece(9, seconds=40.0))
+    out = {"work": encode(d / "work.mp4", work_frames, audio=song)}
+    # a whole copy, downscaled, mirrored and brighter, as VP9 in WebM
+    out["copy"] = encode(d / "copy.webm", work_frames, vf="scale=128:72,hflip,eq=brightness=0.08",
+                         codec_args=("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
+                                     "-b:v", "150k"))
+    # 12 s of the work (from 9 s) inside 6 s of unrelated material before and 6 s after, sound replaced
+    host = frames_of(77, 12.0)
+    excerpt = np.concatenate([host[:6 * FPS], work_frames[9 * FPS:21 * FPS], host[6 * FPS:]])
+    out["excerpt"] = encode(d / "excerpt.mkv", excerpt, audio=noise)
+    out["unrelated"] = encode(d / "unrelated.mp4", frames_of(123, 20.0), audio=noise)
+    data = out["work"].read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    out["truncated"] = d / "truncated.mp4"
+    (d / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(20_000))
+    out["junk"] = d / "junk.mp4"
+    return out
+
+
+@pytest.fixture(scope="module")
+def registered(clips) -> tuple[VideoRegistration, VideoIndex]:
+    reg = register_video(clips["work"], "work.mp4")
+    builder = VideoIndexBuilder()
+    builder.add(42, reg)
+    return reg, builder.build()
+
+
+def test_registration_keeps_frame_hashes_soundtrack_iscc_and_a_strip_but_never_the_video(clips, registered):
+    reg, _ = registered
+    assert reg.variants[0] == "full" and reg.hashes.shape == (len(reg.variants), 60)  # 30 s on the 2-fps grid
+    assert reg.usable.mean() > 0.9
+    assert reg.audio is not None and len(reg.audio.fingerprint.items) > 100
+    assert reg.iscc.startswith("ISCC:EM")  # Video-Code (maintype 4 = "EM…")
+    assert reg.strip[:3] == b"\xff\xd8\xff" and len(reg.strip) < 30_000
+    assert Image.open(io.BytesIO(reg.strip)).size[0] > Image.open(io.BytesIO(reg.strip)).size[1] * 4
+    stored = codec.dumps(reg)
+    assert codec.loads(stored).hashes.tolist() == reg.hashes.tolist()
+    assert len(stored) < clips["work"].stat().st_size / 3
+    # the registry goes through the modality table
+    assert modality("video").iscc(reg) == reg.iscc
+
+
+def test_a_whole_copy_re_encoded_downscaled_and_mirrored_matches_with_its_offset(clips, registered):
+    _, index = registered
+    found = index.match([fingerprint_video(clips["copy"], "copy.webm")])[0]
+    assert [m.work_id for m in found] == [42]
+    ev = found[0].evidence
+    assert ev["track"] == "visual" and ev["view"] == "mirror"
+    assert ev["offset_s"] <= 1.0 and ev["query_offset_s"] <= 1.0 and ev["duration_s"] >= 25
+    assert abs(ev["speed"] - 1.0) <= 0.02
+
+
+def test_an_excerpt_inside_an_unrelated_video_is_found_with_both_offsets(clips, registered):
+    _, index = registered
+    found = index.match([fingerprint_video(clips["excerpt"], "excerpt.mkv")])[0]
+    assert [m.work_id for m in found] == [42]
+    ev = found[0].evidence
+    assert ev["track"] == "visual" and "soundtrack" not in ev  # the sound was replaced
+    assert abs(ev["offset_s"] - 9.0) <= 1.0, ev
+    assert abs(ev["query_offset_s"] - 6.0) <= 1.0, ev
+    assert 9.0 <= ev["duration_s"] <= 13.5, ev
+
+
+def _pip(work: np.ndarray, host: np.ndarray, scale: float, x: int, y: int) -> np.ndarray:
+    out = host.copy()
+    w, h = int(W * scale) // 2 * 2, int(H * scale) // 2 * 2
+    for i, frame in enumerate(work):
+        out[i, y:y + h, x:x + w] = np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BILINEAR))
+    return out
+
+
+@pytest.mark.parametrize("edit", ["crop", "speed", "pip"])
+def test_edited_excerpts_are_found(clips, registered, tmp_path, edit):
+    """16 s from 6 s into the work: cropped by 18 % and 15 % off-centre, played 8 % faster, or shown at a
+    third of the frame over unrelated video."""
+    _, index = registered
+    excerpt = frames_of(1, 30.0)[6 * FPS:22 * FPS]
+    vf = "null"
+    if edit == "crop":
+        vf = "crop=iw*0.82:ih*0.85:iw*0.15:ih*0.02,scale=192:108"
+    elif edit == "speed":
+        vf = "setpts=PTS/1.08"
+    else:
+        excerpt = _pip(excerpt, frames_of(55, 16.0), 1 / 3, 110, 12)
+    found = index.match([fingerprint_video(encode(tmp_path / "e.mp4", excerpt, vf=vf), "e.mp4")])[0]
+    assert [m.work_id for m in found] == [42], edit
+    ev = found[0].evidence
+    assert abs(ev["offset_s"] - ev["speed"] * ev["query_offset_s"] - 6.0) <= 1.0, ev  # the item's start in the work
+    assert abs(ev["speed"] - (1.08 if edit == "speed" else 1.0)) <= 0.03, ev  # a 2-fps grid over 16 s
+    assert ev["view"] == ("pip" if edit == "pip" else "full")
+
+
+def test_the_soundtrack_alone_identifies_the_work(clips, registered, tmp_path):
+    _, index = registered
+    other_picture = tmp_path / "picture-replaced.mp4"
+    ffmpeg("-i", str(clips["unrelated"]), "-i", str(clips["work"]), "-map", "0:v", "-map", "1:a",
+           "-c:v", "copy", "-c:a", "aac", "-shortest", str(other_picture))
+    found = index.match([fingerprint_video(other_picture, "picture-replaced.mp4")])[0]
+    assert [m.work_id for m in found] == [42]
+    assert found[0].evidence["soundtrack"]["ber"] <= 0.2
+    assert "track" not in found[0].evidence or found[0].evidence.get("track") != "visual"
+
+
+def test_an_unrelated_clip_matches_nothing(clips, registered):
+    _, index = registered
+    assert index.match([fingerprint_video(clips["unrelated"], "unrelated.mp4")]) == [[]]
+
+
+def test_the_identical_file_is_an_exact_match(clips, registered):
+    _, index = registered
+    found = index.match([fingerprint_video(clips["work"].read_bytes(), "same.mp4")])[0]
+    assert found[0].stage == "exact" and found[0].score == 1.0
+
+
+def test_broken_files_get_a_clear_error_naming_the_item(clips):
+    with pytest.raises(FingerprintError) as e:
+        fingerprint_video(clips["truncated"], "cut.mp4")
+    assert e.value.item == "cut.mp4" and e.value.reason == "truncated or corrupt video (ffprobe: moov atom not found)"
+    with pytest.raises(FingerprintError) as e:
+        fingerprint_video(clips["junk"].read_bytes(), "junk.mp4")
+    assert e.value.item == "junk.mp4" and "not a decodable video" in e.value.reason
+    with pytest.raises(FingerprintError, match="empty input"):
+        fingerprint_video(b"", "empty.mp4")
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(b"\x00\x01" * 8000)
+    with pytest.raises(FingerprintError, match="no video stream"):
+        fingerprint_video(wav.getvalue(), "sound.wav")
+
+
+def test_the_index_saves_and_loads_and_still_matches(clips, registered, tmp_path):
+    _, index = registered
+    files = index.save(tmp_path / "idx")
+    assert {p.name for p in files} >= {"video_index.json", "video_hashes.npy", "audio_index.json"}
+    loaded = VideoIndex.load(tmp_path / "idx")
+    assert loaded.match([fingerprint_video(clips["excerpt"], "x")])[0][0].work_id == 42
+    size = sum(p.stat().st_size for p in files)
+    assert size < 40_000  # 30 s of video: far from the video itself
+    (tmp_path / "idx" / "video_index.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="not a fairtrain.video-index/1 index"):
+        VideoIndex.load(tmp_path / "idx")
+
+
+@pytest.mark.parametrize("ext,args", [
+    ("mp4", ("-c:v", "libx264", "-preset", "ultrafast")),
+    ("mkv", ("-c:v", "libx264", "-preset", "ultrafast")),
+    ("webm", ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8")),
+    ("mov", ("-c:v", "libx264", "-preset", "ultrafast")),
+    ("ts", ("-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts")),
+    ("avi", ("-c:v", "mpeg4",)),
+])
+def test_containers_are_detected_from_their_bytes(tmp_path, ext, args):
+    path = encode(tmp_path / f"c.{ext}", frames_of(3, 1.0), codec_args=args)
+    head = path.read_bytes()[:8192]
+    assert detect_media_type(head, "") == "video"  # the bytes alone tell
+    assert detect_media_type(head, f"clip.{ext}") == "video"
+
+
+def test_audio_and_image_containers_are_not_mistaken_for_video():
+    assert detect_media_type(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", "") == "audio"
+    assert detect_media_type(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00", "x.avif") == "image"
+    assert detect_media_type(b"export const x: number = 1;\n", "x.ts") == "text"
+
+
+# --- wiring: registry, snapshot, CLI, clearance readers -------------------------------------------------
+
+def test_register_export_and_match_a_video_excerpt_through_the_snapshot(registry, clips, tmp_path):
+    from fairtrain.core.keys import SigningKey
+    from fairtrain.core.matcher import SnapshotMatcher
+    from fairtrain.services.registry import ShareSpec
+    from fairtrain.services.registry.snapshot_export import export_snapshot
+
+    h = registry.add_holder("Broadcaster")
+    wid = registry.add_work_file(clips["work"], shares=[ShareSpec(h, "author", 1)])["work"]
+    work = registry.work(wid)
+    assert work["media_type"] == "video" and work["iscc"].startswith("ISCC:EM")
+    key = SigningKey.generate()
+    manifest = export_snapshot(registry, tmp_path / "snap", key)
+    assert manifest["counts"]["fingerprints"] == {"video": 1}
+    names = [p.name for p in (tmp_path / "snap").rglob("*")]
+    assert not any(n.endswith((".mp4", ".jpg")) for n in names)  # fingerprints, never the video or strip
+    matcher = SnapshotMatcher.open(tmp_path / "snap", [key.public])
+    results = matcher.match([("excerpt.mkv", clips["excerpt"].read_bytes()),
+                             ("unrelated.mp4", clips["unrelated"].read_bytes()),
+                             ("cut.mp4", clips["truncated"].read_bytes())])
+    assert results[0].modality == "video"
+    assert [m.work_id for m, _ in results[0].matches] == [wid]
+    assert abs(results[0].matches[0][0].evidence["offset_s"] - 9.0) <= 1.0
+    assert results[1].matches == [] and results[1].error is None
+    assert "truncated or corrupt video" in results[2].error
+
+
+def test_clearance_readers_yield_video_items_from_folders_webdataset_and_parquet(clips, tmp_path):
+    from fairtrain.services.clearance.readers import reader_for
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(clips["excerpt"].read_bytes())
+    (folder / "b.mkv").write_bytes(clips["unrelated"].read_bytes())
+    shard = tmp_path / "shards" / "shard-000.tar"
+    shard.parent.mkdir()
+    with tarfile.open(shard, "w") as tar:
+        for name, payload in (("s1.mp4", clips["work"].read_bytes()), ("s1.txt", b"a dancer on a roof")):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(payload)
+            tar.addfile(ti, io.BytesIO(payload))
+    manifest = tmp_path / "webvid.parquet"
+    pq.write_table(pa.table({"caption": ["a dancer on a roof", "missing"],
+                             "path": [str(clips["excerpt"]), str(tmp_path / "nope.mp4")]}), manifest)
+    items = {}
+    for source in (folder, shard.parent, manifest):
+        reader = reader_for(source)
+        for sh in reader.shards(source):
+            for batch in reader.read(sh, 16):
+                for item in batch:
+                    items[(reader.format, item.item)] = item
+    kinds = {k: (i.media_type, i.error) for k, i in items.items()}
+    assert kinds[("folder", "a.mp4")] == ("video", None) and kinds[("folder", "b.mkv")] == ("video", None)
+    tar_item = next(i for (fmt, _), i in items.items() if fmt == "webdataset")
+    assert tar_item.media_type == "video" and tar_item.text == "a dancer on a roof"
+    assert tar_item.data == clips["work"].read_bytes()
+    rows = sorted((i for (fmt, _), i in items.items() if fmt == "parquet"), key=lambda i: i.row)
+    assert rows[0].media_type == "video" and rows[0].text == "a dancer on a roof"
+    assert rows[1].error and "nope.mp4" in rows[1].error and "missing" in rows[1].error
+
+
+def test_a_broadcaster_registers_and_a_video_dataset_with_an_excerpt_is_cleared(cli, clips, tmp_path):
+    """The issue's "done when": register a programme, clear a WebVid-style manifest (caption + local
+    path) holding an excerpt of it, and find the excerpt with its offset; a truncated item is an error."""
+    run = cli
+    run("holders", "add", "Broadcaster")
+    added = json.loads(run("works", "add", clips["work"], "--holder", "1:author", "--json").stdout)
+    assert added["errors"] == []
+    run("declare", "--holder", "1", "--category", "train-ai=deny")
+    run("keys", "create")
+    run("keys", "create", "--name", "acme-ai")
+    run("snapshot", "export", tmp_path / "snap")
+    found = json.loads(run("match", clips["excerpt"], "--snapshot", tmp_path / "snap", "--json").stdout)
+    assert found[0]["modality"] == "video" and found[0]["matches"][0]["work_id"] == 1
+    assert abs(found[0]["matches"][0]["evidence"]["query_offset_s"] - 6.0) <= 1.0
+
+    manifest = tmp_path / "webvid.parquet"
+    pq.write_table(pa.table({"caption": ["rooftop dance", "city at night", "cut off"],
+                             "path": [str(clips["excerpt"]), str(clips["unrelated"]), str(clips["truncated"])]}),
+                   manifest)
+    out = tmp_path / "out"
+    report = json.loads(run("clear", manifest, "--snapshot", tmp_path / "snap", "--licensee", "acme-ai",
+                            "--out", out, "--json").stdout)
+    names = ["rooftop dance", "city at night", "cut off"]
+    rows = {names[r["row"]]: r for r in pq.read_table(out / "decisions.parquet").to_pylist()}
+    assert rows["rooftop dance"]["decision"] == "deny" and rows["rooftop dance"]["modality"] == "video"
+    (evidence,) = json.loads(rows["rooftop dance"]["evidence"])
+    assert evidence["work_id"] == 1 and abs(evidence["evidence"]["offset_s"] - 9.0) <= 1.0
+    assert rows["city at night"]["decision"] == "unknown" and not rows["city at night"]["error"]
+    assert "truncated or corrupt video" in rows["cut off"]["error"]
+    assert report["items"] == 3
+
+
+def test_ffmpeg_runs_bounded_in_memory_and_time_and_dies_with_its_parent():
+    import os
+    import sys
+    import time
+
+    from fairtrain.core.fingerprint._video_tools import run_bounded
+
+    hog = run_bounded([sys.executable, "-c", "bytearray(3 << 30)"], "x", 60)
+    assert hog.returncode != 0 and b"MemoryError" in hog.stderr
+    with pytest.raises(FingerprintError, match="sleep timed out after 0.5 s"):
+        run_bounded(["sleep", "5"], "x", 0.5)
+    code = "from fairtrain.core.fingerprint._video_tools import run_bounded; run_bounded(['sleep', '60'], 'x', 90)"
+    parent = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    deadline = time.monotonic() + 30
+    while not children.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (child,) = children.read_text().split()
+    while "Name:\tsleep" not in Path(f"/proc/{child}/status").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until setpriv and prlimit have set it up and exec'd the tool
+    parent.kill()
+    parent.wait()
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        status = Path(f"/proc/{child}/status").read_text() if Path(f"/proc/{child}").exists() else ""
+        if "State:\tZ" in status:
+            break
+        time.sleep(0.05)
+    assert not Path(f"/proc/{child}").exists() or "State:\tZ" in Path(f"/proc/{child}/status").read_text()
