@@ -25,12 +25,14 @@ ALLOWED = {"fairtrain", "iscc", "ai", "rag", "krw", "eur", "usd", "json", "api",
            "html", "tdmrep", "odrl", "rsl", "robots", "txt", "merkle", "cmo", "kr", "id", "photo", "jpg", "e",
            "mail", "example", "org", "https", "www", "com", "poet", "cmo", "dev", "ko", "en", "name", "png", "svg",
            "zip", "rfc", "utc", "apache", "caddy", "nginx", "wordpress", "tistory", "naver", "blog", "head",
-           "well", "known", "license", "xml"}
+           "well", "known", "license", "xml", "sns", "youtube", "http", "isbn", "isrc", "iswc", "iso", "utf", "cp",
+           "xlsx", "tdm"}
 # The visible text of a page, less what is code or another language on purpose (pre/code blocks, inputs,
-# the language switch, brand names marked translate=no).
+# the language switch, brand names marked translate=no, and the organisation's sheet column guide, whose
+# values are what a sheet must hold, written as codes).
 VISIBLE_TEXT = """() => {
   const body = document.body.cloneNode(true);
-  body.querySelectorAll('pre, code, kbd, script, style, [lang]:not([lang="ko"]), [translate="no"], .brand')
+  body.querySelectorAll('pre, code, kbd, script, style, [lang]:not([lang="ko"]), [translate="no"], .brand, #column-guide')
       .forEach(e => e.remove());
   return body.innerText;
 }"""
