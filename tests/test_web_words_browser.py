@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_image
-from test_web_browser import ARGS, CHROMIUM, SHOTS, server  # noqa: F401 - the module's fixture: a real server
+from test_web_browser import CHROMIUM, SHOTS, browser, server  # noqa: F401 - fixtures: a real server, Chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium 
 # Words a Korean page may show in Latin letters: brand and standard names, units, file names of the test.
 ALLOWED = {"fairtrain", "iscc", "ai", "rag", "krw", "eur", "usd", "json", "api", "url", "csv", "sha", "pdf", "qr",
            "html", "tdmrep", "odrl", "rsl", "robots", "txt", "merkle", "cmo", "kr", "id", "photo", "jpg", "e",
-           "mail", "example", "org", "https", "www", "com", "poet", "cmo", "dev", "ko", "en", "name", "png", "svg",
+           "mail", "example", "org", "https", "www", "com", "poet", "dev", "ko", "en", "name", "png", "svg",
            "zip", "rfc", "utc", "apache", "caddy", "nginx", "wordpress", "tistory", "naver", "blog", "head",
            "well", "known", "license", "xml", "sns", "youtube", "http", "isbn", "isrc", "iswc", "iso", "utf", "cp",
            "xlsx", "tdm"}
@@ -79,78 +79,72 @@ def _check(page, lang: str, name: str, developer: bool, problems: list[str]) -> 
             problems.append(f"{name} [ko]: English words {english}")
 
 
-def _walk(browser, base: str, lang: str, tmp_path, problems: list[str]) -> None:
+def _walk(chromium, base: str, lang: str, tmp_path, problems: list[str]) -> None:
     for width in (1280, 390):
-        ctx = browser.new_context(locale={"en": "en-GB", "ko": "ko-KR"}[lang], viewport={"width": width, "height": 800},
-                                  extra_http_headers={"Accept-Language": lang},
-                                  bypass_csp=True)  # axe is injected as a script tag; the pages' own CSP stays
-        page = ctx.new_page()
-        tag = f"{lang}-{width}"
+        _walk_at(chromium, base, lang, width, tmp_path, problems)
 
-        def visit(path: str, name: str, *, developer: bool = False, status_ok=(200,)):
-            r = page.goto(base + path)
-            assert r is not None and r.status in status_ok, (path, r and r.status)
-            page.wait_for_load_state()
-            shot = SHOTS / "walk" / f"{tag}-{name}.png"
-            shot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
-            if width == 390:
-                over = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-                if over > 0:
-                    problems.append(f"{name} [{tag}]: scrolls sideways by {over} px")
-                menu_open = page.evaluate("document.getElementById('menu').open")
-                if menu_open:
-                    problems.append(f"{name} [{tag}]: the menu stands open on a phone")
-            if width == 1280 or lang == "ko":
-                _check(page, lang, f"{name}@{width}", developer, problems)
 
-        # signed out
-        for path, name in [("/", "home"), ("/search?title=x", "search"), ("/log", "log"), ("/used", "used"),
-                           ("/summaries", "summaries"), ("/signin", "signin"), ("/signup", "signup")]:
-            visit(path, f"public-{name}")
-        visit("/works/999999", "public-error-404", status_ok=(404,))
-        # a creator
-        _enter(page, base, "creator", f"Poet {lang}", f"poet-{lang}@example.org", width == 1280)
-        img = tmp_path / f"photo-{tag}.jpg"
-        img.write_bytes(make_image(100 + width + ord(lang[0])))
-        page.set_input_files("#file-input", str(img))
-        page.wait_for_selector("#upload-results li")
-        page.wait_for_timeout(1200)  # longer than the old 0.6 s: the result is still there
-        assert page.is_visible("#upload-results li") and page.is_visible("#upload-dismiss")
+def _walk_at(chromium, base: str, lang: str, width: int, tmp_path, problems: list[str]) -> None:
+    ctx = chromium.new_context(locale={"en": "en-GB", "ko": "ko-KR"}[lang], viewport={"width": width, "height": 800},
+                              extra_http_headers={"Accept-Language": lang},
+                              bypass_csp=True)  # axe is injected as a script tag; the pages' own CSP stays
+    page = ctx.new_page()
+    tag = f"{lang}-{width}"
+
+    def visit(path: str, name: str, *, developer: bool = False, status_ok=(200,)):
+        r = page.goto(base + path)
+        assert r is not None and r.status in status_ok, (path, r and r.status)
+        page.wait_for_load_state()
+        shot = SHOTS / "walk" / f"{tag}-{name}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
         if width == 390:
-            page.keyboard.press("Tab")  # keyboard: the first Tab lands on a visible, focusable element
-            assert page.evaluate("document.activeElement !== document.body")
-        page.click("#upload-dismiss")
-        page.wait_for_selector("#works tbody tr a")
-        work = page.get_attribute("#works tbody tr:last-child a", "href")
-        visit("/creator", "creator-works")
-        visit(work, "creator-work")
-        visit("/kit?site=https%3A%2F%2Fpoet.example", "creator-kit")
-        visit("/money", "creator-money")
-        visit("/log", "creator-log")
-        visit("/org", "creator-refused-403", status_ok=(403,))
-        _sign_out(page)
-        # an organisation admin
-        _enter(page, base, "org-admin", f"CMO {lang}", f"cmo-{lang}@example.org", width == 1280)
-        visit("/org", "org")
-        visit("/money", "org-money")
-        _sign_out(page)
-        # a developer: codes are allowed on the developer page
-        _enter(page, base, "developer", f"Dev {lang}", f"dev-{lang}@example.org", width == 1280)
-        visit("/developer", "developer", developer=True)
-        visit("/money", "developer-money", developer=True)
-        _sign_out(page)
-        ctx.close()
+            over = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            if over > 0:
+                problems.append(f"{name} [{tag}]: scrolls sideways by {over} px")
+            menu_open = page.evaluate("document.getElementById('menu').open")
+            if menu_open:
+                problems.append(f"{name} [{tag}]: the menu stands open on a phone")
+        if width == 1280 or lang == "ko":
+            _check(page, lang, f"{name}@{width}", developer, problems)
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
+    # signed out
+    for path, name in [("/", "home"), ("/search?title=x", "search"), ("/log", "log"), ("/used", "used"),
+                       ("/summaries", "summaries"), ("/signin", "signin"), ("/signup", "signup")]:
+        visit(path, f"public-{name}")
+    visit("/works/999999", "public-error-404", status_ok=(404,))
+    # a creator
+    _enter(page, base, "creator", f"Poet {lang}", f"poet-{lang}@example.org", width == 1280)
+    img = tmp_path / f"photo-{tag}.jpg"
+    img.write_bytes(make_image(100 + width + ord(lang[0])))
+    page.set_input_files("#file-input", str(img))
+    page.wait_for_selector("#upload-results li")
+    page.wait_for_timeout(1200)  # longer than the old 0.6 s: the result is still there
+    assert page.is_visible("#upload-results li") and page.is_visible("#upload-dismiss")
+    if width == 390:
+        page.keyboard.press("Tab")  # keyboard: the first Tab lands on a visible, focusable element
+        assert page.evaluate("document.activeElement !== document.body")
+    page.click("#upload-dismiss")
+    page.wait_for_selector("#works tbody tr a")
+    work = page.get_attribute("#works tbody tr:last-child a", "href")
+    visit("/creator", "creator-works")
+    visit(work, "creator-work")
+    visit("/kit?site=https%3A%2F%2Fpoet.example", "creator-kit")
+    visit("/money", "creator-money")
+    visit("/log", "creator-log")
+    visit("/org", "creator-refused-403", status_ok=(403,))
+    _sign_out(page)
+    # an organisation admin
+    _enter(page, base, "org-admin", f"CMO {lang}", f"cmo-{lang}@example.org", width == 1280)
+    visit("/org", "org")
+    visit("/money", "org-money")
+    _sign_out(page)
+    # a developer: codes are allowed on the developer page
+    _enter(page, base, "developer", f"Dev {lang}", f"dev-{lang}@example.org", width == 1280)
+    visit("/developer", "developer", developer=True)
+    visit("/money", "developer-money", developer=True)
+    _sign_out(page)
+    ctx.close()
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])

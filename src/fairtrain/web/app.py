@@ -138,8 +138,8 @@ def _secret(directory: Path) -> bytes:
 
 def _install_error_handlers(app: FastAPI) -> None:
     from fairtrain.web.deps import language, principal
-    from fairtrain.web.pages import render_error
     from fairtrain.web.i18n import translations
+    from fairtrain.web.pages import render_error
     from fairtrain.web.security import PUBLIC
 
     async def signed_in(request: Request):
