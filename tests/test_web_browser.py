@@ -107,10 +107,6 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     img = tmp_path / "photo.jpg"
     img.write_bytes(make_image(11 + ord(lang[0])))  # distinct per language: the same photo twice is a dispute
     page.set_input_files("#file-input", str(img))  # the click-to-choose path
-    page.wait_for_selector("#upload-results li.ok")
-    page.wait_for_timeout(800)  # the result stays on screen until she closes it (it used to vanish after 0.6 s)
-    assert page.is_visible("#upload-results li.ok")
-    page.click("#upload-dismiss")
     page.wait_for_selector("#works tbody tr:nth-child(1) a")
     # the drag-and-drop path: a real drop event carrying a File
     page.evaluate("""([name, text]) => {
@@ -118,13 +114,19 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
         dt.items.add(new File([text], name, {type: "text/plain"}));
         document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true}));
     }""", [f"{title}.txt", text_file(ord(lang[0])).decode()])
-    page.wait_for_selector("#upload-results li.ok")
-    page.click("#upload-dismiss")
     page.wait_for_selector("#works tbody tr:nth-child(2) a")
     rows = page.inner_text("#works tbody")
     assert "photo" in rows and t["image"] in rows and title in rows and t["text"] in rows
     assert lang == "en" or ("image" not in rows and "active" not in rows)  # words, not codes
     _shot(page, f"{lang}-03-creator-works")
+    # upload results stay on screen, across the reload that lists the new works, until dismissed
+    page.wait_for_timeout(1000)
+    results = page.locator("#upload-results li")
+    assert results.count() == 2 and "photo.jpg" in results.nth(0).inner_text()
+    results.nth(0).locator("button.dismiss").click()
+    assert page.locator("#upload-results li").count() == 1
+    page.reload()
+    assert page.locator("#upload-results li").count() == 1  # dismissed stays dismissed
     assert page.is_checked("#v_search_allow") and page.is_checked("#v_train-ai_deny")
     page.check("#v_train-ai_deny")
     page.check("#v_tdm_deny")
@@ -195,6 +197,8 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.click("#lookup-submit")
     page.wait_for_selector("#lookup-result")
     assert page.locator("#no-clearances").count() == 1  # none has been published on this server yet
+    assert page.get_attribute("#lookup-result", "data-verdict") == "no"  # recognised: no clearance to be in
+    assert page.locator("#recognised .lookup-card").count() == 1
     _shot(page, f"{lang}-10-public-was-my-work-used")
     page.goto(server + "/summaries")
     assert page.locator("html").get_attribute("lang") == lang

@@ -118,13 +118,13 @@ def _walk_at(chromium, base: str, lang: str, width: int, tmp_path, problems: lis
     img = tmp_path / f"photo-{tag}.jpg"
     img.write_bytes(make_image(100 + width + ord(lang[0])))
     page.set_input_files("#file-input", str(img))
-    page.wait_for_selector("#upload-results li")
-    page.wait_for_timeout(1200)  # longer than the old 0.6 s: the result is still there
-    assert page.is_visible("#upload-results li") and page.is_visible("#upload-dismiss")
+    page.wait_for_selector("#works tbody tr a")  # the page reloads to list the new work
+    page.wait_for_timeout(1200)  # longer than the old 0.6 s: the result is still there, with its close button
+    assert page.is_visible("#upload-results li.ok") and page.is_visible("#upload-results button.dismiss")
     if width == 390:
         page.keyboard.press("Tab")  # keyboard: the first Tab lands on a visible, focusable element
         assert page.evaluate("document.activeElement !== document.body")
-    page.click("#upload-dismiss")
+    page.click("#upload-results button.dismiss")
     page.wait_for_selector("#works tbody tr a")
     work = page.get_attribute("#works tbody tr:last-child a", "href")
     visit("/creator", "creator-works")

@@ -4,19 +4,40 @@
   const input = document.getElementById("file-input");
   const bar = document.getElementById("upload-progress");
   const list = document.getElementById("upload-results");
-  const box = document.getElementById("upload-box");
-  const dismiss = document.getElementById("upload-dismiss");
-  let stored = 0;
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   if (!zone) return;
 
+  // Results stay on screen until dismissed: kept in sessionStorage across the reload that shows the new
+  // works, each with its own close button (the label comes from the page, in the reader's language).
+  const KEY = "fairtrain-upload-results";
+  const closeLabel = list.dataset.close || "Close";
+
+  function save() {
+    const rows = [...list.children].map((li) => ({ text: li.dataset.text, ok: li.className === "ok" }));
+    try { sessionStorage.setItem(KEY, JSON.stringify(rows)); } catch (e) { /* storage off: stays until reload */ }
+  }
+
   function show(text, ok) {
     const li = document.createElement("li");
-    li.textContent = text;
+    li.dataset.text = text;
     li.className = ok ? "ok" : "error";
+    const span = document.createElement("span");
+    span.textContent = text + " ";
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "dismiss";
+    close.textContent = "×";
+    close.setAttribute("aria-label", closeLabel);
+    close.title = closeLabel;
+    close.addEventListener("click", () => { li.remove(); save(); });
+    li.append(span, close);
     list.appendChild(li);
-    box.hidden = false;
+    save();
   }
+
+  try {
+    for (const r of JSON.parse(sessionStorage.getItem(KEY) || "[]")) show(r.text, r.ok);
+  } catch (e) { /* nothing kept */ }
 
   function send(files) {
     if (!files.length) return;
@@ -32,22 +53,17 @@
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
       if (xhr.status >= 200 && xhr.status < 300) {
-        for (const r of body.results) show(r.ok ? `✓ ${r.file} → ${box.dataset.stored} #${r.work}` : `✗ ${r.file}: ${r.error}`, r.ok);
-        stored += body.stored;
-        document.body.dataset.uploaded = String(stored);
-        dismiss.focus();  // the results stay until she closes them; closing shows the new works in the list
+        for (const r of body.results) show(r.ok ? `✓ ${r.file} → ${list.dataset.stored || "#"} #${r.work}` : `✗ ${r.file}: ${r.error}`, r.ok);
+        document.body.dataset.uploaded = String((Number(document.body.dataset.uploaded) || 0) + body.stored);
+        if (body.stored) setTimeout(() => location.reload(), 600);
       } else {
         show(`✗ ${xhr.status}: ${typeof body.detail === "string" ? body.detail : xhr.statusText}`, false);
       }
     };
-    xhr.onerror = () => show(`✗ ${box.dataset.network}`, false);
+    xhr.onerror = () => show(`✗ ${list.dataset.network || "network error"}`, false);
     xhr.send(form);
   }
 
-  dismiss.addEventListener("click", () => {
-    list.replaceChildren(); box.hidden = true;
-    if (stored) location.reload();
-  });
   zone.addEventListener("click", () => input.click());
   zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") input.click(); });
   input.addEventListener("change", () => send(input.files));
