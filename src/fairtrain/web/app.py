@@ -137,15 +137,24 @@ def _secret(directory: Path) -> bytes:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    from fairtrain.web.deps import language
+    from fairtrain.web.deps import language, principal
+    from fairtrain.web.i18n import translations
     from fairtrain.web.pages import render_error
+    from fairtrain.web.security import PUBLIC
+
+    async def signed_in(request: Request):
+        """Who is signed in, for the error page's menu (nobody, where that cannot be told)."""
+        try:
+            return await principal(request)
+        except Exception:  # noqa: BLE001 - an error page must render whatever the session says
+            return PUBLIC
 
     async def handle(request: Request, exc: Exception):
         status = exc.http_status
         if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
             headers = getattr(exc, "headers", None)
             return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-        return render_error(request, status, localised(exc, language(request)))
+        return render_error(request, status, localised(exc, language(request)), await signed_in(request))
 
     app.add_exception_handler(FairtrainError, handle)
 
@@ -153,6 +162,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": errors}, status_code=422)
-        return render_error(request, 422, "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors))
+        _ = translations(language(request)).gettext
+        fields = ", ".join(sorted({str(e["loc"][-1]) for e in errors if e["loc"]}))
+        return render_error(request, 422, _("The form is missing something or has a value that cannot be read "
+                                            "({fields}). Go back, check it and send it again.").format(fields=fields),
+                            await signed_in(request))
 
     app.add_exception_handler(RequestValidationError, invalid)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
-from fairtrain.core.errors import localised
-from fairtrain.core.money import Money
+from fairtrain.core.errors import InvalidInput, localised
+from fairtrain.core.money import Money, normalise_currency
+from fairtrain.core.numbers import PriceError, parse_price
 from fairtrain.core.signals.render import (
     HTML_HEAD,
     STATEMENT_EN,
@@ -31,7 +32,7 @@ from fairtrain.core.store.models import Dispute, MandateRow, Organisation, Work,
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services.log import Log
 from fairtrain.services.registry import RegistryError, ShareSpec, import_csv
-from fairtrain.web.errors import WebError, forbidden
+from fairtrain.web.errors import WebError, forbidden, refusal
 from fairtrain.web.security import Principal
 
 KIT_PASTE_ONLY = (STATEMENT_EN, STATEMENT_KO)  # what a kit for a blog platform holds besides the head snippet
@@ -187,13 +188,27 @@ def parse_offer(price: str | None, currency: str | None, price_model: str | None
     if not price and not currency:
         return None
     if not price or not currency:
-        raise WebError(422, "offer: give both a price and a currency")
+        raise refusal(422, "Price: write both a price and a currency (for example 30000 and KRW).")
     try:
         model = PriceModel(price_model or PriceModel.PER_WORK.value)
-        return Offer(price_model=model, price=Money.parse(price, currency),
-                     purposes=frozenset((Purpose.COMMERCIAL, Purpose.RESEARCH)))
-    except ValueError as e:
-        raise WebError(422, f"offer: {e}") from None
+    except ValueError:
+        raise refusal(422, "Price: {model!r} is not a way to charge (per work or flat fee).", model=price_model) from None
+    try:
+        currency = normalise_currency(currency)
+    except InvalidInput:
+        raise refusal(422, "Currency {currency!r}: write a three-letter code such as KRW or EUR.",
+                      currency=currency) from None
+    try:
+        amount = Money.parse(price, currency)
+    except InvalidInput:
+        # 3 man won, 3 man 5 cheon won, 30,000 won: how a Korean reader writes a price; PriceError says how
+        try:
+            amount = Money.parse(str(parse_price(price)), currency)
+        except PriceError:
+            raise
+        except InvalidInput:
+            raise PriceError(price) from None
+    return Offer(price_model=model, price=amount, purposes=frozenset((Purpose.COMMERCIAL, Purpose.RESEARCH)))
 
 
 def declare(state, p: Principal, level: Level, target_id: int | None, values: dict[str, str],
