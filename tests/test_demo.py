@@ -77,14 +77,18 @@ def test_the_demo_tells_every_step_of_the_story(played):
     assert s["clearance_2"]["by_decision"].get("licence", 0) < first["licence"]
     # Distribution with statements; the clearance published; lookups answer all three ways.
     assert s["distribution"]["lines"] > 0 and s["distribution"]["statements"] > 0
-    assert s["lookups"] == {"licensed work": "yes", "declined work": "no", "without the published leaves": "unknown"}
+    assert s["lookups"] == {"licensed work": "yes", "declined work": "no", "unregistered file": "unknown"}
+    # Use first, pay later: past use of three repertoire works licensed retroactively with the surcharge, paid.
+    assert s["retroactive"]["works"] == 3 and s["retroactive"]["surcharge_percent"] == 50
+    assert s["retroactive"]["payment"] == "paid"
 
     reg = Registry.open(data_dir, url)
     try:
         lic = Licensing(reg)
-        statuses = sorted(x["status"] for x in lic.list(licensee=s["licensee"]))
-        assert statuses == ["declined", "granted", "granted"]
-        assert [i["status"] for i in lic.invoices(licensee=s["licensee"])] == ["paid", "paid"]
+        mine = lic.list(licensee=s["licensee"])
+        assert sorted(x["status"] for x in mine) == ["declined", "granted", "granted", "granted"]
+        assert [x["retroactive"] for x in mine].count(True) == 1
+        assert [i["status"] for i in lic.invoices(licensee=s["licensee"])] == ["paid"] * 3
         assert len(lic.usage_reports(licensee=s["licensee"])) == 1
         kinds = [e["kind"] for e in Log(reg.engine).entries()]
         assert "clearance" in kinds and "distribution" in kinds and kinds[s["summary"]["log_index"]] != "clearance"

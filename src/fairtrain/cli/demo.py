@@ -167,6 +167,11 @@ class _Cli:
 
 # ---- the story -------------------------------------------------------------------------------------------------
 
+def _included(answer: dict, log_index: int) -> bool | None:
+    """Whether a lookup found the work in the clearance published at ``log_index``."""
+    return next(c["included"] for c in answer["clearances"] if c["log_index"] == log_index)
+
+
 def _prepare_dir(data_dir: Path, url: str | None) -> dict | None:
     """The stored story when a finished demo is there; None when the directory is ready for a new one."""
     story = data_dir / "demo" / "story.json"
@@ -204,8 +209,7 @@ def _play(data_dir: Path, url: str | None) -> dict:
     rng = random.Random(15)
     story: dict = {"data_dir": str(data_dir)}
 
-    cli("init")
-    cli("keys", "create")  # the registry's key: signs snapshots and the log
+    cli("init")  # the database and the registry's key (signs snapshots and the log)
     reg = Registry.open(data_dir, url)
     accounts = Accounts(reg.engine)
 
@@ -218,6 +222,9 @@ def _play(data_dir: Path, url: str | None) -> dict:
         raise DemoError(f"repertoire import refused: {imported['errors']}")
     story["repertoire"] = {"works": imported["created"], "encoding": imported["encoding"],
                            "holders": imported["holders_created"]}
+    for m in reg.mandates(org_id=cmo.org_id):  # the new members consent, each following the link they were sent
+        if m["status"] == "pending":
+            reg.confirm_mandate(m["id"], token=reg.mandate_invitation(m["id"]))
 
     # 2. Two creators sign up (a holder each) and register works with their own terms.
     creators = []
@@ -308,6 +315,26 @@ def _play(data_dir: Path, url: str | None) -> dict:
                 licences[org_party]["id"], "--licence", licences[jeon]["id"])
     story["usage_report"] = usage["report"]
 
+    # 6b. Use first, pay later: the lab declares that an earlier model (demo-lm 0.9) already trained on three
+    # of KOMCA's works; KOMCA's retroactive tariff (per work, 50 % surcharge) prices it; KOMCA accepts; paid.
+    tariff = demo / "retroactive-tariff.json"
+    tariff.write_text(json.dumps({"surcharge_percent": "50", "currency": "KRW", "model": "per-work",
+                                  "per_work": {"text": "15000", "image": "15000", "audio": "15000",
+                                               "other": "15000"}}), encoding="utf-8")
+    cli("tariffs", "publish", tariff, "--org", ORG_NAME, "--retroactive")
+    past = demo / "past-use.json"
+    past.write_text(json.dumps({"licensee": licensee, "works": ["KM-T001", "KM-I001", "KM-A001"], "model": MODEL,
+                                "model_versions": ["0.9"],
+                                "used_from": (date.today() - timedelta(days=20)).isoformat()}), encoding="utf-8")
+    declared = cli("licences", "declare-use", past)
+    (retro,) = declared["licences"]
+    granted = cli("licences", "accept", retro["licence"], "--as", retro["grantor"])
+    rprice = granted["grant"]["price"]
+    rpaid = cli("payments", "record", granted["invoice"], "--amount", Money.from_dict(rprice).major_str(),
+                "--currency", rprice["currency"], "--reference", "DEMO-SETTLEMENT-RETRO")["status"]
+    story["retroactive"] = {"licence": retro["licence"], "works": len(retro["works"]), "price": rprice["display"],
+                            "surcharge_percent": retro["surcharge_bp"] / 100, "payment": rpaid}
+
     # 7. Distribute the money; a statement per paid holder.
     today = date.today()
     run = cli("distribute", "--period", f"{today - timedelta(days=30)}..{today + timedelta(days=1)}",
@@ -336,11 +363,13 @@ def _play(data_dir: Path, url: str | None) -> dict:
     yes = cli("lookup", "--work", lic_work, "--clearance", clears / "clearance-2")
     denied_work = licences[yoon]["request"]["works"][0]
     no = cli("lookup", "--work", denied_work, "--clearance", clears / "clearance-2")
-    unknown = cli("lookup", "--work", lic_work)  # without the clearance's leaves: cannot say
+    stranger = demo / "unregistered.txt"  # nobody registered this text: the registry cannot say whose it is
+    stranger.write_text(_text(random.Random(99), korean=False), encoding="utf-8")
+    unknown = cli("lookup", stranger)
     answer = {True: "yes", False: "no", None: "unknown"}
-    story["lookups"] = {"licensed work": answer[yes["clearances"][0]["included"]],
-                        "declined work": answer[no["clearances"][0]["included"]],
-                        "without the published leaves": answer[unknown["clearances"][0]["included"]]}
+    story["lookups"] = {"licensed work": answer[_included(yes, published["index"])],
+                        "declined work": answer[_included(no, published["index"])],
+                        "unregistered file": unknown["verdict"]}  # "unknown": no registered work matches it
     story["lookup_works"] = {"yes": lic_work, "no": denied_work}
     story["accounts"] = [{"role": "org-admin", "email": CMO_EMAIL, "name": ORG_NAME},
                          *({"role": "creator", "email": e, "name": n} for n, e in CREATORS),

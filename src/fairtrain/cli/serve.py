@@ -71,7 +71,9 @@ def demo(as_json: JsonOpt = False) -> None:
         f"{' and '.join(lic['payments'])}), Yoon Haneul declined · {ft} licences list",
         f"5. Re-cleared on a fresh snapshot: {c2['passed']} of {c2['items']} items cleared (was {c1['passed']}) · "
         f"{clears}/clearance-2/report.html",
-        f"6. Usage report {s['usage_report']} filed for model demo-lm · {ft} invoices",
+        f"6. Usage report {s['usage_report']} filed for model demo-lm 1; demo-lm 0.9's past use of "
+        f"{s['retroactive']['works']} works licensed retroactively ({s['retroactive']['price']}, "
+        f"+{s['retroactive']['surcharge_percent']:g} %, {s['retroactive']['payment']}) · {ft} invoices",
         f"7. Distribution run {dist['run']}: {dist['lines']} lines, {dist['statements']} statements · "
         f"{ft} statements --run {dist['run']} --holder 1",
         f"8. Clearance published as log entry {s['published']}, model summary as entry {s['summary']['log_index']}; "
