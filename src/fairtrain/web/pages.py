@@ -10,9 +10,11 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fairtrain.core.documents import environment
+from fairtrain.core.i18n import N_
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
-from fairtrain.web import ops
+from fairtrain.services.notify import KEYS
+from fairtrain.web import dispute_ops, ops
 from fairtrain.web.accounts import AccountError
 from fairtrain.web.api import _client, _limit, end_session, read_upload, start_session
 from fairtrain.web.deps import language, principal, require, web
@@ -24,6 +26,7 @@ router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
 _env = environment(Path(__file__).parent / "templates")
 CATEGORIES = [c.value for c in Category]
+STATUS_WORDS = {"active": N_("Registered"), "disputed": N_("Disputed"), "rejected": N_("Rejected")}
 
 
 def render(request: Request, template: str, p: Principal = PUBLIC, status: int = 200, **ctx) -> HTMLResponse:
@@ -132,7 +135,7 @@ def creator(request: Request, p: Caller, saved: bool = False):
     state = web(request)
     return render(request, "creator.html", p, works=ops.works_of(state, p), policy=_policy_form(state, p),
                   saved=saved, orgs=ops.orgs(state), mandates=state.registry.mandates(holder_id=p.account.holder_id),
-                  disputes=ops.disputes_for(state, p))
+                  disputes=ops.disputes_for(state, p), bell=dispute_ops.bell(state, p))
 
 
 async def _declare_from_form(request: Request, p: Principal) -> None:
@@ -253,7 +256,7 @@ def work_page(request: Request, p: Caller, work_id: int):
     state = web(request)
     w = state.registry.work(work_id)
     terms = {c.value: state.registry.decide(work_id, c).value.value for c in Category}
-    return render(request, "work.html", p, work=w, terms=terms)
+    return render(request, "work.html", p, work=w, terms=terms, status_words=STATUS_WORDS, dispute_keys=KEYS)
 
 
 @router.get("/log", response_class=HTMLResponse)
