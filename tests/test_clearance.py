@@ -200,8 +200,10 @@ def test_killed_and_resumed_job_writes_identical_outputs(world):
 def test_a_job_lists_its_input_shards_once_not_once_per_shard(world, monkeypatch):
     from fairtrain.core.vocab import Category
     from fairtrain.services.clearance import run as engine
+    from fairtrain.services.clearance.executors.local import LocalExecutor
     from fairtrain.services.clearance.pipeline import ClearanceConfig
     from fairtrain.services.clearance.readers import ParquetReader
+    from fairtrain.services.clearance.shard import ShardRunner
 
     run, env, tmp, manifest = world
     sharded = _many_shards(tmp, manifest, n=4)
@@ -209,8 +211,9 @@ def test_a_job_lists_its_input_shards_once_not_once_per_shard(world, monkeypatch
     real = ParquetReader.shards
     monkeypatch.setattr(ParquetReader, "shards", lambda self, path: listed.append(path) or real(self, path))
     config = ClearanceConfig(snapshots=((tmp / "snap").resolve(),), purpose=Category.TRAIN_GENAI, licensee="acme-ai")
-    job = engine.plan(sharded, tmp / "out", config, "parquet")
-    engine.run_local(sharded, tmp / "out", config, job, fmt="parquet", workers=1, batch_size=8)
+    runner = ShardRunner(sharded, "parquet", tmp / "out", config, batch_size=8)
+    job = engine.plan(runner)
+    LocalExecutor(workers=1).run(runner, engine.pending_shards(tmp / "out", job))
     assert len(listed) == 1 and engine.pending_shards(tmp / "out", job) == []
 
 
@@ -236,22 +239,22 @@ def test_merging_the_leaves_of_many_shards_holds_a_batch_per_shard_not_the_set(t
 
     import numpy as np
 
-    from fairtrain.services.clearance import run as engine
+    from fairtrain.services.clearance import shard as engine
 
-    monkeypatch.setattr(engine, "_LEAF_BATCH", 1_000)
+    monkeypatch.setattr(engine, "LEAF_BATCH", 1_000)
     raw = np.random.default_rng(5).bytes(16 * 200_000)
     every = [raw[j:j + 16].hex() for j in range(0, len(raw), 16)]
     parts = []
     for i in range(4):  # overlapping shards: each leaf in two of them
         p = tmp_path / f"{i}.parquet"
-        engine._write_leaves(p, sorted(set(every[i * 40_000:i * 40_000 + 80_000])))
+        engine.write_leaves(p, sorted(set(every[i * 40_000:i * 40_000 + 80_000])))
         parts.append(p)
     whole = sorted(set(every[:200_000]))
     held = sum(len(x) + 49 for x in whole)  # what the strings alone would take, held at once
     del raw, every
     tracemalloc.start()
     try:
-        root = engine._merge_leaves(parts, tmp_path / "merged.parquet", bytes.fromhex)
+        root = engine.merge_leaves(parts, tmp_path / "merged.parquet", bytes.fromhex)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -279,15 +282,17 @@ def test_workers_fork_after_the_indexes_their_items_need_are_loaded(world):
     its own; the warm-up writes nothing, so the job's outputs are those of a single worker."""
     from fairtrain.core.vocab import Category
     from fairtrain.services.clearance import run as engine
+    from fairtrain.services.clearance.executors.local import LocalExecutor
     from fairtrain.services.clearance.pipeline import ClearanceConfig
+    from fairtrain.services.clearance.shard import ShardRunner
 
     run, env, tmp, manifest = world
     sharded = _many_shards(tmp, manifest, n=3)
     config = ClearanceConfig(snapshots=((tmp / "snap").resolve(),), purpose=Category.TRAIN_GENAI, licensee="acme-ai")
-    engine._WORKER.clear()
-    job = engine.plan(sharded, tmp / "out", config, "parquet")
-    engine.run_local(sharded, tmp / "out", config, job, fmt="parquet", workers=2, batch_size=4)
-    (matcher,) = engine._WORKER["steps"][0].matchers
+    runner = ShardRunner(sharded, "parquet", tmp / "out", config, batch_size=4)
+    job = engine.plan(runner)
+    LocalExecutor(workers=2).run(runner, engine.pending_shards(tmp / "out", job))
+    (matcher,) = runner.pipeline[0].matchers
     assert {name for name, index in matcher._indexes.items() if index is not None} == {"image", "text"}
     assert sorted(p.name for p in (tmp / "out" / "shards").glob("*.json")) == [f"{n:06d}.json" for n in range(3)]
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (tmp / "out" / "shards").glob("??????.parquet"))

@@ -335,3 +335,91 @@ def test_in_process_chromaprint_equals_fpcalc(tmp_path, pieces):
         slow = fingerprint_audio(src, in_process=False)
         assert np.array_equal(fast.items, slow.items), src
         assert abs(fast.duration - slow.duration) < 0.1
+
+
+# --- issue 16: pitch kept / tempo kept ------------------------------------------------------------
+
+SEMITONE = 2 ** (1 / 12)
+
+
+@pytest.fixture(scope="module")
+def wide_index(pieces) -> AudioIndex:
+    """Pieces 0 and 1 registered with the speed variants that pitch ±1 semitone (0.944, 1.059) and
+    +0.5 semitone (1.029) need; the rest of the default 0.5 % grid is left out to keep the test quick."""
+    builder = AudioIndexBuilder()
+    for work_id, p in zip((201, 202), pieces[:2]):
+        builder.add(work_id, register_audio(p, speeds=(0.94, 0.945, 0.97, 1.03, 1.06)))
+    return builder.build()
+
+
+@pytest.mark.parametrize("semitones", [1.0, -1.0, 0.5])
+def test_pitch_shifted_copy_with_tempo_kept_matches(semitones, tmp_path, pieces, wide_index):
+    factor = SEMITONE ** semitones
+    q = fingerprint_audio(ffmpeg(pieces[0], tmp_path / "pitch.mp3", "-af", f"rubberband=pitch={factor:.5f}",
+                                 "-c:a", "libmp3lame", "-b:a", "128k"))
+    [matches] = wide_index.match([q])
+    assert [m.work_id for m in matches] == [201], matches
+    ev = matches[0].evidence
+    assert abs(ev["pitch"] - factor) <= 0.02 and ev["tempo"] == 1.0
+    assert ev["overlap_s"] >= 10
+
+
+@pytest.mark.parametrize("tempo", [0.95, 1.04])
+def test_tempo_changed_copy_with_pitch_kept_matches(tempo, tmp_path, pieces, wide_index):
+    q = fingerprint_audio(ffmpeg(pieces[1], tmp_path / "tempo.mp3", "-af", f"rubberband=tempo={tempo}",
+                                 "-c:a", "libmp3lame", "-b:a", "128k"))
+    [matches] = wide_index.match([q])
+    assert [m.work_id for m in matches] == [202], matches
+    ev = matches[0].evidence
+    assert ev["pitch"] == 1.0 and abs(ev["tempo"] - tempo) <= 0.006
+
+
+def test_pitch_and_tempo_copies_of_unrelated_audio_do_not_match(tmp_path, pieces, wide_index):
+    queries = []
+    for i, af in enumerate((f"rubberband=pitch={SEMITONE:.5f}", f"rubberband=pitch={1 / SEMITONE:.5f}",
+                            "rubberband=tempo=0.95", "rubberband=tempo=1.05")):
+        for j, p in enumerate(pieces[2:]):
+            queries.append(fingerprint_audio(ffmpeg(p, tmp_path / f"u{i}-{j}.mp3", "-af", af)))
+    assert wide_index.match(queries) == [[] for _ in queries]
+
+
+def test_version_1_audio_index_opens_and_says_what_needs_a_re_export(tmp_path, index, pieces):
+    import json
+
+    index.save(tmp_path / "v1")
+    meta = json.loads((tmp_path / "v1" / "audio_index.json").read_text())
+    meta["version"] = 1
+    (tmp_path / "v1" / "audio_index.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="re-export"):
+        old = AudioIndex.load(tmp_path / "v1")
+    assert len(old.notices) == 1 and "pitch" in old.notices[0] and index.notices == []
+    assert [m.work_id for m in old.match([fingerprint_audio(pieces[0])])[0]] == [101]
+    meta["version"] = 7
+    (tmp_path / "v1" / "audio_index.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"version 7.*re-export"):
+        AudioIndex.load(tmp_path / "v1")
+
+
+def test_ten_second_excerpt_matches(tmp_path, pieces, index):
+    """A 10-s excerpt yields ~7.7 s of Chromaprint items: it is verified over its own length (format 1
+    demanded 10 s of items and never matched one)."""
+    q = fingerprint_audio(ffmpeg(pieces[1], tmp_path / "ten.mp3", "-c:a", "libmp3lame", "-b:a", "128k",
+                                 before=("-ss", "12", "-t", "10")))
+    assert q.seconds < 10
+    [matches] = index.match([q])
+    assert [m.work_id for m in matches] == [102]
+    assert matches[0].evidence["offset_s"] == pytest.approx(12 + matches[0].evidence["query_offset_s"], abs=0.5)
+
+
+def test_reverberant_copy_matches(tmp_path, pieces, index):
+    """Reverberation flips a bit or two of most items: found through the one-bit-flip lookups."""
+    rng = np.random.default_rng(3)
+    dry = synth_piece(0)
+    n = int(3.0 * RATE)  # a hall: 3 s to fade by 60 dB, 85 % of what is heard is reflections
+    ir = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
+    size = 1 << int(np.ceil(np.log2(len(dry) + n)))
+    wet = np.fft.irfft(np.fft.rfft(dry, size) * np.fft.rfft(ir, size), size)[:len(dry)]
+    wet *= np.sqrt(np.mean(dry ** 2) / np.mean(wet ** 2))
+    q = fingerprint_audio(write_wav(tmp_path / "reverb.wav", 0.15 * dry + 0.85 * wet))
+    assert [m.work_id for m in index.match([q])[0]] == [101]
+    assert index.match([q], probe_flips=False) == [[]]

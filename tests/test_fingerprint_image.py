@@ -386,3 +386,149 @@ def test_empty_index_matches_nothing(photo_bytes):
     empty = ImageIndexBuilder().build()
     assert len(empty) == 0
     assert empty.match([fingerprint_image(photo_bytes)]) == [[]]
+
+
+# --- issue 16: copies as people really make them ---------------------------------------------------
+
+def _phone_screenshot(art: Image.Image, dark: bool = True) -> Image.Image:
+    """A phone screenshot: status bar, a line of text, the picture across the width, text and buttons."""
+    w, h = 540, 1170
+    bg, fg = ((0, 0, 0), (235, 235, 235)) if dark else ((255, 255, 255), (20, 20, 20))
+    canvas = Image.new("RGB", (w, h), bg)
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, w, 40), fill=(40, 40, 40))
+    draw.text((20, 60), "someone shared a picture", fill=fg, font_size=26)
+    shown = art.resize((w, round(art.height * w / art.width)))
+    canvas.paste(shown, (0, 200))
+    y = 200 + shown.height + 20
+    for line in range(4):
+        draw.text((20, y + 40 * line), "what a view, look at this one #photo", fill=fg, font_size=24)
+    for i in range(4):
+        draw.ellipse((40 + i * 130, h - 90, 90 + i * 130, h - 40), outline=fg, width=4)
+    return canvas
+
+
+def _social_post(art: Image.Image) -> Image.Image:
+    w = 700
+    shown = art.resize((w - 32, round(art.height * (w - 32) / art.width)))
+    h = 90 + shown.height + 160
+    canvas = Image.new("RGB", (w, h), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    draw.ellipse((16, 16, 74, 74), fill=(200, 60, 90))
+    draw.text((90, 30), "creator_name · 2 h", fill=(20, 20, 20), font_size=24)
+    canvas.paste(shown, (16, 90))
+    draw.text((16, 90 + shown.height + 20), "♥ 1,024   reposted without credit", fill=(20, 20, 20), font_size=24)
+    draw.text((16, 90 + shown.height + 70), "새로운 사진 — beautiful, isn't it", fill=(60, 60, 60), font_size=22)
+    return canvas
+
+
+def _collage(art: Image.Image, others: list[Image.Image]) -> Image.Image:
+    """The work on the left taking ~40 % of the area, two other pictures stacked on the right."""
+    h = 600
+    aw = round(h * art.width / art.height)
+    w = round(aw / 0.4)
+    canvas = Image.new("RGB", (w, h), (255, 255, 255))
+    canvas.paste(art.resize((aw, h)), (0, 0))
+    for i, o in enumerate(others[:2]):
+        canvas.paste(o.resize((w - aw - 8, h // 2 - 8)), (aw + 8, i * h // 2 + (8 if i else 0)))
+    return canvas
+
+
+def _tilted(im: Image.Image, degrees: float, fill: tuple[int, int, int] | None) -> Image.Image:
+    """Rotated in place: corners filled with ``fill``, or (None) cropped to the inscribed rectangle."""
+    if fill is not None:
+        return im.rotate(degrees, Image.Resampling.BICUBIC, fillcolor=fill)
+    t = np.radians(abs(degrees))
+    k = min(im.width / (im.width * np.cos(t) + im.height * np.sin(t)),
+            im.height / (im.width * np.sin(t) + im.height * np.cos(t)))
+    r = im.rotate(degrees, Image.Resampling.BICUBIC)
+    cw, ch = im.width * k, im.height * k
+    return r.crop((round((im.width - cw) / 2), round((im.height - ch) / 2), round((im.width + cw) / 2),
+                   round((im.height + ch) / 2)))
+
+
+ISSUE16_EDITS = {
+    "phone_screenshot_dark": lambda im, others: _png(_phone_screenshot(im, dark=True)),
+    "phone_screenshot_light": lambda im, others: _jpeg(_phone_screenshot(im, dark=False), 80),
+    "social_media_post": lambda im, others: _jpeg(_social_post(im), 85),
+    "collage_40_percent": lambda im, others: _jpeg(_collage(im, others), 85),
+    "tilted_7_black_corners": lambda im, others: _jpeg(_tilted(im, 7, (0, 0, 0))),
+    "tilted_minus_9_white_corners": lambda im, others: _jpeg(_tilted(im, -9, (255, 255, 255))),
+    "straightened_8": lambda im, others: _jpeg(_tilted(im, 8, None)),
+    "straightened_minus_5": lambda im, others: _jpeg(_tilted(im, -5, None)),
+    "crop_30_left": lambda im, others: _jpeg(_crop(im, .3, 0, 0, 0)),
+    "crop_30_bottom": lambda im, others: _jpeg(_crop(im, 0, 0, 0, .3)),
+    "crop_25_top_left": lambda im, others: _jpeg(_crop(im, .25, .25, 0, 0)),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(ISSUE16_EDITS))
+def test_issue16_copies_match_their_work_only(index, photo, other_photos, edit):
+    fp = fingerprint_image(ISSUE16_EDITS[edit](photo, other_photos), f"query/{edit}")
+    [matches] = index.match([fp])
+    assert [m.work_id for m in matches] == [1], (edit, matches)
+    assert matches[0].stage == "verified"
+
+
+def test_picture_inside_a_picture_is_matched_through_an_inner_view(index, photo, other_photos):
+    [m] = index.match([fingerprint_image(_png(_phone_screenshot(photo)), "screenshot")])[0]
+    assert m.evidence["view"] == "inner"
+    [m] = index.match([fingerprint_image(_jpeg(_tilted(photo, 6, None)), "straightened")])[0]
+    assert m.evidence["variant"].startswith("rot_")
+
+
+def test_screenshots_collages_and_tilted_copies_of_unrelated_pictures_do_not_match(index, other_photos):
+    fps = []
+    for i, im in enumerate(other_photos):
+        rest = other_photos[:i] + other_photos[i + 1:]
+        for name, edit in ISSUE16_EDITS.items():
+            fps.append(fingerprint_image(edit(im, rest), f"photo{i}/{name}"))
+    results = index.match(fps)
+    assert all(r == [] for r in results), [(fp.item, r) for fp, r in zip(fps, results) if r]
+
+
+def test_views_are_few_and_cheap_on_plain_photos(other_photos):
+    # a photo with nothing framed inside it gives no or few views; a screenshot gives at least one
+    plain = [len(fingerprint_image(_jpeg(im), "p").views) for im in other_photos]
+    assert max(plain) <= 6
+    assert len(fingerprint_image(_png(_phone_screenshot(other_photos[0])), "s").views) >= 1
+
+
+def _as_format_1(directory: Path) -> None:
+    """Rewrite a saved index as the release before issue 16 wrote it: 29 variants, no aspect column."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    meta = json.loads((directory / "meta.json").read_text())
+    meta["format"] = "fairtrain.image-index/1"
+    meta["variants"] = meta["variants"][:29]
+    (directory / "meta.json").write_text(json.dumps(meta))
+    works = pq.read_table(directory / "works.parquet")
+    pq.write_table(works.drop(["aspect"]), directory / "works.parquet")
+    variants = pq.read_table(directory / "variants.parquet")
+    keep = np.asarray(variants.column("variant").to_numpy() < 29)
+    pq.write_table(variants.filter(keep), directory / "variants.parquet")
+
+
+def test_format_1_index_still_opens_and_says_what_needs_a_re_export(index, photo, tmp_path):
+    index.save(tmp_path / "old")
+    _as_format_1(tmp_path / "old")
+    with pytest.warns(UserWarning, match="re-export"):
+        old = ImageIndex.load(tmp_path / "old")
+    assert len(old.notices) == 1 and "rotated copies" in old.notices[0] and "re-export" in old.notices[0]
+    assert index.notices == []
+    # what format 1 covered still matches; a straightened copy needs the new variants
+    assert [m.work_id for m in old.match([fingerprint_image(EDITS["flip"](photo))])[0]] == [1]
+    assert old.match([fingerprint_image(_jpeg(_tilted(photo, 8, None)))])[0] == []
+
+
+def test_newer_or_foreign_format_is_refused_naming_the_format(index, tmp_path):
+    import json
+
+    index.save(tmp_path / "new")
+    meta = json.loads((tmp_path / "new" / "meta.json").read_text())
+    meta["format"] = "fairtrain.image-index/9"
+    (tmp_path / "new" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"image-index/9.*re-export"):
+        ImageIndex.load(tmp_path / "new")

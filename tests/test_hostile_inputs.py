@@ -239,6 +239,27 @@ def test_a_csv_field_over_the_csv_limit_is_a_row_error_and_the_import_goes_on(re
     assert not report.imported and [(e.line, e.column) for e in report.errors] == [(1, "header")]
 
 
+def test_the_field_limit_holds_after_a_dataset_reader_raised_the_process_wide_csv_limit(registry, org, tmp_path):
+    """The csv module's limit is process-wide and clearance's CSV reader raises it: the import's own limit
+    must not depend on which ran first in the process (it did: the suite's order decided the error)."""
+    import csv
+
+    from fairtrain.services.clearance._readers_tabular import CsvReader
+
+    before = csv.field_size_limit()
+    try:
+        CsvReader()
+        assert csv.field_size_limit() > 131_072
+        sheet = tmp_path / "rep.csv"
+        sheet.write_text(HEADER + f"L-1,{'x' * 200_000},,Kim:author:1,,,,,,,,,,\n"
+                                  "OK-1,Fine,,Kim:author:1,,,,,,,,,,\n", encoding="utf-8")
+        report = import_csv(registry, sheet, org_id=org, skip_invalid=True)
+        assert report.created == 1 and [(e.line, e.column) for e in report.errors] == [(2, "-")]
+        assert "longer than 131,072 characters" in report.errors[0].reason
+    finally:
+        csv.field_size_limit(before)
+
+
 def test_a_csv_field_over_the_limit_is_a_400_free_report_on_the_web(tmp_path, database_url):
     app_ = make_app(tmp_path, database_url)
     org = Session(app_, "admin@komca.example", "org-admin", "KOMCA")

@@ -37,3 +37,103 @@ def test_modules_import_only_their_own_layer_or_below(path):
 
 def test_the_layer_check_sees_the_tree():
     assert len(FILES) > 10
+
+
+# -- no import cycles: between modules (function-level imports included) and between packages ----------
+
+def _module_name(path: Path) -> str:
+    parts = ("fairtrain", *path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in SRC.rglob("*.py") if "migrations" not in p.parts}
+
+
+def _targets(module: str, path: Path) -> set[str]:
+    """The fairtrain modules ``module`` imports anywhere in its body (a function-level import included)."""
+    found = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n in MODULES and n != module}
+    return found
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under ``if TYPE_CHECKING:``, which never run."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING":
+                todo.extend(child.orelse)
+            else:
+                todo.append(child)
+
+
+GRAPH = {m: _targets(m, p) for m, p in MODULES.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one member (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _package(module: str) -> str:
+    """The unit that must not take part in a cycle: ``fairtrain.<layer>.<package or module>``."""
+    return ".".join(module.split(".")[:3])
+
+
+def test_no_module_is_part_of_an_import_cycle():
+    assert _cycles(GRAPH) == []
+
+
+def test_packages_import_one_way():
+    packages: dict[str, set[str]] = {}
+    for m, targets in GRAPH.items():
+        packages.setdefault(_package(m), set()).update(_package(t) for t in targets if _package(t) != _package(m))
+    assert _cycles(packages) == []
+
+
+def test_the_cycle_check_finds_a_cycle_and_reads_function_level_imports():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert "fairtrain.cli.demo" in GRAPH["fairtrain.cli.serve"]  # imported inside the demo command

@@ -231,3 +231,31 @@ def test_keys_export_verify_and_match_from_the_command_line(database_url, tmp_pa
     shutil.copy(photo, tmp_path / "snap" / "terms" / "sneaked-in.jpg")
     refused = run("snapshot", "verify", str(tmp_path / "snap"), code=1)
     assert "sneaked-in.jpg: not listed in the signed manifest" in refused.stderr
+
+
+def test_snapshot_with_pre_issue16_media_indexes_opens_and_says_what_needs_a_re_export(snapshot, tmp_path):
+    """A snapshot exported before issue 16 (image index format 1, audio index version 1) still verifies,
+    opens and matches; the matcher names what needs a re-export. The current export has no such note."""
+    import json
+
+    from fairtrain.core.snapshot import MANIFEST, seal_snapshot
+    from test_fingerprint_image import _as_format_1
+
+    out, key, ids = snapshot
+    assert SnapshotMatcher.open(out, [key.public]).notices == []
+    _as_format_1(out / "fingerprints" / "image")
+    meta_path = out / "fingerprints" / "audio" / "audio_index.json"
+    meta = json.loads(meta_path.read_text())
+    meta["version"] = 1
+    meta_path.write_text(json.dumps(meta))
+    manifest = json.loads((out / MANIFEST).read_text())
+    seal_snapshot(out, key, {k: v for k, v in manifest.items()
+                             if k not in ("format", "created_at", "files", "signature")})
+    matcher = SnapshotMatcher.open(out, [key.public])
+    with pytest.warns(UserWarning, match="re-export"):
+        notes = matcher.notices
+    assert len(notes) == 2 and all("re-export" in n for n in notes)
+    assert any("image" in n and "rotated" in n for n in notes) and any("audio" in n and "pitch" in n for n in notes)
+    photo = (tmp_path / "photo.jpg").read_bytes()
+    [r] = matcher.match([("recompressed.jpg", _jpeg(photo, quality=40, scale=0.5))])
+    assert [m.work_id for m, _ in r.matches] == [ids["image"]]

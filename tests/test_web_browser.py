@@ -78,9 +78,9 @@ def _shot(page, name: str) -> None:
 
 
 TEXTS = {
-    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "Nothing was stored.", "deny": "deny",
+    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "nothing was stored.", "deny": "deny",
            "money": "Licences and money"},
-    "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장하지 않았습니다.", "deny": "거부",
+    "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장되지 않았습니다.", "deny": "거부",
            "money": "이용허락과 정산"},
 }
 
@@ -118,6 +118,14 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     rows = page.inner_text("#works tbody")
     assert "photo" in rows and "image" in rows and title in rows and "text" in rows
     _shot(page, f"{lang}-03-creator-works")
+    # upload results stay on screen, across the reload that lists the new works, until dismissed
+    page.wait_for_timeout(1000)
+    results = page.locator("#upload-results li")
+    assert results.count() == 2 and "photo.jpg" in results.nth(0).inner_text()
+    results.nth(0).locator("button.dismiss").click()
+    assert page.locator("#upload-results li").count() == 1
+    page.reload()
+    assert page.locator("#upload-results li").count() == 1  # dismissed stays dismissed
     assert page.is_checked("#v_search_allow") and page.is_checked("#v_train-ai_deny")
     page.check("#v_train-ai_deny")
     page.check("#v_tdm_deny")
@@ -127,6 +135,7 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     _shot(page, f"{lang}-04-creator-policy")
     page.fill("#kit-site", f"https://creator-{lang}.example")
     page.click("#kit-submit")
+    page.click("#kit-admin > summary")  # the server files are for website administrators, folded away
     page.wait_for_selector("#kit-download")
     _shot(page, f"{lang}-05-kit")
     with page.expect_download() as dl:
@@ -156,12 +165,12 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
                    f"K-1,아리랑 {lang},김작곡:composer:1,deny,allow\n"
                    f"K-2,Bad row {lang},김작곡:composer:1/2;이작사:lyricist:1/3,deny,\n"
                    f"K-3,Third {lang},김작곡:composer:1,sometimes,\n", encoding="utf-8")
-    page.set_input_files("#csv-file", str(csv))
-    page.click("#import-submit")
-    page.wait_for_selector("#import-report")
-    report = page.inner_text("#import-report")
+    page.set_input_files("#upload-file", str(csv))
+    page.click("#upload-submit")
+    page.wait_for_selector("#upload-report")
+    report = page.inner_text("#upload-report")
     assert t["nothing"] in report and "holders" in report and "tdm" in report
-    assert [r.split("\t")[0] for r in page.inner_text("#import-report tbody").splitlines()] == ["3", "4"]
+    assert [r.split("\t")[0] for r in page.inner_text("#upload-errors tbody").splitlines()] == ["3", "4"]
     _shot(page, f"{lang}-06-cmo-import-report")
     ctx.close()
 
@@ -187,6 +196,8 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.click("#lookup-submit")
     page.wait_for_selector("#lookup-result")
     assert page.locator("#no-clearances").count() == 1  # none has been published on this server yet
+    assert page.get_attribute("#lookup-result", "data-verdict") == "no"  # recognised: no clearance to be in
+    assert page.locator("#recognised .lookup-card").count() == 1
     _shot(page, f"{lang}-10-public-was-my-work-used")
     page.goto(server + "/summaries")
     assert page.locator("html").get_attribute("lang") == lang

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
+from rich.markup import escape
+
 from fairtrain.cli._common import app, err, state
 from fairtrain.core.errors import FairtrainError
 
@@ -27,12 +29,12 @@ def main() -> None:
     try:
         app()
     except FairtrainError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)  # "pip install 'fairtrain[ray]'"
         sys.exit(e.exit_code)
     except Exception as e:  # a bug, not a refusal: say so in one line unless asked for the traceback
         if state.debug or "--debug" in sys.argv:
             raise
-        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {e} (run again with --debug for the "
+        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))} (run again with --debug for the "
                   "traceback, and please report it)", highlight=False)
         sys.exit(3)
 

@@ -21,6 +21,16 @@ from fairtrain.cli._common import (
     trusted_keys,
 )
 from fairtrain.core.vocab import Category
+from fairtrain.services.clearance import ClearanceError
+from fairtrain.services.clearance.executors import EXECUTORS, executor_class
+
+
+def _engine(name: str) -> str:
+    try:
+        executor_class(name)
+    except ClearanceError as e:
+        raise typer.BadParameter(str(e)) from None
+    return name
 
 
 @app.command()
@@ -33,7 +43,8 @@ def clear(
     purpose: Annotated[str, typer.Option(help="Usage category the data is cleared for")] = "train-genai",
     mode: Annotated[str, typer.Option(help="permission (only explicit allow passes) or reservation "
                                            "(unknown passes too)")] = "permission",
-    engine: Annotated[str, typer.Option(help="local (process pool) or ray")] = "local",
+    engine: Annotated[str, typer.Option(callback=_engine, help="Where shards run: " + "; ".join(
+        f"{name} ({cls.help})" for name, cls in EXECUTORS.items()))] = "local",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (local) or actors (ray)")] = 1,
     check_web: Annotated[bool, typer.Option(help="Also read web signals for items with a URL")] = False,
     allow_private_urls: AllowPrivateOpt = False,
@@ -52,7 +63,7 @@ def clear(
     from fairtrain.core.keys import REGISTRY, SigningKey, key_role
     from fairtrain.services.clearance.pipeline import ClearanceConfig
     from fairtrain.services.clearance.run import clear as run_clear
-    from fairtrain.services.clearance.run import pending_shards
+    from fairtrain.services.clearance.shard import pending_shards
 
     try:
         cat = Category.parse(purpose)

@@ -35,30 +35,50 @@ def init(as_json: JsonOpt = False) -> None:
 
 @registry_app.command("import")
 def registry_import(
-    csv_file: Annotated[Path, typer.Argument(metavar="CSV")],
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A CSV, tab-separated text or XLSX sheet, or a "
+                                           "ZIP of one sheet and the works' files (paths relative to the sheet)")],
     org: Annotated[str, typer.Option(help="The importing organisation (id or name)")],
     skip_invalid: Annotated[bool, typer.Option(help="Import the valid rows and report the rest")] = False,
-    files_root: Annotated[Path | None, typer.Option(help="Folder the file column is confined to (default: the CSV's)")] = None,
+    files_root: Annotated[Path | None, typer.Option(help="Folder the file column is confined to (default: the sheet's)")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Report every problem and what would be created, updated and "
+                                          "disputed; store nothing")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a repertoire CSV (see README for the columns). Bad rows reject the whole file by default."""
+    """Import a repertoire (see README for the columns; Korean headers, CP949, UTF-16 and XLSX are read).
+    Bad rows reject the whole file by default."""
+    import secrets
+    import shutil
+
+    from fairtrain.core.datadir import resolve_data_dir
+    from fairtrain.services.registry import repertoire
+
     reg = registry()
     o = reg.find_org(org)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, disable=as_json or not err.is_terminal) as bar:
-        task = bar.add_task("validating rows", total=None)
-        report = registry_service.import_csv(reg, csv_file, org_id=o["id"], skip_invalid=skip_invalid,
-                            progress=lambda n: bar.update(task, completed=n), files_root=files_root)
+    staging = resolve_data_dir(state.data_dir) / "uploads" / f"cli-{secrets.token_hex(8)}"
+    try:
+        prepared = repertoire.prepare(source, staging, source=str(source), files=files_root)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, disable=as_json or not err.is_terminal) as bar:
+            task = bar.add_task("checking rows" if dry_run else "importing rows", total=None)
+            report = registry_service.import_csv(reg, prepared.sheet, org_id=o["id"], skip_invalid=skip_invalid,
+                                                 progress=lambda n: bar.update(task, completed=n),
+                                                 files_root=prepared.files_root, dry_run=dry_run)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result = {**report.to_dict(), "file": str(source), "encoding": prepared.encoding, "dry_run": dry_run}
     if as_json:
-        emit(report.to_dict(), True)
+        emit(result, True)
     else:
         t = Table("rows", "created", "updated", "unchanged", "invalid", "new holders", "disputes", "imported")
         t.add_row(*(str(x) for x in (report.rows, report.created, report.updated, report.unchanged, report.invalid,
                                      report.holders_created, report.disputes, "yes" if report.imported else "no")))
         out.print(t)
+        err.print(f"{source}: read as {prepared.encoding}", highlight=False)
         for e in report.errors:
-            err.print(f"[red]{csv_file}:{e.line}[/] [bold]{e.column}[/]: {e.reason}", highlight=False)
-        if report.errors and not report.imported:
+            err.print(f"[red]{source}:{e.line}[/] [bold]{e.column}[/]: {e.reason}", highlight=False)
+        if dry_run:
+            err.print("dry run: nothing was stored; the counts say what an import would do")
+        elif report.errors and not report.imported:
             err.print("nothing was imported; fix the rows above or use --skip-invalid")
     if report.errors:
         raise typer.Exit(1)

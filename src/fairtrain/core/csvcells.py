@@ -18,6 +18,9 @@ from typing import Any
 
 from fairtrain.core.errors import InvalidInput
 
+# The longest field a sheet may hold: the csv module's default limit, enforced here too because that limit
+# is process-wide and a dataset reader in the same process may have raised it.
+FIELD_LIMIT = 131_072
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
@@ -49,9 +52,12 @@ class RecordError(InvalidInput):
     """One CSV record the csv module could not read; the reader goes on with the next line."""
 
 
+_TOO_LONG = f"a field is longer than {FIELD_LIMIT:,} characters (the CSV field limit)"
+
+
 def reason(e: csv.Error) -> str:
     if "field larger than field limit" in str(e):
-        return f"a field is longer than {csv.field_size_limit():,} characters (the CSV field limit)"
+        return _TOO_LONG
     return f"not valid CSV ({e})"
 
 
@@ -59,11 +65,13 @@ def records(reader: Iterator[list[str]]) -> Iterator[list[str] | RecordError]:
     """The records of a ``csv.reader``, each a list of fields or a :class:`RecordError` in its place."""
     while True:
         try:
-            yield next(reader)
+            record = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
             yield RecordError(reason(e))
+            continue
+        yield RecordError(_TOO_LONG) if any(len(field) > FIELD_LIMIT for field in record) else record
 
 
 __all__ = ["RecordError", "neutral", "reason", "records", "writer"]

@@ -6,7 +6,7 @@
     ├── InvalidInput (ValueError)       bad input: names the item, the field and the reason
     │   │                               CLI exit 2 · HTTP 400 (422 for request bodies)
     │   └── ItemError                   one item of a batch ("<item>: <reason>"); the batch goes on
-    │       ├── FingerprintError        (core.fingerprint) a file that cannot be fingerprinted
+    │       ├── FingerprintError        (core.fingerprint, core.extract) a file that cannot be fingerprinted
     │       ├── SignalError             (core.signals) a signal that cannot be read
     │       └── ReaderError             (services.clearance) a dataset item or file that cannot be read
     ├── NotFound                        the thing named does not exist · exit 2 · HTTP 404
@@ -41,6 +41,11 @@ class ItemError(InvalidInput):
         super().__init__(f"{item}: {reason}")
         self.item = item
         self.reason = reason
+
+
+class FingerprintError(ItemError):
+    """One item could not be fingerprinted; the batch records it and goes on. (``core.fingerprint`` and
+    ``core.extract``, which it imports, both raise it: it lives here so neither imports the other's package.)"""
 
 
 def localised(exc: BaseException, lang: str) -> str:

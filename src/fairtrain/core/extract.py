@@ -42,7 +42,7 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 from xml.etree.ElementTree import Element
 
-from fairtrain.core.fingerprint import FingerprintError
+from fairtrain.core.errors import FingerprintError
 from fairtrain.core.i18n import N_
 from fairtrain.core.media import DOCUMENT_FORMATS, OLE_MAGIC, document_format
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fairtrain.core.fingerprint import FingerprintError, Match
-from fairtrain.core.fingerprint.modalities import modality
+from fairtrain.core.fingerprint.modalities import NAMES, modality
 from fairtrain.core.keys import PublicKey
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.snapshot import FINGERPRINTS_DIR, Snapshot, SnapshotTerms, verify_snapshot
@@ -42,11 +42,13 @@ class SnapshotMatcher:
 
     @property
     def notices(self) -> list[str]:
-        """What this snapshot cannot recognise because of its format or the indexes loaded so far (an
-        older snapshot still matches; these say what a re-export would add)."""
+        """What this snapshot cannot recognise until it is re-exported, one line each: its own format, and
+        each index written in an older format or holding works registered before a feature existed (an
+        older snapshot still opens and matches what it covered). Loads every index it has."""
         out = list(self.snapshot.notices)
-        for index in self._indexes.values():
-            out.extend(n for n in getattr(index, "notices", ()) if n not in out)
+        for name in NAMES:
+            if (self.snapshot.path / FINGERPRINTS_DIR / name).is_dir():
+                out.extend(n for n in getattr(self.index(name), "notices", ()) if n not in out)
         return out
 
     def index(self, name: str) -> object | None:

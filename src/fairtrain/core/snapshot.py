@@ -25,7 +25,7 @@ from fairtrain.core.vocab import Category, Purpose, Value
 FORMAT = "fairtrain-snapshot/3"
 FORMAT_V2 = "fairtrain-snapshot/2"
 FORMAT_V1 = "fairtrain-snapshot/1"
-_NO_HANGUL = ("Korean text copied with other spacing (띄어쓰기) is not recognised; re-export the snapshot with "
+_NO_HANGUL = ("Korean text copied with other word spacing is not recognised; re-export the snapshot with "
               "this version of fairtrain to enable it")
 # Older formats still open; what each lacks, in words a user can act on.
 OLDER_FORMATS = {

@@ -262,7 +262,8 @@ def my_kit(request: Request, p: Caller, site: Annotated[str, Query(max_length=30
            contact: Annotated[str | None, Query(max_length=320)] = None) -> Response:
     """Every signal rendered from the caller's catalogue or repertoire policy, as a zip."""
     require(p, "creator", "org-admin", what="signal kit")
-    return _kit_response(*ops.kit(web(request), p, Level.CATALOGUE, None, site, contact))
+    return _kit_response(*ops.kit(web(request), p, Level.CATALOGUE, None, site, contact,
+                                        str(request.base_url)))
 
 
 @router.get("/works/{work_id}/kit", tags=["signals"], response_class=Response,
@@ -270,7 +271,8 @@ def my_kit(request: Request, p: Caller, site: Annotated[str, Query(max_length=30
 def work_kit(work_id: Id, request: Request, p: Caller, site: Annotated[str, Query(max_length=300)],
              contact: Annotated[str | None, Query(max_length=320)] = None) -> Response:
     require(p, "creator", "org-admin", what="signal kit")
-    return _kit_response(*ops.kit(web(request), p, Level.WORK, work_id, site, contact))
+    return _kit_response(*ops.kit(web(request), p, Level.WORK, work_id, site, contact,
+                                        str(request.base_url)))
 
 
 # -- organisations -----------------------------------------------------------------------------------
@@ -314,6 +316,50 @@ async def import_repertoire(request: Request, p: Caller, file: Annotated[UploadF
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(ops.import_upload, state, p, name, data, skip_invalid)
+
+
+@router.post("/org/upload", tags=["organisations"])
+async def upload_repertoire(request: Request, p: Caller) -> dict:
+    """A repertoire as the office keeps it, streamed to disk: multipart field ``file`` (a ZIP of one sheet
+    and the works' files, or a CSV, tab-separated text or XLSX sheet) and optionally ``files`` (the works'
+    files, named in the sheet by their name). Every problem of files and rows in one report, with the
+    sheet's encoding and what storing would create, update and dispute; nothing is stored. Store it with
+    ``POST /api/org/upload/{upload}/store``. Session callers put the CSRF token in the query (``?csrf=``)."""
+    require(p, "org-admin", what="repertoire upload")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.web.uploads import receive
+
+    got = await receive(request, state.uploads_dir, max_file_bytes=state.limits.max_import_bytes,
+                        max_files=state.limits.max_import_files)
+    return await run_in_threadpool(ops.repertoire_upload, state, p, got)
+
+
+@router.post("/org/upload/{upload}/store", status_code=202, tags=["organisations"])
+def store_repertoire(request: Request, p: Caller, upload: Annotated[str, Path(max_length=64)]) -> dict:
+    """Store a checked upload as a background job; follow it at ``GET /api/org/jobs/{id}``."""
+    require(p, "org-admin", what="repertoire import")
+    return ops.repertoire_store(web(request), p, upload)
+
+
+@router.get("/org/jobs/{job_id}", tags=["organisations"])
+def import_job(request: Request, p: Caller, job_id: int) -> dict:
+    """An import job's state: status, rows stored of the total, counts so far."""
+    require(p, "org-admin", what="import jobs")
+    return ops.import_job(web(request), p, job_id)
+
+
+@router.get("/org/template.{kind}", tags=["organisations"])
+def repertoire_template(kind: Literal["csv", "xlsx"], lang: Literal["en", "ko"] = "en") -> Response:
+    """An empty repertoire sheet with one example row (Korean headers with ``lang=ko``)."""
+    from fairtrain.services.registry.repertoire import template
+
+    media = "text/csv; charset=utf-8" if kind == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(template(kind, lang), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="repertoire-template-{lang}.{kind}"'})
 
 
 @router.get("/disputes", tags=["organisations"])

@@ -158,6 +158,24 @@ def show_statement(run_id: Id, request: Request, p: Caller,
     return st
 
 
+@router.post("/clearances", tags=["developers"], status_code=201)
+async def publish_clearance(request: Request, p: Caller, manifest: Annotated[UploadFile, File()],
+                            leaves_works: Annotated[UploadFile, File()], leaves_items: Annotated[UploadFile, File()],
+                            decisions: Annotated[UploadFile | None, File()] = None) -> dict:
+    """Publish a clearance (``fairtrain log record-clearance OUT --to URL``): its signed manifest.json and
+    the leaves files (leaves-works.parquet, leaves-items.parquet; decisions.parquet optional). The
+    signature and the leaves are checked against the manifest's roots, then stored and logged, so that
+    "was my work used?" can answer for it."""
+    require(p, "developer", what="publishing a clearance")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "clearances")
+    files = {k: (await read_upload(u))[1] for k, u in (("manifest.json", manifest),
+                                                       ("leaves-works.parquet", leaves_works),
+                                                       ("leaves-items.parquet", leaves_items))}
+    dec = (await read_upload(decisions))[1] if decisions is not None else None
+    return await run_in_threadpool(money_ops.record_clearance, state, files.pop("manifest.json"), files, dec or None)
+
+
 # -- public: "was my work used?" and model summaries -------------------------------------------------
 
 
@@ -168,6 +186,21 @@ async def lookup(request: Request, file: Annotated[UploadFile, File()]) -> dict:
     _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
     name, data = await read_upload(file)
     return await money_ops.lookup(state, name, data)
+
+
+@router.get("/lookup/proof/{log_index}", tags=["public"])
+def lookup_proof(request: Request, log_index: Annotated[int, Path(ge=0, le=2**31 - 1)],
+                 work: Annotated[str | None, Query(max_length=200)] = None,
+                 item: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    """Download the proof behind an answer: the log's inclusion proof of the clearance and the proof that
+    the work (``work=SNAPSHOT:WORK``) or the exact file (``item=HASH``) is, or is not, in its item list;
+    ``fairtrain lookup --verify FILE`` checks it offline."""
+    import json
+
+    proof = money_ops.lookup_proof(web(request), log_index, work, item)
+    what = (work or item or "").replace(":", "-")[:80]
+    return Response(json.dumps(proof, indent=2, ensure_ascii=False) + "\n", media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="proof-{log_index}-{what}.json"'})
 
 
 @router.get("/summaries", tags=["public"])

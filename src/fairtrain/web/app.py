@@ -23,6 +23,7 @@ from fairtrain.services.registry import Registry
 from fairtrain.web.accounts import Accounts
 from fairtrain.web.cpu import CpuPool
 from fairtrain.web.security import BodyLimit, Network, RateLimiter, SecurityHeaders, Sessions, parse_proxies
+from fairtrain.web.uploads import STREAMED_PATHS
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -31,6 +32,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 class WebLimits:
     max_upload_bytes: int = 64 * 1024 * 1024  # one request, all files together
     max_files: int = 20
+    # repertoire uploads (a ZIP of a sheet and files, or a sheet and files) stream to disk instead
+    max_import_bytes: int = 16 * 1024 ** 3
+    max_import_files: int = 10_000
     sign_in_per_email: tuple[int, float] = (10, 300.0)  # attempts per seconds
     sign_in_per_client: tuple[int, float] = (30, 300.0)
     sign_up_per_client: tuple[int, float] = (10, 3600.0)
@@ -109,7 +113,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import api, api_money, api_notices, money_ops, pages, pages_money
+    from fairtrain.web import api, api_money, api_notices, money_ops, ops, pages, pages_money, reserve
 
     money_ops.import_legacy_starters(state)
 
@@ -118,6 +122,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
                               "declarations, signals, imports, disputes, snapshots and the public log.")
     app.state.web = state
     app.router.add_event_handler("shutdown", state.cpu.close)
+    app.router.add_event_handler("startup", lambda: ops.resume_import_jobs(state))
     if state.mailer is not None:
         app.router.add_event_handler("startup", state.mailer.start)
         app.router.add_event_handler("shutdown", state.mailer.stop)
@@ -127,10 +132,12 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     app.include_router(api_notices.pages)
     app.include_router(pages.router)
     app.include_router(pages_money.router)
+    app.include_router(reserve.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes, streamed=STREAMED_PATHS,
+                       streamed_max_bytes=limits.max_import_bytes)
     return app
 
 

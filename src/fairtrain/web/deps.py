@@ -7,6 +7,7 @@ from fastapi import Request
 from fairtrain.web.errors import WebError, forbidden, unauthenticated
 from fairtrain.web.i18n import LANG_COOKIE, negotiate
 from fairtrain.web.security import PUBLIC, SAFE_METHODS, SESSION_COOKIE, SESSION_MAX_AGE, Principal, csrf_ok
+from fairtrain.web.uploads import STREAMED_PATHS
 
 
 def web(request: Request):
@@ -38,7 +39,9 @@ async def principal(request: Request) -> Principal:
     account, session_id = found
     if request.method not in SAFE_METHODS:
         given = request.headers.get("x-csrf-token")
-        if given is None and request.headers.get("content-type", "").startswith(
+        if given is None and request.url.path in STREAMED_PATHS:  # the body streams to disk: not read here
+            given = request.query_params.get("csrf")
+        elif given is None and request.headers.get("content-type", "").startswith(
                 ("application/x-www-form-urlencoded", "multipart/form-data")):
             form = await request.form()
             value = form.get("csrf")

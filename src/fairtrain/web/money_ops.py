@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
+from functools import partial
 
 from sqlalchemy import or_, select, update
 
@@ -299,62 +299,63 @@ def income_chart(statements: list[dict], lang: str = "en") -> str:
 # -- transparency ------------------------------------------------------------------------------------
 
 
-def clearances_dir(state) -> Path:
-    return state.data_dir / "clearances"
-
-
 def lookup_plan(state, name: str, data: bytes):
-    """The database half of a lookup: the published clearances, and where the CPU half
-    (:func:`fairtrain.services.transparency.lookup.identify_in`) looks: the snapshots they cite, from the
-    manifests' paths and the published snapshots under the data directory."""
-    from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError
+    """The database half of a lookup: the published clearances (those published to this registry under
+    ``clearances/``), and the snapshots a file is recognised with."""
+    from fairtrain.services.transparency.lookup import (
+        WorkLookup,
+        WorkLookupError,
+        lookup_snapshot_dirs,
+        published_clearance_dirs,
+    )
 
     if not data:
         raise WebError(400, f"{name}: empty file")
-    root = clearances_dir(state)
-    dirs = sorted(d for d in root.iterdir() if (d / "manifest.json").is_file()) if root.is_dir() else []
     try:
-        wl = WorkLookup(Log(state.registry.engine), dirs)
+        wl = WorkLookup(Log(state.registry.engine), published_clearance_dirs(state.data_dir), state.registry_keys)
     except WorkLookupError as e:
         raise WebError(400, str(e)) from None
-    cited = {s["snapshot_id"] for pc in wl.clearances for s in pc.manifest.get("snapshots", [])}
-    snap_root = state.snapshots_dir
-    snapshot_dirs = [*wl.snapshot_paths(), *(sorted(snap_root.iterdir()) if snap_root.is_dir() else [])]
-    return wl, snapshot_dirs, cited
-
-
-def lookup_answer(wl, name: str, found: dict) -> dict:
-    """"Was my work used?" once the upload is identified (``found``: ``identify_in``'s answer)."""
-    from fairtrain.services.transparency.lookup import WorkLookupError
-
-    try:
-        answers = wl.answer(found["works"], found["content_hash"])
-    except WorkLookupError as e:
-        raise WebError(400, str(e)) from None
-    for a in answers:  # set proofs are for the proof files (CLI); the page and API answer without them
-        for x in a["works"]:
-            x.pop("set_proof", None)
-        if a["file"]:
-            a["file"].pop("set_proof", None)
-    return {"file": name, "clearances": len(wl.clearances), "identified": found["works"],
-            "content_hash": found["content_hash"], "answers": answers, "used": any(a["included"] for a in answers)}
+    return wl, lookup_snapshot_dirs(wl, state.data_dir)
 
 
 async def lookup(state, name: str, data: bytes) -> dict:
     """"Was my work used?": ``data`` is fingerprinted in memory (in the application's worker processes)
-    and never stored; answered against every clearance manifest in the log, with leaves from the
-    published clearance directories under the data directory (``clearances/NAME/``)."""
+    and never stored; answered by :func:`fairtrain.services.transparency.lookup.was_used`, the answer the
+    CLI's ``lookup`` gives."""
     from starlette.concurrency import run_in_threadpool
 
-    from fairtrain.services.transparency.lookup import identify_in
+    from fairtrain.services.transparency.lookup import WorkLookupError, identify_in, was_used
 
     state.cpu.check_size(name, len(data))
-    wl, snapshot_dirs, cited = await run_in_threadpool(lookup_plan, state, name, data)
-    if not wl.clearances:
-        return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
-    found = await state.cpu.run(name, len(data), identify_in, name, data, snapshot_dirs, cited,
-                                state.registry_keys)  # CpuError: 4xx; no registry key: nothing trusted
-    return await run_in_threadpool(lookup_answer, wl, name, found)
+    wl, snapshot_dirs = await run_in_threadpool(lookup_plan, state, name, data)
+    found = await state.cpu.run(name, len(data), partial(identify_in, require_snapshot=False), name, data,
+                                snapshot_dirs, None, state.registry_keys)  # CpuError: 4xx
+    try:
+        return await run_in_threadpool(was_used, wl, found, state.registry)
+    except WorkLookupError as e:
+        raise WebError(400, str(e)) from None
+
+
+def lookup_proof(state, log_index: int, work: str | None, item: str | None) -> dict:
+    """The inclusion or non-inclusion proof behind one answer of "was my work used?"."""
+    from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError, proof_of, published_clearance_dirs
+
+    try:
+        wl = WorkLookup(Log(state.registry.engine), published_clearance_dirs(state.data_dir), state.registry_keys)
+        return proof_of(wl, log_index, work_key=work, item=item)
+    except WorkLookupError as e:
+        raise WebError(409 if "no log proof yet" in str(e) else 400, str(e)) from None
+
+
+def record_clearance(state, manifest: bytes, leaves: dict[str, bytes], decisions: bytes | None) -> dict:
+    """A developer publishes a clearance (manifest and leaves): verified, stored under ``clearances/`` and
+    logged (:func:`fairtrain.services.transparency.lookup.record_published_clearance`)."""
+    from fairtrain.services.transparency.lookup import WorkLookupError, record_published_clearance
+
+    try:
+        return record_published_clearance(Log(state.registry.engine), state.data_dir, manifest, leaves, decisions)
+    except WorkLookupError as e:
+        raise WebError(400, str(e)) from None
 
 
 def summaries(state, limit: int = 100) -> list[dict]:

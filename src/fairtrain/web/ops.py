@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import secrets
 import zipfile
 from fractions import Fraction
@@ -14,7 +15,17 @@ from sqlalchemy import func, or_, select
 
 from fairtrain.core.errors import localised
 from fairtrain.core.money import Money
-from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, SignalRenderError, render_kit
+from fairtrain.core.signals.render import (
+    HTML_HEAD,
+    STATEMENT_EN,
+    STATEMENT_KO,
+    Party,
+    PartyKind,
+    SignalPolicy,
+    SignalRenderError,
+    render_kit,
+)
+from fairtrain.core.signals.reservation import platform_for, site_scope
 from fairtrain.core.snapshot import SnapshotError, verify_snapshot
 from fairtrain.core.store.models import Dispute, MandateRow, Organisation, Work, WorkShare
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
@@ -23,6 +34,8 @@ from fairtrain.services.registry import RegistryError, ShareSpec, import_csv
 from fairtrain.web import dispute_ops
 from fairtrain.web.errors import WebError, forbidden
 from fairtrain.web.security import Principal
+
+KIT_PASTE_ONLY = (STATEMENT_EN, STATEMENT_KO)  # what a kit for a blog platform holds besides the head snippet
 
 INHERIT = "inherit"
 # The plain-words default of a first declaration: deny everything, but let search engines index.
@@ -93,13 +106,23 @@ def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[
 def works_of(state, p: Principal, *, limit: int = 200, offset: int = 0) -> list[dict]:
     """A creator's own works; an organisation's repertoire and its members' works (within mandates)."""
     if p.holder_ref:
-        cond = Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id == p.account.holder_id))
-    elif p.org_ref:
+        return holder_works(state, p.account.holder_id, limit=limit, offset=offset)
+    if p.org_ref:
         members = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
         cond = or_(Work.org_id == p.account.org_id,
                    Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id.in_(members))))
     else:
         raise forbidden("works: only creators and organisation admins have works")
+    return _works_where(state, cond, limit, offset)
+
+
+def holder_works(state, holder_id: int, *, limit: int = 200, offset: int = 0) -> list[dict]:
+    """The works a holder has a share in (public: the registry's work pages list them too)."""
+    return _works_where(state, Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id == holder_id)),
+                        limit, offset)
+
+
+def _works_where(state, cond, limit: int, offset: int) -> list[dict]:
     with state.registry.engine.connect() as c:
         rows = c.execute(select(Work.id, Work.title, Work.media_type, Work.status, Work.iscc, Work.work_ref)
                          .where(cond).order_by(Work.id).limit(limit).offset(offset)).all()
@@ -197,7 +220,11 @@ def declare(state, p: Principal, level: Level, target_id: int | None, values: di
 # -- signal kit ---------------------------------------------------------------------------------------
 
 
-def kit(state, p: Principal, level: Level, target_id: int | None, site: str, contact: str | None) -> tuple[SignalPolicy, dict[str, bytes]]:
+def kit(state, p: Principal, level: Level, target_id: int | None, site: str, contact: str | None,
+        registry_url: str | None = None) -> tuple[SignalPolicy, dict[str, bytes]]:
+    """The signal kit for ``site``: an origin, a folder of one (its path scopes the kit and its robots.txt
+    rules), or a blog or profile on a platform (``reservation.platform_for``), whose files are the
+    registry's reservation page at ``registry_url``: what such a platform allows is only pasting."""
     level, target, party = party_for(state, p, level, target_id)
     if p.holder_ref:
         who = state.registry.find_holder(p.account.holder_id)
@@ -205,15 +232,28 @@ def kit(state, p: Principal, level: Level, target_id: int | None, site: str, con
     else:
         who = state.registry.find_org(p.account.org_id)
         kind = PartyKind.ORGANISATION
-    base = (site or "").strip().rstrip("/")
+    site = (site or "").strip().rstrip("/")
     try:
+        platform = platform_for(site)
+        if platform.hosted:
+            if kind is not PartyKind.HOLDER or not registry_url:
+                raise SignalRenderError(f"site {site!r}: {platform.name} has no files of yours; an organisation "
+                                        "publishes its signals from its own website")
+            base, scope = registry_url.rstrip("/"), f"/r/{'w' if level is Level.WORK else 'h'}/{target}"
+            policy_url = licence_url = base + scope
+        else:
+            base, scope = site_scope(site)
+            policy_url, licence_url = f"{base}{scope}/ai-reservation", f"{base}{scope}/license.xml"
         policy = SignalPolicy.from_decisions(
-            Party(who["name"], kind, (contact or who.get("email") or p.account.email), website=base), base,
-            state.registry.policy_decisions(level, target).values(), policy_url=f"{base}/ai-reservation",
-            licence_urls=(f"{base}/license.xml",))
+            Party(who["name"], kind, (contact or who.get("email") or p.account.email), website=site), base,
+            state.registry.policy_decisions(level, target).values(), policy_url=policy_url,
+            licence_urls=(licence_url,), scope=scope)
     except SignalRenderError as e:
         raise WebError(422, f"signal kit: {e}") from None
-    return policy, render_kit(policy)
+    files = render_kit(policy)
+    if platform.hosted:  # nothing to upload: what can be pasted, and the statement
+        files = {k: v for k, v in files.items() if k in KIT_PASTE_ONLY or (platform.head and k == HTML_HEAD)}
+    return policy, files
 
 
 def kit_zip(files: dict[str, bytes]) -> bytes:
@@ -418,3 +458,78 @@ def log_proof(state, idx: int, size: int | None) -> dict:
 
 def log_consistency(state, old: int, new: int | None) -> dict:
     return Log(state.registry.engine).consistency_proof(old, new)
+
+
+# -- repertoire uploads (a ZIP of a sheet and files, or a sheet and a selection of files) ---------------
+
+_UPLOAD_TOKEN = re.compile(r"[0-9a-f]{24}")
+
+
+def repertoire_upload(state, p: Principal, got) -> dict:
+    """Stage a streamed upload (:mod:`fairtrain.web.uploads`), check all of it and preview what storing it
+    would do; nothing is stored. The answer's ``upload`` names the staged upload for :func:`repertoire_store`."""
+    import shutil
+
+    from fairtrain.services.registry import repertoire
+
+    sheet = got.file("file")
+    try:
+        if sheet is None:
+            raise WebError(422, "repertoire upload: choose a ZIP, a CSV, a tab-separated text or an XLSX")
+        client, path = sheet
+        selection = [f for f in got.files if f[0] == "files"]
+        prepared = repertoire.prepare(path, got.folder, source=client,
+                                      files=got.folder / "parts" if selection else None, flat=bool(selection))
+        report = repertoire.validate(state.registry, prepared, p.account.org_id)
+    except BaseException:
+        shutil.rmtree(got.folder, ignore_errors=True)
+        raise
+    (got.folder / "upload.json").write_text(json.dumps({
+        "org_id": p.account.org_id, "report": report, "prepared": {
+            "source": prepared.source, "sheet": str(prepared.sheet), "files_root": str(prepared.files_root),
+            "encoding": prepared.encoding, "staging": str(prepared.staging)}}), encoding="utf-8")
+    return {**report, "upload": got.folder.name, "files_received": len(got.files)}
+
+
+def repertoire_store(state, p: Principal, upload: str) -> dict:
+    """Store a checked upload as a background job (a process of its own); the job's state."""
+    from fairtrain.services.registry import repertoire
+
+    if not _UPLOAD_TOKEN.fullmatch(upload):
+        raise WebError(404, f"upload {upload[:40]!r} not found")
+    meta_path = state.uploads_dir / upload / "upload.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WebError(404, f"upload {upload!r} not found (already stored, or never checked)") from None
+    if meta["org_id"] != p.account.org_id:
+        raise WebError(404, f"upload {upload!r} not found")
+    pr = meta["prepared"]
+    prepared = repertoire.Prepared(source=pr["source"], sheet=Path(pr["sheet"]), files_root=Path(pr["files_root"]),
+                                   encoding=pr["encoding"], staging=Path(pr["staging"]))
+    job_id = repertoire.create_job(state.registry, prepared, p.account.org_id, meta["report"])
+    meta_path.unlink()  # stored once: a second press of the button finds nothing to store
+    repertoire.start_job_process(state.registry, job_id)
+    return repertoire.job(state.registry, job_id)
+
+
+def import_job(state, p: Principal, job_id: int) -> dict:
+    from fairtrain.services.registry import repertoire
+
+    return repertoire.job(state.registry, job_id, org_id=p.account.org_id)
+
+
+def import_jobs(state, p: Principal) -> list[dict]:
+    from fairtrain.services.registry import repertoire
+
+    return repertoire.jobs(state.registry, p.account.org_id)
+
+
+def resume_import_jobs(state) -> list[int]:
+    """At start-up: jobs whose process is gone (a restart, a kill) go on where they stopped."""
+    from fairtrain.services.registry import repertoire
+
+    ids = repertoire.interrupted_jobs(state.registry)
+    for job_id in ids:
+        repertoire.start_job_process(state.registry, job_id)
+    return ids

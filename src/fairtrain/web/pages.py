@@ -14,6 +14,7 @@ from fairtrain.core.i18n import N_
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
 from fairtrain.services.notify import KEYS
+from fairtrain.services.registry import RegistryError
 from fairtrain.web import dispute_ops, ops
 from fairtrain.web.accounts import AccountError
 from fairtrain.web.api import _client, _limit, end_session, read_upload, start_session
@@ -168,20 +169,84 @@ async def creator_mandate(request: Request, p: Caller, org_id: Annotated[int, Fo
 def kit_page(request: Request, p: Caller, site: Annotated[str, Query(max_length=300)] = "",
              contact: Annotated[str, Query(max_length=320)] = ""):
     require(p, "creator", "org-admin", what="the signal kit")
-    files = None
+    from fairtrain.core.signals import reservation as rv
+    from fairtrain.core.signals.render import HTML_HEAD, STATEMENT_EN, STATEMENT_KO
+    from fairtrain.web.reservations import page_path, registry_origin
+
+    state, lang = web(request), language(request)
+    origin = registry_origin(request)
+    page = origin + page_path("h", p.account.holder_id) if p.holder_ref else None
+    files = platform = head = statement = statement_md = None
     if site:
-        policy, files = ops.kit(web(request), p, Level.CATALOGUE, None, site, contact or None)
-        files = {k: v.decode("utf-8") for k, v in sorted(files.items())}
-    return render(request, "kit.html", p, site=site, contact=contact, files=files,
+        policy, raw = ops.kit(state, p, Level.CATALOGUE, None, site, contact or None, origin)
+        platform = rv.platform_for(site)
+        statement_md = raw.pop(STATEMENT_KO if lang == "ko" else STATEMENT_EN).decode("utf-8")
+        raw.pop(STATEMENT_EN, None), raw.pop(STATEMENT_KO, None)
+        statement = rv.statement_html(statement_md)
+        head = raw.pop(HTML_HEAD).decode("utf-8") if HTML_HEAD in raw else None
+        files = {k: v.decode("utf-8") for k, v in sorted(raw.items())}
+    line = None
+    if page:
+        from fairtrain.web.reservations import reservation
+
+        line = rv.one_line(reservation(state, "h", p.account.holder_id, origin)[0], page, lang)
+    return render(request, "kit.html", p, site=site, contact=contact, files=files, platform=platform, head=head,
+                  statement=statement, statement_md=statement_md, page=page, line=line, guides=rv.GUIDES,
                   download=f"/api/kit?site={quote(site, safe='')}" + (f"&contact={quote(contact, safe='')}" if contact else ""))
+
+
+def _org_page(request: Request, p: Principal, **ctx) -> HTMLResponse:
+    from fairtrain.services.registry.repertoire import guide
+
+    state = web(request)
+    ctx.setdefault("saved", False)
+    ctx.setdefault("report", None)
+    ctx.setdefault("upload", None)
+    return render(request, "org.html", p, members=ops.members(state, p), works=ops.works_of(state, p, limit=100),
+                  disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), guide=guide(),
+                  jobs=ops.import_jobs(state, p), **ctx)
 
 
 @router.get("/org", response_class=HTMLResponse)
 def org(request: Request, p: Caller, saved: bool = False):
     require(p, "org-admin", what="the organisation page")
+    return _org_page(request, p, saved=saved)
+
+
+@router.post("/org/upload", response_class=HTMLResponse)
+async def org_upload(request: Request, p: Caller):
+    """The upload form: streamed to disk, checked in full, then a report and a preview with a store button."""
+    require(p, "org-admin", what="repertoire upload")
     state = web(request)
-    return render(request, "org.html", p, members=ops.members(state, p), works=ops.works_of(state, p, limit=100),
-                  disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), saved=saved, report=None)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.services.registry.repertoire import translate_reason
+    from fairtrain.web.uploads import receive
+
+    got = await receive(request, state.uploads_dir, max_file_bytes=state.limits.max_import_bytes,
+                        max_files=state.limits.max_import_files)
+    try:
+        report = await run_in_threadpool(ops.repertoire_upload, state, p, got)
+    except RegistryError as e:  # the upload as a whole is refused (a ZIP bomb, a path outside, …)
+        report = {"file": None, "refused": str(e), "errors": []}
+    lang = language(request)
+    for e in report["errors"]:
+        e["reason"] = translate_reason(e["reason"], lang)
+    return _org_page(request, p, upload=report)
+
+
+@router.post("/org/upload/{upload}/store")
+def org_upload_store(request: Request, p: Caller, upload: str):
+    require(p, "org-admin", what="repertoire import")
+    job = ops.repertoire_store(web(request), p, upload)
+    return RedirectResponse(f"/org/jobs/{job['id']}", status_code=303)
+
+
+@router.get("/org/jobs/{job_id}", response_class=HTMLResponse)
+def org_job(request: Request, p: Caller, job_id: int):
+    require(p, "org-admin", what="import jobs")
+    return render(request, "import_job.html", p, job=ops.import_job(web(request), p, job_id))
 
 
 async def form_file(form, field: str, missing: str, default_name: str = "upload") -> tuple[str, bytes]:
@@ -192,19 +257,23 @@ async def form_file(form, field: str, missing: str, default_name: str = "upload"
     return await read_upload(upload, default_name)
 
 
-@router.post("/org/import", response_class=HTMLResponse)
-async def org_import(request: Request, p: Caller):
-    require(p, "org-admin", what="repertoire import")
+async def upload_form(request: Request, p: Principal, role: str, what: str):
+    """A page's file-upload POST: only for ``role``, within the account's upload limit; (state, form)."""
+    require(p, role, what=what)
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
-    form = await request.form()
+    return state, await request.form()
+
+
+@router.post("/org/import", response_class=HTMLResponse)
+async def org_import(request: Request, p: Caller):
+    state, form = await upload_form(request, p, "org-admin", "repertoire import")
     name, data = await form_file(form, "file", "repertoire import: choose a CSV file", "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
     report = await run_in_threadpool(ops.import_upload, state, p, name, data,
                                      form.get("skip_invalid") == "1")
-    return render(request, "org.html", p, members=ops.members(state, p), works=ops.works_of(state, p, limit=100),
-                  disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), saved=False, report=report)
+    return _org_page(request, p, report=report)
 
 
 @router.post("/org/disputes/{dispute_id}/resolve")
@@ -234,6 +303,25 @@ def developer_new_key(request: Request, p: Caller, name: Annotated[str, Form()],
     new_key = state.accounts.create_key(p.account, name=name, scopes=scopes)
     return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=new_key,
                   snapshots=ops.snapshots(state))
+
+
+@router.post("/developer/clearances", response_class=HTMLResponse)
+async def developer_publish_clearance(request: Request, p: Caller):
+    """The page form of ``fairtrain log record-clearance OUT --to URL``: the manifest and its leaves files."""
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.web import money_ops
+
+    state, form = await upload_form(request, p, "developer", "publishing a clearance")
+    _, manifest = await form_file(form, "manifest", "publish a clearance: choose its manifest.json")
+    leaves = {}
+    for field, name in (("leaves_works", "leaves-works.parquet"), ("leaves_items", "leaves-items.parquet")):
+        leaves[name] = (await form_file(form, field, f"publish a clearance: choose its {name}"))[1]
+    decisions = form.get("decisions")
+    dec = (await read_upload(decisions))[1] if decisions is not None and not isinstance(decisions, str) else None
+    published = await run_in_threadpool(money_ops.record_clearance, state, manifest, leaves, dec or None)
+    return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=None,
+                  snapshots=ops.snapshots(state), published=published)
 
 
 @router.post("/developer/keys/{key_id}/revoke")

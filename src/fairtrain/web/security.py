@@ -140,13 +140,17 @@ class BodyLimit:
     over-long upload is refused without the app having seen a byte; uploads are held in memory, bounded
     by this limit, and never spooled to disk."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, streamed: frozenset[str] = frozenset(), streamed_max_bytes: int = 0):
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = streamed  # paths whose bodies the app streams to disk: counted as they pass
+        self.streamed_max_bytes = streamed_max_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
             return await self.app(scope, receive, send)
+        if scope["path"] in self.streamed:
+            return await self._streamed(scope, receive, send)
         for k, v in scope.get("headers", ()):
             if k == b"content-length" and v.isdigit() and int(v) > self.max_bytes:
                 return await _too_large(send, self.max_bytes)
@@ -173,6 +177,25 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _streamed(self, scope, receive, send):
+        cap = self.streamed_max_bytes
+        for k, v in scope.get("headers", ()):
+            if k == b"content-length" and v.isdigit() and int(v) > cap:
+                return await _too_large(send, cap)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > cap:
+                from fairtrain.web.errors import WebError
+
+                raise WebError(413, f"request body larger than {cap} bytes")
+            return message
+
+        await self.app(scope, counted, send)
 
 
 _HEADERS = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fairtrain.core.errors import ItemError
+from fairtrain.core.errors import FingerprintError as FingerprintError
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,5 +36,3 @@ class Match:
                 "evidence": dict(self.evidence)}
 
 
-class FingerprintError(ItemError):
-    """One item could not be fingerprinted; the batch records it and goes on."""

@@ -31,6 +31,7 @@ _TRIM_RELATIVE_TOLERANCE = 0.025
 _TRIM_MIN_TOLERANCE = 2.0
 _TRIM_MAX_SIDE = 0.25
 _TRIM_GRID = 64
+_TRIM_LO, _TRIM_HI = round(0.02 * (_TRIM_GRID ** 2 - 1)), round(0.98 * (_TRIM_GRID ** 2 - 1))
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSE_FOR_ORIENTATION = {
@@ -112,6 +113,13 @@ def quality(thumb: np.ndarray) -> float:
     t = thumb.astype(np.float32)
     grad = np.abs(np.diff(t, axis=0)).mean() + np.abs(np.diff(t, axis=1)).mean()
     return float(min(100.0, grad * 5.0))
+
+
+def qualities(thumbs: np.ndarray) -> np.ndarray:
+    """:func:`quality` of each of a (N, 32, 32) stack at once."""
+    t = thumbs.astype(np.float32)
+    grad = np.abs(np.diff(t, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(t, axis=2)).mean(axis=(1, 2))
+    return np.minimum(100.0, grad * 5.0)
 
 
 def open_image(data: bytes, item: str, max_pixels: int) -> Image.Image:
@@ -201,12 +209,18 @@ def _to_grey(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def _flat_run(lines: np.ndarray, tolerance: float) -> int:
-    """How many leading lines (rows of ``lines``) are one flat colour, that of the outermost line."""
-    spread = lines.max(axis=1) - lines.min(axis=1)
-    drift = np.abs(lines.mean(axis=1) - lines[0].mean())
-    ok = (spread <= tolerance) & (drift <= tolerance)
-    return int(np.argmin(ok)) if not ok.all() else int(ok.size)
+def _flat_runs(small: np.ndarray, tolerance: float) -> list[int]:
+    """How many lines from the top, bottom, left and right are one flat colour, that of the outermost
+    line (per-row and per-column statistics computed once for all four sides)."""
+    out = []
+    for axis in (1, 0):
+        spread = small.max(axis=axis) - small.min(axis=axis)
+        mean = small.mean(axis=axis)
+        for first in (0, -1):
+            ok = (spread <= tolerance) & (np.abs(mean - mean[first]) <= tolerance)
+            ok = ok if first == 0 else ok[::-1]
+            out.append(int(np.argmin(ok)) if not ok.all() else int(ok.size))
+    return out
 
 
 def trim_borders(grey: np.ndarray) -> np.ndarray:
@@ -223,9 +237,10 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     cap = int(g * _TRIM_MAX_SIDE)
     # Tolerance relative to the picture's own contrast, so brightness/contrast edits cut the same lines
     # (an absolute tolerance trimmed a soft sky by different amounts and cost recall on such edits).
-    lo, hi = np.percentile(small, (2, 98))
+    ranked = np.partition(small.ravel(), (_TRIM_LO, _TRIM_HI))  # 2nd and 98th percentiles, no full sort
+    lo, hi = ranked[_TRIM_LO], ranked[_TRIM_HI]
     tolerance = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * float(hi - lo))
-    runs = [min(cap, _flat_run(lines, tolerance)) for lines in (small, small[::-1], small.T, small.T[::-1])]
+    runs = [min(cap, r) for r in _flat_runs(small, tolerance)]
     if not any(runs):
         return grey
     top = _refine_cut(grey, runs[0], small[0].mean(), tolerance)
@@ -265,3 +280,189 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
     y -= y.mean()
     den = math.sqrt(float(x @ x) * float(y @ y))
     return float(x @ y) / den if den > 0 else 0.0
+
+
+# --- part of a larger picture: rectangles bounded by straight edges ---------------------------------
+# A screenshot, a social-media frame, a collage or a letterbox with a blurred background shows the work as
+# an axis-aligned rectangle whose sides are long straight steps in brightness. Natural content rarely has
+# a step that stays on one pixel column (or row) over a long run, so columns/rows where many pixels step
+# more than their neighbours two pixels away are the candidate sides.
+
+_WINDOW_MIN_AREA = 0.22  # the work down to a third of the picture, with slack for bars inside the window
+_WINDOW_MAX_AREA = 0.97
+_WINDOW_MIN_SUPPORT = 0.5  # share of a side's length that must be a straight step
+_WINDOW_LINES = 5  # candidate lines per axis, besides the picture's own edges
+_WINDOW_LINE_MIN = 0.2  # a candidate line is a straight step over ≥ 20 % of the picture's side
+
+
+def _steps(g: np.ndarray) -> np.ndarray:
+    """(H, W-1) booleans: the step between columns x and x+1 is large and larger than the steps two
+    columns away (a line, not a textured or blurred region). The two outermost steps each side are
+    never lines (their neighbours are not known)."""
+    d = np.abs(np.diff(g.astype(np.int16), axis=1))
+    flat = d[::3, ::3].ravel()  # a ninth of the steps estimate the 90th percentile well enough
+    k = int(flat.size * 0.9)
+    thr = max(6, int(np.partition(flat, k)[k]))
+    out = np.zeros(d.shape, dtype=bool)
+    mid = d[:, 2:-2]
+    out[:, 2:-2] = (mid > thr) & (mid - np.maximum(d[:, :-4], d[:, 4:]) > thr)
+    return out
+
+
+def _line_candidates(steps: np.ndarray) -> list[int]:
+    profile = steps.mean(axis=0)
+    order = np.argsort(-profile, kind="stable")
+    out: list[int] = []
+    for i in order[:4 * _WINDOW_LINES]:
+        if profile[i] < _WINDOW_LINE_MIN:
+            break
+        if all(abs(int(i) - j) > 2 for j in out):
+            out.append(int(i))
+        if len(out) >= _WINDOW_LINES:
+            break
+    return out
+
+
+def _support(steps: np.ndarray, lines: list[int], n: int, spans: np.ndarray) -> np.ndarray:
+    """(len(lines), len(spans)) share of each span [a, b) along which boundary ``line`` is a step
+    (best of the step column and its two neighbours); 1 for the picture's own edges."""
+    csum = np.concatenate([np.zeros((1, steps.shape[1])), np.cumsum(steps, axis=0)])
+    out = np.ones((len(lines), len(spans)))
+    length = np.maximum(1, spans[:, 1] - spans[:, 0])
+    for i, line in enumerate(lines):
+        if line <= 0 or line >= n:
+            continue
+        cols = [c for c in (line - 2, line - 1, line) if 0 <= c < steps.shape[1]]
+        sums = csum[spans[:, 1]][:, cols] - csum[spans[:, 0]][:, cols]
+        out[i] = sums.max(axis=1) / length
+    return out
+
+
+def find_windows(grey: np.ndarray, max_windows: int = 6) -> list[tuple[int, int, int, int]]:
+    """Up to ``max_windows`` boxes (x0, y0, x1, y1) in ``grey`` that look like a picture inside the
+    picture: every side a straight step (or the picture's own edge), a quarter to all but a sliver of the
+    area. Best first: most sides on real steps, then the strongest steps, then the largest."""
+    h, w = grey.shape
+    if h < 24 or w < 24:
+        return []
+    v_steps, h_steps = _steps(grey), _steps(grey.T)
+    xs = sorted({0, w, *(x + 1 for x in _line_candidates(v_steps))})
+    ys = sorted({0, h, *(y + 1 for y in _line_candidates(h_steps))})
+    if len(xs) == 2 and len(ys) == 2:
+        return []
+    x_spans = np.asarray([(a, b) for i, a in enumerate(xs) for b in xs[i + 1:]])
+    y_spans = np.asarray([(a, b) for i, a in enumerate(ys) for b in ys[i + 1:]])
+    v_sup = _support(v_steps, xs, w, y_spans)  # (len(xs), len(y_spans))
+    h_sup = _support(h_steps, ys, h, x_spans)  # (len(ys), len(x_spans))
+    xa, xb = (np.searchsorted(xs, x_spans[:, k]) for k in (0, 1))
+    ya, yb = (np.searchsorted(ys, y_spans[:, k]) for k in (0, 1))
+    # (P x-spans, Q y-spans) tables of each side's support and whether it is a real line
+    sup = np.stack([v_sup[xa], v_sup[xb], h_sup[ya].T, h_sup[yb].T])
+    real = np.stack(np.broadcast_arrays(
+        (x_spans[:, 0] > 0)[:, None], (x_spans[:, 1] < w)[:, None],
+        (y_spans[:, 0] > 0)[None, :], (y_spans[:, 1] < h)[None, :]))
+    area = ((x_spans[:, 1] - x_spans[:, 0])[:, None] * (y_spans[:, 1] - y_spans[:, 0])[None, :]) / (w * h)
+    weakest = np.where(real, sup, 1.0).min(axis=0)
+    n_real = real.sum(axis=0)
+    ok = (area >= _WINDOW_MIN_AREA) & (area <= _WINDOW_MAX_AREA) & (n_real > 0) & (weakest >= _WINDOW_MIN_SUPPORT)
+    score = np.where(real, sup, 0.0).sum(axis=0)
+    pi, qi = np.nonzero(ok)
+    order = np.lexsort((-area[pi, qi], -score[pi, qi]))[:max_windows]
+    return [(int(x_spans[pi[k], 0]), int(y_spans[qi[k], 0]), int(x_spans[pi[k], 1]), int(y_spans[qi[k], 1]))
+            for k in order]
+
+
+def inscribed_scale(width: float, height: float, degrees: float) -> float:
+    """Scale of the largest centred rectangle of the same aspect inside a ``width``×``height`` picture
+    rotated by ``degrees``: what a "straighten" tool keeps."""
+    t = math.radians(abs(degrees))
+    c, s = math.cos(t), math.sin(t)
+    return min(width / (width * c + height * s), height / (width * s + height * c))
+
+
+def rotated_view(grey: np.ndarray, degrees: float, aspect: float, size: int = THUMB) -> np.ndarray:
+    """The size×size thumbnail of ``grey`` (a picture of width/height ``aspect``, possibly squashed to a
+    square) rotated by ``degrees`` and cropped to the inscribed rectangle."""
+    h, w = grey.shape
+    side = max(h, w)
+    uw, uh = (side, max(1, round(side / aspect))) if aspect >= 1 else (max(1, round(side * aspect)), side)
+    im = Image.fromarray(grey)
+    if (uw, uh) != (w, h):
+        im = im.resize((uw, uh), Image.Resampling.BILINEAR)
+    im = im.rotate(degrees, Image.Resampling.BILINEAR)
+    k = inscribed_scale(uw, uh, degrees)
+    cw, ch = uw * k, uh * k
+    box = ((uw - cw) / 2, (uh - ch) / 2, (uw + cw) / 2, (uh + ch) / 2)
+    return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)
+
+
+_CORNER = 3
+_CORNER_TOLERANCE = 6.0
+
+
+def filled_corners_angle(grey: np.ndarray) -> float | None:
+    """The tilt of a picture rotated inside its own frame, judged from the flat triangles a rotation
+    leaves in the four corners (all one colour, black or white or any), or None where the corners are
+    picture. The angle's sign is not known from the corners alone; its size is."""
+    h, w = grey.shape
+    if h < 24 or w < 24:
+        return None
+    corners = grey[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int16)
+    if int(corners.max()) - int(corners.min()) > _CORNER_TOLERANCE:
+        return None  # the usual case, decided on four pixels
+    c = _CORNER
+    patches = [grey[:c, :c], grey[:c, -c:], grey[-c:, :c], grey[-c:, -c:]]
+    means = [float(p.mean()) for p in patches]
+    if max(float(p.std()) for p in patches) > 3.0 or max(means) - min(means) > _CORNER_TOLERANCE:
+        return None
+    fill = float(np.mean(means))
+    top, bottom, left, right = (np.abs(line.astype(np.float32) - fill) <= 2 * _CORNER_TOLERANCE
+                                for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1]))
+
+    def run(line: np.ndarray) -> int:
+        return int(np.argmin(line)) if not line.all() else line.size
+
+    # Each corner's triangle has one leg along the row and one along the column; tan θ = short / long.
+    # A rotation leaves equal triangles in opposite corners; the biggest triangle measures best.
+    legs = [(run(top), run(left)), (run(bottom[::-1]), run(right[::-1])),  # top-left, bottom-right
+            (run(top[::-1]), run(right)), (run(bottom), run(left[::-1]))]  # top-right, bottom-left
+    if any(a >= w or b >= h for a, b in legs):
+        return None  # a flat bar along a whole side, not a corner triangle: trim_borders' business
+    best = max(range(4), key=lambda i: legs[i][0] * legs[i][1])
+    (a, b), (a2, b2) = legs[best], legs[best ^ 1]
+    if a * b < 0.002 * h * w or abs(a - a2) > 0.3 * max(a, a2) or abs(b - b2) > 0.3 * max(b, b2):
+        return None  # no triangle, or not the twin triangles a rotation leaves
+    t = math.degrees(math.atan2(min(a, b), max(a, b)))
+    return t if 0.5 <= t <= 15 else None
+
+
+_SEGMENT_MIN_SIDE = 0.15  # a segment narrower/lower than this share of the picture is text or a bar
+_SEGMENT_MAX = 3
+
+
+def _runs(flat: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Maximal runs [a, b) of non-flat lines at least _SEGMENT_MIN_SIDE of ``n`` long."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([1], flat.astype(np.int8), [1]))))
+    pairs = edges.reshape(-1, 2)
+    return [(int(a), int(b)) for a, b in pairs if b - a >= _SEGMENT_MIN_SIDE * n]
+
+
+def flat_cut_segments(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1) of the blocks a layout separates with flat bands: the picture between the
+    text blocks of a screenshot or a post, the cells of a collage with gutters (one XY cut: rows, then
+    columns within each row block). Largest first, at most _SEGMENT_MAX; [] when nothing is cut."""
+    h, w = grey.shape
+    if h < 24 or w < 24:
+        return []
+    row_max, row_min = grey.max(axis=1), grey.min(axis=1)  # uint8: max ≥ min, no overflow
+    tol = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * (int(row_max.max()) - int(row_min.min())))
+    row_flat = (row_max - row_min) <= tol
+    boxes = []
+    for y0, y1 in _runs(row_flat, h):
+        band = grey[y0:y1]
+        col_flat = (band.max(axis=0) - band.min(axis=0)) <= tol
+        for x0, x1 in _runs(col_flat, w):
+            boxes.append((x0, y0, x1, y1))
+    boxes = [b for b in boxes if (b[2] - b[0]) * (b[3] - b[1]) < 0.9 * h * w]
+    boxes.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    return boxes[:_SEGMENT_MAX]

@@ -250,7 +250,7 @@ def hangul_tokens(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(64-bit hash, position in ``cp``) of every Hangul syllable of the code points ``cp``, in order.
 
     Spaces, punctuation, digits and other scripts are skipped, so the sequence is the same however the
-    text is spaced (띄어쓰기): "저작권자는 자신의" and "저작권자는자신의" give the same hashes.
+    text is spaced: a phrase with its word spaces and the same phrase run together give the same hashes.
     """
     if cp.dtype == np.uint8:  # ASCII: no Hangul
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.intp)

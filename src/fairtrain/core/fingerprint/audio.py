@@ -9,7 +9,11 @@ Design (``reference/fingerprinting.md`` §7.4): an exact xxh3-128 stage, then ex
 items, votes per (work, variant, offset difference), and a verification that accepts when the bit error
 rate over at least ``min_overlap_s`` of aligned audio is at most ``max_ber``. Chromaprint is not invariant
 to speed changes (≥ 1 % is as far as an unrelated track), so the registry also fingerprints the work
-played 0.95…1.05× in 1 % steps; a query 0.5 % off the grid still verifies (median BER 0.05 measured).
+played 0.94…1.06× in 0.5 % steps. Issue 16: votes and verification run along time warps — a speed
+variant s also stands for a copy pitched by s with its tempo kept (warp 1/s; ±1 semitone = 0.944…1.059),
+the original for a copy whose tempo alone changed ±5 % (warps 0.95…1.05); every query item is also
+looked up with each of its 32 bits flipped (reverb, filters and a voice over the work flip a bit or two
+of most items); and a 10-s excerpt, whose items cover only 7.7 s, is verified over its own length.
 
 Measured (``benchmarks/fingerprint_audio.py``, 16 Wesnoth tracks + 10 distractors): recall 1.00 and no
 false positive for MP3/AAC/Opus re-encodes, 15 dB noise, 15-s excerpts and ±3 % speed; index ≈ 336 B per
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -55,9 +60,19 @@ __all__ = [
 ]
 
 AudioSource = bytes | str | os.PathLike
-DEFAULT_SPEEDS: tuple[float, ...] = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
+# 0.94…1.06 in 0.5 % steps: Chromaprint items drift apart 0.4 % off a variant (measured on the test
+# pieces: BER 0.11 at 0.1 % off, no match at 0.42 % off), so the 1 % grid of format 1 missed copies
+# between its steps; ±1 semitone (0.944/1.059) needs the 0.94/1.06 ends.
+DEFAULT_SPEEDS: tuple[float, ...] = tuple(round(0.94 + 0.005 * i, 3) for i in range(25) if i != 12)
+# Time warps tried when voting and verifying (query item i ↔ variant position r·i + d). A speed variant s
+# stands for a copy played s× faster (warp 1) and for a copy pitched by s with its tempo kept (warp 1/s:
+# pitch ±1 semitone is 0.944…1.059, hence the 0.94/1.06 variants); the original stands for copies whose
+# tempo alone changed by up to ±5 % (warps 0.95…1.05 in 1 % steps).
+TEMPO_WARPS: tuple[float, ...] = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
 DEFAULT_TIMEOUT_S = 120.0
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_OLDER_VERSIONS = {1: "speed variants 0.95–1.05 only: pitch shifts near ±1 semitone are not recognised "
+                      "from it; re-export the snapshot"}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -298,6 +313,8 @@ def _indexed_positions(items: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
 
 
 _ARRAYS = ("items", "keys", "postings")
+MIN_OVERLAP_FLOOR_S = 7.0  # the items of a 10-s excerpt cover 7.7 s
+_INVERSE = len(TEMPO_WARPS) + 1  # warp code: 1 / the segment's speed
 
 
 @dataclass(eq=False)
@@ -319,8 +336,13 @@ class AudioIndex:
     items: np.ndarray
     keys: np.ndarray
     postings: np.ndarray
+    upgrade_note: str = ""  # set when loaded from an older format: what needs a re-export
     _exact_sorted: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
     _exact_order: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def notices(self) -> list[str]:
+        return [self.upgrade_note] if self.upgrade_note else []
 
     @classmethod
     def _assemble(cls, *, keys: np.ndarray | None, postings: np.ndarray | None, **arrays) -> AudioIndex:
@@ -405,8 +427,16 @@ class AudioIndex:
         """Read an index written by :meth:`save` (``mmap`` maps the large arrays instead of reading them)."""
         src = Path(directory)
         meta = json.loads((src / "audio_index.json").read_text())
-        if meta.get("format") != "fairtrain-audio-index" or meta.get("version") != _FORMAT_VERSION:
-            raise ValueError(f"{src}: not a fairtrain audio index of version {_FORMAT_VERSION}")
+        version = meta.get("version")
+        if meta.get("format") != "fairtrain-audio-index" or (
+                version != _FORMAT_VERSION and version not in _OLDER_VERSIONS):
+            raise ValueError(f"{src}: audio index format {meta.get('format')!r} version {version!r} is not "
+                             f"one this code reads (version {_FORMAT_VERSION}, or "
+                             f"{sorted(_OLDER_VERSIONS)}); re-export the snapshot with this version of fairtrain")
+        note = ""
+        if version != _FORMAT_VERSION:
+            note = f"{src}: audio index version {version}: {_OLDER_VERSIONS[version]}"
+            warnings.warn(note, stacklevel=2)
         works = pq.ParquetFile(src / "audio_works.parquet").read()
         segments = pq.ParquetFile(src / "audio_segments.parquet").read()
         arrays = {name: np.load(src / f"audio_{name}.npy", mmap_mode="r" if mmap else None,
@@ -426,7 +456,7 @@ class AudioIndex:
             seg_work=segments.column("work_position").to_numpy().astype(np.int64),
             seg_speed=segments.column("speed").to_numpy().astype(np.float64),
             seg_step=segments.column("step").to_numpy().astype(np.int64),
-            seg_start=seg_start, **arrays)
+            seg_start=seg_start, upgrade_note=note, **arrays)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AudioIndex):
@@ -451,7 +481,8 @@ class AudioIndex:
         return [int(self._exact_order[i]) for i in range(left, right)]
 
     def match(self, fps: Sequence[AudioFingerprint], *, max_ber: float = 0.20, min_overlap_s: float = 10.0,
-              min_votes: int = 2, max_candidates: int = 24, max_postings: int = 1000) -> list[list[Match]]:
+              min_votes: int = 2, max_candidates: int = 24, max_postings: int = 1000,
+              probe_flips: bool = True) -> list[list[Match]]:
         """Registered works recognised in each fingerprint of the batch, best first.
 
         Exact stage (xxh3-128 of the bytes), then every query item is looked up exactly (keys with more
@@ -474,19 +505,20 @@ class AudioIndex:
         if not pending or not len(self.keys):
             return results
         candidates = self._vote(fps, pending, min_votes=min_votes, max_candidates=max_candidates,
-                                max_postings=max_postings)
+                                max_postings=max_postings, probe_flips=probe_flips)
         for qi, cands in candidates.items():
             best: dict[int, Match] = {}
             query = np.asarray(fps[qi].items, dtype=np.uint32)
-            for seg, diff, votes in cands:
-                found = self._verify(query, seg, diff, votes, max_ber=max_ber, min_overlap_s=min_overlap_s)
+            for seg, code, diff, votes in cands:
+                found = self._verify(query, seg, code, diff, votes, max_ber=max_ber,
+                                     min_overlap_s=min_overlap_s)
                 if found and (found.work_id not in best or found.score > best[found.work_id].score):
                     best[found.work_id] = found
             results[qi] = sorted(best.values(), key=lambda m: (-m.score, m.work_id))
         return results
 
     def _vote(self, fps: Sequence[AudioFingerprint], pending: list[int], *, min_votes: int,
-              max_candidates: int, max_postings: int) -> dict[int, list[tuple[int, int, int]]]:
+              max_candidates: int, max_postings: int, probe_flips: bool = True) -> dict[int, list[tuple[int, int, int, int]]]:
         parts_items, parts_q, parts_pos = [], [], []
         for qi in pending:
             q = np.asarray(fps[qi].items, dtype=np.uint32)
@@ -499,6 +531,13 @@ class AudioIndex:
         values = np.concatenate(parts_items)
         q_ids = np.concatenate(parts_q)
         q_pos = np.concatenate(parts_pos).astype(np.int64)
+        if probe_flips:
+            # Reverberation, filters and a second sound over the work flip a bit or two of most items, and
+            # an exact lookup then misses: look up every item with each one of its 32 bits flipped too.
+            flips = np.uint32(1) << np.arange(32, dtype=np.uint32)
+            values = np.concatenate([values, (values[:, None] ^ flips[None, :]).ravel()])
+            q_ids = np.concatenate([q_ids, np.repeat(q_ids, 32)])
+            q_pos = np.concatenate([q_pos, np.repeat(q_pos, 32)])
 
         left = np.searchsorted(self.keys, values, side="left")
         count = np.searchsorted(self.keys, values, side="right") - left
@@ -511,25 +550,42 @@ class AudioIndex:
         where = left[source] + (np.arange(total) - first[source])
         g = self.postings[where].astype(np.int64)
         seg = np.searchsorted(self.seg_start, g, side="right") - 1
-        diff = (g - self.seg_start[seg]) * self.seg_step[seg] - q_pos[source]
+        vpos = (g - self.seg_start[seg]) * self.seg_step[seg]
+        qpos = q_pos[source]
         qid = q_ids[source]
+        # One vote per hit and warp: warp 1 everywhere; 1/speed on a speed variant (a pitch-only copy);
+        # the tempo warps on the original (a tempo-only copy). The warp code indexes _warp().
+        speed = self.seg_speed[seg]
+        variant = np.flatnonzero(speed != 1.0)
+        orig = np.flatnonzero(speed == 1.0)
+        parts = [(np.arange(total), np.zeros(total, np.int64), vpos - qpos)]
+        parts.append((variant, np.full(len(variant), _INVERSE, np.int64),
+                      vpos[variant] - np.rint(qpos[variant] / speed[variant]).astype(np.int64)))
+        for code, t in enumerate(TEMPO_WARPS, start=1):
+            parts.append((orig, np.full(len(orig), code, np.int64),
+                          vpos[orig] - np.rint(qpos[orig] * t).astype(np.int64)))
+        hit = np.concatenate([p[0] for p in parts])
+        code = np.concatenate([p[1] for p in parts])
+        diff = np.concatenate([p[2] for p in parts])
+        qid, seg = qid[hit], seg[hit]
+        n = len(hit)
 
-        order = np.lexsort((diff, seg, qid))
-        qid, seg, diff = qid[order], seg[order], diff[order]
-        new = np.ones(total, dtype=bool)
-        new[1:] = (qid[1:] != qid[:-1]) | (seg[1:] != seg[:-1]) | (diff[1:] != diff[:-1])
+        order = np.lexsort((diff, code, seg, qid))
+        qid, seg, code, diff = qid[order], seg[order], code[order], diff[order]
+        new = np.ones(n, dtype=bool)
+        new[1:] = (qid[1:] != qid[:-1]) | (seg[1:] != seg[:-1]) | (code[1:] != code[:-1]) | (diff[1:] != diff[:-1])
         starts = np.flatnonzero(new)
-        votes = np.diff(np.append(starts, total))
-        gq, gs, gd = qid[starts], seg[starts], diff[starts]
+        votes = np.diff(np.append(starts, n))
+        gq, gs, gc, gd = qid[starts], seg[starts], code[starts], diff[starts]
         # A speed between two registered variants drifts by an item now and then: neighbouring
-        # differences of the same (query, segment) share their votes.
+        # differences of the same (query, segment, warp) share their votes.
         smooth = votes.copy()
-        same_prev = (gq[1:] == gq[:-1]) & (gs[1:] == gs[:-1]) & (gd[1:] - gd[:-1] == 1)
+        same_prev = (gq[1:] == gq[:-1]) & (gs[1:] == gs[:-1]) & (gc[1:] == gc[:-1]) & (gd[1:] - gd[:-1] == 1)
         smooth[1:] += np.where(same_prev, votes[:-1], 0)
         smooth[:-1] += np.where(same_prev, votes[1:], 0)
 
         chosen = np.flatnonzero(smooth >= min_votes)
-        out: dict[int, list[tuple[int, int, int]]] = {}
+        out: dict[int, list[tuple[int, int, int, int]]] = {}
         if not len(chosen):
             return out
         # best-voted first within each query
@@ -537,26 +593,42 @@ class AudioIndex:
         for i in chosen:
             lst = out.setdefault(int(gq[i]), [])
             if len(lst) < max_candidates:
-                lst.append((int(gs[i]), int(gd[i]), int(smooth[i])))
+                lst.append((int(gs[i]), int(gc[i]), int(gd[i]), int(smooth[i])))
         return out
 
-    def _verify(self, query: np.ndarray, seg: int, diff: int, votes: int, *, max_ber: float,
+    def _warp(self, seg: int, code: int) -> float:
+        if code == 0:
+            return 1.0
+        if code == _INVERSE:
+            return 1.0 / float(self.seg_speed[seg])
+        return TEMPO_WARPS[code - 1]
+
+    def _verify(self, query: np.ndarray, seg: int, code: int, diff: int, votes: int, *, max_ber: float,
                 min_overlap_s: float) -> Match | None:
         step = int(self.seg_step[seg])
+        warp = self._warp(seg, code)
         stored = self.items[self.seg_start[seg]:self.seg_start[seg + 1]]
-        window = max(1, int(np.ceil(min_overlap_s / (ITEM_SECONDS * step))))
+        # A 10-s excerpt yields only ~7.7 s of items (Chromaprint's frame and filter context): the window
+        # is the query's own length when that is shorter, down to MIN_OVERLAP_FLOOR_S (a caller's own
+        # shorter min_overlap_s still rules).
+        overlap_s = min(min_overlap_s, max(MIN_OVERLAP_FLOOR_S, len(query) * ITEM_SECONDS * warp * 0.98))
+        window = max(1, int(np.ceil(overlap_s / (ITEM_SECONDS * step))))
         changing = np.ones(len(query), dtype=bool)
         changing[1:] = query[1:] != query[:-1]
         best = None
         for d in (diff - 1, diff, diff + 1):
-            # stored item p is variant item p·step, aligned with query item p·step − d
+            # stored item p is variant position p·step, aligned with query item (p·step − d) / warp
             p0 = max(0, -(-d // step))
-            p1 = min(len(stored) - 1, (len(query) - 1 + d) // step)
+            p1 = min(len(stored) - 1, int(np.floor((warp * (len(query) - 1) + d) / step)))
             if p1 - p0 + 1 < window:
                 continue
             p = np.arange(p0, p1 + 1)
-            qpos = p * step - d
-            errors = np.bitwise_count(np.bitwise_xor(stored[p0:p1 + 1], query[qpos])).astype(np.int64)
+            qpos = np.rint((p * step - d) / warp).astype(np.int64)
+            inside = (qpos >= 0) & (qpos < len(query))
+            p, qpos = p[inside], qpos[inside]
+            if len(p) < window:
+                continue
+            errors = np.bitwise_count(np.bitwise_xor(stored[p], query[qpos])).astype(np.int64)
             csum = np.concatenate(([0], np.cumsum(errors)))
             win_ber = (csum[window:] - csum[:-window]) / (32.0 * window)
             good = win_ber <= max_ber
@@ -574,21 +646,24 @@ class AudioIndex:
             if changing[qpos[region]].mean() < 0.5:
                 continue
             if best is None or best[1] is None or ber < best[0]:
-                best = (ber, (d, region, qpos))
+                best = (ber, (p, region, qpos))
         if best is None or best[1] is None:
             return None
-        ber, (d, region, qpos) = best
+        ber, (p, region, qpos) = best
         ber = float(ber)
         work = int(self.seg_work[seg])
         speed = float(self.seg_speed[seg])
-        first_q = int(qpos[region][0])
+        first = int(np.flatnonzero(region)[0])
         return Match(
             work_id=int(self.work_ids[work]), score=max(0.0, min(1.0, 1.0 - 2.0 * ber)), stage="verified",
             evidence={
-                # variant item d·… lies at d·ITEM_SECONDS of the variant, i.e. ·speed in the original
-                "offset_s": round((d + first_q) * ITEM_SECONDS * speed, 3),
-                "query_offset_s": round(first_q * ITEM_SECONDS, 3),
-                "speed": speed,
+                # variant position v lies at v·ITEM_SECONDS of the variant, i.e. ·speed in the original
+                "offset_s": round(float(p[first] * step) * ITEM_SECONDS * speed, 3),
+                "query_offset_s": round(float(qpos[first]) * ITEM_SECONDS, 3),
+                # the copy against the work: pitch factor, tempo factor
+                "speed": speed if code == 0 else 1.0,  # played faster or slower, pitch and tempo together
+                "pitch": speed if code in (0, _INVERSE) else 1.0,
+                "tempo": speed if code == 0 else 1.0 if code == _INVERSE else warp,
                 "ber": round(ber, 4),
                 "overlap_s": round(float(region.sum()) * step * ITEM_SECONDS, 2),
                 "votes": votes,

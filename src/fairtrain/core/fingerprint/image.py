@@ -6,8 +6,13 @@ Pipeline (reference/fingerprinting.md §7.1–7.2):
 2. **candidate**: pHash-64 (bit-identical to the ISCC Image-Code body) and dHash-64 of a 32×32 grey
    thumbnail (JPEG draft decoding, EXIF transpose, tolerant border trim); a candidate is any registered
    variant within :data:`PHASH_RADIUS` bits on one hash and :data:`OTHER_HASH_MAX` on the other.
-   Crops, flips and quarter turns are covered by hashing augmented variants on the registry side, not
-   by the scan-side hash;
+   Crops, flips, quarter turns, small tilts (±3/6/9°) and halves are covered by hashing augmented
+   variants on the registry side. The scan side adds *views* of each query (issue 16): its four halves
+   (an overlay — caption bar, logo, sticker — spares at least one), boxes bounded by straight steps
+   (:func:`~._image_hash.find_windows`: the work inside a screenshot, a post frame, a collage, a blurred
+   pillarbox), blocks a layout separates with flat bands (:func:`~._image_hash.flat_cut_segments`),
+   and for a copy tilted inside its frame, its straightened centre. Every view is one more code pair
+   in the same range search; a candidate is verified against the view that found it;
 3. **verified**: normalised cross-correlation of the detail layers (thumbnail minus its blur) of the
    query and of the matched variant rebuilt from the registered 64×64 thumbnail, searched over small
    shifts and scales.
@@ -19,6 +24,7 @@ collide with every other flat image. They are matched by the exact stage only, o
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +43,14 @@ from fairtrain.core.fingerprint._image_hash import (
     VERIFY_THUMB,
     decode_grey,
     dhash64,
+    filled_corners_angle,
+    find_windows,
+    flat_cut_segments,
     ncc,
     phash64,
+    qualities,
     quality,
+    rotated_view,
     thumbnail,
     trim_borders,
 )
@@ -79,7 +90,11 @@ VERIFY_SMOOTH_DETAIL_NCC = 0.3
 MIH_MIN_CODES = 1 << 16  # below this many variant codes a batched flat scan is as fast
 _SCAN_SIDE = 64  # JPEG draft target on the scan side: 1/8 DCT scale for ≥ 512-px images
 _REGISTRY_SIDE = 256  # registry variants are cut from a larger decode so 70 % crops keep detail
-_FORMAT = "fairtrain.image-index/1"
+_FORMAT = "fairtrain.image-index/2"
+# Version 1 (before issue 16) had the first 29 variants only and no aspect ratios: it still opens and
+# matches what it covers; rotated copies need a re-export (see ImageIndex.load).
+_FORMAT_V1 = "fairtrain.image-index/1"
+_V1_VARIANTS = 29
 
 _T = Image.Transpose
 
@@ -89,6 +104,7 @@ class _Variant:
     name: str
     box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # fractions of the trimmed image
     transpose: Image.Transpose | None = None
+    rotate: float = 0.0  # degrees counter-clockwise, then cropped to the inscribed rectangle
 
 
 VARIANTS: tuple[_Variant, ...] = (
@@ -121,7 +137,46 @@ VARIANTS: tuple[_Variant, ...] = (
     _Variant("crop_r80", (0.2, 0.0, 1.0, 1.0)),
     _Variant("crop_t80", (0.0, 0.0, 1.0, 0.8)),
     _Variant("crop_b80", (0.0, 0.2, 1.0, 1.0)),
+    # --- added in format 2 (issue 16): tilted copies, deeper one-side and two-side crops
+    _Variant("rot_p3", rotate=3.0),
+    _Variant("rot_m3", rotate=-3.0),
+    _Variant("rot_p6", rotate=6.0),
+    _Variant("rot_m6", rotate=-6.0),
+    _Variant("rot_p9", rotate=9.0),
+    _Variant("rot_m9", rotate=-9.0),
+    _Variant("crop_l70", (0.0, 0.0, 0.7, 1.0)),
+    _Variant("crop_r70", (0.3, 0.0, 1.0, 1.0)),
+    _Variant("crop_t70", (0.0, 0.0, 1.0, 0.7)),
+    _Variant("crop_b70", (0.0, 0.3, 1.0, 1.0)),
+    _Variant("crop_tl75", (0.0, 0.0, 0.75, 0.75)),
+    _Variant("crop_tr75", (0.25, 0.0, 1.0, 0.75)),
+    _Variant("crop_bl75", (0.0, 0.25, 0.75, 1.0)),
+    _Variant("crop_br75", (0.25, 0.25, 1.0, 1.0)),
+    _Variant("crop_h80", (0.1, 0.0, 0.9, 1.0)),
+    _Variant("crop_v80", (0.0, 0.1, 1.0, 0.9)),
+    _Variant("crop_h70", (0.15, 0.0, 0.85, 1.0)),
+    _Variant("crop_v70", (0.0, 0.15, 1.0, 0.85)),
+    # two-side crops: the 80 % and 70 % squares at the edge middles and the 70 % corners
+    _Variant("crop_tm80", (0.1, 0.0, 0.9, 0.8)),
+    _Variant("crop_bm80", (0.1, 0.2, 0.9, 1.0)),
+    _Variant("crop_lm80", (0.0, 0.1, 0.8, 0.9)),
+    _Variant("crop_rm80", (0.2, 0.1, 1.0, 0.9)),
+    _Variant("crop_tm70", (0.15, 0.0, 0.85, 0.7)),
+    _Variant("crop_bm70", (0.15, 0.3, 0.85, 1.0)),
+    _Variant("crop_lm70", (0.0, 0.15, 0.7, 0.85)),
+    _Variant("crop_rm70", (0.3, 0.15, 1.0, 0.85)),
+    _Variant("crop_tl70", (0.0, 0.0, 0.7, 0.7)),
+    _Variant("crop_tr70", (0.3, 0.0, 1.0, 0.7)),
+    _Variant("crop_bl70", (0.0, 0.3, 0.7, 1.0)),
+    _Variant("crop_br70", (0.3, 0.3, 1.0, 1.0)),
+    # halves: what an overlay (caption bar, logo, sticker in a corner) leaves untouched; the scan side
+    # looks at the same halves of every query (HALVES)
+    _Variant("half_t", (0.0, 0.0, 1.0, 0.5)),
+    _Variant("half_b", (0.0, 0.5, 1.0, 1.0)),
+    _Variant("half_l", (0.0, 0.0, 0.5, 1.0)),
+    _Variant("half_r", (0.5, 0.0, 1.0, 1.0)),
 )
+HALVES = tuple(v.box for v in VARIANTS if v.name.startswith("half_"))
 _VARIANT_NAMES = np.asarray([v.name for v in VARIANTS])
 
 
@@ -137,6 +192,11 @@ class ImageFingerprint:
     thumb: np.ndarray = field(repr=False)  # 32×32 grey uint8, for verification
     width: int = 0  # as declared by the file, after EXIF rotation
     height: int = 0
+    # Views of a picture inside the picture (screenshot, social frame, collage, tilted copy with filled
+    # corners): one 32×32 thumbnail and its two hashes per view; empty for most images.
+    views: np.ndarray = field(default_factory=lambda: np.empty((0, THUMB, THUMB), np.uint8), repr=False)
+    view_phash: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64), repr=False)
+    view_dhash: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64), repr=False)
 
     @property
     def low_quality(self) -> bool:
@@ -161,6 +221,7 @@ class RegisteredImage:
     iscc: str = ""  # ISCC Image-Code of the original: the work's interoperable ID
     width: int = 0
     height: int = 0
+    aspect: float = 1.0  # width / height of the trimmed original (rotated variants are rebuilt with it)
 
     @property
     def low_quality(self) -> bool:
@@ -177,10 +238,40 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
     """Scan-side fingerprint. Raises :class:`FingerprintError` naming ``item`` for empty, unsupported,
     corrupt, truncated or oversized (decompression bomb) input."""
     grey, (width, height) = decode_grey(data, item, _SCAN_SIDE, max_pixels)
-    thumb = thumbnail(trim_borders(grey))
+    trimmed = trim_borders(grey)
+    thumb = thumbnail(trimmed)
+    views = _views(grey, trimmed)
+    stack = np.concatenate([thumb[None], views])  # one hashing pass for the picture and its views
+    ph, dh = phash64(stack), dhash64(stack)
     return ImageFingerprint(
-        item=item, xxh3_128=xxhash.xxh3_128_digest(data), phash=int(phash64(thumb)),
-        dhash=int(dhash64(thumb)), quality=quality(thumb), thumb=thumb, width=width, height=height)
+        item=item, xxh3_128=xxhash.xxh3_128_digest(data), phash=int(ph[0]), dhash=int(dh[0]),
+        quality=quality(thumb), thumb=thumb, width=width, height=height,
+        views=views, view_phash=ph[1:], view_dhash=dh[1:])
+
+
+def _views(grey: np.ndarray, trimmed: np.ndarray) -> np.ndarray:
+    """Thumbnails of the parts a copy may keep intact or show inside itself: its four halves (an overlay
+    spares at least one), boxes bounded by straight steps (:func:`find_windows`: a screenshot, a frame, a
+    collage), and for a tilted copy whose corners were filled, its straightened centre."""
+    # Halves come from one 64×64 thumbnail by 2:1 averaging (a resize of the decode each costs 10× more).
+    grid = thumbnail(trimmed, VERIFY_THUMB)
+    base = grid.astype(np.float32)
+    n = THUMB
+    halves = np.stack([base[:n].reshape(n, n, 2).mean(-1), base[n:].reshape(n, n, 2).mean(-1),
+                       base[:, :n].reshape(n, 2, n).mean(1), base[:, n:].reshape(n, 2, n).mean(1)])
+    halves = np.rint(halves).astype(np.uint8)
+    out = [h for h, q in zip(halves, qualities(halves)) if q >= MIN_QUALITY]
+    # Windows are looked for on the decode (a 64×64 grid loses half the screenshots' edges); most photos
+    # have none, and only a found window pays for its trim and thumbnail.
+    for x0, y0, x1, y1 in find_windows(grey) + flat_cut_segments(grey):
+        part = trim_borders(grey[y0:y1, x0:x1])
+        if min(part.shape) >= 8 and quality(view := thumbnail(part)) >= MIN_QUALITY:
+            out.append(view)
+    angle = filled_corners_angle(trimmed)
+    if angle is not None:
+        for a in (angle, -angle):  # the corners tell the tilt's size, not its sign
+            out.append(rotated_view(trimmed, a, trimmed.shape[1] / trimmed.shape[0]))
+    return np.stack(out) if out else np.empty((0, THUMB, THUMB), np.uint8)
 
 
 def fingerprint_images(items: Iterable[tuple[str, bytes]], *, max_pixels: int = MAX_PIXELS
@@ -200,6 +291,9 @@ def _variant_thumbs(trimmed: np.ndarray) -> np.ndarray:
     thumbs = np.empty((len(VARIANTS), THUMB, THUMB), dtype=np.uint8)
     for i, v in enumerate(VARIANTS):
         x0, y0, x1, y1 = v.box
+        if v.rotate:
+            thumbs[i] = rotated_view(trimmed, v.rotate, w / h)
+            continue
         part = trimmed[round(y0 * h):round(y1 * h), round(x0 * w):round(x1 * w)]
         if v.transpose is not None:
             part = np.asarray(Image.fromarray(part).transpose(v.transpose))
@@ -217,17 +311,21 @@ def register_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXELS)
     return RegisteredImage(
         item=item, xxh3_128=xxhash.xxh3_128_digest(data), phashes=phashes, dhashes=dhash64(thumbs),
         quality=quality(thumbs[0]), thumb=thumbnail(trimmed, VERIFY_THUMB),
-        iscc=_iscc_image_code(int(phashes[0])), width=width, height=height)
+        iscc=_iscc_image_code(int(phashes[0])), width=width, height=height,
+        aspect=trimmed.shape[1] / max(1, trimmed.shape[0]))
 
 
-def _variant_view(thumb64: np.ndarray, variant: int, box: tuple[float, float, float, float] | None = None
-                  ) -> np.ndarray:
+def _variant_view(thumb64: np.ndarray, variant: int, box: tuple[float, float, float, float] | None = None,
+                  aspect: float = 1.0, turn: float = 0.0) -> np.ndarray:
     """The 32×32 thumbnail a query showing this variant should have, rebuilt from the 64×64 original."""
     v = VARIANTS[variant]
+    if v.rotate:
+        return rotated_view(thumb64, v.rotate + turn, aspect)
     x0, y0, x1, y1 = box or v.box
     s = float(VERIFY_THUMB)
-    im = Image.fromarray(thumb64).resize((THUMB, THUMB), Image.Resampling.BICUBIC,
-                                         box=(x0 * s, y0 * s, x1 * s, y1 * s))
+    # refinement nudges may reach a hair past the edge: clamp (PIL refuses boxes outside the image)
+    im = Image.fromarray(thumb64).resize((THUMB, THUMB), Image.Resampling.BICUBIC, box=(
+        max(0.0, x0 * s), max(0.0, y0 * s), min(s, x1 * s), min(s, y1 * s)))
     if v.transpose is not None:
         im = im.transpose(v.transpose)
     return np.asarray(im, dtype=np.uint8)
@@ -254,10 +352,24 @@ def _accepted(raw: float, detail: float) -> bool:
             or (raw >= VERIFY_SMOOTH_NCC and detail >= VERIFY_SMOOTH_DETAIL_NCC))
 
 
-def _verify(query_thumb: np.ndarray, thumb64: np.ndarray, variant: int) -> tuple[bool, float, float]:
+_REFINE_TURNS = (0.0, -1.5, 1.5)
+
+
+def _verify(query_thumb: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float = 1.0
+            ) -> tuple[bool, float, float]:
     """(accepted, raw NCC, detail NCC) of the best-aligned view of ``variant``."""
     q_detail = _detail(query_thumb)
     best = (False, -1.0, -1.0)
+    if VARIANTS[variant].rotate:
+        for turn in _REFINE_TURNS:
+            view = _variant_view(thumb64, variant, aspect=aspect, turn=turn)
+            raw, detail = ncc(query_thumb, view), ncc(q_detail, _detail(view))
+            ok = _accepted(raw, detail)
+            if (ok, detail) > (best[0], best[2]):
+                best = (ok, raw, detail)
+            if ok:
+                break
+        return best
     x0, y0, x1, y1 = VARIANTS[variant].box
     cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
     for scale in _REFINE_SCALES:
@@ -308,6 +420,7 @@ class ImageIndexBuilder:
         self._xxh = _Growable(np.uint8, (16,))
         self._quality = _Growable(np.float32)
         self._thumbs = _Growable(np.uint8, (VERIFY_THUMB, VERIFY_THUMB))
+        self._aspect = _Growable(np.float32)
         self._iscc: list[str] = []
         self._phash = _Growable(np.uint64)
         self._dhash = _Growable(np.uint64)
@@ -320,6 +433,7 @@ class ImageIndexBuilder:
         self._xxh.extend(np.frombuffer(reg.xxh3_128, dtype=np.uint8))
         self._quality.extend(np.asarray([reg.quality]))
         self._thumbs.extend(reg.thumb)
+        self._aspect.extend(np.asarray([reg.aspect]))
         self._iscc.append(reg.iscc)
         if reg.low_quality:
             return  # exact stage only: a flat image's hashes would match every other flat image
@@ -334,7 +448,7 @@ class ImageIndexBuilder:
             work_ids=self._work_ids.array(), xxh3_128=self._xxh.array(), quality=self._quality.array(),
             thumbs=self._thumbs.array(), iscc=np.asarray(self._iscc, dtype=str),
             phash=self._phash.array(), dhash=self._dhash.array(), work_row=self._work_row.array(),
-            variant=self._variant.array())
+            variant=self._variant.array(), aspect=self._aspect.array())
 
 
 class ImageIndex:
@@ -342,8 +456,12 @@ class ImageIndex:
 
     def __init__(self, *, work_ids: np.ndarray, xxh3_128: np.ndarray, quality: np.ndarray,
                  thumbs: np.ndarray, iscc: np.ndarray, phash: np.ndarray, dhash: np.ndarray,
-                 work_row: np.ndarray, variant: np.ndarray, mih_min_codes: int = MIH_MIN_CODES):
+                 work_row: np.ndarray, variant: np.ndarray, aspect: np.ndarray | None = None,
+                 mih_min_codes: int = MIH_MIN_CODES, upgrade_note: str = ""):
         self.work_ids = work_ids
+        self.aspect = aspect if aspect is not None else np.ones(len(work_ids), np.float32)
+        # Set when the index was written by an older format: what it cannot recognise until re-exported.
+        self.notices = [upgrade_note] if upgrade_note else []
         self.xxh3_128 = xxh3_128  # (W, 16) uint8
         self.quality = quality
         self.thumbs = thumbs
@@ -406,11 +524,27 @@ class ImageIndex:
             results.append([Match(work_id=int(self.work_ids[r]), score=1.0, stage="exact",
                                   evidence={"xxh3_128": fps[qi].xxh3_128.hex(), "iscc": str(self.iscc[r])})
                             for r in rows])
-        usable = np.asarray([not fp.low_quality for fp in fps], dtype=bool)
-        qidx = np.flatnonzero(usable)
-        if qidx.size and self.phash.size:
-            ph = np.asarray([fps[i].phash for i in qidx], dtype=np.uint64)
-            dh = np.asarray([fps[i].dhash for i in qidx], dtype=np.uint64)
+        # Every usable query contributes its whole-picture codes and those of its views (pictures inside
+        # the picture); a candidate is verified against the thumbnail of the code that found it.
+        owner: list[int] = []
+        thumbs: list[np.ndarray] = []
+        ph_l: list[int] = []
+        dh_l: list[int] = []
+        for qi, fp in enumerate(fps):
+            if fp.low_quality:
+                continue
+            owner.append(qi)
+            thumbs.append(fp.thumb)
+            ph_l.append(fp.phash)
+            dh_l.append(fp.dhash)
+            for k in range(len(fp.views)):
+                owner.append(qi)
+                thumbs.append(fp.views[k])
+                ph_l.append(int(fp.view_phash[k]))
+                dh_l.append(int(fp.view_dhash[k]))
+        if owner and self.phash.size:
+            ph = np.asarray(ph_l, dtype=np.uint64)
+            dh = np.asarray(dh_l, dtype=np.uint64)
             q1, c1 = self._range(0, ph, PHASH_RADIUS)
             keep = np.bitwise_count(self.dhash[c1] ^ dh[q1]) <= OTHER_HASH_MAX
             q1, c1 = q1[keep], c1[keep]
@@ -419,32 +553,36 @@ class ImageIndex:
             q2, c2 = q2[keep], c2[keep]
             pairs = np.unique(np.concatenate([q1, q2]) * np.int64(self.phash.size)
                               + np.concatenate([c1, c2]))
-            self._verify_pairs(fps, qidx, pairs // self.phash.size, pairs % self.phash.size, exact, results)
+            self._verify_pairs(fps, np.asarray(owner), thumbs, ph, dh, pairs // self.phash.size,
+                               pairs % self.phash.size, exact, results)
         for r in results:
             r.sort(key=lambda m: (m.stage != "exact", -m.score, m.work_id))
         return results
 
-    def _verify_pairs(self, fps, qidx, q, c, exact, results) -> None:
+    def _verify_pairs(self, fps, owner, thumbs, ph, dh, q, c, exact, results) -> None:
         # Candidates are few (a 64-bit hash is a candidate generator only); verify each, keep the best
         # variant per (query, work).
-        best: dict[tuple[int, int], tuple[float, float, int]] = {}  # this batch's candidates only
+        best: dict[tuple[int, int], tuple[float, float, int, int]] = {}  # this batch's candidates only
         for qpos, code in zip(q.tolist(), c.tolist()):
-            qi = int(qidx[qpos])
+            qi = int(owner[qpos])
             row = int(self.work_row[code])
             if row in exact[qi]:
                 continue
-            ok, raw, detail = _verify(fps[qi].thumb, np.asarray(self.thumbs[row]), int(self.variant[code]))
             key = (qi, row)
+            if key in best and best[key][1] >= 0.9:
+                continue  # already verified beyond doubt through another view or variant
+            ok, raw, detail = _verify(thumbs[qpos], np.asarray(self.thumbs[row]), int(self.variant[code]),
+                                      float(self.aspect[row]))
             if ok and (key not in best or detail > best[key][1]):
-                best[key] = (raw, detail, code)
-        for (qi, row), (raw, detail, code) in best.items():
-            fp = fps[qi]
+                best[key] = (raw, detail, code, qpos)
+        for (qi, row), (raw, detail, code, qpos) in best.items():
             results[qi].append(Match(
                 work_id=int(self.work_ids[row]), score=float(min(1.0, max(0.0, detail))), stage="verified",
                 evidence={
                     "variant": str(_VARIANT_NAMES[self.variant[code]]),
-                    "phash_distance": int(np.bitwise_count(np.uint64(fp.phash) ^ self.phash[code])),
-                    "dhash_distance": int(np.bitwise_count(np.uint64(fp.dhash) ^ self.dhash[code])),
+                    "view": "whole" if thumbs[qpos] is fps[qi].thumb else "inner",
+                    "phash_distance": int(np.bitwise_count(ph[qpos] ^ self.phash[code])),
+                    "dhash_distance": int(np.bitwise_count(dh[qpos] ^ self.dhash[code])),
                     "ncc": round(float(raw), 4),
                     "detail_ncc": round(float(detail), 4),
                     "iscc": str(self.iscc[row]),
@@ -461,6 +599,7 @@ class ImageIndex:
             "xxh3_128": pa.array([bytes(b) for b in self.xxh3_128], pa.binary(16)),
             "quality": pa.array(self.quality, pa.float32()),
             "iscc": pa.array(self.iscc.tolist(), pa.string()),
+            "aspect": pa.array(self.aspect, pa.float32()),
         })
         variants = pa.table({
             "work_row": pa.array(self.work_row, pa.int32()),
@@ -488,9 +627,16 @@ class ImageIndex:
             meta = json.loads((d / "meta.json").read_text())
         except (OSError, ValueError) as exc:
             raise ValueError(f"{d}: not an image index ({exc})") from None
-        if meta.get("format") != _FORMAT or meta.get("variants") != [v.name for v in VARIANTS]:
+        names = [v.name for v in VARIANTS]
+        note = ""
+        if meta.get("format") == _FORMAT_V1 and meta.get("variants") == names[:_V1_VARIANTS]:
+            note = (f"{d}: image index format {_FORMAT_V1} (before issue 16): rotated copies are not "
+                    f"recognised from it; re-export the snapshot to get {_FORMAT}")
+            warnings.warn(note, stacklevel=2)
+        elif meta.get("format") != _FORMAT or meta.get("variants") != names:
             raise ValueError(f"{d}: image index format {meta.get('format')!r} with variants "
-                             f"{meta.get('variants')} does not match this code ({_FORMAT})")
+                             f"{meta.get('variants')} does not match this code ({_FORMAT}); "
+                             f"re-export the snapshot with this version of fairtrain")
         works = pq.ParquetFile(d / "works.parquet").read()
         variants = pq.ParquetFile(d / "variants.parquet").read()
         xxh = works.column("xxh3_128").combine_chunks()
@@ -503,7 +649,9 @@ class ImageIndex:
             thumbs=np.load(d / "thumbs.npy", mmap_mode="r" if mmap_thumbs else None),
             iscc=np.asarray(works.column("iscc").to_pylist(), dtype=str),
             phash=variants.column("phash").to_numpy(), dhash=variants.column("dhash").to_numpy(),
-            work_row=variants.column("work_row").to_numpy(), variant=variants.column("variant").to_numpy())
+            work_row=variants.column("work_row").to_numpy(), variant=variants.column("variant").to_numpy(),
+            aspect=works.column("aspect").to_numpy() if "aspect" in works.column_names else None,
+            upgrade_note=note)
 
 
 # Registry-side fingerprints are stored with fingerprint.codec, which builds only allow-listed types.

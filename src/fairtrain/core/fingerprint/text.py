@@ -18,7 +18,7 @@ Three stages, cheapest first (reference/fingerprinting.md §7.1, §7.3):
 Two additions (index format 2) recognise text the way people copy it:
 
 - **Hangul channel**: the same excerpt stage over Hangul syllables alone (spaces, digits, punctuation and
-  other scripts skipped), in syllable 10-grams winnowed with w = 8, so Korean whose spacing (띄어쓰기)
+  other scripts skipped), in syllable 10-grams winnowed with w = 8, so Korean whose word spacing
   differs from the registered text, down to no spaces at all, keeps its fingerprints; its verbatim chain
   must cover ``MIN_VERBATIM_HANGUL`` syllables.
 - **rewording**: a work copied whole with up to a fifth of its words deleted, inserted or replaced, or
@@ -67,7 +67,7 @@ SHINGLE_WORDS = 5  # words per MinHash shingle
 # 0.986 -> 0.960, 40-word excerpts 0.894 -> 0.842) for no fewer false positives (0 of 35,356 at 20).
 MIN_VERBATIM_WORDS = 20
 # The spacing-invariant channel (format 2): Hangul syllables alone, every space, digit and punctuation mark
-# skipped, so Korean copied with other spacing (띄어쓰기 removed, added or moved) keeps its fingerprints.
+# skipped, so Korean copied with other word spacing (spaces removed, added or moved) keeps its fingerprints.
 HANGUL_GRAM = 10  # syllables per fingerprint (about three eojeol)
 HANGUL_WINDOW = 8  # winnowing window: every shared run of 17 syllables yields a shared fingerprint
 HANGUL_SHINGLE = 5  # syllables per shingle of the Hangul MinHash

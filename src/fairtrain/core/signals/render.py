@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import types
 import xml.etree.ElementTree as ET
@@ -56,6 +57,7 @@ STATEMENT_KO = "reservation.ko.md"
 RSL_NS = "https://rslstandard.org/rsl"
 RSL_MEDIA_TYPE = "application/rsl+xml"
 _TRAINING = (Category.TRAIN_AI, Category.TRAIN_GENAI)
+_SCOPE = re.compile(r"(/[A-Za-z0-9._~%-]+)+")
 
 
 class SignalRenderError(InvalidInput):
@@ -101,13 +103,21 @@ class SignalPolicy:
     policy_url: str  # the human-readable reservation statement
     licence_urls: tuple[str, ...] = ()  # licence terms / licensing process, for licence values
     issued: date | None = None
+    # A path under the origin the declaration covers, where the kit's files live too ("/blog", or a
+    # registry's reservation page "/r/h/7"); empty: the whole site, files at its root.
+    scope: str = ""
     _digest: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         base = _check_url(self.base_url, "site base URL").rstrip("/")
         object.__setattr__(self, "base_url", base)
         if urlsplit(base).path not in ("", "/"):
-            raise SignalRenderError(f"site base URL {self.base_url!r}: must be an origin, without a path")
+            raise SignalRenderError(f"site base URL {self.base_url!r}: must be an origin, without a path "
+                                    "(give the path as the policy's scope)")
+        scope = self.scope.rstrip("/")
+        if scope and not _SCOPE.fullmatch(scope):
+            raise SignalRenderError(f"scope {self.scope!r}: a path of letters, digits and -._~ segments, like /blog")
+        object.__setattr__(self, "scope", scope)
         _check_url(self.policy_url, "policy URL")
         for u in self.licence_urls:
             _check_url(u, "licence URL")
@@ -139,6 +149,7 @@ class SignalPolicy:
         offers: Mapping[Category | str, Offer] | None = None,
         licence_urls: Iterable[str] = (),
         issued: date | None = None,
+        scope: str = "",
     ) -> SignalPolicy:
         """Per-category values (and offers) as stored in a declaration; children inherit from parents."""
         given: dict[Category, Value] = {}
@@ -174,7 +185,7 @@ class SignalPolicy:
         for cat in given_offers:
             if full[cat] is not Value.LICENCE:
                 raise SignalRenderError(f"policy {cat.value}: an offer is given but the value is {full[cat].value}")
-        return cls(party, base_url, full, full_offers, policy_url, tuple(licence_urls), issued)
+        return cls(party, base_url, full, full_offers, policy_url, tuple(licence_urls), issued, scope)
 
     @classmethod
     def from_decisions(
@@ -186,6 +197,7 @@ class SignalPolicy:
         policy_url: str,
         licence_urls: Iterable[str] = (),
         issued: date | None = None,
+        scope: str = "",
     ) -> SignalPolicy:
         """From the decision engine's per-category decisions (the effective terms of a work or catalogue).
 
@@ -203,7 +215,8 @@ class SignalPolicy:
                     raise SignalRenderError(f"decision {d.category.value}: licence without an offer")
                 offers[d.category] = d.offers[0]
         return cls.from_values(
-            party, base_url, values, policy_url=policy_url, offers=offers, licence_urls=licence_urls, issued=issued
+            party, base_url, values, policy_url=policy_url, offers=offers, licence_urls=licence_urls, issued=issued,
+            scope=scope,
         )
 
     def value(self, category: Category) -> Value:
@@ -238,7 +251,12 @@ class SignalPolicy:
         return {c: out[c] for c in Category}
 
     def url(self, kit_path: str) -> str:
-        return f"{self.base_url}/{kit_path}"
+        return f"{self.base_url}{self.scope}/{kit_path}"
+
+    @property
+    def content_url(self) -> str:
+        """What the declaration covers: the site, or the path of its scope (and everything under it)."""
+        return f"{self.base_url}{self.scope}" if self.scope else f"{self.base_url}/"
 
     @property
     def rsl_url(self) -> str:
@@ -278,7 +296,7 @@ class SignalPolicy:
                 "policy_url": self.policy_url,
                 "licence_urls": list(self.licence_urls),
                 "issued": self.issued.isoformat() if self.issued else None,
-            },
+            } | ({"scope": self.scope} if self.scope else {}),
             sort_keys=True,
             ensure_ascii=False,
             separators=(",", ":"),
@@ -405,7 +423,7 @@ def _disallow_all_but_terms(policy: SignalPolicy) -> list[str]:
     # A crawler that may not fetch the pages may still read the terms (RFC 9309 longest match: the
     # longer Allow wins), so it can find the licence instead of only the refusal.
     terms = [TDMREP_JSON, RSL_XML] + ([TDM_POLICY_JSON] if policy.tdm_licensed else [])
-    return ["Disallow: /"] + [f"Allow: /{path}" for path in terms]
+    return [f"Disallow: {policy.scope}/"] + [f"Allow: {policy.scope}/{path}" for path in terms]
 
 
 def _one_line(text: str) -> str:
@@ -417,7 +435,7 @@ def _one_line(text: str) -> str:
 
 
 def render_tdmrep_json(policy: SignalPolicy) -> str:
-    rule: dict[str, object] = {"location": "/", "tdm-reservation": 1 if policy.tdm_reserved else 0}
+    rule: dict[str, object] = {"location": policy.scope or "/", "tdm-reservation": 1 if policy.tdm_reserved else 0}
     if policy.tdm_licensed:
         rule["tdm-policy"] = policy.tdm_policy_url
     return json.dumps([rule], indent=2) + "\n"
@@ -438,7 +456,7 @@ def render_tdm_policy(policy: SignalPolicy) -> str:
     licensed = [c for c in Category if policy.value(c) is Value.LICENCE]
     if licensed:
         duty.append({"action": "compensate"})
-    permission: dict[str, object] = {"target": policy.base_url + "/", "action": "tdm:mine", "duty": duty}
+    permission: dict[str, object] = {"target": policy.content_url, "action": "tdm:mine", "duty": duty}
     purposes = {p for c in licensed for p in policy.offers[c].purposes}
     if purposes == {Purpose.RESEARCH}:
         permission["constraint"] = [{"leftOperand": "purpose", "operator": "eq", "rightOperand": "tdm:research"}]
@@ -541,7 +559,7 @@ def render_rsl(policy: SignalPolicy) -> str:
     ET.register_namespace("", RSL_NS)
     q = lambda tag: f"{{{RSL_NS}}}{tag}"  # noqa: E731
     root = ET.Element(q("rsl"), {"max-age": "1"})
-    content = ET.SubElement(root, q("content"), {"url": policy.base_url + "/"})
+    content = ET.SubElement(root, q("content"), {"url": policy.content_url})
     usage = rsl_usage_values(policy)
     allowed = [t for t, v in usage.items() if v is Value.ALLOW]
     reserved = [t for t, v in usage.items() if v is not Value.ALLOW]
@@ -664,6 +682,18 @@ def describe_offer(offer: Offer, lang: str) -> str:
     return text
 
 
+def statement_rows(policy: SignalPolicy, lang: str) -> list[dict[str, str]]:
+    """One row per category in plain words: the use, its value (code and words) and the licence terms."""
+    _ = translator(lang)
+    rows = []
+    for c in Category:
+        v = policy.value(c)
+        offer = policy.offer(c)
+        rows.append({"category": c.value, "use": _(_CATEGORY_WORDS[c]), "value": v.value,
+                     "status": _(_VALUE_WORDS[v]), "terms": describe_offer(offer, lang) if offer else ""})
+    return rows
+
+
 def render_statement(policy: SignalPolicy, lang: str) -> str:
     """The reservation in plain words, in ``en`` or ``ko`` (Markdown). Messages are looked up outside the
     f-strings, where ``pybabel extract`` (and the catalogue test) can see them."""
@@ -678,7 +708,7 @@ def render_statement(policy: SignalPolicy, lang: str) -> str:
         f"# {title}",
         "",
         f"- {by}: **{_md(p.name)}** ({kind})",
-        f"- {site}: <{policy.base_url}/>",
+        f"- {site}: <{(policy.party.website or policy.content_url) if policy.scope else policy.content_url}>",
         f"- {contact}: <{p.email}>" + (f", <{p.website}>" if p.website else ""),
     ]
     if policy.issued:
@@ -692,17 +722,17 @@ def render_statement(policy: SignalPolicy, lang: str) -> str:
     )
     head = " | ".join((_("Use"), _("Status"), _("Licence terms")))
     out += ["", intro, "", f"| {head} |", "|---|---|---|"]
-    for c in Category:
-        v = policy.value(c)
-        offer = policy.offer(c)
-        terms = describe_offer(offer, lang) if offer else ""
-        out.append(f"| {_(_CATEGORY_WORDS[c])} (`{c.value}`) | {_(_VALUE_WORDS[v])} | {terms} |")
+    for r in statement_rows(policy, lang):
+        out.append(f"| {r['use']} (`{r['category']}`) | {r['status']} | {r['terms']} |")
     out.append("")
     if policy.licence_urls:
         out.append(_("Licence documents") + ": " + ", ".join(f"<{u}>" for u in policy.licence_urls))
         out.append("")
     out.append(_("Machine-readable forms of this declaration") + ":")
-    for path in (ROBOTS_TXT, TDMREP_JSON) + ((TDM_POLICY_JSON,) if policy.tdm_licensed else ()) + (RSL_XML, AI_TXT):
+    # robots.txt and ai.txt are read at a site's root only: a scoped declaration's lie elsewhere, if anywhere.
+    root_only = () if policy.scope else (ROBOTS_TXT,)
+    for path in root_only + (TDMREP_JSON,) + ((TDM_POLICY_JSON,) if policy.tdm_licensed else ()) + (RSL_XML,) + (
+            () if policy.scope else (AI_TXT,)):
         out.append(f"- <{policy.url(path)}>")
     out += ["", _("Declaration digest") + f": `sha256:{policy.digest}`", ""]
     return "\n".join(out)

@@ -407,3 +407,26 @@ class NotificationPreference(Base):
     app_kinds: Mapped[str] = mapped_column(String(200))
     email_kinds: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(8), default="en")
+
+
+class ImportJob(Base):
+    """A validated repertoire import being stored in the background: its staged input (under the data
+    directory), how far it got (``lines_done``: every sheet line up to it is committed) and its report.
+    Stored chunk by chunk, each chunk with its progress in one transaction, so a killed job resumes."""
+
+    __tablename__ = "import_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed
+    source: Mapped[str] = mapped_column(String(200))  # the uploaded file's name, for people
+    sheet: Mapped[str] = mapped_column(Text)  # the staged, normalised UTF-8 CSV
+    files_root: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(32))
+    rows_total: Mapped[int] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    lines_done: Mapped[int] = mapped_column(Integer, default=1)  # the header is line 1
+    report: Mapped[str] = mapped_column(Text, default="{}")  # JSON counts so far
+    error: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,15 +1,18 @@
 """Clearance as a list of small steps over batches (datatrove's shape). Executors run the same steps.
 
-A batch is a list of :class:`Cleared` records, one per input :class:`Item`. The steps fill in what
-each item matched, what the web says about its URL, and the decision. Nothing here knows about
-processes, shards on disk or Ray.
+A batch is a list of :class:`~fairtrain.services.clearance.records.ItemRecord`, one per input item. Each
+:class:`PipelineStep` takes a batch and returns it with its part filled in: what each item matched
+(:class:`MatchStep`), what the web says about its URL (:class:`WebSignalsStep`), the decision
+(:class:`DecideStep`). :func:`build_pipeline` is the one place that says which steps a clearance runs, in
+what order; a new step is a class here and a line there. Nothing here knows about processes, shards on
+disk or Ray: the shard runner (``shard.py``) feeds the steps, the executors run shard runners.
 """
 
 from __future__ import annotations
 
-import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import xxhash
@@ -17,27 +20,33 @@ import xxhash
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.matcher import SnapshotMatcher
 from fairtrain.core.media import detect_media_type, document_format
-from fairtrain.core.snapshot import SnapshotTerms, work_value
+from fairtrain.core.requires import Requirement, Requires
+from fairtrain.core.snapshot import work_value
 from fairtrain.core.vocab import Category, Purpose, Value, most_restrictive
 from fairtrain.services.clearance._readers_base import MAX_TEXT_BYTES
+from fairtrain.services.clearance.records import ItemRecord, Match, Reason
 
 MODES = ("permission", "reservation")
 
+Batch = list[ItemRecord]
 
-@dataclass
-class Cleared:
-    """One input item on its way through the pipeline."""
 
-    item: object  # readers.Item
-    modality: str | None = None
-    content_hash: str | None = None  # xxh3-128 of the bytes: the leaf of the clearance manifest
-    matches: list[dict] = field(default_factory=list)  # {"snapshot", "work_id", "score", "stage", "evidence", "terms"}
-    signals: object | None = None  # signals.check.SignalReport
-    decision: Value = Value.UNKNOWN
-    reasons: list[dict] = field(default_factory=list)
-    error: str | None = None
-    passes: bool = False
-    error_field: str | None = None  # the part of the item ``error`` is about (a column, member, ``content``)
+class PipelineStep(Requires, ABC):
+    """One step of the clearance pipeline.
+
+    ``step(batch)`` takes a batch of records and returns it, each record with the step's part filled in
+    (a step may also drop or add records: the next step gets what this one returns). ``close()`` releases
+    what the step holds open; the shard runner calls it when its process is done. ``requires`` names the
+    optional packages the step needs (:class:`~fairtrain.core.requires.Requirement`: the module and the
+    exact ``pip install`` line); building the step without them raises ``ToolMissing`` at once."""
+
+    requires: tuple[Requirement, ...] = ()
+
+    @abstractmethod
+    def __call__(self, batch: Batch) -> Batch: ...
+
+    def close(self) -> None:
+        """Release what the step holds open (event loops, connections). Safe to call twice."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +77,13 @@ class ClearanceConfig:
                 **({"allow_private_urls": True} if self.allow_private_urls else {})}  # jobs without it keep their id
 
 
-class MatchStep:
+class MatchStep(PipelineStep):
     """Fingerprint every readable item and match it against every snapshot."""
 
     def __init__(self, matchers: Sequence[SnapshotMatcher]):
         self.matchers = list(matchers)
 
-    def __call__(self, batch: list[Cleared]) -> list[Cleared]:
+    def __call__(self, batch: Batch) -> Batch:
         todo = []
         for rec in batch:
             it = rec.item
@@ -105,12 +114,12 @@ class MatchStep:
                 if res.error:
                     rec.error, rec.error_field = res.error, "content"
                 for m, terms in res.matches:
-                    rec.matches.append({"snapshot": sid, "work_id": m.work_id, "score": round(m.score, 6),
-                                        "stage": m.stage, "evidence": dict(m.evidence), "terms": terms})
+                    rec.matches.append(Match(snapshot=sid, work_id=m.work_id, score=round(m.score, 6),
+                                             stage=m.stage, evidence=dict(m.evidence), terms=terms))
         return batch
 
 
-class WebSignalsStep:
+class WebSignalsStep(PipelineStep):
     """Read the web signals for items with a URL (robots.txt, TDMRep, headers, HTML, RSL).
 
     The event loop and the checker (its per-origin caches and connection pools live on the loop) are made
@@ -146,7 +155,7 @@ class WebSignalsStep:
             self._finalizer()
         self.loop = self.checker = self._finalizer = None
 
-    def __call__(self, batch: list[Cleared]) -> list[Cleared]:
+    def __call__(self, batch: Batch) -> Batch:
         with_url = [r for r in batch if r.item.url]
         if with_url:
             loop = self._started()
@@ -166,44 +175,44 @@ def _close_web(loop, checker) -> None:
     loop.close()
 
 
-class DecideStep:
+class DecideStep(PipelineStep):
     """The shared decision engine's verdict per item, and whether it passes in this mode."""
 
     def __init__(self, config: ClearanceConfig):
         self.config = config
 
-    def __call__(self, batch: list[Cleared]) -> list[Cleared]:
+    def __call__(self, batch: Batch) -> Batch:
         cat = self.config.purpose
         for rec in batch:
             values: list[Value] = []
             for m in rec.matches:
                 v, why, granted = self._registered(m, cat)
                 values.append(v)
-                rec.reasons.append({"source": "registry", "snapshot": m["snapshot"], "work_id": m["work_id"],
-                                    "value": v.value, "why": why, "granted": granted})
+                rec.reasons.append(Reason("registry", v, why, snapshot=m.snapshot, work_id=m.work_id,
+                                          granted=granted))
             if rec.signals is not None and rec.signals.terms.statements:
                 d = rec.signals.decide(cat)
                 if d.value is not Value.UNKNOWN:
                     values.append(d.value)
-                    rec.reasons.append({"source": "web", "url": rec.item.url, "value": d.value.value,
-                                        "why": sorted({r.statement.provenance.source for r in d.reasons if r.counted})})
+                    rec.reasons.append(Reason("web", d.value, tuple(sorted(
+                        {r.statement.provenance.source for r in d.reasons if r.counted})), url=rec.item.url))
             if rec.error and not rec.matches:
                 rec.decision = Value.UNKNOWN
-                rec.reasons.append({"source": "error", "value": "unknown", "why": rec.error})
+                rec.reasons.append(Reason("error", Value.UNKNOWN, rec.error))
             elif values:
                 rec.decision = most_restrictive(values)
             else:
                 rec.decision = Value.UNKNOWN
                 why = ("no registered work matched and no signal applies" if rec.content_hash else
                        "content not local and no web signal read (clear with --check-web to read the URL's signals)")
-                rec.reasons.append({"source": "default", "value": "unknown", "why": why})
+                rec.reasons.append(Reason("default", Value.UNKNOWN, why))
             rec.passes = rec.decision is Value.ALLOW or (
                 self.config.mode == "reservation" and rec.decision is Value.UNKNOWN)
         return batch
 
-    def _registered(self, m: dict, cat: Category) -> tuple[Value, str, bool]:
+    def _registered(self, m: Match, cat: Category) -> tuple[Value, str, bool]:
         """The work's value for this licensee and purpose, why, and whether a licence grant is what allows it."""
-        terms = m["terms"]
+        terms = m.terms
         if terms is None:
             return Value.DENY, "matched a registered work missing from the snapshot's terms", False
         purpose = self.config.purpose_kind
@@ -214,32 +223,6 @@ class DecideStep:
             return value, f"licence granted to {self.config.licensee} ({public.value} for others; {use})", (
                 value is Value.ALLOW and public is Value.LICENCE)
         return public, f"registered work's effective terms for {use}", False
-
-
-def decision_row(rec: Cleared) -> dict:
-    """One row of decisions.parquet."""
-    it = rec.item
-    return {
-        "item": it.item,
-        "shard": it.shard,
-        "row": it.row,
-        "url": it.url,
-        "modality": rec.modality,
-        "decision": rec.decision.value,
-        "passes": rec.passes,
-        "work_ids": sorted({m["work_id"] for m in rec.matches}),
-        "content_hash": rec.content_hash,
-        "reasons": json.dumps(rec.reasons, sort_keys=True, ensure_ascii=False),
-        "evidence": json.dumps([{k: m[k] for k in ("snapshot", "work_id", "score", "stage", "evidence")}
-                                for m in rec.matches], sort_keys=True, ensure_ascii=False, default=str),
-        "error": rec.error,
-    }
-
-
-def licensable(rec: Cleared) -> list[dict]:
-    """The matched works a licence would clear, with their terms (for licence-quote.json)."""
-    return [m for m in rec.matches if m["terms"] and m["terms"].get("status") != "rejected"
-            and rec.decision is Value.LICENCE]
 
 
 def load_matchers(config: ClearanceConfig, verified: dict | None = None) -> list[SnapshotMatcher]:
@@ -254,5 +237,17 @@ def load_matchers(config: ClearanceConfig, verified: dict | None = None) -> list
     return matchers
 
 
-__all__ = ["Cleared", "ClearanceConfig", "DecideStep", "MatchStep", "SnapshotTerms", "WebSignalsStep",
-           "decision_row", "licensable", "load_matchers"]
+def build_pipeline(config: ClearanceConfig, verified: dict | None = None) -> list[PipelineStep]:
+    """The steps a clearance runs, in order: the one place a step is added.
+
+    ``verified``: snapshots this process verified already (path → Snapshot); others are verified now.
+    Snapshot indexes load when the first item of their modality arrives, then serve every shard."""
+    steps: list[PipelineStep] = [MatchStep(load_matchers(config, verified))]
+    if config.check_web:
+        steps.append(WebSignalsStep(allow_private=config.allow_private_urls))
+    steps.append(DecideStep(config))
+    return steps
+
+
+__all__ = ["Batch", "ClearanceConfig", "DecideStep", "MatchStep", "PipelineStep", "WebSignalsStep",
+           "build_pipeline", "load_matchers"]

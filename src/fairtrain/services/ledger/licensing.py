@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
 
-from fairtrain.core.decide import Query, decide, has_standing
 from fairtrain.core import csvcells
+from fairtrain.core.decide import Query, decide, has_standing
 from fairtrain.core.keys import SigningKey, sign_document, verify_document
 from fairtrain.core.money import Money
 from fairtrain.core.store.limits import check_text

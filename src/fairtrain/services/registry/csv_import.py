@@ -31,10 +31,10 @@ import xxhash
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from fairtrain.core.children import die_with_parent
 from fairtrain.core import csvcells
-from fairtrain.core.files import FileRefused, read_confined
+from fairtrain.core.children import die_with_parent
 from fairtrain.core.extract import DocumentError
+from fairtrain.core.files import FileRefused, read_confined
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
@@ -131,15 +131,28 @@ class ImportReport:
                 "disputes": self.disputes, "imported": self.imported, "errors": [e.to_dict() for e in self.errors]}
 
 
+class Batches(NamedTuple):
+    """Store in batches, each committed with its progress (a background import job): ``rows`` per batch,
+    lines up to ``after_line`` already stored by an earlier run (skipped), and ``on_commit(connection,
+    report, last_line)`` called inside each batch's transaction just before it commits."""
+
+    rows: int
+    after_line: int
+    on_commit: Callable[[object, ImportReport, int], None]
+
+
 def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool = False,
-               progress: Callable[[int], None] | None = None, files_root: Path | None = None) -> ImportReport:
+               progress: Callable[[int], None] | None = None, files_root: Path | None = None,
+               dry_run: bool = False, batches: Batches | None = None) -> ImportReport:
     """Validate ``path`` in full, then import it atomically (or only its valid rows with ``skip_invalid``).
 
     The ``file`` column names regular files inside ``files_root`` (by default the sheet's own folder);
-    anything else is a row error (see :func:`fairtrain.core.files.read_confined`)."""
+    anything else is a row error (see :func:`fairtrain.core.files.read_confined`). ``dry_run`` stores
+    nothing: the report lists every problem and counts what would be created, updated and disputed.
+    ``batches`` commits batch by batch instead of once (see :class:`Batches`)."""
     with _collector_paused():
         return _import_csv(registry, path, org_id=org_id, skip_invalid=skip_invalid, progress=progress,
-                           files_root=files_root)
+                           files_root=files_root, dry_run=dry_run, batches=batches)
 
 
 @contextmanager
@@ -162,7 +175,8 @@ def _collector_paused():
 
 
 def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool,
-                progress: Callable[[int], None] | None, files_root: Path | None) -> ImportReport:
+                progress: Callable[[int], None] | None, files_root: Path | None, dry_run: bool,
+                batches: Batches | None) -> ImportReport:
     registry.find_org(org_id)
     report = ImportReport(file=str(path))
     try:
@@ -212,7 +226,8 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
             # refused above); a first import skips the look-ups, which PostgreSQL plans badly on rows
             # inserted earlier in the same transaction.
             had_works = c.execute(select(Work.id).where(Work.org_id == org_id).limit(1)).first() is not None
-            for chunk in _parsed_chunks(text, body_start, header, base):
+            after = batches.after_line if batches else 0
+            for chunk in _parsed_chunks(text, body_start, header, base, after):
                 report.rows += chunk.count
                 report.errors.extend(chunk.errors)
                 rows, names = chunk.rows, chunk.names
@@ -229,15 +244,32 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
                     rows, names = unique, None
                 # Rows are stored as they are validated, inside one transaction that is rolled back if any
                 # row is bad (unless skip_invalid): parsing in a worker process overlaps the inserts.
-                if not report.errors or skip_invalid:
+                if batches is not None:
+                    for i in range(0, len(rows), batches.rows):
+                        part = rows[i:i + batches.rows]
+                        _store_chunk(c, org_id, part, None, holder_ids, report, had_works=True)
+                        _commit_batch(c, org_id, report, part[-1].line, batches)
+                        trans.commit()
+                        trans = c.begin()
+                        c.execute(update(Organisation).where(Organisation.id == org_id)
+                                  .values(country=Organisation.country))
+                elif not report.errors or skip_invalid or dry_run:
                     _store_chunk(c, org_id, rows, names, holder_ids, report, had_works=had_works)
                 if progress:
                     progress(report.rows)
             report.invalid = len({e.line for e in report.errors})
             report.errors.sort(key=lambda e: e.line)
-            if report.errors and not skip_invalid:
+            if dry_run:
+                trans.rollback()
+                return report
+            if report.errors and not skip_invalid and batches is None:
                 trans.rollback()
                 report.created = report.updated = report.unchanged = report.holders_created = report.disputes = 0
+                return report
+            if batches is not None:  # every batch is committed; what remains is this read-only transaction
+                trans.rollback()
+                report.imported = True
+                registry._changed()
                 return report
             # One log entry per import: the file's digest and what it changed (row by row is in the registry).
             log.append(c, [log.Entry("import", {"org": org_ref(org_id), "file_sha256": hashlib.sha256(raw).hexdigest(),
@@ -263,6 +295,15 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
     report.imported = True
     registry._changed()
     return report
+
+
+def _commit_batch(c, org_id: int, report: ImportReport, last_line: int, batches: Batches) -> None:
+    """A stored batch's log entry, facts version and progress, in the batch's own transaction."""
+    log.append(c, [log.Entry("import", {"org": org_ref(org_id), "through_line": last_line, "rows": report.rows,
+                                        "created": report.created, "updated": report.updated,
+                                        "unchanged": report.unchanged}, subject=org_ref(org_id))])
+    bump_facts_version(c)
+    batches.on_commit(c, report, last_line)
 
 
 def _clash(e: IntegrityError) -> str:
@@ -331,9 +372,10 @@ _CHUNK_BYTES = 1 << 20
 _PARALLEL_BYTES = 2 << 20  # below 2 MiB a worker process costs more than it saves
 
 
-def _parse_chunk(job: tuple[int, str, list[str], Path]) -> _Chunk:
-    """Read and validate a chunk of the file (in a worker process for big files)."""
-    first_line, text, header, base = job
+def _parse_chunk(job: tuple[int, str, list[str], Path, int]) -> _Chunk:
+    """Read and validate a chunk of the file (in a worker process for big files); lines up to ``after``
+    were stored by an earlier run of the same job and are skipped unread."""
+    first_line, text, header, base, after = job
     rows: list[_Row] = []
     errors: list[RowError] = []
     count = 0
@@ -342,7 +384,7 @@ def _parse_chunk(job: tuple[int, str, list[str], Path]) -> _Chunk:
             count += 1
             errors.append(RowError(n, "-", str(fields)))
             continue
-        if not any(f.strip() for f in fields):
+        if not any(f.strip() for f in fields) or n <= after:
             continue
         count += 1
         if len(fields) != len(header):
@@ -354,13 +396,13 @@ def _parse_chunk(job: tuple[int, str, list[str], Path]) -> _Chunk:
     return _Chunk(rows, errors, count, frozenset(name for r in rows for name, _, _ in r.holders))
 
 
-def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
+def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, after: int = 0):
     """Parsed chunks in file order. Big files whose fields hold no quoted line breaks are cut at line ends
     and parsed by a worker process while the caller stores the previous chunks."""
     body = text[body_start:]
     first_line = text.count("\n", 0, body_start) + 1
     if len(body) < _PARALLEL_BYTES or '"' in body and re.search(r'"[^"]*\n', body):
-        yield _parse_chunk((first_line, body, header, base))
+        yield _parse_chunk((first_line, body, header, base, after))
         return
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
@@ -373,7 +415,7 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path):
             size = _CHUNK_BYTES
             end = len(body) if end < 0 else end + 1
             part = body[pos:end]
-            yield (line, part, header, base)
+            yield (line, part, header, base, after)
             line += part.count("\n")
             pos = end
 
@@ -619,4 +661,4 @@ def _clashes(c, rows: list[_Row]) -> dict[str, list[tuple[str, str, int]]]:
     return out
 
 
-__all__ = ["COLUMNS", "ImportReport", "RowError", "import_csv", "holder_ref"]
+__all__ = ["COLUMNS", "Batches", "ImportReport", "RowError", "holder_ref", "import_csv"]

@@ -5,13 +5,13 @@
 - ``notification_preferences``: which kinds she hears about, where, and in which language.
 
 Revision ID: 0009_disputes_notifications
-Revises: 0008
+Revises: 0009 (0009_import_jobs)
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0009_disputes_notifications'
-down_revision = '0008'
+down_revision = '0009'  # chained after 0009_import_jobs, merged to main first
 branch_labels = None
 depends_on = None
 
