@@ -32,6 +32,7 @@ from fairtrain.core.store.models import Dispute, MandateRow, Organisation, Work,
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services.log import Log
 from fairtrain.services.registry import RegistryError, ShareSpec, import_csv
+from fairtrain.web import dispute_ops
 from fairtrain.web.errors import WebError, forbidden, refusal
 from fairtrain.web.security import Principal
 
@@ -94,7 +95,10 @@ def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[
             w = state.registry.work(r["work"])
             results.append({"file": name, "ok": True, "work": r["work"], "created": r["created"],
                             "disputes": r["disputes"], "title": w["title"], "media_type": w["media_type"],
-                            "iscc": w["iscc"], "status": w["status"]})
+                            "iscc": w["iscc"], "status": w["status"],
+                            "notice": dispute_ops.upload_notice(state, r["disputes"], lang)})
+            if r["disputes"]:
+                dispute_ops.wake_mailer(state)
         except (RegistryError, ValueError) as e:
             results.append({"file": name, "ok": False, "error": localised(e, lang)})
     return results
@@ -355,7 +359,10 @@ def disputes_for(state, p: Principal) -> list[dict]:
     out = []
     for d in state.registry.disputes(status=None):
         if d["id"] in ids:
-            out.append({**d, "existing_title": _title(state, d["work"]), "claim_title": _title(state, d["claim"])})
+            full = state.registry.dispute(d["id"])
+            out.append({**d, "existing_title": full["existing"]["title"], "claim_title": full["claim"]["title"],
+                        "existing_parties": full["existing"]["parties"], "claim_parties": full["claim"]["parties"],
+                        "age_days": full["age_days"], "answers": len(full["answers"])})
     return out
 
 
@@ -369,7 +376,9 @@ def resolve_dispute(state, p: Principal, dispute_id: int, keep: str, note: str) 
     if owners != {p.account.org_id}:
         raise forbidden(f"dispute {dispute_id}: involves works outside {p.org_ref}'s repertoire; "
                         "the registry operator resolves it")
-    return state.registry.resolve_dispute(dispute_id, keep=keep, note=note)
+    r = state.registry.resolve_dispute(dispute_id, keep=keep, note=note)
+    dispute_ops.wake_mailer(state)
+    return r
 
 
 def _own_work_ids(p: Principal):
@@ -378,11 +387,6 @@ def _own_work_ids(p: Principal):
     members_ = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
     return select(Work.id).where(or_(Work.org_id == p.account.org_id, Work.id.in_(
         select(WorkShare.work_id).where(WorkShare.holder_id.in_(members_)))))
-
-
-def _title(state, work_id: int) -> str:
-    with state.registry.engine.connect() as c:
-        return c.execute(select(Work.title).where(Work.id == work_id)).scalar_one_or_none() or ""
 
 
 # -- snapshots and the log ------------------------------------------------------------------------------

@@ -13,10 +13,12 @@ from fairtrain.core.documents import environment
 from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.core.i18n import format_money, format_share, format_when
 from fairtrain.core.labels import word
+from fairtrain.core.i18n import N_
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
+from fairtrain.services.notify import KEYS
 from fairtrain.services.registry import RegistryError
-from fairtrain.web import ops
+from fairtrain.web import dispute_ops, ops
 from fairtrain.web.accounts import AccountError
 from fairtrain.web.api import _client, _limit, end_session, read_upload, start_session
 from fairtrain.web.deps import language, principal, require, web
@@ -28,9 +30,12 @@ router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
 _env = environment(Path(__file__).parent / "templates")
 CATEGORIES = [c.value for c in Category]
+STATUS_WORDS = {"active": N_("Registered"), "disputed": N_("Disputed"), "rejected": N_("Rejected")}
 
 
 def render(request: Request, template: str, p: Principal = PUBLIC, status: int = 200, **ctx) -> HTMLResponse:
+    if p.holder_ref and "bell" not in ctx:  # a creator's unread notices, beside the menu on every page
+        ctx["bell"] = dispute_ops.bell(web(request), p)
     lang = language(request)
     t = translations(lang)
     html = _env.get_template(template).render(
@@ -150,7 +155,8 @@ def _creator_page(request: Request, p: Principal, state, *, saved: bool = False,
                   org_names={o["ref"]: o["name"] for o in orgs},
                   policy=policy or _policy_form(state, p), saved=saved, orgs=orgs,
                   mandates=state.registry.mandates(holder_id=p.account.holder_id),
-                  disputes=ops.disputes_for(state, p), **{"policy_error": None, "mandate_error": None, **extra})
+                  disputes=ops.disputes_for(state, p), bell=dispute_ops.bell(state, p),
+                  **{"policy_error": None, "mandate_error": None, **extra})
 
 
 @router.get("/creator", response_class=HTMLResponse)
@@ -389,7 +395,7 @@ def work_page(request: Request, p: Caller, work_id: int):
     state = web(request)
     w = state.registry.work(work_id)
     terms = {c.value: state.registry.decide(work_id, c).value.value for c in Category}
-    return render(request, "work.html", p, work=w, terms=terms)
+    return render(request, "work.html", p, work=w, terms=terms, status_words=STATUS_WORDS, dispute_keys=KEYS)
 
 
 @router.get("/log", response_class=HTMLResponse)

@@ -29,6 +29,7 @@ from fairtrain.core.store.models import (
 from fairtrain.core.tariff import parse_tariff
 from fairtrain.core.vocab import Category, Offer, PriceModel, Purpose, Value
 from fairtrain.services import log
+from fairtrain.services.notify import notify
 from fairtrain.services.registry import (
     NotAllowed,
     NotFound,
@@ -173,6 +174,11 @@ class Licensing:
                 log.append(c, [log.Entry("licence", {"licence": lid, "event": "requested", "licensee": licensee,
                                                      "grantor": grantor, "works": work_ids, "purpose": purpose.value,
                                                      "price": price.to_dict()}, subject=f"licence:{lid}")])
+                kind, gid = parse_party(grantor)
+                if kind == "holder":
+                    notify(c, [gid], "licence-request", "requested",
+                           {"licence": lid, "licensee": licensee, "works": len(work_ids), "price": price.to_dict(),
+                            "path": "/money"}, subject=f"licence:{lid}")
                 ids.append(lid)
         return ids
 
@@ -421,6 +427,12 @@ class Licensing:
             log.append(c, [log.Entry("payment", {"payment": pid, "invoice": invoice_id, "amount": amount.to_dict(),
                                                  "reference": reference, "source": source,
                                                  "received_at": when.isoformat()}, subject=f"invoice:{invoice_id}")])
+            grantor = c.execute(select(Licence.grantor).where(Licence.id == inv.licence_id)).scalar_one()
+            kind, gid = parse_party(grantor)
+            if kind == "holder":
+                notify(c, [gid], "payment", "received",
+                       {"payment": pid, "invoice": invoice_id, "licence": inv.licence_id, "amount": amount.to_dict(),
+                        "path": "/money"}, subject=f"invoice:{invoice_id}")
         return {"payment": pid, "invoice": invoice_id, "duplicate": False,
                 "status": "paid" if paid + amount.minor == inv.amount_minor else "open"}
 

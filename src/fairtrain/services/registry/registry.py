@@ -25,6 +25,7 @@ from fairtrain.core import decide as engine_
 from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.extract import DocumentError
+from fairtrain.core.files import atomic_file
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
@@ -34,6 +35,7 @@ from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import (
     DeclarationRow,
     Dispute,
+    DisputeAnswer,
     FactsVersion,
     FingerprintRow,
     Holder,
@@ -49,6 +51,7 @@ from fairtrain.core.store.models import (
 from fairtrain.core.tariff import Tariff, parse_tariff
 from fairtrain.core.vocab import Category, Decision, Level, Offer, Purpose, Value
 from fairtrain.services import log
+from fairtrain.services.notify import notify
 from fairtrain.services.registry.errors import Ambiguous, NotAllowed, NotFound, RegistryError
 
 ROLES = frozenset({
@@ -477,9 +480,11 @@ class Registry:
                  "share_den": s.share.denominator} for s in shares])
             disputes = []
             for key, value, other_id in clashes:
-                disputes.append(c.execute(insert(Dispute).values(
+                did = c.execute(insert(Dispute).values(
                     work_id=other_id, claim_work_id=wid, key=key, key_value=value, status="open", created_at=now)
-                    .returning(Dispute.id)).scalar_one())
+                    .returning(Dispute.id)).scalar_one()
+                disputes.append(did)
+                _notify_opened(c, did, other_id, wid, key)
             bump_facts_version(c)
         self._changed()
         return {"work": wid, "created": True, "disputes": disputes}
@@ -714,9 +719,92 @@ class Registry:
             resolution = f"kept {keep}" + (f": {note}" if note else "")
             c.execute(update(Dispute).where(Dispute.id == dispute_id).values(
                 status="resolved", resolution=resolution, resolved_at=utcnow()))
+            log.append(c, [log.Entry("dispute", {"dispute": dispute_id, "event": "resolved", "keep": keep,
+                                                 "rejected_work": rejected}, subject=f"dispute:{dispute_id}")])
+            existing, claim = _side(c, d.work_id), _side(c, d.claim_work_id)
+            for side, other in ((existing, claim), (claim, existing)):
+                notify(c, side["holder_ids"], "dispute", "resolved",
+                       {"dispute": dispute_id, "title": side["title"], "outcome": keep, "note": note,
+                        "path": f"/disputes/{dispute_id}"}, subject=f"dispute:{dispute_id}")
             bump_facts_version(c)
         self._changed()
         return {"dispute": dispute_id, "status": "resolved", "resolution": resolution, "rejected_work": rejected}
+
+    def dispute(self, dispute_id: int) -> dict:
+        """A dispute as either party may see it: both claims' titles, dates and parties (never the files),
+        its age and every answer with its evidence's name and SHA-256."""
+        with self.engine.connect() as c:
+            d = c.execute(select(Dispute.__table__).where(Dispute.id == dispute_id)).first()
+            if d is None:
+                raise NotFound("dispute", dispute_id)
+            existing, claim = _side(c, d.work_id), _side(c, d.claim_work_id)
+            answers = c.execute(select(DisputeAnswer.__table__, Holder.name).join(Holder, Holder.id == DisputeAnswer.holder_id)
+                                .where(DisputeAnswer.dispute_id == dispute_id).order_by(DisputeAnswer.id)).all()
+        end = d.resolved_at or utcnow()
+        return {**_dispute_dict(d), "age_days": max(0, (end - d.created_at).days),
+                "existing": existing, "claim": claim,
+                "answers": [{"id": a.id, "side": a.side, "party": a.name, "holder": holder_ref(a.holder_id),
+                             "statement": a.statement, "link": a.link, "evidence_name": a.evidence_name,
+                             "evidence_sha256": a.evidence_sha256, "evidence_size": a.evidence_size,
+                             "created_at": a.created_at.isoformat()} for a in answers]}
+
+    def dispute_side(self, dispute_id: int, holder_id: int) -> str | None:
+        """``existing`` or ``claim``: the side a holder stands on in a dispute; None when on neither."""
+        d = self.dispute(dispute_id)
+        for side in ("existing", "claim"):
+            if holder_id in d[side]["holder_ids"]:
+                return side
+        return None
+
+    def answer_dispute(self, dispute_id: int, *, holder_id: int, statement: str = "", link: str = "",
+                       evidence: tuple[str, bytes] | None = None, evidence_dir: Path | None = None) -> dict:
+        """A party answers a dispute: a statement, a publication link and/or an evidence file (an earlier
+        draft, a registration certificate from elsewhere). The file is kept as ``evidence_dir/<sha256>``
+        and its SHA-256 goes into the public log; the other side is notified."""
+        statement = (statement or "").strip()
+        link = (link or "").strip()
+        if statement:
+            check_text(DisputeAnswer.statement, statement, "statement", RegistryError)
+            if len(statement) > 20_000:
+                raise RegistryError("statement: at most 20,000 characters")
+        if link:
+            check_text(DisputeAnswer.link, link, "link", RegistryError)
+            if not link.lower().startswith(("https://", "http://")) or len(link.split("://", 1)[1]) < 3:
+                raise RegistryError(f"link: {link!r} is not a web address (it starts with https://)")
+        name = sha = None
+        size = 0
+        if evidence is not None:
+            name, data = evidence
+            name = Path(name or "evidence").name[:255] or "evidence"
+            if not data:
+                raise RegistryError(f"evidence {name}: the file is empty")
+            if evidence_dir is None:
+                raise RegistryError("evidence files need a data directory to be kept in")
+            sha, size = _sha256(data), len(data)
+        if not (statement or link or sha):
+            raise RegistryError("an answer needs a statement, a link or an evidence file")
+        side = self.dispute_side(dispute_id, holder_id)
+        if side is None:
+            raise NotAllowed(f"dispute {dispute_id}: holder:{holder_id} is not a party to it")
+        if sha is not None:
+            _keep_file(Path(evidence_dir), sha, evidence[1])
+        with self.engine.begin() as c:
+            d = c.execute(select(Dispute.__table__).where(Dispute.id == dispute_id)).first()
+            if d.status != "open":
+                raise RegistryError(f"dispute {dispute_id} is already resolved ({d.resolution}); it takes no answers")
+            aid = c.execute(insert(DisputeAnswer).values(
+                dispute_id=dispute_id, holder_id=holder_id, side=side, statement=statement or None,
+                link=link or None, evidence_name=name, evidence_sha256=sha, evidence_size=size if sha else None,
+                created_at=utcnow()).returning(DisputeAnswer.id)).scalar_one()
+            log.append(c, [log.Entry("dispute", {"dispute": dispute_id, "event": "answered", "answer": aid,
+                                                 "side": side, "link": link or None, "evidence_sha256": sha},
+                                     subject=f"dispute:{dispute_id}")])
+            other = _side(c, d.claim_work_id if side == "existing" else d.work_id)
+            party = c.execute(select(Holder.name).where(Holder.id == holder_id)).scalar_one()
+            notify(c, other["holder_ids"], "dispute", "answered",
+                   {"dispute": dispute_id, "title": other["title"], "party": party, "path": f"/disputes/{dispute_id}"},
+                   subject=f"dispute:{dispute_id}")
+        return {"answer": aid, "dispute": dispute_id, "side": side, "evidence_sha256": sha}
 
 
 # -- helpers shared with the importer ----------------------------------------------------------------
@@ -909,6 +997,36 @@ def _declaration_dict(d: DeclarationRow) -> dict:
             "value": d.value, "offer": json.loads(d.offer) if d.offer else None, "purpose": d.purpose,
             "valid_from": d.valid_from.isoformat(), "valid_until": d.valid_until.isoformat() if d.valid_until else None,
             "declared_at": d.declared_at.isoformat()}
+
+
+def _side(c, work_id: int) -> dict:
+    """One claim in a dispute: the work's title, when it was registered and by whom (never its file)."""
+    w = c.execute(select(Work.id, Work.title, Work.created_at, Work.status, Work.org_id).where(Work.id == work_id)).one()
+    holders = c.execute(select(Holder.id, Holder.name).join(WorkShare, WorkShare.holder_id == Holder.id)
+                        .where(WorkShare.work_id == work_id).order_by(WorkShare.id)).all()
+    return {"work": w.id, "title": w.title, "registered_at": w.created_at.isoformat(), "status": w.status,
+            "org_id": w.org_id, "parties": [h.name for h in holders], "holder_ids": [h.id for h in holders]}
+
+
+def _notify_opened(c, dispute_id: int, existing_id: int, claim_id: int, key: str) -> None:
+    existing, claim = _side(c, existing_id), _side(c, claim_id)
+    for event, me, other in (("opened-existing", existing, claim), ("opened-claim", claim, existing)):
+        notify(c, me["holder_ids"], "dispute", event,
+               {"dispute": dispute_id, "title": me["title"], "other_title": other["title"],
+                "party": ", ".join(other["parties"]), "date": other["registered_at"][:10], "key": key,
+                "path": f"/disputes/{dispute_id}"}, subject=f"dispute:{dispute_id}")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _keep_file(directory: Path, sha: str, data: bytes) -> None:
+    """Keep ``data`` as ``directory/sha``, written atomically; the same file twice is kept once."""
+    target = directory / sha
+    if not target.exists():
+        with atomic_file(target) as tmp:
+            tmp.write_bytes(data)
 
 
 def _dispute_dict(d: Dispute) -> dict:

@@ -53,9 +53,9 @@
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
       if (xhr.status >= 200 && xhr.status < 300) {
-        for (const r of body.results) show(r.ok ? `✓ ${r.file} → ${list.dataset.stored || "#"} #${r.work}` : `✗ ${r.file}: ${r.error}`, r.ok);
+        for (const r of body.results) show(!r.ok ? `✗ ${r.file}: ${r.error}` : r.notice ? `⚠ ${r.file} → #${r.work}: ${r.notice}` : `✓ ${r.file} → ${list.dataset.stored || "#"} #${r.work}`, r.ok && !r.notice);
         document.body.dataset.uploaded = String((Number(document.body.dataset.uploaded) || 0) + body.stored);
-        if (body.stored) setTimeout(() => location.reload(), 600);
+        if (body.stored && !body.results.some((r) => r.notice)) setTimeout(() => location.reload(), 600);
       } else {
         show(`✗ ${xhr.status}: ${typeof body.detail === "string" ? body.detail : xhr.statusText}`, false);
       }
