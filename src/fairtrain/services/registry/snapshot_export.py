@@ -26,10 +26,10 @@ from fairtrain.core.snapshot import (
     terms_schema,
     value_column,
 )
-from fairtrain.core.store.models import FingerprintRow, Holder, Licence, LicensedWork, Work, WorkShare, utcnow
+from fairtrain.core.store.models import FingerprintRow, Holder, Licence, LicensedWork, Organisation, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category, Purpose, Value
 from fairtrain.services import log
-from fairtrain.services.registry.registry import Registry, holder_ref, load_facts
+from fairtrain.services.registry.registry import Registry, holder_ref, load_facts, org_ref
 
 SHARD_ROWS = 250_000
 
@@ -75,6 +75,7 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
                 Licence, Licence.id == LicensedWork.licence_id).where(
                 LicensedWork.work_id.in_(work_ids), Licence.status == "granted")):
             licensees.setdefault(wid, set()).add(who)
+        org_names = {org_ref(o.id): o.name for o in c.execute(select(Organisation.id, Organisation.name))}
         holders: dict[int, list[dict]] = {}
         for s in c.execute(select(WorkShare.__table__, Holder.name).join(Holder, Holder.id == WorkShare.holder_id)
                            .where(WorkShare.work_id.in_(work_ids)).order_by(WorkShare.id)):
@@ -90,19 +91,32 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
             h["orgs"] = sorted({m.org for m in f.mandates
                                 if m.holder == h["party"] and any(m.covers(c, at) for c in Category)})
         w = works[wid]
+        offers = {p.value: {c.value: _offers_with_party(d, p) for c, d in ds.items() if d.value is Value.LICENCE}
+                  for p, ds in decisions.items()}
         out.append({
             "work_id": wid, "iscc": w.iscc, "media_type": w.media_type, "status": w.status,
             **{value_column(p, c): d.value.value for p, ds in decisions.items() for c, d in ds.items()},
-            "offers": json.dumps({p.value: {c.value: _offers_with_party(d, p) for c, d in ds.items()
-                                            if d.value is Value.LICENCE} for p, ds in decisions.items()},
-                                 sort_keys=True),
+            "offers": json.dumps(offers, sort_keys=True),
             "holders": json.dumps(holders.get(wid, []), sort_keys=True, ensure_ascii=False),
             # what a licensee with a grant gets instead of the public terms (exact: the engine decides it)
             "licensees": json.dumps({who: {p.value: v for p, v in per_purpose(f, lambda p, f=f, who=who: {
                 c.value: decide(f, Query(category=c, at=at, licensee=who, purpose=p)).value.value
                 for c in Category}).items()} for who in sorted(licensees.get(wid, ()))}, sort_keys=True),
+            "title": w.title,
+            "parties": json.dumps(_party_names(holders.get(wid, []), offers, org_names), sort_keys=True,
+                                  ensure_ascii=False),
         })
     return out
+
+
+def _party_names(holders: list[dict], offers: dict, org_names: dict[str, str]) -> dict[str, str]:
+    """The name of every party a terms row names (its holders, their organisations, the offers' parties), so
+    a report or a quote can say who, not ``org:1``."""
+    names = {h["party"]: h["name"] for h in holders}
+    refs = {o for h in holders for o in h.get("orgs", ())}
+    refs |= {o["party"] for cats in offers.values() for os in cats.values() for o in os if o.get("party")}
+    names.update({r: org_names[r] for r in refs if r in org_names})
+    return names
 
 
 def _offers_with_party(d, purpose: Purpose) -> list[dict]:
