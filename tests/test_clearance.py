@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from conftest import TESTDATA, make_image
 from fairtrain.cli.app import app
 from fairtrain.core.keys import verify_document
-from fairtrain.core.merkle import verify_set_proof, SortedSet
+from fairtrain.core.merkle import SortedSet, verify_set_proof
 
 LICENSED_TEXT = ("The lighthouse keeper wrote every evening in a leather book: the colour of the sea, the ships that "
                  "passed, the gulls that argued on the rail, and the slow turning of the great lamp above his head. "

@@ -26,7 +26,16 @@ from fairtrain.core.snapshot import (
     terms_schema,
     value_column,
 )
-from fairtrain.core.store.models import FingerprintRow, Holder, Licence, LicensedWork, Organisation, Work, WorkShare, utcnow
+from fairtrain.core.store.models import (
+    FingerprintRow,
+    Holder,
+    Licence,
+    LicensedWork,
+    Organisation,
+    Work,
+    WorkShare,
+    utcnow,
+)
 from fairtrain.core.vocab import Category, Purpose, Value
 from fairtrain.services import log
 from fairtrain.services.registry.registry import Registry, holder_ref, load_facts, org_ref
