@@ -118,6 +118,14 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     rows = page.inner_text("#works tbody")
     assert "photo" in rows and "image" in rows and title in rows and "text" in rows
     _shot(page, f"{lang}-03-creator-works")
+    # upload results stay on screen, across the reload that lists the new works, until dismissed
+    page.wait_for_timeout(1000)
+    results = page.locator("#upload-results li")
+    assert results.count() == 2 and "photo.jpg" in results.nth(0).inner_text()
+    results.nth(0).locator("button.dismiss").click()
+    assert page.locator("#upload-results li").count() == 1
+    page.reload()
+    assert page.locator("#upload-results li").count() == 1  # dismissed stays dismissed
     assert page.is_checked("#v_search_allow") and page.is_checked("#v_train-ai_deny")
     page.check("#v_train-ai_deny")
     page.check("#v_tdm_deny")
@@ -188,6 +196,8 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.click("#lookup-submit")
     page.wait_for_selector("#lookup-result")
     assert page.locator("#no-clearances").count() == 1  # none has been published on this server yet
+    assert page.get_attribute("#lookup-result", "data-verdict") == "no"  # recognised: no clearance to be in
+    assert page.locator("#recognised .lookup-card").count() == 1
     _shot(page, f"{lang}-10-public-was-my-work-used")
     page.goto(server + "/summaries")
     assert page.locator("html").get_attribute("lang") == lang

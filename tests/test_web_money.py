@@ -237,14 +237,19 @@ def test_pages_in_english_and_korean(tmp_path, database_url):
 
 
 def test_lookup_against_published_clearances(published, database_url):  # noqa: F811
-    """The CLI's two published clearances, their directories kept by the server under clearances/: the
-    web lookup answers like `fairtrain lookup`, and nothing of the uploaded file is kept."""
-    import shutil
-
+    """The CLI's two published clearances, published to the server by a developer (POST /api/clearances,
+    what `record-clearance --to` sends): the web lookup answers like `fairtrain lookup`, and nothing of the
+    uploaded file is kept."""
     run, tmp, a, b = published
-    for name in ("out-a", "out-b"):
-        shutil.copytree(tmp / name, tmp / "data" / "clearances" / name)
     app = make_app(tmp, database_url)
+    dev = Session(app, "dev@example.org", "developer", "acme-ai")
+    key = dev.request("POST", "/api/keys", json={"name": "ci", "scopes": ["read", "write"]}).json()["key"]
+    for name in ("out-a", "out-b"):
+        files = {f: (n, (tmp / name / n).read_bytes()) for f, n in (
+            ("manifest", "manifest.json"), ("leaves_works", "leaves-works.parquet"),
+            ("leaves_items", "leaves-items.parquet"), ("decisions", "decisions.parquet"))}
+        r = TestClient(app).post("/api/clearances", files=files, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 201, r.text
     client = TestClient(app)
     before = sorted(p.name for p in (tmp / "data").rglob("*"))
     r = client.post("/api/lookup", files={"file": ("free.txt", (tmp / "works" / "free.txt").read_bytes())})

@@ -172,9 +172,7 @@ def terms_schema():
         ("offers", pa.string()),  # JSON {purpose: {category: [Offer.to_dict() + party, ...]}} for licence values
         ("holders", pa.string()),  # JSON [{"party": "holder:1", "name": ..., "share": "1/2", "orgs": [...]}]
         ("licensees", pa.string()),  # JSON {licensee: {purpose: {category: value}}} where a licence was granted
-        # added later (older snapshots lack them; row() then gives None and {}): what people read in a report
-        ("title", pa.string()),
-        ("parties", pa.string()),  # JSON {"org:1": name, "holder:3": name} for every party the row names
+        ("title", pa.string()),  # added later: older snapshots lack it, and row() then gives None
     ])
 
 
@@ -221,7 +219,6 @@ class SnapshotTerms:
         r["holders"] = json.loads(r["holders"] or "[]")
         r["licensees"] = licensees
         r["title"] = r.get("title")
-        r["parties"] = json.loads(r.get("parties") or "{}")
         return r
 
 

@@ -254,12 +254,17 @@ async def form_file(form, field: str, missing: str, default_name: str = "upload"
     return await read_upload(upload, default_name)
 
 
-@router.post("/org/import", response_class=HTMLResponse)
-async def org_import(request: Request, p: Caller):
-    require(p, "org-admin", what="repertoire import")
+async def upload_form(request: Request, p: Principal, role: str, what: str):
+    """A page's file-upload POST: only for ``role``, within the account's upload limit; (state, form)."""
+    require(p, role, what=what)
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
-    form = await request.form()
+    return state, await request.form()
+
+
+@router.post("/org/import", response_class=HTMLResponse)
+async def org_import(request: Request, p: Caller):
+    state, form = await upload_form(request, p, "org-admin", "repertoire import")
     name, data = await form_file(form, "file", "repertoire import: choose a CSV file", "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
@@ -295,6 +300,25 @@ def developer_new_key(request: Request, p: Caller, name: Annotated[str, Form()],
     new_key = state.accounts.create_key(p.account, name=name, scopes=scopes)
     return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=new_key,
                   snapshots=ops.snapshots(state))
+
+
+@router.post("/developer/clearances", response_class=HTMLResponse)
+async def developer_publish_clearance(request: Request, p: Caller):
+    """The page form of ``fairtrain log record-clearance OUT --to URL``: the manifest and its leaves files."""
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.web import money_ops
+
+    state, form = await upload_form(request, p, "developer", "publishing a clearance")
+    _, manifest = await form_file(form, "manifest", "publish a clearance: choose its manifest.json")
+    leaves = {}
+    for field, name in (("leaves_works", "leaves-works.parquet"), ("leaves_items", "leaves-items.parquet")):
+        leaves[name] = (await form_file(form, field, f"publish a clearance: choose its {name}"))[1]
+    decisions = form.get("decisions")
+    dec = (await read_upload(decisions))[1] if decisions is not None and not isinstance(decisions, str) else None
+    published = await run_in_threadpool(money_ops.record_clearance, state, manifest, leaves, dec or None)
+    return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=None,
+                  snapshots=ops.snapshots(state), published=published)
 
 
 @router.post("/developer/keys/{key_id}/revoke")

@@ -94,6 +94,26 @@ class MandateRow(Base):
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     declared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Consent: NULL until the holder confirms or the signed paper mandate is attached (core.decide's
+    # mandate_in_force counts only confirmed mandates). ``confirmation``: direct | holder | token | paper.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmation: Mapped[str | None] = mapped_column(String(10))
+    confirm_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # SHA-256, single use
+    paper_sha256: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the end date a revocation set
+
+
+class TariffRow(Base):
+    """An organisation's published tariff (a JSON document); the newest of each kind is the one in use."""
+
+    __tablename__ = "tariffs"
+    __table_args__ = (CheckConstraint("kind IN ('licence', 'retroactive')", name="kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    document: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Work(Base):

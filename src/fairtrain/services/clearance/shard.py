@@ -271,8 +271,7 @@ class ShardSummary:
                     continue
                 entry = self.licensable.setdefault(m.key, {
                     "snapshot": m.snapshot, "work_id": m.work_id, "items": 0,
-                    "holders": m.terms.get("holders", []), "parties": m.terms.get("parties") or {},
-                    "offers": work_offers(m.terms, cat, purpose)})
+                    "holders": m.terms.get("holders", []), "offers": work_offers(m.terms, cat, purpose)})
                 entry["items"] += 1
 
     def _note(self, item: str, field: str, reason: str) -> None:
@@ -293,9 +292,9 @@ def report_item(rec: ItemRecord) -> dict:
     works = []
     for m in rec.matches:
         terms = m.terms or {}
-        names = terms.get("parties") or {}
         holders = [h["name"] for h in terms.get("holders", [])]
-        orgs = sorted({names.get(o, o) for h in terms.get("holders", []) for o in h.get("orgs", ())})
+        # organisations by name (``org_names``: snapshots since names were exported; older ones give the ref)
+        orgs = sorted({(h.get("org_names") or {}).get(o, o) for h in terms.get("holders", []) for o in h.get("orgs", ())})
         works.append({"work_id": m.work_id, "title": terms.get("title"), "holders": holders, "orgs": orgs,
                       "score": m.score, "method": m.stage})
     reasons = [f"{r.source}: {r.value.value} ({r.why if isinstance(r.why, str) else ', '.join(r.why)})"

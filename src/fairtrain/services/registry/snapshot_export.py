@@ -84,13 +84,14 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
                 Licence, Licence.id == LicensedWork.licence_id).where(
                 LicensedWork.work_id.in_(work_ids), Licence.status == "granted")):
             licensees.setdefault(wid, set()).add(who)
-        org_names = {org_ref(o.id): o.name for o in c.execute(select(Organisation.id, Organisation.name))}
         holders: dict[int, list[dict]] = {}
         for s in c.execute(select(WorkShare.__table__, Holder.name).join(Holder, Holder.id == WorkShare.holder_id)
                            .where(WorkShare.work_id.in_(work_ids)).order_by(WorkShare.id)):
             holders.setdefault(s.work_id, []).append(
                 {"party": holder_ref(s.holder_id), "name": s.name, "role": s.role,
                  "share": str(Fraction(s.share_num, s.share_den))})
+        org_names = {org_ref(o.id): o.name for o in c.execute(select(Organisation.id, Organisation.name).where(
+            Organisation.id.in_({int(m.org.split(":")[1]) for f in facts.values() for m in f.mandates})))}
     out = []
     for wid in work_ids:
         f = facts[wid]
@@ -99,6 +100,7 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
         for h in holders.get(wid, []):
             h["orgs"] = sorted({m.org for m in f.mandates
                                 if m.holder == h["party"] and any(m.covers(c, at) for c in Category)})
+            h["org_names"] = {o: org_names.get(o, o) for o in h["orgs"]}  # quotes name organisations
         w = works[wid]
         offers = {p.value: {c.value: _offers_with_party(d, p) for c, d in ds.items() if d.value is Value.LICENCE}
                   for p, ds in decisions.items()}
@@ -112,20 +114,8 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
                 c.value: decide(f, Query(category=c, at=at, licensee=who, purpose=p)).value.value
                 for c in Category}).items()} for who in sorted(licensees.get(wid, ()))}, sort_keys=True),
             "title": w.title,
-            "parties": json.dumps(_party_names(holders.get(wid, []), offers, org_names), sort_keys=True,
-                                  ensure_ascii=False),
         })
     return out
-
-
-def _party_names(holders: list[dict], offers: dict, org_names: dict[str, str]) -> dict[str, str]:
-    """The name of every party a terms row names (its holders, their organisations, the offers' parties), so
-    a report or a quote can say who, not ``org:1``."""
-    names = {h["party"]: h["name"] for h in holders}
-    refs = {o for h in holders for o in h.get("orgs", ())}
-    refs |= {o["party"] for cats in offers.values() for os in cats.values() for o in os if o.get("party")}
-    names.update({r: org_names[r] for r in refs if r in org_names})
-    return names
 
 
 def _offers_with_party(d, purpose: Purpose) -> list[dict]:

@@ -7,12 +7,37 @@
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   if (!zone) return;
 
+  // Results stay on screen until dismissed: kept in sessionStorage across the reload that shows the new
+  // works, each with its own close button (the label comes from the page, in the reader's language).
+  const KEY = "fairtrain-upload-results";
+  const closeLabel = list.dataset.close || "Close";
+
+  function save() {
+    const rows = [...list.children].map((li) => ({ text: li.dataset.text, ok: li.className === "ok" }));
+    try { sessionStorage.setItem(KEY, JSON.stringify(rows)); } catch (e) { /* storage off: stays until reload */ }
+  }
+
   function show(text, ok) {
     const li = document.createElement("li");
-    li.textContent = text;
+    li.dataset.text = text;
     li.className = ok ? "ok" : "error";
+    const span = document.createElement("span");
+    span.textContent = text + " ";
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "dismiss";
+    close.textContent = "×";
+    close.setAttribute("aria-label", closeLabel);
+    close.title = closeLabel;
+    close.addEventListener("click", () => { li.remove(); save(); });
+    li.append(span, close);
     list.appendChild(li);
+    save();
   }
+
+  try {
+    for (const r of JSON.parse(sessionStorage.getItem(KEY) || "[]")) show(r.text, r.ok);
+  } catch (e) { /* nothing kept */ }
 
   function send(files) {
     if (!files.length) return;
