@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from conftest import TESTDATA, make_image
 from fairtrain.cli.app import app
 from fairtrain.core.keys import verify_document
-from fairtrain.core.merkle import verify_set_proof, SortedSet
+from fairtrain.core.merkle import SortedSet, verify_set_proof
 
 LICENSED_TEXT = ("The lighthouse keeper wrote every evening in a leather book: the colour of the sea, the ships that "
                  "passed, the gulls that argued on the rail, and the slow turning of the great lamp above his head. "
@@ -109,7 +109,8 @@ def test_clearance_decides_every_item_and_writes_every_output(world):
     assert quote["totals"] == {"KRW": {"currency": "KRW", "minor": 60000, "display": "60000 KRW"}}
 
     html = (out / "report.html").read_text()
-    assert "<svg" in html and "Decisions by reason" in html and "http" not in html.split("<body>")[1].split("Input")[0]
+    assert "<svg" in html and "Decisions by reason" in html
+    assert not re.search(r"""(src|href|url)\s*[=(]\s*["']?\s*(https?:)?//""", html)  # nothing fetched
     charts = {svg.get("aria-label"): svg for svg in map(ET.fromstring, re.findall(r"<svg.*?</svg>", html, flags=re.DOTALL))}
     assert len(charts["Decisions"].findall("rect")) == len(report["by_decision"]) == 4  # well-formed, a bar each
     assert [t.text for t in charts["Decisions"].findall("text")][::2] == list(report["by_decision"])
@@ -379,3 +380,56 @@ def test_memory_stays_bounded_for_a_dataset_larger_than_the_process(world, tmp_p
     print(f"peak RSS {peak_mib:.0f} MiB")
     assert peak_mib < 450, f"peak RSS {peak_mib:.0f} MiB for a {data.stat().st_size >> 20} MiB dataset"
     assert pq.read_table(tmp / "big-out" / "decisions.parquet").num_rows == n
+
+
+def test_report_lists_items_with_work_titles_and_names_not_refs(world):
+    """report.html's item table: a row per item with decision, work title, holder and organisation by name
+    (escaped), similarity and method; the licence quote names the organisation, its ref kept beside."""
+    run, env, tmp, manifest = world
+    run("orgs", "add", "Korea <Music> & Co")
+    run("mandates", "add", "--holder", "1", "--org", "1")
+    run("declare", "--org", "1", "--category", "train-ai=licence", "--price", "40000", "--currency", "KRW")
+    run("declare", "--holder", "1", "--category", "train-ai=inherit")  # the organisation's offer is the one
+    run("snapshot", "export", tmp / "snap2")
+    out = tmp / "out"
+    run("clear", manifest, "--snapshot", tmp / "snap2", "--licensee", "acme-ai", "--purpose", "train-genai",
+        "--out", out, "--json")
+    quote = json.loads((out / "licence-quote.json").read_text())
+    names = {g["party"]: g["name"] for g in quote["groups"]}
+    assert names.get("org:1") == "Korea <Music> & Co", names  # the name, with the ref as the id beside it
+
+    html = (out / "report.html").read_text()
+    assert "Korea <Music>" not in html and "via Korea &lt;Music&gt; &amp; Co" in html  # escaped, by name
+    assert "org:1" not in html and "holder:1" not in html
+    body = html.split('<table class="items">')[1].split("</table>")[0]
+    rows = re.findall(r'<tr class="it ([^"]*)">(.*?)</tr>', body, flags=re.DOTALL)
+    assert len(rows) == 7  # every item of the dataset, the unreadable one included
+    by_item = {re.search(r"<small>(.*?)</small>", r).group(1) if "<small>" in r else "missing": (cls, r)
+               for cls, r in rows}
+    cls, row = next(v for k, v in by_item.items() if k.endswith("denied-copy.txt"))
+    cells = re.findall(r"<td>(.*?)</td>", row, flags=re.DOTALL)
+    assert cells[0] == "deny" and "denied" in cells[2] and cells[3].startswith("Fishmonger")
+    assert re.fullmatch(r"[01]\.\d{3}", cells[4]) and cells[5] and "registry: deny" in cells[6]
+    # the filters: a radio button per decision, modality and holder; a row carries the keys it matches
+    labels = dict((m[1], m[0]) for m in re.findall(r'<input type="radio" name="\w+" id="f-(\w+)"><label for="f-\w+">'
+                                                   r'(.*?)</label>', html))
+    assert {"deny", "licence", "allow", "unknown", "text", "image", "Keeper", "Fishmonger"} <= set(labels)
+    assert {labels["deny"], labels["text"], labels["Fishmonger"]} <= set(cls.split())
+    assert f"#f-{labels['deny']}:checked~table.items tr.it:not(.{labels['deny']}){{display:none}}" in html
+    assert "<script" not in html and "decisions.parquet" not in html  # all 7 inline: nothing left over
+
+
+def test_report_table_stops_at_10000_items_and_names_decisions_parquet():
+    from fairtrain.services.clearance.report import MAX_REPORT_ITEMS, render_html
+
+    items = [{"item": f"<script>alert({n})</script>", "modality": "text", "decision": "allow", "reason": "",
+              "works": []} for n in range(MAX_REPORT_ITEMS + 5)]
+    report = {"licensee": "l", "purpose": "train-genai", "research": False, "mode": "permission", "engine": "e",
+              "job_id": "j", "mode_note": "", "items": len(items) + 20, "passed": 0, "excluded": 0,
+              "licence_quote": {"works": 0, "totals": {}}, "snapshots": [], "input": "i", "format": "f",
+              "shards": 1, **{k: {} for k in ("by_decision", "by_reason", "by_modality", "domains", "holders",
+                                             "errors")}}
+    html = render_html(report, items)
+    assert html.count('<tr class="it ') == MAX_REPORT_ITEMS == 10_000
+    assert "<script>" not in html and "&lt;script&gt;alert(9999)" in html and "alert(10000)" not in html
+    assert "The other 25 items are in <code>decisions.parquet</code>" in html

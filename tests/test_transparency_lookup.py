@@ -67,7 +67,8 @@ def test_lookup_by_file_answers_for_every_published_clearance(published):
     c = _by_index(ans["clearances"])
     assert c[a]["included"] and c[b]["included"]
     assert c[a]["works"][0]["coverage"]["licence"].startswith("not needed")
-    assert c[a]["models"] == ["acme-ai"] and c[b]["models"] == ["acme-7b"]  # usage report names B's model
+    # the usage report names B's model; A has none logged: no model, and never the developer's name
+    assert c[a]["models"] == [] and c[b]["models"] == ["acme-7b"] and c[a]["licensee"] == "acme-ai"
 
     lic = _by_index(json.loads(run("lookup", files / "licensed.txt", "--clearance", tmp / "out-a", "--clearance",
                                    tmp / "out-b", "--json").stdout)["clearances"])
@@ -152,3 +153,14 @@ def test_bad_lookups_say_why(published):
     assert "empty file" in run("lookup", tmp / "empty.txt", code=2).output
     assert "exactly one of" in run("lookup", "--work", "1", "--repertoire", "X", code=2).output
     assert "not a clearance directory" in run("lookup", "--work", "1", "--clearance", tmp / "nowhere", code=2).output
+
+
+def test_lookup_names_the_models_of_published_summaries_not_the_developer(published):
+    """A clearance cited by a published model summary is listed under that model and version."""
+    run, tmp, a, b = published
+    run("summary", "--clearance", tmp / "out-a", "--model", "acme-mini", "--version", "2.1", "--provider", "Acme AI",
+        "--format", "json", "--out", tmp / "s.json")
+    ans = _by_index(json.loads(run("lookup", tmp / "works" / "free.txt", "--clearance", tmp / "out-a",
+                                   "--clearance", tmp / "out-b", "--json").stdout)["clearances"])
+    assert ans[a]["models"] == ["acme-mini 2.1"] and ans[b]["models"] == ["acme-7b"]
+    assert all("acme-ai" not in x["models"] for x in ans.values())

@@ -52,7 +52,10 @@ def test_summary_from_real_clearances_passes_the_schema_in_every_section(cleared
     assert s["1.3"]["modalities"] == {"text": True, "image": True, "audio": False, "video": False, "other": False}
     # A: free text passes (1 item); B: free text + licensed text + photo pass (3 items)
     assert s["1.3"]["size"]["text"]["approximate"] == {"value": 3, "unit": "items"}
-    assert s["2.1"]["used"] and [d["items_used"] for d in s["2.1"]["large_datasets"]] == [1, 3]
+    # the inputs are a local parquet file: not a public dataset, listed in 2.2.2 with their origin left open
+    assert s["2.1"]["used"] is False and s["2.1"]["large_datasets"] == []
+    assert s["2.2.2"]["datasets"] == ["manifest.parquet"] * 2 and s["2.2.2"]["used"] is None
+    assert s["2.2.2"]["note"] == labels("en")["note_local_inputs"] and s["2.2.2"]["modalities"] == ["text", "image"]
     assert s["2.2.1"]["used"] and s["2.2.1"]["works_licensed"] == 2 and s["2.2.1"]["modalities"] == ["text", "image"]
     assert s["3.1"]["items_excluded"] == (7 - 1) + (7 - 3) and s["3.1"]["items_excluded_by_reservation"] == 2
     assert s["2.4"]["from_model_interactions"] is None and s["2.4"]["note"]  # not evidenced: said, not guessed
@@ -141,3 +144,52 @@ def test_every_field_reads_as_its_label_in_either_language_and_names_are_escaped
         assert "&lt;b&gt;Acme&lt;/b&gt;" in page and "{{7*7}}" in page
         assert f"<h2>{L['s1.1']}</h2>" in page and "http" not in page
     assert labels("ko")["base_model"] == "기반 모델"
+
+
+def test_only_urls_and_hugging_face_ids_are_public_datasets(tmp_path):
+    from fairtrain.services.transparency.summary import public_input
+
+    assert public_input("https://example.org/data.parquet", "parquet") and public_input("hf://datasets/a/b", "hf")
+    assert public_input("acme/korean-books", "hf")  # a Hugging Face dataset id
+    (tmp_path / "acme").mkdir()
+    for local in ("/data/private", "./corpus", str(tmp_path), "file:///data/x.parquet", "manifest.parquet", None):
+        assert not public_input(local, "parquet"), local
+    assert not public_input(str(tmp_path / "acme"), "hf") and not public_input("/srv/a/b", "hf")
+
+
+def test_summary_tables_lay_out_without_broken_words_in_a_narrow_window(cleared):
+    """Korean words are never split across lines and long ids wrap inside their column: nothing overflows."""
+    from test_web_browser import ARGS, CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    run, tmp, _ = cleared
+    out = tmp / "summary-ko.html"
+    run("summary", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--model", "acme-7b", "--version",
+        "1.0", "--provider", "에이크미 인공지능 주식회사", "--format", "html", "--lang", "ko", "--out", out, "--no-log")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        page = b.new_page(viewport={"width": 420, "height": 800})
+        page.goto(out.as_uri())
+        split = page.evaluate("""() => {
+            const bad = [];
+            for (const td of document.querySelectorAll('td, th')) {
+                const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+                for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+                    const re = /[\\uac00-\\ud7a3]+/g;
+                    for (let m = re.exec(n.data); m; m = re.exec(n.data)) {
+                        const r = document.createRange();
+                        r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+                        const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+                        if (tops.size > 1) bad.push(m[0]);
+                    }
+                }
+            }
+            return {bad, hangul: document.body.innerText.match(/[\\uac00-\\ud7a3]/g).length,
+                    overflow: document.documentElement.scrollWidth - window.innerWidth};
+        }""")
+        b.close()
+    assert split["hangul"] > 100  # the Korean summary, read
+    assert split["bad"] == [] and split["overflow"] <= 0, split

@@ -314,3 +314,24 @@ def test_developers_check_a_batch_of_outputs_against_a_published_snapshot(app):
     assert sum(body["attribution_weights"].values()) > 0
     assert dev.request("POST", "/api/outputs/check", data={"snapshot": "../../etc"},
                        files=[("files", ("x.txt", b"x", "text/plain"))]).status_code == 404
+
+
+def test_docs_work_offline_from_same_origin_assets_under_the_csp(app):
+    """/docs references only the app's own assets (no CDN), each answers 200, and no inline script needs
+    the Content-Security-Policy relaxed."""
+    import re
+
+    anon = TestClient(app)
+    r = anon.get("/docs")
+    assert r.status_code == 200 and "swagger-ui" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    refs = re.findall(r"""(?:src|href)=["']([^"']+)""", r.text)
+    assert len(refs) == 3 and all(u.startswith("/") and not u.startswith("//") for u in refs), refs
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", r.text)  # every script is a file: no inline code
+    for u in refs:
+        asset = anon.get(u)
+        assert asset.status_code == 200 and len(asset.content) > 100, u
+    assert "SwaggerUIBundle" in anon.get(refs[1]).text and "/openapi.json" in anon.get(refs[2]).text
+    assert anon.get("/openapi.json").json()["info"]["title"] == "fairtrain"
+    assert anon.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not served

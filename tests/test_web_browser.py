@@ -228,3 +228,17 @@ def test_language_switch_and_developer_keys(server, browser):
     assert "API 키" in page.inner_text("h1")
     _shot(page, "ko-10-developer-keys")
     ctx.close()
+
+
+def test_api_docs_render_offline_under_the_csp(server, browser):
+    """/docs in Chromium: Swagger UI draws the API's operations from same-origin assets only, and the
+    Content-Security-Policy blocks nothing."""
+    page = browser.new_page()
+    elsewhere, refused = [], []
+    page.on("request", lambda r: None if r.url.startswith(server) else elsewhere.append(r.url))
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock", timeout=20_000)
+    assert page.locator(".opblock").count() > 10 and "fairtrain" in page.locator(".title").first.inner_text()
+    assert elsewhere == [] and refused == []
+    page.close()

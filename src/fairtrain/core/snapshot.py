@@ -171,6 +171,7 @@ def terms_schema():
         ("offers", pa.string()),  # JSON {purpose: {category: [Offer.to_dict() + party, ...]}} for licence values
         ("holders", pa.string()),  # JSON [{"party": "holder:1", "name": ..., "share": "1/2", "orgs": [...]}]
         ("licensees", pa.string()),  # JSON {licensee: {purpose: {category: value}}} where a licence was granted
+        ("title", pa.string()),  # added later: older snapshots lack it, and row() then gives None
     ])
 
 
@@ -216,6 +217,7 @@ class SnapshotTerms:
         r["offers"] = offers
         r["holders"] = json.loads(r["holders"] or "[]")
         r["licensees"] = licensees
+        r["title"] = r.get("title")
         return r
 
 

@@ -79,6 +79,27 @@ class WebState:
         return self.data_dir / "uploads"
 
 
+DOCS_ASSETS = "/docs/assets"
+
+
+def _install_api_docs(app: FastAPI) -> None:
+    """``/docs``: the interactive API documentation, offline. Swagger UI comes from the installed
+    ``swagger-ui-bundle-v2`` package and starts from ``/static/docs-init.js``, all same-origin, so the page
+    works without the internet and under the site's Content-Security-Policy (no inline script)."""
+    from fastapi.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{app.title} API</title>'
+            f'<link rel="stylesheet" href="{DOCS_ASSETS}/swagger-ui.css"></head><body><div id="swagger-ui"></div>'
+            f'<script src="{DOCS_ASSETS}/swagger-ui-bundle.js"></script>'
+            '<script src="/static/docs-init.js"></script></body></html>')
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        return HTMLResponse(page)
+
+
 def create_app(data_dir: str | os.PathLike | None = None, database_url: str | None = None, *,
                secret_key: bytes | None = None, limits: WebLimits | None = None,
                password_hasher: PasswordHasher | None = None, secure_cookies: bool = False,
@@ -117,7 +138,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
 
     money_ops.import_legacy_starters(state)
 
-    app = FastAPI(title="fairtrain", version=__version__,
+    app = FastAPI(title="fairtrain", version=__version__, docs_url=None, redoc_url=None,
                   description="A permission-first rights clearinghouse for AI training data: registry, "
                               "declarations, signals, imports, disputes, snapshots and the public log.")
     app.state.web = state
@@ -134,6 +155,7 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     app.include_router(pages_money.router)
     app.include_router(reserve.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _install_api_docs(app)
     _install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes, streamed=STREAMED_PATHS,

@@ -9,6 +9,8 @@ from fairtrain.core.charts import DEFAULT_COLOUR, Bar, bar_chart
 from fairtrain.core.documents import render_document
 from fairtrain.core.money import Money
 
+MAX_REPORT_ITEMS = 10_000  # report.html's item table; every item is in decisions.parquet
+
 
 def quote(entries: list[dict], config) -> dict:
     """Licensable works grouped by the party that offers the licence, prices summed exactly per currency.
@@ -79,8 +81,21 @@ def _chart(title: str, data: dict[str, int]):
     return bar_chart(title, bars) if bars else None
 
 
-def render_html(report: dict) -> str:
-    """The self-contained report (inline CSS and SVG, no scripts, nothing fetched) from ``report.html``."""
+def render_html(report: dict, items: list[dict] = ()) -> str:
+    """The self-contained report (inline CSS and SVG, no scripts, nothing fetched) from ``report.html``.
+
+    ``items`` are the item table's rows (:func:`~fairtrain.services.clearance.shard.report_item`), the first
+    :data:`MAX_REPORT_ITEMS` shown; the filters are CSS only (radio buttons), so the report stays script-free."""
     totals = ", ".join(t["display"] for t in report["licence_quote"]["totals"].values()) or "nothing"
     charts = [(title, _chart(title, report[key])) for title, key in _CHARTS]
-    return render_document("report.html", report=report, totals=totals, charts=charts)
+    items = list(items)[:MAX_REPORT_ITEMS]
+    values = {"decision": lambda i: {i["decision"]}, "modality": lambda i: {i["modality"]},
+              "holder": lambda i: {h for w in i["works"] for h in w["holders"]}}
+    # each filter value gets a CSS-safe key (``d0``, ``m1``, ``h2``): names are free text
+    facets = {f: [(v, f"{f[0]}{n}") for n, v in enumerate(sorted(set().union(*(get(i) for i in items))))]
+              for f, get in values.items()}
+    keys = {f: dict(vs) for f, vs in facets.items()}
+    rows = [{**i, "classes": " ".join(sorted(keys[f][v] for f, get in values.items() for v in get(i)))}
+            for i in items]
+    return render_document("report.html", report=report, totals=totals, charts=charts, rows=rows, facets=facets,
+                           more=max(0, report["items"] - len(rows)))

@@ -135,7 +135,8 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
     }
     write_json(out / "report.json", report)
     with atomic_file(out / "report.html") as tmp:
-        tmp.write_text(render_html(report), encoding="utf-8")
+        # the item table's rows: the first items in shard order (each shard keeps its first ones)
+        tmp.write_text(render_html(report, [i for s in shards for i in s.get("report_items", [])]), encoding="utf-8")
 
     manifest = {
         "format": "fairtrain-clearance/1", "licensee": config.licensee, "purpose": config.purpose.value,

@@ -34,6 +34,7 @@ from fairtrain.services.clearance._readers_base import SHARD_ERRORS, batched
 from fairtrain.services.clearance.pipeline import ClearanceConfig, PipelineStep, build_pipeline
 from fairtrain.services.clearance.readers import Reader, Shard, reader_for
 from fairtrain.services.clearance.records import DECISIONS_SCHEMA, ItemRecord, decision_row
+from fairtrain.services.clearance.report import MAX_REPORT_ITEMS
 
 # Decisions are written in row groups of this many rows: a row group per batch made files slow to read.
 ROW_GROUP = 16_384
@@ -235,9 +236,12 @@ class ShardSummary:
         self.item_leaves: set[str] = set()
         self.work_leaves: set[str] = set()
         self.licensable: dict[str, dict] = {}
+        self.report_items: list[dict] = []  # the first items, as report.html's table shows them
 
     def add(self, rec: ItemRecord) -> None:
         self.items += 1
+        if len(self.report_items) < MAX_REPORT_ITEMS:
+            self.report_items.append(report_item(rec))
         self.by_decision[rec.decision.value] += 1
         self.by_modality[rec.modality or "unknown"] += 1
         for r in rec.reasons:
@@ -278,9 +282,26 @@ class ShardSummary:
         return {"n": n, "shard": shard_id, "items": self.items, "passed": self.passed,
                 "by_decision": dict(self.by_decision), "by_reason": dict(self.by_reason),
                 "by_modality": dict(self.by_modality), "domains": dict(self.domains), "holders": dict(self.holders),
-                "errors": dict(self.errors), "error_items": self.error_items,
+                "errors": dict(self.errors), "error_items": self.error_items, "report_items": self.report_items,
                 "licensable": [self.licensable[k] for k in sorted(self.licensable)]}
 
 
-__all__ = ["LEAF_BATCH", "MAX_ERROR_ITEMS", "ShardRunner", "ShardSummary", "merge_leaves", "pending_shards",
-           "shard_file", "write_json", "write_leaves"]
+def report_item(rec: ItemRecord) -> dict:
+    """One row of the report's item table: the decision, the works matched (title, holders and organisations by
+    name), the best similarity and the method that found it, and the reasons in words."""
+    works = []
+    for m in rec.matches:
+        terms = m.terms or {}
+        holders = [h["name"] for h in terms.get("holders", [])]
+        # organisations by name (``org_names``: snapshots since names were exported; older ones give the ref)
+        orgs = sorted({(h.get("org_names") or {}).get(o, o) for h in terms.get("holders", []) for o in h.get("orgs", ())})
+        works.append({"work_id": m.work_id, "title": terms.get("title"), "holders": holders, "orgs": orgs,
+                      "score": m.score, "method": m.stage})
+    reasons = [f"{r.source}: {r.value.value} ({r.why if isinstance(r.why, str) else ', '.join(r.why)})"
+               for r in rec.reasons]
+    return {"item": rec.item.item, "url": rec.item.url, "modality": rec.modality or "unknown", "decision": rec.decision.value,
+            "works": works, "reason": "; ".join(reasons) or (rec.error or "")}
+
+
+__all__ = ["LEAF_BATCH", "MAX_ERROR_ITEMS", "ShardRunner", "ShardSummary", "merge_leaves",
+           "pending_shards", "report_item", "shard_file", "write_json", "write_leaves"]

@@ -102,17 +102,18 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
                                 if m.holder == h["party"] and any(m.covers(c, at) for c in Category)})
             h["org_names"] = {o: org_names.get(o, o) for o in h["orgs"]}  # quotes name organisations
         w = works[wid]
+        offers = {p.value: {c.value: _offers_with_party(d, p) for c, d in ds.items() if d.value is Value.LICENCE}
+                  for p, ds in decisions.items()}
         out.append({
             "work_id": wid, "iscc": w.iscc, "media_type": w.media_type, "status": w.status,
             **{value_column(p, c): d.value.value for p, ds in decisions.items() for c, d in ds.items()},
-            "offers": json.dumps({p.value: {c.value: _offers_with_party(d, p) for c, d in ds.items()
-                                            if d.value is Value.LICENCE} for p, ds in decisions.items()},
-                                 sort_keys=True),
+            "offers": json.dumps(offers, sort_keys=True),
             "holders": json.dumps(holders.get(wid, []), sort_keys=True, ensure_ascii=False),
             # what a licensee with a grant gets instead of the public terms (exact: the engine decides it)
             "licensees": json.dumps({who: {p.value: v for p, v in per_purpose(f, lambda p, f=f, who=who: {
                 c.value: decide(f, Query(category=c, at=at, licensee=who, purpose=p)).value.value
                 for c in Category}).items()} for who in sorted(licensees.get(wid, ()))}, sort_keys=True),
+            "title": w.title,
         })
     return out
 

@@ -126,6 +126,7 @@ class WorkLookup:
             by_sig[doc.get("signature", {}).get("value", "")] = d
         self.clearances: list[PublishedClearance] = []
         usage: list[dict] = []
+        summaries: list[dict] = []
         self.payments: list[dict] = []
         for e in log.entries():
             if e["kind"] == "clearance":
@@ -140,11 +141,17 @@ class WorkLookup:
                 usage.append(e["body"])
             elif e["kind"] == "payment":
                 self.payments.append(e["body"])
+            elif e["kind"] == "summary":
+                summaries.append(e["body"])
         for pc in self.clearances:
-            models = sorted({str(u["model"]) for u in usage if u.get("model") and (
-                u.get("job_id") == pc.manifest.get("job_id") or
-                (u.get("job_id") is None and u.get("licensee") == pc.licensee))})
-            pc.models = models or [pc.licensee]  # no usage report: the licensee is all the log can name
+            # the models the log names for this clearance: usage reports, and published model summaries that
+            # cite it; none is none (the licensee is the developer, not a model, and has its own column)
+            job = pc.manifest.get("job_id")
+            models = {str(u["model"]) for u in usage if u.get("model") and (
+                u.get("job_id") == job or (u.get("job_id") is None and u.get("licensee") == pc.licensee))}
+            models |= {" ".join(str(x) for x in (s["model"], s.get("version")) if x) for s in summaries
+                       if s.get("model") and any(c.get("job_id") == job for c in s.get("clearances", []))}
+            pc.models = sorted(models)
 
     # -- identification --------------------------------------------------------------------------------
     def identify(self, name: str, data: bytes, matchers: Sequence = ()) -> dict:
@@ -231,7 +238,7 @@ class WorkLookup:
                     continue
                 w = by_id[x["work_id"]]
                 cov = x.get("coverage", {})
-                for model in a["models"]:
+                for model in a["models"] or [""]:  # a row even where the log names no model
                     rows.append({"work_id": w["id"], "work_ref": w.get("work_ref") or "", "title": w.get("title", ""),
                                  "model": model, "licensee": a["licensee"], "purpose": a["purpose"],
                                  "log_index": a["log_index"], "job_id": a["job_id"],

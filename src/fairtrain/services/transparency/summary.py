@@ -210,11 +210,15 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
     def mods(counter: Counter) -> list[str]:
         return [m for m in MODALITIES if counter.get(m)]
 
-    datasets = [{"identifier": Path(str(c.manifest.get("input", c.out))).name or str(c.out), "link": None,
+    # only an input named by a URL or a Hugging Face dataset id is evidence of a public dataset; a local
+    # folder or file is listed as what it is (2.2.2, origin to be stated by the provider)
+    public = [c for c in cs if not c.crawled and public_input(c.manifest.get("input"), c.report.get("format"))]
+    local = [c for c in cs if not c.crawled and all(c is not p for p in public)]
+    datasets = [{"identifier": str(c.manifest["input"]), "link": _link(c.manifest.get("input")),
                  "collection_dates": (c.logged_at or "")[:10] or None, "items": int(c.manifest["items"]),
                  "items_used": int(c.manifest["cleared"]),
                  "modalities": mods(Counter({r["modality"]: 1 for r in c.rows if r["passes"] and r["modality"]}))}
-                for c in cs if not c.crawled]
+                for c in public]
     domains: Counter = Counter()
     for c in cs:
         if c.crawled:
@@ -260,7 +264,10 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
                    large_datasets=datasets, other_description=None),
         "2.2.1": sec("2.2.1", note=L["note_licensed"], used=bool(licensed_works), modalities=mods(used_mods["licensed"]),
                      works_licensed=len(licensed_works)),
-        "2.2.2": sec("2.2.2", note=no, used=None, modalities=[], datasets=[], description=None),
+        "2.2.2": sec("2.2.2", note=L["note_local_inputs"] if local else no, used=None,
+                     modalities=mods(Counter({r["modality"]: 1 for c in local for r in c.rows
+                                              if r["passes"] and r["modality"]})),
+                     datasets=[_identifier(c) for c in local], description=None),
         "2.3": sec("2.3", used=any(c.crawled for c in cs), crawlers=[], purposes=None, crawler_behaviour=(
                        L["measure_web"] if check_web else None), collection_period=None, content_description=None,
                    modalities=mods(Counter({r["modality"]: 1 for c in cs if c.crawled for r in c.rows
@@ -303,6 +310,32 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
     return {"format": "fairtrain-training-summary/1", "template": L["template"],
             "generated_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"), "lang": lang,
             "sections": sections}
+
+
+_PUBLIC_SCHEMES = ("http://", "https://", "hf://")
+
+
+def public_input(value: str | None, fmt: str | None) -> bool:
+    """Whether a clearance's input names a public dataset: a web URL, ``hf://``, or a Hugging Face dataset id
+    (``owner/name`` read as ``hf``). A local folder or file (absolute, relative, ``file://``) is not."""
+    v = str(value or "")
+    if v.lower().startswith(_PUBLIC_SCHEMES):
+        return True
+    return fmt == "hf" and "://" not in v and not v.startswith((".", "/", "~")) and not Path(v).exists() \
+        and len(v.split("/")) <= 2
+
+
+def _link(value: str | None) -> str | None:
+    v = str(value or "")
+    if v.lower().startswith(("http://", "https://")):
+        return v
+    if v.lower().startswith("hf://"):
+        v = v[5:].removeprefix("datasets/")
+    return f"https://huggingface.co/datasets/{v}" if v else None
+
+
+def _identifier(c: _Clearance) -> str:
+    return Path(str(c.manifest.get("input", c.out))).name or str(c.out)
 
 
 def _money(currency: str, minor: int, lang: str) -> str:
