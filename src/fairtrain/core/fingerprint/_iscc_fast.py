@@ -24,9 +24,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-import numpy as np
-
 import iscc_core as _ic
+import numpy as np
 
 
 def _minhash_source():
