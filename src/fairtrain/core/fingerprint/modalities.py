@@ -37,27 +37,22 @@ class Modality:
 
     def register_many(self, items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
         """``register`` of each ``(name, data)``: a registered fingerprint, or the item's FingerprintError
-        (document errors are raised as they are by ``register``)."""
-        if self.register_batch is not None:
-            return self.register_batch(items)
-        out: list[object | FingerprintError] = []
-        for name, data in items:
-            try:
-                out.append(self.register(data, name))
-            except FingerprintError as e:
-                out.append(e)
-        return out
+        (a DocumentError, for a document whose text cannot be read)."""
+        return self.register_batch(items) if self.register_batch is not None else _each(self.register, items)
 
     def fingerprint_many(self, items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
-        if self.fingerprint_batch is not None:
-            return self.fingerprint_batch(items)
-        out: list[object | FingerprintError] = []
-        for name, data in items:
-            try:
-                out.append(self.fingerprint(data, name))
-            except FingerprintError as e:
-                out.append(e)
-        return out
+        return self.fingerprint_batch(items) if self.fingerprint_batch is not None else _each(self.fingerprint, items)
+
+
+def _each(fn: Callable[[bytes, str], object], items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
+    """``fn(data, name)`` of each item, one at a time; an item's FingerprintError is its result."""
+    out: list[object | FingerprintError] = []
+    for name, data in items:
+        try:
+            out.append(fn(data, name))
+        except FingerprintError as e:
+            out.append(e)
+    return out
 
 
 @cache
