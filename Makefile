@@ -7,6 +7,10 @@ PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -n 2
 DEMO_DIR ?= demo-data
 DEMO_PORT ?= 8000
 
+# axe-core (accessibility rules), injected into every page by the browser tests; an ignored folder, no package.json.
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.10.2
+
 # The protego robots.txt corpus (its sdist's test data) is read by the RFC 9309 differential test.
 PROTEGO_SDIST := $(HOME)/.cache/fairtrain/protego-0.7.0.tar.gz
 
@@ -35,10 +39,13 @@ $(PROTEGO_SDIST):
 	mkdir -p $(dir $@)
 	$(BIN)/pip download -q --no-deps --no-binary :all: -d $(dir $@) protego==0.7.0
 
-test-sqlite: $(STAMP) $(PROTEGO_SDIST)
+$(AXE):
+	npm install --prefix .cache/axe --no-save --no-audit --no-fund axe-core@$(AXE_VERSION)
+
+test-sqlite: $(STAMP) $(PROTEGO_SDIST) $(AXE)
 	$(PYTEST) -q tests
 
-test-postgres: $(STAMP) $(PROTEGO_SDIST)
+test-postgres: $(STAMP) $(PROTEGO_SDIST) $(AXE)
 	scripts/with-postgres.sh $(PYTEST) -q tests
 
 bench: $(STAMP)

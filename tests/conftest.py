@@ -25,6 +25,13 @@ def pytest_report_header(config):
     return f"fairtrain database under test: {'postgresql ' + PG_URL if PG_URL else 'sqlite'}"
 
 
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path, monkeypatch):
+    """Every test's default data directory is its own (`fairtrain init` writes the registry key there),
+    never the home directory's."""
+    monkeypatch.setenv("FAIRTRAIN_DATA_DIR", str(tmp_path / "fairtrain-data"))
+
+
 @pytest.fixture(scope="session")
 def _pg_template():
     """A migrated template database, cloned per test (CREATE DATABASE … TEMPLATE is fast)."""

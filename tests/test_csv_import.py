@@ -23,6 +23,13 @@ def count(registry, model) -> int:
         return c.execute(select(func.count()).select_from(model)).scalar_one()
 
 
+def confirm_all(registry) -> None:
+    """Every pending member consents (as the holder, signed in)."""
+    for m in registry.mandates():
+        if m["status"] == "pending":
+            registry.confirm_mandate(m["id"], holder=m["holder"])
+
+
 @pytest.fixture
 def org(registry):
     return registry.add_org("KOMCA", country="KR")
@@ -42,7 +49,10 @@ def test_a_valid_repertoire_imports_with_holders_mandates_and_declarations(regis
     with registry.engine.connect() as c:
         w1 = c.execute(select(Work.id).where(Work.work_ref == "K-1")).scalar_one()
         w2 = c.execute(select(Work.id).where(Work.work_ref == "K-2")).scalar_one()
-    # the organisation speaks for its new members: its per-work declarations count
+    # new members' mandates are pending: the organisation does not speak for them yet
+    assert registry.decide(w1, Category.TRAIN_GENAI).value is Value.DENY
+    confirm_all(registry)
+    # once they consent, the organisation speaks for them: its per-work declarations count
     d = registry.decide(w1, Category.TRAIN_GENAI)
     assert d.value is Value.LICENCE
     assert d.offers[0].price.minor == 50000 and d.offers[0].price.currency == "KRW"
@@ -154,6 +164,8 @@ def test_a_big_file_is_parsed_in_a_worker_and_still_all_or_nothing(registry, org
     assert count(registry, DeclarationRow) == 20_000
     with registry.engine.connect() as c:
         wid = c.execute(select(Work.id).where(Work.work_ref == "B039999")).scalar_one()
+    assert {m["status"] for m in registry.mandates(org_id=org)} == {"pending"}
+    confirm_all(registry)
     assert registry.decide(wid, Category.TRAIN_AI).value is Value.ALLOW
 
 

@@ -48,7 +48,7 @@ def facts(draw):
     holders = frozenset(draw(st.sets(st.sampled_from(HOLDERS), min_size=1)))
     mandates = tuple(
         Mandate(holder=h, org=o, categories=frozenset(draw(st.sets(categories, min_size=1))),
-                valid_from=draw(times), valid_until=None)
+                valid_from=(vf := draw(times)), valid_until=None, confirmed_at=vf)
         for h in sorted(holders) for o in ORGS if draw(st.booleans()))
     decls = tuple(draw(st.lists(declarations(), max_size=8)))
     return WorkFacts(work="work:1", holders=holders, declarations=decls, mandates=mandates)
@@ -148,7 +148,7 @@ def test_a_party_may_loosen_its_own_broader_reservation_but_not_someone_elses():
 def test_repertoire_declarations_count_only_within_a_valid_mandate():
     decl = _decl(1, Level.REPERTOIRE, "org:1", Category.TRAIN_AI, Value.LICENCE, target="org:1")
     mandate = Mandate("holder:1", "org:1", frozenset({Category.TRAIN_AI}), valid_from=T0,
-                      valid_until=T0 + timedelta(days=30))
+                      valid_until=T0 + timedelta(days=30), confirmed_at=T0)
     f = WorkFacts("work:1", frozenset({"holder:1"}), (decl,), (mandate,))
     assert decide(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.LICENCE
     # after the mandate ends, the organisation no longer speaks for the work: default deny
@@ -156,7 +156,7 @@ def test_repertoire_declarations_count_only_within_a_valid_mandate():
     assert later.value is Value.DENY and later.reasons[0].statement.level is Level.DEFAULT
     # a mandate for search does not cover training
     f2 = WorkFacts("work:1", frozenset({"holder:1"}), (decl,),
-                   (Mandate("holder:1", "org:1", frozenset({Category.SEARCH}), valid_from=T0),))
+                   (Mandate("holder:1", "org:1", frozenset({Category.SEARCH}), valid_from=T0, confirmed_at=T0),))
     assert decide(f2, Query(Category.TRAIN_AI, NOW)).value is Value.DENY
 
 

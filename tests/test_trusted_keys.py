@@ -81,3 +81,18 @@ def test_without_a_registry_key_nothing_is_trusted_by_default(world):  # noqa: F
     marked = json.loads(run("keys", "mark", "--name", "registry", "--registry", "--json").stdout)
     assert marked["role"] == "registry"  # the same key, now trusted again without --public-key
     assert json.loads(run("snapshot", "verify", tmp / "snap", "--json").stdout)["key_id"] == marked["key_id"]
+
+
+def test_a_private_key_is_written_readable_by_its_owner_only_and_atomically(tmp_path):
+    import os
+
+    old = os.umask(0)  # even a permissive umask must not open the key to others
+    try:
+        key = SigningKey.generate()
+        key.save(tmp_path / "keys" / "registry.key", role="registry")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "keys" / "registry.key").stat().st_mode & 0o777) == "0o600"
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["registry.key", "registry.key.json",
+                                                                      "registry.key.pub"]
+    assert SigningKey.load(tmp_path / "keys" / "registry.key").public.key_id == key.public.key_id

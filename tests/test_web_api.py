@@ -152,6 +152,16 @@ def test_import_reports_a_bad_row_and_stores_nothing_until_asked(app):
     assert r.json()["imported"] and r.json()["created"] == 2
     hits = TestClient(app).get("/api/registry/search", params={"title": "아리랑"}).json()
     assert [h["title"] for h in hits] == ["아리랑 변주곡"]
+    # the new members have not consented yet: the organisation's terms do not count
+    assert hits[0]["terms"]["train-genai"] == "deny" and hits[0]["terms"]["search"] == "deny"
+    mandates = org.request("GET", "/api/mandates").json()
+    assert [m["status"] for m in mandates] == ["pending", "pending"]
+    for m in mandates:  # each member follows the e-mailed link
+        link = org.request("POST", f"/api/mandates/{m['id']}/invite").json()
+        r = TestClient(app).post(f"/api/mandates/{m['id']}/confirm", json={"token": link["token"]})
+        assert r.status_code == 200 and r.json()["in_force"], r.text
+    assert TestClient(app).post(f"/api/mandates/{m['id']}/confirm", json={"token": link["token"]}).status_code == 403
+    hits = TestClient(app).get("/api/registry/search", params={"title": "아리랑"}).json()
     assert hits[0]["terms"]["train-genai"] == "licence" and hits[0]["terms"]["search"] == "allow"
     # the page shows the same report
     page = org.client.post("/org/import", files={"file": ("rep.csv", csv, "text/csv")}, data={"csrf": org.csrf})
@@ -260,7 +270,7 @@ def test_korean_for_accept_language_ko_and_the_switch_wins(app):
 
 def test_openapi_document_lists_the_api(app):
     doc = TestClient(app).get("/openapi.json").json()
-    assert {"/api/works", "/api/works/{work_id}/decision", "/api/org/import", "/api/kit", "/api/log/proof/{index}",
+    assert {"/api/works", "/api/works/{work}/decision", "/api/org/import", "/api/kit", "/api/log/proof/{index}",
             "/api/registry/search", "/api/snapshots"} <= set(doc["paths"])
     assert not any(p.startswith("/creator") for p in doc["paths"])
     json.dumps(doc)

@@ -78,10 +78,10 @@ def _shot(page, name: str) -> None:
 
 
 TEXTS = {
-    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "nothing was stored.", "deny": "deny",
-           "money": "Licences and money"},
+    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "nothing was stored.", "deny": "Denied",
+           "money": "Licences and money", "image": "Image", "text": "Text"},
     "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장되지 않았습니다.", "deny": "거부",
-           "money": "이용허락과 정산"},
+           "money": "이용허락과 정산", "image": "이미지", "text": "글"},
 }
 
 
@@ -116,8 +116,17 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     }""", [f"{title}.txt", text_file(ord(lang[0])).decode()])
     page.wait_for_selector("#works tbody tr:nth-child(2) a")
     rows = page.inner_text("#works tbody")
-    assert "photo" in rows and "image" in rows and title in rows and "text" in rows
+    assert "photo" in rows and t["image"] in rows and title in rows and t["text"] in rows
+    assert lang == "en" or ("image" not in rows and "active" not in rows)  # words, not codes
     _shot(page, f"{lang}-03-creator-works")
+    # upload results stay on screen, across the reload that lists the new works, until dismissed
+    page.wait_for_timeout(1000)
+    results = page.locator("#upload-results li")
+    assert results.count() == 2 and "photo.jpg" in results.nth(0).inner_text()
+    results.nth(0).locator("button.dismiss").click()
+    assert page.locator("#upload-results li").count() == 1
+    page.reload()
+    assert page.locator("#upload-results li").count() == 1  # dismissed stays dismissed
     assert page.is_checked("#v_search_allow") and page.is_checked("#v_train-ai_deny")
     page.check("#v_train-ai_deny")
     page.check("#v_tdm_deny")
@@ -188,6 +197,8 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.click("#lookup-submit")
     page.wait_for_selector("#lookup-result")
     assert page.locator("#no-clearances").count() == 1  # none has been published on this server yet
+    assert page.get_attribute("#lookup-result", "data-verdict") == "no"  # recognised: no clearance to be in
+    assert page.locator("#recognised .lookup-card").count() == 1
     _shot(page, f"{lang}-10-public-was-my-work-used")
     page.goto(server + "/summaries")
     assert page.locator("html").get_attribute("lang") == lang

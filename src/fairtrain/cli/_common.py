@@ -93,6 +93,16 @@ def parse_when(text: str | None, field: str) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def read_json_file(path: Path) -> object:
+    """A JSON file's content; an unreadable or malformed file fails naming it and the reason."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as e:
+        fail(f"{path}: cannot read ({e.strerror or e})")
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail(f"{path}: not JSON ({e})")
+
+
 def parse_categories(values: list[str] | None) -> list[Category]:
     try:
         return [Category.parse(v) for raw in values or () for v in raw.split(",") if v.strip()]
@@ -122,7 +132,7 @@ def trusted_keys(public_key: list[Path] | None) -> list:
         fail(str(e))
     if not trusted:
         fail(f"no trusted registry key in {key_path('registry').parent}: pass --public-key FILE (the registry's "
-             "published public key), create the registry's key with `fairtrain keys create`, or mark a key made "
+             "published public key), create the registry's key with `fairtrain init` (or `fairtrain keys create`), or mark a key made "
              "before key roles with `fairtrain keys mark --name NAME --registry`")
     return trusted
 
@@ -138,6 +148,9 @@ def read_items(files: list[Path]) -> list[tuple[str, bytes]]:
             err.print(f"[red]{f}[/]: cannot read ({e.strerror or e})", highlight=False)
     return items
 
+
+OrgOpt = Annotated[str | None, typer.Option(
+    "--org", help="The organisation whose work_ref names the work (where two organisations use the same ref)")]
 
 PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
     "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's registry keys")]

@@ -17,7 +17,7 @@ from fairtrain.core.errors import FairtrainError
 __all__ = ["app", "main"]
 
 # Each module registers its commands on the root app when imported; this order is the order of --help.
-COMMAND_MODULES = ("registry", "holders", "orgs", "mandates", "works", "decisions", "disputes", "keys", "snapshot",
+COMMAND_MODULES = ("registry", "holders", "orgs", "mandates", "tariffs", "works", "decisions", "disputes", "keys", "snapshot",
                    "clear", "signals", "licences", "payments", "usage", "distribution", "log", "transparency",
                    "serve")
 for _module in COMMAND_MODULES:

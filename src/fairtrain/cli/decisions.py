@@ -9,6 +9,7 @@ from rich.table import Table
 
 from fairtrain.cli._common import (
     JsonOpt,
+    OrgOpt,
     app,
     emit,
     fail,
@@ -24,7 +25,8 @@ from fairtrain.services import registry as registry_service  # lazy: `clear` nev
 def declare(
     category: Annotated[list[str], typer.Option(help="CATEGORY=VALUE, e.g. train-genai=licence (repeatable); "
                                                      "VALUE 'inherit' withdraws")],
-    work: Annotated[int | None, typer.Option(help="Declare for one work")] = None,
+    work: Annotated[str | None, typer.Option(help="Declare for one work: id, work_ref (with --org where two "
+                                                  "organisations use it) or ISWC/ISRC/ISBN")] = None,
     holder: Annotated[str | None, typer.Option(help="Declare for a holder's whole catalogue")] = None,
     org: Annotated[str | None, typer.Option(help="Declare for an organisation's whole repertoire")] = None,
     acting_as: Annotated[str | None, typer.Option("--as", help="Declaring party for --work: holder:ID or org:ID")] = None,
@@ -41,6 +43,9 @@ def declare(
 ) -> None:
     """Declare allow, deny or licence per usage category, for a work, a catalogue or a repertoire."""
     reg = registry()
+    work_org = None
+    if work is not None and org is not None:  # --org narrows the work's work_ref
+        work_org, org = org, None
     if sum(x is not None for x in (work, holder, org)) != 1:
         fail("give exactly one of --work, --holder, --org")
     values: dict[Category, Value | None] = {}
@@ -67,8 +72,8 @@ def declare(
         except ValueError as e:
             fail(f"offer: {e}")
     if work is not None:
-        level, target = Level.WORK, work
-        party = acting_as or _sole_holder(reg, work)
+        level, target = Level.WORK, reg.resolve_work(work, org=work_org)
+        party = acting_as or _sole_holder(reg, target)
     elif holder is not None:
         h = reg.find_holder(holder)
         level, target, party = Level.CATALOGUE, h["id"], acting_as or h["ref"]
@@ -94,12 +99,13 @@ def _sole_holder(reg: registry_service.Registry, work: int) -> str:
 
 @app.command()
 def decide(
-    work: int,
+    work: Annotated[str, typer.Argument(help="Work id, the organisation's work_ref, or an ISWC/ISRC/ISBN")],
     category: Annotated[str, typer.Option(help="Usage category")],
     licensee: Annotated[str | None, typer.Option(help="Who wants to use it (grants to them count)")] = None,
     at: Annotated[str | None, typer.Option(help="Decide as of this date or time (default now)")] = None,
     purpose: Annotated[Purpose, typer.Option()] = Purpose.COMMERCIAL,
     model_version: Annotated[str | None, typer.Option()] = None,
+    org: OrgOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """May WORK be used for CATEGORY? Prints the value, the offer where a licence is needed, and why."""
@@ -107,7 +113,9 @@ def decide(
         cat = Category.parse(category)
     except ValueError as e:
         fail(str(e))
-    d = registry().decide(work, cat, licensee=licensee, at=parse_when(at, "--at"), purpose=purpose,
+    reg = registry()
+    work = reg.resolve_work(work, org=org)
+    d = reg.decide(work, cat, licensee=licensee, at=parse_when(at, "--at"), purpose=purpose,
                           model_version=model_version)
     data = {"work": work, "licensee": licensee, "purpose": purpose.value, **d.to_dict()}
     colour = {"allow": "green", "licence": "yellow", "deny": "red"}.get(d.value.value, "white")

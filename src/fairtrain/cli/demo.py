@@ -85,5 +85,8 @@ def build_demo(data_dir: Path) -> tuple[Registry, list[tuple[int, str]]]:
     report = import_csv(reg, files / "repertoire.csv", org_id=org)
     if report.errors:
         raise RuntimeError("; ".join(map(str, report.errors)))
+    for m in reg.mandates(org_id=org):  # the new members consent, each following the link they were sent
+        if m["status"] == "pending":
+            reg.confirm_mandate(m["id"], token=reg.mandate_invitation(m["id"]))
     works = [(w["id"], w["title"]) for w in (reg.work(i) for i in range(1, 6))]
     return reg, works

@@ -18,6 +18,7 @@ from fairtrain.cli._common import (
     parse_categories,
     parse_when,
     party_key,
+    read_json_file,
 )
 from fairtrain.core.money import Money
 
@@ -47,6 +48,26 @@ def licences_request(
     ids = licensing().request(data, licensee=licensee, categories=parse_categories(category) or None,
                                valid_until=parse_when(until, "--until"), model_versions=tuple(model_version or ()))
     emit({"licences": ids}, as_json, f"requested licences {', '.join(map(str, ids))}")
+
+
+@licences_app.command("declare-use")
+def licences_declare_use(
+    usage: Annotated[Path, typer.Argument(metavar="USAGE", help="A clearance's licence-quote.json (reservation "
+                                                                "mode, over the training set) or a usage report")],
+    licensee: Annotated[str | None, typer.Option()] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Categories used (default: the report's purpose)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Declare use that already happened ("pay later"): retroactive licence requests priced by each
+    organisation's retroactive tariff, answered with `licences accept` like any other."""
+    data = read_json_file(usage)
+    if not isinstance(data, dict):
+        fail(f"{usage}: expected a JSON object")
+    out = licensing().declare_past_use(data, licensee=licensee, categories=parse_categories(category) or None)
+    lines = [f"retroactive licence {x['licence']} asked of {x['grantor']}: {len(x['works'])} works, "
+             f"{Money.from_dict(x['price'])} (surcharge {x['surcharge_bp'] / 100}%)" for x in out["licences"]]
+    lines += [f"not covered: work {u['work_id']} ({u['reason']})" for u in out["uncovered"]]
+    emit(out, as_json, "\n".join(lines))
 
 
 @licences_app.command("accept")

@@ -120,14 +120,59 @@ def log_prove(index: Annotated[int, typer.Argument(help="Entry index")],
 
 
 @log_app.command("record-clearance")
-def log_record_clearance(out_dir: Annotated[Path, typer.Argument(metavar="OUT")], as_json: JsonOpt = False) -> None:
-    """Publish a clearance manifest (signed by its licensee) in the log."""
+def log_record_clearance(
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT")],
+    to: Annotated[str | None, typer.Option("--to", help="Publish to this fairtrain registry (its base URL): the "
+                                                         "manifest and its leaves, so its lookups answer for them")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="FAIRTRAIN_API_KEY",
+                                                help="A developer API key of that registry", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish a clearance manifest (signed by its licensee) in the log: this data directory's, or with
+    ``--to URL`` a registry's, which checks it, keeps the leaves and logs it."""
     from fairtrain.core.keys import verify_document
     from fairtrain.services.log import Entry
 
+    if to is not None:
+        _publish_to(out_dir, to, api_key, as_json)
+        return
     doc = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
     signer = verify_document(doc)
     body = {"manifest": doc, "licensee_key_id": signer.key_id}
     (idx,) = public_log().append([Entry("clearance", body, subject=f"licensee:{doc.get('licensee')}")])
     emit({"index": idx, "licensee": doc.get("licensee"), "key_id": signer.key_id}, as_json,
          f"clearance manifest of {doc.get('licensee')} recorded as log entry {idx}")
+
+
+def _publish_to(out_dir: Path, url: str, api_key: str | None, as_json: bool) -> None:
+    """POST the clearance OUT's manifest and leaves to ``URL/api/clearances`` with the API key."""
+    import httpx
+
+    if not api_key:
+        fail("--to needs a developer API key: --api-key KEY or FAIRTRAIN_API_KEY")
+    if not url.startswith(("http://", "https://")):
+        fail(f"--to {url!r}: give the registry's base URL, e.g. https://registry.example")
+    names = {"manifest": "manifest.json", "leaves_works": "leaves-works.parquet",
+             "leaves_items": "leaves-items.parquet", "decisions": "decisions.parquet"}
+    files = {}
+    for field, name in names.items():
+        path = out_dir / name
+        if not path.is_file():
+            if field == "decisions":
+                continue
+            fail(f"{path}: missing (OUT must be the directory `fairtrain clear --out` wrote)")
+        files[field] = (name, path.read_bytes())
+    try:
+        r = httpx.post(url.rstrip("/") + "/api/clearances", files=files, timeout=120,
+                       headers={"Authorization": f"Bearer {api_key}"})
+    except httpx.HTTPError as e:
+        fail(f"{url}: cannot reach the registry ({e})", code=1)
+    try:
+        body = r.json()
+    except ValueError:
+        body = {"detail": r.text[:300]}
+    if r.status_code != 201:
+        detail = body.get("detail") if isinstance(body, dict) else body
+        fail(f"{url} refused the clearance ({r.status_code}): {detail}", code=1)
+    emit(body, as_json, f"clearance manifest of {body.get('licensee')} published to {url} as log entry {body['index']}"
+                        + ("" if body.get("new") else " (already published)"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,9 +12,11 @@ from fairtrain.cli._common import (
     JsonOpt,
     app,
     emit,
+    fail,
     parse_categories,
     parse_when,
     registry,
+    state,
 )
 from fairtrain.core.vocab import Category
 
@@ -27,6 +30,8 @@ def mandates_add(
     category: Annotated[list[str] | None, typer.Option(help="Categories (repeat or comma-separate); default all")] = None,
     valid_from: Annotated[str | None, typer.Option("--from")] = None,
     valid_until: Annotated[str | None, typer.Option("--until")] = None,
+    pending: Annotated[bool, typer.Option(help="Await the holder's consent (confirm or signed paper) before it "
+                                               "counts; default: the holder consented, it counts now")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Record that a member mandates an organisation to act for them."""
@@ -34,16 +39,79 @@ def mandates_add(
     h, o = reg.find_holder(holder), reg.find_org(org)
     cats = parse_categories(category) or list(Category)
     mid = reg.add_mandate(h["id"], o["id"], cats, valid_from=parse_when(valid_from, "--from"),
-                          valid_until=parse_when(valid_until, "--until"))
-    emit({"id": mid, "holder": h["ref"], "org": o["ref"], "categories": [c.value for c in cats]}, as_json,
-         f"mandate {mid}: {h['name']} → {o['name']} for {', '.join(c.value for c in cats)}")
+                          valid_until=parse_when(valid_until, "--until"), pending=pending)
+    emit({"id": mid, "holder": h["ref"], "org": o["ref"], "categories": [c.value for c in cats],
+          "status": "pending" if pending else "confirmed"}, as_json,
+         f"mandate {mid}: {h['name']} → {o['name']} for {', '.join(c.value for c in cats)}"
+         + (" (pending the holder's consent)" if pending else ""))
 
 
 @mandates_app.command("list")
 def mandates_list(org: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
     reg = registry()
     rows = reg.mandates(org_id=reg.find_org(org)["id"] if org else None)
-    t = Table("id", "holder", "org", "categories", "from", "until")
+    t = Table("id", "holder", "org", "categories", "status", "in force", "from", "until", "ends")
     for m in rows:
-        t.add_row(str(m["id"]), m["holder"], m["org"], ",".join(m["categories"]), m["valid_from"], m["valid_until"] or "")
+        t.add_row(str(m["id"]), m["holder"], m["org"], ",".join(m["categories"]), m["status"],
+                  "yes" if m["in_force"] else "no", m["valid_from"], m["valid_until"] or "", m["ends_at"] or "")
     emit(rows, as_json, t)
+
+
+def _show(m: dict, as_json: bool, what: str) -> None:
+    emit(m, as_json, f"mandate {m['id']} ({m['holder']} → {m['org']}): {what}; "
+                     f"{'in force' if m['in_force'] else 'not in force'}")
+
+
+@mandates_app.command("invite")
+def mandates_invite(mandate_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
+    """Issue a single-use confirmation token for a pending mandate (send it to the holder; an earlier one
+    stops working). The holder confirms with `mandates confirm ID --token TOKEN` or the web link."""
+    token = registry().mandate_invitation(mandate_id)
+    link = f"/mandates/{mandate_id}/confirm?token={token}"
+    emit({"id": mandate_id, "token": token, "link": link}, as_json,
+         f"mandate {mandate_id}: confirmation token {token}\nlink (on the web app): {link}")
+
+
+@mandates_app.command("confirm")
+def mandates_confirm(
+    mandate_id: Annotated[int, typer.Argument(metavar="ID")],
+    token: Annotated[str | None, typer.Option(help="The single-use token of the holder's invitation")] = None,
+    holder: Annotated[str | None, typer.Option(help="Confirm as this holder (id or name), without a token")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The holder consents to a pending mandate: it counts from now on."""
+    reg = registry()
+    if (token is None) == (holder is None):
+        fail("give exactly one of --token (the invitation's) or --holder (confirming as the holder)")
+    m = reg.confirm_mandate(mandate_id, token=token, holder=reg.find_holder(holder)["ref"] if holder else None)
+    _show(m, as_json, "confirmed")
+
+
+@mandates_app.command("attach")
+def mandates_attach(
+    mandate_id: Annotated[int, typer.Argument(metavar="ID")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The signed paper mandate (scan or PDF)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Attach the holder's signed paper mandate: stored by its SHA-256 under the data directory, the hash
+    logged; the mandate counts from now on."""
+    from fairtrain.core.datadir import resolve_data_dir
+
+    try:
+        f = file.open("rb")
+    except OSError as e:
+        fail(f"{file}: cannot read ({e.strerror or e})")
+    with f:
+        m = registry().attach_mandate_paper(mandate_id, f, resolve_data_dir(state.data_dir))
+    _show(m, as_json, f"signed paper attached (sha256 {m['paper_sha256']})")
+
+
+@mandates_app.command("revoke")
+def mandates_revoke(
+    mandate_id: Annotated[int, typer.Argument(metavar="ID")],
+    end: Annotated[str | None, typer.Option(help="When it ends (ISO date or date-time; default now, never past)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a mandate from an end date; the mandate and its history stay."""
+    m = registry().revoke_mandate(mandate_id, end=parse_when(end, "--end"))
+    _show(m, as_json, f"revoked, ends {m['ends_at']}")

@@ -14,6 +14,7 @@ from fairtrain.cli._common import (
     app,
     emit,
     err,
+    key_path,
     out,
     registry,
     state,
@@ -25,10 +26,21 @@ app.add_typer(registry_app, name="registry")
 
 @app.command()
 def init(as_json: JsonOpt = False) -> None:
-    """Create (or upgrade) the registry database."""
+    """Create (or upgrade) the registry database, and the registry's signing key if there is none (marked
+    as a registry key: `snapshot export` and `log sign` use it, `verify` trusts it)."""
+    from fairtrain.core.keys import REGISTRY, SigningKey
+
     reg = registry_service.Registry.open(state.data_dir, state.url, create=True)
     where = reg.engine.url.render_as_string(hide_password=True)
-    emit({"database": where, "ready": True}, as_json, f"registry ready at [bold]{where}[/]")
+    path = key_path("registry")
+    created = not path.exists()
+    if created:
+        SigningKey.generate().save(path, role=REGISTRY)
+    key = SigningKey.load(path)
+    emit({"database": where, "ready": True, "registry_key": str(path), "key_id": key.public.key_id,
+          "key_created": created}, as_json,
+         f"registry ready at [bold]{where}[/]; registry key {key.public.key_id} "
+         f"{'created' if created else 'kept'} at {path}")
 
 
 

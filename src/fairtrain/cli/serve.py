@@ -26,13 +26,18 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
           trusted_proxy: Annotated[list[str] | None, typer.Option(
               help="A reverse proxy's address or network whose X-Forwarded-For names the client (repeatable); "
                    "without one the header is ignored")] = None,
+          smtp: Annotated[str | None, typer.Option(
+              help="SMTP server HOST:PORT for e-mail notices (else $FAIRTRAIN_SMTP; without one none are sent)")] = None,
+          mail_from: Annotated[str | None, typer.Option(
+              help="Sender address of e-mail notices (else $FAIRTRAIN_MAIL_FROM)")] = None,
           as_json: JsonOpt = False) -> None:
     """Run the web application (pages and JSON API) on HOST:PORT; creates the registry if needed."""
     import uvicorn
 
     from fairtrain.web import create_app
 
-    web_app = create_app(state.data_dir, state.url, secure_cookies=secure_cookies, trusted_proxies=trusted_proxy or ())
+    web_app = create_app(state.data_dir, state.url, secure_cookies=secure_cookies, trusted_proxies=trusted_proxy or (),
+                         smtp=smtp, mail_from=mail_from)
     url = f"http://{host}:{port}/"
     if as_json:  # one line a script can read before the server takes over the terminal
         emit({"url": url, "openapi": url + "openapi.json", "docs": url + "docs"}, True)

@@ -16,9 +16,11 @@ from fairtrain.cli._common import (
     emit,
     fail,
     key_path,
+    out,
     public_log,
     read_items,
     registry,
+    state,
     trusted_keys,
 )
 
@@ -77,7 +79,8 @@ def lookup(
     csv_out: Annotated[Path | None, typer.Option("--csv", help="With --repertoire: write the works used, by model")] = None,
     snapshot: Annotated[list[Path] | None, typer.Option(help="Snapshot(s) to recognise FILE with (besides those "
                                                                "the manifests cite)")] = None,
-    clearance: Annotated[list[Path] | None, typer.Option(help="Published clearance directories (their leaves)")] = None,
+    clearance: Annotated[list[Path] | None, typer.Option(help="Published clearance directories (their leaves), "
+                                                                "besides those published to this registry")] = None,
     proofs: Annotated[Path | None, typer.Option(help="Write one proof file per answer into this directory")] = None,
     verify: Annotated[Path | None, typer.Option(help="Instead: check a membership proof file offline")] = None,
     public_key: PublicKeyOpt = None,
@@ -86,12 +89,17 @@ def lookup(
     """Was my work used? For every clearance in the log: included or not, models, licence, and proofs."""
     from fairtrain.core.matcher import SnapshotMatcher
     from fairtrain.core.snapshot import SnapshotError
+    from fairtrain.core.datadir import resolve_data_dir
     from fairtrain.services.transparency.lookup import (
         WorkLookup,
         WorkLookupError,
         drop_set_proofs,
+        identify_in,
+        lookup_snapshot_dirs,
+        published_clearance_dirs,
         repertoire_works,
         verify_membership_proof,
+        was_used,
         write_proof_files,
         write_repertoire_csv,
     )
@@ -111,7 +119,8 @@ def lookup(
         fail("--csv goes with --repertoire")
     lg = public_log()
     try:
-        wl = WorkLookup(lg, clearance or [], trusted)
+        data_dir = resolve_data_dir(state.data_dir)
+        wl = WorkLookup(lg, [*published_clearance_dirs(data_dir), *(clearance or [])], trusted)
         query: dict = {}
         if file is not None:
             try:
@@ -119,11 +128,31 @@ def lookup(
             except OSError as e:
                 fail(f"{file}: cannot read ({e.strerror or e})")
             try:
-                matchers = [SnapshotMatcher.open(p, trusted) for p in snapshot or []]
+                for p in snapshot or []:
+                    SnapshotMatcher.open(p, trusted)
             except SnapshotError as e:
                 fail(f"snapshot refused: {e}", code=1)
-            query = wl.identify(str(file), data, matchers)
-            answers = wl.answer(query["works"], query["content_hash"])
+            found = identify_in(str(file), data, lookup_snapshot_dirs(wl, data_dir, snapshot or []), None, trusted,
+                                require_snapshot=False)
+            used = was_used(wl, found, registry())
+            query, answers = found, used["answers"]
+            if proofs is not None:  # the answer's proofs, written as files (was_used keeps answers light)
+                answers = wl.answer([r["work_id"] for r in used["recognised"]], found["content_hash"])
+                write_proof_files(lg, answers, proofs)
+                used["answers"] = answers
+            t = Table("log entry", "licensee", "models", "included", "licence", "paid")
+            for a in answers:
+                t.add_row(str(a["log_index"]), a["licensee"], ", ".join(a["models"]),
+                          {None: f"? (leaves {a['leaves']})", True: "[bold]yes[/]", False: "no"}[a["included"]],
+                          "; ".join(sorted({x["coverage"]["licence"] or "-" for x in a["works"] if x.get("coverage")})),
+                          ", ".join({True: "yes", False: "no", None: "-"}[x["paid"]] for x in a["works"] if "paid" in x))
+            rec = "; ".join(f"#{r['work_id']} {r['title']} ({r['score']:.0%})" for r in used["recognised"])
+            if not as_json:
+                out.print(f"{file}: {used['verdict']}" + (f" ({used['reason']})" if used["reason"] else "") +
+                          (f" — recognised as {rec}" if rec else " — not recognised as any registered work"),
+                          highlight=False, markup=False)
+            emit({"query": query, **used, "clearances": answers, "published": used["clearances"]}, as_json, t)
+            return
         elif work:
             reg = registry()
             query = {"works": [{"id": w, "title": reg.work(w)["title"]} for w in work]}

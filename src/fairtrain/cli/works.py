@@ -11,6 +11,7 @@ from rich.text import Text
 
 from fairtrain.cli._common import (
     JsonOpt,
+    OrgOpt,
     app,
     emit,
     fail,
@@ -88,9 +89,12 @@ def works_list(title: Annotated[str | None, typer.Option(help="Part of the title
 
 
 @works_app.command("show")
-def works_show(work: int, as_json: JsonOpt = False) -> None:
+def works_show(work: Annotated[str, typer.Argument(help="Work id, the organisation's work_ref, or an "
+                                                       "ISWC/ISRC/ISBN")],
+               org: OrgOpt = None, as_json: JsonOpt = False) -> None:
     """Show a work: holders, shares, declarations and disputes."""
-    w = registry().work(work)
+    reg = registry()
+    w = reg.work(reg.resolve_work(work, org=org))
     t = Table(title=f"work {w['id']}: {w['title']} ({w['media_type'] or 'metadata only'}, {w['status']})")
     t.add_column("what")
     t.add_column("detail")

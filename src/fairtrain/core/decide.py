@@ -74,7 +74,11 @@ class Declaration:
 
 @dataclass(frozen=True, slots=True)
 class Mandate:
-    """A member (holder) mandating an organisation to act for some categories over a period."""
+    """A member (holder) mandating an organisation to act for some categories over a period.
+
+    ``confirmed_at`` is when the holder's consent was given (``None``: pending, it never counts);
+    ``ends_at`` is the end date a revocation set. Whether it counts at a time is :func:`mandate_in_force`.
+    """
 
     holder: str
     org: str
@@ -82,13 +86,28 @@ class Mandate:
     valid_from: datetime
     valid_until: datetime | None = None
     declared_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    ends_at: datetime | None = None
 
     def covers(self, category: Category, at: datetime) -> bool:
-        if self.declared_at is not None and self.declared_at > at:
-            return False
-        if not (self.valid_from <= at and (self.valid_until is None or at < self.valid_until)):
-            return False
-        return any(c.covers(category) for c in self.categories)
+        return mandate_in_force(self, at) and any(c.covers(category) for c in self.categories)
+
+
+def mandate_in_force(m, at: datetime) -> bool:
+    """THE rule for a mandate in force at ``at``, for a :class:`Mandate` or a stored mandate row alike
+    (anything with ``valid_from``, ``valid_until``, ``declared_at``, ``confirmed_at`` and ``ends_at``).
+
+    It counts only once recorded (``declared_at``) and confirmed by the holder or by the signed paper
+    mandate (``confirmed_at``; a pending one never counts), within its validity, and before the end date
+    a revocation gave it. A revocation's end date is never before it was recorded, so asking about a
+    past time sees what was in force then.
+    """
+    declared = getattr(m, "declared_at", None)
+    if declared is not None and declared > at:
+        return False
+    if m.confirmed_at is None or m.confirmed_at > at or m.valid_from > at:
+        return False
+    return all(end is None or at < end for end in (m.valid_until, getattr(m, "ends_at", None)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +298,7 @@ __all__ = [
     "decide_unregistered",
     "effective_values",
     "has_standing",
+    "mandate_in_force",
     "per_purpose",
     "registry_statements",
 ]

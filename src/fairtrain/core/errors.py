@@ -22,6 +22,8 @@ prints one line and exits 3 (the traceback only with ``--debug``), the web answe
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 
 class FairtrainError(Exception):
     """The root: every refusal fairtrain makes on purpose. ``str()`` is the message for a person."""
@@ -48,11 +50,35 @@ class FingerprintError(ItemError):
     ``core.extract``, which it imports, both raise it: it lives here so neither imports the other's package.)"""
 
 
+E = TypeVar("E", bound=BaseException)
+
+
 def localised(exc: BaseException, lang: str) -> str:
     """``str(exc)`` in ``lang``: an error whose reason is a catalogue message (it has ``localised(lang)``,
-    e.g. ``core.extract.DocumentError``) says it in that language; any other reads as ``str(exc)``."""
+    e.g. ``core.extract.DocumentError``, or was made by :func:`said`) says it in that language; any other
+    reads as ``str(exc)``."""
     say = getattr(exc, "localised", None)
-    return say(lang) if callable(say) else str(exc)
+    if callable(say):
+        return say(lang)
+    message = getattr(exc, "message_id", None)
+    if message:
+        from fairtrain.core.i18n import translator
+
+        return translator(lang)(message).format(**exc.params)
+    return str(exc)
+
+
+def said(exc: E, message: str, /, **params: object) -> E:
+    """``exc`` marked as saying the catalogue message ``message`` (English, with ``{name}`` fields filled from
+    ``params``), so that :func:`localised` reads it in any language."""
+    exc.message_id = message  # type: ignore[attr-defined]
+    exc.params = {k: str(v) for k, v in params.items()}  # type: ignore[attr-defined]
+    return exc
+
+
+def said_as(cls: type[E], message: str, /, **params: object) -> E:
+    """A ``cls`` whose message is the catalogue message ``message`` filled from ``params`` (see :func:`said`)."""
+    return said(cls(message.format(**{k: str(v) for k, v in params.items()})), message, **params)
 
 
 class NotFound(FairtrainError, LookupError):
@@ -62,6 +88,8 @@ class NotFound(FairtrainError, LookupError):
         super().__init__(f"no {kind} {ref!r}")
         self.kind = kind
         self.ref = ref
+        # what a page says: the catalogue message (the kind is a code, so it is not part of it)
+        said(self, "Nothing is found at {ref}: the address may be mistyped, or what it named was removed.", ref=ref)
 
 
 class NotAllowed(FairtrainError):

@@ -72,6 +72,22 @@ def atomic_file(out_path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
 
 
+def write_atomic(out_path: str | os.PathLike, data: bytes, *, mode: int | None = None, fsync: bool = False) -> Path:
+    """Write ``data`` to ``out_path`` through :func:`atomic_file`: a reader sees the old file or the new one.
+
+    ``mode``: the file's permissions from its creation on (0o600 for a private key: never readable by
+    others, not even for a moment); otherwise the process's umask applies. ``fsync``: the bytes reach the
+    disk before the rename, for files that must survive a power cut (signals published for crawlers)."""
+    with atomic_file(out_path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+    return Path(out_path)
+
+
 @contextlib.contextmanager
 def atomic_dir(out_path: str | os.PathLike) -> Iterator[Path]:
     """A temporary directory beside ``out_path`` that replaces it when the block succeeds."""

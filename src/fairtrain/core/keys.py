@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fairtrain.core.errors import IntegrityFailure, InvalidInput
+from fairtrain.core.files import write_atomic
 
 
 class KeyFileError(InvalidInput):
@@ -117,18 +117,10 @@ class SigningKey:
         role_file(path).unlink(missing_ok=True)  # never leave an old mark beside a new key
         pem = self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                      serialization.NoEncryption())
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-        os.replace(tmp, path)
-        pub = path.with_name(path.name + ".pub")
-        pub.write_bytes(self.public.pem())
-        mark = role_file(path)
-        tmp = mark.with_name(mark.name + ".tmp")
-        tmp.write_text(json.dumps({"format": KEY_ROLE_FORMAT, "role": role, "key_id": self.public.key_id}) + "\n",
-                       encoding="utf-8")
-        os.replace(tmp, mark)
+        write_atomic(path, pem, mode=0o600)
+        write_atomic(path.with_name(path.name + ".pub"), self.public.pem())
+        mark = {"format": KEY_ROLE_FORMAT, "role": role, "key_id": self.public.key_id}
+        write_atomic(role_file(path), (json.dumps(mark) + "\n").encode())
 
     @classmethod
     def load(cls, path: Path) -> SigningKey:

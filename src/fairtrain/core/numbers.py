@@ -14,6 +14,7 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 
 from fairtrain.core.errors import InvalidInput
+from fairtrain.core.i18n import N_
 
 MAX_CHARS = 64  # a number longer than this is not something a person typed
 MAX_EXPONENT = 99  # 1e99 and 1e-99 are as far as the notation goes
@@ -104,5 +105,67 @@ def parse_basis_points(text: str, *, what: str = "a percentage") -> int:
     return int(d * 100)
 
 
-__all__ = ["BASIS_POINTS", "MAX_CHARS", "NumberError", "decimals", "parse_basis_points", "parse_decimal",
-           "parse_fraction"]
+# Korean number units (written as escapes: Korean text lives only in the catalogue): cheon 10**3, man 10**4,
+# eok 10**8, jo 10**12, and the won sign that may close a price.
+_KO_UNITS = {"\ucc9c": 10**3, "\ub9cc": 10**4, "\uc5b5": 10**8, "\uc870": 10**12}
+_WON = "\uc6d0"
+# "3man 5cheon-won", "1eok 2,000man", "30,000won", "30000": groups of digits each with a unit, largest first.
+_KO_GROUP = re.compile(r"(\d{1,4}(?:,\d{3})*|\d+)\s*([\ucc9c\ub9cc\uc5b5\uc870])")
+_PLAIN = re.compile(r"\d{1,3}(?:,\d{3})+|\d+")
+PRICE_ERROR = N_("The price {text!r} is not an amount: write it in digits, for example 30000 or 30,000.")
+
+
+class PriceError(NumberError):
+    """A price that is not a whole amount of won as a person writes it; :meth:`localised` says so in any
+    catalogue language (the message is a catalogue message)."""
+
+    def __init__(self, text: str):
+        self.text = text[:MAX_CHARS]
+        super().__init__(PRICE_ERROR.format(text=self.text))
+
+    def localised(self, lang: str) -> str:
+        from fairtrain.core.i18n import translator
+
+        return translator(lang)(PRICE_ERROR).format(text=self.text)
+
+
+def parse_price(text: str) -> Decimal:
+    """A whole amount as a Korean reader writes it: ``30000``, ``30,000``, ``30,000`` won, ``3`` man won,
+    ``3`` man ``5`` cheon won, ``1`` eok ``2,000`` man (the units written in Hangul). Separators must sit every three
+    digits; each unit (cheon, man, eok, jo) appears at most once, largest first; a trailing won sign is allowed.
+    Anything else (``3.5`` man, a number written in Hangul words, ``-3``, a unit twice) is a :class:`PriceError`,
+    and so is a value above 10**16."""
+    if not isinstance(text, str) or len(text) > MAX_CHARS:
+        raise PriceError(str(text))
+    t = text.strip().removesuffix(_WON).strip()
+    if not t:
+        raise PriceError(text)
+    if _PLAIN.fullmatch(t):
+        value = int(t.replace(",", ""))
+    else:
+        value, pos, last_unit = 0, 0, None
+        for m in _KO_GROUP.finditer(t):
+            if t[pos:m.start()].strip():
+                raise PriceError(text)
+            unit = _KO_UNITS[m.group(2)]
+            if last_unit is not None and unit >= last_unit:
+                raise PriceError(text)
+            digits = m.group(1)
+            if "," in digits and not re.fullmatch(r"\d{1,3}(?:,\d{3})+", digits):
+                raise PriceError(text)
+            value += int(digits.replace(",", "")) * unit
+            last_unit, pos = unit, m.end()
+        rest = t[pos:].strip()
+        if last_unit is None:
+            raise PriceError(text)
+        if rest:  # "3man 5000": digits below the smallest unit
+            if not _PLAIN.fullmatch(rest) or int(rest.replace(",", "")) >= last_unit:
+                raise PriceError(text)
+            value += int(rest.replace(",", ""))
+    if value > 10**16:
+        raise PriceError(text)
+    return Decimal(value)
+
+
+__all__ = ["BASIS_POINTS", "MAX_CHARS", "NumberError", "PRICE_ERROR", "PriceError", "decimals", "parse_basis_points",
+           "parse_decimal", "parse_fraction", "parse_price"]

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fairtrain.core.errors import IntegrityFailure
+from fairtrain.core.files import write_atomic
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 from fairtrain.core.vocab import Category, Purpose, Value
 
@@ -91,9 +92,7 @@ def seal_snapshot(directory: Path, key: SigningKey, meta: dict) -> dict:
             files.append({"path": p.relative_to(directory).as_posix(), "sha256": file_sha256(p),
                           "bytes": p.stat().st_size})
     doc = sign_document({"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), **meta, "files": files}, key)
-    tmp = directory / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, directory / MANIFEST)
+    write_atomic(directory / MANIFEST, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
     return doc
 
 

@@ -38,7 +38,7 @@ from fairtrain.core.store.bulk import bulk_insert_tuples
 from fairtrain.core.store.models import LogEntry, LogState, TreeHead
 
 KINDS = frozenset({"declaration", "import", "snapshot", "clearance", "licence", "usage-report", "invoice", "payment",
-                   "distribution", "summary", "dispute"})
+                   "distribution", "summary", "dispute", "mandate-confirmed", "mandate-revoked", "tariff"})
 
 
 class LogError(InvalidInput):

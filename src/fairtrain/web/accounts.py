@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fairtrain.core.errors import InvalidInput
+from fairtrain.core.errors import InvalidInput, said_as
 from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import ApiKey, Holder, Organisation, User, WebSession, utcnow
 
@@ -78,25 +78,25 @@ class Accounts:
         if role not in ROLES:
             raise AccountError(f"role {role!r}: expected one of {', '.join(ROLES)}")
         if not name:
-            raise AccountError("name: required, at most 300 characters")
+            raise said_as(AccountError, "Name: please write your name (at most 300 characters).")
         check_text(User.display_name, name, "name", AccountError)  # length and NUL, as every database stores it
         if len(password or "") < MIN_PASSWORD or len(password) > 1024:
-            raise AccountError(f"password: at least {MIN_PASSWORD} characters (at most 1024)")
+            raise said_as(AccountError, "Password: choose one of at least {n} characters (at most 1024).", n=MIN_PASSWORD)
         if country is not None and country != "" and not (len(country) == 2 and country.isalpha()):
-            raise AccountError(f"country {country!r}: expected an ISO 3166 alpha-2 code such as KR")
+            raise said_as(AccountError, "Country {country!r}: write the two-letter code, such as KR.", country=country)
         pw_hash = self.hasher.hash(password)
         now = utcnow()
         try:
             with self.engine.begin() as c:
                 if c.execute(select(User.id).where(User.email == email)).first():
-                    raise AccountError(f"email {email}: an account exists already")
+                    raise said_as(AccountError, "E-mail {email}: an account with this address exists already. Sign in instead, or use another address.", email=email)
                 holder_id = org_id = None
                 if role == "creator":
                     holder_id = c.execute(insert(Holder).values(name=name, email=email, created_at=now)
                                           .returning(Holder.id)).scalar_one()
                 elif role == "org-admin":
                     if c.execute(select(Organisation.id).where(Organisation.name == name)).first():
-                        raise AccountError(f"organisation {name!r} exists already")
+                        raise said_as(AccountError, "Organisation {name!r} exists already: choose another name.", name=name)
                     org_id = c.execute(insert(Organisation).values(
                         name=name, country=(country or None) and country.upper(), email=email, created_at=now)
                         .returning(Organisation.id)).scalar_one()
@@ -120,7 +120,7 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             row = None
         if row is None:
-            raise AccountError("email or password is wrong")
+            raise said_as(AccountError, "The e-mail address or the password is wrong. Check both and try again.")
         if self.hasher.check_needs_rehash(row.password_hash):
             with self.engine.begin() as c:
                 c.execute(update(User).where(User.id == row.id).values(password_hash=self.hasher.hash(password)))
@@ -245,5 +245,5 @@ def _email(text: str) -> str:
     e = (text or "").strip().lower()
     local, at, domain = e.partition("@")
     if not (local and at and "." in domain) or len(e) > 320 or any(ch.isspace() or ch in "<>\"'," for ch in e):
-        raise AccountError(f"email {text!r}: not an email address")
+        raise said_as(AccountError, "E-mail {text!r}: this is not an e-mail address (it looks like name@example.com).", text=text)
     return e

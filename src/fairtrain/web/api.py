@@ -59,6 +59,18 @@ class Resolve(BaseModel):
 
 
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+WorkRef = Annotated[str, Path(min_length=1, max_length=200, description=(
+    "the work's id, its organisation's work_ref (with ?org= where two organisations use it), or an ISWC, ISRC "
+    "or ISBN"))]
+OrgScope = Annotated[str | None, Query(max_length=300, description="the organisation (id or name) whose work_ref "
+                                                                    "names the work")]
+
+
+def _work_id(request: Request, ref: str, org: str | None) -> int:
+    """The registry's one resolver; a plain id costs no query (the decision endpoint's fast path)."""
+    if org is None and ref.isdigit() and len(ref) <= 9:
+        return int(ref)
+    return web(request).registry.resolve_work(ref, org=org)
 
 
 def _client(request: Request) -> str:
@@ -207,31 +219,37 @@ def my_works(request: Request, p: Caller, limit: Annotated[int, Query(ge=1, le=1
     return ops.works_of(web(request), p, limit=limit, offset=offset)
 
 
-@router.get("/works/{work_id}", tags=["works"])
-def show_work(work_id: Id, request: Request, p: Caller) -> dict:
-    return web(request).registry.work(work_id)
+@router.get("/works/{work}", tags=["works"])
+def show_work(work: WorkRef, request: Request, p: Caller, org: OrgScope = None) -> dict:
+    return web(request).registry.work(_work_id(request, work, org))
 
 
-@router.get("/works/{work_id}/decision", tags=["decisions"])
-async def decide(work_id: Id, request: Request, category: CategoryName,
+@router.get("/works/{work}/decision", tags=["decisions"])
+async def decide(work: WorkRef, request: Request, category: CategoryName,
            licensee: Annotated[str | None, Query(max_length=200)] = None,
-           purpose: Literal["commercial", "research"] = "commercial") -> dict:
+           purpose: Literal["commercial", "research"] = "commercial", org: OrgScope = None) -> dict:
     """May ``category`` be done with this work now? (Public; no sign-in needed.)"""
     # Runs on the event loop: facts are cached per work, so a decision is one primary-key read (the facts
     # version, on a held connection) and computation, and a thread-pool hop costs more than it
     # (benchmarks/web_load.py --quick, 50 clients: 835 -> 2,565 req/s, p99 184 -> 26 ms).
+    if org is None and work.isdigit() and len(work) <= 9:
+        work_id = int(work)
+    else:
+        from starlette.concurrency import run_in_threadpool
+
+        work_id = await run_in_threadpool(_work_id, request, work, org)
     return ops.decision(web(request), work_id, category, licensee, purpose)
 
 
-@router.get("/works/{work_id}/policy", tags=["declarations"])
-def work_policy(work_id: Id, request: Request, p: Caller) -> dict:
-    return ops.policy_view(web(request), Level.WORK, work_id)
+@router.get("/works/{work}/policy", tags=["declarations"])
+def work_policy(work: WorkRef, request: Request, p: Caller, org: OrgScope = None) -> dict:
+    return ops.policy_view(web(request), Level.WORK, _work_id(request, work, org))
 
 
-@router.put("/works/{work_id}/policy", tags=["declarations"])
-def declare_work(work_id: Id, body: Policy, request: Request, p: Caller) -> dict:
+@router.put("/works/{work}/policy", tags=["declarations"])
+def declare_work(work: WorkRef, body: Policy, request: Request, p: Caller, org: OrgScope = None) -> dict:
     require(p, "creator", "org-admin", what="declaring")
-    return ops.declare(web(request), p, Level.WORK, work_id, dict(body.values),
+    return ops.declare(web(request), p, Level.WORK, _work_id(request, work, org), dict(body.values),
                        ops.parse_offer(body.price, body.currency, body.price_model))
 
 
@@ -266,12 +284,12 @@ def my_kit(request: Request, p: Caller, site: Annotated[str, Query(max_length=30
                                         str(request.base_url)))
 
 
-@router.get("/works/{work_id}/kit", tags=["signals"], response_class=Response,
+@router.get("/works/{work}/kit", tags=["signals"], response_class=Response,
             responses={200: {"content": {"application/zip": {}}, "description": "the signal kit"}})
-def work_kit(work_id: Id, request: Request, p: Caller, site: Annotated[str, Query(max_length=300)],
-             contact: Annotated[str | None, Query(max_length=320)] = None) -> Response:
+def work_kit(work: WorkRef, request: Request, p: Caller, site: Annotated[str, Query(max_length=300)],
+             contact: Annotated[str | None, Query(max_length=320)] = None, org: OrgScope = None) -> Response:
     require(p, "creator", "org-admin", what="signal kit")
-    return _kit_response(*ops.kit(web(request), p, Level.WORK, work_id, site, contact,
+    return _kit_response(*ops.kit(web(request), p, Level.WORK, _work_id(request, work, org), site, contact,
                                         str(request.base_url)))
 
 
@@ -297,6 +315,82 @@ def grant_mandate(body: NewMandate, request: Request, p: Caller) -> dict:
     """A creator mandates an organisation to declare and license for the given categories."""
     require(p, "creator", what="granting a mandate")
     return ops.grant_mandate(web(request), p, body.org_id, list(body.categories))
+
+
+class MandateConfirm(BaseModel):
+    token: str | None = Field(default=None, max_length=200, description="the invitation's single-use token; "
+                              "without it, the signed-in holder confirms")
+
+
+class MandateRevoke(BaseModel):
+    end: str | None = Field(default=None, max_length=40, description="ISO date or date-time; default now")
+
+
+def _mandate_party(state, p: Principal, mandate_id: int) -> str:
+    """The caller as a party of the mandate (its holder or its organisation's admin)."""
+    require(p, "creator", "org-admin", what="mandates")
+    m = state.registry.mandate(mandate_id)
+    me = p.holder_ref or p.org_ref
+    if me not in (m["holder"], m["org"]):
+        raise WebError(404, f"no mandate {mandate_id} of yours")
+    return me
+
+
+@router.get("/mandates/{mandate_id}", tags=["organisations"])
+def show_mandate(mandate_id: Id, request: Request, p: Caller) -> dict:
+    state = web(request)
+    _mandate_party(state, p, mandate_id)
+    return state.registry.mandate(mandate_id)
+
+
+@router.post("/mandates/{mandate_id}/confirm", tags=["organisations"])
+def confirm_mandate(mandate_id: Id, request: Request, p: Caller, body: MandateConfirm | None = None) -> dict:
+    """The holder consents to a pending mandate: signed in as the holder, or anyone holding the single-use
+    token of the invitation (the e-mailed link). It counts from now on."""
+    state = web(request)
+    if body is not None and body.token:
+        _limit(state, "sign_in_per_client", f"mandate-confirm:{_client(request)}", "mandate confirmations")
+        return state.registry.confirm_mandate(mandate_id, token=body.token)
+    require(p, "creator", what="confirming a mandate without its link")
+    return state.registry.confirm_mandate(mandate_id, holder=p.holder_ref)
+
+
+@router.post("/mandates/{mandate_id}/invite", tags=["organisations"])
+def invite_mandate(mandate_id: Id, request: Request, p: Caller) -> dict:
+    """The organisation issues the holder's single-use confirmation link (an earlier one stops working)."""
+    require(p, "org-admin", what="mandate invitations")
+    token = web(request).registry.mandate_invitation(mandate_id, party=p.org_ref)
+    return {"id": mandate_id, "token": token, "link": f"/mandates/{mandate_id}/confirm?token={token}"}
+
+
+@router.post("/mandates/{mandate_id}/paper", tags=["organisations"])
+async def attach_mandate_paper(mandate_id: Id, request: Request, p: Caller,
+                               file: Annotated[UploadFile, File()]) -> dict:
+    """The organisation attaches the holder's signed paper mandate (stored by its SHA-256, logged)."""
+    require(p, "org-admin", what="signed paper mandates")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(state.registry.attach_mandate_paper, mandate_id, file.file, state.data_dir,
+                                   party=p.org_ref)
+
+
+@router.post("/mandates/{mandate_id}/revoke", tags=["organisations"])
+def revoke_mandate(mandate_id: Id, request: Request, p: Caller, body: MandateRevoke | None = None) -> dict:
+    """The holder or the organisation ends a mandate (now, or at a later end date); its history stays."""
+    state = web(request)
+    party = _mandate_party(state, p, mandate_id)
+    end = None
+    if body is not None and body.end:
+        from datetime import UTC, datetime
+
+        try:
+            end = datetime.fromisoformat(body.end)
+        except ValueError:
+            raise WebError(422, f"end {body.end!r}: expected an ISO date or date-time") from None
+        end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    return state.registry.revoke_mandate(mandate_id, end=end, party=party)
 
 
 @router.get("/org/members", tags=["organisations"])

@@ -13,6 +13,7 @@ from fairtrain.services.ledger import distribution as dist
 from fairtrain.web import money_ops
 from fairtrain.web.api import _client, _limit, read_upload
 from fairtrain.web.deps import principal, require, web
+from fairtrain.web.errors import WebError
 from fairtrain.web.security import Principal
 
 router = APIRouter(prefix="/api")
@@ -57,6 +58,35 @@ async def request_licences(request: Request, p: Caller, quote: Annotated[UploadF
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     data = await quote.read()
     return await run_in_threadpool(money_ops.request_licences, state, p, data, categories, valid_until)
+
+
+@router.post("/licences/past-use", status_code=201, tags=["licences"])
+async def declare_past_use(request: Request, p: Caller, usage: Annotated[UploadFile, File()],
+                           categories: Annotated[list[CategoryName] | None, Form()] = None) -> dict:
+    """Declare use that already happened ("pay later"): a clearance's ``licence-quote.json`` (reservation
+    mode, over the training set) or a usage report listing works (ids, work_refs, ISWC/ISRC/ISBN). Each
+    organisation's retroactive tariff prices a retroactive licence request, answered like any other."""
+    require(p, "developer", what="declaring past use")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    data = await usage.read()
+    return await run_in_threadpool(money_ops.declare_past_use, state, p, data, categories)
+
+
+@router.get("/orgs/{org_id}/tariff", tags=["licences"])
+def show_tariff(org_id: Id, request: Request, retroactive: bool = False) -> dict:
+    """An organisation's published tariff (public: what its licence terms cost)."""
+    t = web(request).registry.tariff(org_id, retroactive=retroactive)
+    if t is None:
+        raise WebError(404, f"organisation {org_id} has published no {'retroactive' if retroactive else 'licence'} tariff")
+    return t
+
+
+@router.put("/org/tariff", tags=["licences"])
+def publish_tariff(request: Request, p: Caller, body: Annotated[dict, Body()], retroactive: bool = False) -> dict:
+    """The organisation publishes its tariff (see README for the document); the newest is in use."""
+    require(p, "org-admin", what="tariffs")
+    return web(request).registry.publish_tariff(p.account.org_id, body, retroactive=retroactive)
 
 
 @router.get("/licences", tags=["licences"])
@@ -147,8 +177,30 @@ def show_statement(run_id: Id, request: Request, p: Caller,
                    format: Literal["json", "csv", "html"] = "json",
                    lang: Literal["en", "ko"] = "en") -> dict | Response:
     require(p, "creator", what="statements")
-    st = money_ops.statement_for(web(request), p, run_id)
-    name = f"statement-run{run_id}"
+    return _statement(money_ops.statement_for(web(request), p, run_id), f"statement-run{run_id}", format, lang)
+
+
+@router.get("/org/members/{holder_id}/statements", tags=["distribution"])
+def member_statements(holder_id: Id, request: Request, p: Caller) -> list[dict]:
+    """An organisation admin lists a member's statements (a holder with a confirmed mandate to it)."""
+    require(p, "org-admin", what="members' statements")
+    state = web(request)
+    return money_ops.statements_for(state, p, money_ops.member_of(state, p, holder_id))
+
+
+@router.get("/org/members/{holder_id}/statements/{run_id}", tags=["distribution"], response_model=None,
+            responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}})
+def member_statement(holder_id: Id, run_id: Id, request: Request, p: Caller,
+                     format: Literal["json", "csv", "html"] = "json",
+                     lang: Literal["en", "ko"] = "en") -> dict | Response:
+    """An organisation admin opens a member's statement, as the member sees it."""
+    require(p, "org-admin", what="members' statements")
+    state = web(request)
+    st = money_ops.statement_for(state, p, run_id, money_ops.member_of(state, p, holder_id))
+    return _statement(st, f"statement-run{run_id}-holder{holder_id}", format, lang)
+
+
+def _statement(st: dict, name: str, format: str, lang: str) -> dict | Response:
     if format == "csv":
         return Response(dist.statement_csv(st), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
@@ -156,6 +208,24 @@ def show_statement(run_id: Id, request: Request, p: Caller,
         return Response(dist.statement_html(st, lang), media_type="text/html; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}-{lang}.html"'})
     return st
+
+
+@router.post("/clearances", tags=["developers"], status_code=201)
+async def publish_clearance(request: Request, p: Caller, manifest: Annotated[UploadFile, File()],
+                            leaves_works: Annotated[UploadFile, File()], leaves_items: Annotated[UploadFile, File()],
+                            decisions: Annotated[UploadFile | None, File()] = None) -> dict:
+    """Publish a clearance (``fairtrain log record-clearance OUT --to URL``): its signed manifest.json and
+    the leaves files (leaves-works.parquet, leaves-items.parquet; decisions.parquet optional). The
+    signature and the leaves are checked against the manifest's roots, then stored and logged, so that
+    "was my work used?" can answer for it."""
+    require(p, "developer", what="publishing a clearance")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "clearances")
+    files = {k: (await read_upload(u))[1] for k, u in (("manifest.json", manifest),
+                                                       ("leaves-works.parquet", leaves_works),
+                                                       ("leaves-items.parquet", leaves_items))}
+    dec = (await read_upload(decisions))[1] if decisions is not None else None
+    return await run_in_threadpool(money_ops.record_clearance, state, files.pop("manifest.json"), files, dec or None)
 
 
 # -- public: "was my work used?" and model summaries -------------------------------------------------
@@ -168,6 +238,21 @@ async def lookup(request: Request, file: Annotated[UploadFile, File()]) -> dict:
     _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
     name, data = await read_upload(file)
     return await money_ops.lookup(state, name, data)
+
+
+@router.get("/lookup/proof/{log_index}", tags=["public"])
+def lookup_proof(request: Request, log_index: Annotated[int, Path(ge=0, le=2**31 - 1)],
+                 work: Annotated[str | None, Query(max_length=200)] = None,
+                 item: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    """Download the proof behind an answer: the log's inclusion proof of the clearance and the proof that
+    the work (``work=SNAPSHOT:WORK``) or the exact file (``item=HASH``) is, or is not, in its item list;
+    ``fairtrain lookup --verify FILE`` checks it offline."""
+    import json
+
+    proof = money_ops.lookup_proof(web(request), log_index, work, item)
+    what = (work or item or "").replace(":", "-")[:80]
+    return Response(json.dumps(proof, indent=2, ensure_ascii=False) + "\n", media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="proof-{log_index}-{what}.json"'})
 
 
 @router.get("/summaries", tags=["public"])

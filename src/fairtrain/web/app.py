@@ -17,6 +17,7 @@ from starlette.formparsers import MultiPartParser
 
 from fairtrain._version import __version__
 from fairtrain.core.datadir import resolve_data_dir
+from fairtrain.services.notify import Mailer, Notifications, parse_smtp
 from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.services.registry import Registry
 from fairtrain.web.accounts import Accounts
@@ -55,6 +56,8 @@ class WebState:
     cpu: CpuPool
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
+    notifications: Notifications | None = None
+    mailer: Mailer | None = None  # sends notices by e-mail in a background thread, when SMTP is configured
 
     def limiter(self, name: str) -> RateLimiter:
         return self.limiters[name]
@@ -79,12 +82,15 @@ class WebState:
 def create_app(data_dir: str | os.PathLike | None = None, database_url: str | None = None, *,
                secret_key: bytes | None = None, limits: WebLimits | None = None,
                password_hasher: PasswordHasher | None = None, secure_cookies: bool = False,
-               trusted_proxies: Sequence[str] = (), create: bool = True) -> FastAPI:
+               trusted_proxies: Sequence[str] = (), create: bool = True, smtp: str | None = None,
+               mail_from: str | None = None) -> FastAPI:
     """The application for one registry: SQLite in ``data_dir`` or the database at ``database_url``.
 
     ``data_dir`` also holds snapshots to publish (``snapshots/NAME/``), upload staging and the session
     secret (``web-secret``, created on first start) unless ``secret_key`` is given. Per-client limits
     read ``X-Forwarded-For`` only from the ``trusted_proxies`` (addresses or networks), else the peer.
+    ``smtp`` (``HOST:PORT``, else ``FAIRTRAIN_SMTP``) and ``mail_from`` (else ``FAIRTRAIN_MAIL_FROM``) turn on
+    e-mail notices, sent from a background thread.
     """
     directory = resolve_data_dir(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -97,11 +103,17 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
         cpu=CpuPool(limits.cpu_workers, limits.fingerprint_seconds, limits.fingerprint_max_bytes),
         limiters={name: RateLimiter(*getattr(limits, name)) for name in (
             "sign_in_per_email", "sign_in_per_client", "sign_up_per_client", "uploads_per_account")})
+    state.notifications = Notifications(registry.engine)
+    smtp = smtp or os.environ.get("FAIRTRAIN_SMTP")
+    if smtp:
+        host, port = parse_smtp(smtp)
+        sender = mail_from or os.environ.get("FAIRTRAIN_MAIL_FROM") or "fairtrain@localhost"
+        state.mailer = Mailer(registry.engine, host, port, sender)
     # Keep uploaded parts in memory (bounded by BodyLimit) instead of spooling them to the system temp
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import api, api_money, money_ops, ops, pages, pages_money, reserve
+    from fairtrain.web import api, api_money, api_notices, money_ops, ops, pages, pages_money, reserve
 
     money_ops.import_legacy_starters(state)
 
@@ -111,8 +123,13 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     app.state.web = state
     app.router.add_event_handler("shutdown", state.cpu.close)
     app.router.add_event_handler("startup", lambda: ops.resume_import_jobs(state))
+    if state.mailer is not None:
+        app.router.add_event_handler("startup", state.mailer.start)
+        app.router.add_event_handler("shutdown", state.mailer.stop)
     app.include_router(api.router)
     app.include_router(api_money.router)
+    app.include_router(api_notices.router)
+    app.include_router(api_notices.pages)
     app.include_router(pages.router)
     app.include_router(pages_money.router)
     app.include_router(reserve.router)
@@ -137,15 +154,24 @@ def _secret(directory: Path) -> bytes:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    from fairtrain.web.deps import language
+    from fairtrain.web.deps import language, principal
+    from fairtrain.web.i18n import translations
     from fairtrain.web.pages import render_error
+    from fairtrain.web.security import PUBLIC
+
+    async def signed_in(request: Request):
+        """Who is signed in, for the error page's menu (nobody, where that cannot be told)."""
+        try:
+            return await principal(request)
+        except Exception:  # noqa: BLE001 - an error page must render whatever the session says
+            return PUBLIC
 
     async def handle(request: Request, exc: Exception):
         status = exc.http_status
         if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
             headers = getattr(exc, "headers", None)
             return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-        return render_error(request, status, localised(exc, language(request)))
+        return render_error(request, status, localised(exc, language(request)), await signed_in(request))
 
     app.add_exception_handler(FairtrainError, handle)
 
@@ -153,6 +179,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": errors}, status_code=422)
-        return render_error(request, 422, "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors))
+        _ = translations(language(request)).gettext
+        fields = ", ".join(sorted({str(e["loc"][-1]) for e in errors if e["loc"]}))
+        return render_error(request, 422, _("The form is missing something or has a value that cannot be read "
+                                            "({fields}). Go back, check it and send it again.").format(fields=fields),
+                            await signed_in(request))
 
     app.add_exception_handler(RequestValidationError, invalid)

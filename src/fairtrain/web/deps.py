@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from fairtrain.core.errors import said
 from fairtrain.web.errors import WebError, forbidden, unauthenticated
 from fairtrain.web.i18n import LANG_COOKIE, negotiate
 from fairtrain.web.security import PUBLIC, SAFE_METHODS, SESSION_COOKIE, SESSION_MAX_AGE, Principal, csrf_ok
@@ -47,15 +48,17 @@ async def principal(request: Request) -> Principal:
             value = form.get("csrf")
             given = value if isinstance(value, str) else None
         if not csrf_ok(csrf, given):
-            raise forbidden("CSRF token missing or wrong: reload the page and try again")
+            raise said(forbidden("CSRF token missing or wrong: reload the page and try again"),
+                       "The form was too old to send: reload the page and try again.")
     return Principal(account, "session", frozenset({"read", "write"}), csrf, session_id)
 
 
 def require(p: Principal, *roles: str, what: str = "this") -> Principal:
     if p.account is None:
-        raise unauthenticated(what)
+        raise said(unauthenticated(what), "Please sign in first: this page is for signed-in accounts.")
     if roles and p.role not in roles:
-        raise forbidden(f"{what}: only for {' or '.join(roles)} accounts, not {p.role}")
+        raise said(forbidden(f"{what}: only for {' or '.join(roles)} accounts, not {p.role}"),
+                   "This page is for another kind of account; yours cannot open it.")
     return p
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fairtrain.core.errors import FairtrainError
+from fairtrain.core.errors import FairtrainError, said
 
 
 class WebError(FairtrainError):
@@ -20,3 +20,9 @@ def unauthenticated(what: str = "this") -> WebError:
 
 def forbidden(message: str) -> WebError:
     return WebError(403, message)
+
+
+def refusal(status: int, message: str, /, **params: object) -> WebError:
+    """A :class:`WebError` saying the catalogue message ``message`` (filled from ``params``) in the reader's
+    language wherever it is shown."""
+    return said(WebError(status, message.format(**{k: str(v) for k, v in params.items()})), message, **params)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
+from functools import partial
 
 from sqlalchemy import or_, select, update
 
@@ -17,7 +17,7 @@ from fairtrain.core.i18n import translator
 from fairtrain.core.keys import SignatureError, SigningKey, verify_document
 from fairtrain.core.money import Money
 from fairtrain.core.numbers import parse_basis_points
-from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow, MandateRow, utcnow
+from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.ledger.licensing import Licensing
@@ -40,11 +40,7 @@ def _licensing(state) -> Licensing:
 
 
 def _mandated_holders(state, org_id: int) -> set[str]:
-    now = utcnow()
-    with state.registry.engine.connect() as c:
-        rows = c.execute(select(MandateRow.holder_id, MandateRow.valid_from, MandateRow.valid_until)
-                         .where(MandateRow.org_id == org_id)).all()
-    return {f"holder:{r.holder_id}" for r in rows if r.valid_from <= now and (r.valid_until is None or now < r.valid_until)}
+    return {m["holder"] for m in state.registry.mandates(org_id=org_id) if m["in_force"]}
 
 
 def _party(p: Principal) -> str:
@@ -54,14 +50,18 @@ def _party(p: Principal) -> str:
 # -- licences ----------------------------------------------------------------------------------------
 
 
-def request_licences(state, p: Principal, data: bytes, categories: list[str] | None,
-                     valid_until: str | None) -> dict:
+def _json_upload(data: bytes, what: str) -> object:
     if len(data) > MAX_QUOTE_BYTES:
-        raise WebError(413, f"licence-quote.json: larger than {MAX_QUOTE_BYTES} bytes")
+        raise WebError(413, f"{what}: larger than {MAX_QUOTE_BYTES} bytes")
     try:
-        quote = jsontext.loads(data.removeprefix(b"\xef\xbb\xbf"), what="licence-quote.json")
+        return jsontext.loads(data.removeprefix(b"\xef\xbb\xbf"), what=what)
     except jsontext.JsonRefused as e:
         raise WebError(400, str(e)) from None
+
+
+def request_licences(state, p: Principal, data: bytes, categories: list[str] | None,
+                     valid_until: str | None) -> dict:
+    quote = _json_upload(data, "licence-quote.json")
     if not isinstance(quote, dict) or not isinstance(quote.get("groups", []), list):
         raise WebError(400, "licence-quote.json: expected an object with 'groups' (a clearance's licence quote)")
     until = None
@@ -81,6 +81,19 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
             raise
         raise WebError(400, f"licence-quote.json: malformed quote ({type(e).__name__}: {e})") from None
     return {"licences": ids, "licensee": licensee_of(p)}
+
+
+def declare_past_use(state, p: Principal, data: bytes, categories: list[str] | None) -> dict:
+    usage = _json_upload(data, "usage report")
+    if not isinstance(usage, dict):
+        raise WebError(400, "usage report: expected an object with 'works' or a licence quote's 'groups'")
+    try:
+        cats = [Category(c) for c in categories] if categories else None
+        return _licensing(state).declare_past_use(usage, licensee=licensee_of(p), categories=cats)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, RegistryError):
+            raise
+        raise WebError(400, f"usage report: malformed ({type(e).__name__}: {e})") from None
 
 
 def licences_for(state, p: Principal) -> list[dict]:
@@ -245,9 +258,19 @@ def runs_for(state, p: Principal) -> list[dict]:
     return out
 
 
-def statements_for(state, p: Principal) -> list[dict]:
-    """A creator's statements: one per run that has lines or a balance for them, with totals."""
-    me = p.holder_ref
+def member_of(state, p: Principal, holder_id: int) -> str:
+    """``holder:ID`` when that holder is (or was) a consenting member of the caller's organisation: a
+    mandate to it that was confirmed, in force now or not (statements concern past periods)."""
+    if p.org_ref is None or not any(m["confirmed_at"] for m in state.registry.mandates(
+            org_id=p.account.org_id, holder_id=holder_id)):
+        raise WebError(404, f"holder {holder_id} is not a member of your organisation (no confirmed mandate)")
+    return f"holder:{holder_id}"
+
+
+def statements_for(state, p: Principal, holder: str | None = None) -> list[dict]:
+    """A creator's statements (or, for an organisation admin, a member's: ``holder`` from :func:`member_of`):
+    one per run that has lines or a balance for them, with totals."""
+    me = holder or p.holder_ref
     with state.registry.engine.connect() as c:
         rows = c.execute(select(DistributionRunRow.id, DistributionRunRow.period_start, DistributionRunRow.period_end,
                                 DistributionRunParty.totals)
@@ -279,10 +302,10 @@ def import_legacy_starters(state) -> None:
         pass
 
 
-def statement_for(state, p: Principal, run_id: int) -> dict:
-    if not any(s["run"] == run_id for s in statements_for(state, p)):
-        raise WebError(404, f"no statement of yours in distribution run {run_id}")
-    return dist.statement(state.registry, run_id, p.account.holder_id)
+def statement_for(state, p: Principal, run_id: int, holder: str | None = None) -> dict:
+    if not any(s["run"] == run_id for s in statements_for(state, p, holder)):
+        raise WebError(404, f"no statement of {holder or 'yours'} in distribution run {run_id}")
+    return dist.statement(state.registry, run_id, int(holder.split(":")[1]) if holder else p.account.holder_id)
 
 
 def income_chart(statements: list[dict], lang: str = "en") -> str:
@@ -299,62 +322,63 @@ def income_chart(statements: list[dict], lang: str = "en") -> str:
 # -- transparency ------------------------------------------------------------------------------------
 
 
-def clearances_dir(state) -> Path:
-    return state.data_dir / "clearances"
-
-
 def lookup_plan(state, name: str, data: bytes):
-    """The database half of a lookup: the published clearances, and where the CPU half
-    (:func:`fairtrain.services.transparency.lookup.identify_in`) looks: the snapshots they cite, from the
-    manifests' paths and the published snapshots under the data directory."""
-    from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError
+    """The database half of a lookup: the published clearances (those published to this registry under
+    ``clearances/``), and the snapshots a file is recognised with."""
+    from fairtrain.services.transparency.lookup import (
+        WorkLookup,
+        WorkLookupError,
+        lookup_snapshot_dirs,
+        published_clearance_dirs,
+    )
 
     if not data:
         raise WebError(400, f"{name}: empty file")
-    root = clearances_dir(state)
-    dirs = sorted(d for d in root.iterdir() if (d / "manifest.json").is_file()) if root.is_dir() else []
     try:
-        wl = WorkLookup(Log(state.registry.engine), dirs)
+        wl = WorkLookup(Log(state.registry.engine), published_clearance_dirs(state.data_dir), state.registry_keys)
     except WorkLookupError as e:
         raise WebError(400, str(e)) from None
-    cited = {s["snapshot_id"] for pc in wl.clearances for s in pc.manifest.get("snapshots", [])}
-    snap_root = state.snapshots_dir
-    snapshot_dirs = [*wl.snapshot_paths(), *(sorted(snap_root.iterdir()) if snap_root.is_dir() else [])]
-    return wl, snapshot_dirs, cited
-
-
-def lookup_answer(wl, name: str, found: dict) -> dict:
-    """"Was my work used?" once the upload is identified (``found``: ``identify_in``'s answer)."""
-    from fairtrain.services.transparency.lookup import WorkLookupError
-
-    try:
-        answers = wl.answer(found["works"], found["content_hash"])
-    except WorkLookupError as e:
-        raise WebError(400, str(e)) from None
-    for a in answers:  # set proofs are for the proof files (CLI); the page and API answer without them
-        for x in a["works"]:
-            x.pop("set_proof", None)
-        if a["file"]:
-            a["file"].pop("set_proof", None)
-    return {"file": name, "clearances": len(wl.clearances), "identified": found["works"],
-            "content_hash": found["content_hash"], "answers": answers, "used": any(a["included"] for a in answers)}
+    return wl, lookup_snapshot_dirs(wl, state.data_dir)
 
 
 async def lookup(state, name: str, data: bytes) -> dict:
     """"Was my work used?": ``data`` is fingerprinted in memory (in the application's worker processes)
-    and never stored; answered against every clearance manifest in the log, with leaves from the
-    published clearance directories under the data directory (``clearances/NAME/``)."""
+    and never stored; answered by :func:`fairtrain.services.transparency.lookup.was_used`, the answer the
+    CLI's ``lookup`` gives."""
     from starlette.concurrency import run_in_threadpool
 
-    from fairtrain.services.transparency.lookup import identify_in
+    from fairtrain.services.transparency.lookup import WorkLookupError, identify_in, was_used
 
     state.cpu.check_size(name, len(data))
-    wl, snapshot_dirs, cited = await run_in_threadpool(lookup_plan, state, name, data)
-    if not wl.clearances:
-        return {"file": name, "clearances": 0, "identified": None, "answers": [], "used": False}
-    found = await state.cpu.run(name, len(data), identify_in, name, data, snapshot_dirs, cited,
-                                state.registry_keys)  # CpuError: 4xx; no registry key: nothing trusted
-    return await run_in_threadpool(lookup_answer, wl, name, found)
+    wl, snapshot_dirs = await run_in_threadpool(lookup_plan, state, name, data)
+    found = await state.cpu.run(name, len(data), partial(identify_in, require_snapshot=False), name, data,
+                                snapshot_dirs, None, state.registry_keys)  # CpuError: 4xx
+    try:
+        return await run_in_threadpool(was_used, wl, found, state.registry)
+    except WorkLookupError as e:
+        raise WebError(400, str(e)) from None
+
+
+def lookup_proof(state, log_index: int, work: str | None, item: str | None) -> dict:
+    """The inclusion or non-inclusion proof behind one answer of "was my work used?"."""
+    from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError, proof_of, published_clearance_dirs
+
+    try:
+        wl = WorkLookup(Log(state.registry.engine), published_clearance_dirs(state.data_dir), state.registry_keys)
+        return proof_of(wl, log_index, work_key=work, item=item)
+    except WorkLookupError as e:
+        raise WebError(409 if "no log proof yet" in str(e) else 400, str(e)) from None
+
+
+def record_clearance(state, manifest: bytes, leaves: dict[str, bytes], decisions: bytes | None) -> dict:
+    """A developer publishes a clearance (manifest and leaves): verified, stored under ``clearances/`` and
+    logged (:func:`fairtrain.services.transparency.lookup.record_published_clearance`)."""
+    from fairtrain.services.transparency.lookup import WorkLookupError, record_published_clearance
+
+    try:
+        return record_published_clearance(Log(state.registry.engine), state.data_dir, manifest, leaves, decisions)
+    except WorkLookupError as e:
+        raise WebError(400, str(e)) from None
 
 
 def summaries(state, limit: int = 100) -> list[dict]:

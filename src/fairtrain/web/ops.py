@@ -13,8 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
-from fairtrain.core.errors import localised
-from fairtrain.core.money import Money
+from fairtrain.core.errors import InvalidInput, localised
+from fairtrain.core.money import Money, normalise_currency
+from fairtrain.core.numbers import PriceError, parse_price
 from fairtrain.core.signals.render import (
     HTML_HEAD,
     STATEMENT_EN,
@@ -31,7 +32,8 @@ from fairtrain.core.store.models import Dispute, MandateRow, Organisation, Work,
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services.log import Log
 from fairtrain.services.registry import RegistryError, ShareSpec, import_csv
-from fairtrain.web.errors import WebError, forbidden
+from fairtrain.web import dispute_ops
+from fairtrain.web.errors import WebError, forbidden, refusal
 from fairtrain.web.security import Principal
 
 KIT_PASTE_ONLY = (STATEMENT_EN, STATEMENT_KO)  # what a kit for a blog platform holds besides the head snippet
@@ -93,7 +95,10 @@ def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[
             w = state.registry.work(r["work"])
             results.append({"file": name, "ok": True, "work": r["work"], "created": r["created"],
                             "disputes": r["disputes"], "title": w["title"], "media_type": w["media_type"],
-                            "iscc": w["iscc"], "status": w["status"]})
+                            "iscc": w["iscc"], "status": w["status"],
+                            "notice": dispute_ops.upload_notice(state, r["disputes"], lang)})
+            if r["disputes"]:
+                dispute_ops.wake_mailer(state)
         except (RegistryError, ValueError) as e:
             results.append({"file": name, "ok": False, "error": localised(e, lang)})
     return results
@@ -187,13 +192,27 @@ def parse_offer(price: str | None, currency: str | None, price_model: str | None
     if not price and not currency:
         return None
     if not price or not currency:
-        raise WebError(422, "offer: give both a price and a currency")
+        raise refusal(422, "Price: write both a price and a currency (for example 30000 and KRW).")
     try:
         model = PriceModel(price_model or PriceModel.PER_WORK.value)
-        return Offer(price_model=model, price=Money.parse(price, currency),
-                     purposes=frozenset((Purpose.COMMERCIAL, Purpose.RESEARCH)))
-    except ValueError as e:
-        raise WebError(422, f"offer: {e}") from None
+    except ValueError:
+        raise refusal(422, "Price: {model!r} is not a way to charge (per work or flat fee).", model=price_model) from None
+    try:
+        currency = normalise_currency(currency)
+    except InvalidInput:
+        raise refusal(422, "Currency {currency!r}: write a three-letter code such as KRW or EUR.",
+                      currency=currency) from None
+    try:
+        amount = Money.parse(price, currency)
+    except InvalidInput:
+        # 3 man won, 3 man 5 cheon won, 30,000 won: how a Korean reader writes a price; PriceError says how
+        try:
+            amount = Money.parse(str(parse_price(price)), currency)
+        except PriceError:
+            raise
+        except InvalidInput:
+            raise PriceError(price) from None
+    return Offer(price_model=model, price=amount, purposes=frozenset((Purpose.COMMERCIAL, Purpose.RESEARCH)))
 
 
 def declare(state, p: Principal, level: Level, target_id: int | None, values: dict[str, str],
@@ -340,7 +359,10 @@ def disputes_for(state, p: Principal) -> list[dict]:
     out = []
     for d in state.registry.disputes(status=None):
         if d["id"] in ids:
-            out.append({**d, "existing_title": _title(state, d["work"]), "claim_title": _title(state, d["claim"])})
+            full = state.registry.dispute(d["id"])
+            out.append({**d, "existing_title": full["existing"]["title"], "claim_title": full["claim"]["title"],
+                        "existing_parties": full["existing"]["parties"], "claim_parties": full["claim"]["parties"],
+                        "age_days": full["age_days"], "answers": len(full["answers"])})
     return out
 
 
@@ -354,7 +376,9 @@ def resolve_dispute(state, p: Principal, dispute_id: int, keep: str, note: str) 
     if owners != {p.account.org_id}:
         raise forbidden(f"dispute {dispute_id}: involves works outside {p.org_ref}'s repertoire; "
                         "the registry operator resolves it")
-    return state.registry.resolve_dispute(dispute_id, keep=keep, note=note)
+    r = state.registry.resolve_dispute(dispute_id, keep=keep, note=note)
+    dispute_ops.wake_mailer(state)
+    return r
 
 
 def _own_work_ids(p: Principal):
@@ -363,11 +387,6 @@ def _own_work_ids(p: Principal):
     members_ = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
     return select(Work.id).where(or_(Work.org_id == p.account.org_id, Work.id.in_(
         select(WorkShare.work_id).where(WorkShare.holder_id.in_(members_)))))
-
-
-def _title(state, work_id: int) -> str:
-    with state.registry.engine.connect() as c:
-        return c.execute(select(Work.title).where(Work.id == work_id)).scalar_one_or_none() or ""
 
 
 # -- snapshots and the log ------------------------------------------------------------------------------

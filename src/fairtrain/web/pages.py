@@ -10,14 +10,19 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fairtrain.core.documents import environment
+from fairtrain.core.errors import FairtrainError, localised
+from fairtrain.core.i18n import format_money, format_share, format_when
+from fairtrain.core.labels import word
+from fairtrain.core.i18n import N_
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
+from fairtrain.services.notify import KEYS
 from fairtrain.services.registry import RegistryError
-from fairtrain.web import ops
+from fairtrain.web import dispute_ops, ops
 from fairtrain.web.accounts import AccountError
 from fairtrain.web.api import _client, _limit, end_session, read_upload, start_session
 from fairtrain.web.deps import language, principal, require, web
-from fairtrain.web.errors import WebError
+from fairtrain.web.errors import WebError, refusal
 from fairtrain.web.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, translations
 from fairtrain.web.security import PUBLIC, Principal
 
@@ -25,16 +30,29 @@ router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
 _env = environment(Path(__file__).parent / "templates")
 CATEGORIES = [c.value for c in Category]
+STATUS_WORDS = {"active": N_("Registered"), "disputed": N_("Disputed"), "rejected": N_("Rejected")}
 
 
 def render(request: Request, template: str, p: Principal = PUBLIC, status: int = 200, **ctx) -> HTMLResponse:
+    if p.holder_ref and "bell" not in ctx:  # a creator's unread notices, beside the menu on every page
+        ctx["bell"] = dispute_ops.bell(web(request), p)
     lang = language(request)
     t = translations(lang)
     html = _env.get_template(template).render(
         _=t.gettext, lang=lang, languages=LANGUAGES, language_names=LANGUAGE_NAMES, me=p, path=request.url.path,
         next_url=quote(_here(request, p), safe=""),
-        categories=CATEGORIES, **ctx)
+        categories=CATEGORIES, word=lambda code, kind: word(code, kind, lang),
+        when=lambda value: format_when(value, lang), share=lambda s: format_share(s, lang), money=lambda amount, currency=None: _money(amount, currency, lang),
+        **ctx)
     return HTMLResponse(html, status_code=status, headers={"Content-Language": lang})
+
+
+def _money(amount, currency: str | None, lang: str) -> str:
+    """A money dict (``{"currency", "minor"}``) or a major amount and its currency, as the reader writes it."""
+    if isinstance(amount, dict):
+        m = Money.from_dict(amount)
+        return format_money(m.major_str(), m.currency, lang)
+    return format_money(amount, currency, lang) if currency and amount not in (None, "") else ""
 
 
 def _here(request: Request, p: Principal) -> str:
@@ -44,8 +62,9 @@ def _here(request: Request, p: Principal) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-def render_error(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, status_code=status, message=message)
+def render_error(request: Request, status: int, message: str, p: Principal = PUBLIC) -> HTMLResponse:
+    """The error page, with the menu of whoever is signed in (``p``)."""
+    return render(request, "error.html", p, status=status, status_code=status, message=message)
 
 
 def _home_for(p: Principal) -> str:
@@ -80,7 +99,8 @@ def signup(request: Request, p: Caller, email: Annotated[str, Form()], password:
         _limit(state, "sign_up_per_client", _client(request), "sign-up")
         account = state.accounts.sign_up(email=email, password=password, role=role, name=name, country=country or None)
     except (AccountError, WebError) as e:
-        return render(request, "signup.html", p, status=getattr(e, "status", 400), role=role, error=str(e),
+        return render(request, "signup.html", p, status=getattr(e, "status", 400), role=role,
+                      error=localised(e, language(request)),
                       form={"email": email, "name": name, "country": country})
     r = RedirectResponse(_home_for(Principal(account)), status_code=303)
     start_session(state, r, account.id)
@@ -100,7 +120,8 @@ def signin(request: Request, p: Caller, email: Annotated[str, Form()], password:
         _limit(state, "sign_in_per_email", email.strip().lower(), "sign-in")
         account = state.accounts.authenticate(email, password)
     except (AccountError, WebError) as e:
-        return render(request, "signin.html", p, status=getattr(e, "status", 400), error=str(e), email=email)
+        return render(request, "signin.html", p, status=getattr(e, "status", 400), error=localised(e, language(request)),
+                      email=email)
     r = RedirectResponse(_home_for(Principal(account)), status_code=303)
     start_session(state, r, account.id)
     return r
@@ -127,19 +148,37 @@ def _policy_form(state, p: Principal) -> dict:
     return {"declared": declared, "values": values, "offer": offer, "party": party}
 
 
+def _creator_page(request: Request, p: Principal, state, *, saved: bool = False, status: int = 200,
+                  policy: dict | None = None, **extra) -> HTMLResponse:
+    orgs = ops.orgs(state)
+    return render(request, "creator.html", p, status=status, works=ops.works_of(state, p),
+                  org_names={o["ref"]: o["name"] for o in orgs},
+                  policy=policy or _policy_form(state, p), saved=saved, orgs=orgs,
+                  mandates=state.registry.mandates(holder_id=p.account.holder_id),
+                  disputes=ops.disputes_for(state, p), bell=dispute_ops.bell(state, p),
+                  **{"policy_error": None, "mandate_error": None, **extra})
+
+
 @router.get("/creator", response_class=HTMLResponse)
 def creator(request: Request, p: Caller, saved: bool = False):
     require(p, "creator", what="the creator page")
-    state = web(request)
-    return render(request, "creator.html", p, works=ops.works_of(state, p), policy=_policy_form(state, p),
-                  saved=saved, orgs=ops.orgs(state), mandates=state.registry.mandates(holder_id=p.account.holder_id),
-                  disputes=ops.disputes_for(state, p))
+    return _creator_page(request, p, web(request), saved=saved)
 
 
-async def _declare_from_form(request: Request, p: Principal) -> None:
-    form = await request.form()
+def _typed_policy(form) -> dict:
+    """What the policy form held when it was sent, to show it again beside the error."""
     values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
     price = str(form.get("price") or "").strip()
+    return {"declared": True, "values": values, "party": None,
+            "offer": {"price": price, "currency": str(form.get("currency") or ""),
+                      "model": str(form.get("price_model") or "")}}
+
+
+async def _declare_from_form(request: Request, p: Principal, form) -> None:
+    values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
+    price = str(form.get("price") or "").strip()
+    if not price and "licence" in values.values():
+        raise refusal(422, "Price: you chose a paid licence, so write its price (for example 30000 or 30,000).")
     # The currency field is pre-filled: without a price there is no offer.
     offer = ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None) if price else None
     from starlette.concurrency import run_in_threadpool
@@ -150,14 +189,27 @@ async def _declare_from_form(request: Request, p: Principal) -> None:
 @router.post("/policy")
 async def save_policy(request: Request, p: Caller):
     require(p, "creator", "org-admin", what="declaring")
-    await _declare_from_form(request, p)
+    form = await request.form()
+    try:
+        await _declare_from_form(request, p, form)
+    except FairtrainError as e:  # the form again, as typed, with the reason beside it
+        state = web(request)
+        status = 422 if e.http_status in (400, 422) else e.http_status  # the form could not be accepted as typed
+        if p.role == "creator":
+            return _creator_page(request, p, state, policy=_typed_policy(form),
+                                 policy_error=localised(e, language(request)), status=status)
+        return _org_page(request, p, policy=_typed_policy(form), policy_error=localised(e, language(request)),
+                         status=status)
     return RedirectResponse(f"{_home_for(p)}?saved=1", status_code=303)
 
 
 @router.post("/creator/mandate")
 async def creator_mandate(request: Request, p: Caller, org_id: Annotated[int, Form()],
-                          categories: Annotated[list[str], Form()]):
+                          categories: Annotated[list[str] | None, Form()] = None):
     require(p, "creator", what="granting a mandate")
+    if not categories:
+        return _creator_page(request, p, web(request), status=422, mandate_error=translations(language(request)).gettext(
+            "Mandate: tick at least one use that the organisation may decide for you."))
     ops.grant_mandate(web(request), p, org_id, categories)
     return RedirectResponse("/creator", status_code=303)
 
@@ -199,9 +251,11 @@ def _org_page(request: Request, p: Principal, **ctx) -> HTMLResponse:
     ctx.setdefault("saved", False)
     ctx.setdefault("report", None)
     ctx.setdefault("upload", None)
-    return render(request, "org.html", p, members=ops.members(state, p), works=ops.works_of(state, p, limit=100),
-                  disputes=ops.disputes_for(state, p), policy=_policy_form(state, p), guide=guide(),
-                  jobs=ops.import_jobs(state, p), **ctx)
+    ctx.setdefault("policy_error", None)
+    policy = ctx.pop("policy", None) or _policy_form(state, p)  # a refused policy form shows what was typed
+    return render(request, "org.html", p, status=ctx.pop("status", 200), members=ops.members(state, p),
+                  works=ops.works_of(state, p, limit=100), disputes=ops.disputes_for(state, p), policy=policy,
+                  guide=guide(), jobs=ops.import_jobs(state, p), **ctx)
 
 
 @router.get("/org", response_class=HTMLResponse)
@@ -254,12 +308,17 @@ async def form_file(form, field: str, missing: str, default_name: str = "upload"
     return await read_upload(upload, default_name)
 
 
-@router.post("/org/import", response_class=HTMLResponse)
-async def org_import(request: Request, p: Caller):
-    require(p, "org-admin", what="repertoire import")
+async def upload_form(request: Request, p: Principal, role: str, what: str):
+    """A page's file-upload POST: only for ``role``, within the account's upload limit; (state, form)."""
+    require(p, role, what=what)
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
-    form = await request.form()
+    return state, await request.form()
+
+
+@router.post("/org/import", response_class=HTMLResponse)
+async def org_import(request: Request, p: Caller):
+    state, form = await upload_form(request, p, "org-admin", "repertoire import")
     name, data = await form_file(form, "file", "repertoire import: choose a CSV file", "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
@@ -297,6 +356,25 @@ def developer_new_key(request: Request, p: Caller, name: Annotated[str, Form()],
                   snapshots=ops.snapshots(state))
 
 
+@router.post("/developer/clearances", response_class=HTMLResponse)
+async def developer_publish_clearance(request: Request, p: Caller):
+    """The page form of ``fairtrain log record-clearance OUT --to URL``: the manifest and its leaves files."""
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.web import money_ops
+
+    state, form = await upload_form(request, p, "developer", "publishing a clearance")
+    _, manifest = await form_file(form, "manifest", "publish a clearance: choose its manifest.json")
+    leaves = {}
+    for field, name in (("leaves_works", "leaves-works.parquet"), ("leaves_items", "leaves-items.parquet")):
+        leaves[name] = (await form_file(form, field, f"publish a clearance: choose its {name}"))[1]
+    decisions = form.get("decisions")
+    dec = (await read_upload(decisions))[1] if decisions is not None and not isinstance(decisions, str) else None
+    published = await run_in_threadpool(money_ops.record_clearance, state, manifest, leaves, dec or None)
+    return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=None,
+                  snapshots=ops.snapshots(state), published=published)
+
+
 @router.post("/developer/keys/{key_id}/revoke")
 def developer_revoke(request: Request, p: Caller, key_id: int):
     require(p, what="API keys")
@@ -317,7 +395,7 @@ def work_page(request: Request, p: Caller, work_id: int):
     state = web(request)
     w = state.registry.work(work_id)
     terms = {c.value: state.registry.decide(work_id, c).value.value for c in Category}
-    return render(request, "work.html", p, work=w, terms=terms)
+    return render(request, "work.html", p, work=w, terms=terms, status_words=STATUS_WORDS, dispute_keys=KEYS)
 
 
 @router.get("/log", response_class=HTMLResponse)

@@ -15,7 +15,7 @@ from fairtrain.web import money_ops
 from fairtrain.web.api import _client, _limit
 from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError
-from fairtrain.web.pages import form_file, render
+from fairtrain.web.pages import form_file, render, upload_form
 from fairtrain.web.security import Principal
 
 router = APIRouter(include_in_schema=False)
@@ -44,10 +44,7 @@ def money(request: Request, p: Caller):
 
 @router.post("/money/quote", response_class=HTMLResponse)
 async def upload_quote(request: Request, p: Caller):
-    require(p, "developer", what="licence requests")
-    state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
-    form = await request.form()
+    state, form = await upload_form(request, p, "developer", "licence requests")
     _, data = await form_file(form, "quote", "licence requests: choose a licence-quote.json file")
     until = str(form.get("valid_until") or "") or None
     result = await run_in_threadpool(money_ops.request_licences, state, p, data, None, until)
@@ -104,7 +101,21 @@ async def lookup(request: Request, p: Caller):
     form = await request.form()
     name, data = await form_file(form, "file", "was my work used?: choose a file")
     result = await money_ops.lookup(state, name, data)
-    return render(request, "lookup.html", p, result=result)
+    return render(request, "lookup.html", p, result=result, excerpt=_excerpt(data))
+
+
+def _excerpt(data: bytes, chars: int = 280) -> str | None:
+    """The start of an uploaded plain-text file, shown back as its preview (never stored); None otherwise."""
+    import codecs
+
+    try:  # a character cut at the end is left out; invalid UTF-8 anywhere else is no text
+        text = codecs.getincrementaldecoder("utf-8")().decode(data[: chars * 4], final=False)
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in text:
+        return None
+    text = text.strip()
+    return (text[:chars] + ("…" if len(text) > chars else "")) or None
 
 
 @router.get("/summaries", response_class=HTMLResponse)

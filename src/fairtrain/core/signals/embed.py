@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fairtrain.core.errors import InvalidInput
+from fairtrain.core.files import write_atomic
 from fairtrain.core.i18n import translator
 from fairtrain.core.signals import crosswalk
 from fairtrain.core.signals.render import SignalPolicy, describe_offer, describe_value
@@ -218,18 +218,7 @@ def embed_file(
     data = embed_xmp(data, policy, name=str(src))
     if credentials is not None:
         data = embed_c2pa(data, policy, credentials, name=str(src))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return write_atomic(out, data, fsync=True)
 
 
 def embed_files(

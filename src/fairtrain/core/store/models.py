@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -94,6 +95,26 @@ class MandateRow(Base):
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     declared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Consent: NULL until the holder confirms or the signed paper mandate is attached (core.decide's
+    # mandate_in_force counts only confirmed mandates). ``confirmation``: direct | holder | token | paper.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmation: Mapped[str | None] = mapped_column(String(10))
+    confirm_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # SHA-256, single use
+    paper_sha256: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the end date a revocation set
+
+
+class TariffRow(Base):
+    """An organisation's published tariff (a JSON document); the newest of each kind is the one in use."""
+
+    __tablename__ = "tariffs"
+    __table_args__ = (CheckConstraint("kind IN ('licence', 'retroactive')", name="kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    document: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Work(Base):
@@ -359,6 +380,53 @@ class WebSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DisputeAnswer(Base):
+    """One party's answer to a dispute: a statement, a publication link and/or an evidence file. The file
+    is kept under the data directory by its SHA-256 (``evidence/<sha256>``); the row keeps name and digest."""
+
+    __tablename__ = "dispute_answers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("holders.id"))
+    side: Mapped[str] = mapped_column(String(10))  # existing | claim
+    statement: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(2000))
+    evidence_name: Mapped[str | None] = mapped_column(String(255))
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    evidence_size: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    """Something a creator should hear about, in the app and (``email_status``) by e-mail. ``params`` is
+    JSON: the words are chosen in the recipient's language when the notice is shown or sent."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("holders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # licence-request | dispute | clearance | payment | statement
+    event: Mapped[str] = mapped_column(String(30))
+    subject: Mapped[str | None] = mapped_column(String(80))  # e.g. "dispute:3"
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    in_app: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_status: Mapped[str] = mapped_column(String(10), default="none", index=True)  # none|pending|sent|failed
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    email_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_error: Mapped[str | None] = mapped_column(Text)
+
+
+class NotificationPreference(Base):
+    """Which kinds a creator hears about, in the app and by e-mail, and in which language."""
+
+    __tablename__ = "notification_preferences"
+    holder_id: Mapped[int] = mapped_column(ForeignKey("holders.id"), primary_key=True)
+    app_kinds: Mapped[str] = mapped_column(String(200))
+    email_kinds: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="en")
 
 
 class ImportJob(Base):

@@ -27,6 +27,8 @@ def quote(entries: list[dict], config) -> dict:
     for key in sorted(works):
         w = works[key]
         names = {h["party"]: h["name"] for h in w.get("holders", [])}
+        for h in w.get("holders", []):  # an organisation offering a licence is named by its name, not org:N
+            names.update(h.get("org_names") or {})
         for offer in w["offers"] or [{"party": None}]:
             party = offer.get("party") or "unknown"
             g = groups.setdefault(party, {"party": party, "name": names.get(party, party), "works": [],

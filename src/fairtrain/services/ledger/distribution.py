@@ -18,6 +18,7 @@ from fractions import Fraction
 from sqlalchemy import insert, select
 
 from fairtrain.core import csvcells
+from fairtrain.core.decide import mandate_in_force
 from fairtrain.core.distribution import (
     CarriedBalance,
     Formula,
@@ -102,9 +103,8 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
         shares = c.execute(select(WorkShare.work_id, WorkShare.holder_id, WorkShare.share_num, WorkShare.share_den)
                            .where(WorkShare.work_id.in_(all_works)).order_by(WorkShare.work_id, WorkShare.holder_id)).all()
         mandates = defaultdict(list)
-        for m in c.execute(select(MandateRow.holder_id, MandateRow.org_id, MandateRow.valid_from, MandateRow.valid_until)
-                           .order_by(MandateRow.id)):
-            if m.valid_from <= end and (m.valid_until is None or m.valid_until > end):
+        for m in c.execute(select(MandateRow.__table__).order_by(MandateRow.id)):
+            if mandate_in_force(m, end):
                 mandates[m.holder_id].append(m.org_id)
         disputed = {wid: f"dispute {did}" for did, w1, w2 in c.execute(
             select(Dispute.id, Dispute.work_id, Dispute.claim_work_id).where(Dispute.status == "open"))
@@ -210,7 +210,7 @@ def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
         if row is None:
             raise NotFound("distribution run", run_id)
         name = c.execute(select(Holder.name).where(Holder.id == holder_id)).scalar()
-        licensees = dict(c.execute(select(Licence.id, Licence.licensee)).all())
+        licences = {r.id: r for r in c.execute(select(Licence.id, Licence.licensee, Licence.request))}
     if name is None:
         raise NotFound("holder", holder_id)
     doc = json.loads(row.output)
@@ -218,9 +218,16 @@ def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
     lines = [ln for ln in doc.get("lines", []) if ln["holder"] == ref]
     totals = [t for t in doc.get("holders", []) if t.get("holder") == ref]
     return {"run": run_id, "period": {"start": row.period_start, "end": row.period_end}, "holder": ref, "name": name,
-            "lines": [{**ln, "licensee": licensees.get(int(ln["licence"])) if str(ln["licence"]).isdigit() else None}
-                      for ln in lines],
+            "lines": [{**ln, **_licence_of(licences, ln["licence"])} for ln in lines],
             "totals": totals}
+
+
+def _licence_of(licences: dict, ref) -> dict:
+    """A statement line's licensee, and whether its licence was retroactive (use declared after training)."""
+    r = licences.get(int(ref)) if str(ref).isdigit() else None
+    if r is None:
+        return {"licensee": None}
+    return {"licensee": r.licensee, **({"retroactive": True} if json.loads(r.request).get("retroactive") else {})}
 
 
 def statement_csv(st: dict) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, update
 
 from fairtrain.core import csvcells
-from fairtrain.core.decide import Query, decide, has_standing
+from fairtrain.core.decide import Query, decide, has_standing, mandate_in_force
 from fairtrain.core.keys import SigningKey, sign_document, verify_document
 from fairtrain.core.money import Money
 from fairtrain.core.store.limits import check_text
@@ -26,8 +26,10 @@ from fairtrain.core.store.models import (
     Work,
     utcnow,
 )
+from fairtrain.core.tariff import parse_tariff
 from fairtrain.core.vocab import Category, Offer, PriceModel, Purpose, Value
 from fairtrain.services import log
+from fairtrain.services.notify import notify
 from fairtrain.services.registry import (
     NotAllowed,
     NotFound,
@@ -49,8 +51,19 @@ def _licence_dict(r) -> dict:
             "valid_from": r.valid_from.isoformat(), "valid_until": r.valid_until.isoformat() if r.valid_until else None,
             "price": Money(r.currency, r.price_minor).to_dict(), "price_model": r.price_model,
             "revenue_share_bp": r.revenue_share_bp, "collective": r.collective, "request": json.loads(r.request),
+            "retroactive": bool(json.loads(r.request).get("retroactive")),
             "grant": json.loads(r.grant) if r.grant else None, "note": r.note,
             "created_at": r.created_at.isoformat(), "decided_at": r.decided_at.isoformat() if r.decided_at else None}
+
+
+def _when(value, field: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise LicensingError(f"past use: {field} {value!r} is not an ISO date or date-time") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _answerable(c, party: str, work_ids: list[int], categories: list[Category], at: datetime, *, what: str) -> dict:
@@ -161,8 +174,110 @@ class Licensing:
                 log.append(c, [log.Entry("licence", {"licence": lid, "event": "requested", "licensee": licensee,
                                                      "grantor": grantor, "works": work_ids, "purpose": purpose.value,
                                                      "price": price.to_dict()}, subject=f"licence:{lid}")])
+                kind, gid = parse_party(grantor)
+                if kind == "holder":
+                    notify(c, [gid], "licence-request", "requested",
+                           {"licence": lid, "licensee": licensee, "works": len(work_ids), "price": price.to_dict(),
+                            "path": "/money"}, subject=f"licence:{lid}")
                 ids.append(lid)
         return ids
+
+    def declare_past_use(self, usage: dict, *, licensee: str | None = None,
+                         categories: list[Category] | None = None) -> dict:
+        """A developer who already trained declares the use ("use first, pay later"): ``usage`` is a
+        clearance's ``licence-quote.json`` (a run in reservation mode over the training set) or a usage
+        report ``{"works": [id, work_ref, ISWC/ISRC/ISBN …], "model", "model_versions", "used_from",
+        "used_until"}``. Each work goes to the organisation answering for it that publishes a retroactive
+        tariff; its price (the retroactive tariff's, or the licence tariff's) plus the surcharge makes one
+        retroactive licence request per organisation, answered like any other (accept → grant + invoice).
+        Works no organisation prices retroactively are listed, not licensed."""
+        licensee = licensee or usage.get("licensee")
+        if not licensee:
+            raise LicensingError("past use: the report names no licensee; give --licensee")
+        cats = categories or [Category(usage.get("purpose", "train-genai"))]
+        purpose = Purpose.RESEARCH if usage.get("research") else Purpose.COMMERCIAL
+        if "groups" in usage:
+            refs = [w["work_id"] for g in usage.get("groups") or [] for w in g.get("works", [])]
+        else:
+            refs = usage.get("works")
+        if not isinstance(refs, list) or not refs:
+            raise LicensingError("past use: list the works used (\"works\": [...]) or give a licence-quote.json")
+        work_ids = sorted({self.registry.resolve_work(r) for r in refs})
+        now = utcnow()
+        used_from = _when(usage.get("used_from"), "used_from") or now
+        used_until = _when(usage.get("used_until"), "used_until")
+        if used_from > now:
+            raise LicensingError(f"past use: used_from {used_from.isoformat()} is in the future; request a licence")
+        versions = tuple(usage.get("model_versions") or ())
+        with self.engine.connect() as c:
+            facts = load_facts(c, work_ids)
+            media = dict(c.execute(select(Work.id, Work.media_type).where(Work.id.in_(work_ids))).all())
+        by_org: dict[str, list[int]] = {}
+        uncovered: dict[int, str] = {}
+        tariffs: dict[str, tuple] = {}
+        for w in work_ids:
+            orgs = sorted({m.org for m in facts[w].mandates if all(has_standing(facts[w], m.org, cat, now) for cat in cats)})
+            for org in orgs:
+                if org not in tariffs:
+                    oid = parse_party(org)[1]
+                    retro, base = self.registry.tariff(oid, retroactive=True), self.registry.tariff(oid)
+                    tariffs[org] = (parse_tariff(retro["tariff"], retroactive=True) if retro else None,
+                                    parse_tariff(base["tariff"]) if base else None)
+                retro, base = tariffs[org]
+                if retro is not None and (retro.priced or base is not None):
+                    by_org.setdefault(org, []).append(w)
+                    break
+            else:
+                uncovered[w] = ("no organisation answering for it publishes a retroactive tariff" if orgs
+                                else "no organisation answers for it (its holders license it themselves)")
+        licences = []
+        with self.engine.begin() as c:
+            for org, ws in sorted(by_org.items()):
+                retro, base = tariffs[org]
+                pricing = retro if retro.priced else base
+                lines, per_work, flat = [], 0, None
+                for w in ws:
+                    offer = pricing.offer(media.get(w))
+                    if offer is None:
+                        uncovered[w] = f"{org}'s tariff prices no {media.get(w) or 'such'} work"
+                        continue
+                    o = retro.surcharged(offer)
+                    lines.append({"work_id": w, "base": offer.price.to_dict(), "price": o.price.to_dict()})
+                    if o.price_model is PriceModel.PER_WORK:
+                        per_work += o.price.minor
+                    else:
+                        flat = o
+                if not lines:
+                    continue
+                currency = (flat.price.currency if flat else Money.from_dict(lines[0]["price"]).currency)
+                price = Money(currency, per_work + (flat.price.minor if flat else 0))
+                model = flat.price_model if flat and not per_work else PriceModel.PER_WORK
+                share = flat.revenue_share_bp if flat else 0
+                covered = [x["work_id"] for x in lines]
+                request = {"works": covered, "purpose": purpose.value, "retroactive": True,
+                           "surcharge_bp": retro.surcharge_bp, "lines": lines,
+                           "used": {"model": usage.get("model"), "model_versions": list(versions),
+                                    "from": used_from.isoformat(),
+                                    "until": used_until.isoformat() if used_until else None}}
+                lid = c.execute(insert(Licence).values(
+                    licensee=licensee, grantor=org, status="requested", categories=",".join(x.value for x in cats),
+                    model_versions=json.dumps(list(versions)), valid_from=used_from, valid_until=used_until,
+                    price_model=model.value, price_minor=price.minor, currency=price.currency,
+                    revenue_share_bp=share, collective=False,
+                    request=json.dumps(request, sort_keys=True, ensure_ascii=False),
+                    created_at=now).returning(Licence.id)).scalar_one()
+                log.append(c, [log.Entry("licence", {"licence": lid, "event": "requested", "retroactive": True,
+                                                     "licensee": licensee, "grantor": org, "works": covered,
+                                                     "purpose": purpose.value, "price": price.to_dict(),
+                                                     "surcharge_bp": retro.surcharge_bp},
+                                         subject=f"licence:{lid}")], at=now)
+                licences.append({"licence": lid, "grantor": org, "works": covered, "price": price.to_dict(),
+                                 "surcharge_bp": retro.surcharge_bp, "lines": lines})
+        if not licences:
+            raise LicensingError(f"past use: no work is priced retroactively ({len(uncovered)} works: "
+                                 f"{sorted(set(uncovered.values()))})")
+        return {"licensee": licensee, "retroactive": True, "licences": licences,
+                "uncovered": [{"work_id": w, "reason": r} for w, r in sorted(uncovered.items())]}
 
     def get(self, licence_id: int) -> dict:
         with self.engine.connect() as c:
@@ -197,7 +312,7 @@ class Licensing:
         if kind == "holder" and okind == "org":  # the holder's mandated organisation may answer for it
             now = utcnow()
             for m in c.execute(select(MandateRow.__table__).where(MandateRow.holder_id == pid, MandateRow.org_id == oid)):
-                if m.valid_from <= now and (m.valid_until is None or now < m.valid_until):
+                if mandate_in_force(m, now):
                     return
         raise NotAllowed(f"{party} may not answer licence {lic.id}: it was asked of {lic.grantor}")
 
@@ -239,7 +354,8 @@ class Licensing:
                 "model_versions": json.loads(lic.model_versions or "[]"), "valid_from": lic.valid_from.isoformat(),
                 "valid_until": lic.valid_until.isoformat() if lic.valid_until else None,
                 "price": amount.to_dict(), "price_model": "collective" if collective else lic.price_model,
-                "revenue_share_bp": share, "granted_at": now.isoformat()}, key)
+                "revenue_share_bp": share, "granted_at": now.isoformat(),
+                **({"retroactive": True} if request.get("retroactive") else {})}, key)
             c.execute(update(Licence).where(Licence.id == licence_id).values(
                 status="granted", grantor=party, grant=json.dumps(grant, sort_keys=True), decided_at=now,
                 collective=collective, price_minor=amount.minor, currency=amount.currency, revenue_share_bp=share))
@@ -311,6 +427,12 @@ class Licensing:
             log.append(c, [log.Entry("payment", {"payment": pid, "invoice": invoice_id, "amount": amount.to_dict(),
                                                  "reference": reference, "source": source,
                                                  "received_at": when.isoformat()}, subject=f"invoice:{invoice_id}")])
+            grantor = c.execute(select(Licence.grantor).where(Licence.id == inv.licence_id)).scalar_one()
+            kind, gid = parse_party(grantor)
+            if kind == "holder":
+                notify(c, [gid], "payment", "received",
+                       {"payment": pid, "invoice": invoice_id, "licence": inv.licence_id, "amount": amount.to_dict(),
+                        "path": "/money"}, subject=f"invoice:{invoice_id}")
         return {"payment": pid, "invoice": invoice_id, "duplicate": False,
                 "status": "paid" if paid + amount.minor == inv.amount_minor else "open"}
 

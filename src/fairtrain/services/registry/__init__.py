@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from fairtrain.services.registry.errors import NotAllowed, NotFound, RegistryError
+from fairtrain.services.registry.errors import Ambiguous, NotAllowed, NotFound, RegistryError
 
 _LAZY = {
     "ImportReport": "csv_import", "RowError": "csv_import", "import_csv": "csv_import",
@@ -41,6 +41,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "Ambiguous",
     "ROLES",
     "ImportReport",
     "NotAllowed",

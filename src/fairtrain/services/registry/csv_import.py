@@ -227,8 +227,11 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
             # refused above); a first import skips the look-ups, which PostgreSQL plans badly on rows
             # inserted earlier in the same transaction.
             had_works = c.execute(select(Work.id).where(Work.org_id == org_id).limit(1)).first() is not None
+            # an organisation with a published licence tariff may leave a 'licence' row's price empty: the
+            # declaration then takes the tariff's price for the work's media type (registry.load_facts)
+            tariffed = registry.tariff(org_id) is not None
             after = batches.after_line if batches else 0
-            for chunk in _parsed_chunks(text, body_start, header, base, after):
+            for chunk in _parsed_chunks(text, body_start, header, base, after, tariffed):
                 report.rows += chunk.count
                 report.errors.extend(chunk.errors)
                 rows, names = chunk.rows, chunk.names
@@ -379,10 +382,10 @@ _FILE_PARALLEL_BYTES = 64 << 10
 FILE_WORKERS: int | None = None  # processes fingerprinting a sheet's files (None: one per core)
 
 
-def _parse_chunk(job: tuple[int, str, list[str], Path, int]) -> _Chunk:
+def _parse_chunk(job: tuple[int, str, list[str], Path, int, bool]) -> _Chunk:
     """Read and validate a chunk of the file (in a worker process for big files); lines up to ``after``
     were stored by an earlier run of the same job and are skipped unread."""
-    first_line, text, header, base, after = job
+    first_line, text, header, base, after, tariffed = job
     rows: list[_Row] = []
     errors: list[RowError] = []
     pending: dict[int, tuple[str, bytes, str]] = {}  # line -> a file to fingerprint with the chunk's others
@@ -398,7 +401,7 @@ def _parse_chunk(job: tuple[int, str, list[str], Path, int]) -> _Chunk:
         if len(fields) != len(header):
             errors.append(RowError(n, "-", f"{len(fields)} fields, the header has {len(header)}"))
             continue
-        row = _parse_row(n, fields, header, base, errors, pending)
+        row = _parse_row(n, fields, header, base, errors, tariffed, pending)
         if row is not None:
             rows.append(row)
     if pending:
@@ -406,7 +409,8 @@ def _parse_chunk(job: tuple[int, str, list[str], Path, int]) -> _Chunk:
     return _Chunk(rows, errors, count, frozenset(name for r in rows for name, _, _ in r.holders))
 
 
-def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, after: int = 0):
+def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, after: int = 0,
+                   tariffed: bool = False):
     """Parsed chunks in file order. Big files whose fields hold no quoted line breaks are cut at line ends
     and parsed by a worker process while the caller stores the previous chunks."""
     body = text[body_start:]
@@ -415,7 +419,7 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, af
     chunk_bytes, parallel_bytes = (_FILE_CHUNK_BYTES, _FILE_PARALLEL_BYTES) if files else (_CHUNK_BYTES, _PARALLEL_BYTES)
     workers = max(1, FILE_WORKERS or os.cpu_count() or 1) if files else 1
     if len(body) < parallel_bytes or '"' in body and re.search(r'"[^"]*\n', body):
-        yield _parse_chunk((first_line, body, header, base, after))
+        yield _parse_chunk((first_line, body, header, base, after, tariffed))
         return
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
@@ -428,7 +432,7 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, af
             size = chunk_bytes
             end = len(body) if end < 0 else end + 1
             part = body[pos:end]
-            yield (line, part, header, base, after)
+            yield (line, part, header, base, after, tariffed)
             line += part.count("\n")
             pos = end
 
@@ -492,7 +496,7 @@ def _fingerprinted(rows: list[_Row], pending: dict[int, tuple[str, bytes, str]],
 
 
 def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors: list[RowError],
-               pending: dict[int, tuple[str, bytes, str]] | None = None) -> _Row | None:
+               tariffed: bool = False, pending: dict[int, tuple[str, bytes, str]] | None = None) -> _Row | None:
     """One row, validated; ``pending`` given, its file is only read and left there to be fingerprinted with
     the chunk's other files (a row that is otherwise valid is returned without fingerprint until then)."""
     row = dict(zip(header, map(str.strip, fields), strict=True))
@@ -536,8 +540,9 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
                 offer = _offer(price, currency)
             except ValueError as e:
                 errors.append(RowError(n, "price" if "currency" not in str(e) else "currency", str(e)))
-    elif wants_licence:
-        errors.append(RowError(n, "price", "a 'licence' category needs a price and a currency"))
+    elif wants_licence and not tariffed:
+        errors.append(RowError(n, "price", "a 'licence' category needs a price and a currency (or the "
+                                           "organisation's published tariff)"))
 
     data, media, chash, fingerprint, iscc = None, None, None, None, None
     if f := get("file"):
@@ -600,7 +605,8 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
            holder_ids: dict[str, int], report: ImportReport) -> None:
     now = db_time(c, utcnow())
     org = org_ref(org_id)
-    # New members: a holder first named in this organisation's import mandates it for every category.
+    # New members: a holder first named in this organisation's import gets a *pending* mandate for every
+    # category; it counts only once the holder confirms it or the organisation attaches the signed paper.
     new_names = sorted(names - holder_ids.keys())
     if new_names:
         new_holders = allocate_ids(c, Holder.__table__, len(new_names))
@@ -610,7 +616,7 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
         holder_ids.update(zip(new_names, new_holders, strict=True))
         bulk_insert_tuples(c, MandateRow.__table__, ("holder_id",), [(hid,) for hid in new_holders], constants={
             "org_id": org_id, "categories": _ALL_CATEGORIES, "valid_from": now, "valid_until": None,
-            "declared_at": now})
+            "declared_at": now, "confirmed_at": None})
         report.holders_created += len(new_holders)
 
     if existing:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import json
 import os
+import secrets
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import xxhash
 from sqlalchemy import Engine, func, insert, or_, select, update
@@ -19,6 +25,7 @@ from fairtrain.core import decide as engine_
 from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.extract import DocumentError
+from fairtrain.core.files import atomic_file
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
@@ -28,6 +35,7 @@ from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import (
     DeclarationRow,
     Dispute,
+    DisputeAnswer,
     FactsVersion,
     FingerprintRow,
     Holder,
@@ -35,13 +43,16 @@ from fairtrain.core.store.models import (
     LicensedWork,
     MandateRow,
     Organisation,
+    TariffRow,
     Work,
     WorkShare,
     utcnow,
 )
+from fairtrain.core.tariff import Tariff, parse_tariff
 from fairtrain.core.vocab import Category, Decision, Level, Offer, Purpose, Value
 from fairtrain.services import log
-from fairtrain.services.registry.errors import NotAllowed, NotFound, RegistryError
+from fairtrain.services.notify import notify
+from fairtrain.services.registry.errors import Ambiguous, NotAllowed, NotFound, RegistryError
 
 ROLES = frozenset({
     "author", "composer", "lyricist", "arranger", "translator", "publisher", "performer", "producer",
@@ -254,7 +265,10 @@ class Registry:
         return {"id": o.id, "ref": org_ref(o.id), "name": o.name, "country": o.country, "email": o.email}
 
     def add_mandate(self, holder_id: int, org_id: int, categories: Iterable[Category], *,
-                    valid_from: datetime | None = None, valid_until: datetime | None = None) -> int:
+                    valid_from: datetime | None = None, valid_until: datetime | None = None,
+                    pending: bool = False) -> int:
+        """Record a mandate. ``pending``: it awaits the holder's consent (confirm or signed paper) and does not
+        count until then; otherwise the caller is the holder (or the operator) and it is confirmed now."""
         cats = sorted({c.value for c in categories})
         if not cats:
             raise RegistryError("a mandate needs at least one category")
@@ -267,22 +281,159 @@ class Registry:
         with self.engine.begin() as c:
             mid = c.execute(insert(MandateRow).values(
                 holder_id=holder_id, org_id=org_id, categories=",".join(cats), valid_from=start,
-                valid_until=valid_until, declared_at=now).returning(MandateRow.id)).scalar_one()
+                valid_until=valid_until, declared_at=now, confirmed_at=None if pending else now,
+                confirmation=None if pending else "direct").returning(MandateRow.id)).scalar_one()
             bump_facts_version(c)
         self._changed()
         return mid
 
-    def mandates(self, *, org_id: int | None = None, holder_id: int | None = None) -> list[dict]:
+    def mandates(self, *, org_id: int | None = None, holder_id: int | None = None,
+                 mandate_id: int | None = None) -> list[dict]:
         q = select(MandateRow.__table__).order_by(MandateRow.id)
         if org_id is not None:
             q = q.where(MandateRow.org_id == org_id)
         if holder_id is not None:
             q = q.where(MandateRow.holder_id == holder_id)
+        if mandate_id is not None:
+            q = q.where(MandateRow.id == mandate_id)
+        now = utcnow()
         with self.engine.connect() as c:
-            return [{"id": m.id, "holder": holder_ref(m.holder_id), "org": org_ref(m.org_id),
-                     "categories": m.categories.split(","), "valid_from": m.valid_from.isoformat(),
-                     "valid_until": m.valid_until.isoformat() if m.valid_until else None}
-                    for m in c.execute(q)]
+            return [_mandate_dict(m, now) for m in c.execute(q)]
+
+    def mandate(self, mandate_id: int) -> dict:
+        rows = self.mandates(mandate_id=mandate_id)
+        if not rows:
+            raise NotFound("mandate", mandate_id)
+        return rows[0]
+
+    def _mandate_row(self, c, mandate_id: int):
+        m = c.execute(select(MandateRow.__table__).where(MandateRow.id == mandate_id)).first()
+        if m is None:
+            raise NotFound("mandate", mandate_id)
+        return m
+
+    def _confirmed(self, c, m, how: str, now: datetime, **extra) -> None:
+        c.execute(update(MandateRow).where(MandateRow.id == m.id).values(
+            confirmed_at=now, confirmation=how, confirm_token_hash=None,
+            **({"paper_sha256": extra["sha256"]} if "sha256" in extra else {})))
+        log.append(c, [log.Entry("mandate-confirmed", {"id": m.id, "holder": holder_ref(m.holder_id),
+                                                       "org": org_ref(m.org_id), "by": how, **extra},
+                                 subject=holder_ref(m.holder_id))], at=now)
+        bump_facts_version(c)
+
+    def mandate_invitation(self, mandate_id: int, *, party: str | None = None) -> str:
+        """A fresh single-use token by which the holder confirms a pending mandate (an earlier one stops
+        working). Only its SHA-256 is stored; ``party`` (if given) must be the mandated organisation."""
+        token = secrets.token_urlsafe(24)
+        with self.engine.begin() as c:
+            m = self._mandate_row(c, mandate_id)
+            if party is not None and party != org_ref(m.org_id):
+                raise NotAllowed(f"{party} may not invite for mandate {mandate_id}: it is {org_ref(m.org_id)}'s")
+            self._check_pending(m)
+            c.execute(update(MandateRow).where(MandateRow.id == mandate_id).values(
+                confirm_token_hash=hashlib.sha256(token.encode()).hexdigest()))
+        return token
+
+    def confirm_mandate(self, mandate_id: int, *, holder: str | None = None, token: str | None = None) -> dict:
+        """The holder consents: signed in as ``holder``, or by the single-use ``token`` of an invitation.
+        The mandate counts from now on."""
+        now = utcnow()
+        with self.engine.begin() as c:
+            m = self._mandate_row(c, mandate_id)
+            if token is not None:
+                if m.confirm_token_hash is None or not hmac.compare_digest(
+                        m.confirm_token_hash, hashlib.sha256(token.encode()).hexdigest()):
+                    raise NotAllowed(f"mandate {mandate_id}: the confirmation link is not valid (used or replaced)")
+                how = "token"
+            elif holder is not None:
+                if holder != holder_ref(m.holder_id):
+                    raise NotAllowed(f"only {holder_ref(m.holder_id)} may confirm mandate {mandate_id}, not {holder}")
+                how = "holder"
+            else:
+                raise RegistryError("confirming a mandate needs the holder or the confirmation token")
+            self._check_pending(m)
+            self._confirmed(c, m, how, now)
+        self._changed()
+        return self.mandate(mandate_id)
+
+    def attach_mandate_paper(self, mandate_id: int, src: BinaryIO, store_dir: Path, *,
+                             party: str | None = None) -> dict:
+        """The organisation attaches the holder's signed paper mandate: the file is stored under
+        ``store_dir/mandates/`` by its SHA-256 (streamed, atomically), the hash logged; the mandate counts."""
+        with self.engine.connect() as c:
+            m = self._mandate_row(c, mandate_id)
+        if party is not None and party != org_ref(m.org_id):
+            raise NotAllowed(f"{party} may not attach a paper for mandate {mandate_id}: it is {org_ref(m.org_id)}'s")
+        self._check_pending(m)
+        digest = store_hashed(src, Path(store_dir) / "mandates", what=f"mandate {mandate_id} paper")
+        now = utcnow()
+        with self.engine.begin() as c:
+            m = self._mandate_row(c, mandate_id)
+            self._check_pending(m)
+            self._confirmed(c, m, "paper", now, sha256=digest)
+        self._changed()
+        return self.mandate(mandate_id)
+
+    @staticmethod
+    def _check_pending(m) -> None:
+        if m.revoked_at is not None:
+            raise RegistryError(f"mandate {m.id} was revoked: it cannot be confirmed")
+        if m.confirmed_at is not None:
+            raise RegistryError(f"mandate {m.id} is already confirmed ({m.confirmation})")
+
+    def revoke_mandate(self, mandate_id: int, *, end: datetime | None = None, party: str | None = None) -> dict:
+        """End a mandate at ``end`` (default now; never in the past, so what was in force stays so). The
+        row stays: history is kept. ``party`` (if given) must be its holder or its organisation."""
+        now = utcnow()
+        end = end or now
+        if end < now:
+            raise RegistryError(f"mandate {mandate_id}: end date {end.isoformat()} is in the past; "
+                                "a revocation takes effect now or later")
+        with self.engine.begin() as c:
+            m = self._mandate_row(c, mandate_id)
+            if party is not None and party not in (holder_ref(m.holder_id), org_ref(m.org_id)):
+                raise NotAllowed(f"{party} may not revoke mandate {mandate_id}: only its holder or organisation")
+            if m.revoked_at is not None:
+                raise RegistryError(f"mandate {mandate_id} is already revoked (ends {m.ends_at.isoformat()})")
+            c.execute(update(MandateRow).where(MandateRow.id == mandate_id).values(
+                revoked_at=now, ends_at=end, confirm_token_hash=None))
+            log.append(c, [log.Entry("mandate-revoked", {"id": m.id, "holder": holder_ref(m.holder_id),
+                                                         "org": org_ref(m.org_id), "by": party or "operator",
+                                                         "end": end.isoformat()},
+                                     subject=holder_ref(m.holder_id))], at=now)
+            bump_facts_version(c)
+        self._changed()
+        return self.mandate(mandate_id)
+
+    # -- tariffs -----------------------------------------------------------------------------------
+
+    def publish_tariff(self, org_id: int, document: dict, *, retroactive: bool = False) -> dict:
+        """Publish the organisation's (licence or retroactive) tariff; the newest one is in use. Licence
+        terms of the organisation without their own price take the licence tariff's (snapshots, quotes)."""
+        parse_tariff(document, retroactive=retroactive)
+        self.find_org(org_id)
+        kind = "retroactive" if retroactive else "licence"
+        now = utcnow()
+        doc = json.dumps(document, sort_keys=True, ensure_ascii=False)
+        with self.engine.begin() as c:
+            tid = c.execute(insert(TariffRow).values(org_id=org_id, kind=kind, document=doc, published_at=now)
+                            .returning(TariffRow.id)).scalar_one()
+            log.append(c, [log.Entry("tariff", {"id": tid, "org": org_ref(org_id), "kind": kind,
+                                                "tariff": document}, subject=org_ref(org_id))], at=now)
+            bump_facts_version(c)
+        self._changed()
+        return self.tariff(org_id, retroactive=retroactive)
+
+    def tariff(self, org_id: int, *, retroactive: bool = False) -> dict | None:
+        """The organisation's tariff in use (the newest published), or None."""
+        kind = "retroactive" if retroactive else "licence"
+        with self.engine.connect() as c:
+            r = c.execute(select(TariffRow.__table__).where(TariffRow.org_id == org_id, TariffRow.kind == kind)
+                          .order_by(TariffRow.id.desc()).limit(1)).first()
+        if r is None:
+            return None
+        return {"id": r.id, "org": org_ref(org_id), "kind": r.kind, "tariff": json.loads(r.document),
+                "published_at": r.published_at.isoformat()}
 
     # -- works -----------------------------------------------------------------------------------
 
@@ -329,9 +480,11 @@ class Registry:
                  "share_den": s.share.denominator} for s in shares])
             disputes = []
             for key, value, other_id in clashes:
-                disputes.append(c.execute(insert(Dispute).values(
+                did = c.execute(insert(Dispute).values(
                     work_id=other_id, claim_work_id=wid, key=key, key_value=value, status="open", created_at=now)
-                    .returning(Dispute.id)).scalar_one())
+                    .returning(Dispute.id)).scalar_one()
+                disputes.append(did)
+                _notify_opened(c, did, other_id, wid, key)
             bump_facts_version(c)
         self._changed()
         return {"work": wid, "created": True, "disputes": disputes}
@@ -347,6 +500,43 @@ class Registry:
         if not data:
             raise RegistryError(f"{path}: file is empty")
         return self.add_work(title=title or path.stem, shares=shares, data=data, file_name=path.name, **ids)
+
+    def resolve_work(self, ref: str | int, *, org: str | int | None = None) -> int:
+        """The one way a person names a work: its id (``7`` or ``work:7``), its organisation's ``work_ref``
+        (``org`` narrows it where two organisations use the same ref; with ``org``, a number is a work_ref
+        first), or its ISWC, ISRC or ISBN. No match is NotFound; several are Ambiguous, listing them."""
+        text = str(ref).strip()
+        if not text:
+            raise RegistryError("work: give an id, a work_ref, an ISWC, an ISRC or an ISBN")
+        org_id = self.find_org(org)["id"] if org is not None else None
+        found: dict[int, str] = {}
+        with self.engine.connect() as c:
+            number = text.removeprefix("work:")
+            if number.isdigit() and (org_id is None or text.startswith("work:")):
+                if int(number) < 2**31 and c.execute(select(Work.id).where(Work.id == int(number))).first():
+                    return int(number)
+                if text.startswith("work:"):
+                    raise NotFound("work", text)
+            q = select(Work.id).where(Work.work_ref == text)
+            for wid in c.execute(q if org_id is None else q.where(Work.org_id == org_id)).scalars():
+                found.setdefault(wid, "work_ref")
+            for kind in IDENTIFIERS:
+                try:
+                    norm = normalise_identifier(kind, text)
+                except InvalidInput:
+                    continue
+                q = select(Work.id).where(getattr(Work, kind) == norm)
+                for wid in c.execute(q if org_id is None else q.where(Work.org_id == org_id)).scalars():
+                    found.setdefault(wid, kind.upper())
+            if len(found) > 1:
+                rows = c.execute(select(Work.id, Work.title, Organisation.name).outerjoin(
+                    Organisation, Organisation.id == Work.org_id).where(Work.id.in_(found)).order_by(Work.id)).all()
+                raise Ambiguous(text, [{"id": r.id, "title": r.title, "org": r.name, "why": found[r.id]} for r in rows])
+        if not found:
+            if org is None and text.isdigit():
+                raise NotFound("work", int(text))  # no work 42 (an id, as before ids had company)
+            raise NotFound("work", text if org is None else f"{text} of organisation {org}")
+        return next(iter(found))
 
     def work(self, work_id: int) -> dict:
         with self.engine.connect() as c:
@@ -380,8 +570,10 @@ class Registry:
             raise RegistryError("nothing to declare: give at least one category")
         if any(v is Value.UNKNOWN for v in values.values()):
             raise RegistryError("'unknown' cannot be declared: declare allow, deny or licence")
-        if any(v is Value.LICENCE for v in values.values()) and offer is None:
-            raise RegistryError("a licence declaration needs an offer (price and currency)")
+        if any(v is Value.LICENCE for v in values.values()) and offer is None and not (
+                party.startswith("org:") and self.tariff(parse_party(party)[1])):
+            raise RegistryError("a licence declaration needs an offer (price and currency), or, for an "
+                                "organisation, a published tariff (`fairtrain tariffs publish`)")
         target = self._check_standing(level, target_id, party, values)
         now = utcnow()
         start = valid_from or now
@@ -483,7 +675,7 @@ class Registry:
             member = "holder:member"
             facts = WorkFacts(work="repertoire", holders=frozenset({member}),
                               declarations=tuple(self._declarations_for(ref)),
-                              mandates=(Mandate(member, ref, frozenset(Category), valid_from=at),))
+                              mandates=(Mandate(member, ref, frozenset(Category), valid_from=at, confirmed_at=at),))
         else:
             raise RegistryError(f"no policy at level {level.value!r}")
         return engine_.effective_values(facts, at)
@@ -527,9 +719,92 @@ class Registry:
             resolution = f"kept {keep}" + (f": {note}" if note else "")
             c.execute(update(Dispute).where(Dispute.id == dispute_id).values(
                 status="resolved", resolution=resolution, resolved_at=utcnow()))
+            log.append(c, [log.Entry("dispute", {"dispute": dispute_id, "event": "resolved", "keep": keep,
+                                                 "rejected_work": rejected}, subject=f"dispute:{dispute_id}")])
+            existing, claim = _side(c, d.work_id), _side(c, d.claim_work_id)
+            for side, other in ((existing, claim), (claim, existing)):
+                notify(c, side["holder_ids"], "dispute", "resolved",
+                       {"dispute": dispute_id, "title": side["title"], "outcome": keep, "note": note,
+                        "path": f"/disputes/{dispute_id}"}, subject=f"dispute:{dispute_id}")
             bump_facts_version(c)
         self._changed()
         return {"dispute": dispute_id, "status": "resolved", "resolution": resolution, "rejected_work": rejected}
+
+    def dispute(self, dispute_id: int) -> dict:
+        """A dispute as either party may see it: both claims' titles, dates and parties (never the files),
+        its age and every answer with its evidence's name and SHA-256."""
+        with self.engine.connect() as c:
+            d = c.execute(select(Dispute.__table__).where(Dispute.id == dispute_id)).first()
+            if d is None:
+                raise NotFound("dispute", dispute_id)
+            existing, claim = _side(c, d.work_id), _side(c, d.claim_work_id)
+            answers = c.execute(select(DisputeAnswer.__table__, Holder.name).join(Holder, Holder.id == DisputeAnswer.holder_id)
+                                .where(DisputeAnswer.dispute_id == dispute_id).order_by(DisputeAnswer.id)).all()
+        end = d.resolved_at or utcnow()
+        return {**_dispute_dict(d), "age_days": max(0, (end - d.created_at).days),
+                "existing": existing, "claim": claim,
+                "answers": [{"id": a.id, "side": a.side, "party": a.name, "holder": holder_ref(a.holder_id),
+                             "statement": a.statement, "link": a.link, "evidence_name": a.evidence_name,
+                             "evidence_sha256": a.evidence_sha256, "evidence_size": a.evidence_size,
+                             "created_at": a.created_at.isoformat()} for a in answers]}
+
+    def dispute_side(self, dispute_id: int, holder_id: int) -> str | None:
+        """``existing`` or ``claim``: the side a holder stands on in a dispute; None when on neither."""
+        d = self.dispute(dispute_id)
+        for side in ("existing", "claim"):
+            if holder_id in d[side]["holder_ids"]:
+                return side
+        return None
+
+    def answer_dispute(self, dispute_id: int, *, holder_id: int, statement: str = "", link: str = "",
+                       evidence: tuple[str, bytes] | None = None, evidence_dir: Path | None = None) -> dict:
+        """A party answers a dispute: a statement, a publication link and/or an evidence file (an earlier
+        draft, a registration certificate from elsewhere). The file is kept as ``evidence_dir/<sha256>``
+        and its SHA-256 goes into the public log; the other side is notified."""
+        statement = (statement or "").strip()
+        link = (link or "").strip()
+        if statement:
+            check_text(DisputeAnswer.statement, statement, "statement", RegistryError)
+            if len(statement) > 20_000:
+                raise RegistryError("statement: at most 20,000 characters")
+        if link:
+            check_text(DisputeAnswer.link, link, "link", RegistryError)
+            if not link.lower().startswith(("https://", "http://")) or len(link.split("://", 1)[1]) < 3:
+                raise RegistryError(f"link: {link!r} is not a web address (it starts with https://)")
+        name = sha = None
+        size = 0
+        if evidence is not None:
+            name, data = evidence
+            name = Path(name or "evidence").name[:255] or "evidence"
+            if not data:
+                raise RegistryError(f"evidence {name}: the file is empty")
+            if evidence_dir is None:
+                raise RegistryError("evidence files need a data directory to be kept in")
+            sha, size = _sha256(data), len(data)
+        if not (statement or link or sha):
+            raise RegistryError("an answer needs a statement, a link or an evidence file")
+        side = self.dispute_side(dispute_id, holder_id)
+        if side is None:
+            raise NotAllowed(f"dispute {dispute_id}: holder:{holder_id} is not a party to it")
+        if sha is not None:
+            _keep_file(Path(evidence_dir), sha, evidence[1])
+        with self.engine.begin() as c:
+            d = c.execute(select(Dispute.__table__).where(Dispute.id == dispute_id)).first()
+            if d.status != "open":
+                raise RegistryError(f"dispute {dispute_id} is already resolved ({d.resolution}); it takes no answers")
+            aid = c.execute(insert(DisputeAnswer).values(
+                dispute_id=dispute_id, holder_id=holder_id, side=side, statement=statement or None,
+                link=link or None, evidence_name=name, evidence_sha256=sha, evidence_size=size if sha else None,
+                created_at=utcnow()).returning(DisputeAnswer.id)).scalar_one()
+            log.append(c, [log.Entry("dispute", {"dispute": dispute_id, "event": "answered", "answer": aid,
+                                                 "side": side, "link": link or None, "evidence_sha256": sha},
+                                     subject=f"dispute:{dispute_id}")])
+            other = _side(c, d.claim_work_id if side == "existing" else d.work_id)
+            party = c.execute(select(Holder.name).where(Holder.id == holder_id)).scalar_one()
+            notify(c, other["holder_ids"], "dispute", "answered",
+                   {"dispute": dispute_id, "title": other["title"], "party": party, "path": f"/disputes/{dispute_id}"},
+                   subject=f"dispute:{dispute_id}")
+        return {"answer": aid, "dispute": dispute_id, "side": side, "evidence_sha256": sha}
 
 
 # -- helpers shared with the importer ----------------------------------------------------------------
@@ -639,8 +914,8 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
     out: dict[int, WorkFacts] = {}
     for i in range(0, len(work_ids), 500):
         chunk = list(work_ids[i:i + 500])
-        holders: dict[int, set[str]] = {w: set() for w in c.execute(
-            select(Work.id).where(Work.id.in_(chunk))).scalars()}
+        media = dict(c.execute(select(Work.id, Work.media_type).where(Work.id.in_(chunk))).all())
+        holders: dict[int, set[str]] = {w: set() for w in media}
         for wid, hid in c.execute(select(WorkShare.work_id, WorkShare.holder_id).where(WorkShare.work_id.in_(chunk))):
             holders[wid].add(holder_ref(hid))
         all_holder_ids = {int(h.split(":")[1]) for hs in holders.values() for h in hs}
@@ -650,7 +925,8 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
             for m in c.execute(select(MandateRow.__table__).where(MandateRow.holder_id.in_(all_holder_ids))):
                 mm = Mandate(holder=holder_ref(m.holder_id), org=org_ref(m.org_id),
                              categories=frozenset(Category(x) for x in m.categories.split(",")),
-                             valid_from=m.valid_from, valid_until=m.valid_until, declared_at=m.declared_at)
+                             valid_from=m.valid_from, valid_until=m.valid_until, declared_at=m.declared_at,
+                             confirmed_at=m.confirmed_at, ends_at=m.ends_at)
                 mandates_by_holder.setdefault(mm.holder, []).append(mm)
                 orgs.add(mm.org)
         targets = [work_ref(w) for w in holders] + [h for hs in holders.values() for h in hs] + sorted(orgs)
@@ -668,12 +944,26 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
                     category=Category(cat), value=Value.ALLOW, declared_at=lic.decided_at, valid_from=lic.valid_from,
                     valid_until=lic.valid_until, licensee=lic.licensee, purpose=Purpose(purpose) if purpose else None,
                     model_versions=tuple(json.loads(lic.model_versions or "[]"))))
+        tariffs = _licence_tariffs(c, orgs) if orgs else {}
         for wid, hs in holders.items():
             ms = tuple(m for h in sorted(hs) for m in mandates_by_holder.get(h, ()))
             ts = [work_ref(wid), *sorted(hs), *sorted({m.org for m in ms})]
             decls = tuple(d for t in ts for d in decls_by_target.get(t, ()))
+            if tariffs:  # an organisation's licence terms without a price of their own take its tariff's
+                decls = tuple(dataclasses.replace(d, offer=tariffs[d.party].offer(media[wid]))
+                              if d.offer is None and d.value is Value.LICENCE and d.party in tariffs else d
+                              for d in decls)
             out[wid] = WorkFacts(work=work_ref(wid), holders=frozenset(hs), declarations=decls, mandates=ms)
     return out
+
+
+def _licence_tariffs(c, orgs: Iterable[str]) -> dict[str, Tariff]:
+    """The newest published licence tariff of each of ``orgs`` (refs), parsed."""
+    ids = [parse_party(o)[1] for o in orgs]
+    newest = (select(TariffRow.org_id, func.max(TariffRow.id).label("id"))
+              .where(TariffRow.org_id.in_(ids), TariffRow.kind == "licence").group_by(TariffRow.org_id).subquery())
+    return {org_ref(r.org_id): parse_tariff(json.loads(r.document)) for r in c.execute(
+        select(TariffRow.org_id, TariffRow.document).join(newest, newest.c.id == TariffRow.id))}
 
 
 def _to_declaration(d: DeclarationRow) -> Declaration:
@@ -684,11 +974,79 @@ def _to_declaration(d: DeclarationRow) -> Declaration:
         purpose=Purpose(d.purpose) if d.purpose else None)
 
 
+def _mandate_dict(m, now: datetime) -> dict:
+    status = ("revoked" if m.revoked_at is not None else "confirmed" if m.confirmed_at is not None else "pending")
+    return {"id": m.id, "holder": holder_ref(m.holder_id), "org": org_ref(m.org_id),
+            "categories": m.categories.split(","), "valid_from": m.valid_from.isoformat(),
+            "valid_until": m.valid_until.isoformat() if m.valid_until else None, "status": status,
+            "in_force": engine_.mandate_in_force(m, now),
+            "confirmed_at": m.confirmed_at.isoformat() if m.confirmed_at else None, "confirmation": m.confirmation,
+            "paper_sha256": m.paper_sha256, "revoked_at": m.revoked_at.isoformat() if m.revoked_at else None,
+            "ends_at": m.ends_at.isoformat() if m.ends_at else None}
+
+
+def store_hashed(src: BinaryIO, directory: Path, *, what: str, limit: int = MAX_FILE_BYTES) -> str:
+    """Stream ``src`` into ``directory/<sha256>`` (atomically: a temporary file renamed), at most ``limit``
+    bytes; return the SHA-256. The same content stored twice is one file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    size = 0
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := src.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise InvalidInput(f"{what}: larger than {limit} bytes")
+                h.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if size == 0:
+            raise InvalidInput(f"{what}: the file is empty")
+        digest = h.hexdigest()
+        os.replace(tmp, directory / digest)
+        return digest
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _declaration_dict(d: DeclarationRow) -> dict:
     return {"id": d.id, "level": d.level, "target": d.target, "party": d.party, "category": d.category,
             "value": d.value, "offer": json.loads(d.offer) if d.offer else None, "purpose": d.purpose,
             "valid_from": d.valid_from.isoformat(), "valid_until": d.valid_until.isoformat() if d.valid_until else None,
             "declared_at": d.declared_at.isoformat()}
+
+
+def _side(c, work_id: int) -> dict:
+    """One claim in a dispute: the work's title, when it was registered and by whom (never its file)."""
+    w = c.execute(select(Work.id, Work.title, Work.created_at, Work.status, Work.org_id).where(Work.id == work_id)).one()
+    holders = c.execute(select(Holder.id, Holder.name).join(WorkShare, WorkShare.holder_id == Holder.id)
+                        .where(WorkShare.work_id == work_id).order_by(WorkShare.id)).all()
+    return {"work": w.id, "title": w.title, "registered_at": w.created_at.isoformat(), "status": w.status,
+            "org_id": w.org_id, "parties": [h.name for h in holders], "holder_ids": [h.id for h in holders]}
+
+
+def _notify_opened(c, dispute_id: int, existing_id: int, claim_id: int, key: str) -> None:
+    existing, claim = _side(c, existing_id), _side(c, claim_id)
+    for event, me, other in (("opened-existing", existing, claim), ("opened-claim", claim, existing)):
+        notify(c, me["holder_ids"], "dispute", event,
+               {"dispute": dispute_id, "title": me["title"], "other_title": other["title"],
+                "party": ", ".join(other["parties"]), "date": other["registered_at"][:10], "key": key,
+                "path": f"/disputes/{dispute_id}"}, subject=f"dispute:{dispute_id}")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _keep_file(directory: Path, sha: str, data: bytes) -> None:
+    """Keep ``data`` as ``directory/sha``, written atomically; the same file twice is kept once."""
+    target = directory / sha
+    if not target.exists():
+        with atomic_file(target) as tmp:
+            tmp.write_bytes(data)
 
 
 def _dispute_dict(d: Dispute) -> dict:

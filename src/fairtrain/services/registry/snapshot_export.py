@@ -26,10 +26,19 @@ from fairtrain.core.snapshot import (
     terms_schema,
     value_column,
 )
-from fairtrain.core.store.models import FingerprintRow, Holder, Licence, LicensedWork, Work, WorkShare, utcnow
+from fairtrain.core.store.models import (
+    FingerprintRow,
+    Holder,
+    Licence,
+    LicensedWork,
+    Organisation,
+    Work,
+    WorkShare,
+    utcnow,
+)
 from fairtrain.core.vocab import Category, Purpose, Value
 from fairtrain.services import log
-from fairtrain.services.registry.registry import Registry, holder_ref, load_facts
+from fairtrain.services.registry.registry import Registry, holder_ref, load_facts, org_ref
 
 SHARD_ROWS = 250_000
 
@@ -81,6 +90,8 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
             holders.setdefault(s.work_id, []).append(
                 {"party": holder_ref(s.holder_id), "name": s.name, "role": s.role,
                  "share": str(Fraction(s.share_num, s.share_den))})
+        org_names = {org_ref(o.id): o.name for o in c.execute(select(Organisation.id, Organisation.name).where(
+            Organisation.id.in_({int(m.org.split(":")[1]) for f in facts.values() for m in f.mandates})))}
     out = []
     for wid in work_ids:
         f = facts[wid]
@@ -89,6 +100,7 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
         for h in holders.get(wid, []):
             h["orgs"] = sorted({m.org for m in f.mandates
                                 if m.holder == h["party"] and any(m.covers(c, at) for c in Category)})
+            h["org_names"] = {o: org_names.get(o, o) for o in h["orgs"]}  # quotes name organisations
         w = works[wid]
         out.append({
             "work_id": wid, "iscc": w.iscc, "media_type": w.media_type, "status": w.status,

@@ -37,7 +37,8 @@ from fairtrain.core.keys import PublicKey, SignatureError
 from fairtrain.core.merkle import SortedSet, verify_set_proof
 
 __all__ = ["WorkLookupError", "PublishedClearance", "WorkLookup", "membership_proof", "repertoire_works",
-           "verify_membership_proof", "write_repertoire_csv"]
+           "verify_membership_proof", "write_repertoire_csv", "published_clearance_dirs", "lookup_snapshot_dirs",
+           "was_used", "record_published_clearance"]
 
 SETS = {"cleared_works": "leaves-works.parquet", "cleared_items": "leaves-items.parquet"}
 
@@ -240,10 +241,11 @@ class WorkLookup:
         return rows
 
 
-def identify_in(name: str, data: bytes, snapshot_dirs: Sequence[Path], cited: Collection[str],
-                trusted: list[PublicKey] | None = None) -> dict:
-    """:meth:`WorkLookup.identify` over the snapshot directories whose snapshot ``cited`` names (those that
-    verify); a module function on plain data, so that a worker process can run it."""
+def identify_in(name: str, data: bytes, snapshot_dirs: Sequence[Path], cited: Collection[str] | None,
+                trusted: list[PublicKey] | None = None, *, require_snapshot: bool = True) -> dict:
+    """:meth:`WorkLookup.identify` over the snapshot directories whose snapshot ``cited`` names (every one
+    when ``cited`` is None; those that verify); a module function on plain data, so that a worker process
+    can run it. ``require_snapshot=False``: no snapshot to recognise with answers "no work found"."""
     from fairtrain.core.matcher import SnapshotMatcher
     from fairtrain.core.snapshot import SnapshotError
 
@@ -255,8 +257,10 @@ def identify_in(name: str, data: bytes, snapshot_dirs: Sequence[Path], cited: Co
             m = SnapshotMatcher.open(Path(d), trusted)
         except (SnapshotError, OSError, ValueError):
             continue
-        if m.snapshot.snapshot_id in cited:
+        if cited is None or m.snapshot.snapshot_id in cited:
             pool.append(m)
+    if not pool and not require_snapshot:
+        return {"file": name, "content_hash": xxhash.xxh3_128_hexdigest(data), "works": {}}
     return _identify(name, data, pool)
 
 
@@ -374,3 +378,169 @@ def write_repertoire_csv(rows: Sequence[dict], path: Path) -> None:
         w = csvcells.writer(f)
         w.writerow(cols)
         w.writerows([r.get(c, "") for c in cols] for r in rows)
+
+
+# -- "was my work used?": the one answer the CLI, the API and the page give -----------------------------
+
+CLEARANCES = "clearances"  # under the data directory: the published clearance directories, one per manifest
+
+
+def published_clearance_dirs(data_dir: Path) -> list[Path]:
+    """The clearance directories published to this registry (``record_published_clearance``)."""
+    root = Path(data_dir) / CLEARANCES
+    return sorted(d for d in root.iterdir() if (d / "manifest.json").is_file()) if root.is_dir() else []
+
+
+def lookup_snapshot_dirs(wl: WorkLookup, data_dir: Path, extra: Sequence[Path] = ()) -> list[Path]:
+    """Where a file is recognised: the given snapshots, those the manifests cite, and the registry's own
+    published snapshots (so that a registered work is recognised even before any clearance cites it)."""
+    root = Path(data_dir) / "snapshots"
+    return [*map(Path, extra), *wl.snapshot_paths(), *(sorted(root.iterdir()) if root.is_dir() else [])]
+
+
+def _describe(registry, work_id: int) -> dict | None:
+    from fairtrain.core.errors import NotFound
+
+    try:
+        w = registry.work(work_id)
+    except NotFound:
+        return None
+    return {"work_id": w["id"], "title": w["title"], "media_type": w["media_type"], "status": w["status"],
+            "iscc": w["iscc"], "holders": [h["name"] for h in w["holders"]]}
+
+
+def _exact_registered(registry, content_hash: str) -> list[int]:
+    from sqlalchemy import select
+
+    from fairtrain.core.store.models import Work
+
+    with registry.engine.connect() as c:
+        return [r.id for r in c.execute(select(Work.id).where(Work.content_hash == content_hash).order_by(Work.id))]
+
+
+def was_used(wl: WorkLookup, found: dict, registry) -> dict:
+    """Three answers, never two, from the file's identification (``identify_in``) and the published clearances.
+
+    ``verdict``: ``"yes"`` (a published clearance includes the work or the exact file; each such answer
+    names its licensee, models, licence and payment), ``"no"`` (every published clearance's item list says
+    it is absent: the non-inclusion proofs exist) or ``"unknown"`` with ``reason``:
+    ``"not-recognised"`` (the file is no registered work), ``"leaves-missing"`` (a clearance that might
+    include it did not publish its item lists). ``recognised``: the registered works the file was
+    recognised as, best first, with the similarity and what the registry shows of each (title, holders,
+    media type; no work file is stored)."""
+    best: dict[int, dict] = {}
+    for matches in found["works"].values():
+        for x in matches:
+            if x["work_id"] not in best or x["score"] > best[x["work_id"]]["score"]:
+                best[x["work_id"]] = {"score": x["score"], "stage": x["stage"]}
+    for wid in _exact_registered(registry, found["content_hash"]):
+        best[wid] = {"score": 1.0, "stage": "exact"}
+    recognised = []
+    for wid, m in sorted(best.items(), key=lambda kv: (-kv[1]["score"], kv[0])):
+        d = _describe(registry, wid)
+        if d is not None:  # a snapshot's work since removed from this registry is no registered work
+            recognised.append({**d, **m})
+    ids = [r["work_id"] for r in recognised]
+    answers = wl.answer(ids, found["content_hash"])
+    drop_set_proofs(answers)
+    if any(a["included"] for a in answers):
+        verdict, reason = "yes", None
+    elif not recognised:
+        verdict, reason = "unknown", "not-recognised"
+    elif any(a["included"] is None for a in answers):
+        verdict, reason = "unknown", "leaves-missing"
+    else:
+        verdict, reason = "no", ("no-clearances" if not answers else None)
+    return {"file": found["file"], "content_hash": found["content_hash"], "verdict": verdict, "reason": reason,
+            "used": verdict == "yes", "recognised": recognised, "identified": found["works"],
+            "clearances": len(wl.clearances), "answers": answers}
+
+
+def record_published_clearance(log, data_dir: Path, manifest_bytes: bytes, leaves: dict[str, bytes],
+                               decisions: bytes | None = None) -> dict:
+    """Receive a published clearance: verify the manifest's signature and each leaves file against the root
+    the manifest signs, store them under ``clearances/`` of the data directory (atomically, named by the
+    manifest's digest) and enter the manifest in the log, once (a second publication of the same manifest
+    answers with the first entry). ``leaves``: file name (``SETS``' values) → bytes; both are required."""
+    import io
+    import os
+    import shutil
+    import tempfile
+
+    from fairtrain.core.keys import verify_document
+    from fairtrain.services.log import Entry
+
+    try:
+        doc = json.loads(manifest_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WorkLookupError(f"manifest.json: not JSON ({e})") from None
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), dict) and "root" in doc[k] for k in SETS):
+        raise WorkLookupError("manifest.json: not a clearance manifest (no cleared_works / cleared_items roots)")
+    try:
+        signer = verify_document(doc)
+    except (SignatureError, KeyError, TypeError, ValueError) as e:
+        raise WorkLookupError(f"manifest.json: signature refused ({e})") from None
+    for set_name, file_name in SETS.items():
+        data = leaves.get(file_name)
+        if not data:
+            raise WorkLookupError(f"{file_name}: missing (publish the clearance's leaves with its manifest)")
+        try:
+            col = pq.read_table(io.BytesIO(data), columns=["leaf"]).column("leaf").to_pylist()
+            keys = [bytes.fromhex(x) for x in col] if set_name == "cleared_items" else [x.encode() for x in col]
+        except Exception as e:  # noqa: BLE001 - any unreadable Parquet is the sender's error, said as such
+            raise WorkLookupError(f"{file_name}: not a leaves file ({type(e).__name__}: {e})") from None
+        if SortedSet(keys).root.hex() != doc[set_name]["root"]:
+            raise WorkLookupError(f"{file_name}: its leaves do not rebuild the manifest's {set_name} root")
+    if decisions is not None and hashlib.sha256(decisions).hexdigest() != doc.get("decisions_sha256"):
+        raise WorkLookupError("decisions.parquet: not the decisions the manifest signs (SHA-256 differs)")
+    digest = hashlib.sha256(manifest_bytes).hexdigest()
+    root = Path(data_dir) / CLEARANCES
+    final = root / digest[:32]
+    sig = doc.get("signature", {}).get("value", "")
+    for e in log.entries():
+        if e["kind"] == "clearance" and e["body"]["manifest"].get("signature", {}).get("value") == sig:
+            index, new = e["idx"], False
+            break
+    else:
+        index, new = None, True
+    if not final.is_dir():
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
+        try:
+            (tmp / "manifest.json").write_bytes(manifest_bytes)
+            for file_name in SETS.values():
+                (tmp / file_name).write_bytes(leaves[file_name])
+            if decisions is not None:
+                (tmp / "decisions.parquet").write_bytes(decisions)
+            os.replace(tmp, final)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not final.is_dir():
+                raise
+    if new:
+        body = {"manifest": doc, "licensee_key_id": signer.key_id}
+        (index,) = log.append([Entry("clearance", body, subject=f"licensee:{doc.get('licensee')}")])
+    return {"index": index, "licensee": doc.get("licensee"), "key_id": signer.key_id, "stored": final.name,
+            "new": new}
+
+
+def proof_of(wl: WorkLookup, log_index: int, *, work_key: str | None = None, item: str | None = None) -> dict:
+    """The proof file for one key against one published clearance: ``work_key`` (``<snapshot_id>:<work_id>``)
+    in its cleared works, or ``item`` (the file's xxh3-128 hex) in its cleared items; an inclusion proof
+    when it is there, a non-inclusion proof when it is not (both: :func:`membership_proof`)."""
+    pc = next((c for c in wl.clearances if c.log_index == log_index), None)
+    if pc is None:
+        raise WorkLookupError(f"log entry {log_index}: no published clearance there")
+    if pc.leaves_status != "available":
+        raise WorkLookupError(f"clearance at log entry {log_index}: its item lists were not published "
+                              f"(leaves {pc.leaves_status}), so no proof either way")
+    if (work_key is None) == (item is None):
+        raise WorkLookupError("give exactly one of work (SNAPSHOT:WORK) or item (the file's xxh3-128 hex)")
+    set_name, key = ("cleared_works", work_key) if work_key is not None else ("cleared_items", item.lower())
+    try:
+        raw = key.encode() if set_name == "cleared_works" else bytes.fromhex(key)
+    except ValueError:
+        raise WorkLookupError(f"item {item!r}: not a hex digest") from None
+    proof = pc.sets[set_name].prove(raw)
+    return membership_proof(wl.log, {"log_index": log_index}, {"key": key, "included": proof["included"],
+                                                               "set_proof": proof}, set_name=set_name)

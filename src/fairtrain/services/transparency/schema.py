@@ -104,6 +104,8 @@ SUMMARY_SCHEMA: dict = {
                 "works": _obj({"matched": _count, "excluded": _count, "licensed": _count, "allowed": _count,
                                "paid": {"type": ["integer", "null"]}}),
                 "licence_offers_declined": {"type": "object", "additionalProperties": _str},
+                "retroactive_licences": {"type": "array", "items": _obj({
+                    "licence": _count, "organisation": _str, "works": _count, "price": _str})},
                 "by_organisation": {"type": "array", "items": _obj({
                     "organisation": _str, "matched": _count, "excluded": _count, "licensed": _count,
                     "allowed": _count})}}),

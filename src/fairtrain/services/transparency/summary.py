@@ -138,6 +138,7 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
     L = labels(lang)
     cs = [_load(Path(p), False, trusted) for p in clearances] + [_load(Path(p), True, trusted) for p in crawled]
     payments: list[dict] = []
+    retroactive: list[dict] = []  # grants for use declared after training ("pay later")
     if log is not None:
         by_sig = {c.manifest["signature"]["value"]: c for c in cs}
         for e in log.entries():
@@ -147,6 +148,8 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
                     c.log_index, c.logged_at = e["idx"], e["at"]
             elif e["kind"] == "payment":
                 payments.append(e["body"])
+            elif e["kind"] == "licence" and e["body"].get("event") == "granted" and e["body"]["grant"].get("retroactive"):
+                retroactive.append(e["body"]["grant"])
 
     # Snapshots signed by the same registry key name the same works: count a work once per registry.
     first_by_key: dict[str, str] = {}
@@ -288,6 +291,10 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
                                "allowed": sum(w["passed"] and not w["licensed"] for w in works.values()),
                                "paid": len(paid_works) if log is not None else None},
                         licence_offers_declined={cur: _money(cur, minor, lang) for cur, minor in sorted(declined.items())},
+                        retroactive_licences=[
+                            {"licence": int(g["licence"]), "organisation": (org_names or {}).get(g["grantor"], g["grantor"]),
+                             "works": len(g["works"]), "price": _money(g["price"]["currency"], int(g["price"]["minor"]), lang)}
+                            for g in retroactive if g["licensee"] in licensees],
                         by_organisation=[{"organisation": o, **{k: n[k] for k in ("matched", "excluded", "licensed",
                                                                                    "allowed")}}
                                          for o, n in sorted(by_org.items())]),
