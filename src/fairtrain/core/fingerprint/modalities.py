@@ -32,17 +32,27 @@ class Modality:
     iscc: Callable[[object], str | None]  # the work's ISCC code from its registered fingerprint
     # scan side, many items at once, where the modality has a faster way than one call per item
     fingerprint_batch: Callable[[Sequence[tuple[str, bytes]]], list[object | FingerprintError]] | None = None
+    # registry side, many items at once, where the modality has a faster way than one call per item
+    register_batch: Callable[[Sequence[tuple[str, bytes]]], list[object | FingerprintError]] | None = None
+
+    def register_many(self, items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
+        """``register`` of each ``(name, data)``: a registered fingerprint, or the item's FingerprintError
+        (a DocumentError, for a document whose text cannot be read)."""
+        return self.register_batch(items) if self.register_batch is not None else _each(self.register, items)
 
     def fingerprint_many(self, items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
-        if self.fingerprint_batch is not None:
-            return self.fingerprint_batch(items)
-        out: list[object | FingerprintError] = []
-        for name, data in items:
-            try:
-                out.append(self.fingerprint(data, name))
-            except FingerprintError as e:
-                out.append(e)
-        return out
+        return self.fingerprint_batch(items) if self.fingerprint_batch is not None else _each(self.fingerprint, items)
+
+
+def _each(fn: Callable[[bytes, str], object], items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
+    """``fn(data, name)`` of each item, one at a time; an item's FingerprintError is its result."""
+    out: list[object | FingerprintError] = []
+    for name, data in items:
+        try:
+            out.append(fn(data, name))
+        except FingerprintError as e:
+            out.append(e)
+    return out
 
 
 @cache
@@ -54,7 +64,7 @@ def modality(name: str) -> Modality:
     if name == "text":
         return Modality("text", _reading_documents(mod.register_text), _reading_documents(mod.fingerprint_text),
                         mod.TextIndexBuilder, mod.TextIndex.load, lambda fp: fp.iscc_code,
-                        _reading_documents_batch(mod.fingerprint_texts))
+                        _reading_documents_batch(mod.fingerprint_texts), _reading_documents_batch(mod.register_texts))
     if name == "image":
         return Modality("image", mod.register_image, mod.fingerprint_image, mod.ImageIndexBuilder,
                         mod.ImageIndex.load, lambda reg: reg.iscc or None)

@@ -65,6 +65,7 @@ from fairtrain.services.registry.registry import (
     org_ref,
     parse_share,
     register_content,
+    register_contents,
     work_ref,
 )
 
@@ -373,6 +374,12 @@ def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[st
 
 _CHUNK_BYTES = 1 << 20
 _PARALLEL_BYTES = 2 << 20  # below 2 MiB a worker process costs more than it saves
+# Rows naming files are fingerprinted as they are parsed (~1 ms a text, more for images and audio):
+# their chunks are small and go to one worker per core, so fingerprinting uses every core while this
+# process stores (the single writer, in its one transaction).
+_FILE_CHUNK_BYTES = 32 << 10
+_FILE_PARALLEL_BYTES = 64 << 10
+FILE_WORKERS: int | None = None  # processes fingerprinting a sheet's files (None: one per core)
 
 
 def _parse_chunk(job: tuple[int, str, list[str], Path, int, bool]) -> _Chunk:
@@ -381,6 +388,7 @@ def _parse_chunk(job: tuple[int, str, list[str], Path, int, bool]) -> _Chunk:
     first_line, text, header, base, after, tariffed = job
     rows: list[_Row] = []
     errors: list[RowError] = []
+    pending: dict[int, tuple[str, bytes, str]] = {}  # line -> a file to fingerprint with the chunk's others
     count = 0
     for n, fields in enumerate(csvcells.records(csv.reader(io.StringIO(text, newline=""))), start=first_line):
         if isinstance(fields, csvcells.RecordError):  # e.g. a field over the csv module's limit
@@ -393,9 +401,11 @@ def _parse_chunk(job: tuple[int, str, list[str], Path, int, bool]) -> _Chunk:
         if len(fields) != len(header):
             errors.append(RowError(n, "-", f"{len(fields)} fields, the header has {len(header)}"))
             continue
-        row = _parse_row(n, fields, header, base, errors, tariffed)
+        row = _parse_row(n, fields, header, base, errors, tariffed, pending)
         if row is not None:
             rows.append(row)
+    if pending:
+        rows = _fingerprinted(rows, pending, errors)
     return _Chunk(rows, errors, count, frozenset(name for r in rows for name, _, _ in r.holders))
 
 
@@ -405,7 +415,10 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, af
     and parsed by a worker process while the caller stores the previous chunks."""
     body = text[body_start:]
     first_line = text.count("\n", 0, body_start) + 1
-    if len(body) < _PARALLEL_BYTES or '"' in body and re.search(r'"[^"]*\n', body):
+    files = "file" in header
+    chunk_bytes, parallel_bytes = (_FILE_CHUNK_BYTES, _FILE_PARALLEL_BYTES) if files else (_CHUNK_BYTES, _PARALLEL_BYTES)
+    workers = max(1, FILE_WORKERS or os.cpu_count() or 1) if files else 1
+    if len(body) < parallel_bytes or '"' in body and re.search(r'"[^"]*\n', body):
         yield _parse_chunk((first_line, body, header, base, after, tariffed))
         return
     from collections import deque
@@ -413,10 +426,10 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, af
 
     def jobs():
         line, pos = first_line, 0
-        size = _CHUNK_BYTES // 8  # a small first chunk: storing starts after a fraction of the parse
+        size = chunk_bytes // 8  # a small first chunk: storing starts after a fraction of the parse
         while pos < len(body):
             end = body.find("\n", pos + size)
-            size = _CHUNK_BYTES
+            size = chunk_bytes
             end = len(body) if end < 0 else end + 1
             part = body[pos:end]
             yield (line, part, header, base, after, tariffed)
@@ -426,11 +439,12 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, af
     # The worker only parses: its garbage has no reference cycles, and the collector walking the heap it
     # inherited cost about a third of its time.
     # It dies with this process (kill -9 included): an orphan kept the killed import's transaction open.
-    with ProcessPoolExecutor(max_workers=1, initializer=die_with_parent, initargs=(os.getpid(), gc.disable)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
+                             initargs=(os.getpid(), gc.disable)) as pool:
         window: deque = deque()
         for job in jobs():
             window.append(pool.submit(_parse_chunk, job))
-            if len(window) >= 3:  # bounded read-ahead: memory stays a few chunks deep
+            if len(window) >= 2 * workers + 1:  # bounded read-ahead: memory stays a few chunks deep
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
@@ -460,8 +474,31 @@ def _store_chunk(c, org_id: int, rows: list[_Row], names: frozenset[str] | None,
     _store(c, org_id, valid, names, existing, holder_ids, report)
 
 
+def _fingerprinted(rows: list[_Row], pending: dict[int, tuple[str, bytes, str]], errors: list[RowError]) -> list[_Row]:
+    """The chunk's rows with their files' fingerprints and ISCC codes, computed together; a row whose file
+    cannot be fingerprinted becomes a row error, as if fingerprinted alone."""
+    lines = list(pending)
+    results = dict(zip(lines, register_contents([pending[n] for n in lines]), strict=True))
+    out = []
+    valid = {r.line for r in rows}
+    errors.extend(RowError(n, "file", str(res)) for n, res in results.items()
+                  if n not in valid and isinstance(res, Exception))  # a row with other errors too
+    for r in rows:
+        res = results.get(r.line)
+        if isinstance(res, Exception):
+            errors.append(RowError(r.line, "file", str(res)))
+        elif res is not None:
+            out.append(r._replace(fingerprint=res[0], iscc=res[1]))
+        else:
+            out.append(r)
+    errors.sort(key=lambda e: e.line)
+    return out
+
+
 def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors: list[RowError],
-               tariffed: bool = False) -> _Row | None:
+               tariffed: bool = False, pending: dict[int, tuple[str, bytes, str]] | None = None) -> _Row | None:
+    """One row, validated; ``pending`` given, its file is only read and left there to be fingerprinted with
+    the chunk's other files (a row that is otherwise valid is returned without fingerprint until then)."""
     row = dict(zip(header, map(str.strip, fields), strict=True))
     get = row.get
     before = len(errors)
@@ -519,6 +556,8 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
                 errors.append(RowError(n, "file", f"{f!r} is empty"))
             elif media is None:
                 errors.append(RowError(n, "file", f"{f!r} is not a text, image or audio file"))
+            elif pending is not None:
+                pending[n] = (media, data, f)
             else:
                 try:
                     fingerprint, iscc = register_content(media, data, f)

@@ -828,6 +828,26 @@ def register_content(media_type: str, data: bytes, name: str) -> tuple[bytes, st
     return codec.dumps(registered), m.iscc(registered)
 
 
+def register_contents(items: Sequence[tuple[str, bytes, str]]) -> list[tuple[bytes, str | None] | Exception]:
+    """:func:`register_content` of many ``(media_type, data, name)`` at once (text: the ISCC codes
+    computed together); each result is what ``register_content`` returns, or the error it raises."""
+    out: list[tuple[bytes, str | None] | Exception] = [None] * len(items)  # type: ignore[list-item]
+    by_media: dict[str, list[int]] = {}
+    for i, (media, _, _) in enumerate(items):
+        by_media.setdefault(media, []).append(i)
+    for media, idx in by_media.items():
+        m = modality(media)
+        for i, registered in zip(idx, m.register_many([(items[i][2], items[i][1]) for i in idx]), strict=True):
+            name = items[i][2]
+            if isinstance(registered, DocumentError):
+                out[i] = registered
+            elif isinstance(registered, FingerprintError):
+                out[i] = RegistryError(f"{name}: cannot fingerprint this {media} file ({registered.reason})")
+            else:
+                out[i] = (codec.dumps(registered), m.iscc(registered))
+    return out
+
+
 def check_shares(shares: Sequence[ShareSpec], *, item: str) -> None:
     if not shares:
         raise RegistryError(f"{item}: a work needs at least one rights holder")
