@@ -34,7 +34,7 @@ demo: demo-cli
 demo-cli: $(STAMP)
 	$(BIN)/fairtrain --data-dir $(DEMO_DIR) demo
 
-test: test-sqlite test-postgres
+test: lint test-sqlite test-postgres
 
 $(PROTEGO_SDIST):
 	mkdir -p $(dir $@)
@@ -48,6 +48,11 @@ test-sqlite: $(STAMP) $(PROTEGO_SDIST) $(AXE)
 
 test-postgres: $(STAMP) $(PROTEGO_SDIST) $(AXE)
 	scripts/with-postgres.sh $(PYTEST) -q tests
+
+# ruff: the lint rules and the formatting in pyproject.toml ([tool.ruff]); part of `make test` and so of CI.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/registry_import.py

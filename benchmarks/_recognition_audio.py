@@ -46,9 +46,16 @@ TARGET_FAMILY, TARGET_MODALITY = 0.95, 0.97
 
 def _genre(path: Path) -> str:
     s = str(path)
-    for key, genre in (("wesnoth", "orchestral"), ("warzone", "orchestral/ambient"), ("hedgewars", "pop/folk"),
-                       ("supertux", "pop/electronic"), ("openclonk", "orchestral/pop"), ("neverball", "electronic"),
-                       ("megaglest", "orchestral"), ("asc", "rock/electronic")):
+    for key, genre in (
+        ("wesnoth", "orchestral"),
+        ("warzone", "orchestral/ambient"),
+        ("hedgewars", "pop/folk"),
+        ("supertux", "pop/electronic"),
+        ("openclonk", "orchestral/pop"),
+        ("neverball", "electronic"),
+        ("megaglest", "orchestral"),
+        ("asc", "rock/electronic"),
+    ):
         if key in s:
             return genre
     return "chiptune/techno"
@@ -76,8 +83,13 @@ def corpus() -> list[Path]:
 
 
 def ffmpeg(args: list[str], stdin: bytes | None = None) -> bytes:
-    return subprocess.run(["ffmpeg", "-hide_banner", "-nostdin" if stdin is None else "-y", "-y", "-v", "error",
-                           *args], input=stdin, capture_output=True, check=True, timeout=300).stdout
+    return subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin" if stdin is None else "-y", "-y", "-v", "error", *args],
+        input=stdin,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    ).stdout
 
 
 def decode(path: Path, start: float = 0.0, seconds: float | None = None) -> np.ndarray:
@@ -95,8 +107,24 @@ def wav(pcm: np.ndarray) -> bytes:
 
 
 def through_ffmpeg(pcm: np.ndarray, af: str | None, codec: list[str], fmt: str) -> bytes:
-    return ffmpeg(["-f", "f32le", "-ar", str(RATE), "-ac", "1", "-i", "pipe:0", *(["-af", af] if af else []),
-                   *codec, "-f", fmt, "pipe:1"], stdin=np.clip(pcm, -1, 1).astype(np.float32).tobytes())
+    return ffmpeg(
+        [
+            "-f",
+            "f32le",
+            "-ar",
+            str(RATE),
+            "-ac",
+            "1",
+            "-i",
+            "pipe:0",
+            *(["-af", af] if af else []),
+            *codec,
+            "-f",
+            fmt,
+            "pipe:1",
+        ],
+        stdin=np.clip(pcm, -1, 1).astype(np.float32).tobytes(),
+    )
 
 
 def mp3(pcm: np.ndarray, af: str | None = None, kbps: int = 128) -> bytes:
@@ -104,6 +132,7 @@ def mp3(pcm: np.ndarray, af: str | None = None, kbps: int = 128) -> bytes:
 
 
 # --- edits (numpy where it can, ffmpeg for codecs and time/pitch) ------------------------------------
+
 
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-9)
@@ -133,8 +162,9 @@ def filtered(pcm, r: random.Random):
     out = pcm.copy()
     for _ in range(3):  # three random peaking bands of ±3–9 dB
         f0, db = r.uniform(100, 6000), r.choice([-1, 1]) * r.uniform(3, 9)
-        band = signal.sosfilt(signal.butter(2, [f0 / 1.4, min(f0 * 1.4, RATE / 2 - 1)], "bandpass", fs=RATE,
-                                            output="sos"), out)
+        band = signal.sosfilt(
+            signal.butter(2, [f0 / 1.4, min(f0 * 1.4, RATE / 2 - 1)], "bandpass", fs=RATE, output="sos"), out
+        )
         out = out + band * (10 ** (db / 20) - 1)
     return (out / max(1.0, float(np.abs(out).max()))).astype(np.float32)
 
@@ -147,7 +177,7 @@ def reverb(pcm, r: random.Random):
     rng = np.random.default_rng(r.randrange(1 << 30))
     ir = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
     ir[0] = 0
-    wet = signal.fftconvolve(pcm, ir)[:len(pcm)]
+    wet = signal.fftconvolve(pcm, ir)[: len(pcm)]
     wet *= _rms(pcm) / _rms(wet)
     mix = r.uniform(0.3, 0.6)
     return ((1 - mix) * pcm + mix * wet).astype(np.float32)
@@ -191,18 +221,34 @@ def family_edit(family: str, pcm: np.ndarray, r: random.Random, speech: np.ndarr
         return wav(reverb(pcm, r))
     if family == "speech over −6 dB":
         start = r.randrange(max(1, len(speech) - len(pcm)))
-        return mp3(mixed(pcm, r, speech[start:start + len(pcm)]))
+        return mp3(mixed(pcm, r, speech[start : start + len(pcm)]))
     if family == "music over −6 dB":
         start = r.randrange(max(1, len(music) - len(pcm)))
-        return mp3(mixed(pcm, r, music[start:start + len(pcm)]))
+        return mp3(mixed(pcm, r, music[start : start + len(pcm)]))
     raise KeyError(family)
 
 
-FAMILIES = ["excerpt 10–30 s", "MP3/AAC/Opus low bitrate", "low/high-pass, EQ", "gain ±3–12 dB",
-            "noise 10–20 dB SNR", "speed ±5 %", "tempo ±5 % (pitch kept)", "pitch ±1 semitone (tempo kept)",
-            "reverb", "speech over −6 dB", "music over −6 dB"]
-_NEGATIVE_EDITS = [lambda p, r, o: p, lambda p, r, o: gain(p, r), lambda p, r, o: noise(p, r),
-                   lambda p, r, o: filtered(p, r), lambda p, r, o: reverb(p, r), mixed]
+FAMILIES = [
+    "excerpt 10–30 s",
+    "MP3/AAC/Opus low bitrate",
+    "low/high-pass, EQ",
+    "gain ±3–12 dB",
+    "noise 10–20 dB SNR",
+    "speed ±5 %",
+    "tempo ±5 % (pitch kept)",
+    "pitch ±1 semitone (tempo kept)",
+    "reverb",
+    "speech over −6 dB",
+    "music over −6 dB",
+]
+_NEGATIVE_EDITS = [
+    lambda p, r, o: p,
+    lambda p, r, o: gain(p, r),
+    lambda p, r, o: noise(p, r),
+    lambda p, r, o: filtered(p, r),
+    lambda p, r, o: reverb(p, r),
+    mixed,
+]
 
 
 def speech_track(seconds: float, r: random.Random) -> np.ndarray:
@@ -245,18 +291,22 @@ RESULT = {"hits": hits, "cpu_s": t}
 
 
 def run(args) -> list[dict]:
-    from fairtrain.core.fingerprint import FingerprintError
-    from fairtrain.core.fingerprint.audio import (
-        ITEM_SECONDS, AudioIndexBuilder, AudioRegistration, fingerprint_audio, register_audio_batch,
-    )
-
     from _recognition_release import run_release
     from fingerprint_audio import BruteForce, baseline_fingerprints
+
+    from fairtrain.core.fingerprint import FingerprintError
+    from fairtrain.core.fingerprint.audio import (
+        ITEM_SECONDS,
+        AudioIndexBuilder,
+        AudioRegistration,
+        fingerprint_audio,
+        register_audio_batch,
+    )
 
     quick = bool(getattr(args, "quick", False))
     seed = int(getattr(args, "seed", 0) or 0)
     workers = int(getattr(args, "workers", 2) or 2)
-    log = (lambda *a: print(*a, file=sys.stderr, flush=True))
+    log = lambda *a: print(*a, file=sys.stderr, flush=True)
     t_start = time.perf_counter()
     tracks = corpus()
     rng = random.Random(seed)
@@ -264,7 +314,7 @@ def run(args) -> list[dict]:
     if len(tracks) < 20:
         raise SystemExit("audio corpus missing: see the apt-get line in benchmarks/_recognition_audio.py")
     n_works = 20 if quick else 150
-    works, unrelated = tracks[:n_works], tracks[n_works:n_works + (30 if quick else 200)]
+    works, unrelated = tracks[:n_works], tracks[n_works : n_works + (30 if quick else 200)]
     genres = sorted({_genre(p) for p in works})
     log(f"audio corpus: {len(tracks)} tracks; {len(works)} works ({', '.join(genres)}), {len(unrelated)} unrelated")
 
@@ -314,6 +364,7 @@ def run(args) -> list[dict]:
         out = tmp / f"q{len(str(wid))}-{FAMILIES.index(family)}-{wid}.bin"
         out.write_bytes(data)
         return out
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         q_paths = list(pool.map(make, jobs))
     log(f"  {len(q_paths)} positive queries in {time.perf_counter() - t_start:.0f} s")
@@ -331,10 +382,9 @@ def run(args) -> list[dict]:
         _, pcm = segments[r.randrange(len(segments))]
         length = int(r.uniform(10, 30) * RATE)
         start = r.randrange(max(1, len(pcm) - length))
-        part = pcm[start:start + length].astype(np.float32) / 32768
+        part = pcm[start : start + length].astype(np.float32) / 32768
         other = segments[r.randrange(len(segments))][1][:length].astype(np.float32) / 32768
         return wav(_NEGATIVE_EDITS[i % len(_NEGATIVE_EDITS)](part, r, other))
-
 
     durations: list[float] = []
 
@@ -368,39 +418,55 @@ def run(args) -> list[dict]:
     base_neg = [brute.best(q, min_items) if q is not None else (-1, 1.0) for q in raw_n]
     log(f"  baseline in {time.perf_counter() - t_start:.0f} s")
 
-    release = run_release(_RELEASE_CODE, {"works": [str(p) for p in works], "workers": workers,
-                                          "queries": [str(q) for q in q_paths] + [str(f) for f in neg_files],
-                                          "timed": len(q_paths)})
+    release = run_release(
+        _RELEASE_CODE,
+        {
+            "works": [str(p) for p in works],
+            "workers": workers,
+            "queries": [str(q) for q in q_paths] + [str(f) for f in neg_files],
+            "timed": len(q_paths),
+        },
+    )
     rel_hits = release["hits"] if release else None
 
     rows = []
     truth = [(fam, wid) for fam, wid, _, _ in jobs]
     for family in FAMILIES:
         idx = [i for i, (f, _) in enumerate(truth) if f == family]
-        row = {"modality": "audio", "family": family, "n": len(idx),
-               "recall": float(np.mean([truth[i][1] in pos_ours[i] for i in idx])),
-               "false_matches": sum(len(pos_ours[i] - {truth[i][1]}) for i in idx),
-               "baseline": "Chromaprint best-offset",
-               "baseline_recall": float(np.mean([base_pos[i][1] <= MAX_BER and base_pos[i][0] == truth[i][1]
-                                                 for i in idx])),
-               "target": TARGET_FAMILY}
+        row = {
+            "modality": "audio",
+            "family": family,
+            "n": len(idx),
+            "recall": float(np.mean([truth[i][1] in pos_ours[i] for i in idx])),
+            "false_matches": sum(len(pos_ours[i] - {truth[i][1]}) for i in idx),
+            "baseline": "Chromaprint best-offset",
+            "baseline_recall": float(
+                np.mean([base_pos[i][1] <= MAX_BER and base_pos[i][0] == truth[i][1] for i in idx])
+            ),
+            "target": TARGET_FAMILY,
+        }
         if rel_hits is not None:
             row["release_recall"] = float(np.mean([truth[i][1] in rel_hits[i] for i in idx]))
         rows.append(row)
     neg_false = sum(len(s) for s in neg_ours)
-    summary = {"modality": "audio", "family": "ALL (modality)", "n": len(truth),
-               "recall": float(np.mean([t[1] in h for t, h in zip(truth, pos_ours)])),
-               "false_matches": sum(r["false_matches"] for r in rows) + neg_false,
-               "negatives": len(neg_ours), "negative_false_matches": neg_false,
-               "baseline": "Chromaprint best-offset",
-               "baseline_recall": float(np.mean([b[1] <= MAX_BER and b[0] == t[1] for t, b in zip(truth, base_pos)])),
-               "baseline_negatives": n_base_neg,  # best-offset search is slow: the first ones only
-               "baseline_false_matches": sum(b[1] <= MAX_BER for b in base_neg),
-               "target": TARGET_MODALITY,
-               "speed": f"{audio_s / ours_cpu:.0f}× real time per core"}
+    summary = {
+        "modality": "audio",
+        "family": "ALL (modality)",
+        "n": len(truth),
+        "recall": float(np.mean([t[1] in h for t, h in zip(truth, pos_ours)])),
+        "false_matches": sum(r["false_matches"] for r in rows) + neg_false,
+        "negatives": len(neg_ours),
+        "negative_false_matches": neg_false,
+        "baseline": "Chromaprint best-offset",
+        "baseline_recall": float(np.mean([b[1] <= MAX_BER and b[0] == t[1] for t, b in zip(truth, base_pos)])),
+        "baseline_negatives": n_base_neg,  # best-offset search is slow: the first ones only
+        "baseline_false_matches": sum(b[1] <= MAX_BER for b in base_neg),
+        "target": TARGET_MODALITY,
+        "speed": f"{audio_s / ours_cpu:.0f}× real time per core",
+    }
     if release:
         summary["release_recall"] = float(np.mean([t[1] in h for t, h in zip(truth, rel_hits)]))
-        summary["release_false_matches"] = sum(len(h) for h in rel_hits[len(q_paths):])
+        summary["release_false_matches"] = sum(len(h) for h in rel_hits[len(q_paths) :])
         summary["release_negatives"] = len(neg_files)
         summary["speed_ratio"] = round(release["cpu_s"] / ours_cpu, 3)
         summary["speed"] += f" (release {audio_s / release['cpu_s']:.0f}×)"

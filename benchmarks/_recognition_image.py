@@ -36,10 +36,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 HERE = Path(__file__).resolve().parent
-ROOTS = [Path("/usr/share/backgrounds"), Path("/usr/share/wallpapers"), Path("/usr/share/desktop-base"),
-         Path("/usr/share/games/wesnoth/1.16/data/core/images/story"),
-         Path("/usr/share/games/wesnoth/1.16/data/core/images/portraits"),
-         Path("/usr/share/games/supertux2/images/background")]
+ROOTS = [
+    Path("/usr/share/backgrounds"),
+    Path("/usr/share/wallpapers"),
+    Path("/usr/share/desktop-base"),
+    Path("/usr/share/games/wesnoth/1.16/data/core/images/story"),
+    Path("/usr/share/games/wesnoth/1.16/data/core/images/portraits"),
+    Path("/usr/share/games/supertux2/images/background"),
+]
 EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 SIDE = 1024
 PHASH_RADIUS = 10
@@ -48,6 +52,7 @@ TARGET_FAMILY, TARGET_MODALITY = 0.95, 0.97
 
 
 # --- corpus -----------------------------------------------------------------------------------------
+
 
 def _group(path: Path) -> str:
     s = str(path)
@@ -71,17 +76,37 @@ def _group(path: Path) -> str:
 
 def _source(path: Path) -> str:
     s = str(path)
-    return ("wesnoth-1.16-data" if "/wesnoth/" in s else "supertux-data" if "/supertux2/" in s else "plasma-workspace-wallpapers" if "/wallpapers/" in s
-            else "desktop-base" if "/desktop-base/" in s else "mate-backgrounds" if "/mate/" in s
-            else "gnome-backgrounds" if "/gnome/" in s else "sway-backgrounds" if "/sway/" in s
-            else "ukui/lomiri-wallpapers")
+    return (
+        "wesnoth-1.16-data"
+        if "/wesnoth/" in s
+        else "supertux-data"
+        if "/supertux2/" in s
+        else "plasma-workspace-wallpapers"
+        if "/wallpapers/" in s
+        else "desktop-base"
+        if "/desktop-base/" in s
+        else "mate-backgrounds"
+        if "/mate/" in s
+        else "gnome-backgrounds"
+        if "/gnome/" in s
+        else "sway-backgrounds"
+        if "/sway/" in s
+        else "ukui/lomiri-wallpapers"
+    )
 
 
 def corpus() -> list[tuple[str, Path]]:
     """(group, file) per design: the largest file of each group; logos and tiny files left out."""
-    files = sorted(p for root in ROOTS if root.exists() for p in root.rglob("*")
-                   if p.suffix.lower() in EXTS and "screenshot" not in p.name and "logo" not in str(p)
-                   and p.stat().st_size > 40_000)
+    files = sorted(
+        p
+        for root in ROOTS
+        if root.exists()
+        for p in root.rglob("*")
+        if p.suffix.lower() in EXTS
+        and "screenshot" not in p.name
+        and "logo" not in str(p)
+        and p.stat().st_size > 40_000
+    )
     best: dict[str, Path] = {}
     for p in files:
         g = _group(p)
@@ -111,6 +136,7 @@ def load(path: Path, side: int = SIDE) -> Image.Image | None:
 
 # --- edits --------------------------------------------------------------------------------------------
 
+
 def jpeg(im: Image.Image, q: int = 88) -> bytes:
     buf = io.BytesIO()
     im.convert("RGB").save(buf, "JPEG", quality=q)
@@ -127,18 +153,33 @@ def _colour(rng: random.Random) -> tuple[int, int, int]:
     return tuple(rng.randrange(256) for _ in range(3))  # type: ignore[return-value]
 
 
-def _text(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], rng: random.Random,
-          fill: tuple[int, int, int]) -> None:
+def _text(
+    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], rng: random.Random, fill: tuple[int, int, int]
+) -> None:
     x0, y0, x1, y1 = box
     h = max(8, (y1 - y0))
     size = max(8, min(44, int(h * 0.7)))  # UI text: a few per cent of a phone screen's height at most
     lines = max(1, min(6, h // int(size * 1.5)))
-    words = ["wow", "amazing", "share", "follow", "repost", "look at this", "#art", "credit?", "새로운",
-             "사진", "멋진 풍경", "like", "today", "2024", "via"]
+    words = [
+        "wow",
+        "amazing",
+        "share",
+        "follow",
+        "repost",
+        "look at this",
+        "#art",
+        "credit?",
+        "새로운",
+        "사진",
+        "멋진 풍경",
+        "like",
+        "today",
+        "2024",
+        "via",
+    ]
     for li in range(lines):
         msg = " ".join(rng.choice(words) for _ in range(rng.randint(2, 6)))
-        draw.text((x0 + rng.randint(2, 20), y0 + li * h // lines), msg, fill=fill,
-                  font_size=size)
+        draw.text((x0 + rng.randint(2, 20), y0 + li * h // lines), msg, fill=fill, font_size=size)
 
 
 def crop(im: Image.Image, rng: random.Random) -> Image.Image:
@@ -149,8 +190,7 @@ def crop(im: Image.Image, rng: random.Random) -> Image.Image:
         cut_w, cut_h = cut_h, cut_w
     left = cut_w * rng.choice([0.0, 1.0, rng.random()])
     top = cut_h * rng.choice([0.0, 1.0, rng.random()])
-    return im.crop((round(left * w), round(top * h), round(w - (cut_w - left) * w),
-                    round(h - (cut_h - top) * h)))
+    return im.crop((round(left * w), round(top * h), round(w - (cut_w - left) * w), round(h - (cut_h - top) * h)))
 
 
 def overlay(im: Image.Image, rng: random.Random, share: float | None = None) -> Image.Image:
@@ -348,9 +388,13 @@ FAMILIES: dict[str, Edit] = {
     "thumbnail 128–256 px": lambda im, r, o: jpeg(thumbnail(im, r), r.randint(60, 90)),
 }
 _SINGLE_IMAGE: dict[str, Callable[[Image.Image, random.Random], Image.Image]] = {
-    "crop": crop, "overlay": overlay, "rotate": rotate,
+    "crop": crop,
+    "overlay": overlay,
+    "rotate": rotate,
     "mirror": lambda im, r: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-    "photometric": photometric, "letterbox": letterbox, "resize": resize,
+    "photometric": photometric,
+    "letterbox": letterbox,
+    "resize": resize,
 }
 
 
@@ -372,6 +416,7 @@ FAMILIES["any two combined"] = combo
 
 
 # --- baselines ------------------------------------------------------------------------------------
+
 
 def _phash(data: bytes) -> int:
     import imagehash
@@ -425,15 +470,16 @@ def _b64(items: list[bytes]) -> list[str]:
 
 # --- the run ----------------------------------------------------------------------------------------
 
-def run(args) -> list[dict]:
-    from fairtrain.core.fingerprint.image import ImageIndexBuilder, fingerprint_image, register_image
 
+def run(args) -> list[dict]:
     from _recognition_release import run_release
     from fingerprint_image import _time_per_item
 
+    from fairtrain.core.fingerprint.image import ImageIndexBuilder, fingerprint_image, register_image
+
     quick = bool(getattr(args, "quick", False))
     seed = int(getattr(args, "seed", 0) or 0)
-    log = (lambda *a: print(*a, file=sys.stderr, flush=True))
+    log = lambda *a: print(*a, file=sys.stderr, flush=True)
     t_start = time.perf_counter()
     groups = corpus()
     rng = random.Random(seed)
@@ -442,13 +488,27 @@ def run(args) -> list[dict]:
         groups = groups[:160]  # 40 works and enough unrelated designs, without decoding all ~400
     loaded = [(g, p, im) for g, p in groups if (im := load(p)) is not None]
     if len(loaded) < 20:
-        raise SystemExit("image corpus missing: apt-get install -y " + " ".join(
-            ["mate-backgrounds", "desktop-base", "gnome-backgrounds", "plasma-workspace-wallpapers",
-             "ukui-wallpapers", "lomiri-wallpapers", "sway-backgrounds", "wesnoth-1.16-data"]))
+        raise SystemExit(
+            "image corpus missing: apt-get install -y "
+            + " ".join(
+                [
+                    "mate-backgrounds",
+                    "desktop-base",
+                    "gnome-backgrounds",
+                    "plasma-workspace-wallpapers",
+                    "ukui-wallpapers",
+                    "lomiri-wallpapers",
+                    "sway-backgrounds",
+                    "wesnoth-1.16-data",
+                ]
+            )
+        )
     n_works = 40 if quick else 170  # ≥ 150 after near-flat and repeated designs are left out
     works, unrelated = loaded[:n_works], loaded[n_works:]
-    log(f"image corpus: {len(loaded)} designs from {sorted({_source(p) for _, p, _ in loaded})}; "
-        f"{len(works)} works, {len(unrelated)} unrelated")
+    log(
+        f"image corpus: {len(loaded)} designs from {sorted({_source(p) for _, p, _ in loaded})}; "
+        f"{len(works)} works, {len(unrelated)} unrelated"
+    )
 
     # Near-flat pictures carry no structure to recognise and are registered for the exact stage only (by
     # design): they are not works of this benchmark; the count is reported.
@@ -533,11 +593,17 @@ def run(args) -> list[dict]:
             neg_files[-1].write_bytes(data)
     log(f"  {n_neg} negatives matched in {time.perf_counter() - t_start:.0f} s")
 
-    speed_payloads = [jpeg(im, 90) for _, _, im in loaded[:60 if quick else 150]]
+    speed_payloads = [jpeg(im, 90) for _, _, im in loaded[: 60 if quick else 150]]
     repeats = 3
-    release = run_release(_RELEASE_CODE, {"works": _b64(work_bytes),
-                                          "queries": [str(f) for f in pos_files + neg_files],
-                                          "speed": _b64(speed_payloads), "repeats": repeats})
+    release = run_release(
+        _RELEASE_CODE,
+        {
+            "works": _b64(work_bytes),
+            "queries": [str(f) for f in pos_files + neg_files],
+            "speed": _b64(speed_payloads),
+            "repeats": repeats,
+        },
+    )
     ours_s = _time_per_item(fingerprint_image, speed_payloads, repeats)
     rel_hits = release["hits"] if release else None
 
@@ -549,11 +615,15 @@ def run(args) -> list[dict]:
         total_hits += sum(hit)
         total_n += len(idx)
         row = {
-            "modality": "image", "family": family, "n": len(idx),
+            "modality": "image",
+            "family": family,
+            "n": len(idx),
             "recall": float(np.mean(hit)),
             "false_matches": sum(len(pos_ours[i] - {truth[i][1]}) for i in idx),
-            "baseline": "imagehash pHash ≤10", "baseline_recall": float(np.mean([truth[i][1] in pos_base[i][0] for i in idx])),
-            "baseline2": "PDQ ≤31", "baseline2_recall": float(np.mean([truth[i][1] in pos_base[i][1] for i in idx])),
+            "baseline": "imagehash pHash ≤10",
+            "baseline_recall": float(np.mean([truth[i][1] in pos_base[i][0] for i in idx])),
+            "baseline2": "PDQ ≤31",
+            "baseline2_recall": float(np.mean([truth[i][1] in pos_base[i][1] for i in idx])),
             "target": TARGET_FAMILY,
         }
         if rel_hits is not None:
@@ -561,9 +631,13 @@ def run(args) -> list[dict]:
         rows.append(row)
     neg_false = sum(len(s) for s in neg_ours)
     summary = {
-        "modality": "image", "family": "ALL (modality)", "n": total_n, "recall": total_hits / max(1, total_n),
+        "modality": "image",
+        "family": "ALL (modality)",
+        "n": total_n,
+        "recall": total_hits / max(1, total_n),
         "false_matches": sum(r["false_matches"] for r in rows) + neg_false,
-        "negatives": n_neg, "negative_false_matches": neg_false,
+        "negatives": n_neg,
+        "negative_false_matches": neg_false,
         "baseline": "imagehash pHash ≤10",
         "baseline_recall": float(np.mean([t[1] in b[0] for t, b in zip(truth, pos_base)])),
         "baseline_false_matches": sum(len(b[0]) for b in neg_base),
@@ -575,7 +649,7 @@ def run(args) -> list[dict]:
     }
     if release:
         summary["release_recall"] = float(np.mean([t[1] in h for t, h in zip(truth, rel_hits)]))
-        summary["release_false_matches"] = sum(len(h) for h in rel_hits[len(pos_files):])
+        summary["release_false_matches"] = sum(len(h) for h in rel_hits[len(pos_files) :])
         summary["release_negatives"] = len(neg_files)
         summary["speed_ratio"] = round(release["seconds_per_image"] / ours_s, 3)
         summary["speed"] += f" (release {1 / release['seconds_per_image']:.0f}/s)"

@@ -25,8 +25,12 @@ RELEASE = "fd9b26c"  # main before issue 16 (image/audio recognition as the issu
 def release_src(ref: str = RELEASE) -> Path | None:
     """``src/`` of ``ref`` unpacked into a temporary folder, or None where git or the commit is missing."""
     try:
-        blob = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref, "src"],
-                              capture_output=True, check=True, timeout=120).stdout
+        blob = subprocess.run(
+            ["git", "-C", str(REPO), "archive", "--format=tar", ref, "src"],
+            capture_output=True,
+            check=True,
+            timeout=120,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     out = Path(tempfile.mkdtemp(prefix="fairtrain-release-"))
@@ -47,11 +51,12 @@ def run_release(code: str, payload: dict, ref: str = RELEASE) -> dict | None:
         pin = Path(tmp) / "payload.json"
         pout = Path(tmp) / "result.json"
         pin.write_text(json.dumps(payload))
-        script = (f"import json\nPAYLOAD = json.load(open({str(pin)!r}))\nRESULT = None\n{code}\n"
-                  f"json.dump(RESULT, open({str(pout)!r}, 'w'))\n")
+        script = (
+            f"import json\nPAYLOAD = json.load(open({str(pin)!r}))\nRESULT = None\n{code}\n"
+            f"json.dump(RESULT, open({str(pout)!r}, 'w'))\n"
+        )
         env = {**os.environ, "PYTHONPATH": str(src)}
-        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                              timeout=3600)
+        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0:
             print(f"release run failed: {proc.stderr[-2000:]}", file=sys.stderr)
             return None
@@ -63,20 +68,26 @@ def print_rows(rows: list[dict]) -> None:
     beside the release and the baselines, then the modality's negatives and speed."""
     names = [k for k in ("baseline", "baseline2") if k in rows[0]]
     width = max(len(r["family"]) for r in rows) + 1
-    head = (f"{'family':{width}} {'n':>5} {'recall':>7} {'false':>5} | {'release':>7} "
-            + " ".join(f"{rows[0][k][:12]:>12}" for k in names))
+    head = f"{'family':{width}} {'n':>5} {'recall':>7} {'false':>5} | {'release':>7} " + " ".join(
+        f"{rows[0][k][:12]:>12}" for k in names
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         rel = f"{r['release_recall']:.3f}" if "release_recall" in r else "—"
         flag = "" if r["recall"] >= r["target"] else "  BELOW TARGET"
-        print(f"{r['family']:{width}} {r['n']:5d} {r['recall']:7.3f} {r['false_matches']:5d} | {rel:>7} "
-              + " ".join(f"{r[k + '_recall']:12.3f}" for k in names) + flag)
+        print(
+            f"{r['family']:{width}} {r['n']:5d} {r['recall']:7.3f} {r['false_matches']:5d} | {rel:>7} "
+            + " ".join(f"{r[k + '_recall']:12.3f}" for k in names)
+            + flag
+        )
     s = rows[-1]
     others = ", ".join(f"{s[k]} {s.get(k + '_false_matches', '—')}" for k in names)
-    print(f"negatives: {s.get('negatives')} unrelated items, false matches {s.get('negative_false_matches')} "
-          f"({others}; release {s.get('release_false_matches', '—')} on the first "
-          f"{s.get('release_negatives', '—')}); speed {s.get('speed')}, ratio to release {s.get('speed_ratio', '—')}")
+    print(
+        f"negatives: {s.get('negatives')} unrelated items, false matches {s.get('negative_false_matches')} "
+        f"({others}; release {s.get('release_false_matches', '—')} on the first "
+        f"{s.get('release_negatives', '—')}); speed {s.get('speed')}, ratio to release {s.get('speed_ratio', '—')}"
+    )
 
 
 def run_alone(run, description: str) -> None:

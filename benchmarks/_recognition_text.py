@@ -65,8 +65,13 @@ KONLPY = "konlpy==0.6.0"
 FAQ_KO = Path("/usr/share/doc/debian/FAQ/ko")
 REF = Path("/usr/share/doc/debian-reference-en/docs")
 GIMP_KO = Path("/usr/share/gimp/2.0/help/ko")
-DEBIAN_PACKAGES = ("debian-faq-ko", "debian-reference-en", "debian-reference-ja", "debian-reference-zh-cn",
-                   "gimp-help-ko")
+DEBIAN_PACKAGES = (
+    "debian-faq-ko",
+    "debian-reference-en",
+    "debian-reference-ja",
+    "debian-reference-zh-cn",
+    "gimp-help-ko",
+)
 KO_WORDS, EN_WORDS = 180, 300
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]+>", re.S | re.I)
 _WORD = re.compile(r"\w+")
@@ -75,23 +80,25 @@ _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 # ---- corpus ---------------------------------------------------------------------------------------------
 
+
 def _html_text(path: Path) -> str:
     raw = path.read_text(encoding="utf-8", errors="replace")
-    body = raw[raw.lower().find("<body"):] if "<body" in raw.lower() else raw
+    body = raw[raw.lower().find("<body") :] if "<body" in raw.lower() else raw
     return html.unescape(_TAG.sub(" ", body))
 
 
 def _passages(text: str, size: int) -> list[str]:
     words = text.split()
-    return [" ".join(words[i:i + size]) for i in range(0, len(words) - size + 1, size)]
+    return [" ".join(words[i : i + size]) for i in range(0, len(words) - size + 1, size)]
 
 
 def _konlpy_texts(cache: Path) -> list[str]:
     wheels = sorted(cache.glob("konlpy-0.6.0-*.whl"))
     if not wheels:
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", KONLPY, "--no-deps", "-q", "-d", str(cache)],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", KONLPY, "--no-deps", "-q", "-d", str(cache)], check=True
+        )
         wheels = sorted(cache.glob("konlpy-0.6.0-*.whl"))
     with zipfile.ZipFile(wheels[0]) as z:
         names = sorted(n for n in z.namelist() if n.startswith("konlpy/data/corpus/") and n.endswith(".txt"))
@@ -139,8 +146,9 @@ def _doc_passages(limit: int, per_package: int, skip: set[str]) -> list[tuple[st
 
 def _source_packages() -> dict[str, str]:
     """Debian binary package -> its source package, from dpkg."""
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${source:Package}\n"], capture_output=True,
-                         text=True, check=False).stdout
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package}\t${source:Package}\n"], capture_output=True, text=True, check=False
+    ).stdout
     return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
 
 
@@ -177,13 +185,18 @@ def load(cache: Path, n_per_lang: int, n_negatives: int):
     en_works = distinct(rng.sample(en_all, len(en_all)), n_per_lang)
     negatives = [("ko", "debian-faq-ko", p) for p in faq if p not in chosen]
     for source, root in (("gimp-help-ko", GIMP_KO), ("libreoffice-help-ko", _unpacked(cache, "libreoffice-help-ko"))):
-        negatives += [("ko", source, p) for f in sorted(root.rglob("*.html")) for p in _passages(_html_text(f), 80)
-                      if _hangul_share(p) > 0.3]
-    negatives = negatives[:n_negatives * 2 // 5]
+        negatives += [
+            ("ko", source, p)
+            for f in sorted(root.rglob("*.html"))
+            for p in _passages(_html_text(f), 80)
+            if _hangul_share(p) > 0.3
+        ]
+    negatives = negatives[: n_negatives * 2 // 5]
     for pkg in ("libreoffice-help-ja", "libreoffice-help-zh-cn"):  # not the Debian Reference: a translation
         root = _unpacked(cache, pkg)  # of the English works is not unrelated to them
-        negatives += [("cjk", pkg, p) for f in sorted(root.rglob("*.html"))
-                      for p in _cjk_chunks(_html_text(f), 400)][:n_negatives // 20]
+        negatives += [("cjk", pkg, p) for f in sorted(root.rglob("*.html")) for p in _cjk_chunks(_html_text(f), 400)][
+            : n_negatives // 20
+        ]
     skip = set(DEBIAN_PACKAGES) | {"debian-reference-common", "debian-faq"}
     n_en = max(0, n_negatives - len(negatives))
     negatives += [("en", "python-stdlib", p) for p in _docstrings(sorted(STDLIB.glob("*.py")), n_en // 4)]
@@ -193,7 +206,7 @@ def load(cache: Path, n_per_lang: int, n_negatives: int):
 
 def _cjk_chunks(text: str, size: int) -> list[str]:
     t = " ".join(text.split())
-    return [t[i:i + size] for i in range(0, len(t) - size + 1, size)]
+    return [t[i : i + size] for i in range(0, len(t) - size + 1, size)]
 
 
 def _spaceless_hangul(text: str) -> str:
@@ -203,15 +216,30 @@ def _spaceless_hangul(text: str) -> str:
 def true_overlaps(works: list[str], negatives: list[str]) -> set[int]:
     """Negatives sharing a 20-word run or a 40-syllable Hangul run with some work (exact comparison)."""
     hits = set(verbatim_copies(works, negatives, 20))
-    hits |= set(verbatim_copies([_spaceless_hangul(w) for w in works],
-                                [_spaceless_hangul(n) for n in negatives], 40))
+    hits |= set(verbatim_copies([_spaceless_hangul(w) for w in works], [_spaceless_hangul(n) for n in negatives], 40))
     return hits
 
 
 # ---- edit families --------------------------------------------------------------------------------------
 
-_OCR_EN = [("rn", "m"), ("m", "rn"), ("l", "1"), ("1", "l"), ("O", "0"), ("o", "0"), ("e", "c"), ("c", "e"),
-           ("i", "l"), ("cl", "d"), ("d", "cl"), ("h", "b"), ("u", "v"), ("S", "5"), ("B", "8"), ("g", "q")]
+_OCR_EN = [
+    ("rn", "m"),
+    ("m", "rn"),
+    ("l", "1"),
+    ("1", "l"),
+    ("O", "0"),
+    ("o", "0"),
+    ("e", "c"),
+    ("c", "e"),
+    ("i", "l"),
+    ("cl", "d"),
+    ("d", "cl"),
+    ("h", "b"),
+    ("u", "v"),
+    ("S", "5"),
+    ("B", "8"),
+    ("g", "q"),
+]
 # Korean OCR: a vowel read as its look-alike, or a final consonant lost.
 _VOWEL_LOOKALIKE = {0: 2, 2: 0, 4: 6, 6: 4, 8: 12, 12: 8, 13: 17, 17: 13, 18: 13, 20: 18}
 
@@ -283,15 +311,16 @@ def change_case(text: str, rng: random.Random) -> str:
         return text.upper()
     if mode == "title":
         return text.title()
-    return " ".join(w.upper() if rng.random() < 0.3 else w.capitalize() if rng.random() < 0.3 else w
-                    for w in text.split())
+    return " ".join(
+        w.upper() if rng.random() < 0.3 else w.capitalize() if rng.random() < 0.3 else w for w in text.split()
+    )
 
 
 def punctuate(text: str, rng: random.Random) -> str:
     p = rng.uniform(0.05, 0.3)
     if rng.random() < 0.5:  # punctuation removed
         return re.sub(r"[^\w\s]", lambda m: "" if rng.random() < 0.8 else " ", text)
-    marks = [",", ".", ";", ":", "!", "?", " -", "…", "「", "」", "(", ")", "\""]
+    marks = [",", ".", ";", ":", "!", "?", " -", "…", "「", "」", "(", ")", '"']
     return " ".join(w + rng.choice(marks) if rng.random() < p else w for w in text.split())
 
 
@@ -301,7 +330,7 @@ def wrap(text: str, rng: random.Random, korean: bool) -> str:
     width = rng.randint(20, 80)
     if korean:
         t = " ".join(text.split())
-        return "\n".join(t[i:i + width] for i in range(0, len(t), width))
+        return "\n".join(t[i : i + width] for i in range(0, len(t), width))
     lines, line = [], ""
     for w in text.split():
         if len(line) + 1 + len(w) <= width:
@@ -321,7 +350,7 @@ def wrap(text: str, rng: random.Random, korean: bool) -> str:
 
 def markup(text: str, rng: random.Random) -> str:
     words = [html.escape(w, quote=False) for w in text.split()]
-    out = ["<html><head><title>copy</title><style>p{margin:0}</style></head><body><div class=\"post\"><p>"]
+    out = ['<html><head><title>copy</title><style>p{margin:0}</style></head><body><div class="post"><p>']
     for w in words:
         r = rng.random()
         if r < 0.05:
@@ -365,23 +394,41 @@ def ocr(text: str, rng: random.Random) -> str:
 # family: (languages, description of the parameters, transform(work, rng, ctx) -> query)
 FAMILIES = {
     "exact copy": ("ko en", "unchanged", lambda t, r, c: t),
-    "Korean spacing": ("ko", "spaces removed p~U(.1,1), 1/4 all; inserted after syllables p~U(0,.3)",
-                       lambda t, r, c: respace(t, r)),
+    "Korean spacing": (
+        "ko",
+        "spaces removed p~U(.1,1), 1/4 all; inserted after syllables p~U(0,.3)",
+        lambda t, r, c: respace(t, r),
+    ),
     "word deletions": ("ko en", "2-20 % of words", lambda t, r, c: edit_words(t, r, c["vocab"], "del")),
     "word insertions": ("ko en", "2-20 % of words", lambda t, r, c: edit_words(t, r, c["vocab"], "ins")),
     "word substitutions": ("ko en", "2-20 % of words", lambda t, r, c: edit_words(t, r, c["vocab"], "sub")),
-    "mixed word edits": ("ko en", "2-20 % deleted+inserted+replaced",
-                         lambda t, r, c: edit_words(t, r, c["vocab"], "mixed")),
-    "excerpt in other text": ("ko en", ">= 40 words (40-120) / >= 80 Hangul (80-240) in a host",
-                              lambda t, r, c: excerpt(t, c["host"], r, c["ko"])),
-    "excerpt, respaced": ("ko", "Korean excerpt >= 80 Hangul, then spacing changed",
-                          lambda t, r, c: respace(excerpt(t, c["host"], r, True), r)),
-    "mixed edits + respaced": ("ko", "2-20 % word edits, then spacing changed",
-                               lambda t, r, c: respace(edit_words(t, r, c["vocab"], "mixed"), r)),
+    "mixed word edits": (
+        "ko en",
+        "2-20 % deleted+inserted+replaced",
+        lambda t, r, c: edit_words(t, r, c["vocab"], "mixed"),
+    ),
+    "excerpt in other text": (
+        "ko en",
+        ">= 40 words (40-120) / >= 80 Hangul (80-240) in a host",
+        lambda t, r, c: excerpt(t, c["host"], r, c["ko"]),
+    ),
+    "excerpt, respaced": (
+        "ko",
+        "Korean excerpt >= 80 Hangul, then spacing changed",
+        lambda t, r, c: respace(excerpt(t, c["host"], r, True), r),
+    ),
+    "mixed edits + respaced": (
+        "ko",
+        "2-20 % word edits, then spacing changed",
+        lambda t, r, c: respace(edit_words(t, r, c["vocab"], "mixed"), r),
+    ),
     "case": ("en", "upper / title / random per word", lambda t, r, c: change_case(t, r)),
     "punctuation": ("ko en", "removed, or added after 5-30 % of words", lambda t, r, c: punctuate(t, r)),
-    "line wrap + hyphenation": ("ko en", "width 20-80; English words hyphenated at line ends",
-                                lambda t, r, c: wrap(t, r, c["ko"])),
+    "line wrap + hyphenation": (
+        "ko en",
+        "width 20-80; English words hyphenated at line ends",
+        lambda t, r, c: wrap(t, r, c["ko"]),
+    ),
     "HTML markup": ("ko en", "page, tags and entities around words", lambda t, r, c: markup(t, r)),
     "OCR confusions": ("ko en", "0.5-3 % of characters confused", lambda t, r, c: ocr(t, r)),
 }
@@ -410,6 +457,7 @@ def make_queries(ko_works, en_works, ko_hosts, en_hosts, seed: int, families=Non
 
 # ---- matchers -------------------------------------------------------------------------------------------
 
+
 def build_index(mod, works: list[str]):
     b = mod.TextIndexBuilder()
     for i, w in enumerate(works):
@@ -434,7 +482,7 @@ class Datasketch:
 
     def sketch(self, text: str):
         words = _WORD.findall(text.lower())
-        shingles = {" ".join(words[i:i + 5]).encode() for i in range(max(1, len(words) - 4))}
+        shingles = {" ".join(words[i : i + 5]).encode() for i in range(max(1, len(words) - 4))}
         m = self._MinHash(num_perm=128, permutations=self._perms, scheme=self._scheme)
         m.update_batch(list(shingles))
         return m
@@ -453,12 +501,18 @@ def load_main_text_module():
     root.mkdir()
     (root / "__init__.py").write_text("")
     for name in ("text", "_text_tokens", "_text_sketch"):
-        src = subprocess.run(["git", "-C", str(REPO), "show", f"main:src/fairtrain/core/fingerprint/{name}.py"],
-                             check=True, capture_output=True, text=True).stdout
-        src = (src.replace("from fairtrain.core.fingerprint import _text_sketch", f"from {pkg} import _text_sketch")
-               .replace("from fairtrain.core.fingerprint import _text_tokens", f"from {pkg} import _text_tokens")
-               .replace("from fairtrain.core.fingerprint._text_tokens import", f"from {pkg}._text_tokens import")
-               .replace("    register_type(_cls)", "    pass  # not registered with the codec twice"))
+        src = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"main:src/fairtrain/core/fingerprint/{name}.py"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        src = (
+            src.replace("from fairtrain.core.fingerprint import _text_sketch", f"from {pkg} import _text_sketch")
+            .replace("from fairtrain.core.fingerprint import _text_tokens", f"from {pkg} import _text_tokens")
+            .replace("from fairtrain.core.fingerprint._text_tokens import", f"from {pkg}._text_tokens import")
+            .replace("    register_type(_cls)", "    pass  # not registered with the codec twice")
+        )
         (root / f"{name}.py").write_text(src)
     sys.path.insert(0, str(root.parent))
     import importlib
@@ -468,10 +522,11 @@ def load_main_text_module():
 
 # ---- false-match rate at 10**7 works ----------------------------------------------------------------------
 
+
 def _binom_tail(n: int, p: float, k: int) -> float:
     from math import comb
 
-    return float(sum(comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1)))
+    return float(sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
 
 
 def fmr_estimate(index_docs: list[str], query_docs: list[str]) -> dict:
@@ -487,21 +542,25 @@ def fmr_estimate(index_docs: list[str], query_docs: list[str]) -> dict:
     with their longest shared run, for the reader to judge (unrelated material is never perfectly so).
     """
     idx = build_index(ft, index_docs)
-    fps = [fp for fp in ft.fingerprint_texts([(f"u{i}", q) for i, q in enumerate(query_docs)])
-           if not isinstance(fp, Exception)]
+    fps = [
+        fp
+        for fp in ft.fingerprint_texts([(f"u{i}", q) for i, q in enumerate(query_docs)])
+        if not isinstance(fp, Exception)
+    ]
     found = idx.match(fps)
     seen = [(q, m) for q, ms in enumerate(found) for m in ms]
     matched = {(q, m.work_id) for q, m in seen}
     n_cand, p_sum = 0, 0.0
     per_work = idx._hangul.per_work(len(idx.work_ids))
-    for ch, grams, thr in ((idx._words, [fp.grams for fp in fps], ft.MIN_EDIT_JACCARD),
-                           (idx._hangul, [fp.hangul_grams for fp in fps], ft.MIN_EDIT_JACCARD_HANGUL)):
+    for ch, grams, thr in (
+        (idx._words, [fp.grams for fp in fps], ft.MIN_EDIT_JACCARD),
+        (idx._hangul, [fp.hangul_grams for fp in fps], ft.MIN_EDIT_JACCARD_HANGUL),
+    ):
         got = ch.hits(grams)
         if got is None:
             continue
         hq, hp, hw, wp = got
-        pairs, counts = np.unique(np.unique(np.stack([hq, hw, wp], axis=1), axis=0)[:, :2], axis=0,
-                                  return_counts=True)
+        pairs, counts = np.unique(np.unique(np.stack([hq, hw, wp], axis=1), axis=0)[:, :2], axis=0, return_counts=True)
         k_needed = int(np.ceil((thr * (1 - 1 / 256) + 1 / 256) * sk.NUM_PERM))
         for (q, w), c in zip(pairs.tolist(), counts.tolist()):
             if c < ft.MIN_EDIT_HITS or (ch is idx._hangul and c < ft.MIN_EDIT_CONTAINMENT_HANGUL * per_work[w]):
@@ -520,15 +579,24 @@ def fmr_estimate(index_docs: list[str], query_docs: list[str]) -> dict:
                 p_sum += _binom_tail(sk.NUM_PERM, j + (1 - j) / 256, k_needed)
     scale = 1e7 / len(index_docs)
     for q, m in seen[:5]:
-        print(f"  fmr: unrelated query {q} matched indexed document {m.work_id} ({m.evidence.get('method')}); "
-              f"longest shared run {longest_shared_run(query_docs[q], index_docs[m.work_id])} words", flush=True)
-    return {"index works": len(index_docs), "queries": len(fps), "matches seen": len(seen),
-            "candidates per query": n_cand / len(fps), "candidates per query at 1e7": n_cand / len(fps) * scale,
-            "pass probability per candidate": p_sum / max(n_cand, 1),
-            "false matches per query at 1e7": p_sum / len(fps) * scale}
+        print(
+            f"  fmr: unrelated query {q} matched indexed document {m.work_id} ({m.evidence.get('method')}); "
+            f"longest shared run {longest_shared_run(query_docs[q], index_docs[m.work_id])} words",
+            flush=True,
+        )
+    return {
+        "index works": len(index_docs),
+        "queries": len(fps),
+        "matches seen": len(seen),
+        "candidates per query": n_cand / len(fps),
+        "candidates per query at 1e7": n_cand / len(fps) * scale,
+        "pass probability per candidate": p_sum / max(n_cand, 1),
+        "false matches per query at 1e7": p_sum / len(fps) * scale,
+    }
 
 
 # ---- run ------------------------------------------------------------------------------------------------
+
 
 def run(args) -> list[dict]:
     quick = getattr(args, "quick", False)
@@ -546,10 +614,13 @@ def run(args) -> list[dict]:
     source_of = [src for _, src, _ in kept]
     ko_hosts = [n for n, lang in zip(negatives, lang_of) if lang == "ko"]
     en_hosts = [n for n, lang in zip(negatives, lang_of) if lang == "en"]
-    print(f"text: {len(ko_works)} Korean + {len(en_works)} English works; {len(negatives)} negatives "
-          f"({lang_of.count('ko')} ko, {lang_of.count('en')} en, {lang_of.count('cjk')} ja/zh; "
-          f"{len(set(source_of))} sources) after dropping {len(dropped)} that share a 20-word or 40-syllable "
-          f"run with a work; loaded in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"text: {len(ko_works)} Korean + {len(en_works)} English works; {len(negatives)} negatives "
+        f"({lang_of.count('ko')} ko, {lang_of.count('en')} en, {lang_of.count('cjk')} ja/zh; "
+        f"{len(set(source_of))} sources) after dropping {len(dropped)} that share a 20-word or 40-syllable "
+        f"run with a work; loaded in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
     queries = make_queries(ko_works, en_works, ko_hosts, en_hosts, seed)
 
     index = build_index(ft, works)
@@ -562,13 +633,21 @@ def run(args) -> list[dict]:
         theirs = base.found(texts)
         hit = [w in f for w, f in zip(truth, ours)]
         wrong = sum(len(f - {w}) for w, f in zip(truth, ours))
-        rows.append({"modality": "text", "family": name, "params": FAMILIES[name][1], "n": len(qs),
-                     "recall": float(np.mean(hit)),
-                     "recall ko": _mean([h for (w, _), h in zip(qs, hit) if w < len(ko_works)]),
-                     "recall en": _mean([h for (w, _), h in zip(qs, hit) if w >= len(ko_works)]),
-                     "false matches": wrong, "baseline": "datasketch MinHashLSH",
-                     "baseline recall": float(np.mean([w in f for w, f in zip(truth, theirs)])),
-                     "target": ">= 0.95"})
+        rows.append(
+            {
+                "modality": "text",
+                "family": name,
+                "params": FAMILIES[name][1],
+                "n": len(qs),
+                "recall": float(np.mean(hit)),
+                "recall ko": _mean([h for (w, _), h in zip(qs, hit) if w < len(ko_works)]),
+                "recall en": _mean([h for (w, _), h in zip(qs, hit) if w >= len(ko_works)]),
+                "false matches": wrong,
+                "baseline": "datasketch MinHashLSH",
+                "baseline recall": float(np.mean([w in f for w, f in zip(truth, theirs)])),
+                "target": ">= 0.95",
+            }
+        )
     all_hits = sum(r["recall"] * r["n"] for r in rows)
     all_n = sum(r["n"] for r in rows)
     base_hits = sum(r["baseline recall"] * r["n"] for r in rows)
@@ -577,13 +656,32 @@ def run(args) -> list[dict]:
     flagged = [i for i, f in enumerate(ours_neg) if f]
     for i in flagged[:5]:
         print(f"  false match: negative {i} ({lang_of[i]}) -> works {sorted(ours_neg[i])}", flush=True)
-    rows.append({"modality": "text", "family": "ALL edit families", "params": "", "n": all_n,
-                 "recall": all_hits / all_n, "false matches": sum(r["false matches"] for r in rows), "baseline": "datasketch MinHashLSH",
-                 "baseline recall": base_hits / all_n, "target": ">= 0.97"})
-    rows.append({"modality": "text", "family": "unrelated negatives", "params": "checked for true overlaps",
-                 "n": len(negatives), "recall": None, "false matches": len(flagged),
-                 "baseline": "datasketch MinHashLSH", "baseline false matches": sum(bool(f) for f in theirs_neg),
-                 "target": "0 false matches"})
+    rows.append(
+        {
+            "modality": "text",
+            "family": "ALL edit families",
+            "params": "",
+            "n": all_n,
+            "recall": all_hits / all_n,
+            "false matches": sum(r["false matches"] for r in rows),
+            "baseline": "datasketch MinHashLSH",
+            "baseline recall": base_hits / all_n,
+            "target": ">= 0.97",
+        }
+    )
+    rows.append(
+        {
+            "modality": "text",
+            "family": "unrelated negatives",
+            "params": "checked for true overlaps",
+            "n": len(negatives),
+            "recall": None,
+            "false matches": len(flagged),
+            "baseline": "datasketch MinHashLSH",
+            "baseline false matches": sum(bool(f) for f in theirs_neg),
+            "target": "0 false matches",
+        }
+    )
 
     # Speed per core: this checkout vs main's text modules, interleaved turns, best of each.
     old = load_main_text_module()
@@ -594,12 +692,27 @@ def run(args) -> list[dict]:
     docs = ko_s[:half] + en_s[:half]
     random.Random(seed).shuffle(docs)
     # CPU time of this process: per-core figures that other jobs on a shared machine disturb less.
-    sp = scan_speeds({"ours": lambda d: index.match(ft.fingerprint_texts([("", x) for x in d])),
-                      "main": lambda d: old_index.match(old.fingerprint_texts([("", x) for x in d]))},
-                     docs, 3 if quick else 5, clock=time.process_time)
-    rows.append({"modality": "text", "family": "speed (docs/s per core)", "params": f"{len(docs)} docs, half Korean",
-                 "n": len(docs), "docs/s": sp["ours"], "main docs/s": sp["main"], "ratio": sp["ours"] / sp["main"],
-                 "target": ">= 5000 docs/s and >= 0.8x main"})
+    sp = scan_speeds(
+        {
+            "ours": lambda d: index.match(ft.fingerprint_texts([("", x) for x in d])),
+            "main": lambda d: old_index.match(old.fingerprint_texts([("", x) for x in d])),
+        },
+        docs,
+        3 if quick else 5,
+        clock=time.process_time,
+    )
+    rows.append(
+        {
+            "modality": "text",
+            "family": "speed (docs/s per core)",
+            "params": f"{len(docs)} docs, half Korean",
+            "n": len(docs),
+            "docs/s": sp["ours"],
+            "main docs/s": sp["main"],
+            "ratio": sp["ours"] / sp["main"],
+            "target": ">= 5000 docs/s and >= 0.8x main",
+        }
+    )
 
     # False-match rate per query at 10**7 works, from candidate counts against unrelated material.
     # Index and queries from disjoint sources (packages), so that "unrelated" is unrelated: chunks of one
@@ -612,12 +725,19 @@ def run(args) -> list[dict]:
     shared = true_overlaps(index_docs, query_docs)
     query_docs = [q for i, q in enumerate(query_docs) if i not in shared]
     est = fmr_estimate(index_docs, query_docs)
-    rows.append({"modality": "text", "family": "false-match rate at 1e7 works", "params":
-                 f"{est['index works']} unrelated works indexed, {est['queries']} unrelated queries",
-                 "n": est["queries"], "false matches": est["matches seen"],
-                 "candidates/query at 1e7": est["candidates per query at 1e7"],
-                 "pass probability": est["pass probability per candidate"],
-                 "estimated FMR": est["false matches per query at 1e7"], "target": "<= 1e-6"})
+    rows.append(
+        {
+            "modality": "text",
+            "family": "false-match rate at 1e7 works",
+            "params": f"{est['index works']} unrelated works indexed, {est['queries']} unrelated queries",
+            "n": est["queries"],
+            "false matches": est["matches seen"],
+            "candidates/query at 1e7": est["candidates per query at 1e7"],
+            "pass probability": est["pass probability per candidate"],
+            "estimated FMR": est["false matches per query at 1e7"],
+            "target": "<= 1e-6",
+        }
+    )
     return rows
 
 

@@ -31,19 +31,25 @@ VERSION = 3  # bump when the generator changes: the cache key includes it
 
 
 def ffmpeg(args: list[str], stdin=None, timeout: float = 900) -> None:
-    proc = subprocess.run(["ffmpeg", "-hide_banner", "-y", "-v", "error", *args], stdin=stdin,
-                          capture_output=True, timeout=timeout)
+    proc = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-y", "-v", "error", *args], stdin=stdin, capture_output=True, timeout=timeout
+    )
     if proc.returncode:
         raise RuntimeError(f"ffmpeg {' '.join(args)}: {proc.stderr.decode()[-800:]}")
 
 
 def probe_duration(path: Path) -> float:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                          str(path)], capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     return float(out.strip() or 0)
 
 
 # --- pools -------------------------------------------------------------------------------------------
+
 
 def _phash(im: Image.Image) -> int:
     import imagehash
@@ -58,8 +64,13 @@ def photo_pool(cache: Path) -> list[Path]:
     if listing.exists():
         return [Path(p) for p in json.loads(listing.read_text())]
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = sorted(p for d in PHOTO_DIRS if d.is_dir() for p in d.rglob("*")
-                   if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.stat().st_size > 60_000)
+    files = sorted(
+        p
+        for d in PHOTO_DIRS
+        if d.is_dir()
+        for p in d.rglob("*")
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.stat().st_size > 60_000
+    )
     seen: list[int] = []
     kept: list[Path] = []
     for f in files:
@@ -95,6 +106,7 @@ def music_pool() -> list[Path]:
 
 # --- shot sequences ----------------------------------------------------------------------------------
 
+
 def _shots(rng: np.random.Generator, photos: list[Path], duration: float, size: tuple[int, int]):
     """(photo, zoom, start xy, end xy, frames) per shot, for ``duration`` seconds at 25 fps."""
     w, h = size
@@ -109,16 +121,55 @@ def _shots(rng: np.random.Generator, photos: list[Path], duration: float, size: 
     return shots
 
 
-def render(dst: Path, rng: np.random.Generator, photos: list[Path], duration: float, size: tuple[int, int],
-           audio: list[str], crf: int = 20) -> None:
+def render(
+    dst: Path,
+    rng: np.random.Generator,
+    photos: list[Path],
+    duration: float,
+    size: tuple[int, int],
+    audio: list[str],
+    crf: int = 20,
+) -> None:
     """Pipe the shot sequence's frames into x264 (ultrafast), with ``audio`` (FFmpeg input args)."""
     w, h = size
     proc = subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-         "-r", "25", "-i", "pipe:0", *audio, "-map", "0:v", *(["-map", "1:a"] if audio else []),
-         "-t", f"{duration:.2f}", "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(crf),
-         "-pix_fmt", "yuv420p", *(["-c:a", "aac", "-b:a", "128k"] if audio else []), "-shortest", str(dst)],
-        stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{w}x{h}",
+            "-r",
+            "25",
+            "-i",
+            "pipe:0",
+            *audio,
+            "-map",
+            "0:v",
+            *(["-map", "1:a"] if audio else []),
+            "-t",
+            f"{duration:.2f}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            str(crf),
+            "-pix_fmt",
+            "yuv420p",
+            *(["-c:a", "aac", "-b:a", "128k"] if audio else []),
+            "-shortest",
+            str(dst),
+        ],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     cache: dict[tuple[Path, float], np.ndarray] = {}
     try:
         for photo, zoom, a, b, length in _shots(rng, photos, duration, size):
@@ -127,15 +178,19 @@ def render(dst: Path, rng: np.random.Generator, photos: list[Path], duration: fl
                 cache.clear()
                 im = Image.open(photo).convert("RGB")
                 scale = zoom * w / im.width
-                cache[key] = np.asarray(im.resize((max(w + 2, round(im.width * scale)),
-                                                   max(h + 2, round(im.height * scale))), Image.Resampling.BILINEAR))
+                cache[key] = np.asarray(
+                    im.resize(
+                        (max(w + 2, round(im.width * scale)), max(h + 2, round(im.height * scale))),
+                        Image.Resampling.BILINEAR,
+                    )
+                )
             arr = cache[key]
             free_x, free_y = arr.shape[1] - w, arr.shape[0] - h
             for i in range(length):
                 f = i / max(1, length - 1)
                 x = int((a[0] + (b[0] - a[0]) * f) * free_x)
                 y = int((a[1] + (b[1] - a[1]) * f) * free_y)
-                proc.stdin.write(np.ascontiguousarray(arr[y:y + h, x:x + w]).tobytes())
+                proc.stdin.write(np.ascontiguousarray(arr[y : y + h, x : x + w]).tobytes())
         proc.stdin.close()
     except BrokenPipeError:
         pass
@@ -158,6 +213,7 @@ class Material:
 # Each takes (work, work duration, host clip, rng, dst, quick) and returns the truth dict:
 # {"start": where the excerpt starts in the work, "at": where it starts in the query, "track": ...}
 
+
 def _excerpt(rng, dur: float, quick: bool, lo: float = 15.0, hi: float = 25.0) -> tuple[float, float]:
     length = float(rng.uniform(12.0, 15.0) if quick else rng.uniform(lo, hi))
     length = min(length, dur - 1.0)
@@ -173,9 +229,22 @@ def _simple(vf: str, codec: list[str] | None = None, size: str = "640:360", whol
         params = {"p": rng.uniform(0, 1, 8)}
         filt = vf.format(**_draw(params["p"])) if vf else ""
         chain = ",".join(x for x in (filt, f"scale={size}:flags=bicubic" if size else "") if x)
-        ffmpeg(["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work), "-vf", chain or "null",
-                *(codec or _LOW), str(dst)])
+        ffmpeg(
+            [
+                "-ss",
+                f"{start:.2f}",
+                "-t",
+                f"{length:.2f}",
+                "-i",
+                str(work),
+                "-vf",
+                chain or "null",
+                *(codec or _LOW),
+                str(dst),
+            ]
+        )
         return {"start": start, "at": 0.0, "length": length}
+
     return make
 
 
@@ -183,9 +252,13 @@ def _draw(p: np.ndarray) -> dict:
     """Seeded parameters for the filter templates, each within the issue's range."""
     crop = 0.80 + 0.15 * p[0]  # keep 80–95 % of each side: crops up to 20 %
     return {
-        "cw": f"{crop:.3f}", "cx": f"{p[1]:.3f}", "cy": f"{p[2]:.3f}",
-        "bright": f"{-0.15 + 0.3 * p[3]:.3f}", "contrast": f"{0.7 + 0.6 * p[4]:.3f}",
-        "sat": f"{0.5 + 1.0 * p[5]:.3f}", "hue": f"{-30 + 60 * p[6]:.1f}",
+        "cw": f"{crop:.3f}",
+        "cx": f"{p[1]:.3f}",
+        "cy": f"{p[2]:.3f}",
+        "bright": f"{-0.15 + 0.3 * p[3]:.3f}",
+        "contrast": f"{0.7 + 0.6 * p[4]:.3f}",
+        "sat": f"{0.5 + 1.0 * p[5]:.3f}",
+        "hue": f"{-30 + 60 * p[6]:.1f}",
         "fps": str(int([10, 12, 15, 24, 30, 50, 60][int(p[7] * 7) % 7])),
     }
 
@@ -194,8 +267,20 @@ def _crop(work, dur, host, rng, dst, quick):
     start, length = _excerpt(rng, dur, quick)
     cw, ch = rng.uniform(0.80, 0.95, 2)  # each side independently: up to 20 % cut
     cx, cy = rng.uniform(0, 1, 2)
-    ffmpeg(["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work), "-vf",
-            f"crop=iw*{cw:.3f}:ih*{ch:.3f}:(iw-ow)*{cx:.3f}:(ih-oh)*{cy:.3f},scale=640:360", *_LOW, str(dst)])
+    ffmpeg(
+        [
+            "-ss",
+            f"{start:.2f}",
+            "-t",
+            f"{length:.2f}",
+            "-i",
+            str(work),
+            "-vf",
+            f"crop=iw*{cw:.3f}:ih*{ch:.3f}:(iw-ow)*{cx:.3f}:(ih-oh)*{cy:.3f},scale=640:360",
+            *_LOW,
+            str(dst),
+        ]
+    )
     return {"start": start, "at": 0.0, "length": length, "crop": [round(cw, 3), round(ch, 3)]}
 
 
@@ -217,10 +302,30 @@ def _pip(work, dur, host, rng, dst, quick):
     w, h = int(640 * s) // 2 * 2, int(360 * s) // 2 * 2
     x = int(rng.uniform(0.02, 0.98 - s) * 640)
     y = int(rng.uniform(0.02, 0.98 - s) * 360)
-    ffmpeg(["-stream_loop", "-1", "-i", str(host), "-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work),
-            "-filter_complex", f"[0:v]scale=640:360,setsar=1[bg];[1:v]scale={w}:{h},setsar=1[fg];"
-            f"[bg][fg]overlay={x}:{y}:shortest=1[v]", "-map", "[v]", "-map", "0:a?", "-t", f"{length:.2f}",
-            *_LOW, str(dst)])
+    ffmpeg(
+        [
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(host),
+            "-ss",
+            f"{start:.2f}",
+            "-t",
+            f"{length:.2f}",
+            "-i",
+            str(work),
+            "-filter_complex",
+            f"[0:v]scale=640:360,setsar=1[bg];[1:v]scale={w}:{h},setsar=1[fg];[bg][fg]overlay={x}:{y}:shortest=1[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "0:a?",
+            "-t",
+            f"{length:.2f}",
+            *_LOW,
+            str(dst),
+        ]
+    )
     return {"start": start, "at": 0.0, "length": length, "track": "visual", "scale": round(s, 3)}
 
 
@@ -233,11 +338,13 @@ def _overlay(work, dur, host, rng, dst, quick):
     cap = rng.uniform(0.08, 0.14)
     words = ["BREAKING", "LIVE", "Interview", "tonight", "exclusive", "the", "festival", "premiere"]
     text = " ".join(rng.choice(words, 4))
-    vf = (f"drawbox=x=iw*{fx:.3f}:y=ih*{fy:.3f}:w=iw*{lw:.3f}:h=iw*{lw:.3f}:color=white@0.8:t=fill,"
-          f"drawtext=fontfile={FONT}:text='TV':x=w*{fx + lw / 4:.3f}:y=h*{fy:.3f}+w*{lw / 3:.3f}:fontsize=h*{lw:.3f}:"
-          f"fontcolor=red,drawbox=x=0:y=ih*{1 - cap:.3f}:w=iw:h=ih*{cap:.3f}:color=black@0.6:t=fill,"
-          f"drawtext=fontfile={FONT}:text='{text}':x=w*0.04:y=h*{1 - cap * 0.8:.3f}:fontsize=h*{cap * 0.6:.3f}:"
-          f"fontcolor=white,scale=640:360")
+    vf = (
+        f"drawbox=x=iw*{fx:.3f}:y=ih*{fy:.3f}:w=iw*{lw:.3f}:h=iw*{lw:.3f}:color=white@0.8:t=fill,"
+        f"drawtext=fontfile={FONT}:text='TV':x=w*{fx + lw / 4:.3f}:y=h*{fy:.3f}+w*{lw / 3:.3f}:fontsize=h*{lw:.3f}:"
+        f"fontcolor=red,drawbox=x=0:y=ih*{1 - cap:.3f}:w=iw:h=ih*{cap:.3f}:color=black@0.6:t=fill,"
+        f"drawtext=fontfile={FONT}:text='{text}':x=w*0.04:y=h*{1 - cap * 0.8:.3f}:fontsize=h*{cap * 0.6:.3f}:"
+        f"fontcolor=white,scale=640:360"
+    )
     ffmpeg(["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work), "-vf", vf, *_LOW, str(dst)])
     return {"start": start, "at": 0.0, "length": length}
 
@@ -245,8 +352,22 @@ def _overlay(work, dur, host, rng, dst, quick):
 def _speed(work, dur, host, rng, dst, quick):
     start, length = _excerpt(rng, dur, quick, 20.0, 28.0)
     s = float(rng.uniform(1.03, 1.10) if rng.uniform() < 0.5 else rng.uniform(0.90, 0.97))
-    ffmpeg(["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work), "-vf", f"setpts=PTS/{s:.4f},scale=640:360",
-            "-af", f"asetrate=44100*{s:.4f},aresample=44100", *_LOW, str(dst)])
+    ffmpeg(
+        [
+            "-ss",
+            f"{start:.2f}",
+            "-t",
+            f"{length:.2f}",
+            "-i",
+            str(work),
+            "-vf",
+            f"setpts=PTS/{s:.4f},scale=640:360",
+            "-af",
+            f"asetrate=44100*{s:.4f},aresample=44100",
+            *_LOW,
+            str(dst),
+        ]
+    )
     return {"start": start, "at": 0.0, "length": length / s, "speed": round(s, 4)}
 
 
@@ -255,42 +376,140 @@ def _inside(work, dur, host, rng, dst, quick):
     length = float(rng.uniform(10.0, 14.0) if quick else rng.uniform(10.0, 20.0))
     start = float(rng.uniform(0, dur - length - 0.5))
     before, after = float(rng.uniform(5, 15)), float(rng.uniform(5, 15))
-    ffmpeg(["-stream_loop", "-1", "-i", str(host), "-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work),
+    ffmpeg(
+        [
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(host),
+            "-ss",
+            f"{start:.2f}",
+            "-t",
+            f"{length:.2f}",
+            "-i",
+            str(work),
             "-filter_complex",
             f"[0:v]scale=640:360,setsar=1,fps=25,split[h1][h2];[h1]trim=0:{before:.2f},setpts=PTS-STARTPTS[a];"
             f"[h2]trim={before:.2f}:{before + after:.2f},setpts=PTS-STARTPTS[c];"
             f"[1:v]scale=640:360,setsar=1,fps=25,setpts=PTS-STARTPTS[b];[a][b][c]concat=n=3:v=1:a=0[v];"
             f"[0:a]atrim=0:{before:.2f},asetpts=PTS-STARTPTS[x];[1:a]aresample=44100,asetpts=PTS-STARTPTS[y];"
             f"[0:a]atrim={before:.2f}:{before + after:.2f},asetpts=PTS-STARTPTS[z];[x][y][z]concat=n=3:v=0:a=1[aa]",
-            "-map", "[v]", "-map", "[aa]", *_LOW, str(dst)])
+            "-map",
+            "[v]",
+            "-map",
+            "[aa]",
+            *_LOW,
+            str(dst),
+        ]
+    )
     return {"start": start, "at": before, "length": length}
 
 
 def _picture_only(work, dur, host, rng, dst, quick):
     start, length = _excerpt(rng, dur, quick)
-    ffmpeg(["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work), "-stream_loop", "-1", "-i", str(host),
-            "-map", "0:v", "-map", "1:a", "-vf", "scale=640:360", "-t", f"{length:.2f}", *_LOW, str(dst)])
+    ffmpeg(
+        [
+            "-ss",
+            f"{start:.2f}",
+            "-t",
+            f"{length:.2f}",
+            "-i",
+            str(work),
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(host),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-vf",
+            "scale=640:360",
+            "-t",
+            f"{length:.2f}",
+            *_LOW,
+            str(dst),
+        ]
+    )
     return {"start": start, "at": 0.0, "length": length, "track": "visual"}
 
 
 def _sound_only(work, dur, host, rng, dst, quick):
     start, length = _excerpt(rng, dur, quick)
-    ffmpeg(["-stream_loop", "-1", "-i", str(host), "-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work),
-            "-map", "0:v", "-map", "1:a", "-vf", "scale=640:360", "-t", f"{length:.2f}", *_LOW, str(dst)])
+    ffmpeg(
+        [
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(host),
+            "-ss",
+            f"{start:.2f}",
+            "-t",
+            f"{length:.2f}",
+            "-i",
+            str(work),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-vf",
+            "scale=640:360",
+            "-t",
+            f"{length:.2f}",
+            *_LOW,
+            str(dst),
+        ]
+    )
     return {"start": start, "at": 0.0, "length": length, "track": "soundtrack"}
 
 
 FAMILIES: dict[str, Callable] = {
-    "whole copy, H.264 720p 1 Mbit/s": _simple("", ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1000k",
-                                                     "-c:a", "aac", "-b:a", "96k"], size="", whole=True),
-    "re-encode H.265 250 kbit/s": _simple("", ["-c:v", "libx265", "-preset", "ultrafast", "-b:v", "250k",
-                                               "-x265-params", "log-level=error", "-c:a", "aac", "-b:a", "64k"]),
-    "re-encode VP9 250 kbit/s": _simple("", ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
-                                             "-b:v", "250k", "-c:a", "libopus", "-b:a", "48k"]),
-    "re-encode AV1 200 kbit/s": _simple("", ["-c:v", "libsvtav1", "-preset", "12", "-b:v", "200k",
-                                             "-c:a", "libopus", "-b:a", "48k"]),
-    "downscale 240p": _simple("", ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "250k", "-c:a", "aac",
-                                   "-b:a", "64k"], size="-2:240"),
+    "whole copy, H.264 720p 1 Mbit/s": _simple(
+        "",
+        ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1000k", "-c:a", "aac", "-b:a", "96k"],
+        size="",
+        whole=True,
+    ),
+    "re-encode H.265 250 kbit/s": _simple(
+        "",
+        [
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "250k",
+            "-x265-params",
+            "log-level=error",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+        ],
+    ),
+    "re-encode VP9 250 kbit/s": _simple(
+        "",
+        [
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "250k",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "48k",
+        ],
+    ),
+    "re-encode AV1 200 kbit/s": _simple(
+        "", ["-c:v", "libsvtav1", "-preset", "12", "-b:v", "200k", "-c:a", "libopus", "-b:a", "48k"]
+    ),
+    "downscale 240p": _simple(
+        "", ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "250k", "-c:a", "aac", "-b:a", "64k"], size="-2:240"
+    ),
     "crop ≤ 20 %": _crop,
     "letterbox / pillarbox": _bars,
     "picture-in-picture ≥ 1/3": _pip,
@@ -307,19 +526,54 @@ FAMILIES: dict[str, Callable] = {
 
 # --- building ----------------------------------------------------------------------------------------
 
+
 def _synthetic(dst: Path, rng: np.random.Generator, duration: float) -> None:
     kind = int(rng.integers(4))
     seed = int(rng.integers(1 << 30))
-    src = [f"life=s=320x180:rate=25:seed={seed}:ratio=0.{int(rng.integers(1, 9))}:mold=10,scale=640:360",
-           f"cellauto=s=640x360:rate=25:seed={seed}:rule={int(rng.integers(18, 200))}",
-           f"testsrc2=s=640x360:rate=25,hue=h={int(rng.integers(360))}",
-           f"gradients=s=640x360:rate=25:seed={seed}:speed=0.0{int(rng.integers(1, 9))}"][kind]
+    src = [
+        f"life=s=320x180:rate=25:seed={seed}:ratio=0.{int(rng.integers(1, 9))}:mold=10,scale=640:360",
+        f"cellauto=s=640x360:rate=25:seed={seed}:rule={int(rng.integers(18, 200))}",
+        f"testsrc2=s=640x360:rate=25,hue=h={int(rng.integers(360))}",
+        f"gradients=s=640x360:rate=25:seed={seed}:speed=0.0{int(rng.integers(1, 9))}",
+    ][kind]
     freq = int(rng.integers(200, 900))
-    ffmpeg(["-f", "lavfi", "-i", src, "-f", "lavfi", "-i",
-            f"sine=f={freq}:b={int(rng.integers(1, 6))},volume=0.3", "-f", "lavfi", "-i",
-            f"anoisesrc=c=pink:a=0.05:seed={seed}", "-filter_complex", "[1:a][2:a]amix=inputs=2[a]",
-            "-map", "0:v", "-map", "[a]", "-t", f"{duration:.2f}", "-c:v", "libx264", "-preset", "ultrafast",
-            "-b:v", "600k", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", str(dst)])
+    ffmpeg(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=f={freq}:b={int(rng.integers(1, 6))},volume=0.3",
+            "-f",
+            "lavfi",
+            "-i",
+            f"anoisesrc=c=pink:a=0.05:seed={seed}",
+            "-filter_complex",
+            "[1:a][2:a]amix=inputs=2[a]",
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+            "-t",
+            f"{duration:.2f}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "600k",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            str(dst),
+        ]
+    )
 
 
 def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print) -> Material:
@@ -330,9 +584,11 @@ def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print)
     photos = photo_pool(cache_root)
     music = music_pool()
     if len(photos) < n_works + 3 or len(music) < n_works + 1:
-        raise SystemExit(f"need ≥ {n_works + 3} distinct photographs and {n_works} tracks; "
-                         f"found {len(photos)} and {len(music)} (apt-get install mate-backgrounds desktop-base "
-                         f"wesnoth-1.16-music)")
+        raise SystemExit(
+            f"need ≥ {n_works + 3} distinct photographs and {n_works} tracks; "
+            f"found {len(photos)} and {len(music)} (apt-get install mate-backgrounds desktop-base "
+            f"wesnoth-1.16-music)"
+        )
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(photos))
     work_photos = [photos[i] for i in order[:n_works]]
@@ -351,9 +607,14 @@ def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print)
         seconds.append(dur)
         sub = np.random.default_rng([seed, 1, i])
         if not dst.exists():
-            jobs.append(lambda dst=dst, sub=sub, dur=dur, i=i: _atomic(dst, lambda tmp: render(
-                tmp, sub, [work_photos[i]], dur, (1280, 720),
-                ["-stream_loop", "-1", "-i", str(tracks[i])])))
+            jobs.append(
+                lambda dst=dst, sub=sub, dur=dur, i=i: _atomic(
+                    dst,
+                    lambda tmp: render(
+                        tmp, sub, [work_photos[i]], dur, (1280, 720), ["-stream_loop", "-1", "-i", str(tracks[i])]
+                    ),
+                )
+            )
     distractors = []
     for j in range(n_dis):
         dst = root / "distractors" / f"dis{j:04d}.mp4"
@@ -365,9 +626,20 @@ def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print)
                 jobs.append(lambda dst=dst, sub=sub, dur=dur: _atomic(dst, lambda tmp: _synthetic(tmp, sub, dur)))
             else:
                 pics = [host_photos[int(k)] for k in sub.integers(len(host_photos), size=3)]
-                jobs.append(lambda dst=dst, sub=sub, dur=dur, pics=pics: _atomic(dst, lambda tmp: render(
-                    tmp, sub, pics, dur, (640, 360),
-                    ["-f", "lavfi", "-i", f"anoisesrc=c=brown:a=0.1:seed={int(sub.integers(1 << 30))}"], crf=26)))
+                jobs.append(
+                    lambda dst=dst, sub=sub, dur=dur, pics=pics: _atomic(
+                        dst,
+                        lambda tmp: render(
+                            tmp,
+                            sub,
+                            pics,
+                            dur,
+                            (640, 360),
+                            ["-f", "lavfi", "-i", f"anoisesrc=c=brown:a=0.1:seed={int(sub.integers(1 << 30))}"],
+                            crf=26,
+                        ),
+                    )
+                )
     _run(jobs, workers, log, "works and distractors")
 
     jobs = []
@@ -386,6 +658,7 @@ def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print)
                 truth = {}
                 _atomic(dst, lambda tmp: truth.update(make(work, dur, host, sub, tmp, quick)))
                 truth_file.write_text(json.dumps(truth))
+
             if not (dst.exists() and truth_file.exists()):
                 jobs.append(job)
     _run(jobs, workers, log, "edited queries")

@@ -83,17 +83,32 @@ def build(tmp: Path, n_works: int, n_texts: int, n_images: int, shards: int) -> 
     tb.build().save(snap / FINGERPRINTS_DIR / "text")
     ib.build().save(snap / FINGERPRINTS_DIR / "image")
     values = ["allow", "deny", "licence"]
-    offer = {"price_model": "per-work", "price": {"currency": "KRW", "minor": 1000, "display": "1000 KRW"},
-             "revenue_share_bp": 0, "purposes": ["commercial", "research"], "model_versions": [], "valid_from": None,
-             "valid_until": None, "party": "holder:1"}
+    offer = {
+        "price_model": "per-work",
+        "price": {"currency": "KRW", "minor": 1000, "display": "1000 KRW"},
+        "revenue_share_bp": 0,
+        "purposes": ["commercial", "research"],
+        "model_versions": [],
+        "valid_from": None,
+        "valid_until": None,
+        "party": "holder:1",
+    }
     rows = []
     for w in range(1, n_works + 1):
         v = values[w % 3]
-        rows.append({"work_id": w, "iscc": None, "media_type": "text" if w <= n_text_works else "image",
-                     "status": "active", **{value_column(p, Category(c)): v for p in Purpose for c in CATS},
-                     "offers": json.dumps({p.value: {c: [offer] for c in CATS} for p in Purpose})
-                     if v == "licence" else "{}",
-                     "holders": json.dumps([{"party": "holder:1", "name": "Bench Holder", "share": "1", "orgs": []}])})
+        rows.append(
+            {
+                "work_id": w,
+                "iscc": None,
+                "media_type": "text" if w <= n_text_works else "image",
+                "status": "active",
+                **{value_column(p, Category(c)): v for p in Purpose for c in CATS},
+                "offers": json.dumps({p.value: {c: [offer] for c in CATS} for p in Purpose})
+                if v == "licence"
+                else "{}",
+                "holders": json.dumps([{"party": "holder:1", "name": "Bench Holder", "share": "1", "orgs": []}]),
+            }
+        )
     pq.write_table(pa.Table.from_pylist(rows, schema=terms_schema()), snap / TERMS_DIR / "terms-00000.parquet")
     key = SigningKey.generate()
     seal_snapshot(snap, key, {"registry": "benchmark", "counts": {"works": n_works}})
@@ -102,13 +117,19 @@ def build(tmp: Path, n_works: int, n_texts: int, n_images: int, shards: int) -> 
     # the dataset: 5 % of texts are copies of registered works, the rest new
     data = tmp / "dataset"
     data.mkdir()
-    texts = [work_texts[rnd.randrange(n_text_works)] if rnd.random() < 0.05 else paragraph(vocab, rnd)
-             for _ in range(n_texts)]
+    texts = [
+        work_texts[rnd.randrange(n_text_works)] if rnd.random() < 0.05 else paragraph(vocab, rnd)
+        for _ in range(n_texts)
+    ]
     per = (n_texts + shards - 1) // shards
     for s in range(shards):
-        part = texts[s * per:(s + 1) * per]
-        pq.write_table(pa.table({"text": part, "url": [f"https://site{(s * per + i) % 997}.example/p{i}" for i in
-                                                       range(len(part))]}), data / f"text-{s:03d}.parquet")
+        part = texts[s * per : (s + 1) * per]
+        pq.write_table(
+            pa.table(
+                {"text": part, "url": [f"https://site{(s * per + i) % 997}.example/p{i}" for i in range(len(part))]}
+            ),
+            data / f"text-{s:03d}.parquet",
+        )
     imgs = tmp / "images"
     imgs.mkdir()
     img_bytes = []
@@ -121,24 +142,35 @@ def build(tmp: Path, n_works: int, n_texts: int, n_images: int, shards: int) -> 
     mixed = tmp / "mixed"
     mixed.mkdir()
     rows = [{"url": f"https://site{i % 997}.example/t{i}", "text": t, "image": None} for i, t in enumerate(texts)]
-    rows += [{"url": f"https://site{i % 997}.example/i{i}.jpg", "text": None, "image": b} for i, b in enumerate(img_bytes)]
+    rows += [
+        {"url": f"https://site{i % 997}.example/i{i}.jpg", "text": None, "image": b} for i, b in enumerate(img_bytes)
+    ]
     rnd.shuffle(rows)
     schema = pa.schema([("url", pa.string()), ("text", pa.string()), ("image", pa.binary())])
     per = (len(rows) + shards - 1) // shards
     for s in range(shards):
-        pq.write_table(pa.Table.from_pylist(rows[s * per:(s + 1) * per], schema=schema), mixed / f"part-{s:03d}.parquet")
+        pq.write_table(
+            pa.Table.from_pylist(rows[s * per : (s + 1) * per], schema=schema), mixed / f"part-{s:03d}.parquet"
+        )
     return snap, data, texts, img_bytes, key, imgs, mixed
 
 
-_PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+_PEAK = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
 
 
 def run_clear(args: list[str], env: dict) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB, largest single process) of one `fairtrain clear` and its workers."""
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-m", "fairtrain.cli.app", "clear", *args],
-                       env=env, check=True, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", _PEAK, sys.executable, "-m", "fairtrain.cli.app", "clear", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return time.perf_counter() - t0, int(r.stdout.strip().splitlines()[-1])
 
 
@@ -149,7 +181,7 @@ def baseline_text(work_texts_sample: list[str], texts: list[str], n_works_lsh: i
     def mh(t: str) -> MinHash:
         w = t.split()
         m = MinHash(num_perm=128)
-        m.update_batch([" ".join(w[i:i + 5]).encode() for i in range(max(1, len(w) - 4))])
+        m.update_batch([" ".join(w[i : i + 5]).encode() for i in range(max(1, len(w) - 4))])
         return m
 
     lsh = MinHashLSH(threshold=0.7, num_perm=128)
@@ -201,45 +233,106 @@ def main() -> None:
                     secs, rss = run_clear([str(source), *common, "--out", str(out), "--workers", str(workers)], env)
                     shutil.rmtree(out)
                     runs[workers].append((n_items / secs, rss))
-                    con.print(f"{name}, {workers} worker{'s' if workers > 1 else ''} (run {r + 1}): "
-                              f"{n_items / secs:,.0f} items/s in {secs:.1f} s, peak RSS {rss / 1024:,.0f} MiB")
-            return Pairs(*(statistics.median(x for x, _ in runs[w]) for w in (1, 2)),
-                         [b[0] / a[0] for a, b in zip(runs[1], runs[2], strict=True)],
-                         max(m for w in (1, 2) for _, m in runs[w]))
+                    con.print(
+                        f"{name}, {workers} worker{'s' if workers > 1 else ''} (run {r + 1}): "
+                        f"{n_items / secs:,.0f} items/s in {secs:.1f} s, peak RSS {rss / 1024:,.0f} MiB"
+                    )
+            return Pairs(
+                *(statistics.median(x for x, _ in runs[w]) for w in (1, 2)),
+                [b[0] / a[0] for a, b in zip(runs[1], runs[2], strict=True)],
+                max(m for w in (1, 2) for _, m in runs[w]),
+            )
 
         text = pairs("texts", data, n_texts)
         whole = pairs("texts + images", mixed, n_texts + n_images)
         ray = None
         if not args.no_ray:
-            secs, ray_rss = run_clear([str(mixed), *common, "--out", str(tmp / "out-ray"), "--engine", "ray",
-                                       "--workers", "2"], env)
+            secs, ray_rss = run_clear(
+                [str(mixed), *common, "--out", str(tmp / "out-ray"), "--engine", "ray", "--workers", "2"], env
+            )
             ray = (n_texts + n_images) / secs
-        isecs, _ = run_clear([str(imgs), "--snapshot", str(snap), "--licensee", "bench-ai", "--format", "folder",
-                              "--out", str(tmp / "out-img"), "--workers", "1"], env)
+        isecs, _ = run_clear(
+            [
+                str(imgs),
+                "--snapshot",
+                str(snap),
+                "--licensee",
+                "bench-ai",
+                "--format",
+                "folder",
+                "--out",
+                str(tmp / "out-img"),
+                "--workers",
+                "1",
+            ],
+            env,
+        )
         img_rate = n_images / isecs
         base_text = baseline_text(texts, texts[: min(len(texts), 20_000)], min(n_works, 20_000))
         base_img = baseline_images(img_bytes[:200], img_bytes[: min(2_000, len(img_bytes))])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    t = Table("figure", "fairtrain", "baseline", "ratio", "target", "met",
-              title=f"clearance benchmark: {n_texts:,} texts + {n_images:,} images vs {n_works:,} works "
-                    f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    t.add_row(f"text items/s per core, 1 worker (end to end, median of {args.repeat})", f"{text.one:,.0f}",
-              f"{base_text:,.0f} (datasketch LSH)", f"{text.one / base_text:.1f}×", "2,000",
-              "yes" if text.one >= 2000 else "NO")
-    t.add_row(f"scaling 1 → 2 workers, whole dataset (median of {len(whole.ratios)} pairs; {whole.spread})",
-              f"{whole.scaling:.2f}×", "", "", "1.8×", "yes" if whole.scaling >= 1.8 else "NO")
-    t.add_row(f"scaling 1 → 2 workers, texts only (median of {len(text.ratios)} pairs; {text.spread})",
-              f"{text.scaling:.2f}×", "", "", "", "")
+    t = Table(
+        "figure",
+        "fairtrain",
+        "baseline",
+        "ratio",
+        "target",
+        "met",
+        title=f"clearance benchmark: {n_texts:,} texts + {n_images:,} images vs {n_works:,} works "
+        f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+    )
+    t.add_row(
+        f"text items/s per core, 1 worker (end to end, median of {args.repeat})",
+        f"{text.one:,.0f}",
+        f"{base_text:,.0f} (datasketch LSH)",
+        f"{text.one / base_text:.1f}×",
+        "2,000",
+        "yes" if text.one >= 2000 else "NO",
+    )
+    t.add_row(
+        f"scaling 1 → 2 workers, whole dataset (median of {len(whole.ratios)} pairs; {whole.spread})",
+        f"{whole.scaling:.2f}×",
+        "",
+        "",
+        "1.8×",
+        "yes" if whole.scaling >= 1.8 else "NO",
+    )
+    t.add_row(
+        f"scaling 1 → 2 workers, texts only (median of {len(text.ratios)} pairs; {text.spread})",
+        f"{text.scaling:.2f}×",
+        "",
+        "",
+        "",
+        "",
+    )
     t.add_row("whole dataset items/s, 1 worker / 2 workers", f"{whole.one:,.0f} / {whole.two:,.0f}", "", "", "", "")
     if ray is not None:
-        t.add_row("Ray engine (2 actors) vs local (2 workers), whole dataset", f"{ray:,.0f} items/s",
-                  f"{whole.two:,.0f}", f"{ray / whole.two:.2f}× (overhead {max(0.0, 1 - ray / whole.two):.0%})", "", "")
-    t.add_row("image items/s per core (512-px JPEG)", f"{img_rate:,.0f}", f"{base_img:,.0f} (imagehash + scan)",
-              f"{img_rate / base_img:.1f}×", "", "")
-    t.add_row("peak memory, local, texts / whole dataset", f"{text.rss / 1024:,.0f} / {whole.rss / 1024:,.0f} MiB",
-              "", "", "", "")
+        t.add_row(
+            "Ray engine (2 actors) vs local (2 workers), whole dataset",
+            f"{ray:,.0f} items/s",
+            f"{whole.two:,.0f}",
+            f"{ray / whole.two:.2f}× (overhead {max(0.0, 1 - ray / whole.two):.0%})",
+            "",
+            "",
+        )
+    t.add_row(
+        "image items/s per core (512-px JPEG)",
+        f"{img_rate:,.0f}",
+        f"{base_img:,.0f} (imagehash + scan)",
+        f"{img_rate / base_img:.1f}×",
+        "",
+        "",
+    )
+    t.add_row(
+        "peak memory, local, texts / whole dataset",
+        f"{text.rss / 1024:,.0f} / {whole.rss / 1024:,.0f} MiB",
+        "",
+        "",
+        "",
+        "",
+    )
     if ray is not None:
         t.add_row("peak memory, ray, 2 actors", f"{ray_rss / 1024:,.0f} MiB", "", "", "", "")
     con.print(t)

@@ -42,13 +42,20 @@ def _make(root: Path, rows: int) -> dict[str, Path]:
     captions = [f"a photo of thing number {i} on a table" for i in range(rows)]
     paths = {}
     paths["parquet (url+caption)"] = root / "laion.parquet"
-    pq.write_table(pa.table({"URL": urls, "TEXT": captions, "__index_level_0__": list(range(rows))}),
-                   paths["parquet (url+caption)"], row_group_size=10_000)
+    pq.write_table(
+        pa.table({"URL": urls, "TEXT": captions, "__index_level_0__": list(range(rows))}),
+        paths["parquet (url+caption)"],
+        row_group_size=10_000,
+    )
     n_img = rows // 10
     paths["parquet (jpg bytes)"] = root / "images.parquet"
-    pq.write_table(pa.table({"url": urls[:n_img], "caption": captions[:n_img],
-                             "jpg": [_jpeg_like(rng, 8192) for _ in range(n_img)]}),
-                   paths["parquet (jpg bytes)"], row_group_size=1000)
+    pq.write_table(
+        pa.table(
+            {"url": urls[:n_img], "caption": captions[:n_img], "jpg": [_jpeg_like(rng, 8192) for _ in range(n_img)]}
+        ),
+        paths["parquet (jpg bytes)"],
+        row_group_size=1000,
+    )
     paths["jsonl (text)"] = root / "docs.jsonl"
     with open(paths["jsonl (text)"], "w", encoding="utf-8") as f:
         for i in range(rows):
@@ -61,8 +68,11 @@ def _make(root: Path, rows: int) -> dict[str, Path]:
     paths["webdataset (jpg+txt+json)"] = root / "shard.tar"
     with tarfile.open(paths["webdataset (jpg+txt+json)"], "w") as tf:
         for i in range(n_img):
-            for ext, data in (("jpg", _jpeg_like(rng, 8192)), ("txt", captions[i].encode()),
-                              ("json", json.dumps({"url": urls[i]}).encode())):
+            for ext, data in (
+                ("jpg", _jpeg_like(rng, 8192)),
+                ("txt", captions[i].encode()),
+                ("json", json.dumps({"url": urls[i]}).encode()),
+            ):
                 ti = tarfile.TarInfo(f"{i:08d}.{ext}")
                 ti.size = len(data)
                 tf.addfile(ti, io.BytesIO(data))
@@ -109,8 +119,10 @@ def main() -> None:
     repeat = 2 if args.quick else 3
     with tempfile.TemporaryDirectory() as tmp:
         paths = _make(Path(tmp), rows)
-        print(f"{'format':28} {'items':>8} {'reader items/s':>15} {'bare loop items/s':>18} {'ratio':>6} "
-              f"{'(target)':>8} {'added us/item':>14} {'(target)':>8} {'write_cleared/read':>19}")
+        print(
+            f"{'format':28} {'items':>8} {'reader items/s':>15} {'bare loop items/s':>18} {'ratio':>6} "
+            f"{'(target)':>8} {'added us/item':>14} {'(target)':>8} {'write_cleared/read':>19}"
+        )
         for kind, path in paths.items():
             reader = reader_for(path)
             (shard,) = reader.shards(path)
@@ -123,13 +135,16 @@ def main() -> None:
             assert n == n_base, (kind, n, n_base)
             kept = [it for b in reader.read(shard, 4096) for it in b if it.row % 2 == 0]
             out = Path(tmp) / f"out-{path.name}"
-            t_write, _ = _timed(lambda reader=reader, shard=shard, kept=kept, out=out:
-                                reader.write_cleared(shard, kept, out), 1)
+            t_write, _ = _timed(
+                lambda reader=reader, shard=shard, kept=kept, out=out: reader.write_cleared(shard, kept, out), 1
+            )
             ratio = t_read / t_base
             added = (t_read - t_base) / n * 1e6
-            print(f"{kind:28} {n:8,d} {n / t_read:15,.0f} {n_base / t_base:18,.0f} {ratio:6.2f} "
-                  f"{'<=' + str(TARGET_RATIO):>8} {added:14.1f} {'<=' + str(TARGET_US):>8} "
-                  f"{t_write / t_read:19.2f}")
+            print(
+                f"{kind:28} {n:8,d} {n / t_read:15,.0f} {n_base / t_base:18,.0f} {ratio:6.2f} "
+                f"{'<=' + str(TARGET_RATIO):>8} {added:14.1f} {'<=' + str(TARGET_US):>8} "
+                f"{t_write / t_read:19.2f}"
+            )
 
 
 if __name__ == "__main__":

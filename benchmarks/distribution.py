@@ -48,8 +48,14 @@ def generate(n_works: int, n_holders: int, n_licences: int, seed: int = 7):
             holder = None if r < 0.01 else f"holder:{h:06d}"
             if holder and any(s.holder == holder for s in shares):
                 holder = f"holder:{(h + 1) % n_holders:06d}"
-            shares.append(Share(holder, Fraction(part, 12), holder_org[h] if holder else None,
-                                "competing claim" if 0.01 <= r < 0.015 else None))
+            shares.append(
+                Share(
+                    holder,
+                    Fraction(part, 12),
+                    holder_org[h] if holder else None,
+                    "competing claim" if 0.01 <= r < 0.015 else None,
+                )
+            )
         works.append(WorkShares(f"work:{w:07d}", shares))
     per = n_works // n_licences
     licences = []
@@ -59,8 +65,9 @@ def generate(n_works: int, n_holders: int, n_licences: int, seed: int = 7):
         amount = Money("KRW", rnd.randrange(10**8, 10**10)) if krw else Money("EUR", rnd.randrange(10**6, 10**8))
         usage = {w: rnd.randrange(1, 10**7) for w in ids} if i % 4 < 2 else None
         licences.append(LicenceIncome(f"lic:{i:04d}", amount, date(2026, 2, 1), ids, usage=usage))
-    carried = [CarriedBalance(f"holder:{h:06d}", Money("KRW", rnd.randrange(1, 10_000)))
-               for h in range(0, n_holders, 10)]
+    carried = [
+        CarriedBalance(f"holder:{h:06d}", Money("KRW", rnd.randrange(1, 10_000))) for h in range(0, n_holders, 10)
+    ]
     return licences, works, carried
 
 
@@ -129,24 +136,29 @@ def main() -> None:
     t_base = (time.process_time() - t0) * len(licences) / len(sample)
     sample_ids = {lic.licence_id for lic in sample}
     engine_lines = {(ln.holder, ln.work_id, ln.licence_id): ln for ln in run.lines if ln.licence_id in sample_ids}
-    agree = set(engine_lines) == set(base_lines) and all(
-        engine_lines[k].gross == base_lines[k][0] for k in base_lines)
+    agree = set(engine_lines) == set(base_lines) and all(engine_lines[k].gross == base_lines[k][0] for k in base_lines)
 
     t = run.totals
-    print(f"distribution benchmark: {n_works:,} works, {n_holders:,} holders, {n_licences} licences "
-          f"(inputs generated in {t_gen:.1f} s, not counted)")
+    print(
+        f"distribution benchmark: {n_works:,} works, {n_holders:,} holders, {n_licences} licences "
+        f"(inputs generated in {t_gen:.1f} s, not counted)"
+    )
     print(f"{'step (CPU seconds, one core)':<46}{'seconds':>10}")
     print(f"{'distribute()':<46}{t_run:>10.2f}")
     print(f"{'canonical JSON + SHA-256':<46}{t_json:>10.2f}")
     print(f"{'engine total':<46}{engine:>10.2f}   target ≤ 60 s: {'met' if engine <= 60 else 'MISSED'}")
     print(f"{'baseline per-line Python (10 % sample × 10)':<46}{t_base:>10.2f}")
     print(f"{'baseline / engine':<46}{t_base / engine:>10.1f}×")
-    print(f"lines {len(run.lines):,}, holders {len(run.holders):,}, suspense {len(run.suspense):,}, "
-          f"JSON {len(run.canonical_json) / 1e6:.0f} MB, sha256 {digest[:16]}…")
+    print(
+        f"lines {len(run.lines):,}, holders {len(run.holders):,}, suspense {len(run.suspense):,}, "
+        f"JSON {len(run.canonical_json) / 1e6:.0f} MB, sha256 {digest[:16]}…"
+    )
     print(f"sample line amounts agree with the baseline: {'yes' if agree else 'NO'}")
     for c in t:
-        print(f"  {c.currency}: in {c.income + c.brought_forward:,} = paid {c.paid:,} + carried {c.carried_forward:,}"
-              f" + suspense {c.suspense:,} + fees {c.fees:,}  balanced={c.balanced}")
+        print(
+            f"  {c.currency}: in {c.income + c.brought_forward:,} = paid {c.paid:,} + carried {c.carried_forward:,}"
+            f" + suspense {c.suspense:,} + fees {c.fees:,}  balanced={c.balanced}"
+        )
 
 
 if __name__ == "__main__":

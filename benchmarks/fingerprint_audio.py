@@ -32,7 +32,11 @@ import numpy as np
 
 from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint.audio import (
-    ITEM_SECONDS, AudioFingerprint, AudioIndexBuilder, AudioRegistration, fingerprint_audio_batch,
+    ITEM_SECONDS,
+    AudioFingerprint,
+    AudioIndexBuilder,
+    AudioRegistration,
+    fingerprint_audio_batch,
     register_audio_batch,
 )
 
@@ -47,17 +51,27 @@ def cpu_seconds() -> float:
 
 
 def probe_duration(path: Path) -> float:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                          str(path)], capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     return float(out.strip() or 0)
 
 
 def ffmpeg(args: list[str], stdin: bytes | None = None) -> bytes:
-    return subprocess.run(["ffmpeg", "-nostdin" if stdin is None else "-hide_banner", "-y", "-v", "error",
-                           *args], input=stdin, capture_output=True, check=True, timeout=300).stdout
+    return subprocess.run(
+        ["ffmpeg", "-nostdin" if stdin is None else "-hide_banner", "-y", "-v", "error", *args],
+        input=stdin,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    ).stdout
 
 
 # --- transformations (name → function(src, dst_stem, rng) -> Path); targets in the second field ---------
+
 
 def _encode(codec: list[str], ext: str, before: tuple[str, ...] = (), af: str | None = None):
     def run(src: Path, stem: Path, rng: np.random.Generator) -> Path:
@@ -69,19 +83,22 @@ def _encode(codec: list[str], ext: str, before: tuple[str, ...] = (), af: str | 
             pre = [a.replace("{start}", f"{start:.2f}") for a in pre]
         ffmpeg([*pre, "-i", str(src), *(["-af", af] if af else []), *codec, str(dst)])
         return dst
+
     return run
 
 
 def _noise(snr_db: float):
     def run(src: Path, stem: Path, rng: np.random.Generator) -> Path:
-        pcm = np.frombuffer(ffmpeg(["-i", str(src), "-ac", "1", "-ar", "22050", "-f", "f32le", "-"]),
-                            dtype=np.float32)
+        pcm = np.frombuffer(ffmpeg(["-i", str(src), "-ac", "1", "-ar", "22050", "-f", "f32le", "-"]), dtype=np.float32)
         noise = rng.standard_normal(len(pcm)).astype(np.float32)
-        noise *= np.sqrt(np.mean(pcm ** 2) / np.mean(noise ** 2)) / 10 ** (snr_db / 20)
+        noise *= np.sqrt(np.mean(pcm**2) / np.mean(noise**2)) / 10 ** (snr_db / 20)
         dst = stem.with_suffix(".mp3")
-        ffmpeg(["-f", "f32le", "-ar", "22050", "-ac", "1", "-i", "pipe:0", "-c:a", "libmp3lame", "-b:a",
-                "128k", str(dst)], stdin=(pcm + noise).astype(np.float32).tobytes())
+        ffmpeg(
+            ["-f", "f32le", "-ar", "22050", "-ac", "1", "-i", "pipe:0", "-c:a", "libmp3lame", "-b:a", "128k", str(dst)],
+            stdin=(pcm + noise).astype(np.float32).tobytes(),
+        )
         return dst
+
     return run
 
 
@@ -93,29 +110,40 @@ TRANSFORMS = {
     "opus-24k": (_encode(["-c:a", "libopus", "-b:a", "24k"], ".opus"), 0.95),
     "noise-15dB": (_noise(15.0), 0.95),
     "excerpt-15s": (_encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", ("-ss", "{start}", "-t", "15")), 0.95),
-    "speed-0.97": (_encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30,
-                           "asetrate=44100*0.97,aresample=44100"), 0.80),
-    "speed-1.03": (_encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30,
-                           "asetrate=44100*1.03,aresample=44100"), 0.80),
-    "speed-0.975 (off grid)": (_encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30,
-                                       "asetrate=44100*0.975,aresample=44100"), None),
-    "speed-1.025 (off grid)": (_encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30,
-                                       "asetrate=44100*1.025,aresample=44100"), None),
-    "tempo-1.03 (pitch kept)": (_encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30,
-                                   "atempo=1.03"), None),
+    "speed-0.97": (
+        _encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30, "asetrate=44100*0.97,aresample=44100"),
+        0.80,
+    ),
+    "speed-1.03": (
+        _encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30, "asetrate=44100*1.03,aresample=44100"),
+        0.80,
+    ),
+    "speed-0.975 (off grid)": (
+        _encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30, "asetrate=44100*0.975,aresample=44100"),
+        None,
+    ),
+    "speed-1.025 (off grid)": (
+        _encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30, "asetrate=44100*1.025,aresample=44100"),
+        None,
+    ),
+    "tempo-1.03 (pitch kept)": (
+        _encode(["-c:a", "libmp3lame", "-b:a", "128k"], ".mp3", EXCERPT_30, "atempo=1.03"),
+        None,
+    ),
 }
 
 
 # --- baseline: plain fpcalc, best-offset BER against every registered raw fingerprint -------------
 
+
 def baseline_fingerprints(paths: list[Path], workers: int) -> list[np.ndarray | None]:
     def one(path: Path) -> np.ndarray | None:
-        proc = subprocess.run(["fpcalc", "-raw", "-length", "0", "-json", str(path)], capture_output=True,
-                              timeout=120)
+        proc = subprocess.run(["fpcalc", "-raw", "-length", "0", "-json", str(path)], capture_output=True, timeout=120)
         try:
             return np.asarray(json.loads(proc.stdout)["fingerprint"], dtype=np.int64).astype(np.uint32)
         except (ValueError, KeyError):
             return None
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, paths))
 
@@ -167,10 +195,10 @@ class BruteForce:
 
 # --- run -------------------------------------------------------------------------------------------
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="4 registered tracks, 3 distractors, first 100 s of each")
+    parser.add_argument("--quick", action="store_true", help="4 registered tracks, 3 distractors, first 100 s of each")
     parser.add_argument("--workers", type=int, default=2, help="subprocess pool size")
     parser.add_argument("--music", type=Path, default=MUSIC)
     args = parser.parse_args()
@@ -194,15 +222,19 @@ def main() -> int:
                 ffmpeg(["-i", str(track), "-t", "100", "-c", "copy", str(dst)])
                 durations[dst] = probe_duration(dst)
                 return dst
+
             registered, distractors = [cut(t) for t in registered], [cut(t) for t in distractors]
         return run(registered, distractors, durations, args, Path(tmp))
 
 
-def run(registered: list[Path], distractors: list[Path], durations: dict[Path, float],
-        args: argparse.Namespace, tmp: Path) -> int:
+def run(
+    registered: list[Path], distractors: list[Path], durations: dict[Path, float], args: argparse.Namespace, tmp: Path
+) -> int:
     reg_seconds = sum(durations[t] for t in registered)
-    print(f"registered {len(registered)} tracks ({reg_seconds / 60:.1f} min), "
-          f"distractors {len(distractors)} tracks; workers {args.workers}")
+    print(
+        f"registered {len(registered)} tracks ({reg_seconds / 60:.1f} min), "
+        f"distractors {len(distractors)} tracks; workers {args.workers}"
+    )
 
     t0, c0 = time.perf_counter(), cpu_seconds()
     regs = register_audio_batch(registered, workers=args.workers)
@@ -220,8 +252,11 @@ def run(registered: list[Path], distractors: list[Path], durations: dict[Path, f
     for t_i, (name, (make, target)) in enumerate(TRANSFORMS.items()):
         sources = [(t, True) for t in registered] + [(t, False) for t in distractors]
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            paths = list(pool.map(lambda s: make(s[1][0], tmp / f"t{t_i}-q{s[0]}",
-                                                 np.random.default_rng(s[0])), enumerate(sources)))
+            paths = list(
+                pool.map(
+                    lambda s: make(s[1][0], tmp / f"t{t_i}-q{s[0]}", np.random.default_rng(s[0])), enumerate(sources)
+                )
+            )
         truth = [registered.index(t) if is_reg else -1 for t, is_reg in sources]
 
         c0 = cpu_seconds()
@@ -254,34 +289,61 @@ def run(registered: list[Path], distractors: list[Path], durations: dict[Path, f
         loose = index.match([fps[i] for i in neg if isinstance(fps[i], AudioFingerprint)], max_ber=0.45)
         best_false = min([best_false, *(m.evidence["ber"] for ms in loose for m in ms)])
         base_false = min([base_false, *(base[i][1] for i in neg)])
-        rows.append((name, target, len(pos), len(neg), recall, fpr, audio_s / ours_cpu, b_recall, b_fpr,
-                     audio_s / base_cpu, float(np.median(bers)) if bers else float("nan"), failed, match_ms))
+        rows.append(
+            (
+                name,
+                target,
+                len(pos),
+                len(neg),
+                recall,
+                fpr,
+                audio_s / ours_cpu,
+                b_recall,
+                b_fpr,
+                audio_s / base_cpu,
+                float(np.median(bers)) if bers else float("nan"),
+                failed,
+                match_ms,
+            )
+        )
         print(f"  done {name}", file=sys.stderr)
 
-    head = (f"{'transformation':24} {'target':>6} {'n+/n-':>6} | {'recall':>6} {'FPR':>5} {'×RT/core':>8}"
-            f" {'med BER':>7} {'match ms':>8} | {'base rec':>8} {'base FPR':>8} {'base ×RT':>8} | ratio ×RT")
+    head = (
+        f"{'transformation':24} {'target':>6} {'n+/n-':>6} | {'recall':>6} {'FPR':>5} {'×RT/core':>8}"
+        f" {'med BER':>7} {'match ms':>8} | {'base rec':>8} {'base FPR':>8} {'base ×RT':>8} | ratio ×RT"
+    )
     print()
     print(head)
     print("-" * len(head))
-    for (name, target, n_pos, n_neg, rec, fpr, xrt, b_rec, b_fpr, b_xrt, med, failed, match_ms) in rows:
+    for name, target, n_pos, n_neg, rec, fpr, xrt, b_rec, b_fpr, b_xrt, med, failed, match_ms in rows:
         flag = "" if target is None else ("ok" if rec >= target else "MISS")
-        print(f"{name:24} {('≥%.2f' % target) if target else '—':>6} {n_pos:>2}/{n_neg:<3} | {rec:6.2f} "
-              f"{fpr:5.2f} {xrt:8.0f} {med:7.3f} {match_ms:8.2f} | {b_rec:8.2f} {b_fpr:8.2f} {b_xrt:8.0f} | {xrt / b_xrt:5.2f}"
-              f"  {flag}{'  (%d failed)' % failed if failed else ''}")
+        print(
+            f"{name:24} {('≥%.2f' % target) if target else '—':>6} {n_pos:>2}/{n_neg:<3} | {rec:6.2f} "
+            f"{fpr:5.2f} {xrt:8.0f} {med:7.3f} {match_ms:8.2f} | {b_rec:8.2f} {b_fpr:8.2f} {b_xrt:8.0f} | {xrt / b_xrt:5.2f}"
+            f"  {flag}{'  (%d failed)' % failed if failed else ''}"
+        )
     print()
     per_work = index.bytes_per_work
     base_bytes = sum(len(r.fingerprint.items) for r in regs) * 4 / len(regs)  # type: ignore[union-attr]
-    print(f"index: {index.nbytes / 1e6:.2f} MB for {len(index)} works = {per_work / 1e3:.1f} KB/work, "
-          f"{index.bytes_per_second:.0f} B per second of audio "
-          f"({len(index.items)} stored items, {len(index.postings)} postings, {len(index.seg_work)} segments)")
-    print(f"baseline storage (raw fingerprint only, no index): {base_bytes / 1e3:.1f} KB/work, "
-          f"{base_bytes * len(regs) / reg_seconds:.0f} B/s; ratio {per_work / base_bytes:.2f}")
+    print(
+        f"index: {index.nbytes / 1e6:.2f} MB for {len(index)} works = {per_work / 1e3:.1f} KB/work, "
+        f"{index.bytes_per_second:.0f} B per second of audio "
+        f"({len(index.items)} stored items, {len(index.postings)} postings, {len(index.seg_work)} segments)"
+    )
+    print(
+        f"baseline storage (raw fingerprint only, no index): {base_bytes / 1e3:.1f} KB/work, "
+        f"{base_bytes * len(regs) / reg_seconds:.0f} B/s; ratio {per_work / base_bytes:.2f}"
+    )
     voted = f"{best_false:.3f}" if best_false < 1.0 else "none (no unrelated candidate reached the votes)"
-    print(f"BER margin (threshold {MAX_BER}): worst true match {worst_true:.3f} on the target rows; "
-          f"unrelated tracks: best 10-s window of a voted candidate {voted}, "
-          f"lowest best-offset BER (baseline) {base_false:.3f}")
-    print(f"registration (offline, 10 speed variants): {reg_seconds / reg_cpu:.0f}× real time per core, "
-          f"{reg_wall:.1f} s wall")
+    print(
+        f"BER margin (threshold {MAX_BER}): worst true match {worst_true:.3f} on the target rows; "
+        f"unrelated tracks: best 10-s window of a voted candidate {voted}, "
+        f"lowest best-offset BER (baseline) {base_false:.3f}"
+    )
+    print(
+        f"registration (offline, 10 speed variants): {reg_seconds / reg_cpu:.0f}× real time per core, "
+        f"{reg_wall:.1f} s wall"
+    )
     print("targets: recall ≥ 0.95 re-encode/noise/15-s excerpt, ≥ 0.80 ±3 % speed; ≥ 500× real time per core")
     return 0
 

@@ -36,8 +36,11 @@ from fairtrain.core.fingerprint.image import (
     register_image,
 )
 
-ROOTS = [Path("/usr/share/backgrounds"), Path("/usr/share/wallpapers"),
-         Path(__file__).resolve().parents[2] / "shared" / "testdata" / "c2pa"]
+ROOTS = [
+    Path("/usr/share/backgrounds"),
+    Path("/usr/share/wallpapers"),
+    Path(__file__).resolve().parents[2] / "shared" / "testdata" / "c2pa",
+]
 EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 WORK_SIDE = 1024
 
@@ -63,8 +66,13 @@ def _group(path: Path) -> str:
 
 
 def corpus(limit: int | None) -> list[tuple[str, Image.Image]]:
-    files = sorted(p for root in ROOTS if root.exists() for p in root.rglob("*")
-                   if p.suffix.lower() in EXTS and "screenshot" not in p.name and "_dark" not in str(p))
+    files = sorted(
+        p
+        for root in ROOTS
+        if root.exists()
+        for p in root.rglob("*")
+        if p.suffix.lower() in EXTS and "screenshot" not in p.name and "_dark" not in str(p)
+    )
     best: dict[str, Path] = {}
     for p in files:
         g = _group(p)
@@ -118,13 +126,15 @@ TRANSFORMS = {
     "saturation_0.5": ("photo", lambda im, r: _jpeg(ImageEnhance.Color(im).enhance(0.5))),
     "saturation_1.5": ("photo", lambda im, r: _jpeg(ImageEnhance.Color(im).enhance(1.5))),
     "greyscale": ("photo", lambda im, r: _jpeg(im.convert("L"))),
-    "rehost_combo": ("photo", lambda im, r: _jpeg(_crop(im, .03, .03, .03, .03).resize(
-        (int(im.width * .6), int(im.height * .6))), 70)),
+    "rehost_combo": (
+        "photo",
+        lambda im, r: _jpeg(_crop(im, 0.03, 0.03, 0.03, 0.03).resize((int(im.width * 0.6), int(im.height * 0.6))), 70),
+    ),
     # geometric: target recall ≥ 0.90
-    "crop_5_each": ("geom", lambda im, r: _jpeg(_crop(im, .05, .05, .05, .05))),
-    "crop_10_each": ("geom", lambda im, r: _jpeg(_crop(im, .10, .10, .10, .10))),
-    "crop_20_right": ("geom", lambda im, r: _jpeg(_crop(im, 0, 0, .20, 0))),
-    "crop_20_top": ("geom", lambda im, r: _jpeg(_crop(im, 0, .20, 0, 0))),
+    "crop_5_each": ("geom", lambda im, r: _jpeg(_crop(im, 0.05, 0.05, 0.05, 0.05))),
+    "crop_10_each": ("geom", lambda im, r: _jpeg(_crop(im, 0.10, 0.10, 0.10, 0.10))),
+    "crop_20_right": ("geom", lambda im, r: _jpeg(_crop(im, 0, 0, 0.20, 0))),
+    "crop_20_top": ("geom", lambda im, r: _jpeg(_crop(im, 0, 0.20, 0, 0))),
     "crop_random_5_20": ("geom", lambda im, r: _jpeg(_random_crop(im, r))),
     "flip_h": ("geom", lambda im, r: _jpeg(im.transpose(T.FLIP_LEFT_RIGHT))),
     "rot90": ("geom", lambda im, r: _jpeg(im.transpose(T.ROTATE_90))),
@@ -181,7 +191,7 @@ def _radius_bench(n: int, queries: int) -> list[tuple[str, float, float]]:
             single = min(queries, 50)
             t0 = time.perf_counter()
             for i in range(single):
-                mih.range(q[i:i + 1], r)
+                mih.range(q[i : i + 1], r)
             single_ms = (time.perf_counter() - t0) / single * 1e3
             label = f"r={r:<2} MIH {m}x{64 // m}-bit CSR"
             rows.append((f"{label}, batch of {queries}", batch_ms, mih.nbytes / n + 8))
@@ -196,13 +206,17 @@ def main() -> int:
     t_start = time.perf_counter()
     images = corpus(24 if args.quick else None)
     if len(images) < 8:
-        print("need the Debian wallpaper packages: apt-get install gnome-backgrounds mate-backgrounds "
-              "plasma-workspace-wallpapers ukui-wallpapers lomiri-wallpapers-20.04 sway-backgrounds")
+        print(
+            "need the Debian wallpaper packages: apt-get install gnome-backgrounds mate-backgrounds "
+            "plasma-workspace-wallpapers ukui-wallpapers lomiri-wallpapers-20.04 sway-backgrounds"
+        )
         return 2
     registered = images[0::2]
     distractors = images[1::2]
-    print(f"corpus: {len(images)} content groups, {len(registered)} registered, {len(distractors)} "
-          f"distractor groups (loaded in {time.perf_counter() - t_start:.1f} s)")
+    print(
+        f"corpus: {len(images)} content groups, {len(registered)} registered, {len(distractors)} "
+        f"distractor groups (loaded in {time.perf_counter() - t_start:.1f} s)"
+    )
 
     # --- registry
     builder = ImageIndexBuilder()
@@ -220,8 +234,10 @@ def main() -> int:
         base_codes.append(_baseline_hash(data))
     index = builder.build()
     base_codes = np.asarray(base_codes, dtype=np.uint64)
-    print(f"registered {len(index)} works in {np.mean(reg_times) * 1e3:.1f} ms/work; below quality "
-          f"{MIN_QUALITY} (exact stage only): {flat_works or 'none'}")
+    print(
+        f"registered {len(index)} works in {np.mean(reg_times) * 1e3:.1f} ms/work; below quality "
+        f"{MIN_QUALITY} (exact stage only): {flat_works or 'none'}"
+    )
 
     # --- queries
     rng = random.Random(11)
@@ -260,8 +276,7 @@ def main() -> int:
     # quarter tiles of distractors: more unrelated queries of a different framing
     for g, im in distractors:
         w, h = im.size
-        for box in ((0, 0, w // 2, h // 2), (w // 2, 0, w, h // 2), (0, h // 2, w // 2, h),
-                    (w // 2, h // 2, w, h)):
+        for box in ((0, 0, w // 2, h // 2), (w // 2, 0, w, h // 2), (0, h // 2, w // 2, h), (w // 2, h // 2, w, h)):
             data = _jpeg(im.crop(box), 85)
             ms = index.match([fingerprint_image(data, f"{g}/tile{box}")])[0]
             for m in ms:
@@ -279,9 +294,11 @@ def main() -> int:
         flag = "" if r >= TARGET[kind] else "  BELOW TARGET"
         print(f"{name:<18} {kind:<5} {r:7.3f} {TARGET[kind]:7.2f} {b:9.3f} {n:4d}{flag}")
     print()
-    print(f"false positives: {fp_pairs} of {pairs} (distractor query, work) pairs -> "
-          f"FPR {fp_pairs / pairs:.2e} "
-          f"(target <= 1e-4); queries with any false match: {fp_queries}/{neg_queries}")
+    print(
+        f"false positives: {fp_pairs} of {pairs} (distractor query, work) pairs -> "
+        f"FPR {fp_pairs / pairs:.2e} "
+        f"(target <= 1e-4); queries with any false match: {fp_queries}/{neg_queries}"
+    )
     for q, w, ev in false_matches:
         print(f"  false match: {q} -> {w} {ev}")
     print(f"baseline false positives: {base_fp_pairs} of {pairs} pairs -> FPR {base_fp_pairs / pairs:.2e}")
@@ -300,24 +317,29 @@ def main() -> int:
     print()
     print(f"speed, one core, {len(payloads)} JPEGs of <= {WORK_SIDE} px (avg {avg_kb:.0f} KB):")
     print(f"  fingerprint_image          {1 / ours:8.0f} images/s  ({ours * 1e3:.2f} ms)  target >= 500")
-    print(f"  baseline imagehash.phash   {1 / base:8.0f} images/s  ({base * 1e3:.2f} ms)  "
-          f"ours is {base / ours:.1f}x faster")
+    print(
+        f"  baseline imagehash.phash   {1 / base:8.0f} images/s  ({base * 1e3:.2f} ms)  "
+        f"ours is {base / ours:.1f}x faster"
+    )
     print(f"  match (batch, {len(index)} works)  {match_ms:.3f} ms/query incl. verification")
 
     per_work = index.nbytes_in_memory / len(index)
-    n = 10 ** 6 if args.quick else 10 ** 7
+    n = 10**6 if args.quick else 10**7
     rows = _radius_bench(n, 1000 if not args.quick else 300)
     mih_per_code = next(b for label, _, b in rows if "MIH 3x" in label) - 8.0
     codes_per_work = 2 * len(VARIANTS)
     print()
-    print(f"index bytes per work: {per_work:.0f} B in RAM as a flat shard ({len(VARIANTS)} variants x "
-          f"pHash+dHash + exact hash + ids); + {codes_per_work} codes x {mih_per_code:.1f} B = "
-          f"{codes_per_work * mih_per_code:.0f} B of multi-index tables in a {n:.0e}-code shard "
-          f"-> {per_work + codes_per_work * mih_per_code:.0f} B; + {index.thumbs[0].nbytes} B thumbnail "
-          f"on disk (memory-mapped)")
+    print(
+        f"index bytes per work: {per_work:.0f} B in RAM as a flat shard ({len(VARIANTS)} variants x "
+        f"pHash+dHash + exact hash + ids); + {codes_per_work} codes x {mih_per_code:.1f} B = "
+        f"{codes_per_work * mih_per_code:.0f} B of multi-index tables in a {n:.0e}-code shard "
+        f"-> {per_work + codes_per_work * mih_per_code:.0f} B; + {index.thumbs[0].nbytes} B thumbnail "
+        f"on disk (memory-mapped)"
+    )
     print()
-    print(f"radius query on {n:.0e} random 64-bit codes (target <= 1 ms vs ~5 ms flat in C; "
-          f"B/code = code + MIH tables):")
+    print(
+        f"radius query on {n:.0e} random 64-bit codes (target <= 1 ms vs ~5 ms flat in C; B/code = code + MIH tables):"
+    )
     for label, ms, b in rows:
         print(f"  {label:<48} {ms:8.3f} ms/query   {b:6.1f} B/code")
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s")

@@ -42,7 +42,12 @@ import xxhash
 from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint import _text_tokens as tok
 from fairtrain.core.fingerprint.text import (
-    GRAM_WORDS, MIN_VERBATIM_WORDS, TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
+    GRAM_WORDS,
+    MIN_VERBATIM_WORDS,
+    TextIndexBuilder,
+    fingerprint_text,
+    fingerprint_texts,
+    register_text,
 )
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -50,8 +55,19 @@ SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_
 DOCS = Path("/usr/share/doc")
 CHUNK = 500
 # Packages that vendor or copy the standard library's docstrings (the works' text): left out.
-VENDORING = ("pip", "setuptools", "pkg_resources", "_distutils_hack", "distutils", "typing_extensions",
-             "importlib_metadata", "zipp", "exceptiongroup", "backports", "pybase64")
+VENDORING = (
+    "pip",
+    "setuptools",
+    "pkg_resources",
+    "_distutils_hack",
+    "distutils",
+    "typing_extensions",
+    "importlib_metadata",
+    "zipp",
+    "exceptiongroup",
+    "backports",
+    "pybase64",
+)
 # Packages that copy another package's docstrings stay on the same side of the works/distractors split
 # (scipy.fft and scipy's array_api_compat copy numpy's docstrings, alembic copies SQLAlchemy's: real
 # copies, not false positives).
@@ -60,7 +76,7 @@ SKIP_DIRS = ("/test/", "/tests/", "/site-packages/", "/dist-packages/")
 
 
 def _chunks(words: list[str]) -> list[str]:
-    return [" ".join(words[i:i + CHUNK]) for i in range(0, len(words) - CHUNK + 1, CHUNK)]
+    return [" ".join(words[i : i + CHUNK]) for i in range(0, len(words) - CHUNK + 1, CHUNK)]
 
 
 def _docstrings(files, limit: int) -> list[str]:
@@ -72,8 +88,11 @@ def _docstrings(files, limit: int) -> list[str]:
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
             continue
-        docs = [ast.get_docstring(n) for n in ast.walk(tree)
-                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+        docs = [
+            ast.get_docstring(n)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
         stream.extend(" ".join(d for d in docs if d).split())
         if len(stream) >= CHUNK:
             cut = len(stream) // CHUNK * CHUNK
@@ -115,8 +134,9 @@ def load_corpus(n_works: int, n_distract: int, n_background: int):
     # A family's side depends on its own name only, so installing a package does not reshuffle the rest.
     even = {p for p in packages if _half(FAMILY.get(p, p)) == 0}
     odd = {p for p in packages if _half(FAMILY.get(p, p)) == 1}
-    stdlib = [p for p in sorted(STDLIB.rglob("*.py"))
-              if not any(s in "/" + str(p.relative_to(STDLIB)) for s in SKIP_DIRS)]
+    stdlib = [
+        p for p in sorted(STDLIB.rglob("*.py")) if not any(s in "/" + str(p.relative_to(STDLIB)) for s in SKIP_DIRS)
+    ]
     site_files = [p for p in sorted(SITE.rglob("*.py")) if "/tests/" not in str(p) and "/test/" not in str(p)]
     works = _docstrings(stdlib, n_works)
     if len(works) < n_works:
@@ -142,8 +162,7 @@ def verbatim_copies(works: list[str], distract: list[str], span: int = SPAN) -> 
     vocab: dict[str, int] = {}
 
     def ids(text: str) -> np.ndarray:
-        return np.array([vocab.setdefault(w, len(vocab)) for w in _WORD.findall(text.casefold())],
-                        dtype=np.uint64)
+        return np.array([vocab.setdefault(w, len(vocab)) for w in _WORD.findall(text.casefold())], dtype=np.uint64)
 
     mult = np.random.default_rng(1).integers(1, 2**63, size=span, dtype=np.uint64) * np.uint64(2) + 1
 
@@ -155,10 +174,10 @@ def verbatim_copies(works: list[str], distract: list[str], span: int = SPAN) -> 
             return words, np.empty(0, np.uint64), np.empty(0, np.intp), np.empty(0, np.intp)
         keys = np.zeros(len(flat) - span + 1, dtype=np.uint64)
         for j in range(span):
-            keys += flat[j:j + len(keys)] * mult[j]
+            keys += flat[j : j + len(keys)] * mult[j]
         lens = np.array([len(a) for a in words])
-        owner = np.repeat(np.arange(len(texts)), lens)[:len(keys)]
-        pos = np.arange(len(keys)) - np.repeat(np.cumsum(lens) - lens, lens)[:len(keys)]
+        owner = np.repeat(np.arange(len(texts)), lens)[: len(keys)]
+        pos = np.arange(len(keys)) - np.repeat(np.cumsum(lens) - lens, lens)[: len(keys)]
         inside = pos + span <= lens[owner]
         return words, keys[inside], owner[inside], pos[inside]
 
@@ -175,7 +194,7 @@ def verbatim_copies(works: list[str], distract: list[str], span: int = SPAN) -> 
     for q in np.flatnonzero(hit):  # confirm each hash hit word by word
         d, a, j = int(downer[q]), int(dpos[q]), int(left[q])
         while d not in copies and j < len(key) and key[j] == dkey[q]:
-            if np.array_equal(dist_words[d][a:a + span], work_words[owner[j]][pos[j]:pos[j] + span]):
+            if np.array_equal(dist_words[d][a : a + span], work_words[owner[j]][pos[j] : pos[j] + span]):
                 copies.add(d)
             j += 1
     return sorted(copies)
@@ -197,6 +216,7 @@ def longest_shared_run(a: str, b: str) -> int:
 
 # ---- transforms ----------------------------------------------------------------------------------------
 
+
 def excerpt_queries(works, hosts, n, rng, length=50):
     out = []
     for k in range(n):
@@ -205,13 +225,13 @@ def excerpt_queries(works, hosts, n, rng, length=50):
         start = rng.randrange(0, len(words) - length)
         host = hosts[k % len(hosts)].split()
         at = rng.randrange(len(host))
-        out.append((wid, " ".join(host[:at] + words[start:start + length] + host[at:])))
+        out.append((wid, " ".join(host[:at] + words[start : start + length] + host[at:])))
     return out
 
 
 def edit_queries(works, vocabulary, n, rng, rate=0.10):
     out = []
-    for k in range(n):
+    for _k in range(n):
         wid = rng.randrange(len(works))
         words = works[wid].split()
         for i in rng.sample(range(len(words)), int(len(words) * rate)):
@@ -221,6 +241,7 @@ def edit_queries(works, vocabulary, n, rng, rate=0.10):
 
 
 # ---- fairtrain -----------------------------------------------------------------------------------------
+
 
 def run_fairtrain(works, background, excerpts, edits, distract):
     t0 = time.perf_counter()
@@ -263,8 +284,10 @@ def rule_sweep(index, excerpts50, excerpts40, edits, distract) -> None:
     """Recall and false positives against the verbatim-chain length an excerpt match must rest on
     (``min_verbatim_words``; 8 = one hit, the rule before it existed), with the clearance settings
     (min_hits=3) and the output-check settings (min_hits=2, containment >= 0.5)."""
-    fps = {name: [fingerprint_text(q) for _, q in qs] for name, qs in
-           (("50", excerpts50), ("40", excerpts40), ("edit", edits))}
+    fps = {
+        name: [fingerprint_text(q) for _, q in qs]
+        for name, qs in (("50", excerpts50), ("40", excerpts40), ("edit", edits))
+    }
     truth = {"50": [w for w, _ in excerpts50], "40": [w for w, _ in excerpts40], "edit": [w for w, _ in edits]}
     dfps = fingerprint_texts([("", d) for d in distract])
 
@@ -272,17 +295,22 @@ def rule_sweep(index, excerpts50, excerpts40, edits, distract) -> None:
         res = index.match(fps[name], **kw)
         return np.mean([any(m.work_id == w for m in ms) for w, ms in zip(truth[name], res)])
 
-    print(f"\ndecision rule: min_verbatim_words N (default {MIN_VERBATIM_WORDS}); recall and false positives "
-          f"({len(distract)} distractors)")
-    print(f"{'settings':28s} {'N':>3s} {'excerpt 50':>10s} {'excerpt 40':>10s} {'near-dup':>9s} {'FP':>4s} "
-          f"{'FPR':>8s}")
-    for label, kw in (("clearance (min_hits=3)", {}),
-                      ("outputs (min_hits=2, c>=.5)", {"min_hits": 2, "min_containment": 0.5})):
+    print(
+        f"\ndecision rule: min_verbatim_words N (default {MIN_VERBATIM_WORDS}); recall and false positives "
+        f"({len(distract)} distractors)"
+    )
+    print(f"{'settings':28s} {'N':>3s} {'excerpt 50':>10s} {'excerpt 40':>10s} {'near-dup':>9s} {'FP':>4s} {'FPR':>8s}")
+    for label, kw in (
+        ("clearance (min_hits=3)", {}),
+        ("outputs (min_hits=2, c>=.5)", {"min_hits": 2, "min_containment": 0.5}),
+    ):
         for n in (GRAM_WORDS, 16, 20, 24, 28, 32):
             fp = sum(bool(ms) for ms in index.match(dfps, min_verbatim_words=n, **kw))
-            print(f"{label:28s} {n:3d} {recall('50', min_verbatim_words=n, **kw):10.3f} "
-                  f"{recall('40', min_verbatim_words=n, **kw):10.3f} "
-                  f"{recall('edit', min_verbatim_words=n, **kw):9.3f} {fp:4d} {fp / len(distract):8.1e}")
+            print(
+                f"{label:28s} {n:3d} {recall('50', min_verbatim_words=n, **kw):10.3f} "
+                f"{recall('40', min_verbatim_words=n, **kw):10.3f} "
+                f"{recall('edit', min_verbatim_words=n, **kw):9.3f} {fp:4d} {fp / len(distract):8.1e}"
+            )
 
 
 def _speed(fn, n, repeats=3) -> float:
@@ -319,7 +347,7 @@ def run_datasketch(works, excerpts, edits, distract):
 
     def sketch(text):
         words = _WORD.findall(text.lower())
-        shingles = {" ".join(words[i:i + 5]).encode() for i in range(max(1, len(words) - 4))}
+        shingles = {" ".join(words[i : i + 5]).encode() for i in range(max(1, len(words) - 4))}
         m = MinHash(num_perm=128, permutations=perms, scheme=scheme)
         m.update_batch(list(shingles))
         return m
@@ -379,7 +407,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small run (about 30 s)")
     args = ap.parse_args()
     n_works, n_distract, n_background, n_queries, n_speed = (
-        (800, 2000, 1000, 200, 500) if args.quick else (4000, 36000, 6000, 1000, 2000))
+        (800, 2000, 1000, 200, 500) if args.quick else (4000, 36000, 6000, 1000, 2000)
+    )
     print(f"start: {_load()}")
     rng = random.Random(20251121)
     t = time.perf_counter()
@@ -391,24 +420,33 @@ def main() -> None:
     excerpts = excerpt_queries(works, distract, n_queries, rng)
     edits = edit_queries(works, vocabulary, n_queries, rng)
     speed_docs = distract[:n_speed]
-    print(f"corpus: {len(works)} works, {n_loaded} distractors, {len(background)} background docs "
-          f"({CHUNK} words each), {n_queries} queries per transform; "
-          f"loaded in {time.perf_counter() - t:.1f} s")
-    print(f"distractors dropped as real copies (a verbatim run of >= {SPAN} words shared with a work): "
-          f"{len(copies)} of {n_loaded}; {len(distract)} left")
+    print(
+        f"corpus: {len(works)} works, {n_loaded} distractors, {len(background)} background docs "
+        f"({CHUNK} words each), {n_queries} queries per transform; "
+        f"loaded in {time.perf_counter() - t:.1f} s"
+    )
+    print(
+        f"distractors dropped as real copies (a verbatim run of >= {SPAN} words shared with a work): "
+        f"{len(copies)} of {n_loaded}; {len(distract)} left"
+    )
 
     ours = run_fairtrain(works, background, excerpts, edits, distract)
     base = run_datasketch(works, excerpts, edits, distract)
-    speeds = scan_speeds({"batched": ours["_scan_batched"], "single": ours["_scan_single"],
-                          "datasketch": base["_scan"]}, speed_docs)
+    speeds = scan_speeds(
+        {"batched": ours["_scan_batched"], "single": ours["_scan_single"], "datasketch": base["_scan"]}, speed_docs
+    )
     ours["docs/s per core (fingerprint + match)"] = speeds["batched"]
     ours["docs/s, one fingerprint_text call per doc"] = speeds["single"]
-    base["docs/s per core (fingerprint + match)"] = base["docs/s, one fingerprint_text call per doc"] = (
-        speeds["datasketch"])
-    targets = {"excerpt recall (50 words)": ">= 0.95", "near-dup recall (10% edits)": ">= 0.95",
-               "false-positive rate": "<= 1e-4",
-               "docs/s per core (fingerprint + match)": ">= 3000, >= 5x base",
-               "index bytes/work, near-dup part": "<= 490 (datasketch / 10)"}
+    base["docs/s per core (fingerprint + match)"] = base["docs/s, one fingerprint_text call per doc"] = speeds[
+        "datasketch"
+    ]
+    targets = {
+        "excerpt recall (50 words)": ">= 0.95",
+        "near-dup recall (10% edits)": ">= 0.95",
+        "false-positive rate": "<= 1e-4",
+        "docs/s per core (fingerprint + match)": ">= 3000, >= 5x base",
+        "index bytes/work, near-dup part": "<= 490 (datasketch / 10)",
+    }
     print(f"\n{'metric':42s} {'fairtrain':>12s} {'datasketch':>12s} {'ratio':>8s}  target")
     for key in [k for k in base if not k.startswith("_")]:
         a, b = ours[key], base[key]
@@ -418,19 +456,22 @@ def main() -> None:
             fmt = lambda v: f"{v:12.1e}"  # noqa: E731
         print(f"{key:42s} {fmt(a)} {fmt(b)} {ratio}  {targets.get(key, '')}")
     fpr_bound = 3 / len(distract)
-    print(f"\n(false positives: {len(ours['_flagged'])} of {len(distract)}; with 0, the 95 % upper bound "
-          f"on FPR would be {fpr_bound:.1e}; stop list: {ours['_stop']} fingerprints)")
+    print(
+        f"\n(false positives: {len(ours['_flagged'])} of {len(distract)}; with 0, the 95 % upper bound "
+        f"on FPR would be {fpr_bound:.1e}; stop list: {ours['_stop']} fingerprints)"
+    )
     ours_tok, regex_tok = tokeniser_speed(speed_docs[:300])
-    print(f"word hashing per 500-word doc: numpy {ours_tok:.0f} µs "
-          f"vs re.findall + cached xxh3 {regex_tok:.0f} µs")
+    print(f"word hashing per 500-word doc: numpy {ours_tok:.0f} µs vs re.findall + cached xxh3 {regex_tok:.0f} µs")
     for i, ms in ours["_flagged"][:5]:
         m = ms[0]
-        print(f"  flagged distractor {i}: work {m.work_id} score {m.score:.2f} {m.evidence.get('method')} "
-              f"{m.evidence.get('spans', [{}])[0] if 'spans' in m.evidence else m.evidence}")
-        print(f"    longest verbatim run shared with that work: "
-              f"{longest_shared_run(distract[i], works[m.work_id])} words")
-    rule_sweep(ours["_index"], excerpts, excerpt_queries(works, distract, n_queries, rng, length=40), edits,
-               distract)
+        print(
+            f"  flagged distractor {i}: work {m.work_id} score {m.score:.2f} {m.evidence.get('method')} "
+            f"{m.evidence.get('spans', [{}])[0] if 'spans' in m.evidence else m.evidence}"
+        )
+        print(
+            f"    longest verbatim run shared with that work: {longest_shared_run(distract[i], works[m.work_id])} words"
+        )
+    rule_sweep(ours["_index"], excerpts, excerpt_queries(works, distract, n_queries, rng, length=40), edits, distract)
     print(f"end: {_load()}")
 
 

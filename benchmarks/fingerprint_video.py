@@ -35,8 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _video_material as material  # noqa: E402
 
 from fairtrain.core.fingerprint import FingerprintError  # noqa: E402
-from fairtrain.core.fingerprint.video import VideoIndex, VideoIndexBuilder, fingerprint_video, \
-    register_video  # noqa: E402
+from fairtrain.core.fingerprint.video import (
+    VideoIndex,
+    VideoIndexBuilder,
+    fingerprint_video,
+    register_video,  # noqa: E402
+)
 
 OFFSET_TOLERANCE_S = 2.0
 
@@ -48,16 +52,34 @@ def cpu_seconds() -> float:
 
 # --- baseline ----------------------------------------------------------------------------------------
 
+
 def baseline_hashes(path: Path) -> np.ndarray:
     import imagehash
     from PIL import Image
 
-    proc = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-an", "-vf", "fps=1,scale=320:180",
-                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, timeout=600)
+    proc = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-an",
+            "-vf",
+            "fps=1,scale=320:180",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        timeout=600,
+    )
     frame = 320 * 180 * 3
     out = []
     for k in range(len(proc.stdout) // frame):
-        im = Image.frombytes("RGB", (320, 180), proc.stdout[k * frame:(k + 1) * frame])
+        im = Image.frombytes("RGB", (320, 180), proc.stdout[k * frame : (k + 1) * frame])
         out.append(int(str(imagehash.phash(im)), 16))
     return np.array(out, dtype=np.uint64)
 
@@ -75,6 +97,7 @@ def baseline_match(q: np.ndarray, reg: np.ndarray, owner: np.ndarray) -> int | N
 
 
 # --- run ---------------------------------------------------------------------------------------------
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -163,8 +186,16 @@ def main() -> None:
         offset_errors += fam_offsets
         n = len(queries)
         off_ok = sum(e <= OFFSET_TOLERANCE_S for e in fam_offsets)
-        rows.append((family, n, hits / n, base_hits / n if not args.no_baseline else float("nan"),
-                     fam_seconds / max(fam_cpu, 1e-9), f"{off_ok}/{len(fam_offsets)}"))
+        rows.append(
+            (
+                family,
+                n,
+                hits / n,
+                base_hits / n if not args.no_baseline else float("nan"),
+                fam_seconds / max(fam_cpu, 1e-9),
+                f"{off_ok}/{len(fam_offsets)}",
+            )
+        )
         print(f"  {family:<42} recall {hits / n:.3f}", flush=True)
         if family.startswith("whole copy"):
             whole_rt = fam_seconds / max(fam_cpu, 1e-9)
@@ -185,27 +216,39 @@ def main() -> None:
             base_dis_false += baseline_match(baseline_hashes(path), base_reg, base_owner) is not None
 
     print()
-    print(f"material: {len(mat.works)} works ({minutes:.1f} min at 1280×720), {len(mat.distractors)} distractors "
-          f"({dis_seconds / 60:.1f} min), {sum(len(q) for q in mat.queries.values())} queries; seed {args.seed}; "
-          f"cache {mat.root}")
+    print(
+        f"material: {len(mat.works)} works ({minutes:.1f} min at 1280×720), {len(mat.distractors)} distractors "
+        f"({dis_seconds / 60:.1f} min), {sum(len(q) for q in mat.queries.values())} queries; seed {args.seed}; "
+        f"cache {mat.root}"
+    )
     print(f"{'family':<42} {'n':>4} {'recall':>7} {'baseline':>9} {'×RT/core':>9} {'offsets ±2 s':>13}  target")
     for family, n, recall, base, rt, offs in rows:
         status = "ok" if recall >= 0.95 else "MISSED"
         print(f"{family:<42} {n:>4} {recall:>7.3f} {base:>9.3f} {rt:>9.0f} {offs:>13}  ≥ 0.95 {status}")
-    print(f"{'distractors: items with any match':<42} {len(mat.distractors):>4} {dis_false:>7d} "
-          f"{base_dis_false:>9d} {dis_seconds / max(dis_cpu, 1e-9):>9.0f} {'':>13}  0 "
-          f"{'ok' if dis_false == 0 else 'MISSED'}")
+    print(
+        f"{'distractors: items with any match':<42} {len(mat.distractors):>4} {dis_false:>7d} "
+        f"{base_dis_false:>9d} {dis_seconds / max(dis_cpu, 1e-9):>9.0f} {'':>13}  0 "
+        f"{'ok' if dis_false == 0 else 'MISSED'}"
+    )
     print(f"wrong-work matches on edited queries: {len(false_matches) - dis_false}")
-    print(f"registration: {reg_rt:.0f}× real time per core at 720p (target ≥ 30; wall {reg_wall:.0f} s)"
-          + (f"; baseline {sum(mat.work_seconds) / max(base_cpu_reg, 1e-9):.0f}×" if not args.no_baseline else ""))
-    print(f"query at 720p (whole copies): {whole_rt:.0f}× real time per core (target ≥ 30)"
-          + (f"; baseline {hd_seconds / max(hd_cpu, 1e-9):.0f}×" if not args.no_baseline else "")
-          + f"; all queries {q_seconds / max(q_cpu, 1e-9):.0f}×")
-    print(f"index: {size / 1024 / minutes:.1f} KB per minute of video ({size / 1024:.0f} KB for {minutes:.1f} min; "
-          f"target ≤ 20; soundtrack part included)")
+    print(
+        f"registration: {reg_rt:.0f}× real time per core at 720p (target ≥ 30; wall {reg_wall:.0f} s)"
+        + (f"; baseline {sum(mat.work_seconds) / max(base_cpu_reg, 1e-9):.0f}×" if not args.no_baseline else "")
+    )
+    print(
+        f"query at 720p (whole copies): {whole_rt:.0f}× real time per core (target ≥ 30)"
+        + (f"; baseline {hd_seconds / max(hd_cpu, 1e-9):.0f}×" if not args.no_baseline else "")
+        + f"; all queries {q_seconds / max(q_cpu, 1e-9):.0f}×"
+    )
+    print(
+        f"index: {size / 1024 / minutes:.1f} KB per minute of video ({size / 1024:.0f} KB for {minutes:.1f} min; "
+        f"target ≤ 20; soundtrack part included)"
+    )
     if offset_errors:
-        print(f"offset evidence: median error {np.median(offset_errors):.2f} s, "
-              f"{np.mean(np.array(offset_errors) <= OFFSET_TOLERANCE_S):.3f} within ±{OFFSET_TOLERANCE_S:g} s")
+        print(
+            f"offset evidence: median error {np.median(offset_errors):.2f} s, "
+            f"{np.mean(np.array(offset_errors) <= OFFSET_TOLERANCE_S):.3f} within ±{OFFSET_TOLERANCE_S:g} s"
+        )
     for line in false_matches[:20]:
         print("  false:", line)
 

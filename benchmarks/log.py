@@ -66,11 +66,27 @@ def main() -> None:
         verify_all_s = time.perf_counter() - t0
         assert result["valid"], result["problems"]
 
-    t = Table("figure", "fairtrain", "baseline", "ratio", "target", "met", title=f"public log benchmark (SQLite, {n:,} entries)")
-    t.add_row("append, entries/s (batches of 500)", f"{batch_rate:,.0f}", f"{naive_rate:,.0f} (root recomputed, 2k entries)",
-              f"{batch_rate / naive_rate:.0f}×", "5,000", "yes" if batch_rate >= 5000 else "NO")
+    t = Table(
+        "figure",
+        "fairtrain",
+        "baseline",
+        "ratio",
+        "target",
+        "met",
+        title=f"public log benchmark (SQLite, {n:,} entries)",
+    )
+    t.add_row(
+        "append, entries/s (batches of 500)",
+        f"{batch_rate:,.0f}",
+        f"{naive_rate:,.0f} (root recomputed, 2k entries)",
+        f"{batch_rate / naive_rate:.0f}×",
+        "5,000",
+        "yes" if batch_rate >= 5000 else "NO",
+    )
     t.add_row("append, entries/s (one per transaction)", f"{single_rate:,.0f}", "", "", "", "")
-    t.add_row("inclusion proofs verified/s", f"{verify_rate:,.0f}", "", "", "10,000", "yes" if verify_rate >= 10_000 else "NO")
+    t.add_row(
+        "inclusion proofs verified/s", f"{verify_rate:,.0f}", "", "", "10,000", "yes" if verify_rate >= 10_000 else "NO"
+    )
     t.add_row("sign a tree head, ms", f"{sign_s * 1000:.1f}", "", "", "", "")
     t.add_row(f"verify the whole log ({n + single_n:,} entries), s", f"{verify_all_s:.1f}", "", "", "", "")
     Console().print(t)

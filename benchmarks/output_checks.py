@@ -57,14 +57,14 @@ def _corpora(n_works: int) -> tuple[list[str], list[str]]:
     works_side = [p for i, p in enumerate(files) if i % 2 == 0]
     model_side = [p for i, p in enumerate(files) if i % 2 == 1]
     w = [x for d in _docstrings(works_side) for x in d]
-    works = [" ".join(w[i:i + CHUNK]) for i in range(0, len(w) - CHUNK + 1, CHUNK)][:n_works]
+    works = [" ".join(w[i : i + CHUNK]) for i in range(0, len(w) - CHUNK + 1, CHUNK)][:n_works]
     # The stdlib copies some docstrings between modules (aifc, sunau and wave share paragraphs): a
     # word model trained on those would reproduce registered text for real, so they are left out.
-    grams = {tuple(ws[i:i + 8]) for t in works for ws in [t.lower().split()] for i in range(len(ws) - 7)}
+    grams = {tuple(ws[i : i + 8]) for t in works for ws in [t.lower().split()] for i in range(len(ws) - 7)}
     model: list[str] = []
     for d in _docstrings(model_side):
         low = [x.lower() for x in d]
-        if not any(tuple(low[i:i + 8]) in grams for i in range(len(low) - 7)):
+        if not any(tuple(low[i : i + 8]) in grams for i in range(len(low) - 7)):
             model.extend(d)
     return works, model
 
@@ -96,8 +96,9 @@ def _picture(seed: int, size=(320, 240)) -> bytes:
     rnd = random.Random(seed)
     w, h = size
     img = Image.linear_gradient("L").resize(size).rotate(rnd.choice((0, 90, 180, 270))).convert("RGB")
-    img = Image.merge("RGB", [c.point(lambda v, k=rnd.random(): int(v * k + 255 * (1 - k) * rnd.random()))
-                              for c in img.split()])
+    img = Image.merge(
+        "RGB", [c.point(lambda v, k=rnd.random(): int(v * k + 255 * (1 - k) * rnd.random())) for c in img.split()]
+    )
     d = ImageDraw.Draw(img)
     for _ in range(rnd.randrange(8, 20)):
         x, y = rnd.randrange(w), rnd.randrange(h)
@@ -153,7 +154,7 @@ def bench_text(n_works: int, n_outputs: int, rnd: random.Random) -> list[tuple]:
             ww = works[wid].split()
             s = rnd.randrange(len(ww) - PASSAGE)
             at = rnd.randrange(len(out))
-            out = out[:at] + ww[s:s + PASSAGE] + out[at:]
+            out = out[:at] + ww[s : s + PASSAGE] + out[at:]
         items.append((f"out-{i}.txt", " ".join(out).encode()))
         planted.append(is_planted)
         truth.append(wid)
@@ -161,10 +162,12 @@ def bench_text(n_works: int, n_outputs: int, rnd: random.Random) -> list[tuple]:
     t0 = time.perf_counter()
     checks = []
     for k in range(0, len(items), 256):
-        checks.extend(checker.check(items[k:k + 256]))
+        checks.extend(checker.check(items[k : k + 256]))
     t_check = time.perf_counter() - t0
     flags = [c.flagged for c in checks]
-    right_work = [any(r.flagged and r.work_id == w for r in c.reproductions) for c, w in zip(checks, truth) if w is not None]
+    right_work = [
+        any(r.flagged and r.work_id == w for r in c.reproductions) for c, w in zip(checks, truth) if w is not None
+    ]
     # Baseline: the clearance matcher's defaults on the same outputs (fingerprinting timed in the same run).
     t0 = time.perf_counter()
     fps = [fingerprint_text(d, n) for n, d in items]
@@ -182,8 +185,11 @@ def bench_text(n_works: int, n_outputs: int, rnd: random.Random) -> list[tuple]:
         ("text false-alarm rate", f"{far:.2e} ({round(far * n_neg)})", "target ≤ 1e-3"),
         ("baseline: clearance defaults recall", f"{brec:.4f}", f"ratio {rec / max(brec, 1e-9):.2f}×"),
         ("baseline: clearance defaults false alarms", f"{bfar:.2e}", ""),
-        ("text outputs/s (check, incl. fingerprint)", f"{len(items) / t_check:,.0f}",
-         f"fingerprint alone {len(items) / t_fp:,.0f}/s (ratio {t_check / t_fp:.2f}×)"),
+        (
+            "text outputs/s (check, incl. fingerprint)",
+            f"{len(items) / t_check:,.0f}",
+            f"fingerprint alone {len(items) / t_fp:,.0f}/s (ratio {t_check / t_fp:.2f}×)",
+        ),
         ("attribution weights (works, sum)", f"{len(weights)}, {sum(weights.values()):,}", ""),
     ]
 
@@ -208,12 +214,16 @@ def bench_images(n_works: int, n_outputs: int, rnd: random.Random) -> list[tuple
     t0 = time.perf_counter()
     checks = []
     for k in range(0, len(items), 256):
-        checks.extend(checker.check(items[k:k + 256]))
+        checks.extend(checker.check(items[k : k + 256]))
     t_check = time.perf_counter() - t0
     rec, far, n_pos, n_neg = _rates([c.flagged for c in checks], planted)
     errors = sum(1 for c in checks if c.error)
-    hd = [r.evidence.get("phash_distance") for c in checks for r in c.reproductions if r.flagged
-          and "phash_distance" in r.evidence]
+    hd = [
+        r.evidence.get("phash_distance")
+        for c in checks
+        for r in c.reproductions
+        if r.flagged and "phash_distance" in r.evidence
+    ]
     return [
         ("image works registered", f"{n_works}", f"generated + registered in {t_build:.1f} s"),
         ("image outputs (planted / clean)", f"{n_pos} / {n_neg}", "JPEG q45-75, half resized 0.6-0.95"),

@@ -26,8 +26,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 MODALITIES = ("text", "image", "audio")
-COLUMNS = ("modality", "family", "n", "recall", "false matches", "baseline", "baseline recall",
-           "baseline false matches", "target")
+COLUMNS = (
+    "modality",
+    "family",
+    "n",
+    "recall",
+    "false matches",
+    "baseline",
+    "baseline recall",
+    "baseline false matches",
+    "target",
+)
 
 
 def _fmt(v) -> str:
@@ -39,17 +48,32 @@ def _fmt(v) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    widths = {"modality": 8, "family": 30, "n": 6, "recall": 7, "false matches": 6, "baseline": 22,
-              "baseline recall": 8, "baseline false matches": 8, "target": 18}
+    widths = {
+        "modality": 8,
+        "family": 30,
+        "n": 6,
+        "recall": 7,
+        "false matches": 6,
+        "baseline": 22,
+        "baseline recall": 8,
+        "baseline false matches": 8,
+        "target": 18,
+    }
     heads = {"false matches": "FM", "baseline recall": "b.recall", "baseline false matches": "b.FM"}
-    print("  ".join(f"{heads.get(c, c):>{widths[c]}}" if c in ("n", "recall", "false matches", "baseline recall",
-                    "baseline false matches") else f"{heads.get(c, c):{widths[c]}}" for c in COLUMNS))
+    print(
+        "  ".join(
+            f"{heads.get(c, c):>{widths[c]}}"
+            if c in ("n", "recall", "false matches", "baseline recall", "baseline false matches")
+            else f"{heads.get(c, c):{widths[c]}}"
+            for c in COLUMNS
+        )
+    )
     for r in rows:
         cells = []
         for c in COLUMNS:
             v = _fmt(r.get(c))
             right = c in ("n", "recall", "false matches", "baseline recall", "baseline false matches")
-            cells.append(f"{v:>{widths[c]}}" if right else f"{v[:widths[c]]:{widths[c]}}")
+            cells.append(f"{v:>{widths[c]}}" if right else f"{v[: widths[c]]:{widths[c]}}")
         extra = {k: v for k, v in r.items() if k not in COLUMNS and k != "params"}
         line = "  ".join(cells)
         if extra:

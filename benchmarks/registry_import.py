@@ -63,8 +63,16 @@ def naive_import(reg: Registry, path: Path, limit: int) -> float:
                 s.add(WorkShare(work_id=w.id, holder_id=h.id, role=role, share_num=int(num), share_den=int(den or 1)))
             for c in Category:
                 if row[c.value]:
-                    s.add(DeclarationRow(level="work", target=f"work:{w.id}", party="org:1", category=c.value,
-                                         value=row[c.value], valid_from=utcnow()))
+                    s.add(
+                        DeclarationRow(
+                            level="work",
+                            target=f"work:{w.id}",
+                            party="org:1",
+                            category=c.value,
+                            value=row[c.value],
+                            valid_from=utcnow(),
+                        )
+                    )
             s.commit()
     return limit / (time.perf_counter() - start)
 
@@ -121,12 +129,30 @@ def main() -> None:
         cached_rate = args.decisions / (time.perf_counter() - t0)
 
     t = Table("figure", "fairtrain", "baseline", "ratio", "target", "met", title="registry benchmark (SQLite, 1 core)")
-    t.add_row(f"CSV import, rows/s ({args.rows:,} rows)", f"{import_rate:,.0f}", f"{naive_rate:,.0f} (row-at-a-time ORM)",
-              f"{import_rate / naive_rate:.1f}×", "20,000", "yes" if import_rate >= 20_000 else "NO")
-    t.add_row("decide, decisions/s (warm facts)", f"{warm_rate:,.0f}", f"{cold_rate:,.0f} (cold: load per decision)",
-              f"{warm_rate / cold_rate:.1f}×", "10,000", "yes" if warm_rate >= 10_000 else "NO")
-    t.add_row("Registry.decide, decisions/s (LRU cache)", f"{cached_rate:,.0f}", f"{cold_rate:,.0f}",
-              f"{cached_rate / cold_rate:.1f}×", "10,000", "yes" if cached_rate >= 10_000 else "NO")
+    t.add_row(
+        f"CSV import, rows/s ({args.rows:,} rows)",
+        f"{import_rate:,.0f}",
+        f"{naive_rate:,.0f} (row-at-a-time ORM)",
+        f"{import_rate / naive_rate:.1f}×",
+        "20,000",
+        "yes" if import_rate >= 20_000 else "NO",
+    )
+    t.add_row(
+        "decide, decisions/s (warm facts)",
+        f"{warm_rate:,.0f}",
+        f"{cold_rate:,.0f} (cold: load per decision)",
+        f"{warm_rate / cold_rate:.1f}×",
+        "10,000",
+        "yes" if warm_rate >= 10_000 else "NO",
+    )
+    t.add_row(
+        "Registry.decide, decisions/s (LRU cache)",
+        f"{cached_rate:,.0f}",
+        f"{cold_rate:,.0f}",
+        f"{cached_rate / cold_rate:.1f}×",
+        "10,000",
+        "yes" if cached_rate >= 10_000 else "NO",
+    )
     con.print(t)
 
 

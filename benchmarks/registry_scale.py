@@ -56,8 +56,10 @@ def make_works(root: Path, n: int, ko: list[str], en: list[str], seed: int = 17)
         for i in range(n):
             words = ko if i % 2 == 0 else en
             (files / f"w{i:07d}.txt").write_text(" ".join(rnd.choices(words, k=WORDS)), encoding="utf-8")
-            f.write(f"T{i:07d},{'작품' if i % 2 == 0 else 'Work'} {i},files/w{i:07d}.txt,"
-                    f"member-{i % 997}:author:1,,,,,allow,,,,,\n")
+            f.write(
+                f"T{i:07d},{'작품' if i % 2 == 0 else 'Work'} {i},files/w{i:07d}.txt,"
+                f"member-{i % 997}:author:1,,,,,allow,,,,,\n"
+            )
     return sheet
 
 
@@ -86,8 +88,13 @@ def today(fn):
     """Run ``fn`` the way the import ran before issue 17: iscc-core's Text-Code, one worker, 1 MiB chunks."""
     import iscc_core
 
-    saved = (_iscc_fast.gen_text_code_v0, _iscc_fast.gen_text_codes, csv_import.FILE_WORKERS,
-             csv_import._FILE_CHUNK_BYTES, csv_import._FILE_PARALLEL_BYTES)
+    saved = (
+        _iscc_fast.gen_text_code_v0,
+        _iscc_fast.gen_text_codes,
+        csv_import.FILE_WORKERS,
+        csv_import._FILE_CHUNK_BYTES,
+        csv_import._FILE_PARALLEL_BYTES,
+    )
     _iscc_fast.gen_text_code_v0 = iscc_core.gen_text_code_v0
     _iscc_fast.gen_text_codes = lambda texts, bits=64: [iscc_core.gen_text_code_v0(t, bits)["iscc"] for t in texts]
     csv_import.FILE_WORKERS, csv_import._FILE_CHUNK_BYTES = 1, csv_import._CHUNK_BYTES
@@ -95,8 +102,13 @@ def today(fn):
     try:
         return fn()
     finally:
-        (_iscc_fast.gen_text_code_v0, _iscc_fast.gen_text_codes, csv_import.FILE_WORKERS,
-         csv_import._FILE_CHUNK_BYTES, csv_import._FILE_PARALLEL_BYTES) = saved
+        (
+            _iscc_fast.gen_text_code_v0,
+            _iscc_fast.gen_text_codes,
+            csv_import.FILE_WORKERS,
+            csv_import._FILE_CHUNK_BYTES,
+            csv_import._FILE_PARALLEL_BYTES,
+        ) = saved
 
 
 def main() -> None:
@@ -120,11 +132,13 @@ def main() -> None:
         base_rate, base_cpu, base_codes = today(lambda: import_rate(tmp / "base", base_sheet, base_n))
         rate, cpu, codes = import_rate(tmp / "new", sheet, args.works)
         same = all(codes[k] == v for k, v in base_codes.items())
-        print(f"import with files: {rate:,.0f} text works/s ({args.works:,} works) vs today's "
-              f"{base_rate:,.0f}/s ({base_n:,} works): {rate / base_rate:.1f}x  target >= 1,500/s\n"
-              f"  CPU a work, all processes: {cpu:.2f} ms vs today's {base_cpu:.2f} ms: {base_cpu / cpu:.1f}x less "
-              f"(on {os.cpu_count()} idle cores: {os.cpu_count() * 1e3 / cpu:,.0f} works/s at most)\n"
-              f"  ISCC codes identical to today's on the sample: {same}")
+        print(
+            f"import with files: {rate:,.0f} text works/s ({args.works:,} works) vs today's "
+            f"{base_rate:,.0f}/s ({base_n:,} works): {rate / base_rate:.1f}x  target >= 1,500/s\n"
+            f"  CPU a work, all processes: {cpu:.2f} ms vs today's {base_cpu:.2f} ms: {base_cpu / cpu:.1f}x less "
+            f"(on {os.cpu_count()} idle cores: {os.cpu_count() * 1e3 / cpu:,.0f} works/s at most)\n"
+            f"  ISCC codes identical to today's on the sample: {same}"
+        )
         meta = tmp / "meta.csv"
         make_csv(meta, args.rows)
         reg = Registry.open(tmp / "meta", create=True)
@@ -133,8 +147,10 @@ def main() -> None:
         report = import_csv(reg, meta, org_id=org)
         meta_rate = args.rows / (time.perf_counter() - t0)
         assert report.created == args.rows, report.to_dict()
-        print(f"metadata-only import: {meta_rate:,.0f} rows/s ({args.rows:,} rows)  target >= 30,000/s "
-              "(this path is unchanged by issue 17: today's figure)")
+        print(
+            f"metadata-only import: {meta_rate:,.0f} rows/s ({args.rows:,} rows)  target >= 30,000/s "
+            "(this path is unchanged by issue 17: today's figure)"
+        )
         if not same:
             raise SystemExit("the fast path stored different ISCC codes")
 

@@ -44,7 +44,11 @@ def _route(i: int, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
     j = int("".join(c for c in name if c.isdigit()) or 0)
     if path.endswith(".html"):
         meta = b'<meta name="robots" content="noai">' if j % 10 == 0 else b""
-        return 200, [("Content-Type", "text/html")], b"<html><head>" + meta + b"<title>t</title></head><body>x</body></html>"
+        return (
+            200,
+            [("Content-Type", "text/html")],
+            b"<html><head>" + meta + b"<title>t</title></head><body>x</body></html>",
+        )
     if path.endswith(".jpg"):
         return 200, [("Content-Type", "image/jpeg"), ("X-Robots-Tag", "noai")], JPEG
     if path.startswith("/doc"):
@@ -116,7 +120,6 @@ def run_ours(urls: list[str]) -> tuple[float, int, float, int]:
 def run_datadiligence(urls: list[str]) -> tuple[float, int]:
     import contextlib
     import io
-
     import logging
 
     with contextlib.redirect_stdout(io.StringIO()):  # it prints a warning about the missing API key

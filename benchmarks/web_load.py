@@ -43,15 +43,29 @@ def seed(data_dir: Path, works: int) -> list[str]:
         reg.add_work(title=title, shares=[ShareSpec(holders[i % 50], "author", Fraction(1))])
         titles.append(title)
     for n, h in enumerate(holders):
-        reg.declare(level=Level.CATALOGUE, target_id=h, party=f"holder:{h}",
-                    values={Category.TDM: Value.DENY, Category.SEARCH: Value.ALLOW,
-                            Category.TRAIN_AI: Value.ALLOW if n % 3 == 0 else Value.DENY})
+        reg.declare(
+            level=Level.CATALOGUE,
+            target_id=h,
+            party=f"holder:{h}",
+            values={
+                Category.TDM: Value.DENY,
+                Category.SEARCH: Value.ALLOW,
+                Category.TRAIN_AI: Value.ALLOW if n % 3 == 0 else Value.DENY,
+            },
+        )
     reg.engine.dispose()
     return titles
 
 
-async def _client(host: str, port: int, paths: list[str], deadline: float, budget: list[int],
-                  latencies: list[float], errors: list[str]) -> None:
+async def _client(
+    host: str,
+    port: int,
+    paths: list[str],
+    deadline: float,
+    budget: list[int],
+    latencies: list[float],
+    errors: list[str],
+) -> None:
     # A minimal HTTP/1.1 keep-alive client: httpx costs ~4x the CPU per request, and client and server
     # share the same cores here, so a heavy client would be measured instead of the server.
     reader, writer = await asyncio.open_connection(host, port)
@@ -84,8 +98,14 @@ async def run_phase(host: str, port: int, paths: list[str], clients: int, second
     wall = time.perf_counter() - t0
     latencies.sort()
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    return {"n": len(latencies), "rps": len(latencies) / wall, "p50": pct(0.50), "p99": pct(0.99),
-            "errors": len(errors), "first_error": errors[0] if errors else ""}
+    return {
+        "n": len(latencies),
+        "rps": len(latencies) / wall,
+        "p50": pct(0.50),
+        "p99": pct(0.99),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",
+    }
 
 
 def _free_port() -> int:
@@ -113,8 +133,12 @@ def main() -> None:
         port = _free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAIRTRAIN_DATA_DIR": str(data)}
         env.pop("FAIRTRAIN_DATABASE_URL", None)
-        server = subprocess.Popen([sys.executable, "-c", "from fairtrain.cli.app import main; main()", "serve",
-                                   "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from fairtrain.cli.app import main; main()", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             for _ in range(300):
                 try:
@@ -124,32 +148,49 @@ def main() -> None:
                     time.sleep(0.1)
             rnd = random.Random(2)
             cats = [c.value for c in Category]
-            decision_paths = [f"/api/works/{rnd.randrange(1, works + 1)}/decision?category={rnd.choice(cats)}"
-                              f"&licensee=acme-ai" for _ in range(5_000)]
+            decision_paths = [
+                f"/api/works/{rnd.randrange(1, works + 1)}/decision?category={rnd.choice(cats)}&licensee=acme-ai"
+                for _ in range(5_000)
+            ]
             lookup_paths = [f"/api/registry/search?title={t.split()[-1]}&limit=5" for t in rnd.sample(titles, 500)]
-            phases = [("baseline GET /robots.txt", ["/robots.txt"]),
-                      ("decision GET /api/works/{id}/decision", decision_paths),
-                      ("public lookup GET /api/registry/search", lookup_paths)]
+            phases = [
+                ("baseline GET /robots.txt", ["/robots.txt"]),
+                ("decision GET /api/works/{id}/decision", decision_paths),
+                ("public lookup GET /api/registry/search", lookup_paths),
+            ]
             # warm-up: the decision facts cache and the SQLite page cache, as in steady operation
             asyncio.run(run_phase("127.0.0.1", port, decision_paths, args.clients, 2.0, works))
-            results = {name: asyncio.run(run_phase("127.0.0.1", port, paths, args.clients, seconds, requests))
-                       for name, paths in phases}
+            results = {
+                name: asyncio.run(run_phase("127.0.0.1", port, paths, args.clients, seconds, requests))
+                for name, paths in phases
+            }
         finally:
             server.terminate()
             server.wait(timeout=10)
     base = results[phases[0][0]]["rps"]
-    table = Table(title=f"web load: {args.clients} concurrent clients, {works:,} works, SQLite, one server process "
-                        f"({os.cpu_count()} cores shared with the clients)")
+    table = Table(
+        title=f"web load: {args.clients} concurrent clients, {works:,} works, SQLite, one server process "
+        f"({os.cpu_count()} cores shared with the clients)"
+    )
     for col in ("endpoint", "requests", "req/s", "vs baseline", "p50 ms", "p99 ms", "non-200"):
         table.add_column(col, justify="left" if col == "endpoint" else "right")
     for name, r in results.items():
-        table.add_row(name, f"{r['n']:,}", f"{r['rps']:,.0f}", f"{r['rps'] / base:.2f}", f"{r['p50']:.1f}",
-                      f"{r['p99']:.1f}", f"{r['errors']} {r['first_error']}".strip())
+        table.add_row(
+            name,
+            f"{r['n']:,}",
+            f"{r['rps']:,.0f}",
+            f"{r['rps'] / base:.2f}",
+            f"{r['p50']:.1f}",
+            f"{r['p99']:.1f}",
+            f"{r['errors']} {r['first_error']}".strip(),
+        )
     console.print(table)
     d = results[phases[1][0]]
     ok = d["rps"] >= 500 and d["p99"] <= 100
-    console.print(f"target (decision >= 500 req/s, p99 <= 100 ms): {'met' if ok else 'NOT met'} "
-                  f"({d['rps']:,.0f} req/s, p99 {d['p99']:.1f} ms)")
+    console.print(
+        f"target (decision >= 500 req/s, p99 <= 100 ms): {'met' if ok else 'NOT met'} "
+        f"({d['rps']:,.0f} req/s, p99 {d['p99']:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -84,8 +84,9 @@ def make_image(seed: int, fmt: str = "JPEG", size: tuple[int, int] = (480, 360))
     rnd = random.Random(seed)
     w, h = size
     img = Image.linear_gradient("L").resize(size).convert("RGB")
-    img = Image.merge("RGB", [c.point(lambda v, k=rnd.random(): int(v * k + 255 * (1 - k) * rnd.random()))
-                              for c in img.split()])
+    img = Image.merge(
+        "RGB", [c.point(lambda v, k=rnd.random(): int(v * k + 255 * (1 - k) * rnd.random())) for c in img.split()]
+    )
     d = ImageDraw.Draw(img)
     for _ in range(14):
         x, y = rnd.randrange(w), rnd.randrange(h)
@@ -115,4 +116,5 @@ def cli(database_url, tmp_path):
         r = runner.invoke(app, [str(a) for a in args], env=env)
         assert r.exit_code == code, r.output
         return r
+
     return run

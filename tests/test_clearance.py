@@ -24,14 +24,20 @@ from fairtrain.cli.app import app
 from fairtrain.core.keys import verify_document
 from fairtrain.core.merkle import SortedSet, verify_set_proof
 
-LICENSED_TEXT = ("The lighthouse keeper wrote every evening in a leather book: the colour of the sea, the ships that "
-                 "passed, the gulls that argued on the rail, and the slow turning of the great lamp above his head. "
-                 "When the storms came he wrote less and listened more, and the book filled with silence. ") * 2
-DENIED_TEXT = ("어머니는 새벽마다 시장에 나가 생선을 팔았고, 나는 학교가 끝나면 가게 앞 의자에 앉아 숙제를 했다. "
-               "비린내와 소금기 속에서 글자를 배웠고, 손님들의 목소리로 셈을 익혔다. 그 시장은 이제 사라졌지만 "
-               "그 목소리들은 아직 내 공책 속에 남아 있다. ") * 2
-FREE_TEXT = ("This public-domain style notice may be used for any purpose, including training machine learning "
-             "models, without asking anybody for permission; attribution is appreciated but not required at all. ") * 2
+LICENSED_TEXT = (
+    "The lighthouse keeper wrote every evening in a leather book: the colour of the sea, the ships that "
+    "passed, the gulls that argued on the rail, and the slow turning of the great lamp above his head. "
+    "When the storms came he wrote less and listened more, and the book filled with silence. "
+) * 2
+DENIED_TEXT = (
+    "어머니는 새벽마다 시장에 나가 생선을 팔았고, 나는 학교가 끝나면 가게 앞 의자에 앉아 숙제를 했다. "
+    "비린내와 소금기 속에서 글자를 배웠고, 손님들의 목소리로 셈을 익혔다. 그 시장은 이제 사라졌지만 "
+    "그 목소리들은 아직 내 공책 속에 남아 있다. "
+) * 2
+FREE_TEXT = (
+    "This public-domain style notice may be used for any purpose, including training machine learning "
+    "models, without asking anybody for permission; attribution is appreciated but not required at all. "
+) * 2
 
 
 @pytest.fixture
@@ -66,12 +72,18 @@ def world(tmp_path, database_url):
     data = tmp_path / "dataset"
     data.mkdir()
     rows = []
-    corpus = {"licensed-copy.txt": ("Preface.\n" + LICENSED_TEXT).encode(), "denied-copy.txt": DENIED_TEXT.encode(),
-              "free-copy.txt": FREE_TEXT.encode(), "photo-copy.jpg": make_image(21),
-              "own-photo.jpg": make_image(99),
-              "own-text.txt": ("An unregistered paragraph about compilers, register allocation and "
-                               "instruction scheduling in a small teaching language. " * 3).encode()}
-    for i, (name, body) in enumerate(sorted(corpus.items())):
+    corpus = {
+        "licensed-copy.txt": ("Preface.\n" + LICENSED_TEXT).encode(),
+        "denied-copy.txt": DENIED_TEXT.encode(),
+        "free-copy.txt": FREE_TEXT.encode(),
+        "photo-copy.jpg": make_image(21),
+        "own-photo.jpg": make_image(99),
+        "own-text.txt": (
+            "An unregistered paragraph about compilers, register allocation and "
+            "instruction scheduling in a small teaching language. " * 3
+        ).encode(),
+    }
+    for _i, (name, body) in enumerate(sorted(corpus.items())):
         (data / name).write_bytes(body)
         rows.append({"url": f"https://example.org/{name}", "caption": name, "path": str(data / name)})
     rows.append({"url": None, "caption": "a missing file", "path": str(data / "missing.jpg")})
@@ -88,8 +100,21 @@ def _decisions(out: Path) -> dict[str, dict]:
 def test_clearance_decides_every_item_and_writes_every_output(world):
     run, env, tmp, manifest = world
     out = tmp / "out"
-    report = json.loads(run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai",
-                            "--purpose", "train-genai", "--out", out, "--json").stdout)
+    report = json.loads(
+        run(
+            "clear",
+            manifest,
+            "--snapshot",
+            tmp / "snap",
+            "--licensee",
+            "acme-ai",
+            "--purpose",
+            "train-genai",
+            "--out",
+            out,
+            "--json",
+        ).stdout
+    )
     d = _decisions(out)
     assert d["licensed-copy.txt"]["decision"] == "licence" and not d["licensed-copy.txt"]["passes"]
     assert d["photo-copy.jpg"]["decision"] == "licence"
@@ -111,7 +136,9 @@ def test_clearance_decides_every_item_and_writes_every_output(world):
     html = (out / "report.html").read_text()
     assert "<svg" in html and "Decisions by reason" in html
     assert not re.search(r"""(src|href|url)\s*[=(]\s*["']?\s*(https?:)?//""", html)  # nothing fetched
-    charts = {svg.get("aria-label"): svg for svg in map(ET.fromstring, re.findall(r"<svg.*?</svg>", html, flags=re.DOTALL))}
+    charts = {
+        svg.get("aria-label"): svg for svg in map(ET.fromstring, re.findall(r"<svg.*?</svg>", html, flags=re.DOTALL))
+    }
     assert len(charts["Decisions"].findall("rect")) == len(report["by_decision"]) == 4  # well-formed, a bar each
     assert [t.text for t in charts["Decisions"].findall("text")][::2] == list(report["by_decision"])
 
@@ -125,14 +152,29 @@ def test_clearance_decides_every_item_and_writes_every_output(world):
     denied_hash = bytes.fromhex(d["denied-copy.txt"]["content_hash"])
     assert verify_set_proof(free_hash, items.prove(free_hash), bytes.fromhex(signed["cleared_items"]["root"]))
     absent = items.prove(denied_hash)
-    assert not absent["included"] and verify_set_proof(denied_hash, absent, bytes.fromhex(signed["cleared_items"]["root"]))
+    assert not absent["included"] and verify_set_proof(
+        denied_hash, absent, bytes.fromhex(signed["cleared_items"]["root"])
+    )
 
 
 def test_reservation_mode_lets_unknown_pass_and_says_so(world):
     run, env, tmp, manifest = world
     out = tmp / "out-res"
-    report = json.loads(run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out,
-                            "--mode", "reservation", "--json").stdout)
+    report = json.loads(
+        run(
+            "clear",
+            manifest,
+            "--snapshot",
+            tmp / "snap",
+            "--licensee",
+            "acme-ai",
+            "--out",
+            out,
+            "--mode",
+            "reservation",
+            "--json",
+        ).stdout
+    )
     d = _decisions(out)
     assert d["own-photo.jpg"]["passes"] and d["own-text.txt"]["passes"] and d["missing"]["passes"]
     assert not d["denied-copy.txt"]["passes"] and not d["licensed-copy.txt"]["passes"]
@@ -143,16 +185,38 @@ def test_a_different_clearance_in_the_same_out_is_refused(world):
     run, env, tmp, manifest = world
     out = tmp / "out"
     run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out)
-    r = run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--mode",
-            "reservation", code=1)  # in-process the error surfaces as an exception; the console script exits 2
+    r = run(
+        "clear",
+        manifest,
+        "--snapshot",
+        tmp / "snap",
+        "--licensee",
+        "acme-ai",
+        "--out",
+        out,
+        "--mode",
+        "reservation",
+        code=1,
+    )  # in-process the error surfaces as an exception; the console script exits 2
     assert "holds a different clearance" in str(r.exception)
 
 
 def test_the_img2dataset_manifest_clears_without_network(world):
     run, env, tmp, _ = world
     out = tmp / "out-i2d"
-    report = json.loads(run("clear", TESTDATA / "datasets" / "img2dataset" / "img2dataset_test_1000.parquet",
-                            "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--json").stdout)
+    report = json.loads(
+        run(
+            "clear",
+            TESTDATA / "datasets" / "img2dataset" / "img2dataset_test_1000.parquet",
+            "--snapshot",
+            tmp / "snap",
+            "--licensee",
+            "acme-ai",
+            "--out",
+            out,
+            "--json",
+        ).stdout
+    )
     assert report["items"] == 1000 and report["passed"] == 0  # permission first: nothing here is permitted
     assert report["by_decision"] == {"unknown": 1000} and report["errors"] == {}
     assert sum(report["domains"].values()) == 1000
@@ -162,8 +226,11 @@ def test_the_img2dataset_manifest_clears_without_network(world):
 
 def _tree_digest(out: Path) -> dict[str, str]:
     skip = {"job.json"}
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.name not in skip}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
 
 
 def _many_shards(tmp: Path, manifest: Path, n: int = 6) -> Path:
@@ -182,8 +249,21 @@ def test_killed_and_resumed_job_writes_identical_outputs(world):
     run("clear", sharded, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", ref, "--format", "parquet")
 
     out = tmp / "killed"
-    cmd = [sys.executable, "-m", "fairtrain.cli.app", "clear", str(sharded), "--snapshot", str(tmp / "snap"),
-           "--licensee", "acme-ai", "--out", str(out), "--format", "parquet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fairtrain.cli.app",
+        "clear",
+        str(sharded),
+        "--snapshot",
+        str(tmp / "snap"),
+        "--licensee",
+        "acme-ai",
+        "--out",
+        str(out),
+        "--format",
+        "parquet",
+    ]
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list((out / "shards").glob("*.json"))) < 2:
@@ -222,8 +302,20 @@ def test_manifest_leaves_are_merged_from_every_shard_sorted_and_distinct(world):
     run, env, tmp, manifest = world
     sharded = _many_shards(tmp, manifest, n=3)  # every shard holds the same items
     out = tmp / "out"
-    run("clear", sharded, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--format", "parquet",
-        "--mode", "reservation")
+    run(
+        "clear",
+        sharded,
+        "--snapshot",
+        tmp / "snap",
+        "--licensee",
+        "acme-ai",
+        "--out",
+        out,
+        "--format",
+        "parquet",
+        "--mode",
+        "reservation",
+    )
     per_shard = [pq.read_table(p).column("leaf").to_pylist() for p in sorted((out / "shards").glob("*.leaves-items.*"))]
     assert len(per_shard) == 3 and all(x == per_shard[0] for x in per_shard) and len(per_shard[0]) >= 3
     leaves = pq.read_table(out / "leaves-items.parquet").column("leaf").to_pylist()
@@ -244,11 +336,11 @@ def test_merging_the_leaves_of_many_shards_holds_a_batch_per_shard_not_the_set(t
 
     monkeypatch.setattr(engine, "LEAF_BATCH", 1_000)
     raw = np.random.default_rng(5).bytes(16 * 200_000)
-    every = [raw[j:j + 16].hex() for j in range(0, len(raw), 16)]
+    every = [raw[j : j + 16].hex() for j in range(0, len(raw), 16)]
     parts = []
     for i in range(4):  # overlapping shards: each leaf in two of them
         p = tmp_path / f"{i}.parquet"
-        engine.write_leaves(p, sorted(set(every[i * 40_000:i * 40_000 + 80_000])))
+        engine.write_leaves(p, sorted(set(every[i * 40_000 : i * 40_000 + 80_000])))
         parts.append(p)
     whole = sorted(set(every[:200_000]))
     held = sum(len(x) + 49 for x in whole)  # what the strings alone would take, held at once
@@ -272,8 +364,19 @@ def test_local_workers_and_the_ray_engine_write_identical_decisions(world):
     outs = {}
     for name, extra in {"one": [], "two": ["--workers", "2"], "ray": ["--engine", "ray", "--workers", "2"]}.items():
         outs[name] = tmp / f"out-{name}"
-        run("clear", sharded, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", outs[name],
-            "--format", "parquet", *extra)
+        run(
+            "clear",
+            sharded,
+            "--snapshot",
+            tmp / "snap",
+            "--licensee",
+            "acme-ai",
+            "--out",
+            outs[name],
+            "--format",
+            "parquet",
+            *extra,
+        )
     digests = {k: hashlib.sha256((v / "decisions.parquet").read_bytes()).hexdigest() for k, v in outs.items()}
     assert len(set(digests.values())) == 1, digests
 
@@ -349,7 +452,9 @@ def test_check_web_reads_the_signals_of_url_only_items(world, tmp_path):
         common = [manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--purpose", "train-genai"]
         run("clear", *common, "--out", tmp / "offline")
         assert {r["decision"] for r in pq.read_table(tmp / "offline" / "decisions.parquet").to_pylist()} == {"unknown"}
-        report = json.loads(run("clear", *common, "--out", tmp / "web", "--check-web", "--allow-private-urls", "--json").stdout)
+        report = json.loads(
+            run("clear", *common, "--out", tmp / "web", "--check-web", "--allow-private-urls", "--json").stdout
+        )
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -368,14 +473,43 @@ def test_memory_stays_bounded_for_a_dataset_larger_than_the_process(world, tmp_p
     blob_mb, n = 2, 300
     with pq.ParquetWriter(data, pa.schema([("url", pa.string()), ("data", pa.binary())])) as w:
         for i in range(0, n, 10):  # 10 items per row group, each a 2 MB blob nobody registered
-            w.write_table(pa.table({"url": [f"https://example.org/{j}.bin" for j in range(i, i + 10)],
-                                    "data": [rng.bytes(blob_mb << 20) for _ in range(10)]}))
+            w.write_table(
+                pa.table(
+                    {
+                        "url": [f"https://example.org/{j}.bin" for j in range(i, i + 10)],
+                        "data": [rng.bytes(blob_mb << 20) for _ in range(10)],
+                    }
+                )
+            )
     assert data.stat().st_size > 550 << 20
-    peak = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    r = subprocess.run([sys.executable, "-c", peak, sys.executable, "-m", "fairtrain.cli.app", "clear", str(data),
-                        "--snapshot", str(tmp / "snap"), "--licensee", "acme-ai", "--out", str(tmp / "big-out"),
-                        "--batch-size", "4"], env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    peak = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            peak,
+            sys.executable,
+            "-m",
+            "fairtrain.cli.app",
+            "clear",
+            str(data),
+            "--snapshot",
+            str(tmp / "snap"),
+            "--licensee",
+            "acme-ai",
+            "--out",
+            str(tmp / "big-out"),
+            "--batch-size",
+            "4",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     peak_mib = int(r.stdout.split()[-1]) / 1024
     print(f"peak RSS {peak_mib:.0f} MiB")
     assert peak_mib < 450, f"peak RSS {peak_mib:.0f} MiB for a {data.stat().st_size >> 20} MiB dataset"
@@ -392,8 +526,19 @@ def test_report_lists_items_with_work_titles_and_names_not_refs(world):
     run("declare", "--holder", "1", "--category", "train-ai=inherit")  # the organisation's offer is the one
     run("snapshot", "export", tmp / "snap2")
     out = tmp / "out"
-    run("clear", manifest, "--snapshot", tmp / "snap2", "--licensee", "acme-ai", "--purpose", "train-genai",
-        "--out", out, "--json")
+    run(
+        "clear",
+        manifest,
+        "--snapshot",
+        tmp / "snap2",
+        "--licensee",
+        "acme-ai",
+        "--purpose",
+        "train-genai",
+        "--out",
+        out,
+        "--json",
+    )
     quote = json.loads((out / "licence-quote.json").read_text())
     names = {g["party"]: g["name"] for g in quote["groups"]}
     assert names.get("org:1") == "Korea <Music> & Co", names  # the name, with the ref as the id beside it
@@ -404,15 +549,22 @@ def test_report_lists_items_with_work_titles_and_names_not_refs(world):
     body = html.split('<table class="items">')[1].split("</table>")[0]
     rows = re.findall(r'<tr class="it ([^"]*)">(.*?)</tr>', body, flags=re.DOTALL)
     assert len(rows) == 7  # every item of the dataset, the unreadable one included
-    by_item = {re.search(r"<small>(.*?)</small>", r).group(1) if "<small>" in r else "missing": (cls, r)
-               for cls, r in rows}
+    by_item = {
+        re.search(r"<small>(.*?)</small>", r).group(1) if "<small>" in r else "missing": (cls, r) for cls, r in rows
+    }
     cls, row = next(v for k, v in by_item.items() if k.endswith("denied-copy.txt"))
     cells = re.findall(r"<td>(.*?)</td>", row, flags=re.DOTALL)
     assert cells[0] == "deny" and "denied" in cells[2] and cells[3].startswith("Fishmonger")
     assert re.fullmatch(r"[01]\.\d{3}", cells[4]) and cells[5] and "registry: deny" in cells[6]
     # the filters: a radio button per decision, modality and holder; a row carries the keys it matches
-    labels = dict((m[1], m[0]) for m in re.findall(r'<input type="radio" name="\w+" id="f-(\w+)"><label for="f-\w+">'
-                                                   r'(.*?)</label>', html))
+    labels = dict(
+        (m[1], m[0])
+        for m in re.findall(
+            r'<input type="radio" name="\w+" id="f-(\w+)"><label for="f-\w+">'
+            r"(.*?)</label>",
+            html,
+        )
+    )
     assert {"deny", "licence", "allow", "unknown", "text", "image", "Keeper", "Fishmonger"} <= set(labels)
     assert {labels["deny"], labels["text"], labels["Fishmonger"]} <= set(cls.split())
     assert f"#f-{labels['deny']}:checked~table.items tr.it:not(.{labels['deny']}){{display:none}}" in html
@@ -422,13 +574,28 @@ def test_report_lists_items_with_work_titles_and_names_not_refs(world):
 def test_report_table_stops_at_10000_items_and_names_decisions_parquet():
     from fairtrain.services.clearance.report import MAX_REPORT_ITEMS, render_html
 
-    items = [{"item": f"<script>alert({n})</script>", "modality": "text", "decision": "allow", "reason": "",
-              "works": []} for n in range(MAX_REPORT_ITEMS + 5)]
-    report = {"licensee": "l", "purpose": "train-genai", "research": False, "mode": "permission", "engine": "e",
-              "job_id": "j", "mode_note": "", "items": len(items) + 20, "passed": 0, "excluded": 0,
-              "licence_quote": {"works": 0, "totals": {}}, "snapshots": [], "input": "i", "format": "f",
-              "shards": 1, **{k: {} for k in ("by_decision", "by_reason", "by_modality", "domains", "holders",
-                                             "errors")}}
+    items = [
+        {"item": f"<script>alert({n})</script>", "modality": "text", "decision": "allow", "reason": "", "works": []}
+        for n in range(MAX_REPORT_ITEMS + 5)
+    ]
+    report = {
+        "licensee": "l",
+        "purpose": "train-genai",
+        "research": False,
+        "mode": "permission",
+        "engine": "e",
+        "job_id": "j",
+        "mode_note": "",
+        "items": len(items) + 20,
+        "passed": 0,
+        "excluded": 0,
+        "licence_quote": {"works": 0, "totals": {}},
+        "snapshots": [],
+        "input": "i",
+        "format": "f",
+        "shards": 1,
+        **{k: {} for k in ("by_decision", "by_reason", "by_modality", "domains", "holders", "errors")},
+    }
     html = render_html(report, items)
     assert html.count('<tr class="it ') == MAX_REPORT_ITEMS == 10_000
     assert "<script>" not in html and "&lt;script&gt;alert(9999)" in html and "alert(10000)" not in html

@@ -54,13 +54,15 @@ def _round_trip(reader: Reader, shard: Shard, out: Path, keep=lambda it: it.row 
     (again,) = reader.shards(out)
     back = _read_all(reader, again)
     assert [it.record for it in back] == [it.record for it in kept]
-    assert [(it.url, it.text, it.data, it.media_type) for it in back] == \
-        [(it.url, it.text, it.data, it.media_type) for it in kept]
+    assert [(it.url, it.text, it.data, it.media_type) for it in back] == [
+        (it.url, it.text, it.data, it.media_type) for it in kept
+    ]
     assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]  # nothing left half-written
     return items, kept, back
 
 
 # --- format detection --------------------------------------------------------------------------------
+
 
 def test_formats_are_chosen_by_extension_directory_contents_or_name(tmp_path):
     assert detect_format(IMG2DATASET) == "parquet"  # LICENSE beside the shards is a sidecar
@@ -97,11 +99,15 @@ def test_unknown_formats_and_missing_inputs_are_clear_errors(tmp_path):
 
 # --- Parquet -----------------------------------------------------------------------------------------
 
+
 def test_img2dataset_manifests_give_url_caption_image_items():
     r = reader_for(IMG2DATASET)
     shards = r.shards(IMG2DATASET)
-    assert [s.id for s in shards] == ["img2dataset_sample_image.parquet", "img2dataset_test_1000.parquet",
-                                      "img2dataset_test_10000.parquet"]
+    assert [s.id for s in shards] == [
+        "img2dataset_sample_image.parquet",
+        "img2dataset_test_1000.parquet",
+        "img2dataset_test_10000.parquet",
+    ]
     assert r.shards(IMG2DATASET) == shards
     items = _read_all(r, shards[1], batch_size=64)
     table = pq.read_table(shards[1].path)
@@ -128,15 +134,20 @@ def test_parquet_round_trip_keeps_schema_metadata_and_rows(tmp_path):
 
 def _many_row_groups(path: Path, groups: int = 24, rows: int = 10, blob: int = 48 << 10) -> None:
     rng = np.random.default_rng(7)
-    schema = pa.schema([("key", pa.string()), ("url", pa.string()), ("caption", pa.string()),
-                        ("jpg", pa.binary())])
+    schema = pa.schema([("key", pa.string()), ("url", pa.string()), ("caption", pa.string()), ("jpg", pa.binary())])
     with pq.ParquetWriter(path, schema, compression="none") as w:
         for g in range(groups):
-            w.write_table(pa.table({
-                "key": [f"{g:03d}{i:03d}" for i in range(rows)],
-                "url": [f"https://example.org/{g}/{i}" for i in range(rows)],
-                "caption": [f"picture {g}-{i}" for i in range(rows)],
-                "jpg": [b"\xff\xd8\xff" + rng.bytes(blob) for _ in range(rows)]}, schema=schema))
+            w.write_table(
+                pa.table(
+                    {
+                        "key": [f"{g:03d}{i:03d}" for i in range(rows)],
+                        "url": [f"https://example.org/{g}/{i}" for i in range(rows)],
+                        "caption": [f"picture {g}-{i}" for i in range(rows)],
+                        "jpg": [b"\xff\xd8\xff" + rng.bytes(blob) for _ in range(rows)],
+                    },
+                    schema=schema,
+                )
+            )
 
 
 def test_parquet_streams_with_bounded_batches_and_memory(tmp_path):
@@ -180,8 +191,7 @@ def test_parquet_local_paths_and_bytes_columns(tmp_path):
     (tmp_path / "images" / "a.png").write_bytes(_png(1))
     os.mkfifo(tmp_path / "images" / "pipe.png")
     paths = ["images/a.png", "images/missing.png", str(tmp_path / "images/a.png"), "images/pipe.png"]
-    pq.write_table(pa.table({"image_path": paths,
-                             "caption": ["a", "b", "c", "d"]}), tmp_path / "manifest.parquet")
+    pq.write_table(pa.table({"image_path": paths, "caption": ["a", "b", "c", "d"]}), tmp_path / "manifest.parquet")
     r = reader_for(tmp_path / "manifest.parquet")
     items = _read_all(r, r.shards(tmp_path / "manifest.parquet")[0])
     assert items[0].data == _png(1) and items[0].media_type == "image" and items[0].text == "a"
@@ -190,14 +200,19 @@ def test_parquet_local_paths_and_bytes_columns(tmp_path):
     assert items[3].error == "local file 'images/pipe.png' is not a regular file"  # and did not block
     # an HF-style struct image column and a plain binary column
     img = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    pq.write_table(pa.table({"image": pa.array([{"bytes": _png(2), "path": "x.png"},
-                                                {"bytes": None, "path": "images/a.png"}], img),
-                             "TEXT": ["cap", "by path"]}), tmp_path / "structs.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "image": pa.array([{"bytes": _png(2), "path": "x.png"}, {"bytes": None, "path": "images/a.png"}], img),
+                "TEXT": ["cap", "by path"],
+            }
+        ),
+        tmp_path / "structs.parquet",
+    )
     embedded, by_path = _read_all(r, r.shards(tmp_path / "structs.parquet")[0])
     assert (embedded.data, embedded.media_type, embedded.text) == (_png(2), "image", "cap")
     assert (by_path.data, by_path.media_type) == (_png(1), "image")
-    pq.write_table(pa.table({"blob": [b"\xff\xd8\xff\xe0jpeg"], "url": ["https://x.org/1"]}),
-                   tmp_path / "b.parquet")
+    pq.write_table(pa.table({"blob": [b"\xff\xd8\xff\xe0jpeg"], "url": ["https://x.org/1"]}), tmp_path / "b.parquet")
     (blob,) = _read_all(r, r.shards(tmp_path / "b.parquet")[0])  # any binary column is the content
     assert (blob.data, blob.media_type, blob.url) == (b"\xff\xd8\xff\xe0jpeg", "image", "https://x.org/1")
 
@@ -263,6 +278,7 @@ def test_column_roles_can_be_named(tmp_path):
 
 # --- CSV ---------------------------------------------------------------------------------------------
 
+
 def test_csv_rows_quoted_newlines_errors_and_verbatim_round_trip(tmp_path):
     rows = [
         b"\xef\xbb\xbfurl,caption,path\r\n",
@@ -281,8 +297,7 @@ def test_csv_rows_quoted_newlines_errors_and_verbatim_round_trip(tmp_path):
     items = _read_all(r, shard, 3)
     assert [it.row for it in items] == [0, 1, 2, 3, 4]
     assert items[0].text == "two\r\nlines, with comma" and items[0].media_type == "image"
-    assert items[0].record == {"url": "https://a.example/1.jpg", "caption": "two\r\nlines, with comma",
-                               "path": ""}
+    assert items[0].record == {"url": "https://a.example/1.jpg", "caption": "two\r\nlines, with comma", "path": ""}
     assert items[1].text == "café"
     assert "not valid UTF-8" in items[2].error
     assert "4 fields, the header 3" in items[3].error
@@ -304,6 +319,7 @@ def test_tsv_and_a_csv_without_header(tmp_path):
 
 # --- WebDataset --------------------------------------------------------------------------------------
 
+
 def test_webdataset_shared_shards():
     r = reader_for(WEBDATASET)
     shards = r.shards(WEBDATASET)
@@ -312,7 +328,8 @@ def test_webdataset_shared_shards():
     assert [(it.item, it.text, it.media_type) for it in texts] == [
         ("compressed.tar:compressed/0001", "hello\n", "text"),
         ("compressed.tar:compressed/0002", "world\n", "text"),
-        ("compressed.tar:compressed/0003", "gzip\n", "text")]
+        ("compressed.tar:compressed/0003", "gzip\n", "text"),
+    ]
     assert texts[0].record["txt.gz"][:2] == b"\x1f\x8b"  # the record keeps the member as stored
     samples = _read_all(r, shards[1], 32)
     assert len(samples) == 90
@@ -333,6 +350,7 @@ def test_webdataset_round_trip_keeps_members(tmp_path, shard_name):
     def members(p):
         with tarfile.open(p) as tf:
             return [(m.name, tf.extractfile(m).read()) for m in tf if m.isfile()]
+
     assert members(out) == [(n, d) for n, d in members(shard.path) if n.split(".")[0] in kept_keys]
     assert (out.read_bytes()[:2] == b"\x1f\x8b") == shard_name.endswith(".tgz")
 
@@ -362,7 +380,7 @@ def test_webdataset_refuses_traversal_links_and_survives_damage(tmp_path):
     data = bytearray(path.read_bytes())
     with tarfile.open(path) as tf:
         hdr = next(m for m in tf if m.name == "000004.txt").offset
-    data[hdr:hdr + 100] = b"\x55" * 100  # a damaged header in the middle
+    data[hdr : hdr + 100] = b"\x55" * 100  # a damaged header in the middle
     path.write_bytes(bytes(data))
     r = reader_for(path)
     items = _read_all(r, r.shards(path)[0], 2)
@@ -384,7 +402,7 @@ def test_a_truncated_tar_ends_its_shard_with_an_error_item(tmp_path):
     with tarfile.open(path, "w") as tf:
         _add(tf, "a.txt", b"alpha")
         _add(tf, "b.png", _png(4, 64))
-    path.write_bytes(path.read_bytes()[:1024 + 600])
+    path.write_bytes(path.read_bytes()[: 1024 + 600])
     r = reader_for(path)
     items = _read_all(r, r.shards(path)[0])
     assert items[0].text == "alpha"
@@ -392,6 +410,7 @@ def test_a_truncated_tar_ends_its_shard_with_an_error_item(tmp_path):
 
 
 # --- folders -----------------------------------------------------------------------------------------
+
 
 def test_folder_items_symlinks_and_special_files(tmp_path):
     root = tmp_path / "root"
@@ -439,13 +458,20 @@ def test_folder_round_trip_copies_kept_files(tmp_path):
 
 # --- Hugging Face datasets ---------------------------------------------------------------------------
 
+
 def test_hf_save_to_disk_shards_features_and_round_trip(tmp_path):
     datasets = pytest.importorskip("datasets")
-    feats = datasets.Features({"text": datasets.Value("string"),
-                               "label": datasets.ClassLabel(names=["a", "b"]), "image": datasets.Image()})
-    ds = datasets.Dataset.from_dict({
-        "text": [f"document {i}" for i in range(10)], "label": [i % 2 for i in range(10)],
-        "image": [{"bytes": _png(i), "path": None} for i in range(10)]}, features=feats)
+    feats = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["a", "b"]), "image": datasets.Image()}
+    )
+    ds = datasets.Dataset.from_dict(
+        {
+            "text": [f"document {i}" for i in range(10)],
+            "label": [i % 2 for i in range(10)],
+            "image": [{"bytes": _png(i), "path": None} for i in range(10)],
+        },
+        features=feats,
+    )
     ds.save_to_disk(str(tmp_path / "ds"), num_shards=2)
     r = reader_for(tmp_path / "ds")
     assert r.format == "hf"
@@ -463,8 +489,9 @@ def test_hf_save_to_disk_shards_features_and_round_trip(tmp_path):
 
 def test_hf_dataset_dict_and_not_a_dataset(tmp_path):
     datasets = pytest.importorskip("datasets")
-    dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["x", "y"]}),
-                               "test": datasets.Dataset.from_dict({"text": ["z"]})})
+    dd = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict({"text": ["x", "y"]}), "test": datasets.Dataset.from_dict({"text": ["z"]})}
+    )
     dd.save_to_disk(str(tmp_path / "dd"))
     r = reader_for(tmp_path / "dd")
     shards = r.shards(tmp_path / "dd")
@@ -477,25 +504,36 @@ def test_hf_dataset_dict_and_not_a_dataset(tmp_path):
 
 # --- WARC --------------------------------------------------------------------------------------------
 
+
 def _warc(path: Path, gz: bool = True) -> None:
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
+
     with open(path, "wb") as f:
         w = WARCWriter(f, gzip=gz)
         w.write_record(w.create_warcinfo_record(path.name, {"software": "fairtrain tests"}))
-        pages = [("https://a.example/page", "text/html; charset=euc-kr",
-                  "<p>안녕하세요</p>".encode("euc-kr")),
-                 ("https://a.example/cat.png", "image/png", _png(9)),
-                 ("https://a.example/song", "audio/mpeg", b"ID3\x03\x00" + bytes(64))]
+        pages = [
+            ("https://a.example/page", "text/html; charset=euc-kr", "<p>안녕하세요</p>".encode("euc-kr")),
+            ("https://a.example/cat.png", "image/png", _png(9)),
+            ("https://a.example/song", "audio/mpeg", b"ID3\x03\x00" + bytes(64)),
+        ]
         for uri, ctype, body in pages:
             headers = [("Content-Type", ctype), ("Content-Length", str(len(body)))]
-            resp = w.create_warc_record(uri, "response", payload=io.BytesIO(body),
-                                        http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"))
-            req = w.create_warc_record(uri, "request", http_headers=StatusAndHeaders(
-                "GET / HTTP/1.1", [("Host", "a.example")], is_http_request=True))
+            resp = w.create_warc_record(
+                uri,
+                "response",
+                payload=io.BytesIO(body),
+                http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+            )
+            req = w.create_warc_record(
+                uri,
+                "request",
+                http_headers=StatusAndHeaders("GET / HTTP/1.1", [("Host", "a.example")], is_http_request=True),
+            )
             w.write_request_response_pair(req, resp)
-        notes = w.create_warc_record("file:///notes.txt", "resource", payload=io.BytesIO(b"plain notes"),
-                                     warc_content_type="text/plain")
+        notes = w.create_warc_record(
+            "file:///notes.txt", "resource", payload=io.BytesIO(b"plain notes"), warc_content_type="text/plain"
+        )
         w.write_record(notes)
 
 
@@ -503,14 +541,19 @@ def _warc(path: Path, gz: bool = True) -> None:
 def test_warc_responses_become_items_and_records_are_copied_verbatim(tmp_path, gz):
     pytest.importorskip("warcio")
     from warcio.archiveiterator import ArchiveIterator
+
     path = tmp_path / ("crawl.warc.gz" if gz else "crawl.warc")
     _warc(path, gz)
     r = reader_for(path)
     assert r.format == "warc"
     (shard,) = r.shards(path)
     items = _read_all(r, shard, 2)
-    assert [it.url for it in items] == ["https://a.example/page", "https://a.example/cat.png",
-                                        "https://a.example/song", "file:///notes.txt"]
+    assert [it.url for it in items] == [
+        "https://a.example/page",
+        "https://a.example/cat.png",
+        "https://a.example/song",
+        "file:///notes.txt",
+    ]
     assert items[0].text == "<p>안녕하세요</p>" and items[0].media_type == "text"
     assert items[1].data == _png(9) and items[1].media_type == "image"
     assert items[2].media_type == "audio" and items[3].text == "plain notes"
@@ -519,14 +562,19 @@ def test_warc_responses_become_items_and_records_are_copied_verbatim(tmp_path, g
     _round_trip(r, shard, out, keep=lambda it: it.row in (1, 3))
     with open(out, "rb") as f:
         kinds = [(rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI")) for rec in ArchiveIterator(f)]
-    assert kinds == [("warcinfo", None), ("response", "https://a.example/cat.png"),
-                     ("request", "https://a.example/cat.png"), ("resource", "file:///notes.txt")]
+    assert kinds == [
+        ("warcinfo", None),
+        ("response", "https://a.example/cat.png"),
+        ("request", "https://a.example/cat.png"),
+        ("resource", "file:///notes.txt"),
+    ]
     src = _raw_records(path)
     assert out.read_bytes() == b"".join(src[k] for k in kinds)  # byte for byte from the input
 
 
 def _raw_records(path: Path) -> dict[tuple[str, str | None], bytes]:
     from warcio.archiveiterator import ArchiveIterator
+
     data, spans = path.read_bytes(), []
     with open(path, "rb") as f:
         for rec in (it := ArchiveIterator(f)):
@@ -542,7 +590,7 @@ def test_a_damaged_warc_keeps_what_it_read_and_reports_the_rest(tmp_path):
     _warc(path, gz=False)
     data = path.read_bytes()
     cut = data.index(b"WARC/1", data.index(b"https://a.example/cat.png"))  # the header of a later record
-    path.write_bytes(data[:cut] + b"GARBAGE" + data[cut + 6:])
+    path.write_bytes(data[:cut] + b"GARBAGE" + data[cut + 6 :])
     r = reader_for(path)
     items = _read_all(r, r.shards(path)[0])
     assert items[0].url == "https://a.example/page" and items[0].error is None
@@ -551,8 +599,10 @@ def test_a_damaged_warc_keeps_what_it_read_and_reports_the_rest(tmp_path):
 
 # --- optional packages -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("fmt", "module", "pin"), [("hf", "datasets", "datasets==5.2.0"),
-                                                    ("warc", "warcio", "warcio==1.8.1")])
+
+@pytest.mark.parametrize(
+    ("fmt", "module", "pin"), [("hf", "datasets", "datasets==5.2.0"), ("warc", "warcio", "warcio==1.8.1")]
+)
 def test_missing_optional_packages_say_what_to_install(tmp_path, monkeypatch, fmt, module, pin):
     (tmp_path / "x.warc").write_bytes(b"")
     for name in [m for m in list(sys.modules) if m == module or m.startswith(module + ".")]:
@@ -572,6 +622,7 @@ def test_every_format_has_a_reader_that_follows_the_protocol():
 
 def test_readers_and_items_travel_to_worker_processes(tmp_path):
     import pickle
+
     r = reader_for(IMG2DATASET, columns={"caption": "TEXT"})
     shard = r.shards(IMG2DATASET)[1]
     items = next(r.read(shard, 3))

@@ -34,7 +34,11 @@ NOWHERE = Requirement("fairtrain_no_such_package", "pip install fairtrain-no-suc
 @pytest.fixture
 def snapshot_world(tmp_path, database_url):
     env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    for args in (["keys", "create"], ["keys", "create", "--name", "acme-ai"], ["snapshot", "export", tmp_path / "snap"]):
+    for args in (
+        ["keys", "create"],
+        ["keys", "create", "--name", "acme-ai"],
+        ["snapshot", "export", tmp_path / "snap"],
+    ):
         r = CliRunner().invoke(app, [str(a) for a in args], env=env)
         assert r.exit_code == 0, r.output
     (tmp_path / "a.jsonl").write_text(json.dumps({"text": "a line nobody registered"}) + "\n")
@@ -42,6 +46,7 @@ def snapshot_world(tmp_path, database_url):
 
 
 # -- optional packages, checked when a step or an executor is built ------------------------------------
+
 
 def test_a_step_that_needs_a_missing_package_is_refused_when_built_with_its_pip_line():
     class Needy(PipelineStep):
@@ -57,8 +62,11 @@ def test_a_step_that_needs_a_missing_package_is_refused_when_built_with_its_pip_
             pass
 
     for cls in (Needy, Needier):
-        with pytest.raises(ToolMissing, match=r"needs fairtrain_no_such_package: pip install "
-                                              r"fairtrain-no-such-package==1\.0$") as e:
+        with pytest.raises(
+            ToolMissing,
+            match=r"needs fairtrain_no_such_package: pip install "
+            r"fairtrain-no-such-package==1\.0$",
+        ) as e:
             cls()
         assert e.value.exit_code == 5 and cls.__name__ in str(e.value)
 
@@ -75,17 +83,39 @@ def test_the_ray_executor_without_ray_is_refused_before_anything_is_written(snap
     raised then was a bug (exit 3) to the CLI."""
     env, tmp = snapshot_world
     monkeypatch.setitem(sys.modules, "ray", None)
-    r = CliRunner().invoke(app, ["clear", str(tmp / "a.jsonl"), "--snapshot", str(tmp / "snap"), "--licensee", "acme-ai",
-                                 "--out", str(tmp / "out"), "--engine", "ray"], env=env)
+    r = CliRunner().invoke(
+        app,
+        [
+            "clear",
+            str(tmp / "a.jsonl"),
+            "--snapshot",
+            str(tmp / "snap"),
+            "--licensee",
+            "acme-ai",
+            "--out",
+            str(tmp / "out"),
+            "--engine",
+            "ray",
+        ],
+        env=env,
+    )
     assert isinstance(r.exception, ToolMissing), r.output
     assert "pip install 'fairtrain[ray]'" in str(r.exception) and "RayExecutor" in str(r.exception)
     assert not (tmp / "out").exists()
     # the command itself exits with ToolMissing's code, the install line on stderr
-    code = ("import sys; sys.modules['ray'] = None; from fairtrain.cli.app import main; "
-            f"sys.argv = ['fairtrain', 'clear', {str(tmp / 'a.jsonl')!r}, '--snapshot', {str(tmp / 'snap')!r}, "
-            f"'--licensee', 'acme-ai', '--out', {str(tmp / 'out')!r}, '--engine', 'ray']; main()")
-    p = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env, "PYTHONPATH": str(SRC)}, check=False,
-                       capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; sys.modules['ray'] = None; from fairtrain.cli.app import main; "
+        f"sys.argv = ['fairtrain', 'clear', {str(tmp / 'a.jsonl')!r}, '--snapshot', {str(tmp / 'snap')!r}, "
+        f"'--licensee', 'acme-ai', '--out', {str(tmp / 'out')!r}, '--engine', 'ray']; main()"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env, "PYTHONPATH": str(SRC)},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == ToolMissing.exit_code, p.stderr
     assert "pip install 'fairtrain[ray]'" in p.stderr and not (tmp / "out").exists()
 
@@ -96,13 +126,26 @@ def test_a_missing_warc_reader_package_is_named_before_anything_is_written(snaps
     for name in [m for m in list(sys.modules) if m == "warcio" or m.startswith("warcio.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "warcio", None)
-    r = CliRunner().invoke(app, ["clear", str(tmp / "x.warc"), "--snapshot", str(tmp / "snap"), "--licensee",
-                                 "acme-ai", "--out", str(tmp / "out")], env=env)
+    r = CliRunner().invoke(
+        app,
+        [
+            "clear",
+            str(tmp / "x.warc"),
+            "--snapshot",
+            str(tmp / "snap"),
+            "--licensee",
+            "acme-ai",
+            "--out",
+            str(tmp / "out"),
+        ],
+        env=env,
+    )
     assert isinstance(r.exception, FairtrainError) and "pip install warcio==1.8.1" in str(r.exception)
     assert not (tmp / "out").exists()
 
 
 # -- executors: one table -------------------------------------------------------------------------------
+
 
 def test_executors_come_from_one_table_that_the_cli_offers_and_checks():
     assert set(EXECUTORS) == {"local", "ray"}
@@ -158,29 +201,54 @@ def test_a_shard_runner_travels_as_what_it_was_built_from(tmp_path):
     runner = ShardRunner(tmp_path / "a.jsonl", None, tmp_path / "out", config, 64, verified={"x": object()})
     copy = pickle.loads(pickle.dumps(runner))
     assert (copy.input_path, copy.fmt, copy.out, copy.config, copy.batch_size) == (
-        runner.input_path, None, tmp_path / "out", config, 64)
-    assert copy.verified is None and copy._pipeline is None and [s.id for s in copy.shards] == [
-        s.id for s in runner.shards]
+        runner.input_path,
+        None,
+        tmp_path / "out",
+        config,
+        64,
+    )
+    assert (
+        copy.verified is None
+        and copy._pipeline is None
+        and [s.id for s in copy.shards] == [s.id for s in runner.shards]
+    )
 
 
 # -- typed records, written as the dicts were ----------------------------------------------------------
+
 
 def test_typed_reasons_and_matches_write_the_json_the_dicts_wrote():
     item = Item(item="a.txt", shard="s", row=3, url="https://example.org/a.txt")
     terms = {"status": "active", "holders": []}
     rec = ItemRecord(item=item, modality="text", content_hash="ab", decision=Value.DENY, passes=False)
     rec.matches.append(Match(snapshot="snap1", work_id=7, score=0.5, stage="exact", evidence={"k": 1}, terms=terms))
-    rec.reasons += [Reason("registry", Value.DENY, "registered work's effective terms", snapshot="snap1", work_id=7,
-                           granted=False),
-                    Reason("web", Value.ALLOW, ("robots.txt", "tdmrep"), url=item.url),
-                    Reason("error", Value.UNKNOWN, "unreadable"), Reason("default", Value.UNKNOWN, "nothing")]
+    rec.reasons += [
+        Reason("registry", Value.DENY, "registered work's effective terms", snapshot="snap1", work_id=7, granted=False),
+        Reason("web", Value.ALLOW, ("robots.txt", "tdmrep"), url=item.url),
+        Reason("error", Value.UNKNOWN, "unreadable"),
+        Reason("default", Value.UNKNOWN, "nothing"),
+    ]
     row = decision_row(rec)
-    assert row["reasons"] == json.dumps([
-        {"source": "registry", "snapshot": "snap1", "work_id": 7, "value": "deny",
-         "why": "registered work's effective terms", "granted": False},
-        {"source": "web", "url": item.url, "value": "allow", "why": ["robots.txt", "tdmrep"]},
-        {"source": "error", "value": "unknown", "why": "unreadable"},
-        {"source": "default", "value": "unknown", "why": "nothing"}], sort_keys=True, ensure_ascii=False)
-    assert row["evidence"] == json.dumps([{"snapshot": "snap1", "work_id": 7, "score": 0.5, "stage": "exact",
-                                           "evidence": {"k": 1}}], sort_keys=True, ensure_ascii=False)
+    assert row["reasons"] == json.dumps(
+        [
+            {
+                "source": "registry",
+                "snapshot": "snap1",
+                "work_id": 7,
+                "value": "deny",
+                "why": "registered work's effective terms",
+                "granted": False,
+            },
+            {"source": "web", "url": item.url, "value": "allow", "why": ["robots.txt", "tdmrep"]},
+            {"source": "error", "value": "unknown", "why": "unreadable"},
+            {"source": "default", "value": "unknown", "why": "nothing"},
+        ],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    assert row["evidence"] == json.dumps(
+        [{"snapshot": "snap1", "work_id": 7, "score": 0.5, "stage": "exact", "evidence": {"k": 1}}],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     assert row["work_ids"] == [7] and rec.matches[0].key == "snap1:7"

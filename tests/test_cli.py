@@ -44,7 +44,9 @@ def test_a_creator_and_a_cmo_from_the_command_line(cli, tmp_path):
     assert cli.json("decide", str(wid), "--category", "train-genai")["value"] == "deny"
 
     cli.json("declare", "--holder", str(h["id"]), "--category", "tdm=deny", "--category", "search=allow")
-    cli.json("declare", "--work", str(wid), "--category", "train-genai=licence", "--price", "12.50", "--currency", "EUR")
+    cli.json(
+        "declare", "--work", str(wid), "--category", "train-genai=licence", "--price", "12.50", "--currency", "EUR"
+    )
     d = cli.json("decide", str(wid), "--category", "train-genai", "--licensee", "acme")
     assert d["value"] == "licence"
     assert d["offers"][0]["price"] == {"currency": "EUR", "minor": 1250, "display": "12.50 EUR"}

@@ -33,11 +33,16 @@ def test_the_app_has_all_its_commands():
 
 
 def test_every_command_takes_json():
-    missing = [" ".join(p) for p, cmd in COMMANDS if not any("--json" in getattr(opt, "opts", ()) for opt in cmd.params)]
+    missing = [
+        " ".join(p) for p, cmd in COMMANDS if not any("--json" in getattr(opt, "opts", ()) for opt in cmd.params)
+    ]
     assert missing == []
 
 
 def test_every_command_is_in_the_readme():
-    missing = [" ".join(p) for p, _ in COMMANDS
-               if not re.search(r"fairtrain(?: --[\w-]+(?: \S+)?)* " + re.escape(" ".join(p)) + r"\b", README)]
+    missing = [
+        " ".join(p)
+        for p, _ in COMMANDS
+        if not re.search(r"fairtrain(?: --[\w-]+(?: \S+)?)* " + re.escape(" ".join(p)) + r"\b", README)
+    ]
     assert missing == []

@@ -75,7 +75,10 @@ def test_reimporting_the_same_file_changes_nothing(registry, org, tmp_path):
 
 def test_a_changed_row_supersedes_its_declarations(registry, org, tmp_path):
     import_csv(registry, write(tmp_path, GOOD), org_id=org)
-    changed = GOOD.replace("K-2,Spring Day,,김작곡:composer:100%,,KRA401234567,,,allow,", "K-2,Spring Day,,김작곡:composer:100%,,KRA401234567,,,deny,")
+    changed = GOOD.replace(
+        "K-2,Spring Day,,김작곡:composer:100%,,KRA401234567,,,allow,",
+        "K-2,Spring Day,,김작곡:composer:100%,,KRA401234567,,,deny,",
+    )
     report = import_csv(registry, write(tmp_path, changed, "v2.csv"), org_id=org)
     assert (report.updated, report.unchanged) == (1, 2)
     with registry.engine.connect() as c:
@@ -140,8 +143,9 @@ def test_files_are_read_hashed_and_clashes_open_disputes(registry, org, tmp_path
     report = import_csv(registry, write(tmp_path, "F-1,Arirang,a.txt,A:author:1,,,,,,,,,,\n"), org_id=org)
     assert report.imported
     other = registry.add_org("Other CMO")
-    report2 = import_csv(registry, write(tmp_path, "O-1,Arirang (claimed),a.txt,Z:author:1,,,,,,,,,,\n", "o.csv"),
-                         org_id=other)
+    report2 = import_csv(
+        registry, write(tmp_path, "O-1,Arirang (claimed),a.txt,Z:author:1,,,,,,,,,,\n", "o.csv"), org_id=other
+    )
     assert report2.imported and report2.disputes == 1
     (d,) = registry.disputes()
     assert d["key"] == "content_hash"
@@ -151,8 +155,11 @@ def test_files_are_read_hashed_and_clashes_open_disputes(registry, org, tmp_path
 
 def test_a_big_file_is_parsed_in_a_worker_and_still_all_or_nothing(registry, org, tmp_path):
     """Above 2 MiB the importer parses in a worker process and stores chunk by chunk in one transaction."""
-    rows = "".join(f"B{i:06d},Big work {i} with a longer title to fill the file,,Member {i % 500}:composer:1,,,,,"
-                   f"{'allow' if i % 2 else ''},,,,,\n" for i in range(40_000))
+    rows = "".join(
+        f"B{i:06d},Big work {i} with a longer title to fill the file,,Member {i % 500}:composer:1,,,,,"
+        f"{'allow' if i % 2 else ''},,,,,\n"
+        for i in range(40_000)
+    )
     assert len(rows.encode()) > 2 << 20
     bad = write(tmp_path, rows + "B-bad,Bad,,X:composer:1/2,,,,,,,,,,\n", "big-bad.csv")
     report = import_csv(registry, bad, org_id=org)
@@ -185,8 +192,11 @@ def test_a_retitled_row_keeps_its_declarations_and_a_new_owner_is_refused(regist
 
 
 def test_duplicates_across_worker_chunks_name_the_first_line(registry, org, tmp_path):
-    rows = [f"D{i:06d},Work {i} with a title long enough to fill a few chunks of the file,,M {i % 50}:author:1,"
-            f",,,allow,,,,,,\n" for i in range(40_000)]
+    rows = [
+        f"D{i:06d},Work {i} with a title long enough to fill a few chunks of the file,,M {i % 50}:author:1,"
+        f",,,allow,,,,,,\n"
+        for i in range(40_000)
+    ]
     rows.append("D000007,Again,,M 1:author:1,,,,,,,,,,\n")
     report = import_csv(registry, write(tmp_path, "".join(rows), "dup.csv"), org_id=org, skip_invalid=True)
     assert len("".join(rows).encode()) > 2 << 20
@@ -218,13 +228,27 @@ def test_bulk_constants_are_quoted_and_bound_values_kept(registry, org):
 
     with registry.engine.begin() as c:
         now = db_time(c, utcnow())
-        bulk_insert_tuples(c, DeclarationRow.__table__, ("target", "category", "value"),
-                           [("work:1", "tdm", "deny"), ("work:2", "search", None)],
-                           constants={"level": "work", "party": "org:1'; DROP TABLE works; --", "offer": None,
-                                      "valid_from": now, "declared_at": now})
+        bulk_insert_tuples(
+            c,
+            DeclarationRow.__table__,
+            ("target", "category", "value"),
+            [("work:1", "tdm", "deny"), ("work:2", "search", None)],
+            constants={
+                "level": "work",
+                "party": "org:1'; DROP TABLE works; --",
+                "offer": None,
+                "valid_from": now,
+                "declared_at": now,
+            },
+        )
     with registry.engine.connect() as c:
-        got = c.execute(select(DeclarationRow.target, DeclarationRow.value, DeclarationRow.party, DeclarationRow.offer)
-                        .order_by(DeclarationRow.id)).all()
-    assert [tuple(r) for r in got] == [("work:1", "deny", "org:1'; DROP TABLE works; --", None),
-                                       ("work:2", None, "org:1'; DROP TABLE works; --", None)]
+        got = c.execute(
+            select(DeclarationRow.target, DeclarationRow.value, DeclarationRow.party, DeclarationRow.offer).order_by(
+                DeclarationRow.id
+            )
+        ).all()
+    assert [tuple(r) for r in got] == [
+        ("work:1", "deny", "org:1'; DROP TABLE works; --", None),
+        ("work:2", None, "org:1'; DROP TABLE works; --", None),
+    ]
     assert count(registry, Work) == 0

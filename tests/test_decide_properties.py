@@ -38,24 +38,47 @@ def declarations(draw, ident=st.integers(1, 10_000)):
     start = declared + timedelta(days=draw(st.integers(0, 30)))
     end = draw(st.none() | st.integers(1, 300).map(lambda d: start + timedelta(days=d)))
     return Declaration(
-        id=draw(ident), level=level, target=target, party=party, category=draw(categories), value=value,
-        declared_at=declared, valid_from=start, valid_until=end, offer=OFFER if value is Value.LICENCE else None,
-        licensee="dev:acme" if level is Level.GRANT else None)
+        id=draw(ident),
+        level=level,
+        target=target,
+        party=party,
+        category=draw(categories),
+        value=value,
+        declared_at=declared,
+        valid_from=start,
+        valid_until=end,
+        offer=OFFER if value is Value.LICENCE else None,
+        licensee="dev:acme" if level is Level.GRANT else None,
+    )
 
 
 @st.composite
 def facts(draw):
     holders = frozenset(draw(st.sets(st.sampled_from(HOLDERS), min_size=1)))
     mandates = tuple(
-        Mandate(holder=h, org=o, categories=frozenset(draw(st.sets(categories, min_size=1))),
-                valid_from=(vf := draw(times)), valid_until=None, confirmed_at=vf)
-        for h in sorted(holders) for o in ORGS if draw(st.booleans()))
+        Mandate(
+            holder=h,
+            org=o,
+            categories=frozenset(draw(st.sets(categories, min_size=1))),
+            valid_from=(vf := draw(times)),
+            valid_until=None,
+            confirmed_at=vf,
+        )
+        for h in sorted(holders)
+        for o in ORGS
+        if draw(st.booleans())
+    )
     decls = tuple(draw(st.lists(declarations(), max_size=8)))
     return WorkFacts(work="work:1", holders=holders, declarations=decls, mandates=mandates)
 
 
-queries = st.builds(Query, category=categories, at=times, licensee=st.sampled_from([None, "dev:acme"]),
-                    purpose=st.sampled_from(list(Purpose)))
+queries = st.builds(
+    Query,
+    category=categories,
+    at=times,
+    licensee=st.sampled_from([None, "dev:acme"]),
+    purpose=st.sampled_from(list(Purpose)),
+)
 
 
 @given(st.frozensets(st.sampled_from(HOLDERS), min_size=1), queries)
@@ -82,9 +105,16 @@ def test_adding_a_deny_never_loosens_a_decision(f, q, extra):
 @given(facts(), queries, st.lists(declarations(), max_size=4))
 def test_time_travel_sees_only_what_was_declared_by_then(f, q, later):
     # Declarations made after the query time cannot change the answer about that time.
-    later = [Declaration(**{**{s: getattr(d, s) for s in d.__slots__},
-                            "declared_at": q.at + timedelta(seconds=1 + i),
-                            "valid_from": q.at - timedelta(days=1)}) for i, d in enumerate(later)]
+    later = [
+        Declaration(
+            **{
+                **{s: getattr(d, s) for s in d.__slots__},
+                "declared_at": q.at + timedelta(seconds=1 + i),
+                "valid_from": q.at - timedelta(days=1),
+            }
+        )
+        for i, d in enumerate(later)
+    ]
     before = decide(f, q)
     after = decide(WorkFacts(f.work, f.holders, f.declarations + tuple(later), f.mandates), q)
     assert before.value is after.value
@@ -102,44 +132,78 @@ def test_the_decision_is_the_most_restrictive_counted_statement(f, q):
 
 
 @settings(max_examples=200)
-@given(facts(), st.sampled_from([Category.TRAIN_AI, Category.TRAIN_GENAI, Category.SEARCH, Category.AI_INPUT]),
-       times, st.sampled_from(HOLDERS))
+@given(
+    facts(),
+    st.sampled_from([Category.TRAIN_AI, Category.TRAIN_GENAI, Category.SEARCH, Category.AI_INPUT]),
+    times,
+    st.sampled_from(HOLDERS),
+)
 def test_a_counted_deny_tdm_denies_every_category_below_it(f, cat, at, holder):
     # A catalogue-wide deny on tdm by a holder, with nothing more specific from that holder, denies all below.
-    deny = Declaration(id=50_000, level=Level.CATALOGUE, target=holder, party=holder, category=Category.TDM,
-                       value=Value.DENY, declared_at=at - timedelta(days=1), valid_from=at - timedelta(days=1))
+    deny = Declaration(
+        id=50_000,
+        level=Level.CATALOGUE,
+        target=holder,
+        party=holder,
+        category=Category.TDM,
+        value=Value.DENY,
+        declared_at=at - timedelta(days=1),
+        valid_from=at - timedelta(days=1),
+    )
     f2 = WorkFacts(f.work, f.holders | {holder}, (deny,), f.mandates)
     assert decide(f2, Query(category=cat, at=at)).value is Value.DENY
 
 
 def _decl(i, level, party, cat, value, *, target="work:1", at=T0, **kw):
-    return Declaration(id=i, level=level, target=target, party=party, category=cat, value=value, declared_at=at,
-                       valid_from=at, offer=OFFER if value is Value.LICENCE else None, **kw)
+    return Declaration(
+        id=i,
+        level=level,
+        target=target,
+        party=party,
+        category=cat,
+        value=value,
+        declared_at=at,
+        valid_from=at,
+        offer=OFFER if value is Value.LICENCE else None,
+        **kw,
+    )
 
 
 NOW = T0 + timedelta(days=10)
 
 
 def test_allow_train_ai_does_not_override_an_explicit_deny_train_genai():
-    f = WorkFacts("work:1", frozenset({"holder:1"}), (
-        _decl(1, Level.WORK, "holder:1", Category.TRAIN_AI, Value.ALLOW),
-        _decl(2, Level.CATALOGUE, "holder:1", Category.TRAIN_GENAI, Value.DENY, target="holder:1"),
-    ))
+    f = WorkFacts(
+        "work:1",
+        frozenset({"holder:1"}),
+        (
+            _decl(1, Level.WORK, "holder:1", Category.TRAIN_AI, Value.ALLOW),
+            _decl(2, Level.CATALOGUE, "holder:1", Category.TRAIN_GENAI, Value.DENY, target="holder:1"),
+        ),
+    )
     assert decide(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.DENY
     assert decide(f, Query(Category.TRAIN_AI, NOW)).value is Value.ALLOW
 
 
 def test_a_party_may_loosen_its_own_broader_reservation_but_not_someone_elses():
-    own = WorkFacts("work:1", frozenset({"holder:1"}), (
-        _decl(1, Level.CATALOGUE, "holder:1", Category.TDM, Value.DENY, target="holder:1"),
-        _decl(2, Level.WORK, "holder:1", Category.SEARCH, Value.ALLOW),
-    ))
+    own = WorkFacts(
+        "work:1",
+        frozenset({"holder:1"}),
+        (
+            _decl(1, Level.CATALOGUE, "holder:1", Category.TDM, Value.DENY, target="holder:1"),
+            _decl(2, Level.WORK, "holder:1", Category.SEARCH, Value.ALLOW),
+        ),
+    )
     assert decide(own, Query(Category.SEARCH, NOW)).value is Value.ALLOW
     assert decide(own, Query(Category.TRAIN_AI, NOW)).value is Value.DENY
-    other = WorkFacts("work:1", frozenset({"holder:1", "holder:2"}), (
-        _decl(1, Level.CATALOGUE, "holder:1", Category.TDM, Value.DENY, target="holder:1"),
-        _decl(2, Level.WORK, "holder:2", Category.SEARCH, Value.ALLOW),
-    ))
+    other = WorkFacts(
+        "work:1",
+        frozenset({"holder:1", "holder:2"}),
+        (
+            _decl(1, Level.CATALOGUE, "holder:1", Category.TDM, Value.DENY, target="holder:1"),
+            _decl(2, Level.WORK, "holder:2", Category.SEARCH, Value.ALLOW),
+        ),
+    )
     d = decide(other, Query(Category.SEARCH, NOW))
     assert d.value is Value.DENY
     assert all(r.counted for r in d.reasons)
@@ -147,35 +211,53 @@ def test_a_party_may_loosen_its_own_broader_reservation_but_not_someone_elses():
 
 def test_repertoire_declarations_count_only_within_a_valid_mandate():
     decl = _decl(1, Level.REPERTOIRE, "org:1", Category.TRAIN_AI, Value.LICENCE, target="org:1")
-    mandate = Mandate("holder:1", "org:1", frozenset({Category.TRAIN_AI}), valid_from=T0,
-                      valid_until=T0 + timedelta(days=30), confirmed_at=T0)
+    mandate = Mandate(
+        "holder:1",
+        "org:1",
+        frozenset({Category.TRAIN_AI}),
+        valid_from=T0,
+        valid_until=T0 + timedelta(days=30),
+        confirmed_at=T0,
+    )
     f = WorkFacts("work:1", frozenset({"holder:1"}), (decl,), (mandate,))
     assert decide(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.LICENCE
     # after the mandate ends, the organisation no longer speaks for the work: default deny
     later = decide(f, Query(Category.TRAIN_GENAI, T0 + timedelta(days=40)))
     assert later.value is Value.DENY and later.reasons[0].statement.level is Level.DEFAULT
     # a mandate for search does not cover training
-    f2 = WorkFacts("work:1", frozenset({"holder:1"}), (decl,),
-                   (Mandate("holder:1", "org:1", frozenset({Category.SEARCH}), valid_from=T0, confirmed_at=T0),))
+    f2 = WorkFacts(
+        "work:1",
+        frozenset({"holder:1"}),
+        (decl,),
+        (Mandate("holder:1", "org:1", frozenset({Category.SEARCH}), valid_from=T0, confirmed_at=T0),),
+    )
     assert decide(f2, Query(Category.TRAIN_AI, NOW)).value is Value.DENY
 
 
 def test_a_grant_turns_a_licence_into_allow_for_its_licensee_only():
-    f = WorkFacts("work:1", frozenset({"holder:1"}), (
-        _decl(1, Level.WORK, "holder:1", Category.TRAIN_GENAI, Value.LICENCE),
-        _decl(2, Level.GRANT, "holder:1", Category.TRAIN_GENAI, Value.ALLOW, licensee="dev:acme"),
-    ))
+    f = WorkFacts(
+        "work:1",
+        frozenset({"holder:1"}),
+        (
+            _decl(1, Level.WORK, "holder:1", Category.TRAIN_GENAI, Value.LICENCE),
+            _decl(2, Level.GRANT, "holder:1", Category.TRAIN_GENAI, Value.ALLOW, licensee="dev:acme"),
+        ),
+    )
     assert decide(f, Query(Category.TRAIN_GENAI, NOW, licensee="dev:acme")).value is Value.ALLOW
     assert decide(f, Query(Category.TRAIN_GENAI, NOW, licensee="dev:other")).value is Value.LICENCE
     assert decide(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.LICENCE
 
 
 def test_a_newer_declaration_supersedes_and_the_old_one_stays_queryable():
-    f = WorkFacts("work:1", frozenset({"holder:1"}), (
-        _decl(1, Level.WORK, "holder:1", Category.TRAIN_AI, Value.ALLOW, at=T0),
-        _decl(2, Level.WORK, "holder:1", Category.TRAIN_AI, Value.DENY, at=T0 + timedelta(days=5)),
-        _decl(3, Level.WORK, "holder:1", Category.TRAIN_AI, None, at=T0 + timedelta(days=9)),
-    ))
+    f = WorkFacts(
+        "work:1",
+        frozenset({"holder:1"}),
+        (
+            _decl(1, Level.WORK, "holder:1", Category.TRAIN_AI, Value.ALLOW, at=T0),
+            _decl(2, Level.WORK, "holder:1", Category.TRAIN_AI, Value.DENY, at=T0 + timedelta(days=5)),
+            _decl(3, Level.WORK, "holder:1", Category.TRAIN_AI, None, at=T0 + timedelta(days=9)),
+        ),
+    )
     assert decide(f, Query(Category.TRAIN_AI, T0 + timedelta(days=1))).value is Value.ALLOW
     assert decide(f, Query(Category.TRAIN_AI, T0 + timedelta(days=6))).value is Value.DENY
     withdrawn = decide(f, Query(Category.TRAIN_AI, T0 + timedelta(days=10)))
@@ -183,8 +265,10 @@ def test_a_newer_declaration_supersedes_and_the_old_one_stays_queryable():
 
 
 def test_purpose_scoped_declarations_apply_only_to_that_purpose():
-    f = WorkFacts("work:1", frozenset({"holder:1"}), (
-        _decl(1, Level.WORK, "holder:1", Category.TRAIN_AI, Value.ALLOW, purpose=Purpose.RESEARCH),
-    ))
+    f = WorkFacts(
+        "work:1",
+        frozenset({"holder:1"}),
+        (_decl(1, Level.WORK, "holder:1", Category.TRAIN_AI, Value.ALLOW, purpose=Purpose.RESEARCH),),
+    )
     assert decide(f, Query(Category.TRAIN_AI, NOW, purpose=Purpose.RESEARCH)).value is Value.ALLOW
     assert decide(f, Query(Category.TRAIN_AI, NOW, purpose=Purpose.COMMERCIAL)).value is Value.DENY

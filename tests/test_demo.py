@@ -23,10 +23,18 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def _demo(data_dir: Path, database_url: str, code: int = 0) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FAIRTRAIN_DATABASE_URL": database_url,
-           "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "--data-dir", str(data_dir), "demo", "--json"],
-                       env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "FAIRTRAIN_DATABASE_URL": database_url,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "fairtrain.cli.app", "--data-dir", str(data_dir), "demo", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == code, r.stdout + r.stderr
     return r
 
@@ -96,7 +104,7 @@ def test_the_demo_tells_every_step_of_the_story(played):
         for a in s["accounts"]:  # each printed account signs in with the printed password
             acc = accounts.authenticate(a["email"], s["password"])
             assert acc.role == a["role"]
-            assert (acc.holder_id if a["role"] == "creator" else acc.org_id if a["role"] == "org-admin" else acc.id)
+            assert acc.holder_id if a["role"] == "creator" else acc.org_id if a["role"] == "org-admin" else acc.id
     finally:
         reg.engine.dispose()
     demo, clears = data_dir / "demo", data_dir / "clearances"  # clearances and snapshots where the web app looks

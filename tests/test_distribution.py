@@ -60,8 +60,13 @@ def test_largest_remainder_gives_the_leftover_to_the_largest_remainders_then_the
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 2**61), st.lists(st.integers(0, 2**40), min_size=1, max_size=8)),
-                min_size=1, max_size=12))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2**61), st.lists(st.integers(0, 2**40), min_size=1, max_size=8)),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_grouped_numpy_split_equals_the_plain_one_including_products_beyond_int64(groups):
     groups = [(t, ws if sum(ws) else [1] + ws[1:]) for t, ws in groups]
     totals = np.array([t for t, _ in groups], dtype=np.int64)
@@ -107,26 +112,44 @@ def scenarios(draw):
         figures = {w: draw(st.integers(0, 10**6)) for w in covered}
         if not any(figures.values()):
             figures[covered[0]] = 1
-        licences.append(LicenceIncome(
-            f"lic:{i}", Money(cur, draw(st.integers(0, 10**9))), date(2026, 2, draw(st.integers(1, 28))), covered,
-            usage=figures if mode == "usage" else None, attribution=figures if mode == "attribution" else None,
-            collector=draw(st.sampled_from([None, "org:komca"]))))
-    carried = [CarriedBalance(h, Money(c, draw(st.integers(1, 5000))))
-               for h in HOLDERS for c in ("KRW", "EUR") if draw(st.integers(0, 3)) == 0]
+        licences.append(
+            LicenceIncome(
+                f"lic:{i}",
+                Money(cur, draw(st.integers(0, 10**9))),
+                date(2026, 2, draw(st.integers(1, 28))),
+                covered,
+                usage=figures if mode == "usage" else None,
+                attribution=figures if mode == "attribution" else None,
+                collector=draw(st.sampled_from([None, "org:komca"])),
+            )
+        )
+    carried = [
+        CarriedBalance(h, Money(c, draw(st.integers(1, 5000))))
+        for h in HOLDERS
+        for c in ("KRW", "EUR")
+        if draw(st.integers(0, 3)) == 0
+    ]
     formula = Formula(fee_bp=ORGS, thresholds={"KRW": draw(st.integers(0, 50_000)), "EUR": draw(st.integers(0, 3000))})
     return formula, licences, works, carried
 
 
 def _shuffled(licences, works, carried, seed):
     rnd = random.Random(seed)
+
     def mix(xs):
         xs = list(xs)
         rnd.shuffle(xs)
         return xs
-    lic = [replace(x, works=mix(x.works),
-                   usage=dict(mix(x.usage.items())) if x.usage else x.usage,
-                   attribution=dict(mix(x.attribution.items())) if x.attribution else x.attribution)
-           for x in mix(licences)]
+
+    lic = [
+        replace(
+            x,
+            works=mix(x.works),
+            usage=dict(mix(x.usage.items())) if x.usage else x.usage,
+            attribution=dict(mix(x.attribution.items())) if x.attribution else x.attribution,
+        )
+        for x in mix(licences)
+    ]
     return lic, [WorkShares(w.work_id, mix(w.shares)) for w in mix(works)], mix(carried)
 
 
@@ -194,8 +217,9 @@ def test_canonical_json_has_sorted_keys_and_integers_only():
 
     def walk(x):
         assert not isinstance(x, float)
-        for v in (x.values() if isinstance(x, dict) else x if isinstance(x, list) else ()):
+        for v in x.values() if isinstance(x, dict) else x if isinstance(x, list) else ():
             walk(v)
+
     walk(doc)
     assert doc["formula"]["version"] == "fairtrain-distribution/1"
     assert run.canonical_json == canonical_json(run.to_document())  # the fast writer is the plain one
@@ -210,11 +234,18 @@ def _example_krw():
     works = [
         WorkShares("song:a", [Share("composer:1", F(12, 12), "org:komca")]),
         WorkShares("song:b", [Share("composer:1", F(6, 12), "org:komca"), Share("lyricist:2", F(6, 12))]),
-        WorkShares("song:c", [Share("composer:3", F(4, 12), "org:komca"), Share("lyricist:2", F(4, 12)),
-                              Share("publisher:4", F(4, 12), "org:komca")]),
+        WorkShares(
+            "song:c",
+            [
+                Share("composer:3", F(4, 12), "org:komca"),
+                Share("lyricist:2", F(4, 12)),
+                Share("publisher:4", F(4, 12), "org:komca"),
+            ],
+        ),
     ]
-    licences = [LicenceIncome("lic:songfox", Money("KRW", 1_000_000), date(2026, 2, 15),
-                              ["song:c", "song:a", "song:b"])]
+    licences = [
+        LicenceIncome("lic:songfox", Money("KRW", 1_000_000), date(2026, 2, 15), ["song:c", "song:a", "song:b"])
+    ]
     return formula, licences, works
 
 
@@ -239,15 +270,30 @@ def test_worked_example_krw_equal_per_work_with_twelfths_and_a_15_percent_fee():
 
 def test_worked_example_eur_usage_weighted_with_cents_and_an_attribution_licence():
     formula = Formula(fee_bp={"org:stim": 2000}, thresholds={"EUR": 0})
-    works = [WorkShares("track:1", [Share("artist:a", F(2, 3), "org:stim"), Share("artist:b", F(1, 3))]),
-             WorkShares("track:2", [Share("artist:b", F(1))])]
-    training = LicenceIncome("lic:train", Money.parse("100.00", "EUR"), date(2026, 3, 1), ["track:1", "track:2"],
-                             usage={"track:1": 2, "track:2": 1})  # tokens
-    output = LicenceIncome("lic:output", Money.parse("0.05", "EUR"), date(2026, 3, 1), ["track:1", "track:2"],
-                           usage={"track:1": 1, "track:2": 1}, attribution={"track:2": 7})
+    works = [
+        WorkShares("track:1", [Share("artist:a", F(2, 3), "org:stim"), Share("artist:b", F(1, 3))]),
+        WorkShares("track:2", [Share("artist:b", F(1))]),
+    ]
+    training = LicenceIncome(
+        "lic:train",
+        Money.parse("100.00", "EUR"),
+        date(2026, 3, 1),
+        ["track:1", "track:2"],
+        usage={"track:1": 2, "track:2": 1},
+    )  # tokens
+    output = LicenceIncome(
+        "lic:output",
+        Money.parse("0.05", "EUR"),
+        date(2026, 3, 1),
+        ["track:1", "track:2"],
+        usage={"track:1": 1, "track:2": 1},
+        attribution={"track:2": 7},
+    )
     run = distribute(Q1, formula, [training, output], works)
-    assert {s.licence_id: s.method for s in run.licences} == {"lic:train": Method.USAGE,
-                                                               "lic:output": Method.ATTRIBUTION}
+    assert {s.licence_id: s.method for s in run.licences} == {
+        "lic:train": Method.USAGE,
+        "lic:output": Method.ATTRIBUTION,
+    }
     lines = {(ln.holder, ln.work_id, ln.licence_id): ln for ln in run.lines}
     # €100.00 by tokens 2:1 → 6667 / 3333 cents; track:1 by 2/3 : 1/3 → 4445 / 2222 cents
     assert lines[("artist:b", "track:2", "lic:train")].gross == 3333
@@ -257,8 +303,10 @@ def test_worked_example_eur_usage_weighted_with_cents_and_an_attribution_licence
     assert lines[("artist:b", "track:2", "lic:output")].gross == 5
     # STIM's 20 % of €44.45 = €8.89 exactly
     assert lines[("artist:a", "track:1", "lic:train")].fee == 889
-    assert {h.holder: Money("EUR", h.paid).major_str() for h in run.holders} == {"artist:a": "35.56",
-                                                                                   "artist:b": "55.60"}
+    assert {h.holder: Money("EUR", h.paid).major_str() for h in run.holders} == {
+        "artist:a": "35.56",
+        "artist:b": "55.60",
+    }
 
 
 # --------------------------------------------------------------------------- threshold and carry-forward
@@ -273,8 +321,13 @@ def test_small_balances_are_carried_forward_and_paid_when_they_reach_the_thresho
     assert (h1["big"].paid, h1["big"].carried_forward) == (18_000, 0)
     assert q1.carried_balances() == [CarriedBalance("small", Money("EUR", 2000))]
 
-    q2 = distribute(Q2, formula, [LicenceIncome("l2", Money("EUR", 10_000), date(2026, 5, 1), ["w"])], works,
-                    carried=q1.carried_balances())
+    q2 = distribute(
+        Q2,
+        formula,
+        [LicenceIncome("l2", Money("EUR", 10_000), date(2026, 5, 1), ["w"])],
+        works,
+        carried=q1.carried_balances(),
+    )
     h2 = {h.holder: h for h in q2.holders}
     assert (h2["small"].brought_forward, h2["small"].net, h2["small"].paid) == (2000, 1000, 3000)
     assert h2["small"].carried_forward == 0 and q2.carried_balances() == []
@@ -294,8 +347,14 @@ def test_a_disputed_holders_money_waits_in_suspense_and_is_paid_after_resolution
     assert [h.holder for h in q1.holders] == ["a"] and q1.holders[0].paid == 5001  # a wins the tie (id order)
 
     # the dispute is settled for c, who mandated KOMCA too; no new income this quarter
-    q2 = distribute(Q2, formula, [], [], suspense=q1.open_suspense(),
-                    resolutions=[Resolution(entry.item.suspense_id, "c", "org:komca")])
+    q2 = distribute(
+        Q2,
+        formula,
+        [],
+        [],
+        suspense=q1.open_suspense(),
+        resolutions=[Resolution(entry.item.suspense_id, "c", "org:komca")],
+    )
     (line,) = q2.lines
     assert (line.holder, line.source, line.gross, line.fee, line.net) == ("c", entry.item.suspense_id, 5000, 500, 4500)
     assert q2.suspense == () and q2.totals[0].suspense_in == 5000 and q2.totals[0].balanced
@@ -303,8 +362,10 @@ def test_a_disputed_holders_money_waits_in_suspense_and_is_paid_after_resolution
 
 
 def test_unidentified_and_invalid_works_go_to_suspense_with_reasons_and_the_batch_goes_on():
-    works = [WorkShares("half", [Share("a", F(1, 2))]),  # shares sum to 1/2
-             WorkShares("anon", [Share("a", F(1, 4)), Share(None, F(1, 4)), Share(None, F(1, 2))])]
+    works = [
+        WorkShares("half", [Share("a", F(1, 2))]),  # shares sum to 1/2
+        WorkShares("anon", [Share("a", F(1, 4)), Share(None, F(1, 4)), Share(None, F(1, 2))]),
+    ]
     lic = LicenceIncome("l", Money("EUR", 300), date(2026, 1, 5), ["half", "anon", "ghost"])
     run = distribute(Q1, Formula(), [lic], works)
     reasons = {e.item.work_id: (e.item.reason, e.item.amount.minor) for e in run.suspense}
@@ -352,16 +413,19 @@ def test_suspense_becomes_non_distributable_after_9_months_and_is_released_after
 # ------------------------------------------------------------------------------------------ bad input
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda f, ls: (replace(f, version="fairtrain-distribution/9"), ls), "not supported"),
-    (lambda f, ls: (f, ls + ls[:1]), "'l' appears twice"),
-    (lambda f, ls: (f, [replace(ls[0], usage={"nope": 1})]), "work 'nope'"),
-    (lambda f, ls: (f, [replace(ls[0], usage={"w": 0})]), "every usage figure is zero"),
-    (lambda f, ls: (f, [replace(ls[0], usage={"w": 1.5})]), "non-negative integer"),
-    (lambda f, ls: (replace(f, fee_bp={}), ls), "'org:x' holds mandates"),
-    (lambda f, ls: (replace(f, fee_bp={"org:x": 10_001}), ls), "basis points"),
-    (lambda f, ls: (f, [replace(ls[0], received_on=date(2027, 1, 1))]), "after the period ends"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f, ls: (replace(f, version="fairtrain-distribution/9"), ls), "not supported"),
+        (lambda f, ls: (f, ls + ls[:1]), "'l' appears twice"),
+        (lambda f, ls: (f, [replace(ls[0], usage={"nope": 1})]), "work 'nope'"),
+        (lambda f, ls: (f, [replace(ls[0], usage={"w": 0})]), "every usage figure is zero"),
+        (lambda f, ls: (f, [replace(ls[0], usage={"w": 1.5})]), "non-negative integer"),
+        (lambda f, ls: (replace(f, fee_bp={}), ls), "'org:x' holds mandates"),
+        (lambda f, ls: (replace(f, fee_bp={"org:x": 10_001}), ls), "basis points"),
+        (lambda f, ls: (f, [replace(ls[0], received_on=date(2027, 1, 1))]), "after the period ends"),
+    ],
+)
 def test_bad_input_is_refused_with_the_item_and_the_reason(change, message):
     formula = Formula(fee_bp={"org:x": 100})
     licences = [LicenceIncome("l", Money("EUR", 100), date(2026, 1, 2), ["w"])]
@@ -377,8 +441,9 @@ def test_resolving_an_unknown_suspense_item_is_refused():
 
 def test_huge_amounts_and_weights_stay_exact():
     amount = 2**61 + 12345
-    lic = LicenceIncome("l", Money("KRW", amount), date(2026, 1, 2), ["a", "b", "c"],
-                        usage={"a": 2**40 + 1, "b": 2**40, "c": 3})
+    lic = LicenceIncome(
+        "l", Money("KRW", amount), date(2026, 1, 2), ["a", "b", "c"], usage={"a": 2**40 + 1, "b": 2**40, "c": 3}
+    )
     run = distribute(Q1, Formula(), [lic], [WorkShares(w, [Share("h" + w, F(1))]) for w in "abc"])
     assert sum(ln.gross for ln in run.lines) == amount
     assert [ln.gross for ln in run.lines] == largest_remainder(amount, [2**40 + 1, 2**40, 3])
@@ -386,9 +451,13 @@ def test_huge_amounts_and_weights_stay_exact():
 
 def test_the_fast_line_writer_escapes_ids_like_json_dumps():
     ids = ['작곡가 "김"', "back\\slash", "tab\there", "é\u2028"]
-    works = [WorkShares("곡:1", [Share(h, F(1, 4), "org:\"x\"" if i % 2 else None) for i, h in enumerate(ids)])]
-    run = distribute(Q1, Formula(fee_bp={'org:"x"': 500}),
-                     [LicenceIncome("licence/ü", Money("KRW", 999), date(2026, 1, 9), ["곡:1"])], works)
+    works = [WorkShares("곡:1", [Share(h, F(1, 4), 'org:"x"' if i % 2 else None) for i, h in enumerate(ids)])]
+    run = distribute(
+        Q1,
+        Formula(fee_bp={'org:"x"': 500}),
+        [LicenceIncome("licence/ü", Money("KRW", 999), date(2026, 1, 9), ["곡:1"])],
+        works,
+    )
     assert len(run.lines) == 4
     assert run.canonical_json == canonical_json(run.to_document())
 
@@ -398,11 +467,34 @@ def test_the_fast_line_writer_escapes_ids_like_json_dumps():
 
 
 def _statement(name: str) -> dict:
-    return {"run": 7, "period": {"start": "2026-01-01", "end": "2026-12-31"}, "holder": "holder:3", "name": name,
-            "lines": [{"work": "{{7*7}}", "licence": "2", "licensee": "<b>Acme</b>", "currency": "KRW",
-                       "gross": 80000, "fee": 8000, "net": 72000}],
-            "totals": [{"currency": "KRW", "gross": 80000, "fee": 8000, "net": 72000, "brought_forward": 500,
-                        "paid": 72500, "carried_forward": 0}]}
+    return {
+        "run": 7,
+        "period": {"start": "2026-01-01", "end": "2026-12-31"},
+        "holder": "holder:3",
+        "name": name,
+        "lines": [
+            {
+                "work": "{{7*7}}",
+                "licence": "2",
+                "licensee": "<b>Acme</b>",
+                "currency": "KRW",
+                "gross": 80000,
+                "fee": 8000,
+                "net": 72000,
+            }
+        ],
+        "totals": [
+            {
+                "currency": "KRW",
+                "gross": 80000,
+                "fee": 8000,
+                "net": 72000,
+                "brought_forward": 500,
+                "paid": 72500,
+                "carried_forward": 0,
+            }
+        ],
+    }
 
 
 @pytest.mark.parametrize("lang", ["en", "ko", "fr"])
@@ -413,8 +505,20 @@ def test_a_statement_is_a_self_contained_page_in_its_language_with_names_escaped
     page = statement_html(_statement("<script>alert(1)</script>"), lang)
     _ = translator(lang)
     assert f'<html lang="{"ko" if lang == "ko" else "en"}">' in page  # an unknown language reads in English
-    for label in ("Statement", "Rights holder", "Period", "Work", "Licensee", "Gross", "Deductions", "Net", "Total",
-                  "Brought forward", "Paid", "Carried forward"):
+    for label in (
+        "Statement",
+        "Rights holder",
+        "Period",
+        "Work",
+        "Licensee",
+        "Gross",
+        "Deductions",
+        "Net",
+        "Total",
+        "Brought forward",
+        "Paid",
+        "Carried forward",
+    ):
         assert _(label) in page
     if lang == "ko":  # the catalogue's words, as the statement always said them
         assert "<h1>분배 명세서</h1>" in page and "이월 받은 금액 / 지급액 / 다음 기간 이월" in page

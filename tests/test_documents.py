@@ -35,9 +35,11 @@ DYNAMIC = {"allow", "deny", "licence", "unknown"}
 
 def _messages() -> set[tuple[str | None, str]]:
     """(context, id) of every message in the product's sources and templates, as ``pybabel extract`` sees them."""
-    found = extract_from_dir(SRC, method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2"),
-                                              ("**/templates/**.svg", "jinja2")],
-                             keywords={**DEFAULT_KEYWORDS, **i18n.EXTRACT_KEYWORDS})
+    found = extract_from_dir(
+        SRC,
+        method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2"), ("**/templates/**.svg", "jinja2")],
+        keywords={**DEFAULT_KEYWORDS, **i18n.EXTRACT_KEYWORDS},
+    )
     return {(ctx, msg) for _f, _line, msg, _comments, ctx in found} | {(None, m) for m in DYNAMIC}
 
 
@@ -69,8 +71,11 @@ def test_korean_is_written_only_in_the_catalogue():
     """No Korean string in code or templates (the demo's sample works are data, not product text)."""
     files = [p for ext in ("py", "html", "svg") for p in SRC.rglob(f"*.{ext}")]
     assert len(files) > 50
-    offenders = [str(p.relative_to(SRC)) for p in files
-                 if HANGUL.search(p.read_text(encoding="utf-8")) and p.relative_to(SRC).as_posix() != "cli/demo.py"]
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in files
+        if HANGUL.search(p.read_text(encoding="utf-8")) and p.relative_to(SRC).as_posix() != "cli/demo.py"
+    ]
     assert not offenders
 
 
@@ -111,38 +116,84 @@ class _Reader(HTMLParser):
 
 
 def _report() -> dict:
-    return {"licensee": HOSTILE, "purpose": "train-genai", "research": False, "mode": "reservation",
-            "mode_note": HOSTILE, "engine": "local", "job_id": HOSTILE, "items": 3, "passed": 1, "excluded": 2,
-            "licence_quote": {"works": 1, "totals": {"KRW": {"display": HOSTILE}}},
-            "by_decision": {"allow": 1, "deny": 2}, "by_reason": {HOSTILE: 2}, "by_modality": {"text": 3},
-            "domains": {HOSTILE: 3}, "holders": {HOSTILE: 1}, "errors": {},
-            "snapshots": [{"snapshot_id": "ab" * 32, "registry": HOSTILE, "key_id": HOSTILE}],
-            "input": HOSTILE, "format": "jsonl", "shards": 1}
+    return {
+        "licensee": HOSTILE,
+        "purpose": "train-genai",
+        "research": False,
+        "mode": "reservation",
+        "mode_note": HOSTILE,
+        "engine": "local",
+        "job_id": HOSTILE,
+        "items": 3,
+        "passed": 1,
+        "excluded": 2,
+        "licence_quote": {"works": 1, "totals": {"KRW": {"display": HOSTILE}}},
+        "by_decision": {"allow": 1, "deny": 2},
+        "by_reason": {HOSTILE: 2},
+        "by_modality": {"text": 3},
+        "domains": {HOSTILE: 3},
+        "holders": {HOSTILE: 1},
+        "errors": {},
+        "snapshots": [{"snapshot_id": "ab" * 32, "registry": HOSTILE, "key_id": HOSTILE}],
+        "input": HOSTILE,
+        "format": "jsonl",
+        "shards": 1,
+    }
 
 
 def _statement() -> dict:
-    line = {"work": HOSTILE, "licence": "1", "licensee": HOSTILE, "currency": "KRW", "gross": 100, "fee": 10,
-            "net": 90}
-    total = {"currency": "KRW", "gross": 100, "fee": 10, "net": 90, "brought_forward": 0, "paid": 90,
-             "carried_forward": 0}
-    return {"run": 1, "period": {"start": "2026-01-01", "end": "2026-12-31"}, "holder": "holder:1", "name": HOSTILE,
-            "lines": [line], "totals": [total]}
+    line = {"work": HOSTILE, "licence": "1", "licensee": HOSTILE, "currency": "KRW", "gross": 100, "fee": 10, "net": 90}
+    total = {
+        "currency": "KRW",
+        "gross": 100,
+        "fee": 10,
+        "net": 90,
+        "brought_forward": 0,
+        "paid": 90,
+        "carried_forward": 0,
+    }
+    return {
+        "run": 1,
+        "period": {"start": "2026-01-01", "end": "2026-12-31"},
+        "holder": "holder:1",
+        "name": HOSTILE,
+        "lines": [line],
+        "totals": [total],
+    }
 
 
 def _summary(lang: str) -> dict:
-    sections = {n: {"section": n, "title": HOSTILE, "note": HOSTILE, "provider_name": HOSTILE,
-                    "by_organisation": [{"organisation": HOSTILE, "matched": 1}]} for n in SECTIONS}
-    return {"format": "fairtrain-training-summary/1", "template": HOSTILE, "generated_at": HOSTILE, "lang": lang,
-            "sections": sections}
+    sections = {
+        n: {
+            "section": n,
+            "title": HOSTILE,
+            "note": HOSTILE,
+            "provider_name": HOSTILE,
+            "by_organisation": [{"organisation": HOSTILE, "matched": 1}],
+        }
+        for n in SECTIONS
+    }
+    return {
+        "format": "fairtrain-training-summary/1",
+        "template": HOSTILE,
+        "generated_at": HOSTILE,
+        "lang": lang,
+        "sections": sections,
+    }
 
 
 def _policy() -> R.SignalPolicy:
     party = R.Party(HOSTILE + '"', R.PartyKind.HOLDER, "a@creator.example", None)
     offer = Offer(PriceModel.PER_WORK, Money.parse("1000", "KRW"), purposes=frozenset({Purpose.COMMERCIAL}))
-    return R.SignalPolicy.from_values(party, "https://creator.example", {"tdm": "deny", "train-ai": "licence"},
-                                      policy_url="https://creator.example/p?a=1&b=2", offers={"train-ai": offer},
-                                      licence_urls=["https://creator.example/l"],
-                                      issued=datetime(2026, 1, 1, tzinfo=UTC))
+    return R.SignalPolicy.from_values(
+        party,
+        "https://creator.example",
+        {"tdm": "deny", "train-ai": "licence"},
+        policy_url="https://creator.example/p?a=1&b=2",
+        offers={"train-ai": offer},
+        licence_urls=["https://creator.example/l"],
+        issued=datetime(2026, 1, 1, tzinfo=UTC),
+    )
 
 
 DOCUMENTS = {
@@ -180,9 +231,13 @@ def test_every_template_is_one_of_the_documents_checked():
 
 
 def test_bar_chart_is_well_formed_svg_with_one_bar_per_value_scaled_within_its_group():
-    bars = [Bar("2026-06-30", 50_000, group="KRW"), Bar("2026-12-31", 25_000, group="KRW"),
-            Bar("2026-12-31", 7, text="0.07 USD", group="USD"), Bar("refund", -3, group="USD"),
-            Bar("x" * 60, 0, group="USD")]
+    bars = [
+        Bar("2026-06-30", 50_000, group="KRW"),
+        Bar("2026-12-31", 25_000, group="KRW"),
+        Bar("2026-12-31", 7, text="0.07 USD", group="USD"),
+        Bar("refund", -3, group="USD"),
+        Bar("x" * 60, 0, group="USD"),
+    ]
     svg = ET.fromstring(str(bar_chart("Net income", bars)))
     assert svg.tag == "svg" and svg.get("role") == "img" and svg.get("aria-label") == "Net income"
     rects = svg.findall("rect")

@@ -37,15 +37,24 @@ from fairtrain.services.registry.snapshot_export import export_snapshot
 
 HWP_DIR = Path(__file__).parent / "data" / "hwp"
 NANUM = "/usr/share/fonts/truetype/nanum/NanumGothic.ttf"
-ANTHEM = ["동해 물과 백두산이 마르고 닳도록", "하느님이 보우하사 우리나라 만세",
-          "남산 위의 저 소나무 철갑을 두른 듯", "바람 서리 불변함은 우리 기상일세",
-          "가을 하늘 공활한데 높고 구름 없이", "밝은 달은 우리 가슴 일편단심일세",
-          "이 기상과 이 맘으로 충성을 다하여", "괴로우나 즐거우나 나라 사랑하세",
-          "무궁화 삼천리 화려 강산", "대한 사람 대한으로 길이 보전하세"]
-POEM = ["바람이 분다. 살아야겠다. 창밖의 감나무 가지가 흔들리고 어머니는 부엌에서 된장을 끓인다.",
-        "오래된 편지를 다시 읽는 저녁, 우리는 서로의 이름을 천천히 부르며 골목길을 걸었다.",
-        "The wind rises; we must try to live. The persimmon branch sways outside the window,",
-        "and the old letters are read again at dusk while the kettle sings on the stove."]
+ANTHEM = [
+    "동해 물과 백두산이 마르고 닳도록",
+    "하느님이 보우하사 우리나라 만세",
+    "남산 위의 저 소나무 철갑을 두른 듯",
+    "바람 서리 불변함은 우리 기상일세",
+    "가을 하늘 공활한데 높고 구름 없이",
+    "밝은 달은 우리 가슴 일편단심일세",
+    "이 기상과 이 맘으로 충성을 다하여",
+    "괴로우나 즐거우나 나라 사랑하세",
+    "무궁화 삼천리 화려 강산",
+    "대한 사람 대한으로 길이 보전하세",
+]
+POEM = [
+    "바람이 분다. 살아야겠다. 창밖의 감나무 가지가 흔들리고 어머니는 부엌에서 된장을 끓인다.",
+    "오래된 편지를 다시 읽는 저녁, 우리는 서로의 이름을 천천히 부르며 골목길을 걸었다.",
+    "The wind rises; we must try to live. The persimmon branch sways outside the window,",
+    "and the old letters are read again at dusk while the kettle sings on the stove.",
+]
 KOREAN = "어머니는 부엌에서 된장을 끓인다"
 ENGLISH = "we must try to live"
 
@@ -115,24 +124,32 @@ def make_epub(paragraphs: list[str]) -> bytes:
 
 def make_rtf(paragraphs: list[str]) -> bytes:
     """RTF as Korean Word and WordPad write it: code page 949, Hangul as \\'xx byte escapes."""
+
     def esc(s: str) -> str:
         return "".join(c if c.isascii() else "".join(f"\\'{b:02x}" for b in c.encode("cp949")) for c in s)
 
     body = "".join(f"{esc(p)}\\par\n" for p in paragraphs)
-    return ("{\\rtf1\\ansi\\ansicpg949\\deff0{\\fonttbl{\\f0\\fnil\\fcharset129 Malgun Gothic;}}\n\\f0 "
-            + body + "}").encode("ascii")
+    return (
+        "{\\rtf1\\ansi\\ansicpg949\\deff0{\\fonttbl{\\f0\\fnil\\fcharset129 Malgun Gothic;}}\n\\f0 " + body + "}"
+    ).encode("ascii")
 
 
 def make_hwpx(paragraphs: list[str]) -> bytes:
     """HWPX by hand, per the OWPML (KS X 6101) layout: mimetype first and stored, content.hpf, sections."""
     hp = "http://www.hancom.co.kr/hwpml/2011/paragraph"
-    section = (f'<?xml version="1.0" encoding="UTF-8"?><hs:sec xmlns:hs="http://www.hancom.co.kr/hwpml/2011/section"'
-               f' xmlns:hp="{hp}">'
-               + "".join(f'<hp:p id="{i}"><hp:run charPrIDRef="0"><hp:t>{p}</hp:t></hp:run></hp:p>'
-                         for i, p in enumerate(paragraphs)) + "</hs:sec>")
-    hpf = ('<?xml version="1.0" encoding="UTF-8"?><opf:package xmlns:opf="http://www.idpf.org/2007/opf/">'
-           '<opf:manifest><opf:item id="section0" href="Contents/section0.xml" media-type="application/xml"/>'
-           '</opf:manifest><opf:spine><opf:itemref idref="section0"/></opf:spine></opf:package>')
+    section = (
+        f'<?xml version="1.0" encoding="UTF-8"?><hs:sec xmlns:hs="http://www.hancom.co.kr/hwpml/2011/section"'
+        f' xmlns:hp="{hp}">'
+        + "".join(
+            f'<hp:p id="{i}"><hp:run charPrIDRef="0"><hp:t>{p}</hp:t></hp:run></hp:p>' for i, p in enumerate(paragraphs)
+        )
+        + "</hs:sec>"
+    )
+    hpf = (
+        '<?xml version="1.0" encoding="UTF-8"?><opf:package xmlns:opf="http://www.idpf.org/2007/opf/">'
+        '<opf:manifest><opf:item id="section0" href="Contents/section0.xml" media-type="application/xml"/>'
+        '</opf:manifest><opf:spine><opf:itemref idref="section0"/></opf:spine></opf:package>'
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr(zipfile.ZipInfo("mimetype"), "application/hwp+zip", compress_type=zipfile.ZIP_STORED)
@@ -141,10 +158,20 @@ def make_hwpx(paragraphs: list[str]) -> bytes:
     return buf.getvalue()
 
 
-MAKERS = {"docx": make_docx, "odt": make_odt, "pdf": make_pdf, "epub": make_epub, "rtf": make_rtf, "hwpx": make_hwpx,
-          "md": lambda ps: ("# 바람\n\n" + "\n\n".join(f"*{p}*" for p in ps)).encode(),
-          "html": lambda ps: ("<!doctype html><html lang=ko><head><meta charset=utf-8><title>바람</title></head><body>"
-                              + "".join(f"<p>{p}</p>" for p in ps) + "</body></html>").encode()}
+MAKERS = {
+    "docx": make_docx,
+    "odt": make_odt,
+    "pdf": make_pdf,
+    "epub": make_epub,
+    "rtf": make_rtf,
+    "hwpx": make_hwpx,
+    "md": lambda ps: ("# 바람\n\n" + "\n\n".join(f"*{p}*" for p in ps)).encode(),
+    "html": lambda ps: (
+        "<!doctype html><html lang=ko><head><meta charset=utf-8><title>바람</title></head><body>"
+        + "".join(f"<p>{p}</p>" for p in ps)
+        + "</body></html>"
+    ).encode(),
+}
 
 
 def _words(text: str) -> str:
@@ -196,22 +223,28 @@ def test_a_registered_document_is_found_again_as_plain_text_and_back(registry, t
     hwp = (HWP_DIR / "sample_document.hwp").read_bytes()
     docs = _documents()
     ids = {"anthem.hwp": registry.add_work(title="애국가", shares=share, data=hwp, file_name="anthem.hwp")["work"]}
-    ids["poem.docx"] = registry.add_work(title="바람", shares=share, data=docs["poem.docx"], file_name="poem.docx")["work"]
+    ids["poem.docx"] = registry.add_work(title="바람", shares=share, data=docs["poem.docx"], file_name="poem.docx")[
+        "work"
+    ]
     assert registry.work(ids["anthem.hwp"])["content_hash"] == content_hash(hwp)
     assert registry.work(ids["poem.docx"])["media_type"] == "text"
     # a second holder registers a plain-text poem; its documents will be found by it
     other = registry.add_holder("Other")
     story = " ".join(f"문장 {i}번째 줄에는 고양이와 강아지가 함께 산다 line {i} of the story" for i in range(40))
-    ids["story.txt"] = registry.add_work(title="story", shares=[ShareSpec(other, "author", 1)],
-                                         data=story.encode(), file_name="story.txt")["work"]
+    ids["story.txt"] = registry.add_work(
+        title="story", shares=[ShareSpec(other, "author", 1)], data=story.encode(), file_name="story.txt"
+    )["work"]
     key = SigningKey.generate()
     export_snapshot(registry, tmp_path / "snap", key)
     m = SnapshotMatcher.open(tmp_path / "snap", [key.public])
 
     items = [("anthem.txt", "\n".join(ANTHEM).encode()), ("poem.txt", "\n\n".join(POEM).encode())]
     items += [(name, data) for name, data in docs.items() if name != "poem.docx"]  # the PDF, HWPX, ODT, … copies
-    items += [("story.docx", make_docx([story, "끝"])), ("story.pdf", make_pdf([story])),
-              ("story.hwpx", make_hwpx([story]))]
+    items += [
+        ("story.docx", make_docx([story, "끝"])),
+        ("story.pdf", make_pdf([story])),
+        ("story.hwpx", make_hwpx([story])),
+    ]
     results = m.match(items)  # media types detected from the bytes, as clearance does
     found = {r.item: {mt.work_id for mt, _ in r.matches} for r in results}
     errors = {r.item: r.error for r in results if r.error}
@@ -276,14 +309,16 @@ def _damaged_hwp() -> bytes:
         body = ole.openstream("BodyText/Section0").read()
     start = bytes(data).find(body[:64])
     assert start > 0 and size == len(body)
-    data[start:start + len(body)] = b"\xff" * len(body)
+    data[start : start + len(body)] = b"\xff" * len(body)
     return bytes(data)
 
 
 def _billion_laughs_docx() -> bytes:
-    bomb = ('<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
-            '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r>'
-            '<w:t>&b;</w:t></w:r></w:p></w:body></w:document>')
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r>'
+        "<w:t>&b;</w:t></w:r></w:p></w:body></w:document>"
+    )
     src = zipfile.ZipFile(io.BytesIO(make_docx(POEM)))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -295,11 +330,13 @@ def _billion_laughs_docx() -> bytes:
 UNREADABLE = {
     "encrypted.pdf": (_encrypted_pdf, "PDF가 암호화되어 있어", "the PDF is encrypted"),
     "scan.pdf": (_scanned_pdf, "스캔한 PDF입니다", "no text layer"),
-    "protected.hwp": (lambda: (HWP_DIR / "protected_document.hwp").read_bytes(), "HWP 파일에 암호가 걸려 있습니다",
-                      "protected by a password"),
+    "protected.hwp": (
+        lambda: (HWP_DIR / "protected_document.hwp").read_bytes(),
+        "HWP 파일에 암호가 걸려 있습니다",
+        "protected by a password",
+    ),
     "damaged.hwp": (_damaged_hwp, "HWP 파일이 손상되어 읽을 수 없습니다", "the HWP file is damaged"),
-    "truncated.hwp": (lambda: (HWP_DIR / "sample_document.hwp").read_bytes()[:3000], "HWP 파일이 손상되어",
-                      "damaged"),
+    "truncated.hwp": (lambda: (HWP_DIR / "sample_document.hwp").read_bytes()[:3000], "HWP 파일이 손상되어", "damaged"),
     "old.hwp": (lambda: b"HWP Document File V3.00 \x1a\x01\x02\x03\x04\x05" + bytes(200), "예전 HWP 3 형식", "HWP 3"),
     "protected.docx": (_encrypted_docx, "Word 문서에 암호가 걸려 있습니다", "Word document is protected"),
     "laughs.docx": (_billion_laughs_docx, "엔터티를 선언하거나", "declares entities"),
@@ -389,8 +426,9 @@ def _images() -> dict[str, bytes]:
 
     register_heif_opener()
     out = {}
-    for i, (ext, fmt) in enumerate((("heic", "HEIF"), ("webp", "WEBP"), ("tiff", "TIFF"), ("gif", "GIF"),
-                                    ("png", "PNG"), ("jpg", "JPEG"))):
+    for i, (ext, fmt) in enumerate(
+        (("heic", "HEIF"), ("webp", "WEBP"), ("tiff", "TIFF"), ("gif", "GIF"), ("png", "PNG"), ("jpg", "JPEG"))
+    ):
         buf = io.BytesIO()
         Image.open(io.BytesIO(make_image(40 + i, "PNG"))).save(buf, fmt)
         out[f"photo.{ext}"] = buf.getvalue()
@@ -407,8 +445,12 @@ def every_format(tmp_path_factory) -> dict[str, bytes]:
     files.update(_images())
     wav = write_wav(d / "song.wav", synth_piece(7, seconds=20.0))
     files["song.wav"] = wav.read_bytes()
-    for ext, args in (("mp3", ("-c:a", "libmp3lame", "-b:a", "128k")), ("m4a", ("-c:a", "aac", "-b:a", "128k")),
-                      ("flac", ("-c:a", "flac")), ("opus", ("-c:a", "libopus", "-b:a", "96k"))):
+    for ext, args in (
+        ("mp3", ("-c:a", "libmp3lame", "-b:a", "128k")),
+        ("m4a", ("-c:a", "aac", "-b:a", "128k")),
+        ("flac", ("-c:a", "flac")),
+        ("opus", ("-c:a", "libopus", "-b:a", "96k")),
+    ):
         files[f"song.{ext}"] = _ffmpeg(wav, d / f"song.{ext}", "-af", f"volume={0.5 + len(ext) / 10}", *args)
     return files
 
@@ -432,9 +474,11 @@ def test_works_add_registers_every_format_end_to_end(database_url, tmp_path, eve
         shown = json.loads(run("works", "show", str(w["work"]), "--json").stdout)
         kinds[Path(w["file"]).suffix.lstrip(".")] = shown["media_type"]
         assert shown["iscc"].startswith("ISCC:")
-    assert kinds == {**dict.fromkeys(("docx", "odt", "pdf", "epub", "rtf", "hwpx", "md", "html", "hwp"), "text"),
-                     **dict.fromkeys(("heic", "webp", "tiff", "gif", "png", "jpg"), "image"),
-                     **dict.fromkeys(("wav", "mp3", "m4a", "flac", "opus"), "audio")}
+    assert kinds == {
+        **dict.fromkeys(("docx", "odt", "pdf", "epub", "rtf", "hwpx", "md", "html", "hwp"), "text"),
+        **dict.fromkeys(("heic", "webp", "tiff", "gif", "png", "jpg"), "image"),
+        **dict.fromkeys(("wav", "mp3", "m4a", "flac", "opus"), "audio"),
+    }
 
 
 def test_works_add_says_why_in_korean_on_a_korean_terminal(database_url, tmp_path):
@@ -464,15 +508,15 @@ def test_the_repertoire_import_reads_documents_and_names_an_unreadable_one(regis
     (tmp_path / "poem.docx").write_bytes(make_docx(POEM))
     (tmp_path / "locked.hwp").write_bytes((HWP_DIR / "protected_document.hwp").read_bytes())
     header = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
-    rows = ("K-1,애국가,anthem.hwp,김작사:author:1,,,,deny,,,,,,\n"
-            "K-2,바람,poem.docx,김작사:author:1,,,,deny,,,,,,\n")
+    rows = "K-1,애국가,anthem.hwp,김작사:author:1,,,,deny,,,,,,\nK-2,바람,poem.docx,김작사:author:1,,,,deny,,,,,,\n"
     (tmp_path / "ok.csv").write_text(header + rows, encoding="utf-8")
     report = import_csv(registry, tmp_path / "ok.csv", org_id=org)
     assert report.errors == [] and report.created == 2
     with registry.engine.connect() as c:
         assert set(c.execute(select(Work.media_type)).scalars()) == {"text"}
-    (tmp_path / "bad.csv").write_text(header + "K-3,잠긴 시,locked.hwp,김작사:author:1,,,,deny,,,,,,\n",
-                                      encoding="utf-8")
+    (tmp_path / "bad.csv").write_text(
+        header + "K-3,잠긴 시,locked.hwp,김작사:author:1,,,,deny,,,,,,\n", encoding="utf-8"
+    )
     bad = import_csv(registry, tmp_path / "bad.csv", org_id=org)
     assert not bad.imported and [(e.line, e.column) for e in bad.errors] == [(2, "file")]
     assert "locked.hwp" in bad.errors[0].reason and "protected by a password" in bad.errors[0].reason
@@ -483,9 +527,11 @@ def test_the_web_upload_reads_an_hwp_and_refuses_a_locked_one_in_the_readers_lan
 
     app = make_app(tmp_path, database_url)
     s = Session(app, "poet@example.org", "creator", "이시인")
-    files = [("files", ("애국가.hwp", (HWP_DIR / "sample_document.hwp").read_bytes(), "application/x-hwp")),
-             ("files", ("잠긴 시.hwp", (HWP_DIR / "protected_document.hwp").read_bytes(), "application/x-hwp")),
-             ("files", ("스캔.pdf", _scanned_pdf(), "application/pdf"))]
+    files = [
+        ("files", ("애국가.hwp", (HWP_DIR / "sample_document.hwp").read_bytes(), "application/x-hwp")),
+        ("files", ("잠긴 시.hwp", (HWP_DIR / "protected_document.hwp").read_bytes(), "application/x-hwp")),
+        ("files", ("스캔.pdf", _scanned_pdf(), "application/pdf")),
+    ]
     r = s.request("POST", "/api/works", files=files, headers={"Accept-Language": "ko-KR,ko;q=0.9"})
     assert r.status_code == 201, r.text
     ok, locked, scan = r.json()["results"]
@@ -497,8 +543,7 @@ def test_the_web_upload_reads_an_hwp_and_refuses_a_locked_one_in_the_readers_lan
     assert [w["title"] for w in s.request("GET", "/api/works").json()] == ["애국가"]
 
 
-def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(tmp_path, database_url,
-                                                                                monkeypatch):
+def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(tmp_path, database_url, monkeypatch):
     """The clearance readers' text path: files in a dataset folder that are themselves documents are read by
     the same extraction, so a poem registered as HWP is denied in its PDF, DOCX and .txt copies (documents
     larger than the plain-text cap included)."""
@@ -530,8 +575,20 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
     (data / "anthem-copy.txt").write_text("\n".join(ANTHEM), encoding="utf-8")
     (data / "own.hwpx").write_bytes(make_hwpx(["아무도 등록하지 않은 글입니다. " * 20]))
     (data / "locked.hwp").write_bytes((HWP_DIR / "protected_document.hwp").read_bytes())
-    run("clear", data, "--snapshot", tmp_path / "snap", "--licensee", "acme-ai", "--purpose", "train-genai",
-        "--out", tmp_path / "out", "--mode", "reservation")
+    run(
+        "clear",
+        data,
+        "--snapshot",
+        tmp_path / "snap",
+        "--licensee",
+        "acme-ai",
+        "--purpose",
+        "train-genai",
+        "--out",
+        tmp_path / "out",
+        "--mode",
+        "reservation",
+    )
     rows = {Path(r["item"]).name: r for r in pq.read_table(tmp_path / "out" / "decisions.parquet").to_pylist()}
     assert min((data / n).stat().st_size for n in ("anthem-copy.pdf", "anthem-copy.docx")) > 4000
     for name in ("anthem-copy.pdf", "anthem-copy.docx", "anthem-copy.txt"):
@@ -544,11 +601,25 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
 def test_every_format_is_told_by_its_bytes_without_a_name(every_format):
     """A dataset's bytes column has no file names: HEIC and M4A by their ftyp brand, documents by their
     container, everything else by its magic number."""
-    expected = {"heic": "image", "webp": "image", "tiff": "image", "gif": "image", "png": "image", "jpg": "image",
-                "wav": "audio", "mp3": "audio", "m4a": "audio", "flac": "audio", "opus": "audio",
-                **dict.fromkeys(("docx", "odt", "pdf", "epub", "rtf", "hwpx", "hwp"), "text")}
-    told = {name.rsplit(".", 1)[1]: detect_media_type(data[:8192], "") for name, data in every_format.items()
-            if name.rsplit(".", 1)[1] in expected}
+    expected = {
+        "heic": "image",
+        "webp": "image",
+        "tiff": "image",
+        "gif": "image",
+        "png": "image",
+        "jpg": "image",
+        "wav": "audio",
+        "mp3": "audio",
+        "m4a": "audio",
+        "flac": "audio",
+        "opus": "audio",
+        **dict.fromkeys(("docx", "odt", "pdf", "epub", "rtf", "hwpx", "hwp"), "text"),
+    }
+    told = {
+        name.rsplit(".", 1)[1]: detect_media_type(data[:8192], "")
+        for name, data in every_format.items()
+        if name.rsplit(".", 1)[1] in expected
+    }
     assert told == expected
     assert detect_media_type(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "") is None  # an OLE2 file, not HWP
 
@@ -560,15 +631,17 @@ def test_korean_text_saved_as_cp949_or_utf16_registers_and_matches_its_utf8_copy
     share = [ShareSpec(h, "author", 1)]
     poem = "\r\n".join(POEM[:2] * 4)
     old = registry.add_work(title="옛 시", shares=share, data=poem.encode("cp949"), file_name="옛 시.txt")["work"]
-    wide = registry.add_work(title="시", shares=share, data=("\ufeff" + POEM[1] * 5).encode("utf-16-le"),
-                             file_name="시.txt")["work"]
+    wide = registry.add_work(
+        title="시", shares=share, data=("\ufeff" + POEM[1] * 5).encode("utf-16-le"), file_name="시.txt"
+    )["work"]
     with pytest.raises(InvalidInput, match="not UTF-8"):
         registry.add_work(title="café", shares=share, data="café crème brûlée".encode("latin-1"), file_name="c.txt")
     key = SigningKey.generate()
     export_snapshot(registry, tmp_path / "snap", key)
     m = SnapshotMatcher.open(tmp_path / "snap", [key.public])
-    found = m.match([("copy.txt", poem.encode()), ("copy-949.txt", poem.encode("cp949")),
-                     ("wide.txt", (POEM[1] * 5).encode())])
+    found = m.match(
+        [("copy.txt", poem.encode()), ("copy-949.txt", poem.encode("cp949")), ("wide.txt", (POEM[1] * 5).encode())]
+    )
     assert [[mt.work_id for mt, _ in r.matches][:1] for r in found] == [[old], [old], [wide]]
     assert found[0].matches[0][0].stage == "exact"
 

@@ -12,14 +12,20 @@ import numpy as np
 import pytest
 import xxhash
 
+from conftest import TESTDATA
 from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint.audio import (
-    ITEM_SECONDS, AudioFingerprint, AudioIndex, AudioIndexBuilder, AudioRegistration, AudioToolError,
-    fingerprint_audio, fingerprint_audio_batch, register_audio, register_audio_batch,
+    ITEM_SECONDS,
+    AudioFingerprint,
+    AudioIndex,
+    AudioIndexBuilder,
+    AudioRegistration,
+    AudioToolError,
+    fingerprint_audio,
+    fingerprint_audio_batch,
+    register_audio,
+    register_audio_batch,
 )
-from conftest import TESTDATA
-
-
 
 SAMPLE_WAV = TESTDATA / "c2pa" / "sample1_signed.wav"  # 33.5 s, 8 kHz stereo
 RATE = 22050
@@ -28,10 +34,10 @@ SPEEDS = (0.97, 0.98, 0.99, 1.01, 1.02, 1.03)
 
 # --- music-like test material --------------------------------------------------------------------
 
+
 def _tone(freq: float, seconds: float, rng: np.random.Generator, harmonics: int = 4) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
-    wave_ = sum((0.6 ** h) * np.sin(2 * np.pi * freq * (h + 1) * t + rng.uniform(0, 6.28))
-                for h in range(harmonics))
+    wave_ = sum((0.6**h) * np.sin(2 * np.pi * freq * (h + 1) * t + rng.uniform(0, 6.28)) for h in range(harmonics))
     envelope = np.minimum(1.0, t / 0.01) * np.exp(-t * rng.uniform(1.5, 4.0))
     return wave_ * envelope
 
@@ -88,12 +94,14 @@ def synth_piece_file(folder: Path, seed: int) -> Path:
 
 
 def ffmpeg(src: Path, dst: Path, *args: str, before: tuple[str, ...] = ()) -> Path:
-    subprocess.run(["ffmpeg", "-nostdin", "-y", "-v", "error", *before, "-i", str(src), *args, str(dst)],
-                   check=True, timeout=60)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-y", "-v", "error", *before, "-i", str(src), *args, str(dst)], check=True, timeout=60
+    )
     return dst
 
 
 # --- fixtures ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def pieces(tmp_path_factory) -> list[Path]:
@@ -118,6 +126,7 @@ def index(registrations) -> AudioIndex:
 
 
 # --- scan side -----------------------------------------------------------------------------------
+
 
 def test_fingerprint_of_a_real_wav_is_chromaprint_of_the_whole_file():
     if SAMPLE_WAV is None:
@@ -167,8 +176,7 @@ def test_bad_inputs_raise_fingerprint_error_naming_item_and_reason(tmp_path, pie
 
 
 def test_batch_keeps_order_and_records_failures(pieces):
-    out = fingerprint_audio_batch([pieces[0], b"not audio at all" * 100, pieces[1]], ["a", "b", "c"],
-                                  workers=2)
+    out = fingerprint_audio_batch([pieces[0], b"not audio at all" * 100, pieces[1]], ["a", "b", "c"], workers=2)
     assert isinstance(out[0], AudioFingerprint) and out[0].item == "a"
     assert isinstance(out[1], FingerprintError) and out[1].item == "b"
     assert isinstance(out[2], AudioFingerprint) and out[2].item == "c"
@@ -186,6 +194,7 @@ def test_missing_binaries_name_the_debian_package(monkeypatch, pieces):
 
 
 # --- registry side -------------------------------------------------------------------------------
+
 
 def test_registration_has_speed_variants_and_an_iscc_audio_code(registrations):
     reg = registrations[0]
@@ -230,8 +239,9 @@ TRANSFORMS = {
 @pytest.mark.parametrize("name", list(TRANSFORMS))
 def test_transformed_copies_match_their_work(name, tmp_path, pieces, index):
     args, before, ext, speed = TRANSFORMS[name]
-    queries = [fingerprint_audio(ffmpeg(p, tmp_path / f"q{i}.{ext}", *args, before=before))
-               for i, p in enumerate(pieces[:2])]
+    queries = [
+        fingerprint_audio(ffmpeg(p, tmp_path / f"q{i}.{ext}", *args, before=before)) for i, p in enumerate(pieces[:2])
+    ]
     for work_id, matches in zip((101, 102), index.match(queries)):
         assert matches, name
         top = matches[0]
@@ -249,7 +259,7 @@ def test_noisy_copy_matches(tmp_path, pieces, index):
     rng = np.random.default_rng(7)
     signal = synth_piece(2)
     noise = rng.standard_normal(len(signal))
-    noise *= np.sqrt(np.mean(signal ** 2) / np.mean(noise ** 2)) / 10 ** (15 / 20)  # 15 dB SNR
+    noise *= np.sqrt(np.mean(signal**2) / np.mean(noise**2)) / 10 ** (15 / 20)  # 15 dB SNR
     noisy = fingerprint_audio(write_wav(tmp_path / "noisy.wav", signal + noise))
     [matches] = index.match([noisy])
     assert [m.work_id for m in matches] == [103]
@@ -260,8 +270,9 @@ def test_distinct_and_unrelated_audio_do_not_match(tmp_path, pieces, registratio
     outsider = fingerprint_audio(pieces[4])
     sample = fingerprint_audio(SAMPLE_WAV if SAMPLE_WAV else synth_piece_file(tmp_path, 11))
     silence = fingerprint_audio(write_wav(tmp_path / "silence.wav", np.zeros(20 * RATE)))
-    hum = fingerprint_audio(write_wav(tmp_path / "hum.wav",
-                                      0.5 * np.sin(2 * np.pi * 220 * np.arange(20 * RATE) / RATE)))
+    hum = fingerprint_audio(
+        write_wav(tmp_path / "hum.wav", 0.5 * np.sin(2 * np.pi * 220 * np.arange(20 * RATE) / RATE))
+    )
     assert index.match([outsider, sample, silence, hum]) == [[], [], [], []]
     # each registered piece, re-encoded, finds itself and none of the others
     for i, p in enumerate(pieces[:4]):
@@ -297,8 +308,9 @@ def test_save_load_round_trip_is_exact(tmp_path, index, pieces):
     query = fingerprint_audio(ffmpeg(pieces[1], tmp_path / "q.ogg", "-c:a", "libvorbis", "-q:a", "1"))
     exact = fingerprint_audio(pieces[0])
     expected = index.match([query, exact])
-    assert [[m.to_dict() for m in ms] for ms in loaded.match([query, exact])] == \
-        [[m.to_dict() for m in ms] for ms in expected]
+    assert [[m.to_dict() for m in ms] for ms in loaded.match([query, exact])] == [
+        [m.to_dict() for m in ms] for ms in expected
+    ]
     assert [[m.work_id for m in ms] for ms in mapped.match([query, exact])] == [[102], [101]]
 
 
@@ -321,8 +333,9 @@ def test_empty_index_and_too_short_queries_match_nothing(tmp_path, pieces, index
     empty.save(tmp_path / "empty")
     assert AudioIndex.load(tmp_path / "empty") == empty
     # 6 s of a registered piece is below the 10 s of overlap the verification demands
-    short = fingerprint_audio(ffmpeg(pieces[0], tmp_path / "s.mp3", "-c:a", "libmp3lame",
-                                     before=("-ss", "10", "-t", "6")))
+    short = fingerprint_audio(
+        ffmpeg(pieces[0], tmp_path / "s.mp3", "-c:a", "libmp3lame", before=("-ss", "10", "-t", "6"))
+    )
     assert index.match([short]) == [[]]
     assert [m.work_id for m in index.match([short], min_overlap_s=3.0)[0]] == [101]
 
@@ -354,9 +367,19 @@ def wide_index(pieces) -> AudioIndex:
 
 @pytest.mark.parametrize("semitones", [1.0, -1.0, 0.5])
 def test_pitch_shifted_copy_with_tempo_kept_matches(semitones, tmp_path, pieces, wide_index):
-    factor = SEMITONE ** semitones
-    q = fingerprint_audio(ffmpeg(pieces[0], tmp_path / "pitch.mp3", "-af", f"rubberband=pitch={factor:.5f}",
-                                 "-c:a", "libmp3lame", "-b:a", "128k"))
+    factor = SEMITONE**semitones
+    q = fingerprint_audio(
+        ffmpeg(
+            pieces[0],
+            tmp_path / "pitch.mp3",
+            "-af",
+            f"rubberband=pitch={factor:.5f}",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+        )
+    )
     [matches] = wide_index.match([q])
     assert [m.work_id for m in matches] == [201], matches
     ev = matches[0].evidence
@@ -366,8 +389,11 @@ def test_pitch_shifted_copy_with_tempo_kept_matches(semitones, tmp_path, pieces,
 
 @pytest.mark.parametrize("tempo", [0.95, 1.04])
 def test_tempo_changed_copy_with_pitch_kept_matches(tempo, tmp_path, pieces, wide_index):
-    q = fingerprint_audio(ffmpeg(pieces[1], tmp_path / "tempo.mp3", "-af", f"rubberband=tempo={tempo}",
-                                 "-c:a", "libmp3lame", "-b:a", "128k"))
+    q = fingerprint_audio(
+        ffmpeg(
+            pieces[1], tmp_path / "tempo.mp3", "-af", f"rubberband=tempo={tempo}", "-c:a", "libmp3lame", "-b:a", "128k"
+        )
+    )
     [matches] = wide_index.match([q])
     assert [m.work_id for m in matches] == [202], matches
     ev = matches[0].evidence
@@ -376,8 +402,14 @@ def test_tempo_changed_copy_with_pitch_kept_matches(tempo, tmp_path, pieces, wid
 
 def test_pitch_and_tempo_copies_of_unrelated_audio_do_not_match(tmp_path, pieces, wide_index):
     queries = []
-    for i, af in enumerate((f"rubberband=pitch={SEMITONE:.5f}", f"rubberband=pitch={1 / SEMITONE:.5f}",
-                            "rubberband=tempo=0.95", "rubberband=tempo=1.05")):
+    for i, af in enumerate(
+        (
+            f"rubberband=pitch={SEMITONE:.5f}",
+            f"rubberband=pitch={1 / SEMITONE:.5f}",
+            "rubberband=tempo=0.95",
+            "rubberband=tempo=1.05",
+        )
+    ):
         for j, p in enumerate(pieces[2:]):
             queries.append(fingerprint_audio(ffmpeg(p, tmp_path / f"u{i}-{j}.mp3", "-af", af)))
     assert wide_index.match(queries) == [[] for _ in queries]
@@ -403,8 +435,9 @@ def test_version_1_audio_index_opens_and_says_what_needs_a_re_export(tmp_path, i
 def test_ten_second_excerpt_matches(tmp_path, pieces, index):
     """A 10-s excerpt yields ~7.7 s of Chromaprint items: it is verified over its own length (format 1
     demanded 10 s of items and never matched one)."""
-    q = fingerprint_audio(ffmpeg(pieces[1], tmp_path / "ten.mp3", "-c:a", "libmp3lame", "-b:a", "128k",
-                                 before=("-ss", "12", "-t", "10")))
+    q = fingerprint_audio(
+        ffmpeg(pieces[1], tmp_path / "ten.mp3", "-c:a", "libmp3lame", "-b:a", "128k", before=("-ss", "12", "-t", "10"))
+    )
     assert q.seconds < 10
     [matches] = index.match([q])
     assert [m.work_id for m in matches] == [102]
@@ -418,8 +451,8 @@ def test_reverberant_copy_matches(tmp_path, pieces, index):
     n = int(3.0 * RATE)  # a hall: 3 s to fade by 60 dB, 85 % of what is heard is reflections
     ir = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
     size = 1 << int(np.ceil(np.log2(len(dry) + n)))
-    wet = np.fft.irfft(np.fft.rfft(dry, size) * np.fft.rfft(ir, size), size)[:len(dry)]
-    wet *= np.sqrt(np.mean(dry ** 2) / np.mean(wet ** 2))
+    wet = np.fft.irfft(np.fft.rfft(dry, size) * np.fft.rfft(ir, size), size)[: len(dry)]
+    wet *= np.sqrt(np.mean(dry**2) / np.mean(wet**2))
     q = fingerprint_audio(write_wav(tmp_path / "reverb.wav", 0.15 * dry + 0.85 * wet))
     assert [m.work_id for m in index.match([q])[0]] == [101]
     assert index.match([q], probe_flips=False) == [[]]

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance
 
+from conftest import TESTDATA
 from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint._image_mih import MultiIndexHash, flat_range
 from fairtrain.core.fingerprint.image import (
@@ -32,7 +33,6 @@ from fairtrain.core.fingerprint.image import (
     fingerprint_images,
     register_image,
 )
-from conftest import TESTDATA
 
 
 def _testdata() -> Path:
@@ -51,8 +51,9 @@ def photo_bytes() -> bytes:
 def _nature(name: str) -> Image.Image:
     path = NATURE / name
     if not path.exists():
-        pytest.fail("real photos come from the Debian package mate-backgrounds "
-                    "(apt-get install mate-backgrounds; .ci/run does)")
+        pytest.fail(
+            "real photos come from the Debian package mate-backgrounds (apt-get install mate-backgrounds; .ci/run does)"
+        )
     im = Image.open(path)
     im.draft("RGB", (1024, 1024))
     im = im.convert("RGB")
@@ -67,8 +68,20 @@ def photo() -> Image.Image:
 
 @pytest.fixture(scope="module")
 def other_photos() -> list[Image.Image]:
-    return [_nature(n) for n in ("Aqua.jpg", "FreshFlower.jpg", "Garden.jpg", "GreenMeadow.jpg", "Storm.jpg",
-                                 "TwoWings.jpg", "YellowFlower.jpg", "RainDrops.jpg", "Dune.jpg")]
+    return [
+        _nature(n)
+        for n in (
+            "Aqua.jpg",
+            "FreshFlower.jpg",
+            "Garden.jpg",
+            "GreenMeadow.jpg",
+            "Storm.jpg",
+            "TwoWings.jpg",
+            "YellowFlower.jpg",
+            "RainDrops.jpg",
+            "Dune.jpg",
+        )
+    ]
 
 
 def _jpeg(im: Image.Image, q: int = 90) -> bytes:
@@ -121,13 +134,12 @@ EDITS = {
     "jpeg_q30": lambda im: _jpeg(im, 30),
     "resize_50": lambda im: _jpeg(im.resize((im.width // 2, im.height // 2)), 85),
     "resize_200_png": lambda im: _png(im.resize((im.width * 2, im.height * 2))),
-    "colour_edit": lambda im: _jpeg(
-        ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(1.2)).enhance(1.5)),
+    "colour_edit": lambda im: _jpeg(ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(1.2)).enhance(1.5)),
     "contrast": lambda im: _jpeg(ImageEnhance.Contrast(im).enhance(0.7)),
     "greyscale": lambda im: _jpeg(im.convert("L")),
-    "crop_10_each_side": lambda im: _jpeg(_crop(im, .1, .1, .1, .1)),
-    "crop_20_one_side": lambda im: _jpeg(_crop(im, 0, 0, .2, 0)),
-    "crop_5_each_side": lambda im: _jpeg(_crop(im, .05, .05, .05, .05)),
+    "crop_10_each_side": lambda im: _jpeg(_crop(im, 0.1, 0.1, 0.1, 0.1)),
+    "crop_20_one_side": lambda im: _jpeg(_crop(im, 0, 0, 0.2, 0)),
+    "crop_5_each_side": lambda im: _jpeg(_crop(im, 0.05, 0.05, 0.05, 0.05)),
     "flip": lambda im: _jpeg(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
     "rotate_90": lambda im: _jpeg(im.transpose(Image.Transpose.ROTATE_90)),
     "rotate_270": lambda im: _jpeg(im.transpose(Image.Transpose.ROTATE_270)),
@@ -165,9 +177,11 @@ def test_identical_bytes_match_at_the_exact_stage(index, photo):
 def test_unrelated_images_do_not_match(index, mnist_pngs, other_photos):
     fps = [fingerprint_image(_png(_scene(seed)), f"scene{seed}") for seed in range(100, 130)]
     for i, im in enumerate(other_photos):
-        fps += [fingerprint_image(_jpeg(im, 80), f"photo{i}"),
-                fingerprint_image(_jpeg(im.transpose(Image.Transpose.ROTATE_90), 80), f"photo{i}/rot90"),
-                fingerprint_image(_jpeg(_crop(im, .1, .1, .1, .1), 80), f"photo{i}/crop")]
+        fps += [
+            fingerprint_image(_jpeg(im, 80), f"photo{i}"),
+            fingerprint_image(_jpeg(im.transpose(Image.Transpose.ROTATE_90), 80), f"photo{i}/rot90"),
+            fingerprint_image(_jpeg(_crop(im, 0.1, 0.1, 0.1, 0.1), 80), f"photo{i}/crop"),
+        ]
     fps += [fingerprint_image(p, f"mnist{i}") for i, p in enumerate(mnist_pngs)]
     results = index.match(fps)
     assert len(results) == len(fps)
@@ -221,15 +235,20 @@ def test_phash_is_the_iscc_image_code(photo_bytes):
     reg = register_image(photo_bytes, "C.jpg")
     assert reg.iscc.startswith("ISCC:EE")
     # Draft (1/8) versus fuller decode drifts a few bits; the original stays a candidate.
-    assert min(int(np.bitwise_count(reg.phashes[0] ^ np.uint64(fp.phash))),
-               int(np.bitwise_count(reg.dhashes[0] ^ np.uint64(fp.dhash)))) <= 8
+    assert (
+        min(
+            int(np.bitwise_count(reg.phashes[0] ^ np.uint64(fp.phash))),
+            int(np.bitwise_count(reg.dhashes[0] ^ np.uint64(fp.dhash))),
+        )
+        <= 8
+    )
 
 
 def test_fingerprint_fields(photo_bytes):
     fp = fingerprint_image(photo_bytes, "C.jpg")
     assert isinstance(fp, ImageFingerprint)
     assert len(fp.xxh3_128) == 16 and fp.thumb.shape == (32, 32) and fp.thumb.dtype == np.uint8
-    assert 0 <= fp.phash < 2 ** 64 and 0 <= fp.dhash < 2 ** 64
+    assert 0 <= fp.phash < 2**64 and 0 <= fp.dhash < 2**64
     assert (fp.width, fp.height) == (2048, 1365)
     reg = register_image(photo_bytes, "C.jpg")
     assert reg.phashes.shape == (len(VARIANTS),) and reg.thumb.shape == (64, 64)
@@ -244,13 +263,16 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-@pytest.mark.parametrize("data,reason", [
-    (b"", "empty"),
-    (b"this is not an image at all" * 10, "unsupported"),
-    (b"%PDF-1.7\n" + b"0" * 200, "unsupported"),
-    (_png_claiming(30_000, 30_000), "decompression bomb"),
-    (_png_claiming(12_000, 10_000), "decompression bomb"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"", "empty"),
+        (b"this is not an image at all" * 10, "unsupported"),
+        (b"%PDF-1.7\n" + b"0" * 200, "unsupported"),
+        (_png_claiming(30_000, 30_000), "decompression bomb"),
+        (_png_claiming(12_000, 10_000), "decompression bomb"),
+    ],
+)
 def test_bad_input_raises_fingerprint_error_naming_item(data, reason):
     with pytest.raises(FingerprintError) as err:
         fingerprint_image(data, "bad-item")
@@ -341,14 +363,14 @@ def test_save_load_round_trip(index, photo, tmp_path):
     assert all(p.exists() for p in paths)
     assert {p.suffix for p in paths} == {".parquet", ".npy", ".json"}
     loaded = ImageIndex.load(tmp_path / "shard")
-    for name in ("work_ids", "xxh3_128", "quality", "thumbs", "iscc", "phash", "dhash", "work_row",
-                 "variant"):
+    for name in ("work_ids", "xxh3_128", "quality", "thumbs", "iscc", "phash", "dhash", "work_row", "variant"):
         a, b = getattr(index, name), getattr(loaded, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
     queries = [fingerprint_image(EDITS[e](photo), e) for e in ("crop_10_each_side", "flip", "jpeg_q30")]
     queries.append(fingerprint_image(_jpeg(photo, 95), "exact"))
-    assert [[m.to_dict() for m in r] for r in loaded.match(queries)] == \
-        [[m.to_dict() for m in r] for r in index.match(queries)]
+    assert [[m.to_dict() for m in r] for r in loaded.match(queries)] == [
+        [m.to_dict() for m in r] for r in index.match(queries)
+    ]
 
 
 def test_load_rejects_a_foreign_directory(tmp_path):
@@ -358,7 +380,7 @@ def test_load_rejects_a_foreign_directory(tmp_path):
 
 def test_multi_index_hash_equals_flat_scan():
     rng = np.random.default_rng(5)
-    codes = rng.integers(0, 2 ** 63, 50_000, dtype=np.int64).astype(np.uint64)
+    codes = rng.integers(0, 2**63, 50_000, dtype=np.int64).astype(np.uint64)
     codes[:200] = codes[0] ^ (np.uint64(1) << rng.integers(0, 64, 200).astype(np.uint64))  # a hot cluster
     queries = codes[rng.integers(0, codes.size, 300)] ^ np.uint64(0b1011)
     expected = set(zip(*(a.tolist() for a in flat_range(queries, codes, 8))))
@@ -373,12 +395,22 @@ def test_multi_index_hash_refuses_impossible_tables():
 
 
 def test_index_with_mih_matches_like_flat(index, photo):
-    forced = ImageIndex(work_ids=index.work_ids, xxh3_128=index.xxh3_128, quality=index.quality,
-                        thumbs=index.thumbs, iscc=index.iscc, phash=index.phash, dhash=index.dhash,
-                        work_row=index.work_row, variant=index.variant, mih_min_codes=0)
+    forced = ImageIndex(
+        work_ids=index.work_ids,
+        xxh3_128=index.xxh3_128,
+        quality=index.quality,
+        thumbs=index.thumbs,
+        iscc=index.iscc,
+        phash=index.phash,
+        dhash=index.dhash,
+        work_row=index.work_row,
+        variant=index.variant,
+        mih_min_codes=0,
+    )
     queries = [fingerprint_image(EDITS[e](photo), e) for e in sorted(EDITS)]
-    assert [[m.to_dict() for m in r] for r in forced.match(queries)] == \
-        [[m.to_dict() for m in r] for r in index.match(queries)]
+    assert [[m.to_dict() for m in r] for r in forced.match(queries)] == [
+        [m.to_dict() for m in r] for r in index.match(queries)
+    ]
     assert forced.nbytes_in_memory > index.nbytes_in_memory
 
 
@@ -389,6 +421,7 @@ def test_empty_index_matches_nothing(photo_bytes):
 
 
 # --- issue 16: copies as people really make them ---------------------------------------------------
+
 
 def _phone_screenshot(art: Image.Image, dark: bool = True) -> Image.Image:
     """A phone screenshot: status bar, a line of text, the picture across the width, text and buttons."""
@@ -439,12 +472,20 @@ def _tilted(im: Image.Image, degrees: float, fill: tuple[int, int, int] | None) 
     if fill is not None:
         return im.rotate(degrees, Image.Resampling.BICUBIC, fillcolor=fill)
     t = np.radians(abs(degrees))
-    k = min(im.width / (im.width * np.cos(t) + im.height * np.sin(t)),
-            im.height / (im.width * np.sin(t) + im.height * np.cos(t)))
+    k = min(
+        im.width / (im.width * np.cos(t) + im.height * np.sin(t)),
+        im.height / (im.width * np.sin(t) + im.height * np.cos(t)),
+    )
     r = im.rotate(degrees, Image.Resampling.BICUBIC)
     cw, ch = im.width * k, im.height * k
-    return r.crop((round((im.width - cw) / 2), round((im.height - ch) / 2), round((im.width + cw) / 2),
-                   round((im.height + ch) / 2)))
+    return r.crop(
+        (
+            round((im.width - cw) / 2),
+            round((im.height - ch) / 2),
+            round((im.width + cw) / 2),
+            round((im.height + ch) / 2),
+        )
+    )
 
 
 ISSUE16_EDITS = {
@@ -456,9 +497,9 @@ ISSUE16_EDITS = {
     "tilted_minus_9_white_corners": lambda im, others: _jpeg(_tilted(im, -9, (255, 255, 255))),
     "straightened_8": lambda im, others: _jpeg(_tilted(im, 8, None)),
     "straightened_minus_5": lambda im, others: _jpeg(_tilted(im, -5, None)),
-    "crop_30_left": lambda im, others: _jpeg(_crop(im, .3, 0, 0, 0)),
-    "crop_30_bottom": lambda im, others: _jpeg(_crop(im, 0, 0, 0, .3)),
-    "crop_25_top_left": lambda im, others: _jpeg(_crop(im, .25, .25, 0, 0)),
+    "crop_30_left": lambda im, others: _jpeg(_crop(im, 0.3, 0, 0, 0)),
+    "crop_30_bottom": lambda im, others: _jpeg(_crop(im, 0, 0, 0, 0.3)),
+    "crop_25_top_left": lambda im, others: _jpeg(_crop(im, 0.25, 0.25, 0, 0)),
 }
 
 
@@ -480,7 +521,7 @@ def test_picture_inside_a_picture_is_matched_through_an_inner_view(index, photo,
 def test_screenshots_collages_and_tilted_copies_of_unrelated_pictures_do_not_match(index, other_photos):
     fps = []
     for i, im in enumerate(other_photos):
-        rest = other_photos[:i] + other_photos[i + 1:]
+        rest = other_photos[:i] + other_photos[i + 1 :]
         for name, edit in ISSUE16_EDITS.items():
             fps.append(fingerprint_image(edit(im, rest), f"photo{i}/{name}"))
     results = index.match(fps)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
-import json
 import hashlib
+import json
 import pickle
 import random
 import re
@@ -22,7 +22,13 @@ from fairtrain.core.fingerprint import _text_tokens as tok
 from fairtrain.core.fingerprint import text as text_module
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.fingerprint.text import (
-    MIN_VERBATIM_WORDS, TextFingerprint, TextIndex, TextIndexBuilder, fingerprint_text, fingerprint_texts, register_text,
+    MIN_VERBATIM_WORDS,
+    TextFingerprint,
+    TextIndex,
+    TextIndexBuilder,
+    fingerprint_text,
+    fingerprint_texts,
+    register_text,
 )
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -67,10 +73,10 @@ KO_UNRELATED = (
 )
 
 LICENCE_HEADER = (
-    "Licensed under the Apache License, Version 2.0 (the \"License\"); you may not use this file except in "
+    'Licensed under the Apache License, Version 2.0 (the "License"); you may not use this file except in '
     "compliance with the License. You may obtain a copy of the License at http://www.apache.org/licenses/"
     "LICENSE-2.0 Unless required by applicable law or agreed to in writing, software distributed under the "
-    "License is distributed on an \"AS IS\" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either "
+    'License is distributed on an "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either '
     "express or implied. See the License for the specific language governing permissions and limitations "
     "under the License."
 )
@@ -91,8 +97,11 @@ def _docstring_texts(min_words: int, max_words: int) -> list[str]:
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError):
             continue
-        docs = [ast.get_docstring(n) for n in ast.walk(tree)
-                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+        docs = [
+            ast.get_docstring(n)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
         words = " ".join(d for d in docs if d).split()
         if len(words) >= min_words:
             texts.append(" ".join(words[:max_words]))
@@ -127,6 +136,7 @@ def _ids(matches: list[Match]) -> list[int]:
 
 
 # ---- fingerprints --------------------------------------------------------------------------------------
+
 
 def test_fingerprint_shapes_and_determinism():
     text = (LICENSES / "Apache-2.0").read_text()
@@ -170,15 +180,18 @@ def test_register_text_adds_iscc_code():
     assert np.array_equal(fp.grams, fingerprint_text(KO_WORK).grams)
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "empty text"),
-    (b"   \n\t  ", "empty text"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", "binary"),
-    (bytes(range(1, 32)) * 20, "binary"),
-    (b"caf\xe9 au lait", "not UTF-8"),
-    ("!!! ... --- ???", "no words"),
-    (12345, "expected bytes or str"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty text"),
+        (b"   \n\t  ", "empty text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", "binary"),
+        (bytes(range(1, 32)) * 20, "binary"),
+        (b"caf\xe9 au lait", "not UTF-8"),
+        ("!!! ... --- ???", "no words"),
+        (12345, "expected bytes or str"),
+    ],
+)
 def test_bad_input_raises_fingerprint_error_naming_the_item(data, reason):
     with pytest.raises(FingerprintError) as err:
         fingerprint_text(data, "shard-7/item-42")
@@ -201,8 +214,15 @@ def test_batch_records_bad_items_and_goes_on(index):
 
 def _digest(fp: TextFingerprint) -> str:
     h = hashlib.sha256()
-    for v in (fp.raw_hash, fp.norm_hash, str(fp.n_words).encode(), fp.grams.tobytes(),
-              fp.winnow_positions.astype("<i8").tobytes(), fp.minhash.tobytes(), fp.bands.tobytes()):
+    for v in (
+        fp.raw_hash,
+        fp.norm_hash,
+        str(fp.n_words).encode(),
+        fp.grams.tobytes(),
+        fp.winnow_positions.astype("<i8").tobytes(),
+        fp.minhash.tobytes(),
+        fp.bands.tobytes(),
+    ):
         h.update(v)
     return h.hexdigest()[:32]
 
@@ -210,12 +230,15 @@ def _digest(fp: TextFingerprint) -> str:
 MARKUP = "<p>The  QUICK <b>brown</b>\n fox &amp; jumps\tover the\x1clazy dog.</p>  " * 4
 
 
-@pytest.mark.parametrize("name, data, digest", [
-    ("ko", KO_WORK.encode(), "a64e710d38b88b75a13dd06ccff3b451"),
-    ("licence", LICENCE_HEADER.encode(), "1b84074c001ce7d95d48947a7508e1f5"),
-    ("ja", ("吾輩は猫である。名前はまだ無い。" * 3).encode(), "217a1a40a1d6b9b2e1b1f217ff52d6e5"),
-    ("markup", MARKUP, "8421570fe6b8eddce162090f65da92cc"),
-])
+@pytest.mark.parametrize(
+    "name, data, digest",
+    [
+        ("ko", KO_WORK.encode(), "a64e710d38b88b75a13dd06ccff3b451"),
+        ("licence", LICENCE_HEADER.encode(), "1b84074c001ce7d95d48947a7508e1f5"),
+        ("ja", ("吾輩は猫である。名前はまだ無い。" * 3).encode(), "217a1a40a1d6b9b2e1b1f217ff52d6e5"),
+        ("markup", MARKUP, "8421570fe6b8eddce162090f65da92cc"),
+    ],
+)
 def test_fingerprints_are_pinned(name, data, digest):
     """Registries and snapshots store these fingerprints: a faster implementation must give the same bits
     (digests computed by the first, per-document implementation)."""
@@ -228,13 +251,25 @@ def _mixed_items(corpus) -> list[tuple[str, bytes | str]]:
     for i, text in enumerate(corpus["works"] + corpus["others"]):
         items.append((f"doc{i}", text.encode() if i % 2 else text))
     specials = [
-        KO_WORK, KO_HOST.encode(), "吾輩は猫である。名前はまだ無い。", "床前明月光", MARKUP,
+        KO_WORK,
+        KO_HOST.encode(),
+        "吾輩は猫である。名前はまだ無い。",
+        "床前明月光",
+        MARKUP,
         "  tabs\tand\nnew\r\nlines\x0b\x0cand  runs   of\x1c\x1d\x1e\x1fseparators  ",
-        "ＴＨＥ ｑｕｉｃｋ ﬁsh café cafe\u0301 Straße ΣΊΣΥΦΟΣ", "😀 emoji 🎉 text ☃ mixed 中文 and 한국어",
-        "a b c d", "a b c d e", "one two three four five six seven",
+        "ＴＨＥ ｑｕｉｃｋ ﬁsh café cafe\u0301 Straße ΣΊΣΥΦΟΣ",
+        "😀 emoji 🎉 text ☃ mixed 中文 and 한국어",
+        "a b c d",
+        "a b c d e",
+        "one two three four five six seven",
         "one two three four five six seven eight",
-        "0 0 0 0 1 1 1 1 j 0 0 j 0 0 " * 40, "under_score snake_case x2 9lives",
-        b"", "!!! ... ---", b"caf\xe9", b"\x89PNG\r\n\x1a\n\x00\x00", 42,
+        "0 0 0 0 1 1 1 1 j 0 0 j 0 0 " * 40,
+        "under_score snake_case x2 9lives",
+        b"",
+        "!!! ... ---",
+        b"caf\xe9",
+        b"\x89PNG\r\n\x1a\n\x00\x00",
+        42,
     ]
     items += [(f"special{i}", data) for i, data in enumerate(specials)]
     random.Random(5).shuffle(items)
@@ -297,8 +332,10 @@ def test_scan_side_winnowing_is_deferred_but_the_same():
     assert scan._words is not None  # not winnowed yet
     assert np.array_equal(scan.winnow_positions, reg.winnow_positions) and scan._words is None
     assert not scan.winnow_positions.flags.writeable
-    for copy in (codec.loads(codec.dumps(fingerprint_text(KO_WORK, "k"))),
-                 pickle.loads(pickle.dumps(fingerprint_text(KO_WORK, "k")))):
+    for copy in (
+        codec.loads(codec.dumps(fingerprint_text(KO_WORK, "k"))),
+        pickle.loads(pickle.dumps(fingerprint_text(KO_WORK, "k"))),
+    ):
         assert _digest(copy) == _digest(reg)
     with pytest.raises(AttributeError):
         scan.no_such_field  # noqa: B018
@@ -322,6 +359,7 @@ def test_bit_filter_over_many_hashes_keeps_every_one_and_few_others():
 
 # ---- matching ------------------------------------------------------------------------------------------
 
+
 def test_exact_stage_raw_and_normalised(index, corpus):
     raw = index.match([fingerprint_text(corpus["works"][3].encode(), "copy")])[0]
     assert raw[0].work_id == 3 and raw[0].stage == "exact" and raw[0].score == 1.0
@@ -338,7 +376,7 @@ def test_50_word_excerpt_inside_unrelated_document(index, corpus):
     for wid in range(len(works)):
         words = works[wid].split()
         start = rng.randrange(50, len(words) - 100)
-        excerpt = words[start:start + 50]
+        excerpt = words[start : start + 50]
         host = others[wid].split()
         at = len(host) // 2
         query = " ".join(host[:at] + excerpt + host[at:])
@@ -392,8 +430,11 @@ def test_short_verbatim_runs_between_edits_do_not_make_an_excerpt_match(corpus):
         edited = [w for i, w in enumerate(words[100:300]) if i % 21 < 19]
         longest = _longest_shared_run(edited, words)
         query = fingerprint_text(" ".join(host[:150] + edited + host[150:]), f"edited{wid}")
-        before = [m for m in index.match([query], min_verbatim_words=text_module.GRAM_WORDS)[0]
-                  if m.work_id == wid and m.evidence.get("method") == "winnow"]
+        before = [
+            m
+            for m in index.match([query], min_verbatim_words=text_module.GRAM_WORDS)[0]
+            if m.work_id == wid and m.evidence.get("method") == "winnow"
+        ]
         # No chain is longer than the longest verbatim run.
         assert all(s["verbatim_words"] <= longest for m in before for s in m.evidence["spans"])
         if before and longest < MIN_VERBATIM_WORDS:
@@ -498,6 +539,7 @@ def test_empty_index_and_empty_batch():
 
 # ---- size and persistence ------------------------------------------------------------------------------
 
+
 def test_near_duplicate_index_is_an_order_of_magnitude_below_datasketch(index):
     sizes = index.nbytes()
     per_work = sizes["near_duplicate"] / len(index)
@@ -507,22 +549,51 @@ def test_near_duplicate_index_is_an_order_of_magnitude_below_datasketch(index):
 
 def test_save_load_round_trip(index, corpus, tmp_path):
     paths = index.save(tmp_path / "idx", shards=4)
-    assert {p.name for p in paths} >= {"works.parquet", "lsh.parquet", "exact.parquet", "stop.parquet",
-                                       "excerpt-0000-of-0004.parquet", "excerpt-0003-of-0004.parquet"}
+    assert {p.name for p in paths} >= {
+        "works.parquet",
+        "lsh.parquet",
+        "exact.parquet",
+        "stop.parquet",
+        "excerpt-0000-of-0004.parquet",
+        "excerpt-0003-of-0004.parquet",
+    }
     for p in paths:  # hashes, positions and ids only: never the texts
         names = set(pq.read_schema(p).names)
-        assert names <= {"work_id", "n_words", "minhash_b8", "iscc", "hash", "position", "band_key",
-                         "hash_hi", "hash_lo", "hangul_minhash_b8"}
+        assert names <= {
+            "work_id",
+            "n_words",
+            "minhash_b8",
+            "iscc",
+            "hash",
+            "position",
+            "band_key",
+            "hash_hi",
+            "hash_lo",
+            "hangul_minhash_b8",
+        }
     loaded = TextIndex.load(tmp_path / "idx")
-    for name in ("work_ids", "n_words", "sigs", "fp_hash", "fp_widx", "fp_pos", "band_key", "band_widx",
-                 "exact_hi", "exact_lo", "exact_widx", "stop"):
+    for name in (
+        "work_ids",
+        "n_words",
+        "sigs",
+        "fp_hash",
+        "fp_widx",
+        "fp_pos",
+        "band_key",
+        "band_widx",
+        "exact_hi",
+        "exact_lo",
+        "exact_widx",
+        "stop",
+    ):
         a, b = getattr(index, name), getattr(loaded, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
     assert loaded.iscc == index.iscc and loaded.params == index.params
     words = corpus["works"][2].split()
     fps = [fingerprint_text(" ".join(words[100:200]), "q"), fingerprint_text(KO_WORK, "k")]
-    assert [[m.to_dict() for m in ms] for ms in loaded.match(fps)] == \
-        [[m.to_dict() for m in ms] for ms in index.match(fps)]
+    assert [[m.to_dict() for m in ms] for ms in loaded.match(fps)] == [
+        [m.to_dict() for m in ms] for ms in index.match(fps)
+    ]
     # Each hash lives in the shard of its low bits.
     shard3 = pq.read_table(tmp_path / "idx" / "excerpt-0003-of-0004.parquet")["hash"].to_numpy()
     assert len(shard3) and (shard3 & np.uint64(3) == 3).all()
@@ -601,7 +672,7 @@ def test_korean_with_other_spacing_is_recognised(multilingual, p_remove, p_inser
 
 
 def test_korean_excerpt_of_80_syllables_respaced_inside_other_text(multilingual):
-    excerpt = KO_WORK[KO_WORK.index("콩을 삶고"):][:120]  # 80+ Hangul syllables
+    excerpt = KO_WORK[KO_WORK.index("콩을 삶고") :][:120]  # 80+ Hangul syllables
     assert len(re.findall("[\uac00-\ud7a3]", excerpt)) >= 80
     query = KO_HOST[:150] + " " + excerpt.replace(" ", "") + " " + KO_HOST[150:]
     [matches] = multilingual.match([fingerprint_text(query, "excerpt")])
@@ -666,8 +737,9 @@ def test_line_wrapping_and_hyphenation_give_the_same_normalised_text(multilingua
 def test_invisible_characters_inside_words_are_dropped(multilingual, corpus):
     text = corpus["works"][7]
     words = text.split()
-    marked = " ".join(w[:2] + "\u00ad" + w[2:] if len(w) > 4 and i % 3 == 0 else w + "\u200b"
-                      for i, w in enumerate(words))
+    marked = " ".join(
+        w[:2] + "\u00ad" + w[2:] if len(w) > 4 and i % 3 == 0 else w + "\u200b" for i, w in enumerate(words)
+    )
     fp = fingerprint_text(marked, "invisible")
     assert fp.norm_hash == fingerprint_text(text).norm_hash
     assert _ids(multilingual.match([fp])[0]) == [7]
@@ -675,8 +747,11 @@ def test_invisible_characters_inside_words_are_dropped(multilingual, corpus):
 
 def test_case_punctuation_and_html_markup(multilingual, corpus):
     text = corpus["works"][9]
-    page = ("<html><body><div class='post'><p>" + " ".join(
-        f"<b>{w.upper()}</b>," if i % 7 == 0 else w for i, w in enumerate(text.split())) + "</p></div></body></html>")
+    page = (
+        "<html><body><div class='post'><p>"
+        + " ".join(f"<b>{w.upper()}</b>," if i % 7 == 0 else w for i, w in enumerate(text.split()))
+        + "</p></div></body></html>"
+    )
     assert _ids(multilingual.match([fingerprint_text(page, "page")])[0]) == [9]
 
 
@@ -687,7 +762,7 @@ def test_japanese_and_chinese_copies(multilingual, work_id, text):
     for i in rng.sample(range(len(chars)), len(chars) // 10):  # a tenth of the characters replaced
         chars[i] = rng.choice("的了是在不有人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动")
     edited = "".join(chars)
-    wrapped = "\n".join(text[i:i + 30] for i in range(0, len(text), 30))  # line breaks anywhere
+    wrapped = "\n".join(text[i : i + 30] for i in range(0, len(text), 30))  # line breaks anywhere
     excerpt = KO_HOST + text[40:140] + KO_UNRELATED  # 100 characters inside other text
     results = multilingual.match([fingerprint_text(q, "q") for q in (edited, wrapped, " ".join(text), excerpt)])
     assert [_ids(ms) for ms in results] == [[work_id]] * 4
@@ -722,8 +797,17 @@ def test_fingerprints_stored_before_the_hangul_channel_are_counted(corpus):
     stored = codec.loads(codec.dumps(fp))
     assert np.array_equal(stored.hangul_grams, fp.hangul_grams) and stored.hangul_minhash is not None
     # A blob written before the Hangul fields existed decodes with them None.
-    before = TextFingerprint(fp.item, fp.raw_hash, fp.norm_hash, fp.n_words, fp.grams, fp.winnow_positions,
-                             fp.minhash, fp.bands, fp.iscc_code)
+    before = TextFingerprint(
+        fp.item,
+        fp.raw_hash,
+        fp.norm_hash,
+        fp.n_words,
+        fp.grams,
+        fp.winnow_positions,
+        fp.minhash,
+        fp.bands,
+        fp.iscc_code,
+    )
     assert codec.loads(codec.dumps(before)).hangul_grams is None
     builder = TextIndexBuilder()
     builder.add(1, before)

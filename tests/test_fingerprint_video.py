@@ -20,7 +20,11 @@ from PIL import Image
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.fingerprint.video import (
-    VideoIndex, VideoIndexBuilder, VideoRegistration, fingerprint_video, register_video,
+    VideoIndex,
+    VideoIndexBuilder,
+    VideoRegistration,
+    fingerprint_video,
+    register_video,
 )
 from fairtrain.core.media import detect_media_type
 from test_fingerprint_audio import synth_piece
@@ -36,7 +40,7 @@ def _picture(rng: np.random.Generator) -> np.ndarray:
     arr = np.asarray(im).astype(np.int16)
     for _ in range(8):
         x, y = rng.integers(0, 2 * W - 40), rng.integers(0, 2 * H - 30)
-        arr[y:y + int(rng.integers(10, 30)), x:x + int(rng.integers(10, 40))] = rng.integers(0, 255, 3)
+        arr[y : y + int(rng.integers(10, 30)), x : x + int(rng.integers(10, 40))] = rng.integers(0, 255, 3)
     return arr.clip(0, 255).astype(np.uint8)
 
 
@@ -53,7 +57,7 @@ def frames_of(seed: int, seconds: float, shot_s: float = 3.0) -> np.ndarray:
         for i in range(min(per_shot, n - start)):
             x = int(np.clip(x0 + dx * i, 0, W))
             y = int(np.clip(y0 + dy * i, 0, H))
-            out.append(pic[y:y + H, x:x + W])
+            out.append(pic[y : y + H, x : x + W])
     return np.stack(out)
 
 
@@ -67,10 +71,31 @@ def write_wav(path: Path, pcm: np.ndarray) -> Path:
     return path
 
 
-def encode(path: Path, frames: np.ndarray, *, audio: Path | None = None, vf: str = "null",
-           codec_args: tuple[str, ...] = ("-c:v", "libx264", "-preset", "ultrafast", "-crf", "23")) -> Path:
-    argv = ["ffmpeg", "-hide_banner", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-            "-s", f"{frames.shape[2]}x{frames.shape[1]}", "-r", str(FPS), "-i", "pipe:0"]
+def encode(
+    path: Path,
+    frames: np.ndarray,
+    *,
+    audio: Path | None = None,
+    vf: str = "null",
+    codec_args: tuple[str, ...] = ("-c:v", "libx264", "-preset", "ultrafast", "-crf", "23"),
+) -> Path:
+    argv = [
+        "ffmpeg",
+        "-hide_banner",
+        "-y",
+        "-v",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{frames.shape[2]}x{frames.shape[1]}",
+        "-r",
+        str(FPS),
+        "-i",
+        "pipe:0",
+    ]
     if audio is not None:
         argv += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "64k", "-shortest"]
     argv += ["-vf", vf, *codec_args, "-pix_fmt", "yuv420p", str(path)]
@@ -79,8 +104,7 @@ def encode(path: Path, frames: np.ndarray, *, audio: Path | None = None, vf: str
 
 
 def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-y", "-v", "error", *args], check=True, capture_output=True,
-                   timeout=120)
+    subprocess.run(["ffmpeg", "-hide_banner", "-y", "-v", "error", *args], check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +115,15 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     noise = write_wav(d / "noise.wav", synth_piece(9, seconds=40.0))
     out = {"work": encode(d / "work.mp4", work_frames, audio=song)}
     # a whole copy, downscaled, mirrored and brighter, as VP9 in WebM
-    out["copy"] = encode(d / "copy.webm", work_frames, vf="scale=128:72,hflip,eq=brightness=0.08",
-                         codec_args=("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
-                                     "-b:v", "150k"))
+    out["copy"] = encode(
+        d / "copy.webm",
+        work_frames,
+        vf="scale=128:72,hflip,eq=brightness=0.08",
+        codec_args=("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "150k"),
+    )
     # 12 s of the work (from 9 s) inside 6 s of unrelated material before and 6 s after, sound replaced
     host = frames_of(77, 12.0)
-    excerpt = np.concatenate([host[:6 * FPS], work_frames[9 * FPS:21 * FPS], host[6 * FPS:]])
+    excerpt = np.concatenate([host[: 6 * FPS], work_frames[9 * FPS : 21 * FPS], host[6 * FPS :]])
     out["excerpt"] = encode(d / "excerpt.mkv", excerpt, audio=noise)
     out["unrelated"] = encode(d / "unrelated.mp4", frames_of(123, 20.0), audio=noise)
     data = out["work"].read_bytes()
@@ -155,7 +182,7 @@ def _pip(work: np.ndarray, host: np.ndarray, scale: float, x: int, y: int) -> np
     out = host.copy()
     w, h = int(W * scale) // 2 * 2, int(H * scale) // 2 * 2
     for i, frame in enumerate(work):
-        out[i, y:y + h, x:x + w] = np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BILINEAR))
+        out[i, y : y + h, x : x + w] = np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BILINEAR))
     return out
 
 
@@ -164,7 +191,7 @@ def test_edited_excerpts_are_found(clips, registered, tmp_path, edit):
     """16 s from 6 s into the work: cropped by 18 % and 15 % off-centre, played 8 % faster, or shown at a
     third of the frame over unrelated video."""
     _, index = registered
-    excerpt = frames_of(1, 30.0)[6 * FPS:22 * FPS]
+    excerpt = frames_of(1, 30.0)[6 * FPS : 22 * FPS]
     vf = "null"
     if edit == "crop":
         vf = "crop=iw*0.82:ih*0.85:iw*0.15:ih*0.02,scale=192:108"
@@ -183,8 +210,22 @@ def test_edited_excerpts_are_found(clips, registered, tmp_path, edit):
 def test_the_soundtrack_alone_identifies_the_work(clips, registered, tmp_path):
     _, index = registered
     other_picture = tmp_path / "picture-replaced.mp4"
-    ffmpeg("-i", str(clips["unrelated"]), "-i", str(clips["work"]), "-map", "0:v", "-map", "1:a",
-           "-c:v", "copy", "-c:a", "aac", "-shortest", str(other_picture))
+    ffmpeg(
+        "-i",
+        str(clips["unrelated"]),
+        "-i",
+        str(clips["work"]),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(other_picture),
+    )
     found = index.match([fingerprint_video(other_picture, "picture-replaced.mp4")])[0]
     assert [m.work_id for m in found] == [42]
     assert found[0].evidence["soundtrack"]["ber"] <= 0.2
@@ -231,14 +272,23 @@ def test_the_index_saves_and_loads_and_still_matches(clips, registered, tmp_path
         VideoIndex.load(tmp_path / "idx")
 
 
-@pytest.mark.parametrize("ext,args", [
-    ("mp4", ("-c:v", "libx264", "-preset", "ultrafast")),
-    ("mkv", ("-c:v", "libx264", "-preset", "ultrafast")),
-    ("webm", ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8")),
-    ("mov", ("-c:v", "libx264", "-preset", "ultrafast")),
-    ("ts", ("-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts")),
-    ("avi", ("-c:v", "mpeg4",)),
-])
+@pytest.mark.parametrize(
+    "ext,args",
+    [
+        ("mp4", ("-c:v", "libx264", "-preset", "ultrafast")),
+        ("mkv", ("-c:v", "libx264", "-preset", "ultrafast")),
+        ("webm", ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8")),
+        ("mov", ("-c:v", "libx264", "-preset", "ultrafast")),
+        ("ts", ("-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts")),
+        (
+            "avi",
+            (
+                "-c:v",
+                "mpeg4",
+            ),
+        ),
+    ],
+)
 def test_containers_are_detected_from_their_bytes(tmp_path, ext, args):
     path = encode(tmp_path / f"c.{ext}", frames_of(3, 1.0), codec_args=args)
     head = path.read_bytes()[:8192]
@@ -253,6 +303,7 @@ def test_audio_and_image_containers_are_not_mistaken_for_video():
 
 
 # --- wiring: registry, snapshot, CLI, clearance readers -------------------------------------------------
+
 
 def test_register_export_and_match_a_video_excerpt_through_the_snapshot(registry, clips, tmp_path):
     from fairtrain.core.keys import SigningKey
@@ -270,9 +321,13 @@ def test_register_export_and_match_a_video_excerpt_through_the_snapshot(registry
     names = [p.name for p in (tmp_path / "snap").rglob("*")]
     assert not any(n.endswith((".mp4", ".jpg")) for n in names)  # fingerprints, never the video or strip
     matcher = SnapshotMatcher.open(tmp_path / "snap", [key.public])
-    results = matcher.match([("excerpt.mkv", clips["excerpt"].read_bytes()),
-                             ("unrelated.mp4", clips["unrelated"].read_bytes()),
-                             ("cut.mp4", clips["truncated"].read_bytes())])
+    results = matcher.match(
+        [
+            ("excerpt.mkv", clips["excerpt"].read_bytes()),
+            ("unrelated.mp4", clips["unrelated"].read_bytes()),
+            ("cut.mp4", clips["truncated"].read_bytes()),
+        ]
+    )
     assert results[0].modality == "video"
     assert [m.work_id for m, _ in results[0].matches] == [wid]
     assert abs(results[0].matches[0][0].evidence["offset_s"] - 9.0) <= 1.0
@@ -295,8 +350,12 @@ def test_clearance_readers_yield_video_items_from_folders_webdataset_and_parquet
             ti.size = len(payload)
             tar.addfile(ti, io.BytesIO(payload))
     manifest = tmp_path / "webvid.parquet"
-    pq.write_table(pa.table({"caption": ["a dancer on a roof", "missing"],
-                             "path": [str(clips["excerpt"]), str(tmp_path / "nope.mp4")]}), manifest)
+    pq.write_table(
+        pa.table(
+            {"caption": ["a dancer on a roof", "missing"], "path": [str(clips["excerpt"]), str(tmp_path / "nope.mp4")]}
+        ),
+        manifest,
+    )
     items = {}
     for source in (folder, shard.parent, manifest):
         reader = reader_for(source)
@@ -330,12 +389,19 @@ def test_a_broadcaster_registers_and_a_video_dataset_with_an_excerpt_is_cleared(
     assert abs(found[0]["matches"][0]["evidence"]["query_offset_s"] - 6.0) <= 1.0
 
     manifest = tmp_path / "webvid.parquet"
-    pq.write_table(pa.table({"caption": ["rooftop dance", "city at night", "cut off"],
-                             "path": [str(clips["excerpt"]), str(clips["unrelated"]), str(clips["truncated"])]}),
-                   manifest)
+    pq.write_table(
+        pa.table(
+            {
+                "caption": ["rooftop dance", "city at night", "cut off"],
+                "path": [str(clips["excerpt"]), str(clips["unrelated"]), str(clips["truncated"])],
+            }
+        ),
+        manifest,
+    )
     out = tmp_path / "out"
-    report = json.loads(run("clear", manifest, "--snapshot", tmp_path / "snap", "--licensee", "acme-ai",
-                            "--out", out, "--json").stdout)
+    report = json.loads(
+        run("clear", manifest, "--snapshot", tmp_path / "snap", "--licensee", "acme-ai", "--out", out, "--json").stdout
+    )
     names = ["rooftop dance", "city at night", "cut off"]
     rows = {names[r["row"]]: r for r in pq.read_table(out / "decisions.parquet").to_pylist()}
     assert rows["rooftop dance"]["decision"] == "deny" and rows["rooftop dance"]["modality"] == "video"

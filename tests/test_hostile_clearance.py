@@ -22,8 +22,10 @@ from typer.testing import CliRunner
 from fairtrain.cli.app import app
 from fairtrain.core.store.db import migrate, open_engine
 
-FREE = ("This public-domain style notice may be used for any purpose, including training machine learning "
-        "models, without asking anybody for permission; attribution is appreciated but not required at all. ") * 2
+FREE = (
+    "This public-domain style notice may be used for any purpose, including training machine learning "
+    "models, without asking anybody for permission; attribution is appreciated but not required at all. "
+) * 2
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +60,11 @@ def world(tmp_path_factory):
 
 
 def _digest(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.name != "job.json"}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != "job.json"
+    }
 
 
 def _clear_twice(clear, data: Path, out: Path, *extra) -> dict:
@@ -107,6 +112,7 @@ def _cleared_tar_names(out: Path) -> list[str]:
 
 # --- item 6: one bad item does not stop the job ------------------------------------------------------
 
+
 def test_a_tar_member_cut_inside_its_data_is_an_error_and_the_job_goes_on(world, tmp_path):
     _, clear, _, _ = world
     path = tmp_path / "cut.tar"
@@ -114,7 +120,7 @@ def test_a_tar_member_cut_inside_its_data_is_an_error_and_the_job_goes_on(world,
         _add(tf, "000001.txt", FREE.encode())
         _add(tf, "000002.txt", b"x" * 5000)
     data = path.read_bytes()
-    path.write_bytes(data[:data.index(b"x" * 100) + 1000])  # the second member's data is cut off
+    path.write_bytes(data[: data.index(b"x" * 100) + 1000])  # the second member's data is cut off
     report = _clear_twice(clear, path, tmp_path / "out")
     assert report["passed"] == 1 and report["items"] == 2
     (err,) = report["error_items"]
@@ -173,19 +179,27 @@ def _gz_of_one_line(path: Path, size: int) -> None:
 def _in_a_capped_process(env: dict, args: list, limit: int = 1 << 30) -> subprocess.CompletedProcess:
     """`fairtrain clear …` in a subprocess whose address space is capped: holding the hostile item in
     memory fails it with MemoryError; the peak resident size is printed last."""
-    code = ("import atexit, resource, runpy, sys\n"
-            f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
-            "atexit.register(lambda: print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
-            "sys.argv = ['fairtrain', *sys.argv[1:]]\n"
-            "runpy.run_module('fairtrain.cli.app', run_name='__main__')\n")
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=300)
+    code = (
+        "import atexit, resource, runpy, sys\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
+        "atexit.register(lambda: print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+        "sys.argv = ['fairtrain', *sys.argv[1:]]\n"
+        "runpy.run_module('fairtrain.cli.app', run_name='__main__')\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _clear_capped(world, data: Path, out: Path, limit: int = 1 << 30) -> dict:
     _, _, env, tmp = world
-    r = _in_a_capped_process(env, ["clear", data, "--snapshot", tmp / "snap", "--licensee", "acme-ai",
-                                   "--out", out, "--json"], limit)
+    r = _in_a_capped_process(
+        env, ["clear", data, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--json"], limit
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     print(r.stderr.strip().splitlines()[-1], "KiB")
     return json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -233,12 +247,19 @@ def test_a_corrupt_parquet_footer_is_an_error_naming_the_file_and_the_job_goes_o
 def _warc(path: Path, bodies: list[bytes]) -> None:
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
+
     with open(path, "wb") as f:
         w = WARCWriter(f, gzip=False)
         for i, body in enumerate(bodies):
             headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
-            w.write_record(w.create_warc_record(f"https://a.example/{i}", "response", payload=io.BytesIO(body),
-                                                http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")))
+            w.write_record(
+                w.create_warc_record(
+                    f"https://a.example/{i}",
+                    "response",
+                    payload=io.BytesIO(body),
+                    http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+                )
+            )
 
 
 def test_junk_between_warc_records_is_an_error_naming_the_file_and_the_job_goes_on(world, tmp_path):
@@ -259,6 +280,7 @@ def test_junk_between_warc_records_is_an_error_naming_the_file_and_the_job_goes_
 
 # --- item 7: nothing is dropped silently --------------------------------------------------------------
 
+
 def test_a_tar_cut_inside_a_member_header_is_a_counted_error(world, tmp_path):
     _, clear, _, _ = world
     path = tmp_path / "hdr.tar"
@@ -267,7 +289,7 @@ def test_a_tar_cut_inside_a_member_header_is_a_counted_error(world, tmp_path):
             _add(tf, f"00000{i}.txt", (FREE + str(i)).encode())
     with tarfile.open(path) as tf:
         third = tf.getmembers()[2].offset
-    path.write_bytes(path.read_bytes()[:third + 300])  # members 3 to 6 are gone
+    path.write_bytes(path.read_bytes()[: third + 300])  # members 3 to 6 are gone
     report = _clear_twice(clear, path, tmp_path / "out")
     (err,) = report["error_items"]
     assert err["field"] == "archive" and "cut inside a header" in err["reason"] and "000002.txt" in err["reason"]
@@ -280,7 +302,7 @@ def test_a_truncated_warc_record_is_an_error_not_a_hash_of_its_part(world, tmp_p
     path = tmp_path / "cut.warc"
     _warc(path, [FREE.encode(), b"y" * 4000])
     data = path.read_bytes()
-    path.write_bytes(data[:data.index(b"y" * 100) + 1000])
+    path.write_bytes(data[: data.index(b"y" * 100) + 1000])
     report = _clear_twice(clear, path, tmp_path / "out")
     err = _errors(report)["cut.warc:1"]
     assert err["field"] == "payload" and "record cut short" in err["reason"]
@@ -298,16 +320,23 @@ def test_role_columns_of_the_wrong_type_are_errors_naming_the_column(world, tmp_
     (d / "rows.jsonl").write_text(json.dumps({"text": FREE}) + "\n" + json.dumps({"text": {"nested": 1}}) + "\n")
     report = clear(d, tmp_path / "out", "--format", "parquet")
     errors = _errors(report)
-    assert errors["ints.parquet:0"] == {"item": "ints.parquet:0", "field": "url",
-                                        "reason": "column 'url' holds int, not a string"}
+    assert errors["ints.parquet:0"] == {
+        "item": "ints.parquet:0",
+        "field": "url",
+        "reason": "column 'url' holds int, not a string",
+    }
     assert errors["num.parquet:0"]["field"] == "text"
     report = clear(d / "rows.jsonl", tmp_path / "out-jsonl")
-    assert _errors(report)["rows.jsonl:1"] == {"item": "rows.jsonl:1", "field": "text",
-                                               "reason": "column 'text' holds dict, not a string"}
+    assert _errors(report)["rows.jsonl:1"] == {
+        "item": "rows.jsonl:1",
+        "field": "text",
+        "reason": "column 'text' holds dict, not a string",
+    }
     assert report["passed"] == 1
 
 
 # --- item 9: memory stays bounded per item ------------------------------------------------------------
+
 
 def test_a_50_mb_jsonl_line_is_refused_in_bounded_memory(world, tmp_path):
     data = tmp_path / "big.jsonl"
@@ -350,6 +379,7 @@ def test_a_sparse_10_gb_file_in_a_folder_is_refused_before_it_is_read(world, tmp
 
 # --- item 18: --check-web reaches public addresses only, within one deadline per URL --------------------
 
+
 class _Site:
     """A real HTTP server on 127.0.0.1 that records the paths asked for; ``delay`` slows every answer."""
 
@@ -363,6 +393,7 @@ class _Site:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, body_too: bool):
                 import time
+
                 site.paths.append(self.path)
                 time.sleep(delay)
                 body = b"User-agent: *\nAllow: /\n" if self.path == "/robots.txt" else b"<html><body>x</body></html>"
@@ -466,6 +497,7 @@ def test_the_deadline_runs_from_a_urls_turn_not_while_it_queues_behind_its_site(
 
 # --- item 22: the web step's loop and clients are closed, never built before the fork; engines first ----
 
+
 def _epoll_fds() -> int:
     fds = Path("/proc/self/fd")
     n = 0
@@ -486,8 +518,9 @@ def test_check_web_closes_its_event_loop_and_builds_none_before_the_fork(world, 
     for i in range(3):
         _url_manifest(d / f"p{i}.parquet", [f"{site.origin}/{i}-{j}.html" for j in range(3)])
     before = _epoll_fds()
-    report = clear(d, tmp_path / "out", "--check-web", "--allow-private-urls", "--workers", workers,
-                   "--purpose", purpose)
+    report = clear(
+        d, tmp_path / "out", "--check-web", "--allow-private-urls", "--workers", workers, "--purpose", purpose
+    )
     assert report["items"] == 9 and "/robots.txt" in site.paths
     assert _epoll_fds() == before  # old: one event loop left open in this process per job
 
@@ -495,8 +528,21 @@ def test_check_web_closes_its_event_loop_and_builds_none_before_the_fork(world, 
 def test_an_unknown_engine_is_refused_before_anything_is_written(world, tmp_path):
     run, _, _, tmp = world
     (tmp_path / "a.jsonl").write_text(json.dumps({"text": FREE}) + "\n")
-    r = CliRunner().invoke(app, ["clear", str(tmp_path / "a.jsonl"), "--snapshot", str(tmp / "snap"),
-                                 "--licensee", "acme-ai", "--out", str(tmp_path / "out"), "--engine", "bogus"],
-                           env=world[2])
+    r = CliRunner().invoke(
+        app,
+        [
+            "clear",
+            str(tmp_path / "a.jsonl"),
+            "--snapshot",
+            str(tmp / "snap"),
+            "--licensee",
+            "acme-ai",
+            "--out",
+            str(tmp_path / "out"),
+            "--engine",
+            "bogus",
+        ],
+        env=world[2],
+    )
     assert r.exit_code != 0 and "unknown engine 'bogus'" in (r.output + repr(r.exception))
     assert not (tmp_path / "out").exists()

@@ -32,8 +32,10 @@ def _import(url: str, path: str, org_id: int, barrier, results) -> None:
 def _csv(path: Path, prefix: str, rows: int) -> Path:
     # Every row names the same new holder, and each one new holder of its own: a long transaction.
     lines = ["work_ref,title,holders,tdm"]
-    lines += [f"{prefix}{i},{prefix} song {i},Kim Minji:composer:1/2;{prefix} lyricist {i}:lyricist:1/2,deny"
-              for i in range(rows)]
+    lines += [
+        f"{prefix}{i},{prefix} song {i},Kim Minji:composer:1/2;{prefix} lyricist {i}:lyricist:1/2,deny"
+        for i in range(rows)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -59,7 +61,9 @@ def test_two_imports_naming_the_same_new_holder_create_it_once(tmp_path, registr
     with registry.engine.connect() as c:
         kims = c.execute(select(Holder.id).where(Holder.name == "Kim Minji")).scalars().all()
         assert len(kims) == 1, f"{len(kims)} holders named Kim Minji"
-        assert c.execute(select(func.count()).select_from(MandateRow).where(MandateRow.holder_id == kims[0])).scalar() == 1
+        assert (
+            c.execute(select(func.count()).select_from(MandateRow).where(MandateRow.holder_id == kims[0])).scalar() == 1
+        )
         assert c.execute(select(func.count()).select_from(Work)).scalar() == 6000
     assert sum(r[2]["holders_created"] for r in results) == 1 + 6000
 
@@ -90,8 +94,11 @@ def test_a_holder_key_clash_is_refused_by_the_database_and_named(tmp_path, regis
 
     org = registry.add_org("KOMCA")
     with registry.engine.begin() as c:
-        c.execute(insert(Holder).values(name="Kim Minji (renamed)", org_key="Kim Minji", created_by_org_id=org,
-                                        created_at=utcnow()))
+        c.execute(
+            insert(Holder).values(
+                name="Kim Minji (renamed)", org_key="Kim Minji", created_by_org_id=org, created_at=utcnow()
+            )
+        )
     path = _csv(tmp_path / "a.csv", "A-", 3)
     try:
         import_csv(registry, path, org_id=org)

@@ -47,9 +47,15 @@ def _cli_subprocess(database_url: str, *args: str, timeout: float = 60) -> subpr
         resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
     try:
-        return subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "--database-url", database_url, *args],
-                              capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=cap,
-                              check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "fairtrain.cli.app", "--database-url", database_url, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            preexec_fn=cap,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"`fairtrain {' '.join(args)}` still ran after {timeout} s")
 
@@ -75,11 +81,13 @@ def test_the_file_column_reads_only_regular_files_inside_the_sheets_folder(regis
     outside.write_text("not part of the repertoire " * 20, encoding="utf-8")
     (sheet_dir / "link.txt").symlink_to(outside)
     sheet = sheet_dir / "rep.csv"
-    sheet.write_text(HEADER +
-                     "OK-1,Poem,poem.txt,Kim:author:1,,,,,,,,,,\n"
-                     "BAD-1,Host,/etc/hostname,Kim:author:1,,,,,,,,,,\n"
-                     "BAD-2,Up,../secret.txt,Kim:author:1,,,,,,,,,,\n"
-                     "BAD-3,Link,link.txt,Kim:author:1,,,,,,,,,,\n", encoding="utf-8")
+    sheet.write_text(
+        HEADER + "OK-1,Poem,poem.txt,Kim:author:1,,,,,,,,,,\n"
+        "BAD-1,Host,/etc/hostname,Kim:author:1,,,,,,,,,,\n"
+        "BAD-2,Up,../secret.txt,Kim:author:1,,,,,,,,,,\n"
+        "BAD-3,Link,link.txt,Kim:author:1,,,,,,,,,,\n",
+        encoding="utf-8",
+    )
     report = import_csv(registry, sheet, org_id=org, skip_invalid=True)
     assert report.imported and report.created == 1 and report.invalid == 3
     assert [(e.line, e.column) for e in report.errors] == [(3, "file"), (4, "file"), (5, "file")]
@@ -91,8 +99,10 @@ def test_the_file_column_reads_only_regular_files_inside_the_sheets_folder(regis
     other.mkdir()
     (other / "poem.txt").write_text("another poem, kept in its own folder " * 20, encoding="utf-8")
     sheet2 = sheet_dir / "rep2.csv"
-    sheet2.write_text(HEADER + "OK-2,Poem two,poem.txt,Kim:author:1,,,,,,,,,,\n"
-                               "BAD-4,Back,../sheet/poem.txt,Kim:author:1,,,,,,,,,,\n", encoding="utf-8")
+    sheet2.write_text(
+        HEADER + "OK-2,Poem two,poem.txt,Kim:author:1,,,,,,,,,,\nBAD-4,Back,../sheet/poem.txt,Kim:author:1,,,,,,,,,,\n",
+        encoding="utf-8",
+    )
     report = import_csv(registry, sheet2, org_id=org, skip_invalid=True, files_root=other)
     assert report.created == 1 and [(e.line, e.column) for e in report.errors] == [(3, "file")]
     assert _works(registry) == ["OK-1", "OK-2"]
@@ -105,12 +115,26 @@ def test_devices_and_fifos_in_the_file_column_are_refused_without_reading(databa
     os.mkfifo(sheet_dir / "pipe.txt")
     (sheet_dir / "poem.txt").write_text("a poem that belongs to this repertoire " * 20, encoding="utf-8")
     sheet = sheet_dir / "rep.csv"
-    sheet.write_text(HEADER +  # the files root is / here, so that /dev/zero is inside it and refused by type
-                     "Z-1,Zero,/dev/zero,Kim:author:1,,,,,,,,,,\n"
-                     f"P-1,Pipe,{sheet_dir / 'pipe.txt'},Kim:author:1,,,,,,,,,,\n"
-                     f"OK-1,Poem,{sheet_dir / 'poem.txt'},Kim:author:1,,,,,,,,,,\n", encoding="utf-8")
-    r = _cli_subprocess(database_url, "registry", "import", str(sheet), "--org", "KOMCA", "--skip-invalid", "--json",
-                        "--files-root", "/", timeout=90)
+    sheet.write_text(
+        HEADER  # the files root is / here, so that /dev/zero is inside it and refused by type
+        + "Z-1,Zero,/dev/zero,Kim:author:1,,,,,,,,,,\n"
+        f"P-1,Pipe,{sheet_dir / 'pipe.txt'},Kim:author:1,,,,,,,,,,\n"
+        f"OK-1,Poem,{sheet_dir / 'poem.txt'},Kim:author:1,,,,,,,,,,\n",
+        encoding="utf-8",
+    )
+    r = _cli_subprocess(
+        database_url,
+        "registry",
+        "import",
+        str(sheet),
+        "--org",
+        "KOMCA",
+        "--skip-invalid",
+        "--json",
+        "--files-root",
+        "/",
+        timeout=90,
+    )
     assert "Traceback" not in r.stderr, r.stderr
     report = json.loads(r.stdout)
     assert report["imported"] and report["created"] == 1
@@ -134,10 +158,34 @@ def test_numbers_out_of_bounds_are_refused_at_once_on_the_command_line(database_
     period = f"{year}-01-01..{year}-12-31"
     cases = [
         (("works", "add", str(f), "--holder", "Kim:author:1e-999999999"), "out of range"),
-        (("declare", "--work", str(wid), "--category", "train-genai=licence", "--price", "1e999999999",
-          "--currency", "KRW"), "out of range"),
-        (("declare", "--work", str(wid), "--category", "train-genai=licence", "--price", "1e26",
-          "--currency", "KRW"), "above the largest amount"),
+        (
+            (
+                "declare",
+                "--work",
+                str(wid),
+                "--category",
+                "train-genai=licence",
+                "--price",
+                "1e999999999",
+                "--currency",
+                "KRW",
+            ),
+            "out of range",
+        ),
+        (
+            (
+                "declare",
+                "--work",
+                str(wid),
+                "--category",
+                "train-genai=licence",
+                "--price",
+                "1e26",
+                "--currency",
+                "KRW",
+            ),
+            "above the largest amount",
+        ),
         (("distribute", "--period", period, "--fee", "KOMCA=10", "--threshold", "KRW=1e999999999"), "out of range"),
         (("distribute", "--period", period, "--fee", "KOMCA=abc"), "not a percentage"),
         (("distribute", "--period", period, "--fee", "KOMCA=NaN"), "not a percentage"),
@@ -148,8 +196,9 @@ def test_numbers_out_of_bounds_are_refused_at_once_on_the_command_line(database_
         assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
         assert reason in " ".join(r.stderr.split()), (args, r.stderr)
     sheet = tmp_path / "rep.csv"
-    sheet.write_text(HEADER + "S-1,Tiny,,Kim:author:1e-999999999,,,,,,,,,,\n"
-                              "S-2,Fine,,Kim:author:1,,,,,,,,,,\n", encoding="utf-8")
+    sheet.write_text(
+        HEADER + "S-1,Tiny,,Kim:author:1e-999999999,,,,,,,,,,\nS-2,Fine,,Kim:author:1,,,,,,,,,,\n", encoding="utf-8"
+    )
     r = _cli_subprocess(database_url, "registry", "import", str(sheet), "--org", "KOMCA", "--skip-invalid", "--json")
     report = json.loads(r.stdout)
     assert report["created"] == 1 and [(e["line"], e["column"]) for e in report["errors"]] == [(2, "holders")]
@@ -167,8 +216,11 @@ def test_numbers_out_of_bounds_are_400s_on_the_web(tmp_path, database_url):
     assert work.status_code == 201, work.text
     wid = work.json()["results"][0]["work"]
     for price in ("1e26", "NaN", "100000000000000000000"):
-        r = creator.request("PUT", f"/api/works/{wid}/policy", json={
-            "values": {"train-genai": "licence"}, "price": price, "currency": "KRW"})
+        r = creator.request(
+            "PUT",
+            f"/api/works/{wid}/policy",
+            json={"values": {"train-genai": "licence"}, "price": price, "currency": "KRW"},
+        )
         assert r.status_code == 422 and "offer" in r.json()["detail"], (price, r.text)
     assert app_.state.web.registry.declarations(f"work:{wid}") == []
     year = date.today().year
@@ -191,29 +243,47 @@ def test_the_command_line_and_the_web_follow_one_fee_rule(tmp_path, database_url
     a, b = reg.add_holder("Kim"), reg.add_holder("Svensson")
     reg.add_mandate(a, admin.org_id, list(Category), valid_from=datetime.now().astimezone() - timedelta(days=1))
     reg.add_mandate(b, other, list(Category), valid_from=datetime.now().astimezone() - timedelta(days=1))
-    wid = reg.add_work(title="Duet", shares=[ShareSpec(a, "composer", Fraction(1, 2)),
-                                                   ShareSpec(b, "lyricist", Fraction(1, 2))])["work"]
+    wid = reg.add_work(
+        title="Duet", shares=[ShareSpec(a, "composer", Fraction(1, 2)), ShareSpec(b, "lyricist", Fraction(1, 2))]
+    )["work"]
     now = datetime.now().astimezone()
     with reg.engine.begin() as c:
-        lid = c.execute(insert(Licence).values(
-            licensee="acme", grantor=f"org:{admin.org_id}", status="granted", categories="train-genai",
-            valid_from=now, price_model="per-work", price_minor=100_000, currency="KRW", request="{}")
-            .returning(Licence.id)).scalar_one()
+        lid = c.execute(
+            insert(Licence)
+            .values(
+                licensee="acme",
+                grantor=f"org:{admin.org_id}",
+                status="granted",
+                categories="train-genai",
+                valid_from=now,
+                price_model="per-work",
+                price_minor=100_000,
+                currency="KRW",
+                request="{}",
+            )
+            .returning(Licence.id)
+        ).scalar_one()
         c.execute(insert(LicensedWork).values(licence_id=lid, work_id=wid))
-        inv = c.execute(insert(Invoice).values(licence_id=lid, amount_minor=100_000, currency="KRW", status="open")
-                        .returning(Invoice.id)).scalar_one()
+        inv = c.execute(
+            insert(Invoice)
+            .values(licence_id=lid, amount_minor=100_000, currency="KRW", status="open")
+            .returning(Invoice.id)
+        ).scalar_one()
     Licensing(reg).record_payment(inv, Money("KRW", 100_000), reference="BANK-1")
     year = date.today().year
     runner = CliRunner()
 
     def cli(*args: str):
-        return runner.invoke(app, ["--database-url", database_url, "distribute", "--period",
-                                   f"{year}-01-01..{year}-12-31", "--json", *args])
+        return runner.invoke(
+            app,
+            ["--database-url", database_url, "distribute", "--period", f"{year}-01-01..{year}-12-31", "--json", *args],
+        )
 
     first = cli("--fee", "KOMCA=10", "--fee", "STIM=5")
     assert first.exit_code == 0, first.output
-    web_run = admin.request("POST", "/api/distribution/runs", json={
-        "start": f"{year}-01-01", "end": f"{year}-12-31", "fee_percent": "20"})
+    web_run = admin.request(
+        "POST", "/api/distribution/runs", json={"start": f"{year}-01-01", "end": f"{year}-12-31", "fee_percent": "20"}
+    )
     assert web_run.status_code == 201, web_run.text
     cli_run = cli("--fee", "KOMCA=20")  # STIM's fee: its latest, as on the web
     assert cli_run.exit_code == 0, cli_run.output
@@ -228,8 +298,9 @@ def test_the_command_line_and_the_web_follow_one_fee_rule(tmp_path, database_url
 def test_a_csv_field_over_the_csv_limit_is_a_row_error_and_the_import_goes_on(registry, org, tmp_path):
     huge = "x" * 200_000
     sheet = tmp_path / "rep.csv"
-    sheet.write_text(HEADER + f"L-1,{huge},,Kim:author:1,,,,,,,,,,\n"
-                              "OK-1,Fine,,Kim:author:1,,,,,,,,,,\n", encoding="utf-8")
+    sheet.write_text(
+        HEADER + f"L-1,{huge},,Kim:author:1,,,,,,,,,,\nOK-1,Fine,,Kim:author:1,,,,,,,,,,\n", encoding="utf-8"
+    )
     report = import_csv(registry, sheet, org_id=org, skip_invalid=True)
     assert report.created == 1 and [(e.line, e.column) for e in report.errors] == [(2, "-")]
     assert "longer than 131,072 characters" in report.errors[0].reason
@@ -251,8 +322,10 @@ def test_the_field_limit_holds_after_a_dataset_reader_raised_the_process_wide_cs
         CsvReader()
         assert csv.field_size_limit() > 131_072
         sheet = tmp_path / "rep.csv"
-        sheet.write_text(HEADER + f"L-1,{'x' * 200_000},,Kim:author:1,,,,,,,,,,\n"
-                                  "OK-1,Fine,,Kim:author:1,,,,,,,,,,\n", encoding="utf-8")
+        sheet.write_text(
+            HEADER + f"L-1,{'x' * 200_000},,Kim:author:1,,,,,,,,,,\nOK-1,Fine,,Kim:author:1,,,,,,,,,,\n",
+            encoding="utf-8",
+        )
         report = import_csv(registry, sheet, org_id=org, skip_invalid=True)
         assert report.created == 1 and [(e.line, e.column) for e in report.errors] == [(2, "-")]
         assert "longer than 131,072 characters" in report.errors[0].reason
@@ -283,8 +356,9 @@ def test_text_limits_are_the_same_on_every_database_and_checked_before_storage(r
         ("OK-1", "t" * 1000, f"{'n' * 300}:author:1"),
     ]
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([HEADER.strip().split(","),
-                                                    *[[ref, title, "", holders] + [""] * 10 for ref, title, holders in rows]])
+    csv.writer(buf, lineterminator="\n").writerows(
+        [HEADER.strip().split(","), *[[ref, title, "", holders] + [""] * 10 for ref, title, holders in rows]]
+    )
     sheet.write_text(buf.getvalue(), encoding="utf-8")
     report = import_csv(registry, sheet, org_id=org, skip_invalid=True)
     assert report.imported and report.created == 1
@@ -312,12 +386,23 @@ def test_text_limits_are_the_same_on_every_database_and_checked_before_storage(r
 def test_web_sign_up_and_upload_refuse_what_a_database_cannot_store(tmp_path, database_url):
     app_ = make_app(tmp_path, database_url)
     client = TestClient(app_)
-    r = client.post("/api/auth/signup", json={"email": "nul@example.org", "password": "correct horse battery",
-                                              "role": "creator", "name": "Kim\u0000Minji"})
+    r = client.post(
+        "/api/auth/signup",
+        json={
+            "email": "nul@example.org",
+            "password": "correct horse battery",
+            "role": "creator",
+            "name": "Kim\u0000Minji",
+        },
+    )
     assert r.status_code == 400 and "name: contains a NUL" in r.json()["detail"], r.text
     creator = Session(app_, "kim@example.org", "creator", "Kim")
-    r = creator.request("POST", "/api/works", files=[("files", ("poem.txt", b"a poem " * 200, "text/plain"))],
-                        data={"titles": ["t" * 1001]})
+    r = creator.request(
+        "POST",
+        "/api/works",
+        files=[("files", ("poem.txt", b"a poem " * 200, "text/plain"))],
+        data={"titles": ["t" * 1001]},
+    )
     assert r.status_code == 201 and r.json()["failed"] == 1, r.text
     assert "title: 1,001 characters, above the limit of 1,000" in r.json()["results"][0]["error"]
     with app_.state.web.registry.engine.connect() as c:
@@ -332,8 +417,9 @@ def test_a_deeply_nested_licence_quote_is_refused_with_a_reason(tmp_path, databa
     assert "nested deeper than" in " ".join(r.output.split())
     app_ = make_app(tmp_path, database_url)
     dev = Session(app_, "dev@acme.example", "developer", "Acme")
-    r = dev.request("POST", "/api/licences/requests", files={"quote": ("licence-quote.json", deep.read_bytes(),
-                                                                       "application/json")})
+    r = dev.request(
+        "POST", "/api/licences/requests", files={"quote": ("licence-quote.json", deep.read_bytes(), "application/json")}
+    )
     assert r.status_code == 400 and "nested deeper than" in r.json()["detail"], r.text
     with registry.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(Licence)).scalar() == 0
@@ -344,13 +430,15 @@ def test_a_deeply_nested_licence_quote_is_refused_with_a_reason(tmp_path, databa
 
 def test_iswc_and_isbn_check_digits_are_verified(registry, org, tmp_path):
     sheet = tmp_path / "rep.csv"
-    sheet.write_text(HEADER +
-                     "I-1,Superscripts,,Kim:author:1,T²²²²²²²²²²,,,,,,,,,\n"
-                     "I-2,Bad ISWC check,,Kim:author:1,T-034.524.680-2,,,,,,,,,\n"
-                     "I-3,Bad ISBN-13,,Kim:author:1,,,978-3-16-148410-1,,,,,,,\n"
-                     "I-4,Bad ISBN-10,,Kim:author:1,,,0-306-40615-3,,,,,,,\n"
-                     "OK-1,Good,,Kim:author:1,T-034.524.680-1,,978-3-16-148410-0,,,,,,,\n"
-                     "OK-2,Good ten,,Kim:author:1,,,0-8044-2957-X,,,,,,,\n", encoding="utf-8")
+    sheet.write_text(
+        HEADER + "I-1,Superscripts,,Kim:author:1,T²²²²²²²²²²,,,,,,,,,\n"
+        "I-2,Bad ISWC check,,Kim:author:1,T-034.524.680-2,,,,,,,,,\n"
+        "I-3,Bad ISBN-13,,Kim:author:1,,,978-3-16-148410-1,,,,,,,\n"
+        "I-4,Bad ISBN-10,,Kim:author:1,,,0-306-40615-3,,,,,,,\n"
+        "OK-1,Good,,Kim:author:1,T-034.524.680-1,,978-3-16-148410-0,,,,,,,\n"
+        "OK-2,Good ten,,Kim:author:1,,,0-8044-2957-X,,,,,,,\n",
+        encoding="utf-8",
+    )
     report = import_csv(registry, sheet, org_id=org, skip_invalid=True)
     assert report.created == 2
     assert [(e.line, e.column) for e in report.errors] == [(2, "iswc"), (3, "iswc"), (4, "isbn"), (5, "isbn")]
@@ -367,14 +455,16 @@ def test_iswc_and_isbn_check_digits_are_verified(registry, org, tmp_path):
 def test_csv_files_the_product_writes_never_start_a_cell_with_a_formula(tmp_path):
     hostile = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "＝1"]
     out = tmp_path / "repertoire.csv"
-    write_repertoire_csv([{"work_id": 1, "work_ref": h, "title": h, "model": "m", "licensee": h} for h in hostile],
-                         out)
+    write_repertoire_csv([{"work_id": 1, "work_ref": h, "title": h, "model": "m", "licensee": h} for h in hostile], out)
     rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
     assert [r["title"] for r in rows] == ["'" + h for h in hostile]
     assert all(r["work_ref"].startswith("'") and r["licensee"].startswith("'") for r in rows)
     assert [r["work_id"] for r in rows] == ["1"] * len(hostile)  # numbers stay numbers
 
-    st = {"lines": [{"work": 3, "licence": 7, "licensee": hostile[0], "currency": "KRW", "gross": -5, "fee": 0,
-                     "net": -5}]}
+    st = {
+        "lines": [
+            {"work": 3, "licence": 7, "licensee": hostile[0], "currency": "KRW", "gross": -5, "fee": 0, "net": -5}
+        ]
+    }
     (_, line) = list(csv.reader(io.StringIO(statement_csv(st))))
     assert line[2] == "'" + hostile[0] and line[4] == "-5"

@@ -54,9 +54,14 @@ def test_import_with_files_stores_todays_fingerprints_and_iscc_codes(registry, o
     assert report.created == 120
     assert [(e.line, e.column) for e in report.errors] == [(122, "file")]
     with registry.engine.connect() as c:
-        stored = {r.work_ref: r for r in c.execute(
-            select(Work.work_ref, Work.iscc, FingerprintRow.payload.label("fingerprint")).join(
-                FingerprintRow, FingerprintRow.work_id == Work.id))}
+        stored = {
+            r.work_ref: r
+            for r in c.execute(
+                select(Work.work_ref, Work.iscc, FingerprintRow.payload.label("fingerprint")).join(
+                    FingerprintRow, FingerprintRow.work_id == Work.id
+                )
+            )
+        }
     assert len(stored) == 120
     for i in range(120):
         data = (tmp_path / "files" / f"{i}.txt").read_bytes()
@@ -71,9 +76,22 @@ def test_a_killed_import_with_files_stores_nothing(database_url, tmp_path):
     reg.engine.dispose()
     sheet = corpus(tmp_path, 3000)
     env = {**os.environ, "FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    proc = subprocess.Popen([sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(sheet),
-                             "--org", "KOMCA", "--skip-invalid"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fairtrain.cli.app",
+            "registry",
+            "import",
+            str(sheet),
+            "--org",
+            "KOMCA",
+            "--skip-invalid",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None and not _children(proc.pid):
         time.sleep(0.05)

@@ -70,8 +70,12 @@ def test_any_unicode_text_matches_iscc_core(text):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(list("가나다라마바사아자차카타파하 한국어abc XYZ.,!日本語")),
-                        max_size=120), max_size=12))
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(list("가나다라마바사아자차카타파하 한국어abc XYZ.,!日本語")), max_size=120),
+        max_size=12,
+    )
+)
 def test_batches_of_hangul_latin_kanji_match_iscc_core(texts):
     assert fast.gen_text_codes(texts) == [iscc_core.gen_text_code_v0(t)["iscc"] for t in texts]
 

@@ -41,6 +41,7 @@ def test_the_layer_check_sees_the_tree():
 
 # -- no import cycles: between modules (function-level imports included) and between packages ----------
 
+
 def _module_name(path: Path) -> str:
     parts = ("fairtrain", *path.relative_to(SRC).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -59,7 +60,9 @@ def _targets(module: str, path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
         else:
             continue

@@ -21,8 +21,18 @@ GENAI = {Category.TRAIN_GENAI: Value.LICENCE}
 
 
 def _quote(party: str, work_ids: list[int], minor: int = 1) -> dict:
-    return {"licensee": "acme-ai", "purpose": "train-genai", "works": len(work_ids), "groups": [
-        {"party": party, "works": [{"work_id": w} for w in work_ids], "total": {"KRW": Money("KRW", minor).to_dict()}}]}
+    return {
+        "licensee": "acme-ai",
+        "purpose": "train-genai",
+        "works": len(work_ids),
+        "groups": [
+            {
+                "party": party,
+                "works": [{"work_id": w} for w in work_ids],
+                "total": {"KRW": Money("KRW", minor).to_dict()},
+            }
+        ],
+    }
 
 
 @pytest.fixture
@@ -30,18 +40,30 @@ def two_holders(registry):
     a, b = registry.add_holder("A"), registry.add_holder("B")
     wa = registry.add_work(title="A's song", shares=[ShareSpec(a, "composer", 1)])["work"]
     wb = registry.add_work(title="B's song", shares=[ShareSpec(b, "composer", 1)])["work"]
-    registry.declare(level=Level.WORK, target_id=wa, party=f"holder:{a}", values=GENAI,
-                     offer=Offer(PriceModel.PER_WORK, Money("KRW", 30000)))
-    registry.declare(level=Level.WORK, target_id=wb, party=f"holder:{b}", values=GENAI,
-                     offer=Offer(PriceModel.PER_WORK, Money("KRW", 20000)))
+    registry.declare(
+        level=Level.WORK,
+        target_id=wa,
+        party=f"holder:{a}",
+        values=GENAI,
+        offer=Offer(PriceModel.PER_WORK, Money("KRW", 30000)),
+    )
+    registry.declare(
+        level=Level.WORK,
+        target_id=wb,
+        party=f"holder:{b}",
+        values=GENAI,
+        offer=Offer(PriceModel.PER_WORK, Money("KRW", 20000)),
+    )
     return registry, Licensing(registry), (a, wa), (b, wb)
 
 
 def _counts(registry) -> tuple[int, int, int]:
     with registry.engine.connect() as c:
-        return (c.execute(select(func.count()).select_from(Licence)).scalar_one(),
-                c.execute(select(func.count()).select_from(Invoice)).scalar_one(),
-                c.execute(select(func.count()).select_from(LogEntry).where(LogEntry.kind == "licence")).scalar_one())
+        return (
+            c.execute(select(func.count()).select_from(Licence)).scalar_one(),
+            c.execute(select(func.count()).select_from(Invoice)).scalar_one(),
+            c.execute(select(func.count()).select_from(LogEntry).where(LogEntry.kind == "licence")).scalar_one(),
+        )
 
 
 def test_a_quote_naming_another_party_for_a_work_is_refused(two_holders):
@@ -75,11 +97,25 @@ def test_a_request_stored_for_someone_elses_work_cannot_be_granted(two_holders):
     and nothing is signed, covered, invoiced or logged."""
     registry, lic, (a, wa), (b, wb) = two_holders
     with registry.engine.begin() as c:
-        lid = c.execute(insert(Licence).values(
-            licensee="acme-ai", grantor=f"holder:{b}", status="requested", categories="train-genai",
-            model_versions="[]", valid_from=utcnow(), price_model="per-work", price_minor=1, currency="KRW",
-            revenue_share_bp=0, collective=False, request=json.dumps({"works": [wa]}), created_at=utcnow())
-            .returning(Licence.id)).scalar_one()
+        lid = c.execute(
+            insert(Licence)
+            .values(
+                licensee="acme-ai",
+                grantor=f"holder:{b}",
+                status="requested",
+                categories="train-genai",
+                model_versions="[]",
+                valid_from=utcnow(),
+                price_model="per-work",
+                price_minor=1,
+                currency="KRW",
+                revenue_share_bp=0,
+                collective=False,
+                request=json.dumps({"works": [wa]}),
+                created_at=utcnow(),
+            )
+            .returning(Licence.id)
+        ).scalar_one()
     with pytest.raises(NotAllowed, match=rf"licence {lid}: holder:{b} may not answer for works \[{wa}\]"):
         lic.authorise(lid, f"holder:{b}")
     with pytest.raises(NotAllowed, match="may not answer for works"):
@@ -94,8 +130,13 @@ def test_an_organisation_answers_only_under_a_mandate_in_force_at_its_tariff(two
     registry, lic, (a, wa), (b, wb) = two_holders
     org = registry.add_org("KOSA")
     registry.add_mandate(a, org, [Category.TRAIN_AI], valid_until=utcnow() + timedelta(days=30))
-    registry.declare(level=Level.REPERTOIRE, target_id=org, party=f"org:{org}", values=GENAI,
-                     offer=Offer(PriceModel.PER_WORK, Money("KRW", 45000)))  # the organisation's tariff
+    registry.declare(
+        level=Level.REPERTOIRE,
+        target_id=org,
+        party=f"org:{org}",
+        values=GENAI,
+        offer=Offer(PriceModel.PER_WORK, Money("KRW", 45000)),
+    )  # the organisation's tariff
     wa2 = registry.add_work(title="A's unpriced song", shares=[ShareSpec(a, "composer", 1)])["work"]
     (lid,) = lic.request(_quote(f"org:{org}", [wa2]))
     assert lic.get(lid)["price"]["minor"] == 45000
@@ -106,8 +147,9 @@ def test_an_organisation_answers_only_under_a_mandate_in_force_at_its_tariff(two
     assert lic.accept(lid, party=f"org:{org}", key=SigningKey.generate())["grant"]["grantor"] == f"org:{org}"
 
     expired = registry.add_org("Former")
-    registry.add_mandate(b, expired, [Category.TDM], valid_from=utcnow() - timedelta(days=60),
-                         valid_until=utcnow() - timedelta(days=1))
+    registry.add_mandate(
+        b, expired, [Category.TDM], valid_from=utcnow() - timedelta(days=60), valid_until=utcnow() - timedelta(days=1)
+    )
     with pytest.raises(NotAllowed, match=rf"org:{expired} may not answer for works \[{wb}\]"):
         lic.request(_quote(f"org:{expired}", [wb]))
 
@@ -117,8 +159,13 @@ def test_a_licence_priced_for_research_does_not_cover_commercial_use(two_holders
     purpose, so a cheaper research offer never buys commercial use."""
     registry, lic, (a, wa), (b, wb) = two_holders
     wr = registry.add_work(title="A's research song", shares=[ShareSpec(a, "composer", 1)])["work"]
-    registry.declare(level=Level.WORK, target_id=wr, party=f"holder:{a}", values=GENAI,
-                     offer=Offer(PriceModel.PER_WORK, Money("KRW", 100), purposes=frozenset({Purpose.RESEARCH})))
+    registry.declare(
+        level=Level.WORK,
+        target_id=wr,
+        party=f"holder:{a}",
+        values=GENAI,
+        offer=Offer(PriceModel.PER_WORK, Money("KRW", 100), purposes=frozenset({Purpose.RESEARCH})),
+    )
     with pytest.raises(LicensingError, match="offers no licence for train-genai \\(commercial use\\)"):
         lic.request(_quote(f"holder:{a}", [wr]))
     (lid,) = lic.request({**_quote(f"holder:{a}", [wr]), "research": True})

@@ -30,26 +30,48 @@ def test_permission_before_use(world):  # noqa: F811
     assert granted["grant"]["signature"]["alg"] == "Ed25519"
 
     run("snapshot", "export", tmp / "snap2")
-    run("clear", manifest, "--snapshot", tmp / "snap2", "--licensee", "acme-ai", "--purpose", "train-genai",
-        "--out", tmp / "after")
+    run(
+        "clear",
+        manifest,
+        "--snapshot",
+        tmp / "snap2",
+        "--licensee",
+        "acme-ai",
+        "--purpose",
+        "train-genai",
+        "--out",
+        tmp / "after",
+    )
     after = _decisions(tmp / "after")
     changed = {k for k in before if before[k]["decision"] != after[k]["decision"]}
     assert changed == {"licensed-copy.txt", "photo-copy.jpg"}
     assert all(after[k]["decision"] == "allow" and after[k]["passes"] for k in changed)
     # another licensee still needs a licence
     run("keys", "create", "--name", "other-ai")
-    run("clear", manifest, "--snapshot", tmp / "snap2", "--licensee", "other-ai", "--purpose", "train-genai",
-        "--out", tmp / "other")
+    run(
+        "clear",
+        manifest,
+        "--snapshot",
+        tmp / "snap2",
+        "--licensee",
+        "other-ai",
+        "--purpose",
+        "train-genai",
+        "--out",
+        tmp / "other",
+    )
     assert _decisions(tmp / "other")["licensed-copy.txt"]["decision"] == "licence"
 
     (inv,) = json.loads(run("invoices", "--json").stdout)
     assert inv["amount"]["minor"] == 60000 and inv["status"] == "open"
     run("payments", "record", inv["id"], "--amount", "20000", "--currency", "KRW", "--reference", "BANK-1")
     settlements = tmp / "settle.csv"
-    settlements.write_text("invoice,amount,currency,reference,received_at\n"
-                           f"{inv['id']},40000,KRW,BANK-2,2026-11-20\n"
-                           f"{inv['id']},40000,KRW,BANK-2,2026-11-20\n"  # the same record twice: counted once
-                           f"{inv['id']},1.5,KRW,BANK-3,2026-11-20\n")   # KRW has no decimals
+    settlements.write_text(
+        "invoice,amount,currency,reference,received_at\n"
+        f"{inv['id']},40000,KRW,BANK-2,2026-11-20\n"
+        f"{inv['id']},40000,KRW,BANK-2,2026-11-20\n"  # the same record twice: counted once
+        f"{inv['id']},1.5,KRW,BANK-3,2026-11-20\n"
+    )  # KRW has no decimals
     r = run("payments", "import", settlements, "--json", code=1)
     result = json.loads(r.stdout)
     assert result["recorded"] == 1 and result["duplicates"] == 1 and "more decimals" in result["errors"][0]["reason"]
@@ -57,9 +79,25 @@ def test_permission_before_use(world):  # noqa: F811
 
     weights = tmp / "weights.json"
     weights.write_text(json.dumps({"1": 700, "2": 300}))
-    args = ["usage", "report", "--licensee", "acme-ai", "--model", "acme-7b", "--version", "1.0",
-            "--idempotency-key", "acme-7b-1.0", "--manifest", tmp / "after" / "manifest.json",
-            "--licence", ids[0], "--weights", weights, "--json"]
+    args = [
+        "usage",
+        "report",
+        "--licensee",
+        "acme-ai",
+        "--model",
+        "acme-7b",
+        "--version",
+        "1.0",
+        "--idempotency-key",
+        "acme-7b-1.0",
+        "--manifest",
+        tmp / "after" / "manifest.json",
+        "--licence",
+        ids[0],
+        "--weights",
+        weights,
+        "--json",
+    ]
     first = json.loads(run(*args).stdout)
     again = json.loads(run(*args).stdout)
     assert not first["duplicate"] and again == {"report": first["report"], "duplicate": True}
@@ -73,7 +111,9 @@ def test_permission_before_use(world):  # noqa: F811
     assert pq.read_table(tmp / "after" / "decisions.parquet").num_rows == 7
 
     # distribution for the year, then the holder's statement; the run re-computes byte for byte
-    dist = json.loads(run("distribute", "--period", "2026-01-01..2026-12-31", "--threshold", "KRW=1000", "--json").stdout)
+    dist = json.loads(
+        run("distribute", "--period", "2026-01-01..2026-12-31", "--threshold", "KRW=1000", "--json").stdout
+    )
     st = json.loads(run("statements", "--run", dist["run"], "--holder", "Keeper", "--recompute").stdout)
     assert st["recomputed"]["identical"] and st["recomputed"]["stored_sha256"] == dist["sha256"]
     (total,) = st["totals"]
@@ -82,8 +122,12 @@ def test_permission_before_use(world):  # noqa: F811
     assert by_work == {"1": 42000, "2": 18000}  # weighted 700:300 by the usage report
     assert all(ln["licensee"] == "acme-ai" for ln in st["lines"])
     csv_text = run("statements", "--run", dist["run"], "--holder", "1", "--format", "csv").stdout
-    assert csv_text.splitlines()[0] == "work,licence,licensee,currency,gross,fee,net" and len(csv_text.splitlines()) == 3
+    assert (
+        csv_text.splitlines()[0] == "work,licence,licensee,currency,gross,fee,net" and len(csv_text.splitlines()) == 3
+    )
     html_ko = run("statements", "--run", dist["run"], "--holder", "1", "--format", "html", "--lang", "ko").stdout
     assert "분배 명세서" in html_ko and "42000 KRW" in html_ko
     run("log", "sign")
-    assert "distribution" in [e["kind"] for e in json.loads(run("log", "show", "--limit", "100", "--json").stdout)["entries"]]
+    assert "distribution" in [
+        e["kind"] for e in json.loads(run("log", "show", "--limit", "100", "--json").stdout)["entries"]
+    ]

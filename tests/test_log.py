@@ -35,9 +35,18 @@ def _fill(log: Log, n: int, key: SigningKey, sign_every: int = 7) -> None:
 def test_the_running_root_is_the_rfc_9162_root_of_the_entries(log):
     for n in (1, 2, 3, 5, 8, 13):
         log.append([Entry("payment", {"k": i}) for i in range(n)])
-        hashes = [leaf_hash(e_leaf.encode()) for e_leaf in
-                  (json.dumps({k: e[k] for k in ("at", "body", "idx", "kind")}, sort_keys=True, separators=(",", ":"),
-                              ensure_ascii=False) for e in log.entries())]
+        hashes = [
+            leaf_hash(e_leaf.encode())
+            for e_leaf in (
+                json.dumps(
+                    {k: e[k] for k in ("at", "body", "idx", "kind")},
+                    sort_keys=True,
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                )
+                for e in log.entries()
+            )
+        ]
         size, root = log.size_and_root()
         assert size == len(hashes) and root == MerkleTree(hashes).root()
 
@@ -45,8 +54,9 @@ def test_the_running_root_is_the_rfc_9162_root_of_the_entries(log):
 def test_a_declaration_is_logged_in_the_same_transaction(registry, log):
     h = registry.add_holder("Poet")
     wid = registry.add_work(title="Poem", shares=[ShareSpec(h, "author", 1)])["work"]
-    (decl_id,) = registry.declare(level=Level.WORK, target_id=wid, party=holder_ref(h),
-                                  values={Category.TRAIN_AI: Value.DENY})
+    (decl_id,) = registry.declare(
+        level=Level.WORK, target_id=wid, party=holder_ref(h), values={Category.TRAIN_AI: Value.DENY}
+    )
     (entry,) = log.entries()
     assert entry["kind"] == "declaration" and entry["body"]["id"] == decl_id and entry["body"]["value"] == "deny"
 
@@ -111,14 +121,17 @@ def _rewrite_entry_state_and_heads(registry, idx: int, old: str, new: str) -> No
         leaf = c.execute(text("SELECT leaf FROM log_entries WHERE idx = :i"), {"i": idx}).scalar_one()
         edited = leaf.replace(old, new)
         assert edited != leaf
-        c.execute(update(LogEntry).where(LogEntry.idx == idx).values(leaf=edited,
-                                                                     leaf_hash=leaf_hash(edited.encode()).hex()))
+        c.execute(
+            update(LogEntry).where(LogEntry.idx == idx).values(leaf=edited, leaf_hash=leaf_hash(edited.encode()).hex())
+        )
         frontier = []
         leaves = c.execute(text("SELECT leaf FROM log_entries ORDER BY idx")).scalars().all()
         for i, lf in enumerate(leaves):
             frontier = frontier_push(frontier, i, leaf_hash(lf.encode()))
-        c.execute(text("UPDATE log_state SET size = :n, frontier = :f WHERE id = 1"),
-                  {"n": len(leaves), "f": json.dumps([f.hex() for f in frontier])})
+        c.execute(
+            text("UPDATE log_state SET size = :n, frontier = :f WHERE id = 1"),
+            {"n": len(leaves), "f": json.dumps([f.hex() for f in frontier])},
+        )
         c.execute(text("DELETE FROM tree_heads"))
 
 
@@ -130,8 +143,13 @@ def test_a_rewritten_entry_with_recomputed_state_and_no_heads_fails_against_a_he
     result = log.verify([key.public], held)
     assert not result["valid"]
     problems = result["problems"]
-    assert any(p.startswith("held tree head at size 14: root does not match entries 7..13 (rewritten after it was "
-                            "signed: an entry edited together with its leaf hash") for p in problems), problems
+    assert any(
+        p.startswith(
+            "held tree head at size 14: root does not match entries 7..13 (rewritten after it was "
+            "signed: an entry edited together with its leaf hash"
+        )
+        for p in problems
+    ), problems
     assert "held tree head at size 14: missing from the log's head history (tree heads deleted)" in problems
     assert "the log holds 20 entries and no signed tree head (head history missing)" in problems
     assert not any(p.startswith("held tree head at size 7: root") for p in problems)  # before the edit: fine
@@ -154,7 +172,8 @@ def test_a_log_without_any_head_to_check_against_is_not_valid(log):
     assert result["problems"] == [
         "no signed tree head held to check the entries against: the log's own heads and state can be rewritten "
         "with its entries (pass --head FILE, a head saved from `log sign` or GET /api/log)",
-        "the log holds 1 entries and no signed tree head (head history missing)"]
+        "the log holds 1 entries and no signed tree head (head history missing)",
+    ]
     assert log.verify([key.public], [log.sign_head(key)])["valid"]
 
 

@@ -34,9 +34,17 @@ from fairtrain.services.registry import NotAllowed, RegistryError, import_csv
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 times = st.integers(min_value=0, max_value=400).map(lambda d: T0 + timedelta(days=d))
 OFFER = Offer(PriceModel.PER_WORK, Money("KRW", 1000))
-REPERTOIRE_LICENCE = Declaration(id=1, level=Level.REPERTOIRE, target="org:1", party="org:1",
-                                 category=Category.TDM, value=Value.LICENCE, declared_at=T0, valid_from=T0,
-                                 offer=OFFER)
+REPERTOIRE_LICENCE = Declaration(
+    id=1,
+    level=Level.REPERTOIRE,
+    target="org:1",
+    party="org:1",
+    category=Category.TDM,
+    value=Value.LICENCE,
+    declared_at=T0,
+    valid_from=T0,
+    offer=OFFER,
+)
 
 
 @st.composite
@@ -46,8 +54,16 @@ def mandates(draw):
     confirmed = draw(st.none() | st.integers(0, 200).map(lambda d: declared + timedelta(days=d)))
     until = draw(st.none() | st.integers(1, 300).map(lambda d: start + timedelta(days=d)))
     ends = draw(st.none() | st.integers(0, 300).map(lambda d: declared + timedelta(days=d)))
-    return Mandate("holder:1", "org:1", frozenset({Category.TDM}), valid_from=start, valid_until=until,
-                   declared_at=declared, confirmed_at=confirmed, ends_at=ends)
+    return Mandate(
+        "holder:1",
+        "org:1",
+        frozenset({Category.TDM}),
+        valid_from=start,
+        valid_until=until,
+        declared_at=declared,
+        confirmed_at=confirmed,
+        ends_at=ends,
+    )
 
 
 def _org_counts(m: Mandate, at: datetime) -> bool:
@@ -70,16 +86,21 @@ def test_pending_revoked_and_expired_mandates_never_count_and_confirmed_ones_do_
         assert not counts
     if m.confirmed_at is not None and at < m.confirmed_at:  # not yet confirmed then
         assert not counts
-    live = (m.confirmed_at is not None and at >= max(m.confirmed_at, m.valid_from, m.declared_at)
-            and (m.valid_until is None or at < m.valid_until) and (m.ends_at is None or at < m.ends_at))
+    live = (
+        m.confirmed_at is not None
+        and at >= max(m.confirmed_at, m.valid_from, m.declared_at)
+        and (m.valid_until is None or at < m.valid_until)
+        and (m.ends_at is None or at < m.ends_at)
+    )
     assert counts == live
 
 
 @given(times, st.integers(0, 100))
 def test_a_confirmed_mandate_counts_from_its_confirmation_on(start, days):
     confirmed = start + timedelta(days=days)
-    m = Mandate("holder:1", "org:1", frozenset({Category.TDM}), valid_from=start, declared_at=start,
-                confirmed_at=confirmed)
+    m = Mandate(
+        "holder:1", "org:1", frozenset({Category.TDM}), valid_from=start, declared_at=start, confirmed_at=confirmed
+    )
     assert not _org_counts(m, confirmed - timedelta(seconds=1))
     assert _org_counts(m, confirmed) and _org_counts(m, confirmed + timedelta(days=365))
 
@@ -144,7 +165,10 @@ def test_the_signed_paper_is_stored_by_its_hash_and_logged(imported, tmp_path):
     assert (tmp_path / "mandates" / digest).read_bytes() == paper
     assert not [p for p in (tmp_path / "mandates").iterdir() if p.name != digest]  # no temporary left
     with registry.engine.connect() as c:
-        bodies = [json.loads(b) for b in c.execute(select(LogEntry.leaf).where(LogEntry.kind == "mandate-confirmed")).scalars()]
+        bodies = [
+            json.loads(b)
+            for b in c.execute(select(LogEntry.leaf).where(LogEntry.kind == "mandate-confirmed")).scalars()
+        ]
     assert bodies and bodies[-1]["body"]["sha256"] == digest and bodies[-1]["body"]["by"] == "paper"
     assert registry.decide(work, Category.TRAIN_GENAI).value is Value.LICENCE
 

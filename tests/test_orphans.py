@@ -82,24 +82,39 @@ def test_a_killed_import_leaves_no_parser_process_and_no_open_transaction(databa
     with open(big, "w", encoding="utf-8") as f:
         f.write(header)
         for i in range(300_000):  # ~20 MB: parsed by a worker process while the parent stores
-            f.write(f"B{i:07d},Big work {i} with a longer title to fill the file,,Member {i % 500}:composer:1,"
-                    f",,,,{'allow' if i % 2 else ''},,,,,\n")
+            f.write(
+                f"B{i:07d},Big work {i} with a longer title to fill the file,,Member {i % 500}:composer:1,"
+                f",,,,{'allow' if i % 2 else ''},,,,,\n"
+            )
     env = _env(tmp_path, database_url)
-    proc = subprocess.Popen([sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(big),
-                             "--org", "KOMCA"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(big), "--org", "KOMCA"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     kids = _kill_parent_once_it_has_children(proc)
     assert not _gone_within(kids), "the parser process outlived its killed parent"
     if database_url.startswith("postgresql"):
         engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
         with engine.connect() as c:
-            idle = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                  "AND state LIKE 'idle in transaction%'")).scalar_one()
+            idle = c.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state LIKE 'idle in transaction%'"
+                )
+            ).scalar_one()
         engine.dispose()
         assert idle == 0, "the killed import's transaction is still open"
     small = tmp_path / "small.csv"
     small.write_text(header + "S-1,Small,,Someone:composer:1,,,,,allow,,,,,\n", encoding="utf-8")
-    r = subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(small), "--org", "KOMCA"],
-                       env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(small), "--org", "KOMCA"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -107,18 +122,42 @@ def test_killed_clearance_leaves_no_worker_processes(database_url, tmp_path):
     env = _env(tmp_path, database_url)
     runner = CliRunner()
     (tmp_path / "a.txt").write_text("A short registered text about lighthouses and the sea. " * 8, encoding="utf-8")
-    for args in (["holders", "add", "Keeper"], ["works", "add", str(tmp_path / "a.txt"), "--holder", "1:author"],
-                 ["keys", "create"], ["keys", "create", "--name", "acme-ai"], ["snapshot", "export", str(tmp_path / "snap")]):
+    for args in (
+        ["holders", "add", "Keeper"],
+        ["works", "add", str(tmp_path / "a.txt"), "--holder", "1:author"],
+        ["keys", "create"],
+        ["keys", "create", "--name", "acme-ai"],
+        ["snapshot", "export", str(tmp_path / "snap")],
+    ):
         r = runner.invoke(app, args, env=env)
         assert r.exit_code == 0, r.output
     data = tmp_path / "parts"
     data.mkdir()
     for i in range(40):
-        pq.write_table(pa.table({"text": [f"row {i}-{j} of a dataset nobody registered" for j in range(2000)]}),
-                       data / f"part-{i:03d}.parquet")
-    proc = subprocess.Popen([sys.executable, "-m", "fairtrain.cli.app", "clear", str(data), "--snapshot",
-                             str(tmp_path / "snap"), "--licensee", "acme-ai", "--out", str(tmp_path / "out"),
-                             "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pq.write_table(
+            pa.table({"text": [f"row {i}-{j} of a dataset nobody registered" for j in range(2000)]}),
+            data / f"part-{i:03d}.parquet",
+        )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fairtrain.cli.app",
+            "clear",
+            str(data),
+            "--snapshot",
+            str(tmp_path / "snap"),
+            "--licensee",
+            "acme-ai",
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     kids = _kill_parent_once_it_has_children(proc)
     assert not _gone_within(kids), "clearance workers outlived their killed parent"
 
@@ -132,7 +171,7 @@ def test_a_worker_started_after_its_parent_died_exits_at_once():
     """The race the signal cannot cover: the parent gone before the initializer ran."""
     import multiprocessing
 
-    p = multiprocessing.get_context("fork").Process(target=_sleeper, args=(2 ** 22 + 12345,))  # no such pid
+    p = multiprocessing.get_context("fork").Process(target=_sleeper, args=(2**22 + 12345,))  # no such pid
     p.start()
     p.join(10)
     assert p.exitcode == 1

@@ -17,9 +17,28 @@ from fairtrain.core.errors import FairtrainError, IntegrityFailure, InvalidInput
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = {
-    "__version__", "Category", "ClearanceConfig", "Conflict", "Decision", "FairtrainError", "IntegrityFailure",
-    "InvalidInput", "ItemError", "Money", "NotAllowed", "NotFound", "Offer", "PriceModel", "PublicKey", "Purpose",
-    "Registry", "SigningKey", "SnapshotMatcher", "ToolMissing", "Value", "clear",
+    "__version__",
+    "Category",
+    "ClearanceConfig",
+    "Conflict",
+    "Decision",
+    "FairtrainError",
+    "IntegrityFailure",
+    "InvalidInput",
+    "ItemError",
+    "Money",
+    "NotAllowed",
+    "NotFound",
+    "Offer",
+    "PriceModel",
+    "PublicKey",
+    "Purpose",
+    "Registry",
+    "SigningKey",
+    "SnapshotMatcher",
+    "ToolMissing",
+    "Value",
+    "clear",
 }
 
 
@@ -78,8 +97,10 @@ def test_the_branches_carry_their_exit_codes_and_http_statuses():
     assert NotAllowed("no").http_status == 403 and InvalidInput("bad").http_status == 400
 
 
-BOOM = ("import sys; from fairtrain.cli import app as cli; "
-        "cli.app.command('boom')(lambda: 1 / 0); sys.argv[0] = 'fairtrain'; cli.main()")
+BOOM = (
+    "import sys; from fairtrain.cli import app as cli; "
+    "cli.app.command('boom')(lambda: 1 / 0); sys.argv[0] = 'fairtrain'; cli.main()"
+)
 
 
 def test_a_bug_in_a_command_is_one_line_and_exit_code_3_and_the_traceback_only_with_debug():
@@ -92,6 +113,10 @@ def test_a_bug_in_a_command_is_one_line_and_exit_code_3_and_the_traceback_only_w
 
 def test_a_refusal_exits_with_its_branch_code_and_a_message_naming_the_field(tmp_path):
     env = {"FAIRTRAIN_DATA_DIR": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "decide", "1", "--category", "training"],
-                       capture_output=True, text=True, env={**__import__("os").environ, **env})
+    r = subprocess.run(
+        [sys.executable, "-m", "fairtrain.cli.app", "decide", "1", "--category", "training"],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, **env},
+    )
     assert r.returncode == 2 and "unknown usage category 'training'" in r.stderr

@@ -29,19 +29,30 @@ def test_a_creator_registers_a_work_and_gets_deny_by_default(registry, creator, 
     shown = registry.work(w["work"])
     assert shown["media_type"] == "text" and shown["status"] == "active"
     assert shown["iswc"] == "T0345246801"
-    assert shown["holders"] == [{"holder": holder_ref(creator), "name": "김민지 Kim Minji", "role": "author", "share": "1"}]
+    assert shown["holders"] == [
+        {"holder": holder_ref(creator), "name": "김민지 Kim Minji", "role": "author", "share": "1"}
+    ]
     for cat in Category:
         assert registry.decide(w["work"], cat).value is Value.DENY
 
 
 def test_declarations_at_every_level_with_an_offer(registry, creator):
     wid = registry.add_work(title="Song", shares=[ShareSpec(creator, "composer", 1)])["work"]
-    registry.declare(level=Level.CATALOGUE, target_id=creator, party=holder_ref(creator),
-                     values={Category.TDM: Value.DENY, Category.SEARCH: Value.ALLOW})
+    registry.declare(
+        level=Level.CATALOGUE,
+        target_id=creator,
+        party=holder_ref(creator),
+        values={Category.TDM: Value.DENY, Category.SEARCH: Value.ALLOW},
+    )
     assert registry.decide(wid, Category.SEARCH).value is Value.ALLOW
     assert registry.decide(wid, Category.TRAIN_AI).value is Value.DENY
-    registry.declare(level=Level.WORK, target_id=wid, party=holder_ref(creator),
-                     values={Category.TRAIN_GENAI: Value.LICENCE}, offer=KRW_1000)
+    registry.declare(
+        level=Level.WORK,
+        target_id=wid,
+        party=holder_ref(creator),
+        values={Category.TRAIN_GENAI: Value.LICENCE},
+        offer=KRW_1000,
+    )
     d = registry.decide(wid, Category.TRAIN_GENAI, licensee="acme")
     assert d.value is Value.LICENCE
     assert d.offers == (KRW_1000,)
@@ -52,7 +63,9 @@ def test_declarations_at_every_level_with_an_offer(registry, creator):
 
 def test_history_stays_queryable(registry, creator):
     wid = registry.add_work(title="Song", shares=[ShareSpec(creator, "composer", 1)])["work"]
-    registry.declare(level=Level.WORK, target_id=wid, party=holder_ref(creator), values={Category.TRAIN_AI: Value.ALLOW})
+    registry.declare(
+        level=Level.WORK, target_id=wid, party=holder_ref(creator), values={Category.TRAIN_AI: Value.ALLOW}
+    )
     between = datetime.now(UTC)
     registry.declare(level=Level.WORK, target_id=wid, party=holder_ref(creator), values={Category.TRAIN_AI: Value.DENY})
     assert registry.decide(wid, Category.TRAIN_AI).value is Value.DENY
@@ -75,22 +88,39 @@ def test_an_organisation_declares_only_within_its_mandates(registry, creator):
     with pytest.raises(NotAllowed):
         registry.declare(level=Level.WORK, target_id=mine, party=org_ref(org), values={Category.SEARCH: Value.ALLOW})
     # a repertoire-wide declaration reaches members' works only
-    registry.declare(level=Level.REPERTOIRE, target_id=org, party=org_ref(org),
-                     values={Category.AI_INPUT: Value.LICENCE}, offer=KRW_1000)
+    registry.declare(
+        level=Level.REPERTOIRE,
+        target_id=org,
+        party=org_ref(org),
+        values={Category.AI_INPUT: Value.LICENCE},
+        offer=KRW_1000,
+    )
     assert registry.decide(theirs, Category.AI_INPUT).value is Value.DENY
     assert registry.decide(mine, Category.AI_INPUT).value is Value.DENY  # mandate covers train-ai only
     registry.add_mandate(creator, org, [Category.TDM])
     assert registry.decide(mine, Category.AI_INPUT).value is Value.LICENCE
     with pytest.raises(NotAllowed):
-        registry.declare(level=Level.CATALOGUE, target_id=creator, party=org_ref(org), values={Category.TDM: Value.DENY})
+        registry.declare(
+            level=Level.CATALOGUE, target_id=creator, party=org_ref(org), values={Category.TDM: Value.DENY}
+        )
 
 
 def test_co_holders_and_the_most_restrictive_value(registry, creator):
     lyricist = registry.add_holder("Lee")
-    wid = registry.add_work(title="Duet", shares=[ShareSpec(creator, "composer", Fraction(1, 2)), ShareSpec(lyricist, "lyricist", Fraction(1, 2))])["work"]
-    registry.declare(level=Level.WORK, target_id=wid, party=holder_ref(creator), values={Category.TRAIN_AI: Value.ALLOW})
-    registry.declare(level=Level.CATALOGUE, target_id=lyricist, party=holder_ref(lyricist), values={Category.TRAIN_AI: Value.LICENCE},
-                     offer=KRW_1000)
+    wid = registry.add_work(
+        title="Duet",
+        shares=[ShareSpec(creator, "composer", Fraction(1, 2)), ShareSpec(lyricist, "lyricist", Fraction(1, 2))],
+    )["work"]
+    registry.declare(
+        level=Level.WORK, target_id=wid, party=holder_ref(creator), values={Category.TRAIN_AI: Value.ALLOW}
+    )
+    registry.declare(
+        level=Level.CATALOGUE,
+        target_id=lyricist,
+        party=holder_ref(lyricist),
+        values={Category.TRAIN_AI: Value.LICENCE},
+        offer=KRW_1000,
+    )
     d = registry.decide(wid, Category.TRAIN_AI)
     assert d.value is Value.LICENCE  # one co-holder cannot loosen the other's reservation
 
@@ -98,8 +128,9 @@ def test_co_holders_and_the_most_restrictive_value(registry, creator):
 def test_shares_must_sum_to_exactly_one(registry, creator):
     other = registry.add_holder("B")
     with pytest.raises(RegistryError, match="sum to 2/3"):
-        registry.add_work(title="x", shares=[ShareSpec(creator, "author", Fraction(1, 3)),
-                                             ShareSpec(other, "author", Fraction(1, 3))])
+        registry.add_work(
+            title="x", shares=[ShareSpec(creator, "author", Fraction(1, 3)), ShareSpec(other, "author", Fraction(1, 3))]
+        )
     with pytest.raises(RegistryError, match="unknown role"):
         registry.add_work(title="x", shares=[ShareSpec(creator, "singer-songwriter", 1)])
 
@@ -107,10 +138,16 @@ def test_shares_must_sum_to_exactly_one(registry, creator):
 def test_a_competing_claim_opens_a_dispute_instead_of_overwriting(registry, creator):
     rival = registry.add_holder("Rival")
     data = make_image(7)
-    first = registry.add_work(title="Photo", shares=[ShareSpec(creator, "photographer", 1)], data=data, file_name="a.jpg")
-    again = registry.add_work(title="Photo", shares=[ShareSpec(creator, "photographer", 1)], data=data, file_name="a.jpg")
+    first = registry.add_work(
+        title="Photo", shares=[ShareSpec(creator, "photographer", 1)], data=data, file_name="a.jpg"
+    )
+    again = registry.add_work(
+        title="Photo", shares=[ShareSpec(creator, "photographer", 1)], data=data, file_name="a.jpg"
+    )
     assert again == {"work": first["work"], "created": False, "disputes": []}
-    claim = registry.add_work(title="My photo", shares=[ShareSpec(rival, "photographer", 1)], data=data, file_name="b.jpg")
+    claim = registry.add_work(
+        title="My photo", shares=[ShareSpec(rival, "photographer", 1)], data=data, file_name="b.jpg"
+    )
     assert claim["created"] and len(claim["disputes"]) == 1
     assert registry.work(first["work"])["holders"][0]["name"] == creator_name(registry, creator)
     assert registry.work(claim["work"])["status"] == "disputed"
@@ -145,16 +182,27 @@ def test_bad_requests_name_the_field(registry, creator):
         registry.add_work(title="x", shares=[ShareSpec(creator, "author", 1)], iswc="nope")
     wid = registry.add_work(title="x", shares=[ShareSpec(creator, "author", 1)])["work"]
     with pytest.raises(RegistryError, match="needs an offer"):
-        registry.declare(level=Level.WORK, target_id=wid, party=holder_ref(creator), values={Category.TDM: Value.LICENCE})
+        registry.declare(
+            level=Level.WORK, target_id=wid, party=holder_ref(creator), values={Category.TDM: Value.LICENCE}
+        )
     with pytest.raises(NotAllowed, match="not a holder"):
-        registry.declare(level=Level.WORK, target_id=wid, party=holder_ref(creator + 99), values={Category.TDM: Value.DENY})
+        registry.declare(
+            level=Level.WORK, target_id=wid, party=holder_ref(creator + 99), values={Category.TDM: Value.DENY}
+        )
     with pytest.raises(RegistryError, match="unsupported file type"):
-        registry.add_work(title="junk", shares=[ShareSpec(creator, "author", 1)], data=b"\x00\x01\x02\xfe" * 50, file_name="x.bin")
+        registry.add_work(
+            title="junk", shares=[ShareSpec(creator, "author", 1)], data=b"\x00\x01\x02\xfe" * 50, file_name="x.bin"
+        )
 
 
 def test_purpose_scoped_declaration(registry, creator):
     wid = registry.add_work(title="Paper", shares=[ShareSpec(creator, "author", 1)])["work"]
-    registry.declare(level=Level.WORK, target_id=wid, party=holder_ref(creator), values={Category.TRAIN_AI: Value.ALLOW},
-                     purpose=Purpose.RESEARCH)
+    registry.declare(
+        level=Level.WORK,
+        target_id=wid,
+        party=holder_ref(creator),
+        values={Category.TRAIN_AI: Value.ALLOW},
+        purpose=Purpose.RESEARCH,
+    )
     assert registry.decide(wid, Category.TRAIN_AI, purpose=Purpose.RESEARCH).value is Value.ALLOW
     assert registry.decide(wid, Category.TRAIN_AI).value is Value.DENY

@@ -98,7 +98,7 @@ def test_a_zip_bomb_is_refused_before_anything_is_unpacked(tmp_path):
         stage(tmp_path, upload)
     assert not (tmp_path / "data" / "uploads" / "upload" / "unpacked" / "files").exists()
     with pytest.raises(RegistryError, match="in total"):
-        rep.prepare(upload, tmp_path / "t", limits=rep.Limits(max_total_bytes=1 << 20, max_ratio=10 ** 9))
+        rep.prepare(upload, tmp_path / "t", limits=rep.Limits(max_total_bytes=1 << 20, max_ratio=10**9))
 
 
 @pytest.mark.parametrize("name", ["../evil.txt", "files/../../evil.txt", "/etc/evil.txt"])
@@ -118,8 +118,24 @@ def test_an_xlsx_sheet_with_korean_headers(registry, org, tmp_path):
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(KO_HEADER.strip().split(","))
-    ws.append(["K-1", "엑셀 작품", "", "김작곡:composer:1", None, None, None, None, "allow", "licence", None, None,
-               15000, "KRW"])
+    ws.append(
+        [
+            "K-1",
+            "엑셀 작품",
+            "",
+            "김작곡:composer:1",
+            None,
+            None,
+            None,
+            None,
+            "allow",
+            "licence",
+            None,
+            None,
+            15000,
+            "KRW",
+        ]
+    )
     path = tmp_path / "repertoire.xlsx"
     wb.save(path)
     report = rep.validate(registry, stage(tmp_path, path), org)
@@ -189,13 +205,20 @@ def test_the_command_line_takes_the_same_zip_with_a_dry_run(database_url, regist
 
     files = {f"files/w{i}.txt": text_file(i) for i in range(1, 4)}
     upload = tmp_path / "repertoire.zip"
-    make_zip(upload, "목록.csv", (KO_HEADER + "".join(row(i, f"files/w{i}.txt") for i in range(1, 4))).encode("cp949"),
-             files)
+    make_zip(
+        upload, "목록.csv", (KO_HEADER + "".join(row(i, f"files/w{i}.txt") for i in range(1, 4))).encode("cp949"), files
+    )
     env = {**os.environ, "FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(upload),
-                               "--org", "KOMCA", *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(upload), "--org", "KOMCA", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     r = cli("--dry-run", "--json")
     assert r.returncode == 0, r.stderr
@@ -227,8 +250,11 @@ def test_web_upload_report_preview_store_and_job(database_url, tmp_path):
     admin = Session(app, "cmo@example.org", "org-admin", "KOMCA")
     files = {f"files/w{i}.txt": text_file(i) for i in range(1, 4)}
     files["files/broken.png"] = b"\x89PNG\r\n\x1a\n" + b"junk" * 50
-    bad = "".join(row(i, f"files/w{i}.txt") for i in range(1, 3)) + row(3, "files/broken.png") + \
-        row(4, "files/w3.txt", holders="박작가:author:60%;출판사:publisher:60%")
+    bad = (
+        "".join(row(i, f"files/w{i}.txt") for i in range(1, 3))
+        + row(3, "files/broken.png")
+        + row(4, "files/w3.txt", holders="박작가:author:60%;출판사:publisher:60%")
+    )
     upload = tmp_path / "rep.zip"
     make_zip(upload, "목록.csv", (KO_HEADER + bad).encode("cp949"), files)
     r = admin.request("POST", "/api/org/upload", files={"file": ("rep.zip", upload.read_bytes(), "application/zip")})
@@ -243,7 +269,8 @@ def test_web_upload_report_preview_store_and_job(database_url, tmp_path):
     # a sheet and a selection of files (named in the sheet by their name alone)
     good = "".join(row(i, f"files/w{i}.txt") for i in range(1, 4))
     parts = [("file", ("rep.csv", (KO_HEADER + good).encode("cp949"), "text/csv"))] + [
-        ("files", (name.rsplit("/", 1)[1], data, "text/plain")) for name, data in files.items() if "w" in name]
+        ("files", (name.rsplit("/", 1)[1], data, "text/plain")) for name, data in files.items() if "w" in name
+    ]
     r = admin.request("POST", "/api/org/upload", files=parts)
     assert r.status_code == 200, r.text
     report = r.json()
@@ -298,7 +325,8 @@ def test_a_server_restart_resumes_an_interrupted_job(database_url, tmp_path):
         from sqlalchemy import update
 
         from fairtrain.core.store.models import ImportJob
-        c.execute(update(ImportJob).where(ImportJob.id == job_id).values(status="running", pid=2 ** 22 + 1))
+
+        c.execute(update(ImportJob).where(ImportJob.id == job_id).values(status="running", pid=2**22 + 1))
     app2 = make_app(tmp_path, database_url)
     from fastapi.testclient import TestClient
 
@@ -331,7 +359,9 @@ def test_browser_cmo_uploads_a_zip_in_korean(tmp_path, request):
     files = {f"files/w{i}.txt": text_file(i + 500) for i in range(1, 5)}
     files["files/broken.png"] = b"\x89PNG\r\n\x1a\n" + b"junk" * 50
     body = "".join(row(i + 500, f"files/w{i}.txt") for i in range(1, 4))
-    bad = body + row(504, "files/broken.png") + row(505, "files/w4.txt", holders="박작가:author:60%;출판사:publisher:60%")
+    bad = (
+        body + row(504, "files/broken.png") + row(505, "files/w4.txt", holders="박작가:author:60%;출판사:publisher:60%")
+    )
     upload = tmp_path / "목록.zip"
     make_zip(upload, "목록.csv", (KO_HEADER + bad).encode("cp949"), files)
 
@@ -356,7 +386,9 @@ def test_browser_cmo_uploads_a_zip_in_korean(tmp_path, request):
     shot(page, "1-report")
 
     files["files/fixed.txt"] = text_file(599)
-    fixed = body + row(504, "files/fixed.txt") + row(505, "files/w4.txt", holders="박작가:author:40%;출판사:publisher:60%")
+    fixed = (
+        body + row(504, "files/fixed.txt") + row(505, "files/w4.txt", holders="박작가:author:40%;출판사:publisher:60%")
+    )
     make_zip(upload, "목록.csv", (KO_HEADER + fixed).encode("cp949"), files)
     page.set_input_files("#upload-file", str(upload))
     page.click("#upload-submit")

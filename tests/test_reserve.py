@@ -20,8 +20,11 @@ from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, render
 from fairtrain.core.signals.reservation import platform_for, render_badge_svg, render_qr_svg, statement_html
 from web_helpers import PASSWORD, Session, make_app, served, text_file
 
-DENY_TRAINING = {"values": {"tdm": "deny", "train-ai": "licence", "search": "allow"},
-                 "price": "30000", "currency": "KRW"}
+DENY_TRAINING = {
+    "values": {"tdm": "deny", "train-ai": "licence", "search": "allow"},
+    "price": "30000",
+    "currency": "KRW",
+}
 
 
 @pytest.fixture
@@ -55,13 +58,21 @@ def test_a_creators_reservation_page_carries_the_reservation_in_words_and_in_eve
     hs = read_html(r.text, base_url=str(r.url))
     assert hs.tdm.reservation == 1 and hs.licenses == (rsl_url,)
     assert {"noai", "noimageai"} <= hs.robots.scopes["*"]
-    assert f'<link rel="tdm-reservation" type="application/json" href="http://testserver/r/h/{s.holder_id}/.well-known/tdmrep.json">' in r.text
+    assert (
+        f'<link rel="tdm-reservation" type="application/json" href="http://testserver/r/h/{s.holder_id}/.well-known/tdmrep.json">'
+        in r.text
+    )
     assert 'type="application/odrl+json"' in r.text
     # JSON-LD: each category's value as a code; Korean words for a Korean reader.
     doc = _jsonld(r.text)
     values = {p["propertyID"]: p["value"] for p in doc["additionalProperty"]}
-    assert values == {"fairtrain:tdm": "deny", "fairtrain:train-ai": "licence", "fairtrain:train-genai": "licence",
-                      "fairtrain:ai-input": "deny", "fairtrain:search": "allow"}
+    assert values == {
+        "fairtrain:tdm": "deny",
+        "fairtrain:train-ai": "licence",
+        "fairtrain:train-genai": "licence",
+        "fairtrain:ai-input": "deny",
+        "fairtrain:search": "allow",
+    }
     assert doc["copyrightHolder"]["name"] == "이시인" and doc["license"] == rsl_url and doc["inLanguage"] == "ko"
     genai = next(p for p in doc["additionalProperty"] if p["propertyID"] == "fairtrain:train-genai")
     assert "30,000" in genai["description"] and "₩" in genai["description"]
@@ -122,7 +133,9 @@ def test_every_work_has_a_reservation_page_linked_from_its_work_page_and_the_cre
 def test_the_kit_accepts_a_blog_address_and_gives_what_the_platform_allows(app):
     s = _poet(app)
     bare = s.client.get("/kit")  # no site at all: the reservation page, its line, badge and QR code still
-    assert f'id="kit-page-link" href="http://testserver/r/h/{s.holder_id}"' in bare.text and 'id="kit-line"' in bare.text
+    assert (
+        f'id="kit-page-link" href="http://testserver/r/h/{s.holder_id}"' in bare.text and 'id="kit-line"' in bare.text
+    )
     r = s.client.get("/kit", params={"site": "https://blog.naver.com/poetlee"}, headers={"Accept-Language": "ko"})
     assert r.status_code == 200, r.text  # refused before: "must be an origin, without a path"
     assert 'id="guide-naver-blog" open' in r.text and 'id="guide-tistory" open' not in r.text
@@ -151,14 +164,16 @@ def test_platforms_and_a_site_folder_scope():
     assert platform_for("https://poet.example").key == "site"
     assert platform_for("https://poet.example/blog/").key == "site-path"
     party = Party("A", PartyKind.HOLDER, "a@b.example")
-    policy = SignalPolicy.from_values(party, "https://poet.example", {"tdm": "deny"},
-                                      policy_url="https://poet.example/blog/p", scope="/blog")
+    policy = SignalPolicy.from_values(
+        party, "https://poet.example", {"tdm": "deny"}, policy_url="https://poet.example/blog/p", scope="/blog"
+    )
     robots = render_robots_txt(policy, [])
     assert "Disallow: /blog/\n" in robots and "Disallow: /\n" not in robots
     assert 'url="https://poet.example/blog"' in render_rsl(policy)
     with pytest.raises(ValueError, match="scope"):
-        SignalPolicy.from_values(party, "https://poet.example", {"tdm": "deny"}, policy_url="https://x.example/p",
-                                 scope="/a b")
+        SignalPolicy.from_values(
+            party, "https://poet.example", {"tdm": "deny"}, policy_url="https://x.example/p", scope="/a b"
+        )
 
 
 def test_qr_badge_and_statement_html_are_well_formed_and_escape_what_they_show():
@@ -181,14 +196,21 @@ def test_the_signal_reader_reads_a_reservation_page_as_declared(tmp_path, databa
 
 def _reader_reads(base: str, env: dict) -> None:
     with httpx.Client(base_url=base) as c:
-        r = c.post("/api/auth/signup", json={"email": "poet@example.kr", "password": PASSWORD, "role": "creator",
-                                             "name": "이시인"})
+        r = c.post(
+            "/api/auth/signup",
+            json={"email": "poet@example.kr", "password": PASSWORD, "role": "creator", "name": "이시인"},
+        )
         assert r.status_code == 201, r.text
         holder = int(r.json()["user"]["holder"].split(":")[1])
         assert c.put("/api/policy", json=DENY_TRAINING, headers={"X-CSRF-Token": r.json()["csrf"]}).status_code == 200
     url = f"{base}/r/h/{holder}"
-    out = subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "signals", "check", url, "--allow-private-urls",
-                          "--json"], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "fairtrain.cli.app", "signals", "check", url, "--allow-private-urls", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)[0]
     assert report["status"] == 200 and report["robots_allowed"] is True and report["reserved"] is True

@@ -53,7 +53,7 @@ class Server:
 
             def _send(self, status, headers, body, method):
                 self.send_response(status)
-                for k, v in (headers.items() if isinstance(headers, dict) else headers):
+                for k, v in headers.items() if isinstance(headers, dict) else headers:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -94,10 +94,12 @@ def server2():
 
 def _jpeg() -> bytes:
     buf = io.BytesIO()
-    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-           b'<rdf:Description xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/" '
-           b'plus:DataMining="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-GENAIMLTRAINING"/>'
-           b'</rdf:RDF></x:xmpmeta>')
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/" '
+        b'plus:DataMining="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-GENAIMLTRAINING"/>'
+        b"</rdf:RDF></x:xmpmeta>"
+    )
     Image.new("RGB", (4, 4)).save(buf, "JPEG", xmp=xmp)
     return buf.getvalue()
 
@@ -107,21 +109,31 @@ RSL = b"""<rsl xmlns="https://rslstandard.org/rsl" max-age="1"><content url="/">
 
 
 def _site(s: Server):
-    s.routes.update({
-        "/robots.txt": (200, {"Content-Type": "text/plain"},
-                        b"User-agent: *\nDisallow: /private/\nContent-Usage: train-ai=n\n"
-                        b"License: " + s.origin.encode() + b"/license.xml\n"),
-        "/.well-known/tdmrep.json": (200, {"Content-Type": "application/json"},
-                                     b'[{"location": "/books/*", "tdm-reservation": 1, '
-                                     b'"tdm-policy": "https://x/p.json"}]'),
-        "/license.xml": (200, {"Content-Type": "application/rsl+xml"}, RSL),
-        "/page.html": (200, {"Content-Type": "text/html; charset=utf-8", "tdm-reservation": "0"},
-                       b'<html><head><meta name="robots" content="noai">'
-                       b'<meta name="tdm-reservation" content="1"></head></html>'),
-        "/img.jpg": (200, {"Content-Type": "image/jpeg", "X-Robots-Tag": "noimageai"}, _jpeg()),
-        "/books/1.epub": (200, {"Content-Type": "application/octet-stream"}, b"PK..."),
-        "/private/x": (200, {"Content-Type": "text/plain"}, b"secret"),
-    })
+    s.routes.update(
+        {
+            "/robots.txt": (
+                200,
+                {"Content-Type": "text/plain"},
+                b"User-agent: *\nDisallow: /private/\nContent-Usage: train-ai=n\n"
+                b"License: " + s.origin.encode() + b"/license.xml\n",
+            ),
+            "/.well-known/tdmrep.json": (
+                200,
+                {"Content-Type": "application/json"},
+                b'[{"location": "/books/*", "tdm-reservation": 1, "tdm-policy": "https://x/p.json"}]',
+            ),
+            "/license.xml": (200, {"Content-Type": "application/rsl+xml"}, RSL),
+            "/page.html": (
+                200,
+                {"Content-Type": "text/html; charset=utf-8", "tdm-reservation": "0"},
+                b'<html><head><meta name="robots" content="noai">'
+                b'<meta name="tdm-reservation" content="1"></head></html>',
+            ),
+            "/img.jpg": (200, {"Content-Type": "image/jpeg", "X-Robots-Tag": "noimageai"}, _jpeg()),
+            "/books/1.epub": (200, {"Content-Type": "application/octet-stream"}, b"PK..."),
+            "/private/x": (200, {"Content-Type": "text/plain"}, b"secret"),
+        }
+    )
 
 
 def _values(report, source_prefix=""):
@@ -131,12 +143,16 @@ def _values(report, source_prefix=""):
 def test_every_channel_is_read(server):
     _site(server)
     o = server.origin
-    page, img, book, private = check_urls([f"{o}/page.html", f"{o}/img.jpg", f"{o}/books/1.epub", f"{o}/private/x"],
-                                          limits=FAST, allow_private=True)
+    page, img, book, private = check_urls(
+        [f"{o}/page.html", f"{o}/img.jpg", f"{o}/books/1.epub", f"{o}/private/x"], limits=FAST, allow_private=True
+    )
     # robots.txt Content-Usage and the RSL licence it points to
     assert (Category.TRAIN_AI, Value.DENY) in _values(page, "robots.txt:content-usage")
-    assert _values(page, "rsl") >= {(Category.SEARCH, Value.ALLOW), (Category.AI_INPUT, Value.ALLOW),
-                                    (Category.TRAIN_AI, Value.DENY)}
+    assert _values(page, "rsl") >= {
+        (Category.SEARCH, Value.ALLOW),
+        (Category.AI_INPUT, Value.ALLOW),
+        (Category.TRAIN_AI, Value.DENY),
+    }
     # TDMRep layering: header 0, then HTML meta 1 -> 1 from the HTML layer
     (tdm,) = [s for s in page.terms.statements if s.provenance.source.startswith("tdmrep")]
     assert (tdm.provenance.source, tdm.value) == ("tdmrep:html-meta", Value.DENY)
@@ -249,22 +265,34 @@ def _redirect_loop(handler, method):
 
 def test_hostile_servers_are_bounded_and_reported(server):
     stop = server.stop
-    server.routes.update({
-        "/robots.txt": _huge_robots,
-        "/.well-known/tdmrep.json": (200, {"Content-Type": "application/json"}, b'[{"location": "/", '),
-        "/slow": lambda h, m: (setattr(h, "server_stop", stop), _slowloris(h, m)),
-        "/bomb.html": (200, {"Content-Type": "text/html", "Content-Encoding": "gzip"}, _gzip_bomb()),
-        "/loop/0": _redirect_loop,
-        "/bad-license": (200, {"Content-Type": "text/html", "Link": '</rsl-bomb.xml>; rel="license"'},
-                         b"<html></html>"),
-        "/rsl-bomb.xml": (200, {}, b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-                                   b'<rsl xmlns="https://rslstandard.org/rsl"><content url="&b;"/></rsl>'),
-    })
+    server.routes.update(
+        {
+            "/robots.txt": _huge_robots,
+            "/.well-known/tdmrep.json": (200, {"Content-Type": "application/json"}, b'[{"location": "/", '),
+            "/slow": lambda h, m: (setattr(h, "server_stop", stop), _slowloris(h, m)),
+            "/bomb.html": (200, {"Content-Type": "text/html", "Content-Encoding": "gzip"}, _gzip_bomb()),
+            "/loop/0": _redirect_loop,
+            "/bad-license": (
+                200,
+                {"Content-Type": "text/html", "Link": '</rsl-bomb.xml>; rel="license"'},
+                b"<html></html>",
+            ),
+            "/rsl-bomb.xml": (
+                200,
+                {},
+                b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                b'<rsl xmlns="https://rslstandard.org/rsl"><content url="&b;"/></rsl>',
+            ),
+        }
+    )
     server.routes.update({f"/loop/{i}": _redirect_loop for i in range(1, 50)})
     o = server.origin
     started = time.monotonic()
-    secret, slow, bomb, loop, lic = check_urls([f"{o}/secret", f"{o}/slow", f"{o}/bomb.html", f"{o}/loop/0",
-                                                f"{o}/bad-license"], limits=FAST, allow_private=True)
+    secret, slow, bomb, loop, lic = check_urls(
+        [f"{o}/secret", f"{o}/slow", f"{o}/bomb.html", f"{o}/loop/0", f"{o}/bad-license"],
+        limits=FAST,
+        allow_private=True,
+    )
     elapsed = time.monotonic() - started
     assert elapsed < 15  # generous: the point is that nothing hangs
     # 10 MB robots.txt: the first 500 KiB are parsed and used
@@ -294,8 +322,9 @@ def test_bad_urls_and_async_api_with_given_client(server):
 
     async def run():
         async with httpx.AsyncClient() as client:
-            return await check_urls_async(["ftp://x/y", "not a url", f"{server.origin}/page.html"], client=client,
-                                          limits=FAST)
+            return await check_urls_async(
+                ["ftp://x/y", "not a url", f"{server.origin}/page.html"], client=client, limits=FAST
+            )
 
     bad1, bad2, ok = asyncio.run(run())
     assert bad1.errors and bad1.robots_allowed is None and bad2.errors

@@ -32,7 +32,12 @@ OFFER = Offer(PriceModel.PER_WORK, Money.parse("50000", "KRW"))
 
 def _policy(values: dict, offers: dict | None = None) -> R.SignalPolicy:
     return R.SignalPolicy.from_values(
-        PARTY, BASE, values, policy_url=f"{BASE}/ai-policy", offers=offers, licence_urls=[f"{BASE}/licence"] if offers else []
+        PARTY,
+        BASE,
+        values,
+        policy_url=f"{BASE}/ai-policy",
+        offers=offers,
+        licence_urls=[f"{BASE}/licence"] if offers else [],
     )
 
 
@@ -52,12 +57,24 @@ CASES = [
         {C.TDM: D, C.TRAIN_AI: L, C.TRAIN_GENAI: L, C.AI_INPUT: D},
     ),
     ("allow-all", _policy({"tdm": "allow"}), "DMI-ALLOWED", {c: A for c in C if c in crosswalk.CAWG_WRITE}),
-    ("deny-genai-only", _policy({"tdm": "allow", "train-genai": "deny"}), "DMI-PROHIBITED-GENAIMLTRAINING",
-     {C.TDM: A, C.TRAIN_AI: A, C.TRAIN_GENAI: D, C.AI_INPUT: A}),
-    ("deny-training-only", _policy({"tdm": "allow", "train-ai": "deny"}), "DMI-PROHIBITED-AIMLTRAINING",
-     {C.TDM: A, C.TRAIN_AI: D, C.TRAIN_GENAI: D, C.AI_INPUT: A}),
-    ("deny-ai-input-only", _policy({"tdm": "allow", "ai-input": "deny"}), "DMI-PROHIBITED-SEECONSTRAINT",
-     {C.TDM: A, C.TRAIN_AI: A, C.TRAIN_GENAI: A, C.AI_INPUT: D}),
+    (
+        "deny-genai-only",
+        _policy({"tdm": "allow", "train-genai": "deny"}),
+        "DMI-PROHIBITED-GENAIMLTRAINING",
+        {C.TDM: A, C.TRAIN_AI: A, C.TRAIN_GENAI: D, C.AI_INPUT: A},
+    ),
+    (
+        "deny-training-only",
+        _policy({"tdm": "allow", "train-ai": "deny"}),
+        "DMI-PROHIBITED-AIMLTRAINING",
+        {C.TDM: A, C.TRAIN_AI: D, C.TRAIN_GENAI: D, C.AI_INPUT: A},
+    ),
+    (
+        "deny-ai-input-only",
+        _policy({"tdm": "allow", "ai-input": "deny"}),
+        "DMI-PROHIBITED-SEECONSTRAINT",
+        {C.TDM: A, C.TRAIN_AI: A, C.TRAIN_GENAI: A, C.AI_INPUT: D},
+    ),
 ]
 IDS = [c[0] for c in CASES]
 CAWG_USE = {A: "allowed", D: "notAllowed", L: "constrained"}
@@ -68,32 +85,56 @@ CAWG_USE = {A: "allowed", D: "notAllowed", L: "constrained"}
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fairtrain test")])
+    return x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fairtrain test")]
+    )
 
 
 def _chain(kind: str) -> tuple[E.C2paCredentials, bytes]:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     if kind == "ed25519":
         ca_key, ee_key, digest = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate(), None
     else:
-        ca_key, ee_key, digest = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()
-    usage = dict(content_commitment=False, key_encipherment=False, data_encipherment=False, key_agreement=False,
-                 encipher_only=False, decipher_only=False)
+        ca_key, ee_key, digest = (
+            ec.generate_private_key(ec.SECP256R1()),
+            ec.generate_private_key(ec.SECP256R1()),
+            hashes.SHA256(),
+        )
+    usage = dict(
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
     ca = (
-        x509.CertificateBuilder().subject_name(_name("fairtrain test root")).issuer_name(_name("fairtrain test root"))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(_name("fairtrain test root"))
+        .issuer_name(_name("fairtrain test root"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, key_cert_sign=True, crl_sign=True, **usage), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=False, key_cert_sign=True, crl_sign=True, **usage), critical=True
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, digest)
     )
     ee = (
-        x509.CertificateBuilder().subject_name(_name("fairtrain test registry")).issuer_name(ca.subject)
-        .public_key(ee_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(_name("fairtrain test registry"))
+        .issuer_name(ca.subject)
+        .public_key(ee_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **usage), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **usage), critical=True
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ee_key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
@@ -139,7 +180,7 @@ def _xmp_via_pillow(data: bytes) -> dict[str, object]:
     raw = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
     assert raw, f"no XMP found by Pillow in {im.format}"
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    root = ET.fromstring(text[text.index("<x:xmpmeta"): text.index("</x:xmpmeta>") + len("</x:xmpmeta>")])
+    root = ET.fromstring(text[text.index("<x:xmpmeta") : text.index("</x:xmpmeta>") + len("</x:xmpmeta>")])
     out: dict[str, object] = {}
     for desc in root.iter(f"{_RDF}Description"):
         if f"{_PLUS}DataMining" in desc.attrib:
@@ -158,7 +199,9 @@ def _read_c2pa(data: bytes, mime: str, trust_anchor: bytes | None = None) -> dic
     if trust_anchor is None:
         reader = c2pa.Reader(mime, io.BytesIO(data))
     else:
-        settings = c2pa.Settings.from_dict({"verify": {"verify_trust": True}, "trust": {"trust_anchors": trust_anchor.decode()}})
+        settings = c2pa.Settings.from_dict(
+            {"verify": {"verify_trust": True}, "trust": {"trust_anchors": trust_anchor.decode()}}
+        )
         reader = c2pa.Reader(mime, io.BytesIO(data), context=c2pa.Context(settings=settings))
     with reader:
         return json.loads(reader.json())
@@ -246,7 +289,9 @@ def test_policy_matrix_in_jpeg(name, policy, dmi, cawg, tmp_path, es256):
     data = E.embed_file(src, tmp_path / "copy.jpg", policy, creds).read_bytes()
     assert _xmp_via_pillow(data)["DataMining"] == crosswalk.IPTC_DMI_PREFIX + dmi
     entries = _training_entries(_read_c2pa(data, "image/jpeg"))
-    assert {k: e["use"] for k, e in entries.items()} == {f"cawg.{crosswalk.CAWG_WRITE[c]}": CAWG_USE[v] for c, v in cawg.items()}
+    assert {k: e["use"] for k, e in entries.items()} == {
+        f"cawg.{crosswalk.CAWG_WRITE[c]}": CAWG_USE[v] for c, v in cawg.items()
+    }
 
 
 def test_ed25519_chain_signs_too(tmp_path):

@@ -9,6 +9,7 @@ import json
 import pytest
 from PIL import Image, PngImagePlugin
 
+from conftest import TESTDATA
 from fairtrain.core.signals.evidence import Retrieval
 from fairtrain.core.signals.files import (
     read_c2pa,
@@ -19,7 +20,6 @@ from fairtrain.core.signals.files import (
     xmp_packets,
 )
 from fairtrain.core.vocab import Category, Value
-from conftest import TESTDATA
 
 C2PA = TESTDATA / "c2pa"
 TDMREP = TESTDATA / "tdmrep"
@@ -60,21 +60,28 @@ def test_plus_datamining_in_a_real_jpeg():
 
 
 def test_plus_datamining_in_a_real_png_element_form_and_draft_value():
-    xmp = XMP.replace('<plus:DataMining rdf:resource="http://ns.useplus.org/ldf/vocab/{code}"/>',
-                      "<plus:DataMining>DMI-ALLOWED-noaitraining</plus:DataMining>")
+    xmp = XMP.replace(
+        '<plus:DataMining rdf:resource="http://ns.useplus.org/ldf/vocab/{code}"/>',
+        "<plus:DataMining>DMI-ALLOWED-noaitraining</plus:DataMining>",
+    )
     s = read_file(_png_with_xmp(xmp), media_type="image/png")
     assert s.data_mining == ("DMI-PROHIBITED-AIMLTRAINING",)
 
 
-@pytest.mark.parametrize("code,want", [
-    ("DMI-PROHIBITED", {(Category.TDM, Value.DENY)}),
-    ("DMI-ALLOWED", {(Category.TDM, Value.ALLOW)}),
-    ("DMI-UNSPECIFIED", set()),
-    ("DMI-PROHIBITED-GENAIMLTRAINING", {(Category.TRAIN_GENAI, Value.DENY)}),
-    ("DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING",
-     {(Category.TRAIN_AI, Value.DENY), (Category.AI_INPUT, Value.DENY), (Category.SEARCH, Value.ALLOW)}),
-    ("DMI-PROHIBITED-SEECONSTRAINT", {(Category.TDM, Value.DENY)}),
-])
+@pytest.mark.parametrize(
+    "code,want",
+    [
+        ("DMI-PROHIBITED", {(Category.TDM, Value.DENY)}),
+        ("DMI-ALLOWED", {(Category.TDM, Value.ALLOW)}),
+        ("DMI-UNSPECIFIED", set()),
+        ("DMI-PROHIBITED-GENAIMLTRAINING", {(Category.TRAIN_GENAI, Value.DENY)}),
+        (
+            "DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING",
+            {(Category.TRAIN_AI, Value.DENY), (Category.AI_INPUT, Value.DENY), (Category.SEARCH, Value.ALLOW)},
+        ),
+        ("DMI-PROHIBITED-SEECONSTRAINT", {(Category.TDM, Value.DENY)}),
+    ],
+)
 def test_dmi_values(code, want):
     codes, _, _ = read_xmp(XMP.format(code=code))
     from fairtrain.core.signals.files import FileSignals
@@ -98,38 +105,66 @@ def test_c2pa_fixtures_match_expected(name):
     want = EXPECTED[name]
     assert hashlib.sha256(data).hexdigest() == want["sha256"]
     got = read_c2pa(data)
-    assert [(a.manifest, a.label, dict(a.entries)) for a in got] == \
-        [(w["manifest"], w["label"], w["entries"]) for w in want["training_mining_assertions"]]
+    assert [(a.manifest, a.label, dict(a.entries)) for a in got] == [
+        (w["manifest"], w["label"], w["entries"]) for w in want["training_mining_assertions"]
+    ]
     assert all(a.validation_state == want["validation_state"] for a in got)
     terms = terms_from_file(read_file(data))
     denied = {s.category for s in terms.statements if s.value is Value.DENY}
     from fairtrain.core.signals import crosswalk
 
-    expected_denied = {crosswalk.CAWG[k.split(".", 1)[1]] for w in want["training_mining_assertions"]
-                       for k, v in w["entries"].items() if v == "notAllowed"}
+    expected_denied = {
+        crosswalk.CAWG[k.split(".", 1)[1]]
+        for w in want["training_mining_assertions"]
+        for k, v in w["entries"].items()
+        if v == "notAllowed"
+    }
     assert denied == expected_denied
 
 
 def test_c2pa_label_and_constrained_semantics():
-    store = {"validation_state": "Invalid", "manifests": {"m1": {"assertions": [
-        {"label": "c2pa.training-mining", "data": {"entries": {
-            "c2pa.ai_training": {"use": "constrained", "constraint_info": "ask"},
-            "c2pa.data_mining": {"use": "allowed"},
-            "c2pa.custom_thing": {"use": "notAllowed"}}}},
-        {"label": "c2pa.actions", "data": {}},
-    ]}}}
+    store = {
+        "validation_state": "Invalid",
+        "manifests": {
+            "m1": {
+                "assertions": [
+                    {
+                        "label": "c2pa.training-mining",
+                        "data": {
+                            "entries": {
+                                "c2pa.ai_training": {"use": "constrained", "constraint_info": "ask"},
+                                "c2pa.data_mining": {"use": "allowed"},
+                                "c2pa.custom_thing": {"use": "notAllowed"},
+                            }
+                        },
+                    },
+                    {"label": "c2pa.actions", "data": {}},
+                ]
+            }
+        },
+    }
     from fairtrain.core.signals.files import FileSignals
 
     got = training_mining_from_store(store)
     assert [a.label for a in got] == ["c2pa.training-mining"]
     terms = terms_from_file(FileSignals(c2pa=got))
-    assert {(s.category, s.value) for s in terms.statements} == {(Category.TRAIN_AI, Value.DENY),
-                                                                 (Category.TDM, Value.ALLOW)}
+    assert {(s.category, s.value) for s in terms.statements} == {
+        (Category.TRAIN_AI, Value.DENY),
+        (Category.TDM, Value.ALLOW),
+    }
     assert all(s.provenance.evidence["verified"] is False for s in terms.statements)
 
 
-@pytest.mark.parametrize("data", [b"", b"\x00" * 1000, b"\xff\xd8\xff\xe0garbage", b"<x:xmpmeta never closed",
-                                  (C2PA / "C_with_CAWG_data.jpg").read_bytes()[:5000]])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00" * 1000,
+        b"\xff\xd8\xff\xe0garbage",
+        b"<x:xmpmeta never closed",
+        (C2PA / "C_with_CAWG_data.jpg").read_bytes()[:5000],
+    ],
+)
 def test_hostile_bytes_do_not_raise(data):
     s = read_file(data, item="https://x/f")
     assert s.c2pa == () and s.data_mining == ()

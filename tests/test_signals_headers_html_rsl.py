@@ -20,9 +20,16 @@ def _cv(terms):
 
 # -- robots directives -----------------------------------------------------------------------------
 
+
 def test_x_robots_tag_scoping_and_case():
-    d = parse_robots_directives(["NoAI, noimageai", "otherbot: noindex, noai", "GPTBot=nofollow; *: noarchive",
-                                 "unavailable_after: 25 Jun 2010 15:00:00 PST"])
+    d = parse_robots_directives(
+        [
+            "NoAI, noimageai",
+            "otherbot: noindex, noai",
+            "GPTBot=nofollow; *: noarchive",
+            "unavailable_after: 25 Jun 2010 15:00:00 PST",
+        ]
+    )
     assert d.for_agent("fairtrain") == {"noai", "noimageai", "noarchive", "unavailable_after"}
     # the scope covers every directive after it, not only the first (datadiligence's mistake)
     assert {"noindex", "noai"} <= d.for_agent("OtherBot")
@@ -30,20 +37,31 @@ def test_x_robots_tag_scoping_and_case():
 
 
 def test_headers_from_httpx_with_repeated_fields():
-    h = httpx.Headers([("X-Robots-Tag", "noai"), ("x-robots-tag", "fairtrain: noindex"),
-                       ("Content-Usage", "train-ai=n"), ("Content-Usage", "search=y"),
-                       ("Content-Signal", "ai-input=no"), ("tdm-reservation", "1"),
-                       ("Content-Type", "image/jpeg"),
-                       ("Link", '</lic.xml>; rel="license"; type="application/rsl+xml", </cc>; rel=license; '
-                                'type="text/html"')])
+    h = httpx.Headers(
+        [
+            ("X-Robots-Tag", "noai"),
+            ("x-robots-tag", "fairtrain: noindex"),
+            ("Content-Usage", "train-ai=n"),
+            ("Content-Usage", "search=y"),
+            ("Content-Signal", "ai-input=no"),
+            ("tdm-reservation", "1"),
+            ("Content-Type", "image/jpeg"),
+            ("Link", '</lic.xml>; rel="license"; type="application/rsl+xml", </cc>; rel=license; type="text/html"'),
+        ]
+    )
     s = read_headers(h, base_url="https://ex.org/a/b.jpg")
     assert s.content_usage == {"train-ai": False, "search": True}
     assert s.content_signal == {"ai-input": False}
     assert s.tdm.reservation == 1
     assert s.licenses == ("https://ex.org/lic.xml",)
     assert s.media_type == "image/jpeg"
-    got = _cv(terms_from_headers(s, user_agent="fairtrain/0.1.0 (+https://fairtrain.invalid/bot)",
-                                 retrieval=Retrieval.of(b"", url="https://ex.org/a/b.jpg", status=200)))
+    got = _cv(
+        terms_from_headers(
+            s,
+            user_agent="fairtrain/0.1.0 (+https://fairtrain.invalid/bot)",
+            retrieval=Retrieval.of(b"", url="https://ex.org/a/b.jpg", status=200),
+        )
+    )
     assert (Category.TRAIN_AI, Value.DENY) in got  # noai and Content-Usage
     assert (Category.SEARCH, Value.DENY) in got  # our scoped noindex
     assert (Category.SEARCH, Value.ALLOW) in got  # Content-Usage search=y
@@ -68,8 +86,9 @@ def test_aipref_vocab_edge_cases():
 
 
 def test_link_parsing():
-    links = parse_links(['<https://a/x>; rel="license nofollow"; type="application/rsl+xml", <y>;rel=next'],
-                        base_url="https://b/dir/")
+    links = parse_links(
+        ['<https://a/x>; rel="license nofollow"; type="application/rsl+xml", <y>;rel=next'], base_url="https://b/dir/"
+    )
     assert links[0] == ("https://a/x", {"rel": "license nofollow", "type": "application/rsl+xml"})
     assert links[1] == ("https://b/dir/y", {"rel": "next"})
 
@@ -145,18 +164,22 @@ def test_rsl_specific_over_general_and_alternatives():
 
 
 def test_rsl_prohibit_beats_permit_in_one_licence():
-    doc = RslDocument.parse('<rsl xmlns="https://rslstandard.org/rsl"><content url="/"><license>'
-                            '<permits type="usage">ai-all</permits><prohibits type="usage">ai-input</prohibits>'
-                            '</license></content></rsl>')
+    doc = RslDocument.parse(
+        '<rsl xmlns="https://rslstandard.org/rsl"><content url="/"><license>'
+        '<permits type="usage">ai-all</permits><prohibits type="usage">ai-input</prohibits>'
+        "</license></content></rsl>"
+    )
     v = doc.values("https://x/")
     assert v[Category.AI_INPUT] is Value.DENY and v[Category.TRAIN_AI] is Value.ALLOW
     assert v[Category.SEARCH] is Value.DENY
 
 
 def test_rsl_09_leniency_is_flagged():
-    doc = RslDocument.parse('<rsl xmlns="https://rslstandard.org/rsl"><content url="/"><license>'
-                            '<permits type="usage">search, ai-input</permits><payment type="inference"/>'
-                            '</license></content></rsl>')
+    doc = RslDocument.parse(
+        '<rsl xmlns="https://rslstandard.org/rsl"><content url="/"><license>'
+        '<permits type="usage">search, ai-input</permits><payment type="inference"/>'
+        "</license></content></rsl>"
+    )
     assert doc.values("https://x/")[Category.AI_INPUT] is Value.LICENCE
     assert any("comma" in w for w in doc.warnings) and any("inference" in w for w in doc.warnings)
 
@@ -169,9 +192,16 @@ XXE = b"""<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passw
 <rsl xmlns="https://rslstandard.org/rsl"><content url="&x;"/></rsl>"""
 
 
-@pytest.mark.parametrize("xml,reason", [(BOMB, "unsafe"), (XXE, "unsafe"), (b"<rsl><content", "well-formed"),
-                                        (b"<html/>", "root"), (b"<rsl xmlns='https://rslstandard.org/rsl'/>",
-                                                               "content")])
+@pytest.mark.parametrize(
+    "xml,reason",
+    [
+        (BOMB, "unsafe"),
+        (XXE, "unsafe"),
+        (b"<rsl><content", "well-formed"),
+        (b"<html/>", "root"),
+        (b"<rsl xmlns='https://rslstandard.org/rsl'/>", "content"),
+    ],
+)
 def test_rsl_bad_documents(xml, reason):
     with pytest.raises(SignalError) as e:
         RslDocument.parse(xml, item="https://x/license.xml")

@@ -22,11 +22,11 @@ import pytest
 from jwm.robotstxt import googlebot
 from protego import Protego
 
+from conftest import TESTDATA
 from fairtrain.core.money import Money
 from fairtrain.core.signals import render as R
 from fairtrain.core.signals.bots import BotListError, classify, load_bots
 from fairtrain.core.vocab import Category, Decision, Offer, PriceModel, Purpose, Value
-from conftest import TESTDATA
 
 TDMREP_EXAMPLES = TESTDATA / "tdmrep"
 BASE = "https://creator.example"
@@ -118,7 +118,9 @@ def test_policy_from_decisions_matches_from_values():
         Decision(C.SEARCH, A),
         Decision(C.AI_INPUT, Value.UNKNOWN),  # left out: inherits deny from tdm
     ]
-    p = R.SignalPolicy.from_decisions(PARTY, BASE, decisions, policy_url=f"{BASE}/ai-policy", licence_urls=[f"{BASE}/licence"])
+    p = R.SignalPolicy.from_decisions(
+        PARTY, BASE, decisions, policy_url=f"{BASE}/ai-policy", licence_urls=[f"{BASE}/licence"]
+    )
     assert p.digest == CASES[2].policy.digest
     assert R.render_kit(p, BOTS) == R.render_kit(CASES[2].policy, BOTS)
 
@@ -126,16 +128,28 @@ def test_policy_from_decisions_matches_from_values():
 @pytest.mark.parametrize(
     "values, offers, licence_urls, message",
     [
-        ({"tdm": "deny", "train-ai": "licence"}, None, ["https://x.example/l"], "train-ai: a licence value needs an offer"),
+        (
+            {"tdm": "deny", "train-ai": "licence"},
+            None,
+            ["https://x.example/l"],
+            "train-ai: a licence value needs an offer",
+        ),
         ({"tdm": "unknown"}, None, [], "tdm: unknown value"),
         ({"tdm": "deny", "painting": "allow"}, None, [], "painting: unknown usage category"),
         ({"tdm": "licence"}, {"tdm": OFFER}, [], "needs at least one licence URL"),
-        ({"tdm": "deny"}, {"train-ai": OFFER}, ["https://x.example/l"], "train-ai: an offer is given but the value is deny"),
+        (
+            {"tdm": "deny"},
+            {"train-ai": OFFER},
+            ["https://x.example/l"],
+            "train-ai: an offer is given but the value is deny",
+        ),
     ],
 )
 def test_policy_refuses_bad_declarations_naming_the_item(values, offers, licence_urls, message):
     with pytest.raises(R.SignalRenderError, match=re.escape(message)):
-        R.SignalPolicy.from_values(PARTY, BASE, values, policy_url=f"{BASE}/p", offers=offers, licence_urls=licence_urls)
+        R.SignalPolicy.from_values(
+            PARTY, BASE, values, policy_url=f"{BASE}/p", offers=offers, licence_urls=licence_urls
+        )
 
 
 @pytest.mark.parametrize(
@@ -198,7 +212,9 @@ def test_bot_list_errors_name_the_file(tmp_path):
 
 def test_bot_list_path_can_be_given(tmp_path):
     f = tmp_path / "bots.json"
-    f.write_text(json.dumps({"TinyTrainer": {"function": "AI Data Scrapers"}, "TinySearch": {"function": "AI Search Crawlers"}}))
+    f.write_text(
+        json.dumps({"TinyTrainer": {"function": "AI Data Scrapers"}, "TinySearch": {"function": "AI Search Crawlers"}})
+    )
     bots = load_bots(f)
     text = R.render_robots_txt(CASES[1].policy, bots)
     rp = Protego.parse(text)
@@ -223,11 +239,13 @@ class _Lines(googlebot.RobotsParseHandler):
     def HandleRobotsEnd(self): ...
     def HandleUserAgent(self, line_num, value):
         self.agents += 1
+
     def HandleAllow(self, line_num, value): ...
     def HandleDisallow(self, line_num, value): ...
     def HandleSitemap(self, line_num, value): ...
     def HandleUnknownAction(self, line_num, action, value):
         self.unknown.append((action, value))
+
     def ReportLineMetadata(self, line_num, metadata):
         if metadata.is_line_too_long or metadata.is_missing_colon_separator or metadata.is_acceptable_typo:
             self.bad_lines.append(line_num)
@@ -281,7 +299,10 @@ def test_robots_txt_extension_lines_parse_and_agree(case):
     usages = [v for k, v in lines.unknown if k.lower() == "content-usage"]
     signals = [v for k, v in lines.unknown if k.lower() == "content-signal"]
     assert len(usages) == len(signals) == groups  # one of each in every group
-    want_usage = {"train-ai": "y" if _free(case, C.TRAIN_AI, C.TRAIN_GENAI) else "n", "search": "y" if _free(case, C.SEARCH) else "n"}
+    want_usage = {
+        "train-ai": "y" if _free(case, C.TRAIN_AI, C.TRAIN_GENAI) else "n",
+        "search": "y" if _free(case, C.SEARCH) else "n",
+    }
     want_signal = {
         "search": "yes" if _free(case, C.SEARCH) else "no",
         "ai-input": "yes" if _free(case, C.AI_INPUT) else "no",
@@ -451,7 +472,9 @@ http://127.0.0.1:{port} {{
 """
     )
     env = {**os.environ, "HOME": str(tmp), "XDG_DATA_HOME": str(tmp), "XDG_CONFIG_HOME": str(tmp)}
-    check = subprocess.run(["caddy", "validate", "--config", str(conf), "--adapter", "caddyfile"], capture_output=True, text=True, env=env)
+    check = subprocess.run(
+        ["caddy", "validate", "--config", str(conf), "--adapter", "caddyfile"], capture_output=True, text=True, env=env
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     return ["caddy", "run", "--config", str(conf), "--adapter", "caddyfile"], env
 
@@ -654,10 +677,23 @@ def test_the_korean_statement_takes_every_phrase_from_the_catalogue():
 
     ko = translations("ko")
     text = _kit(CASES[2])[R.STATEMENT_KO]
-    for phrase in ("Reservation of rights for text and data mining and AI", "Declared by", "rights holder",
-                   "This declaration applies to the works published at", "Contact", "Use", "Status",
-                   "Licence terms", "Licence documents", "Machine-readable forms of this declaration",
-                   "Declaration digest", "Training generative AI models", "per work", "for", "commercial"):
+    for phrase in (
+        "Reservation of rights for text and data mining and AI",
+        "Declared by",
+        "rights holder",
+        "This declaration applies to the works published at",
+        "Contact",
+        "Use",
+        "Status",
+        "Licence terms",
+        "Licence documents",
+        "Machine-readable forms of this declaration",
+        "Declaration digest",
+        "Training generative AI models",
+        "per work",
+        "for",
+        "commercial",
+    ):
         assert ko.gettext(phrase) != phrase and ko.gettext(phrase) in text, phrase
     assert not re.search(r"[A-Za-z]{4,}", re.sub(r"<[^>]*>|`[^`]*`|\\<Studio\\>|AI|RAG", "", text))  # no English left
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import TESTDATA
 from fairtrain.core.signals.evidence import Retrieval
 from fairtrain.core.signals.robots import (
     MAX_BYTES,
@@ -24,11 +25,9 @@ from fairtrain.core.signals.robots import (
     terms_from_robots,
 )
 from fairtrain.core.vocab import Category, Level, Value
-from conftest import TESTDATA
 
 DATA = TESTDATA / "robots"
-PROTEGO_SDIST = Path(os.environ.get("FAIRTRAIN_PROTEGO_SDIST",
-                                    Path.home() / ".cache/fairtrain/protego-0.7.0.tar.gz"))
+PROTEGO_SDIST = Path(os.environ.get("FAIRTRAIN_PROTEGO_SDIST", Path.home() / ".cache/fairtrain/protego-0.7.0.tar.gz"))
 
 
 def _body(case: dict) -> bytes:
@@ -62,8 +61,10 @@ def test_cpython_cases_agree_with_google(case):
 
 
 def test_protego_corpus_against_google_verdicts():
-    assert PROTEGO_SDIST.exists(), (f"corpus sdist not present at {PROTEGO_SDIST}: `make test` fetches it "
-                                    "(pip download --no-deps --no-binary :all: protego==0.7.0)")
+    assert PROTEGO_SDIST.exists(), (
+        f"corpus sdist not present at {PROTEGO_SDIST}: `make test` fetches it "
+        "(pip download --no-deps --no-binary :all: protego==0.7.0)"
+    )
     bodies: dict[str, bytes] = {}
     with tarfile.open(PROTEGO_SDIST) as tar:
         for member in tar.getmembers():
@@ -86,13 +87,16 @@ def test_protego_corpus_against_google_verdicts():
             disagreements.append((row["site"], row["useragent"]))
     total = len(rows) - missing
     rate = agree / total
-    protego_agree = sum(1 for r in rows if r["protego_0.7.0_verdict"]
-                        and r["protego_0.7.0_verdict"] == r["google_robotstxt_verdict"])
+    protego_agree = sum(
+        1 for r in rows if r["protego_0.7.0_verdict"] and r["protego_0.7.0_verdict"] == r["google_robotstxt_verdict"]
+    )
     protego_total = sum(1 for r in rows if r["protego_0.7.0_verdict"])
-    print(f"\n[robots corpus] fairtrain vs Google: {agree}/{total} verdicts agree ({100 * rate:.3f}%); "
-          f"protego 0.7.0 vs Google: {protego_agree}/{protego_total} "
-          f"({100 * protego_agree / protego_total:.3f}%); files missing: {missing}; "
-          f"first disagreements: {disagreements[:5]}")
+    print(
+        f"\n[robots corpus] fairtrain vs Google: {agree}/{total} verdicts agree ({100 * rate:.3f}%); "
+        f"protego 0.7.0 vs Google: {protego_agree}/{protego_total} "
+        f"({100 * protego_agree / protego_total:.3f}%); files missing: {missing}; "
+        f"first disagreements: {disagreements[:5]}"
+    )
     assert missing == 0
     assert total == 46_541
     assert rate >= 0.9999
@@ -110,8 +114,10 @@ def test_ai_robots_txt_blocks_every_listed_bot():
 
 def test_differential_fixed_cases_against_google_matcher():
     from jwm.robotstxt import googlebot
-    body = ("User-agent: FooBot\nDisallow: /a\nAllow: /a/b$\nDisallow: /*.gif$\nAllow: /c*d\n"
-            "user-agent: *\ndisallow: /\n")
+
+    body = (
+        "User-agent: FooBot\nDisallow: /a\nAllow: /a/b$\nDisallow: /*.gif$\nAllow: /c*d\nuser-agent: *\ndisallow: /\n"
+    )
     for ua in ("FooBot", "foobot", "Other"):
         for path in ("/", "/a", "/a/b", "/a/bc", "/x.gif", "/x.gifs", "/cxd", "/c"):
             want = googlebot.RobotsMatcher().OneAgentAllowedByRobots(body, ua, "http://h" + path)
@@ -119,18 +125,35 @@ def test_differential_fixed_cases_against_google_matcher():
 
 
 _LINE = st.one_of(
-    st.sampled_from(["User-agent: FooBot", "User-agent: *", "user-agent: foobot", "User-agent: BarBot",
-                     "", "# comment", "Sitemap: http://x/s.xml", "Content-Usage: train-ai=n"]),
-    st.builds(lambda k, p: f"{k}: {p}", st.sampled_from(["Allow", "Disallow", "disallow", "allow"]),
-              st.text(alphabet="/ab*$%2Fc", max_size=6).map(lambda s: "/" + s if not s.startswith("*") else s)),
+    st.sampled_from(
+        [
+            "User-agent: FooBot",
+            "User-agent: *",
+            "user-agent: foobot",
+            "User-agent: BarBot",
+            "",
+            "# comment",
+            "Sitemap: http://x/s.xml",
+            "Content-Usage: train-ai=n",
+        ]
+    ),
+    st.builds(
+        lambda k, p: f"{k}: {p}",
+        st.sampled_from(["Allow", "Disallow", "disallow", "allow"]),
+        st.text(alphabet="/ab*$%2Fc", max_size=6).map(lambda s: "/" + s if not s.startswith("*") else s),
+    ),
 )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(lines=st.lists(_LINE, max_size=10), path=st.text(alphabet="/ab$%2Fc", max_size=6),
-       ua=st.sampled_from(["FooBot", "BarBot", "Other"]))
+@given(
+    lines=st.lists(_LINE, max_size=10),
+    path=st.text(alphabet="/ab$%2Fc", max_size=6),
+    ua=st.sampled_from(["FooBot", "BarBot", "Other"]),
+)
 def test_differential_random_against_google_matcher(lines, path, ua):
     from jwm.robotstxt import googlebot
+
     body = "\n".join(lines) + "\n"
     url = "http://h/" + path.lstrip("/")
     want = googlebot.RobotsMatcher().OneAgentAllowedByRobots(body, ua, url)
@@ -211,15 +234,16 @@ def test_extension_lines():
 
 
 def test_aipref_parse_failure_means_unknown():
-    robots = RobotsTxt.parse("User-agent: *\nContent-Usage: Train-AI=n\nContent-Usage: /p/ train-ai=\"n\"\n")
+    robots = RobotsTxt.parse('User-agent: *\nContent-Usage: Train-AI=n\nContent-Usage: /p/ train-ai="n"\n')
     assert robots.content_usage("/x", "bot") == {}
     assert robots.content_usage("/p/x", "bot") == {}
 
 
 def test_terms_from_robots():
     retrieval = Retrieval.of(EXT, url="https://example.org/robots.txt", status=200)
-    terms = terms_from_robots(RobotsTxt.parse(EXT), "https://example.org/x", user_agent="fairtrain/0.1.0",
-                              retrieval=retrieval)
+    terms = terms_from_robots(
+        RobotsTxt.parse(EXT), "https://example.org/x", user_agent="fairtrain/0.1.0", retrieval=retrieval
+    )
     got = {(s.provenance.source, s.category, s.value) for s in terms.statements}
     assert ("robots.txt:content-usage", Category.TRAIN_AI, Value.DENY) in got
     assert ("robots.txt:content-signal", Category.TRAIN_AI, Value.DENY) in got
@@ -230,11 +254,15 @@ def test_terms_from_robots():
     assert len(ev["sha256"]) == 64 and ev["parser"].startswith("fairtrain.signals.robots/")
     assert terms.statements[0].provenance.party == "https://example.org"
 
-    denied = terms_from_robots(RobotsTxt.parse("User-agent: fairtrain\nDisallow: /\n"), "https://e.org/a",
-                               user_agent="fairtrain/0.1.0")
+    denied = terms_from_robots(
+        RobotsTxt.parse("User-agent: fairtrain\nDisallow: /\n"), "https://e.org/a", user_agent="fairtrain/0.1.0"
+    )
     assert [(s.category, s.value) for s in denied.statements] == [(Category.TDM, Value.DENY)]
-    heuristic = terms_from_robots(RobotsTxt.parse("User-agent: GPTBot\nUser-agent: CCBot\nDisallow: /\n"),
-                                  "https://e.org/a", user_agent="fairtrain")
+    heuristic = terms_from_robots(
+        RobotsTxt.parse("User-agent: GPTBot\nUser-agent: CCBot\nDisallow: /\n"),
+        "https://e.org/a",
+        user_agent="fairtrain",
+    )
     (s,) = heuristic.statements
     assert (s.category, s.value) == (Category.TRAIN_AI, Value.DENY)
     assert s.provenance.evidence["tokens"] == ["GPTBot", "CCBot"]

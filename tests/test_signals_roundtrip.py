@@ -16,7 +16,7 @@ import itertools
 import json
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -72,8 +72,7 @@ def _web_reading(declared: dict[Category, Value]) -> dict[Category, Value]:
 def _headers_from_nginx(conf: str) -> list[tuple[str, str]]:
     """``add_header NAME 'VALUE' always;`` lines (either quote, backslash escapes) as nginx reads them."""
     found = re.finditer(r"""add_header\s+([\w-]+)\s+(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""", conf)
-    return [(m.group(1), re.sub(r"\\(.)", r"\1", m.group(2) if m.group(2) is not None else m.group(3)))
-            for m in found]
+    return [(m.group(1), re.sub(r"\\(.)", r"\1", m.group(2) if m.group(2) is not None else m.group(3))) for m in found]
 
 
 class _KitServer:
@@ -103,8 +102,11 @@ class _KitServer:
                     body = f"<!doctype html><html><head>{head}</head><body><p>A poem.</p></body></html>".encode()
                     ctype = "text/html; charset=utf-8"
                 elif (body := read(path.lstrip("/"))) is not None:
-                    ctype = "application/json" if path.endswith(".json") else (
-                        "application/xml" if path.endswith(".xml") else "text/plain; charset=utf-8")
+                    ctype = (
+                        "application/json"
+                        if path.endswith(".json")
+                        else ("application/xml" if path.endswith(".xml") else "text/plain; charset=utf-8")
+                    )
                 else:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
@@ -164,8 +166,11 @@ def _assert_reads_back(name: str, declared: dict[Category, Value], report) -> No
         assert decision.value is want[cat], (
             f"{name}: {cat.value} declared {declared[cat].value}, expected {want[cat].value} on the web, "
             f"the web says {decision.value.value}: "
-            + "; ".join(f"{r.statement.provenance.source} {r.statement.category.value}={r.statement.value.value}"
-                        f" ({r.note})" for r in decision.reasons))
+            + "; ".join(
+                f"{r.statement.provenance.source} {r.statement.category.value}={r.statement.value.value} ({r.note})"
+                for r in decision.reasons
+            )
+        )
         # the engine without refinement is stricter still, and so never below the declaration either
         strict = decide_unregistered(cat, report.terms).value
         assert strict.restrictiveness >= want[cat].restrictiveness >= declared[cat].restrictiveness, (name, cat)
@@ -175,14 +180,33 @@ def _assert_reads_back(name: str, declared: dict[Category, Value], report) -> No
 def test_what_is_declared_is_what_the_web_reader_decides(name, registry, database_url, tmp_path):
     holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
     values = POLICIES[name]
-    registry.declare(level=Level.CATALOGUE, target_id=holder, party=holder_ref(holder), values=values,
-                     offer=OFFER if Value.LICENCE in values.values() else None)
+    registry.declare(
+        level=Level.CATALOGUE,
+        target_id=holder,
+        party=holder_ref(holder),
+        values=values,
+        offer=OFFER if Value.LICENCE in values.values() else None,
+    )
     declared = {c: d.value for c, d in registry.policy_decisions(Level.CATALOGUE, holder).items()}
 
     kit = tmp_path / "kit"
     with _KitServer(kit) as server:
-        r = CliRunner().invoke(app, ["--database-url", database_url, "signals", "render", "--holder", str(holder),
-                                     "--site", server.url, "--out", str(kit), "--json"])
+        r = CliRunner().invoke(
+            app,
+            [
+                "--database-url",
+                database_url,
+                "signals",
+                "render",
+                "--holder",
+                str(holder),
+                "--site",
+                server.url,
+                "--out",
+                str(kit),
+                "--json",
+            ],
+        )
         assert r.exit_code == 0, r.output
         rendered = json.loads(r.output)
         (report,) = check_urls([server.url + PAGE], allow_private=True)
@@ -201,8 +225,13 @@ def test_every_combination_the_renderer_accepts_reads_back(tmp_path):
     try:
         for server, values in zip(servers, combos):
             policy = R.SignalPolicy.from_values(
-                PARTY, server.url, values, policy_url=f"{server.url}/ai-reservation",
-                offers={c: OFFER for c, v in values.items() if v is L}, licence_urls=(f"{server.url}/license.xml",))
+                PARTY,
+                server.url,
+                values,
+                policy_url=f"{server.url}/ai-reservation",
+                offers={c: OFFER for c, v in values.items() if v is L},
+                licence_urls=(f"{server.url}/license.xml",),
+            )
             assert policy.web_values() == _web_reading(values)
             server.files = R.render_kit(policy, bots)
         reports = check_urls([s.url + PAGE for s in servers], per_host=2, allow_private=True)
@@ -218,18 +247,41 @@ def test_every_combination_the_renderer_accepts_reads_back(tmp_path):
 
 def test_signals_check_cli_prints_the_same_decisions(registry, database_url, tmp_path):
     holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
-    registry.declare(level=Level.CATALOGUE, target_id=holder, party=holder_ref(holder),
-                     values=POLICIES["licence-training"], offer=OFFER)
+    registry.declare(
+        level=Level.CATALOGUE,
+        target_id=holder,
+        party=holder_ref(holder),
+        values=POLICIES["licence-training"],
+        offer=OFFER,
+    )
     kit = tmp_path / "kit"
     with _KitServer(kit) as server:
-        r = CliRunner().invoke(app, ["--database-url", database_url, "signals", "render", "--holder", str(holder),
-                                     "--site", server.url, "--out", str(kit)])
+        r = CliRunner().invoke(
+            app,
+            [
+                "--database-url",
+                database_url,
+                "signals",
+                "render",
+                "--holder",
+                str(holder),
+                "--site",
+                server.url,
+                "--out",
+                str(kit),
+            ],
+        )
         assert r.exit_code == 0 and "note:" not in r.output, r.output
         r = CliRunner().invoke(app, ["signals", "check", server.url + PAGE, "--allow-private-urls", "--json"])
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.output)
     assert {c: d["value"] for c, d in row["decisions"].items()} == {
-        "tdm": "deny", "train-ai": "licence", "train-genai": "licence", "ai-input": "deny", "search": "allow"}
+        "tdm": "deny",
+        "train-ai": "licence",
+        "train-genai": "licence",
+        "ai-input": "deny",
+        "search": "allow",
+    }
     reasons = row["decisions"]["train-ai"]["reasons"]
     read_as = [x for x in reasons if x["provenance"]["evidence"].get("read_as") == "licence"]
     assert read_as and all(x["provenance"]["evidence"]["signal_value"] == "deny" for x in read_as)
@@ -238,10 +290,28 @@ def test_signals_check_cli_prints_the_same_decisions(registry, database_url, tmp
 
 def test_cli_render_says_where_the_web_is_coarser(registry, database_url, tmp_path):
     holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
-    registry.declare(level=Level.CATALOGUE, target_id=holder, party=holder_ref(holder),
-                     values=POLICIES["licence-genai-only-train-ai-deny"], offer=OFFER)
-    r = CliRunner().invoke(app, ["--database-url", database_url, "signals", "render", "--holder", str(holder),
-                                 "--site", "https://poet.example", "--out", str(tmp_path / "kit")])
+    registry.declare(
+        level=Level.CATALOGUE,
+        target_id=holder,
+        party=holder_ref(holder),
+        values=POLICIES["licence-genai-only-train-ai-deny"],
+        offer=OFFER,
+    )
+    r = CliRunner().invoke(
+        app,
+        [
+            "--database-url",
+            database_url,
+            "signals",
+            "render",
+            "--holder",
+            str(holder),
+            "--site",
+            "https://poet.example",
+            "--out",
+            str(tmp_path / "kit"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "train-genai=deny (declared licence)" in r.output
     assert not (tmp_path / "kit" / R.TDM_POLICY_JSON).exists()  # nothing licensable as a whole
@@ -251,12 +321,18 @@ def test_cli_render_says_where_the_web_is_coarser(registry, database_url, tmp_pa
 # The combination rules, one at a time, on statements made here
 
 SITE, OTHER = "https://site.example", "https://cmo.example"
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _s(cat: Category, value: Value, source: str, origin: str = SITE, **detail):
-    return statement(cat, value, source=source, retrieval=Retrieval.of(b"x", url=origin + "/f", fetched_at=NOW),
-                     parser="test", detail=detail or None)
+    return statement(
+        cat,
+        value,
+        source=source,
+        retrieval=Retrieval.of(b"x", url=origin + "/f", fetched_at=NOW),
+        parser="test",
+        detail=detail or None,
+    )
 
 
 def test_a_no_is_a_licence_only_where_the_same_origin_offers_one():
@@ -316,14 +392,34 @@ def test_render_embeds_the_declaration_into_copies_of_the_creators_images(regist
     from fairtrain.core.signals.files import read_file, terms_from_file
 
     holder = registry.add_holder("Photographer", email="photo@example.org")
-    registry.declare(level=Level.CATALOGUE, target_id=holder, party=holder_ref(holder),
-                     values={Category.TDM: Value.DENY, Category.SEARCH: Value.ALLOW})
+    registry.declare(
+        level=Level.CATALOGUE,
+        target_id=holder,
+        party=holder_ref(holder),
+        values={Category.TDM: Value.DENY, Category.SEARCH: Value.ALLOW},
+    )
     original = tmp_path / "photo.jpg"
     original.write_bytes(make_image(3))
     before = original.read_bytes()
-    r = CliRunner().invoke(app, ["--database-url", database_url, "signals", "render", "--holder", str(holder),
-                                 "--site", "https://photo.example", "--out", str(tmp_path / "kit"),
-                                 "--embed", str(original), "--embed", str(tmp_path / "missing.jpg")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "--database-url",
+            database_url,
+            "signals",
+            "render",
+            "--holder",
+            str(holder),
+            "--site",
+            "https://photo.example",
+            "--out",
+            str(tmp_path / "kit"),
+            "--embed",
+            str(original),
+            "--embed",
+            str(tmp_path / "missing.jpg"),
+        ],
+    )
     assert r.exit_code == 1  # the missing file is reported, the photo is still embedded
     copy = tmp_path / "kit" / "embedded" / "photo.jpg"
     assert original.read_bytes() == before  # never the creator's own file

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TESTDATA
 from fairtrain.core.signals.evidence import Retrieval, SignalError
 from fairtrain.core.signals.tdmrep import (
     TdmRepFile,
@@ -18,7 +19,6 @@ from fairtrain.core.signals.tdmrep import (
     terms_from_tdmrep,
 )
 from fairtrain.core.vocab import Category, Level, Value
-from conftest import TESTDATA
 
 DATA = TESTDATA / "tdmrep"
 POLICY = "https://provider.com/policies/policy.json"
@@ -47,8 +47,7 @@ def test_spec_example_02_first_match():
 
 
 def test_first_match_is_not_longest_match():
-    f = TdmRepFile.parse('[{"location": "/", "tdm-reservation": 1},'
-                         ' {"location": "/open/", "tdm-reservation": 0}]')
+    f = TdmRepFile.parse('[{"location": "/", "tdm-reservation": 1}, {"location": "/open/", "tdm-reservation": 0}]')
     assert f.signal("https://x.org/open/a").reservation == 1  # the first rule wins, though shorter
 
 
@@ -82,8 +81,10 @@ def test_spec_example_08_xmp():
 
 
 def test_xmp_other_prefix_and_attribute_form():
-    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-           '<rdf:Description xmlns:t="http://www.w3.org/ns/tdmrep#" t:reservation="0"/></rdf:RDF></x:xmpmeta>')
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:t="http://www.w3.org/ns/tdmrep#" t:reservation="0"/></rdf:RDF></x:xmpmeta>'
+    )
     assert from_xmp(xmp).reservation == 0
 
 
@@ -101,8 +102,10 @@ def test_layering_more_embedded_wins_even_if_permissive():
 def test_protocol_errors_count_as_unset():
     s = from_headers({"tdm-reservation": "yes"})
     assert s.reservation is None and s.errors
-    f = TdmRepFile.parse('[{"location": "/", "tdm-reservation": "1"}, {"tdm-reservation": 1},'
-                         ' {"location": "/b", "tdm-reservation": true}, {"location": "/", "tdm-reservation": 0}]')
+    f = TdmRepFile.parse(
+        '[{"location": "/", "tdm-reservation": "1"}, {"tdm-reservation": 1},'
+        ' {"location": "/b", "tdm-reservation": true}, {"location": "/", "tdm-reservation": 0}]'
+    )
     assert len(f.errors) == 3 and len(f.rules) == 1
     assert f.signal("https://x.org/a").reservation == 0
 

@@ -14,22 +14,26 @@ from typer.testing import CliRunner
 
 from conftest import make_image
 from fairtrain.cli.app import app
-from fairtrain.core.keys import SigningKey
+from fairtrain.core.keys import SigningKey, sign_document
 from fairtrain.core.matcher import SnapshotMatcher
-from fairtrain.core.keys import sign_document
 from fairtrain.core.snapshot import FORMAT, MANIFEST, SnapshotError, seal_snapshot, verify_snapshot
 from fairtrain.services.registry.snapshot_export import export_snapshot
 from test_fingerprint_audio import synth_piece, write_wav
 
-POEM = ("바람이 부는 언덕 위에서 우리는 오래된 노래를 불렀다. 강물은 천천히 흘러 바다로 가고, "
-        "아이들은 해가 질 때까지 골목에서 뛰어놀았다. " * 3 +
-        "The river keeps its own slow time, carrying the lanterns of the festival past the mill, past the "
-        "school where the children learned their letters, and out beyond the harbour lights where the "
-        "fishing boats wait for the tide to turn before they slip their moorings and head for open water. "
-        "Nobody in the village remembers who first sang the ferryman's song, but everybody knows the words.")
-UNRELATED = ("Quarterly maintenance schedule for the municipal water treatment facility: filters are "
-             "backwashed every seventy-two hours, chlorine residuals are sampled at six points, and pump "
-             "bearings are greased according to the manufacturer's interval table in appendix C. ") * 3
+POEM = (
+    "바람이 부는 언덕 위에서 우리는 오래된 노래를 불렀다. 강물은 천천히 흘러 바다로 가고, "
+    "아이들은 해가 질 때까지 골목에서 뛰어놀았다. "
+    * 3
+    + "The river keeps its own slow time, carrying the lanterns of the festival past the mill, past the "
+    "school where the children learned their letters, and out beyond the harbour lights where the "
+    "fishing boats wait for the tide to turn before they slip their moorings and head for open water. "
+    "Nobody in the village remembers who first sang the ferryman's song, but everybody knows the words."
+)
+UNRELATED = (
+    "Quarterly maintenance schedule for the municipal water treatment facility: filters are "
+    "backwashed every seventy-two hours, chlorine residuals are sampled at six points, and pump "
+    "bearings are greased according to the manufacturer's interval table in appendix C. "
+) * 3
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +67,13 @@ def test_snapshot_holds_fingerprints_and_terms_but_never_the_works(snapshot, tmp
     out, key, _ = snapshot
     snap = verify_snapshot(out, [key.public])
     blob = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
-    assert POEM[:40].encode() not in blob and "ferryman".encode() not in blob
+    assert POEM[:40].encode() not in blob and b"ferryman" not in blob
     assert (tmp_path / "photo.jpg").read_bytes()[1000:1100] not in blob
     assert {f["path"].split("/")[1] for f in snap.manifest["files"] if f["path"].startswith("fingerprints/")} == {
-        "text", "image", "audio"}
+        "text",
+        "image",
+        "audio",
+    }
 
 
 def test_tampering_is_refused_with_the_file_named(snapshot):
@@ -131,8 +138,13 @@ def test_transformed_copies_match_their_works_and_unrelated_items_do_not(snapsho
         ("empty.txt", b""),
     ]
     results = {r.item: r for r in matcher.match(items)}
-    for name, kind in [("recompressed.jpg", "image"), ("cropped.jpg", "image"), ("flipped.jpg", "image"),
-                       ("excerpt.txt", "text"), ("copy.mp3", "audio")]:
+    for name, kind in [
+        ("recompressed.jpg", "image"),
+        ("cropped.jpg", "image"),
+        ("flipped.jpg", "image"),
+        ("excerpt.txt", "text"),
+        ("copy.mp3", "audio"),
+    ]:
         r = results[name]
         assert r.error is None, (name, r.error)
         assert [m.work_id for m, _ in r.matches] == [ids[kind]], (name, r.matches)
@@ -162,15 +174,16 @@ def _as_format_1(out, key, manifest_format: str = "fairtrain-snapshot/1") -> Non
             table = table.drop_columns(["hangul_minhash_b8"])
         pq.write_table(table.replace_schema_metadata({"fairtrain": json.dumps(meta)}), p)
     old = json.loads((out / MANIFEST).read_text())
-    doc = seal_snapshot(out, key, {k: v for k, v in old.items()
-                                   if k not in ("format", "created_at", "files", "signature")})
+    doc = seal_snapshot(
+        out, key, {k: v for k, v in old.items() if k not in ("format", "created_at", "files", "signature")}
+    )
     (out / MANIFEST).write_text(json.dumps(sign_document({**doc, "format": manifest_format}, key)))
 
 
 @pytest.mark.parametrize("older", ["fairtrain-snapshot/1", "fairtrain-snapshot/2"])
 def test_older_snapshot_still_opens_and_says_what_a_re_export_adds(snapshot, tmp_path, older):
     out, key, ids = snapshot
-    korean = POEM[:POEM.index("The river")]
+    korean = POEM[: POEM.index("The river")]
     respaced = (UNRELATED + korean.replace(" ", "") + UNRELATED).encode()  # spacing of a copy-paste
     english = (UNRELATED + " ".join(POEM.split()[-60:]) + UNRELATED).encode()
     items = [("respaced.txt", respaced), ("english.txt", english)]
@@ -190,8 +203,18 @@ def test_older_snapshot_still_opens_and_says_what_a_re_export_adds(snapshot, tmp
 
     (tmp_path / "q.txt").write_bytes(english)
     (tmp_path / "snap.pub").write_text(key.public.b64())
-    r = CliRunner().invoke(app, ["match", str(tmp_path / "q.txt"), "--snapshot", str(out), "--public-key",
-                                 str(tmp_path / "snap.pub"), "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "match",
+            str(tmp_path / "q.txt"),
+            "--snapshot",
+            str(out),
+            "--public-key",
+            str(tmp_path / "snap.pub"),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)[0]["matches"][0]["work_id"] == ids["text"]
     assert f"note: snapshot format {older[-1]}" in r.stderr and "re-export" in r.stderr
@@ -249,8 +272,9 @@ def test_snapshot_with_pre_issue16_media_indexes_opens_and_says_what_needs_a_re_
     meta["version"] = 1
     meta_path.write_text(json.dumps(meta))
     manifest = json.loads((out / MANIFEST).read_text())
-    seal_snapshot(out, key, {k: v for k, v in manifest.items()
-                             if k not in ("format", "created_at", "files", "signature")})
+    seal_snapshot(
+        out, key, {k: v for k, v in manifest.items() if k not in ("format", "created_at", "files", "signature")}
+    )
     matcher = SnapshotMatcher.open(out, [key.public])
     with pytest.warns(UserWarning, match="re-export"):
         notes = matcher.notices

@@ -35,8 +35,14 @@ def test_bulk_insert_rows_read_back_like_orm_rows(database_url):
     engine = open_engine(database_url)
     t = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)  # no microseconds: the text form must still parse
     with engine.begin() as c:
-        bulk_insert(c, Holder.__table__, [{"name": f"h{i}", "email": None, "created_by_org_id": None,
-                                           "created_at": db_time(c, t)} for i in range(3)])
+        bulk_insert(
+            c,
+            Holder.__table__,
+            [
+                {"name": f"h{i}", "email": None, "created_by_org_id": None, "created_at": db_time(c, t)}
+                for i in range(3)
+            ],
+        )
         rows = c.execute(select(Holder.name, Holder.created_at).order_by(Holder.id)).all()
     assert [r.name for r in rows] == ["h0", "h1", "h2"]
     assert all(r.created_at == t for r in rows)

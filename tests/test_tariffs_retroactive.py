@@ -45,11 +45,15 @@ def _member_org(registry, shares: list[list[int]] | None = None, media=("text", 
     for i, weights in enumerate(shares):
         total = sum(weights)
         from fractions import Fraction
+
         kind = media[i % len(media)]
         data = (f"work {n}-{i} " * 40).encode() if kind == "text" else None
-        w = registry.add_work(title=f"work {n}-{i}", data=data, file_name=f"w{n}-{i}.txt" if data else "",
-                              shares=[ShareSpec(members[j], "composer", Fraction(x, total))
-                                      for j, x in enumerate(weights) if x])["work"]
+        w = registry.add_work(
+            title=f"work {n}-{i}",
+            data=data,
+            file_name=f"w{n}-{i}.txt" if data else "",
+            shares=[ShareSpec(members[j], "composer", Fraction(x, total)) for j, x in enumerate(weights) if x],
+        )["work"]
         works.append(w)
     return org, members, works
 
@@ -57,11 +61,13 @@ def _member_org(registry, shares: list[list[int]] | None = None, media=("text", 
 def test_an_organisations_licence_terms_take_the_tariffs_price_by_media_type(registry):
     org, _, (text_work, meta_work) = _member_org(registry)
     with pytest.raises(RegistryError, match="published tariff"):
-        registry.declare(level=Level.REPERTOIRE, target_id=org, party=f"org:{org}",
-                         values={Category.TRAIN_GENAI: Value.LICENCE})
+        registry.declare(
+            level=Level.REPERTOIRE, target_id=org, party=f"org:{org}", values={Category.TRAIN_GENAI: Value.LICENCE}
+        )
     registry.publish_tariff(org, TARIFF)
-    registry.declare(level=Level.REPERTOIRE, target_id=org, party=f"org:{org}",
-                     values={Category.TRAIN_GENAI: Value.LICENCE})
+    registry.declare(
+        level=Level.REPERTOIRE, target_id=org, party=f"org:{org}", values={Category.TRAIN_GENAI: Value.LICENCE}
+    )
     d = registry.decide(text_work, Category.TRAIN_GENAI)
     assert d.value is Value.LICENCE and d.offers[0].price == Money("KRW", 1000)
     assert registry.decide(meta_work, Category.TRAIN_GENAI).offers[0].price == Money("KRW", 1500)  # no file: other
@@ -72,41 +78,66 @@ def test_an_organisations_licence_terms_take_the_tariffs_price_by_media_type(reg
     offers = json.loads(row["offers"])["commercial"]["train-genai"]
     assert Money.from_dict(offers[0]["price"]) == Money("KRW", 1200)
     # the licence request is priced from the tariff, whatever the developer's quote says
-    q = {"licensee": "acme", "purpose": "train-genai", "groups": [
-        {"party": f"org:{org}", "works": [{"work_id": text_work}, {"work_id": meta_work}], "total": {}}]}
+    q = {
+        "licensee": "acme",
+        "purpose": "train-genai",
+        "groups": [{"party": f"org:{org}", "works": [{"work_id": text_work}, {"work_id": meta_work}], "total": {}}],
+    }
     [lid] = Licensing(registry).request(q)
     assert Money.from_dict(Licensing(registry).get(lid)["price"]) == Money("KRW", 2700)
 
 
 def test_a_revenue_share_tariff_per_model_version(registry):
     org, _, (w, _) = _member_org(registry)
-    registry.publish_tariff(org, {"currency": "KRW", "model": "revenue-share", "revenue_share_percent": "3",
-                                  "minimum": "1000000", "model_versions": ["v2"]})
-    registry.declare(level=Level.REPERTOIRE, target_id=org, party=f"org:{org}",
-                     values={Category.TRAIN_GENAI: Value.LICENCE})
+    registry.publish_tariff(
+        org,
+        {
+            "currency": "KRW",
+            "model": "revenue-share",
+            "revenue_share_percent": "3",
+            "minimum": "1000000",
+            "model_versions": ["v2"],
+        },
+    )
+    registry.declare(
+        level=Level.REPERTOIRE, target_id=org, party=f"org:{org}", values={Category.TRAIN_GENAI: Value.LICENCE}
+    )
     o = registry.decide(w, Category.TRAIN_GENAI).offers[0]
     assert (o.price_model, o.revenue_share_bp, o.price, o.model_versions) == (
-        PriceModel.REVENUE_SHARE, 300, Money("KRW", 1_000_000), ("v2",))
+        PriceModel.REVENUE_SHARE,
+        300,
+        Money("KRW", 1_000_000),
+        ("v2",),
+    )
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ({"currency": "KRW", "per_work": {"video": "1"}}, "per_work: unknown media types"),
-    ({"currency": "KRW", "per_work": {"text": "-1"}}, "per_work.text"),
-    ({"per_work": {"text": "1"}}, "needs the tariff's currency"),
-    ({"currency": "KRW", "model": "flat-fee"}, "flat_fee"),
-    ({"currency": "KRW", "model": "revenue-share", "minimum": "1"}, "revenue_share_percent"),
-    ({"currency": "KRW", "per_work": {"text": "1"}, "surcharge_percent": "10"}, "only a retroactive tariff"),
-    ({"currency": "KRW", "per_work": {"text": "1"}, "colour": "red"}, "unknown fields"),
-])
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"currency": "KRW", "per_work": {"video": "1"}}, "per_work: unknown media types"),
+        ({"currency": "KRW", "per_work": {"text": "-1"}}, "per_work.text"),
+        ({"per_work": {"text": "1"}}, "needs the tariff's currency"),
+        ({"currency": "KRW", "model": "flat-fee"}, "flat_fee"),
+        ({"currency": "KRW", "model": "revenue-share", "minimum": "1"}, "revenue_share_percent"),
+        ({"currency": "KRW", "per_work": {"text": "1"}, "surcharge_percent": "10"}, "only a retroactive tariff"),
+        ({"currency": "KRW", "per_work": {"text": "1"}, "colour": "red"}, "unknown fields"),
+    ],
+)
 def test_a_bad_tariff_is_refused_naming_the_field(doc, message):
     with pytest.raises(InvalidInput, match=message):
         parse_tariff(doc)
 
 
 def test_the_quote_names_the_organisation_not_its_ref():
-    entries = [{"snapshot": "s", "work_id": 1, "items": 2, "offers": [
-        {"party": "org:1", "price_model": "per-work", "price": {"currency": "KRW", "minor": 1000}}],
-        "holders": [{"party": "holder:1", "name": "Kim", "orgs": ["org:1"], "org_names": {"org:1": "KOMCA"}}]}]
+    entries = [
+        {
+            "snapshot": "s",
+            "work_id": 1,
+            "items": 2,
+            "offers": [{"party": "org:1", "price_model": "per-work", "price": {"currency": "KRW", "minor": 1000}}],
+            "holders": [{"party": "holder:1", "name": "Kim", "orgs": ["org:1"], "org_names": {"org:1": "KOMCA"}}],
+        }
+    ]
 
     class C:
         licensee, research = "acme", False
@@ -137,16 +168,25 @@ def _retro_setup(registry, surcharge="50", shares=None):
 
 def test_declared_past_use_becomes_a_retroactive_licence_priced_with_the_surcharge(registry):
     org, _members, (text_work, meta_work) = _retro_setup(registry)
-    lonely = registry.add_work(title="self-managed", shares=[ShareSpec(registry.add_holder("solo"), "author", 1)])["work"]
+    lonely = registry.add_work(title="self-managed", shares=[ShareSpec(registry.add_holder("solo"), "author", 1)])[
+        "work"
+    ]
     lic = Licensing(registry)
-    out = lic.declare_past_use({"licensee": "acme", "model": "acme-lm", "model_versions": ["v1"],
-                                "used_from": (utcnow() - timedelta(days=90)).isoformat(),
-                                "works": [text_work, f"work:{meta_work}", lonely]})
+    out = lic.declare_past_use(
+        {
+            "licensee": "acme",
+            "model": "acme-lm",
+            "model_versions": ["v1"],
+            "used_from": (utcnow() - timedelta(days=90)).isoformat(),
+            "works": [text_work, f"work:{meta_work}", lonely],
+        }
+    )
     [x] = out["licences"]
     assert x["grantor"] == f"org:{org}" and x["surcharge_bp"] == 5000
     assert Money.from_dict(x["price"]) == Money("KRW", 1500 + 2250)  # (1000 + 1500) × 1.5
-    assert out["uncovered"] == [{"work_id": lonely, "reason": "no organisation answers for it (its holders "
-                                                               "license it themselves)"}]
+    assert out["uncovered"] == [
+        {"work_id": lonely, "reason": "no organisation answers for it (its holders license it themselves)"}
+    ]
     got = lic.get(x["licence"])
     assert got["retroactive"] and got["status"] == "requested"
     done = lic.accept(x["licence"], party=f"org:{org}", key=KEY)
@@ -157,14 +197,17 @@ def test_declared_past_use_becomes_a_retroactive_licence_priced_with_the_surchar
     assert registry.decide(text_work, Category.TRAIN_GENAI, licensee="other").value is Value.DENY
     assert lic.get(x["licence"])["valid_from"] < (utcnow() - timedelta(days=89)).isoformat()
     with registry.engine.connect() as c:
-        bodies = [json.loads(b)["body"] for b in c.execute(select(LogEntry.leaf).where(LogEntry.kind == "licence")).scalars()]
+        bodies = [
+            json.loads(b)["body"] for b in c.execute(select(LogEntry.leaf).where(LogEntry.kind == "licence")).scalars()
+        ]
     assert [b.get("retroactive") for b in bodies if b["event"] == "requested"] == [True]
     assert [b["grant"].get("retroactive") for b in bodies if b["event"] == "granted"] == [True]
     with pytest.raises(LicensingError, match="no work is priced retroactively"):
         lic.declare_past_use({"licensee": "acme", "works": [lonely]})
     with pytest.raises(LicensingError, match="in the future"):
-        lic.declare_past_use({"licensee": "acme", "works": [text_work],
-                              "used_from": (utcnow() + timedelta(days=1)).isoformat()})
+        lic.declare_past_use(
+            {"licensee": "acme", "works": [text_work], "used_from": (utcnow() + timedelta(days=1)).isoformat()}
+        )
 
 
 def _settle(registry, lic: Licensing, org: int, works: list[int], ref: str) -> dict:
@@ -183,10 +226,17 @@ def _formula(registry, fee_bp: int) -> Formula:
 PERIOD = Period(date.today().replace(day=1) - timedelta(days=31), date.today() + timedelta(days=1))
 
 
-@settings(max_examples=8, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(shares=st.lists(st.lists(st.integers(0, 5), min_size=1, max_size=3).filter(any), min_size=1, max_size=3),
-       surcharge=st.integers(0, 300), fee_bp=st.integers(0, 3000))
+@settings(
+    max_examples=8,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    shares=st.lists(st.lists(st.integers(0, 5), min_size=1, max_size=3).filter(any), min_size=1, max_size=3),
+    surcharge=st.integers(0, 300),
+    fee_bp=st.integers(0, 3000),
+)
 def test_retroactive_money_is_neither_created_nor_lost_through_distribution(registry, shares, surcharge, fee_bp):
     org, _members, works = _retro_setup(registry, str(surcharge), shares)
     paid = _settle(registry, Licensing(registry), org, works, f"pay-{next(_names)}")

@@ -1,4 +1,4 @@
-""""Was my work used?" on real clearances published in the log: included and not included, by file, by work
+""" "Was my work used?" on real clearances published in the log: included and not included, by file, by work
 id and for a CMO's repertoire, with proof files that `fairtrain log verify --proof` and `fairtrain lookup
 --verify` accept offline, and forgeries refused."""
 
@@ -31,8 +31,18 @@ def published(world, database_url):  # noqa: F811
     """Two clearances in the log: A by the CLI (no licence granted), B with a licence granted for the
     licensed works; a usage report names B's model; the log is signed."""
     run, env, tmp, manifest = world
-    run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--purpose", "train-genai",
-        "--out", tmp / "out-a")
+    run(
+        "clear",
+        manifest,
+        "--snapshot",
+        tmp / "snap",
+        "--licensee",
+        "acme-ai",
+        "--purpose",
+        "train-genai",
+        "--out",
+        tmp / "out-a",
+    )
     keys = tmp / "data" / "keys"
     _grant_and_clear(run, tmp, manifest, tmp / "out-a", tmp / "snap-b", tmp / "out-b")
     snap = verify_snapshot(tmp / "snap-b", [SigningKey.load(keys / "registry.key").public])
@@ -40,9 +50,19 @@ def published(world, database_url):  # noqa: F811
     b = json.loads(run("log", "record-clearance", tmp / "out-b", "--json").stdout)["index"]
     job_b = json.loads((tmp / "out-b" / "manifest.json").read_text())["job_id"]
     reg = Registry.open(url=database_url)
-    Log(reg.engine).append([Entry("usage-report", {"model": "acme-7b", "job_id": job_b, "tokens": 10**9}),
-                            Entry("payment", {"job_id": job_b, "works": [{"snapshot": snap.snapshot_id, "work_id": 1}],
-                                              "amount": {"currency": "KRW", "minor": 30000}})])
+    Log(reg.engine).append(
+        [
+            Entry("usage-report", {"model": "acme-7b", "job_id": job_b, "tokens": 10**9}),
+            Entry(
+                "payment",
+                {
+                    "job_id": job_b,
+                    "works": [{"snapshot": snap.snapshot_id, "work_id": 1}],
+                    "amount": {"currency": "KRW", "minor": 30000},
+                },
+            ),
+        ]
+    )
     reg.engine.dispose()
     run("log", "sign")
     return run, tmp, a, b
@@ -57,10 +77,12 @@ def test_lookup_by_file_answers_for_every_published_clearance(published):
     files = tmp / "works"
     size_before = json.loads(run("log", "show", "--json").stdout)["size"]
     data_before = sorted(p.name for p in (tmp / "data").rglob("*"))
-    ans = json.loads(run("lookup", files / "free.txt", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b",
-                         "--json").stdout)
-    assert ans["query"]["works"] and all(ws == [{"work_id": 4, "score": 1.0, "stage": "exact"}]
-                                         for ws in ans["query"]["works"].values())
+    ans = json.loads(
+        run("lookup", files / "free.txt", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--json").stdout
+    )
+    assert ans["query"]["works"] and all(
+        ws == [{"work_id": 4, "score": 1.0, "stage": "exact"}] for ws in ans["query"]["works"].values()
+    )
     # Fingerprinted in memory: nothing about the file is stored or logged.
     assert json.loads(run("log", "show", "--json").stdout)["size"] == size_before
     assert sorted(p.name for p in (tmp / "data").rglob("*")) == data_before
@@ -70,14 +92,20 @@ def test_lookup_by_file_answers_for_every_published_clearance(published):
     # the usage report names B's model; A has none logged: no model, and never the developer's name
     assert c[a]["models"] == [] and c[b]["models"] == ["acme-7b"] and c[a]["licensee"] == "acme-ai"
 
-    lic = _by_index(json.loads(run("lookup", files / "licensed.txt", "--clearance", tmp / "out-a", "--clearance",
-                                   tmp / "out-b", "--json").stdout)["clearances"])
+    lic = _by_index(
+        json.loads(
+            run(
+                "lookup", files / "licensed.txt", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--json"
+            ).stdout
+        )["clearances"]
+    )
     assert lic[a]["included"] is False and lic[a]["works"][0]["included"] is False  # licence offered, not granted
     assert lic[b]["included"] and lic[b]["works"][0]["coverage"]["licence"] == "licence granted to acme-ai"
     assert lic[b]["works"][0]["paid"] is True and c[a]["works"][0]["paid"] is None  # no payment concerns A
 
-    denied = _by_index(json.loads(run("lookup", files / "denied.txt", "--clearance", tmp / "out-a", "--json")
-                                  .stdout)["clearances"])
+    denied = _by_index(
+        json.loads(run("lookup", files / "denied.txt", "--clearance", tmp / "out-a", "--json").stdout)["clearances"]
+    )
     assert denied[a]["included"] is False
     assert denied[b]["leaves"] == "missing" and denied[b]["included"] is None  # not given: no guess
 
@@ -85,8 +113,16 @@ def test_lookup_by_file_answers_for_every_published_clearance(published):
 def test_proof_files_verify_offline_and_forgeries_are_refused(published):
     run, tmp, a, b = published
     proofs = tmp / "proofs"
-    run("lookup", tmp / "works" / "licensed.txt", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b",
-        "--proofs", proofs)
+    run(
+        "lookup",
+        tmp / "works" / "licensed.txt",
+        "--clearance",
+        tmp / "out-a",
+        "--clearance",
+        tmp / "out-b",
+        "--proofs",
+        proofs,
+    )
     pub = tmp / "data" / "keys" / "registry.key.pub"
     absent = proofs / f"clearance-{a}-work-1.json"
     present = proofs / f"clearance-{b}-work-1.json"
@@ -114,8 +150,11 @@ def test_proof_files_verify_offline_and_forgeries_are_refused(published):
 
 def test_lookup_by_work_id_and_a_swapped_clearance_directory(published, database_url):
     run, tmp, a, b = published
-    c = _by_index(json.loads(run("lookup", "--work", "2", "--clearance", tmp / "out-a", "--clearance",
-                                 tmp / "out-b", "--json").stdout)["clearances"])
+    c = _by_index(
+        json.loads(
+            run("lookup", "--work", "2", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--json").stdout
+        )["clearances"]
+    )
     assert c[a]["included"] is False and c[b]["included"]  # the photo: licensed in B only
     # A directory whose leaves do not rebuild the logged root is not believed.
     import pyarrow as pa
@@ -137,12 +176,26 @@ def test_repertoire_csv_lists_the_works_used_by_model(published):
     run("mandates", "add", "--holder", "1", "--org", "KOSA", "--category", "train-ai")
     run("mandates", "add", "--holder", "2", "--org", "KOSA", "--category", "train-ai")
     out = tmp / "kosa.csv"
-    data = json.loads(run("lookup", "--repertoire", "KOSA", "--csv", out, "--clearance", tmp / "out-a",
-                          "--clearance", tmp / "out-b", "--json").stdout)
+    data = json.loads(
+        run(
+            "lookup",
+            "--repertoire",
+            "KOSA",
+            "--csv",
+            out,
+            "--clearance",
+            tmp / "out-a",
+            "--clearance",
+            tmp / "out-b",
+            "--json",
+        ).stdout
+    )
     assert data["works"] == 3 and data["used"] == 2  # licensed text and photo in B; the denied text nowhere
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert {(r["work_id"], r["model"], r["log_index"]) for r in rows} == {("1", "acme-7b", str(b)),
-                                                                           ("2", "acme-7b", str(b))}
+    assert {(r["work_id"], r["model"], r["log_index"]) for r in rows} == {
+        ("1", "acme-7b", str(b)),
+        ("2", "acme-7b", str(b)),
+    }
     assert all(r["licence"] == "licence granted to acme-ai" for r in rows)
     assert {r["work_id"]: r["paid"] for r in rows} == {"1": "yes", "2": "no"}  # the payment names work 1 only
 
@@ -158,9 +211,33 @@ def test_bad_lookups_say_why(published):
 def test_lookup_names_the_models_of_published_summaries_not_the_developer(published):
     """A clearance cited by a published model summary is listed under that model and version."""
     run, tmp, a, b = published
-    run("summary", "--clearance", tmp / "out-a", "--model", "acme-mini", "--version", "2.1", "--provider", "Acme AI",
-        "--format", "json", "--out", tmp / "s.json")
-    ans = _by_index(json.loads(run("lookup", tmp / "works" / "free.txt", "--clearance", tmp / "out-a",
-                                   "--clearance", tmp / "out-b", "--json").stdout)["clearances"])
+    run(
+        "summary",
+        "--clearance",
+        tmp / "out-a",
+        "--model",
+        "acme-mini",
+        "--version",
+        "2.1",
+        "--provider",
+        "Acme AI",
+        "--format",
+        "json",
+        "--out",
+        tmp / "s.json",
+    )
+    ans = _by_index(
+        json.loads(
+            run(
+                "lookup",
+                tmp / "works" / "free.txt",
+                "--clearance",
+                tmp / "out-a",
+                "--clearance",
+                tmp / "out-b",
+                "--json",
+            ).stdout
+        )["clearances"]
+    )
     assert ans[a]["models"] == ["acme-mini 2.1"] and ans[b]["models"] == ["acme-7b"]
     assert all("acme-ai" not in x["models"] for x in ans.values())

@@ -26,18 +26,24 @@ from fairtrain.services.transparency.outputs import (
 )
 from test_fingerprint_audio import synth_piece, write_wav
 
-NOVEL = ("The harbour master kept a ledger of every vessel that entered the bay, noting the colour of its sails, "
-         "the name painted on its bow and the hour of its arrival, and in the margins he drew small pictures of "
-         "the birds that followed the boats home. His daughter later found the ledgers in a trunk beneath the "
-         "stairs and read them aloud to her children on winter evenings, inventing voices for the sailors and "
-         "stories for the birds, until the pages grew soft and the ink faded to the colour of weak tea. ") * 2
-PASSAGE = ("His daughter later found the ledgers in a trunk beneath the stairs and read them aloud to her "
-           "children on winter evenings, inventing voices for the sailors and stories for the birds, until the "
-           "pages grew soft")
-GENERATED = ("Large language models produce fluent paragraphs about many subjects. In this answer we discuss "
-             "maritime history, the economics of small ports and the way record keeping changed once steam "
-             "replaced sail along the northern coasts. Clerks adopted printed forms, tariffs were standardised "
-             "and the old handwritten books were archived or lost. ")
+NOVEL = (
+    "The harbour master kept a ledger of every vessel that entered the bay, noting the colour of its sails, "
+    "the name painted on its bow and the hour of its arrival, and in the margins he drew small pictures of "
+    "the birds that followed the boats home. His daughter later found the ledgers in a trunk beneath the "
+    "stairs and read them aloud to her children on winter evenings, inventing voices for the sailors and "
+    "stories for the birds, until the pages grew soft and the ink faded to the colour of weak tea. "
+) * 2
+PASSAGE = (
+    "His daughter later found the ledgers in a trunk beneath the stairs and read them aloud to her "
+    "children on winter evenings, inventing voices for the sailors and stories for the birds, until the "
+    "pages grew soft"
+)
+GENERATED = (
+    "Large language models produce fluent paragraphs about many subjects. In this answer we discuss "
+    "maritime history, the economics of small ports and the way record keeping changed once steam "
+    "replaced sail along the northern coasts. Clerks adopted printed forms, tariffs were standardised "
+    "and the old handwritten books were archived or lost. "
+)
 
 
 def _jpeg(data: bytes, quality: int, scale: float = 1.0) -> bytes:
@@ -60,9 +66,11 @@ def snap(registry, tmp_path, piece):
     share = [ShareSpec(h, "author", 1)]
     (tmp_path / "novel.txt").write_text(NOVEL, encoding="utf-8")
     (tmp_path / "photo.jpg").write_bytes(make_image(31))
-    ids = {"text": registry.add_work_file(tmp_path / "novel.txt", shares=share)["work"],
-           "image": registry.add_work_file(tmp_path / "photo.jpg", shares=share)["work"],
-           "audio": registry.add_work_file(piece, shares=share)["work"]}
+    ids = {
+        "text": registry.add_work_file(tmp_path / "novel.txt", shares=share)["work"],
+        "image": registry.add_work_file(tmp_path / "photo.jpg", shares=share)["work"],
+        "audio": registry.add_work_file(piece, shares=share)["work"],
+    }
     key = SigningKey.generate()
     export_snapshot(registry, tmp_path / "snap", key)
     return tmp_path / "snap", key, ids
@@ -73,13 +81,22 @@ def test_planted_passage_image_and_audio_are_flagged_with_evidence(snap, tmp_pat
     checker = OutputChecker.open(path, [key.public])
     planted = (GENERATED + PASSAGE + ". " + GENERATED).encode()
     clip = tmp_path / "clip.mp3"  # 15 s of the work from 8 s in, re-encoded
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "8", "-t", "15", "-i", str(piece),
-                    "-b:a", "96k", str(clip)], check=True, timeout=60)
-    results = checker.check([
-        ("answer.txt", planted), ("clean.txt", (GENERATED * 3).encode()),
-        ("render.jpg", _jpeg(make_image(31), 55, 0.8)), ("other.jpg", make_image(77)),
-        ("clip.mp3", clip.read_bytes()), ("empty.txt", b""), ("blob.bin", b"\x00\x01\x02" * 50),
-    ])
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "8", "-t", "15", "-i", str(piece), "-b:a", "96k", str(clip)],
+        check=True,
+        timeout=60,
+    )
+    results = checker.check(
+        [
+            ("answer.txt", planted),
+            ("clean.txt", (GENERATED * 3).encode()),
+            ("render.jpg", _jpeg(make_image(31), 55, 0.8)),
+            ("other.jpg", make_image(77)),
+            ("clip.mp3", clip.read_bytes()),
+            ("empty.txt", b""),
+            ("blob.bin", b"\x00\x01\x02" * 50),
+        ]
+    )
     by = {r.item: r for r in results}
 
     text = by["answer.txt"]
@@ -117,8 +134,12 @@ def test_attribution_weights_are_integers_summing_exactly():
     def out(*reps):
         return OutputCheck("x", "text", [Reproduction(w, s, "verified", {}, f, e) for w, s, f, e in reps])
 
-    checks = [out((1, 1.0, True, 40.0)), out((1, 1.0, True, 20.0), (2, 1.0, True, 20.0)),
-              out((3, 0.9, False, 30.0)), out((2, 1.0, True, 10.0))]
+    checks = [
+        out((1, 1.0, True, 40.0)),
+        out((1, 1.0, True, 20.0), (2, 1.0, True, 20.0)),
+        out((3, 0.9, False, 30.0)),
+        out((2, 1.0, True, 10.0)),
+    ]
     w = attribution_weights(checks, total=1000)
     assert sum(w.values()) == 1000 and set(w) == {1, 2}  # the unflagged match earns nothing
     assert w[1] == 500 and w[2] == 500  # output 1: all to 1; output 2: halves; output 4: all to 2
@@ -134,14 +155,32 @@ def test_outputs_check_command_writes_json_and_weights(snap, tmp_path, database_
     (tmp_path / "b.jpg").write_bytes(_jpeg(make_image(31), 70))
     (tmp_path / "c.txt").write_text(GENERATED, encoding="utf-8")
     env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    r = CliRunner().invoke(app, ["outputs", "check", str(tmp_path / "a.txt"), str(tmp_path / "b.jpg"),
-                                 str(tmp_path / "c.txt"), "--snapshot", str(path), "--public-key", str(pub),
-                                 "--weights", str(tmp_path / "w.json"), "--json"], env=env)
+    r = CliRunner().invoke(
+        app,
+        [
+            "outputs",
+            "check",
+            str(tmp_path / "a.txt"),
+            str(tmp_path / "b.jpg"),
+            str(tmp_path / "c.txt"),
+            "--snapshot",
+            str(path),
+            "--public-key",
+            str(pub),
+            "--weights",
+            str(tmp_path / "w.json"),
+            "--json",
+        ],
+        env=env,
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["flagged"] == 2 and [o["flagged"] for o in data["outputs"]] == [True, True, False]
     weights = json.loads((tmp_path / "w.json").read_text())
     assert set(weights) == {str(ids["text"]), str(ids["image"])} and sum(weights.values()) == 1_000_000
-    r = CliRunner().invoke(app, ["outputs", "check", str(tmp_path / "missing.txt"), "--snapshot", str(path),
-                                 "--public-key", str(pub)], env=env)
+    r = CliRunner().invoke(
+        app,
+        ["outputs", "check", str(tmp_path / "missing.txt"), "--snapshot", str(path), "--public-key", str(pub)],
+        env=env,
+    )
     assert r.exit_code == 1 and "cannot read" in r.output

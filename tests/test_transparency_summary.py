@@ -79,9 +79,28 @@ def test_the_command_writes_every_format_in_both_languages_and_logs_it(cleared):
     for fmt in ("json", "md", "html"):
         for lang in ("en", "ko"):
             out = tmp / f"summary-{lang}.{fmt}"
-            r = json.loads(run("summary", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--model",
-                               "acme-7b", "--version", "1.0", "--provider", "Acme AI", "--format", fmt, "--lang",
-                               lang, "--out", out, "--json").stdout)
+            r = json.loads(
+                run(
+                    "summary",
+                    "--clearance",
+                    tmp / "out-a",
+                    "--clearance",
+                    tmp / "out-b",
+                    "--model",
+                    "acme-7b",
+                    "--version",
+                    "1.0",
+                    "--provider",
+                    "Acme AI",
+                    "--format",
+                    fmt,
+                    "--lang",
+                    lang,
+                    "--out",
+                    out,
+                    "--json",
+                ).stdout
+            )
             seen[(fmt, lang)] = out.read_text(encoding="utf-8")
             assert r["log_index"] is not None and r["works"]["licensed"] == 2
     doc = json.loads(seen[("json", "ko")])
@@ -96,14 +115,27 @@ def test_the_command_writes_every_format_in_both_languages_and_logs_it(cleared):
     summaries = [e for e in entries if e["kind"] == "summary"]
     assert len(summaries) == 6 and summaries[0]["body"]["model"] == "acme-7b"
     assert {x["job_id"] for x in summaries[0]["body"]["clearances"]} == {
-        json.loads((tmp / o / "manifest.json").read_text())["job_id"] for o in ("out-a", "out-b")}
+        json.loads((tmp / o / "manifest.json").read_text())["job_id"] for o in ("out-a", "out-b")
+    }
 
 
 def test_crawled_clearances_give_the_top_domains(cleared):
     run, tmp, _ = cleared
     out = tmp / "s.json"
-    run("summary", "--crawled", tmp / "out-a", "--model", "m", "--version", "2", "--format", "json", "--out", out,
-        "--no-log")
+    run(
+        "summary",
+        "--crawled",
+        tmp / "out-a",
+        "--model",
+        "m",
+        "--version",
+        "2",
+        "--format",
+        "json",
+        "--out",
+        out,
+        "--no-log",
+    )
     s = json.loads(out.read_text())["sections"]
     assert s["2.3"]["used"] and not s["2.1"]["used"]
     assert s["2.3"]["top_domains"] == [{"domain": "example.org", "items": 6, "share": 1.0}]
@@ -132,8 +164,7 @@ def test_labels_exist_in_both_languages():
 def test_every_field_reads_as_its_label_in_either_language_and_names_are_escaped(cleared):
     """A field inside a field (the base model's name and summary) once read as its key in both languages."""
     _run, tmp, _ = cleared
-    info = ModelInfo(model="<script>alert(1)</script>", version="{{7*7}}", provider="<b>Acme</b>",
-                     base_model="base-1")
+    info = ModelInfo(model="<script>alert(1)</script>", version="{{7*7}}", provider="<b>Acme</b>", base_model="base-1")
     for lang in ("en", "ko"):
         L = labels(lang)
         doc = build_summary([tmp / "out-a"], info, lang=lang)
@@ -167,8 +198,26 @@ def test_summary_tables_lay_out_without_broken_words_in_a_narrow_window(cleared)
 
     run, tmp, _ = cleared
     out = tmp / "summary-ko.html"
-    run("summary", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--model", "acme-7b", "--version",
-        "1.0", "--provider", "에이크미 인공지능 주식회사", "--format", "html", "--lang", "ko", "--out", out, "--no-log")
+    run(
+        "summary",
+        "--clearance",
+        tmp / "out-a",
+        "--clearance",
+        tmp / "out-b",
+        "--model",
+        "acme-7b",
+        "--version",
+        "1.0",
+        "--provider",
+        "에이크미 인공지능 주식회사",
+        "--format",
+        "html",
+        "--lang",
+        "ko",
+        "--out",
+        out,
+        "--no-log",
+    )
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         page = b.new_page(viewport={"width": 420, "height": 800})

@@ -93,6 +93,9 @@ def test_a_private_key_is_written_readable_by_its_owner_only_and_atomically(tmp_
     finally:
         os.umask(old)
     assert oct((tmp_path / "keys" / "registry.key").stat().st_mode & 0o777) == "0o600"
-    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["registry.key", "registry.key.json",
-                                                                      "registry.key.pub"]
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == [
+        "registry.key",
+        "registry.key.json",
+        "registry.key.pub",
+    ]
     assert SigningKey.load(tmp_path / "keys" / "registry.key").public.key_id == key.public.key_id

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
-from fairtrain.services.transparency.lookup import verify_membership_proof
 from fairtrain.core.keys import SigningKey
+from fairtrain.services.transparency.lookup import verify_membership_proof
 from test_clearance import world  # noqa: F401  (fixtures, used by name)
 from test_transparency_lookup import published  # noqa: F401
 from web_helpers import Session, cli_env, make_app, served, text_file
@@ -24,9 +24,11 @@ SAME = ("verdict", "reason", "recognised", "answers", "content_hash", "identifie
 
 
 def _files(out) -> dict:
-    files = {"manifest": ("manifest.json", (out / "manifest.json").read_bytes()),
-             "leaves_works": ("leaves-works.parquet", (out / "leaves-works.parquet").read_bytes()),
-             "leaves_items": ("leaves-items.parquet", (out / "leaves-items.parquet").read_bytes())}
+    files = {
+        "manifest": ("manifest.json", (out / "manifest.json").read_bytes()),
+        "leaves_works": ("leaves-works.parquet", (out / "leaves-works.parquet").read_bytes()),
+        "leaves_items": ("leaves-items.parquet", (out / "leaves-items.parquet").read_bytes()),
+    }
     if (out / "decisions.parquet").exists():
         files["decisions"] = ("decisions.parquet", (out / "decisions.parquet").read_bytes())
     return files
@@ -62,8 +64,9 @@ def test_cli_and_web_give_the_same_three_answers(published, database_url):  # no
     unregistered.write_bytes(text_file(5))
 
     # Only A's item lists are published: B's clearance is in the log without them.
-    r = reader.client.post("/api/clearances", files=_files(tmp / "out-a"),
-                    headers={"Authorization": f"Bearer {_developer_key(reader)}"})
+    r = reader.client.post(
+        "/api/clearances", files=_files(tmp / "out-a"), headers={"Authorization": f"Bearer {_developer_key(reader)}"}
+    )
     assert r.status_code == 403 and "developer" in r.json()["detail"]  # a creator's key cannot publish
     r = dev.client.post("/api/clearances", files=_files(tmp / "out-a"), headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 201, r.text
@@ -94,8 +97,10 @@ def test_cli_and_web_give_the_same_three_answers(published, database_url):  # no
     assert no["verdict"] == "no" and no["reason"] is None and all(x["included"] is False for x in no["answers"])
     assert 'data-verdict="no"' in page and "미포함 증명 내려받기" in page
     anyone.cookies.set("ft_lang", "en")
-    assert "No published clearance includes your work." in anyone.post(
-        "/used", files={"file": ("denied.txt", (tmp / "works" / "denied.txt").read_bytes())}).text
+    assert (
+        "No published clearance includes your work."
+        in anyone.post("/used", files={"file": ("denied.txt", (tmp / "works" / "denied.txt").read_bytes())}).text
+    )
 
     # The proofs behind the answers download and verify offline: inclusion for yes, non-inclusion for no.
     trusted = [SigningKey.load(tmp / "data" / "keys" / "registry.key").public]
@@ -121,8 +126,9 @@ def test_a_forged_or_incomplete_clearance_is_refused_with_the_reason(published, 
     assert r.status_code == 400 and "leaves-works.parquet" in r.json()["detail"] and "root" in r.json()["detail"]
     doc = json.loads(files["manifest"][1])
     doc["licensee"] = "someone-else"  # signature no longer matches
-    r = dev.client.post("/api/clearances", files={**files, "manifest": ("manifest.json", json.dumps(doc).encode())},
-                        headers=auth)
+    r = dev.client.post(
+        "/api/clearances", files={**files, "manifest": ("manifest.json", json.dumps(doc).encode())}, headers=auth
+    )
     assert r.status_code == 400 and "signature refused" in r.json()["detail"]
     r = dev.client.post("/api/clearances", files={k: v for k, v in files.items() if k != "leaves_items"}, headers=auth)
     assert r.status_code == 422
@@ -134,38 +140,74 @@ def test_record_clearance_to_a_running_server(world, database_url):  # noqa: F81
     """A developer's `fairtrain log record-clearance OUT --to URL` against a real `fairtrain serve`: the
     server checks, stores and logs it, and /used then answers "yes" for a work in it."""
     run, env, tmp, manifest = world
-    run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--purpose", "train-genai",
-        "--out", tmp / "out-c")
+    run(
+        "clear",
+        manifest,
+        "--snapshot",
+        tmp / "snap",
+        "--licensee",
+        "acme-ai",
+        "--purpose",
+        "train-genai",
+        "--out",
+        tmp / "out-c",
+    )
     data_dir = tmp / "data"
     with served(data_dir, database_url) as srv:
         with httpx.Client(base_url=srv.base, timeout=120) as c:
-            r = c.post("/api/auth/signup", json={"email": "dev@example.org", "password": "correct horse battery",
-                                                 "role": "developer", "name": "acme-ai"})
+            r = c.post(
+                "/api/auth/signup",
+                json={
+                    "email": "dev@example.org",
+                    "password": "correct horse battery",
+                    "role": "developer",
+                    "name": "acme-ai",
+                },
+            )
             assert r.status_code == 201, r.text
-            r = c.post("/api/keys", json={"name": "cli", "scopes": ["read", "write"]},
-                       headers={"X-CSRF-Token": r.json()["csrf"]})
+            r = c.post(
+                "/api/keys",
+                json={"name": "cli", "scopes": ["read", "write"]},
+                headers={"X-CSRF-Token": r.json()["csrf"]},
+            )
             key = r.json()["key"]
-            cmd = [sys.executable, "-m", "fairtrain.cli.app", "log", "record-clearance", str(tmp / "out-c"),
-                   "--to", srv.base, "--json"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "fairtrain.cli.app",
+                "log",
+                "record-clearance",
+                str(tmp / "out-c"),
+                "--to",
+                srv.base,
+                "--json",
+            ]
             other = cli_env(tmp / "elsewhere", database_url)  # the developer's own machine: no data dir shared
             refused = subprocess.run(cmd, env=other, capture_output=True, text=True, timeout=120)
             assert refused.returncode == 2 and "FAIRTRAIN_API_KEY" in refused.stderr
-            done = subprocess.run(cmd, env={**other, "FAIRTRAIN_API_KEY": key}, capture_output=True, text=True,
-                                  timeout=120)
+            done = subprocess.run(
+                cmd, env={**other, "FAIRTRAIN_API_KEY": key}, capture_output=True, text=True, timeout=120
+            )
             assert done.returncode == 0, done.stderr
             body = json.loads(done.stdout)
             assert body["new"] is True and body["licensee"] == "acme-ai"
             stored = data_dir / "clearances" / body["stored"]
-            assert sorted(p.name for p in stored.iterdir()) == ["decisions.parquet", "leaves-items.parquet",
-                                                                "leaves-works.parquet", "manifest.json"]
+            assert sorted(p.name for p in stored.iterdir()) == [
+                "decisions.parquet",
+                "leaves-items.parquet",
+                "leaves-works.parquet",
+                "manifest.json",
+            ]
             r = c.post("/api/lookup", files={"file": ("free.txt", (tmp / "works" / "free.txt").read_bytes())})
             assert r.status_code == 200 and r.json()["verdict"] == "yes", r.text
             assert {x["log_index"]: x for x in r.json()["answers"]}[body["index"]]["included"] is True
-            again = subprocess.run(cmd, env={**other, "FAIRTRAIN_API_KEY": key}, capture_output=True, text=True,
-                                   timeout=120)
+            again = subprocess.run(
+                cmd, env={**other, "FAIRTRAIN_API_KEY": key}, capture_output=True, text=True, timeout=120
+            )
             assert again.returncode == 0 and json.loads(again.stdout)["index"] == body["index"]  # logged once
-            bad = subprocess.run([*cmd[:-1], "--api-key", "ft_wrong"], env=other, capture_output=True, text=True,
-                                 timeout=120)
+            bad = subprocess.run(
+                [*cmd[:-1], "--api-key", "ft_wrong"], env=other, capture_output=True, text=True, timeout=120
+            )
             assert bad.returncode == 1 and "refused the clearance (401)" in bad.stderr
 
 
@@ -190,15 +232,28 @@ def test_used_page_in_korean_shows_the_three_answers(published, database_url):  
     unregistered = tmp / "mine.txt"
     unregistered.write_bytes(text_file(5))
     shots = []
-    with served(tmp / "data", database_url) as srv, sync_playwright() as pw, httpx.Client(base_url=srv.base, timeout=120) as c:
-        r = c.post("/api/auth/signup", json={"email": "dev@example.org", "password": "correct horse battery",
-                                             "role": "developer", "name": "acme-ai"})
-        key = c.post("/api/keys", json={"name": "cli", "scopes": ["read", "write"]},
-                     headers={"X-CSRF-Token": r.json()["csrf"]}).json()["key"]
+    with (
+        served(tmp / "data", database_url) as srv,
+        sync_playwright() as pw,
+        httpx.Client(base_url=srv.base, timeout=120) as c,
+    ):
+        r = c.post(
+            "/api/auth/signup",
+            json={
+                "email": "dev@example.org",
+                "password": "correct horse battery",
+                "role": "developer",
+                "name": "acme-ai",
+            },
+        )
+        key = c.post(
+            "/api/keys", json={"name": "cli", "scopes": ["read", "write"]}, headers={"X-CSRF-Token": r.json()["csrf"]}
+        ).json()["key"]
 
         def publish(out):
-            r = httpx.post(srv.base + "/api/clearances", files=_files(out), headers={"Authorization": f"Bearer {key}"},
-                           timeout=120)
+            r = httpx.post(
+                srv.base + "/api/clearances", files=_files(out), headers={"Authorization": f"Bearer {key}"}, timeout=120
+            )
             assert r.status_code == 201, r.text
 
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)

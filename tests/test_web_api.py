@@ -42,8 +42,9 @@ def test_passwords_are_argon2_hashed_and_wrong_ones_refused(app):
     r = anon.post("/api/auth/signin", json={"email": "Kim@Example.org", "password": PASSWORD})
     assert r.status_code == 200 and r.json()["user"]["id"] == s.user["id"]
     assert anon.get("/api/me").json()["user"]["role"] == "creator"
-    r = TestClient(app).post("/api/auth/signup", json={"email": "kim@example.org", "password": PASSWORD, "role": "creator",
-                                            "name": "again"})
+    r = TestClient(app).post(
+        "/api/auth/signup", json={"email": "kim@example.org", "password": PASSWORD, "role": "creator", "name": "again"}
+    )
     assert r.status_code == 400 and "exists" in r.json()["detail"]
 
 
@@ -82,8 +83,9 @@ def test_api_keys_are_shown_once_stored_hashed_scoped_and_revocable(app):
     assert machine.get("/api/me", headers=auth).json()["via"] == "key"
     r = machine.post("/api/keys", json={"name": "x", "scopes": ["read"]}, headers=auth)
     assert r.status_code == 403 and "write" in r.json()["detail"]
-    r = machine.post("/api/keys", json={"name": "x", "scopes": ["read"]},
-                     headers={"Authorization": f"Bearer {write['key']}"})
+    r = machine.post(
+        "/api/keys", json={"name": "x", "scopes": ["read"]}, headers={"Authorization": f"Bearer {write['key']}"}
+    )
     assert r.status_code == 403 and "session" in r.json()["detail"]  # keys do not mint keys
     assert dev.request("DELETE", f"/api/keys/{read['id']}").json()["revoked_at"]
     assert machine.get("/api/me", headers=auth).status_code == 401
@@ -94,8 +96,10 @@ def test_sign_in_is_rate_limited(tmp_path, database_url):
     app = make_app(tmp_path, database_url, sign_in_per_email=(3, 600.0))
     Session(app, "a@example.org", "developer", "A")
     anon = TestClient(app)
-    codes = [anon.post("/api/auth/signin", json={"email": "a@example.org", "password": "wrong one!"}).status_code
-             for _ in range(4)]
+    codes = [
+        anon.post("/api/auth/signin", json={"email": "a@example.org", "password": "wrong one!"}).status_code
+        for _ in range(4)
+    ]
     assert codes == [401, 401, 401, 429]
     r = anon.post("/api/auth/signin", json={"email": "a@example.org", "password": PASSWORD})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
@@ -103,11 +107,16 @@ def test_sign_in_is_rate_limited(tmp_path, database_url):
 
 def test_uploads_register_works_and_a_bad_file_does_not_stop_the_batch(app):
     s = Session(app, "a@example.org", "creator", "A")
-    r = s.request("POST", "/api/works", files=[
-        ("files", ("photo.jpg", make_image(3), "image/jpeg")),
-        ("files", ("poem.txt", text_file(7), "text/plain")),
-        ("files", ("blob.bin", bytes(range(256)) * 40, "application/octet-stream")),
-        ("files", ("empty.txt", b"", "text/plain"))])
+    r = s.request(
+        "POST",
+        "/api/works",
+        files=[
+            ("files", ("photo.jpg", make_image(3), "image/jpeg")),
+            ("files", ("poem.txt", text_file(7), "text/plain")),
+            ("files", ("blob.bin", bytes(range(256)) * 40, "application/octet-stream")),
+            ("files", ("empty.txt", b"", "text/plain")),
+        ],
+    )
     assert r.status_code == 201
     results = r.json()["results"]
     assert [x["ok"] for x in results] == [True, True, False, False]
@@ -123,7 +132,9 @@ def test_upload_size_count_and_rate_limits(tmp_path, database_url):
     r = s.request("POST", "/api/works", files=[("files", ("big.txt", b"word " * 10_000, "text/plain"))])
     assert r.status_code == 413 and "20000" in r.json()["detail"]
     assert _count_works(app) == 0
-    r = s.request("POST", "/api/works", files=[("files", (f"{i}.txt", text_file(i)[:3000], "text/plain")) for i in range(3)])
+    r = s.request(
+        "POST", "/api/works", files=[("files", (f"{i}.txt", text_file(i)[:3000], "text/plain")) for i in range(3)]
+    )
     assert r.status_code == 413 and "at most 2 files" in r.json()["detail"]
     r = s.request("POST", "/api/works", files=[("files", ("ok.txt", text_file(1)[:3000], "text/plain"))])
     assert r.status_code == 201
@@ -137,18 +148,21 @@ CSV_HEADER = "work_ref,title,holders,iswc,tdm,train-genai,search,price,currency\
 
 def test_import_reports_a_bad_row_and_stores_nothing_until_asked(app):
     org = Session(app, "komca@example.org", "org-admin", "KOMCA")
-    csv = (CSV_HEADER
-           + "K-1,아리랑 변주곡,김작곡:composer:1/2;이작사:lyricist:1/2,T-034.524.680-1,deny,licence,allow,50000,KRW\n"
-           + "K-2,Broken shares,김작곡:composer:1/2;이작사:lyricist:1/3,,deny,,,,\n"
-           + "K-3,Third song,김작곡:composer:1,,deny,,allow,,\n").encode()
+    csv = (
+        CSV_HEADER
+        + "K-1,아리랑 변주곡,김작곡:composer:1/2;이작사:lyricist:1/2,T-034.524.680-1,deny,licence,allow,50000,KRW\n"
+        + "K-2,Broken shares,김작곡:composer:1/2;이작사:lyricist:1/3,,deny,,,,\n"
+        + "K-3,Third song,김작곡:composer:1,,deny,,allow,,\n"
+    ).encode()
     r = org.request("POST", "/api/org/import", files={"file": ("rep.csv", csv, "text/csv")})
     report = r.json()
     assert r.status_code == 200 and not report["imported"] and report["invalid"] == 1
     assert [(e["line"], e["column"]) for e in report["errors"]] == [(3, "holders")]
     assert _count_works(app) == 0
     assert list((app.state.web.uploads_dir).iterdir()) == []  # staging cleaned up
-    r = org.request("POST", "/api/org/import", files={"file": ("rep.csv", csv, "text/csv")},
-                    data={"skip_invalid": "true"})
+    r = org.request(
+        "POST", "/api/org/import", files={"file": ("rep.csv", csv, "text/csv")}, data={"skip_invalid": "true"}
+    )
     assert r.json()["imported"] and r.json()["created"] == 2
     hits = TestClient(app).get("/api/registry/search", params={"title": "아리랑"}).json()
     assert [h["title"] for h in hits] == ["아리랑 변주곡"]
@@ -173,8 +187,11 @@ def test_a_web_import_cannot_make_the_server_read_a_file(app, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("server-side secret " * 50)
     org = Session(app, "o@example.org", "org-admin", "O")
-    csv = (CSV_HEADER.replace("work_ref,", "work_ref,file,")
-           + f"K-1,{secret},Stolen,A:author:1,,deny,,,,\n" + "K-2,../../secret.txt,Stolen 2,A:author:1,,deny,,,,\n").encode()
+    csv = (
+        CSV_HEADER.replace("work_ref,", "work_ref,file,")
+        + f"K-1,{secret},Stolen,A:author:1,,deny,,,,\n"
+        + "K-2,../../secret.txt,Stolen 2,A:author:1,,deny,,,,\n"
+    ).encode()
     report = org.request("POST", "/api/org/import", files={"file": ("evil.csv", csv, "text/csv")}).json()
     assert not report["imported"] and [e["line"] for e in report["errors"]] == [2, 3]
     assert all(e["column"] == "file" for e in report["errors"])
@@ -216,8 +233,12 @@ def test_snapshots_are_listed_downloaded_with_signature_and_confined(app):
     first = manifest["files"][0]["path"]
     assert anon.get(f"/api/snapshots/2026-11/files/{first}").status_code == 200
     assert anon.get("/api/snapshots/2026-11/verify").json()["valid"] is True
-    for bad in ("/api/snapshots/2026-11/files/..%2F..%2Fregistry.sqlite3", "/api/snapshots/..%2F/files/web-secret",
-                "/api/snapshots/2026-11/files/%2Fetc%2Fpasswd", "/api/snapshots/2026-11/files/nothing.parquet"):
+    for bad in (
+        "/api/snapshots/2026-11/files/..%2F..%2Fregistry.sqlite3",
+        "/api/snapshots/..%2F/files/web-secret",
+        "/api/snapshots/2026-11/files/%2Fetc%2Fpasswd",
+        "/api/snapshots/2026-11/files/nothing.parquet",
+    ):
         assert anon.get(bad).status_code == 404, bad
 
 
@@ -238,7 +259,9 @@ def test_log_head_and_proofs_verify_offline(app):
 
 def test_decision_endpoint_is_public_and_permission_first(app):
     s = Session(app, "a@example.org", "creator", "A")
-    wid = s.request("POST", "/api/works", files=[("files", ("p.txt", text_file(1), "text/plain"))]).json()["results"][0]["work"]
+    wid = s.request("POST", "/api/works", files=[("files", ("p.txt", text_file(1), "text/plain"))]).json()["results"][
+        0
+    ]["work"]
     anon = TestClient(app)
     d = anon.get(f"/api/works/{wid}/decision", params={"category": "train-genai"}).json()
     assert d["value"] == "deny"  # nothing declared: absence of permission is not permission
@@ -270,8 +293,15 @@ def test_korean_for_accept_language_ko_and_the_switch_wins(app):
 
 def test_openapi_document_lists_the_api(app):
     doc = TestClient(app).get("/openapi.json").json()
-    assert {"/api/works", "/api/works/{work}/decision", "/api/org/import", "/api/kit", "/api/log/proof/{index}",
-            "/api/registry/search", "/api/snapshots"} <= set(doc["paths"])
+    assert {
+        "/api/works",
+        "/api/works/{work}/decision",
+        "/api/org/import",
+        "/api/kit",
+        "/api/log/proof/{index}",
+        "/api/registry/search",
+        "/api/snapshots",
+    } <= set(doc["paths"])
     assert not any(p.startswith("/creator") for p in doc["paths"])
     json.dumps(doc)
 
@@ -288,32 +318,56 @@ def test_developers_check_a_batch_of_outputs_against_a_published_snapshot(app):
     creator = Session(app, "a@example.org", "creator", "A")
     work = text_file(3)
     photo = make_image(31)
-    creator.request("POST", "/api/works", files=[("files", ("poem.txt", work, "text/plain")),
-                                                 ("files", ("photo.jpg", photo, "image/jpeg"))])
+    creator.request(
+        "POST",
+        "/api/works",
+        files=[("files", ("poem.txt", work, "text/plain")), ("files", ("photo.jpg", photo, "image/jpeg"))],
+    )
     key = SigningKey.generate()
     key.save(state.data_dir / "keys" / "registry.key", role="registry")
     export_snapshot(state.registry, state.snapshots_dir / "current", key)
     export_snapshot(state.registry, state.snapshots_dir / "foreign", SigningKey.generate())
     dev = Session(app, "dev@example.org", "developer", "Dev Lab")
-    refused = dev.request("POST", "/api/outputs/check", data={"snapshot": "foreign"},
-                          files=[("files", ("out-1.txt", text_file(5), "text/plain"))])
+    refused = dev.request(
+        "POST",
+        "/api/outputs/check",
+        data={"snapshot": "foreign"},
+        files=[("files", ("out-1.txt", text_file(5), "text/plain"))],
+    )
     assert refused.status_code == 409 and "not among the trusted keys" in refused.json()["detail"]
-    generated = ("Here is a story the model wrote. " + " ".join(work.decode().split()[5:60]) +
-                 " And that is where the story ends, as stories do.").encode()
+    generated = (
+        "Here is a story the model wrote. "
+        + " ".join(work.decode().split()[5:60])
+        + " And that is where the story ends, as stories do."
+    ).encode()
     buf = io.BytesIO()
     from PIL import Image
 
     Image.open(io.BytesIO(photo)).save(buf, "JPEG", quality=50)
-    r = dev.request("POST", "/api/outputs/check", data={"snapshot": "current"},
-                    files=[("files", ("out-1.txt", generated, "text/plain")), ("files", ("out-2.jpg", buf.getvalue(), "image/jpeg")),
-                           ("files", ("out-3.txt", text_file(99), "text/plain"))])
+    r = dev.request(
+        "POST",
+        "/api/outputs/check",
+        data={"snapshot": "current"},
+        files=[
+            ("files", ("out-1.txt", generated, "text/plain")),
+            ("files", ("out-2.jpg", buf.getvalue(), "image/jpeg")),
+            ("files", ("out-3.txt", text_file(99), "text/plain")),
+        ],
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     flagged = {x["item"]: x for x in body["results"] if x["flagged"]}
     assert set(flagged) == {"out-1.txt", "out-2.jpg"} and body["flagged"] == 2
     assert sum(body["attribution_weights"].values()) > 0
-    assert dev.request("POST", "/api/outputs/check", data={"snapshot": "../../etc"},
-                       files=[("files", ("x.txt", b"x", "text/plain"))]).status_code == 404
+    assert (
+        dev.request(
+            "POST",
+            "/api/outputs/check",
+            data={"snapshot": "../../etc"},
+            files=[("files", ("x.txt", b"x", "text/plain"))],
+        ).status_code
+        == 404
+    )
 
 
 def test_docs_work_offline_from_same_origin_assets_under_the_csp(app):

@@ -23,11 +23,15 @@ def _world(tmp_path, database_url):
         r = w[name].request("POST", "/api/works", files=[("files", (f"{name}.txt", text_file(seed), "text/plain"))])
         assert r.status_code == 201 and r.json()["stored"] == 1, r.text
         w[name + "_work"] = r.json()["results"][0]["work"]
-        r = w[name].request("PUT", f"/api/works/{w[name + '_work']}/policy",  # the offer licences are priced from
-                            json={"values": {"train-genai": "licence"}, "price": "50000", "currency": "KRW"})
+        r = w[name].request(
+            "PUT",
+            f"/api/works/{w[name + '_work']}/policy",  # the offer licences are priced from
+            json={"values": {"train-genai": "licence"}, "price": "50000", "currency": "KRW"},
+        )
         assert r.status_code == 200, r.text
-    r = w["creator"].request("POST", "/api/mandates", json={"org_id": w["org"].org_id,
-                                                             "categories": ["train-ai", "search"]})
+    r = w["creator"].request(
+        "POST", "/api/mandates", json={"org_id": w["org"].org_id, "categories": ["train-ai", "search"]}
+    )
     assert r.status_code == 201, r.text
     # Two imports claiming one ISWC open a dispute inside org O's repertoire.
     for ref in ("K-1", "K-2"):
@@ -48,8 +52,17 @@ def _world(tmp_path, database_url):
 def _quote(work_id: int, holder: int) -> bytes:
     import json
 
-    return json.dumps({"groups": [{"party": f"holder:{holder}", "works": [{"work_id": work_id}],
-                                   "total": {"KRW": {"currency": "KRW", "minor": 50000}}}]}).encode()
+    return json.dumps(
+        {
+            "groups": [
+                {
+                    "party": f"holder:{holder}",
+                    "works": [{"work_id": work_id}],
+                    "total": {"KRW": {"currency": "KRW", "minor": 50000}},
+                }
+            ]
+        }
+    ).encode()
 
 
 def _request_licence(session, work_id: int, holder: int) -> int:
@@ -168,18 +181,31 @@ def _call(w, label: str, actor: str, n: int):
     work_other = w["creator_b_work"] if actor in ("creator", "public", "developer") else w["creator_work"]
     key_own = w.get(f"{actor}_key", 1)
     key_other = w["creator_b_key"]
-    subst = {"/works/{own}": f"/works/{work_own}", "/works/{other}": f"/works/{work_other}",
-             "/keys/{own}": f"/keys/{key_own}", "/keys/{other}": f"/keys/{key_other}",
-             "/disputes/{own}": f"/disputes/{w['dispute']}", "/disputes/{other}": f"/disputes/{w['dispute']}",
-             "/snapshots/{own}": "/snapshots/none", "/log/proof/{own}": "/log/proof/0"}
+    subst = {
+        "/works/{own}": f"/works/{work_own}",
+        "/works/{other}": f"/works/{work_other}",
+        "/keys/{own}": f"/keys/{key_own}",
+        "/keys/{other}": f"/keys/{key_other}",
+        "/disputes/{own}": f"/disputes/{w['dispute']}",
+        "/disputes/{other}": f"/disputes/{w['dispute']}",
+        "/snapshots/{own}": "/snapshots/none",
+        "/log/proof/{own}": "/log/proof/0",
+    }
     if actor == "creator" and "/statements/{other}" in path:
         session = w["creator_b"]  # B reading the run that has A's statement
     licence_own = w["licence"]
     if method == "POST" and "/licences/{own}/" in path:  # a fresh request for each answer
         licence_own = _request_licence(w["developer"], work_own, w["creator"].holder_id)
-    subst.update({"/licences/{own}": f"/licences/{licence_own}", "/licences/{other}": f"/licences/{w['licence_b']}",
-                  "/runs/{own}": f"/runs/{w['run']}", "/runs/{other}": f"/runs/{w['run_p']}",
-                  "/statements/{own}": f"/statements/{w['run']}", "/statements/{other}": f"/statements/{w['run']}"})
+    subst.update(
+        {
+            "/licences/{own}": f"/licences/{licence_own}",
+            "/licences/{other}": f"/licences/{w['licence_b']}",
+            "/runs/{own}": f"/runs/{w['run']}",
+            "/runs/{other}": f"/runs/{w['run_p']}",
+            "/statements/{own}": f"/statements/{w['run']}",
+            "/statements/{other}": f"/statements/{w['run']}",
+        }
+    )
     for k, v in subst.items():
         path = path.replace(k, v)
     kw: dict = {}
@@ -205,8 +231,10 @@ def _call(w, label: str, actor: str, n: int):
 
         w.setdefault("usage_key", SigningKey.generate())
         me = session.user["id"] if session is not None else 0
-        kw["json"] = sign_document({"idempotency_key": f"u{n}", "licensee": f"developer:{me}", "model": "m",
-                                    "version": "1", "licences": []}, w["usage_key"])
+        kw["json"] = sign_document(
+            {"idempotency_key": f"u{n}", "licensee": f"developer:{me}", "model": "m", "version": "1", "licences": []},
+            w["usage_key"],
+        )
     elif path == "/api/distribution/runs" and method == "POST":
         kw["json"] = {"start": "2025-01-01", "end": "2025-12-31"}
     elif path == "/api/lookup":
@@ -216,8 +244,12 @@ def _call(w, label: str, actor: str, n: int):
     elif path == "/api/auth/signin":
         kw["json"] = {"email": "b@example.org", "password": "correct horse battery"}
     elif path == "/api/auth/signup":
-        kw["json"] = {"email": f"new{n}@example.org", "password": "correct horse battery", "role": "developer",
-                      "name": f"New {n}"}
+        kw["json"] = {
+            "email": f"new{n}@example.org",
+            "password": "correct horse battery",
+            "role": "developer",
+            "name": f"New {n}",
+        }
     if path.endswith("/kit"):
         kw["params"] = {"site": "https://creator.example"}
     if path.endswith("/decision"):
@@ -260,8 +292,13 @@ def test_every_api_route_is_in_the_matrix(tmp_path, database_url):
         return re.sub(r"\{[^}]+\}", "{}", path.replace("{path:path}", "manifest.json"))
 
     covered_norm = {(m, norm(p)) for m, p in covered}
-    missing = [f"{m} {r.path}" for r in app.routes if isinstance(r, APIRoute) and r.path.startswith("/api/")
-               for m in r.methods if (m, norm(r.path)) not in covered_norm]
+    missing = [
+        f"{m} {r.path}"
+        for r in app.routes
+        if isinstance(r, APIRoute) and r.path.startswith("/api/")
+        for m in r.methods
+        if (m, norm(r.path)) not in covered_norm
+    ]
     assert not missing, f"API routes without an authorisation case: {missing}"
 
 
@@ -280,7 +317,11 @@ def test_what_each_role_sees_is_its_own(tmp_path, database_url):
     assert w["creator_b"].request("GET", "/api/disputes").json() == []
     # A mandated O for train-ai (which covers train-genai) and search, not ai-input.
     url = f"/api/works/{w['creator_work']}/policy"
-    assert w["org"].request("PUT", url, json={"values": {"train-genai": "licence"}, "price": "1000",
-                                              "currency": "KRW"}).status_code == 200
+    assert (
+        w["org"]
+        .request("PUT", url, json={"values": {"train-genai": "licence"}, "price": "1000", "currency": "KRW"})
+        .status_code
+        == 200
+    )
     r = w["org"].request("PUT", url, json={"values": {"ai-input": "allow"}})
     assert r.status_code == 403 and "mandate" in r.json()["detail"]

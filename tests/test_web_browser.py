@@ -20,12 +20,20 @@ from conftest import make_image
 from web_helpers import text_file
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"
+)
 
 
 def _free_port() -> int:
@@ -40,9 +48,21 @@ def server(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAIRTRAIN_DATA_DIR": str(data)}
     env.pop("FAIRTRAIN_DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-c", "from fairtrain.cli.app import main; main()", "serve",
-                             "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from fairtrain.cli.app import main; main()",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -78,10 +98,24 @@ def _shot(page, name: str) -> None:
 
 
 TEXTS = {
-    "en": {"nav": "Look up a work", "saved": "Saved.", "nothing": "nothing was stored.", "deny": "Denied",
-           "money": "Licences and money", "image": "Image", "text": "Text"},
-    "ko": {"nav": "저작물 찾기", "saved": "저장했습니다.", "nothing": "아무것도 저장되지 않았습니다.", "deny": "거부",
-           "money": "이용허락과 정산", "image": "이미지", "text": "글"},
+    "en": {
+        "nav": "Look up a work",
+        "saved": "Saved.",
+        "nothing": "nothing was stored.",
+        "deny": "Denied",
+        "money": "Licences and money",
+        "image": "Image",
+        "text": "Text",
+    },
+    "ko": {
+        "nav": "저작물 찾기",
+        "saved": "저장했습니다.",
+        "nothing": "아무것도 저장되지 않았습니다.",
+        "deny": "거부",
+        "money": "이용허락과 정산",
+        "image": "이미지",
+        "text": "글",
+    },
 }
 
 
@@ -109,11 +143,14 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.set_input_files("#file-input", str(img))  # the click-to-choose path
     page.wait_for_selector("#works tbody tr:nth-child(1) a")
     # the drag-and-drop path: a real drop event carrying a File
-    page.evaluate("""([name, text]) => {
+    page.evaluate(
+        """([name, text]) => {
         const dt = new DataTransfer();
         dt.items.add(new File([text], name, {type: "text/plain"}));
         document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true}));
-    }""", [f"{title}.txt", text_file(ord(lang[0])).decode()])
+    }""",
+        [f"{title}.txt", text_file(ord(lang[0])).decode()],
+    )
     page.wait_for_selector("#works tbody tr:nth-child(2) a")
     rows = page.inner_text("#works tbody")
     assert "photo" in rows and t["image"] in rows and title in rows and t["text"] in rows
@@ -162,10 +199,13 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.click("#signup-submit")
     page.wait_for_url(server + "/org")
     csv = tmp_path / "repertoire.csv"
-    csv.write_text("work_ref,title,holders,tdm,search\n"
-                   f"K-1,아리랑 {lang},김작곡:composer:1,deny,allow\n"
-                   f"K-2,Bad row {lang},김작곡:composer:1/2;이작사:lyricist:1/3,deny,\n"
-                   f"K-3,Third {lang},김작곡:composer:1,sometimes,\n", encoding="utf-8")
+    csv.write_text(
+        "work_ref,title,holders,tdm,search\n"
+        f"K-1,아리랑 {lang},김작곡:composer:1,deny,allow\n"
+        f"K-2,Bad row {lang},김작곡:composer:1/2;이작사:lyricist:1/3,deny,\n"
+        f"K-3,Third {lang},김작곡:composer:1,sometimes,\n",
+        encoding="utf-8",
+    )
     page.set_input_files("#upload-file", str(csv))
     page.click("#upload-submit")
     page.wait_for_selector("#upload-report")
@@ -220,7 +260,9 @@ def test_language_switch_and_developer_keys(server, browser):
     key = page.inner_text("#new-key").strip()
     assert key.startswith("ft_")
     _shot(page, "en-10-developer-keys")
-    assert httpx.get(server + "/api/me", headers={"Authorization": f"Bearer {key}"}).json()["user"]["role"] == "developer"
+    assert (
+        httpx.get(server + "/api/me", headers={"Authorization": f"Bearer {key}"}).json()["user"]["role"] == "developer"
+    )
     page.goto(server + "/developer")
     assert key not in page.content() and "training cluster" in page.inner_text("#keys")  # shown once
     page.click("#lang-ko")

@@ -7,11 +7,19 @@ import pytest
 
 from test_web_browser import CHROMIUM, _shot, browser, server  # noqa: F401  (fixtures)
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"
+)
 
-WORDS = {"ko": {"guide": "레이아웃·위젯 설정", "page": "권리 유보", "genai": "생성형 AI 모델 학습", "badge": "AI 학습"},
-         "en": {"guide": "Layout and widget settings", "page": "Reservation of rights",
-                "genai": "Training generative AI models", "badge": "AI training"}}
+WORDS = {
+    "ko": {"guide": "레이아웃·위젯 설정", "page": "권리 유보", "genai": "생성형 AI 모델 학습", "badge": "AI 학습"},
+    "en": {
+        "guide": "Layout and widget settings",
+        "page": "Reservation of rights",
+        "genai": "Training generative AI models",
+        "badge": "AI training",
+    },
+}
 
 
 def _fits(page, width: int) -> None:

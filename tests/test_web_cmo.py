@@ -15,9 +15,11 @@ from fairtrain.core.vocab import Category
 from fairtrain.services.ledger.licensing import Licensing
 from web_helpers import Session, make_app
 
-CSV = ("work_ref,title,holders,tdm,train-genai,search,price,currency\n"
-       "K-1,아리랑 변주곡,김작곡:composer:1/2;이작사:lyricist:1/2,,licence,allow,,\n"
-       "K-2,Spring Day,박가수:composer:1,,licence,,,\n").encode()
+CSV = (
+    "work_ref,title,holders,tdm,train-genai,search,price,currency\n"
+    "K-1,아리랑 변주곡,김작곡:composer:1/2;이작사:lyricist:1/2,,licence,allow,,\n"
+    "K-2,Spring Day,박가수:composer:1,,licence,,,\n"
+).encode()
 
 
 def test_a_cmo_runs_consent_tariffs_retroactive_licences_and_members_statements(tmp_path, database_url):
@@ -52,8 +54,12 @@ def test_a_cmo_runs_consent_tariffs_retroactive_licences_and_members_statements(
     assert anon.post(f"/api/mandates/{first['id']}/confirm", json={"token": "nope"}).status_code == 403
     assert anon.post(f"/api/mandates/{first['id']}/confirm", json={"token": link["token"]}).json()["in_force"]
     paper = b"%PDF-1.4 signed mandate"
-    assert creator.request("POST", f"/api/mandates/{second['id']}/paper",
-                           files={"file": ("m.pdf", paper, "application/pdf")}).status_code == 403
+    assert (
+        creator.request(
+            "POST", f"/api/mandates/{second['id']}/paper", files={"file": ("m.pdf", paper, "application/pdf")}
+        ).status_code
+        == 403
+    )
     r = org.request("POST", f"/api/mandates/{second['id']}/paper", files={"file": ("m.pdf", paper, "application/pdf")})
     assert r.status_code == 200 and r.json()["paper_sha256"] == hashlib.sha256(paper).hexdigest()
     assert (app.state.web.data_dir / "mandates" / hashlib.sha256(paper).hexdigest()).read_bytes() == paper
@@ -86,8 +92,16 @@ def test_a_cmo_runs_consent_tariffs_retroactive_licences_and_members_statements(
     (inv,) = dev.request("GET", "/api/invoices").json()
     Licensing(reg).record_payment(inv["id"], Money("KRW", 13000), reference="BANK-RETRO-1")
     today = date.today().isoformat()
-    r = org.request("POST", "/api/distribution/runs", json={"start": today[:4] + "-01-01", "end": today[:4] + "-12-31",
-                                                            "fee_percent": "10", "thresholds": {"KRW": "1"}})
+    r = org.request(
+        "POST",
+        "/api/distribution/runs",
+        json={
+            "start": today[:4] + "-01-01",
+            "end": today[:4] + "-12-31",
+            "fee_percent": "10",
+            "thresholds": {"KRW": "1"},
+        },
+    )
     assert r.status_code == 201, r.text
     run = r.json()["run"]
 

@@ -49,8 +49,20 @@ def server(tmp_path, database_url):
     def start(seconds: float | None = None) -> httpx.Client:
         port = _free_port()
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        proc = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path / "data"), database_url, str(port),
-                                 "default" if seconds is None else str(seconds)], env=env, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                SERVER,
+                str(tmp_path / "data"),
+                database_url,
+                str(port),
+                "default" if seconds is None else str(seconds),
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(proc)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -65,8 +77,10 @@ def server(tmp_path, database_url):
             assert time.monotonic() < deadline, "the server did not answer within 120 s"
             time.sleep(0.2)
         client = httpx.Client(base_url=base, timeout=600)
-        r = client.post("/api/auth/signup", json={"email": "kim@example.org", "password": "correct horse battery",
-                                                  "role": "creator", "name": "Kim"})
+        r = client.post(
+            "/api/auth/signup",
+            json={"email": "kim@example.org", "password": "correct horse battery", "role": "creator", "name": "Kim"},
+        )
         assert r.status_code == 201, r.text
         client.headers["X-CSRF-Token"] = r.json()["csrf"]
         return client
@@ -124,8 +138,13 @@ def test_an_unrelated_request_is_answered_while_a_large_upload_is_fingerprinted(
 
 def test_an_upload_over_its_time_budget_is_refused_and_the_pool_goes_on(server):
     client = server(seconds=3.0)
-    r = client.post("/api/works", files=[("files", ("novel.txt", _big_text(2, 300_000), "text/plain")),
-                                         ("files", ("poem.txt", _big_text(3, 300), "text/plain"))])
+    r = client.post(
+        "/api/works",
+        files=[
+            ("files", ("novel.txt", _big_text(2, 300_000), "text/plain")),
+            ("files", ("poem.txt", _big_text(3, 300), "text/plain")),
+        ],
+    )
     assert r.status_code == 201, r.text
     big, small = r.json()["results"]
     assert not big["ok"] and "novel.txt" in big["error"] and "longer than the 3 s" in big["error"], big
@@ -138,7 +157,13 @@ def test_uploads_over_the_size_budget_are_refused_before_any_fingerprinting(tmp_
     r = TestClient(app_).post("/api/lookup", files={"file": ("big.txt", _big_text(4, 3000), "text/plain")})
     assert r.status_code == 413 and "big.txt" in r.json()["detail"] and "10000 bytes" in r.json()["detail"], r.text
     creator = Session(app_, "kim@example.org", "creator", "Kim")
-    r = creator.request("POST", "/api/works", files=[("files", ("big.txt", _big_text(4, 3000), "text/plain")),
-                                                     ("files", ("small.txt", _big_text(5, 300), "text/plain"))])
+    r = creator.request(
+        "POST",
+        "/api/works",
+        files=[
+            ("files", ("big.txt", _big_text(4, 3000), "text/plain")),
+            ("files", ("small.txt", _big_text(5, 300), "text/plain")),
+        ],
+    )
     big, small = r.json()["results"]
     assert not big["ok"] and "above the 10000 bytes" in big["error"] and small["ok"], r.json()

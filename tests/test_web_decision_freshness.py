@@ -32,8 +32,17 @@ def test_a_decision_after_a_write_from_another_process_is_the_new_one(tmp_path, 
         assert _decision(server.base, work) == "allow"  # cached now
         assert _decision(server.base, other) == "deny"  # nothing declared: permission first
 
-        done = run_cli(data, database_url, "declare", "--work", str(work), "--as", f"holder:{holder}",
-                       "--category", "train-genai=deny")
+        done = run_cli(
+            data,
+            database_url,
+            "declare",
+            "--work",
+            str(work),
+            "--as",
+            f"holder:{holder}",
+            "--category",
+            "train-genai=deny",
+        )
         assert done.returncode == 0, done.stderr
         assert _decision(server.base, work) == "deny"  # the old code answered "allow" until a web write
 
@@ -43,8 +52,17 @@ def test_a_decision_after_a_write_from_another_process_is_the_new_one(tmp_path, 
         assert _decision(server.base, other) == "allow"
         assert _decision(server.base, work) == "deny"  # the work-level deny still overrides
 
-        done = run_cli(data, database_url, "declare", "--work", str(work), "--as", f"holder:{holder}",
-                       "--category", "train-genai=inherit")
+        done = run_cli(
+            data,
+            database_url,
+            "declare",
+            "--work",
+            str(work),
+            "--as",
+            f"holder:{holder}",
+            "--category",
+            "train-genai=inherit",
+        )
         assert done.returncode == 0, done.stderr
         assert _decision(server.base, work) == "allow"
 

@@ -21,7 +21,9 @@ class Inbox:
         self.messages = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default)))
+        self.messages.append(
+            (envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default))
+        )
         return "250 OK"
 
     def wait(self, n: int, timeout: float = 20.0):
@@ -53,8 +55,9 @@ def test_a_colliding_upload_says_disputed_in_korean_and_both_sides_answer(tmp_pa
     app = make_app(tmp_path, database_url)
     with TestClient(app):
         poet, rival, data = _two_creators(app)
-        r = rival.request("POST", "/api/works", files=[("files", ("copy.txt", data, "text/plain"))],
-                          headers={"Accept-Language": "ko"})
+        r = rival.request(
+            "POST", "/api/works", files=[("files", ("copy.txt", data, "text/plain"))], headers={"Accept-Language": "ko"}
+        )
         res = r.json()["results"][0]
         assert res["status"] == "disputed" and res["disputes"]
         assert "바람" in res["notice"] and "이시인" in res["notice"] and "동일한 내용" in res["notice"]
@@ -72,9 +75,12 @@ def test_a_colliding_upload_says_disputed_in_korean_and_both_sides_answer(tmp_pa
 
         # the newcomer answers with a certificate from elsewhere; the earlier author with a link
         cert = b"%PDF-1.4 registration certificate 2019"
-        a = rival.request("POST", f"/api/disputes/{did}/answers",
-                          data={"statement": "2019년에 먼저 썼습니다"},
-                          files={"file": ("certificate.pdf", cert, "application/pdf")})
+        a = rival.request(
+            "POST",
+            f"/api/disputes/{did}/answers",
+            data={"statement": "2019년에 먼저 썼습니다"},
+            files={"file": ("certificate.pdf", cert, "application/pdf")},
+        )
         assert a.status_code == 201, a.text
         sha = hashlib.sha256(cert).hexdigest()
         assert a.json()["evidence_sha256"] == sha
@@ -82,12 +88,17 @@ def test_a_colliding_upload_says_disputed_in_korean_and_both_sides_answer(tmp_pa
         log = poet.client.get("/api/log/entries?start=0&count=100")
         if log.status_code == 200:
             assert sha in log.text
-        page = poet.client.post(f"/disputes/{did}/answer", data={"csrf": poet.csrf, "link": "blog.naver.com/poet"},
-                                headers={"Accept-Language": "ko"})
+        page = poet.client.post(
+            f"/disputes/{did}/answer",
+            data={"csrf": poet.csrf, "link": "blog.naver.com/poet"},
+            headers={"Accept-Language": "ko"},
+        )
         assert page.status_code == 400 and "blog.naver.com/poet" in page.text  # kept what she typed
-        page = poet.client.post(f"/disputes/{did}/answer", data={
-            "csrf": poet.csrf, "link": "https://blog.naver.com/poet/2018", "statement": "2018년 발표"},
-            headers={"Accept-Language": "ko"})
+        page = poet.client.post(
+            f"/disputes/{did}/answer",
+            data={"csrf": poet.csrf, "link": "https://blog.naver.com/poet/2018", "statement": "2018년 발표"},
+            headers={"Accept-Language": "ko"},
+        )
         assert page.status_code == 200 and "2018년 발표" in page.text and "certificate.pdf" in page.text
         assert sha[:16] in page.text and "김도용" in page.text and "진술 내용" in page.text
 
@@ -140,8 +151,11 @@ def test_preferences_choose_what_she_hears(tmp_path, database_url):
         assert poet.request("GET", "/api/notifications").json() == {"unread": 0, "items": []}
         assert rival.request("GET", "/api/notifications").json()["unread"] == 1
         # the page form saves the same choice
-        r = poet.client.post("/notifications/preferences", data={"csrf": poet.csrf, "email_dispute": "on"},
-                             headers={"Accept-Language": "ko"})
+        r = poet.client.post(
+            "/notifications/preferences",
+            data={"csrf": poet.csrf, "email_dispute": "on"},
+            headers={"Accept-Language": "ko"},
+        )
         assert r.status_code == 200 and "저장" in r.text
         assert poet.request("GET", "/api/notifications/preferences").json()["email"] == ["dispute"]
 
@@ -149,8 +163,13 @@ def test_preferences_choose_what_she_hears(tmp_path, database_url):
 def test_korean_e_mail_arrives_for_a_dispute_over_real_smtp(tmp_path, database_url, smtp):
     inbox, addr = smtp
     app = make_app(tmp_path, database_url)
-    app.state.web.mailer = mailer = Mailer(app.state.web.registry.engine, *addr.split(":")[:1],
-                                           int(addr.split(":")[1]), "registry@fairtrain.test", interval=0.2)
+    app.state.web.mailer = mailer = Mailer(
+        app.state.web.registry.engine,
+        *addr.split(":")[:1],
+        int(addr.split(":")[1]),
+        "registry@fairtrain.test",
+        interval=0.2,
+    )
     with TestClient(app):
         mailer.start()
         try:
@@ -190,8 +209,8 @@ def test_e_mail_retries_then_records_the_failure(tmp_path, database_url):
 
 
 def test_korean_e_mail_arrives_for_a_licence_request(tmp_path, database_url, smtp):
-    from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Value
     from fairtrain.core.money import Money
+    from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Value
     from fairtrain.services.ledger.licensing import Licensing
 
     inbox, addr = smtp
@@ -199,18 +218,27 @@ def test_korean_e_mail_arrives_for_a_licence_request(tmp_path, database_url, smt
     with TestClient(app):
         poet = Session(app, "poet@example.com", "creator", "이시인")
         poet.request("PUT", "/api/notifications/preferences", json={"language": "ko"})
-        wid = poet.request("POST", "/api/works", files=[("files", ("a.txt", text_file(5), "text/plain"))]
-                           ).json()["results"][0]["work"]
+        wid = poet.request("POST", "/api/works", files=[("files", ("a.txt", text_file(5), "text/plain"))]).json()[
+            "results"
+        ][0]["work"]
     reg = app.state.web.registry
     party = f"holder:{poet.holder_id}"
-    reg.declare(level=Level.WORK, target_id=wid, party=party, values={Category.TRAIN_GENAI: Value.LICENCE},
-                offer=Offer(PriceModel.PER_WORK, Money.parse("30000", "KRW")))
-    quote = {"licensee": "모델회사", "purpose": "train-genai",
-             "groups": [{"party": party, "works": [{"work_id": wid}]}]}
+    reg.declare(
+        level=Level.WORK,
+        target_id=wid,
+        party=party,
+        values={Category.TRAIN_GENAI: Value.LICENCE},
+        offer=Offer(PriceModel.PER_WORK, Money.parse("30000", "KRW")),
+    )
+    quote = {
+        "licensee": "모델회사",
+        "purpose": "train-genai",
+        "groups": [{"party": party, "works": [{"work_id": wid}]}],
+    }
     Licensing(reg).request(quote)
     mailer = Mailer(reg.engine, "127.0.0.1", int(addr.split(":")[1]), "registry@fairtrain.test")
     assert mailer.send_pending()["sent"] == 1
-    (rcpt, msg), = inbox.wait(1)
+    ((rcpt, msg),) = inbox.wait(1)
     assert rcpt == ["poet@example.com"]
     assert "모델회사" in msg["Subject"] and "라이선스" in msg["Subject"]
     assert "₩30,000" in msg.get_content()

@@ -20,39 +20,68 @@ from web_helpers import Session, make_app, text_file
 
 
 def _quote(work_id: int, holder: int, minor: int = 50000) -> bytes:
-    return json.dumps({"licensee": "someone-else", "purpose": "train-genai", "works": 1, "groups": [
-        {"party": f"holder:{holder}", "works": [{"work_id": work_id}],
-         "total": {"KRW": Money("KRW", minor).to_dict()}}]}).encode()
+    return json.dumps(
+        {
+            "licensee": "someone-else",
+            "purpose": "train-genai",
+            "works": 1,
+            "groups": [
+                {
+                    "party": f"holder:{holder}",
+                    "works": [{"work_id": work_id}],
+                    "total": {"KRW": Money("KRW", minor).to_dict()},
+                }
+            ],
+        }
+    ).encode()
 
 
 def _world(tmp_path, database_url):
     app = make_app(tmp_path, database_url)
     w = {"app": app, "public": TestClient(app)}
-    for name, email, role in (("a", "a@example.org", "creator"), ("b", "b@example.org", "creator"),
-                              ("org", "o@example.org", "org-admin"), ("org_p", "p@example.org", "org-admin"),
-                              ("dev", "d@example.org", "developer"), ("dev2", "e@example.org", "developer")):
+    for name, email, role in (
+        ("a", "a@example.org", "creator"),
+        ("b", "b@example.org", "creator"),
+        ("org", "o@example.org", "org-admin"),
+        ("org_p", "p@example.org", "org-admin"),
+        ("dev", "d@example.org", "developer"),
+        ("dev2", "e@example.org", "developer"),
+    ):
         w[name] = Session(app, email, role, name.upper())
     for name, seed in (("a", 1), ("b", 2)):
         r = w[name].request("POST", "/api/works", files=[("files", (f"{name}.txt", text_file(seed), "text/plain"))])
         assert r.status_code == 201, r.text
         w[name + "_work"] = r.json()["results"][0]["work"]
-        r = w[name].request("PUT", f"/api/works/{w[name + '_work']}/policy",  # the offer a licence is priced from
-                            json={"values": {"train-genai": "licence"}, "price": "50000", "currency": "KRW"})
+        r = w[name].request(
+            "PUT",
+            f"/api/works/{w[name + '_work']}/policy",  # the offer a licence is priced from
+            json={"values": {"train-genai": "licence"}, "price": "50000", "currency": "KRW"},
+        )
         assert r.status_code == 200, r.text
     return w
 
 
 def _request(w, who="dev", work="a_work", holder="a", minor=50000) -> int:
-    r = w[who].request("POST", "/api/licences/requests",
-                       files={"quote": ("licence-quote.json", _quote(w[work], w[holder].holder_id, minor))})
+    r = w[who].request(
+        "POST",
+        "/api/licences/requests",
+        files={"quote": ("licence-quote.json", _quote(w[work], w[holder].holder_id, minor))},
+    )
     assert r.status_code == 201, r.text
     (lid,) = r.json()["licences"]
     return lid
 
 
 def _report(lid: int, dev: Session, key: SigningKey, idem: str, **extra) -> dict:
-    doc = {"format": "fairtrain-usage-report/1", "idempotency_key": idem, "licensee": f"developer:{dev.user['id']}",
-           "model": "dev-7b", "version": "1.0", "licences": [lid], **extra}
+    doc = {
+        "format": "fairtrain-usage-report/1",
+        "idempotency_key": idem,
+        "licensee": f"developer:{dev.user['id']}",
+        "model": "dev-7b",
+        "version": "1.0",
+        "licences": [lid],
+        **extra,
+    }
     return sign_document(doc, key)
 
 
@@ -60,7 +89,9 @@ def test_licence_request_answer_invoice_and_usage_report(tmp_path, database_url)
     w = _world(tmp_path, database_url)
     lid = _request(w)
     mine = w["dev"].request("GET", "/api/licences").json()
-    assert [(x["id"], x["status"], x["licensee"]) for x in mine] == [(lid, "requested", f"developer:{w['dev'].user['id']}")]
+    assert [(x["id"], x["status"], x["licensee"]) for x in mine] == [
+        (lid, "requested", f"developer:{w['dev'].user['id']}")
+    ]
     assert w["dev2"].request("GET", "/api/licences").json() == []
     assert w["dev2"].request("GET", f"/api/licences/{lid}").status_code == 404
     assert [x["id"] for x in w["a"].request("GET", "/api/licences").json()] == [lid]
@@ -69,9 +100,26 @@ def test_licence_request_answer_invoice_and_usage_report(tmp_path, database_url)
     # a bad quote is refused with the reason; someone else's quote cannot be answered by B
     r = w["dev"].request("POST", "/api/licences/requests", files={"quote": ("q.json", b"{not json")})
     assert r.status_code == 400 and "not JSON" in r.json()["detail"]
-    r = w["dev"].request("POST", "/api/licences/requests",
-                         files={"quote": ("q.json", json.dumps({"groups": [{"party": "holder:1", "works": [
-                             {"work_id": 999999}], "total": {"KRW": {"currency": "KRW", "minor": 1}}}]}).encode())})
+    r = w["dev"].request(
+        "POST",
+        "/api/licences/requests",
+        files={
+            "quote": (
+                "q.json",
+                json.dumps(
+                    {
+                        "groups": [
+                            {
+                                "party": "holder:1",
+                                "works": [{"work_id": 999999}],
+                                "total": {"KRW": {"currency": "KRW", "minor": 1}},
+                            }
+                        ]
+                    }
+                ).encode(),
+            )
+        },
+    )
     assert r.status_code == 400 and "999999" in r.json()["detail"]
     assert w["b"].request("POST", f"/api/licences/{lid}/accept", json={}).status_code == 404
     r = w["a"].request("POST", f"/api/licences/{lid}/accept", json={"collective": True})
@@ -99,8 +147,11 @@ def test_licence_request_answer_invoice_and_usage_report(tmp_path, database_url)
     bad["model"] = "tampered"
     r = dev.request("POST", "/api/usage-reports", json=bad)
     assert r.status_code == 400 and "signature" in r.json()["detail"]
-    r = dev.request("POST", "/api/usage-reports", json=sign_document({**_report(lid, dev, key, "r0"),
-                                                                     "licensee": "developer:999"}, key))
+    r = dev.request(
+        "POST",
+        "/api/usage-reports",
+        json=sign_document({**_report(lid, dev, key, "r0"), "licensee": "developer:999"}, key),
+    )
     assert r.status_code == 403 and "licensee" in r.json()["detail"]
     r = w["dev2"].request("POST", "/api/usage-reports", json=_report(lid, w["dev2"], key, "r0"))
     assert r.status_code == 403 and "licences" in r.json()["detail"]  # dev's licence, not dev2's
@@ -119,8 +170,11 @@ def test_nobody_grants_a_licence_for_someone_elses_work(tmp_path, database_url):
     """Issue 12, item 3: a quote naming B as the party for A's work at 1 KRW is refused; the server never
     signs a grant covering A's work for B, logs it or invoices it to B."""
     w = _world(tmp_path, database_url)
-    r = w["dev"].request("POST", "/api/licences/requests", files={"quote": ("licence-quote.json", _quote(
-        w["a_work"], w["b"].holder_id, minor=1))})
+    r = w["dev"].request(
+        "POST",
+        "/api/licences/requests",
+        files={"quote": ("licence-quote.json", _quote(w["a_work"], w["b"].holder_id, minor=1))},
+    )
     assert r.status_code == 403, r.text
     assert f"holder:{w['b'].holder_id} may not answer for works [{w['a_work']}]" in r.json()["detail"]
     assert w["b"].request("GET", "/api/licences").json() == [] and w["dev"].request("GET", "/api/licences").json() == []
@@ -135,8 +189,9 @@ def test_organisation_answers_for_its_members_and_runs_a_distribution(tmp_path, 
     assert [x["id"] for x in w["org"].request("GET", "/api/licences").json()] == [lid]
     assert w["org_p"].request("GET", "/api/licences").json() == []
     assert w["org_p"].request("POST", f"/api/licences/{lid}/accept", json={}).status_code == 404
-    r = w["org"].request("POST", f"/api/licences/{lid}/accept",
-                         json={"collective": True, "price": "80000", "currency": "KRW"})
+    r = w["org"].request(
+        "POST", f"/api/licences/{lid}/accept", json={"collective": True, "price": "80000", "currency": "KRW"}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["grant"]["price_model"] == "collective" and r.json()["grant"]["price"]["minor"] == 80000
     (inv,) = w["dev"].request("GET", "/api/invoices").json()
@@ -144,8 +199,12 @@ def test_organisation_answers_for_its_members_and_runs_a_distribution(tmp_path, 
     Licensing(w["app"].state.web.registry).record_payment(inv["id"], Money("KRW", 80000), reference="BANK-1")
 
     today = date.today().isoformat()
-    body = {"start": today[:4] + "-01-01", "end": today[:4] + "-12-31", "fee_percent": "10",
-            "thresholds": {"KRW": "1000"}}
+    body = {
+        "start": today[:4] + "-01-01",
+        "end": today[:4] + "-12-31",
+        "fee_percent": "10",
+        "thresholds": {"KRW": "1000"},
+    }
     assert w["a"].request("POST", "/api/distribution/runs", json=body).status_code == 403
     r = w["org"].request("POST", "/api/distribution/runs", json={**body, "fee_percent": "150"})
     assert r.status_code == 400 and "between 0 and 100" in r.json()["detail"]
@@ -181,11 +240,26 @@ def test_public_lookup_and_summaries(tmp_path, database_url):
     r = w["public"].post("/api/lookup", files={"file": ("empty.txt", b"", "text/plain")})
     assert r.status_code == 400 and "empty" in r.json()["detail"]
     assert not (w["app"].state.web.data_dir / "uploads").exists() or not any(
-        (w["app"].state.web.data_dir / "uploads").iterdir())  # never stored
+        (w["app"].state.web.data_dir / "uploads").iterdir()
+    )  # never stored
     assert w["public"].get("/api/summaries").json() == []
-    Log(w["app"].state.web.registry.engine).append([Entry("summary", {
-        "model": "acme-7b", "version": "1.0", "provider": "Acme", "format": "html", "lang": "ko",
-        "sha256": "ab" * 32, "clearances": []}, subject="model:acme-7b@1.0")])
+    Log(w["app"].state.web.registry.engine).append(
+        [
+            Entry(
+                "summary",
+                {
+                    "model": "acme-7b",
+                    "version": "1.0",
+                    "provider": "Acme",
+                    "format": "html",
+                    "lang": "ko",
+                    "sha256": "ab" * 32,
+                    "clearances": [],
+                },
+                subject="model:acme-7b@1.0",
+            )
+        ]
+    )
     (s,) = w["public"].get("/api/summaries").json()
     assert (s["model"], s["provider"], s["lang"]) == ("acme-7b", "Acme", "ko")
 
@@ -220,8 +294,11 @@ def test_pages_in_english_and_korean(tmp_path, database_url):
     (inv,) = dev.request("GET", "/api/invoices").json()
     Licensing(w["app"].state.web.registry).record_payment(inv["id"], Money("KRW", 50000), reference="P-1")
     year = date.today().year
-    r = _form(w["org"], "/money/runs", {"start": f"{year}-01-01", "end": f"{year}-12-31", "fee_percent": "0",
-                                        "threshold": "1000", "currency": "KRW"})
+    r = _form(
+        w["org"],
+        "/money/runs",
+        {"start": f"{year}-01-01", "end": f"{year}-12-31", "fee_percent": "0", "threshold": "1000", "currency": "KRW"},
+    )
     assert r.status_code == 200 and "Distribution run started" in r.text
     for lang, heading in (("en", "Statements"), ("ko", "분배 명세서")):
         a.client.cookies.set("ft_lang", lang)
@@ -246,9 +323,15 @@ def test_lookup_against_published_clearances(published, database_url):  # noqa: 
     dev = Session(app, "dev@example.org", "developer", "acme-ai")
     key = dev.request("POST", "/api/keys", json={"name": "ci", "scopes": ["read", "write"]}).json()["key"]
     for name in ("out-a", "out-b"):
-        files = {f: (n, (tmp / name / n).read_bytes()) for f, n in (
-            ("manifest", "manifest.json"), ("leaves_works", "leaves-works.parquet"),
-            ("leaves_items", "leaves-items.parquet"), ("decisions", "decisions.parquet"))}
+        files = {
+            f: (n, (tmp / name / n).read_bytes())
+            for f, n in (
+                ("manifest", "manifest.json"),
+                ("leaves_works", "leaves-works.parquet"),
+                ("leaves_items", "leaves-items.parquet"),
+                ("decisions", "decisions.parquet"),
+            )
+        }
         r = TestClient(app).post("/api/clearances", files=files, headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 201, r.text
     client = TestClient(app)
@@ -259,8 +342,12 @@ def test_lookup_against_published_clearances(published, database_url):  # noqa: 
     by = {x["log_index"]: x for x in ans["answers"]}
     assert ans["used"] and ans["clearances"] == 2 and by[a]["included"] and by[b]["included"]
     assert by[b]["models"] == ["acme-7b"] and by[a]["works"][0]["coverage"]["licence"].startswith("not needed")
-    lic = {x["log_index"]: x for x in client.post("/api/lookup", files={
-        "file": ("licensed.txt", (tmp / "works" / "licensed.txt").read_bytes())}).json()["answers"]}
+    lic = {
+        x["log_index"]: x
+        for x in client.post(
+            "/api/lookup", files={"file": ("licensed.txt", (tmp / "works" / "licensed.txt").read_bytes())}
+        ).json()["answers"]
+    }
     assert lic[a]["included"] is False and lic[b]["works"][0]["coverage"]["licence"] == "licence granted to acme-ai"
     assert sorted(p.name for p in (tmp / "data").rglob("*")) == before  # fingerprinted in memory only
     client.cookies.set("ft_lang", "ko")

@@ -20,11 +20,16 @@ from web_helpers import PASSWORD, make_app
 
 def _paid_run(w) -> int:
     """Org ``org`` (mandated by creator ``a``) licenses a's work, is paid, and runs the year's distribution."""
-    assert w["a"].request("POST", "/api/mandates", json={"org_id": w["org"].org_id,
-                                                         "categories": ["train-ai"]}).status_code == 201
+    assert (
+        w["a"]
+        .request("POST", "/api/mandates", json={"org_id": w["org"].org_id, "categories": ["train-ai"]})
+        .status_code
+        == 201
+    )
     lid = _request(w)
-    r = w["org"].request("POST", f"/api/licences/{lid}/accept", json={"collective": True, "price": "80000",
-                                                                      "currency": "KRW"})
+    r = w["org"].request(
+        "POST", f"/api/licences/{lid}/accept", json={"collective": True, "price": "80000", "currency": "KRW"}
+    )
     assert r.status_code == 200, r.text
     (inv,) = w["dev"].request("GET", "/api/invoices").json()
     Licensing(w["app"].state.web.registry).record_payment(inv["id"], Money("KRW", 80000), reference="BANK-1")
@@ -61,8 +66,9 @@ def test_the_file_kept_before_is_moved_into_the_database_once(tmp_path, database
     from fairtrain.services.ledger import distribution as dist
 
     y = date.today().year
-    run = dist.run_distribution(w["app"].state.web.registry, Period(date(y, 1, 1), date(y, 12, 31)),
-                                Formula(fee_bp={}, thresholds={}))["run"]
+    run = dist.run_distribution(
+        w["app"].state.web.registry, Period(date(y, 1, 1), date(y, 12, 31)), Formula(fee_bp={}, thresholds={})
+    )["run"]
     legacy = tmp_path / "data" / "distribution-runs-started.json"
     legacy.write_text(json.dumps({str(run): f"org:{w['org_p'].org_id}"}), encoding="utf-8")
     assert w["org_p"].request("GET", "/api/distribution/runs").json() == []
@@ -99,8 +105,13 @@ def test_runs_and_statements_lists_read_the_index_not_the_documents(tmp_path, da
         assert w["org"].client.get("/money").status_code == 200
         assert w["a"].client.get("/money").status_code == 200
     reads = [s for s in sql if "distribution_runs" in s]
-    assert reads and not [s for s in reads if "distribution_runs.inputs" in s or "distribution_runs.output," in s
-                          or s.rstrip().endswith("distribution_runs.output")], reads
+    assert reads and not [
+        s
+        for s in reads
+        if "distribution_runs.inputs" in s
+        or "distribution_runs.output," in s
+        or s.rstrip().endswith("distribution_runs.output")
+    ], reads
     (listed,) = runs
     assert listed["id"] == run and listed["lines"] == 1 and listed["holders"] == 1
     assert listed["formula"]["fee_bp"] == {f"org:{w['org'].org_id}": 1000}
@@ -114,8 +125,23 @@ def test_summaries_are_read_by_kind_newest_first_without_the_rest_of_the_log(tmp
     w = _world(tmp_path, database_url)
     log = Log(w["app"].state.web.registry.engine)
     for i in range(3):
-        log.append([Entry("summary", {"model": f"m{i}", "version": "1", "provider": "Acme", "format": "html",
-                                      "lang": "en", "sha256": "ab" * 32, "clearances": []}, subject=f"model:m{i}")])
+        log.append(
+            [
+                Entry(
+                    "summary",
+                    {
+                        "model": f"m{i}",
+                        "version": "1",
+                        "provider": "Acme",
+                        "format": "html",
+                        "lang": "en",
+                        "sha256": "ab" * 32,
+                        "clearances": [],
+                    },
+                    subject=f"model:m{i}",
+                )
+            ]
+        )
         log.append([Entry("declaration", {"filler": i}, subject="work:1")])
     with _Statements(log.engine) as sql:
         assert [s["model"] for s in w["public"].get("/api/summaries", params={"limit": 2}).json()] == ["m2", "m1"]
@@ -135,8 +161,10 @@ def test_the_migration_indexes_runs_stored_before_it(tmp_path, database_url):
     def index():
         with engine.connect() as c:
             summary = c.execute(select(DistributionRunRow.summary).where(DistributionRunRow.id == run)).scalar_one()
-            parties = {p.party: json.loads(p.totals) if p.totals else None
-                       for p in c.execute(select(DistributionRunParty.__table__))}
+            parties = {
+                p.party: json.loads(p.totals) if p.totals else None
+                for p in c.execute(select(DistributionRunParty.__table__))
+            }
         return json.loads(summary), parties
 
     before = index()

@@ -14,17 +14,22 @@ from web_helpers import Session, make_app, text_file
 @pytest.fixture
 def web_app(tmp_path, database_url):
     app = make_app(tmp_path, database_url)
-    people = {"public": None, "creator": Session(app, "a@example.org", "creator", "Creator"),
-              "org-admin": Session(app, "o@example.org", "org-admin", "Org")}
+    people = {
+        "public": None,
+        "creator": Session(app, "a@example.org", "creator", "Creator"),
+        "org-admin": Session(app, "o@example.org", "org-admin", "Org"),
+    }
     people["creator"].request("POST", "/api/works", files=[("files", ("p.txt", text_file(1), "text/plain"))])
-    people["creator"].request("POST", "/api/mandates", json={"org_id": people["org-admin"].org_id,
-                                                             "categories": ["tdm"]})
+    people["creator"].request(
+        "POST", "/api/mandates", json={"org_id": people["org-admin"].org_id, "categories": ["tdm"]}
+    )
     app.state.test_people = people
     return app
 
 
-SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=12, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def _fuzz(app, role: str) -> list[str]:

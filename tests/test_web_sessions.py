@@ -70,8 +70,10 @@ def test_a_password_change_ends_every_other_session_and_keeps_this_one(app):
     assert s.request("GET", "/api/me").json()["user"]["email"] == "park@example.org"  # the new session works
     anon = TestClient(app)
     assert anon.post("/api/auth/signin", json={"email": "park@example.org", "password": PASSWORD}).status_code == 401
-    assert anon.post("/api/auth/signin", json={"email": "park@example.org",
-                                               "password": "a new passphrase"}).status_code == 200
+    assert (
+        anon.post("/api/auth/signin", json={"email": "park@example.org", "password": "a new passphrase"}).status_code
+        == 200
+    )
 
 
 def test_sign_out_everywhere_ends_all_sessions_of_the_account_only(app):
@@ -107,10 +109,14 @@ def test_the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy():
 def _sign_up_codes(base: str, n: int, forwarded: bool) -> list[int]:
     with httpx.Client(base_url=base, timeout=30) as c:
         # malformed emails: refused (400) right after the per-client limit (10 an hour by default) is counted
-        return [c.post("/api/auth/signup", json={"email": f"not an email {i}", "password": "x" * 12, "role": "creator",
-                                                 "name": "N"},
-                       headers={"X-Forwarded-For": f"198.51.100.{i}"} if forwarded else {}).status_code
-                for i in range(n)]
+        return [
+            c.post(
+                "/api/auth/signup",
+                json={"email": f"not an email {i}", "password": "x" * 12, "role": "creator", "name": "N"},
+                headers={"X-Forwarded-For": f"198.51.100.{i}"} if forwarded else {},
+            ).status_code
+            for i in range(n)
+        ]
 
 
 def test_a_real_server_ignores_x_forwarded_for_from_an_untrusted_peer(tmp_path, database_url):

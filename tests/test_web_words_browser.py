@@ -17,16 +17,82 @@ ROOT = Path(__file__).resolve().parents[1]
 AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "a long enough password"
 
-pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"),
-              pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed: make .cache/axe/node_modules/axe-core/axe.min.js")]
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not AXE.exists(), reason="axe-core not installed: make .cache/axe/node_modules/axe-core/axe.min.js"
+    ),
+]
 
 # Words a Korean page may show in Latin letters: brand and standard names, units, file names of the test.
-ALLOWED = {"fairtrain", "iscc", "ai", "rag", "krw", "eur", "usd", "json", "api", "url", "csv", "sha", "pdf", "qr",
-           "html", "tdmrep", "odrl", "rsl", "robots", "txt", "merkle", "cmo", "kr", "id", "photo", "jpg", "e",
-           "mail", "example", "org", "https", "www", "com", "poet", "dev", "ko", "en", "name", "png", "svg",
-           "zip", "rfc", "utc", "apache", "caddy", "nginx", "wordpress", "tistory", "naver", "blog", "head",
-           "well", "known", "license", "xml", "sns", "youtube", "http", "isbn", "isrc", "iswc", "iso", "utf", "cp",
-           "xlsx", "tdm"}
+ALLOWED = {
+    "fairtrain",
+    "iscc",
+    "ai",
+    "rag",
+    "krw",
+    "eur",
+    "usd",
+    "json",
+    "api",
+    "url",
+    "csv",
+    "sha",
+    "pdf",
+    "qr",
+    "html",
+    "tdmrep",
+    "odrl",
+    "rsl",
+    "robots",
+    "txt",
+    "merkle",
+    "cmo",
+    "kr",
+    "id",
+    "photo",
+    "jpg",
+    "e",
+    "mail",
+    "example",
+    "org",
+    "https",
+    "www",
+    "com",
+    "poet",
+    "dev",
+    "ko",
+    "en",
+    "name",
+    "png",
+    "svg",
+    "zip",
+    "rfc",
+    "utc",
+    "apache",
+    "caddy",
+    "nginx",
+    "wordpress",
+    "tistory",
+    "naver",
+    "blog",
+    "head",
+    "well",
+    "known",
+    "license",
+    "xml",
+    "sns",
+    "youtube",
+    "http",
+    "isbn",
+    "isrc",
+    "iswc",
+    "iso",
+    "utf",
+    "cp",
+    "xlsx",
+    "tdm",
+}
 # The visible text of a page, less what is code or another language on purpose (pre/code blocks, inputs,
 # the language switch, brand names marked translate=no, and the organisation's sheet column guide, whose
 # values are what a sheet must hold, written as codes).
@@ -85,9 +151,12 @@ def _walk(chromium, base: str, lang: str, tmp_path, problems: list[str]) -> None
 
 
 def _walk_at(chromium, base: str, lang: str, width: int, tmp_path, problems: list[str]) -> None:
-    ctx = chromium.new_context(locale={"en": "en-GB", "ko": "ko-KR"}[lang], viewport={"width": width, "height": 800},
-                              extra_http_headers={"Accept-Language": lang},
-                              bypass_csp=True)  # axe is injected as a script tag; the pages' own CSP stays
+    ctx = chromium.new_context(
+        locale={"en": "en-GB", "ko": "ko-KR"}[lang],
+        viewport={"width": width, "height": 800},
+        extra_http_headers={"Accept-Language": lang},
+        bypass_csp=True,
+    )  # axe is injected as a script tag; the pages' own CSP stays
     page = ctx.new_page()
     tag = f"{lang}-{width}"
 
@@ -109,8 +178,15 @@ def _walk_at(chromium, base: str, lang: str, width: int, tmp_path, problems: lis
             _check(page, lang, f"{name}@{width}", developer, problems)
 
     # signed out
-    for path, name in [("/", "home"), ("/search?title=x", "search"), ("/log", "log"), ("/used", "used"),
-                       ("/summaries", "summaries"), ("/signin", "signin"), ("/signup", "signup")]:
+    for path, name in [
+        ("/", "home"),
+        ("/search?title=x", "search"),
+        ("/log", "log"),
+        ("/used", "used"),
+        ("/summaries", "summaries"),
+        ("/signin", "signin"),
+        ("/signup", "signup"),
+    ]:
         visit(path, f"public-{name}")
     visit("/works/999999", "public-error-404", status_ok=(404,))
     # a creator

@@ -21,17 +21,45 @@ MAN, CHEON, EOK, WON = "\ub9cc", "\ucc9c", "\uc5b5", "\uc6d0"  # Korean units, a
 HANGUL = ("\uac00", "\ud7a3")
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("30000", 30000), ("30,000", 30000), (f"3{MAN}{WON}", 30000), (f"3{MAN} 5{CHEON}{WON}", 35000),
-    (f"30,000{WON}", 30000), (f"3{MAN}5{CHEON}", 35000), (f"1{EOK} 2,000{MAN}", 120_000_000),
-    (f"3{MAN} 5000{WON}", 35000), (" 12,000 ", 12000), ("0", 0)])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("30000", 30000),
+        ("30,000", 30000),
+        (f"3{MAN}{WON}", 30000),
+        (f"3{MAN} 5{CHEON}{WON}", 35000),
+        (f"30,000{WON}", 30000),
+        (f"3{MAN}5{CHEON}", 35000),
+        (f"1{EOK} 2,000{MAN}", 120_000_000),
+        (f"3{MAN} 5000{WON}", 35000),
+        (" 12,000 ", 12000),
+        ("0", 0),
+    ],
+)
 def test_price_accepts_how_a_korean_reader_writes_it(text, value):
     assert parse_price(text) == Decimal(value)
 
 
-@pytest.mark.parametrize("text", [
-    f"3.5{MAN}", "\uc0bc" + MAN, "-3", f"3{MAN}{MAN}", f"3{CHEON} 5{MAN}", "30,00", "", WON, f"3{MAN} 50000",
-    "abc", "1e5", "3 0000", "1" * 70, f"99999{EOK}{EOK}", "30.000"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"3.5{MAN}",
+        "\uc0bc" + MAN,
+        "-3",
+        f"3{MAN}{MAN}",
+        f"3{CHEON} 5{MAN}",
+        "30,00",
+        "",
+        WON,
+        f"3{MAN} 50000",
+        "abc",
+        "1e5",
+        "3 0000",
+        "1" * 70,
+        f"99999{EOK}{EOK}",
+        "30.000",
+    ],
+)
 def test_price_refuses_anything_else_with_a_korean_sentence(text):
     with pytest.raises(PriceError) as e:
         parse_price(text)
@@ -47,8 +75,12 @@ def test_price_reads_every_way_of_writing_the_same_number(n):
     eok, rest = divmod(n, 10**8)
     man, rest = divmod(rest, 10**4)
     cheon, one = divmod(rest, 10**3)
-    parts = [f"{eok}{EOK}" if eok else "", f"{man}{MAN}" if man else "", f"{cheon}{CHEON}" if cheon else "",
-             str(one) if one else ""]
+    parts = [
+        f"{eok}{EOK}" if eok else "",
+        f"{man}{MAN}" if man else "",
+        f"{cheon}{CHEON}" if cheon else "",
+        str(one) if one else "",
+    ]
     korean = " ".join(p for p in parts if p)
     if korean and not korean.isdigit():
         assert parse_price(korean + WON) == n
@@ -103,9 +135,19 @@ def _korean(s: Session) -> Session:
 def test_policy_form_errors_are_korean_and_keep_what_was_typed(tmp_path, database_url):
     app = make_app(tmp_path, database_url)
     c = _korean(Session(app, "poet@example.org", "creator", "Poet"))
-    form = {"csrf": c.csrf, "v_tdm": "deny", "v_train-ai": "deny", "v_train-genai": "licence", "v_ai-input": "deny",
-            "v_search": "allow", "currency": "KRW", "price_model": "per-work"}
-    r = c.client.post("/policy", data={**form, "price": "3.5" + MAN})  # before: offer: [<class 'decimal.ConversionSyntax'>]
+    form = {
+        "csrf": c.csrf,
+        "v_tdm": "deny",
+        "v_train-ai": "deny",
+        "v_train-genai": "licence",
+        "v_ai-input": "deny",
+        "v_search": "allow",
+        "currency": "KRW",
+        "price_model": "per-work",
+    }
+    r = c.client.post(
+        "/policy", data={**form, "price": "3.5" + MAN}
+    )  # before: offer: [<class 'decimal.ConversionSyntax'>]
     assert r.status_code == 422 and 'id="policy-error"' in r.text and "ConversionSyntax" not in r.text
     assert "\uac00\uaca9" in r.text and f'value="3.5{MAN}"' in r.text  # 가격 …, and the typed price is still there
     assert 'id="v_train-genai_licence" aria-label=' in r.text and 'value="licence"' in r.text

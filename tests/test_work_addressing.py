@@ -18,9 +18,13 @@ HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai
 @pytest.fixture
 def two_orgs(registry, tmp_path):
     ids = {}
-    for name, rows in (("KOMCA", ("K-1,아리랑,,김작곡:composer:1,T-034.524.680-1,,,,allow,,,,,\n"
-                                 "7,Seven,,김작곡:composer:1,,,,,,,,,,\n")),
-                       ("KOSA", "K-1,Other song,,Lee:composer:1,,KRA401234567,9783161484100,,deny,,,,,\n")):
+    for name, rows in (
+        (
+            "KOMCA",
+            ("K-1,아리랑,,김작곡:composer:1,T-034.524.680-1,,,,allow,,,,,\n7,Seven,,김작곡:composer:1,,,,,,,,,,\n"),
+        ),
+        ("KOSA", "K-1,Other song,,Lee:composer:1,,KRA401234567,9783161484100,,deny,,,,,\n"),
+    ):
         org = registry.add_org(name)
         p = tmp_path / f"{name}.csv"
         p.write_text(HEADER + rows, encoding="utf-8")
@@ -43,7 +47,8 @@ def test_every_address_names_one_work_and_ambiguity_lists_the_candidates(two_org
         reg.resolve_work("K-1")
     assert e.value.candidates == [
         {"id": komca, "title": "아리랑", "org": "KOMCA", "why": "work_ref"},
-        {"id": kosa, "title": "Other song", "org": "KOSA", "why": "work_ref"}]
+        {"id": kosa, "title": "Other song", "org": "KOSA", "why": "work_ref"},
+    ]
     assert "KOMCA" in str(e.value) and "KOSA" in str(e.value) and "--org" in str(e.value)
     seven = reg.resolve_work("7", org="KOMCA")  # with --org, a number is that organisation's work_ref
     assert reg.work(seven)["work_ref"] == "7"

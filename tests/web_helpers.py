@@ -13,8 +13,13 @@ PASSWORD = "correct horse battery"
 
 
 def make_app(tmp_path, database_url, **limits):
-    return create_app(tmp_path / "data", database_url, password_hasher=FAST_HASHER, secret_key=b"test-secret",
-                      limits=WebLimits(**limits) if limits else None)
+    return create_app(
+        tmp_path / "data",
+        database_url,
+        password_hasher=FAST_HASHER,
+        secret_key=b"test-secret",
+        limits=WebLimits(**limits) if limits else None,
+    )
 
 
 class Session:
@@ -22,8 +27,9 @@ class Session:
 
     def __init__(self, app, email: str, role: str, name: str):
         self.client = TestClient(app)
-        r = self.client.post("/api/auth/signup", json={"email": email, "password": PASSWORD, "role": role,
-                                                       "name": name})
+        r = self.client.post(
+            "/api/auth/signup", json={"email": email, "password": PASSWORD, "role": role, "name": name}
+        )
         assert r.status_code == 201, r.text
         self.user = r.json()["user"]
         self.csrf = r.json()["csrf"]
@@ -65,8 +71,12 @@ def cli_env(data_dir, database_url: str) -> dict:
     import fairtrain
 
     src = str(Path(fairtrain.__file__).resolve().parents[1])  # the sources under test, wherever they are
-    return {**os.environ, "PYTHONPATH": src, "FAIRTRAIN_DATA_DIR": str(data_dir),
-            "FAIRTRAIN_DATABASE_URL": database_url}
+    return {
+        **os.environ,
+        "PYTHONPATH": src,
+        "FAIRTRAIN_DATA_DIR": str(data_dir),
+        "FAIRTRAIN_DATABASE_URL": database_url,
+    }
 
 
 def run_cli(data_dir, database_url: str, *args: str):
@@ -74,8 +84,14 @@ def run_cli(data_dir, database_url: str, *args: str):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "fairtrain.cli.app", *args], env=cli_env(data_dir, database_url),
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "fairtrain.cli.app", *args],
+        env=cli_env(data_dir, database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 class served:
@@ -94,9 +110,12 @@ class served:
 
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "fairtrain.cli.app", "serve", "--host", "127.0.0.1",
-                                      "--port", str(port), *self.cmd], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fairtrain.cli.app", "serve", "--host", "127.0.0.1", "--port", str(port), *self.cmd],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(300):
             try:
                 if httpx.get(self.base + "/", timeout=1).status_code == 200:

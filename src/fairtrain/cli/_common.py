@@ -16,8 +16,12 @@ from fairtrain._version import __version__
 from fairtrain.core.vocab import Category
 from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
 
-app = typer.Typer(help="fairtrain: a permission-first rights clearinghouse for AI training data.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="fairtrain: a permission-first rights clearinghouse for AI training data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
 
 def terminal_language() -> str:
     """The catalogue language of the terminal's locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``): ``ko`` for a
@@ -56,13 +60,19 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _global(
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="FAIRTRAIN_DATA_DIR",
-                                                  help="Where the embedded SQLite registry lives.")] = None,
-    database_url: Annotated[str | None, typer.Option("--database-url", envvar="FAIRTRAIN_DATABASE_URL",
-                                                     help="A PostgreSQL (or other) SQLAlchemy URL.")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar="FAIRTRAIN_DATA_DIR", help="Where the embedded SQLite registry lives."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", envvar="FAIRTRAIN_DATABASE_URL", help="A PostgreSQL (or other) SQLAlchemy URL."),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")] = False,
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
-                                          help="Print fairtrain's version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print fairtrain's version and exit."),
+    ] = False,
 ) -> None:
     state.data_dir, state.url, state.debug = data_dir, database_url, debug
 
@@ -110,9 +120,6 @@ def parse_categories(values: list[str] | None) -> list[Category]:
         fail(str(e))
 
 
-
-
-
 def key_path(name: str) -> Path:
     from fairtrain.core.datadir import resolve_data_dir
 
@@ -131,9 +138,11 @@ def trusted_keys(public_key: list[Path] | None) -> list:
     except KeyFileError as e:
         fail(str(e))
     if not trusted:
-        fail(f"no trusted registry key in {key_path('registry').parent}: pass --public-key FILE (the registry's "
-             "published public key), create the registry's key with `fairtrain init` (or `fairtrain keys create`), or mark a key made "
-             "before key roles with `fairtrain keys mark --name NAME --registry`")
+        fail(
+            f"no trusted registry key in {key_path('registry').parent}: pass --public-key FILE (the registry's "
+            "published public key), create the registry's key with `fairtrain init` (or `fairtrain keys create`), or mark a key made "
+            "before key roles with `fairtrain keys mark --name NAME --registry`"
+        )
     return trusted
 
 
@@ -149,13 +158,22 @@ def read_items(files: list[Path]) -> list[tuple[str, bytes]]:
     return items
 
 
-OrgOpt = Annotated[str | None, typer.Option(
-    "--org", help="The organisation whose work_ref names the work (where two organisations use the same ref)")]
+OrgOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--org", help="The organisation whose work_ref names the work (where two organisations use the same ref)"
+    ),
+]
 
-PublicKeyOpt = Annotated[list[Path] | None, typer.Option(
-    "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's registry keys")]
-AllowPrivateOpt = Annotated[bool, typer.Option(
-    help="Let web checks fetch loopback, private and link-local addresses (refused by default)")]
+PublicKeyOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--public-key", help="Trusted public key file(s) (PEM or base64); default: this data directory's registry keys"
+    ),
+]
+AllowPrivateOpt = Annotated[
+    bool, typer.Option(help="Let web checks fetch loopback, private and link-local addresses (refused by default)")
+]
 
 
 def licensing():

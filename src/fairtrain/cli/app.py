@@ -17,9 +17,27 @@ from fairtrain.core.errors import FairtrainError
 __all__ = ["app", "main"]
 
 # Each module registers its commands on the root app when imported; this order is the order of --help.
-COMMAND_MODULES = ("registry", "holders", "orgs", "mandates", "tariffs", "works", "decisions", "disputes", "keys", "snapshot",
-                   "clear", "signals", "licences", "payments", "usage", "distribution", "log", "transparency",
-                   "serve")
+COMMAND_MODULES = (
+    "registry",
+    "holders",
+    "orgs",
+    "mandates",
+    "tariffs",
+    "works",
+    "decisions",
+    "disputes",
+    "keys",
+    "snapshot",
+    "clear",
+    "signals",
+    "licences",
+    "payments",
+    "usage",
+    "distribution",
+    "log",
+    "transparency",
+    "serve",
+)
 for _module in COMMAND_MODULES:
     import_module(f"fairtrain.cli.{_module}")
 
@@ -34,11 +52,13 @@ def main() -> None:
     except Exception as e:  # a bug, not a refusal: say so in one line unless asked for the traceback
         if state.debug or "--debug" in sys.argv:
             raise
-        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))} (run again with --debug for the "
-                  "traceback, and please report it)", highlight=False)
+        err.print(
+            f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))} (run again with --debug for the "
+            "traceback, and please report it)",
+            highlight=False,
+        )
         sys.exit(3)
 
 
 if __name__ == "__main__":
     main()
-

@@ -35,16 +35,27 @@ def _engine(name: str) -> str:
 
 @app.command()
 def clear(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Parquet/JSONL/CSV manifest, WebDataset tars, "
-                                                                    "a folder, a saved HF dataset or WARC files")],
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="Parquet/JSONL/CSV manifest, WebDataset tars, a folder, a saved HF dataset or WARC files",
+        ),
+    ],
     snapshot: Annotated[list[Path], typer.Option(help="Registry snapshot directory (repeatable)")],
     licensee: Annotated[str, typer.Option(help="Who will train on the data")],
     out: Annotated[Path, typer.Option(help="Output directory (re-run the same command to resume)")],
     purpose: Annotated[str, typer.Option(help="Usage category the data is cleared for")] = "train-genai",
-    mode: Annotated[str, typer.Option(help="permission (only explicit allow passes) or reservation "
-                                           "(unknown passes too)")] = "permission",
-    engine: Annotated[str, typer.Option(callback=_engine, help="Where shards run: " + "; ".join(
-        f"{name} ({cls.help})" for name, cls in EXECUTORS.items()))] = "local",
+    mode: Annotated[
+        str, typer.Option(help="permission (only explicit allow passes) or reservation (unknown passes too)")
+    ] = "permission",
+    engine: Annotated[
+        str,
+        typer.Option(
+            callback=_engine,
+            help="Where shards run: " + "; ".join(f"{name} ({cls.help})" for name, cls in EXECUTORS.items()),
+        ),
+    ] = "local",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (local) or actors (ray)")] = 1,
     check_web: Annotated[bool, typer.Option(help="Also read web signals for items with a URL")] = False,
     allow_private_urls: AllowPrivateOpt = False,
@@ -72,20 +83,37 @@ def clear(
     key_name = key or "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in licensee)
     kp = key_path(key_name)
     if not kp.exists():
-        fail(f"no signing key {key_name!r} for the clearance manifest: create it with "
-             f"`fairtrain keys create --name {key_name}`")
+        fail(
+            f"no signing key {key_name!r} for the clearance manifest: create it with "
+            f"`fairtrain keys create --name {key_name}`"
+        )
     signing = SigningKey.load(kp)
     trusted = tuple(k.b64() for k in trusted_keys(public_key))
     if key_role(kp) == REGISTRY or signing.public.b64() in trusted:  # a licensee key is never a registry key
-        fail(f"key {key_name!r} ({signing.public.key_id}) is trusted as a registry key here: the licensee signs "
-             f"its clearance with a key of its own (`fairtrain keys create --name {key_name} --party`)")
-    config = ClearanceConfig(snapshots=tuple(p.resolve() for p in snapshot), purpose=cat, licensee=licensee,
-                             mode=mode, research=research, check_web=check_web, trusted_keys=trusted,
-                             allow_private_urls=allow_private_urls)
+        fail(
+            f"key {key_name!r} ({signing.public.key_id}) is trusted as a registry key here: the licensee signs "
+            f"its clearance with a key of its own (`fairtrain keys create --name {key_name} --party`)"
+        )
+    config = ClearanceConfig(
+        snapshots=tuple(p.resolve() for p in snapshot),
+        purpose=cat,
+        licensee=licensee,
+        mode=mode,
+        research=research,
+        check_web=check_web,
+        trusted_keys=trusted,
+        allow_private_urls=allow_private_urls,
+    )
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[items]:,} items · {task.fields[rate]:,.0f} items/s"), TimeRemainingColumn(),
-                  console=err, disable=as_json or not err.is_terminal) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[items]:,} items · {task.fields[rate]:,.0f} items/s"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
         task = bar.add_task("clearing shards", total=None, items=0, rate=0.0)
         seen = {"items": 0}
 
@@ -95,12 +123,24 @@ def clear(
 
         def on_shard(summary):
             seen["items"] += summary["items"]
-            bar.update(task, advance=1, items=seen["items"],
-                       rate=seen["items"] / max(time.perf_counter() - started, 1e-9))
+            bar.update(
+                task, advance=1, items=seen["items"], rate=seen["items"] / max(time.perf_counter() - started, 1e-9)
+            )
 
-        report = run_clear(input_path, out, config, signing, fmt=fmt, engine=engine, workers=workers,
-                           batch_size=batch_size, force=force, ray_address=address, on_shard=on_shard,
-                           on_plan=on_plan)
+        report = run_clear(
+            input_path,
+            out,
+            config,
+            signing,
+            fmt=fmt,
+            engine=engine,
+            workers=workers,
+            batch_size=batch_size,
+            force=force,
+            ray_address=address,
+            on_shard=on_shard,
+            on_plan=on_plan,
+        )
     if as_json:
         emit(report, True)
         return

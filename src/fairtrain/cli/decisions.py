@@ -23,19 +23,32 @@ from fairtrain.services import registry as registry_service  # lazy: `clear` nev
 
 @app.command()
 def declare(
-    category: Annotated[list[str], typer.Option(help="CATEGORY=VALUE, e.g. train-genai=licence (repeatable); "
-                                                     "VALUE 'inherit' withdraws")],
-    work: Annotated[str | None, typer.Option(help="Declare for one work: id, work_ref (with --org where two "
-                                                  "organisations use it) or ISWC/ISRC/ISBN")] = None,
+    category: Annotated[
+        list[str], typer.Option(help="CATEGORY=VALUE, e.g. train-genai=licence (repeatable); VALUE 'inherit' withdraws")
+    ],
+    work: Annotated[
+        str | None,
+        typer.Option(
+            help="Declare for one work: id, work_ref (with --org where two organisations use it) or ISWC/ISRC/ISBN"
+        ),
+    ] = None,
     holder: Annotated[str | None, typer.Option(help="Declare for a holder's whole catalogue")] = None,
     org: Annotated[str | None, typer.Option(help="Declare for an organisation's whole repertoire")] = None,
-    acting_as: Annotated[str | None, typer.Option("--as", help="Declaring party for --work: holder:ID or org:ID")] = None,
+    acting_as: Annotated[
+        str | None, typer.Option("--as", help="Declaring party for --work: holder:ID or org:ID")
+    ] = None,
     price: Annotated[str | None, typer.Option(help="Offer price in major units, e.g. 1000 or 12.50")] = None,
     currency: Annotated[str | None, typer.Option(help="ISO 4217 code, e.g. KRW")] = None,
     price_model: Annotated[PriceModel, typer.Option()] = PriceModel.PER_WORK,
-    revenue_share: Annotated[str | None, typer.Option(help="Revenue share in percent, for revenue-share offers")] = None,
-    offer_purpose: Annotated[list[Purpose] | None, typer.Option(help="Purposes the offer covers (default both)")] = None,
-    model_version: Annotated[list[str] | None, typer.Option(help="Model versions the offer covers (default any)")] = None,
+    revenue_share: Annotated[
+        str | None, typer.Option(help="Revenue share in percent, for revenue-share offers")
+    ] = None,
+    offer_purpose: Annotated[
+        list[Purpose] | None, typer.Option(help="Purposes the offer covers (default both)")
+    ] = None,
+    model_version: Annotated[
+        list[str] | None, typer.Option(help="Model versions the offer covers (default any)")
+    ] = None,
     purpose: Annotated[Purpose | None, typer.Option(help="Declare only for this purpose (default any)")] = None,
     valid_from: Annotated[str | None, typer.Option("--from")] = None,
     valid_until: Annotated[str | None, typer.Option("--until")] = None,
@@ -65,10 +78,15 @@ def declare(
             bp = 0
             if revenue_share is not None:
                 from fairtrain.core.numbers import parse_basis_points
+
                 bp = parse_basis_points(revenue_share)
-            offer = Offer(price_model=price_model, price=Money.parse(price, currency), revenue_share_bp=bp,
-                          purposes=frozenset(offer_purpose or (Purpose.COMMERCIAL, Purpose.RESEARCH)),
-                          model_versions=tuple(model_version or ()))
+            offer = Offer(
+                price_model=price_model,
+                price=Money.parse(price, currency),
+                revenue_share_bp=bp,
+                purposes=frozenset(offer_purpose or (Purpose.COMMERCIAL, Purpose.RESEARCH)),
+                model_versions=tuple(model_version or ()),
+            )
         except ValueError as e:
             fail(f"offer: {e}")
     if work is not None:
@@ -81,13 +99,28 @@ def declare(
         o = reg.find_org(org)
         level, target, party = Level.REPERTOIRE, o["id"], acting_as or o["ref"]
     registry_service.parse_party(party)
-    ids = reg.declare(level=level, target_id=target, party=party, values=values, offer=offer, purpose=purpose,
-                      valid_from=parse_when(valid_from, "--from"), valid_until=parse_when(valid_until, "--until"))
+    ids = reg.declare(
+        level=level,
+        target_id=target,
+        party=party,
+        values=values,
+        offer=offer,
+        purpose=purpose,
+        valid_from=parse_when(valid_from, "--from"),
+        valid_until=parse_when(valid_until, "--until"),
+    )
     summary = ", ".join(f"{c.value}={v.value if v else 'inherit'}" for c, v in values.items())
-    emit({"declarations": ids, "level": level.value, "target": target, "party": party,
-          "values": {c.value: v.value if v else None for c, v in values.items()}}, as_json,
-         f"declared {summary} "
-         f"at {level.value} level by {party} (declarations {', '.join(map(str, ids))})")
+    emit(
+        {
+            "declarations": ids,
+            "level": level.value,
+            "target": target,
+            "party": party,
+            "values": {c.value: v.value if v else None for c, v in values.items()},
+        },
+        as_json,
+        f"declared {summary} at {level.value} level by {party} (declarations {', '.join(map(str, ids))})",
+    )
 
 
 def _sole_holder(reg: registry_service.Registry, work: int) -> str:
@@ -115,16 +148,32 @@ def decide(
         fail(str(e))
     reg = registry()
     work = reg.resolve_work(work, org=org)
-    d = reg.decide(work, cat, licensee=licensee, at=parse_when(at, "--at"), purpose=purpose,
-                          model_version=model_version)
+    d = reg.decide(
+        work, cat, licensee=licensee, at=parse_when(at, "--at"), purpose=purpose, model_version=model_version
+    )
     data = {"work": work, "licensee": licensee, "purpose": purpose.value, **d.to_dict()}
     colour = {"allow": "green", "licence": "yellow", "deny": "red"}.get(d.value.value, "white")
-    t = Table("counted", "level", "category", "value", "by", "source", "note", title=f"work {work}: {cat.value} → "
-              f"[bold {colour}]{d.value.value}[/]")
+    t = Table(
+        "counted",
+        "level",
+        "category",
+        "value",
+        "by",
+        "source",
+        "note",
+        title=f"work {work}: {cat.value} → [bold {colour}]{d.value.value}[/]",
+    )
     for r in d.reasons:
         p = r.statement.provenance
-        t.add_row("yes" if r.counted else "no", r.statement.level.value, r.statement.category.value,
-                  r.statement.value.value, p.party or "", p.source, r.note)
+        t.add_row(
+            "yes" if r.counted else "no",
+            r.statement.level.value,
+            r.statement.category.value,
+            r.statement.value.value,
+            p.party or "",
+            p.source,
+            r.note,
+        )
     for o in d.offers:
         t.caption = (t.caption or "") + f"offer: {o.price_model.value} {o.price} "
     emit(data, as_json, t)

@@ -34,11 +34,69 @@ CMO_EMAIL = "cmo@demo.fairtrain.example"
 DEV_NAME, DEV_EMAIL = "Demo AI Lab", "dev@demo.fairtrain.example"
 MODEL = "demo-lm"
 
-_KO = ("하늘", "바람", "별", "시", "노래", "바다", "강물", "봄날", "가을", "달빛", "마을", "기억", "꽃잎", "새벽", "그리움",
-       "길", "나무", "구름", "어머니", "편지", "눈물", "햇살", "들판", "물결", "고향", "시간", "오래된", "푸른", "조용한")
-_EN = ("river", "lantern", "harbour", "orchard", "winter", "letters", "mountain", "quiet", "silver", "morning",
-       "village", "memory", "garden", "thunder", "paper", "window", "distant", "golden", "stone", "evening",
-       "salt", "bridge", "copper", "meadow", "whisper", "candle", "northern", "tide", "ember", "hollow")
+_KO = (
+    "하늘",
+    "바람",
+    "별",
+    "시",
+    "노래",
+    "바다",
+    "강물",
+    "봄날",
+    "가을",
+    "달빛",
+    "마을",
+    "기억",
+    "꽃잎",
+    "새벽",
+    "그리움",
+    "길",
+    "나무",
+    "구름",
+    "어머니",
+    "편지",
+    "눈물",
+    "햇살",
+    "들판",
+    "물결",
+    "고향",
+    "시간",
+    "오래된",
+    "푸른",
+    "조용한",
+)
+_EN = (
+    "river",
+    "lantern",
+    "harbour",
+    "orchard",
+    "winter",
+    "letters",
+    "mountain",
+    "quiet",
+    "silver",
+    "morning",
+    "village",
+    "memory",
+    "garden",
+    "thunder",
+    "paper",
+    "window",
+    "distant",
+    "golden",
+    "stone",
+    "evening",
+    "salt",
+    "bridge",
+    "copper",
+    "meadow",
+    "whisper",
+    "candle",
+    "northern",
+    "tide",
+    "ember",
+    "hollow",
+)
 
 
 class DemoError(RuntimeError):
@@ -46,6 +104,7 @@ class DemoError(RuntimeError):
 
 
 # ---- generated works -------------------------------------------------------------------------------------------
+
 
 def _text(rng: random.Random, korean: bool, lines: int = 14) -> str:
     words = _KO if korean else _EN
@@ -76,8 +135,10 @@ def _jpeg(img: Image.Image, quality: int = 90) -> bytes:
 
 def _song(seed: int, seconds: int = 8, rate: int = 16000) -> bytes:
     rng = random.Random(seed)
-    notes = [rng.choice((220.0, 246.94, 261.63, 293.66, 329.63, 349.23, 392.0, 440.0, 493.88, 523.25))
-             for _ in range(seconds * 2)]
+    notes = [
+        rng.choice((220.0, 246.94, 261.63, 293.66, 329.63, 349.23, 392.0, 440.0, 493.88, 523.25))
+        for _ in range(seconds * 2)
+    ]
     frames = bytearray()
     for n in range(seconds * rate):
         t = n / rate
@@ -94,8 +155,12 @@ def _song(seed: int, seconds: int = 8, rate: int = 16000) -> bytes:
 
 
 # The CMO's repertoire: (kind, korean?, holders, train-genai terms). Licence rows carry a price per work.
-_MEMBERS = ("박작곡 Park Jakgok:composer", "최작사 Choi Jaksa:lyricist", "김작가 Kim Jakga:author",
-            "이사진 Lee Sajin:photographer")
+_MEMBERS = (
+    "박작곡 Park Jakgok:composer",
+    "최작사 Choi Jaksa:lyricist",
+    "김작가 Kim Jakga:author",
+    "이사진 Lee Sajin:photographer",
+)
 
 
 def _repertoire_rows(rng: random.Random) -> list[tuple[str, str, bytes, str, str]]:
@@ -105,10 +170,14 @@ def _repertoire_rows(rng: random.Random) -> list[tuple[str, str, bytes, str, str
         korean = i % 2 == 0
         body = _text(rng, korean).encode()
         terms = ("licence", "licence", "deny", "allow")[i % 4]
-        rows.append((f"KM-T{i + 1:03d}", f"{'시' if korean else 'Poem'} {i + 1}", body, f"texts/t{i + 1:03d}.txt", terms))
+        rows.append(
+            (f"KM-T{i + 1:03d}", f"{'시' if korean else 'Poem'} {i + 1}", body, f"texts/t{i + 1:03d}.txt", terms)
+        )
     for i in range(6):
         terms = ("licence", "deny", "allow")[i % 3]
-        rows.append((f"KM-I{i + 1:03d}", f"사진 Photo {i + 1}", _jpeg(_image(1000 + i)), f"images/i{i + 1:03d}.jpg", terms))
+        rows.append(
+            (f"KM-I{i + 1:03d}", f"사진 Photo {i + 1}", _jpeg(_image(1000 + i)), f"images/i{i + 1:03d}.jpg", terms)
+        )
     for i in range(4):
         terms = ("licence", "allow")[i % 2]
         rows.append((f"KM-A{i + 1:03d}", f"노래 Song {i + 1}", _song(2000 + i), f"audio/a{i + 1:03d}.wav", terms))
@@ -122,8 +191,11 @@ def _repertoire_zip(rows, path: Path) -> None:
     for n, (ref, title, _body, name, terms) in enumerate(rows):
         holder = _MEMBERS[3] if name.startswith("images/") else _MEMBERS[n % 3]
         price = "15000" if terms == "licence" else ""
-        lines.append(",".join([ref, title, name, f"{holder}:1", "", "", "", "", "", terms, "", "allow", price,
-                               "KRW" if price else ""]))
+        lines.append(
+            ",".join(
+                [ref, title, name, f"{holder}:1", "", "", "", "", "", terms, "", "allow", price, "KRW" if price else ""]
+            )
+        )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("repertoire.csv", ("\r\n".join(lines) + "\r\n").encode("cp949"))  # as Korean Excel saves it
         for _ref, _title, body, name, _terms in rows:
@@ -146,6 +218,7 @@ def _edited(name: str, body: bytes, rng: random.Random) -> bytes:
 
 # ---- running the CLI's commands here ---------------------------------------------------------------------------
 
+
 class _Cli:
     def __init__(self, data_dir: Path, url: str | None):
         self.base = ["--data-dir", str(data_dir)] + (["--database-url", url] if url else [])
@@ -161,11 +234,12 @@ class _Cli:
             except SystemExit as e:
                 rc = e.code
         if rc not in (None, 0):
-            raise DemoError(f"`fairtrain {' '.join(argv[len(self.base):])}` failed (exit {rc})")
+            raise DemoError(f"`fairtrain {' '.join(argv[len(self.base) :])}` failed (exit {rc})")
         return json.loads(buf.getvalue())
 
 
 # ---- the story -------------------------------------------------------------------------------------------------
+
 
 def _included(answer: dict, log_index: int) -> bool | None:
     """Whether a lookup found the work in the clearance published at ``log_index``."""
@@ -181,8 +255,10 @@ def _prepare_dir(data_dir: Path, url: str | None) -> dict | None:
     if marker.exists() and url is None:  # an interrupted demo of ours: start over
         shutil.rmtree(data_dir)
     elif data_dir.exists() and any(data_dir.iterdir()):
-        raise DemoError(f"{data_dir} holds data that is not a finished demo: give the demo an empty directory "
-                        f"(e.g. --data-dir demo-data after `rm -rf demo-data`)")
+        raise DemoError(
+            f"{data_dir} holds data that is not a finished demo: give the demo an empty directory "
+            f"(e.g. --data-dir demo-data after `rm -rf demo-data`)"
+        )
     (data_dir / "demo").mkdir(parents=True, exist_ok=True)
     marker.write_text("a demo is being built here; delete the directory to start over\n")
     return None
@@ -220,8 +296,11 @@ def _play(data_dir: Path, url: str | None) -> dict:
     imported = cli("registry", "import", demo / "repertoire.zip", "--org", ORG_NAME)
     if imported["errors"] or not imported["imported"]:
         raise DemoError(f"repertoire import refused: {imported['errors']}")
-    story["repertoire"] = {"works": imported["created"], "encoding": imported["encoding"],
-                           "holders": imported["holders_created"]}
+    story["repertoire"] = {
+        "works": imported["created"],
+        "encoding": imported["encoding"],
+        "holders": imported["holders_created"],
+    }
     for m in reg.mandates(org_id=cmo.org_id):  # the new members consent, each following the link they were sent
         if m["status"] == "pending":
             reg.confirm_mandate(m["id"], token=reg.mandate_invitation(m["id"]))
@@ -248,12 +327,20 @@ def _play(data_dir: Path, url: str | None) -> dict:
     from fairtrain.core.vocab import Offer, PriceModel
 
     # Both offer licences for generative training: Yoon at 20,000 won a work, Jeon at 10,000.
-    reg.declare(level=Level.CATALOGUE, target_id=creators[0].holder_id, party=holder_ref(creators[0].holder_id),
-                values={Category.TRAIN_GENAI: Value.LICENCE, Category.SEARCH: Value.ALLOW},
-                offer=Offer(PriceModel.PER_WORK, Money.parse("20000", "KRW")))
-    reg.declare(level=Level.CATALOGUE, target_id=creators[1].holder_id, party=holder_ref(creators[1].holder_id),
-                values={Category.TRAIN_GENAI: Value.LICENCE, Category.SEARCH: Value.ALLOW},
-                offer=Offer(PriceModel.PER_WORK, Money.parse("10000", "KRW")))
+    reg.declare(
+        level=Level.CATALOGUE,
+        target_id=creators[0].holder_id,
+        party=holder_ref(creators[0].holder_id),
+        values={Category.TRAIN_GENAI: Value.LICENCE, Category.SEARCH: Value.ALLOW},
+        offer=Offer(PriceModel.PER_WORK, Money.parse("20000", "KRW")),
+    )
+    reg.declare(
+        level=Level.CATALOGUE,
+        target_id=creators[1].holder_id,
+        party=holder_ref(creators[1].holder_id),
+        values={Category.TRAIN_GENAI: Value.LICENCE, Category.SEARCH: Value.ALLOW},
+        offer=Offer(PriceModel.PER_WORK, Money.parse("10000", "KRW")),
+    )
     story["creators"] = {"accounts": len(creators), "works": len(creator_files)}
 
     # 3. The developer's dataset: exact copies, edited copies and unrelated items.
@@ -282,8 +369,18 @@ def _play(data_dir: Path, url: str | None) -> dict:
     cli("keys", "create", "--name", key_name, "--party")
     snaps, clears = data_dir / "snapshots", data_dir / "clearances"  # where the web app looks for them
     cli("snapshot", "export", snaps / "snapshot-1")
-    first = cli("clear", dataset, "--snapshot", snaps / "snapshot-1", "--licensee", licensee, "--purpose",
-                "train-genai", "--out", clears / "clearance-1")
+    first = cli(
+        "clear",
+        dataset,
+        "--snapshot",
+        snaps / "snapshot-1",
+        "--licensee",
+        licensee,
+        "--purpose",
+        "train-genai",
+        "--out",
+        clears / "clearance-1",
+    )
     story["clearance_1"] = {"items": first["items"], "passed": first["passed"], "by_decision": first["by_decision"]}
     requested = cli("licences", "request", clears / "clearance-1" / "licence-quote.json")["licences"]
     licences = {lic["grantor"]: lic for lic in (cli("licences", "show", i) for i in requested)}
@@ -299,63 +396,158 @@ def _play(data_dir: Path, url: str | None) -> dict:
         accepted = cli("licences", "accept", licences[grantor]["id"], "--as", grantor)
         price = accepted["grant"]["price"]
         prices.append(price["display"])
-        paid.append(cli("payments", "record", accepted["invoice"], "--amount", Money.from_dict(price).major_str(),
-                        "--currency", price["currency"], "--reference", f"DEMO-SETTLEMENT-{n + 1}")["status"])
+        paid.append(
+            cli(
+                "payments",
+                "record",
+                accepted["invoice"],
+                "--amount",
+                Money.from_dict(price).major_str(),
+                "--currency",
+                price["currency"],
+                "--reference",
+                f"DEMO-SETTLEMENT-{n + 1}",
+            )["status"]
+        )
     cli("licences", "decline", licences[yoon]["id"], "--as", yoon, "--note", "not for generative training")
-    story["licences"] = {"requested": len(requested), "accepted": 2, "declined": 1, "prices": prices,
-                         "payments": paid}
+    story["licences"] = {"requested": len(requested), "accepted": 2, "declined": 1, "prices": prices, "payments": paid}
 
     # 6. Re-clear on a fresh snapshot (the granted licence now covers the CMO's works); report usage.
     cli("snapshot", "export", snaps / "snapshot-2")
-    second = cli("clear", dataset, "--snapshot", snaps / "snapshot-2", "--licensee", licensee, "--purpose",
-                 "train-genai", "--out", clears / "clearance-2")
+    second = cli(
+        "clear",
+        dataset,
+        "--snapshot",
+        snaps / "snapshot-2",
+        "--licensee",
+        licensee,
+        "--purpose",
+        "train-genai",
+        "--out",
+        clears / "clearance-2",
+    )
     story["clearance_2"] = {"items": second["items"], "passed": second["passed"], "by_decision": second["by_decision"]}
-    usage = cli("usage", "report", "--licensee", licensee, "--model", MODEL, "--version", "1", "--idempotency-key",
-                "demo-usage-1", "--manifest", clears / "clearance-2" / "manifest.json", "--licence",
-                licences[org_party]["id"], "--licence", licences[jeon]["id"])
+    usage = cli(
+        "usage",
+        "report",
+        "--licensee",
+        licensee,
+        "--model",
+        MODEL,
+        "--version",
+        "1",
+        "--idempotency-key",
+        "demo-usage-1",
+        "--manifest",
+        clears / "clearance-2" / "manifest.json",
+        "--licence",
+        licences[org_party]["id"],
+        "--licence",
+        licences[jeon]["id"],
+    )
     story["usage_report"] = usage["report"]
 
     # 6b. Use first, pay later: the lab declares that an earlier model (demo-lm 0.9) already trained on three
     # of KOMCA's works; KOMCA's retroactive tariff (per work, 50 % surcharge) prices it; KOMCA accepts; paid.
     tariff = demo / "retroactive-tariff.json"
-    tariff.write_text(json.dumps({"surcharge_percent": "50", "currency": "KRW", "model": "per-work",
-                                  "per_work": {"text": "15000", "image": "15000", "audio": "15000",
-                                               "other": "15000"}}), encoding="utf-8")
+    tariff.write_text(
+        json.dumps(
+            {
+                "surcharge_percent": "50",
+                "currency": "KRW",
+                "model": "per-work",
+                "per_work": {"text": "15000", "image": "15000", "audio": "15000", "other": "15000"},
+            }
+        ),
+        encoding="utf-8",
+    )
     cli("tariffs", "publish", tariff, "--org", ORG_NAME, "--retroactive")
     past = demo / "past-use.json"
-    past.write_text(json.dumps({"licensee": licensee, "works": ["KM-T001", "KM-I001", "KM-A001"], "model": MODEL,
-                                "model_versions": ["0.9"],
-                                "used_from": (date.today() - timedelta(days=20)).isoformat()}), encoding="utf-8")
+    past.write_text(
+        json.dumps(
+            {
+                "licensee": licensee,
+                "works": ["KM-T001", "KM-I001", "KM-A001"],
+                "model": MODEL,
+                "model_versions": ["0.9"],
+                "used_from": (date.today() - timedelta(days=20)).isoformat(),
+            }
+        ),
+        encoding="utf-8",
+    )
     declared = cli("licences", "declare-use", past)
     (retro,) = declared["licences"]
     granted = cli("licences", "accept", retro["licence"], "--as", retro["grantor"])
     rprice = granted["grant"]["price"]
-    rpaid = cli("payments", "record", granted["invoice"], "--amount", Money.from_dict(rprice).major_str(),
-                "--currency", rprice["currency"], "--reference", "DEMO-SETTLEMENT-RETRO")["status"]
-    story["retroactive"] = {"licence": retro["licence"], "works": len(retro["works"]), "price": rprice["display"],
-                            "surcharge_percent": retro["surcharge_bp"] / 100, "payment": rpaid}
+    rpaid = cli(
+        "payments",
+        "record",
+        granted["invoice"],
+        "--amount",
+        Money.from_dict(rprice).major_str(),
+        "--currency",
+        rprice["currency"],
+        "--reference",
+        "DEMO-SETTLEMENT-RETRO",
+    )["status"]
+    story["retroactive"] = {
+        "licence": retro["licence"],
+        "works": len(retro["works"]),
+        "price": rprice["display"],
+        "surcharge_percent": retro["surcharge_bp"] / 100,
+        "payment": rpaid,
+    }
 
     # 7. Distribute the money; a statement per paid holder.
     today = date.today()
-    run = cli("distribute", "--period", f"{today - timedelta(days=30)}..{today + timedelta(days=1)}",
-              "--fee", f"{ORG_NAME}=10")  # the CMO keeps 10 % for its costs
+    run = cli(
+        "distribute",
+        "--period",
+        f"{today - timedelta(days=30)}..{today + timedelta(days=1)}",
+        "--fee",
+        f"{ORG_NAME}=10",
+    )  # the CMO keeps 10 % for its costs
     (demo / "statements").mkdir()
     holders = [h for h in cli("holders", "list")]
     written = []
     for h in holders:
         try:
-            cli("statements", "--run", run["run"], "--holder", h["id"], "--out",
-                demo / "statements" / f"holder-{h['id']}.html", "--format", "html")
+            cli(
+                "statements",
+                "--run",
+                run["run"],
+                "--holder",
+                h["id"],
+                "--out",
+                demo / "statements" / f"holder-{h['id']}.html",
+                "--format",
+                "html",
+            )
             written.append(h["id"])
         except DemoError:
             continue
-    story["distribution"] = {"run": run["run"], "lines": run["lines"], "holders": run["holders"],
-                             "statements": len(written)}
+    story["distribution"] = {
+        "run": run["run"],
+        "lines": run["lines"],
+        "holders": run["holders"],
+        "statements": len(written),
+    }
 
     # 8. Publish the clearance in the log; lookups.
     published = cli("log", "record-clearance", clears / "clearance-2")
-    summary = cli("summary", "--clearance", clears / "clearance-2", "--model", MODEL, "--version", "1",
-                  "--provider", DEV_NAME, "--out", demo / "summary.html")
+    summary = cli(
+        "summary",
+        "--clearance",
+        clears / "clearance-2",
+        "--model",
+        MODEL,
+        "--version",
+        "1",
+        "--provider",
+        DEV_NAME,
+        "--out",
+        demo / "summary.html",
+    )
     cli("log", "sign")
     story["published"] = published["index"]
     story["summary"] = {"log_index": summary["log_index"], "path": summary["out"]}
@@ -367,13 +559,17 @@ def _play(data_dir: Path, url: str | None) -> dict:
     stranger.write_text(_text(random.Random(99), korean=False), encoding="utf-8")
     unknown = cli("lookup", stranger)
     answer = {True: "yes", False: "no", None: "unknown"}
-    story["lookups"] = {"licensed work": answer[_included(yes, published["index"])],
-                        "declined work": answer[_included(no, published["index"])],
-                        "unregistered file": unknown["verdict"]}  # "unknown": no registered work matches it
+    story["lookups"] = {
+        "licensed work": answer[_included(yes, published["index"])],
+        "declined work": answer[_included(no, published["index"])],
+        "unregistered file": unknown["verdict"],
+    }  # "unknown": no registered work matches it
     story["lookup_works"] = {"yes": lic_work, "no": denied_work}
-    story["accounts"] = [{"role": "org-admin", "email": CMO_EMAIL, "name": ORG_NAME},
-                         *({"role": "creator", "email": e, "name": n} for n, e in CREATORS),
-                         {"role": "developer", "email": DEV_EMAIL, "name": DEV_NAME}]
+    story["accounts"] = [
+        {"role": "org-admin", "email": CMO_EMAIL, "name": ORG_NAME},
+        *({"role": "creator", "email": e, "name": n} for n, e in CREATORS),
+        {"role": "developer", "email": DEV_EMAIL, "name": DEV_NAME},
+    ]
     story["password"] = DEMO_PASSWORD
     story["licensee"] = licensee
     reg.engine.dispose()

@@ -59,8 +59,11 @@ def distribute(
         r = run_distribution(reg, p, Formula(fee_bp=fees, thresholds=thresholds))
     except DistributionError as e:
         fail(f"distribution {period}: {e}")
-    emit(r, as_json, f"distribution run {r['run']}: {r['lines']} lines, {r['holders']} holder totals, "
-                     f"sha256 {r['sha256'][:16]}…")
+    emit(
+        r,
+        as_json,
+        f"distribution run {r['run']}: {r['lines']} lines, {r['holders']} holder totals, sha256 {r['sha256'][:16]}…",
+    )
 
 
 @app.command()
@@ -82,15 +85,20 @@ def statements(
     st = dist.statement(reg, run, reg.find_holder(holder)["id"])
     if recompute:
         st["recomputed"] = dist.recompute(reg, run)
-    text = {"json": lambda: json.dumps(st, ensure_ascii=False, indent=2) + "\n", "csv": lambda: dist.statement_csv(st),
-            "html": lambda: dist.statement_html(st, lang)}.get("json" if as_json and not out_file else fmt)
+    text = {
+        "json": lambda: json.dumps(st, ensure_ascii=False, indent=2) + "\n",
+        "csv": lambda: dist.statement_csv(st),
+        "html": lambda: dist.statement_html(st, lang),
+    }.get("json" if as_json and not out_file else fmt)
     if text is None:
         fail(f"--format {fmt!r}: expected json, csv or html")
     if out_file:
         body = text()
         out_file.write_text(body, encoding="utf-8")
-        emit({"run": run, "holder": st.get("holder"), "format": fmt, "path": str(out_file),
-              "bytes": len(body.encode())}, as_json)
+        emit(
+            {"run": run, "holder": st.get("holder"), "format": fmt, "path": str(out_file), "bytes": len(body.encode())},
+            as_json,
+        )
         if not as_json:
             err.print(f"statement written to {out_file}")
     else:

@@ -18,6 +18,7 @@ from fairtrain.services import registry as registry_service  # lazy: `clear` nev
 holders_app = typer.Typer(help="Rights holders: creators, publishers, labels.", no_args_is_help=True)
 app.add_typer(holders_app, name="holders")
 
+
 @holders_app.command("add")
 def holders_add(name: str, email: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
     """Register a rights holder."""
@@ -27,8 +28,9 @@ def holders_add(name: str, email: Annotated[str | None, typer.Option()] = None, 
 
 
 @holders_app.command("list")
-def holders_list(name: Annotated[str | None, typer.Option(help="Part of the name")] = None,
-                 as_json: JsonOpt = False) -> None:
+def holders_list(
+    name: Annotated[str | None, typer.Option(help="Part of the name")] = None, as_json: JsonOpt = False
+) -> None:
     rows = registry().list_holders(name=name)
     t = Table("id", "name", "email")
     for h in rows:

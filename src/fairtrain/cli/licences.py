@@ -25,11 +25,14 @@ from fairtrain.core.money import Money
 licences_app = typer.Typer(help="Licences before use: request, accept, decline, show.", no_args_is_help=True)
 app.add_typer(licences_app, name="licences")
 
+
 @licences_app.command("request")
 def licences_request(
     quote: Annotated[Path, typer.Argument(metavar="QUOTE", help="A clearance's licence-quote.json")],
     licensee: Annotated[str | None, typer.Option()] = None,
-    category: Annotated[list[str] | None, typer.Option(help="Categories to licence (default: the quote's purpose)")] = None,
+    category: Annotated[
+        list[str] | None, typer.Option(help="Categories to licence (default: the quote's purpose)")
+    ] = None,
     until: Annotated[str | None, typer.Option(help="Licence end date")] = None,
     model_version: Annotated[list[str] | None, typer.Option(help="Model versions covered (default any)")] = None,
     as_json: JsonOpt = False,
@@ -45,15 +48,25 @@ def licences_request(
         fail(str(e))
     if not isinstance(data, dict):
         fail(f"{quote}: expected an object (a clearance's licence quote)")
-    ids = licensing().request(data, licensee=licensee, categories=parse_categories(category) or None,
-                               valid_until=parse_when(until, "--until"), model_versions=tuple(model_version or ()))
+    ids = licensing().request(
+        data,
+        licensee=licensee,
+        categories=parse_categories(category) or None,
+        valid_until=parse_when(until, "--until"),
+        model_versions=tuple(model_version or ()),
+    )
     emit({"licences": ids}, as_json, f"requested licences {', '.join(map(str, ids))}")
 
 
 @licences_app.command("declare-use")
 def licences_declare_use(
-    usage: Annotated[Path, typer.Argument(metavar="USAGE", help="A clearance's licence-quote.json (reservation "
-                                                                "mode, over the training set) or a usage report")],
+    usage: Annotated[
+        Path,
+        typer.Argument(
+            metavar="USAGE",
+            help="A clearance's licence-quote.json (reservation mode, over the training set) or a usage report",
+        ),
+    ],
     licensee: Annotated[str | None, typer.Option()] = None,
     category: Annotated[list[str] | None, typer.Option(help="Categories used (default: the report's purpose)")] = None,
     as_json: JsonOpt = False,
@@ -64,8 +77,11 @@ def licences_declare_use(
     if not isinstance(data, dict):
         fail(f"{usage}: expected a JSON object")
     out = licensing().declare_past_use(data, licensee=licensee, categories=parse_categories(category) or None)
-    lines = [f"retroactive licence {x['licence']} asked of {x['grantor']}: {len(x['works'])} works, "
-             f"{Money.from_dict(x['price'])} (surcharge {x['surcharge_bp'] / 100}%)" for x in out["licences"]]
+    lines = [
+        f"retroactive licence {x['licence']} asked of {x['grantor']}: {len(x['works'])} works, "
+        f"{Money.from_dict(x['price'])} (surcharge {x['surcharge_bp'] / 100}%)"
+        for x in out["licences"]
+    ]
     lines += [f"not covered: work {u['work_id']} ({u['reason']})" for u in out["uncovered"]]
     emit(out, as_json, "\n".join(lines))
 
@@ -95,14 +111,28 @@ def licences_accept(
         fail(f"terms: {e}")
     lic = licensing()
     lic.authorise(licence, acting_as)  # before asking for a key: say who may answer first
-    r = lic.accept(licence, party=acting_as, key=party_key(acting_as, key), collective=collective,
-                   price=amount, revenue_share_bp=bp)
-    emit(r, as_json, f"licence {licence} granted by {acting_as}; invoice {r['invoice']} for {r['grant']['price']['display']}")
+    r = lic.accept(
+        licence,
+        party=acting_as,
+        key=party_key(acting_as, key),
+        collective=collective,
+        price=amount,
+        revenue_share_bp=bp,
+    )
+    emit(
+        r,
+        as_json,
+        f"licence {licence} granted by {acting_as}; invoice {r['invoice']} for {r['grant']['price']['display']}",
+    )
 
 
 @licences_app.command("decline")
-def licences_decline(licence: int, acting_as: Annotated[str, typer.Option("--as")],
-                     note: Annotated[str, typer.Option()] = "", as_json: JsonOpt = False) -> None:
+def licences_decline(
+    licence: int,
+    acting_as: Annotated[str, typer.Option("--as")],
+    note: Annotated[str, typer.Option()] = "",
+    as_json: JsonOpt = False,
+) -> None:
     r = licensing().decline(licence, party=acting_as, note=note)
     emit(r, as_json, f"licence {licence} declined")
 
@@ -114,13 +144,22 @@ def licences_show(licence: int, as_json: JsonOpt = False) -> None:
 
 
 @licences_app.command("list")
-def licences_list(licensee: Annotated[str | None, typer.Option()] = None,
-                  grantor: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+def licences_list(
+    licensee: Annotated[str | None, typer.Option()] = None,
+    grantor: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
     rows = licensing().list(licensee=licensee, grantor=grantor)
     t = Table("id", "licensee", "grantor", "status", "works", "price")
     for r in rows:
-        t.add_row(str(r["id"]), r["licensee"], r["grantor"], r["status"], str(len(r["request"]["works"])),
-                  r["price"]["display"])
+        t.add_row(
+            str(r["id"]),
+            r["licensee"],
+            r["grantor"],
+            r["status"],
+            str(len(r["request"]["works"])),
+            r["price"]["display"],
+        )
     emit(rows, as_json, t)
 
 
@@ -130,6 +169,13 @@ def invoices(licensee: Annotated[str | None, typer.Option()] = None, as_json: Js
     rows = licensing().invoices(licensee=licensee)
     t = Table("id", "licence", "licensee", "grantor", "amount", "paid", "status")
     for r in rows:
-        t.add_row(str(r["id"]), str(r["licence"]), r["licensee"], r["grantor"], r["amount"]["display"],
-                  r["paid"]["display"], r["status"])
+        t.add_row(
+            str(r["id"]),
+            str(r["licence"]),
+            r["licensee"],
+            r["grantor"],
+            r["amount"]["display"],
+            r["paid"]["display"],
+            r["status"],
+        )
     emit(rows, as_json, t)

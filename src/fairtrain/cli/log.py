@@ -23,9 +23,9 @@ from fairtrain.cli._common import (
     trusted_keys,
 )
 
-log_app = typer.Typer(help="The public, verifiable log (RFC 9162): heads, proofs, verification.",
-                      no_args_is_help=True)
+log_app = typer.Typer(help="The public, verifiable log (RFC 9162): heads, proofs, verification.", no_args_is_help=True)
 app.add_typer(log_app, name="log")
+
 
 @log_app.command("sign")
 def log_sign(key: Annotated[str, typer.Option(help="Signing key name")] = "registry", as_json: JsonOpt = False) -> None:
@@ -52,27 +52,38 @@ def _save_head(head: dict) -> None:
 
 
 @log_app.command("show")
-def log_show(start: Annotated[int, typer.Option(help="First entry")] = 0,
-             limit: Annotated[int, typer.Option(help="How many entries")] = 50, as_json: JsonOpt = False) -> None:
+def log_show(
+    start: Annotated[int, typer.Option(help="First entry")] = 0,
+    limit: Annotated[int, typer.Option(help="How many entries")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
     """The latest signed tree head and a range of entries."""
     lg = public_log()
     size, root = lg.size_and_root()
     heads = lg.heads()
     entries = lg.entries(start, start + limit)
     data = {"size": size, "root": root.hex(), "latest_head": heads[-1] if heads else None, "entries": entries}
-    t = Table("idx", "kind", "at", "body", title=f"log: {size} entries, root {root.hex()[:16]}…, "
-              f"{len(heads)} signed heads")
+    t = Table(
+        "idx", "kind", "at", "body", title=f"log: {size} entries, root {root.hex()[:16]}…, {len(heads)} signed heads"
+    )
     for e in entries:
         t.add_row(str(e["idx"]), e["kind"], e["at"], json.dumps(e["body"], ensure_ascii=False)[:80])
     emit(data, as_json, t)
 
 
 @log_app.command("verify")
-def log_verify(proof: Annotated[Path | None, typer.Option(help="Check this proof file offline instead of the log")] = None,
-               head: Annotated[list[Path] | None, typer.Option(
-                   help="A signed tree head you hold (saved from `log sign --json`, GET /api/log or another "
-                        "verifier; repeatable); the heads `log sign` saved in this data directory count too")] = None,
-               public_key: PublicKeyOpt = None, as_json: JsonOpt = False) -> None:
+def log_verify(
+    proof: Annotated[Path | None, typer.Option(help="Check this proof file offline instead of the log")] = None,
+    head: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A signed tree head you hold (saved from `log sign --json`, GET /api/log or another "
+            "verifier; repeatable); the heads `log sign` saved in this data directory count too"
+        ),
+    ] = None,
+    public_key: PublicKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Recompute the log from its entries and check it against signed tree heads you hold, or check one
     proof file offline."""
     from fairtrain.services.log import LogError, held_heads, verify_proof
@@ -98,8 +109,10 @@ def log_verify(proof: Annotated[Path | None, typer.Option(help="Check this proof
     if as_json:
         emit(result, True)
     elif result["valid"]:
-        out.print(f"[green]log valid[/]: {result['size']} entries, {result['tree_heads']} signed tree heads, "
-                  f"root {result['root']}")
+        out.print(
+            f"[green]log valid[/]: {result['size']} entries, {result['tree_heads']} signed tree heads, "
+            f"root {result['root']}"
+        )
     else:
         for p in result["problems"]:
             err.print(f"[red]{p}[/]", highlight=False)
@@ -108,24 +121,41 @@ def log_verify(proof: Annotated[Path | None, typer.Option(help="Check this proof
 
 
 @log_app.command("prove")
-def log_prove(index: Annotated[int, typer.Argument(help="Entry index")],
-              size: Annotated[int | None, typer.Option(help="Tree head size (default: latest)")] = None,
-              consistency_from: Annotated[int | None, typer.Option(
-                  "--from", help="Instead: a consistency proof from this earlier head size")] = None,
-              as_json: JsonOpt = True) -> None:
+def log_prove(
+    index: Annotated[int, typer.Argument(help="Entry index")],
+    size: Annotated[int | None, typer.Option(help="Tree head size (default: latest)")] = None,
+    consistency_from: Annotated[
+        int | None, typer.Option("--from", help="Instead: a consistency proof from this earlier head size")
+    ] = None,
+    as_json: JsonOpt = True,
+) -> None:
     """Print an inclusion proof for an entry (or a consistency proof between heads), checkable offline."""
     lg = public_log()
-    proof = lg.consistency_proof(consistency_from, size) if consistency_from is not None else lg.inclusion_proof(index, size)
+    proof = (
+        lg.consistency_proof(consistency_from, size)
+        if consistency_from is not None
+        else lg.inclusion_proof(index, size)
+    )
     emit(proof, True)
 
 
 @log_app.command("record-clearance")
 def log_record_clearance(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT")],
-    to: Annotated[str | None, typer.Option("--to", help="Publish to this fairtrain registry (its base URL): the "
-                                                         "manifest and its leaves, so its lookups answer for them")] = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="FAIRTRAIN_API_KEY",
-                                                help="A developer API key of that registry", show_default=False)] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Publish to this fairtrain registry (its base URL): the "
+            "manifest and its leaves, so its lookups answer for them",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", envvar="FAIRTRAIN_API_KEY", help="A developer API key of that registry", show_default=False
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Publish a clearance manifest (signed by its licensee) in the log: this data directory's, or with
@@ -140,8 +170,11 @@ def log_record_clearance(
     signer = verify_document(doc)
     body = {"manifest": doc, "licensee_key_id": signer.key_id}
     (idx,) = public_log().append([Entry("clearance", body, subject=f"licensee:{doc.get('licensee')}")])
-    emit({"index": idx, "licensee": doc.get("licensee"), "key_id": signer.key_id}, as_json,
-         f"clearance manifest of {doc.get('licensee')} recorded as log entry {idx}")
+    emit(
+        {"index": idx, "licensee": doc.get("licensee"), "key_id": signer.key_id},
+        as_json,
+        f"clearance manifest of {doc.get('licensee')} recorded as log entry {idx}",
+    )
 
 
 def _publish_to(out_dir: Path, url: str, api_key: str | None, as_json: bool) -> None:
@@ -152,8 +185,12 @@ def _publish_to(out_dir: Path, url: str, api_key: str | None, as_json: bool) -> 
         fail("--to needs a developer API key: --api-key KEY or FAIRTRAIN_API_KEY")
     if not url.startswith(("http://", "https://")):
         fail(f"--to {url!r}: give the registry's base URL, e.g. https://registry.example")
-    names = {"manifest": "manifest.json", "leaves_works": "leaves-works.parquet",
-             "leaves_items": "leaves-items.parquet", "decisions": "decisions.parquet"}
+    names = {
+        "manifest": "manifest.json",
+        "leaves_works": "leaves-works.parquet",
+        "leaves_items": "leaves-items.parquet",
+        "decisions": "decisions.parquet",
+    }
     files = {}
     for field, name in names.items():
         path = out_dir / name
@@ -163,8 +200,12 @@ def _publish_to(out_dir: Path, url: str, api_key: str | None, as_json: bool) -> 
             fail(f"{path}: missing (OUT must be the directory `fairtrain clear --out` wrote)")
         files[field] = (name, path.read_bytes())
     try:
-        r = httpx.post(url.rstrip("/") + "/api/clearances", files=files, timeout=120,
-                       headers={"Authorization": f"Bearer {api_key}"})
+        r = httpx.post(
+            url.rstrip("/") + "/api/clearances",
+            files=files,
+            timeout=120,
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
     except httpx.HTTPError as e:
         fail(f"{url}: cannot reach the registry ({e})", code=1)
     try:
@@ -174,5 +215,9 @@ def _publish_to(out_dir: Path, url: str, api_key: str | None, as_json: bool) -> 
     if r.status_code != 201:
         detail = body.get("detail") if isinstance(body, dict) else body
         fail(f"{url} refused the clearance ({r.status_code}): {detail}", code=1)
-    emit(body, as_json, f"clearance manifest of {body.get('licensee')} published to {url} as log entry {body['index']}"
-                        + ("" if body.get("new") else " (already published)"))
+    emit(
+        body,
+        as_json,
+        f"clearance manifest of {body.get('licensee')} published to {url} as log entry {body['index']}"
+        + ("" if body.get("new") else " (already published)"),
+    )

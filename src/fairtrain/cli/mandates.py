@@ -23,27 +23,49 @@ from fairtrain.core.vocab import Category
 mandates_app = typer.Typer(help="Members' mandates to organisations.", no_args_is_help=True)
 app.add_typer(mandates_app, name="mandates")
 
+
 @mandates_app.command("add")
 def mandates_add(
     holder: Annotated[str, typer.Option(help="Holder id or name")],
     org: Annotated[str, typer.Option(help="Organisation id or name")],
-    category: Annotated[list[str] | None, typer.Option(help="Categories (repeat or comma-separate); default all")] = None,
+    category: Annotated[
+        list[str] | None, typer.Option(help="Categories (repeat or comma-separate); default all")
+    ] = None,
     valid_from: Annotated[str | None, typer.Option("--from")] = None,
     valid_until: Annotated[str | None, typer.Option("--until")] = None,
-    pending: Annotated[bool, typer.Option(help="Await the holder's consent (confirm or signed paper) before it "
-                                               "counts; default: the holder consented, it counts now")] = False,
+    pending: Annotated[
+        bool,
+        typer.Option(
+            help="Await the holder's consent (confirm or signed paper) before it "
+            "counts; default: the holder consented, it counts now"
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Record that a member mandates an organisation to act for them."""
     reg = registry()
     h, o = reg.find_holder(holder), reg.find_org(org)
     cats = parse_categories(category) or list(Category)
-    mid = reg.add_mandate(h["id"], o["id"], cats, valid_from=parse_when(valid_from, "--from"),
-                          valid_until=parse_when(valid_until, "--until"), pending=pending)
-    emit({"id": mid, "holder": h["ref"], "org": o["ref"], "categories": [c.value for c in cats],
-          "status": "pending" if pending else "confirmed"}, as_json,
-         f"mandate {mid}: {h['name']} → {o['name']} for {', '.join(c.value for c in cats)}"
-         + (" (pending the holder's consent)" if pending else ""))
+    mid = reg.add_mandate(
+        h["id"],
+        o["id"],
+        cats,
+        valid_from=parse_when(valid_from, "--from"),
+        valid_until=parse_when(valid_until, "--until"),
+        pending=pending,
+    )
+    emit(
+        {
+            "id": mid,
+            "holder": h["ref"],
+            "org": o["ref"],
+            "categories": [c.value for c in cats],
+            "status": "pending" if pending else "confirmed",
+        },
+        as_json,
+        f"mandate {mid}: {h['name']} → {o['name']} for {', '.join(c.value for c in cats)}"
+        + (" (pending the holder's consent)" if pending else ""),
+    )
 
 
 @mandates_app.command("list")
@@ -52,14 +74,26 @@ def mandates_list(org: Annotated[str | None, typer.Option()] = None, as_json: Js
     rows = reg.mandates(org_id=reg.find_org(org)["id"] if org else None)
     t = Table("id", "holder", "org", "categories", "status", "in force", "from", "until", "ends")
     for m in rows:
-        t.add_row(str(m["id"]), m["holder"], m["org"], ",".join(m["categories"]), m["status"],
-                  "yes" if m["in_force"] else "no", m["valid_from"], m["valid_until"] or "", m["ends_at"] or "")
+        t.add_row(
+            str(m["id"]),
+            m["holder"],
+            m["org"],
+            ",".join(m["categories"]),
+            m["status"],
+            "yes" if m["in_force"] else "no",
+            m["valid_from"],
+            m["valid_until"] or "",
+            m["ends_at"] or "",
+        )
     emit(rows, as_json, t)
 
 
 def _show(m: dict, as_json: bool, what: str) -> None:
-    emit(m, as_json, f"mandate {m['id']} ({m['holder']} → {m['org']}): {what}; "
-                     f"{'in force' if m['in_force'] else 'not in force'}")
+    emit(
+        m,
+        as_json,
+        f"mandate {m['id']} ({m['holder']} → {m['org']}): {what}; {'in force' if m['in_force'] else 'not in force'}",
+    )
 
 
 @mandates_app.command("invite")
@@ -68,8 +102,11 @@ def mandates_invite(mandate_id: Annotated[int, typer.Argument(metavar="ID")], as
     stops working). The holder confirms with `mandates confirm ID --token TOKEN` or the web link."""
     token = registry().mandate_invitation(mandate_id)
     link = f"/mandates/{mandate_id}/confirm?token={token}"
-    emit({"id": mandate_id, "token": token, "link": link}, as_json,
-         f"mandate {mandate_id}: confirmation token {token}\nlink (on the web app): {link}")
+    emit(
+        {"id": mandate_id, "token": token, "link": link},
+        as_json,
+        f"mandate {mandate_id}: confirmation token {token}\nlink (on the web app): {link}",
+    )
 
 
 @mandates_app.command("confirm")
@@ -109,7 +146,9 @@ def mandates_attach(
 @mandates_app.command("revoke")
 def mandates_revoke(
     mandate_id: Annotated[int, typer.Argument(metavar="ID")],
-    end: Annotated[str | None, typer.Option(help="When it ends (ISO date or date-time; default now, never past)")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="When it ends (ISO date or date-time; default now, never past)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a mandate from an end date; the mandate and its history stay."""

@@ -18,6 +18,7 @@ from fairtrain.services import registry as registry_service  # lazy: `clear` nev
 orgs_app = typer.Typer(help="Organisations (CMOs) acting for their members.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 
+
 @orgs_app.command("list")
 def orgs_list(as_json: JsonOpt = False) -> None:
     rows = registry().list_orgs()
@@ -28,8 +29,12 @@ def orgs_list(as_json: JsonOpt = False) -> None:
 
 
 @orgs_app.command("add")
-def orgs_add(name: str, country: Annotated[str | None, typer.Option(help="ISO 3166 alpha-2")] = None,
-             email: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+def orgs_add(
+    name: str,
+    country: Annotated[str | None, typer.Option(help="ISO 3166 alpha-2")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Register an organisation (a CMO)."""
     oid = registry().add_org(name, country=country, email=email)
     ref = registry_service.org_ref(oid)

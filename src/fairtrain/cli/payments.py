@@ -16,14 +16,20 @@ from fairtrain.cli._common import (
 )
 from fairtrain.core.money import Money
 
-payments_app = typer.Typer(help="Payments against invoices (manual or imported settlement records).",
-                           no_args_is_help=True)
+payments_app = typer.Typer(
+    help="Payments against invoices (manual or imported settlement records).", no_args_is_help=True
+)
 app.add_typer(payments_app, name="payments")
 
+
 @payments_app.command("record")
-def payments_record(invoice: int, amount: Annotated[str, typer.Option()], currency: Annotated[str, typer.Option()],
-                    reference: Annotated[str, typer.Option(help="Settlement reference (unique)")],
-                    as_json: JsonOpt = False) -> None:
+def payments_record(
+    invoice: int,
+    amount: Annotated[str, typer.Option()],
+    currency: Annotated[str, typer.Option()],
+    reference: Annotated[str, typer.Option(help="Settlement reference (unique)")],
+    as_json: JsonOpt = False,
+) -> None:
     """Confirm a payment by hand (there is no payment processor: this is logged)."""
     r = licensing().record_payment(invoice, Money.parse(amount, currency), reference=reference)
     emit(r, as_json, f"payment on invoice {invoice}: " + ("already recorded" if r["duplicate"] else r["status"]))

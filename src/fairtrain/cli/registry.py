@@ -24,6 +24,7 @@ from fairtrain.services import registry as registry_service  # lazy: `clear` nev
 registry_app = typer.Typer(help="Bulk registry operations.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 
+
 @app.command()
 def init(as_json: JsonOpt = False) -> None:
     """Create (or upgrade) the registry database, and the registry's signing key if there is none (marked
@@ -37,23 +38,38 @@ def init(as_json: JsonOpt = False) -> None:
     if created:
         SigningKey.generate().save(path, role=REGISTRY)
     key = SigningKey.load(path)
-    emit({"database": where, "ready": True, "registry_key": str(path), "key_id": key.public.key_id,
-          "key_created": created}, as_json,
-         f"registry ready at [bold]{where}[/]; registry key {key.public.key_id} "
-         f"{'created' if created else 'kept'} at {path}")
-
-
+    emit(
+        {
+            "database": where,
+            "ready": True,
+            "registry_key": str(path),
+            "key_id": key.public.key_id,
+            "key_created": created,
+        },
+        as_json,
+        f"registry ready at [bold]{where}[/]; registry key {key.public.key_id} "
+        f"{'created' if created else 'kept'} at {path}",
+    )
 
 
 @registry_app.command("import")
 def registry_import(
-    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A CSV, tab-separated text or XLSX sheet, or a "
-                                           "ZIP of one sheet and the works' files (paths relative to the sheet)")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SOURCE",
+            help="A CSV, tab-separated text or XLSX sheet, or a "
+            "ZIP of one sheet and the works' files (paths relative to the sheet)",
+        ),
+    ],
     org: Annotated[str, typer.Option(help="The importing organisation (id or name)")],
     skip_invalid: Annotated[bool, typer.Option(help="Import the valid rows and report the rest")] = False,
-    files_root: Annotated[Path | None, typer.Option(help="Folder the file column is confined to (default: the sheet's)")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Report every problem and what would be created, updated and "
-                                          "disputed; store nothing")] = False,
+    files_root: Annotated[
+        Path | None, typer.Option(help="Folder the file column is confined to (default: the sheet's)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Report every problem and what would be created, updated and disputed; store nothing")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a repertoire (see README for the columns; Korean headers, CP949, UTF-16 and XLSX are read).
@@ -69,12 +85,24 @@ def registry_import(
     staging = resolve_data_dir(state.data_dir) / "uploads" / f"cli-{secrets.token_hex(8)}"
     try:
         prepared = repertoire.prepare(source, staging, source=str(source), files=files_root)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err, disable=as_json or not err.is_terminal) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=as_json or not err.is_terminal,
+        ) as bar:
             task = bar.add_task("checking rows" if dry_run else "importing rows", total=None)
-            report = registry_service.import_csv(reg, prepared.sheet, org_id=o["id"], skip_invalid=skip_invalid,
-                                                 progress=lambda n: bar.update(task, completed=n),
-                                                 files_root=prepared.files_root, dry_run=dry_run)
+            report = registry_service.import_csv(
+                reg,
+                prepared.sheet,
+                org_id=o["id"],
+                skip_invalid=skip_invalid,
+                progress=lambda n: bar.update(task, completed=n),
+                files_root=prepared.files_root,
+                dry_run=dry_run,
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result = {**report.to_dict(), "file": str(source), "encoding": prepared.encoding, "dry_run": dry_run}
@@ -82,8 +110,21 @@ def registry_import(
         emit(result, True)
     else:
         t = Table("rows", "created", "updated", "unchanged", "invalid", "new holders", "disputes", "imported")
-        t.add_row(*(str(x) for x in (report.rows, report.created, report.updated, report.unchanged, report.invalid,
-                                     report.holders_created, report.disputes, "yes" if report.imported else "no")))
+        t.add_row(
+            *(
+                str(x)
+                for x in (
+                    report.rows,
+                    report.created,
+                    report.updated,
+                    report.unchanged,
+                    report.invalid,
+                    report.holders_created,
+                    report.disputes,
+                    "yes" if report.imported else "no",
+                )
+            )
+        )
         out.print(t)
         err.print(f"{source}: read as {prepared.encoding}", highlight=False)
         for e in report.errors:

@@ -19,24 +19,39 @@ from fairtrain.cli._common import (
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-          secure_cookies: Annotated[bool, typer.Option(help="Mark session cookies Secure (behind HTTPS)")] = False,
-          trusted_proxy: Annotated[list[str] | None, typer.Option(
-              help="A reverse proxy's address or network whose X-Forwarded-For names the client (repeatable); "
-                   "without one the header is ignored")] = None,
-          smtp: Annotated[str | None, typer.Option(
-              help="SMTP server HOST:PORT for e-mail notices (else $FAIRTRAIN_SMTP; without one none are sent)")] = None,
-          mail_from: Annotated[str | None, typer.Option(
-              help="Sender address of e-mail notices (else $FAIRTRAIN_MAIL_FROM)")] = None,
-          as_json: JsonOpt = False) -> None:
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    secure_cookies: Annotated[bool, typer.Option(help="Mark session cookies Secure (behind HTTPS)")] = False,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A reverse proxy's address or network whose X-Forwarded-For names the client (repeatable); "
+            "without one the header is ignored"
+        ),
+    ] = None,
+    smtp: Annotated[
+        str | None,
+        typer.Option(help="SMTP server HOST:PORT for e-mail notices (else $FAIRTRAIN_SMTP; without one none are sent)"),
+    ] = None,
+    mail_from: Annotated[
+        str | None, typer.Option(help="Sender address of e-mail notices (else $FAIRTRAIN_MAIL_FROM)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Run the web application (pages and JSON API) on HOST:PORT; creates the registry if needed."""
     import uvicorn
 
     from fairtrain.web import create_app
 
-    web_app = create_app(state.data_dir, state.url, secure_cookies=secure_cookies, trusted_proxies=trusted_proxy or (),
-                         smtp=smtp, mail_from=mail_from)
+    web_app = create_app(
+        state.data_dir,
+        state.url,
+        secure_cookies=secure_cookies,
+        trusted_proxies=trusted_proxy or (),
+        smtp=smtp,
+        mail_from=mail_from,
+    )
     url = f"http://{host}:{port}/"
     if as_json:  # one line a script can read before the server takes over the terminal
         emit({"url": url, "openapi": url + "openapi.json", "docs": url + "docs"}, True)
@@ -71,7 +86,9 @@ def demo(as_json: JsonOpt = False) -> None:
         f"{s['repertoire']['encoding']}; texts, images, songs) · {ft} works list",
         f"2. {s['creators']['accounts']} creators signed up and registered {s['creators']['works']} works · {ft} holders list",
         f"3. Demo AI Lab cleared {d['items']} items ({d['exact']} copies, {d['edited']} edits, {d['unrelated']} "
-        f"unrelated): " + ", ".join(f"{k} {v}" for k, v in c1["by_decision"].items()) + f" · {clears}/clearance-1/report.html",
+        f"unrelated): "
+        + ", ".join(f"{k} {v}" for k, v in c1["by_decision"].items())
+        + f" · {clears}/clearance-1/report.html",
         f"4. {lic['requested']} licences requested: KOMCA and Jeon Photo accepted ({' + '.join(lic['prices'])}, "
         f"{' and '.join(lic['payments'])}), Yoon Haneul declined · {ft} licences list",
         f"5. Re-cleared on a fresh snapshot: {c2['passed']} of {c2['items']} items cleared (was {c1['passed']}) · "
@@ -83,9 +100,13 @@ def demo(as_json: JsonOpt = False) -> None:
         f"{ft} statements --run {dist['run']} --holder 1",
         f"8. Clearance published as log entry {s['published']}, model summary as entry {s['summary']['log_index']}; "
         f"the head is signed · {ft} log show",
-        "9. Was my work used? " + ", ".join(f"{k}: {v}" for k, v in s["lookups"].items()) +
-        f" · {ft} lookup --work {s['lookup_works']['yes']} --clearance {clears}/clearance-2",
-        "10. Sign in (password " + s["password"] + "): " + ", ".join(f"{a['email']} ({a['role']})" for a in s["accounts"]),
+        "9. Was my work used? "
+        + ", ".join(f"{k}: {v}" for k, v in s["lookups"].items())
+        + f" · {ft} lookup --work {s['lookup_works']['yes']} --clearance {clears}/clearance-2",
+        "10. Sign in (password "
+        + s["password"]
+        + "): "
+        + ", ".join(f"{a['email']} ({a['role']})" for a in s["accounts"]),
     ]
     if s["reused"]:
         out.print(f"[dim]reusing the demo already in {data_dir} (delete it to play the story again)[/]")

@@ -20,9 +20,11 @@ from fairtrain.cli._common import (
 )
 from fairtrain.core.vocab import Category, Level
 
-signals_app = typer.Typer(help="Machine-readable signals: render them from declarations, read them from the web.",
-                          no_args_is_help=True)
+signals_app = typer.Typer(
+    help="Machine-readable signals: render them from declarations, read them from the web.", no_args_is_help=True
+)
 app.add_typer(signals_app, name="signals")
+
 
 @signals_app.command("render")
 def signals_render(
@@ -33,9 +35,14 @@ def signals_render(
     work: Annotated[int | None, typer.Option(help="One work")] = None,
     contact: Annotated[str | None, typer.Option(help="Contact email written into the signals")] = None,
     licence_url: Annotated[list[str] | None, typer.Option(help="Where licences are offered (repeatable)")] = None,
-    embed: Annotated[list[Path] | None, typer.Option(help="Image files to copy into OUT/embedded/ with XMP "
-                                                          "(plus:DataMining) and, given --c2pa-cert, a signed C2PA "
-                                                          "manifest (repeatable)")] = None,
+    embed: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Image files to copy into OUT/embedded/ with XMP "
+            "(plus:DataMining) and, given --c2pa-cert, a signed C2PA "
+            "manifest (repeatable)"
+        ),
+    ] = None,
     c2pa_cert: Annotated[Path | None, typer.Option(help="C2PA signing certificate chain (PEM)")] = None,
     c2pa_key: Annotated[Path | None, typer.Option(help="C2PA private key (PEM, PKCS#8)")] = None,
     c2pa_alg: Annotated[str, typer.Option(help="es256, ps256, ed25519 …")] = "es256",
@@ -64,9 +71,13 @@ def signals_render(
     decisions = reg.policy_decisions(level, target)
     base = site.rstrip("/")
     try:
-        policy = SignalPolicy.from_decisions(Party(who["name"], kind, email, website=base), base,
-                                             decisions.values(), policy_url=f"{base}/ai-reservation",
-                                             licence_urls=tuple(licence_url or (f"{base}/license.xml",)))
+        policy = SignalPolicy.from_decisions(
+            Party(who["name"], kind, email, website=base),
+            base,
+            decisions.values(),
+            policy_url=f"{base}/ai-reservation",
+            licence_urls=tuple(licence_url or (f"{base}/license.xml",)),
+        )
         written = write_kit(policy, out_dir)
     except SignalRenderError as e:
         fail(str(e))
@@ -85,11 +96,16 @@ def signals_render(
                 err.print(f"[red]{r.source}[/]: {r.error}", highlight=False)
     web = policy.web_values()
     coarser = {c.value: web[c].value for c in Category if web[c] is not policy.value(c)}
-    data = {"out": str(out_dir), "files": sorted(str(p.relative_to(out_dir)) for p in written),
-            "embedded": [{"source": str(r.source), "dest": str(r.dest) if r.dest else None, "error": r.error}
-                         for r in embedded],
-            "values": {c.value: d.value.value for c, d in decisions.items()},
-            "web_values": {c.value: v.value for c, v in web.items()}, "coarser": coarser}
+    data = {
+        "out": str(out_dir),
+        "files": sorted(str(p.relative_to(out_dir)) for p in written),
+        "embedded": [
+            {"source": str(r.source), "dest": str(r.dest) if r.dest else None, "error": r.error} for r in embedded
+        ],
+        "values": {c.value: d.value.value for c, d in decisions.items()},
+        "web_values": {c.value: v.value for c, v in web.items()},
+        "coarser": coarser,
+    }
     t = Table("file", title=f"signal kit for {who['name']} → {out_dir}")
     for f in data["files"]:
         t.add_row(f)
@@ -99,9 +115,11 @@ def signals_render(
     if any(not r.ok for r in embedded):
         raise typer.Exit(1)
     if coarser and not as_json:
-        out.print("[yellow]note:[/] the web formats cannot say this exactly; readers will decide "
-                  + ", ".join(f"{c}={v} (declared {policy.value(Category(c)).value})" for c, v in coarser.items()),
-                  highlight=False)
+        out.print(
+            "[yellow]note:[/] the web formats cannot say this exactly; readers will decide "
+            + ", ".join(f"{c}={v} (declared {policy.value(Category(c)).value})" for c, v in coarser.items()),
+            highlight=False,
+        )
 
 
 @signals_app.command("check")
@@ -119,9 +137,22 @@ def signals_check(
     t = Table("url", "status", "robots", *(c.value for c in Category), "errors")
     for r in reports:
         ds = {c: r.decide(c) for c in Category}
-        rows.append({"url": r.url, "status": r.status, "final_url": r.final_url, "robots_allowed": r.robots_allowed,
-                     "reserved": r.reserved, "errors": list(r.errors),
-                     "decisions": {c.value: d.to_dict() for c, d in ds.items()}})
-        t.add_row(r.url, str(r.status or "-"), {True: "allowed", False: "disallowed", None: "-"}[r.robots_allowed],
-                  *(d.value.value for d in ds.values()), "; ".join(r.errors))
+        rows.append(
+            {
+                "url": r.url,
+                "status": r.status,
+                "final_url": r.final_url,
+                "robots_allowed": r.robots_allowed,
+                "reserved": r.reserved,
+                "errors": list(r.errors),
+                "decisions": {c.value: d.to_dict() for c, d in ds.items()},
+            }
+        )
+        t.add_row(
+            r.url,
+            str(r.status or "-"),
+            {True: "allowed", False: "disallowed", None: "-"}[r.robots_allowed],
+            *(d.value.value for d in ds.values()),
+            "; ".join(r.errors),
+        )
     emit(rows, as_json, t)

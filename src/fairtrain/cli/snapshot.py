@@ -22,35 +22,59 @@ from fairtrain.cli._common import (
     trusted_keys,
 )
 
-snapshot_app = typer.Typer(help="Signed registry snapshots: fingerprints and terms, never the works.",
-                           no_args_is_help=True)
+snapshot_app = typer.Typer(
+    help="Signed registry snapshots: fingerprints and terms, never the works.", no_args_is_help=True
+)
 app.add_typer(snapshot_app, name="snapshot")
 
+
 @snapshot_app.command("export")
-def snapshot_export(out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR")],
-                    key: Annotated[str, typer.Option(help="Signing key name")] = "registry",
-                    name: Annotated[str, typer.Option(help="Registry name written into the manifest")] = "fairtrain registry",
-                    as_json: JsonOpt = False) -> None:
+def snapshot_export(
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR")],
+    key: Annotated[str, typer.Option(help="Signing key name")] = "registry",
+    name: Annotated[str, typer.Option(help="Registry name written into the manifest")] = "fairtrain registry",
+    as_json: JsonOpt = False,
+) -> None:
     """Write a signed snapshot of the registry: effective terms and fingerprints as Parquet shards."""
     from fairtrain.core.keys import SigningKey
     from fairtrain.services.registry.snapshot_export import export_snapshot
 
     signing = SigningKey.load(key_path(key))
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, disable=as_json or not err.is_terminal) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
         task = bar.add_task("exporting works", total=None)
-        manifest = export_snapshot(registry(), out_dir, signing, name=name,
-                                   progress=lambda n, total: bar.update(task, completed=n, total=total))
-    summary = {"path": str(out_dir), "key_id": manifest["signature"]["key_id"], "counts": manifest["counts"],
-               "files": len(manifest["files"]), "bytes": sum(f["bytes"] for f in manifest["files"])}
-    emit(summary, as_json, f"snapshot {out_dir}: {manifest['counts']['works']} works, {summary['files']} files, "
-                           f"{summary['bytes']:,} bytes, signed by {summary['key_id']}")
+        manifest = export_snapshot(
+            registry(),
+            out_dir,
+            signing,
+            name=name,
+            progress=lambda n, total: bar.update(task, completed=n, total=total),
+        )
+    summary = {
+        "path": str(out_dir),
+        "key_id": manifest["signature"]["key_id"],
+        "counts": manifest["counts"],
+        "files": len(manifest["files"]),
+        "bytes": sum(f["bytes"] for f in manifest["files"]),
+    }
+    emit(
+        summary,
+        as_json,
+        f"snapshot {out_dir}: {manifest['counts']['works']} works, {summary['files']} files, "
+        f"{summary['bytes']:,} bytes, signed by {summary['key_id']}",
+    )
 
 
 @snapshot_app.command("verify")
-def snapshot_verify(directory: Annotated[Path, typer.Argument(metavar="DIR")],
-                    public_key: PublicKeyOpt = None,
-                    as_json: JsonOpt = False) -> None:
+def snapshot_verify(
+    directory: Annotated[Path, typer.Argument(metavar="DIR")], public_key: PublicKeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """Check a snapshot's signature against trusted keys and every shard's hash; refuse tampering."""
     from fairtrain.core.snapshot import SnapshotError, verify_snapshot
 
@@ -58,11 +82,22 @@ def snapshot_verify(directory: Annotated[Path, typer.Argument(metavar="DIR")],
         snap = verify_snapshot(directory, trusted_keys(public_key))
     except SnapshotError as e:
         fail(f"snapshot refused: {e}", code=1)
-    data = {"path": str(directory), "valid": True, "key_id": snap.signer.key_id, "snapshot_id": snap.snapshot_id,
-            "registry": snap.manifest.get("registry"), "created_at": snap.manifest.get("created_at"),
-            "files": len(snap.manifest["files"]), "counts": snap.manifest.get("counts", {})}
-    emit(data, as_json, f"[green]valid[/]: {len(snap.manifest['files'])} files, signed by {snap.signer.key_id}, "
-                        f"snapshot id {snap.snapshot_id[:16]}…")
+    data = {
+        "path": str(directory),
+        "valid": True,
+        "key_id": snap.signer.key_id,
+        "snapshot_id": snap.snapshot_id,
+        "registry": snap.manifest.get("registry"),
+        "created_at": snap.manifest.get("created_at"),
+        "files": len(snap.manifest["files"]),
+        "counts": snap.manifest.get("counts", {}),
+    }
+    emit(
+        data,
+        as_json,
+        f"[green]valid[/]: {len(snap.manifest['files'])} files, signed by {snap.signer.key_id}, "
+        f"snapshot id {snap.snapshot_id[:16]}…",
+    )
 
 
 @app.command()
@@ -90,8 +125,14 @@ def match(
             t.add_row(r.item, r.modality or "-", "no match", "", "", "")
         for m, terms in r.matches:
             title = f"{m.work_id}" + (f" ({terms['train-genai']} for train-genai)" if terms else "")
-            t.add_row(r.item, r.modality or "-", title, f"{m.score:.3f}", m.stage,
-                      ", ".join(f"{k}={v}" for k, v in list(m.evidence.items())[:4]))
+            t.add_row(
+                r.item,
+                r.modality or "-",
+                title,
+                f"{m.score:.3f}",
+                m.stage,
+                ", ".join(f"{k}={v}" for k, v in list(m.evidence.items())[:4]),
+            )
     emit([r.to_dict() for r in results], as_json, t)
     for note in matcher.notices:  # an older snapshot still matches; say what a re-export would add
         err.print(f"note: {note}", markup=False)

@@ -10,8 +10,9 @@ import typer
 
 from fairtrain.cli._common import JsonOpt, app, emit, fail, read_json_file, registry
 
-tariffs_app = typer.Typer(help="Organisations' tariffs: the prices of their licence terms and of past use.",
-                          no_args_is_help=True)
+tariffs_app = typer.Typer(
+    help="Organisations' tariffs: the prices of their licence terms and of past use.", no_args_is_help=True
+)
 app.add_typer(tariffs_app, name="tariffs")
 
 RetroOpt = Annotated[bool, typer.Option(help="The retroactive tariff (surcharge for use declared after training)")]
@@ -32,8 +33,11 @@ def tariffs_publish(
 
 
 @tariffs_app.command("show")
-def tariffs_show(org: Annotated[str, typer.Option(help="The organisation (id or name)")],
-                 retroactive: RetroOpt = False, as_json: JsonOpt = False) -> None:
+def tariffs_show(
+    org: Annotated[str, typer.Option(help="The organisation (id or name)")],
+    retroactive: RetroOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
     """The organisation's tariff in use."""
     reg = registry()
     o = reg.find_org(org)

@@ -21,13 +21,16 @@ from fairtrain.core.money import Money
 usage_app = typer.Typer(help="Usage reports after training.", no_args_is_help=True)
 app.add_typer(usage_app, name="usage")
 
+
 @usage_app.command("report")
 def usage_report(
     licensee: Annotated[str, typer.Option()],
     model: Annotated[str, typer.Option()],
     version: Annotated[str, typer.Option()],
     idempotency_key: Annotated[str, typer.Option(help="Unique per report: re-sending never double-counts")],
-    manifest: Annotated[Path | None, typer.Option(help="The clearance's manifest.json (its Merkle roots are cited)")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="The clearance's manifest.json (its Merkle roots are cited)")
+    ] = None,
     licence: Annotated[list[int] | None, typer.Option(help="Licences this training used (repeatable)")] = None,
     weights: Annotated[Path | None, typer.Option(help="JSON {work_id: integer weight} (tokens, samples …)")] = None,
     revenue: Annotated[str | None, typer.Option(help="Revenue for revenue-share licences, major units")] = None,
@@ -38,11 +41,20 @@ def usage_report(
     """File a signed usage report after training."""
     from fairtrain.core.keys import sign_document
 
-    doc = {"format": "fairtrain-usage-report/1", "licensee": licensee, "model": model, "version": version,
-           "idempotency_key": idempotency_key, "licences": list(licence or [])}
+    doc = {
+        "format": "fairtrain-usage-report/1",
+        "licensee": licensee,
+        "model": model,
+        "version": version,
+        "idempotency_key": idempotency_key,
+        "licences": list(licence or []),
+    }
     if manifest is not None:
         m = json.loads(manifest.read_text(encoding="utf-8"))
-        doc["manifest_root"] = {"cleared_items": m["cleared_items"]["root"], "cleared_works": m["cleared_works"]["root"]}
+        doc["manifest_root"] = {
+            "cleared_items": m["cleared_items"]["root"],
+            "cleared_works": m["cleared_works"]["root"],
+        }
     if weights is not None:
         w = json.loads(weights.read_text(encoding="utf-8"))
         if not all(isinstance(v, int) and v >= 0 for v in w.values()):

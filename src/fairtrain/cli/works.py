@@ -25,6 +25,7 @@ from fairtrain.services.registry.errors import RegistryError
 works_app = typer.Typer(help="Registered works.", no_args_is_help=True)
 app.add_typer(works_app, name="works")
 
+
 @works_app.command("add")
 def works_add(
     files: Annotated[list[Path], typer.Argument(help="Text, document, image, audio or video files")],
@@ -79,8 +80,9 @@ def _split_holder(spec: str) -> tuple[str, str, object]:
 
 
 @works_app.command("list")
-def works_list(title: Annotated[str | None, typer.Option(help="Part of the title")] = None,
-               as_json: JsonOpt = False) -> None:
+def works_list(
+    title: Annotated[str | None, typer.Option(help="Part of the title")] = None, as_json: JsonOpt = False
+) -> None:
     rows = registry().list_works(title=title)
     t = Table("id", "title", "media", "status", "iscc")
     for w in rows:
@@ -89,9 +91,11 @@ def works_list(title: Annotated[str | None, typer.Option(help="Part of the title
 
 
 @works_app.command("show")
-def works_show(work: Annotated[str, typer.Argument(help="Work id, the organisation's work_ref, or an "
-                                                       "ISWC/ISRC/ISBN")],
-               org: OrgOpt = None, as_json: JsonOpt = False) -> None:
+def works_show(
+    work: Annotated[str, typer.Argument(help="Work id, the organisation's work_ref, or an ISWC/ISRC/ISBN")],
+    org: OrgOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Show a work: holders, shares, declarations and disputes."""
     reg = registry()
     w = reg.work(reg.resolve_work(work, org=org))
@@ -104,7 +108,10 @@ def works_show(work: Annotated[str, typer.Argument(help="Work id, the organisati
         if w[k]:
             t.add_row(k, str(w[k]))
     for d in w["declarations"]:
-        t.add_row("declaration", f"#{d['id']} {d['category']}={d['value'] or 'withdrawn'} by {d['party']} at {d['declared_at']}")
+        t.add_row(
+            "declaration",
+            f"#{d['id']} {d['category']}={d['value'] or 'withdrawn'} by {d['party']} at {d['declared_at']}",
+        )
     for d in w["disputes"]:
         t.add_row("dispute", f"#{d['id']} {d['key']} {d['status']} {d['resolution'] or ''}")
     emit(w, as_json, t)

@@ -9,7 +9,6 @@ import numpy as np
 __all__ = ["hamilton_grouped", "largest_remainder"]
 
 
-
 def largest_remainder(total: int, weights: Sequence[int]) -> list[int]:
     """Split ``total`` in proportion to ``weights`` (Hamilton). Ties go to the earlier position."""
     if total < 0 or any(w < 0 for w in weights):
@@ -56,5 +55,3 @@ def hamilton_grouped(totals: np.ndarray, weights: np.ndarray, group: np.ndarray)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n, dtype=np.int64) - starts[group[order]]
     return floors + (rank < short[group])
-
-

@@ -47,11 +47,20 @@ def bar_chart(label: str, bars: Sequence[Bar]) -> Markup:
             rows.append({"heading": b.group, "y": ROW * len(rows) + 2})
         group = b.group
         width = max(int(BAR_MAX * max(b.value, 0) / (top[b.group] or 1)), 1)
-        rows.append({"heading": None, "y": ROW * len(rows) + 2, "label": str(b.label)[:LABEL_CHARS],
-                     "width": width, "colour": b.colour, "title": b.title,
-                     "text": b.text if b.text is not None else f"{b.value:,}"})
-    svg = render_document("chart.svg", label=label, rows=rows, width=WIDTH, height=ROW * len(rows) + 4,
-                          bar_x=LABEL_WIDTH)
+        rows.append(
+            {
+                "heading": None,
+                "y": ROW * len(rows) + 2,
+                "label": str(b.label)[:LABEL_CHARS],
+                "width": width,
+                "colour": b.colour,
+                "title": b.title,
+                "text": b.text if b.text is not None else f"{b.value:,}",
+            }
+        )
+    svg = render_document(
+        "chart.svg", label=label, rows=rows, width=WIDTH, height=ROW * len(rows) + 4, bar_x=LABEL_WIDTH
+    )
     return Markup(svg.rstrip("\n"))
 
 

@@ -50,7 +50,8 @@ def die_with_parent(parent_pid: int, then: Callable[[], object] | None = None) -
     except PermissionError:
         pass
     if not armed:  # the direct parent (the pool's creator, or a fork server that dies with it)
-        threading.Thread(target=_watch_parent, args=(os.getppid(), 0.5), daemon=True,
-                         name="fairtrain-parent-watch").start()
+        threading.Thread(
+            target=_watch_parent, args=(os.getppid(), 0.5), daemon=True, name="fairtrain-parent-watch"
+        ).start()
     if then is not None:
         then()

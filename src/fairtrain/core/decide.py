@@ -148,12 +148,21 @@ DEFAULT_REGISTERED = Statement(
 def decide(facts: WorkFacts, query: Query, signals: Terms = Terms()) -> Decision:
     """Decide ``query`` for one registered work, optionally together with web or file signals."""
     statements = registry_statements(facts, query)
-    return combine(query.category, statements, signals.for_category(query.category), default=DEFAULT_REGISTERED,
-                   agents=_agents(facts, query))
+    return combine(
+        query.category,
+        statements,
+        signals.for_category(query.category),
+        default=DEFAULT_REGISTERED,
+        agents=_agents(facts, query),
+    )
 
 
-UNREGISTERED = Statement(category=Category.TDM, value=Value.UNKNOWN, level=Level.DEFAULT,
-                         provenance=Provenance(source="default", evidence={"rule": "unregistered, no signal"}))
+UNREGISTERED = Statement(
+    category=Category.TDM,
+    value=Value.UNKNOWN,
+    level=Level.DEFAULT,
+    provenance=Provenance(source="default", evidence={"rule": "unregistered, no signal"}),
+)
 
 
 def decide_unregistered(category: Category, signals: Terms = Terms()) -> Decision:
@@ -183,14 +192,19 @@ def registry_statements(facts: WorkFacts, query: Query) -> list[Statement]:
     for d in latest.values():
         if d.value is None or not _speaks_for_work(d, facts, cat, at):
             continue
-        out.append(Statement(
-            category=d.category,
-            value=d.value,
-            level=d.level,
-            offer=d.offer,
-            provenance=Provenance(source=f"{'grant' if d.level is Level.GRANT else 'declaration'}:{d.id}",
-                                  party=d.party, at=d.declared_at),
-        ))
+        out.append(
+            Statement(
+                category=d.category,
+                value=d.value,
+                level=d.level,
+                offer=d.offer,
+                provenance=Provenance(
+                    source=f"{'grant' if d.level is Level.GRANT else 'declaration'}:{d.id}",
+                    party=d.party,
+                    at=d.declared_at,
+                ),
+            )
+        )
     out.sort(key=lambda s: (-s.level.specificity, s.provenance.source))
     return out
 
@@ -257,8 +271,7 @@ def combine(
     value = max((s.value for s in counted), key=lambda v: v.restrictiveness)
     offers = tuple(dict.fromkeys(s.offer for s in counted if s.value is value and s.offer is not None))
     reasons = tuple(Reason(e.statement, e.counted, e.note) for e in entries)
-    return Decision(category=category, value=value, offers=offers if value is Value.LICENCE else (),
-                    reasons=reasons)
+    return Decision(category=category, value=value, offers=offers if value is Value.LICENCE else (), reasons=reasons)
 
 
 def _more_specific(t: Statement, s: Statement) -> bool:
@@ -273,7 +286,9 @@ def _may_speak_for(speaker: str | None, party: str | None, agents: Mapping[str, 
     return speaker == party or speaker in agents.get(party, ())
 
 
-def effective_values(facts: WorkFacts, at: datetime, *, purpose: Purpose = Purpose.COMMERCIAL) -> dict[Category, Decision]:
+def effective_values(
+    facts: WorkFacts, at: datetime, *, purpose: Purpose = Purpose.COMMERCIAL
+) -> dict[Category, Decision]:
     """The decision for every category, with no licensee: what a snapshot publishes for a work."""
     return {c: decide(facts, Query(category=c, at=at, purpose=purpose)) for c in Category}
 

@@ -262,19 +262,49 @@ class LineColumns:
     net: np.ndarray
 
     def rows(self) -> Iterable[tuple]:
-        return zip(*(a.tolist() for a in (self.holder, self.work, self.licence, self.source, self.organisation,
-                                          self.currency, self.gross, self.fee, self.net)))
+        return zip(
+            *(
+                a.tolist()
+                for a in (
+                    self.holder,
+                    self.work,
+                    self.licence,
+                    self.source,
+                    self.organisation,
+                    self.currency,
+                    self.gross,
+                    self.fee,
+                    self.net,
+                )
+            )
+        )
 
     def json_array(self) -> str:
         """The lines as canonical JSON, formatted directly: 6× faster than building dicts for json.dumps."""
+
         def esc(xs: Sequence[str]) -> list[str]:
             return [json.dumps(x, ensure_ascii=False) for x in xs]
-        hs, ws, ls, ss, cs = esc(self.holders), esc(self.works), esc(self.licences), esc(self.sources), esc(self.currencies)
+
+        hs, ws, ls, ss, cs = (
+            esc(self.holders),
+            esc(self.works),
+            esc(self.licences),
+            esc(self.sources),
+            esc(self.currencies),
+        )
         os_ = [*esc(self.organisations), "null"]  # code -1 → null
-        fmt = ('{"currency":%s,"fee":%d,"gross":%d,"holder":%s,"licence":%s,"net":%d,'
-               '"organisation":%s,"source":%s,"work":%s}')
-        return "[" + ",".join(fmt % (cs[c], f, g, hs[h], ls[li], n, os_[o], ss[s], ws[w])
-                              for h, w, li, s, o, c, g, f, n in self.rows()) + "]"
+        fmt = (
+            '{"currency":%s,"fee":%d,"gross":%d,"holder":%s,"licence":%s,"net":%d,'
+            '"organisation":%s,"source":%s,"work":%s}'
+        )
+        return (
+            "["
+            + ",".join(
+                fmt % (cs[c], f, g, hs[h], ls[li], n, os_[o], ss[s], ws[w])
+                for h, w, li, s, o, c, g, f, n in self.rows()
+            )
+            + "]"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -296,9 +326,19 @@ class DistributionRun:
         """Lines in (holder, work, licence, source) order."""
         c = self.line_columns
         return tuple(
-            Line(c.holders[h], c.works[w], c.licences[li], c.sources[s],
-                 c.organisations[o] if o >= 0 else None, c.currencies[cu], g, f, n)
-            for h, w, li, s, o, cu, g, f, n in c.rows())
+            Line(
+                c.holders[h],
+                c.works[w],
+                c.licences[li],
+                c.sources[s],
+                c.organisations[o] if o >= 0 else None,
+                c.currencies[cu],
+                g,
+                f,
+                n,
+            )
+            for h, w, li, s, o, cu, g, f, n in c.rows()
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, DistributionRun) and self.canonical_json == other.canonical_json
@@ -307,7 +347,9 @@ class DistributionRun:
 
     def carried_balances(self) -> list[CarriedBalance]:
         """What the next period takes as ``carried``."""
-        return [CarriedBalance(h.holder, Money(h.currency, h.carried_forward)) for h in self.holders if h.carried_forward]
+        return [
+            CarriedBalance(h.holder, Money(h.currency, h.carried_forward)) for h in self.holders if h.carried_forward
+        ]
 
     def open_suspense(self) -> list[SuspenseItem]:
         """What the next period takes as ``suspense``."""
@@ -322,8 +364,11 @@ class DistributionRun:
         """Exactly ``keys.canonical_json(self.to_document())``, with the lines written column-wise for speed."""
         doc = self.to_document(with_lines=False)
         doc["lines"] = None
-        parts = [f"{json.dumps(k)}:" + (self.line_columns.json_array() if k == "lines" else
-                                         canonical_json(v).decode("utf-8")) for k, v in sorted(doc.items())]
+        parts = [
+            f"{json.dumps(k)}:"
+            + (self.line_columns.json_array() if k == "lines" else canonical_json(v).decode("utf-8"))
+            for k, v in sorted(doc.items())
+        ]
         return ("{" + ",".join(parts) + "}").encode("utf-8")
 
     @cached_property
@@ -369,10 +414,14 @@ def _is_int(v: object) -> bool:
 
 def _check_formula(formula: Formula) -> tuple[dict[str, int], dict[str, int]]:
     if formula.version != FORMULA_VERSION:
-        raise DistributionError(f"formula {formula.version!r} is not supported (this engine computes {FORMULA_VERSION!r})")
+        raise DistributionError(
+            f"formula {formula.version!r} is not supported (this engine computes {FORMULA_VERSION!r})"
+        )
     for org, bp in formula.fee_bp.items():
         if not _is_int(bp) or not 0 <= bp <= BASIS_POINTS:
-            raise DistributionError(f"organisation {org!r}: fee must be whole basis points in 0..{BASIS_POINTS}, got {bp!r}")
+            raise DistributionError(
+                f"organisation {org!r}: fee must be whole basis points in 0..{BASIS_POINTS}, got {bp!r}"
+            )
     thresholds: dict[str, int] = {}
     for cur, t in formula.thresholds.items():
         try:
@@ -406,15 +455,21 @@ def _licence_weights(lic: LicenceIncome) -> tuple[Method, list[str], list[int]]:
     covered = set(works)
     for w, v in figures.items():
         if w not in covered:
-            raise DistributionError(f"licence {lic.licence_id!r}: {method.value} figure for work {w!r}, which it does not cover")
+            raise DistributionError(
+                f"licence {lic.licence_id!r}: {method.value} figure for work {w!r}, which it does not cover"
+            )
         if not _is_int(v) or v < 0:
-            raise DistributionError(f"licence {lic.licence_id!r}: {method.value} figure for work {w!r} must be a non-negative integer, got {v!r}")
+            raise DistributionError(
+                f"licence {lic.licence_id!r}: {method.value} figure for work {w!r} must be a non-negative integer, got {v!r}"
+            )
     weights = [figures.get(w, 0) for w in works]
     total = sum(weights)
     if total >= _INT64_SAFE:
         raise DistributionError(f"licence {lic.licence_id!r}: {method.value} figures sum to {total}, above 2**62")
     if total == 0 and lic.amount.minor:
-        raise DistributionError(f"licence {lic.licence_id!r}: every {method.value} figure is zero, so its money has nowhere to go")
+        raise DistributionError(
+            f"licence {lic.licence_id!r}: every {method.value} figure is zero, so its money has nowhere to go"
+        )
     return method, works, weights
 
 
@@ -485,7 +540,9 @@ def _run(
         if lic.amount.minor < 0:
             raise DistributionError(f"licence {lic.licence_id!r}: negative amount {lic.amount}")
         if lic.received_on > run_date:
-            raise DistributionError(f"licence {lic.licence_id!r}: received {lic.received_on}, after the period ends ({run_date})")
+            raise DistributionError(
+                f"licence {lic.licence_id!r}: received {lic.received_on}, after the period ends ({run_date})"
+            )
         by_licence[lic.licence_id] = lic
     by_work: dict[str, WorkShares] = {}
     for ws in works:
@@ -518,9 +575,11 @@ def _run(
         brought[key] = c.amount.minor
 
     currency_in: dict[str, int] = {}
-    for cur, minor in [(x.amount.currency, x.amount.minor) for x in by_licence.values()] + [
-        (x.amount.currency, x.amount.minor) for x in prior_by_id.values()
-    ] + [(k[1], v) for k, v in brought.items()]:
+    for cur, minor in (
+        [(x.amount.currency, x.amount.minor) for x in by_licence.values()]
+        + [(x.amount.currency, x.amount.minor) for x in prior_by_id.values()]
+        + [(k[1], v) for k, v in brought.items()]
+    ):
         currency_in[cur] = currency_in.get(cur, 0) + minor
     for cur, total in currency_in.items():
         if total >= _INT64_SAFE:
@@ -593,9 +652,18 @@ def _run(
         sid = f"{lic.licence_id}|{wid}|{claimant if claimant is not None else '?'}|{lic.received_on.isoformat()}"
         if sid in prior_by_id:
             raise DistributionError(f"suspense item {sid!r} is both brought in and created by this run")
-        new_items.append(SuspenseItem(sid, lic.licence_id, wid, claimant, p_reason[pi],
-                                      Money(lic.amount.currency, int(row_amount[r])), lic.received_on,
-                                      p_org[pi] if p_org[pi] is not None else lic.collector))
+        new_items.append(
+            SuspenseItem(
+                sid,
+                lic.licence_id,
+                wid,
+                claimant,
+                p_reason[pi],
+                Money(lic.amount.currency, int(row_amount[r])),
+                lic.received_on,
+                p_org[pi] if p_org[pi] is not None else lic.collector,
+            )
+        )
 
     # ---- lines: income rows, then resolved suspense
     res_ids = sorted(resolved)
@@ -608,8 +676,10 @@ def _run(
     work_code = {w: i for i, w in enumerate(work_ids)}
     all_licence_ids = sorted(set(lic_ids) | {prior_by_id[s].licence_id for s in res_ids})
     licence_code = {lid: i for i, lid in enumerate(all_licence_ids)}
-    orgs = sorted({p_org[i] for i in set(row_party[line_rows].tolist())} - {None}
-                  | {resolved[s].organisation for s in res_ids} - {None})
+    orgs = sorted(
+        {p_org[i] for i in set(row_party[line_rows].tolist())} - {None}
+        | {resolved[s].organisation for s in res_ids} - {None}
+    )
     for org in orgs:
         if org not in fee_bp:
             raise DistributionError(f"organisation {org!r} holds mandates but the formula sets no fee for it")
@@ -630,14 +700,17 @@ def _run(
     ln_work = cat(pair_work_code[lr_pair], [work_code[prior_by_id[s].work_id] for s in res_ids])
     ln_licence = cat(lic_to_all[pair_licence[lr_pair]], [licence_code[prior_by_id[s].licence_id] for s in res_ids])
     ln_source = cat(np.zeros(len(line_rows), dtype=np.int64), list(range(1, len(res_ids) + 1)))
-    ln_org = cat(party_org_code[lr_party],
-                 [org_code[resolved[s].organisation] if resolved[s].organisation else -1 for s in res_ids])
+    ln_org = cat(
+        party_org_code[lr_party],
+        [org_code[resolved[s].organisation] if resolved[s].organisation else -1 for s in res_ids],
+    )
     ln_cur = cat(lic_cur[pair_licence[lr_pair]], [cur_code[prior_by_id[s].amount.currency] for s in res_ids])
     ln_gross = cat(row_amount[line_rows], [prior_by_id[s].amount.minor for s in res_ids])
 
     order = np.lexsort((ln_source, ln_licence, ln_work, ln_holder))
     ln_holder, ln_work, ln_licence, ln_source, ln_org, ln_cur, ln_gross = (
-        a[order] for a in (ln_holder, ln_work, ln_licence, ln_source, ln_org, ln_cur, ln_gross))
+        a[order] for a in (ln_holder, ln_work, ln_licence, ln_source, ln_org, ln_cur, ln_gross)
+    )
 
     # ---- step 3: organisation fees, exact per (organisation, currency), spread over its lines
     ln_fee = np.zeros(len(ln_gross), dtype=np.int64)
@@ -675,7 +748,7 @@ def _run(
     for key in brought:
         per_holder.setdefault(key, [0, 0, 0])
     holder_totals: list[HolderTotal] = []
-    for (h, cur) in sorted(per_holder):
+    for h, cur in sorted(per_holder):
         g, f, n = per_holder[(h, cur)]
         bf = brought.get((h, cur), 0)
         balance = bf + n
@@ -685,8 +758,9 @@ def _run(
     # ---- suspense and the time rules
     open_entries: list[SuspenseEntry] = []
     released: list[ReleasedEntry] = []
-    for it in sorted([prior_by_id[s] for s in prior_by_id if s not in resolved] + new_items,
-                     key=lambda x: x.suspense_id):
+    for it in sorted(
+        [prior_by_id[s] for s in prior_by_id if s not in resolved] + new_items, key=lambda x: x.suspense_id
+    ):
         distribute_by, release_on = fiscal_deadlines(it.received_on, formula)
         if run_date >= release_on:
             policy = formula.release_policies.get(it.organisation or "", formula.default_release_policy)
@@ -705,10 +779,16 @@ def _run(
             suspense_in=sum(x.amount.minor for x in prior_by_id.values() if x.amount.currency == cur),
             paid=sum(h.paid for h in holder_totals if h.currency == cur),
             carried_forward=sum(h.carried_forward for h in holder_totals if h.currency == cur),
-            suspense=sum(e.item.amount.minor for e in open_entries
-                         if e.item.amount.currency == cur and e.status is SuspenseStatus.PENDING),
-            non_distributable=sum(e.item.amount.minor for e in open_entries
-                                  if e.item.amount.currency == cur and e.status is SuspenseStatus.NON_DISTRIBUTABLE),
+            suspense=sum(
+                e.item.amount.minor
+                for e in open_entries
+                if e.item.amount.currency == cur and e.status is SuspenseStatus.PENDING
+            ),
+            non_distributable=sum(
+                e.item.amount.minor
+                for e in open_entries
+                if e.item.amount.currency == cur and e.status is SuspenseStatus.NON_DISTRIBUTABLE
+            ),
             released=sum(e.item.amount.minor for e in released if e.item.amount.currency == cur),
             fees=sum(f.fee for f in fees if f.currency == cur),
         )
@@ -716,16 +796,48 @@ def _run(
             raise AssertionError(f"distribution does not balance in {cur}: {t}")
         totals.append(t)
 
-    columns = LineColumns(holders, work_ids, all_licence_ids, ["income", *res_ids], orgs, currencies,
-                          ln_holder, ln_work, ln_licence, ln_source, ln_org, ln_cur, ln_gross, ln_fee, ln_net)
-    return DistributionRun(period, formula, tuple(splits), columns, tuple(holder_totals),
-                           tuple(open_entries), tuple(released), tuple(fees), tuple(totals))
+    columns = LineColumns(
+        holders,
+        work_ids,
+        all_licence_ids,
+        ["income", *res_ids],
+        orgs,
+        currencies,
+        ln_holder,
+        ln_work,
+        ln_licence,
+        ln_source,
+        ln_org,
+        ln_cur,
+        ln_gross,
+        ln_fee,
+        ln_net,
+    )
+    return DistributionRun(
+        period,
+        formula,
+        tuple(splits),
+        columns,
+        tuple(holder_totals),
+        tuple(open_entries),
+        tuple(released),
+        tuple(fees),
+        tuple(totals),
+    )
 
 
 def _item_doc(it: SuspenseItem) -> dict:
-    return {"id": it.suspense_id, "licence": it.licence_id, "work": it.work_id, "claimant": it.claimant,
-            "reason": it.reason, "currency": it.amount.currency, "amount": it.amount.minor,
-            "received_on": it.received_on.isoformat(), "organisation": it.organisation}
+    return {
+        "id": it.suspense_id,
+        "licence": it.licence_id,
+        "work": it.work_id,
+        "claimant": it.claimant,
+        "reason": it.reason,
+        "currency": it.amount.currency,
+        "amount": it.amount.minor,
+        "received_on": it.received_on.isoformat(),
+        "organisation": it.organisation,
+    }
 
 
 def _document(run: DistributionRun, with_lines: bool) -> dict:
@@ -743,21 +855,70 @@ def _document(run: DistributionRun, with_lines: bool) -> dict:
             "default_release_policy": ReleasePolicy(f.default_release_policy).value,
         },
         "period": {"start": run.period.start.isoformat(), "end": run.period.end.isoformat()},
-        "licences": [{"licence": s.licence_id, "currency": s.currency, "amount": s.amount,
-                      "method": s.method.value, "works": s.works} for s in run.licences],
-        "lines": [{"holder": ln.holder, "work": ln.work_id, "licence": ln.licence_id, "source": ln.source,
-                   "organisation": ln.organisation, "currency": ln.currency,
-                   "gross": ln.gross, "fee": ln.fee, "net": ln.net} for ln in lines],
-        "holders": [{"holder": h.holder, "currency": h.currency, "brought_forward": h.brought_forward,
-                     "gross": h.gross, "fee": h.fee, "net": h.net, "paid": h.paid,
-                     "carried_forward": h.carried_forward} for h in run.holders],
-        "suspense": [{**_item_doc(e.item), "status": e.status.value, "distribute_by": e.distribute_by.isoformat(),
-                      "release_on": e.release_on.isoformat()} for e in run.suspense],
+        "licences": [
+            {
+                "licence": s.licence_id,
+                "currency": s.currency,
+                "amount": s.amount,
+                "method": s.method.value,
+                "works": s.works,
+            }
+            for s in run.licences
+        ],
+        "lines": [
+            {
+                "holder": ln.holder,
+                "work": ln.work_id,
+                "licence": ln.licence_id,
+                "source": ln.source,
+                "organisation": ln.organisation,
+                "currency": ln.currency,
+                "gross": ln.gross,
+                "fee": ln.fee,
+                "net": ln.net,
+            }
+            for ln in lines
+        ],
+        "holders": [
+            {
+                "holder": h.holder,
+                "currency": h.currency,
+                "brought_forward": h.brought_forward,
+                "gross": h.gross,
+                "fee": h.fee,
+                "net": h.net,
+                "paid": h.paid,
+                "carried_forward": h.carried_forward,
+            }
+            for h in run.holders
+        ],
+        "suspense": [
+            {
+                **_item_doc(e.item),
+                "status": e.status.value,
+                "distribute_by": e.distribute_by.isoformat(),
+                "release_on": e.release_on.isoformat(),
+            }
+            for e in run.suspense
+        ],
         "released": [{**_item_doc(e.item), "policy": e.policy.value} for e in run.released],
-        "fees": [{"organisation": x.organisation, "currency": x.currency, "fee_bp": x.fee_bp,
-                  "gross": x.gross, "fee": x.fee} for x in run.fees],
-        "totals": [{"currency": t.currency, "income": t.income, "brought_forward": t.brought_forward,
-                    "suspense_in": t.suspense_in, "paid": t.paid, "carried_forward": t.carried_forward,
-                    "suspense": t.suspense, "non_distributable": t.non_distributable,
-                    "released": t.released, "fees": t.fees} for t in run.totals],
+        "fees": [
+            {"organisation": x.organisation, "currency": x.currency, "fee_bp": x.fee_bp, "gross": x.gross, "fee": x.fee}
+            for x in run.fees
+        ],
+        "totals": [
+            {
+                "currency": t.currency,
+                "income": t.income,
+                "brought_forward": t.brought_forward,
+                "suspense_in": t.suspense_in,
+                "paid": t.paid,
+                "carried_forward": t.carried_forward,
+                "suspense": t.suspense,
+                "non_distributable": t.non_distributable,
+                "released": t.released,
+                "fees": t.fees,
+            }
+            for t in run.totals
+        ],
     }

@@ -24,8 +24,13 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 def environment(*dirs: Path, undefined: type[Undefined] = Undefined) -> Environment:
     """A Jinja2 environment over ``dirs`` that escapes every ``.html``, ``.svg`` and ``.xml`` template."""
-    return Environment(loader=FileSystemLoader(list(dirs)), autoescape=select_autoescape(["html", "svg", "xml"]),
-                       auto_reload=False, undefined=undefined, keep_trailing_newline=True)
+    return Environment(
+        loader=FileSystemLoader(list(dirs)),
+        autoescape=select_autoescape(["html", "svg", "xml"]),
+        auto_reload=False,
+        undefined=undefined,
+        keep_trailing_newline=True,
+    )
 
 
 _ENV = environment(TEMPLATES_DIR, undefined=StrictUndefined)

@@ -71,19 +71,22 @@ R_TIMEOUT = N_("reading the file took longer than {seconds} seconds")
 R_XML_REFUSED = N_("the document's XML declares entities or refers to external files, which is refused")
 R_DAMAGED = N_("the {format} file is damaged and cannot be read ({detail})")
 R_NO_TEXT = N_("no text was found in the {format} file")
-R_PDF_ENCRYPTED = N_("the PDF is encrypted: it needs a password to open. Save a copy without a password and "
-                     "register that")
-R_PDF_SCANNED = N_("the PDF is a scan: its pages are images with no text layer. Register the text (for example "
-                   "after OCR) or the page images instead")
+R_PDF_ENCRYPTED = N_(
+    "the PDF is encrypted: it needs a password to open. Save a copy without a password and register that"
+)
+R_PDF_SCANNED = N_(
+    "the PDF is a scan: its pages are images with no text layer. Register the text (for example "
+    "after OCR) or the page images instead"
+)
 R_HWP_PASSWORD = N_("the HWP file is protected by a password. Save a copy without a password and register that")
-R_HWP_DISTRIBUTION = N_("the HWP file is a distribution document (copy-protected), whose text cannot be read. "
-                        "Save it as an ordinary document and register that")
+R_HWP_DISTRIBUTION = N_(
+    "the HWP file is a distribution document (copy-protected), whose text cannot be read. "
+    "Save it as an ordinary document and register that"
+)
 R_HWP_OLD = N_("the file is in the old HWP 3 format. Save it as HWP 5 (.hwp) or HWPX and register that")
-R_OFFICE_PASSWORD = N_("the Word document is protected by a password. Save a copy without a password and "
-                       "register that")
+R_OFFICE_PASSWORD = N_("the Word document is protected by a password. Save a copy without a password and register that")
 _MAGIC4 = frozenset({b"%PDF", b"{\\rt", OLE_MAGIC[:4], b"PK\x03\x04", b"HWP "})  # document_format's openings
-FORMAT_NAMES = {"hwp": "HWP", "hwpx": "HWPX", "docx": "DOCX", "odt": "ODT", "rtf": "RTF", "pdf": "PDF",
-                "epub": "EPUB"}
+FORMAT_NAMES = {"hwp": "HWP", "hwpx": "HWPX", "docx": "DOCX", "odt": "ODT", "rtf": "RTF", "pdf": "PDF", "epub": "EPUB"}
 
 
 class DocumentError(FingerprintError):
@@ -226,8 +229,9 @@ class _Zip:
     def read(self, name: str) -> bytes:
         self.budget.tick()
         if name not in self.names:
-            raise DocumentError(self.budget.item, R_DAMAGED, format=FORMAT_NAMES[self.fmt],
-                                detail=f"the part {name} is missing")
+            raise DocumentError(
+                self.budget.item, R_DAMAGED, format=FORMAT_NAMES[self.fmt], detail=f"the part {name} is missing"
+            )
         left = MAX_EXPANDED_BYTES - self.budget.expanded
         with self.zf.open(name) as f:
             raw = f.read(left + 1)
@@ -253,8 +257,16 @@ def _local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
-def _walk_text(root: Element, budget: _Budget, *, text_tags: frozenset[str], block_tags: frozenset[str],
-               breaks: dict[str, str], skip: frozenset[str] = frozenset(), all_text: bool = False) -> str:
+def _walk_text(
+    root: Element,
+    budget: _Budget,
+    *,
+    text_tags: frozenset[str],
+    block_tags: frozenset[str],
+    breaks: dict[str, str],
+    skip: frozenset[str] = frozenset(),
+    all_text: bool = False,
+) -> str:
     """Text of an XML tree: the text inside ``text_tags`` (every text where ``all_text``), a newline after
     each element of ``block_tags``, and ``breaks[tag]`` for elements that stand for a character."""
     out: list[str] = []
@@ -300,8 +312,16 @@ def _read_hwpx(data: bytes, budget: _Budget) -> str:
     sections = sections or _numbered(z.names, r"Contents/section(\d+)\.xml")
     if not sections:
         raise DocumentError(budget.item, R_DAMAGED, format="HWPX", detail="no section in Contents/")
-    return "\n".join(_walk_text(z.xml(s), budget, text_tags=frozenset({"t"}), block_tags=frozenset({"p"}),
-                                breaks={"tab": "\t", "lineBreak": "\n"}) for s in sections)
+    return "\n".join(
+        _walk_text(
+            z.xml(s),
+            budget,
+            text_tags=frozenset({"t"}),
+            block_tags=frozenset({"p"}),
+            breaks={"tab": "\t", "lineBreak": "\n"},
+        )
+        for s in sections
+    )
 
 
 def _read_docx(data: bytes, budget: _Budget) -> str:
@@ -310,9 +330,17 @@ def _read_docx(data: bytes, budget: _Budget) -> str:
         raise DocumentError(budget.item, R_OFFICE_PASSWORD)
     z = _Zip(data, budget, "docx")
     parts = ["word/document.xml"] + [p for p in ("word/footnotes.xml", "word/endnotes.xml") if p in z.names]
-    return "\n".join(_walk_text(z.xml(p), budget, text_tags=frozenset({"t"}), block_tags=frozenset({"p"}),
-                                breaks={"tab": "\t", "br": "\n", "cr": "\n"}, skip=frozenset({"instrText", "delText"}))
-                     for p in parts)
+    return "\n".join(
+        _walk_text(
+            z.xml(p),
+            budget,
+            text_tags=frozenset({"t"}),
+            block_tags=frozenset({"p"}),
+            breaks={"tab": "\t", "br": "\n", "cr": "\n"},
+            skip=frozenset({"instrText", "delText"}),
+        )
+        for p in parts
+    )
 
 
 def _read_odt(data: bytes, budget: _Budget) -> str:
@@ -320,9 +348,14 @@ def _read_odt(data: bytes, budget: _Budget) -> str:
     z = _Zip(data, budget, "odt")
     root = z.xml("content.xml")
     body = next((el for el in root.iter() if _local(el.tag) == "body"), root)
-    return _walk_text(body, budget, text_tags=frozenset({"p", "h"}), block_tags=frozenset({"p", "h"}),
-                      breaks={"s": " ", "tab": "\t", "line-break": "\n"},
-                      skip=frozenset({"tracked-changes", "annotation"}))
+    return _walk_text(
+        body,
+        budget,
+        text_tags=frozenset({"p", "h"}),
+        block_tags=frozenset({"p", "h"}),
+        breaks={"s": " ", "tab": "\t", "line-break": "\n"},
+        skip=frozenset({"tracked-changes", "annotation"}),
+    )
 
 
 def _read_epub(data: bytes, budget: _Budget) -> str:
@@ -359,8 +392,32 @@ def _join(base: PurePosixPath, href: str) -> str:
     return "/".join(parts)
 
 
-_HTML_BLOCKS = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "pre",
-                          "section", "article", "dd", "dt", "hr", "table", "ul", "ol", "figcaption"})
+_HTML_BLOCKS = frozenset(
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "blockquote",
+        "pre",
+        "section",
+        "article",
+        "dd",
+        "dt",
+        "hr",
+        "table",
+        "ul",
+        "ol",
+        "figcaption",
+    }
+)
 
 
 class _HtmlText(HTMLParser):
@@ -543,7 +600,7 @@ def _hwp_records(stream: bytes, budget: _Budget, name: str) -> Iterator[tuple[in
             pos += 4
         if pos + size > end:
             raise DocumentError(budget.item, R_DAMAGED, format="HWP", detail=f"{name}: a record runs past the end")
-        yield tag, stream[pos:pos + size]
+        yield tag, stream[pos : pos + size]
         pos += size
         n += 1
         if n % 4096 == 0:
@@ -555,7 +612,7 @@ def _hwp_section_text(stream: bytes, budget: _Budget, name: str) -> str:
     for tag, payload in _hwp_records(stream, budget, name):
         if tag != _HWPTAG_PARA_TEXT:
             continue
-        chars = struct.unpack(f"<{len(payload) // 2}H", payload[:len(payload) // 2 * 2])
+        chars = struct.unpack(f"<{len(payload) // 2}H", payload[: len(payload) // 2 * 2])
         buf: list[int] = []
         i = 0
         while i < len(chars):
@@ -580,6 +637,11 @@ def _hwp_section_text(stream: bytes, budget: _Budget, name: str) -> str:
 
 
 _READERS: dict[str, Callable[[bytes, _Budget], str]] = {
-    "hwp": _read_hwp, "hwpx": _read_hwpx, "docx": _read_docx, "odt": _read_odt, "epub": _read_epub,
-    "pdf": _read_pdf, "rtf": _read_rtf,
+    "hwp": _read_hwp,
+    "hwpx": _read_hwpx,
+    "docx": _read_docx,
+    "odt": _read_odt,
+    "epub": _read_epub,
+    "pdf": _read_pdf,
+    "rtf": _read_rtf,
 }

@@ -105,8 +105,9 @@ def format_when(value: object, lang: str) -> str:
         value = value.replace(tzinfo=UTC)
     zone = get_timezone(TIME_ZONES.get(lang, "UTC"))
     t = translations(lang)
-    return format_datetime(value, t.pgettext(*TIME_PATTERN), tzinfo=zone, locale=babel_locale(lang)) + \
-        t.pgettext(*TIME_ZONE_NAME)
+    return format_datetime(value, t.pgettext(*TIME_PATTERN), tzinfo=zone, locale=babel_locale(lang)) + t.pgettext(
+        *TIME_ZONE_NAME
+    )
 
 
 def format_money(amount: object, currency: str, lang: str) -> str:
@@ -138,6 +139,24 @@ def format_share(share: object, lang: str) -> str:
     return format_percent(f.numerator / f.denominator, "#,##0.##%", locale=babel_locale(lang))
 
 
-__all__ = ["BABEL_LOCALES", "DEFAULT", "EXTRACT_KEYWORDS", "LANGUAGES", "LANGUAGE_NAMES", "LOCALES_DIR", "NP_", "N_",
-           "TIME_PATTERN", "TIME_ZONES", "TIME_ZONE_NAME", "WON_PATTERN", "babel_locale", "catalogue_path",
-           "format_money", "format_share", "format_when", "translations", "translator"]
+__all__ = [
+    "BABEL_LOCALES",
+    "DEFAULT",
+    "EXTRACT_KEYWORDS",
+    "LANGUAGES",
+    "LANGUAGE_NAMES",
+    "LOCALES_DIR",
+    "NP_",
+    "N_",
+    "TIME_PATTERN",
+    "TIME_ZONES",
+    "TIME_ZONE_NAME",
+    "WON_PATTERN",
+    "babel_locale",
+    "catalogue_path",
+    "format_money",
+    "format_share",
+    "format_when",
+    "translations",
+    "translator",
+]

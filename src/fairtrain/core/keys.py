@@ -115,8 +115,9 @@ class SigningKey:
             raise ValueError(f"key role {role!r}: expected one of {', '.join(ROLES)}")
         path.parent.mkdir(parents=True, exist_ok=True)
         role_file(path).unlink(missing_ok=True)  # never leave an old mark beside a new key
-        pem = self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
+        pem = self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         write_atomic(path, pem, mode=0o600)
         write_atomic(path.with_name(path.name + ".pub"), self.public.pem())
         mark = {"format": KEY_ROLE_FORMAT, "role": role, "key_id": self.public.key_id}
@@ -127,7 +128,9 @@ class SigningKey:
         try:
             data = path.read_bytes()
         except OSError as e:
-            raise KeyFileError(f"{path}: cannot read ({e.strerror or e}); create one with `fairtrain keys create`") from None
+            raise KeyFileError(
+                f"{path}: cannot read ({e.strerror or e}); create one with `fairtrain keys create`"
+            ) from None
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError):
@@ -152,8 +155,10 @@ def key_role(key_path: Path) -> str | None:
         raise KeyFileError(f"{mark}: not a {KEY_ROLE_FORMAT} mark")
     actual = _public_of(key_path).key_id
     if doc.get("key_id") != actual:
-        raise KeyFileError(f"{mark}: marks key {doc.get('key_id')} as a {doc['role']} key, but {key_path.name} "
-                           f"is key {actual} (replaced?): nothing is trusted from it")
+        raise KeyFileError(
+            f"{mark}: marks key {doc.get('key_id')} as a {doc['role']} key, but {key_path.name} "
+            f"is key {actual} (replaced?): nothing is trusted from it"
+        )
     return doc["role"]
 
 
@@ -172,7 +177,7 @@ def registry_keys(keys_dir: Path) -> list[PublicKey]:
         return []
     out = []
     for mark in sorted(keys_dir.glob("*.key.json")):
-        key_path = mark.with_name(mark.name[:-len(".json")])
+        key_path = mark.with_name(mark.name[: -len(".json")])
         if key_role(key_path) == REGISTRY:
             out.append(_public_of(key_path))
     return out
@@ -181,8 +186,15 @@ def registry_keys(keys_dir: Path) -> list[PublicKey]:
 def sign_document(doc: dict, key: SigningKey) -> dict:
     """Return ``doc`` with a ``signature`` block over its canonical JSON (without that block)."""
     body = {k: v for k, v in doc.items() if k != "signature"}
-    return {**body, "signature": {"alg": "Ed25519", "key_id": key.public.key_id, "public_key": key.public.b64(),
-                                  "value": key.sign(canonical_json(body))}}
+    return {
+        **body,
+        "signature": {
+            "alg": "Ed25519",
+            "key_id": key.public.key_id,
+            "public_key": key.public.b64(),
+            "value": key.sign(canonical_json(body)),
+        },
+    }
 
 
 def verify_document(doc: dict, trusted: list[PublicKey] | None = None) -> PublicKey:
@@ -192,8 +204,10 @@ def verify_document(doc: dict, trusted: list[PublicKey] | None = None) -> Public
         raise SignatureError("document is not signed (no Ed25519 signature block)")
     signer = PublicKey.from_b64(sig["public_key"])
     if trusted is not None and signer.raw not in {k.raw for k in trusted}:
-        raise SignatureError(f"signed by key {signer.key_id}, which is not among the trusted keys "
-                             f"({', '.join(k.key_id for k in trusted) or 'none'})")
+        raise SignatureError(
+            f"signed by key {signer.key_id}, which is not among the trusted keys "
+            f"({', '.join(k.key_id for k in trusted) or 'none'})"
+        )
     body = {k: v for k, v in doc.items() if k != "signature"}
     signer.verify(sig["value"], canonical_json(body))
     return signer

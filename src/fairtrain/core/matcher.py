@@ -23,8 +23,12 @@ class ItemResult:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return {"item": self.item, "modality": self.modality, "error": self.error,
-                "matches": [{**m.to_dict(), "terms": t} for m, t in self.matches]}
+        return {
+            "item": self.item,
+            "modality": self.modality,
+            "error": self.error,
+            "matches": [{**m.to_dict(), "terms": t} for m, t in self.matches],
+        }
 
 
 class SnapshotMatcher:
@@ -57,8 +61,9 @@ class SnapshotMatcher:
             self._indexes[name] = modality(name).load_index(d) if d.is_dir() else None
         return self._indexes[name]
 
-    def match(self, items: Sequence[tuple[str, bytes]], media_types: Sequence[str | None] | None = None
-              ) -> list[ItemResult]:
+    def match(
+        self, items: Sequence[tuple[str, bytes]], media_types: Sequence[str | None] | None = None
+    ) -> list[ItemResult]:
         """Fingerprint and match a batch; one result per item, in order. Bad items get an error, not an exception."""
         results: list[ItemResult] = []
         groups: dict[str, list[int]] = {}

@@ -24,8 +24,11 @@ _M4A_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")
 _ADTS_AAC = (b"\xff\xf1", b"\xff\xf9")  # raw AAC in ADTS frames (.aac)
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2 compound file: HWP 5, or an encrypted Office file
 DOCUMENT_FORMATS = ("hwp", "hwpx", "docx", "odt", "epub", "pdf", "rtf")
-_ZIP_MIMETYPES = {b"application/hwp+zip": "hwpx", b"application/vnd.oasis.opendocument.text": "odt",
-                  b"application/epub+zip": "epub"}
+_ZIP_MIMETYPES = {
+    b"application/hwp+zip": "hwpx",
+    b"application/vnd.oasis.opendocument.text": "odt",
+    b"application/epub+zip": "epub",
+}
 _EXT = {
     **dict.fromkeys(("txt", "md", "html", "htm", "xml", "json", "csv", "rst", "tex", "srt", "lrc"), "text"),
     **dict.fromkeys(("markdown", "xhtml", *DOCUMENT_FORMATS), "text"),
@@ -59,8 +62,11 @@ def detect_media_type(head: bytes, name: str = "") -> str | None:
     """``"text"``, ``"image"``, ``"audio"``, ``"video"``, or None when neither the bytes nor the name tell."""
     if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return "image"
-    if head.startswith(_AUDIO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head[4:8] == b"ftyp" and (
-        name.lower().endswith((".m4a", ".aac"))
+    if (
+        head.startswith(_AUDIO_MAGIC)
+        or (head[:4] == b"RIFF" and head[8:12] == b"WAVE")
+        or head[4:8] == b"ftyp"
+        and (name.lower().endswith((".m4a", ".aac")))
     ):
         return "audio"
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
@@ -106,10 +112,10 @@ def document_format(head: bytes, name: str = "") -> str | None:
     if head.startswith(b"PK\x03\x04") and len(head) >= 30:
         # OCF/ODF/OWPML put an uncompressed "mimetype" member first; OOXML starts with [Content_Types].xml.
         name_len, extra_len = int.from_bytes(head[26:28], "little"), int.from_bytes(head[28:30], "little")
-        first = head[30:30 + name_len]
+        first = head[30 : 30 + name_len]
         if first == b"mimetype":
             start = 30 + name_len + extra_len
-            body = head[start:start + int.from_bytes(head[18:22], "little")].strip()
+            body = head[start : start + int.from_bytes(head[18:22], "little")].strip()
             return _ZIP_MIMETYPES.get(body)
         if (ext := _ext(name)) in ("docx", "hwpx", "odt", "epub"):
             return ext

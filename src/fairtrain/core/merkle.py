@@ -204,8 +204,9 @@ class SortedSet:
         neighbours = []
         for j in (i - 1, i):
             if 0 <= j < n:
-                neighbours.append({"index": j, "key": self.keys[j].hex(),
-                                   "path": [p.hex() for p in self.tree.inclusion_proof(j)]})
+                neighbours.append(
+                    {"index": j, "key": self.keys[j].hex(), "path": [p.hex() for p in self.tree.inclusion_proof(j)]}
+                )
         return {"included": False, "size": n, "neighbours": neighbours}
 
 
@@ -218,8 +219,9 @@ def verify_set_proof(key: bytes, proof: dict, root: bytes) -> bool:
         return root == EMPTY_ROOT and not proof["neighbours"]
     nb = proof["neighbours"]
     for x in nb:
-        if not verify_inclusion(leaf_hash(bytes.fromhex(x["key"])), x["index"], n,
-                                [bytes.fromhex(p) for p in x["path"]], root):
+        if not verify_inclusion(
+            leaf_hash(bytes.fromhex(x["key"])), x["index"], n, [bytes.fromhex(p) for p in x["path"]], root
+        ):
             return False
     idx = [x["index"] for x in nb]
     ks = [bytes.fromhex(x["key"]) for x in nb]

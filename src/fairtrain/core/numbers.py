@@ -28,8 +28,15 @@ class NumberError(InvalidInput):
     """The text is not a number, or not one in bounds; the message says which and why."""
 
 
-def parse_decimal(text: str, *, minimum: Decimal | int | None = None, maximum: Decimal | int | None = None,
-                  places: int | None = None, separators: bool = False, what: str = "a number") -> Decimal:
+def parse_decimal(
+    text: str,
+    *,
+    minimum: Decimal | int | None = None,
+    maximum: Decimal | int | None = None,
+    places: int | None = None,
+    separators: bool = False,
+    what: str = "a number",
+) -> Decimal:
     """``text`` as an exact Decimal within ``minimum..maximum`` with at most ``places`` decimals.
 
     ``separators``: thousands separators (``1,000`` and ``1_000``) are allowed and dropped. NaN, infinities
@@ -52,8 +59,11 @@ def parse_decimal(text: str, *, minimum: Decimal | int | None = None, maximum: D
     if maximum is not None and d > maximum:
         raise NumberError(f"{t!r} is above the maximum {maximum}")
     if places is not None and decimals(d) > places:
-        raise NumberError(f"{t!r} has more than {places} decimal place{'s' if places != 1 else ''}"
-                          if places else f"{t!r} must be a whole number")
+        raise NumberError(
+            f"{t!r} has more than {places} decimal place{'s' if places != 1 else ''}"
+            if places
+            else f"{t!r} must be a whole number"
+        )
     return d
 
 
@@ -64,8 +74,14 @@ def decimals(d: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def parse_fraction(text: str, *, minimum: Fraction | int | None = None, maximum: Fraction | int | None = None,
-                   max_denominator: int = 10**12, what: str = "a number") -> Fraction:
+def parse_fraction(
+    text: str,
+    *,
+    minimum: Fraction | int | None = None,
+    maximum: Fraction | int | None = None,
+    max_denominator: int = 10**12,
+    what: str = "a number",
+) -> Fraction:
     """``0.5``, ``1/3`` or ``50%`` as an exact Fraction within bounds, its denominator at most
     ``max_denominator`` once reduced (stored shares are 64-bit numerators and denominators)."""
     if not isinstance(text, str):
@@ -145,7 +161,7 @@ def parse_price(text: str) -> Decimal:
     else:
         value, pos, last_unit = 0, 0, None
         for m in _KO_GROUP.finditer(t):
-            if t[pos:m.start()].strip():
+            if t[pos : m.start()].strip():
                 raise PriceError(text)
             unit = _KO_UNITS[m.group(2)]
             if last_unit is not None and unit >= last_unit:
@@ -167,5 +183,15 @@ def parse_price(text: str) -> Decimal:
     return Decimal(value)
 
 
-__all__ = ["BASIS_POINTS", "MAX_CHARS", "NumberError", "PRICE_ERROR", "PriceError", "decimals", "parse_basis_points",
-           "parse_decimal", "parse_fraction", "parse_price"]
+__all__ = [
+    "BASIS_POINTS",
+    "MAX_CHARS",
+    "NumberError",
+    "PRICE_ERROR",
+    "PriceError",
+    "decimals",
+    "parse_basis_points",
+    "parse_decimal",
+    "parse_fraction",
+    "parse_price",
+]

@@ -47,6 +47,8 @@ class Requires:
     def __new__(cls, *args: object, **kwargs: object):
         needed = [r for t in cls.__mro__ for r in vars(t).get("requires", ())]
         if lacking := missing(needed):
-            raise ToolMissing(f"{cls.__name__} needs {', '.join(r.module for r in lacking)}: "
-                              + "; ".join(dict.fromkeys(r.install for r in lacking)))
+            raise ToolMissing(
+                f"{cls.__name__} needs {', '.join(r.module for r in lacking)}: "
+                + "; ".join(dict.fromkeys(r.install for r in lacking))
+            )
         return super().__new__(cls)

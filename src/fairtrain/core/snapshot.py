@@ -26,8 +26,10 @@ from fairtrain.core.vocab import Category, Purpose, Value
 FORMAT = "fairtrain-snapshot/3"
 FORMAT_V2 = "fairtrain-snapshot/2"
 FORMAT_V1 = "fairtrain-snapshot/1"
-_NO_HANGUL = ("Korean text copied with other word spacing is not recognised; re-export the snapshot with "
-              "this version of fairtrain to enable it")
+_NO_HANGUL = (
+    "Korean text copied with other word spacing is not recognised; re-export the snapshot with "
+    "this version of fairtrain to enable it"
+)
 # Older formats still open; what each lacks, in words a user can act on.
 OLDER_FORMATS = {
     FORMAT_V2: f"snapshot format 2: {_NO_HANGUL}",
@@ -72,8 +74,10 @@ class Snapshot:
 
 
 def _no_terms_for(path: object, purpose: Purpose) -> str:
-    return (f"{path}: a {FORMAT_V1} snapshot holds terms for commercial use only, not for {purpose.value} use: "
-            f"re-export it with `fairtrain snapshot export` ({FORMAT} carries the terms for every purpose)")
+    return (
+        f"{path}: a {FORMAT_V1} snapshot holds terms for commercial use only, not for {purpose.value} use: "
+        f"re-export it with `fairtrain snapshot export` ({FORMAT} carries the terms for every purpose)"
+    )
 
 
 def file_sha256(path: Path) -> str:
@@ -89,8 +93,9 @@ def seal_snapshot(directory: Path, key: SigningKey, meta: dict) -> dict:
     files = []
     for p in sorted(directory.rglob("*")):
         if p.is_file() and p.name != MANIFEST and not p.name.endswith(".tmp"):
-            files.append({"path": p.relative_to(directory).as_posix(), "sha256": file_sha256(p),
-                          "bytes": p.stat().st_size})
+            files.append(
+                {"path": p.relative_to(directory).as_posix(), "sha256": file_sha256(p), "bytes": p.stat().st_size}
+            )
     doc = sign_document({"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), **meta, "files": files}, key)
     write_atomic(directory / MANIFEST, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
     return doc
@@ -120,8 +125,10 @@ def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> 
         raise SnapshotError(f"{mpath}: not JSON ({e.msg} at line {e.lineno})") from None
     if not isinstance(doc, dict) or (doc.get("format") != FORMAT and doc.get("format") not in OLDER_FORMATS):
         fmt = doc.get("format") if isinstance(doc, dict) else None
-        raise SnapshotError(f"{mpath}: not a {FORMAT} manifest (format {fmt!r}): re-export the snapshot with "
-                            "this fairtrain's `fairtrain snapshot export`")
+        raise SnapshotError(
+            f"{mpath}: not a {FORMAT} manifest (format {fmt!r}): re-export the snapshot with "
+            "this fairtrain's `fairtrain snapshot export`"
+        )
     try:
         signer = verify_document(doc, trusted)
     except (SignatureError, ValueError) as e:
@@ -137,7 +144,9 @@ def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> 
         if not p.is_file():
             raise SnapshotError(f"{rel}: listed in the manifest but missing")
         if p.stat().st_size != f["bytes"]:
-            raise SnapshotError(f"{rel}: {p.stat().st_size} bytes, the manifest says {f['bytes']} (tampered or truncated)")
+            raise SnapshotError(
+                f"{rel}: {p.stat().st_size} bytes, the manifest says {f['bytes']} (tampered or truncated)"
+            )
         if file_sha256(p) != f["sha256"]:
             raise SnapshotError(f"{rel}: SHA-256 does not match the manifest (tampered)")
     for p in directory.rglob("*"):
@@ -162,17 +171,19 @@ def value_column(purpose: Purpose, category: Category) -> str:
 def terms_schema():
     import pyarrow as pa
 
-    return pa.schema([
-        ("work_id", pa.int64()),
-        ("iscc", pa.string()),
-        ("media_type", pa.string()),
-        ("status", pa.string()),
-        *((value_column(p, c), pa.string()) for p in Purpose for c in Category),
-        ("offers", pa.string()),  # JSON {purpose: {category: [Offer.to_dict() + party, ...]}} for licence values
-        ("holders", pa.string()),  # JSON [{"party": "holder:1", "name": ..., "share": "1/2", "orgs": [...]}]
-        ("licensees", pa.string()),  # JSON {licensee: {purpose: {category: value}}} where a licence was granted
-        ("title", pa.string()),  # added later: older snapshots lack it, and row() then gives None
-    ])
+    return pa.schema(
+        [
+            ("work_id", pa.int64()),
+            ("iscc", pa.string()),
+            ("media_type", pa.string()),
+            ("status", pa.string()),
+            *((value_column(p, c), pa.string()) for p in Purpose for c in Category),
+            ("offers", pa.string()),  # JSON {purpose: {category: [Offer.to_dict() + party, ...]}} for licence values
+            ("holders", pa.string()),  # JSON [{"party": "holder:1", "name": ..., "share": "1/2", "orgs": [...]}]
+            ("licensees", pa.string()),  # JSON {licensee: {purpose: {category: value}}} where a licence was granted
+            ("title", pa.string()),  # added later: older snapshots lack it, and row() then gives None
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -212,8 +223,13 @@ class SnapshotTerms:
         if self.purposes == (Purpose.COMMERCIAL,):  # format /1: one purpose, keyed by category alone
             offers = {Purpose.COMMERCIAL.value: offers}
             licensees = {who: {Purpose.COMMERCIAL.value: v} for who, v in licensees.items()}
-        r["purposes"] = {p.value: {c.value: (r.pop(value_column(p, c), None) if p is not Purpose.COMMERCIAL
-                                             else r[c.value]) for c in Category} for p in self.purposes}
+        r["purposes"] = {
+            p.value: {
+                c.value: (r.pop(value_column(p, c), None) if p is not Purpose.COMMERCIAL else r[c.value])
+                for c in Category
+            }
+            for p in self.purposes
+        }
         r["offers"] = offers
         r["holders"] = json.loads(r["holders"] or "[]")
         r["licensees"] = licensees

@@ -23,8 +23,18 @@ from fairtrain.core.money import Money
 from fairtrain.core.vocab import Offer, PriceModel, Purpose
 
 MEDIA = ("text", "image", "audio", "other")
-_KEYS = {"currency", "model", "per_work", "flat_fee", "revenue_share_percent", "minimum", "model_versions",
-         "purposes", "surcharge_percent", "note"}
+_KEYS = {
+    "currency",
+    "model",
+    "per_work",
+    "flat_fee",
+    "revenue_share_percent",
+    "minimum",
+    "model_versions",
+    "purposes",
+    "surcharge_percent",
+    "note",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +68,13 @@ class Tariff:
     def surcharged(self, offer: Offer) -> Offer:
         """``offer`` with this (retroactive) tariff's surcharge, rounded up to the minor unit."""
         minor = -(-offer.price.minor * (10_000 + self.surcharge_bp) // 10_000)
-        return Offer(offer.price_model, Money(offer.price.currency, minor), offer.revenue_share_bp, offer.purposes,
-                     offer.model_versions)
+        return Offer(
+            offer.price_model,
+            Money(offer.price.currency, minor),
+            offer.revenue_share_bp,
+            offer.purposes,
+            offer.model_versions,
+        )
 
 
 def _percent_bp(doc: dict, key: str, *, limit: int) -> int:
@@ -114,16 +129,28 @@ def parse_tariff(doc: object, *, retroactive: bool = False) -> Tariff:
     versions = doc.get("model_versions") or []
     if not isinstance(versions, list) or not all(isinstance(v, str) and v for v in versions):
         raise InvalidInput("tariff model_versions: expected a list of version names")
-    t = Tariff(currency, model, per_work, flat, share, minimum, tuple(versions), purposes,
-               _percent_bp(doc, "surcharge_percent", limit=1_000_000))
+    t = Tariff(
+        currency,
+        model,
+        per_work,
+        flat,
+        share,
+        minimum,
+        tuple(versions),
+        purposes,
+        _percent_bp(doc, "surcharge_percent", limit=1_000_000),
+    )
     if retroactive:
         if doc.get("surcharge_percent") in (None, "") and not t.priced:
             raise InvalidInput("retroactive tariff: give surcharge_percent (and optionally its own prices)")
     else:
         if t.surcharge_bp:
             raise InvalidInput("tariff surcharge_percent: only a retroactive tariff has a surcharge")
-        need = {PriceModel.PER_WORK: ("per_work", per_work), PriceModel.FLAT_FEE: ("flat_fee", flat),
-                PriceModel.REVENUE_SHARE: ("minimum", minimum)}[model]
+        need = {
+            PriceModel.PER_WORK: ("per_work", per_work),
+            PriceModel.FLAT_FEE: ("flat_fee", flat),
+            PriceModel.REVENUE_SHARE: ("minimum", minimum),
+        }[model]
         if not need[1]:
             raise InvalidInput(f"tariff {need[0]}: a {model.value} tariff needs it")
         if model is PriceModel.REVENUE_SHARE and share == 0:

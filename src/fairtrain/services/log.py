@@ -37,8 +37,24 @@ from fairtrain.core.merkle import (
 from fairtrain.core.store.bulk import bulk_insert_tuples
 from fairtrain.core.store.models import LogEntry, LogState, TreeHead
 
-KINDS = frozenset({"declaration", "import", "snapshot", "clearance", "licence", "usage-report", "invoice", "payment",
-                   "distribution", "summary", "dispute", "mandate-confirmed", "mandate-revoked", "tariff"})
+KINDS = frozenset(
+    {
+        "declaration",
+        "import",
+        "snapshot",
+        "clearance",
+        "licence",
+        "usage-report",
+        "invoice",
+        "payment",
+        "distribution",
+        "summary",
+        "dispute",
+        "mandate-confirmed",
+        "mandate-revoked",
+        "tariff",
+    }
+)
 
 
 class LogError(InvalidInput):
@@ -80,8 +96,9 @@ def append(conn: Connection, entries: Iterable[Entry], *, at: datetime | None = 
         out.append(size)
         size += 1
     bulk_insert_tuples(conn, LogEntry.__table__, ("idx", "kind", "leaf", "leaf_hash", "subject"), rows)
-    conn.execute(update(LogState).where(LogState.id == 1).values(
-        size=size, frontier=json.dumps([f.hex() for f in frontier])))
+    conn.execute(
+        update(LogState).where(LogState.id == 1).values(size=size, frontier=json.dumps([f.hex() for f in frontier]))
+    )
     return out
 
 
@@ -105,11 +122,21 @@ class Log:
         with self.engine.begin() as c:
             size, frontier = _state(c)
             root = frontier_root(frontier)
-            doc = sign_document({"format": "fairtrain-tree-head/1", "size": size, "root": root.hex(),
-                                 "timestamp": datetime.now(UTC).isoformat()}, key)
+            doc = sign_document(
+                {
+                    "format": "fairtrain-tree-head/1",
+                    "size": size,
+                    "root": root.hex(),
+                    "timestamp": datetime.now(UTC).isoformat(),
+                },
+                key,
+            )
             if c.execute(select(TreeHead.size).where(TreeHead.size == size)).first() is None:
-                c.execute(insert(TreeHead).values(size=size, root=root.hex(), signed=json.dumps(doc),
-                                                  created_at=datetime.now(UTC)))
+                c.execute(
+                    insert(TreeHead).values(
+                        size=size, root=root.hex(), signed=json.dumps(doc), created_at=datetime.now(UTC)
+                    )
+                )
             else:
                 doc = json.loads(c.execute(select(TreeHead.signed).where(TreeHead.size == size)).scalar_one())
         return doc
@@ -127,8 +154,12 @@ class Log:
 
     def latest(self, kind: str, limit: int) -> list[dict]:
         """The newest ``limit`` entries of one kind, newest first (an index read, not the whole log)."""
-        q = (select(LogEntry.idx, LogEntry.leaf, LogEntry.leaf_hash).where(LogEntry.kind == kind)
-             .order_by(LogEntry.idx.desc()).limit(limit))
+        q = (
+            select(LogEntry.idx, LogEntry.leaf, LogEntry.leaf_hash)
+            .where(LogEntry.kind == kind)
+            .order_by(LogEntry.idx.desc())
+            .limit(limit)
+        )
         with self.engine.connect() as c:
             return [{"idx": r.idx, "leaf_hash": r.leaf_hash, **json.loads(r.leaf)} for r in c.execute(q)]
 
@@ -152,7 +183,8 @@ class Log:
         with self.engine.connect() as c:
             expected = 0
             for r in c.execution_options(yield_per=10_000).execute(
-                    select(LogEntry.idx, LogEntry.leaf, LogEntry.leaf_hash).order_by(LogEntry.idx)):
+                select(LogEntry.idx, LogEntry.leaf, LogEntry.leaf_hash).order_by(LogEntry.idx)
+            ):
                 if r.idx != expected:
                     problems.append(f"entry {expected}: missing (next stored entry is {r.idx})")
                     expected = r.idx
@@ -185,20 +217,29 @@ class Log:
             if (p := _head_problem(head, tree, trusted, good)) is not None:
                 problems.append(f"held tree head at size {n}: {p}")
             if n not in by_size:
-                problems.append(f"held tree head at size {n}: missing from the log's head history (tree heads "
-                                "deleted)")
+                problems.append(f"held tree head at size {n}: missing from the log's head history (tree heads deleted)")
             elif by_size[n].get("root") != head.get("root"):
-                problems.append(f"held tree head at size {n}: the log's head at that size has another root "
-                                "(head history rewritten)")
+                problems.append(
+                    f"held tree head at size {n}: the log's head at that size has another root (head history rewritten)"
+                )
         if hashes and not held:
-            problems.append("no signed tree head held to check the entries against: the log's own heads and state "
-                            "can be rewritten with its entries (pass --head FILE, a head saved from `log sign` or "
-                            "GET /api/log)")
+            problems.append(
+                "no signed tree head held to check the entries against: the log's own heads and state "
+                "can be rewritten with its entries (pass --head FILE, a head saved from `log sign` or "
+                "GET /api/log)"
+            )
         if hashes and not stored:
             problems.append(f"the log holds {len(hashes)} entries and no signed tree head (head history missing)")
         covered = max((h["size"] for h in good), default=0)
-        return {"size": len(hashes), "root": tree.root().hex(), "tree_heads": len(stored), "held_heads": len(held),
-                "verified_to": covered, "valid": not problems, "problems": problems}
+        return {
+            "size": len(hashes),
+            "root": tree.root().hex(),
+            "tree_heads": len(stored),
+            "held_heads": len(held),
+            "verified_to": covered,
+            "valid": not problems,
+            "problems": problems,
+        }
 
     def inclusion_proof(self, idx: int, size: int | None = None) -> dict:
         """A self-contained proof that entry ``idx`` is in the tree signed at ``size`` (default: latest head)."""
@@ -209,17 +250,25 @@ class Log:
             raise LogError(f"entry {idx} is not in the tree head of size {n}")
         entry = self.entries(idx, idx + 1)[0]
         tree = MerkleTree(hashes)
-        return {"format": "fairtrain-inclusion-proof/1", "index": idx,
-                "leaf": canonical_json({k: entry[k] for k in ("idx", "kind", "at", "body")}).decode(),
-                "path": [p.hex() for p in tree.inclusion_proof(idx, n)], "tree_head": head}
+        return {
+            "format": "fairtrain-inclusion-proof/1",
+            "index": idx,
+            "leaf": canonical_json({k: entry[k] for k in ("idx", "kind", "at", "body")}).decode(),
+            "path": [p.hex() for p in tree.inclusion_proof(idx, n)],
+            "tree_head": head,
+        }
 
     def consistency_proof(self, old: int, new: int | None = None) -> dict:
         head = self._head(new)
         n = head["size"]
         old_head = self._head(old)
         tree = MerkleTree(self._leaf_hashes(n))
-        return {"format": "fairtrain-consistency-proof/1", "old_head": old_head, "new_head": head,
-                "path": [p.hex() for p in tree.consistency_proof(old, n)] if old < n else []}
+        return {
+            "format": "fairtrain-consistency-proof/1",
+            "old_head": old_head,
+            "new_head": head,
+            "path": [p.hex() for p in tree.consistency_proof(old, n)] if old < n else [],
+        }
 
     def _head(self, size: int | None) -> dict:
         heads = self.heads()
@@ -269,8 +318,10 @@ def _head_problem(head: dict, tree: MerkleTree, trusted: list[PublicKey] | None,
     if tree.root(n).hex() != head.get("root"):
         first = max((h["size"] for h in good if h["size"] < n), default=0)
         where = f"entry {first}" if first == n - 1 else f"entries {first}..{n - 1}"
-        return (f"root does not match {where} (rewritten after it was signed: an entry edited together with its "
-                f"leaf hash, or entries reordered)")
+        return (
+            f"root does not match {where} (rewritten after it was signed: an entry edited together with its "
+            f"leaf hash, or entries reordered)"
+        )
     return None
 
 
@@ -282,18 +333,33 @@ def verify_proof(proof: dict, trusted: list[PublicKey] | None = None) -> dict:
             head = proof["tree_head"]
             verify_document(head, trusted)
             leaf = proof["leaf"].encode()
-            ok = verify_inclusion(leaf_hash(leaf), proof["index"], head["size"],
-                                  [bytes.fromhex(p) for p in proof["path"]], bytes.fromhex(head["root"]))
+            ok = verify_inclusion(
+                leaf_hash(leaf),
+                proof["index"],
+                head["size"],
+                [bytes.fromhex(p) for p in proof["path"]],
+                bytes.fromhex(head["root"]),
+            )
             if not ok or json.loads(leaf).get("idx") != proof["index"]:
                 raise LogError(f"entry {proof['index']} is not in the tree head of size {head['size']}")
-            return {"valid": True, "index": proof["index"], "size": head["size"], "entry": json.loads(leaf),
-                    "leaf_sha256": hashlib.sha256(leaf).hexdigest()}
+            return {
+                "valid": True,
+                "index": proof["index"],
+                "size": head["size"],
+                "entry": json.loads(leaf),
+                "leaf_sha256": hashlib.sha256(leaf).hexdigest(),
+            }
         if fmt == "fairtrain-consistency-proof/1":
             old, new = proof["old_head"], proof["new_head"]
             verify_document(old, trusted)
             verify_document(new, trusted)
-            if not verify_consistency(old["size"], new["size"], [bytes.fromhex(p) for p in proof["path"]],
-                                      bytes.fromhex(old["root"]), bytes.fromhex(new["root"])):
+            if not verify_consistency(
+                old["size"],
+                new["size"],
+                [bytes.fromhex(p) for p in proof["path"]],
+                bytes.fromhex(old["root"]),
+                bytes.fromhex(new["root"]),
+            ):
                 raise LogError(f"the tree of size {new['size']} does not extend the tree of size {old['size']}")
             return {"valid": True, "old_size": old["size"], "new_size": new["size"]}
     except (KeyError, TypeError, ValueError) as e:

@@ -26,49 +26,77 @@ from fairtrain.core.store.models import Notification, NotificationPreference, Us
 log = logging.getLogger(__name__)
 
 KINDS = ("licence-request", "dispute", "clearance", "payment", "statement")
-KIND_NAMES = {"licence-request": N_("A licence request"), "dispute": N_("A dispute about my work"),
-              "clearance": N_("My work found in a published clearance"), "payment": N_("A payment"),
-              "statement": N_("A distribution statement")}
+KIND_NAMES = {
+    "licence-request": N_("A licence request"),
+    "dispute": N_("A dispute about my work"),
+    "clearance": N_("My work found in a published clearance"),
+    "payment": N_("A payment"),
+    "statement": N_("A distribution statement"),
+}
 # (kind, event) → (title, body); ``{name}`` fields come from the notice's params.
 MESSAGES = {
     ("dispute", "opened-existing"): (
         N_("Someone else registered your work “{title}”"),
-        N_("{party} registered “{other_title}” on {date}, and it matches your work “{title}” by {key}. Both works "
-           "are marked as disputed until the organisation or the registry decides. You can see the competing "
-           "claim and answer it with evidence (an earlier draft, a publication link, a registration certificate) "
-           "on the dispute's page: {path}")),
+        N_(
+            "{party} registered “{other_title}” on {date}, and it matches your work “{title}” by {key}. Both works "
+            "are marked as disputed until the organisation or the registry decides. You can see the competing "
+            "claim and answer it with evidence (an earlier draft, a publication link, a registration certificate) "
+            "on the dispute's page: {path}"
+        ),
+    ),
     ("dispute", "opened-claim"): (
         N_("Your upload “{title}” collides with an existing registration"),
-        N_("“{other_title}”, registered by {party} on {date}, matches your upload “{title}” by {key}. Both works "
-           "are marked as disputed until the organisation or the registry decides. You can answer with evidence "
-           "on the dispute's page: {path}")),
+        N_(
+            "“{other_title}”, registered by {party} on {date}, matches your upload “{title}” by {key}. Both works "
+            "are marked as disputed until the organisation or the registry decides. You can answer with evidence "
+            "on the dispute's page: {path}"
+        ),
+    ),
     ("dispute", "answered"): (
         N_("{party} answered the dispute about “{title}”"),
-        N_("{party} added evidence to the dispute about “{title}”. You can read it and answer on the dispute's "
-           "page: {path}")),
+        N_(
+            "{party} added evidence to the dispute about “{title}”. You can read it and answer on the dispute's "
+            "page: {path}"
+        ),
+    ),
     ("dispute", "resolved"): (
         N_("The dispute about “{title}” was resolved"),
-        N_("The dispute about “{title}” was decided: {outcome} The dispute's page keeps the whole record: {path}")),
+        N_("The dispute about “{title}” was decided: {outcome} The dispute's page keeps the whole record: {path}"),
+    ),
     ("licence-request", "requested"): (
         N_("{licensee} asks for a licence to your works"),
-        N_("{licensee} asks for a licence to {works} of your works, at {price}. Accept or decline it on your "
-           "page: {path}")),
+        N_(
+            "{licensee} asks for a licence to {works} of your works, at {price}. Accept or decline it on your "
+            "page: {path}"
+        ),
+    ),
     ("payment", "received"): (
         N_("A payment of {amount} was received"),
-        N_("A payment of {amount} was received for invoice {invoice} (licence {licence}). It is shared out "
-           "in the next distribution: {path}")),
+        N_(
+            "A payment of {amount} was received for invoice {invoice} (licence {licence}). It is shared out "
+            "in the next distribution: {path}"
+        ),
+    ),
     ("clearance", "found"): (
         N_("Your work “{title}” was found in a published clearance"),
-        N_("The clearance {clearance} lists your work “{title}”. See what was decided and the proof: {path}")),
+        N_("The clearance {clearance} lists your work “{title}”. See what was decided and the proof: {path}"),
+    ),
     ("statement", "issued"): (
         N_("A distribution statement for {period} is ready"),
-        N_("Your statement for {period} is ready: {path}")),
+        N_("Your statement for {period} is ready: {path}"),
+    ),
 }
-OUTCOMES = {"existing": N_("the earlier registration stays; the new claim is rejected."),
-            "claim": N_("the new claim stays; the earlier registration is rejected."),
-            "both": N_("both stay, as distinct works.")}
-KEYS = {"content_hash": N_("identical content"), "iswc": N_("the same ISWC"), "isrc": N_("the same ISRC"),
-        "isbn": N_("the same ISBN")}
+OUTCOMES = {
+    "existing": N_("the earlier registration stays; the new claim is rejected."),
+    "claim": N_("the new claim stays; the earlier registration is rejected."),
+    "both": N_("both stay, as distinct works."),
+}
+KEYS = {
+    "content_hash": N_("identical content"),
+    "iswc": N_("the same ISWC"),
+    "isrc": N_("the same ISRC"),
+    "isbn": N_("the same ISBN"),
+}
 MAX_ATTEMPTS = 5
 
 
@@ -83,18 +111,32 @@ def notify(conn: Connection, holder_ids, kind: str, event: str, params: dict, *,
     holder_ids = sorted(set(holder_ids))
     if not holder_ids:
         return 0
-    prefs = {r.holder_id: r for r in conn.execute(select(NotificationPreference.__table__)
-                                                   .where(NotificationPreference.holder_id.in_(holder_ids)))}
+    prefs = {
+        r.holder_id: r
+        for r in conn.execute(
+            select(NotificationPreference.__table__).where(NotificationPreference.holder_id.in_(holder_ids))
+        )
+    }
     rows, now = [], utcnow()
     for h in holder_ids:
         p = prefs.get(h)
         in_app = p is None or kind in p.app_kinds.split(",")
         by_mail = p is None or kind in p.email_kinds.split(",")
         if in_app or by_mail:
-            rows.append({"holder_id": h, "kind": kind, "event": event, "subject": subject, "in_app": in_app,
-                         "params": json.dumps(params, ensure_ascii=False, sort_keys=True), "created_at": now,
-                         "email_status": "pending" if by_mail else "none", "email_attempts": 0,
-                         "email_next_at": now if by_mail else None})
+            rows.append(
+                {
+                    "holder_id": h,
+                    "kind": kind,
+                    "event": event,
+                    "subject": subject,
+                    "in_app": in_app,
+                    "params": json.dumps(params, ensure_ascii=False, sort_keys=True),
+                    "created_at": now,
+                    "email_status": "pending" if by_mail else "none",
+                    "email_attempts": 0,
+                    "email_next_at": now if by_mail else None,
+                }
+            )
     if rows:
         conn.execute(insert(Notification), rows)
     return len(rows)
@@ -134,12 +176,16 @@ class Notifications:
 
     def preferences(self, holder_id: int) -> dict:
         with self.engine.connect() as c:
-            p = c.execute(select(NotificationPreference.__table__)
-                          .where(NotificationPreference.holder_id == holder_id)).first()
+            p = c.execute(
+                select(NotificationPreference.__table__).where(NotificationPreference.holder_id == holder_id)
+            ).first()
         if p is None:
             return {"app": list(KINDS), "email": list(KINDS), "language": None}
-        return {"app": [k for k in p.app_kinds.split(",") if k], "email": [k for k in p.email_kinds.split(",") if k],
-                "language": p.language}
+        return {
+            "app": [k for k in p.app_kinds.split(",") if k],
+            "email": [k for k in p.email_kinds.split(",") if k],
+            "language": p.language,
+        }
 
     def set_preferences(self, holder_id: int, *, app=None, email=None, language: str | None = None) -> dict:
         """Choose the kinds heard about in the app and by e-mail (None keeps the current choice)."""
@@ -152,17 +198,20 @@ class Notifications:
             if isinstance(value, str) or not all(isinstance(k, str) for k in value):
                 raise NotificationError(f"notification preferences: {field} must be a list of kinds")
             if bad := [k for k in value if k not in KINDS]:
-                raise NotificationError(f"notification preferences: {field}: unknown kind {bad[0]!r} "
-                                        f"(choose from {', '.join(KINDS)})")
+                raise NotificationError(
+                    f"notification preferences: {field}: unknown kind {bad[0]!r} (choose from {', '.join(KINDS)})"
+                )
             chosen[field] = [k for k in KINDS if k in value]
         lang = language or current["language"] or "en"
         if lang not in LANGUAGES:
-            raise NotificationError(f"notification preferences: language must be one of {', '.join(LANGUAGES)}, "
-                                    f"not {lang!r}")
+            raise NotificationError(
+                f"notification preferences: language must be one of {', '.join(LANGUAGES)}, not {lang!r}"
+            )
         values = {"app_kinds": ",".join(chosen["app"]), "email_kinds": ",".join(chosen["email"]), "language": lang}
         with self.engine.begin() as c:
-            done = c.execute(update(NotificationPreference).where(NotificationPreference.holder_id == holder_id)
-                             .values(**values)).rowcount
+            done = c.execute(
+                update(NotificationPreference).where(NotificationPreference.holder_id == holder_id).values(**values)
+            ).rowcount
             if not done:
                 c.execute(insert(NotificationPreference).values(holder_id=holder_id, **values))
         return {"app": chosen["app"], "email": chosen["email"], "language": lang}
@@ -174,22 +223,40 @@ class Notifications:
 
     def unread(self, holder_id: int) -> int:
         with self.engine.connect() as c:
-            return c.execute(select(func.count()).select_from(Notification).where(
-                Notification.holder_id == holder_id, Notification.in_app.is_(True),
-                Notification.read_at.is_(None))).scalar_one()
+            return c.execute(
+                select(func.count())
+                .select_from(Notification)
+                .where(
+                    Notification.holder_id == holder_id, Notification.in_app.is_(True), Notification.read_at.is_(None)
+                )
+            ).scalar_one()
 
     def list(self, holder_id: int, lang: str, *, limit: int = 50) -> list[dict]:
         with self.engine.connect() as c:
-            rows = c.execute(select(Notification.__table__).where(
-                Notification.holder_id == holder_id, Notification.in_app.is_(True))
-                .order_by(Notification.id.desc()).limit(limit)).all()
+            rows = c.execute(
+                select(Notification.__table__)
+                .where(Notification.holder_id == holder_id, Notification.in_app.is_(True))
+                .order_by(Notification.id.desc())
+                .limit(limit)
+            ).all()
         out = []
         for r in rows:
             params = json.loads(r.params)
             title, text = words(r.kind, r.event, params, lang)
-            out.append({"id": r.id, "kind": r.kind, "event": r.event, "subject": r.subject, "title": title,
-                        "text": text, "path": params.get("path"), "created_at": r.created_at.isoformat(),
-                        "read": r.read_at is not None, "email": r.email_status})
+            out.append(
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "event": r.event,
+                    "subject": r.subject,
+                    "title": title,
+                    "text": text,
+                    "path": params.get("path"),
+                    "created_at": r.created_at.isoformat(),
+                    "read": r.read_at is not None,
+                    "email": r.email_status,
+                }
+            )
         return out
 
     def mark_read(self, holder_id: int, ids: list[int] | None = None) -> int:
@@ -205,8 +272,17 @@ class Mailer:
     (1, 2, 4, 8 minutes), then marked failed with the reason; a notice to a holder without an account's
     address is marked failed at once. ``wake()`` asks for a pass now; otherwise it looks every ``interval``."""
 
-    def __init__(self, engine: Engine, host: str, port: int, mail_from: str, *, interval: float = 2.0,
-                 timeout: float = 10.0, backoff: float = 60.0):
+    def __init__(
+        self,
+        engine: Engine,
+        host: str,
+        port: int,
+        mail_from: str,
+        *,
+        interval: float = 2.0,
+        timeout: float = 10.0,
+        backoff: float = 60.0,
+    ):
         self.engine, self.host, self.port, self.mail_from = engine, host, port, mail_from
         self.interval, self.timeout, self.backoff = interval, timeout, backoff
         self._wake = threading.Event()
@@ -241,12 +317,14 @@ class Mailer:
         """One pass: send what is due; returns the counts sent, retried and failed."""
         now = utcnow()
         with self.engine.connect() as c:
-            due = c.execute(select(Notification.__table__, User.email, NotificationPreference.language)
-                            .outerjoin(User, User.holder_id == Notification.holder_id)
-                            .outerjoin(NotificationPreference,
-                                       NotificationPreference.holder_id == Notification.holder_id)
-                            .where(Notification.email_status == "pending", Notification.email_next_at <= now)
-                            .order_by(Notification.id).limit(limit)).all()
+            due = c.execute(
+                select(Notification.__table__, User.email, NotificationPreference.language)
+                .outerjoin(User, User.holder_id == Notification.holder_id)
+                .outerjoin(NotificationPreference, NotificationPreference.holder_id == Notification.holder_id)
+                .where(Notification.email_status == "pending", Notification.email_next_at <= now)
+                .order_by(Notification.id)
+                .limit(limit)
+            ).all()
         counts = {"sent": 0, "retried": 0, "failed": 0}
         for r in due:
             if not r.email:
@@ -262,8 +340,13 @@ class Mailer:
                     self._mark(r.id, "failed", attempts, reason)
                     counts["failed"] += 1
                 else:
-                    self._mark(r.id, "pending", attempts, reason,
-                               next_at=utcnow() + timedelta(seconds=self.backoff * 2 ** (attempts - 1)))
+                    self._mark(
+                        r.id,
+                        "pending",
+                        attempts,
+                        reason,
+                        next_at=utcnow() + timedelta(seconds=self.backoff * 2 ** (attempts - 1)),
+                    )
                     counts["retried"] += 1
                 log.warning("notice %s: e-mail not sent (attempt %s): %s", r.id, attempts, reason)
                 continue
@@ -281,11 +364,15 @@ class Mailer:
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as s:
             s.send_message(msg)
 
-    def _mark(self, notice_id: int, status: str, attempts: int, error: str | None,
-              next_at: datetime | None = None) -> None:
+    def _mark(
+        self, notice_id: int, status: str, attempts: int, error: str | None, next_at: datetime | None = None
+    ) -> None:
         with self.engine.begin() as c:
-            c.execute(update(Notification).where(Notification.id == notice_id).values(
-                email_status=status, email_attempts=attempts, email_error=error, email_next_at=next_at))
+            c.execute(
+                update(Notification)
+                .where(Notification.id == notice_id)
+                .values(email_status=status, email_attempts=attempts, email_error=error, email_next_at=next_at)
+            )
 
 
 def parse_smtp(value: str) -> tuple[str, int]:

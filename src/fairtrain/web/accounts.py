@@ -44,9 +44,14 @@ class Account:
     org_id: int | None
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "email": self.email, "role": self.role, "name": self.display_name,
-                "holder": f"holder:{self.holder_id}" if self.holder_id else None,
-                "org": f"org:{self.org_id}" if self.org_id else None}
+        return {
+            "id": self.id,
+            "email": self.email,
+            "role": self.role,
+            "name": self.display_name,
+            "holder": f"holder:{self.holder_id}" if self.holder_id else None,
+            "org": f"org:{self.org_id}" if self.org_id else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +86,9 @@ class Accounts:
             raise said_as(AccountError, "Name: please write your name (at most 300 characters).")
         check_text(User.display_name, name, "name", AccountError)  # length and NUL, as every database stores it
         if len(password or "") < MIN_PASSWORD or len(password) > 1024:
-            raise said_as(AccountError, "Password: choose one of at least {n} characters (at most 1024).", n=MIN_PASSWORD)
+            raise said_as(
+                AccountError, "Password: choose one of at least {n} characters (at most 1024).", n=MIN_PASSWORD
+            )
         if country is not None and country != "" and not (len(country) == 2 and country.isalpha()):
             raise said_as(AccountError, "Country {country!r}: write the two-letter code, such as KR.", country=country)
         pw_hash = self.hasher.hash(password)
@@ -89,20 +96,39 @@ class Accounts:
         try:
             with self.engine.begin() as c:
                 if c.execute(select(User.id).where(User.email == email)).first():
-                    raise said_as(AccountError, "E-mail {email}: an account with this address exists already. Sign in instead, or use another address.", email=email)
+                    raise said_as(
+                        AccountError,
+                        "E-mail {email}: an account with this address exists already. Sign in instead, or use another address.",
+                        email=email,
+                    )
                 holder_id = org_id = None
                 if role == "creator":
-                    holder_id = c.execute(insert(Holder).values(name=name, email=email, created_at=now)
-                                          .returning(Holder.id)).scalar_one()
+                    holder_id = c.execute(
+                        insert(Holder).values(name=name, email=email, created_at=now).returning(Holder.id)
+                    ).scalar_one()
                 elif role == "org-admin":
                     if c.execute(select(Organisation.id).where(Organisation.name == name)).first():
-                        raise said_as(AccountError, "Organisation {name!r} exists already: choose another name.", name=name)
-                    org_id = c.execute(insert(Organisation).values(
-                        name=name, country=(country or None) and country.upper(), email=email, created_at=now)
-                        .returning(Organisation.id)).scalar_one()
-                uid = c.execute(insert(User).values(
-                    email=email, password_hash=pw_hash, role=role, display_name=name, holder_id=holder_id,
-                    org_id=org_id, created_at=now).returning(User.id)).scalar_one()
+                        raise said_as(
+                            AccountError, "Organisation {name!r} exists already: choose another name.", name=name
+                        )
+                    org_id = c.execute(
+                        insert(Organisation)
+                        .values(name=name, country=(country or None) and country.upper(), email=email, created_at=now)
+                        .returning(Organisation.id)
+                    ).scalar_one()
+                uid = c.execute(
+                    insert(User)
+                    .values(
+                        email=email,
+                        password_hash=pw_hash,
+                        role=role,
+                        display_name=name,
+                        holder_id=holder_id,
+                        org_id=org_id,
+                        created_at=now,
+                    )
+                    .returning(User.id)
+                ).scalar_one()
         except IntegrityError:  # a concurrent sign-up with the same email or organisation name
             raise AccountError(f"email {email} or organisation {name!r}: exists already") from None
         return Account(uid, email, role, name, holder_id, org_id)
@@ -154,8 +180,15 @@ class Accounts:
         token = secrets.token_urlsafe(32)
         now = utcnow()
         with self.engine.begin() as c:
-            c.execute(delete(WebSession).where(WebSession.user_id == user_id, or_(
-                WebSession.revoked_at.is_not(None), WebSession.created_at <= now - timedelta(seconds=SESSION_MAX_AGE))))
+            c.execute(
+                delete(WebSession).where(
+                    WebSession.user_id == user_id,
+                    or_(
+                        WebSession.revoked_at.is_not(None),
+                        WebSession.created_at <= now - timedelta(seconds=SESSION_MAX_AGE),
+                    ),
+                )
+            )
             c.execute(insert(WebSession).values(user_id=user_id, token_hash=_key_hash(token), created_at=now))
         return token
 
@@ -163,16 +196,24 @@ class Accounts:
         """The account and session id of an open session no older than ``max_age_s``, else None."""
         since = utcnow() - timedelta(seconds=max_age_s)
         with self.engine.connect() as c:
-            row = c.execute(select(User.__table__, WebSession.id.label("session_id"))
-                            .join(WebSession, WebSession.user_id == User.id)
-                            .where(WebSession.token_hash == _key_hash(token), WebSession.revoked_at.is_(None),
-                                   WebSession.created_at > since)).first()
+            row = c.execute(
+                select(User.__table__, WebSession.id.label("session_id"))
+                .join(WebSession, WebSession.user_id == User.id)
+                .where(
+                    WebSession.token_hash == _key_hash(token),
+                    WebSession.revoked_at.is_(None),
+                    WebSession.created_at > since,
+                )
+            ).first()
         return (_account(row), row.session_id) if row else None
 
     def end_session(self, session_id: int) -> None:
         with self.engine.begin() as c:
-            c.execute(update(WebSession).where(WebSession.id == session_id, WebSession.revoked_at.is_(None))
-                      .values(revoked_at=utcnow()))
+            c.execute(
+                update(WebSession)
+                .where(WebSession.id == session_id, WebSession.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
 
     def end_sessions(self, account: Account) -> int:
         """Sign out everywhere: end every open session of the account; how many were open."""
@@ -193,11 +234,26 @@ class Accounts:
         secret = f"{_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
         now = utcnow()
         with self.engine.begin() as c:
-            kid = c.execute(insert(ApiKey).values(
-                user_id=account.id, name=name, prefix=prefix, key_hash=_key_hash(secret),
-                scopes=",".join(sorted(set(scopes))), created_at=now).returning(ApiKey.id)).scalar_one()
-        return {"id": kid, "name": name, "prefix": prefix, "scopes": sorted(set(scopes)), "key": secret,
-                "created_at": now.isoformat()}
+            kid = c.execute(
+                insert(ApiKey)
+                .values(
+                    user_id=account.id,
+                    name=name,
+                    prefix=prefix,
+                    key_hash=_key_hash(secret),
+                    scopes=",".join(sorted(set(scopes))),
+                    created_at=now,
+                )
+                .returning(ApiKey.id)
+            ).scalar_one()
+        return {
+            "id": kid,
+            "name": name,
+            "prefix": prefix,
+            "scopes": sorted(set(scopes)),
+            "key": secret,
+            "created_at": now.isoformat(),
+        }
 
     def keys(self, account: Account) -> list[dict]:
         with self.engine.connect() as c:
@@ -228,13 +284,22 @@ class Accounts:
 
 
 def _end_sessions(c, user_id: int) -> int:
-    return c.execute(update(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
-                     .values(revoked_at=utcnow())).rowcount
+    return c.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
 
 
 def _key_dict(r) -> dict:
-    return {"id": r.id, "name": r.name, "prefix": r.prefix, "scopes": r.scopes.split(","),
-            "created_at": r.created_at.isoformat(), "revoked_at": _iso(r.revoked_at)}
+    return {
+        "id": r.id,
+        "name": r.name,
+        "prefix": r.prefix,
+        "scopes": r.scopes.split(","),
+        "created_at": r.created_at.isoformat(),
+        "revoked_at": _iso(r.revoked_at),
+    }
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -245,5 +310,7 @@ def _email(text: str) -> str:
     e = (text or "").strip().lower()
     local, at, domain = e.partition("@")
     if not (local and at and "." in domain) or len(e) > 320 or any(ch.isspace() or ch in "<>\"'," for ch in e):
-        raise said_as(AccountError, "E-mail {text!r}: this is not an e-mail address (it looks like name@example.com).", text=text)
+        raise said_as(
+            AccountError, "E-mail {text!r}: this is not an e-mail address (it looks like name@example.com).", text=text
+        )
     return e

@@ -59,11 +59,20 @@ class Resolve(BaseModel):
 
 
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-WorkRef = Annotated[str, Path(min_length=1, max_length=200, description=(
-    "the work's id, its organisation's work_ref (with ?org= where two organisations use it), or an ISWC, ISRC "
-    "or ISBN"))]
-OrgScope = Annotated[str | None, Query(max_length=300, description="the organisation (id or name) whose work_ref "
-                                                                    "names the work")]
+WorkRef = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        description=(
+            "the work's id, its organisation's work_ref (with ?org= where two organisations use it), or an ISWC, ISRC "
+            "or ISBN"
+        ),
+    ),
+]
+OrgScope = Annotated[
+    str | None, Query(max_length=300, description="the organisation (id or name) whose work_ref names the work")
+]
 
 
 def _work_id(request: Request, ref: str, org: str | None) -> int:
@@ -74,15 +83,19 @@ def _work_id(request: Request, ref: str, org: str | None) -> int:
 
 
 def _client(request: Request) -> str:
-    return client_address(request.client.host if request.client else None, request.headers.get("x-forwarded-for"),
-                          web(request).trusted_proxies)
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        web(request).trusted_proxies,
+    )
 
 
 def _limit(state, name: str, key: str, what: str) -> None:
     wait = state.limiter(name).hit(key)
     if wait:
-        raise WebError(429, f"{what}: too many attempts; try again in {int(wait) + 1} s",
-                       {"Retry-After": str(int(wait) + 1)})
+        raise WebError(
+            429, f"{what}: too many attempts; try again in {int(wait) + 1} s", {"Retry-After": str(int(wait) + 1)}
+        )
 
 
 async def read_upload(upload, default_name: str = "upload") -> tuple[str, bytes]:
@@ -92,8 +105,15 @@ async def read_upload(upload, default_name: str = "upload") -> tuple[str, bytes]
 
 def start_session(state, response: Response, user_id: int) -> str:
     cookie, csrf = state.sessions.issue(user_id, state.accounts.start_session(user_id))
-    response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=state.secure_cookies,
-                        max_age=SESSION_MAX_AGE, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="lax",
+        secure=state.secure_cookies,
+        max_age=SESSION_MAX_AGE,
+        path="/",
+    )
     return csrf
 
 
@@ -111,8 +131,9 @@ def end_session(state, response: Response, p: Principal) -> None:
 def sign_up(body: SignUp, request: Request, response: Response, p: Caller) -> dict:
     state = web(request)
     _limit(state, "sign_up_per_client", _client(request), "sign-up")
-    account = state.accounts.sign_up(email=body.email, password=body.password, role=body.role, name=body.name,
-                                     country=body.country)
+    account = state.accounts.sign_up(
+        email=body.email, password=body.password, role=body.role, name=body.name, country=body.country
+    )
     return {"user": account.to_dict(), "csrf": start_session(state, response, account.id)}
 
 
@@ -193,8 +214,12 @@ def revoke_key(key_id: Id, request: Request, p: Caller) -> dict:
 
 
 @router.post("/works", status_code=201, tags=["works"])
-async def upload_works(request: Request, p: Caller, files: Annotated[list[UploadFile], File()],
-                       titles: Annotated[list[str] | None, Form()] = None) -> dict:
+async def upload_works(
+    request: Request,
+    p: Caller,
+    files: Annotated[list[UploadFile], File()],
+    titles: Annotated[list[str] | None, Form()] = None,
+) -> dict:
     """Register files as works of the signed-in creator; fingerprints are computed on the server."""
     require(p, "creator", what="uploading works")
     state = web(request)
@@ -213,8 +238,12 @@ async def upload_works(request: Request, p: Caller, files: Annotated[list[Upload
 
 
 @router.get("/works", tags=["works"])
-def my_works(request: Request, p: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-             offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> list[dict]:
+def my_works(
+    request: Request,
+    p: Caller,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> list[dict]:
     require(p, "creator", "org-admin", what="works")
     return ops.works_of(web(request), p, limit=limit, offset=offset)
 
@@ -225,9 +254,14 @@ def show_work(work: WorkRef, request: Request, p: Caller, org: OrgScope = None) 
 
 
 @router.get("/works/{work}/decision", tags=["decisions"])
-async def decide(work: WorkRef, request: Request, category: CategoryName,
-           licensee: Annotated[str | None, Query(max_length=200)] = None,
-           purpose: Literal["commercial", "research"] = "commercial", org: OrgScope = None) -> dict:
+async def decide(
+    work: WorkRef,
+    request: Request,
+    category: CategoryName,
+    licensee: Annotated[str | None, Query(max_length=200)] = None,
+    purpose: Literal["commercial", "research"] = "commercial",
+    org: OrgScope = None,
+) -> dict:
     """May ``category`` be done with this work now? (Public; no sign-in needed.)"""
     # Runs on the event loop: facts are cached per work, so a decision is one primary-key read (the facts
     # version, on a held connection) and computation, and a thread-pool hop costs more than it
@@ -249,8 +283,14 @@ def work_policy(work: WorkRef, request: Request, p: Caller, org: OrgScope = None
 @router.put("/works/{work}/policy", tags=["declarations"])
 def declare_work(work: WorkRef, body: Policy, request: Request, p: Caller, org: OrgScope = None) -> dict:
     require(p, "creator", "org-admin", what="declaring")
-    return ops.declare(web(request), p, Level.WORK, _work_id(request, work, org), dict(body.values),
-                       ops.parse_offer(body.price, body.currency, body.price_model))
+    return ops.declare(
+        web(request),
+        p,
+        Level.WORK,
+        _work_id(request, work, org),
+        dict(body.values),
+        ops.parse_offer(body.price, body.currency, body.price_model),
+    )
 
 
 @router.get("/policy", tags=["declarations"])
@@ -258,39 +298,73 @@ def my_policy(request: Request, p: Caller) -> dict:
     """The caller's catalogue (creator) or repertoire (organisation) policy, and whether it was declared."""
     require(p, "creator", "org-admin", what="policy")
     level, target, party = ops.party_for(web(request), p, Level.CATALOGUE, None)
-    return {"level": level.value, "party": party, "declared": ops.has_declared(web(request), level, target),
-            "policy": ops.policy_view(web(request), level, target)}
+    return {
+        "level": level.value,
+        "party": party,
+        "declared": ops.has_declared(web(request), level, target),
+        "policy": ops.policy_view(web(request), level, target),
+    }
 
 
 @router.put("/policy", tags=["declarations"])
 def declare_policy(body: Policy, request: Request, p: Caller) -> dict:
     require(p, "creator", "org-admin", what="declaring")
-    return ops.declare(web(request), p, Level.CATALOGUE, None, dict(body.values),
-                       ops.parse_offer(body.price, body.currency, body.price_model))
+    return ops.declare(
+        web(request),
+        p,
+        Level.CATALOGUE,
+        None,
+        dict(body.values),
+        ops.parse_offer(body.price, body.currency, body.price_model),
+    )
 
 
 def _kit_response(policy, files) -> Response:
-    return Response(ops.kit_zip(files), media_type="application/zip", headers={
-        "Content-Disposition": 'attachment; filename="fairtrain-signal-kit.zip"', "X-Policy-Digest": policy.digest})
+    return Response(
+        ops.kit_zip(files),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="fairtrain-signal-kit.zip"',
+            "X-Policy-Digest": policy.digest,
+        },
+    )
 
 
-@router.get("/kit", tags=["signals"], response_class=Response,
-            responses={200: {"content": {"application/zip": {}}, "description": "the signal kit"}})
-def my_kit(request: Request, p: Caller, site: Annotated[str, Query(max_length=300)],
-           contact: Annotated[str | None, Query(max_length=320)] = None) -> Response:
+@router.get(
+    "/kit",
+    tags=["signals"],
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "the signal kit"}},
+)
+def my_kit(
+    request: Request,
+    p: Caller,
+    site: Annotated[str, Query(max_length=300)],
+    contact: Annotated[str | None, Query(max_length=320)] = None,
+) -> Response:
     """Every signal rendered from the caller's catalogue or repertoire policy, as a zip."""
     require(p, "creator", "org-admin", what="signal kit")
-    return _kit_response(*ops.kit(web(request), p, Level.CATALOGUE, None, site, contact,
-                                        str(request.base_url)))
+    return _kit_response(*ops.kit(web(request), p, Level.CATALOGUE, None, site, contact, str(request.base_url)))
 
 
-@router.get("/works/{work}/kit", tags=["signals"], response_class=Response,
-            responses={200: {"content": {"application/zip": {}}, "description": "the signal kit"}})
-def work_kit(work: WorkRef, request: Request, p: Caller, site: Annotated[str, Query(max_length=300)],
-             contact: Annotated[str | None, Query(max_length=320)] = None, org: OrgScope = None) -> Response:
+@router.get(
+    "/works/{work}/kit",
+    tags=["signals"],
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "the signal kit"}},
+)
+def work_kit(
+    work: WorkRef,
+    request: Request,
+    p: Caller,
+    site: Annotated[str, Query(max_length=300)],
+    contact: Annotated[str | None, Query(max_length=320)] = None,
+    org: OrgScope = None,
+) -> Response:
     require(p, "creator", "org-admin", what="signal kit")
-    return _kit_response(*ops.kit(web(request), p, Level.WORK, _work_id(request, work, org), site, contact,
-                                        str(request.base_url)))
+    return _kit_response(
+        *ops.kit(web(request), p, Level.WORK, _work_id(request, work, org), site, contact, str(request.base_url))
+    )
 
 
 # -- organisations -----------------------------------------------------------------------------------
@@ -318,8 +392,11 @@ def grant_mandate(body: NewMandate, request: Request, p: Caller) -> dict:
 
 
 class MandateConfirm(BaseModel):
-    token: str | None = Field(default=None, max_length=200, description="the invitation's single-use token; "
-                              "without it, the signed-in holder confirms")
+    token: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the invitation's single-use token; without it, the signed-in holder confirms",
+    )
 
 
 class MandateRevoke(BaseModel):
@@ -364,16 +441,18 @@ def invite_mandate(mandate_id: Id, request: Request, p: Caller) -> dict:
 
 
 @router.post("/mandates/{mandate_id}/paper", tags=["organisations"])
-async def attach_mandate_paper(mandate_id: Id, request: Request, p: Caller,
-                               file: Annotated[UploadFile, File()]) -> dict:
+async def attach_mandate_paper(
+    mandate_id: Id, request: Request, p: Caller, file: Annotated[UploadFile, File()]
+) -> dict:
     """The organisation attaches the holder's signed paper mandate (stored by its SHA-256, logged)."""
     require(p, "org-admin", what="signed paper mandates")
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(state.registry.attach_mandate_paper, mandate_id, file.file, state.data_dir,
-                                   party=p.org_ref)
+    return await run_in_threadpool(
+        state.registry.attach_mandate_paper, mandate_id, file.file, state.data_dir, party=p.org_ref
+    )
 
 
 @router.post("/mandates/{mandate_id}/revoke", tags=["organisations"])
@@ -400,8 +479,9 @@ def org_members(request: Request, p: Caller) -> list[dict]:
 
 
 @router.post("/org/import", tags=["organisations"])
-async def import_repertoire(request: Request, p: Caller, file: Annotated[UploadFile, File()],
-                            skip_invalid: Annotated[bool, Form()] = False) -> dict:
+async def import_repertoire(
+    request: Request, p: Caller, file: Annotated[UploadFile, File()], skip_invalid: Annotated[bool, Form()] = False
+) -> dict:
     """Validate the whole CSV first; nothing is stored if a row is bad (unless ``skip_invalid``)."""
     require(p, "org-admin", what="repertoire import")
     state = web(request)
@@ -426,8 +506,12 @@ async def upload_repertoire(request: Request, p: Caller) -> dict:
 
     from fairtrain.web.uploads import receive
 
-    got = await receive(request, state.uploads_dir, max_file_bytes=state.limits.max_import_bytes,
-                        max_files=state.limits.max_import_files)
+    got = await receive(
+        request,
+        state.uploads_dir,
+        max_file_bytes=state.limits.max_import_bytes,
+        max_files=state.limits.max_import_files,
+    )
     return await run_in_threadpool(ops.repertoire_upload, state, p, got)
 
 
@@ -450,10 +534,16 @@ def repertoire_template(kind: Literal["csv", "xlsx"], lang: Literal["en", "ko"] 
     """An empty repertoire sheet with one example row (Korean headers with ``lang=ko``)."""
     from fairtrain.services.registry.repertoire import template
 
-    media = "text/csv; charset=utf-8" if kind == "csv" else \
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(template(kind, lang), media_type=media, headers={
-        "Content-Disposition": f'attachment; filename="repertoire-template-{lang}.{kind}"'})
+    media = (
+        "text/csv; charset=utf-8"
+        if kind == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return Response(
+        template(kind, lang),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="repertoire-template-{lang}.{kind}"'},
+    )
 
 
 @router.get("/disputes", tags=["organisations"])
@@ -472,8 +562,12 @@ def resolve(dispute_id: Id, body: Resolve, request: Request, p: Caller) -> dict:
 
 
 @router.post("/outputs/check", tags=["transparency"])
-async def check_outputs(request: Request, p: Caller, files: Annotated[list[UploadFile], File()],
-                        snapshot: Annotated[str, Form(max_length=200)]) -> dict:
+async def check_outputs(
+    request: Request,
+    p: Caller,
+    files: Annotated[list[UploadFile], File()],
+    snapshot: Annotated[str, Form(max_length=200)],
+) -> dict:
     """Match a batch of generated text, images or audio against a published snapshot: near-verbatim
     reproductions with the matched work, the evidence and a score, and attribution weights per work."""
     require(p, "developer", what="checking model outputs")
@@ -484,16 +578,20 @@ async def check_outputs(request: Request, p: Caller, files: Annotated[list[Uploa
     snap_dir = ops.snapshot_file(state, snapshot, "manifest.json").parent  # 404 unless published
     blobs = [await read_upload(f, "output") for f in files]
     # matching fingerprints the outputs: in the application's worker processes (CpuError answers 4xx/503)
-    return await state.cpu.run("outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs,
-                                 state.registry_keys)
+    return await state.cpu.run(
+        "outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs, state.registry_keys
+    )
 
 
 # -- public: registry search, snapshots, the log -----------------------------------------------------
 
 
 @router.get("/registry/search", tags=["public"])
-def search(request: Request, title: Annotated[str, Query(min_length=1, max_length=300)],
-           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict]:
+def search(
+    request: Request,
+    title: Annotated[str, Query(min_length=1, max_length=300)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[dict]:
     return ops.search(web(request), title, limit=limit)
 
 
@@ -507,8 +605,12 @@ def verify_snapshot(name: Annotated[str, Path(max_length=200)], request: Request
     return ops.verify_published(web(request), name)
 
 
-@router.get("/snapshots/{name}/files/{path:path}", tags=["public"], response_class=FileResponse,
-            responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/snapshots/{name}/files/{path:path}",
+    tags=["public"],
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
 def snapshot_file(name: str, path: str, request: Request) -> FileResponse:
     """``manifest.json`` (signed) or any file it lists."""
     return FileResponse(ops.snapshot_file(web(request), name, path))
@@ -520,19 +622,25 @@ def log_head(request: Request) -> dict:
 
 
 @router.get("/log/entries", tags=["public"])
-def log_entries(request: Request, start: Annotated[int, Query(ge=0, le=2**62)] = 0,
-                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict]:
+def log_entries(
+    request: Request, start: Annotated[int, Query(ge=0, le=2**62)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict]:
     return ops.log_entries(web(request), start, limit)
 
 
 @router.get("/log/proof/{index}", tags=["public"])
-def log_proof(index: Annotated[int, Path(ge=0, le=2**62)], request: Request,
-              size: Annotated[int | None, Query(ge=0, le=2**62)] = None) -> dict:
+def log_proof(
+    index: Annotated[int, Path(ge=0, le=2**62)],
+    request: Request,
+    size: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+) -> dict:
     return ops.log_proof(web(request), index, size)
 
 
 @router.get("/log/consistency", tags=["public"])
-def log_consistency(request: Request, old: Annotated[int, Query(ge=0, le=2**62)],
-                    new: Annotated[int | None, Query(ge=0, le=2**62)] = None) -> dict:
+def log_consistency(
+    request: Request,
+    old: Annotated[int, Query(ge=0, le=2**62)],
+    new: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+) -> dict:
     return ops.log_consistency(web(request), old, new)
-

@@ -40,17 +40,24 @@ class NewRun(BaseModel):
     start: str = Field(max_length=10, description="ISO date")
     end: str = Field(max_length=10, description="ISO date")
     fee_percent: str = Field(default="0", max_length=10, description="the organisation's administration fee")
-    thresholds: dict[str, str] = Field(default_factory=dict, max_length=20,
-                                       description="minimum payout per currency, major units, e.g. {'KRW': '1000'}")
+    thresholds: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="minimum payout per currency, major units, e.g. {'KRW': '1000'}",
+    )
 
 
 # -- developers --------------------------------------------------------------------------------------
 
 
 @router.post("/licences/requests", status_code=201, tags=["licences"])
-async def request_licences(request: Request, p: Caller, quote: Annotated[UploadFile, File()],
-                           categories: Annotated[list[CategoryName] | None, Form()] = None,
-                           valid_until: Annotated[str | None, Form(max_length=32)] = None) -> dict:
+async def request_licences(
+    request: Request,
+    p: Caller,
+    quote: Annotated[UploadFile, File()],
+    categories: Annotated[list[CategoryName] | None, Form()] = None,
+    valid_until: Annotated[str | None, Form(max_length=32)] = None,
+) -> dict:
     """Upload a clearance's ``licence-quote.json``: one licence request per offering party, made by the
     signed-in developer (the licensee is the account, whatever the quote names)."""
     require(p, "developer", what="licence requests")
@@ -61,8 +68,12 @@ async def request_licences(request: Request, p: Caller, quote: Annotated[UploadF
 
 
 @router.post("/licences/past-use", status_code=201, tags=["licences"])
-async def declare_past_use(request: Request, p: Caller, usage: Annotated[UploadFile, File()],
-                           categories: Annotated[list[CategoryName] | None, Form()] = None) -> dict:
+async def declare_past_use(
+    request: Request,
+    p: Caller,
+    usage: Annotated[UploadFile, File()],
+    categories: Annotated[list[CategoryName] | None, Form()] = None,
+) -> dict:
     """Declare use that already happened ("pay later"): a clearance's ``licence-quote.json`` (reservation
     mode, over the training set) or a usage report listing works (ids, work_refs, ISWC/ISRC/ISBN). Each
     organisation's retroactive tariff prices a retroactive licence request, answered like any other."""
@@ -78,7 +89,9 @@ def show_tariff(org_id: Id, request: Request, retroactive: bool = False) -> dict
     """An organisation's published tariff (public: what its licence terms cost)."""
     t = web(request).registry.tariff(org_id, retroactive=retroactive)
     if t is None:
-        raise WebError(404, f"organisation {org_id} has published no {'retroactive' if retroactive else 'licence'} tariff")
+        raise WebError(
+            404, f"organisation {org_id} has published no {'retroactive' if retroactive else 'licence'} tariff"
+        )
     return t
 
 
@@ -105,8 +118,15 @@ def show_licence(licence_id: Id, request: Request, p: Caller) -> dict:
 @router.post("/licences/{licence_id}/accept", tags=["licences"])
 def accept_licence(licence_id: Id, body: Accept, request: Request, p: Caller) -> dict:
     require(p, "creator", "org-admin", what="accepting licences")
-    return money_ops.accept(web(request), p, licence_id, collective=body.collective, price=body.price,
-                            currency=body.currency, revenue_share_percent=body.revenue_share_percent)
+    return money_ops.accept(
+        web(request),
+        p,
+        licence_id,
+        collective=body.collective,
+        price=body.price,
+        currency=body.currency,
+        revenue_share_percent=body.revenue_share_percent,
+    )
 
 
 @router.post("/licences/{licence_id}/decline", tags=["licences"])
@@ -171,11 +191,19 @@ def list_statements(request: Request, p: Caller) -> list[dict]:
     return money_ops.statements_for(web(request), p)
 
 
-@router.get("/statements/{run_id}", tags=["distribution"], response_model=None,
-            responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}})
-def show_statement(run_id: Id, request: Request, p: Caller,
-                   format: Literal["json", "csv", "html"] = "json",
-                   lang: Literal["en", "ko"] = "en") -> dict | Response:
+@router.get(
+    "/statements/{run_id}",
+    tags=["distribution"],
+    response_model=None,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}},
+)
+def show_statement(
+    run_id: Id,
+    request: Request,
+    p: Caller,
+    format: Literal["json", "csv", "html"] = "json",
+    lang: Literal["en", "ko"] = "en",
+) -> dict | Response:
     require(p, "creator", what="statements")
     return _statement(money_ops.statement_for(web(request), p, run_id), f"statement-run{run_id}", format, lang)
 
@@ -188,11 +216,20 @@ def member_statements(holder_id: Id, request: Request, p: Caller) -> list[dict]:
     return money_ops.statements_for(state, p, money_ops.member_of(state, p, holder_id))
 
 
-@router.get("/org/members/{holder_id}/statements/{run_id}", tags=["distribution"], response_model=None,
-            responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}})
-def member_statement(holder_id: Id, run_id: Id, request: Request, p: Caller,
-                     format: Literal["json", "csv", "html"] = "json",
-                     lang: Literal["en", "ko"] = "en") -> dict | Response:
+@router.get(
+    "/org/members/{holder_id}/statements/{run_id}",
+    tags=["distribution"],
+    response_model=None,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}},
+)
+def member_statement(
+    holder_id: Id,
+    run_id: Id,
+    request: Request,
+    p: Caller,
+    format: Literal["json", "csv", "html"] = "json",
+    lang: Literal["en", "ko"] = "en",
+) -> dict | Response:
     """An organisation admin opens a member's statement, as the member sees it."""
     require(p, "org-admin", what="members' statements")
     state = web(request)
@@ -202,18 +239,29 @@ def member_statement(holder_id: Id, run_id: Id, request: Request, p: Caller,
 
 def _statement(st: dict, name: str, format: str, lang: str) -> dict | Response:
     if format == "csv":
-        return Response(dist.statement_csv(st), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        return Response(
+            dist.statement_csv(st),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
     if format == "html":
-        return Response(dist.statement_html(st, lang), media_type="text/html; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}-{lang}.html"'})
+        return Response(
+            dist.statement_html(st, lang),
+            media_type="text/html; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}-{lang}.html"'},
+        )
     return st
 
 
 @router.post("/clearances", tags=["developers"], status_code=201)
-async def publish_clearance(request: Request, p: Caller, manifest: Annotated[UploadFile, File()],
-                            leaves_works: Annotated[UploadFile, File()], leaves_items: Annotated[UploadFile, File()],
-                            decisions: Annotated[UploadFile | None, File()] = None) -> dict:
+async def publish_clearance(
+    request: Request,
+    p: Caller,
+    manifest: Annotated[UploadFile, File()],
+    leaves_works: Annotated[UploadFile, File()],
+    leaves_items: Annotated[UploadFile, File()],
+    decisions: Annotated[UploadFile | None, File()] = None,
+) -> dict:
     """Publish a clearance (``fairtrain log record-clearance OUT --to URL``): its signed manifest.json and
     the leaves files (leaves-works.parquet, leaves-items.parquet; decisions.parquet optional). The
     signature and the leaves are checked against the manifest's roots, then stored and logged, so that
@@ -221,9 +269,14 @@ async def publish_clearance(request: Request, p: Caller, manifest: Annotated[Upl
     require(p, "developer", what="publishing a clearance")
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "clearances")
-    files = {k: (await read_upload(u))[1] for k, u in (("manifest.json", manifest),
-                                                       ("leaves-works.parquet", leaves_works),
-                                                       ("leaves-items.parquet", leaves_items))}
+    files = {
+        k: (await read_upload(u))[1]
+        for k, u in (
+            ("manifest.json", manifest),
+            ("leaves-works.parquet", leaves_works),
+            ("leaves-items.parquet", leaves_items),
+        )
+    }
     dec = (await read_upload(decisions))[1] if decisions is not None else None
     return await run_in_threadpool(money_ops.record_clearance, state, files.pop("manifest.json"), files, dec or None)
 
@@ -241,9 +294,12 @@ async def lookup(request: Request, file: Annotated[UploadFile, File()]) -> dict:
 
 
 @router.get("/lookup/proof/{log_index}", tags=["public"])
-def lookup_proof(request: Request, log_index: Annotated[int, Path(ge=0, le=2**31 - 1)],
-                 work: Annotated[str | None, Query(max_length=200)] = None,
-                 item: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+def lookup_proof(
+    request: Request,
+    log_index: Annotated[int, Path(ge=0, le=2**31 - 1)],
+    work: Annotated[str | None, Query(max_length=200)] = None,
+    item: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
     """Download the proof behind an answer: the log's inclusion proof of the clearance and the proof that
     the work (``work=SNAPSHOT:WORK``) or the exact file (``item=HASH``) is, or is not, in its item list;
     ``fairtrain lookup --verify FILE`` checks it offline."""
@@ -251,8 +307,11 @@ def lookup_proof(request: Request, log_index: Annotated[int, Path(ge=0, le=2**31
 
     proof = money_ops.lookup_proof(web(request), log_index, work, item)
     what = (work or item or "").replace(":", "-")[:80]
-    return Response(json.dumps(proof, indent=2, ensure_ascii=False) + "\n", media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="proof-{log_index}-{what}.json"'})
+    return Response(
+        json.dumps(proof, indent=2, ensure_ascii=False) + "\n",
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="proof-{log_index}-{what}.json"'},
+    )
 
 
 @router.get("/summaries", tags=["public"])

@@ -39,10 +39,14 @@ def get_dispute(dispute_id: Id, request: Request, p: Caller) -> dict:
 
 
 @router.post("/disputes/{dispute_id}/answers", status_code=201, tags=["disputes"])
-async def answer_dispute(dispute_id: Id, request: Request, p: Caller,
-                         statement: Annotated[str, Form(max_length=20_000)] = "",
-                         link: Annotated[str, Form(max_length=2000)] = "",
-                         file: Annotated[UploadFile | None, File()] = None) -> dict:
+async def answer_dispute(
+    dispute_id: Id,
+    request: Request,
+    p: Caller,
+    statement: Annotated[str, Form(max_length=20_000)] = "",
+    link: Annotated[str, Form(max_length=2000)] = "",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> dict:
     """Answer a dispute with a statement, a publication link and/or an evidence file (multipart form)."""
     evidence = await read_upload(file, "evidence") if file is not None and file.filename else None
     return dispute_ops.answer(web(request), p, dispute_id, statement, link, evidence)
@@ -52,8 +56,7 @@ async def answer_dispute(dispute_id: Id, request: Request, p: Caller,
 def notifications(request: Request, p: Caller) -> dict:
     holder = dispute_ops.require_holder(p)
     state = web(request)
-    return {"unread": state.notifications.unread(holder),
-            "items": state.notifications.list(holder, language(request))}
+    return {"unread": state.notifications.unread(holder), "items": state.notifications.list(holder, language(request))}
 
 
 @router.post("/notifications/read", tags=["notifications"])
@@ -70,18 +73,33 @@ def get_preferences(request: Request, p: Caller) -> dict:
 def put_preferences(body: Preferences, request: Request, p: Caller) -> dict:
     """Choose which kinds (licence-request, dispute, clearance, payment, statement) reach her in the app and
     by e-mail, and the e-mail's language."""
-    return web(request).notifications.set_preferences(dispute_ops.require_holder(p), app=body.app,
-                                                      email=body.email, language=body.language)
+    return web(request).notifications.set_preferences(
+        dispute_ops.require_holder(p), app=body.app, email=body.email, language=body.language
+    )
 
 
 # -- pages --------------------------------------------------------------------------------------------
 
 
-def _dispute_page(request: Request, p: Principal, dispute_id: int, error: str | None = None,
-                  form: dict | None = None, status: int = 200) -> HTMLResponse:
+def _dispute_page(
+    request: Request,
+    p: Principal,
+    dispute_id: int,
+    error: str | None = None,
+    form: dict | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     d = dispute_ops.dispute_view(web(request), p, dispute_id, language(request))
-    return render(request, "dispute.html", p, status=status, d=d, error=error, form=form or {},
-                  bell=dispute_ops.bell(web(request), p))
+    return render(
+        request,
+        "dispute.html",
+        p,
+        status=status,
+        d=d,
+        error=error,
+        form=form or {},
+        bell=dispute_ops.bell(web(request), p),
+    )
 
 
 @pages.get("/disputes/{dispute_id}", response_class=HTMLResponse)
@@ -102,8 +120,14 @@ async def dispute_answer_page(request: Request, p: Caller, dispute_id: Id):
     try:
         dispute_ops.answer(web(request), p, dispute_id, statement, link, evidence)
     except InvalidInput as e:
-        return _dispute_page(request, p, dispute_id, error=localised(e, language(request)),
-                             form={"statement": statement, "link": link}, status=400)
+        return _dispute_page(
+            request,
+            p,
+            dispute_id,
+            error=localised(e, language(request)),
+            form={"statement": statement, "link": link},
+            status=400,
+        )
     return RedirectResponse(f"/disputes/{dispute_id}?answered=1", status_code=303)
 
 
@@ -115,14 +139,26 @@ def notifications_page(request: Request, p: Caller, saved: bool = False):
     state.notifications.remember_language(holder, lang)
     items = state.notifications.list(holder, lang)
     state.notifications.mark_read(holder, [n["id"] for n in items])
-    return render(request, "notifications.html", p, items=items, prefs=state.notifications.preferences(holder),
-                  kinds=KINDS, kind_names=KIND_NAMES, saved=saved, bell=0)
+    return render(
+        request,
+        "notifications.html",
+        p,
+        items=items,
+        prefs=state.notifications.preferences(holder),
+        kinds=KINDS,
+        kind_names=KIND_NAMES,
+        saved=saved,
+        bell=0,
+    )
 
 
 @pages.post("/notifications/preferences")
 async def preferences_page(request: Request, p: Caller):
     form = await request.form()
     web(request).notifications.set_preferences(
-        dispute_ops.require_holder(p), app=[k for k in KINDS if form.get(f"app_{k}")],
-        email=[k for k in KINDS if form.get(f"email_{k}")], language=language(request))
+        dispute_ops.require_holder(p),
+        app=[k for k in KINDS if form.get(f"app_{k}")],
+        email=[k for k in KINDS if form.get(f"email_{k}")],
+        language=language(request),
+    )
     return RedirectResponse("/notifications?saved=1", status_code=303)

@@ -17,8 +17,8 @@ from starlette.formparsers import MultiPartParser
 
 from fairtrain._version import __version__
 from fairtrain.core.datadir import resolve_data_dir
-from fairtrain.services.notify import Mailer, Notifications, parse_smtp
 from fairtrain.core.errors import FairtrainError, localised
+from fairtrain.services.notify import Mailer, Notifications, parse_smtp
 from fairtrain.services.registry import Registry
 from fairtrain.web.accounts import Accounts
 from fairtrain.web.cpu import CpuPool
@@ -33,7 +33,7 @@ class WebLimits:
     max_upload_bytes: int = 64 * 1024 * 1024  # one request, all files together
     max_files: int = 20
     # repertoire uploads (a ZIP of a sheet and files, or a sheet and files) stream to disk instead
-    max_import_bytes: int = 16 * 1024 ** 3
+    max_import_bytes: int = 16 * 1024**3
     max_import_files: int = 10_000
     sign_in_per_email: tuple[int, float] = (10, 300.0)  # attempts per seconds
     sign_in_per_client: tuple[int, float] = (30, 300.0)
@@ -90,21 +90,31 @@ def _install_api_docs(app: FastAPI) -> None:
     from swagger_ui_bundle import swagger_ui_path
 
     app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{app.title} API</title>'
-            f'<link rel="stylesheet" href="{DOCS_ASSETS}/swagger-ui.css"></head><body><div id="swagger-ui"></div>'
-            f'<script src="{DOCS_ASSETS}/swagger-ui-bundle.js"></script>'
-            '<script src="/static/docs-init.js"></script></body></html>')
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{app.title} API</title>'
+        f'<link rel="stylesheet" href="{DOCS_ASSETS}/swagger-ui.css"></head><body><div id="swagger-ui"></div>'
+        f'<script src="{DOCS_ASSETS}/swagger-ui-bundle.js"></script>'
+        '<script src="/static/docs-init.js"></script></body></html>'
+    )
 
     @app.get("/docs", include_in_schema=False)
     async def api_docs() -> HTMLResponse:
         return HTMLResponse(page)
 
 
-def create_app(data_dir: str | os.PathLike | None = None, database_url: str | None = None, *,
-               secret_key: bytes | None = None, limits: WebLimits | None = None,
-               password_hasher: PasswordHasher | None = None, secure_cookies: bool = False,
-               trusted_proxies: Sequence[str] = (), create: bool = True, smtp: str | None = None,
-               mail_from: str | None = None) -> FastAPI:
+def create_app(
+    data_dir: str | os.PathLike | None = None,
+    database_url: str | None = None,
+    *,
+    secret_key: bytes | None = None,
+    limits: WebLimits | None = None,
+    password_hasher: PasswordHasher | None = None,
+    secure_cookies: bool = False,
+    trusted_proxies: Sequence[str] = (),
+    create: bool = True,
+    smtp: str | None = None,
+    mail_from: str | None = None,
+) -> FastAPI:
     """The application for one registry: SQLite in ``data_dir`` or the database at ``database_url``.
 
     ``data_dir`` also holds snapshots to publish (``snapshots/NAME/``), upload staging and the session
@@ -118,12 +128,19 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     registry = Registry.open(directory, database_url, create=create)
     limits = limits or WebLimits()
     state = WebState(
-        registry=registry, accounts=Accounts(registry.engine, password_hasher),
-        sessions=Sessions(secret_key or _secret(directory)), data_dir=directory.resolve(), limits=limits,
-        secure_cookies=secure_cookies, trusted_proxies=parse_proxies(trusted_proxies),
+        registry=registry,
+        accounts=Accounts(registry.engine, password_hasher),
+        sessions=Sessions(secret_key or _secret(directory)),
+        data_dir=directory.resolve(),
+        limits=limits,
+        secure_cookies=secure_cookies,
+        trusted_proxies=parse_proxies(trusted_proxies),
         cpu=CpuPool(limits.cpu_workers, limits.fingerprint_seconds, limits.fingerprint_max_bytes),
-        limiters={name: RateLimiter(*getattr(limits, name)) for name in (
-            "sign_in_per_email", "sign_in_per_client", "sign_up_per_client", "uploads_per_account")})
+        limiters={
+            name: RateLimiter(*getattr(limits, name))
+            for name in ("sign_in_per_email", "sign_in_per_client", "sign_up_per_client", "uploads_per_account")
+        },
+    )
     state.notifications = Notifications(registry.engine)
     smtp = smtp or os.environ.get("FAIRTRAIN_SMTP")
     if smtp:
@@ -138,9 +155,14 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
 
     money_ops.import_legacy_starters(state)
 
-    app = FastAPI(title="fairtrain", version=__version__, docs_url=None, redoc_url=None,
-                  description="A permission-first rights clearinghouse for AI training data: registry, "
-                              "declarations, signals, imports, disputes, snapshots and the public log.")
+    app = FastAPI(
+        title="fairtrain",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        description="A permission-first rights clearinghouse for AI training data: registry, "
+        "declarations, signals, imports, disputes, snapshots and the public log.",
+    )
     app.state.web = state
     app.router.add_event_handler("shutdown", state.cpu.close)
     app.router.add_event_handler("startup", lambda: ops.resume_import_jobs(state))
@@ -158,8 +180,12 @@ def create_app(data_dir: str | os.PathLike | None = None, database_url: str | No
     _install_api_docs(app)
     _install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes, streamed=STREAMED_PATHS,
-                       streamed_max_bytes=limits.max_import_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=limits.max_upload_bytes,
+        streamed=STREAMED_PATHS,
+        streamed_max_bytes=limits.max_import_bytes,
+    )
     return app
 
 
@@ -203,8 +229,14 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": errors}, status_code=422)
         _ = translations(language(request)).gettext
         fields = ", ".join(sorted({str(e["loc"][-1]) for e in errors if e["loc"]}))
-        return render_error(request, 422, _("The form is missing something or has a value that cannot be read "
-                                            "({fields}). Go back, check it and send it again.").format(fields=fields),
-                            await signed_in(request))
+        return render_error(
+            request,
+            422,
+            _(
+                "The form is missing something or has a value that cannot be read "
+                "({fields}). Go back, check it and send it again."
+            ).format(fields=fields),
+            await signed_in(request),
+        )
 
     app.add_exception_handler(RequestValidationError, invalid)

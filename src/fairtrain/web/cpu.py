@@ -93,8 +93,9 @@ class CpuPool:
         with self._lock:
             if self._pool is None:
                 ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(["fairtrain.web.cpu", "fairtrain.services.registry",
-                                            "fairtrain.core.fingerprint.modalities"])
+                ctx.set_forkserver_preload(
+                    ["fairtrain.web.cpu", "fairtrain.services.registry", "fairtrain.core.fingerprint.modalities"]
+                )
                 self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_warm_up)
             return self._pool
 
@@ -120,8 +121,9 @@ class CpuPool:
     def check_size(self, item: str, size: int) -> None:
         """The size half of an upload's budget, for callers that check before other work."""
         if size > self.max_bytes:
-            raise CpuError(413, f"{item}: {size} bytes, above the {self.max_bytes} bytes an upload may have "
-                                "to be fingerprinted")
+            raise CpuError(
+                413, f"{item}: {size} bytes, above the {self.max_bytes} bytes an upload may have to be fingerprinted"
+            )
 
     def close(self) -> None:
         with self._lock:

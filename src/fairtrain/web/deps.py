@@ -43,13 +43,16 @@ async def principal(request: Request) -> Principal:
         if given is None and request.url.path in STREAMED_PATHS:  # the body streams to disk: not read here
             given = request.query_params.get("csrf")
         elif given is None and request.headers.get("content-type", "").startswith(
-                ("application/x-www-form-urlencoded", "multipart/form-data")):
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
             form = await request.form()
             value = form.get("csrf")
             given = value if isinstance(value, str) else None
         if not csrf_ok(csrf, given):
-            raise said(forbidden("CSRF token missing or wrong: reload the page and try again"),
-                       "The form was too old to send: reload the page and try again.")
+            raise said(
+                forbidden("CSRF token missing or wrong: reload the page and try again"),
+                "The form was too old to send: reload the page and try again.",
+            )
     return Principal(account, "session", frozenset({"read", "write"}), csrf, session_id)
 
 
@@ -57,8 +60,10 @@ def require(p: Principal, *roles: str, what: str = "this") -> Principal:
     if p.account is None:
         raise said(unauthenticated(what), "Please sign in first: this page is for signed-in accounts.")
     if roles and p.role not in roles:
-        raise said(forbidden(f"{what}: only for {' or '.join(roles)} accounts, not {p.role}"),
-                   "This page is for another kind of account; yours cannot open it.")
+        raise said(
+            forbidden(f"{what}: only for {' or '.join(roles)} accounts, not {p.role}"),
+            "This page is for another kind of account; yours cannot open it.",
+        )
     return p
 
 

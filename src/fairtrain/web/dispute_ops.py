@@ -32,22 +32,29 @@ def dispute_view(state, p: Principal, dispute_id: int, lang: str = "en") -> dict
     out["me"] = me
     out["reason"] = _(KEYS.get(d["key"], d["key"]))
     if d["status"] == "open":
-        out["next"] = _("Both works are marked as disputed until the organisation or the registry decides. "
-                        "Each side may add evidence: a statement, a publication link, an earlier draft or a "
-                        "registration certificate from elsewhere.")
+        out["next"] = _(
+            "Both works are marked as disputed until the organisation or the registry decides. "
+            "Each side may add evidence: a statement, a publication link, an earlier draft or a "
+            "registration certificate from elsewhere."
+        )
     else:
         keep = (d["resolution"] or "").removeprefix("kept ").split(":")[0]
         out["next"] = _("Decided: ") + _(OUTCOMES.get(keep, d["resolution"] or ""))
     return out
 
 
-def answer(state, p: Principal, dispute_id: int, statement: str, link: str,
-           evidence: tuple[str, bytes] | None) -> dict:
+def answer(state, p: Principal, dispute_id: int, statement: str, link: str, evidence: tuple[str, bytes] | None) -> dict:
     if not p.holder_ref:
         raise forbidden(f"dispute {dispute_id}: only the creators on either side answer it")
     _may_see(state, p, state.registry.dispute(dispute_id))
-    r = state.registry.answer_dispute(dispute_id, holder_id=p.account.holder_id, statement=statement, link=link,
-                                      evidence=evidence, evidence_dir=state.data_dir / "evidence")
+    r = state.registry.answer_dispute(
+        dispute_id,
+        holder_id=p.account.holder_id,
+        statement=statement,
+        link=link,
+        evidence=evidence,
+        evidence_dir=state.data_dir / "evidence",
+    )
     wake_mailer(state)
     return r
 
@@ -60,10 +67,19 @@ def upload_notice(state, dispute_ids: list[int], lang: str) -> str | None:
     parts = []
     for did in dispute_ids:
         d = state.registry.dispute(did)
-        title, text = words("dispute", "opened-claim", {
-            "title": d["claim"]["title"], "other_title": d["existing"]["title"],
-            "party": ", ".join(d["existing"]["parties"]), "date": d["existing"]["registered_at"][:10],
-            "key": d["key"], "path": f"/disputes/{did}"}, lang)
+        title, text = words(
+            "dispute",
+            "opened-claim",
+            {
+                "title": d["claim"]["title"],
+                "other_title": d["existing"]["title"],
+                "party": ", ".join(d["existing"]["parties"]),
+                "date": d["existing"]["registered_at"][:10],
+                "key": d["key"],
+                "path": f"/disputes/{did}",
+            },
+            lang,
+        )
         parts.append(text)
     return " ".join(parts)
 

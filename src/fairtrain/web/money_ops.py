@@ -59,8 +59,7 @@ def _json_upload(data: bytes, what: str) -> object:
         raise WebError(400, str(e)) from None
 
 
-def request_licences(state, p: Principal, data: bytes, categories: list[str] | None,
-                     valid_until: str | None) -> dict:
+def request_licences(state, p: Principal, data: bytes, categories: list[str] | None, valid_until: str | None) -> dict:
     quote = _json_upload(data, "licence-quote.json")
     if not isinstance(quote, dict) or not isinstance(quote.get("groups", []), list):
         raise WebError(400, "licence-quote.json: expected an object with 'groups' (a clearance's licence quote)")
@@ -124,8 +123,16 @@ def _party_key(state, party: str) -> SigningKey:
     return SigningKey.load(path)
 
 
-def accept(state, p: Principal, licence_id: int, *, collective: bool, price: str | None, currency: str | None,
-           revenue_share_percent: str | None) -> dict:
+def accept(
+    state,
+    p: Principal,
+    licence_id: int,
+    *,
+    collective: bool,
+    price: str | None,
+    currency: str | None,
+    revenue_share_percent: str | None,
+) -> dict:
     party = _party(p)
     licence_for(state, p, licence_id)  # 404 unless it is addressed to the caller
     lic = _licensing(state)
@@ -146,8 +153,14 @@ def accept(state, p: Principal, licence_id: int, *, collective: bool, price: str
             raise WebError(400, f"revenue share {revenue_share_percent!r}: {e}") from None
     if (amount is not None or share is not None) and not collective:
         raise WebError(400, "own terms (price, revenue share) go with a collective licence")
-    return lic.accept(licence_id, party=party, key=_party_key(state, party), collective=collective, price=amount,
-                      revenue_share_bp=share)
+    return lic.accept(
+        licence_id,
+        party=party,
+        key=_party_key(state, party),
+        collective=collective,
+        price=amount,
+        revenue_share_bp=share,
+    )
 
 
 def decline(state, p: Principal, licence_id: int, note: str) -> dict:
@@ -183,13 +196,16 @@ def file_usage_report(state, p: Principal, document: dict) -> dict:
     if not isinstance(licences, list) or any(not isinstance(x, int) or x not in own for x in licences):
         raise forbidden(f"usage report: licences {licences!r} are not all licences of {me}")
     weights = document.get("weights")
-    if weights is not None and (not isinstance(weights, dict) or
-                                any(not isinstance(v, int) or v < 0 for v in weights.values())):
+    if weights is not None and (
+        not isinstance(weights, dict) or any(not isinstance(v, int) or v < 0 for v in weights.values())
+    ):
         raise WebError(400, "usage report: 'weights' must map work ids to non-negative integers")
     pinned = pinned_key(state, p)
     if pinned is not None and pinned != signer.b64():
-        raise forbidden(f"usage report: signed by key {signer.key_id}, but this account's reports are signed by "
-                        "another key (pinned by its first report)")
+        raise forbidden(
+            f"usage report: signed by key {signer.key_id}, but this account's reports are signed by "
+            "another key (pinned by its first report)"
+        )
     return _licensing(state).usage_report(document)
 
 
@@ -223,8 +239,9 @@ def start_run(state, p: Principal, start: str, end: str, fee_percent: str, thres
     # Each organisation sets only its own fee; the others' come from the service's one fee rule.
     fees = {p.org_ref: bp}
     try:
-        result = dist.run_distribution(state.registry, period, Formula(fee_bp=fees, thresholds=limits),
-                                       started_by=p.org_ref)
+        result = dist.run_distribution(
+            state.registry, period, Formula(fee_bp=fees, thresholds=limits), started_by=p.org_ref
+        )
     except DistributionError as e:
         raise WebError(400, f"distribution {start}..{end}: {e}") from None
     return result
@@ -232,10 +249,18 @@ def start_run(state, p: Principal, start: str, end: str, fee_percent: str, thres
 
 def _runs(state) -> list:
     with state.registry.engine.connect() as c:
-        return c.execute(select(DistributionRunRow.id, DistributionRunRow.period_start, DistributionRunRow.period_end,
-                                DistributionRunRow.formula_version, DistributionRunRow.inputs,
-                                DistributionRunRow.output, DistributionRunRow.output_sha256,
-                                DistributionRunRow.created_at).order_by(DistributionRunRow.id)).all()
+        return c.execute(
+            select(
+                DistributionRunRow.id,
+                DistributionRunRow.period_start,
+                DistributionRunRow.period_end,
+                DistributionRunRow.formula_version,
+                DistributionRunRow.inputs,
+                DistributionRunRow.output,
+                DistributionRunRow.output_sha256,
+                DistributionRunRow.created_at,
+            ).order_by(DistributionRunRow.id)
+        ).all()
 
 
 def runs_for(state, p: Principal) -> list[dict]:
@@ -244,25 +269,44 @@ def runs_for(state, p: Principal) -> list[dict]:
     me = p.org_ref
     concerns = select(DistributionRunParty.run_id).where(DistributionRunParty.party == me)
     with state.registry.engine.connect() as c:
-        rows = c.execute(select(DistributionRunRow.id, DistributionRunRow.started_by, DistributionRunRow.period_start,
-                                DistributionRunRow.period_end, DistributionRunRow.output_sha256,
-                                DistributionRunRow.created_at, DistributionRunRow.summary)
-                         .where(or_(DistributionRunRow.started_by == me, DistributionRunRow.id.in_(concerns)))
-                         .order_by(DistributionRunRow.id)).all()
+        rows = c.execute(
+            select(
+                DistributionRunRow.id,
+                DistributionRunRow.started_by,
+                DistributionRunRow.period_start,
+                DistributionRunRow.period_end,
+                DistributionRunRow.output_sha256,
+                DistributionRunRow.created_at,
+                DistributionRunRow.summary,
+            )
+            .where(or_(DistributionRunRow.started_by == me, DistributionRunRow.id.in_(concerns)))
+            .order_by(DistributionRunRow.id)
+        ).all()
     out = []
     for r in rows:
         summary = json.loads(r.summary)
-        out.append({"id": r.id, "started_by": r.started_by, "period": {"start": r.period_start, "end": r.period_end},
-                    "formula": summary["formula"], "sha256": r.output_sha256, "created_at": r.created_at.isoformat(),
-                    "totals": summary["totals"], "lines": summary["lines"], "holders": summary["holders"]})
+        out.append(
+            {
+                "id": r.id,
+                "started_by": r.started_by,
+                "period": {"start": r.period_start, "end": r.period_end},
+                "formula": summary["formula"],
+                "sha256": r.output_sha256,
+                "created_at": r.created_at.isoformat(),
+                "totals": summary["totals"],
+                "lines": summary["lines"],
+                "holders": summary["holders"],
+            }
+        )
     return out
 
 
 def member_of(state, p: Principal, holder_id: int) -> str:
     """``holder:ID`` when that holder is (or was) a consenting member of the caller's organisation: a
     mandate to it that was confirmed, in force now or not (statements concern past periods)."""
-    if p.org_ref is None or not any(m["confirmed_at"] for m in state.registry.mandates(
-            org_id=p.account.org_id, holder_id=holder_id)):
+    if p.org_ref is None or not any(
+        m["confirmed_at"] for m in state.registry.mandates(org_id=p.account.org_id, holder_id=holder_id)
+    ):
         raise WebError(404, f"holder {holder_id} is not a member of your organisation (no confirmed mandate)")
     return f"holder:{holder_id}"
 
@@ -272,12 +316,21 @@ def statements_for(state, p: Principal, holder: str | None = None) -> list[dict]
     one per run that has lines or a balance for them, with totals."""
     me = holder or p.holder_ref
     with state.registry.engine.connect() as c:
-        rows = c.execute(select(DistributionRunRow.id, DistributionRunRow.period_start, DistributionRunRow.period_end,
-                                DistributionRunParty.totals)
-                         .join(DistributionRunParty, DistributionRunParty.run_id == DistributionRunRow.id)
-                         .where(DistributionRunParty.party == me).order_by(DistributionRunRow.id)).all()
-    return [{"run": r.id, "period": {"start": r.period_start, "end": r.period_end}, "totals": json.loads(r.totals or "[]")}
-            for r in rows]
+        rows = c.execute(
+            select(
+                DistributionRunRow.id,
+                DistributionRunRow.period_start,
+                DistributionRunRow.period_end,
+                DistributionRunParty.totals,
+            )
+            .join(DistributionRunParty, DistributionRunParty.run_id == DistributionRunRow.id)
+            .where(DistributionRunParty.party == me)
+            .order_by(DistributionRunRow.id)
+        ).all()
+    return [
+        {"run": r.id, "period": {"start": r.period_start, "end": r.period_end}, "totals": json.loads(r.totals or "[]")}
+        for r in rows
+    ]
 
 
 def import_legacy_starters(state) -> None:
@@ -293,9 +346,11 @@ def import_legacy_starters(state) -> None:
     with state.registry.engine.begin() as c:
         for run_id, org in started.items():
             if str(run_id).isdigit() and isinstance(org, str):
-                c.execute(update(DistributionRunRow).where(DistributionRunRow.id == int(run_id),
-                                                           DistributionRunRow.started_by.is_(None))
-                          .values(started_by=org))
+                c.execute(
+                    update(DistributionRunRow)
+                    .where(DistributionRunRow.id == int(run_id), DistributionRunRow.started_by.is_(None))
+                    .values(started_by=org)
+                )
     try:
         path.replace(path.with_name(path.name + ".imported"))
     except FileNotFoundError:  # another server starting on the same directory moved it first
@@ -314,8 +369,11 @@ def income_chart(statements: list[dict], lang: str = "en") -> str:
     for s in statements:
         for t in s["totals"]:
             points.setdefault(t["currency"], []).append((s["period"]["end"], int(t["net"])))
-    bars = [Bar(when, v, text=str(Money(cur, v)), title=f"{when}: {Money(cur, v)}", group=cur)
-            for cur, pts in sorted(points.items()) for when, v in sorted(pts)]
+    bars = [
+        Bar(when, v, text=str(Money(cur, v)), title=f"{when}: {Money(cur, v)}", group=cur)
+        for cur, pts in sorted(points.items())
+        for when, v in sorted(pts)
+    ]
     return bar_chart(translator(lang)("Net income per distribution period"), bars) if bars else ""
 
 
@@ -342,7 +400,7 @@ def lookup_plan(state, name: str, data: bytes):
 
 
 async def lookup(state, name: str, data: bytes) -> dict:
-    """"Was my work used?": ``data`` is fingerprinted in memory (in the application's worker processes)
+    """ "Was my work used?": ``data`` is fingerprinted in memory (in the application's worker processes)
     and never stored; answered by :func:`fairtrain.services.transparency.lookup.was_used`, the answer the
     CLI's ``lookup`` gives."""
     from starlette.concurrency import run_in_threadpool
@@ -351,8 +409,16 @@ async def lookup(state, name: str, data: bytes) -> dict:
 
     state.cpu.check_size(name, len(data))
     wl, snapshot_dirs = await run_in_threadpool(lookup_plan, state, name, data)
-    found = await state.cpu.run(name, len(data), partial(identify_in, require_snapshot=False), name, data,
-                                snapshot_dirs, None, state.registry_keys)  # CpuError: 4xx
+    found = await state.cpu.run(
+        name,
+        len(data),
+        partial(identify_in, require_snapshot=False),
+        name,
+        data,
+        snapshot_dirs,
+        None,
+        state.registry_keys,
+    )  # CpuError: 4xx
     try:
         return await run_in_threadpool(was_used, wl, found, state.registry)
     except WorkLookupError as e:
@@ -386,8 +452,17 @@ def summaries(state, limit: int = 100) -> list[dict]:
     out = []
     for e in Log(state.registry.engine).latest("summary", limit):
         b = e["body"]
-        out.append({"log_index": e["idx"], "model": b.get("model"), "version": b.get("version"),
-                    "provider": b.get("provider"), "format": b.get("format"), "lang": b.get("lang"),
-                    "sha256": b.get("sha256"), "clearances": b.get("clearances", []),
-                    "at": e.get("at")})
+        out.append(
+            {
+                "log_index": e["idx"],
+                "model": b.get("model"),
+                "version": b.get("version"),
+                "provider": b.get("provider"),
+                "format": b.get("format"),
+                "lang": b.get("lang"),
+                "sha256": b.get("sha256"),
+                "clearances": b.get("clearances", []),
+                "at": e.get("at"),
+            }
+        )
     return out

@@ -46,7 +46,9 @@ DEFAULT_POLICY = {c.value: ("allow" if c is Category.SEARCH else "deny") for c i
 # -- works -------------------------------------------------------------------------------------------
 
 
-async def register_upload(state, name: str, data: bytes, lang: str = "en") -> tuple[str, bytes, str | None] | str | None:
+async def register_upload(
+    state, name: str, data: bytes, lang: str = "en"
+) -> tuple[str, bytes, str | None] | str | None:
     """An uploaded work's (media type, registered fingerprint, ISCC), computed in the application's worker
     processes within the upload budget; the reason as text when that fails; None when there is nothing to
     fingerprint (empty or not text, image or audio: ``add_work`` says so). Reasons in ``lang``."""
@@ -75,8 +77,14 @@ def _register(media: str, data: bytes, name: str, lang: str) -> tuple[bytes, str
         raise RegistryError(localised(e, lang)) from None
 
 
-def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[str] | None = None,
-              registered: list | None = None, lang: str = "en") -> list[dict]:
+def add_works(
+    state,
+    p: Principal,
+    files: list[tuple[str, bytes]],
+    titles: list[str] | None = None,
+    registered: list | None = None,
+    lang: str = "en",
+) -> list[dict]:
     """Register each file as a work of the calling creator (sole holder); a bad file is reported (in
     ``lang`` where the reason is in the catalogue), the others go on. ``registered``: per file, what
     :func:`register_upload` computed."""
@@ -90,13 +98,28 @@ def add_works(state, p: Principal, files: list[tuple[str, bytes]], titles: list[
                 raise RegistryError(f"{name}: file is empty")
             if isinstance(content, str):
                 raise RegistryError(content)
-            r = state.registry.add_work(title=title, shares=[ShareSpec(p.account.holder_id, "author", Fraction(1))],
-                                        data=data, file_name=name or title, registered=content)
+            r = state.registry.add_work(
+                title=title,
+                shares=[ShareSpec(p.account.holder_id, "author", Fraction(1))],
+                data=data,
+                file_name=name or title,
+                registered=content,
+            )
             w = state.registry.work(r["work"])
-            results.append({"file": name, "ok": True, "work": r["work"], "created": r["created"],
-                            "disputes": r["disputes"], "title": w["title"], "media_type": w["media_type"],
-                            "iscc": w["iscc"], "status": w["status"],
-                            "notice": dispute_ops.upload_notice(state, r["disputes"], lang)})
+            results.append(
+                {
+                    "file": name,
+                    "ok": True,
+                    "work": r["work"],
+                    "created": r["created"],
+                    "disputes": r["disputes"],
+                    "title": w["title"],
+                    "media_type": w["media_type"],
+                    "iscc": w["iscc"],
+                    "status": w["status"],
+                    "notice": dispute_ops.upload_notice(state, r["disputes"], lang),
+                }
+            )
             if r["disputes"]:
                 dispute_ops.wake_mailer(state)
         except (RegistryError, ValueError) as e:
@@ -110,8 +133,10 @@ def works_of(state, p: Principal, *, limit: int = 200, offset: int = 0) -> list[
         return holder_works(state, p.account.holder_id, limit=limit, offset=offset)
     if p.org_ref:
         members = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
-        cond = or_(Work.org_id == p.account.org_id,
-                   Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id.in_(members))))
+        cond = or_(
+            Work.org_id == p.account.org_id,
+            Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id.in_(members))),
+        )
     else:
         raise forbidden("works: only creators and organisation admins have works")
     return _works_where(state, cond, limit, offset)
@@ -119,16 +144,31 @@ def works_of(state, p: Principal, *, limit: int = 200, offset: int = 0) -> list[
 
 def holder_works(state, holder_id: int, *, limit: int = 200, offset: int = 0) -> list[dict]:
     """The works a holder has a share in (public: the registry's work pages list them too)."""
-    return _works_where(state, Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id == holder_id)),
-                        limit, offset)
+    return _works_where(
+        state, Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id == holder_id)), limit, offset
+    )
 
 
 def _works_where(state, cond, limit: int, offset: int) -> list[dict]:
     with state.registry.engine.connect() as c:
-        rows = c.execute(select(Work.id, Work.title, Work.media_type, Work.status, Work.iscc, Work.work_ref)
-                         .where(cond).order_by(Work.id).limit(limit).offset(offset)).all()
-    return [{"id": r.id, "title": r.title, "media_type": r.media_type, "status": r.status, "iscc": r.iscc,
-             "work_ref": r.work_ref} for r in rows]
+        rows = c.execute(
+            select(Work.id, Work.title, Work.media_type, Work.status, Work.iscc, Work.work_ref)
+            .where(cond)
+            .order_by(Work.id)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "title": r.title,
+            "media_type": r.media_type,
+            "status": r.status,
+            "iscc": r.iscc,
+            "work_ref": r.work_ref,
+        }
+        for r in rows
+    ]
 
 
 def search(state, title: str, *, limit: int = 20) -> list[dict]:
@@ -137,12 +177,23 @@ def search(state, title: str, *, limit: int = 20) -> list[dict]:
     if not q:
         return []
     with state.registry.engine.connect() as c:
-        rows = c.execute(select(Work.id, Work.title, Work.media_type, Work.status, Work.iscc)
-                         .where(func.lower(Work.title).contains(q.lower(), autoescape=True),
-                                Work.status != "rejected")
-                         .order_by(Work.id).limit(limit)).all()
-    return [{"id": r.id, "title": r.title, "media_type": r.media_type, "status": r.status, "iscc": r.iscc,
-             "terms": {c.value: state.registry.decide(r.id, c).value.value for c in Category}} for r in rows]
+        rows = c.execute(
+            select(Work.id, Work.title, Work.media_type, Work.status, Work.iscc)
+            .where(func.lower(Work.title).contains(q.lower(), autoescape=True), Work.status != "rejected")
+            .order_by(Work.id)
+            .limit(limit)
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "title": r.title,
+            "media_type": r.media_type,
+            "status": r.status,
+            "iscc": r.iscc,
+            "terms": {c.value: state.registry.decide(r.id, c).value.value for c in Category},
+        }
+        for r in rows
+    ]
 
 
 def decision(state, work_id: int, category: str, licensee: str | None, purpose: str) -> dict:
@@ -196,12 +247,15 @@ def parse_offer(price: str | None, currency: str | None, price_model: str | None
     try:
         model = PriceModel(price_model or PriceModel.PER_WORK.value)
     except ValueError:
-        raise refusal(422, "Price: {model!r} is not a way to charge (per work or flat fee).", model=price_model) from None
+        raise refusal(
+            422, "Price: {model!r} is not a way to charge (per work or flat fee).", model=price_model
+        ) from None
     try:
         currency = normalise_currency(currency)
     except InvalidInput:
-        raise refusal(422, "Currency {currency!r}: write a three-letter code such as KRW or EUR.",
-                      currency=currency) from None
+        raise refusal(
+            422, "Currency {currency!r}: write a three-letter code such as KRW or EUR.", currency=currency
+        ) from None
     try:
         amount = Money.parse(price, currency)
     except InvalidInput:
@@ -215,8 +269,9 @@ def parse_offer(price: str | None, currency: str | None, price_model: str | None
     return Offer(price_model=model, price=amount, purposes=frozenset((Purpose.COMMERCIAL, Purpose.RESEARCH)))
 
 
-def declare(state, p: Principal, level: Level, target_id: int | None, values: dict[str, str],
-            offer: Offer | None) -> dict:
+def declare(
+    state, p: Principal, level: Level, target_id: int | None, values: dict[str, str], offer: Offer | None
+) -> dict:
     level, target, party = party_for(state, p, level, target_id)
     parsed: dict[Category, Value | None] = {}
     for k, v in values.items():
@@ -228,15 +283,27 @@ def declare(state, p: Principal, level: Level, target_id: int | None, values: di
     if offer is not None and not any(v is Value.LICENCE for v in parsed.values()):
         offer = None  # a price typed in but no category set to licence: nothing to offer
     ids = state.registry.declare(level=level, target_id=target, party=party, values=parsed, offer=offer)
-    return {"declarations": ids, "level": level.value, "target": target, "party": party,
-            "policy": policy_view(state, level, target)}
+    return {
+        "declarations": ids,
+        "level": level.value,
+        "target": target,
+        "party": party,
+        "policy": policy_view(state, level, target),
+    }
 
 
 # -- signal kit ---------------------------------------------------------------------------------------
 
 
-def kit(state, p: Principal, level: Level, target_id: int | None, site: str, contact: str | None,
-        registry_url: str | None = None) -> tuple[SignalPolicy, dict[str, bytes]]:
+def kit(
+    state,
+    p: Principal,
+    level: Level,
+    target_id: int | None,
+    site: str,
+    contact: str | None,
+    registry_url: str | None = None,
+) -> tuple[SignalPolicy, dict[str, bytes]]:
     """The signal kit for ``site``: an origin, a folder of one (its path scopes the kit and its robots.txt
     rules), or a blog or profile on a platform (``reservation.platform_for``), whose files are the
     registry's reservation page at ``registry_url``: what such a platform allows is only pasting."""
@@ -252,17 +319,23 @@ def kit(state, p: Principal, level: Level, target_id: int | None, site: str, con
         platform = platform_for(site)
         if platform.hosted:
             if kind is not PartyKind.HOLDER or not registry_url:
-                raise SignalRenderError(f"site {site!r}: {platform.name} has no files of yours; an organisation "
-                                        "publishes its signals from its own website")
+                raise SignalRenderError(
+                    f"site {site!r}: {platform.name} has no files of yours; an organisation "
+                    "publishes its signals from its own website"
+                )
             base, scope = registry_url.rstrip("/"), f"/r/{'w' if level is Level.WORK else 'h'}/{target}"
             policy_url = licence_url = base + scope
         else:
             base, scope = site_scope(site)
             policy_url, licence_url = f"{base}{scope}/ai-reservation", f"{base}{scope}/license.xml"
         policy = SignalPolicy.from_decisions(
-            Party(who["name"], kind, (contact or who.get("email") or p.account.email), website=site), base,
-            state.registry.policy_decisions(level, target).values(), policy_url=policy_url,
-            licence_urls=(licence_url,), scope=scope)
+            Party(who["name"], kind, (contact or who.get("email") or p.account.email), website=site),
+            base,
+            state.registry.policy_decisions(level, target).values(),
+            policy_url=policy_url,
+            licence_urls=(licence_url,),
+            scope=scope,
+        )
     except SignalRenderError as e:
         raise WebError(422, f"signal kit: {e}") from None
     files = render_kit(policy)
@@ -284,8 +357,10 @@ def kit_zip(files: dict[str, bytes]) -> bytes:
 
 def orgs(state) -> list[dict]:
     with state.registry.engine.connect() as c:
-        return [{"id": o.id, "ref": f"org:{o.id}", "name": o.name, "country": o.country}
-                for o in c.execute(select(Organisation.__table__).order_by(Organisation.id))]
+        return [
+            {"id": o.id, "ref": f"org:{o.id}", "name": o.name, "country": o.country}
+            for o in c.execute(select(Organisation.__table__).order_by(Organisation.id))
+        ]
 
 
 def grant_mandate(state, p: Principal, org_id: int, categories: list[str]) -> dict:
@@ -313,10 +388,21 @@ def import_upload(state, p: Principal, file_name: str, data: bytes, skip_invalid
     """
     refused = _file_column_rows(data)
     if refused:
-        return {"file": file_name, "rows": None, "imported": False, "invalid": len(refused),
-                "errors": [{"line": n, "column": "file",
-                            "reason": "a web import cannot reference files; leave the column empty and upload "
-                                      "the works' files separately"} for n in refused]}
+        return {
+            "file": file_name,
+            "rows": None,
+            "imported": False,
+            "invalid": len(refused),
+            "errors": [
+                {
+                    "line": n,
+                    "column": "file",
+                    "reason": "a web import cannot reference files; leave the column empty and upload "
+                    "the works' files separately",
+                }
+                for n in refused
+            ],
+        }
     staging = state.uploads_dir / secrets.token_hex(8)
     staging.mkdir(parents=True, exist_ok=True)
     path = (staging / "repertoire.csv").resolve()
@@ -360,9 +446,17 @@ def disputes_for(state, p: Principal) -> list[dict]:
     for d in state.registry.disputes(status=None):
         if d["id"] in ids:
             full = state.registry.dispute(d["id"])
-            out.append({**d, "existing_title": full["existing"]["title"], "claim_title": full["claim"]["title"],
-                        "existing_parties": full["existing"]["parties"], "claim_parties": full["claim"]["parties"],
-                        "age_days": full["age_days"], "answers": len(full["answers"])})
+            out.append(
+                {
+                    **d,
+                    "existing_title": full["existing"]["title"],
+                    "claim_title": full["claim"]["title"],
+                    "existing_parties": full["existing"]["parties"],
+                    "claim_parties": full["claim"]["parties"],
+                    "age_days": full["age_days"],
+                    "answers": len(full["answers"]),
+                }
+            )
     return out
 
 
@@ -374,8 +468,9 @@ def resolve_dispute(state, p: Principal, dispute_id: int, keep: str, note: str) 
             raise WebError(404, f"no dispute {dispute_id}")
         owners = set(c.execute(select(Work.org_id).where(Work.id.in_((d.work_id, d.claim_work_id)))).scalars())
     if owners != {p.account.org_id}:
-        raise forbidden(f"dispute {dispute_id}: involves works outside {p.org_ref}'s repertoire; "
-                        "the registry operator resolves it")
+        raise forbidden(
+            f"dispute {dispute_id}: involves works outside {p.org_ref}'s repertoire; the registry operator resolves it"
+        )
     r = state.registry.resolve_dispute(dispute_id, keep=keep, note=note)
     dispute_ops.wake_mailer(state)
     return r
@@ -385,8 +480,12 @@ def _own_work_ids(p: Principal):
     if p.holder_ref:
         return select(WorkShare.work_id).where(WorkShare.holder_id == p.account.holder_id)
     members_ = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
-    return select(Work.id).where(or_(Work.org_id == p.account.org_id, Work.id.in_(
-        select(WorkShare.work_id).where(WorkShare.holder_id.in_(members_)))))
+    return select(Work.id).where(
+        or_(
+            Work.org_id == p.account.org_id,
+            Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id.in_(members_))),
+        )
+    )
 
 
 # -- snapshots and the log ------------------------------------------------------------------------------
@@ -403,10 +502,17 @@ def snapshots(state) -> list[dict]:
             m = json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        out.append({"name": d.name, "registry": m.get("registry"), "created_at": m.get("created_at"),
-                    "counts": m.get("counts", {}), "files": len(m.get("files", [])),
-                    "bytes": sum(f.get("bytes", 0) for f in m.get("files", [])),
-                    "key_id": (m.get("signature") or {}).get("key_id")})
+        out.append(
+            {
+                "name": d.name,
+                "registry": m.get("registry"),
+                "created_at": m.get("created_at"),
+                "counts": m.get("counts", {}),
+                "files": len(m.get("files", [])),
+                "bytes": sum(f.get("bytes", 0) for f in m.get("files", [])),
+                "key_id": (m.get("signature") or {}).get("key_id"),
+            }
+        )
     return out
 
 
@@ -439,8 +545,11 @@ def _required(keys: list) -> list:
     """Trusted keys, or a refusal: with no registry key there is nothing a snapshot could be checked against
     (an empty list would trust any signer)."""
     if not keys:
-        raise WebError(409, "this registry has no registry key yet: create it with `fairtrain init` or "
-                            "`fairtrain keys create --registry`")
+        raise WebError(
+            409,
+            "this registry has no registry key yet: create it with `fairtrain init` or "
+            "`fairtrain keys create --registry`",
+        )
     return keys
 
 
@@ -452,8 +561,11 @@ def check_outputs(snapshot_dir: Path, items: list[tuple[str, bytes]], trusted: l
     except SnapshotError as e:
         raise WebError(409, f"snapshot refused: {e}") from None
     checks = checker.check(items)
-    return {"results": [c.to_dict() for c in checks], "flagged": sum(c.flagged for c in checks),
-            "attribution_weights": {str(k): v for k, v in attribution_weights(checks).items()}}
+    return {
+        "results": [c.to_dict() for c in checks],
+        "flagged": sum(c.flagged for c in checks),
+        "attribution_weights": {str(k): v for k, v in attribution_weights(checks).items()},
+    }
 
 
 def log_head(state) -> dict:
@@ -493,16 +605,29 @@ def repertoire_upload(state, p: Principal, got) -> dict:
             raise WebError(422, "repertoire upload: choose a ZIP, a CSV, a tab-separated text or an XLSX")
         client, path = sheet
         selection = [f for f in got.files if f[0] == "files"]
-        prepared = repertoire.prepare(path, got.folder, source=client,
-                                      files=got.folder / "parts" if selection else None, flat=bool(selection))
+        prepared = repertoire.prepare(
+            path, got.folder, source=client, files=got.folder / "parts" if selection else None, flat=bool(selection)
+        )
         report = repertoire.validate(state.registry, prepared, p.account.org_id)
     except BaseException:
         shutil.rmtree(got.folder, ignore_errors=True)
         raise
-    (got.folder / "upload.json").write_text(json.dumps({
-        "org_id": p.account.org_id, "report": report, "prepared": {
-            "source": prepared.source, "sheet": str(prepared.sheet), "files_root": str(prepared.files_root),
-            "encoding": prepared.encoding, "staging": str(prepared.staging)}}), encoding="utf-8")
+    (got.folder / "upload.json").write_text(
+        json.dumps(
+            {
+                "org_id": p.account.org_id,
+                "report": report,
+                "prepared": {
+                    "source": prepared.source,
+                    "sheet": str(prepared.sheet),
+                    "files_root": str(prepared.files_root),
+                    "encoding": prepared.encoding,
+                    "staging": str(prepared.staging),
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     return {**report, "upload": got.folder.name, "files_received": len(got.files)}
 
 
@@ -520,8 +645,13 @@ def repertoire_store(state, p: Principal, upload: str) -> dict:
     if meta["org_id"] != p.account.org_id:
         raise WebError(404, f"upload {upload!r} not found")
     pr = meta["prepared"]
-    prepared = repertoire.Prepared(source=pr["source"], sheet=Path(pr["sheet"]), files_root=Path(pr["files_root"]),
-                                   encoding=pr["encoding"], staging=Path(pr["staging"]))
+    prepared = repertoire.Prepared(
+        source=pr["source"],
+        sheet=Path(pr["sheet"]),
+        files_root=Path(pr["files_root"]),
+        encoding=pr["encoding"],
+        staging=Path(pr["staging"]),
+    )
     job_id = repertoire.create_job(state.registry, prepared, p.account.org_id, meta["report"])
     meta_path.unlink()  # stored once: a second press of the button finds nothing to store
     repertoire.start_job_process(state.registry, job_id)

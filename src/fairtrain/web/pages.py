@@ -11,9 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fairtrain.core.documents import environment
 from fairtrain.core.errors import FairtrainError, localised
-from fairtrain.core.i18n import format_money, format_share, format_when
+from fairtrain.core.i18n import N_, format_money, format_share, format_when
 from fairtrain.core.labels import word
-from fairtrain.core.i18n import N_
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
 from fairtrain.services.notify import KEYS
@@ -39,11 +38,20 @@ def render(request: Request, template: str, p: Principal = PUBLIC, status: int =
     lang = language(request)
     t = translations(lang)
     html = _env.get_template(template).render(
-        _=t.gettext, lang=lang, languages=LANGUAGES, language_names=LANGUAGE_NAMES, me=p, path=request.url.path,
+        _=t.gettext,
+        lang=lang,
+        languages=LANGUAGES,
+        language_names=LANGUAGE_NAMES,
+        me=p,
+        path=request.url.path,
         next_url=quote(_here(request, p), safe=""),
-        categories=CATEGORIES, word=lambda code, kind: word(code, kind, lang),
-        when=lambda value: format_when(value, lang), share=lambda s: format_share(s, lang), money=lambda amount, currency=None: _money(amount, currency, lang),
-        **ctx)
+        categories=CATEGORIES,
+        word=lambda code, kind: word(code, kind, lang),
+        when=lambda value: format_when(value, lang),
+        share=lambda s: format_share(s, lang),
+        money=lambda amount, currency=None: _money(amount, currency, lang),
+        **ctx,
+    )
     return HTMLResponse(html, status_code=status, headers={"Content-Language": lang})
 
 
@@ -92,16 +100,29 @@ def signup_page(request: Request, p: Caller, role: str = "creator"):
 
 
 @router.post("/signup")
-def signup(request: Request, p: Caller, email: Annotated[str, Form()], password: Annotated[str, Form()],
-           role: Annotated[str, Form()], name: Annotated[str, Form()], country: Annotated[str, Form()] = ""):
+def signup(
+    request: Request,
+    p: Caller,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    name: Annotated[str, Form()],
+    country: Annotated[str, Form()] = "",
+):
     state = web(request)
     try:
         _limit(state, "sign_up_per_client", _client(request), "sign-up")
         account = state.accounts.sign_up(email=email, password=password, role=role, name=name, country=country or None)
     except (AccountError, WebError) as e:
-        return render(request, "signup.html", p, status=getattr(e, "status", 400), role=role,
-                      error=localised(e, language(request)),
-                      form={"email": email, "name": name, "country": country})
+        return render(
+            request,
+            "signup.html",
+            p,
+            status=getattr(e, "status", 400),
+            role=role,
+            error=localised(e, language(request)),
+            form={"email": email, "name": name, "country": country},
+        )
     r = RedirectResponse(_home_for(Principal(account)), status_code=303)
     start_session(state, r, account.id)
     return r
@@ -120,8 +141,14 @@ def signin(request: Request, p: Caller, email: Annotated[str, Form()], password:
         _limit(state, "sign_in_per_email", email.strip().lower(), "sign-in")
         account = state.accounts.authenticate(email, password)
     except (AccountError, WebError) as e:
-        return render(request, "signin.html", p, status=getattr(e, "status", 400), error=localised(e, language(request)),
-                      email=email)
+        return render(
+            request,
+            "signin.html",
+            p,
+            status=getattr(e, "status", 400),
+            error=localised(e, language(request)),
+            email=email,
+        )
     r = RedirectResponse(_home_for(Principal(account)), status_code=303)
     start_session(state, r, account.id)
     return r
@@ -141,22 +168,42 @@ def _policy_form(state, p: Principal) -> dict:
     level, target, party = ops.party_for(state, p, Level.CATALOGUE, None)
     declared = ops.has_declared(state, level, target)
     current = ops.policy_view(state, level, target)
-    values = ({c: v["value"] for c, v in current.items()} if declared else dict(ops.DEFAULT_POLICY))
+    values = {c: v["value"] for c, v in current.items()} if declared else dict(ops.DEFAULT_POLICY)
     first = next((o for v in current.values() for o in v["offers"]), None)
-    offer = ({"price": Money.from_dict(first["price"]).major_str(), "currency": first["price"]["currency"]}
-             if first else None)
+    offer = (
+        {"price": Money.from_dict(first["price"]).major_str(), "currency": first["price"]["currency"]}
+        if first
+        else None
+    )
     return {"declared": declared, "values": values, "offer": offer, "party": party}
 
 
-def _creator_page(request: Request, p: Principal, state, *, saved: bool = False, status: int = 200,
-                  policy: dict | None = None, **extra) -> HTMLResponse:
+def _creator_page(
+    request: Request,
+    p: Principal,
+    state,
+    *,
+    saved: bool = False,
+    status: int = 200,
+    policy: dict | None = None,
+    **extra,
+) -> HTMLResponse:
     orgs = ops.orgs(state)
-    return render(request, "creator.html", p, status=status, works=ops.works_of(state, p),
-                  org_names={o["ref"]: o["name"] for o in orgs},
-                  policy=policy or _policy_form(state, p), saved=saved, orgs=orgs,
-                  mandates=state.registry.mandates(holder_id=p.account.holder_id),
-                  disputes=ops.disputes_for(state, p), bell=dispute_ops.bell(state, p),
-                  **{"policy_error": None, "mandate_error": None, **extra})
+    return render(
+        request,
+        "creator.html",
+        p,
+        status=status,
+        works=ops.works_of(state, p),
+        org_names={o["ref"]: o["name"] for o in orgs},
+        policy=policy or _policy_form(state, p),
+        saved=saved,
+        orgs=orgs,
+        mandates=state.registry.mandates(holder_id=p.account.holder_id),
+        disputes=ops.disputes_for(state, p),
+        bell=dispute_ops.bell(state, p),
+        **{"policy_error": None, "mandate_error": None, **extra},
+    )
 
 
 @router.get("/creator", response_class=HTMLResponse)
@@ -169,9 +216,16 @@ def _typed_policy(form) -> dict:
     """What the policy form held when it was sent, to show it again beside the error."""
     values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
     price = str(form.get("price") or "").strip()
-    return {"declared": True, "values": values, "party": None,
-            "offer": {"price": price, "currency": str(form.get("currency") or ""),
-                      "model": str(form.get("price_model") or "")}}
+    return {
+        "declared": True,
+        "values": values,
+        "party": None,
+        "offer": {
+            "price": price,
+            "currency": str(form.get("currency") or ""),
+            "model": str(form.get("price_model") or ""),
+        },
+    }
 
 
 async def _declare_from_form(request: Request, p: Principal, form) -> None:
@@ -180,7 +234,11 @@ async def _declare_from_form(request: Request, p: Principal, form) -> None:
     if not price and "licence" in values.values():
         raise refusal(422, "Price: you chose a paid licence, so write its price (for example 30000 or 30,000).")
     # The currency field is pre-filled: without a price there is no offer.
-    offer = ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None) if price else None
+    offer = (
+        ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None)
+        if price
+        else None
+    )
     from starlette.concurrency import run_in_threadpool
 
     await run_in_threadpool(ops.declare, web(request), p, Level.CATALOGUE, None, values, offer)
@@ -196,27 +254,46 @@ async def save_policy(request: Request, p: Caller):
         state = web(request)
         status = 422 if e.http_status in (400, 422) else e.http_status  # the form could not be accepted as typed
         if p.role == "creator":
-            return _creator_page(request, p, state, policy=_typed_policy(form),
-                                 policy_error=localised(e, language(request)), status=status)
-        return _org_page(request, p, policy=_typed_policy(form), policy_error=localised(e, language(request)),
-                         status=status)
+            return _creator_page(
+                request,
+                p,
+                state,
+                policy=_typed_policy(form),
+                policy_error=localised(e, language(request)),
+                status=status,
+            )
+        return _org_page(
+            request, p, policy=_typed_policy(form), policy_error=localised(e, language(request)), status=status
+        )
     return RedirectResponse(f"{_home_for(p)}?saved=1", status_code=303)
 
 
 @router.post("/creator/mandate")
-async def creator_mandate(request: Request, p: Caller, org_id: Annotated[int, Form()],
-                          categories: Annotated[list[str] | None, Form()] = None):
+async def creator_mandate(
+    request: Request, p: Caller, org_id: Annotated[int, Form()], categories: Annotated[list[str] | None, Form()] = None
+):
     require(p, "creator", what="granting a mandate")
     if not categories:
-        return _creator_page(request, p, web(request), status=422, mandate_error=translations(language(request)).gettext(
-            "Mandate: tick at least one use that the organisation may decide for you."))
+        return _creator_page(
+            request,
+            p,
+            web(request),
+            status=422,
+            mandate_error=translations(language(request)).gettext(
+                "Mandate: tick at least one use that the organisation may decide for you."
+            ),
+        )
     ops.grant_mandate(web(request), p, org_id, categories)
     return RedirectResponse("/creator", status_code=303)
 
 
 @router.get("/kit", response_class=HTMLResponse)
-def kit_page(request: Request, p: Caller, site: Annotated[str, Query(max_length=300)] = "",
-             contact: Annotated[str, Query(max_length=320)] = ""):
+def kit_page(
+    request: Request,
+    p: Caller,
+    site: Annotated[str, Query(max_length=300)] = "",
+    contact: Annotated[str, Query(max_length=320)] = "",
+):
     require(p, "creator", "org-admin", what="the signal kit")
     from fairtrain.core.signals import reservation as rv
     from fairtrain.core.signals.render import HTML_HEAD, STATEMENT_EN, STATEMENT_KO
@@ -239,9 +316,22 @@ def kit_page(request: Request, p: Caller, site: Annotated[str, Query(max_length=
         from fairtrain.web.reservations import reservation
 
         line = rv.one_line(reservation(state, "h", p.account.holder_id, origin)[0], page, lang)
-    return render(request, "kit.html", p, site=site, contact=contact, files=files, platform=platform, head=head,
-                  statement=statement, statement_md=statement_md, page=page, line=line, guides=rv.GUIDES,
-                  download=f"/api/kit?site={quote(site, safe='')}" + (f"&contact={quote(contact, safe='')}" if contact else ""))
+    return render(
+        request,
+        "kit.html",
+        p,
+        site=site,
+        contact=contact,
+        files=files,
+        platform=platform,
+        head=head,
+        statement=statement,
+        statement_md=statement_md,
+        page=page,
+        line=line,
+        guides=rv.GUIDES,
+        download=f"/api/kit?site={quote(site, safe='')}" + (f"&contact={quote(contact, safe='')}" if contact else ""),
+    )
 
 
 def _org_page(request: Request, p: Principal, **ctx) -> HTMLResponse:
@@ -253,9 +343,19 @@ def _org_page(request: Request, p: Principal, **ctx) -> HTMLResponse:
     ctx.setdefault("upload", None)
     ctx.setdefault("policy_error", None)
     policy = ctx.pop("policy", None) or _policy_form(state, p)  # a refused policy form shows what was typed
-    return render(request, "org.html", p, status=ctx.pop("status", 200), members=ops.members(state, p),
-                  works=ops.works_of(state, p, limit=100), disputes=ops.disputes_for(state, p), policy=policy,
-                  guide=guide(), jobs=ops.import_jobs(state, p), **ctx)
+    return render(
+        request,
+        "org.html",
+        p,
+        status=ctx.pop("status", 200),
+        members=ops.members(state, p),
+        works=ops.works_of(state, p, limit=100),
+        disputes=ops.disputes_for(state, p),
+        policy=policy,
+        guide=guide(),
+        jobs=ops.import_jobs(state, p),
+        **ctx,
+    )
 
 
 @router.get("/org", response_class=HTMLResponse)
@@ -275,8 +375,12 @@ async def org_upload(request: Request, p: Caller):
     from fairtrain.services.registry.repertoire import translate_reason
     from fairtrain.web.uploads import receive
 
-    got = await receive(request, state.uploads_dir, max_file_bytes=state.limits.max_import_bytes,
-                        max_files=state.limits.max_import_files)
+    got = await receive(
+        request,
+        state.uploads_dir,
+        max_file_bytes=state.limits.max_import_bytes,
+        max_files=state.limits.max_import_files,
+    )
     try:
         report = await run_in_threadpool(ops.repertoire_upload, state, p, got)
     except RegistryError as e:  # the upload as a whole is refused (a ZIP bomb, a path outside, …)
@@ -322,14 +426,14 @@ async def org_import(request: Request, p: Caller):
     name, data = await form_file(form, "file", "repertoire import: choose a CSV file", "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
-    report = await run_in_threadpool(ops.import_upload, state, p, name, data,
-                                     form.get("skip_invalid") == "1")
+    report = await run_in_threadpool(ops.import_upload, state, p, name, data, form.get("skip_invalid") == "1")
     return _org_page(request, p, report=report)
 
 
 @router.post("/org/disputes/{dispute_id}/resolve")
-def org_resolve(request: Request, p: Caller, dispute_id: int, keep: Annotated[str, Form()],
-                note: Annotated[str, Form()] = ""):
+def org_resolve(
+    request: Request, p: Caller, dispute_id: int, keep: Annotated[str, Form()], note: Annotated[str, Form()] = ""
+):
     require(p, "org-admin", what="resolving disputes")
     ops.resolve_dispute(web(request), p, dispute_id, keep, note)
     return RedirectResponse("/org", status_code=303)
@@ -342,18 +446,24 @@ def org_resolve(request: Request, p: Caller, dispute_id: int, keep: Annotated[st
 def developer(request: Request, p: Caller):
     require(p, what="the developer page")
     state = web(request)
-    return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=None,
-                  snapshots=ops.snapshots(state))
+    return render(
+        request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=None, snapshots=ops.snapshots(state)
+    )
 
 
 @router.post("/developer/keys", response_class=HTMLResponse)
-def developer_new_key(request: Request, p: Caller, name: Annotated[str, Form()],
-                      scopes: Annotated[list[str], Form()]):
+def developer_new_key(request: Request, p: Caller, name: Annotated[str, Form()], scopes: Annotated[list[str], Form()]):
     require(p, what="API keys")
     state = web(request)
     new_key = state.accounts.create_key(p.account, name=name, scopes=scopes)
-    return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=new_key,
-                  snapshots=ops.snapshots(state))
+    return render(
+        request,
+        "developer.html",
+        p,
+        keys=state.accounts.keys(p.account),
+        new_key=new_key,
+        snapshots=ops.snapshots(state),
+    )
 
 
 @router.post("/developer/clearances", response_class=HTMLResponse)
@@ -371,8 +481,15 @@ async def developer_publish_clearance(request: Request, p: Caller):
     decisions = form.get("decisions")
     dec = (await read_upload(decisions))[1] if decisions is not None and not isinstance(decisions, str) else None
     published = await run_in_threadpool(money_ops.record_clearance, state, manifest, leaves, dec or None)
-    return render(request, "developer.html", p, keys=state.accounts.keys(p.account), new_key=None,
-                  snapshots=ops.snapshots(state), published=published)
+    return render(
+        request,
+        "developer.html",
+        p,
+        keys=state.accounts.keys(p.account),
+        new_key=None,
+        snapshots=ops.snapshots(state),
+        published=published,
+    )
 
 
 @router.post("/developer/keys/{key_id}/revoke")

@@ -26,8 +26,11 @@ def _money_page(request: Request, p: Principal, **extra) -> HTMLResponse:
     state = web(request)
     ctx: dict = {"licences": money_ops.licences_for(state, p), "done": None, **extra}
     if p.role == "developer":
-        ctx |= {"invoices": money_ops.invoices_for(state, p), "reports": money_ops.usage_reports_for(state, p),
-                "licensee": money_ops.licensee_of(p)}
+        ctx |= {
+            "invoices": money_ops.invoices_for(state, p),
+            "reports": money_ops.usage_reports_for(state, p),
+            "licensee": money_ops.licensee_of(p),
+        }
     elif p.role == "creator":
         statements = money_ops.statements_for(state, p)
         ctx |= {"statements": statements, "chart": money_ops.income_chart(statements, language(request))}
@@ -63,12 +66,25 @@ def usage_report(request: Request, p: Caller, document: Annotated[str, Form(max_
 
 
 @router.post("/money/licences/{licence_id}/accept")
-def accept(request: Request, p: Caller, licence_id: int, collective: Annotated[str, Form()] = "",
-           price: Annotated[str, Form(max_length=30)] = "", currency: Annotated[str, Form(max_length=3)] = "",
-           revenue_share_percent: Annotated[str, Form(max_length=10)] = ""):
+def accept(
+    request: Request,
+    p: Caller,
+    licence_id: int,
+    collective: Annotated[str, Form()] = "",
+    price: Annotated[str, Form(max_length=30)] = "",
+    currency: Annotated[str, Form(max_length=3)] = "",
+    revenue_share_percent: Annotated[str, Form(max_length=10)] = "",
+):
     require(p, "creator", "org-admin", what="accepting licences")
-    money_ops.accept(web(request), p, licence_id, collective=collective == "1", price=price or None,
-                     currency=currency or None, revenue_share_percent=revenue_share_percent or None)
+    money_ops.accept(
+        web(request),
+        p,
+        licence_id,
+        collective=collective == "1",
+        price=price or None,
+        currency=currency or None,
+        revenue_share_percent=revenue_share_percent or None,
+    )
     return RedirectResponse("/money", status_code=303)
 
 
@@ -80,9 +96,15 @@ def decline(request: Request, p: Caller, licence_id: int, note: Annotated[str, F
 
 
 @router.post("/money/runs", response_class=HTMLResponse)
-def start_run(request: Request, p: Caller, start: Annotated[str, Form(max_length=10)],
-              end: Annotated[str, Form(max_length=10)], fee_percent: Annotated[str, Form(max_length=10)] = "0",
-              threshold: Annotated[str, Form(max_length=30)] = "", currency: Annotated[str, Form(max_length=3)] = ""):
+def start_run(
+    request: Request,
+    p: Caller,
+    start: Annotated[str, Form(max_length=10)],
+    end: Annotated[str, Form(max_length=10)],
+    fee_percent: Annotated[str, Form(max_length=10)] = "0",
+    threshold: Annotated[str, Form(max_length=30)] = "",
+    currency: Annotated[str, Form(max_length=3)] = "",
+):
     require(p, "org-admin", what="distribution runs")
     thresholds = {currency: threshold} if threshold and currency else {}
     result = money_ops.start_run(web(request), p, start, end, fee_percent or "0", thresholds)

@@ -43,9 +43,13 @@ def reservation(state, kind: str, target_id: int, origin: str) -> tuple[SignalPo
             raise WebError(404, f"work {target_id}: no holder to declare for it")
     path = page_path(kind, target_id)
     policy = SignalPolicy.from_decisions(
-        Party(name, party_kind, email or registry_contact(origin)), origin,
+        Party(name, party_kind, email or registry_contact(origin)),
+        origin,
         state.registry.policy_decisions(_LEVEL[kind], target_id).values(),
-        policy_url=origin + path, licence_urls=(origin + path,), scope=path)
+        policy_url=origin + path,
+        licence_urls=(origin + path,),
+        scope=path,
+    )
     return policy, title
 
 

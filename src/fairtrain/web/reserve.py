@@ -39,6 +39,8 @@ router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
 Kind = Annotated[str, Path(pattern="^[hw]$")]
 Id = Annotated[int, Path(ge=1, le=2**62)]
+
+
 def signal_headers(policy: SignalPolicy) -> dict[str, str]:
     return dict(response_headers(policy))
 
@@ -53,12 +55,24 @@ def reservation_page(request: Request, p: Caller, kind: Kind, target_id: Id):
     lang = language(request)
     page_url = origin + page_path(kind, target_id)
     works = ops.holder_works(state, target_id, limit=100) if kind == "h" else []
-    r = render(request, "reserve.html", p, policy=policy, title=title, kind=kind, target_id=target_id,
-               page_url=page_url, head=rv.head_elements(policy, page_url), rsl_media_type=RSL_MEDIA_TYPE,
-               jsonld=rv.render_jsonld(policy, name=title, page_url=page_url, lang=lang),
-               rows=statement_rows(policy, lang), line=rv.one_line(policy, page_url, lang),
-               statement_md=render_statement(policy, lang),
-               statement=rv.statement_html(render_statement(policy, lang)), works=works)
+    r = render(
+        request,
+        "reserve.html",
+        p,
+        policy=policy,
+        title=title,
+        kind=kind,
+        target_id=target_id,
+        page_url=page_url,
+        head=rv.head_elements(policy, page_url),
+        rsl_media_type=RSL_MEDIA_TYPE,
+        jsonld=rv.render_jsonld(policy, name=title, page_url=page_url, lang=lang),
+        rows=statement_rows(policy, lang),
+        line=rv.one_line(policy, page_url, lang),
+        statement_md=render_statement(policy, lang),
+        statement=rv.statement_html(render_statement(policy, lang)),
+        works=works,
+    )
     r.headers.update(signal_headers(policy))
     return r
 
@@ -68,8 +82,11 @@ def _file(request: Request, kind: str, target_id: int) -> SignalPolicy:
 
 
 def _machine(body: str, media_type: str, policy: SignalPolicy) -> Response:
-    return Response(body, media_type=media_type, headers={**signal_headers(policy), "Access-Control-Allow-Origin": "*",
-                                                          "Cache-Control": "public, max-age=300"})
+    return Response(
+        body,
+        media_type=media_type,
+        headers={**signal_headers(policy), "Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300"},
+    )
 
 
 @router.get(f"/r/{{kind}}/{{target_id}}/{RSL_XML}")
@@ -96,8 +113,11 @@ def reservation_jsonld(request: Request, kind: Kind, target_id: Id):
     state = web(request)
     origin = registry_origin(request)
     policy, title = reservation(state, kind, target_id, origin)
-    return _machine(rv.render_jsonld(policy, name=title, page_url=origin + page_path(kind, target_id),
-                                     lang=language(request)), "application/ld+json", policy)
+    return _machine(
+        rv.render_jsonld(policy, name=title, page_url=origin + page_path(kind, target_id), lang=language(request)),
+        "application/ld+json",
+        policy,
+    )
 
 
 @router.get(f"/r/{{kind}}/{{target_id}}/{rv.QR_SVG}")
@@ -109,5 +129,6 @@ def reservation_qr(request: Request, kind: Kind, target_id: Id):
 @router.get(f"/r/{{kind}}/{{target_id}}/{rv.BADGE_SVG}")
 def reservation_badge(request: Request, kind: Kind, target_id: Id, lang: str = ""):
     policy = _file(request, kind, target_id)
-    return _machine(rv.render_badge_svg(policy, lang if lang in ("en", "ko") else language(request)),
-                    "image/svg+xml", policy)
+    return _machine(
+        rv.render_badge_svg(policy, lang if lang in ("en", "ko") else language(request)), "image/svg+xml", policy
+    )

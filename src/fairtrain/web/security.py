@@ -66,8 +66,11 @@ class Sessions:
             data = self._s.loads(cookie, max_age=SESSION_MAX_AGE)
         except BadSignature:
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not all(
-                isinstance(data.get(k), str) for k in ("s", "c")):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("u"), int)
+            or not all(isinstance(data.get(k), str) for k in ("s", "c"))
+        ):
             return None
         return data["u"], data["s"], data["c"]
 
@@ -199,9 +202,11 @@ class BodyLimit:
 
 
 _HEADERS = [
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
-     b"form-action 'self'; base-uri 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
+        b"form-action 'self'; base-uri 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
@@ -228,6 +233,11 @@ class SecurityHeaders:
 
 async def _too_large(send, limit: int) -> None:
     body = f'{{"detail":"request body is larger than the {limit} byte limit"}}'.encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

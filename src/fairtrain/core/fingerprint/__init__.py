@@ -32,7 +32,9 @@ class Match:
     evidence: Mapping[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"work_id": self.work_id, "score": round(self.score, 6), "stage": self.stage,
-                "evidence": dict(self.evidence)}
-
-
+        return {
+            "work_id": self.work_id,
+            "score": round(self.score, 6),
+            "stage": self.stage,
+            "evidence": dict(self.evidence),
+        }

@@ -52,8 +52,9 @@ def tool_path(name: str) -> str:
         return candidate
     package = _PACKAGES[name]
     where = f"at {override!r} (FAIRTRAIN_{name.upper()})" if override else "on PATH"
-    raise AudioToolError(f"{name} not found {where}: install the Debian package {package} "
-                         f"(apt-get install -y {package})")
+    raise AudioToolError(
+        f"{name} not found {where}: install the Debian package {package} (apt-get install -y {package})"
+    )
 
 
 def duration_of_items(n_items: int) -> float:
@@ -65,16 +66,20 @@ def duration_of_items(n_items: int) -> float:
 
 def _run(argv: list[str], item: str, timeout: float, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout,
-                              stdin=None if stdin is not None else subprocess.DEVNULL)
+        return subprocess.run(
+            argv,
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         raise FingerprintError(item, f"{Path(argv[0]).name} timed out after {timeout:g} s") from None
 
 
 def _fpcalc_errors(stderr: bytes) -> list[str]:
     lines = stderr.decode("utf-8", "replace").splitlines()
-    return [ln.removeprefix("ERROR: ").strip() for ln in lines
-            if ln.strip() and _BENIGN_FPCALC not in ln]
+    return [ln.removeprefix("ERROR: ").strip() for ln in lines if ln.strip() and _BENIGN_FPCALC not in ln]
 
 
 def _parse_fpcalc(proc: subprocess.CompletedProcess, item: str) -> tuple[np.ndarray, float, list[str]]:
@@ -109,17 +114,43 @@ def fpcalc_pcm(pcm: bytes, rate: int, item: str, timeout: float) -> np.ndarray:
     Declaring 11,025·s Hz for 11,025 Hz samples plays them s times faster: that is how the speed variants
     are made without decoding the file again (fpcalc resamples to 11,025 Hz itself).
     """
-    argv = [tool_path("fpcalc"), "-format", "s16le", "-rate", str(rate), "-channels", "1",
-            "-raw", "-length", "0", "-json", "-"]
+    argv = [
+        tool_path("fpcalc"),
+        "-format",
+        "s16le",
+        "-rate",
+        str(rate),
+        "-channels",
+        "1",
+        "-raw",
+        "-length",
+        "0",
+        "-json",
+        "-",
+    ]
     items, _, _ = _parse_fpcalc(_run(argv, item, timeout, stdin=pcm), item)
     return items
 
 
 def decode_pcm(path: str, item: str, timeout: float) -> bytes:
     """Mono s16le PCM at 11,025 Hz, resampled with the same swresample settings Chromaprint uses."""
-    argv = [tool_path("ffmpeg"), "-nostdin", "-hide_banner", "-v", "warning", "-i", path, "-vn",
-            "-af", f"aresample={SAMPLE_RATE}:filter_size=16:phase_shift=8:linear_interp=1:cutoff=0.8",
-            "-ac", "1", "-f", "s16le", "pipe:1"]
+    argv = [
+        tool_path("ffmpeg"),
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "warning",
+        "-i",
+        path,
+        "-vn",
+        "-af",
+        f"aresample={SAMPLE_RATE}:filter_size=16:phase_shift=8:linear_interp=1:cutoff=0.8",
+        "-ac",
+        "1",
+        "-f",
+        "s16le",
+        "pipe:1",
+    ]
     proc = _run(argv, item, timeout)
     message = proc.stderr.decode("utf-8", "replace").strip()
     if proc.returncode != 0:
@@ -177,7 +208,7 @@ def truncation_reason(data: bytes, declared: float, n_items: int, errors: Sequen
 def _wav_truncation(data: bytes) -> str | None:
     pos = 12
     while pos + 8 <= len(data):
-        chunk, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        chunk, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
         if chunk == b"data":
             available = len(data) - pos - 8
             if size != 0xFFFFFFFF and size > available:
@@ -195,7 +226,7 @@ def _ogg_truncation(data: bytes) -> str | None:
     table_end = last + 27 + n_segments
     if table_end > len(data):
         return "Ogg stream ends inside a page header"
-    page_end = table_end + sum(data[last + 27:table_end])
+    page_end = table_end + sum(data[last + 27 : table_end])
     if page_end > len(data):
         return f"Ogg stream ends {page_end - len(data)} bytes inside its last page"
     if not data[last + 5] & 0x04:
@@ -230,7 +261,10 @@ def _chromaprint():
         lib.chromaprint_feed.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
         lib.chromaprint_finish.argtypes = [ctypes.c_void_p]
         lib.chromaprint_get_raw_fingerprint.argtypes = [
-            ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint32)), ctypes.POINTER(ctypes.c_int)]
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.POINTER(ctypes.c_uint32)),
+            ctypes.POINTER(ctypes.c_int),
+        ]
         lib.chromaprint_dealloc.argtypes = [ctypes.c_void_p]
         lib.chromaprint_free.argtypes = [ctypes.c_void_p]
         _CHROMAPRINT = lib
@@ -265,8 +299,11 @@ def chromaprint_bytes(data: bytes) -> tuple[np.ndarray, float, list[str]] | None
     buf = np.ascontiguousarray(pcm)
     ctx = lib.chromaprint_new(1)  # CHROMAPRINT_ALGORITHM_DEFAULT, as fpcalc uses
     try:
-        if not (lib.chromaprint_start(ctx, rate, channels) and lib.chromaprint_feed(ctx, buf.ctypes.data, buf.size)
-                and lib.chromaprint_finish(ctx)):
+        if not (
+            lib.chromaprint_start(ctx, rate, channels)
+            and lib.chromaprint_feed(ctx, buf.ctypes.data, buf.size)
+            and lib.chromaprint_finish(ctx)
+        ):
             return None
         ptr = ctypes.POINTER(ctypes.c_uint32)()
         n = ctypes.c_int()

@@ -31,7 +31,7 @@ _TRIM_RELATIVE_TOLERANCE = 0.025
 _TRIM_MIN_TOLERANCE = 2.0
 _TRIM_MAX_SIDE = 0.25
 _TRIM_GRID = 64
-_TRIM_LO, _TRIM_HI = round(0.02 * (_TRIM_GRID ** 2 - 1)), round(0.98 * (_TRIM_GRID ** 2 - 1))
+_TRIM_LO, _TRIM_HI = round(0.02 * (_TRIM_GRID**2 - 1)), round(0.98 * (_TRIM_GRID**2 - 1))
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSE_FOR_ORIENTATION = {
@@ -140,13 +140,15 @@ def open_image(data: bytes, item: str, max_pixels: int) -> Image.Image:
     if w <= 0 or h <= 0:
         raise FingerprintError(item, f"image has no pixels ({w}×{h})")
     if w * h > max_pixels:
-        raise FingerprintError(item, f"decompression bomb refused: {w}×{h} = {w * h} pixels exceeds the "
-                                     f"cap of {max_pixels}")
+        raise FingerprintError(
+            item, f"decompression bomb refused: {w}×{h} = {w * h} pixels exceeds the cap of {max_pixels}"
+        )
     return im
 
 
-def decode_grey(data: bytes, item: str, min_side: int, max_pixels: int = MAX_PIXELS
-                ) -> tuple[np.ndarray, tuple[int, int]]:
+def decode_grey(
+    data: bytes, item: str, min_side: int, max_pixels: int = MAX_PIXELS
+) -> tuple[np.ndarray, tuple[int, int]]:
     """Decode to an upright grey uint8 array whose shorter side is about ``min_side``..``2·min_side``,
     and return it with the image's declared (width, height).
 
@@ -247,7 +249,7 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     bottom = _refine_cut(grey[::-1], runs[1], small[-1].mean(), tolerance)
     left = _refine_cut(grey.T, runs[2], small[:, 0].mean(), tolerance)
     right = _refine_cut(grey.T[::-1], runs[3], small[:, -1].mean(), tolerance)
-    return grey[top:h - bottom, left:w - right]
+    return grey[top : h - bottom, left : w - right]
 
 
 def _refine_cut(lines: np.ndarray, grid_run: int, bar: float, tolerance: float) -> int:
@@ -265,8 +267,7 @@ def _refine_cut(lines: np.ndarray, grid_run: int, bar: float, tolerance: float) 
     return cut
 
 
-def thumbnail(grey: np.ndarray, size: int = THUMB, box: tuple[float, float, float, float] | None = None
-              ) -> np.ndarray:
+def thumbnail(grey: np.ndarray, size: int = THUMB, box: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """Bicubic resize of (a box of) a grey array to size×size, aspect ratio deliberately not kept."""
     im = Image.fromarray(grey)
     return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)
@@ -313,7 +314,7 @@ def _line_candidates(steps: np.ndarray) -> list[int]:
     profile = steps.mean(axis=0)
     order = np.argsort(-profile, kind="stable")
     out: list[int] = []
-    for i in order[:4 * _WINDOW_LINES]:
+    for i in order[: 4 * _WINDOW_LINES]:
         if profile[i] < _WINDOW_LINE_MIN:
             break
         if all(abs(int(i) - j) > 2 for j in out):
@@ -350,17 +351,22 @@ def find_windows(grey: np.ndarray, max_windows: int = 6) -> list[tuple[int, int,
     ys = sorted({0, h, *(y + 1 for y in _line_candidates(h_steps))})
     if len(xs) == 2 and len(ys) == 2:
         return []
-    x_spans = np.asarray([(a, b) for i, a in enumerate(xs) for b in xs[i + 1:]])
-    y_spans = np.asarray([(a, b) for i, a in enumerate(ys) for b in ys[i + 1:]])
+    x_spans = np.asarray([(a, b) for i, a in enumerate(xs) for b in xs[i + 1 :]])
+    y_spans = np.asarray([(a, b) for i, a in enumerate(ys) for b in ys[i + 1 :]])
     v_sup = _support(v_steps, xs, w, y_spans)  # (len(xs), len(y_spans))
     h_sup = _support(h_steps, ys, h, x_spans)  # (len(ys), len(x_spans))
     xa, xb = (np.searchsorted(xs, x_spans[:, k]) for k in (0, 1))
     ya, yb = (np.searchsorted(ys, y_spans[:, k]) for k in (0, 1))
     # (P x-spans, Q y-spans) tables of each side's support and whether it is a real line
     sup = np.stack([v_sup[xa], v_sup[xb], h_sup[ya].T, h_sup[yb].T])
-    real = np.stack(np.broadcast_arrays(
-        (x_spans[:, 0] > 0)[:, None], (x_spans[:, 1] < w)[:, None],
-        (y_spans[:, 0] > 0)[None, :], (y_spans[:, 1] < h)[None, :]))
+    real = np.stack(
+        np.broadcast_arrays(
+            (x_spans[:, 0] > 0)[:, None],
+            (x_spans[:, 1] < w)[:, None],
+            (y_spans[:, 0] > 0)[None, :],
+            (y_spans[:, 1] < h)[None, :],
+        )
+    )
     area = ((x_spans[:, 1] - x_spans[:, 0])[:, None] * (y_spans[:, 1] - y_spans[:, 0])[None, :]) / (w * h)
     weakest = np.where(real, sup, 1.0).min(axis=0)
     n_real = real.sum(axis=0)
@@ -368,8 +374,9 @@ def find_windows(grey: np.ndarray, max_windows: int = 6) -> list[tuple[int, int,
     score = np.where(real, sup, 0.0).sum(axis=0)
     pi, qi = np.nonzero(ok)
     order = np.lexsort((-area[pi, qi], -score[pi, qi]))[:max_windows]
-    return [(int(x_spans[pi[k], 0]), int(y_spans[qi[k], 0]), int(x_spans[pi[k], 1]), int(y_spans[qi[k], 1]))
-            for k in order]
+    return [
+        (int(x_spans[pi[k], 0]), int(y_spans[qi[k], 0]), int(x_spans[pi[k], 1]), int(y_spans[qi[k], 1])) for k in order
+    ]
 
 
 def inscribed_scale(width: float, height: float, degrees: float) -> float:
@@ -416,16 +423,22 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
     if max(float(p.std()) for p in patches) > 3.0 or max(means) - min(means) > _CORNER_TOLERANCE:
         return None
     fill = float(np.mean(means))
-    top, bottom, left, right = (np.abs(line.astype(np.float32) - fill) <= 2 * _CORNER_TOLERANCE
-                                for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1]))
+    top, bottom, left, right = (
+        np.abs(line.astype(np.float32) - fill) <= 2 * _CORNER_TOLERANCE
+        for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1])
+    )
 
     def run(line: np.ndarray) -> int:
         return int(np.argmin(line)) if not line.all() else line.size
 
     # Each corner's triangle has one leg along the row and one along the column; tan θ = short / long.
     # A rotation leaves equal triangles in opposite corners; the biggest triangle measures best.
-    legs = [(run(top), run(left)), (run(bottom[::-1]), run(right[::-1])),  # top-left, bottom-right
-            (run(top[::-1]), run(right)), (run(bottom), run(left[::-1]))]  # top-right, bottom-left
+    legs = [
+        (run(top), run(left)),
+        (run(bottom[::-1]), run(right[::-1])),  # top-left, bottom-right
+        (run(top[::-1]), run(right)),
+        (run(bottom), run(left[::-1])),
+    ]  # top-right, bottom-left
     if any(a >= w or b >= h for a, b in legs):
         return None  # a flat bar along a whole side, not a corner triangle: trim_borders' business
     best = max(range(4), key=lambda i: legs[i][0] * legs[i][1])

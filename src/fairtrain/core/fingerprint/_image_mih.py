@@ -40,7 +40,7 @@ def flat_range(queries: np.ndarray, codes: np.ndarray, radius: int) -> tuple[np.
     n = max(1, codes.size)
     step = max(1, _FLAT_CELLS // n)
     for lo in range(0, queries.size, step):
-        block = queries[lo:lo + step]
+        block = queries[lo : lo + step]
         dist = np.bitwise_count(block[:, None] ^ codes[None, :])
         qi, ci = np.nonzero(dist <= radius)
         qs.append(qi + lo)
@@ -98,8 +98,9 @@ class MultiIndexHash:
         s, a = divmod(radius, self.m)
         out_q: list[np.ndarray] = []
         out_c: list[np.ndarray] = []
-        for i, (width, shift, offsets, e_codes, e_rows) in enumerate(zip(
-                self.widths, self.shifts, self.offsets, self.entry_codes, self.entry_rows)):
+        for i, (width, shift, offsets, e_codes, e_rows) in enumerate(
+            zip(self.widths, self.shifts, self.offsets, self.entry_codes, self.entry_rows)
+        ):
             sub_radius = s if i <= a else s - 1
             if sub_radius < 0:
                 continue

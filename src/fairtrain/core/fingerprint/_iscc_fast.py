@@ -100,8 +100,12 @@ def xxh32_spans(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.nd
     with np.errstate(over="ignore"):
         stripes = length // 16
         n = len(start)
-        v = [np.full(n, _P1 + _P2, np.uint32), np.full(n, _P2, np.uint32),
-             np.zeros(n, np.uint32), np.full(n, np.uint32(0) - _P1, np.uint32)]
+        v = [
+            np.full(n, _P1 + _P2, np.uint32),
+            np.full(n, _P2, np.uint32),
+            np.zeros(n, np.uint32),
+            np.full(n, np.uint32(0) - _P1, np.uint32),
+        ]
         for k in range(int(stripes.max(initial=0))):
             live = k < stripes
             for j in range(4):
@@ -177,7 +181,7 @@ def soft_hashes(collapsed: Sequence[str]) -> np.ndarray:
     while i < len(collapsed):  # texts in groups of about _CHUNK windows (at least one text a group)
         j = max(int(np.searchsorted(ends, starts[i] + _CHUNK, side="right")), i + 1)
         base = starts[i]
-        out[i:j] = _mersenne_minhash(feats[base:ends[j - 1]], starts[i:j] - base)
+        out[i:j] = _mersenne_minhash(feats[base : ends[j - 1]], starts[i:j] - base)
         i = j
     # alg_minhash_compress(lsb=4): bit plane 0 of all 64 values, then planes 1, 2, 3; big-endian.
     planes = (out[:, None, :] >> np.arange(4, dtype=np.uint64)[None, :, None]) & np.uint64(1)
@@ -190,8 +194,9 @@ def soft_hash_text_v0(text: str) -> bytes:
 
 
 def _encode(digest: bytes, bits: int) -> str:
-    return "ISCC:" + _ic.encode_component(mtype=_ic.MT.CONTENT, stype=_ic.ST_CC.TEXT, version=_ic.VS.V0,
-                                          bit_length=bits, digest=digest)
+    return "ISCC:" + _ic.encode_component(
+        mtype=_ic.MT.CONTENT, stype=_ic.ST_CC.TEXT, version=_ic.VS.V0, bit_length=bits, digest=digest
+    )
 
 
 def gen_text_code_v0(text: str, bits: int = 64) -> dict:

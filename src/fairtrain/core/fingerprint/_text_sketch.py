@@ -26,7 +26,7 @@ def ngram_hashes(tokens: np.ndarray, k: int) -> np.ndarray:
         return np.empty(0, dtype=np.uint64)
     acc = tokens[:m] * _GRAM_MULT[0]
     for j in range(1, k):
-        acc += tokens[j:j + m] * _GRAM_MULT[j]
+        acc += tokens[j : j + m] * _GRAM_MULT[j]
     acc += _U64(k)
     return fmix64(acc)
 
@@ -54,7 +54,7 @@ def low_information(tokens: np.ndarray, k: int) -> np.ndarray:
     for lag in (1, 2, 3):
         rep[lag:] |= tokens[lag:] == tokens[:-lag]
     run = np.concatenate([[0], np.cumsum(rep)])
-    repeats = run[k:k + m] - run[1:1 + m]  # repeated tokens among positions 1..k-1 of each k-gram
+    repeats = run[k : k + m] - run[1 : 1 + m]  # repeated tokens among positions 1..k-1 of each k-gram
     return repeats >= k // 2
 
 
@@ -102,15 +102,17 @@ def minhash(shingles: np.ndarray) -> np.ndarray:
     first = np.searchsorted(bins, np.arange(NUM_PERM, dtype=np.uint64))
     full = first < len(uniq)
     full[full] = bins[first[full]] == np.arange(NUM_PERM, dtype=np.uint64)[full]
-    values = ((uniq[np.minimum(first, len(uniq) - 1)] >> _U64(64 - _BIN_BITS - 32))
-              & _U64(0xFFFFFFFF)).astype(np.uint32)
+    values = ((uniq[np.minimum(first, len(uniq) - 1)] >> _U64(64 - _BIN_BITS - 32)) & _U64(0xFFFFFFFF)).astype(
+        np.uint32
+    )
     if full.all():
         return values
     empty = np.flatnonzero(~full)
     donors = _DONORS[empty]  # (empty bins, 64)
     donor_full = full[donors]
-    pick = np.where(donor_full.any(axis=1), donors[np.arange(len(empty)), donor_full.argmax(axis=1)],
-                    np.flatnonzero(full)[0])
+    pick = np.where(
+        donor_full.any(axis=1), donors[np.arange(len(empty)), donor_full.argmax(axis=1)], np.flatnonzero(full)[0]
+    )
     values[empty] = values[pick]
     return values
 
@@ -133,8 +135,9 @@ def minhash_many(shingles: np.ndarray, doc: np.ndarray, n_docs: int) -> np.ndarr
     if len(rows):
         donors = _DONORS[bins]  # (empty bins, 64)
         donor_full = full[rows[:, None], donors]
-        pick = np.where(donor_full.any(axis=1), donors[np.arange(len(rows)), donor_full.argmax(axis=1)],
-                        full.argmax(axis=1)[rows])
+        pick = np.where(
+            donor_full.any(axis=1), donors[np.arange(len(rows)), donor_full.argmax(axis=1)], full.argmax(axis=1)[rows]
+        )
         values[rows, bins] = values[rows, pick]
     return values
 

@@ -65,7 +65,7 @@ def _class_table() -> np.ndarray:
         if cat[0] in "LNM" or cat == "Pc":
             table[cp] = _WORD
     for lo, hi in _CHAR_TOKEN_RANGES:
-        seg = table[lo:hi + 1]
+        seg = table[lo : hi + 1]
         seg[seg == _WORD] = _CHAR
     return table
 

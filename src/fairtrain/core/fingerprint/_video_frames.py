@@ -46,8 +46,11 @@ def bar_box(frames: np.ndarray) -> Box:
 
 def _peaks(score: np.ndarray, limit: int) -> list[int]:
     ref = float(np.median(score)) + 1e-3
-    cand = [i for i in range(1, len(score) - 1)
-            if score[i] >= _PIP_CANDIDATE * ref and score[i] >= score[i - 1] and score[i] >= score[i + 1]]
+    cand = [
+        i
+        for i in range(1, len(score) - 1)
+        if score[i] >= _PIP_CANDIDATE * ref and score[i] >= score[i - 1] and score[i] >= score[i + 1]
+    ]
     cand.sort(key=lambda i: -score[i])
     return sorted(cand[:limit])
 
@@ -80,18 +83,21 @@ def pip_boxes(frames: np.ndarray, box: Box) -> list[Box]:
     ys = [-1, *rows, h - 1]
     found: list[tuple[float, Box]] = []
     for i, x1 in enumerate(xs):
-        for x2 in xs[i + 1:]:
+        for x2 in xs[i + 1 :]:
             if not _PIP_MIN_SHARE * w <= x2 - x1 <= _PIP_MAX_SHARE * w:
                 continue
             for j, y1 in enumerate(ys):
-                for y2 in ys[j + 1:]:
+                for y2 in ys[j + 1 :]:
                     if not _PIP_MIN_SHARE * h <= y2 - y1 <= _PIP_MAX_SHARE * h:
                         continue
-                    score = _box_score([
-                        gx[y1 + 1:y2 + 1, x1].mean() if x1 >= 0 else None,
-                        gx[y1 + 1:y2 + 1, x2].mean() if x2 < w - 1 else None,
-                        gy[y1, x1 + 1:x2 + 1].mean() if y1 >= 0 else None,
-                        gy[y2, x1 + 1:x2 + 1].mean() if y2 < h - 1 else None])
+                    score = _box_score(
+                        [
+                            gx[y1 + 1 : y2 + 1, x1].mean() if x1 >= 0 else None,
+                            gx[y1 + 1 : y2 + 1, x2].mean() if x2 < w - 1 else None,
+                            gy[y1, x1 + 1 : x2 + 1].mean() if y1 >= 0 else None,
+                            gy[y2, x1 + 1 : x2 + 1].mean() if y2 < h - 1 else None,
+                        ]
+                    )
                     if score is not None:
                         found.append((score, (t + y1 + 1, t + y2 + 1, left + x1 + 1, left + x2 + 1)))
     found.sort(key=lambda s: -s[0])
@@ -137,8 +143,7 @@ def _area_weights(lo: float, hi: float, dst: int) -> np.ndarray:
     return m / m.sum(axis=1, keepdims=True)
 
 
-def thumbs(frames: np.ndarray, box: Box, inner: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
-           ) -> np.ndarray:
+def thumbs(frames: np.ndarray, box: Box, inner: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)) -> np.ndarray:
     """(N, 32, 32) float thumbnails of ``box`` (and, inside it, the fractional ``inner`` box
     (left, top, right, bottom)), area-averaged: two small matrix products over the whole stack."""
     t, b, left, r = box
@@ -146,7 +151,7 @@ def thumbs(frames: np.ndarray, box: Box, inner: tuple[float, float, float, float
     fl, ft, fr, fb = inner
     rows = _area_weights(t + ft * h, t + fb * h, THUMB)
     cols = _area_weights(left + fl * w, left + fr * w, THUMB)
-    f = frames[:, :rows.shape[1], :cols.shape[1]].astype(np.float32)
+    f = frames[:, : rows.shape[1], : cols.shape[1]].astype(np.float32)
     return np.einsum("ij,njk,lk->nil", rows.astype(np.float32), f, cols.astype(np.float32), optimize=True)
 
 

@@ -27,8 +27,7 @@ from ._audio_tools import tool_path
 GRID_FPS = 2  # frames per second on the fixed time grid
 FRAME_SIDE = 96  # grid frames are scaled to 96×96 grey (aspect not kept: geometry is in fractions)
 MAX_MEMORY = 2 << 30  # address-space cap per FFmpeg process
-_TRUNCATION_HINTS = ("partial file", "truncat", "premature",
-                     "moov atom not found", "end of file")
+_TRUNCATION_HINTS = ("partial file", "truncat", "premature", "moov atom not found", "end of file")
 
 
 @functools.cache
@@ -46,12 +45,14 @@ def _wrapper(max_memory: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def run_bounded(argv: list[str], item: str, timeout: float, max_memory: int = MAX_MEMORY
-                ) -> subprocess.CompletedProcess:
+def run_bounded(
+    argv: list[str], item: str, timeout: float, max_memory: int = MAX_MEMORY
+) -> subprocess.CompletedProcess:
     """Run a tool with a timeout, a memory cap and death-with-parent; a timeout is the item's error."""
     try:
-        return subprocess.run([*_wrapper(max_memory), *argv], capture_output=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [*_wrapper(max_memory), *argv], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
         raise FingerprintError(item, f"{Path(argv[0]).name} timed out after {timeout:g} s") from None
 
@@ -81,17 +82,21 @@ def probe(path: str, item: str, timeout: float) -> Probe:
         cut = next((ln for ln in lines if any(h in ln.lower() for h in _TRUNCATION_HINTS)), None)
         kind = "not a decodable video" if cut is None else "truncated or corrupt video"
         raise FingerprintError(item, f"{kind} (ffprobe: {_strip_path(cut or lines[-1], path)})")
-    video = [s for s in streams if s.get("codec_type") == "video"
-             and not (s.get("disposition") or {}).get("attached_pic")]
+    video = [
+        s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
     if not video:
         raise FingerprintError(item, "no video stream in the file")
     v = video[0]
     fmt = doc["format"]
-    return Probe(duration=_float(fmt.get("duration")) or _float(v.get("duration")),
-                 width=int(v.get("width") or 0), height=int(v.get("height") or 0),
-                 codec=str(v.get("codec_name") or "?"),
-                 has_audio=any(s.get("codec_type") == "audio" for s in streams),
-                 start=_float(fmt.get("start_time")))
+    return Probe(
+        duration=_float(fmt.get("duration")) or _float(v.get("duration")),
+        width=int(v.get("width") or 0),
+        height=int(v.get("height") or 0),
+        codec=str(v.get("codec_name") or "?"),
+        has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        start=_float(fmt.get("start_time")),
+    )
 
 
 def _float(value: object) -> float:
@@ -119,8 +124,9 @@ STRIP_FRAMES = 8
 STRIP_HEIGHT = 72
 
 
-def decode_grid(path: str, item: str, info: Probe, timeout: float, *, registry: bool = False,
-                max_memory: int = MAX_MEMORY) -> Decoded:
+def decode_grid(
+    path: str, item: str, info: Probe, timeout: float, *, registry: bool = False, max_memory: int = MAX_MEMORY
+) -> Decoded:
     """Grey :data:`FRAME_SIDE`² frames at :data:`GRID_FPS`; with ``registry``, from the same decode, the
     MPEG-7 frame signatures of the grid frames (for the ISCC Video-Code) and a thumbnail strip.
 
@@ -128,8 +134,21 @@ def decode_grid(path: str, item: str, info: Probe, timeout: float, *, registry: 
     (a truncated file).
     """
     grid = f"scale={FRAME_SIDE}:{FRAME_SIDE}:flags=area,format=gray"
-    argv = [tool_path("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-threads", "1",
-            "-skip_frame", "noref", "-skip_loop_filter", "all", "-i", path]
+    argv = [
+        tool_path("ffmpeg"),
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-threads",
+        "1",
+        "-skip_frame",
+        "noref",
+        "-skip_loop_filter",
+        "all",
+        "-i",
+        path,
+    ]
     sig_file = strip_file = None
     if registry:
         fd, sig_file = tempfile.mkstemp(prefix="fairtrain-sig-", suffix=".xml")
@@ -140,12 +159,29 @@ def decode_grid(path: str, item: str, info: Probe, timeout: float, *, registry: 
         # One decode feeds all three. The signature branch takes the grid's frames: 2 fps instead of
         # iscc-sdk's 5 halves its cost (0.27 → 0.11 s CPU per 40 s of 720p), and the Video-Code sums the
         # distinct frame signatures, so it hardly depends on the rate.
-        argv += ["-filter_complex",
-                 f"[0:v:0]fps={GRID_FPS}:round=near,split=3[a][b][c];[a]{grid}[g];"
-                 f"[b]signature=format=xml:filename={sig_file},nullsink;"
-                 f"[c]select='not(mod(n\\,{every}))',scale=-2:{STRIP_HEIGHT},tile={STRIP_FRAMES}x1[s]",
-                 "-map", "[g]", "-f", "rawvideo", "pipe:1",
-                 "-map", "[s]", "-frames:v", "1", "-q:v", "5", "-f", "image2", "-update", "1", "-y", strip_file]
+        argv += [
+            "-filter_complex",
+            f"[0:v:0]fps={GRID_FPS}:round=near,split=3[a][b][c];[a]{grid}[g];"
+            f"[b]signature=format=xml:filename={sig_file},nullsink;"
+            f"[c]select='not(mod(n\\,{every}))',scale=-2:{STRIP_HEIGHT},tile={STRIP_FRAMES}x1[s]",
+            "-map",
+            "[g]",
+            "-f",
+            "rawvideo",
+            "pipe:1",
+            "-map",
+            "[s]",
+            "-frames:v",
+            "1",
+            "-q:v",
+            "5",
+            "-f",
+            "image2",
+            "-update",
+            "1",
+            "-y",
+            strip_file,
+        ]
     else:
         argv += ["-map", "0:v:0", "-vf", f"fps={GRID_FPS}:round=near,{grid}", "-f", "rawvideo", "pipe:1"]
     try:
@@ -158,14 +194,18 @@ def decode_grid(path: str, item: str, info: Probe, timeout: float, *, registry: 
             raise FingerprintError(item, f"not a decodable video (ffmpeg: {_strip_path(last, path)})")
         if n == 0:
             raise FingerprintError(item, "no video frame decodes")
-        frames = np.frombuffer(proc.stdout[:n * frame], dtype=np.uint8).reshape(n, FRAME_SIDE, FRAME_SIDE)
+        frames = np.frombuffer(proc.stdout[: n * frame], dtype=np.uint8).reshape(n, FRAME_SIDE, FRAME_SIDE)
         decoded = n / GRID_FPS
         if info.duration > 0 and info.duration - decoded > max(1.5, 0.03 * info.duration):
-            raise FingerprintError(item, f"truncated or corrupt video: declares {info.duration:.1f} s but "
-                                         f"only {decoded:.1f} s of picture decode")
+            raise FingerprintError(
+                item,
+                f"truncated or corrupt video: declares {info.duration:.1f} s but "
+                f"only {decoded:.1f} s of picture decode",
+            )
         if proc.returncode != 0:
-            raise FingerprintError(item, f"truncated or corrupt video (ffmpeg: "
-                                         f"{_strip_path(message.splitlines()[-1], path)})")
+            raise FingerprintError(
+                item, f"truncated or corrupt video (ffmpeg: {_strip_path(message.splitlines()[-1], path)})"
+            )
         if not registry:
             return Decoded(frames)
         return Decoded(frames, _read_signatures(sig_file), Path(strip_file).read_bytes())

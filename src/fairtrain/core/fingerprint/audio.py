@@ -54,9 +54,18 @@ from ._audio_tools import (
 from .codec import register_type
 
 __all__ = [
-    "ITEM_SECONDS", "DEFAULT_SPEEDS", "AudioToolError", "AudioFingerprint", "AudioVariant",
-    "AudioRegistration", "fingerprint_audio", "fingerprint_audio_batch", "register_audio",
-    "register_audio_batch", "AudioIndexBuilder", "AudioIndex",
+    "ITEM_SECONDS",
+    "DEFAULT_SPEEDS",
+    "AudioToolError",
+    "AudioFingerprint",
+    "AudioVariant",
+    "AudioRegistration",
+    "fingerprint_audio",
+    "fingerprint_audio_batch",
+    "register_audio",
+    "register_audio_batch",
+    "AudioIndexBuilder",
+    "AudioIndex",
 ]
 
 AudioSource = bytes | str | os.PathLike
@@ -71,8 +80,9 @@ DEFAULT_SPEEDS: tuple[float, ...] = tuple(round(0.94 + 0.005 * i, 3) for i in ra
 TEMPO_WARPS: tuple[float, ...] = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
 DEFAULT_TIMEOUT_S = 120.0
 _FORMAT_VERSION = 2
-_OLDER_VERSIONS = {1: "speed variants 0.95–1.05 only: pitch shifts near ±1 semitone are not recognised "
-                      "from it; re-export the snapshot"}
+_OLDER_VERSIONS = {
+    1: "speed variants 0.95–1.05 only: pitch shifts near ±1 semitone are not recognised from it; re-export the snapshot"
+}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -95,8 +105,12 @@ class AudioFingerprint:
         return duration_of_items(len(self.items))
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, AudioFingerprint) and self.exact == other.exact
-                and self.duration == other.duration and np.array_equal(self.items, other.items))
+        return (
+            isinstance(other, AudioFingerprint)
+            and self.exact == other.exact
+            and self.duration == other.duration
+            and np.array_equal(self.items, other.items)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -110,8 +124,12 @@ class AudioVariant:
     items: np.ndarray
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, AudioVariant) and self.speed == other.speed and self.step == other.step
-                and np.array_equal(self.items, other.items))
+        return (
+            isinstance(other, AudioVariant)
+            and self.speed == other.speed
+            and self.step == other.step
+            and np.array_equal(self.items, other.items)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -126,6 +144,7 @@ class AudioRegistration:
 
 
 # --- scan side ---------------------------------------------------------------------------------------
+
 
 def _name(data: AudioSource, item: str) -> str:
     if item:
@@ -142,8 +161,14 @@ def _read(data: AudioSource, item: str) -> bytes:
         raise FingerprintError(item, f"cannot read file ({exc.strerror or exc})") from None
 
 
-def fingerprint_audio(data: AudioSource, item: str = "", *, timeout: float = DEFAULT_TIMEOUT_S,
-                      allow_truncated: bool = False, in_process: bool = True) -> AudioFingerprint:
+def fingerprint_audio(
+    data: AudioSource,
+    item: str = "",
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    allow_truncated: bool = False,
+    in_process: bool = True,
+) -> AudioFingerprint:
     """Fingerprint one audio file (bytes or a path): Chromaprint in this process where libsndfile decodes it
     at 11,025 Hz or more (identical to fpcalc's), else ``fpcalc -raw -length 0``.
 
@@ -163,15 +188,24 @@ def fingerprint_audio(data: AudioSource, item: str = "", *, timeout: float = DEF
     reason = truncation_reason(raw, declared, len(items), errors)
     if reason and not allow_truncated:
         raise FingerprintError(name, f"truncated or corrupt audio: {reason}")
-    return AudioFingerprint(item=name, exact=xxhash.xxh3_128_digest(raw), duration=declared or
-                            duration_of_items(len(items)), items=items, truncated=reason is not None)
+    return AudioFingerprint(
+        item=name,
+        exact=xxhash.xxh3_128_digest(raw),
+        duration=declared or duration_of_items(len(items)),
+        items=items,
+        truncated=reason is not None,
+    )
 
 
 _T = TypeVar("_T")
 
 
-def _pool_map(fn: Callable[[AudioSource, str], _T], sources: Sequence[AudioSource],
-              items: Sequence[str] | None, workers: int | None) -> list[_T | FingerprintError]:
+def _pool_map(
+    fn: Callable[[AudioSource, str], _T],
+    sources: Sequence[AudioSource],
+    items: Sequence[str] | None,
+    workers: int | None,
+) -> list[_T | FingerprintError]:
     names = list(items) if items is not None else [""] * len(sources)
     if len(names) != len(sources):
         raise ValueError(f"{len(sources)} sources but {len(names)} item names")
@@ -188,18 +222,25 @@ def _pool_map(fn: Callable[[AudioSource, str], _T], sources: Sequence[AudioSourc
         return list(pool.map(one, zip(sources, names)))
 
 
-def fingerprint_audio_batch(sources: Sequence[AudioSource], items: Sequence[str] | None = None, *,
-                            workers: int | None = None, timeout: float = DEFAULT_TIMEOUT_S,
-                            allow_truncated: bool = False) -> list[AudioFingerprint | FingerprintError]:
+def fingerprint_audio_batch(
+    sources: Sequence[AudioSource],
+    items: Sequence[str] | None = None,
+    *,
+    workers: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    allow_truncated: bool = False,
+) -> list[AudioFingerprint | FingerprintError]:
     """Fingerprint many items with at most ``workers`` (default: CPU count) fpcalc processes at once.
 
     Results keep the input order; an item that fails is returned as its FingerprintError.
     """
-    return _pool_map(lambda d, n: fingerprint_audio(d, n, timeout=timeout, allow_truncated=allow_truncated),
-                     sources, items, workers)
+    return _pool_map(
+        lambda d, n: fingerprint_audio(d, n, timeout=timeout, allow_truncated=allow_truncated), sources, items, workers
+    )
 
 
 # --- registry side -----------------------------------------------------------------------------------
+
 
 def _iscc_audio_code(items: np.ndarray) -> str:
     import iscc_core
@@ -208,8 +249,14 @@ def _iscc_audio_code(items: np.ndarray) -> str:
     return iscc_core.gen_audio_code_v0(items.astype(np.int32).tolist())["iscc"]
 
 
-def register_audio(data: AudioSource, item: str = "", *, speeds: Sequence[float] = DEFAULT_SPEEDS,
-                   variant_step: int = 4, timeout: float = DEFAULT_TIMEOUT_S) -> AudioRegistration:
+def register_audio(
+    data: AudioSource,
+    item: str = "",
+    *,
+    speeds: Sequence[float] = DEFAULT_SPEEDS,
+    variant_step: int = 4,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> AudioRegistration:
     """The registry-side fingerprint of one work.
 
     The raw fingerprint (as :func:`fingerprint_audio`), one variant per speed in ``speeds`` (the file is
@@ -235,20 +282,31 @@ def register_audio(data: AudioSource, item: str = "", *, speeds: Sequence[float]
                     continue  # a very short work can lose its last items when sped up
                 raise
             variants.append(AudioVariant(speed=speed, step=variant_step, items=items[::variant_step].copy()))
-    return AudioRegistration(fingerprint=fingerprint, variants=tuple(variants),
-                             iscc=_iscc_audio_code(fingerprint.items))
+    return AudioRegistration(
+        fingerprint=fingerprint, variants=tuple(variants), iscc=_iscc_audio_code(fingerprint.items)
+    )
 
 
-def register_audio_batch(sources: Sequence[AudioSource], items: Sequence[str] | None = None, *,
-                         workers: int | None = None, speeds: Sequence[float] = DEFAULT_SPEEDS,
-                         variant_step: int = 4, timeout: float = DEFAULT_TIMEOUT_S
-                         ) -> list[AudioRegistration | FingerprintError]:
+def register_audio_batch(
+    sources: Sequence[AudioSource],
+    items: Sequence[str] | None = None,
+    *,
+    workers: int | None = None,
+    speeds: Sequence[float] = DEFAULT_SPEEDS,
+    variant_step: int = 4,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> list[AudioRegistration | FingerprintError]:
     """:func:`register_audio` over many works with a bounded pool; failures come back as errors, in order."""
-    return _pool_map(lambda d, n: register_audio(d, n, speeds=speeds, variant_step=variant_step,
-                                                 timeout=timeout), sources, items, workers)
+    return _pool_map(
+        lambda d, n: register_audio(d, n, speeds=speeds, variant_step=variant_step, timeout=timeout),
+        sources,
+        items,
+        workers,
+    )
 
 
 # --- index -------------------------------------------------------------------------------------------
+
 
 class AudioIndexBuilder:
     """Collects registrations; :meth:`build` turns them into one :class:`AudioIndex` of flat arrays."""
@@ -277,8 +335,9 @@ class AudioIndexBuilder:
         self._exact.append(fp.exact)
         self._segments.append((position, 1.0, 1, np.asarray(fp.items, dtype=np.uint32)))
         for variant in reg.variants:
-            self._segments.append((position, float(variant.speed), int(variant.step),
-                                   np.asarray(variant.items, dtype=np.uint32)))
+            self._segments.append(
+                (position, float(variant.speed), int(variant.step), np.asarray(variant.items, dtype=np.uint32))
+            )
 
     def __len__(self) -> int:
         return len(self._work_ids)
@@ -288,17 +347,21 @@ class AudioIndexBuilder:
         lengths = np.array([len(s[3]) for s in self._segments], dtype=np.int64)
         starts = np.zeros(len(self._segments) + 1, dtype=np.int64)
         np.cumsum(lengths, out=starts[1:])
-        items = (np.concatenate([s[3] for s in self._segments]) if self._segments
-                 else np.zeros(0, dtype=np.uint32))
+        items = np.concatenate([s[3] for s in self._segments]) if self._segments else np.zeros(0, dtype=np.uint32)
         exact = np.frombuffer(b"".join(self._exact), dtype=np.uint8).reshape(-1, 16)
         return AudioIndex._assemble(
             work_ids=np.array(self._work_ids, dtype=np.int64),
             durations=np.array(self._durations, dtype=np.float64),
-            isccs=list(self._isccs), exact=exact,
+            isccs=list(self._isccs),
+            exact=exact,
             seg_work=np.array([s[0] for s in self._segments], dtype=np.int64),
             seg_speed=np.array([s[1] for s in self._segments], dtype=np.float64),
             seg_step=np.array([s[2] for s in self._segments], dtype=np.int64),
-            seg_start=starts, items=items, keys=None, postings=None)
+            seg_start=starts,
+            items=items,
+            keys=None,
+            postings=None,
+        )
 
 
 def _indexed_positions(items: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
@@ -355,8 +418,11 @@ class AudioIndex:
             keys = items[postings]
         index = cls(keys=keys, postings=postings, **arrays)
         # xxh3-128 digests as big-endian (hi, lo) pairs: a structured sort gives one searchsorted lookup.
-        pairs = index.exact.view(">u8").reshape(-1, 2).astype(np.uint64) if len(index.exact) else \
-            np.zeros((0, 2), dtype=np.uint64)
+        pairs = (
+            index.exact.view(">u8").reshape(-1, 2).astype(np.uint64)
+            if len(index.exact)
+            else np.zeros((0, 2), dtype=np.uint64)
+        )
         packed = np.empty(len(pairs), dtype=[("hi", np.uint64), ("lo", np.uint64)])
         packed["hi"], packed["lo"] = pairs[:, 0], pairs[:, 1]
         index._exact_order = np.argsort(packed, order=("hi", "lo"), kind="stable")
@@ -371,9 +437,23 @@ class AudioIndex:
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays (what a loaded index holds in memory, ISCC strings aside)."""
-        return int(sum(a.nbytes for a in (self.work_ids, self.durations, self.exact, self.seg_work,
-                                          self.seg_speed, self.seg_step, self.seg_start, self.items,
-                                          self.keys, self.postings)))
+        return int(
+            sum(
+                a.nbytes
+                for a in (
+                    self.work_ids,
+                    self.durations,
+                    self.exact,
+                    self.seg_work,
+                    self.seg_speed,
+                    self.seg_step,
+                    self.seg_start,
+                    self.items,
+                    self.keys,
+                    self.postings,
+                )
+            )
+        )
 
     @property
     def audio_seconds(self) -> float:
@@ -394,19 +474,23 @@ class AudioIndex:
         """Write the index as Parquet tables and .npy arrays; returns the files written."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        works = pa.table({
-            "work_id": pa.array(self.work_ids, pa.int64()),
-            "duration": pa.array(self.durations, pa.float64()),
-            "iscc": pa.array(self.isccs, pa.string()),
-            "xxh3_128": pa.array([bytes(row) for row in self.exact], pa.binary(16)),
-        })
-        segments = pa.table({
-            "work_position": pa.array(self.seg_work, pa.int64()),
-            "speed": pa.array(self.seg_speed, pa.float64()),
-            "step": pa.array(self.seg_step, pa.int64()),
-            "start": pa.array(self.seg_start[:-1], pa.int64()),
-            "length": pa.array(np.diff(self.seg_start), pa.int64()),
-        })
+        works = pa.table(
+            {
+                "work_id": pa.array(self.work_ids, pa.int64()),
+                "duration": pa.array(self.durations, pa.float64()),
+                "iscc": pa.array(self.isccs, pa.string()),
+                "xxh3_128": pa.array([bytes(row) for row in self.exact], pa.binary(16)),
+            }
+        )
+        segments = pa.table(
+            {
+                "work_position": pa.array(self.seg_work, pa.int64()),
+                "speed": pa.array(self.seg_speed, pa.float64()),
+                "step": pa.array(self.seg_step, pa.int64()),
+                "start": pa.array(self.seg_start[:-1], pa.int64()),
+                "length": pa.array(np.diff(self.seg_start), pa.int64()),
+            }
+        )
         written = [out / "audio_works.parquet", out / "audio_segments.parquet"]
         pq.write_table(works, written[0])
         pq.write_table(segments, written[1])
@@ -415,10 +499,20 @@ class AudioIndex:
             np.save(path, getattr(self, name), allow_pickle=False)
             written.append(path)
         meta = out / "audio_index.json"
-        meta.write_text(json.dumps({"format": "fairtrain-audio-index", "version": _FORMAT_VERSION,
-                                    "works": len(self), "segments": len(self.seg_work),
-                                    "items": int(len(self.items)), "postings": int(len(self.postings)),
-                                    "item_seconds": ITEM_SECONDS}, indent=2))
+        meta.write_text(
+            json.dumps(
+                {
+                    "format": "fairtrain-audio-index",
+                    "version": _FORMAT_VERSION,
+                    "works": len(self),
+                    "segments": len(self.seg_work),
+                    "items": int(len(self.items)),
+                    "postings": int(len(self.postings)),
+                    "item_seconds": ITEM_SECONDS,
+                },
+                indent=2,
+            )
+        )
         written.append(meta)
         return written
 
@@ -429,42 +523,63 @@ class AudioIndex:
         meta = json.loads((src / "audio_index.json").read_text())
         version = meta.get("version")
         if meta.get("format") != "fairtrain-audio-index" or (
-                version != _FORMAT_VERSION and version not in _OLDER_VERSIONS):
-            raise ValueError(f"{src}: audio index format {meta.get('format')!r} version {version!r} is not "
-                             f"one this code reads (version {_FORMAT_VERSION}, or "
-                             f"{sorted(_OLDER_VERSIONS)}); re-export the snapshot with this version of fairtrain")
+            version != _FORMAT_VERSION and version not in _OLDER_VERSIONS
+        ):
+            raise ValueError(
+                f"{src}: audio index format {meta.get('format')!r} version {version!r} is not "
+                f"one this code reads (version {_FORMAT_VERSION}, or "
+                f"{sorted(_OLDER_VERSIONS)}); re-export the snapshot with this version of fairtrain"
+            )
         note = ""
         if version != _FORMAT_VERSION:
             note = f"{src}: audio index version {version}: {_OLDER_VERSIONS[version]}"
             warnings.warn(note, stacklevel=2)
         works = pq.ParquetFile(src / "audio_works.parquet").read()
         segments = pq.ParquetFile(src / "audio_segments.parquet").read()
-        arrays = {name: np.load(src / f"audio_{name}.npy", mmap_mode="r" if mmap else None,
-                                allow_pickle=False) for name in _ARRAYS}
+        arrays = {
+            name: np.load(src / f"audio_{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+            for name in _ARRAYS
+        }
         lengths = segments.column("length").to_numpy()
         seg_start = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=seg_start[1:])
         exact_col = works.column("xxh3_128").to_pylist()
         exact = np.frombuffer(b"".join(exact_col), dtype=np.uint8).reshape(-1, 16)
-        if len(arrays["items"]) != seg_start[-1] or len(arrays["keys"]) != len(arrays["postings"]) \
-                or meta.get("postings") != len(arrays["postings"]):
+        if (
+            len(arrays["items"]) != seg_start[-1]
+            or len(arrays["keys"]) != len(arrays["postings"])
+            or meta.get("postings") != len(arrays["postings"])
+        ):
             raise ValueError(f"{src}: audio index files do not agree with each other")
         return cls._assemble(
             work_ids=works.column("work_id").to_numpy().astype(np.int64),
             durations=works.column("duration").to_numpy().astype(np.float64),
-            isccs=[s or "" for s in works.column("iscc").to_pylist()], exact=exact,
+            isccs=[s or "" for s in works.column("iscc").to_pylist()],
+            exact=exact,
             seg_work=segments.column("work_position").to_numpy().astype(np.int64),
             seg_speed=segments.column("speed").to_numpy().astype(np.float64),
             seg_step=segments.column("step").to_numpy().astype(np.int64),
-            seg_start=seg_start, upgrade_note=note, **arrays)
+            seg_start=seg_start,
+            upgrade_note=note,
+            **arrays,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AudioIndex):
             return NotImplemented
-        names = ("work_ids", "durations", "exact", "seg_work", "seg_speed", "seg_step", "seg_start",
-                 "items", "keys", "postings")
-        return self.isccs == other.isccs and all(
-            np.array_equal(getattr(self, n), getattr(other, n)) for n in names)
+        names = (
+            "work_ids",
+            "durations",
+            "exact",
+            "seg_work",
+            "seg_speed",
+            "seg_step",
+            "seg_start",
+            "items",
+            "keys",
+            "postings",
+        )
+        return self.isccs == other.isccs and all(np.array_equal(getattr(self, n), getattr(other, n)) for n in names)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -480,9 +595,17 @@ class AudioIndex:
         right = int(np.searchsorted(self._exact_sorted, probe, side="right")[0])
         return [int(self._exact_order[i]) for i in range(left, right)]
 
-    def match(self, fps: Sequence[AudioFingerprint], *, max_ber: float = 0.20, min_overlap_s: float = 10.0,
-              min_votes: int = 2, max_candidates: int = 24, max_postings: int = 1000,
-              probe_flips: bool = True) -> list[list[Match]]:
+    def match(
+        self,
+        fps: Sequence[AudioFingerprint],
+        *,
+        max_ber: float = 0.20,
+        min_overlap_s: float = 10.0,
+        min_votes: int = 2,
+        max_candidates: int = 24,
+        max_postings: int = 1000,
+        probe_flips: bool = True,
+    ) -> list[list[Match]]:
         """Registered works recognised in each fingerprint of the batch, best first.
 
         Exact stage (xxh3-128 of the bytes), then every query item is looked up exactly (keys with more
@@ -497,28 +620,47 @@ class AudioIndex:
         for qi, fp in enumerate(fps):
             hits = self._exact_works(fp.exact)
             if hits:
-                results[qi] = [Match(work_id=int(self.work_ids[w]), score=1.0, stage="exact",
-                                     evidence={"xxh3_128": fp.exact.hex(), "iscc": self.isccs[w]})
-                               for w in hits]
+                results[qi] = [
+                    Match(
+                        work_id=int(self.work_ids[w]),
+                        score=1.0,
+                        stage="exact",
+                        evidence={"xxh3_128": fp.exact.hex(), "iscc": self.isccs[w]},
+                    )
+                    for w in hits
+                ]
             elif len(fp.items):
                 pending.append(qi)
         if not pending or not len(self.keys):
             return results
-        candidates = self._vote(fps, pending, min_votes=min_votes, max_candidates=max_candidates,
-                                max_postings=max_postings, probe_flips=probe_flips)
+        candidates = self._vote(
+            fps,
+            pending,
+            min_votes=min_votes,
+            max_candidates=max_candidates,
+            max_postings=max_postings,
+            probe_flips=probe_flips,
+        )
         for qi, cands in candidates.items():
             best: dict[int, Match] = {}
             query = np.asarray(fps[qi].items, dtype=np.uint32)
             for seg, code, diff, votes in cands:
-                found = self._verify(query, seg, code, diff, votes, max_ber=max_ber,
-                                     min_overlap_s=min_overlap_s)
+                found = self._verify(query, seg, code, diff, votes, max_ber=max_ber, min_overlap_s=min_overlap_s)
                 if found and (found.work_id not in best or found.score > best[found.work_id].score):
                     best[found.work_id] = found
             results[qi] = sorted(best.values(), key=lambda m: (-m.score, m.work_id))
         return results
 
-    def _vote(self, fps: Sequence[AudioFingerprint], pending: list[int], *, min_votes: int,
-              max_candidates: int, max_postings: int, probe_flips: bool = True) -> dict[int, list[tuple[int, int, int, int]]]:
+    def _vote(
+        self,
+        fps: Sequence[AudioFingerprint],
+        pending: list[int],
+        *,
+        min_votes: int,
+        max_candidates: int,
+        max_postings: int,
+        probe_flips: bool = True,
+    ) -> dict[int, list[tuple[int, int, int, int]]]:
         parts_items, parts_q, parts_pos = [], [], []
         for qi in pending:
             q = np.asarray(fps[qi].items, dtype=np.uint32)
@@ -559,11 +701,17 @@ class AudioIndex:
         variant = np.flatnonzero(speed != 1.0)
         orig = np.flatnonzero(speed == 1.0)
         parts = [(np.arange(total), np.zeros(total, np.int64), vpos - qpos)]
-        parts.append((variant, np.full(len(variant), _INVERSE, np.int64),
-                      vpos[variant] - np.rint(qpos[variant] / speed[variant]).astype(np.int64)))
+        parts.append(
+            (
+                variant,
+                np.full(len(variant), _INVERSE, np.int64),
+                vpos[variant] - np.rint(qpos[variant] / speed[variant]).astype(np.int64),
+            )
+        )
         for code, t in enumerate(TEMPO_WARPS, start=1):
-            parts.append((orig, np.full(len(orig), code, np.int64),
-                          vpos[orig] - np.rint(qpos[orig] * t).astype(np.int64)))
+            parts.append(
+                (orig, np.full(len(orig), code, np.int64), vpos[orig] - np.rint(qpos[orig] * t).astype(np.int64))
+            )
         hit = np.concatenate([p[0] for p in parts])
         code = np.concatenate([p[1] for p in parts])
         diff = np.concatenate([p[2] for p in parts])
@@ -603,11 +751,12 @@ class AudioIndex:
             return 1.0 / float(self.seg_speed[seg])
         return TEMPO_WARPS[code - 1]
 
-    def _verify(self, query: np.ndarray, seg: int, code: int, diff: int, votes: int, *, max_ber: float,
-                min_overlap_s: float) -> Match | None:
+    def _verify(
+        self, query: np.ndarray, seg: int, code: int, diff: int, votes: int, *, max_ber: float, min_overlap_s: float
+    ) -> Match | None:
         step = int(self.seg_step[seg])
         warp = self._warp(seg, code)
-        stored = self.items[self.seg_start[seg]:self.seg_start[seg + 1]]
+        stored = self.items[self.seg_start[seg] : self.seg_start[seg + 1]]
         # A 10-s excerpt yields only ~7.7 s of items (Chromaprint's frame and filter context): the window
         # is the query's own length when that is shorter, down to MIN_OVERLAP_FLOOR_S (a caller's own
         # shorter min_overlap_s still rules).
@@ -655,7 +804,9 @@ class AudioIndex:
         speed = float(self.seg_speed[seg])
         first = int(np.flatnonzero(region)[0])
         return Match(
-            work_id=int(self.work_ids[work]), score=max(0.0, min(1.0, 1.0 - 2.0 * ber)), stage="verified",
+            work_id=int(self.work_ids[work]),
+            score=max(0.0, min(1.0, 1.0 - 2.0 * ber)),
+            stage="verified",
             evidence={
                 # variant position v lies at v·ITEM_SECONDS of the variant, i.e. ·speed in the original
                 "offset_s": round(float(p[first] * step) * ITEM_SECONDS * speed, 3),
@@ -668,9 +819,14 @@ class AudioIndex:
                 "overlap_s": round(float(region.sum()) * step * ITEM_SECONDS, 2),
                 "votes": votes,
                 "iscc": self.isccs[work],
-            })
+            },
+        )
 
 
 # Registry-side fingerprints are stored with fingerprint.codec, which builds only allow-listed types.
-for _cls in (AudioFingerprint, AudioVariant, AudioRegistration,):
+for _cls in (
+    AudioFingerprint,
+    AudioVariant,
+    AudioRegistration,
+):
     register_type(_cls)

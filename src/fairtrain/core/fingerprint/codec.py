@@ -31,8 +31,10 @@ def _encode(obj: object, arrays: list[np.ndarray]) -> object:
         name = type(obj).__qualname__
         if _TYPES.get(name) is not type(obj):
             raise TypeError(f"{name} is not registered for storage (fingerprint.codec.register_type)")
-        return {"__type__": name, **{f.name: _encode(getattr(obj, f.name), arrays)
-                                     for f in dataclasses.fields(obj) if f.init}}
+        return {
+            "__type__": name,
+            **{f.name: _encode(getattr(obj, f.name), arrays) for f in dataclasses.fields(obj) if f.init},
+        }
     if isinstance(obj, tuple | list):
         return {"__seq__": [_encode(x, arrays) for x in obj], "tuple": isinstance(obj, tuple)}
     if isinstance(obj, bytes):
@@ -65,8 +67,11 @@ def dumps(obj: object) -> bytes:
     arrays: list[np.ndarray] = []
     tree = _encode(obj, arrays)
     buf = io.BytesIO()
-    np.savez(buf, __tree__=np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8),
-             **{f"a{i}": a for i, a in enumerate(arrays)})
+    np.savez(
+        buf,
+        __tree__=np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8),
+        **{f"a{i}": a for i, a in enumerate(arrays)},
+    )
     return buf.getvalue()
 
 

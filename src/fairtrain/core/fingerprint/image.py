@@ -230,8 +230,12 @@ class RegisteredImage:
 
 def _iscc_image_code(phash: int) -> str:
     return "ISCC:" + iscc_core.encode_component(
-        mtype=iscc_core.MT.CONTENT, stype=iscc_core.ST_CC.IMAGE, version=iscc_core.VS.V0,
-        bit_length=64, digest=int(phash).to_bytes(8, "big"))
+        mtype=iscc_core.MT.CONTENT,
+        stype=iscc_core.ST_CC.IMAGE,
+        version=iscc_core.VS.V0,
+        bit_length=64,
+        digest=int(phash).to_bytes(8, "big"),
+    )
 
 
 def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXELS) -> ImageFingerprint:
@@ -244,9 +248,18 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
     stack = np.concatenate([thumb[None], views])  # one hashing pass for the picture and its views
     ph, dh = phash64(stack), dhash64(stack)
     return ImageFingerprint(
-        item=item, xxh3_128=xxhash.xxh3_128_digest(data), phash=int(ph[0]), dhash=int(dh[0]),
-        quality=quality(thumb), thumb=thumb, width=width, height=height,
-        views=views, view_phash=ph[1:], view_dhash=dh[1:])
+        item=item,
+        xxh3_128=xxhash.xxh3_128_digest(data),
+        phash=int(ph[0]),
+        dhash=int(dh[0]),
+        quality=quality(thumb),
+        thumb=thumb,
+        width=width,
+        height=height,
+        views=views,
+        view_phash=ph[1:],
+        view_dhash=dh[1:],
+    )
 
 
 def _views(grey: np.ndarray, trimmed: np.ndarray) -> np.ndarray:
@@ -257,8 +270,14 @@ def _views(grey: np.ndarray, trimmed: np.ndarray) -> np.ndarray:
     grid = thumbnail(trimmed, VERIFY_THUMB)
     base = grid.astype(np.float32)
     n = THUMB
-    halves = np.stack([base[:n].reshape(n, n, 2).mean(-1), base[n:].reshape(n, n, 2).mean(-1),
-                       base[:, :n].reshape(n, 2, n).mean(1), base[:, n:].reshape(n, 2, n).mean(1)])
+    halves = np.stack(
+        [
+            base[:n].reshape(n, n, 2).mean(-1),
+            base[n:].reshape(n, n, 2).mean(-1),
+            base[:, :n].reshape(n, 2, n).mean(1),
+            base[:, n:].reshape(n, 2, n).mean(1),
+        ]
+    )
     halves = np.rint(halves).astype(np.uint8)
     out = [h for h, q in zip(halves, qualities(halves)) if q >= MIN_QUALITY]
     # Windows are looked for on the decode (a 64×64 grid loses half the screenshots' edges); most photos
@@ -274,8 +293,9 @@ def _views(grey: np.ndarray, trimmed: np.ndarray) -> np.ndarray:
     return np.stack(out) if out else np.empty((0, THUMB, THUMB), np.uint8)
 
 
-def fingerprint_images(items: Iterable[tuple[str, bytes]], *, max_pixels: int = MAX_PIXELS
-                       ) -> list[ImageFingerprint | FingerprintError]:
+def fingerprint_images(
+    items: Iterable[tuple[str, bytes]], *, max_pixels: int = MAX_PIXELS
+) -> list[ImageFingerprint | FingerprintError]:
     """Batch form: a failing item yields its :class:`FingerprintError` in place and the batch goes on."""
     out: list[ImageFingerprint | FingerprintError] = []
     for item, data in items:
@@ -294,7 +314,7 @@ def _variant_thumbs(trimmed: np.ndarray) -> np.ndarray:
         if v.rotate:
             thumbs[i] = rotated_view(trimmed, v.rotate, w / h)
             continue
-        part = trimmed[round(y0 * h):round(y1 * h), round(x0 * w):round(x1 * w)]
+        part = trimmed[round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)]
         if v.transpose is not None:
             part = np.asarray(Image.fromarray(part).transpose(v.transpose))
         # The scan side trims every query; a crop can expose a new uniform edge, so trim here too.
@@ -309,14 +329,26 @@ def register_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXELS)
     thumbs = _variant_thumbs(trimmed)
     phashes = phash64(thumbs)
     return RegisteredImage(
-        item=item, xxh3_128=xxhash.xxh3_128_digest(data), phashes=phashes, dhashes=dhash64(thumbs),
-        quality=quality(thumbs[0]), thumb=thumbnail(trimmed, VERIFY_THUMB),
-        iscc=_iscc_image_code(int(phashes[0])), width=width, height=height,
-        aspect=trimmed.shape[1] / max(1, trimmed.shape[0]))
+        item=item,
+        xxh3_128=xxhash.xxh3_128_digest(data),
+        phashes=phashes,
+        dhashes=dhash64(thumbs),
+        quality=quality(thumbs[0]),
+        thumb=thumbnail(trimmed, VERIFY_THUMB),
+        iscc=_iscc_image_code(int(phashes[0])),
+        width=width,
+        height=height,
+        aspect=trimmed.shape[1] / max(1, trimmed.shape[0]),
+    )
 
 
-def _variant_view(thumb64: np.ndarray, variant: int, box: tuple[float, float, float, float] | None = None,
-                  aspect: float = 1.0, turn: float = 0.0) -> np.ndarray:
+def _variant_view(
+    thumb64: np.ndarray,
+    variant: int,
+    box: tuple[float, float, float, float] | None = None,
+    aspect: float = 1.0,
+    turn: float = 0.0,
+) -> np.ndarray:
     """The 32×32 thumbnail a query showing this variant should have, rebuilt from the 64×64 original."""
     v = VARIANTS[variant]
     if v.rotate:
@@ -324,8 +356,11 @@ def _variant_view(thumb64: np.ndarray, variant: int, box: tuple[float, float, fl
     x0, y0, x1, y1 = box or v.box
     s = float(VERIFY_THUMB)
     # refinement nudges may reach a hair past the edge: clamp (PIL refuses boxes outside the image)
-    im = Image.fromarray(thumb64).resize((THUMB, THUMB), Image.Resampling.BICUBIC, box=(
-        max(0.0, x0 * s), max(0.0, y0 * s), min(s, x1 * s), min(s, y1 * s)))
+    im = Image.fromarray(thumb64).resize(
+        (THUMB, THUMB),
+        Image.Resampling.BICUBIC,
+        box=(max(0.0, x0 * s), max(0.0, y0 * s), min(s, x1 * s), min(s, y1 * s)),
+    )
     if v.transpose is not None:
         im = im.transpose(v.transpose)
     return np.asarray(im, dtype=np.uint8)
@@ -348,15 +383,17 @@ def _accepted(raw: float, detail: float) -> bool:
     # Raw correlation alone confuses unrelated smooth wallpapers (measured: 22 false pairs at raw ≥ 0.8
     # among 385 unrelated candidates); the detail layer alone confuses some textures (wood grain vs a
     # photo: raw 0.70, detail 0.73); both together left 0 false pairs among those candidates.
-    return ((raw >= VERIFY_MIN_NCC and detail >= VERIFY_MIN_DETAIL_NCC)
-            or (raw >= VERIFY_SMOOTH_NCC and detail >= VERIFY_SMOOTH_DETAIL_NCC))
+    return (raw >= VERIFY_MIN_NCC and detail >= VERIFY_MIN_DETAIL_NCC) or (
+        raw >= VERIFY_SMOOTH_NCC and detail >= VERIFY_SMOOTH_DETAIL_NCC
+    )
 
 
 _REFINE_TURNS = (0.0, -1.5, 1.5)
 
 
-def _verify(query_thumb: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float = 1.0
-            ) -> tuple[bool, float, float]:
+def _verify(
+    query_thumb: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float = 1.0
+) -> tuple[bool, float, float]:
     """(accepted, raw NCC, detail NCC) of the best-aligned view of ``variant``."""
     q_detail = _detail(query_thumb)
     best = (False, -1.0, -1.0)
@@ -403,13 +440,13 @@ class _Growable:
         need = self._n + values.shape[0]
         if need > self._a.shape[0]:
             grown = np.empty((max(need, 2 * self._a.shape[0]), *self._a.shape[1:]), dtype=self._a.dtype)
-            grown[:self._n] = self._a[:self._n]
+            grown[: self._n] = self._a[: self._n]
             self._a = grown
-        self._a[self._n:need] = values
+        self._a[self._n : need] = values
         self._n = need
 
     def array(self) -> np.ndarray:
-        return self._a[:self._n].copy()
+        return self._a[: self._n].copy()
 
 
 class ImageIndexBuilder:
@@ -445,19 +482,38 @@ class ImageIndexBuilder:
 
     def build(self) -> ImageIndex:
         return ImageIndex(
-            work_ids=self._work_ids.array(), xxh3_128=self._xxh.array(), quality=self._quality.array(),
-            thumbs=self._thumbs.array(), iscc=np.asarray(self._iscc, dtype=str),
-            phash=self._phash.array(), dhash=self._dhash.array(), work_row=self._work_row.array(),
-            variant=self._variant.array(), aspect=self._aspect.array())
+            work_ids=self._work_ids.array(),
+            xxh3_128=self._xxh.array(),
+            quality=self._quality.array(),
+            thumbs=self._thumbs.array(),
+            iscc=np.asarray(self._iscc, dtype=str),
+            phash=self._phash.array(),
+            dhash=self._dhash.array(),
+            work_row=self._work_row.array(),
+            variant=self._variant.array(),
+            aspect=self._aspect.array(),
+        )
 
 
 class ImageIndex:
     """Frozen registry shard: exact hashes, variant codes (flat scan or multi-index hash), thumbnails."""
 
-    def __init__(self, *, work_ids: np.ndarray, xxh3_128: np.ndarray, quality: np.ndarray,
-                 thumbs: np.ndarray, iscc: np.ndarray, phash: np.ndarray, dhash: np.ndarray,
-                 work_row: np.ndarray, variant: np.ndarray, aspect: np.ndarray | None = None,
-                 mih_min_codes: int = MIH_MIN_CODES, upgrade_note: str = ""):
+    def __init__(
+        self,
+        *,
+        work_ids: np.ndarray,
+        xxh3_128: np.ndarray,
+        quality: np.ndarray,
+        thumbs: np.ndarray,
+        iscc: np.ndarray,
+        phash: np.ndarray,
+        dhash: np.ndarray,
+        work_row: np.ndarray,
+        variant: np.ndarray,
+        aspect: np.ndarray | None = None,
+        mih_min_codes: int = MIH_MIN_CODES,
+        upgrade_note: str = "",
+    ):
         self.work_ids = work_ids
         self.aspect = aspect if aspect is not None else np.ones(len(work_ids), np.float32)
         # Set when the index was written by an older format: what it cannot recognise until re-exported.
@@ -471,8 +527,7 @@ class ImageIndex:
         self.work_row = work_row
         self.variant = variant
         # Exact stage: big-endian first 8 bytes as a sorted key; the other 8 bytes are compared on hits.
-        hi = xxh3_128[:, :8].copy().view(">u8").ravel().astype(np.uint64) if len(work_ids) else \
-            np.empty(0, np.uint64)
+        hi = xxh3_128[:, :8].copy().view(">u8").ravel().astype(np.uint64) if len(work_ids) else np.empty(0, np.uint64)
         self._exact_order = np.argsort(hi, kind="stable")
         self._exact_sorted = hi[self._exact_order]
         self._mih: tuple[MultiIndexHash, MultiIndexHash] | None = None
@@ -485,8 +540,17 @@ class ImageIndex:
     @property
     def nbytes_in_memory(self) -> int:
         """Bytes held for matching, without the thumbnails (those can stay on disk, memory-mapped)."""
-        arrays = (self.work_ids, self.xxh3_128, self.quality, self.phash, self.dhash, self.work_row,
-                  self.variant, self._exact_order, self._exact_sorted)
+        arrays = (
+            self.work_ids,
+            self.xxh3_128,
+            self.quality,
+            self.phash,
+            self.dhash,
+            self.work_row,
+            self.variant,
+            self._exact_order,
+            self._exact_sorted,
+        )
         total = sum(a.nbytes for a in arrays) + self.iscc.nbytes
         if self._mih is not None:
             total += sum(m.nbytes for m in self._mih)
@@ -521,9 +585,17 @@ class ImageIndex:
         exact = self._exact(fps)
         results: list[list[Match]] = []
         for qi, rows in enumerate(exact):
-            results.append([Match(work_id=int(self.work_ids[r]), score=1.0, stage="exact",
-                                  evidence={"xxh3_128": fps[qi].xxh3_128.hex(), "iscc": str(self.iscc[r])})
-                            for r in rows])
+            results.append(
+                [
+                    Match(
+                        work_id=int(self.work_ids[r]),
+                        score=1.0,
+                        stage="exact",
+                        evidence={"xxh3_128": fps[qi].xxh3_128.hex(), "iscc": str(self.iscc[r])},
+                    )
+                    for r in rows
+                ]
+            )
         # Every usable query contributes its whole-picture codes and those of its views (pictures inside
         # the picture); a candidate is verified against the thumbnail of the code that found it.
         owner: list[int] = []
@@ -551,10 +623,18 @@ class ImageIndex:
             q2, c2 = self._range(1, dh, DHASH_RADIUS)
             keep = np.bitwise_count(self.phash[c2] ^ ph[q2]) <= OTHER_HASH_MAX
             q2, c2 = q2[keep], c2[keep]
-            pairs = np.unique(np.concatenate([q1, q2]) * np.int64(self.phash.size)
-                              + np.concatenate([c1, c2]))
-            self._verify_pairs(fps, np.asarray(owner), thumbs, ph, dh, pairs // self.phash.size,
-                               pairs % self.phash.size, exact, results)
+            pairs = np.unique(np.concatenate([q1, q2]) * np.int64(self.phash.size) + np.concatenate([c1, c2]))
+            self._verify_pairs(
+                fps,
+                np.asarray(owner),
+                thumbs,
+                ph,
+                dh,
+                pairs // self.phash.size,
+                pairs % self.phash.size,
+                exact,
+                results,
+            )
         for r in results:
             r.sort(key=lambda m: (m.stage != "exact", -m.score, m.work_id))
         return results
@@ -571,22 +651,28 @@ class ImageIndex:
             key = (qi, row)
             if key in best and best[key][1] >= 0.9:
                 continue  # already verified beyond doubt through another view or variant
-            ok, raw, detail = _verify(thumbs[qpos], np.asarray(self.thumbs[row]), int(self.variant[code]),
-                                      float(self.aspect[row]))
+            ok, raw, detail = _verify(
+                thumbs[qpos], np.asarray(self.thumbs[row]), int(self.variant[code]), float(self.aspect[row])
+            )
             if ok and (key not in best or detail > best[key][1]):
                 best[key] = (raw, detail, code, qpos)
         for (qi, row), (raw, detail, code, qpos) in best.items():
-            results[qi].append(Match(
-                work_id=int(self.work_ids[row]), score=float(min(1.0, max(0.0, detail))), stage="verified",
-                evidence={
-                    "variant": str(_VARIANT_NAMES[self.variant[code]]),
-                    "view": "whole" if thumbs[qpos] is fps[qi].thumb else "inner",
-                    "phash_distance": int(np.bitwise_count(ph[qpos] ^ self.phash[code])),
-                    "dhash_distance": int(np.bitwise_count(dh[qpos] ^ self.dhash[code])),
-                    "ncc": round(float(raw), 4),
-                    "detail_ncc": round(float(detail), 4),
-                    "iscc": str(self.iscc[row]),
-                }))
+            results[qi].append(
+                Match(
+                    work_id=int(self.work_ids[row]),
+                    score=float(min(1.0, max(0.0, detail))),
+                    stage="verified",
+                    evidence={
+                        "variant": str(_VARIANT_NAMES[self.variant[code]]),
+                        "view": "whole" if thumbs[qpos] is fps[qi].thumb else "inner",
+                        "phash_distance": int(np.bitwise_count(ph[qpos] ^ self.phash[code])),
+                        "dhash_distance": int(np.bitwise_count(dh[qpos] ^ self.dhash[code])),
+                        "ncc": round(float(raw), 4),
+                        "detail_ncc": round(float(detail), 4),
+                        "iscc": str(self.iscc[row]),
+                    },
+                )
+            )
 
     # --- persistence ----------------------------------------------------------------------------
 
@@ -594,30 +680,46 @@ class ImageIndex:
         """Write the shard as Parquet tables plus one .npy of thumbnails; never the images."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        works = pa.table({
-            "work_id": pa.array(self.work_ids, pa.int64()),
-            "xxh3_128": pa.array([bytes(b) for b in self.xxh3_128], pa.binary(16)),
-            "quality": pa.array(self.quality, pa.float32()),
-            "iscc": pa.array(self.iscc.tolist(), pa.string()),
-            "aspect": pa.array(self.aspect, pa.float32()),
-        })
-        variants = pa.table({
-            "work_row": pa.array(self.work_row, pa.int32()),
-            "variant": pa.array(self.variant, pa.uint8()),
-            "phash": pa.array(self.phash, pa.uint64()),
-            "dhash": pa.array(self.dhash, pa.uint64()),
-        })
+        works = pa.table(
+            {
+                "work_id": pa.array(self.work_ids, pa.int64()),
+                "xxh3_128": pa.array([bytes(b) for b in self.xxh3_128], pa.binary(16)),
+                "quality": pa.array(self.quality, pa.float32()),
+                "iscc": pa.array(self.iscc.tolist(), pa.string()),
+                "aspect": pa.array(self.aspect, pa.float32()),
+            }
+        )
+        variants = pa.table(
+            {
+                "work_row": pa.array(self.work_row, pa.int32()),
+                "variant": pa.array(self.variant, pa.uint8()),
+                "phash": pa.array(self.phash, pa.uint64()),
+                "dhash": pa.array(self.dhash, pa.uint64()),
+            }
+        )
         paths = [d / "works.parquet", d / "variants.parquet", d / "thumbs.npy", d / "meta.json"]
         pq.write_table(works, paths[0])
         pq.write_table(variants, paths[1])
         np.save(paths[2], np.ascontiguousarray(self.thumbs))
-        paths[3].write_text(json.dumps({
-            "format": _FORMAT, "variants": [v.name for v in VARIANTS], "thumb": VERIFY_THUMB,
-            "phash_radius": PHASH_RADIUS, "dhash_radius": DHASH_RADIUS, "other_hash_max": OTHER_HASH_MAX,
-            "min_quality": MIN_QUALITY,
-            "verify_min_ncc": VERIFY_MIN_NCC, "verify_min_detail_ncc": VERIFY_MIN_DETAIL_NCC,
-            "works": len(self), "codes": int(self.phash.size)},
-            indent=1) + "\n")
+        paths[3].write_text(
+            json.dumps(
+                {
+                    "format": _FORMAT,
+                    "variants": [v.name for v in VARIANTS],
+                    "thumb": VERIFY_THUMB,
+                    "phash_radius": PHASH_RADIUS,
+                    "dhash_radius": DHASH_RADIUS,
+                    "other_hash_max": OTHER_HASH_MAX,
+                    "min_quality": MIN_QUALITY,
+                    "verify_min_ncc": VERIFY_MIN_NCC,
+                    "verify_min_detail_ncc": VERIFY_MIN_DETAIL_NCC,
+                    "works": len(self),
+                    "codes": int(self.phash.size),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         return paths
 
     @classmethod
@@ -630,30 +732,44 @@ class ImageIndex:
         names = [v.name for v in VARIANTS]
         note = ""
         if meta.get("format") == _FORMAT_V1 and meta.get("variants") == names[:_V1_VARIANTS]:
-            note = (f"{d}: image index format {_FORMAT_V1} (before issue 16): rotated copies are not "
-                    f"recognised from it; re-export the snapshot to get {_FORMAT}")
+            note = (
+                f"{d}: image index format {_FORMAT_V1} (before issue 16): rotated copies are not "
+                f"recognised from it; re-export the snapshot to get {_FORMAT}"
+            )
             warnings.warn(note, stacklevel=2)
         elif meta.get("format") != _FORMAT or meta.get("variants") != names:
-            raise ValueError(f"{d}: image index format {meta.get('format')!r} with variants "
-                             f"{meta.get('variants')} does not match this code ({_FORMAT}); "
-                             f"re-export the snapshot with this version of fairtrain")
+            raise ValueError(
+                f"{d}: image index format {meta.get('format')!r} with variants "
+                f"{meta.get('variants')} does not match this code ({_FORMAT}); "
+                f"re-export the snapshot with this version of fairtrain"
+            )
         works = pq.ParquetFile(d / "works.parquet").read()
         variants = pq.ParquetFile(d / "variants.parquet").read()
         xxh = works.column("xxh3_128").combine_chunks()
         # binary(16) is fixed width: its data buffer is the (W, 16) byte matrix.
-        xxh_bytes = np.frombuffer(xxh.buffers()[1], dtype=np.uint8)[
-            xxh.offset * 16:(xxh.offset + len(xxh)) * 16].reshape(-1, 16).copy()
+        xxh_bytes = (
+            np.frombuffer(xxh.buffers()[1], dtype=np.uint8)[xxh.offset * 16 : (xxh.offset + len(xxh)) * 16]
+            .reshape(-1, 16)
+            .copy()
+        )
         return cls(
-            work_ids=works.column("work_id").to_numpy(), xxh3_128=xxh_bytes,
+            work_ids=works.column("work_id").to_numpy(),
+            xxh3_128=xxh_bytes,
             quality=works.column("quality").to_numpy(),
             thumbs=np.load(d / "thumbs.npy", mmap_mode="r" if mmap_thumbs else None),
             iscc=np.asarray(works.column("iscc").to_pylist(), dtype=str),
-            phash=variants.column("phash").to_numpy(), dhash=variants.column("dhash").to_numpy(),
-            work_row=variants.column("work_row").to_numpy(), variant=variants.column("variant").to_numpy(),
+            phash=variants.column("phash").to_numpy(),
+            dhash=variants.column("dhash").to_numpy(),
+            work_row=variants.column("work_row").to_numpy(),
+            variant=variants.column("variant").to_numpy(),
             aspect=works.column("aspect").to_numpy() if "aspect" in works.column_names else None,
-            upgrade_note=note)
+            upgrade_note=note,
+        )
 
 
 # Registry-side fingerprints are stored with fingerprint.codec, which builds only allow-listed types.
-for _cls in (ImageFingerprint, RegisteredImage,):
+for _cls in (
+    ImageFingerprint,
+    RegisteredImage,
+):
     register_type(_cls)

@@ -62,17 +62,42 @@ def modality(name: str) -> Modality:
         raise InvalidInput(f"unknown modality {name!r} (expected one of: {', '.join(NAMES)})")
     mod = importlib.import_module(f"fairtrain.core.fingerprint.{name}")
     if name == "text":
-        return Modality("text", _reading_documents(mod.register_text), _reading_documents(mod.fingerprint_text),
-                        mod.TextIndexBuilder, mod.TextIndex.load, lambda fp: fp.iscc_code,
-                        _reading_documents_batch(mod.fingerprint_texts), _reading_documents_batch(mod.register_texts))
+        return Modality(
+            "text",
+            _reading_documents(mod.register_text),
+            _reading_documents(mod.fingerprint_text),
+            mod.TextIndexBuilder,
+            mod.TextIndex.load,
+            lambda fp: fp.iscc_code,
+            _reading_documents_batch(mod.fingerprint_texts),
+            _reading_documents_batch(mod.register_texts),
+        )
     if name == "image":
-        return Modality("image", mod.register_image, mod.fingerprint_image, mod.ImageIndexBuilder,
-                        mod.ImageIndex.load, lambda reg: reg.iscc or None)
+        return Modality(
+            "image",
+            mod.register_image,
+            mod.fingerprint_image,
+            mod.ImageIndexBuilder,
+            mod.ImageIndex.load,
+            lambda reg: reg.iscc or None,
+        )
     if name == "audio":
-        return Modality("audio", mod.register_audio, mod.fingerprint_audio, mod.AudioIndexBuilder,
-                        mod.AudioIndex.load, lambda reg: reg.iscc or None)
-    return Modality("video", mod.register_video, mod.fingerprint_video, mod.VideoIndexBuilder, mod.VideoIndex.load,
-                    lambda reg: reg.iscc or None)
+        return Modality(
+            "audio",
+            mod.register_audio,
+            mod.fingerprint_audio,
+            mod.AudioIndexBuilder,
+            mod.AudioIndex.load,
+            lambda reg: reg.iscc or None,
+        )
+    return Modality(
+        "video",
+        mod.register_video,
+        mod.fingerprint_video,
+        mod.VideoIndexBuilder,
+        mod.VideoIndex.load,
+        lambda reg: reg.iscc or None,
+    )
 
 
 def _as_text(data: bytes | str, name: str) -> bytes | str:
@@ -104,8 +129,9 @@ def _legacy(data: bytes | str, e: FingerprintError) -> str | None:
     return extract.legacy_text(data)
 
 
-def _reading_documents_batch(fn: Callable[[Sequence[tuple[str, bytes | str]]], list]
-                             ) -> Callable[[Sequence[tuple[str, bytes]]], list[object | FingerprintError]]:
+def _reading_documents_batch(
+    fn: Callable[[Sequence[tuple[str, bytes | str]]], list],
+) -> Callable[[Sequence[tuple[str, bytes]]], list[object | FingerprintError]]:
     def call(items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
         texts: list[tuple[str, bytes | str]] = []
         failed: dict[int, FingerprintError] = {}

@@ -53,8 +53,19 @@ from fairtrain.core.fingerprint import _text_tokens as _tok
 from fairtrain.core.fingerprint.codec import register_type
 
 __all__ = [
-    "GRAM_WORDS", "HANGUL_GRAM", "MIN_VERBATIM_HANGUL", "MIN_VERBATIM_WORDS", "WINNOW_WINDOW", "SHINGLE_WORDS", "TextFingerprint", "TextIndex", "TextIndexBuilder",
-    "fingerprint_text", "fingerprint_texts", "register_text", "register_texts",
+    "GRAM_WORDS",
+    "HANGUL_GRAM",
+    "MIN_VERBATIM_HANGUL",
+    "MIN_VERBATIM_WORDS",
+    "WINNOW_WINDOW",
+    "SHINGLE_WORDS",
+    "TextFingerprint",
+    "TextIndex",
+    "TextIndexBuilder",
+    "fingerprint_text",
+    "fingerprint_texts",
+    "register_text",
+    "register_texts",
 ]
 
 GRAM_WORDS = 8  # words per excerpt fingerprint
@@ -92,8 +103,10 @@ MIN_EDIT_JACCARD_HANGUL = 0.22
 MIN_EDIT_CONTAINMENT_HANGUL = 0.25
 _FORMAT = "fairtrain-text-index/2"
 _FORMAT_V1 = "fairtrain-text-index/1"  # word channels only: still opens, without the Hangul channel
-NEEDS_REEXPORT = ("spacing-invariant Korean matching (Hangul channel) needs a text index of format 2: "
-                  "re-export the snapshot with this version of fairtrain")
+NEEDS_REEXPORT = (
+    "spacing-invariant Korean matching (Hangul channel) needs a text index of format 2: "
+    "re-export the snapshot with this version of fairtrain"
+)
 _U64 = np.uint64
 _BATCH_CODE_POINTS = 1 << 18  # per numpy pass: amortises per-call overhead, keeps arrays cache-sized
 
@@ -140,8 +153,9 @@ class TextFingerprint:
     def hangul_signature(self) -> np.ndarray | None:
         """MinHash-128 of the Hangul syllable shingles; None with fewer than HANGUL_SHINGLE syllables."""
         if self.hangul_minhash is None and self._syllables is not None and len(self._syllables) >= HANGUL_SHINGLE:
-            object.__setattr__(self, "hangul_minhash",
-                               _frozen(_sk.minhash(_sk.ngram_hashes(self._syllables, HANGUL_SHINGLE))))
+            object.__setattr__(
+                self, "hangul_minhash", _frozen(_sk.minhash(_sk.ngram_hashes(self._syllables, HANGUL_SHINGLE)))
+            )
         return self.hangul_minhash
 
 
@@ -177,8 +191,7 @@ def fingerprint_texts(items: Iterable[tuple[str, bytes | str]]) -> list[TextFing
         except FingerprintError as exc:
             out[slot] = exc
             continue
-        raw = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else text.encode(
-            "utf-8", "surrogatepass")
+        raw = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else text.encode("utf-8", "surrogatepass")
         batch = batches[folded.isascii()]
         batch.add(slot, item, xxhash.xxh3_128_digest(raw), folded)
         if batch.code_points >= _BATCH_CODE_POINTS:
@@ -240,33 +253,45 @@ class _Batch:
         grams = _sk.ngram_hashes(words, GRAM_WORDS)
         shingles = _sk.ngram_hashes(words, SHINGLE_WORDS)
         doc_of_word = np.repeat(np.arange(n_docs), n_words)
-        whole = doc_of_word[SHINGLE_WORDS - 1:] == doc_of_word[:len(shingles)]  # not across two texts
-        sigs = _sk.minhash_many(shingles[whole], doc_of_word[:len(shingles)][whole], n_docs)
+        whole = doc_of_word[SHINGLE_WORDS - 1 :] == doc_of_word[: len(shingles)]  # not across two texts
+        sigs = _sk.minhash_many(shingles[whole], doc_of_word[: len(shingles)][whole], n_docs)
         bands = _sk.band_keys_many(sigs)
         # Each fingerprint's arrays are read-only views into the batch's arrays: no copy per document.
         for a in (grams, sigs, bands):
             a.flags.writeable = False
-        for d, (slot, item, raw_hash, norm_hash, a, n) in enumerate(zip(
-                self.slots, self.items, self.raw_hashes, norm_hashes, word_start.tolist(), n_words.tolist())):
+        for d, (slot, item, raw_hash, norm_hash, a, n) in enumerate(
+            zip(self.slots, self.items, self.raw_hashes, norm_hashes, word_start.tolist(), n_words.tolist())
+        ):
             if n == 0:
                 out[slot] = FingerprintError(item, "no words (only punctuation or symbols)")
                 continue
             # Built without __init__ so that winnow_positions stays unset until it is read.
             fp = object.__new__(TextFingerprint)
             sa, sn = syl_start[d], n_syl[d]
-            syl = (syl_grams[sa:sa + max(sn - HANGUL_GRAM + 1, 0)], syllables[sa:sa + sn]) if sn else _NO_SYLLABLES
-            for name, value in (("item", item), ("raw_hash", raw_hash), ("norm_hash", norm_hash),
-                                ("n_words", n), ("grams", grams[a:a + max(n - GRAM_WORDS + 1, 0)]),
-                                ("minhash", sigs[d]), ("bands", bands[d]), ("iscc_code", None),
-                                ("hangul_grams", syl[0]), ("hangul_positions", None), ("hangul_minhash", None),
-                                ("_words", words[a:a + n]), ("_syllables", syl[1])):
+            syl = (syl_grams[sa : sa + max(sn - HANGUL_GRAM + 1, 0)], syllables[sa : sa + sn]) if sn else _NO_SYLLABLES
+            for name, value in (
+                ("item", item),
+                ("raw_hash", raw_hash),
+                ("norm_hash", norm_hash),
+                ("n_words", n),
+                ("grams", grams[a : a + max(n - GRAM_WORDS + 1, 0)]),
+                ("minhash", sigs[d]),
+                ("bands", bands[d]),
+                ("iscc_code", None),
+                ("hangul_grams", syl[0]),
+                ("hangul_positions", None),
+                ("hangul_minhash", None),
+                ("_words", words[a : a + n]),
+                ("_syllables", syl[1]),
+            ):
                 object.__setattr__(fp, name, value)
             out[slot] = fp
         self.__init__()  # empty again
 
 
-def _winnow_positions(words: np.ndarray, grams: np.ndarray, gram: int = GRAM_WORDS,
-                      window: int = WINNOW_WINDOW) -> np.ndarray:
+def _winnow_positions(
+    words: np.ndarray, grams: np.ndarray, gram: int = GRAM_WORDS, window: int = WINNOW_WINDOW
+) -> np.ndarray:
     """Registry fingerprint positions: winnowed n-grams, low-information ones never chosen."""
     # Low-information n-grams never become registry fingerprints: they are moved to the top of the hash
     # order so winnowing picks an informative neighbour, and dropped if a window has nothing else.
@@ -322,10 +347,25 @@ def _one(name: str, data: bytes | str) -> TextFingerprint | FingerprintError:
 
 def _registered(fp: TextFingerprint, code: str) -> TextFingerprint:
     syl = fp._syllables
-    hangul_positions = (_frozen(_winnow_positions(syl, fp.hangul_grams, HANGUL_GRAM, HANGUL_WINDOW))
-                        if len(fp.hangul_grams) else np.empty(0, dtype=np.int64))
-    return TextFingerprint(fp.item, fp.raw_hash, fp.norm_hash, fp.n_words, fp.grams, fp.winnow_positions,
-                           fp.minhash, fp.bands, code, fp.hangul_grams, hangul_positions, fp.hangul_signature())
+    hangul_positions = (
+        _frozen(_winnow_positions(syl, fp.hangul_grams, HANGUL_GRAM, HANGUL_WINDOW))
+        if len(fp.hangul_grams)
+        else np.empty(0, dtype=np.int64)
+    )
+    return TextFingerprint(
+        fp.item,
+        fp.raw_hash,
+        fp.norm_hash,
+        fp.n_words,
+        fp.grams,
+        fp.winnow_positions,
+        fp.minhash,
+        fp.bands,
+        code,
+        fp.hangul_grams,
+        hangul_positions,
+        fp.hangul_signature(),
+    )
 
 
 def _split128(digests: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -362,8 +402,9 @@ class TextIndexBuilder:
 
     def add_stop_hashes(self, hashes: Iterable[int] | np.ndarray) -> None:
         """Explicit stop fingerprints (for example a generic-phrase list carried over from another index)."""
-        self._extra_stop.append(np.asarray(list(hashes) if not isinstance(hashes, np.ndarray) else hashes,
-                                           dtype=np.uint64))
+        self._extra_stop.append(
+            np.asarray(list(hashes) if not isinstance(hashes, np.ndarray) else hashes, dtype=np.uint64)
+        )
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -374,8 +415,7 @@ class TextIndexBuilder:
         work_ids = np.asarray(self._ids, dtype=np.uint32)[order]
         n = len(fps)
         n_words = np.fromiter((fp.n_words for fp in fps), dtype=np.uint32, count=n)
-        sigs = (np.stack([_sk.bbit(fp.minhash) for fp in fps]) if n
-                else np.empty((0, _sk.NUM_PERM), dtype=np.uint8))
+        sigs = np.stack([_sk.bbit(fp.minhash) for fp in fps]) if n else np.empty((0, _sk.NUM_PERM), dtype=np.uint8)
         iscc = [fp.iscc_code for fp in fps]
 
         # Excerpt indexes: winnowed fingerprints of each channel, minus the stop list.
@@ -385,7 +425,8 @@ class TextIndexBuilder:
         predating = sum(fp.hangul_grams is None for fp in fps)
         hangul = _channel_arrays(
             [fp.hangul_grams[fp.hangul_positions] if fp.hangul_positions is not None else _EMPTY_U64 for fp in fps],
-            [fp.hangul_positions if fp.hangul_positions is not None else _EMPTY_I64 for fp in fps])
+            [fp.hangul_positions if fp.hangul_positions is not None else _EMPTY_I64 for fp in fps],
+        )
         stop = self._stop_list(np.concatenate([words[0], hangul[0]]), np.concatenate([words[1], hangul[1]]))
         words, hangul = _without(words, stop), _without(hangul, stop)
         hangul_sigs = np.zeros((n, _sk.NUM_PERM), dtype=np.uint8)
@@ -398,25 +439,38 @@ class TextIndexBuilder:
         # Near-duplicate index: LSH band keys of works with at least one shingle.
         has_sig = np.fromiter((fp.has_minhash for fp in fps), dtype=bool, count=n)
         with_sig = np.flatnonzero(has_sig)
-        band_keys = (np.concatenate([fps[i].bands for i in with_sig]) if len(with_sig)
-                     else np.empty(0, np.uint64))
+        band_keys = np.concatenate([fps[i].bands for i in with_sig]) if len(with_sig) else np.empty(0, np.uint64)
         band_widx = np.repeat(with_sig.astype(np.uint32), _sk.BANDS)
         o = np.lexsort((band_widx, band_keys))
 
         # Exact index: raw and normalised digests.
-        hi, lo = _split128([d for fp in fps for d in (fp.raw_hash, fp.norm_hash)]) if n else (
-            np.empty(0, np.uint64), np.empty(0, np.uint64))
+        hi, lo = (
+            _split128([d for fp in fps for d in (fp.raw_hash, fp.norm_hash)])
+            if n
+            else (np.empty(0, np.uint64), np.empty(0, np.uint64))
+        )
         ex_widx = np.repeat(np.arange(n, dtype=np.uint32), 2)
         eo = np.lexsort((ex_widx, lo, hi))
 
         return TextIndex(
-            work_ids=work_ids, n_words=n_words, sigs=sigs, iscc=iscc,
-            fp_hash=words[0], fp_widx=words[1], fp_pos=words[2],
-            band_key=band_keys[o], band_widx=band_widx[o],
-            exact_hi=hi[eo], exact_lo=lo[eo], exact_widx=ex_widx[eo],
+            work_ids=work_ids,
+            n_words=n_words,
+            sigs=sigs,
+            iscc=iscc,
+            fp_hash=words[0],
+            fp_widx=words[1],
+            fp_pos=words[2],
+            band_key=band_keys[o],
+            band_widx=band_widx[o],
+            exact_hi=hi[eo],
+            exact_lo=lo[eo],
+            exact_widx=ex_widx[eo],
             stop=stop,
-            params={"max_works_per_fingerprint": self.max_works_per_fingerprint,
-                    "background_min_docs": self.background_min_docs, "works_without_hangul_channel": predating},
+            params={
+                "max_works_per_fingerprint": self.max_works_per_fingerprint,
+                "background_min_docs": self.background_min_docs,
+                "works_without_hangul_channel": predating,
+            },
             hangul=_HangulParts(hangul[0], hangul[1], hangul[2], hangul_sigs, has_hangul_sig),
         )
 
@@ -446,9 +500,11 @@ def _channel_arrays(hashes: list[np.ndarray], positions: list[np.ndarray]):
     counts = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=len(hashes))
     if not counts.sum():
         return _EMPTY_U64, np.empty(0, np.uint32), np.empty(0, np.uint32)
-    return (np.concatenate(hashes).astype(np.uint64, copy=False),
-            np.repeat(np.arange(len(hashes), dtype=np.uint32), counts),
-            np.concatenate(positions).astype(np.uint32))
+    return (
+        np.concatenate(hashes).astype(np.uint64, copy=False),
+        np.repeat(np.arange(len(hashes), dtype=np.uint32), counts),
+        np.concatenate(positions).astype(np.uint32),
+    )
 
 
 def _without(channel, stop: np.ndarray):
@@ -473,8 +529,13 @@ class _HangulParts:
 
     @classmethod
     def empty(cls, n_works: int) -> _HangulParts:
-        return cls(_EMPTY_U64, np.empty(0, np.uint32), np.empty(0, np.uint32),
-                   np.zeros((n_works, _sk.NUM_PERM), dtype=np.uint8), np.zeros(n_works, dtype=bool))
+        return cls(
+            _EMPTY_U64,
+            np.empty(0, np.uint32),
+            np.empty(0, np.uint32),
+            np.zeros((n_works, _sk.NUM_PERM), dtype=np.uint8),
+            np.zeros(n_works, dtype=bool),
+        )
 
 
 class _Channel:
@@ -518,9 +579,26 @@ class _Channel:
 class TextIndex:
     """Read-only match index over registered texts: sorted numpy arrays, saved as Parquet."""
 
-    def __init__(self, *, work_ids, n_words, sigs, iscc, fp_hash, fp_widx, fp_pos, band_key, band_widx,
-                 exact_hi, exact_lo, exact_widx, stop, params, hangul: _HangulParts | None = None,
-                 notices: Sequence[str] = ()):
+    def __init__(
+        self,
+        *,
+        work_ids,
+        n_words,
+        sigs,
+        iscc,
+        fp_hash,
+        fp_widx,
+        fp_pos,
+        band_key,
+        band_widx,
+        exact_hi,
+        exact_lo,
+        exact_widx,
+        stop,
+        params,
+        hangul: _HangulParts | None = None,
+        notices: Sequence[str] = (),
+    ):
         self.work_ids = work_ids
         self.n_words = n_words
         self.sigs = sigs
@@ -544,9 +622,11 @@ class TextIndex:
         self.notices = list(notices)
         missing = int(self.params.get("works_without_hangul_channel", 0))
         if missing:
-            self.notices.append(f"{missing} text work(s) were registered before the Hangul channel existed: "
-                                "Korean copies with other spacing are recognised only after their content is "
-                                "registered again")
+            self.notices.append(
+                f"{missing} text work(s) were registered before the Hangul channel existed: "
+                "Korean copies with other spacing are recognised only after their content is "
+                "registered again"
+            )
 
     @property
     def _filter(self) -> np.ndarray:
@@ -580,10 +660,19 @@ class TextIndex:
             raise ValueError("shards must be a power of two")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        meta = {"format": _FORMAT, "gram_words": GRAM_WORDS, "winnow_window": WINNOW_WINDOW,
-                "shingle_words": SHINGLE_WORDS, "bands": _sk.BANDS, "rows": _sk.ROWS, "shards": shards,
-                "hangul_gram": HANGUL_GRAM, "hangul_window": HANGUL_WINDOW, "hangul_shingle": HANGUL_SHINGLE,
-                **self.params}
+        meta = {
+            "format": _FORMAT,
+            "gram_words": GRAM_WORDS,
+            "winnow_window": WINNOW_WINDOW,
+            "shingle_words": SHINGLE_WORDS,
+            "bands": _sk.BANDS,
+            "rows": _sk.ROWS,
+            "shards": shards,
+            "hangul_gram": HANGUL_GRAM,
+            "hangul_window": HANGUL_WINDOW,
+            "hangul_shingle": HANGUL_SHINGLE,
+            **self.params,
+        }
         written = []
 
         def put(name: str, table: pa.Table) -> None:
@@ -594,25 +683,46 @@ class TextIndex:
 
         def sig_column(sigs: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
             mask = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
-            return pa.FixedSizeBinaryArray.from_buffers(pa.binary(_sk.NUM_PERM), len(sigs),
-                                                        [mask, pa.py_buffer(sigs.tobytes())])
+            return pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(_sk.NUM_PERM), len(sigs), [mask, pa.py_buffer(sigs.tobytes())]
+            )
 
-        put("works.parquet", pa.table({
-            "work_id": self.work_ids, "n_words": self.n_words, "minhash_b8": sig_column(self.sigs),
-            "iscc": pa.array(self.iscc, type=pa.string()),
-            "hangul_minhash_b8": sig_column(self.hangul.sigs, self.hangul.has_sig),
-        }))
+        put(
+            "works.parquet",
+            pa.table(
+                {
+                    "work_id": self.work_ids,
+                    "n_words": self.n_words,
+                    "minhash_b8": sig_column(self.sigs),
+                    "iscc": pa.array(self.iscc, type=pa.string()),
+                    "hangul_minhash_b8": sig_column(self.hangul.sigs, self.hangul.has_sig),
+                }
+            ),
+        )
         shard_of = self.fp_hash & _U64(shards - 1)
         for s in range(shards):
             sel = np.flatnonzero(shard_of == _U64(s)) if shards > 1 else slice(None)
-            put(f"excerpt-{s:04d}-of-{shards:04d}.parquet", pa.table({
-                "hash": self.fp_hash[sel], "work_id": self.work_ids[self.fp_widx[sel]],
-                "position": self.fp_pos[sel]}))
-        put("hangul.parquet", pa.table({"hash": self.hangul.hash, "work_id": self.work_ids[self.hangul.widx],
-                                        "position": self.hangul.pos}))
+            put(
+                f"excerpt-{s:04d}-of-{shards:04d}.parquet",
+                pa.table(
+                    {
+                        "hash": self.fp_hash[sel],
+                        "work_id": self.work_ids[self.fp_widx[sel]],
+                        "position": self.fp_pos[sel],
+                    }
+                ),
+            )
+        put(
+            "hangul.parquet",
+            pa.table(
+                {"hash": self.hangul.hash, "work_id": self.work_ids[self.hangul.widx], "position": self.hangul.pos}
+            ),
+        )
         put("lsh.parquet", pa.table({"band_key": self.band_key, "work_id": self.work_ids[self.band_widx]}))
-        put("exact.parquet", pa.table({"hash_hi": self.exact_hi, "hash_lo": self.exact_lo,
-                                       "work_id": self.work_ids[self.exact_widx]}))
+        put(
+            "exact.parquet",
+            pa.table({"hash_hi": self.exact_hi, "hash_lo": self.exact_lo, "work_id": self.work_ids[self.exact_widx]}),
+        )
         put("stop.parquet", pa.table({"hash": self.stop}))
         return written
 
@@ -631,17 +741,25 @@ class TextIndex:
             raise ValueError(f"{d}: not a {_FORMAT} directory (format {meta.get('format')!r})")
         v2 = meta["format"] == _FORMAT
         if (meta["gram_words"], meta["winnow_window"], meta["shingle_words"], meta["bands"], meta["rows"]) != (
-                GRAM_WORDS, WINNOW_WINDOW, SHINGLE_WORDS, _sk.BANDS, _sk.ROWS) or (v2 and (
-                meta["hangul_gram"], meta["hangul_window"], meta["hangul_shingle"]) != (
-                HANGUL_GRAM, HANGUL_WINDOW, HANGUL_SHINGLE)):
+            GRAM_WORDS,
+            WINNOW_WINDOW,
+            SHINGLE_WORDS,
+            _sk.BANDS,
+            _sk.ROWS,
+        ) or (
+            v2
+            and (meta["hangul_gram"], meta["hangul_window"], meta["hangul_shingle"])
+            != (HANGUL_GRAM, HANGUL_WINDOW, HANGUL_SHINGLE)
+        ):
             raise ValueError(f"{d}: index built with other fingerprint parameters: {meta}")
         # The index is read-only, so columns are used where Arrow decoded them (copy=False), not copied again.
         work_ids = works["work_id"].to_numpy().astype(np.uint32, copy=False)
 
         def sig_array(name: str) -> np.ndarray:
             col = works[name].combine_chunks()
-            return (np.frombuffer(col.buffers()[1], dtype=np.uint8)[
-                col.offset * _sk.NUM_PERM:(col.offset + len(col)) * _sk.NUM_PERM].reshape(-1, _sk.NUM_PERM))
+            return np.frombuffer(col.buffers()[1], dtype=np.uint8)[
+                col.offset * _sk.NUM_PERM : (col.offset + len(col)) * _sk.NUM_PERM
+            ].reshape(-1, _sk.NUM_PERM)
 
         widx_of = _position_lookup(work_ids)
 
@@ -656,34 +774,52 @@ class TextIndex:
         hangul, notices = None, []
         if v2:
             hg = get("hangul.parquet")
-            hangul = _HangulParts(hg["hash"].to_numpy().astype(np.uint64, copy=False),
-                                  widx_of(hg["work_id"].to_numpy()),
-                                  hg["position"].to_numpy().astype(np.uint32, copy=False),
-                                  sig_array("hangul_minhash_b8"),
-                                  works["hangul_minhash_b8"].is_valid().to_numpy(zero_copy_only=False))
+            hangul = _HangulParts(
+                hg["hash"].to_numpy().astype(np.uint64, copy=False),
+                widx_of(hg["work_id"].to_numpy()),
+                hg["position"].to_numpy().astype(np.uint32, copy=False),
+                sig_array("hangul_minhash_b8"),
+                works["hangul_minhash_b8"].is_valid().to_numpy(zero_copy_only=False),
+            )
         else:
             notices.append(f"{d}: {NEEDS_REEXPORT}")
         lsh, exact = get("lsh.parquet"), get("exact.parquet")
         return cls(
-            work_ids=work_ids, n_words=works["n_words"].to_numpy().astype(np.uint32, copy=False),
-            sigs=sig_array("minhash_b8"), iscc=works["iscc"].to_pylist(),
-            fp_hash=fp_hash, fp_widx=fp_widx, fp_pos=fp_pos,
+            work_ids=work_ids,
+            n_words=works["n_words"].to_numpy().astype(np.uint32, copy=False),
+            sigs=sig_array("minhash_b8"),
+            iscc=works["iscc"].to_pylist(),
+            fp_hash=fp_hash,
+            fp_widx=fp_widx,
+            fp_pos=fp_pos,
             band_key=lsh["band_key"].to_numpy().astype(np.uint64, copy=False),
             band_widx=widx_of(lsh["work_id"].to_numpy()),
             exact_hi=exact["hash_hi"].to_numpy().astype(np.uint64, copy=False),
             exact_lo=exact["hash_lo"].to_numpy().astype(np.uint64, copy=False),
             exact_widx=widx_of(exact["work_id"].to_numpy()),
             stop=get("stop.parquet")["hash"].to_numpy().astype(np.uint64, copy=False),
-            params={k: meta[k] for k in ("max_works_per_fingerprint", "background_min_docs",
-                                         "works_without_hangul_channel") if k in meta},
-            hangul=hangul, notices=notices,
+            params={
+                k: meta[k]
+                for k in ("max_works_per_fingerprint", "background_min_docs", "works_without_hangul_channel")
+                if k in meta
+            },
+            hangul=hangul,
+            notices=notices,
         )
 
     # ---- matching ----------------------------------------------------------------------------------
-    def match(self, fps: Sequence[TextFingerprint], *, min_hits: int = 3, min_containment: float = 0.3,
-              min_jaccard: float = 0.5, min_verbatim_words: int = MIN_VERBATIM_WORDS,
-              min_verbatim_hangul: int = MIN_VERBATIM_HANGUL, min_edit_jaccard: float = MIN_EDIT_JACCARD,
-              min_edit_jaccard_hangul: float = MIN_EDIT_JACCARD_HANGUL) -> list[list[Match]]:
+    def match(
+        self,
+        fps: Sequence[TextFingerprint],
+        *,
+        min_hits: int = 3,
+        min_containment: float = 0.3,
+        min_jaccard: float = 0.5,
+        min_verbatim_words: int = MIN_VERBATIM_WORDS,
+        min_verbatim_hangul: int = MIN_VERBATIM_HANGUL,
+        min_edit_jaccard: float = MIN_EDIT_JACCARD,
+        min_edit_jaccard_hangul: float = MIN_EDIT_JACCARD_HANGUL,
+    ) -> list[list[Match]]:
         """Registered works recognised in each fingerprint, best first.
 
         Exact digests give score 1 and stage "exact". Everything else gives stage "verified":
@@ -707,12 +843,27 @@ class TextIndex:
         if not len(fps) or not len(self.work_ids):
             return [[] for _ in fps]
         self._match_exact(fps, found)
-        self._match_channel(self._words, [fp.grams for fp in fps], fps, found, min_hits, min_containment,
-                            min_verbatim_words, min_edit_jaccard)
+        self._match_channel(
+            self._words,
+            [fp.grams for fp in fps],
+            fps,
+            found,
+            min_hits,
+            min_containment,
+            min_verbatim_words,
+            min_edit_jaccard,
+        )
         if len(self.hangul.hash):
-            self._match_channel(self._hangul, [fp.hangul_grams if fp.hangul_grams is not None else _EMPTY_U64
-                                               for fp in fps], fps, found, min_hits, min_containment,
-                                min_verbatim_hangul, min_edit_jaccard_hangul)
+            self._match_channel(
+                self._hangul,
+                [fp.hangul_grams if fp.hangul_grams is not None else _EMPTY_U64 for fp in fps],
+                fps,
+                found,
+                min_hits,
+                min_containment,
+                min_verbatim_hangul,
+                min_edit_jaccard_hangul,
+            )
         self._match_near_duplicates(fps, found, min_jaccard)
         out = []
         for per_query in found:
@@ -737,8 +888,13 @@ class TextIndex:
         for i in np.flatnonzero(right > left):
             for j in range(left[i], right[i]):
                 if self.exact_lo[j] == lo[i]:
-                    self._note(found[i // 2], int(self.exact_widx[j]), 1.0, "exact",
-                               {"method": "xxh3-128", "content": "raw" if i % 2 == 0 else "normalised"})
+                    self._note(
+                        found[i // 2],
+                        int(self.exact_widx[j]),
+                        1.0,
+                        "exact",
+                        {"method": "xxh3-128", "content": "raw" if i % 2 == 0 else "normalised"},
+                    )
 
     @staticmethod
     def _probe(keys: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -755,8 +911,17 @@ class TextIndex:
         start = np.repeat(left[hits] - (np.cumsum(cnt) - cnt), cnt)
         return needle, start + np.arange(len(needle))
 
-    def _match_channel(self, ch: _Channel, grams: list[np.ndarray], fps, found, min_hits: int,
-                       min_containment: float, min_verbatim: int, min_edit_jaccard: float) -> None:
+    def _match_channel(
+        self,
+        ch: _Channel,
+        grams: list[np.ndarray],
+        fps,
+        found,
+        min_hits: int,
+        min_containment: float,
+        min_verbatim: int,
+        min_edit_jaccard: float,
+    ) -> None:
         got = ch.hits(grams)
         if got is None:
             return
@@ -766,8 +931,19 @@ class TextIndex:
         # Rewording, for the candidates no span explained (most works found are found by their spans).
         self._verify_rewording(hq, hw, wp, fps, found, min_edit_jaccard, hangul)
 
-    def _match_spans(self, ch: _Channel, hq, hp, hw, wp, found, min_hits: int, min_containment: float,
-                     min_verbatim: int, hangul: bool) -> None:
+    def _match_spans(
+        self,
+        ch: _Channel,
+        hq,
+        hp,
+        hw,
+        wp,
+        found,
+        min_hits: int,
+        min_containment: float,
+        min_verbatim: int,
+        hangul: bool,
+    ) -> None:
         # Cluster hits per (query, work) on nearby diagonals (insertions/deletions drift the diagonal) ...
         diag = wp - hp
         o = np.lexsort((hp, diag, hw, hq))
@@ -802,26 +978,38 @@ class TextIndex:
         w = hw[starts]
         # Verification: how many of the work's fingerprints lie in the aligned work range.
         base = w.astype(np.uint64) << _U64(32)
-        in_range = (np.searchsorted(ch.work_pos, base | w_hi.astype(np.uint64), "right")
-                    - np.searchsorted(ch.work_pos, base | w_lo.astype(np.uint64), "left"))
+        in_range = np.searchsorted(ch.work_pos, base | w_hi.astype(np.uint64), "right") - np.searchsorted(
+            ch.work_pos, base | w_lo.astype(np.uint64), "left"
+        )
         containment = np.minimum(1.0, hits / np.maximum(in_range, 1))
         q = hq[starts]
         unit = "syllables" if hangul else "words"
         spans: dict[tuple[int, int], list[dict]] = {}
         for i in np.flatnonzero(containment >= min_containment):
-            spans.setdefault((int(q[i]), int(w[i])), []).append({
-                f"query_{unit}": [int(q_lo[i]), int(q_hi[i]) + ch.gram],
-                f"work_{unit}": [int(w_lo[i]), int(w_hi[i]) + ch.gram],
-                "hits": int(hits[i]), f"verbatim_{unit}": int(verbatim[i]), "work_fingerprints": int(in_range[i]),
-                "containment": round(float(containment[i]), 4)})
+            spans.setdefault((int(q[i]), int(w[i])), []).append(
+                {
+                    f"query_{unit}": [int(q_lo[i]), int(q_hi[i]) + ch.gram],
+                    f"work_{unit}": [int(w_lo[i]), int(w_hi[i]) + ch.gram],
+                    "hits": int(hits[i]),
+                    f"verbatim_{unit}": int(verbatim[i]),
+                    "work_fingerprints": int(in_range[i]),
+                    "containment": round(float(containment[i]), 4),
+                }
+            )
         for (qi, wi), sp in spans.items():
             sp.sort(key=lambda s: (-s["hits"], s[f"query_{unit}"][0] - s[f"query_{unit}"][1]))
             if hangul:
-                self._note(found[qi], wi, sp[0]["containment"], "verified",
-                           {"method": "hangul-winnow", "hangul_spans": sp})
+                self._note(
+                    found[qi], wi, sp[0]["containment"], "verified", {"method": "hangul-winnow", "hangul_spans": sp}
+                )
             else:
-                self._note(found[qi], wi, sp[0]["containment"], "verified",
-                           {"method": "winnow", "work_words": int(self.n_words[wi]), "spans": sp})
+                self._note(
+                    found[qi],
+                    wi,
+                    sp[0]["containment"],
+                    "verified",
+                    {"method": "winnow", "work_words": int(self.n_words[wi]), "spans": sp},
+                )
 
     def _verify_rewording(self, hq, hw, wp, fps, found, min_jaccard: float, hangul: bool) -> None:
         """Candidates (query, work) with at least MIN_EDIT_HITS distinct work fingerprints hit, verified
@@ -874,18 +1062,19 @@ class TextIndex:
         needle, entry = self._probe(self.band_key, needles)
         if not len(needle):
             return
-        pairs, bands = np.unique(np.stack([q_of[needle], self.band_widx[entry].astype(np.int64)], axis=1),
-                                 axis=0, return_counts=True)
+        pairs, bands = np.unique(
+            np.stack([q_of[needle], self.band_widx[entry].astype(np.int64)], axis=1), axis=0, return_counts=True
+        )
         qsig = np.stack([_sk.bbit(fps[i].minhash) for i in pairs[:, 0]])
         jac = _sk.bbit_jaccard(qsig, self.sigs[pairs[:, 1]])
         for (qi, wi), j, nb in zip(pairs.tolist(), jac.tolist(), bands.tolist()):
             if j >= min_jaccard:
-                self._note(found[qi], wi, j, "verified",
-                           {"method": "minhash-lsh", "jaccard": round(j, 4), "bands": nb})
+                self._note(found[qi], wi, j, "verified", {"method": "minhash-lsh", "jaccard": round(j, 4), "bands": nb})
 
 
-def _verbatim_length(ch: _Channel, cid: np.ndarray, n_clusters: int, hw: np.ndarray, hp: np.ndarray,
-                     wp: np.ndarray) -> np.ndarray:
+def _verbatim_length(
+    ch: _Channel, cid: np.ndarray, n_clusters: int, hw: np.ndarray, hp: np.ndarray, wp: np.ndarray
+) -> np.ndarray:
     """Per cluster, the length covered by its longest verbatim chain (see :meth:`TextIndex.match`)."""
     rank = np.searchsorted(ch.work_pos, (hw.astype(np.uint64) << _U64(32)) | wp.astype(np.uint64))
     diag = wp - hp

@@ -53,13 +53,29 @@ from ._audio_tools import as_file
 from ._image_mih import MultiIndexHash, flat_range
 from ._video_frames import Box, bar_box, hash_thumbs, pip_boxes, shot_starts, thumbs
 from ._video_tools import GRID_FPS, decode_grid, probe
-from .audio import AudioFingerprint, AudioIndex, AudioIndexBuilder, AudioRegistration, _name, fingerprint_audio, \
-    register_audio
+from .audio import (
+    AudioFingerprint,
+    AudioIndex,
+    AudioIndexBuilder,
+    AudioRegistration,
+    _name,
+    fingerprint_audio,
+    register_audio,
+)
 from .codec import register_type
 
 __all__ = [
-    "GRID_FPS", "HASH_RADIUS", "VERIFY_RADIUS", "MIN_OVERLAP_S", "REGISTRY_VARIANTS", "VideoFingerprint",
-    "VideoRegistration", "VideoIndexBuilder", "VideoIndex", "fingerprint_video", "register_video",
+    "GRID_FPS",
+    "HASH_RADIUS",
+    "VERIFY_RADIUS",
+    "MIN_OVERLAP_S",
+    "REGISTRY_VARIANTS",
+    "VideoFingerprint",
+    "VideoRegistration",
+    "VideoIndexBuilder",
+    "VideoIndex",
+    "fingerprint_video",
+    "register_video",
 ]
 
 VideoSource = bytes | str | os.PathLike
@@ -149,8 +165,9 @@ def _digest(data: VideoSource, item: str) -> bytes:
     return h.digest()
 
 
-def _view_hashes(frames: np.ndarray, box: Box, inner=(0.0, 0.0, 1.0, 1.0), mirror: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _view_hashes(
+    frames: np.ndarray, box: Box, inner=(0.0, 0.0, 1.0, 1.0), mirror: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     th = thumbs(frames, box, inner)
     if mirror:
         th = th[:, :, ::-1]
@@ -158,8 +175,9 @@ def _view_hashes(frames: np.ndarray, box: Box, inner=(0.0, 0.0, 1.0, 1.0), mirro
     return h, q >= MIN_QUALITY
 
 
-def fingerprint_video(data: VideoSource, item: str = "", *, timeout: float = DEFAULT_TIMEOUT_S,
-                      soundtrack: bool = True) -> VideoFingerprint:
+def fingerprint_video(
+    data: VideoSource, item: str = "", *, timeout: float = DEFAULT_TIMEOUT_S, soundtrack: bool = True
+) -> VideoFingerprint:
     """Scan-side fingerprint of one video (bytes or a path).
 
     FingerprintError names ``item`` for empty input, files without a video stream, undecodable and
@@ -182,8 +200,15 @@ def fingerprint_video(data: VideoSource, item: str = "", *, timeout: float = DEF
         views.append("pip:{}:{}:{}:{}".format(*bx))
         hashes.append(h)
         usable.append(u)
-    return VideoFingerprint(item=name, exact=exact, duration=info.duration or len(frames) / GRID_FPS,
-                            views=tuple(views), hashes=np.stack(hashes), usable=np.stack(usable), audio=audio)
+    return VideoFingerprint(
+        item=name,
+        exact=exact,
+        duration=info.duration or len(frames) / GRID_FPS,
+        views=tuple(views),
+        hashes=np.stack(hashes),
+        usable=np.stack(usable),
+        audio=audio,
+    )
 
 
 def _soundtrack(path: str, name: str, timeout: float) -> AudioFingerprint | None:
@@ -218,13 +243,23 @@ def register_video(data: VideoSource, item: str = "", *, timeout: float = DEFAUL
         hashes.append(h)
         usable.append(u)
     iscc = iscc_core.gen_video_code_v0(sigs)["iscc"] if sigs else ""
-    return VideoRegistration(exact=exact, duration=info.duration or len(frames) / GRID_FPS,
-                             variants=tuple(v for v, _ in REGISTRY_VARIANTS), hashes=np.stack(hashes),
-                             usable=np.stack(usable), shots=shot_starts(frames, box), audio=audio, iscc=iscc,
-                             strip=decoded.strip, width=info.width, height=info.height)
+    return VideoRegistration(
+        exact=exact,
+        duration=info.duration or len(frames) / GRID_FPS,
+        variants=tuple(v for v, _ in REGISTRY_VARIANTS),
+        hashes=np.stack(hashes),
+        usable=np.stack(usable),
+        shots=shot_starts(frames, box),
+        audio=audio,
+        iscc=iscc,
+        strip=decoded.strip,
+        width=info.width,
+        height=info.height,
+    )
 
 
 # --- index -------------------------------------------------------------------------------------------
+
 
 class VideoIndexBuilder:
     """Collects registrations; :meth:`build` makes one :class:`VideoIndex` (the thumbnail strips stay out)."""
@@ -250,8 +285,14 @@ class VideoIndexBuilder:
         for k, variant in enumerate(reg.variants):
             if variant not in self._variants:
                 self._variants.append(variant)
-            self._segments.append((pos, self._variants.index(variant),
-                                   np.asarray(reg.hashes[k], np.uint64), np.asarray(reg.usable[k], bool)))
+            self._segments.append(
+                (
+                    pos,
+                    self._variants.index(variant),
+                    np.asarray(reg.hashes[k], np.uint64),
+                    np.asarray(reg.usable[k], bool),
+                )
+            )
         if reg.audio is not None:
             self._audio.add(work_id, reg.audio)
 
@@ -262,17 +303,22 @@ class VideoIndexBuilder:
         lengths = np.array([len(s[2]) for s in self._segments], dtype=np.int64)
         starts = np.zeros(len(self._segments) + 1, dtype=np.int64)
         np.cumsum(lengths, out=starts[1:])
-        cat = (lambda i, dt: np.concatenate([s[i] for s in self._segments]).astype(dt)
-               if self._segments else np.zeros(0, dt))
+        cat = lambda i, dt: (
+            np.concatenate([s[i] for s in self._segments]).astype(dt) if self._segments else np.zeros(0, dt)
+        )
         return VideoIndex(
-            work_ids=np.array(self._work_ids, np.int64), durations=np.array(self._durations, np.float64),
+            work_ids=np.array(self._work_ids, np.int64),
+            durations=np.array(self._durations, np.float64),
             isccs=list(self._isccs),
             exact=np.frombuffer(b"".join(self._exact), np.uint8).reshape(-1, 16),
             variants=list(self._variants),
             seg_work=np.array([s[0] for s in self._segments], np.int64),
             seg_variant=np.array([s[1] for s in self._segments], np.int64),
-            seg_start=starts, hashes=cat(2, np.uint64), usable=cat(3, bool),
-            audio=self._audio.build() if len(self._audio) else None)
+            seg_start=starts,
+            hashes=cat(2, np.uint64),
+            usable=cat(3, bool),
+            audio=self._audio.build() if len(self._audio) else None,
+        )
 
 
 @dataclass(eq=False)
@@ -309,15 +355,27 @@ class VideoIndex:
     def save(self, directory: str | os.PathLike) -> list[Path]:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        works = pa.table({"work_id": pa.array(self.work_ids, pa.int64()),
-                          "duration": pa.array(self.durations, pa.float64()),
-                          "iscc": pa.array(self.isccs, pa.string()),
-                          "xxh3_128": pa.array([bytes(r) for r in self.exact], pa.binary(16))})
-        segments = pa.table({"work_position": pa.array(self.seg_work, pa.int64()),
-                             "variant": pa.array([self.variants[v] for v in self.seg_variant], pa.string()),
-                             "length": pa.array(np.diff(self.seg_start), pa.int64())})
-        written = [out / "video_works.parquet", out / "video_segments.parquet", out / "video_hashes.npy",
-                   out / "video_usable.npy"]
+        works = pa.table(
+            {
+                "work_id": pa.array(self.work_ids, pa.int64()),
+                "duration": pa.array(self.durations, pa.float64()),
+                "iscc": pa.array(self.isccs, pa.string()),
+                "xxh3_128": pa.array([bytes(r) for r in self.exact], pa.binary(16)),
+            }
+        )
+        segments = pa.table(
+            {
+                "work_position": pa.array(self.seg_work, pa.int64()),
+                "variant": pa.array([self.variants[v] for v in self.seg_variant], pa.string()),
+                "length": pa.array(np.diff(self.seg_start), pa.int64()),
+            }
+        )
+        written = [
+            out / "video_works.parquet",
+            out / "video_segments.parquet",
+            out / "video_hashes.npy",
+            out / "video_usable.npy",
+        ]
         pq.write_table(works, written[0])
         pq.write_table(segments, written[1])
         np.save(written[2], self.hashes, allow_pickle=False)
@@ -325,8 +383,18 @@ class VideoIndex:
         if self.audio is not None:
             written += self.audio.save(out / "soundtrack")
         meta = out / "video_index.json"
-        meta.write_text(json.dumps({"format": _FORMAT, "works": len(self), "frames": int(len(self.hashes)),
-                                    "grid_fps": GRID_FPS, "soundtrack": self.audio is not None}, indent=2))
+        meta.write_text(
+            json.dumps(
+                {
+                    "format": _FORMAT,
+                    "works": len(self),
+                    "frames": int(len(self.hashes)),
+                    "grid_fps": GRID_FPS,
+                    "soundtrack": self.audio is not None,
+                },
+                indent=2,
+            )
+        )
         written.append(meta)
         return written
 
@@ -339,7 +407,7 @@ class VideoIndex:
         works = pq.ParquetFile(src / "video_works.parquet").read()
         segments = pq.ParquetFile(src / "video_segments.parquet").read()
         hashes = np.load(src / "video_hashes.npy", allow_pickle=False)
-        usable = np.unpackbits(np.load(src / "video_usable.npy", allow_pickle=False))[:len(hashes)].astype(bool)
+        usable = np.unpackbits(np.load(src / "video_usable.npy", allow_pickle=False))[: len(hashes)].astype(bool)
         lengths = segments.column("length").to_numpy()
         starts = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=starts[1:])
@@ -347,14 +415,19 @@ class VideoIndex:
             raise ValueError(f"{src}: video index files do not agree with each other")
         names = segments.column("variant").to_pylist()
         variants = list(dict.fromkeys(names))
-        return cls(work_ids=works.column("work_id").to_numpy().astype(np.int64),
-                   durations=works.column("duration").to_numpy().astype(np.float64),
-                   isccs=[s or "" for s in works.column("iscc").to_pylist()],
-                   exact=np.frombuffer(b"".join(works.column("xxh3_128").to_pylist()), np.uint8).reshape(-1, 16),
-                   variants=variants, seg_work=segments.column("work_position").to_numpy().astype(np.int64),
-                   seg_variant=np.array([variants.index(n) for n in names], np.int64), seg_start=starts,
-                   hashes=hashes, usable=usable,
-                   audio=AudioIndex.load(src / "soundtrack") if meta.get("soundtrack") else None)
+        return cls(
+            work_ids=works.column("work_id").to_numpy().astype(np.int64),
+            durations=works.column("duration").to_numpy().astype(np.float64),
+            isccs=[s or "" for s in works.column("iscc").to_pylist()],
+            exact=np.frombuffer(b"".join(works.column("xxh3_128").to_pylist()), np.uint8).reshape(-1, 16),
+            variants=variants,
+            seg_work=segments.column("work_position").to_numpy().astype(np.int64),
+            seg_variant=np.array([variants.index(n) for n in names], np.int64),
+            seg_start=starts,
+            hashes=hashes,
+            usable=usable,
+            audio=AudioIndex.load(src / "soundtrack") if meta.get("soundtrack") else None,
+        )
 
     # --- matching ---
 
@@ -373,16 +446,20 @@ class VideoIndex:
             w = self._exact.get(fp.exact)
             if w is not None:
                 wid = int(self.work_ids[w])
-                results[qi][wid] = Match(work_id=wid, score=1.0, stage="exact",
-                                         evidence={"xxh3_128": fp.exact.hex(), "iscc": self.isccs[w]})
+                results[qi][wid] = Match(
+                    work_id=wid, score=1.0, stage="exact", evidence={"xxh3_128": fp.exact.hex(), "iscc": self.isccs[w]}
+                )
             else:
                 pending.append(qi)
         if pending and len(self._rows):
             self._match_visual(fps, pending, results)
         audio_q = [qi for qi in pending if fps[qi].audio is not None]
         if audio_q and self.audio is not None:
-            for qi, found in zip(audio_q, self.audio.match([fps[qi].audio for qi in audio_q],
-                                                                  min_overlap_s=AUDIO_MIN_OVERLAP_S), strict=True):
+            for qi, found in zip(
+                audio_q,
+                self.audio.match([fps[qi].audio for qi in audio_q], min_overlap_s=AUDIO_MIN_OVERLAP_S),
+                strict=True,
+            ):
                 for m in found:
                     if m.stage == "exact":
                         continue
@@ -390,15 +467,18 @@ class VideoIndex:
                     prev = results[qi].get(m.work_id)
                     if prev is None:
                         w = int(np.flatnonzero(self.work_ids == m.work_id)[0])
-                        results[qi][m.work_id] = Match(m.work_id, m.score, "verified",
-                                                       {"iscc": self.isccs[w], "soundtrack": ev})
+                        results[qi][m.work_id] = Match(
+                            m.work_id, m.score, "verified", {"iscc": self.isccs[w], "soundtrack": ev}
+                        )
                     elif prev.stage == "verified":
-                        results[qi][m.work_id] = Match(m.work_id, max(prev.score, m.score), "verified",
-                                                       {**prev.evidence, "soundtrack": ev})
+                        results[qi][m.work_id] = Match(
+                            m.work_id, max(prev.score, m.score), "verified", {**prev.evidence, "soundtrack": ev}
+                        )
         return [sorted(r.values(), key=lambda m: (-m.score, m.work_id)) for r in results]
 
-    def _match_visual(self, fps: Sequence[VideoFingerprint], pending: list[int],
-                      results: list[dict[int, Match]]) -> None:
+    def _match_visual(
+        self, fps: Sequence[VideoFingerprint], pending: list[int], results: list[dict[int, Match]]
+    ) -> None:
         qh, qid, qview, qframe = [], [], [], []
         for qi in pending:
             fp = fps[qi]
@@ -443,8 +523,9 @@ class VideoIndex:
                 if prev is None or (prev.stage != "exact" and m.score > prev.score):
                     results[qi][m.work_id] = m
 
-    def _verify(self, fp: VideoFingerprint, view: int, seg: int, speed: float, offset: float,
-                votes: int) -> Match | None:
+    def _verify(
+        self, fp: VideoFingerprint, view: int, seg: int, speed: float, offset: float, votes: int
+    ) -> Match | None:
         a, b = int(self.seg_start[seg]), int(self.seg_start[seg + 1])
         reg, reg_ok = self.hashes[a:b], self.usable[a:b]
         q, q_ok = fp.hashes[view], fp.usable[view]
@@ -475,22 +556,29 @@ class VideoIndex:
         region = np.cumsum(cover[:-1]) > 0
         hit = np.flatnonzero(region & matched)
         first, last = int(hit[0]), int(hit[-1])
-        share = float(matched[first:last + 1].sum()) / max(1, int(inside[first:last + 1].sum()))
+        share = float(matched[first : last + 1].sum()) / max(1, int(inside[first : last + 1].sum()))
         mean_dist = float(best[hit].mean())
         work = int(self.seg_work[seg])
         view_name = fp.views[view]
-        return Match(work_id=int(self.work_ids[work]), score=round(share * (1.0 - mean_dist / 64.0), 6),
-                     stage="verified", evidence={
-                         "track": "visual",
-                         "offset_s": round(max(0.0, float(speed * first / GRID_FPS + offset)), 2),
-                         "query_offset_s": round(first / GRID_FPS, 2),
-                         "duration_s": round((last - first + 1) / GRID_FPS, 2),
-                         "speed": round(float(speed), 4),
-                         "view": view_name.split(":")[0],
-                         "variant": self.variants[int(self.seg_variant[seg])],
-                         "matched_frames": int(len(hit)), "share": round(share, 3),
-                         "mean_distance": round(mean_dist, 2), "votes": votes,
-                         "iscc": self.isccs[work]})
+        return Match(
+            work_id=int(self.work_ids[work]),
+            score=round(share * (1.0 - mean_dist / 64.0), 6),
+            stage="verified",
+            evidence={
+                "track": "visual",
+                "offset_s": round(max(0.0, float(speed * first / GRID_FPS + offset)), 2),
+                "query_offset_s": round(first / GRID_FPS, 2),
+                "duration_s": round((last - first + 1) / GRID_FPS, 2),
+                "speed": round(float(speed), 4),
+                "view": view_name.split(":")[0],
+                "variant": self.variants[int(self.seg_variant[seg])],
+                "matched_frames": int(len(hit)),
+                "share": round(share, 3),
+                "mean_distance": round(mean_dist, 2),
+                "votes": votes,
+                "iscc": self.isccs[work],
+            },
+        )
 
 
 def _hough(tq: np.ndarray, tr: np.ndarray, dist: np.ndarray) -> tuple[int, float, float] | None:

@@ -56,8 +56,17 @@ _FUNCTION_CATEGORIES: dict[str, frozenset[Category]] = {
 _KNOWN_TRAINING = frozenset(
     t.lower()
     for t in (
-        "GPTBot", "Google-Extended", "Applebot-Extended", "CCBot", "ClaudeBot", "anthropic-ai",
-        "meta-externalagent", "Meta-ExternalAgent", "FacebookBot", "Bytespider", "cohere-training-data-crawler",
+        "GPTBot",
+        "Google-Extended",
+        "Applebot-Extended",
+        "CCBot",
+        "ClaudeBot",
+        "anthropic-ai",
+        "meta-externalagent",
+        "Meta-ExternalAgent",
+        "FacebookBot",
+        "Bytespider",
+        "cohere-training-data-crawler",
     )
 )
 
@@ -147,9 +156,4 @@ def _is_token(token: object) -> bool:
     # RFC 9309 product tokens are [A-Za-z_-]; the list also holds names with digits, dots and spaces
     # ("Brightbot 1.0"), which robots.txt parsers match on their first word. Refuse only what would
     # break the line: empty names and control characters, '#' and ':'.
-    return (
-        isinstance(token, str)
-        and bool(rfc9309_identifier(token))
-        and not re.search(r"[\x00-\x1f#:]", token)
-    )
-
+    return isinstance(token, str) and bool(rfc9309_identifier(token)) and not re.search(r"[\x00-\x1f#:]", token)

@@ -34,8 +34,15 @@ ROBOTS_TTL = 24 * 3600  # RFC 9309 §2.4: a cached robots.txt should not be used
 TDMREP_TTL = 24 * 3600
 FAILURE_TTL = 600  # an unreachable origin is retried after ten minutes, not on every URL
 MAX_RSL_PER_URL = 3
-_BODY_TYPES = ("text/html", "application/xhtml+xml", "image/", "audio/", "video/", "application/pdf",
-               "application/epub+zip")
+_BODY_TYPES = (
+    "text/html",
+    "application/xhtml+xml",
+    "image/",
+    "audio/",
+    "video/",
+    "application/pdf",
+    "application/epub+zip",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +84,18 @@ class _RobotsEntry:
 class SignalChecker:
     """Reusable checker holding the per-origin caches; one per crawl."""
 
-    def __init__(self, *, user_agent: str = DEFAULT_USER_AGENT, client: httpx.AsyncClient | None = None,
-                 limits: FetchLimits = FetchLimits(), per_host: int = 4, concurrency: int = 64,
-                 fetch_bodies: bool = True, read_c2pa: bool = True, allow_private: bool = False):
+    def __init__(
+        self,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        client: httpx.AsyncClient | None = None,
+        limits: FetchLimits = FetchLimits(),
+        per_host: int = 4,
+        concurrency: int = 64,
+        fetch_bodies: bool = True,
+        read_c2pa: bool = True,
+        allow_private: bool = False,
+    ):
         """``allow_private`` lets the checker's own clients connect to loopback, private and link-local
         addresses, which are refused otherwise; a ``client`` passed in is used as it is."""
         self.user_agent = user_agent
@@ -126,9 +142,13 @@ class SignalChecker:
         if c is None:
             if self._ssl is None:
                 self._ssl = httpx.create_ssl_context()
-            c = self._clients[host] = make_client(user_agent=self.user_agent, limits=self.limits,
-                                                  max_connections=self._per_host, ssl_context=self._ssl,
-                                                  allow_private=self.allow_private)
+            c = self._clients[host] = make_client(
+                user_agent=self.user_agent,
+                limits=self.limits,
+                max_connections=self._per_host,
+                ssl_context=self._ssl,
+                allow_private=self.allow_private,
+            )
         return c
 
     # -- public ----------------------------------------------------------------------------------
@@ -145,9 +165,15 @@ class SignalChecker:
                 async with asyncio.timeout(self.limits.url_deadline):
                     return await self._check(url)
         except TimeoutError:
-            return SignalReport(url, Terms(), None, errors=(
-                f"{url}: unreachable (no complete answer within the URL's deadline of "
-                f"{self.limits.url_deadline:g} s); nothing read",))
+            return SignalReport(
+                url,
+                Terms(),
+                None,
+                errors=(
+                    f"{url}: unreachable (no complete answer within the URL's deadline of "
+                    f"{self.limits.url_deadline:g} s); nothing read",
+                ),
+            )
         except Exception as e:  # a bug or an unforeseen input must not sink the batch
             return SignalReport(url, Terms(), None, errors=(f"internal error: {type(e).__name__}: {e}",))
 
@@ -228,8 +254,17 @@ class SignalChecker:
                 retrievals.append(fetched.retrieval)
                 terms += rsl_mod.terms_from_rsl(doc, url, retrieval=fetched.retrieval, channel="link")
         combined = combine_signals(terms)
-        return SignalReport(url, combined.terms, allowed, status, final_url, media_type, tuple(errors),
-                            tuple(retrievals), combined.set_aside)
+        return SignalReport(
+            url,
+            combined.terms,
+            allowed,
+            status,
+            final_url,
+            media_type,
+            tuple(errors),
+            tuple(retrievals),
+            combined.set_aside,
+        )
 
     def _body_terms(self, url: str, body: Fetched, media_type: str | None):
         terms = Terms()
@@ -251,8 +286,9 @@ class SignalChecker:
         else:
             fs = files.read_file(body.body, media_type=media_type, item=url, with_c2pa=self.read_c2pa)
             errors.extend(f"{url}: {e}" for e in fs.errors)
-            terms += files.terms_from_file(files.FileSignals(fs.data_mining, fs.other_constraints, None, fs.c2pa),
-                                           retrieval=body.retrieval)
+            terms += files.terms_from_file(
+                files.FileSignals(fs.data_mining, fs.other_constraints, None, fs.c2pa), retrieval=body.retrieval
+            )
             layer = fs.tdm
         return terms, layer, links, errors
 
@@ -266,8 +302,14 @@ class SignalChecker:
     async def _get(self, url: str, method: str, *, max_bytes: int | None = None) -> Fetched:
         host = urlsplit(url).netloc.lower()
         async with self._sem, self._host_sem(host):
-            return await fetch(self._client_for(host), url, method=method, limits=self.limits, max_bytes=max_bytes,
-                               user_agent=self.user_agent)
+            return await fetch(
+                self._client_for(host),
+                url,
+                method=method,
+                limits=self.limits,
+                max_bytes=max_bytes,
+                user_agent=self.user_agent,
+            )
 
     async def _once(self, kind: str, key: str, make):
         """Run ``make()`` once per (kind, key) even when many URLs of an origin arrive together. It runs as
@@ -305,11 +347,16 @@ class SignalChecker:
             else:
                 why = f.error or f"HTTP {f.status}"
                 if f.error and "redirects" in f.error:  # RFC 9309 §2.3.1.2: may be taken as unavailable
-                    entry = _RobotsEntry(RobotsTxt(groups=()), f, f"{where}: {why}; treated as unavailable",
-                                         now + FAILURE_TTL)
+                    entry = _RobotsEntry(
+                        RobotsTxt(groups=()), f, f"{where}: {why}; treated as unavailable", now + FAILURE_TTL
+                    )
                 else:  # unreachable: complete disallow
-                    entry = _RobotsEntry(RobotsTxt.parse("User-agent: *\nDisallow: /\n"), f,
-                                         f"{where}: unreachable ({why}); everything disallowed", now + FAILURE_TTL)
+                    entry = _RobotsEntry(
+                        RobotsTxt.parse("User-agent: *\nDisallow: /\n"),
+                        f,
+                        f"{where}: unreachable ({why}); everything disallowed",
+                        now + FAILURE_TTL,
+                    )
             self._robots[origin] = entry
             return entry
 
@@ -366,14 +413,16 @@ def _wants_body(media_type: str | None) -> bool:
     return media_type is not None and media_type.startswith(_BODY_TYPES)
 
 
-async def check_urls_async(urls: Sequence[str], *, user_agent: str = DEFAULT_USER_AGENT,
-                           client: httpx.AsyncClient | None = None, **options) -> list[SignalReport]:
+async def check_urls_async(
+    urls: Sequence[str], *, user_agent: str = DEFAULT_USER_AGENT, client: httpx.AsyncClient | None = None, **options
+) -> list[SignalReport]:
     async with SignalChecker(user_agent=user_agent, client=client, **options) as checker:
         return await checker.check_many(urls)
 
 
-def check_urls(urls: Sequence[str], *, user_agent: str = DEFAULT_USER_AGENT,
-               client: httpx.AsyncClient | None = None, **options) -> list[SignalReport]:
+def check_urls(
+    urls: Sequence[str], *, user_agent: str = DEFAULT_USER_AGENT, client: httpx.AsyncClient | None = None, **options
+) -> list[SignalReport]:
     """Check URLs against every web signal; one report per URL, in input order."""
     return asyncio.run(check_urls_async(urls, user_agent=user_agent, client=client, **options))
 

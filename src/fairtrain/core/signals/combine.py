@@ -64,8 +64,10 @@ def combine_signals(terms: Terms) -> CombinedSignals:
     for s in statements:
         explicit = _explicit_for(s, statements) if _inferred(s) else None
         if explicit is not None:
-            note = (f"set aside: {_inferred(s)} is an inferred reading; {explicit.provenance.source} "
-                    f"says {s.category.value}={explicit.value.value} explicitly")
+            note = (
+                f"set aside: {_inferred(s)} is an inferred reading; {explicit.provenance.source} "
+                f"says {s.category.value}={explicit.value.value} explicitly"
+            )
             set_aside.append(Reason(s, False, note))
         else:
             kept.append(s)
@@ -84,6 +86,7 @@ def decide_signals(category: Category, terms: Terms) -> Decision:
 
 # -- internals -----------------------------------------------------------------------------------
 
+
 def _inferred(s: Statement) -> str | None:
     ev = s.provenance.evidence
     why = ev.get("inferred") or ev.get("heuristic")
@@ -94,8 +97,17 @@ def _explicit_for(s: Statement, statements: Iterable[Statement]) -> Statement | 
     party = s.provenance.party
     if party is None:
         return None
-    return next((t for t in statements if t.category is s.category and t.provenance.party == party
-                 and not _inferred(t) and t.value is not Value.UNKNOWN), None)
+    return next(
+        (
+            t
+            for t in statements
+            if t.category is s.category
+            and t.provenance.party == party
+            and not _inferred(t)
+            and t.value is not Value.UNKNOWN
+        ),
+        None,
+    )
 
 
 def _is_offer_document(s: Statement) -> bool:
@@ -105,11 +117,13 @@ def _is_offer_document(s: Statement) -> bool:
     return src.startswith(_RSL) or (src.startswith(_TDMREP) and s.value is Value.LICENCE)
 
 
-def _offer_view(category: Category, party: str,
-                statements: Iterable[Statement]) -> tuple[Value | None, list[str]]:
+def _offer_view(category: Category, party: str, statements: Iterable[Statement]) -> tuple[Value | None, list[str]]:
     """The origin's licensing documents on ``category``: their most specific word, and who says it."""
-    docs = [t for t in statements if t.provenance.party == party and _is_offer_document(t)
-            and t.category in category.lineage]
+    docs = [
+        t
+        for t in statements
+        if t.provenance.party == party and _is_offer_document(t) and t.category in category.lineage
+    ]
     if not docs:
         return None, []
     deepest = max(t.category.depth for t in docs)
@@ -127,6 +141,7 @@ def _licence_if_offered(s: Statement, statements: list[Statement]) -> Statement:
     evidence = dict(s.provenance.evidence)
     evidence[_READ_AS] = "licence"
     evidence["signal_value"] = "deny"
-    evidence["because"] = (f"a yes/no 'no' reserves the right; {party} offers {s.category.value} "
-                           f"under licence in {', '.join(sources)}")
+    evidence["because"] = (
+        f"a yes/no 'no' reserves the right; {party} offers {s.category.value} under licence in {', '.join(sources)}"
+    )
     return replace(s, value=Value.LICENCE, provenance=replace(s.provenance, evidence=evidence))

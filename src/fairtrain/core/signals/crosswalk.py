@@ -72,6 +72,7 @@ IPTC_DMI: dict[str, tuple[Category, ...]] = {
     "DMI-PROHIBITED-AIMLTRAINING": (Category.TRAIN_AI,),
     "DMI-PROHIBITED-GENAIMLTRAINING": (Category.TRAIN_GENAI,),
     "DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING": (
-        Category.TRAIN_AI, Category.AI_INPUT,  # everything under tdm but search
+        Category.TRAIN_AI,
+        Category.AI_INPUT,  # everything under tdm but search
     ),
 }

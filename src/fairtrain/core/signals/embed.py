@@ -183,7 +183,9 @@ def embed_c2pa(data: bytes, policy: SignalPolicy, credentials: C2paCredentials, 
     }
     try:
         signer = c2pa.Signer.from_info(
-            c2pa.C2paSignerInfo(alg, credentials.certificate_chain_pem, credentials.private_key_pem, credentials.tsa_url)
+            c2pa.C2paSignerInfo(
+                alg, credentials.certificate_chain_pem, credentials.private_key_pem, credentials.tsa_url
+            )
         )
         # No thumbnails: c2pa-python would embed a re-encoded copy of the work as the parent
         # ingredient's thumbnail (+744 KB and 28x the time on a 1.4 MB JPEG; 10 ms vs 284 ms).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from fairtrain._version import __version__
@@ -34,12 +34,18 @@ class Retrieval:
     sha256: str | None = None
 
     @classmethod
-    def of(cls, raw: bytes | str | None, *, url: str | None = None, status: int | None = None,
-           fetched_at: datetime | None = None) -> Retrieval:
+    def of(
+        cls,
+        raw: bytes | str | None,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        fetched_at: datetime | None = None,
+    ) -> Retrieval:
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
         digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
-        return cls(url=url, status=status, fetched_at=fetched_at or datetime.now(timezone.utc), sha256=digest)
+        return cls(url=url, status=status, fetched_at=fetched_at or datetime.now(UTC), sha256=digest)
 
     @property
     def origin(self) -> str | None:
@@ -54,8 +60,15 @@ def parser_id(module: str) -> str:
     return f"fairtrain.signals.{module}/{VERSION}"
 
 
-def statement(category: Category, value: Value, *, source: str, retrieval: Retrieval | None, parser: str,
-              detail: Mapping[str, object] | None = None) -> Statement:
+def statement(
+    category: Category,
+    value: Value,
+    *,
+    source: str,
+    retrieval: Retrieval | None,
+    parser: str,
+    detail: Mapping[str, object] | None = None,
+) -> Statement:
     r = retrieval or Retrieval()
     evidence: dict[str, object] = {
         "url": r.url,
@@ -66,13 +79,23 @@ def statement(category: Category, value: Value, *, source: str, retrieval: Retri
     }
     if detail:
         evidence.update(detail)
-    return Statement(category=category, value=value, level=Level.SIGNAL,
-                     provenance=Provenance(source=source, party=r.origin, at=r.fetched_at, evidence=evidence))
+    return Statement(
+        category=category,
+        value=value,
+        level=Level.SIGNAL,
+        provenance=Provenance(source=source, party=r.origin, at=r.fetched_at, evidence=evidence),
+    )
 
 
-def yes_no_statements(prefs: Mapping[str, bool], table: Mapping[str, Category], *, source: str,
-                      retrieval: Retrieval | None, parser: str,
-                      detail: Mapping[str, object] | None = None) -> Terms:
+def yes_no_statements(
+    prefs: Mapping[str, bool],
+    table: Mapping[str, Category],
+    *,
+    source: str,
+    retrieval: Retrieval | None,
+    parser: str,
+    detail: Mapping[str, object] | None = None,
+) -> Terms:
     """Statements for a ``label -> allowed`` mapping; labels outside ``table`` are ignored."""
     out = []
     for label, allowed in prefs.items():
@@ -80,8 +103,11 @@ def yes_no_statements(prefs: Mapping[str, bool], table: Mapping[str, Category], 
         if cat is None:
             continue
         d = {"label": label, **(detail or {})}
-        out.append(statement(cat, Value.ALLOW if allowed else Value.DENY, source=source,
-                             retrieval=retrieval, parser=parser, detail=d))
+        out.append(
+            statement(
+                cat, Value.ALLOW if allowed else Value.DENY, source=source, retrieval=retrieval, parser=parser, detail=d
+            )
+        )
     return Terms(tuple(out))
 
 

@@ -15,7 +15,7 @@ import socket
 import ssl
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpcore
 import httpx
@@ -45,7 +45,7 @@ class Fetched:
     headers: httpx.Headers = field(default_factory=httpx.Headers)
     body: bytes = b""
     truncated: bool = False  # the body went past the cap and the rest was not read
-    fetched_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     error: str | None = None
     redirects: tuple[str, ...] = ()
 
@@ -68,8 +68,15 @@ def refused_address(address: str) -> str | None:
         ip = ip.ipv4_mapped
     if ip.is_global:
         return None
-    kind = ("a loopback" if ip.is_loopback else "a link-local" if ip.is_link_local else
-            "a private" if ip.is_private else "not a public")
+    kind = (
+        "a loopback"
+        if ip.is_loopback
+        else "a link-local"
+        if ip.is_link_local
+        else "a private"
+        if ip.is_private
+        else "not a public"
+    )
     return f"{kind} address"
 
 
@@ -81,8 +88,9 @@ class _PublicOnly(httpcore.AsyncNetworkBackend):
     def __init__(self) -> None:
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None, socket_options=None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options=None
+    ) -> httpcore.AsyncNetworkStream:
         try:
             async with asyncio.timeout(timeout):
                 infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -94,12 +102,14 @@ class _PublicOnly(httpcore.AsyncNetworkBackend):
                 raise httpcore.ConnectError(f"refused: {host} is {a}, {why} (allow with --allow-private-urls)")
         for a in addresses[:-1]:
             try:
-                return await self._inner.connect_tcp(a, port, timeout=timeout, local_address=local_address,
-                                                     socket_options=socket_options)
+                return await self._inner.connect_tcp(
+                    a, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except httpcore.ConnectError:
                 continue  # the next checked address (IPv4 after IPv6, say)
-        return await self._inner.connect_tcp(addresses[-1], port, timeout=timeout, local_address=local_address,
-                                             socket_options=socket_options)
+        return await self._inner.connect_tcp(
+            addresses[-1], port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
         raise httpcore.ConnectError("refused: not a network address")
@@ -112,14 +122,22 @@ class _PublicOnlyTransport(httpx.AsyncHTTPTransport):
     def __init__(self, *, ssl_context: ssl.SSLContext | bool, limits: httpx.Limits):
         super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(  # httpx has no parameter for the network backend
-            ssl_context=self._pool._ssl_context, max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_PublicOnly())
+            ssl_context=self._pool._ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PublicOnly(),
+        )
 
 
-def make_client(*, user_agent: str = DEFAULT_USER_AGENT, limits: FetchLimits = FetchLimits(),
-                max_connections: int = 100, ssl_context: ssl.SSLContext | None = None,
-                allow_private: bool = False) -> httpx.AsyncClient:
+def make_client(
+    *,
+    user_agent: str = DEFAULT_USER_AGENT,
+    limits: FetchLimits = FetchLimits(),
+    max_connections: int = 100,
+    ssl_context: ssl.SSLContext | None = None,
+    allow_private: bool = False,
+) -> httpx.AsyncClient:
     """An httpx client for :func:`fetch`. Pass one ``ssl_context`` to many clients: building one loads
     the CA bundle, about 25 ms of CPU each time. Unless ``allow_private``, it connects to public
     addresses only (:func:`refused_address`): a dataset's URLs must not reach the machine's own services."""
@@ -136,8 +154,15 @@ def make_client(*, user_agent: str = DEFAULT_USER_AGENT, limits: FetchLimits = F
     )
 
 
-async def fetch(client: httpx.AsyncClient, url: str, *, method: str = "GET", limits: FetchLimits = FetchLimits(),
-                max_bytes: int | None = None, user_agent: str | None = None) -> Fetched:
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    method: str = "GET",
+    limits: FetchLimits = FetchLimits(),
+    max_bytes: int | None = None,
+    user_agent: str | None = None,
+) -> Fetched:
     """Fetch one URL within ``limits``. Never raises for network or protocol trouble: see ``error``."""
     cap = limits.max_body_bytes if max_bytes is None else max_bytes
     chain: list[str] = []
@@ -145,8 +170,14 @@ async def fetch(client: httpx.AsyncClient, url: str, *, method: str = "GET", lim
         async with asyncio.timeout(limits.deadline):
             return await _fetch(client, url, method, limits, cap, chain, user_agent)
     except TimeoutError:
-        return Fetched(url, chain[-1] if chain else url, method, None,
-                       error=f"timed out after {limits.deadline:g} s", redirects=tuple(chain))
+        return Fetched(
+            url,
+            chain[-1] if chain else url,
+            method,
+            None,
+            error=f"timed out after {limits.deadline:g} s",
+            redirects=tuple(chain),
+        )
 
 
 async def _fetch(client, url, method, limits, cap, chain, user_agent) -> Fetched:
@@ -159,8 +190,9 @@ async def _fetch(client, url, method, limits, cap, chain, user_agent) -> Fetched
         except httpx.TimeoutException as e:
             return Fetched(url, current, method, None, error=f"timeout ({type(e).__name__})", redirects=tuple(chain))
         except (httpx.HTTPError, ValueError, OSError) as e:
-            return Fetched(url, current, method, None, error=f"{type(e).__name__}: {str(e)[:200]}",
-                           redirects=tuple(chain))
+            return Fetched(
+                url, current, method, None, error=f"{type(e).__name__}: {str(e)[:200]}", redirects=tuple(chain)
+            )
         try:
             if resp.is_redirect and "location" in resp.headers:
                 chain.append(current)
@@ -169,18 +201,34 @@ async def _fetch(client, url, method, limits, cap, chain, user_agent) -> Fetched
             if method == "HEAD":
                 return Fetched(url, current, method, resp.status_code, resp.headers, redirects=tuple(chain))
             body, truncated, err = await _read_body(resp, cap)
-            return Fetched(url, current, method, resp.status_code, resp.headers, body, truncated,
-                           error=err, redirects=tuple(chain))
+            return Fetched(
+                url, current, method, resp.status_code, resp.headers, body, truncated, error=err, redirects=tuple(chain)
+            )
         except httpx.TimeoutException as e:
-            return Fetched(url, current, method, resp.status_code, resp.headers,
-                           error=f"timeout while reading body ({type(e).__name__})", redirects=tuple(chain))
+            return Fetched(
+                url,
+                current,
+                method,
+                resp.status_code,
+                resp.headers,
+                error=f"timeout while reading body ({type(e).__name__})",
+                redirects=tuple(chain),
+            )
         except (httpx.HTTPError, OSError) as e:
-            return Fetched(url, current, method, resp.status_code, resp.headers,
-                           error=f"{type(e).__name__}: {str(e)[:200]}", redirects=tuple(chain))
+            return Fetched(
+                url,
+                current,
+                method,
+                resp.status_code,
+                resp.headers,
+                error=f"{type(e).__name__}: {str(e)[:200]}",
+                redirects=tuple(chain),
+            )
         finally:
             await resp.aclose()
-    return Fetched(url, current, method, None, error=f"more than {limits.max_redirects} redirects",
-                   redirects=tuple(chain))
+    return Fetched(
+        url, current, method, None, error=f"more than {limits.max_redirects} redirects", redirects=tuple(chain)
+    )
 
 
 async def _read_body(resp: httpx.Response, cap: int) -> tuple[bytes, bool, str | None]:

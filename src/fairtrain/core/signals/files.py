@@ -46,8 +46,11 @@ _DMI_ALIASES = {
     "PROHIBITED, SEE PLUS:OTHERCONSTRAINTS": "DMI-PROHIBITED-SEECONSTRAINT",
 }
 # prohibited, with the details in another field we do not evaluate: read as prohibited for all mining
-_DMI_SEE = ("DMI-PROHIBITED-SEECONSTRAINT", "DMI-PROHIBITED-SEEEMBEDDEDRIGHTSEXPR",
-            "DMI-PROHIBITED-SEELINKEDRIGHTSEXPR")
+_DMI_SEE = (
+    "DMI-PROHIBITED-SEECONSTRAINT",
+    "DMI-PROHIBITED-SEEEMBEDDEDRIGHTSEXPR",
+    "DMI-PROHIBITED-SEELINKEDRIGHTSEXPR",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ def xmp_packets(data: bytes) -> list[bytes]:
         if end < 0:
             pos = m.end()
             continue
-        out.append(data[m.start():end + len(end_tag)])
+        out.append(data[m.start() : end + len(end_tag)])
         pos = end + len(end_tag)
     return out
 
@@ -99,7 +102,7 @@ def read_xmp(xmp: bytes | str) -> tuple[tuple[str, ...], tuple[str, ...], TdmSig
                 codes.append(v)
         elif prefix in prefixes and local == "otherconstraints":
             # a lang-alt: the text sits in the first rdf:li below it
-            text = el.text or next((e.text for e in s.elements[i + 1:i + 4] if e.tag == "rdf:li" and e.text), "")
+            text = el.text or next((e.text for e in s.elements[i + 1 : i + 4] if e.tag == "rdf:li" and e.text), "")
             if text:
                 constraints.append(text)
         for k, v in el.attrs.items():
@@ -146,8 +149,7 @@ def training_mining_from_store(store: Mapping) -> tuple[C2paTrainingMining, ...]
     return tuple(out)
 
 
-def read_file(data: bytes, *, media_type: str | None = None, item: str = "file",
-              with_c2pa: bool = True) -> FileSignals:
+def read_file(data: bytes, *, media_type: str | None = None, item: str = "file", with_c2pa: bool = True) -> FileSignals:
     """Every embedded signal in a file's bytes. Unreadable parts are recorded in ``errors``."""
     codes: list[str] = []
     constraints: list[str] = []
@@ -176,27 +178,44 @@ def terms_from_file(signals: FileSignals, *, retrieval: Retrieval | None = None)
         if signals.other_constraints:
             detail["plus:OtherConstraints"] = signals.other_constraints[0]
         if code == "DMI-ALLOWED":
-            out.append(statement(Category.TDM, Value.ALLOW, source="xmp:plus", retrieval=retrieval, parser=PARSER,
-                                 detail=detail))
+            out.append(
+                statement(
+                    Category.TDM, Value.ALLOW, source="xmp:plus", retrieval=retrieval, parser=PARSER, detail=detail
+                )
+            )
             continue
         cats = (Category.TDM,) if code in _DMI_SEE else crosswalk.IPTC_DMI.get(code, ())
         for cat in cats:
-            out.append(statement(cat, Value.DENY, source="xmp:plus", retrieval=retrieval, parser=PARSER,
-                                 detail=detail))
+            out.append(statement(cat, Value.DENY, source="xmp:plus", retrieval=retrieval, parser=PARSER, detail=detail))
         if code == "DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING":
-            out.append(statement(Category.SEARCH, Value.ALLOW, source="xmp:plus", retrieval=retrieval,
-                                 parser=PARSER, detail=detail))
+            out.append(
+                statement(
+                    Category.SEARCH, Value.ALLOW, source="xmp:plus", retrieval=retrieval, parser=PARSER, detail=detail
+                )
+            )
     for a in signals.c2pa:
         prefix = a.label.split(".", 1)[0] + "."
         for key, use in a.entries.items():
-            cat = crosswalk.CAWG.get(key[len(prefix):] if key.startswith(prefix) else key)
+            cat = crosswalk.CAWG.get(key[len(prefix) :] if key.startswith(prefix) else key)
             if cat is None:
                 continue
             value = Value.ALLOW if use == "allowed" else Value.DENY  # constrained => notAllowed
-            out.append(statement(cat, value, source=a.label, retrieval=retrieval, parser=PARSER,
-                                 detail={"entry": key, "use": use, "manifest": a.manifest,
-                                         "validation_state": a.validation_state,
-                                         "verified": a.validation_state in ("Valid", "Trusted")}))
+            out.append(
+                statement(
+                    cat,
+                    value,
+                    source=a.label,
+                    retrieval=retrieval,
+                    parser=PARSER,
+                    detail={
+                        "entry": key,
+                        "use": use,
+                        "manifest": a.manifest,
+                        "validation_state": a.validation_state,
+                        "verified": a.validation_state in ("Valid", "Trusted"),
+                    },
+                )
+            )
     terms = Terms(tuple(out))
     if signals.tdm is not None:
         terms += terms_from_tdmrep(signals.tdm, retrieval=retrieval)
@@ -206,6 +225,6 @@ def terms_from_file(signals: FileSignals, *, retrieval: Retrieval | None = None)
 def _dmi_code(value: str) -> str:
     v = value.strip()
     if v.startswith(crosswalk.IPTC_DMI_PREFIX):
-        v = v[len(crosswalk.IPTC_DMI_PREFIX):]
+        v = v[len(crosswalk.IPTC_DMI_PREFIX) :]
     key = v.upper()
     return _DMI_ALIASES.get(key, key)

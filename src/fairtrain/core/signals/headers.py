@@ -51,13 +51,15 @@ DIRECTIVES: Mapping[str, tuple[Category, ...]] = {
 # Readings that go beyond what the directive names (noai names training; input is DeviantArt's gloss;
 # noarchive and nocache name caching): marked ``inferred``, so an explicit signal of the same origin for
 # that category prevails (fairtrain.core.signals.combine).
-INFERRED: frozenset[tuple[str, Category]] = frozenset({
-    ("noai", Category.AI_INPUT),
-    ("noimageai", Category.AI_INPUT),
-    ("noarchive", Category.TRAIN_AI),
-    ("noarchive", Category.AI_INPUT),
-    ("nocache", Category.AI_INPUT),
-})
+INFERRED: frozenset[tuple[str, Category]] = frozenset(
+    {
+        ("noai", Category.AI_INPUT),
+        ("noimageai", Category.AI_INPUT),
+        ("noarchive", Category.TRAIN_AI),
+        ("noarchive", Category.AI_INPUT),
+        ("nocache", Category.AI_INPUT),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,9 @@ def parse_links(values: list[str], *, base_url: str | None = None) -> list[tuple
     """RFC 8288 ``Link`` values as ``(absolute URL, {param: value})``."""
     out = []
     for value in values:
-        for m in re.finditer(r"<([^>]*)>((?:\s*;\s*[^;,=\s]+(?:\s*=\s*(?:\"[^\"]*\"|[^;,\s]*))?)*)",
-                             value[:MAX_HEADER_CHARS]):
+        for m in re.finditer(
+            r"<([^>]*)>((?:\s*;\s*[^;,=\s]+(?:\s*=\s*(?:\"[^\"]*\"|[^;,\s]*))?)*)", value[:MAX_HEADER_CHARS]
+        ):
             params = {}
             for p in re.finditer(r";\s*([^;,=\s]+)(?:\s*=\s*(\"[^\"]*\"|[^;,\s]*))?", m.group(2)):
                 params[p.group(1).lower()] = (p.group(2) or "").strip('"')
@@ -105,8 +108,11 @@ def parse_links(values: list[str], *, base_url: str | None = None) -> list[tuple
 
 def license_links(links: list[tuple[str, dict[str, str]]]) -> tuple[str, ...]:
     """RSL documents among ``rel=license`` links (a licence link of another type is not RSL)."""
-    return tuple(url for url, p in links
-                 if "license" in p.get("rel", "").lower().split() and p.get("type", RSL_TYPE).lower() == RSL_TYPE)
+    return tuple(
+        url
+        for url, p in links
+        if "license" in p.get("rel", "").lower().split() and p.get("type", RSL_TYPE).lower() == RSL_TYPE
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +141,15 @@ def read_headers(headers: object, *, base_url: str | None = None) -> HeaderSigna
     )
 
 
-def terms_from_directives(directives: RobotsDirectives, *, user_agent: str, media_type: str | None,
-                          source: str, retrieval: Retrieval | None, parser: str = PARSER) -> Terms:
+def terms_from_directives(
+    directives: RobotsDirectives,
+    *,
+    user_agent: str,
+    media_type: str | None,
+    source: str,
+    retrieval: Retrieval | None,
+    parser: str = PARSER,
+) -> Terms:
     out = []
     for d in sorted(directives.for_agent(user_agent)):
         cats = DIRECTIVES.get(d)
@@ -148,8 +161,7 @@ def terms_from_directives(directives: RobotsDirectives, *, user_agent: str, medi
             detail: dict[str, object] = {"directive": d}
             if (d, cat) in INFERRED:
                 detail["inferred"] = f"{d} read as {cat.value}"
-            out.append(statement(cat, Value.DENY, source=source, retrieval=retrieval, parser=parser,
-                                 detail=detail))
+            out.append(statement(cat, Value.DENY, source=source, retrieval=retrieval, parser=parser, detail=detail))
     return Terms(tuple(out))
 
 
@@ -159,10 +171,17 @@ def terms_from_headers(signals: HeaderSignals, *, user_agent: str, retrieval: Re
     TDMRep header values are *not* included: they are one layer of :func:`.tdmrep.resolve`.
     """
     token = product_token(user_agent) or user_agent
-    terms = terms_from_directives(signals.robots, user_agent=token, media_type=signals.media_type,
-                                  source="http:x-robots-tag", retrieval=retrieval)
-    terms += yes_no_statements(signals.content_usage, crosswalk.AIPREF, source="http:content-usage",
-                               retrieval=retrieval, parser=PARSER)
-    terms += yes_no_statements(signals.content_signal, crosswalk.CONTENT_SIGNAL, source="http:content-signal",
-                               retrieval=retrieval, parser=PARSER)
+    terms = terms_from_directives(
+        signals.robots, user_agent=token, media_type=signals.media_type, source="http:x-robots-tag", retrieval=retrieval
+    )
+    terms += yes_no_statements(
+        signals.content_usage, crosswalk.AIPREF, source="http:content-usage", retrieval=retrieval, parser=PARSER
+    )
+    terms += yes_no_statements(
+        signals.content_signal,
+        crosswalk.CONTENT_SIGNAL,
+        source="http:content-signal",
+        retrieval=retrieval,
+        parser=PARSER,
+    )
     return terms

@@ -19,8 +19,21 @@ from fairtrain.core.signals.tdmrep import from_html as tdm_from_html
 from fairtrain.core.vocab import Terms
 
 PARSER = parser_id("html")
-_NOT_BOTS = frozenset({"description", "keywords", "viewport", "author", "generator", "referrer", "theme-color",
-                       "tdm-reservation", "tdm-policy", "format-detection", "color-scheme"})
+_NOT_BOTS = frozenset(
+    {
+        "description",
+        "keywords",
+        "viewport",
+        "author",
+        "generator",
+        "referrer",
+        "theme-color",
+        "tdm-reservation",
+        "tdm-policy",
+        "format-detection",
+        "color-scheme",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +66,20 @@ def read_html(html: bytes | str, *, base_url: str | None = None) -> HtmlSignals:
         if "license" in rels and el.attrs.get("type", "").lower() == RSL_TYPE and el.attrs.get("href"):
             href = el.attrs["href"].strip()
             licenses.append(urljoin(base_url, href) if base_url else href)
-    inline = tuple(el.text for el in s.find("script")
-                   if el.attrs.get("type", "").strip().lower() == RSL_TYPE and el.text)
+    inline = tuple(
+        el.text for el in s.find("script") if el.attrs.get("type", "").strip().lower() == RSL_TYPE and el.text
+    )
     return HtmlSignals(RobotsDirectives(scopes), tdm_from_html(s), tuple(licenses), inline)
 
 
 def terms_from_html(signals: HtmlSignals, *, user_agent: str, retrieval: Retrieval | None = None) -> Terms:
     """Statements from robots meta. TDMRep meta is a layer of :func:`.tdmrep.resolve`; RSL needs :mod:`.rsl`."""
     token = product_token(user_agent) or user_agent
-    return terms_from_directives(signals.robots, user_agent=token, media_type="text/html",
-                                 source="html:meta-robots", retrieval=retrieval, parser=PARSER)
+    return terms_from_directives(
+        signals.robots,
+        user_agent=token,
+        media_type="text/html",
+        source="html:meta-robots",
+        retrieval=retrieval,
+        parser=PARSER,
+    )

@@ -112,8 +112,10 @@ class SignalPolicy:
         base = _check_url(self.base_url, "site base URL").rstrip("/")
         object.__setattr__(self, "base_url", base)
         if urlsplit(base).path not in ("", "/"):
-            raise SignalRenderError(f"site base URL {self.base_url!r}: must be an origin, without a path "
-                                    "(give the path as the policy's scope)")
+            raise SignalRenderError(
+                f"site base URL {self.base_url!r}: must be an origin, without a path "
+                "(give the path as the policy's scope)"
+            )
         scope = self.scope.rstrip("/")
         if scope and not _SCOPE.fullmatch(scope):
             raise SignalRenderError(f"scope {self.scope!r}: a path of letters, digits and -._~ segments, like /blog")
@@ -133,7 +135,9 @@ class SignalPolicy:
             raise SignalRenderError("policy: a licence value needs at least one licence URL to point licensees at")
         object.__setattr__(self, "values", types.MappingProxyType(dict(self.values)))
         object.__setattr__(
-            self, "offers", types.MappingProxyType({c: o for c, o in self.offers.items() if self.values[c] is Value.LICENCE})
+            self,
+            "offers",
+            types.MappingProxyType({c: o for c, o in self.offers.items() if self.values[c] is Value.LICENCE}),
         )
         object.__setattr__(self, "licence_urls", tuple(self.licence_urls))
         object.__setattr__(self, "_digest", hashlib.sha256(self.canonical_json().encode()).hexdigest())
@@ -215,7 +219,13 @@ class SignalPolicy:
                     raise SignalRenderError(f"decision {d.category.value}: licence without an offer")
                 offers[d.category] = d.offers[0]
         return cls.from_values(
-            party, base_url, values, policy_url=policy_url, offers=offers, licence_urls=licence_urls, issued=issued,
+            party,
+            base_url,
+            values,
+            policy_url=policy_url,
+            offers=offers,
+            licence_urls=licence_urls,
+            issued=issued,
             scope=scope,
         )
 
@@ -296,7 +306,8 @@ class SignalPolicy:
                 "policy_url": self.policy_url,
                 "licence_urls": list(self.licence_urls),
                 "issued": self.issued.isoformat() if self.issued else None,
-            } | ({"scope": self.scope} if self.scope else {}),
+            }
+            | ({"scope": self.scope} if self.scope else {}),
             sort_keys=True,
             ensure_ascii=False,
             separators=(",", ":"),
@@ -323,17 +334,13 @@ def _token_categories(write_table: Mapping[Category, str], token: str) -> tuple[
 def aipref_preferences(policy: SignalPolicy) -> dict[str, bool]:
     """AIPREF ``Content-Usage`` labels → allowed (``y``) or not (``n``)."""
     tokens = dict.fromkeys(crosswalk.AIPREF_WRITE.values())
-    return {
-        t: policy.covered_value(_token_categories(crosswalk.AIPREF_WRITE, t)) is Value.ALLOW for t in tokens
-    }
+    return {t: policy.covered_value(_token_categories(crosswalk.AIPREF_WRITE, t)) is Value.ALLOW for t in tokens}
 
 
 def content_signals(policy: SignalPolicy) -> dict[str, bool]:
     """Cloudflare ``Content-Signal`` keys → ``yes``/``no``."""
     order = ("search", "ai-input", "ai-train")  # the order contentsignals.org writes them in
-    return {
-        t: policy.covered_value(_token_categories(crosswalk.CONTENT_SIGNAL_WRITE, t)) is Value.ALLOW for t in order
-    }
+    return {t: policy.covered_value(_token_categories(crosswalk.CONTENT_SIGNAL_WRITE, t)) is Value.ALLOW for t in order}
 
 
 def content_usage_value(policy: SignalPolicy) -> str:
@@ -461,9 +468,7 @@ def render_tdm_policy(policy: SignalPolicy) -> str:
     if purposes == {Purpose.RESEARCH}:
         permission["constraint"] = [{"leftOperand": "purpose", "operator": "eq", "rightOperand": "tdm:research"}]
     elif purposes == {Purpose.COMMERCIAL}:
-        permission["constraint"] = [
-            {"leftOperand": "purpose", "operator": "eq", "rightOperand": "tdm:non-research"}
-        ]
+        permission["constraint"] = [{"leftOperand": "purpose", "operator": "eq", "rightOperand": "tdm:non-research"}]
     doc = {
         "@context": ["http://www.w3.org/ns/odrl.jsonld", "http://www.w3.org/ns/tdmrep.jsonld"],
         "@type": "Offer",
@@ -528,9 +533,14 @@ def render_caddy(policy: SignalPolicy) -> str:
 
 def render_html_head(policy: SignalPolicy) -> str:
     """The ``<meta>`` and ``<link>`` elements a site puts in its pages' ``<head>`` (``signals-head.html``)."""
-    return render_document("signals-head.html", policy=policy, name=_one_line(policy.party.name),
-                           digest=policy.digest[:16], directives=robots_tag_directives(policy),
-                           rsl_media_type=RSL_MEDIA_TYPE)
+    return render_document(
+        "signals-head.html",
+        policy=policy,
+        name=_one_line(policy.party.name),
+        digest=policy.digest[:16],
+        directives=robots_tag_directives(policy),
+        rsl_media_type=RSL_MEDIA_TYPE,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -689,8 +699,15 @@ def statement_rows(policy: SignalPolicy, lang: str) -> list[dict[str, str]]:
     for c in Category:
         v = policy.value(c)
         offer = policy.offer(c)
-        rows.append({"category": c.value, "use": _(_CATEGORY_WORDS[c]), "value": v.value,
-                     "status": _(_VALUE_WORDS[v]), "terms": describe_offer(offer, lang) if offer else ""})
+        rows.append(
+            {
+                "category": c.value,
+                "use": _(_CATEGORY_WORDS[c]),
+                "value": v.value,
+                "status": _(_VALUE_WORDS[v]),
+                "terms": describe_offer(offer, lang) if offer else "",
+            }
+        )
     return rows
 
 
@@ -702,8 +719,12 @@ def render_statement(policy: SignalPolicy, lang: str) -> str:
     _ = translator(lang)
     p = policy.party
     kind = _("rights holder") if p.kind is PartyKind.HOLDER else _("organisation acting for its members' repertoire")
-    title, by, site, contact = (_("Reservation of rights for text and data mining and AI"), _("Declared by"),
-                                _("This declaration applies to the works published at"), _("Contact"))
+    title, by, site, contact = (
+        _("Reservation of rights for text and data mining and AI"),
+        _("Declared by"),
+        _("This declaration applies to the works published at"),
+        _("Contact"),
+    )
     out = [
         f"# {title}",
         "",
@@ -731,8 +752,13 @@ def render_statement(policy: SignalPolicy, lang: str) -> str:
     out.append(_("Machine-readable forms of this declaration") + ":")
     # robots.txt and ai.txt are read at a site's root only: a scoped declaration's lie elsewhere, if anywhere.
     root_only = () if policy.scope else (ROBOTS_TXT,)
-    for path in root_only + (TDMREP_JSON,) + ((TDM_POLICY_JSON,) if policy.tdm_licensed else ()) + (RSL_XML,) + (
-            () if policy.scope else (AI_TXT,)):
+    for path in (
+        root_only
+        + (TDMREP_JSON,)
+        + ((TDM_POLICY_JSON,) if policy.tdm_licensed else ())
+        + (RSL_XML,)
+        + (() if policy.scope else (AI_TXT,))
+    ):
         out.append(f"- <{policy.url(path)}>")
     out += ["", _("Declaration digest") + f": `sha256:{policy.digest}`", ""]
     return "\n".join(out)
@@ -767,8 +793,19 @@ def render_kit(policy: SignalPolicy, bots: Iterable[AiBot] | None = None) -> dic
 
 
 # Every path a kit may hold: one a new kit lacks is removed, so an old TDM policy cannot linger.
-_KIT_PATHS = (ROBOTS_TXT, TDMREP_JSON, TDM_POLICY_JSON, RSL_XML, AI_TXT, NGINX_CONF, APACHE_CONF, CADDYFILE,
-              HTML_HEAD, STATEMENT_EN, STATEMENT_KO)
+_KIT_PATHS = (
+    ROBOTS_TXT,
+    TDMREP_JSON,
+    TDM_POLICY_JSON,
+    RSL_XML,
+    AI_TXT,
+    NGINX_CONF,
+    APACHE_CONF,
+    CADDYFILE,
+    HTML_HEAD,
+    STATEMENT_EN,
+    STATEMENT_KO,
+)
 
 
 def write_kit(policy: SignalPolicy, out_dir: str | os.PathLike[str], bots: Iterable[AiBot] | None = None) -> list[Path]:

@@ -98,18 +98,26 @@ def render_jsonld(policy: SignalPolicy, *, name: str, page_url: str, lang: str) 
         "url": page_url,
         "name": name,
         "inLanguage": lang,
-        "copyrightHolder": {"@type": "Person" if policy.party.kind.value == "holder" else "Organization",
-                            "name": policy.party.name, "email": policy.party.email},
+        "copyrightHolder": {
+            "@type": "Person" if policy.party.kind.value == "holder" else "Organization",
+            "name": policy.party.name,
+            "email": policy.party.email,
+        },
         "license": policy.url(RSL_XML),
         "usageInfo": page_url,
         "isAccessibleForFree": True,
         "additionalProperty": [
-            {"@type": "PropertyValue", "propertyID": "fairtrain:" + r["category"], "name": r["use"],
-             "value": r["value"]} | ({"description": r["terms"]} if r["terms"] else {})
+            {
+                "@type": "PropertyValue",
+                "propertyID": "fairtrain:" + r["category"],
+                "name": r["use"],
+                "value": r["value"],
+            }
+            | ({"description": r["terms"]} if r["terms"] else {})
             for r in statement_rows(policy, lang)
         ],
         "sameAs": [policy.url(TDMREP_JSON), policy.url(ODRL_JSON)]
-                  + ([policy.url(TDM_POLICY_JSON)] if policy.tdm_licensed else []),
+        + ([policy.url(TDM_POLICY_JSON)] if policy.tdm_licensed else []),
         "identifier": f"sha256:{policy.digest}",
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)
@@ -149,22 +157,29 @@ def render_badge_svg(policy: SignalPolicy, lang: str) -> str:
     # Hangul is about twice as wide as Latin at the same size.
     width = lambda t: sum(14 if ord(ch) > 0x2E80 else 7 for ch in t) + 16  # noqa: E731
     lw, vw = width(label), width(value)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{lw + vw}" height="24" role="img" '
-            f'aria-label="{xml_escape(label)}: {xml_escape(value)}">'
-            f'<title>{xml_escape(label)}: {xml_escape(value)} (TDM opt-out)</title>'
-            f'<rect width="{lw}" height="24" fill="#444"/><rect x="{lw}" width="{vw}" height="24" fill="{colour}"/>'
-            f'<g fill="#fff" font-family="sans-serif" font-size="12" text-anchor="middle">'
-            f'<text x="{lw / 2:g}" y="16">{xml_escape(label)}</text>'
-            f'<text x="{lw + vw / 2:g}" y="16">{xml_escape(value)}</text></g></svg>\n')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{lw + vw}" height="24" role="img" '
+        f'aria-label="{xml_escape(label)}: {xml_escape(value)}">'
+        f"<title>{xml_escape(label)}: {xml_escape(value)} (TDM opt-out)</title>"
+        f'<rect width="{lw}" height="24" fill="#444"/><rect x="{lw}" width="{vw}" height="24" fill="{colour}"/>'
+        f'<g fill="#fff" font-family="sans-serif" font-size="12" text-anchor="middle">'
+        f'<text x="{lw / 2:g}" y="16">{xml_escape(label)}</text>'
+        f'<text x="{lw + vw / 2:g}" y="16">{xml_escape(value)}</text></g></svg>\n'
+    )
 
 
 def head_elements(policy: SignalPolicy, page_url: str) -> dict[str, object]:
     """What the reservation page's own ``<head>`` carries, for its template."""
-    return {"tdm_reservation": 1 if policy.tdm_reserved else 0,
-            "tdm_policy": policy.tdm_policy_url if policy.tdm_licensed else None,
-            "robots": ", ".join(robots_tag_directives(policy)),
-            "rsl": policy.url(RSL_XML), "tdmrep": policy.url(TDMREP_JSON), "odrl": policy.url(ODRL_JSON),
-            "jsonld_url": policy.url(JSONLD), "canonical": page_url}
+    return {
+        "tdm_reservation": 1 if policy.tdm_reserved else 0,
+        "tdm_policy": policy.tdm_policy_url if policy.tdm_licensed else None,
+        "robots": ", ".join(robots_tag_directives(policy)),
+        "rsl": policy.url(RSL_XML),
+        "tdmrep": policy.url(TDMREP_JSON),
+        "odrl": policy.url(ODRL_JSON),
+        "jsonld_url": policy.url(JSONLD),
+        "canonical": page_url,
+    }
 
 
 def statement_html(markdown_text: str) -> str:

@@ -40,8 +40,16 @@ PARSER = parser_id("robots")
 # Major training crawlers: a site that shuts them out is expressing a training reservation even when it
 # never names us (optout-standards.md §14.2). Reported as a heuristic, separately from our own verdict.
 TRAINING_TOKENS: tuple[str, ...] = (
-    "GPTBot", "CCBot", "ClaudeBot", "Google-Extended", "Applebot-Extended", "meta-externalagent",
-    "Bytespider", "cohere-training-data-crawler", "Ai2Bot-Dolma", "anthropic-ai",
+    "GPTBot",
+    "CCBot",
+    "ClaudeBot",
+    "Google-Extended",
+    "Applebot-Extended",
+    "meta-externalagent",
+    "Bytespider",
+    "cohere-training-data-crawler",
+    "Ai2Bot-Dolma",
+    "anthropic-ai",
 )
 
 
@@ -204,8 +212,14 @@ def path_of(url: str) -> str:
     return path if path.startswith("/") else "/" + path
 
 
-def terms_from_robots(robots: RobotsTxt, url: str, *, user_agent: str, retrieval: Retrieval | None = None,
-                      training_tokens: Sequence[str] = TRAINING_TOKENS) -> Terms:
+def terms_from_robots(
+    robots: RobotsTxt,
+    url: str,
+    *,
+    user_agent: str,
+    retrieval: Retrieval | None = None,
+    training_tokens: Sequence[str] = TRAINING_TOKENS,
+) -> Terms:
     """Statements robots.txt makes about ``url``.
 
     - our own token disallowed: ``tdm`` deny (we may not even fetch it);
@@ -217,27 +231,62 @@ def terms_from_robots(robots: RobotsTxt, url: str, *, user_agent: str, retrieval
     out: list = []
     v = robots.verdict(url, token)
     if not v.allowed:
-        out.append(statement(Category.TDM, Value.DENY, source="robots.txt", retrieval=retrieval, parser=PARSER,
-                             detail={"user_agent": token, "rule": _rule_text(v.rule), "line": v.rule.line
-                                     if v.rule else None, "agents": list(v.agents)}))
+        out.append(
+            statement(
+                Category.TDM,
+                Value.DENY,
+                source="robots.txt",
+                retrieval=retrieval,
+                parser=PARSER,
+                detail={
+                    "user_agent": token,
+                    "rule": _rule_text(v.rule),
+                    "line": v.rule.line if v.rule else None,
+                    "agents": list(v.agents),
+                },
+            )
+        )
     else:
         shut_out = [t for t in training_tokens if not robots.allowed(url, t)]
         if shut_out:
-            out.append(statement(Category.TRAIN_AI, Value.DENY, source="robots.txt", retrieval=retrieval,
-                                 parser=PARSER, detail={"heuristic": "training crawlers disallowed",
-                                                        "tokens": shut_out}))
+            out.append(
+                statement(
+                    Category.TRAIN_AI,
+                    Value.DENY,
+                    source="robots.txt",
+                    retrieval=retrieval,
+                    parser=PARSER,
+                    detail={"heuristic": "training crawlers disallowed", "tokens": shut_out},
+                )
+            )
     terms = Terms(tuple(out))
-    terms += yes_no_statements(robots.content_usage(url, token), crosswalk.AIPREF,
-                               source="robots.txt:content-usage", retrieval=retrieval, parser=PARSER)
-    terms += yes_no_statements(robots.content_signals(url, token), crosswalk.CONTENT_SIGNAL,
-                               source="robots.txt:content-signal", retrieval=retrieval, parser=PARSER)
-    terms += yes_no_statements(robots.ai_training(url, token), crosswalk.AIPREF,
-                               source="robots.txt:ai-training", retrieval=retrieval, parser=PARSER,
-                               detail={"legacy": "draft-canel-robots-ai-control"})
+    terms += yes_no_statements(
+        robots.content_usage(url, token),
+        crosswalk.AIPREF,
+        source="robots.txt:content-usage",
+        retrieval=retrieval,
+        parser=PARSER,
+    )
+    terms += yes_no_statements(
+        robots.content_signals(url, token),
+        crosswalk.CONTENT_SIGNAL,
+        source="robots.txt:content-signal",
+        retrieval=retrieval,
+        parser=PARSER,
+    )
+    terms += yes_no_statements(
+        robots.ai_training(url, token),
+        crosswalk.AIPREF,
+        source="robots.txt:ai-training",
+        retrieval=retrieval,
+        parser=PARSER,
+        detail={"legacy": "draft-canel-robots-ai-control"},
+    )
     return terms
 
 
 # -- internals -----------------------------------------------------------------------------------
+
 
 def _rule_text(rule: AccessRule | None) -> str | None:
     if rule is None:
@@ -268,7 +317,7 @@ def _escape_pattern(value: str) -> str:
     while i < n:
         c = value[i]
         if c == "%" and i + 2 < n and value[i + 1] in _HEX and value[i + 2] in _HEX:
-            out.append("%" + value[i + 1:i + 3].upper())
+            out.append("%" + value[i + 1 : i + 3].upper())
             i += 3
             continue
         if ord(c) >= 0x80:
@@ -312,6 +361,7 @@ def _matcher(pattern: str):
             if anchored:
                 return len(path) - len(last) >= pos and path.endswith(last)
             return path.find(last, pos) >= 0
+
     if len(_MATCHERS) > 100_000:
         _MATCHERS.clear()
     _MATCHERS[pattern] = m
@@ -354,7 +404,7 @@ def _key_value(line: str) -> tuple[str, str, bool] | None:
     key = line[:sep].strip(_WS)
     if not key:
         return None
-    return key, line[sep + 1:].strip(_WS), colon
+    return key, line[sep + 1 :].strip(_WS), colon
 
 
 def _kind(key: str) -> str:
@@ -382,7 +432,7 @@ def _path_pref(value: str, line: int, parse) -> PathPreference:
     if value.startswith("/"):
         cut = re.search(r"[ \t]", value)
         if cut is not None:
-            path, value = _escape_pattern(value[:cut.start()]), value[cut.end():].strip(_WS)
+            path, value = _escape_pattern(value[: cut.start()]), value[cut.end() :].strip(_WS)
     text = _utf8(value)
     return PathPreference(path=path, prefs=parse(text), raw=text, line=line)
 
@@ -410,10 +460,17 @@ class _GroupBuilder:
             self.tokens.add(product_token(value).lower())
 
     def freeze(self) -> RobotsGroup:
-        return RobotsGroup(agents=tuple(self.agents), rules=tuple(self.rules), content_usage=tuple(self.usage),
-                           content_signal=tuple(self.signal), ai_training=tuple(self.training),
-                           licenses=tuple(self.licenses), line=self.line, tokens=frozenset(self.tokens),
-                           is_global=self.is_global)
+        return RobotsGroup(
+            agents=tuple(self.agents),
+            rules=tuple(self.rules),
+            content_usage=tuple(self.usage),
+            content_signal=tuple(self.signal),
+            ai_training=tuple(self.training),
+            licenses=tuple(self.licenses),
+            line=self.line,
+            tokens=frozenset(self.tokens),
+            is_global=self.is_global,
+        )
 
 
 def _build(raw_lines: list[bytes], *, size: int, truncated: bool) -> RobotsTxt:
@@ -450,7 +507,7 @@ def _build(raw_lines: list[bytes], *, size: int, truncated: bool) -> RobotsTxt:
                 slash = pattern.rfind("/")
                 if slash >= 0 and pattern[slash:].startswith("/index.htm"):
                     # Google: "Allow: /dir/index.html" also allows "/dir/" itself
-                    current.rules.append(AccessRule(True, pattern[:slash + 1] + "$", num))
+                    current.rules.append(AccessRule(True, pattern[: slash + 1] + "$", num))
         elif kind == "sitemap":
             sitemaps.append(_utf8(value))
         elif kind == "license":
@@ -462,9 +519,22 @@ def _build(raw_lines: list[bytes], *, size: int, truncated: bool) -> RobotsTxt:
             pref = _path_pref(value, num, parse_content_signal)
             (current.signal if current is not None else signal).append(pref)
         elif kind in ("disallowaitraining", "allowaitraining") and current is not None and value:
-            current.training.append(PathPreference(path=_escape_pattern(value), prefs={"train-ai": kind == "allowaitraining"},
-                                                   raw=_utf8(value), line=num))
+            current.training.append(
+                PathPreference(
+                    path=_escape_pattern(value),
+                    prefs={"train-ai": kind == "allowaitraining"},
+                    raw=_utf8(value),
+                    line=num,
+                )
+            )
     if current is not None:
         groups.append(current.freeze())
-    return RobotsTxt(groups=tuple(groups), sitemaps=tuple(sitemaps), licenses=tuple(licenses),
-                     site_content_usage=tuple(usage), site_content_signal=tuple(signal), size=size, truncated=truncated)
+    return RobotsTxt(
+        groups=tuple(groups),
+        sitemaps=tuple(sitemaps),
+        licenses=tuple(licenses),
+        site_content_usage=tuple(usage),
+        site_content_signal=tuple(signal),
+        size=size,
+        truncated=truncated,
+    )

@@ -143,27 +143,33 @@ def category_descendants(category: Category) -> set[Category]:
     return {c for c in Category if category in c.lineage and c is not category}
 
 
-def terms_from_rsl(doc: RslDocument, url: str, *, retrieval: Retrieval | None = None,
-                   channel: str = "rsl") -> Terms:
+def terms_from_rsl(doc: RslDocument, url: str, *, retrieval: Retrieval | None = None, channel: str = "rsl") -> Terms:
     content = doc.content_for(url)
     out = []
     for cat, value in doc.values(url).items():
         detail: dict[str, object] = {"content_url": content.url if content else None, "channel": channel}
         if content and content.server:
             detail["server"] = content.server
-        offers = [{"payment": lic.payment_type, "amount": lic.amount.to_dict() if lic.amount else None,
-                   "standard": lic.standard, "custom": lic.custom}
-                  for lic in (content.licenses if content else ()) if lic.paid]
+        offers = [
+            {
+                "payment": lic.payment_type,
+                "amount": lic.amount.to_dict() if lic.amount else None,
+                "standard": lic.standard,
+                "custom": lic.custom,
+            }
+            for lic in (content.licenses if content else ())
+            if lic.paid
+        ]
         if value is Value.LICENCE and offers:
             detail["payments"] = offers
         if doc.warnings:
             detail["warnings"] = list(doc.warnings)
-        out.append(statement(cat, value, source=f"rsl:{channel}", retrieval=retrieval, parser=PARSER,
-                             detail=detail))
+        out.append(statement(cat, value, source=f"rsl:{channel}", retrieval=retrieval, parser=PARSER, detail=detail))
     return Terms(tuple(out))
 
 
 # -- internals -----------------------------------------------------------------------------------
+
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]

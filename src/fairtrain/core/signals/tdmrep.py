@@ -186,11 +186,17 @@ def terms_from_tdmrep(signal: TdmSignal | None, *, retrieval: Retrieval | None =
     if signal.rule is not None:
         detail["location"] = signal.rule.location
         detail["rule_index"] = signal.rule.index
-    return Terms((statement(Category.TDM, value, source=f"tdmrep:{signal.layer}", retrieval=retrieval,
-                            parser=PARSER, detail=detail),))
+    return Terms(
+        (
+            statement(
+                Category.TDM, value, source=f"tdmrep:{signal.layer}", retrieval=retrieval, parser=PARSER, detail=detail
+            ),
+        )
+    )
 
 
 # -- internals -----------------------------------------------------------------------------------
+
 
 def _signal(layer: str, reservations: list[str], policies: list[str]) -> TdmSignal:
     errors: list[str] = []

@@ -30,8 +30,14 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
         bulk_insert_tuples(conn, table, keys, [tuple(r[k] for k in keys) for r in rows])
 
 
-def bulk_insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple], *,
-                       constants: Mapping[str, str | int | None] | None = None) -> None:
+def bulk_insert_tuples(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple],
+    *,
+    constants: Mapping[str, str | int | None] | None = None,
+) -> None:
     """Like :func:`bulk_insert` for rows already laid out as tuples in ``columns`` order (the fastest path).
 
     ``constants`` are columns with the same value in every row. On SQLite they are written into the

@@ -29,8 +29,9 @@ def text_problem(column: InstrumentedAttribute, value: str | None) -> str | None
     return None
 
 
-def check_text(column: InstrumentedAttribute, value: str | None, what: str,
-               error: type[Exception] = InvalidInput) -> str | None:
+def check_text(
+    column: InstrumentedAttribute, value: str | None, what: str, error: type[Exception] = InvalidInput
+) -> str | None:
     """``value`` unchanged when ``column`` can store it; otherwise ``error("<what>: <reason>")``."""
     if (problem := text_problem(column, value)) is not None:
         raise error(f"{what}: {problem}")

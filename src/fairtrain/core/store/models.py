@@ -123,8 +123,15 @@ class Work(Base):
         UniqueConstraint("org_id", "work_ref"),
         CheckConstraint("status IN ('active', 'disputed', 'rejected')", name="status"),
         # Partial: most works lack most identifiers, and bulk imports should not index NULLs.
-        *(Index(f"ix_works_{col}", col, sqlite_where=text(f"{col} IS NOT NULL"),
-                postgresql_where=text(f"{col} IS NOT NULL")) for col in ("content_hash", "iswc", "isrc", "isbn")),
+        *(
+            Index(
+                f"ix_works_{col}",
+                col,
+                sqlite_where=text(f"{col} IS NOT NULL"),
+                postgresql_where=text(f"{col} IS NOT NULL"),
+            )
+            for col in ("content_hash", "iswc", "isrc", "isbn")
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(1000))

@@ -12,8 +12,8 @@ import shutil
 import stat
 import tarfile
 from collections.abc import Iterable, Iterator
-from pathlib import Path, PurePosixPath
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fairtrain.core import safejson
@@ -138,8 +138,11 @@ def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | _Refused]]:
                             yield row, key, members
                             row, key, members, group_bytes = row + 1, None, [], 0
                         skipped = ti.offset - expected
-                        yield row, ti.name, _Refused("archive", f"{skipped} bytes of damaged tar data skipped "
-                                                                f"before {ti.name!r}")
+                        yield (
+                            row,
+                            ti.name,
+                            _Refused("archive", f"{skipped} bytes of damaged tar data skipped before {ti.name!r}"),
+                        )
                         row += 1
                     expected = ti.offset_data + -(-ti.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
                     tap.watch_from, last = expected, repr(ti.name)
@@ -158,8 +161,14 @@ def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | _Refused]]:
                     if refused is None and ti.size > MAX_TEXT_BYTES and _is_text_member(ti.name):
                         refused = f"{ti.size} bytes of text, more than {MAX_TEXT_BYTES}"
                     if refused is None and mkey == key and group_bytes + ti.size > MAX_ITEM_BYTES:
-                        yield row, key, _Refused(ti.name, f"sample {key!r} refused: its members hold more than "
-                                                          f"{MAX_ITEM_BYTES} bytes together")
+                        yield (
+                            row,
+                            key,
+                            _Refused(
+                                ti.name,
+                                f"sample {key!r} refused: its members hold more than {MAX_ITEM_BYTES} bytes together",
+                            ),
+                        )
                         row, key, members, group_bytes, skip_key = row + 1, None, [], 0, mkey
                         continue
                     if refused is not None or mkey != key:
@@ -177,14 +186,19 @@ def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | _Refused]]:
                     key, group_bytes = mkey, group_bytes + ti.size
                     members.append((ti, data))
                 if tap.nonzero_end > expected:
-                    raise tarfile.ReadError(f"{tap.nonzero_end - expected} bytes after {last} are neither a "
-                                            "member nor the end of the archive (cut inside a header?)")
+                    raise tarfile.ReadError(
+                        f"{tap.nonzero_end - expected} bytes after {last} are neither a "
+                        "member nor the end of the archive (cut inside a header?)"
+                    )
     except SHARD_ERRORS as e:
         if key is not None:
             yield row, key, members
             row += 1
-        yield row, f"@{expected}", _Refused("archive", f"shard unreadable from row {row} on: after {last}: "
-                                                       f"{e or type(e).__name__}")
+        yield (
+            row,
+            f"@{expected}",
+            _Refused("archive", f"shard unreadable from row {row} on: after {last}: {e or type(e).__name__}"),
+        )
         return
     if key is not None:
         yield row, key, members
@@ -312,8 +326,10 @@ def _warc_records(path: Path, with_payload: bool) -> Iterator[dict[str, Any]]:
             for rec in it:
                 h = rec.rec_headers
                 info: dict[str, Any] = {
-                    "type": rec.rec_type, "id": h.get_header("WARC-Record-ID"),
-                    "uri": h.get_header("WARC-Target-URI"), "date": h.get_header("WARC-Date"),
+                    "type": rec.rec_type,
+                    "id": h.get_header("WARC-Record-ID"),
+                    "uri": h.get_header("WARC-Target-URI"),
+                    "date": h.get_header("WARC-Date"),
                     "concurrent_to": h.get_header("WARC-Concurrent-To"),
                     "refers_to": h.get_header("WARC-Refers-To"),
                 }
@@ -323,7 +339,11 @@ def _warc_records(path: Path, with_payload: bool) -> Iterator[dict[str, Any]]:
                         info["content_type"] = rec.http_headers.get_header("Content-Type")
                     else:
                         info["content_type"] = h.get_header("Content-Type")
-                    cap = MAX_TEXT_BYTES if _media_from_content_type(info["content_type"])[0] == "text" else MAX_ITEM_BYTES
+                    cap = (
+                        MAX_TEXT_BYTES
+                        if _media_from_content_type(info["content_type"])[0] == "text"
+                        else MAX_ITEM_BYTES
+                    )
                     try:
                         payload = rec.content_stream().read(cap + 1)
                         info["payload"] = payload if len(payload) <= cap else None
@@ -335,7 +355,9 @@ def _warc_records(path: Path, with_payload: bool) -> Iterator[dict[str, Any]]:
                 missing = getattr(rec.raw_stream, "limit", 0)
                 if missing > 0:  # the file ended inside the record
                     info["payload"] = None
-                    info["error"] = f"record cut short: {missing} of its {h.get_header('Content-Length')} bytes are missing"
+                    info["error"] = (
+                        f"record cut short: {missing} of its {h.get_header('Content-Length')} bytes are missing"
+                    )
                 info["offset"] = it.get_record_offset()
                 yield info
         except (load_failed, *SHARD_ERRORS) as e:
@@ -375,8 +397,9 @@ class WarcReader:
             row = 0
             for info in _warc_records(Path(shard.path), with_payload=True):
                 if info["type"] is None:
-                    yield error_item(shard, row, f"shard unreadable from row {row} on: {info['error']}",
-                                     field="archive")
+                    yield error_item(
+                        shard, row, f"shard unreadable from row {row} on: {info['error']}", field="archive"
+                    )
                     return
                 if info["type"] not in _ITEM_RECORDS:
                     continue
@@ -384,8 +407,15 @@ class WarcReader:
                 err = info.pop("error", None)
                 del info["offset"]
                 record = {k: v for k, v in info.items() if v is not None}
-                item = Item(item=f"{shard.id}:{row}", shard=shard.id, row=row, url=info["uri"],
-                            record=record, error=err, error_field="payload" if err else None)
+                item = Item(
+                    item=f"{shard.id}:{row}",
+                    shard=shard.id,
+                    row=row,
+                    url=info["uri"],
+                    record=record,
+                    error=err,
+                    error_field="payload" if err else None,
+                )
                 if payload is not None and info["type"] != "revisit":
                     item.data = payload
                     by_type, charset = _media_from_content_type(info.get("content_type"))

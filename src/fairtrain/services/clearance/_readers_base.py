@@ -76,11 +76,13 @@ class Item:
         return self.text.encode("utf-8") if self.text is not None else None
 
 
-def error_item(shard: Shard, row: int, reason: str, item: str | None = None,
-               record: dict | None = None, field: str | None = None) -> Item:
+def error_item(
+    shard: Shard, row: int, reason: str, item: str | None = None, record: dict | None = None, field: str | None = None
+) -> Item:
     """An item that could not be read: which (``item``), what part of it (``field``) and why (``reason``)."""
-    return Item(item=item or f"{shard.id}:{row}", shard=shard.id, row=row, error=reason, record=record or {},
-                error_field=field)
+    return Item(
+        item=item or f"{shard.id}:{row}", shard=shard.id, row=row, error=reason, record=record or {}, error_field=field
+    )
 
 
 def batched(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
@@ -108,9 +110,33 @@ def kept_rows(shard: Shard, items_kept: Iterable[Item]) -> set[int]:
 # Column roles. Names are matched exactly: LAION/img2dataset manifests call the caption ``TEXT`` (or
 # ``caption``/``txt``), while text corpora (C4, FineWeb, Dolma) call the content ``text``.
 _URL_NAMES = ("url", "URL", "image_url", "img_url", "source_url", "link")
-_PATH_NAMES = ("path", "image_path", "audio_path", "video_path", "filepath", "file_path", "file", "filename", "file_name")
-_DATA_NAMES = ("jpg", "jpeg", "png", "webp", "image", "img", "audio", "mp3", "wav", "flac", "video", "mp4", "bytes",
-               "data")
+_PATH_NAMES = (
+    "path",
+    "image_path",
+    "audio_path",
+    "video_path",
+    "filepath",
+    "file_path",
+    "file",
+    "filename",
+    "file_name",
+)
+_DATA_NAMES = (
+    "jpg",
+    "jpeg",
+    "png",
+    "webp",
+    "image",
+    "img",
+    "audio",
+    "mp3",
+    "wav",
+    "flac",
+    "video",
+    "mp4",
+    "bytes",
+    "data",
+)
 _CAPTION_NAMES = ("caption", "TEXT", "txt", "alt", "alt_text", "Caption")
 _CONTENT_NAMES = ("text", "content", "body", "raw_content")
 
@@ -126,16 +152,16 @@ class Columns:
     text_is_caption: bool = False  # the text describes the URL's or data's media rather than being the work
 
     @classmethod
-    def infer(cls, names: Iterable[str], binary: Iterable[str] = (),
-              override: Mapping[str, str] | None = None) -> Columns:
+    def infer(
+        cls, names: Iterable[str], binary: Iterable[str] = (), override: Mapping[str, str] | None = None
+    ) -> Columns:
         """Roles from column names; ``binary`` lists the columns that hold bytes; ``override`` wins."""
         names = list(names)
         binary = [n for n in names if n in set(binary)]
         override = dict(override or {})
         unknown = set(override) - {"url", "path", "data", "text", "caption"}
         if unknown:
-            raise ReaderError("columns",
-                              f"unknown roles {sorted(unknown)}; known: url, path, data, text, caption")
+            raise ReaderError("columns", f"unknown roles {sorted(unknown)}; known: url, path, data, text, caption")
         for role, col in override.items():
             if col not in names:
                 raise ReaderError("columns", f"{role}={col!r} is not a column (columns: {names})")
@@ -152,9 +178,13 @@ class Columns:
             text, caption = c, True
         else:
             text, caption = first(_CONTENT_NAMES, names), False
-        return cls(url=override.get("url") or first(_URL_NAMES, names),
-                   path=override.get("path") or first(_PATH_NAMES, names),
-                   data=data, text=text, text_is_caption=caption)
+        return cls(
+            url=override.get("url") or first(_URL_NAMES, names),
+            path=override.get("path") or first(_PATH_NAMES, names),
+            data=data,
+            text=text,
+            text_is_caption=caption,
+        )
 
 
 def _as_bytes(v: Any) -> bytes | None:
@@ -165,8 +195,7 @@ def _as_bytes(v: Any) -> bytes | None:
     return None
 
 
-def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Columns,
-                     base_dir: Path | None) -> Item:
+def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Columns, base_dir: Path | None) -> Item:
     """An Item from one tabular row: URL, text, and the content from a bytes column or a local path.
 
     A role column holding a value of the wrong type (a number where the URL or text should be) makes the
@@ -176,8 +205,14 @@ def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Colum
     local = record.get(cols.path) if cols.path else None
     for col, v in ((cols.url, url), (cols.text, text), (cols.path, local)):
         if v is not None and not isinstance(v, str):
-            return Item(f"{shard.id}:{row}", shard.id, row, error=f"column {col!r} holds {type(v).__name__}, "
-                        "not a string", record=record, error_field=col)
+            return Item(
+                f"{shard.id}:{row}",
+                shard.id,
+                row,
+                error=f"column {col!r} holds {type(v).__name__}, not a string",
+                record=record,
+                error_field=col,
+            )
     url = url or None
     value = record.get(cols.data) if cols.data else None
     if value is None and not local:  # a manifest or text row, the common case: no content to load
@@ -196,8 +231,9 @@ def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Colum
             return item
     elif isinstance(local, str) and local:
         name = local
-        item.data, item.error = read_local(Path(local) if Path(local).is_absolute() or base_dir is None
-                                           else base_dir / local, local)
+        item.data, item.error = read_local(
+            Path(local) if Path(local).is_absolute() or base_dir is None else base_dir / local, local
+        )
         if item.error:
             item.error_field = cols.path
             return item

@@ -38,8 +38,11 @@ def list_files(input_path: str | Path, suffixes: tuple[str, ...]) -> list[tuple[
         return [(root.name, root)]
     if not root.is_dir():
         raise ReaderError(str(input_path), "no such file or directory")
-    found = sorted((p.relative_to(root).as_posix(), p) for p in root.rglob("*")
-                   if p.is_file() and p.name.lower().endswith(suffixes) and not p.name.startswith("."))
+    found = sorted(
+        (p.relative_to(root).as_posix(), p)
+        for p in root.rglob("*")
+        if p.is_file() and p.name.lower().endswith(suffixes) and not p.name.startswith(".")
+    )
     if not found:
         raise ReaderError(str(input_path), f"no {'/'.join(suffixes)} files under it")
     return found
@@ -87,8 +90,11 @@ def _binary_columns(schema: pa.Schema) -> list[str]:
         t = f.type
         if pa.types.is_binary(t) or pa.types.is_large_binary(t):
             out.append(f.name)
-        elif pa.types.is_struct(t) and t.get_field_index("bytes") >= 0 and (
-                pa.types.is_binary(t.field("bytes").type) or pa.types.is_large_binary(t.field("bytes").type)):
+        elif (
+            pa.types.is_struct(t)
+            and t.get_field_index("bytes") >= 0
+            and (pa.types.is_binary(t.field("bytes").type) or pa.types.is_large_binary(t.field("bytes").type))
+        ):
             out.append(f.name)
     return out
 
@@ -109,8 +115,9 @@ def rebatch_rows(shard: Shard, it: Iterator[Item], batch_size: int) -> Iterator[
     yield from batched(guarded(), batch_size)
 
 
-def _record_items(shard: Shard, batches: Iterable[Any], columns: Mapping[str, str] | None,
-                  base: Path) -> Iterator[Item]:
+def _record_items(
+    shard: Shard, batches: Iterable[Any], columns: Mapping[str, str] | None, base: Path
+) -> Iterator[Item]:
     """One Item per row of Arrow record batches (or tables), the column roles read off the first one."""
     cols = None
     row = 0
@@ -151,8 +158,10 @@ class ParquetReader:
             except (OSError, pa.ArrowException):
                 meta = None  # read() reports it as the shard's error item
             if meta is not None and size > self.split_bytes and meta.num_row_groups > 1:
-                out += [Shard(f"{sid}#rowgroup-{k}", str(path), meta.row_group(k).total_byte_size,
-                              row_group=k) for k in range(meta.num_row_groups)]
+                out += [
+                    Shard(f"{sid}#rowgroup-{k}", str(path), meta.row_group(k).total_byte_size, row_group=k)
+                    for k in range(meta.num_row_groups)
+                ]
             else:
                 out.append(Shard(sid, str(path), size))
         return out
@@ -169,8 +178,9 @@ class ParquetReader:
     def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:
         base = Path(shard.path).parent
 
-        return rebatch_rows(shard, _record_items(shard, self._batches(shard, batch_size), self.columns, base),
-                            batch_size)
+        return rebatch_rows(
+            shard, _record_items(shard, self._batches(shard, batch_size), self.columns, base), batch_size
+        )
 
     def write_cleared(self, shard: Shard, items_kept: Iterable[Item], out_path: str | Path) -> int:
         keep = kept_rows(shard, items_kept)
@@ -251,7 +261,7 @@ def _utf8(raw: bytes, what: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        bad = raw[e.start:e.start + 1]
+        bad = raw[e.start : e.start + 1]
         raise ValueError(f"{what} is not valid UTF-8 (byte {e.start}: {bad!r})") from None
 
 
@@ -349,8 +359,7 @@ class CsvReader(_LineReader):
                     yield row, raw, "; ".join(bad)
                     bad.clear()
                 elif len(fields) != len(header):
-                    yield row, raw, (f"line {reader.line_num} has {len(fields)} fields, "
-                                     f"the header {len(header)}")
+                    yield row, raw, (f"line {reader.line_num} has {len(fields)} fields, the header {len(header)}")
                 else:
                     yield row, raw, dict(zip(header, fields))
                 row += 1
@@ -363,8 +372,9 @@ def _datasets() -> Any:
     try:
         import datasets
     except ImportError as e:
-        raise ReaderError("hf", f"reading Hugging Face datasets needs the datasets package: "
-                                f"pip install {_DATASETS_PIN}") from e
+        raise ReaderError(
+            "hf", f"reading Hugging Face datasets needs the datasets package: pip install {_DATASETS_PIN}"
+        ) from e
     return datasets
 
 
@@ -391,8 +401,13 @@ class HfReader:
         for ds in parts:
             for cf in ds.cache_files:
                 p = Path(cf["filename"])
-                out.append(Shard(p.relative_to(root.resolve()).as_posix() if p.is_relative_to(root.resolve())
-                                 else p.name, str(p), p.stat().st_size))
+                out.append(
+                    Shard(
+                        p.relative_to(root.resolve()).as_posix() if p.is_relative_to(root.resolve()) else p.name,
+                        str(p),
+                        p.stat().st_size,
+                    )
+                )
         return out
 
     def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:

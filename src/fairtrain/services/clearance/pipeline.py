@@ -71,10 +71,15 @@ class ClearanceConfig:
         return Purpose.RESEARCH if self.research else Purpose.COMMERCIAL
 
     def to_dict(self) -> dict:
-        return {"snapshots": [str(p) for p in self.snapshots], "purpose": self.purpose.value,
-                "licensee": self.licensee, "mode": self.mode, "research": self.research,
-                "check_web": self.check_web,
-                **({"allow_private_urls": True} if self.allow_private_urls else {})}  # jobs without it keep their id
+        return {
+            "snapshots": [str(p) for p in self.snapshots],
+            "purpose": self.purpose.value,
+            "licensee": self.licensee,
+            "mode": self.mode,
+            "research": self.research,
+            "check_web": self.check_web,
+            **({"allow_private_urls": True} if self.allow_private_urls else {}),
+        }  # jobs without it keep their id
 
 
 class MatchStep(PipelineStep):
@@ -95,10 +100,15 @@ class MatchStep(PipelineStep):
                 data = it.text.encode("utf-8")  # a text row: the text is the content
             if data is None:
                 continue  # content not local (a URL and maybe a caption): only web signals can speak for it
-            if (len(data) > MAX_TEXT_BYTES and (it.media_type or detect_media_type(data[:8192], it.item)) == "text"
-                    and document_format(data[:8192], it.item) is None):  # a document: core.extract caps it
-                rec.error, rec.error_field = (f"{len(data)} bytes of text, more than the {MAX_TEXT_BYTES} that are "
-                                              "fingerprinted"), "content"
+            if (
+                len(data) > MAX_TEXT_BYTES
+                and (it.media_type or detect_media_type(data[:8192], it.item)) == "text"
+                and document_format(data[:8192], it.item) is None
+            ):  # a document: core.extract caps it
+                rec.error, rec.error_field = (
+                    (f"{len(data)} bytes of text, more than the {MAX_TEXT_BYTES} that are fingerprinted"),
+                    "content",
+                )
                 continue
             rec.content_hash = xxhash.xxh3_128_hexdigest(data)
             todo.append((rec, data))
@@ -114,8 +124,16 @@ class MatchStep(PipelineStep):
                 if res.error:
                     rec.error, rec.error_field = res.error, "content"
                 for m, terms in res.matches:
-                    rec.matches.append(Match(snapshot=sid, work_id=m.work_id, score=round(m.score, 6),
-                                             stage=m.stage, evidence=dict(m.evidence), terms=terms))
+                    rec.matches.append(
+                        Match(
+                            snapshot=sid,
+                            work_id=m.work_id,
+                            score=round(m.score, 6),
+                            stage=m.stage,
+                            evidence=dict(m.evidence),
+                            terms=terms,
+                        )
+                    )
         return batch
 
 
@@ -144,8 +162,9 @@ class WebSignalsStep(PipelineStep):
             self.loop = asyncio.new_event_loop()
             self.checker = SignalChecker(**self.options)
             self._pid = os.getpid()
-            self._finalizer = multiprocessing.util.Finalize(self, _close_web, (self.loop, self.checker),
-                                                            exitpriority=10)
+            self._finalizer = multiprocessing.util.Finalize(
+                self, _close_web, (self.loop, self.checker), exitpriority=10
+            )
         return self.loop
 
     def close(self) -> None:
@@ -188,14 +207,19 @@ class DecideStep(PipelineStep):
             for m in rec.matches:
                 v, why, granted = self._registered(m, cat)
                 values.append(v)
-                rec.reasons.append(Reason("registry", v, why, snapshot=m.snapshot, work_id=m.work_id,
-                                          granted=granted))
+                rec.reasons.append(Reason("registry", v, why, snapshot=m.snapshot, work_id=m.work_id, granted=granted))
             if rec.signals is not None and rec.signals.terms.statements:
                 d = rec.signals.decide(cat)
                 if d.value is not Value.UNKNOWN:
                     values.append(d.value)
-                    rec.reasons.append(Reason("web", d.value, tuple(sorted(
-                        {r.statement.provenance.source for r in d.reasons if r.counted})), url=rec.item.url))
+                    rec.reasons.append(
+                        Reason(
+                            "web",
+                            d.value,
+                            tuple(sorted({r.statement.provenance.source for r in d.reasons if r.counted})),
+                            url=rec.item.url,
+                        )
+                    )
             if rec.error and not rec.matches:
                 rec.decision = Value.UNKNOWN
                 rec.reasons.append(Reason("error", Value.UNKNOWN, rec.error))
@@ -203,11 +227,15 @@ class DecideStep(PipelineStep):
                 rec.decision = most_restrictive(values)
             else:
                 rec.decision = Value.UNKNOWN
-                why = ("no registered work matched and no signal applies" if rec.content_hash else
-                       "content not local and no web signal read (clear with --check-web to read the URL's signals)")
+                why = (
+                    "no registered work matched and no signal applies"
+                    if rec.content_hash
+                    else "content not local and no web signal read (clear with --check-web to read the URL's signals)"
+                )
                 rec.reasons.append(Reason("default", Value.UNKNOWN, why))
             rec.passes = rec.decision is Value.ALLOW or (
-                self.config.mode == "reservation" and rec.decision is Value.UNKNOWN)
+                self.config.mode == "reservation" and rec.decision is Value.UNKNOWN
+            )
         return batch
 
     def _registered(self, m: Match, cat: Category) -> tuple[Value, str, bool]:
@@ -220,8 +248,11 @@ class DecideStep(PipelineStep):
         value = work_value(terms, cat, purpose, self.config.licensee)
         use = f"{cat.value}, {purpose.value} use"
         if value is not public:
-            return value, f"licence granted to {self.config.licensee} ({public.value} for others; {use})", (
-                value is Value.ALLOW and public is Value.LICENCE)
+            return (
+                value,
+                f"licence granted to {self.config.licensee} ({public.value} for others; {use})",
+                (value is Value.ALLOW and public is Value.LICENCE),
+            )
         return public, f"registered work's effective terms for {use}", False
 
 
@@ -230,8 +261,10 @@ def load_matchers(config: ClearanceConfig, verified: dict | None = None) -> list
     from fairtrain.core.keys import PublicKey
 
     trusted = [PublicKey.from_b64(k) for k in config.trusted_keys] or None
-    matchers = [SnapshotMatcher((verified or {})[str(p)]) if str(p) in (verified or {}) else
-                SnapshotMatcher.open(p, trusted) for p in config.snapshots]
+    matchers = [
+        SnapshotMatcher((verified or {})[str(p)]) if str(p) in (verified or {}) else SnapshotMatcher.open(p, trusted)
+        for p in config.snapshots
+    ]
     for m in matchers:
         m.snapshot.require(config.purpose_kind)  # an older snapshot without research terms is refused, by name
     return matchers
@@ -249,5 +282,13 @@ def build_pipeline(config: ClearanceConfig, verified: dict | None = None) -> lis
     return steps
 
 
-__all__ = ["Batch", "ClearanceConfig", "DecideStep", "MatchStep", "PipelineStep", "WebSignalsStep",
-           "build_pipeline", "load_matchers"]
+__all__ = [
+    "Batch",
+    "ClearanceConfig",
+    "DecideStep",
+    "MatchStep",
+    "PipelineStep",
+    "WebSignalsStep",
+    "build_pipeline",
+    "load_matchers",
+]

@@ -27,8 +27,20 @@ from ._readers_base import Item, ReaderError, Shard
 from ._readers_tabular import CsvReader, HfReader, JsonlReader, ParquetReader
 
 __all__ = [
-    "FORMATS", "CsvReader", "FolderReader", "HfReader", "Item", "JsonlReader", "ParquetReader", "Reader",
-    "ReaderError", "Shard", "WarcReader", "WebDatasetReader", "detect_format", "reader_for",
+    "FORMATS",
+    "CsvReader",
+    "FolderReader",
+    "HfReader",
+    "Item",
+    "JsonlReader",
+    "ParquetReader",
+    "Reader",
+    "ReaderError",
+    "Shard",
+    "WarcReader",
+    "WebDatasetReader",
+    "detect_format",
+    "reader_for",
 ]
 
 
@@ -50,11 +62,25 @@ class Reader(Protocol):
 
 
 FORMATS: dict[str, type] = {
-    "parquet": ParquetReader, "jsonl": JsonlReader, "csv": CsvReader, "webdataset": WebDatasetReader,
-    "folder": FolderReader, "hf": HfReader, "warc": WarcReader,
+    "parquet": ParquetReader,
+    "jsonl": JsonlReader,
+    "csv": CsvReader,
+    "webdataset": WebDatasetReader,
+    "folder": FolderReader,
+    "hf": HfReader,
+    "warc": WarcReader,
 }
-_ALIASES = {"wds": "webdataset", "tar": "webdataset", "json": "jsonl", "ndjson": "jsonl", "tsv": "csv",
-            "huggingface": "hf", "datasets": "hf", "directory": "folder", "dir": "folder"}
+_ALIASES = {
+    "wds": "webdataset",
+    "tar": "webdataset",
+    "json": "jsonl",
+    "ndjson": "jsonl",
+    "tsv": "csv",
+    "huggingface": "hf",
+    "datasets": "hf",
+    "directory": "folder",
+    "dir": "folder",
+}
 _TABULAR = ("parquet", "jsonl", "csv", "hf")
 # A directory holding several kinds picks the first here: img2dataset writes NNNNN.tar beside NNNNN.parquet
 # (the same samples' metadata), and the tar holds the content.
@@ -77,8 +103,9 @@ def detect_format(input_path: str | Path) -> str:
     if p.is_file():
         fmt = "hf" if p.name.endswith(".arrow") else _format_of_file(p.name)
         if fmt is None:
-            raise ReaderError(str(input_path), f"cannot tell the format from the name; pass a format, "
-                                               f"one of {', '.join(FORMATS)}")
+            raise ReaderError(
+                str(input_path), f"cannot tell the format from the name; pass a format, one of {', '.join(FORMATS)}"
+            )
         return fmt
     if not p.is_dir():
         raise ReaderError(str(input_path), "no such file or directory")
@@ -96,8 +123,9 @@ def detect_format(input_path: str | Path) -> str:
     return next((fmt for fmt in _PRIORITY if fmt in found), "folder")
 
 
-def reader_for(input_path: str | Path, format: str | None = None, *,
-               columns: Mapping[str, str] | None = None) -> Reader:
+def reader_for(
+    input_path: str | Path, format: str | None = None, *, columns: Mapping[str, str] | None = None
+) -> Reader:
     """The reader for ``input_path``: by ``format`` when given, else by extension or directory contents.
 
     ``columns`` names input columns for the roles ``url``, ``path``, ``data``, ``text`` (the row's content)

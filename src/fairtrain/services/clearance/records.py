@@ -15,11 +15,22 @@ import pyarrow as pa
 
 from fairtrain.core.vocab import Value
 
-DECISIONS_SCHEMA = pa.schema([
-    ("item", pa.string()), ("shard", pa.string()), ("row", pa.int64()), ("url", pa.string()),
-    ("modality", pa.string()), ("decision", pa.string()), ("passes", pa.bool_()), ("work_ids", pa.list_(pa.int64())),
-    ("content_hash", pa.string()), ("reasons", pa.string()), ("evidence", pa.string()), ("error", pa.string()),
-])
+DECISIONS_SCHEMA = pa.schema(
+    [
+        ("item", pa.string()),
+        ("shard", pa.string()),
+        ("row", pa.int64()),
+        ("url", pa.string()),
+        ("modality", pa.string()),
+        ("decision", pa.string()),
+        ("passes", pa.bool_()),
+        ("work_ids", pa.list_(pa.int64())),
+        ("content_hash", pa.string()),
+        ("reasons", pa.string()),
+        ("evidence", pa.string()),
+        ("error", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +51,13 @@ class Match:
 
     def evidence_dict(self) -> dict[str, Any]:
         """What ``decisions.parquet``'s ``evidence`` says of this match (the terms are in the snapshot)."""
-        return {"snapshot": self.snapshot, "work_id": self.work_id, "score": self.score, "stage": self.stage,
-                "evidence": self.evidence}
+        return {
+            "snapshot": self.snapshot,
+            "work_id": self.work_id,
+            "score": self.score,
+            "stage": self.stage,
+            "evidence": self.evidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -61,8 +77,11 @@ class Reason:
 
     def to_dict(self) -> dict[str, Any]:
         """The reason as ``decisions.parquet`` writes it: the fields its source has, and no others."""
-        out: dict[str, Any] = {"source": self.source, "value": self.value.value,
-                               "why": list(self.why) if isinstance(self.why, tuple) else self.why}
+        out: dict[str, Any] = {
+            "source": self.source,
+            "value": self.value.value,
+            "why": list(self.why) if isinstance(self.why, tuple) else self.why,
+        }
         for name in ("snapshot", "work_id", "granted", "url"):
             if (v := getattr(self, name)) is not None:
                 out[name] = v
@@ -99,8 +118,9 @@ def decision_row(rec: ItemRecord) -> dict:
         "work_ids": sorted({m.work_id for m in rec.matches}),
         "content_hash": rec.content_hash,
         "reasons": json.dumps([r.to_dict() for r in rec.reasons], sort_keys=True, ensure_ascii=False),
-        "evidence": json.dumps([m.evidence_dict() for m in rec.matches], sort_keys=True, ensure_ascii=False,
-                               default=str),
+        "evidence": json.dumps(
+            [m.evidence_dict() for m in rec.matches], sort_keys=True, ensure_ascii=False, default=str
+        ),
         "error": rec.error,
     }
 

@@ -33,10 +33,25 @@ def quote(entries: list[dict], config) -> dict:
             names.update(h.get("org_names") or {})
         for offer in w["offers"] or [{"party": None}]:
             party = offer.get("party") or "unknown"
-            g = groups.setdefault(party, {"party": party, "name": names.get(party, party), "works": [],
-                                          "per_work": defaultdict(int), "flat_fees": {}, "revenue_shares": []})
-            g["works"].append({"snapshot": w["snapshot"], "work_id": w["work_id"], "items": w["items"],
-                               "offer": {k: v for k, v in offer.items() if k != "party"} if offer.get("price") else None})
+            g = groups.setdefault(
+                party,
+                {
+                    "party": party,
+                    "name": names.get(party, party),
+                    "works": [],
+                    "per_work": defaultdict(int),
+                    "flat_fees": {},
+                    "revenue_shares": [],
+                },
+            )
+            g["works"].append(
+                {
+                    "snapshot": w["snapshot"],
+                    "work_id": w["work_id"],
+                    "items": w["items"],
+                    "offer": {k: v for k, v in offer.items() if k != "party"} if offer.get("price") else None,
+                }
+            )
             if not offer.get("price"):
                 continue
             price = Money.from_dict(offer["price"])
@@ -46,8 +61,9 @@ def quote(entries: list[dict], config) -> dict:
             elif model == "flat-fee":
                 g["flat_fees"][json.dumps(offer, sort_keys=True)] = price
             else:
-                g["revenue_shares"].append({"work_id": w["work_id"], "share_bp": offer.get("revenue_share_bp", 0),
-                                            "minimum": price.to_dict()})
+                g["revenue_shares"].append(
+                    {"work_id": w["work_id"], "share_bp": offer.get("revenue_share_bp", 0), "minimum": price.to_dict()}
+                )
     totals: dict[str, int] = defaultdict(int)
     out_groups = []
     for party in sorted(groups):
@@ -59,25 +75,44 @@ def quote(entries: list[dict], config) -> dict:
             sums[price.currency] += price.minor
         for cur, minor in sums.items():
             totals[cur] += minor
-        out_groups.append({"party": party, "name": g["name"], "works": g["works"],
-                           "total": {c: Money(c, m).to_dict() for c, m in sorted(sums.items())},
-                           "revenue_shares": g["revenue_shares"]})
-    return {"licensee": config.licensee, "purpose": config.purpose.value, "research": config.research,
-            "works": len(works), "groups": out_groups,
-            "totals": {c: Money(c, m).to_dict() for c, m in sorted(totals.items())}}
+        out_groups.append(
+            {
+                "party": party,
+                "name": g["name"],
+                "works": g["works"],
+                "total": {c: Money(c, m).to_dict() for c, m in sorted(sums.items())},
+                "revenue_shares": g["revenue_shares"],
+            }
+        )
+    return {
+        "licensee": config.licensee,
+        "purpose": config.purpose.value,
+        "research": config.research,
+        "works": len(works),
+        "groups": out_groups,
+        "totals": {c: Money(c, m).to_dict() for c, m in sorted(totals.items())},
+    }
 
 
 _COLOURS = {"allow": "#2e7d32", "licence": "#f9a825", "deny": "#c62828", "unknown": "#757575"}
 _CHART_ROWS = 12
 # The report's charts: heading and the report's count it draws.
-_CHARTS = (("Decisions", "by_decision"), ("Decisions by reason", "by_reason"), ("By modality", "by_modality"),
-           ("Top domains", "domains"), ("Top rights holders", "holders"), ("Errors", "errors"))
+_CHARTS = (
+    ("Decisions", "by_decision"),
+    ("Decisions by reason", "by_reason"),
+    ("By modality", "by_modality"),
+    ("Top domains", "domains"),
+    ("Top rights holders", "holders"),
+    ("Errors", "errors"),
+)
 
 
 def _chart(title: str, data: dict[str, int]):
     """The first rows of ``data`` as a bar chart, a decision's colour where the label ends in one."""
-    bars = [Bar(label, v, colour=_COLOURS.get(label.split(":")[-1], DEFAULT_COLOUR))
-            for label, v in list(data.items())[:_CHART_ROWS]]
+    bars = [
+        Bar(label, v, colour=_COLOURS.get(label.split(":")[-1], DEFAULT_COLOUR))
+        for label, v in list(data.items())[:_CHART_ROWS]
+    ]
     return bar_chart(title, bars) if bars else None
 
 
@@ -89,13 +124,24 @@ def render_html(report: dict, items: list[dict] = ()) -> str:
     totals = ", ".join(t["display"] for t in report["licence_quote"]["totals"].values()) or "nothing"
     charts = [(title, _chart(title, report[key])) for title, key in _CHARTS]
     items = list(items)[:MAX_REPORT_ITEMS]
-    values = {"decision": lambda i: {i["decision"]}, "modality": lambda i: {i["modality"]},
-              "holder": lambda i: {h for w in i["works"] for h in w["holders"]}}
+    values = {
+        "decision": lambda i: {i["decision"]},
+        "modality": lambda i: {i["modality"]},
+        "holder": lambda i: {h for w in i["works"] for h in w["holders"]},
+    }
     # each filter value gets a CSS-safe key (``d0``, ``m1``, ``h2``): names are free text
-    facets = {f: [(v, f"{f[0]}{n}") for n, v in enumerate(sorted(set().union(*(get(i) for i in items))))]
-              for f, get in values.items()}
+    facets = {
+        f: [(v, f"{f[0]}{n}") for n, v in enumerate(sorted(set().union(*(get(i) for i in items))))]
+        for f, get in values.items()
+    }
     keys = {f: dict(vs) for f, vs in facets.items()}
-    rows = [{**i, "classes": " ".join(sorted(keys[f][v] for f, get in values.items() for v in get(i)))}
-            for i in items]
-    return render_document("report.html", report=report, totals=totals, charts=charts, rows=rows, facets=facets,
-                           more=max(0, report["items"] - len(rows)))
+    rows = [{**i, "classes": " ".join(sorted(keys[f][v] for f, get in values.items() for v in get(i)))} for i in items]
+    return render_document(
+        "report.html",
+        report=report,
+        totals=totals,
+        charts=charts,
+        rows=rows,
+        facets=facets,
+        more=max(0, report["items"] - len(rows)),
+    )

@@ -45,16 +45,22 @@ from fairtrain.services.clearance.shard import (
 def plan(runner: ShardRunner, *, force: bool = False) -> dict:
     """Create or re-open the runner's OUT/job.json; refuse to mix two different clearances in one OUT."""
     out, config = runner.out, runner.config
-    job = {"input": str(runner.input_path.resolve()), "format": type(runner.reader).__name__,
-           "config": config.to_dict(), "shards": [{"n": i, "id": s.id} for i, s in enumerate(runner.shards)]}
+    job = {
+        "input": str(runner.input_path.resolve()),
+        "format": type(runner.reader).__name__,
+        "config": config.to_dict(),
+        "shards": [{"n": i, "id": s.id} for i, s in enumerate(runner.shards)],
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(exist_ok=True)
     path = out / "job.json"
     if path.exists() and not force:
         old = json.loads(path.read_text(encoding="utf-8"))
         if {k: old.get(k) for k in job} != job:
-            raise ClearanceError(f"{out} holds a different clearance (input, options or shards differ): "
-                                 "use another --out, or --force to start over")
+            raise ClearanceError(
+                f"{out} holds a different clearance (input, options or shards differ): "
+                "use another --out, or --force to start over"
+            )
         _sweep_partial(out)
         return old
     # The job's identity is what was asked, not when: an interrupted and resumed job, and one that ran
@@ -79,21 +85,25 @@ def _sweep_partial(out: Path) -> None:
 # -- final outputs ---------------------------------------------------------------------------------
 
 
-def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine: str,
-           verified: dict | None = None) -> dict:
+def finish(
+    out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine: str, verified: dict | None = None
+) -> dict:
     """Merge the shard outputs into the final files; deterministic, so a resumed job writes the same bytes."""
     from fairtrain.core.keys import sign_document
     from fairtrain.core.snapshot import verify_snapshot
     from fairtrain.services.clearance.report import quote, render_html
 
     shards = [json.loads(shard_file(out, s["n"], ".json").read_text(encoding="utf-8")) for s in job["shards"]]
-    with atomic_file(out / "decisions.parquet") as tmp, \
-            pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer:
+    with (
+        atomic_file(out / "decisions.parquet") as tmp,
+        pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer,
+    ):
         for s in job["shards"]:  # a shard at a time: memory is bounded by the largest shard, not the dataset
             writer.write_table(pq.ParquetFile(shard_file(out, s["n"], ".parquet")).read())
 
-    total: dict[str, Counter] = {k: Counter() for k in ("by_decision", "by_reason", "by_modality", "domains", "holders",
-                                                        "errors")}
+    total: dict[str, Counter] = {
+        k: Counter() for k in ("by_decision", "by_reason", "by_modality", "domains", "holders", "errors")
+    }
     for s in shards:
         for k in total:
             total[k].update(s[k])
@@ -103,8 +113,10 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
     def parts(name: str) -> list[Path]:
         paths = [shard_file(out, s["n"], f".leaves-{name}.parquet") for s in job["shards"]]
         if missing := [p.name for p in paths if not p.exists()]:
-            raise ClearanceError(f"{out}: shard leaves {', '.join(missing[:3])} missing (shards cleared by an "
-                                 "older fairtrain?): run again with --force")
+            raise ClearanceError(
+                f"{out}: shard leaves {', '.join(missing[:3])} missing (shards cleared by an "
+                "older fairtrain?): run again with --force"
+            )
         return paths
 
     item_set = merge_leaves(parts("items"), out / "leaves-items.parquet", bytes.fromhex)
@@ -116,21 +128,41 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
     snapshots = []
     for p in config.snapshots:
         snap = (verified or {}).get(str(p)) or verify_snapshot(Path(p), _trusted(config))
-        snapshots.append({"path": str(p), "snapshot_id": snap.snapshot_id, "registry": snap.manifest.get("registry"),
-                          "key_id": snap.signer.key_id, "created_at": snap.manifest.get("created_at")})
+        snapshots.append(
+            {
+                "path": str(p),
+                "snapshot_id": snap.snapshot_id,
+                "registry": snap.manifest.get("registry"),
+                "key_id": snap.signer.key_id,
+                "created_at": snap.manifest.get("created_at"),
+            }
+        )
     report = {
-        "input": job["input"], "format": job["format"], "engine": engine, "job_id": job["job_id"],
-        "licensee": config.licensee, "purpose": config.purpose.value, "mode": config.mode,
-        "research": config.research, "check_web": config.check_web,
-        "mode_note": ("permission first: only items with an explicit allow or a granted licence pass; "
-                      "unknown items are excluded") if config.mode == "permission" else
-                     ("RESERVATION MODE: items nobody has registered or reserved (unknown) PASS; only explicit "
-                      "reservations exclude. This is not permission."),
-        "items": items, "passed": passed, "excluded": items - passed,
+        "input": job["input"],
+        "format": job["format"],
+        "engine": engine,
+        "job_id": job["job_id"],
+        "licensee": config.licensee,
+        "purpose": config.purpose.value,
+        "mode": config.mode,
+        "research": config.research,
+        "check_web": config.check_web,
+        "mode_note": (
+            "permission first: only items with an explicit allow or a granted licence pass; unknown items are excluded"
+        )
+        if config.mode == "permission"
+        else (
+            "RESERVATION MODE: items nobody has registered or reserved (unknown) PASS; only explicit "
+            "reservations exclude. This is not permission."
+        ),
+        "items": items,
+        "passed": passed,
+        "excluded": items - passed,
         **{k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for k, v in total.items()},
         # every error is counted in "errors"; the first ones are listed with item, field and reason
         "error_items": [e for s in shards for e in s.get("error_items", [])][:MAX_ERROR_ITEMS],
-        "snapshots": snapshots, "licence_quote": {"works": lic["works"], "totals": lic["totals"]},
+        "snapshots": snapshots,
+        "licence_quote": {"works": lic["works"], "totals": lic["totals"]},
         "shards": len(shards),
     }
     write_json(out / "report.json", report)
@@ -139,14 +171,27 @@ def finish(out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine
         tmp.write_text(render_html(report, [i for s in shards for i in s.get("report_items", [])]), encoding="utf-8")
 
     manifest = {
-        "format": "fairtrain-clearance/1", "licensee": config.licensee, "purpose": config.purpose.value,
-        "mode": config.mode, "input": job["input"], "job_id": job["job_id"],
-        "items": items, "cleared": passed, "snapshots": snapshots,
-        "cleared_items": {"root": item_set.root.hex(), "size": item_set.size,
-                          "leaf": "xxh3-128 of the item's bytes", "leaves": "leaves-items.parquet"},
-        "cleared_works": {"root": work_set.root.hex(), "size": work_set.size,
-                          "leaf": "<snapshot_id>:<work_id> of works matched in cleared items",
-                          "leaves": "leaves-works.parquet"},
+        "format": "fairtrain-clearance/1",
+        "licensee": config.licensee,
+        "purpose": config.purpose.value,
+        "mode": config.mode,
+        "input": job["input"],
+        "job_id": job["job_id"],
+        "items": items,
+        "cleared": passed,
+        "snapshots": snapshots,
+        "cleared_items": {
+            "root": item_set.root.hex(),
+            "size": item_set.size,
+            "leaf": "xxh3-128 of the item's bytes",
+            "leaves": "leaves-items.parquet",
+        },
+        "cleared_works": {
+            "root": work_set.root.hex(),
+            "size": work_set.size,
+            "leaf": "<snapshot_id>:<work_id> of works matched in cleared items",
+            "leaves": "leaves-works.parquet",
+        },
         "decisions_sha256": hashlib.sha256((out / "decisions.parquet").read_bytes()).hexdigest(),
     }
     signed = sign_document(manifest, signing_key)
@@ -160,10 +205,21 @@ def _trusted(config: ClearanceConfig):
     return [PublicKey.from_b64(k) for k in config.trusted_keys] or None
 
 
-def clear(input_path: Path, out: Path, config: ClearanceConfig, signing_key, *, fmt: str | None = None,
-          engine: str = "local", workers: int = 1, batch_size: int = 256, force: bool = False,
-          ray_address: str | None = None, on_shard: Callable[[dict], None] | None = None,
-          on_plan: Callable[[dict], None] | None = None) -> dict:
+def clear(
+    input_path: Path,
+    out: Path,
+    config: ClearanceConfig,
+    signing_key,
+    *,
+    fmt: str | None = None,
+    engine: str = "local",
+    workers: int = 1,
+    batch_size: int = 256,
+    force: bool = False,
+    ray_address: str | None = None,
+    on_shard: Callable[[dict], None] | None = None,
+    on_plan: Callable[[dict], None] | None = None,
+) -> dict:
     """Clear ``input_path`` into ``out``; resumes a job OUT already holds. Returns the report.
 
     ``engine`` names an executor in ``EXECUTORS``; it is built (and its optional packages checked)

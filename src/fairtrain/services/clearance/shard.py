@@ -54,8 +54,9 @@ def pending_shards(out: Path, job: dict) -> list[int]:
 
 def write_json(path: Path, data: object) -> None:
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+        )
 
 
 class _WriteFailed(ClearanceError):
@@ -68,8 +69,16 @@ class ShardRunner:
     ``verified``: snapshots this process has verified (path → Snapshot), used instead of verifying again;
     it does not travel (a runner built elsewhere verifies for itself)."""
 
-    def __init__(self, input_path: str | Path, fmt: str | None, out: str | Path, config: ClearanceConfig,
-                 batch_size: int = 256, *, verified: dict | None = None):
+    def __init__(
+        self,
+        input_path: str | Path,
+        fmt: str | None,
+        out: str | Path,
+        config: ClearanceConfig,
+        batch_size: int = 256,
+        *,
+        verified: dict | None = None,
+    ):
         self.input_path = Path(input_path)
         self.fmt = fmt
         self.out = Path(out)
@@ -158,8 +167,10 @@ class ShardRunner:
 
         cleared_dir = out_p / "cleared"
         cleared_dir.mkdir(exist_ok=True)
-        with atomic_file(shard_file(out_p, shard_n, ".parquet")) as tmp, \
-                pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer:
+        with (
+            atomic_file(shard_file(out_p, shard_n, ".parquet")) as tmp,
+            pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer,
+        ):
             if unwritable is not None:
                 for _ in kept(writer):
                     pass
@@ -269,9 +280,16 @@ class ShardSummary:
             for m in rec.matches:
                 if m.terms is None or work_value(m.terms, cat, purpose) is not Value.LICENCE:
                     continue
-                entry = self.licensable.setdefault(m.key, {
-                    "snapshot": m.snapshot, "work_id": m.work_id, "items": 0,
-                    "holders": m.terms.get("holders", []), "offers": work_offers(m.terms, cat, purpose)})
+                entry = self.licensable.setdefault(
+                    m.key,
+                    {
+                        "snapshot": m.snapshot,
+                        "work_id": m.work_id,
+                        "items": 0,
+                        "holders": m.terms.get("holders", []),
+                        "offers": work_offers(m.terms, cat, purpose),
+                    },
+                )
                 entry["items"] += 1
 
     def _note(self, item: str, field: str, reason: str) -> None:
@@ -279,11 +297,21 @@ class ShardSummary:
             self.error_items.append({"item": item, "field": field, "reason": reason[:1000]})
 
     def to_dict(self, n: int, shard_id: str) -> dict:
-        return {"n": n, "shard": shard_id, "items": self.items, "passed": self.passed,
-                "by_decision": dict(self.by_decision), "by_reason": dict(self.by_reason),
-                "by_modality": dict(self.by_modality), "domains": dict(self.domains), "holders": dict(self.holders),
-                "errors": dict(self.errors), "error_items": self.error_items, "report_items": self.report_items,
-                "licensable": [self.licensable[k] for k in sorted(self.licensable)]}
+        return {
+            "n": n,
+            "shard": shard_id,
+            "items": self.items,
+            "passed": self.passed,
+            "by_decision": dict(self.by_decision),
+            "by_reason": dict(self.by_reason),
+            "by_modality": dict(self.by_modality),
+            "domains": dict(self.domains),
+            "holders": dict(self.holders),
+            "errors": dict(self.errors),
+            "error_items": self.error_items,
+            "report_items": self.report_items,
+            "licensable": [self.licensable[k] for k in sorted(self.licensable)],
+        }
 
 
 def report_item(rec: ItemRecord) -> dict:
@@ -294,14 +322,41 @@ def report_item(rec: ItemRecord) -> dict:
         terms = m.terms or {}
         holders = [h["name"] for h in terms.get("holders", [])]
         # organisations by name (``org_names``: snapshots since names were exported; older ones give the ref)
-        orgs = sorted({(h.get("org_names") or {}).get(o, o) for h in terms.get("holders", []) for o in h.get("orgs", ())})
-        works.append({"work_id": m.work_id, "title": terms.get("title"), "holders": holders, "orgs": orgs,
-                      "score": m.score, "method": m.stage})
-    reasons = [f"{r.source}: {r.value.value} ({r.why if isinstance(r.why, str) else ', '.join(r.why)})"
-               for r in rec.reasons]
-    return {"item": rec.item.item, "url": rec.item.url, "modality": rec.modality or "unknown", "decision": rec.decision.value,
-            "works": works, "reason": "; ".join(reasons) or (rec.error or "")}
+        orgs = sorted(
+            {(h.get("org_names") or {}).get(o, o) for h in terms.get("holders", []) for o in h.get("orgs", ())}
+        )
+        works.append(
+            {
+                "work_id": m.work_id,
+                "title": terms.get("title"),
+                "holders": holders,
+                "orgs": orgs,
+                "score": m.score,
+                "method": m.stage,
+            }
+        )
+    reasons = [
+        f"{r.source}: {r.value.value} ({r.why if isinstance(r.why, str) else ', '.join(r.why)})" for r in rec.reasons
+    ]
+    return {
+        "item": rec.item.item,
+        "url": rec.item.url,
+        "modality": rec.modality or "unknown",
+        "decision": rec.decision.value,
+        "works": works,
+        "reason": "; ".join(reasons) or (rec.error or ""),
+    }
 
 
-__all__ = ["LEAF_BATCH", "MAX_ERROR_ITEMS", "ShardRunner", "ShardSummary", "merge_leaves",
-           "pending_shards", "report_item", "shard_file", "write_json", "write_leaves"]
+__all__ = [
+    "LEAF_BATCH",
+    "MAX_ERROR_ITEMS",
+    "ShardRunner",
+    "ShardSummary",
+    "merge_leaves",
+    "pending_shards",
+    "report_item",
+    "shard_file",
+    "write_json",
+    "write_leaves",
+]

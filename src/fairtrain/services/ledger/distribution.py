@@ -52,8 +52,7 @@ from fairtrain.services.registry import NotFound, Registry, holder_ref, org_ref
 
 
 def _day_bounds(period: Period) -> tuple[datetime, datetime]:
-    return (datetime.combine(period.start, time.min, tzinfo=UTC),
-            datetime.combine(period.end, time.max, tzinfo=UTC))
+    return (datetime.combine(period.start, time.min, tzinfo=UTC), datetime.combine(period.end, time.max, tzinfo=UTC))
 
 
 def fees_in_force(c, given: Mapping[str, int]) -> dict[str, int]:
@@ -73,22 +72,41 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
     with registry.engine.connect() as c:
         fee_bp = fees_in_force(c, formula.fee_bp)
         paid = c.execute(
-            select(Licence.id, Licence.licensee, Licence.grantor, Payment.amount_minor, Payment.currency,
-                   Payment.received_at)
-            .join(Invoice, Invoice.licence_id == Licence.id).join(Payment, Payment.invoice_id == Invoice.id)
-            .where(Payment.received_at >= start, Payment.received_at <= end).order_by(Payment.id)).all()
+            select(
+                Licence.id,
+                Licence.licensee,
+                Licence.grantor,
+                Payment.amount_minor,
+                Payment.currency,
+                Payment.received_at,
+            )
+            .join(Invoice, Invoice.licence_id == Licence.id)
+            .join(Payment, Payment.invoice_id == Invoice.id)
+            .where(Payment.received_at >= start, Payment.received_at <= end)
+            .order_by(Payment.id)
+        ).all()
         income: dict[tuple[int, str], dict] = {}
         for p in paid:
-            e = income.setdefault((p.id, p.currency), {"licence_id": str(p.id), "licensee": p.licensee,
-                                                      "currency": p.currency, "minor": 0,
-                                                      "received_on": p.received_at.date().isoformat(),
-                                                      "collector": p.grantor if p.grantor.startswith("org:") else None})
+            e = income.setdefault(
+                (p.id, p.currency),
+                {
+                    "licence_id": str(p.id),
+                    "licensee": p.licensee,
+                    "currency": p.currency,
+                    "minor": 0,
+                    "received_on": p.received_at.date().isoformat(),
+                    "collector": p.grantor if p.grantor.startswith("org:") else None,
+                },
+            )
             e["minor"] += p.amount_minor
             e["received_on"] = max(e["received_on"], p.received_at.date().isoformat())
         lic_ids = sorted({k[0] for k in income})
         works_of: dict[int, list[int]] = defaultdict(list)
-        for lid, wid in c.execute(select(LicensedWork.licence_id, LicensedWork.work_id)
-                                  .where(LicensedWork.licence_id.in_(lic_ids)).order_by(LicensedWork.work_id)):
+        for lid, wid in c.execute(
+            select(LicensedWork.licence_id, LicensedWork.work_id)
+            .where(LicensedWork.licence_id.in_(lic_ids))
+            .order_by(LicensedWork.work_id)
+        ):
             works_of[lid].append(wid)
         usage: dict[int, dict[str, int]] = {}
         for (doc,) in c.execute(select(UsageReport.document).order_by(UsageReport.id)):
@@ -100,28 +118,47 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
                         if int(w) in works_of[lid]:
                             agg[w] = agg.get(w, 0) + int(v)
         all_works = sorted({w for ws in works_of.values() for w in ws})
-        shares = c.execute(select(WorkShare.work_id, WorkShare.holder_id, WorkShare.share_num, WorkShare.share_den)
-                           .where(WorkShare.work_id.in_(all_works)).order_by(WorkShare.work_id, WorkShare.holder_id)).all()
+        shares = c.execute(
+            select(WorkShare.work_id, WorkShare.holder_id, WorkShare.share_num, WorkShare.share_den)
+            .where(WorkShare.work_id.in_(all_works))
+            .order_by(WorkShare.work_id, WorkShare.holder_id)
+        ).all()
         mandates = defaultdict(list)
         for m in c.execute(select(MandateRow.__table__).order_by(MandateRow.id)):
             if mandate_in_force(m, end):
                 mandates[m.holder_id].append(m.org_id)
-        disputed = {wid: f"dispute {did}" for did, w1, w2 in c.execute(
-            select(Dispute.id, Dispute.work_id, Dispute.claim_work_id).where(Dispute.status == "open"))
-            for wid in (w1, w2)}
-        prev = c.execute(select(DistributionRunRow.output).where(DistributionRunRow.period_end < period.start.isoformat())
-                         .order_by(DistributionRunRow.id.desc()).limit(1)).scalar()
+        disputed = {
+            wid: f"dispute {did}"
+            for did, w1, w2 in c.execute(
+                select(Dispute.id, Dispute.work_id, Dispute.claim_work_id).where(Dispute.status == "open")
+            )
+            for wid in (w1, w2)
+        }
+        prev = c.execute(
+            select(DistributionRunRow.output)
+            .where(DistributionRunRow.period_end < period.start.isoformat())
+            .order_by(DistributionRunRow.id.desc())
+            .limit(1)
+        ).scalar()
     works: dict[int, list[dict]] = defaultdict(list)
     for s in shares:
         org = mandates[s.holder_id][0] if mandates[s.holder_id] else None
-        works[s.work_id].append({"holder": holder_ref(s.holder_id), "fraction": f"{s.share_num}/{s.share_den}",
-                                 "organisation": org_ref(org) if org else None, "dispute": disputed.get(s.work_id)})
+        works[s.work_id].append(
+            {
+                "holder": holder_ref(s.holder_id),
+                "fraction": f"{s.share_num}/{s.share_den}",
+                "organisation": org_ref(org) if org else None,
+                "dispute": disputed.get(s.work_id),
+            }
+        )
     previous = json.loads(prev) if prev else {}
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "formula": {"version": formula.version, "fee_bp": fee_bp, "thresholds": dict(formula.thresholds)},
-        "licences": [{**e, "works": [str(w) for w in works_of[int(e["licence_id"])]],
-                      "usage": usage.get(int(e["licence_id"]))} for _, e in sorted(income.items())],
+        "licences": [
+            {**e, "works": [str(w) for w in works_of[int(e["licence_id"])]], "usage": usage.get(int(e["licence_id"]))}
+            for _, e in sorted(income.items())
+        ],
         "works": [{"work_id": str(w), "shares": works[w]} for w in all_works],
         "carried": previous.get("carried_out", []),
         "suspense": previous.get("suspense_out", []),
@@ -133,15 +170,38 @@ def compute(inputs: dict):
     period = Period(date.fromisoformat(inputs["period"]["start"]), date.fromisoformat(inputs["period"]["end"]))
     f = inputs["formula"]
     formula = Formula(version=f["version"], fee_bp=f["fee_bp"], thresholds=f["thresholds"])
-    licences = [LicenceIncome(licence_id=e["licence_id"], amount=Money(e["currency"], e["minor"]),
-                              received_on=date.fromisoformat(e["received_on"]), works=e["works"], usage=e["usage"],
-                              collector=e["collector"]) for e in inputs["licences"]]
-    works = [WorkShares(w["work_id"], [Share(s["holder"], Fraction(s["fraction"]), s["organisation"], s["dispute"])
-                                       for s in w["shares"]]) for w in inputs["works"]]
+    licences = [
+        LicenceIncome(
+            licence_id=e["licence_id"],
+            amount=Money(e["currency"], e["minor"]),
+            received_on=date.fromisoformat(e["received_on"]),
+            works=e["works"],
+            usage=e["usage"],
+            collector=e["collector"],
+        )
+        for e in inputs["licences"]
+    ]
+    works = [
+        WorkShares(
+            w["work_id"],
+            [Share(s["holder"], Fraction(s["fraction"]), s["organisation"], s["dispute"]) for s in w["shares"]],
+        )
+        for w in inputs["works"]
+    ]
     carried = [CarriedBalance(c["holder"], Money(c["currency"], c["minor"])) for c in inputs["carried"]]
-    suspense = [SuspenseItem(s["suspense_id"], s["licence_id"], s["work_id"], s["claimant"], s["reason"],
-                             Money(s["currency"], s["minor"]), date.fromisoformat(s["received_on"]), s["organisation"])
-                for s in inputs["suspense"]]
+    suspense = [
+        SuspenseItem(
+            s["suspense_id"],
+            s["licence_id"],
+            s["work_id"],
+            s["claimant"],
+            s["reason"],
+            Money(s["currency"], s["minor"]),
+            date.fromisoformat(s["received_on"]),
+            s["organisation"],
+        )
+        for s in inputs["suspense"]
+    ]
     return distribute(period, formula, licences, works, carried, suspense)
 
 
@@ -150,35 +210,83 @@ def run_distribution(registry: Registry, period: Period, formula: Formula, *, st
     inputs = gather(registry, period, formula)
     run = compute(inputs)
     doc = run.to_document()
-    doc["carried_out"] = [{"holder": b.holder, "currency": b.amount.currency, "minor": b.amount.minor}
-                          for b in run.carried_balances()]
-    doc["suspense_out"] = [{"suspense_id": s.suspense_id, "licence_id": s.licence_id, "work_id": s.work_id,
-                            "claimant": s.claimant, "reason": s.reason, "currency": s.amount.currency,
-                            "minor": s.amount.minor, "received_on": s.received_on.isoformat(),
-                            "organisation": s.organisation} for s in run.open_suspense()]
+    doc["carried_out"] = [
+        {"holder": b.holder, "currency": b.amount.currency, "minor": b.amount.minor} for b in run.carried_balances()
+    ]
+    doc["suspense_out"] = [
+        {
+            "suspense_id": s.suspense_id,
+            "licence_id": s.licence_id,
+            "work_id": s.work_id,
+            "claimant": s.claimant,
+            "reason": s.reason,
+            "currency": s.amount.currency,
+            "minor": s.amount.minor,
+            "received_on": s.received_on.isoformat(),
+            "organisation": s.organisation,
+        }
+        for s in run.open_suspense()
+    ]
     inputs_json = canonical_json(inputs).decode()
     summary, parties = run_index(inputs, doc)
     with registry.engine.begin() as c:
-        rid = c.execute(insert(DistributionRunRow).values(
-            period_start=period.start.isoformat(), period_end=period.end.isoformat(), formula_version=formula.version,
-            inputs=inputs_json, output_sha256=run.sha256, output=canonical_json(doc).decode(),
-            created_at=utcnow(), started_by=started_by, summary=summary).returning(DistributionRunRow.id)).scalar_one()
+        rid = c.execute(
+            insert(DistributionRunRow)
+            .values(
+                period_start=period.start.isoformat(),
+                period_end=period.end.isoformat(),
+                formula_version=formula.version,
+                inputs=inputs_json,
+                output_sha256=run.sha256,
+                output=canonical_json(doc).decode(),
+                created_at=utcnow(),
+                started_by=started_by,
+                summary=summary,
+            )
+            .returning(DistributionRunRow.id)
+        ).scalar_one()
         if parties:
-            c.execute(insert(DistributionRunParty), [{"run_id": rid, "party": p, "totals": t} for p, t in parties.items()])
-        log.append(c, [log.Entry("distribution", {
-            "run": rid, "period": inputs["period"], "formula": inputs["formula"],
-            "inputs_sha256": hashlib.sha256(inputs_json.encode()).hexdigest(), "output_sha256": run.sha256,
-            "totals": doc["totals"]}, subject=f"distribution:{rid}")])
-    return {"run": rid, "sha256": run.sha256, "lines": len(run.lines), "holders": len(run.holders),
-            "fee_bp": inputs["formula"]["fee_bp"]}
+            c.execute(
+                insert(DistributionRunParty), [{"run_id": rid, "party": p, "totals": t} for p, t in parties.items()]
+            )
+        log.append(
+            c,
+            [
+                log.Entry(
+                    "distribution",
+                    {
+                        "run": rid,
+                        "period": inputs["period"],
+                        "formula": inputs["formula"],
+                        "inputs_sha256": hashlib.sha256(inputs_json.encode()).hexdigest(),
+                        "output_sha256": run.sha256,
+                        "totals": doc["totals"],
+                    },
+                    subject=f"distribution:{rid}",
+                )
+            ],
+        )
+    return {
+        "run": rid,
+        "sha256": run.sha256,
+        "lines": len(run.lines),
+        "holders": len(run.holders),
+        "fee_bp": inputs["formula"]["fee_bp"],
+    }
 
 
 def run_index(inputs: dict, doc: dict) -> tuple[str, dict[str, str | None]]:
     """What lists of runs show without reading the documents again: the summary (JSON) and the parties the
     run concerns: organisations that collected its money or represent a holder in it (totals None), and
     holders it has lines or totals for (their totals, JSON)."""
-    summary = canonical_json({"formula": inputs["formula"], "totals": doc.get("totals"),
-                              "lines": len(doc.get("lines", [])), "holders": len(doc.get("holders", []))}).decode()
+    summary = canonical_json(
+        {
+            "formula": inputs["formula"],
+            "totals": doc.get("totals"),
+            "lines": len(doc.get("lines", [])),
+            "holders": len(doc.get("holders", [])),
+        }
+    ).decode()
     orgs = {e["collector"] for e in inputs["licences"] if e.get("collector")}
     orgs |= {s["organisation"] for w in inputs["works"] for s in w["shares"] if s.get("organisation")}
     holders: dict[str, list] = {ln["holder"]: [] for ln in doc.get("lines", [])}
@@ -191,22 +299,31 @@ def run_index(inputs: dict, doc: dict) -> tuple[str, dict[str, str | None]]:
 
 def recompute(registry: Registry, run_id: int) -> dict:
     with registry.engine.connect() as c:
-        row = c.execute(select(DistributionRunRow.inputs, DistributionRunRow.output_sha256)
-                        .where(DistributionRunRow.id == run_id)).first()
+        row = c.execute(
+            select(DistributionRunRow.inputs, DistributionRunRow.output_sha256).where(DistributionRunRow.id == run_id)
+        ).first()
     if row is None:
         raise NotFound("distribution run", run_id)
     again = compute(json.loads(row.inputs))
-    return {"run": run_id, "stored_sha256": row.output_sha256, "recomputed_sha256": again.sha256,
-            "identical": again.sha256 == row.output_sha256}
+    return {
+        "run": run_id,
+        "stored_sha256": row.output_sha256,
+        "recomputed_sha256": again.sha256,
+        "identical": again.sha256 == row.output_sha256,
+    }
 
 
 # -- statements ------------------------------------------------------------------------------------
 
+
 def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
     """One holder's statement for one run: per work and licensee, gross, deductions, net, carried forward."""
     with registry.engine.connect() as c:
-        row = c.execute(select(DistributionRunRow.output, DistributionRunRow.period_start, DistributionRunRow.period_end)
-                        .where(DistributionRunRow.id == run_id)).first()
+        row = c.execute(
+            select(DistributionRunRow.output, DistributionRunRow.period_start, DistributionRunRow.period_end).where(
+                DistributionRunRow.id == run_id
+            )
+        ).first()
         if row is None:
             raise NotFound("distribution run", run_id)
         name = c.execute(select(Holder.name).where(Holder.id == holder_id)).scalar()
@@ -217,9 +334,14 @@ def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
     ref = holder_ref(holder_id)
     lines = [ln for ln in doc.get("lines", []) if ln["holder"] == ref]
     totals = [t for t in doc.get("holders", []) if t.get("holder") == ref]
-    return {"run": run_id, "period": {"start": row.period_start, "end": row.period_end}, "holder": ref, "name": name,
-            "lines": [{**ln, **_licence_of(licences, ln["licence"])} for ln in lines],
-            "totals": totals}
+    return {
+        "run": run_id,
+        "period": {"start": row.period_start, "end": row.period_end},
+        "holder": ref,
+        "name": name,
+        "lines": [{**ln, **_licence_of(licences, ln["licence"])} for ln in lines],
+        "totals": totals,
+    }
 
 
 def _licence_of(licences: dict, ref) -> dict:
@@ -235,15 +357,29 @@ def statement_csv(st: dict) -> str:
     w = csvcells.writer(buf)
     w.writerow(["work", "licence", "licensee", "currency", "gross", "fee", "net"])
     for ln in st["lines"]:
-        w.writerow([ln["work"], ln["licence"], ln.get("licensee") or "", ln["currency"], ln["gross"], ln["fee"],
-                    ln["net"]])
+        w.writerow(
+            [ln["work"], ln["licence"], ln.get("licensee") or "", ln["currency"], ln["gross"], ln["fee"], ln["net"]]
+        )
     return buf.getvalue()
 
 
 def statement_html(st: dict, lang: str = "en") -> str:
     """One holder's statement as a self-contained HTML page (``statement.html``) in ``lang``."""
-    return render_document("statement.html", lang if lang in LANGUAGES else DEFAULT, st=st,
-                           money=lambda cur, minor: str(Money(cur, int(minor))))
+    return render_document(
+        "statement.html",
+        lang if lang in LANGUAGES else DEFAULT,
+        st=st,
+        money=lambda cur, minor: str(Money(cur, int(minor))),
+    )
 
 
-__all__ = ["compute", "fees_in_force", "gather", "recompute", "run_distribution", "statement", "statement_csv", "statement_html"]
+__all__ = [
+    "compute",
+    "fees_in_force",
+    "gather",
+    "recompute",
+    "run_distribution",
+    "statement",
+    "statement_csv",
+    "statement_html",
+]

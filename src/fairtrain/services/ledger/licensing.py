@@ -46,14 +46,26 @@ class LicensingError(RegistryError):
 
 
 def _licence_dict(r) -> dict:
-    return {"id": r.id, "licensee": r.licensee, "grantor": r.grantor, "status": r.status,
-            "categories": r.categories.split(","), "model_versions": json.loads(r.model_versions or "[]"),
-            "valid_from": r.valid_from.isoformat(), "valid_until": r.valid_until.isoformat() if r.valid_until else None,
-            "price": Money(r.currency, r.price_minor).to_dict(), "price_model": r.price_model,
-            "revenue_share_bp": r.revenue_share_bp, "collective": r.collective, "request": json.loads(r.request),
-            "retroactive": bool(json.loads(r.request).get("retroactive")),
-            "grant": json.loads(r.grant) if r.grant else None, "note": r.note,
-            "created_at": r.created_at.isoformat(), "decided_at": r.decided_at.isoformat() if r.decided_at else None}
+    return {
+        "id": r.id,
+        "licensee": r.licensee,
+        "grantor": r.grantor,
+        "status": r.status,
+        "categories": r.categories.split(","),
+        "model_versions": json.loads(r.model_versions or "[]"),
+        "valid_from": r.valid_from.isoformat(),
+        "valid_until": r.valid_until.isoformat() if r.valid_until else None,
+        "price": Money(r.currency, r.price_minor).to_dict(),
+        "price_model": r.price_model,
+        "revenue_share_bp": r.revenue_share_bp,
+        "collective": r.collective,
+        "request": json.loads(r.request),
+        "retroactive": bool(json.loads(r.request).get("retroactive")),
+        "grant": json.loads(r.grant) if r.grant else None,
+        "note": r.note,
+        "created_at": r.created_at.isoformat(),
+        "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+    }
 
 
 def _when(value, field: str) -> datetime | None:
@@ -71,17 +83,21 @@ def _answerable(c, party: str, work_ids: list[int], categories: list[Category], 
     category at ``at`` (the engine's own rule of standing); raises NotAllowed naming the works it may not."""
     parse_party(party)
     facts = load_facts(c, work_ids)
-    bad = sorted(w for w in work_ids if w not in facts or not all(has_standing(facts[w], party, cat, at)
-                                                                     for cat in categories))
+    bad = sorted(
+        w for w in work_ids if w not in facts or not all(has_standing(facts[w], party, cat, at) for cat in categories)
+    )
     if bad:
-        raise NotAllowed(f"{what}: {party} may not answer for works {bad[:20]} ({', '.join(x.value for x in categories)}):"
-                         " only a work's holders, or an organisation a holder mandated for these categories, may "
-                         "license it")
+        raise NotAllowed(
+            f"{what}: {party} may not answer for works {bad[:20]} ({', '.join(x.value for x in categories)}):"
+            " only a work's holders, or an organisation a holder mandated for these categories, may "
+            "license it"
+        )
     return facts
 
 
-def _offered_price(facts: dict, party: str, work_ids: list[int], categories: list[Category], purpose: Purpose,
-                   at: datetime) -> tuple[Money, PriceModel, int]:
+def _offered_price(
+    facts: dict, party: str, work_ids: list[int], categories: list[Category], purpose: Purpose, at: datetime
+) -> tuple[Money, PriceModel, int]:
     """The price of licensing the works from ``party``, from the licence offers it made in the registry (its
     own declarations or its organisation's tariff) and that the engine counts: per-work prices summed per
     work, a flat fee once per offer, revenue shares at their minimum with the highest share."""
@@ -96,14 +112,22 @@ def _offered_price(facts: dict, party: str, work_ids: list[int], categories: lis
             for r in decide(facts[w], Query(category=cat, at=at, purpose=purpose)).reasons:
                 st = r.statement
                 o = st.offer
-                if (r.counted and st.value is Value.LICENCE and o is not None and st.provenance.party == party
-                        and purpose in o.purposes and (o.valid_from is None or o.valid_from <= at)
-                        and (o.valid_until is None or at < o.valid_until)):
+                if (
+                    r.counted
+                    and st.value is Value.LICENCE
+                    and o is not None
+                    and st.provenance.party == party
+                    and purpose in o.purposes
+                    and (o.valid_from is None or o.valid_from <= at)
+                    and (o.valid_until is None or at < o.valid_until)
+                ):
                     offers[st.provenance.source] = o
         if not offers:
-            raise LicensingError(f"work {w}: {party} offers no licence for {', '.join(x.value for x in categories)} "
-                                 f"({purpose.value} use) in the registry; the price comes from the grantor's offer, "
-                                 "so it must declare one first")
+            raise LicensingError(
+                f"work {w}: {party} offers no licence for {', '.join(x.value for x in categories)} "
+                f"({purpose.value} use) in the registry; the price comes from the grantor's offer, "
+                "so it must declare one first"
+            )
         for source, o in sorted(offers.items()):
             currencies.add(o.price.currency)
             if o.price_model is PriceModel.PER_WORK:
@@ -116,8 +140,9 @@ def _offered_price(facts: dict, party: str, work_ids: list[int], categories: lis
                 minimums.append(o.price)
                 share_bp = max(share_bp, o.revenue_share_bp)
     if len(currencies) > 1:
-        raise LicensingError(f"{party} prices these works in several currencies ({', '.join(sorted(currencies))}); "
-                             "request per currency")
+        raise LicensingError(
+            f"{party} prices these works in several currencies ({', '.join(sorted(currencies))}); request per currency"
+        )
     (currency,) = currencies
     if per_work or flat or not minimums:
         return Money(currency, per_work + flat), PriceModel.PER_WORK, share_bp
@@ -131,9 +156,16 @@ class Licensing:
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def request(self, quote: dict, *, licensee: str | None = None, categories: list[Category] | None = None,
-                valid_from: datetime | None = None, valid_until: datetime | None = None,
-                model_versions: tuple[str, ...] = ()) -> list[int]:
+    def request(
+        self,
+        quote: dict,
+        *,
+        licensee: str | None = None,
+        categories: list[Category] | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        model_versions: tuple[str, ...] = (),
+    ) -> list[int]:
         """One licence request per offering party in a clearance's ``licence-quote.json``."""
         licensee = licensee or quote.get("licensee")
         if not licensee or not isinstance(licensee, str):
@@ -156,34 +188,79 @@ class Licensing:
                 work_ids = sorted({w["work_id"] for w in g["works"]})
                 known = set(c.execute(select(Work.id).where(Work.id.in_(work_ids))).scalars())
                 if missing := set(work_ids) - known:
-                    raise LicensingError(f"quote group {grantor}: works {sorted(missing)} are not in this registry "
-                                         "(was the clearance run against another registry's snapshot?)")
+                    raise LicensingError(
+                        f"quote group {grantor}: works {sorted(missing)} are not in this registry "
+                        "(was the clearance run against another registry's snapshot?)"
+                    )
                 # Only the works' holders (or their mandated organisation) answer for them, at the price they
                 # offer: the quote is the developer's file, so its parties and prices are claims, not terms.
                 facts = _answerable(c, grantor, work_ids, cats, now, what=f"quote group {grantor}")
                 price, model, share_bp = _offered_price(facts, grantor, work_ids, cats, purpose, now)
-                lid = c.execute(insert(Licence).values(
-                    licensee=licensee, grantor=grantor, status="requested", categories=",".join(x.value for x in cats),
-                    model_versions=json.dumps(list(model_versions)), valid_from=start, valid_until=valid_until,
-                    price_model=model.value, price_minor=price.minor, currency=price.currency,
-                    revenue_share_bp=share_bp, collective=False,
-                    # the purpose it was priced for is the only one the grant will cover (registry.load_facts)
-                    request=json.dumps({"works": work_ids, "quote_group": g, "purpose": purpose.value},
-                                       sort_keys=True, ensure_ascii=False),
-                    created_at=utcnow()).returning(Licence.id)).scalar_one()
-                log.append(c, [log.Entry("licence", {"licence": lid, "event": "requested", "licensee": licensee,
-                                                     "grantor": grantor, "works": work_ids, "purpose": purpose.value,
-                                                     "price": price.to_dict()}, subject=f"licence:{lid}")])
+                lid = c.execute(
+                    insert(Licence)
+                    .values(
+                        licensee=licensee,
+                        grantor=grantor,
+                        status="requested",
+                        categories=",".join(x.value for x in cats),
+                        model_versions=json.dumps(list(model_versions)),
+                        valid_from=start,
+                        valid_until=valid_until,
+                        price_model=model.value,
+                        price_minor=price.minor,
+                        currency=price.currency,
+                        revenue_share_bp=share_bp,
+                        collective=False,
+                        # the purpose it was priced for is the only one the grant will cover (registry.load_facts)
+                        request=json.dumps(
+                            {"works": work_ids, "quote_group": g, "purpose": purpose.value},
+                            sort_keys=True,
+                            ensure_ascii=False,
+                        ),
+                        created_at=utcnow(),
+                    )
+                    .returning(Licence.id)
+                ).scalar_one()
+                log.append(
+                    c,
+                    [
+                        log.Entry(
+                            "licence",
+                            {
+                                "licence": lid,
+                                "event": "requested",
+                                "licensee": licensee,
+                                "grantor": grantor,
+                                "works": work_ids,
+                                "purpose": purpose.value,
+                                "price": price.to_dict(),
+                            },
+                            subject=f"licence:{lid}",
+                        )
+                    ],
+                )
                 kind, gid = parse_party(grantor)
                 if kind == "holder":
-                    notify(c, [gid], "licence-request", "requested",
-                           {"licence": lid, "licensee": licensee, "works": len(work_ids), "price": price.to_dict(),
-                            "path": "/money"}, subject=f"licence:{lid}")
+                    notify(
+                        c,
+                        [gid],
+                        "licence-request",
+                        "requested",
+                        {
+                            "licence": lid,
+                            "licensee": licensee,
+                            "works": len(work_ids),
+                            "price": price.to_dict(),
+                            "path": "/money",
+                        },
+                        subject=f"licence:{lid}",
+                    )
                 ids.append(lid)
         return ids
 
-    def declare_past_use(self, usage: dict, *, licensee: str | None = None,
-                         categories: list[Category] | None = None) -> dict:
+    def declare_past_use(
+        self, usage: dict, *, licensee: str | None = None, categories: list[Category] | None = None
+    ) -> dict:
         """A developer who already trained declares the use ("use first, pay later"): ``usage`` is a
         clearance's ``licence-quote.json`` (a run in reservation mode over the training set) or a usage
         report ``{"works": [id, work_ref, ISWC/ISRC/ISBN …], "model", "model_versions", "used_from",
@@ -201,7 +278,7 @@ class Licensing:
         else:
             refs = usage.get("works")
         if not isinstance(refs, list) or not refs:
-            raise LicensingError("past use: list the works used (\"works\": [...]) or give a licence-quote.json")
+            raise LicensingError('past use: list the works used ("works": [...]) or give a licence-quote.json')
         work_ids = sorted({self.registry.resolve_work(r) for r in refs})
         now = utcnow()
         used_from = _when(usage.get("used_from"), "used_from") or now
@@ -216,20 +293,27 @@ class Licensing:
         uncovered: dict[int, str] = {}
         tariffs: dict[str, tuple] = {}
         for w in work_ids:
-            orgs = sorted({m.org for m in facts[w].mandates if all(has_standing(facts[w], m.org, cat, now) for cat in cats)})
+            orgs = sorted(
+                {m.org for m in facts[w].mandates if all(has_standing(facts[w], m.org, cat, now) for cat in cats)}
+            )
             for org in orgs:
                 if org not in tariffs:
                     oid = parse_party(org)[1]
                     retro, base = self.registry.tariff(oid, retroactive=True), self.registry.tariff(oid)
-                    tariffs[org] = (parse_tariff(retro["tariff"], retroactive=True) if retro else None,
-                                    parse_tariff(base["tariff"]) if base else None)
+                    tariffs[org] = (
+                        parse_tariff(retro["tariff"], retroactive=True) if retro else None,
+                        parse_tariff(base["tariff"]) if base else None,
+                    )
                 retro, base = tariffs[org]
                 if retro is not None and (retro.priced or base is not None):
                     by_org.setdefault(org, []).append(w)
                     break
             else:
-                uncovered[w] = ("no organisation answering for it publishes a retroactive tariff" if orgs
-                                else "no organisation answers for it (its holders license it themselves)")
+                uncovered[w] = (
+                    "no organisation answering for it publishes a retroactive tariff"
+                    if orgs
+                    else "no organisation answers for it (its holders license it themselves)"
+                )
         licences = []
         with self.engine.begin() as c:
             for org, ws in sorted(by_org.items()):
@@ -249,35 +333,85 @@ class Licensing:
                         flat = o
                 if not lines:
                     continue
-                currency = (flat.price.currency if flat else Money.from_dict(lines[0]["price"]).currency)
+                currency = flat.price.currency if flat else Money.from_dict(lines[0]["price"]).currency
                 price = Money(currency, per_work + (flat.price.minor if flat else 0))
                 model = flat.price_model if flat and not per_work else PriceModel.PER_WORK
                 share = flat.revenue_share_bp if flat else 0
                 covered = [x["work_id"] for x in lines]
-                request = {"works": covered, "purpose": purpose.value, "retroactive": True,
-                           "surcharge_bp": retro.surcharge_bp, "lines": lines,
-                           "used": {"model": usage.get("model"), "model_versions": list(versions),
-                                    "from": used_from.isoformat(),
-                                    "until": used_until.isoformat() if used_until else None}}
-                lid = c.execute(insert(Licence).values(
-                    licensee=licensee, grantor=org, status="requested", categories=",".join(x.value for x in cats),
-                    model_versions=json.dumps(list(versions)), valid_from=used_from, valid_until=used_until,
-                    price_model=model.value, price_minor=price.minor, currency=price.currency,
-                    revenue_share_bp=share, collective=False,
-                    request=json.dumps(request, sort_keys=True, ensure_ascii=False),
-                    created_at=now).returning(Licence.id)).scalar_one()
-                log.append(c, [log.Entry("licence", {"licence": lid, "event": "requested", "retroactive": True,
-                                                     "licensee": licensee, "grantor": org, "works": covered,
-                                                     "purpose": purpose.value, "price": price.to_dict(),
-                                                     "surcharge_bp": retro.surcharge_bp},
-                                         subject=f"licence:{lid}")], at=now)
-                licences.append({"licence": lid, "grantor": org, "works": covered, "price": price.to_dict(),
-                                 "surcharge_bp": retro.surcharge_bp, "lines": lines})
+                request = {
+                    "works": covered,
+                    "purpose": purpose.value,
+                    "retroactive": True,
+                    "surcharge_bp": retro.surcharge_bp,
+                    "lines": lines,
+                    "used": {
+                        "model": usage.get("model"),
+                        "model_versions": list(versions),
+                        "from": used_from.isoformat(),
+                        "until": used_until.isoformat() if used_until else None,
+                    },
+                }
+                lid = c.execute(
+                    insert(Licence)
+                    .values(
+                        licensee=licensee,
+                        grantor=org,
+                        status="requested",
+                        categories=",".join(x.value for x in cats),
+                        model_versions=json.dumps(list(versions)),
+                        valid_from=used_from,
+                        valid_until=used_until,
+                        price_model=model.value,
+                        price_minor=price.minor,
+                        currency=price.currency,
+                        revenue_share_bp=share,
+                        collective=False,
+                        request=json.dumps(request, sort_keys=True, ensure_ascii=False),
+                        created_at=now,
+                    )
+                    .returning(Licence.id)
+                ).scalar_one()
+                log.append(
+                    c,
+                    [
+                        log.Entry(
+                            "licence",
+                            {
+                                "licence": lid,
+                                "event": "requested",
+                                "retroactive": True,
+                                "licensee": licensee,
+                                "grantor": org,
+                                "works": covered,
+                                "purpose": purpose.value,
+                                "price": price.to_dict(),
+                                "surcharge_bp": retro.surcharge_bp,
+                            },
+                            subject=f"licence:{lid}",
+                        )
+                    ],
+                    at=now,
+                )
+                licences.append(
+                    {
+                        "licence": lid,
+                        "grantor": org,
+                        "works": covered,
+                        "price": price.to_dict(),
+                        "surcharge_bp": retro.surcharge_bp,
+                        "lines": lines,
+                    }
+                )
         if not licences:
-            raise LicensingError(f"past use: no work is priced retroactively ({len(uncovered)} works: "
-                                 f"{sorted(set(uncovered.values()))})")
-        return {"licensee": licensee, "retroactive": True, "licences": licences,
-                "uncovered": [{"work_id": w, "reason": r} for w, r in sorted(uncovered.items())]}
+            raise LicensingError(
+                f"past use: no work is priced retroactively ({len(uncovered)} works: {sorted(set(uncovered.values()))})"
+            )
+        return {
+            "licensee": licensee,
+            "retroactive": True,
+            "licences": licences,
+            "uncovered": [{"work_id": w, "reason": r} for w, r in sorted(uncovered.items())],
+        }
 
     def get(self, licence_id: int) -> dict:
         with self.engine.connect() as c:
@@ -301,8 +435,14 @@ class Licensing:
         """``party`` is the grantor asked (or the grantor's mandated organisation) and, now, holds every
         work of the licence or acts for a holder under a mandate in force for its categories."""
         self._asked(c, lic, party)
-        _answerable(c, party, json.loads(lic.request)["works"], [Category(x) for x in lic.categories.split(",")],
-                    utcnow(), what=f"licence {lic.id}")
+        _answerable(
+            c,
+            party,
+            json.loads(lic.request)["works"],
+            [Category(x) for x in lic.categories.split(",")],
+            utcnow(),
+            what=f"licence {lic.id}",
+        )
 
     def _asked(self, c, lic, party: str) -> None:
         if party == lic.grantor:
@@ -311,7 +451,9 @@ class Licensing:
         okind, oid = parse_party(party)
         if kind == "holder" and okind == "org":  # the holder's mandated organisation may answer for it
             now = utcnow()
-            for m in c.execute(select(MandateRow.__table__).where(MandateRow.holder_id == pid, MandateRow.org_id == oid)):
+            for m in c.execute(
+                select(MandateRow.__table__).where(MandateRow.holder_id == pid, MandateRow.org_id == oid)
+            ):
                 if mandate_in_force(m, now):
                     return
         raise NotAllowed(f"{party} may not answer licence {lic.id}: it was asked of {lic.grantor}")
@@ -334,8 +476,16 @@ class Licensing:
                 raise NotFound("licence", licence_id)
             self._may_decide(c, lic, party)
 
-    def accept(self, licence_id: int, *, party: str, key: SigningKey, collective: bool = False,
-               price: Money | None = None, revenue_share_bp: int | None = None) -> dict:
+    def accept(
+        self,
+        licence_id: int,
+        *,
+        party: str,
+        key: SigningKey,
+        collective: bool = False,
+        price: Money | None = None,
+        revenue_share_bp: int | None = None,
+    ) -> dict:
         """Grant: sign the licence, cover its works, issue the invoice. ``collective``: an organisation's
         licence on its own terms (flat fee or revenue share with ``price`` as the minimum)."""
         with self.engine.begin() as c:
@@ -347,27 +497,68 @@ class Licensing:
             request = json.loads(lic.request)
             works = request["works"]
             now = utcnow()
-            grant = sign_document({
-                "format": "fairtrain-licence-grant/1", "licence": licence_id, "licensee": lic.licensee,
-                "grantor": party, "works": works, "categories": lic.categories.split(","),
-                "purpose": request.get("purpose"),  # None: asked before purposes were recorded, any purpose
-                "model_versions": json.loads(lic.model_versions or "[]"), "valid_from": lic.valid_from.isoformat(),
-                "valid_until": lic.valid_until.isoformat() if lic.valid_until else None,
-                "price": amount.to_dict(), "price_model": "collective" if collective else lic.price_model,
-                "revenue_share_bp": share, "granted_at": now.isoformat(),
-                **({"retroactive": True} if request.get("retroactive") else {})}, key)
-            c.execute(update(Licence).where(Licence.id == licence_id).values(
-                status="granted", grantor=party, grant=json.dumps(grant, sort_keys=True), decided_at=now,
-                collective=collective, price_minor=amount.minor, currency=amount.currency, revenue_share_bp=share))
+            grant = sign_document(
+                {
+                    "format": "fairtrain-licence-grant/1",
+                    "licence": licence_id,
+                    "licensee": lic.licensee,
+                    "grantor": party,
+                    "works": works,
+                    "categories": lic.categories.split(","),
+                    "purpose": request.get("purpose"),  # None: asked before purposes were recorded, any purpose
+                    "model_versions": json.loads(lic.model_versions or "[]"),
+                    "valid_from": lic.valid_from.isoformat(),
+                    "valid_until": lic.valid_until.isoformat() if lic.valid_until else None,
+                    "price": amount.to_dict(),
+                    "price_model": "collective" if collective else lic.price_model,
+                    "revenue_share_bp": share,
+                    "granted_at": now.isoformat(),
+                    **({"retroactive": True} if request.get("retroactive") else {}),
+                },
+                key,
+            )
+            c.execute(
+                update(Licence)
+                .where(Licence.id == licence_id)
+                .values(
+                    status="granted",
+                    grantor=party,
+                    grant=json.dumps(grant, sort_keys=True),
+                    decided_at=now,
+                    collective=collective,
+                    price_minor=amount.minor,
+                    currency=amount.currency,
+                    revenue_share_bp=share,
+                )
+            )
             c.execute(insert(LicensedWork), [{"licence_id": licence_id, "work_id": w} for w in works])
-            inv = c.execute(insert(Invoice).values(licence_id=licence_id, amount_minor=amount.minor,
-                                                   currency=amount.currency, status="open", issued_at=now)
-                            .returning(Invoice.id)).scalar_one()
-            log.append(c, [
-                log.Entry("licence", {"licence": licence_id, "event": "granted", "grant": grant},
-                          subject=f"licence:{licence_id}"),
-                log.Entry("invoice", {"invoice": inv, "licence": licence_id, "amount": amount.to_dict()},
-                          subject=f"licence:{licence_id}")], at=now)
+            inv = c.execute(
+                insert(Invoice)
+                .values(
+                    licence_id=licence_id,
+                    amount_minor=amount.minor,
+                    currency=amount.currency,
+                    status="open",
+                    issued_at=now,
+                )
+                .returning(Invoice.id)
+            ).scalar_one()
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "licence",
+                        {"licence": licence_id, "event": "granted", "grant": grant},
+                        subject=f"licence:{licence_id}",
+                    ),
+                    log.Entry(
+                        "invoice",
+                        {"invoice": inv, "licence": licence_id, "amount": amount.to_dict()},
+                        subject=f"licence:{licence_id}",
+                    ),
+                ],
+                at=now,
+            )
             bump_facts_version(c)  # the grant is a statement decisions for its works now see
         self.registry._changed()
         return {"licence": licence_id, "invoice": inv, "grant": grant}
@@ -375,29 +566,61 @@ class Licensing:
     def decline(self, licence_id: int, *, party: str, note: str = "") -> dict:
         with self.engine.begin() as c:
             self._requested(c, licence_id, party, granting=False)
-            c.execute(update(Licence).where(Licence.id == licence_id).values(status="declined", note=note,
-                                                                             decided_at=utcnow()))
-            log.append(c, [log.Entry("licence", {"licence": licence_id, "event": "declined", "by": party,
-                                                 "note": note}, subject=f"licence:{licence_id}")])
+            c.execute(
+                update(Licence)
+                .where(Licence.id == licence_id)
+                .values(status="declined", note=note, decided_at=utcnow())
+            )
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "licence",
+                        {"licence": licence_id, "event": "declined", "by": party, "note": note},
+                        subject=f"licence:{licence_id}",
+                    )
+                ],
+            )
         return {"licence": licence_id, "status": "declined"}
 
     # -- invoices and payments ---------------------------------------------------------------------
 
     def invoices(self, *, licensee: str | None = None) -> list[dict]:
-        q = (select(Invoice.__table__, Licence.licensee, Licence.grantor)
-             .join(Licence, Licence.id == Invoice.licence_id).order_by(Invoice.id))
+        q = (
+            select(Invoice.__table__, Licence.licensee, Licence.grantor)
+            .join(Licence, Licence.id == Invoice.licence_id)
+            .order_by(Invoice.id)
+        )
         if licensee:
             q = q.where(Licence.licensee == licensee)
         with self.engine.connect() as c:
             rows = c.execute(q).all()
-            paid = dict(c.execute(select(Payment.invoice_id, func.sum(Payment.amount_minor)).group_by(Payment.invoice_id)).all())
-        return [{"id": r.id, "licence": r.licence_id, "licensee": r.licensee, "grantor": r.grantor,
-                 "amount": Money(r.currency, r.amount_minor).to_dict(),
-                 "paid": Money(r.currency, int(paid.get(r.id, 0))).to_dict(), "status": r.status,
-                 "issued_at": r.issued_at.isoformat()} for r in rows]
+            paid = dict(
+                c.execute(select(Payment.invoice_id, func.sum(Payment.amount_minor)).group_by(Payment.invoice_id)).all()
+            )
+        return [
+            {
+                "id": r.id,
+                "licence": r.licence_id,
+                "licensee": r.licensee,
+                "grantor": r.grantor,
+                "amount": Money(r.currency, r.amount_minor).to_dict(),
+                "paid": Money(r.currency, int(paid.get(r.id, 0))).to_dict(),
+                "status": r.status,
+                "issued_at": r.issued_at.isoformat(),
+            }
+            for r in rows
+        ]
 
-    def record_payment(self, invoice_id: int, amount: Money, *, reference: str, source: str = "manual",
-                       received_at: datetime | None = None) -> dict:
+    def record_payment(
+        self,
+        invoice_id: int,
+        amount: Money,
+        *,
+        reference: str,
+        source: str = "manual",
+        received_at: datetime | None = None,
+    ) -> dict:
         """Record money received against an invoice; the same settlement reference twice is a no-op."""
         check_text(Payment.reference, reference, "payment reference", LicensingError)
         if amount.minor <= 0:
@@ -413,28 +636,69 @@ class Licensing:
                 if prior.invoice_id != invoice_id or prior.amount_minor != amount.minor:
                     raise LicensingError(f"payment reference {reference!r} was already recorded differently")
                 return {"payment": prior.id, "invoice": invoice_id, "duplicate": True}
-            paid = c.execute(select(func.coalesce(func.sum(Payment.amount_minor), 0))
-                             .where(Payment.invoice_id == invoice_id)).scalar_one()
+            paid = c.execute(
+                select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(Payment.invoice_id == invoice_id)
+            ).scalar_one()
             if paid + amount.minor > inv.amount_minor:
-                raise LicensingError(f"payment {reference}: {Money(amount.currency, paid + amount.minor)} would exceed "
-                                     f"the invoice's {Money(inv.currency, inv.amount_minor)}")
+                raise LicensingError(
+                    f"payment {reference}: {Money(amount.currency, paid + amount.minor)} would exceed "
+                    f"the invoice's {Money(inv.currency, inv.amount_minor)}"
+                )
             when = received_at or utcnow()
-            pid = c.execute(insert(Payment).values(invoice_id=invoice_id, amount_minor=amount.minor,
-                                                   currency=amount.currency, reference=reference, source=source,
-                                                   received_at=when).returning(Payment.id)).scalar_one()
+            pid = c.execute(
+                insert(Payment)
+                .values(
+                    invoice_id=invoice_id,
+                    amount_minor=amount.minor,
+                    currency=amount.currency,
+                    reference=reference,
+                    source=source,
+                    received_at=when,
+                )
+                .returning(Payment.id)
+            ).scalar_one()
             if paid + amount.minor == inv.amount_minor:
                 c.execute(update(Invoice).where(Invoice.id == invoice_id).values(status="paid"))
-            log.append(c, [log.Entry("payment", {"payment": pid, "invoice": invoice_id, "amount": amount.to_dict(),
-                                                 "reference": reference, "source": source,
-                                                 "received_at": when.isoformat()}, subject=f"invoice:{invoice_id}")])
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "payment",
+                        {
+                            "payment": pid,
+                            "invoice": invoice_id,
+                            "amount": amount.to_dict(),
+                            "reference": reference,
+                            "source": source,
+                            "received_at": when.isoformat(),
+                        },
+                        subject=f"invoice:{invoice_id}",
+                    )
+                ],
+            )
             grantor = c.execute(select(Licence.grantor).where(Licence.id == inv.licence_id)).scalar_one()
             kind, gid = parse_party(grantor)
             if kind == "holder":
-                notify(c, [gid], "payment", "received",
-                       {"payment": pid, "invoice": invoice_id, "licence": inv.licence_id, "amount": amount.to_dict(),
-                        "path": "/money"}, subject=f"invoice:{invoice_id}")
-        return {"payment": pid, "invoice": invoice_id, "duplicate": False,
-                "status": "paid" if paid + amount.minor == inv.amount_minor else "open"}
+                notify(
+                    c,
+                    [gid],
+                    "payment",
+                    "received",
+                    {
+                        "payment": pid,
+                        "invoice": invoice_id,
+                        "licence": inv.licence_id,
+                        "amount": amount.to_dict(),
+                        "path": "/money",
+                    },
+                    subject=f"invoice:{invoice_id}",
+                )
+        return {
+            "payment": pid,
+            "invoice": invoice_id,
+            "duplicate": False,
+            "status": "paid" if paid + amount.minor == inv.amount_minor else "open",
+        }
 
     def import_payments(self, path: Path) -> dict:
         """Settlement records CSV: ``invoice,amount,currency,reference,received_at``; bad rows are reported."""
@@ -452,12 +716,22 @@ class Licensing:
                 when = datetime.fromisoformat(row["received_at"]) if row.get("received_at") else None
                 if when is not None and when.tzinfo is None:
                     when = when.replace(tzinfo=UTC)
-                done.append(self.record_payment(int(row["invoice"]), Money.parse(row["amount"], row["currency"]),
-                                                reference=row["reference"].strip(), source="import", received_at=when))
+                done.append(
+                    self.record_payment(
+                        int(row["invoice"]),
+                        Money.parse(row["amount"], row["currency"]),
+                        reference=row["reference"].strip(),
+                        source="import",
+                        received_at=when,
+                    )
+                )
             except (KeyError, ValueError, RegistryError) as e:
                 errors.append({"line": n, "reason": str(e)})
-        return {"recorded": sum(not d["duplicate"] for d in done), "duplicates": sum(d["duplicate"] for d in done),
-                "errors": errors}
+        return {
+            "recorded": sum(not d["duplicate"] for d in done),
+            "duplicates": sum(d["duplicate"] for d in done),
+            "errors": errors,
+        }
 
     # -- usage reports -----------------------------------------------------------------------------
 
@@ -471,20 +745,54 @@ class Licensing:
                 raise LicensingError(f"usage report: field {field!r} is not text")
             check_text(getattr(UsageReport, field), document[field], f"usage report: field {field!r}", LicensingError)
         with self.engine.begin() as c:
-            prior = c.execute(select(UsageReport.__table__).where(
-                UsageReport.idempotency_key == document["idempotency_key"])).first()
+            prior = c.execute(
+                select(UsageReport.__table__).where(UsageReport.idempotency_key == document["idempotency_key"])
+            ).first()
             if prior is not None:
                 if json.loads(prior.document) != document:
-                    raise LicensingError(f"usage report {document['idempotency_key']!r} was already filed with "
-                                         "different content: use a new idempotency key")
+                    raise LicensingError(
+                        f"usage report {document['idempotency_key']!r} was already filed with "
+                        "different content: use a new idempotency key"
+                    )
                 return {"report": prior.id, "duplicate": True}
-            rid = c.execute(insert(UsageReport).values(
-                idempotency_key=document["idempotency_key"], licensee=document["licensee"], model=document["model"],
-                version=document["version"], document=json.dumps(document, sort_keys=True, ensure_ascii=False),
-                received_at=utcnow()).returning(UsageReport.id)).scalar_one()
-            log.append(c, [log.Entry("usage-report", {"report": rid, "signer": signer.key_id, **{
-                k: document.get(k) for k in ("licensee", "model", "version", "licences", "manifest_root", "weights",
-                                             "revenue", "idempotency_key")}}, subject=f"licensee:{document['licensee']}")])
+            rid = c.execute(
+                insert(UsageReport)
+                .values(
+                    idempotency_key=document["idempotency_key"],
+                    licensee=document["licensee"],
+                    model=document["model"],
+                    version=document["version"],
+                    document=json.dumps(document, sort_keys=True, ensure_ascii=False),
+                    received_at=utcnow(),
+                )
+                .returning(UsageReport.id)
+            ).scalar_one()
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "usage-report",
+                        {
+                            "report": rid,
+                            "signer": signer.key_id,
+                            **{
+                                k: document.get(k)
+                                for k in (
+                                    "licensee",
+                                    "model",
+                                    "version",
+                                    "licences",
+                                    "manifest_root",
+                                    "weights",
+                                    "revenue",
+                                    "idempotency_key",
+                                )
+                            },
+                        },
+                        subject=f"licensee:{document['licensee']}",
+                    )
+                ],
+            )
         return {"report": rid, "duplicate": False, "signer": signer.key_id}
 
     def usage_reports(self, *, licensee: str | None = None) -> list[dict]:

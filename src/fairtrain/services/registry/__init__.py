@@ -12,9 +12,23 @@ from typing import TYPE_CHECKING
 from fairtrain.services.registry.errors import Ambiguous, NotAllowed, NotFound, RegistryError
 
 _LAZY = {
-    "ImportReport": "csv_import", "RowError": "csv_import", "import_csv": "csv_import",
-    **dict.fromkeys(("ROLES", "Registry", "ShareSpec", "bump_facts_version", "holder_ref", "org_ref", "parse_party", "parse_share",
-                     "work_ref"), "registry"),
+    "ImportReport": "csv_import",
+    "RowError": "csv_import",
+    "import_csv": "csv_import",
+    **dict.fromkeys(
+        (
+            "ROLES",
+            "Registry",
+            "ShareSpec",
+            "bump_facts_version",
+            "holder_ref",
+            "org_ref",
+            "parse_party",
+            "parse_share",
+            "work_ref",
+        ),
+        "registry",
+    ),
 }
 
 if TYPE_CHECKING:

@@ -69,8 +69,18 @@ from fairtrain.services.registry.registry import (
     work_ref,
 )
 
-COLUMNS = ("work_ref", "title", "file", "holders", "iswc", "isrc", "isbn",
-           *(c.value for c in Category), "price", "currency")
+COLUMNS = (
+    "work_ref",
+    "title",
+    "file",
+    "holders",
+    "iswc",
+    "isrc",
+    "isbn",
+    *(c.value for c in Category),
+    "price",
+    "currency",
+)
 REQUIRED = ("work_ref", "title", "holders")
 _CHUNK = 900  # stays under SQLite's bound-parameter limit in IN (...) lists
 
@@ -127,9 +137,18 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "rows": self.rows, "created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "invalid": self.invalid, "holders_created": self.holders_created,
-                "disputes": self.disputes, "imported": self.imported, "errors": [e.to_dict() for e in self.errors]}
+        return {
+            "file": self.file,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "invalid": self.invalid,
+            "holders_created": self.holders_created,
+            "disputes": self.disputes,
+            "imported": self.imported,
+            "errors": [e.to_dict() for e in self.errors],
+        }
 
 
 class Batches(NamedTuple):
@@ -142,9 +161,17 @@ class Batches(NamedTuple):
     on_commit: Callable[[object, ImportReport, int], None]
 
 
-def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool = False,
-               progress: Callable[[int], None] | None = None, files_root: Path | None = None,
-               dry_run: bool = False, batches: Batches | None = None) -> ImportReport:
+def import_csv(
+    registry: Registry,
+    path: Path,
+    *,
+    org_id: int,
+    skip_invalid: bool = False,
+    progress: Callable[[int], None] | None = None,
+    files_root: Path | None = None,
+    dry_run: bool = False,
+    batches: Batches | None = None,
+) -> ImportReport:
     """Validate ``path`` in full, then import it atomically (or only its valid rows with ``skip_invalid``).
 
     The ``file`` column names regular files inside ``files_root`` (by default the sheet's own folder);
@@ -152,8 +179,16 @@ def import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: boo
     nothing: the report lists every problem and counts what would be created, updated and disputed.
     ``batches`` commits batch by batch instead of once (see :class:`Batches`)."""
     with _collector_paused():
-        return _import_csv(registry, path, org_id=org_id, skip_invalid=skip_invalid, progress=progress,
-                           files_root=files_root, dry_run=dry_run, batches=batches)
+        return _import_csv(
+            registry,
+            path,
+            org_id=org_id,
+            skip_invalid=skip_invalid,
+            progress=progress,
+            files_root=files_root,
+            dry_run=dry_run,
+            batches=batches,
+        )
 
 
 @contextmanager
@@ -175,9 +210,17 @@ def _collector_paused():
         gc.enable()
 
 
-def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bool,
-                progress: Callable[[int], None] | None, files_root: Path | None, dry_run: bool,
-                batches: Batches | None) -> ImportReport:
+def _import_csv(
+    registry: Registry,
+    path: Path,
+    *,
+    org_id: int,
+    skip_invalid: bool,
+    progress: Callable[[int], None] | None,
+    files_root: Path | None,
+    dry_run: bool,
+    batches: Batches | None,
+) -> ImportReport:
     registry.find_org(org_id)
     report = ImportReport(file=str(path))
     try:
@@ -187,7 +230,7 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
+        line = raw[: e.start].count(b"\n") + 1
         report.errors.append(RowError(line, "-", f"bad encoding: byte 0x{raw[e.start]:02x} is not UTF-8"))
         report.invalid = 1
         return report
@@ -207,10 +250,16 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
     missing = [c for c in REQUIRED if c not in header]
     unknown = [h for h in header if h not in COLUMNS]
     if missing or unknown or len(set(header)) != len(header):
-        reason = "; ".join(filter(None, [
-            f"missing column(s) {', '.join(missing)}" if missing else "",
-            f"unknown column(s) {', '.join(unknown)}" if unknown else "",
-            "a column appears twice" if len(set(header)) != len(header) else ""]))
+        reason = "; ".join(
+            filter(
+                None,
+                [
+                    f"missing column(s) {', '.join(missing)}" if missing else "",
+                    f"unknown column(s) {', '.join(unknown)}" if unknown else "",
+                    "a column appears twice" if len(set(header)) != len(header) else "",
+                ],
+            )
+        )
         report.errors.append(RowError(1, "header", f"{reason} (expected: {','.join(COLUMNS)})"))
         return report
 
@@ -241,8 +290,11 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
                     unique = []
                     for r in rows:
                         if (first := seen_refs[r.work_ref]) != r.line:
-                            report.errors.append(RowError(r.line, "work_ref", f"duplicate work_ref {r.work_ref!r} "
-                                                                            f"(first on line {first})"))
+                            report.errors.append(
+                                RowError(
+                                    r.line, "work_ref", f"duplicate work_ref {r.work_ref!r} (first on line {first})"
+                                )
+                            )
                         else:
                             unique.append(r)
                     rows, names = unique, None
@@ -250,13 +302,14 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
                 # row is bad (unless skip_invalid): parsing in a worker process overlaps the inserts.
                 if batches is not None:
                     for i in range(0, len(rows), batches.rows):
-                        part = rows[i:i + batches.rows]
+                        part = rows[i : i + batches.rows]
                         _store_chunk(c, org_id, part, None, holder_ids, report, had_works=True)
                         _commit_batch(c, org_id, report, part[-1].line, batches)
                         trans.commit()
                         trans = c.begin()
-                        c.execute(update(Organisation).where(Organisation.id == org_id)
-                                  .values(country=Organisation.country))
+                        c.execute(
+                            update(Organisation).where(Organisation.id == org_id).values(country=Organisation.country)
+                        )
                 elif not report.errors or skip_invalid or dry_run:
                     _store_chunk(c, org_id, rows, names, holder_ids, report, had_works=had_works)
                 if progress:
@@ -276,23 +329,41 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
                 registry._changed()
                 return report
             # One log entry per import: the file's digest and what it changed (row by row is in the registry).
-            log.append(c, [log.Entry("import", {"org": org_ref(org_id), "file_sha256": hashlib.sha256(raw).hexdigest(),
-                                                "rows": report.rows, "created": report.created,
-                                                "updated": report.updated, "unchanged": report.unchanged,
-                                                "invalid": report.invalid}, subject=org_ref(org_id))])
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "import",
+                        {
+                            "org": org_ref(org_id),
+                            "file_sha256": hashlib.sha256(raw).hexdigest(),
+                            "rows": report.rows,
+                            "created": report.created,
+                            "updated": report.updated,
+                            "unchanged": report.unchanged,
+                            "invalid": report.invalid,
+                        },
+                        subject=org_ref(org_id),
+                    )
+                ],
+            )
             bump_facts_version(c)
             trans.commit()
         except IntegrityError as e:
             trans.rollback()
-            raise RegistryError(f"{path}: nothing was imported: another write for {org_ref(org_id)} stored the same "
-                                f"holders or works meanwhile ({_clash(e)}); import the file again to add what is "
-                                "still missing") from None
+            raise RegistryError(
+                f"{path}: nothing was imported: another write for {org_ref(org_id)} stored the same "
+                f"holders or works meanwhile ({_clash(e)}); import the file again to add what is "
+                "still missing"
+            ) from None
         except OperationalError as e:
             trans.rollback()
             if "locked" not in str(e.orig):
                 raise
-            raise RegistryError(f"{path}: nothing was imported: the registry stayed busy with another write (another "
-                                "import?) for longer than the wait allows; import the file again") from None
+            raise RegistryError(
+                f"{path}: nothing was imported: the registry stayed busy with another write (another "
+                "import?) for longer than the wait allows; import the file again"
+            ) from None
         except BaseException:
             trans.rollback()
             raise
@@ -303,9 +374,23 @@ def _import_csv(registry: Registry, path: Path, *, org_id: int, skip_invalid: bo
 
 def _commit_batch(c, org_id: int, report: ImportReport, last_line: int, batches: Batches) -> None:
     """A stored batch's log entry, facts version and progress, in the batch's own transaction."""
-    log.append(c, [log.Entry("import", {"org": org_ref(org_id), "through_line": last_line, "rows": report.rows,
-                                        "created": report.created, "updated": report.updated,
-                                        "unchanged": report.unchanged}, subject=org_ref(org_id))])
+    log.append(
+        c,
+        [
+            log.Entry(
+                "import",
+                {
+                    "org": org_ref(org_id),
+                    "through_line": last_line,
+                    "rows": report.rows,
+                    "created": report.created,
+                    "updated": report.updated,
+                    "unchanged": report.unchanged,
+                },
+                subject=org_ref(org_id),
+            )
+        ],
+    )
     bump_facts_version(c)
     batches.on_commit(c, report, last_line)
 
@@ -313,8 +398,13 @@ def _commit_batch(c, org_id: int, report: ImportReport, last_line: int, batches:
 def _clash(e: IntegrityError) -> str:
     """What a unique key refused, in words, with the database's own first line."""
     text = str(e.orig)
-    what = ("a new holder's name is already one of the organisation's holders" if "org_key" in text else
-            "a work_ref is already stored for the organisation" if "work_ref" in text else "a unique key")
+    what = (
+        "a new holder's name is already one of the organisation's holders"
+        if "org_key" in text
+        else "a work_ref is already stored for the organisation"
+        if "work_ref" in text
+        else "a unique key"
+    )
     return f"{what}: {text.splitlines()[0]}"
 
 
@@ -323,6 +413,8 @@ _LICENCE = Value.LICENCE.value
 
 # Repertoires repeat the same few shares, values and prices: parse each distinct text once.
 _share = lru_cache(maxsize=4096)(parse_share)
+
+
 @lru_cache(maxsize=64)
 def _value_name(text: str) -> str:
     return Value.parse(text).value
@@ -409,14 +501,15 @@ def _parse_chunk(job: tuple[int, str, list[str], Path, int, bool]) -> _Chunk:
     return _Chunk(rows, errors, count, frozenset(name for r in rows for name, _, _ in r.holders))
 
 
-def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, after: int = 0,
-                   tariffed: bool = False):
+def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, after: int = 0, tariffed: bool = False):
     """Parsed chunks in file order. Big files whose fields hold no quoted line breaks are cut at line ends
     and parsed by a worker process while the caller stores the previous chunks."""
     body = text[body_start:]
     first_line = text.count("\n", 0, body_start) + 1
     files = "file" in header
-    chunk_bytes, parallel_bytes = (_FILE_CHUNK_BYTES, _FILE_PARALLEL_BYTES) if files else (_CHUNK_BYTES, _PARALLEL_BYTES)
+    chunk_bytes, parallel_bytes = (
+        (_FILE_CHUNK_BYTES, _FILE_PARALLEL_BYTES) if files else (_CHUNK_BYTES, _PARALLEL_BYTES)
+    )
     workers = max(1, FILE_WORKERS or os.cpu_count() or 1) if files else 1
     if len(body) < parallel_bytes or '"' in body and re.search(r'"[^"]*\n', body):
         yield _parse_chunk((first_line, body, header, base, after, tariffed))
@@ -439,8 +532,9 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, af
     # The worker only parses: its garbage has no reference cycles, and the collector walking the heap it
     # inherited cost about a third of its time.
     # It dies with this process (kill -9 included): an orphan kept the killed import's transaction open.
-    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
-                             initargs=(os.getpid(), gc.disable)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(), gc.disable)
+    ) as pool:
         window: deque = deque()
         for job in jobs():
             window.append(pool.submit(_parse_chunk, job))
@@ -450,8 +544,16 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, af
             yield window.popleft().result()
 
 
-def _store_chunk(c, org_id: int, rows: list[_Row], names: frozenset[str] | None, holder_ids: dict[str, int],
-                 report: ImportReport, *, had_works: bool) -> None:
+def _store_chunk(
+    c,
+    org_id: int,
+    rows: list[_Row],
+    names: frozenset[str] | None,
+    holder_ids: dict[str, int],
+    report: ImportReport,
+    *,
+    had_works: bool,
+) -> None:
     """Check re-imported rows against what is stored, then store the chunk's valid rows.
 
     ``names`` are the holders named in ``rows`` (None: not known, work them out)."""
@@ -466,8 +568,14 @@ def _store_chunk(c, org_id: int, rows: list[_Row], names: frozenset[str] | None,
             prev = existing.get(r.work_ref)
             if prev is not None and prev["row_hash"] != r.row_hash:
                 if prev["holders"] != set(r.holders):
-                    report.errors.append(RowError(r.line, "holders", f"work_ref {r.work_ref!r} was imported with "
-                                                  "other holders or shares; ownership changes are not made by re-import"))
+                    report.errors.append(
+                        RowError(
+                            r.line,
+                            "holders",
+                            f"work_ref {r.work_ref!r} was imported with "
+                            "other holders or shares; ownership changes are not made by re-import",
+                        )
+                    )
                     continue
             valid.append(r)
         names = frozenset(name for r in valid for name, _, _ in r.holders)
@@ -481,8 +589,9 @@ def _fingerprinted(rows: list[_Row], pending: dict[int, tuple[str, bytes, str]],
     results = dict(zip(lines, register_contents([pending[n] for n in lines]), strict=True))
     out = []
     valid = {r.line for r in rows}
-    errors.extend(RowError(n, "file", str(res)) for n, res in results.items()
-                  if n not in valid and isinstance(res, Exception))  # a row with other errors too
+    errors.extend(
+        RowError(n, "file", str(res)) for n, res in results.items() if n not in valid and isinstance(res, Exception)
+    )  # a row with other errors too
     for r in rows:
         res = results.get(r.line)
         if isinstance(res, Exception):
@@ -495,8 +604,15 @@ def _fingerprinted(rows: list[_Row], pending: dict[int, tuple[str, bytes, str]],
     return out
 
 
-def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors: list[RowError],
-               tariffed: bool = False, pending: dict[int, tuple[str, bytes, str]] | None = None) -> _Row | None:
+def _parse_row(
+    n: int,
+    fields: list[str],
+    header: list[str],
+    base: Path,
+    errors: list[RowError],
+    tariffed: bool = False,
+    pending: dict[int, tuple[str, bytes, str]] | None = None,
+) -> _Row | None:
     """One row, validated; ``pending`` given, its file is only read and left there to be fingerprinted with
     the chunk's other files (a row that is otherwise valid is returned without fingerprint until then)."""
     row = dict(zip(header, map(str.strip, fields), strict=True))
@@ -541,8 +657,11 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
             except ValueError as e:
                 errors.append(RowError(n, "price" if "currency" not in str(e) else "currency", str(e)))
     elif wants_licence and not tariffed:
-        errors.append(RowError(n, "price", "a 'licence' category needs a price and a currency (or the "
-                                           "organisation's published tariff)"))
+        errors.append(
+            RowError(
+                n, "price", "a 'licence' category needs a price and a currency (or the organisation's published tariff)"
+            )
+        )
 
     data, media, chash, fingerprint, iscc = None, None, None, None, None
     if f := get("file"):
@@ -568,21 +687,39 @@ def _parse_row(n: int, fields: list[str], header: list[str], base: Path, errors:
         return None
     # The raw fields (and the file's content) identify the row: an identical re-import is a no-op.
     row_hash = xxhash.xxh3_128_hexdigest("\x1f".join(fields).encode() + (chash or "").encode())
-    return _Row(n, ref, title, holders, tuple(ids.values()), tuple(values), _offer_json(offer) if offer else None,
-                media, chash, iscc, fingerprint, row_hash)
+    return _Row(
+        n,
+        ref,
+        title,
+        holders,
+        tuple(ids.values()),
+        tuple(values),
+        _offer_json(offer) if offer else None,
+        media,
+        chash,
+        iscc,
+        fingerprint,
+        row_hash,
+    )
 
 
 def _existing(c, org_id: int, refs: list[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for i in range(0, len(refs), _CHUNK):
-        for w in c.execute(select(Work.id, Work.work_ref, Work.row_hash).where(
-                Work.org_id == org_id, Work.work_ref.in_(refs[i:i + _CHUNK]))):
+        for w in c.execute(
+            select(Work.id, Work.work_ref, Work.row_hash).where(
+                Work.org_id == org_id, Work.work_ref.in_(refs[i : i + _CHUNK])
+            )
+        ):
             out[w.work_ref] = {"id": w.id, "row_hash": w.row_hash, "holders": set()}
     by_id = {v["id"]: v for v in out.values()}
     ids = list(by_id)
     for i in range(0, len(ids), _CHUNK):
-        for s in c.execute(select(WorkShare.__table__, Holder.name).join(Holder, Holder.id == WorkShare.holder_id)
-                                 .where(WorkShare.work_id.in_(ids[i:i + _CHUNK]))):
+        for s in c.execute(
+            select(WorkShare.__table__, Holder.name)
+            .join(Holder, Holder.id == WorkShare.holder_id)
+            .where(WorkShare.work_id.in_(ids[i : i + _CHUNK]))
+        ):
             by_id[s.work_id]["holders"].add((s.name, s.role, Fraction(s.share_num, s.share_den)))
     return out
 
@@ -593,16 +730,28 @@ def _org_holders(c, org_id: int, names: set[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     name_list = sorted(names)
     for i in range(0, len(name_list), _CHUNK):
-        q = select(Holder.id, Holder.name).where(
-            Holder.name.in_(name_list[i:i + _CHUNK]),
-            (Holder.created_by_org_id == org_id) | Holder.id.in_(members)).order_by(Holder.id)
+        q = (
+            select(Holder.id, Holder.name)
+            .where(
+                Holder.name.in_(name_list[i : i + _CHUNK]),
+                (Holder.created_by_org_id == org_id) | Holder.id.in_(members),
+            )
+            .order_by(Holder.id)
+        )
         for hid, name in c.execute(q):
             found.setdefault(name, hid)
     return found
 
 
-def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: dict[str, dict],
-           holder_ids: dict[str, int], report: ImportReport) -> None:
+def _store(
+    c,
+    org_id: int,
+    rows: list[_Row],
+    names: frozenset[str],
+    existing: dict[str, dict],
+    holder_ids: dict[str, int],
+    report: ImportReport,
+) -> None:
     now = db_time(c, utcnow())
     org = org_ref(org_id)
     # New members: a holder first named in this organisation's import gets a *pending* mandate for every
@@ -610,13 +759,28 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
     new_names = sorted(names - holder_ids.keys())
     if new_names:
         new_holders = allocate_ids(c, Holder.__table__, len(new_names))
-        bulk_insert_tuples(c, Holder.__table__, ("id", "name", "org_key"),
-                           [(hid, name, name) for hid, name in zip(new_holders, new_names, strict=True)],
-                           constants={"created_by_org_id": org_id, "created_at": now})
+        bulk_insert_tuples(
+            c,
+            Holder.__table__,
+            ("id", "name", "org_key"),
+            [(hid, name, name) for hid, name in zip(new_holders, new_names, strict=True)],
+            constants={"created_by_org_id": org_id, "created_at": now},
+        )
         holder_ids.update(zip(new_names, new_holders, strict=True))
-        bulk_insert_tuples(c, MandateRow.__table__, ("holder_id",), [(hid,) for hid in new_holders], constants={
-            "org_id": org_id, "categories": _ALL_CATEGORIES, "valid_from": now, "valid_until": None,
-            "declared_at": now, "confirmed_at": None})
+        bulk_insert_tuples(
+            c,
+            MandateRow.__table__,
+            ("holder_id",),
+            [(hid,) for hid in new_holders],
+            constants={
+                "org_id": org_id,
+                "categories": _ALL_CATEGORIES,
+                "valid_from": now,
+                "valid_until": None,
+                "declared_at": now,
+                "confirmed_at": None,
+            },
+        )
         report.holders_created += len(new_holders)
 
     if existing:
@@ -629,19 +793,59 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
     clashes = _clashes(c, fresh)
     if fresh:
         new_ids = allocate_ids(c, Work.__table__, len(fresh))
-        bulk_insert_tuples(c, Work.__table__, _WORK_COLUMNS, [
-            (wid, r.title, r.media_type, r.chash, *r.ids, r.iscc, r.work_ref, r.row_hash,
-             "disputed" if r.work_ref in clashes else "active")
-            for wid, r in zip(new_ids, fresh, strict=True)], constants={"org_id": org_id, "created_at": now})
-        bulk_insert_tuples(c, WorkShare.__table__, ("work_id", "holder_id", "role", "share_num", "share_den"), [
-            (wid, holder_ids[name], role, share.numerator, share.denominator)
-            for wid, r in zip(new_ids, fresh, strict=True) for name, role, share in r.holders])
-        bulk_insert(c, FingerprintRow.__table__, [
-            {"work_id": wid, "modality": r.media_type, "payload": r.fingerprint, "created_at": now}
-            for wid, r in zip(new_ids, fresh, strict=True) if r.fingerprint is not None])
-        disputes = [{"work_id": other, "claim_work_id": wid, "key": key, "key_value": value, "status": "open",
-                     "resolution": None, "created_at": now, "resolved_at": None}
-                    for wid, r in zip(new_ids, fresh, strict=True) for key, value, other in clashes.get(r.work_ref, ())]
+        bulk_insert_tuples(
+            c,
+            Work.__table__,
+            _WORK_COLUMNS,
+            [
+                (
+                    wid,
+                    r.title,
+                    r.media_type,
+                    r.chash,
+                    *r.ids,
+                    r.iscc,
+                    r.work_ref,
+                    r.row_hash,
+                    "disputed" if r.work_ref in clashes else "active",
+                )
+                for wid, r in zip(new_ids, fresh, strict=True)
+            ],
+            constants={"org_id": org_id, "created_at": now},
+        )
+        bulk_insert_tuples(
+            c,
+            WorkShare.__table__,
+            ("work_id", "holder_id", "role", "share_num", "share_den"),
+            [
+                (wid, holder_ids[name], role, share.numerator, share.denominator)
+                for wid, r in zip(new_ids, fresh, strict=True)
+                for name, role, share in r.holders
+            ],
+        )
+        bulk_insert(
+            c,
+            FingerprintRow.__table__,
+            [
+                {"work_id": wid, "modality": r.media_type, "payload": r.fingerprint, "created_at": now}
+                for wid, r in zip(new_ids, fresh, strict=True)
+                if r.fingerprint is not None
+            ],
+        )
+        disputes = [
+            {
+                "work_id": other,
+                "claim_work_id": wid,
+                "key": key,
+                "key_value": value,
+                "status": "open",
+                "resolution": None,
+                "created_at": now,
+                "resolved_at": None,
+            }
+            for wid, r in zip(new_ids, fresh, strict=True)
+            for key, value, other in clashes.get(r.work_ref, ())
+        ]
         bulk_insert(c, Dispute.__table__, disputes)
         report.disputes += len(disputes)
         decls = []
@@ -653,8 +857,11 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
 
     for r in changed:
         wid = existing[r.work_ref]["id"]
-        c.execute(update(Work).where(Work.id == wid).values(title=r.title, row_hash=r.row_hash,
-                                                             **dict(zip(IDENTIFIERS, r.ids, strict=True))))
+        c.execute(
+            update(Work)
+            .where(Work.id == wid)
+            .values(title=r.title, row_hash=r.row_hash, **dict(zip(IDENTIFIERS, r.ids, strict=True)))
+        )
         current = _current_values(c, work_ref(wid), org)
         values = dict(r.values)
         decls = []
@@ -669,8 +876,20 @@ def _store(c, org_id: int, rows: list[_Row], names: frozenset[str], existing: di
 
 def _insert_declarations(c, party: str, decls: list[tuple[str, str, str | None, str | None]], now) -> None:
     """Work-level declarations by ``party``, each ``(target, category, value, offer JSON)``, made ``now``."""
-    bulk_insert_tuples(c, DeclarationRow.__table__, ("target", "category", "value", "offer"), decls, constants={
-        "level": "work", "party": party, "purpose": None, "valid_from": now, "valid_until": None, "declared_at": now})
+    bulk_insert_tuples(
+        c,
+        DeclarationRow.__table__,
+        ("target", "category", "value", "offer"),
+        decls,
+        constants={
+            "level": "work",
+            "party": party,
+            "purpose": None,
+            "valid_from": now,
+            "valid_until": None,
+            "declared_at": now,
+        },
+    )
 
 
 _WORK_COLUMNS = ("id", "title", "media_type", "content_hash", *IDENTIFIERS, "iscc", "work_ref", "row_hash", "status")
@@ -680,9 +899,11 @@ _ALL_CATEGORIES = ",".join(c.value for c in Category)
 def _current_values(c, target: str, party: str) -> dict[str, tuple[str | None, str | None]]:
     """The party's latest value and offer JSON per category name."""
     out: dict[str, tuple[str | None, str | None]] = {}
-    for d in c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target == target, DeclarationRow.party == party,
-                                                    DeclarationRow.level == "work").order_by(DeclarationRow.declared_at,
-                                                                                             DeclarationRow.id)):
+    for d in c.execute(
+        select(DeclarationRow.__table__)
+        .where(DeclarationRow.target == target, DeclarationRow.party == party, DeclarationRow.level == "work")
+        .order_by(DeclarationRow.declared_at, DeclarationRow.id)
+    ):
         out[d.category] = (d.value, d.offer)
     return out
 
@@ -701,7 +922,9 @@ def _clashes(c, rows: list[_Row]) -> dict[str, list[tuple[str, str, int]]]:
         values = list(wanted)
         col = getattr(Work, key)
         for i in range(0, len(values), _CHUNK):
-            for wid, v in c.execute(select(Work.id, col).where(col.in_(values[i:i + _CHUNK]), Work.status != "rejected")):
+            for wid, v in c.execute(
+                select(Work.id, col).where(col.in_(values[i : i + _CHUNK]), Work.status != "rejected")
+            ):
                 for r in wanted[v]:
                     out.setdefault(r.work_ref, []).append((key, v, wid))
     return out

@@ -23,8 +23,9 @@ class Ambiguous(RegistryError, errors.Conflict):
     http_status = 409
 
     def __init__(self, ref: str, candidates: list[dict]):
-        listed = "; ".join(f"work {c['id']} {c['title']!r} ({c['why']}{', ' + c['org'] if c.get('org') else ''})"
-                           for c in candidates)
+        listed = "; ".join(
+            f"work {c['id']} {c['title']!r} ({c['why']}{', ' + c['org'] if c.get('org') else ''})" for c in candidates
+        )
         super().__init__(f"work {ref!r} is ambiguous: {listed}; give the id, or --org for a work_ref")
         self.ref = ref
         self.candidates = candidates

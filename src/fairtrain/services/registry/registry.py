@@ -54,10 +54,25 @@ from fairtrain.services import log
 from fairtrain.services.notify import notify
 from fairtrain.services.registry.errors import Ambiguous, NotAllowed, NotFound, RegistryError
 
-ROLES = frozenset({
-    "author", "composer", "lyricist", "arranger", "translator", "publisher", "performer", "producer",
-    "photographer", "illustrator", "director", "screenwriter", "choreographer", "label", "other",
-})
+ROLES = frozenset(
+    {
+        "author",
+        "composer",
+        "lyricist",
+        "arranger",
+        "translator",
+        "publisher",
+        "performer",
+        "producer",
+        "photographer",
+        "illustrator",
+        "director",
+        "screenwriter",
+        "choreographer",
+        "label",
+        "other",
+    }
+)
 IDENTIFIERS = ("iswc", "isrc", "isbn")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
@@ -160,8 +175,9 @@ class _FactsVersionReader:
             from sqlalchemy.pool import NullPool
 
             sqlite = self._engine.dialect.name == "sqlite"
-            self._own = create_engine(self._engine.url, poolclass=NullPool,
-                                      connect_args={"timeout": 30} if sqlite else {})
+            self._own = create_engine(
+                self._engine.url, poolclass=NullPool, connect_args={"timeout": 30} if sqlite else {}
+            )
         conn = self._own.raw_connection()
         if self._engine.dialect.name == "postgresql":
             conn.driver_connection.autocommit = True
@@ -192,7 +208,9 @@ class Registry:
         if create:
             migrate(engine)
         elif not is_initialised(engine):
-            raise RegistryError(f"no registry at {engine.url.render_as_string(hide_password=True)}: run `fairtrain init` first")
+            raise RegistryError(
+                f"no registry at {engine.url.render_as_string(hide_password=True)}: run `fairtrain init` first"
+            )
         return cls(engine)
 
     def _changed(self) -> None:
@@ -207,8 +225,9 @@ class Registry:
         name = _required(name, "holder name", Holder.name)
         check_text(Holder.email, email, "holder email", RegistryError)
         with self.engine.begin() as c:
-            hid = c.execute(insert(Holder).values(name=name, email=email, created_at=utcnow())
-                            .returning(Holder.id)).scalar_one()
+            hid = c.execute(
+                insert(Holder).values(name=name, email=email, created_at=utcnow()).returning(Holder.id)
+            ).scalar_one()
         return hid
 
     def add_org(self, name: str, *, country: str | None = None, email: str | None = None) -> int:
@@ -218,8 +237,11 @@ class Registry:
         with self.engine.begin() as c:
             if c.execute(select(Organisation.id).where(Organisation.name == name)).first():
                 raise RegistryError(f"organisation {name!r} exists already")
-            return c.execute(insert(Organisation).values(name=name, country=country, email=email, created_at=utcnow())
-                             .returning(Organisation.id)).scalar_one()
+            return c.execute(
+                insert(Organisation)
+                .values(name=name, country=country, email=email, created_at=utcnow())
+                .returning(Organisation.id)
+            ).scalar_one()
 
     def list_holders(self, *, name: str | None = None, limit: int = 1000) -> list[dict]:
         q = select(Holder.__table__).order_by(Holder.id).limit(limit)
@@ -230,16 +252,20 @@ class Registry:
 
     def list_orgs(self) -> list[dict]:
         with self.engine.connect() as c:
-            return [{"id": o.id, "ref": org_ref(o.id), "name": o.name, "country": o.country, "email": o.email}
-                    for o in c.execute(select(Organisation.__table__).order_by(Organisation.id))]
+            return [
+                {"id": o.id, "ref": org_ref(o.id), "name": o.name, "country": o.country, "email": o.email}
+                for o in c.execute(select(Organisation.__table__).order_by(Organisation.id))
+            ]
 
     def list_works(self, *, title: str | None = None, limit: int = 1000) -> list[dict]:
         q = select(Work.__table__).order_by(Work.id).limit(limit)
         if title:
             q = q.where(Work.title.contains(title, autoescape=True))
         with self.engine.connect() as c:
-            return [{"id": w.id, "title": w.title, "media_type": w.media_type, "status": w.status, "iscc": w.iscc}
-                    for w in c.execute(q)]
+            return [
+                {"id": w.id, "title": w.title, "media_type": w.media_type, "status": w.status, "iscc": w.iscc}
+                for w in c.execute(q)
+            ]
 
     def find_holder(self, ref: str | int) -> dict:
         """A holder by id or by unique name."""
@@ -258,15 +284,24 @@ class Registry:
 
     def find_org(self, ref: str | int) -> dict:
         with self.engine.connect() as c:
-            cond = Organisation.id == int(ref) if isinstance(ref, int) or str(ref).isdigit() else Organisation.name == ref
+            cond = (
+                Organisation.id == int(ref) if isinstance(ref, int) or str(ref).isdigit() else Organisation.name == ref
+            )
             o = c.execute(select(Organisation.__table__).where(cond)).first()
         if not o:
             raise NotFound("organisation", ref)
         return {"id": o.id, "ref": org_ref(o.id), "name": o.name, "country": o.country, "email": o.email}
 
-    def add_mandate(self, holder_id: int, org_id: int, categories: Iterable[Category], *,
-                    valid_from: datetime | None = None, valid_until: datetime | None = None,
-                    pending: bool = False) -> int:
+    def add_mandate(
+        self,
+        holder_id: int,
+        org_id: int,
+        categories: Iterable[Category],
+        *,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        pending: bool = False,
+    ) -> int:
         """Record a mandate. ``pending``: it awaits the holder's consent (confirm or signed paper) and does not
         count until then; otherwise the caller is the holder (or the operator) and it is confirmed now."""
         cats = sorted({c.value for c in categories})
@@ -279,16 +314,27 @@ class Registry:
         self.find_holder(holder_id)
         self.find_org(org_id)
         with self.engine.begin() as c:
-            mid = c.execute(insert(MandateRow).values(
-                holder_id=holder_id, org_id=org_id, categories=",".join(cats), valid_from=start,
-                valid_until=valid_until, declared_at=now, confirmed_at=None if pending else now,
-                confirmation=None if pending else "direct").returning(MandateRow.id)).scalar_one()
+            mid = c.execute(
+                insert(MandateRow)
+                .values(
+                    holder_id=holder_id,
+                    org_id=org_id,
+                    categories=",".join(cats),
+                    valid_from=start,
+                    valid_until=valid_until,
+                    declared_at=now,
+                    confirmed_at=None if pending else now,
+                    confirmation=None if pending else "direct",
+                )
+                .returning(MandateRow.id)
+            ).scalar_one()
             bump_facts_version(c)
         self._changed()
         return mid
 
-    def mandates(self, *, org_id: int | None = None, holder_id: int | None = None,
-                 mandate_id: int | None = None) -> list[dict]:
+    def mandates(
+        self, *, org_id: int | None = None, holder_id: int | None = None, mandate_id: int | None = None
+    ) -> list[dict]:
         q = select(MandateRow.__table__).order_by(MandateRow.id)
         if org_id is not None:
             q = q.where(MandateRow.org_id == org_id)
@@ -313,12 +359,27 @@ class Registry:
         return m
 
     def _confirmed(self, c, m, how: str, now: datetime, **extra) -> None:
-        c.execute(update(MandateRow).where(MandateRow.id == m.id).values(
-            confirmed_at=now, confirmation=how, confirm_token_hash=None,
-            **({"paper_sha256": extra["sha256"]} if "sha256" in extra else {})))
-        log.append(c, [log.Entry("mandate-confirmed", {"id": m.id, "holder": holder_ref(m.holder_id),
-                                                       "org": org_ref(m.org_id), "by": how, **extra},
-                                 subject=holder_ref(m.holder_id))], at=now)
+        c.execute(
+            update(MandateRow)
+            .where(MandateRow.id == m.id)
+            .values(
+                confirmed_at=now,
+                confirmation=how,
+                confirm_token_hash=None,
+                **({"paper_sha256": extra["sha256"]} if "sha256" in extra else {}),
+            )
+        )
+        log.append(
+            c,
+            [
+                log.Entry(
+                    "mandate-confirmed",
+                    {"id": m.id, "holder": holder_ref(m.holder_id), "org": org_ref(m.org_id), "by": how, **extra},
+                    subject=holder_ref(m.holder_id),
+                )
+            ],
+            at=now,
+        )
         bump_facts_version(c)
 
     def mandate_invitation(self, mandate_id: int, *, party: str | None = None) -> str:
@@ -330,8 +391,11 @@ class Registry:
             if party is not None and party != org_ref(m.org_id):
                 raise NotAllowed(f"{party} may not invite for mandate {mandate_id}: it is {org_ref(m.org_id)}'s")
             self._check_pending(m)
-            c.execute(update(MandateRow).where(MandateRow.id == mandate_id).values(
-                confirm_token_hash=hashlib.sha256(token.encode()).hexdigest()))
+            c.execute(
+                update(MandateRow)
+                .where(MandateRow.id == mandate_id)
+                .values(confirm_token_hash=hashlib.sha256(token.encode()).hexdigest())
+            )
         return token
 
     def confirm_mandate(self, mandate_id: int, *, holder: str | None = None, token: str | None = None) -> dict:
@@ -342,7 +406,8 @@ class Registry:
             m = self._mandate_row(c, mandate_id)
             if token is not None:
                 if m.confirm_token_hash is None or not hmac.compare_digest(
-                        m.confirm_token_hash, hashlib.sha256(token.encode()).hexdigest()):
+                    m.confirm_token_hash, hashlib.sha256(token.encode()).hexdigest()
+                ):
                     raise NotAllowed(f"mandate {mandate_id}: the confirmation link is not valid (used or replaced)")
                 how = "token"
             elif holder is not None:
@@ -356,8 +421,9 @@ class Registry:
         self._changed()
         return self.mandate(mandate_id)
 
-    def attach_mandate_paper(self, mandate_id: int, src: BinaryIO, store_dir: Path, *,
-                             party: str | None = None) -> dict:
+    def attach_mandate_paper(
+        self, mandate_id: int, src: BinaryIO, store_dir: Path, *, party: str | None = None
+    ) -> dict:
         """The organisation attaches the holder's signed paper mandate: the file is stored under
         ``store_dir/mandates/`` by its SHA-256 (streamed, atomically), the hash logged; the mandate counts."""
         with self.engine.connect() as c:
@@ -387,20 +453,38 @@ class Registry:
         now = utcnow()
         end = end or now
         if end < now:
-            raise RegistryError(f"mandate {mandate_id}: end date {end.isoformat()} is in the past; "
-                                "a revocation takes effect now or later")
+            raise RegistryError(
+                f"mandate {mandate_id}: end date {end.isoformat()} is in the past; "
+                "a revocation takes effect now or later"
+            )
         with self.engine.begin() as c:
             m = self._mandate_row(c, mandate_id)
             if party is not None and party not in (holder_ref(m.holder_id), org_ref(m.org_id)):
                 raise NotAllowed(f"{party} may not revoke mandate {mandate_id}: only its holder or organisation")
             if m.revoked_at is not None:
                 raise RegistryError(f"mandate {mandate_id} is already revoked (ends {m.ends_at.isoformat()})")
-            c.execute(update(MandateRow).where(MandateRow.id == mandate_id).values(
-                revoked_at=now, ends_at=end, confirm_token_hash=None))
-            log.append(c, [log.Entry("mandate-revoked", {"id": m.id, "holder": holder_ref(m.holder_id),
-                                                         "org": org_ref(m.org_id), "by": party or "operator",
-                                                         "end": end.isoformat()},
-                                     subject=holder_ref(m.holder_id))], at=now)
+            c.execute(
+                update(MandateRow)
+                .where(MandateRow.id == mandate_id)
+                .values(revoked_at=now, ends_at=end, confirm_token_hash=None)
+            )
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "mandate-revoked",
+                        {
+                            "id": m.id,
+                            "holder": holder_ref(m.holder_id),
+                            "org": org_ref(m.org_id),
+                            "by": party or "operator",
+                            "end": end.isoformat(),
+                        },
+                        subject=holder_ref(m.holder_id),
+                    )
+                ],
+                at=now,
+            )
             bump_facts_version(c)
         self._changed()
         return self.mandate(mandate_id)
@@ -416,10 +500,22 @@ class Registry:
         now = utcnow()
         doc = json.dumps(document, sort_keys=True, ensure_ascii=False)
         with self.engine.begin() as c:
-            tid = c.execute(insert(TariffRow).values(org_id=org_id, kind=kind, document=doc, published_at=now)
-                            .returning(TariffRow.id)).scalar_one()
-            log.append(c, [log.Entry("tariff", {"id": tid, "org": org_ref(org_id), "kind": kind,
-                                                "tariff": document}, subject=org_ref(org_id))], at=now)
+            tid = c.execute(
+                insert(TariffRow)
+                .values(org_id=org_id, kind=kind, document=doc, published_at=now)
+                .returning(TariffRow.id)
+            ).scalar_one()
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "tariff",
+                        {"id": tid, "org": org_ref(org_id), "kind": kind, "tariff": document},
+                        subject=org_ref(org_id),
+                    )
+                ],
+                at=now,
+            )
             bump_facts_version(c)
         self._changed()
         return self.tariff(org_id, retroactive=retroactive)
@@ -428,27 +524,48 @@ class Registry:
         """The organisation's tariff in use (the newest published), or None."""
         kind = "retroactive" if retroactive else "licence"
         with self.engine.connect() as c:
-            r = c.execute(select(TariffRow.__table__).where(TariffRow.org_id == org_id, TariffRow.kind == kind)
-                          .order_by(TariffRow.id.desc()).limit(1)).first()
+            r = c.execute(
+                select(TariffRow.__table__)
+                .where(TariffRow.org_id == org_id, TariffRow.kind == kind)
+                .order_by(TariffRow.id.desc())
+                .limit(1)
+            ).first()
         if r is None:
             return None
-        return {"id": r.id, "org": org_ref(org_id), "kind": r.kind, "tariff": json.loads(r.document),
-                "published_at": r.published_at.isoformat()}
+        return {
+            "id": r.id,
+            "org": org_ref(org_id),
+            "kind": r.kind,
+            "tariff": json.loads(r.document),
+            "published_at": r.published_at.isoformat(),
+        }
 
     # -- works -----------------------------------------------------------------------------------
 
-    def add_work(self, *, title: str, shares: Sequence[ShareSpec], data: bytes | None = None,
-                 file_name: str = "", media_type: str | None = None, iswc: str | None = None,
-                 isrc: str | None = None, isbn: str | None = None,
-                 registered: tuple[str, bytes, str | None] | None = None) -> dict:
+    def add_work(
+        self,
+        *,
+        title: str,
+        shares: Sequence[ShareSpec],
+        data: bytes | None = None,
+        file_name: str = "",
+        media_type: str | None = None,
+        iswc: str | None = None,
+        isrc: str | None = None,
+        isbn: str | None = None,
+        registered: tuple[str, bytes, str | None] | None = None,
+    ) -> dict:
         """Register one work. A claim on content or an identifier someone else holds opens a dispute.
 
         ``registered``: ``data``'s (media type, fingerprint, ISCC) as :func:`register_content` computed them
         elsewhere (the web server's worker processes)."""
         title = _required(title, "title", Work.title)
         check_shares(shares, item=title)
-        ids = {"iswc": normalise_identifier("iswc", iswc), "isrc": normalise_identifier("isrc", isrc),
-               "isbn": normalise_identifier("isbn", isbn)}
+        ids = {
+            "iswc": normalise_identifier("iswc", iswc),
+            "isrc": normalise_identifier("isrc", isrc),
+            "isbn": normalise_identifier("isbn", isbn),
+        }
         chash = content_hash(data) if data is not None else None
         fingerprint = iscc = None
         if data is not None and registered is not None:
@@ -465,24 +582,49 @@ class Registry:
             if missing := holder_ids - known:
                 raise NotFound("holder", sorted(missing)[0])
             clashes = _clashing_works(c, chash, ids)
-            for key, value, other_id in clashes:
+            for key, value, other_id in clashes:  # noqa: B007 - the last clash names the dispute below
                 if _holders_of(c, other_id) == holder_ids:  # the same claimants registering again: no-op
                     return {"work": other_id, "created": False, "disputes": []}
             now = utcnow()
-            wid = c.execute(insert(Work).values(
-                title=title, media_type=media_type, content_hash=chash, status="disputed" if clashes else "active",
-                iscc=iscc, created_at=now, **ids).returning(Work.id)).scalar_one()
+            wid = c.execute(
+                insert(Work)
+                .values(
+                    title=title,
+                    media_type=media_type,
+                    content_hash=chash,
+                    status="disputed" if clashes else "active",
+                    iscc=iscc,
+                    created_at=now,
+                    **ids,
+                )
+                .returning(Work.id)
+            ).scalar_one()
             if fingerprint is not None:
-                c.execute(insert(FingerprintRow).values(work_id=wid, modality=media_type, payload=fingerprint,
-                                                        created_at=now))
-            c.execute(insert(WorkShare), [
-                {"work_id": wid, "holder_id": s.holder_id, "role": s.role, "share_num": s.share.numerator,
-                 "share_den": s.share.denominator} for s in shares])
+                c.execute(
+                    insert(FingerprintRow).values(work_id=wid, modality=media_type, payload=fingerprint, created_at=now)
+                )
+            c.execute(
+                insert(WorkShare),
+                [
+                    {
+                        "work_id": wid,
+                        "holder_id": s.holder_id,
+                        "role": s.role,
+                        "share_num": s.share.numerator,
+                        "share_den": s.share.denominator,
+                    }
+                    for s in shares
+                ],
+            )
             disputes = []
-            for key, value, other_id in clashes:
-                did = c.execute(insert(Dispute).values(
-                    work_id=other_id, claim_work_id=wid, key=key, key_value=value, status="open", created_at=now)
-                    .returning(Dispute.id)).scalar_one()
+            for key, value, other_id in clashes:  # noqa: B007 - the last clash names the dispute below
+                did = c.execute(
+                    insert(Dispute)
+                    .values(
+                        work_id=other_id, claim_work_id=wid, key=key, key_value=value, status="open", created_at=now
+                    )
+                    .returning(Dispute.id)
+                ).scalar_one()
                 disputes.append(did)
                 _notify_opened(c, did, other_id, wid, key)
             bump_facts_version(c)
@@ -529,8 +671,12 @@ class Registry:
                 for wid in c.execute(q if org_id is None else q.where(Work.org_id == org_id)).scalars():
                     found.setdefault(wid, kind.upper())
             if len(found) > 1:
-                rows = c.execute(select(Work.id, Work.title, Organisation.name).outerjoin(
-                    Organisation, Organisation.id == Work.org_id).where(Work.id.in_(found)).order_by(Work.id)).all()
+                rows = c.execute(
+                    select(Work.id, Work.title, Organisation.name)
+                    .outerjoin(Organisation, Organisation.id == Work.org_id)
+                    .where(Work.id.in_(found))
+                    .order_by(Work.id)
+                ).all()
                 raise Ambiguous(text, [{"id": r.id, "title": r.title, "org": r.name, "why": found[r.id]} for r in rows])
         if not found:
             if org is None and text.isdigit():
@@ -543,52 +689,112 @@ class Registry:
             w = c.execute(select(Work.__table__).where(Work.id == work_id)).first()
             if w is None:
                 raise NotFound("work", work_id)
-            shares = c.execute(select(WorkShare.__table__, Holder.name).join(Holder, Holder.id == WorkShare.holder_id)
-                               .where(WorkShare.work_id == work_id).order_by(WorkShare.id)).all()
-            decls = c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target == work_ref(work_id))
-                              .order_by(DeclarationRow.id)).all()
-            disputes = c.execute(select(Dispute.__table__).where(or_(Dispute.work_id == work_id, Dispute.claim_work_id == work_id))
-                                 .order_by(Dispute.id)).all()
+            shares = c.execute(
+                select(WorkShare.__table__, Holder.name)
+                .join(Holder, Holder.id == WorkShare.holder_id)
+                .where(WorkShare.work_id == work_id)
+                .order_by(WorkShare.id)
+            ).all()
+            decls = c.execute(
+                select(DeclarationRow.__table__)
+                .where(DeclarationRow.target == work_ref(work_id))
+                .order_by(DeclarationRow.id)
+            ).all()
+            disputes = c.execute(
+                select(Dispute.__table__)
+                .where(or_(Dispute.work_id == work_id, Dispute.claim_work_id == work_id))
+                .order_by(Dispute.id)
+            ).all()
         org = self.find_org(w.org_id)["name"] if w.org_id else None
         return {
-            "id": w.id, "title": w.title, "media_type": w.media_type, "status": w.status,
-            "content_hash": w.content_hash, "iswc": w.iswc, "isrc": w.isrc, "isbn": w.isbn, "iscc": w.iscc,
-            "organisation": org, "work_ref": w.work_ref, "created_at": w.created_at.isoformat(),
-            "holders": [{"holder": holder_ref(s.holder_id), "name": s.name, "role": s.role,
-                         "share": str(Fraction(s.share_num, s.share_den))} for s in shares],
+            "id": w.id,
+            "title": w.title,
+            "media_type": w.media_type,
+            "status": w.status,
+            "content_hash": w.content_hash,
+            "iswc": w.iswc,
+            "isrc": w.isrc,
+            "isbn": w.isbn,
+            "iscc": w.iscc,
+            "organisation": org,
+            "work_ref": w.work_ref,
+            "created_at": w.created_at.isoformat(),
+            "holders": [
+                {
+                    "holder": holder_ref(s.holder_id),
+                    "name": s.name,
+                    "role": s.role,
+                    "share": str(Fraction(s.share_num, s.share_den)),
+                }
+                for s in shares
+            ],
             "declarations": [_declaration_dict(d) for d in decls],
             "disputes": [_dispute_dict(d) for d in disputes],
         }
 
     # -- declarations ----------------------------------------------------------------------------
 
-    def declare(self, *, level: Level, target_id: int, party: str, values: dict[Category, Value | None],
-                offer: Offer | None = None, purpose: Purpose | None = None, valid_from: datetime | None = None,
-                valid_until: datetime | None = None) -> list[int]:
+    def declare(
+        self,
+        *,
+        level: Level,
+        target_id: int,
+        party: str,
+        values: dict[Category, Value | None],
+        offer: Offer | None = None,
+        purpose: Purpose | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> list[int]:
         """Record declarations; ``None`` withdraws the party's earlier one for that category."""
         if not values:
             raise RegistryError("nothing to declare: give at least one category")
         if any(v is Value.UNKNOWN for v in values.values()):
             raise RegistryError("'unknown' cannot be declared: declare allow, deny or licence")
-        if any(v is Value.LICENCE for v in values.values()) and offer is None and not (
-                party.startswith("org:") and self.tariff(parse_party(party)[1])):
-            raise RegistryError("a licence declaration needs an offer (price and currency), or, for an "
-                                "organisation, a published tariff (`fairtrain tariffs publish`)")
+        if (
+            any(v is Value.LICENCE for v in values.values())
+            and offer is None
+            and not (party.startswith("org:") and self.tariff(parse_party(party)[1]))
+        ):
+            raise RegistryError(
+                "a licence declaration needs an offer (price and currency), or, for an "
+                "organisation, a published tariff (`fairtrain tariffs publish`)"
+            )
         target = self._check_standing(level, target_id, party, values)
         now = utcnow()
         start = valid_from or now
         if valid_until is not None and valid_until <= start:
             raise RegistryError(f"declaration ends ({valid_until.isoformat()}) before it starts ({start.isoformat()})")
         offer_json = json.dumps(offer.to_dict(), sort_keys=True) if offer else None
-        rows = [{"level": level.value, "target": target, "party": party, "category": c.value,
-                 "value": v.value if v else None, "offer": offer_json if v is Value.LICENCE else None,
-                 "purpose": purpose.value if purpose else None, "valid_from": start, "valid_until": valid_until,
-                 "declared_at": now} for c, v in values.items()]
+        rows = [
+            {
+                "level": level.value,
+                "target": target,
+                "party": party,
+                "category": c.value,
+                "value": v.value if v else None,
+                "offer": offer_json if v is Value.LICENCE else None,
+                "purpose": purpose.value if purpose else None,
+                "valid_from": start,
+                "valid_until": valid_until,
+                "declared_at": now,
+            }
+            for c, v in values.items()
+        ]
         with self.engine.begin() as c:
-            ids = list(c.execute(insert(DeclarationRow).returning(DeclarationRow.id, sort_by_parameter_order=True),
-                                 rows).scalars())
-            log.append(c, [log.Entry("declaration", {"id": i, **_public(r)}, subject=target)
-                           for i, r in zip(ids, rows, strict=True)], at=now)
+            ids = list(
+                c.execute(
+                    insert(DeclarationRow).returning(DeclarationRow.id, sort_by_parameter_order=True), rows
+                ).scalars()
+            )
+            log.append(
+                c,
+                [
+                    log.Entry("declaration", {"id": i, **_public(r)}, subject=target)
+                    for i, r in zip(ids, rows, strict=True)
+                ],
+                at=now,
+            )
             bump_facts_version(c)
         self._changed()
         return ids
@@ -620,8 +826,9 @@ class Registry:
 
     def declarations(self, target: str) -> list[dict]:
         with self.engine.connect() as c:
-            rows = c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target == target)
-                             .order_by(DeclarationRow.id)).all()
+            rows = c.execute(
+                select(DeclarationRow.__table__).where(DeclarationRow.target == target).order_by(DeclarationRow.id)
+            ).all()
         return [_declaration_dict(d) for d in rows]
 
     # -- decisions -------------------------------------------------------------------------------
@@ -651,10 +858,17 @@ class Registry:
                     self._facts.popitem(last=False)
         return facts
 
-    def decide(self, work_id: int, category: Category, *, licensee: str | None = None, at: datetime | None = None,
-               purpose: Purpose = Purpose.COMMERCIAL, model_version: str | None = None) -> Decision:
-        q = Query(category=category, at=at or utcnow(), licensee=licensee, purpose=purpose,
-                  model_version=model_version)
+    def decide(
+        self,
+        work_id: int,
+        category: Category,
+        *,
+        licensee: str | None = None,
+        at: datetime | None = None,
+        purpose: Purpose = Purpose.COMMERCIAL,
+        model_version: str | None = None,
+    ) -> Decision:
+        q = Query(category=category, at=at or utcnow(), licensee=licensee, purpose=purpose, model_version=model_version)
         return engine_.decide(self.facts(work_id), q)
 
     def policy_decisions(self, level: Level, target_id: int, *, at: datetime | None = None) -> dict[Category, Decision]:
@@ -668,22 +882,28 @@ class Registry:
             facts = self.facts(target_id)
         elif level is Level.CATALOGUE:
             ref = self.find_holder(target_id)["ref"]
-            facts = WorkFacts(work="catalogue", holders=frozenset({ref}),
-                              declarations=tuple(self._declarations_for(ref)))
+            facts = WorkFacts(
+                work="catalogue", holders=frozenset({ref}), declarations=tuple(self._declarations_for(ref))
+            )
         elif level is Level.REPERTOIRE:
             ref = self.find_org(target_id)["ref"]
             member = "holder:member"
-            facts = WorkFacts(work="repertoire", holders=frozenset({member}),
-                              declarations=tuple(self._declarations_for(ref)),
-                              mandates=(Mandate(member, ref, frozenset(Category), valid_from=at, confirmed_at=at),))
+            facts = WorkFacts(
+                work="repertoire",
+                holders=frozenset({member}),
+                declarations=tuple(self._declarations_for(ref)),
+                mandates=(Mandate(member, ref, frozenset(Category), valid_from=at, confirmed_at=at),),
+            )
         else:
             raise RegistryError(f"no policy at level {level.value!r}")
         return engine_.effective_values(facts, at)
 
     def _declarations_for(self, target: str) -> list[Declaration]:
         with self.engine.connect() as c:
-            return [_to_declaration(d) for d in c.execute(select(DeclarationRow.__table__)
-                                                          .where(DeclarationRow.target == target))]
+            return [
+                _to_declaration(d)
+                for d in c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target == target))
+            ]
 
     # -- disputes --------------------------------------------------------------------------------
 
@@ -711,21 +931,45 @@ class Registry:
             if rejected is not None:
                 c.execute(update(Work).where(Work.id == rejected).values(status="rejected"))
             for w in kept:
-                still_open = c.execute(select(func.count()).select_from(Dispute).where(
-                    Dispute.status == "open", Dispute.id != dispute_id,
-                    or_(Dispute.claim_work_id == w))).scalar_one()
+                still_open = c.execute(
+                    select(func.count())
+                    .select_from(Dispute)
+                    .where(Dispute.status == "open", Dispute.id != dispute_id, or_(Dispute.claim_work_id == w))
+                ).scalar_one()
                 if not still_open:
                     c.execute(update(Work).where(Work.id == w, Work.status == "disputed").values(status="active"))
             resolution = f"kept {keep}" + (f": {note}" if note else "")
-            c.execute(update(Dispute).where(Dispute.id == dispute_id).values(
-                status="resolved", resolution=resolution, resolved_at=utcnow()))
-            log.append(c, [log.Entry("dispute", {"dispute": dispute_id, "event": "resolved", "keep": keep,
-                                                 "rejected_work": rejected}, subject=f"dispute:{dispute_id}")])
+            c.execute(
+                update(Dispute)
+                .where(Dispute.id == dispute_id)
+                .values(status="resolved", resolution=resolution, resolved_at=utcnow())
+            )
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "dispute",
+                        {"dispute": dispute_id, "event": "resolved", "keep": keep, "rejected_work": rejected},
+                        subject=f"dispute:{dispute_id}",
+                    )
+                ],
+            )
             existing, claim = _side(c, d.work_id), _side(c, d.claim_work_id)
-            for side, other in ((existing, claim), (claim, existing)):
-                notify(c, side["holder_ids"], "dispute", "resolved",
-                       {"dispute": dispute_id, "title": side["title"], "outcome": keep, "note": note,
-                        "path": f"/disputes/{dispute_id}"}, subject=f"dispute:{dispute_id}")
+            for side, _other in ((existing, claim), (claim, existing)):
+                notify(
+                    c,
+                    side["holder_ids"],
+                    "dispute",
+                    "resolved",
+                    {
+                        "dispute": dispute_id,
+                        "title": side["title"],
+                        "outcome": keep,
+                        "note": note,
+                        "path": f"/disputes/{dispute_id}",
+                    },
+                    subject=f"dispute:{dispute_id}",
+                )
             bump_facts_version(c)
         self._changed()
         return {"dispute": dispute_id, "status": "resolved", "resolution": resolution, "rejected_work": rejected}
@@ -738,15 +982,34 @@ class Registry:
             if d is None:
                 raise NotFound("dispute", dispute_id)
             existing, claim = _side(c, d.work_id), _side(c, d.claim_work_id)
-            answers = c.execute(select(DisputeAnswer.__table__, Holder.name).join(Holder, Holder.id == DisputeAnswer.holder_id)
-                                .where(DisputeAnswer.dispute_id == dispute_id).order_by(DisputeAnswer.id)).all()
+            answers = c.execute(
+                select(DisputeAnswer.__table__, Holder.name)
+                .join(Holder, Holder.id == DisputeAnswer.holder_id)
+                .where(DisputeAnswer.dispute_id == dispute_id)
+                .order_by(DisputeAnswer.id)
+            ).all()
         end = d.resolved_at or utcnow()
-        return {**_dispute_dict(d), "age_days": max(0, (end - d.created_at).days),
-                "existing": existing, "claim": claim,
-                "answers": [{"id": a.id, "side": a.side, "party": a.name, "holder": holder_ref(a.holder_id),
-                             "statement": a.statement, "link": a.link, "evidence_name": a.evidence_name,
-                             "evidence_sha256": a.evidence_sha256, "evidence_size": a.evidence_size,
-                             "created_at": a.created_at.isoformat()} for a in answers]}
+        return {
+            **_dispute_dict(d),
+            "age_days": max(0, (end - d.created_at).days),
+            "existing": existing,
+            "claim": claim,
+            "answers": [
+                {
+                    "id": a.id,
+                    "side": a.side,
+                    "party": a.name,
+                    "holder": holder_ref(a.holder_id),
+                    "statement": a.statement,
+                    "link": a.link,
+                    "evidence_name": a.evidence_name,
+                    "evidence_sha256": a.evidence_sha256,
+                    "evidence_size": a.evidence_size,
+                    "created_at": a.created_at.isoformat(),
+                }
+                for a in answers
+            ],
+        }
 
     def dispute_side(self, dispute_id: int, holder_id: int) -> str | None:
         """``existing`` or ``claim``: the side a holder stands on in a dispute; None when on neither."""
@@ -756,8 +1019,16 @@ class Registry:
                 return side
         return None
 
-    def answer_dispute(self, dispute_id: int, *, holder_id: int, statement: str = "", link: str = "",
-                       evidence: tuple[str, bytes] | None = None, evidence_dir: Path | None = None) -> dict:
+    def answer_dispute(
+        self,
+        dispute_id: int,
+        *,
+        holder_id: int,
+        statement: str = "",
+        link: str = "",
+        evidence: tuple[str, bytes] | None = None,
+        evidence_dir: Path | None = None,
+    ) -> dict:
         """A party answers a dispute: a statement, a publication link and/or an evidence file (an earlier
         draft, a registration certificate from elsewhere). The file is kept as ``evidence_dir/<sha256>``
         and its SHA-256 goes into the public log; the other side is notified."""
@@ -792,18 +1063,48 @@ class Registry:
             d = c.execute(select(Dispute.__table__).where(Dispute.id == dispute_id)).first()
             if d.status != "open":
                 raise RegistryError(f"dispute {dispute_id} is already resolved ({d.resolution}); it takes no answers")
-            aid = c.execute(insert(DisputeAnswer).values(
-                dispute_id=dispute_id, holder_id=holder_id, side=side, statement=statement or None,
-                link=link or None, evidence_name=name, evidence_sha256=sha, evidence_size=size if sha else None,
-                created_at=utcnow()).returning(DisputeAnswer.id)).scalar_one()
-            log.append(c, [log.Entry("dispute", {"dispute": dispute_id, "event": "answered", "answer": aid,
-                                                 "side": side, "link": link or None, "evidence_sha256": sha},
-                                     subject=f"dispute:{dispute_id}")])
+            aid = c.execute(
+                insert(DisputeAnswer)
+                .values(
+                    dispute_id=dispute_id,
+                    holder_id=holder_id,
+                    side=side,
+                    statement=statement or None,
+                    link=link or None,
+                    evidence_name=name,
+                    evidence_sha256=sha,
+                    evidence_size=size if sha else None,
+                    created_at=utcnow(),
+                )
+                .returning(DisputeAnswer.id)
+            ).scalar_one()
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "dispute",
+                        {
+                            "dispute": dispute_id,
+                            "event": "answered",
+                            "answer": aid,
+                            "side": side,
+                            "link": link or None,
+                            "evidence_sha256": sha,
+                        },
+                        subject=f"dispute:{dispute_id}",
+                    )
+                ],
+            )
             other = _side(c, d.claim_work_id if side == "existing" else d.work_id)
             party = c.execute(select(Holder.name).where(Holder.id == holder_id)).scalar_one()
-            notify(c, other["holder_ids"], "dispute", "answered",
-                   {"dispute": dispute_id, "title": other["title"], "party": party, "path": f"/disputes/{dispute_id}"},
-                   subject=f"dispute:{dispute_id}")
+            notify(
+                c,
+                other["holder_ids"],
+                "dispute",
+                "answered",
+                {"dispute": dispute_id, "title": other["title"], "party": party, "path": f"/disputes/{dispute_id}"},
+                subject=f"dispute:{dispute_id}",
+            )
         return {"answer": aid, "dispute": dispute_id, "side": side, "evidence_sha256": sha}
 
 
@@ -812,8 +1113,10 @@ class Registry:
 
 def _public(row: dict) -> dict:
     """A declaration as the public log records it: JSON-safe, times as ISO strings."""
-    return {k: (v.isoformat() if isinstance(v, datetime) else json.loads(v) if k == "offer" and v else v)
-            for k, v in row.items()}
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else json.loads(v) if k == "offer" and v else v)
+        for k, v in row.items()
+    }
 
 
 def register_content(media_type: str, data: bytes, name: str) -> tuple[bytes, str | None]:
@@ -870,11 +1173,15 @@ def normalise_identifier(kind: str, value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     v = "".join(ch for ch in value.strip().upper() if ch.isalnum())
-    ok = v.isascii() and {
-        "iswc": len(v) == 11 and v[0] == "T" and v[1:].isdigit(),
-        "isrc": len(v) == 12 and v[:2].isalpha() and v[2:5].isalnum() and v[5:].isdigit(),
-        "isbn": (len(v) == 13 and v.isdigit()) or (len(v) == 10 and v[:9].isdigit() and (v[9].isdigit() or v[9] == "X")),
-    }[kind]
+    ok = (
+        v.isascii()
+        and {
+            "iswc": len(v) == 11 and v[0] == "T" and v[1:].isdigit(),
+            "isrc": len(v) == 12 and v[:2].isalpha() and v[2:5].isalnum() and v[5:].isdigit(),
+            "isbn": (len(v) == 13 and v.isdigit())
+            or (len(v) == 10 and v[:9].isdigit() and (v[9].isdigit() or v[9] == "X")),
+        }[kind]
+    )
     if not ok:
         raise InvalidInput(f"not a valid {kind.upper()}: {value[:40]!r}")
     if kind != "isrc" and (expected := _check_digit(kind, v)) != v[-1]:
@@ -900,7 +1207,9 @@ def _clashing_works(c, chash: str | None, ids: dict[str, str | None]) -> list[tu
         if value is None:
             continue
         col = getattr(Work, key)
-        for wid in c.execute(select(Work.id).where(col == value, Work.status != "rejected").order_by(Work.id)).scalars():
+        for wid in c.execute(
+            select(Work.id).where(col == value, Work.status != "rejected").order_by(Work.id)
+        ).scalars():
             out.append((key, value, wid))
     return out
 
@@ -913,7 +1222,7 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
     """Bulk-load decision facts for works, in three queries per chunk."""
     out: dict[int, WorkFacts] = {}
     for i in range(0, len(work_ids), 500):
-        chunk = list(work_ids[i:i + 500])
+        chunk = list(work_ids[i : i + 500])
         media = dict(c.execute(select(Work.id, Work.media_type).where(Work.id.in_(chunk))).all())
         holders: dict[int, set[str]] = {w: set() for w in media}
         for wid, hid in c.execute(select(WorkShare.work_id, WorkShare.holder_id).where(WorkShare.work_id.in_(chunk))):
@@ -923,36 +1232,58 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
         orgs: set[str] = set()
         if all_holder_ids:
             for m in c.execute(select(MandateRow.__table__).where(MandateRow.holder_id.in_(all_holder_ids))):
-                mm = Mandate(holder=holder_ref(m.holder_id), org=org_ref(m.org_id),
-                             categories=frozenset(Category(x) for x in m.categories.split(",")),
-                             valid_from=m.valid_from, valid_until=m.valid_until, declared_at=m.declared_at,
-                             confirmed_at=m.confirmed_at, ends_at=m.ends_at)
+                mm = Mandate(
+                    holder=holder_ref(m.holder_id),
+                    org=org_ref(m.org_id),
+                    categories=frozenset(Category(x) for x in m.categories.split(",")),
+                    valid_from=m.valid_from,
+                    valid_until=m.valid_until,
+                    declared_at=m.declared_at,
+                    confirmed_at=m.confirmed_at,
+                    ends_at=m.ends_at,
+                )
                 mandates_by_holder.setdefault(mm.holder, []).append(mm)
                 orgs.add(mm.org)
         targets = [work_ref(w) for w in holders] + [h for hs in holders.values() for h in hs] + sorted(orgs)
         decls_by_target: dict[str, list[Declaration]] = {}
         for j in range(0, len(targets), 900):
-            for d in c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target.in_(targets[j:j + 900]))):
+            for d in c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target.in_(targets[j : j + 900]))):
                 decls_by_target.setdefault(d.target, []).append(_to_declaration(d))
-        for lic in c.execute(select(LicensedWork.work_id, Licence.__table__).join(
-                Licence, Licence.id == LicensedWork.licence_id).where(
-                LicensedWork.work_id.in_(list(holders)), Licence.status == "granted")):
+        for lic in c.execute(
+            select(LicensedWork.work_id, Licence.__table__)
+            .join(Licence, Licence.id == LicensedWork.licence_id)
+            .where(LicensedWork.work_id.in_(list(holders)), Licence.status == "granted")
+        ):
             purpose = json.loads(lic.request).get("purpose")  # what it was priced for; older requests: any
             for cat in lic.categories.split(","):
-                decls_by_target.setdefault(work_ref(lic.work_id), []).append(Declaration(
-                    id=lic.id, level=Level.GRANT, target=work_ref(lic.work_id), party=lic.grantor,
-                    category=Category(cat), value=Value.ALLOW, declared_at=lic.decided_at, valid_from=lic.valid_from,
-                    valid_until=lic.valid_until, licensee=lic.licensee, purpose=Purpose(purpose) if purpose else None,
-                    model_versions=tuple(json.loads(lic.model_versions or "[]"))))
+                decls_by_target.setdefault(work_ref(lic.work_id), []).append(
+                    Declaration(
+                        id=lic.id,
+                        level=Level.GRANT,
+                        target=work_ref(lic.work_id),
+                        party=lic.grantor,
+                        category=Category(cat),
+                        value=Value.ALLOW,
+                        declared_at=lic.decided_at,
+                        valid_from=lic.valid_from,
+                        valid_until=lic.valid_until,
+                        licensee=lic.licensee,
+                        purpose=Purpose(purpose) if purpose else None,
+                        model_versions=tuple(json.loads(lic.model_versions or "[]")),
+                    )
+                )
         tariffs = _licence_tariffs(c, orgs) if orgs else {}
         for wid, hs in holders.items():
             ms = tuple(m for h in sorted(hs) for m in mandates_by_holder.get(h, ()))
             ts = [work_ref(wid), *sorted(hs), *sorted({m.org for m in ms})]
             decls = tuple(d for t in ts for d in decls_by_target.get(t, ()))
             if tariffs:  # an organisation's licence terms without a price of their own take its tariff's
-                decls = tuple(dataclasses.replace(d, offer=tariffs[d.party].offer(media[wid]))
-                              if d.offer is None and d.value is Value.LICENCE and d.party in tariffs else d
-                              for d in decls)
+                decls = tuple(
+                    dataclasses.replace(d, offer=tariffs[d.party].offer(media[wid]))
+                    if d.offer is None and d.value is Value.LICENCE and d.party in tariffs
+                    else d
+                    for d in decls
+                )
             out[wid] = WorkFacts(work=work_ref(wid), holders=frozenset(hs), declarations=decls, mandates=ms)
     return out
 
@@ -960,29 +1291,51 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
 def _licence_tariffs(c, orgs: Iterable[str]) -> dict[str, Tariff]:
     """The newest published licence tariff of each of ``orgs`` (refs), parsed."""
     ids = [parse_party(o)[1] for o in orgs]
-    newest = (select(TariffRow.org_id, func.max(TariffRow.id).label("id"))
-              .where(TariffRow.org_id.in_(ids), TariffRow.kind == "licence").group_by(TariffRow.org_id).subquery())
-    return {org_ref(r.org_id): parse_tariff(json.loads(r.document)) for r in c.execute(
-        select(TariffRow.org_id, TariffRow.document).join(newest, newest.c.id == TariffRow.id))}
+    newest = (
+        select(TariffRow.org_id, func.max(TariffRow.id).label("id"))
+        .where(TariffRow.org_id.in_(ids), TariffRow.kind == "licence")
+        .group_by(TariffRow.org_id)
+        .subquery()
+    )
+    return {
+        org_ref(r.org_id): parse_tariff(json.loads(r.document))
+        for r in c.execute(select(TariffRow.org_id, TariffRow.document).join(newest, newest.c.id == TariffRow.id))
+    }
 
 
 def _to_declaration(d: DeclarationRow) -> Declaration:
     return Declaration(
-        id=d.id, level=Level(d.level), target=d.target, party=d.party, category=Category(d.category),
-        value=Value(d.value) if d.value else None, declared_at=d.declared_at, valid_from=d.valid_from,
-        valid_until=d.valid_until, offer=Offer.from_dict(json.loads(d.offer)) if d.offer else None,
-        purpose=Purpose(d.purpose) if d.purpose else None)
+        id=d.id,
+        level=Level(d.level),
+        target=d.target,
+        party=d.party,
+        category=Category(d.category),
+        value=Value(d.value) if d.value else None,
+        declared_at=d.declared_at,
+        valid_from=d.valid_from,
+        valid_until=d.valid_until,
+        offer=Offer.from_dict(json.loads(d.offer)) if d.offer else None,
+        purpose=Purpose(d.purpose) if d.purpose else None,
+    )
 
 
 def _mandate_dict(m, now: datetime) -> dict:
-    status = ("revoked" if m.revoked_at is not None else "confirmed" if m.confirmed_at is not None else "pending")
-    return {"id": m.id, "holder": holder_ref(m.holder_id), "org": org_ref(m.org_id),
-            "categories": m.categories.split(","), "valid_from": m.valid_from.isoformat(),
-            "valid_until": m.valid_until.isoformat() if m.valid_until else None, "status": status,
-            "in_force": engine_.mandate_in_force(m, now),
-            "confirmed_at": m.confirmed_at.isoformat() if m.confirmed_at else None, "confirmation": m.confirmation,
-            "paper_sha256": m.paper_sha256, "revoked_at": m.revoked_at.isoformat() if m.revoked_at else None,
-            "ends_at": m.ends_at.isoformat() if m.ends_at else None}
+    status = "revoked" if m.revoked_at is not None else "confirmed" if m.confirmed_at is not None else "pending"
+    return {
+        "id": m.id,
+        "holder": holder_ref(m.holder_id),
+        "org": org_ref(m.org_id),
+        "categories": m.categories.split(","),
+        "valid_from": m.valid_from.isoformat(),
+        "valid_until": m.valid_until.isoformat() if m.valid_until else None,
+        "status": status,
+        "in_force": engine_.mandate_in_force(m, now),
+        "confirmed_at": m.confirmed_at.isoformat() if m.confirmed_at else None,
+        "confirmation": m.confirmation,
+        "paper_sha256": m.paper_sha256,
+        "revoked_at": m.revoked_at.isoformat() if m.revoked_at else None,
+        "ends_at": m.ends_at.isoformat() if m.ends_at else None,
+    }
 
 
 def store_hashed(src: BinaryIO, directory: Path, *, what: str, limit: int = MAX_FILE_BYTES) -> str:
@@ -1013,28 +1366,62 @@ def store_hashed(src: BinaryIO, directory: Path, *, what: str, limit: int = MAX_
 
 
 def _declaration_dict(d: DeclarationRow) -> dict:
-    return {"id": d.id, "level": d.level, "target": d.target, "party": d.party, "category": d.category,
-            "value": d.value, "offer": json.loads(d.offer) if d.offer else None, "purpose": d.purpose,
-            "valid_from": d.valid_from.isoformat(), "valid_until": d.valid_until.isoformat() if d.valid_until else None,
-            "declared_at": d.declared_at.isoformat()}
+    return {
+        "id": d.id,
+        "level": d.level,
+        "target": d.target,
+        "party": d.party,
+        "category": d.category,
+        "value": d.value,
+        "offer": json.loads(d.offer) if d.offer else None,
+        "purpose": d.purpose,
+        "valid_from": d.valid_from.isoformat(),
+        "valid_until": d.valid_until.isoformat() if d.valid_until else None,
+        "declared_at": d.declared_at.isoformat(),
+    }
 
 
 def _side(c, work_id: int) -> dict:
     """One claim in a dispute: the work's title, when it was registered and by whom (never its file)."""
-    w = c.execute(select(Work.id, Work.title, Work.created_at, Work.status, Work.org_id).where(Work.id == work_id)).one()
-    holders = c.execute(select(Holder.id, Holder.name).join(WorkShare, WorkShare.holder_id == Holder.id)
-                        .where(WorkShare.work_id == work_id).order_by(WorkShare.id)).all()
-    return {"work": w.id, "title": w.title, "registered_at": w.created_at.isoformat(), "status": w.status,
-            "org_id": w.org_id, "parties": [h.name for h in holders], "holder_ids": [h.id for h in holders]}
+    w = c.execute(
+        select(Work.id, Work.title, Work.created_at, Work.status, Work.org_id).where(Work.id == work_id)
+    ).one()
+    holders = c.execute(
+        select(Holder.id, Holder.name)
+        .join(WorkShare, WorkShare.holder_id == Holder.id)
+        .where(WorkShare.work_id == work_id)
+        .order_by(WorkShare.id)
+    ).all()
+    return {
+        "work": w.id,
+        "title": w.title,
+        "registered_at": w.created_at.isoformat(),
+        "status": w.status,
+        "org_id": w.org_id,
+        "parties": [h.name for h in holders],
+        "holder_ids": [h.id for h in holders],
+    }
 
 
 def _notify_opened(c, dispute_id: int, existing_id: int, claim_id: int, key: str) -> None:
     existing, claim = _side(c, existing_id), _side(c, claim_id)
     for event, me, other in (("opened-existing", existing, claim), ("opened-claim", claim, existing)):
-        notify(c, me["holder_ids"], "dispute", event,
-               {"dispute": dispute_id, "title": me["title"], "other_title": other["title"],
-                "party": ", ".join(other["parties"]), "date": other["registered_at"][:10], "key": key,
-                "path": f"/disputes/{dispute_id}"}, subject=f"dispute:{dispute_id}")
+        notify(
+            c,
+            me["holder_ids"],
+            "dispute",
+            event,
+            {
+                "dispute": dispute_id,
+                "title": me["title"],
+                "other_title": other["title"],
+                "party": ", ".join(other["parties"]),
+                "date": other["registered_at"][:10],
+                "key": key,
+                "path": f"/disputes/{dispute_id}",
+            },
+            subject=f"dispute:{dispute_id}",
+        )
 
 
 def _sha256(data: bytes) -> str:
@@ -1050,9 +1437,17 @@ def _keep_file(directory: Path, sha: str, data: bytes) -> None:
 
 
 def _dispute_dict(d: Dispute) -> dict:
-    return {"id": d.id, "work": d.work_id, "claim": d.claim_work_id, "key": d.key, "value": d.key_value,
-            "status": d.status, "resolution": d.resolution, "created_at": d.created_at.isoformat(),
-            "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None}
+    return {
+        "id": d.id,
+        "work": d.work_id,
+        "claim": d.claim_work_id,
+        "key": d.key,
+        "value": d.key_value,
+        "status": d.status,
+        "resolution": d.resolution,
+        "created_at": d.created_at.isoformat(),
+        "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None,
+    }
 
 
 def _required(value: str, what: str, column=None) -> str:

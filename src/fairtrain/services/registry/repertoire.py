@@ -45,7 +45,7 @@ class Limits:
     """Caps on what an upload may unpack to."""
 
     max_file_bytes: int = MAX_FILE_BYTES
-    max_total_bytes: int = 64 * 1024 ** 3
+    max_total_bytes: int = 64 * 1024**3
     max_members: int = 1_000_000
     max_ratio: int = 200  # uncompressed / compressed, for members over ``ratio_floor`` bytes
     ratio_floor: int = 1 << 20
@@ -55,9 +55,17 @@ class Limits:
 GUIDE: tuple[tuple[tuple[str, str], str], ...] = (
     (NP_("column", "work_ref"), N_("Your own code for the work; unique within your organisation (required).")),
     (NP_("column", "title"), N_("The work's title (required).")),
-    (NP_("column", "file"), N_("The work's file, as a path relative to the sheet inside the ZIP (text, image or audio).")),
-    (NP_("column", "holders"), N_("name:role:share;… with roles author, composer, lyricist, performer, publisher, "
-                                                 "producer; shares as 1/2, 50% or 0.5, summing to exactly 1 (required).")),
+    (
+        NP_("column", "file"),
+        N_("The work's file, as a path relative to the sheet inside the ZIP (text, image or audio)."),
+    ),
+    (
+        NP_("column", "holders"),
+        N_(
+            "name:role:share;… with roles author, composer, lyricist, performer, publisher, "
+            "producer; shares as 1/2, 50% or 0.5, summing to exactly 1 (required)."
+        ),
+    ),
     (NP_("column", "iswc"), N_("International Standard Musical Work Code, e.g. T-034.524.680-1.")),
     (NP_("column", "isrc"), N_("International Standard Recording Code, e.g. KR-A12-24-00001.")),
     (NP_("column", "isbn"), N_("ISBN-10 or ISBN-13 of a book.")),
@@ -124,14 +132,20 @@ def check_zip(zf: zipfile.ZipFile, source: str, limits: Limits) -> list[zipfile.
         if info.is_dir():
             continue
         if info.file_size > limits.max_file_bytes:
-            raise _refuse(source, f"member {name!r} unpacks to {info.file_size} bytes, more than the "
-                                  f"{limits.max_file_bytes} allowed per file")
+            raise _refuse(
+                source,
+                f"member {name!r} unpacks to {info.file_size} bytes, more than the "
+                f"{limits.max_file_bytes} allowed per file",
+            )
         total += info.file_size
         if total > limits.max_total_bytes:
             raise _refuse(source, f"the members unpack to more than {limits.max_total_bytes} bytes in total")
         if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise _refuse(source, f"member {name!r} is compressed {info.file_size // max(info.compress_size, 1)}:1, "
-                                  f"more than {limits.max_ratio}:1 (a ZIP bomb?)")
+            raise _refuse(
+                source,
+                f"member {name!r} is compressed {info.file_size // max(info.compress_size, 1)}:1, "
+                f"more than {limits.max_ratio}:1 (a ZIP bomb?)",
+            )
         out.append(info)
     return out
 
@@ -166,13 +180,19 @@ def unpack_zip(path: Path, dest: Path, source: str, limits: Limits = Limits()) -
 def find_sheet(root: Path, source: str) -> Path:
     """The one sheet at the top of an unpacked ZIP (or of its one top folder)."""
     for folder in (root, *[d for d in root.iterdir() if d.is_dir() and not d.name.startswith("__MACOSX")]):
-        sheets = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SHEET_SUFFIXES
-                        and not p.name.startswith("."))
+        sheets = sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() in SHEET_SUFFIXES and not p.name.startswith(".")
+        )
         if len(sheets) == 1:
             return sheets[0]
         if len(sheets) > 1:
-            raise _refuse(source, f"{len(sheets)} sheets at the top ({', '.join(p.name for p in sheets[:5])}); "
-                                  "put exactly one CSV or XLSX beside the works' folders")
+            raise _refuse(
+                source,
+                f"{len(sheets)} sheets at the top ({', '.join(p.name for p in sheets[:5])}); "
+                "put exactly one CSV or XLSX beside the works' folders",
+            )
     raise _refuse(source, "no sheet (.csv, .tsv, .txt or .xlsx) at the top of the ZIP")
 
 
@@ -196,9 +216,11 @@ def _decode(raw: bytes, encoding: str, source: str) -> str:
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise RegistryError(f"{source}: line {line}: byte 0x{raw[e.start]:02x} is neither UTF-8 nor CP949 "
-                            f"(EUC-KR); save the sheet as \"CSV UTF-8\" or as Excel (.xlsx)") from None
+        line = raw[: e.start].count(b"\n") + 1
+        raise RegistryError(
+            f"{source}: line {line}: byte 0x{raw[e.start]:02x} is neither UTF-8 nor CP949 "
+            f'(EUC-KR); save the sheet as "CSV UTF-8" or as Excel (.xlsx)'
+        ) from None
 
 
 def _text_rows(raw: bytes, source: str) -> tuple[Iterator[list[str]], str]:
@@ -274,8 +296,15 @@ def normalise_sheet(path: Path, out: Path, source: str, limits: Limits = Limits(
     return encoding
 
 
-def prepare(source_path: Path, staging: Path, *, source: str | None = None, files: Path | None = None,
-            flat: bool = False, limits: Limits = Limits()) -> Prepared:
+def prepare(
+    source_path: Path,
+    staging: Path,
+    *,
+    source: str | None = None,
+    files: Path | None = None,
+    flat: bool = False,
+    limits: Limits = Limits(),
+) -> Prepared:
     """Stage an upload in ``staging`` (a new folder under the data directory): a ZIP is unpacked there, a
     sheet is read where it is with ``files`` (a folder of the selected files, ``flat``: named by their
     name alone) or its own folder as the files' root."""
@@ -297,12 +326,14 @@ def prepare(source_path: Path, staging: Path, *, source: str | None = None, file
     return Prepared(source=source, sheet=out, files_root=files_root.resolve(), encoding=encoding, staging=staging)
 
 
-def validate(registry: Registry, prepared: Prepared, org_id: int,
-             progress: Callable[[int], None] | None = None) -> dict:
+def validate(
+    registry: Registry, prepared: Prepared, org_id: int, progress: Callable[[int], None] | None = None
+) -> dict:
     """Every problem of the upload, files' and rows' together, and what storing it would do (nothing is
     stored): the report's ``errors`` and its ``created``/``updated``/``disputes``."""
-    report = import_csv(registry, prepared.sheet, org_id=org_id, files_root=prepared.files_root, dry_run=True,
-                        progress=progress)
+    report = import_csv(
+        registry, prepared.sheet, org_id=org_id, files_root=prepared.files_root, dry_run=True, progress=progress
+    )
     return _report_dict(report, prepared)
 
 
@@ -313,24 +344,34 @@ def _report_dict(report: ImportReport, prepared: Prepared) -> dict:
 
 
 # The importer's row problems in the reader's language: each English reason's shape and its message id.
-_REASONS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), message) for pattern, message in (
-    (r"empty", N_("empty")),
-    (r"shares sum to (?P<a>\S+), not exactly 1", N_("shares sum to {a}, not exactly 1")),
-    (r"a holder appears twice with the same role", N_("a holder appears twice with the same role")),
-    (r"(?P<a>'.*') is not name:role:share", N_("{a} is not name:role:share")),
-    (r"unknown role (?P<a>'.*') for (?P<b>'.*') \(expected one of: (?P<c>.*)\)",
-     N_("unknown role {a} for {b} (expected one of: {c})")),
-    (r"cannot read (?P<a>'.*'): (?P<b>.*)", N_("cannot read {a}: {b}")),
-    (r"(?P<a>'.*') is empty", N_("{a} is empty")),
-    (r"(?P<a>'.*') is not a text, image or audio file", N_("{a} is not a text, image or audio file")),
-    (r"(?P<a>.*): cannot fingerprint this (?P<b>\w+) file \((?P<c>.*)\)",
-     N_("{a}: the {b} file cannot be fingerprinted ({c})")),
-    (r"duplicate work_ref (?P<a>'.*') \(first on line (?P<b>\d+)\)", N_("duplicate work_ref {a} (first on line {b})")),
-    (r"a 'licence' category needs a price and a currency", N_("a 'licence' category needs a price and a currency")),
-    (r"price and currency go together", N_("price and currency go together")),
-    (r"a price is given but no category is 'licence'", N_("a price is given but no category is 'licence'")),
-    (r"(?P<a>\d+) fields, the header has (?P<b>\d+)", N_("{a} fields, the header has {b}")),
-))
+_REASONS: tuple[tuple[re.Pattern, str], ...] = tuple(
+    (re.compile(pattern), message)
+    for pattern, message in (
+        (r"empty", N_("empty")),
+        (r"shares sum to (?P<a>\S+), not exactly 1", N_("shares sum to {a}, not exactly 1")),
+        (r"a holder appears twice with the same role", N_("a holder appears twice with the same role")),
+        (r"(?P<a>'.*') is not name:role:share", N_("{a} is not name:role:share")),
+        (
+            r"unknown role (?P<a>'.*') for (?P<b>'.*') \(expected one of: (?P<c>.*)\)",
+            N_("unknown role {a} for {b} (expected one of: {c})"),
+        ),
+        (r"cannot read (?P<a>'.*'): (?P<b>.*)", N_("cannot read {a}: {b}")),
+        (r"(?P<a>'.*') is empty", N_("{a} is empty")),
+        (r"(?P<a>'.*') is not a text, image or audio file", N_("{a} is not a text, image or audio file")),
+        (
+            r"(?P<a>.*): cannot fingerprint this (?P<b>\w+) file \((?P<c>.*)\)",
+            N_("{a}: the {b} file cannot be fingerprinted ({c})"),
+        ),
+        (
+            r"duplicate work_ref (?P<a>'.*') \(first on line (?P<b>\d+)\)",
+            N_("duplicate work_ref {a} (first on line {b})"),
+        ),
+        (r"a 'licence' category needs a price and a currency", N_("a 'licence' category needs a price and a currency")),
+        (r"price and currency go together", N_("price and currency go together")),
+        (r"a price is given but no category is 'licence'", N_("a price is given but no category is 'licence'")),
+        (r"(?P<a>\d+) fields, the header has (?P<b>\d+)", N_("{a} fields, the header has {b}")),
+    )
+)
 
 
 def translate_reason(reason: str, lang: str) -> str:
@@ -347,8 +388,22 @@ def template(kind: str, lang: str = "en") -> bytes:
     """An empty repertoire sheet with one example row: ``csv`` (UTF-8 with BOM, so Excel reads Korean) or
     ``xlsx``; Korean headers for ``ko``."""
     header = headers(lang)
-    example = ["W-0001", "Arirang variations", "files/arirang.txt", "Kim Minji:composer:1/2;Lee Jun:lyricist:1/2",
-               "", "", "", "", "", "licence", "", "", "15000", "KRW"]
+    example = [
+        "W-0001",
+        "Arirang variations",
+        "files/arirang.txt",
+        "Kim Minji:composer:1/2;Lee Jun:lyricist:1/2",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "licence",
+        "",
+        "",
+        "15000",
+        "KRW",
+    ]
     if kind == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
@@ -376,15 +431,29 @@ _COUNTS = ("rows", "created", "updated", "unchanged", "invalid", "holders_create
 def create_job(registry: Registry, prepared: Prepared, org_id: int, report: dict) -> int:
     """Queue a validated upload for storing; ``report`` is its validation (its row count is the total)."""
     if report.get("errors"):
-        raise RegistryError(f"{prepared.source}: {len(report['errors'])} problem(s) remain; fix them and upload "
-                            "again before storing")
+        raise RegistryError(
+            f"{prepared.source}: {len(report['errors'])} problem(s) remain; fix them and upload again before storing"
+        )
     now = utcnow()
     with registry.engine.begin() as c:
-        return c.execute(insert(ImportJob).values(
-            org_id=org_id, status="queued", source=prepared.source[:200], sheet=str(prepared.sheet),
-            files_root=str(prepared.files_root), encoding=prepared.encoding, rows_total=int(report.get("rows") or 0),
-            rows_done=0, lines_done=1, report=json.dumps({k: 0 for k in _COUNTS}), created_at=now, updated_at=now)
-            .returning(ImportJob.id)).scalar_one()
+        return c.execute(
+            insert(ImportJob)
+            .values(
+                org_id=org_id,
+                status="queued",
+                source=prepared.source[:200],
+                sheet=str(prepared.sheet),
+                files_root=str(prepared.files_root),
+                encoding=prepared.encoding,
+                rows_total=int(report.get("rows") or 0),
+                rows_done=0,
+                lines_done=1,
+                report=json.dumps({k: 0 for k in _COUNTS}),
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(ImportJob.id)
+        ).scalar_one()
 
 
 def job(registry: Registry, job_id: int, org_id: int | None = None) -> dict:
@@ -400,21 +469,37 @@ _JOBS = ImportJob.__table__
 
 
 def _job_dict(j) -> dict:
-    return {"id": j.id, "org": org_ref(j.org_id), "status": j.status, "source": j.source, "encoding": j.encoding,
-            "rows_total": j.rows_total, "rows_done": j.rows_done, "report": json.loads(j.report),
-            "error": j.error, "created_at": j.created_at.isoformat(), "updated_at": j.updated_at.isoformat(),
-            "percent": 100 if j.status == "done" else (100 * j.rows_done // j.rows_total if j.rows_total else 0)}
+    return {
+        "id": j.id,
+        "org": org_ref(j.org_id),
+        "status": j.status,
+        "source": j.source,
+        "encoding": j.encoding,
+        "rows_total": j.rows_total,
+        "rows_done": j.rows_done,
+        "report": json.loads(j.report),
+        "error": j.error,
+        "created_at": j.created_at.isoformat(),
+        "updated_at": j.updated_at.isoformat(),
+        "percent": 100 if j.status == "done" else (100 * j.rows_done // j.rows_total if j.rows_total else 0),
+    }
 
 
 def jobs(registry: Registry, org_id: int, limit: int = 20) -> list[dict]:
     with registry.engine.connect() as c:
-        rows = c.execute(select(_JOBS).where(ImportJob.org_id == org_id).order_by(ImportJob.id.desc())
-                         .limit(limit)).all()
+        rows = c.execute(
+            select(_JOBS).where(ImportJob.org_id == org_id).order_by(ImportJob.id.desc()).limit(limit)
+        ).all()
     return [_job_dict(j) for j in rows]
 
 
-def run_job(registry: Registry, job_id: int, *, batch_rows: int = JOB_BATCH_ROWS,
-            progress: Callable[[int, int], None] | None = None) -> dict:
+def run_job(
+    registry: Registry,
+    job_id: int,
+    *,
+    batch_rows: int = JOB_BATCH_ROWS,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Store a queued (or interrupted) job batch by batch, from where it stopped. Each batch's works and
     the job's progress commit together, and works are keyed by (organisation, work_ref) with the row's
     hash, so a run after a kill stores each row once. A failure is recorded on the job and re-raised."""
@@ -424,8 +509,11 @@ def run_job(registry: Registry, job_id: int, *, batch_rows: int = JOB_BATCH_ROWS
             raise NotFound("import job", job_id)
         if j.status == "done":
             return _job_dict(j)
-        c.execute(update(ImportJob).where(ImportJob.id == job_id).values(status="running", pid=os.getpid(),
-                                                                          error=None, updated_at=utcnow()))
+        c.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id)
+            .values(status="running", pid=os.getpid(), error=None, updated_at=utcnow())
+        )
         prior, after, org_id = json.loads(j.report), j.lines_done, j.org_id
         sheet, files_root, total = Path(j.sheet), Path(j.files_root), j.rows_total
 
@@ -436,25 +524,45 @@ def run_job(registry: Registry, job_id: int, *, batch_rows: int = JOB_BATCH_ROWS
     def on_commit(c, report: ImportReport, last_line: int) -> None:
         t = totals(report)
         done = t["created"] + t["updated"] + t["unchanged"]
-        c.execute(update(ImportJob).where(ImportJob.id == job_id).values(
-            lines_done=last_line, rows_done=done, report=json.dumps(t), updated_at=utcnow()))
+        c.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id)
+            .values(lines_done=last_line, rows_done=done, report=json.dumps(t), updated_at=utcnow())
+        )
         if progress:
             progress(done, total)
 
     try:
-        report = import_csv(registry, sheet, org_id=org_id, files_root=files_root, skip_invalid=True,
-                            batches=Batches(batch_rows, after, on_commit))
+        report = import_csv(
+            registry,
+            sheet,
+            org_id=org_id,
+            files_root=files_root,
+            skip_invalid=True,
+            batches=Batches(batch_rows, after, on_commit),
+        )
     except BaseException as e:
         with registry.engine.begin() as c:
-            c.execute(update(ImportJob).where(ImportJob.id == job_id).values(
-                status="failed", error=str(e)[:2000] or type(e).__name__, updated_at=utcnow()))
+            c.execute(
+                update(ImportJob)
+                .where(ImportJob.id == job_id)
+                .values(status="failed", error=str(e)[:2000] or type(e).__name__, updated_at=utcnow())
+            )
         raise
     t = totals(report)
     t["errors"] = [e.to_dict() for e in report.errors[:1000]]
     with registry.engine.begin() as c:
-        c.execute(update(ImportJob).where(ImportJob.id == job_id).values(
-            status="done", report=json.dumps(t), rows_done=t["created"] + t["updated"] + t["unchanged"],
-            pid=None, updated_at=utcnow()))
+        c.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id)
+            .values(
+                status="done",
+                report=json.dumps(t),
+                rows_done=t["created"] + t["updated"] + t["unchanged"],
+                pid=None,
+                updated_at=utcnow(),
+            )
+        )
     if sheet.name == "sheet.csv":  # the staging folder :func:`prepare` made: the upload is stored, drop it
         shutil.rmtree(sheet.parent, ignore_errors=True)
     return job(registry, job_id)
@@ -475,8 +583,8 @@ def start_job_process(registry: Registry, job_id: int, *, batch_rows: int = JOB_
     """Run a job in a process of its own that dies with this one; the caller may join or forget it."""
     url = registry.engine.url.render_as_string(hide_password=False)
     proc = multiprocessing.get_context("spawn").Process(
-        target=_job_main, args=(url, job_id, os.getpid(), batch_rows), name=f"fairtrain-import-{job_id}",
-        daemon=True)
+        target=_job_main, args=(url, job_id, os.getpid(), batch_rows), name=f"fairtrain-import-{job_id}", daemon=True
+    )
     proc.start()
     return proc
 
@@ -499,8 +607,11 @@ def _alive(pid: int | None) -> bool:
 def interrupted_jobs(registry: Registry) -> list[int]:
     """Jobs queued or running whose process is gone (a server restart, a kill): to be resumed."""
     with registry.engine.connect() as c:
-        rows = c.execute(select(ImportJob.id, ImportJob.pid).where(ImportJob.status.in_(("queued", "running")))
-                         .order_by(ImportJob.id)).all()
+        rows = c.execute(
+            select(ImportJob.id, ImportJob.pid)
+            .where(ImportJob.status.in_(("queued", "running")))
+            .order_by(ImportJob.id)
+        ).all()
     return [r.id for r in rows if not _alive(r.pid)]
 
 

@@ -111,11 +111,11 @@ LABELS: dict[str, str | tuple[str, str]] = {
     "independent": N_("(no organisation)"),
     "note_items_unit": N_("items after clearance (tokens are not measured by the clearance)"),
     "note_no_evidence": N_("The clearance evidence does not cover this; the provider must state it."),
-    "note_local_inputs": N_("Local inputs (a folder or file on the provider's machine), not public datasets: the "
-                            "clearance evidence does not show where they came from; the provider must state it."),
-    "note_licensed": N_(
-        "Licensors and works are not named, as the template allows; creators' figures are below."
+    "note_local_inputs": N_(
+        "Local inputs (a folder or file on the provider's machine), not public datasets: the "
+        "clearance evidence does not show where they came from; the provider must state it."
     ),
+    "note_licensed": N_("Licensors and works are not named, as the template allows; creators' figures are below."),
     "note_domains": N_("top 10 % of domains by number of items, at least one"),
     "measure_permission": N_(
         "Permission first: only items whose rights holders allowed the use, or licensed it to the "

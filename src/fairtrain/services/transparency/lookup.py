@@ -1,4 +1,4 @@
-""""Was my work used?": for every clearance manifest published in the log, included or not, with proofs.
+""" "Was my work used?": for every clearance manifest published in the log, included or not, with proofs.
 
 A work is identified by content (the file is fingerprinted here and matched against the snapshots the
 manifests cite, or a given snapshot; the file is never stored) or by its registry id. A clearance
@@ -36,9 +36,19 @@ from fairtrain.core.files import atomic_file
 from fairtrain.core.keys import PublicKey, SignatureError
 from fairtrain.core.merkle import SortedSet, verify_set_proof
 
-__all__ = ["WorkLookupError", "PublishedClearance", "WorkLookup", "membership_proof", "repertoire_works",
-           "verify_membership_proof", "write_repertoire_csv", "published_clearance_dirs", "lookup_snapshot_dirs",
-           "was_used", "record_published_clearance"]
+__all__ = [
+    "WorkLookupError",
+    "PublishedClearance",
+    "WorkLookup",
+    "membership_proof",
+    "repertoire_works",
+    "verify_membership_proof",
+    "write_repertoire_csv",
+    "published_clearance_dirs",
+    "lookup_snapshot_dirs",
+    "was_used",
+    "record_published_clearance",
+]
 
 SETS = {"cleared_works": "leaves-works.parquet", "cleared_items": "leaves-items.parquet"}
 
@@ -75,11 +85,13 @@ class PublishedClearance:
             self._decisions = {}
             path = self.out_dir / "decisions.parquet" if self.out_dir is not None else None
             if path is not None and hashlib.sha256(path.read_bytes()).hexdigest() != self.manifest.get(
-                    "decisions_sha256"):
+                "decisions_sha256"
+            ):
                 raise WorkLookupError(f"{path}: not the decisions the clearance at log entry {self.log_index} signed")
             if path is not None:
-                t = pq.read_table(self.out_dir / "decisions.parquet",
-                                  columns=["work_ids", "passes", "decision", "reasons"]).to_pylist()
+                t = pq.read_table(
+                    self.out_dir / "decisions.parquet", columns=["work_ids", "passes", "decision", "reasons"]
+                ).to_pylist()
                 for row in t:
                     for w in row["work_ids"] or []:
                         d = self._decisions.setdefault(w, {"passed_items": 0, "excluded_items": 0, "why": set()})
@@ -90,8 +102,11 @@ class PublishedClearance:
         d = self._decisions.get(work_id)
         if d is None:
             return {"licence": None, "passed_items": 0, "excluded_items": 0}
-        licence = ("licence granted to " + self.licensee) if "licence" in d["why"] else (
-            "not needed: the work's terms allow this use" if d["passed_items"] else None)
+        licence = (
+            ("licence granted to " + self.licensee)
+            if "licence" in d["why"]
+            else ("not needed: the work's terms allow this use" if d["passed_items"] else None)
+        )
         return {"licence": licence, "passed_items": d["passed_items"], "excluded_items": d["excluded_items"]}
 
 
@@ -147,10 +162,17 @@ class WorkLookup:
             # the models the log names for this clearance: usage reports, and published model summaries that
             # cite it; none is none (the licensee is the developer, not a model, and has its own column)
             job = pc.manifest.get("job_id")
-            models = {str(u["model"]) for u in usage if u.get("model") and (
-                u.get("job_id") == job or (u.get("job_id") is None and u.get("licensee") == pc.licensee))}
-            models |= {" ".join(str(x) for x in (s["model"], s.get("version")) if x) for s in summaries
-                       if s.get("model") and any(c.get("job_id") == job for c in s.get("clearances", []))}
+            models = {
+                str(u["model"])
+                for u in usage
+                if u.get("model")
+                and (u.get("job_id") == job or (u.get("job_id") is None and u.get("licensee") == pc.licensee))
+            }
+            models |= {
+                " ".join(str(x) for x in (s["model"], s.get("version")) if x)
+                for s in summaries
+                if s.get("model") and any(c.get("job_id") == job for c in s.get("clearances", []))
+            }
             pc.models = sorted(models)
 
     # -- identification --------------------------------------------------------------------------------
@@ -191,13 +213,25 @@ class WorkLookup:
         for pc in self.clearances:
             keys: list[tuple[int, str]] = []
             if isinstance(work_ids, dict):
-                keys = [(w, f"{sid}:{w}") for sid in pc.snapshot_ids
-                        for w in sorted({x["work_id"] if isinstance(x, dict) else x for x in work_ids.get(sid, [])})]
+                keys = [
+                    (w, f"{sid}:{w}")
+                    for sid in pc.snapshot_ids
+                    for w in sorted({x["work_id"] if isinstance(x, dict) else x for x in work_ids.get(sid, [])})
+                ]
             else:
                 keys = [(w, f"{sid}:{w}") for sid in pc.snapshot_ids for w in work_ids]
-            a = {"log_index": pc.log_index, "licensee": pc.licensee, "purpose": pc.manifest.get("purpose"),
-                 "mode": pc.manifest.get("mode"), "job_id": pc.manifest.get("job_id"), "models": pc.models,
-                 "leaves": pc.leaves_status, "included": None, "works": [], "file": None}
+            a = {
+                "log_index": pc.log_index,
+                "licensee": pc.licensee,
+                "purpose": pc.manifest.get("purpose"),
+                "mode": pc.manifest.get("mode"),
+                "job_id": pc.manifest.get("job_id"),
+                "models": pc.models,
+                "leaves": pc.leaves_status,
+                "included": None,
+                "works": [],
+                "file": None,
+            }
             if pc.leaves_status == "available":
                 for w, key in keys:
                     proof = pc.sets["cleared_works"].prove(key.encode())
@@ -218,12 +252,20 @@ class WorkLookup:
 
         A payment entry names its clearance (``job_id``) or licensee and the works it pays for
         (``works``: ``[{"snapshot", "work_id"}]``); other payment shapes are not read."""
-        mine = [p for p in self.payments if p.get("job_id") == pc.manifest.get("job_id") or
-                (p.get("job_id") is None and p.get("licensee") == pc.licensee)]
+        mine = [
+            p
+            for p in self.payments
+            if p.get("job_id") == pc.manifest.get("job_id")
+            or (p.get("job_id") is None and p.get("licensee") == pc.licensee)
+        ]
         if not mine:
             return None
-        return any(f"{w.get('snapshot')}:{w.get('work_id')}" == key for p in mine for w in p.get("works", [])
-                   if isinstance(w, dict))
+        return any(
+            f"{w.get('snapshot')}:{w.get('work_id')}" == key
+            for p in mine
+            for w in p.get("works", [])
+            if isinstance(w, dict)
+        )
 
     def repertoire_usage(self, works: Sequence[dict]) -> list[dict]:
         """Rows of every repertoire work included in a published clearance, one per (work, clearance, model).
@@ -239,17 +281,34 @@ class WorkLookup:
                 w = by_id[x["work_id"]]
                 cov = x.get("coverage", {})
                 for model in a["models"] or [""]:  # a row even where the log names no model
-                    rows.append({"work_id": w["id"], "work_ref": w.get("work_ref") or "", "title": w.get("title", ""),
-                                 "model": model, "licensee": a["licensee"], "purpose": a["purpose"],
-                                 "log_index": a["log_index"], "job_id": a["job_id"],
-                                 "licence": cov.get("licence") or "", "items": cov.get("passed_items", 0),
-                                 "paid": {True: "yes", False: "no", None: ""}[x.get("paid")]})
+                    rows.append(
+                        {
+                            "work_id": w["id"],
+                            "work_ref": w.get("work_ref") or "",
+                            "title": w.get("title", ""),
+                            "model": model,
+                            "licensee": a["licensee"],
+                            "purpose": a["purpose"],
+                            "log_index": a["log_index"],
+                            "job_id": a["job_id"],
+                            "licence": cov.get("licence") or "",
+                            "items": cov.get("passed_items", 0),
+                            "paid": {True: "yes", False: "no", None: ""}[x.get("paid")],
+                        }
+                    )
         rows.sort(key=lambda r: (r["work_id"], r["log_index"], r["model"]))
         return rows
 
 
-def identify_in(name: str, data: bytes, snapshot_dirs: Sequence[Path], cited: Collection[str] | None,
-                trusted: list[PublicKey] | None = None, *, require_snapshot: bool = True) -> dict:
+def identify_in(
+    name: str,
+    data: bytes,
+    snapshot_dirs: Sequence[Path],
+    cited: Collection[str] | None,
+    trusted: list[PublicKey] | None = None,
+    *,
+    require_snapshot: bool = True,
+) -> dict:
     """:meth:`WorkLookup.identify` over the snapshot directories whose snapshot ``cited`` names (every one
     when ``cited`` is None; those that verify); a module function on plain data, so that a worker process
     can run it. ``require_snapshot=False``: no snapshot to recognise with answers "no work found"."""
@@ -289,8 +348,9 @@ def _identify(name: str, data: bytes, pool: Sequence) -> dict:
     return {"file": name, "content_hash": xxhash.xxh3_128_hexdigest(data), "works": found}
 
 
-def membership_proof(log, answer: dict, which: dict, *, set_name: str = "cleared_works",
-                     head_size: int | None = None) -> dict:
+def membership_proof(
+    log, answer: dict, which: dict, *, set_name: str = "cleared_works", head_size: int | None = None
+) -> dict:
     """A self-contained proof file for one answer: the log inclusion proof of the clearance entry (its
     format is the log's own, so ``fairtrain log verify --proof`` accepts it) plus the set proof."""
     from fairtrain.services.log import LogError
@@ -299,9 +359,14 @@ def membership_proof(log, answer: dict, which: dict, *, set_name: str = "cleared
         proof = log.inclusion_proof(answer["log_index"], head_size)
     except (LogError, IndexError) as e:
         raise WorkLookupError(f"clearance at log entry {answer['log_index']}: no log proof yet ({e})") from None
-    proof["membership"] = {"format": "fairtrain-membership/1", "set": set_name, "key": which["key"],
-                           "key_encoding": "hex" if set_name == "cleared_items" else "utf-8",
-                           "included": which["included"], "proof": which["set_proof"]}
+    proof["membership"] = {
+        "format": "fairtrain-membership/1",
+        "set": set_name,
+        "key": which["key"],
+        "key_encoding": "hex" if set_name == "cleared_items" else "utf-8",
+        "included": which["included"],
+        "proof": which["set_proof"],
+    }
     return proof
 
 
@@ -353,15 +418,26 @@ def verify_membership_proof(proof: dict, trusted: list[PublicKey] | None = None)
         root = bytes.fromhex(manifest[m["set"]]["root"])
         size = manifest[m["set"]]["size"]
         key = bytes.fromhex(m["key"]) if m["key_encoding"] == "hex" else m["key"].encode()
-        ok = m["proof"]["size"] == size and m["proof"]["included"] == m["included"] and verify_set_proof(
-            key, m["proof"], root)
+        ok = (
+            m["proof"]["size"] == size
+            and m["proof"]["included"] == m["included"]
+            and verify_set_proof(key, m["proof"], root)
+        )
     except (KeyError, TypeError, ValueError) as e:
         raise WorkLookupError(f"malformed membership proof ({e})") from None
     if not ok:
-        raise WorkLookupError(f"the set proof for {m['key']} does not match the {m['set']} root of the clearance "
-                           f"at log entry {logged['index']}")
-    return {**logged, "included": m["included"], "key": m["key"], "set": m["set"],
-            "licensee": manifest.get("licensee"), "job_id": manifest.get("job_id")}
+        raise WorkLookupError(
+            f"the set proof for {m['key']} does not match the {m['set']} root of the clearance "
+            f"at log entry {logged['index']}"
+        )
+    return {
+        **logged,
+        "included": m["included"],
+        "key": m["key"],
+        "set": m["set"],
+        "licensee": manifest.get("licensee"),
+        "job_id": manifest.get("job_id"),
+    }
 
 
 def repertoire_works(engine, org: dict) -> list[dict]:
@@ -370,17 +446,34 @@ def repertoire_works(engine, org: dict) -> list[dict]:
 
     from fairtrain.core.store.models import MandateRow, Work, WorkShare
 
-    mandated = select(WorkShare.work_id).join(MandateRow, MandateRow.holder_id == WorkShare.holder_id).where(
-        MandateRow.org_id == org["id"])
-    q = select(Work.id, Work.title, Work.work_ref).where(or_(Work.org_id == org["id"], Work.id.in_(mandated))
-                                                         ).order_by(Work.id)
+    mandated = (
+        select(WorkShare.work_id)
+        .join(MandateRow, MandateRow.holder_id == WorkShare.holder_id)
+        .where(MandateRow.org_id == org["id"])
+    )
+    q = (
+        select(Work.id, Work.title, Work.work_ref)
+        .where(or_(Work.org_id == org["id"], Work.id.in_(mandated)))
+        .order_by(Work.id)
+    )
     with engine.connect() as c:
         return [{"id": r.id, "title": r.title, "work_ref": r.work_ref} for r in c.execute(q)]
 
 
 def write_repertoire_csv(rows: Sequence[dict], path: Path) -> None:
-    cols = ["work_id", "work_ref", "title", "model", "licensee", "purpose", "log_index", "job_id", "licence", "items",
-            "paid"]
+    cols = [
+        "work_id",
+        "work_ref",
+        "title",
+        "model",
+        "licensee",
+        "purpose",
+        "log_index",
+        "job_id",
+        "licence",
+        "items",
+        "paid",
+    ]
     with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         w = csvcells.writer(f)
         w.writerow(cols)
@@ -412,8 +505,14 @@ def _describe(registry, work_id: int) -> dict | None:
         w = registry.work(work_id)
     except NotFound:
         return None
-    return {"work_id": w["id"], "title": w["title"], "media_type": w["media_type"], "status": w["status"],
-            "iscc": w["iscc"], "holders": [h["name"] for h in w["holders"]]}
+    return {
+        "work_id": w["id"],
+        "title": w["title"],
+        "media_type": w["media_type"],
+        "status": w["status"],
+        "iscc": w["iscc"],
+        "holders": [h["name"] for h in w["holders"]],
+    }
 
 
 def _exact_registered(registry, content_hash: str) -> list[int]:
@@ -458,13 +557,22 @@ def was_used(wl: WorkLookup, found: dict, registry) -> dict:
         verdict, reason = "unknown", "leaves-missing"
     else:
         verdict, reason = "no", ("no-clearances" if not answers else None)
-    return {"file": found["file"], "content_hash": found["content_hash"], "verdict": verdict, "reason": reason,
-            "used": verdict == "yes", "recognised": recognised, "identified": found["works"],
-            "clearances": len(wl.clearances), "answers": answers}
+    return {
+        "file": found["file"],
+        "content_hash": found["content_hash"],
+        "verdict": verdict,
+        "reason": reason,
+        "used": verdict == "yes",
+        "recognised": recognised,
+        "identified": found["works"],
+        "clearances": len(wl.clearances),
+        "answers": answers,
+    }
 
 
-def record_published_clearance(log, data_dir: Path, manifest_bytes: bytes, leaves: dict[str, bytes],
-                               decisions: bytes | None = None) -> dict:
+def record_published_clearance(
+    log, data_dir: Path, manifest_bytes: bytes, leaves: dict[str, bytes], decisions: bytes | None = None
+) -> dict:
     """Receive a published clearance: verify the manifest's signature and each leaves file against the root
     the manifest signs, store them under ``clearances/`` of the data directory (atomically, named by the
     manifest's digest) and enter the manifest in the log, once (a second publication of the same manifest
@@ -527,8 +635,7 @@ def record_published_clearance(log, data_dir: Path, manifest_bytes: bytes, leave
     if new:
         body = {"manifest": doc, "licensee_key_id": signer.key_id}
         (index,) = log.append([Entry("clearance", body, subject=f"licensee:{doc.get('licensee')}")])
-    return {"index": index, "licensee": doc.get("licensee"), "key_id": signer.key_id, "stored": final.name,
-            "new": new}
+    return {"index": index, "licensee": doc.get("licensee"), "key_id": signer.key_id, "stored": final.name, "new": new}
 
 
 def proof_of(wl: WorkLookup, log_index: int, *, work_key: str | None = None, item: str | None = None) -> dict:
@@ -539,8 +646,10 @@ def proof_of(wl: WorkLookup, log_index: int, *, work_key: str | None = None, ite
     if pc is None:
         raise WorkLookupError(f"log entry {log_index}: no published clearance there")
     if pc.leaves_status != "available":
-        raise WorkLookupError(f"clearance at log entry {log_index}: its item lists were not published "
-                              f"(leaves {pc.leaves_status}), so no proof either way")
+        raise WorkLookupError(
+            f"clearance at log entry {log_index}: its item lists were not published "
+            f"(leaves {pc.leaves_status}), so no proof either way"
+        )
     if (work_key is None) == (item is None):
         raise WorkLookupError("give exactly one of work (SNAPSHOT:WORK) or item (the file's xxh3-128 hex)")
     set_name, key = ("cleared_works", work_key) if work_key is not None else ("cleared_items", item.lower())
@@ -549,5 +658,9 @@ def proof_of(wl: WorkLookup, log_index: int, *, work_key: str | None = None, ite
     except ValueError:
         raise WorkLookupError(f"item {item!r}: not a hex digest") from None
     proof = pc.sets[set_name].prove(raw)
-    return membership_proof(wl.log, {"log_index": log_index}, {"key": key, "included": proof["included"],
-                                                               "set_proof": proof}, set_name=set_name)
+    return membership_proof(
+        wl.log,
+        {"log_index": log_index},
+        {"key": key, "included": proof["included"], "set_proof": proof},
+        set_name=set_name,
+    )

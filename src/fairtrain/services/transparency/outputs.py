@@ -70,8 +70,15 @@ class Reproduction:
     terms: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"work_id": self.work_id, "score": round(self.score, 6), "stage": self.stage, "flagged": self.flagged,
-                "extent": round(self.extent, 3), "evidence": self.evidence, "terms": self.terms}
+        return {
+            "work_id": self.work_id,
+            "score": round(self.score, 6),
+            "stage": self.stage,
+            "flagged": self.flagged,
+            "extent": round(self.extent, 3),
+            "evidence": self.evidence,
+            "terms": self.terms,
+        }
 
 
 @dataclass
@@ -88,8 +95,13 @@ class OutputCheck:
         return any(r.flagged for r in self.reproductions)
 
     def to_dict(self) -> dict:
-        return {"item": self.item, "modality": self.modality, "flagged": self.flagged, "error": self.error,
-                "reproductions": [r.to_dict() for r in self.reproductions]}
+        return {
+            "item": self.item,
+            "modality": self.modality,
+            "flagged": self.flagged,
+            "error": self.error,
+            "reproductions": [r.to_dict() for r in self.reproductions],
+        }
 
 
 IndexFor = Callable[[str], object | None]
@@ -98,8 +110,12 @@ IndexFor = Callable[[str], object | None]
 class OutputChecker:
     """Checks batches of outputs against one snapshot's indexes (or any ``modality -> index`` lookup)."""
 
-    def __init__(self, index_for: IndexFor, terms_for: Callable[[int], dict | None] | None = None,
-                 thresholds: Thresholds | None = None):
+    def __init__(
+        self,
+        index_for: IndexFor,
+        terms_for: Callable[[int], dict | None] | None = None,
+        thresholds: Thresholds | None = None,
+    ):
         self._index_for = index_for
         self._terms_for = terms_for or (lambda _work_id: None)
         self.thresholds = thresholds or Thresholds()
@@ -151,8 +167,13 @@ class OutputChecker:
             # and only 2 for certain; the span and containment checks in _judge carry the precision.
             # The span must also rest on a verbatim chain of text_min_words words (the index's default,
             # 20, would cost 40-word passages recall: 0.93 in benchmarks/output_checks.py --quick).
-            return index.match(fps, min_hits=t.text_min_hits, min_containment=t.text_min_containment,
-                               min_jaccard=t.text_min_jaccard, min_verbatim_words=t.text_min_words)
+            return index.match(
+                fps,
+                min_hits=t.text_min_hits,
+                min_containment=t.text_min_containment,
+                min_jaccard=t.text_min_jaccard,
+                min_verbatim_words=t.text_min_words,
+            )
         if kind == "audio":
             return index.match(fps, min_overlap_s=t.audio_min_overlap_s)
         return index.match(fps)
@@ -164,18 +185,28 @@ class OutputChecker:
         if m.stage == "exact":
             return Reproduction(m.work_id, 1.0, "exact", ev, True, 1.0, terms)
         if kind == "text":
-            spans = [s for s in ev.get("spans", []) if s["hits"] >= t.text_min_hits
-                     and s["query_words"][1] - s["query_words"][0] >= t.text_min_words
-                     and s["containment"] >= t.text_min_containment]
+            spans = [
+                s
+                for s in ev.get("spans", [])
+                if s["hits"] >= t.text_min_hits
+                and s["query_words"][1] - s["query_words"][0] >= t.text_min_words
+                and s["containment"] >= t.text_min_containment
+            ]
             near_dup = ev.get("jaccard", 0.0) >= t.text_min_jaccard
             if spans and text is not None:
                 _quote_spans(text, spans)
             ev["spans"] = spans or ev.get("spans", [])
             words = sum(s["query_words"][1] - s["query_words"][0] for s in spans)
             score = max([s["containment"] for s in spans] + [ev.get("jaccard", 0.0)])
-            return Reproduction(m.work_id, score if (spans or near_dup) else m.score, m.stage, ev,
-                                bool(spans) or near_dup, float(words or ev.get("work_words", 0) if near_dup else words),
-                                terms)
+            return Reproduction(
+                m.work_id,
+                score if (spans or near_dup) else m.score,
+                m.stage,
+                ev,
+                bool(spans) or near_dup,
+                float(words or ev.get("work_words", 0) if near_dup else words),
+                terms,
+            )
         if kind == "image":
             return Reproduction(m.work_id, m.score, m.stage, ev, m.score >= t.image_min_score, 1.0, terms)
         overlap = float(ev.get("overlap_s", 0.0))
@@ -207,7 +238,7 @@ def _quote_spans(text: bytes, spans: list[dict]) -> None:
         b = min(b, len(starts))
         if a < b:
             s["query_chars"] = [int(starts[a]), int(ends[b - 1])]
-            s["excerpt"] = norm[starts[a]:ends[b - 1]]
+            s["excerpt"] = norm[starts[a] : ends[b - 1]]
 
 
 def attribution_weights(checks: Iterable[OutputCheck], total: int = 1_000_000) -> dict[int, int]:

@@ -33,8 +33,16 @@ from fairtrain.services.transparency.schema import MODALITIES, SECTIONS
 
 __all__ = ["ModelInfo", "SummaryError", "build_summary", "render", "summary_log_entry"]
 
-_OPT_OUT_PROTOCOLS = ("robots.txt (RFC 9309)", "TDMRep (W3C)", "AIPREF Content-Usage", "Content-Signal",
-                      "RSL 1.0", "X-Robots-Tag / meta robots", "XMP plus:DataMining", "C2PA / CAWG training-mining")
+_OPT_OUT_PROTOCOLS = (
+    "robots.txt (RFC 9309)",
+    "TDMRep (W3C)",
+    "AIPREF Content-Usage",
+    "Content-Signal",
+    "RSL 1.0",
+    "X-Robots-Tag / meta robots",
+    "XMP plus:DataMining",
+    "C2PA / CAWG training-mining",
+)
 
 
 class SummaryError(InvalidInput):
@@ -84,10 +92,12 @@ def _load(out: Path, crawled: bool, trusted: list[PublicKey] | None) -> _Clearan
     if hashlib.sha256(decisions).hexdigest() != manifest.get("decisions_sha256"):
         raise SummaryError(f"{out}/decisions.parquet: not the decisions its manifest signed")
     if report.get("job_id") != manifest.get("job_id"):
-        raise SummaryError(f"{out}/report.json: belongs to job {report.get('job_id')}, the manifest to "
-                           f"{manifest.get('job_id')}")
-    rows = pq.read_table(out / "decisions.parquet",
-                         columns=["modality", "passes", "decision", "reasons", "evidence"]).to_pylist()
+        raise SummaryError(
+            f"{out}/report.json: belongs to job {report.get('job_id')}, the manifest to {manifest.get('job_id')}"
+        )
+    rows = pq.read_table(
+        out / "decisions.parquet", columns=["modality", "passes", "decision", "reasons", "evidence"]
+    ).to_pylist()
     return _Clearance(out, manifest, report, quote, rows, crawled)
 
 
@@ -121,10 +131,18 @@ def organisation_names(engine) -> dict[str, str]:
         return {org_ref(r.id): r.name for r in c.execute(select(Organisation.id, Organisation.name))}
 
 
-def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Sequence[Path] = (), log=None,
-                  trusted: list[PublicKey] | None = None, snapshot_trusted: list[PublicKey] | None = None,
-                  org_names: dict[str, str] | None = None, lang: str = "en",
-                  now: datetime | None = None) -> dict:
+def build_summary(
+    clearances: Sequence[Path],
+    info: ModelInfo,
+    *,
+    crawled: Sequence[Path] = (),
+    log=None,
+    trusted: list[PublicKey] | None = None,
+    snapshot_trusted: list[PublicKey] | None = None,
+    org_names: dict[str, str] | None = None,
+    lang: str = "en",
+    now: datetime | None = None,
+) -> dict:
     """The summary as a JSON-ready dict (valid against ``SUMMARY_SCHEMA``).
 
     ``clearances``/``crawled``: clearance directories; ``crawled`` ones are the provider's own crawls
@@ -148,7 +166,9 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
                     c.log_index, c.logged_at = e["idx"], e["at"]
             elif e["kind"] == "payment":
                 payments.append(e["body"])
-            elif e["kind"] == "licence" and e["body"].get("event") == "granted" and e["body"]["grant"].get("retroactive"):
+            elif (
+                e["kind"] == "licence" and e["body"].get("event") == "granted" and e["body"]["grant"].get("retroactive")
+            ):
                 retroactive.append(e["body"]["grant"])
 
     # Snapshots signed by the same registry key name the same works: count a work once per registry.
@@ -156,8 +176,9 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
     canon: dict[str, str] = {}
     for c in cs:
         for snap in c.manifest.get("snapshots", []):
-            canon[snap["snapshot_id"]] = first_by_key.setdefault(snap.get("key_id") or snap["snapshot_id"],
-                                                                  snap["snapshot_id"])
+            canon[snap["snapshot_id"]] = first_by_key.setdefault(
+                snap.get("key_id") or snap["snapshot_id"], snap["snapshot_id"]
+            )
     used_mods: dict[str, Counter] = {"all": Counter(), "licensed": Counter()}
     works: dict[tuple[str, int], dict] = {}
     denied_items = 0
@@ -172,8 +193,9 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
                 if via_licence:
                     used_mods["licensed"][r["modality"] or "other"] += 1
             for m in json.loads(r["evidence"] or "[]"):
-                w = works.setdefault((canon.get(m["snapshot"], m["snapshot"]), m["work_id"]),
-                                     {"passed": False, "licensed": False})
+                w = works.setdefault(
+                    (canon.get(m["snapshot"], m["snapshot"]), m["work_id"]), {"passed": False, "licensed": False}
+                )
                 if r["passes"]:
                     w["passed"] = True
                     w["licensed"] |= via_licence
@@ -184,8 +206,9 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
             snapshots.setdefault(s["snapshot_id"], s)
     if org_names is None and log is not None:
         org_names = organisation_names(log.engine)
-    orgs = _orgs_of({sid: Path(s["path"]) for sid, s in snapshots.items() if s.get("path")}, snapshot_trusted,
-                    org_names or {})
+    orgs = _orgs_of(
+        {sid: Path(s["path"]) for sid, s in snapshots.items() if s.get("path")}, snapshot_trusted, org_names or {}
+    )
     by_org: dict[str, Counter] = defaultdict(Counter)
     for key, w in works.items():
         status = "licensed" if w["licensed"] else "allowed" if w["passed"] else "excluded"
@@ -214,11 +237,17 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
     # folder or file is listed as what it is (2.2.2, origin to be stated by the provider)
     public = [c for c in cs if not c.crawled and public_input(c.manifest.get("input"), c.report.get("format"))]
     local = [c for c in cs if not c.crawled and all(c is not p for p in public)]
-    datasets = [{"identifier": str(c.manifest["input"]), "link": _link(c.manifest.get("input")),
-                 "collection_dates": (c.logged_at or "")[:10] or None, "items": int(c.manifest["items"]),
-                 "items_used": int(c.manifest["cleared"]),
-                 "modalities": mods(Counter({r["modality"]: 1 for r in c.rows if r["passes"] and r["modality"]}))}
-                for c in public]
+    datasets = [
+        {
+            "identifier": str(c.manifest["input"]),
+            "link": _link(c.manifest.get("input")),
+            "collection_dates": (c.logged_at or "")[:10] or None,
+            "items": int(c.manifest["items"]),
+            "items_used": int(c.manifest["cleared"]),
+            "modalities": mods(Counter({r["modality"]: 1 for r in c.rows if r["passes"] and r["modality"]})),
+        }
+        for c in public
+    ]
     domains: Counter = Counter()
     for c in cs:
         if c.crawled:
@@ -226,11 +255,14 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
     domains.pop("?", None)
     top_n = max(1, -(-len(domains) // 10)) if domains else 0  # the top 10 %, rounded up
     total_dom = sum(domains.values())
-    top = [{"domain": d, "items": n, "share": round(n / total_dom, 4)}
-           for d, n in sorted(domains.items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]]
+    top = [
+        {"domain": d, "items": n, "share": round(n / total_dom, 4)}
+        for d, n in sorted(domains.items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]
+    ]
     measures = [L["measure_registry"]]
-    measures += [L["measure_permission"] if any(c.manifest["mode"] == "permission" for c in cs) else
-                 L["measure_reservation"]]
+    measures += [
+        L["measure_permission"] if any(c.manifest["mode"] == "permission" for c in cs) else L["measure_reservation"]
+    ]
     check_web = any(c.report.get("check_web") for c in cs)
     if check_web:
         measures.append(L["measure_web"])
@@ -245,71 +277,151 @@ def build_summary(clearances: Sequence[Path], info: ModelInfo, *, crawled: Seque
         return {"section": number, "title": L["s" + number], "note": fields.pop("note", None), **fields}
 
     sections = {
-        "1.1": sec("1.1", provider_name=info.provider, provider_contact=info.contact,
-                   authorised_representative=info.representative,
-                   authorised_representative_contact=info.representative_contact),
-        "1.2": sec("1.2", versioned_model_names=[f"{info.model} {info.version}"],
-                   model_dependencies=({"base_model": info.base_model, "base_model_summary": info.base_model_summary}
-                                       if info.base_model else None),
-                   placed_on_market=info.placed_on_market),
-        "1.3": sec("1.3", note=L["note_items_unit"],
-                   modalities={m: bool(used_mods["all"].get(m)) for m in MODALITIES},
-                   size={m: {"range": None, "approximate": {"value": n, "unit": "items"}}
-                         for m, n in sorted(used_mods["all"].items()) if m in MODALITIES},
-                   content_types={}, latest_acquisition_date=max(dates)[:10] if dates else None,
-                   collection_ongoing=None, linguistic_characteristics=None, other_characteristics=None,
-                   comments=None),
-        "2.1": sec("2.1", used=bool(datasets), modalities=sorted({m for d in datasets for m in d["modalities"]},
-                                                                 key=MODALITIES.index),
-                   large_datasets=datasets, other_description=None),
-        "2.2.1": sec("2.2.1", note=L["note_licensed"], used=bool(licensed_works), modalities=mods(used_mods["licensed"]),
-                     works_licensed=len(licensed_works)),
-        "2.2.2": sec("2.2.2", note=L["note_local_inputs"] if local else no, used=None,
-                     modalities=mods(Counter({r["modality"]: 1 for c in local for r in c.rows
-                                              if r["passes"] and r["modality"]})),
-                     datasets=[_identifier(c) for c in local], description=None),
-        "2.3": sec("2.3", used=any(c.crawled for c in cs), crawlers=[], purposes=None, crawler_behaviour=(
-                       L["measure_web"] if check_web else None), collection_period=None, content_description=None,
-                   modalities=mods(Counter({r["modality"]: 1 for c in cs if c.crawled for r in c.rows
-                                            if r["passes"] and r["modality"]})),
-                   top_domains=top, domains_rule=L["note_domains"]),
+        "1.1": sec(
+            "1.1",
+            provider_name=info.provider,
+            provider_contact=info.contact,
+            authorised_representative=info.representative,
+            authorised_representative_contact=info.representative_contact,
+        ),
+        "1.2": sec(
+            "1.2",
+            versioned_model_names=[f"{info.model} {info.version}"],
+            model_dependencies=(
+                {"base_model": info.base_model, "base_model_summary": info.base_model_summary}
+                if info.base_model
+                else None
+            ),
+            placed_on_market=info.placed_on_market,
+        ),
+        "1.3": sec(
+            "1.3",
+            note=L["note_items_unit"],
+            modalities={m: bool(used_mods["all"].get(m)) for m in MODALITIES},
+            size={
+                m: {"range": None, "approximate": {"value": n, "unit": "items"}}
+                for m, n in sorted(used_mods["all"].items())
+                if m in MODALITIES
+            },
+            content_types={},
+            latest_acquisition_date=max(dates)[:10] if dates else None,
+            collection_ongoing=None,
+            linguistic_characteristics=None,
+            other_characteristics=None,
+            comments=None,
+        ),
+        "2.1": sec(
+            "2.1",
+            used=bool(datasets),
+            modalities=sorted({m for d in datasets for m in d["modalities"]}, key=MODALITIES.index),
+            large_datasets=datasets,
+            other_description=None,
+        ),
+        "2.2.1": sec(
+            "2.2.1",
+            note=L["note_licensed"],
+            used=bool(licensed_works),
+            modalities=mods(used_mods["licensed"]),
+            works_licensed=len(licensed_works),
+        ),
+        "2.2.2": sec(
+            "2.2.2",
+            note=L["note_local_inputs"] if local else no,
+            used=None,
+            modalities=mods(
+                Counter({r["modality"]: 1 for c in local for r in c.rows if r["passes"] and r["modality"]})
+            ),
+            datasets=[_identifier(c) for c in local],
+            description=None,
+        ),
+        "2.3": sec(
+            "2.3",
+            used=any(c.crawled for c in cs),
+            crawlers=[],
+            purposes=None,
+            crawler_behaviour=(L["measure_web"] if check_web else None),
+            collection_period=None,
+            content_description=None,
+            modalities=mods(
+                Counter({r["modality"]: 1 for c in cs if c.crawled for r in c.rows if r["passes"] and r["modality"]})
+            ),
+            top_domains=top,
+            domains_rule=L["note_domains"],
+        ),
         "2.4": sec("2.4", note=no, from_model_interactions=None, from_other_services=None, description=None),
         "2.5": sec("2.5", note=no, used=None, modalities=[], models=[], description=None),
         "2.6": sec("2.6", note=no, description=None),
-        "3.1": sec("3.1", code_of_practice_signatory=info.code_of_practice_signatory, measures=measures,
-                   opt_out_protocols=["fairtrain registry declarations (signed snapshots)",
-                                      *(_OPT_OUT_PROTOCOLS if check_web else ())],
-                   items_excluded=items_total - items_used, items_excluded_by_reservation=denied_items),
+        "3.1": sec(
+            "3.1",
+            code_of_practice_signatory=info.code_of_practice_signatory,
+            measures=measures,
+            opt_out_protocols=[
+                "fairtrain registry declarations (signed snapshots)",
+                *(_OPT_OUT_PROTOCOLS if check_web else ()),
+            ],
+            items_excluded=items_total - items_used,
+            items_excluded_by_reservation=denied_items,
+        ),
         "3.2": sec("3.2", note=no, description=None),
         "3.3": sec("3.3", description=None),
-        "creators": sec("creators",
-                        registries=[{"registry": s.get("registry"), "snapshot_id": sid, "key_id": s.get("key_id", ""),
-                                     "created_at": s.get("created_at")} for sid, s in sorted(snapshots.items())],
-                        clearances=[{"job_id": c.manifest["job_id"], "licensee": c.manifest["licensee"],
-                                     "purpose": c.manifest["purpose"], "mode": c.manifest["mode"],
-                                     "items": int(c.manifest["items"]), "items_used": int(c.manifest["cleared"]),
-                                     "log_index": c.log_index,
-                                     "manifest_sha256": hashlib.sha256(
-                                         (c.out / "manifest.json").read_bytes()).hexdigest(),
-                                     "cleared_works_root": c.manifest["cleared_works"]["root"],
-                                     "cleared_items_root": c.manifest["cleared_items"]["root"]} for c in cs],
-                        works={"matched": len(works), "excluded": sum(not w["passed"] for w in works.values()),
-                               "licensed": len(licensed_works),
-                               "allowed": sum(w["passed"] and not w["licensed"] for w in works.values()),
-                               "paid": len(paid_works) if log is not None else None},
-                        licence_offers_declined={cur: _money(cur, minor, lang) for cur, minor in sorted(declined.items())},
-                        retroactive_licences=[
-                            {"licence": int(g["licence"]), "organisation": (org_names or {}).get(g["grantor"], g["grantor"]),
-                             "works": len(g["works"]), "price": _money(g["price"]["currency"], int(g["price"]["minor"]), lang)}
-                            for g in retroactive if g["licensee"] in licensees],
-                        by_organisation=[{"organisation": o, **{k: n[k] for k in ("matched", "excluded", "licensed",
-                                                                                   "allowed")}}
-                                         for o, n in sorted(by_org.items())]),
+        "creators": sec(
+            "creators",
+            registries=[
+                {
+                    "registry": s.get("registry"),
+                    "snapshot_id": sid,
+                    "key_id": s.get("key_id", ""),
+                    "created_at": s.get("created_at"),
+                }
+                for sid, s in sorted(snapshots.items())
+            ],
+            clearances=[
+                {
+                    "job_id": c.manifest["job_id"],
+                    "licensee": c.manifest["licensee"],
+                    "purpose": c.manifest["purpose"],
+                    "mode": c.manifest["mode"],
+                    "items": int(c.manifest["items"]),
+                    "items_used": int(c.manifest["cleared"]),
+                    "log_index": c.log_index,
+                    "manifest_sha256": hashlib.sha256((c.out / "manifest.json").read_bytes()).hexdigest(),
+                    "cleared_works_root": c.manifest["cleared_works"]["root"],
+                    "cleared_items_root": c.manifest["cleared_items"]["root"],
+                }
+                for c in cs
+            ],
+            works={
+                "matched": len(works),
+                "excluded": sum(not w["passed"] for w in works.values()),
+                "licensed": len(licensed_works),
+                "allowed": sum(w["passed"] and not w["licensed"] for w in works.values()),
+                "paid": len(paid_works) if log is not None else None,
+            },
+            licence_offers_declined={cur: _money(cur, minor, lang) for cur, minor in sorted(declined.items())},
+            retroactive_licences=[
+                {
+                    "licence": int(g["licence"]),
+                    "organisation": (org_names or {}).get(g["grantor"], g["grantor"]),
+                    "works": len(g["works"]),
+                    "price": _money(g["price"]["currency"], int(g["price"]["minor"]), lang),
+                }
+                for g in retroactive
+                if g["licensee"] in licensees
+            ],
+            by_organisation=[
+                {"organisation": o, **{k: n[k] for k in ("matched", "excluded", "licensed", "allowed")}}
+                for o, n in sorted(by_org.items())
+            ],
+        ),
     }
     assert tuple(sections) == SECTIONS
-    return {"format": "fairtrain-training-summary/1", "template": L["template"],
-            "generated_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"), "lang": lang,
-            "sections": sections}
+    return {
+        "format": "fairtrain-training-summary/1",
+        "template": L["template"],
+        "generated_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "lang": lang,
+        "sections": sections,
+    }
 
 
 _PUBLIC_SCHEMES = ("http://", "https://", "hf://")
@@ -321,8 +433,13 @@ def public_input(value: str | None, fmt: str | None) -> bool:
     v = str(value or "")
     if v.lower().startswith(_PUBLIC_SCHEMES):
         return True
-    return fmt == "hf" and "://" not in v and not v.startswith((".", "/", "~")) and not Path(v).exists() \
+    return (
+        fmt == "hf"
+        and "://" not in v
+        and not v.startswith((".", "/", "~"))
+        and not Path(v).exists()
         and len(v.split("/")) <= 2
+    )
 
 
 def _link(value: str | None) -> str | None:
@@ -352,14 +469,26 @@ def summary_log_entry(summary: dict, info: ModelInfo, document: bytes, fmt: str)
     from fairtrain.services.log import Entry
 
     cl = summary["sections"]["creators"]["clearances"]
-    return Entry("summary", {"model": info.model, "version": info.version, "provider": info.provider,
-                             "format": fmt, "lang": summary["lang"], "sha256": hashlib.sha256(document).hexdigest(),
-                             "clearances": [{"job_id": c["job_id"], "log_index": c["log_index"],
-                                             "manifest_sha256": c["manifest_sha256"]} for c in cl]},
-                 subject=f"model:{info.model}@{info.version}")
+    return Entry(
+        "summary",
+        {
+            "model": info.model,
+            "version": info.version,
+            "provider": info.provider,
+            "format": fmt,
+            "lang": summary["lang"],
+            "sha256": hashlib.sha256(document).hexdigest(),
+            "clearances": [
+                {"job_id": c["job_id"], "log_index": c["log_index"], "manifest_sha256": c["manifest_sha256"]}
+                for c in cl
+            ],
+        },
+        subject=f"model:{info.model}@{info.version}",
+    )
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
+
 
 def _fmt_value(v, L: dict, lang: str, missing: str = "unknown") -> str:
     from babel.numbers import format_decimal
@@ -400,10 +529,18 @@ def _sections(summary: dict, L: dict[str, str]) -> list[dict]:
         s = summary["sections"][number]
         missing = "not_stated" if number in ("1.1", "1.2") else "unknown"  # the provider's own facts
         fields = [(L.get(k, k), v) for k, v in s.items() if k not in ("section", "title", "note")]
-        out.append({"title": s["title"], "note": s["note"],
-                    "rows": [(k, _fmt_value(v, L, lang, missing)) for k, v in fields if not _is_table(v)],
-                    "tables": [(k, [L.get(c, c) for c in v[0]], [[_fmt_value(r[c], L, lang) for c in v[0]] for r in v])
-                               for k, v in fields if _is_table(v)]})
+        out.append(
+            {
+                "title": s["title"],
+                "note": s["note"],
+                "rows": [(k, _fmt_value(v, L, lang, missing)) for k, v in fields if not _is_table(v)],
+                "tables": [
+                    (k, [L.get(c, c) for c in v[0]], [[_fmt_value(r[c], L, lang) for c in v[0]] for r in v])
+                    for k, v in fields
+                    if _is_table(v)
+                ],
+            }
+        )
     return out
 
 
@@ -416,6 +553,7 @@ def render(summary: dict, fmt: str, model_title: str) -> str:
     L = labels(lang)
     title = L["doc_title"].format(model=model_title)
     if fmt == "md":
+
         def cell(text: str) -> str:
             return text.replace("|", "\\|").replace("\n", " ")
 

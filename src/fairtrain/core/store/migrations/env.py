@@ -10,7 +10,6 @@ if engine is None:  # `alembic` run by hand: take the URL from the environment l
     engine = open_engine(database_url())
 
 
-
 def _render_item(type_, obj, autogen_context):
     # Migrations must not import model code that may move: UTCDateTime is a plain DateTime on disk.
     if type_ == "type" and obj.__class__.__name__ == "UTCDateTime":
@@ -19,7 +18,12 @@ def _render_item(type_, obj, autogen_context):
 
 
 with engine.begin() as connection:
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                      compare_type=True, render_item=_render_item)
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=True,
+        compare_type=True,
+        render_item=_render_item,
+    )
     with context.begin_transaction():
         context.run_migrations()

@@ -60,8 +60,10 @@ def _run_workers(ctx, runner: ShardRunner, shards: list[int], count: int, on_sha
         tasks.put(n)
     for _ in range(count):
         tasks.put(None)  # one "no more shards" per worker
-    procs = [ctx.Process(target=_work, args=(runner, tasks, results, os.getpid()), name=f"fairtrain-clear-{i}")
-             for i in range(count)]
+    procs = [
+        ctx.Process(target=_work, args=(runner, tasks, results, os.getpid()), name=f"fairtrain-clear-{i}")
+        for i in range(count)
+    ]
     for p in procs:
         p.start()
     failed: BaseException | None = None
@@ -76,7 +78,8 @@ def _run_workers(ctx, runner: ShardRunner, shards: list[int], count: int, on_sha
                     if dead := [p for p in procs if p.exitcode not in (None, 0)]:
                         raise ClearanceError(
                             f"worker process {dead[0].name} ended with exit code {dead[0].exitcode} while clearing; "
-                            "the shards finished so far are kept: run the same command again to go on") from None
+                            "the shards finished so far are kept: run the same command again to go on"
+                        ) from None
             if error is not None:
                 failed = failed or pickle.loads(error)  # the first; the other shards still finish, as they would
             elif on_shard:

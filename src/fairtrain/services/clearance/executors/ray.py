@@ -42,12 +42,21 @@ class RayExecutor(Executor):
             return
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore"}})
+            ray.init(
+                address=self.address,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore"}},
+            )
         try:
             ds = ray.data.from_items([{"n": n} for n in shards], override_num_blocks=len(shards))
-            done = ds.map_batches(_ShardActor, batch_size=1, concurrency=max(1, min(self.workers, len(shards))),
-                                  num_cpus=1, fn_constructor_args=(runner,))
+            done = ds.map_batches(
+                _ShardActor,
+                batch_size=1,
+                concurrency=max(1, min(self.workers, len(shards))),
+                num_cpus=1,
+                fn_constructor_args=(runner,),
+            )
             for row in done.iter_rows():
                 if on_shard:
                     on_shard({"n": int(row["n"]), "items": int(row["items"])})
