@@ -221,7 +221,7 @@ def test_numbers_out_of_bounds_are_400s_on_the_web(tmp_path, database_url):
             f"/api/works/{wid}/policy",
             json={"values": {"train-genai": "licence"}, "price": price, "currency": "KRW"},
         )
-        assert r.status_code == 422 and "offer" in r.json()["detail"], (price, r.text)
+        assert r.status_code == 422 and f"price '{price}'" in r.json()["detail"], (price, r.text)
     assert app_.state.web.registry.declarations(f"work:{wid}") == []
     year = date.today().year
     body = {"start": f"{year}-01-01", "end": f"{year}-12-31", "thresholds": {"KRW": "1000"}}

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from fairtrain.core.errors import FairtrainError
+
 DEMO_PASSWORD = "fairtrain-demo"
 ORG_NAME = "KOMCA (demo)"
 CREATORS = (("윤하늘 Yoon Haneul", "haneul@demo.fairtrain.example"), ("Jeon Photo", "jeon@demo.fairtrain.example"))
@@ -99,8 +101,8 @@ _EN = (
 )
 
 
-class DemoError(RuntimeError):
-    pass
+class DemoError(FairtrainError):
+    """The demo cannot be built where it was asked to (a directory holding other data)."""
 
 
 # ---- generated works -------------------------------------------------------------------------------------------

@@ -135,6 +135,8 @@ class PriceError(NumberError):
     """A price that is not a whole amount of won as a person writes it; :meth:`localised` says so in any
     catalogue language (the message is a catalogue message)."""
 
+    http_status = 422  # like every other refusal of a submitted offer
+
     def __init__(self, text: str):
         self.text = text[:MAX_CHARS]
         super().__init__(PRICE_ERROR.format(text=self.text))
