@@ -149,6 +149,54 @@ def _offered_price(
     return max(minimums, key=lambda m: m.minor), PriceModel.REVENUE_SHARE, share_bp
 
 
+def _store_request(
+    c,
+    *,
+    licensee: str,
+    grantor: str,
+    categories,
+    model_versions,
+    valid: tuple,
+    offer: tuple,
+    request: dict,
+    logged: dict,
+    at: datetime | None,
+) -> int:
+    """Store one requested licence at ``offer`` (price model, price, revenue share) and log it in the same
+    transaction; ``logged`` is what the log entry says besides the licence, parties and price."""
+    model, price, share_bp = offer
+    lid = c.execute(
+        insert(Licence)
+        .values(
+            licensee=licensee,
+            grantor=grantor,
+            status="requested",
+            categories=",".join(x.value for x in categories),
+            model_versions=json.dumps(list(model_versions)),
+            valid_from=valid[0],
+            valid_until=valid[1],
+            price_model=model.value,
+            price_minor=price.minor,
+            currency=price.currency,
+            revenue_share_bp=share_bp,
+            collective=False,
+            request=json.dumps(request, sort_keys=True, ensure_ascii=False),
+            created_at=at or utcnow(),
+        )
+        .returning(Licence.id)
+    ).scalar_one()
+    body = {
+        "licence": lid,
+        "event": "requested",
+        "licensee": licensee,
+        "grantor": grantor,
+        "price": price.to_dict(),
+        **logged,
+    }
+    log.append(c, [log.Entry("licence", body, subject=f"licence:{lid}")], at=at)
+    return lid
+
+
 class Licensing:
     def __init__(self, registry: Registry):
         self.registry = registry
@@ -196,48 +244,18 @@ class Licensing:
                 # offer: the quote is the developer's file, so its parties and prices are claims, not terms.
                 facts = _answerable(c, grantor, work_ids, cats, now, what=f"quote group {grantor}")
                 price, model, share_bp = _offered_price(facts, grantor, work_ids, cats, purpose, now)
-                lid = c.execute(
-                    insert(Licence)
-                    .values(
-                        licensee=licensee,
-                        grantor=grantor,
-                        status="requested",
-                        categories=",".join(x.value for x in cats),
-                        model_versions=json.dumps(list(model_versions)),
-                        valid_from=start,
-                        valid_until=valid_until,
-                        price_model=model.value,
-                        price_minor=price.minor,
-                        currency=price.currency,
-                        revenue_share_bp=share_bp,
-                        collective=False,
-                        # the purpose it was priced for is the only one the grant will cover (registry.load_facts)
-                        request=json.dumps(
-                            {"works": work_ids, "quote_group": g, "purpose": purpose.value},
-                            sort_keys=True,
-                            ensure_ascii=False,
-                        ),
-                        created_at=utcnow(),
-                    )
-                    .returning(Licence.id)
-                ).scalar_one()
-                log.append(
+                lid = _store_request(
                     c,
-                    [
-                        log.Entry(
-                            "licence",
-                            {
-                                "licence": lid,
-                                "event": "requested",
-                                "licensee": licensee,
-                                "grantor": grantor,
-                                "works": work_ids,
-                                "purpose": purpose.value,
-                                "price": price.to_dict(),
-                            },
-                            subject=f"licence:{lid}",
-                        )
-                    ],
+                    licensee=licensee,
+                    grantor=grantor,
+                    categories=cats,
+                    model_versions=model_versions,
+                    valid=(start, valid_until),
+                    offer=(model, price, share_bp),
+                    # the purpose it was priced for is the only one the grant will cover (registry.load_facts)
+                    request={"works": work_ids, "quote_group": g, "purpose": purpose.value},
+                    logged={"works": work_ids, "purpose": purpose.value},
+                    at=None,
                 )
                 kind, gid = parse_party(grantor)
                 if kind == "holder":
@@ -351,45 +369,21 @@ class Licensing:
                         "until": used_until.isoformat() if used_until else None,
                     },
                 }
-                lid = c.execute(
-                    insert(Licence)
-                    .values(
-                        licensee=licensee,
-                        grantor=org,
-                        status="requested",
-                        categories=",".join(x.value for x in cats),
-                        model_versions=json.dumps(list(versions)),
-                        valid_from=used_from,
-                        valid_until=used_until,
-                        price_model=model.value,
-                        price_minor=price.minor,
-                        currency=price.currency,
-                        revenue_share_bp=share,
-                        collective=False,
-                        request=json.dumps(request, sort_keys=True, ensure_ascii=False),
-                        created_at=now,
-                    )
-                    .returning(Licence.id)
-                ).scalar_one()
-                log.append(
+                lid = _store_request(
                     c,
-                    [
-                        log.Entry(
-                            "licence",
-                            {
-                                "licence": lid,
-                                "event": "requested",
-                                "retroactive": True,
-                                "licensee": licensee,
-                                "grantor": org,
-                                "works": covered,
-                                "purpose": purpose.value,
-                                "price": price.to_dict(),
-                                "surcharge_bp": retro.surcharge_bp,
-                            },
-                            subject=f"licence:{lid}",
-                        )
-                    ],
+                    licensee=licensee,
+                    grantor=org,
+                    categories=cats,
+                    model_versions=versions,
+                    valid=(used_from, used_until),
+                    offer=(model, price, share),
+                    request=request,
+                    logged={
+                        "retroactive": True,
+                        "works": covered,
+                        "purpose": purpose.value,
+                        "surcharge_bp": retro.surcharge_bp,
+                    },
                     at=now,
                 )
                 licences.append(
