@@ -53,6 +53,9 @@ KINDS = frozenset(
         "mandate-confirmed",
         "mandate-revoked",
         "tariff",
+        "work-edited",
+        "work-holders",
+        "work-withdrawn",
     }
 )
 

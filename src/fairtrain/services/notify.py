@@ -85,7 +85,16 @@ MESSAGES = {
         N_("A distribution statement for {period} is ready"),
         N_("Your statement for {period} is ready: {path}"),
     ),
+    # Not a kind one chooses (an invitation is addressed to her, like a confirmation): always delivered.
+    ("co-holder", "invited"): (
+        N_("{inviter} invites you to co-hold “{title}”"),
+        N_(
+            "{inviter} invites you to hold a share of {share} of “{title}” as {role}. The shares change only when "
+            "you confirm: {path}"
+        ),
+    ),
 }
+ALWAYS = frozenset({"co-holder"})
 OUTCOMES = {
     "existing": N_("the earlier registration stays; the new claim is rejected."),
     "claim": N_("the new claim stays; the earlier registration is rejected."),
@@ -120,8 +129,8 @@ def notify(conn: Connection, holder_ids, kind: str, event: str, params: dict, *,
     rows, now = [], utcnow()
     for h in holder_ids:
         p = prefs.get(h)
-        in_app = p is None or kind in p.app_kinds.split(",")
-        by_mail = p is None or kind in p.email_kinds.split(",")
+        in_app = p is None or kind in ALWAYS or kind in p.app_kinds.split(",")
+        by_mail = p is None or kind in ALWAYS or kind in p.email_kinds.split(",")
         if in_app or by_mail:
             rows.append(
                 {
@@ -151,6 +160,14 @@ def words(kind: str, event: str, params: dict, lang: str) -> tuple[str, str]:
         p["key"] = _(KEYS.get(p["key"], p["key"]))
     if "outcome" in p:
         p["outcome"] = _(OUTCOMES.get(p["outcome"], p["outcome"]))
+    if "role" in p:
+        from fairtrain.core.labels import word
+
+        p["role"] = word(p["role"], "role", lang)
+    if "share" in p:
+        from fairtrain.core.i18n import format_share
+
+        p["share"] = format_share(p["share"], lang)
     fields = _Fields(p)
     return _(title).format_map(fields), _(body).format_map(fields)
 
@@ -353,6 +370,10 @@ class Mailer:
             self._mark(r.id, "sent", r.email_attempts + 1, None)
             counts["sent"] += 1
         return counts
+
+    def send_message(self, to: str, title: str, text: str) -> None:
+        """Send one message now (a single-use link to an address with no account yet: never stored)."""
+        self._send(to, title, text)
 
     def _send(self, to: str, title: str, text: str) -> None:
         msg = EmailMessage()

@@ -105,6 +105,8 @@ def add_works(
                 file_name=name or title,
                 registered=content,
             )
+            if r["created"]:  # a small preview for her work page (never the file itself)
+                keep_preview(state, r["work"], data, name or title)
             w = state.registry.work(r["work"])
             results.append(
                 {
@@ -125,6 +127,13 @@ def add_works(
         except (RegistryError, ValueError) as e:
             results.append({"file": name, "ok": False, "error": localised(e, lang)})
     return results
+
+
+def keep_preview(state, work_id: int, data: bytes, name: str) -> None:
+    from fairtrain.services.registry import work_editing
+
+    media = state.registry.work(work_id)["media_type"]
+    work_editing.keep_preview(state.registry, state.data_dir, work_id, work_editing.make_preview(media, data, name))
 
 
 def works_of(state, p: Principal, *, limit: int = 200, offset: int = 0) -> list[dict]:

@@ -512,7 +512,21 @@ def work_page(request: Request, p: Caller, work_id: int):
     state = web(request)
     w = state.registry.work(work_id)
     terms = {c.value: state.registry.decide(work_id, c).value.value for c in Category}
-    return render(request, "work.html", p, work=w, terms=terms, status_words=STATUS_WORDS, dispute_keys=KEYS)
+    from fairtrain.services.registry import certificate, work_editing
+
+    editable = work_editing.may_edit(state.registry, work_id, p.holder_ref or p.org_ref)
+    shown = certificate.title_for(w, language(request))
+    return render(
+        request,
+        "work.html",
+        p,
+        work=w,
+        terms=terms,
+        status_words=STATUS_WORDS,
+        dispute_keys=KEYS,
+        editable=editable,
+        shown_title=shown,
+    )
 
 
 @router.get("/log", response_class=HTMLResponse)

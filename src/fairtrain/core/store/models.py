@@ -147,6 +147,34 @@ class Work(Base):
     row_hash: Mapped[str | None] = mapped_column(String(32))  # xxh3 of the import row, for idempotent re-imports
     status: Mapped[str] = mapped_column(String(10), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What a holder shaped (services/registry/work_editing.py): the title in Latin script beside the
+    # Korean one, when the work was withdrawn (a superseding declaration says what that means), and the
+    # SHA-256 of the small preview kept at registration under DATA/previews/ (never the work itself).
+    title_latin: Mapped[str | None] = mapped_column(String(1000))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    preview_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class WorkInvitation(Base):
+    """A holder inviting a co-holder by e-mail: the shares change only when the invitee confirms
+    (single-use token, stored hashed, with an expiry), and a pending invitation can be withdrawn."""
+
+    __tablename__ = "work_invitations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)
+    inviter_holder_id: Mapped[int] = mapped_column(ForeignKey("holders.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(30))
+    share_num: Mapped[int] = mapped_column(BigInteger)  # the invitee's share
+    share_den: Mapped[int] = mapped_column(BigInteger)
+    keep_num: Mapped[int] = mapped_column(BigInteger)  # the inviter's share once the invitee confirms
+    keep_den: Mapped[int] = mapped_column(BigInteger)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # SHA-256, single use
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_holder_id: Mapped[int | None] = mapped_column(ForeignKey("holders.id"))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WorkShare(Base):

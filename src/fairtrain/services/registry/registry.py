@@ -709,8 +709,11 @@ class Registry:
         return {
             "id": w.id,
             "title": w.title,
+            "title_latin": w.title_latin,
             "media_type": w.media_type,
             "status": w.status,
+            "withdrawn_at": w.withdrawn_at.isoformat() if w.withdrawn_at else None,
+            "preview": w.preview_sha256 is not None,
             "content_hash": w.content_hash,
             "iswc": w.iswc,
             "isrc": w.isrc,
@@ -782,19 +785,7 @@ class Registry:
             for c, v in values.items()
         ]
         with self.engine.begin() as c:
-            ids = list(
-                c.execute(
-                    insert(DeclarationRow).returning(DeclarationRow.id, sort_by_parameter_order=True), rows
-                ).scalars()
-            )
-            log.append(
-                c,
-                [
-                    log.Entry("declaration", {"id": i, **_public(r)}, subject=target)
-                    for i, r in zip(ids, rows, strict=True)
-                ],
-                at=now,
-            )
+            ids = store_declarations(c, rows, now)
             bump_facts_version(c)
         self._changed()
         return ids
@@ -1109,6 +1100,23 @@ class Registry:
 
 
 # -- helpers shared with the importer ----------------------------------------------------------------
+
+
+def store_declarations(c, rows: list[dict], now: datetime) -> list[int]:
+    """Insert declaration rows and their public log entries in the caller's transaction (the caller bumps
+    the facts version); the one place a declaration is written."""
+    ids = list(
+        c.execute(insert(DeclarationRow).returning(DeclarationRow.id, sort_by_parameter_order=True), rows).scalars()
+    )
+    log.append(
+        c,
+        [
+            log.Entry("declaration", {"id": i, **_public(r)}, subject=r["target"])
+            for i, r in zip(ids, rows, strict=True)
+        ],
+        at=now,
+    )
+    return ids
 
 
 def _public(row: dict) -> dict:

@@ -1,0 +1,345 @@
+"""The pages where a work's holders shape it: titles, per-work policy and price, co-holders by invitation,
+withdrawal, the preview and the registration certificate. The rules live in
+:mod:`fairtrain.services.registry.work_editing` and :mod:`~fairtrain.services.registry.certificate`; each
+route here checks who is asking (session, CSRF through :func:`~fairtrain.web.deps.principal`) and calls them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from fairtrain.core.errors import FairtrainError, localised
+from fairtrain.core.money import Money
+from fairtrain.core.vocab import Category, Level
+from fairtrain.services.notify import notify, words
+from fairtrain.services.registry import ROLES
+from fairtrain.services.registry import certificate as cert_
+from fairtrain.services.registry import work_editing as we
+from fairtrain.web import ops
+from fairtrain.web.deps import language, principal, require, web
+from fairtrain.web.errors import forbidden, refusal
+from fairtrain.web.i18n import translations
+from fairtrain.web.pages import render
+from fairtrain.web.security import Principal
+
+router = APIRouter(include_in_schema=False)
+Caller = Annotated[Principal, Depends(principal)]
+CATEGORIES = [c.value for c in Category]
+ROLE_CHOICES = sorted(ROLES - {"other"}) + ["other"]
+
+
+def party_of(p: Principal) -> str | None:
+    return p.holder_ref or p.org_ref
+
+
+def _editor(request: Request, p: Principal, work_id: int) -> str:
+    """The caller's party, if she may shape the work; else a 403 in her words."""
+    require(p, "creator", "org-admin", what="editing a work")
+    party = party_of(p)
+    if not we.may_edit(web(request).registry, work_id, party):
+        raise refusal(
+            403, "Work {work}: only its holders or its organisation's administrators may change it.", work=work_id
+        )
+    return party
+
+
+def origin(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _work_policy(state, work: dict, party: str) -> dict:
+    """The party's own per-work terms ("inherit" where she declared none), for ``_policy.html``."""
+    values = dict.fromkeys(CATEGORIES, "inherit")
+    offer = None
+    for d in work["declarations"]:  # oldest first: the newest of each category wins
+        if d["party"] != party or d["purpose"]:
+            continue
+        values[d["category"]] = d["value"] or "inherit"
+        if d["value"] == "licence" and d["offer"]:
+            offer = d["offer"]
+    shown = (
+        {
+            "price": Money.from_dict(offer["price"]).major_str(),
+            "currency": offer["price"]["currency"],
+            "model": offer.get("price_model"),
+        }
+        if offer
+        else None
+    )
+    return {"declared": True, "values": values, "offer": shown, "party": party, "inherit": True}
+
+
+def _page(request: Request, p: Principal, work_id: int, *, status: int = 200, **extra) -> HTMLResponse:
+    state = web(request)
+    w = state.registry.work(work_id)
+    party = party_of(p)
+    ctx = {
+        "policy": _work_policy(state, w, party),
+        "policy_error": None,
+        "title_error": None,
+        "invite_error": None,
+        "withdraw_error": None,
+        "saved": False,
+        "form": {},
+        **extra,
+    }
+    return render(
+        request,
+        "work_edit.html",
+        p,
+        status=status,
+        work=w,
+        invitations=we.invitations(state.registry, work_id),
+        roles=ROLE_CHOICES,
+        policy_action=f"/works/{work_id}/policy",
+        **ctx,
+    )
+
+
+@router.get("/works/{work_id}/edit", response_class=HTMLResponse)
+def edit_page(request: Request, p: Caller, work_id: int, saved: str = ""):
+    _editor(request, p, work_id)
+    return _page(request, p, work_id, saved=saved)
+
+
+def _refused(e: FairtrainError) -> int:
+    return 422 if e.http_status in (400, 422) else e.http_status
+
+
+@router.post("/works/{work_id}/titles", response_class=HTMLResponse)
+def save_titles(
+    request: Request,
+    p: Caller,
+    work_id: int,
+    title: Annotated[str, Form()] = "",
+    title_latin: Annotated[str, Form()] = "",
+):
+    party = _editor(request, p, work_id)
+    try:
+        we.edit_titles(web(request).registry, work_id, party, title=title, title_latin=title_latin)
+    except FairtrainError as e:
+        return _page(
+            request,
+            p,
+            work_id,
+            status=_refused(e),
+            title_error=localised(e, language(request)),
+            form={"title": title, "title_latin": title_latin},
+        )
+    return RedirectResponse(f"/works/{work_id}/edit?saved=titles", status_code=303)
+
+
+@router.post("/works/{work_id}/policy", response_class=HTMLResponse)
+async def save_policy(request: Request, p: Caller, work_id: int):
+    _editor(request, p, work_id)
+    form = await request.form()
+    values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
+    price = str(form.get("price") or "").strip()
+    try:
+        if not price and "licence" in values.values():
+            raise refusal(422, "Price: you chose a paid licence, so write its price (for example 30000 or 30,000).")
+        offer = (
+            ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None)
+            if price
+            else None
+        )
+        await run_in_threadpool(ops.declare, web(request), p, Level.WORK, work_id, values, offer)
+    except FairtrainError as e:
+        typed = {
+            "declared": True,
+            "values": {c: values.get(c, "inherit") for c in CATEGORIES},
+            "party": None,
+            "inherit": True,
+            "offer": {
+                "price": price,
+                "currency": str(form.get("currency") or ""),
+                "model": str(form.get("price_model") or ""),
+            },
+        }
+        return _page(
+            request, p, work_id, status=_refused(e), policy=typed, policy_error=localised(e, language(request))
+        )
+    return RedirectResponse(f"/works/{work_id}/edit?saved=policy", status_code=303)
+
+
+@router.post("/works/{work_id}/invite", response_class=HTMLResponse)
+def invite(
+    request: Request,
+    p: Caller,
+    work_id: int,
+    email: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "author",
+    share: Annotated[str, Form()] = "",
+    keep: Annotated[str, Form()] = "",
+):
+    party = _editor(request, p, work_id)
+    state = web(request)
+    lang = language(request)
+    try:
+        if not p.holder_ref:
+            raise refusal(403, "Co-holders: only a holder of the work invites co-holders.")
+        inv, token = we.invite(state.registry, work_id, party, email=email, role=role, share=share, keep=keep or None)
+    except FairtrainError as e:
+        return _page(
+            request,
+            p,
+            work_id,
+            status=_refused(e),
+            invite_error=localised(e, lang),
+            form={"email": email, "role": role, "share": share, "keep": keep},
+        )
+    w = state.registry.work(work_id)
+    params = {
+        "inviter": p.account.display_name,
+        "title": w["title"],
+        "share": inv["share"],
+        "role": inv["role"],
+    }
+    accounts = we.holders_with_account_email(state.registry, inv["email"])
+    if accounts:  # she has an account: told in the app and by e-mail, and confirms signed in (no token kept)
+        with state.registry.engine.begin() as c:
+            notify(
+                c,
+                accounts,
+                "co-holder",
+                "invited",
+                {**params, "path": f"/invitations/{inv['id']}"},
+                subject=f"work:{work_id}",
+            )
+        if state.mailer is not None:
+            state.mailer.wake()
+    elif state.mailer is not None:  # no account yet: the single-use link goes by e-mail only, never stored
+        title, text = words(
+            "co-holder", "invited", {**params, "path": f"{origin(request)}/invitations/t/{token}"}, lang
+        )
+        try:
+            state.mailer.send_message(inv["email"], title, text)
+        except OSError:
+            pass  # the invitation stays pending; she can be invited again
+    return RedirectResponse(f"/works/{work_id}/edit?saved=invited", status_code=303)
+
+
+@router.post("/works/{work_id}/invitations/{invitation_id}/withdraw")
+def withdraw_invitation(request: Request, p: Caller, work_id: int, invitation_id: int):
+    party = _editor(request, p, work_id)
+    inv = we.invitation(web(request).registry, invitation_id)
+    if inv["work"] != work_id:
+        raise forbidden(f"invitation {invitation_id} is not about work {work_id}")
+    we.withdraw_invitation(web(request).registry, invitation_id, party)
+    return RedirectResponse(f"/works/{work_id}/edit?saved=withdrawn-invitation", status_code=303)
+
+
+@router.post("/works/{work_id}/withdraw", response_class=HTMLResponse)
+def withdraw_work(request: Request, p: Caller, work_id: int, confirm: Annotated[str, Form()] = ""):
+    party = _editor(request, p, work_id)
+    if confirm != "yes":
+        _ = translations(language(request)).gettext
+        return _page(
+            request,
+            p,
+            work_id,
+            status=422,
+            withdraw_error=_("Withdraw: tick the box to confirm that you withdraw this work."),
+        )
+    we.withdraw(web(request).registry, work_id, party)
+    return RedirectResponse(f"/works/{work_id}", status_code=303)
+
+
+@router.get("/works/{work_id}/preview")
+def preview(request: Request, p: Caller, work_id: int):
+    require(p, "creator", "org-admin", what="a work's preview")
+    state = web(request)
+    data, mime = we.preview(state.registry, state.data_dir, work_id, party_of(p))
+    return Response(data, media_type=mime, headers={"Cache-Control": "private, max-age=300"})
+
+
+def _certificate(request: Request, p: Caller, work_id: int) -> dict:
+    _editor_or_viewer(request, p, work_id)
+    state = web(request)
+    return cert_.certificate(
+        state.registry, work_id, page_url=f"{origin(request)}/works/{work_id}", trusted=state.registry_keys or None
+    )
+
+
+def _editor_or_viewer(request: Request, p: Principal, work_id: int) -> None:
+    require(p, "creator", "org-admin", what="a registration certificate")
+    if not we.may_edit(web(request).registry, work_id, party_of(p)):
+        raise refusal(
+            403, "Work {work}: only its holders or its organisation's administrators may change it.", work=work_id
+        )
+
+
+@router.get("/works/{work_id}/certificate", response_class=HTMLResponse)
+def certificate_html(request: Request, p: Caller, work_id: int):
+    cert = _certificate(request, p, work_id)
+    lang = language(request)
+    return HTMLResponse(cert_.render_html(cert, lang), headers={"Content-Language": lang})
+
+
+@router.get("/works/{work_id}/certificate.pdf")
+async def certificate_pdf(request: Request, p: Caller, work_id: int):
+    cert = _certificate(request, p, work_id)
+    pdf = await run_in_threadpool(cert_.render_pdf, cert, language(request))
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="certificate-work-{work_id}.pdf"'},
+    )
+
+
+# -- the invitee's side ------------------------------------------------------------------------------
+
+
+def _invitation_page(request: Request, p: Principal, inv: dict, *, action: str, status: int = 200, error=None):
+    return render(request, "invitation.html", p, status=status, inv=inv, action=action, error=error)
+
+
+@router.get("/invitations/t/{token}", response_class=HTMLResponse)
+def invitation_by_link(request: Request, p: Caller, token: str):
+    inv = we.invitation_by_token(web(request).registry, token)
+    return _invitation_page(request, p, inv, action=f"/invitations/t/{token}")
+
+
+@router.post("/invitations/t/{token}", response_class=HTMLResponse)
+def accept_by_link(request: Request, p: Caller, token: str):
+    require(p, "creator", what="confirming an invitation")
+    state = web(request)
+    inv = we.invitation_by_token(state.registry, token)
+    try:
+        we.accept(state.registry, p.account.holder_id, token=token)
+    except FairtrainError as e:
+        return _invitation_page(
+            request, p, inv, action=f"/invitations/t/{token}", status=_refused(e), error=localised(e, language(request))
+        )
+    return RedirectResponse(f"/works/{inv['work']}", status_code=303)
+
+
+@router.get("/invitations/{invitation_id}", response_class=HTMLResponse)
+def invitation_for_me(request: Request, p: Caller, invitation_id: int):
+    require(p, "creator", what="an invitation")
+    inv = we.invitation(web(request).registry, invitation_id)
+    if inv["email"] != (p.account.email or "").lower():
+        raise refusal(403, "Invitation: it was sent to another e-mail address. Open the link from the e-mail instead.")
+    return _invitation_page(request, p, inv, action=f"/invitations/{invitation_id}")
+
+
+@router.post("/invitations/{invitation_id}", response_class=HTMLResponse)
+def accept_signed_in(request: Request, p: Caller, invitation_id: int):
+    require(p, "creator", what="confirming an invitation")
+    state = web(request)
+    inv = we.invitation(state.registry, invitation_id)
+    try:
+        we.accept(state.registry, p.account.holder_id, invitation_id=invitation_id, email=p.account.email)
+    except FairtrainError as e:
+        return _invitation_page(
+            request,
+            p,
+            inv,
+            action=f"/invitations/{invitation_id}",
+            status=_refused(e),
+            error=localised(e, language(request)),
+        )
+    return RedirectResponse(f"/works/{inv['work']}", status_code=303)
