@@ -17,7 +17,7 @@ from fairtrain.core.errors import Conflict, InvalidInput, NotAllowed, localised
 from fairtrain.core.keys import SigningKey, canonical_json
 from fairtrain.core.money import Money
 from fairtrain.core.snapshot import SnapshotTerms, verify_snapshot, work_value
-from fairtrain.core.store.models import WorkInvitation
+from fairtrain.core.store.models import WorkInvitation, utcnow
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services import log
 from fairtrain.services.registry import ShareSpec, holder_ref
@@ -152,7 +152,7 @@ def test_an_invitation_expires_can_be_withdrawn_and_refuses_when_shares_moved_on
         c.execute(
             update(WorkInvitation)
             .where(WorkInvitation.id == inv["id"])
-            .values(expires_at=WorkInvitation.created_at - timedelta(seconds=1))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
         )
     with pytest.raises(NotAllowed) as e:
         we.accept(registry, friend, token=token)
@@ -248,9 +248,9 @@ def test_an_audio_preview_is_a_short_clip(tmp_path):
     )
     clip = we.make_preview("audio", wav.read_bytes(), "long.wav")
     assert clip and len(clip) < wav.stat().st_size / 4
+    (tmp_path / "clip.mp3").write_bytes(clip)
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", "-"],
-        input=clip,
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(tmp_path / "clip.mp3")],
         capture_output=True,
         check=True,
     )
@@ -301,3 +301,27 @@ def test_without_declarations_of_its_own_the_certificate_shows_the_catalogue_ter
     registry.declare(level=Level.CATALOGUE, target_id=poet, party=holder_ref(poet), values={Category.TDM: Value.DENY})
     c = cert_.certificate(registry, work)
     assert c["terms_level"] == "catalogue" and c["declarations"][0]["party"] == holder_ref(poet)
+
+
+def test_the_cli_writes_the_certificate_as_pdf_and_html(cli, tmp_path):
+    from pypdf import PdfReader
+
+    cli.json = lambda *a: json.loads(cli(*a, "--json").stdout)
+
+    cli.json("init")
+    h = cli.json("holders", "add", "이시인")
+    poem = tmp_path / "바람.txt"
+    poem.write_text("바람이 분다 살아야겠다 " * 20, encoding="utf-8")
+    wid = cli.json("works", "add", str(poem), "--holder", f"{h['id']}:author")["works"][0]["work"]
+    cli.json(
+        "declare", "--work", str(wid), "--category", "train-genai=licence", "--price", "30000", "--currency", "KRW"
+    )
+    cli.json("log", "sign")
+    out = cli.json("works", "certificate", str(wid), "--out", str(tmp_path / "c.pdf"), "--url", "https://r.example")
+    assert out["declarations"][0]["verified"] and out["page_url"] == f"https://r.example/works/{wid}"
+    text = "".join(p.extract_text() for p in PdfReader(tmp_path / "c.pdf").pages)
+    assert "바람" in text and "등록 증명서" in text
+    cli.json("works", "certificate", str(wid), "--out", str(tmp_path / "c.html"), "--lang", "en")
+    html = (tmp_path / "c.html").read_text()
+    assert "Registration certificate" in html and out["declarations"][0]["digest"] in html
+    cli("works", "certificate", str(wid), "--out", str(tmp_path / "x.pdf"), "--lang", "fr", code=2)

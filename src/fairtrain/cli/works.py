@@ -115,3 +115,37 @@ def works_show(
     for d in w["disputes"]:
         t.add_row("dispute", f"#{d['id']} {d['key']} {d['status']} {d['resolution'] or ''}")
     emit(w, as_json, t)
+
+
+@works_app.command("certificate")
+def works_certificate(
+    work: Annotated[str, typer.Argument(help="Work id, the organisation's work_ref, or an ISWC/ISRC/ISBN")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write it: FILE.pdf for a PDF, else printable HTML")],
+    lang: Annotated[str, typer.Option("--lang", help="ko or en")] = "ko",
+    url: Annotated[str, typer.Option("--url", help="The registry's public address, for the QR code")] = "",
+    org: OrgOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a work's registration certificate (HTML or PDF): holders and shares, hashes, its declarations
+    with their digests and inclusion proofs against the newest signed tree head."""
+    from fairtrain.cli._common import state
+    from fairtrain.core.datadir import resolve_data_dir
+    from fairtrain.core.files import write_atomic
+    from fairtrain.core.keys import registry_keys
+    from fairtrain.services.registry import certificate as cert_
+
+    if lang not in ("ko", "en"):
+        fail(f"--lang {lang!r}: choose ko or en")
+    reg = registry()
+    wid = reg.resolve_work(work, org=org)
+    page = f"{url.rstrip('/')}/works/{wid}" if url else ""
+    trusted = registry_keys(resolve_data_dir(state.data_dir) / "keys") or None
+    cert = cert_.certificate(reg, wid, page_url=page, trusted=trusted)
+    data = cert_.render_pdf(cert, lang) if out.suffix.lower() == ".pdf" else cert_.render_html(cert, lang).encode()
+    write_atomic(out, data)
+    verified = sum(d["verified"] for d in cert["declarations"])
+    emit(
+        {"out": str(out), **cert},
+        as_json,
+        f"{out}: certificate of work {wid} ({len(cert['declarations'])} declarations, {verified} with a verified proof)",
+    )
