@@ -78,13 +78,16 @@ def test_a_per_work_policy_overrides_the_catalogue_in_decisions_and_snapshot_ter
         values={Category.TRAIN_AI: Value.DENY, Category.TRAIN_GENAI: Value.LICENCE},
         offer=offer,
     )
-    # deny training; generative training is under training, so the stricter deny wins there too
+    # deny training, but generative training for a paid licence: her narrower choice loosens her broader one
     assert registry.decide(work, Category.TRAIN_AI).value is Value.DENY
+    genai = registry.decide(work, Category.TRAIN_GENAI)
+    assert genai.value is Value.LICENCE and genai.offers[0].price == Money.parse("30000", "KRW")
     assert registry.decide(work, Category.SEARCH).value is Value.ALLOW  # the catalogue still speaks for the rest
     key = SigningKey.generate()
     export_snapshot(registry, tmp_path / "snap", key)
     row = SnapshotTerms.load(verify_snapshot(tmp_path / "snap", [key.public])).row(work)
     assert work_value(row, Category.TRAIN_AI, Purpose.COMMERCIAL) is Value.DENY
+    assert work_value(row, Category.TRAIN_GENAI, Purpose.COMMERCIAL) is Value.LICENCE
     assert work_value(row, Category.SEARCH, Purpose.COMMERCIAL) is Value.ALLOW
 
 

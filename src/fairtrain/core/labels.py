@@ -52,6 +52,11 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "illustrator": NP_("role", "Illustrator"),
         "translator": NP_("role", "Translator"),
         "owner": NP_("role", "Owner"),
+        "director": NP_("role", "Director"),
+        "screenwriter": NP_("role", "Screenwriter"),
+        "choreographer": NP_("role", "Choreographer"),
+        "label": NP_("role", "Record label"),
+        "other": NP_("role", "Other"),
     },
     "media": {
         "text": NP_("media", "Text"),

@@ -83,6 +83,7 @@ def _page(request: Request, p: Principal, work_id: int, *, status: int = 200, **
         "invite_error": None,
         "withdraw_error": None,
         "saved": False,
+        "saved_what": "",
         "form": {},
         **extra,
     }
@@ -102,7 +103,7 @@ def _page(request: Request, p: Principal, work_id: int, *, status: int = 200, **
 @router.get("/works/{work_id}/edit", response_class=HTMLResponse)
 def edit_page(request: Request, p: Caller, work_id: int, saved: str = ""):
     _editor(request, p, work_id)
-    return _page(request, p, work_id, saved=saved)
+    return _page(request, p, work_id, saved=saved == "policy", saved_what=saved)
 
 
 def _refused(e: FairtrainError) -> int:
