@@ -204,7 +204,44 @@ DOCUMENTS = {
     "summary.html (ko)": lambda: render_summary(_summary("ko"), "html", HOSTILE),
     "signals-head.html": lambda: R.render_html_head(_policy()),
     "chart.svg": lambda: str(bar_chart(HOSTILE, [Bar(HOSTILE, 3, text=HOSTILE, title=HOSTILE, group=HOSTILE)])),
+    "certificate.html (ko)": lambda: _certificate("ko"),
+    "certificate.html (en)": lambda: _certificate("en"),
 }
+
+
+def _certificate(lang: str) -> str:
+    from fairtrain.services.registry.certificate import render_html
+
+    work = {
+        "title": HOSTILE,
+        "title_latin": HOSTILE,
+        "media_type": "text",
+        "content_hash": "ab" * 16,
+        "iscc": HOSTILE,
+        "registered_at": "2026-12-06T10:00:00+00:00",
+        "withdrawn_at": None,
+    }
+    declaration = {
+        "category": "train-genai",
+        "value": "licence",
+        "declared_at": "2026-12-06T10:00:00+00:00",
+        "digest": "cd" * 32,
+        "log_index": 3,
+        "leaf_hash": "ef" * 32,
+        "verified": True,
+        "proof": {"leaf": HOSTILE},
+    }
+    return render_html(
+        {
+            "work": work,
+            "holders": [{"name": HOSTILE, "role": "author", "share": "1"}],
+            "declarations": [declaration],
+            "tree_head": {"size": 4, "root": "00" * 32, "timestamp": "2026-12-06T10:00:00+00:00"},
+            "page_url": "https://registry.example/works/1",
+            "issued_at": "2026-12-06T10:00:00+00:00",
+        },
+        lang,
+    )
 
 
 @pytest.mark.parametrize("name", DOCUMENTS)
