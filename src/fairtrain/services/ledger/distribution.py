@@ -48,6 +48,7 @@ from fairtrain.core.store.models import (
     utcnow,
 )
 from fairtrain.services import log
+from fairtrain.services.notify import notify
 from fairtrain.services.registry import NotFound, Registry, holder_ref, org_ref
 
 
@@ -265,6 +266,16 @@ def run_distribution(registry: Registry, period: Period, formula: Formula, *, st
                     subject=f"distribution:{rid}",
                 )
             ],
+        )
+        # Each holder with a statement in this run hears that it is ready, in the same transaction as the run.
+        holders = [int(p.split(":", 1)[1]) for p, t in parties.items() if p.startswith("holder:") and t is not None]
+        notify(
+            c,
+            holders,
+            "statement",
+            "issued",
+            {"period": f"{period.start.isoformat()} – {period.end.isoformat()}", "path": "/money", "run": rid},
+            subject=f"distribution:{rid}",
         )
     return {
         "run": rid,

@@ -595,12 +595,15 @@ def record_published_clearance(
         signer = verify_document(doc)
     except (SignatureError, KeyError, TypeError, ValueError) as e:
         raise WorkLookupError(f"manifest.json: signature refused ({e})") from None
+    cleared_works: list[str] = []
     for set_name, file_name in SETS.items():
         data = leaves.get(file_name)
         if not data:
             raise WorkLookupError(f"{file_name}: missing (publish the clearance's leaves with its manifest)")
         try:
             col = pq.read_table(io.BytesIO(data), columns=["leaf"]).column("leaf").to_pylist()
+            if set_name == "cleared_works":
+                cleared_works = col
             keys = [bytes.fromhex(x) for x in col] if set_name == "cleared_items" else [x.encode() for x in col]
         except Exception as e:  # noqa: BLE001 - any unreadable Parquet is the sender's error, said as such
             raise WorkLookupError(f"{file_name}: not a leaves file ({type(e).__name__}: {e})") from None
@@ -633,9 +636,50 @@ def record_published_clearance(
             if not final.is_dir():
                 raise
     if new:
+        from fairtrain.services.log import append
+
         body = {"manifest": doc, "licensee_key_id": signer.key_id}
-        (index,) = log.append([Entry("clearance", body, subject=f"licensee:{doc.get('licensee')}")])
+        with log.engine.begin() as c:
+            (index,) = append(c, [Entry("clearance", body, subject=f"licensee:{doc.get('licensee')}")])
+            _notify_found(c, index, doc.get("licensee"), cleared_works)
     return {"index": index, "licensee": doc.get("licensee"), "key_id": signer.key_id, "stored": final.name, "new": new}
+
+
+def _notify_found(c, index: int, licensee: str | None, cleared_works: Sequence[str]) -> int:
+    """Tell each holder of a work the clearance lists that it was found there, in the transaction that logs
+    the clearance. Only keys of snapshots this registry exported (its log's ``snapshot`` entries) name its own
+    works: another registry's work 7 is not ours."""
+    from sqlalchemy import select
+
+    from fairtrain.core.store.models import LogEntry, Work, WorkShare
+    from fairtrain.services.notify import notify
+
+    ours = {
+        json.loads(leaf)["body"].get("snapshot_id")
+        for leaf in c.execute(select(LogEntry.leaf).where(LogEntry.kind == "snapshot")).scalars()
+    }
+    wids = sorted({int(w) for sid, _, w in (k.partition(":") for k in cleared_works) if sid in ours and w.isdigit()})
+    sent = 0
+    for i in range(0, len(wids), 5_000):
+        rows = c.execute(
+            select(WorkShare.work_id, WorkShare.holder_id, Work.title)
+            .join(Work, Work.id == WorkShare.work_id)
+            .where(WorkShare.work_id.in_(wids[i : i + 5_000]))
+            .order_by(WorkShare.work_id)
+        ).all()
+        by_work: dict[int, tuple[str, list[int]]] = {}
+        for r in rows:
+            by_work.setdefault(r.work_id, (r.title, []))[1].append(r.holder_id)
+        for wid, (title, holders) in by_work.items():
+            sent += notify(
+                c,
+                holders,
+                "clearance",
+                "found",
+                {"clearance": f"#{index} ({licensee or '?'})", "title": title, "path": f"/works/{wid}"},
+                subject=f"work:{wid}",
+            )
+    return sent
 
 
 def proof_of(wl: WorkLookup, log_index: int, *, work_key: str | None = None, item: str | None = None) -> dict:
