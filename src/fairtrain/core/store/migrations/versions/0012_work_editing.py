@@ -16,10 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('works') as batch:
-        batch.add_column(sa.Column('title_latin', sa.String(length=1000), nullable=True))
-        batch.add_column(sa.Column('withdrawn_at', sa.DateTime(), nullable=True))
-        batch.add_column(sa.Column('preview_sha256', sa.String(length=64), nullable=True))
+    # Plain ALTER TABLE (nullable columns): a batch copy of ``works`` would drop a table others reference.
+    op.add_column('works', sa.Column('title_latin', sa.String(length=1000), nullable=True))
+    op.add_column('works', sa.Column('withdrawn_at', sa.DateTime(), nullable=True))
+    op.add_column('works', sa.Column('preview_sha256', sa.String(length=64), nullable=True))
     op.create_table(
         'work_invitations',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -50,7 +50,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f('ix_work_invitations_work_id'), table_name='work_invitations')
     op.drop_table('work_invitations')
-    with op.batch_alter_table('works') as batch:
-        batch.drop_column('preview_sha256')
-        batch.drop_column('withdrawn_at')
-        batch.drop_column('title_latin')
+    # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35+), for the same reason.
+    op.drop_column('works', 'preview_sha256')
+    op.drop_column('works', 'withdrawn_at')
+    op.drop_column('works', 'title_latin')
