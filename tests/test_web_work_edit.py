@@ -54,6 +54,7 @@ def test_only_holders_shape_a_work_and_the_forms_store_what_they_say(tmp_path, d
         r = _form(poet, f"/works/{wid}/titles", title="봄", title_latin="Spring")
         assert r.status_code == 303
         assert poet.client.get(f"/works/{wid}", headers={"Accept-Language": "en"}).text.count("Spring") >= 1
+        assert "봄 (Spring)" in TestClient(app).get(f"/r/w/{wid}", headers=KO).text  # the public reservation page
         # per-work policy with a Korean price; a wrong price keeps what was typed
         form = {"v_train-ai": "deny", "v_train-genai": "licence", "v_tdm": "inherit", "currency": "KRW"}
         r = _form(poet, f"/works/{wid}/policy", price="삼만원", **form)
@@ -78,6 +79,8 @@ def test_only_holders_shape_a_work_and_the_forms_store_what_they_say(tmp_path, d
         assert all(reg.decide(wid, c).value is Value.DENY for c in Category)
         r = _form(poet, f"/works/{wid}/titles", title="다시")
         assert r.status_code == 409 and "철회" in r.text
+        page = poet.client.get(f"/works/{wid}/edit", headers=KO).text
+        assert 'id="work-withdrawn"' in page and 'id="titles-form"' not in page and 'id="certificate-pdf"' in page
 
 
 def test_a_co_holder_without_an_account_gets_a_single_use_link_by_e_mail(tmp_path, database_url, smtp):  # noqa: F811

@@ -32,7 +32,7 @@ def reservation(state, kind: str, target_id: int, origin: str) -> tuple[SignalPo
         name, email, title, party_kind = holder["name"], None, holder["name"], PartyKind.HOLDER
     else:
         work = state.registry.work(target_id)
-        title = work["title"]
+        title = work["title"] + (f" ({work['title_latin']})" if work.get("title_latin") else "")  # both scripts
         if work["holders"]:
             holder = state.registry.find_holder(work["holders"][0]["holder"].split(":")[1])
             name, email, party_kind = holder["name"], None, PartyKind.HOLDER
