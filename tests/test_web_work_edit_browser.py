@@ -7,12 +7,13 @@ certificate (HTML and PDF). axe-core finds no serious or critical violation, not
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
 from conftest import make_image
 from test_web_browser import CHROMIUM, _shot, browser, server  # noqa: F401 - fixtures: a real server, Chromium
-from test_web_words_browser import AXE, SERIOUS
+from test_web_words_browser import ALLOWED, AXE, SERIOUS, VISIBLE_TEXT
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"),
@@ -38,7 +39,10 @@ def _creator(browser, server, name: str, email: str):  # noqa: F811
 
 
 def _checked(page, name: str) -> None:
-    """axe at 1280 and 390 px, no sideways scrolling on the phone, a screenshot at each width."""
+    """axe at 1280 and 390 px, no sideways scrolling on the phone, no English word on the Korean page (outside
+    the walk's allow-list), a screenshot at each width."""
+    english = sorted({w for w in re.findall(r"[A-Za-z]{2,}", page.evaluate(VISIBLE_TEXT)) if w.lower() not in ALLOWED})
+    assert english == [], (name, english)
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.wait_for_timeout(100)
@@ -53,7 +57,7 @@ def _checked(page, name: str) -> None:
 def test_a_creator_shapes_her_work_in_korean(server, browser, tmp_path):  # noqa: F811
     friend_ctx, friend = _creator(browser, server, "김친구", "friend-shape@example.org")
     ctx, poet = _creator(browser, server, "이화가", "painter-shape@example.org")
-    img = tmp_path / "IMG_2041.jpg"
+    img = tmp_path / "photo.jpg"
     img.write_bytes(make_image(2041, size=(1600, 1200)))
     poet.set_input_files("#file-input", str(img))
     poet.wait_for_selector("#works tbody tr a")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -164,6 +165,8 @@ def render_pdf(cert: dict, lang: str) -> bytes:
 
     _ = translations(lang).gettext
     font = _font()
+    # Nanum's hinting tables (TSI*) cannot be subset and are dropped, as they should be: not worth a warning
+    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
