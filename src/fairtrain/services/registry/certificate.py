@@ -218,7 +218,7 @@ def render_pdf(cert: dict, lang: str) -> bytes:
     if cert["tree_head"]:
         th = cert["tree_head"]
         line(_("Signed tree head"), f"{th['size']} · {th['root']}", mono=True)
-    line(_("Issued"), format_when(cert["issued_at"], lang))
+    line(_("Certificate issued"), format_when(cert["issued_at"], lang))
     return bytes(pdf.output())
 
 
