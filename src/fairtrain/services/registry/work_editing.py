@@ -20,7 +20,7 @@ import hmac
 import secrets
 import subprocess
 import tempfile
-from datetime import datetime, timedelta
+from datetime import timedelta
 from fractions import Fraction
 from io import BytesIO
 from pathlib import Path
@@ -39,7 +39,6 @@ from fairtrain.services.registry.registry import (
     Registry,
     bump_facts_version,
     holder_ref,
-    org_ref,
     parse_party,
     parse_share,
     store_declarations,
@@ -313,18 +312,6 @@ def invitations(registry: Registry, work_id: int, *, pending_only: bool = True) 
     return [i for i in out if i["state"] == "pending"] if pending_only else out
 
 
-def invitations_for_email(registry: Registry, email: str) -> list[dict]:
-    """Pending invitations addressed to ``email`` (a signed-in account's own address)."""
-    with registry.engine.connect() as c:
-        rows = c.execute(
-            select(WorkInvitation.__table__, Work.title)
-            .join(Work, Work.id == WorkInvitation.work_id)
-            .where(WorkInvitation.email == email)
-            .order_by(WorkInvitation.id)
-        ).all()
-    return [i for i in (_invitation_dict(r, r.title) for r in rows) if i["state"] == "pending"]
-
-
 def withdraw_invitation(registry: Registry, invitation_id: int, party: str) -> dict:
     with registry.engine.begin() as c:
         r = c.execute(select(WorkInvitation.__table__).where(WorkInvitation.id == invitation_id)).first()
@@ -515,10 +502,6 @@ def preview(registry: Registry, data_dir: Path, work_id: int, party: str | None)
     return data, PREVIEW_TYPES.get(w.media_type or "", "application/octet-stream")
 
 
-def withdrawn_date(w: dict) -> datetime | None:
-    return datetime.fromisoformat(w["withdrawn_at"]) if w.get("withdrawn_at") else None
-
-
 __all__ = [
     "accept",
     "edit_titles",
@@ -528,7 +511,6 @@ __all__ = [
     "keep_preview",
     "make_preview",
     "may_edit",
-    "org_ref",
     "preview",
     "withdraw",
     "withdraw_invitation",
