@@ -65,6 +65,10 @@ def test_only_holders_shape_a_work_and_the_forms_store_what_they_say(tmp_path, d
         assert reg.decide(wid, Category.TRAIN_AI).value is Value.DENY
         page = poet.client.get(f"/works/{wid}/edit", headers=KO).text
         assert 'id="v_train-genai_licence" aria-label' in page and 'value="30000"' in page
+        # no SMTP server here: inviting someone without an account says the e-mail could not go
+        r = _form(poet, f"/works/{wid}/invite", email="nobody@example.kr", role="author", share="1/2")
+        assert r.status_code == 303 and r.headers["location"].endswith("saved=unsent")
+        assert 'id="invite-unsent"' in poet.client.get(r.headers["location"], headers=KO).text
         # the certificate, in Korean, as HTML and PDF
         html = poet.client.get(f"/works/{wid}/certificate", headers=KO).text
         assert "등록 증명서" in html and "봄" in html and f"/works/{wid}" in html

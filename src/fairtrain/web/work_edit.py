@@ -212,14 +212,16 @@ def invite(
             )
         if state.mailer is not None:
             state.mailer.wake()
-    elif state.mailer is not None:  # no account yet: the single-use link goes by e-mail only, never stored
+    else:  # no account yet: the single-use link goes by e-mail only, never stored
         title, text = words(
             "co-holder", "invited", {**params, "path": f"{origin(request)}/invitations/t/{token}"}, lang
         )
         try:
+            if state.mailer is None:
+                raise OSError("no SMTP server configured")
             state.mailer.send_message(inv["email"], title, text)
-        except OSError:
-            pass  # the invitation stays pending; she can be invited again
+        except OSError:  # smtplib's errors are OSErrors: the invitation stays pending, unsent; she is told
+            return RedirectResponse(f"/works/{work_id}/edit?saved=unsent", status_code=303)
     return RedirectResponse(f"/works/{work_id}/edit?saved=invited", status_code=303)
 
 
