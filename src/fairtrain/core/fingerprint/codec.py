@@ -79,3 +79,35 @@ def loads(data: bytes) -> object:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         tree = json.loads(z["__tree__"].tobytes())
         return _decode(tree, lambda i: z[f"a{i}"])
+
+
+# what a published snapshot must not carry: the registered file's name and a video's thumbnail strip
+_PRIVATE = {"item": "", "strip": {"__bytes__": ""}}
+
+
+def dumps_public(obj: object) -> bytes:
+    """``obj`` as :func:`dumps` writes it, minus the private fields (``item`` names, video thumbnail strips),
+    byte for byte the same every time (fixed zip timestamps): a snapshot's fingerprint rows, which a delta
+    compares and a puller rebuilds the match indexes from. :func:`loads` reads it."""
+    import zipfile
+
+    arrays: list[np.ndarray] = []
+    tree = _blank_private(_encode(obj, arrays))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, a in [("__tree__", np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8))] + [
+            (f"a{i}", a) for i, a in enumerate(arrays)
+        ]:
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(a), allow_pickle=False)
+            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
+    return buf.getvalue()
+
+
+def _blank_private(tree: object) -> object:
+    if isinstance(tree, dict):
+        if "__type__" in tree:
+            return {k: (_PRIVATE[k] if k in _PRIVATE else _blank_private(v)) for k, v in tree.items()}
+        if "__seq__" in tree:
+            return {**tree, "__seq__": [_blank_private(x) for x in tree["__seq__"]]}
+    return tree

@@ -1,0 +1,225 @@
+"""Issue 17 item 3: signed snapshot deltas, the published chain, and `fairtrain snapshot pull`.
+
+A delta applied to the full snapshot it names gives, file for file, the full snapshot exported at the
+new time; a tampered, foreign or misapplied delta is refused with the file and reason named and the
+puller's directory untouched; a pull killed mid-way leaves the previous snapshot usable.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import update
+
+from conftest import make_image
+from fairtrain.core.keys import SigningKey
+from fairtrain.core.matcher import SnapshotMatcher
+from fairtrain.core.snapshot import MANIFEST, SnapshotError, seal_snapshot, verify_delta, verify_snapshot
+from fairtrain.core.snapshot_delta import DELETED, RESULT, apply_delta, chain
+from fairtrain.core.store.models import Licence, LicensedWork, Work
+from fairtrain.core.vocab import Category, Level, Value
+from fairtrain.services.registry.snapshot_export import export_delta, export_snapshot
+from web_helpers import text_file
+
+
+def _files(d) -> dict[str, bytes]:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _text(seed: int) -> bytes:
+    return text_file(seed)
+
+
+def _excerpt(seed: int) -> tuple[str, bytes]:
+    words = _text(seed).decode().split()
+    return (f"excerpt-{seed}.txt", (" ".join(words[50:250])).encode())
+
+
+def _grant(registry, work_id: int, licensee: str = "acme-ai") -> None:
+    """A granted licence for one work, as the licensing service stores it."""
+    now = datetime.now(UTC)
+    with registry.engine.begin() as c:
+        lid = c.execute(
+            Licence.__table__.insert().values(
+                licensee=licensee,
+                grantor="holder:1",
+                status="granted",
+                categories="train-genai",
+                model_versions="[]",
+                valid_from=now.replace(year=now.year - 1),
+                valid_until=None,
+                price_model="per-work",
+                price_minor=30000,
+                currency="KRW",
+                request="{}",
+                created_at=now,
+                decided_at=now,
+            )
+        ).inserted_primary_key[0]
+        c.execute(LicensedWork.__table__.insert().values(licence_id=lid, work_id=work_id))
+
+
+@pytest.fixture
+def chain_dirs(registry, tmp_path):
+    """Full A; then the registry changes (works added, terms changed, a work withdrawn, a grant); full B and
+    the delta A→B exported at the same time."""
+    from fairtrain.services.registry import ShareSpec
+
+    h = registry.add_holder("Creator")
+    share = [ShareSpec(h, "author", 1)]
+    ids = []
+    for i in range(6):
+        p = tmp_path / f"work-{i}.txt"
+        p.write_bytes(_text(i))
+        ids.append(registry.add_work_file(p, shares=share, title=f"작품 {i}")["work"])
+    (tmp_path / "photo.jpg").write_bytes(make_image(5))
+    photo = registry.add_work_file(tmp_path / "photo.jpg", shares=share)["work"]
+    registry.declare(
+        level=Level.WORK, target_id=ids[0], party=f"holder:{h}", values={Category.TRAIN_GENAI: Value.ALLOW}
+    )
+    key = SigningKey.generate()
+    snaps = tmp_path / "snapshots"
+    export_snapshot(registry, snaps / "a", key)
+    # the changes
+    for i in (6, 7):
+        p = tmp_path / f"work-{i}.txt"
+        p.write_bytes(_text(i))
+        ids.append(registry.add_work_file(p, shares=share, title=f"작품 {i}")["work"])
+    registry.declare(
+        level=Level.WORK, target_id=ids[1], party=f"holder:{h}", values={Category.TRAIN_GENAI: Value.ALLOW}
+    )
+    registry.declare(level=Level.WORK, target_id=ids[0], party=f"holder:{h}", values={Category.TRAIN_GENAI: None})
+    with registry.engine.begin() as c:
+        c.execute(update(Work).where(Work.id.in_([ids[2], photo])).values(status="rejected"))
+    _grant(registry, ids[3])
+    at = datetime.now(UTC)
+    export_snapshot(registry, tmp_path / "b", key, at=at)
+    doc = export_delta(registry, snaps / "a", snaps / "d1", key, state_dir=tmp_path / "state-b", at=at)
+    return {"snaps": snaps, "b": tmp_path / "b", "key": key, "ids": ids, "photo": photo, "delta": doc, "tmp": tmp_path}
+
+
+def test_a_delta_applied_to_its_base_is_the_full_snapshot_at_the_new_time(chain_dirs):
+    d = chain_dirs
+    key, ids = d["key"], d["ids"]
+    base = verify_snapshot(d["snaps"] / "a", [key.public])
+    delta = verify_delta(d["snaps"] / "d1", [key.public])
+    full_b = verify_snapshot(d["b"], [key.public])
+    assert delta.manifest["applies_to"] == base.snapshot_id
+    counts = delta.manifest["counts"]
+    assert (counts["added"], counts["withdrawn"], counts["grants_changed"]) == (2, 2, 1)
+    assert counts["terms_changed"] == 3  # work 0 withdrew its allow, work 1 allowed, work 3 granted
+    assert counts["fingerprints"]["text"] == {"upserted": 2, "removed": 1}
+    assert counts["fingerprints"]["image"] == {"upserted": 0, "removed": 1}
+
+    applied = apply_delta(base, delta, d["tmp"] / "applied", [key.public])
+    # the same state: the same signed manifest (snapshot id), every file byte for byte
+    files_b = _files(d["b"])
+    files_applied = _files(applied.path)
+    assert files_applied.keys() == files_b.keys() - {MANIFEST} | {MANIFEST}
+    assert {p for p in files_b if files_b[p] != files_applied[p] and p != MANIFEST} == set()
+    assert delta.manifest["result"] == applied.snapshot_id
+    assert json.loads(files_applied[MANIFEST])["files"] == json.loads(files_b[MANIFEST])["files"]
+    assert _files(d["tmp"] / "state-b") == files_applied  # the state kept for the next --since is that one
+
+    # the same terms and the same match results
+    m_full, m_applied = SnapshotMatcher(full_b), SnapshotMatcher(applied)
+    for wid in [*ids, d["photo"], 999]:
+        assert m_applied.terms.row(wid) == m_full.terms.row(wid)
+    assert m_applied.terms.row(ids[3])["licensees"]["acme-ai"]["commercial"]["train-genai"] == "allow"
+    assert m_applied.terms.row(ids[2]) is None  # withdrawn
+    queries = [_excerpt(i) for i in range(8)] + [("photo.jpg", (d["tmp"] / "photo.jpg").read_bytes())]
+    got = [r.to_dict() for r in m_applied.match(queries)]
+    assert got == [r.to_dict() for r in m_full.match(queries)]
+    matched = {r["item"]: [m["work_id"] for m in r["matches"]] for r in got}
+    assert matched["excerpt-7.txt"] == [ids[7]] and matched["excerpt-2.txt"] == [] and matched["photo.jpg"] == []
+
+
+def test_a_delta_is_not_a_snapshot_and_an_old_full_snapshot_cannot_be_a_base(chain_dirs, registry):
+    d = chain_dirs
+    with pytest.raises(SnapshotError, match="a snapshot delta .*apply it with `fairtrain snapshot pull`"):
+        SnapshotMatcher.open(d["snaps"] / "d1", [d["key"].public])
+    old = d["tmp"] / "old"
+    shutil.copytree(d["snaps"] / "a", old)
+    shutil.rmtree(old / "fingerprint-rows")
+    manifest = json.loads((old / MANIFEST).read_text())
+    seal_snapshot(old, d["key"], {k: manifest[k] for k in ("registry", "terms_at", "counts")})
+    assert SnapshotMatcher.open(old, [d["key"].public]).terms.row(d["ids"][0])  # still opens and matches
+    with pytest.raises(SnapshotError, match="exported before snapshot deltas"):
+        export_delta(registry, old, d["tmp"] / "d-old", d["key"])
+    assert not (d["tmp"] / "d-old").exists()
+
+
+def _resign(directory, key) -> None:
+    m = json.loads((directory / MANIFEST).read_text())
+    seal_snapshot(
+        directory,
+        key,
+        {k: v for k, v in m.items() if k not in ("format", "created_at", "files", "signature")},
+        fmt=m["format"],
+    )
+
+
+@pytest.mark.parametrize("how", ["byte", "foreign-key", "other-base", "result"])
+def test_a_tampered_or_misapplied_delta_is_refused_naming_the_file_and_reason(chain_dirs, how):
+    d = chain_dirs
+    key, tmp = d["key"], d["tmp"]
+    bad = tmp / "bad"
+    shutil.copytree(d["snaps"] / "d1", bad)
+    base = verify_snapshot(d["snaps"] / "a", [key.public])
+    before = _files(d["snaps"] / "a")
+    if how == "byte":
+        p = bad / DELETED
+        data = bytearray(p.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        p.write_bytes(bytes(data))
+        with pytest.raises(SnapshotError, match=f"{DELETED}: SHA-256 does not match the manifest"):
+            verify_delta(bad, [key.public])
+        return
+    if how == "foreign-key":
+        _resign(bad, SigningKey.generate())  # a licensee's key, say: valid signature, not a registry key
+        with pytest.raises(SnapshotError, match="not among the trusted keys"):
+            verify_delta(bad, [key.public])
+        return
+    if how == "other-base":
+        m = json.loads((bad / MANIFEST).read_text())
+        m["applies_to"] = "0" * 64
+        (bad / MANIFEST).write_text(json.dumps(m))
+        _resign(bad, key)
+        with pytest.raises(SnapshotError, match="applies to snapshot 0000000000000000…, not to"):
+            apply_delta(base, verify_delta(bad, [key.public]), tmp / "out", [key.public])
+    if how == "result":  # a result manifest signed by someone else, re-sealed by the registry key
+        r = json.loads((bad / RESULT).read_text())
+        from fairtrain.core.keys import sign_document
+
+        (bad / RESULT).write_text(json.dumps(sign_document(r, SigningKey.generate())))
+        m = json.loads((bad / MANIFEST).read_text())
+        import hashlib
+
+        m["result"] = hashlib.sha256((bad / RESULT).read_bytes()).hexdigest()
+        (bad / MANIFEST).write_text(json.dumps(m))
+        _resign(bad, key)
+        with pytest.raises(SnapshotError, match=f"{RESULT}: signed by key .* not among the trusted keys"):
+            apply_delta(base, verify_delta(bad, [key.public]), tmp / "out", [key.public])
+    assert not (tmp / "out").exists() or not (tmp / "out" / MANIFEST).exists()
+    assert _files(d["snaps"] / "a") == before
+
+
+def test_the_chain_is_the_newest_full_snapshot_and_the_deltas_after_it(chain_dirs, registry):
+    d = chain_dirs
+    key = d["key"]
+    c = chain(d["snaps"])
+    a_id = verify_snapshot(d["snaps"] / "a", [key.public]).snapshot_id
+    assert c["full"]["name"] == "a" and c["full"]["snapshot_id"] == a_id
+    assert [x["name"] for x in c["deltas"]] == ["d1"] and c["deltas"][0]["applies_to"] == a_id
+    assert c["head"] == d["delta"]["result"]
+    # the next delta is exported against the kept state and follows on
+    registry.declare(
+        level=Level.WORK, target_id=d["ids"][4], party="holder:1", values={Category.TRAIN_GENAI: Value.ALLOW}
+    )
+    doc = export_delta(registry, d["tmp"] / "state-b", d["snaps"] / "d2", key, state_dir=d["tmp"] / "state-c")
+    assert doc["applies_to"] == d["delta"]["result"] and doc["counts"]["terms_changed"] == 1
+    c = chain(d["snaps"])
+    assert [x["name"] for x in c["deltas"]] == ["d1", "d2"] and c["head"] == doc["result"]
