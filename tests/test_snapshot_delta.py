@@ -223,3 +223,214 @@ def test_the_chain_is_the_newest_full_snapshot_and_the_deltas_after_it(chain_dir
     assert doc["applies_to"] == d["delta"]["result"] and doc["counts"]["terms_changed"] == 1
     c = chain(d["snaps"])
     assert [x["name"] for x in c["deltas"]] == ["d1", "d2"] and c["head"] == doc["result"]
+
+
+# -- the published chain over real HTTP, and `fairtrain snapshot pull` -----------------------------------
+
+
+def _cli(env, *args, **kw):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-c", "from fairtrain.cli.app import main; main()", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
+
+
+@pytest.fixture
+def served(chain_dirs, database_url):
+    """`fairtrain serve` on 127.0.0.1 with the chain's data directory (its snapshots/ holds a and d1)."""
+    import time
+
+    import httpx
+
+    from web_helpers import cli_env, free_port
+
+    port = free_port()
+    env = cli_env(chain_dirs["tmp"], database_url)
+    proc = _cli(env, "serve", "--host", "127.0.0.1", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/api/snapshots/chain", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    raise RuntimeError(proc.stderr.read().decode()) from None
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not start in 30 s")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_snapshot_files_are_served_with_ranges_strong_etags_and_304(chain_dirs, served):
+    import httpx
+
+    snap = verify_delta(chain_dirs["snaps"] / "d1", [chain_dirs["key"].public])
+    entry = next(f for f in snap.manifest["files"] if f["path"] == DELETED)
+    url = f"{served}/api/snapshots/d1/files/{DELETED}"
+    whole = httpx.get(url)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["etag"] == f'"{entry["sha256"]}"' and len(whole.content) == entry["bytes"]
+    part = httpx.get(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == whole.content[10:20]
+    assert part.headers["content-range"] == f"bytes 10-19/{entry['bytes']}"
+    assert httpx.get(url, headers={"Range": f"bytes={entry['bytes'] + 5}-"}).status_code == 416
+    same = httpx.get(url, headers={"If-None-Match": whole.headers["etag"]})
+    assert same.status_code == 304 and same.content == b""
+    assert httpx.get(url, headers={"If-None-Match": '"' + "0" * 64 + '"'}).status_code == 200
+    manifest = httpx.get(f"{served}/api/snapshots/d1/files/manifest.json")
+    assert manifest.headers["etag"] == f'"{snap.snapshot_id}"' and manifest.json()["applies_to"]
+    # confined to the snapshots directory and to the files a manifest lists
+    (chain_dirs["tmp"] / "secret.txt").write_text("not public")
+    for bad in (
+        "/api/snapshots/d1/files/..%2F..%2Fsecret.txt",
+        "/api/snapshots/..%2F/files/secret.txt",
+        "/api/snapshots/d1/files/%2Fetc%2Fpasswd",
+        "/api/snapshots/d1/files/nothing.parquet",
+        "/api/snapshots/.d1/files/manifest.json",
+    ):
+        r = httpx.get(served + bad)
+        assert r.status_code == 404 and b"not public" not in r.content, bad
+    chain_json = httpx.get(f"{served}/api/snapshots/chain").json()
+    assert chain_json["full"]["name"] == "a" and [d["name"] for d in chain_json["deltas"]] == ["d1"]
+
+
+def _slow_proxy(upstream: str, delay: float):
+    """A proxy on 127.0.0.1 that answers each request after ``delay`` seconds: a slow network to kill a pull in."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            time.sleep(delay)
+            r = httpx.get(upstream + self.path, headers={k: v for k, v in self.headers.items() if k.lower() == "range"})
+            self.send_response(r.status_code)
+            for k in ("content-type", "content-range", "etag", "accept-ranges"):
+                if k in r.headers:
+                    self.send_header(k, r.headers[k])
+            self.send_header("content-length", str(len(r.content)))
+            self.end_headers()
+            self.wfile.write(r.content)
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+def test_pull_fetches_full_then_deltas_refuses_tampering_and_survives_a_kill(
+    chain_dirs, served, registry, database_url
+):
+    import signal
+    import time
+
+    from web_helpers import cli_env
+
+    d = chain_dirs
+    key, tmp = d["key"], d["tmp"]
+    pub = tmp / "registry.pub"
+    pub.write_text(key.public.b64())
+    env = cli_env(tmp / "client-data", database_url)
+    target = tmp / "client" / "snap"
+    target.parent.mkdir()
+
+    def pull(url=served):
+        p = _cli(env, "snapshot", "pull", url, str(target), "--public-key", str(pub), "--json")
+        out, err = p.communicate(timeout=300)
+        return p.returncode, out.decode(), err.decode()
+
+    rc, out, err = pull()
+    assert rc == 0, err
+    first = json.loads(out)
+    assert first["full_downloaded"] is True and first["deltas_applied"] == 1 and first["from"] is None
+    assert first["snapshot_id"] == d["delta"]["result"]
+    assert SnapshotMatcher.open(target, [key.public]).snapshot.snapshot_id == d["delta"]["result"]
+    rc, out, _ = pull()
+    assert rc == 0 and json.loads(out)["up_to_date"] is True
+
+    # the registry moves on: a second delta, exported against the kept state
+    registry.declare(
+        level=Level.WORK, target_id=d["ids"][4], party="holder:1", values={Category.TRAIN_GENAI: Value.ALLOW}
+    )
+    p = tmp / "work-9.txt"
+    p.write_bytes(_text(9))
+    from fairtrain.services.registry import ShareSpec
+
+    new = registry.add_work_file(p, shares=[ShareSpec(1, "author", 1)])["work"]
+    d2 = export_delta(registry, tmp / "state-b", d["snaps"] / "d2", key, state_dir=tmp / "state-c")
+
+    # a tampered file in the published delta: refused, named, the directory unchanged
+    before = _files(target)
+    good = (d["snaps"] / "d2" / DELETED).read_bytes()
+    (d["snaps"] / "d2" / DELETED).write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    rc, _, err = pull()
+    assert rc == 1 and "unchanged" in err and DELETED in err and "SHA-256 does not match" in err, err
+    assert _files(target) == before
+    (d["snaps"] / "d2" / DELETED).write_bytes(good)
+
+    # killed mid-way, through a slow network: the previous snapshot is still there and usable
+    proxy, slow = _slow_proxy(served, 0.4)
+    try:
+        killed = _cli(env, "snapshot", "pull", slow, str(target), "--public-key", str(pub), "--json")
+        partial = tmp / "client" / ".snap.pull" / "download" / "d2"
+        for _ in range(300):
+            if partial.is_dir() and any(p.is_file() for p in partial.rglob("*")):
+                break
+            time.sleep(0.05)
+        else:
+            killed.kill()
+            raise AssertionError("the pull never started downloading d2")
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=10)
+    finally:
+        proxy.shutdown()
+    assert killed.returncode == -signal.SIGKILL
+    assert _files(target) == before
+    matcher = SnapshotMatcher.open(target, [key.public])
+    assert matcher.snapshot.snapshot_id == d["delta"]["result"] and matcher.terms.row(new) is None
+
+    # and the next pull completes with only the new delta
+    rc, out, err = pull()
+    assert rc == 0, err
+    done = json.loads(out)
+    assert done["full_downloaded"] is False and done["deltas_applied"] == 1 and done["from"] == d["delta"]["result"]
+    assert done["snapshot_id"] == d2["result"]
+    after = SnapshotMatcher.open(target, [key.public])
+    assert after.terms.row(new)["work_id"] == new
+    assert _files(target) == _files(tmp / "state-c")  # the registry's own full snapshot, file for file
+    assert not (tmp / "client" / ".snap.pull").exists()
+    assert [p.name for p in (tmp / "client" / ".snap.states").iterdir()] == [d2["result"][:32]]
+
+
+def test_pull_refuses_a_chain_signed_by_a_key_that_is_not_trusted(chain_dirs, served, database_url):
+    from web_helpers import cli_env
+
+    tmp = chain_dirs["tmp"]
+    other = tmp / "other.pub"
+    other.write_text(SigningKey.generate().public.b64())
+    p = _cli(
+        cli_env(tmp / "client-data", database_url),
+        "snapshot",
+        "pull",
+        served,
+        str(tmp / "x"),
+        "--public-key",
+        str(other),
+    )
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 1 and "manifest.json" in err.decode() and "not among the trusted keys" in err.decode()
+    assert not (tmp / "x").exists()
