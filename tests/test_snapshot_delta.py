@@ -118,7 +118,7 @@ def test_a_delta_applied_to_its_base_is_the_full_snapshot_at_the_new_time(chain_
     # the same state: the same signed manifest (snapshot id), every file byte for byte
     files_b = _files(d["b"])
     files_applied = _files(applied.path)
-    assert files_applied.keys() == files_b.keys() - {MANIFEST} | {MANIFEST}
+    assert files_applied.keys() == files_b.keys()
     assert {p for p in files_b if files_b[p] != files_applied[p] and p != MANIFEST} == set()
     assert delta.manifest["result"] == applied.snapshot_id
     assert json.loads(files_applied[MANIFEST])["files"] == json.loads(files_b[MANIFEST])["files"]
@@ -434,3 +434,34 @@ def test_pull_refuses_a_chain_signed_by_a_key_that_is_not_trusted(chain_dirs, se
     _, err = p.communicate(timeout=120)
     assert p.returncode == 1 and "manifest.json" in err.decode() and "not among the trusted keys" in err.decode()
     assert not (tmp / "x").exists()
+
+
+def test_a_clearance_records_its_snapshot_version_and_will_not_resume_on_another(chain_dirs):
+    from fairtrain.services.clearance.pipeline import ClearanceConfig
+    from fairtrain.services.clearance.run import ClearanceError, clear
+
+    d = chain_dirs
+    key, tmp = d["key"], d["tmp"]
+    data = tmp / "dataset"
+    data.mkdir()
+    for i in (0, 1, 5):
+        name, body = _excerpt(i)
+        (data / name).write_bytes(body)
+    snap = tmp / "pulled"
+    shutil.copytree(d["snaps"] / "a", snap)
+    config = ClearanceConfig(
+        snapshots=(snap,), purpose=Category.TRAIN_GENAI, licensee="acme-ai", trusted_keys=(key.public.b64(),)
+    )
+    licensee = SigningKey.generate()
+    report = clear(data, tmp / "out", config, licensee)
+    a_id = verify_snapshot(snap, [key.public]).snapshot_id
+    assert json.loads((tmp / "out" / "job.json").read_text())["snapshot_ids"] == [a_id]
+    assert [s["snapshot_id"] for s in report["snapshots"]] == [a_id]
+    assert [s["snapshot_id"] for s in json.loads((tmp / "out" / "report.json").read_text())["snapshots"]] == [a_id]
+    # the same directory now holds the next version (a pull applied a delta): resuming that OUT is refused
+    shutil.rmtree(snap)
+    shutil.copytree(tmp / "state-b", snap)
+    with pytest.raises(ClearanceError, match="other snapshot versions"):
+        clear(data, tmp / "out", config, licensee)
+    again = clear(data, tmp / "out-2", config, licensee)
+    assert [s["snapshot_id"] for s in again["snapshots"]] == [d["delta"]["result"]]
