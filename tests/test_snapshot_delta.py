@@ -12,6 +12,7 @@ import shutil
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text as sql
 from sqlalchemy import update
 
 from conftest import make_image
@@ -98,7 +99,16 @@ def chain_dirs(registry, tmp_path):
     at = datetime.now(UTC)
     export_snapshot(registry, tmp_path / "b", key, at=at)
     doc = export_delta(registry, snaps / "a", snaps / "d1", key, state_dir=tmp_path / "state-b", at=at)
-    return {"snaps": snaps, "b": tmp_path / "b", "key": key, "ids": ids, "photo": photo, "delta": doc, "tmp": tmp_path}
+    return {
+        "registry": registry,
+        "snaps": snaps,
+        "b": tmp_path / "b",
+        "key": key,
+        "ids": ids,
+        "photo": photo,
+        "delta": doc,
+        "tmp": tmp_path,
+    }
 
 
 def test_a_delta_applied_to_its_base_is_the_full_snapshot_at_the_new_time(chain_dirs):
@@ -123,6 +133,13 @@ def test_a_delta_applied_to_its_base_is_the_full_snapshot_at_the_new_time(chain_
     assert delta.manifest["result"] == applied.snapshot_id
     assert json.loads(files_applied[MANIFEST])["files"] == json.loads(files_b[MANIFEST])["files"]
     assert _files(d["tmp"] / "state-b") == files_applied  # the state kept for the next --since is that one
+    # the fingerprint rows leave out what is private: the registered file's name
+    from fairtrain.core.fingerprint import codec
+
+    with d["registry"].engine.connect() as c:
+        stored = c.execute(sql("SELECT payload FROM fingerprints WHERE work_id = :w"), {"w": ids[0]}).scalar_one()
+    assert b"work-0.txt" in stored and not any(b"work-0.txt" in blob for blob in files_applied.values())
+    assert codec.loads(codec.public_copy(stored)).item == "" and codec.public_copy(stored) == codec.public_copy(stored)
 
     # the same terms and the same match results
     m_full, m_applied = SnapshotMatcher(full_b), SnapshotMatcher(applied)
@@ -147,6 +164,8 @@ def test_a_delta_is_not_a_snapshot_and_an_old_full_snapshot_cannot_be_a_base(cha
     manifest = json.loads((old / MANIFEST).read_text())
     seal_snapshot(old, d["key"], {k: manifest[k] for k in ("registry", "terms_at", "counts")})
     assert SnapshotMatcher.open(old, [d["key"].public]).terms.row(d["ids"][0])  # still opens and matches
+    with pytest.raises(SnapshotError, match="a delta, not a full snapshot: --since takes the full snapshot"):
+        export_delta(registry, d["snaps"] / "d1", d["tmp"] / "d-next", d["key"])
     with pytest.raises(SnapshotError, match="exported before snapshot deltas"):
         export_delta(registry, old, d["tmp"] / "d-old", d["key"])
     assert not (d["tmp"] / "d-old").exists()
@@ -300,6 +319,11 @@ def test_snapshot_files_are_served_with_ranges_strong_etags_and_304(chain_dirs, 
     ):
         r = httpx.get(served + bad)
         assert r.status_code == 404 and b"not public" not in r.content, bad
+    chain_dirs["key"].save(chain_dirs["tmp"] / "keys" / "registry.key", role="registry")
+    checked = httpx.get(f"{served}/api/snapshots/d1/verify").json()
+    assert checked["valid"] is True and checked["kind"] == "delta" and checked["manifest_sha256"] == snap.snapshot_id
+    assert checked["applies_to"] == snap.manifest["applies_to"] and checked["result"] == snap.manifest["result"]
+    assert httpx.get(f"{served}/api/snapshots/a/verify").json()["valid"] is True
     chain_json = httpx.get(f"{served}/api/snapshots/chain").json()
     assert chain_json["full"]["name"] == "a" and [d["name"] for d in chain_json["deltas"]] == ["d1"]
 

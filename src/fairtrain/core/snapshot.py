@@ -178,7 +178,7 @@ def _verify(directory: Path, trusted: list[PublicKey] | None, *, delta: bool) ->
 
 TERMS_DIR = "terms"
 FINGERPRINTS_DIR = "fingerprints"  # one folder per modality, written by that modality's index
-# Every work's fingerprint as the match indexes are built from it (``codec.dumps_public``), by modality,
+# Every work's fingerprint as the match indexes are built from it (``codec.public_copy``), by modality,
 # sorted by work id: what a delta is computed against and what a puller rebuilds the indexes from.
 # Snapshots exported before deltas lack it (they still open and match; they cannot be a delta's base).
 ROWS_DIR = "fingerprint-rows"

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from fairtrain.core.errors import IntegrityFailure
@@ -43,15 +44,33 @@ def pull(
 ) -> dict:
     """Bring ``target`` to the newest state ``url`` publishes; returns a summary (what was fetched, the
     snapshot id before and after)."""
-    import httpx
-
     if not trusted:
         raise SnapshotError("no trusted registry key: a pulled snapshot could not be checked against anything")
     target = Path(target)
     work = target.with_name(f".{target.name}.pull")
     states = target.with_name(f".{target.name}.states")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.with_name(f".{target.name}.lock")):
+        return _pull(url.rstrip("/"), target, work, states, trusted, progress, timeout)
+
+
+@contextmanager
+def _locked(path: Path):
+    """One pull at a time into a directory (a second one is refused, not queued)."""
+    import fcntl
+
+    with path.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PullError(f"another `snapshot pull` is updating {path.name[1:-5]} now") from None
+        yield
+
+
+def _pull(base_url, target, work, states, trusted, progress, timeout) -> dict:
+    import httpx
+
     current = _current(target, trusted)
-    base_url = url.rstrip("/")
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
         try:
             r = client.get(f"{base_url}/api/snapshots/chain")

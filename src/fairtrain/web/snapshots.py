@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse
 
+from fairtrain.core.snapshot import DELTA_FORMAT, SnapshotError, verify_delta
 from fairtrain.core.snapshot_delta import chain
 from fairtrain.web import ops
 from fairtrain.web.deps import web
@@ -35,7 +36,29 @@ def snapshot_chain(request: Request) -> dict:
 
 @router.get("/snapshots/{name}/verify", tags=["public"])
 def verify_snapshot(name: Annotated[str, Path(max_length=200)], request: Request) -> dict:
-    return ops.verify_published(web(request), name)
+    """A published snapshot or delta checked against this registry's keys (a delta: signature and files;
+    whether it applies is the puller's check against the snapshot it holds)."""
+    state = web(request)
+    manifest = ops.snapshot_file(state, name, "manifest.json")
+    try:
+        fmt = json.loads(manifest.read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        fmt = None
+    if fmt != DELTA_FORMAT:
+        return ops.verify_published(state, name)
+    try:
+        delta = verify_delta(manifest.parent, ops._required(state.registry_keys))
+    except SnapshotError as e:
+        return {"name": name, "kind": "delta", "valid": False, "problem": str(e)}
+    return {
+        "name": name,
+        "kind": "delta",
+        "valid": True,
+        "key_id": delta.signer.key_id,
+        "manifest_sha256": delta.snapshot_id,
+        "applies_to": delta.manifest.get("applies_to"),
+        "result": delta.manifest.get("result"),
+    }
 
 
 @router.get(

@@ -85,23 +85,24 @@ def loads(data: bytes) -> object:
 _PRIVATE = {"item": "", "strip": {"__bytes__": ""}}
 
 
-def dumps_public(obj: object) -> bytes:
-    """``obj`` as :func:`dumps` writes it, minus the private fields (``item`` names, video thumbnail strips),
-    byte for byte the same every time (fixed zip timestamps): a snapshot's fingerprint rows, which a delta
-    compares and a puller rebuilds the match indexes from. :func:`loads` reads it."""
+def public_copy(payload: bytes) -> bytes:
+    """A stored fingerprint (``dumps``' bytes) minus its private fields (the registered file's ``item`` name,
+    a video's thumbnail strip), written byte for byte the same every time (fixed zip timestamps, the arrays'
+    ``.npy`` bytes copied as they are): a snapshot's fingerprint rows, which a delta compares and a puller
+    rebuilds the match indexes from. :func:`loads` reads it."""
     import zipfile
 
-    arrays: list[np.ndarray] = []
-    tree = _blank_private(_encode(obj, arrays))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        for name, a in [("__tree__", np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8))] + [
-            (f"a{i}", a) for i, a in enumerate(arrays)
-        ]:
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.asarray(a), allow_pickle=False)
-            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
-    return buf.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "__tree__.npy":
+                tree = _blank_private(json.loads(np.lib.format.read_array(io.BytesIO(data)).tobytes()))
+                member = io.BytesIO()
+                np.lib.format.write_array(member, np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8))
+                data = member.getvalue()
+            dst.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return out.getvalue()
 
 
 def _blank_private(tree: object) -> object:

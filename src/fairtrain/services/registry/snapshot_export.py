@@ -18,6 +18,7 @@ from fairtrain.core.fingerprint import codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.keys import PublicKey, SigningKey
 from fairtrain.core.snapshot import (
+    DELTA_FORMAT,
     FINGERPRINTS_DIR,
     MANIFEST,
     ROWS_DIR,
@@ -25,6 +26,7 @@ from fairtrain.core.snapshot import (
     TERMS_DIR,
     TERMS_PER_SHARD,
     ShardWriter,
+    SnapshotError,
     publish_directory,
     rows_schema,
     seal_snapshot,
@@ -86,6 +88,11 @@ def export_delta(
     """Write the signed delta from the full snapshot at ``since`` to the registry now into ``out_dir``; with
     ``state_dir``, keep the new full snapshot there too (the next delta's ``since``). ``since`` is verified
     first, against ``trusted`` (default: this key)."""
+    if _format(Path(since)) == DELTA_FORMAT:
+        raise SnapshotError(
+            f"{since}: a delta, not a full snapshot: --since takes the full snapshot the last delta led to "
+            "(the directory its export kept with --state)"
+        )
     base = verify_snapshot(Path(since), trusted if trusted is not None else [key.public])
     out_dir = Path(out_dir)
     full = _staging(out_dir)
@@ -113,6 +120,13 @@ def export_delta(
         {"kind": "delta", "applies_to": doc["applies_to"], "result": doc["result"], "state_counts": manifest["counts"]},
     )
     return doc
+
+
+def _format(directory: Path) -> str | None:
+    try:
+        return json.loads((directory / MANIFEST).read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _staging(out_dir: Path) -> Path:
@@ -272,9 +286,9 @@ def _write_fingerprints(registry: Registry, staging: Path) -> dict[str, int]:
                 .order_by(FingerprintRow.work_id)
             )
             for work_id, payload in rows:
-                public = codec.dumps_public(codec.loads(payload))
-                builder.add(work_id, codec.loads(public))
-                batch.append({"work_id": work_id, "fingerprint": public})
+                # the index ignores the private fields, so it is the one a puller builds from the public row
+                builder.add(work_id, codec.loads(payload))
+                batch.append({"work_id": work_id, "fingerprint": codec.public_copy(payload)})
                 if len(batch) >= 2_000:
                     writer.add(batch)
                     batch = []
