@@ -124,6 +124,7 @@ def report(works: int) -> None:
             proc.wait(timeout=10)
         assert second["snapshot_id"] == doc["result"] and second["deltas_applied"] == 1
         full_bytes, delta_bytes = _bytes(tmp / "full-b"), _bytes(snaps / "d1")
+        rows_bytes = _bytes(tmp / "full-b" / "fingerprint-rows")
         c = doc["counts"]
         print(
             f"delta export and pull after 1 % changes ({works:,} text works; {c['terms_changed']} terms changed, "
@@ -131,6 +132,8 @@ def report(works: int) -> None:
             f"  export: delta {t_delta:.1f} s, {delta_bytes:,} bytes vs full {t_full_b:.1f} s, {full_bytes:,} bytes "
             f"({full_bytes / delta_bytes:.0f}x fewer bytes; the delta export computes the full state, then the "
             f"difference); first full export {t_full_a:.1f} s\n"
+            f"  of the full snapshot, the fingerprint rows deltas need: {rows_bytes:,} bytes "
+            f"({rows_bytes / full_bytes:.0%}, {rows_bytes / works:,.0f} bytes a work)\n"
             f"  pull: delta {t_pull_delta:.1f} s, {second['bytes_downloaded']:,} bytes fetched (rebuilds the indexes) "
             f"vs the full snapshot afresh {t_pull_full:.1f} s, {first['bytes_downloaded']:,} bytes"
         )

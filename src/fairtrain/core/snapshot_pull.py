@@ -116,10 +116,10 @@ def _pull(base_url, target, work, states, trusted, progress, timeout) -> dict:
             base = apply_delta(base, delta, built, trusted)
             summary["deltas_applied"] += 1
         summary["bytes_downloaded"] = fetch.downloaded
-    _swap_in(base.path, target, states, base.snapshot_id)
+    sid, counts = base.snapshot_id, _counts(base)  # verified where it was built; moved whole
+    _swap_in(base.path, target, states, sid)
     shutil.rmtree(work, ignore_errors=True)
-    final = verify_snapshot(target, trusted)
-    return {**summary, "snapshot_id": final.snapshot_id, "up_to_date": False, "counts": _counts(final)}
+    return {**summary, "snapshot_id": sid, "up_to_date": False, "counts": counts}
 
 
 def _counts(snap: Snapshot) -> dict:

@@ -83,6 +83,11 @@ def loads(data: bytes) -> object:
 
 # what a published snapshot must not carry: the registered file's name and a video's thumbnail strip
 _PRIVATE = {"item": "", "strip": {"__bytes__": ""}}
+# arrays a match index reads only at some positions (text: the winnowed 8-grams and syllable 10-grams);
+# the others are zeroed in a snapshot's rows, where they compress to nearly nothing
+_USED_AT = {"TextFingerprint": (("grams", "winnow_positions"), ("hangul_grams", "hangul_positions"))}
+# MinHash signatures an index keeps only the low 8 bits of (b-bit MinHash): the rest are zeroed likewise
+_LOW_BYTE = {"TextFingerprint": ("minhash", "hangul_minhash")}
 
 
 def public_copy(payload: bytes) -> bytes:
@@ -94,15 +99,35 @@ def public_copy(payload: bytes) -> bytes:
 
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
-        for name in src.namelist():
-            data = src.read(name)
-            if name == "__tree__.npy":
-                tree = _blank_private(json.loads(np.lib.format.read_array(io.BytesIO(data)).tobytes()))
-                member = io.BytesIO()
-                np.lib.format.write_array(member, np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8))
-                data = member.getvalue()
+        raw = {name: src.read(name) for name in src.namelist()}
+        tree = json.loads(_array(raw["__tree__.npy"]).tobytes())
+        kind = tree.get("__type__") if isinstance(tree, dict) else None
+        for values, positions in _USED_AT.get(kind, ()):
+            v, p = tree.get(values), tree.get(positions)
+            if isinstance(v, dict) and "__array__" in v and isinstance(p, dict) and "__array__" in p:
+                name = f"a{v['__array__']}.npy"
+                full, at = _array(raw[name]), _array(raw[f"a{p['__array__']}.npy"])
+                sparse = np.zeros_like(full)
+                sparse[at] = full[at]
+                raw[name] = _npy(sparse)
+        for field in _LOW_BYTE.get(kind, ()):
+            if isinstance(v := tree.get(field), dict) and "__array__" in v:
+                name = f"a{v['__array__']}.npy"
+                raw[name] = _npy(_array(raw[name]) & np.uint32(0xFF))
+        raw["__tree__.npy"] = _npy(np.frombuffer(json.dumps(_blank_private(tree)).encode(), dtype=np.uint8))
+        for name, data in raw.items():
             dst.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return out.getvalue()
+
+
+def _array(npy: bytes) -> np.ndarray:
+    return np.lib.format.read_array(io.BytesIO(npy), allow_pickle=False)
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, a, allow_pickle=False)
+    return buf.getvalue()
 
 
 def _blank_private(tree: object) -> object:
