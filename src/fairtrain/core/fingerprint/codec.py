@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -76,9 +77,32 @@ def dumps(obj: object) -> bytes:
 
 
 def loads(data: bytes) -> object:
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        tree = json.loads(z["__tree__"].tobytes())
-        return _decode(tree, lambda i: z[f"a{i}"])
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    tree = json.loads(_read_npy(members["__tree__.npy"]).tobytes())
+    return _decode(tree, lambda i: _read_npy(members[f"a{i}.npy"]))
+
+
+_NPY_HEADER = re.compile(
+    rb"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': False, 'shape': \(([0-9, ]*)\), *\} *\n?"
+)
+
+
+def _read_npy(npy: bytes) -> np.ndarray:
+    """One ``.npy`` member: the plain headers ``write_array`` writes parsed directly (a writable array, as
+    ``np.load`` gives), anything else through ``np.load``'s own reader."""
+    if npy[:6] == b"\x93NUMPY" and npy[6] in (1, 2, 3):
+        start = 10 if npy[6] == 1 else 12
+        size = int.from_bytes(npy[8:start], "little")
+        m = _NPY_HEADER.fullmatch(npy, start, start + size)
+        if m:
+            shape = tuple(int(x) for x in m.group(2).split(b",") if x.strip())
+            dtype = np.dtype(m.group(1).decode())
+            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            return np.frombuffer(bytearray(npy[start + size :]), dtype=dtype, count=count).reshape(shape)
+    return _array(npy)
 
 
 # what a published snapshot must not carry: the registered file's name and a video's thumbnail strip
