@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--baseline-works", type=int, default=5_000, help="works imported by today's code path")
     ap.add_argument("--rows", type=int, default=100_000, help="metadata-only rows")
     ap.add_argument("--quick", action="store_true", help="5,000 works, 1,000 baseline works, 20,000 rows")
+    ap.add_argument("--delta-works", type=int, default=0, help="then: delta export and pull after 1 %% changes")
     args = ap.parse_args()
     if args.quick:
         args.works, args.baseline_works, args.rows = 5_000, 1_000, 20_000
@@ -153,6 +154,8 @@ def main() -> None:
         )
         if not same:
             raise SystemExit("the fast path stored different ISCC codes")
+    if args.delta_works:
+        __import__("snapshot_delta").report(args.delta_works)  # benchmarks/snapshot_delta.py
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from fairtrain.cli._common import (
@@ -33,12 +33,27 @@ def snapshot_export(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR")],
     key: Annotated[str, typer.Option(help="Signing key name")] = "registry",
     name: Annotated[str, typer.Option(help="Registry name written into the manifest")] = "fairtrain registry",
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a signed delta from the full snapshot in this directory (a full export, or the --state "
+            "of the last delta) instead of a full snapshot"
+        ),
+    ] = None,
+    state: Annotated[
+        Path | None, typer.Option(help="With --since: keep the new full snapshot here (the next delta's --since)")
+    ] = None,
+    public_key: PublicKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a signed snapshot of the registry: effective terms and fingerprints as Parquet shards."""
+    """Write a signed snapshot of the registry: effective terms and fingerprints as Parquet shards; with
+    --since, only what changed since that snapshot (a delta that `snapshot pull` applies)."""
     from fairtrain.core.keys import SigningKey
-    from fairtrain.services.registry.snapshot_export import export_snapshot
+    from fairtrain.core.snapshot import SnapshotError
+    from fairtrain.services.registry.snapshot_export import export_delta, export_snapshot
 
+    if state is not None and since is None:
+        fail("--state keeps the new full snapshot of a delta export: give --since too")
     signing = SigningKey.load(key_path(key))
     with Progress(
         TextColumn("{task.description}"),
@@ -49,26 +64,83 @@ def snapshot_export(
         disable=as_json or not err.is_terminal,
     ) as bar:
         task = bar.add_task("exporting works", total=None)
-        manifest = export_snapshot(
-            registry(),
-            out_dir,
-            signing,
-            name=name,
-            progress=lambda n, total: bar.update(task, completed=n, total=total),
-        )
+        tick = lambda n, total: bar.update(task, completed=n, total=total)  # noqa: E731
+        if since is None:
+            manifest = export_snapshot(registry(), out_dir, signing, name=name, progress=tick)
+        else:
+            trusted = trusted_keys(public_key) if public_key else [signing.public]
+            try:
+                manifest = export_delta(
+                    registry(), since, out_dir, signing, trusted=trusted, state_dir=state, name=name, progress=tick
+                )
+            except SnapshotError as e:
+                fail(f"snapshot refused: {e}", code=1)
     summary = {
         "path": str(out_dir),
+        "kind": manifest.get("kind", "full"),
         "key_id": manifest["signature"]["key_id"],
         "counts": manifest["counts"],
         "files": len(manifest["files"]),
         "bytes": sum(f["bytes"] for f in manifest["files"]),
     }
-    emit(
-        summary,
-        as_json,
-        f"snapshot {out_dir}: {manifest['counts']['works']} works, {summary['files']} files, "
-        f"{summary['bytes']:,} bytes, signed by {summary['key_id']}",
-    )
+    if since is not None:
+        summary |= {"applies_to": manifest["applies_to"], "result": manifest["result"], "state": state and str(state)}
+        c = manifest["counts"]
+        human = (
+            f"delta {out_dir}: {c['added']} works added, {c['changed']} changed, {c['withdrawn']} withdrawn "
+            f"({c['grants_changed']} grants), {summary['bytes']:,} bytes, applies to {manifest['applies_to'][:16]}…, "
+            f"signed by {summary['key_id']}"
+        )
+    else:
+        human = (
+            f"snapshot {out_dir}: {manifest['counts']['works']} works, {summary['files']} files, "
+            f"{summary['bytes']:,} bytes, signed by {summary['key_id']}"
+        )
+    emit(summary, as_json, human)
+
+
+@snapshot_app.command("pull")
+def snapshot_pull(
+    url: Annotated[
+        str, typer.Argument(metavar="URL", help="The registry's web address, e.g. https://registry.example")
+    ],
+    directory: Annotated[Path, typer.Argument(metavar="DIR")],
+    public_key: PublicKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch a registry's newest snapshot into DIR: the full snapshot once, then only the signed deltas after
+    what DIR holds; every signature and hash verified, and DIR swapped to the new state in one rename."""
+    from fairtrain.core.snapshot import SnapshotError
+    from fairtrain.core.snapshot_pull import PullError, pull
+
+    trusted = trusted_keys(public_key)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("fetching the chain", total=None)
+        try:
+            summary = pull(
+                url,
+                directory,
+                trusted,
+                progress=lambda what, n, total: bar.update(task, description=what, completed=n, total=total),
+            )
+        except (SnapshotError, PullError) as e:
+            fail(f"pull refused, {directory} unchanged: {e}", code=1)
+    if summary["up_to_date"]:
+        human = f"{directory}: up to date (snapshot id {summary['snapshot_id'][:16]}…)"
+    else:
+        human = (
+            f"{directory}: snapshot id {summary['snapshot_id'][:16]}…"
+            + (" (full snapshot fetched)" if summary["full_downloaded"] else "")
+            + f", {summary['deltas_applied']} deltas applied, {summary['bytes_downloaded']:,} bytes fetched"
+        )
+    emit(summary, as_json, human)
 
 
 @snapshot_app.command("verify")

@@ -36,6 +36,9 @@ OLDER_FORMATS = {
     FORMAT_V1: f"snapshot format 1: {_NO_HANGUL}",
 }
 MANIFEST = "manifest.json"
+# A delta (``fairtrain snapshot export --since``): the changes from one full snapshot to the next, and the
+# next one's signed manifest; see core/snapshot_delta.py. Never opened as a snapshot itself.
+DELTA_FORMAT = "fairtrain-snapshot-delta/1"
 
 
 class SnapshotError(IntegrityFailure):
@@ -88,7 +91,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def seal_snapshot(directory: Path, key: SigningKey, meta: dict) -> dict:
+def seal_snapshot(directory: Path, key: SigningKey, meta: dict, *, fmt: str = FORMAT) -> dict:
     """Hash every file under ``directory`` and write the signed manifest (atomically)."""
     files = []
     for p in sorted(directory.rglob("*")):
@@ -96,7 +99,7 @@ def seal_snapshot(directory: Path, key: SigningKey, meta: dict) -> dict:
             files.append(
                 {"path": p.relative_to(directory).as_posix(), "sha256": file_sha256(p), "bytes": p.stat().st_size}
             )
-    doc = sign_document({"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), **meta, "files": files}, key)
+    doc = sign_document({"format": fmt, "created_at": datetime.now(UTC).isoformat(), **meta, "files": files}, key)
     write_atomic(directory / MANIFEST, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
     return doc
 
@@ -115,7 +118,15 @@ def publish_directory(staging: Path, target: Path) -> None:
 
 def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> Snapshot:
     """Verify signature, then every file's hash and size; refuse anything unlisted or missing."""
-    directory = Path(directory)
+    return _verify(Path(directory), trusted, delta=False)
+
+
+def verify_delta(directory: Path, trusted: list[PublicKey] | None = None) -> Snapshot:
+    """A snapshot delta, verified like a snapshot (signature first, then every file); refuses a full snapshot."""
+    return _verify(Path(directory), trusted, delta=True)
+
+
+def _verify(directory: Path, trusted: list[PublicKey] | None, *, delta: bool) -> Snapshot:
     mpath = directory / MANIFEST
     try:
         doc = json.loads(mpath.read_text(encoding="utf-8"))
@@ -123,8 +134,15 @@ def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> 
         raise SnapshotError(f"{directory}: no readable {MANIFEST} ({e.strerror or e})") from None
     except json.JSONDecodeError as e:
         raise SnapshotError(f"{mpath}: not JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(doc, dict) or (doc.get("format") != FORMAT and doc.get("format") not in OLDER_FORMATS):
-        fmt = doc.get("format") if isinstance(doc, dict) else None
+    fmt = doc.get("format") if isinstance(doc, dict) else None
+    if delta and fmt != DELTA_FORMAT:
+        raise SnapshotError(f"{mpath}: not a {DELTA_FORMAT} manifest (format {fmt!r}): not a snapshot delta")
+    if not delta and fmt == DELTA_FORMAT:
+        raise SnapshotError(
+            f"{directory}: a snapshot delta (it applies to snapshot {str(doc.get('applies_to'))[:16]}…), not a "
+            "snapshot: apply it with `fairtrain snapshot pull`"
+        )
+    if not delta and (fmt != FORMAT and fmt not in OLDER_FORMATS):
         raise SnapshotError(
             f"{mpath}: not a {FORMAT} manifest (format {fmt!r}): re-export the snapshot with "
             "this fairtrain's `fairtrain snapshot export`"
@@ -160,6 +178,58 @@ def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> 
 
 TERMS_DIR = "terms"
 FINGERPRINTS_DIR = "fingerprints"  # one folder per modality, written by that modality's index
+# Every work's fingerprint as the match indexes are built from it (``codec.public_copy``), by modality,
+# sorted by work id: what a delta is computed against and what a puller rebuilds the indexes from.
+# Snapshots exported before deltas lack it (they still open and match; they cannot be a delta's base).
+ROWS_DIR = "fingerprint-rows"
+ROWS_PER_SHARD = 20_000
+TERMS_PER_SHARD = 250_000
+
+
+def rows_schema():
+    import pyarrow as pa
+
+    return pa.schema([("work_id", pa.int64()), ("fingerprint", pa.binary())])
+
+
+class ShardWriter:
+    """Writes a table sorted by work id as Parquet shards of exactly ``per_shard`` rows (the last one fewer;
+    always at least one): the export and a delta's apply cut the same rows into the same bytes."""
+
+    def __init__(self, directory: Path, prefix: str, schema, per_shard: int):
+        self.directory, self.prefix, self.schema, self.per_shard = Path(directory), prefix, schema, per_shard
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._pending: list = []
+        self._n = 0
+        self._shard = 0
+
+    def add(self, table) -> None:
+        """Append rows (a pyarrow Table, or a list of dicts in the schema's columns)."""
+        import pyarrow as pa
+
+        if isinstance(table, list):
+            table = pa.Table.from_pylist(table, schema=self.schema)
+        self._pending.append(table)
+        self._n += table.num_rows
+        while self._n >= self.per_shard:
+            self._flush(self.per_shard)
+
+    def close(self) -> int:
+        """Write what is left; returns the number of shards."""
+        if self._n or self._shard == 0:
+            self._flush(self._n)
+        return self._shard
+
+    def _flush(self, n: int) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
+        head, rest = table.slice(0, n), table.slice(n)
+        self._pending, self._n = ([rest] if rest.num_rows else []), rest.num_rows
+        path = self.directory / f"{self.prefix}-{self._shard:05d}.parquet"
+        pq.write_table(head.cast(self.schema).combine_chunks(), path, compression="zstd")
+        self._shard += 1
 
 
 def value_column(purpose: Purpose, category: Category) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from fairtrain.core.vocab import Level
@@ -583,7 +582,7 @@ async def check_outputs(
     )
 
 
-# -- public: registry search, snapshots, the log -----------------------------------------------------
+# -- public: registry search, the log (snapshots: web/snapshots.py) -----------------------------------------------------
 
 
 @router.get("/registry/search", tags=["public"])
@@ -593,27 +592,6 @@ def search(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[dict]:
     return ops.search(web(request), title, limit=limit)
-
-
-@router.get("/snapshots", tags=["public"])
-def list_snapshots(request: Request) -> list[dict]:
-    return ops.snapshots(web(request))
-
-
-@router.get("/snapshots/{name}/verify", tags=["public"])
-def verify_snapshot(name: Annotated[str, Path(max_length=200)], request: Request) -> dict:
-    return ops.verify_published(web(request), name)
-
-
-@router.get(
-    "/snapshots/{name}/files/{path:path}",
-    tags=["public"],
-    response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
-)
-def snapshot_file(name: str, path: str, request: Request) -> FileResponse:
-    """``manifest.json`` (signed) or any file it lists."""
-    return FileResponse(ops.snapshot_file(web(request), name, path))
 
 
 @router.get("/log", tags=["public"])

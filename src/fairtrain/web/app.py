@@ -151,7 +151,7 @@ def create_app(
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import api, api_money, api_notices, money_ops, ops, pages, pages_money, reserve, work_edit
+    from fairtrain.web import api, api_money, api_notices, money_ops, ops, pages, pages_money, reserve, snapshots, work_edit
 
     money_ops.import_legacy_starters(state)
 
@@ -170,6 +170,7 @@ def create_app(
         app.router.add_event_handler("startup", state.mailer.start)
         app.router.add_event_handler("shutdown", state.mailer.stop)
     app.include_router(api.router)
+    app.include_router(snapshots.router)
     app.include_router(api_money.router)
     app.include_router(api_notices.router)
     app.include_router(api_notices.pages)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -76,6 +77,87 @@ def dumps(obj: object) -> bytes:
 
 
 def loads(data: bytes) -> object:
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        tree = json.loads(z["__tree__"].tobytes())
-        return _decode(tree, lambda i: z[f"a{i}"])
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    tree = json.loads(_read_npy(members["__tree__.npy"]).tobytes())
+    return _decode(tree, lambda i: _read_npy(members[f"a{i}.npy"]))
+
+
+_NPY_HEADER = re.compile(
+    rb"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': False, 'shape': \(([0-9, ]*)\), *\} *\n?"
+)
+
+
+def _read_npy(npy: bytes) -> np.ndarray:
+    """One ``.npy`` member: the plain headers ``write_array`` writes parsed directly (a writable array, as
+    ``np.load`` gives), anything else through ``np.load``'s own reader."""
+    if npy[:6] == b"\x93NUMPY" and npy[6] in (1, 2, 3):
+        start = 10 if npy[6] == 1 else 12
+        size = int.from_bytes(npy[8:start], "little")
+        m = _NPY_HEADER.fullmatch(npy, start, start + size)
+        if m:
+            shape = tuple(int(x) for x in m.group(2).split(b",") if x.strip())
+            dtype = np.dtype(m.group(1).decode())
+            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            return np.frombuffer(bytearray(npy[start + size :]), dtype=dtype, count=count).reshape(shape)
+    return _array(npy)
+
+
+# what a published snapshot must not carry: the registered file's name and a video's thumbnail strip
+_PRIVATE = {"item": "", "strip": {"__bytes__": ""}}
+# arrays a match index reads only at some positions (text: the winnowed 8-grams and syllable 10-grams);
+# the others are zeroed in a snapshot's rows, where they compress to nearly nothing
+_USED_AT = {"TextFingerprint": (("grams", "winnow_positions"), ("hangul_grams", "hangul_positions"))}
+# MinHash signatures an index keeps only the low 8 bits of (b-bit MinHash): the rest are zeroed likewise
+_LOW_BYTE = {"TextFingerprint": ("minhash", "hangul_minhash")}
+
+
+def public_copy(payload: bytes) -> bytes:
+    """A stored fingerprint (``dumps``' bytes) minus its private fields (the registered file's ``item`` name,
+    a video's thumbnail strip), written byte for byte the same every time (fixed zip timestamps, the arrays'
+    ``.npy`` bytes copied as they are): a snapshot's fingerprint rows, which a delta compares and a puller
+    rebuilds the match indexes from. :func:`loads` reads it."""
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        raw = {name: src.read(name) for name in src.namelist()}
+        tree = json.loads(_array(raw["__tree__.npy"]).tobytes())
+        kind = tree.get("__type__") if isinstance(tree, dict) else None
+        for values, positions in _USED_AT.get(kind, ()):
+            v, p = tree.get(values), tree.get(positions)
+            if isinstance(v, dict) and "__array__" in v and isinstance(p, dict) and "__array__" in p:
+                name = f"a{v['__array__']}.npy"
+                full, at = _array(raw[name]), _array(raw[f"a{p['__array__']}.npy"])
+                sparse = np.zeros_like(full)
+                sparse[at] = full[at]
+                raw[name] = _npy(sparse)
+        for field in _LOW_BYTE.get(kind, ()):
+            if isinstance(v := tree.get(field), dict) and "__array__" in v:
+                name = f"a{v['__array__']}.npy"
+                raw[name] = _npy(_array(raw[name]) & np.uint32(0xFF))
+        raw["__tree__.npy"] = _npy(np.frombuffer(json.dumps(_blank_private(tree)).encode(), dtype=np.uint8))
+        for name, data in raw.items():
+            dst.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return out.getvalue()
+
+
+def _array(npy: bytes) -> np.ndarray:
+    return np.lib.format.read_array(io.BytesIO(npy), allow_pickle=False)
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, a, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _blank_private(tree: object) -> object:
+    if isinstance(tree, dict):
+        if "__type__" in tree:
+            return {k: (_PRIVATE[k] if k in _PRIVATE else _blank_private(v)) for k, v in tree.items()}
+        if "__seq__" in tree:
+            return {**tree, "__seq__": [_blank_private(x) for x in tree["__seq__"]]}
+    return tree

@@ -51,12 +51,21 @@ def plan(runner: ShardRunner, *, force: bool = False) -> dict:
         "config": config.to_dict(),
         "shards": [{"n": i, "id": s.id} for i, s in enumerate(runner.shards)],
     }
+    if runner.verified:  # the exact snapshot versions: a resumed job must clear against the same ones
+        job["snapshot_ids"] = [runner.verified[str(p)].snapshot_id for p in config.snapshots]
     out.mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(exist_ok=True)
     path = out / "job.json"
     if path.exists() and not force:
         old = json.loads(path.read_text(encoding="utf-8"))
-        if {k: old.get(k) for k in job} != job:
+        if "snapshot_ids" in old and old["snapshot_ids"] != job.get("snapshot_ids", old["snapshot_ids"]):
+            raise ClearanceError(
+                f"{out} holds a clearance against other snapshot versions (snapshot ids "
+                f"{', '.join(i[:16] for i in old['snapshot_ids'])}; now "
+                f"{', '.join(i[:16] for i in job['snapshot_ids'])}, after a `snapshot pull` or export, say): "
+                "use another --out, or --force to start over"
+            )
+        if {k: old.get(k) for k in job if k != "snapshot_ids"} != {k: v for k, v in job.items() if k != "snapshot_ids"}:
             raise ClearanceError(
                 f"{out} holds a different clearance (input, options or shards differ): "
                 "use another --out, or --force to start over"

@@ -4,28 +4,37 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from fairtrain.core.decide import Query, decide, effective_values, per_purpose
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.fingerprint.modalities import modality
-from fairtrain.core.keys import SigningKey
+from fairtrain.core.keys import PublicKey, SigningKey
 from fairtrain.core.snapshot import (
+    DELTA_FORMAT,
     FINGERPRINTS_DIR,
+    MANIFEST,
+    ROWS_DIR,
+    ROWS_PER_SHARD,
     TERMS_DIR,
+    TERMS_PER_SHARD,
+    ShardWriter,
+    SnapshotError,
     publish_directory,
+    rows_schema,
     seal_snapshot,
     terms_schema,
     value_column,
+    verify_snapshot,
 )
+from fairtrain.core.snapshot_delta import write_delta
 from fairtrain.core.store.models import (
     FingerprintRow,
     Holder,
@@ -40,8 +49,6 @@ from fairtrain.core.vocab import Category, Purpose, Value
 from fairtrain.services import log
 from fairtrain.services.registry.registry import Registry, holder_ref, load_facts, org_ref
 
-SHARD_ROWS = 250_000
-
 
 def export_snapshot(
     registry: Registry,
@@ -53,29 +60,81 @@ def export_snapshot(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Write a complete snapshot to ``out_dir`` (replaced atomically) and return its manifest."""
-    at = at or utcnow()
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", suffix=".staging", dir=out_dir.parent))
-    (staging / TERMS_DIR).mkdir()
-    with registry.engine.connect() as c:
-        ids = list(c.execute(select(Work.id).where(Work.status != "rejected").order_by(Work.id)).scalars())
-    counts = {"works": len(ids)}
-    shard, rows = 0, []
-    for i in range(0, len(ids), 5_000):
-        chunk = ids[i : i + 5_000]
-        rows.extend(_terms_rows(registry, chunk, at))
-        if len(rows) >= SHARD_ROWS:
-            _write_terms(staging, shard, rows)
-            shard, rows = shard + 1, []
-        if progress:
-            progress(min(i + 5_000, len(ids)), len(ids))
-    if rows or shard == 0:
-        _write_terms(staging, shard, rows)
-    counts["fingerprints"] = _write_fingerprints(registry, staging)
-    manifest = seal_snapshot(staging, key, {"registry": name, "terms_at": at.isoformat(), "counts": counts})
-    snapshot_id = hashlib.sha256((staging / "manifest.json").read_bytes()).hexdigest()
+    staging = _staging(out_dir)
+    try:
+        manifest = _write_full(registry, staging, key, name=name, at=at or utcnow(), progress=progress)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    snapshot_id = hashlib.sha256((staging / MANIFEST).read_bytes()).hexdigest()
     publish_directory(staging, out_dir)
+    _log(registry, key, name, snapshot_id, manifest, {})
+    return manifest
+
+
+def export_delta(
+    registry: Registry,
+    since: Path,
+    out_dir: Path,
+    key: SigningKey,
+    *,
+    trusted: list[PublicKey] | None = None,
+    state_dir: Path | None = None,
+    name: str = "fairtrain registry",
+    at: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Write the signed delta from the full snapshot at ``since`` to the registry now into ``out_dir``; with
+    ``state_dir``, keep the new full snapshot there too (the next delta's ``since``). ``since`` is verified
+    first, against ``trusted`` (default: this key)."""
+    if _format(Path(since)) == DELTA_FORMAT:
+        raise SnapshotError(
+            f"{since}: a delta, not a full snapshot: --since takes the full snapshot the last delta led to "
+            "(the directory its export kept with --state)"
+        )
+    base = verify_snapshot(Path(since), trusted if trusted is not None else [key.public])
+    out_dir = Path(out_dir)
+    full = _staging(out_dir)
+    delta = _staging(out_dir)
+    try:
+        manifest = _write_full(registry, full, key, name=name, at=at or utcnow(), progress=progress)
+        doc = write_delta(base, verify_snapshot(full, [key.public]), delta, key, {"registry": name})
+    except BaseException:
+        shutil.rmtree(full, ignore_errors=True)
+        shutil.rmtree(delta, ignore_errors=True)
+        raise
+    publish_directory(delta, out_dir)
+    if state_dir is not None:
+        Path(state_dir).parent.mkdir(parents=True, exist_ok=True)
+        publish_directory(full, Path(state_dir))
+    else:
+        shutil.rmtree(full, ignore_errors=True)
+    delta_id = hashlib.sha256((out_dir / MANIFEST).read_bytes()).hexdigest()
+    _log(
+        registry,
+        key,
+        name,
+        delta_id,
+        doc,
+        {"kind": "delta", "applies_to": doc["applies_to"], "result": doc["result"], "state_counts": manifest["counts"]},
+    )
+    return doc
+
+
+def _format(directory: Path) -> str | None:
+    try:
+        return json.loads((directory / MANIFEST).read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _staging(out_dir: Path) -> Path:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=out_dir.name + ".", suffix=".staging", dir=out_dir.parent))
+
+
+def _log(registry: Registry, key: SigningKey, name: str, snapshot_id: str, manifest: dict, extra: dict) -> None:
     log.Log(registry.engine).append(
         [
             log.Entry(
@@ -84,14 +143,37 @@ def export_snapshot(
                     "snapshot_id": snapshot_id,
                     "registry": name,
                     "key_id": key.public.key_id,
-                    "counts": counts,
+                    "counts": manifest["counts"],
                     "files": len(manifest["files"]),
+                    **extra,
                 },
                 subject=f"snapshot:{snapshot_id[:16]}",
             )
         ]
     )
-    return manifest
+
+
+def _write_full(
+    registry: Registry,
+    staging: Path,
+    key: SigningKey,
+    *,
+    name: str,
+    at: datetime,
+    progress: Callable[[int, int], None] | None,
+) -> dict:
+    """Terms, fingerprint rows and match indexes into ``staging``, sealed; returns the manifest."""
+    with registry.engine.connect() as c:
+        ids = list(c.execute(select(Work.id).where(Work.status != "rejected").order_by(Work.id)).scalars())
+    counts = {"works": len(ids)}
+    terms = ShardWriter(staging / TERMS_DIR, "terms", terms_schema(), TERMS_PER_SHARD)
+    for i in range(0, len(ids), 5_000):
+        terms.add(_terms_rows(registry, ids[i : i + 5_000], at))
+        if progress:
+            progress(min(i + 5_000, len(ids)), len(ids))
+    terms.close()
+    counts["fingerprints"] = _write_fingerprints(registry, staging)
+    return seal_snapshot(staging, key, {"registry": name, "terms_at": at.isoformat(), "counts": counts})
 
 
 def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[dict]:
@@ -187,19 +269,16 @@ def _offers_with_party(d, purpose: Purpose) -> list[dict]:
     ]
 
 
-def _write_terms(staging: Path, shard: int, rows: list[dict]) -> None:
-    table = pa.Table.from_pylist(rows, schema=terms_schema())
-    pq.write_table(table, staging / TERMS_DIR / f"terms-{shard:05d}.parquet", compression="zstd")
-
-
 def _write_fingerprints(registry: Registry, staging: Path) -> dict[str, int]:
-    """Build each modality's match index from the stored fingerprints and save it into the snapshot."""
+    """Each modality's fingerprint rows (private fields left out) and the match index built from exactly
+    those rows, as a puller applying a delta rebuilds it."""
     counts: dict[str, int] = {}
     with registry.engine.connect() as c:
         present = list(c.execute(select(FingerprintRow.modality).distinct()).scalars())
         for name in sorted(present):
             builder = modality(name).new_builder()
-            n = 0
+            writer = ShardWriter(staging / ROWS_DIR / name, name, rows_schema(), ROWS_PER_SHARD)
+            n, batch = 0, []
             rows = c.execution_options(yield_per=2_000).execute(
                 select(FingerprintRow.work_id, FingerprintRow.payload)
                 .join(Work, Work.id == FingerprintRow.work_id)
@@ -207,8 +286,15 @@ def _write_fingerprints(registry: Registry, staging: Path) -> dict[str, int]:
                 .order_by(FingerprintRow.work_id)
             )
             for work_id, payload in rows:
+                # the index ignores the private fields, so it is the one a puller builds from the public row
                 builder.add(work_id, codec.loads(payload))
+                batch.append({"work_id": work_id, "fingerprint": codec.public_copy(payload)})
+                if len(batch) >= 2_000:
+                    writer.add(batch)
+                    batch = []
                 n += 1
+            writer.add(batch)
+            writer.close()
             builder.build().save(staging / FINGERPRINTS_DIR / name)
             counts[name] = n
     return counts

@@ -1,0 +1,259 @@
+"""Snapshot deltas: what changed from one full snapshot to the next, signed like a snapshot.
+
+A delta (``fairtrain-snapshot-delta/1``) holds, relative to the full snapshot whose manifest SHA-256 it
+names (``applies_to``):
+
+- ``terms/upsert-*.parquet``: the whole terms row of every work added or whose terms changed (grants
+  included: a granted licence changes the ``licensees`` column);
+- ``fingerprint-rows/<modality>/upsert-*.parquet``: every fingerprint row added or changed;
+- ``deleted.parquet``: tombstones, ``(part, work_id)`` with part ``terms`` or a modality: rows to drop;
+- ``result-manifest.json``: the signed manifest of the full snapshot the delta leads to (``result`` is its
+  SHA-256).
+
+Applying it rebuilds the terms shards, the fingerprint rows and each modality's match index from the
+merged rows with the same writers the export uses, then writes the result manifest and verifies the
+whole directory against it: the applied state is, file for file, the registry's full snapshot at the new
+time (same snapshot id), or it is refused. :func:`chain` lists what a registry publishes: the newest full
+snapshot and the deltas after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, verify_document
+from fairtrain.core.snapshot import (
+    DELTA_FORMAT,
+    FINGERPRINTS_DIR,
+    FORMAT,
+    MANIFEST,
+    OLDER_FORMATS,
+    ROWS_DIR,
+    ROWS_PER_SHARD,
+    TERMS_DIR,
+    TERMS_PER_SHARD,
+    ShardWriter,
+    Snapshot,
+    SnapshotError,
+    rows_schema,
+    seal_snapshot,
+    terms_schema,
+    verify_snapshot,
+)
+
+RESULT = "result-manifest.json"
+DELETED = "deleted.parquet"
+CHAIN_FORMAT = "fairtrain-snapshot-chain/1"
+
+
+def _read(files: list[Path], schema):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = [pq.read_table(p) for p in sorted(files)]
+    return pa.concat_tables([t.select(schema.names).cast(schema) for t in parts]) if parts else schema.empty_table()
+
+
+def _terms(snap: Snapshot):
+    return _read(snap.files(TERMS_DIR + "/"), terms_schema())
+
+
+def _rows(snap: Snapshot, name: str):
+    return _read(snap.files(f"{ROWS_DIR}/{name}/"), rows_schema())
+
+
+def _require_rows(snap: Snapshot) -> None:
+    fps = snap.manifest.get("counts", {}).get("fingerprints", {})
+    missing = [m for m, n in fps.items() if n and not snap.files(f"{ROWS_DIR}/{m}/")]
+    if missing:
+        raise SnapshotError(
+            f"{snap.path}: exported before snapshot deltas (no {ROWS_DIR}/ for {', '.join(missing)}): "
+            "a delta needs a full snapshot exported by this fairtrain as its base"
+        )
+
+
+def _by_id(table) -> dict[int, dict]:
+    return {r["work_id"]: r for r in table.to_pylist()}
+
+
+def write_delta(base: Snapshot, new: Snapshot, out: Path, key: SigningKey, meta: dict) -> dict:
+    """The delta from ``base`` to ``new`` (both verified full snapshots) into ``out``, sealed; its manifest."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _require_rows(base)
+    out = Path(out)
+    a, b = _by_id(_terms(base)), _by_id(_terms(new))
+    added = sorted(b.keys() - a.keys())
+    withdrawn = sorted(a.keys() - b.keys())
+    terms_changed = sorted(w for w in a.keys() & b.keys() if a[w] != b[w])
+    grants = sum(1 for w in terms_changed if a[w]["licensees"] != b[w]["licensees"])
+    upsert = ShardWriter(out / TERMS_DIR, "upsert", terms_schema(), TERMS_PER_SHARD)
+    upsert.add([b[w] for w in sorted(added + terms_changed)])
+    upsert.close()
+    deleted = [("terms", w) for w in withdrawn]
+    fp_counts: dict[str, dict[str, int]] = {}
+    fp_changed: set[int] = set()
+    names = sorted(set(base.manifest["counts"].get("fingerprints", {})) | set(new.manifest["counts"]["fingerprints"]))
+    for name in names:
+        ra = {r["work_id"]: r["fingerprint"] for r in _rows(base, name).to_pylist()}
+        rb = {r["work_id"]: r["fingerprint"] for r in _rows(new, name).to_pylist()}
+        put = sorted(w for w in rb if ra.get(w) != rb[w])
+        gone = sorted(ra.keys() - rb.keys())
+        fp_changed |= set(put) | set(gone)
+        w = ShardWriter(out / ROWS_DIR / name, "upsert", rows_schema(), ROWS_PER_SHARD)
+        w.add([{"work_id": i, "fingerprint": rb[i]} for i in put])
+        w.close()
+        deleted += [(name, i) for i in gone]
+        fp_counts[name] = {"upserted": len(put), "removed": len(gone)}
+    pq.write_table(
+        pa.table(
+            {
+                "part": pa.array([p for p, _ in deleted], pa.string()),
+                "work_id": pa.array([w for _, w in deleted], pa.int64()),
+            }
+        ),
+        out / DELETED,
+        compression="zstd",
+    )
+    (out / RESULT).write_bytes((new.path / MANIFEST).read_bytes())
+    counts = {
+        "works": new.manifest["counts"]["works"],
+        "added": len(added),
+        "withdrawn": len(withdrawn),
+        "changed": len((set(terms_changed) | fp_changed) & (a.keys() & b.keys())),
+        "terms_changed": len(terms_changed),
+        "grants_changed": grants,
+        "fingerprints": fp_counts,
+    }
+    return seal_snapshot(
+        out,
+        key,
+        {
+            **meta,
+            "kind": "delta",
+            "applies_to": base.snapshot_id,
+            "result": new.snapshot_id,
+            "terms_at": new.manifest.get("terms_at"),
+            "counts": counts,
+        },
+        fmt=DELTA_FORMAT,
+    )
+
+
+def check_delta(delta: Snapshot, trusted: list[PublicKey] | None) -> dict:
+    """The signed result manifest a verified delta carries, checked: its hash is the delta's ``result`` and
+    its signer is trusted. Returns it."""
+    raw = (delta.path / RESULT).read_bytes() if (delta.path / RESULT).is_file() else b""
+    if hashlib.sha256(raw).hexdigest() != delta.manifest.get("result"):
+        raise SnapshotError(
+            f"{RESULT}: its SHA-256 is not the delta's result {str(delta.manifest.get('result'))[:16]}…"
+        )
+    doc = json.loads(raw)
+    try:
+        verify_document(doc, trusted)
+    except (SignatureError, ValueError) as e:
+        raise SnapshotError(f"{RESULT}: {e}") from None
+    return doc
+
+
+def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[PublicKey] | None) -> Snapshot:
+    """Build the full snapshot ``delta`` leads to from ``base`` in ``out`` (a new directory) and return it,
+    verified against the delta's signed result manifest; refuses a delta for another base."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from fairtrain.core.fingerprint import codec
+    from fairtrain.core.fingerprint.modalities import modality
+
+    if delta.manifest.get("applies_to") != base.snapshot_id:
+        raise SnapshotError(
+            f"{delta.path}: the delta applies to snapshot {str(delta.manifest.get('applies_to'))[:16]}…, "
+            f"not to {base.snapshot_id[:16]}… in {base.path}"
+        )
+    _require_rows(base)
+    result = check_delta(delta, trusted)
+    out = Path(out)
+    out.mkdir(parents=True)
+    tombs = pq.read_table(delta.path / DELETED)
+
+    def merged(old, new, part: str):
+        drop = pa.concat_arrays(
+            [
+                new.column("work_id").combine_chunks(),
+                tombs.filter(pc.equal(tombs["part"], part)).column("work_id").combine_chunks(),
+            ]
+        )
+        kept = old.filter(pc.invert(pc.is_in(old["work_id"], value_set=drop)))
+        return pa.concat_tables([kept, new]).sort_by("work_id")
+
+    terms = merged(_terms(base), _read(delta.files(TERMS_DIR + "/"), terms_schema()), "terms")
+    w = ShardWriter(out / TERMS_DIR, "terms", terms_schema(), TERMS_PER_SHARD)
+    w.add(terms)
+    w.close()
+    for name in sorted(result["counts"]["fingerprints"]):
+        rows = merged(_rows(base, name), _read(delta.files(f"{ROWS_DIR}/{name}/"), rows_schema()), name)
+        w = ShardWriter(out / ROWS_DIR / name, name, rows_schema(), ROWS_PER_SHARD)
+        w.add(rows)
+        w.close()
+        builder = modality(name).new_builder()
+        for work_id, blob in zip(
+            rows.column("work_id").to_pylist(), rows.column("fingerprint").to_pylist(), strict=True
+        ):
+            builder.add(work_id, codec.loads(blob))
+        builder.build().save(out / FINGERPRINTS_DIR / name)
+    (out / MANIFEST).write_bytes((delta.path / RESULT).read_bytes())
+    try:
+        return verify_snapshot(out, trusted)
+    except SnapshotError as e:
+        raise SnapshotError(
+            f"{delta.path}: applying it to {base.snapshot_id[:16]}… did not give the registry's snapshot "
+            f"{str(delta.manifest.get('result'))[:16]}… ({e})"
+        ) from None
+
+
+# -- what a registry publishes ---------------------------------------------------------------------------
+
+
+def chain(root: Path) -> dict:
+    """The newest full snapshot under ``root`` (one directory each) and the deltas that follow it, in order;
+    ``head`` is the snapshot id a pull ends at. Read, not verified: a puller verifies every signature."""
+    fulls, deltas = [], []
+    for d in sorted(Path(root).iterdir()) if Path(root).is_dir() else ():
+        mpath = d / MANIFEST
+        if not d.is_dir() or d.name.startswith(".") or not mpath.is_file():
+            continue
+        try:
+            raw = mpath.read_bytes()
+            m = json.loads(raw)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(m, dict):
+            continue
+        entry = {
+            "name": d.name,
+            "manifest_sha256": hashlib.sha256(raw).hexdigest(),
+            "created_at": m.get("created_at"),
+            "bytes": sum(f.get("bytes", 0) for f in m.get("files", [])) + len(raw),
+            "counts": m.get("counts", {}),
+        }
+        if m.get("format") == DELTA_FORMAT:
+            deltas.append({**entry, "applies_to": m.get("applies_to"), "result": m.get("result")})
+        elif m.get("format") == FORMAT or m.get("format") in OLDER_FORMATS:
+            fulls.append({**entry, "snapshot_id": entry["manifest_sha256"]})
+    if not fulls:
+        return {"format": CHAIN_FORMAT, "full": None, "deltas": [], "head": None}
+    full = max(fulls, key=lambda f: (str(f["created_at"]), f["name"]))
+    after, seen, head = [], {full["snapshot_id"]}, full["snapshot_id"]
+    while True:
+        nxt = [d for d in deltas if d["applies_to"] == head and d["result"] not in seen]
+        if not nxt:
+            break
+        step = max(nxt, key=lambda d: (str(d["created_at"]), d["name"]))
+        after.append(step)
+        seen.add(step["result"])
+        head = step["result"]
+    return {"format": CHAIN_FORMAT, "full": full, "deltas": after, "head": head}
