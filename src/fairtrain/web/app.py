@@ -151,7 +151,18 @@ def create_app(
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import api, api_money, api_notices, money_ops, ops, pages, pages_money, reserve, snapshots, work_edit
+    from fairtrain.web import (
+        api,
+        api_money,
+        api_notices,
+        money_ops,
+        ops,
+        pages,
+        pages_money,
+        reserve,
+        snapshots,
+        work_edit,
+    )
 
     money_ops.import_legacy_starters(state)
 
