@@ -489,3 +489,34 @@ def test_a_clearance_records_its_snapshot_version_and_will_not_resume_on_another
         clear(data, tmp / "out", config, licensee)
     again = clear(data, tmp / "out-2", config, licensee)
     assert [s["snapshot_id"] for s in again["snapshots"]] == [d["delta"]["result"]]
+
+
+def test_fingerprint_rows_rebuild_every_modalitys_index_exactly_without_private_fields(tmp_path):
+    """What a puller rebuilds from the public rows is the index the export built from the stored fingerprint,
+    for audio and video too; the rows carry no file name and no video thumbnail strip."""
+    from fairtrain.core.fingerprint import codec
+    from fairtrain.core.fingerprint.modalities import modality
+    from test_fingerprint_audio import synth_piece
+    from test_fingerprint_video import encode, frames_of, write_wav
+
+    song = write_wav(tmp_path / "song.wav", synth_piece(5, seconds=12.0))
+    items = {
+        "audio": ("private-song-name.wav", song.read_bytes()),
+        "video": ("private-clip-name.mp4", encode(tmp_path / "clip.mp4", frames_of(1, 10.0), audio=song).read_bytes()),
+        "image": ("private-photo-name.jpg", make_image(3)),
+        "text": ("private-text-name.txt", _text(3)),
+    }
+    for name, (item, data) in items.items():
+        m = modality(name)
+        stored = codec.dumps(m.register(data, item))
+        public = codec.public_copy(stored)
+        assert item.encode() in stored and item.encode() not in public, name
+        if name == "video":
+            assert codec.loads(stored).strip and codec.loads(public).strip == b""
+        indexes = {}
+        for kind, blob in (("stored", stored), ("public", public)):
+            b = m.new_builder()
+            b.add(7, codec.loads(blob))
+            b.build().save(tmp_path / kind / name)
+            indexes[kind] = _files(tmp_path / kind / name)
+        assert indexes["public"] == indexes["stored"], name
