@@ -326,6 +326,9 @@ def test_snapshot_files_are_served_with_ranges_strong_etags_and_304(chain_dirs, 
     assert httpx.get(f"{served}/api/snapshots/a/verify").json()["valid"] is True
     chain_json = httpx.get(f"{served}/api/snapshots/chain").json()
     assert chain_json["full"]["name"] == "a" and [d["name"] for d in chain_json["deltas"]] == ["d1"]
+    assert httpx.get(f"{served}/snapshots/").json() == chain_json
+    listed = {x["name"]: x["kind"] for x in httpx.get(f"{served}/api/snapshots").json()}
+    assert listed == {"a": "full", "d1": "delta"}
 
 
 def _slow_proxy(upstream: str, delay: float):
