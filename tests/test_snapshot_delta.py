@@ -523,3 +523,28 @@ def test_fingerprint_rows_rebuild_every_modalitys_index_exactly_without_private_
             b.build().save(tmp_path / kind / name)
             indexes[kind] = _files(tmp_path / kind / name)
         assert indexes["public"] == indexes["stored"], name
+
+
+def test_pull_onto_an_exported_directory_fetches_only_the_deltas_and_one_pull_at_a_time(chain_dirs, served):
+    from fairtrain.core.snapshot_pull import PullError, _locked, pull
+
+    d = chain_dirs
+    key, tmp = d["key"], d["tmp"]
+    target = tmp / "mine" / "snap"
+    shutil.copytree(d["snaps"] / "a", target)  # a full snapshot copied by hand: already on the chain
+    with (
+        _locked(target.with_name(".snap.lock")),
+        pytest.raises(PullError, match="another `snapshot pull` is updating snap"),
+    ):
+        pull(served, target, [key.public])
+    assert verify_snapshot(target, [key.public]).snapshot_id == d["delta"]["applies_to"]
+    seen = []
+    done = pull(served, target, [key.public], progress=lambda what, n, total: seen.append(what))
+    assert (
+        done["full_downloaded"] is False and done["deltas_applied"] == 1 and done["snapshot_id"] == d["delta"]["result"]
+    )
+    assert done["bytes_downloaded"] == sum(f["bytes"] for f in d["delta"]["files"])  # the delta's files only
+    assert "fetching d1" in seen and "fetching a" not in seen
+    assert target.is_symlink() and _files(target) == _files(tmp / "state-b")
+    with pytest.raises(SnapshotError, match="no trusted registry key"):
+        pull(served, target, [])
