@@ -548,3 +548,25 @@ def test_pull_onto_an_exported_directory_fetches_only_the_deltas_and_one_pull_at
     assert target.is_symlink() and _files(target) == _files(tmp / "state-b")
     with pytest.raises(SnapshotError, match="no trusted registry key"):
         pull(served, target, [])
+
+
+def test_the_command_line_exports_a_delta_and_refuses_state_without_since(cli, tmp_path):
+    (tmp_path / "a.txt").write_bytes(_text(1))
+    (tmp_path / "b.txt").write_bytes(_text(2))
+    cli("holders", "add", "Keeper")
+    cli("works", "add", tmp_path / "a.txt", "--holder", "1:author")
+    cli("keys", "create")
+    cli("snapshot", "export", tmp_path / "full")
+    cli("works", "add", tmp_path / "b.txt", "--holder", "1:author")
+    out = json.loads(
+        cli(
+            "snapshot", "export", tmp_path / "d1", "--since", tmp_path / "full", "--state", tmp_path / "st", "--json"
+        ).stdout
+    )
+    assert out["kind"] == "delta" and out["counts"]["added"] == 1 and out["state"] == str(tmp_path / "st")
+    assert out["applies_to"] == json.loads(cli("snapshot", "verify", tmp_path / "full", "--json").stdout)["snapshot_id"]
+    assert out["result"] == json.loads(cli("snapshot", "verify", tmp_path / "st", "--json").stdout)["snapshot_id"]
+    refused = cli("snapshot", "export", tmp_path / "d2", "--state", tmp_path / "st2", code=2)
+    assert "give --since too" in refused.output
+    refused = cli("snapshot", "export", tmp_path / "d2", "--since", tmp_path / "d1", code=1)
+    assert "a delta, not a full snapshot" in refused.output and not (tmp_path / "d2").exists()
