@@ -326,6 +326,9 @@ def test_snapshot_files_are_served_with_ranges_strong_etags_and_304(chain_dirs, 
     assert httpx.get(f"{served}/api/snapshots/a/verify").json()["valid"] is True
     chain_json = httpx.get(f"{served}/api/snapshots/chain").json()
     assert chain_json["full"]["name"] == "a" and [d["name"] for d in chain_json["deltas"]] == ["d1"]
+    assert httpx.get(f"{served}/snapshots/").json() == chain_json
+    listed = {x["name"]: x["kind"] for x in httpx.get(f"{served}/api/snapshots").json()}
+    assert listed == {"a": "full", "d1": "delta"}
 
 
 def _slow_proxy(upstream: str, delay: float):
@@ -489,3 +492,81 @@ def test_a_clearance_records_its_snapshot_version_and_will_not_resume_on_another
         clear(data, tmp / "out", config, licensee)
     again = clear(data, tmp / "out-2", config, licensee)
     assert [s["snapshot_id"] for s in again["snapshots"]] == [d["delta"]["result"]]
+
+
+def test_fingerprint_rows_rebuild_every_modalitys_index_exactly_without_private_fields(tmp_path):
+    """What a puller rebuilds from the public rows is the index the export built from the stored fingerprint,
+    for audio and video too; the rows carry no file name and no video thumbnail strip."""
+    from fairtrain.core.fingerprint import codec
+    from fairtrain.core.fingerprint.modalities import modality
+    from test_fingerprint_audio import synth_piece
+    from test_fingerprint_video import encode, frames_of, write_wav
+
+    song = write_wav(tmp_path / "song.wav", synth_piece(5, seconds=12.0))
+    items = {
+        "audio": ("private-song-name.wav", song.read_bytes()),
+        "video": ("private-clip-name.mp4", encode(tmp_path / "clip.mp4", frames_of(1, 10.0), audio=song).read_bytes()),
+        "image": ("private-photo-name.jpg", make_image(3)),
+        "text": ("private-text-name.txt", _text(3)),
+    }
+    for name, (item, data) in items.items():
+        m = modality(name)
+        stored = codec.dumps(m.register(data, item))
+        public = codec.public_copy(stored)
+        assert item.encode() in stored and item.encode() not in public, name
+        if name == "video":
+            assert codec.loads(stored).strip and codec.loads(public).strip == b""
+        indexes = {}
+        for kind, blob in (("stored", stored), ("public", public)):
+            b = m.new_builder()
+            b.add(7, codec.loads(blob))
+            b.build().save(tmp_path / kind / name)
+            indexes[kind] = _files(tmp_path / kind / name)
+        assert indexes["public"] == indexes["stored"], name
+
+
+def test_pull_onto_an_exported_directory_fetches_only_the_deltas_and_one_pull_at_a_time(chain_dirs, served):
+    from fairtrain.core.snapshot_pull import PullError, _locked, pull
+
+    d = chain_dirs
+    key, tmp = d["key"], d["tmp"]
+    target = tmp / "mine" / "snap"
+    shutil.copytree(d["snaps"] / "a", target)  # a full snapshot copied by hand: already on the chain
+    with (
+        _locked(target.with_name(".snap.lock")),
+        pytest.raises(PullError, match="another `snapshot pull` is updating snap"),
+    ):
+        pull(served, target, [key.public])
+    assert verify_snapshot(target, [key.public]).snapshot_id == d["delta"]["applies_to"]
+    seen = []
+    done = pull(served, target, [key.public], progress=lambda what, n, total: seen.append(what))
+    assert (
+        done["full_downloaded"] is False and done["deltas_applied"] == 1 and done["snapshot_id"] == d["delta"]["result"]
+    )
+    assert done["bytes_downloaded"] == sum(f["bytes"] for f in d["delta"]["files"])  # the delta's files only
+    assert "fetching d1" in seen and "fetching a" not in seen
+    assert target.is_symlink() and _files(target) == _files(tmp / "state-b")
+    with pytest.raises(SnapshotError, match="no trusted registry key"):
+        pull(served, target, [])
+
+
+def test_the_command_line_exports_a_delta_and_refuses_state_without_since(cli, tmp_path):
+    (tmp_path / "a.txt").write_bytes(_text(1))
+    (tmp_path / "b.txt").write_bytes(_text(2))
+    cli("holders", "add", "Keeper")
+    cli("works", "add", tmp_path / "a.txt", "--holder", "1:author")
+    cli("keys", "create")
+    cli("snapshot", "export", tmp_path / "full")
+    cli("works", "add", tmp_path / "b.txt", "--holder", "1:author")
+    out = json.loads(
+        cli(
+            "snapshot", "export", tmp_path / "d1", "--since", tmp_path / "full", "--state", tmp_path / "st", "--json"
+        ).stdout
+    )
+    assert out["kind"] == "delta" and out["counts"]["added"] == 1 and out["state"] == str(tmp_path / "st")
+    assert out["applies_to"] == json.loads(cli("snapshot", "verify", tmp_path / "full", "--json").stdout)["snapshot_id"]
+    assert out["result"] == json.loads(cli("snapshot", "verify", tmp_path / "st", "--json").stdout)["snapshot_id"]
+    refused = cli("snapshot", "export", tmp_path / "d2", "--state", tmp_path / "st2", code=2)
+    assert "give --since too" in refused.output
+    refused = cli("snapshot", "export", tmp_path / "d2", "--since", tmp_path / "d1", code=1)
+    assert "a delta, not a full snapshot" in refused.output and not (tmp_path / "d2").exists()

@@ -213,6 +213,9 @@ class _Fetcher:
                 raise PullError(f"{url}: HTTP {r.status_code}")
             with path.open(mode) as out:
                 for chunk in r.iter_bytes(1 << 16):
+                    have += len(chunk)
+                    if have > size:  # never more than the signed manifest says
+                        raise SnapshotError(f"{name}/{path.name}: longer than the {size:,} bytes the manifest says")
                     out.write(chunk)
                     self.downloaded += len(chunk)
                 out.flush()

@@ -514,6 +514,7 @@ def snapshots(state) -> list[dict]:
         out.append(
             {
                 "name": d.name,
+                "kind": m.get("kind", "full"),  # or "delta" (core/snapshot_delta.py)
                 "registry": m.get("registry"),
                 "created_at": m.get("created_at"),
                 "counts": m.get("counts", {}),

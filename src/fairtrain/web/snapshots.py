@@ -1,4 +1,4 @@
-"""Public snapshot routes (``/api/snapshots/...``): published snapshots and deltas, their chain, and their
+"""Public snapshot routes (``/api/snapshots/...``; the chain also at ``/snapshots/``): published snapshots and deltas, their chain, and their
 files with HTTP range requests and strong ETags (the file's SHA-256), for ``fairtrain snapshot pull``.
 
 Read-only and anonymous; a file is served only from ``data_dir/snapshots/NAME/`` and only if the
@@ -18,15 +18,16 @@ from fairtrain.core.snapshot_delta import chain
 from fairtrain.web import ops
 from fairtrain.web.deps import web
 
-router = APIRouter(prefix="/api")
+router = APIRouter()
 
 
-@router.get("/snapshots", tags=["public"])
+@router.get("/api/snapshots", tags=["public"])
 def list_snapshots(request: Request) -> list[dict]:
     return ops.snapshots(web(request))
 
 
-@router.get("/snapshots/chain", tags=["public"])
+@router.get("/api/snapshots/chain", tags=["public"])
+@router.get("/snapshots/", tags=["public"])
 def snapshot_chain(request: Request) -> dict:
     """The newest full snapshot and the signed deltas after it, in order, each with its manifest's SHA-256
     and (a delta) the snapshot id it applies to and the one it leads to; ``head`` is the newest state.
@@ -34,7 +35,7 @@ def snapshot_chain(request: Request) -> dict:
     return chain(web(request).snapshots_dir)
 
 
-@router.get("/snapshots/{name}/verify", tags=["public"])
+@router.get("/api/snapshots/{name}/verify", tags=["public"])
 def verify_snapshot(name: Annotated[str, Path(max_length=200)], request: Request) -> dict:
     """A published snapshot or delta checked against this registry's keys (a delta: signature and files;
     whether it applies is the puller's check against the snapshot it holds)."""
@@ -62,7 +63,7 @@ def verify_snapshot(name: Annotated[str, Path(max_length=200)], request: Request
 
 
 @router.get(
-    "/snapshots/{name}/files/{path:path}",
+    "/api/snapshots/{name}/files/{path:path}",
     tags=["public"],
     response_class=FileResponse,
     responses={
