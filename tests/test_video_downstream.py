@@ -209,3 +209,74 @@ def test_was_my_video_used_through_the_cli_and_the_used_page(published_video, cl
     # an unrelated video: not registered, so unknown (never a "no")
     page = anyone.post("/used", files={"file": ("other.webm", clips["unrelated"].read_bytes())})
     assert 'data-verdict="unknown"' in page.text and "등록되지 않은 파일입니다" in page.text
+
+
+# --- the creator's resumable video upload -------------------------------------------------------------------
+
+
+def test_a_resumable_upload_survives_a_dropped_chunk_and_registers_the_video(database_url, clips, tmp_path):
+    from web_helpers import Session, make_app
+
+    app = make_app(tmp_path, database_url, video_chunk_bytes=64 * 1024, max_video_bytes=10 * 1024**2)
+    creator = Session(app, "pd@example.org", "creator", "Kim PD")
+    other = Session(app, "b@example.org", "creator", "Other")
+    data = clips["work"].read_bytes()
+    r = creator.request(
+        "POST", "/api/video-uploads", json={"name": "programme.mp4", "size": len(data), "title": "옥상"}
+    )
+    assert r.status_code == 201, r.text
+    up = r.json()
+    uid, chunk = up["id"], up["chunk_bytes"]
+    assert up["offset"] == 0 and chunk == 64 * 1024
+    put = lambda s, off, body: s.request("PUT", f"/api/video-uploads/{uid}", params={"offset": off}, content=body)  # noqa: E731
+    assert put(creator, 0, data[:chunk]).json() == {"offset": chunk}
+    assert put(creator, chunk, data[chunk : 2 * chunk]).json() == {"offset": 2 * chunk}
+    # the connection drops: the client does not know whether its chunk arrived, and asks
+    assert creator.request("GET", f"/api/video-uploads/{uid}").json()["offset"] == 2 * chunk
+    again = put(creator, chunk, data[chunk : 2 * chunk])  # a chunk sent twice is refused with where to go on
+    assert again.status_code == 409 and again.headers["Upload-Offset"] == str(2 * chunk)
+    # nobody else sees or feeds it; nor can a chunk go past the announced size or over the chunk cap
+    assert other.request("GET", f"/api/video-uploads/{uid}").status_code == 404
+    assert put(other, 2 * chunk, b"x").status_code == 404
+    assert put(creator, 2 * chunk, b"x" * (chunk + 1)).status_code == 413
+    early = creator.request("POST", f"/api/video-uploads/{uid}/finish")
+    assert early.status_code == 409 and "not complete" in early.json()["detail"]
+    off = 2 * chunk
+    while off < len(data):
+        off = put(creator, off, data[off : off + chunk]).json()["offset"]
+    assert off == len(data)
+    done = creator.request("POST", f"/api/video-uploads/{uid}/finish")
+    assert done.status_code == 200, done.text
+    w = done.json()
+    assert w["ok"] and w["media_type"] == "video" and w["title"] == "옥상" and w["iscc"].startswith("ISCC:EM")
+    assert not list((tmp_path / "data" / "uploads" / "video").rglob("data.part"))  # the video is not kept
+    from fairtrain.services.registry.registry import content_hash
+
+    assert app.state.web.registry.work(w["work"])["media_type"] == "video"
+    with app.state.web.registry.engine.connect() as c:
+        assert c.execute(select(Work.content_hash).where(Work.id == w["work"])).scalar_one() == content_hash(data)
+
+
+def test_the_upload_refuses_a_video_over_the_cap_and_a_non_video_in_korean(database_url, tmp_path):
+    from web_helpers import Session, make_app
+
+    app = make_app(tmp_path, database_url)
+    creator = Session(app, "pd@example.org", "creator", "Kim PD")
+    creator.client.cookies.set("ft_lang", "ko")
+    r = creator.request("POST", "/api/video-uploads", json={"name": "drama.mkv", "size": 17 * 1024**3})
+    assert r.status_code == 413
+    assert r.json()["message"] == "drama.mkv 파일은 17 GiB입니다. 영상은 최대 16 GiB까지 올릴 수 있습니다."
+    r = creator.request("POST", "/api/video-uploads", json={"name": "notes.txt", "size": 100})
+    assert r.status_code == 415 and "영상 파일(MP4, MKV, WebM, MOV, MPEG-TS, AVI)이 아닙니다" in r.json()["message"]
+    # a file named .mp4 that is not a video is refused when it is finished, and nothing is registered
+    r = creator.request("POST", "/api/video-uploads", json={"name": "fake.mp4", "size": 5})
+    uid = r.json()["id"]
+    creator.request("PUT", f"/api/video-uploads/{uid}", params={"offset": 0}, content=b"hello")
+    r = creator.request("POST", f"/api/video-uploads/{uid}/finish")
+    assert r.status_code == 400 and r.json()["message"].startswith(
+        "fake.mp4: 이 video 파일의 지문을 만들 수 없습니다"
+    ), r.text
+    assert creator.request("DELETE", f"/api/video-uploads/{uid}").status_code == 204
+    assert creator.request("GET", f"/api/video-uploads/{uid}").status_code == 404
+    page = creator.client.get("/creator/video")
+    assert page.status_code == 200 and "영상 등록" in page.text and 'data-chunk="8388608"' in page.text

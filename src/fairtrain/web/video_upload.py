@@ -1,0 +1,253 @@
+"""Resumable video uploads for creators: a video of many gigabytes arrives in chunks, each appended to a
+file under the data directory's ``uploads/video/<account>/<id>/``, so a reload or a dropped connection
+costs only the chunk in flight. The browser (``static/video-upload.js``) asks where the server is
+(``GET``), sends the rest from there (``PUT ?offset=``), and then asks for the work to be registered
+(``POST …/finish``): the video is fingerprinted in the application's worker processes (``web/cpu.py``,
+only the file's path crosses to them) and the file is deleted once registered: the registry keeps the
+fingerprint and the thumbnail strip, never the video.
+
+Caps: ``WebLimits.max_video_bytes`` (16 GiB) per video, refused when the upload is opened and again
+while chunks arrive; a chunk is at most ``WebLimits.video_chunk_bytes`` (each request body is bounded in
+memory by the BodyLimit middleware as every other one). Refusals answer ``{"detail", "message"}``:
+``message`` is the reason in the reader's language, for the page to show."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from fairtrain.core.errors import FairtrainError, localised
+from fairtrain.core.media import detect_media_type, media_type_by_name
+from fairtrain.services.registry import RegistryError, ShareSpec
+from fairtrain.services.registry.repertoire import translate_reason
+from fairtrain.web.api import Caller
+from fairtrain.web.cpu import CpuError
+from fairtrain.web.deps import language, require, web
+from fairtrain.web.errors import WebError, refusal
+from fairtrain.web.pages import render
+
+router = APIRouter()
+pages = APIRouter()
+
+_ID = re.compile(r"[0-9a-f]{24}")
+MIN_CHUNK_BYTES = 64 * 1024
+
+
+def _folder(state, p, upload_id: str) -> Path:
+    if not _ID.fullmatch(upload_id):
+        raise refusal(404, "No upload {id}: it may have finished or been discarded.", id=upload_id[:40])
+    folder = state.data_dir / "uploads" / "video" / str(p.account.id) / upload_id
+    if not (folder / "meta.json").is_file():
+        raise refusal(404, "No upload {id}: it may have finished or been discarded.", id=upload_id)
+    return folder
+
+
+def _meta(folder: Path) -> dict:
+    return json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+
+
+def _offset(folder: Path) -> int:
+    return (folder / "data.part").stat().st_size
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:g} GiB" if n >= 1024**3 else f"{n:,} B"
+
+
+def _answer(request: Request, exc: FairtrainError) -> JSONResponse:
+    """A refusal as JSON with the reason in the reader's language beside the English ``detail``."""
+    status = getattr(exc, "http_status", 400)
+    lang = language(request)
+    message = localised(exc, lang)
+    if message == str(exc):  # a registry refusal (e.g. a file FFmpeg cannot decode) in the importer's words
+        message = translate_reason(message, lang)
+    return JSONResponse(
+        {"detail": str(exc), "message": message},
+        status_code=status,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def _status(folder: Path, upload_id: str) -> dict:
+    meta = _meta(folder)
+    offset = _offset(folder)
+    return {
+        "id": upload_id,
+        "name": meta["name"],
+        "size": meta["size"],
+        "offset": offset,
+        "complete": offset == meta["size"],
+    }
+
+
+@router.post("/api/video-uploads", status_code=201, tags=["works"])
+def open_upload(
+    request: Request,
+    p: Caller,
+    name: Annotated[str, Body(min_length=1, max_length=200)],
+    size: Annotated[int, Body(ge=1)],
+    title: Annotated[str, Body(max_length=300)] = "",
+):
+    """Open a resumable upload of one video (its name and size in bytes); chunks follow with ``PUT``."""
+    require(p, "creator", what="uploading works")
+    state = web(request)
+    cap = state.limits.max_video_bytes
+    try:
+        if media_type_by_name(name) != "video" and not name.lower().endswith(".ts"):
+            raise refusal(415, "{name}: not a video file (MP4, MKV, WebM, MOV, MPEG-TS or AVI).", name=name)
+        if size > cap:
+            raise refusal(
+                413,
+                "{name} is {size}; a video may be at most {cap}.",
+                name=name,
+                size=_gib(size),
+                cap=_gib(cap),
+            )
+    except WebError as e:
+        return _answer(request, e)
+    upload_id = secrets.token_hex(12)
+    folder = state.data_dir / "uploads" / "video" / str(p.account.id) / upload_id
+    folder.mkdir(parents=True)
+    (folder / "data.part").touch()
+    meta = {"name": name, "size": size, "title": title}
+    (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    return {**_status(folder, upload_id), "chunk_bytes": state.limits.video_chunk_bytes}
+
+
+@router.get("/api/video-uploads/{upload_id}", tags=["works"])
+def upload_status(request: Request, p: Caller, upload_id: str):
+    """Where an upload stands: how many bytes the server holds (the offset to send from)."""
+    require(p, "creator", what="uploading works")
+    try:
+        return _status(_folder(web(request), p, upload_id), upload_id)
+    except WebError as e:
+        return _answer(request, e)
+
+
+def _append(folder: Path, offset: int, body: bytes, size: int) -> int:
+    """Append ``body`` at ``offset``, which must be where the file ends (under a lock: two tabs sending the
+    same chunk write it once); the new end."""
+    with open(folder / "data.part", "ab") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        end = os.fstat(f.fileno()).st_size
+        if offset != end:
+            e = refusal(
+                409, "The upload continues at byte {offset}, not {given}: send from there.", offset=end, given=offset
+            )
+            e.headers = {"Upload-Offset": str(end)}
+            raise e
+        if end + len(body) > size:
+            raise refusal(413, "More bytes than the {size} bytes announced.", size=size)
+        f.write(body)
+        f.flush()
+        return end + len(body)
+
+
+@router.put("/api/video-uploads/{upload_id}", tags=["works"])
+async def upload_chunk(request: Request, p: Caller, upload_id: str, offset: Annotated[int, Query(ge=0)]):
+    """One chunk (the raw bytes as the body), appended at ``offset``; answers the new offset. A chunk sent
+    from the wrong offset is refused with 409 and the right one (``Upload-Offset``)."""
+    require(p, "creator", what="uploading works")
+    state = web(request)
+    try:
+        folder = _folder(state, p, upload_id)
+        body = await request.body()  # bounded by the BodyLimit middleware, and here by the chunk size
+        if len(body) > state.limits.video_chunk_bytes:
+            raise refusal(413, "A chunk may be at most {cap} bytes.", cap=state.limits.video_chunk_bytes)
+        end = await run_in_threadpool(_append, folder, offset, body, _meta(folder)["size"])
+    except WebError as e:
+        return _answer(request, e)
+    return {"offset": end}
+
+
+def _register(path: Path, name: str, lang: str) -> tuple[bytes, str | None]:
+    """The video's registered fingerprint and ISCC, in a worker process (only the path is sent there)."""
+    from fairtrain.services.registry.registry import register_content
+
+    return register_content("video", path, name)
+
+
+@router.post("/api/video-uploads/{upload_id}/finish", tags=["works"])
+async def finish_upload(request: Request, p: Caller, upload_id: str):
+    """Register the uploaded video as a work of the creator, then delete the file."""
+    require(p, "creator", what="uploading works")
+    state = web(request)
+    lang = language(request)
+    try:
+        folder = _folder(state, p, upload_id)
+        meta = _meta(folder)
+        path = folder / "data.part"
+        if _offset(folder) != meta["size"]:
+            raise refusal(
+                409,
+                "The upload is not complete: {offset} of {size} bytes arrived.",
+                offset=_offset(folder),
+                size=meta["size"],
+            )
+        with open(path, "rb") as f:
+            head = f.read(8192)
+        if detect_media_type(head, meta["name"]) != "video":
+            raise refusal(415, "{name}: not a video file (MP4, MKV, WebM, MOV, MPEG-TS or AVI).", name=meta["name"])
+        # only the path crosses to the worker: the bytes budget does not apply, the time budget does
+        fingerprint, iscc = await state.cpu.run(meta["name"], 0, _register, path, meta["name"], lang)
+        title = meta["title"].strip() or Path(meta["name"]).stem or "video"
+        r = await run_in_threadpool(
+            state.registry.add_work,
+            title=title,
+            shares=[ShareSpec(p.account.holder_id, "author", Fraction(1))],
+            data=path,
+            file_name=meta["name"],
+            registered=("video", fingerprint, iscc),
+        )
+    except (WebError, CpuError, RegistryError) as e:
+        return _answer(request, e)
+    shutil.rmtree(folder, ignore_errors=True)  # the registry keeps the fingerprint, never the video
+    w = state.registry.work(r["work"])
+    return {
+        "file": meta["name"],
+        "ok": True,
+        "work": r["work"],
+        "created": r["created"],
+        "disputes": r["disputes"],
+        "title": w["title"],
+        "media_type": w["media_type"],
+        "iscc": w["iscc"],
+        "status": w["status"],
+    }
+
+
+@router.delete("/api/video-uploads/{upload_id}", status_code=204, tags=["works"])
+def discard_upload(request: Request, p: Caller, upload_id: str):
+    require(p, "creator", what="uploading works")
+    try:
+        shutil.rmtree(_folder(web(request), p, upload_id))
+    except WebError as e:
+        return _answer(request, e)
+    return None
+
+
+@pages.get("/creator/video", response_class=HTMLResponse)
+def video_page(request: Request, p: Caller, chunk: Annotated[int | None, Query(ge=MIN_CHUNK_BYTES)] = None):
+    """The creator's resumable video upload (``chunk``: smaller chunks for a slow or unreliable line)."""
+    require(p, "creator", what="the creator page")
+    limits = web(request).limits
+    size = min(chunk or limits.video_chunk_bytes, limits.video_chunk_bytes)
+    return render(
+        request,
+        "video_upload.html",
+        p,
+        chunk_bytes=size,
+        max_bytes=limits.max_video_bytes,
+        max_text=_gib(limits.max_video_bytes),
+    )
