@@ -17,6 +17,7 @@ from fairtrain.core.store.models import FingerprintRow, Work
 from fairtrain.services.registry import repertoire as rep
 from test_fingerprint_audio import synth_piece
 from test_fingerprint_video import FPS, encode, frames_of, write_wav
+from test_web_browser import browser, server  # noqa: F401 (fixtures of the browser test)
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +281,67 @@ def test_the_upload_refuses_a_video_over_the_cap_and_a_non_video_in_korean(datab
     assert creator.request("GET", f"/api/video-uploads/{uid}").status_code == 404
     page = creator.client.get("/creator/video")
     assert page.status_code == 200 and "영상 등록" in page.text and 'data-chunk="8388608"' in page.text
+
+
+def test_browser_resumes_a_video_upload_after_a_dropped_connection_and_a_reload(clips, request):
+    """In Korean, in Chromium: the upload starts, the connection drops after two chunks (the page says so),
+    the page is reloaded, the same file chosen again continues from the server's offset, and the work is
+    registered; axe finds nothing serious on the page."""
+    from test_web_browser import CHROMIUM, SHOTS
+    from test_web_words_browser import AXE, SERIOUS
+
+    if not CHROMIUM.exists() or not AXE.exists():
+        pytest.skip("Debian chromium or axe-core not installed")
+    base = request.getfixturevalue("server")
+    chrome = request.getfixturevalue("browser")
+    ctx = chrome.new_context(locale="ko-KR", extra_http_headers={"Accept-Language": "ko"}, bypass_csp=True)
+    page = ctx.new_page()
+    page.goto(base + "/signup?role=creator")
+    page.fill("#name", "김피디")
+    page.fill("#email", "pd-video@example.org")
+    page.fill("#password", "a long enough password")
+    page.click("#signup-submit")
+    page.wait_for_url(base + "/creator")
+    assert page.inner_text("#video-upload-link") == "영상 등록(큰 파일, 이어 올리기 가능)"
+    page.click("#video-upload-link")
+    page.wait_for_url(base + "/creator/video")
+    page.goto(base + "/creator/video?chunk=65536")  # small chunks, so a 0.5-MB clip takes several
+
+    sent = []
+
+    def drop_after_two(route):
+        if len(sent) < 2:
+            sent.append(route.request.url)
+            route.continue_()
+        else:
+            route.abort("connectionreset")
+
+    def chunks(url: str) -> bool:
+        return "/api/video-uploads/" in url and "offset=" in url
+
+    page.route(chunks, drop_after_two)
+    page.fill("#video-title", "옥상 위의 춤")
+    page.set_input_files("#video-file", str(clips["work"]))
+    page.wait_for_selector("#video-status.error")
+    assert (
+        page.inner_text("#video-status")
+        == "✗ 연결이 끊겼습니다. 같은 파일을 다시 선택하면 멈춘 곳부터 이어서 올립니다."
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "ko-video-upload-1-dropped.png"), full_page=True)
+    page.unroute(chunks)
+
+    page.reload()
+    page.fill("#video-title", "옥상 위의 춤")
+    page.set_input_files("#video-file", str(clips["work"]))
+    page.wait_for_selector("#video-status.ok", timeout=120_000)
+    assert page.evaluate("document.body.dataset.resumedAt") == str(2 * 65536)  # only the rest was sent
+    status = page.inner_text("#video-status")
+    assert status.startswith("✓ 작품 #") and status.endswith("(으)로 등록되었습니다: 옥상 위의 춤"), status
+    page.screenshot(path=str(SHOTS / "ko-video-upload-2-registered.png"), full_page=True)
+    page.add_script_tag(path=str(AXE))
+    assert page.evaluate(SERIOUS) == []
+    work = page.get_attribute("#video-status", "data-work")
+    page.goto(f"{base}/works/{work}")
+    assert "옥상 위의 춤" in page.inner_text("main")
+    ctx.close()
