@@ -4,6 +4,7 @@ thumbnail strip and the reservation page, all on small clips made here with the 
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import zipfile
@@ -256,6 +257,26 @@ def test_a_resumable_upload_survives_a_dropped_chunk_and_registers_the_video(dat
     assert app.state.web.registry.work(w["work"])["media_type"] == "video"
     with app.state.web.registry.engine.connect() as c:
         assert c.execute(select(Work.content_hash).where(Work.id == w["work"])).scalar_one() == content_hash(data)
+
+    # the work page and the public reservation page show the thumbnail strip the registry keeps
+    creator.client.cookies.set("ft_lang", "ko")
+    page = creator.client.get(f"/works/{w['work']}")
+    assert (
+        f'<img id="work-strip" class="strip" src="/works/{w["work"]}/strip.jpg" alt="영상의 장면들, 차례대로">'
+        in page.text
+    )
+    strip = creator.client.get(f"/works/{w['work']}/strip.jpg")
+    assert strip.status_code == 200 and strip.headers["content-type"] == "image/jpeg"
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(strip.content))
+    assert im.format == "JPEG" and im.size[0] > 4 * im.size[1]
+    reserve = creator.client.get(f"/r/w/{w['work']}")
+    assert reserve.status_code == 200 and 'id="r-strip"' in reserve.text and "옥상" in reserve.text
+    assert "tdm-reservation" in reserve.text
+    text = creator.request("POST", "/api/works", files=[("files", ("poem.txt", "바람 " * 300))]).json()["results"][0]
+    assert creator.client.get(f"/works/{text['work']}/strip.jpg").status_code == 404
+    assert 'id="work-strip"' not in creator.client.get(f"/works/{text['work']}").text
 
 
 def test_the_upload_refuses_a_video_over_the_cap_and_a_non_video_in_korean(database_url, tmp_path):

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import Path as FastPath
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from fairtrain.core.errors import FairtrainError, localised
@@ -235,6 +236,21 @@ def discard_upload(request: Request, p: Caller, upload_id: str):
     except WebError as e:
         return _answer(request, e)
     return None
+
+
+def strip_url(work: dict) -> str | None:
+    """Where a video work's thumbnail strip is served (None for other works)."""
+    return f"/works/{work['id']}/strip.jpg" if work.get("media_type") == "video" else None
+
+
+@pages.get("/works/{work_id}/strip.jpg", tags=["works"])
+def work_strip(request: Request, work_id: Annotated[int, FastPath(ge=1, le=2**62)]):
+    """A video work's thumbnail strip, from what the registry keeps with its fingerprint (public, like the
+    work page)."""
+    strip = web(request).registry.video_strip(work_id)
+    if strip is None:
+        raise refusal(404, "Work {id} has no thumbnail strip: it is not a video.", id=work_id)
+    return Response(strip, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @pages.get("/creator/video", response_class=HTMLResponse)

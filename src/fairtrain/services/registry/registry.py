@@ -699,6 +699,19 @@ class Registry:
             raise NotFound("work", text if org is None else f"{text} of organisation {org}")
         return next(iter(found))
 
+    def video_strip(self, work_id: int) -> bytes | None:
+        """The JPEG thumbnail strip kept with a video work's fingerprint (None: not a video, or none kept);
+        the registry keeps this and the fingerprint, never the video."""
+        with self.engine.connect() as c:
+            payload = c.execute(
+                select(FingerprintRow.payload).where(
+                    FingerprintRow.work_id == work_id, FingerprintRow.modality == "video"
+                )
+            ).scalar()
+        if payload is None:
+            return None
+        return getattr(codec.loads(payload), "strip", b"") or None
+
     def work(self, work_id: int) -> dict:
         with self.engine.connect() as c:
             w = c.execute(select(Work.__table__).where(Work.id == work_id)).first()
