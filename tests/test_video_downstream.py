@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from fairtrain.core.store.models import FingerprintRow, Work
 from fairtrain.services.registry import repertoire as rep
 from test_fingerprint_audio import synth_piece
 from test_fingerprint_video import FPS, encode, frames_of, write_wav
+from test_signals_embed import es256  # noqa: F401 (fixture)
 from test_web_browser import browser, server  # noqa: F401 (fixtures of the browser test)
 
 
@@ -366,3 +368,62 @@ def test_browser_resumes_a_video_upload_after_a_dropped_connection_and_a_reload(
     page.goto(f"{base}/works/{work}")
     assert "옥상 위의 춤" in page.inner_text("main")
     ctx.close()
+
+
+# --- signals: XMP (and C2PA) in copies of MP4 and MOV files ------------------------------------------------
+
+
+def _ffprobe_xmp(path: Path) -> str:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-export_xmp", "1", "-show_entries", "format_tags=xmp", "-of", "json", str(path)],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(out.stdout)["format"].get("tags", {}).get("xmp", "")
+
+
+def _stream_hash(path: Path) -> str:
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0", "-c", "copy", "-f", "streamhash", "-"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return out.stdout.decode()
+
+
+@pytest.mark.parametrize("container", ["mp4", "mov"])
+def test_xmp_and_c2pa_go_into_a_copy_of_an_mp4_or_mov_without_touching_the_media(clips, tmp_path, es256, container):
+    from fairtrain.core.signals import crosswalk
+    from fairtrain.core.signals import embed as E
+    from test_signals_embed import CASES, _read_c2pa, _training_entries
+
+    creds, _ = es256
+    _, policy, dmi, _ = CASES[2]
+    src = tmp_path / f"programme.{container}"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clips["work"]), "-c", "copy", str(src)], check=True, timeout=60)
+    original = src.read_bytes()
+    out = E.embed_file(src, tmp_path / "out" / src.name, policy, creds)
+    data = out.read_bytes()
+    assert src.read_bytes() == original  # the original is untouched
+    assert _stream_hash(out) == _stream_hash(src)  # every audio and video packet as it was
+    xmp = _ffprobe_xmp(out)  # an independent reader: FFmpeg's own MP4/MOV demuxer
+    assert crosswalk.IPTC_DMI_PREFIX + dmi in xmp and "유료 이용허락 필요" in xmp and policy.policy_url in xmp
+    report = _read_c2pa(data, "video/quicktime" if container == "mov" else "video/mp4")
+    assert report["validation_state"] == "Valid"
+    assert _training_entries(report)
+    # signing again merges: one XMP packet, the same properties, nothing duplicated
+    again = E.embed_xmp(E.embed_xmp(original, policy), policy)
+    from fairtrain.core.signals import _bmff_xmp
+
+    packet = _bmff_xmp.read_xmp(again)
+    assert packet.count("<plus:DataMining>") == 1 and crosswalk.IPTC_DMI_PREFIX + dmi in packet
+
+
+def test_videos_without_an_xmp_carrier_are_refused_with_the_reason(clips, tmp_path):
+    from fairtrain.core.signals import embed as E
+    from test_signals_embed import CASES
+
+    with pytest.raises(E.EmbedError, match=r"unrelated.webm: XMP is written into MP4, M4V and MOV videos only"):
+        E.embed_file(clips["unrelated"], tmp_path / "copy.webm", CASES[2][1])

@@ -8,7 +8,9 @@ Two carriers, written in this order so the second seals the first:
 2. a signed C2PA manifest carrying a ``cawg.training-mining`` assertion (CAWG 1.1), made with
    ``c2pa-python``. The manifest's hash binding covers the XMP written in step 1.
 
-JPEG, PNG and WebP are supported. The originals are never modified.
+JPEG, PNG and WebP are supported; MP4, M4V and MOV videos get the XMP (in a top-level ``uuid`` box,
+``_bmff_xmp``) and, given credentials, the C2PA manifest too (``video/mp4``); Matroska/WebM and MPEG-TS
+have no XMP carrier and are refused with that reason. The originals are never modified.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def embed_xmp(data: bytes, policy: SignalPolicy, *, name: str = "<bytes>") -> by
     import pyexiv2
 
     if sniff_mime(data) is None:
-        raise EmbedError(f"{name}: not a JPEG, PNG or WebP image")
+        return _embed_video_xmp(data, policy, name)
     pyexiv2.set_log_level(4)  # errors come back as exceptions; keep Exiv2's own log quiet
     try:
         with pyexiv2.ImageData(data) as img:
@@ -165,13 +167,36 @@ def embed_xmp(data: bytes, policy: SignalPolicy, *, name: str = "<bytes>") -> by
         raise EmbedError(f"{name}: cannot write XMP: {e}") from None
 
 
+def _embed_video_xmp(data: bytes, policy: SignalPolicy, name: str) -> bytes:
+    """An MP4/M4V/MOV copy with the XMP in its ``uuid`` box (``_bmff_xmp``); other videos are refused with
+    the reason: Matroska/WebM and MPEG-TS have no XMP carrier, AVI's is not written."""
+    from fairtrain.core.media import detect_media_type
+    from fairtrain.core.signals import _bmff_xmp
+
+    if _bmff_xmp.is_bmff(data):
+        try:
+            return _bmff_xmp.embed(data, xmp_properties(policy))
+        except _bmff_xmp.BoxError as e:
+            raise EmbedError(f"{name}: cannot write XMP: {e}") from None
+    if detect_media_type(data[:8192], name) == "video":
+        raise EmbedError(
+            f"{name}: XMP is written into MP4, M4V and MOV videos only "
+            "(Matroska/WebM and MPEG-TS have no place for it; AVI's is not supported)"
+        )
+    raise EmbedError(f"{name}: not a JPEG, PNG or WebP image, nor an MP4, M4V or MOV video")
+
+
 def embed_c2pa(data: bytes, policy: SignalPolicy, credentials: C2paCredentials, *, name: str = "<bytes>") -> bytes:
     """``data`` with a signed C2PA manifest holding the ``cawg.training-mining`` assertion."""
     import c2pa
 
-    mime = sniff_mime(data)
+    from fairtrain.core.signals import _bmff_xmp
+
+    mime = sniff_mime(data) or (
+        ("video/quicktime" if data[8:12] == b"qt  " else "video/mp4") if _bmff_xmp.is_bmff(data) else None
+    )
     if mime is None:
-        raise EmbedError(f"{name}: not a JPEG, PNG or WebP image")
+        raise EmbedError(f"{name}: not a JPEG, PNG or WebP image, nor an MP4, M4V or MOV video")
     try:
         alg = c2pa.C2paSigningAlg[credentials.algorithm.upper()]
     except KeyError:
