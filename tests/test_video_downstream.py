@@ -394,7 +394,7 @@ def _stream_hash(path: Path) -> str:
 
 
 @pytest.mark.parametrize("container", ["mp4", "mov"])
-def test_xmp_and_c2pa_go_into_a_copy_of_an_mp4_or_mov_without_touching_the_media(clips, tmp_path, es256, container):
+def test_xmp_and_c2pa_go_into_a_copy_of_an_mp4_or_mov_without_touching_the_media(clips, tmp_path, es256, container):  # noqa: F811
     from fairtrain.core.signals import crosswalk
     from fairtrain.core.signals import embed as E
     from test_signals_embed import CASES, _read_c2pa, _training_entries
