@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from fairtrain.core.store.models import FingerprintRow, Work
 from fairtrain.services.registry import repertoire as rep
+from test_clearance import world  # noqa: F401 (fixture)
 from test_fingerprint_audio import synth_piece
 from test_fingerprint_video import FPS, encode, frames_of, write_wav
 from test_signals_embed import es256  # noqa: F401 (fixture)
@@ -427,3 +428,47 @@ def test_videos_without_an_xmp_carrier_are_refused_with_the_reason(clips, tmp_pa
 
     with pytest.raises(E.EmbedError, match=r"unrelated.webm: XMP is written into MP4, M4V and MOV videos only"):
         E.embed_file(clips["unrelated"], tmp_path / "copy.webm", CASES[2][1])
+
+
+# --- distribution weighted by the minutes a usage report gives ---------------------------------------------
+
+
+def test_a_usage_report_in_minutes_splits_the_licence_money_by_minutes(world):  # noqa: F811
+    run, env, tmp, manifest = world
+    run(
+        "clear",
+        manifest,
+        "--snapshot",
+        tmp / "snap",
+        "--licensee",
+        "acme-ai",
+        "--purpose",
+        "train-genai",
+        "--out",
+        tmp / "c",
+    )
+    ids = json.loads(run("licences", "request", tmp / "c" / "licence-quote.json", "--json").stdout)["licences"]
+    run("keys", "create", "--name", "holder-1")
+    run("licences", "accept", ids[0], "--as", "holder:1")
+    (inv,) = json.loads(run("invoices", "--json").stdout)
+    run("payments", "record", inv["id"], "--amount", "60000", "--currency", "KRW", "--reference", "BANK-1")
+    minutes = tmp / "minutes.json"
+    minutes.write_text(json.dumps({"1": "12.5", "2": 37.5}))  # 12.5 and 37.5 minutes: a 1:3 split
+    base = ["usage", "report", "--licensee", "acme-ai", "--model", "acme-v", "--version", "1", "--licence", ids[0]]
+    weights = tmp / "weights.json"
+    weights.write_text(json.dumps({"1": 1, "2": 1}))
+    r = run(*base, "--idempotency-key", "k0", "--minutes", minutes, "--weights", weights, code=2)
+    assert "not both" in r.output
+    bad = tmp / "bad.json"
+    bad.write_text(json.dumps({"1": "-3"}))
+    r = run(*base, "--idempotency-key", "k1", "--minutes", bad, code=1)
+    assert "minutes of work 1" in str(r.exception) or "minutes of work 1" in r.output
+    filed = json.loads(run(*base, "--idempotency-key", "k2", "--minutes", minutes, "--json").stdout)
+    assert not filed["duplicate"]
+    run("log", "sign")
+    entry = [e for e in json.loads(run("log", "show", "--json").stdout)["entries"] if e["kind"] == "usage-report"][0]
+    assert entry["body"]["minutes"] == {"1": "12.5", "2": "37.5"}
+    dist = json.loads(run("distribute", "--period", "2026-01-01..2026-12-31", "--json").stdout)
+    st = json.loads(run("statements", "--run", dist["run"], "--holder", "Keeper", "--recompute").stdout)
+    assert st["recomputed"]["identical"]
+    assert {ln["work"]: ln["gross"] for ln in st["lines"]} == {"1": 15000, "2": 45000}  # 750 s : 2250 s
