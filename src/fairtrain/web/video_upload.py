@@ -39,7 +39,7 @@ from fairtrain.web.errors import WebError, refusal
 from fairtrain.web.pages import render
 
 router = APIRouter()
-pages = APIRouter()
+pages = APIRouter(include_in_schema=False)
 
 _ID = re.compile(r"[0-9a-f]{24}")
 MIN_CHUNK_BYTES = 64 * 1024
