@@ -345,6 +345,20 @@ def test_the_upload_refuses_a_video_over_the_cap_and_a_non_video_in_korean(datab
     ), r.text
     assert creator.request("DELETE", f"/api/video-uploads/{uid}").status_code == 204
     assert creator.request("GET", f"/api/video-uploads/{uid}").status_code == 404
+    # at most three unfinished uploads; one untouched for a week is removed, which makes room again
+    ids = [
+        creator.request("POST", "/api/video-uploads", json={"name": f"ep{i}.mp4", "size": 10}).json()["id"]
+        for i in range(3)
+    ]
+    r = creator.request("POST", "/api/video-uploads", json={"name": "ep4.mp4", "size": 10})
+    assert r.status_code == 409 and r.json()["message"].startswith("끝나지 않은 영상 업로드가 3개 있습니다")
+    import os
+    import time
+
+    stale = next((tmp_path / "data" / "uploads" / "video").rglob(f"{ids[0]}/data.part"))
+    os.utime(stale, (time.time() - 8 * 24 * 3600,) * 2)
+    assert creator.request("POST", "/api/video-uploads", json={"name": "ep4.mp4", "size": 10}).status_code == 201
+    assert creator.request("GET", f"/api/video-uploads/{ids[0]}").status_code == 404
     page = creator.client.get("/creator/video")
     assert page.status_code == 200 and "영상 등록" in page.text and 'data-chunk="8388608"' in page.text
 

@@ -7,7 +7,8 @@ only the file's path crosses to them) and the file is deleted once registered: t
 fingerprint and the thumbnail strip, never the video.
 
 Caps: ``WebLimits.max_video_bytes`` (16 GiB) per video, refused when the upload is opened and again
-while chunks arrive; a chunk is at most ``WebLimits.video_chunk_bytes`` (each request body is bounded in
+while chunks arrive; at most :data:`MAX_OPEN_UPLOADS` unfinished uploads per account, and one untouched
+for a week is removed; a chunk is at most ``WebLimits.video_chunk_bytes`` (each request body is bounded in
 memory by the BodyLimit middleware as every other one). Refusals answer ``{"detail", "message"}``:
 ``message`` is the reason in the reader's language, for the page to show."""
 
@@ -19,6 +20,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +34,7 @@ from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.core.media import detect_media_type, media_type_by_name
 from fairtrain.services.registry import RegistryError, ShareSpec
 from fairtrain.services.registry.repertoire import translate_reason
-from fairtrain.web.api import Caller
+from fairtrain.web.api import Caller, _limit
 from fairtrain.web.cpu import CpuError
 from fairtrain.web.deps import language, require, web
 from fairtrain.web.errors import WebError, refusal
@@ -43,6 +45,27 @@ pages = APIRouter(include_in_schema=False)
 
 _ID = re.compile(r"[0-9a-f]{24}")
 MIN_CHUNK_BYTES = 64 * 1024
+MAX_OPEN_UPLOADS = 3  # unfinished uploads per account (each may hold up to max_video_bytes on disk)
+STALE_SECONDS = 7 * 24 * 3600  # an upload untouched for a week is removed
+
+
+def _open_uploads(mine: Path) -> list[Path]:
+    """The account's unfinished uploads, after removing those untouched for :data:`STALE_SECONDS`."""
+    if not mine.is_dir():
+        return []
+    now = time.time()
+    out = []
+    for folder in mine.iterdir():
+        part = folder / "data.part"
+        try:
+            touched = part.stat().st_mtime
+        except OSError:
+            touched = 0.0
+        if now - touched > STALE_SECONDS:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            out.append(folder)
+    return out
 
 
 def _folder(state, p, upload_id: str) -> Path:
@@ -117,8 +140,19 @@ def open_upload(
             )
     except WebError as e:
         return _answer(request, e)
+    mine = state.data_dir / "uploads" / "video" / str(p.account.id)
+    try:
+        _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+        if len(_open_uploads(mine)) >= MAX_OPEN_UPLOADS:
+            raise refusal(
+                409,
+                "You have {n} unfinished video uploads: finish or discard one before starting another.",
+                n=MAX_OPEN_UPLOADS,
+            )
+    except WebError as e:
+        return _answer(request, e)
     upload_id = secrets.token_hex(12)
-    folder = state.data_dir / "uploads" / "video" / str(p.account.id) / upload_id
+    folder = mine / upload_id
     folder.mkdir(parents=True)
     (folder / "data.part").touch()
     meta = {"name": name, "size": size, "title": title}
