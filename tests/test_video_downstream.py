@@ -470,6 +470,8 @@ def test_xmp_and_c2pa_go_into_a_copy_of_an_mp4_or_mov_without_touching_the_media
     report = _read_c2pa(data, "video/quicktime" if container == "mov" else "video/mp4")
     assert report["validation_state"] == "Valid"
     assert _training_entries(report)
+    # the file-to-file copy (streamed) and the in-memory one write the same bytes
+    assert E.embed_file(src, tmp_path / "plain" / src.name, policy).read_bytes() == E.embed_xmp(original, policy)
     # signing again merges: one XMP packet, the same properties, nothing duplicated
     again = E.embed_xmp(E.embed_xmp(original, policy), policy)
     from fairtrain.core.signals import _bmff_xmp

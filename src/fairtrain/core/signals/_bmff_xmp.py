@@ -12,7 +12,9 @@ Matroska/WebM and MPEG-TS have no XMP carrier; AVI's (a RIFF ``_PMX`` chunk) is 
 
 from __future__ import annotations
 
+import os
 import struct
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import defusedxml.ElementTree as SafeET
@@ -39,17 +41,18 @@ def is_bmff(data: bytes) -> bool:
     return len(data) >= 12 and data[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
 
 
-def top_level_boxes(data: bytes) -> list[tuple[int, int, bytes]]:
-    """``(start, size, type)`` of every top-level box; a file that does not parse to its end is refused."""
-    out, pos, n = [], 0, len(data)
+def _boxes(read, n: int) -> list[tuple[int, int, bytes]]:
+    """``(start, size, type)`` of every top-level box, reading only their headers (``read(pos, k)``); a file
+    that does not parse to its end is refused."""
+    out, pos = [], 0
     while pos < n:
         if pos + 8 > n:
             raise BoxError(f"a box header is cut off at byte {pos}")
-        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        size, kind = struct.unpack(">I4s", read(pos, 8))
         if size == 1:
             if pos + 16 > n:
                 raise BoxError(f"a large box header is cut off at byte {pos}")
-            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
+            size = struct.unpack(">Q", read(pos + 8, 8))[0]
         elif size == 0:
             size = n - pos
         if size < 8 or pos + size > n:
@@ -59,17 +62,22 @@ def top_level_boxes(data: bytes) -> list[tuple[int, int, bytes]]:
     return out
 
 
-def _xmp_boxes(data: bytes, boxes) -> list[tuple[int, int]]:
+def top_level_boxes(data: bytes) -> list[tuple[int, int, bytes]]:
+    return _boxes(lambda pos, k: data[pos : pos + k], len(data))
+
+
+def _xmp_boxes(read, boxes) -> list[tuple[int, int]]:
     return [
         (start, size)
         for start, size, kind in boxes
-        if kind == b"uuid" and data[start + 8 : start + 24] == XMP_UUID and size >= 24
+        if kind == b"uuid" and size >= 24 and read(start + 8, 16) == XMP_UUID
     ]
 
 
 def read_xmp(data: bytes) -> str | None:
     """The XMP packet of the file's XMP ``uuid`` box (None without one)."""
-    found = _xmp_boxes(data, top_level_boxes(data))
+    read = lambda pos, k: data[pos : pos + k]  # noqa: E731
+    found = _xmp_boxes(read, top_level_boxes(data))
     if not found:
         return None
     start, size = found[-1]
@@ -119,24 +127,56 @@ def _packet(existing: str | None, props: dict[str, object]) -> bytes:
     ).encode("utf-8")
 
 
-def embed(data: bytes, props: dict[str, object]) -> bytes:
-    """``data`` with ``props`` in its XMP ``uuid`` box (see the module docstring for where and why)."""
-    boxes = top_level_boxes(data)
-    old = _xmp_boxes(data, boxes)
-    existing = data[old[-1][0] + 24 : old[-1][0] + old[-1][1]].decode("utf-8", "replace") if old else None
+def _plan(read, n: int, props: dict[str, object]) -> tuple[list[tuple[int, bytes]], int, bytes]:
+    """What writing ``props`` changes: byte patches ``(offset, bytes)``, where the file is cut, the box to append."""
+    boxes = _boxes(read, n)
+    old = _xmp_boxes(read, boxes)
+    existing = read(old[-1][0] + 24, old[-1][1] - 24).decode("utf-8", "replace") if old else None
     packet = _packet(existing, props)
     box = struct.pack(">I4s", 24 + len(packet), b"uuid") + XMP_UUID + packet
-    out = bytearray(data)
-    end = len(data)
+    patches: list[tuple[int, bytes]] = []
     last_start, last_size, _ = boxes[-1]
-    if data[last_start : last_start + 4] == b"\0\0\0\0":  # "to the end of the file": say its size, or it
-        if last_size > 0xFFFFFFFF:  # would swallow the new box
+    if read(last_start, 4) == b"\0\0\0\0":  # "to the end of the file": say its size, or it would swallow the box
+        if last_size > 0xFFFFFFFF:
             raise BoxError("the last box runs to the end of the file and is too large to give a 32-bit size")
-        out[last_start : last_start + 4] = struct.pack(">I", last_size)
+        patches.append((last_start, struct.pack(">I", last_size)))
+    end = n
     for start, size in reversed(old):
-        if start + size == end:  # the last box: cut it off and append the new one in its place
-            del out[start:end]
+        if start + size == end:  # the last box: cut it off, the new one takes its place
             end = start
         else:  # elsewhere: it becomes free space of the same size, so nothing after it moves
-            out[start + 4 : start + 8] = b"free"
+            patches.append((start + 4, b"free"))
+    return [(at, b) for at, b in patches if at < end], end, box
+
+
+def embed(data: bytes, props: dict[str, object]) -> bytes:
+    """``data`` with ``props`` in its XMP ``uuid`` box (see the module docstring for where and why)."""
+    patches, end, box = _plan(lambda pos, k: data[pos : pos + k], len(data), props)
+    out = bytearray(data[:end])
+    for at, b in patches:
+        out[at : at + len(b)] = b
     return bytes(out) + box
+
+
+def embed_file(source: Path, dest: Path, props: dict[str, object]) -> None:
+    """:func:`embed` from file to file, streamed: only box headers and the old XMP packet are read into
+    memory, the rest is copied in blocks (a video of many gigabytes is signed in constant memory)."""
+    with open(source, "rb") as src:
+
+        def read(pos: int, k: int) -> bytes:
+            src.seek(pos)
+            return src.read(k)
+
+        n = os.fstat(src.fileno()).st_size
+        patches, end, box = _plan(read, n, props)
+        src.seek(0)
+        with open(dest, "wb") as out:
+            left = end
+            while left > 0 and (block := src.read(min(left, 1 << 20))):
+                out.write(block)
+                left -= len(block)
+            for at, b in patches:
+                out.seek(at)
+                out.write(b)
+            out.seek(end)
+            out.write(box)

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairtrain.core.errors import InvalidInput
-from fairtrain.core.files import write_atomic
+from fairtrain.core.files import atomic_file, write_atomic
 from fairtrain.core.i18n import translator
-from fairtrain.core.signals import crosswalk
+from fairtrain.core.signals import _bmff_xmp, crosswalk
 from fairtrain.core.signals.render import SignalPolicy, describe_offer, describe_value
 from fairtrain.core.vocab import Category, Value
 
@@ -171,7 +171,6 @@ def _embed_video_xmp(data: bytes, policy: SignalPolicy, name: str) -> bytes:
     """An MP4/M4V/MOV copy with the XMP in its ``uuid`` box (``_bmff_xmp``); other videos are refused with
     the reason: Matroska/WebM and MPEG-TS have no XMP carrier, AVI's is not written."""
     from fairtrain.core.media import detect_media_type
-    from fairtrain.core.signals import _bmff_xmp
 
     if _bmff_xmp.is_bmff(data):
         try:
@@ -188,12 +187,22 @@ def _embed_video_xmp(data: bytes, policy: SignalPolicy, name: str) -> bytes:
 
 def embed_c2pa(data: bytes, policy: SignalPolicy, credentials: C2paCredentials, *, name: str = "<bytes>") -> bytes:
     """``data`` with a signed C2PA manifest holding the ``cawg.training-mining`` assertion."""
+    out = io.BytesIO()
+    _sign_c2pa(data[:16], io.BytesIO(data), out, policy, credentials, name)
+    return out.getvalue()
+
+
+def _sign_c2pa_stream(head: bytes, source: Path, dest: Path, policy, credentials, name: str) -> None:
+    with open(source, "rb") as src, open(dest, "wb") as out:
+        _sign_c2pa(head, src, out, policy, credentials, name)
+
+
+def _sign_c2pa(head: bytes, source, dest, policy: SignalPolicy, credentials: C2paCredentials, name: str) -> None:
+    """Sign a manifest holding the ``cawg.training-mining`` assertion from the ``source`` stream into ``dest``."""
     import c2pa
 
-    from fairtrain.core.signals import _bmff_xmp
-
-    mime = sniff_mime(data) or (
-        ("video/quicktime" if data[8:12] == b"qt  " else "video/mp4") if _bmff_xmp.is_bmff(data) else None
+    mime = sniff_mime(head) or (
+        ("video/quicktime" if head[8:12] == b"qt  " else "video/mp4") if _bmff_xmp.is_bmff(head) else None
     )
     if mime is None:
         raise EmbedError(f"{name}: not a JPEG, PNG or WebP image, nor an MP4, M4V or MOV video")
@@ -218,9 +227,7 @@ def embed_c2pa(data: bytes, policy: SignalPolicy, credentials: C2paCredentials, 
         with signer, c2pa.Builder(manifest, context=c2pa.Context(settings=settings)) as builder:
             # The creator's file is the parent: this manifest records a metadata edit of it.
             builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
-            out = io.BytesIO()
-            builder.sign(signer, mime, io.BytesIO(data), out)
-            return out.getvalue()
+            builder.sign(signer, mime, source, dest)
     except c2pa.C2paError as e:
         raise EmbedError(f"{name}: cannot sign a C2PA manifest: {e}") from None
 
@@ -239,6 +246,13 @@ def embed_file(
     if out.exists() and src.exists() and out.resolve() == src.resolve():
         raise EmbedError(f"{src}: refusing to overwrite the original; give another destination")
     try:
+        with open(src, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise EmbedError(f"{src}: cannot read: {e.strerror or e}") from None
+    if sniff_mime(head) is None and _bmff_xmp.is_bmff(head):
+        return _embed_video_file(src, out, policy, credentials)
+    try:
         data = src.read_bytes()
     except OSError as e:
         raise EmbedError(f"{src}: cannot read: {e.strerror or e}") from None
@@ -246,6 +260,29 @@ def embed_file(
     if credentials is not None:
         data = embed_c2pa(data, policy, credentials, name=str(src))
     return write_atomic(out, data, fsync=True)
+
+
+def _embed_video_file(src: Path, out: Path, policy: SignalPolicy, credentials: C2paCredentials | None) -> Path:
+    """An MP4/M4V/MOV copy, streamed from file to file: the XMP box appended, then (given credentials) the
+    C2PA manifest signed from one file stream into another; the video is never held in memory."""
+    with atomic_file(out) as tmp:
+        xmp_done = tmp.with_name(tmp.name + ".xmp") if credentials is not None else tmp
+        try:
+            _bmff_xmp.embed_file(src, xmp_done, xmp_properties(policy))
+            if credentials is not None:
+                with open(xmp_done, "rb") as head_file:
+                    head = head_file.read(16)
+                _sign_c2pa_stream(head, xmp_done, tmp, policy, credentials, str(src))
+        except _bmff_xmp.BoxError as e:
+            raise EmbedError(f"{src}: cannot write XMP: {e}") from None
+        except OSError as e:
+            raise EmbedError(f"{src}: cannot write the copy: {e.strerror or e}") from None
+        finally:
+            if xmp_done != tmp:
+                xmp_done.unlink(missing_ok=True)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+    return out
 
 
 def embed_files(
