@@ -261,6 +261,18 @@ def test_was_my_video_used_through_the_cli_and_the_used_page(published_video, cl
 # --- the creator's resumable video upload -------------------------------------------------------------------
 
 
+def _finished(session, uid: str, timeout: float = 120.0) -> dict:
+    """The upload's status once its background registration has ended."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        st = session.request("GET", f"/api/video-uploads/{uid}").json()
+        if st["state"] in ("done", "failed") or time.monotonic() > deadline:
+            return st
+        time.sleep(0.2)
+
+
 def test_a_resumable_upload_survives_a_dropped_chunk_and_registers_the_video(database_url, clips, tmp_path):
     from web_helpers import Session, make_app
 
@@ -292,9 +304,12 @@ def test_a_resumable_upload_survives_a_dropped_chunk_and_registers_the_video(dat
     while off < len(data):
         off = put(creator, off, data[off : off + chunk]).json()["offset"]
     assert off == len(data)
-    done = creator.request("POST", f"/api/video-uploads/{uid}/finish")
-    assert done.status_code == 200, done.text
-    w = done.json()
+    started = creator.request("POST", f"/api/video-uploads/{uid}/finish")
+    assert started.status_code == 202 and started.json()["state"] in ("fingerprinting", "done"), started.text
+    done = _finished(creator, uid)
+    assert done["state"] == "done", done
+    w = done["result"]
+    assert put(creator, len(data), b"x").status_code == 409  # nothing more goes into a finished upload
     assert w["ok"] and w["media_type"] == "video" and w["title"] == "옥상" and w["iscc"].startswith("ISCC:EM")
     assert not list((tmp_path / "data" / "uploads" / "video").rglob("data.part"))  # the video is not kept
     from fairtrain.services.registry.registry import content_hash
@@ -339,10 +354,10 @@ def test_the_upload_refuses_a_video_over_the_cap_and_a_non_video_in_korean(datab
     r = creator.request("POST", "/api/video-uploads", json={"name": "fake.mp4", "size": 5})
     uid = r.json()["id"]
     creator.request("PUT", f"/api/video-uploads/{uid}", params={"offset": 0}, content=b"hello")
-    r = creator.request("POST", f"/api/video-uploads/{uid}/finish")
-    assert r.status_code == 400 and r.json()["message"].startswith(
-        "fake.mp4: 이 video 파일의 지문을 만들 수 없습니다"
-    ), r.text
+    assert creator.request("POST", f"/api/video-uploads/{uid}/finish").status_code == 202
+    failed = _finished(creator, uid)
+    assert failed["state"] == "failed" and not failed["result"]["ok"]
+    assert failed["result"]["message"].startswith("fake.mp4: 이 video 파일의 지문을 만들 수 없습니다"), failed
     assert creator.request("DELETE", f"/api/video-uploads/{uid}").status_code == 204
     assert creator.request("GET", f"/api/video-uploads/{uid}").status_code == 404
     # at most three unfinished uploads; one untouched for a week is removed, which makes room again
@@ -355,8 +370,8 @@ def test_the_upload_refuses_a_video_over_the_cap_and_a_non_video_in_korean(datab
     import os
     import time
 
-    stale = next((tmp_path / "data" / "uploads" / "video").rglob(f"{ids[0]}/data.part"))
-    os.utime(stale, (time.time() - 8 * 24 * 3600,) * 2)
+    for f in next((tmp_path / "data" / "uploads" / "video").rglob(ids[0])).iterdir():
+        os.utime(f, (time.time() - 8 * 24 * 3600,) * 2)
     assert creator.request("POST", "/api/video-uploads", json={"name": "ep4.mp4", "size": 10}).status_code == 201
     assert creator.request("GET", f"/api/video-uploads/{ids[0]}").status_code == 404
     page = creator.client.get("/creator/video")

@@ -2,9 +2,12 @@
 file under the data directory's ``uploads/video/<account>/<id>/``, so a reload or a dropped connection
 costs only the chunk in flight. The browser (``static/video-upload.js``) asks where the server is
 (``GET``), sends the rest from there (``PUT ?offset=``), and then asks for the work to be registered
-(``POST …/finish``): the video is fingerprinted in the application's worker processes (``web/cpu.py``,
-only the file's path crosses to them) and the file is deleted once registered: the registry keeps the
-fingerprint and the thumbnail strip, never the video.
+(``POST …/finish``, answered at once): the video is fingerprinted in the background, in the
+application's worker processes (``web/cpu.py``; only the file's path crosses to them, within a time
+budget that grows with the file), and ``GET`` says ``fingerprinting`` until the outcome is in
+``result.json``; the file is deleted once registered: the registry keeps the fingerprint and the
+thumbnail strip, never the video. A server restart mid-way leaves the upload ``complete``, and asking
+to finish it again starts over.
 
 Caps: ``WebLimits.max_video_bytes`` (16 GiB) per video, refused when the upload is opened and again
 while chunks arrive; at most :data:`MAX_OPEN_UPLOADS` unfinished uploads per account, and one untouched
@@ -14,12 +17,14 @@ memory by the BodyLimit middleware as every other one). Refusals answer ``{"deta
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -31,6 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from fairtrain.core.errors import FairtrainError, localised
+from fairtrain.core.files import write_atomic
 from fairtrain.core.media import detect_media_type, media_type_by_name
 from fairtrain.services.registry import RegistryError, ShareSpec
 from fairtrain.services.registry.repertoire import translate_reason
@@ -45,6 +51,7 @@ pages = APIRouter(include_in_schema=False)
 
 _ID = re.compile(r"[0-9a-f]{24}")
 MIN_CHUNK_BYTES = 64 * 1024
+SECONDS_PER_GIB = 300.0  # fingerprinting budget per GiB of video, on top of the upload budget
 MAX_OPEN_UPLOADS = 3  # unfinished uploads per account (each may hold up to max_video_bytes on disk)
 STALE_SECONDS = 7 * 24 * 3600  # an upload untouched for a week is removed
 
@@ -56,14 +63,10 @@ def _open_uploads(mine: Path) -> list[Path]:
     now = time.time()
     out = []
     for folder in mine.iterdir():
-        part = folder / "data.part"
-        try:
-            touched = part.stat().st_mtime
-        except OSError:
-            touched = 0.0
+        touched = max((f.stat().st_mtime for f in folder.iterdir() if f.is_file()), default=0.0)
         if now - touched > STALE_SECONDS:
             shutil.rmtree(folder, ignore_errors=True)
-        else:
+        elif not (folder / "result.json").exists():  # a finished one no longer counts
             out.append(folder)
     return out
 
@@ -92,27 +95,26 @@ def _gib(n: int) -> str:
 def _answer(request: Request, exc: FairtrainError) -> JSONResponse:
     """A refusal as JSON with the reason in the reader's language beside the English ``detail``."""
     status = getattr(exc, "http_status", 400)
-    lang = language(request)
-    message = localised(exc, lang)
-    if message == str(exc):  # a registry refusal (e.g. a file FFmpeg cannot decode) in the importer's words
-        message = translate_reason(message, lang)
     return JSONResponse(
-        {"detail": str(exc), "message": message},
+        {"detail": str(exc), "message": _said(exc, language(request))},
         status_code=status,
         headers=getattr(exc, "headers", None),
     )
 
 
 def _status(folder: Path, upload_id: str) -> dict:
+    """Where an upload stands: ``uploading`` (``offset`` of ``size`` bytes here), ``complete`` (all here, not
+    yet registered), ``fingerprinting``, ``done`` (``result`` names the work) or ``failed`` (``result`` says why)."""
     meta = _meta(folder)
+    out = {"id": upload_id, "name": meta["name"], "size": meta["size"]}
+    if (folder / "result.json").is_file():
+        result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        return {**out, "offset": meta["size"], "state": "done" if result["ok"] else "failed", "result": result}
     offset = _offset(folder)
-    return {
-        "id": upload_id,
-        "name": meta["name"],
-        "size": meta["size"],
-        "offset": offset,
-        "complete": offset == meta["size"],
-    }
+    with _RUNNING_LOCK:
+        running = folder in _RUNNING
+    state = "fingerprinting" if running else "complete" if offset == meta["size"] else "uploading"
+    return {**out, "offset": offset, "state": state, "complete": offset == meta["size"]}
 
 
 @router.post("/api/video-uploads", status_code=201, tags=["works"])
@@ -197,6 +199,8 @@ async def upload_chunk(request: Request, p: Caller, upload_id: str, offset: Anno
     state = web(request)
     try:
         folder = _folder(state, p, upload_id)
+        if _status(folder, upload_id)["state"] in ("fingerprinting", "done", "failed"):
+            raise refusal(409, "This upload is complete: nothing more can be sent to it.")
         body = await request.body()  # bounded by the BodyLimit middleware, and here by the chunk size
         if len(body) > state.limits.video_chunk_bytes:
             raise refusal(413, "A chunk may be at most {cap} bytes.", cap=state.limits.video_chunk_bytes)
@@ -213,53 +217,101 @@ def _register(path: Path, name: str, lang: str) -> tuple[bytes, str | None]:
     return register_content("video", path, name)
 
 
-@router.post("/api/video-uploads/{upload_id}/finish", tags=["works"])
-async def finish_upload(request: Request, p: Caller, upload_id: str):
-    """Register the uploaded video as a work of the creator, then delete the file."""
+def _budget(state, size: int) -> float:
+    """Seconds a video of ``size`` bytes may take to fingerprint: the upload budget plus
+    :data:`SECONDS_PER_GIB` per GiB (registration runs at ≥ 30× real time; this leaves room for slow CPUs
+    and high bitrates)."""
+    return state.limits.fingerprint_seconds + SECONDS_PER_GIB * size / 1024**3
+
+
+def _said(exc: FairtrainError, lang: str) -> str:
+    message = localised(exc, lang)
+    return translate_reason(message, lang) if message == str(exc) else message
+
+
+async def _register_job(state, holder_id: int, folder: Path, meta: dict, lang: str) -> None:
+    """Fingerprint (in the worker pool) and register the video, then delete it; the outcome is written to
+    ``result.json`` beside the upload's ``meta.json`` for the page to read."""
+    path = folder / "data.part"
+    try:
+        fingerprint, iscc = await state.cpu.run(
+            meta["name"], 0, _register, path, meta["name"], lang, seconds=_budget(state, meta["size"])
+        )
+        title = meta["title"].strip() or Path(meta["name"]).stem or "video"
+        r = await asyncio.to_thread(
+            state.registry.add_work,
+            title=title,
+            shares=[ShareSpec(holder_id, "author", Fraction(1))],
+            data=path,
+            file_name=meta["name"],
+            registered=("video", fingerprint, iscc),
+        )
+        w = state.registry.work(r["work"])
+        result = {
+            "file": meta["name"],
+            "ok": True,
+            "work": r["work"],
+            "created": r["created"],
+            "disputes": r["disputes"],
+            "title": w["title"],
+            "media_type": w["media_type"],
+            "iscc": w["iscc"],
+            "status": w["status"],
+        }
+    except (CpuError, RegistryError, WebError) as e:
+        result = {"file": meta["name"], "ok": False, "detail": str(e), "message": _said(e, lang)}
+    except Exception as e:  # noqa: BLE001 - a job must say it failed rather than run for ever
+        result = {"file": meta["name"], "ok": False, "detail": f"{meta['name']}: {e}", "message": str(e)}
+    write_atomic(folder / "result.json", json.dumps(result, ensure_ascii=False).encode())
+    if result["ok"]:
+        path.unlink(missing_ok=True)  # the registry keeps the fingerprint and the strip, never the video
+
+
+_RUNNING: set[Path] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _run_job(state, holder_id: int, folder: Path, meta: dict, lang: str) -> None:
+    try:
+        asyncio.run(_register_job(state, holder_id, folder, meta, lang))
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(folder)
+
+
+@router.post("/api/video-uploads/{upload_id}/finish", status_code=202, tags=["works"])
+def finish_upload(request: Request, p: Caller, upload_id: str):
+    """Register the uploaded video as a work of the creator: fingerprinting starts in the background (a
+    long programme takes minutes) and ``GET`` says when it is done; the file is deleted once registered."""
     require(p, "creator", what="uploading works")
     state = web(request)
     lang = language(request)
     try:
         folder = _folder(state, p, upload_id)
         meta = _meta(folder)
-        path = folder / "data.part"
-        if _offset(folder) != meta["size"]:
-            raise refusal(
-                409,
-                "The upload is not complete: {offset} of {size} bytes arrived.",
-                offset=_offset(folder),
-                size=meta["size"],
-            )
-        with open(path, "rb") as f:
+        status = _status(folder, upload_id)
+        if status["state"] != "complete":
+            if status["state"] == "uploading":
+                raise refusal(
+                    409,
+                    "The upload is not complete: {offset} of {size} bytes arrived.",
+                    offset=status["offset"],
+                    size=meta["size"],
+                )
+            return JSONResponse(status, status_code=200 if status["state"] in ("done", "failed") else 202)
+        with open(folder / "data.part", "rb") as f:
             head = f.read(8192)
         if detect_media_type(head, meta["name"]) != "video":
             raise refusal(415, "{name}: not a video file (MP4, MKV, WebM, MOV, MPEG-TS or AVI).", name=meta["name"])
-        # only the path crosses to the worker: the bytes budget does not apply, the time budget does
-        fingerprint, iscc = await state.cpu.run(meta["name"], 0, _register, path, meta["name"], lang)
-        title = meta["title"].strip() or Path(meta["name"]).stem or "video"
-        r = await run_in_threadpool(
-            state.registry.add_work,
-            title=title,
-            shares=[ShareSpec(p.account.holder_id, "author", Fraction(1))],
-            data=path,
-            file_name=meta["name"],
-            registered=("video", fingerprint, iscc),
-        )
-    except (WebError, CpuError, RegistryError) as e:
+    except WebError as e:
         return _answer(request, e)
-    shutil.rmtree(folder, ignore_errors=True)  # the registry keeps the fingerprint, never the video
-    w = state.registry.work(r["work"])
-    return {
-        "file": meta["name"],
-        "ok": True,
-        "work": r["work"],
-        "created": r["created"],
-        "disputes": r["disputes"],
-        "title": w["title"],
-        "media_type": w["media_type"],
-        "iscc": w["iscc"],
-        "status": w["status"],
-    }
+    with _RUNNING_LOCK:
+        if folder not in _RUNNING:
+            _RUNNING.add(folder)
+            threading.Thread(
+                target=_run_job, args=(state, p.account.holder_id, folder, meta, lang), daemon=True
+            ).start()
+    return JSONResponse(_status(folder, upload_id), status_code=202)
 
 
 @router.delete("/api/video-uploads/{upload_id}", status_code=204, tags=["works"])

@@ -85,8 +85,19 @@
     show(say("fingerprinting"));
     const r = await api("POST", `/api/video-uploads/${id}/finish`);
     if (!r.ok) return refused(r);
+    // Fingerprinting runs on the server in the background (minutes for a long programme): ask until done.
+    let st = await r.json();
+    while (st.state === "fingerprinting" || st.state === "complete") {
+      await new Promise((ok) => setTimeout(ok, 1000));
+      // "complete" again: the server restarted meanwhile, so the registration is asked for again
+      const g = await api(st.state === "complete" ? "POST" : "GET",
+        st.state === "complete" ? `/api/video-uploads/${id}/finish` : `/api/video-uploads/${id}`);
+      if (!g.ok) return refused(g);
+      st = await g.json();
+    }
     localStorage.removeItem(key);
-    const w = await r.json();
+    const w = st.result || {};
+    if (!w.ok) { show(`✗ ${w.message || w.detail || st.state}`, "error"); return; }
     show(`✓ ${say("registered", { work: w.work, title: w.title })}`, "ok");
     status.dataset.work = String(w.work);
   }
