@@ -77,6 +77,14 @@ def test_video_size_caps_refuse_with_a_clear_message(registry, clips, tmp_path, 
         rep.RegistryError, match=rf"'films/programme.mp4' unpacks to {size} bytes.*1000 allowed per video"
     ):
         rep.prepare(upload, tmp_path / "s1", limits=rep.Limits(max_video_bytes=1000))
+    from fairtrain.core.errors import localised
+
+    with pytest.raises(rep.RegistryError) as refused:
+        rep.prepare(upload, tmp_path / "s1b", limits=rep.Limits(max_video_bytes=1000))
+    assert localised(refused.value, "ko") == (
+        f"big.zip: 영상 films/programme.mp4은(는) {size:,}바이트로, 영상 하나에 허용되는 1,000바이트를 넘어 "
+        "아무것도 읽지 않았습니다"
+    )
     # a sheet row (the cap of the importer): a row error, said in Korean for the upload page
     from fairtrain.services.registry import csv_import
 

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import insert, select, update
 
 from fairtrain.core.children import die_with_parent
+from fairtrain.core.errors import said
 from fairtrain.core.i18n import N_, NP_, translations
 from fairtrain.core.media import media_type_by_name
 from fairtrain.core.store.models import ImportJob, utcnow
@@ -137,10 +138,23 @@ def check_zip(zf: zipfile.ZipFile, source: str, limits: Limits) -> list[zipfile.
         video = media_type_by_name(name) == "video" or name.lower().endswith(".ts")
         cap = limits.max_video_bytes if video else limits.max_file_bytes
         if info.file_size > cap:
-            raise _refuse(
-                source,
-                f"member {name!r} unpacks to {info.file_size} bytes, more than the "
-                f"{cap} allowed per {'video' if video else 'file'}",
+            raise said(
+                _refuse(
+                    source,
+                    f"member {name!r} unpacks to {info.file_size} bytes, more than the "
+                    f"{cap} allowed per {'video' if video else 'file'}",
+                ),
+                N_(
+                    "{source}: the video {member} is {size} bytes, more than the {cap} bytes allowed per video; nothing was read"
+                )
+                if video
+                else N_(
+                    "{source}: {member} is {size} bytes, more than the {cap} bytes allowed per file; nothing was read"
+                ),
+                source=source,
+                member=name,
+                size=f"{info.file_size:,}",
+                cap=f"{cap:,}",
             )
         total += info.file_size
         if total > limits.max_total_bytes:
