@@ -210,7 +210,7 @@ async def upload_chunk(request: Request, p: Caller, upload_id: str, offset: Anno
     return {"offset": end}
 
 
-def _register(path: Path, name: str, lang: str) -> tuple[bytes, str | None]:
+def _register(path: Path, name: str) -> tuple[bytes, str | None]:
     """The video's registered fingerprint and ISCC, in a worker process (only the path is sent there)."""
     from fairtrain.services.registry.registry import register_content
 
@@ -235,7 +235,7 @@ async def _register_job(state, holder_id: int, folder: Path, meta: dict, lang: s
     path = folder / "data.part"
     try:
         fingerprint, iscc = await state.cpu.run(
-            meta["name"], 0, _register, path, meta["name"], lang, seconds=_budget(state, meta["size"])
+            meta["name"], 0, _register, path, meta["name"], seconds=_budget(state, meta["size"])
         )
         title = meta["title"].strip() or Path(meta["name"]).stem or "video"
         r = await asyncio.to_thread(
@@ -318,7 +318,10 @@ def finish_upload(request: Request, p: Caller, upload_id: str):
 def discard_upload(request: Request, p: Caller, upload_id: str):
     require(p, "creator", what="uploading works")
     try:
-        shutil.rmtree(_folder(web(request), p, upload_id))
+        folder = _folder(web(request), p, upload_id)
+        if _status(folder, upload_id)["state"] == "fingerprinting":
+            raise refusal(409, "The video is being registered: wait until it is done.")
+        shutil.rmtree(folder)
     except WebError as e:
         return _answer(request, e)
     return None
