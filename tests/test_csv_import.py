@@ -150,7 +150,7 @@ def test_files_are_read_hashed_and_clashes_open_disputes(registry, org, tmp_path
     (d,) = registry.disputes()
     assert d["key"] == "content_hash"
     bad = import_csv(registry, write(tmp_path, "F-2,Junk,junk.bin,A:author:1,,,,,,,,,,\n", "j.csv"), org_id=org)
-    assert not bad.imported and "not a text, image or audio file" in bad.errors[0].reason
+    assert not bad.imported and "not a text, image, audio or video file" in bad.errors[0].reason
 
 
 def test_a_big_file_is_parsed_in_a_worker_and_still_all_or_nothing(registry, org, tmp_path):

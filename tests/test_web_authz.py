@@ -124,6 +124,12 @@ CASES = [
     ("GET /api/policy", {"public": 401, "creator": 200, "org": 200, "developer": 403}),
     ("PUT /api/policy", {"public": 401, "creator": 200, "org": 200, "developer": 403}),
     ("GET /api/kit", {"public": 401, "creator": 200, "org": 200, "developer": 403}),
+    # resumable video uploads (another account's upload, or none, is 404 to a creator)
+    ("POST /api/video-uploads", {"public": 401, "creator": 201, "org": 403, "developer": 403}),
+    ("GET /api/video-uploads/{upload}", {"public": 401, "creator": 404, "org": 403, "developer": 403}),
+    ("PUT /api/video-uploads/{upload}", {"public": 401, "creator": 404, "org": 403, "developer": 403}),
+    ("POST /api/video-uploads/{upload}/finish", {"public": 401, "creator": 404, "org": 403, "developer": 403}),
+    ("DELETE /api/video-uploads/{upload}", {"public": 401, "creator": 404, "org": 403, "developer": 403}),
     # organisations
     ("GET /api/orgs", {"public": 200, "creator": 200, "org": 200, "developer": 200}),
     ("GET /api/mandates", {"public": 401, "creator": 200, "org": 200, "developer": 403}),
@@ -190,6 +196,7 @@ def _call(w, label: str, actor: str, n: int):
         "/disputes/{other}": f"/disputes/{w['dispute']}",
         "/snapshots/{own}": "/snapshots/none",
         "/log/proof/{own}": "/log/proof/0",
+        "/video-uploads/{upload}": "/video-uploads/" + "0" * 24,
     }
     if actor == "creator" and "/statements/{other}" in path:
         session = w["creator_b"]  # B reading the run that has A's statement
@@ -215,6 +222,10 @@ def _call(w, label: str, actor: str, n: int):
         kw["json"] = {"name": "another", "scopes": ["read"]}
     elif path == "/api/works" and method == "POST":
         kw["files"] = [("files", (f"w{n}.txt", text_file(100 + n), "text/plain"))]
+    elif path == "/api/video-uploads":
+        kw["json"] = {"name": "film.mp4", "size": 1000}
+    elif path.startswith("/api/video-uploads/") and method == "PUT":
+        kw["params"], kw["content"] = {"offset": 0}, b"x"
     elif path == "/api/mandates" and method == "POST":
         kw["json"] = {"org_id": w["org_p"].org_id, "categories": ["search"]}
     elif path == "/api/org/import":

@@ -36,7 +36,7 @@ def outputs_check(
     public_key: PublicKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Which registered works do these generated texts, images or audio reproduce? Evidence and score."""
+    """Which registered works do these generated texts, images, audio or video reproduce? Evidence and score."""
     from fairtrain.core.snapshot import SnapshotError
     from fairtrain.services.transparency.outputs import OutputChecker, attribution_weights
 

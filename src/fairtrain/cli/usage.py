@@ -33,6 +33,10 @@ def usage_report(
     ] = None,
     licence: Annotated[list[int] | None, typer.Option(help="Licences this training used (repeatable)")] = None,
     weights: Annotated[Path | None, typer.Option(help="JSON {work_id: integer weight} (tokens, samples …)")] = None,
+    minutes: Annotated[
+        Path | None,
+        typer.Option(help="JSON {work_id: minutes used} (video, audio): distribution splits by them instead"),
+    ] = None,
     revenue: Annotated[str | None, typer.Option(help="Revenue for revenue-share licences, major units")] = None,
     currency: Annotated[str | None, typer.Option()] = None,
     key: Annotated[str | None, typer.Option(help="Licensee's signing key (default: the licensee's name)")] = None,
@@ -60,6 +64,16 @@ def usage_report(
         if not all(isinstance(v, int) and v >= 0 for v in w.values()):
             fail(f"{weights}: weights must be non-negative integers")
         doc["weights"] = {str(k): v for k, v in sorted(w.items())}
+    if minutes is not None:
+        if weights is not None:
+            fail("give --weights or --minutes, not both")
+        try:
+            m = json.loads(minutes.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            fail(f"{minutes}: cannot read ({e})")
+        if not isinstance(m, dict):
+            fail(f"{minutes}: give a JSON object {{work_id: minutes}}")
+        doc["minutes"] = {str(k): str(v) for k, v in sorted(m.items(), key=lambda kv: str(kv[0]))}
     if revenue is not None:
         if not currency:
             fail("--revenue needs --currency")

@@ -18,14 +18,8 @@ class FileRefused(ItemError):
     """A named file that is not read: outside its folder, not a regular file, too large or unreadable."""
 
 
-def read_confined(root: str | os.PathLike, name: str, *, max_bytes: int) -> bytes:
-    """The bytes of the regular file ``name`` (relative to ``root``), which must lie inside ``root`` once
-    links are resolved and hold at most ``max_bytes``.
-
-    Refused with a reason, never read: absolute paths and ``..`` leading out of ``root``, links pointing
-    out of it, devices (``/dev/zero`` reads for ever), FIFOs (opening one blocks for ever: it is opened
-    non-blocking and refused by its type) and files larger than the cap (checked on the open file, and
-    the read stops one byte past the cap in case it grew meanwhile)."""
+def _open_confined(root: str | os.PathLike, name: str, max_bytes: int) -> tuple[Path, int, int]:
+    """``(path, fd, size)`` of the regular file ``name`` inside ``root``, checked as :func:`read_confined` says."""
     base = Path(root).resolve()
     try:
         path = (base / name).resolve()
@@ -43,6 +37,38 @@ def read_confined(root: str | os.PathLike, name: str, *, max_bytes: int) -> byte
             raise FileRefused(name, "not a regular file")
         if st.st_size > max_bytes:
             raise FileRefused(name, f"{st.st_size} bytes, above the {max_bytes} byte limit")
+    except OSError as e:
+        os.close(fd)
+        raise FileRefused(name, str(e.strerror or e)) from None
+    except FileRefused:
+        os.close(fd)
+        raise
+    return path, fd, st.st_size
+
+
+def head_confined(root: str | os.PathLike, name: str, *, max_bytes: int, head: int = 8192) -> tuple[Path, int, bytes]:
+    """``(path, size, first bytes)`` of the regular file ``name`` inside ``root``, refused as
+    :func:`read_confined` refuses, without reading the rest: for files (videos) that are read from disk
+    where they lie, never whole in memory."""
+    path, fd, size = _open_confined(root, name, max_bytes)
+    try:
+        return path, size, os.read(fd, head)
+    except OSError as e:
+        raise FileRefused(name, str(e.strerror or e)) from None
+    finally:
+        os.close(fd)
+
+
+def read_confined(root: str | os.PathLike, name: str, *, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``name`` (relative to ``root``), which must lie inside ``root`` once
+    links are resolved and hold at most ``max_bytes``.
+
+    Refused with a reason, never read: absolute paths and ``..`` leading out of ``root``, links pointing
+    out of it, devices (``/dev/zero`` reads for ever), FIFOs (opening one blocks for ever: it is opened
+    non-blocking and refused by its type) and files larger than the cap (checked on the open file, and
+    the read stops one byte past the cap in case it grew meanwhile)."""
+    _, fd, _ = _open_confined(root, name, max_bytes)
+    try:
         chunks, left = [], max_bytes + 1
         while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
             chunks.append(chunk)

@@ -21,6 +21,7 @@ class ItemResult:
     modality: str | None
     matches: list[tuple[Match, dict | None]] = field(default_factory=list)
     error: str | None = None
+    seconds: float | None = None  # how long a video item runs (the summary counts hours of video)
 
     def to_dict(self) -> dict:
         return {
@@ -83,6 +84,8 @@ class SnapshotMatcher:
             for i, fp in zip(idx, fps, strict=True):
                 if isinstance(fp, FingerprintError):
                     results[i].error = fp.reason
+                elif kind == "video":
+                    results[i].seconds = round(float(fp.duration), 3)
             if index is None or not ok:
                 continue
             for (i, _), found in zip(ok, index.match([fp for _, fp in ok]), strict=True):

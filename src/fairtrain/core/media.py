@@ -124,5 +124,10 @@ def document_format(head: bytes, name: str = "") -> str | None:
     return None
 
 
+def media_type_by_name(name: str) -> str | None:
+    """What a file's name alone says it is (``.ts`` says nothing: TypeScript shares it with MPEG-TS)."""
+    return _EXT.get(_ext(name))
+
+
 def _ext(name: str) -> str:
     return PurePath(name).suffix.lower().lstrip(".")

@@ -567,7 +567,7 @@ async def check_outputs(
     files: Annotated[list[UploadFile], File()],
     snapshot: Annotated[str, Form(max_length=200)],
 ) -> dict:
-    """Match a batch of generated text, images or audio against a published snapshot: near-verbatim
+    """Match a batch of generated text, images, audio or video against a published snapshot: near-verbatim
     reproductions with the matched work, the evidence and a score, and attribution weights per work."""
     require(p, "developer", what="checking model outputs")
     state = web(request)

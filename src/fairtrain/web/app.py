@@ -35,6 +35,8 @@ class WebLimits:
     # repertoire uploads (a ZIP of a sheet and files, or a sheet and files) stream to disk instead
     max_import_bytes: int = 16 * 1024**3
     max_import_files: int = 10_000
+    max_video_bytes: int = 16 * 1024**3  # a resumable video upload (web/video_upload.py), in chunks of:
+    video_chunk_bytes: int = 8 * 1024 * 1024
     sign_in_per_email: tuple[int, float] = (10, 300.0)  # attempts per seconds
     sign_in_per_client: tuple[int, float] = (30, 300.0)
     sign_up_per_client: tuple[int, float] = (10, 3600.0)
@@ -161,6 +163,7 @@ def create_app(
         pages_money,
         reserve,
         snapshots,
+        video_upload,
         work_edit,
     )
 
@@ -189,6 +192,8 @@ def create_app(
     app.include_router(pages_money.router)
     app.include_router(reserve.router)
     app.include_router(work_edit.router)
+    app.include_router(video_upload.router)
+    app.include_router(video_upload.pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_api_docs(app)
     _install_error_handlers(app)

@@ -99,16 +99,18 @@ class CpuPool:
                 self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_warm_up)
             return self._pool
 
-    async def run(self, item: str, size: int, fn: Callable, *args: Any) -> Any:
+    async def run(self, item: str, size: int, fn: Callable, *args: Any, seconds: float | None = None) -> Any:
         """``fn(*args)`` in a worker, for the upload ``item`` of ``size`` bytes; :class:`CpuError` when it
-        is too large, fails or runs out of time. ``fn`` and its arguments must pickle."""
+        is too large, fails or runs out of time (``seconds``, else the pool's budget). ``fn`` and its
+        arguments must pickle."""
         self.check_size(item, size)
+        budget = seconds or self.seconds
         try:
             # Submitting may start the pool (a fork server, then workers): not on the event loop's thread.
-            fut = await asyncio.to_thread(lambda: self._executor().submit(_call, self.seconds, fn, args))
-            outcome = await asyncio.wait_for(asyncio.wrap_future(fut), timeout=self.seconds + _GRACE_S)
+            fut = await asyncio.to_thread(lambda: self._executor().submit(_call, budget, fn, args))
+            outcome = await asyncio.wait_for(asyncio.wrap_future(fut), timeout=budget + _GRACE_S)
         except TimeoutError:
-            raise CpuError(503, f"{item}: did not finish within {self.seconds:g} s") from None
+            raise CpuError(503, f"{item}: did not finish within {budget:g} s") from None
         except BrokenProcessPool:
             with self._lock:
                 self._pool = None  # a worker died (killed, out of memory): the next upload gets a new pool

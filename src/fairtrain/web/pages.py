@@ -384,7 +384,7 @@ async def org_upload(request: Request, p: Caller):
     try:
         report = await run_in_threadpool(ops.repertoire_upload, state, p, got)
     except RegistryError as e:  # the upload as a whole is refused (a ZIP bomb, a path outside, …)
-        report = {"file": None, "refused": str(e), "errors": []}
+        report = {"file": None, "refused": localised(e, language(request)), "errors": []}
     lang = language(request)
     for e in report["errors"]:
         e["reason"] = translate_reason(e["reason"], lang)

@@ -48,6 +48,7 @@ def signal_headers(policy: SignalPolicy) -> dict[str, str]:
 @router.api_route("/r/{kind}/{target_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def reservation_page(request: Request, p: Caller, kind: Kind, target_id: Id):
     from fairtrain.web.pages import render
+    from fairtrain.web.video_upload import strip_url
 
     state = web(request)
     origin = registry_origin(request)
@@ -72,6 +73,7 @@ def reservation_page(request: Request, p: Caller, kind: Kind, target_id: Id):
         statement_md=render_statement(policy, lang),
         statement=rv.statement_html(render_statement(policy, lang)),
         works=works,
+        strip_url=strip_url(state.registry.work(target_id)) if kind == "w" else None,
     )
     r.headers.update(signal_headers(policy))
     return r

@@ -8,7 +8,9 @@ Two carriers, written in this order so the second seals the first:
 2. a signed C2PA manifest carrying a ``cawg.training-mining`` assertion (CAWG 1.1), made with
    ``c2pa-python``. The manifest's hash binding covers the XMP written in step 1.
 
-JPEG, PNG and WebP are supported. The originals are never modified.
+JPEG, PNG and WebP are supported; MP4, M4V and MOV videos get the XMP (in a top-level ``uuid`` box,
+``_bmff_xmp``) and, given credentials, the C2PA manifest too (``video/mp4``); Matroska/WebM and MPEG-TS
+have no XMP carrier and are refused with that reason. The originals are never modified.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairtrain.core.errors import InvalidInput
-from fairtrain.core.files import write_atomic
+from fairtrain.core.files import atomic_file, write_atomic
 from fairtrain.core.i18n import translator
-from fairtrain.core.signals import crosswalk
+from fairtrain.core.signals import _bmff_xmp, crosswalk
 from fairtrain.core.signals.render import SignalPolicy, describe_offer, describe_value
 from fairtrain.core.vocab import Category, Value
 
@@ -155,7 +157,7 @@ def embed_xmp(data: bytes, policy: SignalPolicy, *, name: str = "<bytes>") -> by
     import pyexiv2
 
     if sniff_mime(data) is None:
-        raise EmbedError(f"{name}: not a JPEG, PNG or WebP image")
+        return _embed_video_xmp(data, policy, name)
     pyexiv2.set_log_level(4)  # errors come back as exceptions; keep Exiv2's own log quiet
     try:
         with pyexiv2.ImageData(data) as img:
@@ -165,13 +167,45 @@ def embed_xmp(data: bytes, policy: SignalPolicy, *, name: str = "<bytes>") -> by
         raise EmbedError(f"{name}: cannot write XMP: {e}") from None
 
 
+def _embed_video_xmp(data: bytes, policy: SignalPolicy, name: str) -> bytes:
+    """An MP4/M4V/MOV copy with the XMP in its ``uuid`` box (``_bmff_xmp``); other videos are refused with
+    the reason: Matroska/WebM and MPEG-TS have no XMP carrier, AVI's is not written."""
+    from fairtrain.core.media import detect_media_type
+
+    if _bmff_xmp.is_bmff(data):
+        try:
+            return _bmff_xmp.embed(data, xmp_properties(policy))
+        except _bmff_xmp.BoxError as e:
+            raise EmbedError(f"{name}: cannot write XMP: {e}") from None
+    if detect_media_type(data[:8192], name) == "video":
+        raise EmbedError(
+            f"{name}: XMP is written into MP4, M4V and MOV videos only "
+            "(Matroska/WebM and MPEG-TS have no place for it; AVI's is not supported)"
+        )
+    raise EmbedError(f"{name}: not a JPEG, PNG or WebP image, nor an MP4, M4V or MOV video")
+
+
 def embed_c2pa(data: bytes, policy: SignalPolicy, credentials: C2paCredentials, *, name: str = "<bytes>") -> bytes:
     """``data`` with a signed C2PA manifest holding the ``cawg.training-mining`` assertion."""
+    out = io.BytesIO()
+    _sign_c2pa(data[:16], io.BytesIO(data), out, policy, credentials, name)
+    return out.getvalue()
+
+
+def _sign_c2pa_stream(head: bytes, source: Path, dest: Path, policy, credentials, name: str) -> None:
+    with open(source, "rb") as src, open(dest, "wb") as out:
+        _sign_c2pa(head, src, out, policy, credentials, name)
+
+
+def _sign_c2pa(head: bytes, source, dest, policy: SignalPolicy, credentials: C2paCredentials, name: str) -> None:
+    """Sign a manifest holding the ``cawg.training-mining`` assertion from the ``source`` stream into ``dest``."""
     import c2pa
 
-    mime = sniff_mime(data)
+    mime = sniff_mime(head) or (
+        ("video/quicktime" if head[8:12] == b"qt  " else "video/mp4") if _bmff_xmp.is_bmff(head) else None
+    )
     if mime is None:
-        raise EmbedError(f"{name}: not a JPEG, PNG or WebP image")
+        raise EmbedError(f"{name}: not a JPEG, PNG or WebP image, nor an MP4, M4V or MOV video")
     try:
         alg = c2pa.C2paSigningAlg[credentials.algorithm.upper()]
     except KeyError:
@@ -193,9 +227,7 @@ def embed_c2pa(data: bytes, policy: SignalPolicy, credentials: C2paCredentials, 
         with signer, c2pa.Builder(manifest, context=c2pa.Context(settings=settings)) as builder:
             # The creator's file is the parent: this manifest records a metadata edit of it.
             builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
-            out = io.BytesIO()
-            builder.sign(signer, mime, io.BytesIO(data), out)
-            return out.getvalue()
+            builder.sign(signer, mime, source, dest)
     except c2pa.C2paError as e:
         raise EmbedError(f"{name}: cannot sign a C2PA manifest: {e}") from None
 
@@ -214,6 +246,13 @@ def embed_file(
     if out.exists() and src.exists() and out.resolve() == src.resolve():
         raise EmbedError(f"{src}: refusing to overwrite the original; give another destination")
     try:
+        with open(src, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise EmbedError(f"{src}: cannot read: {e.strerror or e}") from None
+    if sniff_mime(head) is None and _bmff_xmp.is_bmff(head):
+        return _embed_video_file(src, out, policy, credentials)
+    try:
         data = src.read_bytes()
     except OSError as e:
         raise EmbedError(f"{src}: cannot read: {e.strerror or e}") from None
@@ -221,6 +260,29 @@ def embed_file(
     if credentials is not None:
         data = embed_c2pa(data, policy, credentials, name=str(src))
     return write_atomic(out, data, fsync=True)
+
+
+def _embed_video_file(src: Path, out: Path, policy: SignalPolicy, credentials: C2paCredentials | None) -> Path:
+    """An MP4/M4V/MOV copy, streamed from file to file: the XMP box appended, then (given credentials) the
+    C2PA manifest signed from one file stream into another; the video is never held in memory."""
+    with atomic_file(out) as tmp:
+        xmp_done = tmp.with_name(tmp.name + ".xmp") if credentials is not None else tmp
+        try:
+            _bmff_xmp.embed_file(src, xmp_done, xmp_properties(policy))
+            if credentials is not None:
+                with open(xmp_done, "rb") as head_file:
+                    head = head_file.read(16)
+                _sign_c2pa_stream(head, xmp_done, tmp, policy, credentials, str(src))
+        except _bmff_xmp.BoxError as e:
+            raise EmbedError(f"{src}: cannot write XMP: {e}") from None
+        except OSError as e:
+            raise EmbedError(f"{src}: cannot write the copy: {e.strerror or e}") from None
+        finally:
+            if xmp_done != tmp:
+                xmp_done.unlink(missing_ok=True)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+    return out
 
 
 def embed_files(

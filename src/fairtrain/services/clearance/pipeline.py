@@ -121,6 +121,7 @@ class MatchStep(PipelineStep):
             results = matcher.match([(n, d) for n, (_, d) in zip(names, todo, strict=True)], kinds)
             for (rec, _), res in zip(todo, results, strict=True):
                 rec.modality = rec.modality or res.modality
+                rec.seconds = rec.seconds if rec.seconds is not None else res.seconds
                 if res.error:
                     rec.error, rec.error_field = res.error, "content"
                 for m, terms in res.matches:

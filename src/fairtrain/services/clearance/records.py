@@ -29,6 +29,7 @@ DECISIONS_SCHEMA = pa.schema(
         ("reasons", pa.string()),
         ("evidence", pa.string()),
         ("error", pa.string()),
+        ("seconds", pa.float64()),  # a video item's duration (null for other items)
     ]
 )
 
@@ -102,6 +103,7 @@ class ItemRecord:
     error: str | None = None
     passes: bool = False
     error_field: str | None = None  # the part of the item ``error`` is about (a column, member, ``content``)
+    seconds: float | None = None  # a video item's duration
 
 
 def decision_row(rec: ItemRecord) -> dict:
@@ -122,6 +124,7 @@ def decision_row(rec: ItemRecord) -> dict:
             [m.evidence_dict() for m in rec.matches], sort_keys=True, ensure_ascii=False, default=str
         ),
         "error": rec.error,
+        "seconds": rec.seconds,
     }
 
 

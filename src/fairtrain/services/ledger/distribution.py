@@ -49,6 +49,7 @@ from fairtrain.core.store.models import (
 )
 from fairtrain.services import log
 from fairtrain.services.notify import notify
+from fairtrain.services.ledger.licensing import minutes_as_seconds
 from fairtrain.services.registry import NotFound, Registry, holder_ref, org_ref
 
 
@@ -110,14 +111,21 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
         ):
             works_of[lid].append(wid)
         usage: dict[int, dict[str, int]] = {}
+        timed: dict[int, dict[str, int]] = {}  # from reports' minutes, as seconds: where given, they decide
         for (doc,) in c.execute(select(UsageReport.document).order_by(UsageReport.id)):
             d = json.loads(doc)
             for lid in d.get("licences", []):
-                if lid in works_of and d.get("weights"):
+                if lid in works_of and d.get("minutes"):
+                    agg = timed.setdefault(lid, {})
+                    for w, v in d["minutes"].items():
+                        if int(w) in works_of[lid]:
+                            agg[w] = agg.get(w, 0) + minutes_as_seconds(v)
+                elif lid in works_of and d.get("weights"):
                     agg = usage.setdefault(lid, {})
                     for w, v in d["weights"].items():
                         if int(w) in works_of[lid]:
                             agg[w] = agg.get(w, 0) + int(v)
+        usage.update(timed)
         all_works = sorted({w for ws in works_of.values() for w in ws})
         shares = c.execute(
             select(WorkShare.work_id, WorkShare.holder_id, WorkShare.share_num, WorkShare.share_den)

@@ -730,7 +730,10 @@ class Licensing:
     # -- usage reports -----------------------------------------------------------------------------
 
     def usage_report(self, document: dict) -> dict:
-        """Accept a signed usage report once per idempotency key (re-sending returns the first answer)."""
+        """Accept a signed usage report once per idempotency key (re-sending returns the first answer).
+
+        ``weights`` ({work_id: integer}) or ``minutes`` ({work_id: decimal text}: how many minutes of each
+        video or audio work the training used) split a licence's money among its works in distribution."""
         signer = verify_document(document)
         for field in ("idempotency_key", "licensee", "model", "version"):
             if not document.get(field):
@@ -738,6 +741,8 @@ class Licensing:
             if not isinstance(document[field], str):
                 raise LicensingError(f"usage report: field {field!r} is not text")
             check_text(getattr(UsageReport, field), document[field], f"usage report: field {field!r}", LicensingError)
+        if document.get("minutes") is not None:
+            check_minutes(document)
         with self.engine.begin() as c:
             prior = c.execute(
                 select(UsageReport.__table__).where(UsageReport.idempotency_key == document["idempotency_key"])
@@ -778,6 +783,7 @@ class Licensing:
                                     "licences",
                                     "manifest_root",
                                     "weights",
+                                    "minutes",
                                     "revenue",
                                     "idempotency_key",
                                 )
@@ -795,3 +801,30 @@ class Licensing:
             q = q.where(UsageReport.licensee == licensee)
         with self.engine.connect() as c:
             return [{"id": r.id, **json.loads(r.document)} for r in c.execute(q)]
+
+
+def check_minutes(document: dict) -> None:
+    """A usage report's ``minutes``: {work_id: minutes as decimal text, at most 3 places}, not beside ``weights``."""
+    from fairtrain.core.numbers import NumberError, parse_decimal
+
+    minutes = document["minutes"]
+    if document.get("weights"):
+        raise LicensingError("usage report: give weights or minutes, not both")
+    if not isinstance(minutes, dict):
+        raise LicensingError("usage report: minutes must map work ids to minutes")
+    for work, value in minutes.items():
+        if not str(work).isdigit():
+            raise LicensingError(f"usage report: minutes: {str(work)[:40]!r} is not a work id")
+        try:
+            parse_decimal(value, minimum=0, maximum=10**9, places=3, what="minutes")
+        except NumberError as e:
+            raise LicensingError(f"usage report: minutes of work {work}: {e}") from None
+
+
+def minutes_as_seconds(value: str) -> int:
+    """A usage report's minutes of one work as whole seconds (the distribution's usage weight)."""
+    from decimal import ROUND_HALF_EVEN
+
+    from fairtrain.core.numbers import parse_decimal
+
+    return int((parse_decimal(value, minimum=0, places=3, what="minutes") * 60).to_integral_value(ROUND_HALF_EVEN))

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from fairtrain.core import csvcells
 from fairtrain.core.children import die_with_parent
 from fairtrain.core.extract import DocumentError
-from fairtrain.core.files import FileRefused, read_confined
+from fairtrain.core.files import FileRefused, head_confined, read_confined
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
@@ -56,6 +56,7 @@ from fairtrain.services.registry.errors import RegistryError
 from fairtrain.services.registry.registry import (
     IDENTIFIERS,
     MAX_FILE_BYTES,
+    MAX_VIDEO_BYTES,
     ROLES,
     Registry,
     bump_facts_version,
@@ -480,7 +481,7 @@ def _parse_chunk(job: tuple[int, str, list[str], Path, int, bool]) -> _Chunk:
     first_line, text, header, base, after, tariffed = job
     rows: list[_Row] = []
     errors: list[RowError] = []
-    pending: dict[int, tuple[str, bytes, str]] = {}  # line -> a file to fingerprint with the chunk's others
+    pending: dict[int, tuple[str, bytes | Path, str]] = {}  # line -> a file to fingerprint with the chunk's others
     count = 0
     for n, fields in enumerate(csvcells.records(csv.reader(io.StringIO(text, newline=""))), start=first_line):
         if isinstance(fields, csvcells.RecordError):  # e.g. a field over the csv module's limit
@@ -582,7 +583,9 @@ def _store_chunk(
     _store(c, org_id, valid, names, existing, holder_ids, report)
 
 
-def _fingerprinted(rows: list[_Row], pending: dict[int, tuple[str, bytes, str]], errors: list[RowError]) -> list[_Row]:
+def _fingerprinted(
+    rows: list[_Row], pending: dict[int, tuple[str, bytes | Path, str]], errors: list[RowError]
+) -> list[_Row]:
     """The chunk's rows with their files' fingerprints and ISCC codes, computed together; a row whose file
     cannot be fingerprinted becomes a row error, as if fingerprinted alone."""
     lines = list(pending)
@@ -611,7 +614,7 @@ def _parse_row(
     base: Path,
     errors: list[RowError],
     tariffed: bool = False,
-    pending: dict[int, tuple[str, bytes, str]] | None = None,
+    pending: dict[int, tuple[str, bytes | Path, str]] | None = None,
 ) -> _Row | None:
     """One row, validated; ``pending`` given, its file is only read and left there to be fingerprinted with
     the chunk's other files (a row that is otherwise valid is returned without fingerprint until then)."""
@@ -666,15 +669,24 @@ def _parse_row(
     data, media, chash, fingerprint, iscc = None, None, None, None, None
     if f := get("file"):
         try:
-            data = read_confined(base, f, max_bytes=MAX_FILE_BYTES)
+            # A video stays where it lies (FFmpeg reads it, the hash is streamed); other files are read whole.
+            path, size, head = head_confined(base, f, max_bytes=MAX_VIDEO_BYTES)
+            if size and detect_media_type(head, f) == "video":
+                data = path
+            elif size > MAX_FILE_BYTES:
+                raise FileRefused(
+                    f, f"{size} bytes, above the {MAX_FILE_BYTES} byte limit for a file that is not a video"
+                )
+            else:
+                data = read_confined(base, f, max_bytes=MAX_FILE_BYTES)
         except FileRefused as e:
             errors.append(RowError(n, "file", f"cannot read {f!r}: {e.reason}"))
         else:
-            media = detect_media_type(data[:8192], f)
+            media = detect_media_type(head if isinstance(data, Path) else data[:8192], f)
             if not data:
                 errors.append(RowError(n, "file", f"{f!r} is empty"))
             elif media is None:
-                errors.append(RowError(n, "file", f"{f!r} is not a text, image or audio file"))
+                errors.append(RowError(n, "file", f"{f!r} is not a text, image, audio or video file"))
             elif pending is not None:
                 pending[n] = (media, data, f)
             else:

@@ -75,6 +75,9 @@ ROLES = frozenset(
 )
 IDENTIFIERS = ("iswc", "isrc", "isbn")
 MAX_FILE_BYTES = 512 * 1024 * 1024
+# A video is never read into memory (FFmpeg reads it where it lies, the content hash is streamed), so its
+# cap is the size of a long programme at broadcast quality.
+MAX_VIDEO_BYTES = 16 * 1024**3
 
 
 def holder_ref(holder_id: int) -> str:
@@ -107,7 +110,14 @@ def parse_share(text: str) -> Fraction:
     return share
 
 
-def content_hash(data: bytes) -> str:
+def content_hash(data: bytes | Path) -> str:
+    """xxh3-128 of the content: of ``data``, or of the file at a path, streamed in 1 MiB blocks."""
+    if isinstance(data, Path):
+        h = xxhash.xxh3_128()
+        with open(data, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+        return h.hexdigest()
     return xxhash.xxh3_128_hexdigest(data)
 
 
@@ -547,7 +557,7 @@ class Registry:
         *,
         title: str,
         shares: Sequence[ShareSpec],
-        data: bytes | None = None,
+        data: bytes | Path | None = None,
         file_name: str = "",
         media_type: str | None = None,
         iswc: str | None = None,
@@ -558,7 +568,8 @@ class Registry:
         """Register one work. A claim on content or an identifier someone else holds opens a dispute.
 
         ``registered``: ``data``'s (media type, fingerprint, ISCC) as :func:`register_content` computed them
-        elsewhere (the web server's worker processes)."""
+        elsewhere (the web server's worker processes). A video is given as its ``Path``: it is hashed and
+        fingerprinted where it lies, never read whole."""
         title = _required(title, "title", Work.title)
         check_shares(shares, item=title)
         ids = {
@@ -572,7 +583,7 @@ class Registry:
             media_type, fingerprint, iscc = registered
         elif data is not None:
             if media_type is None:
-                media_type = detect_media_type(data[:8192], file_name)
+                media_type = detect_media_type(_head(data), file_name)
             if media_type is None:
                 raise RegistryError(f"{file_name or title}: unsupported file type (not text, image, audio or video)")
             fingerprint, iscc = register_content(media_type, data, file_name or title)
@@ -634,6 +645,10 @@ class Registry:
     def add_work_file(self, path: Path, *, shares: Sequence[ShareSpec], title: str | None = None, **ids) -> dict:
         try:
             size = path.stat().st_size
+            if size and detect_media_type(_head(path), path.name) == "video":
+                if size > MAX_VIDEO_BYTES:
+                    raise RegistryError(f"{path}: video is {size} bytes, above the {MAX_VIDEO_BYTES} byte limit")
+                return self.add_work(title=title or path.stem, shares=shares, data=path, file_name=path.name, **ids)
             if size > MAX_FILE_BYTES:
                 raise RegistryError(f"{path}: file is {size} bytes, above the {MAX_FILE_BYTES} byte limit")
             data = path.read_bytes()
@@ -683,6 +698,19 @@ class Registry:
                 raise NotFound("work", int(text))  # no work 42 (an id, as before ids had company)
             raise NotFound("work", text if org is None else f"{text} of organisation {org}")
         return next(iter(found))
+
+    def video_strip(self, work_id: int) -> bytes | None:
+        """The JPEG thumbnail strip kept with a video work's fingerprint (None: not a video, or none kept);
+        the registry keeps this and the fingerprint, never the video."""
+        with self.engine.connect() as c:
+            payload = c.execute(
+                select(FingerprintRow.payload).where(
+                    FingerprintRow.work_id == work_id, FingerprintRow.modality == "video"
+                )
+            ).scalar()
+        if payload is None:
+            return None
+        return getattr(codec.loads(payload), "strip", b"") or None
 
     def work(self, work_id: int) -> dict:
         with self.engine.connect() as c:
@@ -1127,8 +1155,16 @@ def _public(row: dict) -> dict:
     }
 
 
-def register_content(media_type: str, data: bytes, name: str) -> tuple[bytes, str | None]:
-    """The registry-side fingerprint of a work's content (stored bytes) and its ISCC code."""
+def _head(data: bytes | Path) -> bytes:
+    """The first bytes, which tell the media type."""
+    if isinstance(data, Path):
+        with open(data, "rb") as f:
+            return f.read(8192)
+    return data[:8192]
+
+
+def register_content(media_type: str, data: bytes | Path, name: str) -> tuple[bytes, str | None]:
+    """The registry-side fingerprint of a work's content (stored bytes, or a video's path) and its ISCC code."""
     m = modality(media_type)
     try:
         registered = m.register(data, name)

@@ -30,11 +30,13 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import insert, select, update
 
 from fairtrain.core.children import die_with_parent
+from fairtrain.core.errors import said
 from fairtrain.core.i18n import N_, NP_, translations
+from fairtrain.core.media import media_type_by_name
 from fairtrain.core.store.models import ImportJob, utcnow
 from fairtrain.services.registry.csv_import import COLUMNS, Batches, ImportReport, RowError, import_csv
 from fairtrain.services.registry.errors import NotFound, RegistryError
-from fairtrain.services.registry.registry import MAX_FILE_BYTES, Registry, org_ref
+from fairtrain.services.registry.registry import MAX_FILE_BYTES, MAX_VIDEO_BYTES, Registry, org_ref
 
 SHEET_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
 JOB_BATCH_ROWS = 2000
@@ -45,6 +47,7 @@ class Limits:
     """Caps on what an upload may unpack to."""
 
     max_file_bytes: int = MAX_FILE_BYTES
+    max_video_bytes: int = MAX_VIDEO_BYTES  # a video member (by its name) is never read whole into memory
     max_total_bytes: int = 64 * 1024**3
     max_members: int = 1_000_000
     max_ratio: int = 200  # uncompressed / compressed, for members over ``ratio_floor`` bytes
@@ -57,7 +60,7 @@ GUIDE: tuple[tuple[tuple[str, str], str], ...] = (
     (NP_("column", "title"), N_("The work's title (required).")),
     (
         NP_("column", "file"),
-        N_("The work's file, as a path relative to the sheet inside the ZIP (text, image or audio)."),
+        N_("The work's file, as a path relative to the sheet inside the ZIP (text, image, audio or video)."),
     ),
     (
         NP_("column", "holders"),
@@ -131,11 +134,27 @@ def check_zip(zf: zipfile.ZipFile, source: str, limits: Limits) -> list[zipfile.
             raise _refuse(source, f"member {name!r} is a symbolic link")
         if info.is_dir():
             continue
-        if info.file_size > limits.max_file_bytes:
-            raise _refuse(
-                source,
-                f"member {name!r} unpacks to {info.file_size} bytes, more than the "
-                f"{limits.max_file_bytes} allowed per file",
+        # by the name (the bytes are not read yet); ".ts" counts: a TypeScript source over the cap is no loss
+        video = media_type_by_name(name) == "video" or name.lower().endswith(".ts")
+        cap = limits.max_video_bytes if video else limits.max_file_bytes
+        if info.file_size > cap:
+            raise said(
+                _refuse(
+                    source,
+                    f"member {name!r} unpacks to {info.file_size} bytes, more than the "
+                    f"{cap} allowed per {'video' if video else 'file'}",
+                ),
+                N_(
+                    "{source}: the video {member} is {size} bytes, more than the {cap} bytes allowed per video; nothing was read"
+                )
+                if video
+                else N_(
+                    "{source}: {member} is {size} bytes, more than the {cap} bytes allowed per file; nothing was read"
+                ),
+                source=source,
+                member=name,
+                size=f"{info.file_size:,}",
+                cap=f"{cap:,}",
             )
         total += info.file_size
         if total > limits.max_total_bytes:
@@ -355,9 +374,17 @@ _REASONS: tuple[tuple[re.Pattern, str], ...] = tuple(
             r"unknown role (?P<a>'.*') for (?P<b>'.*') \(expected one of: (?P<c>.*)\)",
             N_("unknown role {a} for {b} (expected one of: {c})"),
         ),
+        (
+            r"cannot read (?P<a>'.*'): (?P<b>\d+) bytes, above the (?P<c>\d+) byte limit for a file that is not a video",
+            N_("{a} is {b} bytes, more than the {c} bytes allowed for a file that is not a video"),
+        ),
+        (
+            r"cannot read (?P<a>'.*'): (?P<b>\d+) bytes, above the (?P<c>\d+) byte limit",
+            N_("{a} is {b} bytes, more than the {c} bytes allowed per file"),
+        ),
         (r"cannot read (?P<a>'.*'): (?P<b>.*)", N_("cannot read {a}: {b}")),
         (r"(?P<a>'.*') is empty", N_("{a} is empty")),
-        (r"(?P<a>'.*') is not a text, image or audio file", N_("{a} is not a text, image or audio file")),
+        (r"(?P<a>'.*') is not a text, image, audio or video file", N_("{a} is not a text, image, audio or video file")),
         (
             r"(?P<a>.*): cannot fingerprint this (?P<b>\w+) file \((?P<c>.*)\)",
             N_("{a}: the {b} file cannot be fingerprinted ({c})"),

@@ -106,6 +106,7 @@ LABELS: dict[str, str | tuple[str, str]] = {
     "allowed": N_("allowed by their terms"),
     "paid": NP_("summary", "paid"),
     "items": N_("items"),
+    "hours": N_("hours"),
     "items_used": N_("items used"),
     "organisation": N_("Organisation"),
     "independent": N_("(no organisation)"),

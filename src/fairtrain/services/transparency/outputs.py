@@ -1,4 +1,4 @@
-"""Checks of model outputs for copied works: generated text, images or audio matched against a snapshot.
+"""Checks of model outputs for copied works: generated text, images, audio or video matched against a snapshot.
 
 A reproduction is flagged when the evidence passes a threshold per modality (:class:`Thresholds`):
 
@@ -19,6 +19,10 @@ A reproduction is flagged when the evidence passes a threshold per modality (:cl
   correlations and the variant (crop, flip…).
 - **audio**: Chromaprint offset voting verified at bit-error rate ≤ 0.20 over ≥ ``audio_min_overlap_s``
   seconds; evidence: where in the work and in the output the copy sits (offsets), BER, overlap.
+- **video**: the video index's temporally aligned match (frame hashes on one speed × offset line, or the
+  soundtrack alone), flagged when the aligned copy runs at least ``video_min_overlap_s`` = 8 s (the
+  index's own verification window); evidence: ``offset_s`` in the work, ``query_offset_s`` in the output,
+  ``duration_s``, speed and view (and the soundtrack's offsets where the sound matched too).
 
 Measured (``benchmarks/output_checks.py``, full run): text recall 0.985 on 992 planted 40-word passages,
 0 false alarms in 19,008 generated outputs (the clearance matcher's defaults: recall 0.94); images
@@ -52,6 +56,7 @@ class Thresholds:
     text_min_jaccard: float = 0.5
     image_min_score: float = 0.75
     audio_min_overlap_s: float = 10.0
+    video_min_overlap_s: float = 8.0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -66,7 +71,7 @@ class Reproduction:
     stage: str
     evidence: dict
     flagged: bool
-    extent: float  # how much of the output it is: words (text), 1 (image), seconds (audio)
+    extent: float  # how much of the output it is: words (text), 1 (image), seconds (audio, video)
     terms: dict | None = None
 
     def to_dict(self) -> dict:
@@ -209,8 +214,18 @@ class OutputChecker:
             )
         if kind == "image":
             return Reproduction(m.work_id, m.score, m.stage, ev, m.score >= t.image_min_score, 1.0, terms)
+        if kind == "video":
+            seconds = video_seconds(ev)
+            return Reproduction(m.work_id, m.score, m.stage, ev, seconds >= t.video_min_overlap_s, seconds, terms)
         overlap = float(ev.get("overlap_s", 0.0))
         return Reproduction(m.work_id, m.score, m.stage, ev, overlap >= t.audio_min_overlap_s, overlap, terms)
+
+
+def video_seconds(evidence: dict) -> float:
+    """How many seconds of a video match are aligned: the picture's ``duration_s`` or the soundtrack's
+    ``overlap_s``, whichever is longer."""
+    sound = evidence.get("soundtrack") or {}
+    return float(max(evidence.get("duration_s", 0.0), sound.get("overlap_s", 0.0)))
 
 
 def _quote_spans(text: bytes, spans: list[dict]) -> None:
@@ -245,7 +260,7 @@ def attribution_weights(checks: Iterable[OutputCheck], total: int = 1_000_000) -
     """Integer weights per work summing exactly to ``total`` (largest remainder), for distribution.
 
     Each flagged output counts once, split between the works it reproduces in proportion to
-    score × extent (words of text, seconds of audio, 1 per image); works are weighted by the sum.
+    score × extent (words of text, seconds of audio and video, 1 per image); works are weighted by the sum.
     """
     raw: dict[int, float] = {}
     for c in checks:

@@ -33,7 +33,14 @@ def _section(number: str, props: dict) -> dict:
     return _obj({"section": {"const": number}, "title": _str, "note": _nstr, **props})
 
 
-_size = _obj({"range": {"enum": [*TEXT_TOKEN_RANGES, None]}, "approximate": _obj({"value": _count, "unit": _str})})
+_size = _obj(
+    {
+        "range": {"enum": [*TEXT_TOKEN_RANGES, None]},
+        "approximate": _obj({"value": _count, "unit": _str}),
+        "hours": {"type": "number", "minimum": 0},  # video: how long the items used run, together
+    },
+    required=["range", "approximate"],
+)
 
 SUMMARY_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -95,9 +95,10 @@ def _load(out: Path, crawled: bool, trusted: list[PublicKey] | None) -> _Clearan
         raise SummaryError(
             f"{out}/report.json: belongs to job {report.get('job_id')}, the manifest to {manifest.get('job_id')}"
         )
-    rows = pq.read_table(
-        out / "decisions.parquet", columns=["modality", "passes", "decision", "reasons", "evidence"]
-    ).to_pylist()
+    columns = ["modality", "passes", "decision", "reasons", "evidence"]
+    if "seconds" in pq.read_schema(out / "decisions.parquet").names:  # clearances since video durations
+        columns.append("seconds")
+    rows = pq.read_table(out / "decisions.parquet", columns=columns).to_pylist()
     return _Clearance(out, manifest, report, quote, rows, crawled)
 
 
@@ -180,6 +181,7 @@ def build_summary(
                 snap.get("key_id") or snap["snapshot_id"], snap["snapshot_id"]
             )
     used_mods: dict[str, Counter] = {"all": Counter(), "licensed": Counter()}
+    video_seconds = 0.0
     works: dict[tuple[str, int], dict] = {}
     denied_items = 0
     for c in cs:
@@ -190,6 +192,7 @@ def build_summary(
                 denied_items += 1
             if r["passes"]:
                 used_mods["all"][r["modality"] or "other"] += 1
+                video_seconds += r.get("seconds") or 0.0
                 if via_licence:
                     used_mods["licensed"][r["modality"] or "other"] += 1
             for m in json.loads(r["evidence"] or "[]"):
@@ -300,6 +303,7 @@ def build_summary(
             modalities={m: bool(used_mods["all"].get(m)) for m in MODALITIES},
             size={
                 m: {"range": None, "approximate": {"value": n, "unit": "items"}}
+                | ({"hours": round(video_seconds / 3600, 4)} if m == "video" else {})
                 for m, n in sorted(used_mods["all"].items())
                 if m in MODALITIES
             },
@@ -509,6 +513,8 @@ def _fmt_value(v, L: dict, lang: str, missing: str = "unknown") -> str:
         if "approximate" in v:  # a size: "≈ 3 items", with the template's range when known
             a = v["approximate"]
             size = f"≈ {_fmt_value(a['value'], L, lang)} {L.get(a['unit'], a['unit'])}"
+            if v.get("hours") is not None:  # video: the hours the items run, as the template asks
+                size += f" ({format_decimal(v['hours'], locale=babel_locale(lang))} {L['hours']})"
             return size if v.get("range") is None else f"{v['range']} ({size})"
         if not v:
             return L["none"]
