@@ -48,8 +48,8 @@ from fairtrain.core.store.models import (
     utcnow,
 )
 from fairtrain.services import log
-from fairtrain.services.notify import notify
 from fairtrain.services.ledger.licensing import minutes_as_seconds
+from fairtrain.services.notify import notify
 from fairtrain.services.registry import NotFound, Registry, holder_ref, org_ref
 
 
