@@ -151,7 +151,7 @@ def create_app(
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import api, api_money, api_notices, money_ops, ops, pages, pages_money, reserve
+    from fairtrain.web import api, api_money, api_notices, money_ops, ops, org_office, pages, pages_money, reserve
 
     money_ops.import_legacy_starters(state)
 
@@ -174,6 +174,7 @@ def create_app(
     app.include_router(api_notices.router)
     app.include_router(api_notices.pages)
     app.include_router(pages.router)
+    app.include_router(org_office.router)
     app.include_router(pages_money.router)
     app.include_router(reserve.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
