@@ -6,6 +6,7 @@ own behind a progress page that survives a reload and a restart. Service and HTT
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import time
@@ -136,7 +137,7 @@ def test_tariff_page_publishes_and_refuses_in_korean_keeping_what_was_typed(tmp_
     r = org.request("POST", "/org/tariffs", data={**typed, "purposes": ["commercial"]}, headers=KO)
     assert r.status_code == 422
     error = re.search(r'id="tariff-error">([^<]+)<', r.text)[1]
-    assert error.startswith("텍스트 1건당:"), error
+    assert error.startswith("텍스트 1건당: 가격 ") and "1,000원x" in error, error  # the reason in Korean too
     assert 'value="1,000원x"' in r.text and 'aria-invalid="true"' in r.text  # what was typed stays, marked
     assert 'value="commercial" checked' in r.text and 'value="research" checked' not in r.text
 
@@ -157,7 +158,7 @@ def test_tariff_page_publishes_and_refuses_in_korean_keeping_what_was_typed(tmp_
     assert r.status_code == 422 and "Retroactive surcharge (%)" in r.text and 'value="abc"' in r.text
     r = org.request("POST", "/org/tariffs", data={**_csrf(org), "kind": "retroactive", "surcharge_percent": "30"})
     assert r.status_code == 200  # followed to the list
-    r = org.request("POST", "/org/tariffs", data={**good, "per_work.text": "1500"})
+    r = org.request("POST", "/org/tariffs", data={**good, "per_work.text": "1,500원"})  # as a Korean reader writes it
     page = org.request("GET", "/org/tariffs", headers=KO).text
     rows = page.split('id="tariffs"')[1].split("</table>")[0].split("<tr>")[2:]
     assert len(rows) == 3
@@ -165,6 +166,10 @@ def test_tariff_page_publishes_and_refuses_in_korean_keeping_what_was_typed(tmp_
     assert "소급 요금표" in rows[1] and "소급 할증률 (%) 30" in rows[1] and "<td>예</td>" in rows[1]
     assert "글 1,000원" in rows[2] and "<td>예</td>" not in rows[2]  # the older one is history
     assert [x["in_use"] for x in app.state.web.registry.tariffs(org.org_id)] == [True, True, False]
+    assert app.state.web.registry.tariff(org.org_id)["tariff"]["per_work"]["text"] == "1500"
+    r = org.request("POST", "/org/tariffs", data={**good, "currency": "USD", "per_work.text": "12.345"}, headers=KO)
+    error = html.unescape(re.search(r'id="tariff-error">([^<]+)<', r.text)[1])
+    assert r.status_code == 422 and error.startswith("텍스트 1건당: '12.345'은(는) 소수점 아래 자릿수가 USD"), error
 
 
 def test_members_statements_pages_follow_the_api_access_rule(tmp_path, database_url):

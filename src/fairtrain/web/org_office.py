@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.i18n import N_, TIME_ZONES, translations
+from fairtrain.core.numbers import PriceError, parse_price
 from fairtrain.core.tariff import MEDIA
 from fairtrain.core.vocab import Purpose
 from fairtrain.services.registry import repertoire
@@ -150,6 +151,11 @@ _REASONS = (
     (re.compile(r"a [\w-]+ tariff needs it"), N_("the chosen price model needs it")),
     (re.compile(r"a revenue-share tariff needs a share above 0"), N_("a revenue-share tariff needs a share above 0")),
     (re.compile(r"'(?P<a>.*)' is not a number"), N_("'{a}' is not a number")),
+    (re.compile(r"not an amount: '(?P<a>.*)'"), N_("'{a}' is not an amount")),
+    (
+        re.compile(r"'(?P<a>.*)' has more decimals than (?P<b>\w+) allows \((?P<c>\d+)\)"),
+        N_("'{a}' has more decimals than {b} allows ({c})"),
+    ),
     (
         re.compile(r"'(?P<a>.*)' must be 0\.\.(?P<b>\d+) with at most two decimals"),
         N_("'{a}' must be between 0 and {b}, with at most two decimals"),
@@ -176,6 +182,25 @@ def tariff_error(message: str, lang: str) -> dict:
         return {"field": field, "text": f"{_(FIELD_WORDS[field])}: {reason}"}
     label = _("Tariff")
     return {"field": None, "text": f"{label}: {reason}"}
+
+
+MONEY_FIELDS = (*(f"per_work.{m}" for m in MEDIA), "flat_fee", "minimum")
+
+
+def won_amounts(typed: dict) -> dict:
+    """The form with its won amounts as digits (``1,000`` won → ``1000``, ``3`` man → ``30000``); a KRW amount
+    that is not one raises :class:`PriceError` with the form field it was typed in as ``field``."""
+    if str(typed.get("currency") or "").strip().upper() != "KRW":
+        return typed
+    out = dict(typed)
+    for key in MONEY_FIELDS:
+        if value := str(typed.get(key) or "").strip():
+            try:
+                out[key] = str(parse_price(value))
+            except PriceError as e:
+                e.field = key
+                raise
+    return out
 
 
 def tariff_document(form: dict) -> tuple[dict, bool]:
@@ -229,11 +254,18 @@ async def org_tariff_publish(request: Request, p: Caller):
     form = await request.form()
     typed = {k: str(v)[:200] for k, v in form.items() if k not in ("csrf", "purposes") and isinstance(v, str)}
     typed["purposes"] = [str(x)[:40] for x in form.getlist("purposes")]
-    doc, retroactive = tariff_document(typed)
+    lang = language(request)
+    try:  # won written as a Korean reader writes them (30,000원, 3만 원) read as amounts
+        doc, retroactive = tariff_document(won_amounts(typed))
+    except PriceError as e:
+        words = translations(lang).gettext(FIELD_WORDS[e.field])
+        return _tariff_page(
+            request, p, 422, typed=typed, error={"field": e.field, "text": f"{words}: {e.localised(lang)}"}
+        )
     try:
         t = web(request).registry.publish_tariff(p.account.org_id, doc, retroactive=retroactive)
     except InvalidInput as e:
-        return _tariff_page(request, p, 422, typed=typed, error=tariff_error(str(e), language(request)))
+        return _tariff_page(request, p, 422, typed=typed, error=tariff_error(str(e), lang))
     return RedirectResponse(f"/org/tariffs?published={t['id']}", status_code=303)
 
 
