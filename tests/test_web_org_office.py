@@ -15,6 +15,8 @@ from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category
@@ -331,3 +333,41 @@ def test_run_check_records_progress_and_the_report(tmp_path, registry):
     with pytest.raises(FileNotFoundError):
         repertoire.run_check(registry, folder)
     assert repertoire.check_state(folder)["status"] == "failed"
+
+
+_moments = st.one_of(st.none(), st.integers(min_value=-400, max_value=400))
+
+
+@settings(max_examples=300, deadline=None)
+@given(confirmed=_moments, revoked=_moments, ends=_moments, valid_from=st.integers(-400, 400), until=_moments)
+def test_a_mandates_standing_in_words_agrees_with_the_one_rule(confirmed, revoked, ends, valid_from, until):
+    """Whatever the dates, the words a page shows say "in force" (or "ending") exactly when
+    ``core.decide.mandate_in_force`` counts the mandate."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from fairtrain.services.registry.registry import _mandate_dict
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+
+    def day(n):
+        return None if n is None else now + timedelta(days=n)
+
+    row = SimpleNamespace(
+        id=1,
+        holder_id=1,
+        org_id=1,
+        categories="tdm",
+        declared_at=now - timedelta(days=500),
+        valid_from=day(valid_from),
+        valid_until=day(until),
+        confirmed_at=day(confirmed),
+        confirmation=None if confirmed is None else "holder",
+        paper_sha256=None,
+        revoked_at=day(revoked),
+        ends_at=day(ends) if revoked is not None else None,
+    )
+    m = _mandate_dict(row, now)
+    assert (m["standing"] in ("in-force", "ending")) == m["in_force"]
+    assert (m["standing"] == "pending") == (confirmed is None and revoked is None)
+    assert m["standing"] != "declined" or not m["in_force"]
