@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from fairtrain.core.errors import InvalidInput
+from fairtrain.core.errors import InvalidInput, said, said_as
 from fairtrain.core.i18n import N_, TIME_ZONES, translations
 from fairtrain.core.numbers import PriceError, parse_price
 from fairtrain.core.tariff import MEDIA
@@ -40,7 +40,10 @@ def _speaker(p: Principal, token: str) -> dict:
         return {"token": token}
     if p.holder_ref:
         return {"holder": p.holder_ref}
-    raise WebError(403, "mandate confirmation: open the link from the invitation, or sign in as the member it names")
+    raise said(
+        WebError(403, "mandate confirmation: open the link from the invitation, or sign in as the member it names"),
+        "Open the link from the invitation, or sign in as the member it names.",
+    )
 
 
 @router.get("/mandates/{mandate_id}/confirm", response_class=HTMLResponse)
@@ -96,7 +99,11 @@ async def org_mandate_paper(request: Request, p: Caller, mandate_id: int):
     state, form = await upload_form(request, p, "org-admin", "signed paper mandates")
     upload = form.get("file")
     if upload is None or isinstance(upload, str) or not upload.filename:
-        raise WebError(422, f"mandate {mandate_id}: choose the signed paper mandate's file (PDF or a scan)")
+        raise said(
+            WebError(422, f"mandate {mandate_id}: choose the signed paper mandate's file (PDF or a scan)"),
+            "Mandate {id}: choose the signed paper mandate's file (a PDF or a scan).",
+            id=mandate_id,
+        )
     await run_in_threadpool(
         state.registry.attach_mandate_paper, mandate_id, upload.file, state.data_dir, party=p.org_ref
     )
@@ -105,15 +112,15 @@ async def org_mandate_paper(request: Request, p: Caller, mandate_id: int):
 
 def end_of(day: str, lang: str) -> datetime | None:
     """A form's end date (``YYYY-MM-DD``) as the moment it starts in the reader's time zone; empty: now."""
-    from babel.dates import get_timezone
+    from zoneinfo import ZoneInfo
 
     if not day:
         return None
     try:
         d = date.fromisoformat(day)
     except ValueError:
-        raise InvalidInput(f"end date {day!r}: expected a date such as 2027-06-30") from None
-    return datetime(d.year, d.month, d.day, tzinfo=get_timezone(TIME_ZONES[lang]))
+        raise said_as(InvalidInput, "End date {day}: write a date such as 2027-06-30.", day=repr(day)) from None
+    return datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(TIME_ZONES[lang]))
 
 
 @router.post("/org/mandates/{mandate_id}/revoke")
@@ -255,7 +262,7 @@ async def org_tariff_publish(request: Request, p: Caller):
     typed = {k: str(v)[:200] for k, v in form.items() if k not in ("csrf", "purposes") and isinstance(v, str)}
     typed["purposes"] = [str(x)[:40] for x in form.getlist("purposes")]
     lang = language(request)
-    try:  # won written as a Korean reader writes them (30,000원, 3만 원) read as amounts
+    try:  # won written as a Korean reader writes them (30,000 won, 3 man won) read as amounts
         doc, retroactive = tariff_document(won_amounts(typed))
     except PriceError as e:
         words = translations(lang).gettext(FIELD_WORDS[e.field])
