@@ -12,6 +12,7 @@ import re
 import time
 import zipfile
 from datetime import date
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -372,3 +373,29 @@ def test_a_mandates_standing_in_words_agrees_with_the_one_rule(confirmed, revoke
     assert (m["standing"] in ("in-force", "ending")) == m["in_force"]
     assert (m["standing"] == "pending") == (confirmed is None and revoked is None)
     assert m["standing"] != "declined" or not m["in_force"]
+
+
+def test_a_sheet_over_2_mib_is_checked_and_stored_by_the_background_processes(tmp_path, registry):
+    """The importer parses a sheet over 2 MiB in worker processes; the check's and the job's own processes
+    (daemonic, so that the server's exit does not wait for them) must be allowed to start them."""
+    org = registry.add_org("KOMCA", country="KR")
+    folder = tmp_path / "uploads" / ("cd" * 12)
+    (folder / "parts").mkdir(parents=True)
+    sheet = folder / "parts" / "big.csv"
+    rows = "".join(f"K-{i},Work number {i},,Holder {i % 500}:composer:1,,,,deny,,,,allow,,\n" for i in range(36_000))
+    sheet.write_text(KO_HEADER + rows, encoding="utf-8")
+    assert sheet.stat().st_size > 2 << 20
+    repertoire.queue_check(folder, org_id=org, source="big.csv", sheet=sheet, selection=False)
+    repertoire.start_check_process(registry, folder).join(timeout=300)
+    state = repertoire.check_state(folder)
+    assert state["status"] == "done", state.get("error")
+    assert state["report"]["created"] == 36_000 and state["rows_total"] == 36_000
+    checked = json.loads((folder / repertoire.CHECKED_FILE).read_text(encoding="utf-8"))
+    p = checked["prepared"]
+    prepared = repertoire.Prepared(
+        p["source"], Path(p["sheet"]), Path(p["files_root"]), p["encoding"], Path(p["staging"])
+    )
+    job_id = repertoire.create_job(registry, prepared, org, checked["report"])
+    repertoire.start_job_process(registry, job_id).join(timeout=300)
+    job = repertoire.job(registry, job_id)
+    assert job["status"] == "done" and job["report"]["created"] == 36_000, job.get("error")

@@ -568,8 +568,16 @@ def run_job(
     return job(registry, job_id)
 
 
+def _may_have_workers() -> None:
+    """Let this daemonic job process start the importer's worker processes (a sheet over 2 MiB is parsed
+    in one): multiprocessing refuses children to a daemonic process, whose flag is here only so that the
+    server's exit does not wait for the job; the workers die with this process as it dies with the server."""
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
+
+
 def _job_main(url: str, job_id: int, parent: int, batch_rows: int) -> None:
     die_with_parent(parent)
+    _may_have_workers()
     registry = Registry.open(url=url)
     try:
         run_job(registry, job_id, batch_rows=batch_rows)
@@ -721,6 +729,7 @@ def run_check(registry: Registry, folder: Path, *, every: float = 0.5) -> dict:
 
 def _check_main(url: str, folder: str, parent: int) -> None:
     die_with_parent(parent)
+    _may_have_workers()
     registry = Registry.open(url=url)
     try:
         run_check(registry, Path(folder))
