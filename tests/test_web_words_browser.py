@@ -213,6 +213,7 @@ def _walk_at(chromium, base: str, lang: str, width: int, tmp_path, problems: lis
     # an organisation admin
     _enter(page, base, "org-admin", f"CMO {lang}", f"cmo-{lang}@example.org", width == 1280)
     visit("/org", "org")
+    visit("/org/tariffs", "org-tariffs")
     visit("/money", "org-money")
     _sign_out(page)
     # a developer: codes are allowed on the developer page

@@ -37,6 +37,19 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "declined": NP_("status", "Declined"),
         "paid": NP_("status", "Paid"),
     },
+    "mandate": {
+        "pending": NP_("mandate", "Awaiting the member's consent"),
+        "in-force": NP_("mandate", "In force"),
+        "ending": NP_("mandate", "Revoked, in force until its end date"),
+        "revoked": NP_("mandate", "Revoked"),
+        "declined": NP_("mandate", "Declined by the member"),
+        "expired": NP_("mandate", "Expired"),
+        "not-yet": NP_("mandate", "Not yet in force"),
+    },
+    "tariff": {
+        "licence": NP_("tariff", "Licence tariff"),
+        "retroactive": NP_("tariff", "Retroactive tariff (use already made)"),
+    },
     "role": {
         "creator": NP_("role", "Creator"),
         "org-admin": NP_("role", "Organisation administrator"),
@@ -79,6 +92,11 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "price-model": {
         "per-work": NP_("price-model", "per work"),
         "flat-fee": NP_("price-model", "flat fee"),
+        "revenue-share": NP_("price-model", "revenue share with a minimum"),
+    },
+    "purpose": {
+        "commercial": NP_("purpose", "Commercial use"),
+        "research": NP_("purpose", "Research"),
     },
 }
 

@@ -52,6 +52,7 @@ KINDS = frozenset(
         "dispute",
         "mandate-confirmed",
         "mandate-revoked",
+        "mandate-declined",
         "tariff",
         "work-edited",
         "work-holders",

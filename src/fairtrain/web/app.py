@@ -159,6 +159,7 @@ def create_app(
         api_notices,
         money_ops,
         ops,
+        org_office,
         pages,
         pages_money,
         reserve,
@@ -189,6 +190,7 @@ def create_app(
     app.include_router(api_notices.router)
     app.include_router(api_notices.pages)
     app.include_router(pages.router)
+    app.include_router(org_office.router)
     app.include_router(pages_money.router)
     app.include_router(reserve.router)
     app.include_router(work_edit.router)

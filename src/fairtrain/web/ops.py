@@ -622,22 +622,7 @@ def repertoire_upload(state, p: Principal, got) -> dict:
     except BaseException:
         shutil.rmtree(got.folder, ignore_errors=True)
         raise
-    (got.folder / "upload.json").write_text(
-        json.dumps(
-            {
-                "org_id": p.account.org_id,
-                "report": report,
-                "prepared": {
-                    "source": prepared.source,
-                    "sheet": str(prepared.sheet),
-                    "files_root": str(prepared.files_root),
-                    "encoding": prepared.encoding,
-                    "staging": str(prepared.staging),
-                },
-            }
-        ),
-        encoding="utf-8",
-    )
+    repertoire.save_checked(got.folder, p.account.org_id, prepared, report)
     return {**report, "upload": got.folder.name, "files_received": len(got.files)}
 
 
@@ -664,6 +649,7 @@ def repertoire_store(state, p: Principal, upload: str) -> dict:
     )
     job_id = repertoire.create_job(state.registry, prepared, p.account.org_id, meta["report"])
     meta_path.unlink()  # stored once: a second press of the button finds nothing to store
+    (meta_path.parent / repertoire.CHECK_FILE).unlink(missing_ok=True)  # nor does the check's page
     repertoire.start_job_process(state.registry, job_id)
     return repertoire.job(state.registry, job_id)
 

@@ -16,7 +16,6 @@ from fairtrain.core.labels import word
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
 from fairtrain.services.notify import KEYS
-from fairtrain.services.registry import RegistryError
 from fairtrain.web import dispute_ops, ops
 from fairtrain.web.accounts import AccountError
 from fairtrain.web.api import _client, _limit, end_session, read_upload, start_session
@@ -362,33 +361,6 @@ def _org_page(request: Request, p: Principal, **ctx) -> HTMLResponse:
 def org(request: Request, p: Caller, saved: bool = False):
     require(p, "org-admin", what="the organisation page")
     return _org_page(request, p, saved=saved)
-
-
-@router.post("/org/upload", response_class=HTMLResponse)
-async def org_upload(request: Request, p: Caller):
-    """The upload form: streamed to disk, checked in full, then a report and a preview with a store button."""
-    require(p, "org-admin", what="repertoire upload")
-    state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
-    from starlette.concurrency import run_in_threadpool
-
-    from fairtrain.services.registry.repertoire import translate_reason
-    from fairtrain.web.uploads import receive
-
-    got = await receive(
-        request,
-        state.uploads_dir,
-        max_file_bytes=state.limits.max_import_bytes,
-        max_files=state.limits.max_import_files,
-    )
-    try:
-        report = await run_in_threadpool(ops.repertoire_upload, state, p, got)
-    except RegistryError as e:  # the upload as a whole is refused (a ZIP bomb, a path outside, …)
-        report = {"file": None, "refused": localised(e, language(request)), "errors": []}
-    lang = language(request)
-    for e in report["errors"]:
-        e["reason"] = translate_reason(e["reason"], lang)
-    return _org_page(request, p, upload=report)
 
 
 @router.post("/org/upload/{upload}/store")

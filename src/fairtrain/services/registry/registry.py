@@ -408,26 +408,70 @@ class Registry:
             )
         return token
 
+    @staticmethod
+    def _consenting(m, holder: str | None, token: str | None, doing: str) -> str:
+        """How the holder speaks for a pending mandate: ``token`` (the invitation's) or signed in as ``holder``."""
+        if token is not None:
+            if m.confirm_token_hash is None or not hmac.compare_digest(
+                m.confirm_token_hash, hashlib.sha256(token.encode()).hexdigest()
+            ):
+                raise NotAllowed(f"mandate {m.id}: the confirmation link is not valid (used or replaced)")
+            return "token"
+        if holder is not None:
+            if holder != holder_ref(m.holder_id):
+                raise NotAllowed(f"only {holder_ref(m.holder_id)} may {doing} mandate {m.id}, not {holder}")
+            return "holder"
+        raise RegistryError(f"to {doing} a mandate needs the holder or the confirmation token")
+
+    def invited_mandate(self, mandate_id: int, *, holder: str | None = None, token: str | None = None) -> dict:
+        """The mandate an invitation link (or its signed-in holder) is about, with its holder's and
+        organisation's names: what the confirm page shows. Refused for a wrong or used link."""
+        with self.engine.connect() as c:
+            m = self._mandate_row(c, mandate_id)
+        self._consenting(m, holder, token, "see")
+        return {
+            **self.mandate(mandate_id),
+            "holder_name": self.find_holder(m.holder_id)["name"],
+            "org_name": self.find_org(m.org_id)["name"],
+        }
+
     def confirm_mandate(self, mandate_id: int, *, holder: str | None = None, token: str | None = None) -> dict:
         """The holder consents: signed in as ``holder``, or by the single-use ``token`` of an invitation.
         The mandate counts from now on."""
         now = utcnow()
         with self.engine.begin() as c:
             m = self._mandate_row(c, mandate_id)
-            if token is not None:
-                if m.confirm_token_hash is None or not hmac.compare_digest(
-                    m.confirm_token_hash, hashlib.sha256(token.encode()).hexdigest()
-                ):
-                    raise NotAllowed(f"mandate {mandate_id}: the confirmation link is not valid (used or replaced)")
-                how = "token"
-            elif holder is not None:
-                if holder != holder_ref(m.holder_id):
-                    raise NotAllowed(f"only {holder_ref(m.holder_id)} may confirm mandate {mandate_id}, not {holder}")
-                how = "holder"
-            else:
-                raise RegistryError("confirming a mandate needs the holder or the confirmation token")
+            how = self._consenting(m, holder, token, "confirm")
             self._check_pending(m)
             self._confirmed(c, m, how, now)
+        self._changed()
+        return self.mandate(mandate_id)
+
+    def decline_mandate(self, mandate_id: int, *, holder: str | None = None, token: str | None = None) -> dict:
+        """The holder refuses a pending mandate (by the invitation's ``token`` or signed in as ``holder``): it
+        ends now without ever having counted; the row and a ``mandate-declined`` log entry stay."""
+        now = utcnow()
+        with self.engine.begin() as c:
+            m = self._mandate_row(c, mandate_id)
+            how = self._consenting(m, holder, token, "decline")
+            self._check_pending(m)
+            c.execute(
+                update(MandateRow)
+                .where(MandateRow.id == mandate_id)
+                .values(revoked_at=now, ends_at=now, confirm_token_hash=None)
+            )
+            log.append(
+                c,
+                [
+                    log.Entry(
+                        "mandate-declined",
+                        {"id": m.id, "holder": holder_ref(m.holder_id), "org": org_ref(m.org_id), "by": how},
+                        subject=holder_ref(m.holder_id),
+                    )
+                ],
+                at=now,
+            )
+            bump_facts_version(c)
         self._changed()
         return self.mandate(mandate_id)
 
@@ -529,6 +573,29 @@ class Registry:
             bump_facts_version(c)
         self._changed()
         return self.tariff(org_id, retroactive=retroactive)
+
+    def tariffs(self, org_id: int) -> list[dict]:
+        """Every tariff the organisation published, licence and retroactive, newest first; ``in_use`` marks
+        the newest of each kind."""
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(TariffRow.__table__).where(TariffRow.org_id == org_id).order_by(TariffRow.id.desc())
+            ).all()
+        seen: set[str] = set()
+        out = []
+        for r in rows:
+            out.append(
+                {
+                    "id": r.id,
+                    "org": org_ref(org_id),
+                    "kind": r.kind,
+                    "tariff": json.loads(r.document),
+                    "published_at": r.published_at.isoformat(),
+                    "in_use": r.kind not in seen,
+                }
+            )
+            seen.add(r.kind)
+        return out
 
     def tariff(self, org_id: int, *, retroactive: bool = False) -> dict | None:
         """The organisation's tariff in use (the newest published), or None."""
@@ -1365,6 +1432,15 @@ def _to_declaration(d: DeclarationRow) -> Declaration:
 
 def _mandate_dict(m, now: datetime) -> dict:
     status = "revoked" if m.revoked_at is not None else "confirmed" if m.confirmed_at is not None else "pending"
+    in_force = engine_.mandate_in_force(m, now)
+    if m.revoked_at is not None:  # where it stands now, in words for pages (core.labels "mandate")
+        standing = "declined" if m.confirmed_at is None else "ending" if in_force else "revoked"
+    elif m.confirmed_at is None:
+        standing = "pending"
+    elif in_force:
+        standing = "in-force"
+    else:
+        standing = "expired" if m.valid_until is not None and m.valid_until <= now else "not-yet"
     return {
         "id": m.id,
         "holder": holder_ref(m.holder_id),
@@ -1373,7 +1449,8 @@ def _mandate_dict(m, now: datetime) -> dict:
         "valid_from": m.valid_from.isoformat(),
         "valid_until": m.valid_until.isoformat() if m.valid_until else None,
         "status": status,
-        "in_force": engine_.mandate_in_force(m, now),
+        "in_force": in_force,
+        "standing": standing,
         "confirmed_at": m.confirmed_at.isoformat() if m.confirmed_at else None,
         "confirmation": m.confirmation,
         "paper_sha256": m.paper_sha256,

@@ -595,8 +595,16 @@ def run_job(
     return job(registry, job_id)
 
 
+def _may_have_workers() -> None:
+    """Let this daemonic job process start the importer's worker processes (a sheet over 2 MiB is parsed
+    in one): multiprocessing refuses children to a daemonic process, whose flag is here only so that the
+    server's exit does not wait for the job; the workers die with this process as it dies with the server."""
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
+
+
 def _job_main(url: str, job_id: int, parent: int, batch_rows: int) -> None:
     die_with_parent(parent)
+    _may_have_workers()
     registry = Registry.open(url=url)
     try:
         run_job(registry, job_id, batch_rows=batch_rows)
@@ -642,6 +650,145 @@ def interrupted_jobs(registry: Registry) -> list[int]:
     return [r.id for r in rows if not _alive(r.pid)]
 
 
+# -- checks as jobs: the dry run of an upload in a process of its own ---------------------------------
+#
+# A received upload's folder (under the data directory's ``uploads/``) holds ``check.json``: the check's
+# state (queued, running with its pid and rows read, done with its report, refused with the reason, or
+# failed), written atomically, so the progress page survives a reload; a check whose process is gone (a
+# server restart) is started again from the top, which is safe because a check stores nothing. A finished
+# check also writes ``upload.json``, what storing the upload as an import job (:func:`create_job`) reads.
+
+CHECK_FILE = "check.json"
+CHECKED_FILE = "upload.json"
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    from fairtrain.core.files import write_atomic
+
+    write_atomic(path, json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+
+
+def check_state(folder: Path) -> dict | None:
+    """The check of the upload in ``folder``, or None if there is none (never received, or stored)."""
+    try:
+        return json.loads((folder / CHECK_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def queue_check(folder: Path, *, org_id: int, source: str, sheet: Path, selection: bool) -> dict:
+    """Record a received upload's check as queued: ``sheet`` is the ZIP or sheet, ``selection`` whether the
+    works' files were selected beside it (in ``folder/parts``)."""
+    doc = {
+        "status": "queued",
+        "org_id": org_id,
+        "source": source,
+        "sheet": str(sheet),
+        "selection": selection,
+        "rows_total": 0,
+        "rows_done": 0,
+        "pid": None,
+    }
+    _write_json(folder / CHECK_FILE, doc)
+    return doc
+
+
+def save_checked(folder: Path, org_id: int, prepared: Prepared, report: dict) -> None:
+    """Keep a checked upload's report and staging for :func:`create_job` (``upload.json``)."""
+    _write_json(
+        folder / CHECKED_FILE,
+        {
+            "org_id": org_id,
+            "report": report,
+            "prepared": {
+                "source": prepared.source,
+                "sheet": str(prepared.sheet),
+                "files_root": str(prepared.files_root),
+                "encoding": prepared.encoding,
+                "staging": str(prepared.staging),
+            },
+        },
+    )
+
+
+def run_check(registry: Registry, folder: Path, *, every: float = 0.5) -> dict:
+    """Check the upload in ``folder`` (stage it, read every row, preview what storing it would do),
+    recording progress in ``check.json`` at most every ``every`` seconds; the final state."""
+    import time
+
+    state = check_state(folder)
+    if state is None:
+        raise NotFound("upload check", folder.name)
+    state.update(status="running", pid=os.getpid(), rows_done=0, error=None)
+    _write_json(folder / CHECK_FILE, state)
+    try:
+        prepared = prepare(
+            Path(state["sheet"]),
+            folder,
+            source=state["source"],
+            files=folder / "parts" if state["selection"] else None,
+            flat=bool(state["selection"]),
+        )
+        with prepared.sheet.open("rb") as f:
+            state["rows_total"] = max(sum(1 for _ in f) - 1, 0)
+        last = [0.0]
+
+        def progress(rows: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= every:
+                last[0] = now
+                state["rows_done"] = rows
+                _write_json(folder / CHECK_FILE, state)
+
+        report = validate(registry, prepared, state["org_id"], progress=progress)
+    except RegistryError as e:  # the upload as a whole is refused (a ZIP bomb, a path outside, …)
+        state.update(status="refused", error=str(e), pid=None)
+    except Exception as e:  # noqa: BLE001 (recorded for the page, then re-raised)
+        state.update(status="failed", error=str(e)[:2000] or type(e).__name__, pid=None)
+        _write_json(folder / CHECK_FILE, state)
+        raise
+    else:
+        save_checked(folder, state["org_id"], prepared, report)
+        state.update(status="done", report=report, rows_done=report.get("rows", 0), pid=None)
+    _write_json(folder / CHECK_FILE, state)
+    return state
+
+
+def _check_main(url: str, folder: str, parent: int) -> None:
+    die_with_parent(parent)
+    _may_have_workers()
+    registry = Registry.open(url=url)
+    try:
+        run_check(registry, Path(folder))
+    except Exception:  # noqa: BLE001 (recorded in check.json by run_check)
+        os._exit(1)
+    finally:
+        registry.engine.dispose()
+
+
+def start_check_process(registry: Registry, folder: Path):
+    """Run an upload's check in a process of its own that dies with this one."""
+    url = registry.engine.url.render_as_string(hide_password=False)
+    proc = multiprocessing.get_context("spawn").Process(
+        target=_check_main, args=(url, str(folder), os.getpid()), name=f"fairtrain-check-{folder.name}", daemon=True
+    )
+    proc.start()
+    state = check_state(folder)
+    if state is not None and state["status"] == "queued":  # its pid, so that a reload does not start another
+        _write_json(folder / CHECK_FILE, {**state, "pid": proc.pid})
+    return proc
+
+
+def resume_check(registry: Registry, folder: Path, state: dict) -> bool:
+    """Start again a queued or running check whose process is gone (a restart, a kill); whether it did."""
+    if state["status"] not in ("queued", "running") or _alive(state.get("pid")):
+        return False
+    state.update(status="queued", pid=None)
+    _write_json(folder / CHECK_FILE, state)
+    start_check_process(registry, folder)
+    return True
+
+
 def discard_staging(prepared: Prepared) -> None:
     shutil.rmtree(prepared.staging, ignore_errors=True)
 
@@ -651,6 +798,7 @@ __all__ = [
     "Limits",
     "Prepared",
     "RowError",
+    "check_state",
     "create_job",
     "guide",
     "headers",
@@ -658,7 +806,12 @@ __all__ = [
     "job",
     "jobs",
     "prepare",
+    "queue_check",
+    "resume_check",
+    "run_check",
     "run_job",
+    "save_checked",
+    "start_check_process",
     "start_job_process",
     "template",
     "translate_reason",

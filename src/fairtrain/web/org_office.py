@@ -1,0 +1,359 @@
+"""The CMO office's pages: a member's mandate confirm page (from the invitation link), the organisation's
+mandates (invite, signed paper, revoke), tariffs (publish from a form, current and past), members'
+statements, and repertoire uploads checked in a background process with a progress page. Everything goes
+through the registry's and the ledger's service functions; the words come from the catalogue."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from fairtrain.core.errors import InvalidInput, said, said_as
+from fairtrain.core.i18n import N_, TIME_ZONES, translations
+from fairtrain.core.numbers import PriceError, parse_price
+from fairtrain.core.tariff import MEDIA
+from fairtrain.core.vocab import Purpose
+from fairtrain.services.registry import repertoire
+from fairtrain.web import money_ops
+from fairtrain.web.api import _client, _limit
+from fairtrain.web.deps import language, principal, require, web
+from fairtrain.web.errors import WebError
+from fairtrain.web.pages import _org_page, render, upload_form
+from fairtrain.web.security import Principal
+
+router = APIRouter(include_in_schema=False)
+Caller = Annotated[Principal, Depends(principal)]
+_UPLOAD = re.compile(r"[0-9a-f]{24}")
+
+
+# -- a member consents (or not) ---------------------------------------------------------------------------
+
+
+def _speaker(p: Principal, token: str) -> dict:
+    """How the visitor speaks for the mandate: its invitation token, or signed in as its holder."""
+    if token:
+        return {"token": token}
+    if p.holder_ref:
+        return {"holder": p.holder_ref}
+    raise said(
+        WebError(403, "mandate confirmation: open the link from the invitation, or sign in as the member it names"),
+        "Open the link from the invitation, or sign in as the member it names.",
+    )
+
+
+@router.get("/mandates/{mandate_id}/confirm", response_class=HTMLResponse)
+def mandate_confirm_page(
+    request: Request, p: Caller, mandate_id: int, token: Annotated[str, Query(max_length=200)] = ""
+):
+    state = web(request)
+    if token:
+        _limit(state, "sign_in_per_client", f"mandate-confirm:{_client(request)}", "mandate confirmations")
+    m = state.registry.invited_mandate(mandate_id, **_speaker(p, token))
+    return render(request, "mandate_confirm.html", p, m=m, token=token, done=None)
+
+
+@router.post("/mandates/{mandate_id}/confirm", response_class=HTMLResponse)
+def mandate_confirm(
+    request: Request,
+    p: Caller,
+    mandate_id: int,
+    answer: Annotated[str, Form(pattern="^(confirm|decline)$")],
+    token: Annotated[str, Form(max_length=200)] = "",
+):
+    state = web(request)
+    if token:
+        _limit(state, "sign_in_per_client", f"mandate-confirm:{_client(request)}", "mandate confirmations")
+    who = _speaker(p, token)
+    m = state.registry.invited_mandate(mandate_id, **who)  # names for the answer page, checked before the change
+    act = state.registry.confirm_mandate if answer == "confirm" else state.registry.decline_mandate
+    m |= act(mandate_id, **who)
+    return render(request, "mandate_confirm.html", p, m=m, token="", done=answer)
+
+
+# -- the organisation's mandates ----------------------------------------------------------------------------
+
+
+def _own_mandate(state, p: Principal, mandate_id: int) -> dict:
+    m = state.registry.mandate(mandate_id)
+    if m["org"] != p.org_ref:
+        raise WebError(404, f"no mandate {mandate_id} of your organisation")
+    return m
+
+
+@router.post("/org/mandates/{mandate_id}/invite", response_class=HTMLResponse)
+def org_mandate_invite(request: Request, p: Caller, mandate_id: int):
+    require(p, "org-admin", what="mandate invitations")
+    state = web(request)
+    token = state.registry.mandate_invitation(mandate_id, party=p.org_ref)
+    link = str(request.base_url).rstrip("/") + f"/mandates/{mandate_id}/confirm?token={token}"
+    return _org_page(request, p, invitation={"id": mandate_id, "link": link})
+
+
+@router.post("/org/mandates/{mandate_id}/paper")
+async def org_mandate_paper(request: Request, p: Caller, mandate_id: int):
+    state, form = await upload_form(request, p, "org-admin", "signed paper mandates")
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        raise said(
+            WebError(422, f"mandate {mandate_id}: choose the signed paper mandate's file (PDF or a scan)"),
+            "Mandate {id}: choose the signed paper mandate's file (a PDF or a scan).",
+            id=mandate_id,
+        )
+    await run_in_threadpool(
+        state.registry.attach_mandate_paper, mandate_id, upload.file, state.data_dir, party=p.org_ref
+    )
+    return RedirectResponse("/org?saved=1#mandates", status_code=303)
+
+
+def end_of(day: str, lang: str) -> datetime | None:
+    """A form's end date (``YYYY-MM-DD``) as the moment it starts in the reader's time zone; empty: now."""
+    from zoneinfo import ZoneInfo
+
+    if not day:
+        return None
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        raise said_as(InvalidInput, "End date {day}: write a date such as 2027-06-30.", day=repr(day)) from None
+    return datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(TIME_ZONES[lang]))
+
+
+@router.post("/org/mandates/{mandate_id}/revoke")
+def org_mandate_revoke(request: Request, p: Caller, mandate_id: int, end: Annotated[str, Form(max_length=40)] = ""):
+    require(p, "org-admin", what="revoking mandates")
+    state = web(request)
+    _own_mandate(state, p, mandate_id)
+    state.registry.revoke_mandate(mandate_id, end=end_of(end, language(request)), party=p.org_ref)
+    return RedirectResponse("/org?saved=1#mandates", status_code=303)
+
+
+# -- tariffs ------------------------------------------------------------------------------------------------
+
+# The form's fields, each the tariff document's field it fills, with the words the page shows for it.
+FIELD_WORDS = {
+    "currency": N_("Currency"),
+    "model": N_("Price model"),
+    **{
+        f"per_work.{m}": w
+        for m, w in zip(MEDIA, (N_("Per text"), N_("Per image"), N_("Per audio"), N_("Per other work")), strict=True)
+    },
+    "per_work": N_("Price per work"),
+    "flat_fee": N_("Flat fee"),
+    "revenue_share_percent": N_("Revenue share (%)"),
+    "minimum": N_("Minimum"),
+    "model_versions": N_("Model versions"),
+    "purposes": N_("Purposes"),
+    "surcharge_percent": N_("Retroactive surcharge (%)"),
+    "note": N_("Note"),
+}
+_TARIFF_ERROR = re.compile(r"(?:retroactive )?tariff(?: (?P<field>[\w.]+))?: (?P<reason>.*)", re.S)
+_REASONS = (
+    (re.compile(r"a price needs the tariff's currency"), N_("a price needs the tariff's currency")),
+    (re.compile(r"a price cannot be negative"), N_("a price cannot be negative")),
+    (re.compile(r"a [\w-]+ tariff needs it"), N_("the chosen price model needs it")),
+    (re.compile(r"a revenue-share tariff needs a share above 0"), N_("a revenue-share tariff needs a share above 0")),
+    (re.compile(r"'(?P<a>.*)' is not a number"), N_("'{a}' is not a number")),
+    (re.compile(r"not an amount: '(?P<a>.*)'"), N_("'{a}' is not an amount")),
+    (
+        re.compile(r"'(?P<a>.*)' has more decimals than (?P<b>\w+) allows \((?P<c>\d+)\)"),
+        N_("'{a}' has more decimals than {b} allows ({c})"),
+    ),
+    (
+        re.compile(r"'(?P<a>.*)' must be 0\.\.(?P<b>\d+) with at most two decimals"),
+        N_("'{a}' must be between 0 and {b}, with at most two decimals"),
+    ),
+    (re.compile(r"give surcharge_percent.*"), N_("give the surcharge (and optionally prices of its own)")),
+    (re.compile(r"only a retroactive tariff has a surcharge"), N_("only a retroactive tariff has a surcharge")),
+)
+
+
+def tariff_error(message: str, lang: str) -> dict:
+    """A refused tariff's message as ``{"field": form field or None, "text": field words: reason}`` in ``lang``."""
+    _ = translations(lang).gettext
+    m = _TARIFF_ERROR.fullmatch(message)
+    if m is None:
+        return {"field": None, "text": message}
+    field, reason = m["field"], m["reason"]
+    for pattern, words in _REASONS:
+        if r := pattern.fullmatch(reason):
+            reason = _(words).format(**r.groupdict())
+            break
+    if field == "per_work" and (media := re.search(r"\['(\w+)'", reason)):
+        field = None if media[1] not in MEDIA else f"per_work.{media[1]}"
+    if field in FIELD_WORDS:
+        return {"field": field, "text": f"{_(FIELD_WORDS[field])}: {reason}"}
+    label = _("Tariff")
+    return {"field": None, "text": f"{label}: {reason}"}
+
+
+MONEY_FIELDS = (*(f"per_work.{m}" for m in MEDIA), "flat_fee", "minimum")
+
+
+def won_amounts(typed: dict) -> dict:
+    """The form with its won amounts as digits (``1,000`` won → ``1000``, ``3`` man → ``30000``); a KRW amount
+    that is not one raises :class:`PriceError` with the form field it was typed in as ``field``."""
+    if str(typed.get("currency") or "").strip().upper() != "KRW":
+        return typed
+    out = dict(typed)
+    for key in MONEY_FIELDS:
+        if value := str(typed.get(key) or "").strip():
+            try:
+                out[key] = str(parse_price(value))
+            except PriceError as e:
+                e.field = key
+                raise
+    return out
+
+
+def tariff_document(form: dict) -> tuple[dict, bool]:
+    """The tariff document a submitted form describes (empty fields left out), and whether it is retroactive."""
+    retroactive = form.get("kind") == "retroactive"
+    doc: dict = {}
+    for key in ("currency", "flat_fee", "revenue_share_percent", "minimum", "surcharge_percent", "note"):
+        if v := str(form.get(key) or "").strip():
+            doc[key] = v.upper() if key == "currency" else v
+    if not retroactive or any(form.get(f"per_work.{m}") for m in MEDIA) or form.get("flat_fee"):
+        doc["model"] = str(form.get("model") or "per-work")
+    if per := {
+        m: str(form.get(f"per_work.{m}")).strip() for m in MEDIA if str(form.get(f"per_work.{m}") or "").strip()
+    }:
+        doc["per_work"] = per
+    if versions := [v.strip() for v in str(form.get("model_versions") or "").split(",") if v.strip()]:
+        doc["model_versions"] = versions
+    if purposes := [x for x in form.get("purposes", []) if x]:
+        doc["purposes"] = purposes
+    return doc, retroactive
+
+
+def _tariff_page(request: Request, p: Principal, status: int = 200, **ctx) -> HTMLResponse:
+    state = web(request)
+    ctx.setdefault(
+        "typed", {"kind": "licence", "model": "per-work", "currency": "KRW", "purposes": [x.value for x in Purpose]}
+    )
+    ctx.setdefault("error", None)
+    ctx.setdefault("published", None)
+    return render(
+        request,
+        "org_tariffs.html",
+        p,
+        status=status,
+        tariffs=state.registry.tariffs(p.account.org_id),
+        media=MEDIA,
+        purposes=[x.value for x in Purpose],
+        **ctx,
+    )
+
+
+@router.get("/org/tariffs", response_class=HTMLResponse)
+def org_tariffs(request: Request, p: Caller, published: int | None = None):
+    require(p, "org-admin", what="tariffs")
+    return _tariff_page(request, p, published=published)
+
+
+@router.post("/org/tariffs", response_class=HTMLResponse)
+async def org_tariff_publish(request: Request, p: Caller):
+    require(p, "org-admin", what="tariffs")
+    form = await request.form()
+    typed = {k: str(v)[:200] for k, v in form.items() if k not in ("csrf", "purposes") and isinstance(v, str)}
+    typed["purposes"] = [str(x)[:40] for x in form.getlist("purposes")]
+    lang = language(request)
+    try:  # won written as a Korean reader writes them (30,000 won, 3 man won) read as amounts
+        doc, retroactive = tariff_document(won_amounts(typed))
+    except PriceError as e:
+        words = translations(lang).gettext(FIELD_WORDS[e.field])
+        return _tariff_page(
+            request, p, 422, typed=typed, error={"field": e.field, "text": f"{words}: {e.localised(lang)}"}
+        )
+    try:
+        t = web(request).registry.publish_tariff(p.account.org_id, doc, retroactive=retroactive)
+    except InvalidInput as e:
+        return _tariff_page(request, p, 422, typed=typed, error=tariff_error(str(e), lang))
+    return RedirectResponse(f"/org/tariffs?published={t['id']}", status_code=303)
+
+
+# -- members' statements ------------------------------------------------------------------------------------
+
+
+@router.get("/org/members/{holder_id}/statements", response_class=HTMLResponse)
+def member_statements(request: Request, p: Caller, holder_id: int):
+    require(p, "org-admin", what="members' statements")
+    state = web(request)
+    holder = money_ops.member_of(state, p, holder_id)
+    return render(
+        request,
+        "org_member_statements.html",
+        p,
+        member=state.registry.find_holder(holder_id),
+        statements=money_ops.statements_for(state, p, holder),
+    )
+
+
+@router.get("/org/members/{holder_id}/statements/{run_id}", response_class=HTMLResponse)
+def member_statement(request: Request, p: Caller, holder_id: int, run_id: int):
+    """A member's statement as the member reads it (the same self-contained document)."""
+    from fairtrain.services.ledger import distribution as dist
+
+    require(p, "org-admin", what="members' statements")
+    state = web(request)
+    st = money_ops.statement_for(state, p, run_id, money_ops.member_of(state, p, holder_id))
+    lang = language(request)
+    return HTMLResponse(dist.statement_html(st, lang), headers={"Content-Language": lang})
+
+
+# -- repertoire uploads: received, then checked in a process of their own ----------------------------------
+
+
+@router.post("/org/upload", response_class=HTMLResponse)
+async def org_upload(request: Request, p: Caller):
+    """The upload form: streamed to disk, then checked in a background process; the answer is the check's
+    page (progress, then the report and the preview with a store button)."""
+    require(p, "org-admin", what="repertoire upload")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    from fairtrain.web.uploads import receive
+
+    got = await receive(
+        request,
+        state.uploads_dir,
+        max_file_bytes=state.limits.max_import_bytes,
+        max_files=state.limits.max_import_files,
+    )
+    sheet = got.file("file")
+    if sheet is None:
+        import shutil
+
+        shutil.rmtree(got.folder, ignore_errors=True)
+        raise WebError(422, "repertoire upload: choose a ZIP, a CSV, a tab-separated text or an XLSX")
+    client, path = sheet
+    selection = any(f[0] == "files" for f in got.files)
+    repertoire.queue_check(got.folder, org_id=p.account.org_id, source=client, sheet=path, selection=selection)
+    repertoire.start_check_process(state.registry, got.folder)
+    return RedirectResponse(f"/org/uploads/{got.folder.name}", status_code=303)
+
+
+@router.get("/org/uploads/{upload}", response_class=HTMLResponse)
+def org_upload_check(request: Request, p: Caller, upload: str):
+    require(p, "org-admin", what="repertoire upload")
+    state = web(request)
+    folder = state.uploads_dir / upload
+    check = repertoire.check_state(folder) if _UPLOAD.fullmatch(upload) else None
+    if check is None or check["org_id"] != p.account.org_id:
+        raise WebError(404, f"upload {upload[:40]!r} not found (already stored, or never received)")
+    if check["status"] in ("queued", "running"):
+        repertoire.resume_check(state.registry, folder, check)  # its process is gone (a restart): again
+        total = check.get("rows_total") or 0
+        percent = min(99, 100 * check["rows_done"] // total) if total else 0
+        return render(request, "upload_check.html", p, check=check, percent=percent)
+    lang = language(request)
+    if check["status"] == "done":
+        report = {**check["report"], "upload": upload}
+        for e in report["errors"]:
+            e["reason"] = repertoire.translate_reason(e["reason"], lang)
+        return _org_page(request, p, upload=report)
+    # refused (the upload as a whole: a ZIP bomb, a path outside, …) or failed
+    return _org_page(request, p, upload={"file": check["source"], "refused": check.get("error"), "errors": []})
