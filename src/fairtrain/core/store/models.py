@@ -130,7 +130,7 @@ class Work(Base):
                 sqlite_where=text(f"{col} IS NOT NULL"),
                 postgresql_where=text(f"{col} IS NOT NULL"),
             )
-            for col in ("content_hash", "iswc", "isrc", "isbn")
+            for col in ("content_hash", "iswc", "isrc", "isbn", "work_ref")
         ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

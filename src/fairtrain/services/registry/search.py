@@ -1,0 +1,188 @@
+"""Public registry search: the one place that finds works by title, holder name, work_ref or identifier.
+
+A query is tried as every kind of name at once and the results are their union, in work id order:
+
+- an ISWC, ISRC or ISBN, normalised as the registry stores them (``T-034.524.680-1`` = ``T0345246801``,
+  an ISBN with or without hyphens), matched exactly through the partial identifier indexes;
+- a ``work_ref``, matched exactly (``ix_works_work_ref``);
+- part of a title or of a holder's name, case-insensitive: 3 characters or more are a substring
+  (SQLite: FTS5 ``trigram`` tables; PostgreSQL: ``pg_trgm`` GIN indexes under ``LIKE '%q%'``); 1–2
+  characters (a Korean word is often two syllables) match the start of a word, since trigrams need
+  three (SQLite: FTS5 ``unicode61`` tables with 1- and 2-character prefix indexes; PostgreSQL: GIN
+  over ``to_tsvector('simple', …)`` with ``q:*``). Migration 0012 builds both; on SQLite triggers keep
+  them in step inside every writer's transaction.
+
+Pages are keyset-paginated: ``after`` is the last work id of the previous page, and each page says the
+``after`` of the next one, so the order is stable while works are added and every page costs the same.
+Rejected works are never listed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from fairtrain.core.errors import InvalidInput
+from fairtrain.core.store.models import Holder, Organisation, Work, WorkShare
+from fairtrain.services.registry.registry import IDENTIFIERS, normalise_identifier
+
+MAX_QUERY = 300
+MAX_LIMIT = 100
+SHORT = 3  # queries shorter than a trigram match word prefixes
+# Up to this many matching holders, their works are found through the holders; beyond it (a common
+# fragment of many names) the database walks the shares in work order and stops at a page.
+_HOLDER_LIST = 1000
+_WORD = re.compile(r"[^\W_]+")
+
+# why a work matched, in the order shown
+MATCH_KINDS = ("iswc", "isrc", "isbn", "work_ref", "title", "holder")
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    query: str
+    results: list[dict] = field(default_factory=list)
+    next_after: int | None = None  # pass as ``after`` for the next page; None on the last page
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "results": self.results, "next_after": self.next_after}
+
+
+def search_works(engine: Engine, query: str, *, limit: int = 20, after: int = 0) -> SearchPage:
+    """One page of the works a query names (see the module's docstring), ``limit`` at most."""
+    q = unicodedata.normalize("NFC", (query or "").strip())
+    if not q:
+        raise InvalidInput("search: give part of a title, a holder's name, a work_ref or an ISWC/ISRC/ISBN")
+    if len(q) > MAX_QUERY:
+        raise InvalidInput(f"search: the query is {len(q)} characters long; at most {MAX_QUERY}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"search: limit must be between 1 and {MAX_LIMIT}, not {limit}")
+    if after < 0 or after >= 2**63:
+        raise InvalidInput(f"search: after must be a work id, not {after}")
+    n = limit + 1
+    found: dict[int, list[str]] = {}
+    with engine.connect() as c:
+        dialect = c.dialect.name
+        for kind, ids in _branches(c, dialect, q, after, n):
+            for wid in ids:
+                found.setdefault(wid, []).append(kind)
+        page = sorted(found)[:n]
+        more = len(page) > limit
+        page = page[:limit]
+        results = _describe(c, page, found)
+    return SearchPage(q, results, page[-1] if more and page else None)
+
+
+def _branches(c: Connection, dialect: str, q: str, after: int, n: int):
+    """(kind, the first ``n`` ids after ``after`` it matches) for each way the query can name a work."""
+    live = "w.status != 'rejected' AND w.id > :after"
+    for kind in IDENTIFIERS:
+        try:
+            norm = normalise_identifier(kind, q)
+        except InvalidInput:
+            continue
+        yield (
+            kind,
+            _ids(c, f"SELECT w.id FROM works w WHERE w.{kind} = :v AND {live} ORDER BY w.id LIMIT :n", norm, after, n),
+        )
+    yield (
+        "work_ref",
+        _ids(c, f"SELECT w.id FROM works w WHERE w.work_ref = :v AND {live} ORDER BY w.id LIMIT :n", q, after, n),
+    )
+    short = len(q) < SHORT
+    if short:
+        words = _WORD.findall(q)
+        if not words:  # punctuation alone names no word
+            return
+        term = words[0]
+    if dialect == "postgresql":
+        if short:
+            cond = "to_tsvector('simple', {col}) @@ to_tsquery('simple', :v)"
+            v = f"'{term}':*"
+        else:
+            cond = "lower({col}) LIKE :v ESCAPE '\\'"
+            v = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        title_sql = f"SELECT w.id FROM works w WHERE {cond.format(col='w.title')} AND {live} ORDER BY w.id LIMIT :n"
+        holders_sql = f"SELECT h.id FROM holders h WHERE {cond.format(col='h.name')}"
+    else:
+        fts = "words" if short else "tri"
+        v = f'"{term}"*' if short else '"' + q.replace('"', '""') + '"'
+        title_sql = (
+            f"SELECT w.id FROM search_works_{fts} f JOIN works w ON w.id = f.rowid"
+            f" WHERE search_works_{fts} MATCH :v AND f.rowid > :after AND w.status != 'rejected'"
+            " ORDER BY f.rowid LIMIT :n"
+        )
+        holders_sql = f"SELECT rowid FROM search_holders_{fts} WHERE search_holders_{fts} MATCH :v"
+    yield "title", _ids(c, title_sql, v, after, n)
+    holders = list(c.execute(text(holders_sql + " LIMIT :m"), {"v": v, "m": _HOLDER_LIST + 1}).scalars())
+    if not holders:
+        return
+    shares = (
+        "SELECT DISTINCT ws.work_id FROM work_shares ws JOIN works w ON w.id = ws.work_id"
+        " WHERE ws.holder_id IN {holders} AND ws.work_id > :after AND w.status != 'rejected'"
+        " ORDER BY ws.work_id LIMIT :n"
+    )
+    if len(holders) <= _HOLDER_LIST:
+        stmt = text(shares.format(holders=":holders")).bindparams(bindparam("holders", expanding=True))
+        yield "holder", list(c.execute(stmt, {"holders": holders, "after": after, "n": n}).scalars())
+    else:
+        yield "holder", _ids(c, shares.format(holders=f"({holders_sql})"), v, after, n)
+
+
+def _ids(c: Connection, sql: str, v: str, after: int, n: int) -> list[int]:
+    return list(c.execute(text(sql), {"v": v, "after": after, "n": n}).scalars())
+
+
+def _describe(c: Connection, ids: list[int], found: dict[int, list[str]]) -> list[dict]:
+    if not ids:
+        return []
+    rows = {
+        r.id: r
+        for r in c.execute(
+            select(
+                Work.id,
+                Work.title,
+                Work.media_type,
+                Work.status,
+                Work.iscc,
+                Work.work_ref,
+                Work.iswc,
+                Work.isrc,
+                Work.isbn,
+                Organisation.name.label("org"),
+            )
+            .outerjoin(Organisation, Organisation.id == Work.org_id)
+            .where(Work.id.in_(ids))
+        )
+    }
+    holders: dict[int, list[str]] = {}
+    for wid, name in c.execute(
+        select(WorkShare.work_id, Holder.name)
+        .join(Holder, Holder.id == WorkShare.holder_id)
+        .where(WorkShare.work_id.in_(ids))
+        .order_by(WorkShare.work_id, WorkShare.id)
+    ):
+        if name not in holders.setdefault(wid, []):
+            holders[wid].append(name)
+    return [
+        {
+            "id": wid,
+            "title": rows[wid].title,
+            "media_type": rows[wid].media_type,
+            "status": rows[wid].status,
+            "iscc": rows[wid].iscc,
+            "work_ref": rows[wid].work_ref,
+            "organisation": rows[wid].org,
+            "iswc": rows[wid].iswc,
+            "isrc": rows[wid].isrc,
+            "isbn": rows[wid].isbn,
+            "holders": holders.get(wid, []),
+            "matched": sorted(set(found[wid]), key=MATCH_KINDS.index),
+        }
+        for wid in ids
+        if wid in rows
+    ]
