@@ -141,3 +141,59 @@ def test_the_cli_searches_with_json(registry, works, database_url):
     assert [x["work_ref"] for x in out["results"]] == ["K-1", "K-7"] and out["next_after"] is None
     r = CliRunner().invoke(cli_app, ["--database-url", database_url, "works", "search", "a", "--limit", "1"])
     assert r.exit_code == 0 and "--after" in r.output
+
+
+# -- the web: the public page and the API call the same service -------------------------------------------
+
+
+@pytest.fixture
+def app(tmp_path, database_url):
+    from web_helpers import make_app
+
+    return make_app(tmp_path, database_url)
+
+
+def _import(registry, tmp_path, body: str = ROWS) -> None:
+    org = registry.add_org("KOMCA", country="KR")
+    path = tmp_path / "rep.csv"
+    path.write_text(HEADER + body, encoding="utf-8")
+    assert not import_csv(registry, path, org_id=org).errors
+
+
+def test_the_api_pages_with_a_link_header_and_keeps_the_title_parameter(app, tmp_path):
+    from fastapi.testclient import TestClient
+
+    _import(app.state.web.registry, tmp_path)
+    client = TestClient(app)
+    r = client.get("/api/registry/search", params={"q": "사랑", "limit": 2})
+    assert r.status_code == 200 and [h["work_ref"] for h in r.json()] == ["K-4", "K-5"]
+    assert r.json()[0]["terms"]["train-ai"] in ("allow", "deny", "licence", "unknown")
+    nxt = r.headers["link"].split(">")[0].lstrip("<")
+    assert 'rel="next"' in r.headers["link"] and "after=" in nxt
+    r = client.get(nxt)
+    assert [h["work_ref"] for h in r.json()] == ["사랑"] and "link" not in r.headers
+    assert [h["work_ref"] for h in client.get("/api/registry/search", params={"title": "T0345246801"}).json()] == [
+        "K-1"
+    ]
+    r = client.get("/api/registry/search")
+    assert r.status_code == 400 and "give part of a title" in r.text  # InvalidInput
+    assert client.get("/api/registry/search", params={"q": "x" * 301}).status_code == 422
+
+
+def test_the_search_page_in_korean_finds_holders_and_pages_on(app, tmp_path):
+    from fastapi.testclient import TestClient
+
+    reg = app.state.web.registry
+    many = "".join(f"S-{i},봄 노래 {i},,정가수:author:1,,,,,,,,,,\n" for i in range(22))
+    _import(reg, tmp_path, ROWS + many)
+    client = TestClient(app, headers={"Accept-Language": "ko-KR,ko"})
+    page = client.get("/search", params={"q": "정가수"})
+    assert page.status_code == 200 and page.text.count("정가수") >= 20
+    assert 'id="next-page"' in page.text and "다음 쪽" in page.text
+    nxt = page.text.split('id="next-page" href="')[1].split('"')[0].replace("&amp;", "&")
+    second = client.get(nxt)
+    assert second.status_code == 200 and "봄 노래 21" in second.text and "봄 노래 0<" not in second.text
+    assert 'id="next-page"' not in second.text
+    none = client.get("/search", params={"title": "없는 제목입니다"})  # the older parameter name still works
+    assert 'id="no-results"' in none.text and "찾는 조건에 맞는 등록 저작물이 없습니다." in none.text
+    assert "work_ref" not in client.get("/search").text  # no codes on a Korean page
