@@ -36,6 +36,8 @@ SHORT = 3  # queries shorter than a trigram match word prefixes
 # Up to this many matching holders, their works are found through the holders; beyond it (a common
 # fragment of many names) the database walks the shares in work order and stops at a page.
 _HOLDER_LIST = 1000
+# Up to this many shares of the matching holders are sorted here; beyond it the shares are walked.
+_SHARES = 5000
 _WORD = re.compile(r"[^\W_]+")
 
 # why a work matched, in the order shown
@@ -118,19 +120,40 @@ def _branches(c: Connection, dialect: str, q: str, after: int, n: int):
         )
         holders_sql = f"SELECT rowid FROM search_holders_{fts} WHERE search_holders_{fts} MATCH :v"
     yield "title", _ids(c, title_sql, v, after, n)
+    yield "holder", _holder_works(c, holders_sql, v, after, n)
+
+
+def _holder_works(c: Connection, holders_sql: str, v: str, after: int, n: int) -> list[int]:
+    """The first ``n`` works after ``after`` held by the holders ``holders_sql`` selects.
+
+    Few matching shares (a rare name) are fetched through the holder index and sorted here; many (a
+    common fragment: 김, Smith) are found by walking the shares in work order until a page is full,
+    which is short exactly because they are many. Either way a page costs about √(20·N) rows at most."""
     holders = list(c.execute(text(holders_sql + " LIMIT :m"), {"v": v, "m": _HOLDER_LIST + 1}).scalars())
     if not holders:
-        return
-    shares = (
+        return []
+    if len(holders) <= _HOLDER_LIST:
+        stmt = text(
+            "SELECT ws.work_id FROM work_shares ws WHERE ws.holder_id IN :holders AND ws.work_id > :after LIMIT :cap"
+        ).bindparams(bindparam("holders", expanding=True))
+        works = sorted(set(c.execute(stmt, {"holders": holders, "after": after, "cap": _SHARES + 1}).scalars()))
+        if len(works) <= _SHARES:
+            out: list[int] = []
+            live = text("SELECT id FROM works WHERE id IN :ids AND status != 'rejected' ORDER BY id").bindparams(
+                bindparam("ids", expanding=True)
+            )
+            for i in range(0, len(works), 4 * n):
+                out += c.execute(live, {"ids": works[i : i + 4 * n]}).scalars()
+                if len(out) >= n:
+                    break
+            return out[:n]
+    # ``+ws.holder_id``: not through the holder index, so the database walks work_shares by work_id
+    walk = (
         "SELECT DISTINCT ws.work_id FROM work_shares ws JOIN works w ON w.id = ws.work_id"
-        " WHERE ws.holder_id IN {holders} AND ws.work_id > :after AND w.status != 'rejected'"
+        f" WHERE +ws.holder_id IN ({holders_sql}) AND ws.work_id > :after AND w.status != 'rejected'"
         " ORDER BY ws.work_id LIMIT :n"
     )
-    if len(holders) <= _HOLDER_LIST:
-        stmt = text(shares.format(holders=":holders")).bindparams(bindparam("holders", expanding=True))
-        yield "holder", list(c.execute(stmt, {"holders": holders, "after": after, "n": n}).scalars())
-    else:
-        yield "holder", _ids(c, shares.format(holders=f"({holders_sql})"), v, after, n)
+    return _ids(c, walk, v, after, n)
 
 
 def _ids(c: Connection, sql: str, v: str, after: int, n: int) -> list[int]:
