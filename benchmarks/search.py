@@ -221,10 +221,15 @@ def queries(pool: dict, k: int, seed: int = 5) -> list[tuple[str, str]]:
     return out
 
 
-def _time(fn) -> float:
-    t0 = time.perf_counter()
+def _time(fn, cpu: list | None = None) -> float:
+    """Wall milliseconds of ``fn()``; its CPU milliseconds in this process appended to ``cpu`` (on a shared
+    machine the steadier figure: a query preempted by another session's process waits, but uses no CPU)."""
+    c0, t0 = time.process_time(), time.perf_counter()
     fn()
-    return (time.perf_counter() - t0) * 1000
+    wall = (time.perf_counter() - t0) * 1000
+    if cpu is not None:
+        cpu.append((time.process_time() - c0) * 1000)
+    return wall
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -251,14 +256,14 @@ def run_size(url: str | None, n: int, n_queries: int, n_baseline: int) -> dict:
                 search_works(engine, q)
             per_kind: dict[str, list[float]] = {}
             hits = 0
-            lat = []
+            lat, cpu = [], []
             for kind, q in qs:
                 box = {}
-                ms = _time(lambda q=q, box=box: box.setdefault("page", search_works(engine, q)))
+                ms = _time(lambda q=q, box=box: box.setdefault("page", search_works(engine, q)), cpu)
                 hits += bool(box["page"].results)
                 lat.append(ms)
                 per_kind.setdefault(kind, []).append(ms)
-            base = []
+            base, base_cpu = [], []
             with engine.connect() as c:
                 scan = text(
                     "SELECT id FROM works WHERE lower(title) LIKE :p ESCAPE '\\' AND status != 'rejected' "
@@ -266,7 +271,7 @@ def run_size(url: str | None, n: int, n_queries: int, n_baseline: int) -> dict:
                 )
                 for _, q in qs[:n_baseline]:
                     p = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                    base.append(_time(lambda p=p: c.execute(scan, {"p": p}).all()))
+                    base.append(_time(lambda p=p: c.execute(scan, {"p": p}).all(), base_cpu))
         finally:
             engine.dispose()
             if admin is not None:
@@ -274,7 +279,7 @@ def run_size(url: str | None, n: int, n_queries: int, n_baseline: int) -> dict:
                     c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 admin.dispose()
     new_sample = lat[:n_baseline]
-    return {
+    out = {
         "db": "postgresql" if url else "sqlite",
         "works": n,
         "fill_s": round(fill_s, 1),
@@ -284,6 +289,9 @@ def run_size(url: str | None, n: int, n_queries: int, n_baseline: int) -> dict:
         "p50_ms": round(pct(lat, 50), 2),
         "p99_ms": round(pct(lat, 99), 2),
         "max_ms": round(max(lat), 2),
+        "cpu_p50_ms": round(pct(cpu, 50), 2),
+        "cpu_p99_ms": round(pct(cpu, 99), 2),
+        "baseline_cpu_p99_ms": round(pct(base_cpu, 99), 2),
         "baseline_queries": len(base),
         "baseline_p50_ms": round(pct(base, 50), 2),
         "baseline_p99_ms": round(pct(base, 99), 2),
@@ -291,6 +299,10 @@ def run_size(url: str | None, n: int, n_queries: int, n_baseline: int) -> dict:
         "same_queries_p99_ms": round(pct(new_sample, 99), 2),
         "p99_by_kind_ms": {k: round(pct(v, 99), 2) for k, v in sorted(per_kind.items())},
     }
+    if url:  # the server's CPU is not this process's
+        for key in ("cpu_p50_ms", "cpu_p99_ms", "baseline_cpu_p99_ms"):
+            del out[key]
+    return out
 
 
 def fit(results: list[dict], key: str = "p99_ms", at: int = 10**7) -> tuple[float, float] | None:
@@ -322,7 +334,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['db']:10} {n:>10,} works  fill {r['fill_s']:>6}s ({r['fill_rows_per_s']:,}/s)  "
             f"search p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms (max {r['max_ms']}; {r['with_results']}/{r['queries']} "
             f"found)  old scan p50 {r['baseline_p50_ms']} ms p99 {r['baseline_p99_ms']} ms vs "
-            f"{r['same_queries_p50_ms']}/{r['same_queries_p99_ms']} ms on the same {r['baseline_queries']} queries",
+            f"{r['same_queries_p50_ms']}/{r['same_queries_p99_ms']} ms on the same {r['baseline_queries']} queries"
+            + (
+                f"; CPU p50 {r['cpu_p50_ms']} p99 {r['cpu_p99_ms']} ms (old scan p99 {r['baseline_cpu_p99_ms']})"
+                if r["db"] == "sqlite"
+                else ""
+            ),
             flush=True,
         )
         print("   p99 by kind (ms): " + ", ".join(f"{k} {v}" for k, v in r["p99_by_kind_ms"].items()), flush=True)
@@ -331,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         args.results.write_text(json.dumps(kept, indent=1, ensure_ascii=False))
     for db in sorted({r["db"] for r in kept}):
         rows = [r for r in kept if r["db"] == db]
-        for key in ("p99_ms", "baseline_p99_ms"):
-            f = fit(rows, key)
+        for key in ("p99_ms", "cpu_p99_ms", "baseline_p99_ms"):
+            f = fit([r for r in rows if key in r], key)
             if f:
                 sizes_seen = sorted({r["works"] for r in rows})
                 print(

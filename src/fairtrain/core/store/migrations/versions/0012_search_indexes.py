@@ -1,5 +1,7 @@
 """search indexes: titles and holder names by substring and by word prefix, work_ref by value
 
+- ``work_shares``: (work_id, holder_id) and (holder_id, work_id) replace the one-column indexes, so the
+  search reads a holder's works, or walks works in order testing their holders, from an index alone.
 - ``ix_works_work_ref``: the registry search finds a work by its ``work_ref`` alone (the unique
   (org_id, work_ref) index leads with the organisation).
 - SQLite: four external-content FTS5 tables over ``works.title`` and ``holders.name``: ``trigram``
@@ -31,6 +33,9 @@ _SOURCES = (("works", "works", "title"), ("holders", "holders", "name"))
 
 
 def upgrade() -> None:
+    for first, second in (("work_id", "holder_id"), ("holder_id", "work_id")):
+        op.drop_index(f"ix_work_shares_{first}", table_name="work_shares")
+        op.create_index(f"ix_work_shares_{first}_{second}", "work_shares", [first, second])
     op.create_index(
         "ix_works_work_ref",
         "works",
@@ -68,3 +73,6 @@ def downgrade() -> None:
             for kind, _ in _SQLITE_KINDS:
                 op.execute(f"DROP TABLE IF EXISTS search_{part}_{kind}")
     op.drop_index("ix_works_work_ref", table_name="works")
+    for first, second in (("work_id", "holder_id"), ("holder_id", "work_id")):
+        op.drop_index(f"ix_work_shares_{first}_{second}", table_name="work_shares")
+        op.create_index(f"ix_work_shares_{first}", "work_shares", [first])
