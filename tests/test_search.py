@@ -197,3 +197,27 @@ def test_the_search_page_in_korean_finds_holders_and_pages_on(app, tmp_path):
     none = client.get("/search", params={"title": "없는 제목입니다"})  # the older parameter name still works
     assert 'id="no-results"' in none.text and "찾는 조건에 맞는 등록 저작물이 없습니다." in none.text
     assert "work_ref" not in client.get("/search").text  # no codes on a Korean page
+
+
+def test_a_rare_title_far_past_the_first_window_and_a_common_one_page_alike(registry):
+    """1,500 works written in bulk (the triggers index them on SQLite): a rare fragment near the end is
+    found (PostgreSQL: past the first walk of the ids, through the trigram index), and pages of a common
+    word follow work order."""
+    from datetime import UTC, datetime
+
+    from fairtrain.core.store.bulk import bulk_insert_tuples, db_time
+
+    with registry.engine.begin() as c:
+        now = db_time(c, datetime.now(UTC))
+        rows = [(i, f"{'봄날 노래' if i % 3 else 'Autumn leaves'} {i}", "active", now) for i in range(1, 1501)]
+        rows[1399] = (1400, "희귀한 제목", "active", now)
+        bulk_insert_tuples(c, Work.__table__, ("id", "title", "status", "created_at"), rows)
+    assert [r["id"] for r in search_works(registry.engine, "희귀한").results] == [1400]
+    assert [r["id"] for r in search_works(registry.engine, "귀한 제").results] == [1400]
+    ids, after = [], 0
+    while after is not None and len(ids) < 600:
+        page = search_works(registry.engine, "autumn", limit=100, after=after)
+        ids += [r["id"] for r in page.results]
+        after = page.next_after
+    assert ids == [i for i in range(1, 1501) if i % 3 == 0 and i != 1400][: len(ids)] and len(ids) == 500
+    assert len(search_works(registry.engine, "봄", limit=100).results) == 100
