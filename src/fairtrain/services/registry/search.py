@@ -36,8 +36,6 @@ SHORT = 3  # queries shorter than a trigram match word prefixes
 # Up to this many matching holders, their works are found through the holders; beyond it (a common
 # fragment of many names) the database walks the shares in work order and stops at a page.
 _HOLDER_LIST = 1000
-# Up to this many shares of the matching holders are sorted here; beyond it the shares are walked.
-_SHARES = 5000
 _WORD = re.compile(r"[^\W_]+")
 
 # why a work matched, in the order shown
@@ -102,9 +100,9 @@ def _branches(c: Connection, dialect: str, q: str, after: int, n: int):
             return
         term = words[0]
     if dialect == "postgresql":
-        if short:
-            cond = "to_tsvector('simple', {col}) @@ to_tsquery('simple', :v)"
-            v = f"'{term}':*"
+        if short:  # the start of the text or of a word after a space: pg_trgm indexes word starts
+            cond = "(lower({col}) LIKE :v ESCAPE '\\' OR lower({col}) LIKE '% ' || :v ESCAPE '\\')"
+            v = term.lower() + "%"
         else:
             cond = "lower({col}) LIKE :v ESCAPE '\\'"
             v = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -158,16 +156,21 @@ def _holder_works(c: Connection, holders_sql: str, v: str, after: int, n: int) -
 
     Few matching shares (a rare name) are fetched through the holder index and sorted here; many (a
     common fragment: 김, Smith) are found by walking the shares in work order until a page is full,
-    which is short exactly because they are many. Either way a page costs about √(20·N) rows at most."""
+    which is short exactly because they are many. Either way a page costs about √(n·N) rows at most
+    (N shares; the holders' average share count guesses which side of it a query is on)."""
     holders = list(c.execute(text(holders_sql + " LIMIT :m"), {"v": v, "m": _HOLDER_LIST + 1}).scalars())
     if not holders:
         return []
-    if len(holders) <= _HOLDER_LIST:
+    shares = c.execute(text("SELECT max(id) FROM work_shares")).scalar() or 0
+    people = c.execute(text("SELECT max(id) FROM holders")).scalar() or 1
+    # the crossover: sorting k shares costs about what walking shares/k·n rows does, at k = √(n·shares)
+    cap = max(1000, min(50_000, int((n * shares) ** 0.5)))
+    if len(holders) <= _HOLDER_LIST and len(holders) * shares / people <= 2 * cap:
         stmt = text(
             "SELECT ws.work_id FROM work_shares ws WHERE ws.holder_id IN :holders AND ws.work_id > :after LIMIT :cap"
         ).bindparams(bindparam("holders", expanding=True))
-        works = sorted(set(c.execute(stmt, {"holders": holders, "after": after, "cap": _SHARES + 1}).scalars()))
-        if len(works) <= _SHARES:
+        works = sorted(set(c.execute(stmt, {"holders": holders, "after": after, "cap": cap + 1}).scalars()))
+        if len(works) <= cap:
             out: list[int] = []
             live = text("SELECT id FROM works WHERE id IN :ids AND status != 'rejected' ORDER BY id").bindparams(
                 bindparam("ids", expanding=True)
@@ -180,10 +183,14 @@ def _holder_works(c: Connection, holders_sql: str, v: str, after: int, n: int) -
     # ``+ws.holder_id``: not through the holder index, so the database walks work_shares by work_id
     walk = (
         "SELECT DISTINCT ws.work_id FROM work_shares ws JOIN works w ON w.id = ws.work_id"
-        f" WHERE +ws.holder_id IN ({holders_sql}) AND ws.work_id > :after AND w.status != 'rejected'"
+        " WHERE +ws.holder_id {among} AND ws.work_id > :after AND w.status != 'rejected'"
         " ORDER BY ws.work_id LIMIT :n"
     )
-    return _ids(c, walk, v, after, n)
+    if c.dialect.name == "postgresql" and len(holders) <= _HOLDER_LIST:
+        # a constant array is hashed (PostgreSQL 14+); a subquery became a probe of holders per share
+        stmt = text(walk.format(among="= ANY(:holders)"))
+        return list(c.execute(stmt, {"holders": holders, "after": after, "n": n}).scalars())
+    return _ids(c, walk.format(among=f"IN ({holders_sql})"), v, after, n)
 
 
 def _ids(c: Connection, sql: str, v: str, after: int, n: int) -> list[int]:
