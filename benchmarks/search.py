@@ -257,7 +257,7 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, math.ceil(p / 100 * len(xs)) - 1)]
 
 
-def run_size(url: str | None, n: int, n_queries: int, n_baseline: int, db: Path | None = None) -> dict:
+def run_size(url: str | None, n: int, n_queries: int, n_baseline: int, db: Path | None = None, repeat: int = 3) -> dict:
     with tempfile.TemporaryDirectory(prefix="fairtrain-search-") as tmp:
         if db is not None:  # a SQLite registry filled by an earlier run: fill it now if it is not there
             admin, db_url = None, f"sqlite:///{db}"
@@ -286,12 +286,15 @@ def run_size(url: str | None, n: int, n_queries: int, n_baseline: int, db: Path 
             per_kind: dict[str, list[float]] = {}
             hits = 0
             lat, cpu = [], []
+            best = []  # each query's fastest of `repeat` runs: what it costs when no other process preempts it
             for kind, q in qs:
                 box = {}
                 ms = _time(lambda q=q, box=box: box.setdefault("page", search_works(engine, q)), cpu)
                 hits += bool(box["page"].results)
                 lat.append(ms)
                 per_kind.setdefault(kind, []).append(ms)
+                again = [_time(lambda q=q: search_works(engine, q)) for _ in range(repeat - 1)]
+                best.append((min([ms, *again]), kind, q))
             base, base_cpu = [], []
             with engine.connect() as c:
                 scan = text(
@@ -326,6 +329,10 @@ def run_size(url: str | None, n: int, n_queries: int, n_baseline: int, db: Path 
         "baseline_p99_ms": round(pct(base, 99), 2),
         "same_queries_p50_ms": round(pct(new_sample, 50), 2),
         "same_queries_p99_ms": round(pct(new_sample, 99), 2),
+        "best_of": repeat,
+        "best_p50_ms": round(pct([b[0] for b in best], 50), 2),
+        "best_p99_ms": round(pct([b[0] for b in best], 99), 2),
+        "slowest_best": [[round(ms, 1), kind, q] for ms, kind, q in sorted(best, reverse=True)[:3]],
         "p99_by_kind_ms": {k: round(pct(v, 99), 2) for k, v in sorted(per_kind.items())},
     }
     if url:  # the server's CPU is not this process's
@@ -352,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", type=int, default=60, help="queries also run as the old substring scan")
     ap.add_argument("--database-url", help="a PostgreSQL server (a database is created and dropped per size)")
     ap.add_argument("--results", type=Path, help="a JSON file that collects every run's figures, for the fit")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each query; the fastest is the 'best' figure")
     ap.add_argument("--db", type=Path, help="a SQLite file kept between runs (filled by the first, one size)")
     ap.add_argument("--quick", action="store_true", help="10,000 works, 100 queries")
     args = ap.parse_args(argv)
@@ -359,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     n_q = 100 if args.quick else args.queries
     kept = json.loads(args.results.read_text()) if args.results and args.results.exists() else []
     for n in sizes:
-        r = run_size(args.database_url, n, n_q, min(args.baseline, n_q), args.db)
+        r = run_size(args.database_url, n, n_q, min(args.baseline, n_q), args.db, max(1, args.repeat))
         filled = f"fill {r['fill_s']:>6}s ({r['fill_rows_per_s']:,}/s)" if r["fill_rows_per_s"] else "kept registry"
         print(
             f"{r['db']:10} {n:>10,} works  {filled}  "
@@ -373,13 +381,18 @@ def main(argv: list[str] | None = None) -> int:
             ),
             flush=True,
         )
+        print(
+            f"   fastest of {r['best_of']} runs per query: p50 {r['best_p50_ms']} ms p99 {r['best_p99_ms']} ms; slowest: "
+            + ", ".join(f"{q!r} ({kind}) {ms} ms" for ms, kind, q in r["slowest_best"]),
+            flush=True,
+        )
         print("   p99 by kind (ms): " + ", ".join(f"{k} {v}" for k, v in r["p99_by_kind_ms"].items()), flush=True)
         kept.append(r)
     if args.results:
         args.results.write_text(json.dumps(kept, indent=1, ensure_ascii=False))
     for db in sorted({r["db"] for r in kept}):
         rows = [r for r in kept if r["db"] == db]
-        for key in ("p99_ms", "cpu_p99_ms", "baseline_p99_ms"):
+        for key in ("p99_ms", "cpu_p99_ms", "best_p99_ms", "baseline_p99_ms"):
             f = fit([r for r in rows if key in r], key)
             if f:
                 sizes_seen = sorted({r["works"] for r in rows})

@@ -8,9 +8,11 @@ A query is tried as every kind of name at once and the results are their union, 
 - part of a title or of a holder's name, case-insensitive: 3 characters or more are a substring
   (SQLite: FTS5 ``trigram`` tables; PostgreSQL: ``pg_trgm`` GIN indexes under ``LIKE '%q%'``); 1–2
   characters (a Korean word is often two syllables) match the start of a word, since trigrams need
-  three (SQLite: FTS5 ``unicode61`` tables with 1- and 2-character prefix indexes; PostgreSQL: GIN
-  over ``to_tsvector('simple', …)`` with ``q:*``). Migration 0012 builds both; on SQLite triggers keep
-  them in step inside every writer's transaction.
+  three (SQLite: FTS5 ``unicode61`` tables with 1- and 2-character prefix indexes; PostgreSQL: the same
+  trigram indexes under ``LIKE 'q%' OR LIKE '% q%'``, since pg_trgm pads word starts). A word starts
+  after a space on both; SQLite also starts one after other punctuation (``(리마스터)``, ``Pure_Love``),
+  PostgreSQL does not. Migration 0012 builds the indexes; on SQLite triggers keep them in step inside
+  every writer's transaction.
 
 Pages are keyset-paginated: ``after`` is the last work id of the previous page, and each page says the
 ``after`` of the next one, so the order is stable while works are added and every page costs the same.

@@ -9,8 +9,9 @@
   of 1 and 2 characters (queries of 1–2 characters match the start of a word: ``사랑`` finds
   ``나의 사랑``). Triggers keep them in step with every insert, update and delete, inside the
   writer's own transaction, whichever code path writes (the CSV import's executemany included).
-- PostgreSQL: ``pg_trgm`` GIN indexes on ``lower(title)`` / ``lower(name)`` (``LIKE '%q%'`` for 3+
-  characters) and GIN indexes on ``to_tsvector('simple', …)`` (word prefixes ``q:*`` for 1–2).
+- PostgreSQL: ``pg_trgm`` GIN indexes on ``lower(title)`` / ``lower(name)``: ``LIKE '%q%'`` for 3+
+  characters, and ``LIKE 'q%' OR LIKE '% q%'`` for 1–2 (pg_trgm pads the start of every word, so a
+  word start of one or two characters is a trigram too).
 
 Existing rows are indexed here, once.
 
@@ -47,7 +48,6 @@ def upgrade() -> None:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for part, table, col in _SOURCES:
             op.execute(f"CREATE INDEX ix_search_{part}_trgm ON {table} USING gin (lower({col}) gin_trgm_ops)")
-            op.execute(f"CREATE INDEX ix_search_{part}_words ON {table} USING gin (to_tsvector('simple', {col}))")
         return
     for part, table, col in _SOURCES:
         fts = [f"search_{part}_{kind}" for kind, _ in _SQLITE_KINDS]
@@ -65,7 +65,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for part, _, _ in _SOURCES:
             op.execute(f"DROP INDEX IF EXISTS ix_search_{part}_trgm")
-            op.execute(f"DROP INDEX IF EXISTS ix_search_{part}_words")
     else:
         for part, _, _ in _SOURCES:
             for trig in ("ai", "ad", "au"):
