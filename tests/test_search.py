@@ -221,3 +221,26 @@ def test_a_rare_title_far_past_the_first_window_and_a_common_one_page_alike(regi
         after = page.next_after
     assert ids == [i for i in range(1, 1501) if i % 3 == 0 and i != 1400][: len(ids)] and len(ids) == 500
     assert len(search_works(registry.engine, "봄", limit=100).results) == 100
+
+
+def test_the_migration_indexes_the_works_already_there(database_url):
+    """Down to 0011 (no search indexes), works and holders written then, up again: 0012 finds them."""
+    from alembic import command
+    from sqlalchemy import insert
+
+    from fairtrain.core.store.db import _alembic_config, migrate, open_engine
+    from fairtrain.core.store.models import WorkShare, utcnow
+
+    engine = open_engine(database_url)
+    command.downgrade(_alembic_config(engine), "0011")
+    with engine.begin() as c:
+        hid = c.execute(insert(Holder).values(name="윤동주", created_at=utcnow()).returning(Holder.id)).scalar_one()
+        wid = c.execute(
+            insert(Work).values(title="하늘과 바람과 별과 시", status="active", created_at=utcnow()).returning(Work.id)
+        ).scalar_one()
+        c.execute(insert(WorkShare).values(work_id=wid, holder_id=hid, role="author", share_num=1, share_den=1))
+    migrate(engine)
+    assert [r["id"] for r in search_works(engine, "바람과 별").results] == [wid]
+    assert [r["id"] for r in search_works(engine, "별과").results] == [wid]  # a 2-syllable word start
+    assert [r["id"] for r in search_works(engine, "윤동주").results] == [wid]
+    engine.dispose()
