@@ -10,7 +10,7 @@ A query is tried as every kind of name at once and the results are their union, 
   characters (a Korean word is often two syllables) match the start of a word, since trigrams need
   three (SQLite: FTS5 ``unicode61`` tables with 1- and 2-character prefix indexes; PostgreSQL: the same
   trigram indexes under ``LIKE 'q%' OR LIKE '% q%'``, since pg_trgm pads word starts). A word starts
-  after a space on both; SQLite also starts one after other punctuation (``(리마스터)``, ``Pure_Love``),
+  after a space on both; SQLite also starts one after other punctuation (``(Remaster)``, ``Pure_Love``),
   PostgreSQL does not. Migration 0012 builds the indexes; on SQLite triggers keep them in step inside
   every writer's transaction.
 
@@ -157,7 +157,7 @@ def _holder_works(c: Connection, holders_sql: str, v: str, after: int, n: int) -
     """The first ``n`` works after ``after`` held by the holders ``holders_sql`` selects.
 
     Few matching shares (a rare name) are fetched through the holder index and sorted here; many (a
-    common fragment: 김, Smith) are found by walking the shares in work order until a page is full,
+    common fragment: the surname Kim in Hangul, Smith) are found by walking the shares in work order until a page is full,
     which is short exactly because they are many. Either way a page costs about √(n·N) rows at most
     (N shares; the holders' average share count guesses which side of it a query is on)."""
     holders = list(c.execute(text(holders_sql + " LIMIT :m"), {"v": v, "m": _HOLDER_LIST + 1}).scalars())

@@ -6,9 +6,10 @@
   (org_id, work_ref) index leads with the organisation).
 - SQLite: four external-content FTS5 tables over ``works.title`` and ``holders.name``: ``trigram``
   (substrings of 3+ characters, Hangul included, case-folded) and ``unicode61`` with prefix indexes
-  of 1 and 2 characters (queries of 1–2 characters match the start of a word: ``사랑`` finds
-  ``나의 사랑``). Triggers keep them in step with every insert, update and delete, inside the
-  writer's own transaction, whichever code path writes (the CSV import's executemany included).
+  of 1 and 2 characters (queries of 1–2 characters match the start of a word, so a two-syllable
+  Korean word finds the titles it begins a word of). Triggers keep them in step with every insert,
+  update and delete, inside the writer's own transaction, whichever code path writes (the CSV
+  import's executemany included).
 - PostgreSQL: ``pg_trgm`` GIN indexes on ``lower(title)`` / ``lower(name)``: ``LIKE '%q%'`` for 3+
   characters, and ``LIKE 'q%' OR LIKE '% q%'`` for 1–2 (pg_trgm pads the start of every word, so a
   word start of one or two characters is a trigram too).
