@@ -149,3 +149,22 @@ def works_certificate(
         as_json,
         f"{out}: certificate of work {wid} ({len(cert['declarations'])} declarations, {verified} with a verified proof)",
     )
+
+
+@works_app.command("search")
+def works_search(
+    query: Annotated[str, typer.Argument(help="Part of a title or a holder's name, a work_ref, an ISWC/ISRC/ISBN")],
+    limit: Annotated[int, typer.Option(help="Works per page (1-100)")] = 20,
+    after: Annotated[int, typer.Option(help="The work id the previous page ended with")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the registry as the public search page does, one page at a time in work order."""
+    from fairtrain.services.registry.search import search_works
+
+    page = search_works(registry().engine, query, limit=limit, after=after)
+    t = Table("id", "title", "holders", "work_ref", "matched", caption=None)
+    for r in page.results:
+        t.add_row(str(r["id"]), r["title"], ", ".join(r["holders"]), r["work_ref"] or "", ", ".join(r["matched"]))
+    if page.next_after is not None:
+        t.caption = f"more: --after {page.next_after}"
+    emit(page.to_dict(), as_json, t)

@@ -588,10 +588,19 @@ async def check_outputs(
 @router.get("/registry/search", tags=["public"])
 def search(
     request: Request,
-    title: Annotated[str, Query(min_length=1, max_length=300)],
+    response: Response,
+    q: Annotated[str, Query(max_length=300, description="title, holder, work_ref, ISWC/ISRC/ISBN")] = "",
+    title: Annotated[str, Query(max_length=300, description="the older name for q")] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[int, Query(ge=0, lt=2**63, description="the last work id of the previous page")] = 0,
 ) -> list[dict]:
-    return ops.search(web(request), title, limit=limit)
+    """One page of works in work order; the next page's URL is in the ``Link`` header (rel="next")."""
+    query = q or title
+    page = ops.search(web(request), query, limit=limit, after=after)
+    if page["next_after"] is not None:
+        nxt = request.url.include_query_params(q=page["query"], after=page["next_after"]).remove_query_params("title")
+        response.headers["Link"] = f'<{nxt}>; rel="next"'
+    return page["results"]
 
 
 @router.get("/log", tags=["public"])

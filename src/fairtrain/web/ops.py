@@ -11,7 +11,7 @@ import zipfile
 from fractions import Fraction
 from pathlib import Path
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from fairtrain.core.errors import InvalidInput, localised
 from fairtrain.core.money import Money, normalise_currency
@@ -32,6 +32,7 @@ from fairtrain.core.store.models import Dispute, MandateRow, Organisation, Work,
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services.log import Log
 from fairtrain.services.registry import RegistryError, ShareSpec, import_csv
+from fairtrain.services.registry.search import search_works
 from fairtrain.web import dispute_ops
 from fairtrain.web.errors import WebError, forbidden, refusal
 from fairtrain.web.security import Principal
@@ -180,29 +181,13 @@ def _works_where(state, cond, limit: int, offset: int) -> list[dict]:
     ]
 
 
-def search(state, title: str, *, limit: int = 20) -> list[dict]:
-    """Public lookup by title (case-insensitive substring), with each work's current terms."""
-    q = (title or "").strip()
-    if not q:
-        return []
-    with state.registry.engine.connect() as c:
-        rows = c.execute(
-            select(Work.id, Work.title, Work.media_type, Work.status, Work.iscc)
-            .where(func.lower(Work.title).contains(q.lower(), autoescape=True), Work.status != "rejected")
-            .order_by(Work.id)
-            .limit(limit)
-        ).all()
-    return [
-        {
-            "id": r.id,
-            "title": r.title,
-            "media_type": r.media_type,
-            "status": r.status,
-            "iscc": r.iscc,
-            "terms": {c.value: state.registry.decide(r.id, c).value.value for c in Category},
-        }
-        for r in rows
-    ]
+def search(state, query: str, *, limit: int = 20, after: int = 0) -> dict:
+    """Public search (services.registry.search: titles, holders, work_refs, identifiers), one page of
+    works with each one's current terms, and the ``after`` of the next page."""
+    page = search_works(state.registry.engine, query, limit=limit, after=after)
+    for r in page.results:
+        r["terms"] = {c.value: state.registry.decide(r["id"], c).value.value for c in Category}
+    return page.to_dict()
 
 
 def decision(state, work_id: int, category: str, licensee: str | None, purpose: str) -> dict:

@@ -475,8 +475,16 @@ def developer_revoke(request: Request, p: Caller, key_id: int):
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search(request: Request, p: Caller, title: Annotated[str, Query(max_length=300)] = ""):
-    return render(request, "search.html", p, title=title, results=ops.search(web(request), title) if title else None)
+def search(
+    request: Request,
+    p: Caller,
+    q: Annotated[str, Query(max_length=300)] = "",
+    title: Annotated[str, Query(max_length=300)] = "",  # the older links' name for q
+    after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+):
+    q = (q or title).strip()
+    page = ops.search(web(request), q, after=after) if q else None
+    return render(request, "search.html", p, title=q, page=page, results=page["results"] if page else None)
 
 
 @router.get("/works/{work_id}", response_class=HTMLResponse)

@@ -130,7 +130,7 @@ class Work(Base):
                 sqlite_where=text(f"{col} IS NOT NULL"),
                 postgresql_where=text(f"{col} IS NOT NULL"),
             )
-            for col in ("content_hash", "iswc", "isrc", "isbn")
+            for col in ("content_hash", "iswc", "isrc", "isbn", "work_ref")
         ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -181,10 +181,16 @@ class WorkShare(Base):
     """A holder's share in a work, as an exact fraction; a work's shares sum to exactly 1."""
 
     __tablename__ = "work_shares"
-    __table_args__ = (CheckConstraint("share_num > 0 AND share_den > 0 AND share_num <= share_den", name="share"),)
+    __table_args__ = (
+        CheckConstraint("share_num > 0 AND share_den > 0 AND share_num <= share_den", name="share"),
+        # Both pairs: the search reads a holder's works, or walks works in order testing their holders,
+        # from the index alone (migration 0013).
+        Index("ix_work_shares_work_id_holder_id", "work_id", "holder_id"),
+        Index("ix_work_shares_holder_id_work_id", "holder_id", "work_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)
-    holder_id: Mapped[int] = mapped_column(ForeignKey("holders.id"), index=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"))
+    holder_id: Mapped[int] = mapped_column(ForeignKey("holders.id"))
     role: Mapped[str] = mapped_column(String(30))
     share_num: Mapped[int] = mapped_column(BigInteger)
     share_den: Mapped[int] = mapped_column(BigInteger)
