@@ -579,7 +579,7 @@ class Licensing:
 
     # -- invoices and payments ---------------------------------------------------------------------
 
-    def invoices(self, *, licensee: str | None = None) -> list[dict]:
+    def invoices(self, *, licensee: str | None = None, grantor: str | None = None) -> list[dict]:
         q = (
             select(Invoice.__table__, Licence.licensee, Licence.grantor)
             .join(Licence, Licence.id == Invoice.licence_id)
@@ -587,6 +587,8 @@ class Licensing:
         )
         if licensee:
             q = q.where(Licence.licensee == licensee)
+        if grantor:
+            q = q.where(Licence.grantor == grantor)
         with self.engine.connect() as c:
             rows = c.execute(q).all()
             paid = dict(
