@@ -74,7 +74,9 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
         until = until if until.tzinfo else until.replace(tzinfo=UTC)
     try:
         cats = [Category(c) for c in categories] if categories else None
-        ids = _licensing(state).request(quote, licensee=licensee_of(p), categories=cats, valid_until=until)
+        ids = _licensing(state).request(
+            quote, licensee=licensee_of(p), categories=cats, valid_until=until, licensee_name=p.account.display_name
+        )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, RegistryError):  # LicensingError (400), NotAllowed (403): the service's own answer
             raise
