@@ -109,7 +109,7 @@ def _person(browser, base: str, role: str, name: str, email: str):  # noqa: F811
     return ctx, page
 
 
-def _checked(page, name: str) -> None:
+def checked(page, name: str, prefix: str = "ko-journey") -> None:
     """No English word on her Korean page (outside the allow-list and her file names), axe-core at 1280 and
     390 px, nothing scrolls sideways on the phone, a full-page screenshot at each width."""
     text = page.evaluate(VISIBLE_TEXT)
@@ -118,7 +118,7 @@ def _checked(page, name: str) -> None:
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.wait_for_timeout(100)
-        _shot(page, f"ko-journey-{name}-{width}")
+        _shot(page, f"{prefix}-{name}-{width}")
         page.add_script_tag(path=str(AXE))
         assert page.evaluate(SERIOUS) == [], (name, width)
         if width == 390:
@@ -147,13 +147,13 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
     friend_ctx.close()
     ctx, poet = _person(browser, base, "creator", "이시인", "poet-journey@example.org")
     ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
-    _checked(poet, "01-creator")
+    checked(poet, "01-creator")
 
     # she hears about licence requests by e-mail, in Korean (saving the choice on a Korean page says so)
     poet.goto(base + "/notifications")
     poet.click("#preferences button")
     poet.wait_for_selector("p.ok")
-    _checked(poet, "02-notifications")
+    checked(poet, "02-notifications")
 
     # five files at once: an HWP, a DOCX, a PDF, a JPEG and an MP3; the results stay until she closes them
     poet.goto(base + "/creator")
@@ -165,7 +165,7 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
         assert name in results, (name, results)
     poet.wait_for_timeout(800)
     assert poet.is_visible("#upload-results li")
-    _checked(poet, "03-uploaded")
+    checked(poet, "03-uploaded")
     poet.goto(base + "/creator")
     types = poet.locator("#works tbody tr td:nth-child(3)").all_inner_texts()
     assert sorted(types) == sorted(["글", "글", "글", "이미지", "음원"]), types
@@ -176,7 +176,7 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
     poet.wait_for_selector("#work-edit")
     work_url = poet.url
     wid = int(work_url.rstrip("/").rsplit("/", 1)[1])
-    _checked(poet, "04-work")
+    checked(poet, "04-work")
     poet.click("#work-edit")
     poet.fill("#title", "바람의 시집")
     poet.fill("#title_latin", "Poems of the Wind")
@@ -194,7 +194,7 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
     poet.fill("#price", "3만원")
     poet.click("#policy-submit")
     poet.wait_for_selector("#edit-saved")
-    _checked(poet, "05-edit")
+    checked(poet, "05-edit")
     poet.goto(work_url)
     assert poet.inner_text("h1") == "바람의 시집"
     rows = poet.locator("#terms tr")
@@ -210,7 +210,7 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
     assert poet.inner_text("button.copy[data-target=r-badge-code]") == "✓"
     copied = poet.evaluate("navigator.clipboard.readText()")
     assert f"/r/w/{wid}" in copied and "badge.svg" in copied and "<img" in copied
-    _checked(poet, "06-reservation")
+    checked(poet, "06-reservation")
 
     # a developer asks for a licence on his own pages, with the quote of his clearance
     dev_ctx, dev = _person(browser, base, "developer", "모델연구소", "lab-journey@example.org")
@@ -241,7 +241,7 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
         int(i.split("-")[1]) for i in poet.locator("#licences tbody tr[id]").evaluate_all("r => r.map(x => x.id)")
     ]
     assert "모델연구소" in poet.inner_text(f"#licence-{lid}") and "30,000원" in poet.inner_text(f"#licence-{lid}")
-    _checked(poet, "07-licence-request")
+    checked(poet, "07-licence-request")
     poet.click(f"#licence-{lid} button.accept")
     poet.wait_for_url(base + "/money")
     assert poet.inner_text(f"#licence-{lid} .status") != "요청됨"
@@ -258,7 +258,7 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
     poet.reload()
     assert poet.inner_text("#income td.paid") == "30,000원"
     assert "모델연구소" in poet.inner_text("#income")
-    _checked(poet, "08-income")
+    checked(poet, "08-income")
     ctx.close()
 
 
