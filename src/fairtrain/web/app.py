@@ -155,6 +155,7 @@ def create_app(
         api,
         api_money,
         api_notices,
+        api_works,
         money_ops,
         ops,
         pages,
@@ -189,6 +190,7 @@ def create_app(
     app.include_router(pages_money.router)
     app.include_router(reserve.router)
     app.include_router(work_edit.router)
+    app.include_router(api_works.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_api_docs(app)
     _install_error_handlers(app)
