@@ -1,5 +1,9 @@
 """Web load benchmark: 50 concurrent keep-alive clients against `fairtrain serve` on 127.0.0.1 (SQLite),
-on the decision endpoint and the public title lookup; p50/p99 latency and requests/s.
+on the decision endpoint, the public title lookup, the creator's work page (`GET /works/{id}`, the HTML page
+with its terms per purpose) and "was my work used?" (`POST /used`: a text file uploaded, fingerprinted in
+the app's worker processes, recognised against the registry and answered as a page); p50/p99 latency and
+requests/s. `/used` is rate-limited per client: the server trusts 127.0.0.1 as a reverse proxy and every
+request names its own client in X-Forwarded-For, as many visitors behind one proxy would.
 
 Target (issue 8): >= 500 requests/s on the decision endpoint with p99 <= 100 ms on SQLite. Baseline, same
 run and same server: GET /robots.txt (a constant response: the HTTP stack's own ceiling), so the ratio
@@ -32,15 +36,25 @@ ROOT = Path(__file__).resolve().parents[1]
 WORDS = ["바람", "노래", "river", "stone", "light", "하늘", "window", "garden", "밤", "letter", "morning", "길"]
 
 
-def seed(data_dir: Path, works: int) -> list[str]:
-    """A registry of ``works`` titled works over 50 holders, each catalogue with its own declaration."""
+def poem(i: int) -> bytes:
+    rnd = random.Random(i)
+    return " ".join(rnd.choice(WORDS) + str(rnd.randrange(1000)) for _ in range(120)).encode()
+
+
+def seed(data_dir: Path, works: int, files: int = 20) -> list[str]:
+    """A registry of ``works`` titled works over 50 holders, each catalogue with its own declaration; the
+    first ``files`` of them registered from a text file (what `/used` recognises)."""
     reg = Registry.open(data_dir, create=True)
     rnd = random.Random(1)
     holders = [reg.add_holder(f"holder {i}", email=f"h{i}@example.org") for i in range(50)]
     titles = []
     for i in range(works):
         title = f"{rnd.choice(WORDS)} {rnd.choice(WORDS)} {i}"
-        reg.add_work(title=title, shares=[ShareSpec(holders[i % 50], "author", Fraction(1))])
+        shares = [ShareSpec(holders[i % 50], "author", Fraction(1))]
+        if i < files:
+            reg.add_work(title=title, shares=shares, data=poem(i), file_name=f"poem-{i}.txt")
+        else:
+            reg.add_work(title=title, shares=shares)
         titles.append(title)
     for n, h in enumerate(holders):
         reg.declare(
@@ -60,7 +74,7 @@ def seed(data_dir: Path, works: int) -> list[str]:
 async def _client(
     host: str,
     port: int,
-    paths: list[str],
+    paths: list,
     deadline: float,
     budget: list[int],
     latencies: list[float],
@@ -75,7 +89,16 @@ async def _client(
             budget[0] -= 1
             path = rnd.choice(paths)
             t0 = time.perf_counter()
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n\r\n".encode())
+            if isinstance(path, tuple):  # (path, multipart body): an upload from a client of its own
+                target, body = path
+                forwarded = f"10.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}"
+                writer.write(
+                    f"POST {target} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\nX-Forwarded-For: {forwarded}\r\n"
+                    f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+            else:
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n\r\n".encode())
             status = await reader.readline()
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -89,7 +112,21 @@ async def _client(
         writer.close()
 
 
-async def run_phase(host: str, port: int, paths: list[str], clients: int, seconds: float, requests: int) -> dict:
+BOUNDARY = "fairtrain-bench"
+
+
+def multipart(name: str, data: bytes) -> bytes:
+    return (
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+
+
+async def run_phase(host: str, port: int, paths: list, clients: int, seconds: float, requests: int) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     budget = [requests]
@@ -134,7 +171,16 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAIRTRAIN_DATA_DIR": str(data)}
         env.pop("FAIRTRAIN_DATABASE_URL", None)
         server = subprocess.Popen(
-            [sys.executable, "-c", "from fairtrain.cli.app import main; main()", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-c",
+                "from fairtrain.cli.app import main; main()",
+                "serve",
+                "--port",
+                str(port),
+                "--trusted-proxy",
+                "127.0.0.1",
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -153,10 +199,15 @@ def main() -> None:
                 for _ in range(5_000)
             ]
             lookup_paths = [f"/api/registry/search?title={t.split()[-1]}&limit=5" for t in rnd.sample(titles, 500)]
+            work_paths = [f"/works/{rnd.randrange(1, works + 1)}" for _ in range(2_000)]
+            # half the files are registered works (recognised: "which registered work is this?"), half not
+            used_bodies = [("/used", multipart(f"poem-{i}.txt", poem(i))) for i in range(40)]
             phases = [
                 ("baseline GET /robots.txt", ["/robots.txt"]),
                 ("decision GET /api/works/{id}/decision", decision_paths),
                 ("public lookup GET /api/registry/search", lookup_paths),
+                ("work page GET /works/{id}", work_paths),
+                ("was it used? POST /used (a text file)", used_bodies),
             ]
             # warm-up: the decision facts cache and the SQLite page cache, as in steady operation
             asyncio.run(run_phase("127.0.0.1", port, decision_paths, args.clients, 2.0, works))
@@ -185,6 +236,7 @@ def main() -> None:
             f"{r['errors']} {r['first_error']}".strip(),
         )
     console.print(table)
+    console.print(f"load average while it ran (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     d = results[phases[1][0]]
     ok = d["rps"] >= 500 and d["p99"] <= 100
     console.print(

@@ -1,19 +1,38 @@
-"""A dispute played from both sides in Korean, in Debian's Chromium against `fairtrain serve` (the fixtures
-of test_web_browser.py): the collision is said at once, in words; each side sees the competing claim and
-answers with evidence; the bell counts what she has not read. Screenshots at 1280 and 390 px."""
+"""A dispute played from both sides in Korean, in Debian's Chromium against `fairtrain serve`: the collision
+is said at once, in words; each side sees the competing claim and answers with evidence; the bell counts
+what she has not read; the registry operator resolves it (`fairtrain disputes resolve`: the dispute is
+between two creators of no organisation) and both sides read the outcome on their pages, where the answer
+form is gone. Screenshots at 1280 and 390 px."""
 
 from __future__ import annotations
 
 import pytest
 
-from test_web_browser import CHROMIUM, _shot, browser, server  # noqa: F401 (pytest fixtures)
+from test_web_browser import CHROMIUM, browser  # noqa: F401 (pytest fixtures)
+from test_web_creator_journey_browser import checked, cli, serve
 from web_helpers import text_file
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    data = tmp_path_factory.mktemp("dispute-data")
+    proc, base = serve(data)
+    try:
+        yield base, data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def _creator(browser, server, name: str, email: str):  # noqa: F811
-    ctx = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(
+        locale="ko-KR",
+        viewport={"width": 1280, "height": 900},
+        extra_http_headers={"Accept-Language": "ko"},
+        bypass_csp=True,  # axe is injected as a script tag
+    )
     page = ctx.new_page()
     page.goto(server + "/signup?role=creator")
     page.fill("#name", name)
@@ -25,14 +44,12 @@ def _creator(browser, server, name: str, email: str):  # noqa: F811
 
 
 def _both_widths(page, name: str) -> None:
-    page.set_viewport_size({"width": 1280, "height": 900})
-    _shot(page, f"ko-dispute-{name}-1280")
-    page.set_viewport_size({"width": 390, "height": 844})
-    _shot(page, f"ko-dispute-{name}-390")
-    page.set_viewport_size({"width": 1280, "height": 900})
+    """Screenshots at 1280 and 390 px; axe-core, no sideways scroll, no English word (the journey's checks)."""
+    checked(page, name, "ko-dispute")
 
 
-def test_a_dispute_played_from_both_sides_in_korean(server, browser, tmp_path):  # noqa: F811
+def test_a_dispute_played_from_both_sides_in_korean(site, browser, tmp_path):  # noqa: F811
+    server, data = site
     poem = tmp_path / "바람의 노래.txt"
     poem.write_bytes(text_file(1414))
     poet_ctx, poet = _creator(browser, server, "이시인", "poet-dispute@example.org")
@@ -40,7 +57,7 @@ def test_a_dispute_played_from_both_sides_in_korean(server, browser, tmp_path): 
     poet.wait_for_selector("#works tbody tr:nth-child(1) a")
 
     rival_ctx, rival = _creator(browser, server, "김도용", "rival-dispute@example.org")
-    copy = tmp_path / "copy.txt"
+    copy = tmp_path / "베낀 시.txt"
     copy.write_bytes(poem.read_bytes())
     rival.set_input_files("#file-input", str(copy))
     notice = rival.wait_for_selector("#upload-results li.error")
@@ -78,5 +95,23 @@ def test_a_dispute_played_from_both_sides_in_korean(server, browser, tmp_path): 
 
     rival.reload()
     assert "2018년 블로그에" in rival.inner_text("#answers")
+    dispute_url = rival.url.split("?")[0]
+
+    # the registry operator decides for the earlier registration; both sides hear it and read it
+    did = int(dispute_url.rstrip("/").rsplit("/", 1)[1])
+    assert cli(data, "disputes", "resolve", str(did), "--keep", "existing", "--note", "2018년 발표가 먼저")[
+        "resolution"
+    ]
+    for page, who in ((poet, "poet"), (rival, "rival")):
+        page.goto(server + "/notifications")
+        first = page.locator("#notifications li").first.inner_text()
+        assert "해결" in first or "결정" in first, (who, first)
+        page.goto(dispute_url)
+        assert page.inner_text("#dispute-status strong") == "해결됨", who
+        assert page.locator("#answer-form").count() == 0, who  # nothing more to answer
+        assert "2019년에 먼저 썼습니다" in page.inner_text("#answers") and "2018년 블로그에" in page.inner_text(
+            "#answers"
+        )
+        _both_widths(page, f"06-{who}-resolved")
     poet_ctx.close()
     rival_ctx.close()

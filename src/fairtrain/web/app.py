@@ -157,6 +157,7 @@ def create_app(
         api,
         api_money,
         api_notices,
+        api_works,
         money_ops,
         ops,
         org_office,
@@ -196,6 +197,7 @@ def create_app(
     app.include_router(work_edit.router)
     app.include_router(video_upload.router)
     app.include_router(video_upload.pages)
+    app.include_router(api_works.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_api_docs(app)
     _install_error_handlers(app)

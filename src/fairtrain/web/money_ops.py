@@ -17,7 +17,7 @@ from fairtrain.core.i18n import translator
 from fairtrain.core.keys import SignatureError, SigningKey, verify_document
 from fairtrain.core.money import Money
 from fairtrain.core.numbers import parse_basis_points
-from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow
+from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow, Holder, Organisation, User
 from fairtrain.core.vocab import Category
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.ledger.licensing import Licensing
@@ -74,7 +74,9 @@ def request_licences(state, p: Principal, data: bytes, categories: list[str] | N
         until = until if until.tzinfo else until.replace(tzinfo=UTC)
     try:
         cats = [Category(c) for c in categories] if categories else None
-        ids = _licensing(state).request(quote, licensee=licensee_of(p), categories=cats, valid_until=until)
+        ids = _licensing(state).request(
+            quote, licensee=licensee_of(p), categories=cats, valid_until=until, licensee_name=p.account.display_name
+        )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, RegistryError):  # LicensingError (400), NotAllowed (403): the service's own answer
             raise
@@ -170,6 +172,35 @@ def decline(state, p: Principal, licence_id: int, note: str) -> dict:
 
 def invoices_for(state, p: Principal) -> list[dict]:
     return _licensing(state).invoices(licensee=licensee_of(p))
+
+
+def party_names(state, rows: list[dict], *keys: str) -> dict[str, str]:
+    """The names people read for the parties ``rows`` name under ``keys`` (``holder:3`` → the holder's name,
+    ``org:1`` → the organisation's, ``developer:7`` → the developer account's display name); a party with no
+    name row keeps its code."""
+    ids: dict[str, set[int]] = {"holder": set(), "org": set(), "developer": set()}
+    for r in rows:
+        for k in keys:
+            kind, _, num = str(r.get(k) or "").partition(":")
+            if kind in ids and num.isdigit():
+                ids[kind].add(int(num))
+    names: dict[str, str] = {}
+    with state.registry.engine.connect() as c:
+        for kind, model, col in (
+            ("holder", Holder, Holder.name),
+            ("org", Organisation, Organisation.name),
+            ("developer", User, User.display_name),
+        ):
+            if ids[kind]:
+                for i, name in c.execute(select(model.id, col).where(model.id.in_(ids[kind]))):
+                    names[f"{kind}:{i}"] = name
+    return names
+
+
+def income_for(state, p: Principal) -> list[dict]:
+    """A creator's income from the licences she granted herself: each invoice to her licensees, with what was
+    paid on it (money an organisation collects for her reaches her through its distribution statements)."""
+    return _licensing(state).invoices(grantor=p.holder_ref)
 
 
 # -- usage reports -----------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ Caller = Annotated[Principal, Depends(principal)]
 
 def _money_page(request: Request, p: Principal, **extra) -> HTMLResponse:
     state = web(request)
-    ctx: dict = {"licences": money_ops.licences_for(state, p), "done": None, **extra}
+    licences = money_ops.licences_for(state, p)
+    ctx: dict = {"licences": licences, "done": None, **extra}
     if p.role == "developer":
         ctx |= {
             "invoices": money_ops.invoices_for(state, p),
@@ -33,9 +34,14 @@ def _money_page(request: Request, p: Principal, **extra) -> HTMLResponse:
         }
     elif p.role == "creator":
         statements = money_ops.statements_for(state, p)
-        ctx |= {"statements": statements, "chart": money_ops.income_chart(statements, language(request))}
+        ctx |= {
+            "statements": statements,
+            "chart": money_ops.income_chart(statements, language(request)),
+            "income": money_ops.income_for(state, p),
+        }
     else:
         ctx |= {"runs": money_ops.runs_for(state, p)}
+    ctx["names"] = money_ops.party_names(state, licences + ctx.get("income", []), "licensee", "grantor")
     return render(request, "money.html", p, **ctx)
 
 

@@ -213,8 +213,11 @@ class Licensing:
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
         model_versions: tuple[str, ...] = (),
+        licensee_name: str | None = None,
     ) -> list[int]:
-        """One licence request per offering party in a clearance's ``licence-quote.json``."""
+        """One licence request per offering party in a clearance's ``licence-quote.json``. ``licensee_name`` is
+        what the notices to the holders call the licensee (a web account's display name, where ``licensee`` is
+        its code); without it, the licensee itself."""
         licensee = licensee or quote.get("licensee")
         if not licensee or not isinstance(licensee, str):
             raise LicensingError("licence-quote.json names no licensee; give --licensee")
@@ -266,7 +269,7 @@ class Licensing:
                         "requested",
                         {
                             "licence": lid,
-                            "licensee": licensee,
+                            "licensee": licensee_name or licensee,
                             "works": len(work_ids),
                             "price": price.to_dict(),
                             "path": "/money",
@@ -579,7 +582,7 @@ class Licensing:
 
     # -- invoices and payments ---------------------------------------------------------------------
 
-    def invoices(self, *, licensee: str | None = None) -> list[dict]:
+    def invoices(self, *, licensee: str | None = None, grantor: str | None = None) -> list[dict]:
         q = (
             select(Invoice.__table__, Licence.licensee, Licence.grantor)
             .join(Licence, Licence.id == Invoice.licence_id)
@@ -587,6 +590,8 @@ class Licensing:
         )
         if licensee:
             q = q.where(Licence.licensee == licensee)
+        if grantor:
+            q = q.where(Licence.grantor == grantor)
         with self.engine.connect() as c:
             rows = c.execute(q).all()
             paid = dict(

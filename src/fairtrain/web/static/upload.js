@@ -13,16 +13,42 @@
   const closeLabel = list.dataset.close || "Close";
 
   function save() {
-    const rows = [...list.children].map((li) => ({ text: li.dataset.text, ok: li.className === "ok" }));
+    const rows = [...list.children].map((li) => ({ text: li.dataset.text, ok: li.className === "ok", file: li.dataset.file }));
     try { sessionStorage.setItem(KEY, JSON.stringify(rows)); } catch (e) { /* storage off: stays until reload */ }
   }
 
-  function show(text, ok) {
+  // A dispute's page named in a notice (/disputes/N) becomes a link that says "dispute #N" in her language.
+  function words(span, text) {
+    let at = 0;
+    for (const m of text.matchAll(/\/disputes\/(\d+)/g)) {
+      span.append(text.slice(at, m.index));
+      const a = document.createElement("a");
+      a.href = m[0];
+      a.textContent = `${list.dataset.dispute || "#"} #${m[1]}`;
+      span.append(a);
+      at = m.index + m[0].length;
+    }
+    span.append(text.slice(at));
+  }
+
+  function show(text, ok, file) {
     const li = document.createElement("li");
     li.dataset.text = text;
+    if (file) li.dataset.file = file;
     li.className = ok ? "ok" : "error";
     const span = document.createElement("span");
-    span.textContent = text + " ";
+    const i = file ? text.indexOf(file) : -1;
+    if (i >= 0) {  // her file's name is hers, in whatever script: marked as no words to translate
+      words(span, text.slice(0, i));
+      const name = document.createElement("bdi");
+      name.translate = false;
+      name.textContent = file;
+      span.append(name);
+      words(span, text.slice(i + file.length));
+    } else {
+      words(span, text);
+    }
+    span.append(" ");
     const close = document.createElement("button");
     close.type = "button";
     close.className = "dismiss";
@@ -36,7 +62,7 @@
   }
 
   try {
-    for (const r of JSON.parse(sessionStorage.getItem(KEY) || "[]")) show(r.text, r.ok);
+    for (const r of JSON.parse(sessionStorage.getItem(KEY) || "[]")) show(r.text, r.ok, r.file);
   } catch (e) { /* nothing kept */ }
 
   function send(files) {
@@ -53,7 +79,7 @@
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
       if (xhr.status >= 200 && xhr.status < 300) {
-        for (const r of body.results) show(!r.ok ? `✗ ${r.file}: ${r.error}` : r.notice ? `⚠ ${r.file} → #${r.work}: ${r.notice}` : `✓ ${r.file} → ${list.dataset.stored || "#"} #${r.work}`, r.ok && !r.notice);
+        for (const r of body.results) show(!r.ok ? `✗ ${r.file}: ${r.error}` : r.notice ? `⚠ ${r.file} → #${r.work}: ${r.notice}` : `✓ ${r.file} → ${list.dataset.stored || "#"} #${r.work}`, r.ok && !r.notice, r.file);
         document.body.dataset.uploaded = String((Number(document.body.dataset.uploaded) || 0) + body.stored);
         if (body.stored && !body.results.some((r) => r.notice)) setTimeout(() => location.reload(), 600);
       } else {
