@@ -243,8 +243,9 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
     corrupt, truncated or oversized (decompression bomb) input."""
     grey, (width, height) = decode_grey(data, item, _SCAN_SIDE, max_pixels)
     trimmed = trim_borders(grey)
-    thumb = thumbnail(trimmed)
-    views = _views(grey, trimmed)
+    picture = Image.fromarray(trimmed)  # one PIL image for the thumbnail and the halves' 64×64 grid
+    thumb = thumbnail(picture)
+    views = _views(grey, trimmed, picture)
     stack = np.concatenate([thumb[None], views])  # one hashing pass for the picture and its views
     ph, dh = phash64(stack), dhash64(stack)
     return ImageFingerprint(
@@ -262,23 +263,18 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
     )
 
 
-def _views(grey: np.ndarray, trimmed: np.ndarray) -> np.ndarray:
+def _views(grey: np.ndarray, trimmed: np.ndarray, picture: Image.Image) -> np.ndarray:
     """Thumbnails of the parts a copy may keep intact or show inside itself: its four halves (an overlay
     spares at least one), boxes bounded by straight steps (:func:`find_windows`: a screenshot, a frame, a
     collage), and for a tilted copy whose corners were filled, its straightened centre."""
     # Halves come from one 64×64 thumbnail by 2:1 averaging (a resize of the decode each costs 10× more).
-    grid = thumbnail(trimmed, VERIFY_THUMB)
-    base = grid.astype(np.float32)
+    grid = thumbnail(picture, VERIFY_THUMB).astype(np.uint16)
     n = THUMB
-    halves = np.stack(
-        [
-            base[:n].reshape(n, n, 2).mean(-1),
-            base[n:].reshape(n, n, 2).mean(-1),
-            base[:, :n].reshape(n, 2, n).mean(1),
-            base[:, n:].reshape(n, 2, n).mean(1),
-        ]
-    )
-    halves = np.rint(halves).astype(np.uint8)
+    cols = grid[:, 0::2] + grid[:, 1::2]  # (64, 32): pairs of columns summed; top and bottom halves
+    rows = grid[0::2] + grid[1::2]  # (32, 64): pairs of rows summed; left and right halves
+    sums = np.stack([cols[:n], cols[n:], rows[:, :n], rows[:, n:]])
+    # The mean of two, rounded half to even (as np.rint), in integers.
+    halves = ((sums + ((sums >> 1) & 1)) >> 1).astype(np.uint8)
     out = [h for h, q in zip(halves, qualities(halves)) if q >= MIN_QUALITY]
     # Windows are looked for on the decode (a 64×64 grid loses half the screenshots' edges); most photos
     # have none, and only a found window pays for its trim and thumbnail.
