@@ -11,8 +11,10 @@ Pipeline (reference/fingerprinting.md §7.1–7.2):
    (an overlay — caption bar, logo, sticker — spares at least one), boxes bounded by straight steps
    (:func:`~._image_hash.find_windows`: the work inside a screenshot, a post frame, a collage, a blurred
    pillarbox), blocks a layout separates with flat bands (:func:`~._image_hash.flat_cut_segments`),
-   and for a copy tilted inside its frame, its straightened centre. Every view is one more code pair
-   in the same range search; a candidate is verified against the view that found it;
+   and for a copy tilted inside its frame, its straightened centre. A block under 64 px across in the
+   1/8-scale decode (a small phone screenshot) is looked for again in a decode twice as fine: only
+   pictures with such a block pay for the second decode. Every view is one more code pair in the same
+   range search; a candidate is verified against the view that found it;
 3. **verified**: normalised cross-correlation of the detail layers (thumbnail minus its blur) of the
    query and of the matched variant rebuilt from the registered 64×64 thumbnail, searched over small
    shifts and scales.
