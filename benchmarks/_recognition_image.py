@@ -459,9 +459,22 @@ speed = [base64.b64decode(s) for s in PAYLOAD["speed"]]
 best = [1e9] * len(speed)
 for _ in range(PAYLOAD["repeats"]):
     for i, d in enumerate(speed):
-        t0 = time.perf_counter(); fingerprint_image(d); best[i] = min(best[i], time.perf_counter() - t0)
+        t0 = time.thread_time(); fingerprint_image(d); best[i] = min(best[i], time.thread_time() - t0)
 RESULT = {"hits": hits, "seconds_per_image": sum(best) / len(best)}
 """
+
+
+def _cpu_time_per_item(fn, payloads: list[bytes], repeats: int) -> float:
+    """Mean over items of each item's best-of-``repeats`` CPU time of this thread: the speed per core. Wall
+    time on the shared 2-core machine swung the ratio to the release between 0.58 and 0.83 for the same
+    code, depending on what else ran while each side was timed; both sides are timed this way."""
+    best = np.full(len(payloads), np.inf)
+    for _ in range(repeats):
+        for i, p in enumerate(payloads):
+            t0 = time.thread_time()
+            fn(p)
+            best[i] = min(best[i], time.thread_time() - t0)
+    return float(best.mean())
 
 
 def _b64(items: list[bytes]) -> list[str]:
@@ -473,7 +486,6 @@ def _b64(items: list[bytes]) -> list[str]:
 
 def run(args) -> list[dict]:
     from _recognition_release import run_release
-    from fingerprint_image import _time_per_item
 
     from fairtrain.core.fingerprint.image import ImageIndexBuilder, fingerprint_image, register_image
 
@@ -594,7 +606,7 @@ def run(args) -> list[dict]:
     log(f"  {n_neg} negatives matched in {time.perf_counter() - t_start:.0f} s")
 
     speed_payloads = [jpeg(im, 90) for _, _, im in loaded[: 60 if quick else 150]]
-    repeats = 3
+    repeats = 5
     release = run_release(
         _RELEASE_CODE,
         {
@@ -604,7 +616,7 @@ def run(args) -> list[dict]:
             "repeats": repeats,
         },
     )
-    ours_s = _time_per_item(fingerprint_image, speed_payloads, repeats)
+    ours_s = _cpu_time_per_item(fingerprint_image, speed_payloads, repeats)
     rel_hits = release["hits"] if release else None
 
     fam_names = list(FAMILIES)

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageEnhance
 
 from conftest import TESTDATA
 from fairtrain.core.fingerprint import FingerprintError
+from fairtrain.core.fingerprint import image as image_module
 from fairtrain.core.fingerprint._image_mih import MultiIndexHash, flat_range
 from fairtrain.core.fingerprint.image import (
     OTHER_HASH_MAX,
@@ -533,6 +534,45 @@ def test_views_are_few_and_cheap_on_plain_photos(other_photos):
     plain = [len(fingerprint_image(_jpeg(im), "p").views) for im in other_photos]
     assert max(plain) <= 6
     assert len(fingerprint_image(_png(_phone_screenshot(other_photos[0])), "s").views) >= 1
+
+
+def _small_phone_screenshot(art: Image.Image) -> bytes:
+    """A 360-px-wide phone screenshot (PNG): the picture is ~45 px across in the 1/8-scale decode."""
+    return _png(_phone_screenshot(art, dark=True).resize((360, 780), Image.Resampling.LANCZOS))
+
+
+@pytest.fixture(scope="module")
+def wood_index() -> ImageIndex:
+    builder = ImageIndexBuilder()
+    builder.add(1, register_image(_jpeg(_nature("Wood.jpg"), 95), "wood"))
+    return builder.build()
+
+
+def test_small_phone_screenshot_is_matched_from_a_finer_decode(wood_index, monkeypatch):
+    query = _small_phone_screenshot(_nature("Wood.jpg"))
+    [m] = wood_index.match([fingerprint_image(query, "small screenshot")])[0]
+    assert (m.work_id, m.stage, m.evidence["view"]) == (1, "verified", "inner")
+    # Without the finer decode (no block small enough to qualify) the same screenshot is missed: the
+    # 1/8-scale decode keeps too little of the picture's grain to verify.
+    monkeypatch.setattr(image_module, "_VIEW_MAX_AREA", 0.0)
+    assert wood_index.match([fingerprint_image(query, "small screenshot")])[0] == []
+
+
+def test_finer_decode_runs_only_for_pictures_with_small_layout_blocks(other_photos, monkeypatch):
+    decodes: list[int] = []
+    real = image_module.decode_grey
+
+    def counting(data, item, side, max_pixels):
+        decodes.append(side)
+        return real(data, item, side, max_pixels)
+
+    monkeypatch.setattr(image_module, "decode_grey", counting)
+    for im in other_photos:
+        fingerprint_image(_jpeg(im), "plain")
+    assert len(decodes) == len(other_photos)  # one decode per plain photograph
+    decodes.clear()
+    fingerprint_image(_small_phone_screenshot(other_photos[0]), "screenshot")
+    assert len(decodes) == 2 and decodes[1] > decodes[0]
 
 
 def _as_format_1(directory: Path) -> None:

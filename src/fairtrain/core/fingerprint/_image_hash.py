@@ -70,12 +70,12 @@ _DHASH_ROWS = _area_matrix(THUMB, 8)
 _DHASH_COLS = _area_matrix(THUMB, 9)
 _DHASH_DEAD_SHARE = 0.01
 _DHASH_DEAD_MIN = 0.5
-_BIT_WEIGHTS = (np.uint64(1) << np.arange(63, -1, -1, dtype=np.uint64)).astype(np.uint64)
 
 
 def _pack_bits(bits: np.ndarray) -> np.ndarray:
     """(..., 64) booleans, first = most significant → (...,) uint64."""
-    return (bits.astype(np.uint64) * _BIT_WEIGHTS).sum(axis=-1, dtype=np.uint64)
+    packed = np.packbits(bits, axis=-1)  # (..., 8) bytes, first bit the most significant
+    return np.ascontiguousarray(packed).view(">u8")[..., 0].astype(np.uint64)
 
 
 def phash64(thumbs: np.ndarray) -> np.ndarray:
@@ -88,7 +88,10 @@ def phash64(thumbs: np.ndarray) -> np.ndarray:
     """
     low = _DCT8 @ thumbs.astype(np.float64) @ _DCT8.T
     flat = low.reshape(*low.shape[:-2], 64)
-    med = np.median(flat, axis=-1, keepdims=True)
+    # The median of 64 values: the mean of the 32nd and 33rd smallest (what np.median computes, without
+    # its overhead).
+    mid = np.partition(flat, (31, 32), axis=-1)[..., 31:33]
+    med = (mid[..., :1] + mid[..., 1:]) / 2
     return _pack_bits(flat > med)
 
 
@@ -235,13 +238,19 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     """
     h, w = grey.shape
     g = _TRIM_GRID
-    small = np.asarray(Image.fromarray(grey).resize((g, g), Image.Resampling.BOX), dtype=np.float32)
+    grid = np.asarray(Image.fromarray(grey).resize((g, g), Image.Resampling.BOX), dtype=np.uint8)
     cap = int(g * _TRIM_MAX_SIDE)
     # Tolerance relative to the picture's own contrast, so brightness/contrast edits cut the same lines
     # (an absolute tolerance trimmed a soft sky by different amounts and cost recall on such edits).
-    ranked = np.partition(small.ravel(), (_TRIM_LO, _TRIM_HI))  # 2nd and 98th percentiles, no full sort
-    lo, hi = ranked[_TRIM_LO], ranked[_TRIM_HI]
+    # 2nd and 98th percentiles of the 8-bit grid from its histogram (the same values as a partition).
+    cum = np.cumsum(np.bincount(grid.ravel(), minlength=256))
+    lo, hi = np.searchsorted(cum, (_TRIM_LO, _TRIM_HI), side="right")
     tolerance = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * float(hi - lo))
+    # A side is trimmed only if its outermost line is flat: most pictures stop here, on four lines.
+    edges = (grid[0], grid[-1], grid[:, 0], grid[:, -1])
+    if all(int(e.max()) - int(e.min()) > tolerance for e in edges):
+        return grey
+    small = grid.astype(np.float32)
     runs = [min(cap, r) for r in _flat_runs(small, tolerance)]
     if not any(runs):
         return grey
@@ -267,9 +276,12 @@ def _refine_cut(lines: np.ndarray, grid_run: int, bar: float, tolerance: float) 
     return cut
 
 
-def thumbnail(grey: np.ndarray, size: int = THUMB, box: tuple[float, float, float, float] | None = None) -> np.ndarray:
-    """Bicubic resize of (a box of) a grey array to size×size, aspect ratio deliberately not kept."""
-    im = Image.fromarray(grey)
+def thumbnail(
+    grey: np.ndarray | Image.Image, size: int = THUMB, box: tuple[float, float, float, float] | None = None
+) -> np.ndarray:
+    """Bicubic resize of (a box of) a grey array (or PIL image) to size×size, aspect ratio deliberately
+    not kept."""
+    im = grey if isinstance(grey, Image.Image) else Image.fromarray(grey)
     return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)
 
 
@@ -312,6 +324,8 @@ def _steps(g: np.ndarray) -> np.ndarray:
 
 def _line_candidates(steps: np.ndarray) -> list[int]:
     profile = steps.mean(axis=0)
+    if not profile.size or profile.max() < _WINDOW_LINE_MIN:
+        return []  # the usual photograph: no straight step anywhere, decided without a sort
     order = np.argsort(-profile, kind="stable")
     out: list[int] = []
     for i in order[: 4 * _WINDOW_LINES]:
@@ -327,15 +341,22 @@ def _line_candidates(steps: np.ndarray) -> list[int]:
 def _support(steps: np.ndarray, lines: list[int], n: int, spans: np.ndarray) -> np.ndarray:
     """(len(lines), len(spans)) share of each span [a, b) along which boundary ``line`` is a step
     (best of the step column and its two neighbours); 1 for the picture's own edges."""
-    csum = np.concatenate([np.zeros((1, steps.shape[1])), np.cumsum(steps, axis=0)])
     out = np.ones((len(lines), len(spans)))
+    inner = [(i, line) for i, line in enumerate(lines) if 0 < line < n]
+    if not inner:
+        return out
+    # Running sums of the step columns next to the inner lines only (not of the whole step map).
+    width = steps.shape[1]
+    cols = [[c for c in (line - 2, line - 1, line) if 0 <= c < width] for _, line in inner]
+    flat_cols = [c for group in cols for c in group]
+    csum = np.zeros((steps.shape[0] + 1, len(flat_cols)), dtype=np.int32)
+    np.cumsum(steps[:, flat_cols], axis=0, out=csum[1:])
+    sums = csum[spans[:, 1]] - csum[spans[:, 0]]  # (len(spans), len(flat_cols))
     length = np.maximum(1, spans[:, 1] - spans[:, 0])
-    for i, line in enumerate(lines):
-        if line <= 0 or line >= n:
-            continue
-        cols = [c for c in (line - 2, line - 1, line) if 0 <= c < steps.shape[1]]
-        sums = csum[spans[:, 1]][:, cols] - csum[spans[:, 0]][:, cols]
-        out[i] = sums.max(axis=1) / length
+    at = 0
+    for (i, _), group in zip(inner, cols):
+        out[i] = sums[:, at : at + len(group)].max(axis=1) / length
+        at += len(group)
     return out
 
 
@@ -470,6 +491,8 @@ def flat_cut_segments(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
     row_max, row_min = grey.max(axis=1), grey.min(axis=1)  # uint8: max ≥ min, no overflow
     tol = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * (int(row_max.max()) - int(row_min.min())))
     row_flat = (row_max - row_min) <= tol
+    if not row_flat.any() and not ((grey.max(axis=0) - grey.min(axis=0)) <= tol).any():
+        return []  # no flat row or column: nothing to cut (the usual photograph)
     boxes = []
     for y0, y1 in _runs(row_flat, h):
         band = grey[y0:y1]
