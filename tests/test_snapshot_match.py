@@ -276,6 +276,7 @@ def test_snapshot_with_pre_issue16_media_indexes_opens_and_says_what_needs_a_re_
 
     out, key, ids = snapshot
     assert SnapshotMatcher.open(out, [key.public]).notices == []
+    _as_flat(out)  # the layout before format /4
     _as_format_1(out / "fingerprints" / "image")
     meta_path = out / "fingerprints" / "audio" / "audio_index.json"
     meta = json.loads(meta_path.read_text())
