@@ -12,9 +12,9 @@ each. Then, each in its own process (peak RSS from the process's own ``getrusage
   on one core, and RSS after.
 
 The baseline is the export code path before this change (``git archive`` of ``--baseline-ref``, default
-``main``, run with that tree's ``src`` first on ``PYTHONPATH``, as benchmarks/recognition.py does), at the
-smallest size (``--baseline-works``). A log-log fit per figure over the sizes gives its growth exponent and
-the extrapolation to 10⁷ and 10⁸ works.
+the commit this work started from, run with that tree's ``src`` first on ``PYTHONPATH``, as
+benchmarks/recognition.py does), at ``--baseline-works``. A log-log fit per figure over the sizes gives
+its growth exponent and the extrapolation to 10⁷ and 10⁸ works.
 
     python benchmarks/snapshot_scale.py [--works 10000,30000,100000] [--baseline-works 10000]
 """
@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+BASELINE = "79c6c5a"  # the commit streamed export started from (snapshot format /3, deltas included)
 BASE = 400  # distinct texts fingerprinted for real
 QUERIES = 200
 WORDS = 200
@@ -184,7 +185,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--works", default="10000,30000,100000", help="comma-separated registry sizes")
     ap.add_argument("--baseline-works", type=int, default=10_000, help="size the old export runs at (0: none)")
-    ap.add_argument("--baseline-ref", default="main")
+    ap.add_argument("--baseline-ref", default=BASELINE, help="the export before this change (default: %(default)s)")
     ap.add_argument("--segment-works", type=int, help="works per index segment (default: the export's own)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     a = ap.parse_args()

@@ -71,6 +71,25 @@ def _save(builder, target: Path) -> None:
     index.save(target)
     del index
     gc.collect()  # fingerprints reference each other's arrays: free the segment before the next one
+    _trim()
+
+
+def _trim() -> None:
+    """Give the freed segment back to the system (glibc keeps freed small blocks in its arenas, so the
+    process's RSS would otherwise stay at its largest segment plus fragmentation)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def is_segmented(directory: Path) -> bool:
