@@ -120,12 +120,13 @@ class SegmentedIndex:
             out.extend(n for n in getattr(self.segment(i), "notices", ()) if n not in out)
         return out
 
-    def match(self, fps) -> list[list[Match]]:
+    def match(self, fps, **options) -> list[list[Match]]:
+        """The modality index's ``match`` (with its options, such as thresholds) over every segment."""
         if len(self.paths) == 1:
-            return self.segment(0).match(fps)
+            return self.segment(0).match(fps, **options)
         merged: list[list[Match]] = [[] for _ in fps]
         for i in range(len(self.paths)):
-            for out, found in zip(merged, self.segment(i).match(fps), strict=True):
+            for out, found in zip(merged, self.segment(i).match(fps, **options), strict=True):
                 out.extend(found)
         for qi, out in enumerate(merged):
             if self.name == "audio" and any(m.stage == "exact" for m in out):
