@@ -89,6 +89,13 @@ def test_the_segmented_matcher_finds_what_one_index_finds(filled, tmp_path):
     assert found["whole-3.txt"][0] == (4, "exact") and found["unrelated.txt"] == []
     assert got[0]["matches"][0]["terms"]["work_id"] == 1  # the terms row, read from its shard on demand
     assert seg.notices == []
+    # the index's own options (the output checker's thresholds) reach every segment
+    from fairtrain.core.fingerprint.modalities import modality
+
+    fps = modality("text").fingerprint_many(queries)
+    strict = {"min_hits": 1000, "min_verbatim_words": 10_000, "min_edit_jaccard": 1.01}
+    assert seg.index("text").match(fps, **strict) == one.index("text").match(fps, **strict)
+    assert [len(r) for r in seg.index("text").match(fps, **strict)] == [0, 0, 0, 0, 1, 0]  # only the exact copy
 
 
 def test_a_delta_rebuilds_the_same_segments(filled, tmp_path):
