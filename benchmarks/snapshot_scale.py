@@ -187,6 +187,7 @@ def main() -> None:
     ap.add_argument("--baseline-works", type=int, default=10_000, help="size the old export runs at (0: none)")
     ap.add_argument("--baseline-ref", default=BASELINE, help="the export before this change (default: %(default)s)")
     ap.add_argument("--segment-works", type=int, help="works per index segment (default: the export's own)")
+    ap.add_argument("--workers", type=int, default=1, help="export worker processes (the new code only)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     a = ap.parse_args()
     sizes = [int(s) for s in a.works.split(",")]
@@ -212,7 +213,9 @@ def main() -> None:
                 todo.append(("old", old))
             for which, src in todo:
                 out = d / f"snap-{which}"
-                kw = {"segment_works": a.segment_works} if which == "new" and a.segment_works else {}
+                kw = {"workers": a.workers} if which == "new" else {}
+                if which == "new" and a.segment_works:
+                    kw["segment_works"] = a.segment_works
                 e = _run(_EXPORT, {"url": url, "out": str(out), "kw": kw}, src)
                 m = _run(_MATCH, {"out": str(out), "queries": q}, src)
                 row = {

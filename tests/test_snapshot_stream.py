@@ -51,7 +51,7 @@ def _queries(texts: list[str]) -> list[tuple[str, bytes]]:
     return out
 
 
-def test_export_bytes_do_not_depend_on_the_batch_size_and_segments_are_signed(filled, tmp_path):
+def test_export_bytes_do_not_depend_on_the_batch_size_or_workers_and_segments_are_signed(filled, tmp_path):
     registry, _ = filled
     key = SigningKey.generate()
     ref = tmp_path / "ref"
@@ -63,9 +63,9 @@ def test_export_bytes_do_not_depend_on_the_batch_size_and_segments_are_signed(fi
     listed = {f["path"] for f in manifest["files"]}
     assert {p for p in _files(ref) if p != MANIFEST} == listed  # every segment file hashed in the manifest
     assert any(p.startswith("fingerprints/text/seg-00003/") for p in listed)
-    for batch in (1, 7, 64):
-        out = tmp_path / f"batch-{batch}"
-        export_snapshot(registry, out, key, at=AT, batch=batch, segment_works=25)
+    for batch, workers in ((1, 1), (7, 1), (64, 1), (7, 2)):  # 2: fingerprint rows rewritten in worker processes
+        out = tmp_path / f"batch-{batch}-{workers}"
+        export_snapshot(registry, out, key, at=AT, batch=batch, segment_works=25, workers=workers)
         a, b = _files(ref), _files(out)
         assert a.keys() == b.keys()
         assert [p for p in a if p != MANIFEST and a[p] != b[p]] == []

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from fairtrain.core.children import die_with_parent
 from fairtrain.core.decide import Query, decide, effective_values, per_purpose
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.keys import PublicKey, SigningKey
@@ -63,6 +67,7 @@ def export_snapshot(
     progress: Callable[[int, int], None] | None = None,
     batch: int = EXPORT_BATCH,
     segment_works: int = SEGMENT_WORKS,
+    workers: int = 1,
 ) -> dict:
     """Write a complete snapshot to ``out_dir`` (replaced atomically) and return its manifest."""
     out_dir = Path(out_dir)
@@ -77,6 +82,7 @@ def export_snapshot(
             progress=progress,
             batch=batch,
             segment_works=segment_works,
+            workers=workers,
         )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -99,6 +105,7 @@ def export_delta(
     at: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
     segment_works: int = SEGMENT_WORKS,
+    workers: int = 1,
 ) -> dict:
     """Write the signed delta from the full snapshot at ``since`` to the registry now into ``out_dir``; with
     ``state_dir``, keep the new full snapshot there too (the next delta's ``since``). ``since`` is verified
@@ -114,7 +121,14 @@ def export_delta(
     delta = _staging(out_dir)
     try:
         manifest = _write_full(
-            registry, full, key, name=name, at=at or utcnow(), progress=progress, segment_works=segment_works
+            registry,
+            full,
+            key,
+            name=name,
+            at=at or utcnow(),
+            progress=progress,
+            segment_works=segment_works,
+            workers=workers,
         )
         doc = write_delta(base, verify_snapshot(full, [key.public]), delta, key, {"registry": name})
     except BaseException:
@@ -180,6 +194,7 @@ def _write_full(
     progress: Callable[[int, int], None] | None,
     batch: int = EXPORT_BATCH,
     segment_works: int = SEGMENT_WORKS,
+    workers: int = 1,
 ) -> dict:
     """Terms, fingerprint rows and match indexes into ``staging``, sealed; returns the manifest. Streams the
     works in id order, ``batch`` at a time: memory is a fixed cost per batch, terms shard and index segment,
@@ -198,7 +213,9 @@ def _write_full(
             if progress:
                 progress(counts["works"], max(total, counts["works"]))
     terms.close()
-    counts["fingerprints"] = _write_fingerprints(registry, staging, batch=batch, segment_works=segment_works)
+    counts["fingerprints"] = _write_fingerprints(
+        registry, staging, batch=batch, segment_works=segment_works, workers=workers
+    )
     meta = {"registry": name, "terms_at": at.isoformat(), "counts": counts, "index_segment_works": segment_works}
     return seal_snapshot(staging, key, meta)
 
@@ -297,7 +314,12 @@ def _offers_with_party(d, purpose: Purpose) -> list[dict]:
 
 
 def _write_fingerprints(
-    registry: Registry, staging: Path, *, batch: int = EXPORT_BATCH, segment_works: int = SEGMENT_WORKS
+    registry: Registry,
+    staging: Path,
+    *,
+    batch: int = EXPORT_BATCH,
+    segment_works: int = SEGMENT_WORKS,
+    workers: int = 1,
 ) -> dict[str, int]:
     """Each modality's fingerprint rows (private fields left out) and the match index built from exactly
     those rows, as a puller applying a delta rebuilds it: streamed from the database in work-id order, the
@@ -323,8 +345,44 @@ def _write_fingerprints(
                 .order_by(FingerprintRow.work_id)
             )
             # the index ignores the private fields, so it is the one a puller builds from the public row
-            public = ((work_id, codec.public_copy(payload)) for work_id, payload in rows)
+            public = _public_rows(rows, batch, workers)
             counts[name] = build_segments(name, public, staging / FINGERPRINTS_DIR / name, segment_works, on_row=keep)
         writer.add(pending)
         writer.close()
     return counts
+
+
+def _public_batch(payloads: list[bytes]) -> list[bytes]:
+    return [codec.public_copy(p) for p in payloads]
+
+
+def _public_rows(rows, batch: int, workers: int):
+    """``(work_id, public fingerprint)`` in the order of ``rows``. Rewriting each stored fingerprint without
+    its private fields is most of an export's time; with ``workers`` > 1 it runs in worker processes (that
+    die with this one), ``batch`` rows a task, a few tasks ahead at most, so memory stays bounded."""
+    if workers <= 1:
+        for work_id, payload in rows:
+            yield work_id, codec.public_copy(payload)
+        return
+
+    def batches():
+        ids, blobs = [], []
+        for work_id, payload in rows:
+            ids.append(work_id)
+            blobs.append(payload)
+            if len(ids) >= batch:
+                yield ids, blobs
+                ids, blobs = [], []
+        if ids:
+            yield ids, blobs
+
+    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        window: deque = deque()
+        for ids, blobs in batches():
+            window.append((ids, pool.submit(_public_batch, blobs)))
+            if len(window) > 2 * workers:
+                done_ids, fut = window.popleft()
+                yield from zip(done_ids, fut.result(), strict=True)
+        while window:
+            done_ids, fut = window.popleft()
+            yield from zip(done_ids, fut.result(), strict=True)
