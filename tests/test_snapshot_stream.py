@@ -168,3 +168,15 @@ def test_export_memory_is_a_segment_not_the_registry(registry, tmp_path):
     budget = 1.5 * small
     assert big_seg < budget, (small, big_seg, big_one)  # bounded: four times the works, not four times the memory
     assert big_one > budget, (small, big_seg, big_one)  # the single index (the old export) grows past it
+
+
+def test_the_command_line_exports_with_workers_the_same_files(registry, cli, tmp_path):
+    fill(registry, 40, base=10)
+    cli("keys", "create")
+    one = json.loads(cli("snapshot", "export", tmp_path / "one", "--json").stdout)
+    two = json.loads(cli("snapshot", "export", tmp_path / "two", "--workers", "2", "--json").stdout)
+    assert one["counts"] == two["counts"] == {"works": 40, "fingerprints": {"text": 40}}
+    a, b = _files(tmp_path / "one"), _files(tmp_path / "two")
+    assert a.keys() == b.keys()
+    assert [p for p in a if p != MANIFEST and a[p] != b[p]] == []
+    cli("snapshot", "export", tmp_path / "bad", "--workers", "0", code=2)
