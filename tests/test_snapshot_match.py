@@ -94,7 +94,7 @@ def test_added_removed_and_re_signed_files_are_refused(snapshot):
     with pytest.raises(SnapshotError, match="extra.parquet: not listed"):
         verify_snapshot(out, [key.public])
     (out / "fingerprints" / "extra.parquet").unlink()
-    victim = next((out / "fingerprints" / "image").iterdir())
+    victim = next(p for p in sorted((out / "fingerprints" / "image").rglob("*")) if p.is_file())
     victim.unlink()
     with pytest.raises(SnapshotError, match="listed in the manifest but missing"):
         verify_snapshot(out, [key.public])
@@ -156,11 +156,21 @@ def test_transformed_copies_match_their_works_and_unrelated_items_do_not(snapsho
     assert results["empty.txt"].error == "empty file"
 
 
+def _as_flat(out) -> None:
+    """Lay each modality's index out as snapshots before format /4 did: one flat directory, no segments."""
+    for d in (out / "fingerprints").iterdir():
+        (seg,) = d.glob("seg-*")  # the test registry is one segment
+        for p in seg.iterdir():
+            p.rename(d / p.name)
+        seg.rmdir()
+
+
 def _as_format_1(out, key, manifest_format: str = "fairtrain-snapshot/1") -> None:
     """Rewrite a snapshot as fairtrain-snapshot/1 or /2 wrote it: a text index of format 1 (no Hangul
     channel) and that manifest format, signed again by the same key."""
     import pyarrow.parquet as pq
 
+    _as_flat(out)
     text = out / "fingerprints" / "text"
     meta = json.loads(pq.read_schema(text / "works.parquet").metadata[b"fairtrain"])
     meta = {k: v for k, v in meta.items() if not k.startswith("hangul") and k != "works_without_hangul_channel"}
@@ -266,6 +276,7 @@ def test_snapshot_with_pre_issue16_media_indexes_opens_and_says_what_needs_a_re_
 
     out, key, ids = snapshot
     assert SnapshotMatcher.open(out, [key.public]).notices == []
+    _as_flat(out)  # the layout before format /4
     _as_format_1(out / "fingerprints" / "image")
     meta_path = out / "fingerprints" / "audio" / "audio_index.json"
     meta = json.loads(meta_path.read_text())

@@ -43,6 +43,9 @@ def snapshot_export(
     state: Annotated[
         Path | None, typer.Option(help="With --since: keep the new full snapshot here (the next delta's --since)")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes that rewrite fingerprint rows for the snapshot (same bytes)")
+    ] = 1,
     public_key: PublicKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -66,12 +69,20 @@ def snapshot_export(
         task = bar.add_task("exporting works", total=None)
         tick = lambda n, total: bar.update(task, completed=n, total=total)  # noqa: E731
         if since is None:
-            manifest = export_snapshot(registry(), out_dir, signing, name=name, progress=tick)
+            manifest = export_snapshot(registry(), out_dir, signing, name=name, progress=tick, workers=workers)
         else:
             trusted = trusted_keys(public_key) if public_key else [signing.public]
             try:
                 manifest = export_delta(
-                    registry(), since, out_dir, signing, trusted=trusted, state_dir=state, name=name, progress=tick
+                    registry(),
+                    since,
+                    out_dir,
+                    signing,
+                    trusted=trusted,
+                    state_dir=state,
+                    name=name,
+                    progress=tick,
+                    workers=workers,
                 )
             except SnapshotError as e:
                 fail(f"snapshot refused: {e}", code=1)

@@ -11,6 +11,7 @@ from fairtrain.core.fingerprint.modalities import NAMES, modality
 from fairtrain.core.keys import PublicKey
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.snapshot import FINGERPRINTS_DIR, Snapshot, SnapshotTerms, verify_snapshot
+from fairtrain.core.snapshot_index import open_index
 
 
 @dataclass
@@ -33,7 +34,8 @@ class ItemResult:
 
 
 class SnapshotMatcher:
-    """One verified snapshot's terms and match indexes (loaded on first use per modality)."""
+    """One verified snapshot's terms and match indexes: a terms shard is read when a row in it is first
+    needed, an index segment when a batch of its modality is first matched."""
 
     def __init__(self, snapshot: Snapshot):
         self.snapshot = snapshot
@@ -59,7 +61,7 @@ class SnapshotMatcher:
     def index(self, name: str) -> object | None:
         if name not in self._indexes:
             d = self.snapshot.path / FINGERPRINTS_DIR / name
-            self._indexes[name] = modality(name).load_index(d) if d.is_dir() else None
+            self._indexes[name] = open_index(name, d) if d.is_dir() else None
         return self._indexes[name]
 
     def match(

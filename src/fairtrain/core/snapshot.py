@@ -21,9 +21,12 @@ from fairtrain.core.files import write_atomic
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 from fairtrain.core.vocab import Category, Purpose, Value
 
+# /4: each modality's match index cut into work-id segments (core/snapshot_index.py), exported in bounded
+# memory and opened segment by segment;
 # /3: the text index carries the spacing-invariant Hangul channel (fingerprint.text index format 2);
 # /2: terms for every purpose (commercial and research); /1: commercial only.
-FORMAT = "fairtrain-snapshot/3"
+FORMAT = "fairtrain-snapshot/4"
+FORMAT_V3 = "fairtrain-snapshot/3"
 FORMAT_V2 = "fairtrain-snapshot/2"
 FORMAT_V1 = "fairtrain-snapshot/1"
 _NO_HANGUL = (
@@ -32,6 +35,10 @@ _NO_HANGUL = (
 )
 # Older formats still open; what each lacks, in words a user can act on.
 OLDER_FORMATS = {
+    FORMAT_V3: (
+        "snapshot format 3: each match index is read whole into memory when first used; re-export the "
+        "snapshot with this version of fairtrain to open it segment by segment"
+    ),
     FORMAT_V2: f"snapshot format 2: {_NO_HANGUL}",
     FORMAT_V1: f"snapshot format 1: {_NO_HANGUL}",
 }
@@ -256,38 +263,86 @@ def terms_schema():
     )
 
 
-@dataclass(frozen=True)
 class SnapshotTerms:
-    """The effective terms of every work in a snapshot, sorted by work id for binary search."""
+    """The effective terms of every work in a snapshot, sorted by work id. Opening reads only the work id
+    column of each shard; a shard's other columns are read when a row in it is first asked for, so memory
+    follows the works a clearance touches."""
 
-    table: object  # pyarrow.Table
-    work_ids: object  # numpy array: the table's work_id column, searched by row()
-    purposes: tuple[Purpose, ...] = tuple(Purpose)
+    def __init__(self, shards: list, purposes: tuple[Purpose, ...] = tuple(Purpose)):
+        import numpy as np
+
+        self.purposes = purposes
+        self._paths = [p for p, _ in shards]
+        self._ids = [ids for _, ids in shards]
+        self._first = np.array([ids[0] for ids in self._ids], dtype=np.int64)
+        self._tables: dict[int, object] = {}
+        self._sorted = all(len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()) for ids in self._ids) and all(
+            len(a) and len(b) and a[-1] < b[0] for a, b in zip(self._ids, self._ids[1:], strict=False)
+        )
+        if not self._sorted:  # exports write them sorted; anything else is read whole and sorted once
+            self._whole = self._read_all().sort_by("work_id")
 
     @classmethod
     def load(cls, snapshot: Snapshot) -> SnapshotTerms:
+        import pyarrow.parquet as pq
+
+        shards = []
+        for p in sorted(snapshot.files(TERMS_DIR + "/")):
+            ids = pq.read_table(p, columns=["work_id"]).column("work_id").to_numpy()
+            if len(ids):
+                shards.append((p, ids))
+        return cls(shards, snapshot.purposes)
+
+    def _read_all(self):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        parts = [pq.ParquetFile(p).read() for p in sorted(snapshot.files(TERMS_DIR + "/"))]
-        table = pa.concat_tables(parts) if parts else terms_schema().empty_table()
-        ids = table.column("work_id").to_numpy()
-        if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():  # exports write them sorted; sorting copies every column
-            table = table.sort_by("work_id")
-            ids = table.column("work_id").to_numpy()
-        return cls(table, ids, snapshot.purposes)
+        parts = [pq.read_table(p) for p in self._paths]
+        return pa.concat_tables(parts) if parts else terms_schema().empty_table()
 
-    def __len__(self) -> int:
-        return self.table.num_rows
+    @property
+    def table(self):
+        """Every row (read whole: for summaries over the registry, not for matching)."""
+        return self._whole if not self._sorted else self._read_all()
 
-    def row(self, work_id: int) -> dict | None:
+    @property
+    def work_ids(self):
         import numpy as np
 
-        ids = self.work_ids
+        if not self._sorted:
+            return self._whole.column("work_id").to_numpy()
+        return np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
+
+    def _locate(self, work_id: int):
+        """(table, row) of ``work_id``, or None."""
+        import numpy as np
+
+        if not self._sorted:
+            ids = self._whole.column("work_id").to_numpy()
+            i = int(np.searchsorted(ids, work_id))
+            return (self._whole, i) if i < len(ids) and ids[i] == work_id else None
+        s = int(np.searchsorted(self._first, work_id, "right")) - 1
+        if s < 0:
+            return None
+        ids = self._ids[s]
         i = int(np.searchsorted(ids, work_id))
         if i >= len(ids) or ids[i] != work_id:
             return None
-        r = {k: v[0] for k, v in self.table.slice(i, 1).to_pydict().items()}
+        if s not in self._tables:
+            import pyarrow.parquet as pq
+
+            self._tables[s] = pq.read_table(self._paths[s])
+        return self._tables[s], i
+
+    def __len__(self) -> int:
+        return self._whole.num_rows if not self._sorted else sum(len(ids) for ids in self._ids)
+
+    def row(self, work_id: int) -> dict | None:
+        found = self._locate(work_id)
+        if found is None:
+            return None
+        table, i = found
+        r = {k: v[0] for k, v in table.slice(i, 1).to_pydict().items()}
         offers = json.loads(r["offers"] or "{}")
         licensees = json.loads(r.get("licensees") or "{}")
         if self.purposes == (Purpose.COMMERCIAL,):  # format /1: one purpose, keyed by category alone

@@ -168,6 +168,7 @@ def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[Public
 
     from fairtrain.core.fingerprint import codec
     from fairtrain.core.fingerprint.modalities import modality
+    from fairtrain.core.snapshot_index import build_segments
 
     if delta.manifest.get("applies_to") != base.snapshot_id:
         raise SnapshotError(
@@ -199,12 +200,15 @@ def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[Public
         w = ShardWriter(out / ROWS_DIR / name, name, rows_schema(), ROWS_PER_SHARD)
         w.add(rows)
         w.close()
-        builder = modality(name).new_builder()
-        for work_id, blob in zip(
-            rows.column("work_id").to_pylist(), rows.column("fingerprint").to_pylist(), strict=True
-        ):
-            builder.add(work_id, codec.loads(blob))
-        builder.build().save(out / FINGERPRINTS_DIR / name)
+        pairs = zip(rows.column("work_id").to_pylist(), rows.column("fingerprint").to_pylist(), strict=True)
+        segment_works = result.get("index_segment_works")
+        if segment_works:  # format /4: the index in the export's segments
+            build_segments(name, pairs, out / FINGERPRINTS_DIR / name, int(segment_works))
+        else:  # a result written before segments: one flat index
+            builder = modality(name).new_builder()
+            for work_id, blob in pairs:
+                builder.add(work_id, codec.loads(blob))
+            builder.build().save(out / FINGERPRINTS_DIR / name)
     (out / MANIFEST).write_bytes((delta.path / RESULT).read_bytes())
     try:
         return verify_snapshot(out, trusted)

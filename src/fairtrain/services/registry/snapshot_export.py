@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from fairtrain.core.children import die_with_parent
 from fairtrain.core.decide import Query, decide, effective_values, per_purpose
 from fairtrain.core.fingerprint import codec
-from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.keys import PublicKey, SigningKey
 from fairtrain.core.snapshot import (
     DELTA_FORMAT,
@@ -35,6 +38,7 @@ from fairtrain.core.snapshot import (
     verify_snapshot,
 )
 from fairtrain.core.snapshot_delta import write_delta
+from fairtrain.core.snapshot_index import SEGMENT_WORKS, build_segments
 from fairtrain.core.store.models import (
     FingerprintRow,
     Holder,
@@ -49,6 +53,9 @@ from fairtrain.core.vocab import Category, Purpose, Value
 from fairtrain.services import log
 from fairtrain.services.registry.registry import Registry, holder_ref, load_facts, org_ref
 
+# Works read from the database at a time (terms computed per batch, fingerprint rows fetched per batch).
+EXPORT_BATCH = 5_000
+
 
 def export_snapshot(
     registry: Registry,
@@ -58,12 +65,25 @@ def export_snapshot(
     name: str = "fairtrain registry",
     at: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
+    batch: int = EXPORT_BATCH,
+    segment_works: int = SEGMENT_WORKS,
+    workers: int = 1,
 ) -> dict:
     """Write a complete snapshot to ``out_dir`` (replaced atomically) and return its manifest."""
     out_dir = Path(out_dir)
     staging = _staging(out_dir)
     try:
-        manifest = _write_full(registry, staging, key, name=name, at=at or utcnow(), progress=progress)
+        manifest = _write_full(
+            registry,
+            staging,
+            key,
+            name=name,
+            at=at or utcnow(),
+            progress=progress,
+            batch=batch,
+            segment_works=segment_works,
+            workers=workers,
+        )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -84,6 +104,8 @@ def export_delta(
     name: str = "fairtrain registry",
     at: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
+    segment_works: int = SEGMENT_WORKS,
+    workers: int = 1,
 ) -> dict:
     """Write the signed delta from the full snapshot at ``since`` to the registry now into ``out_dir``; with
     ``state_dir``, keep the new full snapshot there too (the next delta's ``since``). ``since`` is verified
@@ -98,7 +120,16 @@ def export_delta(
     full = _staging(out_dir)
     delta = _staging(out_dir)
     try:
-        manifest = _write_full(registry, full, key, name=name, at=at or utcnow(), progress=progress)
+        manifest = _write_full(
+            registry,
+            full,
+            key,
+            name=name,
+            at=at or utcnow(),
+            progress=progress,
+            segment_works=segment_works,
+            workers=workers,
+        )
         doc = write_delta(base, verify_snapshot(full, [key.public]), delta, key, {"registry": name})
     except BaseException:
         shutil.rmtree(full, ignore_errors=True)
@@ -161,19 +192,32 @@ def _write_full(
     name: str,
     at: datetime,
     progress: Callable[[int, int], None] | None,
+    batch: int = EXPORT_BATCH,
+    segment_works: int = SEGMENT_WORKS,
+    workers: int = 1,
 ) -> dict:
-    """Terms, fingerprint rows and match indexes into ``staging``, sealed; returns the manifest."""
+    """Terms, fingerprint rows and match indexes into ``staging``, sealed; returns the manifest. Streams the
+    works in id order, ``batch`` at a time: memory is a fixed cost per batch, terms shard and index segment,
+    whatever the registry's size, and the bytes written do not depend on ``batch``."""
     with registry.engine.connect() as c:
-        ids = list(c.execute(select(Work.id).where(Work.status != "rejected").order_by(Work.id)).scalars())
-    counts = {"works": len(ids)}
+        total = c.execute(select(func.count()).select_from(Work).where(Work.status != "rejected")).scalar_one()
+    counts = {"works": 0}
     terms = ShardWriter(staging / TERMS_DIR, "terms", terms_schema(), TERMS_PER_SHARD)
-    for i in range(0, len(ids), 5_000):
-        terms.add(_terms_rows(registry, ids[i : i + 5_000], at))
-        if progress:
-            progress(min(i + 5_000, len(ids)), len(ids))
+    with registry.engine.connect() as c:
+        ids = c.execution_options(yield_per=batch).execute(
+            select(Work.id).where(Work.status != "rejected").order_by(Work.id)
+        )
+        for part in ids.scalars().partitions(batch):
+            terms.add(_terms_rows(registry, list(part), at))
+            counts["works"] += len(part)
+            if progress:
+                progress(counts["works"], max(total, counts["works"]))
     terms.close()
-    counts["fingerprints"] = _write_fingerprints(registry, staging)
-    return seal_snapshot(staging, key, {"registry": name, "terms_at": at.isoformat(), "counts": counts})
+    counts["fingerprints"] = _write_fingerprints(
+        registry, staging, batch=batch, segment_works=segment_works, workers=workers
+    )
+    meta = {"registry": name, "terms_at": at.isoformat(), "counts": counts, "index_segment_works": segment_works}
+    return seal_snapshot(staging, key, meta)
 
 
 def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[dict]:
@@ -269,32 +313,76 @@ def _offers_with_party(d, purpose: Purpose) -> list[dict]:
     ]
 
 
-def _write_fingerprints(registry: Registry, staging: Path) -> dict[str, int]:
+def _write_fingerprints(
+    registry: Registry,
+    staging: Path,
+    *,
+    batch: int = EXPORT_BATCH,
+    segment_works: int = SEGMENT_WORKS,
+    workers: int = 1,
+) -> dict[str, int]:
     """Each modality's fingerprint rows (private fields left out) and the match index built from exactly
-    those rows, as a puller applying a delta rebuilds it."""
+    those rows, as a puller applying a delta rebuilds it: streamed from the database in work-id order, the
+    index built one segment at a time (core/snapshot_index.py)."""
     counts: dict[str, int] = {}
     with registry.engine.connect() as c:
         present = list(c.execute(select(FingerprintRow.modality).distinct()).scalars())
-        for name in sorted(present):
-            builder = modality(name).new_builder()
-            writer = ShardWriter(staging / ROWS_DIR / name, name, rows_schema(), ROWS_PER_SHARD)
-            n, batch = 0, []
-            rows = c.execution_options(yield_per=2_000).execute(
+    for name in sorted(present):
+        writer = ShardWriter(staging / ROWS_DIR / name, name, rows_schema(), ROWS_PER_SHARD)
+        pending: list[dict] = []
+
+        def keep(work_id: int, blob: bytes, pending=pending, writer=writer) -> None:
+            pending.append({"work_id": work_id, "fingerprint": blob})
+            if len(pending) >= batch:
+                writer.add(pending)
+                pending.clear()
+
+        with registry.engine.connect() as c:
+            rows = c.execution_options(yield_per=batch).execute(
                 select(FingerprintRow.work_id, FingerprintRow.payload)
                 .join(Work, Work.id == FingerprintRow.work_id)
                 .where(FingerprintRow.modality == name, Work.status != "rejected")
                 .order_by(FingerprintRow.work_id)
             )
-            for work_id, payload in rows:
-                # the index ignores the private fields, so it is the one a puller builds from the public row
-                builder.add(work_id, codec.loads(payload))
-                batch.append({"work_id": work_id, "fingerprint": codec.public_copy(payload)})
-                if len(batch) >= 2_000:
-                    writer.add(batch)
-                    batch = []
-                n += 1
-            writer.add(batch)
-            writer.close()
-            builder.build().save(staging / FINGERPRINTS_DIR / name)
-            counts[name] = n
+            # the index ignores the private fields, so it is the one a puller builds from the public row
+            public = _public_rows(rows, batch, workers)
+            counts[name] = build_segments(name, public, staging / FINGERPRINTS_DIR / name, segment_works, on_row=keep)
+        writer.add(pending)
+        writer.close()
     return counts
+
+
+def _public_batch(payloads: list[bytes]) -> list[bytes]:
+    return [codec.public_copy(p) for p in payloads]
+
+
+def _public_rows(rows, batch: int, workers: int):
+    """``(work_id, public fingerprint)`` in the order of ``rows``. Rewriting each stored fingerprint without
+    its private fields is most of an export's time; with ``workers`` > 1 it runs in worker processes (that
+    die with this one), ``batch`` rows a task, a few tasks ahead at most, so memory stays bounded."""
+    if workers <= 1:
+        for work_id, payload in rows:
+            yield work_id, codec.public_copy(payload)
+        return
+
+    def batches():
+        ids, blobs = [], []
+        for work_id, payload in rows:
+            ids.append(work_id)
+            blobs.append(payload)
+            if len(ids) >= batch:
+                yield ids, blobs
+                ids, blobs = [], []
+        if ids:
+            yield ids, blobs
+
+    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        window: deque = deque()
+        for ids, blobs in batches():
+            window.append((ids, pool.submit(_public_batch, blobs)))
+            if len(window) > 2 * workers:
+                done_ids, fut = window.popleft()
+                yield from zip(done_ids, fut.result(), strict=True)
+        while window:
+            done_ids, fut = window.popleft()
+            yield from zip(done_ids, fut.result(), strict=True)

@@ -1,0 +1,261 @@
+"""Snapshot export and matching at scale (issue 17, item 2): streamed, segmented export vs today's.
+
+Fills SQLite registries of N text works with generated fingerprints written straight to the database (the
+issue allows this above the sizes registration from files is measured at): ``BASE`` distinct 200-word
+texts are fingerprinted for real, and every further work is one of them with every hash XOR-ed by a
+per-work salt, so fingerprints are distinct and shaped like real ones without 5 ms of fingerprinting
+each. Then, each in its own process (peak RSS from the process's own ``getrusage``):
+
+- ``snapshot export``: seconds, peak RSS, bytes per work;
+- ``SnapshotMatcher.open``: seconds and RSS (verification of every file's SHA-256 included);
+- clearance throughput: ``QUERIES`` texts (excerpts of registered works and unrelated ones) matched, items/s
+  on one core, and RSS after.
+
+The baseline is the export code path before this change (``git archive`` of ``--baseline-ref``, default
+the commit this work started from, run with that tree's ``src`` first on ``PYTHONPATH``, as
+benchmarks/recognition.py does), at ``--baseline-works``. A log-log fit per figure over the sizes gives
+its growth exponent and the extrapolation to 10⁷ and 10⁸ works.
+
+    python benchmarks/snapshot_scale.py [--works 10000,30000,100000] [--baseline-works 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINE = "79c6c5a"  # the commit streamed export started from (snapshot format /3, deltas included)
+BASE = 400  # distinct texts fingerprinted for real
+QUERIES = 200
+WORDS = 200
+_KO = "강물 바람 하늘 노래 사람 시간 마음 나무 별빛 바다 구름 들판 고향 어머니 아침 저녁 봄날 겨울 꽃잎 이야기".split()
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    vocab = ["".join(rnd.choice("abcdefghiklmnoprstuvwy") for _ in range(rnd.randint(2, 9))) for _ in range(6000)]
+    vocab += _KO * 20
+    return [" ".join(rnd.choice(vocab) for _ in range(WORDS)) for _ in range(n)]
+
+
+def _salted(fp, salt: int):
+    """``fp`` with every hash XOR-ed by ``salt``: a distinct fingerprint of the same shape."""
+    s64, s32 = np.uint64(salt), np.uint32(salt & 0xFFFFFFFF)
+    ro = lambda a: (a.setflags(write=False), a)[1]  # noqa: E731
+    return replace(
+        fp,
+        raw_hash=(int.from_bytes(fp.raw_hash, "big") ^ salt).to_bytes(16, "big"),
+        norm_hash=(int.from_bytes(fp.norm_hash, "big") ^ salt).to_bytes(16, "big"),
+        grams=ro(fp.grams ^ s64),
+        winnow_positions=fp.winnow_positions,
+        minhash=ro(fp.minhash ^ s32),
+        bands=ro(fp.bands ^ s64),
+        hangul_grams=None if fp.hangul_grams is None else ro(fp.hangul_grams ^ s64),
+        hangul_minhash=None if fp.hangul_minhash is None else ro(fp.hangul_minhash ^ s32),
+    )
+
+
+def fill(registry, n: int, *, seed: int = 17, base: int = BASE) -> list[str]:
+    """Add ``n`` text works with generated fingerprints straight to the database; returns the real texts
+    behind the first ``base`` of them (what queries are cut from)."""
+    from sqlalchemy import func, insert, select
+
+    from fairtrain.core.fingerprint import codec
+    from fairtrain.core.fingerprint.modalities import modality
+    from fairtrain.core.store.models import FingerprintRow, Work
+
+    texts = _texts(min(n, base), seed)
+    regs = modality("text").register_many([(f"{i}.txt", t.encode()) for i, t in enumerate(texts)])
+    with registry.engine.begin() as c:
+        start = (c.execute(select(func.max(Work.id))).scalar() or 0) + 1
+        for lo in range(0, n, 5_000):
+            ids = range(start + lo, start + min(lo + 5_000, n))
+            fps = [
+                regs[k % len(regs)] if k < len(regs) else _salted(regs[k % len(regs)], k * 0x9E3779B97F4A7C15 % 2**64)
+                for k in (i - start for i in ids)
+            ]
+            c.execute(
+                insert(Work),
+                [
+                    {"id": i, "title": f"작품 {i}", "media_type": "text", "iscc": fp.iscc_code, "status": "active"}
+                    for i, fp in zip(ids, fps, strict=True)
+                ],
+            )
+            c.execute(
+                insert(FingerprintRow),
+                [
+                    {"work_id": i, "modality": "text", "payload": codec.dumps(fp)}
+                    for i, fp in zip(ids, fps, strict=True)
+                ],
+            )
+    return texts
+
+
+_EXPORT = """
+import json, resource, sys, time
+from pathlib import Path
+from fairtrain.core.keys import SigningKey
+from fairtrain.services.registry import Registry
+from fairtrain.services.registry.snapshot_export import export_snapshot
+p = json.loads(sys.stdin.read())
+reg = Registry.open(url=p["url"])
+key = SigningKey.generate()
+t = time.perf_counter()
+m = export_snapshot(reg, Path(p["out"]), key, **p["kw"])
+dt = time.perf_counter() - t
+(Path(p["out"]).parent / "snap.pub").write_text(key.public.b64())
+size = sum(f.stat().st_size for f in Path(p["out"]).rglob("*") if f.is_file())
+print(json.dumps({"s": dt, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "bytes": size,
+                  "format": m["format"]}))
+"""
+
+_MATCH = """
+import json, resource, sys, time
+from pathlib import Path
+from fairtrain.core.keys import PublicKey
+from fairtrain.core.matcher import SnapshotMatcher
+p = json.loads(sys.stdin.read())
+rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+before = rss()
+t = time.perf_counter()
+m = SnapshotMatcher.open(Path(p["out"]), [PublicKey.from_b64((Path(p["out"]).parent / "snap.pub").read_text())])
+open_s = time.perf_counter() - t
+open_rss = rss()
+items = [(f"q{i}.txt", q.encode()) for i, q in enumerate(p["queries"])]
+m.match(items[:2])  # first use of the index, not counted as throughput
+t = time.perf_counter()
+res = m.match(items)
+dt = time.perf_counter() - t
+print(json.dumps({"open_s": open_s, "open_rss_mb": open_rss - before, "items_s": len(items) / dt,
+                  "matched": sum(bool(r.matches) for r in res), "match_rss_mb": rss()}))
+"""
+
+
+def _run(code: str, payload: dict, pythonpath: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps(payload), env=env, capture_output=True, text=True, check=False
+    )
+    if r.returncode:
+        raise SystemExit(f"child failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _old_src(ref: str, into: Path) -> Path:
+    tar = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", ref, "src"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=tar.stdout, check=True)
+    return into / "src"
+
+
+def _queries(texts: list[str], seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(QUERIES):
+        if i % 2:
+            out.append(" ".join(_texts(1, seed + i)[0].split()[:120]))  # unrelated
+        else:
+            words = texts[rnd.randrange(len(texts))].split()
+            a = rnd.randrange(0, WORDS - 80)
+            out.append("intro words here " + " ".join(words[a : a + 80]) + " closing words")
+    return out
+
+
+def fit(sizes: list[int], values: list[float]) -> tuple[float, float, float]:
+    """Exponent of ``value ∝ size^k`` (least squares in log-log) and the extrapolations to 10⁷, 10⁸."""
+    x, y = np.log10(sizes), np.log10(np.maximum(values, 1e-9))
+    k, c = np.polyfit(x, y, 1) if len(sizes) > 1 else (1.0, y[0] - x[0])
+    return float(k), float(10 ** (c + 7 * k)), float(10 ** (c + 8 * k))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--works", default="10000,30000,100000", help="comma-separated registry sizes")
+    ap.add_argument("--baseline-works", type=int, default=10_000, help="size the old export runs at (0: none)")
+    ap.add_argument("--baseline-ref", default=BASELINE, help="the export before this change (default: %(default)s)")
+    ap.add_argument("--segment-works", type=int, help="works per index segment (default: the export's own)")
+    ap.add_argument("--workers", type=int, default=1, help="export worker processes (the new code only)")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    a = ap.parse_args()
+    sizes = [int(s) for s in a.works.split(",")]
+    sys.path.insert(0, str(REPO / "src"))
+    from fairtrain.services.registry import Registry
+
+    tmp = Path(tempfile.mkdtemp(prefix="snapshot-scale."))
+    rows, base_rows = [], []
+    try:
+        old = _old_src(a.baseline_ref, tmp) if a.baseline_works else None
+        for n in sorted(set(sizes) | ({a.baseline_works} if a.baseline_works else set())):
+            d = tmp / f"n{n}"
+            d.mkdir()
+            url = f"sqlite:///{d / 'registry.db'}"
+            reg = Registry.open(url=url, create=True)
+            t = time.perf_counter()
+            texts = fill(reg, n)
+            fill_s = time.perf_counter() - t
+            reg.engine.dispose()
+            q = _queries(texts, 5)
+            todo = [("new", REPO / "src")] if n in sizes else []
+            if old is not None and n == a.baseline_works:
+                todo.append(("old", old))
+            for which, src in todo:
+                out = d / f"snap-{which}"
+                kw = {"workers": a.workers} if which == "new" else {}
+                if which == "new" and a.segment_works:
+                    kw["segment_works"] = a.segment_works
+                e = _run(_EXPORT, {"url": url, "out": str(out), "kw": kw}, src)
+                m = _run(_MATCH, {"out": str(out), "queries": q}, src)
+                row = {
+                    "works": n,
+                    "code": which,
+                    "fill_s": round(fill_s, 1),
+                    **e,
+                    **m,
+                    "bytes_per_work": e["bytes"] / n,
+                }
+                (rows if which == "new" else base_rows).append(row)
+                print(
+                    f"{which:>3} {n:>9,} works: export {e['s']:7.1f} s, peak RSS {e['rss_mb']:7.0f} MB, "
+                    f"{e['bytes'] / n:6.0f} B/work ({e['format']}); open {m['open_s']:5.2f} s "
+                    f"(+{m['open_rss_mb']:.0f} MB); clearance {m['items_s']:6.1f} items/s/core, "
+                    f"{m['matched']}/{QUERIES} matched, RSS {m['match_rss_mb']:.0f} MB",
+                    flush=True,
+                )
+                shutil.rmtree(out, ignore_errors=True)
+            (d / "registry.db").unlink()
+        for b in base_rows:
+            new = next((r for r in rows if r["works"] == b["works"]), None)
+            if new:
+                print(
+                    f"vs {a.baseline_ref} at {b['works']:,} works: export time ×{new['s'] / b['s']:.2f}, "
+                    f"peak RSS ×{new['rss_mb'] / b['rss_mb']:.2f}, open ×{new['open_s'] / b['open_s']:.2f}, "
+                    f"clearance ×{new['items_s'] / b['items_s']:.2f}"
+                )
+        fits = {}
+        if len(rows) > 1:
+            print("log-log growth (value ∝ works^k) and extrapolation:")
+            for fig in ("s", "rss_mb", "bytes_per_work", "open_s", "match_rss_mb", "items_s"):
+                k, at7, at8 = fit([r["works"] for r in rows], [r[fig] for r in rows])
+                fits[fig] = {"k": k, "1e7": at7, "1e8": at8}
+                print(f"  {fig:>15}: k = {k:5.2f}   10⁷: {at7:12.2f}   10⁸: {at8:12.2f}")
+        if a.json:
+            a.json.write_text(json.dumps({"rows": rows, "baseline": base_rows, "fits": fits}, indent=2))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

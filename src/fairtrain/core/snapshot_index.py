@@ -1,0 +1,144 @@
+"""A snapshot's match indexes, cut into segments by work id: built in bounded memory, opened lazily.
+
+Since snapshot format /4 each modality's index under ``fingerprints/<modality>/`` is a series of
+``seg-NNNNN/`` directories, each the modality's own index over the next ``segment_works`` works in work-id
+order. The export and a delta's apply build them the same way from the same public fingerprint rows
+(:func:`build_segments`), one segment held in memory at a time, so an export's memory is a fixed cost per
+segment whatever the registry's size, and the bytes do not depend on how the rows were batched. The
+segment size is in the signed manifest (``index_segment_works``), so a puller cuts the same segments.
+
+:class:`SegmentedIndex` matches against every segment (each opened on first use) and merges the results
+in the order the modalities' indexes give them: exact hits first, then score descending, then work id. Snapshots before /4 have
+one flat index per modality; :func:`open_index` opens either layout.
+
+One difference from a single index, by design of a bounded export: the text index's stop list (8-grams
+in more than ``max_works_per_fingerprint`` works) is computed per segment, so a passage common across
+segments but rare inside each one still counts as evidence. Registries up to ``segment_works`` works are
+one segment and match exactly as a single index does.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from fairtrain.core.fingerprint import Match, codec
+from fairtrain.core.fingerprint.modalities import modality
+
+# Works per index segment: a text segment of 100,000 works is built in about 1 GB (its builder holds
+# every fingerprint of the segment), which bounds an export's peak memory.
+SEGMENT_WORKS = 100_000
+SEGMENT_PREFIX = "seg-"
+
+
+def segment_name(i: int) -> str:
+    return f"{SEGMENT_PREFIX}{i:05d}"
+
+
+def build_segments(
+    name: str,
+    rows: Iterable[tuple[int, bytes]],
+    directory: Path,
+    segment_works: int = SEGMENT_WORKS,
+    *,
+    on_row: Callable[[int, bytes], None] | None = None,
+) -> int:
+    """Build ``name``'s index from ``(work_id, public fingerprint blob)`` rows in work-id order into
+    ``directory/seg-NNNNN/``: every ``segment_works`` rows a segment is built, saved and dropped. Always
+    writes at least one segment (an empty index for no rows). ``on_row`` sees each row as it passes (the
+    export writes the public rows from it). Returns the number of rows."""
+    if segment_works < 1:
+        raise ValueError("segment_works must be >= 1")
+    directory = Path(directory)
+    n, seg, builder, in_seg = 0, 0, modality(name).new_builder(), 0
+    for work_id, blob in rows:
+        if on_row is not None:
+            on_row(work_id, blob)
+        builder.add(work_id, codec.loads(blob))
+        n, in_seg = n + 1, in_seg + 1
+        if in_seg == segment_works:
+            _save(builder, directory / segment_name(seg))
+            seg, builder, in_seg = seg + 1, modality(name).new_builder(), 0
+    if in_seg or seg == 0:
+        _save(builder, directory / segment_name(seg))
+    return n
+
+
+def _save(builder, target: Path) -> None:
+    index = builder.build()
+    del builder
+    index.save(target)
+    del index
+    gc.collect()  # fingerprints reference each other's arrays: free the segment before the next one
+    _trim()
+
+
+def _trim() -> None:
+    """Give the freed segment back to the system (glibc keeps freed small blocks in its arenas, so the
+    process's RSS would otherwise stay at its largest segment plus fragmentation)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
+
+
+def is_segmented(directory: Path) -> bool:
+    return (Path(directory) / segment_name(0)).is_dir()
+
+
+class SegmentedIndex:
+    """A modality's segments as one index: ``match`` asks each segment (opened on first use) and merges."""
+
+    def __init__(self, name: str, directory: Path):
+        self.name = name
+        self.directory = Path(directory)
+        self.paths = sorted(p for p in self.directory.iterdir() if p.is_dir() and p.name.startswith(SEGMENT_PREFIX))
+        self._open: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return sum(len(self.segment(i)) for i in range(len(self.paths)))
+
+    def segment(self, i: int):
+        if i not in self._open:
+            self._open[i] = modality(self.name).load_index(self.paths[i])
+        return self._open[i]
+
+    @property
+    def notices(self) -> list[str]:
+        out: list[str] = []
+        for i in range(len(self.paths)):
+            out.extend(n for n in getattr(self.segment(i), "notices", ()) if n not in out)
+        return out
+
+    def match(self, fps, **options) -> list[list[Match]]:
+        """The modality index's ``match`` (with its options, such as thresholds) over every segment."""
+        if len(self.paths) == 1:
+            return self.segment(0).match(fps, **options)
+        merged: list[list[Match]] = [[] for _ in fps]
+        for i in range(len(self.paths)):
+            for out, found in zip(merged, self.segment(i).match(fps, **options), strict=True):
+                out.extend(found)
+        for qi, out in enumerate(merged):
+            if self.name == "audio" and any(m.stage == "exact" for m in out):
+                out[:] = [m for m in out if m.stage == "exact"]  # an exact hit ends an audio query's search
+            out.sort(key=lambda m: (m.stage != "exact", -m.score, m.work_id))
+            merged[qi] = out
+        return merged
+
+
+def open_index(name: str, directory: Path):
+    """A modality's index in a snapshot: segmented (format /4) or one flat index (before)."""
+    directory = Path(directory)
+    if is_segmented(directory):
+        return SegmentedIndex(name, directory)
+    return modality(name).load_index(directory)
