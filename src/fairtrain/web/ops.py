@@ -78,6 +78,22 @@ def _register(media: str, data: bytes, name: str, lang: str) -> tuple[bytes, str
         raise RegistryError(localised(e, lang)) from None
 
 
+def uploaded_work(state, name: str, registered: dict) -> dict:
+    """One uploaded file's result as the upload pages show it: the work it became, as stored."""
+    w = state.registry.work(registered["work"])
+    return {
+        "file": name,
+        "ok": True,
+        "work": registered["work"],
+        "created": registered["created"],
+        "disputes": registered["disputes"],
+        "title": w["title"],
+        "media_type": w["media_type"],
+        "iscc": w["iscc"],
+        "status": w["status"],
+    }
+
+
 def add_works(
     state,
     p: Principal,
@@ -108,20 +124,8 @@ def add_works(
             )
             if r["created"]:  # a small preview for her work page (never the file itself)
                 keep_preview(state, r["work"], data, name or title)
-            w = state.registry.work(r["work"])
             results.append(
-                {
-                    "file": name,
-                    "ok": True,
-                    "work": r["work"],
-                    "created": r["created"],
-                    "disputes": r["disputes"],
-                    "title": w["title"],
-                    "media_type": w["media_type"],
-                    "iscc": w["iscc"],
-                    "status": w["status"],
-                    "notice": dispute_ops.upload_notice(state, r["disputes"], lang),
-                }
+                {**uploaded_work(state, name, r), "notice": dispute_ops.upload_notice(state, r["disputes"], lang)}
             )
             if r["disputes"]:
                 dispute_ops.wake_mailer(state)

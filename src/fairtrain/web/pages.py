@@ -227,7 +227,10 @@ def _typed_policy(form) -> dict:
     }
 
 
-async def _declare_from_form(request: Request, p: Principal, form) -> None:
+async def declare_from_form(
+    request: Request, p: Principal, form, level: Level = Level.CATALOGUE, work_id: int | None = None
+) -> None:
+    """The policy form (``_policy.html``) declared at the catalogue's level or one work's."""
     values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
     price = str(form.get("price") or "").strip()
     if not price and "licence" in values.values():
@@ -240,7 +243,7 @@ async def _declare_from_form(request: Request, p: Principal, form) -> None:
     )
     from starlette.concurrency import run_in_threadpool
 
-    await run_in_threadpool(ops.declare, web(request), p, Level.CATALOGUE, None, values, offer)
+    await run_in_threadpool(ops.declare, web(request), p, level, work_id, values, offer)
 
 
 @router.post("/policy")
@@ -248,7 +251,7 @@ async def save_policy(request: Request, p: Caller):
     require(p, "creator", "org-admin", what="declaring")
     form = await request.form()
     try:
-        await _declare_from_form(request, p, form)
+        await declare_from_form(request, p, form)
     except FairtrainError as e:  # the form again, as typed, with the reason beside it
         state = web(request)
         status = 422 if e.http_status in (400, 422) else e.http_status  # the form could not be accepted as typed

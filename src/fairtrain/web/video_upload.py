@@ -40,6 +40,7 @@ from fairtrain.core.files import write_atomic
 from fairtrain.core.media import detect_media_type, media_type_by_name
 from fairtrain.services.registry import RegistryError, ShareSpec
 from fairtrain.services.registry.repertoire import translate_reason
+from fairtrain.web import ops
 from fairtrain.web.api import Caller, _limit
 from fairtrain.web.cpu import CpuError
 from fairtrain.web.deps import language, require, web
@@ -246,18 +247,7 @@ async def _register_job(state, holder_id: int, folder: Path, meta: dict, lang: s
             file_name=meta["name"],
             registered=("video", fingerprint, iscc),
         )
-        w = state.registry.work(r["work"])
-        result = {
-            "file": meta["name"],
-            "ok": True,
-            "work": r["work"],
-            "created": r["created"],
-            "disputes": r["disputes"],
-            "title": w["title"],
-            "media_type": w["media_type"],
-            "iscc": w["iscc"],
-            "status": w["status"],
-        }
+        result = ops.uploaded_work(state, meta["name"], r)
     except (CpuError, RegistryError, WebError) as e:
         result = {"file": meta["name"], "ok": False, "detail": str(e), "message": _said(e, lang)}
     except Exception as e:  # noqa: BLE001 - a job must say it failed rather than run for ever

@@ -18,11 +18,10 @@ from fairtrain.services.notify import notify, words
 from fairtrain.services.registry import ROLES
 from fairtrain.services.registry import certificate as cert_
 from fairtrain.services.registry import work_editing as we
-from fairtrain.web import ops
 from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import forbidden, refusal
 from fairtrain.web.i18n import translations
-from fairtrain.web.pages import render
+from fairtrain.web.pages import declare_from_form, render
 from fairtrain.web.security import Principal
 
 router = APIRouter(include_in_schema=False)
@@ -140,14 +139,7 @@ async def save_policy(request: Request, p: Caller, work_id: int):
     values = {c: str(form.get(f"v_{c}")) for c in CATEGORIES if form.get(f"v_{c}")}
     price = str(form.get("price") or "").strip()
     try:
-        if not price and "licence" in values.values():
-            raise refusal(422, "Price: you chose a paid licence, so write its price (for example 30000 or 30,000).")
-        offer = (
-            ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None)
-            if price
-            else None
-        )
-        await run_in_threadpool(ops.declare, web(request), p, Level.WORK, work_id, values, offer)
+        await declare_from_form(request, p, form, Level.WORK, work_id)
     except FairtrainError as e:
         typed = {
             "declared": True,
