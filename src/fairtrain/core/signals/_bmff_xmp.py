@@ -19,6 +19,8 @@ from xml.etree import ElementTree as ET
 
 import defusedxml.ElementTree as SafeET
 
+from fairtrain.core.errors import InvalidInput
+
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 X = "adobe:ns:meta/"
@@ -31,8 +33,8 @@ NS = {
 }
 
 
-class BoxError(ValueError):
-    pass
+class BoxError(InvalidInput):
+    """An ISO BMFF (MP4/MOV) file whose boxes do not add up: a cut header, a size past the end."""
 
 
 def is_bmff(data: bytes) -> bool:
