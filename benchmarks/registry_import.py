@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from fairtrain.core.decide import Query, decide
+from fairtrain.core.decide import Query, decide_registered
 from fairtrain.core.store.models import DeclarationRow, Holder, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category
 from fairtrain.services.registry import Registry, import_csv
@@ -110,7 +110,7 @@ def main() -> None:
             facts = load_facts(c, warm_ids)  # the warm registry: facts in memory
         t0 = time.perf_counter()
         for w, cat in zip(work_ids, cats, strict=True):
-            decide(facts[w], Query(category=cat, at=now, licensee="bench"))
+            decide_registered(facts[w], Query(category=cat, at=now, licensee="bench"))
         warm_rate = args.decisions / (time.perf_counter() - t0)
 
         t0 = time.perf_counter()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts, decide
+from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts, decide_registered
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 
@@ -83,7 +83,7 @@ queries = st.builds(
 
 @given(st.frozensets(st.sampled_from(HOLDERS), min_size=1), queries)
 def test_a_registered_work_without_declarations_is_denied(holders, q):
-    d = decide(WorkFacts(work="work:1", holders=holders), q)
+    d = decide_registered(WorkFacts(work="work:1", holders=holders), q)
     assert d.value is Value.DENY
     assert d.reasons[0].statement.level is Level.DEFAULT
 
@@ -94,8 +94,8 @@ def test_adding_a_deny_never_loosens_a_decision(f, q, extra):
     if extra.level is Level.GRANT:
         return
     deny = Declaration(**{**{s: getattr(extra, s) for s in extra.__slots__}, "value": Value.DENY, "offer": None})
-    before = decide(f, q).value
-    after = decide(WorkFacts(f.work, f.holders, f.declarations + (deny,), f.mandates), q).value
+    before = decide_registered(f, q).value
+    after = decide_registered(WorkFacts(f.work, f.holders, f.declarations + (deny,), f.mandates), q).value
     assert after.restrictiveness >= before.restrictiveness, (before, after)
     if before is not Value.ALLOW:
         assert after is not Value.ALLOW
@@ -115,15 +115,15 @@ def test_time_travel_sees_only_what_was_declared_by_then(f, q, later):
         )
         for i, d in enumerate(later)
     ]
-    before = decide(f, q)
-    after = decide(WorkFacts(f.work, f.holders, f.declarations + tuple(later), f.mandates), q)
+    before = decide_registered(f, q)
+    after = decide_registered(WorkFacts(f.work, f.holders, f.declarations + tuple(later), f.mandates), q)
     assert before.value is after.value
 
 
 @settings(max_examples=300)
 @given(facts(), queries)
 def test_the_decision_is_the_most_restrictive_counted_statement(f, q):
-    d = decide(f, q)
+    d = decide_registered(f, q)
     counted = [r.statement.value for r in d.reasons if r.counted]
     assert counted, "a decision always has at least one counted reason"
     assert d.value is max(counted, key=lambda v: v.restrictiveness)
@@ -151,7 +151,7 @@ def test_a_counted_deny_tdm_denies_every_category_below_it(f, cat, at, holder):
         valid_from=at - timedelta(days=1),
     )
     f2 = WorkFacts(f.work, f.holders | {holder}, (deny,), f.mandates)
-    assert decide(f2, Query(category=cat, at=at)).value is Value.DENY
+    assert decide_registered(f2, Query(category=cat, at=at)).value is Value.DENY
 
 
 def _decl(i, level, party, cat, value, *, target="work:1", at=T0, **kw):
@@ -181,8 +181,8 @@ def test_allow_train_ai_does_not_override_an_explicit_deny_train_genai():
             _decl(2, Level.CATALOGUE, "holder:1", Category.TRAIN_GENAI, Value.DENY, target="holder:1"),
         ),
     )
-    assert decide(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.DENY
-    assert decide(f, Query(Category.TRAIN_AI, NOW)).value is Value.ALLOW
+    assert decide_registered(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.DENY
+    assert decide_registered(f, Query(Category.TRAIN_AI, NOW)).value is Value.ALLOW
 
 
 def test_a_party_may_loosen_its_own_broader_reservation_but_not_someone_elses():
@@ -194,8 +194,8 @@ def test_a_party_may_loosen_its_own_broader_reservation_but_not_someone_elses():
             _decl(2, Level.WORK, "holder:1", Category.SEARCH, Value.ALLOW),
         ),
     )
-    assert decide(own, Query(Category.SEARCH, NOW)).value is Value.ALLOW
-    assert decide(own, Query(Category.TRAIN_AI, NOW)).value is Value.DENY
+    assert decide_registered(own, Query(Category.SEARCH, NOW)).value is Value.ALLOW
+    assert decide_registered(own, Query(Category.TRAIN_AI, NOW)).value is Value.DENY
     other = WorkFacts(
         "work:1",
         frozenset({"holder:1", "holder:2"}),
@@ -204,7 +204,7 @@ def test_a_party_may_loosen_its_own_broader_reservation_but_not_someone_elses():
             _decl(2, Level.WORK, "holder:2", Category.SEARCH, Value.ALLOW),
         ),
     )
-    d = decide(other, Query(Category.SEARCH, NOW))
+    d = decide_registered(other, Query(Category.SEARCH, NOW))
     assert d.value is Value.DENY
     assert all(r.counted for r in d.reasons)
 
@@ -220,9 +220,9 @@ def test_repertoire_declarations_count_only_within_a_valid_mandate():
         confirmed_at=T0,
     )
     f = WorkFacts("work:1", frozenset({"holder:1"}), (decl,), (mandate,))
-    assert decide(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.LICENCE
+    assert decide_registered(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.LICENCE
     # after the mandate ends, the organisation no longer speaks for the work: default deny
-    later = decide(f, Query(Category.TRAIN_GENAI, T0 + timedelta(days=40)))
+    later = decide_registered(f, Query(Category.TRAIN_GENAI, T0 + timedelta(days=40)))
     assert later.value is Value.DENY and later.reasons[0].statement.level is Level.DEFAULT
     # a mandate for search does not cover training
     f2 = WorkFacts(
@@ -231,7 +231,7 @@ def test_repertoire_declarations_count_only_within_a_valid_mandate():
         (decl,),
         (Mandate("holder:1", "org:1", frozenset({Category.SEARCH}), valid_from=T0, confirmed_at=T0),),
     )
-    assert decide(f2, Query(Category.TRAIN_AI, NOW)).value is Value.DENY
+    assert decide_registered(f2, Query(Category.TRAIN_AI, NOW)).value is Value.DENY
 
 
 def test_a_grant_turns_a_licence_into_allow_for_its_licensee_only():
@@ -243,9 +243,9 @@ def test_a_grant_turns_a_licence_into_allow_for_its_licensee_only():
             _decl(2, Level.GRANT, "holder:1", Category.TRAIN_GENAI, Value.ALLOW, licensee="dev:acme"),
         ),
     )
-    assert decide(f, Query(Category.TRAIN_GENAI, NOW, licensee="dev:acme")).value is Value.ALLOW
-    assert decide(f, Query(Category.TRAIN_GENAI, NOW, licensee="dev:other")).value is Value.LICENCE
-    assert decide(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.LICENCE
+    assert decide_registered(f, Query(Category.TRAIN_GENAI, NOW, licensee="dev:acme")).value is Value.ALLOW
+    assert decide_registered(f, Query(Category.TRAIN_GENAI, NOW, licensee="dev:other")).value is Value.LICENCE
+    assert decide_registered(f, Query(Category.TRAIN_GENAI, NOW)).value is Value.LICENCE
 
 
 def test_a_newer_declaration_supersedes_and_the_old_one_stays_queryable():
@@ -258,9 +258,9 @@ def test_a_newer_declaration_supersedes_and_the_old_one_stays_queryable():
             _decl(3, Level.WORK, "holder:1", Category.TRAIN_AI, None, at=T0 + timedelta(days=9)),
         ),
     )
-    assert decide(f, Query(Category.TRAIN_AI, T0 + timedelta(days=1))).value is Value.ALLOW
-    assert decide(f, Query(Category.TRAIN_AI, T0 + timedelta(days=6))).value is Value.DENY
-    withdrawn = decide(f, Query(Category.TRAIN_AI, T0 + timedelta(days=10)))
+    assert decide_registered(f, Query(Category.TRAIN_AI, T0 + timedelta(days=1))).value is Value.ALLOW
+    assert decide_registered(f, Query(Category.TRAIN_AI, T0 + timedelta(days=6))).value is Value.DENY
+    withdrawn = decide_registered(f, Query(Category.TRAIN_AI, T0 + timedelta(days=10)))
     assert withdrawn.value is Value.DENY and withdrawn.reasons[0].statement.level is Level.DEFAULT
 
 
@@ -270,5 +270,5 @@ def test_purpose_scoped_declarations_apply_only_to_that_purpose():
         frozenset({"holder:1"}),
         (_decl(1, Level.WORK, "holder:1", Category.TRAIN_AI, Value.ALLOW, purpose=Purpose.RESEARCH),),
     )
-    assert decide(f, Query(Category.TRAIN_AI, NOW, purpose=Purpose.RESEARCH)).value is Value.ALLOW
-    assert decide(f, Query(Category.TRAIN_AI, NOW, purpose=Purpose.COMMERCIAL)).value is Value.DENY
+    assert decide_registered(f, Query(Category.TRAIN_AI, NOW, purpose=Purpose.RESEARCH)).value is Value.ALLOW
+    assert decide_registered(f, Query(Category.TRAIN_AI, NOW, purpose=Purpose.COMMERCIAL)).value is Value.DENY

@@ -22,7 +22,7 @@ from fairtrain.core.decide import (
     Mandate,
     Query,
     WorkFacts,
-    decide,
+    decide_registered,
     has_standing,
     mandate_in_force,
 )
@@ -69,7 +69,7 @@ def mandates(draw):
 def _org_counts(m: Mandate, at: datetime) -> bool:
     """Whether the organisation's repertoire licence decides the work at ``at`` (else: default deny)."""
     facts = WorkFacts("work:1", frozenset({"holder:1"}), (REPERTOIRE_LICENCE,), (m,))
-    return decide(facts, Query(Category.TRAIN_GENAI, at)).value is Value.LICENCE
+    return decide_registered(facts, Query(Category.TRAIN_GENAI, at)).value is Value.LICENCE
 
 
 @settings(max_examples=400)

@@ -145,7 +145,7 @@ DEFAULT_REGISTERED = Statement(
 )
 
 
-def decide(facts: WorkFacts, query: Query, signals: Terms = Terms()) -> Decision:
+def decide_registered(facts: WorkFacts, query: Query, signals: Terms = Terms()) -> Decision:
     """Decide ``query`` for one registered work, optionally together with web or file signals."""
     statements = registry_statements(facts, query)
     return combine(
@@ -290,7 +290,7 @@ def effective_values(
     facts: WorkFacts, at: datetime, *, purpose: Purpose = Purpose.COMMERCIAL
 ) -> dict[Category, Decision]:
     """The decision for every category, with no licensee: what a snapshot publishes for a work."""
-    return {c: decide(facts, Query(category=c, at=at, purpose=purpose)) for c in Category}
+    return {c: decide_registered(facts, Query(category=c, at=at, purpose=purpose)) for c in Category}
 
 
 def per_purpose(facts: WorkFacts, decide_for: Callable[[Purpose], T]) -> dict[Purpose, T]:
@@ -309,7 +309,7 @@ __all__ = [
     "Query",
     "WorkFacts",
     "combine",
-    "decide",
+    "decide_registered",
     "decide_unregistered",
     "effective_values",
     "has_standing",

@@ -84,7 +84,7 @@ class PublicKey:
 
 REGISTRY = "registry"  # signs snapshots and tree heads: what verifiers trust by default
 PARTY = "party"  # a licensee's, holder's or organisation's key: never trusted as the registry's
-ROLES = (REGISTRY, PARTY)
+KEY_ROLES = (REGISTRY, PARTY)
 KEY_ROLE_FORMAT = "fairtrain-key-role/1"
 
 
@@ -111,8 +111,8 @@ class SigningKey:
     def save(self, path: Path, *, role: str = PARTY) -> None:
         """Write the private key (mode 0600), ``<path>.pub`` and the role mark ``<path>.json`` beside it,
         atomically. Only a ``registry`` key is trusted by default to sign snapshots and tree heads."""
-        if role not in ROLES:
-            raise ValueError(f"key role {role!r}: expected one of {', '.join(ROLES)}")
+        if role not in KEY_ROLES:
+            raise ValueError(f"key role {role!r}: expected one of {', '.join(KEY_ROLES)}")
         path.parent.mkdir(parents=True, exist_ok=True)
         role_file(path).unlink(missing_ok=True)  # never leave an old mark beside a new key
         pem = self.key.private_bytes(
@@ -151,7 +151,7 @@ def key_role(key_path: Path) -> str | None:
         return None
     except (OSError, ValueError) as e:
         raise KeyFileError(f"{mark}: unreadable key role mark ({e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != KEY_ROLE_FORMAT or doc.get("role") not in ROLES:
+    if not isinstance(doc, dict) or doc.get("format") != KEY_ROLE_FORMAT or doc.get("role") not in KEY_ROLES:
         raise KeyFileError(f"{mark}: not a {KEY_ROLE_FORMAT} mark")
     actual = _public_of(key_path).key_id
     if doc.get("key_id") != actual:

@@ -17,7 +17,7 @@ from fairtrain.core.errors import InvalidInput, said_as
 from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import ApiKey, Holder, Organisation, User, WebSession, utcnow
 
-ROLES = ("creator", "org-admin", "developer")
+ACCOUNT_ROLES = ("creator", "org-admin", "developer")
 SCOPES = ("read", "write")
 MIN_PASSWORD = 8
 SESSION_MAX_AGE = 14 * 24 * 3600  # seconds a session lasts unless it is ended before
@@ -80,8 +80,8 @@ class Accounts:
         """A creator gets a holder record, an organisation admin a new organisation, both named ``name``."""
         email = _email(email)
         name = (name or "").strip()
-        if role not in ROLES:
-            raise AccountError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        if role not in ACCOUNT_ROLES:
+            raise AccountError(f"role {role!r}: expected one of {', '.join(ACCOUNT_ROLES)}")
         if not name:
             raise said_as(AccountError, "Name: please write your name (at most 300 characters).")
         check_text(User.display_name, name, "name", AccountError)  # length and NUL, as every database stores it

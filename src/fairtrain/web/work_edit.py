@@ -15,7 +15,7 @@ from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
 from fairtrain.services.notify import notify, words
-from fairtrain.services.registry import ROLES
+from fairtrain.services.registry import SHARE_ROLES
 from fairtrain.services.registry import certificate as cert_
 from fairtrain.services.registry import work_editing as we
 from fairtrain.web.deps import language, principal, require, web
@@ -27,7 +27,7 @@ from fairtrain.web.security import Principal
 router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
 CATEGORIES = [c.value for c in Category]
-ROLE_CHOICES = sorted(ROLES - {"other"}) + ["other"]
+ROLE_CHOICES = sorted(SHARE_ROLES - {"other"}) + ["other"]
 
 
 def party_of(p: Principal) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, update
 
 from fairtrain.core import csvcells
-from fairtrain.core.decide import Query, decide, has_standing, mandate_in_force
+from fairtrain.core.decide import Query, decide_registered, has_standing, mandate_in_force
 from fairtrain.core.keys import SigningKey, sign_document, verify_document
 from fairtrain.core.money import Money
 from fairtrain.core.store.limits import check_text
@@ -109,7 +109,7 @@ def _offered_price(
     for w in work_ids:
         offers: dict[str, Offer] = {}
         for cat in categories:
-            for r in decide(facts[w], Query(category=cat, at=at, purpose=purpose)).reasons:
+            for r in decide_registered(facts[w], Query(category=cat, at=at, purpose=purpose)).reasons:
                 st = r.statement
                 o = st.offer
                 if (

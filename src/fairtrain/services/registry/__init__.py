@@ -13,11 +13,11 @@ from fairtrain.services.registry.errors import Ambiguous, NotAllowed, NotFound, 
 
 _LAZY = {
     "ImportReport": "csv_import",
-    "RowError": "csv_import",
+    "RowProblem": "csv_import",
     "import_csv": "csv_import",
     **dict.fromkeys(
         (
-            "ROLES",
+            "SHARE_ROLES",
             "Registry",
             "ShareSpec",
             "bump_facts_version",
@@ -32,9 +32,9 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from fairtrain.services.registry.csv_import import ImportReport, RowError, import_csv
+    from fairtrain.services.registry.csv_import import ImportReport, RowProblem, import_csv
     from fairtrain.services.registry.registry import (
-        ROLES,
+        SHARE_ROLES,
         Registry,
         ShareSpec,
         bump_facts_version,
@@ -56,13 +56,13 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "Ambiguous",
-    "ROLES",
     "ImportReport",
     "NotAllowed",
     "NotFound",
     "Registry",
     "RegistryError",
-    "RowError",
+    "RowProblem",
+    "SHARE_ROLES",
     "ShareSpec",
     "bump_facts_version",
     "holder_ref",

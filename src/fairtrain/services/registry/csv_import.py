@@ -57,7 +57,7 @@ from fairtrain.services.registry.registry import (
     IDENTIFIERS,
     MAX_FILE_BYTES,
     MAX_VIDEO_BYTES,
-    ROLES,
+    SHARE_ROLES,
     Registry,
     bump_facts_version,
     content_hash,
@@ -87,7 +87,9 @@ _CHUNK = 900  # stays under SQLite's bound-parameter limit in IN (...) lists
 
 
 @dataclass(frozen=True, slots=True)
-class RowError:
+class RowProblem:
+    """What is wrong with one row (or the header) of an import: where, and why; a record, not an exception."""
+
     line: int
     column: str
     reason: str
@@ -119,7 +121,7 @@ class _Row(NamedTuple):
 
 class _Chunk(NamedTuple):
     rows: list[_Row]
-    errors: list[RowError]
+    errors: list[RowProblem]
     count: int  # non-blank lines read
     names: frozenset[str]  # every holder named in ``rows``
 
@@ -135,7 +137,7 @@ class ImportReport:
     holders_created: int = 0
     disputes: int = 0
     imported: bool = False
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[RowProblem] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -232,7 +234,7 @@ def _import_csv(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        report.errors.append(RowError(line, "-", f"bad encoding: byte 0x{raw[e.start]:02x} is not UTF-8"))
+        report.errors.append(RowProblem(line, "-", f"bad encoding: byte 0x{raw[e.start]:02x} is not UTF-8"))
         report.invalid = 1
         return report
 
@@ -242,10 +244,10 @@ def _import_csv(
         header = [h.strip().lower() for h in next(reader)]
         body_start = head_io.tell()
     except StopIteration:
-        report.errors.append(RowError(1, "-", "the file is empty (no header row)"))
+        report.errors.append(RowProblem(1, "-", "the file is empty (no header row)"))
         return report
     except csv.Error as e:
-        report.errors.append(RowError(1, "header", csvcells.reason(e)))
+        report.errors.append(RowProblem(1, "header", csvcells.reason(e)))
         report.invalid = 1
         return report
     missing = [c for c in REQUIRED if c not in header]
@@ -261,7 +263,7 @@ def _import_csv(
                 ],
             )
         )
-        report.errors.append(RowError(1, "header", f"{reason} (expected: {','.join(COLUMNS)})"))
+        report.errors.append(RowProblem(1, "header", f"{reason} (expected: {','.join(COLUMNS)})"))
         return report
 
     seen_refs: dict[str, int] = {}
@@ -292,7 +294,7 @@ def _import_csv(
                     for r in rows:
                         if (first := seen_refs[r.work_ref]) != r.line:
                             report.errors.append(
-                                RowError(
+                                RowProblem(
                                     r.line, "work_ref", f"duplicate work_ref {r.work_ref!r} (first on line {first})"
                                 )
                             )
@@ -447,8 +449,8 @@ def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[st
         if problem := text_problem(Holder.name, name):
             problems.append(f"holder name {name[:40]!r}: {problem}")
             continue
-        if role not in ROLES:
-            problems.append(f"unknown role {role!r} for {name!r} (expected one of: {', '.join(sorted(ROLES))})")
+        if role not in SHARE_ROLES:
+            problems.append(f"unknown role {role!r} for {name!r} (expected one of: {', '.join(sorted(SHARE_ROLES))})")
             continue
         try:
             holders.append((name, role, _share(share_text)))
@@ -480,19 +482,19 @@ def _parse_chunk(job: tuple[int, str, list[str], Path, int, bool]) -> _Chunk:
     were stored by an earlier run of the same job and are skipped unread."""
     first_line, text, header, base, after, tariffed = job
     rows: list[_Row] = []
-    errors: list[RowError] = []
+    errors: list[RowProblem] = []
     pending: dict[int, tuple[str, bytes | Path, str]] = {}  # line -> a file to fingerprint with the chunk's others
     count = 0
     for n, fields in enumerate(csvcells.records(csv.reader(io.StringIO(text, newline=""))), start=first_line):
         if isinstance(fields, csvcells.RecordError):  # e.g. a field over the csv module's limit
             count += 1
-            errors.append(RowError(n, "-", str(fields)))
+            errors.append(RowProblem(n, "-", str(fields)))
             continue
         if not any(f.strip() for f in fields) or n <= after:
             continue
         count += 1
         if len(fields) != len(header):
-            errors.append(RowError(n, "-", f"{len(fields)} fields, the header has {len(header)}"))
+            errors.append(RowProblem(n, "-", f"{len(fields)} fields, the header has {len(header)}"))
             continue
         row = _parse_row(n, fields, header, base, errors, tariffed, pending)
         if row is not None:
@@ -570,7 +572,7 @@ def _store_chunk(
             if prev is not None and prev["row_hash"] != r.row_hash:
                 if prev["holders"] != set(r.holders):
                     report.errors.append(
-                        RowError(
+                        RowProblem(
                             r.line,
                             "holders",
                             f"work_ref {r.work_ref!r} was imported with "
@@ -584,7 +586,7 @@ def _store_chunk(
 
 
 def _fingerprinted(
-    rows: list[_Row], pending: dict[int, tuple[str, bytes | Path, str]], errors: list[RowError]
+    rows: list[_Row], pending: dict[int, tuple[str, bytes | Path, str]], errors: list[RowProblem]
 ) -> list[_Row]:
     """The chunk's rows with their files' fingerprints and ISCC codes, computed together; a row whose file
     cannot be fingerprinted becomes a row error, as if fingerprinted alone."""
@@ -593,12 +595,12 @@ def _fingerprinted(
     out = []
     valid = {r.line for r in rows}
     errors.extend(
-        RowError(n, "file", str(res)) for n, res in results.items() if n not in valid and isinstance(res, Exception)
+        RowProblem(n, "file", str(res)) for n, res in results.items() if n not in valid and isinstance(res, Exception)
     )  # a row with other errors too
     for r in rows:
         res = results.get(r.line)
         if isinstance(res, Exception):
-            errors.append(RowError(r.line, "file", str(res)))
+            errors.append(RowProblem(r.line, "file", str(res)))
         elif res is not None:
             out.append(r._replace(fingerprint=res[0], iscc=res[1]))
         else:
@@ -612,7 +614,7 @@ def _parse_row(
     fields: list[str],
     header: list[str],
     base: Path,
-    errors: list[RowError],
+    errors: list[RowProblem],
     tariffed: bool = False,
     pending: dict[int, tuple[str, bytes | Path, str]] | None = None,
 ) -> _Row | None:
@@ -623,45 +625,45 @@ def _parse_row(
     before = len(errors)
     ref, title = get("work_ref", ""), get("title", "")
     if not ref:
-        errors.append(RowError(n, "work_ref", "empty"))
+        errors.append(RowProblem(n, "work_ref", "empty"))
     elif problem := text_problem(Work.work_ref, ref):
-        errors.append(RowError(n, "work_ref", problem))
+        errors.append(RowProblem(n, "work_ref", problem))
     if not title:
-        errors.append(RowError(n, "title", "empty"))
+        errors.append(RowProblem(n, "title", "empty"))
     elif problem := text_problem(Work.title, title):
-        errors.append(RowError(n, "title", problem))
+        errors.append(RowProblem(n, "title", problem))
     holders, problems = _holders(get("holders", ""))
-    errors.extend(RowError(n, "holders", p) for p in problems)
+    errors.extend(RowProblem(n, "holders", p) for p in problems)
     ids: dict[str, str | None] = dict.fromkeys(IDENTIFIERS)
     for key in IDENTIFIERS:
         if cell := get(key):
             try:
                 ids[key] = normalise_identifier(key, cell)
             except ValueError as e:
-                errors.append(RowError(n, key, str(e)))
+                errors.append(RowProblem(n, key, str(e)))
     values: list[tuple[str, str]] = []
     for col in _CATEGORY_COLUMNS:
         if cell := get(col):
             try:
                 values.append((col, _value_name(cell)))
             except ValueError as e:
-                errors.append(RowError(n, col, str(e)))
+                errors.append(RowProblem(n, col, str(e)))
     offer = None
     price, currency = get("price", ""), get("currency", "")
     wants_licence = any(v == _LICENCE for _, v in values)
     if price or currency:
         if not (price and currency):
-            errors.append(RowError(n, "price" if not price else "currency", "price and currency go together"))
+            errors.append(RowProblem(n, "price" if not price else "currency", "price and currency go together"))
         elif not wants_licence:
-            errors.append(RowError(n, "price", "a price is given but no category is 'licence'"))
+            errors.append(RowProblem(n, "price", "a price is given but no category is 'licence'"))
         else:
             try:
                 offer = _offer(price, currency)
             except ValueError as e:
-                errors.append(RowError(n, "price" if "currency" not in str(e) else "currency", str(e)))
+                errors.append(RowProblem(n, "price" if "currency" not in str(e) else "currency", str(e)))
     elif wants_licence and not tariffed:
         errors.append(
-            RowError(
+            RowProblem(
                 n, "price", "a 'licence' category needs a price and a currency (or the organisation's published tariff)"
             )
         )
@@ -680,20 +682,20 @@ def _parse_row(
             else:
                 data = read_confined(base, f, max_bytes=MAX_FILE_BYTES)
         except FileRefused as e:
-            errors.append(RowError(n, "file", f"cannot read {f!r}: {e.reason}"))
+            errors.append(RowProblem(n, "file", f"cannot read {f!r}: {e.reason}"))
         else:
             media = detect_media_type(head if isinstance(data, Path) else data[:8192], f)
             if not data:
-                errors.append(RowError(n, "file", f"{f!r} is empty"))
+                errors.append(RowProblem(n, "file", f"{f!r} is empty"))
             elif media is None:
-                errors.append(RowError(n, "file", f"{f!r} is not a text, image, audio or video file"))
+                errors.append(RowProblem(n, "file", f"{f!r} is not a text, image, audio or video file"))
             elif pending is not None:
                 pending[n] = (media, data, f)
             else:
                 try:
                     fingerprint, iscc = register_content(media, data, f)
                 except (RegistryError, DocumentError) as e:
-                    errors.append(RowError(n, "file", str(e)))
+                    errors.append(RowProblem(n, "file", str(e)))
             chash = content_hash(data) if data else None
     if len(errors) != before:
         return None
@@ -942,4 +944,4 @@ def _clashes(c, rows: list[_Row]) -> dict[str, list[tuple[str, str, int]]]:
     return out
 
 
-__all__ = ["COLUMNS", "Batches", "ImportReport", "RowError", "holder_ref", "import_csv"]
+__all__ = ["COLUMNS", "Batches", "ImportReport", "RowProblem", "holder_ref", "import_csv"]

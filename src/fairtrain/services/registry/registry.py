@@ -21,8 +21,16 @@ from typing import BinaryIO
 import xxhash
 from sqlalchemy import Engine, func, insert, or_, select, update
 
-from fairtrain.core import decide as engine_
-from fairtrain.core.decide import Declaration, Mandate, Query, WorkFacts
+from fairtrain.core.decide import (
+    Declaration,
+    Mandate,
+    Query,
+    WorkFacts,
+    decide_registered,
+    effective_values,
+    has_standing,
+    mandate_in_force,
+)
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.extract import DocumentError
 from fairtrain.core.files import atomic_file
@@ -54,7 +62,7 @@ from fairtrain.services import log
 from fairtrain.services.notify import notify
 from fairtrain.services.registry.errors import Ambiguous, NotAllowed, NotFound, RegistryError
 
-ROLES = frozenset(
+SHARE_ROLES = frozenset(
     {
         "author",
         "composer",
@@ -906,7 +914,7 @@ class Registry:
         else:
             now = utcnow()
             for c in values:
-                if not engine_.has_standing(facts, party, c, now):
+                if not has_standing(facts, party, c, now):
                     raise NotAllowed(f"{party} holds no mandate for {c.value} from any holder of work {target_id}")
         return work_ref(target_id)
 
@@ -955,7 +963,7 @@ class Registry:
         model_version: str | None = None,
     ) -> Decision:
         q = Query(category=category, at=at or utcnow(), licensee=licensee, purpose=purpose, model_version=model_version)
-        return engine_.decide(self.facts(work_id), q)
+        return decide_registered(self.facts(work_id), q)
 
     def policy_decisions(self, level: Level, target_id: int, *, at: datetime | None = None) -> dict[Category, Decision]:
         """The effective terms a work, a holder's catalogue or an organisation's repertoire declares.
@@ -982,7 +990,7 @@ class Registry:
             )
         else:
             raise RegistryError(f"no policy at level {level.value!r}")
-        return engine_.effective_values(facts, at)
+        return effective_values(facts, at)
 
     def _declarations_for(self, target: str) -> list[Declaration]:
         with self.engine.connect() as c:
@@ -1266,8 +1274,8 @@ def check_shares(shares: Sequence[ShareSpec], *, item: str) -> None:
     if not shares:
         raise RegistryError(f"{item}: a work needs at least one rights holder")
     for s in shares:
-        if s.role not in ROLES:
-            raise RegistryError(f"{item}: unknown role {s.role!r} (expected one of: {', '.join(sorted(ROLES))})")
+        if s.role not in SHARE_ROLES:
+            raise RegistryError(f"{item}: unknown role {s.role!r} (expected one of: {', '.join(sorted(SHARE_ROLES))})")
     total = sum((s.share for s in shares), Fraction(0))
     if total != 1:
         raise RegistryError(f"{item}: shares sum to {total}, not exactly 1")
@@ -1432,7 +1440,7 @@ def _to_declaration(d: DeclarationRow) -> Declaration:
 
 def _mandate_dict(m, now: datetime) -> dict:
     status = "revoked" if m.revoked_at is not None else "confirmed" if m.confirmed_at is not None else "pending"
-    in_force = engine_.mandate_in_force(m, now)
+    in_force = mandate_in_force(m, now)
     if m.revoked_at is not None:  # where it stands now, in words for pages (core.labels "mandate")
         standing = "declined" if m.confirmed_at is None else "ending" if in_force else "revoked"
     elif m.confirmed_at is None:

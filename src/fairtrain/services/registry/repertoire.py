@@ -34,7 +34,7 @@ from fairtrain.core.errors import said
 from fairtrain.core.i18n import N_, NP_, translations
 from fairtrain.core.media import media_type_by_name
 from fairtrain.core.store.models import ImportJob, utcnow
-from fairtrain.services.registry.csv_import import COLUMNS, Batches, ImportReport, RowError, import_csv
+from fairtrain.services.registry.csv_import import COLUMNS, Batches, ImportReport, RowProblem, import_csv
 from fairtrain.services.registry.errors import NotFound, RegistryError
 from fairtrain.services.registry.registry import MAX_FILE_BYTES, MAX_VIDEO_BYTES, Registry, org_ref
 
@@ -797,7 +797,7 @@ __all__ = [
     "GUIDE",
     "Limits",
     "Prepared",
-    "RowError",
+    "RowProblem",
     "check_state",
     "create_job",
     "guide",

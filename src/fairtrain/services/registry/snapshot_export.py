@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from fairtrain.core.children import die_with_parent
-from fairtrain.core.decide import Query, decide, effective_values, per_purpose
+from fairtrain.core.decide import Query, decide_registered, effective_values, per_purpose
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.keys import PublicKey, SigningKey
 from fairtrain.core.snapshot import (
@@ -286,7 +286,9 @@ def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[d
                             for p, v in per_purpose(
                                 f,
                                 lambda p, f=f, who=who: {
-                                    c.value: decide(f, Query(category=c, at=at, licensee=who, purpose=p)).value.value
+                                    c.value: decide_registered(
+                                        f, Query(category=c, at=at, licensee=who, purpose=p)
+                                    ).value.value
                                     for c in Category
                                 },
                             ).items()

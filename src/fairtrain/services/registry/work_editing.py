@@ -35,7 +35,7 @@ from fairtrain.core.store.models import Holder, Work, WorkInvitation, WorkShare,
 from fairtrain.core.vocab import Category, Level, Value
 from fairtrain.services import log
 from fairtrain.services.registry.registry import (
-    ROLES,
+    SHARE_ROLES,
     Registry,
     bump_facts_version,
     holder_ref,
@@ -214,7 +214,7 @@ def invite(
     email = (email or "").strip().lower()
     if "@" not in email or " " in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
         raise said_as(InvalidInput, MSG_EMAIL, email=email[:80])
-    if role not in ROLES:
+    if role not in SHARE_ROLES:
         raise said_as(InvalidInput, MSG_ROLE)
     given = _share(share)
     token = secrets.token_urlsafe(24)
