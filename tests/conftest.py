@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -19,6 +20,11 @@ if not SHARED.exists():  # a checkout beside shared/, as in CI
     SHARED = Path(os.environ.get("FAIRTRAIN_SHARED", "../shared")).resolve()
 TESTDATA = SHARED / "testdata"
 PG_URL = os.environ.get("FAIRTRAIN_TEST_POSTGRES_URL")
+
+# Property tests check properties, not the machine's speed: on a shared 2-core CI machine under load an
+# example can take seconds, which Hypothesis's deadline and too-slow health check would count as a failure.
+settings.register_profile("fairtrain", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fairtrain")
 
 
 def pytest_report_header(config):
