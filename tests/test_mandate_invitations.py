@@ -239,3 +239,47 @@ def test_sign_up_and_sign_in_return_to_the_invitation_and_never_elsewhere(tmp_pa
     assert r.headers["location"] == f"/invitations/t/{inv_token}"
     r = friend.get(r.headers["location"], headers=KO)
     assert r.status_code == 200 and 'id="invitation-signin"' not in r.text
+
+
+def test_mandates_add_pending_and_invite_mail_the_holder_when_smtp_is_given(cli, smtp):
+    import json
+
+    inbox, port = smtp
+    cli("orgs", "add", "KOMCA")
+    cli("holders", "add", "김작곡", "--email", "kim@example.kr")
+    cli("holders", "add", "이작사")
+    site = ("--site", "https://fairtrain.example")
+    a = json.loads(
+        cli(
+            "mandates",
+            "add",
+            "--holder",
+            "김작곡",
+            "--org",
+            "KOMCA",
+            "--pending",
+            "--smtp",
+            f"127.0.0.1:{port}",
+            *site,
+            "--json",
+        ).stdout
+    )
+    (to, msg), *rest = inbox.wait(1)
+    assert a["invitation"]["sent"] and not rest and to == ["kim@example.kr"]
+    first = a["invitation"]["link"]
+    assert (
+        first.startswith(f"https://fairtrain.example/mandates/{a['id']}/confirm?token=") and first in msg.get_content()
+    )
+    # without a server nothing is sent (as before); a holder without an address is said so
+    b = json.loads(cli("mandates", "add", "--holder", "이작사", "--org", "KOMCA", "--pending", "--json").stdout)
+    assert "invitation" not in b
+    out = cli("mandates", "invite", b["id"], "--smtp", f"127.0.0.1:{port}").stdout
+    assert "NOT sent: the holder has no e-mail address" in out and len(inbox.messages) == 1
+    # a re-send replaces the token: the first link stops working, the new one confirms
+    again = json.loads(cli("mandates", "invite", a["id"], "--smtp", f"127.0.0.1:{port}", *site, "--json").stdout)
+    assert len(inbox.wait(2)) == 2 and again["token"] in inbox.messages[1][1].get_content()
+    old = first.split("token=")[1]
+    refused = cli("mandates", "confirm", a["id"], "--token", old, code=1)
+    assert "not valid" in str(refused.exception)
+    ok = json.loads(cli("mandates", "confirm", a["id"], "--token", again["token"], "--json").stdout)
+    assert ok["in_force"] and ok["confirmation"] == "token"
