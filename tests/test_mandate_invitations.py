@@ -97,7 +97,9 @@ def test_an_imported_member_gets_one_korean_e_mail_whose_link_confirms_and_a_res
     assert page.status_code == 200 and "KOMCA" in page.text and "김작곡" in page.text
 
     # another organisation may not send it (and does not spend its limit)
-    assert other.request("POST", f"/org/mandates/{kim['id']}/invite", data={"csrf": other.csrf}).status_code == 403
+    r = other.request("POST", f"/org/mandates/{kim['id']}/invite", data={"csrf": other.csrf}, headers=KO)
+    assert r.status_code == 403 and "초대는 해당 단체만" in r.text
+    assert other.request("POST", f"/api/mandates/{kim['id']}/invite").status_code == 403
 
     # a re-send: a new token, the old link no longer works
     r = org.request("POST", f"/org/mandates/{kim['id']}/invite", data={"csrf": org.csrf}, headers=KO)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
+from fairtrain.core.errors import said
 from fairtrain.core.vocab import Level
 from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
@@ -440,7 +441,11 @@ def invite_mandate(mandate_id: Id, request: Request, p: Caller) -> dict:
     require(p, "org-admin", what="mandate invitations")
     state = web(request)
     if state.registry.mandate(mandate_id)["org"] != p.org_ref:  # before the limit: no one else spends it
-        raise WebError(403, f"{p.org_ref} may not invite for mandate {mandate_id}: it is another organisation's")
+        raise said(
+            WebError(403, f"{p.org_ref} may not invite for mandate {mandate_id}: it is another organisation's"),
+            "Mandate {id}: only its organisation sends its invitation.",
+            id=mandate_id,
+        )
     _limit(state, "mandate_invites_per_mandate", f"mandate:{mandate_id}", f"mandate {mandate_id}: invitations")
     out = send_invitation(
         state.registry, mandate_id, party=p.org_ref, origin=str(request.base_url).rstrip("/"), mailer=state.mailer

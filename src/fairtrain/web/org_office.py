@@ -91,7 +91,11 @@ def org_mandate_invite(request: Request, p: Caller, mandate_id: int):
     require(p, "org-admin", what="mandate invitations")
     state = web(request)
     if state.registry.mandate(mandate_id)["org"] != p.org_ref:  # before the limit: no one else spends it
-        raise WebError(403, f"{p.org_ref} may not invite for mandate {mandate_id}: it is another organisation's")
+        raise said(
+            WebError(403, f"{p.org_ref} may not invite for mandate {mandate_id}: it is another organisation's"),
+            "Mandate {id}: only its organisation sends its invitation.",
+            id=mandate_id,
+        )
     _limit(state, "mandate_invites_per_mandate", f"mandate:{mandate_id}", f"mandate {mandate_id}: invitations")
     sent = send_invitation(
         state.registry, mandate_id, party=p.org_ref, origin=str(request.base_url).rstrip("/"), mailer=state.mailer
