@@ -142,10 +142,12 @@ def test_a_member_with_an_account_hears_in_the_app_and_by_e_mail(tmp_path, datab
     org = Session(app, "komca@example.org", "org-admin", "KOMCA")
     poet = Session(app, "poet@example.kr", "creator", "이시인")
     mid = reg.add_mandate(poet.holder_id, org.org_id, [Category.TRAIN_GENAI], pending=True)
+    Notifications(reg.engine).set_preferences(poet.holder_id, language="en")  # she reads English
     out = org.request("POST", f"/api/mandates/{mid}/invite").json()
     assert out["sent"] and out["noticed"] and out["to"] == "poet@example.kr"
     (to, msg), *rest = inbox.wait(1)
     assert not rest and to == ["poet@example.kr"] and out["token"] in msg.get_content()
+    assert msg["Subject"] == "KOMCA asks you to confirm its mandate" and "Training generative AI" in msg.get_content()
     notices = Notifications(reg.engine).list(poet.holder_id, "ko")
     assert [n["kind"] for n in notices] == ["mandate-invitation"]
     assert notices[0]["path"] == f"/mandates/{mid}/confirm" and out["token"] not in notices[0]["text"]
