@@ -23,6 +23,43 @@ from fairtrain.core.vocab import Category
 mandates_app = typer.Typer(help="Members' mandates to organisations.", no_args_is_help=True)
 app.add_typer(mandates_app, name="mandates")
 
+SmtpOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="SMTP server HOST:PORT: e-mail the holder the invitation (else $FAIRTRAIN_SMTP; without one, none is sent)"
+    ),
+]
+SiteOpt = Annotated[
+    str | None,
+    typer.Option(help="The web app's address the e-mailed link starts with (else $FAIRTRAIN_SITE, else local)"),
+]
+
+
+def _deliver(reg, mandate_id: int, smtp: str | None, site: str | None) -> dict | None:
+    """Send mandate ``mandate_id``'s invitation when an SMTP server is given (by option or environment):
+    the same service the web's "send the invitation" uses. None: no server, nothing sent or issued."""
+    import os
+
+    from fairtrain.services.notify import Mailer, parse_smtp
+    from fairtrain.services.registry.mandate_invites import send_invitation
+
+    smtp = smtp or os.environ.get("FAIRTRAIN_SMTP")
+    if not smtp:
+        return None
+    host, port = parse_smtp(smtp)
+    mailer = Mailer(reg.engine, host, port, os.environ.get("FAIRTRAIN_MAIL_FROM") or "fairtrain@localhost")
+    origin = (site or os.environ.get("FAIRTRAIN_SITE") or "http://127.0.0.1:8000").rstrip("/")
+    return send_invitation(reg, mandate_id, party=None, origin=origin, mailer=mailer)
+
+
+def _delivered(sent: dict | None) -> str:
+    if sent is None:
+        return ""
+    if sent["sent"]:
+        return f"\ninvitation e-mailed to {sent['to']}"
+    why = {"no-address": "the holder has no e-mail address"}.get(sent["reason"], "the SMTP server refused it")
+    return f"\ninvitation NOT sent: {why}; pass on the link by hand: {sent['link']}"
+
 
 @mandates_app.command("add")
 def mandates_add(
@@ -40,9 +77,12 @@ def mandates_add(
             "counts; default: the holder consented, it counts now"
         ),
     ] = False,
+    smtp: SmtpOpt = None,
+    site: SiteOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record that a member mandates an organisation to act for them."""
+    """Record that a member mandates an organisation to act for them; a pending one's invitation is e-mailed
+    to the holder when an SMTP server is given."""
     reg = registry()
     h, o = reg.find_holder(holder), reg.find_org(org)
     cats = parse_categories(category) or list(Category)
@@ -54,6 +94,7 @@ def mandates_add(
         valid_until=parse_when(valid_until, "--until"),
         pending=pending,
     )
+    sent = _deliver(reg, mid, smtp, site) if pending else None
     emit(
         {
             "id": mid,
@@ -61,10 +102,12 @@ def mandates_add(
             "org": o["ref"],
             "categories": [c.value for c in cats],
             "status": "pending" if pending else "confirmed",
+            **({"invitation": sent} if sent else {}),
         },
         as_json,
         f"mandate {mid}: {h['name']} → {o['name']} for {', '.join(c.value for c in cats)}"
-        + (" (pending the holder's consent)" if pending else ""),
+        + (" (pending the holder's consent)" if pending else "")
+        + _delivered(sent),
     )
 
 
@@ -97,9 +140,23 @@ def _show(m: dict, as_json: bool, what: str) -> None:
 
 
 @mandates_app.command("invite")
-def mandates_invite(mandate_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
-    """Issue a single-use confirmation token for a pending mandate (send it to the holder; an earlier one
-    stops working). The holder confirms with `mandates confirm ID --token TOKEN` or the web link."""
+def mandates_invite(
+    mandate_id: Annotated[int, typer.Argument(metavar="ID")],
+    smtp: SmtpOpt = None,
+    site: SiteOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a single-use confirmation token for a pending mandate (an earlier one stops working), e-mailed
+    to the holder when an SMTP server is given. The holder confirms with `mandates confirm ID --token TOKEN`
+    or the web link."""
+    if sent := _deliver(registry(), mandate_id, smtp, site):
+        token = sent["link"].split("token=", 1)[1]
+        emit(
+            {"id": mandate_id, "token": token, "link": sent["link"], "invitation": sent},
+            as_json,
+            f"mandate {mandate_id}: confirmation token {token}" + _delivered(sent),
+        )
+        return
     token = registry().mandate_invitation(mandate_id)
     link = f"/mandates/{mandate_id}/confirm?token={token}"
     emit(

@@ -93,8 +93,15 @@ MESSAGES = {
             "you confirm: {path}"
         ),
     ),
+    ("mandate-invitation", "invited"): (
+        N_("{org} asks you to confirm its mandate"),
+        N_(
+            "{org} manages your rights for these uses once you confirm: {categories}. Until you do, the "
+            "mandate does not count. Confirm or decline it here: {path}"
+        ),
+    ),
 }
-ALWAYS = frozenset({"co-holder"})
+ALWAYS = frozenset({"co-holder", "mandate-invitation"})
 OUTCOMES = {
     "existing": N_("the earlier registration stays; the new claim is rejected."),
     "claim": N_("the new claim stays; the earlier registration is rejected."),
@@ -113,8 +120,18 @@ class NotificationError(InvalidInput):
     """A preference or notice request that cannot be honoured; the message names the field."""
 
 
-def notify(conn: Connection, holder_ids, kind: str, event: str, params: dict, *, subject: str | None = None) -> int:
-    """Record a notice for each holder in the caller's transaction, as each one's preferences allow."""
+def notify(
+    conn: Connection,
+    holder_ids,
+    kind: str,
+    event: str,
+    params: dict,
+    *,
+    subject: str | None = None,
+    email: bool = True,
+) -> int:
+    """Record a notice for each holder in the caller's transaction, as each one's preferences allow;
+    ``email=False``: in the app only (the caller mails a message of its own, e.g. with a single-use link)."""
     if (kind, event) not in MESSAGES:
         raise ValueError(f"unknown notice {kind}/{event}")
     holder_ids = sorted(set(holder_ids))
@@ -130,7 +147,7 @@ def notify(conn: Connection, holder_ids, kind: str, event: str, params: dict, *,
     for h in holder_ids:
         p = prefs.get(h)
         in_app = p is None or kind in ALWAYS or kind in p.app_kinds.split(",")
-        by_mail = p is None or kind in ALWAYS or kind in p.email_kinds.split(",")
+        by_mail = email and (p is None or kind in ALWAYS or kind in p.email_kinds.split(","))
         if in_app or by_mail:
             rows.append(
                 {
@@ -164,6 +181,10 @@ def words(kind: str, event: str, params: dict, lang: str) -> tuple[str, str]:
         from fairtrain.core.labels import word
 
         p["role"] = word(p["role"], "role", lang)
+    if isinstance(params.get("categories"), list):
+        from fairtrain.core.labels import word
+
+        p["categories"] = ", ".join(word(c, "category", lang) for c in params["categories"])
     if "share" in p:
         from fairtrain.core.i18n import format_share
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
+from fairtrain.core.errors import said
 from fairtrain.core.vocab import Level
 from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
@@ -433,10 +434,23 @@ def confirm_mandate(mandate_id: Id, request: Request, p: Caller, body: MandateCo
 
 @router.post("/mandates/{mandate_id}/invite", tags=["organisations"])
 def invite_mandate(mandate_id: Id, request: Request, p: Caller) -> dict:
-    """The organisation issues the holder's single-use confirmation link (an earlier one stops working)."""
+    """The organisation issues the holder's single-use confirmation link (an earlier one stops working) and
+    sends it: by e-mail where SMTP is configured (``sent``; else ``reason``), in the app where she has an account."""
+    from fairtrain.services.registry.mandate_invites import send_invitation
+
     require(p, "org-admin", what="mandate invitations")
-    token = web(request).registry.mandate_invitation(mandate_id, party=p.org_ref)
-    return {"id": mandate_id, "token": token, "link": f"/mandates/{mandate_id}/confirm?token={token}"}
+    state = web(request)
+    if state.registry.mandate(mandate_id)["org"] != p.org_ref:  # before the limit: no one else spends it
+        raise said(
+            WebError(403, f"{p.org_ref} may not invite for mandate {mandate_id}: it is another organisation's"),
+            "Mandate {id}: only its organisation sends its invitation.",
+            id=mandate_id,
+        )
+    _limit(state, "mandate_invites_per_mandate", f"mandate:{mandate_id}", f"mandate {mandate_id}: invitations")
+    out = send_invitation(
+        state.registry, mandate_id, party=p.org_ref, origin=str(request.base_url).rstrip("/"), mailer=state.mailer
+    )
+    return {**out, "token": out["link"].split("token=", 1)[1]}
 
 
 @router.post("/mandates/{mandate_id}/paper", tags=["organisations"])

@@ -41,6 +41,7 @@ class WebLimits:
     sign_in_per_client: tuple[int, float] = (30, 300.0)
     sign_up_per_client: tuple[int, float] = (10, 3600.0)
     uploads_per_account: tuple[int, float] = (60, 60.0)
+    mandate_invites_per_mandate: tuple[int, float] = (3, 3600.0)  # invitations (re-)sent for one mandate
     # fingerprinting runs in worker processes (fairtrain.web.cpu), each upload within this budget
     cpu_workers: int = 2
     fingerprint_seconds: float = 120.0
@@ -140,7 +141,13 @@ def create_app(
         cpu=CpuPool(limits.cpu_workers, limits.fingerprint_seconds, limits.fingerprint_max_bytes),
         limiters={
             name: RateLimiter(*getattr(limits, name))
-            for name in ("sign_in_per_email", "sign_in_per_client", "sign_up_per_client", "uploads_per_account")
+            for name in (
+                "sign_in_per_email",
+                "sign_in_per_client",
+                "sign_up_per_client",
+                "uploads_per_account",
+                "mandate_invites_per_mandate",
+            )
         },
     )
     state.notifications = Notifications(registry.engine)

@@ -19,6 +19,7 @@ from fairtrain.core.numbers import PriceError, parse_price
 from fairtrain.core.tariff import MEDIA
 from fairtrain.core.vocab import Purpose
 from fairtrain.services.registry import repertoire
+from fairtrain.services.registry.mandate_invites import send_invitation
 from fairtrain.web import money_ops
 from fairtrain.web.api import _client, _limit
 from fairtrain.web.deps import language, principal, require, web
@@ -89,9 +90,17 @@ def _own_mandate(state, p: Principal, mandate_id: int) -> dict:
 def org_mandate_invite(request: Request, p: Caller, mandate_id: int):
     require(p, "org-admin", what="mandate invitations")
     state = web(request)
-    token = state.registry.mandate_invitation(mandate_id, party=p.org_ref)
-    link = str(request.base_url).rstrip("/") + f"/mandates/{mandate_id}/confirm?token={token}"
-    return _org_page(request, p, invitation={"id": mandate_id, "link": link})
+    if state.registry.mandate(mandate_id)["org"] != p.org_ref:  # before the limit: no one else spends it
+        raise said(
+            WebError(403, f"{p.org_ref} may not invite for mandate {mandate_id}: it is another organisation's"),
+            "Mandate {id}: only its organisation sends its invitation.",
+            id=mandate_id,
+        )
+    _limit(state, "mandate_invites_per_mandate", f"mandate:{mandate_id}", f"mandate {mandate_id}: invitations")
+    sent = send_invitation(
+        state.registry, mandate_id, party=p.org_ref, origin=str(request.base_url).rstrip("/"), mailer=state.mailer
+    )
+    return _org_page(request, p, invitation=sent)
 
 
 @router.post("/org/mandates/{mandate_id}/paper")

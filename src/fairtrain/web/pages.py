@@ -22,7 +22,7 @@ from fairtrain.web.api import _client, _limit, end_session, read_upload, start_s
 from fairtrain.web.deps import language, principal, require, web
 from fairtrain.web.errors import WebError, refusal
 from fairtrain.web.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, translations
-from fairtrain.web.security import PUBLIC, Principal
+from fairtrain.web.security import PUBLIC, Principal, local_path
 
 router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
@@ -87,15 +87,15 @@ def home(request: Request, p: Caller):
 def set_language(code: str, next: str = "/"):
     if code not in LANGUAGES:
         raise WebError(404, f"no language {code!r} (choose {', '.join(LANGUAGES)})")
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    target = local_path(next) or "/"
     r = RedirectResponse(target, status_code=303)
     r.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, samesite="lax", path="/")
     return r
 
 
 @router.get("/signup", response_class=HTMLResponse)
-def signup_page(request: Request, p: Caller, role: str = "creator"):
-    return render(request, "signup.html", p, role=role, error=None, form={})
+def signup_page(request: Request, p: Caller, role: str = "creator", next: str = ""):
+    return render(request, "signup.html", p, role=role, error=None, form={}, next=local_path(next))
 
 
 @router.post("/signup")
@@ -107,6 +107,7 @@ def signup(
     role: Annotated[str, Form()],
     name: Annotated[str, Form()],
     country: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
 ):
     state = web(request)
     try:
@@ -121,19 +122,26 @@ def signup(
             role=role,
             error=localised(e, language(request)),
             form={"email": email, "name": name, "country": country},
+            next=local_path(next),
         )
-    r = RedirectResponse(_home_for(Principal(account)), status_code=303)
+    r = RedirectResponse(local_path(next) or _home_for(Principal(account)), status_code=303)
     start_session(state, r, account.id)
     return r
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request, p: Caller):
-    return render(request, "signin.html", p, error=None, email="")
+def signin_page(request: Request, p: Caller, next: str = ""):
+    return render(request, "signin.html", p, error=None, email="", next=local_path(next))
 
 
 @router.post("/signin")
-def signin(request: Request, p: Caller, email: Annotated[str, Form()], password: Annotated[str, Form()]):
+def signin(
+    request: Request,
+    p: Caller,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "",
+):
     state = web(request)
     try:
         _limit(state, "sign_in_per_client", _client(request), "sign-in")
@@ -147,8 +155,9 @@ def signin(request: Request, p: Caller, email: Annotated[str, Form()], password:
             status=getattr(e, "status", 400),
             error=localised(e, language(request)),
             email=email,
+            next=local_path(next),
         )
-    r = RedirectResponse(_home_for(Principal(account)), status_code=303)
+    r = RedirectResponse(local_path(next) or _home_for(Principal(account)), status_code=303)
     start_session(state, r, account.id)
     return r
 

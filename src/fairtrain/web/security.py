@@ -241,3 +241,14 @@ async def _too_large(send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def local_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this site (``/…``, as a ``next`` parameter carries it), else None:
+    an absolute URL, ``//host`` or ``/\\host`` (browsers read both as another host) and control characters
+    are refused, so a sign-in link cannot send anyone elsewhere (no open redirect)."""
+    if not target or len(target) > 2000 or not target.startswith("/") or target[1:2] in ("/", "\\"):
+        return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None
+    return target

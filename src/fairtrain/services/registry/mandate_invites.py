@@ -1,0 +1,59 @@
+"""A pending mandate's invitation, delivered: a fresh single-use confirmation token (an earlier link stops
+working, only its hash is kept), an e-mail to the holder's address naming the organisation and the mandated
+uses in the holder's language (Korean unless she chose), and, where the holder has an account, a notice in
+the app that leads to the confirm page signed in (the notice never holds the token). The web's /org button
+and the API call this; the caller rate-limits re-sends."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from fairtrain.core.store.models import NotificationPreference, User
+from fairtrain.services.notify import notify, words
+from fairtrain.services.registry.registry import Registry
+
+
+def send_invitation(registry: Registry, mandate_id: int, *, party: str | None, origin: str, mailer) -> dict:
+    """Issue and deliver mandate ``mandate_id``'s invitation. ``party`` (if given) must be its organisation;
+    ``origin`` is the site's address the link starts with; ``mailer`` a :class:`~fairtrain.services.notify.Mailer`
+    or None (no SMTP: nothing is mailed and the answer says so). Returns ``{"id", "link", "to", "sent",
+    "noticed", "reason"}``; ``reason`` (why no e-mail went) is None when it was sent."""
+    token = registry.mandate_invitation(mandate_id, party=party)
+    m = registry.mandate(mandate_id)
+    holder_id = int(m["holder"].split(":")[1])
+    holder = registry.find_holder(holder_id)
+    org = registry.find_org(int(m["org"].split(":")[1]))
+    path = f"/mandates/{mandate_id}/confirm"
+    link = f"{origin}{path}?token={token}"
+    with registry.engine.connect() as c:
+        account_email = c.execute(select(User.email).where(User.holder_id == holder_id).limit(1)).scalar()
+        lang = c.execute(
+            select(NotificationPreference.language).where(NotificationPreference.holder_id == holder_id)
+        ).scalar()
+    params = {"org": org["name"], "categories": list(m["categories"])}
+    noticed = False
+    if account_email:  # in the app: she confirms signed in; the token stays out of the stored notice
+        with registry.engine.begin() as c:
+            noticed = bool(
+                notify(
+                    c,
+                    [holder_id],
+                    "mandate-invitation",
+                    "invited",
+                    {**params, "path": path},
+                    subject=f"mandate:{mandate_id}",
+                    email=False,
+                )
+            )
+    to = holder["email"] or account_email
+    out = {"id": mandate_id, "link": link, "to": to, "sent": False, "noticed": noticed, "reason": None}
+    if not to:
+        return out | {"reason": "no-address"}
+    if mailer is None:
+        return out | {"reason": "no-smtp"}
+    title, text = words("mandate-invitation", "invited", {**params, "path": link}, lang or "ko")
+    try:
+        mailer.send_message(to, title, text)
+    except OSError:  # smtplib's errors are OSErrors: the link still works; the page says it was not sent
+        return out | {"reason": "smtp-failed"}
+    return out | {"sent": True}
