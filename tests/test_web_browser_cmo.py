@@ -177,8 +177,9 @@ def test_a_cmo_office_in_korean(office, chromium, tmp_path):
     page.click("#store-submit")
     page.wait_for_url(f"{base}/org/jobs/*")
     job = page.url
-    _until(page, job, "#job-progress[value='100']")
-    assert "완료" in page.inner_text("#job-status")
+    # the rows are all stored (100 %) a moment before the job is marked done: wait for the word
+    _until(page, job, "#job-status:has-text('완료')")
+    assert page.locator("#job-progress[value='100']").count() == 1
     _shots(page, "05-stored", problems)
 
     # mandates: pending in words; 김작곡 confirms through the invitation link, 이작사's signed paper is attached
