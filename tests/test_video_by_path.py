@@ -5,6 +5,8 @@ in memory; a truncated file still gets the same per-item error as before."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import tracemalloc
 from pathlib import Path
@@ -93,3 +95,53 @@ def test_the_commands_take_a_long_video_by_path(published_video, big_video, clip
     assert [m["work_id"] for m in out[1]["matches"]] == [work_id]
     checked = json.loads(cli("outputs", "check", big_video, "--snapshot", snap, "--json").stdout)
     assert checked["outputs"][0]["modality"] == "video" and not checked["outputs"][0]["flagged"]
+
+
+def test_a_folder_and_a_parquet_manifest_of_local_videos_clear_without_holding_a_video(
+    published_video,  # noqa: F811
+    clips,  # noqa: F811
+    big_video,
+    cli,
+    tmp_path,
+):
+    """`fairtrain clear` of a folder and of a WebVid-style manifest (caption + local path): each video goes
+    to FFmpeg by its path and is hashed in blocks; a truncated file is an error item; the batch goes on."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _app, work_id, snap = published_video
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    os.link(big_video, folder / "long.avi")  # a symlink would leave the input root
+    shutil.copy(clips["generated"], folder / "gen.mp4")
+    data = clips["generated"].read_bytes()
+    (folder / "cut.mp4").write_bytes(data[: len(data) * 2 // 3])
+    manifest = tmp_path / "webvid.parquet"
+    pq.write_table(
+        pa.table({"caption": ["a test card", "a programme"], "path": [str(big_video), str(clips["generated"])]}),
+        manifest,
+    )
+    cli("keys", "create", "--name", "acme-ai")
+    size = big_video.stat().st_size
+    for name, dataset in (("folder", folder), ("manifest", manifest)):
+        out = tmp_path / f"out-{name}"
+        tracemalloc.start()
+        try:
+            cli("clear", dataset, "--snapshot", snap, "--licensee", "acme-ai", "--out", out, "--batch-size", "2")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < size // 4, f"{name}: peak {peak} bytes while clearing a {size}-byte video"
+        table = pq.read_table(out / "decisions.parquet").to_pylist()
+        rows = (
+            {r["item"]: r for r in table}
+            if name == "folder"
+            else dict(enumerate(sorted(table, key=lambda r: r["row"])))
+        )
+        big = rows["long.avi" if name == "folder" else 0]
+        gen = rows["gen.mp4" if name == "folder" else 1]
+        assert big["error"] is None and big["seconds"] == 12.0 and not big["work_ids"]
+        assert big["content_hash"] == xxhash.xxh3_128_hexdigest(big_video.read_bytes())
+        assert gen["work_ids"] == [work_id] and gen["modality"] == big["modality"] == "video"
+        if name == "folder":
+            assert rows["cut.mp4"]["error"] and rows["cut.mp4"]["modality"] == "video"
