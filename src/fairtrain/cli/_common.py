@@ -146,12 +146,16 @@ def trusted_keys(public_key: list[Path] | None) -> list:
     return trusted
 
 
-def read_items(files: list[Path]) -> list[tuple[str, bytes]]:
-    """(name, bytes) per file; an unreadable file is reported and passed on empty, so the batch goes on."""
-    items = []
+def read_items(files: list[Path]) -> list[tuple[str, bytes | Path]]:
+    """(name, path) per readable file: the matcher reads an item only when it is not a video, so a video of
+    any size is fingerprinted from its file, never held in memory. An unreadable file is reported and
+    passed on empty, so the batch goes on."""
+    items: list[tuple[str, bytes | Path]] = []
     for f in files:
         try:
-            items.append((str(f), f.read_bytes()))
+            with open(f, "rb"):
+                pass
+            items.append((str(f), f))
         except OSError as e:
             items.append((str(f), b""))
             err.print(f"[red]{f}[/]: cannot read ({e.strerror or e})", highlight=False)

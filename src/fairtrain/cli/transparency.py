@@ -153,7 +153,8 @@ def lookup(
         query: dict = {}
         if file is not None:
             try:
-                data = file.read_bytes()
+                with open(file, "rb"):  # readable? (a video is fingerprinted from the file, never read whole)
+                    pass
             except OSError as e:
                 fail(f"{file}: cannot read ({e.strerror or e})")
             try:
@@ -163,7 +164,7 @@ def lookup(
                 fail(f"snapshot refused: {e}", code=1)
             found = identify_in(
                 str(file),
-                data,
+                file,
                 lookup_snapshot_dirs(wl, data_dir, snapshot or []),
                 None,
                 trusted,

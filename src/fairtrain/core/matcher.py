@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,45 @@ from fairtrain.core.keys import PublicKey
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.snapshot import FINGERPRINTS_DIR, Snapshot, SnapshotTerms, verify_snapshot
 from fairtrain.core.snapshot_index import open_index
+
+HEAD_BYTES = 8192  # what media-type detection looks at
+
+# An item's content: its bytes, or the path of a local file (a video is then fingerprinted from the file by
+# FFmpeg and hashed in blocks, never read whole into memory; any other kind is read, as it is small).
+ItemSource = bytes | os.PathLike
+
+
+def load_item(name: str, src: ItemSource, media_type: str | None = None) -> tuple[bytes | Path, str | None, str | None]:
+    """(content, modality, error) of one item. A path is opened once: its first bytes tell the modality;
+    a video stays a path, anything else is read. An unreadable or empty file is an error, not an exception."""
+    if not isinstance(src, os.PathLike):
+        kind = media_type or detect_media_type(src[:HEAD_BYTES], name)
+        return src, kind, None if src else "empty file"
+    path = Path(src)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+            kind = media_type or detect_media_type(head, name)
+            if not head:
+                return b"", kind, "empty file"
+            if kind == "video":
+                return path, kind, None
+            return head + f.read(), kind, None
+    except OSError as e:
+        return b"", None, f"cannot read ({e.strerror or e})"
+
+
+def content_hash(src: bytes | Path) -> str:
+    """xxh3-128 (hex) of an item's bytes; a file is hashed in 1 MiB blocks."""
+    import xxhash
+
+    if not isinstance(src, os.PathLike):
+        return xxhash.xxh3_128_hexdigest(src)
+    h = xxhash.xxh3_128()
+    with open(src, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 @dataclass
@@ -65,23 +105,26 @@ class SnapshotMatcher:
         return self._indexes[name]
 
     def match(
-        self, items: Sequence[tuple[str, bytes]], media_types: Sequence[str | None] | None = None
+        self, items: Sequence[tuple[str, ItemSource]], media_types: Sequence[str | None] | None = None
     ) -> list[ItemResult]:
-        """Fingerprint and match a batch; one result per item, in order. Bad items get an error, not an exception."""
+        """Fingerprint and match a batch; one result per item, in order. Bad items get an error, not an exception.
+        An item given as a path is read only if it is not a video (see :func:`load_item`)."""
         results: list[ItemResult] = []
         groups: dict[str, list[int]] = {}
-        for i, (name, data) in enumerate(items):
-            kind = (media_types[i] if media_types else None) or detect_media_type(data[:8192], name)
+        loaded: list[tuple[str, bytes | Path]] = []
+        for i, (name, src) in enumerate(items):
+            data, kind, error = load_item(name, src, media_types[i] if media_types else None)
+            loaded.append((name, data))
             results.append(ItemResult(item=name, modality=kind))
-            if not data:
-                results[i].error = "empty file"
+            if error:
+                results[i].error = error
             elif kind is None:
                 results[i].error = "unsupported file type (not text, image, audio or video)"
             else:
                 groups.setdefault(kind, []).append(i)
         for kind, idx in groups.items():
             index = self.index(kind)
-            fps = modality(kind).fingerprint_many([items[i] for i in idx])
+            fps = modality(kind).fingerprint_many([loaded[i] for i in idx])
             ok = [(i, fp) for i, fp in zip(idx, fps, strict=True) if not isinstance(fp, FingerprintError)]
             for i, fp in zip(idx, fps, strict=True):
                 if isinstance(fp, FingerprintError):

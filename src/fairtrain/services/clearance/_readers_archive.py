@@ -529,12 +529,16 @@ class FolderReader:
                     yield error_item(shard, row, target, item=rel, record={"path": rel}, field="file")
                     continue
                 item = Item(item=rel, shard=shard.id, row=row, record={"path": rel})
-                data, why = read_local(target, rel)  # refuses by size before reading a byte
+                data, why = read_local(target, rel)  # refuses by size after its first 8 KiB; a video stays a path
                 if data is None:
                     item.error, item.error_field = why, "file"
                     yield item
                     continue
                 item.data = data
+                if isinstance(data, Path):  # a video, by its path
+                    item.record["size"], item.media_type = target.stat().st_size, "video"
+                    yield item
+                    continue
                 item.record["size"] = len(data)
                 item.media_type = detect_media_type(data[:4096], rel)
                 if item.media_type == "text":

@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - pyarrow is a dependency
 # than this is refused rather than read into memory; gzip members are cut off at it, which also stops
 # decompression bombs.
 MAX_ITEM_BYTES = 256 << 20
+VIDEO_HEAD_BYTES = 8192  # the first bytes that tell a local file is a video (kept as its path, any size)
 # Text is held once as bytes and once decoded, and fingerprinting it takes about 35 times its size (8 MiB:
 # 280 MB, 3 s): a text item larger than this is an error, refused before it is read where the size is known.
 MAX_TEXT_BYTES = 8 << 20
@@ -61,7 +62,7 @@ class Item:
     shard: str
     row: int  # position in the shard; write_cleared selects rows by it
     url: str | None = None
-    data: bytes | None = None  # the content, when it is local
+    data: bytes | Path | None = None  # the content, when it is local: a video's is its file's path (never read whole)
     text: str | None = None  # the row's text: the content of a text row, the caption of an image row
     media_type: str | None = None  # "text" | "image" | "audio" | "video" when known
     error: str | None = None  # why the item could not be read; the shard goes on
@@ -237,7 +238,9 @@ def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Colum
         if item.error:
             item.error_field = cols.path
             return item
-    if item.data is not None:
+    if isinstance(item.data, Path):
+        item.media_type = "video"  # read_local keeps a video as its path
+    elif item.data is not None:
         item.media_type = detect_media_type(item.data[:4096], name)
     elif text is not None and not cols.text_is_caption:
         item.media_type = "text"
@@ -246,9 +249,11 @@ def item_from_record(shard: Shard, row: int, record: dict[str, Any], cols: Colum
     return item
 
 
-def read_local(path: Path, name: str) -> tuple[bytes | None, str | None]:
+def read_local(path: Path, name: str) -> tuple[bytes | Path | None, str | None]:
     """``(bytes, None)`` or ``(None, why not)``; never opens a FIFO or device, which could block. A file over
-    :data:`MAX_ITEM_BYTES` (:data:`MAX_TEXT_BYTES` for text by its name) is refused by its size, unread."""
+    :data:`MAX_ITEM_BYTES` (:data:`MAX_TEXT_BYTES` for text by its name) is refused by its size, unread.
+    A video (by its first bytes) is ``(path, None)`` whatever its size: FFmpeg decodes it from the file and
+    its hash is taken in blocks, so it is never held in memory."""
     # a document (PDF, HWP, DOCX, …) is bigger than its text: core.extract caps what it unpacks
     is_text = detect_media_type(b"", name) == "text" and name.rpartition(".")[2].lower() not in DOCUMENT_FORMATS
     cap = MAX_TEXT_BYTES if is_text else MAX_ITEM_BYTES
@@ -256,10 +261,13 @@ def read_local(path: Path, name: str) -> tuple[bytes | None, str | None]:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
             return None, f"local file {name!r} is not a regular file"
-        if st.st_size > cap:  # before a byte is read: a sparse 10 GB file costs nothing
-            return None, f"local file {name!r} is larger than {cap} bytes ({st.st_size})"
         with open(path, "rb") as f:
-            data = f.read(cap + 1)  # it may have grown since
+            head = f.read(VIDEO_HEAD_BYTES)
+            if not is_text and detect_media_type(head, name) == "video":
+                return path, None
+            if st.st_size > cap:  # before the rest is read: a sparse 10 GB file costs nothing
+                return None, f"local file {name!r} is larger than {cap} bytes ({st.st_size})"
+            data = head + f.read(cap + 1 - len(head))  # it may have grown since
         if len(data) > cap:
             return None, f"local file {name!r} is larger than {cap} bytes"
         return data, None

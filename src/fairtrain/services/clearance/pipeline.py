@@ -15,10 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import xxhash
-
 from fairtrain.core.errors import InvalidInput
-from fairtrain.core.matcher import SnapshotMatcher
+from fairtrain.core.matcher import SnapshotMatcher, content_hash
 from fairtrain.core.media import detect_media_type, document_format
 from fairtrain.core.requires import Requirement, Requires
 from fairtrain.core.snapshot import work_value
@@ -101,7 +99,8 @@ class MatchStep(PipelineStep):
             if data is None:
                 continue  # content not local (a URL and maybe a caption): only web signals can speak for it
             if (
-                len(data) > MAX_TEXT_BYTES
+                not isinstance(data, Path)  # a local video, fingerprinted from its file
+                and len(data) > MAX_TEXT_BYTES
                 and (it.media_type or detect_media_type(data[:8192], it.item)) == "text"
                 and document_format(data[:8192], it.item) is None
             ):  # a document: core.extract caps it
@@ -110,7 +109,11 @@ class MatchStep(PipelineStep):
                     "content",
                 )
                 continue
-            rec.content_hash = xxhash.xxh3_128_hexdigest(data)
+            try:
+                rec.content_hash = content_hash(data)  # a file's in 1 MiB blocks
+            except OSError as e:
+                rec.error, rec.error_field = f"local file {it.item!r} is unreadable: {e.strerror or e}", "content"
+                continue
             todo.append((rec, data))
         if not todo:
             return batch

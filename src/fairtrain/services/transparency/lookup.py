@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import xxhash
 
 from fairtrain.core import csvcells
 from fairtrain.core.errors import InvalidInput
@@ -176,16 +175,16 @@ class WorkLookup:
             pc.models = sorted(models)
 
     # -- identification --------------------------------------------------------------------------------
-    def identify(self, name: str, data: bytes, matchers: Sequence = ()) -> dict:
-        """Fingerprint ``data`` in memory and find the registered works it is, per snapshot.
+    def identify(self, name: str, data: bytes | Path, matchers: Sequence = ()) -> dict:
+        """Fingerprint ``data`` (bytes, or a file's path: a video is never read whole) and find the
+        registered works it is, per snapshot.
 
         ``matchers``: SnapshotMatchers to use besides those of the snapshots the manifests cite (which are
         opened from the paths the manifests record, when those still exist and verify)."""
         from fairtrain.core.matcher import SnapshotMatcher
         from fairtrain.core.snapshot import SnapshotError
 
-        if not data:
-            raise WorkLookupError(f"{name}: empty file")
+        _require_content(name, data)
         pool = list(matchers)
         for path in self.snapshot_paths():
             try:
@@ -302,7 +301,7 @@ class WorkLookup:
 
 def identify_in(
     name: str,
-    data: bytes,
+    data: bytes | Path,
     snapshot_dirs: Sequence[Path],
     cited: Collection[str] | None,
     trusted: list[PublicKey] | None = None,
@@ -311,12 +310,12 @@ def identify_in(
 ) -> dict:
     """:meth:`WorkLookup.identify` over the snapshot directories whose snapshot ``cited`` names (every one
     when ``cited`` is None; those that verify); a module function on plain data, so that a worker process
-    can run it. ``require_snapshot=False``: no snapshot to recognise with answers "no work found"."""
-    from fairtrain.core.matcher import SnapshotMatcher
+    can run it. ``require_snapshot=False``: no snapshot to recognise with answers "no work found".
+    ``data`` may be a file's path: a video is then fingerprinted and hashed from the file, never read whole."""
+    from fairtrain.core.matcher import SnapshotMatcher, content_hash
     from fairtrain.core.snapshot import SnapshotError
 
-    if not data:
-        raise WorkLookupError(f"{name}: empty file")
+    _require_content(name, data)
     pool = []
     for d in snapshot_dirs:
         try:
@@ -326,11 +325,26 @@ def identify_in(
         if cited is None or m.snapshot.snapshot_id in cited:
             pool.append(m)
     if not pool and not require_snapshot:
-        return {"file": name, "content_hash": xxhash.xxh3_128_hexdigest(data), "works": {}}
+        return {"file": name, "content_hash": content_hash(data), "works": {}}
     return _identify(name, data, pool)
 
 
-def _identify(name: str, data: bytes, pool: Sequence) -> dict:
+def _require_content(name: str, data: bytes | Path) -> None:
+    """An empty (or, for a path, unreadable) item is refused naming the file."""
+    if isinstance(data, Path):
+        try:
+            size = data.stat().st_size
+        except OSError as e:
+            raise WorkLookupError(f"{name}: cannot read ({e.strerror or e})") from None
+    else:
+        size = len(data)
+    if not size:
+        raise WorkLookupError(f"{name}: empty file")
+
+
+def _identify(name: str, data: bytes | Path, pool: Sequence) -> dict:
+    from fairtrain.core.matcher import content_hash
+
     found: dict[str, list[dict]] = {}
     errors = []
     for m in pool:
@@ -345,7 +359,7 @@ def _identify(name: str, data: bytes, pool: Sequence) -> dict:
         raise WorkLookupError(f"{name}: no snapshot to recognise it with (pass --snapshot DIR)")
     if errors and len(errors) == len(pool):
         raise WorkLookupError(f"{name}: {errors[0]}")
-    return {"file": name, "content_hash": xxhash.xxh3_128_hexdigest(data), "works": found}
+    return {"file": name, "content_hash": content_hash(data), "works": found}
 
 
 def membership_proof(

@@ -41,7 +41,7 @@ import numpy as np
 
 from fairtrain.core.fingerprint import FingerprintError, Match
 from fairtrain.core.fingerprint.modalities import modality
-from fairtrain.core.media import detect_media_type
+from fairtrain.core.matcher import ItemSource, load_item
 
 __all__ = ["OutputCheck", "OutputChecker", "Reproduction", "Thresholds", "attribution_weights"]
 
@@ -133,22 +133,25 @@ class OutputChecker:
         m = SnapshotMatcher.open(Path(snapshot), trusted)
         return cls(m.index, m.terms.row, thresholds)
 
-    def check(self, items: Sequence[tuple[str, bytes]]) -> list[OutputCheck]:
-        """One result per item, in order; an unreadable item gets an error and the batch goes on."""
+    def check(self, items: Sequence[tuple[str, ItemSource]]) -> list[OutputCheck]:
+        """One result per item, in order; an unreadable item gets an error and the batch goes on. An item
+        given as a path is read only if it is not a video (a video is fingerprinted from the file)."""
         results = [OutputCheck(item=name, modality=None) for name, _ in items]
         groups: dict[str, list[int]] = {}
-        for i, (name, data) in enumerate(items):
-            if not data:
-                results[i].error = "empty file"
+        loaded: list[tuple[str, bytes | Path]] = []
+        for i, (name, src) in enumerate(items):
+            data, kind, error = load_item(name, src)
+            loaded.append((name, data))
+            if error:
+                results[i].error = error
                 continue
-            kind = detect_media_type(data[:8192], name)
             results[i].modality = kind
             if kind is None:
                 results[i].error = "unsupported file type (not text, image, audio or video)"
             else:
                 groups.setdefault(kind, []).append(i)
         for kind, idx in groups.items():
-            fps = modality(kind).fingerprint_many([items[i] for i in idx])
+            fps = modality(kind).fingerprint_many([loaded[i] for i in idx])
             ok: list[tuple[int, object]] = []
             for i, fp in zip(idx, fps, strict=True):
                 if isinstance(fp, FingerprintError):
@@ -160,7 +163,7 @@ class OutputChecker:
                 continue
             found = self._match(kind, index, [fp for _, fp in ok])
             for (i, _), matches in zip(ok, found, strict=True):
-                text = items[i][1] if kind == "text" else None
+                text = loaded[i][1] if kind == "text" else None
                 results[i].reproductions = [self._judge(kind, m, text) for m in matches]
                 results[i].reproductions.sort(key=lambda r: (not r.flagged, -r.score, r.work_id))
         return results
