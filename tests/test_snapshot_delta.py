@@ -263,27 +263,15 @@ def _cli(env, *args, **kw):
 @pytest.fixture
 def served(chain_dirs, database_url):
     """`fairtrain serve` on 127.0.0.1 with the chain's data directory (its snapshots/ holds a and d1)."""
-    import time
 
-    import httpx
-
-    from web_helpers import cli_env, free_port
+    from web_helpers import cli_env, free_port, wait_until_serving
 
     port = free_port()
     env = cli_env(chain_dirs["tmp"], database_url)
     proc = _cli(env, "serve", "--host", "127.0.0.1", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/api/snapshots/chain", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode()) from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start in 30 s")
+        wait_until_serving(proc, base + "/api/snapshots/chain", 30)
         yield base
     finally:
         proc.terminate()

@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from conftest import make_image
-from web_helpers import text_file
+from web_helpers import text_file, wait_until_serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -65,16 +64,7 @@ def server(tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode()) from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start in 20 s")
+        wait_until_serving(proc, base + "/", 20)
         yield base
     finally:
         proc.terminate()

@@ -18,6 +18,7 @@ import pytest
 
 from test_web_browser import ARGS, CHROMIUM, ROOT, SHOTS, _free_port  # noqa: F401
 from test_web_words_browser import AXE, SERIOUS
+from web_helpers import wait_until_serving
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed"),
@@ -43,16 +44,7 @@ def office(tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode()) from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start in 30 s")
+        wait_until_serving(proc, base + "/", 30)
         yield base, data, env
     finally:
         proc.terminate()

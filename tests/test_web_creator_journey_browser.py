@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -27,6 +26,7 @@ from test_fingerprint_audio import synth_piece, write_wav
 from test_web_browser import CHROMIUM, ROOT, _free_port, _shot, browser  # noqa: F401 - fixture: Chromium
 from test_web_disputes_notices import Inbox
 from test_web_words_browser import ALLOWED, AXE, SERIOUS, VISIBLE_TEXT
+from web_helpers import wait_until_serving
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"),
@@ -50,16 +50,12 @@ def serve(data: Path, *extra: str):
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(base + "/", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()) from None
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("server did not start in 20 s")
+    try:
+        wait_until_serving(proc, base + "/", 20)
+    except RuntimeError:
+        proc.terminate()
+        raise
+    return proc, base
 
 
 def cli(data: Path, *args: str) -> dict:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import httpx
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
@@ -79,6 +82,19 @@ def cli_env(data_dir, database_url: str) -> dict:
     }
 
 
+def wait_until_serving(proc, url: str, seconds: float = 30) -> None:
+    """Poll ``url`` until it answers 200; the server's stderr if its process ended first."""
+    for _ in range(int(seconds * 10)):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode()) from None
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not start in {seconds:g} s")
+
+
 def run_cli(data_dir, database_url: str, *args: str):
     """``fairtrain ARGS…`` in its own process on the same registry, as an operator would run it."""
     import subprocess
@@ -104,9 +120,6 @@ class served:
     def __enter__(self):
         import subprocess
         import sys
-        import time
-
-        import httpx
 
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
@@ -116,16 +129,12 @@ class served:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        for _ in range(300):
-            try:
-                if httpx.get(self.base + "/", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(self.proc.stderr.read().decode()) from None
-                time.sleep(0.1)
-        self.__exit__()
-        raise RuntimeError("server did not start in 30 s")
+        try:
+            wait_until_serving(self.proc, self.base + "/")
+        except RuntimeError:
+            self.__exit__()
+            raise
+        return self
 
     def __exit__(self, *exc):
         self.proc.terminate()
