@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from browser_helpers import browser, server  # noqa: F401 - fixtures: Chromium, a served registry
 from fairtrain.core.store.db import migrate, open_engine
 from fairtrain.services.registry import Registry
+from mail_helpers import smtp  # noqa: F401 - fixture: a real SMTP server
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.exists():  # a checkout beside shared/, as in CI
@@ -54,15 +57,25 @@ def _pg_template():
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite registry, copied per test: a file copy instead of every migration again (as
+    PostgreSQL clones its template)."""
+    path = tmp_path_factory.mktemp("template") / "registry.sqlite3"
+    e = open_engine(f"sqlite:///{path}")
+    migrate(e)
+    e.dispose()
+    assert not path.with_name(path.name + "-wal").exists()  # all of it is in the one file
+    return path
+
+
 @pytest.fixture
 def database_url(tmp_path, request) -> str:
     """A fresh, migrated registry database URL for one test."""
     if not PG_URL:
-        url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
-        e = open_engine(url)
-        migrate(e)
-        e.dispose()
-        yield url
+        path = tmp_path / "registry.sqlite3"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     admin, template = request.getfixturevalue("_pg_template")
     name = f"fairtrain_t_{uuid.uuid4().hex[:10]}"

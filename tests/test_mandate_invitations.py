@@ -6,14 +6,10 @@ SQLite, and PostgreSQL when configured."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import time
 from urllib.parse import unquote
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -23,39 +19,13 @@ from fairtrain.services.notify import Mailer, Notifications
 from fairtrain.services.registry import holder_ref
 from fairtrain.services.registry import work_editing as we
 from fairtrain.web.security import local_path
-from web_helpers import PASSWORD, Session, free_port, make_app, text_file
+from web_helpers import PASSWORD, Session, make_app, text_file
 
 KO = {"Accept-Language": "ko"}
 CSV = (
     "work_ref,title,holders,tdm,train-genai,search,price,currency\n"
     "K-1,아리랑 변주곡,김작곡:composer:1/2;이작사:lyricist:1/2,,licence,allow,,\n"
 ).encode()
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(
-            (envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default))
-        )
-        return "250 OK"
-
-    def wait(self, n: int, timeout: float = 20.0):
-        end = time.monotonic() + timeout
-        while len(self.messages) < n and time.monotonic() < end:
-            time.sleep(0.05)
-        return self.messages
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield inbox, controller.port
-    controller.stop()
 
 
 def _imported(app, org: Session) -> dict[str, dict]:
@@ -73,10 +43,10 @@ def _link_path(text: str) -> str:
 def test_an_imported_member_gets_one_korean_e_mail_whose_link_confirms_and_a_resend_replaces_it(
     tmp_path, database_url, smtp
 ):
-    inbox, port = smtp
+    inbox = smtp
     app = make_app(tmp_path, database_url)
     reg = app.state.web.registry
-    app.state.web.mailer = Mailer(reg.engine, "127.0.0.1", port, "registry@fairtrain.test")
+    app.state.web.mailer = Mailer(reg.engine, "127.0.0.1", inbox.port, "registry@fairtrain.test")
     anon = TestClient(app)
     org = Session(app, "komca@example.org", "org-admin", "KOMCA")
     other = Session(app, "other@example.org", "org-admin", "Other CMO")
@@ -135,10 +105,10 @@ def test_an_imported_member_gets_one_korean_e_mail_whose_link_confirms_and_a_res
 
 
 def test_a_member_with_an_account_hears_in_the_app_and_by_e_mail(tmp_path, database_url, smtp):
-    inbox, port = smtp
+    inbox = smtp
     app = make_app(tmp_path, database_url)
     reg = app.state.web.registry
-    app.state.web.mailer = Mailer(reg.engine, "127.0.0.1", port, "registry@fairtrain.test")
+    app.state.web.mailer = Mailer(reg.engine, "127.0.0.1", inbox.port, "registry@fairtrain.test")
     org = Session(app, "komca@example.org", "org-admin", "KOMCA")
     poet = Session(app, "poet@example.kr", "creator", "이시인")
     mid = reg.add_mandate(poet.holder_id, org.org_id, [Category.TRAIN_GENAI], pending=True)
@@ -248,7 +218,7 @@ def test_sign_up_and_sign_in_return_to_the_invitation_and_never_elsewhere(tmp_pa
 def test_mandates_add_pending_and_invite_mail_the_holder_when_smtp_is_given(cli, smtp):
     import json
 
-    inbox, port = smtp
+    inbox = smtp
     cli("orgs", "add", "KOMCA")
     cli("holders", "add", "김작곡", "--email", "kim@example.kr")
     cli("holders", "add", "이작사")
@@ -263,7 +233,7 @@ def test_mandates_add_pending_and_invite_mail_the_holder_when_smtp_is_given(cli,
             "KOMCA",
             "--pending",
             "--smtp",
-            f"127.0.0.1:{port}",
+            inbox.addr,
             *site,
             "--json",
         ).stdout
@@ -277,10 +247,10 @@ def test_mandates_add_pending_and_invite_mail_the_holder_when_smtp_is_given(cli,
     # without a server nothing is sent (as before); a holder without an address is said so
     b = json.loads(cli("mandates", "add", "--holder", "이작사", "--org", "KOMCA", "--pending", "--json").stdout)
     assert "invitation" not in b
-    out = cli("mandates", "invite", b["id"], "--smtp", f"127.0.0.1:{port}").stdout
+    out = cli("mandates", "invite", b["id"], "--smtp", inbox.addr).stdout
     assert "NOT sent: the holder has no e-mail address" in out and len(inbox.messages) == 1
     # a re-send replaces the token: the first link stops working, the new one confirms
-    again = json.loads(cli("mandates", "invite", a["id"], "--smtp", f"127.0.0.1:{port}", *site, "--json").stdout)
+    again = json.loads(cli("mandates", "invite", a["id"], "--smtp", inbox.addr, *site, "--json").stdout)
     assert len(inbox.wait(2)) == 2 and again["token"] in inbox.messages[1][1].get_content()
     old = first.split("token=")[1]
     refused = cli("mandates", "confirm", a["id"], "--token", old, code=1)

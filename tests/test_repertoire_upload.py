@@ -16,7 +16,6 @@ from fairtrain.core.store.models import FingerprintRow, Work
 from fairtrain.services.registry import RegistryError
 from fairtrain.services.registry import repertoire as rep
 from test_csv_import import count
-from test_web_browser import browser, server  # noqa: F401 (fixtures of the browser test)
 
 KO_HEADER = "작품코드,제목,파일,권리자,ISWC,ISRC,ISBN,TDM,AI학습,생성형AI학습,AI입력,검색,가격,통화\n"
 EN_HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
@@ -340,20 +339,17 @@ def test_a_server_restart_resumes_an_interrupted_job(database_url, tmp_path):
 
 
 def test_browser_cmo_uploads_a_zip_in_korean(tmp_path, request):
-    from pathlib import Path
+    from browser_helpers import CHROMIUM, shot, sign_up
 
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
+    if not CHROMIUM.exists():
         pytest.skip("Debian chromium not installed (apt-get install chromium)")
     base = request.getfixturevalue("server")
     chrome = request.getfixturevalue("browser")
-    shots = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
 
-    def shot(page, name):
+    def shots(page, name):
         for width in (1280, 390):
             page.set_viewport_size({"width": width, "height": 900})
-            page.screenshot(path=str(shots / f"ko-import-{name}-{width}.png"), full_page=True)
+            shot(page, f"ko-import-{name}-{width}")
         page.set_viewport_size({"width": 1280, "height": 900})
 
     files = {f"files/w{i}.txt": text_file(i + 500) for i in range(1, 5)}
@@ -367,12 +363,7 @@ def test_browser_cmo_uploads_a_zip_in_korean(tmp_path, request):
 
     ctx = chrome.new_context(locale="ko-KR")
     page = ctx.new_page()
-    page.goto(base + "/signup?role=org-admin")
-    page.fill("#name", "한국음악저작권협회 시험")
-    page.fill("#email", "cmo-upload@example.org")
-    page.fill("#password", "a long enough password")
-    page.fill("#country", "KR")
-    page.click("#signup-submit")
+    sign_up(page, base, "org-admin", "한국음악저작권협회 시험", "cmo-upload@example.org", country="KR")
     page.wait_for_url(base + "/org")
     assert "작품코드" in page.locator("#column-guide").text_content()  # the Korean header of work_ref
     page.set_input_files("#upload-file", str(upload))

@@ -9,29 +9,21 @@ from urllib.parse import quote
 
 import pytest
 
-from test_web_browser import CHROMIUM, _shot, browser, server  # noqa: F401  (fixtures)
-from test_web_words_browser import AXE, SERIOUS
+from browser_helpers import axe_findings, needs_axe, needs_chromium, shot, sign_up
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and AXE.exists()), reason="Debian chromium and axe-core are needed"
-)
+pytestmark = [needs_chromium, needs_axe]
 
 NEXT = {"ko": "다음 쪽", "en": "Next page"}
 WORD = {"ko": "봄비", "en": "단비"}  # the server is shared by both runs: a word of its own for each
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])
-def test_the_public_finds_works_by_word_holder_and_iswc_and_pages_on(server, browser, tmp_path, lang):  # noqa: F811
+def test_the_public_finds_works_by_word_holder_and_iswc_and_pages_on(server, browser, tmp_path, lang):
     ctx = browser.new_context(
         locale={"ko": "ko-KR", "en": "en-GB"}[lang], viewport={"width": 1280, "height": 900}, bypass_csp=True
     )
     page = ctx.new_page()
-    page.goto(server + "/signup?role=org-admin")
-    page.fill("#name", f"검색 CMO {lang}")
-    page.fill("#email", f"search-cmo-{lang}@example.org")
-    page.fill("#password", "a long enough password")
-    page.fill("#country", "KR")
-    page.click("#signup-submit")
+    sign_up(page, server, "org-admin", f"검색 CMO {lang}", f"search-cmo-{lang}@example.org", country="KR")
     page.wait_for_url(server + "/org")
     rows = [f"S{lang}-{i},{WORD[lang]} {lang} {i:02d},정가수{lang}:author:1,deny,allow,\n" for i in range(23)]
     rows.append(f"S{lang}-X,겨울 노래 {lang},윤작곡{lang}:composer:1,deny,allow,T-034.524.680-1\n")
@@ -53,12 +45,11 @@ def test_the_public_finds_works_by_word_holder_and_iswc_and_pages_on(server, bro
     page.wait_for_selector("#results")
     assert page.locator("#results tbody tr").count() == 20
     assert f"정가수{lang}" in page.inner_text("#results")  # the holders are shown
-    page.add_script_tag(path=str(AXE))
-    assert page.evaluate(SERIOUS) == []
-    _shot(page, f"{lang}-search-01-word-1280")
+    assert axe_findings(page) == []
+    shot(page, f"{lang}-search-01-word-1280")
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page scrolls sideways"
-    _shot(page, f"{lang}-search-01-word-390")
+    shot(page, f"{lang}-search-01-word-390")
     page.set_viewport_size({"width": 1280, "height": 900})
     assert page.inner_text("#next-page") == NEXT[lang]
     page.click("#next-page")
@@ -72,5 +63,5 @@ def test_the_public_finds_works_by_word_holder_and_iswc_and_pages_on(server, bro
         page.click("#search-submit")
         page.wait_for_selector("#results")
         assert f"겨울 노래 {lang}" in page.inner_text("#results"), query
-    _shot(page, f"{lang}-search-02-iswc")
+    shot(page, f"{lang}-search-02-iswc")
     ctx.close()

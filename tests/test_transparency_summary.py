@@ -190,7 +190,7 @@ def test_only_urls_and_hugging_face_ids_are_public_datasets(tmp_path):
 
 def test_summary_tables_lay_out_without_broken_words_in_a_narrow_window(cleared):
     """Korean words are never split across lines and long ids wrap inside their column: nothing overflows."""
-    from test_web_browser import ARGS, CHROMIUM
+    from browser_helpers import ARGS, CHROMIUM
 
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium not installed (apt-get install chromium)")

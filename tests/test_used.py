@@ -211,22 +211,18 @@ def test_record_clearance_to_a_running_server(world, database_url):  # noqa: F81
             assert bad.returncode == 1 and "refused the clearance (401)" in bad.stderr
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 def test_used_page_in_korean_shows_the_three_answers(published, database_url):  # noqa: F811
     """Chromium (Debian's) in Korean on a real `fairtrain serve`: the three answers, the recognised work,
     the unregistered file's offer to register it; screenshots at 1280 and 390 px."""
-    import os
     from pathlib import Path
 
     import pytest
 
-    if not os.path.exists(CHROMIUM):
+    from browser_helpers import ARGS, CHROMIUM, SHOTS
+
+    if not CHROMIUM.exists():
         pytest.skip("Debian chromium not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
-
-    from test_web_browser import ARGS, SHOTS
 
     run, tmp, a, b = published
     unregistered = tmp / "mine.txt"
@@ -256,7 +252,7 @@ def test_used_page_in_korean_shows_the_three_answers(published, database_url):  
             )
             assert r.status_code == 201, r.text
 
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         ctx = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 900})
         page = ctx.new_page()
 

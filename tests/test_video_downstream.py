@@ -21,7 +21,6 @@ from test_clearance import world  # noqa: F401 (fixture)
 from test_fingerprint_audio import synth_piece
 from test_fingerprint_video import FPS, encode, frames_of, write_wav
 from test_signals_embed import es256  # noqa: F401 (fixture)
-from test_web_browser import browser, server  # noqa: F401 (fixtures of the browser test)
 
 
 @pytest.fixture(scope="module")
@@ -390,8 +389,7 @@ def test_browser_resumes_a_video_upload_after_a_dropped_connection_and_a_reload(
     """In Korean, in Chromium: the upload starts, the connection drops after two chunks (the page says so),
     the page is reloaded, the same file chosen again continues from the server's offset, and the work is
     registered; axe finds nothing serious on the page."""
-    from test_web_browser import CHROMIUM, SHOTS
-    from test_web_words_browser import AXE, SERIOUS
+    from browser_helpers import AXE, CHROMIUM, axe_findings, shot, sign_up
 
     if not CHROMIUM.exists() or not AXE.exists():
         pytest.skip("Debian chromium or axe-core not installed")
@@ -399,11 +397,7 @@ def test_browser_resumes_a_video_upload_after_a_dropped_connection_and_a_reload(
     chrome = request.getfixturevalue("browser")
     ctx = chrome.new_context(locale="ko-KR", extra_http_headers={"Accept-Language": "ko"}, bypass_csp=True)
     page = ctx.new_page()
-    page.goto(base + "/signup?role=creator")
-    page.fill("#name", "김피디")
-    page.fill("#email", "pd-video@example.org")
-    page.fill("#password", "a long enough password")
-    page.click("#signup-submit")
+    sign_up(page, base, "creator", "김피디", "pd-video@example.org")
     page.wait_for_url(base + "/creator")
     assert page.inner_text("#video-upload-link") == "영상 등록(큰 파일, 이어 올리기 가능)"
     page.click("#video-upload-link")
@@ -430,8 +424,7 @@ def test_browser_resumes_a_video_upload_after_a_dropped_connection_and_a_reload(
         page.inner_text("#video-status")
         == "✗ 연결이 끊겼습니다. 같은 파일을 다시 선택하면 멈춘 곳부터 이어서 올립니다."
     )
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "ko-video-upload-1-dropped.png"), full_page=True)
+    shot(page, "ko-video-upload-1-dropped")
     page.unroute(chunks)
 
     page.reload()
@@ -441,9 +434,8 @@ def test_browser_resumes_a_video_upload_after_a_dropped_connection_and_a_reload(
     assert page.evaluate("document.body.dataset.resumedAt") == str(2 * 65536)  # only the rest was sent
     status = page.inner_text("#video-status")
     assert status.startswith("✓ 작품 #") and status.endswith("(으)로 등록되었습니다: 옥상 위의 춤"), status
-    page.screenshot(path=str(SHOTS / "ko-video-upload-2-registered.png"), full_page=True)
-    page.add_script_tag(path=str(AXE))
-    assert page.evaluate(SERIOUS) == []
+    shot(page, "ko-video-upload-2-registered")
+    assert axe_findings(page) == []
     work = page.get_attribute("#video-status", "data-work")
     page.goto(f"{base}/works/{work}")
     assert "옥상 위의 춤" in page.inner_text("main")

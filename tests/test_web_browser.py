@@ -5,86 +5,17 @@ artifacts/screenshots/."""
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
+from browser_helpers import needs_chromium, shot, sign_up
 from conftest import make_image
-from web_helpers import text_file, wait_until_serving
+from web_helpers import text_file
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-ROOT = Path(__file__).resolve().parents[1]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("web-data")
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAIRTRAIN_DATA_DIR": str(data)}
-    env.pop("FAIRTRAIN_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from fairtrain.cli.app import main; main()",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(proc, base + "/", 20)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    assert (SHOTS / f"{name}.png").stat().st_size > 1000
+pytestmark = needs_chromium
 
 
 TEXTS = {
@@ -120,12 +51,9 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page = ctx.new_page()
     page.goto(server + "/")
     assert page.locator("html").get_attribute("lang") == lang and t["nav"] in page.inner_text("header")
-    _shot(page, f"{lang}-01-home")
-    page.goto(server + "/signup?role=creator")
-    page.fill("#name", f"Creator {lang}")
-    page.fill("#email", f"creator-{lang}@example.org")
-    page.fill("#password", "a long enough password")
-    _shot(page, f"{lang}-02-signup")
+    shot(page, f"{lang}-01-home")
+    sign_up(page, server, "creator", f"Creator {lang}", f"creator-{lang}@example.org", submit=False)
+    shot(page, f"{lang}-02-signup")
     page.click("#signup-submit")
     page.wait_for_url(server + "/creator")
     img = tmp_path / "photo.jpg"
@@ -145,7 +73,7 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     rows = page.inner_text("#works tbody")
     assert "photo" in rows and t["image"] in rows and title in rows and t["text"] in rows
     assert lang == "en" or ("image" not in rows and "active" not in rows)  # words, not codes
-    _shot(page, f"{lang}-03-creator-works")
+    shot(page, f"{lang}-03-creator-works")
     # upload results stay on screen, across the reload that lists the new works, until dismissed
     page.wait_for_timeout(1000)
     results = page.locator("#upload-results li")
@@ -160,12 +88,12 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.click("#policy-submit")
     page.wait_for_selector("#policy-saved")
     assert t["saved"] in page.inner_text("#policy-saved")
-    _shot(page, f"{lang}-04-creator-policy")
+    shot(page, f"{lang}-04-creator-policy")
     page.fill("#kit-site", f"https://creator-{lang}.example")
     page.click("#kit-submit")
     page.click("#kit-admin > summary")  # the server files are for website administrators, folded away
     page.wait_for_selector("#kit-download")
-    _shot(page, f"{lang}-05-kit")
+    shot(page, f"{lang}-05-kit")
     with page.expect_download() as dl:
         page.click("#kit-download")
     kit = zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes()))
@@ -175,18 +103,13 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.goto(server + "/money")
     assert page.locator("html").get_attribute("lang") == lang and page.locator("h1").count() == 1
     assert t["money"] in page.inner_text("h1")
-    _shot(page, f"{lang}-05b-creator-money")
+    shot(page, f"{lang}-05b-creator-money")
     ctx.close()
 
     # -- a CMO imports a CSV with one bad row and sees the report --
     ctx = browser.new_context(locale=locale)
     page = ctx.new_page()
-    page.goto(server + "/signup?role=org-admin")
-    page.fill("#name", f"CMO {lang}")
-    page.fill("#email", f"cmo-{lang}@example.org")
-    page.fill("#password", "a long enough password")
-    page.fill("#country", "KR")
-    page.click("#signup-submit")
+    sign_up(page, server, "org-admin", f"CMO {lang}", f"cmo-{lang}@example.org", country="KR")
     page.wait_for_url(server + "/org")
     csv = tmp_path / "repertoire.csv"
     csv.write_text(
@@ -202,7 +125,7 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     report = page.inner_text("#upload-report")
     assert t["nothing"] in report and "holders" in report and "tdm" in report
     assert [r.split("\t")[0] for r in page.inner_text("#upload-errors tbody").splitlines()] == ["3", "4"]
-    _shot(page, f"{lang}-06-cmo-import-report")
+    shot(page, f"{lang}-06-cmo-import-report")
     ctx.close()
 
     # -- the public looks up the creator's work by title, reads its terms and the log --
@@ -214,13 +137,13 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     page.wait_for_selector("#results")
     assert title in page.inner_text("#results") and t["deny"] in page.inner_text("#results")
     assert f"아리랑 {lang}" not in page.content()  # the invalid import stored nothing
-    _shot(page, f"{lang}-07-public-search")
+    shot(page, f"{lang}-07-public-search")
     page.click(f"#results a:has-text('{title}')")
     page.wait_for_selector("#terms")
-    _shot(page, f"{lang}-08-public-work")
+    shot(page, f"{lang}-08-public-work")
     page.goto(server + "/log")
     assert int(page.inner_text("#log-head dd")) >= 2  # the creator's declarations are logged
-    _shot(page, f"{lang}-09-public-log")
+    shot(page, f"{lang}-09-public-log")
     # "was my work used?": the photo is recognised in memory and answered against published clearances
     page.goto(server + "/used")
     page.set_input_files("#lookup-file", str(img))
@@ -229,27 +152,23 @@ def test_creator_cmo_and_public_flows(server, browser, tmp_path, lang):
     assert page.locator("#no-clearances").count() == 1  # none has been published on this server yet
     assert page.get_attribute("#lookup-result", "data-verdict") == "no"  # recognised: no clearance to be in
     assert page.locator("#recognised .lookup-card").count() == 1
-    _shot(page, f"{lang}-10-public-was-my-work-used")
+    shot(page, f"{lang}-10-public-was-my-work-used")
     page.goto(server + "/summaries")
     assert page.locator("html").get_attribute("lang") == lang
-    _shot(page, f"{lang}-11-public-summaries")
+    shot(page, f"{lang}-11-public-summaries")
     ctx.close()
 
 
 def test_language_switch_and_developer_keys(server, browser):
     ctx = browser.new_context(locale="en-US")
     page = ctx.new_page()
-    page.goto(server + "/signup?role=developer")
-    page.fill("#name", "Acme AI")
-    page.fill("#email", "dev@example.org")
-    page.fill("#password", "a long enough password")
-    page.click("#signup-submit")
+    sign_up(page, server, "developer", "Acme AI", "dev@example.org")
     page.wait_for_url(server + "/developer")
     page.fill("#key-name", "training cluster")
     page.click("#key-create")
     key = page.inner_text("#new-key").strip()
     assert key.startswith("ft_")
-    _shot(page, "en-10-developer-keys")
+    shot(page, "en-10-developer-keys")
     assert (
         httpx.get(server + "/api/me", headers={"Authorization": f"Bearer {key}"}).json()["user"]["role"] == "developer"
     )
@@ -258,7 +177,7 @@ def test_language_switch_and_developer_keys(server, browser):
     page.click("#lang-ko")
     page.wait_for_load_state()
     assert "API 키" in page.inner_text("h1")
-    _shot(page, "ko-10-developer-keys")
+    shot(page, "ko-10-developer-keys")
     ctx.close()
 
 

@@ -7,25 +7,25 @@ opened by the admin; first, a tariff published from the form. axe-core checks th
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import zipfile
 
 import httpx
 import pytest
 
-from test_web_browser import ARGS, CHROMIUM, ROOT, SHOTS, _free_port  # noqa: F401
-from test_web_words_browser import AXE, SERIOUS
-from web_helpers import wait_until_serving
+from browser_helpers import (
+    axe_findings,
+    cli,
+    korean_context,
+    needs_axe,
+    needs_chromium,
+    serving,
+    shot,
+    sideways,
+    sign_up,
+)
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed"),
-    pytest.mark.skipif(
-        not AXE.exists(), reason="axe-core not installed: make .cache/axe/node_modules/axe-core/axe.min.js"
-    ),
-]
+pytestmark = [needs_chromium, needs_axe]
 HEADER = "작품코드,제목,파일,권리자,ISWC,ISRC,ISBN,TDM,AI학습,생성형AI학습,AI입력,검색,가격,통화\n"
 
 
@@ -33,32 +33,8 @@ HEADER = "작품코드,제목,파일,권리자,ISWC,ISRC,ISBN,TDM,AI학습,생�
 def office(tmp_path_factory):
     """`fairtrain serve` on a data directory of its own: (base URL, data directory)."""
     data = tmp_path_factory.mktemp("office-data")
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAIRTRAIN_DATA_DIR": str(data)}
-    env.pop("FAIRTRAIN_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from fairtrain.cli.app import main; main()", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(proc, base + "/", 30)
-        yield base, data, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
+    with serving(data) as base:
+        yield base, data
 
 
 def _text(i: int) -> bytes:
@@ -76,17 +52,13 @@ def _zip(path, rows: str, files: dict[str, bytes]) -> str:
 
 def _shots(page, name: str, problems: list[str]) -> None:
     """Screenshots at 1280 and 390 px, and axe-core's serious or critical findings."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
     for width, height in ((1280, 900), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=str(SHOTS / f"ko-cmo-{name}-{width}.png"), full_page=True)
-        if width == 390:
-            over = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            if over > 0:
-                problems.append(f"{name}: scrolls sideways by {over} px at 390")
+        shot(page, f"ko-cmo-{name}-{width}")
+        if width == 390 and (over := sideways(page)) > 0:
+            problems.append(f"{name}: scrolls sideways by {over} px at 390")
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.add_script_tag(path=str(AXE))
-    problems += [f"{name}: axe {v}" for v in page.evaluate(SERIOUS)]
+    problems += [f"{name}: axe {v}" for v in axe_findings(page)]
 
 
 def _until(page, url: str, selector: str, timeout: float = 120) -> None:
@@ -100,22 +72,12 @@ def _until(page, url: str, selector: str, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def test_a_cmo_office_in_korean(office, chromium, tmp_path):
-    base, data, env = office
+def test_a_cmo_office_in_korean(office, browser, tmp_path):
+    base, data = office
     problems: list[str] = []
-    ctx = chromium.new_context(
-        locale="ko-KR",
-        viewport={"width": 1280, "height": 900},
-        extra_http_headers={"Accept-Language": "ko"},
-        bypass_csp=True,
-    )
+    ctx = korean_context(browser)
     page = ctx.new_page()
-    page.goto(base + "/signup?role=org-admin")
-    page.fill("#name", "한국음악저작권협회 (시험)")
-    page.fill("#email", "office@example.org")
-    page.fill("#password", "a long enough password")
-    page.fill("#country", "KR")
-    page.click("#signup-submit")
+    sign_up(page, base, "org-admin", "한국음악저작권협회 (시험)", "office@example.org", country="KR")
     page.wait_for_url(base + "/org")
 
     # the tariffs: a refused form says which field in Korean and keeps what was typed; then published
@@ -180,12 +142,7 @@ def test_a_cmo_office_in_korean(office, chromium, tmp_path):
     page.click("#members tr:has-text('김작곡') button.invite")
     link = page.inner_text("#invitation-link")
     _shots(page, "06-mandates", problems)
-    member_ctx = chromium.new_context(
-        locale="ko-KR",
-        viewport={"width": 1280, "height": 900},
-        extra_http_headers={"Accept-Language": "ko"},
-        bypass_csp=True,
-    )
+    member_ctx = korean_context(browser)
     member = member_ctx.new_page()
     member.goto(link)
     assert "김작곡" in member.inner_text("#mandate") and "생성형 AI 학습" in member.inner_text("#mandate-uses")
@@ -223,11 +180,9 @@ def test_a_cmo_office_in_korean(office, chromium, tmp_path):
     page.wait_for_load_state()
     assert "허락" in page.inner_text(f"#licence-{lic['licence']} .status")
     (invoice,) = dev.get("/api/invoices").json()
-    subprocess.run(
-        [sys.executable, "-c", "from fairtrain.cli.app import main; main()", "payments", "record", str(invoice["id"]),
-         "--amount", "4500", "--currency", "KRW", "--reference", "BANK-1"],
-        env=env, check=True, capture_output=True,
-    )  # fmt: skip
+    cli(
+        data, "payments", "record", str(invoice["id"]), "--amount", "4500", "--currency", "KRW", "--reference", "BANK-1"
+    )
     year = time.strftime("%Y")
     page.fill("#run-start", f"{year}-01-01")
     page.fill("#run-end", f"{year}-12-31")
@@ -247,6 +202,6 @@ def test_a_cmo_office_in_korean(office, chromium, tmp_path):
         page.click("#statements a.statement-view")
     page.wait_for_load_state()
     assert "분배 명세서" in page.content() and "김작곡" in page.content()
-    page.screenshot(path=str(SHOTS / "ko-cmo-10-statement-1280.png"), full_page=True)
+    shot(page, "ko-cmo-10-statement-1280")
     ctx.close()
     assert not problems, "\n".join(problems)

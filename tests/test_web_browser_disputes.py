@@ -8,55 +8,33 @@ from __future__ import annotations
 
 import pytest
 
-from test_web_browser import CHROMIUM, browser  # noqa: F401 (pytest fixtures)
-from test_web_creator_journey_browser import checked, cli, serve
+from browser_helpers import checked, cli_json, needs_axe, needs_chromium, person, serving
 from web_helpers import text_file
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
+pytestmark = [needs_chromium, needs_axe]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     data = tmp_path_factory.mktemp("dispute-data")
-    proc, base = serve(data)
-    try:
+    with serving(data) as base:
         yield base, data
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _creator(browser, server, name: str, email: str):  # noqa: F811
-    ctx = browser.new_context(
-        locale="ko-KR",
-        viewport={"width": 1280, "height": 900},
-        extra_http_headers={"Accept-Language": "ko"},
-        bypass_csp=True,  # axe is injected as a script tag
-    )
-    page = ctx.new_page()
-    page.goto(server + "/signup?role=creator")
-    page.fill("#name", name)
-    page.fill("#email", email)
-    page.fill("#password", "a long enough password")
-    page.click("#signup-submit")
-    page.wait_for_url(server + "/creator")
-    return ctx, page
 
 
 def _both_widths(page, name: str) -> None:
     """Screenshots at 1280 and 390 px; axe-core, no sideways scroll, no English word (the journey's checks)."""
-    checked(page, name, "ko-dispute")
+    checked(page, f"ko-dispute-{name}")
 
 
-def test_a_dispute_played_from_both_sides_in_korean(site, browser, tmp_path):  # noqa: F811
+def test_a_dispute_played_from_both_sides_in_korean(site, browser, tmp_path):
     server, data = site
     poem = tmp_path / "바람의 노래.txt"
     poem.write_bytes(text_file(1414))
-    poet_ctx, poet = _creator(browser, server, "이시인", "poet-dispute@example.org")
+    poet_ctx, poet = person(browser, server, "creator", "이시인", "poet-dispute@example.org")
     poet.set_input_files("#file-input", str(poem))
     poet.wait_for_selector("#works tbody tr:nth-child(1) a")
 
-    rival_ctx, rival = _creator(browser, server, "김도용", "rival-dispute@example.org")
+    rival_ctx, rival = person(browser, server, "creator", "김도용", "rival-dispute@example.org")
     copy = tmp_path / "베낀 시.txt"
     copy.write_bytes(poem.read_bytes())
     rival.set_input_files("#file-input", str(copy))
@@ -99,7 +77,7 @@ def test_a_dispute_played_from_both_sides_in_korean(site, browser, tmp_path):  #
 
     # the registry operator decides for the earlier registration; both sides hear it and read it
     did = int(dispute_url.rstrip("/").rsplit("/", 1)[1])
-    assert cli(data, "disputes", "resolve", str(did), "--keep", "existing", "--note", "2018년 발표가 먼저")[
+    assert cli_json(data, "disputes", "resolve", str(did), "--keep", "existing", "--note", "2018년 발표가 먼저")[
         "resolution"
     ]
     for page, who in ((poet, "poet"), (rival, "rival")):

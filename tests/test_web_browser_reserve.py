@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from test_web_browser import CHROMIUM, _shot, browser, server  # noqa: F401  (fixtures)
+from browser_helpers import needs_chromium, shot, sign_up
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"
-)
+pytestmark = needs_chromium
 
 WORDS = {
     "ko": {"guide": "레이아웃·위젯 설정", "page": "권리 유보", "genai": "생성형 AI 모델 학습", "badge": "AI 학습"},
@@ -27,15 +25,11 @@ def _fits(page, width: int) -> None:
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])
-def test_a_creator_with_only_a_naver_blog_marks_her_works(server, browser, lang):  # noqa: F811
+def test_a_creator_with_only_a_naver_blog_marks_her_works(server, browser, lang):
     w = WORDS[lang]
     ctx = browser.new_context(locale={"ko": "ko-KR", "en": "en-GB"}[lang], viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
-    page.goto(server + "/signup?role=creator")
-    page.fill("#name", f"이시인 {lang}")
-    page.fill("#email", f"poet-reserve-{lang}@example.kr")
-    page.fill("#password", "a long enough password")
-    page.click("#signup-submit")
+    sign_up(page, server, "creator", f"이시인 {lang}", f"poet-reserve-{lang}@example.kr")
     page.wait_for_url(server + "/creator")
     page.check("#v_tdm_deny")
     page.check("#v_train-ai_deny")
@@ -51,10 +45,10 @@ def test_a_creator_with_only_a_naver_blog_marks_her_works(server, browser, lang)
     assert page.locator("#kit-admin").count() == 0  # nothing to upload to a Naver blog
     page.click("button.copy[data-target=kit-line]")
     assert page.inner_text("button.copy[data-target=kit-line]") == "✓"
-    _shot(page, f"{lang}-reserve-01-kit-naver-1280")
+    shot(page, f"{lang}-reserve-01-kit-naver-1280")
     page.set_viewport_size({"width": 390, "height": 844})
     _fits(page, 390)
-    _shot(page, f"{lang}-reserve-01-kit-naver-390")
+    shot(page, f"{lang}-reserve-01-kit-naver-390")
 
     page.set_viewport_size({"width": 1280, "height": 900})
     page.click("#kit-page-link")
@@ -64,10 +58,10 @@ def test_a_creator_with_only_a_naver_blog_marks_her_works(server, browser, lang)
     assert page.locator("meta[name=tdm-reservation]").get_attribute("content") == "1"
     for img in ("#r-qr", "#r-badge"):
         assert page.evaluate(f"document.querySelector('{img}').naturalWidth") > 0, img
-    _shot(page, f"{lang}-reserve-02-page-1280")
+    shot(page, f"{lang}-reserve-02-page-1280")
     page.set_viewport_size({"width": 390, "height": 844})
     _fits(page, 390)
-    _shot(page, f"{lang}-reserve-02-page-390")
+    shot(page, f"{lang}-reserve-02-page-390")
     badge = page.request.get(page.url + f"/badge.svg?lang={lang}")
     assert w["badge"] in badge.text()
     ctx.close()

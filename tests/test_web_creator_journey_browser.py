@@ -10,116 +10,38 @@ allow-list, screenshots at 1280 and 390 px to artifacts/screenshots/."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
+from browser_helpers import checked as korean_checks
+from browser_helpers import cli_json, needs_axe, needs_chromium, person, serving
 from conftest import make_image
+from mail_helpers import smtp_server
 from test_extract import HWP_DIR, POEM, make_docx, make_pdf
 from test_fingerprint_audio import synth_piece, write_wav
-from test_web_browser import CHROMIUM, ROOT, _free_port, _shot, browser  # noqa: F401 - fixture: Chromium
-from test_web_disputes_notices import Inbox
-from test_web_words_browser import ALLOWED, AXE, SERIOUS, VISIBLE_TEXT
-from web_helpers import wait_until_serving
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"),
-    pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed under .cache/axe"),
-]
+pytestmark = [needs_chromium, needs_axe]
 
 # her own file names, shown back to her on the upload results, the Latin title she gave her work and the
 # registry's contact address (registry@127.0.0.1) on her reservation statement
 FILE_WORDS = {"hwp", "docx", "mp", "jpg", "pdf", "poems", "of", "the", "wind", "registry"}
 
 
-def serve(data: Path, *extra: str):
-    """`fairtrain serve` on a free port of 127.0.0.1 over ``data``; (process, base URL) once it answers."""
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAIRTRAIN_DATA_DIR": str(data)}
-    env.pop("FAIRTRAIN_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from fairtrain.cli.app import main; main()", "serve", "--port", str(port), *extra],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(proc, base + "/", 20)
-    except RuntimeError:
-        proc.terminate()
-        raise
-    return proc, base
-
-
-def cli(data: Path, *args: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAIRTRAIN_DATA_DIR": str(data)}
-    env.pop("FAIRTRAIN_DATABASE_URL", None)
-    r = subprocess.run(
-        [sys.executable, "-c", "from fairtrain.cli.app import main; main()", *args, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A registry served with e-mail notices going to a real SMTP server on 127.0.0.1."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
     data = tmp_path_factory.mktemp("journey-data")
-    proc, base = serve(data, "--smtp", f"127.0.0.1:{controller.port}", "--mail-from", "registry@fairtrain.test")
-    try:
+    with smtp_server() as inbox, serving(data, "--smtp", inbox.addr, "--mail-from", "registry@fairtrain.test") as base:
         yield base, data, inbox
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        controller.stop()
 
 
-def _person(browser, base: str, role: str, name: str, email: str):  # noqa: F811
-    ctx = browser.new_context(
-        locale="ko-KR",
-        viewport={"width": 1280, "height": 900},
-        extra_http_headers={"Accept-Language": "ko"},
-        bypass_csp=True,  # axe is injected as a script tag
-    )
-    page = ctx.new_page()
-    page.goto(f"{base}/signup?role={role}")
-    page.fill("#name", name)
-    page.fill("#email", email)
-    page.fill("#password", "a long enough password")
-    page.click("#signup-submit")
-    page.wait_for_url(f"{base}/{role}")
-    return ctx, page
-
-
-def checked(page, name: str, prefix: str = "ko-journey") -> None:
-    """No English word on her Korean page (outside the allow-list and her file names), axe-core at 1280 and
-    390 px, nothing scrolls sideways on the phone, a full-page screenshot at each width."""
-    text = page.evaluate(VISIBLE_TEXT)
-    english = sorted({w for w in re.findall(r"[A-Za-z]{2,}", text) if w.lower() not in ALLOWED | FILE_WORDS})
-    assert english == [], (name, page.url, [text[max(0, text.find(w) - 40) : text.find(w) + 40] for w in english])
-    for width in (1280, 390):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.wait_for_timeout(100)
-        _shot(page, f"{prefix}-{name}-{width}")
-        page.add_script_tag(path=str(AXE))
-        assert page.evaluate(SERIOUS) == [], (name, width)
-        if width == 390:
-            assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, name
-    page.set_viewport_size({"width": 1280, "height": 900})
+def checked(page, name: str) -> None:
+    """The Korean page checks (browser_helpers.checked), her own file names allowed."""
+    korean_checks(page, f"ko-journey-{name}", FILE_WORDS)
 
 
 def _her_files(folder: Path) -> list[Path]:
@@ -139,9 +61,9 @@ def _her_files(folder: Path) -> list[Path]:
 
 def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tmp_path):  # noqa: F811
     base, data, inbox = site
-    friend_ctx, _ = _person(browser, base, "creator", "김사진", "friend-journey@example.org")
+    friend_ctx, _ = person(browser, base, "creator", "김사진", "friend-journey@example.org")
     friend_ctx.close()
-    ctx, poet = _person(browser, base, "creator", "이시인", "poet-journey@example.org")
+    ctx, poet = person(browser, base, "creator", "이시인", "poet-journey@example.org")
     ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     checked(poet, "01-creator")
 
@@ -209,7 +131,7 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
     checked(poet, "06-reservation")
 
     # a developer asks for a licence on his own pages, with the quote of his clearance
-    dev_ctx, dev = _person(browser, base, "developer", "모델연구소", "lab-journey@example.org")
+    dev_ctx, dev = person(browser, base, "developer", "모델연구소", "lab-journey@example.org")
     quote = tmp_path / "licence-quote.json"
     quote.write_text(
         json.dumps(
@@ -247,7 +169,9 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
     # the developer pays; the registry operator confirms the bank transfer (no payment processor)
     dev.goto(base + "/money")
     invoice = int(dev.locator("#invoices tbody tr td").first.inner_text())
-    paid = cli(data, "payments", "record", str(invoice), "--amount", "30000", "--currency", "KRW", "--reference", "B-1")
+    paid = cli_json(
+        data, "payments", "record", str(invoice), "--amount", "30000", "--currency", "KRW", "--reference", "B-1"
+    )
     assert paid["invoice"] == invoice
     dev_ctx.close()
 

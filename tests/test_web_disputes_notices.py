@@ -3,43 +3,12 @@ SMTP server on 127.0.0.1 (aiosmtpd)."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import hashlib
-import time
 
-import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from fairtrain.services.notify import Mailer
 from web_helpers import Session, free_port, make_app, text_file
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(
-            (envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default))
-        )
-        return "250 OK"
-
-    def wait(self, n: int, timeout: float = 20.0):
-        end = time.monotonic() + timeout
-        while len(self.messages) < n and time.monotonic() < end:
-            time.sleep(0.05)
-        return self.messages
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield inbox, f"127.0.0.1:{controller.port}"
-    controller.stop()
 
 
 def _two_creators(app):
@@ -161,12 +130,12 @@ def test_preferences_choose_what_she_hears(tmp_path, database_url):
 
 
 def test_korean_e_mail_arrives_for_a_dispute_over_real_smtp(tmp_path, database_url, smtp):
-    inbox, addr = smtp
+    inbox = smtp
     app = make_app(tmp_path, database_url)
     app.state.web.mailer = mailer = Mailer(
         app.state.web.registry.engine,
-        *addr.split(":")[:1],
-        int(addr.split(":")[1]),
+        "127.0.0.1",
+        inbox.port,
         "registry@fairtrain.test",
         interval=0.2,
     )
@@ -213,7 +182,7 @@ def test_korean_e_mail_arrives_for_a_licence_request(tmp_path, database_url, smt
     from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Value
     from fairtrain.services.ledger.licensing import Licensing
 
-    inbox, addr = smtp
+    inbox = smtp
     app = make_app(tmp_path, database_url)
     with TestClient(app):
         poet = Session(app, "poet@example.com", "creator", "이시인")
@@ -236,7 +205,7 @@ def test_korean_e_mail_arrives_for_a_licence_request(tmp_path, database_url, smt
         "groups": [{"party": party, "works": [{"work_id": wid}]}],
     }
     Licensing(reg).request(quote)
-    mailer = Mailer(reg.engine, "127.0.0.1", int(addr.split(":")[1]), "registry@fairtrain.test")
+    mailer = Mailer(reg.engine, "127.0.0.1", inbox.port, "registry@fairtrain.test")
     assert mailer.send_pending()["sent"] == 1
     ((rcpt, msg),) = inbox.wait(1)
     assert rcpt == ["poet@example.com"]

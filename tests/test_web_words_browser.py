@@ -6,132 +6,31 @@ in both languages at 1280 and 390 px go to artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from browser_helpers import (
+    VISIBLE_TEXT,
+    axe_findings,
+    english_words,
+    needs_axe,
+    needs_chromium,
+    shot,
+    sideways,
+    sign_in,
+    sign_up,
+)
 from conftest import make_image
-from test_web_browser import CHROMIUM, SHOTS, browser, server  # noqa: F401 - fixtures: a real server, Chromium
 
-ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-PASSWORD = "a long enough password"
-
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"),
-    pytest.mark.skipif(
-        not AXE.exists(), reason="axe-core not installed: make .cache/axe/node_modules/axe-core/axe.min.js"
-    ),
-]
-
-# Words a Korean page may show in Latin letters: brand and standard names, units, file names of the test.
-ALLOWED = {
-    "fairtrain",
-    # video container formats and the unit of their size cap, named as people know them
-    "mp",
-    "mkv",
-    "webm",
-    "mov",
-    "mpeg",
-    "ts",
-    "avi",
-    "gib",
-    "iscc",
-    "ai",
-    "rag",
-    "krw",
-    "eur",
-    "usd",
-    "json",
-    "api",
-    "url",
-    "csv",
-    "sha",
-    "pdf",
-    "qr",
-    "html",
-    "tdmrep",
-    "odrl",
-    "rsl",
-    "robots",
-    "txt",
-    "merkle",
-    "cmo",
-    "kr",
-    "id",
-    "photo",
-    "jpg",
-    "e",
-    "mail",
-    "example",
-    "org",
-    "https",
-    "www",
-    "com",
-    "poet",
-    "dev",
-    "ko",
-    "en",
-    "name",
-    "png",
-    "svg",
-    "zip",
-    "rfc",
-    "utc",
-    "apache",
-    "caddy",
-    "nginx",
-    "wordpress",
-    "tistory",
-    "naver",
-    "blog",
-    "head",
-    "well",
-    "known",
-    "license",
-    "xml",
-    "sns",
-    "youtube",
-    "http",
-    "isbn",
-    "isrc",
-    "iswc",
-    "iso",
-    "utf",
-    "cp",
-    "xlsx",
-    "tdm",
-}
-# The visible text of a page, less what is code or another language on purpose (pre/code blocks, inputs,
-# the language switch, brand names marked translate=no, and the organisation's sheet column guide, whose
-# values are what a sheet must hold, written as codes).
-VISIBLE_TEXT = """() => {
-  const body = document.body.cloneNode(true);
-  body.querySelectorAll('pre, code, kbd, script, style, [lang]:not([lang="ko"]), [translate="no"], .brand, #column-guide')
-      .forEach(e => e.remove());
-  return body.innerText;
-}"""
-SERIOUS = """async () => {
-  const r = await axe.run(document, {resultTypes: ["violations"]});
-  return r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
-      .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(" | ")}`);
-}"""
+pytestmark = [needs_chromium, needs_axe]
 
 
 def _enter(page, base: str, role: str, name: str, email: str, first: bool) -> None:
     """Sign up the first time, sign in after (sign-ups per client are rate-limited)."""
-    if not first:
-        page.goto(f"{base}/signin")
-        page.fill("#email", email)
-        page.fill("#password", PASSWORD)
-        page.click("#signin-submit")
-        page.wait_for_load_state()
-        return
-    page.goto(f"{base}/signup?role={role}")
-    page.fill("#name", name)
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("#signup-submit")
+    if first:
+        sign_up(page, base, role, name, email)
+    else:
+        sign_in(page, base, email)
     page.wait_for_load_state()
 
 
@@ -144,13 +43,12 @@ def _sign_out(page) -> None:
 
 
 def _check(page, lang: str, name: str, developer: bool, problems: list[str]) -> None:
-    page.add_script_tag(path=str(AXE))
-    for v in page.evaluate(SERIOUS):
+    for v in axe_findings(page):
         problems.append(f"{name} [{lang}]: axe {v}")
     if lang == "ko" and not developer:
         text = page.evaluate(VISIBLE_TEXT)
         text = re.sub(r"\S+@\S+", " ", text)  # an e-mail address is an address, not a word
-        english = sorted({w for w in re.findall(r"[A-Za-z]{2,}", text) if w.lower() not in ALLOWED})
+        english = english_words(text)
         if english:
             problems.append(f"{name} [ko]: English words {english}")
 
@@ -174,12 +72,9 @@ def _walk_at(chromium, base: str, lang: str, width: int, tmp_path, problems: lis
         r = page.goto(base + path)
         assert r is not None and r.status in status_ok, (path, r and r.status)
         page.wait_for_load_state()
-        shot = SHOTS / "walk" / f"{tag}-{name}.png"
-        shot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shot), full_page=True)
+        shot(page, f"walk/{tag}-{name}")
         if width == 390:
-            over = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            if over > 0:
+            if (over := sideways(page)) > 0:
                 problems.append(f"{name} [{tag}]: scrolls sideways by {over} px")
             menu_open = page.evaluate("!!document.getElementById('menu')?.open")  # a printable document has none
             if menu_open:
@@ -240,7 +135,7 @@ def _walk_at(chromium, base: str, lang: str, width: int, tmp_path, problems: lis
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])
-def test_every_page_reads_in_words_fits_a_phone_and_passes_axe(server, browser, tmp_path, lang):  # noqa: F811
+def test_every_page_reads_in_words_fits_a_phone_and_passes_axe(server, browser, tmp_path, lang):
     problems: list[str] = []
     _walk(browser, server, lang, tmp_path, problems)
     assert not problems, "\n".join(problems)

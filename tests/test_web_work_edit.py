@@ -11,7 +11,6 @@ from conftest import make_image
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Value
 from fairtrain.web import create_app
-from test_web_disputes_notices import smtp  # noqa: F401 - fixture: a real SMTP server
 from web_helpers import FAST_HASHER, Session
 
 KO = {"Accept-Language": "ko"}
@@ -87,9 +86,9 @@ def test_only_holders_shape_a_work_and_the_forms_store_what_they_say(tmp_path, d
         assert 'id="work-withdrawn"' in page and 'id="titles-form"' not in page and 'id="certificate-pdf"' in page
 
 
-def test_a_co_holder_without_an_account_gets_a_single_use_link_by_e_mail(tmp_path, database_url, smtp):  # noqa: F811
-    inbox, addr = smtp
-    app = _app(tmp_path, database_url, addr)
+def test_a_co_holder_without_an_account_gets_a_single_use_link_by_e_mail(tmp_path, database_url, smtp):
+    inbox = smtp
+    app = _app(tmp_path, database_url, inbox.addr)
     with TestClient(app):
         poet = Session(app, "poet@example.kr", "creator", "이시인")
         wid = _upload(poet, "그림.jpg", make_image(8))

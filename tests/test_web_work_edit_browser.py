@@ -7,56 +7,20 @@ certificate (HTML and PDF). axe-core finds no serious or critical violation, not
 from __future__ import annotations
 
 import io
-import re
 
-import pytest
-
+from browser_helpers import checked, needs_axe, needs_chromium, person
 from conftest import make_image
-from test_web_browser import CHROMIUM, _shot, browser, server  # noqa: F401 - fixtures: a real server, Chromium
-from test_web_words_browser import ALLOWED, AXE, SERIOUS, VISIBLE_TEXT
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"),
-    pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed under .cache/axe"),
-]
-
-
-def _creator(browser, server, name: str, email: str):  # noqa: F811
-    ctx = browser.new_context(
-        locale="ko-KR",
-        viewport={"width": 1280, "height": 900},
-        extra_http_headers={"Accept-Language": "ko"},
-        bypass_csp=True,  # axe is injected as a script tag
-    )
-    page = ctx.new_page()
-    page.goto(server + "/signup?role=creator")
-    page.fill("#name", name)
-    page.fill("#email", email)
-    page.fill("#password", "a long enough password")
-    page.click("#signup-submit")
-    page.wait_for_url(server + "/creator")
-    return ctx, page
+pytestmark = [needs_chromium, needs_axe]
 
 
 def _checked(page, name: str) -> None:
-    """axe at 1280 and 390 px, no sideways scrolling on the phone, no English word on the Korean page (outside
-    the walk's allow-list), a screenshot at each width."""
-    english = sorted({w for w in re.findall(r"[A-Za-z]{2,}", page.evaluate(VISIBLE_TEXT)) if w.lower() not in ALLOWED})
-    assert english == [], (name, english)
-    for width in (1280, 390):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.wait_for_timeout(100)
-        _shot(page, f"ko-work-edit-{name}-{width}")
-        page.add_script_tag(path=str(AXE))
-        assert page.evaluate(SERIOUS) == [], (name, width)
-        if width == 390:
-            assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, name
-    page.set_viewport_size({"width": 1280, "height": 900})
+    checked(page, f"ko-work-edit-{name}")
 
 
-def test_a_creator_shapes_her_work_in_korean(server, browser, tmp_path):  # noqa: F811
-    friend_ctx, friend = _creator(browser, server, "김친구", "friend-shape@example.org")
-    ctx, poet = _creator(browser, server, "이화가", "painter-shape@example.org")
+def test_a_creator_shapes_her_work_in_korean(server, browser, tmp_path):
+    friend_ctx, friend = person(browser, server, "creator", "김친구", "friend-shape@example.org")
+    ctx, poet = person(browser, server, "creator", "이화가", "painter-shape@example.org")
     img = tmp_path / "photo.jpg"
     img.write_bytes(make_image(2041, size=(1600, 1200)))
     poet.set_input_files("#file-input", str(img))
