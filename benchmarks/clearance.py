@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _common import ratio_table
 from PIL import Image
 from rich.console import Console
-from rich.table import Table
 
 from fairtrain.core.fingerprint.image import ImageIndexBuilder, register_image
 from fairtrain.core.fingerprint.text import TextIndexBuilder, fingerprint_text
@@ -273,15 +273,9 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    t = Table(
-        "figure",
-        "fairtrain",
-        "baseline",
-        "ratio",
-        "target",
-        "met",
-        title=f"clearance benchmark: {n_texts:,} texts + {n_images:,} images vs {n_works:,} works "
-        f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+    t = ratio_table(
+        f"clearance benchmark: {n_texts:,} texts + {n_images:,} images vs {n_works:,} works "
+        f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
     t.add_row(
         f"text items/s per core, 1 worker (end to end, median of {args.repeat})",

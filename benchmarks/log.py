@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import ratio_table
 from rich.console import Console
-from rich.table import Table
 
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.merkle import MerkleTree, leaf_hash, verify_inclusion
@@ -66,15 +66,7 @@ def main() -> None:
         verify_all_s = time.perf_counter() - t0
         assert result["valid"], result["problems"]
 
-    t = Table(
-        "figure",
-        "fairtrain",
-        "baseline",
-        "ratio",
-        "target",
-        "met",
-        title=f"public log benchmark (SQLite, {n:,} entries)",
-    )
+    t = ratio_table(f"public log benchmark (SQLite, {n:,} entries)")
     t.add_row(
         "append, entries/s (batches of 500)",
         f"{batch_rate:,.0f}",

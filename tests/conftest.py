@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from browser_helpers import browser, server  # noqa: F401 - fixtures: Chromium, a served registry
+from cli_helpers import cli_runner
 from fairtrain.core.store.db import migrate, open_engine
 from fairtrain.services.registry import Registry
 from mail_helpers import smtp  # noqa: F401 - fixture: a real SMTP server
+from media_helpers import make_image  # noqa: F401 - where many tests import it from
+from worlds import build_world, write_dataset
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.exists():  # a checkout beside shared/, as in CI
@@ -78,12 +82,44 @@ def database_url(tmp_path, request) -> str:
         yield f"sqlite:///{path}"
         return
     admin, template = request.getfixturevalue("_pg_template")
-    name = f"fairtrain_t_{uuid.uuid4().hex[:10]}"
+    url = pg_clone(admin, template)
+    yield url
     with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+
+
+def pg_clone(admin, template: str, name: str | None = None) -> str:
+    """``CREATE DATABASE name TEMPLATE template`` (a fresh name unless given); its URL."""
+    name = name or f"fairtrain_t_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        # a template may have no other session: close what an earlier user left open
+        c.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :t AND pid <> pg_backend_pid()"
+            ),
+            {"t": template},
+        )
         c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def copy_database(source_url: str, target_url: str, request) -> None:
+    """Make the test database ``target_url`` a copy of ``source_url`` (a world built once per session):
+    SQLite's online backup, or PostgreSQL's CREATE DATABASE … TEMPLATE under the same name."""
+    if not PG_URL:
+        with (
+            sqlite3.connect(make_url(source_url).database) as src,
+            sqlite3.connect(make_url(target_url).database) as dst,
+        ):
+            src.backup(dst)
+        src.close()
+        dst.close()
+        return
+    admin, _ = request.getfixturevalue("_pg_template")
+    name = make_url(target_url).database
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    pg_clone(admin, make_url(source_url).database, name)
 
 
 @pytest.fixture
@@ -93,47 +129,37 @@ def registry(database_url) -> Registry:
     reg.engine.dispose()
 
 
-def make_image(seed: int, fmt: str = "JPEG", size: tuple[int, int] = (480, 360)) -> bytes:
-    """A photo-like test image (gradients, shapes, texture) that differs per seed."""
-    import io
-    import random
+@pytest.fixture(scope="session")
+def _world_template(tmp_path_factory, request):
+    """The clearance world (worlds.build_world) built once: (its folder, its database URL)."""
+    tmp = tmp_path_factory.mktemp("world")
+    if PG_URL:
+        admin, template = request.getfixturevalue("_pg_template")
+        url = pg_clone(admin, template)
+    else:
+        url = f"sqlite:///{tmp / 'registry.sqlite3'}"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), tmp / "registry.sqlite3")
+    build_world(cli_runner(url, tmp / "data")[0], tmp)
+    yield tmp, url
+    if PG_URL:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
 
-    from PIL import Image, ImageDraw, ImageFilter
 
-    rnd = random.Random(seed)
-    w, h = size
-    img = Image.linear_gradient("L").resize(size).convert("RGB")
-    img = Image.merge(
-        "RGB", [c.point(lambda v, k=rnd.random(): int(v * k + 255 * (1 - k) * rnd.random())) for c in img.split()]
-    )
-    d = ImageDraw.Draw(img)
-    for _ in range(14):
-        x, y = rnd.randrange(w), rnd.randrange(h)
-        r = rnd.randrange(15, max(16, w // 3))
-        colour = tuple(rnd.randrange(256) for _ in range(3))
-        if rnd.random() < 0.5:
-            d.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-        else:
-            d.rectangle((x - r, y - r // 2, x + r, y + r // 2), fill=colour)
-    img = img.filter(ImageFilter.GaussianBlur(1.2))
-    buf = io.BytesIO()
-    img.save(buf, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return buf.getvalue()
+@pytest.fixture
+def world(tmp_path, database_url, request):
+    """``(run, env, tmp, manifest)``: this test's copy of the clearance world (a registry with four works, a
+    snapshot, a licensee key under tmp/data, the registered files under tmp/works) and a dataset of local
+    files listed by ``manifest``; ``run`` is the fairtrain command on it."""
+    template, url = request.getfixturevalue("_world_template")
+    for name in ("works", "data", "snap"):
+        shutil.copytree(template / name, tmp_path / name)
+    copy_database(url, database_url, request)
+    run, env = cli_runner(database_url, tmp_path / "data")
+    return run, env, tmp_path, write_dataset(tmp_path)
 
 
 @pytest.fixture
 def cli(database_url, tmp_path):
     """``cli(*args, code=0)``: run the ``fairtrain`` command against this test's database and data dir."""
-    from typer.testing import CliRunner
-
-    from fairtrain.cli.app import app
-
-    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        r = runner.invoke(app, [str(a) for a in args], env=env)
-        assert r.exit_code == code, r.output
-        return r
-
-    return run
+    return cli_runner(database_url, tmp_path / "data")[0]

@@ -16,80 +16,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
-from typer.testing import CliRunner
 
-from conftest import TESTDATA, make_image
-from fairtrain.cli.app import app
+from cli_helpers import clear
+from conftest import TESTDATA
 from fairtrain.core.keys import verify_document
 from fairtrain.core.merkle import SortedSet, verify_set_proof
-
-LICENSED_TEXT = (
-    "The lighthouse keeper wrote every evening in a leather book: the colour of the sea, the ships that "
-    "passed, the gulls that argued on the rail, and the slow turning of the great lamp above his head. "
-    "When the storms came he wrote less and listened more, and the book filled with silence. "
-) * 2
-DENIED_TEXT = (
-    "어머니는 새벽마다 시장에 나가 생선을 팔았고, 나는 학교가 끝나면 가게 앞 의자에 앉아 숙제를 했다. "
-    "비린내와 소금기 속에서 글자를 배웠고, 손님들의 목소리로 셈을 익혔다. 그 시장은 이제 사라졌지만 "
-    "그 목소리들은 아직 내 공책 속에 남아 있다. "
-) * 2
-FREE_TEXT = (
-    "This public-domain style notice may be used for any purpose, including training machine learning "
-    "models, without asking anybody for permission; attribution is appreciated but not required at all. "
-) * 2
-
-
-@pytest.fixture
-def world(tmp_path, database_url):
-    """A registry with four works, a snapshot, a licensee key, and a dataset of local files."""
-    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        r = runner.invoke(app, [str(a) for a in args], env=env)
-        assert r.exit_code == code, r.output
-        return r
-
-    files = tmp_path / "works"
-    files.mkdir()
-    (files / "licensed.txt").write_text(LICENSED_TEXT, encoding="utf-8")
-    (files / "denied.txt").write_text(DENIED_TEXT, encoding="utf-8")
-    (files / "free.txt").write_text(FREE_TEXT, encoding="utf-8")
-    (files / "photo.jpg").write_bytes(make_image(21))
-    run("holders", "add", "Keeper", "--email", "keeper@example.org")
-    run("holders", "add", "Fishmonger")
-    run("holders", "add", "Commons")
-    run("works", "add", files / "licensed.txt", files / "photo.jpg", "--holder", "1:author")
-    run("works", "add", files / "denied.txt", "--holder", "2:author")
-    run("works", "add", files / "free.txt", "--holder", "3:author")
-    run("declare", "--holder", "1", "--category", "train-ai=licence", "--price", "30000", "--currency", "KRW")
-    run("declare", "--holder", "3", "--category", "tdm=allow")
-    run("keys", "create")
-    run("keys", "create", "--name", "acme-ai")
-    run("snapshot", "export", tmp_path / "snap")
-
-    data = tmp_path / "dataset"
-    data.mkdir()
-    rows = []
-    corpus = {
-        "licensed-copy.txt": ("Preface.\n" + LICENSED_TEXT).encode(),
-        "denied-copy.txt": DENIED_TEXT.encode(),
-        "free-copy.txt": FREE_TEXT.encode(),
-        "photo-copy.jpg": make_image(21),
-        "own-photo.jpg": make_image(99),
-        "own-text.txt": (
-            "An unregistered paragraph about compilers, register allocation and "
-            "instruction scheduling in a small teaching language. " * 3
-        ).encode(),
-    }
-    for _i, (name, body) in enumerate(sorted(corpus.items())):
-        (data / name).write_bytes(body)
-        rows.append({"url": f"https://example.org/{name}", "caption": name, "path": str(data / name)})
-    rows.append({"url": None, "caption": "a missing file", "path": str(data / "missing.jpg")})
-    manifest = tmp_path / "manifest.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), manifest)
-    return run, env, tmp_path, manifest
 
 
 def _decisions(out: Path) -> dict[str, dict]:
@@ -100,21 +31,7 @@ def _decisions(out: Path) -> dict[str, dict]:
 def test_clearance_decides_every_item_and_writes_every_output(world):
     run, env, tmp, manifest = world
     out = tmp / "out"
-    report = json.loads(
-        run(
-            "clear",
-            manifest,
-            "--snapshot",
-            tmp / "snap",
-            "--licensee",
-            "acme-ai",
-            "--purpose",
-            "train-genai",
-            "--out",
-            out,
-            "--json",
-        ).stdout
-    )
+    report = json.loads(clear(run, manifest, tmp / "snap", out, "--purpose", "train-genai", "--json").stdout)
     d = _decisions(out)
     assert d["licensed-copy.txt"]["decision"] == "licence" and not d["licensed-copy.txt"]["passes"]
     assert d["photo-copy.jpg"]["decision"] == "licence"
@@ -160,21 +77,7 @@ def test_clearance_decides_every_item_and_writes_every_output(world):
 def test_reservation_mode_lets_unknown_pass_and_says_so(world):
     run, env, tmp, manifest = world
     out = tmp / "out-res"
-    report = json.loads(
-        run(
-            "clear",
-            manifest,
-            "--snapshot",
-            tmp / "snap",
-            "--licensee",
-            "acme-ai",
-            "--out",
-            out,
-            "--mode",
-            "reservation",
-            "--json",
-        ).stdout
-    )
+    report = json.loads(clear(run, manifest, tmp / "snap", out, "--mode", "reservation", "--json").stdout)
     d = _decisions(out)
     assert d["own-photo.jpg"]["passes"] and d["own-text.txt"]["passes"] and d["missing"]["passes"]
     assert not d["denied-copy.txt"]["passes"] and not d["licensed-copy.txt"]["passes"]
@@ -184,19 +87,9 @@ def test_reservation_mode_lets_unknown_pass_and_says_so(world):
 def test_a_different_clearance_in_the_same_out_is_refused(world):
     run, env, tmp, manifest = world
     out = tmp / "out"
-    run("clear", manifest, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out)
-    r = run(
-        "clear",
-        manifest,
-        "--snapshot",
-        tmp / "snap",
-        "--licensee",
-        "acme-ai",
-        "--out",
-        out,
-        "--mode",
-        "reservation",
-        code=1,
+    clear(run, manifest, tmp / "snap", out)
+    r = clear(
+        run, manifest, tmp / "snap", out, "--mode", "reservation", code=1
     )  # in-process the error surfaces as an exception; the console script exits 2
     assert "holds a different clearance" in str(r.exception)
 
@@ -205,16 +98,8 @@ def test_the_img2dataset_manifest_clears_without_network(world):
     run, env, tmp, _ = world
     out = tmp / "out-i2d"
     report = json.loads(
-        run(
-            "clear",
-            TESTDATA / "datasets" / "img2dataset" / "img2dataset_test_1000.parquet",
-            "--snapshot",
-            tmp / "snap",
-            "--licensee",
-            "acme-ai",
-            "--out",
-            out,
-            "--json",
+        clear(
+            run, TESTDATA / "datasets" / "img2dataset" / "img2dataset_test_1000.parquet", tmp / "snap", out, "--json"
         ).stdout
     )
     assert report["items"] == 1000 and report["passed"] == 0  # permission first: nothing here is permitted
@@ -246,7 +131,7 @@ def test_killed_and_resumed_job_writes_identical_outputs(world):
     run, env, tmp, manifest = world
     sharded = _many_shards(tmp, manifest)
     ref = tmp / "ref"
-    run("clear", sharded, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", ref, "--format", "parquet")
+    clear(run, sharded, tmp / "snap", ref, "--format", "parquet")
 
     out = tmp / "killed"
     cmd = [
@@ -273,7 +158,7 @@ def test_killed_and_resumed_job_writes_identical_outputs(world):
     done_before = len(list((out / "shards").glob("*.json")))
     assert 0 < done_before < 6, "the job was killed part-way"
     assert not (out / "manifest.json").exists()
-    run("clear", sharded, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, "--format", "parquet")
+    clear(run, sharded, tmp / "snap", out, "--format", "parquet")
     assert _tree_digest(out) == _tree_digest(ref)
     assert pq.read_table(out / "decisions.parquet").num_rows == 6 * 7 * 3
 
@@ -302,20 +187,7 @@ def test_manifest_leaves_are_merged_from_every_shard_sorted_and_distinct(world):
     run, env, tmp, manifest = world
     sharded = _many_shards(tmp, manifest, n=3)  # every shard holds the same items
     out = tmp / "out"
-    run(
-        "clear",
-        sharded,
-        "--snapshot",
-        tmp / "snap",
-        "--licensee",
-        "acme-ai",
-        "--out",
-        out,
-        "--format",
-        "parquet",
-        "--mode",
-        "reservation",
-    )
+    clear(run, sharded, tmp / "snap", out, "--format", "parquet", "--mode", "reservation")
     per_shard = [pq.read_table(p).column("leaf").to_pylist() for p in sorted((out / "shards").glob("*.leaves-items.*"))]
     assert len(per_shard) == 3 and all(x == per_shard[0] for x in per_shard) and len(per_shard[0]) >= 3
     leaves = pq.read_table(out / "leaves-items.parquet").column("leaf").to_pylist()
@@ -364,19 +236,7 @@ def test_local_workers_and_the_ray_engine_write_identical_decisions(world):
     outs = {}
     for name, extra in {"one": [], "two": ["--workers", "2"], "ray": ["--engine", "ray", "--workers", "2"]}.items():
         outs[name] = tmp / f"out-{name}"
-        run(
-            "clear",
-            sharded,
-            "--snapshot",
-            tmp / "snap",
-            "--licensee",
-            "acme-ai",
-            "--out",
-            outs[name],
-            "--format",
-            "parquet",
-            *extra,
-        )
+        clear(run, sharded, tmp / "snap", outs[name], "--format", "parquet", *extra)
     digests = {k: hashlib.sha256((v / "decisions.parquet").read_bytes()).hexdigest() for k, v in outs.items()}
     assert len(set(digests.values())) == 1, digests
 
@@ -526,19 +386,7 @@ def test_report_lists_items_with_work_titles_and_names_not_refs(world):
     run("declare", "--holder", "1", "--category", "train-ai=inherit")  # the organisation's offer is the one
     run("snapshot", "export", tmp / "snap2")
     out = tmp / "out"
-    run(
-        "clear",
-        manifest,
-        "--snapshot",
-        tmp / "snap2",
-        "--licensee",
-        "acme-ai",
-        "--purpose",
-        "train-genai",
-        "--out",
-        out,
-        "--json",
-    )
+    clear(run, manifest, tmp / "snap2", out, "--purpose", "train-genai", "--json")
     quote = json.loads((out / "licence-quote.json").read_text())
     names = {g["party"]: g["name"] for g in quote["groups"]}
     assert names.get("org:1") == "Korea <Music> & Co", names  # the name, with the ref as the id beside it

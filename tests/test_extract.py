@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from cli_helpers import clear
 from conftest import make_image
 from fairtrain.cli.app import app
 from fairtrain.core import extract
@@ -575,20 +576,7 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
     (data / "anthem-copy.txt").write_text("\n".join(ANTHEM), encoding="utf-8")
     (data / "own.hwpx").write_bytes(make_hwpx(["아무도 등록하지 않은 글입니다. " * 20]))
     (data / "locked.hwp").write_bytes((HWP_DIR / "protected_document.hwp").read_bytes())
-    run(
-        "clear",
-        data,
-        "--snapshot",
-        tmp_path / "snap",
-        "--licensee",
-        "acme-ai",
-        "--purpose",
-        "train-genai",
-        "--out",
-        tmp_path / "out",
-        "--mode",
-        "reservation",
-    )
+    clear(run, data, tmp_path / "snap", tmp_path / "out", "--purpose", "train-genai", "--mode", "reservation")
     rows = {Path(r["item"]).name: r for r in pq.read_table(tmp_path / "out" / "decisions.parquet").to_pylist()}
     assert min((data / n).stat().st_size for n in ("anthem-copy.pdf", "anthem-copy.docx")) > 4000
     for name in ("anthem-copy.pdf", "anthem-copy.docx", "anthem-copy.txt"):

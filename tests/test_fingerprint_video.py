@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from cli_helpers import clear
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.fingerprint.video import (
@@ -399,9 +400,7 @@ def test_a_broadcaster_registers_and_a_video_dataset_with_an_excerpt_is_cleared(
         manifest,
     )
     out = tmp_path / "out"
-    report = json.loads(
-        run("clear", manifest, "--snapshot", tmp_path / "snap", "--licensee", "acme-ai", "--out", out, "--json").stdout
-    )
+    report = json.loads(clear(run, manifest, tmp_path / "snap", out, "--json").stdout)
     names = ["rooftop dance", "city at night", "cut off"]
     rows = {names[r["row"]]: r for r in pq.read_table(out / "decisions.parquet").to_pylist()}
     assert rows["rooftop dance"]["decision"] == "deny" and rows["rooftop dance"]["modality"] == "video"

@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from cli_helpers import clear as clear_as_acme
+from cli_helpers import cli_runner
 from fairtrain.cli.app import app
 from fairtrain.core.store.db import migrate, open_engine
 
@@ -33,13 +35,7 @@ def world(tmp_path_factory):
     """A registry whose one work allows every use, its snapshot, and a licensee key. The hostile inputs
     only meet the snapshot, so one SQLite registry serves the module on either database run."""
     tmp = tmp_path_factory.mktemp("hostile")
-    env = {"FAIRTRAIN_DATA_DIR": str(tmp / "data"), "FAIRTRAIN_DATABASE_URL": f"sqlite:///{tmp / 'reg.sqlite3'}"}
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        r = runner.invoke(app, [str(a) for a in args], env=env)
-        assert r.exit_code == code, r.output
-        return r
+    run, env = cli_runner(f"sqlite:///{tmp / 'reg.sqlite3'}", tmp / "data")
 
     (tmp / "free.txt").write_text(FREE, encoding="utf-8")
     engine = open_engine(env["FAIRTRAIN_DATABASE_URL"])  # not `fairtrain init` under CliRunner: alembic would
@@ -53,7 +49,7 @@ def world(tmp_path_factory):
     run("snapshot", "export", tmp / "snap")
 
     def clear(input_path: Path, out: Path, *extra) -> dict:
-        run("clear", input_path, "--snapshot", tmp / "snap", "--licensee", "acme-ai", "--out", out, *extra)
+        clear_as_acme(run, input_path, tmp / "snap", out, *extra)
         return json.loads((out / "report.json").read_text(encoding="utf-8"))
 
     return run, clear, env, tmp

@@ -4,7 +4,6 @@ iscc-core's own); a killed import with files stores nothing."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from sqlalchemy import func, select
 from fairtrain.core.store.models import FingerprintRow, Work
 from fairtrain.services.registry import Registry, csv_import, import_csv
 from fairtrain.services.registry.registry import register_content
+from web_helpers import cli_env
 
 HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
 KO = "동해 물과 백두산이 마르고 닳도록 하느님이 보우하사 우리나라 만세 무궁화 삼천리 화려 강산 대한 사람 길이 보전하세".split()
@@ -75,7 +75,7 @@ def test_a_killed_import_with_files_stores_nothing(database_url, tmp_path):
     reg.add_org("KOMCA", country="KR")
     reg.engine.dispose()
     sheet = corpus(tmp_path, 3000)
-    env = {**os.environ, "FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
+    env = cli_env(tmp_path / "data", database_url)
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -7,7 +7,8 @@ import json
 
 import pyarrow.parquet as pq
 
-from test_clearance import _decisions, world  # noqa: F401 (the shared fixture)
+from cli_helpers import clear
+from test_clearance import _decisions
 
 
 def test_permission_before_use(world):  # noqa: F811
@@ -30,18 +31,7 @@ def test_permission_before_use(world):  # noqa: F811
     assert granted["grant"]["signature"]["alg"] == "Ed25519"
 
     run("snapshot", "export", tmp / "snap2")
-    run(
-        "clear",
-        manifest,
-        "--snapshot",
-        tmp / "snap2",
-        "--licensee",
-        "acme-ai",
-        "--purpose",
-        "train-genai",
-        "--out",
-        tmp / "after",
-    )
+    clear(run, manifest, tmp / "snap2", tmp / "after", "--purpose", "train-genai")
     after = _decisions(tmp / "after")
     changed = {k for k in before if before[k]["decision"] != after[k]["decision"]}
     assert changed == {"licensed-copy.txt", "photo-copy.jpg"}

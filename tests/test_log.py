@@ -8,9 +8,8 @@ import shutil
 
 import pytest
 from sqlalchemy import text, update
-from typer.testing import CliRunner
 
-from fairtrain.cli.app import app
+from cli_helpers import cli_runner
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.merkle import MerkleTree, leaf_hash
 from fairtrain.core.store.models import LogEntry
@@ -179,15 +178,7 @@ def test_a_log_without_any_head_to_check_against_is_not_valid(log):
 
 def _cli(database_url, tmp_path):
     """``run(*args, code=0)``: the fairtrain command on this test's database and data directory."""
-    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        r = runner.invoke(app, [str(a) for a in args], env=env)
-        assert r.exit_code == code, r.output
-        return r
-
-    return run
+    return cli_runner(database_url, tmp_path / "data")[0]
 
 
 def test_log_verify_on_the_command_line_is_not_fooled(database_url, tmp_path):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from cli_helpers import cli_runner
 from fairtrain.cli.app import app
 from fairtrain.core.decide import (
     Declaration,
@@ -212,13 +213,7 @@ def test_revoking_now_ends_it_now(imported):
 
 
 def test_the_cli_invites_confirms_attaches_and_revokes(database_url, tmp_path):
-    runner = CliRunner()
-    env = {"FAIRTRAIN_DATABASE_URL": database_url, "FAIRTRAIN_DATA_DIR": str(tmp_path / "data")}
-
-    def run(*args, code=0):
-        r = runner.invoke(app, list(args), env=env)
-        assert r.exit_code == code, r.output
-        return r
+    run, env = cli_runner(database_url, tmp_path / "data")
 
     run("orgs", "add", "KOMCA")
     run("holders", "add", "Kim")
@@ -228,7 +223,7 @@ def test_the_cli_invites_confirms_attaches_and_revokes(database_url, tmp_path):
     assert a["status"] == "pending"
     invite = json.loads(run("mandates", "invite", str(a["id"]), "--json").stdout)
     assert invite["link"].endswith(invite["token"])
-    bad = runner.invoke(app, ["mandates", "confirm", str(a["id"]), "--token", "wrong"], env=env)
+    bad = run("mandates", "confirm", str(a["id"]), "--token", "wrong", code=1)
     assert isinstance(bad.exception, NotAllowed) and "not valid" in str(bad.exception)  # `main` exits 2 with it
     ok = json.loads(run("mandates", "confirm", str(a["id"]), "--token", invite["token"], "--json").stdout)
     assert ok["in_force"] and ok["confirmation"] == "token"

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from fairtrain.cli.app import app
 from fairtrain.core.children import die_with_parent
+from web_helpers import cli_env
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
@@ -67,10 +68,6 @@ def _gone_within(kids: set[int], seconds: float = 10) -> set[int]:
     return left
 
 
-def _env(tmp_path: Path, database_url: str) -> dict:
-    return {**os.environ, "FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-
-
 def test_a_killed_import_leaves_no_parser_process_and_no_open_transaction(database_url, tmp_path):
     from fairtrain.services.registry import Registry
 
@@ -86,7 +83,7 @@ def test_a_killed_import_leaves_no_parser_process_and_no_open_transaction(databa
                 f"B{i:07d},Big work {i} with a longer title to fill the file,,Member {i % 500}:composer:1,"
                 f",,,,{'allow' if i % 2 else ''},,,,,\n"
             )
-    env = _env(tmp_path, database_url)
+    env = cli_env(tmp_path / "data", database_url)
     proc = subprocess.Popen(
         [sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(big), "--org", "KOMCA"],
         env=env,
@@ -119,7 +116,7 @@ def test_a_killed_import_leaves_no_parser_process_and_no_open_transaction(databa
 
 
 def test_killed_clearance_leaves_no_worker_processes(database_url, tmp_path):
-    env = _env(tmp_path, database_url)
+    env = cli_env(tmp_path / "data", database_url)
     runner = CliRunner()
     (tmp_path / "a.txt").write_text("A short registered text about lighthouses and the sea. " * 8, encoding="utf-8")
     for args in (

@@ -27,7 +27,7 @@ from fairtrain.services.clearance.run import clear
 from fairtrain.services.ledger.licensing import Licensing
 from fairtrain.services.registry import RegistryError, ShareSpec
 from fairtrain.services.registry.snapshot_export import export_snapshot
-from test_clearance import _decisions, world  # noqa: F401 (the shared fixture)
+from test_clearance import _decisions
 
 # -- the reproduction, from the command line ------------------------------------------------------------
 

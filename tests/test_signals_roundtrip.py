@@ -191,28 +191,22 @@ def test_what_is_declared_is_what_the_web_reader_decides(name, registry, databas
 
     kit = tmp_path / "kit"
     with _KitServer(kit) as server:
-        r = CliRunner().invoke(
-            app,
-            [
-                "--database-url",
-                database_url,
-                "signals",
-                "render",
-                "--holder",
-                str(holder),
-                "--site",
-                server.url,
-                "--out",
-                str(kit),
-                "--json",
-            ],
-        )
+        r = _render(database_url, holder, server.url, kit, "--json")
         assert r.exit_code == 0, r.output
         rendered = json.loads(r.output)
         (report,) = check_urls([server.url + PAGE], allow_private=True)
     assert rendered["web_values"] == {c.value: v.value for c, v in _web_reading(declared).items()}
     assert rendered["coarser"] == {c.value: v.value for c, v in _web_reading(declared).items() if v is not declared[c]}
     _assert_reads_back(name, declared, report)
+
+
+def _render(database_url: str, holder: int, site: str, out, *more: str):
+    """``fairtrain signals render --holder HOLDER --site SITE --out OUT MORE…`` on the test's database."""
+    return CliRunner().invoke(
+        app,
+        ["--database-url", database_url, "signals", "render", "--holder", str(holder), "--site", site]
+        + ["--out", str(out), *more],
+    )
 
 
 def test_every_combination_the_renderer_accepts_reads_back(tmp_path):
@@ -256,21 +250,7 @@ def test_signals_check_cli_prints_the_same_decisions(registry, database_url, tmp
     )
     kit = tmp_path / "kit"
     with _KitServer(kit) as server:
-        r = CliRunner().invoke(
-            app,
-            [
-                "--database-url",
-                database_url,
-                "signals",
-                "render",
-                "--holder",
-                str(holder),
-                "--site",
-                server.url,
-                "--out",
-                str(kit),
-            ],
-        )
+        r = _render(database_url, holder, server.url, kit)
         assert r.exit_code == 0 and "note:" not in r.output, r.output
         r = CliRunner().invoke(app, ["signals", "check", server.url + PAGE, "--allow-private-urls", "--json"])
     assert r.exit_code == 0, r.output
@@ -297,21 +277,7 @@ def test_cli_render_says_where_the_web_is_coarser(registry, database_url, tmp_pa
         values=POLICIES["licence-genai-only-train-ai-deny"],
         offer=OFFER,
     )
-    r = CliRunner().invoke(
-        app,
-        [
-            "--database-url",
-            database_url,
-            "signals",
-            "render",
-            "--holder",
-            str(holder),
-            "--site",
-            "https://poet.example",
-            "--out",
-            str(tmp_path / "kit"),
-        ],
-    )
+    r = _render(database_url, holder, "https://poet.example", tmp_path / "kit")
     assert r.exit_code == 0, r.output
     assert "train-genai=deny (declared licence)" in r.output
     assert not (tmp_path / "kit" / R.TDM_POLICY_JSON).exists()  # nothing licensable as a whole
@@ -401,24 +367,15 @@ def test_render_embeds_the_declaration_into_copies_of_the_creators_images(regist
     original = tmp_path / "photo.jpg"
     original.write_bytes(make_image(3))
     before = original.read_bytes()
-    r = CliRunner().invoke(
-        app,
-        [
-            "--database-url",
-            database_url,
-            "signals",
-            "render",
-            "--holder",
-            str(holder),
-            "--site",
-            "https://photo.example",
-            "--out",
-            str(tmp_path / "kit"),
-            "--embed",
-            str(original),
-            "--embed",
-            str(tmp_path / "missing.jpg"),
-        ],
+    r = _render(
+        database_url,
+        holder,
+        "https://photo.example",
+        tmp_path / "kit",
+        "--embed",
+        str(original),
+        "--embed",
+        str(tmp_path / "missing.jpg"),
     )
     assert r.exit_code == 1  # the missing file is reported, the photo is still embedded
     copy = tmp_path / "kit" / "embedded" / "photo.jpg"

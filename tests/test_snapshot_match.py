@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from cli_helpers import cli_runner
 from conftest import make_image
 from fairtrain.cli.app import app
 from fairtrain.core.keys import SigningKey, sign_document
@@ -239,13 +240,7 @@ def test_unknown_snapshot_format_is_refused(snapshot):
 
 
 def test_keys_export_verify_and_match_from_the_command_line(database_url, tmp_path):
-    runner = CliRunner()
-    env = {"FAIRTRAIN_DATA_DIR": str(tmp_path / "data"), "FAIRTRAIN_DATABASE_URL": database_url}
-
-    def run(*args, code=0):
-        r = runner.invoke(app, list(args), env=env)
-        assert r.exit_code == code, r.output
-        return r
+    run, env = cli_runner(database_url, tmp_path / "data")
 
     run("holders", "add", "Photographer")
     photo = tmp_path / "photo.jpg"

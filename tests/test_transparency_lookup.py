@@ -9,12 +9,12 @@ import json
 
 import pytest
 
+from cli_helpers import clear
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import verify_snapshot
 from fairtrain.services.log import Entry, Log
 from fairtrain.services.registry import Registry
 from fairtrain.services.transparency.lookup import WorkLookup, WorkLookupError, verify_membership_proof
-from test_clearance import world  # noqa: F401  (a fixture, used by name)
 
 
 def _grant_and_clear(run, tmp, manifest, quote_from, snapshot, out) -> None:
@@ -23,7 +23,7 @@ def _grant_and_clear(run, tmp, manifest, quote_from, snapshot, out) -> None:
     run("keys", "create", "--name", "holder-1")
     run("licences", "accept", lid, "--as", "holder:1")
     run("snapshot", "export", snapshot)
-    run("clear", manifest, "--snapshot", snapshot, "--licensee", "acme-ai", "--purpose", "train-genai", "--out", out)
+    clear(run, manifest, snapshot, out, "--purpose", "train-genai")
 
 
 @pytest.fixture
@@ -31,18 +31,7 @@ def published(world, database_url):  # noqa: F811
     """Two clearances in the log: A by the CLI (no licence granted), B with a licence granted for the
     licensed works; a usage report names B's model; the log is signed."""
     run, env, tmp, manifest = world
-    run(
-        "clear",
-        manifest,
-        "--snapshot",
-        tmp / "snap",
-        "--licensee",
-        "acme-ai",
-        "--purpose",
-        "train-genai",
-        "--out",
-        tmp / "out-a",
-    )
+    clear(run, manifest, tmp / "snap", tmp / "out-a", "--purpose", "train-genai")
     keys = tmp / "data" / "keys"
     _grant_and_clear(run, tmp, manifest, tmp / "out-a", tmp / "snap-b", tmp / "out-b")
     snap = verify_snapshot(tmp / "snap-b", [SigningKey.load(keys / "registry.key").public])

@@ -10,6 +10,7 @@ import json
 import jsonschema
 import pytest
 
+from cli_helpers import clear
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import verify_snapshot
 from fairtrain.services.log import Log
@@ -17,7 +18,6 @@ from fairtrain.services.registry import Registry
 from fairtrain.services.transparency._labels import labels
 from fairtrain.services.transparency.schema import SECTIONS, SUMMARY_SCHEMA
 from fairtrain.services.transparency.summary import ModelInfo, SummaryError, build_summary, render
-from test_clearance import world  # noqa: F401  (a fixture, used by name)
 from test_transparency_lookup import _grant_and_clear
 
 
@@ -29,7 +29,7 @@ def cleared(world, database_url):  # noqa: F811
     run("orgs", "add", "KOSA", "--country", "KR")
     run("mandates", "add", "--holder", "1", "--org", "KOSA", "--category", "train-ai")
     run("snapshot", "export", tmp / "snap2")  # after the mandate: its terms name the organisation
-    run("clear", manifest, "--snapshot", tmp / "snap2", "--licensee", "acme-ai", "--out", tmp / "out-a")
+    clear(run, manifest, tmp / "snap2", tmp / "out-a")
     keys = tmp / "data" / "keys"
     snap = verify_snapshot(tmp / "snap2", [SigningKey.load(keys / "registry.key").public])
     _grant_and_clear(run, tmp, manifest, tmp / "out-a", tmp / "snap3", tmp / "out-b")

@@ -12,7 +12,7 @@ import pytest
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import MANIFEST, TERMS_DIR, seal_snapshot
 from fairtrain.core.vocab import Category
-from test_clearance import _decisions, world  # noqa: F401 (the shared fixture)
+from test_clearance import _decisions
 
 
 def _reseal_allowing_everything(snap, key: SigningKey) -> None:

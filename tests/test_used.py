@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
+from cli_helpers import clear
 from fairtrain.core.keys import SigningKey
 from fairtrain.services.transparency.lookup import verify_membership_proof
-from test_clearance import world  # noqa: F401  (fixtures, used by name)
 from test_transparency_lookup import published  # noqa: F401
 from web_helpers import Session, cli_env, make_app, served, text_file
 
@@ -140,18 +140,7 @@ def test_record_clearance_to_a_running_server(world, database_url):  # noqa: F81
     """A developer's `fairtrain log record-clearance OUT --to URL` against a real `fairtrain serve`: the
     server checks, stores and logs it, and /used then answers "yes" for a work in it."""
     run, env, tmp, manifest = world
-    run(
-        "clear",
-        manifest,
-        "--snapshot",
-        tmp / "snap",
-        "--licensee",
-        "acme-ai",
-        "--purpose",
-        "train-genai",
-        "--out",
-        tmp / "out-c",
-    )
+    clear(run, manifest, tmp / "snap", tmp / "out-c", "--purpose", "train-genai")
     data_dir = tmp / "data"
     with served(data_dir, database_url) as srv:
         with httpx.Client(base_url=srv.base, timeout=120) as c:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from cli_helpers import clear
 from fairtrain.core.store.models import FingerprintRow, Work
 from fairtrain.services.registry import repertoire as rep
-from test_clearance import world  # noqa: F401 (fixture)
 from test_fingerprint_audio import synth_piece
 from test_fingerprint_video import FPS, encode, frames_of, write_wav
 from test_signals_embed import es256  # noqa: F401 (fixture)
@@ -508,18 +508,7 @@ def test_videos_without_an_xmp_carrier_are_refused_with_the_reason(clips, tmp_pa
 
 def test_a_usage_report_in_minutes_splits_the_licence_money_by_minutes(world):  # noqa: F811
     run, env, tmp, manifest = world
-    run(
-        "clear",
-        manifest,
-        "--snapshot",
-        tmp / "snap",
-        "--licensee",
-        "acme-ai",
-        "--purpose",
-        "train-genai",
-        "--out",
-        tmp / "c",
-    )
+    clear(run, manifest, tmp / "snap", tmp / "c", "--purpose", "train-genai")
     ids = json.loads(run("licences", "request", tmp / "c" / "licence-quote.json", "--json").stdout)["licences"]
     run("keys", "create", "--name", "holder-1")
     run("licences", "accept", ids[0], "--as", "holder:1")

@@ -14,7 +14,6 @@ from fairtrain.core.keys import SigningKey, sign_document
 from fairtrain.core.money import Money
 from fairtrain.services.ledger.licensing import Licensing
 from fairtrain.services.log import Entry, Log
-from test_clearance import world  # noqa: F401  (fixtures, used by name)
 from test_transparency_lookup import published  # noqa: F401
 from web_helpers import Session, make_app, text_file
 

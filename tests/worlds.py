@@ -1,0 +1,75 @@
+"""The clearance world many tests start from (a registry with four works, a snapshot, a licensee key, and a
+dataset of local files): built once per session by ``build_world`` and copied for each test by the ``world``
+fixture in conftest.py, which is cheaper than building it again and leaves each test its own copy to change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from media_helpers import make_image
+
+LICENSED_TEXT = (
+    "The lighthouse keeper wrote every evening in a leather book: the colour of the sea, the ships that "
+    "passed, the gulls that argued on the rail, and the slow turning of the great lamp above his head. "
+    "When the storms came he wrote less and listened more, and the book filled with silence. "
+) * 2
+DENIED_TEXT = (
+    "어머니는 새벽마다 시장에 나가 생선을 팔았고, 나는 학교가 끝나면 가게 앞 의자에 앉아 숙제를 했다. "
+    "비린내와 소금기 속에서 글자를 배웠고, 손님들의 목소리로 셈을 익혔다. 그 시장은 이제 사라졌지만 "
+    "그 목소리들은 아직 내 공책 속에 남아 있다. "
+) * 2
+FREE_TEXT = (
+    "This public-domain style notice may be used for any purpose, including training machine learning "
+    "models, without asking anybody for permission; attribution is appreciated but not required at all. "
+) * 2
+
+
+def build_world(run, tmp: Path) -> None:
+    """The registry (through the command line ``run``), the registered files under ``tmp/works``, the keys
+    under ``tmp/data`` and a snapshot at ``tmp/snap``."""
+    files = tmp / "works"
+    files.mkdir()
+    (files / "licensed.txt").write_text(LICENSED_TEXT, encoding="utf-8")
+    (files / "denied.txt").write_text(DENIED_TEXT, encoding="utf-8")
+    (files / "free.txt").write_text(FREE_TEXT, encoding="utf-8")
+    (files / "photo.jpg").write_bytes(make_image(21))
+    run("holders", "add", "Keeper", "--email", "keeper@example.org")
+    run("holders", "add", "Fishmonger")
+    run("holders", "add", "Commons")
+    run("works", "add", files / "licensed.txt", files / "photo.jpg", "--holder", "1:author")
+    run("works", "add", files / "denied.txt", "--holder", "2:author")
+    run("works", "add", files / "free.txt", "--holder", "3:author")
+    run("declare", "--holder", "1", "--category", "train-ai=licence", "--price", "30000", "--currency", "KRW")
+    run("declare", "--holder", "3", "--category", "tdm=allow")
+    run("keys", "create")
+    run("keys", "create", "--name", "acme-ai")
+    run("snapshot", "export", tmp / "snap")
+
+
+def write_dataset(tmp: Path) -> Path:
+    """Copies of the registered works, two unregistered files and a missing one under ``tmp/dataset``; the
+    manifest (``tmp/manifest.parquet``) that lists them."""
+    data = tmp / "dataset"
+    data.mkdir()
+    rows = []
+    corpus = {
+        "licensed-copy.txt": ("Preface.\n" + LICENSED_TEXT).encode(),
+        "denied-copy.txt": DENIED_TEXT.encode(),
+        "free-copy.txt": FREE_TEXT.encode(),
+        "photo-copy.jpg": make_image(21),
+        "own-photo.jpg": make_image(99),
+        "own-text.txt": (
+            "An unregistered paragraph about compilers, register allocation and "
+            "instruction scheduling in a small teaching language. " * 3
+        ).encode(),
+    }
+    for name, body in sorted(corpus.items()):
+        (data / name).write_bytes(body)
+        rows.append({"url": f"https://example.org/{name}", "caption": name, "path": str(data / name)})
+    rows.append({"url": None, "caption": "a missing file", "path": str(data / "missing.jpg")})
+    manifest = tmp / "manifest.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), manifest)
+    return manifest
