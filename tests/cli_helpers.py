@@ -24,7 +24,7 @@ def cli_runner(database_url: str, data_dir: Path):
     return run, env
 
 
-def clear(run, dataset, snapshot, out, *more, code=0):
-    """``fairtrain clear DATASET --snapshot SNAPSHOT --licensee acme-ai --out OUT MORE…`` (the licensee key the
-    test worlds create)."""
-    return run("clear", dataset, "--snapshot", snapshot, "--licensee", "acme-ai", "--out", out, *more, code=code)
+def clear(run, dataset, snapshot, out, *more, **kw):
+    """``fairtrain clear DATASET --snapshot SNAPSHOT --licensee acme-ai --out OUT MORE…`` through ``run`` (the
+    licensee key the test worlds create); ``kw`` goes to ``run`` (``code=1`` where the clearance must fail)."""
+    return run("clear", dataset, "--snapshot", snapshot, "--licensee", "acme-ai", "--out", out, *more, **kw)
