@@ -560,11 +560,23 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, af
     ) as pool:
         window: deque = deque()
         for job in jobs():
-            window.append(pool.submit(_parse_chunk, job))
+            window.append(pool.submit(_parse_chunk_plain, job))
             if len(window) >= 2 * workers + 1:  # bounded read-ahead: memory stays a few chunks deep
-                yield window.popleft().result()
+                yield _from_plain(window.popleft().result())
         while window:
-            yield window.popleft().result()
+            yield _from_plain(window.popleft().result())
+
+
+def _parse_chunk_plain(job: tuple[int, str, list[str], Path, int, bool]) -> _Chunk:
+    """:func:`_parse_chunk` in a worker process, its rows handed back as plain tuples: a named tuple is
+    unpickled through its Python constructor, a tuple in C (100k rows: 1.4 → 1.1 s in the storing process,
+    ``_Row._make`` included)."""
+    chunk = _parse_chunk(job)
+    return chunk._replace(rows=list(map(tuple, chunk.rows)))
+
+
+def _from_plain(chunk: _Chunk) -> _Chunk:
+    return chunk._replace(rows=list(map(_Row._make, chunk.rows)))
 
 
 def _store_chunk(
