@@ -162,8 +162,10 @@ def executemany_not_copy():
 
     def inserts(conn, table, columns, rows, *, constants=None):
         if rows:
-            consts = dict(constants or {})
-            conn.execute(insert(table), [{**dict(zip(columns, r, strict=True)), **consts} for r in rows])
+            names = (*columns, *(constants or {}))
+            tail = tuple((constants or {}).values())
+            compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(names))
+            conn.exec_driver_sql(str(compiled), [dict(zip(names, r + tail, strict=True)) for r in rows])
 
     csv_import.bulk_insert_tuples = inserts
     try:
