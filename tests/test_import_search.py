@@ -74,3 +74,27 @@ def test_a_refused_import_leaves_search_and_triggers_as_they_were(registry, tmp_
     path.write_text(path.read_text(encoding="utf-8").replace("quartz0005", "garnet0005"), encoding="utf-8")
     assert import_csv(registry, path, org_id=org).updated == 1
     assert found(registry, "garnet0005") == ["A0005"] and found(registry, "quartz0005") == []
+
+
+def test_an_import_committed_batch_by_batch_is_searchable_after_each_batch(registry, tmp_path):
+    org = registry.add_org("KOMCA", country="KR")
+    before = triggers(registry)
+    seen: list[tuple[int, set[str]]] = []
+
+    def on_commit(c, report, last_line):  # inside the batch's transaction, just before it commits
+        names = set()
+        if c.dialect.name == "sqlite":  # the insert triggers are back before the batch commits
+            names = set(c.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).scalars())
+        seen.append((last_line, names))
+
+    report = import_csv(
+        registry,
+        sheet(tmp_path / "a.csv", 120, "A"),
+        org_id=org,
+        batches=csv_import.Batches(rows=50, after_line=0, on_commit=on_commit),
+    )
+    assert report.imported and report.created == 120
+    assert [line for line, _ in seen] == [51, 101, 121]
+    assert all(names == before for _, names in seen)
+    assert triggers(registry) == before
+    assert found(registry, "quartz0119") == ["A0119"] and found(registry, "quartz0049") == ["A0049"]
