@@ -110,11 +110,13 @@ def today(fn):
         csv_import.FILE_WORKERS,
         csv_import._FILE_CHUNK_BYTES,
         csv_import._FILE_PARALLEL_BYTES,
+        csv_import._FILE_PARALLEL_ROWS,
     )
     _iscc_fast.gen_text_code_v0 = iscc_core.gen_text_code_v0
     _iscc_fast.gen_text_codes = lambda texts, bits=64: [iscc_core.gen_text_code_v0(t, bits)["iscc"] for t in texts]
     csv_import.FILE_WORKERS, csv_import._FILE_CHUNK_BYTES = 1, csv_import._CHUNK_BYTES
     csv_import._FILE_PARALLEL_BYTES = csv_import._PARALLEL_BYTES
+    csv_import._FILE_PARALLEL_ROWS = 1 << 62
     try:
         return fn()
     finally:
@@ -124,6 +126,7 @@ def today(fn):
             csv_import.FILE_WORKERS,
             csv_import._FILE_CHUNK_BYTES,
             csv_import._FILE_PARALLEL_BYTES,
+            csv_import._FILE_PARALLEL_ROWS,
         ) = saved
 
 

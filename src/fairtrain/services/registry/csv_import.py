@@ -478,6 +478,7 @@ _PARALLEL_BYTES = 2 << 20  # below 2 MiB a worker process costs more than it sav
 # process stores (the single writer, in its one transaction).
 _FILE_CHUNK_BYTES = 32 << 10
 _FILE_PARALLEL_BYTES = 64 << 10
+_FILE_PARALLEL_ROWS = 32
 FILE_WORKERS: int | None = None  # processes fingerprinting a sheet's files (None: one per core)
 
 
@@ -530,11 +531,15 @@ def _parsed_chunks(text: str, body_start: int, header: list[str], base: Path, af
     body = text[body_start:]
     first_line = text.count("\n", 0, body_start) + 1
     files = "file" in header and _names_files(body, header.index("file"))
-    chunk_bytes, parallel_bytes = (
-        (_FILE_CHUNK_BYTES, _FILE_PARALLEL_BYTES) if files else (_CHUNK_BYTES, _PARALLEL_BYTES)
-    )
     workers = max(1, FILE_WORKERS or os.cpu_count() or 1) if files else 1
-    if len(body) < parallel_bytes or '"' in body and re.search(r'"[^"]*\n', body):
+    if files:
+        # A row naming an image or a recording is a short line and 50-200 ms of work: a sheet of 300 JPEGs
+        # is 20 KiB. Enough rows go to the workers whatever their bytes, cut so each worker gets several.
+        parallel = len(body) >= _FILE_PARALLEL_BYTES or body.count("\n") >= _FILE_PARALLEL_ROWS
+        chunk_bytes = max(256, min(_FILE_CHUNK_BYTES, len(body) // (4 * workers)))
+    else:
+        parallel, chunk_bytes = len(body) >= _PARALLEL_BYTES, _CHUNK_BYTES
+    if not parallel or '"' in body and re.search(r'"[^"]*\n', body):
         yield _parse_chunk((first_line, body, header, base, after, tariffed))
         return
     from collections import deque
