@@ -1,4 +1,4 @@
-"""Registry at scale (issue 17): import with files and metadata-only import, on SQLite.
+"""Registry at scale (issue 17): import with files and metadata-only import, on SQLite (and PostgreSQL).
 
 Text works of 200 words of real-looking Korean or English (words drawn from the Korean corpora shipped
 in the konlpy wheel and from the Debian Reference, ``debian-reference-en``; cached under
@@ -7,20 +7,36 @@ runs) with every fingerprint and ISCC Text-Code stored. Beside it, in the same r
 before issue 17: iscc-core's pure-Python Text-Code and one parsing/fingerprinting worker (on a sample
 of the works, ``--baseline-works``). The stored ISCC codes of both paths are compared for the sample.
 
-Targets: >= 1,500 text works/s with files end to end into SQLite, >= 30,000 metadata-only rows/s.
+Also, each beside its baseline in the same run:
 
-    python benchmarks/registry_scale.py [--works 100000] [--baseline-works 5000] [--quick]
+- metadata-only import (``registry_import.make_csv``) against the path before issue 17 (per-row FTS5
+  search triggers, a sheet with a ``file`` column cut into per-core fingerprinting chunks);
+- ``--images N``: real-size JPEGs (the Debian wallpapers under /usr/share/backgrounds, each copy made
+  distinct by bytes after its end marker) with files, against one fingerprinting worker;
+- ``--audio N``: 20-second 44.1 kHz stereo WAVs (generated tones and noise) with files, in times real time,
+  against one fingerprinting worker;
+- ``--postgres URL`` (or FAIRTRAIN_TEST_POSTGRES_URL, as ``scripts/with-postgres.sh`` sets): the
+  metadata-only import into PostgreSQL through COPY against executemany ``INSERT`` s.
+
+Targets: >= 1,500 text works/s, >= 150 images/s and >= 100x real-time audio with files end to end into
+SQLite on 2 cores, >= 30,000 metadata-only rows/s.
+
+    python benchmarks/registry_scale.py [--works 100000] [--baseline-works 5000] [--rows 100000]
+        [--images 300] [--audio 40] [--postgres URL] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -94,11 +110,13 @@ def today(fn):
         csv_import.FILE_WORKERS,
         csv_import._FILE_CHUNK_BYTES,
         csv_import._FILE_PARALLEL_BYTES,
+        csv_import._FILE_PARALLEL_ROWS,
     )
     _iscc_fast.gen_text_code_v0 = iscc_core.gen_text_code_v0
     _iscc_fast.gen_text_codes = lambda texts, bits=64: [iscc_core.gen_text_code_v0(t, bits)["iscc"] for t in texts]
     csv_import.FILE_WORKERS, csv_import._FILE_CHUNK_BYTES = 1, csv_import._CHUNK_BYTES
     csv_import._FILE_PARALLEL_BYTES = csv_import._PARALLEL_BYTES
+    csv_import._FILE_PARALLEL_ROWS = 1 << 62
     try:
         return fn()
     finally:
@@ -108,7 +126,130 @@ def today(fn):
             csv_import.FILE_WORKERS,
             csv_import._FILE_CHUNK_BYTES,
             csv_import._FILE_PARALLEL_BYTES,
+            csv_import._FILE_PARALLEL_ROWS,
         ) = saved
+
+
+@contextlib.contextmanager
+def before_issue_17_metadata():
+    """The metadata-only path before issue 17: every row indexed by the search triggers, and a sheet with
+    a ``file`` column (empty or not) cut into small per-core chunks."""
+    saved = csv_import.indexed_in_bulk, csv_import._names_files
+    csv_import.indexed_in_bulk = lambda c: contextlib.nullcontext(lambda table, first, last: None)
+    csv_import._names_files = lambda body, column: True
+    try:
+        yield
+    finally:
+        csv_import.indexed_in_bulk, csv_import._names_files = saved
+
+
+def meta_rate(target: str | Path, sheet: Path, n: int) -> tuple[float, float]:
+    """Rows/s (wall clock) and CPU µs a row (all processes) of importing a metadata-only ``sheet`` into a
+    fresh registry (a data folder or a URL)."""
+    reg = Registry.open(url=target, create=True) if isinstance(target, str) else Registry.open(target, create=True)
+    org = reg.add_org("Bench CMO")
+    t0, c0 = time.perf_counter(), _cpu()
+    report = import_csv(reg, sheet, org_id=org)
+    rate, cpu = n / (time.perf_counter() - t0), (_cpu() - c0) / n * 1e6
+    assert report.created == n, report.to_dict()
+    reg.engine.dispose()
+    return rate, cpu
+
+
+@contextlib.contextmanager
+def executemany_not_copy():
+    """PostgreSQL rows inserted by executemany INSERTs (psycopg 3 pipelines them) instead of COPY."""
+    from sqlalchemy import insert
+
+    saved = csv_import.bulk_insert_tuples
+
+    def inserts(conn, table, columns, rows, *, constants=None):
+        if rows:
+            names = (*columns, *(constants or {}))
+            tail = tuple((constants or {}).values())
+            compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(names))
+            conn.exec_driver_sql(str(compiled), [dict(zip(names, r + tail, strict=True)) for r in rows])
+
+    csv_import.bulk_insert_tuples = inserts
+    try:
+        yield
+    finally:
+        csv_import.bulk_insert_tuples = saved
+
+
+def fresh_pg_database(url: str, name: str) -> str:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sql(f'DROP DATABASE IF EXISTS "{name}"'))
+        c.execute(sql(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def make_images(root: Path, n: int) -> Path:
+    """``n`` distinct real-size JPEGs: the wallpapers, each copy followed by its own bytes after the end
+    marker (decoders stop there: the same pixels, another file and content hash)."""
+    sources = sorted(p for p in Path("/usr/share/backgrounds").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+    if not sources:
+        raise SystemExit("no JPEGs under /usr/share/backgrounds")
+    files = root / "files"
+    files.mkdir(parents=True)
+    sheet = root / "images.csv"
+    with sheet.open("w", encoding="utf-8") as f:
+        f.write(HEADER)
+        for i in range(n):
+            data = sources[i % len(sources)].read_bytes() + f"copy {i}".encode()
+            (files / f"i{i:05d}.jpg").write_bytes(data)
+            f.write(f"I{i:05d},Image {i},files/i{i:05d}.jpg,member-{i % 97}:author:1,,,,,allow,,,,,\n")
+    return sheet
+
+
+AUDIO_SECONDS = 20
+
+
+def make_audio(root: Path, n: int) -> Path:
+    """``n`` WAVs of 20 s, 44.1 kHz stereo: chords and noise, different in each."""
+    import numpy as np
+
+    rate = 44_100
+    files = root / "files"
+    files.mkdir(parents=True)
+    sheet = root / "audio.csv"
+    t = np.arange(AUDIO_SECONDS * rate) / rate
+    with sheet.open("w", encoding="utf-8") as f:
+        f.write(HEADER)
+        for i in range(n):
+            rnd = np.random.default_rng(i)
+            notes = 110 * 2 ** (rnd.integers(0, 36, size=(AUDIO_SECONDS * 2, 3)) / 12)  # a chord each 0.5 s
+            freq = np.repeat(notes, rate // 2, axis=0)[: len(t)]
+            x = np.sin(2 * np.pi * freq * t[:, None]).sum(axis=1) / 3 + 0.05 * rnd.standard_normal(len(t))
+            pcm = (np.clip(x, -1, 1) * 20_000).astype("<i2")
+            with wave.open(str(files / f"a{i:04d}.wav"), "wb") as w:
+                w.setnchannels(2)
+                w.setsampwidth(2)
+                w.setframerate(rate)
+                w.writeframes(np.repeat(pcm[:, None], 2, axis=1).tobytes())
+            f.write(f"S{i:04d},Sound {i},files/a{i:04d}.wav,member-{i % 97}:author:1,,,,,allow,,,,,\n")
+    return sheet
+
+
+def one_worker(fn):
+    saved = csv_import.FILE_WORKERS
+    csv_import.FILE_WORKERS = 1
+    try:
+        return fn()
+    finally:
+        csv_import.FILE_WORKERS = saved
+
+
+def head(sheet: Path, n: int) -> Path:
+    out = sheet.with_name(sheet.stem + f"-{n}.csv")
+    with sheet.open(encoding="utf-8") as f:
+        out.write_text("".join(next(f) for _ in range(n + 1)), encoding="utf-8")
+    return out
 
 
 def main() -> None:
@@ -116,6 +257,9 @@ def main() -> None:
     ap.add_argument("--works", type=int, default=100_000, help="text works imported with files")
     ap.add_argument("--baseline-works", type=int, default=5_000, help="works imported by today's code path")
     ap.add_argument("--rows", type=int, default=100_000, help="metadata-only rows")
+    ap.add_argument("--images", type=int, default=0, help="JPEGs imported with files (0: none)")
+    ap.add_argument("--audio", type=int, default=0, help="20-second WAVs imported with files (0: none)")
+    ap.add_argument("--postgres", default=os.environ.get("FAIRTRAIN_TEST_POSTGRES_URL"), help="a server URL")
     ap.add_argument("--quick", action="store_true", help="5,000 works, 1,000 baseline works, 20,000 rows")
     ap.add_argument("--delta-works", type=int, default=0, help="then: delta export and pull after 1 %% changes")
     args = ap.parse_args()
@@ -142,16 +286,48 @@ def main() -> None:
         )
         meta = tmp / "meta.csv"
         make_csv(meta, args.rows)
-        reg = Registry.open(tmp / "meta", create=True)
-        org = reg.add_org("Bench CMO")
-        t0 = time.perf_counter()
-        report = import_csv(reg, meta, org_id=org)
-        meta_rate = args.rows / (time.perf_counter() - t0)
-        assert report.created == args.rows, report.to_dict()
+        meta_new, meta_cpu = meta_rate(tmp / "meta", meta, args.rows)
+        with before_issue_17_metadata():
+            meta_old, meta_old_cpu = meta_rate(tmp / "meta-before", meta, args.rows)
         print(
-            f"metadata-only import: {meta_rate:,.0f} rows/s ({args.rows:,} rows)  target >= 30,000/s "
-            "(this path is unchanged by issue 17: today's figure)"
+            f"metadata-only import: {meta_new:,.0f} rows/s ({args.rows:,} rows) vs {meta_old:,.0f}/s before "
+            f"(per-row search triggers, per-core chunks): {meta_new / meta_old:.1f}x  target >= 30,000/s\n"
+            f"  CPU a row, all processes: {meta_cpu:.0f} µs vs {meta_old_cpu:.0f} µs before: "
+            f"{meta_old_cpu / meta_cpu:.1f}x less"
         )
+        if args.postgres:
+            copy_rate, _ = meta_rate(fresh_pg_database(args.postgres, "bench_copy"), meta, args.rows)
+            with executemany_not_copy():
+                many_rate, _ = meta_rate(fresh_pg_database(args.postgres, "bench_insert"), meta, args.rows)
+            print(
+                f"metadata-only import, PostgreSQL: {copy_rate:,.0f} rows/s through COPY vs "
+                f"{many_rate:,.0f}/s through executemany INSERTs: {copy_rate / many_rate:.1f}x"
+            )
+        if args.images:
+            isheet = make_images(tmp / "images", args.images)
+            ib = min(args.images, max(20, args.images // 5))
+            img_rate, img_cpu, _ = import_rate(tmp / "img", isheet, args.images)
+            img_base, img_base_cpu, _ = one_worker(lambda: import_rate(tmp / "img1", head(isheet, ib), ib))
+            print(
+                f"import with files: {img_rate:,.0f} images/s ({args.images:,} JPEGs, "
+                f"{sum(p.stat().st_size for p in (tmp / 'images' / 'files').iterdir()) / args.images / 1e6:.1f} MB "
+                f"each) vs one worker's {img_base:,.0f}/s ({ib} JPEGs): {img_rate / img_base:.1f}x  target >= 150/s\n"
+                f"  CPU an image, all processes: {img_cpu:.1f} ms (on {os.cpu_count()} idle cores: "
+                f"{os.cpu_count() * 1e3 / img_cpu:,.0f} images/s at most)"
+            )
+            shutil.rmtree(tmp / "images")
+        if args.audio:
+            asheet = make_audio(tmp / "audio", args.audio)
+            ab = min(args.audio, max(5, args.audio // 4))
+            au_rate, au_cpu, _ = import_rate(tmp / "au", asheet, args.audio)
+            au_base, _, _ = one_worker(lambda: import_rate(tmp / "au1", head(asheet, ab), ab))
+            print(
+                f"import with files: {au_rate * AUDIO_SECONDS:,.0f}x real time ({args.audio} WAVs of "
+                f"{AUDIO_SECONDS} s) vs one worker's {au_base * AUDIO_SECONDS:,.0f}x ({ab} WAVs): "
+                f"{au_rate / au_base:.1f}x  target >= 100x\n"
+                f"  CPU a second of audio, all processes: {au_cpu / AUDIO_SECONDS:.2f} ms (on {os.cpu_count()} "
+                f"idle cores: {os.cpu_count() * 1e3 * AUDIO_SECONDS / au_cpu:,.0f}x real time at most)"
+            )
         if not same:
             raise SystemExit("the fast path stored different ISCC codes")
     if args.delta_works:

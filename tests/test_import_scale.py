@@ -9,12 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+import wave
 from pathlib import Path
 
 import iscc_core
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from conftest import make_image
 from fairtrain.core.store.models import FingerprintRow, Work
 from fairtrain.services.registry import Registry, csv_import, import_csv
 from fairtrain.services.registry.registry import register_content
@@ -68,6 +71,47 @@ def test_import_with_files_stores_todays_fingerprints_and_iscc_codes(registry, o
         row = stored[f"R{i:05d}"]
         assert row.iscc == iscc_core.gen_text_code_v0(data.decode("utf-8"), bits=64)["iscc"]
         assert (row.fingerprint, row.iscc) == register_content("text", data, f"files/{i}.txt")
+
+
+def test_images_and_audio_imported_by_workers_store_todays_fingerprints(registry, org, tmp_path, monkeypatch):
+    """Images and audio go through the same worker processes as text: what they store is what registering
+    each file alone stores."""
+    files = tmp_path / "files"
+    files.mkdir()
+    lines = [HEADER]
+    for i in range(6):
+        (files / f"{i}.jpg").write_bytes(make_image(i))
+        lines.append(f"P{i},Photo {i},files/{i}.jpg,Holder {i}:author:1,,,,,allow,,,,,\n")
+    rng = np.random.default_rng(5)
+    for i in range(2):
+        t = np.arange(8 * 11_025) / 11_025
+        x = np.sin(2 * np.pi * (220 + 110 * i) * t * (1 + 0.1 * np.sin(t))) + 0.1 * rng.standard_normal(len(t))
+        with wave.open(str(files / f"{i}.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(11_025)
+            w.writeframes((x / 1.2 * 32767).astype("<i2").tobytes())
+        lines.append(f"S{i},Sound {i},files/{i}.wav,Holder {i}:author:1,,,,,allow,,,,,\n")
+    (tmp_path / "media.csv").write_text("".join(lines), "utf-8")
+    monkeypatch.setattr(csv_import, "_FILE_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(csv_import, "_FILE_CHUNK_BYTES", 64)  # a row or two a chunk, over two workers
+    monkeypatch.setattr(csv_import, "FILE_WORKERS", 2)
+    report = import_csv(registry, tmp_path / "media.csv", org_id=org)
+    assert report.created == 8, report.to_dict()
+    with registry.engine.connect() as c:
+        stored = {
+            r.work_ref: r
+            for r in c.execute(
+                select(Work.work_ref, Work.media_type, Work.iscc, FingerprintRow.payload.label("fingerprint")).join(
+                    FingerprintRow, FingerprintRow.work_id == Work.id
+                )
+            )
+        }
+    for ref, name, media in [*((f"P{i}", f"{i}.jpg", "image") for i in range(6)), ("S0", "0.wav", "audio")]:
+        row = stored[ref]
+        assert row.media_type == media
+        assert (row.fingerprint, row.iscc) == register_content(media, (files / name).read_bytes(), f"files/{name}")
+    assert stored["S1"].fingerprint != stored["S0"].fingerprint
 
 
 def test_a_killed_import_with_files_stores_nothing(database_url, tmp_path):

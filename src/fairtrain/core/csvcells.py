@@ -71,7 +71,7 @@ def records(reader: Iterator[list[str]]) -> Iterator[list[str] | RecordError]:
         except csv.Error as e:
             yield RecordError(reason(e))
             continue
-        yield RecordError(_TOO_LONG) if any(len(field) > FIELD_LIMIT for field in record) else record
+        yield RecordError(_TOO_LONG) if max(map(len, record), default=0) > FIELD_LIMIT else record
 
 
 __all__ = ["RecordError", "neutral", "reason", "records", "writer"]

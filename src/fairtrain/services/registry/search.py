@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select, text
@@ -42,6 +44,52 @@ _WORD = re.compile(r"[^\W_]+")
 
 # why a work matched, in the order shown
 MATCH_KINDS = ("iswc", "isrc", "isbn", "work_ref", "title", "holder")
+
+# SQLite: the source table and column of each FTS5 table pair (migration 0013), and the trigger that
+# indexes every inserted row
+_INDEXED = {"works": "title", "holders": "name"}
+_FTS_KINDS = ("tri", "words")
+
+
+@contextmanager
+def indexed_in_bulk(c: Connection) -> Iterator[Callable[[str, int, int], None]]:
+    """Inside a writer's transaction: insert rows into ``works``/``holders`` without the per-row search
+    triggers, and index them set-wise with the function yielded, ``index(table, first_id, last_id)``,
+    before the transaction commits.
+
+    FTS5 fed one row per statement by a trigger costs about 6× one ``INSERT … SELECT`` over the same rows
+    (50,000 titles: 4,000 vs 26,500 rows/s, both FTS tables, SQLite 3.40). The insert triggers are dropped
+    for the block and re-created from their own stored SQL on leaving it, in the same transaction: other
+    connections never see them missing, and a rolled-back or killed import leaves them as they were.
+    On leaving by an exception nothing is re-created (the caller rolls the transaction back). On
+    PostgreSQL (GIN indexes, no triggers) the yielded function does nothing."""
+    if c.dialect.name != "sqlite":
+        yield lambda table, first, last: None
+        return
+    triggers = {f"search_{t}_ai": t for t in _INDEXED}
+    saved = c.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ("
+        + ", ".join(f"'{n}'" for n in triggers)
+        + ")"
+    ).all()
+    paused = {triggers[name] for name, _ in saved}
+    for name, _ in saved:
+        c.exec_driver_sql(f'DROP TRIGGER "{name}"')
+
+    def index(table: str, first: int, last: int) -> None:
+        if table not in paused or last < first:
+            return
+        col = _INDEXED[table]
+        for kind in _FTS_KINDS:
+            c.exec_driver_sql(
+                f"INSERT INTO search_{table}_{kind}(rowid, {col}) SELECT id, {col} FROM {table}"
+                " WHERE id BETWEEN ? AND ?",
+                (first, last),
+            )
+
+    yield index
+    for _, create in saved:
+        c.exec_driver_sql(create)
 
 
 @dataclass(frozen=True)
