@@ -21,11 +21,14 @@ from fairtrain.core.files import write_atomic
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 from fairtrain.core.vocab import Category, Purpose, Value
 
+# /5: each text index segment carries its candidate keys (core/snapshot_index.py), memory-mapped, so a
+# clearance asks only the segments an item can match;
 # /4: each modality's match index cut into work-id segments (core/snapshot_index.py), exported in bounded
 # memory and opened segment by segment;
 # /3: the text index carries the spacing-invariant Hangul channel (fingerprint.text index format 2);
 # /2: terms for every purpose (commercial and research); /1: commercial only.
-FORMAT = "fairtrain-snapshot/4"
+FORMAT = "fairtrain-snapshot/5"
+FORMAT_V4 = "fairtrain-snapshot/4"
 FORMAT_V3 = "fairtrain-snapshot/3"
 FORMAT_V2 = "fairtrain-snapshot/2"
 FORMAT_V1 = "fairtrain-snapshot/1"
@@ -35,6 +38,11 @@ _NO_HANGUL = (
 )
 # Older formats still open; what each lacks, in words a user can act on.
 OLDER_FORMATS = {
+    FORMAT_V4: (
+        "snapshot format 4: every item is matched against every index segment, so clearance slows as the "
+        "registry grows; re-export the snapshot with this version of fairtrain to match each item only "
+        "against the segments it can match"
+    ),
     FORMAT_V3: (
         "snapshot format 3: each match index is read whole into memory when first used; re-export the "
         "snapshot with this version of fairtrain to open it segment by segment"

@@ -58,17 +58,20 @@ def build_segments(
         builder.add(work_id, codec.loads(blob))
         n, in_seg = n + 1, in_seg + 1
         if in_seg == segment_works:
-            _save(builder, directory / segment_name(seg))
+            _save(name, builder, directory / segment_name(seg))
             seg, builder, in_seg = seg + 1, modality(name).new_builder(), 0
     if in_seg or seg == 0:
-        _save(builder, directory / segment_name(seg))
+        _save(name, builder, directory / segment_name(seg))
     return n
 
 
-def _save(builder, target: Path) -> None:
+def _save(name: str, builder, target: Path) -> None:
     index = builder.build()
     del builder
     index.save(target)
+    keys = _CANDIDATE_KEYS.get(name)
+    if keys is not None:
+        write_keys(target, keys.of_index(index))
     del index
     gc.collect()  # fingerprints reference each other's arrays: free the segment before the next one
     _trim()
@@ -92,6 +95,55 @@ def _trim() -> None:
 _malloc_trim = None
 
 
+# -- the candidate stage: one memory-mapped key array per segment -------------------------------------
+#
+# Since format /5 a segment of a modality listed in _CANDIDATE_KEYS carries ``candidate-keys.npy``: every
+# hash its index can match on (sorted, unique, uint64), saved uncompressed so it opens by memory-mapping.
+# A query that shares no key with a segment cannot match anything in it, so :class:`SegmentedIndex`
+# probes every segment's keys for the whole batch (one vectorised search per segment, nothing decoded)
+# and hands each segment only the queries that hit it: clearance costs what it touches, not the number of
+# segments, and a segment no query reaches is never opened.
+KEYS_FILE = "candidate-keys.npy"
+
+
+class _TextKeys:
+    """The text index's match keys: excerpt and Hangul fingerprints, LSH band keys and the exact digests
+    (each folded to 64 bits: high word XOR low word). Every way a text index finds a work starts from one of them."""
+
+    @staticmethod
+    def of_index(index):
+        import numpy as np
+
+        return np.concatenate(
+            [
+                np.asarray(index.fp_hash, dtype=np.uint64),
+                np.asarray(index.hangul.hash, dtype=np.uint64),
+                np.asarray(index.band_key, dtype=np.uint64),
+                np.asarray(index.exact_hi, dtype=np.uint64) ^ np.asarray(index.exact_lo, dtype=np.uint64),
+            ]
+        )
+
+    @staticmethod
+    def of_query(fp):
+        import numpy as np
+
+        parts = [np.asarray(fp.grams, dtype=np.uint64), np.asarray(fp.bands, dtype=np.uint64)]
+        if fp.hangul_grams is not None:
+            parts.append(np.asarray(fp.hangul_grams, dtype=np.uint64))
+        digests = np.frombuffer(fp.raw_hash + fp.norm_hash, dtype=">u8").astype(np.uint64)
+        parts.append(digests[::2] ^ digests[1::2])  # each 128-bit digest folded to 64 bits, as in of_index
+        return np.concatenate(parts)
+
+
+_CANDIDATE_KEYS = {"text": _TextKeys}
+
+
+def write_keys(target: Path, keys) -> None:
+    import numpy as np
+
+    np.save(Path(target) / KEYS_FILE, np.unique(np.asarray(keys, dtype=np.uint64)), allow_pickle=False)
+
+
 def is_segmented(directory: Path) -> bool:
     return (Path(directory) / segment_name(0)).is_dir()
 
@@ -104,6 +156,10 @@ class SegmentedIndex:
         self.directory = Path(directory)
         self.paths = sorted(p for p in self.directory.iterdir() if p.is_dir() and p.name.startswith(SEGMENT_PREFIX))
         self._open: dict[int, object] = {}
+        self._keys: dict[int, object] = {}
+        self.candidates = _CANDIDATE_KEYS.get(name)
+        if self.candidates is not None and not all((p / KEYS_FILE).is_file() for p in self.paths):
+            self.candidates = None  # a /4 snapshot: every segment is asked (re-exporting adds the keys)
 
     def __len__(self) -> int:
         return sum(len(self.segment(i)) for i in range(len(self.paths)))
@@ -120,14 +176,49 @@ class SegmentedIndex:
             out.extend(n for n in getattr(self.segment(i), "notices", ()) if n not in out)
         return out
 
+    def keys(self, i: int):
+        """Segment ``i``'s candidate keys, memory-mapped (nothing is read until a search touches it)."""
+        if i not in self._keys:
+            import numpy as np
+
+            self._keys[i] = np.load(self.paths[i] / KEYS_FILE, mmap_mode="r", allow_pickle=False)
+        return self._keys[i]
+
+    def route(self, fps) -> list[list[int]]:
+        """For each segment, the queries (by position in ``fps``) that share a key with it: all of them
+        for every segment when the modality or the snapshot has no candidate keys."""
+        if self.candidates is None:
+            return [list(range(len(fps))) for _ in self.paths]
+        import numpy as np
+
+        parts = [self.candidates.of_query(fp) for fp in fps]
+        needles = np.concatenate(parts) if parts else np.empty(0, np.uint64)
+        owner = np.repeat(np.arange(len(parts)), [len(x) for x in parts])
+        o = np.argsort(needles, kind="stable")  # sorted needles walk each key array once, in order
+        needles, owner = needles[o], owner[o]
+        out = []
+        for i in range(len(self.paths)):
+            keys = self.keys(i)
+            if not len(keys) or not len(needles):
+                out.append([])
+                continue
+            at = np.searchsorted(keys, needles)
+            hit = at < len(keys)
+            hit[hit] = keys[at[hit]] == needles[hit]
+            out.append(np.unique(owner[hit]).tolist())
+        return out
+
     def match(self, fps, **options) -> list[list[Match]]:
-        """The modality index's ``match`` (with its options, such as thresholds) over every segment."""
+        """The modality index's ``match`` (with its options, such as thresholds) over every segment; with
+        candidate keys, each segment sees only the queries that share a key with it."""
         if len(self.paths) == 1:
             return self.segment(0).match(fps, **options)
         merged: list[list[Match]] = [[] for _ in fps]
-        for i in range(len(self.paths)):
-            for out, found in zip(merged, self.segment(i).match(fps, **options), strict=True):
-                out.extend(found)
+        for i, queries in enumerate(self.route(fps)):
+            if not queries:
+                continue
+            for q, found in zip(queries, self.segment(i).match([fps[q] for q in queries], **options), strict=True):
+                merged[q].extend(found)
         for qi, out in enumerate(merged):
             if self.name == "audio" and any(m.stage == "exact" for m in out):
                 out[:] = [m for m in out if m.stage == "exact"]  # an exact hit ends an audio query's search
