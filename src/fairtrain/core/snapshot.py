@@ -207,16 +207,26 @@ def rows_schema():
     return pa.schema([("work_id", pa.int64()), ("fingerprint", pa.binary())])
 
 
+# Rows per Parquet row group in the shards a ShardWriter writes (since format /5): what the writer holds
+# before it writes, and what a reader decodes to reach one row.
+ROW_GROUP_ROWS = 5_000
+
+
 class ShardWriter:
     """Writes a table sorted by work id as Parquet shards of exactly ``per_shard`` rows (the last one fewer;
-    always at least one): the export and a delta's apply cut the same rows into the same bytes."""
+    always at least one), each in row groups of exactly ``row_group`` rows (the shard's last one fewer): the
+    export and a delta's apply cut the same rows into the same bytes. Rows are written a row group at a
+    time, so the writer holds one row group and the rows of one ``add``, never a whole shard."""
 
-    def __init__(self, directory: Path, prefix: str, schema, per_shard: int):
+    def __init__(self, directory: Path, prefix: str, schema, per_shard: int, row_group: int = ROW_GROUP_ROWS):
         self.directory, self.prefix, self.schema, self.per_shard = Path(directory), prefix, schema, per_shard
+        self.row_group = max(1, min(row_group, per_shard))
         self.directory.mkdir(parents=True, exist_ok=True)
         self._pending: list = []
-        self._n = 0
-        self._shard = 0
+        self._n = 0  # rows pending
+        self._shard = 0  # shards finished
+        self._in_shard = 0  # rows written to the open shard
+        self._writer = None
 
     def add(self, table) -> None:
         """Append rows (a pyarrow Table, or a list of dicts in the schema's columns)."""
@@ -226,25 +236,44 @@ class ShardWriter:
             table = pa.Table.from_pylist(table, schema=self.schema)
         self._pending.append(table)
         self._n += table.num_rows
-        while self._n >= self.per_shard:
-            self._flush(self.per_shard)
+        while self._n and self._n >= self._next_cut():
+            self._write(self._next_cut())
+
+    def _next_cut(self) -> int:
+        return min(self.row_group, self.per_shard - self._in_shard)
 
     def close(self) -> int:
         """Write what is left; returns the number of shards."""
-        if self._n or self._shard == 0:
-            self._flush(self._n)
+        if self._n:
+            self._write(self._n)
+        if self._writer is None and self._shard == 0:
+            self._open()  # no rows: one empty shard
+        if self._writer is not None:
+            self._finish()
         return self._shard
 
-    def _flush(self, n: int) -> None:
-        import pyarrow as pa
+    def _open(self) -> None:
         import pyarrow.parquet as pq
 
-        table = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
+        path = self.directory / f"{self.prefix}-{self._shard:05d}.parquet"
+        self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+
+    def _finish(self) -> None:
+        self._writer.close()
+        self._writer, self._in_shard, self._shard = None, 0, self._shard + 1
+
+    def _write(self, n: int) -> None:
+        import pyarrow as pa
+
+        table = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
         head, rest = table.slice(0, n), table.slice(n)
         self._pending, self._n = ([rest] if rest.num_rows else []), rest.num_rows
-        path = self.directory / f"{self.prefix}-{self._shard:05d}.parquet"
-        pq.write_table(head.cast(self.schema).combine_chunks(), path, compression="zstd")
-        self._shard += 1
+        if self._writer is None:
+            self._open()
+        self._writer.write_table(head.cast(self.schema).combine_chunks(), row_group_size=n)
+        self._in_shard += n
+        if self._in_shard == self.per_shard:
+            self._finish()
 
 
 def value_column(purpose: Purpose, category: Category) -> str:
@@ -273,8 +302,9 @@ def terms_schema():
 
 class SnapshotTerms:
     """The effective terms of every work in a snapshot, sorted by work id. Opening reads only the work id
-    column of each shard; a shard's other columns are read when a row in it is first asked for, so memory
-    follows the works a clearance touches."""
+    column of each shard; the other columns of a row group are read when a row in it is first asked for
+    (a whole shard, in snapshots before /5, which wrote one row group a shard), so memory follows the
+    works a clearance touches."""
 
     def __init__(self, shards: list, purposes: tuple[Purpose, ...] = tuple(Purpose)):
         import numpy as np
@@ -283,7 +313,8 @@ class SnapshotTerms:
         self._paths = [p for p, _ in shards]
         self._ids = [ids for _, ids in shards]
         self._first = np.array([ids[0] for ids in self._ids], dtype=np.int64)
-        self._tables: dict[int, object] = {}
+        self._tables: dict[tuple[int, int], object] = {}  # (shard, row group) -> its rows, as read
+        self._groups: dict[int, tuple] = {}  # shard -> (ParquetFile, first row of each row group)
         self._sorted = all(len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()) for ids in self._ids) and all(
             len(a) and len(b) and a[-1] < b[0] for a, b in zip(self._ids, self._ids[1:], strict=False)
         )
@@ -336,11 +367,17 @@ class SnapshotTerms:
         i = int(np.searchsorted(ids, work_id))
         if i >= len(ids) or ids[i] != work_id:
             return None
-        if s not in self._tables:
+        if s not in self._groups:
             import pyarrow.parquet as pq
 
-            self._tables[s] = pq.read_table(self._paths[s])
-        return self._tables[s], i
+            f = pq.ParquetFile(self._paths[s])
+            sizes = [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)]
+            self._groups[s] = (f, np.cumsum([0, *sizes]))
+        f, starts = self._groups[s]
+        g = int(np.searchsorted(starts, i, "right")) - 1  # only the row group holding the row is decoded
+        if (s, g) not in self._tables:
+            self._tables[(s, g)] = f.read_row_group(g)
+        return self._tables[(s, g)], i - int(starts[g])
 
     def __len__(self) -> int:
         return self._whole.num_rows if not self._sorted else sum(len(ids) for ids in self._ids)
