@@ -95,20 +95,24 @@ def _trim() -> None:
 _malloc_trim = None
 
 
-# -- the candidate stage: one memory-mapped key array per segment -------------------------------------
+# -- the candidate stage: memory-mapped keys and a bit filter per segment ----------------------------
 #
-# Since format /5 a segment of a modality listed in _CANDIDATE_KEYS carries ``candidate-keys.npy``: every
-# hash its index can match on (sorted, unique, uint64), saved uncompressed so it opens by memory-mapping.
-# A query that shares no key with a segment cannot match anything in it, so :class:`SegmentedIndex`
-# probes every segment's keys for the whole batch (one vectorised search per segment, nothing decoded)
-# and hands each segment only the queries that hit it: clearance costs what it touches, not the number of
-# segments, and a segment no query reaches is never opened.
+# Since format /5 a segment of a modality listed in _CANDIDATE_KEYS carries ``candidate-keys.npy``, every
+# hash its index can match on (sorted, unique, uint64), and ``candidate-filter.npy``, a one-hash Bloom
+# filter of them (16 bits a key), both uncompressed so they open by memory-mapping. A query that shares no
+# key with a segment cannot match anything in it, so :class:`SegmentedIndex` routes a batch first: every
+# query hash is looked up in each segment's filter (one byte read), the few that pass are searched in its
+# keys, and each segment is handed only the queries that hit it. Clearance costs what it touches, not the
+# number of segments, and a segment no query reaches is never opened.
 KEYS_FILE = "candidate-keys.npy"
+FILTER_FILE = "candidate-filter.npy"
+_GOLDEN = 0x9E3779B97F4A7C15  # multiplicative hashing: spreads winnowed hashes (window minima) over the filter
 
 
 class _TextKeys:
     """The text index's match keys: excerpt and Hangul fingerprints, LSH band keys and the exact digests
-    (each folded to 64 bits: high word XOR low word). Every way a text index finds a work starts from one of them."""
+    (each folded to 64 bits: high word XOR low word). Every way a text index finds a work starts from one
+    of them."""
 
     @staticmethod
     def of_index(index):
@@ -124,24 +128,45 @@ class _TextKeys:
         )
 
     @staticmethod
-    def of_query(fp):
+    def of_queries(fps):
+        """(keys, query of each key) of a batch, in one pass over it."""
         import numpy as np
 
-        parts = [np.asarray(fp.grams, dtype=np.uint64), np.asarray(fp.bands, dtype=np.uint64)]
-        if fp.hangul_grams is not None:
-            parts.append(np.asarray(fp.hangul_grams, dtype=np.uint64))
-        digests = np.frombuffer(fp.raw_hash + fp.norm_hash, dtype=">u8").astype(np.uint64)
-        parts.append(digests[::2] ^ digests[1::2])  # each 128-bit digest folded to 64 bits, as in of_index
-        return np.concatenate(parts)
+        empty = np.empty(0, np.uint64)
+        groups = [
+            [fp.grams for fp in fps],
+            [fp.bands for fp in fps],
+            [fp.hangul_grams if fp.hangul_grams is not None else empty for fp in fps],
+        ]
+        digests = np.frombuffer(b"".join(fp.raw_hash + fp.norm_hash for fp in fps), dtype=">u8").astype(np.uint64)
+        digests = digests.reshape(-1, 4)
+        folded = np.stack([digests[:, 0] ^ digests[:, 1], digests[:, 2] ^ digests[:, 3]], axis=1).ravel()
+        n = np.arange(len(fps))
+        keys = np.concatenate([np.asarray(a, dtype=np.uint64) for g in groups for a in g] + [folded])
+        owner = np.concatenate([np.repeat(n, [len(a) for a in g]) for g in groups] + [np.repeat(n, 2)])
+        return keys, owner
 
 
 _CANDIDATE_KEYS = {"text": _TextKeys}
 
 
 def write_keys(target: Path, keys) -> None:
+    """A segment's candidate keys and their bit filter (see above)."""
     import numpy as np
 
-    np.save(Path(target) / KEYS_FILE, np.unique(np.asarray(keys, dtype=np.uint64)), allow_pickle=False)
+    keys = np.unique(np.asarray(keys, dtype=np.uint64))
+    bits = max(10, (16 * len(keys) - 1).bit_length())
+    slots = np.zeros(1 << bits, dtype=bool)
+    slots[_slots(keys, bits)] = True
+    np.save(Path(target) / KEYS_FILE, keys, allow_pickle=False)
+    np.save(Path(target) / FILTER_FILE, np.packbits(slots, bitorder="little"), allow_pickle=False)
+
+
+def _slots(keys, bits: int):
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        return ((keys * np.uint64(_GOLDEN)) >> np.uint64(64 - bits)).astype(np.intp)
 
 
 def is_segmented(directory: Path) -> bool:
@@ -158,7 +183,9 @@ class SegmentedIndex:
         self._open: dict[int, object] = {}
         self._keys: dict[int, object] = {}
         self.candidates = _CANDIDATE_KEYS.get(name)
-        if self.candidates is not None and not all((p / KEYS_FILE).is_file() for p in self.paths):
+        if self.candidates is not None and not all(
+            (p / KEYS_FILE).is_file() and (p / FILTER_FILE).is_file() for p in self.paths
+        ):
             self.candidates = None  # a /4 snapshot: every segment is asked (re-exporting adds the keys)
 
     def __len__(self) -> int:
@@ -177,11 +204,14 @@ class SegmentedIndex:
         return out
 
     def keys(self, i: int):
-        """Segment ``i``'s candidate keys, memory-mapped (nothing is read until a search touches it)."""
+        """Segment ``i``'s candidate keys and bit filter, memory-mapped (nothing is read until touched)."""
         if i not in self._keys:
             import numpy as np
 
-            self._keys[i] = np.load(self.paths[i] / KEYS_FILE, mmap_mode="r", allow_pickle=False)
+            # plain ndarray views of the maps: numpy's memmap subclass costs more per index than the read
+            keys = np.load(self.paths[i] / KEYS_FILE, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+            packed = np.load(self.paths[i] / FILTER_FILE, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+            self._keys[i] = (keys, packed, (len(packed) * 8).bit_length() - 1)
         return self._keys[i]
 
     def route(self, fps) -> list[list[int]]:
@@ -191,21 +221,18 @@ class SegmentedIndex:
             return [list(range(len(fps))) for _ in self.paths]
         import numpy as np
 
-        parts = [self.candidates.of_query(fp) for fp in fps]
-        needles = np.concatenate(parts) if parts else np.empty(0, np.uint64)
-        owner = np.repeat(np.arange(len(parts)), [len(x) for x in parts])
-        o = np.argsort(needles, kind="stable")  # sorted needles walk each key array once, in order
-        needles, owner = needles[o], owner[o]
+        if not len(fps):
+            return [[] for _ in self.paths]
+        needles, owner = self.candidates.of_queries(fps)
         out = []
         for i in range(len(self.paths)):
-            keys = self.keys(i)
-            if not len(keys) or not len(needles):
-                out.append([])
-                continue
-            at = np.searchsorted(keys, needles)
+            keys, packed, bits = self.keys(i)
+            slot = _slots(needles, bits)
+            maybe = np.flatnonzero((packed[slot >> 3] >> (slot & 7).astype(np.uint8)) & np.uint8(1))
+            at = np.searchsorted(keys, needles[maybe])
             hit = at < len(keys)
-            hit[hit] = keys[at[hit]] == needles[hit]
-            out.append(np.unique(owner[hit]).tolist())
+            hit[hit] = keys[at[hit]] == needles[maybe][hit]
+            out.append(np.unique(owner[maybe[hit]]).tolist())
         return out
 
     def match(self, fps, **options) -> list[list[Match]]:
