@@ -156,10 +156,11 @@ def write_keys(target: Path, keys) -> None:
 
     keys = np.unique(np.asarray(keys, dtype=np.uint64))
     bits = max(10, (16 * len(keys) - 1).bit_length())
-    slots = np.zeros(1 << bits, dtype=bool)
-    slots[_slots(keys, bits)] = True
+    packed = np.zeros(1 << (bits - 3), dtype=np.uint8)  # 2 bytes a key, set in place (no byte per slot)
+    slot = _slots(keys, bits)
+    np.bitwise_or.at(packed, slot >> 3, np.left_shift(1, slot & 7).astype(np.uint8))
     np.save(Path(target) / KEYS_FILE, keys, allow_pickle=False)
-    np.save(Path(target) / FILTER_FILE, np.packbits(slots, bitorder="little"), allow_pickle=False)
+    np.save(Path(target) / FILTER_FILE, packed, allow_pickle=False)
 
 
 def _slots(keys, bits: int):
