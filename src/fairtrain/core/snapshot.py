@@ -300,6 +300,17 @@ def terms_schema():
     )
 
 
+def _int64s(column):
+    """A work-id column as a numpy array, read from Arrow's buffer: pyarrow's ``to_numpy`` imports pandas,
+    seconds of a snapshot's opening otherwise."""
+    import numpy as np
+
+    col = column.combine_chunks()
+    if col.null_count or col.type != "int64":
+        return col.to_numpy(zero_copy_only=False)
+    return np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset : col.offset + len(col)]
+
+
 class SnapshotTerms:
     """The effective terms of every work in a snapshot, sorted by work id. Opening reads only the work id
     column of each shard; the other columns of a row group are read when a row in it is first asked for
@@ -327,7 +338,7 @@ class SnapshotTerms:
 
         shards = []
         for p in sorted(snapshot.files(TERMS_DIR + "/")):
-            ids = pq.read_table(p, columns=["work_id"]).column("work_id").to_numpy()
+            ids = _int64s(pq.ParquetFile(p).read(columns=["work_id"]).column("work_id"))
             if len(ids):
                 shards.append((p, ids))
         return cls(shards, snapshot.purposes)
@@ -336,7 +347,7 @@ class SnapshotTerms:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        parts = [pq.read_table(p) for p in self._paths]
+        parts = [pq.ParquetFile(p).read() for p in self._paths]
         return pa.concat_tables(parts) if parts else terms_schema().empty_table()
 
     @property
