@@ -163,11 +163,17 @@ def write_keys(target: Path, keys) -> None:
     np.save(Path(target) / FILTER_FILE, packed, allow_pickle=False)
 
 
-def _slots(keys, bits: int):
+def _mixed(keys):
     import numpy as np
 
     with np.errstate(over="ignore"):
-        return ((keys * np.uint64(_GOLDEN)) >> np.uint64(64 - bits)).astype(np.intp)
+        return keys * np.uint64(_GOLDEN)
+
+
+def _slots(keys, bits: int, mixed=None):
+    import numpy as np
+
+    return ((_mixed(keys) if mixed is None else mixed) >> np.uint64(64 - bits)).astype(np.intp)
 
 
 def is_segmented(directory: Path) -> bool:
@@ -225,10 +231,11 @@ class SegmentedIndex:
         if not len(fps):
             return [[] for _ in self.paths]
         needles, owner = self.candidates.of_queries(fps)
+        mixed = _mixed(needles)  # once for the batch; each segment's filter takes its own top bits
         out = []
         for i in range(len(self.paths)):
             keys, packed, bits = self.keys(i)
-            slot = _slots(needles, bits)
+            slot = _slots(needles, bits, mixed)
             maybe = np.flatnonzero((packed[slot >> 3] >> (slot & 7).astype(np.uint8)) & np.uint8(1))
             at = np.searchsorted(keys, needles[maybe])
             hit = at < len(keys)
