@@ -21,11 +21,14 @@ from fairtrain.core.files import write_atomic
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 from fairtrain.core.vocab import Category, Purpose, Value
 
+# /5: each text index segment carries its candidate keys (core/snapshot_index.py), memory-mapped, so a
+# clearance asks only the segments an item can match;
 # /4: each modality's match index cut into work-id segments (core/snapshot_index.py), exported in bounded
 # memory and opened segment by segment;
 # /3: the text index carries the spacing-invariant Hangul channel (fingerprint.text index format 2);
 # /2: terms for every purpose (commercial and research); /1: commercial only.
-FORMAT = "fairtrain-snapshot/4"
+FORMAT = "fairtrain-snapshot/5"
+FORMAT_V4 = "fairtrain-snapshot/4"
 FORMAT_V3 = "fairtrain-snapshot/3"
 FORMAT_V2 = "fairtrain-snapshot/2"
 FORMAT_V1 = "fairtrain-snapshot/1"
@@ -35,6 +38,11 @@ _NO_HANGUL = (
 )
 # Older formats still open; what each lacks, in words a user can act on.
 OLDER_FORMATS = {
+    FORMAT_V4: (
+        "snapshot format 4: every item is matched against every index segment, so clearance slows as the "
+        "registry grows; re-export the snapshot with this version of fairtrain to match each item only "
+        "against the segments it can match"
+    ),
     FORMAT_V3: (
         "snapshot format 3: each match index is read whole into memory when first used; re-export the "
         "snapshot with this version of fairtrain to open it segment by segment"
@@ -199,16 +207,26 @@ def rows_schema():
     return pa.schema([("work_id", pa.int64()), ("fingerprint", pa.binary())])
 
 
+# Rows per Parquet row group in the shards a ShardWriter writes (since format /5): what the writer holds
+# before it writes, and what a reader decodes to reach one row.
+ROW_GROUP_ROWS = 5_000
+
+
 class ShardWriter:
     """Writes a table sorted by work id as Parquet shards of exactly ``per_shard`` rows (the last one fewer;
-    always at least one): the export and a delta's apply cut the same rows into the same bytes."""
+    always at least one), each in row groups of exactly ``row_group`` rows (the shard's last one fewer): the
+    export and a delta's apply cut the same rows into the same bytes. Rows are written a row group at a
+    time, so the writer holds one row group and the rows of one ``add``, never a whole shard."""
 
-    def __init__(self, directory: Path, prefix: str, schema, per_shard: int):
+    def __init__(self, directory: Path, prefix: str, schema, per_shard: int, row_group: int = ROW_GROUP_ROWS):
         self.directory, self.prefix, self.schema, self.per_shard = Path(directory), prefix, schema, per_shard
+        self.row_group = max(1, min(row_group, per_shard))
         self.directory.mkdir(parents=True, exist_ok=True)
         self._pending: list = []
-        self._n = 0
-        self._shard = 0
+        self._n = 0  # rows pending
+        self._shard = 0  # shards finished
+        self._in_shard = 0  # rows written to the open shard
+        self._writer = None
 
     def add(self, table) -> None:
         """Append rows (a pyarrow Table, or a list of dicts in the schema's columns)."""
@@ -218,25 +236,44 @@ class ShardWriter:
             table = pa.Table.from_pylist(table, schema=self.schema)
         self._pending.append(table)
         self._n += table.num_rows
-        while self._n >= self.per_shard:
-            self._flush(self.per_shard)
+        while self._n and self._n >= self._next_cut():
+            self._write(self._next_cut())
+
+    def _next_cut(self) -> int:
+        return min(self.row_group, self.per_shard - self._in_shard)
 
     def close(self) -> int:
         """Write what is left; returns the number of shards."""
-        if self._n or self._shard == 0:
-            self._flush(self._n)
+        if self._n:
+            self._write(self._n)
+        if self._writer is None and self._shard == 0:
+            self._open()  # no rows: one empty shard
+        if self._writer is not None:
+            self._finish()
         return self._shard
 
-    def _flush(self, n: int) -> None:
-        import pyarrow as pa
+    def _open(self) -> None:
         import pyarrow.parquet as pq
 
-        table = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
+        path = self.directory / f"{self.prefix}-{self._shard:05d}.parquet"
+        self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+
+    def _finish(self) -> None:
+        self._writer.close()
+        self._writer, self._in_shard, self._shard = None, 0, self._shard + 1
+
+    def _write(self, n: int) -> None:
+        import pyarrow as pa
+
+        table = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
         head, rest = table.slice(0, n), table.slice(n)
         self._pending, self._n = ([rest] if rest.num_rows else []), rest.num_rows
-        path = self.directory / f"{self.prefix}-{self._shard:05d}.parquet"
-        pq.write_table(head.cast(self.schema).combine_chunks(), path, compression="zstd")
-        self._shard += 1
+        if self._writer is None:
+            self._open()
+        self._writer.write_table(head.cast(self.schema).combine_chunks(), row_group_size=n)
+        self._in_shard += n
+        if self._in_shard == self.per_shard:
+            self._finish()
 
 
 def value_column(purpose: Purpose, category: Category) -> str:
@@ -263,10 +300,22 @@ def terms_schema():
     )
 
 
+def _int64s(column):
+    """A work-id column as a numpy array, read from Arrow's buffer: pyarrow's ``to_numpy`` imports pandas,
+    seconds of a snapshot's opening otherwise."""
+    import numpy as np
+
+    col = column.combine_chunks()
+    if col.null_count or col.type != "int64":
+        return col.to_numpy(zero_copy_only=False)
+    return np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset : col.offset + len(col)]
+
+
 class SnapshotTerms:
     """The effective terms of every work in a snapshot, sorted by work id. Opening reads only the work id
-    column of each shard; a shard's other columns are read when a row in it is first asked for, so memory
-    follows the works a clearance touches."""
+    column of each shard; the other columns of a row group are read when a row in it is first asked for
+    (a whole shard, in snapshots before /5, which wrote one row group a shard), so memory follows the
+    works a clearance touches."""
 
     def __init__(self, shards: list, purposes: tuple[Purpose, ...] = tuple(Purpose)):
         import numpy as np
@@ -275,7 +324,8 @@ class SnapshotTerms:
         self._paths = [p for p, _ in shards]
         self._ids = [ids for _, ids in shards]
         self._first = np.array([ids[0] for ids in self._ids], dtype=np.int64)
-        self._tables: dict[int, object] = {}
+        self._tables: dict[tuple[int, int], object] = {}  # (shard, row group) -> its rows, as read
+        self._groups: dict[int, tuple] = {}  # shard -> (ParquetFile, first row of each row group)
         self._sorted = all(len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()) for ids in self._ids) and all(
             len(a) and len(b) and a[-1] < b[0] for a, b in zip(self._ids, self._ids[1:], strict=False)
         )
@@ -288,7 +338,7 @@ class SnapshotTerms:
 
         shards = []
         for p in sorted(snapshot.files(TERMS_DIR + "/")):
-            ids = pq.read_table(p, columns=["work_id"]).column("work_id").to_numpy()
+            ids = _int64s(pq.ParquetFile(p).read(columns=["work_id"]).column("work_id"))
             if len(ids):
                 shards.append((p, ids))
         return cls(shards, snapshot.purposes)
@@ -297,7 +347,7 @@ class SnapshotTerms:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        parts = [pq.read_table(p) for p in self._paths]
+        parts = [pq.ParquetFile(p).read() for p in self._paths]
         return pa.concat_tables(parts) if parts else terms_schema().empty_table()
 
     @property
@@ -328,11 +378,17 @@ class SnapshotTerms:
         i = int(np.searchsorted(ids, work_id))
         if i >= len(ids) or ids[i] != work_id:
             return None
-        if s not in self._tables:
+        if s not in self._groups:
             import pyarrow.parquet as pq
 
-            self._tables[s] = pq.read_table(self._paths[s])
-        return self._tables[s], i
+            f = pq.ParquetFile(self._paths[s])
+            sizes = [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)]
+            self._groups[s] = (f, np.cumsum([0, *sizes]))
+        f, starts = self._groups[s]
+        g = int(np.searchsorted(starts, i, "right")) - 1  # only the row group holding the row is decoded
+        if (s, g) not in self._tables:
+            self._tables[(s, g)] = f.read_row_group(g)
+        return self._tables[(s, g)], i - int(starts[g])
 
     def __len__(self) -> int:
         return self._whole.num_rows if not self._sorted else sum(len(ids) for ids in self._ids)

@@ -58,17 +58,20 @@ def build_segments(
         builder.add(work_id, codec.loads(blob))
         n, in_seg = n + 1, in_seg + 1
         if in_seg == segment_works:
-            _save(builder, directory / segment_name(seg))
+            _save(name, builder, directory / segment_name(seg))
             seg, builder, in_seg = seg + 1, modality(name).new_builder(), 0
     if in_seg or seg == 0:
-        _save(builder, directory / segment_name(seg))
+        _save(name, builder, directory / segment_name(seg))
     return n
 
 
-def _save(builder, target: Path) -> None:
+def _save(name: str, builder, target: Path) -> None:
     index = builder.build()
     del builder
     index.save(target)
+    keys = _CANDIDATE_KEYS.get(name)
+    if keys is not None:
+        write_keys(target, keys.of_index(index))
     del index
     gc.collect()  # fingerprints reference each other's arrays: free the segment before the next one
     _trim()
@@ -92,6 +95,87 @@ def _trim() -> None:
 _malloc_trim = None
 
 
+# -- the candidate stage: memory-mapped keys and a bit filter per segment ----------------------------
+#
+# Since format /5 a segment of a modality listed in _CANDIDATE_KEYS carries ``candidate-keys.npy``, every
+# hash its index can match on (sorted, unique, uint64), and ``candidate-filter.npy``, a one-hash Bloom
+# filter of them (16 bits a key), both uncompressed so they open by memory-mapping. A query that shares no
+# key with a segment cannot match anything in it, so :class:`SegmentedIndex` routes a batch first: every
+# query hash is looked up in each segment's filter (one byte read), the few that pass are searched in its
+# keys, and each segment is handed only the queries that hit it. Clearance costs what it touches, not the
+# number of segments, and a segment no query reaches is never opened.
+KEYS_FILE = "candidate-keys.npy"
+FILTER_FILE = "candidate-filter.npy"
+_GOLDEN = 0x9E3779B97F4A7C15  # multiplicative hashing: spreads winnowed hashes (window minima) over the filter
+
+
+class _TextKeys:
+    """The text index's match keys: excerpt and Hangul fingerprints, LSH band keys and the exact digests
+    (each folded to 64 bits: high word XOR low word). Every way a text index finds a work starts from one
+    of them."""
+
+    @staticmethod
+    def of_index(index):
+        import numpy as np
+
+        return np.concatenate(
+            [
+                np.asarray(index.fp_hash, dtype=np.uint64),
+                np.asarray(index.hangul.hash, dtype=np.uint64),
+                np.asarray(index.band_key, dtype=np.uint64),
+                np.asarray(index.exact_hi, dtype=np.uint64) ^ np.asarray(index.exact_lo, dtype=np.uint64),
+            ]
+        )
+
+    @staticmethod
+    def of_queries(fps):
+        """(keys, query of each key) of a batch, in one pass over it."""
+        import numpy as np
+
+        empty = np.empty(0, np.uint64)
+        groups = [
+            [fp.grams for fp in fps],
+            [fp.bands for fp in fps],
+            [fp.hangul_grams if fp.hangul_grams is not None else empty for fp in fps],
+        ]
+        digests = np.frombuffer(b"".join(fp.raw_hash + fp.norm_hash for fp in fps), dtype=">u8").astype(np.uint64)
+        digests = digests.reshape(-1, 4)
+        folded = np.stack([digests[:, 0] ^ digests[:, 1], digests[:, 2] ^ digests[:, 3]], axis=1).ravel()
+        n = np.arange(len(fps))
+        keys = np.concatenate([np.asarray(a, dtype=np.uint64) for g in groups for a in g] + [folded])
+        owner = np.concatenate([np.repeat(n, [len(a) for a in g]) for g in groups] + [np.repeat(n, 2)])
+        return keys, owner
+
+
+_CANDIDATE_KEYS = {"text": _TextKeys}
+
+
+def write_keys(target: Path, keys) -> None:
+    """A segment's candidate keys and their bit filter (see above)."""
+    import numpy as np
+
+    keys = np.unique(np.asarray(keys, dtype=np.uint64))
+    bits = max(10, (16 * len(keys) - 1).bit_length())
+    packed = np.zeros(1 << (bits - 3), dtype=np.uint8)  # 2 bytes a key, set in place (no byte per slot)
+    slot = _slots(keys, bits)
+    np.bitwise_or.at(packed, slot >> 3, np.left_shift(1, slot & 7).astype(np.uint8))
+    np.save(Path(target) / KEYS_FILE, keys, allow_pickle=False)
+    np.save(Path(target) / FILTER_FILE, packed, allow_pickle=False)
+
+
+def _mixed(keys):
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        return keys * np.uint64(_GOLDEN)
+
+
+def _slots(keys, bits: int, mixed=None):
+    import numpy as np
+
+    return ((_mixed(keys) if mixed is None else mixed) >> np.uint64(64 - bits)).astype(np.intp)
+
+
 def is_segmented(directory: Path) -> bool:
     return (Path(directory) / segment_name(0)).is_dir()
 
@@ -104,6 +188,12 @@ class SegmentedIndex:
         self.directory = Path(directory)
         self.paths = sorted(p for p in self.directory.iterdir() if p.is_dir() and p.name.startswith(SEGMENT_PREFIX))
         self._open: dict[int, object] = {}
+        self._keys: dict[int, object] = {}
+        self.candidates = _CANDIDATE_KEYS.get(name)
+        if self.candidates is not None and not all(
+            (p / KEYS_FILE).is_file() and (p / FILTER_FILE).is_file() for p in self.paths
+        ):
+            self.candidates = None  # a /4 snapshot: every segment is asked (re-exporting adds the keys)
 
     def __len__(self) -> int:
         return sum(len(self.segment(i)) for i in range(len(self.paths)))
@@ -120,14 +210,50 @@ class SegmentedIndex:
             out.extend(n for n in getattr(self.segment(i), "notices", ()) if n not in out)
         return out
 
+    def keys(self, i: int):
+        """Segment ``i``'s candidate keys and bit filter, memory-mapped (nothing is read until touched)."""
+        if i not in self._keys:
+            import numpy as np
+
+            # plain ndarray views of the maps: numpy's memmap subclass costs more per index than the read
+            keys = np.load(self.paths[i] / KEYS_FILE, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+            packed = np.load(self.paths[i] / FILTER_FILE, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+            self._keys[i] = (keys, packed, (len(packed) * 8).bit_length() - 1)
+        return self._keys[i]
+
+    def route(self, fps) -> list[list[int]]:
+        """For each segment, the queries (by position in ``fps``) that share a key with it: all of them
+        for every segment when the modality or the snapshot has no candidate keys."""
+        if self.candidates is None:
+            return [list(range(len(fps))) for _ in self.paths]
+        import numpy as np
+
+        if not len(fps):
+            return [[] for _ in self.paths]
+        needles, owner = self.candidates.of_queries(fps)
+        mixed = _mixed(needles)  # once for the batch; each segment's filter takes its own top bits
+        out = []
+        for i in range(len(self.paths)):
+            keys, packed, bits = self.keys(i)
+            slot = _slots(needles, bits, mixed)
+            maybe = np.flatnonzero((packed[slot >> 3] >> (slot & 7).astype(np.uint8)) & np.uint8(1))
+            at = np.searchsorted(keys, needles[maybe])
+            hit = at < len(keys)
+            hit[hit] = keys[at[hit]] == needles[maybe][hit]
+            out.append(np.unique(owner[maybe[hit]]).tolist())
+        return out
+
     def match(self, fps, **options) -> list[list[Match]]:
-        """The modality index's ``match`` (with its options, such as thresholds) over every segment."""
+        """The modality index's ``match`` (with its options, such as thresholds) over every segment; with
+        candidate keys, each segment sees only the queries that share a key with it."""
         if len(self.paths) == 1:
             return self.segment(0).match(fps, **options)
         merged: list[list[Match]] = [[] for _ in fps]
-        for i in range(len(self.paths)):
-            for out, found in zip(merged, self.segment(i).match(fps, **options), strict=True):
-                out.extend(found)
+        for i, queries in enumerate(self.route(fps)):
+            if not queries:
+                continue
+            for q, found in zip(queries, self.segment(i).match([fps[q] for q in queries], **options), strict=True):
+                merged[q].extend(found)
         for qi, out in enumerate(merged):
             if self.name == "audio" and any(m.stage == "exact" for m in out):
                 out[:] = [m for m in out if m.stage == "exact"]  # an exact hit ends an audio query's search
