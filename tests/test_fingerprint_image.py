@@ -553,10 +553,12 @@ def test_small_phone_screenshot_is_matched_from_a_finer_decode(wood_index, monke
     query = _small_phone_screenshot(_nature("Wood.jpg"))
     [m] = wood_index.match([fingerprint_image(query, "small screenshot")])[0]
     assert (m.work_id, m.stage, m.evidence["view"]) == (1, "verified", "inner")
-    # Without the finer decode (no block small enough to qualify) the same screenshot is missed: the
-    # 1/8-scale decode keeps too little of the picture's grain to verify.
+    # Without the finer decode (no block small enough to qualify) the 1/8-scale decode keeps less of the
+    # picture's grain: the same screenshot is missed or verified on no better evidence (since views are
+    # shaved before their trim, the coarse view alone verifies this one as well).
     monkeypatch.setattr(image_module, "_VIEW_MAX_AREA", 0.0)
-    assert wood_index.match([fingerprint_image(query, "small screenshot")])[0] == []
+    coarse = wood_index.match([fingerprint_image(query, "small screenshot")])[0]
+    assert coarse == [] or coarse[0].score <= m.score
 
 
 def test_finer_decode_runs_only_for_pictures_with_small_layout_blocks(other_photos, monkeypatch):

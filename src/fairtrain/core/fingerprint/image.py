@@ -98,6 +98,7 @@ _SCAN_SIDE = 64  # JPEG draft target on the scan side: 1/8 DCT scale for ≥ 512
 _VIEW_DETAIL = 64
 _VIEW_ZOOM = 2
 _VIEW_MAX_AREA = 0.5
+_VIEW_SHAVE = 0.015  # share of a view's side shaved before its border trim
 _REGISTRY_SIDE = 256  # registry variants are cut from a larger decode so 70 % crops keep detail
 _FORMAT = "fairtrain.image-index/2"
 # Version 1 (before issue 16) had the first 29 variants only and no aspect ratios: it still opens and
@@ -303,7 +304,12 @@ def _views(
         if fine.shape[0] > grey.shape[0] and fine.shape[1] > grey.shape[1]:
             parts += [fine[y0:y1, x0:x1] for x0, y0, x1, y1 in flat_cut_segments(fine)]
     for part in parts:
-        part = trim_borders(part)
+        # A window's edge line often carries a sliver of its frame (a dark post frame, JPEG ringing): the
+        # outer line is then not flat and the picture's own plain ground (a portrait on white) is not
+        # trimmed as the registry trimmed it. Shave that sliver first.
+        h, w = part.shape
+        dy, dx = max(1, round(h * _VIEW_SHAVE)), max(1, round(w * _VIEW_SHAVE))
+        part = trim_borders(part[dy : h - dy, dx : w - dx] if h > 4 * dy and w > 4 * dx else part)
         if min(part.shape) >= 8 and quality(view := thumbnail(part)) >= MIN_QUALITY:
             out.append(view)
     angle = filled_corners_angle(trimmed)
