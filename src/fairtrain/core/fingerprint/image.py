@@ -315,7 +315,10 @@ def _views(
     angle = filled_corners_angle(trimmed)
     if angle is not None:
         for a in (angle, -angle):  # the corners tell the tilt's size, not its sign
-            out.append(rotated_view(trimmed, a, trimmed.shape[1] / trimmed.shape[0]))
+            # Straightened at twice the thumbnail's size and trimmed again: a picture on a plain ground
+            # (a portrait on white) keeps its ground in the straightened centre, which the registry trimmed.
+            upright = rotated_view(trimmed, a, trimmed.shape[1] / trimmed.shape[0], 2 * VERIFY_THUMB)
+            out.append(thumbnail(trim_borders(upright)))
     return np.stack(out) if out else np.empty((0, THUMB, THUMB), np.uint8)
 
 
