@@ -616,3 +616,45 @@ def test_newer_or_foreign_format_is_refused_naming_the_format(index, tmp_path):
     (tmp_path / "new" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"image-index/9.*re-export"):
         ImageIndex.load(tmp_path / "new")
+
+
+def _wallpaper(name: str) -> Image.Image:
+    path = NATURE.parent / name
+    if not path.exists():
+        pytest.fail(f"{path}: smooth wallpapers come from the Debian package mate-backgrounds")
+    im = Image.open(path).convert("RGB")
+    im.thumbnail((1024, 1024))
+    return im
+
+
+SMOOTH_WALLPAPERS = ("abstract/Gulp.png", "desktop/Ubuntu-Mate-Dark-no-logo.png")
+
+
+def test_two_different_smooth_wallpapers_never_match_each_other(other_photos):
+    # Smooth, low-detail pictures (soft gradients and curves, quality above the flat gate so they take
+    # part in perceptual matching) are where a freer alignment search could bend one picture into
+    # another: crops, tilts, frames and collages of each must find their own wallpaper, never the other.
+    walls = [_wallpaper(n) for n in SMOOTH_WALLPAPERS]
+    builder = ImageIndexBuilder()
+    for wid, im in enumerate(walls):
+        reg = register_image(_jpeg(im, 95), SMOOTH_WALLPAPERS[wid])
+        assert not reg.low_quality and reg.quality < 40  # smooth, yet matched perceptually
+        builder.add(wid, reg)
+    index = builder.build()
+    edits = {
+        "recompressed": lambda im: _jpeg(im, 60),
+        "crop_25_left": lambda im: _jpeg(_crop(im, 0.25, 0, 0, 0)),
+        "crop_20_top_right": lambda im: _jpeg(_crop(im, 0, 0.2, 0.2, 0)),
+        "crop_15_each_side": lambda im: _jpeg(_crop(im, 0.15, 0.15, 0.15, 0.15)),
+        "straightened_7": lambda im: _jpeg(_tilted(im, 7, None)),
+        "tilted_minus_5_black": lambda im: _jpeg(_tilted(im, -5, (0, 0, 0))),
+        "social_media_post": lambda im: _jpeg(_social_post(im), 85),
+        "phone_screenshot": lambda im: _png(_phone_screenshot(im, dark=False)),
+        "collage_40_percent": lambda im: _jpeg(_collage(im, other_photos), 85),
+    }
+    for wid, im in enumerate(walls):
+        for name, edit in edits.items():
+            matches = index.match([fingerprint_image(edit(im), f"{SMOOTH_WALLPAPERS[wid]}/{name}")])[0]
+            assert [m.work_id for m in matches if m.work_id != wid] == [], (SMOOTH_WALLPAPERS[wid], name, matches)
+        # not vacuous: a plain copy of each is recognised as its own wallpaper
+        assert [m.work_id for m in index.match([fingerprint_image(_jpeg(im, 60))])[0]] == [wid]
