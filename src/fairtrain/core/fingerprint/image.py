@@ -48,6 +48,7 @@ from fairtrain.core.fingerprint._image_hash import (
     filled_corners_angle,
     find_windows,
     flat_cut_segments,
+    inscribed_scale,
     ncc,
     phash64,
     qualities,
@@ -97,6 +98,7 @@ _SCAN_SIDE = 64  # JPEG draft target on the scan side: 1/8 DCT scale for ≥ 512
 _VIEW_DETAIL = 64
 _VIEW_ZOOM = 2
 _VIEW_MAX_AREA = 0.5
+_VIEW_SHAVE = 0.015  # share of a view's side shaved before its border trim
 _REGISTRY_SIDE = 256  # registry variants are cut from a larger decode so 70 % crops keep detail
 _FORMAT = "fairtrain.image-index/2"
 # Version 1 (before issue 16) had the first 29 variants only and no aspect ratios: it still opens and
@@ -302,13 +304,21 @@ def _views(
         if fine.shape[0] > grey.shape[0] and fine.shape[1] > grey.shape[1]:
             parts += [fine[y0:y1, x0:x1] for x0, y0, x1, y1 in flat_cut_segments(fine)]
     for part in parts:
-        part = trim_borders(part)
+        # A window's edge line often carries a sliver of its frame (a dark post frame, JPEG ringing): the
+        # outer line is then not flat and the picture's own plain ground (a portrait on white) is not
+        # trimmed as the registry trimmed it. Shave that sliver first.
+        h, w = part.shape
+        dy, dx = max(1, round(h * _VIEW_SHAVE)), max(1, round(w * _VIEW_SHAVE))
+        part = trim_borders(part[dy : h - dy, dx : w - dx] if h > 4 * dy and w > 4 * dx else part)
         if min(part.shape) >= 8 and quality(view := thumbnail(part)) >= MIN_QUALITY:
             out.append(view)
     angle = filled_corners_angle(trimmed)
     if angle is not None:
         for a in (angle, -angle):  # the corners tell the tilt's size, not its sign
-            out.append(rotated_view(trimmed, a, trimmed.shape[1] / trimmed.shape[0]))
+            # Straightened at twice the thumbnail's size and trimmed again: a picture on a plain ground
+            # (a portrait on white) keeps its ground in the straightened centre, which the registry trimmed.
+            upright = rotated_view(trimmed, a, trimmed.shape[1] / trimmed.shape[0], 2 * VERIFY_THUMB)
+            out.append(thumbnail(trim_borders(upright)))
     return np.stack(out) if out else np.empty((0, THUMB, THUMB), np.uint8)
 
 
@@ -408,6 +418,86 @@ def _accepted(raw: float, detail: float) -> bool:
 
 
 _REFINE_TURNS = (0.0, -1.5, 1.5)
+# After the fixed grid above fails: a free search of the view's box edges (and, for an untransposed
+# variant, its tilt), coordinate ascent on the raw correlation with shrinking steps. It reaches the
+# copies whose crop, tilt or trimmed background sits between two registered variants (issue 16: crops
+# from any side, tilted portraits on a white ground, social frames). Candidates only, a few hundred
+# 32×32 resizes at most. The freer fit must pass the detail rule (never the smooth one): a smooth
+# picture can be bent towards another smooth picture, its detail layer cannot.
+_SEARCH_STEPS = (0.05, 0.025, 0.0125)
+_SEARCH_TURN_STEPS = (2.0, 1.0, 0.5)
+_SEARCH_MAX_TURN = 12.0
+_SEARCH_MIN_RAW = 0.5  # the grid's best raw correlation below this: not a copy, no search
+_SEARCH_MIN_DETAIL = 0.55
+
+
+class _Renderer:
+    """Views of a registered 64×64 thumbnail: tilted by ``turn`` degrees in its true aspect (uncovered
+    corners filled with the picture's own border colour: a tilted picture on a plain ground), a box of
+    fractions of that frame, transposed as the variant is; tilted frames are cached per angle."""
+
+    def __init__(self, thumb64: np.ndarray, transpose: Image.Transpose | None, aspect: float):
+        self.transpose = transpose
+        side = thumb64.shape[0]
+        uw, uh = (side, max(8, round(side / aspect))) if aspect >= 1 else (max(8, round(side * aspect)), side)
+        self.base = Image.fromarray(thumb64).resize((uw, uh), Image.Resampling.BILINEAR)
+        border = np.concatenate([thumb64[0], thumb64[-1], thumb64[:, 0], thumb64[:, -1]])
+        self.fill = int(np.median(border))
+        self._frames: dict[float, Image.Image] = {0.0: self.base}
+
+    def view(self, turn: float, box: tuple[float, float, float, float]) -> np.ndarray:
+        frame = self._frames.get(turn)
+        if frame is None:
+            frame = self._frames[turn] = self.base.rotate(turn, Image.Resampling.BILINEAR, fillcolor=self.fill)
+        w, h = frame.size
+        x0, y0, x1, y1 = box
+        im = frame.resize(
+            (THUMB, THUMB),
+            Image.Resampling.BICUBIC,
+            box=(max(0.0, x0 * w), max(0.0, y0 * h), min(w, x1 * w), min(h, y1 * h)),
+        )
+        if self.transpose is not None:
+            im = im.transpose(self.transpose)
+        return np.asarray(im, dtype=np.uint8)
+
+
+def _search(
+    query_thumb: np.ndarray, q_detail: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float
+) -> tuple[bool, float, float]:
+    """Coordinate ascent of the raw correlation over the box edges (and tilt) from the variant's own."""
+    v = VARIANTS[variant]
+    r = _Renderer(thumb64, v.transpose, aspect)
+    turn = float(v.rotate)
+    if turn:
+        k = inscribed_scale(r.base.width, r.base.height, turn)
+        box = [(1 - k) / 2, (1 - k) / 2, (1 + k) / 2, (1 + k) / 2]
+    else:
+        box = list(v.box)
+
+    def score(t: float, b: list[float]) -> float:
+        if b[2] - b[0] < 0.3 or b[3] - b[1] < 0.3 or min(b) < -0.02 or max(b) > 1.02:
+            return -2.0
+        return ncc(query_thumb, r.view(t, (b[0], b[1], b[2], b[3])))
+
+    best = score(turn, box)
+    for level, step in enumerate(_SEARCH_STEPS):
+        improved = True
+        while improved:
+            improved = False
+            for edge in range(4):
+                for sign in (-1.0, 1.0):
+                    trial = box.copy()
+                    trial[edge] += sign * step
+                    s = score(turn, trial)
+                    if s > best + 1e-4:
+                        best, box, improved = s, trial, True
+            if v.transpose is None:
+                for sign in (-1.0, 1.0):
+                    t = turn + sign * _SEARCH_TURN_STEPS[level]
+                    if abs(t) <= _SEARCH_MAX_TURN and (s := score(t, box)) > best + 1e-4:
+                        best, turn, improved = s, t, True
+    detail = ncc(q_detail, _detail(r.view(turn, (box[0], box[1], box[2], box[3]))))
+    return (best >= VERIFY_MIN_NCC and detail >= _SEARCH_MIN_DETAIL), best, detail
 
 
 def _verify(
@@ -415,6 +505,16 @@ def _verify(
 ) -> tuple[bool, float, float]:
     """(accepted, raw NCC, detail NCC) of the best-aligned view of ``variant``."""
     q_detail = _detail(query_thumb)
+    best = _verify_grid(query_thumb, q_detail, thumb64, variant, aspect)
+    if best[0] or best[1] < _SEARCH_MIN_RAW:
+        return best
+    found = _search(query_thumb, q_detail, thumb64, variant, aspect)
+    return found if found[0] or found[2] > best[2] else best
+
+
+def _verify_grid(
+    query_thumb: np.ndarray, q_detail: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float
+) -> tuple[bool, float, float]:
     best = (False, -1.0, -1.0)
     if VARIANTS[variant].rotate:
         for turn in _REFINE_TURNS:
