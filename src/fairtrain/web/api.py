@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from fairtrain.core.errors import said
 from fairtrain.core.vocab import Level
+from fairtrain.services.transparency import published
 from fairtrain.web import ops
 from fairtrain.web.accounts import AccountError
 from fairtrain.web.deps import language, principal, require, web
@@ -517,14 +518,9 @@ async def upload_repertoire(request: Request, p: Caller) -> dict:
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     from starlette.concurrency import run_in_threadpool
 
-    from fairtrain.web.uploads import receive
+    from fairtrain.web.uploads import receive_repertoire
 
-    got = await receive(
-        request,
-        state.uploads_dir,
-        max_file_bytes=state.limits.max_import_bytes,
-        max_files=state.limits.max_import_files,
-    )
+    got = await receive_repertoire(request, state)
     return await run_in_threadpool(ops.repertoire_upload, state, p, got)
 
 
@@ -592,7 +588,7 @@ async def check_outputs(
     blobs = [await read_upload(f, "output") for f in files]
     # matching fingerprints the outputs: in the application's worker processes (CpuError answers 4xx/503)
     return await state.cpu.run(
-        "outputs", sum(len(d) for _, d in blobs), ops.check_outputs, snap_dir, blobs, state.registry_keys
+        "outputs", sum(len(d) for _, d in blobs), published.check_outputs, snap_dir, blobs, state.registry_keys
     )
 
 

@@ -160,13 +160,13 @@ def create_app(
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
+    from fairtrain.services.registry import repertoire_uploads
     from fairtrain.web import (
         api,
         api_money,
         api_notices,
         api_works,
         money_ops,
-        ops,
         org_office,
         pages,
         pages_money,
@@ -188,7 +188,7 @@ def create_app(
     )
     app.state.web = state
     app.router.add_event_handler("shutdown", state.cpu.close)
-    app.router.add_event_handler("startup", lambda: ops.resume_import_jobs(state))
+    app.router.add_event_handler("startup", lambda: repertoire_uploads.resume_jobs(registry))
     if state.mailer is not None:
         app.router.add_event_handler("startup", state.mailer.start)
         app.router.add_event_handler("shutdown", state.mailer.stop)

@@ -18,7 +18,7 @@ from fairtrain.core.i18n import N_, TIME_ZONES, translations
 from fairtrain.core.numbers import PriceError, parse_price
 from fairtrain.core.tariff import MEDIA
 from fairtrain.core.vocab import Purpose
-from fairtrain.services.registry import repertoire
+from fairtrain.services.registry import repertoire, repertoire_uploads
 from fairtrain.services.registry.mandate_invites import send_invitation
 from fairtrain.web import money_ops
 from fairtrain.web.api import _client, _limit
@@ -29,7 +29,6 @@ from fairtrain.web.security import Principal
 
 router = APIRouter(include_in_schema=False)
 Caller = Annotated[Principal, Depends(principal)]
-_UPLOAD = re.compile(r"[0-9a-f]{24}")
 
 
 # -- a member consents (or not) ---------------------------------------------------------------------------
@@ -324,23 +323,12 @@ async def org_upload(request: Request, p: Caller):
     require(p, "org-admin", what="repertoire upload")
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
-    from fairtrain.web.uploads import receive
+    from fairtrain.web.uploads import receive_repertoire
 
-    got = await receive(
-        request,
-        state.uploads_dir,
-        max_file_bytes=state.limits.max_import_bytes,
-        max_files=state.limits.max_import_files,
+    got = await receive_repertoire(request, state)
+    repertoire.queue_check(
+        got.folder, org_id=p.account.org_id, source=got.source, sheet=got.sheet, selection=got.selection
     )
-    sheet = got.file("file")
-    if sheet is None:
-        import shutil
-
-        shutil.rmtree(got.folder, ignore_errors=True)
-        raise WebError(422, "repertoire upload: choose a ZIP, a CSV, a tab-separated text or an XLSX")
-    client, path = sheet
-    selection = any(f[0] == "files" for f in got.files)
-    repertoire.queue_check(got.folder, org_id=p.account.org_id, source=client, sheet=path, selection=selection)
     repertoire.start_check_process(state.registry, got.folder)
     return RedirectResponse(f"/org/uploads/{got.folder.name}", status_code=303)
 
@@ -350,7 +338,7 @@ def org_upload_check(request: Request, p: Caller, upload: str):
     require(p, "org-admin", what="repertoire upload")
     state = web(request)
     folder = state.uploads_dir / upload
-    check = repertoire.check_state(folder) if _UPLOAD.fullmatch(upload) else None
+    check = repertoire.check_state(folder) if repertoire_uploads.UPLOAD_TOKEN.fullmatch(upload) else None
     if check is None or check["org_id"] != p.account.org_id:
         raise WebError(404, f"upload {upload[:40]!r} not found (already stored, or never received)")
     if check["status"] in ("queued", "running"):
