@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from fractions import Fraction
 from pathlib import Path
 
 from fairtrain.core.errors import InvalidInput, localised
@@ -23,7 +22,7 @@ from fairtrain.core.signals.render import (
 from fairtrain.core.signals.reservation import platform_for, site_scope
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services.log import Log
-from fairtrain.services.registry import RegistryError, ShareSpec, portfolio, repertoire, repertoire_uploads
+from fairtrain.services.registry import RegistryError, portfolio, repertoire, repertoire_uploads
 from fairtrain.services.registry.search import search_works
 from fairtrain.services.transparency import published
 from fairtrain.web import dispute_ops
@@ -108,12 +107,8 @@ def add_works(
                 raise RegistryError(f"{name}: file is empty")
             if isinstance(content, str):
                 raise RegistryError(content)
-            r = state.registry.add_work(
-                title=title,
-                shares=[ShareSpec(p.account.holder_id, "author", Fraction(1))],
-                data=data,
-                file_name=name or title,
-                registered=content,
+            r = portfolio.register_own(
+                state.registry, p.account.holder_id, title=title, data=data, file_name=name or title, registered=content
             )
             if r["created"]:  # a small preview for her work page (never the file itself)
                 keep_preview(state, r["work"], data, name or title)
@@ -172,22 +167,13 @@ def decision(state, work_id: int, category: str, licensee: str | None, purpose: 
 
 def party_for(state, p: Principal, level: Level, target_id: int | None) -> tuple[Level, int, str]:
     """(level, target, declaring party) for the caller; refuses what is not theirs."""
-    if level is Level.WORK:
-        facts = state.registry.facts(target_id)
-        if p.holder_ref:
-            if p.holder_ref not in facts.holders:
-                raise forbidden(f"work {target_id}: you are not one of its holders")
-            return level, target_id, p.holder_ref
-        if p.org_ref:
-            if not any(m.org == p.org_ref for m in facts.mandates):
-                raise forbidden(f"work {target_id}: no holder of it gave {p.org_ref} a mandate")
-            return level, target_id, p.org_ref
-        raise forbidden(f"work {target_id}: only its holders or their organisations declare for it")
-    if p.holder_ref:
-        return Level.CATALOGUE, p.account.holder_id, p.holder_ref
-    if p.org_ref:
-        return Level.REPERTOIRE, p.account.org_id, p.org_ref
-    raise forbidden("policy: only creators and organisation admins declare")
+    return portfolio.declaring_party(
+        state.registry,
+        level,
+        target_id,
+        holder_id=p.account.holder_id if p.holder_ref else None,
+        org_id=p.account.org_id if p.org_ref else None,
+    )
 
 
 def policy_view(state, level: Level, target_id: int) -> dict:

@@ -4,10 +4,14 @@ dispute pages read them here, so one rule says what is whose."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from sqlalchemy import or_, select
 
 from fairtrain.core.store.models import Dispute, MandateRow, Work, WorkShare
+from fairtrain.core.vocab import Level
 from fairtrain.services.registry.errors import NotAllowed
+from fairtrain.services.registry.registry import ShareSpec
 
 
 def _holder_work_ids(holder_id: int):
@@ -95,3 +99,41 @@ def resolve_within_repertoire(registry, org_id: int, org: str, dispute_id: int, 
             f"dispute {dispute_id}: involves works outside {org}'s repertoire; the registry operator resolves it"
         )
     return registry.resolve_dispute(dispute_id, keep=keep, note=note)
+
+
+def declaring_party(
+    registry, level: Level, target_id: int | None, *, holder_id: int | None = None, org_id: int | None = None
+) -> tuple[Level, int, str]:
+    """(level, target, declaring party) for a creator (``holder_id``) or an organisation (``org_id``): a
+    work only for its holders or an organisation one of them gave a mandate; otherwise her catalogue or its
+    repertoire. :class:`NotAllowed` for anything else."""
+    holder = f"holder:{holder_id}" if holder_id is not None else None
+    org = f"org:{org_id}" if org_id is not None else None
+    if level is Level.WORK:
+        facts = registry.facts(target_id)
+        if holder:
+            if holder not in facts.holders:
+                raise NotAllowed(f"work {target_id}: you are not one of its holders")
+            return level, target_id, holder
+        if org:
+            if not any(m.org == org for m in facts.mandates):
+                raise NotAllowed(f"work {target_id}: no holder of it gave {org} a mandate")
+            return level, target_id, org
+        raise NotAllowed(f"work {target_id}: only its holders or their organisations declare for it")
+    if holder:
+        return Level.CATALOGUE, holder_id, holder
+    if org:
+        return Level.REPERTOIRE, org_id, org
+    raise NotAllowed("policy: only creators and organisation admins declare")
+
+
+def register_own(registry, holder_id: int, *, title: str, data, file_name: str, registered=None) -> dict:
+    """A creator registers a work of her own, as its sole author (co-holders join later by invitation):
+    :meth:`Registry.add_work`'s answer. ``registered``: the (media type, fingerprint, ISCC) a worker computed."""
+    return registry.add_work(
+        title=title,
+        shares=[ShareSpec(holder_id, "author", Fraction(1))],
+        data=data,
+        file_name=file_name,
+        registered=registered,
+    )
