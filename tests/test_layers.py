@@ -140,3 +140,47 @@ def test_packages_import_one_way():
 def test_the_cycle_check_finds_a_cycle_and_reads_function_level_imports():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert "fairtrain.cli.demo" in GRAPH["fairtrain.cli.serve"]  # imported inside the demo command
+
+
+# -- the web runs no SQL: its queries and rules live in the services, which the CLI shares ---------------
+
+WEB = SRC / "web"
+# accounts and sessions are the web's own tables; money_ops.py is being moved into services/ledger (h13money)
+OWN_TABLES = {"accounts.py", "security.py"}
+MOVING = {"money_ops.py"}
+
+
+def _sql_uses(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        else:
+            names = []
+        found += [
+            f"imports {n}" for n in names if n.split(".")[0] == "sqlalchemy" or n.startswith("fairtrain.core.store")
+        ]
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("connect", "begin", "execute")
+            and isinstance(node.func.value, ast.Attribute)
+            and node.func.value.attr == "engine"
+        ):
+            found.append(f"line {node.lineno}: engine.{node.func.attr}()")
+    return found
+
+
+WEB_FILES = sorted(p for p in WEB.rglob("*.py") if str(p.relative_to(WEB)) not in OWN_TABLES | MOVING)
+
+
+@pytest.mark.parametrize("path", WEB_FILES, ids=lambda p: str(p.relative_to(SRC)))
+def test_the_web_runs_no_sql(path):
+    assert not _sql_uses(path), f"{path.relative_to(SRC)}: SQL belongs in a service: {_sql_uses(path)}"
+
+
+def test_the_sql_check_would_see_sql():
+    assert _sql_uses(WEB / "accounts.py")  # it reads the web's own tables
+    assert len(WEB_FILES) > 10

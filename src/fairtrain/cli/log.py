@@ -59,12 +59,15 @@ def log_show(
 ) -> None:
     """The latest signed tree head and a range of entries."""
     lg = public_log()
-    size, root = lg.size_and_root()
-    heads = lg.heads()
+    head = lg.summary()  # what GET /api/log answers too
     entries = lg.entries(start, start + limit)
-    data = {"size": size, "root": root.hex(), "latest_head": heads[-1] if heads else None, "entries": entries}
+    data = {"size": head["size"], "root": head["root"], "latest_head": head["signed_head"], "entries": entries}
     t = Table(
-        "idx", "kind", "at", "body", title=f"log: {size} entries, root {root.hex()[:16]}…, {len(heads)} signed heads"
+        "idx",
+        "kind",
+        "at",
+        "body",
+        title=f"log: {head['size']} entries, root {head['root'][:16]}…, {head['signed_heads']} signed heads",
     )
     for e in entries:
         t.add_row(str(e["idx"]), e["kind"], e["at"], json.dumps(e["body"], ensure_ascii=False)[:80])

@@ -145,6 +145,17 @@ class Log:
                 doc = json.loads(c.execute(select(TreeHead.signed).where(TreeHead.size == size)).scalar_one())
         return doc
 
+    def summary(self) -> dict:
+        """The tree as a reader first sees it: size, root, the newest signed head and how many there are."""
+        size, root = self.size_and_root()
+        heads = self.heads()
+        return {
+            "size": size,
+            "root": root.hex(),
+            "signed_head": heads[-1] if heads else None,
+            "signed_heads": len(heads),
+        }
+
     def heads(self) -> list[dict]:
         with self.engine.connect() as c:
             return [json.loads(s) for s in c.execute(select(TreeHead.signed).order_by(TreeHead.size)).scalars()]

@@ -212,6 +212,11 @@ class Notifications:
     def __init__(self, engine: Engine):
         self.engine = engine
 
+    def send(self, holder_ids, kind: str, event: str, params: dict, *, subject: str | None = None) -> int:
+        """:func:`notify` in a transaction of its own (a notice that goes with no other change)."""
+        with self.engine.begin() as c:
+            return notify(c, holder_ids, kind, event, params, subject=subject)
+
     def preferences(self, holder_id: int) -> dict:
         with self.engine.connect() as c:
             p = c.execute(

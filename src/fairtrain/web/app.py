@@ -160,21 +160,9 @@ def create_app(
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
-    from fairtrain.web import (
-        api,
-        api_money,
-        api_notices,
-        api_works,
-        money_ops,
-        ops,
-        org_office,
-        pages,
-        pages_money,
-        reserve,
-        snapshots,
-        video_upload,
-        work_edit,
-    )
+    from fairtrain.services.registry import repertoire_uploads
+    from fairtrain.web import money_ops
+    from fairtrain.web.routes import routers
 
     money_ops.import_legacy_starters(state)
 
@@ -188,23 +176,12 @@ def create_app(
     )
     app.state.web = state
     app.router.add_event_handler("shutdown", state.cpu.close)
-    app.router.add_event_handler("startup", lambda: ops.resume_import_jobs(state))
+    app.router.add_event_handler("startup", lambda: repertoire_uploads.resume_jobs(registry))
     if state.mailer is not None:
         app.router.add_event_handler("startup", state.mailer.start)
         app.router.add_event_handler("shutdown", state.mailer.stop)
-    app.include_router(api.router)
-    app.include_router(snapshots.router)
-    app.include_router(api_money.router)
-    app.include_router(api_notices.router)
-    app.include_router(api_notices.pages)
-    app.include_router(pages.router)
-    app.include_router(org_office.router)
-    app.include_router(pages_money.router)
-    app.include_router(reserve.router)
-    app.include_router(work_edit.router)
-    app.include_router(video_upload.router)
-    app.include_router(video_upload.pages)
-    app.include_router(api_works.router)
+    for router in routers():
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_api_docs(app)
     _install_error_handlers(app)

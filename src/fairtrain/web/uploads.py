@@ -125,3 +125,34 @@ async def receive(request, uploads_dir: Path, *, max_file_bytes: int, max_files:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return got
+
+
+@dataclass
+class RepertoireUpload:
+    """A received repertoire upload: its staging folder, the sheet (or ZIP) the client named ``source``,
+    whether a selection of works' files came with it, and every file part."""
+
+    folder: Path
+    source: str
+    sheet: Path
+    selection: bool
+    files: list[tuple[str, str, Path]]
+
+
+async def receive_repertoire(request, state) -> RepertoireUpload:
+    """A repertoire upload (multipart ``file``: a ZIP, CSV, TSV or XLSX; optionally ``files``) streamed into
+    the data directory within the import caps; 422, with the staged folder removed, when no sheet came."""
+    got = await receive(
+        request,
+        state.uploads_dir,
+        max_file_bytes=state.limits.max_import_bytes,
+        max_files=state.limits.max_import_files,
+    )
+    sheet = got.file("file")
+    if sheet is None:
+        import shutil
+
+        shutil.rmtree(got.folder, ignore_errors=True)
+        raise WebError(422, "repertoire upload: choose a ZIP, a CSV, a tab-separated text or an XLSX")
+    source, path = sheet
+    return RepertoireUpload(got.folder, source, path, any(f[0] == "files" for f in got.files), got.files)

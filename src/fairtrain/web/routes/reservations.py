@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import HTMLResponse
 
 from fairtrain.core.signals import reservation as rv
 from fairtrain.core.signals.render import (
@@ -31,12 +31,12 @@ from fairtrain.core.signals.render import (
     statement_rows,
 )
 from fairtrain.web import ops
-from fairtrain.web.deps import language, principal, web
+from fairtrain.web.api import Caller
+from fairtrain.web.deps import language, web
+from fairtrain.web.pages import render
 from fairtrain.web.reservations import page_path, registry_origin, reservation
-from fairtrain.web.security import Principal
 
-router = APIRouter(include_in_schema=False)
-Caller = Annotated[Principal, Depends(principal)]
+pages = APIRouter(include_in_schema=False)
 Kind = Annotated[str, Path(pattern="^[hw]$")]
 Id = Annotated[int, Path(ge=1, le=2**62)]
 
@@ -45,10 +45,9 @@ def signal_headers(policy: SignalPolicy) -> dict[str, str]:
     return dict(response_headers(policy))
 
 
-@router.api_route("/r/{kind}/{target_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@pages.api_route("/r/{kind}/{target_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def reservation_page(request: Request, p: Caller, kind: Kind, target_id: Id):
-    from fairtrain.web.pages import render
-    from fairtrain.web.video_upload import strip_url
+    from fairtrain.web.routes.video import strip_url
 
     state = web(request)
     origin = registry_origin(request)
@@ -91,26 +90,26 @@ def _machine(body: str, media_type: str, policy: SignalPolicy) -> Response:
     )
 
 
-@router.get(f"/r/{{kind}}/{{target_id}}/{RSL_XML}")
+@pages.get(f"/r/{{kind}}/{{target_id}}/{RSL_XML}")
 def reservation_rsl(request: Request, kind: Kind, target_id: Id):
     policy = _file(request, kind, target_id)
     return _machine(render_rsl(policy), RSL_MEDIA_TYPE, policy)
 
 
-@router.get(f"/r/{{kind}}/{{target_id}}/{TDMREP_JSON}")
+@pages.get(f"/r/{{kind}}/{{target_id}}/{TDMREP_JSON}")
 def reservation_tdmrep(request: Request, kind: Kind, target_id: Id):
     policy = _file(request, kind, target_id)
     return _machine(render_tdmrep_json(policy), "application/json", policy)
 
 
-@router.get(f"/r/{{kind}}/{{target_id}}/{TDM_POLICY_JSON}")
-@router.get(f"/r/{{kind}}/{{target_id}}/{rv.ODRL_JSON}")
+@pages.get(f"/r/{{kind}}/{{target_id}}/{TDM_POLICY_JSON}")
+@pages.get(f"/r/{{kind}}/{{target_id}}/{rv.ODRL_JSON}")
 def reservation_odrl(request: Request, kind: Kind, target_id: Id):
     policy = _file(request, kind, target_id)
     return _machine(render_tdm_policy(policy), "application/ld+json", policy)
 
 
-@router.get(f"/r/{{kind}}/{{target_id}}/{rv.JSONLD}")
+@pages.get(f"/r/{{kind}}/{{target_id}}/{rv.JSONLD}")
 def reservation_jsonld(request: Request, kind: Kind, target_id: Id):
     state = web(request)
     origin = registry_origin(request)
@@ -122,13 +121,13 @@ def reservation_jsonld(request: Request, kind: Kind, target_id: Id):
     )
 
 
-@router.get(f"/r/{{kind}}/{{target_id}}/{rv.QR_SVG}")
+@pages.get(f"/r/{{kind}}/{{target_id}}/{rv.QR_SVG}")
 def reservation_qr(request: Request, kind: Kind, target_id: Id):
     policy = _file(request, kind, target_id)
     return _machine(rv.render_qr_svg(registry_origin(request) + page_path(kind, target_id)), "image/svg+xml", policy)
 
 
-@router.get(f"/r/{{kind}}/{{target_id}}/{rv.BADGE_SVG}")
+@pages.get(f"/r/{{kind}}/{{target_id}}/{rv.BADGE_SVG}")
 def reservation_badge(request: Request, kind: Kind, target_id: Id, lang: str = ""):
     policy = _file(request, kind, target_id)
     return _machine(

@@ -1,4 +1,5 @@
-"""The CMO office's pages: a member's mandate confirm page (from the invitation link), the organisation's
+"""Organisations (the JSON API's ``/api/orgs``, ``/api/mandates…``, ``/api/org…`` beside the pages): the /org
+office with its members, works, disputes and import jobs, and the CMO office's pages: a member's mandate confirm page (from the invitation link), the organisation's
 mandates (invite, signed paper, revoke), tariffs (publish from a form, current and past), members'
 statements, and repertoire uploads checked in a background process with a progress page. Everything goes
 through the registry's and the ledger's service functions; the words come from the catalogue."""
@@ -7,10 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from fairtrain.core.errors import InvalidInput, said, said_as
@@ -18,18 +20,17 @@ from fairtrain.core.i18n import N_, TIME_ZONES, translations
 from fairtrain.core.numbers import PriceError, parse_price
 from fairtrain.core.tariff import MEDIA
 from fairtrain.core.vocab import Purpose
-from fairtrain.services.registry import repertoire
+from fairtrain.services.registry import repertoire, repertoire_uploads
 from fairtrain.services.registry.mandate_invites import send_invitation
-from fairtrain.web import money_ops
-from fairtrain.web.api import _client, _limit
-from fairtrain.web.deps import language, principal, require, web
+from fairtrain.web import money_ops, ops
+from fairtrain.web.api import Caller, CategoryName, Id, _client, _limit, read_upload
+from fairtrain.web.deps import language, require, web
 from fairtrain.web.errors import WebError
-from fairtrain.web.pages import _org_page, render, upload_form
+from fairtrain.web.pages import _policy_form, form_file, render, upload_form
 from fairtrain.web.security import Principal
 
-router = APIRouter(include_in_schema=False)
-Caller = Annotated[Principal, Depends(principal)]
-_UPLOAD = re.compile(r"[0-9a-f]{24}")
+api = APIRouter(prefix="/api")
+pages = APIRouter(include_in_schema=False)
 
 
 # -- a member consents (or not) ---------------------------------------------------------------------------
@@ -47,7 +48,7 @@ def _speaker(p: Principal, token: str) -> dict:
     )
 
 
-@router.get("/mandates/{mandate_id}/confirm", response_class=HTMLResponse)
+@pages.get("/mandates/{mandate_id}/confirm", response_class=HTMLResponse)
 def mandate_confirm_page(
     request: Request, p: Caller, mandate_id: int, token: Annotated[str, Query(max_length=200)] = ""
 ):
@@ -58,7 +59,7 @@ def mandate_confirm_page(
     return render(request, "mandate_confirm.html", p, m=m, token=token, done=None)
 
 
-@router.post("/mandates/{mandate_id}/confirm", response_class=HTMLResponse)
+@pages.post("/mandates/{mandate_id}/confirm", response_class=HTMLResponse)
 def mandate_confirm(
     request: Request,
     p: Caller,
@@ -86,9 +87,8 @@ def _own_mandate(state, p: Principal, mandate_id: int) -> dict:
     return m
 
 
-@router.post("/org/mandates/{mandate_id}/invite", response_class=HTMLResponse)
-def org_mandate_invite(request: Request, p: Caller, mandate_id: int):
-    require(p, "org-admin", what="mandate invitations")
+def _invite(request: Request, p: Principal, mandate_id: int) -> dict:
+    """Send a mandate's invitation for the calling organisation (its own mandates only), within the limit."""
     state = web(request)
     if state.registry.mandate(mandate_id)["org"] != p.org_ref:  # before the limit: no one else spends it
         raise said(
@@ -97,13 +97,19 @@ def org_mandate_invite(request: Request, p: Caller, mandate_id: int):
             id=mandate_id,
         )
     _limit(state, "mandate_invites_per_mandate", f"mandate:{mandate_id}", f"mandate {mandate_id}: invitations")
-    sent = send_invitation(
+    return send_invitation(
         state.registry, mandate_id, party=p.org_ref, origin=str(request.base_url).rstrip("/"), mailer=state.mailer
     )
+
+
+@pages.post("/org/mandates/{mandate_id}/invite", response_class=HTMLResponse)
+def org_mandate_invite(request: Request, p: Caller, mandate_id: int):
+    require(p, "org-admin", what="mandate invitations")
+    sent = _invite(request, p, mandate_id)
     return _org_page(request, p, invitation=sent)
 
 
-@router.post("/org/mandates/{mandate_id}/paper")
+@pages.post("/org/mandates/{mandate_id}/paper")
 async def org_mandate_paper(request: Request, p: Caller, mandate_id: int):
     state, form = await upload_form(request, p, "org-admin", "signed paper mandates")
     upload = form.get("file")
@@ -132,7 +138,7 @@ def end_of(day: str, lang: str) -> datetime | None:
     return datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(TIME_ZONES[lang]))
 
 
-@router.post("/org/mandates/{mandate_id}/revoke")
+@pages.post("/org/mandates/{mandate_id}/revoke")
 def org_mandate_revoke(request: Request, p: Caller, mandate_id: int, end: Annotated[str, Form(max_length=40)] = ""):
     require(p, "org-admin", what="revoking mandates")
     state = web(request)
@@ -258,13 +264,13 @@ def _tariff_page(request: Request, p: Principal, status: int = 200, **ctx) -> HT
     )
 
 
-@router.get("/org/tariffs", response_class=HTMLResponse)
+@pages.get("/org/tariffs", response_class=HTMLResponse)
 def org_tariffs(request: Request, p: Caller, published: int | None = None):
     require(p, "org-admin", what="tariffs")
     return _tariff_page(request, p, published=published)
 
 
-@router.post("/org/tariffs", response_class=HTMLResponse)
+@pages.post("/org/tariffs", response_class=HTMLResponse)
 async def org_tariff_publish(request: Request, p: Caller):
     require(p, "org-admin", what="tariffs")
     form = await request.form()
@@ -288,7 +294,7 @@ async def org_tariff_publish(request: Request, p: Caller):
 # -- members' statements ------------------------------------------------------------------------------------
 
 
-@router.get("/org/members/{holder_id}/statements", response_class=HTMLResponse)
+@pages.get("/org/members/{holder_id}/statements", response_class=HTMLResponse)
 def member_statements(request: Request, p: Caller, holder_id: int):
     require(p, "org-admin", what="members' statements")
     state = web(request)
@@ -302,7 +308,7 @@ def member_statements(request: Request, p: Caller, holder_id: int):
     )
 
 
-@router.get("/org/members/{holder_id}/statements/{run_id}", response_class=HTMLResponse)
+@pages.get("/org/members/{holder_id}/statements/{run_id}", response_class=HTMLResponse)
 def member_statement(request: Request, p: Caller, holder_id: int, run_id: int):
     """A member's statement as the member reads it (the same self-contained document)."""
     from fairtrain.services.ledger import distribution as dist
@@ -317,40 +323,29 @@ def member_statement(request: Request, p: Caller, holder_id: int, run_id: int):
 # -- repertoire uploads: received, then checked in a process of their own ----------------------------------
 
 
-@router.post("/org/upload", response_class=HTMLResponse)
+@pages.post("/org/upload", response_class=HTMLResponse)
 async def org_upload(request: Request, p: Caller):
     """The upload form: streamed to disk, then checked in a background process; the answer is the check's
     page (progress, then the report and the preview with a store button)."""
     require(p, "org-admin", what="repertoire upload")
     state = web(request)
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
-    from fairtrain.web.uploads import receive
+    from fairtrain.web.uploads import receive_repertoire
 
-    got = await receive(
-        request,
-        state.uploads_dir,
-        max_file_bytes=state.limits.max_import_bytes,
-        max_files=state.limits.max_import_files,
+    got = await receive_repertoire(request, state)
+    repertoire.queue_check(
+        got.folder, org_id=p.account.org_id, source=got.source, sheet=got.sheet, selection=got.selection
     )
-    sheet = got.file("file")
-    if sheet is None:
-        import shutil
-
-        shutil.rmtree(got.folder, ignore_errors=True)
-        raise WebError(422, "repertoire upload: choose a ZIP, a CSV, a tab-separated text or an XLSX")
-    client, path = sheet
-    selection = any(f[0] == "files" for f in got.files)
-    repertoire.queue_check(got.folder, org_id=p.account.org_id, source=client, sheet=path, selection=selection)
     repertoire.start_check_process(state.registry, got.folder)
     return RedirectResponse(f"/org/uploads/{got.folder.name}", status_code=303)
 
 
-@router.get("/org/uploads/{upload}", response_class=HTMLResponse)
+@pages.get("/org/uploads/{upload}", response_class=HTMLResponse)
 def org_upload_check(request: Request, p: Caller, upload: str):
     require(p, "org-admin", what="repertoire upload")
     state = web(request)
     folder = state.uploads_dir / upload
-    check = repertoire.check_state(folder) if _UPLOAD.fullmatch(upload) else None
+    check = repertoire.check_state(folder) if repertoire_uploads.UPLOAD_TOKEN.fullmatch(upload) else None
     if check is None or check["org_id"] != p.account.org_id:
         raise WebError(404, f"upload {upload[:40]!r} not found (already stored, or never received)")
     if check["status"] in ("queued", "running"):
@@ -366,3 +361,253 @@ def org_upload_check(request: Request, p: Caller, upload: str):
         return _org_page(request, p, upload=report)
     # refused (the upload as a whole: a ZIP bomb, a path outside, …) or failed
     return _org_page(request, p, upload={"file": check["source"], "refused": check.get("error"), "errors": []})
+
+
+class NewMandate(BaseModel):
+    org_id: int = Field(ge=1, le=2**31 - 1)
+    categories: list[CategoryName] = Field(min_length=1)
+
+
+class Resolve(BaseModel):
+    keep: Literal["existing", "claim", "both"]
+    note: str = Field(default="", max_length=1000)
+
+
+class MandateConfirm(BaseModel):
+    token: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the invitation's single-use token; without it, the signed-in holder confirms",
+    )
+
+
+class MandateRevoke(BaseModel):
+    end: str | None = Field(default=None, max_length=40, description="ISO date or date-time; default now")
+
+
+@api.get("/orgs", tags=["organisations"])
+def list_orgs(request: Request) -> list[dict]:
+    return ops.orgs(web(request))
+
+
+@api.get("/mandates", tags=["organisations"])
+def list_mandates(request: Request, p: Caller) -> list[dict]:
+    require(p, "creator", "org-admin", what="mandates")
+    reg = web(request).registry
+    if p.holder_ref:
+        return reg.mandates(holder_id=p.account.holder_id)
+    return reg.mandates(org_id=p.account.org_id)
+
+
+@api.post("/mandates", status_code=201, tags=["organisations"])
+def grant_mandate(body: NewMandate, request: Request, p: Caller) -> dict:
+    """A creator mandates an organisation to declare and license for the given categories."""
+    require(p, "creator", what="granting a mandate")
+    return ops.grant_mandate(web(request), p, body.org_id, list(body.categories))
+
+
+def _mandate_party(state, p: Principal, mandate_id: int) -> str:
+    """The caller as a party of the mandate (its holder or its organisation's admin)."""
+    require(p, "creator", "org-admin", what="mandates")
+    m = state.registry.mandate(mandate_id)
+    me = p.holder_ref or p.org_ref
+    if me not in (m["holder"], m["org"]):
+        raise WebError(404, f"no mandate {mandate_id} of yours")
+    return me
+
+
+@api.get("/mandates/{mandate_id}", tags=["organisations"])
+def show_mandate(mandate_id: Id, request: Request, p: Caller) -> dict:
+    state = web(request)
+    _mandate_party(state, p, mandate_id)
+    return state.registry.mandate(mandate_id)
+
+
+@api.post("/mandates/{mandate_id}/confirm", tags=["organisations"])
+def confirm_mandate(mandate_id: Id, request: Request, p: Caller, body: MandateConfirm | None = None) -> dict:
+    """The holder consents to a pending mandate: signed in as the holder, or anyone holding the single-use
+    token of the invitation (the e-mailed link). It counts from now on."""
+    state = web(request)
+    if body is not None and body.token:
+        _limit(state, "sign_in_per_client", f"mandate-confirm:{_client(request)}", "mandate confirmations")
+        return state.registry.confirm_mandate(mandate_id, token=body.token)
+    require(p, "creator", what="confirming a mandate without its link")
+    return state.registry.confirm_mandate(mandate_id, holder=p.holder_ref)
+
+
+@api.post("/mandates/{mandate_id}/invite", tags=["organisations"])
+def invite_mandate(mandate_id: Id, request: Request, p: Caller) -> dict:
+    """The organisation issues the holder's single-use confirmation link (an earlier one stops working) and
+    sends it: by e-mail where SMTP is configured (``sent``; else ``reason``), in the app where she has an account."""
+    require(p, "org-admin", what="mandate invitations")
+    out = _invite(request, p, mandate_id)
+    return {**out, "token": out["link"].split("token=", 1)[1]}
+
+
+@api.post("/mandates/{mandate_id}/paper", tags=["organisations"])
+async def attach_mandate_paper(
+    mandate_id: Id, request: Request, p: Caller, file: Annotated[UploadFile, File()]
+) -> dict:
+    """The organisation attaches the holder's signed paper mandate (stored by its SHA-256, logged)."""
+    require(p, "org-admin", what="signed paper mandates")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(
+        state.registry.attach_mandate_paper, mandate_id, file.file, state.data_dir, party=p.org_ref
+    )
+
+
+@api.post("/mandates/{mandate_id}/revoke", tags=["organisations"])
+def revoke_mandate(mandate_id: Id, request: Request, p: Caller, body: MandateRevoke | None = None) -> dict:
+    """The holder or the organisation ends a mandate (now, or at a later end date); its history stays."""
+    state = web(request)
+    party = _mandate_party(state, p, mandate_id)
+    end = None
+    if body is not None and body.end:
+        from datetime import UTC, datetime
+
+        try:
+            end = datetime.fromisoformat(body.end)
+        except ValueError:
+            raise WebError(422, f"end {body.end!r}: expected an ISO date or date-time") from None
+        end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    return state.registry.revoke_mandate(mandate_id, end=end, party=party)
+
+
+@api.get("/org/members", tags=["organisations"])
+def org_members(request: Request, p: Caller) -> list[dict]:
+    require(p, "org-admin", what="members")
+    return ops.members(web(request), p)
+
+
+@api.post("/org/import", tags=["organisations"])
+async def import_repertoire(
+    request: Request, p: Caller, file: Annotated[UploadFile, File()], skip_invalid: Annotated[bool, Form()] = False
+) -> dict:
+    """Validate the whole CSV first; nothing is stored if a row is bad (unless ``skip_invalid``)."""
+    require(p, "org-admin", what="repertoire import")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    name, data = await read_upload(file, "upload.csv")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(ops.import_upload, state, p, name, data, skip_invalid)
+
+
+@api.post("/org/upload", tags=["organisations"])
+async def upload_repertoire(request: Request, p: Caller) -> dict:
+    """A repertoire as the office keeps it, streamed to disk: multipart field ``file`` (a ZIP of one sheet
+    and the works' files, or a CSV, tab-separated text or XLSX sheet) and optionally ``files`` (the works'
+    files, named in the sheet by their name). Every problem of files and rows in one report, with the
+    sheet's encoding and what storing would create, update and dispute; nothing is stored. Store it with
+    ``POST /api/org/upload/{upload}/store``. Session callers put the CSRF token in the query (``?csrf=``)."""
+    require(p, "org-admin", what="repertoire upload")
+    state = web(request)
+    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    from starlette.concurrency import run_in_threadpool
+
+    from fairtrain.web.uploads import receive_repertoire
+
+    got = await receive_repertoire(request, state)
+    return await run_in_threadpool(ops.repertoire_upload, state, p, got)
+
+
+@api.post("/org/upload/{upload}/store", status_code=202, tags=["organisations"])
+def store_repertoire(request: Request, p: Caller, upload: Annotated[str, Path(max_length=64)]) -> dict:
+    """Store a checked upload as a background job; follow it at ``GET /api/org/jobs/{id}``."""
+    require(p, "org-admin", what="repertoire import")
+    return ops.repertoire_store(web(request), p, upload)
+
+
+@api.get("/org/jobs/{job_id}", tags=["organisations"])
+def import_job(request: Request, p: Caller, job_id: int) -> dict:
+    """An import job's state: status, rows stored of the total, counts so far."""
+    require(p, "org-admin", what="import jobs")
+    return ops.import_job(web(request), p, job_id)
+
+
+@api.get("/org/template.{kind}", tags=["organisations"])
+def repertoire_template(kind: Literal["csv", "xlsx"], lang: Literal["en", "ko"] = "en") -> Response:
+    """An empty repertoire sheet with one example row (Korean headers with ``lang=ko``)."""
+    from fairtrain.services.registry.repertoire import template
+
+    media = (
+        "text/csv; charset=utf-8"
+        if kind == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return Response(
+        template(kind, lang),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="repertoire-template-{lang}.{kind}"'},
+    )
+
+
+@api.post("/disputes/{dispute_id}/resolve", tags=["organisations"])
+def resolve(dispute_id: Id, body: Resolve, request: Request, p: Caller) -> dict:
+    require(p, "org-admin", what="resolving disputes")
+    return ops.resolve_dispute(web(request), p, dispute_id, body.keep, body.note)
+
+
+def _org_page(request: Request, p: Principal, **ctx) -> HTMLResponse:
+    from fairtrain.services.registry.repertoire import guide
+
+    state = web(request)
+    ctx.setdefault("saved", False)
+    ctx.setdefault("report", None)
+    ctx.setdefault("upload", None)
+    ctx.setdefault("policy_error", None)
+    policy = ctx.pop("policy", None) or _policy_form(state, p)  # a refused policy form shows what was typed
+    return render(
+        request,
+        "org.html",
+        p,
+        status=ctx.pop("status", 200),
+        members=ops.members(state, p),
+        works=ops.works_of(state, p, limit=100),
+        disputes=ops.disputes_for(state, p),
+        policy=policy,
+        guide=guide(),
+        jobs=ops.import_jobs(state, p),
+        **ctx,
+    )
+
+
+@pages.get("/org", response_class=HTMLResponse)
+def org(request: Request, p: Caller, saved: bool = False):
+    require(p, "org-admin", what="the organisation page")
+    return _org_page(request, p, saved=saved)
+
+
+@pages.post("/org/upload/{upload}/store")
+def org_upload_store(request: Request, p: Caller, upload: str):
+    require(p, "org-admin", what="repertoire import")
+    job = ops.repertoire_store(web(request), p, upload)
+    return RedirectResponse(f"/org/jobs/{job['id']}", status_code=303)
+
+
+@pages.get("/org/jobs/{job_id}", response_class=HTMLResponse)
+def org_job(request: Request, p: Caller, job_id: int):
+    require(p, "org-admin", what="import jobs")
+    return render(request, "import_job.html", p, job=ops.import_job(web(request), p, job_id))
+
+
+@pages.post("/org/import", response_class=HTMLResponse)
+async def org_import(request: Request, p: Caller):
+    state, form = await upload_form(request, p, "org-admin", "repertoire import")
+    name, data = await form_file(form, "file", "repertoire import: choose a CSV file", "upload.csv")
+    from starlette.concurrency import run_in_threadpool
+
+    report = await run_in_threadpool(ops.import_upload, state, p, name, data, form.get("skip_invalid") == "1")
+    return _org_page(request, p, report=report)
+
+
+@pages.post("/org/disputes/{dispute_id}/resolve")
+def org_resolve(
+    request: Request, p: Caller, dispute_id: int, keep: Annotated[str, Form()], note: Annotated[str, Form()] = ""
+):
+    require(p, "org-admin", what="resolving disputes")
+    ops.resolve_dispute(web(request), p, dispute_id, keep, note)
+    return RedirectResponse("/org", status_code=303)

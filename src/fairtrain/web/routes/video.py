@@ -26,7 +26,6 @@ import secrets
 import shutil
 import threading
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Annotated
 
@@ -38,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.core.files import write_atomic
 from fairtrain.core.media import detect_media_type, media_type_by_name
-from fairtrain.services.registry import RegistryError, ShareSpec
+from fairtrain.services.registry import RegistryError, portfolio
 from fairtrain.services.registry.repertoire import translate_reason
 from fairtrain.web import ops
 from fairtrain.web.api import Caller, _limit
@@ -240,9 +239,10 @@ async def _register_job(state, holder_id: int, folder: Path, meta: dict, lang: s
         )
         title = meta["title"].strip() or Path(meta["name"]).stem or "video"
         r = await asyncio.to_thread(
-            state.registry.add_work,
+            portfolio.register_own,
+            state.registry,
+            holder_id,
             title=title,
-            shares=[ShareSpec(holder_id, "author", Fraction(1))],
             data=path,
             file_name=meta["name"],
             registered=("video", fingerprint, iscc),

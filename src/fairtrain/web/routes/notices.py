@@ -1,24 +1,25 @@
-"""Disputes a creator answers and the notices she hears: the JSON API (``/api/disputes/{id}``,
+"""Disputes and notices: the disputes over a party's works (``/api/disputes``), those a creator answers, and the
+notices she hears: the JSON API (``/api/disputes/{id}``,
 ``/api/notifications``) and the pages (``/disputes/{id}``, the preferences form on the creator page)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from fairtrain.core.errors import localised
 from fairtrain.services.notify import KIND_NAMES, KINDS
-from fairtrain.web import dispute_ops
-from fairtrain.web.api import Id, read_upload
-from fairtrain.web.deps import language, principal, web
+from fairtrain.web import dispute_ops, ops
+from fairtrain.web.api import Caller, Id, read_upload
+from fairtrain.web.deps import language, require, web
 from fairtrain.web.pages import form_file, render
 from fairtrain.web.security import Principal
 
-router = APIRouter(prefix="/api")
+api = APIRouter(prefix="/api")
 pages = APIRouter(include_in_schema=False)
-Caller = Annotated[Principal, Depends(principal)]
 
 
 class Preferences(BaseModel):
@@ -31,14 +32,14 @@ class MarkRead(BaseModel):
     ids: list[int] | None = Field(default=None, max_length=1000)
 
 
-@router.get("/disputes/{dispute_id}", tags=["disputes"])
+@api.get("/disputes/{dispute_id}", tags=["disputes"])
 def get_dispute(dispute_id: Id, request: Request, p: Caller) -> dict:
     """A dispute for one of its parties or the organisation: both claims (title, date, parties, never the
     files), its age, the answers and what happens next."""
     return dispute_ops.dispute_view(web(request), p, dispute_id, language(request))
 
 
-@router.post("/disputes/{dispute_id}/answers", status_code=201, tags=["disputes"])
+@api.post("/disputes/{dispute_id}/answers", status_code=201, tags=["disputes"])
 async def answer_dispute(
     dispute_id: Id,
     request: Request,
@@ -52,24 +53,24 @@ async def answer_dispute(
     return dispute_ops.answer(web(request), p, dispute_id, statement, link, evidence)
 
 
-@router.get("/notifications", tags=["notifications"])
+@api.get("/notifications", tags=["notifications"])
 def notifications(request: Request, p: Caller) -> dict:
     holder = dispute_ops.require_holder(p)
     state = web(request)
     return {"unread": state.notifications.unread(holder), "items": state.notifications.list(holder, language(request))}
 
 
-@router.post("/notifications/read", tags=["notifications"])
+@api.post("/notifications/read", tags=["notifications"])
 def mark_read(body: MarkRead, request: Request, p: Caller) -> dict:
     return {"marked": web(request).notifications.mark_read(dispute_ops.require_holder(p), body.ids)}
 
 
-@router.get("/notifications/preferences", tags=["notifications"])
+@api.get("/notifications/preferences", tags=["notifications"])
 def get_preferences(request: Request, p: Caller) -> dict:
     return web(request).notifications.preferences(dispute_ops.require_holder(p))
 
 
-@router.put("/notifications/preferences", tags=["notifications"])
+@api.put("/notifications/preferences", tags=["notifications"])
 def put_preferences(body: Preferences, request: Request, p: Caller) -> dict:
     """Choose which kinds (licence-request, dispute, clearance, payment, statement) reach her in the app and
     by e-mail, and the e-mail's language."""
@@ -109,7 +110,7 @@ def dispute_page(request: Request, p: Caller, dispute_id: Id):
 
 @pages.post("/disputes/{dispute_id}/answer", response_class=HTMLResponse)
 async def dispute_answer_page(request: Request, p: Caller, dispute_id: Id):
-    from fairtrain.core.errors import InvalidInput, localised
+    from fairtrain.core.errors import InvalidInput
 
     form = await request.form()
     statement, link = str(form.get("statement") or ""), str(form.get("link") or "")
@@ -162,3 +163,9 @@ async def preferences_page(request: Request, p: Caller):
         language=language(request),
     )
     return RedirectResponse("/notifications?saved=1", status_code=303)
+
+
+@api.get("/disputes", tags=["organisations"])
+def list_disputes(request: Request, p: Caller) -> list[dict]:
+    require(p, "creator", "org-admin", what="disputes")
+    return ops.disputes_for(web(request), p)

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse
 
 from fairtrain.core.snapshot import DELTA_FORMAT, SnapshotError, verify_delta
 from fairtrain.core.snapshot_delta import chain
+from fairtrain.services.transparency import published
 from fairtrain.web import ops
 from fairtrain.web.deps import web
 
@@ -48,7 +49,7 @@ def verify_snapshot(name: Annotated[str, Path(max_length=200)], request: Request
     if fmt != DELTA_FORMAT:
         return ops.verify_published(state, name)
     try:
-        delta = verify_delta(manifest.parent, ops._required(state.registry_keys))
+        delta = verify_delta(manifest.parent, published.required_keys(state.registry_keys))
     except SnapshotError as e:
         return {"name": name, "kind": "delta", "valid": False, "problem": str(e)}
     return {
