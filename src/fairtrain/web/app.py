@@ -160,23 +160,21 @@ def create_app(
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
+    from fairtrain.services.ledger.distribution import import_legacy_starters
     from fairtrain.web import (
         api,
-        api_money,
-        api_notices,
         api_works,
-        money_ops,
         ops,
         org_office,
         pages,
-        pages_money,
         reserve,
         snapshots,
         video_upload,
         work_edit,
     )
+    from fairtrain.web.routes import disputes, distributions, licences, lookups, notifications
 
-    money_ops.import_legacy_starters(state)
+    import_legacy_starters(state.registry, state.data_dir)
 
     app = FastAPI(
         title="fairtrain",
@@ -194,12 +192,14 @@ def create_app(
         app.router.add_event_handler("shutdown", state.mailer.stop)
     app.include_router(api.router)
     app.include_router(snapshots.router)
-    app.include_router(api_money.router)
-    app.include_router(api_notices.router)
-    app.include_router(api_notices.pages)
+    for money in (licences, distributions, lookups, disputes, notifications):
+        app.include_router(money.router)
+    app.include_router(disputes.pages)
+    app.include_router(notifications.pages)
     app.include_router(pages.router)
     app.include_router(org_office.router)
-    app.include_router(pages_money.router)
+    for money in (licences, distributions, lookups):
+        app.include_router(money.pages)
     app.include_router(reserve.router)
     app.include_router(work_edit.router)
     app.include_router(video_upload.router)
