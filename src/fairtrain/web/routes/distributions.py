@@ -35,7 +35,16 @@ class NewRun(BaseModel):
     )
 
 
-def _document(st: dict, name: str, format: str, lang: str) -> dict | Response:
+def _as(format: Literal["json", "csv", "html"] = "json", lang: Literal["en", "ko"] = "en") -> tuple[str, str]:
+    """How a statement is sent: JSON, or a CSV or HTML download (HTML in ``lang``)."""
+    return format, lang
+
+
+As = Annotated[tuple[str, str], Depends(_as)]
+
+
+def _document(st: dict, name: str, how: tuple[str, str]) -> dict | Response:
+    format, lang = how
     if format == "csv":
         return Response(
             dist.statement_csv(st),
@@ -99,15 +108,9 @@ def list_statements(request: Request, p: Caller) -> list[dict]:
 
 
 @router.get("/statements/{run_id}", tags=["distribution"], response_model=None, responses=DOCUMENT)
-def show_statement(
-    run_id: Id,
-    request: Request,
-    p: Caller,
-    format: Literal["json", "csv", "html"] = "json",
-    lang: Literal["en", "ko"] = "en",
-) -> dict | Response:
+def show_statement(run_id: Id, request: Request, p: Caller, how: As) -> dict | Response:
     require(p, "creator", what="statements")
-    return _document(statement_for(web(request), p, run_id), f"statement-run{run_id}", format, lang)
+    return _document(statement_for(web(request), p, run_id), f"statement-run{run_id}", how)
 
 
 @router.get("/org/members/{holder_id}/statements", tags=["distribution"])
@@ -121,16 +124,9 @@ def member_statements(holder_id: Id, request: Request, p: Caller) -> list[dict]:
 @router.get(
     "/org/members/{holder_id}/statements/{run_id}", tags=["distribution"], response_model=None, responses=DOCUMENT
 )
-def member_statement(
-    holder_id: Id,
-    run_id: Id,
-    request: Request,
-    p: Caller,
-    format: Literal["json", "csv", "html"] = "json",
-    lang: Literal["en", "ko"] = "en",
-) -> dict | Response:
+def member_statement(holder_id: Id, run_id: Id, request: Request, p: Caller, how: As) -> dict | Response:
     """An organisation admin opens a member's statement, as the member sees it."""
     require(p, "org-admin", what="members' statements")
     state = web(request)
     st = statement_for(state, p, run_id, member_of(state, p, holder_id))
-    return _document(st, f"statement-run{run_id}-holder{holder_id}", format, lang)
+    return _document(st, f"statement-run{run_id}-holder{holder_id}", how)
