@@ -16,7 +16,7 @@ import iscc_core
 import pytest
 from sqlalchemy import func, select
 
-from fairtrain.core.store.models import FingerprintRow, Work
+from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.services.registry import Registry, csv_import, import_csv
 from fairtrain.services.registry.registry import register_content
 
@@ -57,8 +57,8 @@ def test_import_with_files_stores_todays_fingerprints_and_iscc_codes(registry, o
         stored = {
             r.work_ref: r
             for r in c.execute(
-                select(Work.work_ref, Work.iscc, FingerprintRow.payload.label("fingerprint")).join(
-                    FingerprintRow, FingerprintRow.work_id == Work.id
+                select(Work.work_ref, Work.iscc, Fingerprint.payload.label("fingerprint")).join(
+                    Fingerprint, Fingerprint.work_id == Work.id
                 )
             )
         }

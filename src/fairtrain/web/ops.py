@@ -28,7 +28,7 @@ from fairtrain.core.signals.render import (
 )
 from fairtrain.core.signals.reservation import platform_for, site_scope
 from fairtrain.core.snapshot import SnapshotError, verify_snapshot
-from fairtrain.core.store.models import Dispute, MandateRow, Organisation, Work, WorkShare
+from fairtrain.core.store.models import Dispute, Mandate, Organisation, Work, WorkShare
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services.log import Log
 from fairtrain.services.registry import RegistryError, ShareSpec, import_csv
@@ -146,7 +146,7 @@ def works_of(state, p: Principal, *, limit: int = 200, offset: int = 0) -> list[
     if p.holder_ref:
         return holder_works(state, p.account.holder_id, limit=limit, offset=offset)
     if p.org_ref:
-        members = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
+        members = select(Mandate.holder_id).where(Mandate.org_id == p.account.org_id)
         cond = or_(
             Work.org_id == p.account.org_id,
             Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id.in_(members))),
@@ -477,7 +477,7 @@ def resolve_dispute(state, p: Principal, dispute_id: int, keep: str, note: str) 
 def _own_work_ids(p: Principal):
     if p.holder_ref:
         return select(WorkShare.work_id).where(WorkShare.holder_id == p.account.holder_id)
-    members_ = select(MandateRow.holder_id).where(MandateRow.org_id == p.account.org_id)
+    members_ = select(Mandate.holder_id).where(Mandate.org_id == p.account.org_id)
     return select(Work.id).where(
         or_(
             Work.org_id == p.account.org_id,

@@ -36,13 +36,13 @@ from fairtrain.core.keys import canonical_json
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import (
     Dispute,
+    DistributionRun,
     DistributionRunParty,
-    DistributionRunRow,
     Holder,
     Invoice,
     Licence,
     LicensedWork,
-    MandateRow,
+    Mandate,
     Payment,
     UsageReport,
     WorkShare,
@@ -63,7 +63,7 @@ def fees_in_force(c, given: Mapping[str, int]) -> dict[str, int]:
     this run, else the one it had in the latest run that set it. An organisation that holds mandates and
     never had a fee is refused by the engine, by name."""
     fees: dict[str, int] = {}
-    for (inputs,) in c.execute(select(DistributionRunRow.inputs).order_by(DistributionRunRow.id)):
+    for (inputs,) in c.execute(select(DistributionRun.inputs).order_by(DistributionRun.id)):
         fees.update(json.loads(inputs)["formula"]["fee_bp"])
     fees.update(given)
     return dict(sorted(fees.items()))
@@ -134,7 +134,7 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
             .order_by(WorkShare.work_id, WorkShare.holder_id)
         ).all()
         mandates = defaultdict(list)
-        for m in c.execute(select(MandateRow.__table__).order_by(MandateRow.id)):
+        for m in c.execute(select(Mandate.__table__).order_by(Mandate.id)):
             if mandate_in_force(m, end):
                 mandates[m.holder_id].append(m.org_id)
         disputed = {
@@ -145,9 +145,9 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
             for wid in (w1, w2)
         }
         prev = c.execute(
-            select(DistributionRunRow.output)
-            .where(DistributionRunRow.period_end < period.start.isoformat())
-            .order_by(DistributionRunRow.id.desc())
+            select(DistributionRun.output)
+            .where(DistributionRun.period_end < period.start.isoformat())
+            .order_by(DistributionRun.id.desc())
             .limit(1)
         ).scalar()
     works: dict[int, list[dict]] = defaultdict(list)
@@ -241,7 +241,7 @@ def run_distribution(registry: Registry, period: Period, formula: Formula, *, st
     summary, parties = run_index(inputs, doc)
     with registry.engine.begin() as c:
         rid = c.execute(
-            insert(DistributionRunRow)
+            insert(DistributionRun)
             .values(
                 period_start=period.start.isoformat(),
                 period_end=period.end.isoformat(),
@@ -253,7 +253,7 @@ def run_distribution(registry: Registry, period: Period, formula: Formula, *, st
                 started_by=started_by,
                 summary=summary,
             )
-            .returning(DistributionRunRow.id)
+            .returning(DistributionRun.id)
         ).scalar_one()
         if parties:
             c.execute(
@@ -346,16 +346,16 @@ def runs_of(registry: Registry, org: str) -> list[dict]:
     with registry.engine.connect() as c:
         rows = c.execute(
             select(
-                DistributionRunRow.id,
-                DistributionRunRow.started_by,
-                DistributionRunRow.period_start,
-                DistributionRunRow.period_end,
-                DistributionRunRow.output_sha256,
-                DistributionRunRow.created_at,
-                DistributionRunRow.summary,
+                DistributionRun.id,
+                DistributionRun.started_by,
+                DistributionRun.period_start,
+                DistributionRun.period_end,
+                DistributionRun.output_sha256,
+                DistributionRun.created_at,
+                DistributionRun.summary,
             )
-            .where(or_(DistributionRunRow.started_by == org, DistributionRunRow.id.in_(concerns)))
-            .order_by(DistributionRunRow.id)
+            .where(or_(DistributionRun.started_by == org, DistributionRun.id.in_(concerns)))
+            .order_by(DistributionRun.id)
         ).all()
     out = []
     for r in rows:
@@ -396,14 +396,14 @@ def statements_of(registry: Registry, holder: str) -> list[dict]:
     with registry.engine.connect() as c:
         rows = c.execute(
             select(
-                DistributionRunRow.id,
-                DistributionRunRow.period_start,
-                DistributionRunRow.period_end,
+                DistributionRun.id,
+                DistributionRun.period_start,
+                DistributionRun.period_end,
                 DistributionRunParty.totals,
             )
-            .join(DistributionRunParty, DistributionRunParty.run_id == DistributionRunRow.id)
+            .join(DistributionRunParty, DistributionRunParty.run_id == DistributionRun.id)
             .where(DistributionRunParty.party == holder)
-            .order_by(DistributionRunRow.id)
+            .order_by(DistributionRun.id)
         ).all()
     return [
         {"run": r.id, "period": {"start": r.period_start, "end": r.period_end}, "totals": json.loads(r.totals or "[]")}
@@ -451,8 +451,8 @@ def import_legacy_starters(registry: Registry, data_dir) -> None:
         for run_id, org in started.items():
             if str(run_id).isdigit() and isinstance(org, str):
                 c.execute(
-                    update(DistributionRunRow)
-                    .where(DistributionRunRow.id == int(run_id), DistributionRunRow.started_by.is_(None))
+                    update(DistributionRun)
+                    .where(DistributionRun.id == int(run_id), DistributionRun.started_by.is_(None))
                     .values(started_by=org)
                 )
     try:
@@ -486,7 +486,7 @@ def run_index(inputs: dict, doc: dict) -> tuple[str, dict[str, str | None]]:
 def recompute(registry: Registry, run_id: int) -> dict:
     with registry.engine.connect() as c:
         row = c.execute(
-            select(DistributionRunRow.inputs, DistributionRunRow.output_sha256).where(DistributionRunRow.id == run_id)
+            select(DistributionRun.inputs, DistributionRun.output_sha256).where(DistributionRun.id == run_id)
         ).first()
     if row is None:
         raise NotFound("distribution run", run_id)
@@ -506,8 +506,8 @@ def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
     """One holder's statement for one run: per work and licensee, gross, deductions, net, carried forward."""
     with registry.engine.connect() as c:
         row = c.execute(
-            select(DistributionRunRow.output, DistributionRunRow.period_start, DistributionRunRow.period_end).where(
-                DistributionRunRow.id == run_id
+            select(DistributionRun.output, DistributionRun.period_start, DistributionRun.period_end).where(
+                DistributionRun.id == run_id
             )
         ).first()
         if row is None:

@@ -22,7 +22,7 @@ from fairtrain.core.store.models import (
     Invoice,
     Licence,
     LicensedWork,
-    MandateRow,
+    Mandate,
     Payment,
     UsageReport,
     Work,
@@ -598,9 +598,7 @@ class Licensing:
         okind, oid = parse_party(party)
         if kind == "holder" and okind == "org":  # the holder's mandated organisation may answer for it
             now = utcnow()
-            for m in c.execute(
-                select(MandateRow.__table__).where(MandateRow.holder_id == pid, MandateRow.org_id == oid)
-            ):
+            for m in c.execute(select(Mandate.__table__).where(Mandate.holder_id == pid, Mandate.org_id == oid)):
                 if mandate_in_force(m, now):
                     return
         raise NotAllowed(f"{party} may not answer licence {lic.id}: it was asked of {lic.grantor}")
