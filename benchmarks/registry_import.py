@@ -20,7 +20,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from fairtrain.core.decide import Query, decide_registered
-from fairtrain.core.store.models import DeclarationRow, Holder, Work, WorkShare, utcnow
+from fairtrain.core.store.models import Declaration, Holder, Work, WorkShare, utcnow
 from fairtrain.core.vocab import Category
 from fairtrain.services.registry import Registry, import_csv
 from fairtrain.services.registry.registry import load_facts
@@ -64,7 +64,7 @@ def naive_import(reg: Registry, path: Path, limit: int) -> float:
             for c in Category:
                 if row[c.value]:
                     s.add(
-                        DeclarationRow(
+                        Declaration(
                             level="work",
                             target=f"work:{w.id}",
                             party="org:1",

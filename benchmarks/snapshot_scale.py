@@ -78,7 +78,7 @@ def fill(registry, n: int, *, seed: int = 17, base: int = BASE) -> list[str]:
 
     from fairtrain.core.fingerprint import codec
     from fairtrain.core.fingerprint.modalities import modality
-    from fairtrain.core.store.models import FingerprintRow, Work
+    from fairtrain.core.store.models import Fingerprint, Work
 
     texts = _texts(min(n, base), seed)
     regs = modality("text").register_many([(f"{i}.txt", t.encode()) for i, t in enumerate(texts)])
@@ -98,7 +98,7 @@ def fill(registry, n: int, *, seed: int = 17, base: int = BASE) -> list[str]:
                 ],
             )
             c.execute(
-                insert(FingerprintRow),
+                insert(Fingerprint),
                 [
                     {"work_id": i, "modality": "text", "payload": codec.dumps(fp)}
                     for i, fp in zip(ids, fps, strict=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from fairtrain.core.store.models import DeclarationRow, Holder, Work
+from fairtrain.core.store.models import Declaration, Holder, Work
 from fairtrain.core.vocab import Category, Value
 from fairtrain.services.registry import import_csv
 
@@ -67,10 +67,10 @@ def test_a_valid_repertoire_imports_with_holders_mandates_and_declarations(regis
 def test_reimporting_the_same_file_changes_nothing(registry, org, tmp_path):
     path = write(tmp_path, GOOD)
     import_csv(registry, path, org_id=org)
-    before = (count(registry, Work), count(registry, DeclarationRow), count(registry, Holder))
+    before = (count(registry, Work), count(registry, Declaration), count(registry, Holder))
     again = import_csv(registry, path, org_id=org)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
-    assert (count(registry, Work), count(registry, DeclarationRow), count(registry, Holder)) == before
+    assert (count(registry, Work), count(registry, Declaration), count(registry, Holder)) == before
 
 
 def test_a_changed_row_supersedes_its_declarations(registry, org, tmp_path):
@@ -108,7 +108,7 @@ def test_a_bad_row_rejects_the_whole_file_with_line_column_and_reason(registry, 
     (err,) = report.errors
     assert (err.line, err.column) == (5, column)
     assert reason in err.reason
-    assert count(registry, Work) == 0 and count(registry, DeclarationRow) == 0 and count(registry, Holder) == 0
+    assert count(registry, Work) == 0 and count(registry, Declaration) == 0 and count(registry, Holder) == 0
 
 
 def test_skip_invalid_imports_the_valid_rows_and_reports_the_rest(registry, org, tmp_path):
@@ -165,10 +165,10 @@ def test_a_big_file_is_parsed_in_a_worker_and_still_all_or_nothing(registry, org
     report = import_csv(registry, bad, org_id=org)
     assert not report.imported and report.rows == 40_001
     assert [(e.line, e.column) for e in report.errors] == [(40_002, "holders")]
-    assert count(registry, Work) == 0 and count(registry, Holder) == 0 and count(registry, DeclarationRow) == 0
+    assert count(registry, Work) == 0 and count(registry, Holder) == 0 and count(registry, Declaration) == 0
     good = import_csv(registry, write(tmp_path, rows, "big.csv"), org_id=org)
     assert good.imported and (good.created, good.holders_created) == (40_000, 500)
-    assert count(registry, DeclarationRow) == 20_000
+    assert count(registry, Declaration) == 20_000
     with registry.engine.connect() as c:
         wid = c.execute(select(Work.id).where(Work.work_ref == "B039999")).scalar_one()
     assert {m["status"] for m in registry.mandates(org_id=org)} == {"pending"}
@@ -178,11 +178,11 @@ def test_a_big_file_is_parsed_in_a_worker_and_still_all_or_nothing(registry, org
 
 def test_a_retitled_row_keeps_its_declarations_and_a_new_owner_is_refused(registry, org, tmp_path):
     import_csv(registry, write(tmp_path, GOOD), org_id=org)
-    decls = count(registry, DeclarationRow)
+    decls = count(registry, Declaration)
     retitled = GOOD.replace("K-1,아리랑 변주곡,", "K-1,아리랑 변주곡 (개정),")
     report = import_csv(registry, write(tmp_path, retitled, "v2.csv"), org_id=org)
     assert (report.updated, report.unchanged) == (1, 2)
-    assert count(registry, DeclarationRow) == decls  # same values and offer: nothing re-declared
+    assert count(registry, Declaration) == decls  # same values and offer: nothing re-declared
     with registry.engine.connect() as c:
         assert c.execute(select(Work.title).where(Work.work_ref == "K-1")).scalar_one() == "아리랑 변주곡 (개정)"
     new_owner = GOOD.replace("Park:author:0.25;Park Press:publisher:0.75", "Kim:author:1")
@@ -230,7 +230,7 @@ def test_bulk_constants_are_quoted_and_bound_values_kept(registry, org):
         now = db_time(c, utcnow())
         bulk_insert_tuples(
             c,
-            DeclarationRow.__table__,
+            Declaration.__table__,
             ("target", "category", "value"),
             [("work:1", "tdm", "deny"), ("work:2", "search", None)],
             constants={
@@ -243,9 +243,7 @@ def test_bulk_constants_are_quoted_and_bound_values_kept(registry, org):
         )
     with registry.engine.connect() as c:
         got = c.execute(
-            select(DeclarationRow.target, DeclarationRow.value, DeclarationRow.party, DeclarationRow.offer).order_by(
-                DeclarationRow.id
-            )
+            select(Declaration.target, Declaration.value, Declaration.party, Declaration.offer).order_by(Declaration.id)
         ).all()
     assert [tuple(r) for r in got] == [
         ("work:1", "deny", "org:1'; DROP TABLE works; --", None),

@@ -31,7 +31,7 @@ from fairtrain.core.extract import DocumentError, extract_text
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.matcher import SnapshotMatcher
 from fairtrain.core.media import detect_media_type, document_format
-from fairtrain.core.store.models import FingerprintRow, Work
+from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.services.registry import ShareSpec
 from fairtrain.services.registry.registry import content_hash
 from fairtrain.services.registry.snapshot_export import export_snapshot
@@ -358,7 +358,7 @@ def test_an_unreadable_file_is_refused_in_korean_and_nothing_is_stored(registry,
     assert ko.startswith(f"{name}: ") and korean in ko, ko
     with registry.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(Work)).scalar_one() == 0
-        assert c.execute(select(func.count()).select_from(FingerprintRow)).scalar_one() == 0
+        assert c.execute(select(func.count()).select_from(Fingerprint)).scalar_one() == 0
 
 
 def test_an_owner_password_alone_does_not_stop_reading():

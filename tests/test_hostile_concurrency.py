@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from fairtrain.core.store.models import Holder, MandateRow, Work
+from fairtrain.core.store.models import Holder, Mandate, Work
 
 
 def _import(url: str, path: str, org_id: int, barrier, results) -> None:
@@ -61,9 +61,7 @@ def test_two_imports_naming_the_same_new_holder_create_it_once(tmp_path, registr
     with registry.engine.connect() as c:
         kims = c.execute(select(Holder.id).where(Holder.name == "Kim Minji")).scalars().all()
         assert len(kims) == 1, f"{len(kims)} holders named Kim Minji"
-        assert (
-            c.execute(select(func.count()).select_from(MandateRow).where(MandateRow.holder_id == kims[0])).scalar() == 1
-        )
+        assert c.execute(select(func.count()).select_from(Mandate).where(Mandate.holder_id == kims[0])).scalar() == 1
         assert c.execute(select(func.count()).select_from(Work)).scalar() == 6000
     assert sum(r[2]["holders_created"] for r in results) == 1 + 6000
 

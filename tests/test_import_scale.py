@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import make_image
-from fairtrain.core.store.models import FingerprintRow, Work
+from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.services.registry import Registry, csv_import, import_csv
 from fairtrain.services.registry.registry import register_content
 from web_helpers import cli_env
@@ -60,8 +60,8 @@ def test_import_with_files_stores_todays_fingerprints_and_iscc_codes(registry, o
         stored = {
             r.work_ref: r
             for r in c.execute(
-                select(Work.work_ref, Work.iscc, FingerprintRow.payload.label("fingerprint")).join(
-                    FingerprintRow, FingerprintRow.work_id == Work.id
+                select(Work.work_ref, Work.iscc, Fingerprint.payload.label("fingerprint")).join(
+                    Fingerprint, Fingerprint.work_id == Work.id
                 )
             )
         }
@@ -102,8 +102,8 @@ def test_images_and_audio_imported_by_workers_store_todays_fingerprints(registry
         stored = {
             r.work_ref: r
             for r in c.execute(
-                select(Work.work_ref, Work.media_type, Work.iscc, FingerprintRow.payload.label("fingerprint")).join(
-                    FingerprintRow, FingerprintRow.work_id == Work.id
+                select(Work.work_ref, Work.media_type, Work.iscc, Fingerprint.payload.label("fingerprint")).join(
+                    Fingerprint, Fingerprint.work_id == Work.id
                 )
             )
         }

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from conftest import make_image
 from fairtrain.core.money import Money
-from fairtrain.core.store.models import DeclarationRow
+from fairtrain.core.store.models import Declaration
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services.registry import NotAllowed, NotFound, RegistryError, ShareSpec, holder_ref, org_ref
 
@@ -72,7 +72,7 @@ def test_history_stays_queryable(registry, creator):
     assert registry.decide(wid, Category.TRAIN_AI, at=between).value is Value.ALLOW
     assert registry.decide(wid, Category.TRAIN_AI, at=between - timedelta(days=1)).value is Value.DENY
     with registry.engine.connect() as c:  # superseded, never edited: both rows remain
-        assert c.execute(select(func.count()).select_from(DeclarationRow)).scalar_one() == 2
+        assert c.execute(select(func.count()).select_from(Declaration)).scalar_one() == 2
 
 
 def test_an_organisation_declares_only_within_its_mandates(registry, creator):

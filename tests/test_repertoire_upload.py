@@ -12,7 +12,7 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from fairtrain.core.store.models import FingerprintRow, Work
+from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.services.registry import RegistryError
 from fairtrain.services.registry import repertoire as rep
 from test_csv_import import count
@@ -78,7 +78,7 @@ def test_cp949_zip_one_report_with_file_and_share_problems_then_preview_then_job
     assert done["status"] == "done" and done["percent"] == 100 and done["report"]["created"] == 6
     assert seen == [(2, 6), (4, 6), (6, 6)]
     assert count(registry, Work) == 6
-    assert count(registry, FingerprintRow) == 6  # every file fingerprinted, like `works add`
+    assert count(registry, Fingerprint) == 6  # every file fingerprinted, like `works add`
     with registry.engine.connect() as c:
         assert all(c.execute(select(Work.iscc)).scalars())
     with pytest.raises(rep.NotFound):
@@ -227,7 +227,7 @@ def test_the_command_line_takes_the_same_zip_with_a_dry_run(database_url, regist
     r = cli()
     assert r.returncode == 0, r.stderr
     assert "CP949" in r.stderr
-    assert count(registry, Work) == 3 and count(registry, FingerprintRow) == 3
+    assert count(registry, Work) == 3 and count(registry, Fingerprint) == 3
     assert not list((tmp_path / "data" / "uploads").iterdir())  # the staging folder is gone
 
 
@@ -282,7 +282,7 @@ def test_web_upload_report_preview_store_and_job(database_url, tmp_path):
     # stored once: the same upload cannot be stored twice
     assert admin.request("POST", f"/api/org/upload/{report['upload']}/store").status_code == 404
     with app.state.web.registry.engine.connect() as c:
-        assert c.execute(select(func.count()).select_from(FingerprintRow)).scalar_one() == 3
+        assert c.execute(select(func.count()).select_from(Fingerprint)).scalar_one() == 3
     # another organisation sees neither the job nor the upload
     other = Session(app, "other@example.org", "org-admin", "Other CMO")
     assert other.request("GET", f"/api/org/jobs/{job['id']}").status_code == 404

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from cli_helpers import clear
-from fairtrain.core.store.models import FingerprintRow, Work
+from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.services.registry import repertoire as rep
 from test_fingerprint_audio import synth_piece
 from test_fingerprint_video import FPS, encode, frames_of, write_wav
@@ -58,7 +58,7 @@ def test_a_zip_with_a_video_registers_it_like_works_add(registry, clips, tmp_pat
     assert rep.run_job(registry, job)["status"] == "done"
     with registry.engine.connect() as c:
         work = c.execute(select(Work.media_type, Work.iscc, Work.content_hash)).one()
-        modality = c.execute(select(FingerprintRow.modality)).scalar_one()
+        modality = c.execute(select(Fingerprint.modality)).scalar_one()
     assert work.media_type == "video" and modality == "video" and work.iscc.startswith("ISCC:EM")
     from fairtrain.services.registry.registry import content_hash
 

@@ -156,11 +156,11 @@ def test_the_migration_indexes_runs_stored_before_it(tmp_path, database_url):
     w = _world(tmp_path, database_url)
     run = _paid_run(w)
     engine = w["app"].state.web.registry.engine
-    from fairtrain.core.store.models import DistributionRunParty, DistributionRunRow
+    from fairtrain.core.store.models import DistributionRun, DistributionRunParty
 
     def index():
         with engine.connect() as c:
-            summary = c.execute(select(DistributionRunRow.summary).where(DistributionRunRow.id == run)).scalar_one()
+            summary = c.execute(select(DistributionRun.summary).where(DistributionRun.id == run)).scalar_one()
             parties = {
                 p.party: json.loads(p.totals) if p.totals else None
                 for p in c.execute(select(DistributionRunParty.__table__))

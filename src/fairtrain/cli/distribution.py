@@ -17,7 +17,6 @@ from fairtrain.cli._common import (
     fail,
     registry,
 )
-from fairtrain.core.money import Money
 
 
 @app.command()
@@ -28,35 +27,29 @@ def distribute(
     as_json: JsonOpt = False,
 ) -> None:
     """Split the period's licence money among rights holders by the published formula; logged."""
-    from datetime import date as date_
-
-    from fairtrain.core.distribution import DistributionError, Formula, Period
+    from fairtrain.core.distribution import DistributionError, Formula
     from fairtrain.core.errors import FairtrainError
-    from fairtrain.core.numbers import parse_basis_points
-    from fairtrain.services.ledger.distribution import run_distribution
+    from fairtrain.services.ledger import distribution as dist
 
     start, sep, end = period.partition("..")
     try:
-        p = Period(date_.fromisoformat(start), date_.fromisoformat(end))
-    except ValueError:
+        p = dist.parse_period(start, end)
+    except DistributionError:
         fail(f"--period {period!r}: expected START..END as ISO dates")
     reg = registry()
     fees = {}  # the organisations named here; the others' fees follow the service's one fee rule
     for spec in fee or ():
         name, _, pct = spec.rpartition("=")
         try:
-            fees[reg.find_org(name)["ref"]] = parse_basis_points(pct)
+            fees[reg.find_org(name)["ref"]] = dist.parse_fee(pct)
         except FairtrainError as e:  # not a percentage, or no such organisation
             fail(f"--fee {spec!r}: {e}")
-    thresholds = {}
-    for spec in threshold or ():
-        cur, _, amount = spec.partition("=")
-        try:
-            thresholds[cur.upper()] = Money.parse(amount, cur).minor
-        except FairtrainError as e:
-            fail(f"--threshold {spec!r}: {e}")
     try:
-        r = run_distribution(reg, p, Formula(fee_bp=fees, thresholds=thresholds))
+        thresholds = dist.parse_thresholds(dict(spec.partition("=")[::2] for spec in threshold or ()))
+    except DistributionError as e:
+        fail(f"--threshold: {e}")
+    try:
+        r = dist.run_distribution(reg, p, Formula(fee_bp=fees, thresholds=thresholds))
     except DistributionError as e:
         fail(f"distribution {period}: {e}")
     emit(

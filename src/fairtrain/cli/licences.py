@@ -98,26 +98,14 @@ def licences_accept(
     as_json: JsonOpt = False,
 ) -> None:
     """Grant a requested licence: signed by the grantor, works covered, invoice issued."""
-    from fairtrain.core.numbers import parse_basis_points
-
-    amount = bp = None
-    try:
-        if price is not None or currency is not None:
-            if not (price and currency):
-                fail("--price and --currency go together")
-            amount = Money.parse(price, currency)
-        bp = parse_basis_points(revenue_share) if revenue_share is not None else None
-    except ValueError as e:
-        fail(f"terms: {e}")
-    lic = licensing()
-    lic.authorise(licence, acting_as)  # before asking for a key: say who may answer first
-    r = lic.accept(
+    r = licensing().grant_as(  # who may answer is said before a key is asked for
         licence,
         party=acting_as,
-        key=party_key(acting_as, key),
+        key=lambda: party_key(acting_as, key),
         collective=collective,
-        price=amount,
-        revenue_share_bp=bp,
+        price=price,
+        currency=currency,
+        revenue_share_percent=revenue_share,
     )
     emit(
         r,

@@ -160,11 +160,11 @@ def create_app(
     # directory: uploads are never written outside the data directory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
+    from fairtrain.services.ledger.distribution import import_legacy_starters
     from fairtrain.services.registry import repertoire_uploads
-    from fairtrain.web import money_ops
     from fairtrain.web.routes import routers
 
-    money_ops.import_legacy_starters(state)
+    import_legacy_starters(state.registry, state.data_dir)
 
     app = FastAPI(
         title="fairtrain",

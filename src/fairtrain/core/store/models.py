@@ -86,7 +86,7 @@ class Organisation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class MandateRow(Base):
+class Mandate(Base):
     __tablename__ = "mandates"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     holder_id: Mapped[int] = mapped_column(ForeignKey("holders.id"), index=True)
@@ -105,7 +105,7 @@ class MandateRow(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the end date a revocation set
 
 
-class TariffRow(Base):
+class Tariff(Base):
     """An organisation's published tariff (a JSON document); the newest of each kind is the one in use."""
 
     __tablename__ = "tariffs"
@@ -196,7 +196,7 @@ class WorkShare(Base):
     share_den: Mapped[int] = mapped_column(BigInteger)
 
 
-class DeclarationRow(Base):
+class Declaration(Base):
     """A declaration at work, catalogue or repertoire level. Never updated: superseded by newer rows."""
 
     __tablename__ = "declarations"
@@ -217,7 +217,7 @@ class DeclarationRow(Base):
     declared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class FingerprintRow(Base):
+class Fingerprint(Base):
     """A work's registry-side fingerprint (fingerprint.codec bytes): what snapshots index, never the work."""
 
     __tablename__ = "fingerprints"
@@ -341,7 +341,7 @@ class UsageReport(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class DistributionRunRow(Base):
+class DistributionRun(Base):
     """A distribution run: its inputs (as gathered from the registry and ledger) and its output document."""
 
     __tablename__ = "distribution_runs"

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from fractions import Fraction
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select, update
 
 from fairtrain.core import csvcells
 from fairtrain.core.decide import mandate_in_force
 from fairtrain.core.distribution import (
     CarriedBalance,
+    DistributionError,
     Formula,
     LicenceIncome,
     Period,
@@ -35,20 +36,20 @@ from fairtrain.core.keys import canonical_json
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import (
     Dispute,
+    DistributionRun,
     DistributionRunParty,
-    DistributionRunRow,
     Holder,
     Invoice,
     Licence,
     LicensedWork,
-    MandateRow,
+    Mandate,
     Payment,
     UsageReport,
     WorkShare,
     utcnow,
 )
 from fairtrain.services import log
-from fairtrain.services.ledger.licensing import minutes_as_seconds
+from fairtrain.services.ledger.licensing import NotYours, minutes_as_seconds
 from fairtrain.services.notify import notify
 from fairtrain.services.registry import NotFound, Registry, holder_ref, org_ref
 
@@ -62,7 +63,7 @@ def fees_in_force(c, given: Mapping[str, int]) -> dict[str, int]:
     this run, else the one it had in the latest run that set it. An organisation that holds mandates and
     never had a fee is refused by the engine, by name."""
     fees: dict[str, int] = {}
-    for (inputs,) in c.execute(select(DistributionRunRow.inputs).order_by(DistributionRunRow.id)):
+    for (inputs,) in c.execute(select(DistributionRun.inputs).order_by(DistributionRun.id)):
         fees.update(json.loads(inputs)["formula"]["fee_bp"])
     fees.update(given)
     return dict(sorted(fees.items()))
@@ -133,7 +134,7 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
             .order_by(WorkShare.work_id, WorkShare.holder_id)
         ).all()
         mandates = defaultdict(list)
-        for m in c.execute(select(MandateRow.__table__).order_by(MandateRow.id)):
+        for m in c.execute(select(Mandate.__table__).order_by(Mandate.id)):
             if mandate_in_force(m, end):
                 mandates[m.holder_id].append(m.org_id)
         disputed = {
@@ -144,9 +145,9 @@ def gather(registry: Registry, period: Period, formula: Formula) -> dict:
             for wid in (w1, w2)
         }
         prev = c.execute(
-            select(DistributionRunRow.output)
-            .where(DistributionRunRow.period_end < period.start.isoformat())
-            .order_by(DistributionRunRow.id.desc())
+            select(DistributionRun.output)
+            .where(DistributionRun.period_end < period.start.isoformat())
+            .order_by(DistributionRun.id.desc())
             .limit(1)
         ).scalar()
     works: dict[int, list[dict]] = defaultdict(list)
@@ -240,7 +241,7 @@ def run_distribution(registry: Registry, period: Period, formula: Formula, *, st
     summary, parties = run_index(inputs, doc)
     with registry.engine.begin() as c:
         rid = c.execute(
-            insert(DistributionRunRow)
+            insert(DistributionRun)
             .values(
                 period_start=period.start.isoformat(),
                 period_end=period.end.isoformat(),
@@ -252,7 +253,7 @@ def run_distribution(registry: Registry, period: Period, formula: Formula, *, st
                 started_by=started_by,
                 summary=summary,
             )
-            .returning(DistributionRunRow.id)
+            .returning(DistributionRun.id)
         ).scalar_one()
         if parties:
             c.execute(
@@ -294,6 +295,172 @@ def run_distribution(registry: Registry, period: Period, formula: Formula, *, st
     }
 
 
+# -- a run as a person asks for it (the CLI's `distribute` and the organisation's page) -------------
+
+
+def parse_period(start: str, end: str) -> Period:
+    try:
+        return Period(date.fromisoformat(start), date.fromisoformat(end))
+    except ValueError as e:
+        raise DistributionError(f"period {start}..{end}: {e}") from None
+
+
+def parse_fee(percent: str) -> int:
+    """An administration fee given in percent, as basis points."""
+    from fairtrain.core.numbers import parse_basis_points
+
+    try:
+        return parse_basis_points(percent)
+    except ValueError as e:
+        raise DistributionError(f"fee {percent!r}: {e}") from None
+
+
+def parse_thresholds(amounts: Mapping[str, str]) -> dict[str, int]:
+    """Minimum payouts ``{currency: amount in major units}`` as minor units per upper-case currency."""
+    limits = {}
+    for cur, amount in amounts.items():
+        try:
+            limits[cur.upper()] = Money.parse(amount, cur).minor
+        except ValueError as e:
+            raise DistributionError(f"threshold {cur}={amount}: {e}") from None
+    return limits
+
+
+def start_run(
+    registry: Registry, org: str, start: str, end: str, fee_percent: str, thresholds: Mapping[str, str]
+) -> dict:
+    """An organisation (``org:N``) splits a period's money: it sets only its own fee; the others' come from
+    the service's one fee rule (:func:`fees_in_force`)."""
+    period = parse_period(start, end)
+    formula = Formula(fee_bp={org: parse_fee(fee_percent)}, thresholds=parse_thresholds(thresholds))
+    try:
+        return run_distribution(registry, period, formula, started_by=org)
+    except DistributionError as e:
+        raise DistributionError(f"distribution {start}..{end}: {e}") from None
+
+
+def runs_of(registry: Registry, org: str) -> list[dict]:
+    """An organisation's runs: those it started, and those that split money it collected or that pay
+    its mandated holders (read from the runs' index, not their documents)."""
+    concerns = select(DistributionRunParty.run_id).where(DistributionRunParty.party == org)
+    with registry.engine.connect() as c:
+        rows = c.execute(
+            select(
+                DistributionRun.id,
+                DistributionRun.started_by,
+                DistributionRun.period_start,
+                DistributionRun.period_end,
+                DistributionRun.output_sha256,
+                DistributionRun.created_at,
+                DistributionRun.summary,
+            )
+            .where(or_(DistributionRun.started_by == org, DistributionRun.id.in_(concerns)))
+            .order_by(DistributionRun.id)
+        ).all()
+    out = []
+    for r in rows:
+        summary = json.loads(r.summary)
+        out.append(
+            {
+                "id": r.id,
+                "started_by": r.started_by,
+                "period": {"start": r.period_start, "end": r.period_end},
+                "formula": summary["formula"],
+                "sha256": r.output_sha256,
+                "created_at": r.created_at.isoformat(),
+                "totals": summary["totals"],
+                "lines": summary["lines"],
+                "holders": summary["holders"],
+            }
+        )
+    return out
+
+
+def recompute_for(registry: Registry, org: str, run_id: int) -> dict:
+    """:func:`recompute`, for an organisation the run concerns."""
+    if not any(r["id"] == run_id for r in runs_of(registry, org)):
+        raise NotYours(f"no distribution run {run_id} of your organisation")
+    return recompute(registry, run_id)
+
+
+def member(registry: Registry, org_id: int, holder_id: int) -> str:
+    """``holder:ID`` when that holder is (or was) a consenting member of organisation ``org_id``: a mandate
+    to it that was confirmed, in force now or not (statements concern past periods)."""
+    if not any(m["confirmed_at"] for m in registry.mandates(org_id=org_id, holder_id=holder_id)):
+        raise NotYours(f"holder {holder_id} is not a member of your organisation (no confirmed mandate)")
+    return holder_ref(holder_id)
+
+
+def statements_of(registry: Registry, holder: str) -> list[dict]:
+    """A holder's statements (``holder:N``): one per run that has lines or a balance for it, with totals."""
+    with registry.engine.connect() as c:
+        rows = c.execute(
+            select(
+                DistributionRun.id,
+                DistributionRun.period_start,
+                DistributionRun.period_end,
+                DistributionRunParty.totals,
+            )
+            .join(DistributionRunParty, DistributionRunParty.run_id == DistributionRun.id)
+            .where(DistributionRunParty.party == holder)
+            .order_by(DistributionRun.id)
+        ).all()
+    return [
+        {"run": r.id, "period": {"start": r.period_start, "end": r.period_end}, "totals": json.loads(r.totals or "[]")}
+        for r in rows
+    ]
+
+
+def statement_of(registry: Registry, run_id: int, holder: str) -> dict:
+    """:func:`statement`, only where the run has a statement for ``holder`` (``holder:N``)."""
+    if not any(s["run"] == run_id for s in statements_of(registry, holder)):
+        raise NotYours(f"no statement of {holder} in distribution run {run_id}")
+    return statement(registry, run_id, int(holder.split(":")[1]))
+
+
+def income_chart(statements: list[dict], lang: str = "en") -> str:
+    """Net income per run (period end) as an inline SVG bar chart, one group of bars per currency."""
+    from fairtrain.core.charts import Bar, bar_chart
+    from fairtrain.core.i18n import translator
+
+    points: dict[str, list[tuple[str, int]]] = {}
+    for s in statements:
+        for t in s["totals"]:
+            points.setdefault(t["currency"], []).append((s["period"]["end"], int(t["net"])))
+    bars = [
+        Bar(when, v, text=str(Money(cur, v)), title=f"{when}: {Money(cur, v)}", group=cur)
+        for cur, pts in sorted(points.items())
+        for when, v in sorted(pts)
+    ]
+    return bar_chart(translator(lang)("Net income per distribution period"), bars) if bars else ""
+
+
+def import_legacy_starters(registry: Registry, data_dir) -> None:
+    """Move who started which run from ``distribution-runs-started.json`` (kept beside the database before
+    revision 0008) into the runs themselves, once; the file is renamed so that it is not read again."""
+    from pathlib import Path
+
+    path = Path(data_dir) / "distribution-runs-started.json"
+    try:
+        started = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        raise DistributionError(f"{path}: cannot read who started which distribution run ({e})") from None
+    with registry.engine.begin() as c:
+        for run_id, org in started.items():
+            if str(run_id).isdigit() and isinstance(org, str):
+                c.execute(
+                    update(DistributionRun)
+                    .where(DistributionRun.id == int(run_id), DistributionRun.started_by.is_(None))
+                    .values(started_by=org)
+                )
+    try:
+        path.replace(path.with_name(path.name + ".imported"))
+    except FileNotFoundError:  # another server starting on the same directory moved it first
+        pass
+
+
 def run_index(inputs: dict, doc: dict) -> tuple[str, dict[str, str | None]]:
     """What lists of runs show without reading the documents again: the summary (JSON) and the parties the
     run concerns: organisations that collected its money or represent a holder in it (totals None), and
@@ -319,7 +486,7 @@ def run_index(inputs: dict, doc: dict) -> tuple[str, dict[str, str | None]]:
 def recompute(registry: Registry, run_id: int) -> dict:
     with registry.engine.connect() as c:
         row = c.execute(
-            select(DistributionRunRow.inputs, DistributionRunRow.output_sha256).where(DistributionRunRow.id == run_id)
+            select(DistributionRun.inputs, DistributionRun.output_sha256).where(DistributionRun.id == run_id)
         ).first()
     if row is None:
         raise NotFound("distribution run", run_id)
@@ -339,8 +506,8 @@ def statement(registry: Registry, run_id: int, holder_id: int) -> dict:
     """One holder's statement for one run: per work and licensee, gross, deductions, net, carried forward."""
     with registry.engine.connect() as c:
         row = c.execute(
-            select(DistributionRunRow.output, DistributionRunRow.period_start, DistributionRunRow.period_end).where(
-                DistributionRunRow.id == run_id
+            select(DistributionRun.output, DistributionRun.period_start, DistributionRun.period_end).where(
+                DistributionRun.id == run_id
             )
         ).first()
         if row is None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from fairtrain.core.store.models import (
     Invoice,
     Licence,
     LicensedWork,
-    MandateRow,
+    Mandate,
     Payment,
     UsageReport,
     Work,
@@ -43,6 +45,101 @@ from fairtrain.services.registry.registry import load_facts
 
 class LicensingError(RegistryError):
     pass
+
+
+class NotYours(LicensingError):
+    """Something the asking party may not see, or that is not there: answered as "not found" (404), so that a
+    stranger learns nothing of other parties' licences, runs or statements."""
+
+    http_status = 404
+
+
+class TooLarge(LicensingError):
+    http_status = 413
+
+
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024  # a licence quote or usage report sent as a file
+
+
+def json_upload(data: bytes, what: str) -> object:
+    """A quote or report sent as a file: at most :data:`MAX_UPLOAD_BYTES`, strict JSON (a BOM allowed)."""
+    from fairtrain.core import jsontext
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise TooLarge(f"{what}: larger than {MAX_UPLOAD_BYTES} bytes")
+    try:
+        return jsontext.loads(data.removeprefix(b"\xef\xbb\xbf"), what=what)
+    except jsontext.JsonRefused as e:
+        raise LicensingError(str(e)) from None
+
+
+def parse_terms(
+    price: str | None, currency: str | None, revenue_share_percent: str | None
+) -> tuple[Money | None, int | None]:
+    """A collective licence's own terms as given by a person: a price (major units) with its currency, and a
+    revenue share in percent; each None where not given."""
+    from fairtrain.core.numbers import parse_basis_points
+
+    amount = share = None
+    if price or currency:
+        if not (price and currency):
+            raise LicensingError(f"price {price or ''!r} {currency or ''}: a price and its currency go together")
+        try:
+            amount = Money.parse(price, currency)
+        except ValueError as e:
+            raise LicensingError(f"price {price!r} {currency}: {e}") from None
+    if revenue_share_percent:
+        try:
+            share = parse_basis_points(revenue_share_percent)
+        except ValueError as e:
+            raise LicensingError(f"revenue share {revenue_share_percent!r}: {e}") from None
+    return amount, share
+
+
+def custodial_key(data_dir: Path, party: str) -> SigningKey:
+    """The grantor's signing key, kept by the server for people without keys of their own (a custodial
+    key per holder or organisation, created on first use, mode 0600 under ``data_dir/keys``)."""
+    path = Path(data_dir) / "keys" / f"{party.replace(':', '-')}.key"
+    if not path.exists():
+        SigningKey.generate().save(path)
+    return SigningKey.load(path)
+
+
+def party_names(engine, rows: list[dict], *keys: str) -> dict[str, str]:
+    """The names people read for the parties ``rows`` name under ``keys`` (``holder:3`` → the holder's name,
+    ``org:1`` → the organisation's, ``developer:7`` → the developer account's display name); a party with no
+    name row keeps its code."""
+    from fairtrain.core.store.models import Holder, Organisation, User
+
+    ids: dict[str, set[int]] = {"holder": set(), "org": set(), "developer": set()}
+    for r in rows:
+        for k in keys:
+            kind, _, num = str(r.get(k) or "").partition(":")
+            if kind in ids and num.isdigit():
+                ids[kind].add(int(num))
+    names: dict[str, str] = {}
+    with engine.connect() as c:
+        for kind, model, col in (
+            ("holder", Holder, Holder.name),
+            ("org", Organisation, Organisation.name),
+            ("developer", User, User.display_name),
+        ):
+            if ids[kind]:
+                for i, name in c.execute(select(model.id, col).where(model.id.in_(ids[kind]))):
+                    names[f"{kind}:{i}"] = name
+    return names
+
+
+@contextmanager
+def _readable(what: str):
+    """Answer a shape of a person's document that a parse cannot read (a KeyError, TypeError or ValueError
+    deep inside) as a refusal naming the document; the service's own refusals pass through."""
+    try:
+        yield
+    except RegistryError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise LicensingError(f"{what}: malformed ({type(e).__name__}: {e})") from None
 
 
 def _licence_dict(r) -> dict:
@@ -426,6 +523,59 @@ class Licensing:
         with self.engine.connect() as c:
             return [_licence_dict(r) for r in c.execute(q)]
 
+    def visible_to(self, party: str) -> list[dict]:
+        """The licences ``party`` may see: a developer's (``developer:N``) own; a holder's asked of it; an
+        organisation's asked of it or of the holders whose mandate to it is in force."""
+        kind, _, num = party.partition(":")
+        if kind == "developer":
+            return self.list(licensee=party)
+        if kind == "holder":
+            return self.list(grantor=party)
+        parties = {party} | {m["holder"] for m in self.registry.mandates(org_id=int(num)) if m["in_force"]}
+        return [x for x in self.list() if x["grantor"] in parties]
+
+    def visible(self, licence_id: int, party: str) -> dict:
+        for x in self.visible_to(party):
+            if x["id"] == licence_id:
+                return x
+        raise NotYours(f"no licence {licence_id} of yours")
+
+    def request_upload(
+        self,
+        data: bytes,
+        *,
+        licensee: str,
+        categories: list[str] | None = None,
+        valid_until: str | None = None,
+        licensee_name: str | None = None,
+    ) -> dict:
+        """:meth:`request` for a ``licence-quote.json`` sent as a file, with the end date as ISO text."""
+        quote = json_upload(data, "licence-quote.json")
+        if not isinstance(quote, dict) or not isinstance(quote.get("groups", []), list):
+            raise LicensingError("licence-quote.json: expected an object with 'groups' (a clearance's licence quote)")
+        until = None
+        if valid_until:
+            try:
+                until = datetime.fromisoformat(valid_until)
+            except ValueError:
+                raise LicensingError(f"valid_until {valid_until!r}: expected an ISO date") from None
+            until = until if until.tzinfo else until.replace(tzinfo=UTC)
+        with _readable("licence-quote.json"):
+            cats = [Category(c) for c in categories] if categories else None
+            ids = self.request(
+                quote, licensee=licensee, categories=cats, valid_until=until, licensee_name=licensee_name
+            )
+        return {"licences": ids, "licensee": licensee}
+
+    def declare_past_use_upload(self, data: bytes, *, licensee: str, categories: list[str] | None = None) -> dict:
+        """:meth:`declare_past_use` for a usage report or licence quote sent as a file."""
+        usage = json_upload(data, "usage report")
+        if not isinstance(usage, dict):
+            raise LicensingError("usage report: expected an object with 'works' or a licence quote's 'groups'")
+        with _readable("usage report"):
+            cats = [Category(c) for c in categories] if categories else None
+            return self.declare_past_use(usage, licensee=licensee, categories=cats)
+
     # -- decisions on requests ---------------------------------------------------------------------
 
     def _may_decide(self, c, lic, party: str) -> None:
@@ -448,9 +598,7 @@ class Licensing:
         okind, oid = parse_party(party)
         if kind == "holder" and okind == "org":  # the holder's mandated organisation may answer for it
             now = utcnow()
-            for m in c.execute(
-                select(MandateRow.__table__).where(MandateRow.holder_id == pid, MandateRow.org_id == oid)
-            ):
+            for m in c.execute(select(Mandate.__table__).where(Mandate.holder_id == pid, Mandate.org_id == oid)):
                 if mandate_in_force(m, now):
                     return
         raise NotAllowed(f"{party} may not answer licence {lic.id}: it was asked of {lic.grantor}")
@@ -472,6 +620,29 @@ class Licensing:
             if lic is None:
                 raise NotFound("licence", licence_id)
             self._may_decide(c, lic, party)
+
+    def grant_as(
+        self,
+        licence_id: int,
+        *,
+        party: str,
+        key: Callable[[], SigningKey],
+        collective: bool = False,
+        price: str | None = None,
+        currency: str | None = None,
+        revenue_share_percent: str | None = None,
+    ) -> dict:
+        """:meth:`accept` with the terms as a person gives them (text); ``key`` is asked for only once the
+        party is known to be the one who may answer, so that a stranger hears "not yours" before "no key"."""
+        self.authorise(licence_id, party)
+        if collective and not party.startswith("org:"):
+            raise NotAllowed("a collective licence is granted by an organisation")
+        amount, share = parse_terms(price, currency, revenue_share_percent)
+        if (amount is not None or share is not None) and not collective:
+            raise LicensingError("own terms (price, revenue share) go with a collective licence")
+        return self.accept(
+            licence_id, party=party, key=key(), collective=collective, price=amount, revenue_share_bp=share
+        )
 
     def accept(
         self,
@@ -799,6 +970,46 @@ class Licensing:
                 ],
             )
         return {"report": rid, "duplicate": False, "signer": signer.key_id}
+
+    def file_usage_report(self, document: dict, *, licensee: str) -> dict:
+        """A usage report filed by ``licensee`` itself, signed by its own Ed25519 key (never signed here).
+
+        The key is pinned on first use: the first report a licensee files fixes its key, and later reports
+        must be signed by the same key, so a stolen session or API key alone cannot file reports in its
+        name once it has filed one. The report must name ``licensee`` and only its own licences."""
+        from fairtrain.core.keys import SignatureError
+
+        if not isinstance(document, dict):
+            raise LicensingError("usage report: expected a JSON object")
+        try:
+            signer = verify_document(document)
+        except (SignatureError, KeyError, TypeError, ValueError) as e:
+            raise LicensingError(f"usage report {document.get('idempotency_key')!r}: signature refused ({e})") from None
+        if document.get("licensee") != licensee:
+            raise NotAllowed(
+                f"usage report: licensee is {document.get('licensee')!r}; this account reports as {licensee!r}"
+            )
+        own = {x["id"] for x in self.list(licensee=licensee)}
+        licences = document.get("licences") or []
+        if not isinstance(licences, list) or any(not isinstance(x, int) or x not in own for x in licences):
+            raise NotAllowed(f"usage report: licences {licences!r} are not all licences of {licensee}")
+        weights = document.get("weights")
+        if weights is not None and (
+            not isinstance(weights, dict) or any(not isinstance(v, int) or v < 0 for v in weights.values())
+        ):
+            raise LicensingError("usage report: 'weights' must map work ids to non-negative integers")
+        pinned = self.pinned_key(licensee)
+        if pinned is not None and pinned != signer.b64():
+            raise NotAllowed(
+                f"usage report: signed by key {signer.key_id}, but this account's reports are signed by "
+                "another key (pinned by its first report)"
+            )
+        return self.usage_report(document)
+
+    def pinned_key(self, licensee: str) -> str | None:
+        """The public key of the licensee's first usage report, which all later ones must be signed with."""
+        reports = self.usage_reports(licensee=licensee)
+        return reports[0]["signature"]["public_key"] if reports else None
 
     def usage_reports(self, *, licensee: str | None = None) -> list[dict]:
         q = select(UsageReport.__table__).order_by(UsageReport.id)

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from fairtrain.core.errors import ToolMissing
 from fairtrain.core.keys import canonical_json
-from fairtrain.core.store.models import DeclarationRow, LogEntry
+from fairtrain.core.store.models import Declaration, LogEntry
 from fairtrain.services import log
 from fairtrain.services.registry.registry import Registry, work_ref
 
@@ -35,9 +35,7 @@ NANUM_BOLD = Path("/usr/share/fonts/truetype/nanum/NanumGothicBold.ttf")
 def _current(c, target: str) -> list:
     """The newest declaration of each party and category about ``target`` (withdrawals included: they are
     what the engine sees)."""
-    rows = c.execute(
-        select(DeclarationRow.__table__).where(DeclarationRow.target == target).order_by(DeclarationRow.id)
-    ).all()
+    rows = c.execute(select(Declaration.__table__).where(Declaration.target == target).order_by(Declaration.id)).all()
     newest: dict[tuple, object] = {}
     for d in rows:
         newest[(d.party, d.category, d.purpose)] = d

@@ -40,11 +40,11 @@ from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
 from fairtrain.core.store.limits import max_length, text_problem
 from fairtrain.core.store.models import (
-    DeclarationRow,
+    Declaration,
     Dispute,
-    FingerprintRow,
+    Fingerprint,
     Holder,
-    MandateRow,
+    Mandate,
     Organisation,
     Work,
     WorkShare,
@@ -777,7 +777,7 @@ def _existing(c, org_id: int, refs: list[str]) -> dict[str, dict]:
 
 def _org_holders(c, org_id: int, names: set[str]) -> dict[str, int]:
     """Names → holder ids among the organisation's members (by mandate or created by its imports)."""
-    members = select(MandateRow.holder_id).where(MandateRow.org_id == org_id)
+    members = select(Mandate.holder_id).where(Mandate.org_id == org_id)
     found: dict[str, int] = {}
     name_list = sorted(names)
     for i in range(0, len(name_list), _CHUNK):
@@ -835,7 +835,7 @@ def _store_new(
         index("holders", new_holders[0], new_holders[-1])
         bulk_insert_tuples(
             c,
-            MandateRow.__table__,
+            Mandate.__table__,
             ("holder_id",),
             [(hid,) for hid in new_holders],
             constants={
@@ -892,7 +892,7 @@ def _store_new(
         )
         bulk_insert(
             c,
-            FingerprintRow.__table__,
+            Fingerprint.__table__,
             [
                 {"work_id": wid, "modality": r.media_type, "payload": r.fingerprint, "created_at": now}
                 for wid, r in zip(new_ids, fresh, strict=True)
@@ -945,7 +945,7 @@ def _insert_declarations(c, party: str, decls: list[tuple[str, str, str | None, 
     """Work-level declarations by ``party``, each ``(target, category, value, offer JSON)``, made ``now``."""
     bulk_insert_tuples(
         c,
-        DeclarationRow.__table__,
+        Declaration.__table__,
         ("target", "category", "value", "offer"),
         decls,
         constants={
@@ -967,9 +967,9 @@ def _current_values(c, target: str, party: str) -> dict[str, tuple[str | None, s
     """The party's latest value and offer JSON per category name."""
     out: dict[str, tuple[str | None, str | None]] = {}
     for d in c.execute(
-        select(DeclarationRow.__table__)
-        .where(DeclarationRow.target == target, DeclarationRow.party == party, DeclarationRow.level == "work")
-        .order_by(DeclarationRow.declared_at, DeclarationRow.id)
+        select(Declaration.__table__)
+        .where(Declaration.target == target, Declaration.party == party, Declaration.level == "work")
+        .order_by(Declaration.declared_at, Declaration.id)
     ):
         out[d.category] = (d.value, d.offer)
     return out

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from sqlalchemy import or_, select
 
-from fairtrain.core.store.models import Dispute, MandateRow, Work, WorkShare
+from fairtrain.core.store.models import Dispute, Mandate, Work, WorkShare
 from fairtrain.core.vocab import Level
 from fairtrain.services.registry.errors import NotAllowed
 from fairtrain.services.registry.registry import ShareSpec
@@ -20,7 +20,7 @@ def _holder_work_ids(holder_id: int):
 
 def _org_work_ids(org_id: int):
     """An organisation's repertoire and the works of the holders who gave it a mandate."""
-    members = select(MandateRow.holder_id).where(MandateRow.org_id == org_id)
+    members = select(Mandate.holder_id).where(Mandate.org_id == org_id)
     return select(Work.id).where(
         or_(Work.org_id == org_id, Work.id.in_(select(WorkShare.work_id).where(WorkShare.holder_id.in_(members))))
     )

@@ -21,9 +21,9 @@ from typing import BinaryIO
 import xxhash
 from sqlalchemy import Engine, func, insert, or_, select, update
 
+from fairtrain.core import decide as rules
+from fairtrain.core import tariff as tariff_terms
 from fairtrain.core.decide import (
-    Declaration,
-    Mandate,
     Query,
     WorkFacts,
     decide_registered,
@@ -41,22 +41,22 @@ from fairtrain.core.numbers import MAX_CHARS, NumberError, parse_fraction
 from fairtrain.core.store.db import database_url, is_initialised, migrate, open_engine
 from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import (
-    DeclarationRow,
+    Declaration,
     Dispute,
     DisputeAnswer,
     FactsVersion,
-    FingerprintRow,
+    Fingerprint,
     Holder,
     Licence,
     LicensedWork,
-    MandateRow,
+    Mandate,
     Organisation,
-    TariffRow,
+    Tariff,
     Work,
     WorkShare,
     utcnow,
 )
-from fairtrain.core.tariff import Tariff, parse_tariff
+from fairtrain.core.tariff import parse_tariff
 from fairtrain.core.vocab import Category, Decision, Level, Offer, Purpose, Value
 from fairtrain.services import log
 from fairtrain.services.notify import notify
@@ -333,7 +333,7 @@ class Registry:
         self.find_org(org_id)
         with self.engine.begin() as c:
             mid = c.execute(
-                insert(MandateRow)
+                insert(Mandate)
                 .values(
                     holder_id=holder_id,
                     org_id=org_id,
@@ -344,7 +344,7 @@ class Registry:
                     confirmed_at=None if pending else now,
                     confirmation=None if pending else "direct",
                 )
-                .returning(MandateRow.id)
+                .returning(Mandate.id)
             ).scalar_one()
             bump_facts_version(c)
         self._changed()
@@ -353,13 +353,13 @@ class Registry:
     def mandates(
         self, *, org_id: int | None = None, holder_id: int | None = None, mandate_id: int | None = None
     ) -> list[dict]:
-        q = select(MandateRow.__table__).order_by(MandateRow.id)
+        q = select(Mandate.__table__).order_by(Mandate.id)
         if org_id is not None:
-            q = q.where(MandateRow.org_id == org_id)
+            q = q.where(Mandate.org_id == org_id)
         if holder_id is not None:
-            q = q.where(MandateRow.holder_id == holder_id)
+            q = q.where(Mandate.holder_id == holder_id)
         if mandate_id is not None:
-            q = q.where(MandateRow.id == mandate_id)
+            q = q.where(Mandate.id == mandate_id)
         now = utcnow()
         with self.engine.connect() as c:
             return [_mandate_dict(m, now) for m in c.execute(q)]
@@ -371,15 +371,15 @@ class Registry:
         return rows[0]
 
     def _mandate_row(self, c, mandate_id: int):
-        m = c.execute(select(MandateRow.__table__).where(MandateRow.id == mandate_id)).first()
+        m = c.execute(select(Mandate.__table__).where(Mandate.id == mandate_id)).first()
         if m is None:
             raise NotFound("mandate", mandate_id)
         return m
 
     def _confirmed(self, c, m, how: str, now: datetime, **extra) -> None:
         c.execute(
-            update(MandateRow)
-            .where(MandateRow.id == m.id)
+            update(Mandate)
+            .where(Mandate.id == m.id)
             .values(
                 confirmed_at=now,
                 confirmation=how,
@@ -410,8 +410,8 @@ class Registry:
                 raise NotAllowed(f"{party} may not invite for mandate {mandate_id}: it is {org_ref(m.org_id)}'s")
             self._check_pending(m)
             c.execute(
-                update(MandateRow)
-                .where(MandateRow.id == mandate_id)
+                update(Mandate)
+                .where(Mandate.id == mandate_id)
                 .values(confirm_token_hash=hashlib.sha256(token.encode()).hexdigest())
             )
         return token
@@ -464,8 +464,8 @@ class Registry:
             how = self._consenting(m, holder, token, "decline")
             self._check_pending(m)
             c.execute(
-                update(MandateRow)
-                .where(MandateRow.id == mandate_id)
+                update(Mandate)
+                .where(Mandate.id == mandate_id)
                 .values(revoked_at=now, ends_at=now, confirm_token_hash=None)
             )
             log.append(
@@ -526,8 +526,8 @@ class Registry:
             if m.revoked_at is not None:
                 raise RegistryError(f"mandate {mandate_id} is already revoked (ends {m.ends_at.isoformat()})")
             c.execute(
-                update(MandateRow)
-                .where(MandateRow.id == mandate_id)
+                update(Mandate)
+                .where(Mandate.id == mandate_id)
                 .values(revoked_at=now, ends_at=end, confirm_token_hash=None)
             )
             log.append(
@@ -563,9 +563,7 @@ class Registry:
         doc = json.dumps(document, sort_keys=True, ensure_ascii=False)
         with self.engine.begin() as c:
             tid = c.execute(
-                insert(TariffRow)
-                .values(org_id=org_id, kind=kind, document=doc, published_at=now)
-                .returning(TariffRow.id)
+                insert(Tariff).values(org_id=org_id, kind=kind, document=doc, published_at=now).returning(Tariff.id)
             ).scalar_one()
             log.append(
                 c,
@@ -586,9 +584,7 @@ class Registry:
         """Every tariff the organisation published, licence and retroactive, newest first; ``in_use`` marks
         the newest of each kind."""
         with self.engine.connect() as c:
-            rows = c.execute(
-                select(TariffRow.__table__).where(TariffRow.org_id == org_id).order_by(TariffRow.id.desc())
-            ).all()
+            rows = c.execute(select(Tariff.__table__).where(Tariff.org_id == org_id).order_by(Tariff.id.desc())).all()
         seen: set[str] = set()
         out = []
         for r in rows:
@@ -610,9 +606,9 @@ class Registry:
         kind = "retroactive" if retroactive else "licence"
         with self.engine.connect() as c:
             r = c.execute(
-                select(TariffRow.__table__)
-                .where(TariffRow.org_id == org_id, TariffRow.kind == kind)
-                .order_by(TariffRow.id.desc())
+                select(Tariff.__table__)
+                .where(Tariff.org_id == org_id, Tariff.kind == kind)
+                .order_by(Tariff.id.desc())
                 .limit(1)
             ).first()
         if r is None:
@@ -687,7 +683,7 @@ class Registry:
             ).scalar_one()
             if fingerprint is not None:
                 c.execute(
-                    insert(FingerprintRow).values(work_id=wid, modality=media_type, payload=fingerprint, created_at=now)
+                    insert(Fingerprint).values(work_id=wid, modality=media_type, payload=fingerprint, created_at=now)
                 )
             c.execute(
                 insert(WorkShare),
@@ -779,9 +775,7 @@ class Registry:
         the registry keeps this and the fingerprint, never the video."""
         with self.engine.connect() as c:
             payload = c.execute(
-                select(FingerprintRow.payload).where(
-                    FingerprintRow.work_id == work_id, FingerprintRow.modality == "video"
-                )
+                select(Fingerprint.payload).where(Fingerprint.work_id == work_id, Fingerprint.modality == "video")
             ).scalar()
         if payload is None:
             return None
@@ -799,9 +793,7 @@ class Registry:
                 .order_by(WorkShare.id)
             ).all()
             decls = c.execute(
-                select(DeclarationRow.__table__)
-                .where(DeclarationRow.target == work_ref(work_id))
-                .order_by(DeclarationRow.id)
+                select(Declaration.__table__).where(Declaration.target == work_ref(work_id)).order_by(Declaration.id)
             ).all()
             disputes = c.execute(
                 select(Dispute.__table__)
@@ -921,7 +913,7 @@ class Registry:
     def declarations(self, target: str) -> list[dict]:
         with self.engine.connect() as c:
             rows = c.execute(
-                select(DeclarationRow.__table__).where(DeclarationRow.target == target).order_by(DeclarationRow.id)
+                select(Declaration.__table__).where(Declaration.target == target).order_by(Declaration.id)
             ).all()
         return [_declaration_dict(d) for d in rows]
 
@@ -986,17 +978,16 @@ class Registry:
                 work="repertoire",
                 holders=frozenset({member}),
                 declarations=tuple(self._declarations_for(ref)),
-                mandates=(Mandate(member, ref, frozenset(Category), valid_from=at, confirmed_at=at),),
+                mandates=(rules.Mandate(member, ref, frozenset(Category), valid_from=at, confirmed_at=at),),
             )
         else:
             raise RegistryError(f"no policy at level {level.value!r}")
         return effective_values(facts, at)
 
-    def _declarations_for(self, target: str) -> list[Declaration]:
+    def _declarations_for(self, target: str) -> list[rules.Declaration]:
         with self.engine.connect() as c:
             return [
-                _to_declaration(d)
-                for d in c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target == target))
+                _to_declaration(d) for d in c.execute(select(Declaration.__table__).where(Declaration.target == target))
             ]
 
     # -- disputes --------------------------------------------------------------------------------
@@ -1208,9 +1199,7 @@ class Registry:
 def store_declarations(c, rows: list[dict], now: datetime) -> list[int]:
     """Insert declaration rows and their public log entries in the caller's transaction (the caller bumps
     the facts version); the one place a declaration is written."""
-    ids = list(
-        c.execute(insert(DeclarationRow).returning(DeclarationRow.id, sort_by_parameter_order=True), rows).scalars()
-    )
+    ids = list(c.execute(insert(Declaration).returning(Declaration.id, sort_by_parameter_order=True), rows).scalars())
     log.append(
         c,
         [
@@ -1347,11 +1336,11 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
         for wid, hid in c.execute(select(WorkShare.work_id, WorkShare.holder_id).where(WorkShare.work_id.in_(chunk))):
             holders[wid].add(holder_ref(hid))
         all_holder_ids = {int(h.split(":")[1]) for hs in holders.values() for h in hs}
-        mandates_by_holder: dict[str, list[Mandate]] = {}
+        mandates_by_holder: dict[str, list[rules.Mandate]] = {}
         orgs: set[str] = set()
         if all_holder_ids:
-            for m in c.execute(select(MandateRow.__table__).where(MandateRow.holder_id.in_(all_holder_ids))):
-                mm = Mandate(
+            for m in c.execute(select(Mandate.__table__).where(Mandate.holder_id.in_(all_holder_ids))):
+                mm = rules.Mandate(
                     holder=holder_ref(m.holder_id),
                     org=org_ref(m.org_id),
                     categories=frozenset(Category(x) for x in m.categories.split(",")),
@@ -1364,9 +1353,9 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
                 mandates_by_holder.setdefault(mm.holder, []).append(mm)
                 orgs.add(mm.org)
         targets = [work_ref(w) for w in holders] + [h for hs in holders.values() for h in hs] + sorted(orgs)
-        decls_by_target: dict[str, list[Declaration]] = {}
+        decls_by_target: dict[str, list[rules.Declaration]] = {}
         for j in range(0, len(targets), 900):
-            for d in c.execute(select(DeclarationRow.__table__).where(DeclarationRow.target.in_(targets[j : j + 900]))):
+            for d in c.execute(select(Declaration.__table__).where(Declaration.target.in_(targets[j : j + 900]))):
                 decls_by_target.setdefault(d.target, []).append(_to_declaration(d))
         for lic in c.execute(
             select(LicensedWork.work_id, Licence.__table__)
@@ -1376,7 +1365,7 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
             purpose = json.loads(lic.request).get("purpose")  # what it was priced for; older requests: any
             for cat in lic.categories.split(","):
                 decls_by_target.setdefault(work_ref(lic.work_id), []).append(
-                    Declaration(
+                    rules.Declaration(
                         id=lic.id,
                         level=Level.GRANT,
                         target=work_ref(lic.work_id),
@@ -1407,23 +1396,23 @@ def load_facts(c, work_ids: Sequence[int]) -> dict[int, WorkFacts]:
     return out
 
 
-def _licence_tariffs(c, orgs: Iterable[str]) -> dict[str, Tariff]:
+def _licence_tariffs(c, orgs: Iterable[str]) -> dict[str, tariff_terms.Tariff]:
     """The newest published licence tariff of each of ``orgs`` (refs), parsed."""
     ids = [parse_party(o)[1] for o in orgs]
     newest = (
-        select(TariffRow.org_id, func.max(TariffRow.id).label("id"))
-        .where(TariffRow.org_id.in_(ids), TariffRow.kind == "licence")
-        .group_by(TariffRow.org_id)
+        select(Tariff.org_id, func.max(Tariff.id).label("id"))
+        .where(Tariff.org_id.in_(ids), Tariff.kind == "licence")
+        .group_by(Tariff.org_id)
         .subquery()
     )
     return {
         org_ref(r.org_id): parse_tariff(json.loads(r.document))
-        for r in c.execute(select(TariffRow.org_id, TariffRow.document).join(newest, newest.c.id == TariffRow.id))
+        for r in c.execute(select(Tariff.org_id, Tariff.document).join(newest, newest.c.id == Tariff.id))
     }
 
 
-def _to_declaration(d: DeclarationRow) -> Declaration:
-    return Declaration(
+def _to_declaration(d: Declaration) -> rules.Declaration:
+    return rules.Declaration(
         id=d.id,
         level=Level(d.level),
         target=d.target,
@@ -1494,7 +1483,7 @@ def store_hashed(src: BinaryIO, directory: Path, *, what: str, limit: int = MAX_
             os.unlink(tmp)
 
 
-def _declaration_dict(d: DeclarationRow) -> dict:
+def _declaration_dict(d: Declaration) -> dict:
     return {
         "id": d.id,
         "level": d.level,

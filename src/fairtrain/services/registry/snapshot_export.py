@@ -40,7 +40,7 @@ from fairtrain.core.snapshot import (
 from fairtrain.core.snapshot_delta import write_delta
 from fairtrain.core.snapshot_index import SEGMENT_WORKS, build_segments
 from fairtrain.core.store.models import (
-    FingerprintRow,
+    Fingerprint,
     Holder,
     Licence,
     LicensedWork,
@@ -328,7 +328,7 @@ def _write_fingerprints(
     index built one segment at a time (core/snapshot_index.py)."""
     counts: dict[str, int] = {}
     with registry.engine.connect() as c:
-        present = list(c.execute(select(FingerprintRow.modality).distinct()).scalars())
+        present = list(c.execute(select(Fingerprint.modality).distinct()).scalars())
     for name in sorted(present):
         writer = ShardWriter(staging / ROWS_DIR / name, name, rows_schema(), ROWS_PER_SHARD)
         pending: list[dict] = []
@@ -341,10 +341,10 @@ def _write_fingerprints(
 
         with registry.engine.connect() as c:
             rows = c.execution_options(yield_per=batch).execute(
-                select(FingerprintRow.work_id, FingerprintRow.payload)
-                .join(Work, Work.id == FingerprintRow.work_id)
-                .where(FingerprintRow.modality == name, Work.status != "rejected")
-                .order_by(FingerprintRow.work_id)
+                select(Fingerprint.work_id, Fingerprint.payload)
+                .join(Work, Work.id == Fingerprint.work_id)
+                .where(Fingerprint.modality == name, Work.status != "rejected")
+                .order_by(Fingerprint.work_id)
             )
             # the index ignores the private fields, so it is the one a puller builds from the public row
             public = _public_rows(rows, batch, workers)

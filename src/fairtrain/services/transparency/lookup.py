@@ -458,12 +458,12 @@ def repertoire_works(engine, org: dict) -> list[dict]:
     """An organisation's repertoire: works it imported, and works of holders who gave it a mandate."""
     from sqlalchemy import or_, select
 
-    from fairtrain.core.store.models import MandateRow, Work, WorkShare
+    from fairtrain.core.store.models import Mandate, Work, WorkShare
 
     mandated = (
         select(WorkShare.work_id)
-        .join(MandateRow, MandateRow.holder_id == WorkShare.holder_id)
-        .where(MandateRow.org_id == org["id"])
+        .join(Mandate, Mandate.holder_id == WorkShare.holder_id)
+        .where(Mandate.org_id == org["id"])
     )
     q = (
         select(Work.id, Work.title, Work.work_ref)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 
 def routers() -> list:
-    from fairtrain.web import api_money, pages_money
     from fairtrain.web.routes import (
         accounts,
+        disputes,
+        distributions,
         holders,
-        notices,
+        licences,
+        lookups,
+        notifications,
         organisations,
         policies,
         reservations,
@@ -26,10 +29,13 @@ def routers() -> list:
         works.api,
         policies.api,
         organisations.api,
-        notices.api,
         transparency.api,
         snapshots.router,
-        api_money.router,  # money: licences, invoices, usage, distributions (h13: routes/licences.py, …)
+        licences.router,
+        distributions.router,
+        lookups.router,
+        disputes.router,
+        notifications.router,
         video.router,
         site.pages,
         accounts.pages,
@@ -38,8 +44,11 @@ def routers() -> list:
         organisations.pages,
         transparency.pages,
         works.pages,
-        notices.pages,
-        pages_money.router,
+        disputes.pages,
+        notifications.pages,
+        licences.pages,
+        distributions.pages,
+        lookups.pages,
         reservations.pages,
         video.pages,
     ]
