@@ -532,7 +532,7 @@ async def upload_repertoire(request: Request, p: Caller) -> dict:
 def store_repertoire(request: Request, p: Caller, upload: Annotated[str, Path(max_length=64)]) -> dict:
     """Store a checked upload as a background job; follow it at ``GET /api/org/jobs/{id}``."""
     require(p, "org-admin", what="repertoire import")
-    return ops.repertoire_store(web(request), p, upload)
+    return ops.repertoire_store(web(request), p, upload, origin=str(request.base_url).rstrip("/"))
 
 
 @router.get("/org/jobs/{job_id}", tags=["organisations"])

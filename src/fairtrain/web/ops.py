@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import secrets
 import zipfile
@@ -615,8 +616,9 @@ def repertoire_upload(state, p: Principal, got) -> dict:
     return {**report, "upload": got.folder.name, "files_received": len(got.files)}
 
 
-def repertoire_store(state, p: Principal, upload: str) -> dict:
-    """Store a checked upload as a background job (a process of its own); the job's state."""
+def repertoire_store(state, p: Principal, upload: str, *, origin: str | None = None) -> dict:
+    """Store a checked upload as a background job (a process of its own); the job's state. With SMTP
+    configured, the holders it first names with an address are e-mailed invitations (links from ``origin``)."""
     from fairtrain.services.registry import repertoire
 
     if not _UPLOAD_TOKEN.fullmatch(upload):
@@ -639,7 +641,7 @@ def repertoire_store(state, p: Principal, upload: str) -> dict:
     job_id = repertoire.create_job(state.registry, prepared, p.account.org_id, meta["report"])
     meta_path.unlink()  # stored once: a second press of the button finds nothing to store
     (meta_path.parent / repertoire.CHECK_FILE).unlink(missing_ok=True)  # nor does the check's page
-    repertoire.start_job_process(state.registry, job_id)
+    repertoire.start_job_process(state.registry, job_id, mailer=state.mailer, origin=origin)
     return repertoire.job(state.registry, job_id)
 
 
@@ -660,6 +662,8 @@ def resume_import_jobs(state) -> list[int]:
     from fairtrain.services.registry import repertoire
 
     ids = repertoire.interrupted_jobs(state.registry)
-    for job_id in ids:
-        repertoire.start_job_process(state.registry, job_id)
+    for job_id in ids:  # links in its invitations start with $FAIRTRAIN_SITE (no request to take it from)
+        repertoire.start_job_process(
+            state.registry, job_id, mailer=state.mailer, origin=os.environ.get("FAIRTRAIN_SITE")
+        )
     return ids

@@ -378,7 +378,7 @@ def org(request: Request, p: Caller, saved: bool = False):
 @router.post("/org/upload/{upload}/store")
 def org_upload_store(request: Request, p: Caller, upload: str):
     require(p, "org-admin", what="repertoire import")
-    job = ops.repertoire_store(web(request), p, upload)
+    job = ops.repertoire_store(web(request), p, upload, origin=str(request.base_url).rstrip("/"))
     return RedirectResponse(f"/org/jobs/{job['id']}", status_code=303)
 
 
