@@ -164,3 +164,23 @@ def test_a_bad_field_is_refused_by_name_or_the_template_is_whole(field, junk):
     else:  # accepted: then it reads back whole and as given where the junk was meaningful
         assert set(got) == set(TEMPLATE) and got["name"]["ko"] and got["purposes"] and got["categories"]
         assert 1 <= got["term_months"] <= 120
+
+
+def test_the_command_line_publishes_lists_requests_grants_and_withdraws(cmo, cli, tmp_path):
+    registry, org, _, works = cmo
+    doc = tmp_path / "template.json"
+    doc.write_text(json.dumps({**TEMPLATE, "price": {**TEMPLATE["price"], "model": "revenue-share", "share_bp": 500}}))
+    t = json.loads(cli("licences", "templates", "publish", doc, "--org", "KOMCA", "--json").stdout)
+    assert t["price"] == {"model": "revenue-share", "amount": t["price"]["amount"], "share_bp": 500}
+    (listed,) = json.loads(cli("licences", "templates", "list", "--org", "KOMCA", "--json").stdout)
+    assert listed["name"]["ko"] == "생성형 AI 학습 포괄 이용허락" and listed["org_name"] == "KOMCA"
+    cli("licences", "templates", "list")  # the table prints
+    q = json.loads(cli("licences", "templates", "request", t["id"], "--licensee", "acme-ai", "--json").stdout)
+    assert q["organisation"]["name"] == "KOMCA" and q["works"] == works[:2]
+    cli("keys", "create", "--name", f"org-{org}")
+    g = json.loads(cli("licences", "templates", "accept", q["id"], "--json").stdout)
+    assert g["grant"]["revenue_share_bp"] == 500 and g["invoice"]["grantor_name"] == "KOMCA"
+    cli("licences", "templates", "withdraw", t["id"])
+    assert json.loads(cli("licences", "templates", "list", "--json").stdout) == []
+    refused = cli("licences", "templates", "request", t["id"], "--licensee", "acme-ai", code=1)
+    assert "withdrawn" in refused.output + str(refused.exception)
