@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -184,3 +185,66 @@ def test_the_command_line_publishes_lists_requests_grants_and_withdraws(cmo, cli
     assert json.loads(cli("licences", "templates", "list", "--json").stdout) == []
     refused = cli("licences", "templates", "request", t["id"], "--licensee", "acme-ai", code=1)
     assert "withdrawn" in refused.output + str(refused.exception)
+
+
+def test_the_web_page_and_api_publish_request_and_grant_and_check_who_asks(tmp_path, database_url):
+    from web_helpers import Session, make_app
+
+    app = make_app(tmp_path, database_url)
+    reg = app.state.web.registry
+    admin = Session(app, "komca@example.org", "org-admin", "KOMCA")
+    rival = Session(app, "kosa@example.org", "org-admin", "KOSA")
+    dev = Session(app, "dev@example.com", "developer", "Acme AI")
+    org = admin.org_id
+    members = [reg.add_holder(f"Member {i}") for i in range(2)]
+    for h in members:
+        reg.add_mandate(h, org, [Category.TRAIN_GENAI], valid_from=utcnow() - timedelta(days=1))
+    works = [
+        reg.add_work(
+            title=f"Song {i}", shares=[ShareSpec(h, "composer", 1)], data=_text(i).encode(), file_name="s.txt"
+        )["work"]
+        for i, h in enumerate(members)
+    ]
+    # the page, in Korean, with its form; only the organisation's administrators publish
+    page = admin.request("GET", "/org/licence-templates", headers={"Accept-Language": "ko"})
+    assert page.status_code == 200 and "포괄 이용허락 양식" in page.text and 'id="template-form"' in page.text
+    assert dev.request("GET", "/org/licence-templates").status_code == 403
+    assert rival.request("POST", f"/api/orgs/{org}/licence-templates", json=TEMPLATE).status_code == 403
+    assert dev.request("POST", f"/api/orgs/{org}/licence-templates", json=TEMPLATE).status_code == 403
+    bad = admin.request("POST", f"/api/orgs/{org}/licence-templates", json={**TEMPLATE, "term_months": 0})
+    assert bad.status_code == 400 and "term_months" in bad.json()["detail"]
+    form = {
+        "name_ko": "생성형 AI 학습 포괄 이용허락",
+        "name_en": "Generative AI training",
+        "purposes": "commercial",
+        "categories": "train-genai",
+        "term_months": "12",
+        "model": "flat-fee",
+        "amount": "3000000",
+        "currency": "KRW",
+        "csrf": admin.csrf,
+    }
+    assert admin.client.post("/org/licence-templates", data=form, follow_redirects=False).status_code == 303
+    (t,) = TestClient(app).get(f"/api/orgs/{org}/licence-templates").json()  # public: the published ones
+    assert t["name"]["ko"] == "생성형 AI 학습 포괄 이용허락" and t["price"]["amount"]["minor"] == 3_000_000
+    assert [x["id"] for x in TestClient(app).get("/api/licence-templates").json()] == [t["id"]]
+    # a developer asks; the organisation grants it from its page; the licence covers both members' works
+    q = dev.request("POST", f"/api/licence-templates/{t['id']}/request", json={"purpose": "commercial"}).json()
+    assert q["organisation"]["name"] == "KOMCA" and q["works"] == works
+    assert rival.request("POST", f"/api/licence-templates/licences/{q['id']}/accept").status_code == 403
+    asked = admin.request("GET", "/org/licence-templates").text
+    assert f'action="/org/licence-templates/licences/{q["id"]}/accept"' in asked
+    done = admin.client.post(
+        f"/org/licence-templates/licences/{q['id']}/accept", data={"csrf": admin.csrf}, follow_redirects=False
+    )
+    assert done.status_code == 303
+    (inv,) = dev.request("GET", "/api/invoices").json()
+    assert inv["amount"]["minor"] == 3_000_000 and inv["grantor"] == f"org:{org}"
+    for w in works:
+        assert reg.decide(w, Category.TRAIN_GENAI, licensee=q["licensee"]).value is Value.ALLOW
+    # withdrawn: no new requests, gone from the public list, still on the organisation's own page
+    assert admin.request("POST", f"/api/licence-templates/{t['id']}/withdraw").json()["status"] == "withdrawn"
+    again = dev.request("POST", f"/api/licence-templates/{t['id']}/request", json={"purpose": "commercial"})
+    assert again.status_code == 400 and "withdrawn" in again.json()["detail"]
+    assert TestClient(app).get("/api/licence-templates").json() == []
+    assert len(admin.request("GET", f"/api/orgs/{org}/licence-templates").json()) == 1

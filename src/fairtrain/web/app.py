@@ -165,6 +165,7 @@ def create_app(
         api_money,
         api_notices,
         api_works,
+        collective,
         money_ops,
         ops,
         org_office,
@@ -205,6 +206,8 @@ def create_app(
     app.include_router(video_upload.router)
     app.include_router(video_upload.pages)
     app.include_router(api_works.router)
+    app.include_router(collective.api)
+    app.include_router(collective.pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_api_docs(app)
     _install_error_handlers(app)
