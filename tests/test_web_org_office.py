@@ -377,7 +377,7 @@ def test_a_mandates_standing_in_words_agrees_with_the_one_rule(confirmed, revoke
 
 def test_a_sheet_over_2_mib_is_checked_and_stored_by_the_background_processes(tmp_path, registry):
     """The importer parses a sheet over 2 MiB in worker processes; the check's and the job's own processes
-    (daemonic, so that the server's exit does not wait for them) must be allowed to start them."""
+    (plain ``python -m`` children that die with the server) must be able to start them."""
     org = registry.add_org("KOMCA", country="KR")
     folder = tmp_path / "uploads" / ("cd" * 12)
     (folder / "parts").mkdir(parents=True)
