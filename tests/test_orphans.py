@@ -172,3 +172,40 @@ def test_a_worker_started_after_its_parent_died_exits_at_once():
     p.start()
     p.join(10)
     assert p.exitcode == 1
+
+
+_PARENT = """
+import sys, threading, time
+from fairtrain.core.children import start_child
+box = []
+t = threading.Thread(target=lambda: box.append(start_child("timeit", "-n", "1", "import time; time.sleep(120)")))
+t.start(); t.join()  # started from a thread that has ended: the child must live on with the process
+print(box[0].pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_job_child_outlives_its_starting_thread_but_not_its_parent():
+    """Import jobs run as plain ``python -m`` children (core.children.start_child): started from a pooled
+    web thread that then ends, the child goes on; its parent killed with SIGKILL, the child dies too."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        child = int(parent.stdout.readline())
+        assert not _gone(child, 1.5), "the child died with the thread that started it"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        assert _gone(child, 10), "the child outlived its parent"
+    finally:
+        parent.kill()

@@ -179,10 +179,10 @@ def test_a_killed_job_resumes_without_duplicating_works(registry, org, tmp_path)
     proc = rep.start_job_process(registry, job_id, batch_rows=1)
     deadline = time.monotonic() + 60
     while rep.job(registry, job_id)["rows_done"] < 5:
-        assert proc.is_alive() and time.monotonic() < deadline, rep.job(registry, job_id)
+        assert proc.poll() is None and time.monotonic() < deadline, rep.job(registry, job_id)
         time.sleep(0.002)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.join(10)
+    proc.wait(10)
     state = rep.job(registry, job_id)
     assert state["status"] == "running" and 5 <= state["rows_done"] < n
     assert count(registry, Work) == state["rows_done"]  # each batch committed with its progress

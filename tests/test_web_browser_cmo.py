@@ -2,7 +2,8 @@
 sheet and files, one broken file and one bad share → one report with both → fixed → preview → stored as a
 job with progress → a tariff published from the form → a member confirms a mandate by the invitation link
 (another by the signed paper) → a licence accepted → paid → a distribution run → the member's statement
-opened by the admin; first, a tariff published from the form. axe-core checks the office's pages; screenshots at 1280 and 390 px."""
+opened by the admin → a collective licence template published, asked for and accepted; first, a tariff
+published from the form. axe-core checks the office's pages; screenshots at 1280 and 390 px."""
 
 from __future__ import annotations
 
@@ -203,5 +204,34 @@ def test_a_cmo_office_in_korean(office, browser, tmp_path):
     page.wait_for_load_state()
     assert "분배 명세서" in page.content() and "김작곡" in page.content()
     shot(page, "ko-cmo-10-statement-1280")
+
+    # a collective licence: the office publishes a template, the developer asks for it, the office grants it
+    page.goto(base + "/org")
+    with page.expect_navigation():
+        page.click("#licence-templates-link")
+    page.fill("#tpl-name_ko", "생성형 AI 학습 포괄 이용허락")
+    page.fill("#tpl-name_en", "Generative AI training, whole repertoire")
+    page.check("#tpl-cat-train-genai")
+    page.select_option("#tpl-model", "flat-fee")
+    page.fill("#tpl-amount", "3,000,000")
+    with page.expect_navigation():
+        page.click("#template-submit")
+    assert "생성형 AI 학습 포괄 이용허락" in page.inner_text("#templates")
+    (template,) = dev.get("/api/licence-templates").json()
+    r = dev.post(
+        f"/api/licence-templates/{template['id']}/request",
+        json={"purpose": "commercial"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert r.status_code == 201, r.text
+    asked = r.json()
+    assert asked["organisation"]["name"] == "한국음악저작권협회 (시험)" and len(asked["works"]) == 3
+    page.reload()
+    with page.expect_navigation():
+        page.click(f"#asked-{asked['id']} button.accept-collective")
+    assert page.locator(f"#asked-{asked['id']} button.accept-collective").count() == 0
+    _shots(page, "11-licence-templates", problems)
+    invoices = {i["licence"]: i for i in dev.get("/api/invoices").json()}
+    assert invoices[asked["id"]]["amount"]["minor"] == 3_000_000
     ctx.close()
     assert not problems, "\n".join(problems)

@@ -377,7 +377,7 @@ def test_a_mandates_standing_in_words_agrees_with_the_one_rule(confirmed, revoke
 
 def test_a_sheet_over_2_mib_is_checked_and_stored_by_the_background_processes(tmp_path, registry):
     """The importer parses a sheet over 2 MiB in worker processes; the check's and the job's own processes
-    (daemonic, so that the server's exit does not wait for them) must be allowed to start them."""
+    (plain ``python -m`` children that die with the server) must be able to start them."""
     org = registry.add_org("KOMCA", country="KR")
     folder = tmp_path / "uploads" / ("cd" * 12)
     (folder / "parts").mkdir(parents=True)
@@ -386,7 +386,7 @@ def test_a_sheet_over_2_mib_is_checked_and_stored_by_the_background_processes(tm
     sheet.write_text(KO_HEADER + rows, encoding="utf-8")
     assert sheet.stat().st_size > 2 << 20
     repertoire.queue_check(folder, org_id=org, source="big.csv", sheet=sheet, selection=False)
-    repertoire.start_check_process(registry, folder).join(timeout=300)
+    repertoire.start_check_process(registry, folder).wait(timeout=300)
     state = repertoire.check_state(folder)
     assert state["status"] == "done", state.get("error")
     assert state["report"]["created"] == 36_000 and state["rows_total"] == 36_000
@@ -396,6 +396,6 @@ def test_a_sheet_over_2_mib_is_checked_and_stored_by_the_background_processes(tm
         p["source"], Path(p["sheet"]), Path(p["files_root"]), p["encoding"], Path(p["staging"])
     )
     job_id = repertoire.create_job(registry, prepared, org, checked["report"])
-    repertoire.start_job_process(registry, job_id).join(timeout=300)
+    repertoire.start_job_process(registry, job_id).wait(timeout=300)
     job = repertoire.job(registry, job_id)
     assert job["status"] == "done" and job["report"]["created"] == 36_000, job.get("error")

@@ -202,3 +202,31 @@ def public_log():
     from fairtrain.services.log import Log
 
     return Log(registry().engine)
+
+
+SmtpOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="SMTP server HOST:PORT: e-mail the holder the invitation (else $FAIRTRAIN_SMTP; without one, none is sent)"
+    ),
+]
+SiteOpt = Annotated[
+    str | None,
+    typer.Option(help="The web app's address the e-mailed link starts with (else $FAIRTRAIN_SITE, else local)"),
+]
+
+
+def mailer_from(reg, smtp: str | None, site: str | None):
+    """``(mailer, origin)`` for e-mailed invitations when an SMTP server is given (by option or
+    $FAIRTRAIN_SMTP; sender $FAIRTRAIN_MAIL_FROM; links start with ``site``, $FAIRTRAIN_SITE or the local
+    address), else None."""
+    import os
+
+    from fairtrain.services.notify import Mailer, parse_smtp
+
+    smtp = smtp or os.environ.get("FAIRTRAIN_SMTP")
+    if not smtp:
+        return None
+    host, port = parse_smtp(smtp)
+    mailer = Mailer(reg.engine, host, port, os.environ.get("FAIRTRAIN_MAIL_FROM") or "fairtrain@localhost")
+    return mailer, (site or os.environ.get("FAIRTRAIN_SITE") or "http://127.0.0.1:8000").rstrip("/")

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "clear",
     "signals",
     "licences",
+    "collective",
     "payments",
     "usage",
     "distribution",

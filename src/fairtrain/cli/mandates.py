@@ -10,9 +10,12 @@ from rich.table import Table
 
 from fairtrain.cli._common import (
     JsonOpt,
+    SiteOpt,
+    SmtpOpt,
     app,
     emit,
     fail,
+    mailer_from,
     parse_categories,
     parse_when,
     registry,
@@ -23,32 +26,15 @@ from fairtrain.core.vocab import Category
 mandates_app = typer.Typer(help="Members' mandates to organisations.", no_args_is_help=True)
 app.add_typer(mandates_app, name="mandates")
 
-SmtpOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="SMTP server HOST:PORT: e-mail the holder the invitation (else $FAIRTRAIN_SMTP; without one, none is sent)"
-    ),
-]
-SiteOpt = Annotated[
-    str | None,
-    typer.Option(help="The web app's address the e-mailed link starts with (else $FAIRTRAIN_SITE, else local)"),
-]
-
 
 def _deliver(reg, mandate_id: int, smtp: str | None, site: str | None) -> dict | None:
     """Send mandate ``mandate_id``'s invitation when an SMTP server is given (by option or environment):
     the same service the web's "send the invitation" uses. None: no server, nothing sent or issued."""
-    import os
-
-    from fairtrain.services.notify import Mailer, parse_smtp
     from fairtrain.services.registry.mandate_invites import send_invitation
 
-    smtp = smtp or os.environ.get("FAIRTRAIN_SMTP")
-    if not smtp:
+    if (got := mailer_from(reg, smtp, site)) is None:
         return None
-    host, port = parse_smtp(smtp)
-    mailer = Mailer(reg.engine, host, port, os.environ.get("FAIRTRAIN_MAIL_FROM") or "fairtrain@localhost")
-    origin = (site or os.environ.get("FAIRTRAIN_SITE") or "http://127.0.0.1:8000").rstrip("/")
+    mailer, origin = got
     return send_invitation(reg, mandate_id, party=None, origin=origin, mailer=mailer)
 
 

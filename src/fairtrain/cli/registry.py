@@ -11,10 +11,13 @@ from rich.table import Table
 
 from fairtrain.cli._common import (
     JsonOpt,
+    SiteOpt,
+    SmtpOpt,
     app,
     emit,
     err,
     key_path,
+    mailer_from,
     out,
     registry,
     state,
@@ -70,10 +73,14 @@ def registry_import(
     dry_run: Annotated[
         bool, typer.Option(help="Report every problem and what would be created, updated and disputed; store nothing")
     ] = False,
+    smtp: SmtpOpt = None,
+    site: SiteOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a repertoire (see README for the columns; Korean headers, CP949, UTF-16 and XLSX are read).
-    Bad rows reject the whole file by default."""
+    Bad rows reject the whole file by default. With an SMTP server, the holders the import first names with
+    an e-mail address (holder_email column) are e-mailed the invitation to confirm their mandate, after the
+    import has committed."""
     import secrets
     import shutil
 
@@ -106,6 +113,10 @@ def registry_import(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result = {**report.to_dict(), "file": str(source), "encoding": prepared.encoding, "dry_run": dry_run}
+    if report.imported and report.invite and (got := mailer_from(reg, smtp, site)) is not None:
+        from fairtrain.services.registry.mandate_invites import invite_imported
+
+        result["invitations"] = invite_imported(reg, o["id"], report.invite, origin=got[1], mailer=got[0])
     if as_json:
         emit(result, True)
     else:
@@ -129,6 +140,12 @@ def registry_import(
         err.print(f"{source}: read as {prepared.encoding}", highlight=False)
         for e in report.errors:
             err.print(f"[red]{source}:{e.line}[/] [bold]{e.column}[/]: {e.reason}", highlight=False)
+        if report.emails_kept:
+            err.print(f"{report.emails_kept} holder(s) already have another e-mail address: kept, not replaced")
+        if sent := result.get("invitations"):
+            err.print(f"invitations: sent to {sent['sent']}, {sent['failed']} failed", highlight=False)
+            for f in sent["failures"]:
+                err.print(f"  holder {f['holder']}: {f['reason']}", highlight=False)
         if dry_run:
             err.print("dry run: nothing was stored; the counts say what an import would do")
         elif report.errors and not report.imported:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -55,3 +56,67 @@ def die_with_parent(parent_pid: int, then: Callable[[], object] | None = None) -
         ).start()
     if then is not None:
         then()
+
+
+# -- child processes started as plain ``python -m …`` commands -------------------------------------------
+#
+# The kernel's parent-death signal fires when the *thread* that started the child ends, not the process: a
+# child started from a web server's pooled worker thread (which ends when idle) would be killed with it. So
+# every such child is started from one launcher thread that lives as long as the process.
+
+_launch_lock = threading.Lock()
+_launch_queue: list = []
+_launcher: threading.Thread | None = None
+_launch_ready = threading.Condition(_launch_lock)
+
+
+def _launch_loop() -> None:
+    import subprocess
+
+    while True:
+        with _launch_ready:
+            while not _launch_queue:
+                _launch_ready.wait()
+            argv, env, box, done = _launch_queue.pop(0)
+        try:
+            box.append(subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, close_fds=True))
+        except BaseException as e:  # noqa: BLE001 (handed to the caller)
+            box.append(e)
+        done.set()
+
+
+def start_child(module: str, *args: str, env: dict[str, str] | None = None):
+    """Start ``python -m module args…`` as a :class:`subprocess.Popen` that dies with this process however
+    this process ends (the death is armed before the module runs). ``env`` is added to this process's
+    environment: pass secrets such as a database URL there, not on the command line, which ``ps`` shows."""
+    global _launcher
+    import fairtrain
+
+    argv = [sys.executable, "-c", "from fairtrain.core.children import _child; _child()", str(os.getpid()), module]
+    here = str(Path(fairtrain.__file__).resolve().parents[1])  # this fairtrain, however this process found it
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(x for x in (here, full_env.get("PYTHONPATH")) if x)
+    box: list = []
+    done = threading.Event()
+    with _launch_ready:
+        if _launcher is None or not _launcher.is_alive():
+            _launcher = threading.Thread(target=_launch_loop, daemon=True, name="fairtrain-child-launcher")
+            _launcher.start()
+        _launch_queue.append(([*argv, *args], full_env, box, done))
+        _launch_ready.notify()
+    done.wait()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def _child() -> None:
+    """The child's first code (``python -c``): arm the death with the parent, then run the module."""
+    import runpy
+
+    parent, module, *args = sys.argv[1:]
+    if os.getppid() != int(parent):  # the parent died before we got here (we were re-parented)
+        os._exit(1)
+    die_with_parent(int(parent))
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)

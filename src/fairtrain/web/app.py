@@ -176,7 +176,7 @@ def create_app(
     )
     app.state.web = state
     app.router.add_event_handler("shutdown", state.cpu.close)
-    app.router.add_event_handler("startup", lambda: repertoire_uploads.resume_jobs(registry))
+    app.router.add_event_handler("startup", lambda: repertoire_uploads.resume_jobs(registry, mailer=state.mailer))
     if state.mailer is not None:
         app.router.add_event_handler("startup", state.mailer.start)
         app.router.add_event_handler("shutdown", state.mailer.stop)

@@ -391,9 +391,12 @@ def repertoire_upload(state, p: Principal, got) -> dict:
     return {**report, "files_received": len(got.files)}
 
 
-def repertoire_store(state, p: Principal, upload: str) -> dict:
-    """Store a checked upload as a background job (a process of its own); the job's state."""
-    return repertoire_uploads.store_upload(state.registry, state.uploads_dir, p.account.org_id, upload)
+def repertoire_store(state, p: Principal, upload: str, *, origin: str | None = None) -> dict:
+    """Store a checked upload as a background job (a process of its own); the job's state. With SMTP
+    configured, the holders it first names with an address are e-mailed invitations (links from ``origin``)."""
+    return repertoire_uploads.store_upload(
+        state.registry, state.uploads_dir, p.account.org_id, upload, mailer=state.mailer, origin=origin
+    )
 
 
 def import_job(state, p: Principal, job_id: int) -> dict:

@@ -491,3 +491,18 @@ class ImportJob(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LicenceTemplate(Base):
+    """An organisation's collective licence template (a JSON document: names, purposes, categories, media
+    types, term, price, retroactive allowed), requested by developers for the repertoire its members
+    mandated to it; a withdrawn one takes no new requests."""
+
+    __tablename__ = "licence_templates"
+    __table_args__ = (CheckConstraint("status IN ('published', 'withdrawn')", name="status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="published")
+    document: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

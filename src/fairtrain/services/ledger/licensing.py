@@ -653,9 +653,11 @@ class Licensing:
         collective: bool = False,
         price: Money | None = None,
         revenue_share_bp: int | None = None,
+        grant_extra: dict | None = None,
     ) -> dict:
         """Grant: sign the licence, cover its works, issue the invoice. ``collective``: an organisation's
-        licence on its own terms (flat fee or revenue share with ``price`` as the minimum)."""
+        licence on its own terms (flat fee or revenue share with ``price`` as the minimum); ``grant_extra``:
+        more the signed grant says (a collective template's id and the organisation's name)."""
         with self.engine.begin() as c:
             lic = self._requested(c, licence_id, party)
             if collective and not party.startswith("org:"):
@@ -682,6 +684,7 @@ class Licensing:
                     "revenue_share_bp": share,
                     "granted_at": now.isoformat(),
                     **({"retroactive": True} if request.get("retroactive") else {}),
+                    **(grant_extra or {}),
                 },
                 key,
             )

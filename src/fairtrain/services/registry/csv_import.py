@@ -82,6 +82,7 @@ COLUMNS = (
     *(c.value for c in Category),
     "price",
     "currency",
+    "holder_email",
 )
 REQUIRED = ("work_ref", "title", "holders")
 _CHUNK = 900  # stays under SQLite's bound-parameter limit in IN (...) lists
@@ -118,6 +119,7 @@ class _Row(NamedTuple):
     iscc: str | None
     fingerprint: bytes | None
     row_hash: str
+    emails: tuple[tuple[str, str], ...] = ()  # (holder name, address) from the optional holder_email column
 
 
 class _Chunk(NamedTuple):
@@ -137,8 +139,11 @@ class ImportReport:
     invalid: int = 0
     holders_created: int = 0
     disputes: int = 0
+    emails_added: int = 0  # addresses stored on holders that had none
+    emails_kept: int = 0  # addresses not stored: the holder already has another one (never overwritten)
     imported: bool = False
     errors: list[RowProblem] = field(default_factory=list)
+    invite: list[int] = field(default_factory=list)  # holders first named here, with an address: to invite
 
     def to_dict(self) -> dict:
         return {
@@ -150,6 +155,9 @@ class ImportReport:
             "invalid": self.invalid,
             "holders_created": self.holders_created,
             "disputes": self.disputes,
+            "emails_added": self.emails_added,
+            "emails_kept": self.emails_kept,
+            "invite": list(self.invite),
             "imported": self.imported,
             "errors": [e.to_dict() for e in self.errors],
         }
@@ -437,6 +445,31 @@ def _offer_json(offer: Offer) -> str:
     return json.dumps(offer.to_dict(), sort_keys=True)
 
 
+def _emails(cell: str, holders, n: int, errors: list[RowProblem]) -> tuple[tuple[str, str], ...]:
+    """The ``holder_email`` cell: one address per holder, in the holders column's order, ``;`` between
+    (an empty place for a holder without one); a single address with several holders is refused."""
+    parts = [p.strip().lower() for p in cell.split(";")]
+    if holders and len(parts) != len(holders):
+        errors.append(RowProblem(n, "holder_email", f"{len(parts)} addresses for {len(holders)} holders"))
+        return ()
+    out = []
+    for (name, _, _), email in zip(holders, parts, strict=False):
+        if not email:
+            continue
+        if (
+            email.count("@") != 1
+            or email.startswith("@")
+            or email.endswith("@")
+            or any(ch.isspace() or ch in ',<>"' for ch in email)
+            or len(email) > 320
+            or "." not in email.split("@")[1]
+        ):
+            errors.append(RowProblem(n, "holder_email", f"{email[:80]!r} is not an e-mail address"))
+            return ()
+        out.append((name, email))
+    return tuple(out)
+
+
 @lru_cache(maxsize=65536)
 def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[str, ...]]:
     """Parse ``name:role:share;…`` once per distinct text: the holders and the problems found."""
@@ -671,6 +704,7 @@ def _parse_row(
         errors.append(RowProblem(n, "title", problem))
     holders, problems = _holders(get("holders", ""))
     errors.extend(RowProblem(n, "holders", p) for p in problems)
+    emails = _emails(get("holder_email", ""), holders, n, errors) if get("holder_email") else ()
     ids: dict[str, str | None] = dict.fromkeys(IDENTIFIERS)
     for key in IDENTIFIERS:
         if cell := get(key):
@@ -751,6 +785,7 @@ def _parse_row(
         iscc,
         fingerprint,
         row_hash,
+        emails,
     )
 
 
@@ -794,6 +829,19 @@ def _org_holders(c, org_id: int, names: set[str]) -> dict[str, int]:
     return found
 
 
+def _add_emails(c, by_id: dict[int, str], report: ImportReport) -> None:
+    """Give known holders the sheet's address where they have none; one they have is never replaced."""
+    ids = sorted(by_id)
+    for i in range(0, len(ids), _CHUNK):
+        for hid, old in c.execute(select(Holder.id, Holder.email).where(Holder.id.in_(ids[i : i + _CHUNK]))):
+            new = by_id[hid]
+            if old is None:
+                c.execute(update(Holder).where(Holder.id == hid, Holder.email.is_(None)).values(email=new))
+                report.emails_added += 1
+            elif old.lower() != new:
+                report.emails_kept += 1
+
+
 def _store(
     c,
     org_id: int,
@@ -822,15 +870,25 @@ def _store_new(
     # New members: a holder first named in this organisation's import gets a *pending* mandate for every
     # category; it counts only once the holder confirms it or the organisation attaches the signed paper.
     new_names = sorted(names - holder_ids.keys())
+    emails: dict[str, str] = {}
+    for r in rows:
+        for name, email in r.emails:
+            emails.setdefault(name, email)  # the first row that gives one holder an address decides
+    if emails:
+        _add_emails(c, {holder_ids[n]: e for n, e in emails.items() if n in holder_ids}, report)
     if new_names:
         new_holders = allocate_ids(c, Holder.__table__, len(new_names))
         bulk_insert_tuples(
             c,
             Holder.__table__,
-            ("id", "name", "org_key"),
-            [(hid, name, name) for hid, name in zip(new_holders, new_names, strict=True)],
+            ("id", "name", "org_key", "email"),
+            [(hid, name, name, emails.get(name)) for hid, name in zip(new_holders, new_names, strict=True)],
             constants={"created_by_org_id": org_id, "created_at": now},
         )
+        if emails:
+            got = [hid for hid, name in zip(new_holders, new_names, strict=True) if name in emails]
+            report.emails_added += len(got)
+            report.invite.extend(got)
         holder_ids.update(zip(new_names, new_holders, strict=True))
         index("holders", new_holders[0], new_holders[-1])
         bulk_insert_tuples(

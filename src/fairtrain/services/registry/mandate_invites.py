@@ -57,3 +57,46 @@ def send_invitation(registry: Registry, mandate_id: int, *, party: str | None, o
     except OSError:  # smtplib's errors are OSErrors: the link still works; the page says it was not sent
         return out | {"reason": "smtp-failed"}
     return out | {"sent": True}
+
+
+def invite_imported(registry: Registry, org_id: int, holder_ids: list[int], *, origin: str, mailer) -> dict:
+    """After an import has committed: e-mail each holder it first named with an address the invitation to
+    her pending mandate with organisation ``org_id`` (one :func:`send_invitation` each; never inside the
+    import's transaction). A failure is recorded and the others go on. Returns ``{"sent", "failed",
+    "failures": [{"holder", "mandate", "reason"}]}`` (the first 100 failures)."""
+    from fairtrain.core.store.models import Mandate
+
+    out: dict = {"sent": 0, "failed": 0, "failures": []}
+    if not holder_ids:
+        return out
+    mandates: dict[int, int] = {}
+    ids = sorted(set(holder_ids))
+    with registry.engine.connect() as c:
+        for i in range(0, len(ids), 900):
+            for mid, hid in c.execute(
+                select(Mandate.id, Mandate.holder_id)
+                .where(
+                    Mandate.org_id == org_id,
+                    Mandate.holder_id.in_(ids[i : i + 900]),
+                    Mandate.confirmed_at.is_(None),
+                    Mandate.revoked_at.is_(None),
+                )
+                .order_by(Mandate.id)
+            ):
+                mandates.setdefault(hid, mid)
+    for hid in ids:
+        mid = mandates.get(hid)
+        try:
+            if mid is None:
+                raise LookupError("no pending mandate (confirmed or revoked meanwhile)")
+            got = send_invitation(registry, mid, party=None, origin=origin, mailer=mailer)
+            reason = got["reason"]
+        except Exception as e:  # noqa: BLE001 (recorded; the other holders are still invited)
+            reason = str(e)[:300] or type(e).__name__
+        if reason is None:
+            out["sent"] += 1
+        else:
+            out["failed"] += 1
+            if len(out["failures"]) < 100:
+                out["failures"].append({"holder": hid, "mandate": mid, "reason": reason})
+    return out

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import multiprocessing
 import os
 import re
 import shutil
@@ -29,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy import insert, select, update
 
-from fairtrain.core.children import die_with_parent
+from fairtrain.core.children import start_child
 from fairtrain.core.errors import said
 from fairtrain.core.i18n import N_, NP_, translations
 from fairtrain.core.media import media_type_by_name
@@ -79,6 +78,14 @@ GUIDE: tuple[tuple[tuple[str, str], str], ...] = (
     (NP_("column", "search"), N_("Search indexing: allow, deny or licence.")),
     (NP_("column", "price"), N_("Price per work for 'licence' categories, e.g. 15000.")),
     (NP_("column", "currency"), N_("ISO 4217 currency of the price, e.g. KRW.")),
+    (
+        NP_("column", "holder_email"),
+        N_(
+            "The holders' e-mail addresses, in the holders column's order, separated by ; (optional): a holder "
+            "first named here is e-mailed the invitation to confirm the mandate; an address a holder already "
+            "has is never replaced."
+        ),
+    ),
 )
 assert tuple(c for (_, c), _ in GUIDE) == COLUMNS
 
@@ -397,6 +404,8 @@ _REASONS: tuple[tuple[re.Pattern, str], ...] = tuple(
         (r"price and currency go together", N_("price and currency go together")),
         (r"a price is given but no category is 'licence'", N_("a price is given but no category is 'licence'")),
         (r"(?P<a>\d+) fields, the header has (?P<b>\d+)", N_("{a} fields, the header has {b}")),
+        (r"(?P<a>\d+) addresses for (?P<b>\d+) holders", N_("{a} addresses for {b} holders")),
+        (r"(?P<a>'.*') is not an e-mail address", N_("{a} is not an e-mail address")),
     )
 )
 
@@ -430,6 +439,7 @@ def template(kind: str, lang: str = "en") -> bytes:
         "",
         "15000",
         "KRW",
+        "minji@example.kr;",
     ]
     if kind == "csv":
         buf = io.StringIO()
@@ -452,7 +462,17 @@ def template(kind: str, lang: str = "en") -> bytes:
 
 # -- background jobs ---------------------------------------------------------------------------------
 
-_COUNTS = ("rows", "created", "updated", "unchanged", "invalid", "holders_created", "disputes")
+_COUNTS = (
+    "rows",
+    "created",
+    "updated",
+    "unchanged",
+    "invalid",
+    "holders_created",
+    "disputes",
+    "emails_added",
+    "emails_kept",
+)
 
 
 def create_job(registry: Registry, prepared: Prepared, org_id: int, report: dict) -> int:
@@ -526,10 +546,16 @@ def run_job(
     *,
     batch_rows: int = JOB_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
+    invite: Callable[[int, list[int]], dict] | None = None,
 ) -> dict:
     """Store a queued (or interrupted) job batch by batch, from where it stopped. Each batch's works and
     the job's progress commit together, and works are keyed by (organisation, work_ref) with the row's
-    hash, so a run after a kill stores each row once. A failure is recorded on the job and re-raised."""
+    hash, so a run after a kill stores each row once. A failure is recorded on the job and re-raised.
+
+    The holders the job first named with an e-mail address are kept on the job batch by batch; once it is
+    done (committed), ``invite(org_id, holder_ids)`` (given: :func:`~.mandate_invites.invite_imported` with
+    a mailer) e-mails their invitations, and what it answers (``{"sent", "failed", "failures"}``) is
+    recorded on the job's report as ``invitations``."""
     with registry.engine.begin() as c:
         j = c.execute(select(_JOBS).where(ImportJob.id == job_id)).first()
         if j is None:
@@ -546,7 +572,7 @@ def run_job(
 
     def totals(report: ImportReport) -> dict:
         now = report.to_dict()
-        return {k: prior.get(k, 0) + now[k] for k in _COUNTS}
+        return {k: prior.get(k, 0) + now[k] for k in _COUNTS} | {"invite": prior.get("invite", []) + now["invite"]}
 
     def on_commit(c, report: ImportReport, last_line: int) -> None:
         t = totals(report)
@@ -590,38 +616,35 @@ def run_job(
                 updated_at=utcnow(),
             )
         )
+    if invite is not None and t["invite"]:  # after the commit, never inside the import's transaction
+        try:
+            t["invitations"] = invite(org_id, t["invite"])
+        except Exception as e:  # noqa: BLE001 (the works are stored; the page says the e-mails were not sent)
+            t["invitations"] = {"sent": 0, "failed": len(t["invite"]), "failures": [], "error": str(e)[:300]}
+        with registry.engine.begin() as c:
+            c.execute(update(ImportJob).where(ImportJob.id == job_id).values(report=json.dumps(t)))
     if sheet.name == "sheet.csv":  # the staging folder :func:`prepare` made: the upload is stored, drop it
         shutil.rmtree(sheet.parent, ignore_errors=True)
     return job(registry, job_id)
 
 
-def _may_have_workers() -> None:
-    """Let this daemonic job process start the importer's worker processes (a sheet over 2 MiB is parsed
-    in one): multiprocessing refuses children to a daemonic process, whose flag is here only so that the
-    server's exit does not wait for the job; the workers die with this process as it dies with the server."""
-    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
+JOB_CHILD = "fairtrain.services.registry._job_child"
+_URL_ENV = "FAIRTRAIN_JOB_DATABASE_URL"  # the database URL travels in the environment, not on ``ps``'s line
+_SMTP_ENV, _FROM_ENV, _SITE_ENV = "FAIRTRAIN_JOB_SMTP", "FAIRTRAIN_JOB_MAIL_FROM", "FAIRTRAIN_JOB_SITE"
 
 
-def _job_main(url: str, job_id: int, parent: int, batch_rows: int) -> None:
-    die_with_parent(parent)
-    _may_have_workers()
-    registry = Registry.open(url=url)
-    try:
-        run_job(registry, job_id, batch_rows=batch_rows)
-    except Exception:  # noqa: BLE001 (recorded on the job by run_job)
-        os._exit(1)
-    finally:
-        registry.engine.dispose()
-
-
-def start_job_process(registry: Registry, job_id: int, *, batch_rows: int = JOB_BATCH_ROWS):
-    """Run a job in a process of its own that dies with this one; the caller may join or forget it."""
+def start_job_process(
+    registry: Registry, job_id: int, *, batch_rows: int = JOB_BATCH_ROWS, mailer=None, origin: str | None = None
+):
+    """Run a job in a process of its own (``python -m`` :mod:`._job_child`, a :class:`subprocess.Popen`)
+    that dies with this one; the caller may ``wait()`` for it or forget it. With ``mailer`` (a
+    :class:`~fairtrain.services.notify.Mailer`: its server and sender are handed on) the holders the job
+    first names with an address are e-mailed their invitations, links starting with ``origin``."""
     url = registry.engine.url.render_as_string(hide_password=False)
-    proc = multiprocessing.get_context("spawn").Process(
-        target=_job_main, args=(url, job_id, os.getpid(), batch_rows), name=f"fairtrain-import-{job_id}", daemon=True
-    )
-    proc.start()
-    return proc
+    env = {_URL_ENV: url}
+    if mailer is not None:
+        env |= {_SMTP_ENV: f"{mailer.host}:{mailer.port}", _FROM_ENV: mailer.mail_from, _SITE_ENV: origin or ""}
+    return start_child(JOB_CHILD, "job", str(job_id), str(batch_rows), env=env)
 
 
 def _alive(pid: int | None) -> bool:
@@ -754,25 +777,10 @@ def run_check(registry: Registry, folder: Path, *, every: float = 0.5) -> dict:
     return state
 
 
-def _check_main(url: str, folder: str, parent: int) -> None:
-    die_with_parent(parent)
-    _may_have_workers()
-    registry = Registry.open(url=url)
-    try:
-        run_check(registry, Path(folder))
-    except Exception:  # noqa: BLE001 (recorded in check.json by run_check)
-        os._exit(1)
-    finally:
-        registry.engine.dispose()
-
-
 def start_check_process(registry: Registry, folder: Path):
-    """Run an upload's check in a process of its own that dies with this one."""
+    """Run an upload's check in a process of its own (a :class:`subprocess.Popen`) that dies with this one."""
     url = registry.engine.url.render_as_string(hide_password=False)
-    proc = multiprocessing.get_context("spawn").Process(
-        target=_check_main, args=(url, str(folder), os.getpid()), name=f"fairtrain-check-{folder.name}", daemon=True
-    )
-    proc.start()
+    proc = start_child(JOB_CHILD, "check", str(folder), env={_URL_ENV: url})
     state = check_state(folder)
     if state is not None and state["status"] == "queued":  # its pid, so that a reload does not start another
         _write_json(folder / CHECK_FILE, {**state, "pid": proc.pid})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import secrets
 import shutil
@@ -106,8 +107,11 @@ def check_upload(registry, org_id: int, folder: Path, source: str, sheet: Path, 
     return {**report, "upload": folder.name}
 
 
-def store_upload(registry, uploads_dir: Path, org_id: int, upload: str) -> dict:
-    """Store a checked upload as a background job (a process of its own); the job's state."""
+def store_upload(
+    registry, uploads_dir: Path, org_id: int, upload: str, *, mailer=None, origin: str | None = None
+) -> dict:
+    """Store a checked upload as a background job (a process of its own); the job's state. With ``mailer``,
+    the holders it first names with an address are e-mailed invitations (links from ``origin``)."""
     if not UPLOAD_TOKEN.fullmatch(upload):
         raise UploadNotFound(f"upload {upload[:40]!r} not found")
     meta_path = uploads_dir / upload / repertoire.CHECKED_FILE
@@ -128,13 +132,14 @@ def store_upload(registry, uploads_dir: Path, org_id: int, upload: str) -> dict:
     job_id = repertoire.create_job(registry, prepared, org_id, meta["report"])
     meta_path.unlink()  # stored once: a second press of the button finds nothing to store
     (meta_path.parent / repertoire.CHECK_FILE).unlink(missing_ok=True)  # nor does the check's page
-    repertoire.start_job_process(registry, job_id)
+    repertoire.start_job_process(registry, job_id, mailer=mailer, origin=origin)
     return repertoire.job(registry, job_id)
 
 
-def resume_jobs(registry) -> list[int]:
-    """At start-up: jobs whose process is gone (a restart, a kill) go on where they stopped."""
+def resume_jobs(registry, *, mailer=None) -> list[int]:
+    """At start-up: jobs whose process is gone (a restart, a kill) go on where they stopped; links in their
+    invitations start with ``$FAIRTRAIN_SITE`` (there is no request to take the site's address from)."""
     ids = repertoire.interrupted_jobs(registry)
     for job_id in ids:
-        repertoire.start_job_process(registry, job_id)
+        repertoire.start_job_process(registry, job_id, mailer=mailer, origin=os.environ.get("FAIRTRAIN_SITE"))
     return ids

@@ -8,6 +8,7 @@ from __future__ import annotations
 def routers() -> list:
     from fairtrain.web.routes import (
         accounts,
+        collective,
         disputes,
         distributions,
         holders,
@@ -32,6 +33,7 @@ def routers() -> list:
         transparency.api,
         snapshots.router,
         licences.router,
+        collective.api,
         distributions.router,
         lookups.router,
         disputes.router,
@@ -47,6 +49,7 @@ def routers() -> list:
         disputes.pages,
         notifications.pages,
         licences.pages,
+        collective.pages,
         distributions.pages,
         lookups.pages,
         reservations.pages,

@@ -518,7 +518,7 @@ async def upload_repertoire(request: Request, p: Caller) -> dict:
 def store_repertoire(request: Request, p: Caller, upload: Annotated[str, Path(max_length=64)]) -> dict:
     """Store a checked upload as a background job; follow it at ``GET /api/org/jobs/{id}``."""
     require(p, "org-admin", what="repertoire import")
-    return ops.repertoire_store(web(request), p, upload)
+    return ops.repertoire_store(web(request), p, upload, origin=str(request.base_url).rstrip("/"))
 
 
 @api.get("/org/jobs/{job_id}", tags=["organisations"])
@@ -584,7 +584,7 @@ def org(request: Request, p: Caller, saved: bool = False):
 @pages.post("/org/upload/{upload}/store")
 def org_upload_store(request: Request, p: Caller, upload: str):
     require(p, "org-admin", what="repertoire import")
-    job = ops.repertoire_store(web(request), p, upload)
+    job = ops.repertoire_store(web(request), p, upload, origin=str(request.base_url).rstrip("/"))
     return RedirectResponse(f"/org/jobs/{job['id']}", status_code=303)
 
 
