@@ -16,7 +16,7 @@ from sqlalchemy import select
 from fairtrain.core.store.models import Holder, Mandate
 from fairtrain.services.notify import Mailer
 from fairtrain.services.registry import repertoire as rep
-from test_mandate_invitations import Inbox
+from mail_helpers import Inbox
 from web_helpers import Session, free_port, make_app
 
 HEADER = "work_ref,title,holders,train-genai,holder_email\n"

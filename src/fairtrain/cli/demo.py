@@ -187,17 +187,15 @@ def _repertoire_rows(rng: random.Random) -> list[tuple[str, str, bytes, str, str
 
 
 def _repertoire_zip(rows, path: Path) -> None:
-    from fairtrain.services.registry.repertoire import headers
+    from fairtrain.services.registry.repertoire import COLUMNS, headers
 
     lines = [",".join(headers("ko"))]
     for n, (ref, title, _body, name, terms) in enumerate(rows):
         holder = _MEMBERS[3] if name.startswith("images/") else _MEMBERS[n % 3]
         price = "15000" if terms == "licence" else ""
-        lines.append(
-            ",".join(
-                [ref, title, name, f"{holder}:1", "", "", "", "", "", terms, "", "allow", price, "KRW" if price else ""]
-            )
-        )
+        cells = {"work_ref": ref, "title": title, "file": name, "holders": f"{holder}:1", "train-genai": terms}
+        cells |= {"search": "allow", "price": price, "currency": "KRW" if price else ""}
+        lines.append(",".join(cells.get(column, "") for column in COLUMNS))  # by name: the sheet may gain columns
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("repertoire.csv", ("\r\n".join(lines) + "\r\n").encode("cp949"))  # as Korean Excel saves it
         for _ref, _title, body, name, _terms in rows:
