@@ -57,6 +57,7 @@ __all__ = [
     "HANGUL_GRAM",
     "MIN_VERBATIM_HANGUL",
     "MIN_VERBATIM_WORDS",
+    "MIN_EDIT_CHAIN",
     "WINNOW_WINDOW",
     "SHINGLE_WORDS",
     "TextFingerprint",
@@ -100,6 +101,11 @@ MIN_EDIT_JACCARD = 0.1
 # of its eojeol edited and its spacing changed keeps 0.28 or more (benchmarks/recognition.py). Such a copy
 # also keeps about 40 % of the work's 10-syllable fingerprints, the related texts under 20 %.
 MIN_EDIT_JACCARD_HANGUL = 0.22
+# Rewording needs a second, independent piece of evidence (issue 16): at least this many of the shared
+# fingerprints in the work's order along one alignment (:func:`ordered_chain`). Unrelated texts of one
+# upstream reach the Jaccard threshold by the chance of 128 MinHash values; their shared stock phrases
+# rarely also line up in order (benchmarks/_recognition_text.py estimates the rate).
+MIN_EDIT_CHAIN = 3
 MIN_EDIT_CONTAINMENT_HANGUL = 0.25
 _FORMAT = "fairtrain-text-index/2"
 _FORMAT_V1 = "fairtrain-text-index/1"  # word channels only: still opens, without the Hangul channel
@@ -929,7 +935,7 @@ class TextIndex:
         hangul = ch is self._hangul
         self._match_spans(ch, hq, hp, hw, wp, found, min_hits, min_containment, min_verbatim, hangul)
         # Rewording, for the candidates no span explained (most works found are found by their spans).
-        self._verify_rewording(hq, hw, wp, fps, found, min_edit_jaccard, hangul)
+        self._verify_rewording(hq, hp, hw, wp, fps, found, min_edit_jaccard, hangul)
 
     def _match_spans(
         self,
@@ -1011,11 +1017,12 @@ class TextIndex:
                     {"method": "winnow", "work_words": int(self.n_words[wi]), "spans": sp},
                 )
 
-    def _verify_rewording(self, hq, hw, wp, fps, found, min_jaccard: float, hangul: bool) -> None:
+    def _verify_rewording(self, hq, hp, hw, wp, fps, found, min_jaccard: float, hangul: bool) -> None:
         """Candidates (query, work) with at least MIN_EDIT_HITS distinct work fingerprints hit, verified
-        by the whole texts' Jaccard estimate (see :meth:`match`)."""
-        o = np.lexsort((wp, hw, hq))
-        hq, hw, wp = hq[o], hw[o], wp[o]
+        by the whole texts' Jaccard estimate and by the order of the shared fingerprints (see :meth:`match`)."""
+        o = np.lexsort((hp, wp, hw, hq))
+        hq, hp, hw, wp = hq[o], hp[o], hw[o], wp[o]
+        all_q, all_p, all_w, all_wp = hq, hp, hw, wp  # every hit, for the order check of the survivors
         fresh = np.ones(len(hq), dtype=bool)  # one count per distinct work fingerprint
         fresh[1:] = (hq[1:] != hq[:-1]) | (hw[1:] != hw[:-1]) | (wp[1:] != wp[:-1])
         hq, hw = hq[fresh], hw[fresh]
@@ -1049,9 +1056,25 @@ class TextIndex:
         a = np.stack([_sk.bbit(qsig[i]) for i in np.flatnonzero(usable)])
         jac = _sk.bbit_jaccard(a, work_sigs[w])
         method = "hangul-minhash" if hangul else "winnow-minhash"
-        for qi, wi, j, nh in zip(q.tolist(), w.tolist(), jac.tolist(), n_hits.tolist()):
-            if j >= min_jaccard:
-                self._note(found[qi], wi, j, "verified", {"method": method, "jaccard": round(j, 4), "hits": nh})
+        passed = np.flatnonzero(jac >= min_jaccard)
+        if not len(passed):
+            return
+        # Independent evidence: the shared fingerprints must also lie in one order along one alignment.
+        pair_lo = np.searchsorted(all_q * (1 << 32) + all_w, q[passed] * (1 << 32) + w[passed], "left")
+        pair_hi = np.searchsorted(all_q * (1 << 32) + all_w, q[passed] * (1 << 32) + w[passed], "right")
+        gram = self._hangul.gram if hangul else self._words.gram
+        for i, lo, hi in zip(passed.tolist(), pair_lo.tolist(), pair_hi.tolist()):
+            chain = ordered_chain(all_p[lo:hi], all_wp[lo:hi], gram)
+            if chain < MIN_EDIT_CHAIN:
+                continue
+            qi, wi, j = int(q[i]), int(w[i]), float(jac[i])
+            self._note(
+                found[qi],
+                wi,
+                j,
+                "verified",
+                {"method": method, "jaccard": round(j, 4), "hits": int(n_hits[i]), "ordered_hits": chain},
+            )
 
     def _match_near_duplicates(self, fps, found, min_jaccard: float) -> None:
         usable = [i for i, fp in enumerate(fps) if fp.has_minhash]
@@ -1070,6 +1093,28 @@ class TextIndex:
         for (qi, wi), j, nb in zip(pairs.tolist(), jac.tolist(), bands.tolist()):
             if j >= min_jaccard:
                 self._note(found[qi], wi, j, "verified", {"method": "minhash-lsh", "jaccard": round(j, 4), "bands": nb})
+
+
+def ordered_chain(qpos: np.ndarray, wpos: np.ndarray, gram: int) -> int:
+    """The most shared fingerprints that lie in one order along one alignment: hits (query position,
+    work position) increasing in both, each step drifting off the diagonal by at most ``gram`` plus a
+    quarter of the step (a fifth of the words inserted or deleted moves the diagonal that much). A
+    reworded copy keeps its surviving fingerprints in the work's order; texts that share a few stock
+    phrases hold them at unrelated places."""
+    n = len(qpos)
+    if n == 0:
+        return 0
+    o = np.lexsort((qpos, wpos))
+    q = np.asarray(qpos, dtype=np.int64)[o]
+    w = np.asarray(wpos, dtype=np.int64)[o]
+    best = np.ones(n, dtype=np.int64)
+    for i in range(1, n):
+        dw = w[i] - w[:i]
+        dq = q[i] - q[:i]
+        ok = (dw > 0) & (dq > 0) & (np.abs(dw - dq) <= gram + dw // 4)
+        if ok.any():
+            best[i] = int(best[:i][ok].max()) + 1
+    return int(best.max())
 
 
 def _verbatim_length(
