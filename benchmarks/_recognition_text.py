@@ -30,9 +30,12 @@ False-match rate per query at 10**7 works: an index of unrelated material (the n
 source packages, as works) is queried with the negatives of the other 1/4 (none sharing a verbatim run
 with an indexed one). Candidates of the rewording stage (works sharing at least MIN_EDIT_HITS
 fingerprints; the span stage needs a shared 20-word or 40-syllable run, a true overlap) grow linearly with
-the index, so their count per query is scaled to 10**7 works; each candidate that did not pass would pass
-with the binomial tail probability of reaching the agreement threshold at its own Jaccard estimate.
-Expected false matches per query = scaled candidates x mean pass probability (see ``fmr_estimate``).
+the index, so their count per query is scaled to 10**7 works. A candidate passes only with two independent
+pieces of evidence: its MinHash agreement (the binomial tail of reaching the threshold at the pair's own
+Jaccard estimate) and the order of its shared fingerprints (1 where they line up along one alignment
+spanning MIN_EDIT_SPAN of the work, else the Monte-Carlo chance that as many hits at random places would).
+Expected false matches per query = scaled sum over candidates of the product (see ``fmr_estimate``); a
+pair really matched counts 1. The index holds thousands of works, not 10**6: the rate is scaled from it.
 """
 
 from __future__ import annotations
@@ -214,8 +217,12 @@ def _spaceless_hangul(text: str) -> str:
 
 
 def true_overlaps(works: list[str], negatives: list[str]) -> set[int]:
-    """Negatives sharing a 20-word run or a 40-syllable Hangul run with some work (exact comparison)."""
+    """Negatives sharing a 20-word run or a 40-syllable Hangul run with some work (exact comparison).
+    Words are ``\\w+``, and also ``\\w+`` with underscores read as spaces: two GnuPG libraries' changelogs
+    share one commit message ("--disable-new-dtags ... LDADD for tests kludge") that is 21 words when
+    ``LD_LIBRARY_PATH`` counts as three and 17 when it counts as one."""
     hits = set(verbatim_copies(works, negatives, 20))
+    hits |= set(verbatim_copies([w.replace("_", " ") for w in works], [n.replace("_", " ") for n in negatives], 20))
     hits |= set(verbatim_copies([_spaceless_hangul(w) for w in works], [_spaceless_hangul(n) for n in negatives], 40))
     return hits
 
@@ -529,22 +536,33 @@ def _binom_tail(n: int, p: float, k: int) -> float:
     return float(sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
 
 
-def _random_order_pass(c: int, n_query: int, n_work: int, gram: int, trials: int = 2000) -> float:
+def _random_order_pass(c: int, n_query: int, n_work: int, gram: int, trials: int = 2000) -> tuple[float, float]:
     """Chance that ``c`` hits at random places (query positions uniform over the query's n-grams, work
-    positions uniform over the work) contain MIN_EDIT_CHAIN in order along one alignment, by seeded Monte
-    Carlo with the same rule as ``ordered_chain`` (numpy over the trials)."""
+    positions uniform over the work) hold MIN_EDIT_CHAIN in order along one alignment spanning
+    MIN_EDIT_SPAN of the work, by seeded Monte Carlo with the rule of ``ordered_chain`` (numpy over the
+    trials); the second figure for a chain of MIN_EDIT_CHAIN_STRONG."""
     if c >= 48:
-        return 1.0  # as good as certain, and counted so
+        return 1.0, 1.0  # as good as certain, and counted so
     rng = np.random.default_rng(c * 1_000_003 + n_query * 1009 + n_work)
     q = rng.integers(0, max(1, n_query), size=(trials, c))
     w = np.sort(rng.integers(0, max(1, n_work), size=(trials, c)), axis=1)
     best = np.ones((trials, c), dtype=np.int64)
+    first = w.copy()
+    big = 1 << 32
     for i in range(1, c):
         dw = w[:, i : i + 1] - w[:, :i]
         dq = q[:, i : i + 1] - q[:, :i]
         ok = (dw > 0) & (dq > 0) & (np.abs(dw - dq) <= gram + dw // 4)
-        best[:, i] = np.maximum(1, np.where(ok, best[:, :i] + 1, 0).max(axis=1))
-    return float((best.max(axis=1) >= ft.MIN_EDIT_CHAIN).mean())
+        score = np.where(ok, best[:, :i] * big - first[:, :i], -1)
+        j = score.argmax(axis=1)
+        has = ok.any(axis=1)
+        rows = np.arange(trials)
+        best[:, i] = np.where(has, best[rows, j] + 1, 1)
+        first[:, i] = np.where(has, first[rows, j], w[:, i])
+    top = best.max(axis=1)
+    span = np.where(best == top[:, None], w - first, -1).max(axis=1) + gram
+    ok = span >= ft.MIN_EDIT_SPAN * n_work
+    return float((ok & (top >= ft.MIN_EDIT_CHAIN)).mean()), float((ok & (top >= ft.MIN_EDIT_CHAIN_STRONG)).mean())
 
 
 def fmr_estimate(index_docs: list[str], query_docs: list[str]) -> dict:
@@ -559,10 +577,12 @@ def fmr_estimate(index_docs: list[str], query_docs: list[str]) -> dict:
     - the 8-bit MinHash Jaccard estimate: at least k of the 128 values agree. For an unrelated pair this
       happens with the binomial tail P(X >= k), X ~ B(128, p), p = J + (1 - J) / 256 at the pair's own
       Jaccard estimate J (the chance of the hash sample, whatever the texts);
-    - the order: at least MIN_EDIT_CHAIN shared fingerprints in the work's order along one alignment
-      (``ordered_chain``). A pair whose hits do line up counts with probability 1; one whose hits do not
+    - the order: at least MIN_EDIT_CHAIN shared fingerprints in the work's order along one alignment,
+      spanning MIN_EDIT_SPAN of the work (``ordered_chain``). A pair whose hits do line up counts with probability 1; one whose hits do not
       counts with the chance that as many hits at random places in texts of its lengths would
-      (``_random_order_pass``), so a pair that failed by luck is not counted as safe.
+      (``_random_order_pass``), so a pair that failed by luck is not counted as safe. A chain of
+      MIN_EDIT_CHAIN_STRONG lowers the Jaccard threshold by EDIT_JACCARD_RELIEF: P = P(strong chain) x
+      tail(lower k) + P(shorter chain) x tail(k).
 
     The MinHash sample is drawn by hash functions that know nothing of where the shingles stand, so the
     two are multiplied. Expected false matches per query = (sum over candidate pairs of P(Jaccard) x
@@ -595,6 +615,8 @@ def fmr_estimate(index_docs: list[str], query_docs: list[str]) -> dict:
         key = hq * (1 << 32) + hw
         pairs, counts = np.unique(np.unique(np.stack([hq, hw, wp], axis=1), axis=0)[:, :2], axis=0, return_counts=True)
         k_needed = int(np.ceil((thr * (1 - 1 / 256) + 1 / 256) * sk.NUM_PERM))
+        low = thr - ft.EDIT_JACCARD_RELIEF  # the threshold for a chain of MIN_EDIT_CHAIN_STRONG
+        k_low = int(np.ceil((low * (1 - 1 / 256) + 1 / 256) * sk.NUM_PERM))
         work_len = np.zeros(len(idx.work_ids), dtype=np.int64)
         np.maximum.at(work_len, ch.widx.astype(np.int64), ch.pos.astype(np.int64) + ch.gram)
         for (q, w), c in zip(pairs.tolist(), counts.tolist()):
@@ -614,17 +636,22 @@ def fmr_estimate(index_docs: list[str], query_docs: list[str]) -> dict:
                 continue  # counted below, as 1 each
             lo, hi = np.searchsorted(key, [q * (1 << 32) + w, q * (1 << 32) + w + 1])
             p_jac = _binom_tail(sk.NUM_PERM, j + (1 - j) / 256, k_needed)
+            p_low = _binom_tail(sk.NUM_PERM, j + (1 - j) / 256, k_low)
             p_jac_sum += p_jac
-            if ft.ordered_chain(hp[lo:hi], wp[lo:hi], ch.gram) >= ft.MIN_EDIT_CHAIN:
+            chain, span = ft.ordered_chain(hp[lo:hi], wp[lo:hi], ch.gram)
+            if span >= ft.MIN_EDIT_SPAN * work_len[w] and chain >= ft.MIN_EDIT_CHAIN_STRONG:
                 lined_up += 1
-                p_order = 1.0
+                p_sum += p_low
+            elif span >= ft.MIN_EDIT_SPAN * work_len[w] and chain >= ft.MIN_EDIT_CHAIN:
+                lined_up += 1
+                p_sum += p_jac
             else:
                 n_q = len(grams[q])
                 bucket = (c, -(-n_q // 25) * 25, -(-int(work_len[w]) // 25) * 25, ch.gram)
                 if bucket not in order_cache:
                     order_cache[bucket] = _random_order_pass(c, bucket[1], bucket[2], ch.gram)
-                p_order = order_cache[bucket]
-            p_sum += p_jac * p_order
+                p3, p6 = order_cache[bucket]
+                p_sum += p6 * p_low + (p3 - p6) * p_jac
     scale = 1e7 / len(index_docs)
     for q, m in seen[:5]:
         print(
