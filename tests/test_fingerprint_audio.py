@@ -458,5 +458,5 @@ def test_reverberant_copy_matches(tmp_path, pieces, index):
     # Without the flipped lookups the true alignment keeps one exact hit: found only because single-vote
     # candidates are verified too (issue 16); with two votes required, as before, it is not found.
     assert index.match([q], probe_flips=False, min_votes=2) == [[]]
-    [strict] = index.match([q], long_slack=0.0)
-    assert [m.work_id for m in strict] == [101]
+    [slack] = index.match([q], long_slack=0.06)
+    assert [m.work_id for m in slack] == [101]
