@@ -337,7 +337,8 @@ def run(args) -> list[dict]:
         if items is None:
             continue
         fp = fingerprint_audio(str(p), allow_truncated=True)
-        ours = index.match([fp], max_ber=0.3)[0]
+        # fixed rules (votes ≥ 2, no long-region slack), so that tuning the matcher does not move the negatives
+        ours = index.match([fp], max_ber=0.3, min_votes=2, long_slack=0.0)[0]
         ref, ber = brute.best(items, min_items)
         if ours or ber <= 0.3:
             log(f"  unrelated {p.name} overlaps work {works[ours[0].work_id if ours else ref].name}: left out")

@@ -700,6 +700,30 @@ def test_a_fifth_of_the_words_deleted_inserted_or_replaced(multilingual, corpus,
     assert [_ids(ms) for ms in results] == [[w] for w, _ in queries]
 
 
+def test_rewording_needs_its_shared_fingerprints_in_the_works_order(multilingual, corpus):
+    # The Jaccard estimate alone let unrelated texts of one upstream through by the chance of 128 MinHash
+    # values; the rewording stage now also needs MIN_EDIT_CHAIN shared fingerprints in order.
+    def chain(q, w, gram):
+        return text_module.ordered_chain(q, w, gram)[0]
+
+    gram = text_module.GRAM_WORDS
+    q = np.arange(0, 200, 20)
+    assert chain(q, q + 5, gram) == len(q)  # one alignment
+    assert chain(q, q[::-1] + 5, gram) == 1  # the same places, reversed
+    drift = np.array([0, 40, 80, 120])
+    assert chain(drift, drift + np.array([0, 8, 16, 24]), gram) == 4  # a fifth inserted: the diagonal drifts
+    assert chain(drift, drift + np.array([0, 30, 60, 90]), gram) == 1  # far off any one alignment
+    rng = random.Random("order")
+    vocab = " ".join(corpus["others"][:5]).split()
+    edited = " ".join(_edit(corpus["works"][4].split(), rng, "sub", 0.2, vocab))
+    [matches] = multilingual.match([fingerprint_text(edited, "edited")])
+    assert _ids(matches) == [4]
+    assert text_module.ordered_chain(q, q + 5, gram)[1] == q[-1] - q[0] + gram  # the stretch it spans
+    if "minhash" in matches[0].evidence["method"]:
+        assert matches[0].evidence["ordered_hits"] >= text_module.MIN_EDIT_CHAIN
+        assert matches[0].evidence["ordered_span"] >= text_module.MIN_EDIT_SPAN
+
+
 def test_ocr_confusions_are_recognised(multilingual, corpus):
     rng = random.Random(16)
     pairs = [("rn", "m"), ("l", "1"), ("o", "0"), ("e", "c"), ("i", "l"), ("h", "b")]

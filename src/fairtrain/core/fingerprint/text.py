@@ -57,6 +57,7 @@ __all__ = [
     "HANGUL_GRAM",
     "MIN_VERBATIM_HANGUL",
     "MIN_VERBATIM_WORDS",
+    "MIN_EDIT_CHAIN",
     "WINNOW_WINDOW",
     "SHINGLE_WORDS",
     "TextFingerprint",
@@ -89,17 +90,32 @@ MIN_VERBATIM_HANGUL = 40
 # Rewording: a work copied whole with words deleted, inserted or replaced keeps few verbatim runs but most
 # of its shingles. A candidate (a work sharing at least MIN_EDIT_HITS fingerprints with the query) is
 # verified by the Jaccard estimate of the two whole texts from the 8-bit MinHash both already carry. A
-# fifth of the words replaced leaves an estimate of 0.11-0.3 (English, median 0.21); documents of one
-# upstream (two Debian packages' copyright files) reach 0.05 with 2 fingerprints in common, and 3 instead
-# of 2 cut the estimated chance false matches 80-fold for 0.007 of substitution recall
-# (benchmarks/recognition.py).
+# fifth of the words replaced leaves an estimate of 0.11-0.3 (English, median 0.21; the benchmark's
+# rewording-only matches 0.18 and up); documents of one upstream (two Debian packages' copyright files,
+# two changelogs) reach 0.05 with 2 fingerprints in common, and 3 instead of 2 cut the estimated chance
+# false matches 80-fold for 0.007 of substitution recall (benchmarks/recognition.py). At 0.1, 14 of the 128
+# values must agree, which a pair at 0.05 reaches about once in a hundred; 0.15 asks for 20 (issue 16:
+# an estimated false-match rate of at most 1e-6 per query at 10**7 works).
 MIN_EDIT_HITS = 3
-MIN_EDIT_JACCARD = 0.1
+MIN_EDIT_JACCARD = 0.15
 # Korean: formal texts on one subject (two bills with one template) share so many short syllable runs that
 # their syllable-shingle Jaccard reaches 0.17 with no 40-syllable run in common, while a copy with a fifth
 # of its eojeol edited and its spacing changed keeps 0.28 or more (benchmarks/recognition.py). Such a copy
 # also keeps about 40 % of the work's 10-syllable fingerprints, the related texts under 20 %.
 MIN_EDIT_JACCARD_HANGUL = 0.22
+# Rewording needs a second, independent piece of evidence (issue 16): at least this many of the shared
+# fingerprints in the work's order along one alignment (:func:`ordered_chain`). Unrelated texts of one
+# upstream reach the Jaccard threshold by the chance of 128 MinHash values; their shared stock phrases
+# rarely also line up in order (benchmarks/_recognition_text.py estimates the rate).
+MIN_EDIT_CHAIN = 3
+# ... and that chain must span this share of the work: the rewording stage recognises whole copies (an
+# excerpt is the span stage's), whose surviving fingerprints run from the work's start to its end; two
+# texts of one upstream that share one passage in order (a changelog entry) hold it in a corner.
+MIN_EDIT_SPAN = 0.3
+# A long ordered chain is strong evidence by itself: with MIN_EDIT_CHAIN_STRONG shared fingerprints in
+# order, the Jaccard threshold is EDIT_JACCARD_RELIEF lower (a fifth of the words replaced can leave 0.11).
+MIN_EDIT_CHAIN_STRONG = 6
+EDIT_JACCARD_RELIEF = 0.05
 MIN_EDIT_CONTAINMENT_HANGUL = 0.25
 _FORMAT = "fairtrain-text-index/2"
 _FORMAT_V1 = "fairtrain-text-index/1"  # word channels only: still opens, without the Hangul channel
@@ -929,7 +945,7 @@ class TextIndex:
         hangul = ch is self._hangul
         self._match_spans(ch, hq, hp, hw, wp, found, min_hits, min_containment, min_verbatim, hangul)
         # Rewording, for the candidates no span explained (most works found are found by their spans).
-        self._verify_rewording(hq, hw, wp, fps, found, min_edit_jaccard, hangul)
+        self._verify_rewording(hq, hp, hw, wp, fps, found, min_edit_jaccard, hangul)
 
     def _match_spans(
         self,
@@ -1011,11 +1027,12 @@ class TextIndex:
                     {"method": "winnow", "work_words": int(self.n_words[wi]), "spans": sp},
                 )
 
-    def _verify_rewording(self, hq, hw, wp, fps, found, min_jaccard: float, hangul: bool) -> None:
+    def _verify_rewording(self, hq, hp, hw, wp, fps, found, min_jaccard: float, hangul: bool) -> None:
         """Candidates (query, work) with at least MIN_EDIT_HITS distinct work fingerprints hit, verified
-        by the whole texts' Jaccard estimate (see :meth:`match`)."""
-        o = np.lexsort((wp, hw, hq))
-        hq, hw, wp = hq[o], hw[o], wp[o]
+        by the whole texts' Jaccard estimate and by the order of the shared fingerprints (see :meth:`match`)."""
+        o = np.lexsort((hp, wp, hw, hq))
+        hq, hp, hw, wp = hq[o], hp[o], hw[o], wp[o]
+        all_q, all_p, all_w, all_wp = hq, hp, hw, wp  # every hit, for the order check of the survivors
         fresh = np.ones(len(hq), dtype=bool)  # one count per distinct work fingerprint
         fresh[1:] = (hq[1:] != hq[:-1]) | (hw[1:] != hw[:-1]) | (wp[1:] != wp[:-1])
         hq, hw = hq[fresh], hw[fresh]
@@ -1049,9 +1066,46 @@ class TextIndex:
         a = np.stack([_sk.bbit(qsig[i]) for i in np.flatnonzero(usable)])
         jac = _sk.bbit_jaccard(a, work_sigs[w])
         method = "hangul-minhash" if hangul else "winnow-minhash"
-        for qi, wi, j, nh in zip(q.tolist(), w.tolist(), jac.tolist(), n_hits.tolist()):
-            if j >= min_jaccard:
-                self._note(found[qi], wi, j, "verified", {"method": method, "jaccard": round(j, 4), "hits": nh})
+        passed = np.flatnonzero(jac >= min_jaccard - EDIT_JACCARD_RELIEF)
+        if not len(passed):
+            return
+        # Independent evidence: the shared fingerprints must also lie in one order along one alignment.
+        pair_lo = np.searchsorted(all_q * (1 << 32) + all_w, q[passed] * (1 << 32) + w[passed], "left")
+        pair_hi = np.searchsorted(all_q * (1 << 32) + all_w, q[passed] * (1 << 32) + w[passed], "right")
+        gram = self._hangul.gram if hangul else self._words.gram
+        work_len = self._work_length(hangul)
+        for i, lo, hi in zip(passed.tolist(), pair_lo.tolist(), pair_hi.tolist()):
+            chain, span = ordered_chain(all_p[lo:hi], all_wp[lo:hi], gram)
+            if chain < MIN_EDIT_CHAIN or span < MIN_EDIT_SPAN * work_len[int(w[i])]:
+                continue
+            if chain < MIN_EDIT_CHAIN_STRONG and jac[i] < min_jaccard:
+                continue
+            qi, wi, j = int(q[i]), int(w[i]), float(jac[i])
+            self._note(
+                found[qi],
+                wi,
+                j,
+                "verified",
+                {
+                    "method": method,
+                    "jaccard": round(j, 4),
+                    "hits": int(n_hits[i]),
+                    "ordered_hits": chain,
+                    "ordered_span": round(span / max(1, int(work_len[int(w[i])])), 3),
+                },
+            )
+
+    def _work_length(self, hangul: bool) -> np.ndarray:
+        """Per work index, the stretch its fingerprints cover in the channel (last position + gram)."""
+        key = "_len_hangul" if hangul else "_len_words"
+        got = self.__dict__.get(key)
+        if got is None:
+            ch = self._hangul if hangul else self._words
+            got = np.zeros(len(self.work_ids), dtype=np.int64)
+            if len(ch.widx):
+                np.maximum.at(got, ch.widx.astype(np.int64), ch.pos.astype(np.int64) + ch.gram)
+            self.__dict__[key] = got
+        return got
 
     def _match_near_duplicates(self, fps, found, min_jaccard: float) -> None:
         usable = [i for i, fp in enumerate(fps) if fp.has_minhash]
@@ -1070,6 +1124,34 @@ class TextIndex:
         for (qi, wi), j, nb in zip(pairs.tolist(), jac.tolist(), bands.tolist()):
             if j >= min_jaccard:
                 self._note(found[qi], wi, j, "verified", {"method": "minhash-lsh", "jaccard": round(j, 4), "bands": nb})
+
+
+def ordered_chain(qpos: np.ndarray, wpos: np.ndarray, gram: int) -> tuple[int, int]:
+    """The most shared fingerprints that lie in one order along one alignment, and the stretch of the
+    work they span (first to last, plus the gram): hits (query position, work position) increasing in
+    both, each step drifting off the diagonal by at most ``gram`` plus a quarter of the step (a fifth of
+    the words inserted or deleted moves the diagonal that much). A reworded copy keeps its surviving
+    fingerprints in the work's order, from its start to its end; texts that share a few stock phrases
+    hold them at unrelated places."""
+    n = len(qpos)
+    if n == 0:
+        return 0, 0
+    o = np.lexsort((qpos, wpos))
+    q = np.asarray(qpos, dtype=np.int64)[o]
+    w = np.asarray(wpos, dtype=np.int64)[o]
+    best = np.ones(n, dtype=np.int64)
+    first = w.copy()  # work position where the best chain ending at each hit starts
+    for i in range(1, n):
+        dw = w[i] - w[:i]
+        dq = q[i] - q[:i]
+        ok = np.flatnonzero((dw > 0) & (dq > 0) & (np.abs(dw - dq) <= gram + dw // 4))
+        if len(ok):
+            # the longest chain, and among equally long ones the one starting earliest
+            j = ok[np.lexsort((first[ok], -best[ok]))[0]]
+            best[i], first[i] = best[j] + 1, first[j]
+    top = int(best.max())
+    ends = np.flatnonzero(best == top)
+    return top, int((w[ends] - first[ends]).max()) + gram
 
 
 def _verbatim_length(
