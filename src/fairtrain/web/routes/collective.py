@@ -17,7 +17,7 @@ from fairtrain.core.errors import FairtrainError
 from fairtrain.core.media import MEDIA_TYPES
 from fairtrain.core.vocab import Category, Purpose
 from fairtrain.services.ledger import collective
-from fairtrain.services.ledger.licensing import Licensing, custodial_key
+from fairtrain.services.ledger.licensing import Licensing, custodial_key, party_names
 from fairtrain.web.api import Caller
 from fairtrain.web.deps import require, web
 from fairtrain.web.errors import WebError, forbidden
@@ -108,13 +108,15 @@ def _asked(state, org_ref: str) -> list[dict]:
 def _page(request: Request, p: Principal, *, error: str | None = None, status: int = 200, form=None):
     state = web(request)
     org = p.account.org_id
+    asked = _asked(state, p.org_ref)
     return render(
         request,
         "licence_templates.html",
         p,
         status=status,
         templates=collective.templates(state.registry, org, published_only=False),
-        asked=_asked(state, p.org_ref),
+        asked=asked,
+        names=party_names(state.registry.engine, asked, "licensee"),
         purposes=[x.value for x in Purpose],
         categories_all=[c.value for c in Category],
         media_types=list(MEDIA_TYPES),
