@@ -11,7 +11,9 @@ import re
 import shutil
 import stat
 import tarfile
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,6 +26,7 @@ from ._readers_base import (
     MAX_ITEM_BYTES,
     MAX_TEXT_BYTES,
     SHARD_ERRORS,
+    VIDEO_HEAD_BYTES,
     Item,
     ReaderError,
     Shard,
@@ -57,7 +60,40 @@ def _gunzip(data: bytes, what: str, cap: int = MAX_ITEM_BYTES) -> bytes:
     return out
 
 
-_Members = list[tuple[tarfile.TarInfo, bytes]]
+# A member's bytes, or (a video, when the caller gives a spool directory) the temporary file holding them.
+_Members = list[tuple[tarfile.TarInfo, bytes | Path]]
+_SPOOL_BLOCK = 1 << 20
+
+
+@contextmanager
+def _spool_dir(scratch: Path | None) -> Iterator[Path]:
+    """A fresh directory for a shard's video members, under ``scratch`` (the run's own, see
+    ``ShardRunner``) or the system's temporary directory; removed when the pass ends, however it ends (an
+    exception, the generator closed or collected). A killed run leaves it under ``scratch``, which the
+    next run of the job removes first."""
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="webdataset-", ignore_cleanup_errors=True) as d:
+        yield Path(d)
+
+
+def _spool_member(f: Any, ti: tarfile.TarInfo, head: bytes, spool: Path, ext: str) -> Path:
+    """Copy the member ``ti`` (``head`` already read from ``f``) to a new file in ``spool``, in 1 MiB blocks;
+    a member cut short raises as reading it whole did, leaving no file behind."""
+    fd, name = tempfile.mkstemp(dir=spool, suffix=f".{ext}" if ext.isalnum() else "")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(head)
+            n = len(head)
+            while n < ti.size and (block := f.read(min(_SPOOL_BLOCK, ti.size - n))):
+                out.write(block)
+                n += len(block)
+        if n != ti.size:
+            raise tarfile.ReadError(f"member {ti.name!r} is cut short ({n} of {ti.size} bytes)")
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +147,12 @@ def _decompressed(raw: Any) -> Any:
     return raw
 
 
-def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | _Refused]]:
+def _tar_samples(path: Path, spool: Path | None = None) -> Iterator[tuple[int, str, _Members | _Refused]]:
     """``(row, key, members or why the entry is refused)``, grouping consecutive members by key.
+
+    With ``spool``, a member that is a video (by its first bytes and name, as :meth:`WebDatasetReader._item`
+    tells) is copied there in blocks and given as the file's path, never held in memory; the caller removes
+    the files (the sizes and caps below are the same either way).
 
     Never raises for a damaged archive: the reading pass and the pass that writes the cleared output both
     meet the damage at the same entry, as a refused entry that ends the shard. ``ignore_zeros`` makes
@@ -180,8 +220,17 @@ def _tar_samples(path: Path) -> Iterator[tuple[int, str, _Members | _Refused]]:
                         row += 1
                         continue
                     f = tf.extractfile(ti)
-                    data = f.read(ti.size) if f is not None else b""
-                    if len(data) != ti.size:
+                    data: bytes | Path = b""
+                    if f is not None:
+                        data = f.read(min(ti.size, VIDEO_HEAD_BYTES) if spool is not None else ti.size)
+                        suffix = _member_ext(ti).rsplit(".", 1)[-1].lower()
+                        if spool is None or len(data) == ti.size:
+                            pass  # whole already (small, or not spooling)
+                        elif detect_media_type(data[:4096], f"x.{suffix}") == "video":
+                            data = _spool_member(f, ti, data, spool, suffix)
+                        else:
+                            data += f.read(ti.size - len(data))
+                    if not isinstance(data, Path) and len(data) != ti.size:
                         raise tarfile.ReadError(f"member {ti.name!r} is cut short ({len(data)} of {ti.size} bytes)")
                     key, group_bytes = mkey, group_bytes + ti.size
                     members.append((ti, data))
@@ -219,34 +268,63 @@ class WebDatasetReader:
 
     ``data`` is the first image or audio member (else the first text member), ``text`` the caption
     (``.txt``), ``url`` the ``url`` of the ``.json`` member; ``record`` is the sample as WebDataset gives
-    it: ``{"__key__": key, ext: bytes, …}``. ``.gz`` members are decompressed for ``data``."""
+    it: ``{"__key__": key, ext: bytes, …}``. ``.gz`` members are decompressed for ``data``.
+
+    A video member is never held in memory: it is copied in blocks to a temporary file under ``scratch``
+    (the run's directory, given by ``ShardRunner``; else the system's temporary directory) and the item's
+    ``data`` (and its ``record`` entry) is that file's path, as for a video in a folder. The file lives until
+    the batch holding its item is done; the directory goes when the shard's pass ends, however it ends.
+    ``spool_video = False`` reads them into memory instead, as before (the tests compare the two)."""
 
     format = "webdataset"
     suffixes = (".tar", ".tgz", ".tar.gz")
+    spool_video = True
+
+    def __init__(self, scratch: str | Path | None = None):
+        self.scratch = Path(scratch) if scratch is not None else None
 
     def shards(self, input_path: str | Path) -> list[Shard]:
         return [Shard(sid, str(p), p.stat().st_size) for sid, p in list_files(input_path, self.suffixes)]
 
     def read(self, shard: Shard, batch_size: int) -> Iterator[list[Item]]:
-        def items() -> Iterator[Item]:
-            for row, key, members in _tar_samples(Path(shard.path)):
+        def items(spool: Path | None) -> Iterator[Item]:
+            for row, key, members in _tar_samples(Path(shard.path), spool):
                 if isinstance(members, _Refused):
                     yield error_item(shard, row, members.reason, item=f"{shard.id}:{key}", field=members.field)
                 else:
-                    yield self._item(shard, row, key, members)
+                    item = self._item(shard, row, key, members)
+                    for _ti, data in members:  # a second video of the sample, or one of an error item
+                        if isinstance(data, Path) and data != item.data:
+                            data.unlink(missing_ok=True)
+                    yield item
 
-        return rebatch_rows(shard, items(), batch_size)
+        if not self.spool_video:
+            return rebatch_rows(shard, items(None), batch_size)
+
+        def batches() -> Iterator[list[Item]]:
+            with _spool_dir(self.scratch) as spool:
+                for batch in rebatch_rows(shard, items(spool), batch_size):
+                    yield batch
+                    for it in batch:  # the batch is done: its videos' files go
+                        if isinstance(it.data, Path):
+                            it.data.unlink(missing_ok=True)
+
+        return batches()
 
     @staticmethod
     def _item(shard: Shard, row: int, key: str, members: _Members) -> Item:
         record: dict[str, Any] = {"__key__": key}
         item = Item(item=f"{shard.id}:{key}", shard=shard.id, row=row, record=record)
-        media: list[tuple[str, str | None, bytes]] = []
+        media: list[tuple[str, str | None, bytes | Path]] = []
         budget = MAX_ITEM_BYTES  # the sample's bytes, decompressed members counted as decompressed
         for ti, raw in members:
             ext = _member_ext(ti)
             record[ext] = raw
             plain_ext = ext[:-3] if ext.endswith(".gz") else ext
+            if isinstance(raw, Path):  # a video member, spooled to a file: FFmpeg reads it by its path
+                budget -= ti.size
+                media.append((plain_ext.rsplit(".", 1)[-1].lower(), "video", raw))
+                continue
             try:
                 cap = min(budget, MAX_TEXT_BYTES) if _is_text_member(ti.name[:-3]) else budget
                 data = _gunzip(raw, ti.name, cap) if ext.endswith(".gz") else raw
@@ -274,11 +352,11 @@ class WebDatasetReader:
             primary = next((m for m in media if m[0] in DOCUMENT_FORMATS and m[1] == "text"), None)
         if primary is not None:
             item.data, item.media_type = primary[2], primary[1]
-            if primary[1] == "text" and primary[0] not in DOCUMENT_FORMATS:
+            if primary[1] == "text" and primary[0] not in DOCUMENT_FORMATS and isinstance(primary[2], bytes):
                 item.text = primary[2].decode("utf-8", "replace")
         if item.media_type != "text":
             cap = next((m for m in media if m[0] in _CAPTION_EXTS), None)
-            if cap is not None:
+            if cap is not None and isinstance(cap[2], bytes):
                 item.text = cap[2].decode("utf-8", "replace")
         return item
 
@@ -287,13 +365,22 @@ class WebDatasetReader:
         with open(shard.path, "rb") as f:
             gz = f.read(2) == b"\x1f\x8b"
         written = 0
-        with atomic_file(out_path) as tmp:
+        with _spool_dir(self.scratch) as spool, atomic_file(out_path) as tmp:
             with tarfile.open(tmp, "w:gz" if gz else "w", format=tarfile.PAX_FORMAT) as out:
-                for row, _key, members in _tar_samples(Path(shard.path)):
-                    if row in keep and not isinstance(members, _Refused):
+                for row, _key, members in _tar_samples(Path(shard.path), spool if self.spool_video else None):
+                    if isinstance(members, _Refused):
+                        continue
+                    if row in keep:
                         for ti, data in members:
-                            out.addfile(ti, io.BytesIO(data))
+                            if isinstance(data, Path):
+                                with open(data, "rb") as f:
+                                    out.addfile(ti, f)
+                            else:
+                                out.addfile(ti, io.BytesIO(data))
                         written += 1
+                    for _ti, data in members:
+                        if isinstance(data, Path):
+                            data.unlink(missing_ok=True)
         return written
 
 

@@ -124,16 +124,24 @@ def detect_format(input_path: str | Path) -> str:
 
 
 def reader_for(
-    input_path: str | Path, format: str | None = None, *, columns: Mapping[str, str] | None = None
+    input_path: str | Path,
+    format: str | None = None,
+    *,
+    columns: Mapping[str, str] | None = None,
+    scratch: str | Path | None = None,
 ) -> Reader:
     """The reader for ``input_path``: by ``format`` when given, else by extension or directory contents.
 
     ``columns`` names input columns for the roles ``url``, ``path``, ``data``, ``text`` (the row's content)
-    or ``caption`` (text describing the row's media) when the column names do not tell."""
+    or ``caption`` (text describing the row's media) when the column names do not tell. ``scratch``: a
+    directory the caller owns for the temporary files of archive members read by path (WebDataset videos);
+    by default the system's temporary directory."""
     fmt = (format or detect_format(input_path)).lower()
     fmt = _ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
         raise ReaderError(str(format), f"unknown input format; known: {', '.join(FORMATS)}")
     if columns and fmt not in _TABULAR:
         raise ReaderError("columns", f"the {fmt} format has no columns to map")
-    return FORMATS[fmt](columns=columns) if fmt in _TABULAR else FORMATS[fmt]()
+    if fmt in _TABULAR:
+        return FORMATS[fmt](columns=columns)
+    return FORMATS[fmt](scratch=scratch) if fmt == "webdataset" else FORMATS[fmt]()

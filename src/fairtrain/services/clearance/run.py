@@ -7,6 +7,7 @@ Layout of OUT::
     shards/<n>.leaves-*.parquet  that shard's manifest leaves (cleared items, matched works), sorted
     shards/<n>.json           that shard's summary (counts, quote lines); written last
     cleared/...               passing items in the input's own format, one output per input shard
+    scratch/                  temporary files while shards run (WebDataset videos); removed at the end
     decisions.parquet, licence-quote.json, report.json, report.html, manifest.json, leaves-*.parquet
 
 A shard whose summary exists is done and never processed again, so a killed job re-run with the same
@@ -245,10 +246,12 @@ def clear(
     job = plan(runner, force=force)
     if on_plan:
         on_plan(job)
+    runner.clear_scratch()  # what a killed run left
     try:
         executor.run(runner, pending_shards(runner.out, job), on_shard)
     finally:
         runner.close()
+        runner.clear_scratch()
     return finish(Path(out), job, config, signing_key, engine=engine, verified=verified)
 
 

@@ -6,6 +6,7 @@ For input shard ``n`` a :class:`ShardRunner` writes (see ``run.py`` for the whol
     shards/<n>.leaves-*.parquet     its manifest leaves (cleared items, matched works), sorted
     shards/<n>.json                 its summary (counts, quote lines): written last, the done marker
     cleared/<n>-<name>              its passing items in the input's own format
+    scratch/                        temporary files while a shard runs (WebDataset videos); removed
 
 A runner lists the input once and builds the pipeline once (in the process that first uses it), then
 clears any number of shards; it holds all of a worker's state, so an executor keeps one runner per worker
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -87,9 +89,20 @@ class ShardRunner:
         self.verified = verified
         # Listed once per job and process: every shard asking for the list again read every Parquet
         # footer of the input once per shard.
-        self.reader: Reader = reader_for(self.input_path, fmt)
+        self.reader: Reader = reader_for(self.input_path, fmt, scratch=self.scratch)
         self.shards: list[Shard] = self.reader.shards(self.input_path)
         self._pipeline: list[PipelineStep] | None = None
+
+    @property
+    def scratch(self) -> Path:
+        """``OUT/scratch``: where readers put a shard's temporary files (each pass its own directory, removed
+        when the pass ends); :meth:`clear_scratch` removes what a killed run left."""
+        return self.out / "scratch"
+
+    def clear_scratch(self) -> None:
+        """Remove ``OUT/scratch``: before a job's shards start (a killed run's leftovers) and after they end;
+        never while a worker runs."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __reduce__(self):
         return type(self), (str(self.input_path), self.fmt, str(self.out), self.config, self.batch_size)
