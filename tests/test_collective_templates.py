@@ -240,6 +240,9 @@ def test_the_web_page_and_api_publish_request_and_grant_and_check_who_asks(tmp_p
     generic = admin.request("POST", f"/api/licences/{q['id']}/accept", json={"collective": True})
     assert generic.status_code == 400, generic.text
     assert f"/api/licence-templates/licences/{q['id']}/accept" in generic.json()["detail"]
+    money = admin.request("GET", "/money").text  # its Accept button there goes the template's way too
+    assert f'action="/org/licence-templates/licences/{q["id"]}/accept"' in money
+    assert f'action="/money/licences/{q["id"]}/accept"' not in money
     asked = admin.request("GET", "/org/licence-templates").text
     assert f'action="/org/licence-templates/licences/{q["id"]}/accept"' in asked
     done = admin.client.post(
