@@ -179,6 +179,10 @@ def test_the_command_line_publishes_lists_requests_grants_and_withdraws(cmo, cli
     q = json.loads(cli("licences", "templates", "request", t["id"], "--licensee", "acme-ai", "--json").stdout)
     assert q["organisation"]["name"] == "KOMCA" and q["works"] == works[:2]
     cli("keys", "create", "--name", f"org-{org}")
+    # the generic accept would skip deciding the works again at grant time: it refuses, naming the command
+    generic = cli("licences", "accept", q["id"], "--as", f"org:{org}", "--collective", code=1)
+    said = generic.output + str(generic.exception)
+    assert f"licences templates accept {q['id']}" in said and f"template {t['id']}" in said, said
     g = json.loads(cli("licences", "templates", "accept", q["id"], "--json").stdout)
     assert g["grant"]["revenue_share_bp"] == 500 and g["invoice"]["grantor_name"] == "KOMCA"
     cli("licences", "templates", "withdraw", t["id"])
@@ -232,6 +236,13 @@ def test_the_web_page_and_api_publish_request_and_grant_and_check_who_asks(tmp_p
     q = dev.request("POST", f"/api/licence-templates/{t['id']}/request", json={"purpose": "commercial"}).json()
     assert q["organisation"]["name"] == "KOMCA" and q["works"] == works
     assert rival.request("POST", f"/api/licence-templates/licences/{q['id']}/accept").status_code == 403
+    # the generic accept route refuses a template licence, naming the route that decides the works again
+    generic = admin.request("POST", f"/api/licences/{q['id']}/accept", json={"collective": True})
+    assert generic.status_code == 400, generic.text
+    assert f"/api/licence-templates/licences/{q['id']}/accept" in generic.json()["detail"]
+    money = admin.request("GET", "/money").text  # its Accept button there goes the template's way too
+    assert f'action="/org/licence-templates/licences/{q["id"]}/accept"' in money
+    assert f'action="/money/licences/{q["id"]}/accept"' not in money
     asked = admin.request("GET", "/org/licence-templates").text
     assert f'action="/org/licence-templates/licences/{q["id"]}/accept"' in asked
     done = admin.client.post(

@@ -7,7 +7,9 @@ are recorded on the job and its page says "sent to 2, 1 failed". The CLI import 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,6 +18,7 @@ from sqlalchemy import select
 from fairtrain.core.store.models import Holder, Mandate
 from fairtrain.services.notify import Mailer
 from fairtrain.services.registry import repertoire as rep
+from fairtrain.services.registry import repertoire_uploads
 from mail_helpers import Inbox
 from web_helpers import Session, free_port, make_app
 
@@ -83,7 +86,7 @@ def test_an_address_is_stored_where_a_holder_has_none_and_never_replaces_one(reg
     p2 = _sheet(tmp_path, again, "again.csv")
     preview = rep.validate(registry, p2, org)
     assert preview["emails_kept"] == 1 and preview["emails_added"] == 1 and preview["invite"] == []  # not new
-    done = rep.run_job(registry, rep.create_job(registry, p2, org, preview), invite=lambda o, ids: 1 / 0)
+    done = rep.run_job(registry, rep.create_job(registry, p2, org, preview), invite=lambda o, ids, **kw: 1 / 0)
     assert _emails(registry) == {"Kim": "kim@home.kr", "Lee": "lee@example.kr"}
     assert done["report"]["emails_kept"] == 1 and "invitations" not in done["report"]  # nobody new to invite
 
@@ -152,3 +155,56 @@ def test_the_command_line_import_invites_with_smtp(cli, smtp, tmp_path):
     sheet.write_text(KO_HEADER + "K-2,둘,이작사:lyricist:1,deny,lee@example.kr\n", encoding="utf-8")
     dry = json.loads(cli("registry", "import", sheet, "--org", "KOMCA", "--dry-run", "--json").stdout)
     assert "invitations" not in dry and len(dry["invite"]) == 1 and len(inbox.messages) == 1
+
+
+class Slow(Inbox):
+    """An SMTP server that takes its time over each recipient: a job killed meanwhile has not delivered."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd)
+        await asyncio.sleep(1.0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def _poll(what, timeout: float = 120.0):
+    end = time.monotonic() + timeout
+    while not (got := what()) and time.monotonic() < end:
+        time.sleep(0.05)
+    return got
+
+
+def test_a_job_killed_while_inviting_sends_only_the_rest_when_resumed(tmp_path, database_url, monkeypatch):
+    inbox = Slow()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        app = make_app(tmp_path, database_url)
+        reg = app.state.web.registry
+        org = Session(app, "komca@example.org", "org-admin", "KOMCA").org_id
+        names = ["Kim", "Lee", "Park", "Choi"]
+        text = HEADER + "".join(f"K-{i},T{i},{n}:author:1,deny,{n.lower()}@example.kr\n" for i, n in enumerate(names))
+        prepared = _sheet(tmp_path, text)
+        job_id = rep.create_job(reg, prepared, org, rep.validate(reg, prepared, org))
+        mailer = Mailer(reg.engine, "127.0.0.1", controller.port, "office@fairtrain.example")
+        proc = rep.start_job_process(reg, job_id, mailer=mailer, origin="https://fairtrain.example")
+        # the works are stored and the first invitation is recorded as sent: the second is in the slow RCPT
+        assert _poll(lambda: rep.job(reg, job_id)["report"].get("invitations", {}).get("sent") == 1)
+        proc.kill()  # SIGKILL: no clean-up of any kind
+        proc.wait(timeout=30)
+        killed = rep.job(reg, job_id)
+        assert killed["status"] == "inviting" and killed["report"]["created"] == 4, killed
+        assert rep.interrupted_jobs(reg) == [job_id]
+        monkeypatch.setenv("FAIRTRAIN_SITE", "https://fairtrain.example")
+        assert repertoire_uploads.resume_jobs(reg, mailer=mailer) == [job_id]
+        assert _poll(lambda: rep.job(reg, job_id)["status"] == "done"), rep.job(reg, job_id)
+        time.sleep(1.5)  # a duplicate would have had time to arrive
+        got = sorted(to[0] for to, _ in inbox.messages)
+        assert got == sorted(f"{n.lower()}@example.kr" for n in names)  # each holder exactly once
+        done = rep.job(reg, job_id)
+        inv = done["report"]["invitations"]
+        assert (inv["sent"], inv["failed"], done["report"]["created"]) == (4, 0, 4), done
+        with reg.engine.connect() as c:
+            assert c.execute(select(Mandate.id).where(Mandate.org_id == org)).all().__len__() == 4
+        assert rep.interrupted_jobs(reg) == []
+    finally:
+        controller.stop()

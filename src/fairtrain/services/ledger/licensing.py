@@ -294,6 +294,19 @@ def _store_request(
     return lid
 
 
+def _template_grant_only(licence_id: int, request: dict, grant_extra: dict | None = None) -> None:
+    """A licence requested from a collective licence template is granted only through
+    :func:`fairtrain.services.ledger.collective.accept` (which decides the works its mandates cover at grant
+    time and passes the template on in ``grant_extra``); the generic accept refuses it, naming the way."""
+    if "template" in request and (grant_extra or {}).get("template") != request["template"]:
+        raise LicensingError(
+            f"licence {licence_id} was requested from collective licence template {request['template']}: grant it "
+            f"with `fairtrain licences templates accept {licence_id}` or POST "
+            f"/api/licence-templates/licences/{licence_id}/accept (or its button on /org), which decides again "
+            "the works the organisation's mandates cover now"
+        )
+
+
 class Licensing:
     def __init__(self, registry: Registry):
         self.registry = registry
@@ -635,6 +648,10 @@ class Licensing:
         """:meth:`accept` with the terms as a person gives them (text); ``key`` is asked for only once the
         party is known to be the one who may answer, so that a stranger hears "not yours" before "no key"."""
         self.authorise(licence_id, party)
+        with self.engine.connect() as c:
+            _template_grant_only(
+                licence_id, json.loads(c.execute(select(Licence.request).where(Licence.id == licence_id)).scalar_one())
+            )
         if collective and not party.startswith("org:"):
             raise NotAllowed("a collective licence is granted by an organisation")
         amount, share = parse_terms(price, currency, revenue_share_percent)
@@ -665,6 +682,7 @@ class Licensing:
             amount = price or Money(lic.currency, lic.price_minor)
             share = lic.revenue_share_bp if revenue_share_bp is None else revenue_share_bp
             request = json.loads(lic.request)
+            _template_grant_only(licence_id, request, grant_extra)
             works = request["works"]
             now = utcnow()
             grant = sign_document(

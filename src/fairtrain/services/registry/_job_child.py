@@ -24,7 +24,9 @@ def _inviter(registry):
     host, port = parse_smtp(smtp)
     mailer = Mailer(registry.engine, host, port, os.environ.get(repertoire._FROM_ENV) or "fairtrain@localhost")
     origin = (os.environ.get(repertoire._SITE_ENV) or "http://127.0.0.1:8000").rstrip("/")
-    return lambda org_id, ids: invite_imported(registry, org_id, ids, origin=origin, mailer=mailer)
+    return lambda org_id, ids, on_each=None: invite_imported(
+        registry, org_id, ids, origin=origin, mailer=mailer, on_each=on_each
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -59,11 +59,15 @@ def send_invitation(registry: Registry, mandate_id: int, *, party: str | None, o
     return out | {"sent": True}
 
 
-def invite_imported(registry: Registry, org_id: int, holder_ids: list[int], *, origin: str, mailer) -> dict:
+def invite_imported(
+    registry: Registry, org_id: int, holder_ids: list[int], *, origin: str, mailer, on_each=None
+) -> dict:
     """After an import has committed: e-mail each holder it first named with an address the invitation to
     her pending mandate with organisation ``org_id`` (one :func:`send_invitation` each; never inside the
     import's transaction). A failure is recorded and the others go on. Returns ``{"sent", "failed",
-    "failures": [{"holder", "mandate", "reason"}]}`` (the first 100 failures)."""
+    "failures": [{"holder", "mandate", "reason"}]}`` (the first 100 failures). Holders go in id order;
+    ``on_each(holder_id, mandate_id, reason)`` (given) hears each outcome as it comes (``reason`` None:
+    sent), so an import job records how far it got and a resumed one sends only the rest."""
     from fairtrain.core.store.models import Mandate
 
     out: dict = {"sent": 0, "failed": 0, "failures": []}
@@ -93,6 +97,8 @@ def invite_imported(registry: Registry, org_id: int, holder_ids: list[int], *, o
             reason = got["reason"]
         except Exception as e:  # noqa: BLE001 (recorded; the other holders are still invited)
             reason = str(e)[:300] or type(e).__name__
+        if on_each is not None:
+            on_each(hid, mid, reason)
         if reason is None:
             out["sent"] += 1
         else:

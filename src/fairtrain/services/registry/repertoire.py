@@ -553,22 +553,28 @@ def run_job(
     hash, so a run after a kill stores each row once. A failure is recorded on the job and re-raised.
 
     The holders the job first named with an e-mail address are kept on the job batch by batch; once it is
-    done (committed), ``invite(org_id, holder_ids)`` (given: :func:`~.mandate_invites.invite_imported` with
-    a mailer) e-mails their invitations, and what it answers (``{"sent", "failed", "failures"}``) is
-    recorded on the job's report as ``invitations``."""
+    committed, the job is ``inviting`` and ``invite(org_id, holder_ids, on_each=record)`` (given:
+    :func:`~.mandate_invites.invite_imported` with a mailer) e-mails their invitations, each outcome recorded
+    on the job's report (``invitations``: ``{"sent", "failed", "failures"}``) as it comes, so a resumed job
+    sends only the rest (see :func:`_invite_phase`); then it is ``done``."""
     with registry.engine.begin() as c:
         j = c.execute(select(_JOBS).where(ImportJob.id == job_id)).first()
         if j is None:
             raise NotFound("import job", job_id)
         if j.status == "done":
             return _job_dict(j)
-        c.execute(
-            update(ImportJob)
-            .where(ImportJob.id == job_id)
-            .values(status="running", pid=os.getpid(), error=None, updated_at=utcnow())
-        )
+        if j.status != "inviting":
+            c.execute(
+                update(ImportJob)
+                .where(ImportJob.id == job_id)
+                .values(status="running", pid=os.getpid(), error=None, updated_at=utcnow())
+            )
+        else:  # its works are stored: only the invitations not yet recorded remain (after this commit)
+            c.execute(update(ImportJob).where(ImportJob.id == job_id).values(pid=os.getpid(), updated_at=utcnow()))
         prior, after, org_id = json.loads(j.report), j.lines_done, j.org_id
         sheet, files_root, total = Path(j.sheet), Path(j.files_root), j.rows_total
+    if j.status == "inviting":
+        return _invite_phase(registry, job_id, org_id, prior, sheet, invite)
 
     def totals(report: ImportReport) -> dict:
         now = report.to_dict()
@@ -604,25 +610,65 @@ def run_job(
         raise
     t = totals(report)
     t["errors"] = [e.to_dict() for e in report.errors[:1000]]
+    inviting = invite is not None and bool(t["invite"])
     with registry.engine.begin() as c:
         c.execute(
             update(ImportJob)
             .where(ImportJob.id == job_id)
             .values(
-                status="done",
+                status="inviting" if inviting else "done",
                 report=json.dumps(t),
                 rows_done=t["created"] + t["updated"] + t["unchanged"],
-                pid=None,
+                pid=os.getpid() if inviting else None,
                 updated_at=utcnow(),
             )
         )
-    if invite is not None and t["invite"]:  # after the commit, never inside the import's transaction
-        try:
-            t["invitations"] = invite(org_id, t["invite"])
-        except Exception as e:  # noqa: BLE001 (the works are stored; the page says the e-mails were not sent)
-            t["invitations"] = {"sent": 0, "failed": len(t["invite"]), "failures": [], "error": str(e)[:300]}
-        with registry.engine.begin() as c:
-            c.execute(update(ImportJob).where(ImportJob.id == job_id).values(report=json.dumps(t)))
+    return _invite_phase(registry, job_id, org_id, t, sheet, invite if inviting else None)
+
+
+def _invite_phase(registry: Registry, job_id: int, org_id: int, t: dict, sheet: Path, invite) -> dict:
+    """After the works committed (status ``inviting``): invite the holders in ``t["invite"]`` in holder-id
+    order, each one's outcome committed on the job's report as soon as it is known (the counts, the first
+    100 failures, and ``invited_upto``, the last holder handled), so a job killed while sending resumes
+    after the last recorded holder and nobody is mailed twice (unless the kill falls between the SMTP
+    server's acceptance and that commit). Then the job is done and its staging folder dropped."""
+    if invite is not None:
+        inv = t.setdefault("invitations", {"sent": 0, "failed": 0, "failures": []})
+        upto = t.get("invited_upto", 0)
+        todo = sorted(h for h in set(t["invite"]) if h > upto)
+
+        def record(hid: int, mid: int | None, reason: str | None) -> None:
+            if reason is None:
+                inv["sent"] += 1
+            else:
+                inv["failed"] += 1
+                if len(inv["failures"]) < 100:
+                    inv["failures"].append({"holder": hid, "mandate": mid, "reason": reason})
+            t["invited_upto"] = hid
+            with registry.engine.begin() as c:
+                c.execute(
+                    update(ImportJob).where(ImportJob.id == job_id).values(report=json.dumps(t), updated_at=utcnow())
+                )
+
+        if todo:
+            try:
+                invite(org_id, todo, on_each=record)
+            except Exception as e:  # noqa: BLE001 (the works are stored; the page says the e-mails were not sent)
+                left = [h for h in todo if h > t.get("invited_upto", 0)]
+                inv["failed"] += len(left)
+                inv["error"] = str(e)[:300] or type(e).__name__
+                t["invited_upto"] = max(todo)
+    elif "invitations" in t:  # resumed where no mail server is configured: the rest are recorded as unsent
+        left = [h for h in set(t["invite"]) if h > t.get("invited_upto", 0)]
+        t["invitations"]["failed"] += len(left)
+        t["invitations"]["error"] = "no-smtp"
+        t["invited_upto"] = max(t["invite"])
+    with registry.engine.begin() as c:
+        c.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id)
+            .values(status="done", report=json.dumps(t), pid=None, updated_at=utcnow())
+        )
     if sheet.name == "sheet.csv":  # the staging folder :func:`prepare` made: the upload is stored, drop it
         shutil.rmtree(sheet.parent, ignore_errors=True)
     return job(registry, job_id)
@@ -663,11 +709,12 @@ def _alive(pid: int | None) -> bool:
 
 
 def interrupted_jobs(registry: Registry) -> list[int]:
-    """Jobs queued or running whose process is gone (a server restart, a kill): to be resumed."""
+    """Jobs queued, running or inviting whose process is gone (a server restart, a kill): to be resumed
+    (an inviting one sends only the invitations not yet recorded as sent or failed)."""
     with registry.engine.connect() as c:
         rows = c.execute(
             select(ImportJob.id, ImportJob.pid)
-            .where(ImportJob.status.in_(("queued", "running")))
+            .where(ImportJob.status.in_(("queued", "running", "inviting")))
             .order_by(ImportJob.id)
         ).all()
     return [r.id for r in rows if not _alive(r.pid)]
