@@ -153,7 +153,7 @@ def search(state, query: str, *, limit: int = 20, after: int = 0) -> dict:
     works with each one's current terms, and the ``after`` of the next page."""
     page = search_works(state.registry.engine, query, limit=limit, after=after)
     for r in page.results:
-        r["terms"] = {c.value: state.registry.decide(r["id"], c).value.value for c in Category}
+        r["terms"] = state.registry.terms(r["id"])
     return page.to_dict()
 
 
