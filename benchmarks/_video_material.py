@@ -384,46 +384,22 @@ def _inside(work, dur, host, rng, dst, quick):
     return {"start": start, "at": before, "length": length}
 
 
-def _picture_only(work, dur, host, rng, dst, quick):
-    start, length = _excerpt(rng, dur, quick)
-    ffmpeg(
-        [
-            *_cut(work, start, length),
-            *_looped(host),
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-vf",
-            "scale=640:360",
-            "-t",
-            f"{length:.2f}",
-            *_LOW,
-            str(dst),
-        ]
-    )
-    return {"start": start, "at": 0.0, "length": length, "track": "visual"}
+def _one_track(track: str):
+    """An excerpt's picture over another video's sound (``visual``), or its sound under another video's
+    picture (``soundtrack``): the first input gives the picture, the second the sound."""
+
+    def make(work, dur, host, rng, dst, quick):
+        start, length = _excerpt(rng, dur, quick)
+        excerpt, other = _cut(work, start, length), _looped(host)
+        inputs = [*excerpt, *other] if track == "visual" else [*other, *excerpt]
+        ffmpeg([*inputs, "-map", "0:v", "-map", "1:a", "-vf", "scale=640:360", "-t", f"{length:.2f}", *_LOW, str(dst)])
+        return {"start": start, "at": 0.0, "length": length, "track": track}
+
+    return make
 
 
-def _sound_only(work, dur, host, rng, dst, quick):
-    start, length = _excerpt(rng, dur, quick)
-    ffmpeg(
-        [
-            *_looped(host),
-            *_cut(work, start, length),
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-vf",
-            "scale=640:360",
-            "-t",
-            f"{length:.2f}",
-            *_LOW,
-            str(dst),
-        ]
-    )
-    return {"start": start, "at": 0.0, "length": length, "track": "soundtrack"}
+_picture_only = _one_track("visual")
+_sound_only = _one_track("soundtrack")
 
 
 FAMILIES: dict[str, Callable] = {
