@@ -132,17 +132,18 @@ def _assert_reads_back(name: str, declared: dict[Category, Value], report) -> No
         assert strict.restrictiveness >= want[cat].restrictiveness >= declared[cat].restrictiveness, (name, cat)
 
 
+def _poet(registry, policy: str) -> int:
+    """A holder whose catalogue declares ``POLICIES[policy]`` (with the offer where it licenses)."""
+    holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
+    values = POLICIES[policy]
+    offer = OFFER if Value.LICENCE in values.values() else None
+    registry.declare(level=Level.CATALOGUE, target_id=holder, party=holder_ref(holder), values=values, offer=offer)
+    return holder
+
+
 @pytest.mark.parametrize("name", sorted(POLICIES))
 def test_what_is_declared_is_what_the_web_reader_decides(name, registry, database_url, tmp_path):
-    holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
-    values = POLICIES[name]
-    registry.declare(
-        level=Level.CATALOGUE,
-        target_id=holder,
-        party=holder_ref(holder),
-        values=values,
-        offer=OFFER if Value.LICENCE in values.values() else None,
-    )
+    holder = _poet(registry, name)
     declared = {c: d.value for c, d in registry.policy_decisions(Level.CATALOGUE, holder).items()}
 
     kit = tmp_path / "kit"
@@ -194,14 +195,7 @@ def test_every_combination_the_renderer_accepts_reads_back(tmp_path):
 
 
 def test_signals_check_cli_prints_the_same_decisions(registry, database_url, tmp_path):
-    holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
-    registry.declare(
-        level=Level.CATALOGUE,
-        target_id=holder,
-        party=holder_ref(holder),
-        values=POLICIES["licence-training"],
-        offer=OFFER,
-    )
+    holder = _poet(registry, "licence-training")
     kit = tmp_path / "kit"
     with _KitServer(kit) as server:
         r = _render(database_url, holder, server.url, kit)
@@ -223,14 +217,7 @@ def test_signals_check_cli_prints_the_same_decisions(registry, database_url, tmp
 
 
 def test_cli_render_says_where_the_web_is_coarser(registry, database_url, tmp_path):
-    holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
-    registry.declare(
-        level=Level.CATALOGUE,
-        target_id=holder,
-        party=holder_ref(holder),
-        values=POLICIES["licence-genai-only-train-ai-deny"],
-        offer=OFFER,
-    )
+    holder = _poet(registry, "licence-genai-only-train-ai-deny")
     r = _render(database_url, holder, "https://poet.example", tmp_path / "kit")
     assert r.exit_code == 0, r.output
     assert "train-genai=deny (declared licence)" in r.output
