@@ -291,7 +291,7 @@ RESULT = {"hits": hits, "cpu_s": t}
 
 
 def run(args) -> list[dict]:
-    from _recognition_release import run_release
+    from _recognition_release import add_release, run_release
     from fingerprint_audio import BruteForce, baseline_fingerprints
 
     from fairtrain.core.fingerprint import FingerprintError
@@ -466,11 +466,8 @@ def run(args) -> list[dict]:
         "speed": f"{audio_s / ours_cpu:.0f}× real time per core",
     }
     if release:
-        summary["release_recall"] = float(np.mean([t[1] in h for t, h in zip(truth, rel_hits)]))
-        summary["release_false_matches"] = sum(len(h) for h in rel_hits[len(q_paths) :])
-        summary["release_negatives"] = len(neg_files)
-        summary["speed_ratio"] = round(release["cpu_s"] / ours_cpu, 3)
-        summary["speed"] += f" (release {audio_s / release['cpu_s']:.0f}×)"
+        speed = f" (release {audio_s / release['cpu_s']:.0f}×)"
+        add_release(summary, truth, rel_hits, len(neg_files), release["cpu_s"] / ours_cpu, speed)
     rows.append(summary)
     log(f"  audio benchmark done in {time.perf_counter() - t_start:.0f} s")
     return rows

@@ -485,7 +485,7 @@ def _b64(items: list[bytes]) -> list[str]:
 
 
 def run(args) -> list[dict]:
-    from _recognition_release import run_release
+    from _recognition_release import add_release, run_release
 
     from fairtrain.core.fingerprint.image import ImageIndexBuilder, fingerprint_image, register_image
 
@@ -660,11 +660,8 @@ def run(args) -> list[dict]:
         "speed": f"{1 / ours_s:.0f} images/s/core at ≤{SIDE} px",
     }
     if release:
-        summary["release_recall"] = float(np.mean([t[1] in h for t, h in zip(truth, rel_hits)]))
-        summary["release_false_matches"] = sum(len(h) for h in rel_hits[len(pos_files) :])
-        summary["release_negatives"] = len(neg_files)
-        summary["speed_ratio"] = round(release["seconds_per_image"] / ours_s, 3)
-        summary["speed"] += f" (release {1 / release['seconds_per_image']:.0f}/s)"
+        speed = f" (release {1 / release['seconds_per_image']:.0f}/s)"
+        add_release(summary, truth, rel_hits, len(neg_files), release["seconds_per_image"] / ours_s, speed)
     rows.append(summary)
     log(f"  image benchmark done in {time.perf_counter() - t_start:.0f} s")
     return rows

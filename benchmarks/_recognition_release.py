@@ -99,3 +99,16 @@ def run_alone(run, description: str) -> None:
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2, help="audio: subprocess pool size")
     print_rows(run(ap.parse_args()))
+
+
+def add_release(summary: dict, truth: list, rel_hits: list, negatives: int, speed_ratio: float, speed: str) -> None:
+    """The release's side of a modality's summary row: its recall on the queries (``truth``: (family, work)
+    per query, ``rel_hits`` the release's hits for the queries and then the negatives), its false matches on
+    the negatives, and its speed (``speed_ratio`` release ÷ current, ``speed`` a note added to the row's)."""
+    import numpy as np
+
+    summary["release_recall"] = float(np.mean([t[1] in h for t, h in zip(truth, rel_hits)]))
+    summary["release_false_matches"] = sum(len(h) for h in rel_hits[len(truth) :])
+    summary["release_negatives"] = negatives
+    summary["speed_ratio"] = round(speed_ratio, 3)
+    summary["speed"] += speed

@@ -223,6 +223,16 @@ def _excerpt(rng, dur: float, quick: bool, lo: float = 15.0, hi: float = 25.0) -
 _LOW = ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "500k", "-c:a", "aac", "-b:a", "64k"]
 
 
+def _cut(work: Path, start: float, length: float) -> list[str]:
+    """ffmpeg's input options for ``length`` seconds of ``work`` from ``start``."""
+    return ["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work)]
+
+
+def _looped(host: Path) -> list[str]:
+    """ffmpeg's input options for ``host`` repeated for as long as the output needs."""
+    return ["-stream_loop", "-1", "-i", str(host)]
+
+
 def _simple(vf: str, codec: list[str] | None = None, size: str = "640:360", whole: bool = False):
     def make(work, dur, host, rng, dst, quick):
         start, length = (0.0, dur) if whole else _excerpt(rng, dur, quick)
@@ -231,12 +241,7 @@ def _simple(vf: str, codec: list[str] | None = None, size: str = "640:360", whol
         chain = ",".join(x for x in (filt, f"scale={size}:flags=bicubic" if size else "") if x)
         ffmpeg(
             [
-                "-ss",
-                f"{start:.2f}",
-                "-t",
-                f"{length:.2f}",
-                "-i",
-                str(work),
+                *_cut(work, start, length),
                 "-vf",
                 chain or "null",
                 *(codec or _LOW),
@@ -269,12 +274,7 @@ def _crop(work, dur, host, rng, dst, quick):
     cx, cy = rng.uniform(0, 1, 2)
     ffmpeg(
         [
-            "-ss",
-            f"{start:.2f}",
-            "-t",
-            f"{length:.2f}",
-            "-i",
-            str(work),
+            *_cut(work, start, length),
             "-vf",
             f"crop=iw*{cw:.3f}:ih*{ch:.3f}:(iw-ow)*{cx:.3f}:(ih-oh)*{cy:.3f},scale=640:360",
             *_LOW,
@@ -292,7 +292,7 @@ def _bars(work, dur, host, rng, dst, quick):
     else:  # pillarbox
         k = rng.uniform(0.60, 0.85)
         vf = f"scale={int(640 * k) // 2 * 2}:360,pad=640:360:(ow-iw)/2:0"
-    ffmpeg(["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work), "-vf", vf, *_LOW, str(dst)])
+    ffmpeg([*_cut(work, start, length), "-vf", vf, *_LOW, str(dst)])
     return {"start": start, "at": 0.0, "length": length}
 
 
@@ -304,16 +304,8 @@ def _pip(work, dur, host, rng, dst, quick):
     y = int(rng.uniform(0.02, 0.98 - s) * 360)
     ffmpeg(
         [
-            "-stream_loop",
-            "-1",
-            "-i",
-            str(host),
-            "-ss",
-            f"{start:.2f}",
-            "-t",
-            f"{length:.2f}",
-            "-i",
-            str(work),
+            *_looped(host),
+            *_cut(work, start, length),
             "-filter_complex",
             f"[0:v]scale=640:360,setsar=1[bg];[1:v]scale={w}:{h},setsar=1[fg];[bg][fg]overlay={x}:{y}:shortest=1[v]",
             "-map",
@@ -345,7 +337,7 @@ def _overlay(work, dur, host, rng, dst, quick):
         f"drawtext=fontfile={FONT}:text='{text}':x=w*0.04:y=h*{1 - cap * 0.8:.3f}:fontsize=h*{cap * 0.6:.3f}:"
         f"fontcolor=white,scale=640:360"
     )
-    ffmpeg(["-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(work), "-vf", vf, *_LOW, str(dst)])
+    ffmpeg([*_cut(work, start, length), "-vf", vf, *_LOW, str(dst)])
     return {"start": start, "at": 0.0, "length": length}
 
 
@@ -354,12 +346,7 @@ def _speed(work, dur, host, rng, dst, quick):
     s = float(rng.uniform(1.03, 1.10) if rng.uniform() < 0.5 else rng.uniform(0.90, 0.97))
     ffmpeg(
         [
-            "-ss",
-            f"{start:.2f}",
-            "-t",
-            f"{length:.2f}",
-            "-i",
-            str(work),
+            *_cut(work, start, length),
             "-vf",
             f"setpts=PTS/{s:.4f},scale=640:360",
             "-af",
@@ -378,16 +365,8 @@ def _inside(work, dur, host, rng, dst, quick):
     before, after = float(rng.uniform(5, 15)), float(rng.uniform(5, 15))
     ffmpeg(
         [
-            "-stream_loop",
-            "-1",
-            "-i",
-            str(host),
-            "-ss",
-            f"{start:.2f}",
-            "-t",
-            f"{length:.2f}",
-            "-i",
-            str(work),
+            *_looped(host),
+            *_cut(work, start, length),
             "-filter_complex",
             f"[0:v]scale=640:360,setsar=1,fps=25,split[h1][h2];[h1]trim=0:{before:.2f},setpts=PTS-STARTPTS[a];"
             f"[h2]trim={before:.2f}:{before + after:.2f},setpts=PTS-STARTPTS[c];"
@@ -405,62 +384,22 @@ def _inside(work, dur, host, rng, dst, quick):
     return {"start": start, "at": before, "length": length}
 
 
-def _picture_only(work, dur, host, rng, dst, quick):
-    start, length = _excerpt(rng, dur, quick)
-    ffmpeg(
-        [
-            "-ss",
-            f"{start:.2f}",
-            "-t",
-            f"{length:.2f}",
-            "-i",
-            str(work),
-            "-stream_loop",
-            "-1",
-            "-i",
-            str(host),
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-vf",
-            "scale=640:360",
-            "-t",
-            f"{length:.2f}",
-            *_LOW,
-            str(dst),
-        ]
-    )
-    return {"start": start, "at": 0.0, "length": length, "track": "visual"}
+def _one_track(track: str):
+    """An excerpt's picture over another video's sound (``visual``), or its sound under another video's
+    picture (``soundtrack``): the first input gives the picture, the second the sound."""
+
+    def make(work, dur, host, rng, dst, quick):
+        start, length = _excerpt(rng, dur, quick)
+        excerpt, other = _cut(work, start, length), _looped(host)
+        inputs = [*excerpt, *other] if track == "visual" else [*other, *excerpt]
+        ffmpeg([*inputs, "-map", "0:v", "-map", "1:a", "-vf", "scale=640:360", "-t", f"{length:.2f}", *_LOW, str(dst)])
+        return {"start": start, "at": 0.0, "length": length, "track": track}
+
+    return make
 
 
-def _sound_only(work, dur, host, rng, dst, quick):
-    start, length = _excerpt(rng, dur, quick)
-    ffmpeg(
-        [
-            "-stream_loop",
-            "-1",
-            "-i",
-            str(host),
-            "-ss",
-            f"{start:.2f}",
-            "-t",
-            f"{length:.2f}",
-            "-i",
-            str(work),
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-vf",
-            "scale=640:360",
-            "-t",
-            f"{length:.2f}",
-            *_LOW,
-            str(dst),
-        ]
-    )
-    return {"start": start, "at": 0.0, "length": length, "track": "soundtrack"}
+_picture_only = _one_track("visual")
+_sound_only = _one_track("soundtrack")
 
 
 FAMILIES: dict[str, Callable] = {
@@ -610,9 +549,7 @@ def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print)
             jobs.append(
                 lambda dst=dst, sub=sub, dur=dur, i=i: _atomic(
                     dst,
-                    lambda tmp: render(
-                        tmp, sub, [work_photos[i]], dur, (1280, 720), ["-stream_loop", "-1", "-i", str(tracks[i])]
-                    ),
+                    lambda tmp: render(tmp, sub, [work_photos[i]], dur, (1280, 720), _looped(tracks[i])),
                 )
             )
     distractors = []

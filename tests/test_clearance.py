@@ -21,6 +21,7 @@ from cli_helpers import clear
 from conftest import TESTDATA
 from fairtrain.core.keys import verify_document
 from fairtrain.core.merkle import SortedSet, verify_set_proof
+from http_helpers import Server
 
 
 def _decisions(out: Path) -> dict[str, dict]:
@@ -265,46 +266,20 @@ def test_workers_fork_after_the_indexes_their_items_need_are_loaded(world):
 
 def test_check_web_reads_the_signals_of_url_only_items(world, tmp_path):
     """Items whose content is not local are decided by their URL's signals, read from a real local server."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class Site(BaseHTTPRequestHandler):
-        def _send(self, body_too: bool):
-            path = self.path.split("?")[0]
-            headers = {}
-            if path == "/robots.txt":
-                body = b"User-agent: *\nAllow: /\nContent-Usage: train-ai=n\n"
-            elif path.startswith("/free/"):
-                body = b"<html><head></head><body>free</body></html>"
-            elif path.startswith("/noai/"):
-                body, headers = b"<html><body>x</body></html>", {"X-Robots-Tag": "noai, noimageai"}
-            else:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain" if path.endswith(".txt") else "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            if body_too:
-                self.wfile.write(body)
-
-        def do_GET(self):
-            self._send(True)
-
-        def do_HEAD(self):
-            self._send(False)
-
-        def log_message(self, *a):
-            pass
+    def answer(path: str):
+        headers = {"Content-Type": "text/plain" if path.endswith(".txt") else "text/html"}
+        if path == "/robots.txt":
+            return 200, headers, b"User-agent: *\nAllow: /\nContent-Usage: train-ai=n\n"
+        if path.startswith("/free/"):
+            return 200, headers, b"<html><head></head><body>free</body></html>"
+        if path.startswith("/noai/"):
+            return 200, {**headers, "X-Robots-Tag": "noai, noimageai"}, b"<html><body>x</body></html>"
+        return None
 
     run, env, tmp, _ = world
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    site = Server(answer)
+    base = site.url
     try:
         rows = [{"url": f"{base}/free/a.jpg", "caption": "a"}, {"url": f"{base}/noai/b.jpg", "caption": "b"}]
         manifest = tmp_path / "urls.parquet"
@@ -316,8 +291,7 @@ def test_check_web_reads_the_signals_of_url_only_items(world, tmp_path):
             run("clear", *common, "--out", tmp / "web", "--check-web", "--allow-private-urls", "--json").stdout
         )
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        site.close()
     d = {Path(r["url"]).name: r for r in pq.read_table(tmp / "web" / "decisions.parquet").to_pylist()}
     assert d["b.jpg"]["decision"] == "deny" and d["a.jpg"]["decision"] == "deny"  # train-ai=n covers train-genai
     why = [r for r in json.loads(d["b.jpg"]["reasons"]) if r["source"] == "web"]

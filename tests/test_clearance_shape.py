@@ -78,27 +78,18 @@ def test_a_requirement_under_a_missing_or_blocked_parent_is_missing(monkeypatch)
     assert not Requirement("json", "-").available() and not Requirement("json.decoder", "-").available()
 
 
+def _clear(env, tmp, dataset, *more):
+    """``fairtrain clear DATASET`` against the world's snapshot as acme-ai, into ``tmp/out``, in process."""
+    args = ["clear", str(dataset), "--snapshot", str(tmp / "snap"), "--licensee", "acme-ai", "--out", str(tmp / "out")]
+    return CliRunner().invoke(app, [*args, *more], env=env)
+
+
 def test_the_ray_executor_without_ray_is_refused_before_anything_is_written(snapshot_world, monkeypatch):
     """Old: the job was planned (OUT/job.json written) before Ray was imported, and the RuntimeError it
     raised then was a bug (exit 3) to the CLI."""
     env, tmp = snapshot_world
     monkeypatch.setitem(sys.modules, "ray", None)
-    r = CliRunner().invoke(
-        app,
-        [
-            "clear",
-            str(tmp / "a.jsonl"),
-            "--snapshot",
-            str(tmp / "snap"),
-            "--licensee",
-            "acme-ai",
-            "--out",
-            str(tmp / "out"),
-            "--engine",
-            "ray",
-        ],
-        env=env,
-    )
+    r = _clear(env, tmp, tmp / "a.jsonl", "--engine", "ray")
     assert isinstance(r.exception, ToolMissing), r.output
     assert "pip install 'fairtrain[ray]'" in str(r.exception) and "RayExecutor" in str(r.exception)
     assert not (tmp / "out").exists()
@@ -126,20 +117,7 @@ def test_a_missing_warc_reader_package_is_named_before_anything_is_written(snaps
     for name in [m for m in list(sys.modules) if m == "warcio" or m.startswith("warcio.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "warcio", None)
-    r = CliRunner().invoke(
-        app,
-        [
-            "clear",
-            str(tmp / "x.warc"),
-            "--snapshot",
-            str(tmp / "snap"),
-            "--licensee",
-            "acme-ai",
-            "--out",
-            str(tmp / "out"),
-        ],
-        env=env,
-    )
+    r = _clear(env, tmp, tmp / "x.warc")
     assert isinstance(r.exception, FairtrainError) and "pip install warcio==1.8.1" in str(r.exception)
     assert not (tmp / "out").exists()
 

@@ -23,6 +23,7 @@ from cli_helpers import clear as clear_as_acme
 from cli_helpers import cli_runner
 from fairtrain.cli.app import app
 from fairtrain.core.store.db import migrate, open_engine
+from http_helpers import Server
 
 FREE = (
     "This public-domain style notice may be used for any purpose, including training machine learning "
@@ -376,46 +377,16 @@ def test_a_sparse_10_gb_file_in_a_folder_is_refused_before_it_is_read(world, tmp
 # --- item 18: --check-web reaches public addresses only, within one deadline per URL --------------------
 
 
-class _Site:
+def _site_answer(path: str):
+    """Every page allowed: robots.txt allows all, /.well-known/ is absent, any other path is a page."""
+    body = b"User-agent: *\nAllow: /\n" if path == "/robots.txt" else b"<html><body>x</body></html>"
+    ctype = "text/plain" if path.endswith(".txt") else "text/html"
+    return (404 if path.startswith("/.well-known/") else 200), {"Content-Type": ctype}, body
+
+
+def _Site(delay: float = 0.0) -> Server:
     """A real HTTP server on 127.0.0.1 that records the paths asked for; ``delay`` slows every answer."""
-
-    def __init__(self, delay: float = 0.0):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        site = self
-        self.paths: list[str] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, body_too: bool):
-                import time
-
-                site.paths.append(self.path)
-                time.sleep(delay)
-                body = b"User-agent: *\nAllow: /\n" if self.path == "/robots.txt" else b"<html><body>x</body></html>"
-                self.send_response(404 if self.path.startswith("/.well-known/") else 200)
-                self.send_header("Content-Type", "text/plain" if self.path.endswith(".txt") else "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if body_too:
-                    self.wfile.write(body)
-
-            def do_GET(self):
-                self._answer(True)
-
-            def do_HEAD(self):
-                self._answer(False)
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return Server(_site_answer, delay=delay)
 
 
 @pytest.fixture

@@ -145,9 +145,8 @@ def test_the_cycle_check_finds_a_cycle_and_reads_function_level_imports():
 # -- the web runs no SQL: its queries and rules live in the services, which the CLI shares ---------------
 
 WEB = SRC / "web"
-# accounts and sessions are the web's own tables; money_ops.py is being moved into services/ledger (h13money)
+# accounts and sessions are the web's own tables
 OWN_TABLES = {"accounts.py", "security.py"}
-MOVING = {"money_ops.py"}
 
 
 def _sql_uses(path: Path) -> list[str]:
@@ -173,7 +172,7 @@ def _sql_uses(path: Path) -> list[str]:
     return found
 
 
-WEB_FILES = sorted(p for p in WEB.rglob("*.py") if str(p.relative_to(WEB)) not in OWN_TABLES | MOVING)
+WEB_FILES = sorted(p for p in WEB.rglob("*.py") if str(p.relative_to(WEB)) not in OWN_TABLES)
 
 
 @pytest.mark.parametrize("path", WEB_FILES, ids=lambda p: str(p.relative_to(SRC)))

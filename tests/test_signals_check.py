@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
-import threading
 import time
 import zlib
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -18,64 +15,9 @@ from PIL import Image
 from fairtrain.core.signals.check import check_urls, check_urls_async
 from fairtrain.core.signals.fetch import DEFAULT_USER_AGENT, FetchLimits, fetch, make_client
 from fairtrain.core.vocab import Category, Value
+from http_helpers import Server
 
 FAST = FetchLimits(connect_timeout=1.0, read_timeout=1.0, deadline=2.0, max_body_bytes=1024 * 1024)
-
-
-class Server:
-    """A threaded HTTP server on 127.0.0.1 serving a route table; counts requests and user agents."""
-
-    def __init__(self):
-        self.routes: dict[str, object] = {}
-        self.hits: Counter = Counter()
-        self.agents: set[str] = set()
-        self.stop = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def _serve(self, method):
-                path = self.path.split("?")[0]
-                server.hits[(method, path)] += 1
-                server.agents.add(self.headers.get("User-Agent", ""))
-                route = server.routes.get(path)
-                try:
-                    if route is None:
-                        self._send(404, {}, b"not found", method)
-                    elif callable(route):
-                        route(self, method)
-                    else:
-                        self._send(*route, method)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def _send(self, status, headers, body, method):
-                self.send_response(status)
-                for k, v in headers.items() if isinstance(headers, dict) else headers:
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if method != "HEAD":
-                    self.wfile.write(body)
-
-            def do_GET(self):
-                self._serve("GET")
-
-            def do_HEAD(self):
-                self._serve("HEAD")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

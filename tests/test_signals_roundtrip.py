@@ -15,9 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -33,6 +31,7 @@ from fairtrain.core.signals.combine import combine_signals, decide_signals
 from fairtrain.core.signals.evidence import Retrieval, statement
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Terms, Value
 from fairtrain.services.registry import holder_ref
+from http_helpers import Server
 
 C = Category
 A, L, D = Value.ALLOW, Value.LICENCE, Value.DENY
@@ -75,7 +74,7 @@ def _headers_from_nginx(conf: str) -> list[tuple[str, str]]:
     return [(m.group(1), re.sub(r"\\(.)", r"\1", m.group(2) if m.group(2) is not None else m.group(3))) for m in found]
 
 
-class _KitServer:
+class _KitServer(Server):
     """Serves a kit the way its nginx snippet says: files at the site root, headers on every response,
     the HTML head snippet in a page.
 
@@ -84,74 +83,31 @@ class _KitServer:
     """
 
     def __init__(self, kit: Path | None = None):
+        self.kit = kit
         self.files: dict[str, bytes] = {}
-        server = self
+        super().__init__(self._answer, poll_interval=0.05)
 
-        def read(rel: str) -> bytes | None:
-            if kit is None:
-                return server.files.get(rel)
-            p = kit / rel
-            return p.read_bytes() if ".." not in rel and p.is_file() else None
+    def _read(self, rel: str) -> bytes | None:
+        if self.kit is None:
+            return self.files.get(rel)
+        p = self.kit / rel
+        return p.read_bytes() if ".." not in rel and p.is_file() else None
 
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, body_too: bool):
-                path = self.path.split("?")[0]
-                headers = _headers_from_nginx((read(R.NGINX_CONF) or b"").decode("utf-8"))
-                if path == PAGE:
-                    head = (read(R.HTML_HEAD) or b"").decode("utf-8")
-                    body = f"<!doctype html><html><head>{head}</head><body><p>A poem.</p></body></html>".encode()
-                    ctype = "text/html; charset=utf-8"
-                elif (body := read(path.lstrip("/"))) is not None:
-                    ctype = (
-                        "application/json"
-                        if path.endswith(".json")
-                        else ("application/xml" if path.endswith(".xml") else "text/plain; charset=utf-8")
-                    )
-                else:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.end_headers()
-                if body_too:
-                    self.wfile.write(body)
-
-            def do_GET(self):
-                self._send(True)
-
-            def do_HEAD(self):
-                self._send(False)
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @staticmethod
-    def close_all(servers: list[_KitServer]) -> None:
-        """Stop many at once: each shutdown waits for its serve loop's next poll."""
-        stoppers = [threading.Thread(target=s.httpd.shutdown) for s in servers]
-        for t in stoppers:
-            t.start()
-        for t, s in zip(stoppers, servers):
-            t.join()
-            s.httpd.server_close()
+    def _answer(self, path: str):
+        headers = _headers_from_nginx((self._read(R.NGINX_CONF) or b"").decode("utf-8"))
+        if path == PAGE:
+            head = (self._read(R.HTML_HEAD) or b"").decode("utf-8")
+            body = f"<!doctype html><html><head>{head}</head><body><p>A poem.</p></body></html>".encode()
+            ctype = "text/html; charset=utf-8"
+        elif (body := self._read(path.lstrip("/"))) is not None:
+            ctype = (
+                "application/json"
+                if path.endswith(".json")
+                else ("application/xml" if path.endswith(".xml") else "text/plain; charset=utf-8")
+            )
+        else:
+            return 404, [], b""
+        return 200, [("Content-Type", ctype), *headers], body
 
 
 def _assert_reads_back(name: str, declared: dict[Category, Value], report) -> None:
@@ -176,17 +132,18 @@ def _assert_reads_back(name: str, declared: dict[Category, Value], report) -> No
         assert strict.restrictiveness >= want[cat].restrictiveness >= declared[cat].restrictiveness, (name, cat)
 
 
+def _poet(registry, policy: str) -> int:
+    """A holder whose catalogue declares ``POLICIES[policy]`` (with the offer where it licenses)."""
+    holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
+    values = POLICIES[policy]
+    offer = OFFER if Value.LICENCE in values.values() else None
+    registry.declare(level=Level.CATALOGUE, target_id=holder, party=holder_ref(holder), values=values, offer=offer)
+    return holder
+
+
 @pytest.mark.parametrize("name", sorted(POLICIES))
 def test_what_is_declared_is_what_the_web_reader_decides(name, registry, database_url, tmp_path):
-    holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
-    values = POLICIES[name]
-    registry.declare(
-        level=Level.CATALOGUE,
-        target_id=holder,
-        party=holder_ref(holder),
-        values=values,
-        offer=OFFER if Value.LICENCE in values.values() else None,
-    )
+    holder = _poet(registry, name)
     declared = {c: d.value for c, d in registry.policy_decisions(Level.CATALOGUE, holder).items()}
 
     kit = tmp_path / "kit"
@@ -214,8 +171,6 @@ def test_every_combination_the_renderer_accepts_reads_back(tmp_path):
     bots = load_bots()
     combos = [dict(zip(C, vs)) for vs in itertools.product((A, L, D), repeat=len(C))]
     servers = [_KitServer() for _ in combos]
-    for s in servers:
-        s.thread.start()
     try:
         for server, values in zip(servers, combos):
             policy = R.SignalPolicy.from_values(
@@ -240,14 +195,7 @@ def test_every_combination_the_renderer_accepts_reads_back(tmp_path):
 
 
 def test_signals_check_cli_prints_the_same_decisions(registry, database_url, tmp_path):
-    holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
-    registry.declare(
-        level=Level.CATALOGUE,
-        target_id=holder,
-        party=holder_ref(holder),
-        values=POLICIES["licence-training"],
-        offer=OFFER,
-    )
+    holder = _poet(registry, "licence-training")
     kit = tmp_path / "kit"
     with _KitServer(kit) as server:
         r = _render(database_url, holder, server.url, kit)
@@ -269,14 +217,7 @@ def test_signals_check_cli_prints_the_same_decisions(registry, database_url, tmp
 
 
 def test_cli_render_says_where_the_web_is_coarser(registry, database_url, tmp_path):
-    holder = registry.add_holder("김시인 Kim Poet", email="poet@example.org")
-    registry.declare(
-        level=Level.CATALOGUE,
-        target_id=holder,
-        party=holder_ref(holder),
-        values=POLICIES["licence-genai-only-train-ai-deny"],
-        offer=OFFER,
-    )
+    holder = _poet(registry, "licence-genai-only-train-ai-deny")
     r = _render(database_url, holder, "https://poet.example", tmp_path / "kit")
     assert r.exit_code == 0, r.output
     assert "train-genai=deny (declared licence)" in r.output

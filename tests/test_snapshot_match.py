@@ -18,8 +18,8 @@ from fairtrain.cli.app import app
 from fairtrain.core.keys import SigningKey, sign_document
 from fairtrain.core.matcher import SnapshotMatcher
 from fairtrain.core.snapshot import FORMAT, MANIFEST, SnapshotError, seal_snapshot, verify_snapshot
-from fairtrain.services.registry.snapshot_export import export_snapshot
 from test_fingerprint_audio import synth_piece, write_wav
+from worlds import three_media_snapshot
 
 POEM = (
     "바람이 부는 언덕 위에서 우리는 오래된 노래를 불렀다. 강물은 천천히 흘러 바다로 가고, "
@@ -44,22 +44,9 @@ def audio_piece(tmp_path_factory):
 
 @pytest.fixture
 def snapshot(registry, tmp_path, audio_piece):
-    from fairtrain.services.registry import ShareSpec
-
-    h = registry.add_holder("Creator")
-    share = [ShareSpec(h, "author", 1)]
-    (tmp_path / "poem.txt").write_text(POEM, encoding="utf-8")
-    (tmp_path / "photo.jpg").write_bytes(make_image(11))
-    ids = {
-        "text": registry.add_work_file(tmp_path / "poem.txt", shares=share)["work"],
-        "image": registry.add_work_file(tmp_path / "photo.jpg", shares=share)["work"],
-        "audio": registry.add_work_file(audio_piece, shares=share)["work"],
-    }
+    out, key, ids, manifest = three_media_snapshot(registry, tmp_path, "Creator", ("poem.txt", POEM), 11, audio_piece)
     for wid in ids.values():
         assert registry.work(wid)["iscc"].startswith("ISCC:")
-    key = SigningKey.generate()
-    out = tmp_path / "snap"
-    manifest = export_snapshot(registry, out, key)
     assert manifest["counts"]["fingerprints"] == {"audio": 1, "image": 1, "text": 1}
     return out, key, ids
 

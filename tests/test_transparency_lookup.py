@@ -61,14 +61,17 @@ def _by_index(answers: list[dict]) -> dict[int, dict]:
     return {x["log_index"]: x for x in answers}
 
 
+def _both(tmp) -> list:
+    """The ``--clearance`` options naming both published clearances of the world."""
+    return ["--clearance", tmp / "out-a", "--clearance", tmp / "out-b"]
+
+
 def test_lookup_by_file_answers_for_every_published_clearance(published):
     run, tmp, a, b = published
     files = tmp / "works"
     size_before = json.loads(run("log", "show", "--json").stdout)["size"]
     data_before = sorted(p.name for p in (tmp / "data").rglob("*"))
-    ans = json.loads(
-        run("lookup", files / "free.txt", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--json").stdout
-    )
+    ans = json.loads(run("lookup", files / "free.txt", *_both(tmp), "--json").stdout)
     assert ans["query"]["works"] and all(
         ws == [{"work_id": 4, "score": 1.0, "stage": "exact"}] for ws in ans["query"]["works"].values()
     )
@@ -81,13 +84,7 @@ def test_lookup_by_file_answers_for_every_published_clearance(published):
     # the usage report names B's model; A has none logged: no model, and never the developer's name
     assert c[a]["models"] == [] and c[b]["models"] == ["acme-7b"] and c[a]["licensee"] == "acme-ai"
 
-    lic = _by_index(
-        json.loads(
-            run(
-                "lookup", files / "licensed.txt", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--json"
-            ).stdout
-        )["clearances"]
-    )
+    lic = _by_index(json.loads(run("lookup", files / "licensed.txt", *_both(tmp), "--json").stdout)["clearances"])
     assert lic[a]["included"] is False and lic[a]["works"][0]["included"] is False  # licence offered, not granted
     assert lic[b]["included"] and lic[b]["works"][0]["coverage"]["licence"] == "licence granted to acme-ai"
     assert lic[b]["works"][0]["paid"] is True and c[a]["works"][0]["paid"] is None  # no payment concerns A
@@ -105,10 +102,7 @@ def test_proof_files_verify_offline_and_forgeries_are_refused(published):
     run(
         "lookup",
         tmp / "works" / "licensed.txt",
-        "--clearance",
-        tmp / "out-a",
-        "--clearance",
-        tmp / "out-b",
+        *_both(tmp),
         "--proofs",
         proofs,
     )
@@ -139,11 +133,7 @@ def test_proof_files_verify_offline_and_forgeries_are_refused(published):
 
 def test_lookup_by_work_id_and_a_swapped_clearance_directory(published, database_url):
     run, tmp, a, b = published
-    c = _by_index(
-        json.loads(
-            run("lookup", "--work", "2", "--clearance", tmp / "out-a", "--clearance", tmp / "out-b", "--json").stdout
-        )["clearances"]
-    )
+    c = _by_index(json.loads(run("lookup", "--work", "2", *_both(tmp), "--json").stdout)["clearances"])
     assert c[a]["included"] is False and c[b]["included"]  # the photo: licensed in B only
     # A directory whose leaves do not rebuild the logged root is not believed.
     import pyarrow as pa
@@ -172,10 +162,7 @@ def test_repertoire_csv_lists_the_works_used_by_model(published):
             "KOSA",
             "--csv",
             out,
-            "--clearance",
-            tmp / "out-a",
-            "--clearance",
-            tmp / "out-b",
+            *_both(tmp),
             "--json",
         ).stdout
     )
@@ -220,10 +207,7 @@ def test_lookup_names_the_models_of_published_summaries_not_the_developer(publis
             run(
                 "lookup",
                 tmp / "works" / "free.txt",
-                "--clearance",
-                tmp / "out-a",
-                "--clearance",
-                tmp / "out-b",
+                *_both(tmp),
                 "--json",
             ).stdout
         )["clearances"]

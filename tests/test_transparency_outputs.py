@@ -14,9 +14,6 @@ from typer.testing import CliRunner
 
 from conftest import make_image
 from fairtrain.cli.app import app
-from fairtrain.core.keys import SigningKey
-from fairtrain.services.registry import ShareSpec
-from fairtrain.services.registry.snapshot_export import export_snapshot
 from fairtrain.services.transparency.outputs import (
     OutputCheck,
     OutputChecker,
@@ -25,6 +22,7 @@ from fairtrain.services.transparency.outputs import (
     attribution_weights,
 )
 from test_fingerprint_audio import synth_piece, write_wav
+from worlds import three_media_snapshot
 
 NOVEL = (
     "The harbour master kept a ledger of every vessel that entered the bay, noting the colour of its sails, "
@@ -62,18 +60,8 @@ def piece(tmp_path_factory):
 
 @pytest.fixture
 def snap(registry, tmp_path, piece):
-    h = registry.add_holder("Harbour Writer")
-    share = [ShareSpec(h, "author", 1)]
-    (tmp_path / "novel.txt").write_text(NOVEL, encoding="utf-8")
-    (tmp_path / "photo.jpg").write_bytes(make_image(31))
-    ids = {
-        "text": registry.add_work_file(tmp_path / "novel.txt", shares=share)["work"],
-        "image": registry.add_work_file(tmp_path / "photo.jpg", shares=share)["work"],
-        "audio": registry.add_work_file(piece, shares=share)["work"],
-    }
-    key = SigningKey.generate()
-    export_snapshot(registry, tmp_path / "snap", key)
-    return tmp_path / "snap", key, ids
+    path, key, ids, _ = three_media_snapshot(registry, tmp_path, "Harbour Writer", ("novel.txt", NOVEL), 31, piece)
+    return path, key, ids
 
 
 def test_planted_passage_image_and_audio_are_flagged_with_evidence(snap, tmp_path, piece):

@@ -73,34 +73,20 @@ def test_summary_from_real_clearances_passes_the_schema_in_every_section(cleared
         jsonschema.validate(broken, SUMMARY_SCHEMA)
 
 
+def _summary(run, tmp, provider: str, fmt: str, lang: str, out, *more):
+    """``fairtrain summary`` of acme-7b 1.0 over both clearances of the world."""
+    clearances = ["--clearance", tmp / "out-a", "--clearance", tmp / "out-b"]
+    model = ["--model", "acme-7b", "--version", "1.0", "--provider", provider]
+    return run("summary", *clearances, *model, "--format", fmt, "--lang", lang, "--out", out, *more)
+
+
 def test_the_command_writes_every_format_in_both_languages_and_logs_it(cleared):
     run, tmp, _ = cleared
     seen = {}
     for fmt in ("json", "md", "html"):
         for lang in ("en", "ko"):
             out = tmp / f"summary-{lang}.{fmt}"
-            r = json.loads(
-                run(
-                    "summary",
-                    "--clearance",
-                    tmp / "out-a",
-                    "--clearance",
-                    tmp / "out-b",
-                    "--model",
-                    "acme-7b",
-                    "--version",
-                    "1.0",
-                    "--provider",
-                    "Acme AI",
-                    "--format",
-                    fmt,
-                    "--lang",
-                    lang,
-                    "--out",
-                    out,
-                    "--json",
-                ).stdout
-            )
+            r = json.loads(_summary(run, tmp, "Acme AI", fmt, lang, out, "--json").stdout)
             seen[(fmt, lang)] = out.read_text(encoding="utf-8")
             assert r["log_index"] is not None and r["works"]["licensed"] == 2
     doc = json.loads(seen[("json", "ko")])
@@ -198,26 +184,7 @@ def test_summary_tables_lay_out_without_broken_words_in_a_narrow_window(cleared)
 
     run, tmp, _ = cleared
     out = tmp / "summary-ko.html"
-    run(
-        "summary",
-        "--clearance",
-        tmp / "out-a",
-        "--clearance",
-        tmp / "out-b",
-        "--model",
-        "acme-7b",
-        "--version",
-        "1.0",
-        "--provider",
-        "에이크미 인공지능 주식회사",
-        "--format",
-        "html",
-        "--lang",
-        "ko",
-        "--out",
-        out,
-        "--no-log",
-    )
+    _summary(run, tmp, "에이크미 인공지능 주식회사", "html", "ko", out, "--no-log")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         page = b.new_page(viewport={"width": 420, "height": 800})

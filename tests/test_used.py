@@ -136,6 +136,20 @@ def test_a_forged_or_incomplete_clearance_is_refused_with_the_reason(published, 
     assert dev.client.post("/api/clearances", files=files).status_code in (401, 403)  # no key, no CSRF
 
 
+def _served_developer_key(c: httpx.Client) -> str:
+    """Sign up acme-ai as a developer on the served site and make it a read-write API key."""
+    r = c.post(
+        "/api/auth/signup",
+        json={"email": "dev@example.org", "password": "correct horse battery", "role": "developer", "name": "acme-ai"},
+    )
+    assert r.status_code == 201, r.text
+    r = c.post(
+        "/api/keys", json={"name": "cli", "scopes": ["read", "write"]}, headers={"X-CSRF-Token": r.json()["csrf"]}
+    )
+    assert r.status_code in (200, 201), r.text
+    return r.json()["key"]
+
+
 def test_record_clearance_to_a_running_server(world, database_url):  # noqa: F811
     """A developer's `fairtrain log record-clearance OUT --to URL` against a real `fairtrain serve`: the
     server checks, stores and logs it, and /used then answers "yes" for a work in it."""
@@ -144,22 +158,7 @@ def test_record_clearance_to_a_running_server(world, database_url):  # noqa: F81
     data_dir = tmp / "data"
     with served(data_dir, database_url) as srv:
         with httpx.Client(base_url=srv.base, timeout=120) as c:
-            r = c.post(
-                "/api/auth/signup",
-                json={
-                    "email": "dev@example.org",
-                    "password": "correct horse battery",
-                    "role": "developer",
-                    "name": "acme-ai",
-                },
-            )
-            assert r.status_code == 201, r.text
-            r = c.post(
-                "/api/keys",
-                json={"name": "cli", "scopes": ["read", "write"]},
-                headers={"X-CSRF-Token": r.json()["csrf"]},
-            )
-            key = r.json()["key"]
+            key = _served_developer_key(c)
             cmd = [
                 sys.executable,
                 "-m",
@@ -222,18 +221,7 @@ def test_used_page_in_korean_shows_the_three_answers(published, database_url):  
         sync_playwright() as pw,
         httpx.Client(base_url=srv.base, timeout=120) as c,
     ):
-        r = c.post(
-            "/api/auth/signup",
-            json={
-                "email": "dev@example.org",
-                "password": "correct horse battery",
-                "role": "developer",
-                "name": "acme-ai",
-            },
-        )
-        key = c.post(
-            "/api/keys", json={"name": "cli", "scopes": ["read", "write"]}, headers={"X-CSRF-Token": r.json()["csrf"]}
-        ).json()["key"]
+        key = _served_developer_key(c)
 
         def publish(out):
             r = httpx.post(

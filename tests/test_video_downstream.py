@@ -209,42 +209,13 @@ def test_was_my_video_used_through_the_cli_and_the_used_page(published_video, cl
     seconds = {r["item"]: r["seconds"] for r in pq.read_table(tmp_path / "out" / "decisions.parquet").to_pylist()}
     assert abs(seconds["clip-0001.mp4"] - 22.0) <= 0.5 and abs(seconds["clip-0002.webm"] - 12.0) <= 0.5
     # the EU template summary counts the video items used and how many hours they run
-    cli(
-        "summary",
-        "--clearance",
-        tmp_path / "out",
-        "--model",
-        "v",
-        "--version",
-        "1",
-        "--provider",
-        "Acme AI",
-        "--format",
-        "json",
-        "--out",
-        tmp_path / "summary.json",
-    )
+    summary = ["summary", "--clearance", tmp_path / "out", "--model", "v", "--version", "1", "--provider", "Acme AI"]
+    cli(*summary, "--format", "json", "--out", tmp_path / "summary.json")
     size = json.loads((tmp_path / "summary.json").read_text())["sections"]["1.3"]["size"]
     passed = [r for r in pq.read_table(tmp_path / "out" / "decisions.parquet").to_pylist() if r["passes"]]
     assert size["video"]["approximate"] == {"value": len(passed), "unit": "items"} and passed
     assert size["video"]["hours"] == round(sum(r["seconds"] for r in passed) / 3600, 4)
-    cli(
-        "summary",
-        "--clearance",
-        tmp_path / "out",
-        "--model",
-        "v",
-        "--version",
-        "1",
-        "--provider",
-        "Acme AI",
-        "--format",
-        "md",
-        "--lang",
-        "ko",
-        "--out",
-        tmp_path / "summary.md",
-    )
+    cli(*summary, "--format", "md", "--lang", "ko", "--out", tmp_path / "summary.md")
     assert f"비디오: ≈ {len(passed)} 항목 ({size['video']['hours']:.3f} 시간)" in (tmp_path / "summary.md").read_text()
     dev = Session(app, "dev@example.org", "developer", "acme-ai")
     r = dev.client.post(

@@ -32,18 +32,13 @@ def test_a_decision_after_a_write_from_another_process_is_the_new_one(tmp_path, 
         assert _decision(server.base, work) == "allow"  # cached now
         assert _decision(server.base, other) == "deny"  # nothing declared: permission first
 
-        done = run_cli(
-            data,
-            database_url,
-            "declare",
-            "--work",
-            str(work),
-            "--as",
-            f"holder:{holder}",
-            "--category",
-            "train-genai=deny",
-        )
-        assert done.returncode == 0, done.stderr
+        def declare_work(value: str) -> None:
+            done = run_cli(
+                data, database_url, "declare", "--work", str(work), "--as", f"holder:{holder}", "--category", value
+            )
+            assert done.returncode == 0, done.stderr
+
+        declare_work("train-genai=deny")
         assert _decision(server.base, work) == "deny"  # the old code answered "allow" until a web write
 
         # A catalogue declaration changes every work of the holder at once, cached or not.
@@ -52,18 +47,7 @@ def test_a_decision_after_a_write_from_another_process_is_the_new_one(tmp_path, 
         assert _decision(server.base, other) == "allow"
         assert _decision(server.base, work) == "deny"  # the work-level deny still overrides
 
-        done = run_cli(
-            data,
-            database_url,
-            "declare",
-            "--work",
-            str(work),
-            "--as",
-            f"holder:{holder}",
-            "--category",
-            "train-genai=inherit",
-        )
-        assert done.returncode == 0, done.stderr
+        declare_work("train-genai=inherit")
         assert _decision(server.base, work) == "allow"
 
 

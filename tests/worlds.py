@@ -73,3 +73,23 @@ def write_dataset(tmp: Path) -> Path:
     manifest = tmp / "manifest.parquet"
     pq.write_table(pa.Table.from_pylist(rows), manifest)
     return manifest
+
+
+def three_media_snapshot(registry, tmp: Path, holder: str, text: tuple[str, str], image_seed: int, audio: Path):
+    """One holder's text (file name, words), image and audio work in ``registry``, exported as a signed snapshot to
+    ``tmp/snap``: (snapshot folder, signing key, {media: work id}, manifest)."""
+    from fairtrain.core.keys import SigningKey
+    from fairtrain.services.registry import ShareSpec
+    from fairtrain.services.registry.snapshot_export import export_snapshot
+
+    share = [ShareSpec(registry.add_holder(holder), "author", 1)]
+    (tmp / text[0]).write_text(text[1], encoding="utf-8")
+    (tmp / "photo.jpg").write_bytes(make_image(image_seed))
+    ids = {
+        "text": registry.add_work_file(tmp / text[0], shares=share)["work"],
+        "image": registry.add_work_file(tmp / "photo.jpg", shares=share)["work"],
+        "audio": registry.add_work_file(audio, shares=share)["work"],
+    }
+    key = SigningKey.generate()
+    manifest = export_snapshot(registry, tmp / "snap", key)
+    return tmp / "snap", key, ids, manifest

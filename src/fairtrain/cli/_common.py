@@ -81,6 +81,21 @@ def registry() -> registry_service.Registry:
     return registry_service.Registry.open(state.data_dir, state.url)
 
 
+def progress(as_json: bool, *counter):
+    """The bar a long command draws on stderr (not with --json, nor where stderr is no terminal): the task's
+    description, a bar, ``counter`` (default: done of total) and the time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        *(counter or (MofNCompleteColumn(),)),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    )
+
+
 def emit(data: object, as_json: bool, human: str | Table | None = None) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")

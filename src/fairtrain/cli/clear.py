@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import MofNCompleteColumn, TextColumn
 from rich.table import Table
 
 from fairtrain.cli._common import (
@@ -18,6 +18,7 @@ from fairtrain.cli._common import (
     err,
     fail,
     key_path,
+    progress,
     trusted_keys,
 )
 from fairtrain.core.vocab import Category
@@ -105,14 +106,8 @@ def clear(
         allow_private_urls=allow_private_urls,
     )
     started = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[items]:,} items · {task.fields[rate]:,.0f} items/s"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=as_json or not err.is_terminal,
+    with progress(
+        as_json, MofNCompleteColumn(), TextColumn("{task.fields[items]:,} items · {task.fields[rate]:,.0f} items/s")
     ) as bar:
         task = bar.add_task("clearing shards", total=None, items=0, rate=0.0)
         seen = {"items": 0}

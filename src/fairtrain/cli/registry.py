@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from fairtrain.cli._common import (
@@ -19,6 +18,7 @@ from fairtrain.cli._common import (
     key_path,
     mailer_from,
     out,
+    progress,
     registry,
     state,
 )
@@ -92,14 +92,7 @@ def registry_import(
     staging = resolve_data_dir(state.data_dir) / "uploads" / f"cli-{secrets.token_hex(8)}"
     try:
         prepared = repertoire.prepare(source, staging, source=str(source), files=files_root)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=as_json or not err.is_terminal,
-        ) as bar:
+        with progress(as_json) as bar:
             task = bar.add_task("checking rows" if dry_run else "importing rows", total=None)
             report = registry_service.import_csv(
                 reg,

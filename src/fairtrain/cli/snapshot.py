@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import DownloadColumn
 from rich.table import Table
 
 from fairtrain.cli._common import (
@@ -17,6 +17,7 @@ from fairtrain.cli._common import (
     err,
     fail,
     key_path,
+    progress,
     read_items,
     registry,
     trusted_keys,
@@ -58,14 +59,7 @@ def snapshot_export(
     if state is not None and since is None:
         fail("--state keeps the new full snapshot of a delta export: give --since too")
     signing = SigningKey.load(key_path(key))
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=as_json or not err.is_terminal,
-    ) as bar:
+    with progress(as_json) as bar:
         task = bar.add_task("exporting works", total=None)
         tick = lambda n, total: bar.update(task, completed=n, total=total)  # noqa: E731
         if since is None:
@@ -125,14 +119,7 @@ def snapshot_pull(
     from fairtrain.core.snapshot_pull import PullError, pull
 
     trusted = trusted_keys(public_key)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=as_json or not err.is_terminal,
-    ) as bar:
+    with progress(as_json, DownloadColumn()) as bar:
         task = bar.add_task("fetching the chain", total=None)
         try:
             summary = pull(

@@ -1,10 +1,14 @@
-"""FastAPI dependencies: the application state and the caller of each request, with CSRF checks."""
+"""FastAPI dependencies: the application state and the caller of each request, with CSRF checks; and who is
+asking, once: the caller as the party the ledger knows (``developer:N``, ``holder:N``, ``org:N``), as a holder
+with notifications, or as an organisation speaking for a member. No rule lives here: the routes pass these to
+:mod:`fairtrain.services`."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
 from fairtrain.core.errors import said
+from fairtrain.services.ledger import distribution as dist
 from fairtrain.web.errors import WebError, forbidden, unauthenticated
 from fairtrain.web.i18n import LANG_COOKIE, negotiate
 from fairtrain.web.security import PUBLIC, SAFE_METHODS, SESSION_COOKIE, SESSION_MAX_AGE, Principal, csrf_ok
@@ -69,3 +73,37 @@ def require(p: Principal, *roles: str, what: str = "this") -> Principal:
 
 def language(request: Request) -> str:
     return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+# -- who is asking -------------------------------------------------------------------------------------
+
+
+def licensee_of(p: Principal) -> str:
+    """A developer account's licensee identity: assigned by the server, so a licence or report can be
+    tied to the account that asked for it (a quote's own ``licensee`` field is not trusted)."""
+    return f"developer:{p.account.id}"
+
+
+def party_of(p: Principal) -> str:
+    """The caller on the money side: a developer as licensee, a creator as holder, an organisation admin as
+    the organisation."""
+    return licensee_of(p) if p.role == "developer" else p.holder_ref or p.org_ref
+
+
+def member_of(state, p: Principal, holder_id: int) -> str:
+    """``holder:ID`` when that holder is (or was) a consenting member of the caller's organisation."""
+    return dist.member(state.registry, p.account.org_id, holder_id)
+
+
+def require_holder(p: Principal) -> int:
+    """The caller's holder id: only creators receive notifications."""
+    if not p.holder_ref:
+        raise forbidden("notifications: only creators receive them")
+    return p.account.holder_id
+
+
+def bell(state, p: Principal) -> int | None:
+    """The unread count shown beside the menu; None for callers without notifications."""
+    if not p.holder_ref:
+        return None
+    return state.notifications.unread(p.account.holder_id)

@@ -22,10 +22,9 @@ from fairtrain.core.signals.render import (
 from fairtrain.core.signals.reservation import platform_for, site_scope
 from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
 from fairtrain.services.log import Log
-from fairtrain.services.registry import RegistryError, portfolio, repertoire, repertoire_uploads
+from fairtrain.services.registry import RegistryError, disputes, portfolio, repertoire, repertoire_uploads
 from fairtrain.services.registry.search import search_works
 from fairtrain.services.transparency import published
-from fairtrain.web import dispute_ops
 from fairtrain.web.errors import WebError, forbidden, refusal
 from fairtrain.web.security import Principal
 
@@ -56,6 +55,12 @@ async def register_upload(
     except CpuError as e:
         return str(e)
     return media, fingerprint, iscc
+
+
+def wake_mailer(state) -> None:
+    """A new notice (a colliding upload, a resolved dispute) is mailed now rather than at the next tick."""
+    if state.mailer is not None:
+        state.mailer.wake()
 
 
 def _register(media: str, data: bytes, name: str, lang: str) -> tuple[bytes, str | None]:
@@ -113,10 +118,10 @@ def add_works(
             if r["created"]:  # a small preview for her work page (never the file itself)
                 keep_preview(state, r["work"], data, name or title)
             results.append(
-                {**uploaded_work(state, name, r), "notice": dispute_ops.upload_notice(state, r["disputes"], lang)}
+                {**uploaded_work(state, name, r), "notice": disputes.upload_notice(state.registry, r["disputes"], lang)}
             )
             if r["disputes"]:
-                dispute_ops.wake_mailer(state)
+                wake_mailer(state)
         except (RegistryError, ValueError) as e:
             results.append({"file": name, "ok": False, "error": localised(e, lang)})
     return results
@@ -148,7 +153,7 @@ def search(state, query: str, *, limit: int = 20, after: int = 0) -> dict:
     works with each one's current terms, and the ``after`` of the next page."""
     page = search_works(state.registry.engine, query, limit=limit, after=after)
     for r in page.results:
-        r["terms"] = {c.value: state.registry.decide(r["id"], c).value.value for c in Category}
+        r["terms"] = state.registry.terms(r["id"])
     return page.to_dict()
 
 
@@ -343,7 +348,7 @@ def resolve_dispute(state, p: Principal, dispute_id: int, keep: str, note: str) 
     r = portfolio.resolve_within_repertoire(
         state.registry, p.account.org_id, p.org_ref, dispute_id, keep=keep, note=note
     )
-    dispute_ops.wake_mailer(state)
+    wake_mailer(state)
     return r
 
 

@@ -17,9 +17,9 @@ from fairtrain.core.i18n import N_, format_money, format_share, format_when
 from fairtrain.core.labels import word
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level
-from fairtrain.web import dispute_ops, ops
+from fairtrain.web import ops
 from fairtrain.web.api import _limit, read_upload
-from fairtrain.web.deps import language, principal, require, web
+from fairtrain.web.deps import bell, language, principal, require, web
 from fairtrain.web.errors import WebError, refusal
 from fairtrain.web.i18n import LANGUAGE_NAMES, LANGUAGES, translations
 from fairtrain.web.security import PUBLIC, Principal
@@ -32,7 +32,7 @@ STATUS_WORDS = {"active": N_("Registered"), "disputed": N_("Disputed"), "rejecte
 
 def render(request: Request, template: str, p: Principal = PUBLIC, status: int = 200, **ctx) -> HTMLResponse:
     if p.holder_ref and "bell" not in ctx:  # a creator's unread notices, beside the menu on every page
-        ctx["bell"] = dispute_ops.bell(web(request), p)
+        ctx["bell"] = bell(web(request), p)
     lang = language(request)
     t = translations(lang)
     html = _env.get_template(template).render(

@@ -311,6 +311,18 @@ def register_audio_batch(
 # --- index -------------------------------------------------------------------------------------------
 
 
+def works_table(work_ids, durations, isccs, exact) -> pa.Table:
+    """The works of a timed-media index (audio, video) as saved: id, seconds, ISCC and exact hash."""
+    return pa.table(
+        {
+            "work_id": pa.array(work_ids, pa.int64()),
+            "duration": pa.array(durations, pa.float64()),
+            "iscc": pa.array(isccs, pa.string()),
+            "xxh3_128": pa.array([bytes(row) for row in exact], pa.binary(16)),
+        }
+    )
+
+
 class AudioIndexBuilder:
     """Collects registrations; :meth:`build` turns them into one :class:`AudioIndex` of flat arrays."""
 
@@ -484,14 +496,7 @@ class AudioIndex:
         """Write the index as Parquet tables and .npy arrays; returns the files written."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        works = pa.table(
-            {
-                "work_id": pa.array(self.work_ids, pa.int64()),
-                "duration": pa.array(self.durations, pa.float64()),
-                "iscc": pa.array(self.isccs, pa.string()),
-                "xxh3_128": pa.array([bytes(row) for row in self.exact], pa.binary(16)),
-            }
-        )
+        works = works_table(self.work_ids, self.durations, self.isccs, self.exact)
         segments = pa.table(
             {
                 "work_position": pa.array(self.seg_work, pa.int64()),

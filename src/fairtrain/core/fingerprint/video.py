@@ -61,6 +61,7 @@ from .audio import (
     _name,
     fingerprint_audio,
     register_audio,
+    works_table,
 )
 from .codec import register_type
 
@@ -355,14 +356,7 @@ class VideoIndex:
     def save(self, directory: str | os.PathLike) -> list[Path]:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        works = pa.table(
-            {
-                "work_id": pa.array(self.work_ids, pa.int64()),
-                "duration": pa.array(self.durations, pa.float64()),
-                "iscc": pa.array(self.isccs, pa.string()),
-                "xxh3_128": pa.array([bytes(r) for r in self.exact], pa.binary(16)),
-            }
-        )
+        works = works_table(self.work_ids, self.durations, self.isccs, self.exact)
         segments = pa.table(
             {
                 "work_position": pa.array(self.seg_work, pa.int64()),

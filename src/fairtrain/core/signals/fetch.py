@@ -204,26 +204,13 @@ async def _fetch(client, url, method, limits, cap, chain, user_agent) -> Fetched
             return Fetched(
                 url, current, method, resp.status_code, resp.headers, body, truncated, error=err, redirects=tuple(chain)
             )
-        except httpx.TimeoutException as e:
-            return Fetched(
-                url,
-                current,
-                method,
-                resp.status_code,
-                resp.headers,
-                error=f"timeout while reading body ({type(e).__name__})",
-                redirects=tuple(chain),
+        except (httpx.HTTPError, OSError) as e:  # a timeout is an HTTPError too
+            error = (
+                f"timeout while reading body ({type(e).__name__})"
+                if isinstance(e, httpx.TimeoutException)
+                else f"{type(e).__name__}: {str(e)[:200]}"
             )
-        except (httpx.HTTPError, OSError) as e:
-            return Fetched(
-                url,
-                current,
-                method,
-                resp.status_code,
-                resp.headers,
-                error=f"{type(e).__name__}: {str(e)[:200]}",
-                redirects=tuple(chain),
-            )
+            return Fetched(url, current, method, resp.status_code, resp.headers, error=error, redirects=tuple(chain))
         finally:
             await resp.aclose()
     return Fetched(

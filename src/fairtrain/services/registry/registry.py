@@ -957,6 +957,10 @@ class Registry:
         q = Query(category=category, at=at or utcnow(), licensee=licensee, purpose=purpose, model_version=model_version)
         return decide_registered(self.facts(work_id), q)
 
+    def terms(self, work_id: int) -> dict[str, str]:
+        """A work's value now in every category, with no licensee (search results and the work page)."""
+        return {c.value: d.value.value for c, d in effective_values(self.facts(work_id), utcnow()).items()}
+
     def policy_decisions(self, level: Level, target_id: int, *, at: datetime | None = None) -> dict[Category, Decision]:
         """The effective terms a work, a holder's catalogue or an organisation's repertoire declares.
 

@@ -123,6 +123,27 @@ def revoke_key(key_id: Id, request: Request, p: Caller) -> dict:
     return web(request).accounts.revoke_key(p.account, key_id)
 
 
+def _enter(request: Request, p: Principal, template: str, attempt, next: str, **typed):
+    """Sign up or sign in: ``attempt(state)`` gives the account, and a new session goes to ``next`` (on this
+    site) or the account's home; a refusal shows the form again, as typed, with its reason."""
+    state = web(request)
+    try:
+        account = attempt(state)
+    except (AccountError, WebError) as e:
+        return render(
+            request,
+            template,
+            p,
+            status=getattr(e, "status", 400),
+            error=localised(e, language(request)),
+            next=local_path(next),
+            **typed,
+        )
+    r = RedirectResponse(local_path(next) or _home_for(Principal(account)), status_code=303)
+    start_session(state, r, account.id)
+    return r
+
+
 @pages.get("/signup", response_class=HTMLResponse)
 def signup_page(request: Request, p: Caller, role: str = "creator", next: str = ""):
     return render(request, "signup.html", p, role=role, error=None, form={}, next=local_path(next))
@@ -139,24 +160,13 @@ def signup(
     country: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ):
-    state = web(request)
-    try:
+
+    def attempt(state):
         _limit(state, "sign_up_per_client", _client(request), "sign-up")
-        account = state.accounts.sign_up(email=email, password=password, role=role, name=name, country=country or None)
-    except (AccountError, WebError) as e:
-        return render(
-            request,
-            "signup.html",
-            p,
-            status=getattr(e, "status", 400),
-            role=role,
-            error=localised(e, language(request)),
-            form={"email": email, "name": name, "country": country},
-            next=local_path(next),
-        )
-    r = RedirectResponse(local_path(next) or _home_for(Principal(account)), status_code=303)
-    start_session(state, r, account.id)
-    return r
+        return state.accounts.sign_up(email=email, password=password, role=role, name=name, country=country or None)
+
+    form = {"email": email, "name": name, "country": country}
+    return _enter(request, p, "signup.html", attempt, next, role=role, form=form)
 
 
 @pages.get("/signin", response_class=HTMLResponse)
@@ -172,24 +182,13 @@ def signin(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "",
 ):
-    state = web(request)
-    try:
+
+    def attempt(state):
         _limit(state, "sign_in_per_client", _client(request), "sign-in")
         _limit(state, "sign_in_per_email", email.strip().lower(), "sign-in")
-        account = state.accounts.authenticate(email, password)
-    except (AccountError, WebError) as e:
-        return render(
-            request,
-            "signin.html",
-            p,
-            status=getattr(e, "status", 400),
-            error=localised(e, language(request)),
-            email=email,
-            next=local_path(next),
-        )
-    r = RedirectResponse(local_path(next) or _home_for(Principal(account)), status_code=303)
-    start_session(state, r, account.id)
-    return r
+        return state.accounts.authenticate(email, password)
+
+    return _enter(request, p, "signin.html", attempt, next, email=email)
 
 
 @pages.post("/signout")

@@ -19,9 +19,8 @@ from fairtrain.core.vocab import Category, Purpose
 from fairtrain.services.ledger import collective
 from fairtrain.services.ledger.licensing import Licensing, custodial_key, party_names
 from fairtrain.web.api import Caller
-from fairtrain.web.deps import require, web
+from fairtrain.web.deps import licensee_of, require, web
 from fairtrain.web.errors import WebError, forbidden
-from fairtrain.web.money_ops import licensee_of
 from fairtrain.web.pages import render
 from fairtrain.web.security import Principal
 

@@ -14,8 +14,7 @@ from fairtrain.core.errors import InvalidInput, localised
 from fairtrain.services.registry import disputes
 from fairtrain.web import ops
 from fairtrain.web.api import Caller, Id, read_upload
-from fairtrain.web.deps import language, require, web
-from fairtrain.web.dispute_ops import bell, wake_mailer
+from fairtrain.web.deps import bell, language, require, web
 from fairtrain.web.pages import form_file, render
 from fairtrain.web.security import Principal
 
@@ -43,7 +42,7 @@ def answer(request: Request, p: Principal, dispute_id: int, statement: str, link
         evidence=evidence,
         evidence_dir=state.data_dir / "evidence",
     )
-    wake_mailer(state)
+    ops.wake_mailer(state)
     return r
 
 

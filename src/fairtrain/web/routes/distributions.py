@@ -13,8 +13,7 @@ from pydantic import BaseModel, Field
 
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.web.api import Caller, Id
-from fairtrain.web.deps import require, web
-from fairtrain.web.money_ops import member_of, statement_for, statements_for
+from fairtrain.web.deps import member_of, require, web
 from fairtrain.web.routes.licences import money_page
 
 router = APIRouter(prefix="/api")
@@ -102,13 +101,13 @@ def start_run_page(
 @router.get("/statements", tags=["distribution"])
 def list_statements(request: Request, p: Caller) -> list[dict]:
     require(p, "creator", what="statements")
-    return statements_for(web(request), p)
+    return dist.statements_of(web(request).registry, p.holder_ref)
 
 
 @router.get("/statements/{run_id}", tags=["distribution"], response_model=None, responses=DOCUMENT)
 def show_statement(run_id: Id, request: Request, p: Caller, how: As) -> dict | Response:
     require(p, "creator", what="statements")
-    return _document(statement_for(web(request), p, run_id), f"statement-run{run_id}", how)
+    return _document(dist.statement_of(web(request).registry, run_id, p.holder_ref), f"statement-run{run_id}", how)
 
 
 @router.get("/org/members/{holder_id}/statements", tags=["distribution"])
@@ -116,7 +115,7 @@ def member_statements(holder_id: Id, request: Request, p: Caller) -> list[dict]:
     """An organisation admin lists a member's statements (a holder with a confirmed mandate to it)."""
     require(p, "org-admin", what="members' statements")
     state = web(request)
-    return statements_for(state, p, member_of(state, p, holder_id))
+    return dist.statements_of(state.registry, member_of(state, p, holder_id))
 
 
 @router.get(
@@ -126,5 +125,5 @@ def member_statement(holder_id: Id, run_id: Id, request: Request, p: Caller, how
     """An organisation admin opens a member's statement, as the member sees it."""
     require(p, "org-admin", what="members' statements")
     state = web(request)
-    st = statement_for(state, p, run_id, member_of(state, p, holder_id))
+    st = dist.statement_of(state.registry, run_id, member_of(state, p, holder_id))
     return _document(st, f"statement-run{run_id}-holder{holder_id}", how)

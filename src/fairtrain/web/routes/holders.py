@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from fairtrain.web import dispute_ops, ops
+from fairtrain.web import ops
 from fairtrain.web.api import Caller
-from fairtrain.web.deps import language, require, web
+from fairtrain.web.deps import bell, language, require, web
 from fairtrain.web.i18n import translations
 from fairtrain.web.pages import _policy_form, render
 from fairtrain.web.security import Principal
@@ -42,7 +42,7 @@ def _creator_page(
         orgs=orgs,
         mandates=state.registry.mandates(holder_id=p.account.holder_id),
         disputes=ops.disputes_for(state, p),
-        bell=dispute_ops.bell(state, p),
+        bell=bell(state, p),
         **{"policy_error": None, "mandate_error": None, **extra},
     )
 

@@ -1,7 +1,7 @@
 """Licences: requests from a clearance's quote, declared past use, tariffs, grants and refusals, invoices
 and usage reports; the JSON API (``/api/licences…``, ``/api/invoices``, ``/api/usage-reports``, tariffs) and
 the ``/money`` page with its forms. Every answer comes from :mod:`fairtrain.services.ledger`: the routes only
-say who is asking (:func:`~fairtrain.web.money_ops.party_of`)."""
+say who is asking (:func:`~fairtrain.web.deps.party_of`)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from fairtrain.core import jsontext
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.ledger.licensing import Licensing, custodial_key, party_names
 from fairtrain.web.api import Caller, Id, _limit
-from fairtrain.web.deps import language, require, web
+from fairtrain.web.deps import language, licensee_of, party_of, require, web
 from fairtrain.web.errors import WebError
-from fairtrain.web.money_ops import licensee_of, party_of
 from fairtrain.web.pages import form_file, render, upload_form
 from fairtrain.web.security import Principal
 

@@ -17,7 +17,6 @@ from fairtrain.services.log import Log
 from fairtrain.web.api import Caller, _client, _limit, read_upload
 from fairtrain.web.deps import require, web
 from fairtrain.web.errors import WebError
-from fairtrain.web.money_ops import record_clearance
 from fairtrain.web.pages import form_file, render
 
 router = APIRouter(prefix="/api")
@@ -36,6 +35,12 @@ def _work_lookup(state):
     """The published clearances (those published to this registry under ``clearances/``) and their log."""
     tl = _tl()
     return tl.WorkLookup(Log(state.registry.engine), tl.published_clearance_dirs(state.data_dir), state.registry_keys)
+
+
+def _record_clearance(state, manifest: bytes, leaves: dict[str, bytes], decisions: bytes | None) -> dict:
+    """A developer publishes a clearance (manifest and leaves; the API and the developer page): verified,
+    stored under ``clearances/`` and logged."""
+    return _tl().record_published_clearance(Log(state.registry.engine), state.data_dir, manifest, leaves, decisions)
 
 
 def _plan(state, name: str, data: bytes):
@@ -121,7 +126,7 @@ async def publish_clearance(
         )
     }
     dec = (await read_upload(decisions))[1] if decisions is not None else None
-    return await run_in_threadpool(record_clearance, state, files.pop("manifest.json"), files, dec or None)
+    return await run_in_threadpool(_record_clearance, state, files.pop("manifest.json"), files, dec or None)
 
 
 @router.post("/lookup", tags=["public"])

@@ -9,8 +9,7 @@ from pydantic import BaseModel, Field
 
 from fairtrain.services.notify import KIND_NAMES, KINDS
 from fairtrain.web.api import Caller
-from fairtrain.web.deps import language, web
-from fairtrain.web.dispute_ops import require_holder
+from fairtrain.web.deps import language, require_holder, web
 from fairtrain.web.pages import render
 
 router = APIRouter(prefix="/api")

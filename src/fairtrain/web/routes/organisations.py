@@ -20,11 +20,12 @@ from fairtrain.core.i18n import N_, TIME_ZONES, translations
 from fairtrain.core.numbers import PriceError, parse_price
 from fairtrain.core.tariff import MEDIA
 from fairtrain.core.vocab import Purpose
+from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.registry import repertoire, repertoire_uploads
 from fairtrain.services.registry.mandate_invites import send_invitation
-from fairtrain.web import money_ops, ops
+from fairtrain.web import ops
 from fairtrain.web.api import Caller, CategoryName, Id, _client, _limit, read_upload
-from fairtrain.web.deps import language, require, web
+from fairtrain.web.deps import language, member_of, require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.pages import _policy_form, form_file, render, upload_form
 from fairtrain.web.security import Principal
@@ -298,24 +299,22 @@ async def org_tariff_publish(request: Request, p: Caller):
 def member_statements(request: Request, p: Caller, holder_id: int):
     require(p, "org-admin", what="members' statements")
     state = web(request)
-    holder = money_ops.member_of(state, p, holder_id)
+    holder = member_of(state, p, holder_id)
     return render(
         request,
         "org_member_statements.html",
         p,
         member=state.registry.find_holder(holder_id),
-        statements=money_ops.statements_for(state, p, holder),
+        statements=dist.statements_of(state.registry, holder),
     )
 
 
 @pages.get("/org/members/{holder_id}/statements/{run_id}", response_class=HTMLResponse)
 def member_statement(request: Request, p: Caller, holder_id: int, run_id: int):
     """A member's statement as the member reads it (the same self-contained document)."""
-    from fairtrain.services.ledger import distribution as dist
-
     require(p, "org-admin", what="members' statements")
     state = web(request)
-    st = money_ops.statement_for(state, p, run_id, money_ops.member_of(state, p, holder_id))
+    st = dist.statement_of(state.registry, run_id, member_of(state, p, holder_id))
     lang = language(request)
     return HTMLResponse(dist.statement_html(st, lang), headers={"Content-Language": lang})
 

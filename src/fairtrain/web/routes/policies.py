@@ -72,14 +72,13 @@ def my_policy(request: Request, p: Caller) -> dict:
 @api.put("/policy", tags=["declarations"])
 def declare_policy(body: Policy, request: Request, p: Caller) -> dict:
     require(p, "creator", "org-admin", what="declaring")
-    return ops.declare(
-        web(request),
-        p,
-        Level.CATALOGUE,
-        None,
-        dict(body.values),
-        ops.parse_offer(body.price, body.currency, body.price_model),
-    )
+    return _declare(request, p, Level.CATALOGUE, None, body)
+
+
+def _declare(request: Request, p, level: Level, target: int | None, body: Policy) -> dict:
+    """``PUT /api/policy`` and ``PUT /api/works/{work}/policy``: the body's values and offer, declared."""
+    offer = ops.parse_offer(body.price, body.currency, body.price_model)
+    return ops.declare(web(request), p, level, target, dict(body.values), offer)
 
 
 def _kit_response(policy, files) -> Response:

@@ -16,6 +16,7 @@ from fairtrain.web.deps import require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.pages import form_file, render, upload_form
 from fairtrain.web.routes.accounts import developer_page
+from fairtrain.web.routes.lookups import _record_clearance
 
 api = APIRouter(prefix="/api")
 pages = APIRouter(include_in_schema=False)
@@ -95,8 +96,6 @@ def log_consistency(
 async def developer_publish_clearance(request: Request, p: Caller):
     """The page form of ``fairtrain log record-clearance OUT --to URL``: the manifest and its leaves files."""
 
-    from fairtrain.web import money_ops
-
     state, form = await upload_form(request, p, "developer", "publishing a clearance")
     _, manifest = await form_file(form, "manifest", "publish a clearance: choose its manifest.json")
     leaves = {}
@@ -104,7 +103,7 @@ async def developer_publish_clearance(request: Request, p: Caller):
         leaves[name] = (await form_file(form, field, f"publish a clearance: choose its {name}"))[1]
     decisions = form.get("decisions")
     dec = (await read_upload(decisions))[1] if decisions is not None and not isinstance(decisions, str) else None
-    published = await run_in_threadpool(money_ops.record_clearance, state, manifest, leaves, dec or None)
+    published = await run_in_threadpool(_record_clearance, state, manifest, leaves, dec or None)
     return developer_page(request, p, published=published)
 
 

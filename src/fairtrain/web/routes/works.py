@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.core.money import Money
-from fairtrain.core.vocab import Category, Level
+from fairtrain.core.vocab import Level
 from fairtrain.services.notify import KEYS, words
 from fairtrain.services.registry import SHARE_ROLES
 from fairtrain.services.registry import certificate as cert_
@@ -27,7 +27,7 @@ from fairtrain.web.deps import language, require, web
 from fairtrain.web.errors import WebError, forbidden, refusal
 from fairtrain.web.i18n import translations
 from fairtrain.web.pages import CATEGORIES, STATUS_WORDS, _typed_policy, declare_from_form, render
-from fairtrain.web.routes.policies import Policy, _kit_response
+from fairtrain.web.routes.policies import Policy, _declare, _kit_response
 from fairtrain.web.security import Principal
 
 pages = APIRouter(include_in_schema=False)
@@ -280,6 +280,18 @@ def _invitation_page(request: Request, p: Principal, inv: dict, *, action: str, 
     return render(request, "invitation.html", p, status=status, inv=inv, action=action, error=error)
 
 
+def _accept(request: Request, p: Principal, inv: dict, action: str, **which):
+    """Confirm an invitation (by its link's token, or signed in as the address it was sent to): the work's
+    page, or the invitation again with the reason it was refused."""
+    try:
+        we.accept(web(request).registry, p.account.holder_id, **which)
+    except FairtrainError as e:
+        return _invitation_page(
+            request, p, inv, action=action, status=_refused(e), error=localised(e, language(request))
+        )
+    return RedirectResponse(f"/works/{inv['work']}", status_code=303)
+
+
 @pages.get("/invitations/t/{token}", response_class=HTMLResponse)
 def invitation_by_link(request: Request, p: Caller, token: str):
     inv = we.invitation_by_token(web(request).registry, token)
@@ -289,15 +301,8 @@ def invitation_by_link(request: Request, p: Caller, token: str):
 @pages.post("/invitations/t/{token}", response_class=HTMLResponse)
 def accept_by_link(request: Request, p: Caller, token: str):
     require(p, "creator", what="confirming an invitation")
-    state = web(request)
-    inv = we.invitation_by_token(state.registry, token)
-    try:
-        we.accept(state.registry, p.account.holder_id, token=token)
-    except FairtrainError as e:
-        return _invitation_page(
-            request, p, inv, action=f"/invitations/t/{token}", status=_refused(e), error=localised(e, language(request))
-        )
-    return RedirectResponse(f"/works/{inv['work']}", status_code=303)
+    inv = we.invitation_by_token(web(request).registry, token)
+    return _accept(request, p, inv, f"/invitations/t/{token}", token=token)
 
 
 @pages.get("/invitations/{invitation_id}", response_class=HTMLResponse)
@@ -312,20 +317,8 @@ def invitation_for_me(request: Request, p: Caller, invitation_id: int):
 @pages.post("/invitations/{invitation_id}", response_class=HTMLResponse)
 def accept_signed_in(request: Request, p: Caller, invitation_id: int):
     require(p, "creator", what="confirming an invitation")
-    state = web(request)
-    inv = we.invitation(state.registry, invitation_id)
-    try:
-        we.accept(state.registry, p.account.holder_id, invitation_id=invitation_id, email=p.account.email)
-    except FairtrainError as e:
-        return _invitation_page(
-            request,
-            p,
-            inv,
-            action=f"/invitations/{invitation_id}",
-            status=_refused(e),
-            error=localised(e, language(request)),
-        )
-    return RedirectResponse(f"/works/{inv['work']}", status_code=303)
+    inv = we.invitation(web(request).registry, invitation_id)
+    return _accept(request, p, inv, f"/invitations/{invitation_id}", invitation_id=invitation_id, email=p.account.email)
 
 
 Id = Annotated[int, Field(ge=1, le=2**62)]  # the work API's own id bound (the older /api/works routes: WorkRef)
@@ -438,14 +431,7 @@ def work_policy(work: WorkRef, request: Request, p: Caller, org: OrgScope = None
 @api.put("/works/{work}/policy", tags=["declarations"])
 def declare_work(work: WorkRef, body: Policy, request: Request, p: Caller, org: OrgScope = None) -> dict:
     require(p, "creator", "org-admin", what="declaring")
-    return ops.declare(
-        web(request),
-        p,
-        Level.WORK,
-        _work_id(request, work, org),
-        dict(body.values),
-        ops.parse_offer(body.price, body.currency, body.price_model),
-    )
+    return _declare(request, p, Level.WORK, _work_id(request, work, org), body)
 
 
 @api.get(
@@ -472,7 +458,7 @@ def work_kit(
 def work_page(request: Request, p: Caller, work_id: int):
     state = web(request)
     w = state.registry.work(work_id)
-    terms = {c.value: state.registry.decide(work_id, c).value.value for c in Category}
+    terms = state.registry.terms(work_id)
     from fairtrain.services.registry import certificate, work_editing
 
     editable = work_editing.may_edit(state.registry, work_id, p.holder_ref or p.org_ref)
