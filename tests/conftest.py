@@ -34,8 +34,49 @@ settings.register_profile("fairtrain", deadline=None, suppress_health_check=[Hea
 settings.load_profile("fairtrain")
 
 
+# Modules that never touch the database under test: the browser walks and the README test serve a registry of
+# their own on SQLite (``browser_helpers.data_env``, ``test_readme``), the others are fingerprints, signals, the
+# decision engine's properties and the layering. The PostgreSQL pass leaves them out — they would run the same
+# tests a second time on SQLite — and collection refuses the list if one of their tests asks for the database.
+DATABASE_FREE = {
+    "test_readme",
+    "test_search_browser",
+    "test_web_browser",
+    "test_web_browser_cmo",
+    "test_web_browser_disputes",
+    "test_web_browser_reserve",
+    "test_web_creator_journey_browser",
+    "test_web_words_browser",
+    "test_web_work_edit_browser",
+    "test_fingerprint_audio",
+    "test_fingerprint_image",
+    "test_fingerprint_text",
+    "test_iscc_fast",
+    "test_signals_check",
+    "test_signals_files",
+    "test_signals_headers_html_rsl",
+    "test_signals_render",
+    "test_signals_robots",
+    "test_signals_tdmrep",
+    "test_merkle",
+    "test_decide_properties",
+    "test_layers",
+}
+DATABASE_FIXTURES = {"database_url", "_sqlite_template", "_pg_template"}
+
+
 def pytest_report_header(config):
     return f"fairtrain database under test: {'postgresql ' + PG_URL if PG_URL else 'sqlite'}"
+
+
+def pytest_collection_modifyitems(config, items):
+    free = [item for item in items if item.module.__name__ in DATABASE_FREE]
+    for item in free:
+        if DATABASE_FIXTURES & set(item.fixturenames):
+            raise pytest.UsageError(f"{item.nodeid} uses the database: take its module out of conftest.DATABASE_FREE")
+    if PG_URL and free:
+        config.hook.pytest_deselected(items=free)
+        items[:] = [item for item in items if item.module.__name__ not in DATABASE_FREE]
 
 
 @pytest.fixture(autouse=True)
