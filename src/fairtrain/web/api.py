@@ -40,6 +40,15 @@ def _work_id(request: Request, ref: str, org: str | None) -> int:
     return web(request).registry.resolve_work(ref, org=org)
 
 
+def _work_at(request: Request, work_id: WorkRef, org: OrgScope = None) -> int:
+    """The ``{work_id}`` of a route (a work's page and its sub-pages, its titles, its withdrawal) through
+    :func:`_work_id`: any of a work's addresses acts on the same work as its id."""
+    return _work_id(request, work_id, org)
+
+
+WorkAt = Annotated[int, Depends(_work_at)]
+
+
 def _client(request: Request) -> str:
     return client_address(
         request.client.host if request.client else None,

@@ -29,3 +29,13 @@ class Ambiguous(RegistryError, errors.Conflict):
         super().__init__(f"work {ref!r} is ambiguous: {listed}; give the id, or --org for a work_ref")
         self.ref = ref
         self.candidates = candidates
+        # what a page says, in the reader's language (str() above stays what the CLI prints)
+        errors.said(
+            self,
+            "{ref} names more than one work: {candidates}. Give the work's id, or its organisation (?org= or --org) "
+            "for a work_ref.",
+            ref=repr(ref),
+            candidates="; ".join(
+                f"#{c['id']} {c['title']!r} ({c['why']}{', ' + c['org'] if c.get('org') else ''})" for c in candidates
+            ),
+        )

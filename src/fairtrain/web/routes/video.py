@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -40,7 +39,7 @@ from fairtrain.core.media import detect_media_type, media_type_by_name
 from fairtrain.services.registry import RegistryError, portfolio
 from fairtrain.services.registry.repertoire import translate_reason
 from fairtrain.web import ops
-from fairtrain.web.api import Caller, _limit
+from fairtrain.web.api import Caller, WorkAt, _limit
 from fairtrain.web.cpu import CpuError
 from fairtrain.web.deps import language, require, web
 from fairtrain.web.errors import WebError, refusal
@@ -323,7 +322,7 @@ def strip_url(work: dict) -> str | None:
 
 
 @pages.get("/works/{work_id}/strip.jpg", tags=["works"])
-def work_strip(request: Request, work_id: Annotated[int, FastPath(ge=1, le=2**62)]):
+def work_strip(request: Request, work_id: WorkAt):
     """A video work's thumbnail strip, from what the registry keeps with its fingerprint (public, like the
     work page)."""
     strip = web(request).registry.video_strip(work_id)

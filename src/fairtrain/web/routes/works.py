@@ -22,7 +22,7 @@ from fairtrain.services.registry import SHARE_ROLES
 from fairtrain.services.registry import certificate as cert_
 from fairtrain.services.registry import work_editing as we
 from fairtrain.web import ops
-from fairtrain.web.api import Caller, CategoryName, OrgScope, WorkRef, _limit, _work_id, read_upload
+from fairtrain.web.api import Caller, CategoryName, OrgScope, WorkAt, WorkRef, _limit, _work_id, read_upload
 from fairtrain.web.deps import language, require, web
 from fairtrain.web.errors import WebError, forbidden, refusal
 from fairtrain.web.i18n import translations
@@ -105,7 +105,7 @@ def _page(request: Request, p: Principal, work_id: int, *, status: int = 200, **
 
 
 @pages.get("/works/{work_id}/edit", response_class=HTMLResponse)
-def edit_page(request: Request, p: Caller, work_id: int, saved: str = ""):
+def edit_page(request: Request, p: Caller, work_id: WorkAt, saved: str = ""):
     _editor(request, p, work_id)
     return _page(request, p, work_id, saved=saved == "policy", saved_what=saved)
 
@@ -232,7 +232,7 @@ def withdraw_work(request: Request, p: Caller, work_id: int, confirm: Annotated[
 
 
 @pages.get("/works/{work_id}/preview")
-def preview(request: Request, p: Caller, work_id: int):
+def preview(request: Request, p: Caller, work_id: WorkAt):
     require(p, "creator", "org-admin", what="a work's preview")
     state = web(request)
     data, mime = we.preview(state.registry, state.data_dir, work_id, party_of(p))
@@ -256,14 +256,14 @@ def _editor_or_viewer(request: Request, p: Principal, work_id: int) -> None:
 
 
 @pages.get("/works/{work_id}/certificate", response_class=HTMLResponse)
-def certificate_html(request: Request, p: Caller, work_id: int):
+def certificate_html(request: Request, p: Caller, work_id: WorkAt):
     cert = _certificate(request, p, work_id)
     lang = language(request)
     return HTMLResponse(cert_.render_html(cert, lang), headers={"Content-Language": lang})
 
 
 @pages.get("/works/{work_id}/certificate.pdf")
-async def certificate_pdf(request: Request, p: Caller, work_id: int):
+async def certificate_pdf(request: Request, p: Caller, work_id: WorkAt):
     cert = _certificate(request, p, work_id)
     pdf = await run_in_threadpool(cert_.render_pdf, cert, language(request))
     return Response(
@@ -321,9 +321,6 @@ def accept_signed_in(request: Request, p: Caller, invitation_id: int):
     return _accept(request, p, inv, f"/invitations/{invitation_id}", invitation_id=invitation_id, email=p.account.email)
 
 
-Id = Annotated[int, Field(ge=1, le=2**62)]  # the work API's own id bound (the older /api/works routes: WorkRef)
-
-
 class Titles(BaseModel):
     title: str = Field(max_length=1000)
     title_latin: str | None = Field(default=None, max_length=1000)
@@ -345,7 +342,7 @@ def _work(state, work_id: int) -> dict:
 
 
 @api.put("/works/{work_id}/titles", tags=["works"])
-def put_titles(work_id: Id, body: Titles, request: Request, p: Caller) -> dict:
+def put_titles(work_id: WorkAt, body: Titles, request: Request, p: Caller) -> dict:
     """Set the work's title (Korean or any script) and its Latin-script title; a holder or the work's
     organisation's administrator only."""
     party = _editor(request, p, work_id)
@@ -354,7 +351,7 @@ def put_titles(work_id: Id, body: Titles, request: Request, p: Caller) -> dict:
 
 
 @api.post("/works/{work_id}/withdrawal", tags=["works"])
-def withdraw(work_id: Id, body: Withdrawal, request: Request, p: Caller) -> dict:
+def withdraw(work_id: WorkAt, body: Withdrawal, request: Request, p: Caller) -> dict:
     """Withdraw the work: its holder declares deny for every use at the work's level; granted licences stay."""
     party = _editor(request, p, work_id)
     we.withdraw(web(request).registry, work_id, party)
@@ -455,7 +452,7 @@ def work_kit(
 
 
 @pages.get("/works/{work_id}", response_class=HTMLResponse)
-def work_page(request: Request, p: Caller, work_id: int):
+def work_page(request: Request, p: Caller, work_id: WorkAt):
     state = web(request)
     w = state.registry.work(work_id)
     terms = state.registry.terms(work_id)
