@@ -357,18 +357,21 @@ def test_clearance_readers_yield_video_items_from_folders_webdataset_and_parquet
         ),
         manifest,
     )
-    items = {}
+    items, spooled = {}, {}
     for source in (folder, shard.parent, manifest):
         reader = reader_for(source)
         for sh in reader.shards(source):
             for batch in reader.read(sh, 16):
                 for item in batch:
                     items[(reader.format, item.item)] = item
+                    if reader.format == "webdataset" and item.media_type == "video":
+                        # a tar's video member is handed on as a file, removed once its batch is done
+                        spooled[item.item] = Path(item.data).read_bytes()
     kinds = {k: (i.media_type, i.error) for k, i in items.items()}
     assert kinds[("folder", "a.mp4")] == ("video", None) and kinds[("folder", "b.mkv")] == ("video", None)
     tar_item = next(i for (fmt, _), i in items.items() if fmt == "webdataset")
     assert tar_item.media_type == "video" and tar_item.text == "a dancer on a roof"
-    assert tar_item.data == clips["work"].read_bytes()
+    assert isinstance(tar_item.data, Path) and spooled[tar_item.item] == clips["work"].read_bytes()
     rows = sorted((i for (fmt, _), i in items.items() if fmt == "parquet"), key=lambda i: i.row)
     assert rows[0].media_type == "video" and rows[0].text == "a dancer on a roof"
     assert rows[1].error and "nope.mp4" in rows[1].error and "missing" in rows[1].error
