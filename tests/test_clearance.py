@@ -22,6 +22,7 @@ from conftest import TESTDATA
 from fairtrain.core.keys import verify_document
 from fairtrain.core.merkle import SortedSet, verify_set_proof
 from http_helpers import Server
+from memory_helpers import traced_peak
 
 
 def _decisions(out: Path) -> dict[str, dict]:
@@ -201,7 +202,6 @@ def test_manifest_leaves_are_merged_from_every_shard_sorted_and_distinct(world):
 def test_merging_the_leaves_of_many_shards_holds_a_batch_per_shard_not_the_set(tmp_path, monkeypatch):
     """A clearance of billions of items clears too many to hold: the manifest's leaves are merged as
     they stream past, and the root is the one a tree over the whole sorted set has."""
-    import tracemalloc
 
     import numpy as np
 
@@ -218,12 +218,7 @@ def test_merging_the_leaves_of_many_shards_holds_a_batch_per_shard_not_the_set(t
     whole = sorted(set(every[:200_000]))
     held = sum(len(x) + 49 for x in whole)  # what the strings alone would take, held at once
     del raw, every
-    tracemalloc.start()
-    try:
-        root = engine.merge_leaves(parts, tmp_path / "merged.parquet", bytes.fromhex)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    root, peak = traced_peak(lambda: engine.merge_leaves(parts, tmp_path / "merged.parquet", bytes.fromhex))
     print(f"peak {peak >> 10} KiB, set {held >> 10} KiB")
     assert peak < held / 4, f"merge peaked at {peak >> 10} KiB; the set is {held >> 10} KiB"
     merged = pq.read_table(tmp_path / "merged.parquet").column("leaf").to_pylist()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from fairtrain.core.snapshot import FORMAT, FORMAT_V3, MANIFEST, seal_snapshot, 
 from fairtrain.core.snapshot_delta import apply_delta
 from fairtrain.core.snapshot_index import SegmentedIndex
 from fairtrain.services.registry.snapshot_export import export_delta, export_snapshot
+from memory_helpers import traced_peak
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from snapshot_scale import fill  # noqa: E402
@@ -147,12 +147,8 @@ def test_a_format_3_snapshot_with_one_flat_index_still_opens_and_matches(filled,
 
 
 def _peak_export(registry, out: Path, key, segment_works: int) -> int:
-    tracemalloc.start()
-    try:
-        export_snapshot(registry, out, key, at=AT, batch=100, segment_works=segment_works)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    _, peak = traced_peak(lambda: export_snapshot(registry, out, key, at=AT, batch=100, segment_works=segment_works))
+    return peak
 
 
 def test_export_memory_is_a_segment_not_the_registry(registry, tmp_path):

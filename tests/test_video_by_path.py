@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import xxhash
 
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.matcher import SnapshotMatcher, load_item
+from memory_helpers import traced_peak
 from test_video_downstream import clips, published_video  # noqa: F401 (fixtures)
 
 
@@ -48,15 +48,12 @@ def test_match_outputs_check_and_lookup_never_hold_a_video_in_memory(published_v
     matcher = SnapshotMatcher.open(snap, trusted)
     checker = OutputChecker.open(snap, trusted)
     size = big_video.stat().st_size
-    tracemalloc.start()
-    try:
+
+    def match_check_identify():
         items = read_items([big_video, clips["generated"]])
-        results = matcher.match(items)
-        checks = checker.check(items)
-        found = identify_in(str(big_video), big_video, [snap], None, trusted)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+        return matcher.match(items), checker.check(items), identify_in(str(big_video), big_video, [snap], None, trusted)
+
+    (results, checks, found), peak = traced_peak(match_check_identify)
     # the old code read each file whole (≥ 100 MB for the long video); by path, only grid frames are held
     assert peak < size // 4, f"peak {peak} bytes while matching a {size}-byte video"
     big, gen = results
@@ -125,12 +122,11 @@ def test_a_folder_and_a_parquet_manifest_of_local_videos_clear_without_holding_a
     size = big_video.stat().st_size
     for name, dataset in (("folder", folder), ("manifest", manifest)):
         out = tmp_path / f"out-{name}"
-        tracemalloc.start()
-        try:
-            cli("clear", dataset, "--snapshot", snap, "--licensee", "acme-ai", "--out", out, "--batch-size", "2")
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        _, peak = traced_peak(
+            lambda: cli(
+                "clear", dataset, "--snapshot", snap, "--licensee", "acme-ai", "--out", out, "--batch-size", "2"
+            )
+        )
         assert peak < size // 4, f"{name}: peak {peak} bytes while clearing a {size}-byte video"
         table = pq.read_table(out / "decisions.parquet").to_pylist()
         rows = (

@@ -9,13 +9,13 @@ import hashlib
 import io
 import json
 import tarfile
-import tracemalloc
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import xxhash
 
 from fairtrain.services.clearance.readers import Shard, WebDatasetReader, reader_for
+from memory_helpers import traced_peak
 from test_video_by_path import big_video  # noqa: F401 (fixture)
 from test_video_downstream import clips, published_video  # noqa: F401 (fixtures)
 
@@ -60,12 +60,9 @@ def test_a_video_member_of_a_shard_is_cleared_by_path_never_in_memory(
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"x" * 1000)
     size = big_video.stat().st_size
-    tracemalloc.start()
-    try:
-        cli("clear", shard, "--snapshot", snap, "--licensee", "acme-ai", "--out", out, "--batch-size", "2")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    _, peak = traced_peak(
+        lambda: cli("clear", shard, "--snapshot", snap, "--licensee", "acme-ai", "--out", out, "--batch-size", "2")
+    )
     # reading the member whole (then writing it to the cleared tar from memory) held ≥ 2 × 100 MB
     assert peak < size // 4, f"peak {peak} bytes while clearing a shard with a {size}-byte video member"
     print(f"peak traced memory {peak} bytes clearing a shard with a {size}-byte video member")
