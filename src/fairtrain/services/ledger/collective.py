@@ -293,7 +293,26 @@ def quote(registry: Registry, licence_id: int) -> dict:
         req = json.loads(c.execute(select(Licence.request).where(Licence.id == licence_id)).scalar_one())
     if "template" not in req:
         raise LicensingError(f"licence {licence_id} was not requested from a collective licence template")
-    t = template(registry, req["template"])
+    return _as_quote(lic, req, template(registry, req["template"]))
+
+
+def asked_of(registry: Registry, org: str) -> list[dict]:
+    """The licences asked of organisation ``org`` (``org:N``) from its templates, newest first, each as
+    :func:`quote` gives it: one read of the licences and their requests, each template read once."""
+    licences = Licensing(registry).list(grantor=org)
+    with registry.engine.connect() as c:
+        requests = dict(c.execute(select(Licence.id, Licence.request).where(Licence.grantor == org)).all())
+    seen: dict[int, dict] = {}
+    out = []
+    for lic in reversed(licences):
+        req = json.loads(requests.get(lic["id"]) or "{}")
+        if "template" in req:
+            t = seen.get(req["template"]) or seen.setdefault(req["template"], template(registry, req["template"]))
+            out.append(_as_quote(lic, req, t))
+    return out
+
+
+def _as_quote(lic: dict, req: dict, t: dict) -> dict:
     return {
         **lic,
         "template": t["id"],

@@ -17,7 +17,7 @@ from fairtrain.core.errors import FairtrainError
 from fairtrain.core.media import MEDIA_TYPES
 from fairtrain.core.vocab import Category, Purpose
 from fairtrain.services.ledger import collective
-from fairtrain.services.ledger.licensing import Licensing, custodial_key, party_names
+from fairtrain.services.ledger.licensing import custodial_key, party_names
 from fairtrain.web.api import Caller
 from fairtrain.web.deps import licensee_of, require, web
 from fairtrain.web.errors import WebError, forbidden
@@ -93,21 +93,10 @@ def accept_from_template(licence: Id, request: Request, p: Caller) -> dict:
     return collective.accept(state.registry, licence, party=p.org_ref, key=custodial_key(state.data_dir, p.org_ref))
 
 
-def _asked(state, org_ref: str) -> list[dict]:
-    """Licences asked of the organisation from its templates, newest first."""
-    out = []
-    for lic in reversed(Licensing(state.registry).list(grantor=org_ref)):
-        try:
-            out.append(collective.quote(state.registry, lic["id"]))
-        except FairtrainError:
-            continue  # not from a template
-    return out
-
-
 def _page(request: Request, p: Principal, *, error: str | None = None, status: int = 200, form=None):
     state = web(request)
     org = p.account.org_id
-    asked = _asked(state, p.org_ref)
+    asked = collective.asked_of(state.registry, p.org_ref)
     return render(
         request,
         "licence_templates.html",
