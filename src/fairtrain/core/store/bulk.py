@@ -7,6 +7,7 @@ benchmarks/registry_import.py). The statement is still compiled by SQLAlchemy fo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -76,6 +77,37 @@ def bulk_insert_tuples(
     else:
         params = [dict(zip(columns, r, strict=True)) for r in rows]
     conn.exec_driver_sql(str(compiled), params)
+
+
+def bulk_insert_plain(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple],
+    *,
+    constants: Mapping[str, str | int | None] | None = None,
+) -> None:
+    """Like :func:`bulk_insert_tuples` for rows whose values are only text, integers and NULL: on SQLite one
+    ``INSERT … SELECT`` over ``json_each`` of the rows as one JSON array, so the statement runs once for
+    the set, not once a row. Rows are inserted in the order given (rowids follow it).
+
+    Each run of an ``INSERT`` evaluates its table's ``CHECK (x IN ('a', 'b', 'c'))`` constraints by building
+    an ephemeral index for the list, and executemany runs the statement once a row: for 75,000
+    declarations that was half the insert's cost (16 → 9 µs a work, SQLite 3.40). Binding, too, is one
+    value, not one a column a row. On PostgreSQL this is :func:`bulk_insert_tuples` (COPY)."""
+    if not rows or conn.dialect.name != "sqlite":
+        bulk_insert_tuples(conn, table, columns, rows, constants=constants)
+        return
+    constants = dict(constants or {})
+    for name in (*columns, *constants):
+        if name not in table.c:
+            raise ValueError(f"{table.name} has no column {name!r}")
+    cols = ", ".join(f'"{c}"' for c in (*columns, *constants))
+    values = ", ".join([f"value ->> {i}" for i in range(len(columns))] + [_sql_literal(v) for v in constants.values()])
+    conn.exec_driver_sql(
+        f'INSERT INTO "{table.name}" ({cols}) SELECT {values} FROM json_each(?) ORDER BY key',
+        (json.dumps(rows, ensure_ascii=False, check_circular=False, allow_nan=False),),
+    )
 
 
 def _sql_literal(v: str | int | None) -> str:

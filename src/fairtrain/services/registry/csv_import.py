@@ -37,7 +37,7 @@ from fairtrain.core.extract import DocumentError
 from fairtrain.core.files import FileRefused, head_confined, read_confined
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
-from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_tuples, db_time
+from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_plain, bulk_insert_tuples, db_time
 from fairtrain.core.store.limits import max_length, text_problem
 from fairtrain.core.store.models import (
     Declaration,
@@ -917,7 +917,7 @@ def _store_new(
     clashes = _clashes(c, fresh)
     if fresh:
         new_ids = allocate_ids(c, Work.__table__, len(fresh))
-        bulk_insert_tuples(
+        bulk_insert_plain(
             c,
             Work.__table__,
             _WORK_COLUMNS,
@@ -938,7 +938,7 @@ def _store_new(
             constants={"org_id": org_id, "created_at": now},
         )
         index("works", new_ids[0], new_ids[-1])
-        bulk_insert_tuples(
+        bulk_insert_plain(
             c,
             WorkShare.__table__,
             ("work_id", "holder_id", "role", "share_num", "share_den"),
@@ -1001,7 +1001,7 @@ def _store_new(
 
 def _insert_declarations(c, party: str, decls: list[tuple[str, str, str | None, str | None]], now) -> None:
     """Work-level declarations by ``party``, each ``(target, category, value, offer JSON)``, made ``now``."""
-    bulk_insert_tuples(
+    bulk_insert_plain(
         c,
         Declaration.__table__,
         ("target", "category", "value", "offer"),
