@@ -110,7 +110,7 @@ class _Row(NamedTuple):
     line: int
     work_ref: str
     title: str
-    holders: tuple[tuple[str, str, Fraction], ...]
+    holders: tuple[tuple[str, str, int, int], ...]  # (name, role, share numerator, share denominator)
     ids: tuple[str | None, ...]  # in IDENTIFIERS order
     values: tuple[tuple[str, str], ...]  # (category, value) names, the row's non-empty category columns
     offer_json: str | None  # the offer of its 'licence' categories
@@ -423,11 +423,16 @@ def _clash(e: IntegrityError) -> str:
 # text_problem's quick test, hoisted: reading a column's length through the ORM attribute cost 40 µs a row
 _REF_MAX = max_length(Work.work_ref) or math.inf
 _TITLE_MAX = max_length(Work.title) or math.inf
+_NAME_MAX = max_length(Holder.name) or math.inf
 _CATEGORY_COLUMNS = tuple(c.value for c in Category)  # enum .value is slow in a loop of 10⁵ rows
 _LICENCE = Value.LICENCE.value
 
+
 # Repertoires repeat the same few shares, values and prices: parse each distinct text once.
-_share = lru_cache(maxsize=4096)(parse_share)
+@lru_cache(maxsize=4096)
+def _share(text: str) -> tuple[int, int]:
+    share = parse_share(text)
+    return share.numerator, share.denominator
 
 
 @lru_cache(maxsize=64)
@@ -453,7 +458,7 @@ def _emails(cell: str, holders, n: int, errors: list[RowProblem]) -> tuple[tuple
         errors.append(RowProblem(n, "holder_email", f"{len(parts)} addresses for {len(holders)} holders"))
         return ()
     out = []
-    for (name, _, _), email in zip(holders, parts, strict=False):
+    for (name, *_), email in zip(holders, parts, strict=False):
         if not email:
             continue
         if (
@@ -471,9 +476,11 @@ def _emails(cell: str, holders, n: int, errors: list[RowProblem]) -> tuple[tuple
 
 
 @lru_cache(maxsize=65536)
-def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[str, ...]]:
-    """Parse ``name:role:share;…`` once per distinct text: the holders and the problems found."""
-    holders: list[tuple[str, str, Fraction]] = []
+def _holders(spec: str) -> tuple[tuple[tuple[str, str, int, int], ...], tuple[str, ...]]:
+    """Parse ``name:role:share;…`` once per distinct text: the holders (each share as its lowest-terms
+    numerator and denominator, as stored; a Fraction costs a Python property per read and a Python
+    constructor per unpickling) and the problems found."""
+    holders: list[tuple[str, str, int, int]] = []
     problems: list[str] = []
     if not spec:
         return (), ("empty: give name:role:share;…",)
@@ -483,20 +490,20 @@ def _holders(spec: str) -> tuple[tuple[tuple[str, str, Fraction], ...], tuple[st
             problems.append(f"{part[:100]!r} is not name:role:share")
             continue
         name, role, share_text = bits[0].strip(), bits[1].strip().lower(), bits[2]
-        if problem := text_problem(Holder.name, name):
+        if (len(name) > _NAME_MAX or "\x00" in name) and (problem := text_problem(Holder.name, name)):
             problems.append(f"holder name {name[:40]!r}: {problem}")
             continue
         if role not in SHARE_ROLES:
             problems.append(f"unknown role {role!r} for {name!r} (expected one of: {', '.join(sorted(SHARE_ROLES))})")
             continue
         try:
-            holders.append((name, role, _share(share_text)))
+            holders.append((name, role, *_share(share_text)))
         except ValueError as e:
             problems.append(f"{name}: {e}")
     if holders and not problems:
         # Fraction addition normalises at every step; one common denominator is 3× faster on 10⁵ rows.
-        den = math.lcm(*(h[2].denominator for h in holders))
-        num = sum(h[2].numerator * (den // h[2].denominator) for h in holders)
+        den = math.lcm(*(h[3] for h in holders))
+        num = sum(h[2] * (den // h[3]) for h in holders)
         if num != den:
             problems.append(f"shares sum to {Fraction(num, den)}, not exactly 1")
         if len({(h[0], h[1]) for h in holders}) != len(holders):
@@ -539,7 +546,7 @@ def _parse_chunk(job: tuple[int, str, list[str], Path, int, bool]) -> _Chunk:
             rows.append(row)
     if pending:
         rows = _fingerprinted(rows, pending, errors)
-    return _Chunk(rows, errors, count, frozenset(name for r in rows for name, _, _ in r.holders))
+    return _Chunk(rows, errors, count, frozenset(name for r in rows for name, *_ in r.holders))
 
 
 def _names_files(body: str, column: int, sample: int = 64 << 10) -> bool:
@@ -632,7 +639,7 @@ def _store_chunk(
     ``names`` are the holders named in ``rows`` (None: not known, work them out)."""
     existing = _existing(c, org_id, [r.work_ref for r in rows]) if had_works else {}
     if names is None:
-        names = frozenset(name for r in rows for name, _, _ in r.holders)
+        names = frozenset(name for r in rows for name, *_ in r.holders)
     holder_ids.update(_org_holders(c, org_id, names - holder_ids.keys()))
     valid = rows
     if existing:
@@ -651,7 +658,7 @@ def _store_chunk(
                     )
                     continue
             valid.append(r)
-        names = frozenset(name for r in valid for name, _, _ in r.holders)
+        names = frozenset(name for r in valid for name, *_ in r.holders)
     _store(c, org_id, valid, names, existing, holder_ids, report)
 
 
@@ -806,7 +813,8 @@ def _existing(c, org_id: int, refs: list[str]) -> dict[str, dict]:
             .join(Holder, Holder.id == WorkShare.holder_id)
             .where(WorkShare.work_id.in_(ids[i : i + _CHUNK]))
         ):
-            by_id[s.work_id]["holders"].add((s.name, s.role, Fraction(s.share_num, s.share_den)))
+            g = math.gcd(s.share_num, s.share_den)  # lowest terms, as the sheet's shares are
+            by_id[s.work_id]["holders"].add((s.name, s.role, s.share_num // g, s.share_den // g))
     return out
 
 
@@ -943,9 +951,9 @@ def _store_new(
             WorkShare.__table__,
             ("work_id", "holder_id", "role", "share_num", "share_den"),
             [
-                (wid, holder_ids[name], role, share.numerator, share.denominator)
+                (wid, holder_ids[name], role, num, den)
                 for wid, r in zip(new_ids, fresh, strict=True)
-                for name, role, share in r.holders
+                for name, role, num, den in r.holders
             ],
         )
         bulk_insert(
