@@ -102,6 +102,14 @@ def bulk_insert_plain(
     for name in (*columns, *constants):
         if name not in table.c:
             raise ValueError(f"{table.name} has no column {name!r}")
+    # A column NULL in every row is written into the statement: each value read out of the JSON costs
+    # about 0.4 µs, and a metadata-only work has 6 of its 12 columns empty.
+    by_column = list(zip(*rows, strict=True))
+    kept = [i for i, col in enumerate(by_column) if col.count(None) != len(col)]
+    if len(kept) < len(columns):
+        constants = {**{columns[i]: None for i in range(len(columns)) if i not in kept}, **constants}
+        columns = [columns[i] for i in kept]
+        rows = list(zip(*(by_column[i] for i in kept), strict=True)) if kept else [()] * len(rows)
     cols = ", ".join(f'"{c}"' for c in (*columns, *constants))
     values = ", ".join([f"value ->> {i}" for i in range(len(columns))] + [_sql_literal(v) for v in constants.values()])
     conn.exec_driver_sql(
