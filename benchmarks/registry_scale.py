@@ -132,15 +132,17 @@ def today(fn):
 
 @contextlib.contextmanager
 def before_issue_17_metadata():
-    """The metadata-only path before issue 17: every row indexed by the search triggers, and a sheet with
-    a ``file`` column (empty or not) cut into small per-core chunks."""
-    saved = csv_import.indexed_in_bulk, csv_import._names_files
+    """The metadata-only path before issue 17: every row indexed by the search triggers, a sheet with a
+    ``file`` column (empty or not) cut into small per-core chunks, and works, shares and declarations
+    inserted by executemany (one statement run a row) instead of one ``INSERT … SELECT`` a chunk."""
+    saved = csv_import.indexed_in_bulk, csv_import._names_files, csv_import.bulk_insert_plain
     csv_import.indexed_in_bulk = lambda c: contextlib.nullcontext(lambda table, first, last: None)
     csv_import._names_files = lambda body, column: True
+    csv_import.bulk_insert_plain = csv_import.bulk_insert_tuples
     try:
         yield
     finally:
-        csv_import.indexed_in_bulk, csv_import._names_files = saved
+        csv_import.indexed_in_bulk, csv_import._names_files, csv_import.bulk_insert_plain = saved
 
 
 def meta_rate(target: str | Path, sheet: Path, n: int) -> tuple[float, float]:
@@ -161,7 +163,7 @@ def executemany_not_copy():
     """PostgreSQL rows inserted by executemany INSERTs (psycopg 3 pipelines them) instead of COPY."""
     from sqlalchemy import insert
 
-    saved = csv_import.bulk_insert_tuples
+    saved = csv_import.bulk_insert_tuples, csv_import.bulk_insert_plain
 
     def inserts(conn, table, columns, rows, *, constants=None):
         if rows:
@@ -170,11 +172,11 @@ def executemany_not_copy():
             compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(names))
             conn.exec_driver_sql(str(compiled), [dict(zip(names, r + tail, strict=True)) for r in rows])
 
-    csv_import.bulk_insert_tuples = inserts
+    csv_import.bulk_insert_tuples = csv_import.bulk_insert_plain = inserts
     try:
         yield
     finally:
-        csv_import.bulk_insert_tuples = saved
+        csv_import.bulk_insert_tuples, csv_import.bulk_insert_plain = saved
 
 
 def fresh_pg_database(url: str, name: str) -> str:
