@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from fairtrain.core.store.models import Declaration, Holder, Work
+from fairtrain.core.store.models import Declaration, Holder, Work, WorkShare
 from fairtrain.core.vocab import Category, Value
 from fairtrain.services.registry import import_csv
 
@@ -250,3 +250,48 @@ def test_bulk_constants_are_quoted_and_bound_values_kept(registry, org):
         ("work:2", None, "org:1'; DROP TABLE works; --", None),
     ]
     assert count(registry, Work) == 0
+
+
+def test_set_wise_insert_stores_what_executemany_stores_in_the_same_order(registry, org):
+    """``bulk_insert_plain`` (one INSERT … SELECT over json_each on SQLite, COPY on PostgreSQL) against
+    ``bulk_insert_tuples``: the same rows in the same id order, text that JSON escapes kept exactly, an
+    empty string and 0 not taken for NULL, a column NULL in every row stored as NULL."""
+    from fairtrain.core.store.bulk import bulk_insert_plain, bulk_insert_tuples, db_time
+    from fairtrain.core.store.models import utcnow
+
+    awkward = ['quote " back\\slash', "tab\tnew\nline\r", "한국어 제목 \u2028 \U0001f3b5", "", "0", "null", "'; --"]
+    rows = [(f"work:{i}", "tdm", "deny" if i % 2 else None, text, None) for i, text in enumerate(awkward)]
+    cols = ("target", "category", "value", "offer", "purpose")
+    with registry.engine.begin() as c:
+        now = db_time(c, utcnow())
+        constants = {"level": "work", "party": "org:1", "valid_from": now, "declared_at": now}
+        bulk_insert_tuples(c, Declaration.__table__, cols, rows, constants=constants)
+        bulk_insert_plain(c, Declaration.__table__, cols, rows, constants=constants)
+    with registry.engine.connect() as c:
+        got = [
+            tuple(r)
+            for r in c.execute(
+                select(
+                    Declaration.target,
+                    Declaration.category,
+                    Declaration.value,
+                    Declaration.offer,
+                    Declaration.purpose,
+                    Declaration.party,
+                    Declaration.valid_from,
+                ).order_by(Declaration.id)
+            )
+        ]
+    assert got[: len(rows)] == got[len(rows) :]
+    assert [r[:5] for r in got[len(rows) :]] == rows
+    with registry.engine.begin() as c:  # shares: integers, and the works they point at
+        wid = c.execute(Work.__table__.insert().values(title="T", org_id=org, row_hash="x", work_ref="R1")).lastrowid
+        hid = c.execute(Holder.__table__.insert().values(name="H", org_key="H", created_by_org_id=org)).lastrowid
+        bulk_insert_plain(
+            c,
+            WorkShare.__table__,
+            ("work_id", "holder_id", "role", "share_num", "share_den"),
+            [(wid, hid, "author", 1, 1)],
+        )
+    with registry.engine.connect() as c:
+        assert c.execute(select(WorkShare.share_num, WorkShare.share_den, WorkShare.role)).all() == [(1, 1, "author")]
