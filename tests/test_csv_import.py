@@ -285,8 +285,12 @@ def test_set_wise_insert_stores_what_executemany_stores_in_the_same_order(regist
     assert got[: len(rows)] == got[len(rows) :]
     assert [r[:5] for r in got[len(rows) :]] == rows
     with registry.engine.begin() as c:  # shares: integers, and the works they point at
-        wid = c.execute(Work.__table__.insert().values(title="T", org_id=org, row_hash="x", work_ref="R1")).lastrowid
-        hid = c.execute(Holder.__table__.insert().values(name="H", org_key="H", created_by_org_id=org)).lastrowid
+        wid = c.execute(
+            Work.__table__.insert().values(title="T", org_id=org, row_hash="x", work_ref="R1")
+        ).inserted_primary_key[0]
+        hid = c.execute(
+            Holder.__table__.insert().values(name="H", org_key="H", created_by_org_id=org)
+        ).inserted_primary_key[0]
         bulk_insert_plain(
             c,
             WorkShare.__table__,
