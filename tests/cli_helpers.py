@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from fairtrain.cli.app import app
 
 TESTS = Path(__file__).resolve().parent
+FAIRTRAIN = [sys.executable, "-m", "fairtrain.cli.app"]  # the command in a process of its own
 
 
 def cli_runner(database_url: str, data_dir: Path):
@@ -31,10 +32,15 @@ def cli_runner(database_url: str, data_dir: Path):
     return run, env
 
 
+def clear_args(dataset, snapshot, out, *more) -> list[str]:
+    """``clear DATASET --snapshot SNAPSHOT --licensee acme-ai --out OUT MORE…``: the clearance the test worlds'
+    licensee key (acme-ai) asks for."""
+    return [str(a) for a in ("clear", dataset, "--snapshot", snapshot, "--licensee", "acme-ai", "--out", out, *more)]
+
+
 def clear(run, dataset, snapshot, out, *more, **kw):
-    """``fairtrain clear DATASET --snapshot SNAPSHOT --licensee acme-ai --out OUT MORE…`` through ``run`` (the
-    licensee key the test worlds create); ``kw`` goes to ``run`` (``code=1`` where the clearance must fail)."""
-    return run("clear", dataset, "--snapshot", snapshot, "--licensee", "acme-ai", "--out", out, *more, **kw)
+    """:func:`clear_args` through ``run``; ``kw`` goes to ``run`` (``code=1`` where the clearance must fail)."""
+    return run(*clear_args(dataset, snapshot, out, *more), **kw)
 
 
 # -- `fairtrain` as a command, forked from one interpreter that has imported it already -------------------------
