@@ -35,6 +35,7 @@ from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.services.registry import ShareSpec
 from fairtrain.services.registry.registry import content_hash
 from fairtrain.services.registry.snapshot_export import export_snapshot
+from worlds import keys_and_snapshot
 
 HWP_DIR = Path(__file__).parent / "data" / "hwp"
 NANUM = "/usr/share/fonts/truetype/nanum/NanumGothic.ttf"
@@ -566,9 +567,7 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
     run("holders", "add", "이시인")
     run("works", "add", tmp_path / "anthem.hwp", "--holder", "1:author")
     run("declare", "--holder", "1", "--category", "tdm=deny")
-    run("keys", "create")
-    run("keys", "create", "--name", "acme-ai")
-    run("snapshot", "export", tmp_path / "snap")
+    keys_and_snapshot(run, tmp_path / "snap")
     data = tmp_path / "dataset"
     data.mkdir()
     (data / "anthem-copy.pdf").write_bytes(make_pdf(ANTHEM))
