@@ -551,8 +551,10 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
     larger than the plain-text cap included)."""
     import pyarrow.parquet as pq
 
-    from fairtrain.services.clearance import _readers_base, pipeline
+    from fairtrain.services.clearance import _readers_archive, _readers_base, pipeline  # noqa: F401
 
+    # _readers_archive binds the cap when it is first imported: imported now, under the patch, it would keep
+    # 4000 for every later test in this process (a tar member of 5000 bytes of text was then refused)
     monkeypatch.setattr(_readers_base, "MAX_TEXT_BYTES", 4000)
     monkeypatch.setattr(pipeline, "MAX_TEXT_BYTES", 4000)
 
