@@ -3,7 +3,12 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -n 2
+# Two workers; tests/conftest.py groups the tests that share a module's fixture and starts the long ones first.
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadgroup --no-loadscope-reorder
+# Compiled bytecode is kept (in an ignored folder) even where the environment says not to write it: each worker
+# and each `fairtrain` process the tests start would otherwise compile every module it imports again.
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX ?= $(CURDIR)/.cache/pycache
 DEMO_DIR ?= demo-data
 DEMO_PORT ?= 8000
 

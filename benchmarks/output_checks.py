@@ -135,6 +135,15 @@ def _rates(flags: list[bool], planted: list[bool]) -> tuple[float, float, int, i
     return tp / max(n_pos, 1), fp / max(n_neg, 1), n_pos, n_neg
 
 
+def _timed_checks(checker: OutputChecker, items: list[tuple[str, bytes]]) -> tuple[list, float]:
+    """``checker``'s checks of ``items`` in batches of 256, and the seconds they took."""
+    t0 = time.perf_counter()
+    checks = []
+    for k in range(0, len(items), 256):
+        checks.extend(checker.check(items[k : k + 256]))
+    return checks, time.perf_counter() - t0
+
+
 def bench_text(n_works: int, n_outputs: int, rnd: random.Random) -> list[tuple]:
     works, model_words = _corpora(n_works)
     t0 = time.perf_counter()
@@ -158,12 +167,7 @@ def bench_text(n_works: int, n_outputs: int, rnd: random.Random) -> list[tuple]:
         items.append((f"out-{i}.txt", " ".join(out).encode()))
         planted.append(is_planted)
         truth.append(wid)
-    checker = OutputChecker({"text": index}.get)
-    t0 = time.perf_counter()
-    checks = []
-    for k in range(0, len(items), 256):
-        checks.extend(checker.check(items[k : k + 256]))
-    t_check = time.perf_counter() - t0
+    checks, t_check = _timed_checks(OutputChecker({"text": index}.get), items)
     flags = [c.flagged for c in checks]
     right_work = [
         any(r.flagged and r.work_id == w for r in c.reproductions) for c, w in zip(checks, truth) if w is not None
@@ -210,12 +214,7 @@ def bench_images(n_works: int, n_outputs: int, rnd: random.Random) -> list[tuple
         else:
             items.append((f"gen-{i}.png", _picture(1_000_000 + i)))
             planted.append(False)
-    checker = OutputChecker({"image": index}.get)
-    t0 = time.perf_counter()
-    checks = []
-    for k in range(0, len(items), 256):
-        checks.extend(checker.check(items[k : k + 256]))
-    t_check = time.perf_counter() - t0
+    checks, t_check = _timed_checks(OutputChecker({"image": index}.get), items)
     rec, far, n_pos, n_neg = _rates([c.flagged for c in checks], planted)
     errors = sum(1 for c in checks if c.error)
     hd = [

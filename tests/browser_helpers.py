@@ -180,9 +180,10 @@ def server(tmp_path_factory):
         yield base
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Debian's chromium, headless, for the tests of one module (each test opens contexts of its own)."""
+    """Debian's chromium, headless, started once per worker (each test opens contexts of its own, which share
+    no cookies, storage or cache)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -228,6 +229,12 @@ def person(browser, base: str, role: str, name: str, email: str):
     sign_up(page, base, role, name, email)
     page.wait_for_url(f"{base}/{role}")
     return ctx, page
+
+
+def work_terms(page) -> dict[str, str]:
+    """A work page's terms table (#terms): each category's name to what it reads."""
+    rows = page.locator("#terms tr")
+    return dict(zip(rows.locator("th").all_inner_texts(), rows.locator("td").all_inner_texts(), strict=True))
 
 
 def shot(page, name: str) -> None:

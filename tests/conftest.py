@@ -69,6 +69,38 @@ def pytest_report_header(config):
     return f"fairtrain database under test: {'postgresql ' + PG_URL if PG_URL else 'sqlite'}"
 
 
+# How two workers share the suite (`-n 2 --dist loadgroup --no-loadscope-reorder`, the Makefile's test lines): the
+# tests of a module that share a module-scoped fixture (a served registry, a generated corpus) are one group, run
+# by one worker, so that the fixture is built once; every other test is scheduled on its own. Groups and tests
+# that take long start first, so that no long one is left running alone at the end. The figures are `--durations`
+# seconds on a loaded shared machine (module: the sum of its tests); only their order matters. A module or test
+# not listed starts after these, in file order.
+STARTS_FIRST = {
+    "tests/test_web_words_browser.py": 415,
+    "tests/test_web_browser_cmo.py": 270,
+    "tests/test_web_creator_journey_browser.py": 270,
+    "tests/test_web_browser.py": 215,
+    "tests/test_readme.py::test_readme_shell_blocks_run_as_written": 200,
+    "tests/test_web_browser_reserve.py": 125,
+    "tests/test_web_browser_disputes.py": 120,
+    "tests/test_search_browser.py": 115,
+    "tests/test_used.py::test_record_clearance_to_a_running_server": 107,
+    "tests/test_repertoire_upload.py::test_browser_cmo_uploads_a_zip_in_korean": 99,
+    "tests/test_clearance.py::test_local_workers_and_the_ray_engine_write_identical_decisions": 94,
+    "tests/test_used.py::test_used_page_in_korean_shows_the_three_answers": 93,
+    "tests/test_web_org_office.py::test_a_sheet_over_2_mib_is_checked_and_stored_by_the_background_processes": 92,
+    "tests/test_web_work_edit_browser.py": 90,
+    "tests/test_video_downstream.py": 80,
+    "tests/test_clearance.py::test_memory_stays_bounded_for_a_dataset_larger_than_the_process": 70,
+    "tests/test_orphans.py::test_a_killed_import_leaves_no_parser_process_and_no_open_transaction": 54,
+    "tests/test_purpose_clearance.py::test_clear_records_for_an_exact_copy_what_the_engine_decides": 50,
+    "tests/test_orphans.py::test_killed_clearance_leaves_no_worker_processes": 34,
+    "tests/test_transparency_summary.py::test_the_command_writes_every_format_in_both_languages_and_logs_it": 32,
+}
+GROUPED_SCOPES = {"module", "class", "package"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     free = [item for item in items if item.module.__name__ in DATABASE_FREE]
     for item in free:
@@ -77,6 +109,18 @@ def pytest_collection_modifyitems(config, items):
     if PG_URL and free:
         config.hook.pytest_deselected(items=free)
         items[:] = [item for item in items if item.module.__name__ not in DATABASE_FREE]
+    unit = {}  # item: its group (its module) or itself
+    for item in items:
+        defs = getattr(item, "_fixtureinfo", None)
+        unit[item] = item.nodeid
+        if defs and any(d.scope in GROUPED_SCOPES for fds in defs.name2fixturedefs.values() for d in fds):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+            unit[item] = item.module.__name__
+    seconds: dict[str, float] = {}
+    for item in items:
+        own = max(STARTS_FIRST.get(item.nodeid, 0), STARTS_FIRST.get(item.nodeid.split("::")[0], 0))
+        seconds[unit[item]] = max(seconds.get(unit[item], 0), own)
+    items.sort(key=lambda item: -seconds[unit[item]])  # stable: a group's tests stay together and in order
 
 
 @pytest.fixture(autouse=True)

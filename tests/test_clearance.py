@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cli_helpers import clear
+from cli_helpers import FAIRTRAIN, clear, clear_args
 from conftest import TESTDATA
 from fairtrain.core.keys import verify_document
 from fairtrain.core.merkle import SortedSet, verify_set_proof
@@ -136,21 +136,7 @@ def test_killed_and_resumed_job_writes_identical_outputs(world):
     clear(run, sharded, tmp / "snap", ref, "--format", "parquet")
 
     out = tmp / "killed"
-    cmd = [
-        sys.executable,
-        "-m",
-        "fairtrain.cli.app",
-        "clear",
-        str(sharded),
-        "--snapshot",
-        str(tmp / "snap"),
-        "--licensee",
-        "acme-ai",
-        "--out",
-        str(out),
-        "--format",
-        "parquet",
-    ]
+    cmd = [*FAIRTRAIN, *clear_args(sharded, tmp / "snap", out, "--format", "parquet")]
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list((out / "shards").glob("*.json"))) < 2:
@@ -316,24 +302,7 @@ def test_memory_stays_bounded_for_a_dataset_larger_than_the_process(world, tmp_p
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     r = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            peak,
-            sys.executable,
-            "-m",
-            "fairtrain.cli.app",
-            "clear",
-            str(data),
-            "--snapshot",
-            str(tmp / "snap"),
-            "--licensee",
-            "acme-ai",
-            "--out",
-            str(tmp / "big-out"),
-            "--batch-size",
-            "4",
-        ],
+        [sys.executable, "-c", peak, *FAIRTRAIN, *clear_args(data, tmp / "snap", tmp / "big-out", "--batch-size", "4")],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
+from cli_helpers import FAIRTRAIN
 from conftest import make_image
 from fairtrain.cli.app import app
 
@@ -91,7 +91,7 @@ def test_import_report_and_disputes_from_the_command_line(cli, tmp_path):
 
 def test_errors_are_clear_and_exit_non_zero(database_url, tmp_path):
     env = {**os.environ, "FAIRTRAIN_DATABASE_URL": database_url}
-    run = [sys.executable, "-m", "fairtrain.cli.app"]
+    run = FAIRTRAIN
     r = subprocess.run([*run, "decide", "42", "--category", "train-ai"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "no work 42" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([*run, "decide", "42", "--category", "training"], env=env, capture_output=True, text=True)

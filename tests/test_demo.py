@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from cli_helpers import FAIRTRAIN
 from fairtrain.services.ledger.licensing import Licensing
 from fairtrain.services.log import Log
 from fairtrain.services.registry import Registry
@@ -29,7 +29,7 @@ def _demo(data_dir: Path, database_url: str, code: int = 0) -> subprocess.Comple
         "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
     }
     r = subprocess.run(
-        [sys.executable, "-m", "fairtrain.cli.app", "--data-dir", str(data_dir), "demo", "--json"],
+        [*FAIRTRAIN, "--data-dir", str(data_dir), "demo", "--json"],
         env=env,
         capture_output=True,
         text=True,

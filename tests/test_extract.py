@@ -35,6 +35,7 @@ from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.services.registry import ShareSpec
 from fairtrain.services.registry.registry import content_hash
 from fairtrain.services.registry.snapshot_export import export_snapshot
+from worlds import keys_and_snapshot
 
 HWP_DIR = Path(__file__).parent / "data" / "hwp"
 NANUM = "/usr/share/fonts/truetype/nanum/NanumGothic.ttf"
@@ -550,8 +551,10 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
     larger than the plain-text cap included)."""
     import pyarrow.parquet as pq
 
-    from fairtrain.services.clearance import _readers_base, pipeline
+    from fairtrain.services.clearance import _readers_archive, _readers_base, pipeline  # noqa: F401
 
+    # _readers_archive binds the cap when it is first imported: imported now, under the patch, it would keep
+    # 4000 for every later test in this process (a tar member of 5000 bytes of text was then refused)
     monkeypatch.setattr(_readers_base, "MAX_TEXT_BYTES", 4000)
     monkeypatch.setattr(pipeline, "MAX_TEXT_BYTES", 4000)
 
@@ -566,9 +569,7 @@ def test_clearance_of_a_folder_finds_a_registered_hwp_in_its_pdf_and_txt_copies(
     run("holders", "add", "이시인")
     run("works", "add", tmp_path / "anthem.hwp", "--holder", "1:author")
     run("declare", "--holder", "1", "--category", "tdm=deny")
-    run("keys", "create")
-    run("keys", "create", "--name", "acme-ai")
-    run("snapshot", "export", tmp_path / "snap")
+    keys_and_snapshot(run, tmp_path / "snap")
     data = tmp_path / "dataset"
     data.mkdir()
     (data / "anthem-copy.pdf").write_bytes(make_pdf(ANTHEM))

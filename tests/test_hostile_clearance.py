@@ -24,6 +24,7 @@ from cli_helpers import cli_runner
 from fairtrain.cli.app import app
 from fairtrain.core.store.db import migrate, open_engine
 from http_helpers import Server
+from worlds import keys_and_snapshot
 
 FREE = (
     "This public-domain style notice may be used for any purpose, including training machine learning "
@@ -45,9 +46,7 @@ def world(tmp_path_factory):
     run("holders", "add", "Commons")
     run("works", "add", tmp / "free.txt", "--holder", "1:author")
     run("declare", "--holder", "1", "--category", "tdm=allow")
-    run("keys", "create")
-    run("keys", "create", "--name", "acme-ai")
-    run("snapshot", "export", tmp / "snap")
+    keys_and_snapshot(run, tmp / "snap")
 
     def clear(input_path: Path, out: Path, *extra) -> dict:
         clear_as_acme(run, input_path, tmp / "snap", out, *extra)

@@ -13,7 +13,6 @@ import json
 import os
 import resource
 import subprocess
-import sys
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +23,7 @@ from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
 import fairtrain
+from cli_helpers import FAIRTRAIN
 from fairtrain.cli.app import app
 from fairtrain.core.money import Money
 from fairtrain.core.store.models import Holder, Invoice, Licence, LicensedWork, Organisation, Work
@@ -48,7 +48,7 @@ def _cli_subprocess(database_url: str, *args: str, timeout: float = 60) -> subpr
 
     try:
         return subprocess.run(
-            [sys.executable, "-m", "fairtrain.cli.app", "--database-url", database_url, *args],
+            [*FAIRTRAIN, "--database-url", database_url, *args],
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
-import sys
 import time
 import wave
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from cli_helpers import FAIRTRAIN
 from conftest import make_image
 from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.services.registry import Registry, csv_import, import_csv
@@ -121,17 +121,7 @@ def test_a_killed_import_with_files_stores_nothing(database_url, tmp_path):
     sheet = corpus(tmp_path, 3000)
     env = cli_env(tmp_path / "data", database_url)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fairtrain.cli.app",
-            "registry",
-            "import",
-            str(sheet),
-            "--org",
-            "KOMCA",
-            "--skip-invalid",
-        ],
+        [*FAIRTRAIN, "registry", "import", str(sheet), "--org", "KOMCA", "--skip-invalid"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from cli_helpers import FAIRTRAIN, clear_args
 from fairtrain.cli.app import app
 from fairtrain.core.children import die_with_parent
 from web_helpers import cli_env
@@ -85,7 +86,7 @@ def test_a_killed_import_leaves_no_parser_process_and_no_open_transaction(databa
             )
     env = cli_env(tmp_path / "data", database_url)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(big), "--org", "KOMCA"],
+        [*FAIRTRAIN, "registry", "import", str(big), "--org", "KOMCA"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -106,7 +107,7 @@ def test_a_killed_import_leaves_no_parser_process_and_no_open_transaction(databa
     small = tmp_path / "small.csv"
     small.write_text(header + "S-1,Small,,Someone:composer:1,,,,,allow,,,,,\n", encoding="utf-8")
     r = subprocess.run(
-        [sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(small), "--org", "KOMCA"],
+        [*FAIRTRAIN, "registry", "import", str(small), "--org", "KOMCA"],
         env=env,
         capture_output=True,
         text=True,
@@ -136,21 +137,7 @@ def test_killed_clearance_leaves_no_worker_processes(database_url, tmp_path):
             data / f"part-{i:03d}.parquet",
         )
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fairtrain.cli.app",
-            "clear",
-            str(data),
-            "--snapshot",
-            str(tmp_path / "snap"),
-            "--licensee",
-            "acme-ai",
-            "--out",
-            str(tmp_path / "out"),
-            "--workers",
-            "2",
-        ],
+        [*FAIRTRAIN, *clear_args(data, tmp_path / "snap", tmp_path / "out", "--workers", "2")],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

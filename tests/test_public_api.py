@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import fairtrain
+from cli_helpers import FAIRTRAIN
 from fairtrain.core.errors import FairtrainError, IntegrityFailure, InvalidInput, NotAllowed, NotFound
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def test_one_version_source_read_by_the_package_metadata_the_cli_and_the_api(tmp
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
     assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "fairtrain._version.__version__"}
-    r = subprocess.run([sys.executable, "-m", "fairtrain.cli.app", "--version"], capture_output=True, text=True)
+    r = subprocess.run([*FAIRTRAIN, "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == f"fairtrain {fairtrain.__version__}"
     from fairtrain.web.app import create_app
 
@@ -114,7 +115,7 @@ def test_a_bug_in_a_command_is_one_line_and_exit_code_3_and_the_traceback_only_w
 def test_a_refusal_exits_with_its_branch_code_and_a_message_naming_the_field(tmp_path):
     env = {"FAIRTRAIN_DATA_DIR": str(tmp_path)}
     r = subprocess.run(
-        [sys.executable, "-m", "fairtrain.cli.app", "decide", "1", "--category", "training"],
+        [*FAIRTRAIN, "decide", "1", "--category", "training"],
         capture_output=True,
         text=True,
         env={**__import__("os").environ, **env},

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import forked_fairtrain
 from conftest import make_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,12 +136,8 @@ def test_readme_shell_blocks_run_as_written(tmp_path):
     work = tmp_path / "readme"
     work.mkdir()
     sample_files(work)
-    bin_dir = tmp_path / "bin"  # `fairtrain` as an installed console script would run: this checkout's sources
+    bin_dir = tmp_path / "bin"  # `fairtrain` on PATH runs this checkout's sources (cli_helpers.forked_fairtrain)
     bin_dir.mkdir()
-    (bin_dir / "fairtrain").write_text(
-        f"#!/bin/sh\nexec {sys.executable} -c 'from fairtrain.cli.app import main; main()' \"$@\"\n", encoding="utf-8"
-    )
-    (bin_dir / "fairtrain").chmod(0o755)
     env = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -150,15 +147,16 @@ def test_readme_shell_blocks_run_as_written(tmp_path):
         "COLUMNS": "160",
     }
     env.pop("FAIRTRAIN_DATABASE_URL", None)
-    for line, body, _ in runnable:
-        r = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", body],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert r.returncode == 0, (
-            f"README.md block at line {line} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-        )
+    with forked_fairtrain(bin_dir, env):
+        for line, body, _ in runnable:
+            r = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", body],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert r.returncode == 0, (
+                f"README.md block at line {line} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+            )

@@ -12,6 +12,7 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
+from cli_helpers import FAIRTRAIN
 from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.services.registry import RegistryError
 from fairtrain.services.registry import repertoire as rep
@@ -200,7 +201,6 @@ def test_a_killed_job_resumes_without_duplicating_works(registry, org, tmp_path)
 def test_the_command_line_takes_the_same_zip_with_a_dry_run(database_url, registry, org, tmp_path):
     import json
     import subprocess
-    import sys
 
     files = {f"files/w{i}.txt": text_file(i) for i in range(1, 4)}
     upload = tmp_path / "repertoire.zip"
@@ -211,7 +211,7 @@ def test_the_command_line_takes_the_same_zip_with_a_dry_run(database_url, regist
 
     def cli(*args):
         return subprocess.run(
-            [sys.executable, "-m", "fairtrain.cli.app", "registry", "import", str(upload), "--org", "KOMCA", *args],
+            [*FAIRTRAIN, "registry", "import", str(upload), "--org", "KOMCA", *args],
             env=env,
             capture_output=True,
             text=True,

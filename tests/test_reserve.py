@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import httpx
 import pytest
 
+from cli_helpers import FAIRTRAIN
 from fairtrain.core.signals import rsl as rsl_mod
 from fairtrain.core.signals import tdmrep
 from fairtrain.core.signals.html import read_html
@@ -205,7 +205,7 @@ def _reader_reads(base: str, env: dict) -> None:
         assert c.put("/api/policy", json=DENY_TRAINING, headers={"X-CSRF-Token": r.json()["csrf"]}).status_code == 200
     url = f"{base}/r/h/{holder}"
     out = subprocess.run(
-        [sys.executable, "-m", "fairtrain.cli.app", "signals", "check", url, "--allow-private-urls", "--json"],
+        [*FAIRTRAIN, "signals", "check", url, "--allow-private-urls", "--json"],
         env=env,
         capture_output=True,
         text=True,

@@ -22,6 +22,7 @@ from fairtrain.core.signals import crosswalk
 from fairtrain.core.signals import embed as E
 from fairtrain.core.signals import render as R
 from fairtrain.core.vocab import Category, Offer, PriceModel, Value
+from worlds import signal_policy
 
 C = Category
 A, D, L = Value.ALLOW, Value.DENY, Value.LICENCE
@@ -31,14 +32,7 @@ OFFER = Offer(PriceModel.PER_WORK, Money.parse("50000", "KRW"))
 
 
 def _policy(values: dict, offers: dict | None = None) -> R.SignalPolicy:
-    return R.SignalPolicy.from_values(
-        PARTY,
-        BASE,
-        values,
-        policy_url=f"{BASE}/ai-policy",
-        offers=offers,
-        licence_urls=[f"{BASE}/licence"] if offers else [],
-    )
+    return signal_policy(PARTY, values, offers, BASE)
 
 
 # (name, policy, expected plus:DataMining code, expected CAWG use per category)

@@ -27,6 +27,7 @@ from fairtrain.core.money import Money
 from fairtrain.core.signals import render as R
 from fairtrain.core.signals.bots import BotListError, classify, load_bots
 from fairtrain.core.vocab import Category, Decision, Offer, PriceModel, Purpose, Value
+from worlds import signal_policy
 
 TDMREP_EXAMPLES = TESTDATA / "tdmrep"
 BASE = "https://creator.example"
@@ -48,38 +49,27 @@ class Case:
     expected: dict[Category, Value]
 
 
-def _policy(party: R.Party, values: dict, offers: dict | None = None) -> R.SignalPolicy:
-    return R.SignalPolicy.from_values(
-        party,
-        BASE,
-        values,
-        policy_url=f"{BASE}/ai-policy",
-        offers=offers,
-        licence_urls=[f"{BASE}/licence"] if offers else [],
-    )
-
-
 CASES = [
-    Case("all-deny", _policy(PARTY, {"tdm": "deny"}), {c: D for c in C}),
+    Case("all-deny", signal_policy(PARTY, {"tdm": "deny"}), {c: D for c in C}),
     Case(
         "deny-training-allow-search",
-        _policy(CMO, {"tdm": "deny", "search": "allow"}),
+        signal_policy(CMO, {"tdm": "deny", "search": "allow"}),
         {C.TDM: D, C.TRAIN_AI: D, C.TRAIN_GENAI: D, C.AI_INPUT: D, C.SEARCH: A},
     ),
     Case(
         "licence-training",
-        _policy(PARTY, {"tdm": "deny", "train-ai": "licence", "search": "allow"}, {"train-ai": OFFER}),
+        signal_policy(PARTY, {"tdm": "deny", "train-ai": "licence", "search": "allow"}, {"train-ai": OFFER}),
         {C.TDM: D, C.TRAIN_AI: L, C.TRAIN_GENAI: L, C.AI_INPUT: D, C.SEARCH: A},
     ),
-    Case("allow-all", _policy(CMO, {"tdm": "allow"}), {c: A for c in C}),
+    Case("allow-all", signal_policy(CMO, {"tdm": "allow"}), {c: A for c in C}),
     Case(
         "deny-genai-only",
-        _policy(PARTY, {"tdm": "allow", "train-genai": "deny"}),
+        signal_policy(PARTY, {"tdm": "allow", "train-genai": "deny"}),
         {C.TDM: A, C.TRAIN_AI: A, C.TRAIN_GENAI: D, C.AI_INPUT: A, C.SEARCH: A},
     ),
     Case(
         "licence-mining-allow-search",
-        _policy(PARTY, {"tdm": "licence", "search": "allow"}, {"tdm": OFFER}),
+        signal_policy(PARTY, {"tdm": "licence", "search": "allow"}, {"tdm": OFFER}),
         {C.TDM: L, C.TRAIN_AI: L, C.TRAIN_GENAI: L, C.AI_INPUT: L, C.SEARCH: A},
     ),
 ]
@@ -488,7 +478,7 @@ SERVERS = {
 
 @pytest.mark.parametrize("server", sorted(SERVERS))
 @pytest.mark.parametrize("case", [CASES[1], CASES[2], CASES[3]], ids=IDS[1:4])
-def test_header_snippets_load_in_real_servers_and_serve_the_policy(case, server, tmp_path):
+def test_header_snippets_load_in_real_servers_and_serve_thesignal_policy(case, server, tmp_path):
     binary = {"nginx": "nginx", "apache": "apache2", "caddy": "caddy"}[server]
     if shutil.which(binary) is None:
         pytest.fail(f"{binary} is not installed (apt-get install nginx-light apache2 caddy; .ci/run does)")
@@ -548,7 +538,7 @@ def test_html_snippet_escapes_the_party_name():
     text = _kit(CASES[0])[R.HTML_HEAD]
     assert "<Studio>" not in text and "&lt;Studio&gt;" in text
     hostile = R.Party('<script>alert(1)</script> {{7*7}} "quoted"', R.PartyKind.HOLDER, "a@creator.example", None)
-    text = R.render_html_head(_policy(hostile, {"tdm": "deny"}))
+    text = R.render_html_head(signal_policy(hostile, {"tdm": "deny"}))
     head = _Head()
     head.feed(text)
     assert "<script>" not in text and "&lt;script&gt;" in text and "{{7*7}}" in text

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
-from cli_helpers import clear
+from cli_helpers import FAIRTRAIN, clear
 from fairtrain.core.keys import SigningKey
 from fairtrain.services.transparency.lookup import verify_membership_proof
 from test_transparency_lookup import published  # noqa: F401
@@ -159,17 +158,7 @@ def test_record_clearance_to_a_running_server(world, database_url):  # noqa: F81
     with served(data_dir, database_url) as srv:
         with httpx.Client(base_url=srv.base, timeout=120) as c:
             key = _served_developer_key(c)
-            cmd = [
-                sys.executable,
-                "-m",
-                "fairtrain.cli.app",
-                "log",
-                "record-clearance",
-                str(tmp / "out-c"),
-                "--to",
-                srv.base,
-                "--json",
-            ]
+            cmd = [*FAIRTRAIN, "log", "record-clearance", str(tmp / "out-c"), "--to", srv.base, "--json"]
             other = cli_env(tmp / "elsewhere", database_url)  # the developer's own machine: no data dir shared
             refused = subprocess.run(cmd, env=other, capture_output=True, text=True, timeout=120)
             assert refused.returncode == 2 and "FAIRTRAIN_API_KEY" in refused.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from browser_helpers import checked as korean_checks
-from browser_helpers import cli_json, needs_axe, needs_chromium, person, serving
+from browser_helpers import cli_json, needs_axe, needs_chromium, person, serving, work_terms
 from conftest import make_image
 from mail_helpers import smtp_server
 from test_extract import HWP_DIR, POEM, make_docx, make_pdf
@@ -115,8 +115,7 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
     checked(poet, "05-edit")
     poet.goto(work_url)
     assert poet.inner_text("h1") == "바람의 시집"
-    rows = poet.locator("#terms tr")
-    terms = dict(zip(rows.locator("th").all_inner_texts(), rows.locator("td").all_inner_texts(), strict=True))
+    terms = work_terms(poet)
     assert terms["AI 모델 학습"] == "거부" and terms["생성형 AI 학습"] == "이용허락 필요(유료)"
 
     # her public reservation page for this work, and the badge copied to paste into her blog

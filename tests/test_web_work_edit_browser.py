@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from browser_helpers import checked, needs_axe, needs_chromium, person
+from browser_helpers import checked, needs_axe, needs_chromium, person, work_terms
 from conftest import make_image
 
 pytestmark = [needs_chromium, needs_axe]
@@ -85,8 +85,7 @@ def test_a_creator_shapes_her_work_in_korean(server, browser, tmp_path):
 
     poet.goto(work_url)
     assert poet.inner_text("h1") == "봄날의 정원"
-    rows = poet.locator("#terms tr")
-    values = dict(zip(rows.locator("th").all_inner_texts(), rows.locator("td").all_inner_texts(), strict=True))
+    values = work_terms(poet)
     # her own narrower choice loosens her broader one: training denied, generative training for a paid licence
     assert values["AI 모델 학습"] == "거부" and values["생성형 AI 학습"] == "이용허락 필요(유료)"
     poet.click("#work-certificate")

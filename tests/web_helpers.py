@@ -8,6 +8,7 @@ import httpx
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from cli_helpers import FAIRTRAIN
 from fairtrain.web import WebLimits, create_app
 
 # Cheap argon2 parameters keep sign-ups fast in tests; the server's defaults are argon2-cffi's (RFC 9106 low-memory).
@@ -98,10 +99,9 @@ def wait_until_serving(proc, url: str, seconds: float = 30) -> None:
 def run_cli(data_dir, database_url: str, *args: str):
     """``fairtrain ARGS…`` in its own process on the same registry, as an operator would run it."""
     import subprocess
-    import sys
 
     return subprocess.run(
-        [sys.executable, "-m", "fairtrain.cli.app", *args],
+        [*FAIRTRAIN, *args],
         env=cli_env(data_dir, database_url),
         capture_output=True,
         text=True,
@@ -119,12 +119,11 @@ class served:
 
     def __enter__(self):
         import subprocess
-        import sys
 
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fairtrain.cli.app", "serve", "--host", "127.0.0.1", "--port", str(port), *self.cmd],
+            [*FAIRTRAIN, "serve", "--host", "127.0.0.1", "--port", str(port), *self.cmd],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -44,9 +44,15 @@ def build_world(run, tmp: Path) -> None:
     run("works", "add", files / "free.txt", "--holder", "3:author")
     run("declare", "--holder", "1", "--category", "train-ai=licence", "--price", "30000", "--currency", "KRW")
     run("declare", "--holder", "3", "--category", "tdm=allow")
+    keys_and_snapshot(run, tmp / "snap")
+
+
+def keys_and_snapshot(run, snap: Path) -> None:
+    """The registry's key, the licensee acme-ai's key and a snapshot exported to ``snap``, through ``run``:
+    what a world needs after its works and declarations before anything is cleared against it."""
     run("keys", "create")
     run("keys", "create", "--name", "acme-ai")
-    run("snapshot", "export", tmp / "snap")
+    run("snapshot", "export", snap)
 
 
 def write_dataset(tmp: Path) -> Path:
@@ -93,3 +99,19 @@ def three_media_snapshot(registry, tmp: Path, holder: str, text: tuple[str, str]
     key = SigningKey.generate()
     manifest = export_snapshot(registry, tmp / "snap", key)
     return tmp / "snap", key, ids, manifest
+
+
+def signal_policy(party, values: dict, offers: dict | None = None, base: str = "https://creator.example"):
+    """What ``party`` declares for its site ``base`` (``values``: category to value, ``offers``: category to
+    offer), with its policy page and, where it offers licences, its licence page: the policy the signals are
+    rendered from."""
+    from fairtrain.core.signals import render
+
+    return render.SignalPolicy.from_values(
+        party,
+        base,
+        values,
+        policy_url=f"{base}/ai-policy",
+        offers=offers,
+        licence_urls=[f"{base}/licence"] if offers else [],
+    )
