@@ -17,6 +17,11 @@ of most items); and a 10-s excerpt, whose items cover only 7.7 s, is verified ov
 Candidates with a single vote are verified too (reverb and a sound mixed over the work leave the true
 alignment one exact hit; the ``max_candidates`` cap bounds the cost), each alignment once, and a region
 longer than one window may err more at the same significance (``LONG_BER_SLACK``).
+Issue 16, third round: the registry also fingerprints the work through high-pass filters
+(:data:`DEFAULT_HIGHPASS`; a copy with its bass cut was as far from the work as unrelated audio, and low-pass
+or peaking EQ never were), and a query's candidates are screened together before verification (BER
+estimated from items spread over the query, best first, a work verified once), so that verifying single-vote
+candidates costs little.
 
 Measured (``benchmarks/fingerprint_audio.py``, 16 Wesnoth tracks + 10 distractors): recall 1.00 and no
 false positive for MP3/AAC/Opus re-encodes, 15 dB noise, 15-s excerpts and ±3 % speed; index ≈ 336 B per
@@ -449,6 +454,9 @@ MIN_OVERLAP_FLOOR_S = 7.0
 # explained; callers may pass long_slack to match().
 LONG_BER_SLACK = 0.0  # the items of a 10-s excerpt cover 7.7 s
 _INVERSE = len(TEMPO_WARPS) + 1  # warp code: 1 / the segment's speed
+# The screen before verification (AudioIndex._screen): items sampled over the query (at least this many,
+# or every 8th), the BER under which a candidate goes on to verification, and the fewest aligned samples.
+SCREEN_SAMPLES, SCREEN_BER, SCREEN_MIN_ITEMS = 64, 0.40, 8
 
 
 @dataclass(eq=False)
@@ -474,6 +482,9 @@ class AudioIndex:
     upgrade_note: str = ""  # set when loaded from an older format: what needs a re-export
     _exact_sorted: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
     _exact_order: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    # distinct keys and where each one's postings start (one lookup a probe instead of two)
+    _ukeys: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    _ustart: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
 
     @property
     def notices(self) -> list[str]:
@@ -489,6 +500,9 @@ class AudioIndex:
             postings = positions[order].astype(pos_dtype)
             keys = items[postings]
         index = cls(keys=keys, postings=postings, **arrays)
+        firsts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else np.zeros(0, np.int64)
+        index._ukeys = np.asarray(keys[firsts])
+        index._ustart = np.append(firsts, len(keys)).astype(np.int64)
         # xxh3-128 digests as big-endian (hi, lo) pairs: a structured sort gives one searchsorted lookup.
         pairs = (
             index.exact.view(">u8").reshape(-1, 2).astype(np.uint64)
@@ -719,10 +733,13 @@ class AudioIndex:
         for qi, cands in candidates.items():
             best: dict[int, Match] = {}
             query = np.asarray(fps[qi].items, dtype=np.uint32)
+            cands = self._screen(query, cands)
             changing = np.ones(len(query), dtype=bool)
             changing[1:] = query[1:] != query[:-1]
             tried: set[tuple[int, int, int]] = set()
             for seg, code, diff, votes in cands:
+                if int(self.work_ids[self.seg_work[seg]]) in best:
+                    continue  # candidates come best first: a work once verified needs no second alignment
                 # neighbouring offsets of one segment and warp come as separate candidates: each alignment
                 # is verified once
                 offsets = [d for d in (diff - 1, diff, diff + 1) if (seg, code, d) not in tried]
@@ -775,8 +792,9 @@ class AudioIndex:
             q_ids = np.concatenate([q_ids, np.repeat(q_ids, 32)])
             q_pos = np.concatenate([q_pos, np.repeat(q_pos, 32)])
 
-        left = np.searchsorted(self.keys, values, side="left")
-        count = np.searchsorted(self.keys, values, side="right") - left
+        at = np.minimum(np.searchsorted(self._ukeys, values), len(self._ukeys) - 1)
+        left = self._ustart[at]
+        count = np.where(self._ukeys[at] == values, self._ustart[at + 1] - left, 0)
         count[count > max_postings] = 0
         total = int(count.sum())
         if total == 0:
@@ -838,6 +856,38 @@ class AudioIndex:
             if len(lst) < max_candidates:
                 lst.append((int(gs[i]), int(gc[i]), int(gd[i]), int(smooth[i])))
         return out
+
+    def _screen(self, query: np.ndarray, cands: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+        """The candidates worth a verification, most promising first: one vectorised pass over all of a
+        query's candidates that estimates each alignment's BER from items spread over the query (paired as
+        :meth:`_verify` pairs them) and drops those where no offset comes under SCREEN_BER. Unrelated alignments sit near 0.5;
+        a copy that passes verification has some window ≤ max_ber and, spread over the query, ≤ 0.40 even
+        when only a third of the query is the work."""
+        if len(cands) <= 1:
+            return cands
+        arr = np.array(cands, dtype=np.int64)
+        seg, code, diff = arr[:, 0], arr[:, 1], arr[:, 2]
+        step = self.seg_step[seg].astype(np.float64)
+        warp = np.ones(len(arr))
+        inverse = code == _INVERSE
+        warp[inverse] = 1.0 / self.seg_speed[seg[inverse]]
+        tempo = (code > 0) & ~inverse
+        warp[tempo] = np.asarray(TEMPO_WARPS)[code[tempo] - 1]
+        n = len(query)
+        qs = np.unique(np.linspace(0, n - 1, max(SCREEN_SAMPLES, n // 8)).astype(np.int64))
+        seg_len = (self.seg_start[seg + 1] - self.seg_start[seg])[:, None, None]
+        d = diff[:, None, None] + np.array([-1, 0, 1])[None, :, None]  # (C, 3, 1)
+        w, st = warp[:, None, None], step[:, None, None]
+        p = np.rint((qs[None, None, :] * w + d) / st).astype(np.int64)  # (C, 3, K) stored positions
+        q = np.rint((p * st - d) / w).astype(np.int64)
+        valid = (p >= 0) & (p < seg_len) & (q >= 0) & (q < n)
+        g = np.where(valid, self.seg_start[seg][:, None, None] + p, 0)
+        errors = np.bitwise_count(self.items[g] ^ query[np.clip(q, 0, n - 1)]).astype(np.int64)
+        counted = valid.sum(axis=2)
+        ber = (errors * valid).sum(axis=2) / (32.0 * np.maximum(counted, 1))
+        ber = np.where(counted >= SCREEN_MIN_ITEMS, ber, 1.0).min(axis=1)
+        keep = np.flatnonzero(ber <= SCREEN_BER)
+        return [cands[i] for i in keep[np.argsort(ber[keep], kind="stable")]]
 
     def _warp(self, seg: int, code: int) -> float:
         if code == 0:
