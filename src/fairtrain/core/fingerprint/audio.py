@@ -689,7 +689,7 @@ class AudioIndex:
         max_ber: float = 0.20,
         min_overlap_s: float = 10.0,
         min_votes: int = 1,
-        max_candidates: int = 24,
+        max_candidates: int = 64,
         max_postings: int = 1000,
         probe_flips: bool = True,
         long_slack: float = LONG_BER_SLACK,
