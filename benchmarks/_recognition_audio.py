@@ -42,6 +42,30 @@ RATE = 22050
 MIN_TRACK_S = 30.0
 MAX_BER, MIN_OVERLAP_S = 0.20, 10.0
 TARGET_FAMILY, TARGET_MODALITY = 0.95, 0.97
+# The corpus (and the tools the edits need), installed by the benchmark where missing.
+DEBIAN_PACKAGES = (
+    "ffmpeg",
+    "libchromaprint-tools",
+    "wesnoth-1.16-music",
+    "hedgewars-data",
+    "supertux-data",
+    "warzone2100-music",
+    "openclonk-data",
+    "neverball-data",
+    "extremetuxracer-data",
+    "lincity-ng-data",
+    "asc-music",
+    "megaglest-data",
+    "a7xpg-data",
+    "torus-trooper-data",
+    "tumiki-fighters-data",
+    "rrootage-data",
+    "parsec47-data",
+    "noiz2sa-data",
+    "gunroar-data",
+    "mu-cade-data",
+    "titanion-data",
+)
 
 
 def _genre(path: Path) -> str:
@@ -291,6 +315,7 @@ RESULT = {"hits": hits, "cpu_s": t}
 
 
 def run(args) -> list[dict]:
+    from _common import ensure_debian_packages
     from _recognition_release import add_release, run_release
     from fingerprint_audio import BruteForce, baseline_fingerprints
 
@@ -308,6 +333,7 @@ def run(args) -> list[dict]:
     workers = int(getattr(args, "workers", 2) or 2)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)
     t_start = time.perf_counter()
+    ensure_debian_packages(DEBIAN_PACKAGES)
     tracks = corpus()
     rng = random.Random(seed)
     rng.shuffle(tracks)

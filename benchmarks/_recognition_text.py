@@ -174,6 +174,9 @@ def _hangul_share(text: str) -> float:
 
 def load(cache: Path, n_per_lang: int, n_negatives: int):
     """Works (Korean, English) and negatives as (language, source, text); a source is a package or corpus."""
+    from _common import ensure_debian_packages
+
+    ensure_debian_packages(DEBIAN_PACKAGES)
     missing = [p for p in (FAQ_KO, REF, GIMP_KO) if not p.exists()]
     if missing:
         raise SystemExit(f"missing {', '.join(map(str, missing))}: apt-get install {' '.join(DEBIAN_PACKAGES)}")

@@ -15,6 +15,7 @@ import xxhash
 from conftest import TESTDATA
 from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint.audio import (
+    DEFAULT_HIGHPASS,
     ITEM_SECONDS,
     AudioFingerprint,
     AudioIndex,
@@ -199,8 +200,15 @@ def test_missing_binaries_name_the_debian_package(monkeypatch, pieces):
 def test_registration_has_speed_variants_and_an_iscc_audio_code(registrations):
     reg = registrations[0]
     n = len(reg.fingerprint.items)
-    assert [v.speed for v in reg.variants] == list(SPEEDS)
-    for variant in reg.variants:
+    by_speed = [v for v in reg.variants if not v.highpass]
+    assert [v.speed for v in by_speed] == list(SPEEDS)
+    # the work at its own speed through each high-pass filter, every 2nd item kept
+    filtered = [v for v in reg.variants if v.highpass]
+    assert [v.highpass for v in filtered] == list(DEFAULT_HIGHPASS)
+    for variant in filtered:
+        assert variant.speed == 1.0 and variant.step == 2 and abs(len(variant.items) - n / 2) <= 1
+        assert not np.array_equal(variant.items, reg.fingerprint.items[::2])
+    for variant in by_speed:
         assert variant.step == 4 and variant.items.dtype == np.uint32
         # played s× faster the work is 1/s as long; only every 4th item is kept
         assert abs(len(variant.items) - n / variant.speed / 4) <= 3
@@ -218,8 +226,9 @@ def test_index_is_flat_arrays_and_reports_its_size(index, registrations):
     assert np.array_equal(index.items[index.postings.astype(np.int64)], index.keys)
     stored = sum(len(r.fingerprint.items) + sum(len(v.items) for v in r.variants) for r in registrations)
     assert len(index.items) == stored
-    # 4 B stored + up to 8 B indexed per item: the raw items at 8/s plus 6 variants at 2/s
-    assert 100 < index.bytes_per_second < 300
+    # 4 B stored + up to 8 B indexed per item: the raw items at 8/s, 6 speed variants at 2/s and 3 high-pass
+    # variants at 4/s
+    assert 200 < index.bytes_per_second < 450
     assert index.bytes_per_work == pytest.approx(index.nbytes / 4)
 
 
@@ -430,6 +439,44 @@ def test_version_1_audio_index_opens_and_says_what_needs_a_re_export(tmp_path, i
     (tmp_path / "v1" / "audio_index.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"version 7.*re-export"):
         AudioIndex.load(tmp_path / "v1")
+
+
+def test_version_2_audio_index_opens_without_high_pass_variants_and_says_so(tmp_path, index, pieces):
+    """An index saved before the high-pass variants (format 2: no ``highpass`` column) still opens and
+    matches what it matched, with a notice that copies with the bass cut need a re-export."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    index.save(tmp_path / "v2")
+    meta = json.loads((tmp_path / "v2" / "audio_index.json").read_text())
+    meta["version"] = 2
+    (tmp_path / "v2" / "audio_index.json").write_text(json.dumps(meta))
+    segments = pq.read_table(tmp_path / "v2" / "audio_segments.parquet")
+    pq.write_table(segments.drop_columns(["highpass"]), tmp_path / "v2" / "audio_segments.parquet")
+    with pytest.warns(UserWarning, match="high-pass.*re-export"):
+        old = AudioIndex.load(tmp_path / "v2")
+    assert len(old.notices) == 1 and "bass cut" in old.notices[0]
+    # read as format 2, the high-pass segments are taken for plain ones: matching still works
+    assert not old.seg_highpass.any() and len(old.seg_highpass) == len(index.seg_highpass)
+    assert [m.work_id for m in old.match([fingerprint_audio(pieces[1])])[0]] == [102]
+    # the current format keeps the cut-offs
+    current = AudioIndex.load(index.save(tmp_path / "v3")[0].parent)
+    assert current.notices == [] and sorted(set(current.seg_highpass)) == [0.0, *DEFAULT_HIGHPASS]
+
+
+@pytest.mark.parametrize("cutoff", [200, 350, 500])
+def test_copy_with_the_bass_cut_matches_through_a_high_pass_variant(cutoff, tmp_path, pieces, index, registrations):
+    """A 4th-order high-pass (thin speakers, a "telephone" edit) moves Chromaprint's chroma as far as
+    unrelated audio; the registry's high-passed variants of the work bring it back within reach."""
+    af = f"highpass=f={cutoff},highpass=f={cutoff}"
+    q = fingerprint_audio(ffmpeg(pieces[2], tmp_path / f"hp{cutoff}.wav", "-af", af))
+    [matches] = index.match([q])
+    assert [m.work_id for m in matches] == [103]
+    assert matches[0].evidence["highpass"] in DEFAULT_HIGHPASS
+    # unrelated audio through the same filter matches nothing
+    other = fingerprint_audio(ffmpeg(pieces[4], tmp_path / f"u{cutoff}.wav", "-af", af))
+    assert index.match([other]) == [[]]
 
 
 def test_ten_second_excerpt_matches(tmp_path, pieces, index):

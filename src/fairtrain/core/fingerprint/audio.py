@@ -17,6 +17,11 @@ of most items); and a 10-s excerpt, whose items cover only 7.7 s, is verified ov
 Candidates with a single vote are verified too (reverb and a sound mixed over the work leave the true
 alignment one exact hit; the ``max_candidates`` cap bounds the cost), each alignment once, and a region
 longer than one window may err more at the same significance (``LONG_BER_SLACK``).
+Issue 16, third round: the registry also fingerprints the work through high-pass filters
+(:data:`DEFAULT_HIGHPASS`; a copy with its bass cut was as far from the work as unrelated audio, and low-pass
+or peaking EQ never were), and a query's candidates are screened together before verification (BER
+estimated from items spread over the query, best first, a work verified once), so that verifying single-vote
+candidates costs little.
 
 Measured (``benchmarks/fingerprint_audio.py``, 16 Wesnoth tracks + 10 distractors): recall 1.00 and no
 false positive for MP3/AAC/Opus re-encodes, 15 dB noise, 15-s excerpts and ±3 % speed; index ≈ 336 B per
@@ -59,6 +64,7 @@ from .codec import register_type
 __all__ = [
     "ITEM_SECONDS",
     "DEFAULT_SPEEDS",
+    "DEFAULT_HIGHPASS",
     "AudioToolError",
     "AudioFingerprint",
     "AudioVariant",
@@ -81,10 +87,20 @@ DEFAULT_SPEEDS: tuple[float, ...] = tuple(round(0.94 + 0.005 * i, 3) for i in ra
 # pitch ±1 semitone is 0.944…1.059, hence the 0.94/1.06 variants); the original stands for copies whose
 # tempo alone changed by up to ±5 % (warps 0.95…1.05 in 1 % steps).
 TEMPO_WARPS: tuple[float, ...] = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
+# High-pass variants (Hz, second order, at the original speed). Chromaprint's chroma leans on the bass: a
+# copy with its bass cut is as far from the work as unrelated audio (BER 0.30–0.45 after a 4th-order
+# high-pass at 200–500 Hz on the benchmark's music), but within 0.05–0.13 of the work high-passed at the
+# nearest of these cut-offs. Low-pass (≥ 2 kHz) and peaking EQ bands leave BER ≈ 0.06–0.10 and need none.
+DEFAULT_HIGHPASS: tuple[float, ...] = (250.0, 400.0, 600.0)
+HIGHPASS_STEP = 2
 DEFAULT_TIMEOUT_S = 120.0
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3
+_NO_HIGHPASS = "no high-pass variants: copies with the bass cut (high-pass, thin speakers) are not recognised"
 _OLDER_VERSIONS = {
-    1: "speed variants 0.95–1.05 only: pitch shifts near ±1 semitone are not recognised from it; re-export the snapshot"
+    1: "speed variants 0.95–1.05 only: pitch shifts near ±1 semitone are not recognised from it, and "
+    + _NO_HIGHPASS
+    + "; re-export the snapshot",
+    2: _NO_HIGHPASS + "; re-export the snapshot",
 }
 
 
@@ -120,17 +136,20 @@ class AudioFingerprint:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class AudioVariant:
-    """The work played ``speed`` times faster (pitch and tempo together), keeping every ``step``-th item."""
+    """The work played ``speed`` times faster (pitch and tempo together), or at its own speed through a
+    ``highpass`` filter (Hz; 0 for none), keeping every ``step``-th item."""
 
     speed: float
     step: int
     items: np.ndarray
+    highpass: float = 0.0
 
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, AudioVariant)
             and self.speed == other.speed
             and self.step == other.step
+            and self.highpass == other.highpass
             and np.array_equal(self.items, other.items)
         )
 
@@ -252,19 +271,32 @@ def _iscc_audio_code(items: np.ndarray) -> str:
     return iscc_core.gen_audio_code_v0(items.astype(np.int32).tolist())["iscc"]
 
 
+def _highpassed(pcm: bytes, cutoff: float) -> bytes:
+    """s16le PCM at SAMPLE_RATE through a zero-phase 2nd-order Butterworth high-pass magnitude (one FFT)."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    n = len(x)
+    spectrum = np.fft.rfft(x)
+    ratio = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE) / float(cutoff)
+    spectrum *= ratio**2 / np.sqrt(1.0 + ratio**4)
+    y = np.fft.irfft(spectrum, n)
+    return np.clip(np.rint(y), -32768, 32767).astype("<i2").tobytes()
+
+
 def register_audio(
     data: AudioSource,
     item: str = "",
     *,
     speeds: Sequence[float] = DEFAULT_SPEEDS,
     variant_step: int = 4,
+    highpass: Sequence[float] = DEFAULT_HIGHPASS,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> AudioRegistration:
     """The registry-side fingerprint of one work.
 
     The raw fingerprint (as :func:`fingerprint_audio`), one variant per speed in ``speeds`` (the file is
     decoded once with ffmpeg; fpcalc is told the PCM runs at 11,025·speed Hz), each keeping every
-    ``variant_step``-th item, and the work's ISCC Audio-Code.
+    ``variant_step``-th item, one variant per cut-off in ``highpass`` (the work at its own speed through a
+    high-pass filter, every :data:`HIGHPASS_STEP`-th item), and the work's ISCC Audio-Code.
     """
     if variant_step < 1:
         raise ValueError("variant_step must be ≥ 1")
@@ -272,7 +304,10 @@ def register_audio(
     fingerprint = fingerprint_audio(data, name, timeout=timeout)
     variants: list[AudioVariant] = []
     wanted = sorted({round(float(s), 4) for s in speeds} - {1.0})
-    if wanted:
+    cutoffs = sorted({round(float(c), 1) for c in highpass})
+    if any(not 20.0 <= c <= 2000.0 for c in cutoffs):
+        raise ValueError(f"high-pass cut-offs {cutoffs} outside 20…2000 Hz")
+    if wanted or cutoffs:
         with as_file(data, name) as path:
             pcm = decode_pcm(path, name, timeout)
         for speed in wanted:
@@ -285,6 +320,16 @@ def register_audio(
                     continue  # a very short work can lose its last items when sped up
                 raise
             variants.append(AudioVariant(speed=speed, step=variant_step, items=items[::variant_step].copy()))
+        for cutoff in cutoffs:
+            try:
+                items = fpcalc_pcm(_highpassed(pcm, cutoff), SAMPLE_RATE, name, timeout)
+            except FingerprintError as exc:
+                if "too short" in exc.reason:
+                    continue
+                raise
+            variants.append(
+                AudioVariant(speed=1.0, step=HIGHPASS_STEP, items=items[::HIGHPASS_STEP].copy(), highpass=cutoff)
+            )
     return AudioRegistration(
         fingerprint=fingerprint, variants=tuple(variants), iscc=_iscc_audio_code(fingerprint.items)
     )
@@ -297,11 +342,12 @@ def register_audio_batch(
     workers: int | None = None,
     speeds: Sequence[float] = DEFAULT_SPEEDS,
     variant_step: int = 4,
+    highpass: Sequence[float] = DEFAULT_HIGHPASS,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> list[AudioRegistration | FingerprintError]:
     """:func:`register_audio` over many works with a bounded pool; failures come back as errors, in order."""
     return _pool_map(
-        lambda d, n: register_audio(d, n, speeds=speeds, variant_step=variant_step, timeout=timeout),
+        lambda d, n: register_audio(d, n, speeds=speeds, variant_step=variant_step, highpass=highpass, timeout=timeout),
         sources,
         items,
         workers,
@@ -331,7 +377,8 @@ class AudioIndexBuilder:
         self._durations: list[float] = []
         self._isccs: list[str] = []
         self._exact: list[bytes] = []
-        self._segments: list[tuple[int, float, int, np.ndarray]] = []  # (work position, speed, step, items)
+        # (work position, speed, step, items, high-pass cut-off)
+        self._segments: list[tuple[int, float, int, np.ndarray, float]] = []
         self._seen: set[int] = set()
 
     def add(self, work_id: int, reg: AudioRegistration | AudioFingerprint) -> None:
@@ -348,10 +395,16 @@ class AudioIndexBuilder:
         self._durations.append(float(fp.duration))
         self._isccs.append(reg.iscc)
         self._exact.append(fp.exact)
-        self._segments.append((position, 1.0, 1, np.asarray(fp.items, dtype=np.uint32)))
+        self._segments.append((position, 1.0, 1, np.asarray(fp.items, dtype=np.uint32), 0.0))
         for variant in reg.variants:
             self._segments.append(
-                (position, float(variant.speed), int(variant.step), np.asarray(variant.items, dtype=np.uint32))
+                (
+                    position,
+                    float(variant.speed),
+                    int(variant.step),
+                    np.asarray(variant.items, dtype=np.uint32),
+                    float(variant.highpass),
+                )
             )
 
     def __len__(self) -> int:
@@ -372,6 +425,7 @@ class AudioIndexBuilder:
             seg_work=np.array([s[0] for s in self._segments], dtype=np.int64),
             seg_speed=np.array([s[1] for s in self._segments], dtype=np.float64),
             seg_step=np.array([s[2] for s in self._segments], dtype=np.int64),
+            seg_highpass=np.array([s[4] for s in self._segments], dtype=np.float64),
             seg_start=starts,
             items=items,
             keys=None,
@@ -400,6 +454,9 @@ MIN_OVERLAP_FLOOR_S = 7.0
 # explained; callers may pass long_slack to match().
 LONG_BER_SLACK = 0.0  # the items of a 10-s excerpt cover 7.7 s
 _INVERSE = len(TEMPO_WARPS) + 1  # warp code: 1 / the segment's speed
+# The screen before verification (AudioIndex._screen): items sampled over the query (at least this many,
+# or every 8th), the BER under which a candidate goes on to verification, and the fewest aligned samples.
+SCREEN_SAMPLES, SCREEN_BER, SCREEN_MIN_ITEMS = 64, 0.40, 8
 
 
 @dataclass(eq=False)
@@ -417,6 +474,7 @@ class AudioIndex:
     seg_work: np.ndarray  # segment → position in work_ids
     seg_speed: np.ndarray
     seg_step: np.ndarray
+    seg_highpass: np.ndarray  # high-pass cut-off of the segment, Hz; 0 for none
     seg_start: np.ndarray  # S + 1 offsets into items
     items: np.ndarray
     keys: np.ndarray
@@ -424,6 +482,9 @@ class AudioIndex:
     upgrade_note: str = ""  # set when loaded from an older format: what needs a re-export
     _exact_sorted: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
     _exact_order: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    # distinct keys and where each one's postings start (one lookup a probe instead of two)
+    _ukeys: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    _ustart: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
 
     @property
     def notices(self) -> list[str]:
@@ -439,6 +500,9 @@ class AudioIndex:
             postings = positions[order].astype(pos_dtype)
             keys = items[postings]
         index = cls(keys=keys, postings=postings, **arrays)
+        firsts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else np.zeros(0, np.int64)
+        index._ukeys = np.asarray(keys[firsts])
+        index._ustart = np.append(firsts, len(keys)).astype(np.int64)
         # xxh3-128 digests as big-endian (hi, lo) pairs: a structured sort gives one searchsorted lookup.
         pairs = (
             index.exact.view(">u8").reshape(-1, 2).astype(np.uint64)
@@ -469,6 +533,7 @@ class AudioIndex:
                     self.seg_work,
                     self.seg_speed,
                     self.seg_step,
+                    self.seg_highpass,
                     self.seg_start,
                     self.items,
                     self.keys,
@@ -502,6 +567,7 @@ class AudioIndex:
                 "work_position": pa.array(self.seg_work, pa.int64()),
                 "speed": pa.array(self.seg_speed, pa.float64()),
                 "step": pa.array(self.seg_step, pa.int64()),
+                "highpass": pa.array(self.seg_highpass, pa.float64()),
                 "start": pa.array(self.seg_start[:-1], pa.int64()),
                 "length": pa.array(np.diff(self.seg_start), pa.int64()),
             }
@@ -574,6 +640,11 @@ class AudioIndex:
             seg_work=segments.column("work_position").to_numpy().astype(np.int64),
             seg_speed=segments.column("speed").to_numpy().astype(np.float64),
             seg_step=segments.column("step").to_numpy().astype(np.int64),
+            seg_highpass=(
+                segments.column("highpass").to_numpy().astype(np.float64)
+                if "highpass" in segments.column_names
+                else np.zeros(len(lengths), dtype=np.float64)
+            ),
             seg_start=seg_start,
             upgrade_note=note,
             **arrays,
@@ -589,6 +660,7 @@ class AudioIndex:
             "seg_work",
             "seg_speed",
             "seg_step",
+            "seg_highpass",
             "seg_start",
             "items",
             "keys",
@@ -617,7 +689,7 @@ class AudioIndex:
         max_ber: float = 0.20,
         min_overlap_s: float = 10.0,
         min_votes: int = 1,
-        max_candidates: int = 24,
+        max_candidates: int = 64,
         max_postings: int = 1000,
         probe_flips: bool = True,
         long_slack: float = LONG_BER_SLACK,
@@ -661,10 +733,13 @@ class AudioIndex:
         for qi, cands in candidates.items():
             best: dict[int, Match] = {}
             query = np.asarray(fps[qi].items, dtype=np.uint32)
+            cands = self._screen(query, cands)
             changing = np.ones(len(query), dtype=bool)
             changing[1:] = query[1:] != query[:-1]
             tried: set[tuple[int, int, int]] = set()
             for seg, code, diff, votes in cands:
+                if int(self.work_ids[self.seg_work[seg]]) in best:
+                    continue  # candidates come best first: a work once verified needs no second alignment
                 # neighbouring offsets of one segment and warp come as separate candidates: each alignment
                 # is verified once
                 offsets = [d for d in (diff - 1, diff, diff + 1) if (seg, code, d) not in tried]
@@ -717,8 +792,9 @@ class AudioIndex:
             q_ids = np.concatenate([q_ids, np.repeat(q_ids, 32)])
             q_pos = np.concatenate([q_pos, np.repeat(q_pos, 32)])
 
-        left = np.searchsorted(self.keys, values, side="left")
-        count = np.searchsorted(self.keys, values, side="right") - left
+        at = np.minimum(np.searchsorted(self._ukeys, values), len(self._ukeys) - 1)
+        left = self._ustart[at]
+        count = np.where(self._ukeys[at] == values, self._ustart[at + 1] - left, 0)
         count[count > max_postings] = 0
         total = int(count.sum())
         if total == 0:
@@ -732,10 +808,11 @@ class AudioIndex:
         qpos = q_pos[source]
         qid = q_ids[source]
         # One vote per hit and warp: warp 1 everywhere; 1/speed on a speed variant (a pitch-only copy);
-        # the tempo warps on the original (a tempo-only copy). The warp code indexes _warp().
+        # the tempo warps on the original (a tempo-only copy; not on its high-pass variants). The warp code
+        # indexes _warp().
         speed = self.seg_speed[seg]
         variant = np.flatnonzero(speed != 1.0)
-        orig = np.flatnonzero(speed == 1.0)
+        orig = np.flatnonzero((speed == 1.0) & (self.seg_highpass[seg] == 0.0))
         parts = [(np.arange(total), np.zeros(total, np.int64), vpos - qpos)]
         parts.append(
             (
@@ -779,6 +856,38 @@ class AudioIndex:
             if len(lst) < max_candidates:
                 lst.append((int(gs[i]), int(gc[i]), int(gd[i]), int(smooth[i])))
         return out
+
+    def _screen(self, query: np.ndarray, cands: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+        """The candidates worth a verification, most promising first: one vectorised pass over all of a
+        query's candidates that estimates each alignment's BER from items spread over the query (paired as
+        :meth:`_verify` pairs them) and drops those where no offset comes under SCREEN_BER. Unrelated alignments sit near 0.5;
+        a copy that passes verification has some window ≤ max_ber and, spread over the query, ≤ 0.40 even
+        when only a third of the query is the work."""
+        if len(cands) <= 1:
+            return cands
+        arr = np.array(cands, dtype=np.int64)
+        seg, code, diff = arr[:, 0], arr[:, 1], arr[:, 2]
+        step = self.seg_step[seg].astype(np.float64)
+        warp = np.ones(len(arr))
+        inverse = code == _INVERSE
+        warp[inverse] = 1.0 / self.seg_speed[seg[inverse]]
+        tempo = (code > 0) & ~inverse
+        warp[tempo] = np.asarray(TEMPO_WARPS)[code[tempo] - 1]
+        n = len(query)
+        qs = np.unique(np.linspace(0, n - 1, max(SCREEN_SAMPLES, n // 8)).astype(np.int64))
+        seg_len = (self.seg_start[seg + 1] - self.seg_start[seg])[:, None, None]
+        d = diff[:, None, None] + np.array([-1, 0, 1])[None, :, None]  # (C, 3, 1)
+        w, st = warp[:, None, None], step[:, None, None]
+        p = np.rint((qs[None, None, :] * w + d) / st).astype(np.int64)  # (C, 3, K) stored positions
+        q = np.rint((p * st - d) / w).astype(np.int64)
+        valid = (p >= 0) & (p < seg_len) & (q >= 0) & (q < n)
+        g = np.where(valid, self.seg_start[seg][:, None, None] + p, 0)
+        errors = np.bitwise_count(self.items[g] ^ query[np.clip(q, 0, n - 1)]).astype(np.int64)
+        counted = valid.sum(axis=2)
+        ber = (errors * valid).sum(axis=2) / (32.0 * np.maximum(counted, 1))
+        ber = np.where(counted >= SCREEN_MIN_ITEMS, ber, 1.0).min(axis=1)
+        keep = np.flatnonzero(ber <= SCREEN_BER)
+        return [cands[i] for i in keep[np.argsort(ber[keep], kind="stable")]]
 
     def _warp(self, seg: int, code: int) -> float:
         if code == 0:
@@ -871,6 +980,7 @@ class AudioIndex:
                 "speed": speed if code == 0 else 1.0,  # played faster or slower, pitch and tempo together
                 "pitch": speed if code in (0, _INVERSE) else 1.0,
                 "tempo": speed if code == 0 else 1.0 if code == _INVERSE else warp,
+                "highpass": float(self.seg_highpass[seg]),  # the work's variant that matched: cut-off, Hz
                 "ber": round(ber, 4),
                 "overlap_s": round(float(region.sum()) * step * ITEM_SECONDS, 2),
                 "votes": votes,
