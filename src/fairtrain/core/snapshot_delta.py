@@ -28,6 +28,7 @@ from fairtrain.core.snapshot import (
     DELTA_FORMAT,
     FINGERPRINTS_DIR,
     FORMAT,
+    FORMAT_V5,
     MANIFEST,
     OLDER_FORMATS,
     ROWS_DIR,
@@ -203,7 +204,13 @@ def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[Public
         pairs = zip(rows.column("work_id").to_pylist(), rows.column("fingerprint").to_pylist(), strict=True)
         segment_works = result.get("index_segment_works")
         if segment_works:  # format /4: the index in the export's segments
-            build_segments(name, pairs, out / FINGERPRINTS_DIR / name, int(segment_works))
+            build_segments(
+                name,
+                pairs,
+                out / FINGERPRINTS_DIR / name,
+                int(segment_works),
+                segment_filters=result.get("format") == FORMAT_V5,  # a /5 result: its layout
+            )
         else:  # a result written before segments: one flat index
             builder = modality(name).new_builder()
             for work_id, blob in pairs:

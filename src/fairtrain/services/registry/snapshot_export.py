@@ -216,7 +216,13 @@ def _write_full(
     counts["fingerprints"] = _write_fingerprints(
         registry, staging, batch=batch, segment_works=segment_works, workers=workers
     )
-    meta = {"registry": name, "terms_at": at.isoformat(), "counts": counts, "index_segment_works": segment_works}
+    meta = {
+        "registry": name,
+        "terms_at": at.isoformat(),
+        "counts": counts,
+        "index_segment_works": segment_works,
+        "terms_shards": terms.ranges,  # /6: SnapshotTerms opens from these, reading no shard
+    }
     return seal_snapshot(staging, key, meta)
 
 
