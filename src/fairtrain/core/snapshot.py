@@ -147,14 +147,19 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def seal_snapshot(directory: Path, key: SigningKey, meta: dict, *, fmt: str = FORMAT) -> dict:
-    """Hash every file under ``directory`` and write the signed manifest (atomically)."""
+def seal_snapshot(
+    directory: Path, key: SigningKey, meta: dict, *, fmt: str = FORMAT, known: dict | None = None
+) -> dict:
+    """Hash every file under ``directory`` and write the signed manifest (atomically). ``known``: relative
+    path -> (SHA-256, size) of files hashed as they were written (an export's segments, by the process that
+    built them), taken where the size still matches."""
     files = []
+    known = known or {}
     for p in sorted(directory.rglob("*")):
         if p.is_file() and p.name != MANIFEST and not p.name.endswith(".tmp"):
-            files.append(
-                {"path": p.relative_to(directory).as_posix(), "sha256": file_sha256(p), "bytes": p.stat().st_size}
-            )
+            rel, size = p.relative_to(directory).as_posix(), p.stat().st_size
+            sha, was = known.get(rel, (None, None))
+            files.append({"path": rel, "sha256": sha if was == size else file_sha256(p), "bytes": size})
     doc = sign_document({"format": fmt, "created_at": datetime.now(UTC).isoformat(), **meta, "files": files}, key)
     write_atomic(directory / MANIFEST, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
     return doc
