@@ -229,6 +229,78 @@ def _segment_counts(url: str, d: Path, n: int, queries: list[str], counts: list[
     return out
 
 
+_OPEN = """
+import json, resource, sys, time
+from pathlib import Path
+from fairtrain.core.keys import PublicKey
+from fairtrain.core.matcher import SnapshotMatcher
+import numpy, pyarrow.parquet
+p = json.loads(sys.stdin.read())
+rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+before = rss()
+t = time.perf_counter()
+m = SnapshotMatcher.open(Path(p["out"]), [PublicKey.from_b64(p["pub"])])
+ix = m.index("text")
+print(json.dumps({"open_s": time.perf_counter() - t, "open_rss_mb": rss() - before, "files": len(m.snapshot.manifest["files"]),
+                  "segments": len(ix.paths), "terms_rows": len(m.terms)}))
+"""
+
+
+def synthetic_open(n: int, template: Path, d: Path) -> dict:
+    """Open time of an ``n``-work snapshot laid out as the export lays it out (100,000-work segments with the
+    files of a real segment, 20,000-row fingerprint-row shards, 250,000-row terms shards, the routing table)
+    without writing its bytes: every file is sparse, of the size a real one would have, and listed in a
+    signed manifest with a placeholder hash. Opening checks the signature, the listing and the sizes and
+    hashes nothing, so this measures it at ``n``; a first read of any file would be refused (its hash is not
+    the file's), which this never does."""
+    from fairtrain.core.keys import SigningKey, sign_document
+    from fairtrain.core.snapshot import FORMAT, MANIFEST
+
+    seg_files = sorted(p for p in (template / "fingerprints" / "text" / "seg-00000").iterdir() if p.is_file())
+    segs = -(-n // 100_000)
+    files = []
+
+    def put(rel: str, size: int) -> None:
+        f = d / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        with open(f, "wb") as h:
+            h.truncate(size)
+        files.append({"path": rel, "sha256": "0" * 64, "bytes": size})
+
+    per_work = {p.name: p.stat().st_size / max(1, _works_of(template)) for p in seg_files}
+    for i in range(segs):
+        for name, b in per_work.items():
+            put(f"fingerprints/text/seg-{i:05d}/{name}", int(b * 100_000))
+    for name in ("route-keys.npy", "route-segments.npy", "route-filter.npy"):
+        src = template / "fingerprints" / "text" / name
+        put(f"fingerprints/text/{name}", int(src.stat().st_size / max(1, _works_of(template)) * n))
+    for i in range(-(-n // 20_000)):
+        put(f"fingerprint-rows/text/text-{i:05d}.parquet", 20_000 * 900)
+    ranges = []
+    for i in range(-(-n // 250_000)):
+        put(f"terms/terms-{i:05d}.parquet", 250_000 * 200)
+        ranges.append([f"terms/terms-{i:05d}.parquet", i * 250_000 + 1, min(n, (i + 1) * 250_000), 250_000])
+    key = SigningKey.generate()
+    doc = sign_document(
+        {
+            "format": FORMAT,
+            "created_at": "2026-12-07T00:00:00+00:00",
+            "registry": "synthetic",
+            "counts": {"works": n},
+            "index_segment_works": 100_000,
+            "terms_shards": ranges,
+            "files": sorted(files, key=lambda f: f["path"]),
+        },
+        key,
+    )
+    (d / MANIFEST).write_text(json.dumps(doc, indent=2))
+    return _run(_OPEN, {"out": str(d), "pub": key.public.b64()}, REPO / "src")
+
+
+def _works_of(snap: Path) -> int:
+    return json.loads((snap / "manifest.json").read_text())["counts"]["works"]
+
+
 def fit(sizes: list[int], values: list[float]) -> tuple[float, float, float]:
     """Exponent of ``value ∝ size^k`` (least squares in log-log) and the extrapolations to 10⁷, 10⁸."""
     x, y = np.log10(sizes), np.log10(np.maximum(values, 1e-9))
@@ -250,6 +322,11 @@ def main() -> None:
         default="",
         help="also, at the smallest size, clearance with the index cut into each of these numbers of segments "
         "(for example 1,10), items routed by candidate keys and every item asked of every segment (as /4)",
+    )
+    ap.add_argument(
+        "--synthetic-open",
+        default="",
+        help="also time opening snapshots of these sizes laid out as exported, with sparse files (e.g. 10000000)",
     )
     ap.add_argument("--json", type=Path, help="also write the figures here")
     a = ap.parse_args()
@@ -298,6 +375,15 @@ def main() -> None:
                     f"{m['index_items_s']:.0f} items/s ({m['segments']} segment(s), {m['opened']} opened)",
                     flush=True,
                 )
+                if which == "new" and a.synthetic_open and n == max(sizes):
+                    for big in (int(x) for x in a.synthetic_open.split(",")):
+                        o = synthetic_open(big, out, d / f"synthetic-{big}")
+                        print(
+                            f"    open of a {big:,}-work snapshot laid out as exported ({o['files']:,} files, "
+                            f"{o['segments']} segments, sparse): {o['open_s']:.2f} s, +{o['open_rss_mb']:.0f} MB",
+                            flush=True,
+                        )
+                        shutil.rmtree(d / f"synthetic-{big}", ignore_errors=True)
                 shutil.rmtree(out, ignore_errors=True)
             if a.segment_counts and n == (a.segment_counts_at or min(sizes)):
                 seg_rows.extend(_segment_counts(url, d, n, q, [int(c) for c in a.segment_counts.split(",")]))

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -219,22 +220,36 @@ def _verify(directory: Path, trusted: list[PublicKey] | None, *, delta: bool, la
         if rel.startswith("/") or ".." in Path(rel).parts:
             raise SnapshotError(f"{mpath}: file path {rel!r} leaves the snapshot directory")
         listed[rel] = f
+    present = _sizes(directory)  # one walk and one stat a file: opening a 10⁷-work snapshot lists ~1,300
     for rel, f in listed.items():
-        p = directory / rel
-        if not p.is_file():
+        size = present.get(rel)
+        if size is None:
             raise SnapshotError(f"{rel}: listed in the manifest but missing")
-        if p.stat().st_size != f["bytes"]:
-            raise SnapshotError(
-                f"{rel}: {p.stat().st_size} bytes, the manifest says {f['bytes']} (tampered or truncated)"
-            )
-        if not lazy and file_sha256(p) != f["sha256"]:
+        if size != f["bytes"]:
+            raise SnapshotError(f"{rel}: {size} bytes, the manifest says {f['bytes']} (tampered or truncated)")
+        if not lazy and file_sha256(directory / rel) != f["sha256"]:
             raise SnapshotError(f"{rel}: SHA-256 does not match the manifest (tampered)")
-    for p in directory.rglob("*"):
-        rel = p.relative_to(directory).as_posix()
-        if p.is_file() and rel != MANIFEST and rel not in listed:
+    for rel in present:
+        if rel != MANIFEST and rel not in listed:
             raise SnapshotError(f"{rel}: not listed in the signed manifest (added after signing)")
     pending = {rel: f["sha256"] for rel, f in listed.items()} if lazy else {}
     return Snapshot(path=directory, manifest=doc, signer=signer, unverified=pending)
+
+
+def _sizes(directory: Path) -> dict[str, int]:
+    """Every regular file under ``directory`` (relative POSIX path -> size): a link to a file counts as
+    the file, a linked directory is not entered (as ``Path.rglob`` and ``Path.is_file`` did)."""
+    out: dict[str, int] = {}
+    for root, _dirs, names in os.walk(directory):
+        base = Path(root).relative_to(directory).as_posix()
+        for name in names:
+            try:
+                st = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                out[name if base == "." else f"{base}/{name}"] = st.st_size
+    return out
 
 
 # -- effective terms per work -------------------------------------------------------------------------
