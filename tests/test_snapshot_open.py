@@ -19,7 +19,16 @@ import pytest
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.matcher import SnapshotMatcher
-from fairtrain.core.snapshot import FORMAT, FORMAT_V5, MANIFEST, SnapshotError, seal_snapshot, verify_snapshot
+from fairtrain.core.snapshot import (
+    FORMAT,
+    FORMAT_V5,
+    MANIFEST,
+    SnapshotError,
+    seal_snapshot,
+    verify_delta,
+    verify_snapshot,
+)
+from fairtrain.core.snapshot_delta import apply_delta, write_delta
 from fairtrain.core.snapshot_index import FILTER_FILE, KEYS_FILE, ROUTE_FILES, write_keys
 from fairtrain.services.registry.snapshot_export import export_snapshot
 
@@ -116,21 +125,48 @@ def test_a_tampered_routing_table_or_terms_shard_is_refused_on_first_use(exporte
         SnapshotMatcher.open(out, [key.public])
 
 
-def test_a_format_5_snapshot_still_opens_and_matches_the_same(exported, tmp_path):
-    texts, key, _ = exported
-    out = tmp_path / "seg"
-    want = [r.to_dict() for r in SnapshotMatcher.open(out, [key.public]).match(_queries(texts))]
+def _as_format_5(out: Path, key: SigningKey) -> None:
+    """Rewrite a snapshot as /5 wrote it: a filter per segment, no merged table, no terms ranges."""
     text = out / "fingerprints" / "text"
-    for f in ROUTE_FILES:  # as /5 wrote it: a filter per segment, no merged table, no terms ranges
+    for f in ROUTE_FILES:
         (text / f).unlink()
     for p in sorted(text.glob("seg-*")):
         write_keys(p, np.load(p / KEYS_FILE), segment_filter=True)
     old = json.loads((out / MANIFEST).read_text())
     drop = ("format", "created_at", "files", "signature", "terms_shards")
     seal_snapshot(out, key, {k: v for k, v in old.items() if k not in drop}, fmt=FORMAT_V5)
+
+
+def test_a_format_5_snapshot_still_opens_and_matches_the_same(exported, tmp_path):
+    texts, key, _ = exported
+    out = tmp_path / "seg"
+    want = [r.to_dict() for r in SnapshotMatcher.open(out, [key.public]).match(_queries(texts))]
+    _as_format_5(out, key)
     older = SnapshotMatcher.open(out, [key.public])
     index = older.index("text")
     assert not index.merged and index.candidates is not None  # routed segment by segment, as /5 did
     assert [r.to_dict() for r in older.match(_queries(texts))] == want
     assert sorted(index._open) == [0, 1]
     assert any("format 5" in n and "re-export" in n for n in older.notices)
+
+
+def test_a_delta_to_a_format_5_snapshot_is_applied_in_its_layout(registry, tmp_path):
+    """A registry still on /5 publishes a delta; this fairtrain applies it and gets the /5 snapshot, byte for
+    byte (a filter per segment, no merged table), which then opens and matches."""
+    texts = fill(registry, 40, base=10)
+    key = SigningKey.generate()
+    export_snapshot(registry, tmp_path / "a", key, at=AT, segment_works=16)
+    fill(registry, 10, base=5)  # works 41..50
+    export_snapshot(registry, tmp_path / "b", key, at=AT, segment_works=16)
+    for d in ("a", "b"):
+        _as_format_5(tmp_path / d, key)
+    base, new = verify_snapshot(tmp_path / "a", [key.public]), verify_snapshot(tmp_path / "b", [key.public])
+    write_delta(base, new, tmp_path / "d", key, {"registry": "r"})
+    applied = apply_delta(base, verify_delta(tmp_path / "d", [key.public]), tmp_path / "applied", [key.public])
+    assert applied.manifest["format"] == FORMAT_V5
+    files = {p.relative_to(applied.path).as_posix() for p in applied.path.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(new.path).as_posix() for p in new.path.rglob("*") if p.is_file()}
+    assert not any(f.endswith(ROUTE_FILES) for f in files) and any(f.endswith(FILTER_FILE) for f in files)
+    m = SnapshotMatcher.open(applied.path, [key.public])
+    # work 4's text was registered again as work 44 (the second fill starts from the same texts)
+    assert [x.work_id for x, _ in m.match([_excerpt(texts, 3)])[0].matches] == [4, 44]
