@@ -29,6 +29,17 @@ snapshot_app = typer.Typer(
 app.add_typer(snapshot_app, name="snapshot")
 
 
+def _export_engine(name: str) -> str:
+    from fairtrain.core.snapshot import SnapshotError
+    from fairtrain.services.registry.snapshot_export import engine_class
+
+    try:
+        engine_class(name)
+    except SnapshotError as e:
+        raise typer.BadParameter(str(e)) from None
+    return name
+
+
 @snapshot_app.command("export")
 def snapshot_export(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR")],
@@ -45,8 +56,14 @@ def snapshot_export(
         Path | None, typer.Option(help="With --since: keep the new full snapshot here (the next delta's --since)")
     ] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Processes that rewrite fingerprint rows for the snapshot (same bytes)")
+        int,
+        typer.Option(min=1, help="Index segments built at once: worker processes (local) or Ray tasks (same bytes)"),
     ] = 1,
+    engine: Annotated[
+        str,
+        typer.Option(callback=_export_engine, help="Where index segments are built: local (processes) or ray"),
+    ] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (engine ray), e.g. ray://head:10001")] = None,
     public_key: PublicKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -63,7 +80,9 @@ def snapshot_export(
         task = bar.add_task("exporting works", total=None)
         tick = lambda n, total: bar.update(task, completed=n, total=total)  # noqa: E731
         if since is None:
-            manifest = export_snapshot(registry(), out_dir, signing, name=name, progress=tick, workers=workers)
+            manifest = export_snapshot(
+                registry(), out_dir, signing, name=name, progress=tick, workers=workers, engine=engine, address=address
+            )
         else:
             trusted = trusted_keys(public_key) if public_key else [signing.public]
             try:
@@ -77,6 +96,8 @@ def snapshot_export(
                     name=name,
                     progress=tick,
                     workers=workers,
+                    engine=engine,
+                    address=address,
                 )
             except SnapshotError as e:
                 fail(f"snapshot refused: {e}", code=1)

@@ -84,8 +84,10 @@ class SnapshotMatcher:
 
     @classmethod
     def open(cls, path: Path, trusted: list[PublicKey] | None) -> SnapshotMatcher:
-        """Verify the snapshot's signature and every shard first: nothing unverified is loaded."""
-        return cls(verify_snapshot(Path(path), trusted))
+        """Verify the snapshot's signature, its listing and every file's size now, and each file's SHA-256
+        when it is first read (:meth:`Snapshot.check`): nothing unverified is loaded, and opening costs the
+        manifest, not the snapshot's size."""
+        return cls(verify_snapshot(Path(path), trusted, lazy=True))
 
     @property
     def notices(self) -> list[str]:
@@ -101,7 +103,7 @@ class SnapshotMatcher:
     def index(self, name: str) -> object | None:
         if name not in self._indexes:
             d = self.snapshot.path / FINGERPRINTS_DIR / name
-            self._indexes[name] = open_index(name, d) if d.is_dir() else None
+            self._indexes[name] = open_index(name, d, self.snapshot.check) if d.is_dir() else None
         return self._indexes[name]
 
     def match(

@@ -2,8 +2,12 @@
 
 The manifest lists every file with its SHA-256 and size and is signed (Ed25519) over its canonical
 JSON. :func:`verify_snapshot` checks the signature first, then every file, and refuses unlisted
-files, so nothing in a snapshot is trusted before it is verified. Snapshots never contain works:
-only fingerprints, effective terms and identifiers.
+files, so nothing in a snapshot is trusted before it is verified. With ``lazy=True`` (what
+``SnapshotMatcher.open`` uses) it checks the signature, every file's presence and size and that nothing
+unlisted was added, and leaves each file's SHA-256 to :meth:`Snapshot.check`, which every reader calls
+before it reads a file: a file is hashed once, on first use, so opening costs the manifest, not the
+snapshot's size, and a tampered file is refused when something would read it. Snapshots never contain
+works: only fingerprints, effective terms and identifiers.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+import stat
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,13 +27,17 @@ from fairtrain.core.files import write_atomic
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 from fairtrain.core.vocab import Category, Purpose, Value
 
+# /6: a merged candidate table per modality routes a batch with one lookup whatever the number of
+# segments (core/snapshot_index.py), and the signed manifest carries each terms shard's work-id range
+# (``terms_shards``), so opening reads no shard;
 # /5: each text index segment carries its candidate keys (core/snapshot_index.py), memory-mapped, so a
 # clearance asks only the segments an item can match;
 # /4: each modality's match index cut into work-id segments (core/snapshot_index.py), exported in bounded
 # memory and opened segment by segment;
 # /3: the text index carries the spacing-invariant Hangul channel (fingerprint.text index format 2);
 # /2: terms for every purpose (commercial and research); /1: commercial only.
-FORMAT = "fairtrain-snapshot/5"
+FORMAT = "fairtrain-snapshot/6"
+FORMAT_V5 = "fairtrain-snapshot/5"
 FORMAT_V4 = "fairtrain-snapshot/4"
 FORMAT_V3 = "fairtrain-snapshot/3"
 FORMAT_V2 = "fairtrain-snapshot/2"
@@ -38,6 +48,11 @@ _NO_HANGUL = (
 )
 # Older formats still open; what each lacks, in words a user can act on.
 OLDER_FORMATS = {
+    FORMAT_V5: (
+        "snapshot format 5: each item is looked up in every index segment's candidate filter and opening "
+        "reads every terms shard; re-export the snapshot with this version of fairtrain to route items "
+        "with one lookup and open it from its manifest alone"
+    ),
     FORMAT_V4: (
         "snapshot format 4: every item is matched against every index segment, so clearance slows as the "
         "registry grows; re-export the snapshot with this version of fairtrain to match each item only "
@@ -60,11 +75,38 @@ class SnapshotError(IntegrityFailure):
     """A snapshot is incomplete, tampered with, or signed by an untrusted key."""
 
 
+_CHECK_LOCK = threading.Lock()  # one file hashed at a time per process: a thread never reads a half-checked file
+
+
 @dataclass(frozen=True)
 class Snapshot:
     path: Path
     manifest: dict
     signer: PublicKey
+    # files whose SHA-256 is still to be checked (relative path -> expected hash): a lazily verified
+    # snapshot's, emptied by :meth:`check` as they are first read
+    unverified: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def check(self, path: Path) -> Path:
+        """``path`` (a file or a directory of this snapshot), every listed file at or under it checked
+        against the manifest's SHA-256 if it has not been yet; refuses a tampered one. Every reader of a
+        snapshot's files calls this before reading them."""
+        if not self.unverified:
+            return path
+        rel = Path(path).relative_to(self.path).as_posix()
+        with _CHECK_LOCK:
+            todo = [rel] if rel in self.unverified else [r for r in self.unverified if r.startswith(rel + "/")]
+            for r in todo:
+                if file_sha256(self.path / r) != self.unverified[r]:
+                    raise SnapshotError(f"{self.path / r}: SHA-256 does not match the signed manifest (tampered)")
+                del self.unverified[r]
+        return path
+
+    def check_all(self) -> Snapshot:
+        """Check every file not yet checked (what an eager :func:`verify_snapshot` does at once)."""
+        for rel in list(self.unverified):
+            self.check(self.path / rel)
+        return self
 
     @property
     def snapshot_id(self) -> str:
@@ -106,14 +148,19 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def seal_snapshot(directory: Path, key: SigningKey, meta: dict, *, fmt: str = FORMAT) -> dict:
-    """Hash every file under ``directory`` and write the signed manifest (atomically)."""
+def seal_snapshot(
+    directory: Path, key: SigningKey, meta: dict, *, fmt: str = FORMAT, known: dict | None = None
+) -> dict:
+    """Hash every file under ``directory`` and write the signed manifest (atomically). ``known``: relative
+    path -> (SHA-256, size) of files hashed as they were written (an export's segments, by the process that
+    built them), taken where the size still matches."""
     files = []
+    known = known or {}
     for p in sorted(directory.rglob("*")):
         if p.is_file() and p.name != MANIFEST and not p.name.endswith(".tmp"):
-            files.append(
-                {"path": p.relative_to(directory).as_posix(), "sha256": file_sha256(p), "bytes": p.stat().st_size}
-            )
+            rel, size = p.relative_to(directory).as_posix(), p.stat().st_size
+            sha, was = known.get(rel, (None, None))
+            files.append({"path": rel, "sha256": sha if was == size else file_sha256(p), "bytes": size})
     doc = sign_document({"format": fmt, "created_at": datetime.now(UTC).isoformat(), **meta, "files": files}, key)
     write_atomic(directory / MANIFEST, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
     return doc
@@ -131,9 +178,10 @@ def publish_directory(staging: Path, target: Path) -> None:
         os.replace(staging, target)
 
 
-def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None) -> Snapshot:
-    """Verify signature, then every file's hash and size; refuse anything unlisted or missing."""
-    return _verify(Path(directory), trusted, delta=False)
+def verify_snapshot(directory: Path, trusted: list[PublicKey] | None = None, *, lazy: bool = False) -> Snapshot:
+    """Verify signature, then every file's hash and size; refuse anything unlisted or missing. With ``lazy``,
+    each file's hash is checked when it is first read (:meth:`Snapshot.check`), not now."""
+    return _verify(Path(directory), trusted, delta=False, lazy=lazy)
 
 
 def verify_delta(directory: Path, trusted: list[PublicKey] | None = None) -> Snapshot:
@@ -141,7 +189,7 @@ def verify_delta(directory: Path, trusted: list[PublicKey] | None = None) -> Sna
     return _verify(Path(directory), trusted, delta=True)
 
 
-def _verify(directory: Path, trusted: list[PublicKey] | None, *, delta: bool) -> Snapshot:
+def _verify(directory: Path, trusted: list[PublicKey] | None, *, delta: bool, lazy: bool = False) -> Snapshot:
     mpath = directory / MANIFEST
     try:
         doc = json.loads(mpath.read_text(encoding="utf-8"))
@@ -172,21 +220,36 @@ def _verify(directory: Path, trusted: list[PublicKey] | None, *, delta: bool) ->
         if rel.startswith("/") or ".." in Path(rel).parts:
             raise SnapshotError(f"{mpath}: file path {rel!r} leaves the snapshot directory")
         listed[rel] = f
+    present = _sizes(directory)  # one walk and one stat a file: opening a 10⁷-work snapshot lists ~1,300
     for rel, f in listed.items():
-        p = directory / rel
-        if not p.is_file():
+        size = present.get(rel)
+        if size is None:
             raise SnapshotError(f"{rel}: listed in the manifest but missing")
-        if p.stat().st_size != f["bytes"]:
-            raise SnapshotError(
-                f"{rel}: {p.stat().st_size} bytes, the manifest says {f['bytes']} (tampered or truncated)"
-            )
-        if file_sha256(p) != f["sha256"]:
+        if size != f["bytes"]:
+            raise SnapshotError(f"{rel}: {size} bytes, the manifest says {f['bytes']} (tampered or truncated)")
+        if not lazy and file_sha256(directory / rel) != f["sha256"]:
             raise SnapshotError(f"{rel}: SHA-256 does not match the manifest (tampered)")
-    for p in directory.rglob("*"):
-        rel = p.relative_to(directory).as_posix()
-        if p.is_file() and rel != MANIFEST and rel not in listed:
+    for rel in present:
+        if rel != MANIFEST and rel not in listed:
             raise SnapshotError(f"{rel}: not listed in the signed manifest (added after signing)")
-    return Snapshot(path=directory, manifest=doc, signer=signer)
+    pending = {rel: f["sha256"] for rel, f in listed.items()} if lazy else {}
+    return Snapshot(path=directory, manifest=doc, signer=signer, unverified=pending)
+
+
+def _sizes(directory: Path) -> dict[str, int]:
+    """Every regular file under ``directory`` (relative POSIX path -> size): a link to a file counts as
+    the file, a linked directory is not entered (as ``Path.rglob`` and ``Path.is_file`` did)."""
+    out: dict[str, int] = {}
+    for root, _dirs, names in os.walk(directory):
+        base = Path(root).relative_to(directory).as_posix()
+        for name in names:
+            try:
+                st = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                out[name if base == "." else f"{base}/{name}"] = st.st_size
+    return out
 
 
 # -- effective terms per work -------------------------------------------------------------------------
@@ -227,6 +290,8 @@ class ShardWriter:
         self._shard = 0  # shards finished
         self._in_shard = 0  # rows written to the open shard
         self._writer = None
+        # each shard written: [path relative to the directory's parent, first work id, last, rows]
+        self.ranges: list[list] = []
 
     def add(self, table) -> None:
         """Append rows (a pyarrow Table, or a list of dicts in the schema's columns)."""
@@ -257,6 +322,7 @@ class ShardWriter:
 
         path = self.directory / f"{self.prefix}-{self._shard:05d}.parquet"
         self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        self.ranges.append([f"{self.directory.name}/{path.name}", None, None, 0])
 
     def _finish(self) -> None:
         self._writer.close()
@@ -271,6 +337,10 @@ class ShardWriter:
         if self._writer is None:
             self._open()
         self._writer.write_table(head.cast(self.schema).combine_chunks(), row_group_size=n)
+        ids = head.column("work_id")
+        r = self.ranges[-1]
+        r[1] = ids[0].as_py() if r[1] is None else r[1]
+        r[2], r[3] = ids[-1].as_py(), r[3] + n
         self._in_shard += n
         if self._in_shard == self.per_shard:
             self._finish()
@@ -312,23 +382,35 @@ def _int64s(column):
 
 
 class SnapshotTerms:
-    """The effective terms of every work in a snapshot, sorted by work id. Opening reads only the work id
-    column of each shard; the other columns of a row group are read when a row in it is first asked for
-    (a whole shard, in snapshots before /5, which wrote one row group a shard), so memory follows the
-    works a clearance touches."""
+    """The effective terms of every work in a snapshot, sorted by work id. Since /6 opening reads nothing
+    but the signed manifest's ``terms_shards`` (each shard's first and last work id); a shard's work-id
+    column is read (and the shard's hash checked) when a work in its range is first asked for, and only the
+    row group holding the row is decoded (a whole shard, in snapshots before /5, which wrote one row group
+    a shard), so memory follows the works a clearance touches. Before /6 opening reads each shard's work-id
+    column."""
 
-    def __init__(self, shards: list, purposes: tuple[Purpose, ...] = tuple(Purpose)):
+    def __init__(
+        self,
+        shards: list,
+        purposes: tuple[Purpose, ...] = tuple(Purpose),
+        check=None,
+    ):
+        """``shards``: ``(path, work ids)``, or ``(path, (first, last, rows))`` for a shard read on first use;
+        ``check``: called with a shard's path before it is read (a lazily verified snapshot's ``check``)."""
         import numpy as np
 
         self.purposes = purposes
+        self._check = check or (lambda p: p)
         self._paths = [p for p, _ in shards]
-        self._ids = [ids for _, ids in shards]
-        self._first = np.array([ids[0] for ids in self._ids], dtype=np.int64)
+        self._ids = [None if isinstance(ids, tuple) else ids for _, ids in shards]
+        bounds = [ids if isinstance(ids, tuple) else (ids[0], ids[-1], len(ids)) for _, ids in shards]
+        self._first = np.array([b[0] for b in bounds], dtype=np.int64)
+        self._rows = [int(b[2]) for b in bounds]
         self._tables: dict[tuple[int, int], object] = {}  # (shard, row group) -> its rows, as read
         self._groups: dict[int, tuple] = {}  # shard -> (ParquetFile, first row of each row group)
-        self._sorted = all(len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()) for ids in self._ids) and all(
-            len(a) and len(b) and a[-1] < b[0] for a, b in zip(self._ids, self._ids[1:], strict=False)
-        )
+        self._sorted = all(
+            ids is None or len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()) for ids in self._ids
+        ) and all(a[1] < b[0] for a, b in zip(bounds, bounds[1:], strict=False))
         if not self._sorted:  # exports write them sorted; anything else is read whole and sorted once
             self._whole = self._read_all().sort_by("work_id")
 
@@ -337,17 +419,34 @@ class SnapshotTerms:
         import pyarrow.parquet as pq
 
         shards = []
+        ranges = snapshot.manifest.get("terms_shards")
+        if ranges is not None:  # /6: from the signed manifest; the shards are read when first needed
+            for rel, first, last, rows in ranges:
+                if rows:
+                    shards.append((snapshot.path / TERMS_DIR / Path(rel).name, (int(first), int(last), int(rows))))
+            return cls(shards, snapshot.purposes, snapshot.check)
         for p in sorted(snapshot.files(TERMS_DIR + "/")):
-            ids = _int64s(pq.ParquetFile(p).read(columns=["work_id"]).column("work_id"))
+            ids = _int64s(pq.ParquetFile(snapshot.check(p)).read(columns=["work_id"]).column("work_id"))
             if len(ids):
                 shards.append((p, ids))
-        return cls(shards, snapshot.purposes)
+        return cls(shards, snapshot.purposes, snapshot.check)
+
+    def _shard_ids(self, s: int):
+        ids = self._ids[s]
+        if ids is None:
+            import pyarrow.parquet as pq
+
+            ids = _int64s(pq.ParquetFile(self._check(self._paths[s])).read(columns=["work_id"]).column("work_id"))
+            if len(ids) != self._rows[s] or (len(ids) > 1 and not bool((ids[1:] > ids[:-1]).all())):
+                raise SnapshotError(f"{self._paths[s]}: its work ids are not the manifest's range, in order")
+            self._ids[s] = ids
+        return ids
 
     def _read_all(self):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        parts = [pq.ParquetFile(p).read() for p in self._paths]
+        parts = [pq.ParquetFile(self._check(p)).read() for p in self._paths]
         return pa.concat_tables(parts) if parts else terms_schema().empty_table()
 
     @property
@@ -361,7 +460,8 @@ class SnapshotTerms:
 
         if not self._sorted:
             return self._whole.column("work_id").to_numpy()
-        return np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
+        ids = [self._shard_ids(s) for s in range(len(self._paths))]
+        return np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
 
     def _locate(self, work_id: int):
         """(table, row) of ``work_id``, or None."""
@@ -374,7 +474,7 @@ class SnapshotTerms:
         s = int(np.searchsorted(self._first, work_id, "right")) - 1
         if s < 0:
             return None
-        ids = self._ids[s]
+        ids = self._shard_ids(s)
         i = int(np.searchsorted(ids, work_id))
         if i >= len(ids) or ids[i] != work_id:
             return None
@@ -391,7 +491,7 @@ class SnapshotTerms:
         return self._tables[(s, g)], i - int(starts[g])
 
     def __len__(self) -> int:
-        return self._whole.num_rows if not self._sorted else sum(len(ids) for ids in self._ids)
+        return self._whole.num_rows if not self._sorted else sum(self._rows)
 
     def row(self, work_id: int) -> dict | None:
         found = self._locate(work_id)

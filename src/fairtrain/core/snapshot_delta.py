@@ -28,6 +28,7 @@ from fairtrain.core.snapshot import (
     DELTA_FORMAT,
     FINGERPRINTS_DIR,
     FORMAT,
+    FORMAT_V5,
     MANIFEST,
     OLDER_FORMATS,
     ROWS_DIR,
@@ -54,6 +55,16 @@ def _read(files: list[Path], schema):
 
     parts = [pq.read_table(p) for p in sorted(files)]
     return pa.concat_tables([t.select(schema.names).cast(schema) for t in parts]) if parts else schema.empty_table()
+
+
+def _row_groups(files: list[Path], schema):
+    """Each row group of ``files`` (sorted by name), in the columns of ``schema``."""
+    import pyarrow.parquet as pq
+
+    for p in sorted(files):
+        f = pq.ParquetFile(p)
+        for g in range(f.num_row_groups):
+            yield f.read_row_group(g).select(schema.names).cast(schema)
 
 
 def _terms(snap: Snapshot):
@@ -162,6 +173,7 @@ def check_delta(delta: Snapshot, trusted: list[PublicKey] | None) -> dict:
 def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[PublicKey] | None) -> Snapshot:
     """Build the full snapshot ``delta`` leads to from ``base`` in ``out`` (a new directory) and return it,
     verified against the delta's signed result manifest; refuses a delta for another base."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -181,34 +193,60 @@ def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[Public
     out.mkdir(parents=True)
     tombs = pq.read_table(delta.path / DELETED)
 
-    def merged(old, new, part: str):
+    def merged(old_files: list[Path], new, part: str):
+        """The base's rows without those the delta replaces or withdraws, merged in work-id order with the
+        delta's: a row group of the base at a time (the base is never read whole)."""
         drop = pa.concat_arrays(
             [
                 new.column("work_id").combine_chunks(),
                 tombs.filter(pc.equal(tombs["part"], part)).column("work_id").combine_chunks(),
             ]
         )
-        kept = old.filter(pc.invert(pc.is_in(old["work_id"], value_set=drop)))
-        return pa.concat_tables([kept, new]).sort_by("work_id")
+        new = new.sort_by("work_id")
+        new_ids = new.column("work_id").to_numpy()
+        taken = 0
+        for old in _row_groups([base.check(p) for p in old_files], new.schema):
+            kept = old.filter(pc.invert(pc.is_in(old["work_id"], value_set=drop)))
+            if not kept.num_rows:
+                continue
+            upto = int(np.searchsorted(new_ids, kept.column("work_id")[-1].as_py(), "right"))
+            if upto > taken:
+                kept = pa.concat_tables([kept, new.slice(taken, upto - taken)]).sort_by("work_id")
+                taken = upto
+            yield kept
+        if taken < new.num_rows:
+            yield new.slice(taken)
 
-    terms = merged(_terms(base), _read(delta.files(TERMS_DIR + "/"), terms_schema()), "terms")
     w = ShardWriter(out / TERMS_DIR, "terms", terms_schema(), TERMS_PER_SHARD)
-    w.add(terms)
+    for part in merged(base.files(TERMS_DIR + "/"), _read(delta.files(TERMS_DIR + "/"), terms_schema()), "terms"):
+        w.add(part)
     w.close()
     for name in sorted(result["counts"]["fingerprints"]):
-        rows = merged(_rows(base, name), _read(delta.files(f"{ROWS_DIR}/{name}/"), rows_schema()), name)
         w = ShardWriter(out / ROWS_DIR / name, name, rows_schema(), ROWS_PER_SHARD)
-        w.add(rows)
-        w.close()
-        pairs = zip(rows.column("work_id").to_pylist(), rows.column("fingerprint").to_pylist(), strict=True)
+        parts = merged(
+            base.files(f"{ROWS_DIR}/{name}/"), _read(delta.files(f"{ROWS_DIR}/{name}/"), rows_schema()), name
+        )
+
+        def pairs(parts=parts, w=w):  # each merged part into the row shards as the index is built from it
+            for part in parts:
+                w.add(part)
+                yield from zip(part.column("work_id").to_pylist(), part.column("fingerprint").to_pylist(), strict=True)
+
         segment_works = result.get("index_segment_works")
         if segment_works:  # format /4: the index in the export's segments
-            build_segments(name, pairs, out / FINGERPRINTS_DIR / name, int(segment_works))
+            build_segments(
+                name,
+                pairs(),
+                out / FINGERPRINTS_DIR / name,
+                int(segment_works),
+                segment_filters=result.get("format") == FORMAT_V5,  # a /5 result: its layout
+            )
         else:  # a result written before segments: one flat index
             builder = modality(name).new_builder()
-            for work_id, blob in pairs:
+            for work_id, blob in pairs():
                 builder.add(work_id, codec.loads(blob))
             builder.build().save(out / FINGERPRINTS_DIR / name)
+        w.close()
     (out / MANIFEST).write_bytes((delta.path / RESULT).read_bytes())
     try:
         return verify_snapshot(out, trusted)

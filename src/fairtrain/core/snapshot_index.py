@@ -43,35 +43,49 @@ def build_segments(
     segment_works: int = SEGMENT_WORKS,
     *,
     on_row: Callable[[int, bytes], None] | None = None,
+    segment_filters: bool = False,
 ) -> int:
     """Build ``name``'s index from ``(work_id, public fingerprint blob)`` rows in work-id order into
-    ``directory/seg-NNNNN/``: every ``segment_works`` rows a segment is built, saved and dropped. Always
-    writes at least one segment (an empty index for no rows). ``on_row`` sees each row as it passes (the
-    export writes the public rows from it). Returns the number of rows."""
+    ``directory/seg-NNNNN/``: every ``segment_works`` rows a segment is built, saved and dropped; then the
+    merged candidate table over them (:func:`build_router`). Always writes at least one segment (an empty
+    index for no rows). ``on_row`` sees each row as it passes (the export writes the public rows from it).
+    ``segment_filters``: lay the segments out as format /5 did (a filter per segment, no merged table),
+    for a delta whose result is a /5 snapshot. Returns the number of rows."""
     if segment_works < 1:
         raise ValueError("segment_works must be >= 1")
     directory = Path(directory)
     n, seg, builder, in_seg = 0, 0, modality(name).new_builder(), 0
-    for work_id, blob in rows:
+    for work_id, blob in rows:  # a builder fed as rows pass: a segment's fingerprints, never its blobs too
         if on_row is not None:
             on_row(work_id, blob)
         builder.add(work_id, codec.loads(blob))
         n, in_seg = n + 1, in_seg + 1
         if in_seg == segment_works:
-            _save(name, builder, directory / segment_name(seg))
+            _save(name, builder, directory / segment_name(seg), segment_filters)
             seg, builder, in_seg = seg + 1, modality(name).new_builder(), 0
     if in_seg or seg == 0:
-        _save(name, builder, directory / segment_name(seg))
+        _save(name, builder, directory / segment_name(seg), segment_filters)
+    if not segment_filters:
+        build_router(name, directory)
     return n
 
 
-def _save(name: str, builder, target: Path) -> None:
+def build_segment(name: str, rows: Iterable[tuple[int, bytes]], target: Path, *, segment_filters: bool = False) -> None:
+    """One segment of ``name``'s index from its ``(work_id, public fingerprint blob)`` rows into ``target``:
+    a pure function of the rows, so any process (or Ray task) building it writes the same bytes."""
+    builder = modality(name).new_builder()
+    for work_id, blob in rows:
+        builder.add(work_id, codec.loads(blob))
+    _save(name, builder, Path(target), segment_filters)
+
+
+def _save(name: str, builder, target: Path, segment_filters: bool = False) -> None:
     index = builder.build()
     del builder
     index.save(target)
     keys = _CANDIDATE_KEYS.get(name)
     if keys is not None:
-        write_keys(target, keys.of_index(index))
+        write_keys(target, keys.of_index(index), segment_filter=segment_filters)
     del index
     gc.collect()  # fingerprints reference each other's arrays: free the segment before the next one
     _trim()
@@ -150,17 +164,82 @@ class _TextKeys:
 _CANDIDATE_KEYS = {"text": _TextKeys}
 
 
-def write_keys(target: Path, keys) -> None:
-    """A segment's candidate keys and their bit filter (see above)."""
+def write_keys(target: Path, keys, *, segment_filter: bool = False) -> None:
+    """A segment's candidate keys (sorted, unique), and with ``segment_filter`` their bit filter (format /5;
+    since /6 the modality's merged table, :func:`build_router`, routes instead)."""
     import numpy as np
 
     keys = np.unique(np.asarray(keys, dtype=np.uint64))
-    bits = max(10, (16 * len(keys) - 1).bit_length())
-    packed = np.zeros(1 << (bits - 3), dtype=np.uint8)  # 2 bytes a key, set in place (no byte per slot)
+    np.save(Path(target) / KEYS_FILE, keys, allow_pickle=False)
+    if segment_filter:
+        bits = _filter_bits(len(keys))
+        packed = np.zeros(1 << (bits - 3), dtype=np.uint8)  # 2 bytes a key, set in place (no byte per slot)
+        _set_bits(packed, keys, bits)
+        np.save(Path(target) / FILTER_FILE, packed, allow_pickle=False)
+
+
+def _filter_bits(n_keys: int) -> int:
+    return max(10, (16 * n_keys - 1).bit_length())  # 16 bits a key at least, a power of two
+
+
+def _set_bits(packed, keys, bits: int) -> None:
+    import numpy as np
+
     slot = _slots(keys, bits)
     np.bitwise_or.at(packed, slot >> 3, np.left_shift(1, slot & 7).astype(np.uint8))
-    np.save(Path(target) / KEYS_FILE, keys, allow_pickle=False)
-    np.save(Path(target) / FILTER_FILE, packed, allow_pickle=False)
+
+
+# -- the merged candidate table (format /6) -----------------------------------------------------------
+#
+# One table per modality over all its segments: every segment's keys merged in key order
+# (``route-keys.npy``, uint64, a key once per segment holding it), the segment of each
+# (``route-segments.npy``, uint16 up to 65,535 segments, else uint32) and a one-hash bit filter over them
+# (``route-filter.npy``, 16 bits a key). A batch is routed with one filter pass and two binary searches of
+# the keys that pass, whatever the number of segments; everything is memory-mapped.
+ROUTE_KEYS = "route-keys.npy"
+ROUTE_SEGMENTS = "route-segments.npy"
+ROUTE_FILTER = "route-filter.npy"
+ROUTE_FILES = (ROUTE_KEYS, ROUTE_SEGMENTS, ROUTE_FILTER)
+_MERGE_CHUNK = 1 << 22  # keys merged at a time (about 100 MB of work arrays): bounds the merge's memory
+
+
+def build_router(name: str, directory: Path) -> None:
+    """Merge the candidate keys of ``directory``'s segments into the modality's routing table (see above),
+    a key-range at a time straight into memory-mapped output files, so memory stays bounded whatever the
+    number of keys. The bytes depend only on the segments' keys: the export, its engines and a delta's
+    apply write the same table."""
+    if name not in _CANDIDATE_KEYS:
+        return
+    import numpy as np
+    from numpy.lib.format import open_memmap
+
+    directory = Path(directory)
+    paths = sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith(SEGMENT_PREFIX))
+    keys = [np.load(p / KEYS_FILE, mmap_mode="r", allow_pickle=False) for p in paths]
+    total = sum(len(k) for k in keys)
+    seg_type = np.uint16 if len(paths) <= 0xFFFF else np.uint32
+    out_keys = open_memmap(directory / ROUTE_KEYS, mode="w+", dtype=np.uint64, shape=(total,))
+    out_segs = open_memmap(directory / ROUTE_SEGMENTS, mode="w+", dtype=seg_type, shape=(total,))
+    bits = _filter_bits(total)
+    packed = open_memmap(directory / ROUTE_FILTER, mode="w+", dtype=np.uint8, shape=(1 << (bits - 3),))
+    parts = max(1, -(-total // _MERGE_CHUNK))
+    # hashes are spread evenly over 64 bits, so equal slices of the key space are about equal in size
+    edges = [0, *(int(j * (1 << 64) // parts) for j in range(1, parts))]
+    starts = [np.searchsorted(k, np.array(edges, dtype=np.uint64)) for k in keys]
+    pos = 0
+    for j in range(parts):
+        pieces = [k[s[j] : (s[j + 1] if j + 1 < parts else len(k))] for k, s in zip(keys, starts, strict=True)]
+        cat = np.concatenate(pieces) if pieces else np.empty(0, np.uint64)
+        seg = np.repeat(np.arange(len(pieces), dtype=seg_type), [len(p) for p in pieces])
+        order = np.argsort(cat, kind="stable")  # equal keys stay in segment order
+        out_keys[pos : pos + len(cat)] = cat[order]
+        out_segs[pos : pos + len(cat)] = seg[order]
+        _set_bits(packed, cat, bits)
+        pos += len(cat)
+        del cat, seg, order, pieces
+    for m in (out_keys, out_segs, packed):
+        m.flush()
+    del out_keys, out_segs, packed
 
 
 def _mixed(keys):
@@ -183,15 +262,20 @@ def is_segmented(directory: Path) -> bool:
 class SegmentedIndex:
     """A modality's segments as one index: ``match`` asks each segment (opened on first use) and merges."""
 
-    def __init__(self, name: str, directory: Path):
+    def __init__(self, name: str, directory: Path, check: Callable[[Path], Path] | None = None):
         self.name = name
         self.directory = Path(directory)
+        self.check = check or (lambda p: p)  # a lazily verified snapshot's: hashes a file before its first read
         self.paths = sorted(p for p in self.directory.iterdir() if p.is_dir() and p.name.startswith(SEGMENT_PREFIX))
         self._open: dict[int, object] = {}
         self._keys: dict[int, object] = {}
+        self._router = None
         self.candidates = _CANDIDATE_KEYS.get(name)
-        if self.candidates is not None and not all(
-            (p / KEYS_FILE).is_file() and (p / FILTER_FILE).is_file() for p in self.paths
+        self.merged = self.candidates is not None and all((self.directory / f).is_file() for f in ROUTE_FILES)
+        if (
+            self.candidates is not None
+            and not self.merged
+            and not all((p / KEYS_FILE).is_file() and (p / FILTER_FILE).is_file() for p in self.paths)
         ):
             self.candidates = None  # a /4 snapshot: every segment is asked (re-exporting adds the keys)
 
@@ -200,7 +284,7 @@ class SegmentedIndex:
 
     def segment(self, i: int):
         if i not in self._open:
-            self._open[i] = modality(self.name).load_index(self.paths[i])
+            self._open[i] = modality(self.name).load_index(self.check(self.paths[i]))
         return self._open[i]
 
     @property
@@ -216,10 +300,23 @@ class SegmentedIndex:
             import numpy as np
 
             # plain ndarray views of the maps: numpy's memmap subclass costs more per index than the read
-            keys = np.load(self.paths[i] / KEYS_FILE, mmap_mode="r", allow_pickle=False).view(np.ndarray)
-            packed = np.load(self.paths[i] / FILTER_FILE, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+            keys = np.load(self.check(self.paths[i] / KEYS_FILE), mmap_mode="r", allow_pickle=False).view(np.ndarray)
+            packed = np.load(self.check(self.paths[i] / FILTER_FILE), mmap_mode="r", allow_pickle=False)
+            packed = packed.view(np.ndarray)
             self._keys[i] = (keys, packed, (len(packed) * 8).bit_length() - 1)
         return self._keys[i]
+
+    def router(self):
+        """The merged candidate table (format /6), memory-mapped: keys, their segments, filter, its bits."""
+        if self._router is None:
+            import numpy as np
+
+            def load(f):
+                return np.load(self.check(self.directory / f), mmap_mode="r", allow_pickle=False).view(np.ndarray)
+
+            keys, segs, packed = (load(f) for f in ROUTE_FILES)
+            self._router = (keys, segs, packed, (len(packed) * 8).bit_length() - 1)
+        return self._router
 
     def route(self, fps) -> list[list[int]]:
         """For each segment, the queries (by position in ``fps``) that share a key with it: all of them
@@ -231,6 +328,8 @@ class SegmentedIndex:
         if not len(fps):
             return [[] for _ in self.paths]
         needles, owner = self.candidates.of_queries(fps)
+        if self.merged:
+            return self._route_merged(needles, owner, len(fps))
         mixed = _mixed(needles)  # once for the batch; each segment's filter takes its own top bits
         out = []
         for i in range(len(self.paths)):
@@ -242,6 +341,24 @@ class SegmentedIndex:
             hit[hit] = keys[at[hit]] == needles[maybe][hit]
             out.append(np.unique(owner[maybe[hit]]).tolist())
         return out
+
+    def _route_merged(self, needles, owner, n_queries: int) -> list[list[int]]:
+        import numpy as np
+
+        keys, segs, packed, bits = self.router()
+        slot = _slots(needles, bits)
+        maybe = np.flatnonzero((packed[slot >> 3] >> (slot & 7).astype(np.uint8)) & np.uint8(1))
+        found = needles[maybe]
+        lo = np.searchsorted(keys, found, "left")
+        count = np.searchsorted(keys, found, "right") - lo
+        hit = count > 0
+        lo, count, who = lo[hit], count[hit], owner[maybe[hit]]
+        # every (key, segment) row of each hit: lo .. lo + count - 1
+        rows = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+        pairs = np.unique(segs[rows].astype(np.int64) * n_queries + np.repeat(who, count))
+        seg_of, query = pairs // n_queries, pairs % n_queries
+        cuts = np.searchsorted(seg_of, np.arange(len(self.paths) + 1))
+        return [query[cuts[i] : cuts[i + 1]].tolist() for i in range(len(self.paths))]
 
     def match(self, fps, **options) -> list[list[Match]]:
         """The modality index's ``match`` (with its options, such as thresholds) over every segment; with
@@ -262,9 +379,10 @@ class SegmentedIndex:
         return merged
 
 
-def open_index(name: str, directory: Path):
-    """A modality's index in a snapshot: segmented (format /4) or one flat index (before)."""
+def open_index(name: str, directory: Path, check: Callable[[Path], Path] | None = None):
+    """A modality's index in a snapshot: segmented (format /4) or one flat index (before). ``check`` is
+    called with each file or directory before it is read (a lazily verified snapshot's ``check``)."""
     directory = Path(directory)
     if is_segmented(directory):
-        return SegmentedIndex(name, directory)
-    return modality(name).load_index(directory)
+        return SegmentedIndex(name, directory, check)
+    return modality(name).load_index((check or (lambda p: p))(directory))

@@ -238,8 +238,9 @@ def clear(
 
     executor = executor_class(engine)(workers=workers, address=ray_address)
     # Verify before anything is trusted; this process then uses what it verified (other processes, such as
-    # Ray actors, verify for themselves when they load).
-    verified = {str(p): verify_snapshot(Path(p), _trusted(config)) for p in config.snapshots}
+    # Ray actors, verify for themselves when they load). The signature, listing and sizes now; each file's
+    # hash when it is first read (Snapshot.check), so a large snapshot opens in the time of its manifest.
+    verified = {str(p): verify_snapshot(Path(p), _trusted(config), lazy=True) for p in config.snapshots}
     for snap in verified.values():
         snap.require(config.purpose_kind)  # before job.json: a snapshot without terms for the purpose is refused
     runner = ShardRunner(input_path, fmt, out, config, batch_size, verified=verified)

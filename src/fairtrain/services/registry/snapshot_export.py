@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from fairtrain.core.children import die_with_parent
 from fairtrain.core.decide import Query, decide_registered, effective_values, per_purpose
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.keys import PublicKey, SigningKey
@@ -30,6 +29,7 @@ from fairtrain.core.snapshot import (
     TERMS_PER_SHARD,
     ShardWriter,
     SnapshotError,
+    file_sha256,
     publish_directory,
     rows_schema,
     seal_snapshot,
@@ -38,7 +38,8 @@ from fairtrain.core.snapshot import (
     verify_snapshot,
 )
 from fairtrain.core.snapshot_delta import write_delta
-from fairtrain.core.snapshot_index import SEGMENT_WORKS, build_segments
+from fairtrain.core.snapshot_index import SEGMENT_WORKS, build_router, build_segment, build_segments, segment_name
+from fairtrain.core.store.db import open_engine
 from fairtrain.core.store.models import (
     Fingerprint,
     Holder,
@@ -68,8 +69,12 @@ def export_snapshot(
     batch: int = EXPORT_BATCH,
     segment_works: int = SEGMENT_WORKS,
     workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
 ) -> dict:
-    """Write a complete snapshot to ``out_dir`` (replaced atomically) and return its manifest."""
+    """Write a complete snapshot to ``out_dir`` (replaced atomically) and return its manifest. With
+    ``workers`` > 1 or ``engine`` other than ``local``, the index segments are built by that engine
+    (``services/registry/export_engines.py``), ``workers`` at a time; the files are the same."""
     out_dir = Path(out_dir)
     staging = _staging(out_dir)
     try:
@@ -83,6 +88,8 @@ def export_snapshot(
             batch=batch,
             segment_works=segment_works,
             workers=workers,
+            engine=engine,
+            address=address,
         )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -106,6 +113,8 @@ def export_delta(
     progress: Callable[[int, int], None] | None = None,
     segment_works: int = SEGMENT_WORKS,
     workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
 ) -> dict:
     """Write the signed delta from the full snapshot at ``since`` to the registry now into ``out_dir``; with
     ``state_dir``, keep the new full snapshot there too (the next delta's ``since``). ``since`` is verified
@@ -129,6 +138,8 @@ def export_delta(
             progress=progress,
             segment_works=segment_works,
             workers=workers,
+            engine=engine,
+            address=address,
         )
         doc = write_delta(base, verify_snapshot(full, [key.public]), delta, key, {"registry": name})
     except BaseException:
@@ -195,10 +206,44 @@ def _write_full(
     batch: int = EXPORT_BATCH,
     segment_works: int = SEGMENT_WORKS,
     workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
 ) -> dict:
     """Terms, fingerprint rows and match indexes into ``staging``, sealed; returns the manifest. Streams the
     works in id order, ``batch`` at a time: memory is a fixed cost per batch, terms shard and index segment,
-    whatever the registry's size, and the bytes written do not depend on ``batch``."""
+    whatever the registry's size, and the bytes written do not depend on ``batch``. With an engine
+    (``workers`` > 1 or not ``local``) the segments are started first and built while the terms are
+    computed here; the bytes do not depend on the engine either."""
+    runner = None
+    if workers > 1 or engine != "local":
+        runner = engine_class(engine)(workers=workers, address=address)
+    with contextlib.ExitStack() as stack:
+        if runner is not None:
+            stack.enter_context(runner)
+            parts = Path(tempfile.mkdtemp(prefix=staging.name + ".", suffix=".parts", dir=staging.parent))
+            stack.callback(shutil.rmtree, parts, ignore_errors=True)
+            segments = _start_segments(registry, staging, parts, runner, segment_works)
+        counts = _write_terms(registry, staging, at, progress, batch)
+        if runner is not None:
+            counts["fingerprints"], known = _finish_segments(staging, segments, batch)
+        else:
+            counts["fingerprints"], known = (
+                _write_fingerprints(registry, staging, batch=batch, segment_works=segment_works),
+                {},
+            )
+    meta = {
+        "registry": name,
+        "terms_at": at.isoformat(),
+        "counts": counts,
+        "index_segment_works": segment_works,
+        "terms_shards": counts.pop("_terms_shards"),  # /6: SnapshotTerms opens from these, reading no shard
+    }
+    return seal_snapshot(staging, key, meta, known=known)
+
+
+def _write_terms(
+    registry: Registry, staging: Path, at: datetime, progress: Callable[[int, int], None] | None, batch: int
+) -> dict:
     with registry.engine.connect() as c:
         total = c.execute(select(func.count()).select_from(Work).where(Work.status != "rejected")).scalar_one()
     counts = {"works": 0}
@@ -213,11 +258,8 @@ def _write_full(
             if progress:
                 progress(counts["works"], max(total, counts["works"]))
     terms.close()
-    counts["fingerprints"] = _write_fingerprints(
-        registry, staging, batch=batch, segment_works=segment_works, workers=workers
-    )
-    meta = {"registry": name, "terms_at": at.isoformat(), "counts": counts, "index_segment_works": segment_works}
-    return seal_snapshot(staging, key, meta)
+    counts["_terms_shards"] = terms.ranges
+    return counts
 
 
 def _terms_rows(registry: Registry, work_ids: list[int], at: datetime) -> list[dict]:
@@ -321,11 +363,10 @@ def _write_fingerprints(
     *,
     batch: int = EXPORT_BATCH,
     segment_works: int = SEGMENT_WORKS,
-    workers: int = 1,
 ) -> dict[str, int]:
     """Each modality's fingerprint rows (private fields left out) and the match index built from exactly
     those rows, as a puller applying a delta rebuilds it: streamed from the database in work-id order, the
-    index built one segment at a time (core/snapshot_index.py)."""
+    index built one segment at a time (core/snapshot_index.py), in this process."""
     counts: dict[str, int] = {}
     with registry.engine.connect() as c:
         present = list(c.execute(select(Fingerprint.modality).distinct()).scalars())
@@ -340,51 +381,167 @@ def _write_fingerprints(
                 pending.clear()
 
         with registry.engine.connect() as c:
-            rows = c.execution_options(yield_per=batch).execute(
-                select(Fingerprint.work_id, Fingerprint.payload)
-                .join(Work, Work.id == Fingerprint.work_id)
-                .where(Fingerprint.modality == name, Work.status != "rejected")
-                .order_by(Fingerprint.work_id)
-            )
+            rows = c.execution_options(yield_per=batch).execute(_fingerprints_query(name))
             # the index ignores the private fields, so it is the one a puller builds from the public row
-            public = _public_rows(rows, batch, workers)
+            public = ((work_id, codec.public_copy(payload)) for work_id, payload in rows)
             counts[name] = build_segments(name, public, staging / FINGERPRINTS_DIR / name, segment_works, on_row=keep)
         writer.add(pending)
         writer.close()
     return counts
 
 
-def _public_batch(payloads: list[bytes]) -> list[bytes]:
-    return [codec.public_copy(p) for p in payloads]
+def _fingerprints_query(name: str, first: int | None = None, last: int | None = None):
+    q = (
+        select(Fingerprint.work_id, Fingerprint.payload)
+        .join(Work, Work.id == Fingerprint.work_id)
+        .where(Fingerprint.modality == name, Work.status != "rejected")
+    )
+    if first is not None:
+        q = q.where(Fingerprint.work_id >= first, Fingerprint.work_id <= last)
+    return q.order_by(Fingerprint.work_id)
 
 
-def _public_rows(rows, batch: int, workers: int):
-    """``(work_id, public fingerprint)`` in the order of ``rows``. Rewriting each stored fingerprint without
-    its private fields is most of an export's time; with ``workers`` > 1 it runs in worker processes (that
-    die with this one), ``batch`` rows a task, a few tasks ahead at most, so memory stays bounded."""
-    if workers <= 1:
-        for work_id, payload in rows:
-            yield work_id, codec.public_copy(payload)
-        return
+# -- segments built by an engine (``--workers N``, ``--engine ray``) -----------------------------------
 
-    def batches():
-        ids, blobs = [], []
-        for work_id, payload in rows:
-            ids.append(work_id)
-            blobs.append(payload)
-            if len(ids) >= batch:
-                yield ids, blobs
-                ids, blobs = [], []
-        if ids:
-            yield ids, blobs
 
-    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        window: deque = deque()
-        for ids, blobs in batches():
-            window.append((ids, pool.submit(_public_batch, blobs)))
-            if len(window) > 2 * workers:
-                done_ids, fut = window.popleft()
-                yield from zip(done_ids, fut.result(), strict=True)
-        while window:
-            done_ids, fut = window.popleft()
-            yield from zip(done_ids, fut.result(), strict=True)
+@dataclass(frozen=True)
+class SegmentSpec:
+    """One index segment to build: the rows of modality ``name`` with work ids ``first``..``last`` (in
+    the registry at ``url``) into ``target``; its public rows go to ``rows_file`` for the export to cut into
+    its row shards. ``first`` > ``last``: an empty segment (a registry without rows of the modality)."""
+
+    url: str
+    name: str
+    segment: int
+    first: int
+    last: int
+    target: str
+    rows_file: str
+
+
+def build_export_segment(spec: SegmentSpec) -> dict:
+    """Build one segment (a pure function of the registry's rows and ``spec``, so every engine writes the
+    same bytes): reads its rows, rewrites each fingerprint without its private fields, builds and saves
+    the segment's index, writes the public rows to ``spec.rows_file`` (Arrow IPC) and returns the number
+    of rows and each written file's SHA-256 and size (relative to ``spec.target``), which the manifest
+    then takes without hashing them again."""
+    import pyarrow as pa
+
+    engine = open_engine(spec.url)
+    target = Path(spec.target)
+    n = 0
+    try:
+        with (
+            engine.connect() as c,
+            pa.OSFile(spec.rows_file, "wb") as sink,
+            pa.ipc.new_file(sink, rows_schema()) as out,
+        ):
+            rows = c.execution_options(yield_per=EXPORT_BATCH).execute(
+                _fingerprints_query(spec.name, spec.first, spec.last)
+            )
+            ids: list[int] = []
+            blobs: list[bytes] = []
+
+            def flush() -> None:
+                out.write_table(pa.table({"work_id": ids, "fingerprint": blobs}, schema=rows_schema()))
+                ids.clear()
+                blobs.clear()
+
+            def public():
+                nonlocal n
+                for work_id, payload in rows:
+                    blob = codec.public_copy(payload)
+                    ids.append(work_id)
+                    blobs.append(blob)
+                    if len(ids) >= EXPORT_BATCH:
+                        flush()
+                    n += 1
+                    yield work_id, blob
+
+            build_segment(spec.name, public(), target)
+            if ids:
+                flush()
+    finally:
+        engine.dispose()
+    files = {
+        p.relative_to(target).as_posix(): (file_sha256(p), p.stat().st_size)
+        for p in sorted(target.rglob("*"))
+        if p.is_file()
+    }
+    return {"segment": spec.segment, "rows": n, "files": files}
+
+
+def _start_segments(registry: Registry, staging: Path, parts: Path, runner, segment_works: int) -> list:
+    """Cut each modality's rows into segments (every ``segment_works``-th work id, read in order) and start
+    building them on ``runner``; returns ``[(modality, specs, results)]``."""
+    url = registry.engine.url.render_as_string(hide_password=False)
+    specs: list[SegmentSpec] = []
+    with registry.engine.connect() as c:
+        present = sorted(c.execute(select(Fingerprint.modality).distinct()).scalars())
+        for name in present:
+            ids = c.execution_options(yield_per=EXPORT_BATCH).execute(
+                select(Fingerprint.work_id)
+                .join(Work, Work.id == Fingerprint.work_id)
+                .where(Fingerprint.modality == name, Work.status != "rejected")
+                .order_by(Fingerprint.work_id)
+            )
+            bounds, first, last, k = [], None, None, 0
+            for (wid,) in ids:
+                if first is None:
+                    first = wid
+                last, k = wid, k + 1
+                if k == segment_works:
+                    bounds.append((first, last))
+                    first, k = None, 0
+            if first is not None or not bounds:
+                bounds.append((first, last) if first is not None else (0, -1))
+            for i, (lo, hi) in enumerate(bounds):
+                specs.append(
+                    SegmentSpec(
+                        url,
+                        name,
+                        i,
+                        lo,
+                        hi,
+                        str(staging / FINGERPRINTS_DIR / name / segment_name(i)),
+                        str(parts / f"{name}-{i:05d}.arrow"),
+                    )
+                )
+    results = runner.submit(build_export_segment, specs)
+    return [(name, [s for s in specs if s.name == name], results) for name in present]
+
+
+def _finish_segments(staging: Path, segments: list, batch: int) -> tuple[dict[str, int], dict]:
+    """Take each built segment in order: its public rows into the modality's row shards (the same cuts as
+    the in-process export), its hashes for the manifest; then the modality's merged candidate table."""
+    import pyarrow as pa
+
+    counts: dict[str, int] = {}
+    known: dict[str, tuple[str, int]] = {}
+    for name, specs, results in segments:
+        writer = ShardWriter(staging / ROWS_DIR / name, name, rows_schema(), ROWS_PER_SHARD)
+        counts[name] = 0
+        for spec in specs:
+            done = next(results)
+            counts[name] += done["rows"]
+            rel = Path(spec.target).relative_to(staging).as_posix()
+            known |= {f"{rel}/{f}": v for f, v in done["files"].items()}
+            with pa.memory_map(spec.rows_file) as src:
+                table = pa.ipc.open_file(src).read_all()
+            for chunk in table.to_batches(max_chunksize=batch):
+                writer.add(pa.Table.from_batches([chunk], schema=rows_schema()))
+            del table
+            os.remove(spec.rows_file)
+        writer.close()
+        build_router(name, staging / FINGERPRINTS_DIR / name)
+    return counts, known
+
+
+def engine_class(name: str):
+    """The export engine called ``name``; an unknown name is refused, naming those there are."""
+    from fairtrain.services.registry.export_engines import EXPORT_ENGINES
+
+    try:
+        return EXPORT_ENGINES[name]
+    except KeyError:
+        raise SnapshotError(f"unknown export engine {name!r} ({' or '.join(EXPORT_ENGINES)})") from None

@@ -1,0 +1,172 @@
+"""Opening a snapshot fast and clearing against many segments (issue 17, item 2), format /6.
+
+``SnapshotMatcher.open`` checks the signed manifest, the listing and every file's size, and hashes a file
+only when something first reads it: a tampered segment, routing table or terms shard is refused then, not
+trusted. A batch is routed by the merged candidate table, to exactly the segments that hold one of its
+keys. A /5 snapshot (a filter per segment, terms shards read at opening) still opens and matches the same.
+SQLite, and PostgreSQL with FAIRTRAIN_TEST_POSTGRES_URL."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fairtrain.core.fingerprint.modalities import modality
+from fairtrain.core.keys import SigningKey
+from fairtrain.core.matcher import SnapshotMatcher
+from fairtrain.core.snapshot import (
+    FORMAT,
+    FORMAT_V5,
+    MANIFEST,
+    SnapshotError,
+    seal_snapshot,
+    verify_delta,
+    verify_snapshot,
+)
+from fairtrain.core.snapshot_delta import apply_delta, write_delta
+from fairtrain.core.snapshot_index import FILTER_FILE, KEYS_FILE, ROUTE_FILES, write_keys
+from fairtrain.services.registry.snapshot_export import export_snapshot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from snapshot_scale import fill  # noqa: E402
+
+AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def exported(registry, tmp_path):
+    texts = fill(registry, 90, base=30)  # works 1..30 real texts, 31..90 salted copies of them
+    key = SigningKey.generate()
+    export_snapshot(registry, tmp_path / "one", key, at=AT, segment_works=1_000_000)
+    manifest = export_snapshot(registry, tmp_path / "seg", key, at=AT, segment_works=16)  # 6 segments
+    return texts, key, manifest
+
+
+def _excerpt(texts: list[str], i: int) -> tuple[str, bytes]:
+    words = texts[i].split()
+    return f"excerpt-{i}.txt", ("some preface " + " ".join(words[40:130]) + " and an ending").encode()
+
+
+def _queries(texts: list[str]) -> list[tuple[str, bytes]]:
+    return [
+        *(_excerpt(texts, i) for i in (0, 7, 18, 29)),  # works 1, 8 (segment 0), 19 and 30 (segment 1)
+        ("whole-3.txt", texts[3].encode()),
+        ("unrelated.txt", ("a text nobody registered " * 30).encode()),
+    ]
+
+
+def _flip(path: Path) -> None:
+    """Change one byte in the middle of ``path``, keeping its size (what only a hash can catch)."""
+    b = bytearray(path.read_bytes())
+    b[len(b) // 2] ^= 0xFF
+    path.write_bytes(bytes(b))
+
+
+def test_routing_by_the_merged_table_reaches_exactly_the_segments_sharing_a_key(exported, tmp_path):
+    texts, key, manifest = exported
+    assert manifest["format"] == FORMAT
+    listed = {f["path"] for f in manifest["files"]}
+    assert {f"fingerprints/text/{f}" for f in ROUTE_FILES} <= listed  # signed like every file
+    assert not any(p.endswith(FILTER_FILE) for p in listed)  # /6: no filter per segment
+    one = SnapshotMatcher.open(tmp_path / "one", [key.public])
+    seg = SnapshotMatcher.open(tmp_path / "seg", [key.public])
+    queries = _queries(texts)
+    assert [r.to_dict() for r in seg.match(queries)] == [r.to_dict() for r in one.match(queries)]
+    index = seg.index("text")
+    assert index.merged
+    fps = modality("text").fingerprint_many(queries)
+    # what the table says against each segment's own keys, searched directly
+    needles, owner = index.candidates.of_queries(fps)
+    want = []
+    for p in index.paths:
+        keys = np.load(p / KEYS_FILE)
+        want.append(sorted({int(o) for o in owner[np.isin(needles, keys)]}))
+    assert index.route(fps) == want
+    assert want[0] and want[1] and not any(want[2:])  # segments 2..5 hold none of these keys
+
+
+def test_open_hashes_nothing_and_a_tampered_segment_is_refused_when_first_read(exported, tmp_path):
+    texts, key, manifest = exported
+    out = tmp_path / "seg"
+    m = SnapshotMatcher.open(out, [key.public])
+    assert set(m.snapshot.unverified) == {f["path"] for f in manifest["files"]}  # nothing hashed yet
+    (victim,) = [p for p in (out / "fingerprints" / "text" / "seg-00001").iterdir() if p.name == "works.parquet"]
+    _flip(victim)  # after opening, before anything reads it
+    with pytest.raises(SnapshotError, match="seg-00001/works.parquet: SHA-256 does not match"):
+        verify_snapshot(out, [key.public])  # an eager check refuses it at once
+    first = m.match([_excerpt(texts, 0)])  # work 1: segment 0 only, verified as it is read
+    assert [x.work_id for x, _ in first[0].matches] == [1]
+    assert "fingerprints/text/seg-00000/works.parquet" not in m.snapshot.unverified
+    with pytest.raises(SnapshotError, match="seg-00001/works.parquet: SHA-256 does not match the signed manifest"):
+        m.match([_excerpt(texts, 18)])  # work 19 is in segment 1: its files are hashed first, and refused
+    # a freshly opened matcher refuses it too, still without hashing anything at opening
+    again = SnapshotMatcher.open(out, [key.public])
+    with pytest.raises(SnapshotError, match="tampered"):
+        again.match([_excerpt(texts, 18)])
+
+
+@pytest.mark.parametrize("victim", ["fingerprints/text/route-keys.npy", "terms/terms-00000.parquet"])
+def test_a_tampered_routing_table_or_terms_shard_is_refused_on_first_use(exported, tmp_path, victim):
+    texts, key, _ = exported
+    out = tmp_path / "seg"
+    m = SnapshotMatcher.open(out, [key.public])
+    _flip(out / victim)
+    with pytest.raises(SnapshotError, match=f"{victim}: SHA-256 does not match"):
+        m.match([_excerpt(texts, 0)])
+    # a size change is caught at opening, before any hashing
+    with open(out / victim, "ab") as f:
+        f.write(b"x")
+    with pytest.raises(SnapshotError, match="tampered or truncated"):
+        SnapshotMatcher.open(out, [key.public])
+
+
+def _as_format_5(out: Path, key: SigningKey) -> None:
+    """Rewrite a snapshot as /5 wrote it: a filter per segment, no merged table, no terms ranges."""
+    text = out / "fingerprints" / "text"
+    for f in ROUTE_FILES:
+        (text / f).unlink()
+    for p in sorted(text.glob("seg-*")):
+        write_keys(p, np.load(p / KEYS_FILE), segment_filter=True)
+    old = json.loads((out / MANIFEST).read_text())
+    drop = ("format", "created_at", "files", "signature", "terms_shards")
+    seal_snapshot(out, key, {k: v for k, v in old.items() if k not in drop}, fmt=FORMAT_V5)
+
+
+def test_a_format_5_snapshot_still_opens_and_matches_the_same(exported, tmp_path):
+    texts, key, _ = exported
+    out = tmp_path / "seg"
+    want = [r.to_dict() for r in SnapshotMatcher.open(out, [key.public]).match(_queries(texts))]
+    _as_format_5(out, key)
+    older = SnapshotMatcher.open(out, [key.public])
+    index = older.index("text")
+    assert not index.merged and index.candidates is not None  # routed segment by segment, as /5 did
+    assert [r.to_dict() for r in older.match(_queries(texts))] == want
+    assert sorted(index._open) == [0, 1]
+    assert any("format 5" in n and "re-export" in n for n in older.notices)
+
+
+def test_a_delta_to_a_format_5_snapshot_is_applied_in_its_layout(registry, tmp_path):
+    """A registry still on /5 publishes a delta; this fairtrain applies it and gets the /5 snapshot, byte for
+    byte (a filter per segment, no merged table), which then opens and matches."""
+    texts = fill(registry, 40, base=10)
+    key = SigningKey.generate()
+    export_snapshot(registry, tmp_path / "a", key, at=AT, segment_works=16)
+    fill(registry, 10, base=5)  # works 41..50
+    export_snapshot(registry, tmp_path / "b", key, at=AT, segment_works=16)
+    for d in ("a", "b"):
+        _as_format_5(tmp_path / d, key)
+    base, new = verify_snapshot(tmp_path / "a", [key.public]), verify_snapshot(tmp_path / "b", [key.public])
+    write_delta(base, new, tmp_path / "d", key, {"registry": "r"})
+    applied = apply_delta(base, verify_delta(tmp_path / "d", [key.public]), tmp_path / "applied", [key.public])
+    assert applied.manifest["format"] == FORMAT_V5
+    files = {p.relative_to(applied.path).as_posix() for p in applied.path.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(new.path).as_posix() for p in new.path.rglob("*") if p.is_file()}
+    assert not any(f.endswith(ROUTE_FILES) for f in files) and any(f.endswith(FILTER_FILE) for f in files)
+    m = SnapshotMatcher.open(applied.path, [key.public])
+    # work 4's text was registered again as work 44 (the second fill starts from the same texts)
+    assert [x.work_id for x, _ in m.match([_excerpt(texts, 3)])[0].matches] == [4, 44]
