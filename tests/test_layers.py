@@ -17,12 +17,31 @@ def _layer(module: str) -> str | None:
 
 
 def _imports(path: Path):
+    """Every module ``path`` names in an import, wherever it stands (inside a function or ``if TYPE_CHECKING``):
+    relative imports resolved against the file's package, and the module a dynamic import (``import_module``,
+    ``__import__``) names, or the package its f-string starts with."""
+    package = ".".join(("fairtrain", *path.relative_to(SRC).parts[:-1]))
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             yield from (a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             yield node.module
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            yield ".".join(base + ([node.module] if node.module else []))
+        elif isinstance(node, ast.Call) and _dynamic_import(node) and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                yield arg.value
+            elif isinstance(arg, ast.JoinedStr) and arg.values and isinstance(arg.values[0], ast.Constant):
+                yield str(arg.values[0].value).rstrip(".")
+
+
+def _dynamic_import(call: ast.Call) -> bool:
+    f = call.func
+    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+    return name in ("import_module", "__import__")
 
 
 FILES = sorted(p for p in SRC.rglob("*.py") if _layer("fairtrain." + ".".join(p.relative_to(SRC).parts)))
@@ -37,6 +56,21 @@ def test_modules_import_only_their_own_layer_or_below(path):
 
 def test_the_layer_check_sees_the_tree():
     assert len(FILES) > 10
+
+
+def test_the_layer_check_reads_relative_and_dynamic_imports(tmp_path, monkeypatch):
+    core = tmp_path / "core"
+    core.mkdir()
+    (core / "sneaky.py").write_text(
+        "from ..web import app\n"
+        "def later():\n"
+        "    from importlib import import_module\n"
+        "    import_module(f'fairtrain.cli.{1}')\n"
+        "    __import__('fairtrain.services.log')\n"
+    )
+    monkeypatch.setattr(__import__(__name__), "SRC", tmp_path)
+    found = set(_imports(core / "sneaky.py"))
+    assert {"fairtrain.web", "fairtrain.cli", "fairtrain.services.log"} <= found
 
 
 # -- no import cycles: between modules (function-level imports included) and between packages ----------
@@ -135,6 +169,63 @@ def test_packages_import_one_way():
     for m, targets in GRAPH.items():
         packages.setdefault(_package(m), set()).update(_package(t) for t in targets if _package(t) != _package(m))
     assert _cycles(packages) == []
+
+
+# Within a layer, packages stand in an order too: a package imports only those of a lower rank. Services: the
+# log and notifications below the registry, which is below the ledger, transparency and clearance (none of which
+# import each other). The web: its shared modules (which may import one another, without a cycle) below the
+# routes, which only the application assembles.
+PACKAGE_RANK = {
+    "fairtrain.services.log": 0,
+    "fairtrain.services.notify": 0,
+    "fairtrain.services.registry": 1,
+    "fairtrain.services.ledger": 2,
+    "fairtrain.services.transparency": 2,
+    "fairtrain.services.clearance": 2,
+    "fairtrain.web.routes": 1,
+    "fairtrain.web.app": 2,
+    "fairtrain.web": 3,
+}
+
+
+def _rank(package: str) -> int | None:
+    if package in PACKAGE_RANK:
+        return PACKAGE_RANK[package]
+    return 0 if package.startswith("fairtrain.web.") else None  # the web's shared modules
+
+
+def _out_of_order(graph: dict[str, set[str]]) -> list[str]:
+    wrong = []
+    for m, targets in graph.items():
+        for t in targets:
+            a, b = _package(m), _package(t)
+            if a != b and _layer(a) and _layer(a) == _layer(b):
+                ra, rb = _rank(a), _rank(b)
+                if ra is None or rb is None:
+                    continue
+                if rb > ra or (rb == ra and a in PACKAGE_RANK and b in PACKAGE_RANK):
+                    wrong.append(f"{m} imports {t} ({a} rank {ra}, {b} rank {rb})")
+    return sorted(wrong)
+
+
+def test_packages_within_a_layer_import_downward():
+    assert _out_of_order(GRAPH) == []
+
+
+def test_every_service_package_has_its_rank():
+    services = {_package(m) for m in GRAPH if _layer(m) == "services" and m != "fairtrain.services"}
+    assert services <= set(PACKAGE_RANK), f"give each a rank in PACKAGE_RANK: {sorted(services - set(PACKAGE_RANK))}"
+
+
+def test_the_package_order_check_sees_an_upward_import():
+    graph = {"fairtrain.services.log": {"fairtrain.services.registry.registry"}}
+    assert _out_of_order(graph) == [
+        "fairtrain.services.log imports fairtrain.services.registry.registry "
+        "(fairtrain.services.log rank 0, fairtrain.services.registry rank 1)"
+    ]
+    sideways = {"fairtrain.services.ledger.licensing": {"fairtrain.services.transparency.lookup"}}
+    assert len(_out_of_order(sideways)) == 1  # packages of one rank do not import each other
+    assert _out_of_order({"fairtrain.web.pages": {"fairtrain.web.routes.works"}})  # a shared module above routes
 
 
 def test_the_cycle_check_finds_a_cycle_and_reads_function_level_imports():

@@ -161,6 +161,21 @@ def trusted_keys(public_key: list[Path] | None) -> list:
     return trusted
 
 
+FilesArg = Annotated[list[Path], typer.Argument(metavar="FILES...")]
+SnapshotOpt = Annotated[Path, typer.Option(help="A registry snapshot directory (verified before use)")]
+
+
+def verified(open_snapshot, directory: Path, public_key: list[Path] | None):
+    """``open_snapshot(directory, keys)``: a snapshot (or a matcher, a checker on one) verified against the
+    trusted keys (:func:`trusted_keys`); a snapshot that does not verify fails the command with exit 1."""
+    from fairtrain.core.snapshot import SnapshotError
+
+    try:
+        return open_snapshot(directory, trusted_keys(public_key))
+    except SnapshotError as e:
+        fail(f"snapshot refused: {e}", code=1)
+
+
 def read_items(files: list[Path]) -> list[tuple[str, bytes | Path]]:
     """(name, path) per readable file: the matcher reads an item only when it is not a video, so a video of
     any size is fingerprinted from its file, never held in memory. An unreadable file is reported and

@@ -7,17 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    OrgOpt,
-    app,
-    emit,
-    fail,
-    parse_when,
-    registry,
-)
-from fairtrain.core.money import Money
-from fairtrain.core.vocab import Category, Level, Offer, PriceModel, Purpose, Value
+from fairtrain.cli._common import JsonOpt, OrgOpt, app, emit, fail, parse_when, registry
+from fairtrain.core.vocab import Category, Level, PriceModel, Purpose, Value, declared_value, parse_offer
 from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
 
 
@@ -67,7 +58,7 @@ def declare(
         if not sep:
             fail(f"--category {spec!r}: expected CATEGORY=VALUE, e.g. train-ai=deny")
         try:
-            values[Category.parse(cat)] = None if val.strip().lower() == "inherit" else Value.parse(val)
+            values[Category.parse(cat)] = declared_value(val)
         except ValueError as e:
             fail(f"--category {spec!r}: {e}")
     offer = None
@@ -80,12 +71,13 @@ def declare(
                 from fairtrain.core.numbers import parse_basis_points
 
                 bp = parse_basis_points(revenue_share)
-            offer = Offer(
-                price_model=price_model,
-                price=Money.parse(price, currency),
+            offer = parse_offer(
+                price,
+                currency,
+                price_model.value,
                 revenue_share_bp=bp,
-                purposes=frozenset(offer_purpose or (Purpose.COMMERCIAL, Purpose.RESEARCH)),
-                model_versions=tuple(model_version or ()),
+                purposes=offer_purpose,
+                model_versions=model_version or (),
             )
         except ValueError as e:
             fail(f"offer: {e}")
@@ -99,7 +91,10 @@ def declare(
         o = reg.find_org(org)
         level, target, party = Level.REPERTOIRE, o["id"], acting_as or o["ref"]
     registry_service.parse_party(party)
-    ids = reg.declare(
+    from fairtrain.services.registry import portfolio
+
+    ids = portfolio.declare(
+        reg,
         level=level,
         target_id=target,
         party=party,

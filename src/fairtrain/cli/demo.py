@@ -327,20 +327,14 @@ def _play(data_dir: Path, url: str | None) -> dict:
     from fairtrain.core.vocab import Offer, PriceModel
 
     # Both offer licences for generative training: Yoon at 20,000 won a work, Jeon at 10,000.
-    reg.declare(
-        level=Level.CATALOGUE,
-        target_id=creators[0].holder_id,
-        party=holder_ref(creators[0].holder_id),
-        values={Category.TRAIN_GENAI: Value.LICENCE, Category.SEARCH: Value.ALLOW},
-        offer=Offer(PriceModel.PER_WORK, Money.parse("20000", "KRW")),
-    )
-    reg.declare(
-        level=Level.CATALOGUE,
-        target_id=creators[1].holder_id,
-        party=holder_ref(creators[1].holder_id),
-        values={Category.TRAIN_GENAI: Value.LICENCE, Category.SEARCH: Value.ALLOW},
-        offer=Offer(PriceModel.PER_WORK, Money.parse("10000", "KRW")),
-    )
+    for creator, price in zip(creators[:2], ("20000", "10000"), strict=True):
+        reg.declare(
+            level=Level.CATALOGUE,
+            target_id=creator.holder_id,
+            party=holder_ref(creator.holder_id),
+            values={Category.TRAIN_GENAI: Value.LICENCE, Category.SEARCH: Value.ALLOW},
+            offer=Offer(PriceModel.PER_WORK, Money.parse(price, "KRW")),
+        )
     story["creators"] = {"accounts": len(creators), "works": len(creator_files)}
 
     # 3. The developer's dataset: exact copies, edited copies and unrelated items.

@@ -7,12 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    app,
-    emit,
-    registry,
-)
+from fairtrain.cli._common import JsonOpt, app, emit, registry
 
 disputes_app = typer.Typer(help="Competing claims on the same work.", no_args_is_help=True)
 app.add_typer(disputes_app, name="disputes")

@@ -9,14 +9,7 @@ from typing import Annotated
 
 import typer
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    app,
-    emit,
-    err,
-    fail,
-    registry,
-)
+from fairtrain.cli._common import JsonOpt, app, emit, err, fail, registry
 
 
 @app.command()

@@ -7,12 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    app,
-    emit,
-    registry,
-)
+from fairtrain.cli._common import JsonOpt, app, emit, registry
 from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
 
 holders_app = typer.Typer(help="Rights holders: creators, publishers, labels.", no_args_is_help=True)

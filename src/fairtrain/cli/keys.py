@@ -6,13 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    app,
-    emit,
-    fail,
-    key_path,
-)
+from fairtrain.cli._common import JsonOpt, app, emit, fail, key_path
 
 keys_app = typer.Typer(help="Ed25519 signing keys (registry, licensee, grantor).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

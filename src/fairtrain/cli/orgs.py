@@ -7,12 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    app,
-    emit,
-    registry,
-)
+from fairtrain.cli._common import JsonOpt, app, emit, registry
 from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
 
 orgs_app = typer.Typer(help="Organisations (CMOs) acting for their members.", no_args_is_help=True)

@@ -7,13 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    app,
-    emit,
-    err,
-    licensing,
-)
+from fairtrain.cli._common import JsonOpt, app, emit, err, licensing
 from fairtrain.core.money import Money
 
 payments_app = typer.Typer(

@@ -7,15 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    app,
-    emit,
-    err,
-    fail,
-    out,
-    state,
-)
+from fairtrain.cli._common import JsonOpt, app, emit, err, fail, out, state
 
 
 @app.command()

@@ -8,16 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fairtrain.cli._common import (
-    AllowPrivateOpt,
-    JsonOpt,
-    app,
-    emit,
-    err,
-    fail,
-    out,
-    registry,
-)
+from fairtrain.cli._common import AllowPrivateOpt, JsonOpt, app, emit, err, fail, out, registry
 from fairtrain.core.vocab import Category, Level
 
 signals_app = typer.Typer(
@@ -49,7 +40,8 @@ def signals_render(
     as_json: JsonOpt = False,
 ) -> None:
     """Render every machine-readable signal from one stored declaration: robots.txt, TDMRep, headers, RSL…"""
-    from fairtrain.core.signals.render import Party, PartyKind, SignalPolicy, SignalRenderError, write_kit
+    from fairtrain.core.signals.render import Party, PartyKind, SignalRenderError, write_kit
+    from fairtrain.services.registry.signal_kit import kit_policy
 
     reg = registry()
     if sum(x is not None for x in (holder, org, work)) != 1:
@@ -69,14 +61,10 @@ def signals_render(
     if not email:
         fail(f"{who['name']} has no email on record: give --contact EMAIL (signals must name a contact)")
     decisions = reg.policy_decisions(level, target)
-    base = site.rstrip("/")
+    site = site.strip().rstrip("/")
     try:
-        policy = SignalPolicy.from_decisions(
-            Party(who["name"], kind, email, website=base),
-            base,
-            decisions.values(),
-            policy_url=f"{base}/ai-reservation",
-            licence_urls=tuple(licence_url or (f"{base}/license.xml",)),
+        policy, _ = kit_policy(
+            reg, level, target, Party(who["name"], kind, email, website=site), site, licence_urls=licence_url
         )
         written = write_kit(policy, out_dir)
     except SignalRenderError as e:

@@ -10,8 +10,10 @@ from rich.progress import DownloadColumn
 from rich.table import Table
 
 from fairtrain.cli._common import (
+    FilesArg,
     JsonOpt,
     PublicKeyOpt,
+    SnapshotOpt,
     app,
     emit,
     err,
@@ -21,6 +23,7 @@ from fairtrain.cli._common import (
     read_items,
     registry,
     trusted_keys,
+    verified,
 )
 
 snapshot_app = typer.Typer(
@@ -167,12 +170,9 @@ def snapshot_verify(
     directory: Annotated[Path, typer.Argument(metavar="DIR")], public_key: PublicKeyOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Check a snapshot's signature against trusted keys and every shard's hash; refuse tampering."""
-    from fairtrain.core.snapshot import SnapshotError, verify_snapshot
+    from fairtrain.core.snapshot import verify_snapshot
 
-    try:
-        snap = verify_snapshot(directory, trusted_keys(public_key))
-    except SnapshotError as e:
-        fail(f"snapshot refused: {e}", code=1)
+    snap = verified(verify_snapshot, directory, public_key)
     data = {
         "path": str(directory),
         "valid": True,
@@ -193,19 +193,15 @@ def snapshot_verify(
 
 @app.command()
 def match(
-    files: Annotated[list[Path], typer.Argument(metavar="FILES...")],
-    snapshot: Annotated[Path, typer.Option(help="A registry snapshot directory (verified before use)")],
+    files: FilesArg,
+    snapshot: SnapshotOpt,
     public_key: PublicKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Which registered works are in these files? Score, evidence and the works' terms, or no match."""
     from fairtrain.core.matcher import SnapshotMatcher
-    from fairtrain.core.snapshot import SnapshotError
 
-    try:
-        matcher = SnapshotMatcher.open(snapshot, trusted_keys(public_key))
-    except SnapshotError as e:
-        fail(f"snapshot refused: {e}", code=1)
+    matcher = verified(SnapshotMatcher.open, snapshot, public_key)
     items = read_items(files)
     results = matcher.match(items)
     t = Table("file", "modality", "work", "score", "stage", "evidence / error")

@@ -10,8 +10,10 @@ import typer
 from rich.table import Table
 
 from fairtrain.cli._common import (
+    FilesArg,
     JsonOpt,
     PublicKeyOpt,
+    SnapshotOpt,
     app,
     emit,
     fail,
@@ -22,6 +24,7 @@ from fairtrain.cli._common import (
     registry,
     state,
     trusted_keys,
+    verified,
 )
 
 outputs_app = typer.Typer(help="Check model outputs for reproduced registered works.", no_args_is_help=True)
@@ -30,20 +33,16 @@ app.add_typer(outputs_app, name="outputs")
 
 @outputs_app.command("check")
 def outputs_check(
-    files: Annotated[list[Path], typer.Argument(metavar="FILES...")],
-    snapshot: Annotated[Path, typer.Option(help="A registry snapshot directory (verified before use)")],
+    files: FilesArg,
+    snapshot: SnapshotOpt,
     weights: Annotated[Path | None, typer.Option(help="Write attribution weights {work_id: weight} (JSON)")] = None,
     public_key: PublicKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Which registered works do these generated texts, images, audio or video reproduce? Evidence and score."""
-    from fairtrain.core.snapshot import SnapshotError
     from fairtrain.services.transparency.outputs import OutputChecker, attribution_weights
 
-    try:
-        checker = OutputChecker.open(snapshot, trusted_keys(public_key))
-    except SnapshotError as e:
-        fail(f"snapshot refused: {e}", code=1)
+    checker = verified(OutputChecker.open, snapshot, public_key)
     items = read_items(files)
     checks = checker.check(items)
     w = attribution_weights(checks)

@@ -8,14 +8,7 @@ from typing import Annotated
 
 import typer
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    app,
-    emit,
-    fail,
-    licensing,
-    party_key,
-)
+from fairtrain.cli._common import JsonOpt, app, emit, fail, licensing, party_key
 from fairtrain.core.money import Money
 
 usage_app = typer.Typer(help="Usage reports after training.", no_args_is_help=True)

@@ -9,15 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from fairtrain.cli._common import (
-    JsonOpt,
-    OrgOpt,
-    app,
-    emit,
-    fail,
-    registry,
-    terminal_language,
-)
+from fairtrain.cli._common import JsonOpt, OrgOpt, app, emit, fail, registry, terminal_language
 from fairtrain.core.errors import localised
 from fairtrain.services import registry as registry_service  # lazy: `clear` never loads the database layer
 from fairtrain.services.registry.errors import RegistryError

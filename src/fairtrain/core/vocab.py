@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from fairtrain.core.errors import InvalidInput
-from fairtrain.core.money import Money
+from fairtrain.core.errors import InvalidInput, said_as
+from fairtrain.core.money import Money, normalise_currency
+from fairtrain.core.numbers import PriceError, parse_price
 
 
 class Category(str, enum.Enum):
@@ -165,6 +166,67 @@ class Offer:
             valid_from=_parse_iso(d.get("valid_from")),
             valid_until=_parse_iso(d.get("valid_until")),
         )
+
+
+class OfferError(InvalidInput):
+    """A price, currency or way to charge that makes no offer; its reason is a catalogue message."""
+
+    http_status = 422  # like every other refusal of a submitted offer
+
+
+def parse_offer(
+    price: str | None,
+    currency: str | None,
+    price_model: str | None = None,
+    *,
+    revenue_share_bp: int = 0,
+    purposes: Iterable[Purpose] | None = None,
+    model_versions: Iterable[str] = (),
+) -> Offer | None:
+    """The offer a person typed (the policy form, ``PUT /api/policy``, ``fairtrain declare``): a price in major
+    units or as a Korean reader writes it (``30,000``, ``3`` man won: :func:`~fairtrain.core.numbers.parse_price`),
+    its currency and the way to charge (default per work); None when neither price nor currency is given."""
+    if not price and not currency:
+        return None
+    if not price or not currency:
+        raise said_as(OfferError, "Price: write both a price and a currency (for example 30000 and KRW).")
+    try:
+        model = PriceModel(price_model or PriceModel.PER_WORK.value)
+    except ValueError:
+        raise said_as(
+            OfferError, "Price: {model!r} is not a way to charge (per work or flat fee).", model=price_model
+        ) from None
+    try:
+        currency = normalise_currency(currency)
+    except InvalidInput:
+        raise said_as(
+            OfferError, "Currency {currency!r}: write a three-letter code such as KRW or EUR.", currency=currency
+        ) from None
+    try:
+        amount = Money.parse(price, currency)
+    except InvalidInput:
+        # 3 man won, 3 man 5 cheon won, 30,000 won: how a Korean reader writes a price; PriceError says how
+        try:
+            amount = Money.parse(str(parse_price(price)), currency)
+        except PriceError:
+            raise
+        except InvalidInput:
+            raise PriceError(price) from None
+    return Offer(
+        price_model=model,
+        price=amount,
+        revenue_share_bp=revenue_share_bp,
+        purposes=frozenset(purposes or (Purpose.COMMERCIAL, Purpose.RESEARCH)),
+        model_versions=tuple(model_versions),
+    )
+
+
+INHERIT = "inherit"  # a declared value that withdraws the level's own, so the level above decides
+
+
+def declared_value(text: str | None) -> Value | None:
+    """A value as a person declares it: allow, deny or licence, or ``inherit`` (None: withdraw)."""
+    return None if (text or "").strip().lower() == INHERIT else Value.parse(text or "")
 
 
 class Level(str, enum.Enum):

@@ -107,3 +107,16 @@ def bell(state, p: Principal) -> int | None:
     if not p.holder_ref:
         return None
     return state.notifications.unread(p.account.holder_id)
+
+
+def owner(p: Principal) -> dict:
+    """The caller as the services name a party that holds works: ``holder_id`` for a creator, ``org_id`` for
+    an organisation admin (the other None)."""
+    a = p.account
+    return {"holder_id": a.holder_id if a else None, "org_id": a.org_id if a else None}
+
+
+def wake_mailer(state) -> None:
+    """A new notice (a colliding upload, a resolved dispute) is mailed now rather than at the next tick."""
+    if state.mailer is not None:
+        state.mailer.wake()

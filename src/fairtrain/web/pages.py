@@ -13,13 +13,14 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from fairtrain.core.documents import environment
+from fairtrain.core.errors import FairtrainError
 from fairtrain.core.i18n import N_, format_money, format_share, format_when
 from fairtrain.core.labels import word
 from fairtrain.core.money import Money
-from fairtrain.core.vocab import Category, Level
-from fairtrain.web import ops
+from fairtrain.core.vocab import Category, Level, parse_offer
+from fairtrain.services.registry import portfolio
 from fairtrain.web.api import _limit, read_upload
-from fairtrain.web.deps import bell, language, principal, require, web
+from fairtrain.web.deps import bell, language, owner, principal, require, web
 from fairtrain.web.errors import WebError, refusal
 from fairtrain.web.i18n import LANGUAGE_NAMES, LANGUAGES, translations
 from fairtrain.web.security import PUBLIC, Principal
@@ -68,6 +69,12 @@ def _here(request: Request, p: Principal) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
+def refused_status(e: FairtrainError) -> int:
+    """The status of a page form shown again beside its refusal: 422 where what was typed cannot be accepted
+    (bad input), else the refusal's own (403, 404, 409)."""
+    return 422 if e.http_status in (400, 422) else e.http_status
+
+
 def render_error(request: Request, status: int, message: str, p: Principal = PUBLIC) -> HTMLResponse:
     """The error page, with the menu of whoever is signed in (``p``)."""
     return render(request, "error.html", p, status=status, status_code=status, message=message)
@@ -103,10 +110,10 @@ async def upload_form(request: Request, p: Principal, role: str, what: str):
 
 
 def _policy_form(state, p: Principal) -> dict:
-    level, target, party = ops.party_for(state, p, Level.CATALOGUE, None)
-    declared = ops.has_declared(state, level, target)
-    current = ops.policy_view(state, level, target)
-    values = {c: v["value"] for c, v in current.items()} if declared else dict(ops.DEFAULT_POLICY)
+    level, target, party = portfolio.declaring_party(state.registry, Level.CATALOGUE, None, **owner(p))
+    declared = portfolio.has_declared(state.registry, level, target)
+    current = portfolio.policy(state.registry, level, target)
+    values = {c: v["value"] for c, v in current.items()} if declared else dict(portfolio.DEFAULT_POLICY)
     first = next((o for v in current.values() for o in v["offers"]), None)
     offer = (
         {"price": Money.from_dict(first["price"]).major_str(), "currency": first["price"]["currency"]}
@@ -142,9 +149,16 @@ async def declare_from_form(
         raise refusal(422, "Price: you chose a paid licence, so write its price (for example 30000 or 30,000).")
     # The currency field is pre-filled: without a price there is no offer.
     offer = (
-        ops.parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None)
+        parse_offer(price, str(form.get("currency") or ""), str(form.get("price_model") or "") or None)
         if price
         else None
     )
 
-    await run_in_threadpool(ops.declare, web(request), p, level, work_id, values, offer)
+    await run_in_threadpool(declare, web(request), p, level, work_id, values, offer)
+
+
+def declare(state, p: Principal, level: Level, target_id: int | None, values: dict[str, str], offer) -> dict:
+    """Values as typed (and the offer) declared by the caller at a level of hers: her catalogue or
+    repertoire, or a work she holds or manages; the policy that now applies."""
+    level, target, party = portfolio.declaring_party(state.registry, level, target_id, **owner(p))
+    return portfolio.declare_policy(state.registry, level, target, party, values, offer)

@@ -497,9 +497,14 @@ def response_headers(policy: SignalPolicy) -> list[tuple[str, str]]:
     return h
 
 
+def _config_comment(policy: SignalPolicy) -> str:
+    """The first line of a server configuration snippet: whose signals, and which declaration (its digest)."""
+    return f"# fairtrain signals for {_one_line(policy.party.name)} (sha256:{policy.digest[:16]})."
+
+
 def render_nginx(policy: SignalPolicy) -> str:
     lines = [
-        f"# fairtrain signals for {_one_line(policy.party.name)} (sha256:{policy.digest[:16]}).",
+        _config_comment(policy),
         "# Include inside a server { } block. add_header is not inherited by a location that has its own",
         "# add_header lines: include this file there too.",
     ]
@@ -510,7 +515,7 @@ def render_nginx(policy: SignalPolicy) -> str:
 
 def render_apache(policy: SignalPolicy) -> str:
     lines = [
-        f"# fairtrain signals for {_one_line(policy.party.name)} (sha256:{policy.digest[:16]}).",
+        _config_comment(policy),
         "# Needs mod_headers (a2enmod headers). Valid in server config, <VirtualHost>, <Directory>, .htaccess.",
     ]
     for name, value in response_headers(policy):
@@ -521,7 +526,7 @@ def render_apache(policy: SignalPolicy) -> str:
 
 def render_caddy(policy: SignalPolicy) -> str:
     lines = [
-        f"# fairtrain signals for {_one_line(policy.party.name)} (sha256:{policy.digest[:16]}).",
+        _config_comment(policy),
         "# Paste inside a site block.",
         "header {",
     ]

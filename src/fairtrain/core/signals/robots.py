@@ -260,28 +260,15 @@ def terms_from_robots(
                 )
             )
     terms = Terms(tuple(out))
-    terms += yes_no_statements(
-        robots.content_usage(url, token),
-        crosswalk.AIPREF,
-        source="robots.txt:content-usage",
-        retrieval=retrieval,
-        parser=PARSER,
-    )
-    terms += yes_no_statements(
-        robots.content_signals(url, token),
-        crosswalk.CONTENT_SIGNAL,
-        source="robots.txt:content-signal",
-        retrieval=retrieval,
-        parser=PARSER,
-    )
-    terms += yes_no_statements(
-        robots.ai_training(url, token),
-        crosswalk.AIPREF,
-        source="robots.txt:ai-training",
-        retrieval=retrieval,
-        parser=PARSER,
-        detail={"legacy": "draft-canel-robots-ai-control"},
-    )
+    # the yes/no vocabularies robots.txt may carry for this agent and path, each read through its crosswalk
+    for said, vocabulary, source, detail in (
+        (robots.content_usage(url, token), crosswalk.AIPREF, "content-usage", None),
+        (robots.content_signals(url, token), crosswalk.CONTENT_SIGNAL, "content-signal", None),
+        (robots.ai_training(url, token), crosswalk.AIPREF, "ai-training", {"legacy": "draft-canel-robots-ai-control"}),
+    ):
+        terms += yes_no_statements(
+            said, vocabulary, source=f"robots.txt:{source}", retrieval=retrieval, parser=PARSER, detail=detail
+        )
     return terms
 
 

@@ -9,6 +9,12 @@ class RegistryError(errors.InvalidInput):
     """A request the registry refuses, with a message fit for the person who made it."""
 
 
+class Unprocessable(RegistryError):
+    """A submitted value (a form's, a request body's) the registry cannot use as given."""
+
+    http_status = 422
+
+
 class NotFound(RegistryError, errors.NotFound):
     """No holder, organisation, work, … by that reference."""
 

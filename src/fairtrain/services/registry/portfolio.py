@@ -4,14 +4,19 @@ dispute pages read them here, so one rule says what is whose."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
+from pathlib import Path
 
 from sqlalchemy import or_, select
 
+from fairtrain.core.errors import localised
 from fairtrain.core.store.models import Dispute, Mandate, Work, WorkShare
-from fairtrain.core.vocab import Level
-from fairtrain.services.registry.errors import NotAllowed
-from fairtrain.services.registry.registry import ShareSpec
+from fairtrain.core.vocab import Category, Level, Offer, Value, declared_value
+from fairtrain.services.registry import disputes as disputes_
+from fairtrain.services.registry import work_editing
+from fairtrain.services.registry.errors import NotAllowed, NotFound, RegistryError, Unprocessable
+from fairtrain.services.registry.registry import ShareSpec, register_content
 
 
 def _holder_work_ids(holder_id: int):
@@ -93,8 +98,11 @@ def dispute_orgs(registry, dispute_id: int) -> set[int | None] | None:
 
 def resolve_within_repertoire(registry, org_id: int, org: str, dispute_id: int, *, keep: str, note: str) -> dict:
     """An organisation resolves a dispute between works of its own repertoire; any other goes to the
-    registry operator (:class:`NotAllowed`). The caller checks the dispute exists (:func:`dispute_orgs`)."""
-    if dispute_orgs(registry, dispute_id) != {org_id}:
+    registry operator (:class:`NotAllowed`); :class:`NotFound` where there is no such dispute."""
+    orgs = dispute_orgs(registry, dispute_id)
+    if orgs is None:
+        raise NotFound("dispute", dispute_id)
+    if orgs != {org_id}:
         raise NotAllowed(
             f"dispute {dispute_id}: involves works outside {org}'s repertoire; the registry operator resolves it"
         )
@@ -137,3 +145,140 @@ def register_own(registry, holder_id: int, *, title: str, data, file_name: str, 
         file_name=file_name,
         registered=registered,
     )
+
+
+def members(registry, org_id: int) -> list[dict]:
+    """An organisation's members: each holder who gave it a mandate, with those mandates."""
+    out: dict[str, dict] = {}
+    for m in registry.mandates(org_id=org_id):
+        h = out.setdefault(m["holder"], {**registry.find_holder(int(m["holder"].split(":")[1])), "mandates": []})
+        h["mandates"].append(m)
+    return list(out.values())
+
+
+def give_mandate(registry, holder_id: int, org_id: int, categories: Iterable[str]) -> dict:
+    """A creator mandates an organisation for the named uses (as typed); the mandate as stored."""
+    try:
+        cats = [Category.parse(c) for c in categories]
+    except ValueError as e:
+        raise Unprocessable(f"mandate: {e}") from None
+    mid = registry.add_mandate(holder_id, org_id, cats)
+    return next(m for m in registry.mandates(holder_id=holder_id) if m["id"] == mid)
+
+
+# -- declarations ------------------------------------------------------------------------------------------
+
+# The plain-words default of a first declaration: deny everything, but let search engines index.
+DEFAULT_POLICY = {c.value: ("allow" if c is Category.SEARCH else "deny") for c in Category}
+
+
+def policy(registry, level: Level, target_id: int) -> dict:
+    """What applies at a level now, per category: the value and the offers (what pages and the API show)."""
+    decisions = registry.policy_decisions(level, target_id)
+    return {c.value: {"value": d.value.value, "offers": [o.to_dict() for o in d.offers]} for c, d in decisions.items()}
+
+
+def has_declared(registry, level: Level, target_id: int) -> bool:
+    """Whether the work, catalogue or repertoire has a declaration of its own."""
+    ref = {Level.WORK: "work", Level.CATALOGUE: "holder", Level.REPERTOIRE: "org"}[level]
+    return bool(registry.declarations(f"{ref}:{target_id}"))
+
+
+def parse_values(values: Mapping[str, str]) -> dict[Category, Value | None]:
+    """Declared values as typed, per category name: allow, deny, licence, or inherit (None)."""
+    parsed: dict[Category, Value | None] = {}
+    for k, v in values.items():
+        try:
+            parsed[Category.parse(k)] = declared_value(v)
+        except ValueError as e:
+            raise Unprocessable(f"policy {k}: {e}") from None
+    return parsed
+
+
+def declare(
+    registry, *, level: Level, target_id: int, party: str, values: Mapping[Category, Value | None], offer, **when
+) -> list[int]:
+    """:meth:`Registry.declare`, where an offer counts only beside a ``licence`` value (a price typed in with
+    no category set to licence offers nothing). ``when``: ``purpose``, ``valid_from``, ``valid_until``."""
+    if offer is not None and not any(v is Value.LICENCE for v in values.values()):
+        offer = None
+    return registry.declare(level=level, target_id=target_id, party=party, values=values, offer=offer, **when)
+
+
+def declare_policy(registry, level: Level, target_id: int, party: str, values: Mapping[str, str], offer: Offer | None):
+    """The policy form or ``PUT /api/…policy``: values as typed, declared, and the policy that now applies."""
+    ids = declare(registry, level=level, target_id=target_id, party=party, values=parse_values(values), offer=offer)
+    return {
+        "declarations": ids,
+        "level": level.value,
+        "target": target_id,
+        "party": party,
+        "policy": policy(registry, level, target_id),
+    }
+
+
+# -- a creator's uploads ------------------------------------------------------------------------------------
+
+
+def content_of(media: str, data: bytes, name: str, lang: str) -> tuple[bytes, str | None]:
+    """:func:`~fairtrain.services.registry.registry.register_content` (the registered fingerprint and ISCC) as
+    an upload's worker process computes it: a document that cannot be read says why in ``lang`` (errors cross
+    the process boundary as text)."""
+    from fairtrain.core.extract import DocumentError  # the document readers load only where one is read
+
+    try:
+        return register_content(media, data, name)
+    except DocumentError as e:
+        raise RegistryError(localised(e, lang)) from None
+
+
+def uploaded(registry, name: str, registered: dict) -> dict:
+    """One uploaded file's result as the upload pages show it: the work it became, as stored."""
+    w = registry.work(registered["work"])
+    return {
+        "file": name,
+        "ok": True,
+        "work": registered["work"],
+        "created": registered["created"],
+        "disputes": registered["disputes"],
+        "title": w["title"],
+        "media_type": w["media_type"],
+        "iscc": w["iscc"],
+        "status": w["status"],
+    }
+
+
+def register_files(
+    registry,
+    data_dir: Path,
+    holder_id: int,
+    files: list[tuple[str, bytes]],
+    titles: list[str] | None = None,
+    registered: list | None = None,
+    lang: str = "en",
+) -> list[dict]:
+    """Register each file as a work of the creator (sole holder), with a small preview for her work page
+    (never the file itself); a bad file is reported (in ``lang`` where the reason is in the catalogue), the
+    others go on. ``registered``: per file, the (media type, fingerprint, ISCC) a worker computed, or the
+    reason it could not, as text."""
+    titles = titles or []
+    results = []
+    for i, (name, data) in enumerate(files):
+        title = (titles[i] if i < len(titles) and titles[i].strip() else Path(name or "work").stem) or "work"
+        content = registered[i] if registered else None
+        try:
+            if not data:
+                raise RegistryError(f"{name}: file is empty")
+            if isinstance(content, str):
+                raise RegistryError(content)
+            r = register_own(registry, holder_id, title=title, data=data, file_name=name or title, registered=content)
+            if r["created"]:
+                media = registry.work(r["work"])["media_type"]
+                preview = work_editing.make_preview(media, data, name or title)
+                work_editing.keep_preview(registry, data_dir, r["work"], preview)
+            results.append(
+                {**uploaded(registry, name, r), "notice": disputes_.upload_notice(registry, r["disputes"], lang)}
+            )
+        except (RegistryError, ValueError) as e:
+            results.append({"file": name, "ok": False, "error": localised(e, lang)})
+    return results

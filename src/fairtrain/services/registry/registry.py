@@ -33,7 +33,7 @@ from fairtrain.core.decide import (
 )
 from fairtrain.core.errors import InvalidInput
 from fairtrain.core.extract import DocumentError
-from fairtrain.core.files import atomic_file
+from fairtrain.core.files import write_atomic
 from fairtrain.core.fingerprint import FingerprintError, codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.media import detect_media_type
@@ -463,23 +463,7 @@ class Registry:
             m = self._mandate_row(c, mandate_id)
             how = self._consenting(m, holder, token, "decline")
             self._check_pending(m)
-            c.execute(
-                update(Mandate)
-                .where(Mandate.id == mandate_id)
-                .values(revoked_at=now, ends_at=now, confirm_token_hash=None)
-            )
-            log.append(
-                c,
-                [
-                    log.Entry(
-                        "mandate-declined",
-                        {"id": m.id, "holder": holder_ref(m.holder_id), "org": org_ref(m.org_id), "by": how},
-                        subject=holder_ref(m.holder_id),
-                    )
-                ],
-                at=now,
-            )
-            bump_facts_version(c)
+            self._end_mandate(c, m, "mandate-declined", now, now, by=how)
         self._changed()
         return self.mandate(mandate_id)
 
@@ -525,31 +509,20 @@ class Registry:
                 raise NotAllowed(f"{party} may not revoke mandate {mandate_id}: only its holder or organisation")
             if m.revoked_at is not None:
                 raise RegistryError(f"mandate {mandate_id} is already revoked (ends {m.ends_at.isoformat()})")
-            c.execute(
-                update(Mandate)
-                .where(Mandate.id == mandate_id)
-                .values(revoked_at=now, ends_at=end, confirm_token_hash=None)
-            )
-            log.append(
-                c,
-                [
-                    log.Entry(
-                        "mandate-revoked",
-                        {
-                            "id": m.id,
-                            "holder": holder_ref(m.holder_id),
-                            "org": org_ref(m.org_id),
-                            "by": party or "operator",
-                            "end": end.isoformat(),
-                        },
-                        subject=holder_ref(m.holder_id),
-                    )
-                ],
-                at=now,
-            )
-            bump_facts_version(c)
+            self._end_mandate(c, m, "mandate-revoked", now, end, by=party or "operator", end=end.isoformat())
         self._changed()
         return self.mandate(mandate_id)
+
+    @staticmethod
+    def _end_mandate(c, m, kind: str, now: datetime, ends_at: datetime, **said) -> None:
+        """Mandate ``m`` ends at ``ends_at`` (declined or revoked at ``now``; its invitation link stops working),
+        logged as ``kind`` with ``said`` beside who and what, inside the caller's transaction."""
+        c.execute(
+            update(Mandate).where(Mandate.id == m.id).values(revoked_at=now, ends_at=ends_at, confirm_token_hash=None)
+        )
+        body = {"id": m.id, "holder": holder_ref(m.holder_id), "org": org_ref(m.org_id), **said}
+        log.append(c, [log.Entry(kind, body, subject=holder_ref(m.holder_id))], at=now)
+        bump_facts_version(c)
 
     # -- tariffs -----------------------------------------------------------------------------------
 
@@ -1140,14 +1113,14 @@ class Registry:
                 raise RegistryError(f"evidence {name}: the file is empty")
             if evidence_dir is None:
                 raise RegistryError("evidence files need a data directory to be kept in")
-            sha, size = _sha256(data), len(data)
+            sha, size = hashlib.sha256(data).hexdigest(), len(data)
         if not (statement or link or sha):
             raise RegistryError("an answer needs a statement, a link or an evidence file")
         side = self.dispute_side(dispute_id, holder_id)
         if side is None:
             raise NotAllowed(f"dispute {dispute_id}: holder:{holder_id} is not a party to it")
         if sha is not None:
-            _keep_file(Path(evidence_dir), sha, evidence[1])
+            keep_hashed(Path(evidence_dir), evidence[1])
         with self.engine.begin() as c:
             d = c.execute(select(Dispute.__table__).where(Dispute.id == dispute_id)).first()
             if d.status != "open":
@@ -1546,16 +1519,14 @@ def _notify_opened(c, dispute_id: int, existing_id: int, claim_id: int, key: str
         )
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _keep_file(directory: Path, sha: str, data: bytes) -> None:
-    """Keep ``data`` as ``directory/sha``, written atomically; the same file twice is kept once."""
-    target = directory / sha
+def keep_hashed(directory: Path, data: bytes) -> str:
+    """Keep ``data`` as ``directory/<sha256>``, written atomically (the same content twice is one file);
+    its SHA-256. Dispute evidence and work previews are kept so; :func:`store_hashed` streams a large file."""
+    sha = hashlib.sha256(data).hexdigest()
+    target = Path(directory) / sha
     if not target.exists():
-        with atomic_file(target) as tmp:
-            tmp.write_bytes(data)
+        write_atomic(target, data)
+    return sha
 
 
 def _dispute_dict(d: Dispute) -> dict:

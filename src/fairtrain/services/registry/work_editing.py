@@ -28,7 +28,6 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 
 from fairtrain.core.errors import Conflict, InvalidInput, NotAllowed, NotFound, said_as
-from fairtrain.core.files import write_atomic
 from fairtrain.core.i18n import N_
 from fairtrain.core.store.limits import check_text
 from fairtrain.core.store.models import Holder, Work, WorkInvitation, WorkShare, utcnow
@@ -39,6 +38,7 @@ from fairtrain.services.registry.registry import (
     Registry,
     bump_facts_version,
     holder_ref,
+    keep_hashed,
     parse_party,
     parse_share,
     store_declarations,
@@ -476,11 +476,7 @@ def keep_preview(registry: Registry, data_dir: Path, work_id: int, preview: byte
     """Store a preview under ``DATA/previews/<sha256>`` (atomically) and note it on the work."""
     if not preview:
         return None
-    sha = hashlib.sha256(preview).hexdigest()
-    path = Path(data_dir) / "previews" / sha
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, preview)
+    sha = keep_hashed(Path(data_dir) / "previews", preview)
     with registry.engine.begin() as c:
         c.execute(update(Work).where(Work.id == work_id).values(preview_sha256=sha))
     return sha

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from fairtrain.core.errors import localised
-from fairtrain.web import ops
+from fairtrain.services.transparency import published
 from fairtrain.web.accounts import AccountError
 from fairtrain.web.api import Caller, Id, _client, _limit, end_session, start_session
 from fairtrain.web.deps import language, require, web
@@ -213,7 +213,7 @@ def developer_page(request: Request, p: Principal, *, new_key: dict | None = Non
         p,
         keys=state.accounts.keys(p.account),
         new_key=new_key,
-        snapshots=ops.snapshots(state),
+        snapshots=published.snapshots(state.snapshots_dir),
         **ctx,
     )
 

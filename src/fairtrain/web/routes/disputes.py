@@ -11,10 +11,9 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from fairtrain.core.errors import InvalidInput, localised
-from fairtrain.services.registry import disputes
-from fairtrain.web import ops
+from fairtrain.services.registry import disputes, portfolio
 from fairtrain.web.api import Caller, Id, read_upload
-from fairtrain.web.deps import bell, language, require, web
+from fairtrain.web.deps import bell, language, owner, require, wake_mailer, web
 from fairtrain.web.pages import form_file, render
 from fairtrain.web.security import Principal
 
@@ -22,13 +21,8 @@ router = APIRouter(prefix="/api")
 pages = APIRouter(include_in_schema=False)
 
 
-def _ids(p: Principal) -> dict:
-    a = p.account
-    return {"holder_id": a.holder_id if a else None, "org_id": a.org_id if a else None}
-
-
 def dispute_view(request: Request, p: Principal, dispute_id: int) -> dict:
-    return disputes.dispute_view(web(request).registry, dispute_id, **_ids(p), lang=language(request))
+    return disputes.dispute_view(web(request).registry, dispute_id, **owner(p), lang=language(request))
 
 
 def answer(request: Request, p: Principal, dispute_id: int, statement: str, link: str, evidence) -> dict:
@@ -36,13 +30,13 @@ def answer(request: Request, p: Principal, dispute_id: int, statement: str, link
     r = disputes.answer(
         state.registry,
         dispute_id,
-        **_ids(p),
+        **owner(p),
         statement=statement,
         link=link,
         evidence=evidence,
         evidence_dir=state.data_dir / "evidence",
     )
-    ops.wake_mailer(state)
+    wake_mailer(state)
     return r
 
 
@@ -118,4 +112,4 @@ async def dispute_answer_page(request: Request, p: Caller, dispute_id: Id):
 @router.get("/disputes", tags=["organisations"])
 def list_disputes(request: Request, p: Caller) -> list[dict]:
     require(p, "creator", "org-admin", what="disputes")
-    return ops.disputes_for(web(request), p)
+    return portfolio.disputes(web(request).registry, **owner(p))

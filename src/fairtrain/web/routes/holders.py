@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from fairtrain.web import ops
+from fairtrain.services.registry import portfolio
 from fairtrain.web.api import Caller
-from fairtrain.web.deps import bell, language, require, web
+from fairtrain.web.deps import bell, language, owner, require, web
 from fairtrain.web.i18n import translations
 from fairtrain.web.pages import _policy_form, render
 from fairtrain.web.security import Principal
@@ -29,19 +29,19 @@ def _creator_page(
     policy: dict | None = None,
     **extra,
 ) -> HTMLResponse:
-    orgs = ops.orgs(state)
+    orgs = state.registry.list_orgs()
     return render(
         request,
         "creator.html",
         p,
         status=status,
-        works=ops.works_of(state, p),
+        works=portfolio.works(state.registry, **owner(p)),
         org_names={o["ref"]: o["name"] for o in orgs},
         policy=policy or _policy_form(state, p),
         saved=saved,
         orgs=orgs,
         mandates=state.registry.mandates(holder_id=p.account.holder_id),
-        disputes=ops.disputes_for(state, p),
+        disputes=portfolio.disputes(state.registry, **owner(p)),
         bell=bell(state, p),
         **{"policy_error": None, "mandate_error": None, **extra},
     )
@@ -68,5 +68,5 @@ async def creator_mandate(
                 "Mandate: tick at least one use that the organisation may decide for you."
             ),
         )
-    ops.grant_mandate(web(request), p, org_id, categories)
+    portfolio.give_mandate(web(request).registry, p.account.holder_id, org_id, categories)
     return RedirectResponse("/creator", status_code=303)

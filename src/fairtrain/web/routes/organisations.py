@@ -21,11 +21,10 @@ from fairtrain.core.numbers import PriceError, parse_price
 from fairtrain.core.tariff import MEDIA
 from fairtrain.core.vocab import Purpose
 from fairtrain.services.ledger import distribution as dist
-from fairtrain.services.registry import repertoire, repertoire_uploads
+from fairtrain.services.registry import portfolio, repertoire, repertoire_uploads
 from fairtrain.services.registry.mandate_invites import send_invitation
-from fairtrain.web import ops
 from fairtrain.web.api import Caller, CategoryName, Id, _client, _limit, read_upload
-from fairtrain.web.deps import language, member_of, require, web
+from fairtrain.web.deps import language, member_of, owner, require, wake_mailer, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.pages import _policy_form, form_file, render, upload_form
 from fairtrain.web.security import Principal
@@ -386,7 +385,7 @@ class MandateRevoke(BaseModel):
 
 @api.get("/orgs", tags=["organisations"])
 def list_orgs(request: Request) -> list[dict]:
-    return ops.orgs(web(request))
+    return [{k: o[k] for k in ("id", "ref", "name", "country")} for o in web(request).registry.list_orgs()]
 
 
 @api.get("/mandates", tags=["organisations"])
@@ -402,7 +401,7 @@ def list_mandates(request: Request, p: Caller) -> list[dict]:
 def grant_mandate(body: NewMandate, request: Request, p: Caller) -> dict:
     """A creator mandates an organisation to declare and license for the given categories."""
     require(p, "creator", what="granting a mandate")
-    return ops.grant_mandate(web(request), p, body.org_id, list(body.categories))
+    return portfolio.give_mandate(web(request).registry, p.account.holder_id, body.org_id, list(body.categories))
 
 
 def _mandate_party(state, p: Principal, mandate_id: int) -> str:
@@ -478,7 +477,34 @@ def revoke_mandate(mandate_id: Id, request: Request, p: Caller, body: MandateRev
 @api.get("/org/members", tags=["organisations"])
 def org_members(request: Request, p: Caller) -> list[dict]:
     require(p, "org-admin", what="members")
-    return ops.members(web(request), p)
+    return portfolio.members(web(request).registry, p.account.org_id)
+
+
+def _import_csv(state, p: Principal, file_name: str, data: bytes, skip_invalid: bool) -> dict:
+    """Validate (and, if clean or ``skip_invalid``, store) an uploaded repertoire CSV (no ``file`` column)."""
+    return repertoire_uploads.import_csv_upload(
+        state.registry, state.uploads_dir, state.data_dir, p.account.org_id, file_name, data, skip_invalid
+    )
+
+
+def _store(request: Request, p: Principal, upload: str) -> dict:
+    """Store a checked upload as a background job (a process of its own); the job's state. With SMTP
+    configured, the holders it first names with an address are e-mailed invitations (links to this site)."""
+    state = web(request)
+    origin = str(request.base_url).rstrip("/")
+    return repertoire_uploads.store_upload(
+        state.registry, state.uploads_dir, p.account.org_id, upload, mailer=state.mailer, origin=origin
+    )
+
+
+def _resolve(request: Request, p: Principal, dispute_id: int, keep: str, note: str) -> dict:
+    """An organisation resolves disputes between works of its own repertoire; others go to the registry."""
+    state = web(request)
+    r = portfolio.resolve_within_repertoire(
+        state.registry, p.account.org_id, p.org_ref, dispute_id, keep=keep, note=note
+    )
+    wake_mailer(state)
+    return r
 
 
 @api.post("/org/import", tags=["organisations"])
@@ -492,7 +518,7 @@ async def import_repertoire(
     name, data = await read_upload(file, "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(ops.import_upload, state, p, name, data, skip_invalid)
+    return await run_in_threadpool(_import_csv, state, p, name, data, skip_invalid)
 
 
 @api.post("/org/upload", tags=["organisations"])
@@ -510,21 +536,30 @@ async def upload_repertoire(request: Request, p: Caller) -> dict:
     from fairtrain.web.uploads import receive_repertoire
 
     got = await receive_repertoire(request, state)
-    return await run_in_threadpool(ops.repertoire_upload, state, p, got)
+    report = await run_in_threadpool(
+        repertoire_uploads.check_upload,
+        state.registry,
+        p.account.org_id,
+        got.folder,
+        got.source,
+        got.sheet,
+        selection=got.selection,
+    )
+    return {**report, "files_received": len(got.files)}
 
 
 @api.post("/org/upload/{upload}/store", status_code=202, tags=["organisations"])
 def store_repertoire(request: Request, p: Caller, upload: Annotated[str, Path(max_length=64)]) -> dict:
     """Store a checked upload as a background job; follow it at ``GET /api/org/jobs/{id}``."""
     require(p, "org-admin", what="repertoire import")
-    return ops.repertoire_store(web(request), p, upload, origin=str(request.base_url).rstrip("/"))
+    return _store(request, p, upload)
 
 
 @api.get("/org/jobs/{job_id}", tags=["organisations"])
 def import_job(request: Request, p: Caller, job_id: int) -> dict:
     """An import job's state: status, rows stored of the total, counts so far."""
     require(p, "org-admin", what="import jobs")
-    return ops.import_job(web(request), p, job_id)
+    return repertoire.job(web(request).registry, job_id, org_id=p.account.org_id)
 
 
 @api.get("/org/template.{kind}", tags=["organisations"])
@@ -547,7 +582,7 @@ def repertoire_template(kind: Literal["csv", "xlsx"], lang: Literal["en", "ko"] 
 @api.post("/disputes/{dispute_id}/resolve", tags=["organisations"])
 def resolve(dispute_id: Id, body: Resolve, request: Request, p: Caller) -> dict:
     require(p, "org-admin", what="resolving disputes")
-    return ops.resolve_dispute(web(request), p, dispute_id, body.keep, body.note)
+    return _resolve(request, p, dispute_id, body.keep, body.note)
 
 
 def _org_page(request: Request, p: Principal, **ctx) -> HTMLResponse:
@@ -564,12 +599,12 @@ def _org_page(request: Request, p: Principal, **ctx) -> HTMLResponse:
         "org.html",
         p,
         status=ctx.pop("status", 200),
-        members=ops.members(state, p),
-        works=ops.works_of(state, p, limit=100),
-        disputes=ops.disputes_for(state, p),
+        members=portfolio.members(state.registry, p.account.org_id),
+        works=portfolio.works(state.registry, **owner(p), limit=100),
+        disputes=portfolio.disputes(state.registry, **owner(p)),
         policy=policy,
         guide=guide(),
-        jobs=ops.import_jobs(state, p),
+        jobs=repertoire.jobs(state.registry, p.account.org_id),
         **ctx,
     )
 
@@ -583,14 +618,16 @@ def org(request: Request, p: Caller, saved: bool = False):
 @pages.post("/org/upload/{upload}/store")
 def org_upload_store(request: Request, p: Caller, upload: str):
     require(p, "org-admin", what="repertoire import")
-    job = ops.repertoire_store(web(request), p, upload, origin=str(request.base_url).rstrip("/"))
+    job = _store(request, p, upload)
     return RedirectResponse(f"/org/jobs/{job['id']}", status_code=303)
 
 
 @pages.get("/org/jobs/{job_id}", response_class=HTMLResponse)
 def org_job(request: Request, p: Caller, job_id: int):
     require(p, "org-admin", what="import jobs")
-    return render(request, "import_job.html", p, job=ops.import_job(web(request), p, job_id))
+    return render(
+        request, "import_job.html", p, job=repertoire.job(web(request).registry, job_id, org_id=p.account.org_id)
+    )
 
 
 @pages.post("/org/import", response_class=HTMLResponse)
@@ -599,7 +636,7 @@ async def org_import(request: Request, p: Caller):
     name, data = await form_file(form, "file", "repertoire import: choose a CSV file", "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
-    report = await run_in_threadpool(ops.import_upload, state, p, name, data, form.get("skip_invalid") == "1")
+    report = await run_in_threadpool(_import_csv, state, p, name, data, form.get("skip_invalid") == "1")
     return _org_page(request, p, report=report)
 
 
@@ -608,5 +645,5 @@ def org_resolve(
     request: Request, p: Caller, dispute_id: int, keep: Annotated[str, Form()], note: Annotated[str, Form()] = ""
 ):
     require(p, "org-admin", what="resolving disputes")
-    ops.resolve_dispute(web(request), p, dispute_id, keep, note)
+    _resolve(request, p, dispute_id, keep, note)
     return RedirectResponse("/org", status_code=303)

@@ -11,13 +11,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from fairtrain.core.errors import FairtrainError, localised
-from fairtrain.core.vocab import Level
-from fairtrain.web import ops
+from fairtrain.core.signals.render import Party, PartyKind, SignalRenderError
+from fairtrain.core.vocab import Level, parse_offer
+from fairtrain.services.registry import portfolio, signal_kit
 from fairtrain.web.api import Caller, CategoryName, ValueName
-from fairtrain.web.deps import language, require, web
-from fairtrain.web.pages import _home_for, _typed_policy, declare_from_form, render
+from fairtrain.web.deps import language, owner, require, web
+from fairtrain.web.errors import WebError
+from fairtrain.web.pages import _home_for, _typed_policy, declare, declare_from_form, refused_status, render
+from fairtrain.web.reservations import page_path
 from fairtrain.web.routes.holders import _creator_page
 from fairtrain.web.routes.organisations import _org_page
+from fairtrain.web.security import Principal
 
 api = APIRouter(prefix="/api")
 pages = APIRouter(include_in_schema=False)
@@ -40,7 +44,7 @@ async def save_policy(request: Request, p: Caller):
         await declare_from_form(request, p, form)
     except FairtrainError as e:  # the form again, as typed, with the reason beside it
         state = web(request)
-        status = 422 if e.http_status in (400, 422) else e.http_status  # the form could not be accepted as typed
+        status = refused_status(e)
         if p.role == "creator":
             return _creator_page(
                 request,
@@ -60,12 +64,13 @@ async def save_policy(request: Request, p: Caller):
 def my_policy(request: Request, p: Caller) -> dict:
     """The caller's catalogue (creator) or repertoire (organisation) policy, and whether it was declared."""
     require(p, "creator", "org-admin", what="policy")
-    level, target, party = ops.party_for(web(request), p, Level.CATALOGUE, None)
+    reg = web(request).registry
+    level, target, party = portfolio.declaring_party(reg, Level.CATALOGUE, None, **owner(p))
     return {
         "level": level.value,
         "party": party,
-        "declared": ops.has_declared(web(request), level, target),
-        "policy": ops.policy_view(web(request), level, target),
+        "declared": portfolio.has_declared(reg, level, target),
+        "policy": portfolio.policy(reg, level, target),
     }
 
 
@@ -77,13 +82,34 @@ def declare_policy(body: Policy, request: Request, p: Caller) -> dict:
 
 def _declare(request: Request, p, level: Level, target: int | None, body: Policy) -> dict:
     """``PUT /api/policy`` and ``PUT /api/works/{work}/policy``: the body's values and offer, declared."""
-    offer = ops.parse_offer(body.price, body.currency, body.price_model)
-    return ops.declare(web(request), p, level, target, dict(body.values), offer)
+    offer = parse_offer(body.price, body.currency, body.price_model)
+    return declare(web(request), p, level, target, dict(body.values), offer)
+
+
+def kit(
+    state, p: Principal, level: Level, target_id: int | None, site: str, contact: str | None, registry_url: str
+) -> tuple:
+    """(policy, files) of the caller's signal kit for ``site`` (:mod:`~fairtrain.services.registry.signal_kit`):
+    her catalogue or repertoire, or a work of hers; a creator's blog on a platform gets the registry's
+    reservation page at ``registry_url``."""
+    level, target, _ = portfolio.declaring_party(state.registry, level, target_id, **owner(p))
+    if p.holder_ref:
+        who, kind = state.registry.find_holder(p.account.holder_id), PartyKind.HOLDER
+    else:
+        who, kind = state.registry.find_org(p.account.org_id), PartyKind.ORGANISATION
+    site = (site or "").strip().rstrip("/")
+    page = (registry_url, page_path("w" if level is Level.WORK else "h", target)) if registry_url else None
+    try:
+        party = Party(who["name"], kind, (contact or who.get("email") or p.account.email), website=site)
+        policy, platform = signal_kit.kit_policy(state.registry, level, target, party, site, reservation=page)
+    except SignalRenderError as e:
+        raise WebError(422, f"signal kit: {e}") from None
+    return policy, signal_kit.kit_files(policy, platform)
 
 
 def _kit_response(policy, files) -> Response:
     return Response(
-        ops.kit_zip(files),
+        signal_kit.kit_zip(files),
         media_type="application/zip",
         headers={
             "Content-Disposition": 'attachment; filename="fairtrain-signal-kit.zip"',
@@ -106,7 +132,7 @@ def my_kit(
 ) -> Response:
     """Every signal rendered from the caller's catalogue or repertoire policy, as a zip."""
     require(p, "creator", "org-admin", what="signal kit")
-    return _kit_response(*ops.kit(web(request), p, Level.CATALOGUE, None, site, contact, str(request.base_url)))
+    return _kit_response(*kit(web(request), p, Level.CATALOGUE, None, site, contact, str(request.base_url)))
 
 
 @pages.get("/kit", response_class=HTMLResponse)
@@ -126,7 +152,7 @@ def kit_page(
     page = origin + page_path("h", p.account.holder_id) if p.holder_ref else None
     files = platform = head = statement = statement_md = None
     if site:
-        policy, raw = ops.kit(state, p, Level.CATALOGUE, None, site, contact or None, origin)
+        policy, raw = kit(state, p, Level.CATALOGUE, None, site, contact or None, origin)
         platform = rv.platform_for(site)
         statement_md = raw.pop(STATEMENT_KO if lang == "ko" else STATEMENT_EN).decode("utf-8")
         raw.pop(STATEMENT_EN, None), raw.pop(STATEMENT_KO, None)

@@ -30,7 +30,7 @@ from fairtrain.core.signals.render import (
     response_headers,
     statement_rows,
 )
-from fairtrain.web import ops
+from fairtrain.services.registry import portfolio
 from fairtrain.web.api import Caller
 from fairtrain.web.deps import language, web
 from fairtrain.web.pages import render
@@ -54,7 +54,7 @@ def reservation_page(request: Request, p: Caller, kind: Kind, target_id: Id):
     policy, title = reservation(state, kind, target_id, origin)
     lang = language(request)
     page_url = origin + page_path(kind, target_id)
-    works = ops.holder_works(state, target_id, limit=100) if kind == "h" else []
+    works = portfolio.works(state.registry, holder_id=target_id, limit=100) if kind == "h" else []
     r = render(
         request,
         "reserve.html",

@@ -16,7 +16,6 @@ from fastapi.responses import FileResponse
 from fairtrain.core.snapshot import DELTA_FORMAT, SnapshotError, verify_delta
 from fairtrain.core.snapshot_delta import chain
 from fairtrain.services.transparency import published
-from fairtrain.web import ops
 from fairtrain.web.deps import web
 
 router = APIRouter()
@@ -24,7 +23,7 @@ router = APIRouter()
 
 @router.get("/api/snapshots", tags=["public"])
 def list_snapshots(request: Request) -> list[dict]:
-    return ops.snapshots(web(request))
+    return published.snapshots(web(request).snapshots_dir)
 
 
 @router.get("/api/snapshots/chain", tags=["public"])
@@ -41,13 +40,13 @@ def verify_snapshot(name: Annotated[str, Path(max_length=200)], request: Request
     """A published snapshot or delta checked against this registry's keys (a delta: signature and files;
     whether it applies is the puller's check against the snapshot it holds)."""
     state = web(request)
-    manifest = ops.snapshot_file(state, name, "manifest.json")
+    manifest = published.snapshot_file(state.snapshots_dir, name, "manifest.json")
     try:
         fmt = json.loads(manifest.read_text(encoding="utf-8")).get("format")
     except (OSError, ValueError, AttributeError):
         fmt = None
     if fmt != DELTA_FORMAT:
-        return ops.verify_published(state, name)
+        return published.verify_published(state.snapshots_dir, name, state.registry_keys)
     try:
         delta = verify_delta(manifest.parent, published.required_keys(state.registry_keys))
     except SnapshotError as e:
@@ -77,11 +76,13 @@ def snapshot_file(name: str, path: str, request: Request) -> Response:
     """``manifest.json`` (signed) or any file it lists; ``Range`` requests answered with 206, the ETag is
     the file's SHA-256 and ``If-None-Match`` with it answers 304."""
     state = web(request)
-    file = ops.snapshot_file(state, name, path)
+    file = published.snapshot_file(state.snapshots_dir, name, path)
     if path == "manifest.json":
         sha = hashlib.sha256(file.read_bytes()).hexdigest()
     else:
-        files = json.loads(ops.snapshot_file(state, name, "manifest.json").read_text(encoding="utf-8"))
+        files = json.loads(
+            published.snapshot_file(state.snapshots_dir, name, "manifest.json").read_text(encoding="utf-8")
+        )
         sha = next(f["sha256"] for f in files.get("files", []) if f["path"] == path)
     etag = f'"{sha}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "public, max-age=60"}

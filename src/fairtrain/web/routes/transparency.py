@@ -9,8 +9,9 @@ from fastapi import APIRouter, File, Form, Path, Query, Request, Response, Uploa
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from fairtrain.services.log import Log
+from fairtrain.services.registry.search import search_works
 from fairtrain.services.transparency import published
-from fairtrain.web import ops
 from fairtrain.web.api import Caller, _limit, read_upload
 from fairtrain.web.deps import require, web
 from fairtrain.web.errors import WebError
@@ -20,6 +21,15 @@ from fairtrain.web.routes.lookups import _record_clearance
 
 api = APIRouter(prefix="/api")
 pages = APIRouter(include_in_schema=False)
+
+
+def _search(state, query: str, *, limit: int = 20, after: int = 0) -> dict:
+    """One page of the public search (titles, holders, work_refs, identifiers) with each work's current
+    terms, and the ``after`` of the next page."""
+    page = search_works(state.registry.engine, query, limit=limit, after=after)
+    for r in page.results:
+        r["terms"] = state.registry.terms(r["id"])
+    return page.to_dict()
 
 
 @api.post("/outputs/check", tags=["transparency"])
@@ -36,7 +46,7 @@ async def check_outputs(
     _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     if len(files) > state.limits.max_files:
         raise WebError(413, f"outputs: at most {state.limits.max_files} files per request, got {len(files)}")
-    snap_dir = ops.snapshot_file(state, snapshot, "manifest.json").parent  # 404 unless published
+    snap_dir = published.snapshot_file(state.snapshots_dir, snapshot, "manifest.json").parent  # 404 unless published
     blobs = [await read_upload(f, "output") for f in files]
     # matching fingerprints the outputs: in the application's worker processes (CpuError answers 4xx/503)
     return await state.cpu.run(
@@ -55,7 +65,7 @@ def search(
 ) -> list[dict]:
     """One page of works in work order; the next page's URL is in the ``Link`` header (rel="next")."""
     query = q or title
-    page = ops.search(web(request), query, limit=limit, after=after)
+    page = _search(web(request), query, limit=limit, after=after)
     if page["next_after"] is not None:
         nxt = request.url.include_query_params(q=page["query"], after=page["next_after"]).remove_query_params("title")
         response.headers["Link"] = f'<{nxt}>; rel="next"'
@@ -64,14 +74,14 @@ def search(
 
 @api.get("/log", tags=["public"])
 def log_head(request: Request) -> dict:
-    return ops.log_head(web(request))
+    return Log(web(request).registry.engine).summary()
 
 
 @api.get("/log/entries", tags=["public"])
 def log_entries(
     request: Request, start: Annotated[int, Query(ge=0, le=2**62)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[dict]:
-    return ops.log_entries(web(request), start, limit)
+    return Log(web(request).registry.engine).entries(start, start + limit)
 
 
 @api.get("/log/proof/{index}", tags=["public"])
@@ -80,7 +90,7 @@ def log_proof(
     request: Request,
     size: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> dict:
-    return ops.log_proof(web(request), index, size)
+    return Log(web(request).registry.engine).inclusion_proof(index, size)
 
 
 @api.get("/log/consistency", tags=["public"])
@@ -89,7 +99,7 @@ def log_consistency(
     old: Annotated[int, Query(ge=0, le=2**62)],
     new: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> dict:
-    return ops.log_consistency(web(request), old, new)
+    return Log(web(request).registry.engine).consistency_proof(old, new)
 
 
 @pages.post("/developer/clearances", response_class=HTMLResponse)
@@ -116,13 +126,15 @@ def search_page(
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
 ):
     q = (q or title).strip()
-    page = ops.search(web(request), q, after=after) if q else None
+    page = _search(web(request), q, after=after) if q else None
     return render(request, "search.html", p, title=q, page=page, results=page["results"] if page else None)
 
 
 @pages.get("/log", response_class=HTMLResponse)
 def log_page(request: Request, p: Caller):
     state = web(request)
-    head = ops.log_head(state)
-    entries = ops.log_entries(state, max(0, head["size"] - 20), 20)
+    log = Log(state.registry.engine)
+    head = log.summary()
+    start = max(0, head["size"] - 20)
+    entries = log.entries(start, start + 20)
     return render(request, "log.html", p, head=head, entries=list(reversed(entries)))

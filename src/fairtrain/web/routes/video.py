@@ -38,7 +38,6 @@ from fairtrain.core.files import write_atomic
 from fairtrain.core.media import detect_media_type, media_type_by_name
 from fairtrain.services.registry import RegistryError, portfolio
 from fairtrain.services.registry.repertoire import translate_reason
-from fairtrain.web import ops
 from fairtrain.web.api import Caller, WorkAt, _limit
 from fairtrain.web.cpu import CpuError
 from fairtrain.web.deps import language, require, web
@@ -246,7 +245,7 @@ async def _register_job(state, holder_id: int, folder: Path, meta: dict, lang: s
             file_name=meta["name"],
             registered=("video", fingerprint, iscc),
         )
-        result = ops.uploaded_work(state, meta["name"], r)
+        result = portfolio.uploaded(state.registry, meta["name"], r)
     except (CpuError, RegistryError, WebError) as e:
         result = {"file": meta["name"], "ok": False, "detail": str(e), "message": _said(e, lang)}
     except Exception as e:  # noqa: BLE001 - a job must say it failed rather than run for ever

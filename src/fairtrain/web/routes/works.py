@@ -16,18 +16,17 @@ from starlette.concurrency import run_in_threadpool
 
 from fairtrain.core.errors import FairtrainError, localised
 from fairtrain.core.money import Money
-from fairtrain.core.vocab import Level
+from fairtrain.core.vocab import Category, Level, Purpose
 from fairtrain.services.notify import KEYS, words
-from fairtrain.services.registry import SHARE_ROLES
+from fairtrain.services.registry import SHARE_ROLES, portfolio
 from fairtrain.services.registry import certificate as cert_
 from fairtrain.services.registry import work_editing as we
-from fairtrain.web import ops
 from fairtrain.web.api import Caller, CategoryName, OrgScope, WorkAt, WorkRef, _limit, _work_id, read_upload
-from fairtrain.web.deps import language, require, web
+from fairtrain.web.deps import language, owner, require, wake_mailer, web
 from fairtrain.web.errors import WebError, forbidden, refusal
 from fairtrain.web.i18n import translations
-from fairtrain.web.pages import CATEGORIES, STATUS_WORDS, _typed_policy, declare_from_form, render
-from fairtrain.web.routes.policies import Policy, _declare, _kit_response
+from fairtrain.web.pages import CATEGORIES, STATUS_WORDS, _typed_policy, declare_from_form, refused_status, render
+from fairtrain.web.routes.policies import Policy, _declare, _kit_response, kit
 from fairtrain.web.security import Principal
 
 pages = APIRouter(include_in_schema=False)
@@ -110,10 +109,6 @@ def edit_page(request: Request, p: Caller, work_id: WorkAt, saved: str = ""):
     return _page(request, p, work_id, saved=saved == "policy", saved_what=saved)
 
 
-def _refused(e: FairtrainError) -> int:
-    return 422 if e.http_status in (400, 422) else e.http_status
-
-
 @pages.post("/works/{work_id}/titles", response_class=HTMLResponse)
 def save_titles(
     request: Request,
@@ -130,7 +125,7 @@ def save_titles(
             request,
             p,
             work_id,
-            status=_refused(e),
+            status=refused_status(e),
             title_error=localised(e, language(request)),
             form={"title": title, "title_latin": title_latin},
         )
@@ -147,7 +142,7 @@ async def save_policy(request: Request, p: Caller, work_id: int):
         typed = _typed_policy(form)  # a work's form: a category left out inherits
         typed.update(values={c: typed["values"].get(c, "inherit") for c in CATEGORIES}, inherit=True)
         return _page(
-            request, p, work_id, status=_refused(e), policy=typed, policy_error=localised(e, language(request))
+            request, p, work_id, status=refused_status(e), policy=typed, policy_error=localised(e, language(request))
         )
     return RedirectResponse(f"/works/{work_id}/edit?saved=policy", status_code=303)
 
@@ -174,7 +169,7 @@ def invite(
             request,
             p,
             work_id,
-            status=_refused(e),
+            status=refused_status(e),
             invite_error=localised(e, lang),
             form={"email": email, "role": role, "share": share, "keep": keep},
         )
@@ -287,7 +282,7 @@ def _accept(request: Request, p: Principal, inv: dict, action: str, **which):
         we.accept(web(request).registry, p.account.holder_id, **which)
     except FairtrainError as e:
         return _invitation_page(
-            request, p, inv, action=action, status=_refused(e), error=localised(e, language(request))
+            request, p, inv, action=action, status=refused_status(e), error=localised(e, language(request))
         )
     return RedirectResponse(f"/works/{inv['work']}", status_code=303)
 
@@ -358,6 +353,23 @@ def withdraw(work_id: WorkAt, body: Withdrawal, request: Request, p: Caller) -> 
     return _work(web(request), work_id)
 
 
+async def _fingerprint(state, name: str, data: bytes, lang: str) -> tuple[str, bytes, str | None] | str | None:
+    """An uploaded work's (media type, registered fingerprint, ISCC), computed in the application's worker
+    processes within the upload budget; the reason as text when that fails; None when there is nothing to
+    fingerprint (empty or not text, image or audio: ``add_work`` says so). Reasons in ``lang``."""
+    from fairtrain.core.media import detect_media_type
+    from fairtrain.web.cpu import CpuError
+
+    media = detect_media_type(data[:8192], name) if data else None
+    if media is None:
+        return None
+    try:
+        fingerprint, iscc = await state.cpu.run(name, len(data), portfolio.content_of, media, data, name, lang)
+    except CpuError as e:
+        return str(e)
+    return media, fingerprint, iscc
+
+
 @api.post("/works", status_code=201, tags=["works"])
 async def upload_works(
     request: Request,
@@ -377,8 +389,12 @@ async def upload_works(
     from starlette.concurrency import run_in_threadpool
 
     lang = language(request)
-    registered = await asyncio.gather(*(ops.register_upload(state, name, data, lang) for name, data in blobs))
-    results = await run_in_threadpool(ops.add_works, state, p, blobs, titles, registered, lang)
+    registered = await asyncio.gather(*(_fingerprint(state, name, data, lang) for name, data in blobs))
+    results = await run_in_threadpool(
+        portfolio.register_files, state.registry, state.data_dir, p.account.holder_id, blobs, titles, registered, lang
+    )
+    if any(r.get("disputes") for r in results):
+        wake_mailer(state)
     return {"results": results, "stored": sum(r["ok"] for r in results), "failed": sum(not r["ok"] for r in results)}
 
 
@@ -390,7 +406,7 @@ def my_works(
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
 ) -> list[dict]:
     require(p, "creator", "org-admin", what="works")
-    return ops.works_of(web(request), p, limit=limit, offset=offset)
+    return portfolio.works(web(request).registry, **owner(p), limit=limit, offset=offset)
 
 
 @api.get("/works/{work}", tags=["works"])
@@ -417,12 +433,17 @@ async def decide(
         from starlette.concurrency import run_in_threadpool
 
         work_id = await run_in_threadpool(_work_id, request, work, org)
-    return ops.decision(web(request), work_id, category, licensee, purpose)
+    try:
+        cat, purp = Category.parse(category), Purpose(purpose)
+    except ValueError as e:
+        raise WebError(422, f"decision: {e}") from None
+    d = web(request).registry.decide(work_id, cat, licensee=licensee or None, purpose=purp)
+    return {"work": work_id, **d.to_dict()}
 
 
 @api.get("/works/{work}/policy", tags=["declarations"])
 def work_policy(work: WorkRef, request: Request, p: Caller, org: OrgScope = None) -> dict:
-    return ops.policy_view(web(request), Level.WORK, _work_id(request, work, org))
+    return portfolio.policy(web(request).registry, Level.WORK, _work_id(request, work, org))
 
 
 @api.put("/works/{work}/policy", tags=["declarations"])
@@ -447,7 +468,7 @@ def work_kit(
 ) -> Response:
     require(p, "creator", "org-admin", what="signal kit")
     return _kit_response(
-        *ops.kit(web(request), p, Level.WORK, _work_id(request, work, org), site, contact, str(request.base_url))
+        *kit(web(request), p, Level.WORK, _work_id(request, work, org), site, contact, str(request.base_url))
     )
 
 
