@@ -32,6 +32,7 @@ _TRIM_MIN_TOLERANCE = 2.0
 _TRIM_MAX_SIDE = 0.25
 _TRIM_GRID = 64
 _TRIM_LO, _TRIM_HI = round(0.02 * (_TRIM_GRID**2 - 1)), round(0.98 * (_TRIM_GRID**2 - 1))
+_TRIM_MAX_TOLERANCE = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * 255)  # the widest grey range
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSE_FOR_ORIENTATION = {
@@ -214,17 +215,21 @@ def _to_grey(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def _flat_runs(small: np.ndarray, tolerance: float) -> list[int]:
-    """How many lines from the top, bottom, left and right are one flat colour, that of the outermost
-    line (per-row and per-column statistics computed once for all four sides)."""
+def _flat_runs(grid: np.ndarray, tolerance: float) -> list[int]:
+    """How many lines from the top, bottom, left and right of the uint8 trim grid are one flat colour,
+    that of the outermost line (per-row and per-column statistics computed once for all four sides)."""
     out = []
     for axis in (1, 0):
-        spread = small.max(axis=axis) - small.min(axis=axis)
-        mean = small.mean(axis=axis)
+        spread = grid.max(axis=axis) - grid.min(axis=axis)  # uint8: max ≥ min, no overflow
+        # The sum of at most 64 bytes is exact in float32 and so is its division by 64: the mean.
+        mean = grid.sum(axis=axis, dtype=np.float32) / np.float32(grid.shape[axis])
+        narrow = spread <= tolerance
         for first in (0, -1):
-            ok = (spread <= tolerance) & (np.abs(mean - mean[first]) <= tolerance)
-            ok = ok if first == 0 else ok[::-1]
-            out.append(int(np.argmin(ok)) if not ok.all() else int(ok.size))
+            ok = narrow & (np.abs(mean - mean[first]) <= tolerance)
+            if first:
+                ok = ok[::-1]
+            stop = int(ok.argmin())
+            out.append(stop if stop or not ok[0] else int(ok.size))
     return out
 
 
@@ -239,6 +244,13 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     h, w = grey.shape
     g = _TRIM_GRID
     grid = np.asarray(Image.fromarray(grey).resize((g, g), Image.Resampling.BOX), dtype=np.uint8)
+    # A side is trimmed only if its outermost line is flat. The tolerance below is at most
+    # _TRIM_MAX_TOLERANCE: four edge lines that vary more than that end it before any statistics (most
+    # photographs stop here).
+    edges = (grid[0], grid[-1], grid[:, 0], grid[:, -1])
+    spreads = [int(e.max()) - int(e.min()) for e in edges]
+    if min(spreads) > _TRIM_MAX_TOLERANCE:
+        return grey
     cap = int(g * _TRIM_MAX_SIDE)
     # Tolerance relative to the picture's own contrast, so brightness/contrast edits cut the same lines
     # (an absolute tolerance trimmed a soft sky by different amounts and cost recall on such edits).
@@ -246,18 +258,17 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     cum = np.cumsum(np.bincount(grid.ravel(), minlength=256))
     lo, hi = np.searchsorted(cum, (_TRIM_LO, _TRIM_HI), side="right")
     tolerance = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * float(hi - lo))
-    # A side is trimmed only if its outermost line is flat: most pictures stop here, on four lines.
-    edges = (grid[0], grid[-1], grid[:, 0], grid[:, -1])
-    if all(int(e.max()) - int(e.min()) > tolerance for e in edges):
+    if min(spreads) > tolerance:
         return grey
-    small = grid.astype(np.float32)
-    runs = [min(cap, r) for r in _flat_runs(small, tolerance)]
+    runs = [min(cap, r) for r in _flat_runs(grid, tolerance)]
     if not any(runs):
         return grey
-    top = _refine_cut(grey, runs[0], small[0].mean(), tolerance)
-    bottom = _refine_cut(grey[::-1], runs[1], small[-1].mean(), tolerance)
-    left = _refine_cut(grey.T, runs[2], small[:, 0].mean(), tolerance)
-    right = _refine_cut(grey.T[::-1], runs[3], small[:, -1].mean(), tolerance)
+    # Each bar's grey level: the mean of its outermost grid line (exact: at most 64 bytes summed).
+    bars = [float(e.sum(dtype=np.int64)) / e.size for e in edges]
+    top = _refine_cut(grey, runs[0], bars[0], tolerance)
+    bottom = _refine_cut(grey[::-1], runs[1], bars[1], tolerance)
+    left = _refine_cut(grey.T, runs[2], bars[2], tolerance)
+    right = _refine_cut(grey.T[::-1], runs[3], bars[3], tolerance)
     return grey[top : h - bottom, left : w - right]
 
 
@@ -312,18 +323,22 @@ def _steps(g: np.ndarray) -> np.ndarray:
     """(H, W-1) booleans: the step between columns x and x+1 is large and larger than the steps two
     columns away (a line, not a textured or blurred region). The two outermost steps each side are
     never lines (their neighbours are not known)."""
-    d = np.abs(np.diff(g.astype(np.int16), axis=1))
+    g = np.ascontiguousarray(g)
+    a, b = g[:, 1:], g[:, :-1]
+    d = np.maximum(a, b) - np.minimum(a, b)  # |step| in uint8, without a widening copy
     flat = d[::3, ::3].ravel()  # a ninth of the steps estimate the 90th percentile well enough
     k = int(flat.size * 0.9)
     thr = max(6, int(np.partition(flat, k)[k]))
     out = np.zeros(d.shape, dtype=bool)
     mid = d[:, 2:-2]
-    out[:, 2:-2] = (mid > thr) & (mid - np.maximum(d[:, :-4], d[:, 4:]) > thr)
+    # mid > thr and mid - max(neighbours) > thr; the second implies the first, and mid - thr only wraps
+    # around where the first is false.
+    out[:, 2:-2] = (mid > thr) & (np.subtract(mid, thr, dtype=np.uint8) > np.maximum(d[:, :-4], d[:, 4:]))
     return out
 
 
 def _line_candidates(steps: np.ndarray) -> list[int]:
-    profile = steps.mean(axis=0)
+    profile = steps.sum(axis=0) / max(1, steps.shape[0])  # = steps.mean(axis=0), without its overhead
     if not profile.size or profile.max() < _WINDOW_LINE_MIN:
         return []  # the usual photograph: no straight step anywhere, decided without a sort
     order = np.argsort(-profile, kind="stable")
@@ -372,28 +387,31 @@ def find_windows(grey: np.ndarray, max_windows: int = 6) -> list[tuple[int, int,
     ys = sorted({0, h, *(y + 1 for y in _line_candidates(h_steps))})
     if len(xs) == 2 and len(ys) == 2:
         return []
-    x_spans = np.asarray([(a, b) for i, a in enumerate(xs) for b in xs[i + 1 :]])
-    y_spans = np.asarray([(a, b) for i, a in enumerate(ys) for b in ys[i + 1 :]])
-    v_sup = _support(v_steps, xs, w, y_spans)  # (len(xs), len(y_spans))
+    # Spans [xs[i], xs[j]) for i < j (P of them) and [ys[i], ys[j]) (Q); a span end is a real line unless
+    # it is the picture's own edge (the first or last entry).
+    xa, xb = (np.asarray(k) for k in zip(*((i, j) for i in range(len(xs)) for j in range(i + 1, len(xs)))))
+    ya, yb = (np.asarray(k) for k in zip(*((i, j) for i in range(len(ys)) for j in range(i + 1, len(ys)))))
+    x_arr, y_arr = np.asarray(xs), np.asarray(ys)
+    x_spans, y_spans = np.stack([x_arr[xa], x_arr[xb]], axis=1), np.stack([y_arr[ya], y_arr[yb]], axis=1)
+    v_sup = _support(v_steps, xs, w, y_spans)  # (len(xs), len(y_spans)); 1 on the picture's edges
     h_sup = _support(h_steps, ys, h, x_spans)  # (len(ys), len(x_spans))
-    xa, xb = (np.searchsorted(xs, x_spans[:, k]) for k in (0, 1))
-    ya, yb = (np.searchsorted(ys, y_spans[:, k]) for k in (0, 1))
     # (P x-spans, Q y-spans) tables of each side's support and whether it is a real line
-    sup = np.stack([v_sup[xa], v_sup[xb], h_sup[ya].T, h_sup[yb].T])
-    real = np.stack(
-        np.broadcast_arrays(
-            (x_spans[:, 0] > 0)[:, None],
-            (x_spans[:, 1] < w)[:, None],
-            (y_spans[:, 0] > 0)[None, :],
-            (y_spans[:, 1] < h)[None, :],
-        )
-    )
+    sides = (v_sup[xa], v_sup[xb], h_sup[ya].T, h_sup[yb].T)
+    real = ((xa > 0)[:, None], (xb < len(xs) - 1)[:, None], (ya > 0)[None, :], (yb < len(ys) - 1)[None, :])
     area = ((x_spans[:, 1] - x_spans[:, 0])[:, None] * (y_spans[:, 1] - y_spans[:, 0])[None, :]) / (w * h)
-    weakest = np.where(real, sup, 1.0).min(axis=0)
-    n_real = real.sum(axis=0)
+    # An edge of the picture has support 1, so the weakest side is the weakest of all four.
+    weakest = np.minimum(np.minimum(sides[0], sides[1]), np.minimum(sides[2], sides[3]))
+    n_real = (real[0].astype(np.int8) + real[1]) + (real[2].astype(np.int8) + real[3])
     ok = (area >= _WINDOW_MIN_AREA) & (area <= _WINDOW_MAX_AREA) & (n_real > 0) & (weakest >= _WINDOW_MIN_SUPPORT)
-    score = np.where(real, sup, 0.0).sum(axis=0)
     pi, qi = np.nonzero(ok)
+    if not pi.size:
+        return []
+    score = (
+        np.where(real[0], sides[0], 0.0)
+        + np.where(real[1], sides[1], 0.0)
+        + np.where(real[2], sides[2], 0.0)
+        + np.where(real[3], sides[3], 0.0)
+    )
     order = np.lexsort((-area[pi, qi], -score[pi, qi]))[:max_windows]
     return [
         (int(x_spans[pi[k], 0]), int(y_spans[qi[k], 0]), int(x_spans[pi[k], 1]), int(y_spans[qi[k], 1])) for k in order
@@ -439,11 +457,11 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
     if int(corners.max()) - int(corners.min()) > _CORNER_TOLERANCE:
         return None  # the usual case, decided on four pixels
     c = _CORNER
-    patches = [grey[:c, :c], grey[:c, -c:], grey[-c:, :c], grey[-c:, -c:]]
-    means = [float(p.mean()) for p in patches]
-    if max(float(p.std()) for p in patches) > 3.0 or max(means) - min(means) > _CORNER_TOLERANCE:
+    patches = np.stack([grey[:c, :c], grey[:c, -c:], grey[-c:, :c], grey[-c:, -c:]]).reshape(4, c * c)
+    means = patches.mean(axis=1)
+    if float(means.max() - means.min()) > _CORNER_TOLERANCE or float(patches.std(axis=1).max()) > 3.0:
         return None
-    fill = float(np.mean(means))
+    fill = float(means.sum()) / 4
     top, bottom, left, right = (
         np.abs(line.astype(np.float32) - fill) <= 2 * _CORNER_TOLERANCE
         for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1])
