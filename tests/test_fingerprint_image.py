@@ -25,6 +25,7 @@ from fairtrain.core.fingerprint import image as image_module
 from fairtrain.core.fingerprint._image_mih import MultiIndexHash, flat_range
 from fairtrain.core.fingerprint.image import (
     OTHER_HASH_MAX,
+    PAIR_SUM_MAX,
     PHASH_RADIUS,
     VARIANTS,
     ImageFingerprint,
@@ -156,8 +157,8 @@ def test_edited_copy_matches_its_work_only(index, photo, edit):
     assert m.stage == "verified"
     assert 0.3 <= m.score <= 1.0 and m.evidence["ncc"] >= 0.5
     assert m.evidence["variant"] in {v.name for v in VARIANTS}
-    assert min(m.evidence["phash_distance"], m.evidence["dhash_distance"]) <= PHASH_RADIUS
-    assert max(m.evidence["phash_distance"], m.evidence["dhash_distance"]) <= OTHER_HASH_MAX
+    p, d = m.evidence["phash_distance"], m.evidence["dhash_distance"]
+    assert max(p, d) <= OTHER_HASH_MAX and (min(p, d) <= PHASH_RADIUS or p + d <= PAIR_SUM_MAX)
     assert m.evidence["iscc"].startswith("ISCC:")
 
 
@@ -658,3 +659,13 @@ def test_two_different_smooth_wallpapers_never_match_each_other(other_photos):
             assert [m.work_id for m in matches if m.work_id != wid] == [], (SMOOTH_WALLPAPERS[wid], name, matches)
         # not vacuous: a plain copy of each is recognised as its own wallpaper
         assert [m.work_id for m in index.match([fingerprint_image(_jpeg(im, 60))])[0]] == [wid]
+
+
+def test_candidate_rule_takes_two_moderate_distances_not_one_far():
+    """A copy may reach verification with both hashes moderately off (12 and 11 bits), never with one
+    hash beyond OTHER_HASH_MAX however close the other, nor with two distances summing past the cap."""
+    from fairtrain.core.fingerprint.image import _candidate
+
+    p = np.asarray([10, 3, 12, 13, 17, 16, 14])
+    d = np.asarray([16, 10, 11, 14, 2, 10, 13])
+    assert _candidate(p, d).tolist() == [True, True, True, False, False, True, False]
