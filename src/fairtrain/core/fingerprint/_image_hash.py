@@ -114,16 +114,18 @@ def quality(thumb: np.ndarray) -> float:
     Flat images and smooth gradients score near 0; their hashes are driven by noise and collide with
     each other, so they must not take part in perceptual matching.
     """
-    t = thumb.astype(np.float32)
-    grad = np.abs(np.diff(t, axis=0)).mean() + np.abs(np.diff(t, axis=1)).mean()
-    return float(min(100.0, grad * 5.0))
+    return float(qualities(thumb[None])[0])
 
 
 def qualities(thumbs: np.ndarray) -> np.ndarray:
-    """:func:`quality` of each of a (N, 32, 32) stack at once."""
-    t = thumbs.astype(np.float32)
-    grad = np.abs(np.diff(t, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(t, axis=2)).mean(axis=(1, 2))
-    return np.minimum(100.0, grad * 5.0)
+    """:func:`quality` of each of a (N, 32, 32) stack at once (float32)."""
+    t = thumbs.astype(np.int16)
+    _, h, w = t.shape
+    # Integer sums of the absolute steps, divided in float32: the float32 means of those steps exactly
+    # (sums of bytes stay far below 2**24), without their float copies.
+    rows = np.abs(t[:, 1:] - t[:, :-1]).sum(axis=(1, 2)).astype(np.float32) / np.float32((h - 1) * w)
+    cols = np.abs(t[:, :, 1:] - t[:, :, :-1]).sum(axis=(1, 2)).astype(np.float32) / np.float32(h * (w - 1))
+    return np.minimum(np.float32(100.0), (rows + cols) * np.float32(5.0))
 
 
 def open_image(data: bytes, item: str, max_pixels: int) -> Image.Image:
@@ -328,7 +330,9 @@ def _steps(g: np.ndarray) -> np.ndarray:
     d = np.maximum(a, b) - np.minimum(a, b)  # |step| in uint8, without a widening copy
     flat = d[::3, ::3].ravel()  # a ninth of the steps estimate the 90th percentile well enough
     k = int(flat.size * 0.9)
-    thr = max(6, int(np.partition(flat, k)[k]))
+    # The k-th smallest step (what a partition gives) from the bytes' histogram: the first level whose
+    # running count passes k.
+    thr = max(6, int(np.searchsorted(np.cumsum(np.bincount(flat, minlength=256)), k, side="right")))
     out = np.zeros(d.shape, dtype=bool)
     mid = d[:, 2:-2]
     # mid > thr and mid - max(neighbours) > thr; the second implies the first, and mid - thr only wraps
@@ -341,16 +345,27 @@ def _line_candidates(steps: np.ndarray) -> list[int]:
     profile = steps.sum(axis=0) / max(1, steps.shape[0])  # = steps.mean(axis=0), without its overhead
     if not profile.size or profile.max() < _WINDOW_LINE_MIN:
         return []  # the usual photograph: no straight step anywhere, decided without a sort
-    order = np.argsort(-profile, kind="stable")
+    order = np.argsort(-profile, kind="stable")[: 4 * _WINDOW_LINES]
     out: list[int] = []
-    for i in order[: 4 * _WINDOW_LINES]:
-        if profile[i] < _WINDOW_LINE_MIN:
+    for i, share in zip(order.tolist(), profile[order].tolist()):
+        if share < _WINDOW_LINE_MIN:
             break
-        if all(abs(int(i) - j) > 2 for j in out):
-            out.append(int(i))
+        if all(abs(i - j) > 2 for j in out):
+            out.append(i)
         if len(out) >= _WINDOW_LINES:
             break
     return out
+
+
+def _spans_side(steps: np.ndarray, lines: list[int]) -> bool:
+    """Whether any candidate line (a step column, as :func:`_line_candidates` gives it) is a step over
+    at least _WINDOW_MIN_SUPPORT of the whole column: :func:`_support` over the full span, best of the
+    line's three columns."""
+    n = steps.shape[0]
+    for c in lines:
+        if int(steps[:, max(0, c - 1) : c + 2].sum(axis=0).max()) / n >= _WINDOW_MIN_SUPPORT:
+            return True
+    return False
 
 
 def _support(steps: np.ndarray, lines: list[int], n: int, spans: np.ndarray) -> np.ndarray:
@@ -368,6 +383,10 @@ def _support(steps: np.ndarray, lines: list[int], n: int, spans: np.ndarray) -> 
     np.cumsum(steps[:, flat_cols], axis=0, out=csum[1:])
     sums = csum[spans[:, 1]] - csum[spans[:, 0]]  # (len(spans), len(flat_cols))
     length = np.maximum(1, spans[:, 1] - spans[:, 0])
+    if len(flat_cols) == 3 * len(inner):  # the usual case: three columns a line, one reduction for all
+        best = sums.reshape(len(spans), len(inner), 3).max(axis=2) / length[:, None]
+        out[[i for i, _ in inner]] = best.T
+        return out
     at = 0
     for (i, _), group in zip(inner, cols):
         out[i] = sums[:, at : at + len(group)].max(axis=1) / length
@@ -383,10 +402,17 @@ def find_windows(grey: np.ndarray, max_windows: int = 6) -> list[tuple[int, int,
     if h < 24 or w < 24:
         return []
     v_steps, h_steps = _steps(grey), _steps(grey.T)
-    xs = sorted({0, w, *(x + 1 for x in _line_candidates(v_steps))})
-    ys = sorted({0, h, *(y + 1 for y in _line_candidates(h_steps))})
-    if len(xs) == 2 and len(ys) == 2:
+    x_lines, y_lines = _line_candidates(v_steps), _line_candidates(h_steps)
+    if not x_lines and not y_lines:
         return []
+    # Lines along one axis only: every window spans the whole picture the other way, so a line is one of
+    # its sides only if it is a step over at least _WINDOW_MIN_SUPPORT of the picture's whole side.
+    if not y_lines and not _spans_side(v_steps, x_lines):
+        return []
+    if not x_lines and not _spans_side(h_steps, y_lines):
+        return []
+    xs = sorted({0, w, *(x + 1 for x in x_lines)})
+    ys = sorted({0, h, *(y + 1 for y in y_lines)})
     # Spans [xs[i], xs[j]) for i < j (P of them) and [ys[i], ys[j]) (Q); a span end is a real line unless
     # it is the picture's own edge (the first or last entry).
     xa, xb = (np.asarray(k) for k in zip(*((i, j) for i in range(len(xs)) for j in range(i + 1, len(xs)))))
@@ -453,8 +479,8 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
     h, w = grey.shape
     if h < 24 or w < 24:
         return None
-    corners = grey[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int16)
-    if int(corners.max()) - int(corners.min()) > _CORNER_TOLERANCE:
+    corners = (int(grey[0, 0]), int(grey[0, -1]), int(grey[-1, 0]), int(grey[-1, -1]))
+    if max(corners) - min(corners) > _CORNER_TOLERANCE:
         return None  # the usual case, decided on four pixels
     c = _CORNER
     patches = np.stack([grey[:c, :c], grey[:c, -c:], grey[-c:, :c], grey[-c:, -c:]]).reshape(4, c * c)
@@ -462,13 +488,15 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
     if float(means.max() - means.min()) > _CORNER_TOLERANCE or float(patches.std(axis=1).max()) > 3.0:
         return None
     fill = float(means.sum()) / 4
-    top, bottom, left, right = (
-        np.abs(line.astype(np.float32) - fill) <= 2 * _CORNER_TOLERANCE
-        for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1])
-    )
+    near = []
+    for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1]):
+        near.append(flat := np.abs(line.astype(np.float32) - fill) <= 2 * _CORNER_TOLERANCE)
+        if flat.all():
+            return None  # a flat bar along a whole side, not a corner triangle: trim_borders' business
+    top, bottom, left, right = near
 
     def run(line: np.ndarray) -> int:
-        return int(np.argmin(line)) if not line.all() else line.size
+        return int(line.argmin())  # the first pixel off the fill colour (every line has one)
 
     # Each corner's triangle has one leg along the row and one along the column; tan θ = short / long.
     # A rotation leaves equal triangles in opposite corners; the biggest triangle measures best.
@@ -478,8 +506,6 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
         (run(top[::-1]), run(right)),
         (run(bottom), run(left[::-1])),
     ]  # top-right, bottom-left
-    if any(a >= w or b >= h for a, b in legs):
-        return None  # a flat bar along a whole side, not a corner triangle: trim_borders' business
     best = max(range(4), key=lambda i: legs[i][0] * legs[i][1])
     (a, b), (a2, b2) = legs[best], legs[best ^ 1]
     if a * b < 0.002 * h * w or abs(a - a2) > 0.3 * max(a, a2) or abs(b - b2) > 0.3 * max(b, b2):
