@@ -16,7 +16,7 @@ Baselines in the same run: imagehash pHash (distance ≤ 10 to the registered or
     apt-get install -y mate-backgrounds desktop-base gnome-backgrounds plasma-workspace-wallpapers \\
         ukui-wallpapers lomiri-wallpapers sway-backgrounds wesnoth-1.16-data
     pip install pdqhash imagehash
-    PYTHONPATH=src python benchmarks/_recognition_image.py [--quick] [--seed N]
+    PYTHONPATH=src python benchmarks/_recognition_image.py [--quick] [--seed N] [--works N] [--negatives N]
 """
 
 from __future__ import annotations
@@ -493,10 +493,11 @@ def run(args) -> list[dict]:
     seed = int(getattr(args, "seed", 0) or 0)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)
     t_start = time.perf_counter()
+    works_asked = int(getattr(args, "works", 0) or 0)  # --works N: that many works (all designs decoded)
     groups = corpus()
     rng = random.Random(seed)
     rng.shuffle(groups)
-    if quick:
+    if quick and not works_asked:
         groups = groups[:160]  # 40 works and enough unrelated designs, without decoding all ~400
     loaded = [(g, p, im) for g, p in groups if (im := load(p)) is not None]
     if len(loaded) < 20:
@@ -515,7 +516,7 @@ def run(args) -> list[dict]:
                 ]
             )
         )
-    n_works = 40 if quick else 170  # ≥ 150 after near-flat and repeated designs are left out
+    n_works = works_asked or (40 if quick else 170)  # ≥ 150 after near-flat and repeated designs are left out
     works, unrelated = loaded[:n_works], loaded[n_works:]
     log(
         f"image corpus: {len(loaded)} designs from {sorted({_source(p) for _, p, _ in loaded})}; "
@@ -591,7 +592,7 @@ def run(args) -> list[dict]:
 
     # Negatives: the same families applied to unrelated pictures (collages of unrelated pictures only),
     # made on demand, at least 10,000 (1,000 in --quick); the first 1,000 also go to the release.
-    n_neg = 1000 if quick else 10_000
+    n_neg = int(getattr(args, "negatives", 0) or (1000 if quick else 10_000))
     fams = list(FAMILIES.values())
     neg_ours, neg_base, neg_files = [], [], []
     for i in range(n_neg):
