@@ -484,6 +484,41 @@ def _b64(items: list[bytes]) -> list[str]:
 # --- the run ----------------------------------------------------------------------------------------
 
 
+def miss_stage(index, data: bytes, work: int) -> str:
+    """Why a copy of ``work`` was missed: ``no candidate`` (no view of the query is within the candidate
+    rule of any variant of the work) or ``verification refused`` (some are; none verified)."""
+    from fairtrain.core.fingerprint.image import _candidate, fingerprint_image
+
+    fp = fingerprint_image(data)
+    if fp.low_quality:
+        return "near-flat query"
+    ph = np.asarray([fp.phash, *fp.view_phash.tolist()], dtype=np.uint64)
+    dh = np.asarray([fp.dhash, *fp.view_dhash.tolist()], dtype=np.uint64)
+    codes = np.flatnonzero(index.work_row == work)
+    p = np.bitwise_count(ph[:, None] ^ index.phash[codes][None, :])
+    d = np.bitwise_count(dh[:, None] ^ index.dhash[codes][None, :])
+    return "verification refused" if _candidate(p, d).any() else "no candidate"
+
+
+def _report_misses(index, queries, truth, hits, names, log) -> None:
+    """One line per missed copy (family, work, stage) and the count per stage; with FAIRTRAIN_MISSES=DIR
+    the missed queries are written there too, to look at."""
+    import os
+
+    out = os.environ.get("FAIRTRAIN_MISSES")
+    stages: dict[str, int] = {}
+    for i, (family, work) in enumerate(truth):
+        if work in hits[i]:
+            continue
+        stage = miss_stage(index, queries[i], work)
+        stages[stage] = stages.get(stage, 0) + 1
+        log(f"  miss: {family} / {names[i]}: {stage}")
+        if out:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            (Path(out) / f"miss-{i}.jpg").write_bytes(queries[i])
+    log(f"  misses by stage: {stages}")
+
+
 def run(args) -> list[dict]:
     from _recognition_release import add_release, run_release
 
@@ -588,6 +623,7 @@ def run(args) -> list[dict]:
         pos_files[-1].write_bytes(q)
     pos_ours = [ours(q) for q in queries]
     pos_base = [base.match(q) for q in queries]
+    _report_misses(index, queries, truth, pos_ours, [works[w][0] for _, w in truth], log)
     del queries
 
     # Negatives: the same families applied to unrelated pictures (collages of unrelated pictures only),
