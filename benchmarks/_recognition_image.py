@@ -16,7 +16,7 @@ Baselines in the same run: imagehash pHash (distance ≤ 10 to the registered or
     apt-get install -y mate-backgrounds desktop-base gnome-backgrounds plasma-workspace-wallpapers \\
         ukui-wallpapers lomiri-wallpapers sway-backgrounds wesnoth-1.16-data
     pip install pdqhash imagehash
-    PYTHONPATH=src python benchmarks/_recognition_image.py [--quick] [--seed N]
+    PYTHONPATH=src python benchmarks/_recognition_image.py [--quick] [--seed N] [--works N] [--negatives N]
 """
 
 from __future__ import annotations
@@ -484,6 +484,41 @@ def _b64(items: list[bytes]) -> list[str]:
 # --- the run ----------------------------------------------------------------------------------------
 
 
+def miss_stage(index, data: bytes, work: int) -> str:
+    """Why a copy of ``work`` was missed: ``no candidate`` (no view of the query is within the candidate
+    rule of any variant of the work) or ``verification refused`` (some are; none verified)."""
+    from fairtrain.core.fingerprint.image import _candidate, fingerprint_image
+
+    fp = fingerprint_image(data)
+    if fp.low_quality:
+        return "near-flat query"
+    ph = np.asarray([fp.phash, *fp.view_phash.tolist()], dtype=np.uint64)
+    dh = np.asarray([fp.dhash, *fp.view_dhash.tolist()], dtype=np.uint64)
+    codes = np.flatnonzero(index.work_row == work)
+    p = np.bitwise_count(ph[:, None] ^ index.phash[codes][None, :])
+    d = np.bitwise_count(dh[:, None] ^ index.dhash[codes][None, :])
+    return "verification refused" if _candidate(p, d).any() else "no candidate"
+
+
+def _report_misses(index, queries, truth, hits, names, log) -> None:
+    """One line per missed copy (family, work, stage) and the count per stage; with FAIRTRAIN_MISSES=DIR
+    the missed queries are written there too, to look at."""
+    import os
+
+    out = os.environ.get("FAIRTRAIN_MISSES")
+    stages: dict[str, int] = {}
+    for i, (family, work) in enumerate(truth):
+        if work in hits[i]:
+            continue
+        stage = miss_stage(index, queries[i], work)
+        stages[stage] = stages.get(stage, 0) + 1
+        log(f"  miss: {family} / {names[i]}: {stage}")
+        if out:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            (Path(out) / f"miss-{i}.jpg").write_bytes(queries[i])
+    log(f"  misses by stage: {stages}")
+
+
 def run(args) -> list[dict]:
     from _recognition_release import add_release, run_release
 
@@ -493,10 +528,11 @@ def run(args) -> list[dict]:
     seed = int(getattr(args, "seed", 0) or 0)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)
     t_start = time.perf_counter()
+    works_asked = int(getattr(args, "works", 0) or 0)  # --works N: that many works (all designs decoded)
     groups = corpus()
     rng = random.Random(seed)
     rng.shuffle(groups)
-    if quick:
+    if quick and not works_asked:
         groups = groups[:160]  # 40 works and enough unrelated designs, without decoding all ~400
     loaded = [(g, p, im) for g, p in groups if (im := load(p)) is not None]
     if len(loaded) < 20:
@@ -515,7 +551,7 @@ def run(args) -> list[dict]:
                 ]
             )
         )
-    n_works = 40 if quick else 170  # ≥ 150 after near-flat and repeated designs are left out
+    n_works = works_asked or (40 if quick else 170)  # ≥ 150 after near-flat and repeated designs are left out
     works, unrelated = loaded[:n_works], loaded[n_works:]
     log(
         f"image corpus: {len(loaded)} designs from {sorted({_source(p) for _, p, _ in loaded})}; "
@@ -587,11 +623,12 @@ def run(args) -> list[dict]:
         pos_files[-1].write_bytes(q)
     pos_ours = [ours(q) for q in queries]
     pos_base = [base.match(q) for q in queries]
+    _report_misses(index, queries, truth, pos_ours, [works[w][0] for _, w in truth], log)
     del queries
 
     # Negatives: the same families applied to unrelated pictures (collages of unrelated pictures only),
     # made on demand, at least 10,000 (1,000 in --quick); the first 1,000 also go to the release.
-    n_neg = 1000 if quick else 10_000
+    n_neg = int(getattr(args, "negatives", 0) or (1000 if quick else 10_000))
     fams = list(FAMILIES.values())
     neg_ours, neg_base, neg_files = [], [], []
     for i in range(n_neg):

@@ -156,8 +156,8 @@ def test_edited_copy_matches_its_work_only(index, photo, edit):
     assert m.stage == "verified"
     assert 0.3 <= m.score <= 1.0 and m.evidence["ncc"] >= 0.5
     assert m.evidence["variant"] in {v.name for v in VARIANTS}
-    assert min(m.evidence["phash_distance"], m.evidence["dhash_distance"]) <= PHASH_RADIUS
-    assert max(m.evidence["phash_distance"], m.evidence["dhash_distance"]) <= OTHER_HASH_MAX
+    p, d = m.evidence["phash_distance"], m.evidence["dhash_distance"]
+    assert max(p, d) <= OTHER_HASH_MAX and min(p, d) <= PHASH_RADIUS
     assert m.evidence["iscc"].startswith("ISCC:")
 
 
@@ -658,3 +658,14 @@ def test_two_different_smooth_wallpapers_never_match_each_other(other_photos):
             assert [m.work_id for m in matches if m.work_id != wid] == [], (SMOOTH_WALLPAPERS[wid], name, matches)
         # not vacuous: a plain copy of each is recognised as its own wallpaper
         assert [m.work_id for m in index.match([fingerprint_image(_jpeg(im, 60))])[0]] == [wid]
+
+
+def test_candidate_rule_needs_one_close_hash_and_the_other_not_far():
+    """A candidate has one hash within its radius and the other within OTHER_HASH_MAX: one far hash
+    rules a variant out however close the other, and two moderate distances (12 and 11 bits) do not
+    make a candidate."""
+    from fairtrain.core.fingerprint.image import _candidate
+
+    p = np.asarray([10, 3, 12, 17, 16, 14])
+    d = np.asarray([16, 10, 11, 2, 10, 13])
+    assert _candidate(p, d).tolist() == [True, True, False, False, True, False]

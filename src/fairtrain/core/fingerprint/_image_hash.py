@@ -32,6 +32,7 @@ _TRIM_MIN_TOLERANCE = 2.0
 _TRIM_MAX_SIDE = 0.25
 _TRIM_GRID = 64
 _TRIM_LO, _TRIM_HI = round(0.02 * (_TRIM_GRID**2 - 1)), round(0.98 * (_TRIM_GRID**2 - 1))
+_TRIM_MAX_TOLERANCE = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * 255)  # the widest grey range
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSE_FOR_ORIENTATION = {
@@ -113,16 +114,18 @@ def quality(thumb: np.ndarray) -> float:
     Flat images and smooth gradients score near 0; their hashes are driven by noise and collide with
     each other, so they must not take part in perceptual matching.
     """
-    t = thumb.astype(np.float32)
-    grad = np.abs(np.diff(t, axis=0)).mean() + np.abs(np.diff(t, axis=1)).mean()
-    return float(min(100.0, grad * 5.0))
+    return float(qualities(thumb[None])[0])
 
 
 def qualities(thumbs: np.ndarray) -> np.ndarray:
-    """:func:`quality` of each of a (N, 32, 32) stack at once."""
-    t = thumbs.astype(np.float32)
-    grad = np.abs(np.diff(t, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(t, axis=2)).mean(axis=(1, 2))
-    return np.minimum(100.0, grad * 5.0)
+    """:func:`quality` of each of a (N, 32, 32) stack at once (float32)."""
+    t = thumbs.astype(np.int16)
+    _, h, w = t.shape
+    # Integer sums of the absolute steps, divided in float32: the float32 means of those steps exactly
+    # (sums of bytes stay far below 2**24), without their float copies.
+    rows = np.abs(t[:, 1:] - t[:, :-1]).sum(axis=(1, 2)).astype(np.float32) / np.float32((h - 1) * w)
+    cols = np.abs(t[:, :, 1:] - t[:, :, :-1]).sum(axis=(1, 2)).astype(np.float32) / np.float32(h * (w - 1))
+    return np.minimum(np.float32(100.0), (rows + cols) * np.float32(5.0))
 
 
 def open_image(data: bytes, item: str, max_pixels: int) -> Image.Image:
@@ -214,17 +217,21 @@ def _to_grey(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def _flat_runs(small: np.ndarray, tolerance: float) -> list[int]:
-    """How many lines from the top, bottom, left and right are one flat colour, that of the outermost
-    line (per-row and per-column statistics computed once for all four sides)."""
+def _flat_runs(grid: np.ndarray, tolerance: float) -> list[int]:
+    """How many lines from the top, bottom, left and right of the uint8 trim grid are one flat colour,
+    that of the outermost line (per-row and per-column statistics computed once for all four sides)."""
     out = []
     for axis in (1, 0):
-        spread = small.max(axis=axis) - small.min(axis=axis)
-        mean = small.mean(axis=axis)
+        spread = grid.max(axis=axis) - grid.min(axis=axis)  # uint8: max ≥ min, no overflow
+        # The sum of at most 64 bytes is exact in float32 and so is its division by 64: the mean.
+        mean = grid.sum(axis=axis, dtype=np.float32) / np.float32(grid.shape[axis])
+        narrow = spread <= tolerance
         for first in (0, -1):
-            ok = (spread <= tolerance) & (np.abs(mean - mean[first]) <= tolerance)
-            ok = ok if first == 0 else ok[::-1]
-            out.append(int(np.argmin(ok)) if not ok.all() else int(ok.size))
+            ok = narrow & (np.abs(mean - mean[first]) <= tolerance)
+            if first:
+                ok = ok[::-1]
+            stop = int(ok.argmin())
+            out.append(stop if stop or not ok[0] else int(ok.size))
     return out
 
 
@@ -239,6 +246,13 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     h, w = grey.shape
     g = _TRIM_GRID
     grid = np.asarray(Image.fromarray(grey).resize((g, g), Image.Resampling.BOX), dtype=np.uint8)
+    # A side is trimmed only if its outermost line is flat. The tolerance below is at most
+    # _TRIM_MAX_TOLERANCE: four edge lines that vary more than that end it before any statistics (most
+    # photographs stop here).
+    edges = (grid[0], grid[-1], grid[:, 0], grid[:, -1])
+    spreads = [int(e.max()) - int(e.min()) for e in edges]
+    if min(spreads) > _TRIM_MAX_TOLERANCE:
+        return grey
     cap = int(g * _TRIM_MAX_SIDE)
     # Tolerance relative to the picture's own contrast, so brightness/contrast edits cut the same lines
     # (an absolute tolerance trimmed a soft sky by different amounts and cost recall on such edits).
@@ -246,18 +260,17 @@ def trim_borders(grey: np.ndarray) -> np.ndarray:
     cum = np.cumsum(np.bincount(grid.ravel(), minlength=256))
     lo, hi = np.searchsorted(cum, (_TRIM_LO, _TRIM_HI), side="right")
     tolerance = max(_TRIM_MIN_TOLERANCE, _TRIM_RELATIVE_TOLERANCE * float(hi - lo))
-    # A side is trimmed only if its outermost line is flat: most pictures stop here, on four lines.
-    edges = (grid[0], grid[-1], grid[:, 0], grid[:, -1])
-    if all(int(e.max()) - int(e.min()) > tolerance for e in edges):
+    if min(spreads) > tolerance:
         return grey
-    small = grid.astype(np.float32)
-    runs = [min(cap, r) for r in _flat_runs(small, tolerance)]
+    runs = [min(cap, r) for r in _flat_runs(grid, tolerance)]
     if not any(runs):
         return grey
-    top = _refine_cut(grey, runs[0], small[0].mean(), tolerance)
-    bottom = _refine_cut(grey[::-1], runs[1], small[-1].mean(), tolerance)
-    left = _refine_cut(grey.T, runs[2], small[:, 0].mean(), tolerance)
-    right = _refine_cut(grey.T[::-1], runs[3], small[:, -1].mean(), tolerance)
+    # Each bar's grey level: the mean of its outermost grid line (exact: at most 64 bytes summed).
+    bars = [float(e.sum(dtype=np.int64)) / e.size for e in edges]
+    top = _refine_cut(grey, runs[0], bars[0], tolerance)
+    bottom = _refine_cut(grey[::-1], runs[1], bars[1], tolerance)
+    left = _refine_cut(grey.T, runs[2], bars[2], tolerance)
+    right = _refine_cut(grey.T[::-1], runs[3], bars[3], tolerance)
     return grey[top : h - bottom, left : w - right]
 
 
@@ -312,30 +325,47 @@ def _steps(g: np.ndarray) -> np.ndarray:
     """(H, W-1) booleans: the step between columns x and x+1 is large and larger than the steps two
     columns away (a line, not a textured or blurred region). The two outermost steps each side are
     never lines (their neighbours are not known)."""
-    d = np.abs(np.diff(g.astype(np.int16), axis=1))
+    g = np.ascontiguousarray(g)
+    a, b = g[:, 1:], g[:, :-1]
+    d = np.maximum(a, b) - np.minimum(a, b)  # |step| in uint8, without a widening copy
     flat = d[::3, ::3].ravel()  # a ninth of the steps estimate the 90th percentile well enough
     k = int(flat.size * 0.9)
-    thr = max(6, int(np.partition(flat, k)[k]))
+    # The k-th smallest step (what a partition gives) from the bytes' histogram: the first level whose
+    # running count passes k.
+    thr = max(6, int(np.searchsorted(np.cumsum(np.bincount(flat, minlength=256)), k, side="right")))
     out = np.zeros(d.shape, dtype=bool)
     mid = d[:, 2:-2]
-    out[:, 2:-2] = (mid > thr) & (mid - np.maximum(d[:, :-4], d[:, 4:]) > thr)
+    # mid > thr and mid - max(neighbours) > thr; the second implies the first, and mid - thr only wraps
+    # around where the first is false.
+    out[:, 2:-2] = (mid > thr) & (np.subtract(mid, thr, dtype=np.uint8) > np.maximum(d[:, :-4], d[:, 4:]))
     return out
 
 
 def _line_candidates(steps: np.ndarray) -> list[int]:
-    profile = steps.mean(axis=0)
+    profile = steps.sum(axis=0) / max(1, steps.shape[0])  # = steps.mean(axis=0), without its overhead
     if not profile.size or profile.max() < _WINDOW_LINE_MIN:
         return []  # the usual photograph: no straight step anywhere, decided without a sort
-    order = np.argsort(-profile, kind="stable")
+    order = np.argsort(-profile, kind="stable")[: 4 * _WINDOW_LINES]
     out: list[int] = []
-    for i in order[: 4 * _WINDOW_LINES]:
-        if profile[i] < _WINDOW_LINE_MIN:
+    for i, share in zip(order.tolist(), profile[order].tolist()):
+        if share < _WINDOW_LINE_MIN:
             break
-        if all(abs(int(i) - j) > 2 for j in out):
-            out.append(int(i))
+        if all(abs(i - j) > 2 for j in out):
+            out.append(i)
         if len(out) >= _WINDOW_LINES:
             break
     return out
+
+
+def _spans_side(steps: np.ndarray, lines: list[int]) -> bool:
+    """Whether any candidate line (a step column, as :func:`_line_candidates` gives it) is a step over
+    at least _WINDOW_MIN_SUPPORT of the whole column: :func:`_support` over the full span, best of the
+    line's three columns."""
+    n = steps.shape[0]
+    for c in lines:
+        if int(steps[:, max(0, c - 1) : c + 2].sum(axis=0).max()) / n >= _WINDOW_MIN_SUPPORT:
+            return True
+    return False
 
 
 def _support(steps: np.ndarray, lines: list[int], n: int, spans: np.ndarray) -> np.ndarray:
@@ -353,6 +383,10 @@ def _support(steps: np.ndarray, lines: list[int], n: int, spans: np.ndarray) -> 
     np.cumsum(steps[:, flat_cols], axis=0, out=csum[1:])
     sums = csum[spans[:, 1]] - csum[spans[:, 0]]  # (len(spans), len(flat_cols))
     length = np.maximum(1, spans[:, 1] - spans[:, 0])
+    if len(flat_cols) == 3 * len(inner):  # the usual case: three columns a line, one reduction for all
+        best = sums.reshape(len(spans), len(inner), 3).max(axis=2) / length[:, None]
+        out[[i for i, _ in inner]] = best.T
+        return out
     at = 0
     for (i, _), group in zip(inner, cols):
         out[i] = sums[:, at : at + len(group)].max(axis=1) / length
@@ -368,32 +402,42 @@ def find_windows(grey: np.ndarray, max_windows: int = 6) -> list[tuple[int, int,
     if h < 24 or w < 24:
         return []
     v_steps, h_steps = _steps(grey), _steps(grey.T)
-    xs = sorted({0, w, *(x + 1 for x in _line_candidates(v_steps))})
-    ys = sorted({0, h, *(y + 1 for y in _line_candidates(h_steps))})
-    if len(xs) == 2 and len(ys) == 2:
+    x_lines, y_lines = _line_candidates(v_steps), _line_candidates(h_steps)
+    if not x_lines and not y_lines:
         return []
-    x_spans = np.asarray([(a, b) for i, a in enumerate(xs) for b in xs[i + 1 :]])
-    y_spans = np.asarray([(a, b) for i, a in enumerate(ys) for b in ys[i + 1 :]])
-    v_sup = _support(v_steps, xs, w, y_spans)  # (len(xs), len(y_spans))
+    # Lines along one axis only: every window spans the whole picture the other way, so a line is one of
+    # its sides only if it is a step over at least _WINDOW_MIN_SUPPORT of the picture's whole side.
+    if not y_lines and not _spans_side(v_steps, x_lines):
+        return []
+    if not x_lines and not _spans_side(h_steps, y_lines):
+        return []
+    xs = sorted({0, w, *(x + 1 for x in x_lines)})
+    ys = sorted({0, h, *(y + 1 for y in y_lines)})
+    # Spans [xs[i], xs[j]) for i < j (P of them) and [ys[i], ys[j]) (Q); a span end is a real line unless
+    # it is the picture's own edge (the first or last entry).
+    xa, xb = (np.asarray(k) for k in zip(*((i, j) for i in range(len(xs)) for j in range(i + 1, len(xs)))))
+    ya, yb = (np.asarray(k) for k in zip(*((i, j) for i in range(len(ys)) for j in range(i + 1, len(ys)))))
+    x_arr, y_arr = np.asarray(xs), np.asarray(ys)
+    x_spans, y_spans = np.stack([x_arr[xa], x_arr[xb]], axis=1), np.stack([y_arr[ya], y_arr[yb]], axis=1)
+    v_sup = _support(v_steps, xs, w, y_spans)  # (len(xs), len(y_spans)); 1 on the picture's edges
     h_sup = _support(h_steps, ys, h, x_spans)  # (len(ys), len(x_spans))
-    xa, xb = (np.searchsorted(xs, x_spans[:, k]) for k in (0, 1))
-    ya, yb = (np.searchsorted(ys, y_spans[:, k]) for k in (0, 1))
     # (P x-spans, Q y-spans) tables of each side's support and whether it is a real line
-    sup = np.stack([v_sup[xa], v_sup[xb], h_sup[ya].T, h_sup[yb].T])
-    real = np.stack(
-        np.broadcast_arrays(
-            (x_spans[:, 0] > 0)[:, None],
-            (x_spans[:, 1] < w)[:, None],
-            (y_spans[:, 0] > 0)[None, :],
-            (y_spans[:, 1] < h)[None, :],
-        )
-    )
+    sides = (v_sup[xa], v_sup[xb], h_sup[ya].T, h_sup[yb].T)
+    real = ((xa > 0)[:, None], (xb < len(xs) - 1)[:, None], (ya > 0)[None, :], (yb < len(ys) - 1)[None, :])
     area = ((x_spans[:, 1] - x_spans[:, 0])[:, None] * (y_spans[:, 1] - y_spans[:, 0])[None, :]) / (w * h)
-    weakest = np.where(real, sup, 1.0).min(axis=0)
-    n_real = real.sum(axis=0)
+    # An edge of the picture has support 1, so the weakest side is the weakest of all four.
+    weakest = np.minimum(np.minimum(sides[0], sides[1]), np.minimum(sides[2], sides[3]))
+    n_real = (real[0].astype(np.int8) + real[1]) + (real[2].astype(np.int8) + real[3])
     ok = (area >= _WINDOW_MIN_AREA) & (area <= _WINDOW_MAX_AREA) & (n_real > 0) & (weakest >= _WINDOW_MIN_SUPPORT)
-    score = np.where(real, sup, 0.0).sum(axis=0)
     pi, qi = np.nonzero(ok)
+    if not pi.size:
+        return []
+    score = (
+        np.where(real[0], sides[0], 0.0)
+        + np.where(real[1], sides[1], 0.0)
+        + np.where(real[2], sides[2], 0.0)
+        + np.where(real[3], sides[3], 0.0)
+    )
     order = np.lexsort((-area[pi, qi], -score[pi, qi]))[:max_windows]
     return [
         (int(x_spans[pi[k], 0]), int(y_spans[qi[k], 0]), int(x_spans[pi[k], 1]), int(y_spans[qi[k], 1])) for k in order
@@ -435,22 +479,24 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
     h, w = grey.shape
     if h < 24 or w < 24:
         return None
-    corners = grey[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int16)
-    if int(corners.max()) - int(corners.min()) > _CORNER_TOLERANCE:
+    corners = (int(grey[0, 0]), int(grey[0, -1]), int(grey[-1, 0]), int(grey[-1, -1]))
+    if max(corners) - min(corners) > _CORNER_TOLERANCE:
         return None  # the usual case, decided on four pixels
     c = _CORNER
-    patches = [grey[:c, :c], grey[:c, -c:], grey[-c:, :c], grey[-c:, -c:]]
-    means = [float(p.mean()) for p in patches]
-    if max(float(p.std()) for p in patches) > 3.0 or max(means) - min(means) > _CORNER_TOLERANCE:
+    patches = np.stack([grey[:c, :c], grey[:c, -c:], grey[-c:, :c], grey[-c:, -c:]]).reshape(4, c * c)
+    means = patches.mean(axis=1)
+    if float(means.max() - means.min()) > _CORNER_TOLERANCE or float(patches.std(axis=1).max()) > 3.0:
         return None
-    fill = float(np.mean(means))
-    top, bottom, left, right = (
-        np.abs(line.astype(np.float32) - fill) <= 2 * _CORNER_TOLERANCE
-        for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1])
-    )
+    fill = float(means.sum()) / 4
+    near = []
+    for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1]):
+        near.append(flat := np.abs(line.astype(np.float32) - fill) <= 2 * _CORNER_TOLERANCE)
+        if flat.all():
+            return None  # a flat bar along a whole side, not a corner triangle: trim_borders' business
+    top, bottom, left, right = near
 
     def run(line: np.ndarray) -> int:
-        return int(np.argmin(line)) if not line.all() else line.size
+        return int(line.argmin())  # the first pixel off the fill colour (every line has one)
 
     # Each corner's triangle has one leg along the row and one along the column; tan θ = short / long.
     # A rotation leaves equal triangles in opposite corners; the biggest triangle measures best.
@@ -460,8 +506,6 @@ def filled_corners_angle(grey: np.ndarray) -> float | None:
         (run(top[::-1]), run(right)),
         (run(bottom), run(left[::-1])),
     ]  # top-right, bottom-left
-    if any(a >= w or b >= h for a, b in legs):
-        return None  # a flat bar along a whole side, not a corner triangle: trim_borders' business
     best = max(range(4), key=lambda i: legs[i][0] * legs[i][1])
     (a, b), (a2, b2) = legs[best], legs[best ^ 1]
     if a * b < 0.002 * h * w or abs(a - a2) > 0.3 * max(a, a2) or abs(b - b2) > 0.3 * max(b, b2):

@@ -98,7 +98,7 @@ _SCAN_SIDE = 64  # JPEG draft target on the scan side: 1/8 DCT scale for ≥ 512
 _VIEW_DETAIL = 64
 _VIEW_ZOOM = 2
 _VIEW_MAX_AREA = 0.5
-_VIEW_SHAVE = 0.015  # share of a view's side shaved before its border trim
+_VIEW_SHAVE = 0.03  # share of a view's side shaved before its border trim (1.5 % left JPEG ringing of dark frames)
 _REGISTRY_SIDE = 256  # registry variants are cut from a larger decode so 70 % crops keep detail
 _FORMAT = "fairtrain.image-index/2"
 # Version 1 (before issue 16) had the first 29 variants only and no aspect ratios: it still opens and
@@ -255,15 +255,21 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
     trimmed = trim_borders(grey)
     picture = Image.fromarray(trimmed)  # one PIL image for the thumbnail and the halves' 64×64 grid
     thumb = thumbnail(picture)
-    views = _views(grey, trimmed, picture, lambda side: decode_grey(data, item, side, max_pixels)[0])
-    stack = np.concatenate([thumb[None], views])  # one hashing pass for the picture and its views
+    views, checked = _views(grey, trimmed, picture, lambda side: decode_grey(data, item, side, max_pixels)[0])
+    stack = np.concatenate([thumb[None], views])
+    # One quality pass for the picture and the views that must have structure of their own (a near-flat
+    # view's hashes are noise), then one hashing pass for the picture and the views kept.
+    scores = qualities(stack[: 1 + checked])
+    if checked and not (keep := scores[1:] >= MIN_QUALITY).all():
+        stack = np.concatenate([stack[:1], stack[1:][np.concatenate([keep, np.ones(len(views) - checked, bool)])]])
+        views = stack[1:]
     ph, dh = phash64(stack), dhash64(stack)
     return ImageFingerprint(
         item=item,
         xxh3_128=xxhash.xxh3_128_digest(data),
         phash=int(ph[0]),
         dhash=int(dh[0]),
-        quality=quality(thumb),
+        quality=float(scores[0]),
         thumb=thumb,
         width=width,
         height=height,
@@ -275,11 +281,13 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
 
 def _views(
     grey: np.ndarray, trimmed: np.ndarray, picture: Image.Image, finer: Callable[[int], np.ndarray]
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     """Thumbnails of the parts a copy may keep intact or show inside itself: its four halves (an overlay
     spares at least one), boxes bounded by straight steps (:func:`find_windows`: a screenshot, a frame, a
     collage), and for a tilted copy whose corners were filled, its straightened centre. ``finer(side)``
-    decodes the picture again with its shorter side at least ``side`` (for small layout blocks only)."""
+    decodes the picture again with its shorter side at least ``side`` (for small layout blocks only).
+    Returns the stacked views and how many of the first of them keep their place only if their own
+    :func:`quality` passes (all but the straightened centres; the caller scores them in one pass)."""
     # Halves come from one 64×64 thumbnail by 2:1 averaging (a resize of the decode each costs 10× more).
     grid = thumbnail(picture, VERIFY_THUMB).astype(np.uint16)
     n = THUMB
@@ -288,7 +296,7 @@ def _views(
     sums = np.stack([cols[:n], cols[n:], rows[:, :n], rows[:, n:]])
     # The mean of two, rounded half to even (as np.rint), in integers.
     halves = ((sums + ((sums >> 1) & 1)) >> 1).astype(np.uint8)
-    out = [h for h, q in zip(halves, qualities(halves)) if q >= MIN_QUALITY]
+    out = list(halves)  # these and the windows' views are kept only if their quality passes (the caller)
     # Windows are looked for on the decode (a 64×64 grid loses half the screenshots' edges); most photos
     # have none, and only a found window pays for its trim and thumbnail.
     cuts = flat_cut_segments(grey)
@@ -310,8 +318,9 @@ def _views(
         h, w = part.shape
         dy, dx = max(1, round(h * _VIEW_SHAVE)), max(1, round(w * _VIEW_SHAVE))
         part = trim_borders(part[dy : h - dy, dx : w - dx] if h > 4 * dy and w > 4 * dx else part)
-        if min(part.shape) >= 8 and quality(view := thumbnail(part)) >= MIN_QUALITY:
-            out.append(view)
+        if min(part.shape) >= 8:
+            out.append(thumbnail(part))
+    checked = len(out)
     angle = filled_corners_angle(trimmed)
     if angle is not None:
         for a in (angle, -angle):  # the corners tell the tilt's size, not its sign
@@ -319,7 +328,7 @@ def _views(
             # (a portrait on white) keeps its ground in the straightened centre, which the registry trimmed.
             upright = rotated_view(trimmed, a, trimmed.shape[1] / trimmed.shape[0], 2 * VERIFY_THUMB)
             out.append(thumbnail(trim_borders(upright)))
-    return np.stack(out) if out else np.empty((0, THUMB, THUMB), np.uint8)
+    return np.stack(out), checked
 
 
 def fingerprint_images(
@@ -547,6 +556,15 @@ def _verify_grid(
     return best
 
 
+def _candidate(p: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The candidate rule on pHash and dHash distances: one within its radius, the other within
+    OTHER_HASH_MAX. (Both moderately off, e.g. 12 and 11 bits, would reach 6 more of 520 copies on the
+    quick benchmark's material, but a range search at 13 bits costs 13× that at 10 in a multi-index
+    hash of 2 million codes: matching, not fingerprinting, would then bound clearance.)"""
+    both = (p <= OTHER_HASH_MAX) & (d <= OTHER_HASH_MAX)
+    return both & ((p <= PHASH_RADIUS) | (d <= DHASH_RADIUS))
+
+
 class _Growable:
     """Amortised-doubling numpy buffer: the builder holds arrays, never a Python object per work."""
 
@@ -737,10 +755,10 @@ class ImageIndex:
             ph = np.asarray(ph_l, dtype=np.uint64)
             dh = np.asarray(dh_l, dtype=np.uint64)
             q1, c1 = self._range(0, ph, PHASH_RADIUS)
-            keep = np.bitwise_count(self.dhash[c1] ^ dh[q1]) <= OTHER_HASH_MAX
+            keep = _candidate(np.bitwise_count(self.phash[c1] ^ ph[q1]), np.bitwise_count(self.dhash[c1] ^ dh[q1]))
             q1, c1 = q1[keep], c1[keep]
             q2, c2 = self._range(1, dh, DHASH_RADIUS)
-            keep = np.bitwise_count(self.phash[c2] ^ ph[q2]) <= OTHER_HASH_MAX
+            keep = _candidate(np.bitwise_count(self.phash[c2] ^ ph[q2]), np.bitwise_count(self.dhash[c2] ^ dh[q2]))
             q2, c2 = q2[keep], c2[keep]
             pairs = np.unique(np.concatenate([q1, q2]) * np.int64(self.phash.size) + np.concatenate([c1, c2]))
             self._verify_pairs(
