@@ -99,14 +99,37 @@ def baseline_match(q: np.ndarray, reg: np.ndarray, owner: np.ndarray) -> int | N
 # --- run ---------------------------------------------------------------------------------------------
 
 
+def _span(text: str) -> tuple[float, float]:
+    lo, _, hi = text.partition("-")
+    return float(lo), float(hi or lo)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="12 shorter works, 60 distractors")
+    ap.add_argument("--quick", action="store_true", help="12 works of 30–45 s, 60 distractors of 10–16 s")
+    ap.add_argument("--works", type=int, help="how many works (default 40)")
+    ap.add_argument("--minutes", type=_span, help="each work's length in minutes, M or LO-HI (default 1-1.67)")
+    ap.add_argument("--distractors", type=int, help="how many distractors (default 400)")
+    ap.add_argument("--distractor-seconds", type=_span, help="each distractor's length, S or LO-HI (default 10-30)")
+    ap.add_argument("--short-excerpts", action="store_true", help="excerpts of 12–15 s instead of 15–25 s")
+    ap.add_argument("--workers", type=int, default=1, help="FFmpeg encodes at a time while building material")
+    ap.add_argument("--material-only", action="store_true", help="build (and cache) the material, then stop")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fairtrain" / "video-bench")
     ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
-    mat = material.build(args.seed, args.quick, args.cache, log=lambda s: print(s, flush=True))
+    base = material.QUICK if args.quick else material.Sizes()
+    sizes = material.Sizes(
+        works=args.works or base.works,
+        work_seconds=tuple(60 * m for m in args.minutes) if args.minutes else base.work_seconds,
+        distractors=args.distractors if args.distractors is not None else base.distractors,
+        distractor_seconds=args.distractor_seconds or base.distractor_seconds,
+        short_excerpts=args.short_excerpts or base.short_excerpts,
+    )
+    mat = material.build(args.seed, sizes, args.cache, workers=args.workers, log=lambda s: print(s, flush=True))
+    if args.material_only:
+        print(f"material ready: {mat.root}")
+        return
     work_ids = list(range(1, len(mat.works) + 1))
 
     # registration
