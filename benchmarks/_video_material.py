@@ -543,9 +543,12 @@ def build(seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print
     """Works, distractors and edited queries for ``sizes``, cached by their parameters. ``workers`` FFmpeg
     encodes at a time (1 by default: the machine is shared)."""
     n_works, n_dis = sizes.works, sizes.distractors
-    key = hashlib.sha256(json.dumps([VERSION, seed, list(map(str, vars(sizes).values()))]).encode()).hexdigest()[:12]
-    root = cache_root / f"w{n_works}-d{n_dis}-{seed}-{key}"
-    root.mkdir(parents=True, exist_ok=True)
+    # Works (and the queries made from them) are keyed by the works' sizes, distractors by theirs: distractor
+    # j is the same clip whatever their number, so a run with more distractors encodes only the new ones.
+    root = cache_root / _key("works", VERSION, seed, n_works, sizes.work_seconds, sizes.short_excerpts)
+    dis_root = cache_root / _key("distractors", VERSION, seed, n_works, sizes.distractor_seconds)
+    for d in (root, dis_root):
+        d.mkdir(parents=True, exist_ok=True)
     (root / "sizes.json").write_text(json.dumps({"seed": seed, **vars(sizes)}))
     photos = photo_pool(cache_root)
     music = music_pool()
@@ -592,9 +595,10 @@ def build(seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print
 
             jobs.append(job)
     distractors = []
-    for j in range(n_dis):
-        dst = root / "distractors" / f"dis{j:04d}.mp4"
-        distractors.append(dst)
+    for j in range(max(n_dis, 45)):  # the first 45 hold the host clips
+        dst = dis_root / f"dis{j:04d}.mp4"
+        if j < n_dis:
+            distractors.append(dst)
         sub = np.random.default_rng([seed, 2, j])
         dur = float(sub.uniform(*sizes.distractor_seconds))
         if not dst.exists():
@@ -621,7 +625,10 @@ def build(seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print
 
     jobs = []
     queries: dict[str, list[tuple[Path, int, dict]]] = {}
-    hosts = [d for k, d in enumerate(distractors) if k % 3 != 2]
+    # the host clips of picture-in-picture and inserted excerpts: the first 30 slideshow distractors,
+    # whatever the number of distractors (the queries stay the same when it changes)
+    hosts = [dis_root / f"dis{k:04d}.mp4" for k in range(45) if k % 3 != 2]
+
     for f, (family, make) in enumerate(FAMILIES.items()):
         rows = queries.setdefault(family, [])
         for i, work in enumerate(works):
@@ -644,6 +651,11 @@ def build(seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print
         for k, (dst, i, _) in enumerate(rows):
             rows[k] = (dst, i, json.loads(dst.with_suffix(".json").read_text()))
     return Material(works, seconds, distractors, queries, root)
+
+
+def _key(kind: str, *parts) -> str:
+    digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:12]
+    return f"{kind}-{parts[2]}-{digest}"
 
 
 def _atomic(dst: Path, make: Callable[[Path], None]) -> None:
