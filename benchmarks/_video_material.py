@@ -531,6 +531,7 @@ class Sizes:
     distractors: int = 400
     distractor_seconds: tuple[float, float] = (10.0, 30.0)
     short_excerpts: bool = False
+    query_works: int | None = None  # edited queries made from the first this many works (None: all)
 
 
 QUICK = Sizes(12, (30.0, 45.0), 60, (10.0, 16.0), True)
@@ -631,7 +632,7 @@ def build(seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print
 
     for f, (family, make) in enumerate(FAMILIES.items()):
         rows = queries.setdefault(family, [])
-        for i, work in enumerate(works):
+        for i, work in enumerate(works[: sizes.query_works]):
             dst = root / "queries" / f"f{f:02d}_w{i:03d}.mp4"
             truth_file = dst.with_suffix(".json")
             sub = np.random.default_rng([seed, 3, f, i])

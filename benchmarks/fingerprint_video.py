@@ -112,6 +112,7 @@ def main() -> None:
     ap.add_argument("--distractors", type=int, help="how many distractors (default 400)")
     ap.add_argument("--distractor-seconds", type=_span, help="each distractor's length, S or LO-HI (default 10-30)")
     ap.add_argument("--short-excerpts", action="store_true", help="excerpts of 12–15 s instead of 15–25 s")
+    ap.add_argument("--query-works", type=int, help="edited queries from the first N works only (default: all)")
     ap.add_argument("--workers", type=int, default=1, help="FFmpeg encodes at a time while building material")
     ap.add_argument("--material-only", action="store_true", help="build (and cache) the material, then stop")
     ap.add_argument("--seed", type=int, default=7)
@@ -125,6 +126,7 @@ def main() -> None:
         distractors=args.distractors if args.distractors is not None else base.distractors,
         distractor_seconds=args.distractor_seconds or base.distractor_seconds,
         short_excerpts=args.short_excerpts or base.short_excerpts,
+        query_works=args.query_works,
     )
     mat = material.build(args.seed, sizes, args.cache, workers=args.workers, log=lambda s: print(s, flush=True))
     if args.material_only:
