@@ -473,7 +473,7 @@ FAMILIES: dict[str, Callable] = {
 # --- building ----------------------------------------------------------------------------------------
 
 
-def _synthetic(dst: Path, rng: np.random.Generator, duration: float) -> None:
+def _synthetic(dst: Path, rng: np.random.Generator, duration: float, small: bool = False) -> None:
     kind = int(rng.integers(4))
     seed = int(rng.integers(1 << 30))
     src = [
@@ -482,6 +482,8 @@ def _synthetic(dst: Path, rng: np.random.Generator, duration: float) -> None:
         f"testsrc2=s=640x360:rate=25,hue=h={int(rng.integers(360))}",
         f"gradients=s=640x360:rate=25:seed={seed}:speed=0.0{int(rng.integers(1, 9))}",
     ][kind]
+    if small:
+        src = src.replace("640x360", "320x180").replace(",scale=640:360", "")
     freq = int(rng.integers(200, 900))
     ffmpeg(
         [
@@ -602,20 +604,27 @@ def build(seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print
             distractors.append(dst)
         sub = np.random.default_rng([seed, 2, j])
         dur = float(sub.uniform(*sizes.distractor_seconds))
+        # past the 45 host clips, distractors are made at 320×180 (the fingerprint reads 96×96, the baseline
+        # 320×180): a quarter of the pixels to encode
+        small = j >= 45
         if not dst.exists():
             if j % 3 == 2:
-                jobs.append(lambda dst=dst, sub=sub, dur=dur: _atomic(dst, lambda tmp: _synthetic(tmp, sub, dur)))
+                jobs.append(
+                    lambda dst=dst, sub=sub, dur=dur, small=small: _atomic(
+                        dst, lambda tmp: _synthetic(tmp, sub, dur, small)
+                    )
+                )
             else:
                 pics = [host_photos[int(k)] for k in sub.integers(len(host_photos), size=3)]
                 jobs.append(
-                    lambda dst=dst, sub=sub, dur=dur, pics=pics: _atomic(
+                    lambda dst=dst, sub=sub, dur=dur, pics=pics, small=small: _atomic(
                         dst,
                         lambda tmp: render(
                             tmp,
                             sub,
                             pics,
                             dur,
-                            (640, 360),
+                            (320, 180) if small else (640, 360),
                             ["-f", "lavfi", "-i", f"anoisesrc=c=brown:a=0.1:seed={int(sub.integers(1 << 30))}"],
                             crf=26,
                             fps=10,
