@@ -542,9 +542,12 @@ QUICK = Sizes(12, (30.0, 45.0), 60, (10.0, 16.0), True)
 FULL_RES = ("whole copy, H.264 720p 1 Mbit/s", "crop ≤ 20 %")
 
 
-def build(seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print) -> Material:
+def build(
+    seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print, make_distractors: bool = True
+) -> Material:
     """Works, distractors and edited queries for ``sizes``, cached by their parameters. ``workers`` FFmpeg
-    encodes at a time (1 by default: the machine is shared)."""
+    encodes at a time (1 by default: the machine is shared). ``make_distractors=False`` makes only the
+    45 host clips (another process may be making the rest)."""
     n_works, n_dis = sizes.works, sizes.distractors
     # Works (and the queries made from them) are keyed by the works' sizes, distractors by theirs: distractor
     # j is the same clip whatever their number, so a run with more distractors encodes only the new ones.
@@ -607,7 +610,7 @@ def build(seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print
         # past the 45 host clips, distractors are made at 320×180 (the fingerprint reads 96×96, the baseline
         # 320×180): a quarter of the pixels to encode
         small = j >= 45
-        if not dst.exists():
+        if not dst.exists() and (make_distractors or j < 45):
             if j % 3 == 2:
                 jobs.append(
                     lambda dst=dst, sub=sub, dur=dur, small=small: _atomic(

@@ -114,6 +114,12 @@ def main() -> None:
     ap.add_argument("--short-excerpts", action="store_true", help="excerpts of 12–15 s instead of 15–25 s")
     ap.add_argument("--query-works", type=int, help="edited queries from the first N works only (default: all)")
     ap.add_argument("--workers", type=int, default=1, help="FFmpeg encodes at a time while building material")
+    ap.add_argument(
+        "--existing-distractors",
+        action="store_true",
+        help="use those of the first --distractors distractors already made when the distractor pass starts "
+        "(another run with --material-only may be making them)",
+    )
     ap.add_argument("--material-only", action="store_true", help="build (and cache) the material, then stop")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fairtrain" / "video-bench")
@@ -128,7 +134,14 @@ def main() -> None:
         short_excerpts=args.short_excerpts or base.short_excerpts,
         query_works=args.query_works,
     )
-    mat = material.build(args.seed, sizes, args.cache, workers=args.workers, log=lambda s: print(s, flush=True))
+    mat = material.build(
+        args.seed,
+        sizes,
+        args.cache,
+        workers=args.workers,
+        log=lambda s: print(s, flush=True),
+        make_distractors=not args.existing_distractors,
+    )
     if args.material_only:
         print(f"material ready: {mat.root}")
         return
@@ -228,6 +241,8 @@ def main() -> None:
     dis_false = 0
     dis_seconds = dis_cpu = 0.0
     base_dis_false = 0
+    if args.existing_distractors:
+        mat.distractors = [p for p in mat.distractors if p.exists()]
     for path in mat.distractors:
         seconds = material.probe_duration(path)
         c0 = cpu_seconds()
