@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -543,11 +544,18 @@ FULL_RES = ("whole copy, H.264 720p 1 Mbit/s", "crop ≤ 20 %")
 
 
 def build(
-    seed: int, sizes: Sizes, cache_root: Path, workers: int = 1, log=print, make_distractors: bool = True
+    seed: int,
+    sizes: Sizes,
+    cache_root: Path,
+    workers: int = 1,
+    log=print,
+    make_distractors: bool = True,
+    make_queries: bool = True,
 ) -> Material:
     """Works, distractors and edited queries for ``sizes``, cached by their parameters. ``workers`` FFmpeg
     encodes at a time (1 by default: the machine is shared). ``make_distractors=False`` makes only the
-    45 host clips (another process may be making the rest)."""
+    45 host clips (another process may be making the rest); ``make_queries=False`` leaves the queries to
+    such a process and their truth empty (``wait_for`` reads it when the query is there)."""
     n_works, n_dis = sizes.works, sizes.distractors
     # Works (and the queries made from them) are keyed by the works' sizes, distractors by theirs: distractor
     # j is the same clip whatever their number, so a run with more distractors encodes only the new ones.
@@ -658,12 +666,26 @@ def build(
                 truth_file.write_text(json.dumps(truth))
 
             if not (dst.exists() and truth_file.exists()):
-                jobs.append(job)
-    _run(jobs, workers, log, "edited queries")
-    for rows in queries.values():
-        for k, (dst, i, _) in enumerate(rows):
-            rows[k] = (dst, i, json.loads(dst.with_suffix(".json").read_text()))
+                jobs.append((i, f, job))
+    if make_queries:
+        # work by work, every family of one work before the next: a run cut short has every row at equal n
+        _run([j for _, _, j in sorted(jobs, key=lambda t: t[:2])], workers, log, "edited queries")
+        for rows in queries.values():
+            for k, (dst, i, _) in enumerate(rows):
+                rows[k] = (dst, i, json.loads(dst.with_suffix(".json").read_text()))
     return Material(works, seconds, distractors, queries, root)
+
+
+def wait_for(query: Path, poll_s: float = 2.0) -> dict:
+    """The truth of a query another process is making, once the query and its truth file are written."""
+    truth_file = query.with_suffix(".json")
+    while True:
+        if query.exists() and truth_file.exists():
+            try:
+                return json.loads(truth_file.read_text())
+            except json.JSONDecodeError:
+                pass  # being written
+        time.sleep(poll_s)
 
 
 def _key(kind: str, *parts) -> str:
