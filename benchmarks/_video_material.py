@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from PIL import Image
 PHOTO_DIRS = (Path("/usr/share/backgrounds"), Path("/usr/share/desktop-base"))
 MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
-VERSION = 3  # bump when the generator changes: the cache key includes it
+VERSION = 4  # bump when the generator changes: the cache key includes it
 
 
 def ffmpeg(args: list[str], stdin=None, timeout: float = 900) -> None:
@@ -107,13 +108,13 @@ def music_pool() -> list[Path]:
 # --- shot sequences ----------------------------------------------------------------------------------
 
 
-def _shots(rng: np.random.Generator, photos: list[Path], duration: float, size: tuple[int, int]):
-    """(photo, zoom, start xy, end xy, frames) per shot, for ``duration`` seconds at 25 fps."""
+def _shots(rng: np.random.Generator, photos: list[Path], duration: float, size: tuple[int, int], fps: int = 25):
+    """(photo, zoom, start xy, end xy, frames) per shot, for ``duration`` seconds at ``fps``."""
     w, h = size
     shots, total = [], 0
-    n_frames = int(round(duration * 25))
+    n_frames = int(round(duration * fps))
     while total < n_frames:
-        length = min(n_frames - total, int(rng.integers(50, 200)))  # 2–8 s
+        length = min(n_frames - total, int(rng.integers(2 * fps, 8 * fps)))  # 2–8 s
         photo = photos[int(rng.integers(len(photos)))]
         zoom = float(rng.uniform(1.05, 1.6))  # the shot shows 1/zoom of the photo's width
         shots.append((photo, zoom, rng.uniform(0, 1, 2), rng.uniform(0, 1, 2), length))
@@ -129,9 +130,31 @@ def render(
     size: tuple[int, int],
     audio: list[str],
     crf: int = 20,
+    fps: int = 25,
+    proxy: Path | None = None,
 ) -> None:
-    """Pipe the shot sequence's frames into x264 (ultrafast), with ``audio`` (FFmpeg input args)."""
+    """Pipe the shot sequence's frames into x264 (ultrafast), with ``audio`` (FFmpeg input args), at ``fps``
+    frames a second (works 25; distractors 10, which the 2-fps grid cannot tell apart and costs 2.5× less)."""
     w, h = size
+    video = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    sound = ["-c:a", "aac", "-b:a", "128k"] if audio else []
+    outputs = [
+        *(["-filter_complex", "[0:v]split[full][p];[p]scale=640:360:flags=area[proxy]"] if proxy else []),
+        "-map",
+        "[full]" if proxy else "0:v",
+        *(["-map", "1:a"] if audio else []),
+        "-t",
+        f"{duration:.2f}",
+        *video,
+        "-crf",
+        str(crf),
+        *sound,
+        "-shortest",
+        str(dst),
+    ]
+    if proxy:  # the same frames at 640×360, near-lossless, for the edits that end at 640×360 anyway
+        outputs += ["-map", "[proxy]", *(["-map", "1:a"] if audio else []), "-t", f"{duration:.2f}", *video]
+        outputs += ["-crf", "12", *sound, "-shortest", str(proxy)]
     proc = subprocess.Popen(
         [
             "ffmpeg",
@@ -146,33 +169,18 @@ def render(
             "-s",
             f"{w}x{h}",
             "-r",
-            "25",
+            str(fps),
             "-i",
             "pipe:0",
             *audio,
-            "-map",
-            "0:v",
-            *(["-map", "1:a"] if audio else []),
-            "-t",
-            f"{duration:.2f}",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-crf",
-            str(crf),
-            "-pix_fmt",
-            "yuv420p",
-            *(["-c:a", "aac", "-b:a", "128k"] if audio else []),
-            "-shortest",
-            str(dst),
+            *outputs,
         ],
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     cache: dict[tuple[Path, float], np.ndarray] = {}
     try:
-        for photo, zoom, a, b, length in _shots(rng, photos, duration, size):
+        for photo, zoom, a, b, length in _shots(rng, photos, duration, size, fps):
             key = (photo, zoom)
             if key not in cache:
                 cache.clear()
@@ -210,7 +218,7 @@ class Material:
 
 
 # --- edit families -----------------------------------------------------------------------------------
-# Each takes (work, work duration, host clip, rng, dst, quick) and returns the truth dict:
+# Each takes (work, work duration, host clip, rng, dst, short excerpts) and returns the truth dict:
 # {"start": where the excerpt starts in the work, "at": where it starts in the query, "track": ...}
 
 
@@ -466,7 +474,7 @@ FAMILIES: dict[str, Callable] = {
 # --- building ----------------------------------------------------------------------------------------
 
 
-def _synthetic(dst: Path, rng: np.random.Generator, duration: float) -> None:
+def _synthetic(dst: Path, rng: np.random.Generator, duration: float, small: bool = False) -> None:
     kind = int(rng.integers(4))
     seed = int(rng.integers(1 << 30))
     src = [
@@ -475,6 +483,8 @@ def _synthetic(dst: Path, rng: np.random.Generator, duration: float) -> None:
         f"testsrc2=s=640x360:rate=25,hue=h={int(rng.integers(360))}",
         f"gradients=s=640x360:rate=25:seed={seed}:speed=0.0{int(rng.integers(1, 9))}",
     ][kind]
+    if small:
+        src = src.replace("640x360", "320x180").replace(",scale=640:360", "")
     freq = int(rng.integers(200, 900))
     ffmpeg(
         [
@@ -515,11 +525,45 @@ def _synthetic(dst: Path, rng: np.random.Generator, duration: float) -> None:
     )
 
 
-def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print) -> Material:
-    n_works, n_dis = (12, 60) if quick else (40, 400)
-    key = hashlib.sha256(json.dumps([VERSION, seed, quick]).encode()).hexdigest()[:12]
-    root = cache_root / f"{'quick' if quick else 'full'}-{seed}-{key}"
-    root.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class Sizes:
+    """How much material: works and their length, distractors and theirs, excerpt lengths (short: 12–15 s)."""
+
+    works: int = 40
+    work_seconds: tuple[float, float] = (60.0, 100.0)
+    distractors: int = 400
+    distractor_seconds: tuple[float, float] = (10.0, 30.0)
+    short_excerpts: bool = False
+    query_works: int | None = None  # edited queries made from the first this many works (None: all)
+
+
+QUICK = Sizes(12, (30.0, 45.0), 60, (10.0, 16.0), True)
+
+# edits that start from the 1280×720 work; the others read its 640×360 proxy (they end at 640×360 or less)
+FULL_RES = ("whole copy, H.264 720p 1 Mbit/s", "crop ≤ 20 %")
+
+
+def build(
+    seed: int,
+    sizes: Sizes,
+    cache_root: Path,
+    workers: int = 1,
+    log=print,
+    make_distractors: bool = True,
+    make_queries: bool = True,
+) -> Material:
+    """Works, distractors and edited queries for ``sizes``, cached by their parameters. ``workers`` FFmpeg
+    encodes at a time (1 by default: the machine is shared). ``make_distractors=False`` makes only the
+    45 host clips (another process may be making the rest); ``make_queries=False`` leaves the queries to
+    such a process and their truth empty (``wait_for`` reads it when the query is there)."""
+    n_works, n_dis = sizes.works, sizes.distractors
+    # Works (and the queries made from them) are keyed by the works' sizes, distractors by theirs: distractor
+    # j is the same clip whatever their number, so a run with more distractors encodes only the new ones.
+    root = cache_root / _key("works", VERSION, seed, n_works, sizes.work_seconds, sizes.short_excerpts)
+    dis_root = cache_root / _key("distractors", VERSION, seed, n_works, sizes.distractor_seconds)
+    for d in (root, dis_root):
+        d.mkdir(parents=True, exist_ok=True)
+    (root / "sizes.json").write_text(json.dumps({"seed": seed, **vars(sizes)}))
     photos = photo_pool(cache_root)
     music = music_pool()
     if len(photos) < n_works + 3 or len(music) < n_works + 1:
@@ -538,42 +582,63 @@ def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print)
     tracks = [spare.pop(0) if t.name == "silence.ogg" else t for t in shuffled[:n_works]]
     jobs: list[Callable[[], None]] = []
 
-    works, seconds = [], []
+    works, proxies, seconds = [], [], []
     for i in range(n_works):
         dst = root / "works" / f"work{i:03d}.mp4"
-        dur = float(rng.uniform(30, 45) if quick else rng.uniform(60, 100))
+        proxy = root / "proxies" / f"work{i:03d}.mp4"
+        dur = float(rng.uniform(*sizes.work_seconds))
         works.append(dst)
+        proxies.append(proxy)
         seconds.append(dur)
         sub = np.random.default_rng([seed, 1, i])
-        if not dst.exists():
-            jobs.append(
-                lambda dst=dst, sub=sub, dur=dur, i=i: _atomic(
-                    dst,
-                    lambda tmp: render(tmp, sub, [work_photos[i]], dur, (1280, 720), _looped(tracks[i])),
-                )
-            )
+        if not (dst.exists() and proxy.exists()):
+
+            def job(dst=dst, proxy=proxy, sub=sub, dur=dur, i=i):
+                proxy.parent.mkdir(parents=True, exist_ok=True)
+                tmp_proxy = proxy.with_name(f".tmp-{os.getpid()}-{proxy.name}")
+                try:
+                    _atomic(
+                        dst,
+                        lambda tmp: render(
+                            tmp, sub, [work_photos[i]], dur, (1280, 720), _looped(tracks[i]), proxy=tmp_proxy
+                        ),
+                    )
+                    os.replace(tmp_proxy, proxy)
+                finally:
+                    tmp_proxy.unlink(missing_ok=True)
+
+            jobs.append(job)
     distractors = []
-    for j in range(n_dis):
-        dst = root / "distractors" / f"dis{j:04d}.mp4"
-        distractors.append(dst)
+    for j in range(max(n_dis, 45)):  # the first 45 hold the host clips
+        dst = dis_root / f"dis{j:04d}.mp4"
+        if j < n_dis:
+            distractors.append(dst)
         sub = np.random.default_rng([seed, 2, j])
-        dur = float(sub.uniform(10, 16) if quick else sub.uniform(10, 30))
-        if not dst.exists():
+        dur = float(sub.uniform(*sizes.distractor_seconds))
+        # past the 45 host clips, distractors are made at 320×180 (the fingerprint reads 96×96, the baseline
+        # 320×180): a quarter of the pixels to encode
+        small = j >= 45
+        if not dst.exists() and (make_distractors or j < 45):
             if j % 3 == 2:
-                jobs.append(lambda dst=dst, sub=sub, dur=dur: _atomic(dst, lambda tmp: _synthetic(tmp, sub, dur)))
+                jobs.append(
+                    lambda dst=dst, sub=sub, dur=dur, small=small: _atomic(
+                        dst, lambda tmp: _synthetic(tmp, sub, dur, small)
+                    )
+                )
             else:
                 pics = [host_photos[int(k)] for k in sub.integers(len(host_photos), size=3)]
                 jobs.append(
-                    lambda dst=dst, sub=sub, dur=dur, pics=pics: _atomic(
+                    lambda dst=dst, sub=sub, dur=dur, pics=pics, small=small: _atomic(
                         dst,
                         lambda tmp: render(
                             tmp,
                             sub,
                             pics,
                             dur,
-                            (640, 360),
+                            (320, 180) if small else (640, 360),
                             ["-f", "lavfi", "-i", f"anoisesrc=c=brown:a=0.1:seed={int(sub.integers(1 << 30))}"],
                             crf=26,
+                            fps=10,
                         ),
                     )
                 )
@@ -581,28 +646,51 @@ def build(seed: int, quick: bool, cache_root: Path, workers: int = 2, log=print)
 
     jobs = []
     queries: dict[str, list[tuple[Path, int, dict]]] = {}
-    hosts = [d for k, d in enumerate(distractors) if k % 3 != 2]
+    # the host clips of picture-in-picture and inserted excerpts: the first 30 slideshow distractors,
+    # whatever the number of distractors (the queries stay the same when it changes)
+    hosts = [dis_root / f"dis{k:04d}.mp4" for k in range(45) if k % 3 != 2]
+
     for f, (family, make) in enumerate(FAMILIES.items()):
         rows = queries.setdefault(family, [])
-        for i, work in enumerate(works):
+        for i, work in enumerate(works[: sizes.query_works]):
             dst = root / "queries" / f"f{f:02d}_w{i:03d}.mp4"
             truth_file = dst.with_suffix(".json")
             sub = np.random.default_rng([seed, 3, f, i])
             host = hosts[int(sub.integers(len(hosts)))]
             rows.append((dst, i, {}))
+            src = work if family in FULL_RES else proxies[i]
 
-            def job(dst=dst, truth_file=truth_file, make=make, work=work, dur=seconds[i], host=host, sub=sub):
+            def job(dst=dst, truth_file=truth_file, make=make, src=src, dur=seconds[i], host=host, sub=sub):
                 truth = {}
-                _atomic(dst, lambda tmp: truth.update(make(work, dur, host, sub, tmp, quick)))
+                _atomic(dst, lambda tmp: truth.update(make(src, dur, host, sub, tmp, sizes.short_excerpts)))
                 truth_file.write_text(json.dumps(truth))
 
             if not (dst.exists() and truth_file.exists()):
-                jobs.append(job)
-    _run(jobs, workers, log, "edited queries")
-    for rows in queries.values():
-        for k, (dst, i, _) in enumerate(rows):
-            rows[k] = (dst, i, json.loads(dst.with_suffix(".json").read_text()))
+                jobs.append((i, f, job))
+    if make_queries:
+        # work by work, every family of one work before the next: a run cut short has every row at equal n
+        _run([j for _, _, j in sorted(jobs, key=lambda t: t[:2])], workers, log, "edited queries")
+        for rows in queries.values():
+            for k, (dst, i, _) in enumerate(rows):
+                rows[k] = (dst, i, json.loads(dst.with_suffix(".json").read_text()))
     return Material(works, seconds, distractors, queries, root)
+
+
+def wait_for(query: Path, poll_s: float = 2.0) -> dict:
+    """The truth of a query another process is making, once the query and its truth file are written."""
+    truth_file = query.with_suffix(".json")
+    while True:
+        if query.exists() and truth_file.exists():
+            try:
+                return json.loads(truth_file.read_text())
+            except json.JSONDecodeError:
+                pass  # being written
+        time.sleep(poll_s)
+
+
+def _key(kind: str, *parts) -> str:
+    digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:12]
+    return f"{kind}-{parts[2]}-{digest}"
 
 
 def _atomic(dst: Path, make: Callable[[Path], None]) -> None:
@@ -618,7 +706,9 @@ def _atomic(dst: Path, make: Callable[[Path], None]) -> None:
 def _run(jobs: list[Callable[[], None]], workers: int, log, what: str) -> None:
     if not jobs:
         return
-    log(f"generating {len(jobs)} {what} with FFmpeg (cached for the next run)…")
+    log(f"generating {len(jobs)} {what} with FFmpeg, {workers} at a time (cached for the next run)…")
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for fut in [pool.submit(j) for j in jobs]:
+        for k, fut in enumerate([pool.submit(j) for j in jobs], 1):
             fut.result()
+            if k % 20 == 0 or k == len(jobs):
+                log(f"  {k}/{len(jobs)} {what}")

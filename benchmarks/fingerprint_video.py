@@ -99,14 +99,70 @@ def baseline_match(q: np.ndarray, reg: np.ndarray, owner: np.ndarray) -> int | N
 # --- run ---------------------------------------------------------------------------------------------
 
 
+def _span(text: str) -> tuple[float, float]:
+    lo, _, hi = text.partition("-")
+    return float(lo), float(hi or lo)
+
+
+def _clock(text: str) -> float:
+    """HH:MM UTC today (or tomorrow, when already past) as a Unix time."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    hh, mm = map(int, text.split(":"))
+    at = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    return (at if at > now else at + dt.timedelta(days=1)).timestamp()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="12 shorter works, 60 distractors")
+    ap.add_argument("--quick", action="store_true", help="12 works of 30–45 s, 60 distractors of 10–16 s")
+    ap.add_argument("--works", type=int, help="how many works (default 40)")
+    ap.add_argument("--minutes", type=_span, help="each work's length in minutes, M or LO-HI (default 1-1.67)")
+    ap.add_argument("--distractors", type=int, help="how many distractors (default 400)")
+    ap.add_argument("--distractor-seconds", type=_span, help="each distractor's length, S or LO-HI (default 10-30)")
+    ap.add_argument("--short-excerpts", action="store_true", help="excerpts of 12–15 s instead of 15–25 s")
+    ap.add_argument("--query-works", type=int, help="edited queries from the first N works only (default: all)")
+    ap.add_argument("--workers", type=int, default=1, help="FFmpeg encodes at a time while building material")
+    ap.add_argument(
+        "--existing-distractors",
+        action="store_true",
+        help="use those of the first --distractors distractors already made when the distractor pass starts "
+        "(another run with --material-only may be making them)",
+    )
+    ap.add_argument(
+        "--follow",
+        action="store_true",
+        help="measure the edited queries as another run with --material-only makes them (waiting for each)",
+    )
+    ap.add_argument("--until", type=_clock, help="HH:MM UTC: measure no further work's queries after it")
+    ap.add_argument("--distractors-until", type=_clock, help="HH:MM UTC: stop the distractor pass at it")
+    ap.add_argument("--material-only", action="store_true", help="build (and cache) the material, then stop")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fairtrain" / "video-bench")
     ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
-    mat = material.build(args.seed, args.quick, args.cache, log=lambda s: print(s, flush=True))
+    base = material.QUICK if args.quick else material.Sizes()
+    sizes = material.Sizes(
+        works=args.works or base.works,
+        work_seconds=tuple(60 * m for m in args.minutes) if args.minutes else base.work_seconds,
+        distractors=args.distractors if args.distractors is not None else base.distractors,
+        distractor_seconds=args.distractor_seconds or base.distractor_seconds,
+        short_excerpts=args.short_excerpts or base.short_excerpts,
+        query_works=args.query_works,
+    )
+    mat = material.build(
+        args.seed,
+        sizes,
+        args.cache,
+        workers=args.workers,
+        log=lambda s: print(s, flush=True),
+        make_distractors=not args.existing_distractors,
+        make_queries=not args.follow,
+    )
+    if args.material_only:
+        print(f"material ready: {mat.root}")
+        return
     work_ids = list(range(1, len(mat.works) + 1))
 
     # registration
@@ -141,11 +197,23 @@ def main() -> None:
     offset_errors: list[float] = []
     q_seconds = q_cpu = 0.0
     hd_seconds = hd_cpu = 0.0
+    whole_rt = float("nan")
+    families = list(mat.queries)
+    stats = {f: {"n": 0, "hits": 0, "base": 0, "seconds": 0.0, "cpu": 0.0, "offsets": []} for f in families}
+    by_work: dict[int, list[tuple[str, Path, dict]]] = {}
     for family, queries in mat.queries.items():
-        hits = base_hits = 0
-        fam_seconds = fam_cpu = 0.0
-        fam_offsets: list[float] = []
         for path, wi, truth in queries:
+            by_work.setdefault(wi, []).append((family, path, truth))
+    # work by work (every family of one work, then the next), so that a run stopped by --until has every
+    # family row at the same n
+    for wi in sorted(by_work):
+        if args.until and time.time() >= args.until:
+            print(f"  --until reached: queries of {wi} of {len(by_work)} works measured", flush=True)
+            break
+        for family, path, truth in by_work[wi]:
+            if args.follow:
+                truth = material.wait_for(path)
+            st = stats[family]
             seconds = material.probe_duration(path)
             c0 = cpu_seconds()
             try:
@@ -154,16 +222,16 @@ def main() -> None:
             except FingerprintError as e:
                 print(f"  {path.name}: {e}")
                 found = []
-            spent = cpu_seconds() - c0
-            fam_seconds += seconds
-            fam_cpu += spent
+            st["cpu"] += cpu_seconds() - c0
+            st["seconds"] += seconds
+            st["n"] += 1
             want = work_ids[wi]
             ok = [m for m in found if m.work_id == want]
             for m in found:
                 if m.work_id != want:
                     false_matches.append(f"{family}: {path.name} → work {m.work_id} {dict(m.evidence)}")
             if ok:
-                hits += 1
+                st["hits"] += 1
                 ev = ok[0].evidence
                 vis = ev if ev.get("track") == "visual" else None
                 if vis is not None and "start" in truth and truth.get("speed") is None:
@@ -172,38 +240,51 @@ def main() -> None:
                     err = abs(said - (truth["start"] - truth.get("at", 0.0)))
                     if truth.get("at"):  # an excerpt inside other material: where it starts in the item
                         err = max(err, abs(float(vis["query_offset_s"]) - truth["at"]))
-                    fam_offsets.append(err)
+                    st["offsets"].append(err)
+            else:
+                print(f"  missed: {family}: {path.name} {truth} → {[(m.work_id, m.evidence) for m in found]}")
             if not args.no_baseline:
                 c0 = cpu_seconds()
                 got = baseline_match(baseline_hashes(path), base_reg, base_owner)
-                base_hits += got == want
+                st["base"] += got == want
                 if family.startswith("whole copy"):
                     hd_cpu += cpu_seconds() - c0
             if family.startswith("whole copy"):
                 hd_seconds += seconds
-        q_seconds += fam_seconds
-        q_cpu += fam_cpu
-        offset_errors += fam_offsets
-        n = len(queries)
-        off_ok = sum(e <= OFFSET_TOLERANCE_S for e in fam_offsets)
+        print(
+            f"  work {wi}: {sum(s['hits'] for s in stats.values())}/{sum(s['n'] for s in stats.values())}", flush=True
+        )
+    for family in families:
+        st = stats[family]
+        n = max(1, st["n"])
+        q_seconds += st["seconds"]
+        q_cpu += st["cpu"]
+        offset_errors += st["offsets"]
+        off_ok = sum(e <= OFFSET_TOLERANCE_S for e in st["offsets"])
+        rate = st["seconds"] / max(st["cpu"], 1e-9)
         rows.append(
             (
                 family,
-                n,
-                hits / n,
-                base_hits / n if not args.no_baseline else float("nan"),
-                fam_seconds / max(fam_cpu, 1e-9),
-                f"{off_ok}/{len(fam_offsets)}",
+                st["n"],
+                st["hits"] / n,
+                st["base"] / n if not args.no_baseline else float("nan"),
+                rate,
+                f"{off_ok}/{len(st['offsets'])}",
             )
         )
-        print(f"  {family:<42} recall {hits / n:.3f}", flush=True)
         if family.startswith("whole copy"):
-            whole_rt = fam_seconds / max(fam_cpu, 1e-9)
+            whole_rt = rate
 
     dis_false = 0
     dis_seconds = dis_cpu = 0.0
     base_dis_false = 0
-    for path in mat.distractors:
+    if args.existing_distractors:
+        mat.distractors = [p for p in mat.distractors if p.exists()]
+    for k, path in enumerate(mat.distractors):
+        if args.distractors_until and time.time() >= args.distractors_until:
+            print(f"  --distractors-until reached after {k} distractors", flush=True)
+            mat.distractors = mat.distractors[:k]
+            break
         seconds = material.probe_duration(path)
         c0 = cpu_seconds()
         found = index.match([fingerprint_video(path, path.name)])[0]

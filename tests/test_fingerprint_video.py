@@ -208,6 +208,36 @@ def test_edited_excerpts_are_found(clips, registered, tmp_path, edit):
     assert ev["view"] == ("pip" if edit == "pip" else "full")
 
 
+def _striped_host_with_inset(rng: np.random.Generator, y: int, x: int, side: int = 32) -> np.ndarray:
+    """24 grid frames (96×96 grey): a still host of horizontal stripes across the whole width (blinds, a
+    striped wall) and an inset of a third of the frame showing a new smooth picture every 3 frames."""
+    rows = np.repeat(rng.uniform(90, 170, 96 // 6), 6)
+    host = np.broadcast_to(rows[:, None], (96, 96)) + rng.normal(0, 2, (96, 96))
+    out = np.repeat(host[None], 24, axis=0).copy()
+    for i in range(24):
+        if i % 3 == 0:
+            small = Image.fromarray(rng.uniform(60, 200, (4, 4)).astype(np.uint8))
+            pic = np.asarray(small.resize((side, side), Image.Resampling.BICUBIC), np.float64)
+        out[i, y : y + side, x : x + side] = pic
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def test_an_inset_whose_seams_are_not_the_frames_strongest_lines_is_still_found():
+    """The inset's top and bottom seams span a third of the frame; across the whole width the host's own
+    stripes are as strong, so a seam is found along the span between the inset's sides (issue 18: 6 of
+    30 placements found before, 16 after)."""
+    from fairtrain.core.fingerprint._video_frames import pip_boxes
+
+    found = 0
+    for k in range(30):
+        rng = np.random.default_rng(100 + k)
+        y, x = int(rng.integers(2, 60)), int(rng.integers(2, 60))
+        frames = _striped_host_with_inset(np.random.default_rng(k), y, x)
+        boxes = pip_boxes(frames, (0, 96, 0, 96))
+        found += any(max(abs(a - b) for a, b in zip(bx, (y, y + 32, x, x + 32), strict=True)) <= 1 for bx in boxes)
+    assert found >= 14, found
+
+
 def test_the_soundtrack_alone_identifies_the_work(clips, registered, tmp_path):
     _, index = registered
     other_picture = tmp_path / "picture-replaced.mp4"

@@ -19,7 +19,8 @@ _PIP_MIN_SHARE = 0.25  # an inset spans at least this share of each side (the is
 _PIP_MAX_SHARE = 0.85
 _PIP_PEAK = 2.2  # a boundary line's edge strength, relative to the frame's median edge strength
 _PIP_CANDIDATE = 1.5  # a line is a candidate side at this multiple of the median line score
-_PIP_MAX_BOXES = 4
+_PIP_MAX_BOXES = 6
+_PIP_SAME_BOX = 0.8  # intersection over union above which two boxes are one view
 _QUALITY_SCALE = 5.0  # as _image_hash.quality: mean neighbour gradient × 5, capped at 100
 
 
@@ -55,6 +56,17 @@ def _peaks(score: np.ndarray, limit: int) -> list[int]:
     return sorted(cand[:limit])
 
 
+def _span_peaks(profile: np.ndarray, limit: int) -> list[int]:
+    """Lines whose mean edge strength along one span is a local maximum strong enough for a (weak) side."""
+    cand = [
+        i
+        for i in range(1, len(profile) - 1)
+        if profile[i] >= 0.4 * _PIP_PEAK and profile[i] >= profile[i - 1] and profile[i] >= profile[i + 1]
+    ]
+    cand.sort(key=lambda i: -profile[i])
+    return cand[:limit]
+
+
 def pip_boxes(frames: np.ndarray, box: Box) -> list[Box]:
     """Picture-in-picture insets inside ``box``: rectangles whose four sides are edges that persist
     over the whole video (an inset and its host change independently, so the seam between them is an
@@ -81,29 +93,49 @@ def pip_boxes(frames: np.ndarray, box: Box) -> list[Box]:
     # the frame's own edges may bound an inset placed against them
     xs = [-1, *cols, w - 1]
     ys = [-1, *rows, h - 1]
-    found: list[tuple[float, Box]] = []
+    # A seam a third of the frame long can drown in the host's own edges along the whole row (or column):
+    # each pair of candidate sides also proposes the lines across it that are edges along its span only.
+    ix = np.concatenate([np.zeros((1, w - 1)), np.cumsum(gx, axis=0)])  # ix[y2] - ix[y1]: rows y1..y2-1
+    iy = np.concatenate([np.zeros((h - 1, 1)), np.cumsum(gy, axis=1)], axis=1)
+    found: dict[Box, float] = {}
+
+    def consider(x1: int, x2: int, y1: int, y2: int) -> None:
+        if not (
+            _PIP_MIN_SHARE * w <= x2 - x1 <= _PIP_MAX_SHARE * w and _PIP_MIN_SHARE * h <= y2 - y1 <= _PIP_MAX_SHARE * h
+        ):
+            return
+        score = _box_score(
+            [
+                (ix[y2 + 1, x1] - ix[y1 + 1, x1]) / (y2 - y1) if x1 >= 0 else None,
+                (ix[y2 + 1, x2] - ix[y1 + 1, x2]) / (y2 - y1) if x2 < w - 1 else None,
+                (iy[y1, x2 + 1] - iy[y1, x1 + 1]) / (x2 - x1) if y1 >= 0 else None,
+                (iy[y2, x2 + 1] - iy[y2, x1 + 1]) / (x2 - x1) if y2 < h - 1 else None,
+            ]
+        )
+        if score is not None:
+            found[(t + y1 + 1, t + y2 + 1, left + x1 + 1, left + x2 + 1)] = score
+
     for i, x1 in enumerate(xs):
         for x2 in xs[i + 1 :]:
             if not _PIP_MIN_SHARE * w <= x2 - x1 <= _PIP_MAX_SHARE * w:
                 continue
-            for j, y1 in enumerate(ys):
-                for y2 in ys[j + 1 :]:
-                    if not _PIP_MIN_SHARE * h <= y2 - y1 <= _PIP_MAX_SHARE * h:
-                        continue
-                    score = _box_score(
-                        [
-                            gx[y1 + 1 : y2 + 1, x1].mean() if x1 >= 0 else None,
-                            gx[y1 + 1 : y2 + 1, x2].mean() if x2 < w - 1 else None,
-                            gy[y1, x1 + 1 : x2 + 1].mean() if y1 >= 0 else None,
-                            gy[y2, x1 + 1 : x2 + 1].mean() if y2 < h - 1 else None,
-                        ]
-                    )
-                    if score is not None:
-                        found.append((score, (t + y1 + 1, t + y2 + 1, left + x1 + 1, left + x2 + 1)))
-    found.sort(key=lambda s: -s[0])
+            span = _span_peaks((iy[:, x2 + 1] - iy[:, x1 + 1]) / (x2 - x1), 6)
+            yy = sorted({*ys, *span})
+            for j, y1 in enumerate(yy):
+                for y2 in yy[j + 1 :]:
+                    consider(x1, x2, y1, y2)
+    for j, y1 in enumerate(ys):
+        for y2 in ys[j + 1 :]:
+            if not _PIP_MIN_SHARE * h <= y2 - y1 <= _PIP_MAX_SHARE * h:
+                continue
+            span = _span_peaks((ix[y2 + 1] - ix[y1 + 1]) / (y2 - y1), 6)
+            for x1 in span + xs:
+                for x2 in span + xs:
+                    if x1 < x2 and (x1 in span or x2 in span):
+                        consider(x1, x2, y1, y2)
     out: list[Box] = []
-    for _, bx in found:
-        if all(_overlap(bx, o) < 0.9 for o in out):
+    for bx in sorted(found, key=lambda k: -found[k]):
+        if all(_iou(bx, o) < _PIP_SAME_BOX for o in out):
             out.append(bx)
         if len(out) == _PIP_MAX_BOXES:
             break
@@ -124,11 +156,14 @@ def _box_score(sides: list[float | None]) -> float | None:
     return sum(min(v, 3 * _PIP_PEAK) for v in real) + 0.8 * _PIP_PEAK * (4 - len(real))
 
 
-def _overlap(a: Box, b: Box) -> float:
+def _iou(a: Box, b: Box) -> float:
+    """Intersection over union: a box inside another one (an inset's own persistent edge taken for its
+    side) is a different view, whose hash differs by far more than the verification radius."""
     ih = max(0, min(a[1], b[1]) - max(a[0], b[0]))
     iw = max(0, min(a[3], b[3]) - max(a[2], b[2]))
-    area = min((a[1] - a[0]) * (a[3] - a[2]), (b[1] - b[0]) * (b[3] - b[2]))
-    return ih * iw / max(1, area)
+    inter = ih * iw
+    union = (a[1] - a[0]) * (a[3] - a[2]) + (b[1] - b[0]) * (b[3] - b[2]) - inter
+    return inter / max(1, union)
 
 
 def _area_weights(lo: float, hi: float, dst: int) -> np.ndarray:
