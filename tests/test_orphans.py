@@ -196,3 +196,42 @@ def test_a_job_child_outlives_its_starting_thread_but_not_its_parent():
         assert _gone(child, 10), "the child outlived its parent"
     finally:
         parent.kill()
+
+
+_SERVER_WITH_A_CPU_POOL = """
+import asyncio, sys, time
+from fairtrain.web.cpu import CpuPool
+
+pool = CpuPool(2, 60.0, 1 << 20)
+print(asyncio.run(pool.run("probe", 3, len, "abc")), flush=True)
+time.sleep(120)
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        kids = _children(todo.pop())
+        found |= kids
+        todo.extend(kids)
+    return found
+
+
+def test_a_killed_web_server_leaves_no_cpu_pool_worker(tmp_path):
+    """The web server's pool for uploads (web.cpu.CpuPool) starts its workers from request threads that end
+    when idle; killed with SIGKILL after the pool has served an upload, the server leaves no process behind
+    (its workers had waited on their queue for ever under a fork server)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER_WITH_A_CPU_POOL],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert proc.stdout.readline().strip() == "3"  # a worker ran the work
+        kids = _descendants(proc.pid)
+        assert kids, "the pool started no worker process"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not _gone_within(kids, 20), "CPU pool workers outlived their killed web server"

@@ -37,13 +37,14 @@ def _watch_parent(parent_pid: int, interval: float) -> None:
     os._exit(1)
 
 
-def die_with_parent(parent_pid: int, then: Callable[[], object] | None = None) -> None:
+def die_with_parent(parent_pid: int, then: Callable[[], object] | None = None, *, watch: bool = False) -> None:
     """Make this (worker) process end when ``parent_pid`` ends, however it ends; then run ``then``.
 
     Use as ``ProcessPoolExecutor(initializer=die_with_parent, initargs=(os.getpid(), …))``. The signal is
     tied to the thread that started the worker, which must live as long as the pool (a pool used inside
-    one function call is)."""
-    armed = _arm_parent_death_signal()
+    one function call is); ``watch=True`` watches the parent from a thread instead, for pools whose workers
+    are started from threads that end sooner."""
+    armed = False if watch else _arm_parent_death_signal()
     try:
         os.kill(parent_pid, 0)
     except ProcessLookupError:  # the parent died before the signal was armed

@@ -3,14 +3,17 @@
 A thread pool keeps the work off the event loop but not off the interpreter lock: registering a 2.8 MB
 text held an unrelated ``GET /api/log`` for 8.5 s. Here it runs in worker processes, each upload within
 a budget: at most ``max_bytes`` (checked before it is sent) and ``seconds`` of run time (an interval timer
-in the worker stops it, and the worker goes on serving the next upload). The pool starts on first use
-from a fork server, so no worker inherits the server's threads, sockets or database connections.
+in the worker stops it, and the worker goes on serving the next upload). The pool starts on first use with
+fresh interpreters (``spawn``), so no worker inherits the server's threads, sockets or database connections,
+and each worker is the server's own child, watching it: a server killed with SIGKILL leaves no worker behind
+(a fork server's workers did outlive it, waiting on their queue for ever; tests/test_orphans.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -18,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from fairtrain.core.children import die_with_parent
 from fairtrain.core.errors import FairtrainError
 from fairtrain.web.errors import WebError
 
@@ -50,6 +54,12 @@ def _warm_up() -> None:
         register_content("text", text.encode(), "warm-up.txt")
     except ValueError:
         pass
+
+
+def _start_worker(server_pid: int) -> None:
+    # A watching thread, not the kernel's parent-death signal: that signal follows the thread that started
+    # the worker, and workers are started from short-lived request threads.
+    die_with_parent(server_pid, _warm_up, watch=True)
 
 
 def _call(seconds: float, fn: Callable, args: tuple) -> tuple:
@@ -92,11 +102,12 @@ class CpuPool:
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(
-                    ["fairtrain.web.cpu", "fairtrain.services.registry", "fairtrain.core.fingerprint.modalities"]
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(os.getpid(),),
                 )
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_warm_up)
             return self._pool
 
     async def run(self, item: str, size: int, fn: Callable, *args: Any, seconds: float | None = None) -> Any:
