@@ -93,7 +93,8 @@ def _docstrings(files, limit: int) -> list[str]:
             for n in ast.walk(tree)
             if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
         ]
-        stream.extend(" ".join(d for d in docs if d).split())
+        # a docstring may hold a NUL (written as an escape): text fingerprints refuse it as binary data
+        stream.extend(" ".join(d for d in docs if d and "\x00" not in d).split())
         if len(stream) >= CHUNK:
             cut = len(stream) // CHUNK * CHUNK
             out.extend(_chunks(stream[:cut]))
