@@ -14,35 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fairtrain.core.keys import SigningKey
 from fairtrain.core.matcher import SnapshotMatcher
 from fairtrain.core.snapshot import FORMAT, FORMAT_V4, MANIFEST, seal_snapshot
 from fairtrain.core.snapshot_index import KEYS_FILE, ROUTE_FILES, SegmentedIndex
-from fairtrain.services.registry.snapshot_export import export_snapshot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from snapshot_scale import fill  # noqa: E402
+from worlds import segment_queries, segmented_snapshots  # noqa: E402
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def exported(registry, tmp_path):
-    texts = fill(registry, 90, base=30)  # works 1..30 real texts, 31..90 salted copies of them
-    key = SigningKey.generate()
-    export_snapshot(registry, tmp_path / "one", key, at=AT, segment_works=1_000_000)
-    manifest = export_snapshot(registry, tmp_path / "seg", key, at=AT, segment_works=16)
-    return texts, key, manifest
-
-
-def _queries(texts: list[str]) -> list[tuple[str, bytes]]:
-    out = []
-    for i in (0, 7, 18, 29):  # works 1, 8 (segment 0), 19 and 30 (segment 1)
-        words = texts[i].split()
-        out.append((f"excerpt-{i}.txt", ("some preface " + " ".join(words[40:130]) + " and an ending").encode()))
-    out.append(("whole-3.txt", texts[3].encode()))  # work 4, exact
-    out.append(("unrelated.txt", ("a text nobody registered " * 30).encode()))
-    return out
+    return segmented_snapshots(registry, tmp_path, AT)
 
 
 def test_each_segment_carries_its_signed_keys_and_only_the_segments_an_item_reaches_are_opened(exported, tmp_path):
@@ -58,7 +42,7 @@ def test_each_segment_carries_its_signed_keys_and_only_the_segments_an_item_reac
     seg = SnapshotMatcher.open(tmp_path / "seg", [key.public])
     index = seg.index("text")
     assert isinstance(index, SegmentedIndex) and index.candidates is not None
-    queries = _queries(texts)
+    queries = segment_queries(texts)
     got = [r.to_dict() for r in seg.match(queries)]
     assert got == [r.to_dict() for r in one.match(queries)]
     found = {r["item"]: [m["work_id"] for m in r["matches"]] for r in got}
@@ -71,7 +55,7 @@ def test_each_segment_carries_its_signed_keys_and_only_the_segments_an_item_reac
 def test_a_format_4_snapshot_without_keys_still_opens_and_asks_every_segment(exported, tmp_path):
     texts, key, _ = exported
     out = tmp_path / "seg"
-    want = [r.to_dict() for r in SnapshotMatcher.open(out, [key.public]).match(_queries(texts))]
+    want = [r.to_dict() for r in SnapshotMatcher.open(out, [key.public]).match(segment_queries(texts))]
     for p in (out / "fingerprints" / "text").glob(f"seg-*/{KEYS_FILE}"):  # as format /4 wrote it
         p.unlink()
     for f in ROUTE_FILES:
@@ -85,6 +69,6 @@ def test_a_format_4_snapshot_without_keys_still_opens_and_asks_every_segment(exp
     )
     older = SnapshotMatcher.open(out, [key.public])
     assert older.index("text").candidates is None
-    assert [r.to_dict() for r in older.match(_queries(texts))] == want
+    assert [r.to_dict() for r in older.match(segment_queries(texts))] == want
     assert sorted(older.index("text")._open) == [0, 1, 2, 3, 4, 5]  # every segment asked
     assert any("format 4" in n and "re-export" in n for n in older.notices)

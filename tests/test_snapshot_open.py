@@ -35,29 +35,14 @@ from fairtrain.services.registry.snapshot_export import export_snapshot
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from snapshot_scale import fill  # noqa: E402
 
+from worlds import excerpt_query, segment_queries, segmented_snapshots  # noqa: E402
+
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def exported(registry, tmp_path):
-    texts = fill(registry, 90, base=30)  # works 1..30 real texts, 31..90 salted copies of them
-    key = SigningKey.generate()
-    export_snapshot(registry, tmp_path / "one", key, at=AT, segment_works=1_000_000)
-    manifest = export_snapshot(registry, tmp_path / "seg", key, at=AT, segment_works=16)  # 6 segments
-    return texts, key, manifest
-
-
-def _excerpt(texts: list[str], i: int) -> tuple[str, bytes]:
-    words = texts[i].split()
-    return f"excerpt-{i}.txt", ("some preface " + " ".join(words[40:130]) + " and an ending").encode()
-
-
-def _queries(texts: list[str]) -> list[tuple[str, bytes]]:
-    return [
-        *(_excerpt(texts, i) for i in (0, 7, 18, 29)),  # works 1, 8 (segment 0), 19 and 30 (segment 1)
-        ("whole-3.txt", texts[3].encode()),
-        ("unrelated.txt", ("a text nobody registered " * 30).encode()),
-    ]
+    return segmented_snapshots(registry, tmp_path, AT)  # 6 segments of 16 works
 
 
 def _flip(path: Path) -> None:
@@ -75,7 +60,7 @@ def test_routing_by_the_merged_table_reaches_exactly_the_segments_sharing_a_key(
     assert not any(p.endswith(FILTER_FILE) for p in listed)  # /6: no filter per segment
     one = SnapshotMatcher.open(tmp_path / "one", [key.public])
     seg = SnapshotMatcher.open(tmp_path / "seg", [key.public])
-    queries = _queries(texts)
+    queries = segment_queries(texts)
     assert [r.to_dict() for r in seg.match(queries)] == [r.to_dict() for r in one.match(queries)]
     index = seg.index("text")
     assert index.merged
@@ -99,15 +84,15 @@ def test_open_hashes_nothing_and_a_tampered_segment_is_refused_when_first_read(e
     _flip(victim)  # after opening, before anything reads it
     with pytest.raises(SnapshotError, match="seg-00001/works.parquet: SHA-256 does not match"):
         verify_snapshot(out, [key.public])  # an eager check refuses it at once
-    first = m.match([_excerpt(texts, 0)])  # work 1: segment 0 only, verified as it is read
+    first = m.match([excerpt_query(texts, 0)])  # work 1: segment 0 only, verified as it is read
     assert [x.work_id for x, _ in first[0].matches] == [1]
     assert "fingerprints/text/seg-00000/works.parquet" not in m.snapshot.unverified
     with pytest.raises(SnapshotError, match="seg-00001/works.parquet: SHA-256 does not match the signed manifest"):
-        m.match([_excerpt(texts, 18)])  # work 19 is in segment 1: its files are hashed first, and refused
+        m.match([excerpt_query(texts, 18)])  # work 19 is in segment 1: its files are hashed first, and refused
     # a freshly opened matcher refuses it too, still without hashing anything at opening
     again = SnapshotMatcher.open(out, [key.public])
     with pytest.raises(SnapshotError, match="tampered"):
-        again.match([_excerpt(texts, 18)])
+        again.match([excerpt_query(texts, 18)])
 
 
 @pytest.mark.parametrize("victim", ["fingerprints/text/route-keys.npy", "terms/terms-00000.parquet"])
@@ -117,7 +102,7 @@ def test_a_tampered_routing_table_or_terms_shard_is_refused_on_first_use(exporte
     m = SnapshotMatcher.open(out, [key.public])
     _flip(out / victim)
     with pytest.raises(SnapshotError, match=f"{victim}: SHA-256 does not match"):
-        m.match([_excerpt(texts, 0)])
+        m.match([excerpt_query(texts, 0)])
     # a size change is caught at opening, before any hashing
     with open(out / victim, "ab") as f:
         f.write(b"x")
@@ -140,12 +125,12 @@ def _as_format_5(out: Path, key: SigningKey) -> None:
 def test_a_format_5_snapshot_still_opens_and_matches_the_same(exported, tmp_path):
     texts, key, _ = exported
     out = tmp_path / "seg"
-    want = [r.to_dict() for r in SnapshotMatcher.open(out, [key.public]).match(_queries(texts))]
+    want = [r.to_dict() for r in SnapshotMatcher.open(out, [key.public]).match(segment_queries(texts))]
     _as_format_5(out, key)
     older = SnapshotMatcher.open(out, [key.public])
     index = older.index("text")
     assert not index.merged and index.candidates is not None  # routed segment by segment, as /5 did
-    assert [r.to_dict() for r in older.match(_queries(texts))] == want
+    assert [r.to_dict() for r in older.match(segment_queries(texts))] == want
     assert sorted(index._open) == [0, 1]
     assert any("format 5" in n and "re-export" in n for n in older.notices)
 
@@ -169,4 +154,4 @@ def test_a_delta_to_a_format_5_snapshot_is_applied_in_its_layout(registry, tmp_p
     assert not any(f.endswith(ROUTE_FILES) for f in files) and any(f.endswith(FILTER_FILE) for f in files)
     m = SnapshotMatcher.open(applied.path, [key.public])
     # work 4's text was registered again as work 44 (the second fill starts from the same texts)
-    assert [x.work_id for x, _ in m.match([_excerpt(texts, 3)])[0].matches] == [4, 44]
+    assert [x.work_id for x, _ in m.match([excerpt_query(texts, 3)])[0].matches] == [4, 44]

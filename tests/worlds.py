@@ -115,3 +115,34 @@ def signal_policy(party, values: dict, offers: dict | None = None, base: str = "
         offers=offers,
         licence_urls=[f"{base}/licence"] if offers else [],
     )
+
+
+def segmented_snapshots(registry, tmp: Path, at):
+    """90 text works (1..30 real texts, 31..90 salted copies of them) exported with one key twice: whole in
+    ``tmp/one`` and in segments of 16 works (6 segments) in ``tmp/seg``. Returns (texts, key, manifest of seg)."""
+    from snapshot_scale import fill  # benchmarks/ is on sys.path in the tests that call this
+
+    from fairtrain.core.keys import SigningKey
+    from fairtrain.services.registry.snapshot_export import export_snapshot
+
+    texts = fill(registry, 90, base=30)
+    key = SigningKey.generate()
+    export_snapshot(registry, tmp / "one", key, at=at, segment_works=1_000_000)
+    manifest = export_snapshot(registry, tmp / "seg", key, at=at, segment_works=16)
+    return texts, key, manifest
+
+
+def excerpt_query(texts: list[str], i: int) -> tuple[str, bytes]:
+    """Words 40–130 of text ``i`` between a preface and an ending, as a query item."""
+    words = texts[i].split()
+    return f"excerpt-{i}.txt", ("some preface " + " ".join(words[40:130]) + " and an ending").encode()
+
+
+def segment_queries(texts: list[str]) -> list[tuple[str, bytes]]:
+    """Queries against :func:`segmented_snapshots`: excerpts of works 1, 8 (segment 0), 19 and 30 (segment 1),
+    work 4 whole, and a text nobody registered."""
+    return [
+        *(excerpt_query(texts, i) for i in (0, 7, 18, 29)),
+        ("whole-3.txt", texts[3].encode()),
+        ("unrelated.txt", ("a text nobody registered " * 30).encode()),
+    ]
