@@ -180,10 +180,11 @@ def server(tmp_path_factory):
         yield base
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's chromium, headless, started once per worker (each test opens contexts of its own, which share
-    no cookies, storage or cache)."""
+    """Debian's chromium, headless, for the tests of one module (each test opens contexts of its own). Not one
+    per worker: Playwright's sync API runs an event loop on the worker's main thread while it is open, and
+    every later test on that worker calling ``asyncio.run`` (the signal checker, other browser tests) fails."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

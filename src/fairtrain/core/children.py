@@ -37,6 +37,13 @@ def _watch_parent(parent_pid: int, interval: float) -> None:
     os._exit(1)
 
 
+def watch_parent(interval: float = 0.5) -> None:
+    """End this process (``os._exit``) once its parent has ended: a daemon thread watching the parent."""
+    threading.Thread(
+        target=_watch_parent, args=(os.getppid(), interval), daemon=True, name="fairtrain-parent-watch"
+    ).start()
+
+
 def die_with_parent(parent_pid: int, then: Callable[[], object] | None = None, *, watch: bool = False) -> None:
     """Make this (worker) process end when ``parent_pid`` ends, however it ends; then run ``then``.
 
@@ -52,9 +59,7 @@ def die_with_parent(parent_pid: int, then: Callable[[], object] | None = None, *
     except PermissionError:
         pass
     if not armed:  # the direct parent (the pool's creator, or a fork server that dies with it)
-        threading.Thread(
-            target=_watch_parent, args=(os.getppid(), 0.5), daemon=True, name="fairtrain-parent-watch"
-        ).start()
+        watch_parent()
     if then is not None:
         then()
 
