@@ -17,7 +17,7 @@ from pathlib import Path
 import iscc_core
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from conftest import TESTDATA
 from fairtrain.core.fingerprint import FingerprintError
@@ -669,3 +669,102 @@ def test_candidate_rule_needs_one_close_hash_and_the_other_not_far():
     p = np.asarray([10, 3, 12, 17, 16, 14])
     d = np.asarray([16, 10, 11, 2, 10, 13])
     assert _candidate(p, d).tolist() == [True, True, False, False, True, False]
+
+
+def _sky_over(texture: np.ndarray, ground: int) -> Image.Image:
+    """640×480: a smooth gradient sky with a faint grain (``texture``, unit variance) over a ground of
+    random ellipses (seed ``ground``)."""
+    y, x = np.mgrid[0:240, 0:640]
+    sky = np.clip(40 + 68 * x / 640 + 102 * y / 240 + 6 * texture, 0, 255).astype(np.uint8)
+    rng = np.random.default_rng(ground)
+    below = Image.fromarray(rng.integers(0, 256, (4, 8, 3), dtype=np.uint8)).resize(
+        (640, 240), Image.Resampling.BICUBIC
+    )
+    draw = ImageDraw.Draw(below)
+    for _ in range(10):
+        x0, y0 = int(rng.integers(0, 640)), int(rng.integers(0, 240))
+        box = (x0, y0, x0 + int(rng.integers(30, 160)), y0 + int(rng.integers(30, 160)))
+        draw.ellipse(box, fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+    im = Image.new("RGB", (640, 480))
+    im.paste(Image.fromarray(sky).convert("RGB"), (0, 0))
+    im.paste(below, (0, 240))
+    return im
+
+
+def _grain(seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, 1, (240, 640))
+    im = Image.fromarray((noise * 40 + 128).clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(4))
+    t = np.asarray(im, np.float64) - 128
+    return t / t.std()
+
+
+def test_unrelated_smooth_halves_are_not_matched_on_raw_correlation():
+    """Issue 16's query halves against registered halves: two unrelated pictures whose top halves are the
+    same smooth gradient with an unrelated grain (45 % alike) correlate at raw 0.99 with detail 0.45. The
+    whole-picture smooth rule (raw ≥ 0.90, detail ≥ 0.3) matched them through the half (the mechanism of
+    fingerprint_image.py --quick's wood turned 180° → plasma's DarkestHour, raw 0.91, detail 0.37); a
+    view inside the picture must pass the detail rule."""
+    work_grain, other = _grain(1), _grain(2)
+    query_grain = 0.45 * work_grain + np.sqrt(1 - 0.45**2) * other
+    builder = ImageIndexBuilder()
+    builder.add(1, register_image(_jpeg(_sky_over(work_grain, 11), 95), "sky"))
+    index = builder.build()
+    fp = fingerprint_image(_jpeg(_sky_over(query_grain, 12)), "other sky")
+    assert index.match([fp])[0] == []
+    # not vacuous: the top halves are candidates, and the smooth rule alone would accept them
+    half_t = [v.name for v in VARIANTS].index("half_t")
+    reg = register_image(_jpeg(_sky_over(work_grain, 11), 95), "sky")
+    assert int(np.bitwise_count(np.uint64(fp.view_dhash[0]) ^ reg.dhashes[half_t])) <= PHASH_RADIUS
+    ok, raw, detail = image_module._verify(fp.views[0], reg.thumb, half_t, reg.aspect, inner=True)
+    assert not ok and raw >= image_module.VERIFY_SMOOTH_NCC and detail >= image_module.VERIFY_SMOOTH_DETAIL_NCC
+    assert image_module._verify(fp.views[0], reg.thumb, half_t, reg.aspect, inner=False)[0]
+    # and a true copy with a caption bar over its lower half is still found through its top half
+    copy = _sky_over(work_grain, 11)
+    ImageDraw.Draw(copy).rectangle((0, 300, 640, 480), fill=(20, 20, 20))
+    assert [m.work_id for m in index.match([fingerprint_image(_jpeg(copy), "captioned")])[0]] == [1]
+
+
+def _flat_shapes(seed: int, size=(320, 240)) -> bytes:
+    """benchmarks/output_checks.py's generated picture: a tinted gradient under flat shapes, blurred."""
+    import random
+
+    rnd = random.Random(seed)
+    w, h = size
+    img = Image.linear_gradient("L").resize(size).rotate(rnd.choice((0, 90, 180, 270))).convert("RGB")
+    img = Image.merge(
+        "RGB", [c.point(lambda v, k=rnd.random(): int(v * k + 255 * (1 - k) * rnd.random())) for c in img.split()]
+    )
+    d = ImageDraw.Draw(img)
+    for _ in range(rnd.randrange(8, 20)):
+        x, y = rnd.randrange(w), rnd.randrange(h)
+        r = rnd.randrange(10, max(11, w // 3))
+        colour = tuple(rnd.randrange(256) for _ in range(3))
+        shape = rnd.random()
+        if shape < 0.4:
+            d.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+        elif shape < 0.8:
+            d.rectangle((x - r, y - r // 2, x + r, y + r // 2), fill=colour)
+        else:
+            d.line((x, y, rnd.randrange(w), rnd.randrange(h)), fill=colour, width=rnd.randrange(2, 9))
+    return _png(img.filter(ImageFilter.GaussianBlur(rnd.uniform(0.6, 1.8))))
+
+
+def test_views_that_are_one_edge_on_flat_ground_are_not_kept():
+    """output_checks.py --quick's false alarm: a plain block of one generated picture, its only structure
+    one striped edge, correlated with a crop of an unrelated generated picture at detail 0.80 (flagged).
+    Such a view carries nothing to tell pictures apart and is not kept."""
+    builder = ImageIndexBuilder()
+    builder.add(52, register_image(_flat_shapes(10_052), "work"))
+    index = builder.build()
+    fp = fingerprint_image(_flat_shapes(1_000_409), "unrelated output")
+    assert index.match([fp])[0] == []
+    from fairtrain.core.fingerprint._image_hash import edge_concentrations
+
+    assert (edge_concentrations(fp.views) < image_module._VIEW_MAX_EDGE_SHARE).all()
+    # not vacuous: with the edge-share gate off, the plain block is a view and the pair is matched
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(image_module, "_VIEW_MAX_EDGE_SHARE", 1.01)
+        assert [m.work_id for m in index.match([fingerprint_image(_flat_shapes(1_000_409), "u")])[0]] == [52]
+    # and a recompressed copy of the work is still found
+    again = Image.open(io.BytesIO(_flat_shapes(10_052))).convert("RGB")
+    assert [m.work_id for m in index.match([fingerprint_image(_jpeg(again.resize((256, 192)), 50))])[0]] == [52]

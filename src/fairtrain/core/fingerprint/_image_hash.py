@@ -128,6 +128,20 @@ def qualities(thumbs: np.ndarray) -> np.ndarray:
     return np.minimum(np.float32(100.0), (rows + cols) * np.float32(5.0))
 
 
+def edge_concentrations(thumbs: np.ndarray) -> np.ndarray:
+    """Share of each (N, 32, 32) thumbnail's neighbour steps (the sum :func:`qualities` averages) held by
+    its strongest tenth of steps: near 1 when its whole structure is one or two straight edges on flat
+    ground (a block of a flat-coloured layout), 0.2–0.4 for photographs and textures."""
+    t = thumbs.astype(np.int16)
+    n = len(t)
+    steps = np.concatenate(
+        [np.abs(t[:, 1:] - t[:, :-1]).reshape(n, -1), np.abs(t[:, :, 1:] - t[:, :, :-1]).reshape(n, -1)], 1
+    )
+    k = steps.shape[1] // 10
+    top = np.partition(steps, steps.shape[1] - k, axis=1)[:, -k:].sum(axis=1, dtype=np.int64)
+    return (top / np.maximum(1, steps.sum(axis=1, dtype=np.int64))).astype(np.float32)
+
+
 def open_image(data: bytes, item: str, max_pixels: int) -> Image.Image:
     """Open (not decode) an image, refusing empty input, unknown formats and decompression bombs."""
     if not data:

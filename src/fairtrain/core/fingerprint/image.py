@@ -45,6 +45,7 @@ from fairtrain.core.fingerprint._image_hash import (
     VERIFY_THUMB,
     decode_grey,
     dhash64,
+    edge_concentrations,
     filled_corners_angle,
     find_windows,
     flat_cut_segments,
@@ -98,6 +99,12 @@ _SCAN_SIDE = 64  # JPEG draft target on the scan side: 1/8 DCT scale for ≥ 512
 _VIEW_DETAIL = 64
 _VIEW_ZOOM = 2
 _VIEW_MAX_AREA = 0.5
+# A view whose strongest tenth of neighbour steps holds this share of them all is one or two straight
+# edges on flat ground (a block of a flat-coloured layout, a plain box with a border): two such views of
+# unrelated pictures correlate like copies (output_checks.py --quick: a plain block with one striped edge
+# against a crop of an unrelated generated picture, detail NCC 0.80, share 1.0). Measured: photographs,
+# textures and the benchmark's screenshots 0.2–0.4; generated flat-shape pictures' views median 0.70.
+_VIEW_MAX_EDGE_SHARE = 0.9
 _VIEW_SHAVE = 0.03  # share of a view's side shaved before its border trim (1.5 % left JPEG ringing of dark frames)
 _REGISTRY_SIDE = 256  # registry variants are cut from a larger decode so 70 % crops keep detail
 _FORMAT = "fairtrain.image-index/2"
@@ -260,7 +267,12 @@ def fingerprint_image(data: bytes, item: str = "", *, max_pixels: int = MAX_PIXE
     # One quality pass for the picture and the views that must have structure of their own (a near-flat
     # view's hashes are noise), then one hashing pass for the picture and the views kept.
     scores = qualities(stack[: 1 + checked])
-    if checked and not (keep := scores[1:] >= MIN_QUALITY).all():
+    if (
+        checked
+        and not (
+            keep := (scores[1:] >= MIN_QUALITY) & (edge_concentrations(views[:checked]) < _VIEW_MAX_EDGE_SHARE)
+        ).all()
+    ):
         stack = np.concatenate([stack[:1], stack[1:][np.concatenate([keep, np.ones(len(views) - checked, bool)])]])
         views = stack[1:]
     ph, dh = phash64(stack), dhash64(stack)
@@ -287,7 +299,8 @@ def _views(
     collage), and for a tilted copy whose corners were filled, its straightened centre. ``finer(side)``
     decodes the picture again with its shorter side at least ``side`` (for small layout blocks only).
     Returns the stacked views and how many of the first of them keep their place only if their own
-    :func:`quality` passes (all but the straightened centres; the caller scores them in one pass)."""
+    :func:`quality` passes and whose structure is more than a few straight edges (all but the
+    straightened centres; the caller scores them in one pass)."""
     # Halves come from one 64×64 thumbnail by 2:1 averaging (a resize of the decode each costs 10× more).
     grid = thumbnail(picture, VERIFY_THUMB).astype(np.uint16)
     n = THUMB
@@ -417,13 +430,18 @@ def _detail(thumb: np.ndarray) -> np.ndarray:
     return thumb.astype(np.float64) - blurred
 
 
-def _accepted(raw: float, detail: float) -> bool:
+def _accepted(raw: float, detail: float, inner: bool = False) -> bool:
     # Raw correlation alone confuses unrelated smooth wallpapers (measured: 22 false pairs at raw ≥ 0.8
     # among 385 unrelated candidates); the detail layer alone confuses some textures (wood grain vs a
     # photo: raw 0.70, detail 0.73); both together left 0 false pairs among those candidates.
-    return (raw >= VERIFY_MIN_NCC and detail >= VERIFY_MIN_DETAIL_NCC) or (
-        raw >= VERIFY_SMOOTH_NCC and detail >= VERIFY_SMOOTH_DETAIL_NCC
-    )
+    # A view inside the query (a half, a window) is a smaller, smoother picture than the whole and is
+    # compared with a registered part (a half, a crop) just as small: the smooth rule, which trusts raw
+    # correlation, let two unrelated halves through (fingerprint_image.py --quick: wood turned 180°, its
+    # top half against the top half of plasma's DarkestHour, raw 0.91, detail 0.37). Views must pass the
+    # detail rule, as the free search does.
+    if raw >= VERIFY_MIN_NCC and detail >= VERIFY_MIN_DETAIL_NCC:
+        return True
+    return not inner and raw >= VERIFY_SMOOTH_NCC and detail >= VERIFY_SMOOTH_DETAIL_NCC
 
 
 _REFINE_TURNS = (0.0, -1.5, 1.5)
@@ -510,11 +528,12 @@ def _search(
 
 
 def _verify(
-    query_thumb: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float = 1.0
+    query_thumb: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float = 1.0, inner: bool = False
 ) -> tuple[bool, float, float]:
-    """(accepted, raw NCC, detail NCC) of the best-aligned view of ``variant``."""
+    """(accepted, raw NCC, detail NCC) of the best-aligned view of ``variant``; ``inner``: the query
+    thumbnail is a view inside the query picture, not the whole (see :func:`_accepted`)."""
     q_detail = _detail(query_thumb)
-    best = _verify_grid(query_thumb, q_detail, thumb64, variant, aspect)
+    best = _verify_grid(query_thumb, q_detail, thumb64, variant, aspect, inner)
     if best[0] or best[1] < _SEARCH_MIN_RAW:
         return best
     found = _search(query_thumb, q_detail, thumb64, variant, aspect)
@@ -522,14 +541,14 @@ def _verify(
 
 
 def _verify_grid(
-    query_thumb: np.ndarray, q_detail: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float
+    query_thumb: np.ndarray, q_detail: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float, inner: bool
 ) -> tuple[bool, float, float]:
     best = (False, -1.0, -1.0)
     if VARIANTS[variant].rotate:
         for turn in _REFINE_TURNS:
             view = _variant_view(thumb64, variant, aspect=aspect, turn=turn)
             raw, detail = ncc(query_thumb, view), ncc(q_detail, _detail(view))
-            ok = _accepted(raw, detail)
+            ok = _accepted(raw, detail, inner)
             if (ok, detail) > (best[0], best[2]):
                 best = (ok, raw, detail)
             if ok:
@@ -546,7 +565,7 @@ def _verify_grid(
                     continue
                 view = _variant_view(thumb64, variant, box)
                 raw, detail = ncc(query_thumb, view), ncc(q_detail, _detail(view))
-                ok = _accepted(raw, detail)
+                ok = _accepted(raw, detail, inner)
                 if (ok, detail) > (best[0], best[2]):
                     best = (ok, raw, detail)
                 if ok:
@@ -789,7 +808,11 @@ class ImageIndex:
             if key in best and best[key][1] >= 0.9:
                 continue  # already verified beyond doubt through another view or variant
             ok, raw, detail = _verify(
-                thumbs[qpos], np.asarray(self.thumbs[row]), int(self.variant[code]), float(self.aspect[row])
+                thumbs[qpos],
+                np.asarray(self.thumbs[row]),
+                int(self.variant[code]),
+                float(self.aspect[row]),
+                thumbs[qpos] is not fps[qi].thumb,
             )
             if ok and (key not in best or detail > best[key][1]):
                 best[key] = (raw, detail, code, qpos)
