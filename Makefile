@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Two workers; tests/conftest.py groups the tests that share a module's fixture and starts the long ones first.
-PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadgroup --no-loadscope-reorder
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -n 3 --dist loadgroup --no-loadscope-reorder
 # Compiled bytecode is kept (in an ignored folder) even where the environment says not to write it: each worker
 # and each `fairtrain` process the tests start would otherwise compile every module it imports again.
 unexport PYTHONDONTWRITEBYTECODE
