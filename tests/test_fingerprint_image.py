@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+import sys
 import tarfile
 import zlib
 from pathlib import Path
@@ -724,29 +725,12 @@ def test_unrelated_smooth_halves_are_not_matched_on_raw_correlation():
     assert [m.work_id for m in index.match([fingerprint_image(_jpeg(copy), "captioned")])[0]] == [1]
 
 
-def _flat_shapes(seed: int, size=(320, 240)) -> bytes:
+def _flat_shapes(seed: int) -> bytes:
     """benchmarks/output_checks.py's generated picture: a tinted gradient under flat shapes, blurred."""
-    import random
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from output_checks import _picture
 
-    rnd = random.Random(seed)
-    w, h = size
-    img = Image.linear_gradient("L").resize(size).rotate(rnd.choice((0, 90, 180, 270))).convert("RGB")
-    img = Image.merge(
-        "RGB", [c.point(lambda v, k=rnd.random(): int(v * k + 255 * (1 - k) * rnd.random())) for c in img.split()]
-    )
-    d = ImageDraw.Draw(img)
-    for _ in range(rnd.randrange(8, 20)):
-        x, y = rnd.randrange(w), rnd.randrange(h)
-        r = rnd.randrange(10, max(11, w // 3))
-        colour = tuple(rnd.randrange(256) for _ in range(3))
-        shape = rnd.random()
-        if shape < 0.4:
-            d.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-        elif shape < 0.8:
-            d.rectangle((x - r, y - r // 2, x + r, y + r // 2), fill=colour)
-        else:
-            d.line((x, y, rnd.randrange(w), rnd.randrange(h)), fill=colour, width=rnd.randrange(2, 9))
-    return _png(img.filter(ImageFilter.GaussianBlur(rnd.uniform(0.6, 1.8))))
+    return _picture(seed)
 
 
 def test_views_that_are_one_edge_on_flat_ground_are_not_kept():
