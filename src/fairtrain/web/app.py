@@ -140,7 +140,7 @@ def create_app(
         trusted_proxies=parse_proxies(trusted_proxies),
         cpu=CpuPool(limits.cpu_workers, limits.fingerprint_seconds, limits.fingerprint_max_bytes),
         limiters={
-            name: RateLimiter(*getattr(limits, name))
+            name: RateLimiter(registry.engine, name, *getattr(limits, name))
             for name in (
                 "sign_in_per_email",
                 "sign_in_per_client",
@@ -201,9 +201,18 @@ def _secret(directory: Path) -> bytes:
         return env.encode()
     path = directory / "web-secret"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written aside, then linked into place: of several processes starting at once (serve --workers N)
+        # one secret wins and every process reads that one whole, so each accepts the others' cookies.
+        tmp = directory / f".web-secret.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path.read_bytes().strip()
 
 

@@ -3,16 +3,17 @@ and request-size limits."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import secrets
-import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import Engine, delete, func, insert, select, text
 
+from fairtrain.core.store.models import RateEvent
 from fairtrain.web.accounts import SESSION_MAX_AGE, Account
 
 SESSION_COOKIE = "ft_session"
@@ -112,29 +113,31 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
     return bool(expected and given) and hmac.compare_digest(expected, given)
 
 
-@dataclass
 class RateLimiter:
-    """At most ``limit`` events per ``window_s`` seconds per key (sliding window, in process memory)."""
+    """At most ``limit`` events per ``window_s`` seconds per key (a sliding window), counted in the database
+    (``rate_events``), so that every server process on it (``fairtrain serve --workers N``, or servers on
+    several machines) counts the same attempts: a limit kept in each process's memory would allow N times
+    as many. One short transaction an event, serialised per key (PostgreSQL: an advisory lock on the key;
+    SQLite: the write lock its first statement takes); keys are stored as their SHA-256."""
 
-    limit: int
-    window_s: float
-    _events: dict[str, deque] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, engine: Engine, name: str, limit: int, window_s: float):
+        self.engine, self.name, self.limit, self.window_s = engine, name, limit, window_s
 
     def hit(self, key: str) -> float:
         """Record an event; 0 if allowed, else the seconds until the next one would be."""
-        now = time.monotonic()
-        with self._lock:
-            q = self._events.setdefault(key, deque())
-            while q and q[0] <= now - self.window_s:
-                q.popleft()
-            if len(q) >= self.limit:
-                return q[0] + self.window_s - now
-            q.append(now)
-            if len(self._events) > 100_000:  # bounded memory under a flood of distinct keys
-                for k in [k for k, v in self._events.items() if not v or v[-1] <= now - self.window_s]:
-                    del self._events[k]
-            return 0.0
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with self.engine.begin() as c:
+            if c.dialect.name == "postgresql":
+                c.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{self.name}:{digest}"})
+            now = time.time()  # read under the lock, so that events are recorded in order
+            # expired events of every key go (a write first: on SQLite it takes the lock before the count)
+            c.execute(delete(RateEvent).where(RateEvent.limiter == self.name, RateEvent.at <= now - self.window_s))
+            mine = (RateEvent.limiter == self.name) & (RateEvent.key_hash == digest)
+            n, oldest = c.execute(select(func.count(), func.min(RateEvent.at)).where(mine)).one()
+            if n >= self.limit:
+                return max(oldest + self.window_s - now, 0.001)
+            c.execute(insert(RateEvent).values(limiter=self.name, key_hash=digest, at=now))
+        return 0.0
 
 
 class BodyLimit:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -506,3 +507,19 @@ class LicenceTemplate(Base):
     document: Mapped[str] = mapped_column(Text)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateEvent(Base):
+    """One attempt counted by a rate limit (sign-in, sign-up, uploads, …), kept in the database so that every
+    server process on it counts the same attempts (``web.security.RateLimiter``); the key is stored as its
+    SHA-256 (no e-mail or client address in clear), and events older than the limit's window are deleted."""
+
+    __tablename__ = "rate_events"
+    __table_args__ = (
+        Index("ix_rate_events_limiter_key_hash_at", "limiter", "key_hash", "at"),
+        Index("ix_rate_events_limiter_at", "limiter", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    limiter: Mapped[str] = mapped_column(String(40))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)  # seconds since the epoch (every process's clock alike)
