@@ -370,6 +370,8 @@ class Mailer:
             ).all()
         counts = {"sent": 0, "retried": 0, "failed": 0}
         for r in due:
+            if not self._claim(r.id):  # another server's mailer took it (serve --workers N)
+                continue
             if not r.email:
                 self._mark(r.id, "failed", r.email_attempts, "the holder has no account e-mail address")
                 counts["failed"] += 1
@@ -396,6 +398,26 @@ class Mailer:
             self._mark(r.id, "sent", r.email_attempts + 1, None)
             counts["sent"] += 1
         return counts
+
+    def _claim(self, notice_id: int) -> bool:
+        """Take a due notice for this pass by moving its next attempt a lease ahead, if it is still pending
+        and due: of several processes sending from one database one sends it, and if that one dies before
+        it marks the outcome, another sends it once the lease has passed."""
+        now = utcnow()
+        lease = timedelta(seconds=max(60.0, 6 * self.timeout))
+        with self.engine.begin() as c:
+            return (
+                c.execute(
+                    update(Notification)
+                    .where(
+                        Notification.id == notice_id,
+                        Notification.email_status == "pending",
+                        Notification.email_next_at <= now,
+                    )
+                    .values(email_next_at=now + lease)
+                ).rowcount
+                == 1
+            )
 
     def send_message(self, to: str, title: str, text: str) -> None:
         """Send one message now (a single-use link to an address with no account yet: never stored)."""

@@ -556,7 +556,10 @@ def run_job(
     committed, the job is ``inviting`` and ``invite(org_id, holder_ids, on_each=record)`` (given:
     :func:`~.mandate_invites.invite_imported` with a mailer) e-mails their invitations, each outcome recorded
     on the job's report (``invitations``: ``{"sent", "failed", "failures"}``) as it comes, so a resumed job
-    sends only the rest (see :func:`_invite_phase`); then it is ``done``."""
+    sends only the rest (see :func:`_invite_phase`); then it is ``done``. A job another live process
+    runs (two servers resuming it at once) is left to it: its state is returned."""
+    if not claim_job(registry, job_id):
+        return job(registry, job_id)
     with registry.engine.begin() as c:
         j = c.execute(select(_JOBS).where(ImportJob.id == job_id)).first()
         if j is None:
@@ -708,6 +711,46 @@ def _alive(pid: int | None) -> bool:
         return True
 
 
+def claim_job(registry: Registry, job_id: int, *, tries: int = 5) -> bool:
+    """Make this process the one that runs the job (its ``pid``), unless another live process already is
+    (nor the process that started this one, which claimed it for it: :func:`claim_interrupted_jobs`). A
+    compare-and-set on the pid seen, so of several processes claiming at once on any database one wins."""
+    me, launcher = os.getpid(), os.getppid()
+    for _ in range(tries):
+        with registry.engine.connect() as c:
+            row = c.execute(select(ImportJob.pid).where(ImportJob.id == job_id)).first()
+        if row is None:
+            return True  # run_job says it is not found
+        if row.pid not in (None, me, launcher) and _alive(row.pid):
+            return False
+        seen = ImportJob.pid.is_(None) if row.pid is None else ImportJob.pid == row.pid
+        with registry.engine.begin() as c:
+            if c.execute(update(ImportJob).where(ImportJob.id == job_id, seen).values(pid=me)).rowcount == 1:
+                return True
+    return False
+
+
+def claim_interrupted_jobs(registry: Registry) -> list[int]:
+    """The :func:`interrupted_jobs` this process claims to resume, each marked with its pid by a
+    compare-and-set on the dead pid seen: of several servers starting at once (``serve --workers N``) each
+    job goes to one."""
+    with registry.engine.connect() as c:
+        rows = c.execute(
+            select(ImportJob.id, ImportJob.pid)
+            .where(ImportJob.status.in_(("queued", "running", "inviting")))
+            .order_by(ImportJob.id)
+        ).all()
+    claimed = []
+    for r in rows:
+        if _alive(r.pid):
+            continue
+        seen = ImportJob.pid.is_(None) if r.pid is None else ImportJob.pid == r.pid
+        with registry.engine.begin() as c:
+            if c.execute(update(ImportJob).where(ImportJob.id == r.id, seen).values(pid=os.getpid())).rowcount:
+                claimed.append(r.id)
+    return claimed
+
+
 def interrupted_jobs(registry: Registry) -> list[int]:
     """Jobs queued, running or inviting whose process is gone (a server restart, a kill): to be resumed
     (an inviting one sends only the invitations not yet recorded as sent or failed)."""
@@ -857,6 +900,8 @@ __all__ = [
     "create_job",
     "guide",
     "headers",
+    "claim_interrupted_jobs",
+    "claim_job",
     "interrupted_jobs",
     "job",
     "jobs",

@@ -139,7 +139,7 @@ def store_upload(
 def resume_jobs(registry, *, mailer=None) -> list[int]:
     """At start-up: jobs whose process is gone (a restart, a kill) go on where they stopped; links in their
     invitations start with ``$FAIRTRAIN_SITE`` (there is no request to take the site's address from)."""
-    ids = repertoire.interrupted_jobs(registry)
+    ids = repertoire.claim_interrupted_jobs(registry)  # one server's, of several starting at once
     for job_id in ids:
         repertoire.start_job_process(registry, job_id, mailer=mailer, origin=os.environ.get("FAIRTRAIN_SITE"))
     return ids

@@ -109,9 +109,7 @@ def _status(folder: Path, upload_id: str) -> dict:
         result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
         return {**out, "offset": meta["size"], "state": "done" if result["ok"] else "failed", "result": result}
     offset = _offset(folder)
-    with _RUNNING_LOCK:
-        running = folder in _RUNNING
-    state = "fingerprinting" if running else "complete" if offset == meta["size"] else "uploading"
+    state = "fingerprinting" if _registering(folder) else "complete" if offset == meta["size"] else "uploading"
     return {**out, "offset": offset, "state": state, "complete": offset == meta["size"]}
 
 
@@ -255,16 +253,45 @@ async def _register_job(state, holder_id: int, folder: Path, meta: dict, lang: s
         path.unlink(missing_ok=True)  # the registry keeps the fingerprint and the strip, never the video
 
 
-_RUNNING: set[Path] = set()
-_RUNNING_LOCK = threading.Lock()
+# The process registering an upload holds an exclusive flock on this file in its folder for as long as it
+# runs, so every server process on the data directory (serve --workers N) sees it as being registered, and
+# none starts it again; the kernel drops the lock when that process ends, however it ends.
+_REGISTERING = "registering.lock"
 
 
-def _run_job(state, holder_id: int, folder: Path, meta: dict, lang: str) -> None:
+def _registering(folder: Path) -> bool:
+    try:
+        fd = os.open(folder / _REGISTERING, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a shared probe: other probes do not stand in its way
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _take(folder: Path) -> int | None:
+    """The held lock's descriptor, or None when another registration holds it (tried for 0.1 s: a status
+    probe holds it shared for microseconds)."""
+    fd = os.open(folder / _REGISTERING, os.O_RDWR | os.O_CREAT, 0o600)
+    for _ in range(20):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            time.sleep(0.005)
+    os.close(fd)
+    return None
+
+
+def _run_job(state, holder_id: int, folder: Path, meta: dict, lang: str, lock: int) -> None:
     try:
         asyncio.run(_register_job(state, holder_id, folder, meta, lang))
     finally:
-        with _RUNNING_LOCK:
-            _RUNNING.discard(folder)
+        os.close(lock)
 
 
 @router.post("/api/video-uploads/{upload_id}/finish", status_code=202, tags=["works"])
@@ -293,11 +320,13 @@ def finish_upload(request: Request, p: Caller, upload_id: str):
             raise refusal(415, "{name}: not a video file (MP4, MKV, WebM, MOV, MPEG-TS or AVI).", name=meta["name"])
     except WebError as e:
         return _answer(request, e)
-    with _RUNNING_LOCK:
-        if folder not in _RUNNING:
-            _RUNNING.add(folder)
+    lock = _take(folder)
+    if lock is not None:
+        if (folder / "result.json").is_file():  # registered meanwhile, by the process that held the lock
+            os.close(lock)
+        else:
             threading.Thread(
-                target=_run_job, args=(state, p.account.holder_id, folder, meta, lang), daemon=True
+                target=_run_job, args=(state, p.account.holder_id, folder, meta, lang, lock), daemon=True
             ).start()
     return JSONResponse(_status(folder, upload_id), status_code=202)
 
