@@ -312,10 +312,11 @@ def measure(data: Path, url: str | None, workers: int, works: int, titles: list[
             ("work page GET /works/{id}", work_paths),
             ("was it used? POST /used (a text file)", used_bodies),
         ]
-        # warm-up: the decision facts cache and the database's page cache, as in steady operation, and
-        # each worker's CPU pool (started on a worker's first upload)
-        asyncio.run(run_phase("127.0.0.1", port, decision_paths, args.clients, 2.0, works))
-        asyncio.run(run_phase("127.0.0.1", port, used_bodies, min(args.clients, 8), 2.0, 8 * workers))
+        # warm-up: the decision facts cache and the database's page cache, as in steady operation (each
+        # worker fills a cache of its own: as long a warm-up as a phase, so that N workers are not measured
+        # colder than one), and each worker's CPU pool, started on its first uploads (a few seconds a process)
+        asyncio.run(run_phase("127.0.0.1", port, decision_paths, args.clients, seconds, requests))
+        asyncio.run(run_phase("127.0.0.1", port, used_bodies, 4 * workers, 120.0, 12 * workers))
         results = {}
         for name, paths in phases:
             before = meter.read()
