@@ -252,12 +252,17 @@ def test_bulk_constants_are_quoted_and_bound_values_kept(registry, org):
     assert count(registry, Work) == 0
 
 
-def test_set_wise_insert_stores_what_executemany_stores_in_the_same_order(registry, org):
-    """``bulk_insert_plain`` (one INSERT … SELECT over json_each on SQLite, COPY on PostgreSQL) against
-    ``bulk_insert_tuples``: the same rows in the same id order, text that JSON escapes kept exactly, an
-    empty string and 0 not taken for NULL, a column NULL in every row stored as NULL."""
+@pytest.mark.parametrize("per_statement", [8000, 10, 3])
+def test_set_wise_insert_stores_what_executemany_stores_in_the_same_order(registry, org, per_statement, monkeypatch):
+    """``bulk_insert_plain`` (multi-row INSERT … VALUES statements on SQLite, COPY on PostgreSQL) against
+    ``bulk_insert_tuples``: the same rows in the same id order, text that SQL or JSON escapes kept exactly,
+    an empty string and 0 not taken for NULL, a column NULL in every row stored as NULL; also with the
+    rows cut into statements of 2 and 1 rows (bound values a statement: 10, 3), a last short one too."""
+    from fairtrain.core.store import bulk
     from fairtrain.core.store.bulk import bulk_insert_plain, bulk_insert_tuples, db_time
     from fairtrain.core.store.models import utcnow
+
+    monkeypatch.setattr(bulk, "_PLAIN_VALUES", per_statement)
 
     awkward = ['quote " back\\slash', "tab\tnew\nline\r", "한국어 제목 \u2028 \U0001f3b5", "", "0", "null", "'; --"]
     rows = [(f"work:{i}", "tdm", "deny" if i % 2 else None, text, None) for i, text in enumerate(awkward)]

@@ -97,3 +97,44 @@ def test_a_flipped_minhash_bit_is_caught():
     digest = bytearray(fast.soft_hash_text_v0(iscc_core.text_collapse(text)))
     digest[-1] ^= 1
     assert bytes(digest) != iscc_core.soft_hash_text_v0(iscc_core.text_collapse(text))
+
+
+# Hangul syllables with and without a trailing consonant beside ASCII, Korean punctuation, hanja, Greek
+# (Σ lower-cases by what follows it), jamo, combining marks and compatibility characters: text_collapse
+# skips the NFD/NFKC round trip where every character allows it, which must not change a character.
+_MIXED = [chr(0xAC00 + i) for i in (0, 1, 27, 28, 587, 588, 4000, 11171)] + list(
+    "가각갂나낙한글aZ09 \t\n.,!?'\"-_()~\x00\x7f“”‘’·ㆍ①「」｢事人ΣσςΑάé\u0301\u0308\u1100\u1161\u11a8ㄱㅏﬁ㎏Ｆİ\u200b\ufeff"
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_MIXED), max_size=200))
+def test_korean_text_with_its_punctuation_collapses_as_iscc_core(text):
+    assert fast.text_collapse(text) == iscc_core.text_collapse(text)
+
+
+@pytest.mark.parametrize("text", ["각 ㄱ", "가\u11a8", "가 \u11a8", "Ａ가", "가\u0301", "가。나", "ΑΣ Σ", "İ가"])
+def test_text_whose_collapse_needs_the_normalisations(text):
+    assert fast.text_collapse(text) == iscc_core.text_collapse(text)
+
+
+def test_spans_of_many_lengths_in_one_batch():
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(0, 70, size=2000)
+    starts = rng.integers(0, 5000, size=2000)
+    buf = rng.integers(0, 256, size=5100, dtype=np.uint8)
+    got = fast.xxh32_spans(np.concatenate([buf, np.zeros(64, np.uint8)]), starts, lengths)
+    assert got.tolist() == [xxhash.xxh32_intdigest(buf[s : s + n].tobytes()) for s, n in zip(starts, lengths)]
+
+
+def test_every_character_collapsed_by_the_table_collapses_as_iscc_core():
+    """Each code point of the Basic Multilingual Plane that the table maps (not sent to the normalisations),
+    in runs of 16 beside Hangul syllables with and without a trailing consonant and ASCII."""
+    plain = [chr(cp) for cp in range(0x10000) if fast._plain(cp) is not fast._ELSEWHERE]
+    assert len(plain) > 60_000
+    glue = ["", "가", "각", "a", " "]
+    texts = [
+        "".join(ch + glue[(i + j) % len(glue)] for j, ch in enumerate(plain[i : i + 16]))
+        for i in range(0, len(plain), 16)
+    ]
+    assert [fast.text_collapse(t) for t in texts] == [iscc_core.text_collapse(t) for t in texts]

@@ -101,13 +101,14 @@ def test_a_video_is_never_read_whole_into_memory_by_the_import(registry, clips, 
     from fairtrain.core import files
     from fairtrain.services.registry import csv_import
 
-    real = files.read_confined
+    real = files.head_then_read_confined
 
-    def refuse_video(root, name, *, max_bytes):
-        assert not name.endswith(".mp4"), "a video was read whole"
-        return real(root, name, max_bytes=max_bytes)
+    def refuse_video(root, name, **kwargs):
+        path, size, head, data = real(root, name, **kwargs)
+        assert data is None or not name.endswith(".mp4"), "a video was read whole"
+        return path, size, head, data
 
-    monkeypatch.setattr(csv_import, "read_confined", refuse_video)
+    monkeypatch.setattr(csv_import, "head_then_read_confined", refuse_video)
     (tmp_path / "films").mkdir()
     shutil.copy(clips["work"], tmp_path / "films" / "programme.mp4")
     sheet = tmp_path / "sheet.csv"

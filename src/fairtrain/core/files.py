@@ -8,7 +8,7 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fairtrain.core.errors import ItemError
@@ -53,6 +53,41 @@ def head_confined(root: str | os.PathLike, name: str, *, max_bytes: int, head: i
     path, fd, size = _open_confined(root, name, max_bytes)
     try:
         return path, size, os.read(fd, head)
+    except OSError as e:
+        raise FileRefused(name, str(e.strerror or e)) from None
+    finally:
+        os.close(fd)
+
+
+def head_then_read_confined(
+    root: str | os.PathLike,
+    name: str,
+    *,
+    max_bytes: int,
+    read_max_bytes: int,
+    stays: Callable[[bytes], bool],
+    whole: str = "a file read whole",
+    head: int = 8192,
+) -> tuple[Path, int, bytes, bytes | None]:
+    """:func:`head_confined` and then, unless ``stays(first bytes)`` (a video, read later where it lies),
+    :func:`read_confined` with ``read_max_bytes``, through one open of the file: ``(path, size, first bytes,
+    whole content or None)``, refused as those two refuse (``whole`` names what is read whole, in the reason
+    a file above ``read_max_bytes`` is refused for). An import opened and resolved each named file
+    twice, ≈ 0.1 ms of a text work's ≈ 1.5."""
+    path, fd, size = _open_confined(root, name, max_bytes)
+    try:
+        first = os.read(fd, head)
+        if size and stays(first):
+            return path, size, first, None
+        if size > read_max_bytes:
+            raise FileRefused(name, f"{size} bytes, above the {read_max_bytes} byte limit for {whole}")
+        chunks, left = [first], read_max_bytes + 1 - len(first)
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        if left <= 0:
+            raise FileRefused(name, f"grew above the {read_max_bytes} byte limit while being read")
+        return path, size, first, b"".join(chunks)
     except OSError as e:
         raise FileRefused(name, str(e.strerror or e)) from None
     finally:

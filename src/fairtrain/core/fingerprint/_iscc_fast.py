@@ -67,8 +67,79 @@ class _Dropped(dict):
 _DROPPED = _Dropped()
 
 
+class _Plain(dict):
+    """``str.translate`` table giving a text's collapse directly, without normalising the whole text twice,
+    when every character of the text collapses on its own, whatever its neighbours:
+
+    - a precomposed Hangul syllable: NFD splits it into jamo that the filter keeps and NFKC joins again;
+    - a character that NFD leaves alone and whose lower case is one character that the filter drops;
+    - or one whose lower case's NFKC form neither starts with a character that NFKC would join to what
+      precedes it (a combining mark, or a trailing jamo after a syllable without one) nor holds a leading
+      jamo that it would join to what follows: canonical composition joins nothing else, and every
+      canonical decomposition's second part is a combining mark (Unicode 14, ``unicodedata``'s).
+
+    Σ is left out (its lower case depends on what follows), and any character not above maps to
+    ``_ELSEWHERE``, a value ``translate`` refuses: it raises TypeError and the text takes the full path.
+    Korean text with its quotes, middle dots, circled numbers and hanja collapses ≈ 4x faster.
+    """
+
+    def __missing__(self, cp: int):
+        self[cp] = value = _plain(cp)
+        return value
+
+
+_ELSEWHERE = 0.0
+
+
+def _plain(cp: int) -> str | float | None:
+    ch = chr(cp)
+    if 0xAC00 <= cp <= 0xD7A3:
+        return ch
+    low = ch.lower()
+    if cp == 0x3A3 or len(low) != 1 or unicodedata.normalize("NFD", ch) != ch:
+        return _ELSEWHERE
+    if low.isspace() or unicodedata.category(low)[0] in _FILTER:
+        return None
+    k = unicodedata.normalize("NFKC", low)
+    joins_back = unicodedata.combining(k[0]) or unicodedata.category(k[0])[0] == "M" or 0x11A8 <= ord(k[0]) <= 0x11C2
+    if joins_back or any(0x1100 <= ord(x) <= 0x1112 for x in k):
+        return _ELSEWHERE
+    return k
+
+
+_PLAIN = _Plain()
+# The same table for the Basic Multilingual Plane as a numpy array, filled 256 code points at a time as
+# texts meet them: the code point a character collapses to, or _DROP, or _TRANSLATE (several characters,
+# or the full path). A text of such characters collapses in a few vectorised steps (≈ 15 µs a 1,000-character
+# Korean text, against ≈ 100 through ``translate`` and ≈ 200 through the two normalisations).
+_DROP, _TRANSLATE, _UNKNOWN = -1, -2, -3
+_BMP = np.full(0x10000, _UNKNOWN, dtype=np.int32)
+
+
+def _fill(blocks: np.ndarray) -> None:
+    for block in blocks.tolist():
+        for cp in range(block << 8, (block + 1) << 8):
+            v = _PLAIN[cp]
+            _BMP[cp] = _DROP if v is None else ord(v) if isinstance(v, str) and len(v) == 1 else _TRANSLATE
+
+
 def text_collapse(text: str) -> str:
-    """``iscc_core.text_collapse``, with the per-character filter as one ``str.translate``."""
+    """``iscc_core.text_collapse``: where every character collapses on its own (see ``_Plain``), each
+    mapped by a table; otherwise the same NFD → lower → filter → NFKC with the filter as one ``translate``."""
+    if text.isascii():  # str.translate's own fast path
+        return text.translate(_PLAIN)
+    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    if not len(cp) or int(cp.max()) < 0x10000:
+        mapped = _BMP[cp]
+        if (mapped == _UNKNOWN).any():
+            _fill(np.unique(cp[mapped == _UNKNOWN] >> 8))
+            mapped = _BMP[cp]
+        if not (mapped == _TRANSLATE).any():
+            return mapped[mapped >= 0].astype("<u4").tobytes().decode("utf-32-le")
+    try:
+        return text.translate(_PLAIN)
+    except TypeError:  # a character whose collapse depends on its neighbours (see _Plain)
+        pass
     text = unicodedata.normalize("NFD", text).lower()
     return unicodedata.normalize("NFKC", text.translate(_DROPPED))
 
@@ -85,48 +156,56 @@ def xxh32_spans(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.nd
     """XXH32 (seed 0) of ``buf[start[i]:start[i]+length[i]]`` for every i at once, as uint32.
 
     The reference algorithm (16-byte stripes over four lanes, then 4-byte words, then single bytes,
-    then the avalanche) with each step masked per span, so spans of different lengths share vectors.
-    ``buf`` must hold 16 readable bytes past the last span (``features`` pads it).
+    then the avalanche), for the spans of each length together: a window of 13 characters is 13 bytes
+    of ASCII or 39 of Hangul, so a batch has a few lengths, each hashed without masks (1.6x faster than
+    masking every span to the longest). ``buf`` must hold 16 readable bytes past the last span
+    (``features`` pads it).
     """
     b = buf.astype(np.uint32)
     # the little-endian uint32 starting at every byte offset, so that each read is one gather
     w32 = b[:-3] | (b[1:-2] << np.uint32(8)) | (b[2:-1] << np.uint32(16)) | (b[3:] << np.uint32(24))
     start = start.astype(np.int64)
     length = length.astype(np.int64)
-
-    def word(pos: np.ndarray) -> np.ndarray:
-        return w32[pos]
-
+    out = np.empty(len(start), dtype=np.uint32)
+    if not len(start):
+        return out
+    order = np.argsort(length, kind="stable")
+    cuts = np.flatnonzero(np.diff(length[order])) + 1
     with np.errstate(over="ignore"):
-        stripes = length // 16
-        n = len(start)
+        for group in np.split(order, cuts):
+            out[group] = _xxh32_fixed(w32, b, start[group], int(length[group[0]]))
+    return out
+
+
+def _xxh32_fixed(w32: np.ndarray, b: np.ndarray, start: np.ndarray, length: int) -> np.ndarray:
+    """XXH32 of the ``length`` bytes at each of ``start`` (``w32``: the uint32 at each byte offset)."""
+    n = len(start)
+    if length >= 16:
         v = [
             np.full(n, _P1 + _P2, np.uint32),
             np.full(n, _P2, np.uint32),
             np.zeros(n, np.uint32),
             np.full(n, np.uint32(0) - _P1, np.uint32),
         ]
-        for k in range(int(stripes.max(initial=0))):
-            live = k < stripes
+        for k in range(length // 16):
             for j in range(4):
-                lane = _rotl(v[j] + word(start + 16 * k + 4 * j) * _P2, 13) * _P1
-                v[j] = np.where(live, lane, v[j])
-        h = np.where(length >= 16, _rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18), _P5)
-        h = h + length.astype(np.uint32)
-        pos = start + 16 * stripes
-        rest = length - 16 * stripes
-        words = rest // 4
-        for k in range(int(words.max(initial=0))):
-            h = np.where(k < words, _rotl(h + word(pos + 4 * k) * _P3, 17) * _P4, h)
-        pos = pos + 4 * words
-        tail = rest % 4
-        for k in range(int(tail.max(initial=0))):
-            h = np.where(k < tail, _rotl(h + b[pos + k] * _P5, 11) * _P1, h)
-        h ^= h >> np.uint32(15)
-        h *= _P2
-        h ^= h >> np.uint32(13)
-        h *= _P3
-        h ^= h >> np.uint32(16)
+                v[j] = _rotl(v[j] + w32[start + (16 * k + 4 * j)] * _P2, 13) * _P1
+        h = _rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)
+    else:
+        h = np.full(n, _P5, np.uint32)
+    h += np.uint32(length)
+    pos = 16 * (length // 16)
+    for _ in range(length % 16 // 4):
+        h = _rotl(h + w32[start + pos] * _P3, 17) * _P4
+        pos += 4
+    for _ in range(length % 4):
+        h = _rotl(h + b[start + pos] * _P5, 11) * _P1
+        pos += 1
+    h ^= h >> np.uint32(15)
+    h *= _P2
+    h ^= h >> np.uint32(13)
+    h *= _P3
+    h ^= h >> np.uint32(16)
     return h
 
 

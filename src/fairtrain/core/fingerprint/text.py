@@ -333,24 +333,19 @@ def register_text(data: bytes | str, item: str = "") -> TextFingerprint:
 
 
 def register_texts(items: Sequence[tuple[str, bytes | str]]) -> list[TextFingerprint | FingerprintError]:
-    """:func:`register_text` of many ``(item, data)`` at once: the ISCC Text-Codes computed together
-    (~0.3 ms a 200-word text instead of ~1 ms one by one), identical to one call per item."""
+    """:func:`register_text` of many ``(item, data)`` at once, identical to one call per item: the
+    fingerprints in one :func:`fingerprint_texts` pass (≈ 85 µs a 200-word text against ≈ 400 one by one)
+    and the ISCC Text-Codes computed together (≈ 0.3 ms against ≈ 1 ms)."""
     from fairtrain.core.fingerprint import _iscc_fast
 
-    out: list[TextFingerprint | FingerprintError] = []
-    ok: list[tuple[int, TextFingerprint, str]] = []
-    for name, data in items:
-        try:
-            ok.append((len(out), fingerprint_text(data, name), _tok.decode(data, name)))
-            out.append(None)  # type: ignore[arg-type]  # filled below
-        except FingerprintError as e:
-            out.append(e)
+    out: list[TextFingerprint | FingerprintError] = fingerprint_texts(items)
+    ok = [i for i, fp in enumerate(out) if not isinstance(fp, FingerprintError)]
     try:
-        codes = _iscc_fast.gen_text_codes([text for _, _, text in ok])
+        codes = _iscc_fast.gen_text_codes([_tok.decode(items[i][1], items[i][0]) for i in ok])
     except Exception:  # one odd text: find it, one by one
         return [x if isinstance(x, FingerprintError) else _one(*items[i]) for i, x in enumerate(out)]
-    for (i, fp, _), code in zip(ok, codes, strict=True):
-        out[i] = _registered(fp, code)
+    for i, code in zip(ok, codes, strict=True):
+        out[i] = _registered(out[i], code)
     return out
 
 

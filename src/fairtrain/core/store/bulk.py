@@ -7,9 +7,9 @@ benchmarks/registry_import.py). The statement is still compiled by SQLAlchemy fo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
@@ -87,14 +87,17 @@ def bulk_insert_plain(
     *,
     constants: Mapping[str, str | int | None] | None = None,
 ) -> None:
-    """Like :func:`bulk_insert_tuples` for rows whose values are only text, integers and NULL: on SQLite one
-    ``INSERT … SELECT`` over ``json_each`` of the rows as one JSON array, so the statement runs once for
-    the set, not once a row. Rows are inserted in the order given (rowids follow it).
+    """Like :func:`bulk_insert_tuples` for rows whose values are only text, integers and NULL: on SQLite
+    multi-row ``INSERT … VALUES (…), (…), …`` statements of up to ``_PLAIN_VALUES`` bound values each, so a
+    statement runs once for thousands of rows, not once a row. Rows are inserted in the order given
+    (rowids follow it).
 
     Each run of an ``INSERT`` evaluates its table's ``CHECK (x IN ('a', 'b', 'c'))`` constraints by building
     an ephemeral index for the list, and executemany runs the statement once a row: for 75,000
-    declarations that was half the insert's cost (16 → 9 µs a work, SQLite 3.40). Binding, too, is one
-    value, not one a column a row. On PostgreSQL this is :func:`bulk_insert_tuples` (COPY)."""
+    declarations that was half the insert's cost (16 → 9 µs a work, SQLite 3.40). Rows had gone in as one
+    JSON array read by ``json_each``, each value read out of its row's JSON again (5.6 µs a declaration);
+    bound values cost 3.4 µs (``benchmarks/registry_scale.py``). On PostgreSQL this is
+    :func:`bulk_insert_tuples` (COPY)."""
     if not rows or conn.dialect.name != "sqlite":
         bulk_insert_tuples(conn, table, columns, rows, constants=constants)
         return
@@ -102,8 +105,7 @@ def bulk_insert_plain(
     for name in (*columns, *constants):
         if name not in table.c:
             raise ValueError(f"{table.name} has no column {name!r}")
-    # A column NULL in every row is written into the statement: each value read out of the JSON costs
-    # about 0.4 µs, and a metadata-only work has 6 of its 12 columns empty.
+    # A column NULL in every row is written into the statement, not bound a row at a time.
     by_column = list(zip(*rows, strict=True))
     kept = [i for i, col in enumerate(by_column) if col.count(None) != len(col)]
     if len(kept) < len(columns):
@@ -111,11 +113,22 @@ def bulk_insert_plain(
         columns = [columns[i] for i in kept]
         rows = list(zip(*(by_column[i] for i in kept), strict=True)) if kept else [()] * len(rows)
     cols = ", ".join(f'"{c}"' for c in (*columns, *constants))
-    values = ", ".join([f"value ->> {i}" for i in range(len(columns))] + [_sql_literal(v) for v in constants.values()])
-    conn.exec_driver_sql(
-        f'INSERT INTO "{table.name}" ({cols}) SELECT {values} FROM json_each(?) ORDER BY key',
-        (json.dumps(rows, ensure_ascii=False, check_circular=False, allow_nan=False),),
-    )
+    one = "(" + ", ".join(["?"] * len(columns) + [_sql_literal(v) for v in constants.values()]) + ")"
+    n, width = len(rows), len(columns)
+    flat = list(chain.from_iterable(rows))
+    per = max(1, min(n, _PLAIN_VALUES // width if width else _PLAIN_VALUES))
+    whole = n // per * per
+    head = f'INSERT INTO "{table.name}" ({cols}) VALUES '
+    if whole:
+        conn.exec_driver_sql(
+            head + ", ".join([one] * per),
+            [tuple(flat[i * width : (i + per) * width]) for i in range(0, whole, per)],
+        )
+    if whole < n:
+        conn.exec_driver_sql(head + ", ".join([one] * (n - whole)), tuple(flat[whole * width :]))
+
+
+_PLAIN_VALUES = 8000  # bound values a statement (SQLite allows 32,766; 2,000 four-column rows measured best)
 
 
 def _sql_literal(v: str | int | None) -> str:

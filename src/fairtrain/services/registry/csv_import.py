@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from fairtrain.core import csvcells
 from fairtrain.core.children import die_with_parent
 from fairtrain.core.extract import DocumentError
-from fairtrain.core.files import FileRefused, head_confined, read_confined
+from fairtrain.core.files import FileRefused, head_then_read_confined
 from fairtrain.core.media import detect_media_type
 from fairtrain.core.money import Money
 from fairtrain.core.store.bulk import allocate_ids, bulk_insert, bulk_insert_plain, bulk_insert_tuples, db_time
@@ -760,15 +760,16 @@ def _parse_row(
     if f := get("file"):
         try:
             # A video stays where it lies (FFmpeg reads it, the hash is streamed); other files are read whole.
-            path, size, head = head_confined(base, f, max_bytes=MAX_VIDEO_BYTES)
-            if size and detect_media_type(head, f) == "video":
+            path, size, head, data = head_then_read_confined(
+                base,
+                f,
+                max_bytes=MAX_VIDEO_BYTES,
+                read_max_bytes=MAX_FILE_BYTES,
+                stays=lambda head: detect_media_type(head, f) == "video",
+                whole="a file that is not a video",
+            )
+            if data is None:
                 data = path
-            elif size > MAX_FILE_BYTES:
-                raise FileRefused(
-                    f, f"{size} bytes, above the {MAX_FILE_BYTES} byte limit for a file that is not a video"
-                )
-            else:
-                data = read_confined(base, f, max_bytes=MAX_FILE_BYTES)
         except FileRefused as e:
             errors.append(RowProblem(n, "file", f"cannot read {f!r}: {e.reason}"))
         else:
