@@ -21,7 +21,10 @@ Issue 16, third round: the registry also fingerprints the work through high-pass
 (:data:`DEFAULT_HIGHPASS`; a copy with its bass cut was as far from the work as unrelated audio, and low-pass
 or peaking EQ never were), and a query's candidates are screened together before verification (BER
 estimated from items spread over the query, best first, a work verified once), so that verifying single-vote
-candidates costs little.
+candidates costs little. Fourth round: every match must be significant against the pair's own chance BER
+(:data:`SIGNIFICANCE`, :func:`significance`), over the window rule's region or over the whole overlap at
+any BER, so that copies at BER 0.20–0.33 (reverb, a voice or music over the work, tempo and pitch) are
+accepted and two unrelated pieces whose bits are biased alike (chance BER 0.19) are not.
 
 Measured (``benchmarks/fingerprint_audio.py``, 16 Wesnoth tracks + 10 distractors): recall 1.00 and no
 false positive for MP3/AAC/Opus re-encodes, 15 dB noise, 15-s excerpts and ±3 % speed; index ≈ 336 B per
