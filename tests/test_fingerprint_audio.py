@@ -569,3 +569,6 @@ def test_copy_past_the_window_rule_is_accepted_by_its_significance_over_the_whol
     other = _items(rng.random((160, 32)) < 0.5)
     other[::20] = work[400:560:20]
     assert index.match([_bare(other, "other")]) == [[]]
+    # the length term stops at the longest overlap the threshold is calibrated on (30 s)
+    assert fa.significance(0.40, 0.47, 300.0) == fa.significance(0.40, 0.47, 30.0) < fa.SIGNIFICANCE
+    assert fa.significance(0.40, 0.47, 10.0) < fa.significance(0.40, 0.47, 20.0)

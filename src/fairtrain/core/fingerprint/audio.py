@@ -445,8 +445,10 @@ def _chance_ber(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def significance(ber: float, chance: float, seconds: float) -> float:
-    """S = (1 − BER / BER₀)·√seconds: agreement beyond chance, grown with the length it holds over."""
-    return (1.0 - ber / max(chance, 1e-3)) * float(np.sqrt(max(seconds, 0.0)))
+    """S = (1 − BER / BER₀)·√seconds: agreement beyond chance, grown with the length it holds over, up to
+    SIGNIFICANCE_SECONDS (the longest overlap it is calibrated on: the benchmark's queries are 10–30 s; two
+    unrelated whole tracks of the same tempo and key can agree a little beyond chance over minutes)."""
+    return (1.0 - ber / max(chance, 1e-3)) * float(np.sqrt(min(max(seconds, 0.0), SIGNIFICANCE_SECONDS)))
 
 
 def _indexed_positions(items: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
@@ -480,6 +482,7 @@ LONG_BER_SLACK = 0.0  # the items of a 10-s excerpt cover 7.7 s
 # candidates of the benchmark's negatives (benchmarks/_recognition_audio.py prints their distribution and
 # the false-match rate it implies at 10⁷ works).
 SIGNIFICANCE = 1.40
+SIGNIFICANCE_SECONDS = 30.0
 _INVERSE = len(TEMPO_WARPS) + 1  # warp code: 1 / the segment's speed
 # The screen before verification (AudioIndex._screen): items sampled over the query (at least this many,
 # or every 8th), the BER under which a candidate goes on to verification, and the fewest aligned samples.
