@@ -5,8 +5,9 @@ orchestral (``wesnoth-1.16-music``), rock/pop/electronic (``hedgewars-data``, ``
 ``warzone2100-music``, ``openclonk-data``, ``neverball-data``, ``extremetuxracer-data``, ``lincity-ng-data``,
 ``asc-music``), chiptune/techno (Kenta Cho's ``a7xpg-data``, ``torus-trooper-data``, ``tumiki-fighters-data``,
 ``rrootage-data``, ``parsec47-data``, ``noiz2sa-data``, ``gunroar-data``, ``mu-cade-data``, ``titanion-data``)
-and ``megaglest-data``. Tracks of 30 s or more; the ones not registered are the unrelated material of the
-negatives, after a check that none of them contains a work (game packages reuse themes).
+and ``megaglest-data``. Tracks of 30 s or more; a work is the first WORK_S seconds of its track; the tracks
+not registered are the unrelated material of the negatives, after a check that none of them contains a work
+(game packages reuse themes). Registrations (ours and the release's) are cached per work under CACHE.
 
 Every edit family of issue 16 is generated with seeded random parameters within its range, from a random
 excerpt of the work (10–30 s), and reported as its own row. Speech for the speech-over family is made of
@@ -19,7 +20,9 @@ and the release before issue 16.
         warzone2100-music openclonk-data neverball-data extremetuxracer-data lincity-ng-data asc-music \\
         a7xpg-data torus-trooper-data tumiki-fighters-data rrootage-data parsec47-data noiz2sa-data \\
         gunroar-data mu-cade-data titanion-data megaglest-data
-    PYTHONPATH=src python benchmarks/_recognition_audio.py [--quick] [--seed N]
+    PYTHONPATH=src python benchmarks/_recognition_audio.py [--quick] [--seed N] [--works N] [--negatives N]
+
+The false-match rate per query at 10⁷ works is derived from the negatives' candidates (``fmr_estimate``).
 """
 
 from __future__ import annotations
