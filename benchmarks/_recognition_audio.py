@@ -585,8 +585,12 @@ def run(args) -> list[dict]:
     from fairtrain.core.fingerprint.audio import SIGNIFICANCE
 
     # What the BER rules alone would accept (no significance demanded, with the long-region slack of the
-    # second round): each such negative, with the significance that now refuses it.
-    loose = index.match(neg_fps, min_significance=-np.inf, long_slack=0.06)
+    # second round): each such negative, with the significance that now refuses it. Without a significance
+    # threshold any whole overlap passes, so only regions within the BER rules' reach are counted.
+    loose = [
+        [m for m in found if m.evidence["ber"] <= MAX_BER + 0.06]
+        for found in index.match(neg_fps, min_significance=-np.inf, long_slack=0.06)
+    ]
     for fp, found in zip(neg_fps, loose):
         for m in found:
             e = m.evidence
