@@ -468,8 +468,9 @@ MIN_OVERLAP_FLOOR_S = 7.0
 # significant as max_ber over one window: (0.5 - BER) * sqrt(region / window) >= 0.5 - max_ber. Reverb, a
 # second sound over the work and tempo between warp steps keep a copy at 0.21-0.26 over 15-25 s, while
 # the closest unrelated excerpt (benchmarks/_recognition_audio.py) reached 0.22 over 10 s only. Off by
-# default: at 0.06 the quick benchmark run saw one false match in 500 negatives (recall 0.895), not yet
-# explained; callers may pass long_slack to match().
+# default: at 0.06 the quick benchmark run saw one false match in 500 negatives (recall 0.895): its 0.5 is
+# not the chance BER of two pieces whose bits are biased alike (see SIGNIFICANCE, which every match must now
+# reach and which accepts such copies through the whole overlap instead); callers may pass long_slack.
 LONG_BER_SLACK = 0.0  # the items of a 10-s excerpt cover 7.7 s
 # Significance of an alignment (issue 16, fourth round): S = (1 − BER / BER₀)·√(aligned seconds), where BER₀
 # is the bit error rate the two sides would show by chance, from each side's own bit frequencies over the
