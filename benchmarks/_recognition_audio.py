@@ -5,8 +5,9 @@ orchestral (``wesnoth-1.16-music``), rock/pop/electronic (``hedgewars-data``, ``
 ``warzone2100-music``, ``openclonk-data``, ``neverball-data``, ``extremetuxracer-data``, ``lincity-ng-data``,
 ``asc-music``), chiptune/techno (Kenta Cho's ``a7xpg-data``, ``torus-trooper-data``, ``tumiki-fighters-data``,
 ``rrootage-data``, ``parsec47-data``, ``noiz2sa-data``, ``gunroar-data``, ``mu-cade-data``, ``titanion-data``)
-and ``megaglest-data``. Tracks of 30 s or more; the ones not registered are the unrelated material of the
-negatives, after a check that none of them contains a work (game packages reuse themes).
+and ``megaglest-data``. Tracks of 30 s or more; a work is the first WORK_S seconds of its track; the tracks
+not registered are the unrelated material of the negatives, after a check that none of them contains a work
+(game packages reuse themes). Registrations (ours and the release's) are cached per work under CACHE.
 
 Every edit family of issue 16 is generated with seeded random parameters within its range, from a random
 excerpt of the work (10–30 s), and reported as its own row. Speech for the speech-over family is made of
@@ -19,12 +20,16 @@ and the release before issue 16.
         warzone2100-music openclonk-data neverball-data extremetuxracer-data lincity-ng-data asc-music \\
         a7xpg-data torus-trooper-data tumiki-fighters-data rrootage-data parsec47-data noiz2sa-data \\
         gunroar-data mu-cade-data titanion-data megaglest-data
-    PYTHONPATH=src python benchmarks/_recognition_audio.py [--quick] [--seed N]
+    PYTHONPATH=src python benchmarks/_recognition_audio.py [--quick] [--seed N] [--works N] [--negatives N]
+
+The false-match rate per query at 10⁷ works is derived from the negatives' candidates (``fmr_estimate``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import random
 import subprocess
 import sys
@@ -36,12 +41,41 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-ROOTS = [Path("/usr/share/games"), Path("/usr/share/freedroidrpg"), Path("/usr/share/asc")]
+# The packages' folders, named one by one: other game packages installed on the same machine (for other
+# benchmarks) would otherwise change the corpus, and with it which tracks are works.
+ROOTS = [
+    Path("/usr/share/games") / name
+    for name in (
+        "wesnoth",
+        "hedgewars",
+        "supertux2",
+        "warzone2100",
+        "openclonk",
+        "neverball",
+        "etr",
+        "lincity-ng",
+        "asc",
+        "megaglest",
+        "a7xpg",
+        "torus-trooper",
+        "tumiki-fighters",
+        "rrootage",
+        "parsec47",
+        "noiz2sa",
+        "gunroar",
+        "mu-cade",
+        "titanion",
+    )
+] + [Path("/usr/share/asc")]
 EXTS = {".ogg", ".opus", ".mp3", ".flac"}
 RATE = 22050
 MIN_TRACK_S = 30.0
+WORK_S = 120.0  # a work is the first two minutes of its track (work_files)
 MAX_BER, MIN_OVERLAP_S = 0.20, 10.0
 TARGET_FAMILY, TARGET_MODALITY = 0.95, 0.97
+# Registrations are cached per work (file, size, mtime, parameters, index format): registering a work
+# fingerprints it 28 times (speed and high-pass variants), minutes for 20 works on a loaded machine.
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fairtrain" / "recognition-audio"
 # The corpus (and the tools the edits need), installed by the benchmark where missing.
 DEBIAN_PACKAGES = (
     "ffmpeg",
@@ -288,12 +322,116 @@ def speech_track(seconds: float, r: random.Random) -> np.ndarray:
     return np.concatenate(out)
 
 
+def work_files(tracks: list[Path]) -> list[Path]:
+    """Each work is the first WORK_S seconds of its track (FLAC, mono, RATE), made once under CACHE: queries
+    are drawn from it, and registering a 9-minute track 28 times is what made a run miss its hour."""
+    import soundfile
+
+    folder = CACHE / "works"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for path in tracks:
+        target = folder / f"{_cache_key(path, f'work-{WORK_S}')}.flac"
+        if not target.exists():
+            tmp = target.with_suffix(".tmp.flac")
+            soundfile.write(str(tmp), decode(path, 0, WORK_S), RATE, format="FLAC", subtype="PCM_16")
+            tmp.replace(target)
+        out.append(target)
+    return out
+
+
+def _cache_key(path: Path, tag: str) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}|{tag}".encode()).hexdigest()[:32]
+
+
+def registrations(paths: list[Path], workers: int, log) -> list:
+    """register_audio_batch over ``paths`` with a per-work cache under CACHE (new works only are registered,
+    in chunks, each chunk stored as it completes so that an interrupted run keeps what it did)."""
+    from fairtrain.core.fingerprint import audio as fa
+    from fairtrain.core.fingerprint import codec
+
+    tag = f"v{fa._FORMAT_VERSION}|{fa.DEFAULT_SPEEDS}|{fa.DEFAULT_HIGHPASS}|{fa.HIGHPASS_STEP}|4|{fa.SAMPLE_RATE}"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    files = [CACHE / f"{_cache_key(p, tag)}.reg" for p in paths]
+    out: list = [None] * len(paths)
+    todo = []
+    for i, f in enumerate(files):
+        try:
+            out[i] = codec.loads(f.read_bytes())
+        except (OSError, ValueError):
+            todo.append(i)
+    log(f"  registrations: {len(paths) - len(todo)} cached, {len(todo)} to register")
+    t0 = time.perf_counter()
+    for start in range(0, len(todo), 2 * workers):
+        chunk = todo[start : start + 2 * workers]
+        regs = fa.register_audio_batch([str(paths[i]) for i in chunk], workers=workers)
+        for i, reg in zip(chunk, regs):
+            if isinstance(reg, fa.AudioRegistration):
+                tmp = files[i].with_suffix(".tmp")
+                tmp.write_bytes(codec.dumps(reg))
+                tmp.replace(files[i])
+            out[i] = reg
+        log(f"    {start + len(chunk)}/{len(todo)} registered in {time.perf_counter() - t0:.0f} s")
+    return out
+
+
+def fmr_estimate(index, negatives: list, threshold: float, registry: float = 1e7) -> dict:
+    """Expected false matches per query against a ``registry``-work index, from unrelated queries.
+
+    Every candidate an unrelated query gets (``AudioIndex.candidate_significance``: what voting and the
+    screen let through, uncapped) is scored by the significance that verification compares with
+    SIGNIFICANCE. Candidate counts grow linearly with the index (each registered work is a candidate
+    independently of the others), so expected false matches per query = candidates per query × registry ÷
+    indexed works × P(S ≥ threshold) for an unrelated candidate. That tail is extrapolated from the
+    measured null distribution two ways, a normal fit (mean, sd) and, more cautious where the tail is
+    heavier than normal, an exponential fit to the top tenth; both are printed, with the largest S seen."""
+    from math import erfc, exp, sqrt
+
+    per = index.candidate_significance(negatives)
+    values = np.array([sig for cands in per for _, sig in cands], dtype=np.float64)
+    queries = max(1, len(negatives))
+    per_query = len(values) / queries
+    scale = registry / max(1, len(index))
+    out = {"queries": queries, "candidates": len(values), "candidates_per_query": per_query}
+    if len(values) < 20:
+        return out
+    mean, sd = float(values.mean()), float(values.std())
+    top = np.sort(values)[::-1][: max(10, len(values) // 10)]
+    floor, share = float(top[-1]), len(top) / len(values)
+    rate = 1.0 / max(1e-9, float(np.mean(top - floor)))
+    p_normal = 0.5 * erfc((threshold - mean) / (sd * sqrt(2)))
+    p_exp = share * exp(-rate * (threshold - floor))
+    out.update(
+        mean=mean,
+        sd=sd,
+        max=float(values.max()),
+        above=int((values >= threshold).sum()),
+        p_normal=p_normal,
+        p_exponential=p_exp,
+        fmr_normal=per_query * scale * p_normal,
+        fmr_exponential=per_query * scale * p_exp,
+    )
+    return out
+
+
 # --- the release before issue 16, in a subprocess -------------------------------------------------
 
 _RELEASE_CODE = """
-import time
+import os, pickle, time
 from fairtrain.core.fingerprint.audio import AudioIndexBuilder, register_audio_batch, fingerprint_audio
-regs = register_audio_batch(PAYLOAD["works"], workers=PAYLOAD["workers"])
+regs = [None] * len(PAYLOAD["works"])
+for i, f in enumerate(PAYLOAD["cache"]):
+    try:
+        regs[i] = pickle.load(open(f, "rb"))
+    except (OSError, EOFError, pickle.UnpicklingError):
+        pass
+todo = [i for i, r in enumerate(regs) if r is None]
+for i, r in zip(todo, register_audio_batch([PAYLOAD["works"][i] for i in todo], workers=PAYLOAD["workers"])):
+    regs[i] = r
+    with open(PAYLOAD["cache"][i] + ".tmp", "wb") as out:
+        pickle.dump(r, out)
+    os.replace(PAYLOAD["cache"][i] + ".tmp", PAYLOAD["cache"][i])
 b = AudioIndexBuilder()
 for i, r in enumerate(regs):
     b.add(i, r)
@@ -316,7 +454,7 @@ RESULT = {"hits": hits, "cpu_s": t}
 
 def run(args) -> list[dict]:
     from _common import ensure_debian_packages
-    from _recognition_release import add_release, run_release
+    from _recognition_release import RELEASE, add_release, run_release
     from fingerprint_audio import BruteForce, baseline_fingerprints
 
     from fairtrain.core.fingerprint import FingerprintError
@@ -325,7 +463,6 @@ def run(args) -> list[dict]:
         AudioIndexBuilder,
         AudioRegistration,
         fingerprint_audio,
-        register_audio_batch,
     )
 
     quick = bool(getattr(args, "quick", False))
@@ -339,12 +476,13 @@ def run(args) -> list[dict]:
     rng.shuffle(tracks)
     if len(tracks) < 20:
         raise SystemExit("audio corpus missing: see the apt-get line in benchmarks/_recognition_audio.py")
-    n_works = 20 if quick else 150
-    works, unrelated = tracks[:n_works], tracks[n_works : n_works + (30 if quick else 200)]
-    genres = sorted({_genre(p) for p in works})
+    n_works = int(getattr(args, "works", 0) or 0) or (20 if quick else 60)
+    sources, unrelated = tracks[:n_works], tracks[n_works : n_works + (30 if quick else 200)]
+    genres = sorted({_genre(p) for p in sources})
+    works = work_files(sources)
     log(f"audio corpus: {len(tracks)} tracks; {len(works)} works ({', '.join(genres)}), {len(unrelated)} unrelated")
 
-    regs = register_audio_batch([str(p) for p in works], workers=workers)
+    regs = registrations(works, workers, log)
     builder = AudioIndexBuilder()
     for wid, reg in enumerate(regs):
         assert isinstance(reg, AudioRegistration), reg
@@ -367,7 +505,7 @@ def run(args) -> list[dict]:
         ours = index.match([fp], max_ber=0.3, min_votes=2, long_slack=0.0)[0]
         ref, ber = brute.best(items, min_items)
         if ours or ber <= 0.3:
-            log(f"  unrelated {p.name} overlaps work {works[ours[0].work_id if ours else ref].name}: left out")
+            log(f"  unrelated {p.name} overlaps work {sources[ours[0].work_id if ours else ref].name}: left out")
             continue
         clean.append(p)
     log(f"  {len(clean)} unrelated tracks after the overlap check")
@@ -397,7 +535,7 @@ def run(args) -> list[dict]:
     log(f"  {len(q_paths)} positive queries in {time.perf_counter() - t_start:.0f} s")
 
     # Negatives: excerpts of unrelated tracks under a random numpy-side edit, in memory (WAV bytes).
-    n_neg = 500 if quick else 10_000
+    n_neg = int(getattr(args, "negatives", 0) or 0) or (500 if quick else 10_000)
     segments = []  # int16, at most 180 s per track: 55 tracks stay under half a gigabyte
     for p in clean:
         total = soundfile.info(str(p)).duration
@@ -405,7 +543,7 @@ def run(args) -> list[dict]:
 
     def negative(i: int) -> bytes:
         """The i-th negative, made on demand (10,000 WAVs would not fit in memory at once)."""
-        r = random.Random(hash((seed, "negative", i)) & 0xFFFFFFFF)
+        r = random.Random(f"{seed}-negative-{i}")
         _, pcm = segments[r.randrange(len(segments))]
         length = int(r.uniform(10, 30) * RATE)
         start = r.randrange(max(1, len(pcm) - length))
@@ -414,14 +552,17 @@ def run(args) -> list[dict]:
         return wav(_NEGATIVE_EDITS[i % len(_NEGATIVE_EDITS)](part, r, other))
 
     durations: list[float] = []
+    neg_fps: list = []  # the negatives' fingerprints, for the false-match rate's calibration
 
-    def ours(data: bytes) -> set[int]:
+    def ours(data: bytes, keep: bool = False) -> set[int]:
         try:
             fp = fingerprint_audio(data)
         except FingerprintError:
             durations.append(0.0)
             return set()
         durations.append(fp.seconds)
+        if keep:
+            neg_fps.append(fp)
         return {m.work_id for m in index.match([fp])[0]}
 
     c0 = time.process_time()
@@ -433,11 +574,46 @@ def run(args) -> list[dict]:
     neg_ours = []
     for i in range(n_neg if segments else 0):
         data = negative(i)
-        neg_ours.append(ours(data))
+        neg_ours.append(ours(data, keep=True))
         if i < n_base_neg:
             neg_files.append(tmp / f"neg-{i}.wav")
             neg_files[-1].write_bytes(data)
     log(f"  matched in {time.perf_counter() - t_start:.0f} s")
+    for i, found in enumerate(neg_ours):
+        for w in found:
+            log(f"  negative {i} matched work {w} ({sources[w].name})")
+    from fairtrain.core.fingerprint.audio import SIGNIFICANCE
+
+    # What the BER rules alone would accept (no significance demanded, with the long-region slack of the
+    # second round): each such negative, with the significance that now refuses it. Without a significance
+    # threshold any whole overlap passes, so only regions within the BER rules' reach are counted.
+    loose = [
+        [m for m in found if m.evidence["ber"] <= MAX_BER + 0.06]
+        for found in index.match(neg_fps, min_significance=-np.inf, long_slack=0.06)
+    ]
+    for fp, found in zip(neg_fps, loose):
+        for m in found:
+            e = m.evidence
+            log(
+                f"  BER rules alone: a negative ({fp.seconds:.1f} s) matched work {m.work_id} at BER {e['ber']:.3f} "
+                f"over {e['overlap_s']:.1f} s, significance {e['significance']:.2f} (needs {SIGNIFICANCE})"
+            )
+    log(f"  BER rules alone: {sum(len(f) for f in loose)} false matches in {len(neg_fps)} negatives")
+
+    fmr = {t: fmr_estimate(index, neg_fps, t) for t in sorted({1.0, 1.2, SIGNIFICANCE, 1.6, 2.0})}
+    f0 = fmr[SIGNIFICANCE]
+    if "mean" in f0:
+        log(
+            f"  null significance of unrelated candidates: {f0['candidates']} candidates of {f0['queries']} negatives "
+            f"({f0['candidates_per_query']:.2f} a query at {len(works)} works), mean {f0['mean']:.3f}, "
+            f"sd {f0['sd']:.3f}, largest {f0['max']:.3f}"
+        )
+        for t, f in fmr.items():
+            log(
+                f"    S >= {t:.2f}{' (default)' if t == SIGNIFICANCE else ''}: {f['above']} of the candidates; "
+                f"false matches per query at 10^7 works: {f['fmr_normal']:.1e} (normal tail), "
+                f"{f['fmr_exponential']:.1e} (exponential tail)"
+            )
 
     raw_q = baseline_fingerprints(q_paths, workers)
     base_pos = [brute.best(q, min_items) if q is not None else (-1, 1.0) for q in raw_q]
@@ -449,6 +625,8 @@ def run(args) -> list[dict]:
         _RELEASE_CODE,
         {
             "works": [str(p) for p in works],
+            # the release's registrations, cached beside ours (its own pickles, read by its own code)
+            "cache": [str(CACHE / f"{_cache_key(p, 'release-' + RELEASE)}.pkl") for p in works],
             "workers": workers,
             "queries": [str(q) for q in q_paths] + [str(f) for f in neg_files],
             "timed": len(q_paths),
@@ -490,6 +668,8 @@ def run(args) -> list[dict]:
         "baseline_false_matches": sum(b[1] <= MAX_BER for b in base_neg),
         "target": TARGET_MODALITY,
         "speed": f"{audio_s / ours_cpu:.0f}× real time per core",
+        "fmr_per_query_1e7_normal": f0.get("fmr_normal"),
+        "fmr_per_query_1e7_exponential": f0.get("fmr_exponential"),
     }
     if release:
         speed = f" (release {audio_s / release['cpu_s']:.0f}×)"

@@ -98,8 +98,8 @@ def run_alone(run, description: str) -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2, help="audio: subprocess pool size")
-    ap.add_argument("--works", type=int, default=0, help="image: works to register (0: the module's default)")
-    ap.add_argument("--negatives", type=int, default=0, help="image: negatives (0: the module's default)")
+    ap.add_argument("--works", type=int, default=0, help="image, audio: works to register (0: the module's default)")
+    ap.add_argument("--negatives", type=int, default=0, help="image, audio: negatives (0: the module's default)")
     print_rows(run(ap.parse_args()))
 
 

@@ -14,6 +14,7 @@ import xxhash
 
 from conftest import TESTDATA
 from fairtrain.core.fingerprint import FingerprintError
+from fairtrain.core.fingerprint import audio as fa
 from fairtrain.core.fingerprint.audio import (
     DEFAULT_HIGHPASS,
     ITEM_SECONDS,
@@ -507,3 +508,67 @@ def test_reverberant_copy_matches(tmp_path, pieces, index):
     assert index.match([q], probe_flips=False, min_votes=2) == [[]]
     [slack] = index.match([q], long_slack=0.06)
     assert [m.work_id for m in slack] == [101]
+
+
+def _items(bits: np.ndarray) -> np.ndarray:
+    """(n, 32) booleans → n Chromaprint-like uint32 items."""
+    return np.packbits(bits.astype(np.uint8), axis=1, bitorder="little").view("<u4").ravel().astype(np.uint32)
+
+
+def _bare(items: np.ndarray, name: str) -> AudioFingerprint:
+    return AudioFingerprint(
+        item=name, exact=xxhash.xxh3_128_digest(name.encode()), duration=len(items) * 0.124, items=items
+    )
+
+
+def test_chance_agreement_of_biased_bits_is_not_a_match():
+    """Two unrelated pieces with the same sustained timbre keep most bits constant and agree far below BER
+    0.5 by chance (a negative of the benchmark's diagnostics sat at BER 0.17 against a work over 16 s with
+    a chance BER of 0.19). The window rule alone accepted such a pair; the significance against the pair's
+    own chance BER refuses it, while a real copy of the same biased work is still found."""
+    rng = np.random.default_rng(16)
+    bias = np.where(rng.random(32) < 0.5, 0.93, 0.07)  # each bit set in 93 % or 7 % of the items
+    work = _items(rng.random((900, 32)) < bias)
+    unrelated = _items(rng.random((130, 32)) < bias)
+    # plant a few of the work's items so that the unrelated query gets candidates at one alignment
+    unrelated[::16] = work[300:430:16]
+    b = AudioIndexBuilder()
+    b.add(7, _bare(work, "biased work"))
+    index = b.build()
+    chance = fa._chance_ber(work[300:430], unrelated)
+    observed = np.bitwise_count(work[300:430] ^ unrelated).mean() / 32
+    assert 0.10 < observed < 0.20 and chance == pytest.approx(2 * 0.93 * 0.07, abs=0.03)
+    # the BER rule alone (no significance demanded) takes it for a copy; the default refuses it
+    assert [m.work_id for m in index.match([_bare(unrelated, "u")], min_significance=-np.inf)[0]] == [7]
+    assert index.match([_bare(unrelated, "u")]) == [[]]
+    # a copy of the same work with a tenth of its bits flipped: BER 0.10 against a chance 0.16 → found
+    copy = work[300:430] ^ _items(rng.random((130, 32)) < 0.03)
+    [found] = index.match([_bare(copy, "copy")])
+    assert [m.work_id for m in found] == [7] and found[0].evidence["significance"] >= fa.SIGNIFICANCE
+
+
+def test_copy_past_the_window_rule_is_accepted_by_its_significance_over_the_whole_overlap():
+    """Reverb, a second sound over the work and rubberband's tempo or pitch leave BER 0.20–0.33 over the
+    whole copy: no 10-s window passes BER 0.20, but the agreement over 20 s is far beyond chance. Unrelated
+    material aligned the same way is not accepted."""
+    rng = np.random.default_rng(5)
+    work = _items(rng.random((1200, 32)) < 0.5)
+    part = work[400:560].copy()  # ≈ 20 s
+    noisy = rng.random(len(part)) < 0.6  # 60 % of the items lose 45 % of their bits, the rest kept
+    part[noisy] ^= _items(rng.random((int(noisy.sum()), 32)) < 0.45)
+    b = AudioIndexBuilder()
+    b.add(3, _bare(work, "work"))
+    index = b.build()
+    ber = np.bitwise_count(part ^ work[400:560]).mean() / 32
+    assert 0.24 < ber < 0.32
+    [found] = index.match([_bare(part, "copy")])
+    assert [m.work_id for m in found] == [3]
+    assert found[0].evidence["ber"] > 0.2 and found[0].evidence["significance"] >= fa.SIGNIFICANCE
+    assert found[0].evidence["offset_s"] == pytest.approx(400 * 0.124, abs=0.3)
+    # an unrelated query that shares the kept items' positions only by a few planted hits: no match
+    other = _items(rng.random((160, 32)) < 0.5)
+    other[::20] = work[400:560:20]
+    assert index.match([_bare(other, "other")]) == [[]]
+    # the length term stops at the longest overlap the threshold is calibrated on (30 s)
+    assert fa.significance(0.40, 0.47, 300.0) == fa.significance(0.40, 0.47, 30.0) < fa.SIGNIFICANCE
+    assert fa.significance(0.40, 0.47, 10.0) < fa.significance(0.40, 0.47, 20.0)
