@@ -10,8 +10,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import re
-from collections.abc import Callable
+import struct
+import zlib
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -77,12 +80,105 @@ def dumps(obj: object) -> bytes:
 
 
 def loads(data: bytes) -> object:
+    members = _members(data)
+    tree = json.loads(_read_npy(members["__tree__.npy"]).tobytes())
+    return _decode(tree, lambda i: _read_npy(members[f"a{i}.npy"]))
+
+
+# -- the zip container, read and written directly ----------------------------------------------------
+#
+# A stored fingerprint is an uncompressed zip (``np.savez``'s, or ``public_copy``'s). Going through
+# ``zipfile`` cost most of a snapshot export's CPU (about 40 Python calls a member, a fingerprint has
+# eight members), so the plain layout both write is read from the central directory here, each member's
+# CRC-32 checked as ``zipfile`` checks it; anything else (compressed, zip64 sizes, a comment) goes
+# through ``zipfile`` as before. ``_stored_zip`` writes the bytes ``zipfile.writestr`` writes for members
+# with a fixed timestamp (tests/test_codec_zip.py compares them with ``zipfile``'s own).
+_EOCD = struct.Struct("<4s4H2LH")
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    """Every member of the zip ``data`` by name."""
+    fast = _stored_members(data)
+    if fast is not None:
+        return fast
     import zipfile
 
     with zipfile.ZipFile(io.BytesIO(data)) as z:
-        members = {name: z.read(name) for name in z.namelist()}
-    tree = json.loads(_read_npy(members["__tree__.npy"]).tobytes())
-    return _decode(tree, lambda i: _read_npy(members[f"a{i}.npy"]))
+        return {name: z.read(name) for name in z.namelist()}
+
+
+def _stored_members(data: bytes) -> dict[str, bytes] | None:
+    if len(data) < _EOCD.size:
+        return None
+    sig, disk, disk_cd, n, n_total, cd_size, cd_at, comment = _EOCD.unpack_from(data, len(data) - _EOCD.size)
+    if sig != b"PK\x05\x06" or disk or disk_cd or n != n_total or comment or cd_at + cd_size > len(data) - _EOCD.size:
+        return None
+    out: dict[str, bytes] = {}
+    at = cd_at
+    for _ in range(n):
+        if at + _CENTRAL.size > len(data):
+            return None
+        c = _CENTRAL.unpack_from(data, at)
+        # c: sig, made-by version/system, extract version, reserved, flags, method, time, date, crc, sizes...
+        flags, method, crc, csize, usize, nlen, xlen, clen, local = (
+            c[5],
+            c[6],
+            c[9],
+            c[10],
+            c[11],
+            c[12],
+            c[13],
+            c[14],
+            c[18],
+        )
+        if (
+            c[0] != b"PK\x01\x02"
+            or method
+            or flags & 0x1
+            or csize != usize
+            or csize == 0xFFFFFFFF
+            or local == 0xFFFFFFFF
+        ):
+            return None
+        name = data[at + _CENTRAL.size : at + _CENTRAL.size + nlen].decode("utf-8" if flags & 0x800 else "cp437")
+        at += _CENTRAL.size + nlen + xlen + clen
+        if local + _LOCAL.size > len(data):
+            return None
+        h = _LOCAL.unpack_from(data, local)
+        if h[0] != b"PK\x03\x04":
+            return None
+        start = local + _LOCAL.size + h[10] + h[11]
+        member = data[start : start + csize]
+        if len(member) != csize or zlib.crc32(member) != crc:
+            return None  # zipfile says what is wrong with it
+        out[name] = member
+    return out
+
+
+def _stored_zip(members: Iterable[tuple[str, bytes]]) -> bytes:
+    """An uncompressed zip of ``members``, each dated 1980-01-01 00:00: byte for byte what
+    ``zipfile.ZipFile(..., "w").writestr(ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)`` writes on
+    POSIX for members under 4 GiB."""
+    parts: list[bytes] = []
+    central: list[bytes] = []
+    at = 0
+    date = 1 << 5 | 1  # (1980 - 1980) << 9 | month << 5 | day
+    for name, data in members:
+        raw = name.encode("ascii")  # the names codec writes (a0.npy, __tree__.npy) are ASCII
+        crc, size = zlib.crc32(data), len(data)
+        head = _LOCAL.pack(b"PK\x03\x04", 20, 0, 0, 0, 0, date, crc, size, size, len(raw), 0)
+        central.append(
+            _CENTRAL.pack(
+                b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, date, crc, size, size, len(raw), 0, 0, 0, 0, 0o600 << 16, at
+            )
+            + raw
+        )
+        parts += (head, raw, data)
+        at += len(head) + len(raw) + size
+    cd = b"".join(central)
+    return b"".join([*parts, cd, _EOCD.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(cd), at, 0)])
 
 
 _NPY_HEADER = re.compile(
@@ -100,7 +196,7 @@ def _read_npy(npy: bytes) -> np.ndarray:
         if m:
             shape = tuple(int(x) for x in m.group(2).split(b",") if x.strip())
             dtype = np.dtype(m.group(1).decode())
-            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            count = math.prod(shape)
             return np.frombuffer(bytearray(npy[start + size :]), dtype=dtype, count=count).reshape(shape)
     return _array(npy)
 
@@ -119,29 +215,36 @@ def public_copy(payload: bytes) -> bytes:
     a video's thumbnail strip), written byte for byte the same every time (fixed zip timestamps, the arrays'
     ``.npy`` bytes copied as they are): a snapshot's fingerprint rows, which a delta compares and a puller
     rebuilds the match indexes from. :func:`loads` reads it."""
-    import zipfile
+    return _stored_zip(_public_members(payload)[0].items())
 
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
-        raw = {name: src.read(name) for name in src.namelist()}
-        tree = json.loads(_array(raw["__tree__.npy"]).tobytes())
-        kind = tree.get("__type__") if isinstance(tree, dict) else None
-        for values, positions in _USED_AT.get(kind, ()):
-            v, p = tree.get(values), tree.get(positions)
-            if isinstance(v, dict) and "__array__" in v and isinstance(p, dict) and "__array__" in p:
-                name = f"a{v['__array__']}.npy"
-                full, at = _array(raw[name]), _array(raw[f"a{p['__array__']}.npy"])
-                sparse = np.zeros_like(full)
-                sparse[at] = full[at]
-                raw[name] = _npy(sparse)
-        for field in _LOW_BYTE.get(kind, ()):
-            if isinstance(v := tree.get(field), dict) and "__array__" in v:
-                name = f"a{v['__array__']}.npy"
-                raw[name] = _npy(_array(raw[name]) & np.uint32(0xFF))
-        raw["__tree__.npy"] = _npy(np.frombuffer(json.dumps(_blank_private(tree)).encode(), dtype=np.uint8))
-        for name, data in raw.items():
-            dst.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
-    return out.getvalue()
+
+def public_copy_loaded(payload: bytes) -> tuple[bytes, object]:
+    """``public_copy(payload)`` and ``loads`` of it, from one reading of ``payload`` (what an export does
+    with every stored fingerprint: the row it publishes and the fingerprint its index is built from)."""
+    raw, tree = _public_members(payload)
+    return _stored_zip(raw.items()), _decode(tree, lambda i: _read_npy(raw[f"a{i}.npy"]))
+
+
+def _public_members(payload: bytes) -> tuple[dict[str, bytes], object]:
+    raw = _members(payload)
+    tree = json.loads(_read_npy(raw["__tree__.npy"]).tobytes())
+    kind = tree.get("__type__") if isinstance(tree, dict) else None
+    for values, positions in _USED_AT.get(kind, ()):
+        v, p = tree.get(values), tree.get(positions)
+        if isinstance(v, dict) and "__array__" in v and isinstance(p, dict) and "__array__" in p:
+            name = f"a{v['__array__']}.npy"
+            full, at = _read_npy(raw[name]), _read_npy(raw[f"a{p['__array__']}.npy"])
+            sparse = np.zeros_like(full)
+            sparse[at] = full[at]
+            raw[name] = _npy(sparse)
+    for field in _LOW_BYTE.get(kind, ()):
+        if isinstance(v := tree.get(field), dict) and "__array__" in v:
+            name = f"a{v['__array__']}.npy"
+            raw[name] = _npy(_read_npy(raw[name]) & np.uint32(0xFF))
+    public = _blank_private(tree)
+    raw["__tree__.npy"] = _npy(np.frombuffer(json.dumps(public).encode(), dtype=np.uint8))
+    # (the blanked tree is plain JSON values, as loads would parse it back from the written member)
+    return raw, public
 
 
 def _array(npy: bytes) -> np.ndarray:
@@ -149,9 +252,34 @@ def _array(npy: bytes) -> np.ndarray:
 
 
 def _npy(a: np.ndarray) -> bytes:
+    """``np.lib.format.write_array``'s bytes for ``a``: a plain C-ordered array of a simple dtype gets the
+    version 1.0 header numpy writes (rendered here: numpy's writer costs more than the copy), anything else
+    numpy's own writer (tests/test_codec_zip.py compares them)."""
+    descr = a.dtype.str
+    if a.flags.c_contiguous and a.dtype.fields is None and not a.dtype.hasobject and len(descr) <= 4:
+        shape = a.shape
+        header = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {shape!r}, }}"
+        if shape:
+            header += " " * (_GROWTH_DIGITS - len(repr(shape[0])))
+        hlen = len(header) + 1
+        pad = 64 - ((10 + hlen) % 64)  # magic (8) and the header length (2), aligned on 64 bytes
+        if hlen + pad <= 0xFFFF:
+            return b"".join(
+                (
+                    b"\x93NUMPY\x01\x00",
+                    (hlen + pad).to_bytes(2, "little"),
+                    header.encode("latin1"),
+                    b" " * pad,
+                    b"\n",
+                    a.tobytes(),
+                )
+            )
     buf = io.BytesIO()
     np.lib.format.write_array(buf, a, allow_pickle=False)
     return buf.getvalue()
+
+
+_GROWTH_DIGITS = 21  # numpy's GROWTH_AXIS_MAX_DIGITS: spare room after the shape, so a header can grow in place
 
 
 def _blank_private(tree: object) -> object:
