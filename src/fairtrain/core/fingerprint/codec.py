@@ -221,12 +221,19 @@ def public_copy(payload: bytes) -> bytes:
 def public_copy_loaded(payload: bytes) -> tuple[bytes, object]:
     """``public_copy(payload)`` and ``loads`` of it, from one reading of ``payload`` (what an export does
     with every stored fingerprint: the row it publishes and the fingerprint its index is built from)."""
-    raw, tree = _public_members(payload)
-    return _stored_zip(raw.items()), _decode(tree, lambda i: _read_npy(raw[f"a{i}.npy"]))
+    raw, tree, made = _public_members(payload)
+
+    def array(i: int) -> np.ndarray:
+        name = f"a{i}.npy"
+        return made[name] if name in made else _read_npy(raw[name])
+
+    return _stored_zip(raw.items()), _decode(tree, array)
 
 
-def _public_members(payload: bytes) -> tuple[dict[str, bytes], object]:
+def _public_members(payload: bytes) -> tuple[dict[str, bytes], object, dict[str, np.ndarray]]:
+    """The public copy's members, its tree, and the arrays it rewrote (what reading them back would give)."""
     raw = _members(payload)
+    made: dict[str, np.ndarray] = {}
     tree = json.loads(_read_npy(raw["__tree__.npy"]).tobytes())
     kind = tree.get("__type__") if isinstance(tree, dict) else None
     for values, positions in _USED_AT.get(kind, ()):
@@ -236,15 +243,16 @@ def _public_members(payload: bytes) -> tuple[dict[str, bytes], object]:
             full, at = _read_npy(raw[name]), _read_npy(raw[f"a{p['__array__']}.npy"])
             sparse = np.zeros_like(full)
             sparse[at] = full[at]
-            raw[name] = _npy(sparse)
+            raw[name], made[name] = _npy(sparse), sparse
     for field in _LOW_BYTE.get(kind, ()):
         if isinstance(v := tree.get(field), dict) and "__array__" in v:
             name = f"a{v['__array__']}.npy"
-            raw[name] = _npy(_read_npy(raw[name]) & np.uint32(0xFF))
+            made[name] = _read_npy(raw[name]) & np.uint32(0xFF)
+            raw[name] = _npy(made[name])
     public = _blank_private(tree)
     raw["__tree__.npy"] = _npy(np.frombuffer(json.dumps(public).encode(), dtype=np.uint8))
     # (the blanked tree is plain JSON values, as loads would parse it back from the written member)
-    return raw, public
+    return raw, public, made
 
 
 def _array(npy: bytes) -> np.ndarray:
