@@ -558,3 +558,36 @@ def test_the_command_line_exports_a_delta_and_refuses_state_without_since(cli, t
     assert "give --since too" in refused.output
     refused = cli("snapshot", "export", tmp_path / "d2", "--since", tmp_path / "d1", code=1)
     assert "a delta, not a full snapshot" in refused.output and not (tmp_path / "d2").exists()
+
+
+def test_write_and_apply_delta_read_a_batch_at_a_time_and_write_the_same_delta(chain_dirs, monkeypatch):
+    """Bounded memory: with batches of 2 rows (the registry has 8 works, 2 of them withdrawn) write_delta
+    walks both snapshots side by side and apply_delta merges the base a batch at a time; the delta is the
+    one written in one batch, file for file, and applying it gives the registry's snapshot."""
+    from fairtrain.core import snapshot_delta
+    from fairtrain.core.snapshot_delta import write_delta
+
+    d = chain_dirs
+    key = d["key"]
+    base = verify_snapshot(d["snaps"] / "a", [key.public])
+    new = verify_snapshot(d["tmp"] / "state-b", [key.public])
+    seen = []
+    batches = snapshot_delta._batches
+
+    def spy(files, schema, batch):
+        for t in batches(files, schema, batch):
+            seen.append(t.num_rows)
+            yield t
+
+    monkeypatch.setattr(snapshot_delta, "_batches", spy)
+    small = write_delta(base, new, d["tmp"] / "small", key, {"registry": "fairtrain registry"}, batch=2)
+    assert seen and max(seen) <= 2 and sum(seen) > 2 * 4  # many batches, none larger than asked
+    whole = verify_delta(d["snaps"] / "d1", [key.public])
+    assert small["counts"] == whole.manifest["counts"] and small["applies_to"] == whole.manifest["applies_to"]
+    files, want = _files(d["tmp"] / "small"), _files(d["snaps"] / "d1")
+    assert files.keys() == want.keys()
+    assert {p for p in files if files[p] != want[p]} == {MANIFEST}  # signed at another time
+    seen.clear()
+    applied = apply_delta(base, verify_delta(d["tmp"] / "small", [key.public]), d["tmp"] / "ap", [key.public], batch=2)
+    assert seen and max(seen) <= 2
+    assert applied.snapshot_id == whole.manifest["result"]

@@ -146,8 +146,17 @@ def test_transformed_copies_match_their_works_and_unrelated_items_do_not(snapsho
 
 def _as_flat(out) -> None:
     """Lay each modality's index out as snapshots before format /4 did: one flat directory, no segments."""
+    from fairtrain.core.fingerprint.text import TextIndex
+
     for d in (out / "fingerprints").iterdir():
         (seg,) = d.glob("seg-*")  # the test registry is one segment
+        if (seg / "index.json").is_file():  # a /7 text index (memory-mapped .npy): as Parquet, as before /7
+            index = TextIndex.load(seg)
+            for p in list(seg.iterdir()):
+                if p.name != "candidate-keys.npy":
+                    p.unlink()
+            index.save(seg)
+            del index
         for p in seg.iterdir():
             p.rename(d / p.name)
         seg.rmdir()

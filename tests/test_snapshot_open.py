@@ -1,9 +1,11 @@
-"""Opening a snapshot fast and clearing against many segments (issue 17, item 2), format /6.
+"""Opening a snapshot fast and clearing against many segments (issue 17, item 2), formats /6 and /7.
 
 ``SnapshotMatcher.open`` checks the signed manifest, the listing and every file's size, and hashes a file
 only when something first reads it: a tampered segment, routing table or terms shard is refused then, not
 trusted. A batch is routed by the merged candidate table, to exactly the segments that hold one of its
-keys. A /5 snapshot (a filter per segment, terms shards read at opening) still opens and matches the same.
+keys. Since /7 each segment's text index is uncompressed .npy, memory-mapped when first used. A /6 snapshot
+(the text index zstd Parquet) and a /5 one (a filter per segment, terms shards read at opening) still open
+and match the same, and a delta to either is applied in its layout.
 SQLite, and PostgreSQL with FAIRTRAIN_TEST_POSTGRES_URL."""
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from fairtrain.core.matcher import SnapshotMatcher
 from fairtrain.core.snapshot import (
     FORMAT,
     FORMAT_V5,
+    FORMAT_V6,
     MANIFEST,
     SnapshotError,
     seal_snapshot,
@@ -80,14 +83,14 @@ def test_open_hashes_nothing_and_a_tampered_segment_is_refused_when_first_read(e
     out = tmp_path / "seg"
     m = SnapshotMatcher.open(out, [key.public])
     assert set(m.snapshot.unverified) == {f["path"] for f in manifest["files"]}  # nothing hashed yet
-    (victim,) = [p for p in (out / "fingerprints" / "text" / "seg-00001").iterdir() if p.name == "works.parquet"]
+    (victim,) = [p for p in (out / "fingerprints" / "text" / "seg-00001").iterdir() if p.name == "excerpt_hash.npy"]
     _flip(victim)  # after opening, before anything reads it
-    with pytest.raises(SnapshotError, match="seg-00001/works.parquet: SHA-256 does not match"):
+    with pytest.raises(SnapshotError, match="seg-00001/excerpt_hash.npy: SHA-256 does not match"):
         verify_snapshot(out, [key.public])  # an eager check refuses it at once
     first = m.match([excerpt_query(texts, 0)])  # work 1: segment 0 only, verified as it is read
     assert [x.work_id for x, _ in first[0].matches] == [1]
-    assert "fingerprints/text/seg-00000/works.parquet" not in m.snapshot.unverified
-    with pytest.raises(SnapshotError, match="seg-00001/works.parquet: SHA-256 does not match the signed manifest"):
+    assert "fingerprints/text/seg-00000/excerpt_hash.npy" not in m.snapshot.unverified
+    with pytest.raises(SnapshotError, match="seg-00001/excerpt_hash.npy: SHA-256 does not match the signed manifest"):
         m.match([excerpt_query(texts, 18)])  # work 19 is in segment 1: its files are hashed first, and refused
     # a freshly opened matcher refuses it too, still without hashing anything at opening
     again = SnapshotMatcher.open(out, [key.public])
@@ -110,8 +113,29 @@ def test_a_tampered_routing_table_or_terms_shard_is_refused_on_first_use(exporte
         SnapshotMatcher.open(out, [key.public])
 
 
+def _as_format_6(out: Path, key: SigningKey) -> None:
+    """Rewrite a snapshot as /6 wrote it: each segment's text index as zstd Parquet (index format 2)."""
+    from fairtrain.core.fingerprint.text import TextIndex
+
+    for p in sorted((out / "fingerprints" / "text").glob("seg-*")):
+        index = TextIndex.load(p)
+        parquet = p.parent / (p.name + ".parquet")
+        index.save(parquet)
+        del index
+        for f in p.iterdir():
+            if f.name != KEYS_FILE:
+                f.unlink()
+        for f in parquet.iterdir():
+            f.rename(p / f.name)
+        parquet.rmdir()
+    old = json.loads((out / MANIFEST).read_text())
+    drop = ("format", "created_at", "files", "signature")
+    seal_snapshot(out, key, {k: v for k, v in old.items() if k not in drop}, fmt=FORMAT_V6)
+
+
 def _as_format_5(out: Path, key: SigningKey) -> None:
     """Rewrite a snapshot as /5 wrote it: a filter per segment, no merged table, no terms ranges."""
+    _as_format_6(out, key)
     text = out / "fingerprints" / "text"
     for f in ROUTE_FILES:
         (text / f).unlink()
@@ -155,3 +179,52 @@ def test_a_delta_to_a_format_5_snapshot_is_applied_in_its_layout(registry, tmp_p
     m = SnapshotMatcher.open(applied.path, [key.public])
     # work 4's text was registered again as work 44 (the second fill starts from the same texts)
     assert [x.work_id for x, _ in m.match([excerpt_query(texts, 3)])[0].matches] == [4, 44]
+
+
+def test_segments_are_memory_mapped_and_a_format_6_snapshot_still_opens_and_matches_the_same(exported, tmp_path):
+    """/7: a segment's text index opens as read-only maps of its .npy files (nothing decoded, nothing copied);
+    the same snapshot rewritten as /6 (Parquet) opens, decodes and answers the same, with a notice."""
+    texts, key, manifest = exported
+    out = tmp_path / "seg"
+    seg0 = out / "fingerprints" / "text" / "seg-00000"
+    assert (seg0 / "index.json").is_file() and not list(seg0.glob("*.parquet"))
+    m = SnapshotMatcher.open(out, [key.public])
+    want = [r.to_dict() for r in m.match(segment_queries(texts))]
+    ix = m.index("text").segment(0)
+    for a in (ix.fp_hash, ix.work_ids, ix.sigs, ix._words.work_pos, ix._words.filter, ix.hangul.hash):
+        base = a
+        while base.base is not None and not isinstance(base, np.memmap):
+            base = base.base
+        assert isinstance(base, np.memmap) and not a.flags.writeable  # a view of the file, not a copy
+    assert not any("format 6" in n for n in m.notices)
+    _as_format_6(out, key)
+    older = SnapshotMatcher.open(out, [key.public])
+    assert older.snapshot.manifest["format"] == FORMAT_V6
+    assert [r.to_dict() for r in older.match(segment_queries(texts))] == want
+    assert any("format 6" in n and "re-export" in n for n in older.notices)
+
+
+def test_a_delta_to_a_format_6_snapshot_is_applied_in_its_layout_and_one_to_7_in_its(registry, tmp_path):
+    """A /6 registry's delta applied here gives the /6 snapshot byte for byte (text index Parquet); a /7
+    one the /7 snapshot (memory-mapped .npy): the layout follows the signed result, not this fairtrain."""
+    texts = fill(registry, 40, base=10)
+    key = SigningKey.generate()
+    export_snapshot(registry, tmp_path / "a", key, at=AT, segment_works=16)
+    fill(registry, 10, base=5)  # works 41..50
+    export_snapshot(registry, tmp_path / "b", key, at=AT, segment_works=16)
+    for fmt in (FORMAT, FORMAT_V6):
+        if fmt == FORMAT_V6:
+            for d in ("a", "b"):
+                _as_format_6(tmp_path / d, key)
+        base, new = verify_snapshot(tmp_path / "a", [key.public]), verify_snapshot(tmp_path / "b", [key.public])
+        assert new.manifest["format"] == fmt
+        write_delta(base, new, tmp_path / f"d{fmt[-1]}", key, {"registry": "r"})
+        applied = apply_delta(
+            base, verify_delta(tmp_path / f"d{fmt[-1]}", [key.public]), tmp_path / f"applied{fmt[-1]}", [key.public]
+        )
+        assert applied.manifest["format"] == fmt
+        files = {p.relative_to(applied.path).as_posix() for p in applied.path.rglob("*") if p.is_file()}
+        assert files == {p.relative_to(new.path).as_posix() for p in new.path.rglob("*") if p.is_file()}
+        assert any(f.endswith(".parquet") and "/seg-" in f for f in files) == (fmt == FORMAT_V6)
+        m = SnapshotMatcher.open(applied.path, [key.public])
+        assert [x.work_id for x, _ in m.match([excerpt_query(texts, 3)])[0].matches] == [4, 44]

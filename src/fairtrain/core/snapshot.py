@@ -27,6 +27,8 @@ from fairtrain.core.files import write_atomic
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 from fairtrain.core.vocab import Category, Purpose, Value
 
+# /7: the text index inside each segment is uncompressed .npy (fingerprint.text index format 3), opened by
+# memory-mapping: a segment's first use decodes nothing (/6 and before: zstd Parquet, decoded whole);
 # /6: a merged candidate table per modality routes a batch with one lookup whatever the number of
 # segments (core/snapshot_index.py), and the signed manifest carries each terms shard's work-id range
 # (``terms_shards``), so opening reads no shard;
@@ -36,7 +38,8 @@ from fairtrain.core.vocab import Category, Purpose, Value
 # memory and opened segment by segment;
 # /3: the text index carries the spacing-invariant Hangul channel (fingerprint.text index format 2);
 # /2: terms for every purpose (commercial and research); /1: commercial only.
-FORMAT = "fairtrain-snapshot/6"
+FORMAT = "fairtrain-snapshot/7"
+FORMAT_V6 = "fairtrain-snapshot/6"
 FORMAT_V5 = "fairtrain-snapshot/5"
 FORMAT_V4 = "fairtrain-snapshot/4"
 FORMAT_V3 = "fairtrain-snapshot/3"
@@ -48,6 +51,10 @@ _NO_HANGUL = (
 )
 # Older formats still open; what each lacks, in words a user can act on.
 OLDER_FORMATS = {
+    FORMAT_V6: (
+        "snapshot format 6: each text index segment is decoded whole into memory when first used; "
+        "re-export the snapshot with this version of fairtrain to open segments by memory-mapping"
+    ),
     FORMAT_V5: (
         "snapshot format 5: each item is looked up in every index segment's candidate filter and opening "
         "reads every terms shard; re-export the snapshot with this version of fairtrain to route items "

@@ -15,12 +15,19 @@ merged rows with the same writers the export uses, then writes the result manife
 whole directory against it: the applied state is, file for file, the registry's full snapshot at the new
 time (same snapshot id), or it is refused. :func:`chain` lists what a registry publishes: the newest full
 snapshot and the deltas after it.
+
+Both run in bounded memory: :func:`write_delta` walks the two snapshots' terms and rows side by side in
+work-id order, ``batch`` rows at a time, and :func:`apply_delta` merges the base a ``batch`` at a time with
+the delta's rows. What they hold beyond that is the delta's own size (its rows, and the ids of the works
+it touches), never the registry's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, verify_document
@@ -46,6 +53,8 @@ from fairtrain.core.snapshot import (
 
 RESULT = "result-manifest.json"
 DELETED = "deleted.parquet"
+# Rows read from a snapshot at a time (the export's row groups are 5,000 rows, so this decodes one).
+DELTA_BATCH = 5_000
 CHAIN_FORMAT = "fairtrain-snapshot-chain/1"
 
 
@@ -57,22 +66,37 @@ def _read(files: list[Path], schema):
     return pa.concat_tables([t.select(schema.names).cast(schema) for t in parts]) if parts else schema.empty_table()
 
 
-def _row_groups(files: list[Path], schema):
-    """Each row group of ``files`` (sorted by name), in the columns of ``schema``."""
+def _batches(files: list[Path], schema, batch: int):
+    """``files`` (sorted by name) ``batch`` rows at a time, in the columns of ``schema``."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for p in sorted(files):
         f = pq.ParquetFile(p)
-        for g in range(f.num_row_groups):
-            yield f.read_row_group(g).select(schema.names).cast(schema)
+        for b in f.iter_batches(batch_size=batch, columns=schema.names):
+            yield pa.Table.from_batches([b]).select(schema.names).cast(schema)
 
 
-def _terms(snap: Snapshot):
-    return _read(snap.files(TERMS_DIR + "/"), terms_schema())
+def _stream(snap: Snapshot, prefix: str, schema, batch: int) -> Iterator[dict]:
+    """Every row of ``snap``'s files under ``prefix`` (shards in work-id order), one at a time, read a
+    ``batch`` at a time."""
+    for t in _batches([snap.check(p) for p in snap.files(prefix)], schema, batch):
+        yield from t.to_pylist()
 
 
-def _rows(snap: Snapshot, name: str):
-    return _read(snap.files(f"{ROWS_DIR}/{name}/"), rows_schema())
+def _side_by_side(a: Iterator[dict], b: Iterator[dict]) -> Iterator[tuple[int, dict | None, dict | None]]:
+    """``(work_id, row in a or None, row in b or None)`` for every work id of two streams sorted by it."""
+    ra, rb = next(a, None), next(b, None)
+    while ra is not None or rb is not None:
+        if rb is None or (ra is not None and ra["work_id"] < rb["work_id"]):
+            yield ra["work_id"], ra, None
+            ra = next(a, None)
+        elif ra is None or rb["work_id"] < ra["work_id"]:
+            yield rb["work_id"], None, rb
+            rb = next(b, None)
+        else:
+            yield ra["work_id"], ra, rb
+            ra, rb = next(a, None), next(b, None)
 
 
 def _require_rows(snap: Snapshot) -> None:
@@ -85,56 +109,83 @@ def _require_rows(snap: Snapshot) -> None:
         )
 
 
-def _by_id(table) -> dict[int, dict]:
-    return {r["work_id"]: r for r in table.to_pylist()}
-
-
-def write_delta(base: Snapshot, new: Snapshot, out: Path, key: SigningKey, meta: dict) -> dict:
-    """The delta from ``base`` to ``new`` (both verified full snapshots) into ``out``, sealed; its manifest."""
+def write_delta(
+    base: Snapshot, new: Snapshot, out: Path, key: SigningKey, meta: dict, *, batch: int = DELTA_BATCH
+) -> dict:
+    """The delta from ``base`` to ``new`` (both verified full snapshots) into ``out``, sealed; its manifest.
+    Both are read side by side in work-id order, ``batch`` rows at a time (see the module's docstring)."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     _require_rows(base)
     out = Path(out)
-    a, b = _by_id(_terms(base)), _by_id(_terms(new))
-    added = sorted(b.keys() - a.keys())
-    withdrawn = sorted(a.keys() - b.keys())
-    terms_changed = sorted(w for w in a.keys() & b.keys() if a[w] != b[w])
-    grants = sum(1 for w in terms_changed if a[w]["licensees"] != b[w]["licensees"])
+    added, withdrawn, terms_changed = array("q"), array("q"), array("q")
+    grants = 0
     upsert = ShardWriter(out / TERMS_DIR, "upsert", terms_schema(), TERMS_PER_SHARD)
-    upsert.add([b[w] for w in sorted(added + terms_changed)])
+    pending: list[dict] = []
+    for wid, a, b in _side_by_side(
+        _stream(base, TERMS_DIR + "/", terms_schema(), batch), _stream(new, TERMS_DIR + "/", terms_schema(), batch)
+    ):
+        if a is None:
+            added.append(wid)
+        elif b is None:
+            withdrawn.append(wid)
+            continue
+        elif a != b:
+            terms_changed.append(wid)
+            grants += a["licensees"] != b["licensees"]
+        else:
+            continue
+        pending.append(b)
+        if len(pending) >= batch:
+            upsert.add(pending)
+            pending = []
+    upsert.add(pending)
     upsert.close()
-    deleted = [("terms", w) for w in withdrawn]
+    parts, gone_ids = ["terms"] * len(withdrawn), array("q", withdrawn)
     fp_counts: dict[str, dict[str, int]] = {}
-    fp_changed: set[int] = set()
+    fp_changed = array("q")
     names = sorted(set(base.manifest["counts"].get("fingerprints", {})) | set(new.manifest["counts"]["fingerprints"]))
     for name in names:
-        ra = {r["work_id"]: r["fingerprint"] for r in _rows(base, name).to_pylist()}
-        rb = {r["work_id"]: r["fingerprint"] for r in _rows(new, name).to_pylist()}
-        put = sorted(w for w in rb if ra.get(w) != rb[w])
-        gone = sorted(ra.keys() - rb.keys())
-        fp_changed |= set(put) | set(gone)
         w = ShardWriter(out / ROWS_DIR / name, "upsert", rows_schema(), ROWS_PER_SHARD)
-        w.add([{"work_id": i, "fingerprint": rb[i]} for i in put])
+        put = gone = 0
+        pending = []
+        prefix = f"{ROWS_DIR}/{name}/"
+        for wid, a, b in _side_by_side(
+            _stream(base, prefix, rows_schema(), batch), _stream(new, prefix, rows_schema(), batch)
+        ):
+            if b is None:
+                gone += 1
+                parts.append(name)
+                gone_ids.append(wid)
+            elif a is None or a["fingerprint"] != b["fingerprint"]:
+                put += 1
+                pending.append(b)
+                if len(pending) >= batch:
+                    w.add(pending)
+                    pending = []
+            else:
+                continue
+            fp_changed.append(wid)
+        w.add(pending)
         w.close()
-        deleted += [(name, i) for i in gone]
-        fp_counts[name] = {"upserted": len(put), "removed": len(gone)}
+        fp_counts[name] = {"upserted": put, "removed": gone}
     pq.write_table(
-        pa.table(
-            {
-                "part": pa.array([p for p, _ in deleted], pa.string()),
-                "work_id": pa.array([w for _, w in deleted], pa.int64()),
-            }
-        ),
+        pa.table({"part": pa.array(parts, pa.string()), "work_id": pa.array(gone_ids, pa.int64())}),
         out / DELETED,
         compression="zstd",
     )
     (out / RESULT).write_bytes((new.path / MANIFEST).read_bytes())
+    # works in both snapshots whose terms or fingerprint rows changed (a row's work is in its snapshot's
+    # terms, so a changed row of a work neither added nor withdrawn is one of a work in both)
+    ids = lambda a: np.frombuffer(a, dtype=np.int64) if len(a) else np.empty(0, np.int64)  # noqa: E731
+    fp_common = np.setdiff1d(ids(fp_changed), np.concatenate([ids(added), ids(withdrawn)]))
     counts = {
         "works": new.manifest["counts"]["works"],
         "added": len(added),
         "withdrawn": len(withdrawn),
-        "changed": len((set(terms_changed) | fp_changed) & (a.keys() & b.keys())),
+        "changed": int(len(np.union1d(ids(terms_changed), fp_common))),
         "terms_changed": len(terms_changed),
         "grants_changed": grants,
         "fingerprints": fp_counts,
@@ -170,9 +221,12 @@ def check_delta(delta: Snapshot, trusted: list[PublicKey] | None) -> dict:
     return doc
 
 
-def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[PublicKey] | None) -> Snapshot:
+def apply_delta(
+    base: Snapshot, delta: Snapshot, out: Path, trusted: list[PublicKey] | None, *, batch: int = DELTA_BATCH
+) -> Snapshot:
     """Build the full snapshot ``delta`` leads to from ``base`` in ``out`` (a new directory) and return it,
-    verified against the delta's signed result manifest; refuses a delta for another base."""
+    verified against the delta's signed result manifest; refuses a delta for another base. The base is
+    read ``batch`` rows at a time, merged with the delta's rows (which it holds: the delta's size)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -195,7 +249,7 @@ def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[Public
 
     def merged(old_files: list[Path], new, part: str):
         """The base's rows without those the delta replaces or withdraws, merged in work-id order with the
-        delta's: a row group of the base at a time (the base is never read whole)."""
+        delta's: ``batch`` rows of the base at a time (the base is never read whole)."""
         drop = pa.concat_arrays(
             [
                 new.column("work_id").combine_chunks(),
@@ -205,7 +259,7 @@ def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[Public
         new = new.sort_by("work_id")
         new_ids = new.column("work_id").to_numpy()
         taken = 0
-        for old in _row_groups([base.check(p) for p in old_files], new.schema):
+        for old in _batches([base.check(p) for p in old_files], new.schema, batch):
             kept = old.filter(pc.invert(pc.is_in(old["work_id"], value_set=drop)))
             if not kept.num_rows:
                 continue
@@ -240,6 +294,7 @@ def apply_delta(base: Snapshot, delta: Snapshot, out: Path, trusted: list[Public
                 out / FINGERPRINTS_DIR / name,
                 int(segment_works),
                 segment_filters=result.get("format") == FORMAT_V5,  # a /5 result: its layout
+                mapped=result.get("format") == FORMAT,  # /7: the text index memory-mapped; /5, /6: Parquet
             )
         else:  # a result written before segments: one flat index
             builder = modality(name).new_builder()

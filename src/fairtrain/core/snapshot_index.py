@@ -44,45 +44,55 @@ def build_segments(
     *,
     on_row: Callable[[int, bytes], None] | None = None,
     segment_filters: bool = False,
+    mapped: bool = True,
 ) -> int:
-    """Build ``name``'s index from ``(work_id, public fingerprint blob)`` rows in work-id order into
+    """Build ``name``'s index from ``(work_id, public fingerprint blob)`` rows in work-id order (or
+    ``(work_id, blob, loads(blob))``, where the caller decoded it already) into
     ``directory/seg-NNNNN/``: every ``segment_works`` rows a segment is built, saved and dropped; then the
     merged candidate table over them (:func:`build_router`). Always writes at least one segment (an empty
     index for no rows). ``on_row`` sees each row as it passes (the export writes the public rows from it).
     ``segment_filters``: lay the segments out as format /5 did (a filter per segment, no merged table),
-    for a delta whose result is a /5 snapshot. Returns the number of rows."""
+    for a delta whose result is a /5 snapshot. ``mapped``: save each index in its memory-mapped format where
+    the modality has one (format /7: the text index as uncompressed ``.npy``); False for a /5 or /6 result.
+    Returns the number of rows."""
     if segment_works < 1:
         raise ValueError("segment_works must be >= 1")
     directory = Path(directory)
     n, seg, builder, in_seg = 0, 0, modality(name).new_builder(), 0
-    for work_id, blob in rows:  # a builder fed as rows pass: a segment's fingerprints, never its blobs too
+    for row in rows:  # a builder fed as rows pass: a segment's fingerprints, never its blobs too
+        work_id, blob = row[0], row[1]
         if on_row is not None:
             on_row(work_id, blob)
-        builder.add(work_id, codec.loads(blob))
+        builder.add(work_id, row[2] if len(row) > 2 else codec.loads(blob))
         n, in_seg = n + 1, in_seg + 1
         if in_seg == segment_works:
-            _save(name, builder, directory / segment_name(seg), segment_filters)
+            _save(name, builder, directory / segment_name(seg), segment_filters, mapped)
             seg, builder, in_seg = seg + 1, modality(name).new_builder(), 0
     if in_seg or seg == 0:
-        _save(name, builder, directory / segment_name(seg), segment_filters)
+        _save(name, builder, directory / segment_name(seg), segment_filters, mapped)
     if not segment_filters:
         build_router(name, directory)
     return n
 
 
-def build_segment(name: str, rows: Iterable[tuple[int, bytes]], target: Path, *, segment_filters: bool = False) -> None:
+def build_segment(
+    name: str, rows: Iterable[tuple[int, bytes]], target: Path, *, segment_filters: bool = False, mapped: bool = True
+) -> None:
     """One segment of ``name``'s index from its ``(work_id, public fingerprint blob)`` rows into ``target``:
     a pure function of the rows, so any process (or Ray task) building it writes the same bytes."""
     builder = modality(name).new_builder()
-    for work_id, blob in rows:
-        builder.add(work_id, codec.loads(blob))
-    _save(name, builder, Path(target), segment_filters)
+    for row in rows:
+        builder.add(row[0], row[2] if len(row) > 2 else codec.loads(row[1]))
+    _save(name, builder, Path(target), segment_filters, mapped)
 
 
-def _save(name: str, builder, target: Path, segment_filters: bool = False) -> None:
+def _save(name: str, builder, target: Path, segment_filters: bool = False, mapped: bool = True) -> None:
     index = builder.build()
     del builder
-    index.save(target)
+    if mapped and hasattr(index, "save_mapped"):
+        index.save_mapped(target)  # since /7: opened by memory-mapping, nothing decoded
+    else:
+        index.save(target)
     keys = _CANDIDATE_KEYS.get(name)
     if keys is not None:
         write_keys(target, keys.of_index(index), segment_filter=segment_filters)

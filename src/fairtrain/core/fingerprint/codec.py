@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import re
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -89,22 +90,12 @@ def _savez(arrays: list[np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-# What np.savez (numpy 2, Python 3.11's zipfile) writes for each member ``NAME.npy``: a local header forced to
-# ZIP64 (its sizes in the extra field), the stored (uncompressed) ``.npy`` bytes, then a central directory
-# without ZIP64 fields while sizes and offsets stay below 4 GiB, and the end record. DOS date 1980-01-01
-# (a ZipInfo's default), version 4.5 (ZIP64), made on Unix, permissions rw-------.
-_LOCAL = struct.Struct("<4s2B4HL2L2H")
-_ZIP64_EXTRA = struct.Struct("<HHQQ")
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
-_END = struct.Struct("<4s4H2LH")
-_DOS_DATE, _DOS_TIME = (1980 - 1980) << 9 | 1 << 5 | 1, 0
-_ZIP64_VERSION, _UNIX, _RW = 45, 3, 0o600 << 16
-_ZIP64_LIMIT = (1 << 31) - 1  # zipfile's: past it a central record carries ZIP64 fields
 _HEADERS: dict[tuple[np.dtype, tuple[int, ...]], bytes] = {}  # (dtype, shape) -> the .npy header numpy writes
 
 
 def _npy_parts(a: np.ndarray) -> tuple[bytes, bytes | memoryview]:
-    """The ``.npy`` bytes ``np.lib.format.write_array`` writes for ``a``, as (header, data)."""
+    """The ``.npy`` bytes ``np.lib.format.write_array`` writes for ``a``, as (header, data): numpy's own
+    header for the dtype and shape, kept (numpy's writer costs more than the copy)."""
     if a.dtype.hasobject or a.ndim > 1 and not a.flags.c_contiguous or not getattr(type(a.dtype), "_legacy", 0):
         return _npy_savez(a), b""  # what savez writes for these (never in a fingerprint): numpy's own writer
     data = memoryview(a if a.flags.c_contiguous else np.ascontiguousarray(a)).cast("B") if a.size else b""
@@ -127,28 +118,127 @@ def _npy_savez(a: np.ndarray) -> bytes:
 def _npz(arrays: list[np.ndarray]) -> bytes:
     """The archive of ``__tree__.npy`` (``arrays[0]``) and ``a0.npy``, ``a1.npy``, … (the rest), as
     ``np.savez`` writes it (ZIP_STORED, members in that order)."""
+    names = [b"__tree__.npy", *(b"a%d.npy" % i for i in range(len(arrays) - 1))]
+    archive = _stored_zip(zip(names, map(_npy_parts, arrays)), zip64_local=True)
+    return archive if archive is not None else _savez(arrays)
+
+
+def loads(data: bytes) -> object:
+    members = _members(data)
+    tree = json.loads(_read_npy(members["__tree__.npy"]).tobytes())
+    return _decode(tree, lambda i: _read_npy(members[f"a{i}.npy"]))
+
+
+# -- the zip container, read and written directly ----------------------------------------------------
+#
+# A stored fingerprint is an uncompressed zip (``np.savez``'s, or ``public_copy``'s). Going through
+# ``zipfile`` cost most of a snapshot export's CPU (about 40 Python calls a member, a fingerprint has
+# eight members), so the plain layout both write is read from the central directory here, each member's
+# CRC-32 checked as ``zipfile`` checks it; anything else (compressed, zip64 sizes, a comment) goes
+# through ``zipfile`` as before. ``_stored_zip`` writes the bytes ``zipfile.writestr`` writes for members
+# with a fixed timestamp (tests/test_codec_zip.py compares them with ``zipfile``'s own).
+_EOCD = struct.Struct("<4s4H2LH")
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+_ZIP64_EXTRA = struct.Struct("<HHQQ")
+_DOS_DATE = (1980 - 1980) << 9 | 1 << 5 | 1  # 1980-01-01, a ZipInfo's default; time 00:00
+_UNIX, _RW = 3, 0o600 << 16  # made on Unix, rw-------
+_ZIP64_LIMIT = (1 << 31) - 1  # zipfile's: past it a central record carries ZIP64 fields
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    """Every member of the zip ``data`` by name."""
+    fast = _stored_members(data)
+    if fast is not None:
+        return fast
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {name: z.read(name) for name in z.namelist()}
+
+
+def _stored_members(data: bytes) -> dict[str, bytes] | None:
+    if len(data) < _EOCD.size:
+        return None
+    sig, disk, disk_cd, n, n_total, cd_size, cd_at, comment = _EOCD.unpack_from(data, len(data) - _EOCD.size)
+    if sig != b"PK\x05\x06" or disk or disk_cd or n != n_total or comment or cd_at + cd_size > len(data) - _EOCD.size:
+        return None
+    out: dict[str, bytes] = {}
+    at = cd_at
+    for _ in range(n):
+        if at + _CENTRAL.size > len(data):
+            return None
+        c = _CENTRAL.unpack_from(data, at)
+        # c: sig, made-by version/system, extract version, reserved, flags, method, time, date, crc, sizes...
+        flags, method, crc, csize, usize, nlen, xlen, clen, local = (
+            c[5],
+            c[6],
+            c[9],
+            c[10],
+            c[11],
+            c[12],
+            c[13],
+            c[14],
+            c[18],
+        )
+        if (
+            c[0] != b"PK\x01\x02"
+            or method
+            or flags & 0x1
+            or csize != usize
+            or csize == 0xFFFFFFFF
+            or local == 0xFFFFFFFF
+        ):
+            return None
+        name = data[at + _CENTRAL.size : at + _CENTRAL.size + nlen].decode("utf-8" if flags & 0x800 else "cp437")
+        at += _CENTRAL.size + nlen + xlen + clen
+        if local + _LOCAL.size > len(data):
+            return None
+        h = _LOCAL.unpack_from(data, local)
+        if h[0] != b"PK\x03\x04":
+            return None
+        start = local + _LOCAL.size + h[10] + h[11]
+        member = data[start : start + csize]
+        if len(member) != csize or zlib.crc32(member) != crc:
+            return None  # zipfile says what is wrong with it
+        out[name] = member
+    return out
+
+
+def _stored_zip(
+    members: Iterable[tuple[bytes, tuple[bytes | memoryview, ...]]], *, zip64_local: bool = False
+) -> bytes | None:
+    """An uncompressed zip of ``members`` (a name, the member's bytes in pieces), each dated 1980-01-01 00:00,
+    byte for byte what Python's ``zipfile`` writes on POSIX: with ``zip64_local`` as ``np.savez`` writes
+    (the local header's sizes in a ZIP64 extra field, version 4.5; tests/test_fingerprint_codec.py), without
+    as ``writestr(ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)`` (tests/test_codec_zip.py).
+    None past 2 GiB, where zipfile's central records grow ZIP64 fields."""
+    version = 45 if zip64_local else 20
     parts: list[bytes | memoryview] = []
     central: list[bytes] = []
-    offset = 0
-    for i, a in enumerate(arrays):
-        name = b"__tree__.npy" if i == 0 else b"a%d.npy" % (i - 1)
-        header, data = _npy_parts(a)
-        size = len(header) + len(data)
-        crc = zlib.crc32(data, zlib.crc32(header))
-        local = _LOCAL.pack(
-            b"PK\x03\x04", _ZIP64_VERSION, 0, 0, 0, _DOS_TIME, _DOS_DATE, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(name), 20
-        )
-        parts += (local, name, _ZIP64_EXTRA.pack(1, 16, size, size), header, data)
+    at = 0
+    for name, pieces in members:
+        size, crc = 0, 0
+        for piece in pieces:
+            size, crc = size + len(piece), zlib.crc32(piece, crc)
+        if zip64_local:
+            head = _LOCAL.pack(
+                b"PK\x03\x04", version, 0, 0, 0, 0, _DOS_DATE, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(name), 20
+            )
+            extra = _ZIP64_EXTRA.pack(1, 16, size, size)
+        else:
+            head = _LOCAL.pack(b"PK\x03\x04", version, 0, 0, 0, 0, _DOS_DATE, crc, size, size, len(name), 0)
+            extra = b""
         central.append(
             _CENTRAL.pack(
                 b"PK\x01\x02",
-                _ZIP64_VERSION,
+                version,
                 _UNIX,
-                _ZIP64_VERSION,
+                version,
                 0,
                 0,
                 0,
-                _DOS_TIME,
+                0,
                 _DOS_DATE,
                 crc,
                 size,
@@ -159,25 +249,24 @@ def _npz(arrays: list[np.ndarray]) -> bytes:
                 0,
                 0,
                 _RW,
-                offset,
+                at,
             )
             + name
         )
-        offset += len(local) + len(name) + 20 + size
-        if size > _ZIP64_LIMIT or offset > _ZIP64_LIMIT:  # central records then grow ZIP64 fields
-            return _savez(arrays)
-    directory = b"".join(central)
-    parts += (directory, _END.pack(b"PK\x05\x06", 0, 0, len(arrays), len(arrays), len(directory), offset, 0))
-    return b"".join(parts)
+        parts += (head, name, extra, *pieces)
+        at += len(head) + len(name) + len(extra) + size
+        if size > _ZIP64_LIMIT or at > _ZIP64_LIMIT:
+            return None
+    cd = b"".join(central)
+    return b"".join([*parts, cd, _EOCD.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(cd), at, 0)])
 
 
-def loads(data: bytes) -> object:
-    import zipfile
-
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        members = {name: z.read(name) for name in z.namelist()}
-    tree = json.loads(_read_npy(members["__tree__.npy"]).tobytes())
-    return _decode(tree, lambda i: _read_npy(members[f"a{i}.npy"]))
+def _public_zip(members: dict[str, bytes]) -> bytes:
+    """A public copy's archive (the names codec writes, a0.npy and __tree__.npy, are ASCII)."""
+    archive = _stored_zip(((name.encode("ascii"), (data,)) for name, data in members.items()))
+    if archive is None:
+        raise ValueError("a fingerprint of 2 GiB or more cannot be published")
+    return archive
 
 
 _NPY_HEADER = re.compile(
@@ -195,7 +284,7 @@ def _read_npy(npy: bytes) -> np.ndarray:
         if m:
             shape = tuple(int(x) for x in m.group(2).split(b",") if x.strip())
             dtype = np.dtype(m.group(1).decode())
-            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            count = math.prod(shape)
             return np.frombuffer(bytearray(npy[start + size :]), dtype=dtype, count=count).reshape(shape)
     return _array(npy)
 
@@ -214,29 +303,44 @@ def public_copy(payload: bytes) -> bytes:
     a video's thumbnail strip), written byte for byte the same every time (fixed zip timestamps, the arrays'
     ``.npy`` bytes copied as they are): a snapshot's fingerprint rows, which a delta compares and a puller
     rebuilds the match indexes from. :func:`loads` reads it."""
-    import zipfile
+    return _public_zip(_public_members(payload)[0])
 
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
-        raw = {name: src.read(name) for name in src.namelist()}
-        tree = json.loads(_array(raw["__tree__.npy"]).tobytes())
-        kind = tree.get("__type__") if isinstance(tree, dict) else None
-        for values, positions in _USED_AT.get(kind, ()):
-            v, p = tree.get(values), tree.get(positions)
-            if isinstance(v, dict) and "__array__" in v and isinstance(p, dict) and "__array__" in p:
-                name = f"a{v['__array__']}.npy"
-                full, at = _array(raw[name]), _array(raw[f"a{p['__array__']}.npy"])
-                sparse = np.zeros_like(full)
-                sparse[at] = full[at]
-                raw[name] = _npy(sparse)
-        for field in _LOW_BYTE.get(kind, ()):
-            if isinstance(v := tree.get(field), dict) and "__array__" in v:
-                name = f"a{v['__array__']}.npy"
-                raw[name] = _npy(_array(raw[name]) & np.uint32(0xFF))
-        raw["__tree__.npy"] = _npy(np.frombuffer(json.dumps(_blank_private(tree)).encode(), dtype=np.uint8))
-        for name, data in raw.items():
-            dst.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
-    return out.getvalue()
+
+def public_copy_loaded(payload: bytes) -> tuple[bytes, object]:
+    """``public_copy(payload)`` and ``loads`` of it, from one reading of ``payload`` (what an export does
+    with every stored fingerprint: the row it publishes and the fingerprint its index is built from)."""
+    raw, tree, made = _public_members(payload)
+
+    def array(i: int) -> np.ndarray:
+        name = f"a{i}.npy"
+        return made[name] if name in made else _read_npy(raw[name])
+
+    return _public_zip(raw), _decode(tree, array)
+
+
+def _public_members(payload: bytes) -> tuple[dict[str, bytes], object, dict[str, np.ndarray]]:
+    """The public copy's members, its tree, and the arrays it rewrote (what reading them back would give)."""
+    raw = _members(payload)
+    made: dict[str, np.ndarray] = {}
+    tree = json.loads(_read_npy(raw["__tree__.npy"]).tobytes())
+    kind = tree.get("__type__") if isinstance(tree, dict) else None
+    for values, positions in _USED_AT.get(kind, ()):
+        v, p = tree.get(values), tree.get(positions)
+        if isinstance(v, dict) and "__array__" in v and isinstance(p, dict) and "__array__" in p:
+            name = f"a{v['__array__']}.npy"
+            full, at = _read_npy(raw[name]), _read_npy(raw[f"a{p['__array__']}.npy"])
+            sparse = np.zeros_like(full)
+            sparse[at] = full[at]
+            raw[name], made[name] = _npy(sparse), sparse
+    for field in _LOW_BYTE.get(kind, ()):
+        if isinstance(v := tree.get(field), dict) and "__array__" in v:
+            name = f"a{v['__array__']}.npy"
+            made[name] = _read_npy(raw[name]) & np.uint32(0xFF)
+            raw[name] = _npy(made[name])
+    public = _blank_private(tree)
+    raw["__tree__.npy"] = _npy(np.frombuffer(json.dumps(public).encode(), dtype=np.uint8))
+    # (the blanked tree is plain JSON values, as loads would parse it back from the written member)
+    return raw, public, made
 
 
 def _array(npy: bytes) -> np.ndarray:
@@ -244,9 +348,9 @@ def _array(npy: bytes) -> np.ndarray:
 
 
 def _npy(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, a, allow_pickle=False)
-    return buf.getvalue()
+    """``np.lib.format.write_array``'s bytes for ``a``."""
+    header, data = _npy_parts(a)
+    return header + bytes(data)
 
 
 def _blank_private(tree: object) -> object:

@@ -118,6 +118,11 @@ MIN_EDIT_CHAIN_STRONG = 6
 EDIT_JACCARD_RELIEF = 0.05
 MIN_EDIT_CONTAINMENT_HANGUL = 0.25
 _FORMAT = "fairtrain-text-index/2"
+# Format 3: the same arrays as uncompressed .npy files (plus what loading derived: each channel's
+# work/position order and bit filter), opened by memory-mapping (TextIndex.save_mapped): opening decodes
+# nothing, and the pages a match touches are the memory it costs. A snapshot's segments since /7.
+_FORMAT_MAPPED = "fairtrain-text-index/3"
+_MAPPED_META = "index.json"
 _FORMAT_V1 = "fairtrain-text-index/1"  # word channels only: still opens, without the Hangul channel
 NEEDS_REEXPORT = (
     "spacing-invariant Korean matching (Hangul channel) needs a text index of format 2: "
@@ -552,11 +557,14 @@ class _HangulParts:
 class _Channel:
     """One excerpt channel's sorted fingerprints with what matching derives from them."""
 
-    def __init__(self, hashes: np.ndarray, widx: np.ndarray, pos: np.ndarray, gram: int):
+    def __init__(self, hashes: np.ndarray, widx: np.ndarray, pos: np.ndarray, gram: int, derived=None):
         self.hash, self.widx, self.pos, self.gram = hashes, widx, pos, gram
-        # (work index << 32 | position), sorted: counts a work's fingerprints inside a range.
-        self.work_pos = np.sort((widx.astype(np.uint64) << _U64(32)) | pos.astype(np.uint64))
-        self.filter_shift, self.filter = _bit_filter(hashes)
+        if derived is not None:  # (work_pos, filter shift, filter) as saved by TextIndex.save_mapped
+            self.work_pos, self.filter_shift, self.filter = derived
+        else:
+            # (work index << 32 | position), sorted: counts a work's fingerprints inside a range.
+            self.work_pos = np.sort((widx.astype(np.uint64) << _U64(32)) | pos.astype(np.uint64))
+            self.filter_shift, self.filter = _bit_filter(hashes)
         self._per_work: np.ndarray | None = None
 
     def per_work(self, n_works: int) -> np.ndarray:
@@ -609,11 +617,12 @@ class TextIndex:
         params,
         hangul: _HangulParts | None = None,
         notices: Sequence[str] = (),
+        derived: dict | None = None,
     ):
         self.work_ids = work_ids
         self.n_words = n_words
         self.sigs = sigs
-        self.iscc = list(iscc)
+        self.iscc = iscc if isinstance(iscc, _Strings) else list(iscc)
         self.fp_hash = fp_hash
         self.fp_widx = fp_widx
         self.fp_pos = fp_pos
@@ -624,10 +633,11 @@ class TextIndex:
         self.exact_widx = exact_widx
         self.stop = stop
         self.params = dict(params)
-        self._words = _Channel(fp_hash, fp_widx, fp_pos, GRAM_WORDS)
+        derived = derived or {}
+        self._words = _Channel(fp_hash, fp_widx, fp_pos, GRAM_WORDS, derived.get("words"))
         self._work_pos = self._words.work_pos
         self.hangul = hangul if hangul is not None else _HangulParts.empty(len(work_ids))
-        self._hangul = _Channel(self.hangul.hash, self.hangul.widx, self.hangul.pos, HANGUL_GRAM)
+        self._hangul = _Channel(self.hangul.hash, self.hangul.widx, self.hangul.pos, HANGUL_GRAM, derived.get("hangul"))
         # What this index cannot do, in words a user can act on (an older format, works stored before the
         # Hangul channel): shown by whoever loads it (fairtrain match, clearance).
         self.notices = list(notices)
@@ -737,11 +747,136 @@ class TextIndex:
         put("stop.parquet", pa.table({"hash": self.stop}))
         return written
 
+    def save_mapped(self, directory: str | Path) -> list[Path]:
+        """Write the index as format 3 into ``directory``: every array an uncompressed ``.npy`` file (the
+        derived ones too: each channel's sorted work/position keys and bit filter), the parameters in
+        ``index.json``, so :meth:`load` memory-maps it and decodes nothing. The bytes depend only on the
+        index."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        iscc = [("" if c is None else c).encode() for c in self.iscc]
+        arrays = {
+            "work_ids": np.asarray(self.work_ids, dtype=np.uint32),
+            "n_words": np.asarray(self.n_words, dtype=np.uint32),
+            "minhash_b8": np.ascontiguousarray(self.sigs, dtype=np.uint8).reshape(-1, _sk.NUM_PERM),
+            "iscc_bytes": np.frombuffer(b"".join(iscc), dtype=np.uint8),
+            "iscc_ends": np.cumsum([len(c) for c in iscc], dtype=np.int64),
+            "iscc_none": np.array([c is None for c in self.iscc], dtype=bool),
+            "band_key": self.band_key,
+            "band_widx": self.band_widx,
+            "exact_hi": self.exact_hi,
+            "exact_lo": self.exact_lo,
+            "exact_widx": self.exact_widx,
+            "stop": self.stop,
+            "hangul_minhash_b8": np.ascontiguousarray(self.hangul.sigs, dtype=np.uint8).reshape(-1, _sk.NUM_PERM),
+            "hangul_has_sig": np.asarray(self.hangul.has_sig, dtype=bool),
+        }
+        shifts = {}
+        for prefix, ch in (("excerpt", self._words), ("hangul", self._hangul)):
+            arrays |= {
+                f"{prefix}_hash": ch.hash,
+                f"{prefix}_widx": ch.widx,
+                f"{prefix}_pos": ch.pos,
+                f"{prefix}_work_pos": ch.work_pos,
+                f"{prefix}_filter": ch.filter,
+            }
+            shifts[prefix] = int(ch.filter_shift)
+        written = []
+        for name, a in arrays.items():
+            path = d / f"{name}.npy"
+            np.save(path, np.ascontiguousarray(a), allow_pickle=False)
+            written.append(path)
+        meta = {
+            "format": _FORMAT_MAPPED,
+            "gram_words": GRAM_WORDS,
+            "winnow_window": WINNOW_WINDOW,
+            "shingle_words": SHINGLE_WORDS,
+            "bands": _sk.BANDS,
+            "rows": _sk.ROWS,
+            "hangul_gram": HANGUL_GRAM,
+            "hangul_window": HANGUL_WINDOW,
+            "hangul_shingle": HANGUL_SHINGLE,
+            "filter_shift": shifts,
+            "dtypes": {name: a.dtype.str for name, a in arrays.items()},
+            **self.params,
+        }
+        (d / _MAPPED_META).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+        return [*written, d / _MAPPED_META]
+
+    @classmethod
+    def _load_mapped(cls, d: Path) -> TextIndex:
+        meta = json.loads((d / _MAPPED_META).read_text(encoding="utf-8"))
+        if meta.get("format") != _FORMAT_MAPPED:
+            raise ValueError(f"{d}: not a {_FORMAT_MAPPED} directory (format {meta.get('format')!r})")
+        if (
+            meta["gram_words"],
+            meta["winnow_window"],
+            meta["shingle_words"],
+            meta["bands"],
+            meta["rows"],
+            meta["hangul_gram"],
+            meta["hangul_window"],
+            meta["hangul_shingle"],
+        ) != (
+            GRAM_WORDS,
+            WINNOW_WINDOW,
+            SHINGLE_WORDS,
+            _sk.BANDS,
+            _sk.ROWS,
+            HANGUL_GRAM,
+            HANGUL_WINDOW,
+            HANGUL_SHINGLE,
+        ):
+            raise ValueError(f"{d}: index built with other fingerprint parameters: {meta}")
+
+        def get(name: str) -> np.ndarray:
+            # plain ndarray views of read-only maps (numpy's memmap subclass costs more per index than a read)
+            a = np.load(d / f"{name}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
+            if a.dtype.str != meta["dtypes"][name]:
+                raise ValueError(f"{d / (name + '.npy')}: dtype {a.dtype.str}, the index says {meta['dtypes'][name]}")
+            return a
+
+        def channel(prefix: str):
+            return (get(f"{prefix}_work_pos"), _U64(meta["filter_shift"][prefix]), get(f"{prefix}_filter"))
+
+        n = len(get("work_ids"))
+        return cls(
+            work_ids=get("work_ids"),
+            n_words=get("n_words"),
+            sigs=get("minhash_b8").reshape(n, _sk.NUM_PERM),
+            iscc=_Strings(get("iscc_bytes"), get("iscc_ends"), get("iscc_none")),
+            fp_hash=get("excerpt_hash"),
+            fp_widx=get("excerpt_widx"),
+            fp_pos=get("excerpt_pos"),
+            band_key=get("band_key"),
+            band_widx=get("band_widx"),
+            exact_hi=get("exact_hi"),
+            exact_lo=get("exact_lo"),
+            exact_widx=get("exact_widx"),
+            stop=get("stop"),
+            params={
+                k: meta[k]
+                for k in ("max_works_per_fingerprint", "background_min_docs", "works_without_hangul_channel")
+                if k in meta
+            },
+            hangul=_HangulParts(
+                get("hangul_hash"),
+                get("hangul_widx"),
+                get("hangul_pos"),
+                get("hangul_minhash_b8").reshape(n, _sk.NUM_PERM),
+                get("hangul_has_sig"),
+            ),
+            derived={"words": channel("excerpt"), "hangul": channel("hangul")},
+        )
+
     @classmethod
     def load(cls, directory: str | Path, *, memory_map: bool = True) -> TextIndex:
-        """Open a saved index. Format 1 (before the Hangul channel) still opens and matches as it did;
+        """Open a saved index: format 3 (:meth:`save_mapped`) by memory-mapping its files, formats 1 and 2
+        (Parquet) by decoding them. Format 1 (before the Hangul channel) still opens and matches as it did;
         its ``notices`` say what needs a re-export."""
         d = Path(directory)
+        if (d / _MAPPED_META).is_file():
+            return cls._load_mapped(d)
 
         def get(name: str) -> pa.Table:
             return pq.ParquetFile(d / name, memory_map=memory_map).read()
@@ -1166,6 +1301,25 @@ def _verbatim_length(
     best = np.zeros(n_clusters, dtype=np.int64)
     np.maximum.at(best, c[chain_starts], length)
     return best
+
+
+class _Strings(Sequence):
+    """A format 3 index's ISCC codes, decoded one at a time from the memory-mapped bytes: opening reads none."""
+
+    def __init__(self, data: np.ndarray, ends: np.ndarray, none: np.ndarray):
+        self._data, self._ends, self._none = data, ends, none
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self))[i]
+        if self._none[i]:
+            return None
+        start = int(self._ends[i - 1]) if i else 0
+        return self._data[start : int(self._ends[i])].tobytes().decode()
 
 
 def _position_lookup(sorted_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

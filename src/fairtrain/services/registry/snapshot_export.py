@@ -383,7 +383,7 @@ def _write_fingerprints(
         with registry.engine.connect() as c:
             rows = c.execution_options(yield_per=batch).execute(_fingerprints_query(name))
             # the index ignores the private fields, so it is the one a puller builds from the public row
-            public = ((work_id, codec.public_copy(payload)) for work_id, payload in rows)
+            public = ((work_id, *codec.public_copy_loaded(payload)) for work_id, payload in rows)
             counts[name] = build_segments(name, public, staging / FINGERPRINTS_DIR / name, segment_works, on_row=keep)
         writer.add(pending)
         writer.close()
@@ -450,13 +450,13 @@ def build_export_segment(spec: SegmentSpec) -> dict:
             def public():
                 nonlocal n
                 for work_id, payload in rows:
-                    blob = codec.public_copy(payload)
+                    blob, fp = codec.public_copy_loaded(payload)
                     ids.append(work_id)
                     blobs.append(blob)
                     if len(ids) >= EXPORT_BATCH:
                         flush()
                     n += 1
-                    yield work_id, blob
+                    yield work_id, blob, fp
 
             build_segment(spec.name, public(), target)
             if ids:
