@@ -55,7 +55,7 @@ KEEP_SCHEMA = pa.schema(
         ("content_hash", pa.string()),
         ("modality", pa.string()),
         ("seconds", pa.float64()),
-        ("fingerprint", pa.binary()),  # codec blob of the scan-side fingerprint
+        ("fingerprint", pa.binary()),  # the scan-side fingerprint (fingerprint.codec.pack)
         # JSON [[snapshot_id, work_id, exact score, stage, evidence], ...] in the order they were matched
         ("matches", pa.string()),
     ]
@@ -68,14 +68,12 @@ def keep_path(out: Path, n: int) -> Path:
 
 
 def keepable(fp: object) -> bytes | None:
-    """A scan-side fingerprint as a blob to keep, or None where its type cannot be stored. A text's Hangul
-    MinHash (computed on demand while matching) is computed first, so the kept one matches alike."""
+    """A scan-side fingerprint as a blob to keep (with what it computes on demand while matching, such as a
+    text's syllables for its Hangul MinHash), or None where its type cannot be stored."""
     if isinstance(fp, bytes):
         return fp
-    if hasattr(fp, "hangul_signature"):
-        fp.hangul_signature()
     try:
-        return codec.dumps(fp)
+        return codec.pack(fp)
     except TypeError:
         return None
 
@@ -537,7 +535,7 @@ class ReuseMatchStep(MatchStep):
 
         def fp(j: int):
             if j not in fps:
-                fps[j] = codec.loads(again[j][0].fingerprint)
+                fps[j] = codec.unpack(again[j][0].fingerprint)
             return fps[j]
 
         for i, (matcher, sr) in enumerate(zip(self.matchers, self.plan.snapshots, strict=True)):

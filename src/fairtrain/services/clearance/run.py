@@ -35,7 +35,7 @@ from fairtrain.services.clearance import ClearanceError
 from fairtrain.services.clearance.executors import EXECUTORS, executor_class
 from fairtrain.services.clearance.pipeline import ClearanceConfig
 from fairtrain.services.clearance.records import DECISIONS_SCHEMA
-from fairtrain.services.clearance.reuse import NoReuse, plan_reuse, record_kept
+from fairtrain.services.clearance.reuse import KEEP_DIR, NoReuse, plan_reuse, record_kept
 from fairtrain.services.clearance.shard import (
     MAX_ERROR_ITEMS,
     ShardRunner,
@@ -86,7 +86,7 @@ def plan(runner: ShardRunner, *, force: bool = False) -> dict:
 
 def _sweep_partial(out: Path) -> None:
     """Remove what a killed run was writing (temporary files); finished shards are kept."""
-    for d in (out / "shards", out / "cleared"):
+    for d in (out / "shards", out / "cleared", out / KEEP_DIR):
         if d.is_dir():
             for p in d.iterdir():
                 if ".tmp" in p.name and p.is_file():
