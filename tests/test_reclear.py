@@ -179,6 +179,9 @@ def test_reclear_after_a_delta_equals_a_full_clearance_and_reuses_the_unchanged_
         2 if segment_works == 3 else 1
     )
     assert _outputs(tmp_path / "again") == _outputs(tmp_path / "full")
+    b_id = verify_snapshot(tmp_path / "b", [key.public]).snapshot_id
+    html = (tmp_path / "again" / "report.html").read_text()
+    assert f"<code>{b_id}</code>" in html and f"{again['reuse']['items_reused']:,} items reused" in html
     decided = {r["item"]: r for r in _rows(tmp_path / "again")}
     # what changed in the registry shows: work 4's new text matches, its old one no longer; the withdrawn
     # work 2 matches nothing; work 8 (added) matches its excerpt
@@ -284,3 +287,22 @@ def test_where_the_old_index_does_not_line_up_the_kept_fingerprints_are_matched_
     assert step[what], step
     assert _outputs(tmp_path / "again") == _outputs(tmp_path / "full")
     assert full["by_decision"] == again["by_decision"]
+
+
+def test_a_kept_fingerprint_round_trips_with_what_it_computes_on_demand_and_nothing_else_loads():
+    from fairtrain.core.fingerprint.text import fingerprint_text
+
+    fp = fingerprint_text("바람이 분다 " * 40 + "and some words in English " * 20, "item.txt")
+    blob = codec.pack(fp)
+    assert codec.pack(codec.unpack(blob)) == blob
+    back = codec.unpack(blob)
+    assert back.hangul_signature() is not None
+    assert (back.hangul_signature() == fp.hangul_signature()).all() and (back.grams == fp.grams).all()
+    n = int.from_bytes(blob[:4], "little")
+    head = json.loads(blob[4 : 4 + n])
+    head["arrays"][0][0] = "|O"  # an object array would run code on load: refused
+    bad = json.dumps(head).encode()
+    with pytest.raises(ValueError, match="array of"):
+        codec.unpack(len(bad).to_bytes(4, "little") + bad + blob[4 + n :])
+    with pytest.raises(ValueError, match="truncated"):
+        codec.unpack(blob[:-8])
