@@ -1,7 +1,7 @@
 """Re-clearing after a 1 % snapshot delta (issue 17, item 3): `clear --since` against a full re-clear.
 
-A registry of ``--works`` text works (200 words each, registered from files through ``import_csv``) is
-exported (A); a dataset of ``--items`` text rows (a JSONL file: excerpts of registered works, half of the
+A registry of ``--works`` text works (200 words each, Zipf-distributed over 4,500 Latin and Korean words,
+registered from files through ``import_csv``) is exported (A); a dataset of ``--items`` text rows (a JSONL file: excerpts of registered works, half of the
 rows, and unrelated paragraphs) is cleared against A. Then 1 % of the works change as in
 ``snapshot_delta.py`` (half get new terms, a quarter are withdrawn, a quarter are added) and the registry
 writes the delta A→B and B. Timed, back to back on the same machine: the full clearance of the dataset
@@ -23,7 +23,6 @@ from pathlib import Path
 
 from _common import ratio_table
 from rich.console import Console
-from snapshot_delta import WORDS, _sheet
 from sqlalchemy import select, update
 
 from fairtrain.core.keys import SigningKey
@@ -34,8 +33,46 @@ from fairtrain.services.clearance.run import clear
 from fairtrain.services.registry import Registry, import_csv
 from fairtrain.services.registry.snapshot_export import export_delta, export_snapshot
 
+HEADER = "work_ref,title,file,holders,iswc,isrc,isbn,tdm,train-ai,train-genai,ai-input,search,price,currency\n"
 
-def _dataset(path: Path, files: Path, items: int, rnd: random.Random) -> None:
+
+def _vocabulary(rnd: random.Random) -> list[str]:
+    """3,000 Latin-letter words and 1,500 Korean ones (2-3 random syllables): texts that share a stock phrase
+    now and then, as real ones do, and not the run of one 12-word list that makes every 8-gram common."""
+    latin = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(2, 9))) for _ in range(3000)]
+    hangul = ["".join(chr(0xAC00 + rnd.randrange(11172)) for _ in range(rnd.randint(2, 3))) for _ in range(1500)]
+    words = latin + hangul
+    rnd.shuffle(words)
+    return words
+
+
+_WEIGHTS: dict[int, list[float]] = {}
+
+
+def _paragraph(vocab: list[str], rnd: random.Random, words: int = 200) -> str:
+    """Zipf-Mandelbrot word choice (weight 1 / (rank + 10)): the commonest word is 1.6 % of a text."""
+    if len(vocab) not in _WEIGHTS:
+        acc, total = [], 0.0
+        for r in range(len(vocab)):
+            total += 1 / (r + 10)
+            acc.append(total)
+        _WEIGHTS[len(vocab)] = acc
+    return " ".join(rnd.choices(vocab, cum_weights=_WEIGHTS[len(vocab)], k=words))
+
+
+def _sheet(root: Path, start: int, n: int, vocab: list[str], rnd: random.Random) -> Path:
+    files = root / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    sheet = root / f"works-{start}.csv"
+    with sheet.open("w", encoding="utf-8") as f:
+        f.write(HEADER)
+        for i in range(start, start + n):
+            (files / f"w{i:07d}.txt").write_text(_paragraph(vocab, rnd), encoding="utf-8")
+            f.write(f"T{i:07d},Work {i},files/w{i:07d}.txt,member-{i % 997}:author:1,,,,,allow,,,,,\n")
+    return sheet
+
+
+def _dataset(path: Path, files: Path, items: int, vocab: list[str], rnd: random.Random) -> None:
     """``items`` rows: every other one an excerpt of a registered work, the rest unrelated paragraphs."""
     works = sorted(files.glob("*.txt"))
     with path.open("w", encoding="utf-8") as f:
@@ -45,7 +82,7 @@ def _dataset(path: Path, files: Path, items: int, rnd: random.Random) -> None:
                 start = rnd.randrange(0, 60)
                 text = " ".join(words[start : start + 120])
             else:
-                text = " ".join(rnd.choice(WORDS) + str(rnd.randrange(100_000, 200_000)) for _ in range(200))
+                text = _paragraph(vocab, rnd)
             f.write(json.dumps({"id": f"row-{i}", "text": text}, ensure_ascii=False) + "\n")
 
 
@@ -61,11 +98,12 @@ def report(works: int, items: int) -> None:
         tmp = Path(tmp)
         reg = Registry.open(url=f"sqlite:///{tmp / 'registry.sqlite3'}", create=True)
         org = reg.add_org("Bench CMO")
-        import_csv(reg, _sheet(tmp / "in", 0, works, rnd), org_id=org)
+        vocab = _vocabulary(rnd)
+        import_csv(reg, _sheet(tmp / "in", 0, works, vocab, rnd), org_id=org)
         key = SigningKey.generate()
         export_snapshot(reg, tmp / "a", key)
         data = tmp / "items.jsonl"
-        _dataset(data, tmp / "in" / "files", items, rnd)
+        _dataset(data, tmp / "in" / "files", items, vocab, rnd)
         licensee = SigningKey.generate()
 
         def config(snap: Path) -> ClearanceConfig:
@@ -88,7 +126,7 @@ def report(works: int, items: int) -> None:
             )
         with reg.engine.begin() as c:
             c.execute(update(Work).where(Work.id.in_(ids[k // 2 : 3 * k // 4])).values(status="rejected"))
-        import_csv(reg, _sheet(tmp / "in", works, k - 3 * k // 4, rnd), org_id=org)
+        import_csv(reg, _sheet(tmp / "in", works, k - 3 * k // 4, vocab, rnd), org_id=org)
         doc = export_delta(reg, tmp / "a", tmp / "deltas" / "d1", key, state_dir=tmp / "b")
         full, t_full = _timed(lambda: clear(data, tmp / "full", config(tmp / "b"), licensee))
         again, t_again = _timed(
