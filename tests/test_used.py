@@ -82,7 +82,7 @@ def test_cli_and_web_give_the_same_three_answers(published, database_url):  # no
     # each answer names the exact snapshot version its clearance used (the SHA-256 of its signed manifest)
     sid = json.loads((tmp / "out-a" / "manifest.json").read_text())["snapshots"][0]["snapshot_id"]
     assert by[a]["snapshots"][0]["snapshot_id"] == sid and f'<code title="{sid}">{sid}</code>' in page
-    assert "등록부 스냅숏" in page
+    assert "스냅숏 ID: <code" in page
 
     unknown, page = _both(run, anyone, tmp / "works" / "denied.txt")
     assert unknown["verdict"] == "unknown" and unknown["reason"] == "leaves-missing"  # B might include it
