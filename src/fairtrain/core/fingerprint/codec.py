@@ -8,8 +8,10 @@ only build those types, so a stored blob cannot run code.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
+import math
 import re
 from collections.abc import Callable
 
@@ -24,6 +26,14 @@ def register_type(cls: type) -> type:
     return cls
 
 
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A dataclass's constructor fields, in order, and its other fields (``dataclasses.fields`` builds a new
+    tuple on every call: a fingerprint's dozen fields cost more than its arrays)."""
+    fs = dataclasses.fields(cls)
+    return tuple(f.name for f in fs if f.init), frozenset(f.name for f in fs if not f.init)
+
+
 def _encode(obj: object, arrays: list[np.ndarray], state: bool = False) -> object:
     """The JSON tree of ``obj``, its arrays appended to ``arrays``; with ``state``, a dataclass's fields that
     are not constructor arguments (caches a fingerprint computes from on demand) too, under ``__state__``."""
@@ -34,16 +44,10 @@ def _encode(obj: object, arrays: list[np.ndarray], state: bool = False) -> objec
         name = type(obj).__qualname__
         if _TYPES.get(name) is not type(obj):
             raise TypeError(f"{name} is not registered for storage (fingerprint.codec.register_type)")
-        tree = {
-            "__type__": name,
-            **{f.name: _encode(getattr(obj, f.name), arrays, state) for f in dataclasses.fields(obj) if f.init},
-        }
+        init, other = _fields(type(obj))
+        tree = {"__type__": name, **{k: _encode(getattr(obj, k), arrays, state) for k in init}}
         if state and (
-            kept := {
-                f.name: _encode(v, arrays, state)
-                for f in dataclasses.fields(obj)
-                if not f.init and (v := getattr(obj, f.name, None)) is not None
-            }
+            kept := {k: _encode(v, arrays, state) for k in sorted(other) if (v := getattr(obj, k, None)) is not None}
         ):
             tree["__state__"] = kept
         return tree
@@ -72,9 +76,8 @@ def _decode(tree: object, arrays: Callable[[int], np.ndarray]) -> object:
         if cls is None:
             raise ValueError(f"stored fingerprint names an unknown type {name!r}")
         obj = cls(**{k: _decode(v, arrays) for k, v in tree.items() if k not in ("__type__", "__state__")})
-        names = {f.name for f in dataclasses.fields(cls) if not f.init}
         for k, v in tree.get("__state__", {}).items():
-            if k not in names:
+            if k not in _fields(cls)[1]:
                 raise ValueError(f"stored fingerprint sets {k!r}, not a field of {name}")
             object.__setattr__(obj, k, _decode(v, arrays))
         return obj
@@ -122,8 +125,8 @@ def unpack(data: bytes) -> object:
         dt = np.dtype(dtype)
         if dt.kind not in "biuf" or dt.hasobject:
             raise ValueError(f"stored fingerprint holds an array of {dtype!r}")
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        if at + count * dt.itemsize > len(data):
+        count = math.prod(shape)
+        if count < 0 or at + count * dt.itemsize > len(data):
             raise ValueError("stored fingerprint is truncated")
         arrays.append(np.frombuffer(data, dtype=dt, count=count, offset=at).reshape(shape))
         at += count * dt.itemsize
