@@ -238,12 +238,12 @@ class SnapshotReuse:
 
 @dataclass
 class ReusePlan:
-    """What a re-clear may reuse (pickles small: the kept files are read where the step runs)."""
+    """What a re-clear may reuse: the earlier output, its kept files and each snapshot's changes (it travels
+    with the shard runner to every worker; the kept files are read where the step runs)."""
 
     since: Path
     files: list[str]
     snapshots: list[SnapshotReuse]
-    _step: object = field(default=None, repr=False, compare=False)
 
     def match_step(self, matchers: Sequence[SnapshotMatcher]) -> ReuseMatchStep:
         return ReuseMatchStep(matchers, self)
@@ -257,9 +257,6 @@ class ReusePlan:
                 entry.update(_TextDelta(s, SnapshotMatcher(snapshots[i]), build=False).describe())
             out.append(entry)
         return {"since": str(self.since), "used": True, "reason": None, "snapshots": out}
-
-    def __getstate__(self):
-        return {**self.__dict__, "_step": None}
 
 
 def plan_reuse(since: Path, snapshots: Sequence[Snapshot], deltas: Sequence[Path], verify_key, trusted) -> ReusePlan:
