@@ -298,6 +298,7 @@ def test_a_kept_fingerprint_round_trips_with_what_it_computes_on_demand_and_noth
     back = codec.unpack(blob)
     assert back.hangul_signature() is not None
     assert (back.hangul_signature() == fp.hangul_signature()).all() and (back.grams == fp.grams).all()
+    assert (back.winnow_positions == fp.winnow_positions).all()  # kept unset, computed on first read as before
     n = int.from_bytes(blob[:4], "little")
     head = json.loads(blob[4 : 4 + n])
     head["arrays"][0][0] = "|O"  # an object array would run code on load: refused

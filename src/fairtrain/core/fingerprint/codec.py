@@ -45,7 +45,18 @@ def _encode(obj: object, arrays: list[np.ndarray], state: bool = False) -> objec
         if _TYPES.get(name) is not type(obj):
             raise TypeError(f"{name} is not registered for storage (fingerprint.codec.register_type)")
         init, other = _fields(type(obj))
-        tree = {"__type__": name, **{k: _encode(getattr(obj, k), arrays, state) for k in init}}
+        if state:  # a field computed on first read (a scan-side text's winnowing) stays unset: its inputs are kept
+            values, lazy = {}, []
+            for k in init:
+                try:
+                    values[k] = object.__getattribute__(obj, k)
+                except AttributeError:
+                    lazy.append(k)
+        else:
+            values, lazy = {k: getattr(obj, k) for k in init}, []
+        tree = {"__type__": name, **{k: _encode(v, arrays, state) for k, v in values.items()}}
+        if lazy:
+            tree["__lazy__"] = lazy
         if state and (
             kept := {k: _encode(v, arrays, state) for k in sorted(other) if (v := getattr(obj, k, None)) is not None}
         ):
@@ -75,7 +86,20 @@ def _decode(tree: object, arrays: Callable[[int], np.ndarray]) -> object:
         cls = _TYPES.get(name)
         if cls is None:
             raise ValueError(f"stored fingerprint names an unknown type {name!r}")
-        obj = cls(**{k: _decode(v, arrays) for k, v in tree.items() if k not in ("__type__", "__state__")})
+        given = {k: _decode(v, arrays) for k, v in tree.items() if k not in ("__type__", "__state__", "__lazy__")}
+        lazy = tree.get("__lazy__")
+        if lazy:  # built without __init__: the fields given, the lazy ones left to compute, the rest defaults
+            init, other = _fields(cls)
+            if not set(lazy) <= set(init) or not set(given) <= set(init):
+                raise ValueError(f"stored fingerprint names fields {name} does not have")
+            obj = object.__new__(cls)
+            for f in dataclasses.fields(cls):
+                if f.name in given:
+                    object.__setattr__(obj, f.name, given[f.name])
+                elif f.name not in lazy and f.default is not dataclasses.MISSING:
+                    object.__setattr__(obj, f.name, f.default)
+        else:
+            obj = cls(**given)
         for k, v in tree.get("__state__", {}).items():
             if k not in _fields(cls)[1]:
                 raise ValueError(f"stored fingerprint sets {k!r}, not a field of {name}")
