@@ -9,6 +9,7 @@ against B (the baseline) and the re-clear from the first clearance's output with
 (``clear --since OUT --delta D``). Both outputs are checked to be the same decisions.
 
     nice -n 10 .venv/bin/python benchmarks/reclear.py [--works 2000] [--items 10000]
+    nice -n 10 .venv/bin/python benchmarks/reclear.py --keep-overhead --works 500 --items 5000
 """
 
 from __future__ import annotations
@@ -168,12 +169,61 @@ def report(works: int, items: int) -> None:
         )
 
 
+def keep_overhead(works: int, items: int) -> None:
+    """CPU time of one clearance with and without keeping its items' fingerprints (``reuse.KeptWriter.add``
+    made a no-op), alternating, the median of three each; and the kept files' bytes."""
+    from fairtrain.services.clearance import reuse
+
+    rnd = random.Random(17)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        reg = Registry.open(url=f"sqlite:///{tmp / 'registry.sqlite3'}", create=True)
+        org = reg.add_org("Bench CMO")
+        vocab = _vocabulary(rnd)
+        import_csv(reg, _sheet(tmp / "in", 0, works, vocab, rnd), org_id=org)
+        key = SigningKey.generate()
+        export_snapshot(reg, tmp / "a", key)
+        _dataset(tmp / "items.jsonl", tmp / "in" / "files", items, vocab, rnd)
+        licensee = SigningKey.generate()
+        config = ClearanceConfig(
+            snapshots=(tmp / "a",), purpose=Category.TRAIN_GENAI, licensee="bench-ai", trusted_keys=(key.public.b64(),)
+        )
+        real = reuse.KeptWriter.add
+        cpu: dict[str, list[float]] = {"keep": [], "no keep": []}
+        try:
+            for r in range(3):
+                for mode in cpu:
+                    reuse.KeptWriter.add = real if mode == "keep" else (lambda self, rec: None)
+                    c0 = time.process_time()
+                    clear(tmp / "items.jsonl", tmp / f"out-{r}-{mode}", config, licensee)
+                    cpu[mode].append(time.process_time() - c0)
+        finally:
+            reuse.KeptWriter.add = real
+        keep, bare = sorted(cpu["keep"])[1], sorted(cpu["no keep"])[1]
+        kept = sum(p.stat().st_size for p in (tmp / "out-0-keep" / "item-fingerprints").glob("*.parquet"))
+        print(
+            json.dumps(
+                {
+                    "items": items,
+                    "cpu_keep_s": round(keep, 2),
+                    "cpu_without_s": round(bare, 2),
+                    "overhead": round(keep / bare - 1, 3),
+                    "kept_bytes_per_item": round(kept / items),
+                }
+            )
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--works", type=int, default=2_000)
     ap.add_argument("--items", type=int, default=10_000)
+    ap.add_argument("--keep-overhead", action="store_true", help="what keeping the fingerprints costs a clearance")
     args = ap.parse_args()
-    report(args.works, args.items)
+    if args.keep_overhead:
+        keep_overhead(args.works, args.items)
+    else:
+        report(args.works, args.items)
 
 
 if __name__ == "__main__":
