@@ -307,3 +307,31 @@ def test_a_kept_fingerprint_round_trips_with_what_it_computes_on_demand_and_noth
         codec.unpack(len(bad).to_bytes(4, "little") + bad + blob[4 + n :])
     with pytest.raises(ValueError, match="truncated"):
         codec.unpack(blob[:-8])
+
+
+def test_the_command_line_re_clears_since_an_earlier_output_and_names_the_snapshot_versions(registry, cli, tmp_path):
+    key, _ids, _ = _build(registry, tmp_path, 100_000)
+    data = _dataset(tmp_path / "items", {f"excerpt-{i}.txt": _excerpt(i) for i in range(10)})
+    pub = tmp_path / "registry.pub"
+    pub.write_text(key.public.b64())
+    cli("keys", "create", "--name", "acme-ai", "--party")
+    base = ["clear", data, "--licensee", "acme-ai", "--public-key", pub]
+    cli(*base, "--snapshot", tmp_path / "a", "--out", tmp_path / "o1")
+    r = cli(
+        *base,
+        "--snapshot",
+        tmp_path / "b",
+        "--out",
+        tmp_path / "o2",
+        "--since",
+        tmp_path / "o1",
+        "--delta",
+        tmp_path / "deltas",
+    )
+    b_id = verify_snapshot(tmp_path / "b", [key.public]).snapshot_id
+    assert "10 items reused" in r.output and f"snapshot {b_id} (fairtrain-snapshot/" in r.output
+    report = json.loads(cli(*base, "--snapshot", tmp_path / "b", "--out", tmp_path / "o2", "--json").stdout)
+    assert report["snapshots"][0]["snapshot_id"] == b_id and report["snapshots"][0]["format"].startswith("fairtrain-")
+    # no chain given: cleared in full, and it says why
+    r = cli(*base, "--snapshot", tmp_path / "b", "--out", tmp_path / "o3", "--since", tmp_path / "o1")
+    assert "nothing reused" in r.output and "no chain of deltas" in r.output
