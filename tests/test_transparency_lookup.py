@@ -83,6 +83,10 @@ def test_lookup_by_file_answers_for_every_published_clearance(published):
     assert c[a]["works"][0]["coverage"]["licence"].startswith("not needed")
     # the usage report names B's model; A has none logged: no model, and never the developer's name
     assert c[a]["models"] == [] and c[b]["models"] == ["acme-7b"] and c[a]["licensee"] == "acme-ai"
+    # each answer names the exact snapshot versions its clearance used: manifest SHA-256 and format
+    used = json.loads((tmp / "out-b" / "manifest.json").read_text())["snapshots"]
+    assert c[b]["snapshots"] == [{k: s[k] for k in ("snapshot_id", "format", "created_at")} for s in used]
+    assert c[b]["snapshots"][0]["format"].startswith("fairtrain-snapshot/")
 
     lic = _by_index(json.loads(run("lookup", files / "licensed.txt", *_both(tmp), "--json").stdout)["clearances"])
     assert lic[a]["included"] is False and lic[a]["works"][0]["included"] is False  # licence offered, not granted

@@ -79,6 +79,10 @@ def test_cli_and_web_give_the_same_three_answers(published, database_url):  # no
     assert by[a]["included"] is True and by[b]["included"] is None
     assert 'data-verdict="yes"' in page and "예: 게시된 권리 확인 중 적어도 하나에 저작물이 들어 있습니다." in page
     assert ">free<" in page and "유사도" in page and "포함 증명 내려받기" in page
+    # each answer names the exact snapshot version its clearance used (the SHA-256 of its signed manifest)
+    sid = json.loads((tmp / "out-a" / "manifest.json").read_text())["snapshots"][0]["snapshot_id"]
+    assert by[a]["snapshots"][0]["snapshot_id"] == sid and f'<code title="{sid}">{sid}</code>' in page
+    assert "스냅숏 ID: <code" in page
 
     unknown, page = _both(run, anyone, tmp / "works" / "denied.txt")
     assert unknown["verdict"] == "unknown" and unknown["reason"] == "leaves-missing"  # B might include it

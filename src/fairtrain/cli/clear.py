@@ -67,6 +67,20 @@ def clear(
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (engine ray), e.g. ray://head:10001")] = None,
     force: Annotated[bool, typer.Option(help="Start over even if OUT holds another clearance")] = False,
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            help="An earlier clearance's output: items it matched keep their matches where the snapshot "
+            "deltas (--delta) cannot have changed them; the result is a full clearance's"
+        ),
+    ] = None,
+    delta: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A snapshot delta (or a registry's snapshot directory holding deltas) leading from the "
+            "snapshots the --since clearance used to these (repeatable)"
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Clear a dataset against registry snapshots before training: decisions, cleared data, quote, report."""
@@ -135,6 +149,8 @@ def clear(
             ray_address=address,
             on_shard=on_shard,
             on_plan=on_plan,
+            since=since,
+            deltas=tuple(delta or ()),
         )
     if as_json:
         emit(report, True)
@@ -149,4 +165,13 @@ def clear(
     totals = ", ".join(v["display"] for v in report["licence_quote"]["totals"].values())
     if report["licence_quote"]["works"]:
         err.print(f"{report['licence_quote']['works']} works need a licence: {totals} (see licence-quote.json)")
+    if (reuse := report.get("reuse")) is not None:
+        if reuse["used"]:
+            err.print(
+                f"{reuse['items_reused']:,} items reused from {since}, {reuse['items_recleared']:,} cleared again"
+            )
+        else:
+            err.print(f"[bold yellow]nothing reused from {since}: {reuse['reason']}; cleared in full[/]")
+    for s in report["snapshots"]:
+        err.print(f"snapshot {s['snapshot_id']} ({s['format']}, {s['created_at']})")
     err.print(f"outputs in {out}: decisions.parquet, cleared/, licence-quote.json, report.html, manifest.json")

@@ -111,30 +111,50 @@ class SnapshotMatcher:
     ) -> list[ItemResult]:
         """Fingerprint and match a batch; one result per item, in order. Bad items get an error, not an exception.
         An item given as a path is read only if it is not a video (see :func:`load_item`)."""
-        results: list[ItemResult] = []
+        results, fps = fingerprint_items(items, media_types)
+        self.match_fingerprints(results, fps)
+        return results
+
+    def match_fingerprints(self, results: Sequence[ItemResult], fps: Sequence[object | None]) -> None:
+        """Fill in ``results``' matches from their fingerprints (:func:`fingerprint_items`; None: nothing to
+        match), a modality at a time: what :meth:`match` does once the items are fingerprinted."""
         groups: dict[str, list[int]] = {}
-        loaded: list[tuple[str, bytes | Path]] = []
-        for i, (name, src) in enumerate(items):
-            data, kind, error = load_item(name, src, media_types[i] if media_types else None)
-            loaded.append((name, data))
-            results.append(ItemResult(item=name, modality=kind))
-            if error:
-                results[i].error = error
-            elif kind is None:
-                results[i].error = "unsupported file type (not text, image, audio or video)"
-            else:
-                groups.setdefault(kind, []).append(i)
+        for i, fp in enumerate(fps):
+            if fp is not None:
+                groups.setdefault(results[i].modality, []).append(i)
         for kind, idx in groups.items():
             index = self.index(kind)
-            fps = modality(kind).fingerprint_many([loaded[i] for i in idx])
-            ok = [(i, fp) for i, fp in zip(idx, fps, strict=True) if not isinstance(fp, FingerprintError)]
-            for i, fp in zip(idx, fps, strict=True):
-                if isinstance(fp, FingerprintError):
-                    results[i].error = fp.reason
-                elif kind == "video":
-                    results[i].seconds = round(float(fp.duration), 3)
-            if index is None or not ok:
+            if index is None:
                 continue
-            for (i, _), found in zip(ok, index.match([fp for _, fp in ok]), strict=True):
+            for i, found in zip(idx, index.match([fps[i] for i in idx]), strict=True):
                 results[i].matches = [(m, self.terms.row(m.work_id)) for m in found]
-        return results
+
+
+def fingerprint_items(
+    items: Sequence[tuple[str, ItemSource]], media_types: Sequence[str | None] | None = None
+) -> tuple[list[ItemResult], list[object | None]]:
+    """Each item read, its modality told and fingerprinted, a modality at a time: the results (modality,
+    error, a video's length; no matches yet) and the fingerprints (None where the item failed)."""
+    results: list[ItemResult] = []
+    groups: dict[str, list[int]] = {}
+    loaded: list[tuple[str, bytes | Path]] = []
+    for i, (name, src) in enumerate(items):
+        data, kind, error = load_item(name, src, media_types[i] if media_types else None)
+        loaded.append((name, data))
+        results.append(ItemResult(item=name, modality=kind))
+        if error:
+            results[i].error = error
+        elif kind is None:
+            results[i].error = "unsupported file type (not text, image, audio or video)"
+        else:
+            groups.setdefault(kind, []).append(i)
+    fps: list[object | None] = [None] * len(results)
+    for kind, idx in groups.items():
+        for i, fp in zip(idx, modality(kind).fingerprint_many([loaded[i] for i in idx]), strict=True):
+            if isinstance(fp, FingerprintError):
+                results[i].error = fp.reason
+                continue
+            fps[i] = fp
+            if kind == "video":
+                results[i].seconds = round(float(fp.duration), 3)
+    return results, fps

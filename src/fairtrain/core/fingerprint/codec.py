@@ -8,6 +8,7 @@ only build those types, so a stored blob cannot run code.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import math
@@ -27,7 +28,17 @@ def register_type(cls: type) -> type:
     return cls
 
 
-def _encode(obj: object, arrays: list[np.ndarray]) -> object:
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A dataclass's constructor fields, in order, and its other fields (``dataclasses.fields`` builds a new
+    tuple on every call: a fingerprint's dozen fields cost more than its arrays)."""
+    fs = dataclasses.fields(cls)
+    return tuple(f.name for f in fs if f.init), frozenset(f.name for f in fs if not f.init)
+
+
+def _encode(obj: object, arrays: list[np.ndarray], state: bool = False) -> object:
+    """The JSON tree of ``obj``, its arrays appended to ``arrays``; with ``state``, a dataclass's fields that
+    are not constructor arguments (caches a fingerprint computes from on demand) too, under ``__state__``."""
     if isinstance(obj, np.ndarray):
         arrays.append(obj)
         return {"__array__": len(arrays) - 1}
@@ -35,12 +46,26 @@ def _encode(obj: object, arrays: list[np.ndarray]) -> object:
         name = type(obj).__qualname__
         if _TYPES.get(name) is not type(obj):
             raise TypeError(f"{name} is not registered for storage (fingerprint.codec.register_type)")
-        return {
-            "__type__": name,
-            **{f.name: _encode(getattr(obj, f.name), arrays) for f in dataclasses.fields(obj) if f.init},
-        }
+        init, other = _fields(type(obj))
+        if state:  # a field computed on first read (a scan-side text's winnowing) stays unset: its inputs are kept
+            values, lazy = {}, []
+            for k in init:
+                try:
+                    values[k] = object.__getattribute__(obj, k)
+                except AttributeError:
+                    lazy.append(k)
+        else:
+            values, lazy = {k: getattr(obj, k) for k in init}, []
+        tree = {"__type__": name, **{k: _encode(v, arrays, state) for k, v in values.items()}}
+        if lazy:
+            tree["__lazy__"] = lazy
+        if state and (
+            kept := {k: _encode(v, arrays, state) for k in sorted(other) if (v := getattr(obj, k, None)) is not None}
+        ):
+            tree["__state__"] = kept
+        return tree
     if isinstance(obj, tuple | list):
-        return {"__seq__": [_encode(x, arrays) for x in obj], "tuple": isinstance(obj, tuple)}
+        return {"__seq__": [_encode(x, arrays, state) for x in obj], "tuple": isinstance(obj, tuple)}
     if isinstance(obj, bytes):
         return {"__bytes__": obj.hex()}
     if isinstance(obj, np.generic):
@@ -63,7 +88,25 @@ def _decode(tree: object, arrays: Callable[[int], np.ndarray]) -> object:
         cls = _TYPES.get(name)
         if cls is None:
             raise ValueError(f"stored fingerprint names an unknown type {name!r}")
-        return cls(**{k: _decode(v, arrays) for k, v in tree.items() if k != "__type__"})
+        given = {k: _decode(v, arrays) for k, v in tree.items() if k not in ("__type__", "__state__", "__lazy__")}
+        lazy = tree.get("__lazy__")
+        if lazy:  # built without __init__: the fields given, the lazy ones left to compute, the rest defaults
+            init, other = _fields(cls)
+            if not set(lazy) <= set(init) or not set(given) <= set(init):
+                raise ValueError(f"stored fingerprint names fields {name} does not have")
+            obj = object.__new__(cls)
+            for f in dataclasses.fields(cls):
+                if f.name in given:
+                    object.__setattr__(obj, f.name, given[f.name])
+                elif f.name not in lazy and f.default is not dataclasses.MISSING:
+                    object.__setattr__(obj, f.name, f.default)
+        else:
+            obj = cls(**given)
+        for k, v in tree.get("__state__", {}).items():
+            if k not in _fields(cls)[1]:
+                raise ValueError(f"stored fingerprint sets {k!r}, not a field of {name}")
+            object.__setattr__(obj, k, _decode(v, arrays))
+        return obj
     return tree
 
 
@@ -267,6 +310,34 @@ def _public_zip(members: dict[str, bytes]) -> bytes:
     if archive is None:
         raise ValueError("a fingerprint of 2 GiB or more cannot be published")
     return archive
+
+
+def pack(obj: object) -> bytes:
+    """Like :func:`dumps`, in a plain container loaded many times faster (:func:`unpack`): a 4-byte length,
+    the JSON tree with each array's dtype and shape, then the arrays' bytes. For many small fingerprints
+    kept and read back in bulk (a clearance's items); a registry stores :func:`dumps`' ``.npz``. Fields a
+    fingerprint computes from on demand are kept too, so what was packed matches exactly as it would have."""
+    arrays: list[np.ndarray] = []
+    tree = _encode(obj, arrays, state=True)
+    head = json.dumps({"tree": tree, "arrays": [[a.dtype.str, list(a.shape)] for a in arrays]}).encode()
+    return len(head).to_bytes(4, "little") + head + b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)
+
+
+def unpack(data: bytes) -> object:
+    """What :func:`pack` wrote; only plain numeric arrays and the allow-listed types are built."""
+    n = int.from_bytes(data[:4], "little")
+    head = json.loads(data[4 : 4 + n])
+    arrays, at = [], 4 + n
+    for dtype, shape in head["arrays"]:
+        dt = np.dtype(dtype)
+        if dt.kind not in "biuf" or dt.hasobject:
+            raise ValueError(f"stored fingerprint holds an array of {dtype!r}")
+        count = math.prod(shape)
+        if count < 0 or at + count * dt.itemsize > len(data):
+            raise ValueError("stored fingerprint is truncated")
+        arrays.append(np.frombuffer(data, dtype=dt, count=count, offset=at).reshape(shape))
+        at += count * dt.itemsize
+    return _decode(head["tree"], arrays.__getitem__)
 
 
 _NPY_HEADER = re.compile(

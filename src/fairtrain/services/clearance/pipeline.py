@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairtrain.core.errors import InvalidInput
-from fairtrain.core.matcher import SnapshotMatcher, content_hash
+from fairtrain.core.matcher import SnapshotMatcher, content_hash, fingerprint_items
 from fairtrain.core.media import detect_media_type, document_format
 from fairtrain.core.requires import Requirement, Requires
 from fairtrain.core.snapshot import work_value
@@ -81,12 +81,19 @@ class ClearanceConfig:
 
 
 class MatchStep(PipelineStep):
-    """Fingerprint every readable item and match it against every snapshot."""
+    """Fingerprint every readable item once and match it against every snapshot. Each record keeps its
+    fingerprint (``fingerprint``), which the shard runner stores for a later ``clear --since``."""
 
     def __init__(self, matchers: Sequence[SnapshotMatcher]):
         self.matchers = list(matchers)
 
     def __call__(self, batch: Batch) -> Batch:
+        self.match(self.contents(batch))
+        return batch
+
+    def contents(self, batch: Batch) -> list[tuple[ItemRecord, bytes | Path]]:
+        """The records whose content is here to match, with it, each with its content hash set; the others
+        get their error (unreadable, too long) or are left to the web signals (no local content)."""
         todo = []
         for rec in batch:
             it = rec.item
@@ -115,30 +122,42 @@ class MatchStep(PipelineStep):
                 rec.error, rec.error_field = f"local file {it.item!r} is unreadable: {e.strerror or e}", "content"
                 continue
             todo.append((rec, data))
-        if not todo:
-            return batch
-        names = [r.item.item for r, _ in todo]
-        kinds = [r.item.media_type for r, _ in todo]
+        return todo
+
+    def match(self, todo: list[tuple[ItemRecord, bytes | Path]]) -> None:
+        """Fingerprint ``todo``'s contents (once, whatever the number of snapshots) and match them."""
+        if not todo or not self.matchers:
+            return
+        results, fps = fingerprint_items([(r.item.item, d) for r, d in todo], [r.item.media_type for r, _ in todo])
+        for (rec, _), res, fp in zip(todo, results, fps, strict=True):
+            rec.modality = rec.modality or res.modality
+            rec.seconds = rec.seconds if rec.seconds is not None else res.seconds
+            if res.error:
+                rec.error, rec.error_field = res.error, "content"
+            rec.fingerprint = fp
         for matcher in self.matchers:
-            sid = matcher.snapshot.snapshot_id
-            results = matcher.match([(n, d) for n, (_, d) in zip(names, todo, strict=True)], kinds)
-            for (rec, _), res in zip(todo, results, strict=True):
-                rec.modality = rec.modality or res.modality
-                rec.seconds = rec.seconds if rec.seconds is not None else res.seconds
-                if res.error:
-                    rec.error, rec.error_field = res.error, "content"
-                for m, terms in res.matches:
-                    rec.matches.append(
-                        Match(
-                            snapshot=sid,
-                            work_id=m.work_id,
-                            score=round(m.score, 6),
-                            stage=m.stage,
-                            evidence=dict(m.evidence),
-                            terms=terms,
-                        )
-                    )
-        return batch
+            for res in results:
+                res.matches = []
+            matcher.match_fingerprints(results, fps)
+            add_matches([r for r, _ in todo], matcher, [res.matches for res in results])
+
+
+def add_matches(records: Sequence[ItemRecord], matcher: SnapshotMatcher, found: Sequence[list]) -> None:
+    """Each record's ``(Match, terms)`` pairs found in ``matcher``'s snapshot, as the records' matches."""
+    sid = matcher.snapshot.snapshot_id
+    for rec, pairs in zip(records, found, strict=True):
+        for m, terms in pairs:
+            rec.matches.append(
+                Match(
+                    snapshot=sid,
+                    work_id=m.work_id,
+                    score=round(m.score, 6),
+                    stage=m.stage,
+                    evidence=dict(m.evidence),
+                    terms=terms,
+                    exact_score=float(m.score),
+                )
+            )
 
 
 class WebSignalsStep(PipelineStep):
@@ -274,12 +293,15 @@ def load_matchers(config: ClearanceConfig, verified: dict | None = None) -> list
     return matchers
 
 
-def build_pipeline(config: ClearanceConfig, verified: dict | None = None) -> list[PipelineStep]:
+def build_pipeline(config: ClearanceConfig, verified: dict | None = None, reuse=None) -> list[PipelineStep]:
     """The steps a clearance runs, in order: the one place a step is added.
 
     ``verified``: snapshots this process verified already (path → Snapshot); others are verified now.
-    Snapshot indexes load when the first item of their modality arrives, then serve every shard."""
-    steps: list[PipelineStep] = [MatchStep(load_matchers(config, verified))]
+    Snapshot indexes load when the first item of their modality arrives, then serve every shard.
+    ``reuse``: a :class:`~fairtrain.services.clearance.reuse.ReusePlan` (``clear --since``): items whose
+    content an earlier clearance matched keep its matches where the snapshots' changes cannot touch them."""
+    matchers = load_matchers(config, verified)
+    steps: list[PipelineStep] = [reuse.match_step(matchers) if reuse is not None else MatchStep(matchers)]
     if config.check_web:
         steps.append(WebSignalsStep(allow_private=config.allow_private_urls))
     steps.append(DecideStep(config))
@@ -293,6 +315,7 @@ __all__ = [
     "MatchStep",
     "PipelineStep",
     "WebSignalsStep",
+    "add_matches",
     "build_pipeline",
     "load_matchers",
 ]

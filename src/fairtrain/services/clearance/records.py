@@ -44,6 +44,7 @@ class Match:
     stage: str  # which stage of the modality's matcher found it
     evidence: dict[str, Any]
     terms: dict[str, Any] | None  # the work's row in the snapshot's terms; None: missing from them
+    exact_score: float | None = field(default=None, compare=False)  # unrounded: what the index ordered by
 
     @property
     def key(self) -> str:
@@ -104,6 +105,8 @@ class ItemRecord:
     passes: bool = False
     error_field: str | None = None  # the part of the item ``error`` is about (a column, member, ``content``)
     seconds: float | None = None  # a video item's duration
+    fingerprint: object | None = None  # the content's scan-side fingerprint (kept for ``clear --since``)
+    reused: bool = False  # its matches came from an earlier clearance (``clear --since``), not the indexes
 
 
 def decision_row(rec: ItemRecord) -> dict:

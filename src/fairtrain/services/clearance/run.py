@@ -7,6 +7,8 @@ Layout of OUT::
     shards/<n>.leaves-*.parquet  that shard's manifest leaves (cleared items, matched works), sorted
     shards/<n>.json           that shard's summary (counts, quote lines); written last
     cleared/...               passing items in the input's own format, one output per input shard
+    item-fingerprints/<n>.parquet  shard n's items' fingerprints and matches, kept for `clear --since`
+    item-fingerprints/context.json what `--since` needs of each snapshot used (reuse.py)
     scratch/                  temporary files while shards run (WebDataset videos); removed at the end
     decisions.parquet, licence-quote.json, report.json, report.html, manifest.json, leaves-*.parquet
 
@@ -33,6 +35,7 @@ from fairtrain.services.clearance import ClearanceError
 from fairtrain.services.clearance.executors import EXECUTORS, executor_class
 from fairtrain.services.clearance.pipeline import ClearanceConfig
 from fairtrain.services.clearance.records import DECISIONS_SCHEMA
+from fairtrain.services.clearance.reuse import KEEP_DIR, NoReuse, plan_reuse, record_kept
 from fairtrain.services.clearance.shard import (
     MAX_ERROR_ITEMS,
     ShardRunner,
@@ -83,7 +86,7 @@ def plan(runner: ShardRunner, *, force: bool = False) -> dict:
 
 def _sweep_partial(out: Path) -> None:
     """Remove what a killed run was writing (temporary files); finished shards are kept."""
-    for d in (out / "shards", out / "cleared"):
+    for d in (out / "shards", out / "cleared", out / KEEP_DIR):
         if d.is_dir():
             for p in d.iterdir():
                 if ".tmp" in p.name and p.is_file():
@@ -96,7 +99,14 @@ def _sweep_partial(out: Path) -> None:
 
 
 def finish(
-    out: Path, job: dict, config: ClearanceConfig, signing_key, *, engine: str, verified: dict | None = None
+    out: Path,
+    job: dict,
+    config: ClearanceConfig,
+    signing_key,
+    *,
+    engine: str,
+    verified: dict | None = None,
+    reuse: dict | None = None,
 ) -> dict:
     """Merge the shard outputs into the final files; deterministic, so a resumed job writes the same bytes."""
     from fairtrain.core.keys import sign_document
@@ -135,13 +145,16 @@ def finish(
     lic = quote([w for s in shards for w in s["licensable"]], config)
     write_json(out / "licence-quote.json", lic)
 
-    snapshots = []
+    snapshots, snaps = [], []
     for p in config.snapshots:
-        snap = (verified or {}).get(str(p)) or verify_snapshot(Path(p), _trusted(config))
+        snap = (verified or {}).get(str(p)) or verify_snapshot(Path(p), _trusted(config), lazy=True)
+        snaps.append(snap)
         snapshots.append(
             {
                 "path": str(p),
+                # the exact version: the SHA-256 of its signed manifest.json, its format and when it was made
                 "snapshot_id": snap.snapshot_id,
+                "format": snap.manifest.get("format"),
                 "registry": snap.manifest.get("registry"),
                 "key_id": snap.signer.key_id,
                 "created_at": snap.manifest.get("created_at"),
@@ -175,6 +188,9 @@ def finish(
         "licence_quote": {"works": lic["works"], "totals": lic["totals"]},
         "shards": len(shards),
     }
+    if reuse is not None:  # ``--since``: what was reused, or why nothing could be
+        reused = sum(s.get("reused", 0) for s in shards)
+        report["reuse"] = {**reuse, "items_reused": reused, "items_recleared": items - reused}
     write_json(out / "report.json", report)
     with atomic_file(out / "report.html") as tmp:
         # the item table's rows: the first items in shard order (each shard keeps its first ones)
@@ -203,6 +219,8 @@ def finish(
             "leaves": "leaves-works.parquet",
         },
         "decisions_sha256": hashlib.sha256((out / "decisions.parquet").read_bytes()).hexdigest(),
+        # every item's fingerprint and matches, kept for a later `clear --since` (hashed, never published)
+        "item_fingerprints": record_kept(out, job, snaps),
     }
     signed = sign_document(manifest, signing_key)
     write_json(out / "manifest.json", signed)
@@ -229,11 +247,16 @@ def clear(
     ray_address: str | None = None,
     on_shard: Callable[[dict], None] | None = None,
     on_plan: Callable[[dict], None] | None = None,
+    since: Path | None = None,
+    deltas: tuple[Path, ...] = (),
 ) -> dict:
     """Clear ``input_path`` into ``out``; resumes a job OUT already holds. Returns the report.
 
     ``engine`` names an executor in ``EXECUTORS``; it is built (and its optional packages checked)
-    before anything is written to OUT."""
+    before anything is written to OUT. ``since``: an earlier clearance's OUT, whose kept fingerprints and
+    matches are reused where ``deltas`` (the snapshot deltas from its snapshots to these) cannot have
+    changed them (``reuse.py``); the outputs are a full clearance's, and the report's ``reuse`` says how
+    many items were reused, or why none could be."""
     from fairtrain.core.snapshot import verify_snapshot
 
     executor = executor_class(engine)(workers=workers, address=ray_address)
@@ -243,7 +266,22 @@ def clear(
     verified = {str(p): verify_snapshot(Path(p), _trusted(config), lazy=True) for p in config.snapshots}
     for snap in verified.values():
         snap.require(config.purpose_kind)  # before job.json: a snapshot without terms for the purpose is refused
-    runner = ShardRunner(input_path, fmt, out, config, batch_size, verified=verified)
+    plan_, reuse = None, None
+    if since is not None:
+        if Path(since).resolve() == Path(out).resolve():
+            raise ClearanceError(f"--since {since}: name the earlier clearance's output, not this one's --out")
+        try:
+            plan_ = plan_reuse(
+                Path(since),
+                [verified[str(p)] for p in config.snapshots],
+                deltas,
+                signing_key.public,
+                _trusted(config),
+            )
+            reuse = plan_.summary([verified[str(p)] for p in config.snapshots])
+        except NoReuse as e:
+            reuse = {"since": str(since), "used": False, "reason": str(e)}
+    runner = ShardRunner(input_path, fmt, out, config, batch_size, verified=verified, reuse=plan_)
     job = plan(runner, force=force)
     if on_plan:
         on_plan(job)
@@ -253,7 +291,7 @@ def clear(
     finally:
         runner.close()
         runner.clear_scratch()
-    return finish(Path(out), job, config, signing_key, engine=engine, verified=verified)
+    return finish(Path(out), job, config, signing_key, engine=engine, verified=verified, reuse=reuse)
 
 
 __all__ = ["EXECUTORS", "ClearanceConfig", "ClearanceError", "clear", "finish", "plan", "replace"]

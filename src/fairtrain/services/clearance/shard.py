@@ -37,6 +37,7 @@ from fairtrain.services.clearance.pipeline import ClearanceConfig, PipelineStep,
 from fairtrain.services.clearance.readers import Reader, Shard, reader_for
 from fairtrain.services.clearance.records import DECISIONS_SCHEMA, ItemRecord, decision_row
 from fairtrain.services.clearance.report import MAX_REPORT_ITEMS
+from fairtrain.services.clearance.reuse import KeptWriter, keep_path
 
 # Decisions are written in row groups of this many rows: a row group per batch made files slow to read.
 ROW_GROUP = 16_384
@@ -80,6 +81,7 @@ class ShardRunner:
         batch_size: int = 256,
         *,
         verified: dict | None = None,
+        reuse=None,
     ):
         self.input_path = Path(input_path)
         self.fmt = fmt
@@ -87,6 +89,7 @@ class ShardRunner:
         self.config = config
         self.batch_size = batch_size
         self.verified = verified
+        self.reuse = reuse  # a reuse.ReusePlan (``clear --since``): it travels with the runner
         # Listed once per job and process: every shard asking for the list again read every Parquet
         # footer of the input once per shard.
         self.reader: Reader = reader_for(self.input_path, fmt, scratch=self.scratch)
@@ -105,14 +108,17 @@ class ShardRunner:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __reduce__(self):
-        return type(self), (str(self.input_path), self.fmt, str(self.out), self.config, self.batch_size)
+        return (
+            _rebuilt,
+            (str(self.input_path), self.fmt, str(self.out), self.config, self.batch_size, self.reuse),
+        )
 
     @property
     def pipeline(self) -> list[PipelineStep]:
         """The steps, built on first use in this runner (snapshot indexes load when their modality's first
         item arrives, then serve every shard)."""
         if self._pipeline is None:
-            self._pipeline = build_pipeline(self.config, self.verified)
+            self._pipeline = build_pipeline(self.config, self.verified, self.reuse)
         return self._pipeline
 
     def close(self) -> None:
@@ -172,6 +178,7 @@ class ShardRunner:
                     flush(writer)
                 for rec in batch:
                     summary.add(rec)
+                    keep.add(rec)
                     if rec.passes:
                         state["in_steps"] = False
                         yield rec.item
@@ -181,6 +188,7 @@ class ShardRunner:
         cleared_dir = out_p / "cleared"
         cleared_dir.mkdir(exist_ok=True)
         with (
+            KeptWriter(keep_path(out_p, shard_n)) as keep,
             atomic_file(shard_file(out_p, shard_n, ".parquet")) as tmp,
             pq.ParquetWriter(tmp, DECISIONS_SCHEMA, compression="zstd") as writer,
         ):
@@ -201,6 +209,10 @@ class ShardRunner:
         data = summary.to_dict(shard_n, shard.id)
         write_json(shard_file(out_p, shard_n, ".json"), data)  # the done marker: written last
         return data
+
+
+def _rebuilt(input_path, fmt, out, config, batch_size, reuse) -> ShardRunner:
+    return ShardRunner(input_path, fmt, out, config, batch_size, reuse=reuse)
 
 
 def _cleared_name(n: int, shard) -> str:
@@ -257,6 +269,7 @@ class ShardSummary:
         self.error_items: list[dict] = []  # the first errors, each with item, field and reason
         self.items = 0
         self.passed = 0
+        self.reused = 0  # items whose matches came from the clearance given to ``--since``
         self.item_leaves: set[str] = set()
         self.work_leaves: set[str] = set()
         self.licensable: dict[str, dict] = {}
@@ -264,6 +277,7 @@ class ShardSummary:
 
     def add(self, rec: ItemRecord) -> None:
         self.items += 1
+        self.reused += rec.reused
         if len(self.report_items) < MAX_REPORT_ITEMS:
             self.report_items.append(report_item(rec))
         self.by_decision[rec.decision.value] += 1
@@ -315,6 +329,7 @@ class ShardSummary:
             "shard": shard_id,
             "items": self.items,
             "passed": self.passed,
+            "reused": self.reused,
             "by_decision": dict(self.by_decision),
             "by_reason": dict(self.by_reason),
             "by_modality": dict(self.by_modality),

@@ -226,6 +226,11 @@ class WorkLookup:
                 "mode": pc.manifest.get("mode"),
                 "job_id": pc.manifest.get("job_id"),
                 "models": pc.models,
+                # the exact snapshot versions it cleared against: the SHA-256 of each signed manifest, its format
+                "snapshots": [
+                    {k: s.get(k) for k in ("snapshot_id", "format", "created_at")}
+                    for s in pc.manifest.get("snapshots", [])
+                ],
                 "leaves": pc.leaves_status,
                 "included": None,
                 "works": [],
