@@ -21,6 +21,7 @@ from conftest import make_image
 from fairtrain.core.fingerprint import codec
 from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.keys import SigningKey
+from fairtrain.core.snapshot import FORMAT as SNAPSHOT_FORMAT
 from fairtrain.core.snapshot import verify_snapshot
 from fairtrain.core.store.models import Fingerprint, Licence, LicensedWork, Work
 from fairtrain.core.vocab import Category, Level, Value
@@ -150,7 +151,7 @@ def test_reclear_after_a_delta_equals_a_full_clearance_and_reuses_the_unchanged_
     before = clear(data, tmp_path / "out-a", config(tmp_path / "a"), licensee)
     a_id = verify_snapshot(tmp_path / "a", [key.public]).snapshot_id
     assert [s["snapshot_id"] for s in before["snapshots"]] == [a_id]
-    assert before["snapshots"][0]["format"] == "fairtrain-snapshot/6"
+    assert before["snapshots"][0]["format"] == SNAPSHOT_FORMAT
     manifest = json.loads((tmp_path / "out-a" / "manifest.json").read_text())
     assert manifest["item_fingerprints"]["files"] and manifest["snapshots"][0]["snapshot_id"] == a_id
     # the dataset changes: an item removed, one edited, one added

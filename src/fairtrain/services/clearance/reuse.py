@@ -136,6 +136,18 @@ class KeptWriter:
 # -- what the finished clearance records: the files' hashes and each snapshot's context -----------------
 
 
+# a text index segment's stop list: memory-mapped since snapshot format /7, Parquet before
+_STOP_FILES = ("stop.npy", "stop.parquet")
+
+
+def _segment_column(snap: Snapshot, seg: Path, array: str, table: str, column: str) -> np.ndarray:
+    """One column of a text index segment, from its ``ARRAY.npy`` (format /7) or its Parquet ``table``."""
+    mapped = seg / f"{array}.npy"
+    if mapped.exists():
+        return np.load(snap.check(mapped), mmap_mode="r", allow_pickle=False)
+    return pq.read_table(snap.check(seg / table), columns=[column]).column(column).to_numpy()
+
+
 def snapshot_context(snap: Snapshot) -> dict:
     """What a later ``--since`` needs to know of a snapshot this clearance used, from its signed manifest:
     the id and format, the row counts per modality, the highest work id, the index segment size and the
@@ -145,7 +157,7 @@ def snapshot_context(snap: Snapshot) -> dict:
     prefix = f"{FINGERPRINTS_DIR}/text/"
     for f in m.get("files", []):
         rel = f["path"]
-        if rel.startswith(prefix) and rel.endswith("/stop.parquet") and rel.count("/") == 3:
+        if rel.startswith(prefix) and rel.endswith(_STOP_FILES) and rel.count("/") == 3:
             stops[rel.split("/")[2]] = f["sha256"]
     segmented = bool(stops) and all(k.startswith("seg-") for k in stops)
     return {
@@ -437,11 +449,15 @@ class _TextDelta:
         stops_old = old["text_stops"]
         listed = {f["path"]: f["sha256"] for f in snap.manifest["files"]}
         for k, seg in enumerate(self.index.paths):
-            ids = pq.read_table(snap.check(seg / "works.parquet"), columns=["work_id"]).column("work_id")
+            ids = _segment_column(snap, seg, "work_ids", "works.parquet", "work_id")
             if not len(ids):
                 continue
-            first, last = int(ids[0].as_py()), int(ids[-1].as_py())
-            stop_sha = listed[f"{FINGERPRINTS_DIR}/text/{seg.name}/stop.parquet"]
+            first, last = int(ids[0]), int(ids[-1])
+            stop_sha = next(
+                listed[f"{FINGERPRINTS_DIR}/text/{seg.name}/{name}"]
+                for name in _STOP_FILES
+                if f"{FINGERPRINTS_DIR}/text/{seg.name}/{name}" in listed
+            )
             in_seg = sorted(w for w, b in changes.items() if b is not None and first <= w <= last)
             if first > top:  # only works added since: matched against the segment itself
                 self.indexes.append((k, None))
@@ -456,7 +472,7 @@ class _TextDelta:
                 self.indexes.append((k, len(in_seg)))
             elif in_seg:
                 builder = modality("text").new_builder()
-                stop = pq.read_table(snap.check(seg / "stop.parquet")).column("hash").to_numpy()
+                stop = _segment_column(snap, seg, "stop", "stop.parquet", "hash")
                 builder.add_stop_hashes(np.asarray(stop, dtype=np.uint64))
                 for w in in_seg:
                     builder.add(w, codec.loads(changes[w]))
