@@ -44,6 +44,31 @@ ROOTS = [
     Path("/usr/share/games/wesnoth/1.16/data/core/images/portraits"),
     Path("/usr/share/games/supertux2/images/background"),
 ]
+# Works come from ROOTS only. Negatives come from what ROOTS leaves over and from NEGATIVE_ROOTS: packages
+# with thousands of distinct pictures, photographs and illustrations alike (wallpaper and icon packages are
+# too few or too flat). endless-sky-data: landscape photographs and rendered ships; naev-data: space art,
+# portraits, planet illustrations; openclipart-png: clip art (figures on a plain ground, the works' hardest
+# kind, drawn by hundreds of artists); tuxpaint-stamps-default: cut-out photographs and drawings of objects
+# and animals. Licences: GPL-3+/CC-BY-SA (endless-sky), GPL-3+/CC (naev), public domain (openclipart),
+# GPL-2+/CC/public domain (tuxpaint stamps), each in /usr/share/doc/PKG/copyright.
+NEGATIVE_ROOTS = [
+    Path("/usr/share/games/endless-sky/images"),
+    Path("/usr/share/naev/dat/gfx"),
+    Path("/usr/share/openclipart/png"),
+    Path("/usr/share/tuxpaint/stamps"),
+]
+WORK_PACKAGES = (
+    "mate-backgrounds",
+    "desktop-base",
+    "gnome-backgrounds",
+    "plasma-workspace-wallpapers",
+    "ukui-wallpapers",
+    "lomiri-wallpapers",
+    "sway-backgrounds",
+    "wesnoth-1.16-data",
+    "supertux-data",
+)
+NEGATIVE_PACKAGES = ("endless-sky-data", "naev-data", "openclipart-png", "tuxpaint-stamps-default")
 EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 SIDE = 1024
 PHASH_RADIUS = 10
@@ -113,6 +138,30 @@ def corpus() -> list[tuple[str, Path]]:
         if g not in best or p.stat().st_size > best[g].stat().st_size:
             best[g] = p
     return sorted(best.items())
+
+
+def negative_files(exclude: set[Path]) -> list[Path]:
+    """Distinct pictures of NEGATIVE_ROOTS (one per file stem and per content: packages ship one picture in
+    several sizes or folders), besides ``exclude``; files under 15 kB are icons and sprites, left out."""
+    import xxhash
+
+    seen_stem: set[str] = set()
+    seen_bytes: set[bytes] = set()
+    out = []
+    for root in NEGATIVE_ROOTS:
+        if not root.exists():
+            continue
+        for p in sorted(root.rglob("*")):
+            if p.suffix.lower() not in EXTS or p in exclude or not p.is_file() or p.stat().st_size < 15_000:
+                continue
+            stem = str(root) + re.sub(r"[-_ ]?(\d+x\d+|\d+px|small|large|big|thumb|@2x)$", "", p.stem.lower())
+            digest = xxhash.xxh3_64_digest(p.read_bytes())
+            if stem in seen_stem or digest in seen_bytes:
+                continue
+            seen_stem.add(stem)
+            seen_bytes.add(digest)
+            out.append(p)
+    return out
 
 
 def load(path: Path, side: int = SIDE) -> Image.Image | None:
@@ -327,6 +376,9 @@ def social(im: Image.Image, rng: random.Random) -> Image.Image:
     return canvas
 
 
+_LAST_PICKS: list[Image.Image] = []
+
+
 def collage(im: Image.Image, rng: random.Random, others: list[Image.Image]) -> Image.Image:
     """The whole work beside 1–3 other pictures, taking a third to a half of the collage's area."""
     share = rng.uniform(0.34, 0.5)
@@ -344,6 +396,7 @@ def collage(im: Image.Image, rng: random.Random, others: list[Image.Image]) -> I
     canvas = Image.new("RGB", (w, h), rng.choice([(255, 255, 255), (0, 0, 0)]))
     n_other = rng.choice([1, 2, 3])
     picks = rng.sample(others, min(n_other, len(others)))
+    _LAST_PICKS[:] = picks  # which other pictures a negative collage shows (the false-match estimate)
     first = rng.random() < 0.5  # the work's cell first (left/top) or last (right/bottom)
     if horizontal:
         x = 0 if first else w - aw
@@ -481,6 +534,113 @@ def _b64(items: list[bytes]) -> list[str]:
     return [base64.b64encode(x).decode() for x in items]
 
 
+# --- false matches at 10**7 works -----------------------------------------------------------------
+
+FMR_WORKS = 10**7
+
+
+def _fisher_tail(observed: np.ndarray, threshold: float, n_eff: float) -> np.ndarray:
+    """Chance that a correlation measured at ``observed`` over ``n_eff`` independent samples reaches
+    ``threshold`` by its sampling noise alone (Fisher's z: atanh(r) is normal with sd 1/sqrt(n_eff - 3))."""
+    from math import erfc, sqrt
+
+    z = (np.arctanh(np.clip(threshold, -0.999, 0.999)) - np.arctanh(np.clip(observed, -0.999, 0.999))) * sqrt(
+        max(n_eff - 3.0, 1.0)
+    )
+    return np.asarray([0.5 * erfc(v / sqrt(2)) for v in np.atleast_1d(z)])
+
+
+def fmr_estimate(fmr_index, fps: list, sources: list[set[int]], log) -> dict:
+    """Expected false matches per query against a registry of FMR_WORKS unrelated works, from candidate
+    counts against ``fmr_index`` (unrelated pictures registered as works) for the unrelated queries ``fps``
+    (``sources[q]``: the indexed pictures query q is made of; those pairs are true matches, not counted).
+
+    Candidates are found exactly as ``ImageIndex.match`` finds them (every view of a query, the
+    candidate rule on both hashes, one range search per hash) and each is verified as ``match`` verifies
+    it (``_verify``: the fixed grid, then the search), giving the best-aligned raw and detail correlation.
+    The chance that an unrelated candidate passes is that of its correlations reaching the thresholds by
+    sampling noise from where the pair measured them: Fisher's z at n_eff independent samples, n_eff
+    measured on the same candidates at their registered alignment (1 / mean r², the variance of a
+    correlation between unrelated signals). The rule is "raw ≥ 0.75 and detail ≥ 0.5" (whole pictures
+    also "raw ≥ 0.9 and detail ≥ 0.3"): each conjunction's chance is bounded by the smaller of its two
+    tails (no independence assumed), the rules' chances are added. Pairs that did verify count 1 each.
+    Candidates grow linearly with the registry (each work is a candidate of a query independently of
+    the others), so: expected false matches per query = (Σ chances + verified pairs) ÷ queries ×
+    FMR_WORKS ÷ indexed works.
+    """
+    from fairtrain.core.fingerprint import image as fi
+
+    owner, thumbs, ph_l, dh_l, inner = [], [], [], [], []
+    for q, fp in enumerate(fps):
+        if fp.low_quality:
+            continue
+        for k in range(-1, len(fp.views)):
+            owner.append(q)
+            thumbs.append(fp.thumb if k < 0 else fp.views[k])
+            ph_l.append(fp.phash if k < 0 else int(fp.view_phash[k]))
+            dh_l.append(fp.dhash if k < 0 else int(fp.view_dhash[k]))
+            inner.append(k >= 0)
+    ph, dh = np.asarray(ph_l, dtype=np.uint64), np.asarray(dh_l, dtype=np.uint64)
+    found = []
+    for which, codes, radius in ((0, ph, fi.PHASH_RADIUS), (1, dh, fi.DHASH_RADIUS)):
+        q, c = fmr_index._range(which, codes, radius)
+        keep = fi._candidate(np.bitwise_count(fmr_index.phash[c] ^ ph[q]), np.bitwise_count(fmr_index.dhash[c] ^ dh[q]))
+        found.append(q[keep] * np.int64(fmr_index.phash.size) + c[keep])
+    pairs = np.unique(np.concatenate(found))
+    qv, code = pairs // fmr_index.phash.size, pairs % fmr_index.phash.size
+    raw, det, ok, fixed_raw, fixed_det, whole = [], [], [], [], [], []
+    own = 0
+    for v, c in zip(qv.tolist(), code.tolist()):
+        row = int(fmr_index.work_row[c])
+        if int(fmr_index.work_ids[row]) in sources[owner[v]]:
+            own += 1
+            continue
+        thumb64 = np.asarray(fmr_index.thumbs[row])
+        variant, aspect = int(fmr_index.variant[c]), float(fmr_index.aspect[row])
+        accepted, r, d = fi._verify(thumbs[v], thumb64, variant, aspect, inner[v])
+        view = fi._variant_view(thumb64, variant, aspect=aspect)
+        fixed_raw.append(fi.ncc(thumbs[v], view))
+        fixed_det.append(fi.ncc(fi._detail(thumbs[v]), fi._detail(view)))
+        raw.append(r)
+        det.append(d)
+        ok.append(accepted)
+        whole.append(not inner[v])
+    n_q = len(fps)
+    n_works = len(fmr_index)
+    scale = FMR_WORKS / max(1, n_works)
+    raw_a, det_a, ok_a, whole_a = map(np.asarray, (raw, det, ok, whole))
+    if len(raw_a):
+        n_raw = 1.0 / max(float(np.mean(np.square(fixed_raw))), 1e-6)
+        n_det = 1.0 / max(float(np.mean(np.square(fixed_det))), 1e-6)
+        main = np.minimum(
+            _fisher_tail(raw_a, fi.VERIFY_MIN_NCC, n_raw), _fisher_tail(det_a, fi.VERIFY_MIN_DETAIL_NCC, n_det)
+        )
+        smooth = np.minimum(
+            _fisher_tail(raw_a, fi.VERIFY_SMOOTH_NCC, n_raw),
+            _fisher_tail(det_a, fi.VERIFY_SMOOTH_DETAIL_NCC, n_det),
+        )
+        chance = np.where(ok_a, 1.0, np.minimum(1.0, main + np.where(whole_a, smooth, 0.0)))
+    else:
+        n_raw = n_det = float("nan")
+        chance = np.zeros(0)
+    n_cand = len(raw_a)
+    est = {
+        "index works": n_works,
+        "queries": n_q,
+        "candidates": n_cand,
+        "own-picture pairs left out": own,
+        "verified (false) pairs": int(ok_a.sum()) if n_cand else 0,
+        "n_eff raw": n_raw,
+        "n_eff detail": n_det,
+        "candidates per query at 1e7": n_cand / max(1, n_q) * scale,
+        "pass chance per candidate": float(chance.mean()) if n_cand else 0.0,
+        "best detail among candidates": float(det_a.max()) if n_cand else None,
+        "false matches per query at 1e7": float(chance.sum()) / max(1, n_q) * scale,
+    }
+    log(f"  fmr: {est}")
+    return est
+
+
 # --- the run ----------------------------------------------------------------------------------------
 
 
@@ -520,12 +680,14 @@ def _report_misses(index, queries, truth, hits, names, log) -> None:
 
 
 def run(args) -> list[dict]:
+    from _common import ensure_debian_packages
     from _recognition_release import add_release, run_release
 
     from fairtrain.core.fingerprint.image import ImageIndexBuilder, fingerprint_image, register_image
 
     quick = bool(getattr(args, "quick", False))
     seed = int(getattr(args, "seed", 0) or 0)
+    ensure_debian_packages(WORK_PACKAGES if quick else WORK_PACKAGES + NEGATIVE_PACKAGES)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)
     t_start = time.perf_counter()
     works_asked = int(getattr(args, "works", 0) or 0)  # --works N: that many works (all designs decoded)
@@ -588,18 +750,18 @@ def run(args) -> list[dict]:
 
     # Negatives' material: every unrelated design whose original any method links to a work is left out
     # (a distractor that really shows a work is a true match, not a false one).
-    clean = []
-    for g, p, im in unrelated:
+    def overlaps(g: str, im: Image.Image) -> bool:
         data = jpeg(im, 95)
         ours = index.match([fingerprint_image(data)])[0]
         ph, pdq = base.match(data)
         pdq_d = np.unpackbits(base.pdq ^ _pdq(data)[None, :], axis=1).sum(axis=1)
         if ours or ph or pdq or pdq_d.min() <= 2 * PDQ_RADIUS:
             log(f"  unrelated {g} overlaps a work ({[works[m.work_id][0] for m in ours]}, pdq {pdq_d.min()}): left out")
-            continue
-        clean.append(im)
-    others = clean or [im for _, _, im in unrelated]
+            return True
+        return False
 
+    clean = [im for g, p, im in unrelated if not overlaps(g, im)]
+    others = clean or [im for _, _, im in unrelated]
     # Positives: every family, seeded parameters per (family, work, repeat).
     reps = 1 if quick else 2
     rows: list[dict] = []
@@ -627,20 +789,68 @@ def run(args) -> list[dict]:
     del queries
 
     # Negatives: the same families applied to unrelated pictures (collages of unrelated pictures only),
-    # made on demand, at least 10,000 (1,000 in --quick); the first 1,000 also go to the release.
+    # made on demand, at least 10,000 (1,000 in --quick); the first 1,000 also go to the release. The full
+    # run gives each negative a picture of its own (the designs left over, then NEGATIVE_ROOTS, each checked
+    # for overlap with the works when first drawn); --quick draws from the designs left over, as before.
+    # Every picture a negative is made of is registered in a second index, of unrelated material only,
+    # for the false-match estimate at 10**7 works (fmr_estimate).
     n_neg = int(getattr(args, "negatives", 0) or (1000 if quick else 10_000))
     fams = list(FAMILIES.values())
-    neg_ours, neg_base, neg_files = [], [], []
+    fmr_builder = ImageIndexBuilder()
+    fmr_builder_ids: set[int] = set()
+    mem_id = {id(im): k for k, im in enumerate(others)}
+    for k, im in enumerate(others):
+        fmr_builder.add(k, register_image(jpeg(im, 95)))
+    pool: list[Path | int] = list(range(len(others)))
+    if not quick:
+        extra = negative_files({p for _, p, _ in loaded})
+        log(f"  {len(extra)} distinct pictures in {[str(r) for r in NEGATIVE_ROOTS if r.exists()]}")
+        pool += extra
+        random.Random(seed).shuffle(pool)
+    file_id: dict[Path, int] = {}
+    rejected: set[int] = set()
+    pos = 0
+    neg_ours, neg_base, neg_files, neg_fps, neg_src, neg_sid = [], [], [], [], [], []
     for i in range(n_neg):
         r = random.Random(hash((seed, "negative", i)) & 0xFFFFFFFF)
-        im = r.choice(others)
+        if quick:
+            im = r.choice(others)
+            sid = mem_id[id(im)]
+        else:
+            while True:
+                x = pool[pos % len(pool)]
+                pos += 1
+                if isinstance(x, int):
+                    im, sid = others[x], x
+                    break
+                sid = file_id.setdefault(x, len(others) + len(file_id))
+                if sid in rejected:
+                    continue
+                got = load(x)
+                if got is None or (sid not in fmr_builder_ids and overlaps(str(x), got)):
+                    rejected.add(sid)
+                    continue
+                im = got
+                if sid not in fmr_builder_ids:
+                    fmr_builder.add(sid, register_image(jpeg(im, 95)))
+                    fmr_builder_ids.add(sid)
+                break
+        _LAST_PICKS.clear()
         data = fams[i % len(fams)](im, r, [o for o in others if o is not im])
-        neg_ours.append(ours(data))
+        fp = fingerprint_image(data)
+        neg_fps.append(fp)
+        neg_sid.append(sid)
+        neg_src.append({sid, *(mem_id[id(o)] for o in _LAST_PICKS)})
+        neg_ours.append({m.work_id for m in index.match([fp])[0]})
         neg_base.append(base.match(data))
         if i < 1000:
             neg_files.append(tmp / f"neg-{i}")
             neg_files[-1].write_bytes(data)
-    log(f"  {n_neg} negatives matched in {time.perf_counter() - t_start:.0f} s")
+        if i % 1000 == 999:
+            log(f"  {i + 1} negatives in {time.perf_counter() - t_start:.0f} s")
+    n_pictures = len(set(neg_sid))
+    log(f"  {n_neg} negatives from {n_pictures} distinct pictures matched in {time.perf_counter() - t_start:.0f} s")
+    fmr = fmr_estimate(fmr_builder.build(), neg_fps, neg_src, log)
 
     speed_payloads = [jpeg(im, 90) for _, _, im in loaded[: 60 if quick else 150]]
     repeats = 5
@@ -700,6 +910,20 @@ def run(args) -> list[dict]:
         speed = f" (release {1 / release['seconds_per_image']:.0f}/s)"
         add_release(summary, truth, rel_hits, len(neg_files), release["seconds_per_image"] / ours_s, speed)
     rows.append(summary)
+    rows.append(
+        {
+            "modality": "image",
+            "family": "false-match rate at 1e7 works",
+            "params": f"{fmr['index works']} unrelated pictures indexed as works, {fmr['queries']} unrelated queries",
+            "n": fmr["queries"],
+            "false matches": fmr["verified (false) pairs"],
+            "candidates/query at 1e7": fmr["candidates per query at 1e7"],
+            "pass chance": fmr["pass chance per candidate"],
+            "n_eff raw/detail": f"{fmr['n_eff raw']:.0f}/{fmr['n_eff detail']:.0f}",
+            "estimated FMR": fmr["false matches per query at 1e7"],
+            "target": "<= 1e-6",
+        }
+    )
     log(f"  image benchmark done in {time.perf_counter() - t_start:.0f} s")
     return rows
 
@@ -708,4 +932,11 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
     from _recognition_release import run_alone
 
-    run_alone(run, __doc__.splitlines()[0])
+    def run_and_print_fmr(args) -> list[dict]:
+        rows = run(args)
+        for r in rows:
+            if "estimated FMR" in r:
+                print(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+        return [r for r in rows if "estimated FMR" not in r]
+
+    run_alone(run_and_print_fmr, __doc__.splitlines()[0])

@@ -560,3 +560,54 @@ def flat_cut_segments(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
     boxes = [b for b in boxes if (b[2] - b[0]) * (b[3] - b[1]) < 0.9 * h * w]
     boxes.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
     return boxes[:_SEGMENT_MAX]
+
+
+# --- a figure on a plain ground: its bounding box -----------------------------------------------------
+# A portrait or a clip-art figure on white (or any flat ground) loses or gains ground under a crop, a tilt
+# with filled corners, a letterbox: the ground is not the work, the figure is. trim_borders stops at a
+# quarter of each side (a photograph's flat sky is content), so a figure with wide ground on a side keeps
+# a share of it that depends on the edit. The figure's own box, judged on a fixed 64×64 grid so that every
+# decode size and the registry's 64×64 thumbnail find the same fractions, is the same under those edits.
+_FIGURE_GRID = 64
+_FIGURE_GROUND_SHARE = 0.5  # of the frame's outermost cells within tolerance of the ground colour
+_FIGURE_TOLERANCE = 20.0  # grey levels off the ground (after 64×64 area averaging: JPEG noise flattened)
+_FIGURE_MIN_CELLS = 2  # a line holds figure when this many of its cells are off the ground
+_FIGURE_GAP = 2  # lines of ground that separate two parts (a sticker beside the figure)
+_FIGURE_MIN_SIDE = 0.2
+
+
+def _figure_span(counts: np.ndarray) -> tuple[int, int] | None:
+    """The run [a, b) of lines holding the most figure cells, runs split by _FIGURE_GAP lines of ground."""
+    on = counts >= _FIGURE_MIN_CELLS
+    if not on.any():
+        return None
+    idx = np.flatnonzero(on)
+    splits = np.flatnonzero(np.diff(idx) > _FIGURE_GAP) + 1
+    runs = np.split(idx, splits)
+    best = max(runs, key=lambda r: int(counts[r[0] : r[-1] + 1].sum()))
+    return int(best[0]), int(best[-1]) + 1
+
+
+def figure_box(grey: np.ndarray | Image.Image) -> tuple[float, float, float, float] | None:
+    """(x0, y0, x1, y1) in fractions of ``grey`` of the figure on a plain ground, or None where the picture
+    has no plain ground around at least half its frame (the box may be the whole frame: a figure that
+    trim_borders already cut to still differs from it once tilted over its ground)."""
+    im = grey if isinstance(grey, Image.Image) else Image.fromarray(grey)
+    g = _FIGURE_GRID
+    grid = np.asarray(im.resize((g, g), Image.Resampling.BOX), dtype=np.float32)
+    frame = np.concatenate([grid[0], grid[-1], grid[1:-1, 0], grid[1:-1, -1]])
+    ground = float(np.median(frame))
+    if float(np.mean(np.abs(frame - ground) <= _FIGURE_TOLERANCE)) < _FIGURE_GROUND_SHARE:
+        return None
+    off = np.abs(grid - ground) > _FIGURE_TOLERANCE
+    rows = _figure_span(off.sum(axis=1))
+    if rows is None:
+        return None
+    cols = _figure_span(off[rows[0] : rows[1]].sum(axis=0))
+    if cols is None:
+        return None
+    (y0, y1), (x0, x1) = rows, cols
+    w, h = (x1 - x0) / g, (y1 - y0) / g
+    if min(w, h) < _FIGURE_MIN_SIDE:
+        return None
+    return x0 / g, y0 / g, x1 / g, y1 / g
