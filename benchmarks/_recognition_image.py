@@ -8,13 +8,19 @@ image per design (light/dark/size editions of one design are one group). Groups 
 registered, the rest are the unrelated material the negatives are made of, after a check that none of them
 really shows a work (wallpaper packages repeat designs).
 
+Negatives (full run): one distinct picture each, the designs left over and then the pictures of
+``NEGATIVE_PACKAGES`` (game art, textures, clip art, photographs; see the comment there), each checked
+against the works when first drawn. Every picture a negative is made of is also registered in a second
+index, of unrelated material only, from which ``fmr_estimate`` derives the false-match rate at 10**7 works.
+The corpus packages are installed by the run where missing (``_common.ensure_debian_packages``).
+
 Every edit family of issue 16 is generated with seeded random parameters within its range and reported as
 its own row; the negatives are the same edits of unrelated pictures plus collages and screenshots of them.
 Baselines in the same run: imagehash pHash (distance ≤ 10 to the registered original, linear scan), PDQ
 (``pdqhash``, distance ≤ 31, the PDQ authors' match threshold), and the release before issue 16.
 
     apt-get install -y mate-backgrounds desktop-base gnome-backgrounds plasma-workspace-wallpapers \\
-        ukui-wallpapers lomiri-wallpapers sway-backgrounds wesnoth-1.16-data
+        ukui-wallpapers lomiri-wallpapers sway-backgrounds wesnoth-1.16-data supertux-data  # + NEGATIVE_PACKAGES
     pip install pdqhash imagehash
     PYTHONPATH=src python benchmarks/_recognition_image.py [--quick] [--seed N] [--works N] [--negatives N]
 """
@@ -44,19 +50,18 @@ ROOTS = [
     Path("/usr/share/games/wesnoth/1.16/data/core/images/portraits"),
     Path("/usr/share/games/supertux2/images/background"),
 ]
-# Works come from ROOTS only. Negatives come from what ROOTS leaves over and from NEGATIVE_ROOTS: packages
-# with thousands of distinct pictures, photographs and illustrations alike (wallpaper and icon packages are
-# too few or too flat). endless-sky-data: landscape photographs and rendered ships; naev-data: space art,
-# portraits, planet illustrations; openclipart-png: clip art (figures on a plain ground, the works' hardest
-# kind, drawn by hundreds of artists); tuxpaint-stamps-default: cut-out photographs and drawings of objects
-# and animals. Licences: GPL-3+/CC-BY-SA (endless-sky), GPL-3+/CC (naev), public domain (openclipart),
-# GPL-2+/CC/public domain (tuxpaint stamps), each in /usr/share/doc/PKG/copyright.
-NEGATIVE_ROOTS = [
-    Path("/usr/share/games/endless-sky/images"),
-    Path("/usr/share/naev/dat/gfx"),
-    Path("/usr/share/openclipart/png"),
-    Path("/usr/share/tuxpaint/stamps"),
-]
+# Works come from ROOTS only. Negatives come from what ROOTS leaves over and from the pictures of
+# NEGATIVE_PACKAGES (their files as dpkg lists them): packages with thousands of distinct pictures,
+# photographs and illustrations alike (wallpaper and icon packages are too few or too flat).
+# endless-sky-data: landscape photographs and rendered ships; naev-data: space art, portraits, planet
+# illustrations; openclipart-png: clip art (figures on a plain ground, the works' hardest kind, by hundreds
+# of artists); tuxpaint-stamps-default: cut-out photographs and drawings of objects and animals;
+# supertuxkart-data, redeclipse-data, scorched3d-data, trigger-rally-data, neverball-data: photographs of
+# surfaces, skies and landscapes as game textures; stellarium-data: landscape panoramas and nebulae;
+# megaglest-data, flare-game, freedroidrpg-data, hedgewars-data, fillets-ng-data, lincity-ng-data: game art.
+# Licences (GPL, CC-BY-SA, public domain) in each /usr/share/doc/PKG/copyright. Normal, specular and height
+# maps (not pictures anyone looks at) are left out by their names.
+_MAPS = re.compile(r"(^|[-_.])(n|nm|norm|normal|normals|s|spec|specular|h|height|bump|gloss|mask|disp)$")
 WORK_PACKAGES = (
     "mate-backgrounds",
     "desktop-base",
@@ -68,7 +73,24 @@ WORK_PACKAGES = (
     "wesnoth-1.16-data",
     "supertux-data",
 )
-NEGATIVE_PACKAGES = ("endless-sky-data", "naev-data", "openclipart-png", "tuxpaint-stamps-default")
+NEGATIVE_PACKAGES = (
+    "endless-sky-data",
+    "naev-data",
+    "openclipart-png",
+    "tuxpaint-stamps-default",
+    "supertuxkart-data",
+    "redeclipse-data",
+    "stellarium-data",
+    "megaglest-data",
+    "flare-game",
+    "freedroidrpg-data",
+    "scorched3d-data",
+    "trigger-rally-data",
+    "neverball-data",
+    "hedgewars-data",
+    "fillets-ng-data",
+    "lincity-ng-data",
+)
 EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 SIDE = 1024
 PHASH_RADIUS = 10
@@ -141,20 +163,23 @@ def corpus() -> list[tuple[str, Path]]:
 
 
 def negative_files(exclude: set[Path]) -> list[Path]:
-    """Distinct pictures of NEGATIVE_ROOTS (one per file stem and per content: packages ship one picture in
+    """Distinct pictures of NEGATIVE_PACKAGES (one per file stem and per content: packages ship one picture in
     several sizes or folders), besides ``exclude``; files under 15 kB are icons and sprites, left out."""
+    import subprocess
+
     import xxhash
 
     seen_stem: set[str] = set()
     seen_bytes: set[bytes] = set()
     out = []
-    for root in NEGATIVE_ROOTS:
-        if not root.exists():
-            continue
-        for p in sorted(root.rglob("*")):
+    for package in NEGATIVE_PACKAGES:
+        listed = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True).stdout.splitlines()
+        for p in sorted(Path(x) for x in listed):
             if p.suffix.lower() not in EXTS or p in exclude or not p.is_file() or p.stat().st_size < 15_000:
                 continue
-            stem = str(root) + re.sub(r"[-_ ]?(\d+x\d+|\d+px|small|large|big|thumb|@2x)$", "", p.stem.lower())
+            if _MAPS.search(p.stem.lower()):
+                continue
+            stem = package + re.sub(r"[-_ ]?(\d+x\d+|\d+px|small|large|big|thumb|@2x)$", "", p.stem.lower())
             digest = xxhash.xxh3_64_digest(p.read_bytes())
             if stem in seen_stem or digest in seen_bytes:
                 continue
@@ -790,7 +815,7 @@ def run(args) -> list[dict]:
 
     # Negatives: the same families applied to unrelated pictures (collages of unrelated pictures only),
     # made on demand, at least 10,000 (1,000 in --quick); the first 1,000 also go to the release. The full
-    # run gives each negative a picture of its own (the designs left over, then NEGATIVE_ROOTS, each checked
+    # run gives each negative a picture of its own (the designs left over, then NEGATIVE_PACKAGES, each checked
     # for overlap with the works when first drawn); --quick draws from the designs left over, as before.
     # Every picture a negative is made of is registered in a second index, of unrelated material only,
     # for the false-match estimate at 10**7 works (fmr_estimate).
@@ -804,7 +829,7 @@ def run(args) -> list[dict]:
     pool: list[Path | int] = list(range(len(others)))
     if not quick:
         extra = negative_files({p for _, p, _ in loaded})
-        log(f"  {len(extra)} distinct pictures in {[str(r) for r in NEGATIVE_ROOTS if r.exists()]}")
+        log(f"  {len(extra)} distinct pictures in {', '.join(NEGATIVE_PACKAGES)}")
         pool += extra
         random.Random(seed).shuffle(pool)
     file_id: dict[Path, int] = {}
