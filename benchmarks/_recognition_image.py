@@ -575,17 +575,19 @@ def _fisher_tail(observed: np.ndarray, threshold: float, n_eff: float) -> np.nda
     return np.asarray([0.5 * erfc(v / sqrt(2)) for v in np.atleast_1d(z)])
 
 
-def fmr_estimate(fmr_index, fps: list, sources: list[set[int]], log) -> dict:
+def fmr_estimate(fmr_index, fps: list, sources: list[set[int]], originals: dict, log) -> dict:
     """Expected false matches per query against a registry of FMR_WORKS unrelated works, from candidate
     counts against ``fmr_index`` (unrelated pictures registered as works) for the unrelated queries ``fps``
-    (``sources[q]``: the indexed pictures query q is made of; those pairs are true matches, not counted).
+    (``sources[q]``: the indexed pictures query q is made of; those pairs are true matches, not counted;
+    ``originals``: each indexed picture's own fingerprint, to tell a pair of unrelated designs that really
+    repeat one picture, which the packages do, from a false match).
 
     Candidates are found exactly as ``ImageIndex.match`` finds them (every view of a query, the
     candidate rule on both hashes, one range search per hash) and each is verified as ``match`` verifies
     it (``_verify``: the fixed grid, then the search), giving the best-aligned raw and detail correlation.
     The chance that an unrelated candidate passes is that of its correlations reaching the thresholds by
     sampling noise from where the pair measured them: Fisher's z at n_eff independent samples, n_eff
-    measured on the same candidates at their registered alignment (1 / mean r², the variance of a
+    measured on random unrelated pairs at the registered alignment (1 / mean r², the variance of a
     correlation between unrelated signals). The rule is "raw ≥ 0.75 and detail ≥ 0.5" (whole pictures
     also "raw ≥ 0.9 and detail ≥ 0.3"): each conjunction's chance is bounded by the smaller of its two
     tails (no independence assumed), the rules' chances are added. Pairs that did verify count 1 each.
@@ -613,19 +615,35 @@ def fmr_estimate(fmr_index, fps: list, sources: list[set[int]], log) -> dict:
         found.append(q[keep] * np.int64(fmr_index.phash.size) + c[keep])
     pairs = np.unique(np.concatenate(found))
     qv, code = pairs // fmr_index.phash.size, pairs % fmr_index.phash.size
-    raw, det, ok, fixed_raw, fixed_det, whole = [], [], [], [], [], []
-    own = 0
+    raw, det, ok, whole = [], [], [], []
+    own = repeats = 0
+    repeat_cache: dict[tuple[int, int], bool] = {}
     for v, c in zip(qv.tolist(), code.tolist()):
         row = int(fmr_index.work_row[c])
-        if int(fmr_index.work_ids[row]) in sources[owner[v]]:
+        work = int(fmr_index.work_ids[row])
+        if work in sources[owner[v]]:
             own += 1
             continue
         thumb64 = np.asarray(fmr_index.thumbs[row])
         variant, aspect = int(fmr_index.variant[c]), float(fmr_index.aspect[row])
         accepted, r, d = fi._verify(thumbs[v], thumb64, variant, aspect, inner[v])
-        view = fi._variant_view(thumb64, variant, aspect=aspect)
-        fixed_raw.append(fi.ncc(thumbs[v], view))
-        fixed_det.append(fi.ncc(fi._detail(thumbs[v]), fi._detail(view)))
+        if accepted:
+            # Do the pictures this query is made of themselves match the indexed one? Then the packages
+            # repeat a picture (two editions of a texture, a sky in two crops): a true match, left out.
+            for src in sources[owner[v]]:
+                key = (src, work)
+                if key not in repeat_cache:
+                    repeat_cache[key] = any(m.work_id == work for m in fmr_index.match([originals[src]])[0])
+                if repeat_cache[key]:
+                    break
+            else:
+                src = None
+            if src is not None:
+                repeats += 1
+                continue
+            log(
+                f"  fmr: unrelated query {owner[v]} verified against indexed picture {work} (raw {r:.2f}, detail {d:.2f})"
+            )
         raw.append(r)
         det.append(d)
         ok.append(accepted)
@@ -634,6 +652,18 @@ def fmr_estimate(fmr_index, fps: list, sources: list[set[int]], log) -> dict:
     n_works = len(fmr_index)
     scale = FMR_WORKS / max(1, n_works)
     raw_a, det_a, ok_a, whole_a = map(np.asarray, (raw, det, ok, whole))
+    # The correlations' sampling noise: random pairs of a query's whole thumbnail and an indexed picture's
+    # original variant (never one the query is made of).
+    rng = np.random.default_rng(0)
+    fixed_raw, fixed_det = [], []
+    usable = [q for q, fp in enumerate(fps) if not fp.low_quality]
+    for _ in range(min(3000, 20 * len(usable))):
+        q, row = int(rng.choice(usable)), int(rng.integers(len(fmr_index)))
+        if int(fmr_index.work_ids[row]) in sources[q]:
+            continue
+        view = fi._variant_view(np.asarray(fmr_index.thumbs[row]), 0)
+        fixed_raw.append(fi.ncc(fps[q].thumb, view))
+        fixed_det.append(fi.ncc(fi._detail(fps[q].thumb), fi._detail(view)))
     if len(raw_a):
         n_raw = 1.0 / max(float(np.mean(np.square(fixed_raw))), 1e-6)
         n_det = 1.0 / max(float(np.mean(np.square(fixed_det))), 1e-6)
@@ -654,6 +684,7 @@ def fmr_estimate(fmr_index, fps: list, sources: list[set[int]], log) -> dict:
         "queries": n_q,
         "candidates": n_cand,
         "own-picture pairs left out": own,
+        "repeated pictures left out": repeats,
         "verified (false) pairs": int(ok_a.sum()) if n_cand else 0,
         "n_eff raw": n_raw,
         "n_eff detail": n_det,
@@ -719,7 +750,7 @@ def run(args) -> list[dict]:
     groups = corpus()
     rng = random.Random(seed)
     rng.shuffle(groups)
-    if quick and not works_asked:
+    if quick:
         groups = groups[:160]  # 40 works and enough unrelated designs, without decoding all ~400
     loaded = [(g, p, im) for g, p in groups if (im := load(p)) is not None]
     if len(loaded) < 20:
@@ -824,8 +855,11 @@ def run(args) -> list[dict]:
     fmr_builder = ImageIndexBuilder()
     fmr_builder_ids: set[int] = set()
     mem_id = {id(im): k for k, im in enumerate(others)}
+    originals: dict[int, object] = {}
     for k, im in enumerate(others):
-        fmr_builder.add(k, register_image(jpeg(im, 95)))
+        data = jpeg(im, 95)
+        fmr_builder.add(k, register_image(data))
+        originals[k] = fingerprint_image(data)
     pool: list[Path | int] = list(range(len(others)))
     if not quick:
         extra = negative_files({p for _, p, _ in loaded})
@@ -857,7 +891,9 @@ def run(args) -> list[dict]:
                     continue
                 im = got
                 if sid not in fmr_builder_ids:
-                    fmr_builder.add(sid, register_image(jpeg(im, 95)))
+                    data = jpeg(im, 95)
+                    fmr_builder.add(sid, register_image(data))
+                    originals[sid] = fingerprint_image(data)
                     fmr_builder_ids.add(sid)
                 break
         _LAST_PICKS.clear()
@@ -875,7 +911,7 @@ def run(args) -> list[dict]:
             log(f"  {i + 1} negatives in {time.perf_counter() - t_start:.0f} s")
     n_pictures = len(set(neg_sid))
     log(f"  {n_neg} negatives from {n_pictures} distinct pictures matched in {time.perf_counter() - t_start:.0f} s")
-    fmr = fmr_estimate(fmr_builder.build(), neg_fps, neg_src, log)
+    fmr = fmr_estimate(fmr_builder.build(), neg_fps, neg_src, originals, log)
 
     speed_payloads = [jpeg(im, 90) for _, _, im in loaded[: 60 if quick else 150]]
     repeats = 5
