@@ -325,7 +325,8 @@ def _views(
     :func:`quality` passes and whose structure is more than a few straight edges (all but the
     straightened centres; the caller scores them in one pass)."""
     # Halves come from one 64×64 thumbnail by 2:1 averaging (a resize of the decode each costs 10× more).
-    grid = thumbnail(picture, VERIFY_THUMB).astype(np.uint16)
+    grid64 = thumbnail(picture, VERIFY_THUMB)
+    grid = grid64.astype(np.uint16)
     n = THUMB
     cols = grid[:, 0::2] + grid[:, 1::2]  # (64, 32): pairs of columns summed; top and bottom halves
     rows = grid[0::2] + grid[1::2]  # (32, 64): pairs of rows summed; left and right halves
@@ -357,7 +358,7 @@ def _views(
         if min(part.shape) >= 8:
             out.append(thumbnail(part))
     # A figure on a plain ground (a portrait on white): its own box, whatever ground the copy kept.
-    box = figure_box(picture)
+    box = figure_box(trimmed, grid=grid64)
     if box is not None and (box[2] - box[0]) * (box[3] - box[1]) < _FIGURE_VIEW_MAX_AREA:
         h, w = trimmed.shape
         part = trimmed[round(box[1] * h) : round(box[3] * h), round(box[0] * w) : round(box[2] * w)]
@@ -408,7 +409,8 @@ def _figure_thumb(trimmed: np.ndarray, v: _Variant) -> np.ndarray:
             Image.fromarray(trimmed).rotate(v.rotate, Image.Resampling.BILINEAR, fillcolor=_ground(trimmed))
         )
     h, w = frame.shape
-    x0, y0, x1, y1 = _sub_box(figure_box(frame) or (0.0, 0.0, 1.0, 1.0), v.box)
+    box = figure_box(frame, grid=thumbnail(frame, VERIFY_THUMB))
+    x0, y0, x1, y1 = _sub_box(box or (0.0, 0.0, 1.0, 1.0), v.box)
     return thumbnail(
         frame[
             round(y0 * h) : max(round(y1 * h), round(y0 * h) + 1), round(x0 * w) : max(round(x1 * w), round(x0 * w) + 1)
@@ -420,7 +422,7 @@ def _variant_thumbs(trimmed: np.ndarray) -> np.ndarray:
     """Thumbnails of every variant; the figure variants only where the picture has a figure on a plain
     ground (the others would repeat the plain variants)."""
     h, w = trimmed.shape
-    has_figure = figure_box(trimmed) is not None
+    has_figure = figure_box(trimmed, grid=thumbnail(trimmed, VERIFY_THUMB)) is not None
     thumbs = np.empty((len(VARIANTS) if has_figure else _PLAIN_VARIANTS, THUMB, THUMB), dtype=np.uint8)
     for i, v in enumerate(VARIANTS[: len(thumbs)]):
         x0, y0, x1, y1 = v.box
@@ -563,7 +565,9 @@ class _Renderer:
 def _figure_start(r: _Renderer, v: _Variant) -> list[float]:
     """A figure variant's box in the renderer's frame tilted by the variant's turn."""
     frame = r.frame(float(v.rotate))
-    return list(_sub_box(figure_box(frame) or (0.0, 0.0, 1.0, 1.0), v.box))
+    return list(
+        _sub_box(figure_box(np.asarray(frame), grid=thumbnail(frame, VERIFY_THUMB)) or (0.0, 0.0, 1.0, 1.0), v.box)
+    )
 
 
 def _search(
