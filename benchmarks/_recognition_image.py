@@ -790,7 +790,16 @@ def run(args) -> list[dict]:
             index_so_far = probe.build()
             same = index_so_far.match([fingerprint_image(data)])[0]
             if same:
-                log(f"  work {g} repeats {[kept[m.work_id][0] for m in same]}: left out")
+                # pHash and PDQ of the two originals say whether it is a repeat; where neither links them,
+                # it may be a false match of fairtrain's own, which this dedupe would otherwise hide.
+                ph, pdq = _phash(data), _pdq(data)
+                others_linked = [
+                    int(np.bitwise_count(np.uint64(ph ^ _phash(kept[m.work_id][3])))) <= PHASH_RADIUS
+                    or int(np.unpackbits(pdq ^ _pdq(kept[m.work_id][3])).sum()) <= 2 * PDQ_RADIUS
+                    for m in same
+                ]
+                note = "" if all(others_linked) else " (pHash and PDQ do not link them: a possible false match)"
+                log(f"  work {g} repeats {[kept[m.work_id][0] for m in same]}: left out{note}")
                 continue
         probe.add(len(kept), reg)
         kept.append((g, p, im, data, reg))
