@@ -7,7 +7,8 @@ Pipeline (reference/fingerprinting.md §7.1–7.2):
    thumbnail (JPEG draft decoding, EXIF transpose, tolerant border trim); a candidate is any registered
    variant within :data:`PHASH_RADIUS` bits on one hash and :data:`OTHER_HASH_MAX` on the other.
    Crops, flips, quarter turns, small tilts (±3/6/9°) and halves are covered by hashing augmented
-   variants on the registry side. The scan side adds *views* of each query (issue 16): its four halves
+   variants on the registry side; a figure on a plain ground (a portrait or clip art on white) also by
+   variants of its own box (:func:`~._image_hash.figure_box`), upright and tilted over its ground. The scan side adds *views* of each query (issue 16): its four halves
    (an overlay — caption bar, logo, sticker — spares at least one), boxes bounded by straight steps
    (:func:`~._image_hash.find_windows`: the work inside a screenshot, a post frame, a collage, a blurred
    pillarbox), blocks a layout separates with flat bands (:func:`~._image_hash.flat_cut_segments`),
@@ -106,7 +107,6 @@ _VIEW_MAX_AREA = 0.5
 # against a crop of an unrelated generated picture, detail NCC 0.80, share 1.0). Measured: photographs,
 # textures and the benchmark's screenshots 0.2–0.4; generated flat-shape pictures' views median 0.70.
 _VIEW_MAX_EDGE_SHARE = 0.9
-_FIGURE_VIEW_MAX_AREA = 0.85  # a figure's box over this share of the picture is the picture: no view
 _VIEW_SHAVE = 0.03  # share of a view's side shaved before its border trim (1.5 % left JPEG ringing of dark frames)
 _REGISTRY_SIDE = 256  # registry variants are cut from a larger decode so 70 % crops keep detail
 _FORMAT = "fairtrain.image-index/3"
@@ -325,8 +325,7 @@ def _views(
     :func:`quality` passes and whose structure is more than a few straight edges (all but the
     straightened centres; the caller scores them in one pass)."""
     # Halves come from one 64×64 thumbnail by 2:1 averaging (a resize of the decode each costs 10× more).
-    grid64 = thumbnail(picture, VERIFY_THUMB)
-    grid = grid64.astype(np.uint16)
+    grid = thumbnail(picture, VERIFY_THUMB).astype(np.uint16)
     n = THUMB
     cols = grid[:, 0::2] + grid[:, 1::2]  # (64, 32): pairs of columns summed; top and bottom halves
     rows = grid[0::2] + grid[1::2]  # (32, 64): pairs of rows summed; left and right halves
@@ -355,13 +354,6 @@ def _views(
         h, w = part.shape
         dy, dx = max(1, round(h * _VIEW_SHAVE)), max(1, round(w * _VIEW_SHAVE))
         part = trim_borders(part[dy : h - dy, dx : w - dx] if h > 4 * dy and w > 4 * dx else part)
-        if min(part.shape) >= 8:
-            out.append(thumbnail(part))
-    # A figure on a plain ground (a portrait on white): its own box, whatever ground the copy kept.
-    box = figure_box(trimmed, grid=grid64)
-    if box is not None and (box[2] - box[0]) * (box[3] - box[1]) < _FIGURE_VIEW_MAX_AREA:
-        h, w = trimmed.shape
-        part = trimmed[round(box[1] * h) : round(box[3] * h), round(box[0] * w) : round(box[2] * w)]
         if min(part.shape) >= 8:
             out.append(thumbnail(part))
     checked = len(out)
