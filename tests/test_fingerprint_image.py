@@ -23,8 +23,10 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from conftest import TESTDATA
 from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint import image as image_module
+from fairtrain.core.fingerprint._image_hash import figure_box
 from fairtrain.core.fingerprint._image_mih import MultiIndexHash, flat_range
 from fairtrain.core.fingerprint.image import (
+    _PLAIN_VARIANTS,
     OTHER_HASH_MAX,
     PHASH_RADIUS,
     VARIANTS,
@@ -253,8 +255,9 @@ def test_fingerprint_fields(photo_bytes):
     assert 0 <= fp.phash < 2**64 and 0 <= fp.dhash < 2**64
     assert (fp.width, fp.height) == (2048, 1365)
     reg = register_image(photo_bytes, "C.jpg")
-    assert reg.phashes.shape == (len(VARIANTS),) and reg.thumb.shape == (64, 64)
-    assert len(set(reg.phashes.tolist())) > len(VARIANTS) // 2  # variants really differ
+    # a photograph has no figure on a plain ground: the plain variants only
+    assert reg.phashes.shape == (_PLAIN_VARIANTS,) and reg.thumb.shape == (64, 64)
+    assert len(set(reg.phashes.tolist())) > _PLAIN_VARIANTS // 2  # variants really differ
 
 
 def _png_claiming(width: int, height: int) -> bytes:
@@ -752,3 +755,88 @@ def test_views_that_are_one_edge_on_flat_ground_are_not_kept():
     # and a recompressed copy of the work is still found
     again = Image.open(io.BytesIO(_flat_shapes(10_052))).convert("RGB")
     assert [m.work_id for m in index.match([fingerprint_image(_jpeg(again.resize((256, 192)), 50))])[0]] == [52]
+
+
+# --- a figure on a plain ground (format 3) ------------------------------------------------------------
+
+
+def _on_white(im: Image.Image, share: float = 0.45) -> Image.Image:
+    """``im`` shrunk to ``share`` of a white canvas's width, standing on its bottom edge (a portrait)."""
+    w, h = 1000, 1000
+    part = im.copy()
+    part.thumbnail((round(w * share), round(h * 0.8)))
+    canvas = Image.new("RGB", (w, h), (255, 255, 255))
+    canvas.paste(part, ((w - part.width) // 2 - 60, h - part.height))
+    return canvas
+
+
+def test_figure_box_finds_the_figure_and_leaves_a_separate_sticker_out(photo):
+    grey = np.asarray(_on_white(photo).convert("L"))
+    box = figure_box(grey)
+    assert box is not None
+    assert box == pytest.approx((0.215, 0.719, 0.665, 1.0), abs=0.02)  # 450×281 px at (215, 719)
+    stickered = _on_white(photo)
+    ImageDraw.Draw(stickered).ellipse((820, 60, 960, 200), fill=(200, 30, 30))
+    assert figure_box(np.asarray(stickered.convert("L"))) == pytest.approx(box, abs=0.02)
+    assert figure_box(np.asarray(photo.convert("L"))) is None  # a photograph has no plain ground
+
+
+def test_figure_on_white_tilted_and_cropped_matches_through_figure_variants(photo, other_photos, tmp_path):
+    work = _on_white(photo)
+    builder = ImageIndexBuilder()
+    reg = register_image(_jpeg(work, 95), "figure")
+    assert reg.phashes.shape == (len(VARIANTS),)  # the figure variants are registered
+    builder.add(1, reg)
+    for k, o in enumerate(other_photos):
+        builder.add(10 + k, register_image(_jpeg(o, 95)))
+    index = builder.build()
+    copies = [_jpeg(_tilted(work, a, (255, 255, 255))) for a in (4.5, -7.5)]
+    copies.append(_jpeg(work.crop((0, 0, 760, 1000)).rotate(5, Image.Resampling.BICUBIC, fillcolor="white")))
+    for data in copies:
+        got = index.match([fingerprint_image(data)])[0]
+        assert [m.work_id for m in got] == [1]
+    # the new format round-trips; an index written before the figure variants opens, says what it misses,
+    # and still matches what it covers
+    index.save(tmp_path / "v3")
+    again = ImageIndex.load(tmp_path / "v3")
+    assert again.notices == [] and np.array_equal(again.variant, index.variant)
+    index.save(tmp_path / "v2")
+    _as_format_2(tmp_path / "v2")
+    with pytest.warns(UserWarning, match="re-export"):
+        old = ImageIndex.load(tmp_path / "v2")
+    assert len(old.notices) == 1 and "figure" in old.notices[0]
+    assert int(old.variant.max()) < _PLAIN_VARIANTS
+    assert [m.work_id for m in old.match([fingerprint_image(_jpeg(work))])[0]] == [1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known, on main too: a photograph pasted small on a wide white page is, at 32×32, mostly its "
+    "outline; two such pastes of unrelated photographs pass the detail rule (Aqua on white vs Storm on white, "
+    "detail NCC 0.60; vs TwoWings tilted 5°, 0.75)",
+)
+def test_unrelated_figures_on_white_do_not_match(other_photos, photo):
+    builder = ImageIndexBuilder()
+    for k, o in enumerate(other_photos):
+        builder.add(k, register_image(_jpeg(_on_white(o), 95)))
+    index = builder.build()
+    for k, o in enumerate([photo, *other_photos]):
+        for a in (0.0, 5.0, -8.0):
+            query = _on_white(o, 0.3 + 0.1 * (k % 3)).rotate(a, Image.Resampling.BICUBIC, fillcolor="white")
+            got = {m.work_id for m in index.match([fingerprint_image(_jpeg(query))])[0]}
+            assert got <= ({k - 1} if k else set())
+
+
+def _as_format_2(directory: Path) -> None:
+    """Rewrite a saved index as format 2 wrote it: no figure variants."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    meta = json.loads((directory / "meta.json").read_text())
+    meta["format"] = "fairtrain.image-index/2"
+    meta["variants"] = meta["variants"][:_PLAIN_VARIANTS]
+    (directory / "meta.json").write_text(json.dumps(meta))
+    variants = pq.read_table(directory / "variants.parquet")
+    keep = np.asarray(variants.column("variant").to_numpy() < _PLAIN_VARIANTS)
+    pq.write_table(variants.filter(keep), directory / "variants.parquet")

@@ -7,7 +7,8 @@ Pipeline (reference/fingerprinting.md §7.1–7.2):
    thumbnail (JPEG draft decoding, EXIF transpose, tolerant border trim); a candidate is any registered
    variant within :data:`PHASH_RADIUS` bits on one hash and :data:`OTHER_HASH_MAX` on the other.
    Crops, flips, quarter turns, small tilts (±3/6/9°) and halves are covered by hashing augmented
-   variants on the registry side. The scan side adds *views* of each query (issue 16): its four halves
+   variants on the registry side; a figure on a plain ground (a portrait or clip art on white) also by
+   variants of its own box (:func:`~._image_hash.figure_box`), upright and tilted over its ground. The scan side adds *views* of each query (issue 16): its four halves
    (an overlay — caption bar, logo, sticker — spares at least one), boxes bounded by straight steps
    (:func:`~._image_hash.find_windows`: the work inside a screenshot, a post frame, a collage, a blurred
    pillarbox), blocks a layout separates with flat bands (:func:`~._image_hash.flat_cut_segments`),
@@ -46,6 +47,7 @@ from fairtrain.core.fingerprint._image_hash import (
     decode_grey,
     dhash64,
     edge_concentrations,
+    figure_box,
     filled_corners_angle,
     find_windows,
     flat_cut_segments,
@@ -107,11 +109,14 @@ _VIEW_MAX_AREA = 0.5
 _VIEW_MAX_EDGE_SHARE = 0.9
 _VIEW_SHAVE = 0.03  # share of a view's side shaved before its border trim (1.5 % left JPEG ringing of dark frames)
 _REGISTRY_SIDE = 256  # registry variants are cut from a larger decode so 70 % crops keep detail
-_FORMAT = "fairtrain.image-index/2"
-# Version 1 (before issue 16) had the first 29 variants only and no aspect ratios: it still opens and
-# matches what it covers; rotated copies need a re-export (see ImageIndex.load).
+_FORMAT = "fairtrain.image-index/3"
+# Older formats still open and match what they cover (see ImageIndex.load): version 1 (before issue 16)
+# had the first 29 variants only and no aspect ratios (rotated copies need a re-export), version 2 had no
+# figure variants (a figure on a plain ground cropped, tilted or framed needs a re-export).
 _FORMAT_V1 = "fairtrain.image-index/1"
 _V1_VARIANTS = 29
+_FORMAT_V2 = "fairtrain.image-index/2"
+_V2_VARIANTS = 63
 
 _T = Image.Transpose
 
@@ -122,6 +127,10 @@ class _Variant:
     box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # fractions of the trimmed image
     transpose: Image.Transpose | None = None
     rotate: float = 0.0  # degrees counter-clockwise, then cropped to the inscribed rectangle
+    # A figure variant: ``box`` is in fractions of the figure's own box (figure_box) and a rotation fills
+    # the uncovered corners with the ground and keeps the frame, as a tilt of a picture on a plain ground
+    # does; registered only for works that have a figure on a plain ground.
+    figure: bool = False
 
 
 VARIANTS: tuple[_Variant, ...] = (
@@ -192,7 +201,21 @@ VARIANTS: tuple[_Variant, ...] = (
     _Variant("half_b", (0.0, 0.5, 1.0, 1.0)),
     _Variant("half_l", (0.0, 0.0, 0.5, 1.0)),
     _Variant("half_r", (0.5, 0.0, 1.0, 1.0)),
+    # --- added in format 3: a figure on a plain ground (a portrait or clip art on white) by its own box,
+    # whatever share of the ground a crop, a tilt or a frame leaves; the scan side looks at the same box
+    _Variant("fig", figure=True),
+    _Variant("fig_rot_p3", rotate=3.0, figure=True),
+    _Variant("fig_rot_m3", rotate=-3.0, figure=True),
+    _Variant("fig_rot_p6", rotate=6.0, figure=True),
+    _Variant("fig_rot_m6", rotate=-6.0, figure=True),
+    _Variant("fig_rot_p9", rotate=9.0, figure=True),
+    _Variant("fig_rot_m9", rotate=-9.0, figure=True),
+    _Variant("fig_l80", (0.0, 0.0, 0.8, 1.0), figure=True),
+    _Variant("fig_r80", (0.2, 0.0, 1.0, 1.0), figure=True),
+    _Variant("fig_t80", (0.0, 0.0, 1.0, 0.8), figure=True),
+    _Variant("fig_b80", (0.0, 0.2, 1.0, 1.0), figure=True),
 )
+_PLAIN_VARIANTS = sum(not v.figure for v in VARIANTS)  # the figure variants come last
 HALVES = tuple(v.box for v in VARIANTS if v.name.startswith("half_"))
 _VARIANT_NAMES = np.asarray([v.name for v in VARIANTS])
 
@@ -357,11 +380,47 @@ def fingerprint_images(
     return out
 
 
+def _ground(grey: np.ndarray) -> int:
+    """The colour of a picture's frame (the median of its outermost lines): the ground a figure stands on."""
+    return int(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+
+
+def _sub_box(outer: tuple[float, float, float, float], inner: tuple[float, float, float, float]):
+    """``inner`` (fractions of ``outer``) in the fractions ``outer`` is given in."""
+    x0, y0, x1, y1 = outer
+    a, b, c, d = inner
+    return (x0 + a * (x1 - x0), y0 + b * (y1 - y0), x0 + c * (x1 - x0), y0 + d * (y1 - y0))
+
+
+def _figure_thumb(trimmed: np.ndarray, v: _Variant) -> np.ndarray:
+    """A figure variant's thumbnail: the picture tilted in its frame over its own ground (if the variant
+    turns), the figure's box found again, the variant's part of it."""
+    frame = trimmed
+    if v.rotate:
+        frame = np.asarray(
+            Image.fromarray(trimmed).rotate(v.rotate, Image.Resampling.BILINEAR, fillcolor=_ground(trimmed))
+        )
+    h, w = frame.shape
+    box = figure_box(frame, grid=thumbnail(frame, VERIFY_THUMB))
+    x0, y0, x1, y1 = _sub_box(box or (0.0, 0.0, 1.0, 1.0), v.box)
+    return thumbnail(
+        frame[
+            round(y0 * h) : max(round(y1 * h), round(y0 * h) + 1), round(x0 * w) : max(round(x1 * w), round(x0 * w) + 1)
+        ]
+    )
+
+
 def _variant_thumbs(trimmed: np.ndarray) -> np.ndarray:
+    """Thumbnails of every variant; the figure variants only where the picture has a figure on a plain
+    ground (the others would repeat the plain variants)."""
     h, w = trimmed.shape
-    thumbs = np.empty((len(VARIANTS), THUMB, THUMB), dtype=np.uint8)
-    for i, v in enumerate(VARIANTS):
+    has_figure = figure_box(trimmed, grid=thumbnail(trimmed, VERIFY_THUMB)) is not None
+    thumbs = np.empty((len(VARIANTS) if has_figure else _PLAIN_VARIANTS, THUMB, THUMB), dtype=np.uint8)
+    for i, v in enumerate(VARIANTS[: len(thumbs)]):
         x0, y0, x1, y1 = v.box
+        if v.figure:
+            thumbs[i] = _figure_thumb(trimmed, v)
+            continue
         if v.rotate:
             thumbs[i] = rotated_view(trimmed, v.rotate, w / h)
             continue
@@ -402,6 +461,9 @@ def _variant_view(
 ) -> np.ndarray:
     """The 32×32 thumbnail a query showing this variant should have, rebuilt from the 64×64 original."""
     v = VARIANTS[variant]
+    if v.figure:
+        r = _Renderer(thumb64, None, aspect)
+        return r.view(float(v.rotate), tuple(_figure_start(r, v)))
     if v.rotate:
         return rotated_view(thumb64, v.rotate + turn, aspect)
     x0, y0, x1, y1 = box or v.box
@@ -472,10 +534,14 @@ class _Renderer:
         self.fill = int(np.median(border))
         self._frames: dict[float, Image.Image] = {0.0: self.base}
 
-    def view(self, turn: float, box: tuple[float, float, float, float]) -> np.ndarray:
+    def frame(self, turn: float) -> Image.Image:
         frame = self._frames.get(turn)
         if frame is None:
             frame = self._frames[turn] = self.base.rotate(turn, Image.Resampling.BILINEAR, fillcolor=self.fill)
+        return frame
+
+    def view(self, turn: float, box: tuple[float, float, float, float]) -> np.ndarray:
+        frame = self.frame(turn)
         w, h = frame.size
         x0, y0, x1, y1 = box
         im = frame.resize(
@@ -488,14 +554,24 @@ class _Renderer:
         return np.asarray(im, dtype=np.uint8)
 
 
+def _figure_start(r: _Renderer, v: _Variant) -> list[float]:
+    """A figure variant's box in the renderer's frame tilted by the variant's turn."""
+    frame = r.frame(float(v.rotate))
+    return list(
+        _sub_box(figure_box(np.asarray(frame), grid=thumbnail(frame, VERIFY_THUMB)) or (0.0, 0.0, 1.0, 1.0), v.box)
+    )
+
+
 def _search(
     query_thumb: np.ndarray, q_detail: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float
-) -> tuple[bool, float, float]:
+) -> tuple[bool, float, float, np.ndarray]:
     """Coordinate ascent of the raw correlation over the box edges (and tilt) from the variant's own."""
     v = VARIANTS[variant]
     r = _Renderer(thumb64, v.transpose, aspect)
     turn = float(v.rotate)
-    if turn:
+    if v.figure:
+        box = _figure_start(r, v)
+    elif turn:
         k = inscribed_scale(r.base.width, r.base.height, turn)
         box = [(1 - k) / 2, (1 - k) / 2, (1 + k) / 2, (1 + k) / 2]
     else:
@@ -523,8 +599,9 @@ def _search(
                     t = turn + sign * _SEARCH_TURN_STEPS[level]
                     if abs(t) <= _SEARCH_MAX_TURN and (s := score(t, box)) > best + 1e-4:
                         best, turn, improved = s, t, True
-    detail = ncc(q_detail, _detail(r.view(turn, (box[0], box[1], box[2], box[3]))))
-    return (best >= VERIFY_MIN_NCC and detail >= _SEARCH_MIN_DETAIL), best, detail
+    view = r.view(turn, (box[0], box[1], box[2], box[3]))
+    detail = ncc(q_detail, _detail(view))
+    return (best >= VERIFY_MIN_NCC and detail >= _SEARCH_MIN_DETAIL), best, detail, view
 
 
 def _verify(
@@ -533,24 +610,27 @@ def _verify(
     """(accepted, raw NCC, detail NCC) of the best-aligned view of ``variant``; ``inner``: the query
     thumbnail is a view inside the query picture, not the whole (see :func:`_accepted`)."""
     q_detail = _detail(query_thumb)
-    best = _verify_grid(query_thumb, q_detail, thumb64, variant, aspect, inner)
-    if best[0] or best[1] < _SEARCH_MIN_RAW:
-        return best
-    found = _search(query_thumb, q_detail, thumb64, variant, aspect)
-    return found if found[0] or found[2] > best[2] else best
+    if VARIANTS[variant].figure:  # no fixed geometry to try first: the search, and its detail rule
+        got = _search(query_thumb, q_detail, thumb64, variant, aspect)
+    else:
+        got = _verify_grid(query_thumb, q_detail, thumb64, variant, aspect, inner)
+        if not got[0] and got[1] >= _SEARCH_MIN_RAW:
+            found = _search(query_thumb, q_detail, thumb64, variant, aspect)
+            got = found if found[0] or found[2] > got[2] else got
+    return got[0], got[1], got[2]
 
 
 def _verify_grid(
     query_thumb: np.ndarray, q_detail: np.ndarray, thumb64: np.ndarray, variant: int, aspect: float, inner: bool
-) -> tuple[bool, float, float]:
-    best = (False, -1.0, -1.0)
+) -> tuple[bool, float, float, np.ndarray | None]:
+    best = (False, -1.0, -1.0, None)
     if VARIANTS[variant].rotate:
         for turn in _REFINE_TURNS:
             view = _variant_view(thumb64, variant, aspect=aspect, turn=turn)
             raw, detail = ncc(query_thumb, view), ncc(q_detail, _detail(view))
             ok = _accepted(raw, detail, inner)
             if (ok, detail) > (best[0], best[2]):
-                best = (ok, raw, detail)
+                best = (ok, raw, detail, view)
             if ok:
                 break
         return best
@@ -567,7 +647,7 @@ def _verify_grid(
                 raw, detail = ncc(query_thumb, view), ncc(q_detail, _detail(view))
                 ok = _accepted(raw, detail, inner)
                 if (ok, detail) > (best[0], best[2]):
-                    best = (ok, raw, detail)
+                    best = (ok, raw, detail, view)
                 if ok:
                     return best
                 if scale == 1.0 and dx == 0.0 and dy == 0.0 and raw < _REFINE_MIN_NCC:
@@ -895,6 +975,13 @@ class ImageIndex:
             note = (
                 f"{d}: image index format {_FORMAT_V1} (before issue 16): rotated copies are not "
                 f"recognised from it; re-export the snapshot to get {_FORMAT}"
+            )
+            warnings.warn(note, stacklevel=2)
+        elif meta.get("format") == _FORMAT_V2 and meta.get("variants") == names[:_V2_VARIANTS]:
+            note = (
+                f"{d}: image index format {_FORMAT_V2} (no figure variants): a figure on a plain ground "
+                f"(a portrait or clip art on white) cropped, tilted or framed is not recognised from it; "
+                f"re-export the snapshot to get {_FORMAT}"
             )
             warnings.warn(note, stacklevel=2)
         elif meta.get("format") != _FORMAT or meta.get("variants") != names:
