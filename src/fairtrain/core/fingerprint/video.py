@@ -54,15 +54,15 @@ from . import FingerprintError, Match
 from ._audio_tools import as_file
 from ._image_mih import MultiIndexHash, flat_range
 from ._video_frames import Box, bar_box, hash_thumbs, pip_boxes, shot_starts, thumbs
-from ._video_tools import GRID_FPS, decode_grid, probe
+from ._video_tools import GRID_FPS, SAMPLE_RATE, chromaprint_pcm, decode_grid, probe
 from .audio import (
     AudioFingerprint,
     AudioIndex,
     AudioIndexBuilder,
     AudioRegistration,
+    AudioVariant,
+    _iscc_audio_code,
     _name,
-    fingerprint_audio,
-    register_audio,
     works_table,
 )
 from .codec import register_type
@@ -103,6 +103,7 @@ DEFAULT_TIMEOUT_S = 600.0
 # The picture covers speed changes up to ±10 %; the soundtrack keeps two of the audio path's ten speed
 # variants (±2 %), which keeps registration above 30× real time and the index under 20 KB a minute.
 AUDIO_SPEEDS = (0.98, 1.02)
+AUDIO_VARIANT_STEP = 4  # register_audio's default
 # Chromaprint's items cover about 2.3 s less than the audio (frame and filter context), so a 10-s excerpt's
 # soundtrack gives ≈ 7.7 s of items: the audio path's 10-s minimum would miss every short excerpt.
 AUDIO_MIN_OVERLAP_S = 7.5
@@ -113,7 +114,10 @@ REGISTRY_VARIANTS: tuple[tuple[str, tuple[float, float, float, float]], ...] = (
     ("crop_c90", (0.05, 0.05, 0.95, 0.95)),
     ("crop_c80", (0.10, 0.10, 0.90, 0.90)),
 )
-_FORMAT = "fairtrain.video-index/1"
+# 2: soundtracks registered without the audio path's high-pass variants (see _soundtrack_registration);
+# frame hashes, variants and the rest as in 1, so an index of format 1 still loads and matches the same.
+_FORMAT = "fairtrain.video-index/2"
+_READABLE = ("fairtrain.video-index/1", _FORMAT)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -197,8 +201,9 @@ def fingerprint_video(
     exact = _digest(data, name)
     with as_file(data, name) as path:
         info = probe(path, name, timeout)
-        frames = decode_grid(path, name, info, timeout).frames
-        audio = _soundtrack(path, name, timeout) if soundtrack and info.has_audio else None
+        decoded = decode_grid(path, name, info, timeout, soundtrack=soundtrack)
+    frames = decoded.frames
+    audio = _soundtrack(decoded.pcm, name, exact, timeout)
     box = bar_box(frames)
     views, hashes, usable = ["full", "mirror"], [], []
     for mirror in (False, True):
@@ -221,11 +226,37 @@ def fingerprint_video(
     )
 
 
-def _soundtrack(path: str, name: str, timeout: float) -> AudioFingerprint | None:
+def _soundtrack(pcm: bytes | None, name: str, exact: bytes, timeout: float) -> AudioFingerprint | None:
+    """The soundtrack's audio fingerprint from the PCM the picture's decode wrote: the same items as
+    ``fingerprint_audio`` on the file (both are Chromaprint on FFmpeg's 11,025-Hz resampling). None
+    without a soundtrack, or one too short to fingerprint: the picture alone identifies the work."""
+    if not pcm:
+        return None
     try:
-        return fingerprint_audio(path, name, timeout=timeout, in_process=False)
+        items = chromaprint_pcm(pcm, SAMPLE_RATE, name, timeout)
     except FingerprintError:
         return None
+    return AudioFingerprint(item=name, exact=exact, duration=round(len(pcm) / 2 / SAMPLE_RATE, 2), items=items)
+
+
+def _soundtrack_registration(
+    fp: AudioFingerprint | None, pcm: bytes | None, name: str, timeout: float
+) -> AudioRegistration | None:
+    """What ``register_audio(file, speeds=AUDIO_SPEEDS, highpass=())`` stores, from the PCM already
+    decoded: the raw fingerprint, one variant per speed in :data:`AUDIO_SPEEDS` (every
+    ``AUDIO_VARIANT_STEP``-th item) and the ISCC Audio-Code. No high-pass variants (the audio path's
+    defence against a copy with its bass cut, which no video edit family is; they cost 0.2 s CPU per
+    40 s of video and ≈ 40 % of the soundtrack's index)."""
+    if fp is None or pcm is None:
+        return None
+    variants = []
+    for speed in AUDIO_SPEEDS:
+        try:
+            items = chromaprint_pcm(pcm, round(SAMPLE_RATE * speed), name, timeout)
+        except FingerprintError:
+            continue  # a very short work can lose its last items when sped up
+        variants.append(AudioVariant(speed=speed, step=AUDIO_VARIANT_STEP, items=items[::AUDIO_VARIANT_STEP].copy()))
+    return AudioRegistration(fingerprint=fp, variants=tuple(variants), iscc=_iscc_audio_code(fp.items))
 
 
 def register_video(data: VideoSource, item: str = "", *, timeout: float = DEFAULT_TIMEOUT_S) -> VideoRegistration:
@@ -238,13 +269,8 @@ def register_video(data: VideoSource, item: str = "", *, timeout: float = DEFAUL
     exact = _digest(data, name)
     with as_file(data, name) as path:
         info = probe(path, name, timeout)
-        decoded = decode_grid(path, name, info, timeout, registry=True)
-        audio = None
-        if info.has_audio:
-            try:
-                audio = register_audio(path, name, speeds=AUDIO_SPEEDS, timeout=timeout)
-            except FingerprintError:
-                audio = None  # silent or too short: the picture alone identifies the work
+        decoded = decode_grid(path, name, info, timeout, registry=True, soundtrack=True)
+    audio = _soundtrack_registration(_soundtrack(decoded.pcm, name, exact, timeout), decoded.pcm, name, timeout)
     frames, sigs = decoded.frames, decoded.signatures
     box = bar_box(frames)
     hashes, usable = [], []
@@ -405,8 +431,14 @@ class VideoIndex:
     def load(cls, directory: str | os.PathLike) -> VideoIndex:
         src = Path(directory)
         meta = json.loads((src / "video_index.json").read_text())
-        if meta.get("format") != _FORMAT or meta.get("grid_fps") != GRID_FPS:
-            raise ValueError(f"{src}: not a {_FORMAT} index")
+        found = meta.get("format")
+        if found not in _READABLE or meta.get("grid_fps") != GRID_FPS:
+            newer = isinstance(found, str) and found.startswith("fairtrain.video-index/")
+            raise ValueError(
+                f"{src}: not a {_FORMAT} index (found {found!r}"
+                + (", written by a newer fairtrain: update fairtrain to read it" if newer else "")
+                + f"; this version reads {', '.join(_READABLE)} at {GRID_FPS} frames a second)"
+            )
         works = pq.ParquetFile(src / "video_works.parquet").read()
         segments = pq.ParquetFile(src / "video_segments.parquet").read()
         hashes = np.load(src / "video_hashes.npy", allow_pickle=False)
