@@ -551,11 +551,13 @@ def build(
     log=print,
     make_distractors: bool = True,
     make_queries: bool = True,
+    queries_until: float | None = None,
 ) -> Material:
     """Works, distractors and edited queries for ``sizes``, cached by their parameters. ``workers`` FFmpeg
     encodes at a time (1 by default: the machine is shared). ``make_distractors=False`` makes only the
     45 host clips (another process may be making the rest); ``make_queries=False`` leaves the queries to
-    such a process and their truth empty (``wait_for`` reads it when the query is there)."""
+    such a process and their truth empty (``wait_for`` reads it when the query is there). ``queries_until``
+    (a Unix time): make no further work's queries after it, and go on to the distractors."""
     n_works, n_dis = sizes.works, sizes.distractors
     # Works (and the queries made from them) are keyed by the works' sizes, distractors by theirs: distractor
     # j is the same clip whatever their number, so a run with more distractors encodes only the new ones.
@@ -609,6 +611,7 @@ def build(
 
             jobs.append(job)
     distractors = []
+    late: list[Callable[[], None]] = []
     for j in range(max(n_dis, 45)):  # the first 45 hold the host clips
         dst = dis_root / f"dis{j:04d}.mp4"
         if j < n_dis:
@@ -619,15 +622,18 @@ def build(
         # 320×180): a quarter of the pixels to encode
         small = j >= 45
         if not dst.exists() and (make_distractors or j < 45):
+            # the 45 host clips before the queries (which need them), the rest after the queries: a run
+            # following the queries (--follow) measures them while the distractors are still being made
+            todo = jobs if j < 45 else late
             if j % 3 == 2:
-                jobs.append(
+                todo.append(
                     lambda dst=dst, sub=sub, dur=dur, small=small: _atomic(
                         dst, lambda tmp: _synthetic(tmp, sub, dur, small)
                     )
                 )
             else:
                 pics = [host_photos[int(k)] for k in sub.integers(len(host_photos), size=3)]
-                jobs.append(
+                todo.append(
                     lambda dst=dst, sub=sub, dur=dur, pics=pics, small=small: _atomic(
                         dst,
                         lambda tmp: render(
@@ -642,7 +648,7 @@ def build(
                         ),
                     )
                 )
-    _run(jobs, workers, log, "works and distractors")
+    _run(jobs, workers, log, "works and host clips")
 
     jobs = []
     queries: dict[str, list[tuple[Path, int, dict]]] = {}
@@ -669,10 +675,19 @@ def build(
                 jobs.append((i, f, job))
     if make_queries:
         # work by work, every family of one work before the next: a run cut short has every row at equal n
-        _run([j for _, _, j in sorted(jobs, key=lambda t: t[:2])], workers, log, "edited queries")
-        for rows in queries.values():
-            for k, (dst, i, _) in enumerate(rows):
-                rows[k] = (dst, i, json.loads(dst.with_suffix(".json").read_text()))
+        by_work: dict[int, list] = {}
+        for i, _, j in sorted(jobs, key=lambda t: t[:2]):
+            by_work.setdefault(i, []).append(j)
+        for i, group in by_work.items():
+            if queries_until and time.time() >= queries_until:
+                log(f"queries_until reached: queries of works from {i} on not made")
+                break
+            _run(group, workers, log, f"edited queries of work {i}")
+        if queries_until is None:
+            for rows in queries.values():
+                for k, (dst, i, _) in enumerate(rows):
+                    rows[k] = (dst, i, json.loads(dst.with_suffix(".json").read_text()))
+    _run(late, workers, log, "distractors")
     return Material(works, seconds, distractors, queries, root)
 
 

@@ -135,7 +135,11 @@ def main() -> None:
         action="store_true",
         help="measure the edited queries as another run with --material-only makes them (waiting for each)",
     )
-    ap.add_argument("--until", type=_clock, help="HH:MM UTC: measure no further work's queries after it")
+    ap.add_argument(
+        "--until",
+        type=_clock,
+        help="HH:MM UTC: measure (with --material-only: make) no further work's queries after it",
+    )
     ap.add_argument("--distractors-until", type=_clock, help="HH:MM UTC: stop the distractor pass at it")
     ap.add_argument("--material-only", action="store_true", help="build (and cache) the material, then stop")
     ap.add_argument("--seed", type=int, default=7)
@@ -159,6 +163,7 @@ def main() -> None:
         log=lambda s: print(s, flush=True),
         make_distractors=not args.existing_distractors,
         make_queries=not args.follow,
+        queries_until=args.until if args.material_only else None,
     )
     if args.material_only:
         print(f"material ready: {mat.root}")
@@ -278,13 +283,20 @@ def main() -> None:
     dis_false = 0
     dis_seconds = dis_cpu = 0.0
     base_dis_false = 0
-    if args.existing_distractors:
+    if args.existing_distractors and not args.follow:
         mat.distractors = [p for p in mat.distractors if p.exists()]
     for k, path in enumerate(mat.distractors):
-        if args.distractors_until and time.time() >= args.distractors_until:
-            print(f"  --distractors-until reached after {k} distractors", flush=True)
+        # with --follow, each distractor is waited for as another run makes it (until --distractors-until)
+        while (
+            args.follow and not path.exists() and not (args.distractors_until and time.time() >= args.distractors_until)
+        ):
+            time.sleep(2.0)
+        if (args.distractors_until and time.time() >= args.distractors_until) or not path.exists():
+            print(f"  distractor pass stopped after {k} distractors (--distractors-until or not made)", flush=True)
             mat.distractors = mat.distractors[:k]
             break
+        if k % 50 == 0:
+            print(f"  distractors: {k} scanned, {dis_false} with a match", flush=True)
         seconds = material.probe_duration(path)
         c0 = cpu_seconds()
         found = index.match([fingerprint_video(path, path.name)])[0]

@@ -298,9 +298,41 @@ def test_the_index_saves_and_loads_and_still_matches(clips, registered, tmp_path
     assert loaded.match([fingerprint_video(clips["excerpt"], "x")])[0][0].work_id == 42
     size = sum(p.stat().st_size for p in files)
     assert size < 40_000  # 30 s of video: far from the video itself
-    (tmp_path / "idx" / "video_index.json").write_text(json.dumps({"format": "other"}))
-    with pytest.raises(ValueError, match="not a fairtrain.video-index/1 index"):
+    meta = json.loads((tmp_path / "idx" / "video_index.json").read_text())
+    assert meta["format"] == "fairtrain.video-index/2"
+    # an index of format 1 (soundtracks with high-pass variants; frames alike) still loads and matches
+    (tmp_path / "idx" / "video_index.json").write_text(json.dumps({**meta, "format": "fairtrain.video-index/1"}))
+    assert VideoIndex.load(tmp_path / "idx").match([fingerprint_video(clips["excerpt"], "x")])[0][0].work_id == 42
+    # a newer format, or something else, is refused with what was found and what this version reads
+    (tmp_path / "idx" / "video_index.json").write_text(json.dumps({**meta, "format": "fairtrain.video-index/3"}))
+    with pytest.raises(ValueError, match=r"found 'fairtrain.video-index/3', written by a newer fairtrain"):
         VideoIndex.load(tmp_path / "idx")
+    (tmp_path / "idx" / "video_index.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match=r"not a fairtrain.video-index/2 index \(found 'other'; this version reads"):
+        VideoIndex.load(tmp_path / "idx")
+
+
+def test_the_soundtrack_from_the_pictures_decode_is_what_the_audio_path_registers(clips, registered):
+    """One FFmpeg decode gives the grid and the soundtrack's PCM; its Chromaprint items (in this process)
+    are the audio path's own, bit for bit: the raw fingerprint and the speed variants of
+    ``register_audio(file, speeds=AUDIO_SPEEDS, highpass=())``."""
+    from fairtrain.core.fingerprint.audio import register_audio
+    from fairtrain.core.fingerprint.video import AUDIO_SPEEDS
+
+    reg, _ = registered
+    want = register_audio(clips["work"], "work.mp4", speeds=AUDIO_SPEEDS, highpass=())
+    assert np.array_equal(reg.audio.fingerprint.items, want.fingerprint.items)
+    assert reg.audio.iscc == want.iscc
+    assert [v.speed for v in reg.audio.variants] == [v.speed for v in want.variants] == list(AUDIO_SPEEDS)
+    for got, exp in zip(reg.audio.variants, want.variants, strict=True):
+        assert got.step == exp.step and got.highpass == exp.highpass == 0.0
+        # fpcalc and the library resample a sped-up declaration alike; allow a stray bit, never more
+        assert len(got.items) == len(exp.items)
+        assert np.unpackbits((got.items ^ exp.items).view(np.uint8)).mean() < 0.001
+    scanned = fingerprint_video(clips["excerpt"], "x").audio
+    from fairtrain.core.fingerprint.audio import fingerprint_audio
+
+    assert np.array_equal(scanned.items, fingerprint_audio(clips["excerpt"], "x", in_process=False).items)
 
 
 @pytest.mark.parametrize(

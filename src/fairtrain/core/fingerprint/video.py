@@ -17,7 +17,11 @@ where some :data:`MIN_OVERLAP_S` window has at least :data:`MIN_MATCHED_SHARE` o
 Evidence: where the copy starts in the work (``offset_s``) and in the item (``query_offset_s``), how long
 it runs (``duration_s``), its ``speed`` and the ``view`` (full, mirror, pip) that matched.
 
-Soundtrack. The audio path (:mod:`.audio`) with a lighter speed-variant set; either track alone matches.
+Soundtrack. The audio path's fingerprint (Chromaprint items, speed variants, ISCC Audio-Code) with a lighter
+speed-variant set and no high-pass variants; either track alone matches. Its PCM comes out of the same
+FFmpeg process that decodes the picture, and Chromaprint runs in this process (items bit-identical to
+fpcalc's on the file): per video one ffprobe and one ffmpeg, nothing else (an FFmpeg process start alone
+is ≈ 0.08 s CPU here, a tenth of decoding 40 s of 720p).
 
 Why pHash-64 per frame: it is the project's image hash (bit-identical to the ISCC Image-Code body), 8 bytes
 a frame keeps three registry variants at 2 fps within ≈ 2.9 KB a minute (PDQ's 256 bits would be 4×),
@@ -31,10 +35,12 @@ edit families): recall 1.00 on every family (baseline, per-frame imagehash pHash
 0.00–0.67 on crop, letterbox, picture-in-picture, overlay, mirror and picture-replaced), no false match
 on 60 distractors (baseline: 2); registration 31× and query 45× real time per core at 720p; index
 ≈ 12 KB per minute (frames ≈ 3 KB, soundtrack ≈ 9 KB); offsets within ±2 s for 94.5 % of visual
-matches (median error 0.11 s). Mid-size (issue 18: 20 works of 30–45 s, 160 edited queries, 400
-distractors partly scanned; README "Video at mid-size"): recall 1.00 on every family, and the false matches
-it showed led to :data:`MIN_SPAN_S` and :data:`AUDIO_MIN_VOTES`. The full run (40 works of 1–5 min) was
-not made on the 2-core development machine.
+matches (median error 0.11 s). Mid-size (issue 18: 20 works of 30–45 s, 160 edited queries; README
+"Video at mid-size"): the false matches a first run showed led to :data:`MIN_SPAN_S` and
+:data:`AUDIO_MIN_VOTES`; repeated after them, recall 1.00 on every family, 0 false matches on 321
+distractors (baseline 3), no query matched a wrong work. Registration 31.8× against main's 20.8× real time
+per core in one run (``benchmarks/fingerprint_video_speed.py``). The full run (40 works of 1–5 min, 400
+distractors) was not finished on the 2-core development machine.
 """
 
 from __future__ import annotations
@@ -54,15 +60,15 @@ from . import FingerprintError, Match
 from ._audio_tools import as_file
 from ._image_mih import MultiIndexHash, flat_range
 from ._video_frames import Box, bar_box, hash_thumbs, pip_boxes, shot_starts, thumbs
-from ._video_tools import GRID_FPS, decode_grid, probe
+from ._video_tools import GRID_FPS, SAMPLE_RATE, chromaprint_pcm, decode_grid, probe
 from .audio import (
     AudioFingerprint,
     AudioIndex,
     AudioIndexBuilder,
     AudioRegistration,
+    AudioVariant,
+    _iscc_audio_code,
     _name,
-    fingerprint_audio,
-    register_audio,
     works_table,
 )
 from .codec import register_type
@@ -96,6 +102,12 @@ MIN_SPAN_S = 5.0
 # offset votes behind a soundtrack match: a chance alignment of noise with a track reached a bit-error
 # rate of 0.196 on a single vote (true copies: ≥ 29 votes, BER ≤ 0.08)
 AUDIO_MIN_VOTES = 3
+# ...and either a low bit-error rate or many votes. The full-size benchmark (40 works of 1–1.5 min, 400
+# distractors) had brown-noise distractors matching a noise-like stretch of one work's soundtrack at BER
+# 0.12–0.22 with 3–22 votes (22 distractors); the true soundtrack-only copies there and at mid-size (24)
+# had BER 0.015–0.068 with 46–86 votes.
+AUDIO_STRONG_BER = 0.10
+AUDIO_STRONG_VOTES = 30
 SPEEDS = np.round(np.arange(0.90, 1.1001, 0.01), 2)
 OFFSET_BIN_S = 0.5
 MAX_CANDIDATES = 8  # lines verified per query
@@ -103,6 +115,7 @@ DEFAULT_TIMEOUT_S = 600.0
 # The picture covers speed changes up to ±10 %; the soundtrack keeps two of the audio path's ten speed
 # variants (±2 %), which keeps registration above 30× real time and the index under 20 KB a minute.
 AUDIO_SPEEDS = (0.98, 1.02)
+AUDIO_VARIANT_STEP = 4  # register_audio's default
 # Chromaprint's items cover about 2.3 s less than the audio (frame and filter context), so a 10-s excerpt's
 # soundtrack gives ≈ 7.7 s of items: the audio path's 10-s minimum would miss every short excerpt.
 AUDIO_MIN_OVERLAP_S = 7.5
@@ -113,7 +126,10 @@ REGISTRY_VARIANTS: tuple[tuple[str, tuple[float, float, float, float]], ...] = (
     ("crop_c90", (0.05, 0.05, 0.95, 0.95)),
     ("crop_c80", (0.10, 0.10, 0.90, 0.90)),
 )
-_FORMAT = "fairtrain.video-index/1"
+# 2: soundtracks registered without the audio path's high-pass variants (see _soundtrack_registration);
+# frame hashes, variants and the rest as in 1, so an index of format 1 still loads and matches the same.
+_FORMAT = "fairtrain.video-index/2"
+_READABLE = ("fairtrain.video-index/1", _FORMAT)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -197,8 +213,9 @@ def fingerprint_video(
     exact = _digest(data, name)
     with as_file(data, name) as path:
         info = probe(path, name, timeout)
-        frames = decode_grid(path, name, info, timeout).frames
-        audio = _soundtrack(path, name, timeout) if soundtrack and info.has_audio else None
+        decoded = decode_grid(path, name, info, timeout, soundtrack=soundtrack)
+    frames = decoded.frames
+    audio = _soundtrack(decoded.pcm, name, exact, timeout)
     box = bar_box(frames)
     views, hashes, usable = ["full", "mirror"], [], []
     for mirror in (False, True):
@@ -221,11 +238,37 @@ def fingerprint_video(
     )
 
 
-def _soundtrack(path: str, name: str, timeout: float) -> AudioFingerprint | None:
+def _soundtrack(pcm: bytes | None, name: str, exact: bytes, timeout: float) -> AudioFingerprint | None:
+    """The soundtrack's audio fingerprint from the PCM the picture's decode wrote: the same items as
+    ``fingerprint_audio`` on the file (both are Chromaprint on FFmpeg's 11,025-Hz resampling). None
+    without a soundtrack, or one too short to fingerprint: the picture alone identifies the work."""
+    if not pcm:
+        return None
     try:
-        return fingerprint_audio(path, name, timeout=timeout, in_process=False)
+        items = chromaprint_pcm(pcm, SAMPLE_RATE, name, timeout)
     except FingerprintError:
         return None
+    return AudioFingerprint(item=name, exact=exact, duration=round(len(pcm) / 2 / SAMPLE_RATE, 2), items=items)
+
+
+def _soundtrack_registration(
+    fp: AudioFingerprint | None, pcm: bytes | None, name: str, timeout: float
+) -> AudioRegistration | None:
+    """What ``register_audio(file, speeds=AUDIO_SPEEDS, highpass=())`` stores, from the PCM already
+    decoded: the raw fingerprint, one variant per speed in :data:`AUDIO_SPEEDS` (every
+    ``AUDIO_VARIANT_STEP``-th item) and the ISCC Audio-Code. No high-pass variants (the audio path's
+    defence against a copy with its bass cut, which no video edit family is; they cost 0.2 s CPU per
+    40 s of video and ≈ 40 % of the soundtrack's index)."""
+    if fp is None or pcm is None:
+        return None
+    variants = []
+    for speed in AUDIO_SPEEDS:
+        try:
+            items = chromaprint_pcm(pcm, round(SAMPLE_RATE * speed), name, timeout)
+        except FingerprintError:
+            continue  # a very short work can lose its last items when sped up
+        variants.append(AudioVariant(speed=speed, step=AUDIO_VARIANT_STEP, items=items[::AUDIO_VARIANT_STEP].copy()))
+    return AudioRegistration(fingerprint=fp, variants=tuple(variants), iscc=_iscc_audio_code(fp.items))
 
 
 def register_video(data: VideoSource, item: str = "", *, timeout: float = DEFAULT_TIMEOUT_S) -> VideoRegistration:
@@ -238,13 +281,8 @@ def register_video(data: VideoSource, item: str = "", *, timeout: float = DEFAUL
     exact = _digest(data, name)
     with as_file(data, name) as path:
         info = probe(path, name, timeout)
-        decoded = decode_grid(path, name, info, timeout, registry=True)
-        audio = None
-        if info.has_audio:
-            try:
-                audio = register_audio(path, name, speeds=AUDIO_SPEEDS, timeout=timeout)
-            except FingerprintError:
-                audio = None  # silent or too short: the picture alone identifies the work
+        decoded = decode_grid(path, name, info, timeout, registry=True, soundtrack=True)
+    audio = _soundtrack_registration(_soundtrack(decoded.pcm, name, exact, timeout), decoded.pcm, name, timeout)
     frames, sigs = decoded.frames, decoded.signatures
     box = bar_box(frames)
     hashes, usable = [], []
@@ -405,8 +443,14 @@ class VideoIndex:
     def load(cls, directory: str | os.PathLike) -> VideoIndex:
         src = Path(directory)
         meta = json.loads((src / "video_index.json").read_text())
-        if meta.get("format") != _FORMAT or meta.get("grid_fps") != GRID_FPS:
-            raise ValueError(f"{src}: not a {_FORMAT} index")
+        found = meta.get("format")
+        if found not in _READABLE or meta.get("grid_fps") != GRID_FPS:
+            newer = isinstance(found, str) and found.startswith("fairtrain.video-index/")
+            raise ValueError(
+                f"{src}: not a {_FORMAT} index (found {found!r}"
+                + (", written by a newer fairtrain: update fairtrain to read it" if newer else "")
+                + f"; this version reads {', '.join(_READABLE)} at {GRID_FPS} frames a second)"
+            )
         works = pq.ParquetFile(src / "video_works.parquet").read()
         segments = pq.ParquetFile(src / "video_segments.parquet").read()
         hashes = np.load(src / "video_hashes.npy", allow_pickle=False)
@@ -464,7 +508,10 @@ class VideoIndex:
                 strict=True,
             ):
                 for m in found:
-                    if m.stage == "exact" or int(m.evidence.get("votes", AUDIO_MIN_VOTES)) < AUDIO_MIN_VOTES:
+                    votes = int(m.evidence.get("votes", AUDIO_MIN_VOTES))
+                    if m.stage == "exact" or votes < AUDIO_MIN_VOTES:
+                        continue
+                    if float(m.evidence.get("ber", 0.0)) > AUDIO_STRONG_BER and votes < AUDIO_STRONG_VOTES:
                         continue
                     ev = {"track": "soundtrack", **{k: v for k, v in m.evidence.items() if k != "iscc"}}
                     prev = results[qi].get(m.work_id)
