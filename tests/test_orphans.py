@@ -19,22 +19,10 @@ from typer.testing import CliRunner
 from cli_helpers import FAIRTRAIN, clear_args
 from fairtrain.cli.app import app
 from fairtrain.core.children import die_with_parent
+from process_helpers import children, descendants
 from web_helpers import cli_env
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-
-
-def _children(pid: int) -> set[int]:
-    out = set()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.add(int(d.name))
-    return out
 
 
 def _alive(pid: int) -> bool:
@@ -48,7 +36,7 @@ def _kill_parent_once_it_has_children(proc: subprocess.Popen, timeout: float = 1
     deadline = time.monotonic() + timeout
     kids: set[int] = set()
     while time.monotonic() < deadline and proc.poll() is None:
-        kids = _children(proc.pid)
+        kids = children(proc.pid)
         if kids:
             break
         time.sleep(0.05)
@@ -208,15 +196,6 @@ time.sleep(120)
 """
 
 
-def _descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        kids = _children(todo.pop())
-        found |= kids
-        todo.extend(kids)
-    return found
-
-
 def test_a_killed_web_server_leaves_no_cpu_pool_worker(tmp_path):
     """The web server's pool for uploads (web.cpu.CpuPool) starts its workers from request threads that end
     when idle; killed with SIGKILL after the pool has served an upload, the server leaves no process behind
@@ -229,7 +208,7 @@ def test_a_killed_web_server_leaves_no_cpu_pool_worker(tmp_path):
     )
     try:
         assert proc.stdout.readline().strip() == "3"  # a worker ran the work
-        kids = _descendants(proc.pid)
+        kids = descendants(proc.pid)
         assert kids, "the pool started no worker process"
     finally:
         proc.send_signal(signal.SIGKILL)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import update
@@ -23,41 +22,19 @@ from fairtrain.core.fingerprint.modalities import modality
 from fairtrain.core.keys import SigningKey
 from fairtrain.core.snapshot import FORMAT as SNAPSHOT_FORMAT
 from fairtrain.core.snapshot import verify_snapshot
-from fairtrain.core.store.models import Fingerprint, Licence, LicensedWork, Work
+from fairtrain.core.store.models import Fingerprint, Work
 from fairtrain.core.vocab import Category, Level, Value
 from fairtrain.services.clearance.pipeline import ClearanceConfig
 from fairtrain.services.clearance.run import clear
 from fairtrain.services.registry.snapshot_export import export_delta, export_snapshot
 from web_helpers import text_file
+from worlds import grant_licence
 
 ALLOW = dict.fromkeys(Category, Value.ALLOW)
 
 
 def _excerpt(seed: int, start: int = 50, end: int = 250) -> bytes:
     return " ".join(text_file(seed).decode().split()[start:end]).encode()
-
-
-def _grant(registry, work_id: int, licensee: str = "acme-ai") -> None:
-    now = datetime.now(UTC)
-    with registry.engine.begin() as c:
-        lid = c.execute(
-            Licence.__table__.insert().values(
-                licensee=licensee,
-                grantor="holder:1",
-                status="granted",
-                categories="train-genai",
-                model_versions="[]",
-                valid_from=now.replace(year=now.year - 1),
-                valid_until=None,
-                price_model="per-work",
-                price_minor=30000,
-                currency="KRW",
-                request="{}",
-                created_at=now,
-                decided_at=now,
-            )
-        ).inserted_primary_key[0]
-        c.execute(LicensedWork.__table__.insert().values(licence_id=lid, work_id=work_id))
 
 
 def _build(registry, tmp_path, segment_works: int):
@@ -89,7 +66,7 @@ def _build(registry, tmp_path, segment_works: int):
     registry.declare(
         level=Level.WORK, target_id=ids[0], party=f"holder:{h}", values=dict.fromkeys(Category, Value.DENY)
     )
-    _grant(registry, ids[7])
+    grant_licence(registry, ids[7])
     export_delta(
         registry,
         tmp_path / "a",

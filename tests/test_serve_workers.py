@@ -20,31 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from process_helpers import children, descendants
 from web_helpers import PASSWORD, served, text_file
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc")
-
-
-def _children(pid: int) -> set[int]:
-    out = set()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                out.add(int(d.name))
-    return out
-
-
-def _descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        kids = _children(todo.pop())
-        found |= kids
-        todo.extend(kids)
-    return found
 
 
 def _workers(server_pid: int, n: int, seconds: float = 60) -> set[int]:
@@ -52,7 +31,7 @@ def _workers(server_pid: int, n: int, seconds: float = 60) -> set[int]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         found = set()
-        for pid in _children(server_pid):
+        for pid in children(server_pid):
             try:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
@@ -253,13 +232,13 @@ def test_the_serving_process_killed_leaves_no_worker_nor_cpu_pool(tmp_path, data
         # "was my work used?" through fresh connections until each worker has fingerprinted a file in its
         # CPU pool (a fork server and its workers, started on first use)
         deadline = time.monotonic() + 180
-        while not all(_children(w) for w in workers):
+        while not all(children(w) for w in workers):
             assert time.monotonic() < deadline, "a worker never started its CPU pool"
             r = httpx.post(
                 server.base + "/api/lookup", files={"file": ("a.txt", text_file(1), "text/plain")}, timeout=120
             )
             assert r.status_code == 200, r.text
-        everything = _descendants(server.proc.pid)
+        everything = descendants(server.proc.pid)
         assert len(everything) > len(workers) + 2, everything
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait()

@@ -20,10 +20,11 @@ from fairtrain.core.keys import SigningKey
 from fairtrain.core.matcher import SnapshotMatcher
 from fairtrain.core.snapshot import MANIFEST, SnapshotError, seal_snapshot, verify_delta, verify_snapshot
 from fairtrain.core.snapshot_delta import DELETED, RESULT, apply_delta, chain
-from fairtrain.core.store.models import Licence, LicensedWork, Work
+from fairtrain.core.store.models import Work
 from fairtrain.core.vocab import Category, Level, Value
 from fairtrain.services.registry.snapshot_export import export_delta, export_snapshot
 from web_helpers import text_file
+from worlds import grant_licence
 
 
 def _files(d) -> dict[str, bytes]:
@@ -37,30 +38,6 @@ def _text(seed: int) -> bytes:
 def _excerpt(seed: int) -> tuple[str, bytes]:
     words = _text(seed).decode().split()
     return (f"excerpt-{seed}.txt", (" ".join(words[50:250])).encode())
-
-
-def _grant(registry, work_id: int, licensee: str = "acme-ai") -> None:
-    """A granted licence for one work, as the licensing service stores it."""
-    now = datetime.now(UTC)
-    with registry.engine.begin() as c:
-        lid = c.execute(
-            Licence.__table__.insert().values(
-                licensee=licensee,
-                grantor="holder:1",
-                status="granted",
-                categories="train-genai",
-                model_versions="[]",
-                valid_from=now.replace(year=now.year - 1),
-                valid_until=None,
-                price_model="per-work",
-                price_minor=30000,
-                currency="KRW",
-                request="{}",
-                created_at=now,
-                decided_at=now,
-            )
-        ).inserted_primary_key[0]
-        c.execute(LicensedWork.__table__.insert().values(licence_id=lid, work_id=work_id))
 
 
 @pytest.fixture
@@ -95,7 +72,7 @@ def chain_dirs(registry, tmp_path):
     registry.declare(level=Level.WORK, target_id=ids[0], party=f"holder:{h}", values={Category.TRAIN_GENAI: None})
     with registry.engine.begin() as c:
         c.execute(update(Work).where(Work.id.in_([ids[2], photo])).values(status="rejected"))
-    _grant(registry, ids[3])
+    grant_licence(registry, ids[3])
     at = datetime.now(UTC)
     export_snapshot(registry, tmp_path / "b", key, at=at)
     doc = export_delta(registry, snaps / "a", snaps / "d1", key, state_dir=tmp_path / "state-b", at=at)

@@ -4,11 +4,13 @@ fixture in conftest.py, which is cheaper than building it again and leaves each 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairtrain.core.store.models import Licence, LicensedWork
 from media_helpers import make_image
 
 LICENSED_TEXT = (
@@ -146,3 +148,27 @@ def segment_queries(texts: list[str]) -> list[tuple[str, bytes]]:
         ("whole-3.txt", texts[3].encode()),
         ("unrelated.txt", ("a text nobody registered " * 30).encode()),
     ]
+
+
+def grant_licence(registry, work_id: int, licensee: str = "acme-ai") -> None:
+    """A granted licence for one work, as the licensing service stores it."""
+    now = datetime.now(UTC)
+    with registry.engine.begin() as c:
+        lid = c.execute(
+            Licence.__table__.insert().values(
+                licensee=licensee,
+                grantor="holder:1",
+                status="granted",
+                categories="train-genai",
+                model_versions="[]",
+                valid_from=now.replace(year=now.year - 1),
+                valid_until=None,
+                price_model="per-work",
+                price_minor=30000,
+                currency="KRW",
+                request="{}",
+                created_at=now,
+                decided_at=now,
+            )
+        ).inserted_primary_key[0]
+        c.execute(LicensedWork.__table__.insert().values(licence_id=lid, work_id=work_id))

@@ -734,14 +734,8 @@ def claim_interrupted_jobs(registry: Registry) -> list[int]:
     """The :func:`interrupted_jobs` this process claims to resume, each marked with its pid by a
     compare-and-set on the dead pid seen: of several servers starting at once (``serve --workers N``) each
     job goes to one."""
-    with registry.engine.connect() as c:
-        rows = c.execute(
-            select(ImportJob.id, ImportJob.pid)
-            .where(ImportJob.status.in_(("queued", "running", "inviting")))
-            .order_by(ImportJob.id)
-        ).all()
     claimed = []
-    for r in rows:
+    for r in _unfinished_jobs(registry):
         if _alive(r.pid):
             continue
         seen = ImportJob.pid.is_(None) if r.pid is None else ImportJob.pid == r.pid
@@ -754,13 +748,17 @@ def claim_interrupted_jobs(registry: Registry) -> list[int]:
 def interrupted_jobs(registry: Registry) -> list[int]:
     """Jobs queued, running or inviting whose process is gone (a server restart, a kill): to be resumed
     (an inviting one sends only the invitations not yet recorded as sent or failed)."""
+    return [r.id for r in _unfinished_jobs(registry) if not _alive(r.pid)]
+
+
+def _unfinished_jobs(registry: Registry) -> list:
+    """Every job queued, running or inviting: (id, pid) rows in id order."""
     with registry.engine.connect() as c:
-        rows = c.execute(
+        return c.execute(
             select(ImportJob.id, ImportJob.pid)
             .where(ImportJob.status.in_(("queued", "running", "inviting")))
             .order_by(ImportJob.id)
         ).all()
-    return [r.id for r in rows if not _alive(r.pid)]
 
 
 # -- checks as jobs: the dry run of an upload in a process of its own ---------------------------------
