@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from fairtrain.web.deps import principal, web
 from fairtrain.web.errors import WebError
@@ -63,6 +64,12 @@ def _limit(state, name: str, key: str, what: str) -> None:
         raise WebError(
             429, f"{what}: too many attempts; try again in {int(wait) + 1} s", {"Retry-After": str(int(wait) + 1)}
         )
+
+
+async def _limit_async(state, name: str, key: str, what: str) -> None:
+    """:func:`_limit` from an async route: the count is a database transaction (every server process
+    shares it), which must not hold the event loop while another writer has the database."""
+    await run_in_threadpool(_limit, state, name, key, what)
 
 
 async def read_upload(upload, default_name: str = "upload") -> tuple[str, bytes]:

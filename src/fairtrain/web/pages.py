@@ -19,7 +19,7 @@ from fairtrain.core.labels import word
 from fairtrain.core.money import Money
 from fairtrain.core.vocab import Category, Level, parse_offer
 from fairtrain.services.registry import portfolio
-from fairtrain.web.api import _limit, read_upload
+from fairtrain.web.api import _limit_async, read_upload
 from fairtrain.web.deps import bell, language, owner, principal, require, web
 from fairtrain.web.errors import WebError, refusal
 from fairtrain.web.i18n import LANGUAGE_NAMES, LANGUAGES, translations
@@ -99,7 +99,7 @@ async def upload_form(request: Request, p: Principal, role: str, what: str):
     """A page's file-upload POST: only for ``role``, within the account's upload limit; (state, form)."""
     require(p, role, what=what)
     state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    await _limit_async(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     return state, await request.form()
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairtrain.core.errors import FairtrainError
 from fairtrain.core.files import atomic_file
 from fairtrain.core.fingerprint import Match as FoundMatch
 from fairtrain.core.fingerprint import codec
@@ -213,7 +214,7 @@ def record_kept(out: Path, job: dict, snapshots: Sequence[Snapshot]) -> dict:
 # -- planning a re-clear: the previous output checked, the chain of deltas found ------------------------
 
 
-class NoReuse(Exception):  # noqa: N818 - not an error: the reason a re-clear runs in full
+class NoReuse(FairtrainError):  # noqa: N818 - not an error: the reason a re-clear runs in full
     """Why the input does not allow reuse; the clearance runs in full and its report says so."""
 
 

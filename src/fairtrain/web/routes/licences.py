@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from fairtrain.core import jsontext
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.ledger.licensing import Licensing, custodial_key, party_names
-from fairtrain.web.api import Caller, Id, _limit
+from fairtrain.web.api import Caller, Id, _limit_async
 from fairtrain.web.deps import language, licensee_of, party_of, require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.pages import form_file, render, upload_form
@@ -65,7 +65,7 @@ def _decline(request: Request, p: Principal, licence_id: int, note: str) -> dict
 
 async def _upload(request: Request, p: Principal, file: UploadFile, what: str) -> bytes:
     require(p, "developer", what=what)
-    _limit(web(request), "uploads_per_account", f"user:{p.account.id}", "uploads")
+    await _limit_async(web(request), "uploads_per_account", f"user:{p.account.id}", "uploads")
     return await file.read()
 
 

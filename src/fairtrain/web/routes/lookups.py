@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from fairtrain.services.log import Log
-from fairtrain.web.api import Caller, _client, _limit, read_upload
+from fairtrain.web.api import Caller, _client, _limit_async, read_upload
 from fairtrain.web.deps import require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.pages import form_file, render
@@ -116,7 +116,7 @@ async def publish_clearance(
     "was my work used?" can answer for it."""
     require(p, "developer", what="publishing a clearance")
     state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "clearances")
+    await _limit_async(state, "uploads_per_account", f"user:{p.account.id}", "clearances")
     files = {
         k: (await read_upload(u))[1]
         for k, u in (
@@ -133,7 +133,7 @@ async def publish_clearance(
 async def lookup(request: Request, file: Annotated[UploadFile, File()]) -> dict:
     """Upload a work: fingerprinted in memory (never stored) and answered for every clearance in the log."""
     state = web(request)
-    _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
+    await _limit_async(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
     name, data = await read_upload(file)
     return await lookup_file(state, name, data)
 
@@ -177,7 +177,7 @@ def lookup_page(request: Request, p: Caller):
 @pages.post("/used", response_class=HTMLResponse)
 async def lookup_form(request: Request, p: Caller):
     state = web(request)
-    _limit(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
+    await _limit_async(state, "uploads_per_account", f"lookup:{_client(request)}", "lookups")
     form = await request.form()
     name, data = await form_file(form, "file", "was my work used?: choose a file")
     result = await lookup_file(state, name, data)

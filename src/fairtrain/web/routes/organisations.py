@@ -23,7 +23,7 @@ from fairtrain.core.vocab import Purpose
 from fairtrain.services.ledger import distribution as dist
 from fairtrain.services.registry import portfolio, repertoire, repertoire_uploads
 from fairtrain.services.registry.mandate_invites import send_invitation
-from fairtrain.web.api import Caller, CategoryName, Id, _client, _limit, read_upload
+from fairtrain.web.api import Caller, CategoryName, Id, _client, _limit, _limit_async, read_upload
 from fairtrain.web.deps import language, member_of, owner, require, wake_mailer, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.pages import _policy_form, form_file, render, upload_form
@@ -327,7 +327,7 @@ async def org_upload(request: Request, p: Caller):
     page (progress, then the report and the preview with a store button)."""
     require(p, "org-admin", what="repertoire upload")
     state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    await _limit_async(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     from fairtrain.web.uploads import receive_repertoire
 
     got = await receive_repertoire(request, state)
@@ -449,7 +449,7 @@ async def attach_mandate_paper(
     """The organisation attaches the holder's signed paper mandate (stored by its SHA-256, logged)."""
     require(p, "org-admin", what="signed paper mandates")
     state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    await _limit_async(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(
@@ -514,7 +514,7 @@ async def import_repertoire(
     """Validate the whole CSV first; nothing is stored if a row is bad (unless ``skip_invalid``)."""
     require(p, "org-admin", what="repertoire import")
     state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    await _limit_async(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     name, data = await read_upload(file, "upload.csv")
     from starlette.concurrency import run_in_threadpool
 
@@ -530,7 +530,7 @@ async def upload_repertoire(request: Request, p: Caller) -> dict:
     ``POST /api/org/upload/{upload}/store``. Session callers put the CSRF token in the query (``?csrf=``)."""
     require(p, "org-admin", what="repertoire upload")
     state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    await _limit_async(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     from starlette.concurrency import run_in_threadpool
 
     from fairtrain.web.uploads import receive_repertoire

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from fairtrain.services.log import Log
 from fairtrain.services.registry.search import search_works
 from fairtrain.services.transparency import published
-from fairtrain.web.api import Caller, _limit, read_upload
+from fairtrain.web.api import Caller, _limit_async, read_upload
 from fairtrain.web.deps import require, web
 from fairtrain.web.errors import WebError
 from fairtrain.web.pages import form_file, render, upload_form
@@ -43,7 +43,7 @@ async def check_outputs(
     reproductions with the matched work, the evidence and a score, and attribution weights per work."""
     require(p, "developer", what="checking model outputs")
     state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    await _limit_async(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     if len(files) > state.limits.max_files:
         raise WebError(413, f"outputs: at most {state.limits.max_files} files per request, got {len(files)}")
     snap_dir = published.snapshot_file(state.snapshots_dir, snapshot, "manifest.json").parent  # 404 unless published

@@ -21,7 +21,16 @@ from fairtrain.services.notify import KEYS, words
 from fairtrain.services.registry import SHARE_ROLES, portfolio
 from fairtrain.services.registry import certificate as cert_
 from fairtrain.services.registry import work_editing as we
-from fairtrain.web.api import Caller, CategoryName, OrgScope, WorkAt, WorkRef, _limit, _work_id, read_upload
+from fairtrain.web.api import (
+    Caller,
+    CategoryName,
+    OrgScope,
+    WorkAt,
+    WorkRef,
+    _limit_async,
+    _work_id,
+    read_upload,
+)
 from fairtrain.web.deps import language, owner, require, wake_mailer, web
 from fairtrain.web.errors import WebError, forbidden, refusal
 from fairtrain.web.i18n import translations
@@ -380,7 +389,7 @@ async def upload_works(
     """Register files as works of the signed-in creator; fingerprints are computed on the server."""
     require(p, "creator", what="uploading works")
     state = web(request)
-    _limit(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
+    await _limit_async(state, "uploads_per_account", f"user:{p.account.id}", "uploads")
     if len(files) > state.limits.max_files:
         raise WebError(413, f"uploads: at most {state.limits.max_files} files per request, got {len(files)}")
     blobs = [await read_upload(f) for f in files]
