@@ -28,7 +28,7 @@ from fairtrain.services.clearance.pipeline import ClearanceConfig
 from fairtrain.services.clearance.run import clear
 from fairtrain.services.registry.snapshot_export import export_delta, export_snapshot
 from web_helpers import text_file
-from worlds import grant_licence
+from worlds import grant_licence, text_works_and_a_photo
 
 ALLOW = dict.fromkeys(Category, Value.ALLOW)
 
@@ -39,20 +39,9 @@ def _excerpt(seed: int, start: int = 50, end: int = 250) -> bytes:
 
 def _build(registry, tmp_path, segment_works: int):
     """Snapshot A; the registry changes; the delta A→B and B itself (the state a pull would hold)."""
-    from fairtrain.services.registry import ShareSpec
-
-    h = registry.add_holder("Creator")
-    share = [ShareSpec(h, "author", 1)]
-    ids = []
-    for i in range(8):
-        p = tmp_path / f"work-{i}.txt"
-        p.write_bytes(text_file(i))
-        ids.append(registry.add_work_file(p, shares=share, title=f"작품 {i}")["work"])
-    (tmp_path / "photo.jpg").write_bytes(make_image(5))
-    photo = registry.add_work_file(tmp_path / "photo.jpg", shares=share)["work"]
+    h, share, ids, photo = text_works_and_a_photo(registry, tmp_path, [text_file(i) for i in range(8)])
     registry.declare(level=Level.WORK, target_id=ids[0], party=f"holder:{h}", values=ALLOW)
     key = SigningKey.generate()
-    registry.declare(level=Level.WORK, target_id=ids[0], party=f"holder:{h}", values=ALLOW)
     export_snapshot(registry, tmp_path / "a", key, segment_works=segment_works)
     # works added; work 4's text replaced (its fingerprint changes); work 2 withdrawn; terms changed; a grant
     for i in (8, 9):

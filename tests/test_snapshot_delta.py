@@ -24,7 +24,7 @@ from fairtrain.core.store.models import Work
 from fairtrain.core.vocab import Category, Level, Value
 from fairtrain.services.registry.snapshot_export import export_delta, export_snapshot
 from web_helpers import text_file
-from worlds import grant_licence
+from worlds import grant_licence, text_works_and_a_photo
 
 
 def _files(d) -> dict[str, bytes]:
@@ -44,17 +44,7 @@ def _excerpt(seed: int) -> tuple[str, bytes]:
 def chain_dirs(registry, tmp_path):
     """Full A; then the registry changes (works added, terms changed, a work withdrawn, a grant); full B and
     the delta A→B exported at the same time."""
-    from fairtrain.services.registry import ShareSpec
-
-    h = registry.add_holder("Creator")
-    share = [ShareSpec(h, "author", 1)]
-    ids = []
-    for i in range(6):
-        p = tmp_path / f"work-{i}.txt"
-        p.write_bytes(_text(i))
-        ids.append(registry.add_work_file(p, shares=share, title=f"작품 {i}")["work"])
-    (tmp_path / "photo.jpg").write_bytes(make_image(5))
-    photo = registry.add_work_file(tmp_path / "photo.jpg", shares=share)["work"]
+    h, share, ids, photo = text_works_and_a_photo(registry, tmp_path, [_text(i) for i in range(6)])
     registry.declare(
         level=Level.WORK, target_id=ids[0], party=f"holder:{h}", values={Category.TRAIN_GENAI: Value.ALLOW}
     )

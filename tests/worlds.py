@@ -172,3 +172,20 @@ def grant_licence(registry, work_id: int, licensee: str = "acme-ai") -> None:
             )
         ).inserted_primary_key[0]
         c.execute(LicensedWork.__table__.insert().values(licence_id=lid, work_id=work_id))
+
+
+def text_works_and_a_photo(registry, tmp_path: Path, texts: list[bytes]) -> tuple[int, list, list[int], int]:
+    """One holder's text works (``work-I.txt``, titled 작품 I) and a photograph: (the holder's id, the share every
+    work has, the text works' ids, the photograph's id)."""
+    from fairtrain.services.registry import ShareSpec
+
+    h = registry.add_holder("Creator")
+    share = [ShareSpec(h, "author", 1)]
+    ids = []
+    for i, text in enumerate(texts):
+        p = tmp_path / f"work-{i}.txt"
+        p.write_bytes(text)
+        ids.append(registry.add_work_file(p, shares=share, title=f"작품 {i}")["work"])
+    (tmp_path / "photo.jpg").write_bytes(make_image(5))
+    photo = registry.add_work_file(tmp_path / "photo.jpg", shares=share)["work"]
+    return h, share, ids, photo
