@@ -754,21 +754,7 @@ def run(args) -> list[dict]:
         groups = groups[:160]  # 40 works and enough unrelated designs, without decoding all ~400
     loaded = [(g, p, im) for g, p in groups if (im := load(p)) is not None]
     if len(loaded) < 20:
-        raise SystemExit(
-            "image corpus missing: apt-get install -y "
-            + " ".join(
-                [
-                    "mate-backgrounds",
-                    "desktop-base",
-                    "gnome-backgrounds",
-                    "plasma-workspace-wallpapers",
-                    "ukui-wallpapers",
-                    "lomiri-wallpapers",
-                    "sway-backgrounds",
-                    "wesnoth-1.16-data",
-                ]
-            )
-        )
+        raise SystemExit("image corpus missing: apt-get install -y " + " ".join(WORK_PACKAGES))
     n_works = works_asked or (40 if quick else 170)  # ≥ 150 after near-flat and repeated designs are left out
     works, unrelated = loaded[:n_works], loaded[n_works:]
     log(

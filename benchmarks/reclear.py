@@ -20,6 +20,9 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from _common import ratio_table
@@ -93,7 +96,27 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
-def report(works: int, items: int) -> None:
+@dataclass
+class _World:
+    tmp: Path
+    rnd: random.Random
+    reg: Registry
+    org: int
+    vocab: list[str]
+    key: SigningKey  # the registry's
+    licensee: SigningKey
+    data: Path  # the items, a JSON Lines file
+
+    def config(self, snap: Path) -> ClearanceConfig:
+        return ClearanceConfig(
+            snapshots=(snap,), purpose=Category.TRAIN_GENAI, licensee="bench-ai", trusted_keys=(self.key.public.b64(),)
+        )
+
+
+@contextmanager
+def _world(works: int, items: int) -> Iterator[_World]:
+    """A registry of ``works`` text works imported from files, its snapshot ``a``, and ``items`` items to clear,
+    in a temporary directory."""
     rnd = random.Random(17)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -105,37 +128,42 @@ def report(works: int, items: int) -> None:
         export_snapshot(reg, tmp / "a", key)
         data = tmp / "items.jsonl"
         _dataset(data, tmp / "in" / "files", items, vocab, rnd)
-        licensee = SigningKey.generate()
+        yield _World(tmp, rnd, reg, org, vocab, key, SigningKey.generate(), data)
 
-        def config(snap: Path) -> ClearanceConfig:
-            return ClearanceConfig(
-                snapshots=(snap,), purpose=Category.TRAIN_GENAI, licensee="bench-ai", trusted_keys=(key.public.b64(),)
-            )
 
-        first, t_first = _timed(lambda: clear(data, tmp / "out-a", config(tmp / "a"), licensee))
+def report(works: int, items: int) -> None:
+    with _world(works, items) as w:
+        first, t_first = _timed(lambda: clear(w.data, w.tmp / "out-a", w.config(w.tmp / "a"), w.licensee))
         # 1 % of the works change: new terms, withdrawn, added
         k = max(4, works // 100)
-        ids = sorted(rnd.sample(range(1, works + 1), k))
-        with reg.engine.connect() as c:
+        ids = sorted(w.rnd.sample(range(1, works + 1), k))
+        with w.reg.engine.connect() as c:
             holder = dict(c.execute(select(WorkShare.work_id, WorkShare.holder_id)).all())
         for wid in ids[: k // 2]:
-            reg.declare(
+            w.reg.declare(
                 level=Level.WORK,
                 target_id=wid,
                 party=f"holder:{holder[wid]}",
                 values={Category.TRAIN_GENAI: Value.ALLOW},
             )
-        with reg.engine.begin() as c:
+        with w.reg.engine.begin() as c:
             c.execute(update(Work).where(Work.id.in_(ids[k // 2 : 3 * k // 4])).values(status="rejected"))
-        import_csv(reg, _sheet(tmp / "in", works, k - 3 * k // 4, vocab, rnd), org_id=org)
-        doc = export_delta(reg, tmp / "a", tmp / "deltas" / "d1", key, state_dir=tmp / "b")
-        full, t_full = _timed(lambda: clear(data, tmp / "full", config(tmp / "b"), licensee))
+        import_csv(w.reg, _sheet(w.tmp / "in", works, k - 3 * k // 4, w.vocab, w.rnd), org_id=w.org)
+        doc = export_delta(w.reg, w.tmp / "a", w.tmp / "deltas" / "d1", w.key, state_dir=w.tmp / "b")
+        full, t_full = _timed(lambda: clear(w.data, w.tmp / "full", w.config(w.tmp / "b"), w.licensee))
         again, t_again = _timed(
             lambda: clear(
-                data, tmp / "again", config(tmp / "b"), licensee, since=tmp / "out-a", deltas=(tmp / "deltas",)
+                w.data,
+                w.tmp / "again",
+                w.config(w.tmp / "b"),
+                w.licensee,
+                since=w.tmp / "out-a",
+                deltas=(w.tmp / "deltas",),
             )
         )
-        same = (tmp / "full" / "decisions.parquet").read_bytes() == (tmp / "again" / "decisions.parquet").read_bytes()
+        same = (w.tmp / "full" / "decisions.parquet").read_bytes() == (
+            w.tmp / "again" / "decisions.parquet"
+        ).read_bytes()
         if not same:
             sys.exit("the re-clear's decisions differ from the full clearance's")
         c = doc["counts"]
@@ -174,20 +202,8 @@ def keep_overhead(works: int, items: int) -> None:
     made a no-op), alternating, the median of three each; and the kept files' bytes."""
     from fairtrain.services.clearance import reuse
 
-    rnd = random.Random(17)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        reg = Registry.open(url=f"sqlite:///{tmp / 'registry.sqlite3'}", create=True)
-        org = reg.add_org("Bench CMO")
-        vocab = _vocabulary(rnd)
-        import_csv(reg, _sheet(tmp / "in", 0, works, vocab, rnd), org_id=org)
-        key = SigningKey.generate()
-        export_snapshot(reg, tmp / "a", key)
-        _dataset(tmp / "items.jsonl", tmp / "in" / "files", items, vocab, rnd)
-        licensee = SigningKey.generate()
-        config = ClearanceConfig(
-            snapshots=(tmp / "a",), purpose=Category.TRAIN_GENAI, licensee="bench-ai", trusted_keys=(key.public.b64(),)
-        )
+    with _world(works, items) as w:
+        tmp, licensee, config = w.tmp, w.licensee, w.config(w.tmp / "a")
         real = reuse.KeptWriter.add
         cpu: dict[str, list[float]] = {"keep": [], "no keep": []}
         try:
