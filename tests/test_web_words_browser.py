@@ -99,7 +99,9 @@ def _walk_at(chromium, base: str, lang: str, width: int, tmp_path, problems: lis
     img = tmp_path / f"photo-{tag}.jpg"
     img.write_bytes(make_image(100 + width + ord(lang[0])))
     page.set_input_files("#file-input", str(img))
-    page.wait_for_selector("#works tbody tr a")  # the page reloads to list the new work
+    # the page reloads to list the new work (at 390 px the account already lists the 1280 px walk's work, so wait
+    # for this one's row, not any row)
+    page.wait_for_selector(f"#works tbody tr:has-text('photo-{tag}') a")
     page.wait_for_timeout(1200)  # longer than the old 0.6 s: the result is still there, with its close button
     assert page.is_visible("#upload-results li.ok") and page.is_visible("#upload-results button.dismiss")
     if width == 390:
