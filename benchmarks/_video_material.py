@@ -27,6 +27,16 @@ from PIL import Image
 
 PHOTO_DIRS = (Path("/usr/share/backgrounds"), Path("/usr/share/desktop-base"))
 MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
+# The wallpaper sets under PHOTO_DIRS and the soundtrack; installed by the run where missing.
+DEBIAN_PACKAGES = (
+    "mate-backgrounds",
+    "desktop-base",
+    "gnome-backgrounds",
+    "ukui-wallpapers",
+    "lomiri-wallpapers",
+    "sway-backgrounds",
+    "wesnoth-1.16-music",
+)
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 VERSION = 4  # bump when the generator changes: the cache key includes it
 
@@ -62,9 +72,6 @@ def photo_pool(cache: Path) -> list[Path]:
     """Distinct photographs ≥ 1280×720, as 1920-px-wide JPEGs in the cache (halves of very large ones)."""
     out_dir = cache / "photos"
     listing = cache / "photos.json"
-    if listing.exists():
-        return [Path(p) for p in json.loads(listing.read_text())]
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = sorted(
         p
         for d in PHOTO_DIRS
@@ -72,6 +79,13 @@ def photo_pool(cache: Path) -> list[Path]:
         for p in d.rglob("*")
         if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.stat().st_size > 60_000
     )
+    # The listing holds for the wallpapers it was made from: a package installed since makes it anew.
+    sources = [str(f) for f in files]
+    if listing.exists():
+        cached = json.loads(listing.read_text())
+        if isinstance(cached, dict) and cached.get("sources") == sources:
+            return [Path(p) for p in cached["kept"]]
+    out_dir.mkdir(parents=True, exist_ok=True)
     seen: list[int] = []
     kept: list[Path] = []
     for f in files:
@@ -97,7 +111,7 @@ def photo_pool(cache: Path) -> list[Path]:
             dst = out_dir / f"{len(kept):03d}_{f.stem[:40]}_{k}.jpg"
             small.save(dst, quality=92)
             kept.append(dst)
-    listing.write_text(json.dumps([str(p) for p in kept]))
+    listing.write_text(json.dumps({"sources": sources, "kept": [str(p) for p in kept]}))
     return kept
 
 
@@ -566,13 +580,15 @@ def build(
     for d in (root, dis_root):
         d.mkdir(parents=True, exist_ok=True)
     (root / "sizes.json").write_text(json.dumps({"seed": seed, **vars(sizes)}))
+    from _common import ensure_debian_packages
+
+    ensure_debian_packages(DEBIAN_PACKAGES)
     photos = photo_pool(cache_root)
     music = music_pool()
     if len(photos) < n_works + 3 or len(music) < n_works + 1:
         raise SystemExit(
-            f"need ≥ {n_works + 3} distinct photographs and {n_works} tracks; "
-            f"found {len(photos)} and {len(music)} (apt-get install mate-backgrounds desktop-base "
-            f"wesnoth-1.16-music)"
+            f"need ≥ {n_works + 3} distinct photographs and {n_works + 1} tracks; found {len(photos)} and "
+            f"{len(music)} in {', '.join(map(str, PHOTO_DIRS))} and {MUSIC} (packages {' '.join(DEBIAN_PACKAGES)})"
         )
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(photos))
