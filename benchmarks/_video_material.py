@@ -685,7 +685,8 @@ def build(
             def job(dst=dst, truth_file=truth_file, make=make, src=src, dur=seconds[i], host=host, sub=sub):
                 truth = {}
                 _atomic(dst, lambda tmp: truth.update(make(src, dur, host, sub, tmp, sizes.short_excerpts)))
-                truth_file.write_text(json.dumps(truth))
+                if truth:  # empty: another run made this query and writes its truth
+                    truth_file.write_text(json.dumps(truth))
 
             if not (dst.exists() and truth_file.exists()):
                 jobs.append((i, f, job))
@@ -725,6 +726,8 @@ def _key(kind: str, *parts) -> str:
 
 
 def _atomic(dst: Path, make: Callable[[Path], None]) -> None:
+    if dst.exists():  # another run, sharing the cache, made it since this one listed its jobs
+        return
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".tmp-{os.getpid()}-{dst.name}")
     try:
