@@ -273,6 +273,61 @@ def test_an_inset_crossed_by_its_own_persistent_lines_is_found_as_the_whole_inse
     assert first >= 16, first
 
 
+def _flipped(rng: np.random.Generator, hashes: np.ndarray, bits: int) -> np.ndarray:
+    """``hashes`` with ``bits`` distinct random bits flipped in each."""
+    out = hashes.copy()
+    for i in range(len(out)):
+        for b in rng.choice(64, bits, replace=False):
+            out[i] ^= np.uint64(1) << np.uint64(b)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("copy", [3]),  # 5 bits from work 3's frames, ~32 from everything else
+        ("between", []),  # 5 bits from work 1's frames and 6–11 from work 2's: no evidence for either
+        ("shared", [1, 2]),  # footage works 1 and 2 both hold (2 bits apart): a copy of it is both
+    ],
+)
+def test_a_verified_line_must_be_nearer_its_work_than_any_unrelated_frame(query, expected):
+    """The ratio test: flat, low-detail pictures of different works agree within 8–12 bits by chance, as
+    near as an edited copy comes; a line whose frames are about as near another work's frames is refused,
+    unless that other work holds the same footage."""
+    from fairtrain.core.fingerprint.video import BACKGROUND_MARGIN, DUPLICATE_BITS, VideoFingerprint
+
+    assert 2 < BACKGROUND_MARGIN < 12 and DUPLICATE_BITS < 5
+    rng = np.random.default_rng(5)
+    works = {w: rng.integers(0, 1 << 63, 120, dtype=np.uint64) for w in range(1, 31)}
+    base = works[1][30:70]
+    works[2] = works[2].copy()
+    works[2][30:70] = _flipped(rng, base, 2 if query == "shared" else 6)
+    builder = VideoIndexBuilder()
+    for w, frames in works.items():
+        builder.add(
+            w,
+            VideoRegistration(
+                exact=bytes([w]) * 16,
+                duration=60.0,
+                variants=("full",),
+                hashes=frames[None],
+                usable=np.ones((1, 120), bool),
+                shots=np.zeros(1, np.int64),
+            ),
+        )
+    index = builder.build()
+    seen = _flipped(rng, works[3][30:70] if query == "copy" else base, 5)
+    fp = VideoFingerprint(
+        item=f"{query}.mp4",
+        exact=b"q" * 16,
+        duration=20.0,
+        views=("full", "mirror"),
+        hashes=np.stack([seen, ~seen]),
+        usable=np.ones((2, 40), bool),
+    )
+    assert sorted(m.work_id for m in index.match([fp])[0]) == expected
+
+
 def test_the_soundtrack_alone_identifies_the_work(clips, registered, tmp_path):
     _, index = registered
     other_picture = tmp_path / "picture-replaced.mp4"
