@@ -25,7 +25,8 @@ def bucket_bits(n_keys: int) -> int:
     return max(0, (n_keys // (2 * LOAD)).bit_length())
 
 
-def _offset_type(n_keys: int):
+def offset_type(n_keys: int):
+    """uint32 offsets below 2**32 keys, else uint64."""
     return np.uint32 if n_keys < 2**32 else np.uint64
 
 
@@ -35,17 +36,27 @@ def directory(sorted_keys: np.ndarray, bits: int | None = None) -> np.ndarray:
     n = len(sorted_keys)
     bits = bucket_bits(n) if bits is None else bits
     counts = np.bincount(top_bits(sorted_keys, bits), minlength=1 << bits) if n else np.zeros(1 << bits, np.int64)
-    out = np.zeros((1 << bits) + 1, dtype=_offset_type(n))
+    out = np.zeros((1 << bits) + 1, dtype=offset_type(n))
     np.cumsum(counts, out=out[1:])
     return out
 
 
 def directory_part(sorted_part: np.ndarray, first: int, bits: int, lo: int, hi: int) -> np.ndarray:
-    """``offsets[lo:hi]`` of a key table of which ``sorted_part`` is the slice starting at index ``first``
-    and holding every key with top bits in ``[lo, hi)``: a large table's directory written a key range at a
-    time (the merged routing table)."""
-    counts = np.bincount(top_bits(sorted_part, bits) - lo, minlength=hi - lo) if len(sorted_part) else 0
-    return first + np.concatenate([[0], np.cumsum(counts)[:-1]]) if hi > lo else np.empty(0, np.int64)
+    """``offsets[lo:hi]`` of a sorted key table of which ``sorted_part`` is the slice starting at index
+    ``first``, holding every key with top bits in ``[lo, hi)`` and none above (keys below ``lo`` may lead it):
+    a large table's directory written a key range at a time (the merged routing table), in memory of the
+    buckets' size, not the keys'."""
+    if hi <= lo:
+        return np.empty(0, np.int64)
+    starts = np.arange(lo, hi, dtype=np.uint64)
+    if bits:
+        starts <<= np.uint64(64 - bits)  # each bucket's first value
+    else:
+        starts[:] = 0
+    at = np.searchsorted(sorted_part, starts, "left")
+    del starts
+    at += first
+    return at
 
 
 def top_bits(keys: np.ndarray, bits: int) -> np.ndarray:
