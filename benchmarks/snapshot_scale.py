@@ -402,7 +402,15 @@ def main() -> None:
                     f"peak RSS ×{new['rss_mb'] / b['rss_mb']:.2f}, open ×{new['open_s'] / b['open_s']:.2f}, "
                     f"first clearance CPU ×{new['first_cpu_s'] / max(b['first_cpu_s'], 1e-9):.2f}, "
                     f"RSS after it ×{max(new['first_rss_mb'], 1) / max(b['first_rss_mb'], 1):.2f}, "
-                    f"clearance ×{new['items_s'] / b['items_s']:.2f}"
+                    f"clearance ×{new['items_s'] / b['items_s']:.2f}, "
+                    f"index alone ×{new['index_items_s'] / b['index_items_s']:.2f}"
+                )
+        if len(rows) > 1:  # issue 17: per-item cost flat with size (the target: within 0.8× of the smallest)
+            first = rows[0]
+            for r in rows[1:]:
+                print(
+                    f"at {r['works']:,} works against {first['works']:,} (this run): clearance "
+                    f"×{r['items_s'] / first['items_s']:.2f}, index alone ×{r['index_items_s'] / first['index_items_s']:.2f}"
                 )
         fits = {}
         if len(rows) > 1:
