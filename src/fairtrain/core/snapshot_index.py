@@ -177,8 +177,10 @@ class _TextKeys:
         digests = digests.reshape(-1, 4)
         folded = np.stack([digests[:, 0] ^ digests[:, 1], digests[:, 2] ^ digests[:, 3]], axis=1).ravel()
         n = np.arange(len(fps))
-        keys = np.concatenate([np.asarray(a, dtype=np.uint64) for g in groups for a in g] + [folded])
-        owner = np.concatenate([np.repeat(n, [len(a) for a in g]) for g in groups] + [np.repeat(n, 2)])
+        # one concatenate casting as it copies (a per-array asarray cost more than the rest of the routing)
+        keys = np.concatenate([a for g in groups for a in g] + [folded], dtype=np.uint64, casting="unsafe")
+        lens = [np.fromiter(map(len, g), dtype=np.intp, count=len(g)) for g in groups]
+        owner = np.concatenate([np.repeat(n, c) for c in lens] + [np.repeat(n, 2)])
         return keys, owner
 
 

@@ -82,26 +82,40 @@ def find(keys: np.ndarray, offsets: np.ndarray, needles: np.ndarray) -> tuple[np
     found = found[keys[left[found]] == needles[found]]
     right = left.copy()
     if len(found):
-        right[found] = _bisect(keys, needles[found], left[found], hi[found], right=True)
+        right[found] = _run_end(keys, needles[found], left[found] + 1, hi[found])
     return left, right
+
+
+_STEPS = 3  # a key is mostly held once or twice: step over that many equal keys before bisecting the rest
+
+
+def _run_end(keys: np.ndarray, needles: np.ndarray, at: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The end of each needle's run of equal keys starting before ``at`` (within ``[at, hi)``)."""
+    at = at.copy()
+    going = np.arange(len(at))
+    for _ in range(_STEPS):
+        going = going[at[going] < hi[going]]
+        going = going[keys[at[going]] == needles[going]]
+        if not len(going):
+            return at
+        at[going] += 1
+    # a long run (a band key of many near-identical works, a key in many segments): bisect the rest
+    at[going] = _bisect(keys, needles[going], at[going], hi[going], right=True)
+    return at
 
 
 def _bisect(keys: np.ndarray, needles: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, right: bool) -> np.ndarray:
     """Vectorised bisection of each needle within its own ``[lo, hi)`` of ``keys``: the first index there
     whose key is not below the needle (``right``: not at or below it)."""
-    lo, hi = lo.copy(), hi.copy()
-    width = int((hi - lo).max()) if len(lo) else 0
-    steps = width.bit_length()  # enough halvings for the longest range
-    active = np.flatnonzero(lo < hi)
+    if not len(lo):
+        return lo
+    steps = int((hi - lo).max()).bit_length()  # enough halvings for the longest range
+    last = len(keys) - 1
     for _ in range(steps):
-        if not len(active):
-            break
-        a_lo, a_hi = lo[active], hi[active]
-        mid = (a_lo + a_hi) >> 1
-        k, x = keys[mid], needles[active]
-        go = (k <= x) if right else (k < x)
-        a_lo = np.where(go, mid + 1, a_lo)
-        a_hi = np.where(go, a_hi, mid)
-        lo[active], hi[active] = a_lo, a_hi
-        active = active[a_lo < a_hi]
+        mid = (lo + hi) >> 1
+        k = keys[np.minimum(mid, last)]  # where lo == hi (done) mid may be past the end: read, then ignored
+        go = (k <= needles) if right else (k < needles)
+        go &= lo < hi
+        lo = np.where(go, mid + 1, lo)
+        hi = np.where(go, hi, mid)
     return lo
