@@ -72,7 +72,7 @@ def test_routing_by_the_merged_table_reaches_exactly_the_segments_sharing_a_key(
     assert index.merged
     fps = modality("text").fingerprint_many(queries)
     # what the table says against each segment's own keys, searched directly
-    needles, owner = index.candidates.of_queries(fps)
+    needles, owner, _ = index.candidates.of_queries(fps)
     want = []
     for p in index.paths:
         keys = np.load(p / KEYS_FILE)

@@ -146,3 +146,28 @@ def test_bucket_lookup_finds_what_binary_search_finds():
         if bits:
             part = _buckets.directory_part(keys[cut:], cut, bits, half, 2 * half)
             assert np.array_equal(part, offsets[half:-1])
+
+
+def test_keys_known_present_are_the_only_ones_looked_up_and_the_answers_stay_the_same(index, corpus):  # noqa: F811
+    """A snapshot's routing table tells a segment which of a batch's keys it holds (``present``): the
+    segment then looks up only those, and finds what looking every key up finds; a key left out is not
+    found (so the hint is what is used)."""
+    qs = _queries(corpus)
+    want = index.match(qs)
+    assert sum(bool(m) for m in want) >= 20
+
+    def held(arrays, keys):
+        cat = np.concatenate([np.empty(0, np.uint64), *[a for a in arrays if a is not None]])
+        return np.isin(cat, np.asarray(keys))
+
+    present = {
+        "grams": held([q.grams for q in qs], index.fp_hash),
+        "bands": held([q.bands for q in qs], index.band_key),
+        "hangul": held([q.hangul_grams for q in qs], index.hangul.hash),
+    }
+    assert present["grams"].any() and present["bands"].any() and present["hangul"].any()
+    assert index.match(qs, present=present) == want
+    everything = {k: np.ones_like(v) for k, v in present.items()}  # a superset: the same answers
+    assert index.match(qs, present=everything) == want
+    nothing = {k: np.zeros_like(v) for k, v in present.items()}  # only the exact digests are left
+    assert all(m.stage == "exact" for ms in index.match(qs, present=nothing) for m in ms)

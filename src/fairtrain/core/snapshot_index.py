@@ -164,7 +164,8 @@ class _TextKeys:
 
     @staticmethod
     def of_queries(fps):
-        """(keys, query of each key) of a batch, in one pass over it."""
+        """(keys, query of each key, where each kind of key ends) of a batch, in one pass over it: its
+        excerpt fingerprints, band keys, Hangul fingerprints and folded digests, in that order."""
         import numpy as np
 
         empty = np.empty(0, np.uint64)
@@ -181,7 +182,24 @@ class _TextKeys:
         keys = np.concatenate([a for g in groups for a in g] + [folded], dtype=np.uint64, casting="unsafe")
         lens = [np.fromiter(map(len, g), dtype=np.intp, count=len(g)) for g in groups]
         owner = np.concatenate([np.repeat(n, c) for c in lens] + [np.repeat(n, 2)])
-        return keys, owner
+        return keys, owner, np.cumsum([int(c.sum()) for c in lens]).tolist()
+
+    @staticmethod
+    def present(fps, queries: list[int], held, owner, ends) -> dict:
+        """The text index's ``present`` hint (:meth:`TextIndex.match`) for the batch ``[fps[q] for q in
+        queries]`` (``queries`` ascending), from ``held``, a mask over :meth:`of_queries`' keys true where
+        the segment holds the key (``owner`` and ``ends`` as it gave them): a segment's keys hold every excerpt and Hangul fingerprint and band key
+        of its index, so a key it does not hold need not be looked up there again."""
+        import numpy as np
+
+        mine = np.zeros(len(fps), dtype=bool)
+        mine[queries] = True
+        mine = mine[owner]
+        out, at = {}, 0
+        for name, end in zip(("grams", "bands", "hangul"), ends, strict=False):
+            out[name] = held[at:end][mine[at:end]]
+            at = end
+        return out
 
 
 _CANDIDATE_KEYS = {"text": _TextKeys}
@@ -364,15 +382,20 @@ class SegmentedIndex:
     def route(self, fps) -> list[list[int]]:
         """For each segment, the queries (by position in ``fps``) that share a key with it: all of them
         for every segment when the modality or the snapshot has no candidate keys."""
+        return self._route(fps)[0]
+
+    def _route(self, fps) -> tuple[list[list[int]], list[dict | None]]:
+        """:meth:`route`, and for each segment the keys it holds of its queries (the modality index's
+        ``present`` hint) where the merged table told them, else None."""
         if self.candidates is None:
-            return [list(range(len(fps))) for _ in self.paths]
+            return [list(range(len(fps))) for _ in self.paths], [None] * len(self.paths)
         import numpy as np
 
         if not len(fps):
-            return [[] for _ in self.paths]
-        needles, owner = self.candidates.of_queries(fps)
+            return [[] for _ in self.paths], [None] * len(self.paths)
+        needles, owner, ends = self.candidates.of_queries(fps)
         if self.merged:
-            return self._route_merged(needles, owner, len(fps))
+            return self._route_merged(needles, owner, ends, fps)
         mixed = _mixed(needles)  # once for the batch; each segment's filter takes its own top bits
         out = []
         for i in range(len(self.paths)):
@@ -383,11 +406,12 @@ class SegmentedIndex:
             hit = at < len(keys)
             hit[hit] = keys[at[hit]] == needles[maybe][hit]
             out.append(np.unique(owner[maybe[hit]]).tolist())
-        return out
+        return out, [None] * len(self.paths)
 
-    def _route_merged(self, needles, owner, n_queries: int) -> list[list[int]]:
+    def _route_merged(self, needles, owner, ends, fps) -> tuple[list[list[int]], list[dict | None]]:
         import numpy as np
 
+        n_queries = len(fps)
         keys, segs, packed, bits, directory = self.router()
         slot = _slots(needles, bits)
         maybe = np.flatnonzero((packed[slot >> 3] >> (slot & 7).astype(np.uint8)) & np.uint8(1))
@@ -402,10 +426,19 @@ class SegmentedIndex:
         lo, count, who = lo[hit], count[hit], owner[maybe[hit]]
         # every (key, segment) row of each hit: lo .. lo + count - 1
         rows = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
-        pairs = np.unique(segs[rows].astype(np.int64) * n_queries + np.repeat(who, count))
+        row_seg = segs[rows].astype(np.int64)
+        pairs = np.unique(row_seg * n_queries + np.repeat(who, count))
         seg_of, query = pairs // n_queries, pairs % n_queries
         cuts = np.searchsorted(seg_of, np.arange(len(self.paths) + 1))
-        return [query[cuts[i] : cuts[i + 1]].tolist() for i in range(len(self.paths))]
+        routes = [query[cuts[i] : cuts[i + 1]].tolist() for i in range(len(self.paths))]
+        # each segment's queries come with the keys it holds: it looks up only those (present=)
+        row_key = np.repeat(maybe[hit], count)
+        hints: list[dict | None] = [None] * len(self.paths)
+        for i in np.flatnonzero(cuts[1:] > cuts[:-1]).tolist():
+            held = np.zeros(len(needles), dtype=bool)
+            held[row_key[row_seg == i]] = True
+            hints[i] = self.candidates.present(fps, routes[i], held, owner, ends)
+        return routes, hints
 
     def match(self, fps, **options) -> list[list[Match]]:
         """The modality index's ``match`` (with its options, such as thresholds) over every segment; with
@@ -413,10 +446,13 @@ class SegmentedIndex:
         if len(self.paths) == 1:
             return self.segment(0).match(fps, **options)
         merged: list[list[Match]] = [[] for _ in fps]
-        for i, queries in enumerate(self.route(fps)):
+        routes, hints = self._route(fps)
+        for i, queries in enumerate(routes):
             if not queries:
                 continue
-            for q, found in zip(queries, self.segment(i).match([fps[q] for q in queries], **options), strict=True):
+            extra = {} if hints[i] is None else {"present": hints[i]}
+            batch = [fps[q] for q in queries]
+            for q, found in zip(queries, self.segment(i).match(batch, **options, **extra), strict=True):
                 merged[q].extend(found)
         for qi, out in enumerate(merged):
             if self.name == "audio" and any(m.stage == "exact" for m in out):

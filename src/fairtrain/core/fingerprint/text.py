@@ -593,15 +593,20 @@ class _Channel:
             + (0 if self.buckets is None else self.buckets.nbytes)
         )
 
-    def hits(self, grams: Sequence[np.ndarray]):
-        """(query, query position, work index, work position) of every query n-gram found, or None."""
+    def hits(self, grams: Sequence[np.ndarray], present: np.ndarray | None = None):
+        """(query, query position, work index, work position) of every query n-gram found, or None.
+        ``present``: where known, which of the concatenated n-grams the index may hold (see
+        :meth:`TextIndex.match`); only those are looked up."""
         lens = np.fromiter((len(g) for g in grams), dtype=np.int64, count=len(grams))
         if not lens.sum() or not len(self.hash):
             return None
         needles = np.concatenate(grams)
         # Nearly every query n-gram is absent from the index: the bit filter turns most of them away with
         # one byte read each, and only the rest pay for a binary search.
-        maybe = np.flatnonzero(_maybe_in(self.filter, self.filter_shift, needles))
+        if present is not None:
+            maybe = np.flatnonzero(present)
+        else:
+            maybe = np.flatnonzero(_maybe_in(self.filter, self.filter_shift, needles))
         needle, entry = TextIndex._probe(self.hash, needles[maybe], self.buckets)
         if not len(needle):
             return None
@@ -1016,6 +1021,7 @@ class TextIndex:
         min_verbatim_hangul: int = MIN_VERBATIM_HANGUL,
         min_edit_jaccard: float = MIN_EDIT_JACCARD,
         min_edit_jaccard_hangul: float = MIN_EDIT_JACCARD_HANGUL,
+        present: dict[str, np.ndarray] | None = None,
     ) -> list[list[Match]]:
         """Registered works recognised in each fingerprint, best first.
 
@@ -1035,7 +1041,14 @@ class TextIndex:
         A verbatim chain is a run of the work's fingerprints that are consecutive in the work and all
         hit on one exact diagonal: nothing the registry knows of the work differs inside it. Its length
         (last hit - first hit + the gram length) is what the copied run is known to cover at least.
+
+        ``present`` (a snapshot's routing table found it, :class:`~fairtrain.core.snapshot_index.SegmentedIndex`):
+        for ``"grams"``, ``"hangul"`` and ``"bands"``, a boolean mask over the fingerprints' keys of that
+        kind concatenated in order (``fp.grams``, ``fp.hangul_grams``, ``fp.bands``), true at least where
+        this index holds the key. Only those keys are looked up (each key is then read once in a filter, in
+        the routing table, not twice); the answers are the same, as long as no held key is left out.
         """
+        present = present or {}
         found: list[dict[int, tuple[float, str, dict]]] = [{} for _ in fps]
         if not len(fps) or not len(self.work_ids):
             return [[] for _ in fps]
@@ -1049,6 +1062,7 @@ class TextIndex:
             min_containment,
             min_verbatim_words,
             min_edit_jaccard,
+            present.get("grams"),
         )
         if len(self.hangul.hash):
             self._match_channel(
@@ -1060,8 +1074,9 @@ class TextIndex:
                 min_containment,
                 min_verbatim_hangul,
                 min_edit_jaccard_hangul,
+                present.get("hangul"),
             )
-        self._match_near_duplicates(fps, found, min_jaccard)
+        self._match_near_duplicates(fps, found, min_jaccard, present.get("bands"))
         out = []
         for per_query in found:
             ms = [Match(int(self.work_ids[w]), float(score), stage, ev) for w, (score, stage, ev) in per_query.items()]
@@ -1131,8 +1146,9 @@ class TextIndex:
         min_containment: float,
         min_verbatim: int,
         min_edit_jaccard: float,
+        present: np.ndarray | None = None,
     ) -> None:
-        got = ch.hits(grams)
+        got = ch.hits(grams, present)
         if got is None:
             return
         hq, hp, hw, wp = got
@@ -1301,13 +1317,20 @@ class TextIndex:
             self.__dict__[key] = got
         return got
 
-    def _match_near_duplicates(self, fps, found, min_jaccard: float) -> None:
+    def _match_near_duplicates(self, fps, found, min_jaccard: float, present: np.ndarray | None = None) -> None:
         usable = [i for i, fp in enumerate(fps) if fp.has_minhash]
         if not usable or not len(self.band_key):
             return
         needles = np.concatenate([fps[i].bands for i in usable])
-        q_of = np.repeat(np.asarray(usable), _sk.BANDS)
-        needle, entry = self._probe(self.band_key, needles, self._band_buckets)
+        q_of = np.repeat(np.asarray(usable), [len(fps[i].bands) for i in usable])
+        if present is not None:  # only the keys the index may hold (the mask is over every fp's bands)
+            has = np.zeros(len(fps), dtype=bool)
+            has[usable] = True
+            look = np.flatnonzero(present[np.repeat(has, [len(fp.bands) for fp in fps])])
+            needle, entry = self._probe(self.band_key, needles[look], self._band_buckets)
+            needle = look[needle]
+        else:
+            needle, entry = self._probe(self.band_key, needles, self._band_buckets)
         if not len(needle):
             return
         pairs, bands = np.unique(
