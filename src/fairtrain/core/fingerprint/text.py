@@ -31,8 +31,9 @@ Boilerplate: a fingerprint held by more than ``max_works_per_fingerprint`` works
 ``background_min_docs`` documents of a background corpus, is dropped from the index (kept as a stop
 list), so licence headers and stock phrases do not match everything.
 
-The index holds numpy arrays only (no per-item Python objects), and saves as Parquet: hashes,
-positions, work ids, never the texts.
+The index holds numpy arrays only (no per-item Python objects), and saves as Parquet (format 2) or as
+memory-mapped .npy files (formats 3 and 4; 4 adds the bucket directories that keep a lookup's cost flat as
+the index grows): hashes, positions, work ids, never the texts.
 """
 
 from __future__ import annotations
@@ -927,7 +928,7 @@ class TextIndex:
 
     @classmethod
     def load(cls, directory: str | Path, *, memory_map: bool = True) -> TextIndex:
-        """Open a saved index: format 3 (:meth:`save_mapped`) by memory-mapping its files, formats 1 and 2
+        """Open a saved index: formats 3 and 4 (:meth:`save_mapped`) by memory-mapping their files, formats 1 and 2
         (Parquet) by decoding them. Format 1 (before the Hangul channel) still opens and matches as it did;
         its ``notices`` say what needs a re-export."""
         d = Path(directory)
