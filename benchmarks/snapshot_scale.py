@@ -279,8 +279,8 @@ def synthetic_open(n: int, template: Path, d: Path) -> dict:
     for i in range(segs):
         for name, b in per_work.items():
             put(f"fingerprints/text/seg-{i:05d}/{name}", int(b * 100_000))
-    for name in ("route-keys.npy", "route-segments.npy", "route-filter.npy"):
-        src = template / "fingerprints" / "text" / name
+    for src in sorted((template / "fingerprints" / "text").glob("route-*.npy")):  # /8: route-buckets.npy too
+        name = src.name
         put(f"fingerprints/text/{name}", int(src.stat().st_size / max(1, _works_of(template)) * n))
     for i in range(-(-n // 20_000)):
         put(f"fingerprint-rows/text/text-{i:05d}.parquet", 20_000 * 900)
