@@ -1,11 +1,13 @@
-"""Opening a snapshot fast and clearing against many segments (issue 17, item 2), formats /6 and /7.
+"""Opening a snapshot fast and clearing against many segments (issue 17, item 2), formats /6 to /8.
 
 ``SnapshotMatcher.open`` checks the signed manifest, the listing and every file's size, and hashes a file
 only when something first reads it: a tampered segment, routing table or terms shard is refused then, not
 trusted. A batch is routed by the merged candidate table, to exactly the segments that hold one of its
 keys. Since /7 each segment's text index is uncompressed .npy, memory-mapped when first used. A /6 snapshot
 (the text index zstd Parquet) and a /5 one (a filter per segment, terms shards read at opening) still open
-and match the same, and a delta to either is applied in its layout.
+and match the same, and a delta to either is applied in its layout. Since /8 every key is found through a
+bucket directory (text index format 4, ``route-buckets.npy``); a /7 snapshot (binary search) opens and
+matches the same, and a delta to it is applied in its layout.
 SQLite, and PostgreSQL with FAIRTRAIN_TEST_POSTGRES_URL."""
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from fairtrain.core.snapshot import (
     FORMAT,
     FORMAT_V5,
     FORMAT_V6,
+    FORMAT_V7,
     MANIFEST,
     SnapshotError,
     seal_snapshot,
@@ -32,7 +35,7 @@ from fairtrain.core.snapshot import (
     verify_snapshot,
 )
 from fairtrain.core.snapshot_delta import apply_delta, write_delta
-from fairtrain.core.snapshot_index import FILTER_FILE, KEYS_FILE, ROUTE_FILES, write_keys
+from fairtrain.core.snapshot_index import FILTER_FILE, KEYS_FILE, ROUTE_BUCKETS, ROUTE_FILES, write_keys
 from fairtrain.services.registry.snapshot_export import export_snapshot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -69,7 +72,7 @@ def test_routing_by_the_merged_table_reaches_exactly_the_segments_sharing_a_key(
     assert index.merged
     fps = modality("text").fingerprint_many(queries)
     # what the table says against each segment's own keys, searched directly
-    needles, owner = index.candidates.of_queries(fps)
+    needles, owner, _ = index.candidates.of_queries(fps)
     want = []
     for p in index.paths:
         keys = np.load(p / KEYS_FILE)
@@ -113,6 +116,28 @@ def test_a_tampered_routing_table_or_terms_shard_is_refused_on_first_use(exporte
         SnapshotMatcher.open(out, [key.public])
 
 
+def _as_format_7(out: Path, key: SigningKey) -> None:
+    """Rewrite a snapshot as /7 wrote it: each segment's text index format 3 (no bucket directories), the
+    routing table without its directory."""
+    from fairtrain.core.fingerprint.text import TextIndex
+
+    for p in sorted((out / "fingerprints" / "text").glob("seg-*")):
+        index = TextIndex.load(p)
+        v3 = p.parent / (p.name + ".v3")
+        index.save_mapped(v3, version=3)
+        del index
+        for f in p.iterdir():
+            if f.name != KEYS_FILE:
+                f.unlink()
+        for f in v3.iterdir():
+            f.rename(p / f.name)
+        v3.rmdir()
+    (out / "fingerprints" / "text" / ROUTE_BUCKETS).unlink()
+    old = json.loads((out / MANIFEST).read_text())
+    drop = ("format", "created_at", "files", "signature")
+    seal_snapshot(out, key, {k: v for k, v in old.items() if k not in drop}, fmt=FORMAT_V7)
+
+
 def _as_format_6(out: Path, key: SigningKey) -> None:
     """Rewrite a snapshot as /6 wrote it: each segment's text index as zstd Parquet (index format 2)."""
     from fairtrain.core.fingerprint.text import TextIndex
@@ -128,6 +153,7 @@ def _as_format_6(out: Path, key: SigningKey) -> None:
         for f in parquet.iterdir():
             f.rename(p / f.name)
         parquet.rmdir()
+    (out / "fingerprints" / "text" / ROUTE_BUCKETS).unlink(missing_ok=True)  # /8's, not /6's
     old = json.loads((out / MANIFEST).read_text())
     drop = ("format", "created_at", "files", "signature")
     seal_snapshot(out, key, {k: v for k, v in old.items() if k not in drop}, fmt=FORMAT_V6)
@@ -196,7 +222,15 @@ def test_segments_are_memory_mapped_and_a_format_6_snapshot_still_opens_and_matc
         while base.base is not None and not isinstance(base, np.memmap):
             base = base.base
         assert isinstance(base, np.memmap) and not a.flags.writeable  # a view of the file, not a copy
-    assert not any("format 6" in n for n in m.notices)
+    assert not any("format 6" in n or "format 7" in n for n in m.notices)
+    assert ix._words.buckets is not None and m.index("text").router()[-1] is not None  # /8: directories
+    assert (seg0 / "excerpt_buckets.npy").is_file() and (out / "fingerprints" / "text" / ROUTE_BUCKETS).is_file()
+    _as_format_7(out, key)
+    v7 = SnapshotMatcher.open(out, [key.public])
+    assert v7.snapshot.manifest["format"] == FORMAT_V7
+    assert [r.to_dict() for r in v7.match(segment_queries(texts))] == want
+    assert v7.index("text").router()[-1] is None and v7.index("text").segment(0)._words.buckets is None
+    assert any("format 7" in n and "re-export" in n for n in v7.notices)
     _as_format_6(out, key)
     older = SnapshotMatcher.open(out, [key.public])
     assert older.snapshot.manifest["format"] == FORMAT_V6
@@ -204,18 +238,18 @@ def test_segments_are_memory_mapped_and_a_format_6_snapshot_still_opens_and_matc
     assert any("format 6" in n and "re-export" in n for n in older.notices)
 
 
-def test_a_delta_to_a_format_6_snapshot_is_applied_in_its_layout_and_one_to_7_in_its(registry, tmp_path):
+def test_a_delta_to_a_format_6_or_7_snapshot_is_applied_in_its_layout(registry, tmp_path):
     """A /6 registry's delta applied here gives the /6 snapshot byte for byte (text index Parquet); a /7
-    one the /7 snapshot (memory-mapped .npy): the layout follows the signed result, not this fairtrain."""
+    one the /7 snapshot (memory-mapped .npy, no bucket directories), an /8 one the /8 snapshot: the layout
+    follows the signed result, not this fairtrain."""
     texts = fill(registry, 40, base=10)
     key = SigningKey.generate()
     export_snapshot(registry, tmp_path / "a", key, at=AT, segment_works=16)
     fill(registry, 10, base=5)  # works 41..50
     export_snapshot(registry, tmp_path / "b", key, at=AT, segment_works=16)
-    for fmt in (FORMAT, FORMAT_V6):
-        if fmt == FORMAT_V6:
-            for d in ("a", "b"):
-                _as_format_6(tmp_path / d, key)
+    for fmt in (FORMAT, FORMAT_V7, FORMAT_V6):
+        for d in ("a", "b") if fmt != FORMAT else ():
+            (_as_format_7 if fmt == FORMAT_V7 else _as_format_6)(tmp_path / d, key)
         base, new = verify_snapshot(tmp_path / "a", [key.public]), verify_snapshot(tmp_path / "b", [key.public])
         assert new.manifest["format"] == fmt
         write_delta(base, new, tmp_path / f"d{fmt[-1]}", key, {"registry": "r"})
@@ -226,5 +260,6 @@ def test_a_delta_to_a_format_6_snapshot_is_applied_in_its_layout_and_one_to_7_in
         files = {p.relative_to(applied.path).as_posix() for p in applied.path.rglob("*") if p.is_file()}
         assert files == {p.relative_to(new.path).as_posix() for p in new.path.rglob("*") if p.is_file()}
         assert any(f.endswith(".parquet") and "/seg-" in f for f in files) == (fmt == FORMAT_V6)
+        assert any(f.endswith(("_buckets.npy", ROUTE_BUCKETS)) for f in files) == (fmt == FORMAT)
         m = SnapshotMatcher.open(applied.path, [key.public])
         assert [x.work_id for x, _ in m.match([excerpt_query(texts, 3)])[0].matches] == [4, 44]

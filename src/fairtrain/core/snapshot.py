@@ -27,6 +27,9 @@ from fairtrain.core.files import write_atomic
 from fairtrain.core.keys import PublicKey, SignatureError, SigningKey, sign_document, verify_document
 from fairtrain.core.vocab import Category, Purpose, Value
 
+# /8: the text index inside each segment is format 4 and the routing table has a bucket directory
+# (``route-buckets.npy``): every key is found in one short run of keys, so a lookup costs the same whatever
+# the registry's size (issue 17; /7 binary-searched arrays that grow with it);
 # /7: the text index inside each segment is uncompressed .npy (fingerprint.text index format 3), opened by
 # memory-mapping: a segment's first use decodes nothing (/6 and before: zstd Parquet, decoded whole);
 # /6: a merged candidate table per modality routes a batch with one lookup whatever the number of
@@ -38,7 +41,8 @@ from fairtrain.core.vocab import Category, Purpose, Value
 # memory and opened segment by segment;
 # /3: the text index carries the spacing-invariant Hangul channel (fingerprint.text index format 2);
 # /2: terms for every purpose (commercial and research); /1: commercial only.
-FORMAT = "fairtrain-snapshot/7"
+FORMAT = "fairtrain-snapshot/8"
+FORMAT_V7 = "fairtrain-snapshot/7"
 FORMAT_V6 = "fairtrain-snapshot/6"
 FORMAT_V5 = "fairtrain-snapshot/5"
 FORMAT_V4 = "fairtrain-snapshot/4"
@@ -51,6 +55,11 @@ _NO_HANGUL = (
 )
 # Older formats still open; what each lacks, in words a user can act on.
 OLDER_FORMATS = {
+    FORMAT_V7: (
+        "snapshot format 7: each key is looked up by a binary search over all of a segment's keys, so "
+        "clearance slows as the registry grows; re-export the snapshot with this version of fairtrain to "
+        "look keys up through bucket directories"
+    ),
     FORMAT_V6: (
         "snapshot format 6: each text index segment is decoded whole into memory when first used; "
         "re-export the snapshot with this version of fairtrain to open segments by memory-mapping"

@@ -36,6 +36,7 @@ from fairtrain.core.snapshot import (
     FINGERPRINTS_DIR,
     FORMAT,
     FORMAT_V5,
+    FORMAT_V7,
     MANIFEST,
     OLDER_FORMATS,
     ROWS_DIR,
@@ -294,7 +295,8 @@ def apply_delta(
                 out / FINGERPRINTS_DIR / name,
                 int(segment_works),
                 segment_filters=result.get("format") == FORMAT_V5,  # a /5 result: its layout
-                mapped=result.get("format") == FORMAT,  # /7: the text index memory-mapped; /5, /6: Parquet
+                mapped=result.get("format") in (FORMAT, FORMAT_V7),  # /7, /8: memory-mapped; /5, /6: Parquet
+                buckets=result.get("format") == FORMAT,  # /8: bucket directories; /7 and before: none
             )
         else:  # a result written before segments: one flat index
             builder = modality(name).new_builder()

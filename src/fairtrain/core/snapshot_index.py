@@ -23,7 +23,7 @@ import gc
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from fairtrain.core.fingerprint import Match, codec
+from fairtrain.core.fingerprint import Match, _buckets, codec
 from fairtrain.core.fingerprint.modalities import modality
 
 # Works per index segment: a text segment of 100,000 works is built in about 1 GB (its builder holds
@@ -45,6 +45,7 @@ def build_segments(
     on_row: Callable[[int, bytes], None] | None = None,
     segment_filters: bool = False,
     mapped: bool = True,
+    buckets: bool = True,
 ) -> int:
     """Build ``name``'s index from ``(work_id, public fingerprint blob)`` rows in work-id order (or
     ``(work_id, blob, loads(blob))``, where the caller decoded it already) into
@@ -54,7 +55,8 @@ def build_segments(
     ``segment_filters``: lay the segments out as format /5 did (a filter per segment, no merged table),
     for a delta whose result is a /5 snapshot. ``mapped``: save each index in its memory-mapped format where
     the modality has one (format /7: the text index as uncompressed ``.npy``); False for a /5 or /6 result.
-    Returns the number of rows."""
+    ``buckets``: with bucket directories over the mapped index's keys and the routing table's (format /8);
+    False for a /7 result. Returns the number of rows."""
     if segment_works < 1:
         raise ValueError("segment_works must be >= 1")
     directory = Path(directory)
@@ -66,31 +68,40 @@ def build_segments(
         builder.add(work_id, row[2] if len(row) > 2 else codec.loads(blob))
         n, in_seg = n + 1, in_seg + 1
         if in_seg == segment_works:
-            _save(name, builder, directory / segment_name(seg), segment_filters, mapped)
+            _save(name, builder, directory / segment_name(seg), segment_filters, mapped, buckets)
             seg, builder, in_seg = seg + 1, modality(name).new_builder(), 0
     if in_seg or seg == 0:
-        _save(name, builder, directory / segment_name(seg), segment_filters, mapped)
+        _save(name, builder, directory / segment_name(seg), segment_filters, mapped, buckets)
     if not segment_filters:
-        build_router(name, directory)
+        build_router(name, directory, buckets=buckets)
     return n
 
 
 def build_segment(
-    name: str, rows: Iterable[tuple[int, bytes]], target: Path, *, segment_filters: bool = False, mapped: bool = True
+    name: str,
+    rows: Iterable[tuple[int, bytes]],
+    target: Path,
+    *,
+    segment_filters: bool = False,
+    mapped: bool = True,
+    buckets: bool = True,
 ) -> None:
     """One segment of ``name``'s index from its ``(work_id, public fingerprint blob)`` rows into ``target``:
     a pure function of the rows, so any process (or Ray task) building it writes the same bytes."""
     builder = modality(name).new_builder()
     for row in rows:
         builder.add(row[0], row[2] if len(row) > 2 else codec.loads(row[1]))
-    _save(name, builder, Path(target), segment_filters, mapped)
+    _save(name, builder, Path(target), segment_filters, mapped, buckets)
 
 
-def _save(name: str, builder, target: Path, segment_filters: bool = False, mapped: bool = True) -> None:
+def _save(
+    name: str, builder, target: Path, segment_filters: bool = False, mapped: bool = True, buckets: bool = True
+) -> None:
     index = builder.build()
     del builder
     if mapped and hasattr(index, "save_mapped"):
-        index.save_mapped(target)  # since /7: opened by memory-mapping, nothing decoded
+        # since /7: opened by memory-mapping, nothing decoded; since /8 with bucket directories (format 4)
+        index.save_mapped(target, version=4 if buckets else 3)
     else:
         index.save(target)
     keys = _CANDIDATE_KEYS.get(name)
@@ -153,7 +164,8 @@ class _TextKeys:
 
     @staticmethod
     def of_queries(fps):
-        """(keys, query of each key) of a batch, in one pass over it."""
+        """(keys, query of each key, where each kind of key ends) of a batch, in one pass over it: its
+        excerpt fingerprints, band keys, Hangul fingerprints and folded digests, in that order."""
         import numpy as np
 
         empty = np.empty(0, np.uint64)
@@ -166,9 +178,28 @@ class _TextKeys:
         digests = digests.reshape(-1, 4)
         folded = np.stack([digests[:, 0] ^ digests[:, 1], digests[:, 2] ^ digests[:, 3]], axis=1).ravel()
         n = np.arange(len(fps))
-        keys = np.concatenate([np.asarray(a, dtype=np.uint64) for g in groups for a in g] + [folded])
-        owner = np.concatenate([np.repeat(n, [len(a) for a in g]) for g in groups] + [np.repeat(n, 2)])
-        return keys, owner
+        # one concatenate casting as it copies (a per-array asarray cost more than the rest of the routing)
+        keys = np.concatenate([a for g in groups for a in g] + [folded], dtype=np.uint64, casting="unsafe")
+        lens = [np.fromiter(map(len, g), dtype=np.intp, count=len(g)) for g in groups]
+        owner = np.concatenate([np.repeat(n, c) for c in lens] + [np.repeat(n, 2)])
+        return keys, owner, np.cumsum([int(c.sum()) for c in lens]).tolist()
+
+    @staticmethod
+    def present(fps, queries: list[int], held, owner, ends) -> dict:
+        """The text index's ``present`` hint (:meth:`TextIndex.match`) for the batch ``[fps[q] for q in
+        queries]`` (``queries`` ascending), from ``held``, a mask over :meth:`of_queries`' keys true where
+        the segment holds the key (``owner`` and ``ends`` as it gave them): a segment's keys hold every excerpt and Hangul fingerprint and band key
+        of its index, so a key it does not hold need not be looked up there again."""
+        import numpy as np
+
+        mine = np.zeros(len(fps), dtype=bool)
+        mine[queries] = True
+        mine = mine[owner]
+        out, at = {}, 0
+        for name, end in zip(("grams", "bands", "hangul"), ends, strict=False):
+            out[name] = held[at:end][mine[at:end]]
+            at = end
+        return out
 
 
 _CANDIDATE_KEYS = {"text": _TextKeys}
@@ -210,14 +241,18 @@ ROUTE_KEYS = "route-keys.npy"
 ROUTE_SEGMENTS = "route-segments.npy"
 ROUTE_FILTER = "route-filter.npy"
 ROUTE_FILES = (ROUTE_KEYS, ROUTE_SEGMENTS, ROUTE_FILTER)
+# Since /8: the keys' bucket directory (core/fingerprint/_buckets.py), so a key that passes the filter is
+# found in one short run instead of by a binary search over every key of the registry (at 10⁷ works, some
+# 4×10⁸ keys and 3 GB: a search's pages are mostly not in memory). A /6 or /7 table has none.
+ROUTE_BUCKETS = "route-buckets.npy"
 _MERGE_CHUNK = 1 << 22  # keys merged at a time (about 100 MB of work arrays): bounds the merge's memory
 
 
-def build_router(name: str, directory: Path) -> None:
+def build_router(name: str, directory: Path, *, buckets: bool = True) -> None:
     """Merge the candidate keys of ``directory``'s segments into the modality's routing table (see above),
     a key-range at a time straight into memory-mapped output files, so memory stays bounded whatever the
     number of keys. The bytes depend only on the segments' keys: the export, its engines and a delta's
-    apply write the same table."""
+    apply write the same table. ``buckets``: with the keys' bucket directory (format /8)."""
     if name not in _CANDIDATE_KEYS:
         return
     import numpy as np
@@ -235,6 +270,15 @@ def build_router(name: str, directory: Path) -> None:
     parts = max(1, -(-total // _MERGE_CHUNK))
     # hashes are spread evenly over 64 bits, so equal slices of the key space are about equal in size
     edges = [0, *(int(j * (1 << 64) // parts) for j in range(1, parts))]
+    directory_of = None
+    if buckets:
+        dir_bits = _buckets.bucket_bits(total)
+        directory_of = open_memmap(
+            directory / ROUTE_BUCKETS, mode="w+", dtype=_buckets.offset_type(total), shape=((1 << dir_bits) + 1,)
+        )
+        # the buckets whose first key value lies in each key range: [ceil(edge / bucket width), ...)
+        cuts = [-((-e) >> (64 - dir_bits)) for e in edges] + [1 << dir_bits]
+        directory_of[-1] = total
     starts = [np.searchsorted(k, np.array(edges, dtype=np.uint64)) for k in keys]
     pos = 0
     for j in range(parts):
@@ -245,11 +289,16 @@ def build_router(name: str, directory: Path) -> None:
         out_keys[pos : pos + len(cat)] = cat[order]
         out_segs[pos : pos + len(cat)] = seg[order]
         _set_bits(packed, cat, bits)
-        pos += len(cat)
+        n = len(cat)
         del cat, seg, order, pieces
-    for m in (out_keys, out_segs, packed):
+        if directory_of is not None:  # from the keys just written, once the merge's arrays are freed
+            part = _buckets.directory_part(out_keys[pos : pos + n], pos, dir_bits, cuts[j], cuts[j + 1])
+            directory_of[cuts[j] : cuts[j + 1]] = part
+            del part
+        pos += n
+    for m in (out_keys, out_segs, packed, *(() if directory_of is None else (directory_of,))):
         m.flush()
-    del out_keys, out_segs, packed
+    del out_keys, out_segs, packed, directory_of
 
 
 def _mixed(keys):
@@ -317,7 +366,8 @@ class SegmentedIndex:
         return self._keys[i]
 
     def router(self):
-        """The merged candidate table (format /6), memory-mapped: keys, their segments, filter, its bits."""
+        """The merged candidate table (format /6), memory-mapped: keys, their segments, filter, its bits,
+        and the keys' bucket directory (format /8; None before)."""
         if self._router is None:
             import numpy as np
 
@@ -325,21 +375,27 @@ class SegmentedIndex:
                 return np.load(self.check(self.directory / f), mmap_mode="r", allow_pickle=False).view(np.ndarray)
 
             keys, segs, packed = (load(f) for f in ROUTE_FILES)
-            self._router = (keys, segs, packed, (len(packed) * 8).bit_length() - 1)
+            directory = load(ROUTE_BUCKETS) if (self.directory / ROUTE_BUCKETS).is_file() else None
+            self._router = (keys, segs, packed, (len(packed) * 8).bit_length() - 1, directory)
         return self._router
 
     def route(self, fps) -> list[list[int]]:
         """For each segment, the queries (by position in ``fps``) that share a key with it: all of them
         for every segment when the modality or the snapshot has no candidate keys."""
+        return self._route(fps)[0]
+
+    def _route(self, fps) -> tuple[list[list[int]], list[dict | None]]:
+        """:meth:`route`, and for each segment the keys it holds of its queries (the modality index's
+        ``present`` hint) where the merged table told them, else None."""
         if self.candidates is None:
-            return [list(range(len(fps))) for _ in self.paths]
+            return [list(range(len(fps))) for _ in self.paths], [None] * len(self.paths)
         import numpy as np
 
         if not len(fps):
-            return [[] for _ in self.paths]
-        needles, owner = self.candidates.of_queries(fps)
+            return [[] for _ in self.paths], [None] * len(self.paths)
+        needles, owner, ends = self.candidates.of_queries(fps)
         if self.merged:
-            return self._route_merged(needles, owner, len(fps))
+            return self._route_merged(needles, owner, ends, fps)
         mixed = _mixed(needles)  # once for the batch; each segment's filter takes its own top bits
         out = []
         for i in range(len(self.paths)):
@@ -350,25 +406,39 @@ class SegmentedIndex:
             hit = at < len(keys)
             hit[hit] = keys[at[hit]] == needles[maybe][hit]
             out.append(np.unique(owner[maybe[hit]]).tolist())
-        return out
+        return out, [None] * len(self.paths)
 
-    def _route_merged(self, needles, owner, n_queries: int) -> list[list[int]]:
+    def _route_merged(self, needles, owner, ends, fps) -> tuple[list[list[int]], list[dict | None]]:
         import numpy as np
 
-        keys, segs, packed, bits = self.router()
+        n_queries = len(fps)
+        keys, segs, packed, bits, directory = self.router()
         slot = _slots(needles, bits)
         maybe = np.flatnonzero((packed[slot >> 3] >> (slot & 7).astype(np.uint8)) & np.uint8(1))
         found = needles[maybe]
-        lo = np.searchsorted(keys, found, "left")
-        count = np.searchsorted(keys, found, "right") - lo
+        if directory is not None:
+            lo, hi = _buckets.find(keys, directory, found)
+            count = hi - lo
+        else:  # a /6 or /7 table: binary search over every key
+            lo = np.searchsorted(keys, found, "left")
+            count = np.searchsorted(keys, found, "right") - lo
         hit = count > 0
         lo, count, who = lo[hit], count[hit], owner[maybe[hit]]
         # every (key, segment) row of each hit: lo .. lo + count - 1
         rows = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
-        pairs = np.unique(segs[rows].astype(np.int64) * n_queries + np.repeat(who, count))
+        row_seg = segs[rows].astype(np.int64)
+        pairs = np.unique(row_seg * n_queries + np.repeat(who, count))
         seg_of, query = pairs // n_queries, pairs % n_queries
         cuts = np.searchsorted(seg_of, np.arange(len(self.paths) + 1))
-        return [query[cuts[i] : cuts[i + 1]].tolist() for i in range(len(self.paths))]
+        routes = [query[cuts[i] : cuts[i + 1]].tolist() for i in range(len(self.paths))]
+        # each segment's queries come with the keys it holds: it looks up only those (present=)
+        row_key = np.repeat(maybe[hit], count)
+        hints: list[dict | None] = [None] * len(self.paths)
+        for i in np.flatnonzero(cuts[1:] > cuts[:-1]).tolist():
+            held = np.zeros(len(needles), dtype=bool)
+            held[row_key[row_seg == i]] = True
+            hints[i] = self.candidates.present(fps, routes[i], held, owner, ends)
+        return routes, hints
 
     def match(self, fps, **options) -> list[list[Match]]:
         """The modality index's ``match`` (with its options, such as thresholds) over every segment; with
@@ -376,10 +446,13 @@ class SegmentedIndex:
         if len(self.paths) == 1:
             return self.segment(0).match(fps, **options)
         merged: list[list[Match]] = [[] for _ in fps]
-        for i, queries in enumerate(self.route(fps)):
+        routes, hints = self._route(fps)
+        for i, queries in enumerate(routes):
             if not queries:
                 continue
-            for q, found in zip(queries, self.segment(i).match([fps[q] for q in queries], **options), strict=True):
+            extra = {} if hints[i] is None else {"present": hints[i]}
+            batch = [fps[q] for q in queries]
+            for q, found in zip(queries, self.segment(i).match(batch, **options, **extra), strict=True):
                 merged[q].extend(found)
         for qi, out in enumerate(merged):
             if self.name == "audio" and any(m.stage == "exact" for m in out):

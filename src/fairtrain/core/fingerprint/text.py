@@ -31,8 +31,9 @@ Boilerplate: a fingerprint held by more than ``max_works_per_fingerprint`` works
 ``background_min_docs`` documents of a background corpus, is dropped from the index (kept as a stop
 list), so licence headers and stock phrases do not match everything.
 
-The index holds numpy arrays only (no per-item Python objects), and saves as Parquet: hashes,
-positions, work ids, never the texts.
+The index holds numpy arrays only (no per-item Python objects), and saves as Parquet (format 2) or as
+memory-mapped .npy files (formats 3 and 4; 4 adds the bucket directories that keep a lookup's cost flat as
+the index grows): hashes, positions, work ids, never the texts.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from fairtrain.core.fingerprint import FingerprintError, Match
+from fairtrain.core.fingerprint import FingerprintError, Match, _buckets
 from fairtrain.core.fingerprint import _text_sketch as _sk
 from fairtrain.core.fingerprint import _text_tokens as _tok
 from fairtrain.core.fingerprint.codec import register_type
@@ -121,7 +122,14 @@ _FORMAT = "fairtrain-text-index/2"
 # Format 3: the same arrays as uncompressed .npy files (plus what loading derived: each channel's
 # work/position order and bit filter), opened by memory-mapping (TextIndex.save_mapped): opening decodes
 # nothing, and the pages a match touches are the memory it costs. A snapshot's segments since /7.
-_FORMAT_MAPPED = "fairtrain-text-index/3"
+# Format 4: format 3 plus a bucket directory (core/fingerprint/_buckets.py) over each sorted hash array
+# (excerpt and Hangul fingerprints, LSH band keys, exact digests), so a lookup reads one short run of keys
+# instead of binary-searching the whole array: matching costs the same per item whatever the index's
+# size (issue 17). A snapshot's segments since /8. Format 3 still opens and matches the same (by binary
+# search).
+_FORMAT_MAPPED = "fairtrain-text-index/4"
+_FORMAT_MAPPED_V3 = "fairtrain-text-index/3"
+_MAPPED_FORMATS = {_FORMAT_MAPPED: 4, _FORMAT_MAPPED_V3: 3}
 _MAPPED_META = "index.json"
 _FORMAT_V1 = "fairtrain-text-index/1"  # word channels only: still opens, without the Hangul channel
 NEEDS_REEXPORT = (
@@ -559,12 +567,14 @@ class _Channel:
 
     def __init__(self, hashes: np.ndarray, widx: np.ndarray, pos: np.ndarray, gram: int, derived=None):
         self.hash, self.widx, self.pos, self.gram = hashes, widx, pos, gram
-        if derived is not None:  # (work_pos, filter shift, filter) as saved by TextIndex.save_mapped
-            self.work_pos, self.filter_shift, self.filter = derived
+        if derived is not None:  # (work_pos, filter shift, filter, buckets) as saved by TextIndex.save_mapped
+            # buckets is None in a format 3 index: looked up by binary search
+            self.work_pos, self.filter_shift, self.filter, self.buckets = derived
         else:
             # (work index << 32 | position), sorted: counts a work's fingerprints inside a range.
             self.work_pos = np.sort((widx.astype(np.uint64) << _U64(32)) | pos.astype(np.uint64))
             self.filter_shift, self.filter = _bit_filter(hashes)
+            self.buckets = _buckets.directory(hashes)
         self._per_work: np.ndarray | None = None
 
     def per_work(self, n_works: int) -> np.ndarray:
@@ -575,18 +585,30 @@ class _Channel:
 
     @property
     def nbytes(self) -> int:
-        return self.hash.nbytes + self.widx.nbytes + self.pos.nbytes + self.work_pos.nbytes + self.filter.nbytes
+        return (
+            self.hash.nbytes
+            + self.widx.nbytes
+            + self.pos.nbytes
+            + self.work_pos.nbytes
+            + self.filter.nbytes
+            + (0 if self.buckets is None else self.buckets.nbytes)
+        )
 
-    def hits(self, grams: Sequence[np.ndarray]):
-        """(query, query position, work index, work position) of every query n-gram found, or None."""
+    def hits(self, grams: Sequence[np.ndarray], present: np.ndarray | None = None):
+        """(query, query position, work index, work position) of every query n-gram found, or None.
+        ``present``: where known, which of the concatenated n-grams the index may hold (see
+        :meth:`TextIndex.match`); only those are looked up."""
         lens = np.fromiter((len(g) for g in grams), dtype=np.int64, count=len(grams))
         if not lens.sum() or not len(self.hash):
             return None
         needles = np.concatenate(grams)
         # Nearly every query n-gram is absent from the index: the bit filter turns most of them away with
         # one byte read each, and only the rest pay for a binary search.
-        maybe = np.flatnonzero(_maybe_in(self.filter, self.filter_shift, needles))
-        needle, entry = TextIndex._probe(self.hash, needles[maybe])
+        if present is not None:
+            maybe = np.flatnonzero(present)
+        else:
+            maybe = np.flatnonzero(_maybe_in(self.filter, self.filter_shift, needles))
+        needle, entry = TextIndex._probe(self.hash, needles[maybe], self.buckets)
         if not len(needle):
             return None
         needle = maybe[needle]
@@ -633,11 +655,16 @@ class TextIndex:
         self.exact_widx = exact_widx
         self.stop = stop
         self.params = dict(params)
+        # What matching derives from the arrays: computed here, unless a memory-mapped index saved it (then a
+        # missing bucket directory, format 3, means binary search).
+        built = derived is None
         derived = derived or {}
         self._words = _Channel(fp_hash, fp_widx, fp_pos, GRAM_WORDS, derived.get("words"))
         self._work_pos = self._words.work_pos
         self.hangul = hangul if hangul is not None else _HangulParts.empty(len(work_ids))
         self._hangul = _Channel(self.hangul.hash, self.hangul.widx, self.hangul.pos, HANGUL_GRAM, derived.get("hangul"))
+        self._band_buckets = _buckets.directory(band_key) if built else derived.get("band")
+        self._exact_buckets = _buckets.directory(exact_hi) if built else derived.get("exact")
         # What this index cannot do, in words a user can act on (an older format, works stored before the
         # Hangul channel): shown by whoever loads it (fairtrain match, clearance).
         self.notices = list(notices)
@@ -666,8 +693,14 @@ class TextIndex:
         return {
             "excerpt": self._words.nbytes,
             "hangul": self._hangul.nbytes + self.hangul.sigs.nbytes + self.hangul.has_sig.nbytes,
-            "near_duplicate": self.band_key.nbytes + self.band_widx.nbytes + self.sigs.nbytes,
-            "exact": self.exact_hi.nbytes + self.exact_lo.nbytes + self.exact_widx.nbytes,
+            "near_duplicate": self.band_key.nbytes
+            + self.band_widx.nbytes
+            + self.sigs.nbytes
+            + (0 if self._band_buckets is None else self._band_buckets.nbytes),
+            "exact": self.exact_hi.nbytes
+            + self.exact_lo.nbytes
+            + self.exact_widx.nbytes
+            + (0 if self._exact_buckets is None else self._exact_buckets.nbytes),
             "works": self.work_ids.nbytes + self.n_words.nbytes + sum(len(c or "") for c in self.iscc),
             "stop": self.stop.nbytes,
         }
@@ -747,11 +780,14 @@ class TextIndex:
         put("stop.parquet", pa.table({"hash": self.stop}))
         return written
 
-    def save_mapped(self, directory: str | Path) -> list[Path]:
-        """Write the index as format 3 into ``directory``: every array an uncompressed ``.npy`` file (the
-        derived ones too: each channel's sorted work/position keys and bit filter), the parameters in
-        ``index.json``, so :meth:`load` memory-maps it and decodes nothing. The bytes depend only on the
-        index."""
+    def save_mapped(self, directory: str | Path, *, version: int = 4) -> list[Path]:
+        """Write the index as format 4 into ``directory``: every array an uncompressed ``.npy`` file (the
+        derived ones too: each channel's sorted work/position keys, bit filter and bucket directory, and the
+        band keys' and exact digests' directories), the parameters in ``index.json``, so :meth:`load`
+        memory-maps it and decodes nothing. The bytes depend only on the index. ``version=3`` writes format
+        3 (no bucket directories), the layout of a ``fairtrain-snapshot/7`` segment."""
+        if version not in (3, 4):
+            raise ValueError(f"text index format {version}: only 3 and 4 are memory-mapped")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         iscc = [("" if c is None else c).encode() for c in self.iscc]
@@ -781,13 +817,20 @@ class TextIndex:
                 f"{prefix}_filter": ch.filter,
             }
             shifts[prefix] = int(ch.filter_shift)
+        if version == 4:  # a format 3 index loaded has none: they are derived from its arrays
+            arrays |= {
+                "excerpt_buckets": _directory(self._words.buckets, self._words.hash),
+                "hangul_buckets": _directory(self._hangul.buckets, self._hangul.hash),
+                "band_buckets": _directory(self._band_buckets, self.band_key),
+                "exact_buckets": _directory(self._exact_buckets, self.exact_hi),
+            }
         written = []
         for name, a in arrays.items():
             path = d / f"{name}.npy"
             np.save(path, np.ascontiguousarray(a), allow_pickle=False)
             written.append(path)
         meta = {
-            "format": _FORMAT_MAPPED,
+            "format": _FORMAT_MAPPED if version == 4 else _FORMAT_MAPPED_V3,
             "gram_words": GRAM_WORDS,
             "winnow_window": WINNOW_WINDOW,
             "shingle_words": SHINGLE_WORDS,
@@ -806,7 +849,8 @@ class TextIndex:
     @classmethod
     def _load_mapped(cls, d: Path) -> TextIndex:
         meta = json.loads((d / _MAPPED_META).read_text(encoding="utf-8"))
-        if meta.get("format") != _FORMAT_MAPPED:
+        version = _MAPPED_FORMATS.get(meta.get("format"))
+        if version is None:
             raise ValueError(f"{d}: not a {_FORMAT_MAPPED} directory (format {meta.get('format')!r})")
         if (
             meta["gram_words"],
@@ -836,8 +880,16 @@ class TextIndex:
                 raise ValueError(f"{d / (name + '.npy')}: dtype {a.dtype.str}, the index says {meta['dtypes'][name]}")
             return a
 
+        def buckets(name: str):  # format 3 has none: looked up by binary search
+            return get(f"{name}_buckets") if version >= 4 else None
+
         def channel(prefix: str):
-            return (get(f"{prefix}_work_pos"), _U64(meta["filter_shift"][prefix]), get(f"{prefix}_filter"))
+            return (
+                get(f"{prefix}_work_pos"),
+                _U64(meta["filter_shift"][prefix]),
+                get(f"{prefix}_filter"),
+                buckets(prefix),
+            )
 
         n = len(get("work_ids"))
         return cls(
@@ -866,12 +918,17 @@ class TextIndex:
                 get("hangul_minhash_b8").reshape(n, _sk.NUM_PERM),
                 get("hangul_has_sig"),
             ),
-            derived={"words": channel("excerpt"), "hangul": channel("hangul")},
+            derived={
+                "words": channel("excerpt"),
+                "hangul": channel("hangul"),
+                "band": buckets("band"),
+                "exact": buckets("exact"),
+            },
         )
 
     @classmethod
     def load(cls, directory: str | Path, *, memory_map: bool = True) -> TextIndex:
-        """Open a saved index: format 3 (:meth:`save_mapped`) by memory-mapping its files, formats 1 and 2
+        """Open a saved index: formats 3 and 4 (:meth:`save_mapped`) by memory-mapping their files, formats 1 and 2
         (Parquet) by decoding them. Format 1 (before the Hangul channel) still opens and matches as it did;
         its ``notices`` say what needs a re-export."""
         d = Path(directory)
@@ -965,6 +1022,7 @@ class TextIndex:
         min_verbatim_hangul: int = MIN_VERBATIM_HANGUL,
         min_edit_jaccard: float = MIN_EDIT_JACCARD,
         min_edit_jaccard_hangul: float = MIN_EDIT_JACCARD_HANGUL,
+        present: dict[str, np.ndarray] | None = None,
     ) -> list[list[Match]]:
         """Registered works recognised in each fingerprint, best first.
 
@@ -984,7 +1042,14 @@ class TextIndex:
         A verbatim chain is a run of the work's fingerprints that are consecutive in the work and all
         hit on one exact diagonal: nothing the registry knows of the work differs inside it. Its length
         (last hit - first hit + the gram length) is what the copied run is known to cover at least.
+
+        ``present`` (a snapshot's routing table found it, :class:`~fairtrain.core.snapshot_index.SegmentedIndex`):
+        for ``"grams"``, ``"hangul"`` and ``"bands"``, a boolean mask over the fingerprints' keys of that
+        kind concatenated in order (``fp.grams``, ``fp.hangul_grams``, ``fp.bands``), true at least where
+        this index holds the key. Only those keys are looked up (each key is then read once in a filter, in
+        the routing table, not twice); the answers are the same, as long as no held key is left out.
         """
+        present = present or {}
         found: list[dict[int, tuple[float, str, dict]]] = [{} for _ in fps]
         if not len(fps) or not len(self.work_ids):
             return [[] for _ in fps]
@@ -998,6 +1063,7 @@ class TextIndex:
             min_containment,
             min_verbatim_words,
             min_edit_jaccard,
+            present.get("grams"),
         )
         if len(self.hangul.hash):
             self._match_channel(
@@ -1009,8 +1075,9 @@ class TextIndex:
                 min_containment,
                 min_verbatim_hangul,
                 min_edit_jaccard_hangul,
+                present.get("hangul"),
             )
-        self._match_near_duplicates(fps, found, min_jaccard)
+        self._match_near_duplicates(fps, found, min_jaccard, present.get("bands"))
         out = []
         for per_query in found:
             ms = [Match(int(self.work_ids[w]), float(score), stage, ev) for w, (score, stage, ev) in per_query.items()]
@@ -1029,8 +1096,11 @@ class TextIndex:
 
     def _match_exact(self, fps, found) -> None:
         hi, lo = _split128([d for fp in fps for d in (fp.raw_hash, fp.norm_hash)])
-        left = np.searchsorted(self.exact_hi, hi, "left")
-        right = np.searchsorted(self.exact_hi, hi, "right")
+        if self._exact_buckets is not None:
+            left, right = _buckets.find(self.exact_hi, self._exact_buckets, hi)
+        else:
+            left = np.searchsorted(self.exact_hi, hi, "left")
+            right = np.searchsorted(self.exact_hi, hi, "right")
         for i in np.flatnonzero(right > left):
             for j in range(left[i], right[i]):
                 if self.exact_lo[j] == lo[i]:
@@ -1043,15 +1113,25 @@ class TextIndex:
                     )
 
     @staticmethod
-    def _probe(keys: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(needle index, key index) of every equal pair between sorted ``keys`` and ``needles``."""
-        left = np.searchsorted(keys, needles, "left")
-        hit = left < len(keys)
-        hit[hit] = keys[left[hit]] == needles[hit]
-        hits = np.flatnonzero(hit)
-        if not len(hits):
-            return hits, hits
-        right = np.searchsorted(keys, needles[hits], "right")
+    def _probe(
+        keys: np.ndarray, needles: np.ndarray, buckets: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(needle index, key index) of every equal pair between sorted ``keys`` and ``needles``, through
+        the keys' bucket directory where there is one (the same pairs, in the same order)."""
+        if buckets is not None:
+            left, right = _buckets.find(keys, buckets, needles)
+            hits = np.flatnonzero(right > left)
+            if not len(hits):
+                return hits, hits
+            right = right[hits]
+        else:
+            left = np.searchsorted(keys, needles, "left")
+            hit = left < len(keys)
+            hit[hit] = keys[left[hit]] == needles[hit]
+            hits = np.flatnonzero(hit)
+            if not len(hits):
+                return hits, hits
+            right = np.searchsorted(keys, needles[hits], "right")
         cnt = right - left[hits]
         needle = np.repeat(hits, cnt)
         start = np.repeat(left[hits] - (np.cumsum(cnt) - cnt), cnt)
@@ -1067,8 +1147,9 @@ class TextIndex:
         min_containment: float,
         min_verbatim: int,
         min_edit_jaccard: float,
+        present: np.ndarray | None = None,
     ) -> None:
-        got = ch.hits(grams)
+        got = ch.hits(grams, present)
         if got is None:
             return
         hq, hp, hw, wp = got
@@ -1237,13 +1318,20 @@ class TextIndex:
             self.__dict__[key] = got
         return got
 
-    def _match_near_duplicates(self, fps, found, min_jaccard: float) -> None:
+    def _match_near_duplicates(self, fps, found, min_jaccard: float, present: np.ndarray | None = None) -> None:
         usable = [i for i, fp in enumerate(fps) if fp.has_minhash]
         if not usable or not len(self.band_key):
             return
         needles = np.concatenate([fps[i].bands for i in usable])
-        q_of = np.repeat(np.asarray(usable), _sk.BANDS)
-        needle, entry = self._probe(self.band_key, needles)
+        q_of = np.repeat(np.asarray(usable), [len(fps[i].bands) for i in usable])
+        if present is not None:  # only the keys the index may hold (the mask is over every fp's bands)
+            has = np.zeros(len(fps), dtype=bool)
+            has[usable] = True
+            look = np.flatnonzero(present[np.repeat(has, [len(fp.bands) for fp in fps])])
+            needle, entry = self._probe(self.band_key, needles[look], self._band_buckets)
+            needle = look[needle]
+        else:
+            needle, entry = self._probe(self.band_key, needles, self._band_buckets)
         if not len(needle):
             return
         pairs, bands = np.unique(
@@ -1331,6 +1419,10 @@ def _position_lookup(sorted_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarra
     table = np.zeros(top, dtype=np.uint32)
     table[sorted_ids] = np.arange(len(sorted_ids), dtype=np.uint32)
     return lambda ids: table[ids]
+
+
+def _directory(saved: np.ndarray | None, sorted_keys: np.ndarray) -> np.ndarray:
+    return saved if saved is not None else _buckets.directory(sorted_keys)
 
 
 def _bit_filter(sorted_hashes: np.ndarray) -> tuple[np.uint64, np.ndarray]:
