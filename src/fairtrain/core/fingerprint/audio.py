@@ -24,7 +24,10 @@ estimated from items spread over the query, best first, a work verified once), s
 candidates costs little. Fourth round: every match must be significant against the pair's own chance BER
 (:data:`SIGNIFICANCE`, :func:`significance`), over the window rule's region or over the whole overlap at
 any BER, so that copies at BER 0.20–0.33 (reverb, a voice or music over the work, tempo and pitch) are
-accepted and two unrelated pieces whose bits are biased alike (chance BER 0.19) are not.
+accepted and two unrelated pieces whose bits are biased alike (chance BER 0.19) are not. Fifth round: candidates
+also come from a lookup on the bits that a second sound over the work or reverberation flip least
+(:data:`ROBUST_BITS`: the odd bit of each classifier's pair, and one-bit flips of that key), because such a
+copy's true alignment often got no exact or one-bit-flipped hit at all; stored fingerprints are unchanged.
 
 Measured (``benchmarks/fingerprint_audio.py``, 16 Wesnoth tracks + 10 distractors): recall 1.00 and no
 false positive for MP3/AAC/Opus re-encodes, 15 dB noise, 15-s excerpts and ±3 % speed; index ≈ 336 B per
@@ -757,7 +760,8 @@ class AudioIndex:
 
         Exact stage (xxh3-128 of the bytes), then every query item is looked up exactly (keys with more
         than ``max_postings`` postings are skipped as uninformative), votes are counted per (query, work,
-        variant, offset difference), and the ``max_candidates`` best-voted candidates per query are
+        variant, offset difference), and the ``max_candidates`` best-voted candidates per query, with up to
+        ``robust_candidates`` more from the robust-bits lookup (:data:`ROBUST_BITS`; 0 turns it off), are
         verified: accepted when some ``min_overlap_s`` window of aligned items has a bit error rate
         ≤ ``max_ber``, or when the region of windows ≤ ``max_ber + long_slack`` is as significant:
         (0.5 − BER)·√(region / window) ≥ 0.5 − ``max_ber``. Evidence: offset_s (where the query starts in the work), query_offset_s,
