@@ -502,8 +502,8 @@ ROBUST_BITS: tuple[int, ...] = (
 # The robust key holds the first k of ROBUST_BITS, k the fewest (≥ ROBUST_MIN_BITS) that keep the expected
 # postings per key ≤ ROBUST_POSTINGS over the index's original-speed items (≈ 960 a work): 20 bits (the 16
 # odd ones and 4 even) up to ≈ 17,000 works, wider as the registry grows, so that the stage costs about the
-# same per query at any size; but it also finds less: on the benchmark's diagnostics a 24-bit key (≈ 3 × 10⁵
-# works) kept nearly all of its gain and a 28-bit one almost none (10⁷ works would get 30 bits). A copy whose
+# same per query at any size; but it also finds less: on the benchmark's diagnostics a key forced to 24 bits
+# (≈ 3 × 10⁵ works) kept a quarter of the gain and one of 28 bits none (10⁷ works would get 30). A copy whose
 # odd bits err 0.16–0.22 keeps one item in 7–20 within one flip of a 20-bit key, so the true alignment
 # gathers votes where the exact and one-bit-flipped 32-bit lookups found none; ROBUST_MIN_VOTES of them
 # (over neighbouring offsets) make a candidate, ROBUST_CANDIDATES per query at most, best-voted first, and
