@@ -504,10 +504,63 @@ def test_reverberant_copy_matches(tmp_path, pieces, index):
     q = fingerprint_audio(write_wav(tmp_path / "reverb.wav", 0.15 * dry + 0.85 * wet))
     assert [m.work_id for m in index.match([q])[0]] == [101]
     # Without the flipped lookups the true alignment keeps one exact hit: found only because single-vote
-    # candidates are verified too (issue 16); with two votes required, as before, it is not found.
-    assert index.match([q], probe_flips=False, min_votes=2) == [[]]
+    # candidates are verified too (issue 16); with two votes required, as before, it is not found...
+    assert index.match([q], probe_flips=False, min_votes=2, robust_candidates=0) == [[]]
+    # ...but the robust-bits lookup gives the true alignment votes of its own
+    [robust] = index.match([q], probe_flips=False, min_votes=2)
+    assert [m.work_id for m in robust] == [101] and robust[0].evidence["votes"] >= fa.ROBUST_MIN_VOTES
     [slack] = index.match([q], long_slack=0.06)
     assert [m.work_id for m in slack] == [101]
+
+
+def _voice(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Speech-like sound: syllables of a gliding harmonic series shaped by two formants, short gaps between
+    syllables and longer ones between words."""
+    n = int(seconds * RATE)
+    out = np.zeros(n)
+    t = 0
+    while t < n:
+        syllable = int(rng.uniform(0.12, 0.3) * RATE)
+        f0 = rng.uniform(100, 220)
+        tt = np.arange(syllable) / RATE
+        phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(2, 5) * tt))) / RATE
+        f1, f2 = rng.uniform(300, 900), rng.uniform(900, 2500)
+        sound = sum(
+            np.sin(h * phase)
+            * (np.exp(-(((h * f0 - f1) / 200) ** 2)) + 0.5 * np.exp(-(((h * f0 - f2) / 300) ** 2)) + 0.05)
+            for h in range(1, 30)
+        )
+        end = min(n, t + syllable)
+        out[t:end] += (sound * np.sin(np.pi * np.arange(syllable) / syllable) ** 2)[: end - t]
+        t += syllable + int(rng.uniform(0.02, 0.08 if rng.random() < 0.7 else 0.4) * RATE)
+    return out
+
+
+def _over(music: np.ndarray, voice: np.ndarray, db: float) -> np.ndarray:
+    mixed = music + voice * np.sqrt(np.mean(music**2) / np.mean(voice**2)) * 10 ** (db / 20)
+    return 0.9 * mixed / np.abs(mixed).max()
+
+
+@pytest.mark.parametrize(("seed", "piece"), [(1, 0), (5, 3)])
+def test_copy_with_a_voice_over_it_is_found_through_the_robust_bits(seed, piece, tmp_path, index):
+    """A voice 3 dB under the music flips the even bits of Chromaprint's items far more than the odd ones:
+    neither the exact nor the one-bit-flipped 32-bit lookups give the true alignment a candidate, the
+    robust-bits lookup (the odd bits and one-bit flips of them) does, and the significance then accepts it.
+    The same voice over unrelated music matches nothing."""
+    rng = np.random.default_rng(seed)
+    start, length = int(rng.uniform(0, 20) * RATE), int(rng.uniform(12, 18) * RATE)
+    part = synth_piece(piece)[start : start + length]
+    voice = _voice(length / RATE, np.random.default_rng(100 + seed))
+    q = fingerprint_audio(write_wav(tmp_path / "voice-over.wav", _over(part, voice, -3)))
+    [found] = index.match([q])
+    assert [m.work_id for m in found] == [101 + piece]
+    assert found[0].evidence["significance"] >= fa.SIGNIFICANCE
+    assert found[0].evidence["offset_s"] == pytest.approx(start / RATE + found[0].evidence["query_offset_s"], abs=0.5)
+    # without the robust-bits candidates (the code before them) the copy is not found
+    assert index.match([q], robust_candidates=0) == [[]]
+    unrelated = synth_piece(4)[:length]
+    other = fingerprint_audio(write_wav(tmp_path / "voice-over-unrelated.wav", _over(unrelated, voice, -3)))
+    assert index.match([other]) == [[]]
 
 
 def _items(bits: np.ndarray) -> np.ndarray:

@@ -24,7 +24,10 @@ estimated from items spread over the query, best first, a work verified once), s
 candidates costs little. Fourth round: every match must be significant against the pair's own chance BER
 (:data:`SIGNIFICANCE`, :func:`significance`), over the window rule's region or over the whole overlap at
 any BER, so that copies at BER 0.20–0.33 (reverb, a voice or music over the work, tempo and pitch) are
-accepted and two unrelated pieces whose bits are biased alike (chance BER 0.19) are not.
+accepted and two unrelated pieces whose bits are biased alike (chance BER 0.19) are not. Fifth round: candidates
+also come from a lookup on the bits that a second sound over the work or reverberation flip least
+(:data:`ROBUST_BITS`: the odd bit of each classifier's pair, and one-bit flips of that key), because such a
+copy's true alignment often got no exact or one-bit-flipped hit at all; stored fingerprints are unchanged.
 
 Measured (``benchmarks/fingerprint_audio.py``, 16 Wesnoth tracks + 10 distractors): recall 1.00 and no
 false positive for MP3/AAC/Opus re-encodes, 15 dB noise, 15-s excerpts and ±3 % speed; index ≈ 336 B per
@@ -485,6 +488,32 @@ LONG_BER_SLACK = 0.0  # the items of a 10-s excerpt cover 7.7 s
 SIGNIFICANCE = 1.40
 SIGNIFICANCE_SECONDS = 30.0
 _INVERSE = len(TEMPO_WARPS) + 1  # warp code: 1 / the segment's speed
+# Issue 16, fifth round: lookups on the bits that survive a second sound over the work and reverberation.
+# Chromaprint codes each of its 16 classifiers' 4 levels in 2 Gray-coded bits, classifier 0 in bits 31–30:
+# the odd bit is the response's side of the middle threshold, the even one whether it lies between the outer
+# two, and a voice or music 6 dB under the work, or reverb, moves responses across the middle one less
+# often. Measured at the true alignment (60 copies of the benchmark's works under reverb, speech and music
+# over them, whole-item BER 0.12–0.34): the odd bits err 0.12–0.21 (mean 0.16), the even ones 0.18–0.28
+# (mean 0.24). Order: the odd bits, then the even ones, each from least to most often flipped there.
+ROBUST_BITS: tuple[int, ...] = (
+    *(31, 27, 29, 19, 11, 15, 9, 3, 25, 23, 17, 7, 21, 1, 13, 5),
+    *(28, 8, 22, 30, 6, 26, 14, 2, 18, 24, 0, 12, 20, 10, 16, 4),
+)
+# The robust key holds the first k of ROBUST_BITS, k the fewest (≥ ROBUST_MIN_BITS) that keep the expected
+# postings per key ≤ ROBUST_POSTINGS over the index's original-speed items (≈ 960 a work): 20 bits (the 16
+# odd ones and 4 even) up to ≈ 17,000 works, wider as the registry grows, so that the stage costs about the
+# same per query at any size; but it also finds less: on the benchmark's diagnostics a key forced to 24 bits
+# (≈ 3 × 10⁵ works) kept a quarter of the gain and one of 28 bits none (10⁷ works would get 30). A copy whose
+# odd bits err 0.16–0.22 keeps one item in 7–20 within one flip of a 20-bit key, so the true alignment
+# gathers votes where the exact and one-bit-flipped 32-bit lookups found none; ROBUST_MIN_VOTES of them
+# (over neighbouring offsets) make a candidate, ROBUST_CANDIDATES per query at most, best-voted first, and
+# each goes through the same screen and significance as any other. Unrelated audio gathers such votes too
+# (repeated keys of similar timbres): on the benchmark's negatives 2 votes over 16 bits gave 2.8× as many
+# unrelated candidates as the exact lookups alone, 4 votes over 20 bits 1.1–1.2×, 8 votes over 20 bits
+# 1.00–1.03× (the false-match rate the benchmark derives from them unchanged), and the same recall but for
+# one copy of 220.
+ROBUST_MIN_BITS, ROBUST_POSTINGS = 20, 16
+ROBUST_MIN_VOTES, ROBUST_CANDIDATES = 8, 8
 # The screen before verification (AudioIndex._screen): items sampled over the query (at least this many,
 # or every 8th), the BER under which a candidate goes on to verification, and the fewest aligned samples.
 SCREEN_SAMPLES, SCREEN_BER, SCREEN_MIN_ITEMS = 64, 0.40, 8
@@ -516,6 +545,9 @@ class AudioIndex:
     # distinct keys and where each one's postings start (one lookup a probe instead of two)
     _ukeys: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
     _ustart: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    # the robust-bits lookup (ROBUST_BITS), built on first use: (mask, bits, distinct keys, their starts,
+    # positions into items)
+    _robust: tuple | None = field(repr=False, default=None)
 
     @property
     def notices(self) -> list[str]:
@@ -725,12 +757,14 @@ class AudioIndex:
         probe_flips: bool = True,
         long_slack: float = LONG_BER_SLACK,
         min_significance: float = SIGNIFICANCE,
+        robust_candidates: int = ROBUST_CANDIDATES,
     ) -> list[list[Match]]:
         """Registered works recognised in each fingerprint of the batch, best first.
 
         Exact stage (xxh3-128 of the bytes), then every query item is looked up exactly (keys with more
         than ``max_postings`` postings are skipped as uninformative), votes are counted per (query, work,
-        variant, offset difference), and the ``max_candidates`` best-voted candidates per query are
+        variant, offset difference), and the ``max_candidates`` best-voted candidates per query, with up to
+        ``robust_candidates`` more from the robust-bits lookup (:data:`ROBUST_BITS`; 0 turns it off), are
         verified: accepted when some ``min_overlap_s`` window of aligned items has a bit error rate
         ≤ ``max_ber``, or when the region of windows ≤ ``max_ber + long_slack`` is as significant:
         (0.5 − BER)·√(region / window) ≥ 0.5 − ``max_ber``. Evidence: offset_s (where the query starts in the work), query_offset_s,
@@ -761,6 +795,7 @@ class AudioIndex:
             max_candidates=max_candidates,
             max_postings=max_postings,
             probe_flips=probe_flips,
+            robust_candidates=robust_candidates,
         )
         for qi, cands in candidates.items():
             best: dict[int, Match] = {}
@@ -811,7 +846,9 @@ class AudioIndex:
         pending = [qi for qi, fp in enumerate(fps) if len(fp.items)]
         if not pending or not len(self.keys):
             return out
-        found = self._vote(fps, pending, min_votes=1, max_candidates=1 << 30, max_postings=max_postings)
+        found = self._vote(
+            fps, pending, min_votes=1, max_candidates=1 << 30, max_postings=max_postings, robust_candidates=1 << 30
+        )
         for qi, cands in found.items():
             query = np.asarray(fps[qi].items, dtype=np.uint32)
             for seg, code, diff, _ in self._screen(query, cands):
@@ -827,6 +864,123 @@ class AudioIndex:
         return out
 
     def _vote(
+        self,
+        fps: Sequence[AudioFingerprint],
+        pending: list[int],
+        *,
+        min_votes: int,
+        max_candidates: int,
+        max_postings: int,
+        probe_flips: bool = True,
+        robust_candidates: int = ROBUST_CANDIDATES,
+    ) -> dict[int, list[tuple[int, int, int, int]]]:
+        """Candidates per query, (segment, warp code, offset difference, votes): the exact and one-bit-flipped
+        lookups' best ``max_candidates``, then up to ``robust_candidates`` more from the robust-bits lookup."""
+        out = self._vote_exact(
+            fps,
+            pending,
+            min_votes=min_votes,
+            max_candidates=max_candidates,
+            max_postings=max_postings,
+            probe_flips=probe_flips,
+        )
+        if robust_candidates > 0:
+            for qi, extra in self._vote_robust(fps, pending, robust_candidates, max_postings).items():
+                have = out.setdefault(qi, [])
+                seen = {(seg, code, diff) for seg, code, diff, _ in have}
+                have.extend(c for c in extra if (c[0], c[1], c[2]) not in seen)
+        return out
+
+    def _robust_lookup(self) -> tuple:
+        """The robust-bits inverted index over the original-speed items (see ROBUST_BITS), made once."""
+        if self._robust is None:
+            original = np.flatnonzero((self.seg_speed == 1.0) & (self.seg_highpass == 0.0) & (self.seg_step == 1))
+            n = int(np.sum(self.seg_start[original + 1] - self.seg_start[original]))
+            k = int(np.clip(np.ceil(np.log2(max(n, 1) / ROBUST_POSTINGS)), ROBUST_MIN_BITS, 32))
+            bits = np.asarray(ROBUST_BITS[:k], dtype=np.uint32)
+            mask = np.uint32(np.bitwise_or.reduce(np.uint32(1) << bits))
+            if k >= 32 or not n:
+                # every bit: the exact lookups already made these candidates
+                self._robust = (mask, bits, np.zeros(0, np.uint32), np.zeros(1, np.int64), np.zeros(0, np.int64))
+                return self._robust
+            positions = np.concatenate(
+                [np.arange(self.seg_start[g], self.seg_start[g + 1], dtype=np.int64) for g in original]
+            )
+            masked = np.asarray(self.items[positions], dtype=np.uint32) & mask
+            # the run rule of the exact index, on the masked items: the first of a run of equal keys
+            keep = np.ones(len(positions), dtype=bool)
+            keep[1:] = (masked[1:] != masked[:-1]) | (np.diff(positions) != 1)
+            positions, masked = positions[keep], masked[keep]
+            order = np.argsort(masked, kind="stable")
+            keys, positions = masked[order], positions[order]
+            firsts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            self._robust = (mask, bits, keys[firsts], np.append(firsts, len(keys)).astype(np.int64), positions)
+        return self._robust
+
+    def _vote_robust(
+        self, fps: Sequence[AudioFingerprint], pending: list[int], limit: int, max_postings: int
+    ) -> dict[int, list[tuple[int, int, int, int]]]:
+        """Candidates of the robust-bits lookup (original speed, warp 1): every query item's masked key and
+        its one-bit flips, votes per (query, segment, offset difference) summed with the neighbouring
+        differences, local peaks of at least ROBUST_MIN_VOTES, the ``limit`` best per query."""
+        mask, bits, ukeys, ustart, positions = self._robust_lookup()
+        if not len(ukeys):
+            return {}
+        parts_items, parts_q, parts_pos = [], [], []
+        for qi in pending:
+            q = np.asarray(fps[qi].items, dtype=np.uint32) & mask
+            keep = np.ones(len(q), dtype=bool)
+            keep[1:] = q[1:] != q[:-1]
+            pos = np.flatnonzero(keep)
+            parts_items.append(q[pos])
+            parts_pos.append(pos)
+            parts_q.append(np.full(len(pos), qi, dtype=np.int64))
+        base = np.concatenate(parts_items)
+        flips = np.uint32(1) << bits
+        values = np.concatenate([base, (base[:, None] ^ flips[None, :]).ravel()])
+        q_ids = np.concatenate(parts_q)
+        q_pos = np.concatenate(parts_pos).astype(np.int64)
+        q_ids = np.concatenate([q_ids, np.repeat(q_ids, len(bits))])
+        q_pos = np.concatenate([q_pos, np.repeat(q_pos, len(bits))])
+        at = np.minimum(np.searchsorted(ukeys, values), len(ukeys) - 1)
+        left = ustart[at]
+        count = np.where(ukeys[at] == values, ustart[at + 1] - left, 0)
+        count[count > max_postings] = 0
+        total = int(count.sum())
+        if total == 0:
+            return {}
+        source = np.repeat(np.arange(len(values)), count)
+        first = np.cumsum(count) - count
+        g = positions[left[source] + (np.arange(total) - first[source])]
+        seg = np.searchsorted(self.seg_start, g, side="right") - 1
+        diff = (g - self.seg_start[seg]) - q_pos[source]
+        qid = q_ids[source]
+        order = np.lexsort((diff, seg, qid))
+        qid, seg, diff = qid[order], seg[order], diff[order]
+        new = np.ones(total, dtype=bool)
+        new[1:] = (qid[1:] != qid[:-1]) | (seg[1:] != seg[:-1]) | (diff[1:] != diff[:-1])
+        starts = np.flatnonzero(new)
+        votes = np.diff(np.append(starts, total))
+        gq, gs, gd = qid[starts], seg[starts], diff[starts]
+        # votes at neighbouring differences count together (the copy's items straddle the work's), and of
+        # neighbouring cells only the peak is a candidate (verification tries its neighbours)
+        adjacent = (gq[1:] == gq[:-1]) & (gs[1:] == gs[:-1]) & (gd[1:] - gd[:-1] == 1)
+        smooth = votes.copy()
+        smooth[1:] += np.where(adjacent, votes[:-1], 0)
+        smooth[:-1] += np.where(adjacent, votes[1:], 0)
+        peak = smooth >= ROBUST_MIN_VOTES
+        peak[1:] &= ~adjacent | (smooth[1:] > smooth[:-1])
+        peak[:-1] &= ~adjacent | (smooth[:-1] >= smooth[1:])
+        chosen = np.flatnonzero(peak)
+        chosen = chosen[np.lexsort((-smooth[chosen], gq[chosen]))]
+        out: dict[int, list[tuple[int, int, int, int]]] = {}
+        for i in chosen:
+            lst = out.setdefault(int(gq[i]), [])
+            if len(lst) < limit:
+                lst.append((int(gs[i]), 0, int(gd[i]), int(smooth[i])))
+        return out
+
+    def _vote_exact(
         self,
         fps: Sequence[AudioFingerprint],
         pending: list[int],
