@@ -406,8 +406,8 @@ class VideoIndex:
     _mih: object = field(default=None, repr=False)
     _rows: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     _exact: dict = field(default=None, repr=False)  # type: ignore[assignment]
-    _background: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
-    _background_at: tuple = field(default=None, repr=False)  # type: ignore[assignment]
+    # the ratio test's background: (hashes, work position, frame index within its segment) of the sample
+    _background: tuple = field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self._rows = np.flatnonzero(self.usable)
@@ -415,10 +415,9 @@ class VideoIndex:
         self._mih = MultiIndexHash(codes, 4) if len(codes) >= 1 << 14 else codes
         self._exact = {bytes(row): i for i, row in enumerate(self.exact)}
         pick = self._rows[np.unique(np.linspace(0, len(self._rows) - 1, BACKGROUND_FRAMES).astype(np.int64))]
-        self._background = pick if len(self._rows) else np.zeros(0, np.int64)
-        seg = np.searchsorted(self.seg_start, self._background, side="right") - 1
-        # (work position, frame index within its segment) of each background frame
-        self._background_at = (self.seg_work[seg], self._background - self.seg_start[seg])
+        pick = pick if len(self._rows) else np.zeros(0, np.int64)
+        seg = np.searchsorted(self.seg_start, pick, side="right") - 1
+        self._background = (self.hashes[pick], self.seg_work[seg], pick - self.seg_start[seg])
 
     def __len__(self) -> int:
         return len(self.work_ids)
@@ -638,7 +637,7 @@ class VideoIndex:
         work = int(self.seg_work[seg])
         view_name = fp.views[view]
         at = np.clip(idx[hit], 0, len(reg) - 1)
-        margin = self._background_margin(q[hit], best[hit], reg[at], seg, a + at)
+        margin = self._background_margin(q[hit], best[hit], reg[at], work, at)
         if margin < BACKGROUND_MARGIN:
             return None
         return Match(
@@ -662,28 +661,28 @@ class VideoIndex:
             },
         )
 
-    def _background_margin(self, q: np.ndarray, dist: np.ndarray, own: np.ndarray, seg: int, rows: np.ndarray) -> float:
-        """Mean over the matched frames (``q``, at ``dist`` bits from the work's frames ``own``, index rows
-        ``rows``) of how much nearer the work's frame is than the nearest unrelated registered frame."""
+    def _background_margin(self, q: np.ndarray, dist: np.ndarray, own: np.ndarray, work: int, at: np.ndarray) -> float:
+        """Mean over the matched frames (``q``, at ``dist`` bits from the work's frames ``own``, which stand at
+        grid positions ``at`` of work position ``work``) of how much nearer the work's frame is than the nearest
+        unrelated registered frame."""
         if len(q) > 256:  # a long copy: an even sample of its frames says as much
             keep = np.unique(np.linspace(0, len(q) - 1, 256).astype(np.int64))
-            q, dist, own, rows = q[keep], dist[keep], own[keep], rows[keep]
-        bg, (bg_work, bg_frame) = self._background, self._background_at
-        mine = bg_work == self.seg_work[seg]
-        codes = self.hashes[bg[~mine]]
-        near = np.bitwise_count(q[:, None] ^ codes[None, :]).astype(np.int64)
-        # footage the work shares with another registered work is no evidence against it
-        near[np.bitwise_count(own[:, None] ^ codes[None, :]) <= DUPLICATE_BITS] = 64
-        if len(codes) < BACKGROUND_MIN:
-            apart = (
-                np.abs(bg_frame[mine][None, :] - (rows - self.seg_start[seg])[:, None]) > BACKGROUND_APART_S * GRID_FPS
-            )
-            own_near = np.bitwise_count(q[:, None] ^ self.hashes[bg[mine]][None, :]).astype(np.int64)
-            own_near[~apart] = 64
-            near = np.concatenate([near, own_near], axis=1)
-        if not near.shape[1]:
+            q, dist, own, at = q[keep], dist[keep], own[keep], at[keep]
+        codes, bg_work, bg_frame = self._background
+        if not len(codes):
             return float("inf")
-        return float((near.min(axis=1) - dist).mean())
+        mine = bg_work == work
+        other = codes[~mine]
+        # bit counts stay uint8 (a 256 × 16,384 block is 4 MB so, 32 as int64)
+        near = np.bitwise_count(q[:, None] ^ other[None, :])
+        # footage the work shares with another registered work is no evidence against it
+        near[np.bitwise_count(own[:, None] ^ other[None, :]) <= DUPLICATE_BITS] = 64
+        nearest = near.min(axis=1, initial=64).astype(np.int64)
+        if len(other) < BACKGROUND_MIN:
+            own_near = np.bitwise_count(q[:, None] ^ codes[mine][None, :])
+            own_near[np.abs(bg_frame[mine][None, :] - at[:, None]) <= BACKGROUND_APART_S * GRID_FPS] = 64
+            nearest = np.minimum(nearest, own_near.min(axis=1, initial=64))
+        return float((nearest - dist).mean())
 
 
 def _hough(tq: np.ndarray, tr: np.ndarray, dist: np.ndarray) -> tuple[int, float, float] | None:
