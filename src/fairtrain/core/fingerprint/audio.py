@@ -162,6 +162,70 @@ class AudioVariant:
     __hash__ = None  # type: ignore[assignment]
 
 
+_ALL_BITS = np.uint32(0xFFFFFFFF)
+
+
+def _probes(
+    fps: Sequence[AudioFingerprint], pending: list[int], mask: np.uint32, flip_bits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lookup probes of the pending queries: each query's items under ``mask``, the first of each run of
+    equal keys (the index's run rule), then each of those with one of ``flip_bits`` flipped; as (values, the
+    query of each, the item position of each)."""
+    parts_items, parts_q, parts_pos = [], [], []
+    for qi in pending:
+        q = np.asarray(fps[qi].items, dtype=np.uint32) & mask
+        keep = np.ones(len(q), dtype=bool)
+        keep[1:] = q[1:] != q[:-1]
+        pos = np.flatnonzero(keep)
+        parts_items.append(q[pos])
+        parts_pos.append(pos)
+        parts_q.append(np.full(len(pos), qi, dtype=np.int64))
+    values = np.concatenate(parts_items)
+    q_ids = np.concatenate(parts_q)
+    q_pos = np.concatenate(parts_pos).astype(np.int64)
+    if len(flip_bits):
+        flips = np.uint32(1) << np.asarray(flip_bits, dtype=np.uint32)
+        values = np.concatenate([values, (values[:, None] ^ flips[None, :]).ravel()])
+        q_ids = np.concatenate([q_ids, np.repeat(q_ids, len(flips))])
+        q_pos = np.concatenate([q_pos, np.repeat(q_pos, len(flips))])
+    return values, q_ids, q_pos
+
+
+def _lookup(
+    ukeys: np.ndarray, ustart: np.ndarray, values: np.ndarray, max_postings: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every posting of every probe in an inverted index of distinct keys ``ukeys`` whose postings start at
+    ``ustart`` (a key with more than ``max_postings`` is skipped as uninformative): (the probe of each hit,
+    the hit's place among the postings)."""
+    at = np.minimum(np.searchsorted(ukeys, values), len(ukeys) - 1)
+    left = ustart[at]
+    count = np.where(ukeys[at] == values, ustart[at + 1] - left, 0)
+    count[count > max_postings] = 0
+    total = int(count.sum())
+    source = np.repeat(np.arange(len(values)), count)
+    first = np.cumsum(count) - count
+    return source, left[source] + (np.arange(total) - first[source])
+
+
+def _best_per_query(
+    chosen: np.ndarray,
+    gq: np.ndarray,
+    gs: np.ndarray,
+    gc: np.ndarray,
+    gd: np.ndarray,
+    votes: np.ndarray,
+    limit: int,
+) -> dict[int, list[tuple[int, int, int, int]]]:
+    """The ``chosen`` vote cells as candidates, (segment, warp code, offset difference, votes), best-voted
+    first within each query and at most ``limit`` a query."""
+    out: dict[int, list[tuple[int, int, int, int]]] = {}
+    for i in chosen[np.lexsort((-votes[chosen], gq[chosen]))]:
+        lst = out.setdefault(int(gq[i]), [])
+        if len(lst) < limit:
+            lst.append((int(gs[i]), int(gc[i]), int(gd[i]), int(votes[i])))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class AudioRegistration:
     """The registry-side fingerprint of one work: the raw fingerprint, its speed variants and its ISCC."""
@@ -926,32 +990,12 @@ class AudioIndex:
         mask, bits, ukeys, ustart, positions = self._robust_lookup()
         if not len(ukeys):
             return {}
-        parts_items, parts_q, parts_pos = [], [], []
-        for qi in pending:
-            q = np.asarray(fps[qi].items, dtype=np.uint32) & mask
-            keep = np.ones(len(q), dtype=bool)
-            keep[1:] = q[1:] != q[:-1]
-            pos = np.flatnonzero(keep)
-            parts_items.append(q[pos])
-            parts_pos.append(pos)
-            parts_q.append(np.full(len(pos), qi, dtype=np.int64))
-        base = np.concatenate(parts_items)
-        flips = np.uint32(1) << bits
-        values = np.concatenate([base, (base[:, None] ^ flips[None, :]).ravel()])
-        q_ids = np.concatenate(parts_q)
-        q_pos = np.concatenate(parts_pos).astype(np.int64)
-        q_ids = np.concatenate([q_ids, np.repeat(q_ids, len(bits))])
-        q_pos = np.concatenate([q_pos, np.repeat(q_pos, len(bits))])
-        at = np.minimum(np.searchsorted(ukeys, values), len(ukeys) - 1)
-        left = ustart[at]
-        count = np.where(ukeys[at] == values, ustart[at + 1] - left, 0)
-        count[count > max_postings] = 0
-        total = int(count.sum())
+        values, q_ids, q_pos = _probes(fps, pending, mask, bits)
+        source, where = _lookup(ukeys, ustart, values, max_postings)
+        total = len(source)
         if total == 0:
             return {}
-        source = np.repeat(np.arange(len(values)), count)
-        first = np.cumsum(count) - count
-        g = positions[left[source] + (np.arange(total) - first[source])]
+        g = positions[where]
         seg = np.searchsorted(self.seg_start, g, side="right") - 1
         diff = (g - self.seg_start[seg]) - q_pos[source]
         qid = q_ids[source]
@@ -971,14 +1015,7 @@ class AudioIndex:
         peak = smooth >= ROBUST_MIN_VOTES
         peak[1:] &= ~adjacent | (smooth[1:] > smooth[:-1])
         peak[:-1] &= ~adjacent | (smooth[:-1] >= smooth[1:])
-        chosen = np.flatnonzero(peak)
-        chosen = chosen[np.lexsort((-smooth[chosen], gq[chosen]))]
-        out: dict[int, list[tuple[int, int, int, int]]] = {}
-        for i in chosen:
-            lst = out.setdefault(int(gq[i]), [])
-            if len(lst) < limit:
-                lst.append((int(gs[i]), 0, int(gd[i]), int(smooth[i])))
-        return out
+        return _best_per_query(np.flatnonzero(peak), gq, gs, np.zeros_like(gs), gd, smooth, limit)
 
     def _vote_exact(
         self,
@@ -990,36 +1027,13 @@ class AudioIndex:
         max_postings: int,
         probe_flips: bool = True,
     ) -> dict[int, list[tuple[int, int, int, int]]]:
-        parts_items, parts_q, parts_pos = [], [], []
-        for qi in pending:
-            q = np.asarray(fps[qi].items, dtype=np.uint32)
-            keep = np.ones(len(q), dtype=bool)
-            keep[1:] = q[1:] != q[:-1]  # the same run rule as the index
-            pos = np.flatnonzero(keep)
-            parts_items.append(q[pos])
-            parts_pos.append(pos)
-            parts_q.append(np.full(len(pos), qi, dtype=np.int64))
-        values = np.concatenate(parts_items)
-        q_ids = np.concatenate(parts_q)
-        q_pos = np.concatenate(parts_pos).astype(np.int64)
-        if probe_flips:
-            # Reverberation, filters and a second sound over the work flip a bit or two of most items, and
-            # an exact lookup then misses: look up every item with each one of its 32 bits flipped too.
-            flips = np.uint32(1) << np.arange(32, dtype=np.uint32)
-            values = np.concatenate([values, (values[:, None] ^ flips[None, :]).ravel()])
-            q_ids = np.concatenate([q_ids, np.repeat(q_ids, 32)])
-            q_pos = np.concatenate([q_pos, np.repeat(q_pos, 32)])
-
-        at = np.minimum(np.searchsorted(self._ukeys, values), len(self._ukeys) - 1)
-        left = self._ustart[at]
-        count = np.where(self._ukeys[at] == values, self._ustart[at + 1] - left, 0)
-        count[count > max_postings] = 0
-        total = int(count.sum())
+        # Reverberation, filters and a second sound over the work flip a bit or two of most items, and an
+        # exact lookup then misses: with probe_flips every item is looked up with each of its 32 bits flipped too.
+        values, q_ids, q_pos = _probes(fps, pending, _ALL_BITS, np.arange(32) if probe_flips else np.zeros(0))
+        source, where = _lookup(self._ukeys, self._ustart, values, max_postings)
+        total = len(source)
         if total == 0:
             return {}
-        source = np.repeat(np.arange(len(values)), count)
-        first = np.cumsum(count) - count
-        where = left[source] + (np.arange(total) - first[source])
         g = self.postings[where].astype(np.int64)
         seg = np.searchsorted(self.seg_start, g, side="right") - 1
         vpos = (g - self.seg_start[seg]) * self.seg_step[seg]
@@ -1063,17 +1077,7 @@ class AudioIndex:
         smooth[1:] += np.where(same_prev, votes[:-1], 0)
         smooth[:-1] += np.where(same_prev, votes[1:], 0)
 
-        chosen = np.flatnonzero(smooth >= min_votes)
-        out: dict[int, list[tuple[int, int, int, int]]] = {}
-        if not len(chosen):
-            return out
-        # best-voted first within each query
-        chosen = chosen[np.lexsort((-smooth[chosen], gq[chosen]))]
-        for i in chosen:
-            lst = out.setdefault(int(gq[i]), [])
-            if len(lst) < max_candidates:
-                lst.append((int(gs[i]), int(gc[i]), int(gd[i]), int(smooth[i])))
-        return out
+        return _best_per_query(np.flatnonzero(smooth >= min_votes), gq, gs, gc, gd, smooth, max_candidates)
 
     def _screen(self, query: np.ndarray, cands: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
         """The candidates worth a verification, most promising first: one vectorised pass over all of a
