@@ -416,12 +416,8 @@ class SegmentedIndex:
         slot = _slots(needles, bits)
         maybe = np.flatnonzero((packed[slot >> 3] >> (slot & 7).astype(np.uint8)) & np.uint8(1))
         found = needles[maybe]
-        if directory is not None:
-            lo, hi = _buckets.find(keys, directory, found)
-            count = hi - lo
-        else:  # a /6 or /7 table: binary search over every key
-            lo = np.searchsorted(keys, found, "left")
-            count = np.searchsorted(keys, found, "right") - lo
+        lo, hi = _buckets.find(keys, directory, found)  # a /6 or /7 table has no directory: binary search
+        count = hi - lo
         hit = count > 0
         lo, count, who = lo[hit], count[hit], owner[maybe[hit]]
         # every (key, segment) row of each hit: lo .. lo + count - 1

@@ -70,10 +70,13 @@ def bits_of(offsets: np.ndarray) -> int:
     return (len(offsets) - 1).bit_length() - 1
 
 
-def find(keys: np.ndarray, offsets: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def find(keys: np.ndarray, offsets: np.ndarray | None, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each needle, ``(left, right)``: the range of ``keys`` equal to it, as ``np.searchsorted(keys,
     needles, "left")`` and ``"right"`` give it where the needle is present (``left == right`` where it is
-    absent, at a position inside its bucket, not necessarily searchsorted's)."""
+    absent, at a position inside its bucket, not necessarily searchsorted's). Without a directory (an index
+    saved before there were any), by binary search over the whole array."""
+    if offsets is None:
+        return np.searchsorted(keys, needles, "left"), np.searchsorted(keys, needles, "right")
     j = top_bits(needles, bits_of(offsets))
     lo = offsets[j].astype(np.intp)
     hi = offsets[j + 1].astype(np.intp)

@@ -1096,11 +1096,7 @@ class TextIndex:
 
     def _match_exact(self, fps, found) -> None:
         hi, lo = _split128([d for fp in fps for d in (fp.raw_hash, fp.norm_hash)])
-        if self._exact_buckets is not None:
-            left, right = _buckets.find(self.exact_hi, self._exact_buckets, hi)
-        else:
-            left = np.searchsorted(self.exact_hi, hi, "left")
-            right = np.searchsorted(self.exact_hi, hi, "right")
+        left, right = _buckets.find(self.exact_hi, self._exact_buckets, hi)
         for i in np.flatnonzero(right > left):
             for j in range(left[i], right[i]):
                 if self.exact_lo[j] == lo[i]:
@@ -1118,20 +1114,11 @@ class TextIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(needle index, key index) of every equal pair between sorted ``keys`` and ``needles``, through
         the keys' bucket directory where there is one (the same pairs, in the same order)."""
-        if buckets is not None:
-            left, right = _buckets.find(keys, buckets, needles)
-            hits = np.flatnonzero(right > left)
-            if not len(hits):
-                return hits, hits
-            right = right[hits]
-        else:
-            left = np.searchsorted(keys, needles, "left")
-            hit = left < len(keys)
-            hit[hit] = keys[left[hit]] == needles[hit]
-            hits = np.flatnonzero(hit)
-            if not len(hits):
-                return hits, hits
-            right = np.searchsorted(keys, needles[hits], "right")
+        left, right = _buckets.find(keys, buckets, needles)
+        hits = np.flatnonzero(right > left)
+        if not len(hits):
+            return hits, hits
+        right = right[hits]
         cnt = right - left[hits]
         needle = np.repeat(hits, cnt)
         start = np.repeat(left[hits] - (np.cumsum(cnt) - cnt), cnt)
