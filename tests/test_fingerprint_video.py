@@ -273,6 +273,35 @@ def test_an_inset_crossed_by_its_own_persistent_lines_is_found_as_the_whole_inse
     assert first >= 16, first
 
 
+def _faint_inset_beside_a_busy_moment(rng: np.random.Generator, y: int, x: int, side: int = 40) -> np.ndarray:
+    """28 grid frames: a smooth still host, busy all over (a flash of texture) for its first 4 frames, and
+    an inset of a gentle gradient (a sky) only a little brighter than the host around it."""
+    host = np.asarray(
+        Image.fromarray(rng.uniform(60, 200, (4, 4)).astype(np.uint8)).resize((96, 96), Image.Resampling.BICUBIC),
+        np.float64,
+    )
+    out = np.stack([rng.uniform(0, 255, (96, 96)) if i < 4 else host for i in range(28)])
+    sky = np.linspace(0, 20, side)[:, None] + host[y : y + side, x : x + side].mean() + 10
+    out[:, y : y + side, x : x + side] = np.broadcast_to(sky, (side, side))
+    return (out + rng.normal(0, 1.0, out.shape)).clip(0, 255).astype(np.uint8)
+
+
+def test_a_faint_seam_present_in_every_frame_outweighs_a_host_busy_for_a_moment():
+    """Averaged over time, 4 busy frames of the host make every one of its columns a stronger edge than
+    the faint seam of a sky inset; the seam is there in every frame, and the lower quartile over time sees
+    it (issue 18, mid-size benchmark on seed 8: an inset missed so, found after; 7 of these 20 placements
+    found before, 19 after)."""
+    from fairtrain.core.fingerprint._video_frames import pip_boxes
+
+    found = 0
+    for k in range(20):
+        rng = np.random.default_rng(300 + k)
+        y, x = int(rng.integers(3, 50)), int(rng.integers(3, 50))
+        boxes = pip_boxes(_faint_inset_beside_a_busy_moment(np.random.default_rng(k), y, x), (0, 96, 0, 96))
+        found += any(max(abs(a - b) for a, b in zip(bx, (y, y + 40, x, x + 40), strict=True)) <= 1 for bx in boxes)
+    assert found >= 16, found
+
+
 def _flipped(rng: np.random.Generator, hashes: np.ndarray, bits: int) -> np.ndarray:
     """``hashes`` with ``bits`` distinct random bits flipped in each."""
     out = hashes.copy()
@@ -323,6 +352,54 @@ def test_a_verified_line_must_be_nearer_its_work_than_any_unrelated_frame(query,
         duration=20.0,
         views=("full", "mirror"),
         hashes=np.stack([seen, ~seen]),
+        usable=np.ones((2, 40), bool),
+    )
+    assert sorted(m.work_id for m in index.match([fp])[0]) == expected
+
+
+@pytest.mark.parametrize(
+    ("views", "shared", "expected"),
+    [
+        (("pip:10:50:40:80", "pip:10:50:40:92"), False, [3]),  # two guesses at one inset: the nearer work only
+        (("pip:10:50:40:80", "pip:10:50:40:80"), False, [3]),  # one view, two works: the nearer only
+        (("pip:10:50:40:80", "pip:10:50:40:92"), True, [3, 4]),  # footage both works hold: a copy of both
+        (("full", "pip:10:50:40:80"), False, [3, 4]),  # a programme showing another registered work as its inset
+    ],
+)
+def test_one_region_of_the_picture_shows_one_footage_at_a_time(views, shared, expected):
+    """Two lines that claim the same query frames through the same region of the picture, for two works,
+    cannot both be right unless the works share the footage: the line whose frames are nearer by
+    DUPLICATE_BITS or more stands (issue 18, mid-size benchmark on seed 8: a picture-in-picture query matched
+    its own work through one guess at the inset's box at 3.8 bits and another work through a wider guess at
+    8.8, 6.2 bits clear of the unrelated frames)."""
+    from fairtrain.core.fingerprint.video import VideoFingerprint
+
+    rng = np.random.default_rng(11)
+    works = {w: rng.integers(0, 1 << 63, 120, dtype=np.uint64) for w in range(1, 31)}
+    if shared:
+        works[4][50:90] = _flipped(rng, works[3][30:70], 2)
+    builder = VideoIndexBuilder()
+    for w, frames in works.items():
+        builder.add(
+            w,
+            VideoRegistration(
+                exact=bytes([w]) * 16,
+                duration=60.0,
+                variants=("full",),
+                hashes=frames[None],
+                usable=np.ones((1, 120), bool),
+                shots=np.zeros(1, np.int64),
+            ),
+        )
+    index = builder.build()
+    first = _flipped(rng, works[3][30:70], 2)
+    other = _flipped(rng, works[4][50:90], 3 if shared else 9)
+    fp = VideoFingerprint(
+        item="two-views.mp4",
+        exact=b"q" * 16,
+        duration=20.0,
+        views=views,
+        hashes=np.stack([first, other]),
         usable=np.ones((2, 40), bool),
     )
     assert sorted(m.work_id for m in index.match([fp])[0]) == expected

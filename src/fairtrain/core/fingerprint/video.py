@@ -15,7 +15,9 @@ the best line is refitted on its inliers. Verification: along that line every qu
 with the registered frame at the predicted time (±1 grid step, radius :data:`VERIFY_RADIUS`); accepted
 where some :data:`MIN_OVERLAP_S` window has at least :data:`MIN_MATCHED_SHARE` of its frames matching, and
 the matched frames are nearer the work than any of a fixed sample of unrelated registered frames by
-:data:`BACKGROUND_MARGIN` bits on average (a ratio test: low-detail pictures agree by chance).
+:data:`BACKGROUND_MARGIN` bits on average (a ratio test: low-detail pictures agree by chance). One region of
+the picture shows one footage at a time: of two works' lines claiming the same query frames through the same
+region, the one nearer by :data:`DUPLICATE_BITS` stands (footage both works hold is as near to both).
 Evidence: where the copy starts in the work (``offset_s``) and in the item (``query_offset_s``), how long
 it runs (``duration_s``), its ``speed`` and the ``view`` (full, mirror, pip) that matched.
 
@@ -589,17 +591,18 @@ class VideoIndex:
             cands.setdefault(int(gq[a]), []).append((votes, int(gv[a]), int(gs[a]), speed, offset))
         for qi, lst in cands.items():
             lst.sort(key=lambda c: -c[0])
-            for votes, view, s, speed, offset in lst[:MAX_CANDIDATES]:
-                m = self._verify(fps[qi], view, s, speed, offset, votes)
-                if m is None:
-                    continue
+            lines = [
+                self._verify(fps[qi], view, s, speed, offset, votes)
+                for votes, view, s, speed, offset in lst[:MAX_CANDIDATES]
+            ]
+            for m in _one_footage_per_region(fps[qi].views, [ln for ln in lines if ln is not None]):
                 prev = results[qi].get(m.work_id)
                 if prev is None or (prev.stage != "exact" and m.score > prev.score):
                     results[qi][m.work_id] = m
 
     def _verify(
         self, fp: VideoFingerprint, view: int, seg: int, speed: float, offset: float, votes: int
-    ) -> Match | None:
+    ) -> _Line | None:
         a, b = int(self.seg_start[seg]), int(self.seg_start[seg + 1])
         reg, reg_ok = self.hashes[a:b], self.usable[a:b]
         q, q_ok = fp.hashes[view], fp.usable[view]
@@ -640,7 +643,7 @@ class VideoIndex:
         margin = self._background_margin(q[hit], best[hit], reg[at], work, at)
         if margin < BACKGROUND_MARGIN:
             return None
-        return Match(
+        match = Match(
             work_id=int(self.work_ids[work]),
             score=round(share * (1.0 - mean_dist / 64.0), 6),
             stage="verified",
@@ -660,6 +663,7 @@ class VideoIndex:
                 "iscc": self.isccs[work],
             },
         )
+        return _Line(match, view, hit, best[hit])
 
     def _background_margin(self, q: np.ndarray, dist: np.ndarray, own: np.ndarray, work: int, at: np.ndarray) -> float:
         """Mean over the matched frames (``q``, at ``dist`` bits from the work's frames ``own``, which stand at
@@ -683,6 +687,64 @@ class VideoIndex:
             own_near[np.abs(bg_frame[mine][None, :] - at[:, None]) <= BACKGROUND_APART_S * GRID_FPS] = 64
             nearest = np.minimum(nearest, own_near.min(axis=1, initial=64))
         return float((nearest - dist).mean())
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Line:
+    """A verified alignment: its match, the query view it was found in, the query grid frames that matched
+    along it and their distances to the work's frames."""
+
+    match: Match
+    view: int
+    frames: np.ndarray
+    dist: np.ndarray
+
+
+def _region(view: str) -> Box | None:
+    """The picture region a view shows, as (top, bottom, left, right) on the grid frame; None for the whole
+    frame (the full view and its mirror image are two readings of one region)."""
+    if not view.startswith("pip:"):
+        return None
+    t, b, left, r = (int(v) for v in view.split(":")[1:5])
+    return t, b, left, r
+
+
+def _same_region(a: str, b: str) -> bool:
+    """Two views read the same picture region: both the whole frame, or two inset boxes of which the
+    smaller lies at least half inside the larger (alternative guesses at one inset's seams). An inset and
+    the whole frame are different regions: a registered programme can show another registered work as its
+    inset, and both are copies."""
+    ra, rb = _region(a), _region(b)
+    if ra is None or rb is None:
+        return ra is None and rb is None
+    ih = max(0, min(ra[1], rb[1]) - max(ra[0], rb[0]))
+    iw = max(0, min(ra[3], rb[3]) - max(ra[2], rb[2]))
+    smaller = min((ra[1] - ra[0]) * (ra[3] - ra[2]), (rb[1] - rb[0]) * (rb[3] - rb[2]))
+    return ih * iw >= 0.5 * smaller
+
+
+def _one_footage_per_region(views: Sequence[str], lines: list[_Line]) -> list[Match]:
+    """The verified lines' matches, less those contradicted by a better line: one region of the picture
+    shows one footage at a time, so where lines of two different works claim the same query frames through
+    the same region, and one work's frames are nearer on those frames by DUPLICATE_BITS on average, the
+    other line is chance agreement (low-detail pictures of two works within 8–12 bits). Footage both works
+    share stays with both: their frames are equally near."""
+    order = sorted(lines, key=lambda ln: (-len(ln.frames), float(ln.dist.mean())))
+    kept: list[_Line] = []
+    for ln in order:
+        beaten = False
+        for other in kept:
+            if other.match.work_id == ln.match.work_id or not _same_region(views[ln.view], views[other.view]):
+                continue
+            common, mine, theirs = np.intersect1d(ln.frames, other.frames, assume_unique=True, return_indices=True)
+            if len(common) * 2 < len(ln.frames):
+                continue
+            if float(ln.dist[mine].mean() - other.dist[theirs].mean()) >= DUPLICATE_BITS:
+                beaten = True
+                break
+        if not beaten:
+            kept.append(ln)
+    return [ln.match for ln in kept]
 
 
 def _hough(tq: np.ndarray, tr: np.ndarray, dist: np.ndarray) -> tuple[int, float, float] | None:
