@@ -358,6 +358,50 @@ def test_a_verified_line_must_be_nearer_its_work_than_any_unrelated_frame(query,
 
 
 @pytest.mark.parametrize(
+    ("frames", "far", "expected"),
+    [
+        (12, 12, [3]),  # 12 matched frames, 7.3 bits clear of the unrelated frames on average
+        (12, 14, []),  # 12 frames, 6.3 clear: past BACKGROUND_MARGIN, not past what 12 frames need (6.9)
+        (24, 12, [3]),  # 24 frames, 6.0 clear: a whole window's worth of frames needs no more
+    ],
+)
+def test_a_short_line_needs_a_larger_margin_than_a_whole_window(frames, far, expected):
+    """The ratio test's mean over fewer frames than an 8-s window is less sure, so the margin it needs grows
+    as 1/√n (issue 18, second full-size draw: two distractors matched a work over 11 frames, 6.18 bits
+    clear)."""
+    from fairtrain.core.fingerprint.video import VideoFingerprint
+
+    rng = np.random.default_rng(5)
+    works = {w: rng.integers(0, 1 << 63, 120, dtype=np.uint64) for w in range(1, 31)}
+    builder = VideoIndexBuilder()
+    for w, hashes in works.items():
+        builder.add(
+            w,
+            VideoRegistration(
+                exact=bytes([w]) * 16,
+                duration=60.0,
+                variants=("full",),
+                hashes=hashes[None],
+                usable=np.ones((1, 120), bool),
+                shots=np.zeros(1, np.int64),
+            ),
+        )
+    index = builder.build()
+    r = np.random.default_rng(frames * 100 + far)
+    copy = np.concatenate([_flipped(r, works[3][30:34], 8), _flipped(r, works[3][34 : 30 + frames], far)])
+    seen = np.concatenate([copy, r.integers(0, 1 << 63, 40 - frames, dtype=np.uint64)])
+    fp = VideoFingerprint(
+        item="short.mp4",
+        exact=b"q" * 16,
+        duration=20.0,
+        views=("full", "mirror"),
+        hashes=np.stack([seen, ~seen]),
+        usable=np.ones((2, 40), bool),
+    )
+    assert [m.work_id for m in index.match([fp])[0]] == expected
+
+
+@pytest.mark.parametrize(
     ("views", "shared", "expected"),
     [
         (("pip:10:50:40:80", "pip:10:50:40:92"), False, [3]),  # two guesses at one inset: the nearer work only

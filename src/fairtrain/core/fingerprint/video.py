@@ -15,7 +15,8 @@ the best line is refitted on its inliers. Verification: along that line every qu
 with the registered frame at the predicted time (±1 grid step, radius :data:`VERIFY_RADIUS`); accepted
 where some :data:`MIN_OVERLAP_S` window has at least :data:`MIN_MATCHED_SHARE` of its frames matching, and
 the matched frames are nearer the work than any of a fixed sample of unrelated registered frames by
-:data:`BACKGROUND_MARGIN` bits on average (a ratio test: low-detail pictures agree by chance). One region of
+:data:`BACKGROUND_MARGIN` bits on average, more on lines shorter than the window (a ratio test: low-detail
+pictures agree by chance). Inset views leave out a quarter of a grid pixel at each seam (:data:`PIP_SHAVE_PX`). One region of
 the picture shows one footage at a time: of two works' lines claiming the same query frames through the same
 region, the one nearer by :data:`DUPLICATE_BITS` stands (footage both works hold is as near to both).
 Evidence: where the copy starts in the work (``offset_s``) and in the item (``query_offset_s``), how long
@@ -124,10 +125,24 @@ AUDIO_STRONG_VOTES = 30
 # another work's frame (frames within DUPLICATE_BITS of the work's own are footage both share) or, in a
 # registry too small to have enough of those, the same work's frames BACKGROUND_APART_S away from the line.
 BACKGROUND_MARGIN = 6.0
+# ...over a whole MIN_OVERLAP_S window of matched frames. A mean over fewer frames is that much less sure
+# (its spread grows as 1/√n), so a shorter line needs a margin larger in proportion: BACKGROUND_MARGIN ·
+# √(window / n). The second full-size draw (seed 8) had two distractors match one work through the mirror
+# view over 11 frames, 6.18 bits clear, where the copies found by their picture alone stood 7–15 bits clear
+# over 24–30 frames; shorter true lines (10–12 frames) stood 6.2–13.3 clear.
 BACKGROUND_FRAMES = 16384  # registered frames sampled evenly as the unrelated background
 BACKGROUND_MIN = 512  # fewer unrelated frames of other works than this: the same work's distant frames join
 BACKGROUND_APART_S = 10.0
 DUPLICATE_BITS = 4
+# An inset's seams fall between grid pixels; the box's edge rows and columns are part host, and host pixels
+# move the inset's hash far more than a sliver of the inset left out. On the benchmark's 90 inset queries
+# (full size seeds 7 and 8, mid-size seed 8; first box, true alignment), mean distance to the work with the
+# box grown by 0.5 px, as found, and shaved by 0.25, 0.5 and 0.75 px a side: 9.5, 5.0, 4.7, 4.7, 4.7 bits
+# (margin over unrelated frames 7.5, 11.9, 12.1, 12.1, 12.0). A quarter pixel, the least change at the
+# best mean: single copies of low-detail pictures move by 2 bits either way with a quarter pixel (one inset
+# 6.9 bits from its work as found, 6.7 at 0.25, 8.6 at 0.5). One view, not a search over shaves, so chance
+# agreement does not grow.
+PIP_SHAVE_PX = 0.25
 SPEEDS = np.round(np.arange(0.90, 1.1001, 0.01), 2)
 OFFSET_BIN_S = 0.5
 MAX_CANDIDATES = 8  # lines verified per query
@@ -243,7 +258,8 @@ def fingerprint_video(
         hashes.append(h)
         usable.append(u)
     for bx in pip_boxes(frames, box):
-        h, u = _view_hashes(frames, bx)
+        across, down = PIP_SHAVE_PX / (bx[3] - bx[2]), PIP_SHAVE_PX / (bx[1] - bx[0])
+        h, u = _view_hashes(frames, bx, (across, down, 1.0 - across, 1.0 - down))
         views.append("pip:{}:{}:{}:{}".format(*bx))
         hashes.append(h)
         usable.append(u)
@@ -641,7 +657,7 @@ class VideoIndex:
         view_name = fp.views[view]
         at = np.clip(idx[hit], 0, len(reg) - 1)
         margin = self._background_margin(q[hit], best[hit], reg[at], work, at)
-        if margin < BACKGROUND_MARGIN:
+        if margin < _margin_needed(len(hit)):
             return None
         match = Match(
             work_id=int(self.work_ids[work]),
@@ -687,6 +703,13 @@ class VideoIndex:
             own_near[np.abs(bg_frame[mine][None, :] - at[:, None]) <= BACKGROUND_APART_S * GRID_FPS] = 64
             nearest = np.minimum(nearest, own_near.min(axis=1, initial=64))
         return float((nearest - dist).mean())
+
+
+def _margin_needed(frames: int) -> float:
+    """The ratio test's threshold for a line of ``frames`` matched frames: BACKGROUND_MARGIN over a whole
+    MIN_OVERLAP_S window or more, more for fewer frames as the mean's standard error grows."""
+    window = MIN_OVERLAP_S * GRID_FPS
+    return BACKGROUND_MARGIN * max(1.0, float(np.sqrt(window / max(1, frames))))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
