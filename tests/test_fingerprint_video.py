@@ -302,6 +302,38 @@ def test_a_faint_seam_present_in_every_frame_outweighs_a_host_busy_for_a_moment(
     assert found >= 16, found
 
 
+def _index_of_hashes(works: dict[int, np.ndarray]) -> VideoIndex:
+    """A video index of works given as frame hashes only (one "full" variant, every frame usable)."""
+    builder = VideoIndexBuilder()
+    for w, hashes in works.items():
+        builder.add(
+            w,
+            VideoRegistration(
+                exact=bytes([w]) * 16,
+                duration=len(hashes) / 2,
+                variants=("full",),
+                hashes=hashes[None],
+                usable=np.ones((1, len(hashes)), bool),
+                shots=np.zeros(1, np.int64),
+            ),
+        )
+    return builder.build()
+
+
+def _query_of_hashes(item: str, views: tuple[str, ...], hashes: list[np.ndarray]):
+    """A scan-side fingerprint given as one hash array per view, every frame usable."""
+    from fairtrain.core.fingerprint.video import VideoFingerprint
+
+    return VideoFingerprint(
+        item=item,
+        exact=b"q" * 16,
+        duration=len(hashes[0]) / 2,
+        views=views,
+        hashes=np.stack(hashes),
+        usable=np.ones((len(hashes), len(hashes[0])), bool),
+    )
+
+
 def _flipped(rng: np.random.Generator, hashes: np.ndarray, bits: int) -> np.ndarray:
     """``hashes`` with ``bits`` distinct random bits flipped in each."""
     out = hashes.copy()
@@ -323,7 +355,7 @@ def test_a_verified_line_must_be_nearer_its_work_than_any_unrelated_frame(query,
     """The ratio test: flat, low-detail pictures of different works agree within 8–12 bits by chance, as
     near as an edited copy comes; a line whose frames are about as near another work's frames is refused,
     unless that other work holds the same footage."""
-    from fairtrain.core.fingerprint.video import BACKGROUND_MARGIN, DUPLICATE_BITS, VideoFingerprint
+    from fairtrain.core.fingerprint.video import BACKGROUND_MARGIN, DUPLICATE_BITS
 
     assert 2 < BACKGROUND_MARGIN < 12 and DUPLICATE_BITS < 5
     rng = np.random.default_rng(5)
@@ -331,29 +363,9 @@ def test_a_verified_line_must_be_nearer_its_work_than_any_unrelated_frame(query,
     base = works[1][30:70]
     works[2] = works[2].copy()
     works[2][30:70] = _flipped(rng, base, 2 if query == "shared" else 6)
-    builder = VideoIndexBuilder()
-    for w, frames in works.items():
-        builder.add(
-            w,
-            VideoRegistration(
-                exact=bytes([w]) * 16,
-                duration=60.0,
-                variants=("full",),
-                hashes=frames[None],
-                usable=np.ones((1, 120), bool),
-                shots=np.zeros(1, np.int64),
-            ),
-        )
-    index = builder.build()
+    index = _index_of_hashes(works)
     seen = _flipped(rng, works[3][30:70] if query == "copy" else base, 5)
-    fp = VideoFingerprint(
-        item=f"{query}.mp4",
-        exact=b"q" * 16,
-        duration=20.0,
-        views=("full", "mirror"),
-        hashes=np.stack([seen, ~seen]),
-        usable=np.ones((2, 40), bool),
-    )
+    fp = _query_of_hashes(f"{query}.mp4", ("full", "mirror"), [seen, ~seen])
     assert sorted(m.work_id for m in index.match([fp])[0]) == expected
 
 
@@ -369,35 +381,13 @@ def test_a_short_line_needs_a_larger_margin_than_a_whole_window(frames, far, exp
     """The ratio test's mean over fewer frames than an 8-s window is less sure, so the margin it needs grows
     as 1/√n (issue 18, second full-size draw: two distractors matched a work over 11 frames, 6.18 bits
     clear)."""
-    from fairtrain.core.fingerprint.video import VideoFingerprint
-
     rng = np.random.default_rng(5)
     works = {w: rng.integers(0, 1 << 63, 120, dtype=np.uint64) for w in range(1, 31)}
-    builder = VideoIndexBuilder()
-    for w, hashes in works.items():
-        builder.add(
-            w,
-            VideoRegistration(
-                exact=bytes([w]) * 16,
-                duration=60.0,
-                variants=("full",),
-                hashes=hashes[None],
-                usable=np.ones((1, 120), bool),
-                shots=np.zeros(1, np.int64),
-            ),
-        )
-    index = builder.build()
+    index = _index_of_hashes(works)
     r = np.random.default_rng(frames * 100 + far)
     copy = np.concatenate([_flipped(r, works[3][30:34], 8), _flipped(r, works[3][34 : 30 + frames], far)])
     seen = np.concatenate([copy, r.integers(0, 1 << 63, 40 - frames, dtype=np.uint64)])
-    fp = VideoFingerprint(
-        item="short.mp4",
-        exact=b"q" * 16,
-        duration=20.0,
-        views=("full", "mirror"),
-        hashes=np.stack([seen, ~seen]),
-        usable=np.ones((2, 40), bool),
-    )
+    fp = _query_of_hashes("short.mp4", ("full", "mirror"), [seen, ~seen])
     assert [m.work_id for m in index.match([fp])[0]] == expected
 
 
@@ -416,36 +406,14 @@ def test_one_region_of_the_picture_shows_one_footage_at_a_time(views, shared, ex
     DUPLICATE_BITS or more stands (issue 18, mid-size benchmark on seed 8: a picture-in-picture query matched
     its own work through one guess at the inset's box at 3.8 bits and another work through a wider guess at
     8.8, 6.2 bits clear of the unrelated frames)."""
-    from fairtrain.core.fingerprint.video import VideoFingerprint
-
     rng = np.random.default_rng(11)
     works = {w: rng.integers(0, 1 << 63, 120, dtype=np.uint64) for w in range(1, 31)}
     if shared:
         works[4][50:90] = _flipped(rng, works[3][30:70], 2)
-    builder = VideoIndexBuilder()
-    for w, frames in works.items():
-        builder.add(
-            w,
-            VideoRegistration(
-                exact=bytes([w]) * 16,
-                duration=60.0,
-                variants=("full",),
-                hashes=frames[None],
-                usable=np.ones((1, 120), bool),
-                shots=np.zeros(1, np.int64),
-            ),
-        )
-    index = builder.build()
+    index = _index_of_hashes(works)
     first = _flipped(rng, works[3][30:70], 2)
     other = _flipped(rng, works[4][50:90], 3 if shared else 9)
-    fp = VideoFingerprint(
-        item="two-views.mp4",
-        exact=b"q" * 16,
-        duration=20.0,
-        views=views,
-        hashes=np.stack([first, other]),
-        usable=np.ones((2, 40), bool),
-    )
+    fp = _query_of_hashes("two-views.mp4", views, [first, other])
     assert sorted(m.work_id for m in index.match([fp])[0]) == expected
 
 
