@@ -186,11 +186,17 @@ def _box_score(sides: list[float | None]) -> float | None:
 def _iou(a: Box, b: Box) -> float:
     """Intersection over union: a box inside another one (an inset's own persistent edge taken for its
     side) is a different view, whose hash differs by far more than the verification radius."""
-    ih = max(0, min(a[1], b[1]) - max(a[0], b[0]))
-    iw = max(0, min(a[3], b[3]) - max(a[2], b[2]))
-    inter = ih * iw
-    union = (a[1] - a[0]) * (a[3] - a[2]) + (b[1] - b[0]) * (b[3] - b[2]) - inter
-    return inter / max(1, union)
+    inter = intersection(a, b)
+    return inter / max(1, area(a) + area(b) - inter)
+
+
+def area(box: Box) -> int:
+    return (box[1] - box[0]) * (box[3] - box[2])
+
+
+def intersection(a: Box, b: Box) -> int:
+    """The area two boxes share."""
+    return max(0, min(a[1], b[1]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[2], b[2]))
 
 
 def _area_weights(lo: float, hi: float, dst: int) -> np.ndarray:

@@ -207,6 +207,27 @@ def _lookup(
     return source, left[source] + (np.arange(total) - first[source])
 
 
+def _vote_cells(
+    qid: np.ndarray, seg: np.ndarray, code: np.ndarray, diff: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hits counted per (query, segment, warp code, offset difference) cell, cells in that order: the cells'
+    query, segment, code and difference, their votes with those of the cells at the neighbouring differences
+    added, and whether each cell is such a neighbour of the one after it."""
+    n = len(qid)
+    order = np.lexsort((diff, code, seg, qid))
+    qid, seg, code, diff = qid[order], seg[order], code[order], diff[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (qid[1:] != qid[:-1]) | (seg[1:] != seg[:-1]) | (code[1:] != code[:-1]) | (diff[1:] != diff[:-1])
+    starts = np.flatnonzero(new)
+    votes = np.diff(np.append(starts, n))
+    gq, gs, gc, gd = qid[starts], seg[starts], code[starts], diff[starts]
+    adjacent = (gq[1:] == gq[:-1]) & (gs[1:] == gs[:-1]) & (gc[1:] == gc[:-1]) & (gd[1:] - gd[:-1] == 1)
+    smooth = votes.copy()
+    smooth[1:] += np.where(adjacent, votes[:-1], 0)
+    smooth[:-1] += np.where(adjacent, votes[1:], 0)
+    return gq, gs, gc, gd, smooth, adjacent
+
+
 def _best_per_query(
     chosen: np.ndarray,
     gq: np.ndarray,
@@ -998,24 +1019,13 @@ class AudioIndex:
         g = positions[where]
         seg = np.searchsorted(self.seg_start, g, side="right") - 1
         diff = (g - self.seg_start[seg]) - q_pos[source]
-        qid = q_ids[source]
-        order = np.lexsort((diff, seg, qid))
-        qid, seg, diff = qid[order], seg[order], diff[order]
-        new = np.ones(total, dtype=bool)
-        new[1:] = (qid[1:] != qid[:-1]) | (seg[1:] != seg[:-1]) | (diff[1:] != diff[:-1])
-        starts = np.flatnonzero(new)
-        votes = np.diff(np.append(starts, total))
-        gq, gs, gd = qid[starts], seg[starts], diff[starts]
         # votes at neighbouring differences count together (the copy's items straddle the work's), and of
         # neighbouring cells only the peak is a candidate (verification tries its neighbours)
-        adjacent = (gq[1:] == gq[:-1]) & (gs[1:] == gs[:-1]) & (gd[1:] - gd[:-1] == 1)
-        smooth = votes.copy()
-        smooth[1:] += np.where(adjacent, votes[:-1], 0)
-        smooth[:-1] += np.where(adjacent, votes[1:], 0)
+        gq, gs, gc, gd, smooth, adjacent = _vote_cells(q_ids[source], seg, np.zeros(total, np.int64), diff)
         peak = smooth >= ROBUST_MIN_VOTES
         peak[1:] &= ~adjacent | (smooth[1:] > smooth[:-1])
         peak[:-1] &= ~adjacent | (smooth[:-1] >= smooth[1:])
-        return _best_per_query(np.flatnonzero(peak), gq, gs, np.zeros_like(gs), gd, smooth, limit)
+        return _best_per_query(np.flatnonzero(peak), gq, gs, gc, gd, smooth, limit)
 
     def _vote_exact(
         self,
@@ -1060,23 +1070,9 @@ class AudioIndex:
         hit = np.concatenate([p[0] for p in parts])
         code = np.concatenate([p[1] for p in parts])
         diff = np.concatenate([p[2] for p in parts])
-        qid, seg = qid[hit], seg[hit]
-        n = len(hit)
-
-        order = np.lexsort((diff, code, seg, qid))
-        qid, seg, code, diff = qid[order], seg[order], code[order], diff[order]
-        new = np.ones(n, dtype=bool)
-        new[1:] = (qid[1:] != qid[:-1]) | (seg[1:] != seg[:-1]) | (code[1:] != code[:-1]) | (diff[1:] != diff[:-1])
-        starts = np.flatnonzero(new)
-        votes = np.diff(np.append(starts, n))
-        gq, gs, gc, gd = qid[starts], seg[starts], code[starts], diff[starts]
         # A speed between two registered variants drifts by an item now and then: neighbouring
         # differences of the same (query, segment, warp) share their votes.
-        smooth = votes.copy()
-        same_prev = (gq[1:] == gq[:-1]) & (gs[1:] == gs[:-1]) & (gc[1:] == gc[:-1]) & (gd[1:] - gd[:-1] == 1)
-        smooth[1:] += np.where(same_prev, votes[:-1], 0)
-        smooth[:-1] += np.where(same_prev, votes[1:], 0)
-
+        gq, gs, gc, gd, smooth, _ = _vote_cells(qid[hit], seg[hit], code, diff)
         return _best_per_query(np.flatnonzero(smooth >= min_votes), gq, gs, gc, gd, smooth, max_candidates)
 
     def _screen(self, query: np.ndarray, cands: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:

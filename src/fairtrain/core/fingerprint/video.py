@@ -16,9 +16,10 @@ with the registered frame at the predicted time (±1 grid step, radius :data:`VE
 where some :data:`MIN_OVERLAP_S` window has at least :data:`MIN_MATCHED_SHARE` of its frames matching, and
 the matched frames are nearer the work than any of a fixed sample of unrelated registered frames by
 :data:`BACKGROUND_MARGIN` bits on average, more on lines shorter than the window (a ratio test: low-detail
-pictures agree by chance). Inset views leave out a quarter of a grid pixel at each seam (:data:`PIP_SHAVE_PX`). One region of
-the picture shows one footage at a time: of two works' lines claiming the same query frames through the same
-region, the one nearer by :data:`DUPLICATE_BITS` stands (footage both works hold is as near to both).
+pictures agree by chance). Inset views leave out a quarter of a grid pixel at each seam
+(:data:`PIP_SHAVE_PX`). One region of the picture shows one footage at a time: of two works' lines claiming
+the same query frames through the same region, the one nearer by :data:`DUPLICATE_BITS` stands (footage both
+works hold is as near to both).
 Evidence: where the copy starts in the work (``offset_s``) and in the item (``query_offset_s``), how long
 it runs (``duration_s``), its ``speed`` and the ``view`` (full, mirror, pip) that matched.
 
@@ -68,7 +69,7 @@ import xxhash
 from . import FingerprintError, Match
 from ._audio_tools import as_file
 from ._image_mih import MultiIndexHash, flat_range
-from ._video_frames import Box, bar_box, hash_thumbs, pip_boxes, shot_starts, thumbs
+from ._video_frames import Box, area, bar_box, hash_thumbs, intersection, pip_boxes, shot_starts, thumbs
 from ._video_tools import GRID_FPS, SAMPLE_RATE, chromaprint_pcm, decode_grid, probe
 from .audio import (
     AudioFingerprint,
@@ -742,10 +743,7 @@ def _same_region(a: str, b: str) -> bool:
     ra, rb = _region(a), _region(b)
     if ra is None or rb is None:
         return ra is None and rb is None
-    ih = max(0, min(ra[1], rb[1]) - max(ra[0], rb[0]))
-    iw = max(0, min(ra[3], rb[3]) - max(ra[2], rb[2]))
-    smaller = min((ra[1] - ra[0]) * (ra[3] - ra[2]), (rb[1] - rb[0]) * (rb[3] - rb[2]))
-    return ih * iw >= 0.5 * smaller
+    return intersection(ra, rb) >= 0.5 * min(area(ra), area(rb))
 
 
 def _one_footage_per_region(views: Sequence[str], lines: list[_Line]) -> list[Match]:
