@@ -302,8 +302,9 @@ def test_a_faint_seam_present_in_every_frame_outweighs_a_host_busy_for_a_moment(
     assert found >= 16, found
 
 
-def _index_of_hashes(works: dict[int, np.ndarray]) -> VideoIndex:
-    """A video index of works given as frame hashes only (one "full" variant, every frame usable)."""
+def _index_of_hashes(works: dict[int, np.ndarray], cells: dict[int, np.ndarray] | None = None) -> VideoIndex:
+    """A video index of works given as frame hashes (one "full" variant, every frame usable) and, with
+    ``cells``, each work's packed 8×8 grey cells."""
     builder = VideoIndexBuilder()
     for w, hashes in works.items():
         builder.add(
@@ -315,13 +316,15 @@ def _index_of_hashes(works: dict[int, np.ndarray]) -> VideoIndex:
                 hashes=hashes[None],
                 usable=np.ones((1, len(hashes)), bool),
                 shots=np.zeros(1, np.int64),
+                cells=None if cells is None else cells[w],
             ),
         )
     return builder.build()
 
 
-def _query_of_hashes(item: str, views: tuple[str, ...], hashes: list[np.ndarray]):
-    """A scan-side fingerprint given as one hash array per view, every frame usable."""
+def _query_of_hashes(item: str, views: tuple[str, ...], hashes: list[np.ndarray], cells: np.ndarray | None = None):
+    """A scan-side fingerprint given as one hash array per view, every frame usable (and, with ``cells``, each
+    view's (N, 8, 8) grey cells of the whole picture, read as the "full" variant)."""
     from fairtrain.core.fingerprint.video import VideoFingerprint
 
     return VideoFingerprint(
@@ -331,6 +334,7 @@ def _query_of_hashes(item: str, views: tuple[str, ...], hashes: list[np.ndarray]
         views=views,
         hashes=np.stack(hashes),
         usable=np.ones((len(hashes), len(hashes[0])), bool),
+        cells=None if cells is None else cells.reshape(len(cells), 1, cells.shape[1], 64).astype(np.uint8),
     )
 
 
@@ -478,16 +482,23 @@ def test_the_index_saves_and_loads_and_still_matches(clips, registered, tmp_path
     size = sum(p.stat().st_size for p in files)
     assert size < 40_000  # 30 s of video: far from the video itself
     meta = json.loads((tmp_path / "idx" / "video_index.json").read_text())
-    assert meta["format"] == "fairtrain.video-index/2"
-    # an index of format 1 (soundtracks with high-pass variants; frames alike) still loads and matches
-    (tmp_path / "idx" / "video_index.json").write_text(json.dumps({**meta, "format": "fairtrain.video-index/1"}))
-    assert VideoIndex.load(tmp_path / "idx").match([fingerprint_video(clips["excerpt"], "x")])[0][0].work_id == 42
+    assert meta["format"] == "fairtrain.video-index/3"
+    assert np.array_equal(loaded.cells, index.cells) and np.array_equal(loaded.cells_start, index.cells_start)
+    assert len(loaded.cells) == index.seg_start[1] and len(loaded.cells) > 0  # one row per grid frame
+    # an index of format 2 (no grey cells) or 1 (soundtracks with high-pass variants too) still loads and
+    # matches, by hashes alone
+    (tmp_path / "idx" / "video_cells.npy").unlink()
+    (tmp_path / "idx" / "video_cells_lengths.npy").unlink()
+    for old in ("fairtrain.video-index/2", "fairtrain.video-index/1"):
+        (tmp_path / "idx" / "video_index.json").write_text(json.dumps({**meta, "format": old}))
+        found = VideoIndex.load(tmp_path / "idx").match([fingerprint_video(clips["excerpt"], "x")])[0][0]
+        assert found.work_id == 42 and "cells_correlation" not in found.evidence
     # a newer format, or something else, is refused with what was found and what this version reads
-    (tmp_path / "idx" / "video_index.json").write_text(json.dumps({**meta, "format": "fairtrain.video-index/3"}))
-    with pytest.raises(ValueError, match=r"found 'fairtrain.video-index/3', written by a newer fairtrain"):
+    (tmp_path / "idx" / "video_index.json").write_text(json.dumps({**meta, "format": "fairtrain.video-index/4"}))
+    with pytest.raises(ValueError, match=r"found 'fairtrain.video-index/4', written by a newer fairtrain"):
         VideoIndex.load(tmp_path / "idx")
     (tmp_path / "idx" / "video_index.json").write_text(json.dumps({"format": "other"}))
-    with pytest.raises(ValueError, match=r"not a fairtrain.video-index/2 index \(found 'other'; this version reads"):
+    with pytest.raises(ValueError, match=r"not a fairtrain.video-index/3 index \(found 'other'; this version reads"):
         VideoIndex.load(tmp_path / "idx")
 
 
@@ -683,3 +694,74 @@ def test_ffmpeg_runs_bounded_in_memory_and_time_and_dies_with_its_parent():
             break
         time.sleep(0.05)
     assert not Path(f"/proc/{child}").exists() or "State:\tZ" in Path(f"/proc/{child}/status").read_text()
+
+
+def _cells_of(pictures: np.ndarray) -> np.ndarray:
+    """The packed cells a registration keeps of (N, 8, 8) grey cell means."""
+    from fairtrain.core.fingerprint._video_frames import pack_cells
+
+    return pack_cells(np.repeat(np.repeat(pictures.astype(np.float32), 4, axis=1), 4, axis=2))
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("agree", [3]),  # hashes 5 bits off, cells alike: a copy
+        ("other-picture", []),  # hashes as near, the pictures different (stripes against a near-white frame)
+        ("faint", [3]),  # hashes short of the ratio test, the cells alike and clear of every other work's
+        ("faint-common", []),  # as faint, but another work holds pictures as alike: no evidence for either
+    ],
+)
+def test_the_grey_cells_overrule_the_hashes_both_ways(case, expected):
+    """pHash-64 of a picture with little structure agrees by chance, and an edited copy of one may miss the
+    ratio test: the frames' 8×8 grey cells refuse a line whose pictures differ (issue 18, third full-size
+    draw: a distractor of stripes matched a near-white frame, 9.7 bits clear of the background) and pass one
+    whose pictures agree far better than with any other work's (three insets of 40 missed on two draws)."""
+    from fairtrain.core.fingerprint.video import THUMB_MIN_CORR, THUMB_SURE_CORR
+
+    assert 0.5 < THUMB_MIN_CORR < THUMB_SURE_CORR < 1.0
+    rng = np.random.default_rng(23)
+    works = {w: rng.integers(0, 1 << 63, 120, dtype=np.uint64) for w in range(1, 31)}
+    pictures = {w: rng.uniform(0, 255, (120, 8, 8)) for w in works}
+    if case == "faint-common":
+        pictures[5][60:100] = pictures[3][30:70] + rng.normal(0, 4, (40, 8, 8))
+    index = _index_of_hashes(works, {w: _cells_of(p) for w, p in pictures.items()})
+    r = np.random.default_rng(7)
+    if case.startswith("faint"):  # 12 frames 6.3 bits clear on average: short of what 12 frames need
+        copy = np.concatenate([_flipped(r, works[3][30:34], 8), _flipped(r, works[3][34:42], 14)])
+        seen = np.concatenate([copy, r.integers(0, 1 << 63, 28, dtype=np.uint64)])
+    else:
+        seen = _flipped(r, works[3][30:70], 5)
+    shown = pictures[3][30:70] if case != "other-picture" else r.uniform(0, 255, (40, 8, 8))
+    cells = np.clip(shown + r.normal(0, 8, shown.shape), 0, 255)
+    fp = _query_of_hashes(f"{case}.mp4", ("full", "mirror"), [seen, ~seen], np.stack([cells, cells[:, :, ::-1]]))
+    found = index.match([fp])[0]
+    assert [m.work_id for m in found] == expected
+    if found:
+        assert found[0].evidence["cells_correlation"] >= THUMB_MIN_CORR
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_a_view_reads_the_registered_cells_of_the_variant_it_shows(mirror):
+    """A line found through a registered crop variant compares the query's view with the cells of the whole
+    picture that lie inside the crop (6×6 of 8×8 for the 90 % and 80 % crops); a view that shows exactly that
+    crop, or its mirror image, reads the registered cells to within the 4-bit steps they are stored in."""
+    from fairtrain.core.fingerprint._video_frames import pack_cells, thumbs, unit_rows, unpack_cells
+    from fairtrain.core.fingerprint.video import _CELLS_INSIDE, REGISTRY_VARIANTS, _view_cells
+
+    rng = np.random.default_rng(3)
+    coarse = rng.uniform(0, 255, (4, 24, 24))
+    frames = np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2).astype(np.uint8)  # structure at 4-px scale
+    box = (0, 96, 0, 96)
+    stored = unpack_cells(pack_cells(thumbs(frames, box)))
+    for k, (name, (left, top, right, bottom)) in enumerate(REGISTRY_VARIANTS):
+        ri, ci = _CELLS_INSIDE[k]
+        assert len(ri) == len(ci) == (8 if name == "full" else 6)
+        shown = frames[:, round(top * 96) : round(bottom * 96), round(left * 96) : round(right * 96)]
+        shown = np.ascontiguousarray(shown[:, :, ::-1] if mirror else shown)
+        seen = _view_cells(shown, (0, shown.shape[1], 0, shown.shape[2]), mirror=mirror)[k, :, : len(ri) * len(ci)]
+        own = stored[:, ri][:, :, ci].reshape(4, -1)
+        corr = (unit_rows(seen.astype(np.float32)) * unit_rows(own)).sum(axis=1)
+        assert corr.min() > 0.99, (name, corr)
+        wrong = _view_cells(shown, (0, shown.shape[1], 0, shown.shape[2]), mirror=not mirror)[k, :, : len(ri) * len(ci)]
+        assert ((unit_rows(wrong.astype(np.float32)) * unit_rows(own)).sum(axis=1) < 0.5).all()  # the other way round

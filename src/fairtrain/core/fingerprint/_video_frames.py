@@ -223,6 +223,69 @@ def thumbs(frames: np.ndarray, box: Box, inner: tuple[float, float, float, float
     return np.einsum("ij,njk,lk->nil", rows.astype(np.float32), f, cols.astype(np.float32), optimize=True)
 
 
+CELLS = 8  # verification's second reading: the whole picture's 8×8 grey cells, 4 bits a cell in the registry
+
+
+def pack_cells(th: np.ndarray) -> np.ndarray:
+    """(N, 32) uint8: each (32, 32) thumbnail's 8×8 cell means, stretched to 0..15 per frame (correlation
+    ignores level and contrast) and two cells a byte: 32 bytes a frame, 3.8 KB a minute at 2 fps."""
+    n = len(th)
+    side = th.shape[1] // CELLS
+    c = th.reshape(n, CELLS, side, CELLS, side).mean(axis=(2, 4)).reshape(n, CELLS * CELLS)
+    lo = c.min(axis=1, keepdims=True)
+    span = c.max(axis=1, keepdims=True) - lo
+    q = np.rint((c - lo) / np.maximum(span, 1e-6) * 15).astype(np.uint8)
+    return (q[:, 0::2] << 4) | q[:, 1::2]
+
+
+def unpack_cells(packed: np.ndarray) -> np.ndarray:
+    """(N, 8, 8) float32 cells of :func:`pack_cells`' bytes."""
+    q = np.empty((len(packed), CELLS * CELLS), np.uint8)
+    q[:, 0::2] = packed >> 4
+    q[:, 1::2] = packed & 15
+    return q.reshape(len(packed), CELLS, CELLS).astype(np.float32)
+
+
+def cells_inside(lo: float, hi: float) -> np.ndarray:
+    """Which of the whole picture's cells along one side lie inside the fraction [lo, hi] of it."""
+    k = np.arange(CELLS)
+    return k[(k / CELLS >= lo - 1e-9) & ((k + 1) / CELLS <= hi + 1e-9)]
+
+
+def view_cells(
+    frames: np.ndarray, box: Box, inner: tuple[float, float, float, float], variant: tuple[float, float, float, float]
+) -> np.ndarray:
+    """(N, k, m) grey means of the whole picture's cells that lie inside ``variant`` (left, top, right, bottom
+    fractions of the picture), read from the view showing ``inner`` of ``box`` as if that view showed exactly
+    the variant's part: a crop variant's 6×6 inner cells, the full picture's 8×8. Area-averaged from the grid
+    frames, so a view of exactly that part reads the registered cells."""
+    t, b, left, r = box
+    h, w = b - t, r - left
+    fl, ft, fr, fb = inner
+    vl, vt, vr, vb = variant
+
+    def weights(lo: float, hi: float, vlo: float, vhi: float) -> np.ndarray:
+        scale, width = (hi - lo) / (vhi - vlo), int(np.ceil(hi - 1e-9))
+        m = np.zeros((0, width), np.float32)
+        for k in cells_inside(vlo, vhi):
+            a = lo + (k / CELLS - vlo) * scale
+            row = _area_weights(a, min(float(width), a + scale / CELLS), 1)[0]
+            m = np.vstack([m, np.pad(row, (0, width - len(row)))])
+        return m
+
+    rows = weights(t + ft * h, t + fb * h, vt, vb)
+    cols = weights(left + fl * w, left + fr * w, vl, vr)
+    f = frames[:, : rows.shape[1], : cols.shape[1]].astype(np.float32)
+    return np.einsum("ij,njk,lk->nil", rows, f, cols, optimize=True)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows less their mean, scaled to unit length (a flat row stays 0): dot products are correlations."""
+    x = x - x.mean(axis=-1, keepdims=True)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-6)
+
+
 def hash_thumbs(th: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """pHash-64 (= the ISCC Image-Code body) and the 0..100 structure score of each thumbnail."""
     grad = np.abs(np.diff(th, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(th, axis=2)).mean(axis=(1, 2))

@@ -16,7 +16,12 @@ with the registered frame at the predicted time (±1 grid step, radius :data:`VE
 where some :data:`MIN_OVERLAP_S` window has at least :data:`MIN_MATCHED_SHARE` of its frames matching, and
 the matched frames are nearer the work than any of a fixed sample of unrelated registered frames by
 :data:`BACKGROUND_MARGIN` bits on average, more on lines shorter than the window (a ratio test: low-detail
-pictures agree by chance). Inset views leave out a quarter of a grid pixel at each seam
+pictures agree by chance). A second reading checks each line: the whole picture's 8×8 grey cells per
+registered frame (4 bits a cell), correlated with the query frames' cells over the same part of the picture;
+a line below :data:`THUMB_MIN_CORR` is refused whatever its hashes say (stripes against a near-white frame
+agree within 8 bits of pHash), and one at :data:`THUMB_SURE_CORR` or more, clear of the unrelated frames'
+cells by :data:`THUMB_MARGIN`, passes without the ratio test (a dim inset the hashes see only faintly).
+Inset views leave out a quarter of a grid pixel at each seam
 (:data:`PIP_SHAVE_PX`). One region of the picture shows one footage at a time: of two works' lines claiming
 the same query frames through the same region, the one nearer by :data:`DUPLICATE_BITS` stands (footage both
 works hold is as near to both).
@@ -30,7 +35,8 @@ fpcalc's on the file): per video one ffprobe and one ffmpeg, nothing else (an FF
 is ≈ 0.08 s CPU here, a tenth of decoding 40 s of 720p).
 
 Why pHash-64 per frame: it is the project's image hash (bit-identical to the ISCC Image-Code body), 8 bytes
-a frame keeps three registry variants at 2 fps within ≈ 2.9 KB a minute (PDQ's 256 bits would be 4×),
+a frame keeps three registry variants at 2 fps within ≈ 2.9 KB a minute (PDQ's 256 bits would be 4×; the
+8×8 cells add 3.8 KB),
 and batched over a stack of 32×32 thumbnails it costs ≈ 0.1 ms a frame against ≈ 1.2 ms for
 ``imagehash.phash`` on a 320×180 frame, i.e. nothing next to decoding. Its weakness, single frames of
 smooth pictures that re-encoding moves by 15+ bits, is what the temporal verification absorbs: a match
@@ -50,7 +56,8 @@ edited queries, 400 distractors; README "Video at full size, on three draws"): t
 low-detail stretches of different works agreeing within 8–12 bits, led to the ratio test
 (:data:`BACKGROUND_MARGIN`), and picture-in-picture misses to ``_video_frames._shape_prior``. A second draw
 (seed 8) led to the seams' persistence in time, the quarter-pixel shave, one footage per region and the
-short lines' larger margin; it still misses 3 of 40 insets whose pictures have almost no structure.
+short lines' larger margin; it still missed 3 of 40 insets whose pictures have almost no structure, and a
+third draw (seed 9) one distractor of stripes: they led to the grey cells.
 """
 
 from __future__ import annotations
@@ -69,7 +76,22 @@ import xxhash
 from . import FingerprintError, Match
 from ._audio_tools import as_file
 from ._image_mih import MultiIndexHash, flat_range
-from ._video_frames import Box, area, bar_box, hash_thumbs, intersection, pip_boxes, shot_starts, thumbs
+from ._video_frames import (
+    CELLS,
+    Box,
+    area,
+    bar_box,
+    cells_inside,
+    hash_thumbs,
+    intersection,
+    pack_cells,
+    pip_boxes,
+    shot_starts,
+    thumbs,
+    unit_rows,
+    unpack_cells,
+    view_cells,
+)
 from ._video_tools import GRID_FPS, SAMPLE_RATE, chromaprint_pcm, decode_grid, probe
 from .audio import (
     AudioFingerprint,
@@ -146,6 +168,14 @@ DUPLICATE_BITS = 4
 # 6.9 bits from its work as found, 6.7 at 0.25, 8.6 at 0.5). One view, not a search over shaves, so chance
 # agreement does not grow.
 PIP_SHAVE_PX = 0.25
+# Verification's second reading of each matched frame: the 8×8 grey cells' correlation with the work's frame
+# (median over the line's frames; best of ±1 grid step). pHash-64 of a picture with little structure is near
+# chance, these cells are not (full-size benchmark, three draws, every candidate line: true lines median
+# 0.99, 5th percentile 0.90; distractor and wrong-work lines ≤ 0.85).
+THUMB_MIN_CORR = 0.85  # a line below this is refused, whatever its hashes say
+THUMB_SURE_CORR = 0.95  # a line at or above this, clear of the unrelated frames' cells by THUMB_MARGIN,
+THUMB_MARGIN = 0.05  # passes without the hashes' ratio test (a dim inset the hashes see only faintly)
+THUMB_BACKGROUND = 4096  # registered frames sampled evenly as the cells' unrelated background
 SPEEDS = np.round(np.arange(0.90, 1.1001, 0.01), 2)
 OFFSET_BIN_S = 0.5
 MAX_CANDIDATES = 8  # lines verified per query
@@ -166,8 +196,10 @@ REGISTRY_VARIANTS: tuple[tuple[str, tuple[float, float, float, float]], ...] = (
 )
 # 2: soundtracks registered without the audio path's high-pass variants (see _soundtrack_registration);
 # frame hashes, variants and the rest as in 1, so an index of format 1 still loads and matches the same.
-_FORMAT = "fairtrain.video-index/2"
-_READABLE = ("fairtrain.video-index/1", _FORMAT)
+# 3: each work's 8×8 grey cells per grid frame (video_cells.npy); an index of 1 or 2 loads and verifies by
+# hashes alone, as does a work registered before them.
+_FORMAT = "fairtrain.video-index/3"
+_READABLE = ("fairtrain.video-index/1", "fairtrain.video-index/2", _FORMAT)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -175,7 +207,9 @@ class VideoFingerprint:
     """Scan-side fingerprint of one video item.
 
     ``hashes[v, i]`` is the pHash-64 of view ``views[v]`` at grid time i / GRID_FPS; ``usable`` marks the
-    frames with enough structure. ``audio`` is the soundtrack's fingerprint (None without one).
+    frames with enough structure; ``cells[v, k, i]`` are that frame's grey cells read as registry variant
+    ``REGISTRY_VARIANTS[k]`` (:func:`._video_frames.view_cells`, flattened, the rest of the 64 zero; None:
+    verification by hashes alone). ``audio`` is the soundtrack's fingerprint (None without one).
     """
 
     item: str
@@ -185,6 +219,7 @@ class VideoFingerprint:
     hashes: np.ndarray  # (V, N) uint64
     usable: np.ndarray  # (V, N) bool
     audio: AudioFingerprint | None = None
+    cells: np.ndarray | None = None  # (V, K, N, 64) uint8
 
     @property
     def frames(self) -> int:
@@ -193,9 +228,10 @@ class VideoFingerprint:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class VideoRegistration:
-    """Registry-side fingerprint of one work: per-variant grid hashes, shot starts, the soundtrack's
-    registration, the ISCC Video-Code and a small JPEG thumbnail strip (kept with the work, never in
-    the match index)."""
+    """Registry-side fingerprint of one work: per-variant grid hashes, the whole picture's 8×8 grey cells per
+    grid frame (4 bits a cell, :func:`._video_frames.pack_cells`; None in registrations made before them),
+    shot starts, the soundtrack's registration, the ISCC Video-Code and a small JPEG thumbnail strip (kept
+    with the work, never in the match index)."""
 
     exact: bytes
     duration: float
@@ -208,6 +244,7 @@ class VideoRegistration:
     strip: bytes = b""
     width: int = 0
     height: int = 0
+    cells: np.ndarray | None = None  # (N, 32) uint8
 
 
 def _digest(data: VideoSource, item: str) -> bytes:
@@ -231,12 +268,27 @@ def _digest(data: VideoSource, item: str) -> bytes:
 
 def _view_hashes(
     frames: np.ndarray, box: Box, inner=(0.0, 0.0, 1.0, 1.0), mirror: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A view's frame hashes, which of them are usable, and its (N, 32, 32) thumbnails."""
     th = thumbs(frames, box, inner)
     if mirror:
         th = th[:, :, ::-1]
     h, q = hash_thumbs(th)
-    return h, q >= MIN_QUALITY
+    return h, q >= MIN_QUALITY, th
+
+
+def _view_cells(frames: np.ndarray, box: Box, inner=(0.0, 0.0, 1.0, 1.0), mirror: bool = False) -> np.ndarray:
+    """(K, N, 64) uint8: a view's grey cells read as each registry variant (see VideoFingerprint.cells). The
+    mirror image of a view shows the work's variant as the view itself shows the mirrored variant."""
+    out = np.zeros((len(REGISTRY_VARIANTS), len(frames), CELLS * CELLS), np.uint8)
+    for k, (_, (left, top, right, bottom)) in enumerate(REGISTRY_VARIANTS):
+        if mirror:
+            c = view_cells(frames, box, inner, (1.0 - right, top, 1.0 - left, bottom))[:, :, ::-1]
+        else:
+            c = view_cells(frames, box, inner, (left, top, right, bottom))
+        c = np.clip(np.rint(c.reshape(len(frames), -1)), 0, 255)
+        out[k, :, : c.shape[1]] = c
+    return out
 
 
 def fingerprint_video(
@@ -255,17 +307,20 @@ def fingerprint_video(
     frames = decoded.frames
     audio = _soundtrack(decoded.pcm, name, exact, timeout)
     box = bar_box(frames)
-    views, hashes, usable = ["full", "mirror"], [], []
+    views, hashes, usable, cells = ["full", "mirror"], [], [], []
     for mirror in (False, True):
-        h, u = _view_hashes(frames, box, mirror=mirror)
+        h, u, _ = _view_hashes(frames, box, mirror=mirror)
         hashes.append(h)
         usable.append(u)
+        cells.append(_view_cells(frames, box, mirror=mirror))
     for bx in pip_boxes(frames, box):
         across, down = PIP_SHAVE_PX / (bx[3] - bx[2]), PIP_SHAVE_PX / (bx[1] - bx[0])
-        h, u = _view_hashes(frames, bx, (across, down, 1.0 - across, 1.0 - down))
+        inner = (across, down, 1.0 - across, 1.0 - down)
+        h, u, _ = _view_hashes(frames, bx, inner)
         views.append("pip:{}:{}:{}:{}".format(*bx))
         hashes.append(h)
         usable.append(u)
+        cells.append(_view_cells(frames, bx, inner))
     return VideoFingerprint(
         item=name,
         exact=exact,
@@ -274,6 +329,7 @@ def fingerprint_video(
         hashes=np.stack(hashes),
         usable=np.stack(usable),
         audio=audio,
+        cells=np.stack(cells),
     )
 
 
@@ -324,11 +380,13 @@ def register_video(data: VideoSource, item: str = "", *, timeout: float = DEFAUL
     audio = _soundtrack_registration(_soundtrack(decoded.pcm, name, exact, timeout), decoded.pcm, name, timeout)
     frames, sigs = decoded.frames, decoded.signatures
     box = bar_box(frames)
-    hashes, usable = [], []
-    for _, inner in REGISTRY_VARIANTS:
-        h, u = _view_hashes(frames, box, inner)
+    hashes, usable, cells = [], [], None
+    for name, inner in REGISTRY_VARIANTS:
+        h, u, th = _view_hashes(frames, box, inner)
         hashes.append(h)
         usable.append(u)
+        if name == "full":
+            cells = pack_cells(th)
     iscc = iscc_core.gen_video_code_v0(sigs)["iscc"] if sigs else ""
     return VideoRegistration(
         exact=exact,
@@ -342,6 +400,7 @@ def register_video(data: VideoSource, item: str = "", *, timeout: float = DEFAUL
         strip=decoded.strip,
         width=info.width,
         height=info.height,
+        cells=cells,
     )
 
 
@@ -358,6 +417,7 @@ class VideoIndexBuilder:
         self._exact: list[bytes] = []
         self._segments: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # (work pos, variant, hashes, usable)
         self._variants: list[str] = []
+        self._cells: list[np.ndarray] = []
         self._audio = AudioIndexBuilder()
 
     def add(self, work_id: int, reg: VideoRegistration) -> None:
@@ -369,6 +429,7 @@ class VideoIndexBuilder:
         self._durations.append(float(reg.duration))
         self._isccs.append(reg.iscc)
         self._exact.append(reg.exact)
+        self._cells.append(np.zeros((0, 32), np.uint8) if reg.cells is None else np.asarray(reg.cells, np.uint8))
         for k, variant in enumerate(reg.variants):
             if variant not in self._variants:
                 self._variants.append(variant)
@@ -387,9 +448,7 @@ class VideoIndexBuilder:
         return len(self._work_ids)
 
     def build(self) -> VideoIndex:
-        lengths = np.array([len(s[2]) for s in self._segments], dtype=np.int64)
-        starts = np.zeros(len(self._segments) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=starts[1:])
+        starts = _starts([len(s[2]) for s in self._segments])
         cat = lambda i, dt: (
             np.concatenate([s[i] for s in self._segments]).astype(dt) if self._segments else np.zeros(0, dt)
         )
@@ -405,13 +464,17 @@ class VideoIndexBuilder:
             hashes=cat(2, np.uint64),
             usable=cat(3, bool),
             audio=self._audio.build() if len(self._audio) else None,
+            cells=np.concatenate(self._cells) if self._cells else np.zeros((0, 32), np.uint8),
+            cells_start=_starts([len(c) for c in self._cells]),
         )
 
 
 @dataclass(eq=False)
 class VideoIndex:
     """Registered videos as flat arrays: every variant's grid hashes, segment after segment (a segment is
-    one work in one variant; frame i of a segment shows time i / GRID_FPS), and the soundtrack index."""
+    one work in one variant; frame i of a segment shows time i / GRID_FPS), the whole picture's packed 8×8
+    grey cells per grid frame, work after work (``cells[cells_start[w] + i]``; none for a work registered
+    before them, or in an index of format 1 or 2), and the soundtrack index."""
 
     work_ids: np.ndarray
     durations: np.ndarray
@@ -424,11 +487,15 @@ class VideoIndex:
     hashes: np.ndarray
     usable: np.ndarray
     audio: AudioIndex | None = None
+    cells: np.ndarray | None = None
+    cells_start: np.ndarray | None = None
     _mih: object = field(default=None, repr=False)
     _rows: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     _exact: dict = field(default=None, repr=False)  # type: ignore[assignment]
     # the ratio test's background: (hashes, work position, frame index within its segment) of the sample
     _background: tuple = field(default=None, repr=False)  # type: ignore[assignment]
+    # the cells' background: (cells (M, 8, 8), work position, frame index)
+    _cell_background: tuple = field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self._rows = np.flatnonzero(self.usable)
@@ -439,6 +506,13 @@ class VideoIndex:
         pick = pick if len(self._rows) else np.zeros(0, np.int64)
         seg = np.searchsorted(self.seg_start, pick, side="right") - 1
         self._background = (self.hashes[pick], self.seg_work[seg], pick - self.seg_start[seg])
+        if self.cells is None or self.cells_start is None:
+            self.cells = np.zeros((0, 32), np.uint8)
+            self.cells_start = np.zeros(len(self.work_ids) + 1, np.int64)
+        rows = np.unique(np.linspace(0, len(self.cells) - 1, THUMB_BACKGROUND).astype(np.int64))
+        rows = rows if len(self.cells) else np.zeros(0, np.int64)
+        work = np.searchsorted(self.cells_start, rows, side="right") - 1
+        self._cell_background = (unpack_cells(self.cells[rows]), work, rows - self.cells_start[work])
 
     def __len__(self) -> int:
         return len(self.work_ids)
@@ -466,6 +540,9 @@ class VideoIndex:
         pq.write_table(segments, written[1])
         np.save(written[2], self.hashes, allow_pickle=False)
         np.save(written[3], np.packbits(self.usable), allow_pickle=False)
+        written += [out / "video_cells.npy", out / "video_cells_lengths.npy"]
+        np.save(written[4], self.cells, allow_pickle=False)
+        np.save(written[5], np.diff(self.cells_start), allow_pickle=False)
         if self.audio is not None:
             written += self.audio.save(out / "soundtrack")
         meta = out / "video_index.json"
@@ -500,13 +577,17 @@ class VideoIndex:
         segments = pq.ParquetFile(src / "video_segments.parquet").read()
         hashes = np.load(src / "video_hashes.npy", allow_pickle=False)
         usable = np.unpackbits(np.load(src / "video_usable.npy", allow_pickle=False))[: len(hashes)].astype(bool)
-        lengths = segments.column("length").to_numpy()
-        starts = np.zeros(len(lengths) + 1, np.int64)
-        np.cumsum(lengths, out=starts[1:])
+        starts = _starts(segments.column("length").to_numpy())
         if starts[-1] != len(hashes) or meta.get("frames") != len(hashes):
             raise ValueError(f"{src}: video index files do not agree with each other")
         names = segments.column("variant").to_pylist()
         variants = list(dict.fromkeys(names))
+        cells = cells_start = None
+        if (src / "video_cells.npy").exists():
+            cells = np.load(src / "video_cells.npy", allow_pickle=False)
+            cells_start = _starts(np.load(src / "video_cells_lengths.npy", allow_pickle=False))
+            if cells_start[-1] != len(cells) or len(cells_start) != works.num_rows + 1:
+                raise ValueError(f"{src}: video index files do not agree with each other")
         return cls(
             work_ids=works.column("work_id").to_numpy().astype(np.int64),
             durations=works.column("duration").to_numpy().astype(np.float64),
@@ -519,6 +600,8 @@ class VideoIndex:
             hashes=hashes,
             usable=usable,
             audio=AudioIndex.load(src / "soundtrack") if meta.get("soundtrack") else None,
+            cells=cells,
+            cells_start=cells_start,
         )
 
     # --- matching ---
@@ -660,7 +743,13 @@ class VideoIndex:
         view_name = fp.views[view]
         at = np.clip(idx[hit], 0, len(reg) - 1)
         margin = self._background_margin(q[hit], best[hit], reg[at], work, at)
-        if margin < _margin_needed(len(hit)):
+        passed = margin >= _margin_needed(len(hit))
+        cells = self._cell_agreement(fp, view, seg, work, idx[hit], hit, with_margin=not passed)
+        if cells is not None:
+            if cells[0] < THUMB_MIN_CORR:
+                return None
+            passed = passed or (cells[0] >= THUMB_SURE_CORR and cells[1] >= THUMB_MARGIN)
+        if not passed:
             return None
         match = Match(
             work_id=int(self.work_ids[work]),
@@ -678,11 +767,58 @@ class VideoIndex:
                 "share": round(share, 3),
                 "mean_distance": round(mean_dist, 2),
                 "background_margin": round(margin, 2),
+                **({} if cells is None else {"cells_correlation": round(cells[0], 3)}),
                 "votes": votes,
                 "iscc": self.isccs[work],
             },
         )
         return _Line(match, view, hit, best[hit])
+
+    def _cell_agreement(
+        self,
+        fp: VideoFingerprint,
+        view: int,
+        seg: int,
+        work: int,
+        pos: np.ndarray,
+        frames: np.ndarray,
+        with_margin: bool,
+    ) -> tuple[float, float] | None:
+        """How well the 8×8 grey cells of the query frames ``frames`` (of view ``view``, aligned with grid
+        positions ``pos`` of the work at position ``work``, registered variant of segment ``seg``) agree with
+        the work's: the median over the frames of the correlation with the work's frame (best of ±1 grid
+        step), and, ``with_margin``, the median of how much that exceeds the best correlation with an unrelated
+        registered frame (NaN without). None where either side has no cells (a registration or an index made
+        before them, a variant whose picture is not known)."""
+        a, b = int(self.cells_start[work]), int(self.cells_start[work + 1])
+        k = _VARIANT_NUMBER.get(self.variants[int(self.seg_variant[seg])])
+        if fp.cells is None or a == b or k is None:
+            return None
+        ri, ci = _CELLS_INSIDE[k]
+        if len(frames) > 256:  # as the ratio test: an even sample of a long copy's frames says as much
+            keep = np.unique(np.linspace(0, len(frames) - 1, 256).astype(np.int64))
+            frames, pos = frames[keep], pos[keep]
+        q = unit_rows(fp.cells[view, k, frames, : len(ri) * len(ci)].astype(np.float32))
+        best = np.full(len(frames), -1.0, np.float32)
+        for d in (-1, 0, 1):
+            own = unpack_cells(self.cells[a + np.clip(pos + d, 0, b - a - 1)])[:, ri][:, :, ci]
+            best = np.maximum(best, (q * unit_rows(own.reshape(len(frames), -1))).sum(axis=1))
+        corr = float(np.median(best))
+        if not with_margin:
+            return corr, float("nan")
+        bg, bg_work, bg_frame = self._cell_background
+        near = q @ unit_rows(bg[:, ri][:, :, ci].reshape(len(bg), -1)).T
+        mine = bg_work == work
+        if len(bg) - int(mine.sum()) >= BACKGROUND_MIN:
+            near[:, mine] = -1.0
+        else:  # a small registry: the work's own distant frames join the background, as in the ratio test
+            near[
+                np.broadcast_to(mine, near.shape)
+                & (np.abs(bg_frame[None, :] - pos[:, None]) <= BACKGROUND_APART_S * GRID_FPS)
+            ] = -1.0
+        if not len(bg) or (near <= -1.0).all():
+            return corr, float("inf")
+        return corr, float(np.median(best - near.max(axis=1)))
 
     def _background_margin(self, q: np.ndarray, dist: np.ndarray, own: np.ndarray, work: int, at: np.ndarray) -> float:
         """Mean over the matched frames (``q``, at ``dist`` bits from the work's frames ``own``, which stand at
@@ -706,6 +842,20 @@ class VideoIndex:
             own_near[np.abs(bg_frame[mine][None, :] - at[:, None]) <= BACKGROUND_APART_S * GRID_FPS] = 64
             nearest = np.minimum(nearest, own_near.min(axis=1, initial=64))
         return float((nearest - dist).mean())
+
+
+_VARIANT_NUMBER = {name: k for k, (name, _) in enumerate(REGISTRY_VARIANTS)}
+# per registry variant: the whole picture's cell rows and columns inside it
+_CELLS_INSIDE = [
+    (cells_inside(top, bottom), cells_inside(left, right)) for _, (left, top, right, bottom) in REGISTRY_VARIANTS
+]
+
+
+def _starts(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Offsets of consecutive runs of these lengths, with the total last."""
+    starts = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(np.asarray(lengths, np.int64), out=starts[1:])
+    return starts
 
 
 def _margin_needed(frames: int) -> float:
