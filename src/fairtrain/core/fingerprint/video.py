@@ -48,18 +48,18 @@ edit families): recall 1.00 on every family (baseline, per-frame imagehash pHash
 on 60 distractors (baseline: 2); registration 31× and query 45× real time per core at 720p; index
 ≈ 12 KB per minute (frames ≈ 3 KB, soundtrack ≈ 9 KB); offsets within ±2 s for 94.5 % of visual
 matches (median error 0.11 s). Mid-size (issue 18: 20 works of 30–45 s, 160 edited queries; README
-"Video at full size, on three draws"): the false matches a first run showed led to :data:`MIN_SPAN_S` and
+"Video at full size, on four draws"): the false matches a first run showed led to :data:`MIN_SPAN_S` and
 :data:`AUDIO_MIN_VOTES`; repeated after them, recall 1.00 on every family, 0 false matches on 321
 distractors (baseline 3), no query matched a wrong work. Registration 31.8× against main's 20.8× real time
 per core in one run (``benchmarks/fingerprint_video_speed.py``). Full size (40 works of 1–1.5 min, 640
-edited queries, 400 distractors; README "Video at full size, on three draws"): the false matches left there, flat
+edited queries, 400 distractors; README "Video at full size, on four draws"): the false matches left there, flat
 low-detail stretches of different works agreeing within 8–12 bits, led to the ratio test
 (:data:`BACKGROUND_MARGIN`), and picture-in-picture misses to ``_video_frames._shape_prior``. A second draw
 (seed 8) led to the seams' persistence in time, the quarter-pixel shave, one footage per region and the
 short lines' larger margin; it still missed 3 of 40 insets whose pictures have almost no structure, and a
-third draw (seed 9) one distractor of stripes: they led to the grey cells, after which the three draws print
-every row at target (0 of 1,200 distractors, no wrong work; recall 0.950–1.000 per family) and the index
-holds 15.0 KB a minute (cells 3.8).
+third draw (seed 9) one distractor of stripes: they led to the grey cells, after which the three draws and a fourth
+(seed 10, used to set nothing) print every row at target (0 of 1,600 distractors, no wrong work; recall
+0.950–1.000 per family) and the index holds 15.0 KB a minute (cells 3.8).
 """
 
 from __future__ import annotations
