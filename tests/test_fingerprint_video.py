@@ -28,6 +28,7 @@ from fairtrain.core.fingerprint.video import (
     register_video,
 )
 from fairtrain.core.media import detect_media_type
+from fairtrain.services.clearance.shard import copy_span
 from test_fingerprint_audio import synth_piece
 
 W, H, FPS = 192, 108, 10
@@ -661,6 +662,10 @@ def test_a_broadcaster_registers_and_a_video_dataset_with_an_excerpt_is_cleared(
     assert rows["rooftop dance"]["decision"] == "deny" and rows["rooftop dance"]["modality"] == "video"
     (evidence,) = json.loads(rows["rooftop dance"]["evidence"])
     assert evidence["work_id"] == 1 and abs(evidence["evidence"]["offset_s"] - 9.0) <= 1.0
+    # the report says where, for people: the excerpt's place in the item and in the work
+    ev = evidence["evidence"]
+    assert copy_span(ev) in (out / "report.html").read_text()
+    assert copy_span(ev).startswith(f"item 0:0{round(ev['query_offset_s'])}–") and " = work 0:" in copy_span(ev)
     assert rows["city at night"]["decision"] == "unknown" and not rows["city at night"]["error"]
     assert "truncated or corrupt video" in rows["cut off"]["error"]
     assert report["items"] == 3
@@ -765,3 +770,35 @@ def test_a_view_reads_the_registered_cells_of_the_variant_it_shows(mirror):
         assert corr.min() > 0.99, (name, corr)
         wrong = _view_cells(shown, (0, shown.shape[1], 0, shown.shape[2]), mirror=not mirror)[k, :, : len(ri) * len(ci)]
         assert ((unit_rows(wrong.astype(np.float32)) * unit_rows(own)).sum(axis=1) < 0.5).all()  # the other way round
+
+
+@pytest.mark.parametrize("with_cells", [True, False])
+def test_a_registry_of_one_work_that_repeats_its_footage_still_finds_an_excerpt(with_cells):
+    """With one work registered, the ratio test's background is the work's own distant frames, and a work that
+    shows its footage twice (a recap, a photograph seen again) is as near to itself there: the hashes alone
+    cannot tell a copy from chance. The cells are compared with other works' frames only, and there are none,
+    so a line whose cells agree is a copy (a broadcaster's first programme, cleared against a one-work
+    snapshot, was found by its soundtrack only)."""
+    rng = np.random.default_rng(31)
+    hashes = rng.integers(0, 1 << 63, 160, dtype=np.uint64)
+    hashes[100:140] = _flipped(rng, hashes[30:70], 1)
+    pictures = rng.uniform(0, 255, (160, 8, 8))
+    pictures[100:140] = pictures[30:70]
+    index = _index_of_hashes({1: hashes}, {1: _cells_of(pictures)} if with_cells else None)
+    seen = _flipped(rng, hashes[30:70], 4)
+    cells = np.clip(pictures[30:70] + rng.normal(0, 8, (40, 8, 8)), 0, 255)
+    fp = _query_of_hashes("excerpt.mp4", ("full", "mirror"), [seen, ~seen], np.stack([cells, cells[:, :, ::-1]]))
+    found = index.match([fp])[0]
+    assert [m.work_id for m in found] == ([1] if with_cells else [])
+    if with_cells:
+        assert found[0].evidence["background_margin"] < 6 and found[0].evidence["cells_correlation"] > 0.95
+
+
+def test_where_a_copy_lies_is_said_in_minutes_and_seconds():
+    """The clearance report's "where" for a video or audio match: the picture's line, else the soundtrack's;
+    nothing for evidence without times."""
+    visual = {"track": "visual", "offset_s": 59.0, "query_offset_s": 13.0, "duration_s": 14.0, "speed": 1.1}
+    assert copy_span(visual) == "item 0:13–0:27 = work 0:59–1:14"
+    sound = {"iscc": "x", "soundtrack": {"offset_s": 3725.4, "query_offset_s": 0.0, "overlap_s": 20.0}}
+    assert copy_span(sound) == "item 0:00–0:20 = work 1:02:05–1:02:25"
+    assert copy_span({"xxh3_128": "ab"}) is None and copy_span({"similarity": 0.9}) is None

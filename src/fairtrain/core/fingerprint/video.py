@@ -496,7 +496,7 @@ class VideoIndex:
     _exact: dict = field(default=None, repr=False)  # type: ignore[assignment]
     # the ratio test's background: (hashes, work position, frame index within its segment) of the sample
     _background: tuple = field(default=None, repr=False)  # type: ignore[assignment]
-    # the cells' background: (cells (M, 8, 8), work position, frame index)
+    # the cells' background: (cells (M, 8, 8), work position)
     _cell_background: tuple = field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -514,7 +514,7 @@ class VideoIndex:
         rows = np.unique(np.linspace(0, len(self.cells) - 1, THUMB_BACKGROUND).astype(np.int64))
         rows = rows if len(self.cells) else np.zeros(0, np.int64)
         work = np.searchsorted(self.cells_start, rows, side="right") - 1
-        self._cell_background = (unpack_cells(self.cells[rows]), work, rows - self.cells_start[work])
+        self._cell_background = (unpack_cells(self.cells[rows]), work)
 
     def __len__(self) -> int:
         return len(self.work_ids)
@@ -808,18 +808,14 @@ class VideoIndex:
         corr = float(np.median(best))
         if not with_margin:
             return corr, float("nan")
-        bg, bg_work, bg_frame = self._cell_background
-        near = q @ unit_rows(bg[:, ri][:, :, ci].reshape(len(bg), -1)).T
-        mine = bg_work == work
-        if len(bg) - int(mine.sum()) >= BACKGROUND_MIN:
-            near[:, mine] = -1.0
-        else:  # a small registry: the work's own distant frames join the background, as in the ratio test
-            near[
-                np.broadcast_to(mine, near.shape)
-                & (np.abs(bg_frame[None, :] - pos[:, None]) <= BACKGROUND_APART_S * GRID_FPS)
-            ] = -1.0
-        if not len(bg) or (near <= -1.0).all():
+        # Other works' frames only, however few: unlike the hashes of low-detail pictures, cells do not agree by
+        # chance, so the work's own footage seen again elsewhere in it (a recap, a photograph shown twice) is
+        # no evidence against it; with no other work registered there is nothing to mistake it for.
+        bg, bg_work = self._cell_background
+        other = bg[bg_work != work]
+        if not len(other):
             return corr, float("inf")
+        near = q @ unit_rows(other[:, ri][:, :, ci].reshape(len(other), -1)).T
         return corr, float(np.median(best - near.max(axis=1)))
 
     def _background_margin(self, q: np.ndarray, dist: np.ndarray, own: np.ndarray, work: int, at: np.ndarray) -> float:

@@ -342,6 +342,25 @@ class ShardSummary:
         }
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def copy_span(evidence: dict) -> str | None:
+    """Where a recognised video or audio copy lies, for people: "item 0:13–0:27 = work 0:59–1:13" (the picture's
+    line where it matched, else the soundtrack's); None for evidence without times (text, images, exact)."""
+    ev = evidence if "offset_s" in evidence else evidence.get("soundtrack") or {}
+    length = ev.get("duration_s", ev.get("overlap_s"))
+    if "offset_s" not in ev or "query_offset_s" not in ev or length is None:
+        return None
+    item, work = float(ev["query_offset_s"]), float(ev["offset_s"])
+    # a picture matched at another speed runs longer or shorter in the work
+    work_length = float(length) * (float(ev.get("speed", 1.0)) if ev.get("track") == "visual" else 1.0)
+    return f"item {_clock(item)}–{_clock(item + float(length))} = work {_clock(work)}–{_clock(work + work_length)}"
+
+
 def report_item(rec: ItemRecord) -> dict:
     """One row of the report's item table: the decision, the works matched (title, holders and organisations by
     name), the best similarity and the method that found it, and the reasons in words."""
@@ -361,6 +380,7 @@ def report_item(rec: ItemRecord) -> dict:
                 "orgs": orgs,
                 "score": m.score,
                 "method": m.stage,
+                "where": copy_span(m.evidence),
             }
         )
     reasons = [
@@ -383,6 +403,7 @@ __all__ = [
     "ShardSummary",
     "merge_leaves",
     "pending_shards",
+    "copy_span",
     "report_item",
     "shard_file",
     "write_json",
