@@ -267,7 +267,7 @@ def test_registering_the_same_text_as_hwp_and_as_txt_is_one_claim(registry):
     hwp = (HWP_DIR / "sample_document.hwp").read_bytes()
     a = registry.add_work(title="애국가", shares=share, data=hwp, file_name="a.hwp")
     b = registry.add_work(title="애국가", shares=share, data=hwp, file_name="b.hwp")
-    assert b == {"work": a["work"], "created": False, "disputes": []}
+    assert b == {"work": a["work"], "created": False, "disputes": [], "refreshed": False}
 
 
 # -- unreadable files: a Korean sentence, and nothing stored -----------------------------------------

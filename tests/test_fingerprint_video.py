@@ -589,6 +589,37 @@ def test_register_export_and_match_a_video_excerpt_through_the_snapshot(registry
     assert "truncated or corrupt video" in results[2].error
 
 
+def test_registering_the_same_video_again_makes_a_fingerprint_from_before_the_cells_again(registry, clips):
+    """The registry keeps fingerprints, never the video: a work registered before the grey cells verifies by
+    hashes alone until its holder registers the same file again, which stores this version's fingerprint
+    (cells included); registering it again unchanged stores nothing."""
+    import dataclasses
+
+    from sqlalchemy import select, update
+
+    from fairtrain.core.store.models import Fingerprint
+    from fairtrain.services.registry import ShareSpec
+
+    h = registry.add_holder("Broadcaster")
+    shares = [ShareSpec(h, "author", 1)]
+    wid = registry.add_work_file(clips["work"], shares=shares)["work"]
+
+    def stored():
+        with registry.engine.connect() as c:
+            payload = c.execute(select(Fingerprint.payload).where(Fingerprint.work_id == wid)).scalar_one()
+        return codec.loads(bytes(payload))
+
+    assert stored().cells is not None and len(stored().cells) == stored().hashes.shape[1]
+    old = codec.dumps(dataclasses.replace(stored(), cells=None))
+    with registry.engine.begin() as c:
+        c.execute(update(Fingerprint).where(Fingerprint.work_id == wid).values(payload=old))
+    assert stored().cells is None
+    again = registry.add_work_file(clips["work"], shares=shares)
+    assert again == {"work": wid, "created": False, "disputes": [], "refreshed": True}
+    assert stored().cells is not None
+    assert registry.add_work_file(clips["work"], shares=shares)["refreshed"] is False
+
+
 def test_clearance_readers_yield_video_items_from_folders_webdataset_and_parquet(clips, tmp_path):
     from fairtrain.services.clearance.readers import reader_for
 

@@ -144,7 +144,7 @@ def test_a_competing_claim_opens_a_dispute_instead_of_overwriting(registry, crea
     again = registry.add_work(
         title="Photo", shares=[ShareSpec(creator, "photographer", 1)], data=data, file_name="a.jpg"
     )
-    assert again == {"work": first["work"], "created": False, "disputes": []}
+    assert again == {"work": first["work"], "created": False, "disputes": [], "refreshed": False}
     claim = registry.add_work(
         title="My photo", shares=[ShareSpec(rival, "photographer", 1)], data=data, file_name="b.jpg"
     )

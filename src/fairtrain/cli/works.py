@@ -49,6 +49,8 @@ def works_add(
     t = Table("file", "work", "status")
     for r in results:
         status = "new" if r["created"] else "already registered"
+        if r.get("refreshed"):
+            status += ", fingerprint made again by this version"
         if r["disputes"]:
             status += f", disputed ({', '.join(map(str, r['disputes']))})"
         t.add_row(r["file"], str(r["work"]), status)

@@ -34,6 +34,9 @@ class Modality:
     fingerprint_batch: Callable[[Sequence[tuple[str, bytes]]], list[object | FingerprintError]] | None = None
     # registry side, many items at once, where the modality has a faster way than one call per item
     register_batch: Callable[[Sequence[tuple[str, bytes]]], list[object | FingerprintError]] | None = None
+    # registry side: a stored fingerprint an older version made without something this one adds (registering
+    # the same file again replaces it; the registry never keeps the file)
+    outdated: Callable[[object], bool] = lambda registered: False
 
     def register_many(self, items: Sequence[tuple[str, bytes]]) -> list[object | FingerprintError]:
         """``register`` of each ``(name, data)``: a registered fingerprint, or the item's FingerprintError
@@ -97,6 +100,7 @@ def modality(name: str) -> Modality:
         mod.VideoIndexBuilder,
         mod.VideoIndex.load,
         lambda reg: reg.iscc or None,
+        outdated=lambda reg: getattr(reg, "cells", None) is None,  # registered before the grey cells
     )
 
 

@@ -639,7 +639,12 @@ class Registry:
             clashes = _clashing_works(c, chash, ids)
             for key, value, other_id in clashes:  # noqa: B007 - the last clash names the dispute below
                 if _holders_of(c, other_id) == holder_ids:  # the same claimants registering again: no-op
-                    return {"work": other_id, "created": False, "disputes": []}
+                    # ... but the same file fingerprinted by this version refreshes a fingerprint an older one
+                    # made (a video registered before its grey cells): the registry never kept the file
+                    refreshed = key == "content_hash" and _refresh_fingerprint(c, other_id, media_type, fingerprint)
+                    if refreshed:
+                        bump_facts_version(c)
+                    return {"work": other_id, "created": False, "disputes": [], "refreshed": refreshed}
             now = utcnow()
             wid = c.execute(
                 insert(Work)
@@ -1297,6 +1302,24 @@ def _clashing_works(c, chash: str | None, ids: dict[str, str | None]) -> list[tu
         ).scalars():
             out.append((key, value, wid))
     return out
+
+
+def _refresh_fingerprint(c, work_id: int, media_type: str | None, fingerprint: bytes | None) -> bool:
+    """Store ``fingerprint`` for a work of the same content whose stored one an older version made
+    (``Modality.outdated``)."""
+    if fingerprint is None or media_type is None:
+        return False
+    stored = c.execute(
+        select(Fingerprint.payload).where(Fingerprint.work_id == work_id, Fingerprint.modality == media_type)
+    ).scalar_one_or_none()
+    if stored is None or not modality(media_type).outdated(codec.loads(bytes(stored))):
+        return False
+    c.execute(
+        update(Fingerprint)
+        .where(Fingerprint.work_id == work_id, Fingerprint.modality == media_type)
+        .values(payload=fingerprint)
+    )
+    return True
 
 
 def _holders_of(c, work_id: int) -> set[int]:
