@@ -783,7 +783,11 @@ def test_a_view_reads_the_registered_cells_of_the_variant_it_shows(mirror):
     picture that lie inside the crop (6×6 of 8×8 for the 90 % and 80 % crops); a view that shows exactly that
     crop, or its mirror image, reads the registered cells to within the 4-bit steps they are stored in."""
     from fairtrain.core.fingerprint._video_frames import pack_cells, thumbs, unit_rows, unpack_cells
-    from fairtrain.core.fingerprint.video import _CELLS_INSIDE, REGISTRY_VARIANTS, _view_cells
+    from fairtrain.core.fingerprint.video import _CELLS_INSIDE, REGISTRY_VARIANTS, _mirrored, _view_cells
+
+    def read(view: np.ndarray, as_mirror: bool) -> np.ndarray:
+        cells = _view_cells(view, (0, view.shape[1], 0, view.shape[2]))
+        return _mirrored(cells) if as_mirror else cells
 
     rng = np.random.default_rng(3)
     coarse = rng.uniform(0, 255, (4, 24, 24))
@@ -795,11 +799,11 @@ def test_a_view_reads_the_registered_cells_of_the_variant_it_shows(mirror):
         assert len(ri) == len(ci) == (8 if name == "full" else 6)
         shown = frames[:, round(top * 96) : round(bottom * 96), round(left * 96) : round(right * 96)]
         shown = np.ascontiguousarray(shown[:, :, ::-1] if mirror else shown)
-        seen = _view_cells(shown, (0, shown.shape[1], 0, shown.shape[2]), mirror=mirror)[k, :, : len(ri) * len(ci)]
+        seen = read(shown, mirror)[k, :, : len(ri) * len(ci)]
         own = stored[:, ri][:, :, ci].reshape(4, -1)
         corr = (unit_rows(seen.astype(np.float32)) * unit_rows(own)).sum(axis=1)
         assert corr.min() > 0.99, (name, corr)
-        wrong = _view_cells(shown, (0, shown.shape[1], 0, shown.shape[2]), mirror=not mirror)[k, :, : len(ri) * len(ci)]
+        wrong = read(shown, not mirror)[k, :, : len(ri) * len(ci)]
         assert ((unit_rows(wrong.astype(np.float32)) * unit_rows(own)).sum(axis=1) < 0.5).all()  # the other way round
 
 

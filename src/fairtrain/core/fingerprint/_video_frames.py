@@ -253,30 +253,44 @@ def cells_inside(lo: float, hi: float) -> np.ndarray:
 
 
 def view_cells(
-    frames: np.ndarray, box: Box, inner: tuple[float, float, float, float], variant: tuple[float, float, float, float]
-) -> np.ndarray:
-    """(N, k, m) grey means of the whole picture's cells that lie inside ``variant`` (left, top, right, bottom
-    fractions of the picture), read from the view showing ``inner`` of ``box`` as if that view showed exactly
-    the variant's part: a crop variant's 6×6 inner cells, the full picture's 8×8. Area-averaged from the grid
-    frames, so a view of exactly that part reads the registered cells."""
+    frames: np.ndarray,
+    box: Box,
+    inner: tuple[float, float, float, float],
+    variants: list[tuple[float, float, float, float]],
+) -> list[np.ndarray]:
+    """Per variant (left, top, right, bottom fractions of the picture), (N, k, m) grey means of the whole
+    picture's cells that lie inside it, read from the view showing ``inner`` of ``box`` as if that view showed
+    exactly the variant's part: a crop variant's 6×6 inner cells, the full picture's 8×8. Area-averaged from
+    the grid frames (converted once for all variants), so a view of exactly that part reads the registered
+    cells."""
     t, b, left, r = box
     h, w = b - t, r - left
     fl, ft, fr, fb = inner
-    vl, vt, vr, vb = variant
+    top, bottom, lo, hi = t + ft * h, t + fb * h, left + fl * w, left + fr * w
+    height, width = int(np.ceil(bottom - 1e-9)), int(np.ceil(hi - 1e-9))
+    f = frames[:, :height, :width].astype(np.float32)
+    return [
+        np.einsum(
+            "ij,njk,lk->nil",
+            _cell_weights(top, bottom, vt, vb, height),
+            f,
+            _cell_weights(lo, hi, vl, vr, width),
+            optimize=True,
+        )
+        for vl, vt, vr, vb in variants
+    ]
 
-    def weights(lo: float, hi: float, vlo: float, vhi: float) -> np.ndarray:
-        scale, width = (hi - lo) / (vhi - vlo), int(np.ceil(hi - 1e-9))
-        m = np.zeros((0, width), np.float32)
-        for k in cells_inside(vlo, vhi):
-            a = lo + (k / CELLS - vlo) * scale
-            row = _area_weights(a, min(float(width), a + scale / CELLS), 1)[0]
-            m = np.vstack([m, np.pad(row, (0, width - len(row)))])
-        return m
 
-    rows = weights(t + ft * h, t + fb * h, vt, vb)
-    cols = weights(left + fl * w, left + fr * w, vl, vr)
-    f = frames[:, : rows.shape[1], : cols.shape[1]].astype(np.float32)
-    return np.einsum("ij,njk,lk->nil", rows, f, cols, optimize=True)
+def _cell_weights(lo: float, hi: float, vlo: float, vhi: float, width: int) -> np.ndarray:
+    """(k, width) weights that area-average the pixel span [lo, hi), showing the fraction [vlo, vhi] of the
+    picture, into the picture's k cells inside that fraction."""
+    scale = (hi - lo) / (vhi - vlo)
+    m = np.zeros((0, width), np.float32)
+    for k in cells_inside(vlo, vhi):
+        a = lo + (k / CELLS - vlo) * scale
+        row = _area_weights(a, min(float(width), a + scale / CELLS), 1)[0]
+        m = np.vstack([m, np.pad(row, (0, width - len(row)))])
+    return m
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:

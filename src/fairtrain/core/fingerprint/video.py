@@ -279,17 +279,23 @@ def _view_hashes(
     return h, q >= MIN_QUALITY, th
 
 
-def _view_cells(frames: np.ndarray, box: Box, inner=(0.0, 0.0, 1.0, 1.0), mirror: bool = False) -> np.ndarray:
-    """(K, N, 64) uint8: a view's grey cells read as each registry variant (see VideoFingerprint.cells). The
-    mirror image of a view shows the work's variant as the view itself shows the mirrored variant."""
+def _view_cells(frames: np.ndarray, box: Box, inner=(0.0, 0.0, 1.0, 1.0)) -> np.ndarray:
+    """(K, N, 64) uint8: a view's grey cells read as each registry variant (see VideoFingerprint.cells)."""
     out = np.zeros((len(REGISTRY_VARIANTS), len(frames), CELLS * CELLS), np.uint8)
-    for k, (_, (left, top, right, bottom)) in enumerate(REGISTRY_VARIANTS):
-        if mirror:
-            c = view_cells(frames, box, inner, (1.0 - right, top, 1.0 - left, bottom))[:, :, ::-1]
-        else:
-            c = view_cells(frames, box, inner, (left, top, right, bottom))
+    for k, c in enumerate(view_cells(frames, box, inner, [v for _, v in REGISTRY_VARIANTS])):
         c = np.clip(np.rint(c.reshape(len(frames), -1)), 0, 255)
         out[k, :, : c.shape[1]] = c
+    return out
+
+
+def _mirrored(cells: np.ndarray) -> np.ndarray:
+    """The mirror image's cells (K, N, 64) from the view's own: the mirror image shows a variant as the view
+    shows the mirrored variant, columns reversed (nothing to read from the frames again)."""
+    out = np.zeros_like(cells)
+    for k, m in enumerate(_MIRRORED_VARIANT):
+        size = len(_CELLS_INSIDE[m][0]) * len(_CELLS_INSIDE[m][1])
+        shown = cells[m, :, :size].reshape(cells.shape[1], len(_CELLS_INSIDE[m][0]), len(_CELLS_INSIDE[m][1]))
+        out[k, :, :size] = shown[:, :, ::-1].reshape(cells.shape[1], size)
     return out
 
 
@@ -309,12 +315,13 @@ def fingerprint_video(
     frames = decoded.frames
     audio = _soundtrack(decoded.pcm, name, exact, timeout)
     box = bar_box(frames)
-    views, hashes, usable, cells = ["full", "mirror"], [], [], []
+    views, hashes, usable = ["full", "mirror"], [], []
     for mirror in (False, True):
         h, u, _ = _view_hashes(frames, box, mirror=mirror)
         hashes.append(h)
         usable.append(u)
-        cells.append(_view_cells(frames, box, mirror=mirror))
+    full = _view_cells(frames, box)
+    cells = [full, _mirrored(full)]
     for bx in pip_boxes(frames, box):
         across, down = PIP_SHAVE_PX / (bx[3] - bx[2]), PIP_SHAVE_PX / (bx[1] - bx[0])
         inner = (across, down, 1.0 - across, 1.0 - down)
@@ -843,6 +850,11 @@ class VideoIndex:
 
 
 _VARIANT_NUMBER = {name: k for k, (name, _) in enumerate(REGISTRY_VARIANTS)}
+# per registry variant: the variant that is its mirror image (the centre crops are their own)
+_MIRRORED_VARIANT = [
+    next(j for j, (_, w) in enumerate(REGISTRY_VARIANTS) if np.allclose(w, (1.0 - right, top, 1.0 - left, bottom)))
+    for _, (left, top, right, bottom) in REGISTRY_VARIANTS
+]
 # per registry variant: the whole picture's cell rows and columns inside it
 _CELLS_INSIDE = [
     (cells_inside(top, bottom), cells_inside(left, right)) for _, (left, top, right, bottom) in REGISTRY_VARIANTS
