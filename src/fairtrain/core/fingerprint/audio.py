@@ -448,6 +448,13 @@ def register_audio_batch(
 # --- index -------------------------------------------------------------------------------------------
 
 
+def run_starts(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Offsets of consecutive runs of these lengths, with the total last (an index's segment starts)."""
+    starts = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(np.asarray(lengths, np.int64), out=starts[1:])
+    return starts
+
+
 def works_table(work_ids, durations, isccs, exact) -> pa.Table:
     """The works of a timed-media index (audio, video) as saved: id, seconds, ISCC and exact hash."""
     return pa.table(
@@ -503,9 +510,7 @@ class AudioIndexBuilder:
 
     def build(self) -> AudioIndex:
         """The inverted index: sorted 32-bit keys with postings into the stored items."""
-        lengths = np.array([len(s[3]) for s in self._segments], dtype=np.int64)
-        starts = np.zeros(len(self._segments) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=starts[1:])
+        starts = run_starts([len(s[3]) for s in self._segments])
         items = np.concatenate([s[3] for s in self._segments]) if self._segments else np.zeros(0, dtype=np.uint32)
         exact = np.frombuffer(b"".join(self._exact), dtype=np.uint8).reshape(-1, 16)
         return AudioIndex._assemble(
@@ -769,9 +774,7 @@ class AudioIndex:
             name: np.load(src / f"audio_{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
             for name in _ARRAYS
         }
-        lengths = segments.column("length").to_numpy()
-        seg_start = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=seg_start[1:])
+        seg_start = run_starts(segments.column("length").to_numpy())
         exact_col = works.column("xxh3_128").to_pylist()
         exact = np.frombuffer(b"".join(exact_col), dtype=np.uint8).reshape(-1, 16)
         if (
@@ -791,7 +794,7 @@ class AudioIndex:
             seg_highpass=(
                 segments.column("highpass").to_numpy().astype(np.float64)
                 if "highpass" in segments.column_names
-                else np.zeros(len(lengths), dtype=np.float64)
+                else np.zeros(len(seg_start) - 1, dtype=np.float64)
             ),
             seg_start=seg_start,
             upgrade_note=note,

@@ -103,6 +103,7 @@ from .audio import (
     AudioVariant,
     _iscc_audio_code,
     _name,
+    run_starts,
     works_table,
 )
 from .codec import register_type
@@ -457,7 +458,7 @@ class VideoIndexBuilder:
         return len(self._work_ids)
 
     def build(self) -> VideoIndex:
-        starts = _starts([len(s[2]) for s in self._segments])
+        starts = run_starts([len(s[2]) for s in self._segments])
         cat = lambda i, dt: (
             np.concatenate([s[i] for s in self._segments]).astype(dt) if self._segments else np.zeros(0, dt)
         )
@@ -474,7 +475,7 @@ class VideoIndexBuilder:
             usable=cat(3, bool),
             audio=self._audio.build() if len(self._audio) else None,
             cells=np.concatenate(self._cells) if self._cells else np.zeros((0, 32), np.uint8),
-            cells_start=_starts([len(c) for c in self._cells]),
+            cells_start=run_starts([len(c) for c in self._cells]),
         )
 
 
@@ -586,7 +587,7 @@ class VideoIndex:
         segments = pq.ParquetFile(src / "video_segments.parquet").read()
         hashes = np.load(src / "video_hashes.npy", allow_pickle=False)
         usable = np.unpackbits(np.load(src / "video_usable.npy", allow_pickle=False))[: len(hashes)].astype(bool)
-        starts = _starts(segments.column("length").to_numpy())
+        starts = run_starts(segments.column("length").to_numpy())
         if starts[-1] != len(hashes) or meta.get("frames") != len(hashes):
             raise ValueError(f"{src}: video index files do not agree with each other")
         names = segments.column("variant").to_pylist()
@@ -594,7 +595,7 @@ class VideoIndex:
         cells = cells_start = None
         if (src / "video_cells.npy").exists():
             cells = np.load(src / "video_cells.npy", allow_pickle=False)
-            cells_start = _starts(np.load(src / "video_cells_lengths.npy", allow_pickle=False))
+            cells_start = run_starts(np.load(src / "video_cells_lengths.npy", allow_pickle=False))
             if cells_start[-1] != len(cells) or len(cells_start) != works.num_rows + 1:
                 raise ValueError(f"{src}: video index files do not agree with each other")
         return cls(
@@ -859,13 +860,6 @@ _MIRRORED_VARIANT = [
 _CELLS_INSIDE = [
     (cells_inside(top, bottom), cells_inside(left, right)) for _, (left, top, right, bottom) in REGISTRY_VARIANTS
 ]
-
-
-def _starts(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Offsets of consecutive runs of these lengths, with the total last."""
-    starts = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(np.asarray(lengths, np.int64), out=starts[1:])
-    return starts
 
 
 def _margin_needed(frames: int) -> float:
