@@ -242,6 +242,13 @@ def _wait_done(get, timeout=60):
     return j
 
 
+def _wait_until(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.05)
+
+
 def test_web_upload_report_preview_store_and_job(database_url, tmp_path):
     from web_helpers import Session, make_app
 
@@ -278,7 +285,8 @@ def test_web_upload_report_preview_store_and_job(database_url, tmp_path):
     assert r.status_code == 202, r.text
     job = _wait_done(lambda: admin.request("GET", f"/api/org/jobs/{r.json()['id']}").json())
     assert job["status"] == "done" and job["report"]["created"] == 3 and job["percent"] == 100
-    assert not (uploads / report["upload"]).exists()  # the stored upload's staging folder is gone
+    # the job's process drops the stored upload's staging folder just after its last commit
+    _wait_until(lambda: not (uploads / report["upload"]).exists())
     # stored once: the same upload cannot be stored twice
     assert admin.request("POST", f"/api/org/upload/{report['upload']}/store").status_code == 404
     with app.state.web.registry.engine.connect() as c:
