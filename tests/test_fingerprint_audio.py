@@ -17,6 +17,7 @@ from fairtrain.core.fingerprint import FingerprintError
 from fairtrain.core.fingerprint import audio as fa
 from fairtrain.core.fingerprint.audio import (
     DEFAULT_HIGHPASS,
+    DEFAULT_SPEEDS,
     ITEM_SECONDS,
     AudioFingerprint,
     AudioIndex,
@@ -358,6 +359,36 @@ def test_in_process_chromaprint_equals_fpcalc(tmp_path, pieces):
         slow = fingerprint_audio(src, in_process=False)
         assert np.array_equal(fast.items, slow.items), src
         assert abs(fast.duration - slow.duration) < 0.1
+
+
+def test_speed_variants_made_in_one_ffmpeg_run_are_fpcalcs_items(tmp_path, pieces, monkeypatch):
+    """Registration's 24 speed variants come from one ffmpeg run and Chromaprint in this process, and its
+    high-pass variants from Chromaprint in this process: item for item what one fpcalc run each gave."""
+    from fairtrain.core.fingerprint import _audio_tools as tools
+
+    rates = [round(tools.SAMPLE_RATE * s) for s in DEFAULT_SPEEDS]
+    for source in (SAMPLE_WAV, pieces[1]):  # a recording (8 kHz) and a synthesised piece
+        pcm = tools.decode_pcm(str(source), "p1", 60)
+        expected = [tools.fpcalc_pcm(pcm, r, "p1", 60) for r in rates]
+        made = tools.speed_variants(pcm, rates, "p1", 60)
+        assert len(made) == len(rates)
+        for rate, want, got in zip(rates, expected, made, strict=True):
+            assert isinstance(got, np.ndarray) and np.array_equal(got, want), (source, rate)
+    monkeypatch.setattr(tools, "_SPEED_BATCH_BYTES", 3 * len(pcm) * 2)  # three rates an ffmpeg run
+    assert all(np.array_equal(a, b) for a, b in zip(tools.speed_variants(pcm, rates, "p1", 60), expected, strict=True))
+    from fairtrain.core.fingerprint.audio import _highpassed
+
+    for cutoff in DEFAULT_HIGHPASS:
+        hp = _highpassed(pcm, cutoff)
+        assert np.array_equal(
+            tools.chromaprint_pcm(hp, tools.SAMPLE_RATE, "p1", 60), tools.fpcalc_pcm(hp, tools.SAMPLE_RATE, "p1", 60)
+        )
+    # too short for Chromaprint: the same error as fpcalc's, in its place
+    short = pcm[: 2 * tools.SAMPLE_RATE]
+    with pytest.raises(FingerprintError, match="too short") as slow:
+        tools.fpcalc_pcm(short, rates[0], "short", 60)
+    (fast,) = tools.speed_variants(short, rates[:1], "short", 60)
+    assert isinstance(fast, FingerprintError) and fast.reason == slow.value.reason
 
 
 # --- issue 16: pitch kept / tempo kept ------------------------------------------------------------

@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import FingerprintError
-from ._audio_tools import _TOO_SHORT as TOO_SHORT
-from ._audio_tools import SAMPLE_RATE, _chromaprint, fpcalc_pcm, tool_path
+from ._audio_tools import SAMPLE_RATE, tool_path
 
 GRID_FPS = 2  # frames per second on the fixed time grid
 FRAME_SIDE = 96  # grid frames are scaled to 96×96 grey (aspect not kept: geometry is in fractions)
@@ -239,39 +238,6 @@ def decode_grid(
                     os.unlink(tmp)
                 except OSError:
                     pass
-
-
-def chromaprint_pcm(pcm: bytes, rate: int, item: str, timeout: float) -> np.ndarray:
-    """Raw Chromaprint items of mono s16le PCM declared at ``rate`` Hz (11,025·s plays it s times faster),
-    in this process through libchromaprint where it loads (items identical to ``fpcalc_pcm``'s: fpcalc
-    feeds the same library; ≈ 0.01 s CPU per 40 s against ≈ 0.05 s for an fpcalc process), else fpcalc.
-    FingerprintError when the audio is too short for Chromaprint."""
-    import ctypes
-
-    lib = _chromaprint()
-    samples = np.frombuffer(pcm, dtype="<i2")
-    if not lib or not samples.size:
-        return fpcalc_pcm(pcm, rate, item, timeout)
-    ctx = lib.chromaprint_new(1)  # CHROMAPRINT_ALGORITHM_DEFAULT, as fpcalc uses
-    try:
-        ptr = ctypes.POINTER(ctypes.c_uint32)()
-        n = ctypes.c_int()
-        if not (
-            lib.chromaprint_start(ctx, int(rate), 1)
-            and lib.chromaprint_feed(ctx, samples.ctypes.data, samples.size)
-            and lib.chromaprint_finish(ctx)
-            and lib.chromaprint_get_raw_fingerprint(ctx, ctypes.byref(ptr), ctypes.byref(n))
-        ):
-            return fpcalc_pcm(pcm, rate, item, timeout)  # fpcalc decides and explains
-        try:
-            items = np.ctypeslib.as_array(ptr, shape=(n.value,)).astype(np.uint32) if n.value else None
-        finally:
-            lib.chromaprint_dealloc(ptr)
-    finally:
-        lib.chromaprint_free(ctx)
-    if items is None:
-        raise FingerprintError(item, TOO_SHORT)
-    return items
 
 
 _SIG = re.compile(rb"<FrameSignature>([0-9 \t\r\n]+)</FrameSignature>")

@@ -59,10 +59,11 @@ from ._audio_tools import (
     AudioToolError,
     as_file,
     chromaprint_bytes,
+    chromaprint_pcm,
     decode_pcm,
     duration_of_items,
     fpcalc_file,
-    fpcalc_pcm,
+    speed_variants,
     truncation_reason,
 )
 from .codec import register_type
@@ -385,7 +386,7 @@ def register_audio(
     """The registry-side fingerprint of one work.
 
     The raw fingerprint (as :func:`fingerprint_audio`), one variant per speed in ``speeds`` (the file is
-    decoded once with ffmpeg; fpcalc is told the PCM runs at 11,025·speed Hz), each keeping every
+    decoded once with ffmpeg, then read as if it ran at 11,025·speed Hz: :func:`speed_variants`), each keeping every
     ``variant_step``-th item, one variant per cut-off in ``highpass`` (the work at its own speed through a
     high-pass filter, every :data:`HIGHPASS_STEP`-th item), and the work's ISCC Audio-Code.
     """
@@ -401,19 +402,18 @@ def register_audio(
     if wanted or cutoffs:
         with as_file(data, name) as path:
             pcm = decode_pcm(path, name, timeout)
-        for speed in wanted:
-            if not 0.5 <= speed <= 2.0:
-                raise ValueError(f"speed {speed} outside 0.5…2.0")
-            try:
-                items = fpcalc_pcm(pcm, round(SAMPLE_RATE * speed), name, timeout)
-            except FingerprintError as exc:
-                if "too short" in exc.reason:
+        if any(not 0.5 <= speed <= 2.0 for speed in wanted):
+            raise ValueError(f"speeds {wanted} outside 0.5…2.0")
+        made = speed_variants(pcm, [round(SAMPLE_RATE * speed) for speed in wanted], name, timeout)
+        for speed, items in zip(wanted, made, strict=True):
+            if isinstance(items, FingerprintError):
+                if "too short" in items.reason:
                     continue  # a very short work can lose its last items when sped up
-                raise
+                raise items
             variants.append(AudioVariant(speed=speed, step=variant_step, items=items[::variant_step].copy()))
         for cutoff in cutoffs:
             try:
-                items = fpcalc_pcm(_highpassed(pcm, cutoff), SAMPLE_RATE, name, timeout)
+                items = chromaprint_pcm(_highpassed(pcm, cutoff), SAMPLE_RATE, name, timeout)
             except FingerprintError as exc:
                 if "too short" in exc.reason:
                     continue

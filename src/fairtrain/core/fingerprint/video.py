@@ -76,7 +76,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from . import FingerprintError, Match
-from ._audio_tools import as_file
+from ._audio_tools import as_file, chromaprint_pcm
 from ._image_mih import MultiIndexHash, flat_range
 from ._video_frames import (
     CELLS,
@@ -94,7 +94,7 @@ from ._video_frames import (
     unpack_cells,
     view_cells,
 )
-from ._video_tools import GRID_FPS, SAMPLE_RATE, chromaprint_pcm, decode_grid, probe
+from ._video_tools import GRID_FPS, SAMPLE_RATE, decode_grid, probe
 from .audio import (
     AudioFingerprint,
     AudioIndex,
@@ -360,7 +360,8 @@ def _soundtrack_registration(
     fp: AudioFingerprint | None, pcm: bytes | None, name: str, timeout: float
 ) -> AudioRegistration | None:
     """What ``register_audio(file, speeds=AUDIO_SPEEDS, highpass=())`` stores, from the PCM already
-    decoded: the raw fingerprint, one variant per speed in :data:`AUDIO_SPEEDS` (every
+    decoded, but for the speed variants' resampling (Chromaprint's own, not fpcalc's swresample: the same
+    items but for a few bits in 10⁴ on some material, :func:`chromaprint_pcm`): the raw fingerprint, one variant per speed in :data:`AUDIO_SPEEDS` (every
     ``AUDIO_VARIANT_STEP``-th item) and the ISCC Audio-Code. No high-pass variants (the audio path's
     defence against a copy with its bass cut, which no video edit family is; they cost 0.2 s CPU per
     40 s of video and ≈ 40 % of the soundtrack's index)."""
