@@ -126,7 +126,8 @@ m = export_snapshot(reg, Path(p["out"]), key, **p["kw"])
 dt, dcpu = time.perf_counter() - t, cpu() - c0
 (Path(p["out"]).parent / "snap.pub").write_text(key.public.b64())
 size = sum(f.stat().st_size for f in Path(p["out"]).rglob("*") if f.is_file())
-print(json.dumps({"s": dt, "cpu_s": dcpu, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "bytes": size,
+print(json.dumps({"s": dt, "cpu_s": dcpu, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "bytes": size,
                   "format": m["format"]}))
 """
 
@@ -376,7 +377,8 @@ def main() -> None:
                 }
                 (rows if which == "new" else base_rows).append(row)
                 print(
-                    f"{which:>3} {n:>9,} works: export {e['s']:7.1f} s ({e.get('cpu_s', 0):.1f} CPU s), peak RSS {e['rss_mb']:7.0f} MB, "
+                    f"{which:>3} {n:>9,} works: export {e['s']:7.1f} s ({e.get('cpu_s', 0):.1f} CPU s), peak RSS {e['rss_mb']:7.0f} MB "
+                    f"(a worker's {e.get('worker_rss_mb', 0):.0f} MB), "
                     f"{e['bytes'] / n:6.0f} B/work ({e['format']}); open {m['open_s']:5.2f} s "
                     f"(+{m['open_rss_mb']:.0f} MB); first clearance {m.get('first_s', 0):.2f} s "
                     f"({m.get('first_cpu_s', 0):.2f} CPU s, +{m.get('first_rss_mb', 0):.0f} MB); clearance {m['items_s']:6.1f} items/s/core, "

@@ -7,6 +7,7 @@ SQLite, and PostgreSQL with FAIRTRAIN_TEST_POSTGRES_URL."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,3 +73,44 @@ def test_a_format_4_snapshot_without_keys_still_opens_and_asks_every_segment(exp
     assert [r.to_dict() for r in older.match(segment_queries(texts))] == want
     assert sorted(older.index("text")._open) == [0, 1, 2, 3, 4, 5]  # every segment asked
     assert any("format 4" in n and "re-export" in n for n in older.notices)
+
+
+def test_the_routing_table_built_a_range_at_a_time_is_the_whole_merge(tmp_path, monkeypatch):
+    """The merged table is written a key range at a time and its filter a slice at a time (bounded memory
+    at 10⁷ works); however small the ranges and slices, its files hold the merge of every segment's keys
+    done at once: keys sorted (equal keys in segment order), each one's segment, the filter's bits, the
+    bucket directory."""
+    from fairtrain.core import snapshot_index as si
+    from fairtrain.core.fingerprint import _buckets
+
+    rng = np.random.default_rng(7)
+    shared = rng.integers(0, 2**63, size=500, dtype=np.uint64)  # keys held by several segments
+    every = []
+    for i in range(5):
+        seg = tmp_path / "whole" / si.segment_name(i)
+        seg.mkdir(parents=True)
+        keys = np.concatenate([rng.integers(0, 2**64 - 1, size=4_000 * (i + 1), dtype=np.uint64), shared[: 100 * i]])
+        si.write_keys(seg, keys)
+        every.append(np.unique(keys))
+    shutil.copytree(tmp_path / "whole", tmp_path / "cut")
+    si.build_router("text", tmp_path / "whole")
+    monkeypatch.setattr(si, "_MERGE_CHUNK", 3_000)  # 21 key ranges
+    monkeypatch.setattr(si, "_FILTER_PASS_BYTES", 1_024)  # the filter in 64 slices
+    si.build_router("text", tmp_path / "cut")
+    for f in (*ROUTE_FILES, si.ROUTE_BUCKETS):
+        assert (tmp_path / "whole" / f).read_bytes() == (tmp_path / "cut" / f).read_bytes(), f
+    cat = np.concatenate(every)
+    segs = np.repeat(np.arange(len(every)), [len(k) for k in every])
+    order = np.argsort(cat, kind="stable")
+    route = tmp_path / "cut"
+    assert np.array_equal(np.load(route / si.ROUTE_KEYS), cat[order])
+    assert np.array_equal(np.load(route / si.ROUTE_SEGMENTS), segs[order])
+    bits = si._filter_bits(len(cat))
+    packed = np.zeros(1 << (bits - 3), dtype=np.uint8)
+    si._set_bits(packed, cat, bits)
+    assert np.array_equal(np.load(route / si.ROUTE_FILTER), packed)
+    directory = np.load(route / si.ROUTE_BUCKETS)
+    want = np.searchsorted(
+        cat[order], np.arange(len(directory) - 1, dtype=np.uint64) << np.uint64(64 - _buckets.bits_of(directory))
+    )
+    assert np.array_equal(directory[:-1], want) and directory[-1] == len(cat)

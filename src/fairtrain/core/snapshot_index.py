@@ -19,6 +19,7 @@ one segment and match exactly as a single index does.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -246,59 +247,128 @@ ROUTE_FILES = (ROUTE_KEYS, ROUTE_SEGMENTS, ROUTE_FILTER)
 # 4×10⁸ keys and 3 GB: a search's pages are mostly not in memory). A /6 or /7 table has none.
 ROUTE_BUCKETS = "route-buckets.npy"
 _MERGE_CHUNK = 1 << 22  # keys merged at a time (about 100 MB of work arrays): bounds the merge's memory
+_FILTER_PASS_BYTES = 1 << 28  # the filter is set this many bytes at a time (a 10⁷-work table's is 1 GiB)
 
 
 def build_router(name: str, directory: Path, *, buckets: bool = True) -> None:
     """Merge the candidate keys of ``directory``'s segments into the modality's routing table (see above),
-    a key-range at a time straight into memory-mapped output files, so memory stays bounded whatever the
-    number of keys. The bytes depend only on the segments' keys: the export, its engines and a delta's
-    apply write the same table. ``buckets``: with the keys' bucket directory (format /8)."""
+    a key range at a time, so memory stays bounded whatever the number of keys. The bytes depend only on
+    the segments' keys: the export, its engines and a delta's apply write the same table. ``buckets``: with
+    the keys' bucket directory (format /8).
+
+    Keys, segments and the directory are written in order through plain file writes and the segments' keys
+    read a range at a time into memory, not through memory maps: a mapped page counts in the process's
+    resident memory until the kernel reclaims it (10⁶ works: 1.45 GB of mapped file pages in the merge).
+    The filter's bits are scattered, so it is set a slice of its bytes at a time from the merged keys."""
     if name not in _CANDIDATE_KEYS:
         return
     import numpy as np
-    from numpy.lib.format import open_memmap
 
     directory = Path(directory)
     paths = sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith(SEGMENT_PREFIX))
-    keys = [np.load(p / KEYS_FILE, mmap_mode="r", allow_pickle=False) for p in paths]
+    keys = [np.load(p / KEYS_FILE, mmap_mode="r", allow_pickle=False) for p in paths]  # searched, not read
     total = sum(len(k) for k in keys)
     seg_type = np.uint16 if len(paths) <= 0xFFFF else np.uint32
-    out_keys = open_memmap(directory / ROUTE_KEYS, mode="w+", dtype=np.uint64, shape=(total,))
-    out_segs = open_memmap(directory / ROUTE_SEGMENTS, mode="w+", dtype=seg_type, shape=(total,))
-    bits = _filter_bits(total)
-    packed = open_memmap(directory / ROUTE_FILTER, mode="w+", dtype=np.uint8, shape=(1 << (bits - 3),))
     parts = max(1, -(-total // _MERGE_CHUNK))
     # hashes are spread evenly over 64 bits, so equal slices of the key space are about equal in size
     edges = [0, *(int(j * (1 << 64) // parts) for j in range(1, parts))]
-    directory_of = None
-    if buckets:
-        dir_bits = _buckets.bucket_bits(total)
-        directory_of = open_memmap(
-            directory / ROUTE_BUCKETS, mode="w+", dtype=_buckets.offset_type(total), shape=((1 << dir_bits) + 1,)
-        )
-        # the buckets whose first key value lies in each key range: [ceil(edge / bucket width), ...)
-        cuts = [-((-e) >> (64 - dir_bits)) for e in edges] + [1 << dir_bits]
-        directory_of[-1] = total
-    starts = [np.searchsorted(k, np.array(edges, dtype=np.uint64)) for k in keys]
-    pos = 0
-    for j in range(parts):
-        pieces = [k[s[j] : (s[j + 1] if j + 1 < parts else len(k))] for k, s in zip(keys, starts, strict=True)]
-        cat = np.concatenate(pieces) if pieces else np.empty(0, np.uint64)
-        seg = np.repeat(np.arange(len(pieces), dtype=seg_type), [len(p) for p in pieces])
-        order = np.argsort(cat, kind="stable")  # equal keys stay in segment order
-        out_keys[pos : pos + len(cat)] = cat[order]
-        out_segs[pos : pos + len(cat)] = seg[order]
-        _set_bits(packed, cat, bits)
-        n = len(cat)
-        del cat, seg, order, pieces
-        if directory_of is not None:  # from the keys just written, once the merge's arrays are freed
-            part = _buckets.directory_part(out_keys[pos : pos + n], pos, dir_bits, cuts[j], cuts[j + 1])
-            directory_of[cuts[j] : cuts[j + 1]] = part
-            del part
-        pos += n
-    for m in (out_keys, out_segs, packed, *(() if directory_of is None else (directory_of,))):
-        m.flush()
-    del out_keys, out_segs, packed, directory_of
+    starts = [np.searchsorted(k, np.array(edges, dtype=np.uint64)).tolist() + [len(k)] for k in keys]
+    sources = [(p / KEYS_FILE, k.offset) for p, k in zip(paths, keys, strict=True)]
+    del keys
+    dir_bits = _buckets.bucket_bits(total) if buckets else 0
+    with contextlib.ExitStack() as stack:
+        out_keys = stack.enter_context(_NpyWriter(directory / ROUTE_KEYS, np.uint64, total))
+        out_segs = stack.enter_context(_NpyWriter(directory / ROUTE_SEGMENTS, seg_type, total))
+        directory_of = None
+        if buckets:
+            count = (1 << dir_bits) + 1
+            directory_of = stack.enter_context(
+                _NpyWriter(directory / ROUTE_BUCKETS, _buckets.offset_type(total), count)
+            )
+            # the buckets whose first key value lies in each key range: [ceil(edge / bucket width), ...)
+            cuts = [-((-e) >> (64 - dir_bits)) for e in edges] + [1 << dir_bits]
+        pos = 0
+        for j in range(parts):
+            pieces = [
+                _read_keys(path, offset, s[j], s[j + 1]) for (path, offset), s in zip(sources, starts, strict=True)
+            ]
+            cat = np.concatenate(pieces) if pieces else np.empty(0, np.uint64)
+            seg = np.repeat(np.arange(len(pieces), dtype=seg_type), [len(p) for p in pieces])
+            del pieces
+            order = np.argsort(cat, kind="stable")  # equal keys stay in segment order
+            merged = cat[order]
+            del cat
+            out_keys.write(merged)
+            out_segs.write(seg[order])
+            del seg, order
+            if directory_of is not None:
+                directory_of.write(_buckets.directory_part(merged, pos, dir_bits, cuts[j], cuts[j + 1]))
+            pos += len(merged)
+            del merged
+        if directory_of is not None:
+            directory_of.write(np.array([total]))
+    _write_filter(directory / ROUTE_FILTER, directory / ROUTE_KEYS, total)
+
+
+class _NpyWriter:
+    """An ``.npy`` file of a known dtype and length written front to back, its bytes those
+    ``numpy.lib.format.open_memmap`` would hold once filled (the header is its own)."""
+
+    def __init__(self, path: Path, dtype, length: int):
+        import numpy as np
+        from numpy.lib.format import open_memmap
+
+        self.path, self.dtype, self.length, self.done = Path(path), np.dtype(dtype), length, 0
+        header = open_memmap(self.path, mode="w+", dtype=self.dtype, shape=(length,))  # header, sparse body
+        self.offset = header.offset
+        del header
+
+    def __enter__(self):
+        self.file = open(self.path, "r+b")  # noqa: SIM115 (closed by __exit__)
+        self.file.seek(self.offset)
+        return self
+
+    def write(self, values) -> None:
+        import numpy as np
+
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        self.file.write(memoryview(values).cast("B"))
+        self.done += len(values)
+
+    def __exit__(self, kind, *_) -> None:
+        self.file.close()
+        if kind is None and self.done != self.length:
+            raise AssertionError(f"{self.path.name}: {self.done} of {self.length} values written")
+
+
+def _read_keys(path: Path, offset: int, start: int, stop: int):
+    import numpy as np
+
+    with open(path, "rb") as f:
+        f.seek(offset + 8 * start)
+        return np.fromfile(f, dtype=np.uint64, count=stop - start)
+
+
+def _write_filter(target: Path, keys_file: Path, total: int) -> None:
+    """The one-hash bit filter over the merged keys (16 bits a key), set :data:`_FILTER_PASS_BYTES` at a time:
+    each pass reads the keys back and keeps those whose slot falls in its slice."""
+    import numpy as np
+
+    bits = _filter_bits(total)
+    size = 1 << (bits - 3)
+    offset = np.load(keys_file, mmap_mode="r", allow_pickle=False).offset
+    with _NpyWriter(target, np.uint8, size) as out:
+        for lo in range(0, size, _FILTER_PASS_BYTES):
+            hi = min(size, lo + _FILTER_PASS_BYTES)
+            packed = np.zeros(hi - lo, dtype=np.uint8)
+            for at in range(0, total, _MERGE_CHUNK):
+                slot = _slots(_read_keys(keys_file, offset, at, min(total, at + _MERGE_CHUNK)), bits)
+                if hi - lo < size:
+                    slot = slot[(slot >> 3 >= lo) & (slot >> 3 < hi)]
+                    slot -= lo << 3
+                np.bitwise_or.at(packed, slot >> 3, np.left_shift(1, slot & 7).astype(np.uint8))
+            out.write(packed)
+            del packed
 
 
 def _mixed(keys):
