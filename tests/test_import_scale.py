@@ -118,7 +118,7 @@ def test_a_killed_import_with_files_stores_nothing(database_url, tmp_path):
     reg = Registry.open(url=database_url)
     reg.add_org("KOMCA", country="KR")
     reg.engine.dispose()
-    sheet = corpus(tmp_path, 3000)
+    sheet = corpus(tmp_path, 20_000)  # several seconds of work at ≈ 3,000 works/s: killed well inside it
     env = cli_env(tmp_path / "data", database_url)
     proc = subprocess.Popen(
         [*FAIRTRAIN, "registry", "import", str(sheet), "--org", "KOMCA", "--skip-invalid"],
@@ -131,6 +131,7 @@ def test_a_killed_import_with_files_stores_nothing(database_url, tmp_path):
         time.sleep(0.05)
     assert proc.poll() is None, "the import finished before it could be killed"
     time.sleep(1.0)  # workers are fingerprinting, the parent storing
+    assert proc.poll() is None, "the import finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     reg = Registry.open(url=database_url)

@@ -122,6 +122,7 @@ def test_a_korean_creator_does_everything_alone_with_the_pages(site, browser, tm
     poet.click("#work-reservation")
     poet.wait_for_selector("#r-terms")
     assert "바람의 시집" in poet.inner_text("#r-title")
+    poet.wait_for_function("document.querySelector('#r-badge').complete")  # loaded, or failed to
     assert poet.evaluate("document.querySelector('#r-badge').naturalWidth") > 0
     poet.click("button.copy[data-target=r-badge-code]")
     assert poet.inner_text("button.copy[data-target=r-badge-code]") == "✓"
