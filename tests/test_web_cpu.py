@@ -141,7 +141,7 @@ def test_an_upload_over_its_time_budget_is_refused_and_the_pool_goes_on(server):
     r = client.post(
         "/api/works",
         files=[
-            ("files", ("novel.txt", _big_text(2, 300_000), "text/plain")),
+            ("files", ("novel.txt", _big_text(2, 1_000_000), "text/plain")),  # ≈ 9 MB: well over 3 s anywhere
             ("files", ("poem.txt", _big_text(3, 300), "text/plain")),
         ],
     )
