@@ -38,6 +38,16 @@ _TRUNCATION_HINTS = ("corrupt", "do not match", "truncat", "incomplete", "partia
 
 _TOO_SHORT = "audio too short to fingerprint (zero-length, or under the ~3 s Chromaprint needs)"
 
+# fpcalc's own swresample settings: PCM resampled to 11,025 Hz with them is what fpcalc hands Chromaprint, so
+# Chromaprint's items of it are fpcalc's bit for bit.
+CHROMAPRINT_RESAMPLE = f"aresample={SAMPLE_RATE}:filter_size=16:phase_shift=8:linear_interp=1:cutoff=0.8"
+
+
+def stderr_tail(proc: subprocess.CompletedProcess) -> str:
+    """The last line a tool wrote to stderr, or its exit status: what an error about it names."""
+    message = proc.stderr.decode("utf-8", "replace").strip()
+    return message.splitlines()[-1] if message else f"exit status {proc.returncode}"
+
 
 class AudioToolError(ToolMissing):
     """A required external program (fpcalc or ffmpeg) is missing: an installation problem, not a bad item."""
@@ -144,7 +154,7 @@ def decode_pcm(path: str, item: str, timeout: float) -> bytes:
         path,
         "-vn",
         "-af",
-        f"aresample={SAMPLE_RATE}:filter_size=16:phase_shift=8:linear_interp=1:cutoff=0.8",
+        CHROMAPRINT_RESAMPLE,
         "-ac",
         "1",
         "-f",
@@ -154,8 +164,7 @@ def decode_pcm(path: str, item: str, timeout: float) -> bytes:
     proc = _run(argv, item, timeout)
     message = proc.stderr.decode("utf-8", "replace").strip()
     if proc.returncode != 0:
-        last = message.splitlines()[-1] if message else f"exit status {proc.returncode}"
-        raise FingerprintError(item, f"not decodable audio (ffmpeg: {last})")
+        raise FingerprintError(item, f"not decodable audio (ffmpeg: {stderr_tail(proc)})")
     if any(hint in message.lower() for hint in _TRUNCATION_HINTS):
         raise FingerprintError(item, f"truncated or corrupt audio (ffmpeg: {message.splitlines()[0]})")
     return proc.stdout
@@ -273,7 +282,6 @@ def _chromaprint():
 
 def chromaprint_bytes(data: bytes) -> tuple[np.ndarray, float, list[str]] | None:
     """(raw items, declared duration, errors) computed in this process, or None to use fpcalc instead."""
-    import ctypes
     import io
 
     lib = _chromaprint()
@@ -296,24 +304,35 @@ def chromaprint_bytes(data: bytes) -> tuple[np.ndarray, float, list[str]] | None
         return None
     if pcm.size == 0:
         return None
-    buf = np.ascontiguousarray(pcm)
+    items = _raw_items(lib, pcm, rate, channels)
+    if items is None or not len(items):
+        return None
+    return items, declared_frames / rate, []
+
+
+def _raw_items(lib, samples: np.ndarray, rate: int, channels: int) -> np.ndarray | None:
+    """libchromaprint's raw items of interleaved int16 ``samples`` (empty: too short to fingerprint), or None
+    where the library refuses them."""
+    import ctypes
+
+    buf = np.ascontiguousarray(samples)
     ctx = lib.chromaprint_new(1)  # CHROMAPRINT_ALGORITHM_DEFAULT, as fpcalc uses
     try:
-        if not (
-            lib.chromaprint_start(ctx, rate, channels)
-            and lib.chromaprint_feed(ctx, buf.ctypes.data, buf.size)
-            and lib.chromaprint_finish(ctx)
-        ):
-            return None
         ptr = ctypes.POINTER(ctypes.c_uint32)()
         n = ctypes.c_int()
-        if not lib.chromaprint_get_raw_fingerprint(ctx, ctypes.byref(ptr), ctypes.byref(n)) or n.value == 0:
+        if not (
+            lib.chromaprint_start(ctx, int(rate), channels)
+            and lib.chromaprint_feed(ctx, buf.ctypes.data, buf.size)
+            and lib.chromaprint_finish(ctx)
+            and lib.chromaprint_get_raw_fingerprint(ctx, ctypes.byref(ptr), ctypes.byref(n))
+        ):
             return None
-        items = np.ctypeslib.as_array(ptr, shape=(n.value,)).astype(np.uint32)
-        lib.chromaprint_dealloc(ptr)
+        try:
+            return np.ctypeslib.as_array(ptr, shape=(n.value,)).astype(np.uint32) if n.value else np.zeros(0, np.uint32)
+        finally:
+            lib.chromaprint_dealloc(ptr)
     finally:
         lib.chromaprint_free(ctx)
-    return items, declared_frames / rate, []
 
 
 def chromaprint_pcm(pcm: bytes, rate: int, item: str, timeout: float) -> np.ndarray:
@@ -325,30 +344,14 @@ def chromaprint_pcm(pcm: bytes, rate: int, item: str, timeout: float) -> np.ndar
     rounds differently from swresample on some inputs (a 40-s track: 11 of 24 speed variants differ, bit
     error rate ≤ 2×10⁻⁴); :func:`speed_variants` gives fpcalc's items there. FingerprintError when the audio
     is too short for Chromaprint."""
-    import ctypes
-
     lib = _chromaprint()
     samples = np.frombuffer(pcm, dtype="<i2")
     if not lib or not samples.size:
         return fpcalc_pcm(pcm, rate, item, timeout)
-    ctx = lib.chromaprint_new(1)  # CHROMAPRINT_ALGORITHM_DEFAULT, as fpcalc uses
-    try:
-        ptr = ctypes.POINTER(ctypes.c_uint32)()
-        n = ctypes.c_int()
-        if not (
-            lib.chromaprint_start(ctx, int(rate), 1)
-            and lib.chromaprint_feed(ctx, samples.ctypes.data, samples.size)
-            and lib.chromaprint_finish(ctx)
-            and lib.chromaprint_get_raw_fingerprint(ctx, ctypes.byref(ptr), ctypes.byref(n))
-        ):
-            return fpcalc_pcm(pcm, rate, item, timeout)  # fpcalc decides and explains
-        try:
-            items = np.ctypeslib.as_array(ptr, shape=(n.value,)).astype(np.uint32) if n.value else None
-        finally:
-            lib.chromaprint_dealloc(ptr)
-    finally:
-        lib.chromaprint_free(ctx)
+    items = _raw_items(lib, samples, rate, 1)
     if items is None:
+        return fpcalc_pcm(pcm, rate, item, timeout)  # fpcalc decides and explains
+    if not len(items):
         raise FingerprintError(item, _TOO_SHORT)
     return items
 
@@ -379,9 +382,8 @@ def speed_variants(pcm: bytes, rates: Sequence[int], item: str, timeout: float) 
 
 def _speed_group(pcm: bytes, rates: list[int], item: str, timeout: float) -> list[np.ndarray | FingerprintError]:
     n = len(rates)
-    resample = f"aresample={SAMPLE_RATE}:filter_size=16:phase_shift=8:linear_interp=1:cutoff=0.8"
     graph = f"[0:a]asplit={n}" + "".join(f"[s{i}]" for i in range(n)) + ";"
-    graph += ";".join(f"[s{i}]asetrate={r},{resample}[o{i}]" for i, r in enumerate(rates))
+    graph += ";".join(f"[s{i}]asetrate={r},{CHROMAPRINT_RESAMPLE}[o{i}]" for i, r in enumerate(rates))
     with tempfile.TemporaryDirectory(prefix="fairtrain-speeds-") as tmp:
         argv = [tool_path("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error"]
         argv += ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0", "-filter_complex", graph]
@@ -389,9 +391,7 @@ def _speed_group(pcm: bytes, rates: list[int], item: str, timeout: float) -> lis
             argv += ["-map", f"[o{i}]", "-f", "s16le", "-c:a", "pcm_s16le", os.path.join(tmp, f"{i}.raw")]
         proc = _run(argv, item, timeout, stdin=pcm)
         if proc.returncode != 0:
-            message = proc.stderr.decode("utf-8", "replace").strip()
-            last = message.splitlines()[-1] if message else f"exit status {proc.returncode}"
-            raise FingerprintError(item, f"speed variants not made (ffmpeg: {last})")
+            raise FingerprintError(item, f"speed variants not made (ffmpeg: {stderr_tail(proc)})")
         resampled = [Path(tmp, f"{i}.raw").read_bytes() for i in range(n)]
     return [_or_error(lambda p=p: chromaprint_pcm(p, SAMPLE_RATE, item, timeout)) for p in resampled]
 

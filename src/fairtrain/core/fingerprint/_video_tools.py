@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import FingerprintError
-from ._audio_tools import SAMPLE_RATE, tool_path
+from ._audio_tools import CHROMAPRINT_RESAMPLE, stderr_tail, tool_path
 
 GRID_FPS = 2  # frames per second on the fixed time grid
 FRAME_SIDE = 96  # grid frames are scaled to 96×96 grey (aspect not kept: geometry is in fractions)
@@ -126,11 +126,6 @@ STRIP_FRAMES = 8
 STRIP_HEIGHT = 72
 
 
-# The soundtrack as Chromaprint reads it: what ``_audio_tools.decode_pcm`` asks FFmpeg for (fpcalc's own
-# swresample settings), so that its items are bit-identical to fpcalc's on the file.
-_PCM_FILTER = f"aresample={SAMPLE_RATE}:filter_size=16:phase_shift=8:linear_interp=1:cutoff=0.8"
-
-
 def decode_grid(
     path: str,
     item: str,
@@ -204,15 +199,14 @@ def decode_grid(
     if soundtrack and info.has_audio:
         fd, pcm_file = tempfile.mkstemp(prefix="fairtrain-pcm-", suffix=".raw", dir=_SHM)
         os.close(fd)
-        argv += ["-map", "0:a:0", "-af", _PCM_FILTER, "-ac", "1", "-f", "s16le", "-y", pcm_file]
+        # the soundtrack as ``decode_pcm`` asks FFmpeg for it: items bit-identical to fpcalc's on the file
+        argv += ["-map", "0:a:0", "-af", CHROMAPRINT_RESAMPLE, "-ac", "1", "-f", "s16le", "-y", pcm_file]
     try:
         proc = run_bounded(argv, item, timeout, max_memory)
-        message = proc.stderr.decode("utf-8", "replace").strip()
         frame = FRAME_SIDE * FRAME_SIDE
         n = len(proc.stdout) // frame
         if proc.returncode != 0 and n == 0:
-            last = message.splitlines()[-1] if message else f"exit status {proc.returncode}"
-            raise FingerprintError(item, f"not a decodable video (ffmpeg: {_strip_path(last, path)})")
+            raise FingerprintError(item, f"not a decodable video (ffmpeg: {_strip_path(stderr_tail(proc), path)})")
         if n == 0:
             raise FingerprintError(item, "no video frame decodes")
         frames = np.frombuffer(proc.stdout[: n * frame], dtype=np.uint8).reshape(n, FRAME_SIDE, FRAME_SIDE)
@@ -224,9 +218,7 @@ def decode_grid(
                 f"only {decoded:.1f} s of picture decode",
             )
         if proc.returncode != 0:
-            raise FingerprintError(
-                item, f"truncated or corrupt video (ffmpeg: {_strip_path(message.splitlines()[-1], path)})"
-            )
+            raise FingerprintError(item, f"truncated or corrupt video (ffmpeg: {_strip_path(stderr_tail(proc), path)})")
         pcm = Path(pcm_file).read_bytes() if pcm_file else None
         if not registry:
             return Decoded(frames, pcm=pcm)

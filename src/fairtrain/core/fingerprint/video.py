@@ -76,7 +76,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from . import FingerprintError, Match
-from ._audio_tools import as_file, chromaprint_pcm
+from ._audio_tools import SAMPLE_RATE, as_file, chromaprint_pcm
 from ._image_mih import MultiIndexHash, flat_range
 from ._video_frames import (
     CELLS,
@@ -94,7 +94,7 @@ from ._video_frames import (
     unpack_cells,
     view_cells,
 )
-from ._video_tools import GRID_FPS, SAMPLE_RATE, decode_grid, probe
+from ._video_tools import GRID_FPS, decode_grid, probe
 from .audio import (
     AudioFingerprint,
     AudioIndex,
