@@ -531,8 +531,9 @@ def _finish_segments(staging: Path, segments: list, batch: int) -> tuple[dict[st
             with pa.OSFile(spec.rows_file) as src:
                 reader = pa.ipc.open_file(src)
                 for i in range(reader.num_record_batches):
-                    for chunk in pa.Table.from_batches([reader.get_batch(i)]).to_batches(max_chunksize=batch):
-                        writer.add(pa.Table.from_batches([chunk], schema=rows_schema()))
+                    rows = reader.get_batch(i)
+                    for at in range(0, rows.num_rows, batch):
+                        writer.add(pa.Table.from_batches([rows.slice(at, batch)], schema=rows_schema()))
             os.remove(spec.rows_file)
         writer.close()
         build_router(name, staging / FINGERPRINTS_DIR / name)
