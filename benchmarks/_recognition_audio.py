@@ -6,8 +6,10 @@ orchestral (``wesnoth-1.16-music``), rock/pop/electronic (``hedgewars-data``, ``
 ``asc-music``), chiptune/techno (Kenta Cho's ``a7xpg-data``, ``torus-trooper-data``, ``tumiki-fighters-data``,
 ``rrootage-data``, ``parsec47-data``, ``noiz2sa-data``, ``gunroar-data``, ``mu-cade-data``, ``titanion-data``)
 and ``megaglest-data``. Tracks of 30 s or more; a work is the first WORK_S seconds of its track; the tracks
-not registered are the unrelated material of the negatives, after a check that none of them contains a work
-(game packages reuse themes). Registrations (ours and the release's) are cached per work under CACHE.
+not registered are the unrelated material of the negatives, after a check, whole and excerpt by excerpt, that
+none of them shares material with a work (game packages reuse themes, remaster and re-arrange them); a track
+that shares material with an earlier work is not made a work either (``distinct_works``). Registrations
+(ours and the release's) are cached per work under CACHE.
 
 Every edit family of issue 16 is generated with seeded random parameters within its range, from a random
 excerpt of the work (10–30 s), and reported as its own row. Speech for the speech-over family is made of
