@@ -90,6 +90,11 @@ def print_rows(rows: list[dict]) -> None:
         f"({others}; release {s.get('release_false_matches', '—')} on the first "
         f"{s.get('release_negatives', '—')}); speed {s.get('speed')}, ratio to release {s.get('speed_ratio', '—')}"
     )
+    if s.get("left_out_ours_only"):
+        print(
+            f"  designs of the works' packages left out of the negatives because fairtrain alone linked them to "
+            f"a work (derived drawings or false matches, named in the log): {s['left_out_ours_only']}"
+        )
     for r in estimates:
         figures = ", ".join(
             f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}"
