@@ -393,14 +393,14 @@ def distinct_works(tracks: list[Path], n: int, workers: int, log) -> tuple[list[
     from fairtrain.core.fingerprint.audio import AudioIndexBuilder
 
     sources: list[Path] = []
+    files: list[Path] = []
     regs: list = []
     used = 0
     while len(sources) < n and used < len(tracks):
         batch = tracks[used : used + n - len(sources)]
         used += len(batch)
-        for src, work, reg in zip(
-            batch, work_files(batch), registrations(work_files(batch), workers, log), strict=True
-        ):
+        batch_files = work_files(batch)
+        for src, work, reg in zip(batch, batch_files, registrations(batch_files, workers, log), strict=True):
             if regs:
                 builder = AudioIndexBuilder()
                 for wid, kept in enumerate(regs):
@@ -414,8 +414,9 @@ def distinct_works(tracks: list[Path], n: int, workers: int, log) -> tuple[list[
                     )
                     continue
             sources.append(src)
+            files.append(work)
             regs.append(reg)
-    return sources, work_files(sources), regs, used
+    return sources, files, regs, used
 
 
 def registrations(paths: list[Path], workers: int, log) -> list:

@@ -156,12 +156,13 @@ def _warm_then_export(url: str, out: Path, segment_works: int) -> int:
 
     registry = Registry.open(url=url)
     key = SigningKey.generate()
+
+    def export(to: Path) -> None:
+        export_snapshot(registry, to, key, at=AT, batch=100, segment_works=segment_works)
+
     try:
-        export_snapshot(registry, out.with_name(out.name + "-warm"), key, at=AT, batch=100, segment_works=segment_works)
-        _, peak = traced_peak(
-            lambda: export_snapshot(registry, out, key, at=AT, batch=100, segment_works=segment_works)
-        )
-        return peak
+        export(out.with_name(out.name + "-warm"))
+        return traced_peak(lambda: export(out))[1]
     finally:
         registry.engine.dispose()
 
